@@ -1,0 +1,151 @@
+// swift-tools-version: 6.2
+
+import PackageDescription
+
+/// Upcoming language features enabled for every target of crmd.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "crmd",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "crmd", targets: ["CRMDaemon"]),
+        .executable(name: "crmctl", targets: ["CRMCtl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+    ],
+    targets: [
+        // MARK: - Storage engine
+        .systemLibrary(
+            name: "CLMDB",
+            path: "Sources/CLMDB",
+            providers: [.apt(["liblmdb-dev"])]
+        ),
+        .target(name: "LMDB", dependencies: ["CLMDB"], swiftSettings: swiftSettings),
+
+        // MARK: - Pure layers
+        .target(name: "CRMJSON", swiftSettings: swiftSettings),
+        .target(name: "CRMDomain", dependencies: ["CRMJSON"], swiftSettings: swiftSettings),
+
+        // MARK: - Storage of the log and read models
+        .target(
+            name: "CRMEventStore",
+            dependencies: [
+                "LMDB", "CRMDomain", "CRMJSON",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "CRMProjections",
+            dependencies: ["LMDB", "CRMDomain", "CRMEventStore", "CRMJSON"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "CRMApplication",
+            dependencies: [
+                "LMDB", "CRMDomain", "CRMEventStore", "CRMProjections", "CRMJSON", "CRMProtocol",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: - Protocol, server, executables
+        .target(
+            name: "CRMProtocol",
+            dependencies: ["CRMJSON"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "CRMServer",
+            dependencies: [
+                "CRMApplication", "CRMProtocol", "CRMJSON",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "CRMDaemon",
+            dependencies: [
+                "CRMServer", "CRMApplication", "CRMJSON",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "CRMCtl",
+            dependencies: [
+                "CRMProtocol", "CRMJSON",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "CRMTesting",
+            dependencies: [
+                "CRMServer", "CRMApplication", "CRMProtocol", "CRMJSON", "LMDB",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: - Tests
+        .testTarget(name: "CRMJSONTests", dependencies: ["CRMJSON"], swiftSettings: swiftSettings),
+        .testTarget(name: "LMDBTests", dependencies: ["LMDB", "CRMTesting"], swiftSettings: swiftSettings),
+        .testTarget(name: "CRMDomainTests", dependencies: ["CRMDomain", "CRMJSON"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "CRMEventStoreTests",
+            dependencies: ["CRMEventStore", "CRMDomain", "LMDB", "CRMTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CRMProjectionsTests",
+            dependencies: ["CRMProjections", "CRMEventStore", "CRMDomain", "LMDB", "CRMTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CRMApplicationTests",
+            dependencies: ["CRMApplication", "CRMTesting", "CRMJSON", "CRMProtocol"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "CRMProtocolTests", dependencies: ["CRMProtocol", "CRMJSON"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "CRMServerTests",
+            dependencies: [
+                "CRMServer", "CRMTesting", "CRMProtocol", "CRMJSON",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CRMDaemonTests",
+            dependencies: ["CRMTesting", "CRMProtocol", "CRMJSON", "CRMApplication"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CRMCtlTests",
+            dependencies: ["CRMCtl", "CRMProtocol", "CRMJSON"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

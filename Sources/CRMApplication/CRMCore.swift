@@ -1,0 +1,449 @@
+import CRMDomain
+import CRMEventStore
+public import CRMJSON
+import CRMProjections
+public import CRMProtocol
+import Foundation
+import LMDB
+public import Logging
+
+/// The LMDB environment, shared between the writer thread and query tasks.
+///
+/// `Environment` is not `Sendable` because its write transactions belong to one thread. Here only the
+/// writer thread writes; reads use `MDB_NOTLS` transactions guarded by the environment's resize lock,
+/// which is safe from any thread.
+struct SharedEnvironment: @unchecked Sendable {
+    let environment: Environment
+}
+
+/// Settings of the application core (the storage half of the daemon's configuration).
+public struct CoreConfiguration: Sendable {
+    /// Directory holding the LMDB environment and the lock file.
+    public var dataDirectory: String
+    /// Initial LMDB map size in bytes (grows automatically).
+    public var mapSize: Int = 1 << 30
+    /// Most commands committed in one write transaction.
+    public var maxBatch: Int = 1024
+    /// How far in the future a command's `at` may be, in milliseconds.
+    public var maxFutureSkewMillis: Int64 = 5 * 60 * 1000
+
+    public init(dataDirectory: String) { self.dataDirectory = dataDirectory }
+}
+
+/// Identity and options of the caller of one request.
+public struct RequestOrigin: Sendable, Hashable {
+    public var uid: UInt32
+    public var gid: UInt32
+
+    public init(uid: UInt32, gid: UInt32) {
+        self.uid = uid
+        self.gid = gid
+    }
+}
+
+/// The application core: the event log, decision state and projections in one LMDB environment,
+/// the single writer with group commit, and the query side. Built once per process.
+public final class CRMCore: Sendable {
+    /// A command waiting for the writer.
+    struct CommandJob: Sendable {
+        var command: any DomainCommand
+        var expectedVersion: ExpectedVersion?
+        var metadata: AppendMetadata
+        var context: CommandContext
+        var reply: Pending<Result<JSON, RPCError>>
+    }
+
+    private let shared: SharedEnvironment
+    private var environment: Environment { self.shared.environment }
+    private let lock: DataDirectoryLock
+    private let store: EventStore
+    private let runner: ProjectionRunner
+    private let stateProjector: DecisionStateProjector
+    private let writer: Writer<CommandJob>
+    private let commandTypes: [String: any DomainCommand.Type]
+    private let queries: [String: ProjectionQuery]
+    private let ids = UUIDv7Generator()
+    private let configuration: CoreConfiguration
+    private let logger: Logger
+    private let startedAt = Date()
+
+    /// The daemon's version, reported by `system.ping`.
+    public static let version = "0.1.0"
+
+    /// Opens (creating if needed) the data directory, takes its lock, brings every projection up to
+    /// the head of the log, and starts the writer thread.
+    public init(configuration: CoreConfiguration, logger: Logger) throws {
+        self.configuration = configuration
+        self.logger = logger
+        self.lock = try DataDirectoryLock(directory: configuration.dataDirectory)
+        var options = Environment.Options()
+        options.mapSize = configuration.mapSize
+        let environment = try Environment(path: configuration.dataDirectory, options: options)
+        let shared = SharedEnvironment(environment: environment)
+        self.shared = shared
+        let store = try EventStore(environment: environment)
+        self.store = store
+        let (state, profiles) = try environment.write { txn in
+            (try DecisionStateProjector(txn), try CustomerProfileProjector(txn))
+        }
+        self.stateProjector = state
+        let runner = ProjectionRunner(projectors: [state, profiles], store: store)
+        self.runner = runner
+        try runner.catchUp(environment, logger: logger)
+
+        var commandTypes: [String: any DomainCommand.Type] = [:]
+        for type in DomainCommands.all { commandTypes[type.method] = type }
+        self.commandTypes = commandTypes
+        var queries: [String: ProjectionQuery] = [:]
+        for projector in runner.projectors {
+            queries.merge(projector.queries) { first, _ in first }
+        }
+        self.queries = queries
+
+        let logger = logger
+        self.writer = Writer(name: "crmd-writer", maxBatch: configuration.maxBatch) { batch in
+            CRMCore.process(batch, environment: shared.environment, store: store, runner: runner, state: state, logger: logger)
+        }
+    }
+
+    /// Stops the writer after it has committed everything queued. Call once, at shutdown.
+    public func shutdown() {
+        self.writer.stop()
+    }
+
+    // MARK: - Method table
+
+    /// Whether `method` is a command (writes events).
+    public func isCommand(_ method: String) -> Bool { self.commandTypes[method] != nil }
+
+    /// Every method the core answers, sorted.
+    public var methods: [String] {
+        (Array(self.commandTypes.keys) + Array(self.queries.keys) + CRMCore.systemMethods).sorted()
+    }
+
+    static let systemMethods = ["system.ping", "system.stats", "events.read", "audit.verify"]
+
+    /// Common params of every command, removed before the command's own params are parsed.
+    static let commonParams: Set<String> = ["command_id", "expected_version", "at", "correlation_id", "on_behalf_of"]
+
+    // MARK: - Commands
+
+    /// Validates a command and queues it with the writer, in call order. Returns at once; the
+    /// returned value resolves after the batch holding the command has been durably committed (or
+    /// immediately, for a command rejected before reaching the writer).
+    public func submit(method: String, params: JSON?, origin: RequestOrigin) -> Pending<Result<JSON, RPCError>> {
+        let reply = Pending<Result<JSON, RPCError>>()
+        do {
+            let job = try self.makeJob(method: method, params: params, origin: origin, reply: reply)
+            if self.writer.enqueue(job) == nil {
+                reply.fulfil(.failure(RPCError(reason: "shutting_down", message: "crmd is shutting down")))
+            }
+        } catch let rejection as Rejection {
+            reply.fulfil(.failure(CRMCore.rpcError(rejection)))
+        } catch {
+            reply.fulfil(.failure(RPCError(reason: "internal", message: "\(error)")))
+        }
+        return reply
+    }
+
+    private func makeJob(
+        method: String,
+        params: JSON?,
+        origin: RequestOrigin,
+        reply: Pending<Result<JSON, RPCError>>
+    ) throws -> CommandJob {
+        guard let type = self.commandTypes[method] else {
+            throw Rejection(.unknownCommand, "unknown method \(method)")
+        }
+        var common = try Params(params)
+        let commandID = try common.string("command_id")
+        if let commandID, commandID.isEmpty || commandID.utf8.count > 128 {
+            throw Rejection.invalid("command_id", "must be 1 to 128 bytes")
+        }
+        let expected = try common.raw("expected_version").map { json throws(Rejection) in
+            try ExpectedVersion(json: json)
+        }
+        let now = CRMCore.nowMillis()
+        let at = try common.timestamp("at") ?? now
+        if at > now + self.configuration.maxFutureSkewMillis {
+            throw Rejection(
+                .timestampInFuture,
+                field: "at",
+                "at is more than 5 minutes in the future",
+                details: ["now": .string(Timestamp.format(now))]
+            )
+        }
+        let correlationID = try common.string("correlation_id")
+        let onBehalfOf = try common.string("on_behalf_of")
+        if let onBehalfOf, onBehalfOf.isEmpty || onBehalfOf.utf8.count > 128 {
+            throw Rejection.invalid("on_behalf_of", "must be 1 to 128 bytes")
+        }
+        var rest: JSON? = nil
+        if case .object(var members)? = params {
+            for key in CRMCore.commonParams { members.removeValue(forKey: key) }
+            rest = .object(members)
+        }
+        let command = try type.init(params: rest)
+        return CommandJob(
+            command: command,
+            expectedVersion: expected,
+            metadata: AppendMetadata(
+                occurredAt: at,
+                recordedAt: now,
+                actor: Actor(uid: origin.uid, gid: origin.gid, onBehalfOf: onBehalfOf),
+                commandID: commandID,
+                correlationID: correlationID
+            ),
+            context: CommandContext(at: at, generatedID: self.ids.next(now: now)),
+            reply: reply
+        )
+    }
+
+    /// Runs one batch on the writer thread: one write transaction, one nested transaction per
+    /// command, one commit (one fsync) for all, then the replies.
+    private static func process(
+        _ batch: [CommandJob],
+        environment: Environment,
+        store: EventStore,
+        runner: ProjectionRunner,
+        state: DecisionStateProjector,
+        logger: Logger
+    ) {
+        do {
+            let outcomes = try environment.write { txn -> [Result<JSON, RPCError>] in
+                var outcomes: [Result<JSON, RPCError>] = []
+                outcomes.reserveCapacity(batch.count)
+                for job in batch {
+                    outcomes.append(try CRMCore.run(job, txn: txn, store: store, runner: runner, state: state, logger: logger))
+                }
+                try runner.setCheckpoints(try store.head(txn).seq, txn)
+                return outcomes
+            }
+            for (job, outcome) in zip(batch, outcomes) { job.reply.fulfil(outcome) }
+        } catch {
+            logger.error("write transaction failed; the batch was not committed", metadata: ["error": "\(error)"])
+            for job in batch {
+                job.reply.fulfil(.failure(RPCError(reason: "internal", message: "storage failure: \(error)")))
+            }
+        }
+    }
+
+    /// Runs one command inside the batch transaction. Storage errors (including `MDB_MAP_FULL`)
+    /// propagate and fail or retry the whole batch; rejections and projector failures abort only
+    /// this command's nested transaction.
+    private static func run(
+        _ job: CommandJob,
+        txn: Transaction,
+        store: EventStore,
+        runner: ProjectionRunner,
+        state: DecisionStateProjector,
+        logger: Logger
+    ) throws -> Result<JSON, RPCError> {
+        if let commandID = job.metadata.commandID, let stored = try store.storedReply(commandID: commandID, txn) {
+            return CRMCore.decodeStoredReply(stored)
+        }
+        let outcome: Result<JSON, RPCError>
+        do {
+            outcome = .success(
+                try txn.nested { child in
+                    let stream = job.command.targetStream(job.context)
+                    if let expected = job.expectedVersion, let stream {
+                        try store.checkExpectedVersion(expected, stream: stream, child)
+                    }
+                    let decision = try job.command.decide(state.state(child), job.context)
+                    let events = try store.append(decision.events, metadata: job.metadata, child)
+                    try runner.apply(events, child)
+                    var result = decision.result
+                    result["events"] = .array(
+                        events.map { event in
+                            [
+                                "seq": .int(Int64(event.seq)), "type": .string(event.type),
+                                "stream": .string(event.stream), "stream_version": .int(Int64(event.streamVersion)),
+                            ]
+                        }
+                    )
+                    result["position"] = .int(Int64(try store.head(child).seq))
+                    return JSON.object(result)
+                }
+            )
+        } catch let rejection as Rejection {
+            outcome = .failure(CRMCore.rpcError(rejection))
+        } catch let error as LMDBError {
+            throw error
+        } catch {
+            logger.error("command failed inside the writer", metadata: ["error": "\(error)"])
+            outcome = .failure(RPCError(reason: "internal", message: "command failed: \(error)"))
+        }
+        if let commandID = job.metadata.commandID {
+            try store.storeReply(CRMCore.encodeStoredReply(outcome), commandID: commandID, txn)
+        }
+        return outcome
+    }
+
+    static func encodeStoredReply(_ outcome: Result<JSON, RPCError>) -> [UInt8] {
+        switch outcome {
+        case .success(let result): return JSON.object(["result": result]).serialized()
+        case .failure(let error): return JSON.object(["error": error.json]).serialized()
+        }
+    }
+
+    static func decodeStoredReply(_ bytes: [UInt8]) -> Result<JSON, RPCError> {
+        guard let json = try? JSON.parse(bytes) else {
+            return .failure(RPCError(reason: "internal", message: "stored reply is unreadable"))
+        }
+        if let error = json["error"], let rpcError = RPCError(json: error) { return .failure(rpcError) }
+        return .success(json["result"] ?? .null)
+    }
+
+    /// The JSON-RPC error of a rejection.
+    public static func rpcError(_ rejection: Rejection) -> RPCError {
+        RPCError(
+            reason: rejection.reason.rawValue,
+            message: rejection.message,
+            field: rejection.field,
+            details: rejection.details
+        )
+    }
+
+    static func nowMillis() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
+
+    // MARK: - Queries
+
+    /// Answers a query after every command queued before it has committed (read-your-writes for
+    /// pipelined requests).
+    public func query(method: String, params: JSON?) -> Task<Result<JSON, RPCError>, Never> {
+        let ticket = self.writer.lastTicket
+        return Task {
+            await self.writer.waitUntilCompleted(ticket)
+            return self.runQuery(method: method, params: params)
+        }
+    }
+
+    /// Whether `method` is a query or a system method.
+    public func isQuery(_ method: String) -> Bool {
+        self.queries[method] != nil || CRMCore.systemMethods.contains(method)
+    }
+
+    private func runQuery(method: String, params: JSON?) -> Result<JSON, RPCError> {
+        do {
+            return .success(try self.answer(method: method, params: params))
+        } catch let rejection as Rejection {
+            return .failure(CRMCore.rpcError(rejection))
+        } catch {
+            self.logger.error("query failed", metadata: ["method": "\(method)", "error": "\(error)"])
+            return .failure(RPCError(reason: "internal", message: "query failed: \(error)"))
+        }
+    }
+
+    private func answer(method: String, params: JSON?) throws -> JSON {
+        switch method {
+        case "system.ping":
+            try Params(params).finish()
+            return [
+                "pong": true, "version": .string(CRMCore.version), "time": .string(Timestamp.format(CRMCore.nowMillis())),
+            ]
+        case "system.stats":
+            try Params(params).finish()
+            return try self.stats()
+        case "events.read":
+            return try self.readEvents(params)
+        case "audit.verify":
+            return try self.verify(params)
+        default:
+            guard let query = self.queries[method] else {
+                throw Rejection(.unknownCommand, "unknown method \(method)")
+            }
+            return try self.environment.read { txn in try query(params, txn) }
+        }
+    }
+
+    private func stats() throws -> JSON {
+        try self.environment.read { txn in
+            let head = try self.store.head(txn)
+            var projections: [JSON] = []
+            for projector in self.runner.projectors {
+                let checkpoint = try self.runner.checkpoint(projector, txn)
+                projections.append([
+                    "name": .string(projector.name), "version": .int(projector.version),
+                    "checkpoint": .int(Int64(checkpoint)), "lag": .int(Int64(head.seq - min(checkpoint, head.seq))),
+                ])
+            }
+            return [
+                "head": ["position": .int(Int64(head.seq)), "hash": .string(hexString(head.hash))],
+                "event_count": .int(Int64(try self.store.count(txn))),
+                "file_size_bytes": .int(Int64(self.environment.usedBytes)),
+                "map_size_bytes": .int(Int64(self.environment.mapSize)),
+                "writer_backlog": .int(Int64(self.writer.backlog)),
+                "projections": .array(projections),
+                "uptime_seconds": .int(Int64(Date().timeIntervalSince(self.startedAt))),
+                "data_dir": .string(self.configuration.dataDirectory),
+            ]
+        }
+    }
+
+    private func readEvents(_ params: JSON?) throws -> JSON {
+        var reader = try Params(params)
+        let from = try reader.int("from") ?? 1
+        guard from >= 1 else { throw Rejection.invalid("from", "must be ≥ 1") }
+        let limit = try reader.int("limit") ?? 100
+        guard (1...1000).contains(limit) else { throw Rejection.invalid("limit", "must be between 1 and 1000") }
+        let stream = try reader.string("stream")
+        try reader.finish()
+        return try self.environment.read { txn in
+            let head = try self.store.head(txn)
+            var events: [JSON] = []
+            var last: UInt64 = 0
+            if let stream {
+                for event in try self.store.read(from: UInt64(from), limit: Int(limit), stream: stream, txn) {
+                    let hash = try self.store.recordHash(at: event.seq, txn) ?? []
+                    events.append(CRMCore.envelope(event, hash: hash))
+                    last = event.seq
+                }
+            } else {
+                try self.store.forEachRecord(from: UInt64(from), txn) { seq, record in
+                    events.append(CRMCore.envelope(try EventRecord.decode(record), hash: EventRecord.hash(record)))
+                    last = seq
+                    return events.count < limit
+                }
+            }
+            let more = events.count == Int(limit) && last < head.seq
+            return [
+                "events": .array(events), "next_from": more ? .int(Int64(last + 1)) : .null,
+                "head": .int(Int64(head.seq)),
+            ]
+        }
+    }
+
+    /// The envelope of an event as clients see it.
+    static func envelope(_ event: RecordedEvent, hash: [UInt8]) -> JSON {
+        [
+            "seq": .int(Int64(event.seq)), "stream": .string(event.stream),
+            "stream_version": .int(Int64(event.streamVersion)), "type": .string(event.type),
+            "schema_version": .int(event.schemaVersion), "occurred_at": .string(Timestamp.format(event.occurredAt)),
+            "recorded_at": .string(Timestamp.format(event.recordedAt)), "actor": event.actor.json,
+            "command_id": .string(event.commandID), "correlation_id": .string(event.correlationID),
+            "causation_seq": event.causationSeq.map { .int(Int64($0)) } ?? .null,
+            "data": event.data, "pii": event.pii, "hash": .string(hexString(hash)),
+        ]
+    }
+
+    private func verify(_ params: JSON?) throws -> JSON {
+        var reader = try Params(params)
+        let from = try reader.int("from") ?? 1
+        let to = try reader.int("to")
+        guard from >= 1 else { throw Rejection.invalid("from", "must be ≥ 1") }
+        if let to, to < from { throw Rejection.invalid("to", "must be ≥ from") }
+        try reader.finish()
+        return try self.environment.read { txn in
+            let head = try self.store.head(txn)
+            let result = try self.store.verify(from: UInt64(from), to: to.map { UInt64($0) }, txn)
+            return [
+                "ok": .bool(result.brokenAt == nil), "checked": .int(Int64(result.checked)),
+                "head_position": .int(Int64(head.seq)), "head_hash": .string(hexString(head.hash)),
+                "broken_at": result.brokenAt.map { .int(Int64($0)) } ?? .null,
+                "expected_hash": result.expectedHash.map { .string(hexString($0)) } ?? .null,
+                "found_hash": result.foundHash.map { .string(hexString($0)) } ?? .null,
+            ]
+        }
+    }
+}

@@ -1,0 +1,49 @@
+import CRMDomain
+import CRMJSON
+import CRMProjections
+import LMDB
+
+/// Decision state over LMDB, inside one transaction: the `state.<table>` databases.
+struct LMDBDecisionState: DecisionStateStore {
+    let tables: [StateTable: Database]
+    let txn: Transaction
+
+    func record(_ table: StateTable, _ key: String) throws -> [UInt8]? {
+        try self.txn.get(self.tables[table]!, key)
+    }
+
+    func setRecord(_ table: StateTable, _ key: String, _ value: [UInt8]?) throws {
+        if let value {
+            try self.txn.put(self.tables[table]!, key, value)
+        } else {
+            try self.txn.delete(self.tables[table]!, key)
+        }
+    }
+}
+
+/// Keeps the decision state (`state.*` databases) folded from the log, like a projection, so it has
+/// a version and a checkpoint and can be rebuilt from the log the same way.
+struct DecisionStateProjector: Projector {
+    let name = "state"
+    /// Bump when `DecisionEvolver` or the layout of `CustomerState` changes.
+    let version = 1
+    let tables: [StateTable: Database]
+
+    init(_ txn: Transaction) throws {
+        var tables: [StateTable: Database] = [:]
+        for table in StateTable.allCases { tables[table] = try txn.openDatabase("state.\(table.rawValue)") }
+        self.tables = tables
+    }
+
+    func state(_ txn: Transaction) -> LMDBDecisionState { LMDBDecisionState(tables: self.tables, txn: txn) }
+
+    func apply(_ event: RecordedEvent, _ txn: Transaction) throws {
+        try DecisionEvolver.apply(event, to: self.state(txn))
+    }
+
+    func clear(_ txn: Transaction) throws {
+        for database in self.tables.values { try txn.clear(database) }
+    }
+
+    var queries: [String: ProjectionQuery] { [:] }
+}

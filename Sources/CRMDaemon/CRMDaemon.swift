@@ -1,0 +1,103 @@
+import ArgumentParser
+import CRMApplication
+import CRMServer
+import Foundation
+import Logging
+import NIOPosix
+import ServiceLifecycle
+import UnixSignals
+
+/// `crmd`: the event-sourced CRM daemon.
+@main
+struct CRMDaemonCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "crmd",
+        abstract: "The crmd event-sourced CRM daemon.",
+        discussion: """
+            Serves JSON-RPC 2.0 (one JSON object per line) on a Unix socket, appends every accepted \
+            command as events to an LMDB log, and answers queries from read models folded from it. \
+            Settings come from built-in defaults, then --config FILE, then CRMD_* environment \
+            variables (CRMD_SOCKET, CRMD_SOCKET_MODE, CRMD_DATA_DIR, CRMD_MAX_LINE_BYTES, CRMD_LOG_LEVEL), \
+            then these flags. Stop it with SIGTERM or SIGINT: it finishes in-flight commands, closes \
+            the log and removes the socket.
+            """,
+        version: CRMCore.version
+    )
+
+    @Option(name: .long, help: "JSON config file (see config/crmd.json for every key).")
+    var config: String?
+
+    @Option(name: .long, help: "Unix socket path (default ./var/crmd.sock).")
+    var socket: String?
+
+    @Option(name: .customLong("data-dir"), help: "Data directory for the LMDB log (default ./var/data).")
+    var dataDir: String?
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String?
+
+    func run() async throws {
+        var settings = DaemonConfiguration()
+        do {
+            if let config { try settings.apply(file: config) }
+            try settings.apply(environment: ProcessInfo.processInfo.environment)
+            if let socket { settings.socketPath = socket }
+            if let dataDir { settings.dataDirectory = dataDir }
+            if let logLevel { settings.logLevel = try DaemonConfiguration.parseLevel(logLevel) }
+            try settings.finalize()
+        } catch let error as StartupError {
+            throw ValidationError(error.description)
+        }
+
+        let level = settings.logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "crmd")
+
+        do {
+            try await CRMDaemonCommand.serve(settings, logger: logger)
+        } catch let error as StartupError {
+            logger.critical("crmd cannot start: \(error.description)")
+            throw ExitCode(1)
+        }
+    }
+
+    /// Builds the core and the server from `settings` and runs until SIGTERM/SIGINT.
+    static func serve(_ settings: DaemonConfiguration, logger: Logger) async throws {
+        let socketDirectory = (settings.socketPath as NSString).deletingLastPathComponent
+        try? FileManager.default.createDirectory(atPath: socketDirectory, withIntermediateDirectories: true)
+        var coreConfiguration = CoreConfiguration(dataDirectory: settings.dataDirectory)
+        coreConfiguration.mapSize = settings.mapSizeMB << 20
+        coreConfiguration.maxBatch = settings.maxBatch
+        let core = try CRMCore(configuration: coreConfiguration, logger: logger)
+        defer { core.shutdown() }
+
+        let server = ControlServer(
+            configuration: .init(
+                socketPath: settings.socketPath,
+                socketFileMode: settings.socketMode,
+                maxLineBytes: settings.maxLineBytes,
+                maxInFlightPerConnection: settings.maxInFlightPerConnection
+            ),
+            handler: RPCHandler(core: core),
+            logger: logger,
+            onListening: { path in
+                // A line on stdout tells supervisors and tests that clients can connect now.
+                let line = "crmd ready socket=\(path) data_dir=\(settings.dataDirectory)\n"
+                FileHandle.standardOutput.write(Data(line.utf8))
+            }
+        )
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: server)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        try await group.run()
+        logger.info("crmd stopped")
+    }
+}

@@ -1,0 +1,126 @@
+import CRMApplication
+import CRMJSON
+import Foundation
+import Logging
+
+/// The daemon's settings: built-in defaults, then the JSON config file, then `CRMD_*` environment
+/// variables, then command-line flags, each overriding the one before.
+///
+/// Keys of the config file (all optional):
+///
+/// | key | default | meaning |
+/// |---|---|---|
+/// | `socket_path` | `./var/crmd.sock` | Unix socket clients connect to |
+/// | `socket_mode` | `"0660"` | permission bits of the socket file (octal string) |
+/// | `data_dir` | `./var/data` | LMDB environment and lock file |
+/// | `max_line_bytes` | `1048576` | longest request line; longer lines get an error and the connection closes |
+/// | `max_in_flight_per_connection` | `64` | pipelined requests of one connection worked on at once |
+/// | `max_batch` | `1024` | most commands committed in one transaction (group commit) |
+/// | `map_size_mb` | `1024` | initial LMDB map size; grows automatically |
+/// | `log_level` | `info` | trace, debug, info, notice, warning, error, critical |
+///
+/// Environment variables: `CRMD_SOCKET`, `CRMD_SOCKET_MODE`, `CRMD_DATA_DIR`, `CRMD_MAX_LINE_BYTES`,
+/// `CRMD_LOG_LEVEL`.
+struct DaemonConfiguration: Equatable {
+    var socketPath = "./var/crmd.sock"
+    var socketMode: UInt32 = 0o660
+    var dataDirectory = "./var/data"
+    var maxLineBytes = 1_048_576
+    var maxInFlightPerConnection = 64
+    var maxBatch = 1024
+    var mapSizeMB = 1024
+    var logLevel: Logger.Level = .info
+
+    static let knownKeys: Set<String> = [
+        "socket_path", "socket_mode", "data_dir", "max_line_bytes", "max_in_flight_per_connection", "max_batch",
+        "map_size_mb", "log_level",
+    ]
+
+    /// Applies the members of a config file.
+    mutating func apply(file path: String) throws {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw StartupError("cannot read config file \(path)")
+        }
+        let json: JSON
+        do {
+            json = try JSON.parse(Array(data))
+        } catch {
+            throw StartupError("config file \(path) is not valid JSON: \(error)")
+        }
+        guard case .object(let members) = json else { throw StartupError("config file \(path) must hold a JSON object") }
+        for key in members.keys.sorted() where !DaemonConfiguration.knownKeys.contains(key) {
+            throw StartupError(
+                "config file \(path): unknown key \"\(key)\" (known: \(DaemonConfiguration.knownKeys.sorted().joined(separator: ", ")))"
+            )
+        }
+        func string(_ key: String) throws -> String? {
+            guard let value = members[key] else { return nil }
+            guard case .string(let text) = value else { throw StartupError("config file \(path): \(key) must be a string") }
+            return text
+        }
+        func int(_ key: String) throws -> Int? {
+            guard let value = members[key] else { return nil }
+            guard let number = value.intValue, number > 0 else {
+                throw StartupError("config file \(path): \(key) must be a positive integer")
+            }
+            return Int(number)
+        }
+        if let value = try string("socket_path") { self.socketPath = value }
+        if let value = try string("socket_mode") { self.socketMode = try DaemonConfiguration.parseMode(value) }
+        if let value = try string("data_dir") { self.dataDirectory = value }
+        if let value = try int("max_line_bytes") { self.maxLineBytes = value }
+        if let value = try int("max_in_flight_per_connection") { self.maxInFlightPerConnection = value }
+        if let value = try int("max_batch") { self.maxBatch = value }
+        if let value = try int("map_size_mb") { self.mapSizeMB = value }
+        if let value = try string("log_level") { self.logLevel = try DaemonConfiguration.parseLevel(value) }
+    }
+
+    /// Applies `CRMD_*` environment variables.
+    mutating func apply(environment: [String: String]) throws {
+        if let value = environment["CRMD_SOCKET"], !value.isEmpty { self.socketPath = value }
+        if let value = environment["CRMD_SOCKET_MODE"], !value.isEmpty {
+            self.socketMode = try DaemonConfiguration.parseMode(value)
+        }
+        if let value = environment["CRMD_DATA_DIR"], !value.isEmpty { self.dataDirectory = value }
+        if let value = environment["CRMD_MAX_LINE_BYTES"], !value.isEmpty {
+            guard let bytes = Int(value), bytes > 0 else {
+                throw StartupError("CRMD_MAX_LINE_BYTES must be a positive integer")
+            }
+            self.maxLineBytes = bytes
+        }
+        if let value = environment["CRMD_LOG_LEVEL"], !value.isEmpty {
+            self.logLevel = try DaemonConfiguration.parseLevel(value)
+        }
+    }
+
+    static func parseMode(_ text: String) throws -> UInt32 {
+        guard let mode = UInt32(text, radix: 8), mode <= 0o777 else {
+            throw StartupError("socket mode \"\(text)\" is not an octal permission like 0660")
+        }
+        return mode
+    }
+
+    static func parseLevel(_ text: String) throws -> Logger.Level {
+        guard let level = Logger.Level(rawValue: text.lowercased()) else {
+            throw StartupError(
+                "log level \"\(text)\" is not one of trace, debug, info, notice, warning, error, critical"
+            )
+        }
+        return level
+    }
+
+    /// Checks values that only make sense together and resolves relative paths against the working
+    /// directory.
+    mutating func finalize() throws {
+        let cwd = FileManager.default.currentDirectoryPath
+        func absolute(_ path: String) -> String {
+            let url = path.hasPrefix("/") ? URL(fileURLWithPath: path) : URL(fileURLWithPath: cwd).appendingPathComponent(path)
+            return url.standardizedFileURL.path
+        }
+        self.socketPath = absolute(self.socketPath)
+        self.dataDirectory = absolute(self.dataDirectory)
+        guard self.socketPath.utf8.count <= 107 else {
+            throw StartupError("socket path \(self.socketPath) is longer than the 107 bytes Unix sockets allow")
+        }
+    }
+}

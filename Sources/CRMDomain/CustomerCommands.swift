@@ -1,0 +1,577 @@
+public import CRMJSON
+
+// MARK: - Shared helpers
+
+extension DecisionState {
+    /// The active customer `id`, or a rejection: `not_found`, `customer_merged` or `customer_erased`,
+    /// each naming `field`.
+    func activeCustomer(_ id: String, field: String) throws -> CustomerState {
+        guard let customer = try self.customer(id) else { throw Rejection.notFound(field, "customer", id) }
+        try customer.requireActive(field: field)
+        return customer
+    }
+
+    /// Throws `duplicate_email` when an address of `emails` is held by another active customer.
+    ///
+    /// - Parameter fieldPrefix: path of the email list (`emails`, `set.emails`).
+    func checkEmailsAvailable(_ emails: [CustomerState.Email], for id: String, fieldPrefix: String) throws {
+        for (index, email) in emails.enumerated() {
+            guard let holder = try self.customerID(forEmail: email.key), holder != id,
+                let other = try self.customer(holder), other.status == .active
+            else { continue }
+            throw Rejection(
+                .duplicateEmail,
+                field: "\(fieldPrefix)[\(index)].address",
+                "\(email.address) already belongs to customer \(holder)",
+                details: ["existing_customer_id": .string(holder)]
+            )
+        }
+    }
+}
+
+/// The reply members of every customer command.
+private func customerResult(_ id: String) -> [String: JSON] { ["customer_id": .string(id)] }
+
+// MARK: - customer.create
+
+/// `customer.create`: a new customer with identity, contact data and classification (DOMAIN.md §3).
+///
+/// Emits `CustomerCreated`, then one `ConsentChanged` per `consent` entry that changes a status.
+public struct CreateCustomer: DomainCommand {
+    /// `customer.create`.
+    public static let method = "customer.create"
+
+    /// The client-supplied id, or `nil` to use the generated one.
+    public let customerID: String?
+    /// Every field of the new customer (its `id` is replaced in `decide`).
+    public let draft: CustomerState
+    /// Consent entries recorded right after creation.
+    let consent: [CustomerInput.Consent]
+
+    /// Parses and validates the params.
+    public init(params: JSON?) throws(Rejection) {
+        var params = try Params(params)
+        self.customerID = try params.identifier("customer_id")
+        var draft = CustomerState(id: self.customerID ?? "(new)")
+        draft.firstName = try CustomerInput.text(&params, "first_name", limit: CustomerInput.nameLimit)
+        draft.lastName = try CustomerInput.text(&params, "last_name", limit: CustomerInput.nameLimit)
+        draft.emails = try CustomerInput.emails(&params, "emails") ?? []
+        draft.phones = try CustomerInput.phones(&params, "phones") ?? []
+        draft.companyName = try CustomerInput.text(&params, "company_name", limit: CustomerInput.longTextLimit)
+        draft.jobTitle = try CustomerInput.text(&params, "job_title", limit: CustomerInput.longTextLimit)
+        draft.address = try CustomerInput.address(&params, "address")
+        draft.ownerID = try params.identifier("owner_id")
+        draft.tags = try CustomerInput.tags(&params, "tags") ?? []
+        draft.tier = try CustomerInput.text(&params, "tier", limit: CustomerInput.shortTextLimit)
+        draft.source = try CustomerInput.text(&params, "source", limit: CustomerInput.shortTextLimit)
+        draft.lifecycleStage =
+            try params.oneOf("lifecycle_stage", Validation.lifecycleStages) ?? Validation.defaultLifecycleStage
+        draft.leadStatus = try params.oneOf("lead_status", Validation.leadStatuses)
+        draft.custom = (try CustomerInput.custom(&params, "custom") ?? [:]).filter { !$0.value.isNull }
+        // No erase exists yet, so there is no blocklist to override; the flag is accepted and ignored.
+        _ = try params.bool("allow_previously_erased")
+        var consent: [CustomerInput.Consent] = []
+        for (index, element) in (try params.array("consent") ?? []).enumerated() {
+            var entry = try Params(element, path: "consent[\(index)]")
+            consent.append(try CustomerInput.consent(&entry))
+            try entry.finish()
+        }
+        try params.finish()
+        guard draft.hasIdentity else {
+            throw Rejection(.missingIdentity, "a customer needs a first_name, last_name, email or phone")
+        }
+        // Resolve consent addresses now: they depend only on the emails and phones given here.
+        var probe = draft
+        for entry in consent { _ = try CustomerInput.consentEvent(entry, on: &probe) }
+        self.draft = draft
+        self.consent = consent
+    }
+
+    /// `customer-<id>`.
+    public func targetStream(_ context: CommandContext) -> String? {
+        CustomerStream.name(self.customerID ?? context.generatedID)
+    }
+
+    /// Rejects an existing id or an email held by another active customer.
+    public func decide(_ state: any DecisionState, _ context: CommandContext) throws -> Decision {
+        let id = self.customerID ?? context.generatedID
+        if try state.customer(id) != nil {
+            throw Rejection(
+                .alreadyExists,
+                field: "customer_id",
+                "customer \(id) already exists",
+                details: ["id": .string(id)]
+            )
+        }
+        try state.checkEmailsAvailable(self.draft.emails, for: id, fieldPrefix: "emails")
+        var customer = self.draft
+        customer.id = id
+        let created = NewEvent(
+            type: EventType.customerCreated,
+            stream: CustomerStream.name(id),
+            data: [
+                "customer_id": .string(id), "owner_id": .string(customer.ownerID), "tags": .strings(customer.tags),
+                "tier": .string(customer.tier), "source": .string(customer.source),
+                "lifecycle_stage": .string(customer.lifecycleStage), "lead_status": .string(customer.leadStatus),
+            ],
+            pii: [
+                "first_name": .string(customer.firstName), "last_name": .string(customer.lastName),
+                "company_name": .string(customer.companyName), "job_title": .string(customer.jobTitle),
+                "emails": customer.emailsJSON, "phones": customer.phonesJSON, "address": customer.addressJSON,
+                "custom": .object(customer.custom),
+            ]
+        )
+        var events = [created]
+        for entry in self.consent {
+            if let event = try CustomerInput.consentEvent(entry, on: &customer, causedBy: 0) {
+                events.append(event)
+            }
+        }
+        return Decision(events: events, result: customerResult(id))
+    }
+}
+
+// MARK: - customer.update
+
+/// `customer.update`: sets and clears profile fields (DOMAIN.md §3). `emails` and `phones` replace
+/// the list but keep the flags of addresses that stay.
+///
+/// Emits one `CustomerUpdated` with the diff, or nothing when no value changes.
+public struct UpdateCustomer: DomainCommand {
+    /// `customer.update`.
+    public static let method = "customer.update"
+
+    /// Plain text fields and their length limits.
+    static let textFields: [String: Int] = [
+        "first_name": CustomerInput.nameLimit, "last_name": CustomerInput.nameLimit,
+        "company_name": CustomerInput.longTextLimit, "job_title": CustomerInput.longTextLimit,
+        "tier": CustomerInput.shortTextLimit, "source": CustomerInput.shortTextLimit,
+    ]
+
+    /// Fields that have their own command, and that command.
+    static let redirectedFields: [String: String] = [
+        "owner_id": AssignOwner.method, "tags": TagCustomer.method,
+        "lifecycle_stage": SetLifecycleStage.method, "lead_status": SetLeadStatus.method,
+    ]
+
+    /// The fields in `data.changes`; all others are personal and go to `pii.changes`.
+    static let nonPersonalFields: Set<String> = ["tier", "source"]
+
+    /// The customer to update.
+    public let customerID: String
+    /// New values of text fields (`nil` clears the field).
+    let text: [String: String?]
+    /// The new email list, if it changes.
+    let emails: [CustomerState.Email]?
+    /// The new phone list, if it changes.
+    let phones: [CustomerState.Phone]?
+    /// The new address (`.some(nil)` clears it), if it changes.
+    let address: CustomerState.PostalAddress??
+    /// Whether all custom keys are removed before `customSet` is merged.
+    let clearCustom: Bool
+    /// Custom keys to set (`.null` removes the key).
+    let customSet: [String: JSON]
+
+    /// Parses and validates the params.
+    public init(params: JSON?) throws(Rejection) {
+        var params = try Params(params)
+        self.customerID = try params.identifier("customer_id", required: true)!
+        let setParams = try params.object("set")
+        let unset = try params.strings("unset")
+        try params.finish()
+        guard setParams != nil || unset != nil else {
+            throw Rejection(.missingField, field: "set", "customer.update needs set and/or unset")
+        }
+        var text: [String: String?] = [:]
+        var emails: [CustomerState.Email]?
+        var phones: [CustomerState.Phone]?
+        var address: CustomerState.PostalAddress??
+        var clearCustom = false
+        var customSet: [String: JSON] = [:]
+        if var set = setParams {
+            for name in set.keys {
+                if let limit = UpdateCustomer.textFields[name] {
+                    text.updateValue(try CustomerInput.text(&set, name, limit: limit), forKey: name)
+                } else if name == "emails" {
+                    emails = try CustomerInput.emails(&set, name) ?? []
+                } else if name == "phones" {
+                    phones = try CustomerInput.phones(&set, name) ?? []
+                } else if name == "address" {
+                    address = .some(try CustomerInput.address(&set, name))
+                } else if name == "custom" {
+                    if let members = try CustomerInput.custom(&set, name) {
+                        customSet = members
+                    } else {
+                        clearCustom = true
+                    }
+                } else if let command = UpdateCustomer.redirectedFields[name] {
+                    throw Rejection.invalid(set.fieldPath(name), "\(name) cannot be updated here; use \(command)")
+                } else {
+                    throw Rejection.invalid(set.fieldPath(name), "unknown field \"\(name)\"")
+                }
+            }
+            try set.finish()
+        }
+        let setNames = Set(setParams?.keys ?? [])
+        let setCustomKeys = Set(customSet.keys)
+        for (index, name) in (unset ?? []).enumerated() {
+            let field = "unset[\(index)]"
+            if name.hasPrefix("custom.") {
+                let key = String(name.dropFirst("custom.".count))
+                guard Validation.isValidCustomKey(key) else {
+                    throw Rejection.invalid(field, "custom keys must match ^[a-z][a-z0-9_]{0,39}$")
+                }
+                guard !setCustomKeys.contains(key) else {
+                    throw Rejection.invalid(field, "\(name) is also in set")
+                }
+                customSet[key] = .null
+                continue
+            }
+            guard !setNames.contains(name) else { throw Rejection.invalid(field, "\(name) is also in set") }
+            if UpdateCustomer.textFields[name] != nil {
+                text.updateValue(nil, forKey: name)
+            } else if name == "emails" {
+                emails = []
+            } else if name == "phones" {
+                phones = []
+            } else if name == "address" {
+                address = .some(nil)
+            } else if name == "custom" {
+                clearCustom = true
+            } else if let command = UpdateCustomer.redirectedFields[name] {
+                throw Rejection.invalid(field, "\(name) cannot be updated here; use \(command)")
+            } else {
+                throw Rejection.invalid(field, "unknown field \"\(name)\"")
+            }
+        }
+        self.text = text
+        self.emails = emails
+        self.phones = phones
+        self.address = address
+        self.clearCustom = clearCustom
+        self.customSet = customSet
+    }
+
+    /// `customer-<customer_id>`.
+    public func targetStream(_ context: CommandContext) -> String? { CustomerStream.name(self.customerID) }
+
+    /// The customer with this command's values applied (flags of kept addresses preserved).
+    func applied(to old: CustomerState) -> CustomerState {
+        var new = old
+        for (name, value) in self.text {
+            switch name {
+            case "first_name": new.firstName = value
+            case "last_name": new.lastName = value
+            case "company_name": new.companyName = value
+            case "job_title": new.jobTitle = value
+            case "tier": new.tier = value
+            case "source": new.source = value
+            default: break
+            }
+        }
+        if let emails = self.emails {
+            new.emails = emails.map { email in
+                var email = email
+                if let kept = old.emails.first(where: { $0.key == email.key }) {
+                    email.optedOut = kept.optedOut
+                    email.invalid = kept.invalid
+                    email.consent = kept.consent
+                }
+                return email
+            }
+        }
+        if let phones = self.phones {
+            new.phones = phones.map { phone in
+                var phone = phone
+                if let kept = old.phones.first(where: { $0.normalized == phone.normalized }) {
+                    phone.doNotCall = kept.doNotCall
+                    phone.consent = kept.consent
+                    phone.smsConsent = kept.smsConsent
+                }
+                return phone
+            }
+        }
+        if let address = self.address { new.address = address }
+        if self.clearCustom { new.custom = [:] }
+        for (key, value) in self.customSet {
+            if value.isNull {
+                new.custom.removeValue(forKey: key)
+            } else {
+                new.custom[key] = value
+            }
+        }
+        return new
+    }
+
+    /// Rejects a missing, merged or erased customer, a result without identity and emails held by
+    /// another active customer.
+    public func decide(_ state: any DecisionState, _ context: CommandContext) throws -> Decision {
+        let old = try state.activeCustomer(self.customerID, field: "customer_id")
+        let new = self.applied(to: old)
+        guard new.hasIdentity else {
+            throw Rejection(.missingIdentity, "a customer needs a first_name, last_name, email or phone")
+        }
+        if self.emails != nil {
+            try state.checkEmailsAvailable(new.emails, for: self.customerID, fieldPrefix: "set.emails")
+        }
+        var changes: [String: JSON] = [:]
+        func compare(_ field: String, _ from: JSON, _ to: JSON) {
+            if from != to { changes[field] = ["from": from, "to": to] }
+        }
+        compare("first_name", .string(old.firstName), .string(new.firstName))
+        compare("last_name", .string(old.lastName), .string(new.lastName))
+        compare("company_name", .string(old.companyName), .string(new.companyName))
+        compare("job_title", .string(old.jobTitle), .string(new.jobTitle))
+        compare("tier", .string(old.tier), .string(new.tier))
+        compare("source", .string(old.source), .string(new.source))
+        compare("emails", old.emailsJSON, new.emailsJSON)
+        compare("phones", old.phonesJSON, new.phonesJSON)
+        compare("address", old.addressJSON, new.addressJSON)
+        for key in Set(old.custom.keys).union(new.custom.keys) {
+            compare("custom.\(key)", old.custom[key] ?? .null, new.custom[key] ?? .null)
+        }
+        guard !changes.isEmpty else { return Decision(events: [], result: customerResult(self.customerID)) }
+        let dataChanges = changes.filter { UpdateCustomer.nonPersonalFields.contains($0.key) }
+        let piiChanges = changes.filter { !UpdateCustomer.nonPersonalFields.contains($0.key) }
+        let event = NewEvent(
+            type: EventType.customerUpdated,
+            stream: CustomerStream.name(self.customerID),
+            data: [
+                "customer_id": .string(self.customerID), "changed_fields": .strings(changes.keys.sorted()),
+                "changes": .object(dataChanges),
+            ],
+            pii: ["changes": .object(piiChanges)]
+        )
+        return Decision(events: [event], result: customerResult(self.customerID))
+    }
+}
+
+// MARK: - customer.tag
+
+/// `customer.tag`: adds and removes tags (DOMAIN.md §3).
+///
+/// Emits `CustomerTagged` with only the real changes, or nothing.
+public struct TagCustomer: DomainCommand {
+    /// `customer.tag`.
+    public static let method = "customer.tag"
+
+    /// The customer to tag.
+    public let customerID: String
+    /// Tags to add, sorted and de-duplicated.
+    public let add: [String]
+    /// Tags to remove, sorted and de-duplicated.
+    public let remove: [String]
+
+    /// Parses and validates the params.
+    public init(params: JSON?) throws(Rejection) {
+        var params = try Params(params)
+        self.customerID = try params.identifier("customer_id", required: true)!
+        let add = try CustomerInput.tags(&params, "add")
+        let remove = try CustomerInput.tags(&params, "remove")
+        try params.finish()
+        guard add != nil || remove != nil else {
+            throw Rejection(.missingField, field: "add", "customer.tag needs add and/or remove")
+        }
+        if let both = add?.first(where: { remove?.contains($0) == true }) {
+            throw Rejection.invalid("remove", "\"\(both)\" is both added and removed")
+        }
+        self.add = add ?? []
+        self.remove = remove ?? []
+    }
+
+    /// `customer-<customer_id>`.
+    public func targetStream(_ context: CommandContext) -> String? { CustomerStream.name(self.customerID) }
+
+    /// Rejects a missing, merged or erased customer.
+    public func decide(_ state: any DecisionState, _ context: CommandContext) throws -> Decision {
+        let customer = try state.activeCustomer(self.customerID, field: "customer_id")
+        let current = Set(customer.tags)
+        let added = self.add.filter { !current.contains($0) }
+        let removed = self.remove.filter { current.contains($0) }
+        guard !added.isEmpty || !removed.isEmpty else {
+            return Decision(events: [], result: customerResult(self.customerID))
+        }
+        let event = NewEvent(
+            type: EventType.customerTagged,
+            stream: CustomerStream.name(self.customerID),
+            data: ["customer_id": .string(self.customerID), "added": .strings(added), "removed": .strings(removed)]
+        )
+        return Decision(events: [event], result: customerResult(self.customerID))
+    }
+}
+
+// MARK: - customer.assign_owner
+
+/// `customer.assign_owner`: sets or clears (`owner_id: null`) the owner (DOMAIN.md §3).
+///
+/// Emits `CustomerOwnerChanged`, or nothing when the owner stays.
+public struct AssignOwner: DomainCommand {
+    /// `customer.assign_owner`.
+    public static let method = "customer.assign_owner"
+
+    /// The customer.
+    public let customerID: String
+    /// The new owner, or `nil` to unassign.
+    public let ownerID: String?
+
+    /// Parses and validates the params.
+    public init(params: JSON?) throws(Rejection) {
+        var params = try Params(params)
+        self.customerID = try params.identifier("customer_id", required: true)!
+        guard params.contains("owner_id") else { throw Rejection.missing("owner_id") }
+        self.ownerID = try params.identifier("owner_id")
+        try params.finish()
+    }
+
+    /// `customer-<customer_id>`.
+    public func targetStream(_ context: CommandContext) -> String? { CustomerStream.name(self.customerID) }
+
+    /// Rejects a missing, merged or erased customer.
+    public func decide(_ state: any DecisionState, _ context: CommandContext) throws -> Decision {
+        let customer = try state.activeCustomer(self.customerID, field: "customer_id")
+        guard customer.ownerID != self.ownerID else {
+            return Decision(events: [], result: customerResult(self.customerID))
+        }
+        let event = NewEvent(
+            type: EventType.customerOwnerChanged,
+            stream: CustomerStream.name(self.customerID),
+            data: [
+                "customer_id": .string(self.customerID), "from": .string(customer.ownerID),
+                "to": .string(self.ownerID),
+            ]
+        )
+        return Decision(events: [event], result: customerResult(self.customerID))
+    }
+}
+
+// MARK: - customer.set_lifecycle_stage
+
+/// `customer.set_lifecycle_stage`: moves the lifecycle stage; backward only with `allow_backward`
+/// (DOMAIN.md §2.4, §3).
+///
+/// Emits `LifecycleStageChanged{source:"manual"}`, or nothing for the current stage.
+public struct SetLifecycleStage: DomainCommand {
+    /// `customer.set_lifecycle_stage`.
+    public static let method = "customer.set_lifecycle_stage"
+
+    /// The customer.
+    public let customerID: String
+    /// The target stage.
+    public let stage: String
+    /// Whether a move to an earlier stage is allowed.
+    public let allowBackward: Bool
+
+    /// Parses and validates the params.
+    public init(params: JSON?) throws(Rejection) {
+        var params = try Params(params)
+        self.customerID = try params.identifier("customer_id", required: true)!
+        self.stage = try params.oneOf("stage", Validation.lifecycleStages, required: true)!
+        self.allowBackward = try params.bool("allow_backward") ?? false
+        try params.finish()
+    }
+
+    /// `customer-<customer_id>`.
+    public func targetStream(_ context: CommandContext) -> String? { CustomerStream.name(self.customerID) }
+
+    /// Rejects a missing, merged or erased customer and an unallowed backward move.
+    public func decide(_ state: any DecisionState, _ context: CommandContext) throws -> Decision {
+        let customer = try state.activeCustomer(self.customerID, field: "customer_id")
+        let from = customer.lifecycleStage
+        guard from != self.stage else { return Decision(events: [], result: customerResult(self.customerID)) }
+        if !self.allowBackward, let fromRank = Validation.lifecycleRank(from),
+            let toRank = Validation.lifecycleRank(self.stage), toRank < fromRank
+        {
+            throw Rejection(
+                .lifecycleBackward,
+                field: "stage",
+                "\(self.stage) is before \(from); pass allow_backward:true to move back",
+                details: ["from": .string(from), "to": .string(self.stage)]
+            )
+        }
+        let event = NewEvent(
+            type: EventType.lifecycleStageChanged,
+            stream: CustomerStream.name(self.customerID),
+            data: [
+                "customer_id": .string(self.customerID), "from": .string(from), "to": .string(self.stage),
+                "source": "manual",
+            ]
+        )
+        return Decision(events: [event], result: customerResult(self.customerID))
+    }
+}
+
+// MARK: - customer.set_lead_status
+
+/// `customer.set_lead_status`: sets the HubSpot-style lead status (DOMAIN.md §3).
+///
+/// Emits `LeadStatusChanged`, or nothing for the current status.
+public struct SetLeadStatus: DomainCommand {
+    /// `customer.set_lead_status`.
+    public static let method = "customer.set_lead_status"
+
+    /// The customer.
+    public let customerID: String
+    /// The new status (one of ``Validation/leadStatuses``).
+    public let status: String
+
+    /// Parses and validates the params.
+    public init(params: JSON?) throws(Rejection) {
+        var params = try Params(params)
+        self.customerID = try params.identifier("customer_id", required: true)!
+        self.status = try params.oneOf("status", Validation.leadStatuses, required: true)!
+        try params.finish()
+    }
+
+    /// `customer-<customer_id>`.
+    public func targetStream(_ context: CommandContext) -> String? { CustomerStream.name(self.customerID) }
+
+    /// Rejects a missing, merged or erased customer.
+    public func decide(_ state: any DecisionState, _ context: CommandContext) throws -> Decision {
+        let customer = try state.activeCustomer(self.customerID, field: "customer_id")
+        guard customer.leadStatus != self.status else {
+            return Decision(events: [], result: customerResult(self.customerID))
+        }
+        let event = NewEvent(
+            type: EventType.leadStatusChanged,
+            stream: CustomerStream.name(self.customerID),
+            data: [
+                "customer_id": .string(self.customerID), "from": .string(customer.leadStatus),
+                "to": .string(self.status),
+            ]
+        )
+        return Decision(events: [event], result: customerResult(self.customerID))
+    }
+}
+
+// MARK: - customer.set_consent
+
+/// `customer.set_consent`: records marketing consent for one email or phone (DOMAIN.md §3, §6.6).
+///
+/// Emits `ConsentChanged`, or nothing when the status stays.
+public struct SetConsent: DomainCommand {
+    /// `customer.set_consent`.
+    public static let method = "customer.set_consent"
+
+    /// The customer.
+    public let customerID: String
+    /// The consent entry.
+    let consent: CustomerInput.Consent
+
+    /// Parses and validates the params.
+    public init(params: JSON?) throws(Rejection) {
+        var params = try Params(params)
+        self.customerID = try params.identifier("customer_id", required: true)!
+        self.consent = try CustomerInput.consent(&params)
+        try params.finish()
+    }
+
+    /// `customer-<customer_id>`.
+    public func targetStream(_ context: CommandContext) -> String? { CustomerStream.name(self.customerID) }
+
+    /// Rejects a missing, merged or erased customer and an address the customer does not have.
+    public func decide(_ state: any DecisionState, _ context: CommandContext) throws -> Decision {
+        var customer = try state.activeCustomer(self.customerID, field: "customer_id")
+        let events = try CustomerInput.consentEvent(self.consent, on: &customer).map { [$0] } ?? []
+        return Decision(events: events, result: customerResult(self.customerID))
+    }
+}

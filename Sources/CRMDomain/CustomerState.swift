@@ -1,0 +1,415 @@
+public import CRMJSON
+
+/// What `decide` knows about one customer: its status and every current field value, so that commands
+/// can check invariants and compute exact diffs. Kept in the `customers` state table, folded from the
+/// customer's events by ``DecisionEvolver``.
+public struct CustomerState: Sendable, Hashable {
+    /// Whether the customer can still be changed.
+    public enum Status: String, Sendable, Hashable {
+        /// A normal customer.
+        case active
+        /// Merged into another customer (a tombstone); see ``CustomerState/mergedInto``.
+        case merged
+        /// Erased under GDPR (a tombstone).
+        case erased
+    }
+
+    /// One email address of the customer with its flags.
+    public struct Email: Sendable, Hashable {
+        /// The address, trimmed, as the client gave it.
+        public var address: String
+        /// Whether this is the primary address (exactly one in a non-empty list).
+        public var primary: Bool
+        /// Whether the address is opted out of marketing (`consent == opted_out`).
+        public var optedOut: Bool
+        /// Whether the address is known to bounce.
+        public var invalid: Bool
+        /// The recorded marketing consent (one of ``Validation/consentStatuses``).
+        public var consent: String
+
+        /// Creates an email entry.
+        public init(
+            address: String,
+            primary: Bool,
+            optedOut: Bool = false,
+            invalid: Bool = false,
+            consent: String = Validation.consentNotSet
+        ) {
+            self.address = address
+            self.primary = primary
+            self.optedOut = optedOut
+            self.invalid = invalid
+            self.consent = consent
+        }
+
+        /// The lower-cased address used for comparison and the email index.
+        public var key: String { Validation.emailKey(self.address) }
+
+        /// The entry as it appears in events: `{address, primary, opted_out, invalid}`.
+        public var eventJSON: JSON {
+            [
+                "address": .string(self.address), "primary": .bool(self.primary),
+                "opted_out": .bool(self.optedOut), "invalid": .bool(self.invalid),
+            ]
+        }
+    }
+
+    /// One phone number of the customer with its flags.
+    public struct Phone: Sendable, Hashable {
+        /// The number, trimmed, as the client gave it.
+        public var number: String
+        /// `+` and digits only (``Validation/normalizedPhone(_:)``).
+        public var normalized: String
+        /// `mobile`, `office`, `home`, `fax`, `other`, or `nil`.
+        public var type: String?
+        /// Whether this is the primary number (exactly one in a non-empty list).
+        public var primary: Bool
+        /// Whether the number must not be called (phone consent `opted_out`).
+        public var doNotCall: Bool
+        /// The recorded consent for calls.
+        public var consent: String
+        /// The recorded consent for text messages.
+        public var smsConsent: String
+
+        /// Creates a phone entry.
+        public init(
+            number: String,
+            normalized: String,
+            type: String?,
+            primary: Bool,
+            doNotCall: Bool = false,
+            consent: String = Validation.consentNotSet,
+            smsConsent: String = Validation.consentNotSet
+        ) {
+            self.number = number
+            self.normalized = normalized
+            self.type = type
+            self.primary = primary
+            self.doNotCall = doNotCall
+            self.consent = consent
+            self.smsConsent = smsConsent
+        }
+
+        /// The entry as it appears in events: `{number, normalized, type, primary}`.
+        public var eventJSON: JSON {
+            [
+                "number": .string(self.number), "normalized": .string(self.normalized),
+                "type": .string(self.type), "primary": .bool(self.primary),
+            ]
+        }
+    }
+
+    /// A postal address; every part is optional.
+    public struct PostalAddress: Sendable, Hashable {
+        /// Street and number.
+        public var street: String?
+        /// City.
+        public var city: String?
+        /// State or region.
+        public var state: String?
+        /// Postal code.
+        public var postalCode: String?
+        /// Country.
+        public var country: String?
+
+        /// Creates an address.
+        public init(
+            street: String? = nil,
+            city: String? = nil,
+            state: String? = nil,
+            postalCode: String? = nil,
+            country: String? = nil
+        ) {
+            self.street = street
+            self.city = city
+            self.state = state
+            self.postalCode = postalCode
+            self.country = country
+        }
+
+        /// Whether no part is set.
+        public var isEmpty: Bool {
+            self.street == nil && self.city == nil && self.state == nil && self.postalCode == nil && self.country == nil
+        }
+
+        /// The address as it appears in events: `{street, city, state, postal_code, country}`.
+        public var json: JSON {
+            [
+                "street": .string(self.street), "city": .string(self.city), "state": .string(self.state),
+                "postal_code": .string(self.postalCode), "country": .string(self.country),
+            ]
+        }
+
+        /// Reads an address from its event form; `nil` for anything but an object.
+        public init?(json: JSON) {
+            guard case .object = json else { return nil }
+            self.init(
+                street: json["street"]?.stringValue,
+                city: json["city"]?.stringValue,
+                state: json["state"]?.stringValue,
+                postalCode: json["postal_code"]?.stringValue,
+                country: json["country"]?.stringValue
+            )
+        }
+    }
+
+    /// The customer id.
+    public var id: String
+    /// Active, merged or erased.
+    public var status: Status
+    /// For a merged customer, the customer it was merged into.
+    public var mergedInto: String?
+    /// First name.
+    public var firstName: String?
+    /// Last name.
+    public var lastName: String?
+    /// Company name.
+    public var companyName: String?
+    /// Job title.
+    public var jobTitle: String?
+    /// Email addresses, in order.
+    public var emails: [Email]
+    /// Phone numbers, in order.
+    public var phones: [Phone]
+    /// Postal address.
+    public var address: PostalAddress?
+    /// Custom fields: key → JSON scalar.
+    public var custom: [String: JSON]
+    /// Tags, sorted and de-duplicated.
+    public var tags: [String]
+    /// Owner (user) id.
+    public var ownerID: String?
+    /// Customer tier (free text, drives SLA policy matching).
+    public var tier: String?
+    /// Lead source (free text).
+    public var source: String?
+    /// Lifecycle stage (one of ``Validation/lifecycleStages``).
+    public var lifecycleStage: String
+    /// Lead status (one of ``Validation/leadStatuses``), or `nil`.
+    public var leadStatus: String?
+
+    /// Creates a customer state; everything but the id defaults to empty.
+    public init(
+        id: String,
+        status: Status = .active,
+        mergedInto: String? = nil,
+        firstName: String? = nil,
+        lastName: String? = nil,
+        companyName: String? = nil,
+        jobTitle: String? = nil,
+        emails: [Email] = [],
+        phones: [Phone] = [],
+        address: PostalAddress? = nil,
+        custom: [String: JSON] = [:],
+        tags: [String] = [],
+        ownerID: String? = nil,
+        tier: String? = nil,
+        source: String? = nil,
+        lifecycleStage: String = Validation.defaultLifecycleStage,
+        leadStatus: String? = nil
+    ) {
+        self.id = id
+        self.status = status
+        self.mergedInto = mergedInto
+        self.firstName = firstName
+        self.lastName = lastName
+        self.companyName = companyName
+        self.jobTitle = jobTitle
+        self.emails = emails
+        self.phones = phones
+        self.address = address
+        self.custom = custom
+        self.tags = tags
+        self.ownerID = ownerID
+        self.tier = tier
+        self.source = source
+        self.lifecycleStage = lifecycleStage
+        self.leadStatus = leadStatus
+    }
+
+    /// Whether the customer has a name part, an email or a phone (DOMAIN.md §3 `missing_identity`).
+    public var hasIdentity: Bool {
+        self.firstName != nil || self.lastName != nil || !self.emails.isEmpty || !self.phones.isEmpty
+    }
+
+    /// The emails in their event form.
+    public var emailsJSON: JSON { .array(self.emails.map(\.eventJSON)) }
+
+    /// The phones in their event form.
+    public var phonesJSON: JSON { .array(self.phones.map(\.eventJSON)) }
+
+    /// The address in its event form, or `null`.
+    public var addressJSON: JSON { self.address?.json ?? .null }
+
+    /// Throws `customer_merged` or `customer_erased` unless the customer is active.
+    ///
+    /// - Parameter field: the parameter that named this customer.
+    public func requireActive(field: String) throws(Rejection) {
+        switch self.status {
+        case .active:
+            return
+        case .merged:
+            throw Rejection(
+                .customerMerged,
+                field: field,
+                "customer \(self.id) was merged into \(self.mergedInto ?? "another")",
+                details: ["merged_into": .string(self.mergedInto)]
+            )
+        case .erased:
+            throw Rejection(.customerErased, field: field, "customer \(self.id) was erased")
+        }
+    }
+}
+
+// MARK: - Consent
+
+extension CustomerState {
+    /// Records consent `status` for the email (matched lower-cased) or phone (matched on its normalized
+    /// form) `address` on `channel`. Unknown channels or addresses are ignored.
+    public mutating func applyConsent(channel: String, address: String, status: String) {
+        switch channel {
+        case "email":
+            let key = Validation.emailKey(address)
+            for index in self.emails.indices where self.emails[index].key == key {
+                self.emails[index].consent = status
+                self.emails[index].optedOut = status == Validation.consentOptedOut
+            }
+        case "phone", "sms":
+            let normalized = Validation.normalizedPhone(address) ?? address
+            for index in self.phones.indices where self.phones[index].normalized == normalized {
+                if channel == "phone" {
+                    self.phones[index].consent = status
+                    self.phones[index].doNotCall = status == Validation.consentOptedOut
+                } else {
+                    self.phones[index].smsConsent = status
+                }
+            }
+        default:
+            return
+        }
+    }
+}
+
+// MARK: - Encoding
+
+/// A decision-state record that could not be decoded (a storage corruption, never a client error).
+public struct StateDecodingError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// What was wrong.
+    public let message: String
+
+    /// Creates the error.
+    public init(_ message: String) { self.message = message }
+
+    /// The message, prefixed with what kind of error this is.
+    public var description: String { "corrupt decision state: \(self.message)" }
+}
+
+extension CustomerState {
+    /// The state as a JSON object (the stored form).
+    public var json: JSON {
+        let emails: [JSON] = self.emails.map { email in
+            var object = email.eventJSON
+            object["consent"] = .string(email.consent)
+            return object
+        }
+        let phones: [JSON] = self.phones.map { phone in
+            var object = phone.eventJSON
+            object["do_not_call"] = .bool(phone.doNotCall)
+            object["consent"] = .string(phone.consent)
+            object["sms_consent"] = .string(phone.smsConsent)
+            return object
+        }
+        return [
+            "customer_id": .string(self.id), "status": .string(self.status.rawValue),
+            "merged_into": .string(self.mergedInto), "first_name": .string(self.firstName),
+            "last_name": .string(self.lastName), "company_name": .string(self.companyName),
+            "job_title": .string(self.jobTitle), "emails": .array(emails), "phones": .array(phones),
+            "address": self.addressJSON, "custom": .object(self.custom), "tags": .strings(self.tags),
+            "owner_id": .string(self.ownerID), "tier": .string(self.tier), "source": .string(self.source),
+            "lifecycle_stage": .string(self.lifecycleStage), "lead_status": .string(self.leadStatus),
+        ]
+    }
+
+    /// The canonical bytes stored in the `customers` table.
+    public func encoded() -> [UInt8] { self.json.serialized() }
+
+    /// Decodes bytes written by ``encoded()``.
+    public init(decoding bytes: [UInt8]) throws {
+        let json: JSON
+        do {
+            json = try JSON.parse(bytes)
+        } catch {
+            throw StateDecodingError("customer record is not JSON: \(error)")
+        }
+        guard let id = json["customer_id"]?.stringValue,
+            let status = json["status"]?.stringValue.flatMap(Status.init(rawValue:))
+        else { throw StateDecodingError("customer record lacks customer_id or status") }
+        self.init(id: id, status: status)
+        self.mergedInto = json["merged_into"]?.stringValue
+        self.firstName = json["first_name"]?.stringValue
+        self.lastName = json["last_name"]?.stringValue
+        self.companyName = json["company_name"]?.stringValue
+        self.jobTitle = json["job_title"]?.stringValue
+        self.emails = CustomerState.emails(fromEventJSON: json["emails"] ?? .null)
+        self.phones = CustomerState.phones(fromEventJSON: json["phones"] ?? .null)
+        self.address = json["address"].flatMap(PostalAddress.init(json:))
+        self.custom = json["custom"]?.objectValue ?? [:]
+        self.tags = json["tags"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        self.ownerID = json["owner_id"]?.stringValue
+        self.tier = json["tier"]?.stringValue
+        self.source = json["source"]?.stringValue
+        self.lifecycleStage = json["lifecycle_stage"]?.stringValue ?? Validation.defaultLifecycleStage
+        self.leadStatus = json["lead_status"]?.stringValue
+    }
+
+    /// Reads an email list in event form (stored flags such as `consent` are read when present).
+    static func emails(fromEventJSON json: JSON) -> [Email] {
+        (json.arrayValue ?? []).compactMap { entry in
+            guard let address = entry["address"]?.stringValue else { return nil }
+            return Email(
+                address: address,
+                primary: entry["primary"]?.boolValue ?? false,
+                optedOut: entry["opted_out"]?.boolValue ?? false,
+                invalid: entry["invalid"]?.boolValue ?? false,
+                consent: entry["consent"]?.stringValue ?? Validation.consentNotSet
+            )
+        }
+    }
+
+    /// Reads a phone list in event form (stored flags such as `do_not_call` are read when present).
+    static func phones(fromEventJSON json: JSON) -> [Phone] {
+        (json.arrayValue ?? []).compactMap { entry in
+            guard let number = entry["number"]?.stringValue else { return nil }
+            return Phone(
+                number: number,
+                normalized: entry["normalized"]?.stringValue ?? Validation.normalizedPhone(number) ?? number,
+                type: entry["type"]?.stringValue,
+                primary: entry["primary"]?.boolValue ?? false,
+                doNotCall: entry["do_not_call"]?.boolValue ?? false,
+                consent: entry["consent"]?.stringValue ?? Validation.consentNotSet,
+                smsConsent: entry["sms_consent"]?.stringValue ?? Validation.consentNotSet
+            )
+        }
+    }
+}
+
+// MARK: - Typed access to decision state
+
+extension DecisionState {
+    /// The customer `id`, or `nil` when there is none.
+    public func customer(_ id: String) throws -> CustomerState? {
+        guard let bytes = try self.record(.customers, id) else { return nil }
+        return try CustomerState(decoding: bytes)
+    }
+
+    /// The id of the customer holding the (lower-cased) email address, or `nil`.
+    public func customerID(forEmail lowercased: String) throws -> String? {
+        guard let bytes = try self.record(.emails, lowercased) else { return nil }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Whether an activity with this id was logged.
+    public func activityExists(_ id: String) throws -> Bool {
+        try self.record(.activities, id) != nil
+    }
+}

@@ -1,0 +1,56 @@
+public import CRMJSON
+
+/// The named tables of decision state: what `decide` needs to check invariants, kept per stream and
+/// maintained inline from the events (DESIGN.md §3 `state.<aggregate>`).
+public enum StateTable: String, Sendable, CaseIterable {
+    /// customer id → encoded `CustomerState`.
+    case customers
+    /// lower-cased email address → id of the active customer holding it.
+    case emails
+    /// activity id → marker, so a client-supplied `activity_id` cannot be reused.
+    case activities
+}
+
+/// Read access to decision state. The daemon implements it over LMDB inside the command's
+/// transaction; tests use ``InMemoryDecisionState``.
+public protocol DecisionState {
+    /// The stored bytes of `key` in `table`, or `nil`.
+    func record(_ table: StateTable, _ key: String) throws -> [UInt8]?
+}
+
+/// Write access to decision state, used only to fold events into it.
+public protocol DecisionStateStore: DecisionState {
+    /// Stores `value` for `key`, or removes the key when `value` is `nil`.
+    func setRecord(_ table: StateTable, _ key: String, _ value: [UInt8]?) throws
+}
+
+/// What a successful `decide` returns: the events to append and extra result members for the reply
+/// (for example the generated `customer_id`).
+public struct Decision: Sendable, Hashable {
+    public var events: [NewEvent]
+    public var result: [String: JSON]
+
+    public init(events: [NewEvent], result: [String: JSON] = [:]) {
+        self.events = events
+        self.result = result
+    }
+}
+
+/// A command of the CRM domain: parsed and validated from JSON-RPC params, then decided against
+/// current state. Common params (`command_id`, `expected_version`, `at`, `correlation_id`,
+/// `on_behalf_of`) are removed by the application before `init(params:)` sees them.
+public protocol DomainCommand: Sendable {
+    /// The JSON-RPC method name, e.g. `customer.create`.
+    static var method: String { get }
+
+    /// Parses and validates everything that does not depend on state. Unknown fields are
+    /// `invalid_field`.
+    init(params: JSON?) throws(Rejection)
+
+    /// The stream an `expected_version` refers to (the command's aggregate), or `nil`.
+    func targetStream(_ context: CommandContext) -> String?
+
+    /// Decides the command against current state: events to append, or a thrown ``Rejection``.
+    /// Pure apart from reading `state`. Other thrown errors are storage failures.
+    func decide(_ state: any DecisionState, _ context: CommandContext) throws -> Decision
+}

@@ -1,0 +1,108 @@
+public import CRMJSON
+
+/// An event produced by `decide`, before the store gives it a position.
+///
+/// `data` holds everything a read model may use; `pii` holds personal data only (names, addresses,
+/// free text) so that it can later be encrypted per customer without touching `data` (DOMAIN.md §1.4).
+public struct NewEvent: Sendable, Hashable {
+    /// Event type name, e.g. `CustomerCreated`.
+    public var type: String
+    /// Schema version of `data`/`pii` for this type; bumped when the shape changes (see upcasters).
+    public var schemaVersion: Int
+    /// Stream the event belongs to, e.g. `customer-01HX…`.
+    public var stream: String
+    /// Non-personal payload (a JSON object).
+    public var data: JSON
+    /// Personal payload (a JSON object), or `null` when the event carries none.
+    public var pii: JSON
+    /// For a derived event: index, in the same command's event list, of the event that caused it. The
+    /// store turns it into `causation_seq`.
+    public var causedBy: Int?
+
+    public init(
+        type: String, schemaVersion: Int = 1, stream: String, data: JSON, pii: JSON = .null, causedBy: Int? = nil
+    ) {
+        self.type = type
+        self.schemaVersion = schemaVersion
+        self.stream = stream
+        self.data = data
+        self.pii = pii
+        self.causedBy = causedBy
+    }
+}
+
+/// Who caused an event: the socket peer's credentials, plus an optional client-supplied
+/// `on_behalf_of` (e.g. an agent id). Clients cannot forge `uid`/`gid`.
+public struct Actor: Sendable, Hashable {
+    public var uid: UInt32
+    public var gid: UInt32
+    public var onBehalfOf: String?
+
+    public init(uid: UInt32, gid: UInt32, onBehalfOf: String? = nil) {
+        self.uid = uid
+        self.gid = gid
+        self.onBehalfOf = onBehalfOf
+    }
+
+    /// The actor as it appears in envelopes: `{"kind":"unix","uid":…,"gid":…,"on_behalf_of":…}`.
+    public var json: JSON {
+        var object: JSON = ["kind": "unix", "uid": .int(Int64(self.uid)), "gid": .int(Int64(self.gid))]
+        if let onBehalfOf = self.onBehalfOf { object["on_behalf_of"] = .string(onBehalfOf) }
+        return object
+    }
+}
+
+/// An event as stored in the log, with its envelope.
+public struct RecordedEvent: Sendable, Hashable {
+    /// Global position, gapless from 1.
+    public var seq: UInt64
+    public var stream: String
+    /// Version of the event within its stream, from 1.
+    public var streamVersion: UInt64
+    public var type: String
+    public var schemaVersion: Int
+    /// Business time of the event, UTC milliseconds since 1970 (the command's `at`).
+    public var occurredAt: Int64
+    /// When the daemon recorded it, UTC milliseconds since 1970.
+    public var recordedAt: Int64
+    public var actor: Actor
+    public var commandID: String?
+    public var correlationID: String?
+    /// Position of the event that caused this one (derived events), if any.
+    public var causationSeq: UInt64?
+    public var data: JSON
+    public var pii: JSON
+
+    public init(
+        seq: UInt64, stream: String, streamVersion: UInt64, type: String, schemaVersion: Int, occurredAt: Int64,
+        recordedAt: Int64, actor: Actor, commandID: String?, correlationID: String?, causationSeq: UInt64?,
+        data: JSON, pii: JSON
+    ) {
+        self.seq = seq
+        self.stream = stream
+        self.streamVersion = streamVersion
+        self.type = type
+        self.schemaVersion = schemaVersion
+        self.occurredAt = occurredAt
+        self.recordedAt = recordedAt
+        self.actor = actor
+        self.commandID = commandID
+        self.correlationID = correlationID
+        self.causationSeq = causationSeq
+        self.data = data
+        self.pii = pii
+    }
+}
+
+/// Facts about the command being decided that are not its parameters.
+public struct CommandContext: Sendable, Hashable {
+    /// The command's business time (`at`, default: now), UTC milliseconds.
+    public var at: Int64
+    /// A fresh, time-ordered id (UUIDv7) the command may use when the client gave none.
+    public var generatedID: String
+
+    public init(at: Int64, generatedID: String) {
+        self.at = at
+        self.generatedID = generatedID
+    }
+}

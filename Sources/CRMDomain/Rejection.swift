@@ -1,0 +1,82 @@
+public import CRMJSON
+
+/// The stable, machine-readable reason of a rejected command or query (DOMAIN.md §1.3).
+///
+/// The raw value is what clients see in `error.data.reason`.
+public enum Reason: String, Sendable, CaseIterable {
+    case badRequest = "bad_request"
+    case unknownCommand = "unknown_command"
+    case missingField = "missing_field"
+    case invalidField = "invalid_field"
+    case invalidEmail = "invalid_email"
+    case invalidPhone = "invalid_phone"
+    case notFound = "not_found"
+    case alreadyExists = "already_exists"
+    case versionConflict = "version_conflict"
+    case timestampInFuture = "timestamp_in_future"
+    case timestampOutOfOrder = "timestamp_out_of_order"
+    case duplicateEmail = "duplicate_email"
+    case emailErased = "email_erased"
+    case missingIdentity = "missing_identity"
+    case customerMerged = "customer_merged"
+    case customerErased = "customer_erased"
+    case invalidMerge = "invalid_merge"
+    case lifecycleBackward = "lifecycle_backward"
+    case unknownPipeline = "unknown_pipeline"
+    case unknownStage = "unknown_stage"
+    case invalidPipeline = "invalid_pipeline"
+    case stageInUse = "stage_in_use"
+    case lostReasonRequired = "lost_reason_required"
+    case ticketClosed = "ticket_closed"
+    case invalidTransition = "invalid_transition"
+    case invalidTimezone = "invalid_timezone"
+    case invalidHours = "invalid_hours"
+    case emptySchedule = "empty_schedule"
+    case invalidHoliday = "invalid_holiday"
+    case unknownSchedule = "unknown_schedule"
+    case invalidTarget = "invalid_target"
+    case duplicateTarget = "duplicate_target"
+    case unknownPolicy = "unknown_policy"
+    case forbidden = "forbidden"
+    case internalError = "internal"
+}
+
+/// Why a command or query was refused. Nothing is written for a rejected command.
+///
+/// `field` names the offending parameter as a path (`emails[0].address`), `details` carries
+/// reason-specific facts (for `duplicate_email`, `existing_customer_id`; for `version_conflict`,
+/// `expected` and `actual`).
+public struct Rejection: Error, Sendable, Hashable, CustomStringConvertible {
+    public var reason: Reason
+    public var field: String?
+    public var message: String
+    public var details: JSON?
+
+    public init(_ reason: Reason, field: String? = nil, _ message: String, details: JSON? = nil) {
+        self.reason = reason
+        self.field = field
+        self.message = message
+        self.details = details
+    }
+
+    public var description: String {
+        var text = "\(self.reason.rawValue): \(self.message)"
+        if let field = self.field { text += " (field \(field))" }
+        return text
+    }
+
+    /// A `missing_field` rejection for `field`.
+    public static func missing(_ field: String) -> Rejection {
+        Rejection(.missingField, field: field, "\(field) is required")
+    }
+
+    /// An `invalid_field` rejection for `field`.
+    public static func invalid(_ field: String, _ message: String) -> Rejection {
+        Rejection(.invalidField, field: field, message)
+    }
+
+    /// A `not_found` rejection.
+    public static func notFound(_ field: String, _ what: String, _ id: String) -> Rejection {
+        Rejection(.notFound, field: field, "\(what) \(id) does not exist", details: ["id": .string(id)])
+    }
+}

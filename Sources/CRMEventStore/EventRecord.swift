@@ -1,0 +1,189 @@
+public import CRMDomain
+import CRMJSON
+import Crypto
+
+/// The binary layout of one event record in the `events` database (record format 1).
+///
+/// ```
+/// u8  record format (1)          u16 event schema version
+/// u64 seq                        u64 stream version
+/// i64 occurred_at (UTC ms)       i64 recorded_at (UTC ms)
+/// u32 actor uid                  u32 actor gid
+/// u64 causation seq (0 = none)   32 bytes hash of the previous record (zeros before seq 1)
+/// then length-prefixed (u32) UTF-8 strings: type, stream, command_id, correlation_id,
+///      on_behalf_of, data (canonical JSON), pii (canonical JSON)
+/// ```
+///
+/// All integers are big-endian. The hash of a record is `SHA-256(record bytes)`, and since the bytes
+/// begin with the previous record's hash this is `SHA-256(previous hash ‖ rest of the record)`: a
+/// chain in which changing any byte of any record breaks every later link.
+public enum EventRecord {
+    /// The record format written by this version of crmd.
+    public static let format: UInt8 = 1
+    /// Size of a SHA-256 digest.
+    public static let hashSize = 32
+    /// The "previous hash" of the first record.
+    public static let genesisHash = [UInt8](repeating: 0, count: 32)
+
+    /// Offset of the previous-hash field in a record.
+    static let previousHashOffset = 1 + 2 + 8 * 4 + 4 + 4 + 8
+
+    /// Encodes an event with its envelope.
+    public static func encode(_ event: RecordedEvent, previousHash: [UInt8]) -> [UInt8] {
+        precondition(previousHash.count == EventRecord.hashSize)
+        let data = event.data.serialized()
+        let pii = event.pii.serialized()
+        var out: [UInt8] = []
+        out.reserveCapacity(EventRecord.previousHashOffset + 32 + 64 + data.count + pii.count + event.stream.utf8.count)
+        out.append(EventRecord.format)
+        out.appendBigEndian(UInt16(clamping: event.schemaVersion))
+        out.appendBigEndian(event.seq)
+        out.appendBigEndian(event.streamVersion)
+        out.appendBigEndian(UInt64(bitPattern: event.occurredAt))
+        out.appendBigEndian(UInt64(bitPattern: event.recordedAt))
+        out.appendBigEndian(event.actor.uid)
+        out.appendBigEndian(event.actor.gid)
+        out.appendBigEndian(event.causationSeq ?? 0)
+        out.append(contentsOf: previousHash)
+        out.appendField(Array(event.type.utf8))
+        out.appendField(Array(event.stream.utf8))
+        out.appendField(Array((event.commandID ?? "").utf8))
+        out.appendField(Array((event.correlationID ?? "").utf8))
+        out.appendField(Array((event.actor.onBehalfOf ?? "").utf8))
+        out.appendField(data)
+        out.appendField(pii)
+        return out
+    }
+
+    /// The hash of a stored record.
+    public static func hash(_ record: UnsafeRawBufferPointer) -> [UInt8] { Array(SHA256.hash(data: record)) }
+
+    /// The hash of an encoded record.
+    public static func hash(_ record: [UInt8]) -> [UInt8] { Array(SHA256.hash(data: record)) }
+
+    /// The previous-record hash stored inside a record.
+    public static func previousHash(of record: UnsafeRawBufferPointer) throws(EventRecordError) -> [UInt8] {
+        guard record.count >= EventRecord.previousHashOffset + EventRecord.hashSize else {
+            throw EventRecordError(message: "record too short")
+        }
+        return Array(record[EventRecord.previousHashOffset..<(EventRecord.previousHashOffset + EventRecord.hashSize)])
+    }
+
+    /// Decodes a record into an event.
+    public static func decode(_ record: UnsafeRawBufferPointer) throws(EventRecordError) -> RecordedEvent {
+        var reader = RecordReader(bytes: record)
+        let format = try reader.u8()
+        guard format == EventRecord.format else {
+            throw EventRecordError(message: "unknown record format \(format)")
+        }
+        let schemaVersion = Int(try reader.u16())
+        let seq = try reader.u64()
+        let streamVersion = try reader.u64()
+        let occurredAt = Int64(bitPattern: try reader.u64())
+        let recordedAt = Int64(bitPattern: try reader.u64())
+        let uid = try reader.u32()
+        let gid = try reader.u32()
+        let causation = try reader.u64()
+        try reader.skip(EventRecord.hashSize)
+        let type = try reader.string()
+        let stream = try reader.string()
+        let commandID = try reader.string()
+        let correlationID = try reader.string()
+        let onBehalfOf = try reader.string()
+        let data: JSON
+        let pii: JSON
+        do {
+            data = try JSON.parse(try reader.field())
+            pii = try JSON.parse(try reader.field())
+        } catch let error as JSONParseError {
+            throw EventRecordError(message: "payload of event \(seq) is not JSON: \(error)")
+        } catch {
+            throw error as! EventRecordError
+        }
+        return RecordedEvent(
+            seq: seq,
+            stream: stream,
+            streamVersion: streamVersion,
+            type: type,
+            schemaVersion: schemaVersion,
+            occurredAt: occurredAt,
+            recordedAt: recordedAt,
+            actor: Actor(uid: uid, gid: gid, onBehalfOf: onBehalfOf.isEmpty ? nil : onBehalfOf),
+            commandID: commandID.isEmpty ? nil : commandID,
+            correlationID: correlationID.isEmpty ? nil : correlationID,
+            causationSeq: causation == 0 ? nil : causation,
+            data: data,
+            pii: pii
+        )
+    }
+}
+
+/// A stored record that cannot be decoded.
+public struct EventRecordError: Error, Sendable, Hashable, CustomStringConvertible {
+    public var message: String
+    public var description: String { "corrupt event record: \(self.message)" }
+}
+
+// MARK: - Byte helpers
+
+extension Array where Element == UInt8 {
+    mutating func appendBigEndian<I: FixedWidthInteger>(_ value: I) {
+        var big = value.bigEndian
+        Swift.withUnsafeBytes(of: &big) { self.append(contentsOf: $0) }
+    }
+
+    mutating func appendField(_ bytes: [UInt8]) {
+        self.appendBigEndian(UInt32(bytes.count))
+        self.append(contentsOf: bytes)
+    }
+
+    /// `value` as 8 big-endian bytes (the key of the `events` database).
+    static func bigEndian(_ value: UInt64) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(8)
+        out.appendBigEndian(value)
+        return out
+    }
+}
+
+/// Reads big-endian integers from a big-endian byte buffer.
+func readBigEndianUInt64(_ bytes: UnsafeRawBufferPointer, at offset: Int = 0) -> UInt64 {
+    var value: UInt64 = 0
+    for index in offset..<(offset + 8) { value = value << 8 | UInt64(bytes[index]) }
+    return value
+}
+
+struct RecordReader {
+    let bytes: UnsafeRawBufferPointer
+    var offset = 0
+
+    mutating func take(_ count: Int) throws(EventRecordError) -> UnsafeRawBufferPointer {
+        guard count >= 0, self.offset + count <= self.bytes.count else {
+            throw EventRecordError(message: "record truncated at byte \(self.offset)")
+        }
+        defer { self.offset += count }
+        return UnsafeRawBufferPointer(rebasing: self.bytes[self.offset..<(self.offset + count)])
+    }
+
+    mutating func integer<I: FixedWidthInteger>(_: I.Type) throws(EventRecordError) -> I {
+        let raw = try self.take(MemoryLayout<I>.size)
+        var value: I = 0
+        for byte in raw { value = value << 8 | I(byte) }
+        return value
+    }
+
+    mutating func u8() throws(EventRecordError) -> UInt8 { try self.integer(UInt8.self) }
+    mutating func u16() throws(EventRecordError) -> UInt16 { try self.integer(UInt16.self) }
+    mutating func u32() throws(EventRecordError) -> UInt32 { try self.integer(UInt32.self) }
+    mutating func u64() throws(EventRecordError) -> UInt64 { try self.integer(UInt64.self) }
+    mutating func skip(_ count: Int) throws(EventRecordError) { _ = try self.take(count) }
+
+    mutating func field() throws(EventRecordError) -> UnsafeRawBufferPointer {
+        let count = Int(try self.u32())
+        return try self.take(count)
+    }
+
+    mutating func string() throws(EventRecordError) -> String {
+        String(decoding: try self.field(), as: UTF8.self)
+    }
+}

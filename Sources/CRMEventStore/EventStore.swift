@@ -1,0 +1,340 @@
+public import CRMDomain
+public import CRMJSON
+public import LMDB
+
+/// Which stream version a command expects its target stream to be at (optimistic concurrency).
+public enum ExpectedVersion: Sendable, Hashable {
+    /// No check.
+    case any
+    /// The stream must not exist yet.
+    case noStream
+    /// The stream must be exactly at this version.
+    case exact(UInt64)
+
+    /// Parses the `expected_version` param: `"any"`, `"no_stream"` or a non-negative integer.
+    public init(json: JSON) throws(Rejection) {
+        switch json {
+        case .string("any"): self = .any
+        case .string("no_stream"): self = .noStream
+        default:
+            guard let number = json.intValue, number >= 0 else {
+                throw Rejection.invalid("expected_version", "must be \"any\", \"no_stream\" or a version number ≥ 0")
+            }
+            self = number == 0 ? .noStream : .exact(UInt64(number))
+        }
+    }
+
+    /// The JSON form used in error details.
+    public var json: JSON {
+        switch self {
+        case .any: return "any"
+        case .noStream: return "no_stream"
+        case .exact(let version): return .int(Int64(version))
+        }
+    }
+}
+
+/// Facts recorded in every event's envelope besides the payload.
+public struct AppendMetadata: Sendable, Hashable {
+    public var occurredAt: Int64
+    public var recordedAt: Int64
+    public var actor: Actor
+    public var commandID: String?
+    public var correlationID: String?
+
+    public init(occurredAt: Int64, recordedAt: Int64, actor: Actor, commandID: String?, correlationID: String?) {
+        self.occurredAt = occurredAt
+        self.recordedAt = recordedAt
+        self.actor = actor
+        self.commandID = commandID
+        self.correlationID = correlationID
+    }
+}
+
+/// The current end of the log.
+public struct LogHead: Sendable, Hashable {
+    /// Highest position written (0 for an empty log).
+    public var seq: UInt64
+    /// Hash of the record at `seq` (zeros for an empty log).
+    public var hash: [UInt8]
+}
+
+/// The event log on LMDB (DESIGN.md §3): the `events`, `streams`, `stream_heads`, `idempotency` and
+/// `meta` databases, append with expected-version checks, the hash chain, and readers.
+///
+/// Every method takes the transaction to work in; the store keeps no mutable state of its own, so an
+/// aborted (nested) transaction leaves nothing behind.
+public struct EventStore: Sendable {
+    let events: Database
+    let streams: Database
+    let streamHeads: Database
+    let idempotency: Database
+    /// Format version, head position and hash, projector versions and checkpoints.
+    public let meta: Database
+
+    static let headKey = "head"
+    static let formatKey = "format"
+
+    /// Opens (creating if needed) the log databases in `environment`.
+    public init(environment: Environment) throws {
+        (self.events, self.streams, self.streamHeads, self.idempotency, self.meta) = try environment.write { txn in
+            let meta = try txn.openDatabase("meta")
+            if let format = try txn.get(meta, EventStore.formatKey) {
+                guard format == [EventRecord.format] else {
+                    throw EventRecordError(message: "data directory uses log format \(format), this crmd reads 1")
+                }
+            } else {
+                try txn.put(meta, EventStore.formatKey, [EventRecord.format])
+            }
+            return (
+                try txn.openDatabase("events"), try txn.openDatabase("streams"),
+                try txn.openDatabase("stream_heads"), try txn.openDatabase("idempotency"), meta
+            )
+        }
+    }
+
+    // MARK: - Head and streams
+
+    /// The current head of the log.
+    public func head(_ txn: Transaction) throws -> LogHead {
+        guard let bytes = try txn.get(self.meta, EventStore.headKey), bytes.count == 8 + EventRecord.hashSize else {
+            return LogHead(seq: 0, hash: EventRecord.genesisHash)
+        }
+        let seq = bytes.withUnsafeBytes { readBigEndianUInt64($0) }
+        return LogHead(seq: seq, hash: Array(bytes[8...]))
+    }
+
+    /// The version of `stream` (0 when it does not exist) and the business time of its last event.
+    public func streamHead(_ stream: String, _ txn: Transaction) throws -> (version: UInt64, lastOccurredAt: Int64) {
+        guard let bytes = try txn.get(self.streamHeads, stream), bytes.count == 16 else { return (0, Int64.min) }
+        return bytes.withUnsafeBytes { (readBigEndianUInt64($0), Int64(bitPattern: readBigEndianUInt64($0, at: 8))) }
+    }
+
+    /// Throws `version_conflict` unless `stream` is at `expected`.
+    public func checkExpectedVersion(_ expected: ExpectedVersion, stream: String, _ txn: Transaction) throws {
+        let actual = try self.streamHead(stream, txn).version
+        let matches: Bool
+        switch expected {
+        case .any: matches = true
+        case .noStream: matches = actual == 0
+        case .exact(let version): matches = actual == version
+        }
+        guard matches else {
+            throw Rejection(
+                .versionConflict,
+                field: "expected_version",
+                "stream \(stream) is at version \(actual), expected \(expected.json)",
+                details: ["stream": .string(stream), "expected": expected.json, "actual": .int(Int64(actual))]
+            )
+        }
+    }
+
+    // MARK: - Append
+
+    /// Appends `events` in order, giving each the next global position and stream version and
+    /// extending the hash chain. Throws `timestamp_out_of_order` if an event's business time is
+    /// earlier than its stream's last event.
+    public func append(_ events: [NewEvent], metadata: AppendMetadata, _ txn: Transaction) throws -> [RecordedEvent] {
+        var head = try self.head(txn)
+        var recorded: [RecordedEvent] = []
+        recorded.reserveCapacity(events.count)
+        var streamVersions: [String: UInt64] = [:]
+        for event in events {
+            var version: UInt64
+            if let known = streamVersions[event.stream] {
+                version = known
+            } else {
+                let current = try self.streamHead(event.stream, txn)
+                if metadata.occurredAt < current.lastOccurredAt {
+                    throw Rejection(
+                        .timestampOutOfOrder,
+                        field: "at",
+                        "at is earlier than the last event of \(event.stream) "
+                            + "(\(Timestamp.format(current.lastOccurredAt)))",
+                        details: ["stream": .string(event.stream), "last_at": .string(Timestamp.format(current.lastOccurredAt))]
+                    )
+                }
+                version = current.version
+            }
+            version += 1
+            streamVersions[event.stream] = version
+            let seq = head.seq + 1
+            let causation = event.causedBy.flatMap { $0 < recorded.count ? recorded[$0].seq : nil }
+            let record = RecordedEvent(
+                seq: seq,
+                stream: event.stream,
+                streamVersion: version,
+                type: event.type,
+                schemaVersion: event.schemaVersion,
+                occurredAt: metadata.occurredAt,
+                recordedAt: metadata.recordedAt,
+                actor: metadata.actor,
+                commandID: metadata.commandID,
+                correlationID: metadata.correlationID,
+                causationSeq: causation,
+                data: event.data,
+                pii: event.pii
+            )
+            let bytes = EventRecord.encode(record, previousHash: head.hash)
+            let key = [UInt8].bigEndian(seq)
+            try txn.put(self.events, key, bytes, flags: .append)
+            try txn.put(self.streams, EventStore.streamKey(event.stream, version), key)
+            var streamHead = [UInt8].bigEndian(version)
+            streamHead.appendBigEndian(UInt64(bitPattern: metadata.occurredAt))
+            try txn.put(self.streamHeads, event.stream, streamHead)
+            head = LogHead(seq: seq, hash: EventRecord.hash(bytes))
+            recorded.append(record)
+        }
+        if !recorded.isEmpty {
+            try txn.put(self.meta, EventStore.headKey, [UInt8].bigEndian(head.seq) + head.hash)
+        }
+        return recorded
+    }
+
+    static func streamKey(_ stream: String, _ version: UInt64) -> [UInt8] {
+        var key = Array(stream.utf8)
+        key.append(0)
+        key.appendBigEndian(version)
+        return key
+    }
+
+    // MARK: - Idempotency
+
+    /// The stored reply of an already processed `command_id`, or `nil`.
+    public func storedReply(commandID: String, _ txn: Transaction) throws -> [UInt8]? {
+        try txn.get(self.idempotency, commandID)
+    }
+
+    /// Remembers the reply of `command_id` so a retry gets it back without writing anything.
+    public func storeReply(_ reply: [UInt8], commandID: String, _ txn: Transaction) throws {
+        try txn.put(self.idempotency, commandID, reply)
+    }
+
+    // MARK: - Reading
+
+    /// The event at position `seq`, or `nil`.
+    public func event(at seq: UInt64, _ txn: Transaction) throws -> RecordedEvent? {
+        try txn.withValue(self.events, [UInt8].bigEndian(seq)) { try EventRecord.decode($0) }
+    }
+
+    /// The hash of the record at position `seq`, or `nil`.
+    public func recordHash(at seq: UInt64, _ txn: Transaction) throws -> [UInt8]? {
+        try txn.withValue(self.events, [UInt8].bigEndian(seq)) { EventRecord.hash($0) }
+    }
+
+    /// Calls `body` with each stored record from position `from` on, in order, until `body` returns
+    /// false or the log ends. The buffer is valid only during the call.
+    public func forEachRecord(
+        from: UInt64,
+        _ txn: Transaction,
+        _ body: (UInt64, UnsafeRawBufferPointer) throws -> Bool
+    ) throws {
+        try txn.withCursor(self.events) { cursor in
+            var entry = try cursor.seek(atOrAfter: [UInt8].bigEndian(max(from, 1)))
+            while let current = entry {
+                guard try body(readBigEndianUInt64(current.key), current.value) else { return }
+                entry = try cursor.next()
+            }
+        }
+    }
+
+    /// Calls `body` with each stored record from position `from` backwards, until `body` returns
+    /// false or the start of the log.
+    public func forEachRecordBackward(
+        from: UInt64,
+        _ txn: Transaction,
+        _ body: (UInt64, UnsafeRawBufferPointer) throws -> Bool
+    ) throws {
+        try txn.withCursor(self.events) { cursor in
+            var entry = try cursor.seek(atOrBefore: [UInt8].bigEndian(from))
+            while let current = entry {
+                guard try body(readBigEndianUInt64(current.key), current.value) else { return }
+                entry = try cursor.previous()
+            }
+        }
+    }
+
+    /// Up to `limit` events from position `from` on; with `stream`, only that stream's events.
+    public func read(from: UInt64, limit: Int, stream: String? = nil, _ txn: Transaction) throws -> [RecordedEvent] {
+        var result: [RecordedEvent] = []
+        guard limit > 0 else { return result }
+        if let stream {
+            try txn.withCursor(self.streams) { cursor in
+                let prefix = Array(stream.utf8) + [0]
+                var entry = try cursor.seek(atOrAfter: prefix)
+                while let current = entry, current.key.starts(with: prefix), result.count < limit {
+                    let seq = readBigEndianUInt64(current.value)
+                    if seq >= from, let event = try self.event(at: seq, txn) { result.append(event) }
+                    entry = try cursor.next()
+                }
+            }
+            return result
+        }
+        try self.forEachRecord(from: from, txn) { _, record in
+            result.append(try EventRecord.decode(record))
+            return result.count < limit
+        }
+        return result
+    }
+
+    /// The number of events in the log.
+    public func count(_ txn: Transaction) throws -> Int { try txn.count(self.events) }
+
+    // MARK: - Verification
+
+    /// The outcome of walking the hash chain.
+    public struct Verification: Sendable, Hashable {
+        /// Records checked.
+        public var checked: UInt64
+        /// First position whose link is broken, with the expected and found previous hashes.
+        public var brokenAt: UInt64?
+        public var expectedHash: [UInt8]?
+        public var foundHash: [UInt8]?
+        /// The head hash recomputed from the records.
+        public var headHash: [UInt8]
+    }
+
+    /// Walks the hash chain over positions `from...to` (default: the whole log) and checks every link,
+    /// every record's position and, when the walk reaches the head, the stored head hash.
+    public func verify(from: UInt64 = 1, to: UInt64? = nil, _ txn: Transaction) throws -> Verification {
+        let head = try self.head(txn)
+        let last = min(to ?? head.seq, head.seq)
+        var expected: [UInt8]
+        if from <= 1 {
+            expected = EventRecord.genesisHash
+        } else if let previous = try txn.withValue(self.events, [UInt8].bigEndian(from - 1), EventRecord.hash) {
+            expected = previous
+        } else {
+            expected = EventRecord.genesisHash
+        }
+        var result = Verification(checked: 0, headHash: expected)
+        var position = max(from, 1)
+        try self.forEachRecord(from: position, txn) { seq, record in
+            guard seq <= last else { return false }
+            let found = (try? EventRecord.previousHash(of: record)) ?? []
+            let storedSeq = record.count >= 11 ? readBigEndianUInt64(record, at: 3) : 0
+            if seq != position || found != expected || storedSeq != seq {
+                result.brokenAt = min(seq, position)
+                result.expectedHash = expected
+                result.foundHash = found
+                return false
+            }
+            expected = EventRecord.hash(record)
+            result.checked += 1
+            position += 1
+            return true
+        }
+        if result.brokenAt == nil && position <= last {
+            result.brokenAt = position
+            result.expectedHash = expected
+            result.foundHash = nil
+        }
+        result.headHash = expected
+        if result.brokenAt == nil, last == head.seq, expected != head.hash {
+            result.brokenAt = head.seq
+            result.expectedHash = expected
+            result.foundHash = head.hash
+        }
+        return result
+    }
+}

@@ -1,0 +1,291 @@
+/// Why a byte sequence is not a JSON text.
+public struct JSONParseError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// What was wrong, in words.
+    public let message: String
+    /// Byte offset in the input where the problem was found.
+    public let offset: Int
+
+    public var description: String { "\(self.message) at byte \(self.offset)" }
+}
+
+extension JSON {
+    /// The deepest nesting of arrays and objects accepted by the parser; deeper input is rejected
+    /// rather than risking the stack of a daemon thread.
+    public static let maximumDepth = 64
+
+    /// Parses a complete JSON text (RFC 8259) from UTF-8 bytes.
+    ///
+    /// Rejects invalid UTF-8, control characters inside strings, lone surrogate escapes, duplicate
+    /// object keys, nesting deeper than ``maximumDepth`` and trailing non-whitespace.
+    public static func parse<Bytes: Collection>(_ bytes: Bytes) throws(JSONParseError) -> JSON
+    where Bytes.Element == UInt8 {
+        let result: Result<JSON, JSONParseError>
+        if let contiguous = bytes.withContiguousStorageIfAvailable({ buffer in
+            var parser = JSONParser(buffer)
+            return Result { () throws(JSONParseError) -> JSON in try parser.parseDocument() }
+        }) {
+            result = contiguous
+        } else {
+            let array = Array(bytes)
+            result = array.withUnsafeBufferPointer { buffer in
+                var parser = JSONParser(buffer)
+                return Result { () throws(JSONParseError) -> JSON in try parser.parseDocument() }
+            }
+        }
+        return try result.get()
+    }
+
+    /// Parses a complete JSON text from a string.
+    public static func parse(_ text: String) throws(JSONParseError) -> JSON {
+        try JSON.parse(Array(text.utf8))
+    }
+}
+
+/// A recursive-descent parser over a buffer of UTF-8 bytes.
+private struct JSONParser {
+    let bytes: UnsafeBufferPointer<UInt8>
+    var index = 0
+    var depth = 0
+
+    init(_ bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
+
+    mutating func parseDocument() throws(JSONParseError) -> JSON {
+        self.skipWhitespace()
+        let value = try self.parseValue()
+        self.skipWhitespace()
+        if self.index != self.bytes.count { throw self.error("unexpected data after the JSON value") }
+        return value
+    }
+
+    func error(_ message: String) -> JSONParseError { JSONParseError(message: message, offset: self.index) }
+
+    mutating func skipWhitespace() {
+        while self.index < self.bytes.count {
+            switch self.bytes[self.index] {
+            case 0x20, 0x09, 0x0A, 0x0D: self.index += 1
+            default: return
+            }
+        }
+    }
+
+    mutating func parseValue() throws(JSONParseError) -> JSON {
+        guard self.index < self.bytes.count else { throw self.error("unexpected end of input") }
+        switch self.bytes[self.index] {
+        case UInt8(ascii: "{"): return try self.parseObject()
+        case UInt8(ascii: "["): return try self.parseArray()
+        case UInt8(ascii: "\""): return .string(try self.parseString())
+        case UInt8(ascii: "t"): try self.expectLiteral("true"); return .bool(true)
+        case UInt8(ascii: "f"): try self.expectLiteral("false"); return .bool(false)
+        case UInt8(ascii: "n"): try self.expectLiteral("null"); return .null
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try self.parseNumber()
+        default: throw self.error("unexpected character")
+        }
+    }
+
+    mutating func expectLiteral(_ literal: StaticString) throws(JSONParseError) {
+        let count = literal.utf8CodeUnitCount
+        guard self.index + count <= self.bytes.count else { throw self.error("invalid literal") }
+        let start = literal.utf8Start
+        for offset in 0..<count where self.bytes[self.index + offset] != start[offset] {
+            throw self.error("invalid literal")
+        }
+        self.index += count
+    }
+
+    mutating func enter() throws(JSONParseError) {
+        self.depth += 1
+        if self.depth > JSON.maximumDepth { throw self.error("nesting deeper than \(JSON.maximumDepth)") }
+    }
+
+    mutating func parseObject() throws(JSONParseError) -> JSON {
+        try self.enter()
+        defer { self.depth -= 1 }
+        self.index += 1
+        var members: [String: JSON] = [:]
+        self.skipWhitespace()
+        if self.index < self.bytes.count, self.bytes[self.index] == UInt8(ascii: "}") {
+            self.index += 1
+            return .object(members)
+        }
+        while true {
+            self.skipWhitespace()
+            guard self.index < self.bytes.count, self.bytes[self.index] == UInt8(ascii: "\"") else {
+                throw self.error("expected a string key")
+            }
+            let keyOffset = self.index
+            let key = try self.parseString()
+            self.skipWhitespace()
+            guard self.index < self.bytes.count, self.bytes[self.index] == UInt8(ascii: ":") else {
+                throw self.error("expected ':'")
+            }
+            self.index += 1
+            self.skipWhitespace()
+            let value = try self.parseValue()
+            if members.updateValue(value, forKey: key) != nil {
+                throw JSONParseError(message: "duplicate key \"\(key)\"", offset: keyOffset)
+            }
+            self.skipWhitespace()
+            guard self.index < self.bytes.count else { throw self.error("unexpected end of input") }
+            switch self.bytes[self.index] {
+            case UInt8(ascii: ","): self.index += 1
+            case UInt8(ascii: "}"): self.index += 1; return .object(members)
+            default: throw self.error("expected ',' or '}'")
+            }
+        }
+    }
+
+    mutating func parseArray() throws(JSONParseError) -> JSON {
+        try self.enter()
+        defer { self.depth -= 1 }
+        self.index += 1
+        var elements: [JSON] = []
+        self.skipWhitespace()
+        if self.index < self.bytes.count, self.bytes[self.index] == UInt8(ascii: "]") {
+            self.index += 1
+            return .array(elements)
+        }
+        while true {
+            self.skipWhitespace()
+            elements.append(try self.parseValue())
+            self.skipWhitespace()
+            guard self.index < self.bytes.count else { throw self.error("unexpected end of input") }
+            switch self.bytes[self.index] {
+            case UInt8(ascii: ","): self.index += 1
+            case UInt8(ascii: "]"): self.index += 1; return .array(elements)
+            default: throw self.error("expected ',' or ']'")
+            }
+        }
+    }
+
+    mutating func parseNumber() throws(JSONParseError) -> JSON {
+        let start = self.index
+        var isInteger = true
+        if self.bytes[self.index] == UInt8(ascii: "-") { self.index += 1 }
+        guard self.index < self.bytes.count else { throw self.error("invalid number") }
+        if self.bytes[self.index] == UInt8(ascii: "0") {
+            self.index += 1
+        } else if self.isDigit(self.index) {
+            while self.isDigit(self.index) { self.index += 1 }
+        } else {
+            throw self.error("invalid number")
+        }
+        if self.index < self.bytes.count, self.bytes[self.index] == UInt8(ascii: ".") {
+            isInteger = false
+            self.index += 1
+            guard self.isDigit(self.index) else { throw self.error("invalid number") }
+            while self.isDigit(self.index) { self.index += 1 }
+        }
+        if self.index < self.bytes.count, self.bytes[self.index] | 0x20 == UInt8(ascii: "e") {
+            isInteger = false
+            self.index += 1
+            if self.index < self.bytes.count,
+                self.bytes[self.index] == UInt8(ascii: "+") || self.bytes[self.index] == UInt8(ascii: "-")
+            {
+                self.index += 1
+            }
+            guard self.isDigit(self.index) else { throw self.error("invalid number") }
+            while self.isDigit(self.index) { self.index += 1 }
+        }
+        let text = String(decoding: UnsafeBufferPointer(rebasing: self.bytes[start..<self.index]), as: UTF8.self)
+        if isInteger, let value = Int64(text) { return .int(value) }
+        guard let value = Double(text), value.isFinite else {
+            throw JSONParseError(message: "number out of range", offset: start)
+        }
+        return .double(value)
+    }
+
+    func isDigit(_ at: Int) -> Bool {
+        at < self.bytes.count && self.bytes[at] >= UInt8(ascii: "0") && self.bytes[at] <= UInt8(ascii: "9")
+    }
+
+    mutating func parseString() throws(JSONParseError) -> String {
+        self.index += 1
+        var scalars = String.UnicodeScalarView()
+        var runStart = self.index
+        // Fast path: copy runs of plain bytes; validate UTF-8 when the run ends.
+        while true {
+            guard self.index < self.bytes.count else { throw self.error("unterminated string") }
+            let byte = self.bytes[self.index]
+            if byte == UInt8(ascii: "\"") {
+                try self.appendRun(from: runStart, to: self.index, into: &scalars)
+                self.index += 1
+                return String(scalars)
+            }
+            if byte < 0x20 { throw self.error("control character in string") }
+            if byte == UInt8(ascii: "\\") {
+                try self.appendRun(from: runStart, to: self.index, into: &scalars)
+                self.index += 1
+                scalars.append(try self.parseEscape())
+                runStart = self.index
+                continue
+            }
+            self.index += 1
+        }
+    }
+
+    func appendRun(from start: Int, to end: Int, into scalars: inout String.UnicodeScalarView)
+        throws(JSONParseError)
+    {
+        guard start < end else { return }
+        var iterator = UnsafeBufferPointer(rebasing: self.bytes[start..<end]).makeIterator()
+        var decoder = UTF8()
+        loop: while true {
+            switch decoder.decode(&iterator) {
+            case .scalarValue(let scalar): scalars.append(scalar)
+            case .emptyInput: break loop
+            case .error: throw JSONParseError(message: "invalid UTF-8 in string", offset: start)
+            }
+        }
+    }
+
+    mutating func parseHex4() throws(JSONParseError) -> UInt32 {
+        guard self.index + 4 <= self.bytes.count else { throw self.error("invalid \\u escape") }
+        var value: UInt32 = 0
+        for _ in 0..<4 {
+            let byte = self.bytes[self.index]
+            let digit: UInt32
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt32(byte - UInt8(ascii: "0"))
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = UInt32(byte - UInt8(ascii: "a") + 10)
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = UInt32(byte - UInt8(ascii: "A") + 10)
+            default: throw self.error("invalid \\u escape")
+            }
+            value = value << 4 | digit
+            self.index += 1
+        }
+        return value
+    }
+
+    mutating func parseEscape() throws(JSONParseError) -> Unicode.Scalar {
+        guard self.index < self.bytes.count else { throw self.error("unterminated escape") }
+        let byte = self.bytes[self.index]
+        self.index += 1
+        switch byte {
+        case UInt8(ascii: "\""): return "\""
+        case UInt8(ascii: "\\"): return "\\"
+        case UInt8(ascii: "/"): return "/"
+        case UInt8(ascii: "b"): return "\u{08}"
+        case UInt8(ascii: "f"): return "\u{0C}"
+        case UInt8(ascii: "n"): return "\n"
+        case UInt8(ascii: "r"): return "\r"
+        case UInt8(ascii: "t"): return "\t"
+        case UInt8(ascii: "u"):
+            let high = try self.parseHex4()
+            if (0xD800...0xDBFF).contains(high) {
+                guard self.index + 2 <= self.bytes.count, self.bytes[self.index] == UInt8(ascii: "\\"),
+                    self.bytes[self.index + 1] == UInt8(ascii: "u")
+                else { throw self.error("lone surrogate in \\u escape") }
+                self.index += 2
+                let low = try self.parseHex4()
+                guard (0xDC00...0xDFFF).contains(low) else { throw self.error("lone surrogate in \\u escape") }
+                let value = 0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)
+                guard let scalar = Unicode.Scalar(value) else { throw self.error("invalid \\u escape") }
+                return scalar
+            }
+            guard let scalar = Unicode.Scalar(high) else { throw self.error("lone surrogate in \\u escape") }
+            return scalar
+        default:
+            throw self.error("invalid escape")
+        }
+    }
+}

@@ -1,0 +1,92 @@
+/// Key layouts of the customer-profile tables, the timeline cursor, and the comparison forms of
+/// emails and phone numbers.
+///
+/// Customer ids, tags and normalized numbers never contain `0x00` (ids match `^[A-Za-z0-9_-]+$`, tags
+/// and numbers are validated by the domain), so `0x00` separates a key's parts and sorts a shorter
+/// first part before any longer one that extends it.
+enum ProfileKeys {
+    /// The separator between key parts.
+    static let separator: UInt8 = 0x00
+
+    // MARK: - Timeline
+
+    /// `customer id ‖ 0x00`: the prefix of every timeline key of one customer.
+    static func timelinePrefix(_ customerID: String) -> [UInt8] {
+        Array(customerID.utf8) + [Self.separator]
+    }
+
+    /// `customer id ‖ 0x00 ‖ be64(at ^ signbit) ‖ be64(seq)`. Flipping the sign bit makes negative
+    /// times sort before positive ones in memcmp order.
+    static func timelineKey(_ customerID: String, at: Int64, seq: UInt64) -> [UInt8] {
+        Self.timelinePrefix(customerID) + Self.timelineSuffix(at: at, seq: seq)
+    }
+
+    /// The time-and-sequence part of a timeline key.
+    static func timelineSuffix(at: Int64, seq: UInt64) -> [UInt8] {
+        Self.bigEndian(UInt64(bitPattern: at) ^ (1 << 63)) + Self.bigEndian(seq)
+    }
+
+    /// The (at, seq) of a timeline key, given the length of its customer prefix.
+    static func decodeTimelineKey(_ key: UnsafeRawBufferPointer, prefixLength: Int) -> (at: Int64, seq: UInt64)? {
+        guard key.count == prefixLength + 16 else { return nil }
+        var at: UInt64 = 0
+        var seq: UInt64 = 0
+        for index in 0..<8 {
+            at = at << 8 | UInt64(key[prefixLength + index])
+            seq = seq << 8 | UInt64(key[prefixLength + 8 + index])
+        }
+        return (Int64(bitPattern: at ^ (1 << 63)), seq)
+    }
+
+    /// The cursor handed to clients for the timeline entry at (`at`, `seq`): `"<at ms>:<seq>"`.
+    static func timelineCursor(at: Int64, seq: UInt64) -> String { "\(at):\(seq)" }
+
+    /// Parses a cursor made by ``timelineCursor(at:seq:)``.
+    static func parseTimelineCursor(_ text: String) -> (at: Int64, seq: UInt64)? {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 2, let at = Int64(parts[0]), let seq = UInt64(parts[1]) else { return nil }
+        return (at, seq)
+    }
+
+    // MARK: - Indexes
+
+    /// `first ‖ 0x00 ‖ second`: tag and phone index keys (`tag`/`number`, then customer id).
+    static func pairKey(_ first: String, _ second: String) -> [UInt8] {
+        Array(first.utf8) + [Self.separator] + Array(second.utf8)
+    }
+
+    /// `first ‖ 0x00`: the prefix of every pair key whose first part is `first`.
+    static func pairPrefix(_ first: String) -> [UInt8] {
+        Array(first.utf8) + [Self.separator]
+    }
+
+    /// The form an email address is indexed and matched in: trimmed and lower-cased.
+    static func emailKey(_ address: String) -> String {
+        var scalars = Substring(address).unicodeScalars
+        while let first = scalars.first, first.properties.isWhitespace { scalars.removeFirst() }
+        while let last = scalars.last, last.properties.isWhitespace { scalars.removeLast() }
+        return String(scalars).lowercased()
+    }
+
+    /// The normalized form of a phone number, as the domain computes it: an optional leading `+`,
+    /// then its digits; spaces, dots, dashes and parentheses are ignored. Any other character, or
+    /// fewer than 7 or more than 15 digits, gives `nil`.
+    static func normalizedPhone(_ number: String) -> String? {
+        var digits = ""
+        var plus = false
+        for (offset, scalar) in number.unicodeScalars.enumerated() {
+            switch scalar {
+            case "0"..."9": digits.unicodeScalars.append(scalar)
+            case "+" where offset == 0: plus = true
+            case " ", ".", "-", "(", ")": continue
+            default: return nil
+            }
+        }
+        guard (7...15).contains(digits.count) else { return nil }
+        return plus ? "+" + digits : digits
+    }
+
+    private static func bigEndian(_ value: UInt64) -> [UInt8] {
+        (0..<8).map { UInt8(truncatingIfNeeded: value >> (56 - 8 * $0)) }
+    }
+}

@@ -1,0 +1,112 @@
+public import CRMDomain
+import CRMJSON
+public import LMDB
+
+/// The customer-profile read model (DOMAIN.md §6.1, §6.2): one profile document per customer, the
+/// customer timeline, and lookup indexes by email, phone and tag.
+///
+/// Tables (all named with ``Projector/tableName(_:)``):
+/// - `profiles`: customer id → canonical JSON of the profile document.
+/// - `timeline`: customer id, `0x00`, big-endian occurred-at ms with the sign bit flipped, big-endian
+///   `seq` → entry JSON. Memcmp order is (customer, at, seq) ascending, so pages walk it backwards.
+/// - `emails`: lower-cased address → customer id.
+/// - `phones`: normalized number, `0x00`, customer id → empty (one number may belong to several
+///   customers, since the domain does not require phone numbers to be unique).
+/// - `tags`: tag, `0x00`, customer id → empty.
+///
+/// The fold never throws for a valid event: events for customers that are not in the table are
+/// skipped, and unknown event types are ignored. Only storage errors propagate.
+public struct CustomerProfileProjector: Projector {
+    /// The projector's name and version, fixed so that table names can be computed during `init`.
+    static let identity = (name: "customers", version: 1)
+
+    /// `customers`.
+    public var name: String { Self.identity.name }
+    /// `1`.
+    public var version: Int { Self.identity.version }
+
+    let profiles: Database
+    let timeline: Database
+    let emails: Database
+    let phones: Database
+    let tags: Database
+
+    /// Opens (creating when needed) the projector's tables inside `txn`, which must be a write
+    /// transaction the first time the tables are created.
+    public init(_ txn: Transaction) throws {
+        // `self.tableName(_:)` needs a fully initialized `self`; this mirrors its format, and the
+        // assertion below checks that the two agree.
+        func open(_ table: String) throws -> Database {
+            try txn.openDatabase("proj.\(Self.identity.name).v\(Self.identity.version).\(table)")
+        }
+        self.profiles = try open("profiles")
+        self.timeline = try open("timeline")
+        self.emails = try open("emails")
+        self.phones = try open("phones")
+        self.tags = try open("tags")
+        assert(self.tableName("profiles") == "proj.\(Self.identity.name).v\(Self.identity.version).profiles")
+    }
+
+    /// Removes every row of the five tables.
+    public func clear(_ txn: Transaction) throws {
+        for database in [self.profiles, self.timeline, self.emails, self.phones, self.tags] {
+            try txn.clear(database)
+        }
+    }
+
+    /// Folds one event (DOMAIN.md §6.2). Event types this read model does not use are ignored.
+    public func apply(_ event: RecordedEvent, _ txn: Transaction) throws {
+        switch event.type {
+        case "CustomerCreated": try self.applyCustomerCreated(event, txn)
+        case "CustomerUpdated": try self.applyToCustomer(event, txn, self.foldCustomerUpdated)
+        case "CustomerTagged": try self.applyToCustomer(event, txn, self.foldCustomerTagged)
+        case "CustomerOwnerChanged": try self.applyToCustomer(event, txn, self.foldOwnerChanged)
+        case "LifecycleStageChanged": try self.applyToCustomer(event, txn, self.foldLifecycleStageChanged)
+        case "LeadStatusChanged": try self.applyToCustomer(event, txn, self.foldLeadStatusChanged)
+        case "ConsentChanged": try self.applyToCustomer(event, txn, self.foldConsentChanged)
+        case "ActivityLogged": try self.applyActivityLogged(event, txn)
+        default: return
+        }
+    }
+
+    /// The queries answered from this read model: `customer.get`, `customer.find` and
+    /// `customer.timeline`.
+    public var queries: [String: ProjectionQuery] {
+        [
+            "customer.get": { params, txn in try self.getQuery(params, txn) },
+            "customer.find": { params, txn in try self.findQuery(params, txn) },
+            "customer.timeline": { params, txn in try self.timelineQuery(params, txn) },
+        ]
+    }
+
+    // MARK: - Storage helpers
+
+    /// The stored profile of `customerID`, or `nil`.
+    func loadProfile(_ customerID: String, _ txn: Transaction) throws -> JSON? {
+        guard let bytes = try txn.get(self.profiles, customerID) else { return nil }
+        do {
+            return try JSON.parse(bytes)
+        } catch {
+            throw ProfileStorageError(message: "stored profile of \(customerID) is not JSON: \(error)")
+        }
+    }
+
+    /// Stores `profile` under its `customer_id`.
+    func storeProfile(_ profile: JSON, _ customerID: String, _ txn: Transaction) throws {
+        try txn.put(self.profiles, customerID, profile.serialized())
+    }
+
+    /// Stores one timeline entry of `customerID` at (`at`, `seq`).
+    func putTimelineEntry(_ entry: JSON, customerID: String, at: Int64, seq: UInt64, _ txn: Transaction) throws {
+        try txn.put(self.timeline, ProfileKeys.timelineKey(customerID, at: at, seq: seq), entry.serialized())
+    }
+}
+
+/// A stored read-model row that cannot be decoded: storage corruption, never a client error.
+public struct ProfileStorageError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// What was wrong.
+    public let message: String
+
+    /// The message.
+    public var description: String { self.message }
+}

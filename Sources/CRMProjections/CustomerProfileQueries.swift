@@ -1,0 +1,189 @@
+import CRMDomain
+import CRMJSON
+import LMDB
+
+extension CustomerProfileProjector {
+    /// The page size when a query gives no `limit`.
+    static let defaultLimit = 50
+    /// The largest `limit` a query accepts.
+    static let maximumLimit = 200
+
+    // MARK: - customer.get
+
+    /// `customer.get {customer_id}` → the profile document.
+    ///
+    /// Rejections: `missing_field`/`invalid_field` `customer_id`, unknown fields, `not_found` for an
+    /// unknown customer, `customer_merged` (with `details.merged_into`) for a merged one.
+    func getQuery(_ json: JSON?, _ txn: Transaction) throws -> JSON {
+        var params = try Params(json)
+        let customerID = try params.identifier("customer_id", required: true)!
+        try params.finish()
+        guard let profile = try self.loadProfile(customerID, txn) else {
+            throw Rejection.notFound("customer_id", "customer", customerID)
+        }
+        if profile["state"]?.stringValue == "merged" {
+            let mergedInto = profile["merged_into"] ?? .null
+            throw Rejection(
+                .customerMerged,
+                field: "customer_id",
+                "customer \(customerID) was merged into \(mergedInto.stringValue ?? "another customer")",
+                details: ["merged_into": mergedInto]
+            )
+        }
+        return profile
+    }
+
+    // MARK: - customer.find
+
+    /// `customer.find {email | phone | tag, limit?, after?}` → `{"customers": [profile…], "next_after": id|null}`.
+    ///
+    /// Exactly one of `email` (matched trimmed and lower-cased), `phone` (matched on its normalized
+    /// form) or `tag` is required: none gives `missing_field` `email`, several give `invalid_field`.
+    /// `after` (a customer id from `next_after`) pages `phone` and `tag` results in customer id order;
+    /// with `email` it is `invalid_field`, since an address belongs to at most one customer.
+    func findQuery(_ json: JSON?, _ txn: Transaction) throws -> JSON {
+        var params = try Params(json)
+        let email = try params.string("email")
+        let phone = try params.string("phone")
+        let tag = try params.string("tag")
+        let limit = try Self.limit(&params)
+        let after = try params.identifier("after")
+        try params.finish()
+
+        let given = [("email", email), ("phone", phone), ("tag", tag)].filter { $0.1 != nil }
+        guard let (field, _) = given.first else {
+            throw Rejection(.missingField, field: "email", "one of email, phone or tag is required")
+        }
+        guard given.count == 1 else {
+            throw Rejection.invalid(given[1].0, "give only one of email, phone or tag")
+        }
+
+        let ids: [String]
+        let nextAfter: String?
+        switch field {
+        case "email":
+            guard after == nil else { throw Rejection.invalid("after", "after pages phone and tag results only") }
+            let key = ProfileKeys.emailKey(email!)
+            guard !key.isEmpty else { throw Rejection.invalid("email", "must not be empty") }
+            ids = try txn.get(self.emails, key).map { [String(decoding: $0, as: UTF8.self)] } ?? []
+            nextAfter = nil
+        case "phone":
+            guard let normalized = ProfileKeys.normalizedPhone(phone!) else {
+                throw Rejection(.invalidPhone, field: "phone", "\"\(phone!)\" is not a phone number")
+            }
+            (ids, nextAfter) = try self.scanPairs(self.phones, normalized, after: after, limit: limit, txn)
+        default:
+            guard !tag!.isEmpty else { throw Rejection.invalid("tag", "must not be empty") }
+            (ids, nextAfter) = try self.scanPairs(self.tags, tag!, after: after, limit: limit, txn)
+        }
+        var customers: [JSON] = []
+        for customerID in ids {
+            if let profile = try self.loadProfile(customerID, txn) { customers.append(profile) }
+        }
+        return ["customers": .array(customers), "next_after": .string(nextAfter)]
+    }
+
+    /// Up to `limit` customer ids of the index rows `first ‖ 0x00 ‖ id` with id after `after`, and the
+    /// last id returned when more rows follow.
+    private func scanPairs(
+        _ database: Database,
+        _ first: String,
+        after: String?,
+        limit: Int,
+        _ txn: Transaction
+    ) throws -> ([String], String?) {
+        let prefix = ProfileKeys.pairPrefix(first)
+        return try txn.withCursor(database) { cursor in
+            var entry: Cursor.Entry?
+            if let after {
+                let key = ProfileKeys.pairKey(first, after)
+                entry = try cursor.seek(atOrAfter: key)
+                if let found = entry, found.key.elementsEqual(key) { entry = try cursor.next() }
+            } else {
+                entry = try cursor.seek(atOrAfter: prefix)
+            }
+            var ids: [String] = []
+            var more = false
+            while let found = entry, found.key.starts(with: prefix) {
+                if ids.count == limit {
+                    more = true
+                    break
+                }
+                ids.append(String(decoding: found.key.dropFirst(prefix.count), as: UTF8.self))
+                entry = try cursor.next()
+            }
+            return (ids, more ? ids.last : nil)
+        }
+    }
+
+    // MARK: - customer.timeline
+
+    /// `customer.timeline {customer_id, before?, limit?}` → `{"entries": […], "next_before": cursor|null}`.
+    ///
+    /// Entries come newest first (`at` desc, then `seq` desc). `next_before` is the cursor of the last
+    /// entry returned when older entries remain; passing it as `before` returns the next page.
+    /// Rejections: unknown customer → `not_found`; a cursor this method did not make → `invalid_field`
+    /// `before`; `limit` outside 1–200 → `invalid_field`.
+    func timelineQuery(_ json: JSON?, _ txn: Transaction) throws -> JSON {
+        var params = try Params(json)
+        let customerID = try params.identifier("customer_id", required: true)!
+        let beforeText = try params.string("before")
+        let limit = try Self.limit(&params)
+        try params.finish()
+        var before: (at: Int64, seq: UInt64)?
+        if let beforeText {
+            guard let cursor = ProfileKeys.parseTimelineCursor(beforeText) else {
+                throw Rejection.invalid("before", "not a cursor returned by customer.timeline")
+            }
+            before = cursor
+        }
+        guard try txn.get(self.profiles, customerID) != nil else {
+            throw Rejection.notFound("customer_id", "customer", customerID)
+        }
+
+        let prefix = ProfileKeys.timelinePrefix(customerID)
+        return try txn.withCursor(self.timeline) { cursor in
+            var entry: Cursor.Entry?
+            if let before {
+                let key = prefix + ProfileKeys.timelineSuffix(at: before.at, seq: before.seq)
+                entry = try cursor.seek(atOrBefore: key)
+                if let found = entry, found.key.elementsEqual(key) { entry = try cursor.previous() }
+            } else {
+                // Every key of this customer sorts below `id ‖ 0x01`, and no key equals it.
+                entry = try cursor.seek(atOrBefore: Array(customerID.utf8) + [0x01])
+            }
+            var entries: [JSON] = []
+            var last: (at: Int64, seq: UInt64)?
+            var more = false
+            while let found = entry, found.key.starts(with: prefix) {
+                if entries.count == limit {
+                    more = true
+                    break
+                }
+                guard let position = ProfileKeys.decodeTimelineKey(found.key, prefixLength: prefix.count) else {
+                    throw ProfileStorageError(message: "malformed timeline key of customer \(customerID)")
+                }
+                do {
+                    entries.append(try JSON.parse(found.value))
+                } catch {
+                    throw ProfileStorageError(message: "stored timeline entry of \(customerID) is not JSON: \(error)")
+                }
+                last = position
+                entry = try cursor.previous()
+            }
+            let next: String? = more ? last.map { ProfileKeys.timelineCursor(at: $0.at, seq: $0.seq) } : nil
+            return ["entries": .array(entries), "next_before": .string(next)]
+        }
+    }
+
+    // MARK: - Shared params
+
+    /// The optional `limit` member: an integer in 1…``maximumLimit``, default ``defaultLimit``.
+    static func limit(_ params: inout Params) throws -> Int {
+        guard let value = try params.int("limit") else { return Self.defaultLimit }
+        guard (1...Int64(Self.maximumLimit)).contains(value) else {
+            throw Rejection.invalid(params.fieldPath("limit"), "must be between 1 and \(Self.maximumLimit)")
+        }
+        return Int(value)
+    }
+}

@@ -1,0 +1,193 @@
+public import CRMJSON
+
+/// JSON-RPC 2.0 error codes used by crmd.
+///
+/// The standard codes cover malformed traffic; every domain rejection has its own code in
+/// -32001…-32099, chosen by its `data.reason` (see ``RPCErrorCode/code(forReason:)``), so a client may
+/// switch on either.
+public enum RPCErrorCode {
+    public static let parseError = -32700
+    public static let invalidRequest = -32600
+    public static let methodNotFound = -32601
+    public static let invalidParams = -32602
+    public static let internalError = -32603
+
+    /// The code of each `data.reason`, in the order of DOMAIN.md §1.3.
+    public static let byReason: [String: Int] = {
+        var table: [String: Int] = [
+            "bad_request": RPCErrorCode.invalidRequest,
+            "unknown_command": RPCErrorCode.methodNotFound,
+            "missing_field": RPCErrorCode.invalidParams,
+            "invalid_field": RPCErrorCode.invalidParams,
+            "internal": RPCErrorCode.internalError,
+        ]
+        let domain = [
+            "invalid_email", "invalid_phone", "not_found", "already_exists", "version_conflict",
+            "timestamp_in_future", "timestamp_out_of_order", "duplicate_email", "email_erased", "missing_identity",
+            "customer_merged", "customer_erased", "invalid_merge", "lifecycle_backward", "unknown_pipeline",
+            "unknown_stage", "invalid_pipeline", "stage_in_use", "lost_reason_required", "ticket_closed",
+            "invalid_transition", "invalid_timezone", "invalid_hours", "empty_schedule", "invalid_holiday",
+            "unknown_schedule", "invalid_target", "duplicate_target", "unknown_policy", "forbidden",
+            "projection_rebuilding", "shutting_down",
+        ]
+        for (offset, reason) in domain.enumerated() { table[reason] = -32001 - offset }
+        return table
+    }()
+
+    /// The JSON-RPC code for a rejection reason; unknown reasons map to -32000.
+    public static func code(forReason reason: String) -> Int { RPCErrorCode.byReason[reason] ?? -32000 }
+}
+
+/// A JSON-RPC error object.
+public struct RPCError: Error, Sendable, Hashable, CustomStringConvertible {
+    public var code: Int
+    public var message: String
+    /// `{reason, field, details}` for crmd errors.
+    public var data: JSON?
+
+    public init(code: Int, message: String, data: JSON? = nil) {
+        self.code = code
+        self.message = message
+        self.data = data
+    }
+
+    /// An error carrying crmd's `data.reason`/`data.field`/`data.details`, with the code of the reason.
+    public init(reason: String, message: String, field: String? = nil, details: JSON? = nil, code: Int? = nil) {
+        var data: JSON = ["reason": .string(reason)]
+        if let field { data["field"] = .string(field) }
+        if let details { data["details"] = details }
+        self.init(code: code ?? RPCErrorCode.code(forReason: reason), message: message, data: data)
+    }
+
+    /// `data.reason`, if any.
+    public var reason: String? { self.data?["reason"]?.stringValue }
+    /// `data.field`, if any.
+    public var field: String? { self.data?["field"]?.stringValue }
+
+    /// The error object as JSON.
+    public var json: JSON {
+        var object: JSON = ["code": .int(Int64(self.code)), "message": .string(self.message)]
+        if let data = self.data { object["data"] = data }
+        return object
+    }
+
+    /// Reads an error object.
+    public init?(json: JSON) {
+        guard let code = json["code"]?.intValue, let message = json["message"]?.stringValue else { return nil }
+        self.init(code: Int(code), message: message, data: json["data"])
+    }
+
+    public var description: String {
+        var text = "error \(self.code): \(self.message)"
+        if let reason = self.reason { text += " [\(reason)]" }
+        if let field = self.field { text += " (field \(field))" }
+        return text
+    }
+}
+
+/// A decoded JSON-RPC request.
+public struct RPCRequest: Sendable, Hashable {
+    /// The request id (string, number or null); `nil` for a notification, which gets no reply.
+    public var id: JSON?
+    public var method: String
+    public var params: JSON?
+
+    public init(id: JSON?, method: String, params: JSON?) {
+        self.id = id
+        self.method = method
+        self.params = params
+    }
+
+    /// Validates one request object. On failure returns the error and the id to answer it with.
+    public static func decode(_ json: JSON) -> Result<RPCRequest, RPCFailure> {
+        guard case .object(let members) = json else {
+            return .failure(RPCFailure(id: .null, error: RPCError(reason: "bad_request", message: "a request must be a JSON object")))
+        }
+        var id: JSON? = members["id"]
+        switch id {
+        case .none, .null?, .string?, .int?: break
+        case .double?: break
+        default:
+            return .failure(
+                RPCFailure(id: .null, error: RPCError(reason: "bad_request", message: "id must be a string, number or null"))
+            )
+        }
+        for key in members.keys where !["jsonrpc", "id", "method", "params"].contains(key) {
+            return .failure(
+                RPCFailure(id: id ?? .null, error: RPCError(reason: "bad_request", message: "unknown member \"\(key)\" in request"))
+            )
+        }
+        guard members["jsonrpc"] == .string("2.0") else {
+            return .failure(RPCFailure(id: id ?? .null, error: RPCError(reason: "bad_request", message: "jsonrpc must be \"2.0\"")))
+        }
+        guard let method = members["method"] else {
+            return .failure(RPCFailure(id: id ?? .null, error: RPCError(reason: "bad_request", message: "method is missing")))
+        }
+        guard case .string(let name) = method else {
+            return .failure(RPCFailure(id: id ?? .null, error: RPCError(reason: "bad_request", message: "method must be a string")))
+        }
+        let params = members["params"]
+        switch params {
+        case .none, .object?: break
+        case .array?:
+            return .failure(
+                RPCFailure(
+                    id: id ?? .null,
+                    error: RPCError(reason: "invalid_field", message: "params must be an object (by-name params)", field: "params")
+                )
+            )
+        default:
+            return .failure(
+                RPCFailure(
+                    id: id ?? .null,
+                    error: RPCError(reason: "invalid_field", message: "params must be an object", field: "params")
+                )
+            )
+        }
+        if id == nil { id = nil }
+        return .success(RPCRequest(id: id, method: name, params: params))
+    }
+
+    /// The request as JSON.
+    public var json: JSON {
+        var object: JSON = ["jsonrpc": "2.0", "method": .string(self.method)]
+        if let id = self.id { object["id"] = id }
+        if let params = self.params { object["params"] = params }
+        return object
+    }
+}
+
+/// A request that could not be accepted, with the id to answer it with.
+public struct RPCFailure: Error, Sendable, Hashable {
+    public var id: JSON
+    public var error: RPCError
+
+    public init(id: JSON, error: RPCError) {
+        self.id = id
+        self.error = error
+    }
+}
+
+/// Building and reading JSON-RPC responses.
+public enum RPCResponse {
+    /// A success response.
+    public static func success(id: JSON, result: JSON) -> JSON {
+        ["jsonrpc": "2.0", "id": id, "result": result]
+    }
+
+    /// An error response.
+    public static func failure(id: JSON, error: RPCError) -> JSON {
+        ["jsonrpc": "2.0", "id": id, "error": error.json]
+    }
+
+    /// The result of a response, or its error thrown as ``RPCError``.
+    public static func result(of response: JSON) throws(RPCError) -> JSON {
+        if let error = response["error"] {
+            throw RPCError(json: error) ?? RPCError(code: RPCErrorCode.internalError, message: "malformed error: \(error)")
+        }
+        guard let result = response["result"] else {
+            throw RPCError(code: RPCErrorCode.internalError, message: "response has neither result nor error")
+        }
+        return result
+    }
+}

@@ -1,0 +1,329 @@
+public import Logging
+public import NIOCore
+public import NIOPosix
+public import ServiceLifecycle
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The control server: serves the crmd protocol (one request per `\n`-terminated line, one reply
+/// line per request) on a Unix stream socket, as a swift-service-lifecycle `Service`.
+///
+/// Each connection runs in its own child task. Its complete lines are passed, in arrival order, to
+/// ``RequestHandler/start(line:peer:)`` together with the peer's `SO_PEERCRED` identity; the
+/// returned tasks are kept in a FIFO of at most ``Configuration/maxInFlightPerConnection`` entries
+/// and a writer awaits them in order, so a client may pipeline requests and still gets its replies
+/// in request order. Replies that are ready together are written with one flush.
+///
+/// A line longer than ``Configuration/maxLineBytes`` is answered with
+/// ``RequestHandler/lineTooLongReply(limit:)`` (after the replies to the requests before it) and the
+/// connection is closed; other connections are unaffected. An error on one connection is logged and
+/// only ends that connection.
+///
+/// On graceful shutdown the server stops accepting, stops reading new requests, lets the requests
+/// already started finish and writes their replies, closes every connection, closes the listening
+/// socket and removes the socket file. Cancellation (a hard stop) stops reading and writing at once
+/// and cancels the request tasks the writers are waiting on; ``run()`` returns when those have
+/// ended (tasks that ignore cancellation delay it).
+///
+/// The socket file is chmod-ed right after `bind(2)`; until then it has the mode the process umask
+/// allows, so its directory should not be reachable by untrusted users (DESIGN.md §6) — and every
+/// request carries the kernel-checked ``PeerCredentials`` anyway.
+public struct ControlServer: Service {
+    /// Settings of a ``ControlServer``.
+    public struct Configuration: Sendable {
+        /// Path of the Unix socket file. An existing socket file there is replaced. Linux limits the
+        /// path to 107 bytes.
+        public var socketPath: String
+
+        /// Permission bits given to the socket file once it is bound (connecting needs write
+        /// permission). Default `0o660`: owner and group.
+        public var socketFileMode: UInt32
+
+        /// The longest accepted request line in bytes, without its terminator. Default 1 MiB.
+        public var maxLineBytes: Int
+
+        /// How many requests of one connection may be started and not yet have their reply
+        /// written. When reached, the server stops reading that connection until the oldest reply
+        /// is written. Default 64.
+        public var maxInFlightPerConnection: Int
+
+        /// The `listen(2)` backlog. Default 256.
+        public var backlog: Int
+
+        /// Creates a configuration; every setting but the socket path has a default.
+        public init(
+            socketPath: String,
+            socketFileMode: UInt32 = 0o660,
+            maxLineBytes: Int = 1_048_576,
+            maxInFlightPerConnection: Int = 64,
+            backlog: Int = 256
+        ) {
+            self.socketPath = socketPath
+            self.socketFileMode = socketFileMode
+            self.maxLineBytes = maxLineBytes
+            self.maxInFlightPerConnection = maxInFlightPerConnection
+            self.backlog = backlog
+        }
+    }
+
+    /// The server's settings.
+    public let configuration: Configuration
+
+    private let handler: any RequestHandler
+    private let eventLoopGroup: any EventLoopGroup
+    private let logger: Logger
+    private let onListening: (@Sendable (_ socketPath: String) async -> Void)?
+
+    /// Creates a server; nothing happens until ``run()``.
+    ///
+    /// - Parameters:
+    ///   - configuration: Socket path, file mode and limits.
+    ///   - handler: Turns request lines into reply lines.
+    ///   - eventLoopGroup: The NIO event loops to serve on; a `MultiThreadedEventLoopGroup`.
+    ///   - logger: Where the server logs. Connection-level events are logged at `debug`, a rejected
+    ///     oversized line at `notice`, and listening and shutdown at `info`.
+    ///   - onListening: Called once the socket is bound and has its mode, before the first
+    ///     connection is served: the moment clients can connect. The server waits for it to return.
+    public init(
+        configuration: Configuration,
+        handler: any RequestHandler,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger,
+        onListening: (@Sendable (_ socketPath: String) async -> Void)? = nil
+    ) {
+        precondition(configuration.maxLineBytes > 0, "maxLineBytes must be positive")
+        precondition(configuration.maxInFlightPerConnection > 0, "maxInFlightPerConnection must be positive")
+        self.configuration = configuration
+        self.handler = handler
+        self.eventLoopGroup = eventLoopGroup
+        self.logger = logger
+        self.onListening = onListening
+    }
+
+    /// Binds the socket and serves connections until graceful shutdown or cancellation.
+    ///
+    /// - Throws: When the socket cannot be bound or given its mode. Errors of single connections
+    ///   are logged, never thrown.
+    public func run() async throws {
+        let path = self.configuration.socketPath
+        let serverChannel = try await self.bind()
+
+        let socketFile: SocketFile
+        do {
+            socketFile = try SocketFile(path: path, mode: self.configuration.socketFileMode)
+        } catch {
+            try? await serverChannel.channel.close()
+            throw error
+        }
+        defer { socketFile.remove() }
+
+        self.logger.info(
+            "control server listening",
+            metadata: [
+                "socket": "\(path)",
+                "mode": "\(String(self.configuration.socketFileMode, radix: 8))",
+            ]
+        )
+
+        try await withGracefulShutdownHandler {
+            try await withThrowingDiscardingTaskGroup { group in
+                try await serverChannel.executeThenClose { connections in
+                    await self.onListening?(path)
+                    for try await connection in connections {
+                        group.addTask {
+                            await self.serve(connection)
+                        }
+                    }
+                }
+                // Nobody can connect any more: drop the file now rather than after the last
+                // connection has drained, so a restarted daemon is not confused by it.
+                socketFile.remove()
+                self.logger.info("control server stopped accepting; draining connections")
+            }
+        } onGracefulShutdown: {
+            serverChannel.channel.close(promise: nil)
+        }
+        self.logger.info("control server stopped", metadata: ["socket": "\(path)"])
+    }
+
+    // MARK: - Listening socket
+
+    /// A freshly accepted connection: its async channel and its peer's identity.
+    private struct Connection: Sendable {
+        var channel: NIOAsyncChannel<LineFrame, ByteBuffer>
+        var peer: PeerCredentials
+    }
+
+    private func bind() async throws -> NIOAsyncChannel<Connection, Never> {
+        let maxLineBytes = self.configuration.maxLineBytes
+        let logger = self.logger
+        return try await ServerBootstrap(group: self.eventLoopGroup)
+            .serverChannelOption(.backlog, value: Int32(clamping: self.configuration.backlog))
+            // A client that shuts down its write side after its last request still gets the replies.
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .bind(
+                unixDomainSocketPath: self.configuration.socketPath,
+                cleanupExistingSocketFile: true
+            ) { channel in
+                PeerCredentials.read(from: channel).flatMapThrowing { peer in
+                    try channel.pipeline.syncOperations.addHandler(
+                        ByteToMessageHandler(LineFrameDecoder(maxLineBytes: maxLineBytes))
+                    )
+                    let asyncChannel = try NIOAsyncChannel<LineFrame, ByteBuffer>(
+                        wrappingChannelSynchronously: channel
+                    )
+                    return Connection(channel: asyncChannel, peer: peer)
+                }.flatMapErrorThrowing { error in
+                    // NIO drops a failed child initializer silently: close the child ourselves.
+                    logger.error("cannot set up control connection", metadata: ["error": "\(error)"])
+                    channel.close(promise: nil)
+                    throw error
+                }
+            }
+    }
+
+    // MARK: - Connections
+
+    /// Serves one connection to its end. Never throws: a broken connection must not stop the server.
+    private func serve(_ connection: Connection) async {
+        let logger = {
+            var logger = self.logger
+            logger[metadataKey: "peer_pid"] = "\(connection.peer.pid)"
+            logger[metadataKey: "peer_uid"] = "\(connection.peer.uid)"
+            return logger
+        }()
+        logger.debug("control connection opened")
+        let channel = connection.channel.channel
+        do {
+            try await withGracefulShutdownHandler {
+                try await connection.channel.executeThenClose { inbound, outbound in
+                    let queue = ReplyQueue(capacity: self.configuration.maxInFlightPerConnection)
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        group.addTask {
+                            try await self.readRequests(inbound, into: queue, peer: connection.peer, logger: logger)
+                        }
+                        group.addTask {
+                            try await self.writeReplies(from: queue, to: outbound)
+                        }
+                        do {
+                            while try await group.next() != nil {}
+                        } catch {
+                            queue.cancel()
+                            group.cancelAll()
+                            throw error
+                        }
+                    }
+                }
+            } onGracefulShutdown: {
+                // Stop reading: the reader sees end of input and the writer drains what was started.
+                channel.close(mode: .input, promise: nil)
+            }
+            logger.debug("control connection closed")
+        } catch {
+            logger.debug("control connection failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Starts a request for each inbound line, in order, respecting the in-flight bound.
+    private func readRequests(
+        _ inbound: NIOAsyncChannelInboundStream<LineFrame>,
+        into queue: ReplyQueue,
+        peer: PeerCredentials,
+        logger: Logger
+    ) async throws {
+        defer { queue.finish() }
+        for try await frame in inbound {
+            switch frame {
+            case .line(let line):
+                guard await queue.waitForSpace() else {
+                    return
+                }
+                queue.push(self.handler.start(line: line, peer: peer))
+
+            case .tooLong:
+                let limit = self.configuration.maxLineBytes
+                logger.notice("request line too long; closing connection", metadata: ["limit": "\(limit)"])
+                let reply = self.handler.lineTooLongReply(limit: limit)
+                queue.push(Task { reply })
+                return
+            }
+        }
+    }
+
+    /// Writes the replies in FIFO order, one flush per group of replies that were ready together.
+    private func writeReplies(
+        from queue: ReplyQueue,
+        to outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
+    ) async throws {
+        /// Past this many buffered bytes the batch is written even if more replies are ready.
+        let batchLimit = 64 * 1024
+        var batch = ByteBuffer()
+        var batchedReplies = 0
+        while let reply = await queue.next() {
+            // On cancellation (a hard stop) pass it on to the request, which should then end soon.
+            let line = await withTaskCancellationHandler {
+                await reply.value
+            } onCancel: {
+                reply.cancel()
+            }
+            if let line {
+                batch.writeBytes(line)
+                batch.writeInteger(UInt8(ascii: "\n"))
+            }
+            batchedReplies += 1
+            if queue.isEmpty || batch.readableBytes >= batchLimit {
+                if batch.readableBytes > 0 {
+                    try await outbound.write(batch)
+                    batch = ByteBuffer()
+                }
+                queue.markWritten(batchedReplies)
+                batchedReplies = 0
+            }
+        }
+        if batch.readableBytes > 0 {
+            try await outbound.write(batch)
+        }
+    }
+}
+
+// MARK: - Socket file
+
+/// The bound socket file: gives it its mode and removes it at the end, unless it has been replaced
+/// by another file meanwhile (compared by device and inode).
+private struct SocketFile: Sendable {
+    let path: String
+    let device: UInt64
+    let inode: UInt64
+
+    /// Sets `mode` on the socket file at `path` and records its identity.
+    init(path: String, mode: UInt32) throws {
+        guard chmod(path, mode_t(mode)) == 0 else {
+            throw IOError(errnoCode: errno, reason: "chmod \(path)")
+        }
+        var info = stat()
+        guard lstat(path, &info) == 0 else {
+            throw IOError(errnoCode: errno, reason: "lstat \(path)")
+        }
+        self.path = path
+        self.device = UInt64(info.st_dev)
+        self.inode = UInt64(info.st_ino)
+    }
+
+    /// Unlinks the socket file if it is still ours. Safe to call more than once.
+    func remove() {
+        var info = stat()
+        guard lstat(self.path, &info) == 0,
+            UInt64(info.st_dev) == self.device,
+            UInt64(info.st_ino) == self.inode
+        else {
+            return
+        }
+        unlink(self.path)
+    }
+}

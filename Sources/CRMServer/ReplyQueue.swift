@@ -1,0 +1,168 @@
+import Synchronization
+
+/// The FIFO between a connection's reader and its writer: the reader pushes the task of each
+/// request in arrival order, the writer awaits them in that order and writes their replies.
+///
+/// It bounds how many requests of one connection are in flight, counting from the moment the
+/// reader starts a request until the writer has handed its reply to the channel. When the bound is
+/// reached, ``waitForSpace()`` suspends the reader, so a client that pipelines faster than replies
+/// are produced (or that stops reading its replies) is back-pressured instead of growing memory.
+///
+/// Exactly one reader task and one writer task use a queue. ``cancel()`` (called on cancellation of
+/// either, or when the writer fails) wakes both and drops the tasks not yet taken: their replies
+/// are never written, but the tasks themselves run to completion, as they are not ours to cancel.
+package final class ReplyQueue: Sendable {
+    /// A started request whose task produces the reply line, or `nil` for no reply.
+    package typealias Reply = Task<[UInt8]?, Never>
+
+    private struct State {
+        var pending: [Reply] = []
+        /// Pushed and not yet acknowledged with ``ReplyQueue/markWritten(_:)``.
+        var unwritten = 0
+        var finished = false
+        var cancelled = false
+        var reader: CheckedContinuation<Bool, Never>?
+        var writer: CheckedContinuation<Reply?, Never>?
+    }
+
+    /// The largest number of unwritten replies.
+    package let capacity: Int
+    private let state = Mutex(State())
+
+    /// Creates a queue that allows `capacity` requests in flight.
+    package init(capacity: Int) {
+        precondition(capacity > 0, "capacity must be positive")
+        self.capacity = capacity
+    }
+
+    /// Reader side: suspends while `capacity` replies are unwritten.
+    ///
+    /// - Returns: `false` once the queue has been cancelled; the reader should then stop starting
+    ///   requests, as their replies could not be written.
+    package func waitForSpace() async -> Bool {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+                let resumeWith: Bool? = self.state.withLock { state in
+                    if state.cancelled {
+                        return false
+                    }
+                    if state.unwritten < self.capacity {
+                        return true
+                    }
+                    precondition(state.reader == nil, "one reader at a time")
+                    state.reader = continuation
+                    return nil
+                }
+                if let resumeWith {
+                    continuation.resume(returning: resumeWith)
+                }
+            }
+        } onCancel: {
+            self.cancel()
+        }
+    }
+
+    /// Reader side: appends the task of the next request. Ignored after ``cancel()``.
+    package func push(_ reply: Reply) {
+        let writer: CheckedContinuation<Reply?, Never>? = self.state.withLock { state in
+            guard !state.cancelled, !state.finished else {
+                return nil
+            }
+            state.unwritten += 1
+            if let writer = state.writer {
+                state.writer = nil
+                return writer
+            }
+            state.pending.append(reply)
+            return nil
+        }
+        writer?.resume(returning: reply)
+    }
+
+    /// Reader side: no more requests will be pushed; the writer drains what is left.
+    package func finish() {
+        let writer: CheckedContinuation<Reply?, Never>? = self.state.withLock { state in
+            state.finished = true
+            defer { state.writer = nil }
+            return state.writer
+        }
+        writer?.resume(returning: nil)
+    }
+
+    /// Writer side: the oldest pushed task, or `nil` once the queue is finished and drained, or
+    /// cancelled.
+    package func next() async -> Reply? {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Reply?, Never>) in
+                enum Outcome {
+                    case reply(Reply)
+                    case end
+                    case wait
+                }
+                let outcome: Outcome = self.state.withLock { state in
+                    if state.cancelled {
+                        return .end
+                    }
+                    if !state.pending.isEmpty {
+                        return .reply(state.pending.removeFirst())
+                    }
+                    if state.finished {
+                        return .end
+                    }
+                    precondition(state.writer == nil, "one writer at a time")
+                    state.writer = continuation
+                    return .wait
+                }
+                switch outcome {
+                case .reply(let reply):
+                    continuation.resume(returning: reply)
+                case .end:
+                    continuation.resume(returning: nil)
+                case .wait:
+                    break
+                }
+            }
+        } onCancel: {
+            self.cancel()
+        }
+    }
+
+    /// Writer side: `true` when no pushed task is waiting to be taken, the moment to flush.
+    package var isEmpty: Bool {
+        self.state.withLock { $0.pending.isEmpty }
+    }
+
+    /// Writer side: `count` replies taken with ``next()`` have been handed to the channel (or had no
+    /// reply), freeing their places.
+    package func markWritten(_ count: Int) {
+        guard count > 0 else {
+            return
+        }
+        let reader: CheckedContinuation<Bool, Never>? = self.state.withLock { state in
+            state.unwritten -= count
+            precondition(state.unwritten >= 0, "more replies written than pushed")
+            guard state.unwritten < self.capacity, let reader = state.reader else {
+                return nil
+            }
+            state.reader = nil
+            return reader
+        }
+        reader?.resume(returning: true)
+    }
+
+    /// Stops the queue: wakes a waiting reader (with `false`) and writer (with `nil`) and drops the
+    /// tasks not yet taken. Idempotent.
+    package func cancel() {
+        let (reader, writer) = self.state.withLock { state in
+            state.cancelled = true
+            state.pending.removeAll()
+            defer {
+                state.reader = nil
+                state.writer = nil
+            }
+            return (state.reader, state.writer)
+        }
+        reader?.resume(returning: false)
+        writer?.resume(returning: nil)
+    }
+}

@@ -1,0 +1,58 @@
+public import CRMApplication
+import CRMServer
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// A real daemon (core + control server) running in-process on a temporary socket and data
+/// directory, for end-to-end tests over the socket.
+public final class TestDaemon: Sendable {
+    /// Directory holding the socket and the data directory.
+    public let directory: TemporaryDirectory
+    /// The socket clients connect to.
+    public let socketPath: String
+    /// The application core, for assertions that bypass the socket.
+    public let core: CRMCore
+    private let group: ServiceGroup
+    private let runTask: Task<Void, any Error>
+
+    /// Starts a daemon and returns once its socket accepts connections.
+    public init(
+        directory: TemporaryDirectory = TemporaryDirectory(),
+        maxLineBytes: Int = 1_048_576,
+        logLevel: Logger.Level = .warning
+    ) async throws {
+        self.directory = directory
+        self.socketPath = directory.appending("crmd.sock")
+        var logger = Logger(label: "crmd-test")
+        logger.logLevel = logLevel
+        self.core = try CRMCore(configuration: CoreConfiguration(dataDirectory: directory.appending("data")), logger: logger)
+        let ready = AsyncStream<Void>.makeStream()
+        let server = ControlServer(
+            configuration: .init(socketPath: self.socketPath, maxLineBytes: maxLineBytes),
+            handler: RPCHandler(core: self.core),
+            logger: logger,
+            onListening: { _ in
+                ready.continuation.yield()
+                ready.continuation.finish()
+            }
+        )
+        let group = ServiceGroup(
+            configuration: .init(services: [.init(service: server)], gracefulShutdownSignals: [], logger: logger)
+        )
+        self.group = group
+        self.runTask = Task { try await group.run() }
+        var iterator = ready.stream.makeAsyncIterator()
+        _ = await iterator.next()
+    }
+
+    /// A new connection to the daemon.
+    public func client() throws -> RPCClient { try RPCClient(socketPath: self.socketPath) }
+
+    /// Shuts the daemon down gracefully and waits until it has stopped and its writer has drained.
+    public func stop() async throws {
+        await self.group.triggerGracefulShutdown()
+        try await self.runTask.value
+        self.core.shutdown()
+    }
+}

@@ -1,0 +1,164 @@
+import CLMDB
+import Glibc
+
+/// An LMDB environment: one memory-mapped file holding named databases.
+///
+/// Open exactly one `Environment` per data directory per process (`lmdb.h`: "Do not have open an LMDB
+/// database twice in the same process at the same time") and own it in the composition root.
+///
+/// Transactions are closure-scoped: ``read(_:)`` always ends its transaction, ``write(_:)`` commits
+/// when the closure returns and aborts when it throws. Closures are synchronous, so a transaction
+/// never spans an `await` and never leaves its thread. The environment is opened with `MDB_NOTLS`, so
+/// read transactions may be used from any thread; write transactions must all come from one thread
+/// (the daemon's writer).
+///
+/// When a write hits `MDB_MAP_FULL`, ``write(_:)`` aborts it, doubles the map size while no read
+/// transaction is open (a readers–writer lock guards every read), and runs the closure again: write
+/// closures must therefore not have effects outside the transaction before they return.
+public final class Environment {
+    /// Settings fixed when the environment is opened.
+    public struct Options: Sendable {
+        /// Initial map size in bytes; the file is sparse, and the map doubles on `MDB_MAP_FULL`.
+        public var mapSize: Int = 1 << 30
+        /// Maximum number of named databases.
+        public var maxDatabases: UInt32 = 64
+        /// Maximum number of concurrent read transactions.
+        public var maxReaders: UInt32 = 256
+        /// Skip fsync on commit. Never set in the default configuration: acknowledged commands must
+        /// survive power loss.
+        public var noSync: Bool = false
+        /// File mode of the data and lock files.
+        public var fileMode: mode_t = 0o600
+
+        public init() {}
+    }
+
+    let handle: OpaquePointer
+    /// Held shared by read transactions and exclusively while the map is resized.
+    private let resizeLock: UnsafeMutablePointer<pthread_rwlock_t>
+    /// The directory holding `data.mdb` and `lock.mdb`.
+    public let path: String
+
+    /// Opens (creating if needed) the environment in directory `path`.
+    public init(path: String, options: Options = Options()) throws {
+        var env: OpaquePointer?
+        try check(mdb_env_create(&env))
+        guard let env else { throw LMDBError(code: ENOMEM) }
+        do {
+            try check(mdb_env_set_mapsize(env, options.mapSize))
+            try check(mdb_env_set_maxdbs(env, options.maxDatabases))
+            try check(mdb_env_set_maxreaders(env, options.maxReaders))
+            var flags = UInt32(MDB_NOTLS)
+            if options.noSync { flags |= UInt32(MDB_NOSYNC) }
+            if mkdir(path, 0o750) != 0 && errno != EEXIST { throw LMDBError(code: errno) }
+            try check(mdb_env_open(env, path, flags, options.fileMode))
+        } catch {
+            // lmdb.h, mdb_env_open: "If this function fails, mdb_env_close() must be called to discard
+            // the MDB_env handle."
+            mdb_env_close(env)
+            throw error
+        }
+        self.handle = env
+        self.path = path
+        self.resizeLock = .allocate(capacity: 1)
+        pthread_rwlock_init(self.resizeLock, nil)
+    }
+
+    deinit {
+        mdb_env_close(self.handle)
+        pthread_rwlock_destroy(self.resizeLock)
+        self.resizeLock.deallocate()
+    }
+
+    // MARK: - Databases
+
+    /// Opens the named database `name`, creating it when `create` is true. Database handles stay valid
+    /// for the life of the environment.
+    public func openDatabase(_ name: String, create: Bool = true) throws -> Database {
+        try self.write { txn in try txn.openDatabase(name, create: create) }
+    }
+
+    // MARK: - Transactions
+
+    /// Runs `body` in a read-only transaction, which is aborted when `body` returns. Values read
+    /// point into the map and must be copied out before returning.
+    public func read<T>(_ body: (Transaction) throws -> T) throws -> T {
+        pthread_rwlock_rdlock(self.resizeLock)
+        defer { pthread_rwlock_unlock(self.resizeLock) }
+        var raw: OpaquePointer?
+        try check(mdb_txn_begin(self.handle, nil, UInt32(MDB_RDONLY), &raw))
+        let txn = Transaction(raw!, environment: self, writable: false)
+        defer { txn.abort() }
+        return try body(txn)
+    }
+
+    /// Runs `body` in a write transaction: committed (with fsync unless `noSync`) when `body`
+    /// returns, aborted when it throws. On `MDB_MAP_FULL` the map is grown and `body` runs again.
+    public func write<T>(_ body: (Transaction) throws -> T) throws -> T {
+        while true {
+            do {
+                return try self.writeOnce(body)
+            } catch let error as LMDBError where error == .mapFull {
+                try self.growMap()
+            }
+        }
+    }
+
+    private func writeOnce<T>(_ body: (Transaction) throws -> T) throws -> T {
+        var raw: OpaquePointer?
+        try check(mdb_txn_begin(self.handle, nil, 0, &raw))
+        let txn = Transaction(raw!, environment: self, writable: true)
+        let value: T
+        do {
+            value = try body(txn)
+        } catch {
+            txn.abort()
+            throw error
+        }
+        try txn.commit()
+        return value
+    }
+
+    /// Doubles the map size. Waits for open read transactions to end first, since `lmdb.h` allows
+    /// `mdb_env_set_mapsize` only "if no transactions are active in this process".
+    private func growMap() throws {
+        pthread_rwlock_wrlock(self.resizeLock)
+        defer { pthread_rwlock_unlock(self.resizeLock) }
+        try check(mdb_env_set_mapsize(self.handle, self.mapSize * 2))
+    }
+
+    // MARK: - Information
+
+    /// The current map size in bytes.
+    public var mapSize: Int {
+        var info = MDB_envinfo()
+        mdb_env_info(self.handle, &info)
+        return info.me_mapsize
+    }
+
+    /// Bytes of the data file actually in use (last used page + 1, times the page size).
+    public var usedBytes: Int {
+        var info = MDB_envinfo()
+        mdb_env_info(self.handle, &info)
+        var stat = MDB_stat()
+        mdb_env_stat(self.handle, &stat)
+        return (info.me_last_pgno + 1) * Int(stat.ms_psize)
+    }
+
+    /// Flushes buffers to disk (used after writes made with `noSync`).
+    public func sync() throws { try check(mdb_env_sync(self.handle, 1)) }
+
+    /// Copies the environment to directory `path` (which must exist and be empty), compacting it.
+    /// Safe while the daemon runs: it uses a read transaction.
+    public func copy(to path: String, compact: Bool = true) throws {
+        try check(mdb_env_copy2(self.handle, path, compact ? UInt32(MDB_CP_COMPACT) : 0))
+    }
+}
+
+@available(*, unavailable)
+extension Environment: Sendable {}
+
+/// A handle to a named database inside an ``Environment``.
+public struct Database: Sendable, Hashable {
+    let dbi: MDB_dbi
+}

@@ -1,0 +1,148 @@
+import CRMDomain
+import CRMEventStore
+import CRMJSON
+import CRMTesting
+import LMDB
+import Testing
+
+@Suite struct EventStoreTests {
+    let directory = TemporaryDirectory()
+    let environment: Environment
+    let store: EventStore
+
+    init() throws {
+        self.environment = try Environment(path: self.directory.appending("data"))
+        self.store = try EventStore(environment: self.environment)
+    }
+
+    func metadata(at: Int64 = 1_000, commandID: String? = nil) -> AppendMetadata {
+        AppendMetadata(
+            occurredAt: at,
+            recordedAt: 2_000,
+            actor: Actor(uid: 1000, gid: 100, onBehalfOf: "agent-7"),
+            commandID: commandID,
+            correlationID: "corr"
+        )
+    }
+
+    func event(_ stream: String, _ n: Int64 = 1, causedBy: Int? = nil) -> NewEvent {
+        NewEvent(type: "Thing", stream: stream, data: ["n": .int(n)], pii: ["name": "Ada"], causedBy: causedBy)
+    }
+
+    @Test func appendGivesGaplessPositionsAndStreamVersions() throws {
+        let recorded = try self.environment.write { txn in
+            try self.store.append(
+                [self.event("a-1"), self.event("b-1"), self.event("a-1", 2, causedBy: 0)],
+                metadata: self.metadata(),
+                txn
+            )
+        }
+        #expect(recorded.map(\.seq) == [1, 2, 3])
+        #expect(recorded.map(\.streamVersion) == [1, 1, 2])
+        #expect(recorded[2].causationSeq == 1)
+        let more = try self.environment.write { txn in
+            try self.store.append([self.event("b-1")], metadata: self.metadata(), txn)
+        }
+        #expect(more.map(\.seq) == [4])
+        #expect(more.map(\.streamVersion) == [2])
+    }
+
+    @Test func recordsRoundTripWithTheirEnvelope() throws {
+        _ = try self.environment.write { txn in
+            try self.store.append([self.event("a-1")], metadata: self.metadata(commandID: "c1"), txn)
+        }
+        let event = try #require(try self.environment.read { txn in try self.store.event(at: 1, txn) })
+        #expect(event.stream == "a-1")
+        #expect(event.type == "Thing")
+        #expect(event.data == ["n": 1])
+        #expect(event.pii == ["name": "Ada"])
+        #expect(event.actor == Actor(uid: 1000, gid: 100, onBehalfOf: "agent-7"))
+        #expect(event.commandID == "c1")
+        #expect(event.correlationID == "corr")
+        #expect(event.occurredAt == 1_000)
+        #expect(event.recordedAt == 2_000)
+    }
+
+    @Test func readsByStreamAndRange() throws {
+        _ = try self.environment.write { txn in
+            try self.store.append(
+                [self.event("a-1"), self.event("b-1"), self.event("a-1"), self.event("a-10")],
+                metadata: self.metadata(),
+                txn
+            )
+        }
+        try self.environment.read { txn in
+            #expect(try self.store.read(from: 1, limit: 10, stream: "a-1", txn).map(\.seq) == [1, 3])
+            #expect(try self.store.read(from: 2, limit: 10, stream: "a-1", txn).map(\.seq) == [3])
+            #expect(try self.store.read(from: 2, limit: 2, txn).map(\.seq) == [2, 3])
+            #expect(try self.store.count(txn) == 4)
+        }
+    }
+
+    @Test func expectedVersionIsChecked() throws {
+        _ = try self.environment.write { txn in
+            try self.store.append([self.event("a-1"), self.event("a-1")], metadata: self.metadata(), txn)
+        }
+        try self.environment.read { txn in
+            try self.store.checkExpectedVersion(.exact(2), stream: "a-1", txn)
+            try self.store.checkExpectedVersion(.noStream, stream: "other", txn)
+            try self.store.checkExpectedVersion(.any, stream: "a-1", txn)
+            let error = try #require(throws: Rejection.self) {
+                try self.store.checkExpectedVersion(.exact(1), stream: "a-1", txn)
+            }
+            #expect(error.reason == .versionConflict)
+            #expect(error.details?["actual"] == 2)
+            #expect(throws: Rejection.self) { try self.store.checkExpectedVersion(.noStream, stream: "a-1", txn) }
+        }
+    }
+
+    @Test func outOfOrderBusinessTimeIsRejected() throws {
+        _ = try self.environment.write { txn in
+            try self.store.append([self.event("a-1")], metadata: self.metadata(at: 5_000), txn)
+        }
+        let error = try #require(throws: Rejection.self) {
+            try self.environment.write { txn in
+                try self.store.append([self.event("a-1")], metadata: self.metadata(at: 4_999), txn)
+            }
+        }
+        #expect(error.reason == .timestampOutOfOrder)
+        #expect(error.field == "at")
+    }
+
+    @Test func hashChainVerifiesAndLocatesTampering() throws {
+        _ = try self.environment.write { txn in
+            try self.store.append((1...5).map { self.event("a-\($0)", $0) }, metadata: self.metadata(), txn)
+        }
+        let clean = try self.environment.read { txn in try self.store.verify(txn) }
+        #expect(clean.brokenAt == nil)
+        #expect(clean.checked == 5)
+        let head = try self.environment.read { txn in try self.store.head(txn) }
+        #expect(clean.headHash == head.hash)
+
+        // Rewrite event 3 with a different payload but the same previous hash.
+        try self.environment.write { txn in
+            var event = try #require(try self.store.event(at: 3, txn))
+            event.data = ["n": 99]
+            let previous = try #require(try self.store.recordHash(at: 2, txn))
+            let events = try txn.openDatabase("events")
+            try txn.put(events, [0, 0, 0, 0, 0, 0, 0, 3] as [UInt8], EventRecord.encode(event, previousHash: previous))
+        }
+        let tampered = try self.environment.read { txn in try self.store.verify(txn) }
+        #expect(tampered.brokenAt == 4)
+        #expect(tampered.checked == 3)
+    }
+
+    @Test func idempotentRepliesArePersisted() throws {
+        try self.environment.write { txn in try self.store.storeReply([1, 2, 3], commandID: "cmd-1", txn) }
+        #expect(try self.environment.read { txn in try self.store.storedReply(commandID: "cmd-1", txn) } == [1, 2, 3])
+        #expect(try self.environment.read { txn in try self.store.storedReply(commandID: "cmd-2", txn) } == nil)
+    }
+
+    @Test(arguments: [("any", ExpectedVersion.any), ("no_stream", .noStream)])
+    func expectedVersionParses(_ text: String, _ expected: ExpectedVersion) throws {
+        #expect(try ExpectedVersion(json: .string(text)) == expected)
+        #expect(try ExpectedVersion(json: 3) == .exact(3))
+        #expect(throws: Rejection.self) { try ExpectedVersion(json: "latest") }
+        #expect(throws: Rejection.self) { try ExpectedVersion(json: -1) }
+    }
+}

@@ -1,0 +1,59 @@
+import CRMJSON
+import Testing
+
+@Suite struct JSONParsingTests {
+    @Test func parsesEveryKindOfValue() throws {
+        let json = try JSON.parse(#"{"a":[1,-2.5,true,false,null,"x"],"b":{"c":"\u00e9\n"}, "n": 12345678901}"#)
+        #expect(json["a"] == [1, -2.5, true, false, nil, "x"])
+        #expect(json["b"]?["c"] == "é\n")
+        #expect(json["n"] == .int(12_345_678_901))
+    }
+
+    @Test func serializationIsCanonical() throws {
+        let a = try JSON.parse(#"{"b":1,"a":{"z":true,"y":[]},"é":"\"q\""}"#)
+        #expect(a.serializedString() == #"{"a":{"y":[],"z":true},"b":1,"é":"\"q\""}"#)
+        #expect(try JSON.parse(a.serialized()) == a)
+    }
+
+    @Test func escapesControlCharactersAndKeepsOneLine() {
+        let text: JSON = .string("line1\nline2\t\u{01}")
+        #expect(text.serializedString() == #""line1\nline2\t\u0001""#)
+    }
+
+    @Test func surrogatePairsDecode() throws {
+        #expect(try JSON.parse(#""\ud83d\ude00""#) == "😀")
+    }
+
+    @Test(arguments: [
+        "", "{", "[1,]", "{\"a\":1,}", "01", "1.", "-", "tru", "\"unterminated", "{\"a\" 1}", "[1 2]",
+        "\"\\x\"", "\"\\ud800\"", "{\"a\":1}{", "nul", "1e", "\"a\u{01}\"",
+    ])
+    func rejectsMalformedText(_ text: String) {
+        #expect(throws: JSONParseError.self) { try JSON.parse(text) }
+    }
+
+    @Test func rejectsInvalidUTF8() {
+        let bytes: [UInt8] = [0x22, 0xC3, 0x28, 0x22]
+        #expect(throws: JSONParseError.self) { try JSON.parse(bytes) }
+    }
+
+    @Test func rejectsDuplicateKeys() {
+        #expect(throws: JSONParseError.self) { try JSON.parse(#"{"a":1,"a":2}"#) }
+    }
+
+    @Test func rejectsDeepNesting() {
+        let deep = String(repeating: "[", count: JSON.maximumDepth + 1) + String(repeating: "]", count: JSON.maximumDepth + 1)
+        #expect(throws: JSONParseError.self) { try JSON.parse(deep) }
+        let ok = String(repeating: "[", count: JSON.maximumDepth) + String(repeating: "]", count: JSON.maximumDepth)
+        #expect(throws: Never.self) { try JSON.parse(ok) }
+    }
+
+    @Test func numbersKeepTheirKind() throws {
+        #expect(try JSON.parse("3") == .int(3))
+        #expect(try JSON.parse("3.0") == .double(3))
+        #expect(throws: JSONParseError.self) { try JSON.parse("1e400") }
+        #expect(try JSON.parse("99999999999999999999") == .double(1e20))
+        #expect(JSON.double(3).serializedString() == "3")
+        #expect(JSON.double(0.5).serializedString() == "0.5")
+    }
+}
