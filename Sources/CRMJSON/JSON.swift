@@ -32,6 +32,12 @@ extension JSON {
         }
     }
 
+    /// Element `index` of an array, or `nil` when out of range or not an array.
+    public subscript(index: Int) -> JSON? {
+        if case .array(let elements) = self, elements.indices.contains(index) { return elements[index] }
+        return nil
+    }
+
     /// The string, or `nil` when this is not a string.
     public var stringValue: String? {
         if case .string(let value) = self { return value }

@@ -18,7 +18,8 @@ import Darwin
 /// ``RequestHandler/start(line:peer:)`` together with the peer's `SO_PEERCRED` identity; the
 /// returned tasks are kept in a FIFO of at most ``Configuration/maxInFlightPerConnection`` entries
 /// and a writer awaits them in order, so a client may pipeline requests and still gets its replies
-/// in request order. Replies that are ready together are written with one flush.
+/// in request order. A reply is written as soon as it and every reply before it are ready; replies
+/// that become ready while a write is in progress go out together in the next write and flush.
 ///
 /// A line longer than ``Configuration/maxLineBytes`` is answered with
 /// ``RequestHandler/lineTooLongReply(limit:)`` (after the replies to the requests before it) and the
@@ -112,13 +113,16 @@ public struct ControlServer: Service {
     ///   are logged, never thrown.
     public func run() async throws {
         let path = self.configuration.socketPath
-        let serverChannel = try await self.bind()
+        let registry = Registry()
+        let serverChannel = try await self.bind(registry: registry)
 
         let socketFile: SocketFile
         do {
             socketFile = try SocketFile(path: path, mode: self.configuration.socketFileMode)
         } catch {
-            try? await serverChannel.channel.close()
+            // `executeThenClose`, not a bare close: an unused NIOAsyncChannel traps on deinit.
+            try? await serverChannel.executeThenClose { _ in }
+            await registry.closeAll()
             throw error
         }
         defer { socketFile.remove() }
@@ -131,36 +135,50 @@ public struct ControlServer: Service {
             ]
         )
 
-        try await withGracefulShutdownHandler {
-            try await withThrowingDiscardingTaskGroup { group in
-                try await serverChannel.executeThenClose { connections in
-                    await self.onListening?(path)
-                    for try await connection in connections {
-                        group.addTask {
-                            await self.serve(connection)
+        do {
+            try await withGracefulShutdownHandler {
+                try await withThrowingDiscardingTaskGroup { group in
+                    try await serverChannel.executeThenClose { connections in
+                        await self.onListening?(path)
+                        for try await connection in connections {
+                            registry.claim(connection.channel)
+                            group.addTask {
+                                await self.serve(connection)
+                            }
                         }
                     }
+                    // Nobody can connect any more: drop the file now rather than after the last
+                    // connection has drained, so a restarted daemon is not confused by it.
+                    socketFile.remove()
+                    self.logger.info("control server stopped accepting; draining connections")
                 }
-                // Nobody can connect any more: drop the file now rather than after the last
-                // connection has drained, so a restarted daemon is not confused by it.
-                socketFile.remove()
-                self.logger.info("control server stopped accepting; draining connections")
+            } onGracefulShutdown: {
+                serverChannel.channel.close(promise: nil)
             }
-        } onGracefulShutdown: {
-            serverChannel.channel.close(promise: nil)
+        } catch {
+            await registry.closeAll()
+            throw error
         }
+        await registry.closeAll()
         self.logger.info("control server stopped", metadata: ["socket": "\(path)"])
     }
 
     // MARK: - Listening socket
 
+    /// The async view of a connection. Replies are written with `Channel.writeAndFlush`, whose
+    /// future completes once the bytes are in the socket, rather than with an outbound writer: the
+    /// writer does not wait, so the close after the last reply could drop it (apple/swift-nio#2795).
+    private typealias ConnectionChannel = NIOAsyncChannel<LineFrame, Never>
+
+    private typealias Registry = ConnectionRegistry<LineFrame, Never>
+
     /// A freshly accepted connection: its async channel and its peer's identity.
     private struct Connection: Sendable {
-        var channel: NIOAsyncChannel<LineFrame, ByteBuffer>
+        var channel: ConnectionChannel
         var peer: PeerCredentials
     }
 
-    private func bind() async throws -> NIOAsyncChannel<Connection, Never> {
+    private func bind(registry: Registry) async throws -> NIOAsyncChannel<Connection, Never> {
         let maxLineBytes = self.configuration.maxLineBytes
         let logger = self.logger
         return try await ServerBootstrap(group: self.eventLoopGroup)
@@ -175,9 +193,8 @@ public struct ControlServer: Service {
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(LineFrameDecoder(maxLineBytes: maxLineBytes))
                     )
-                    let asyncChannel = try NIOAsyncChannel<LineFrame, ByteBuffer>(
-                        wrappingChannelSynchronously: channel
-                    )
+                    let asyncChannel = try ConnectionChannel(wrappingChannelSynchronously: channel)
+                    registry.register(asyncChannel)
                     return Connection(channel: asyncChannel, peer: peer)
                 }.flatMapErrorThrowing { error in
                     // NIO drops a failed child initializer silently: close the child ourselves.
@@ -202,20 +219,30 @@ public struct ControlServer: Service {
         let channel = connection.channel.channel
         do {
             try await withGracefulShutdownHandler {
-                try await connection.channel.executeThenClose { inbound, outbound in
+                try await connection.channel.executeThenClose { inbound in
                     let queue = ReplyQueue(capacity: self.configuration.maxInFlightPerConnection)
+                    let outbox = ReplyOutbox()
                     try await withThrowingTaskGroup(of: Void.self) { group in
                         group.addTask {
                             try await self.readRequests(inbound, into: queue, peer: connection.peer, logger: logger)
                         }
                         group.addTask {
-                            try await self.writeReplies(from: queue, to: outbound)
+                            await Self.orderReplies(from: queue, into: outbox)
+                        }
+                        group.addTask {
+                            try await Self.flushReplies(from: outbox, to: channel, releasing: queue)
                         }
                         do {
                             while try await group.next() != nil {}
                         } catch {
+                            // One side failed, usually because the client went away. Stop the
+                            // others without cancelling the requests already started: they run
+                            // to completion and their replies are dropped. (Leaving the body with
+                            // the error would cancel the children, so drain them first.)
                             queue.cancel()
-                            group.cancelAll()
+                            outbox.cancel()
+                            channel.close(promise: nil)
+                            while await group.nextResult() != nil {}
                             throw error
                         }
                     }
@@ -256,15 +283,10 @@ public struct ControlServer: Service {
         }
     }
 
-    /// Writes the replies in FIFO order, one flush per group of replies that were ready together.
-    private func writeReplies(
-        from queue: ReplyQueue,
-        to outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
-    ) async throws {
-        /// Past this many buffered bytes the batch is written even if more replies are ready.
-        let batchLimit = 64 * 1024
-        var batch = ByteBuffer()
-        var batchedReplies = 0
+    /// Awaits the started requests in FIFO order and moves each reply to the outbox as soon as it
+    /// and all the replies before it are ready.
+    private static func orderReplies(from queue: ReplyQueue, into outbox: ReplyOutbox) async {
+        defer { outbox.finish() }
         while let reply = await queue.next() {
             // On cancellation (a hard stop) pass it on to the request, which should then end soon.
             let line = await withTaskCancellationHandler {
@@ -272,22 +294,28 @@ public struct ControlServer: Service {
             } onCancel: {
                 reply.cancel()
             }
-            if let line {
-                batch.writeBytes(line)
-                batch.writeInteger(UInt8(ascii: "\n"))
-            }
-            batchedReplies += 1
-            if queue.isEmpty || batch.readableBytes >= batchLimit {
-                if batch.readableBytes > 0 {
-                    try await outbound.write(batch)
-                    batch = ByteBuffer()
-                }
-                queue.markWritten(batchedReplies)
-                batchedReplies = 0
-            }
+            outbox.append(line)
         }
-        if batch.readableBytes > 0 {
-            try await outbound.write(batch)
+    }
+
+    /// Writes whatever replies have piled up with one write and one flush, then frees their places
+    /// in the in-flight bound.
+    private static func flushReplies(
+        from outbox: ReplyOutbox,
+        to channel: any Channel,
+        releasing queue: ReplyQueue
+    ) async throws {
+        while let batch = await outbox.take() {
+            if batch.bytes.readableBytes > 0 {
+                // Completes when the bytes are in the socket, which also back-pressures a client
+                // that does not read. It ignores cancellation, so a hard stop closes the channel.
+                try await withTaskCancellationHandler {
+                    try await channel.writeAndFlush(batch.bytes)
+                } onCancel: {
+                    channel.close(promise: nil)
+                }
+            }
+            queue.markWritten(batch.replies)
         }
     }
 }

@@ -1,8 +1,20 @@
 public import CRMJSON
 public import CRMProtocol
+import Foundation
 
-/// A JSON-RPC client for tests over a real Unix socket: one connection, blocking calls.
-public final class RPCClient {
+/// Runs blocking work on a thread of its own, so a test blocked on a socket never occupies one of
+/// the few cooperative threads the in-process daemon needs to answer it.
+public func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        let thread = Thread { continuation.resume(with: Result { try body() }) }
+        thread.start()
+    }
+}
+
+/// A JSON-RPC client for tests over a real Unix socket: one connection; every call blocks a thread
+/// of its own (see ``onOwnThread(_:)``).
+public final class RPCClient: @unchecked Sendable {
+    // @unchecked: a client is used by one test task at a time; calls do not overlap.
     /// The underlying line client, for raw traffic.
     public let connection: UnixSocketClient
     private var nextID: Int64 = 1
@@ -15,22 +27,29 @@ public final class RPCClient {
     deinit { self.connection.close() }
 
     /// Sends one request and returns the whole response object.
-    public func call(_ method: String, _ params: JSON? = nil) throws -> JSON {
+    public func call(_ method: String, _ params: JSON? = nil) async throws -> JSON {
+        try await onOwnThread { try self.callNow(method, params) }
+    }
+
+    /// ``call(_:_:)`` on the current thread (for tests that drive load from their own threads).
+    public func callNow(_ method: String, _ params: JSON? = nil) throws -> JSON {
         let id = self.nextID
         self.nextID += 1
         try self.connection.sendLine(RPCRequest(id: .int(id), method: method, params: params).json.serialized())
-        guard let response = try self.readJSON() else { throw RPCClientError.closed }
+        guard let line = try self.connection.readLine() else { throw RPCClientError.closed }
+        let response = try JSON.parse(line)
+        guard response["id"] == .int(id) else { throw RPCClientError.unexpectedSuccess(response) }
         return response
     }
 
     /// Sends one request and returns its result, throwing the response's ``RPCError``.
-    public func result(_ method: String, _ params: JSON? = nil) throws -> JSON {
-        try RPCResponse.result(of: try self.call(method, params))
+    public func result(_ method: String, _ params: JSON? = nil) async throws -> JSON {
+        try RPCResponse.result(of: try await self.call(method, params))
     }
 
     /// Sends one request expected to fail and returns its error.
-    public func error(_ method: String, _ params: JSON? = nil) throws -> RPCError {
-        let response = try self.call(method, params)
+    public func error(_ method: String, _ params: JSON? = nil) async throws -> RPCError {
+        let response = try await self.call(method, params)
         guard let error = response["error"].flatMap(RPCError.init(json:)) else {
             throw RPCClientError.unexpectedSuccess(response)
         }
@@ -38,12 +57,21 @@ public final class RPCClient {
     }
 
     /// Sends raw bytes followed by `\n`.
-    public func sendRaw(_ line: String) throws { try self.connection.sendLine(Array(line.utf8)) }
+    public func sendRaw(_ line: String) async throws {
+        try await self.sendRaw(Array(line.utf8))
+    }
+
+    /// Sends raw bytes followed by `\n`.
+    public func sendRaw(_ bytes: [UInt8]) async throws {
+        try await onOwnThread { try self.connection.sendLine(bytes) }
+    }
 
     /// Reads one reply line as JSON, or `nil` at end of stream.
-    public func readJSON() throws -> JSON? {
-        guard let line = try self.connection.readLine() else { return nil }
-        return try JSON.parse(line)
+    public func readJSON() async throws -> JSON? {
+        try await onOwnThread {
+            guard let line = try self.connection.readLine() else { return nil }
+            return try JSON.parse(line)
+        }
     }
 }
 
@@ -55,7 +83,7 @@ public enum RPCClientError: Error, CustomStringConvertible {
     public var description: String {
         switch self {
         case .closed: return "the daemon closed the connection"
-        case .unexpectedSuccess(let response): return "expected an error, got \(response)"
+        case .unexpectedSuccess(let response): return "unexpected response \(response)"
         }
     }
 }

@@ -30,7 +30,7 @@ import Testing
     }
 
     @Test func appendGivesGaplessPositionsAndStreamVersions() throws {
-        let recorded = try self.environment.write { txn in
+        let recorded = try self.environment.write { txn throws in
             try self.store.append(
                 [self.event("a-1"), self.event("b-1"), self.event("a-1", 2, causedBy: 0)],
                 metadata: self.metadata(),
@@ -40,7 +40,7 @@ import Testing
         #expect(recorded.map(\.seq) == [1, 2, 3])
         #expect(recorded.map(\.streamVersion) == [1, 1, 2])
         #expect(recorded[2].causationSeq == 1)
-        let more = try self.environment.write { txn in
+        let more = try self.environment.write { txn throws in
             try self.store.append([self.event("b-1")], metadata: self.metadata(), txn)
         }
         #expect(more.map(\.seq) == [4])
@@ -48,7 +48,7 @@ import Testing
     }
 
     @Test func recordsRoundTripWithTheirEnvelope() throws {
-        _ = try self.environment.write { txn in
+        _ = try self.environment.write { txn throws in
             try self.store.append([self.event("a-1")], metadata: self.metadata(commandID: "c1"), txn)
         }
         let event = try #require(try self.environment.read { txn in try self.store.event(at: 1, txn) })
@@ -64,14 +64,14 @@ import Testing
     }
 
     @Test func readsByStreamAndRange() throws {
-        _ = try self.environment.write { txn in
+        _ = try self.environment.write { txn throws in
             try self.store.append(
                 [self.event("a-1"), self.event("b-1"), self.event("a-1"), self.event("a-10")],
                 metadata: self.metadata(),
                 txn
             )
         }
-        try self.environment.read { txn in
+        try self.environment.read { txn throws in
             #expect(try self.store.read(from: 1, limit: 10, stream: "a-1", txn).map(\.seq) == [1, 3])
             #expect(try self.store.read(from: 2, limit: 10, stream: "a-1", txn).map(\.seq) == [3])
             #expect(try self.store.read(from: 2, limit: 2, txn).map(\.seq) == [2, 3])
@@ -80,10 +80,10 @@ import Testing
     }
 
     @Test func expectedVersionIsChecked() throws {
-        _ = try self.environment.write { txn in
+        _ = try self.environment.write { txn throws in
             try self.store.append([self.event("a-1"), self.event("a-1")], metadata: self.metadata(), txn)
         }
-        try self.environment.read { txn in
+        try self.environment.read { txn throws in
             try self.store.checkExpectedVersion(.exact(2), stream: "a-1", txn)
             try self.store.checkExpectedVersion(.noStream, stream: "other", txn)
             try self.store.checkExpectedVersion(.any, stream: "a-1", txn)
@@ -97,11 +97,11 @@ import Testing
     }
 
     @Test func outOfOrderBusinessTimeIsRejected() throws {
-        _ = try self.environment.write { txn in
+        _ = try self.environment.write { txn throws in
             try self.store.append([self.event("a-1")], metadata: self.metadata(at: 5_000), txn)
         }
         let error = try #require(throws: Rejection.self) {
-            try self.environment.write { txn in
+            try self.environment.write { txn throws in
                 try self.store.append([self.event("a-1")], metadata: self.metadata(at: 4_999), txn)
             }
         }
@@ -110,7 +110,7 @@ import Testing
     }
 
     @Test func hashChainVerifiesAndLocatesTampering() throws {
-        _ = try self.environment.write { txn in
+        _ = try self.environment.write { txn throws in
             try self.store.append((1...5).map { self.event("a-\($0)", $0) }, metadata: self.metadata(), txn)
         }
         let clean = try self.environment.read { txn in try self.store.verify(txn) }
@@ -120,7 +120,7 @@ import Testing
         #expect(clean.headHash == head.hash)
 
         // Rewrite event 3 with a different payload but the same previous hash.
-        try self.environment.write { txn in
+        try self.environment.write { txn throws in
             var event = try #require(try self.store.event(at: 3, txn))
             event.data = ["n": 99]
             let previous = try #require(try self.store.recordHash(at: 2, txn))

@@ -218,7 +218,7 @@ struct ControlServerTests {
     }
 
     @Test func runningInAServiceGroupStopsOnShutdownSignal() async throws {
-        let directory = try TemporaryDirectory()
+        let directory = try SocketDirectory()
         let path = directory.path + "/s.sock"
         let (listening, listeningContinuation) = AsyncStream<Void>.makeStream()
         let server = ControlServer(
@@ -242,7 +242,7 @@ struct ControlServerTests {
     }
 
     @Test func cancellationStopsTheServer() async throws {
-        let directory = try TemporaryDirectory()
+        let directory = try SocketDirectory()
         let path = directory.path + "/s.sock"
         let (listening, listeningContinuation) = AsyncStream<Void>.makeStream()
         let handler = GateHandler()
@@ -263,6 +263,61 @@ struct ControlServerTests {
         _ = await run.result
         #expect(try await client.readLine() == nil)
         #expect(access(path, F_OK) != 0)
+    }
+
+    /// Connections still being accepted while the server stops must be closed, not dropped (a
+    /// dropped NIOAsyncChannel traps) nor left hanging.
+    @Test(arguments: [false, true])
+    func survivesConnectionsArrivingWhileStopping(cancel: Bool) async throws {
+        for _ in 0..<5 {
+            let directory = try SocketDirectory()
+            let path = directory.path + "/s.sock"
+            try await testGracefulShutdown { trigger in
+                let (listening, listeningContinuation) = AsyncStream<Void>.makeStream()
+                let server = ControlServer(
+                    configuration: .init(socketPath: path),
+                    handler: UppercaseHandler(),
+                    logger: testLogger(),
+                    onListening: { _ in listeningContinuation.finish() }
+                )
+                let run = Task { try await server.run() }
+                for await _ in listening {}
+                let (progress, progressContinuation) = AsyncStream<Void>.makeStream()
+                let storm = Task {
+                    try await onThread { () -> Int in
+                        defer { progressContinuation.finish() }
+                        var hung = 0
+                        for attempt in 0..<300 {
+                            if attempt == 20 {
+                                progressContinuation.finish()
+                            }
+                            guard let client = try? UnixSocketClient(path: path, timeout: .seconds(5)) else {
+                                continue
+                            }
+                            try? client.sendLine(Array("x".utf8))
+                            // "X" when served, nil (end of input) when closed unserved; never a timeout.
+                            do {
+                                _ = try client.readLine()
+                            } catch let error as UnixSocketClientError where error.kind == .timedOut {
+                                hung += 1
+                            } catch {}
+                        }
+                        return hung
+                    }
+                }
+                // Stop while the storm is in full swing.
+                for await _ in progress {}
+                if cancel {
+                    run.cancel()
+                } else {
+                    trigger.triggerGracefulShutdown()
+                }
+                _ = await run.result
+                let hung = try await storm.value
+                #expect(hung == 0)
+                #expect(access(path, F_OK) != 0)
+            }
+        }
     }
 
     @Test func replacesAStaleSocketFile() async throws {

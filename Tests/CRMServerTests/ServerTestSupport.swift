@@ -10,7 +10,7 @@ import Synchronization
 
 /// A fresh directory under /tmp (short, because `sun_path` holds only 107 bytes), removed with its
 /// contents at the end of the test.
-struct TemporaryDirectory: ~Copyable {
+struct SocketDirectory: ~Copyable {
     let path: String
 
     init() throws {
@@ -113,7 +113,7 @@ func withServer<T: Sendable>(
     socketFileMode: UInt32 = 0o660,
     _ body: @escaping @Sendable (RunningServer) async throws -> T
 ) async throws -> T {
-    let directory = try TemporaryDirectory()
+    let directory = try SocketDirectory()
     let path = directory.path + "/s.sock"
     let configuration = ControlServer.Configuration(
         socketPath: path,

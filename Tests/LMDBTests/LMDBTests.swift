@@ -17,7 +17,7 @@ import Testing
         let env = try Environment(path: directory.appending("db"))
         let db = try env.openDatabase("t")
         #expect(throws: Boom.self) {
-            try env.write { txn in
+            try env.write { txn throws in
                 try txn.put(db, "k", [1])
                 throw Boom()
             }
@@ -30,7 +30,7 @@ import Testing
         let directory = TemporaryDirectory()
         let env = try Environment(path: directory.appending("db"))
         let db = try env.openDatabase("t")
-        try env.write { txn in
+        try env.write { txn throws in
             try txn.put(db, "parent", [1])
             try? txn.nested { child in
                 try child.put(db, "child", [2])
@@ -38,7 +38,7 @@ import Testing
             }
             try txn.nested { child in try child.put(db, "kept", [3]) }
         }
-        try env.read { txn in
+        try env.read { txn throws in
             #expect(try txn.get(db, "parent") == [1])
             #expect(try txn.get(db, "child") == nil)
             #expect(try txn.get(db, "kept") == [3])
@@ -49,11 +49,11 @@ import Testing
         let directory = TemporaryDirectory()
         let env = try Environment(path: directory.appending("db"))
         let db = try env.openDatabase("t")
-        try env.write { txn in
+        try env.write { txn throws in
             for key: [UInt8] in [[3], [1], [2], [5]] { try txn.put(db, key, key) }
         }
-        try env.read { txn in
-            try txn.withCursor(db) { cursor in
+        try env.read { txn throws in
+            try txn.withCursor(db) { cursor throws in
                 var keys: [[UInt8]] = []
                 var entry = try cursor.first()
                 while let current = entry {
@@ -74,7 +74,7 @@ import Testing
         let env = try Environment(path: directory.appending("db"))
         let db = try env.openDatabase("t")
         #expect(throws: LMDBError.keyExists) {
-            try env.write { txn in
+            try env.write { txn throws in
                 try txn.put(db, [2] as [UInt8], [0], flags: .append)
                 try txn.put(db, [1] as [UInt8], [0], flags: .append)
             }
@@ -89,7 +89,7 @@ import Testing
         let db = try env.openDatabase("t")
         let value = [UInt8](repeating: 7, count: 1000)
         for batch in 0..<20 {
-            try env.write { txn in
+            try env.write { txn throws in
                 for index in 0..<50 { try txn.put(db, "k\(batch)-\(index)", value) }
             }
         }

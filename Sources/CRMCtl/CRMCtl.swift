@@ -1,0 +1,82 @@
+import ArgumentParser
+
+/// `crmctl`: the command-line client of crmd.
+///
+/// Every subcommand opens one connection to crmd's Unix socket, sends one JSON-RPC 2.0 request and
+/// prints the reply: readable text by default, or the raw `result` as one line of JSON with `--json`.
+/// The command tree follows the method names of the protocol (`customer.set_lead_status` is
+/// `crmctl customer set-lead-status`); `crmctl call` sends any method with raw JSON params.
+///
+/// Global options (`--socket`, `--json`, `--timeout`) may be given before or after the subcommand.
+///
+/// Exit status: 0 on success, 1 when crmd answers with an error, 2 when crmd cannot be reached or
+/// its reply cannot be read, 64 for a usage error.
+@main
+struct CRMCtl: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "crmctl",
+        abstract: "Command-line client of crmd, the event-sourced CRM daemon.",
+        discussion: """
+            Talks JSON-RPC 2.0 to crmd over its Unix socket (see docs/PROTOCOL.md). Output is readable \
+            text by default; --json prints the raw result as one line of JSON for scripts.
+
+            Exit status: 0 success, 1 crmd answered with an error, 2 crmd could not be reached or \
+            answered something unreadable, 64 usage error.
+            """,
+        subcommands: [
+            Customer.self, Activity.self, Events.self, Audit.self, System.self, Call.self,
+        ]
+    )
+
+    /// Accepted before the subcommand too (`crmctl --json customer get ID`); ArgumentParser hands
+    /// the values to the subcommand's own ``GlobalOptions``.
+    @OptionGroup(title: "Global options")
+    var global: GlobalOptions
+}
+
+// MARK: - Command groups
+
+extension CRMCtl {
+    /// `crmctl customer …`: commands and queries on customers.
+    struct Customer: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create, change and look up customers.",
+            subcommands: [
+                Create.self, Update.self, Tag.self, AssignOwner.self, SetLifecycleStage.self, SetLeadStatus.self,
+                SetConsent.self, Get.self, Find.self, Timeline.self,
+            ]
+        )
+    }
+
+    /// `crmctl activity …`: activities on customer timelines.
+    struct Activity: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Record calls, emails, meetings, notes and tasks.",
+            subcommands: [Log.self]
+        )
+    }
+
+    /// `crmctl events …`: the event log.
+    struct Events: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Read the event log.",
+            subcommands: [Read.self]
+        )
+    }
+
+    /// `crmctl audit …`: hash-chain verification.
+    struct Audit: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Verify the hash chain of the event log.",
+            subcommands: [Verify.self]
+        )
+    }
+
+    /// `crmctl system …`: daemon health and statistics.
+    struct System: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check that crmd answers and show its statistics.",
+            subcommands: [Ping.self, Stats.self]
+        )
+    }
+}

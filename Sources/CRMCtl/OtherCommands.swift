@@ -1,0 +1,272 @@
+import ArgumentParser
+import CRMJSON
+
+// MARK: - activity
+
+extension CRMCtl.Activity {
+    /// `crmctl activity log`.
+    struct Log: RPCCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Record an activity on customers' timelines (activity.log).",
+            discussion: """
+                Calls and emails need --direction. Call outcomes: connected, no_answer, busy, \
+                left_voicemail, wrong_number. Meeting outcomes: SCHEDULED, COMPLETED, RESCHEDULED, \
+                NO_SHOW, CANCELED. Only tasks take --due-at and --task-status (NOT_STARTED, IN_PROGRESS, \
+                WAITING, COMPLETED, DEFERRED). Times are RFC 3339.
+
+                Example:
+                  crmctl activity log --type call --customer ID --direction outbound \\
+                    --duration-sec 420 --outcome connected --subject "Intro call"
+                """
+        )
+
+        @Option(help: ArgumentHelp("call, email, meeting, note or task.", valueName: "type"))
+        var type: String
+
+        @Option(
+            name: [.customLong("customer"), .customLong("customer-id")],
+            help: ArgumentHelp("Customer the activity belongs to; repeatable, at least one.", valueName: "id")
+        )
+        var customerIDs: [String] = []
+
+        @Option(help: ArgumentHelp("Id of the new activity (default: generated).", valueName: "id"))
+        var activityID: String?
+
+        @Option(help: ArgumentHelp("When it happened (default: the command's --at).", valueName: "time"))
+        var occurredAt: String?
+
+        @Option(help: ArgumentHelp("inbound or outbound (required for calls and emails).", valueName: "direction"))
+        var direction: String?
+
+        @Option(help: ArgumentHelp("Duration in seconds.", valueName: "seconds"))
+        var durationSec: Int?
+
+        @Option(help: ArgumentHelp("Start of a meeting.", valueName: "time"))
+        var startAt: String?
+
+        @Option(help: ArgumentHelp("End of a meeting (not before its start).", valueName: "time"))
+        var endAt: String?
+
+        @Option(help: ArgumentHelp("Subject (at most 255 characters).", valueName: "text"))
+        var subject: String?
+
+        @Option(help: ArgumentHelp("Body (at most 64 KiB).", valueName: "text"))
+        var body: String?
+
+        @Option(help: ArgumentHelp("Outcome of a call or meeting.", valueName: "outcome"))
+        var outcome: String?
+
+        @Option(
+            name: [.customLong("owner-id"), .customLong("owner")],
+            help: ArgumentHelp("Owner (user) id.", valueName: "id")
+        )
+        var ownerID: String?
+
+        @Option(help: ArgumentHelp("Related deal id.", valueName: "id"))
+        var dealID: String?
+
+        @Option(help: ArgumentHelp("Related ticket id.", valueName: "id"))
+        var ticketID: String?
+
+        @Option(help: ArgumentHelp("Due time of a task.", valueName: "time"))
+        var dueAt: String?
+
+        @Option(help: ArgumentHelp("Status of a task.", valueName: "status"))
+        var taskStatus: String?
+
+        @OptionGroup(title: "Command options")
+        var common: CommandOptions
+
+        @OptionGroup(title: "Global options")
+        var global: GlobalOptions
+
+        var method: String { "activity.log" }
+
+        func validate() throws {
+            if self.customerIDs.isEmpty { throw ValidationError("give at least one --customer") }
+        }
+
+        func params() throws -> JSON? {
+            var params: [String: JSON] = ["type": .string(self.type), "customer_ids": .strings(self.customerIDs)]
+            let texts: [(String, String?)] = [
+                ("activity_id", self.activityID), ("occurred_at", self.occurredAt), ("direction", self.direction),
+                ("start_at", self.startAt), ("end_at", self.endAt), ("subject", self.subject), ("body", self.body),
+                ("outcome", self.outcome), ("owner_id", self.ownerID), ("deal_id", self.dealID),
+                ("ticket_id", self.ticketID), ("due_at", self.dueAt), ("task_status", self.taskStatus),
+            ]
+            for (key, value) in texts {
+                if let value { params[key] = .string(value) }
+            }
+            if let value = self.durationSec { params["duration_sec"] = .int(value) }
+            try self.common.apply(to: &params)
+            return .object(params)
+        }
+
+        func render(_ result: JSON) -> String {
+            Output.commandSummary(noun: "activity", verb: "logged", idKey: "activity_id", result: result)
+        }
+    }
+}
+
+// MARK: - events
+
+extension CRMCtl.Events {
+    /// `crmctl events read`.
+    struct Read: RPCCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Read events from the log in order (events.read).",
+            discussion: """
+                Prints a table of seq, stream, stream version, type, business time and actor; --json \
+                prints the whole envelopes with data, pii and hash. The last line gives the --from value \
+                of the next page.
+
+                Example:
+                  crmctl events read --from 1 --limit 20 --stream customer-ID
+                """
+        )
+
+        @Option(help: ArgumentHelp("First seq to read (default 1).", valueName: "seq"))
+        var from: Int?
+
+        @Option(help: ArgumentHelp("Most events to return, 1 to 1000 (default 100).", valueName: "n"))
+        var limit: Int?
+
+        @Option(help: ArgumentHelp("Only events of this stream, e.g. customer-<id>.", valueName: "stream"))
+        var stream: String?
+
+        @OptionGroup(title: "Global options")
+        var global: GlobalOptions
+
+        var method: String { "events.read" }
+
+        func params() throws -> JSON? {
+            var params: [String: JSON] = [:]
+            if let value = self.from { params["from"] = .int(value) }
+            if let value = self.limit { params["limit"] = .int(value) }
+            if let value = self.stream { params["stream"] = .string(value) }
+            return .object(params)
+        }
+
+        func render(_ result: JSON) -> String { Output.events(result) }
+    }
+}
+
+// MARK: - audit
+
+extension CRMCtl.Audit {
+    /// `crmctl audit verify`.
+    struct Verify: RPCCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Recompute the hash chain of the log and compare it (audit.verify).",
+            discussion: """
+                Prints the verification report as JSON: ok, checked, head_position, head_hash and, when \
+                the chain is broken, broken_at, expected_hash and found_hash.
+
+                Example:
+                  crmctl audit verify
+                """
+        )
+
+        @Option(help: ArgumentHelp("First seq to check (default: the first event).", valueName: "seq"))
+        var from: Int?
+
+        @Option(help: ArgumentHelp("Last seq to check (default: the head).", valueName: "seq"))
+        var to: Int?
+
+        @OptionGroup(title: "Global options")
+        var global: GlobalOptions
+
+        var method: String { "audit.verify" }
+
+        func params() throws -> JSON? {
+            var params: [String: JSON] = [:]
+            if let value = self.from { params["from"] = .int(value) }
+            if let value = self.to { params["to"] = .int(value) }
+            return .object(params)
+        }
+
+        func render(_ result: JSON) -> String { Output.prettyJSON(result) }
+    }
+}
+
+// MARK: - system
+
+extension CRMCtl.System {
+    /// `crmctl system ping`.
+    struct Ping: RPCCommand {
+        static let configuration = CommandConfiguration(abstract: "Check that crmd answers (system.ping).")
+
+        @OptionGroup(title: "Global options")
+        var global: GlobalOptions
+
+        var method: String { "system.ping" }
+
+        func params() throws -> JSON? { nil }
+
+        func render(_ result: JSON) -> String { Output.prettyJSON(result) }
+    }
+
+    /// `crmctl system stats`.
+    struct Stats: RPCCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show log head, sizes, projection checkpoints and uptime (system.stats)."
+        )
+
+        @OptionGroup(title: "Global options")
+        var global: GlobalOptions
+
+        var method: String { "system.stats" }
+
+        func params() throws -> JSON? { nil }
+
+        func render(_ result: JSON) -> String { Output.stats(result) }
+    }
+}
+
+// MARK: - call
+
+extension CRMCtl {
+    /// `crmctl call`: any method with raw JSON params.
+    struct Call: RPCCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Call any JSON-RPC method with raw JSON params.",
+            discussion: """
+                PARAMS is a JSON object; give - to read it from standard input. The result is printed as \
+                indented JSON (one line with --json).
+
+                Examples:
+                  crmctl call system.ping
+                  crmctl call customer.get '{"customer_id":"ID"}'
+                  echo '{"type":"note","customer_ids":["ID"],"body":"Met at a fair"}' \\
+                    | crmctl call activity.log -
+                """
+        )
+
+        @Argument(help: ArgumentHelp("Method name, e.g. customer.get.", valueName: "method"))
+        var methodName: String
+
+        @Argument(help: ArgumentHelp("Params as a JSON object, or - to read them from stdin.", valueName: "params"))
+        var paramsText: String?
+
+        @OptionGroup(title: "Global options")
+        var global: GlobalOptions
+
+        var method: String { self.methodName }
+
+        func validate() throws {
+            if let text = self.paramsText, text != "-" { _ = try ParamParsing.callParams(text) }
+        }
+
+        func params() throws -> JSON? {
+            guard let text = self.paramsText else { return nil }
+            if text == "-" {
+                var input = ""
+                while let line = readLine(strippingNewline: false) { input += line }
+                return try ParamParsing.callParams(input)
+            }
+            return try ParamParsing.callParams(text)
+        }
+
+        func render(_ result: JSON) -> String { Output.prettyJSON(result) }
+    }
+}

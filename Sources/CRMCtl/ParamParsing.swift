@@ -1,0 +1,113 @@
+import ArgumentParser
+import CRMJSON
+
+/// Turns command-line values into JSON params. Pure functions, so they are easy to test; every
+/// failure is a `ValidationError` that ArgumentParser prints with the usage.
+enum ParamParsing {
+    /// `expected_version`: `any`, `no_stream` or a non-negative integer.
+    static func expectedVersion(_ text: String) throws -> JSON {
+        switch text {
+        case "any", "no_stream": return .string(text)
+        default:
+            guard let version = Int64(text), version >= 0 else {
+                throw ValidationError("--expected-version must be an integer, any or no_stream, got \"\(text)\"")
+            }
+            return .int(version)
+        }
+    }
+
+    /// Splits `key=value` at the first `=`; the key must not be empty.
+    static func keyValue(_ text: String, option: String) throws -> (key: String, value: String) {
+        guard let equals = text.firstIndex(of: "="), equals != text.startIndex else {
+            throw ValidationError("\(option) expects key=value, got \"\(text)\"")
+        }
+        return (String(text[..<equals]), String(text[text.index(after: equals)...]))
+    }
+
+    /// A custom field value: a JSON number, `true`, `false`, `null` or a quoted JSON string is taken
+    /// as that JSON value; anything else is the text itself as a string.
+    ///
+    /// `plan=pro` → `"pro"`, `seats=5` → `5`, `trial=true` → `true`, `code="007"` → `"007"`.
+    static func scalar(_ text: String) -> JSON {
+        if let value = try? JSON.parse(text) {
+            switch value {
+            case .null, .bool, .int, .double, .string: return value
+            case .array, .object: break
+            }
+        }
+        return .string(text)
+    }
+
+    /// `--custom key=value` options as a `custom` object (later keys win).
+    static func custom(_ entries: [String]) throws -> [String: JSON] {
+        var custom: [String: JSON] = [:]
+        for entry in entries {
+            let (key, value) = try ParamParsing.keyValue(entry, option: "--custom")
+            custom[key] = ParamParsing.scalar(value)
+        }
+        return custom
+    }
+
+    /// `--email` options as an `emails` list; crmd makes the first one primary.
+    static func emails(_ addresses: [String]) -> JSON {
+        .array(addresses.map { ["address": .string($0)] })
+    }
+
+    /// `--phone` options as a `phones` list. A value `type=number` (`mobile=+44 7700 900123`) also
+    /// sets the phone type; phone numbers never contain `=`.
+    static func phones(_ numbers: [String]) -> JSON {
+        .array(
+            numbers.map { text in
+                if let equals = text.firstIndex(of: "="), equals != text.startIndex {
+                    return [
+                        "number": .string(String(text[text.index(after: equals)...])),
+                        "type": .string(String(text[..<equals])),
+                    ]
+                }
+                return ["number": .string(text)]
+            }
+        )
+    }
+
+    /// `--consent channel:status[:address]` options as `consent` entries of `customer.create`.
+    static func consent(_ entries: [String]) throws -> JSON {
+        var result: [JSON] = []
+        for entry in entries {
+            let parts = entry.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
+            guard parts.count >= 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+                throw ValidationError("--consent expects channel:status[:address], got \"\(entry)\"")
+            }
+            var object: [String: JSON] = ["channel": .string(parts[0]), "status": .string(parts[1])]
+            if parts.count == 3, !parts[2].isEmpty { object["address"] = .string(parts[2]) }
+            result.append(.object(object))
+        }
+        return .array(result)
+    }
+
+    /// Params given as JSON text to `crmctl call`: an object, or empty/whitespace for none.
+    static func callParams(_ text: String) throws -> JSON? {
+        let trimmed = text.trimmingWhitespace
+        guard !trimmed.isEmpty else { return nil }
+        let value: JSON
+        do {
+            value = try JSON.parse(trimmed)
+        } catch {
+            throw ValidationError("params are not valid JSON: \(error)")
+        }
+        guard case .object = value else {
+            throw ValidationError("params must be a JSON object, got \(value.typeName)")
+        }
+        return value
+    }
+}
+
+extension String {
+    /// The string without leading and trailing spaces, tabs and line breaks.
+    var trimmingWhitespace: String {
+        let scalars = self.unicodeScalars
+        guard let first = scalars.firstIndex(where: { !$0.properties.isWhitespace }),
+            let last = scalars.lastIndex(where: { !$0.properties.isWhitespace })
+        else { return "" }
+        return String(scalars[first...last])
+    }
+}

@@ -1,0 +1,57 @@
+import CRMJSON
+import CRMProtocol
+import Testing
+
+@Suite struct JSONRPCTests {
+    @Test func decodesAValidRequest() throws {
+        let request = try RPCRequest.decode(["jsonrpc": "2.0", "id": 7, "method": "system.ping", "params": [:]]).get()
+        #expect(request.id == 7)
+        #expect(request.method == "system.ping")
+        #expect(request.params == [:])
+    }
+
+    @Test func aRequestWithoutIdIsANotification() throws {
+        let request = try RPCRequest.decode(["jsonrpc": "2.0", "method": "system.ping"]).get()
+        #expect(request.id == nil)
+        let withNull = try RPCRequest.decode(["jsonrpc": "2.0", "id": nil, "method": "system.ping"]).get()
+        #expect(withNull.id == .null)
+    }
+
+    static let malformed: [(String, Int, String)] = [
+        ("1", -32600, "bad_request"),
+        (#"{"jsonrpc":"1.0","id":1,"method":"x"}"#, -32600, "bad_request"),
+        (#"{"jsonrpc":"2.0","id":1}"#, -32600, "bad_request"),
+        (#"{"jsonrpc":"2.0","id":1,"method":5}"#, -32600, "bad_request"),
+        (#"{"jsonrpc":"2.0","id":[1],"method":"x"}"#, -32600, "bad_request"),
+        (#"{"jsonrpc":"2.0","id":1,"method":"x","extra":true}"#, -32600, "bad_request"),
+        (#"{"jsonrpc":"2.0","id":1,"method":"x","params":[1]}"#, -32602, "invalid_field"),
+        (#"{"jsonrpc":"2.0","id":1,"method":"x","params":"p"}"#, -32602, "invalid_field"),
+    ]
+
+    @Test(arguments: JSONRPCTests.malformed)
+    func rejectsMalformedRequests(_ text: String, _ code: Int, _ reason: String) throws {
+        let json = try JSON.parse(text)
+        guard case .failure(let failure) = RPCRequest.decode(json) else {
+            Issue.record("accepted \(json)")
+            return
+        }
+        #expect(failure.error.code == code)
+        #expect(failure.error.reason == reason)
+    }
+
+    @Test func everyReasonHasADistinctCode() {
+        let domainCodes = RPCErrorCode.byReason.filter { $0.value > -32100 && $0.value < -32000 }
+        #expect(Set(domainCodes.values).count == domainCodes.count)
+        #expect(RPCErrorCode.code(forReason: "missing_field") == -32602)
+        #expect(RPCErrorCode.code(forReason: "unknown_command") == -32601)
+        #expect(RPCErrorCode.code(forReason: "no_such_reason") == -32000)
+    }
+
+    @Test func errorsRoundTripThroughJSON() throws {
+        let error = RPCError(reason: "duplicate_email", message: "taken", field: "emails[0].address", details: ["existing_customer_id": "c1"])
+        #expect(RPCError(json: error.json) == error)
+        let response = RPCResponse.failure(id: "r1", error: error)
+        #expect(throws: RPCError.self) { try RPCResponse.result(of: response) }
+        #expect(try RPCResponse.result(of: RPCResponse.success(id: 1, result: ["ok": true])) == ["ok": true])
+    }
+}
