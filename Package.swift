@@ -14,6 +14,7 @@ let package = Package(
     products: [
         .executable(name: "crmd", targets: ["CRMDaemon"]),
         .executable(name: "crmctl", targets: ["CRMCtl"]),
+        .executable(name: "crm-bench", targets: ["CRMBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -91,6 +92,14 @@ let package = Package(
             name: "CRMCtl",
             dependencies: [
                 "CRMProtocol", "CRMJSON",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "CRMBench",
+            dependencies: [
+                "CRMProtocol", "CRMJSON", "LMDB",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

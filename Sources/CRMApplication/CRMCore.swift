@@ -83,11 +83,11 @@ public final class CRMCore: Sendable {
         self.shared = shared
         let store = try EventStore(environment: environment)
         self.store = store
-        let (state, profiles) = try environment.write { txn in
-            (try DecisionStateProjector(txn), try CustomerProfileProjector(txn))
+        let (state, readModels) = try environment.write { txn -> (DecisionStateProjector, [any Projector]) in
+            (try DecisionStateProjector(txn), try ProjectorRegistry.readModels(txn))
         }
         self.stateProjector = state
-        let runner = ProjectionRunner(projectors: [state, profiles], store: store)
+        let runner = ProjectionRunner(projectors: [state] + readModels, store: store)
         self.runner = runner
         try runner.catchUp(environment, logger: logger)
 
@@ -104,6 +104,21 @@ public final class CRMCore: Sendable {
         self.writer = Writer(name: "crmd-writer", maxBatch: configuration.maxBatch) { batch in
             CRMCore.process(batch, environment: shared.environment, store: store, runner: runner, state: state, logger: logger)
         }
+        try self.seedIfEmpty()
+    }
+
+    /// Runs ``Seeds/onEmptyLog`` when the log is empty, waiting for each to commit.
+    private func seedIfEmpty() throws {
+        guard !Seeds.onEmptyLog.isEmpty, try self.environment.read({ txn in try self.store.head(txn).seq }) == 0
+        else { return }
+        let origin = RequestOrigin(uid: getuid(), gid: getgid())
+        for seed in Seeds.onEmptyLog {
+            let outcome = self.submit(method: seed.method, params: seed.params, origin: origin).waitBlocking()
+            if case .failure(let error) = outcome {
+                throw StartupError("seeding \(seed.method) failed: \(error)")
+            }
+        }
+        self.logger.info("seeded an empty log", metadata: ["commands": "\(Seeds.onEmptyLog.count)"])
     }
 
     /// Stops the writer after it has committed everything queued. Call once, at shutdown.

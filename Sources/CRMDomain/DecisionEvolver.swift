@@ -41,7 +41,10 @@ public enum DecisionEvolver {
             let marker: JSON = ["type": event.data["type"] ?? .null, "customer_ids": event.data["customer_ids"] ?? []]
             try store.setRecord(.activities, id, marker.serialized())
         default:
-            return
+            // Sales (pipelines, deals) and service (schedules, SLA policies, tickets) keep their own
+            // decision state; each ignores event types it does not know.
+            try SalesEvolver.apply(event, to: store)
+            try ServiceEvolver.apply(event, to: store)
         }
     }
 

@@ -9,6 +9,20 @@ public enum StateTable: String, Sendable, CaseIterable {
     case emails
     /// activity id → marker, so a client-supplied `activity_id` cannot be reused.
     case activities
+    /// Sales: pipeline id → encoded pipeline definition (all versions needed by decide).
+    case pipelines
+    /// Sales: deal id → encoded deal state.
+    case deals
+    /// Sales: any further per-key state the sales commands need.
+    case sales
+    /// Service: schedule id → encoded schedule (versions).
+    case schedules
+    /// Service: SLA policy id → encoded policy (versions).
+    case slaPolicies = "sla_policies"
+    /// Service: ticket id → encoded ticket state.
+    case tickets
+    /// Service: any further per-key state the service commands need.
+    case service
 }
 
 /// Read access to decision state. The daemon implements it over LMDB inside the command's

@@ -4,7 +4,7 @@ public enum DomainCommands {
     public static let all: [any DomainCommand.Type] = [
         CreateCustomer.self, UpdateCustomer.self, TagCustomer.self, AssignOwner.self, SetLifecycleStage.self,
         SetLeadStatus.self, SetConsent.self, LogActivity.self,
-    ]
+    ] + SalesCommands.all + ServiceCommands.all
 
     /// The command type for a JSON-RPC method name, or `nil`.
     public static func command(forMethod method: String) -> (any DomainCommand.Type)? {

@@ -1,0 +1,9 @@
+import CRMJSON
+
+/// Commands run once, in order, when the daemon starts on an empty log, so a new user can work at
+/// once (for example the default sales pipeline). They are ordinary commands: their events are in
+/// the log with the daemon's own uid as actor.
+enum Seeds {
+    /// `(method, params)` pairs.
+    static let onEmptyLog: [(method: String, params: JSON)] = []
+}
