@@ -23,9 +23,8 @@ struct CRMCtl: ParsableCommand {
             Exit status: 0 success, 1 crmd answered with an error, 2 crmd could not be reached or \
             answered something unreadable, 64 usage error.
             """,
-        subcommands: [
-            Customer.self, Activity.self, Events.self, Audit.self, System.self, Call.self,
-        ]
+        subcommands: [Customer.self, Activity.self] + SalesSubcommands.groups + ServiceSubcommands.groups
+            + [Events.self, Audit.self, System.self, Call.self]
     )
 
     /// Accepted before the subcommand too (`crmctl --json customer get ID`); ArgumentParser hands

@@ -65,7 +65,10 @@ public struct CustomerProfileProjector: Projector {
         case "LeadStatusChanged": try self.applyToCustomer(event, txn, self.foldLeadStatusChanged)
         case "ConsentChanged": try self.applyToCustomer(event, txn, self.foldConsentChanged)
         case "ActivityLogged": try self.applyActivityLogged(event, txn)
-        default: return
+        default:
+            // Deal and ticket events update `stats` (and the timeline) of the customers involved.
+            try self.applySalesEvent(event, txn)
+            try self.applyServiceEvent(event, txn)
         }
     }
 
