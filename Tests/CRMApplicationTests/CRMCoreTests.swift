@@ -12,7 +12,9 @@ import Testing
     func open(_ directory: TemporaryDirectory) throws -> CRMCore {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
-        return try CRMCore(configuration: CoreConfiguration(dataDirectory: directory.appending("data")), logger: logger)
+        var configuration = CoreConfiguration(dataDirectory: directory.appending("data"))
+        configuration.seedDefaults = false  // these tests count positions from 1
+        return try CRMCore(configuration: configuration, logger: logger)
     }
 
     /// Runs `body` with a core that is shut down and released before returning, so the directory

@@ -1,0 +1,419 @@
+public import CRMJSON
+
+// MARK: - Shared helpers
+
+/// Parsing and automation shared by the deal commands.
+enum DealInput {
+    /// Maximum length of a deal name.
+    static let nameLimit = 255
+    /// Maximum length of a lost reason.
+    static let lostReasonLimit = 500
+
+    /// A non-empty list of distinct customer ids.
+    static func customerIDs(_ params: inout Params, _ key: String, required: Bool) throws(Rejection) -> [String]? {
+        guard let ids = try params.strings(key, required: required) else { return nil }
+        guard !ids.isEmpty else { throw Rejection.invalid(params.fieldPath(key), "a deal needs at least one customer") }
+        for (index, id) in ids.enumerated() {
+            guard Identifier.isValid(id) else {
+                throw Rejection.invalid("\(params.fieldPath(key))[\(index)]", "must match ^[A-Za-z0-9_-]{1,64}$")
+            }
+            guard !ids[..<index].contains(id) else {
+                throw Rejection.invalid("\(params.fieldPath(key))[\(index)]", "\(id) is listed twice")
+            }
+        }
+        return ids
+    }
+
+    /// A trimmed deal name, 1 to ``nameLimit`` characters.
+    static func name(_ params: inout Params, required: Bool) throws(Rejection) -> String? {
+        guard let raw = try params.string("name", required: required) else { return nil }
+        let text = Validation.trimmed(raw)
+        guard !text.isEmpty, text.count <= DealInput.nameLimit else {
+            throw Rejection.invalid(params.fieldPath("name"), "must be 1 to \(DealInput.nameLimit) characters")
+        }
+        return text
+    }
+
+    /// A trimmed lost reason, or `nil` when absent or blank.
+    static func lostReason(_ params: inout Params) throws(Rejection) -> String? {
+        guard let raw = try params.string("lost_reason") else { return nil }
+        let text = Validation.trimmed(raw)
+        guard text.count <= DealInput.lostReasonLimit else {
+            throw Rejection.invalid("lost_reason", "must be at most \(DealInput.lostReasonLimit) characters")
+        }
+        return text.isEmpty ? nil : text
+    }
+
+    /// `LifecycleStageChanged{source:"automation"}` for each active customer of `customerIDs` whose
+    /// lifecycle stage is before `target` (DOMAIN.md §4: a deal lifts its customers to `opportunity`,
+    /// winning lifts them to `customer`). Merged or erased customers are skipped.
+    static func lift(
+        _ customerIDs: [String],
+        to target: String,
+        _ state: any DecisionState,
+        causedBy: Int
+    ) throws -> [NewEvent] {
+        guard let targetRank = Validation.lifecycleRank(target) else { return [] }
+        var events: [NewEvent] = []
+        for id in customerIDs {
+            guard let customer = try state.customer(id), customer.status == .active,
+                let rank = Validation.lifecycleRank(customer.lifecycleStage), rank < targetRank
+            else { continue }
+            events.append(
+                NewEvent(
+                    type: EventType.lifecycleStageChanged,
+                    stream: CustomerStream.name(id),
+                    data: [
+                        "customer_id": .string(id), "from": .string(customer.lifecycleStage), "to": .string(target),
+                        "source": "automation",
+                    ],
+                    causedBy: causedBy
+                )
+            )
+        }
+        return events
+    }
+
+    /// Checks the probability override of a move or creation into `stage`: closed stages keep their
+    /// fixed probability.
+    static func probability(_ override: Int?, for stage: PipelineDefinition.Stage) throws(Rejection) -> Int {
+        guard let override else { return stage.probability }
+        if stage.kind != "open", override != stage.probability {
+            throw Rejection.invalid(
+                "probability",
+                "a \(stage.kind) stage has probability \(stage.probability)"
+            )
+        }
+        return override
+    }
+
+    /// The pipeline `id` or `unknown_pipeline`.
+    static func pipeline(_ id: String, _ state: any DecisionState, field: String) throws -> PipelineState {
+        guard let pipeline = try state.pipeline(id) else {
+            throw Rejection(
+                .unknownPipeline,
+                field: field,
+                "pipeline \(id) does not exist",
+                details: ["pipeline_id": .string(id)]
+            )
+        }
+        return pipeline
+    }
+
+    /// The stage `id` of `pipeline` or `unknown_stage`.
+    static func stage(_ id: String, _ pipeline: PipelineDefinition) throws(Rejection) -> PipelineDefinition.Stage {
+        guard let stage = pipeline.stage(id) else {
+            throw Rejection(
+                .unknownStage,
+                field: "stage_id",
+                "pipeline \(pipeline.id) has no stage \(id)",
+                details: ["pipeline_id": .string(pipeline.id), "stage_id": .string(id)]
+            )
+        }
+        return stage
+    }
+
+    /// Rejects a lost stage without reason when the pipeline requires one, and a reason for any other
+    /// stage.
+    static func checkLostReason(
+        _ reason: String?,
+        stage: PipelineDefinition.Stage,
+        pipeline: PipelineDefinition
+    ) throws(Rejection) {
+        if stage.kind == "lost", pipeline.requireLostReason, reason == nil {
+            throw Rejection(
+                .lostReasonRequired,
+                field: "lost_reason",
+                "pipeline \(pipeline.id) requires a lost_reason to close a deal as lost"
+            )
+        }
+        if stage.kind != "lost", reason != nil {
+            throw Rejection.invalid("lost_reason", "only a move into a lost stage takes a lost_reason")
+        }
+    }
+}
+
+/// The reply members of every deal command.
+private func dealResult(_ id: String) -> [String: JSON] { ["deal_id": .string(id)] }
+
+// MARK: - deal.create
+
+/// `deal.create`: a new deal in a pipeline stage (DOMAIN.md §4).
+///
+/// Emits `DealCreated`, then `LifecycleStageChanged{source:"automation"}` for each customer before
+/// `opportunity` (before `customer` when the deal is created won).
+public struct CreateDeal: DomainCommand {
+    /// `deal.create`.
+    public static let method = "deal.create"
+
+    /// The client-supplied id, or `nil` to use the generated one.
+    public let dealID: String?
+    /// Pipeline id.
+    public let pipelineID: String
+    /// Name (personal data).
+    public let name: String
+    /// Customers, the first being the primary contact.
+    public let customerIDs: [String]
+    /// Stage id, or `nil` for the first open stage.
+    public let stageID: String?
+    /// Amount, or `nil`.
+    public let amount: MoneyAmount?
+    /// Currency (required with an amount).
+    public let currency: String?
+    /// Expected close date.
+    public let closeDate: String?
+    /// Owner (user) id.
+    public let ownerID: String?
+    /// Probability override.
+    public let probability: Int?
+    /// Lost reason, for a deal created in a lost stage.
+    public let lostReason: String?
+
+    /// Parses and validates the params.
+    public init(params: JSON?) throws(Rejection) {
+        var params = try Params(params)
+        self.dealID = try params.identifier("deal_id")
+        self.pipelineID = try params.identifier("pipeline_id", required: true)!
+        self.name = try DealInput.name(&params, required: true)!
+        self.customerIDs = try DealInput.customerIDs(&params, "customer_ids", required: true)!
+        self.stageID = try params.identifier("stage_id")
+        self.amount = try params.money("amount")
+        self.currency = try params.currency("currency")
+        self.closeDate = try params.date("close_date")
+        self.ownerID = try params.identifier("owner_id")
+        self.probability = try params.probability("probability")
+        self.lostReason = try DealInput.lostReason(&params)
+        try params.finish()
+        if self.amount != nil, self.currency == nil {
+            throw Rejection.invalid("currency", "currency is required with an amount")
+        }
+    }
+
+    /// `deal-<deal_id>`.
+    public func targetStream(_ context: CommandContext) -> String? {
+        SalesStream.deal(self.dealID ?? context.generatedID)
+    }
+
+    /// Rejects an existing deal id, an unknown pipeline or stage, missing, merged or erased customers
+    /// and a lost stage without a required reason.
+    public func decide(_ state: any DecisionState, _ context: CommandContext) throws -> Decision {
+        let id = self.dealID ?? context.generatedID
+        if try state.deal(id) != nil {
+            throw Rejection(.alreadyExists, field: "deal_id", "deal \(id) already exists", details: ["id": .string(id)])
+        }
+        let pipeline = try DealInput.pipeline(self.pipelineID, state, field: "pipeline_id").definition
+        let stage: PipelineDefinition.Stage
+        if let stageID = self.stageID {
+            stage = try DealInput.stage(stageID, pipeline)
+        } else {
+            guard let first = pipeline.firstOpenStage else {
+                throw Rejection(.invalidPipeline, field: "pipeline_id", "pipeline \(pipeline.id) has no open stage")
+            }
+            stage = first
+        }
+        for (index, customerID) in self.customerIDs.enumerated() {
+            _ = try state.activeCustomer(customerID, field: "customer_ids[\(index)]")
+        }
+        try DealInput.checkLostReason(self.lostReason, stage: stage, pipeline: pipeline)
+        let probability = try DealInput.probability(self.probability, for: stage)
+        let lastOpenStage: String?
+        switch stage.kind {
+        case "open": lastOpenStage = stage.id
+        case "lost": lastOpenStage = pipeline.lowestProbabilityOpenStage?.id
+        default: lastOpenStage = pipeline.highestProbabilityOpenStage?.id
+        }
+        let created = NewEvent(
+            type: SalesEventType.dealCreated,
+            stream: SalesStream.deal(id),
+            data: [
+                "deal_id": .string(id), "pipeline_id": .string(pipeline.id), "pipeline_version": .int(pipeline.version),
+                "stage_id": .string(stage.id), "kind": .string(stage.kind), "probability": .int(probability),
+                "amount": self.amount?.json ?? .null, "currency": .string(self.currency),
+                "close_date": .string(self.closeDate), "customer_ids": .strings(self.customerIDs),
+                "owner_id": .string(self.ownerID), "last_open_stage": .string(lastOpenStage),
+                "lost_reason": .string(self.lostReason),
+            ],
+            pii: ["name": .string(self.name)]
+        )
+        let target = stage.kind == "won" ? "customer" : "opportunity"
+        let lifted = try DealInput.lift(self.customerIDs, to: target, state, causedBy: 0)
+        return Decision(events: [created] + lifted, result: dealResult(id))
+    }
+}
+
+// MARK: - deal.move
+
+/// `deal.move`: moves a deal to another stage of its pipeline (DOMAIN.md §4). Skipping, moving back and
+/// reopening are plain stage changes, flagged in the event.
+///
+/// Emits `DealStageChanged` (nothing for the current stage); into a won stage, also
+/// `LifecycleStageChanged{source:"automation", to:"customer"}` for each customer before `customer`.
+public struct MoveDeal: DomainCommand {
+    /// `deal.move`.
+    public static let method = "deal.move"
+
+    /// The deal.
+    public let dealID: String
+    /// The target stage.
+    public let stageID: String
+    /// Why the deal was lost (moves into a lost stage only).
+    public let lostReason: String?
+    /// Probability override, kept until the next stage change.
+    public let probability: Int?
+
+    /// Parses and validates the params.
+    public init(params: JSON?) throws(Rejection) {
+        var params = try Params(params)
+        self.dealID = try params.identifier("deal_id", required: true)!
+        self.stageID = try params.identifier("stage_id", required: true)!
+        self.lostReason = try DealInput.lostReason(&params)
+        self.probability = try params.probability("probability")
+        try params.finish()
+    }
+
+    /// `deal-<deal_id>`.
+    public func targetStream(_ context: CommandContext) -> String? { SalesStream.deal(self.dealID) }
+
+    /// Rejects an unknown deal or stage and a lost stage without a required reason.
+    public func decide(_ state: any DecisionState, _ context: CommandContext) throws -> Decision {
+        guard let deal = try state.deal(self.dealID) else { throw Rejection.notFound("deal_id", "deal", self.dealID) }
+        let pipeline = try DealInput.pipeline(deal.pipelineID, state, field: "deal_id").definition
+        let to = try DealInput.stage(self.stageID, pipeline)
+        guard to.id != deal.stageID else { return Decision(events: [], result: dealResult(self.dealID)) }
+        try DealInput.checkLostReason(self.lostReason, stage: to, pipeline: pipeline)
+        let probability = try DealInput.probability(self.probability, for: to)
+        let fromKind = deal.kind
+        var backward = false
+        if fromKind == "open", to.kind == "open", let fromOrder = pipeline.openOrder(deal.stageID),
+            let toOrder = pipeline.openOrder(to.id)
+        {
+            backward = toOrder < fromOrder
+        }
+        let reopened = fromKind != "open" && to.kind == "open"
+        let lastOpenStage: String?
+        switch (fromKind, to.kind) {
+        case (_, "open"): lastOpenStage = to.id
+        case ("open", _): lastOpenStage = deal.stageID
+        case ("won", "lost"): lastOpenStage = pipeline.highestProbabilityOpenStage?.id ?? deal.lastOpenStage
+        default: lastOpenStage = deal.lastOpenStage
+        }
+        let event = NewEvent(
+            type: SalesEventType.dealStageChanged,
+            stream: SalesStream.deal(self.dealID),
+            data: [
+                "deal_id": .string(self.dealID), "pipeline_id": .string(pipeline.id), "from": .string(deal.stageID),
+                "to": .string(to.id), "from_kind": .string(fromKind), "to_kind": .string(to.kind),
+                "probability": .int(probability), "backward": .bool(backward), "reopened": .bool(reopened),
+                "last_open_stage": .string(lastOpenStage), "lost_reason": .string(self.lostReason),
+            ]
+        )
+        var events = [event]
+        if to.kind == "won" {
+            events += try DealInput.lift(deal.customerIDs, to: "customer", state, causedBy: 0)
+        }
+        return Decision(events: events, result: dealResult(self.dealID))
+    }
+}
+
+// MARK: - deal.update
+
+/// `deal.update`: changes name, amount, currency, close date, owner or customers (DOMAIN.md §4).
+/// `amount`, `close_date` and `owner_id` given as `null` are cleared.
+///
+/// Emits `DealUpdated{changed_fields, changes}` (the name change under `pii.changes`), or nothing when no
+/// value changes; customers added to the deal are lifted like on `deal.create`.
+public struct UpdateDeal: DomainCommand {
+    /// `deal.update`.
+    public static let method = "deal.update"
+
+    /// The deal.
+    public let dealID: String
+    /// New name.
+    let name: String?
+    /// New amount (`.some(nil)` clears it).
+    let amount: MoneyAmount??
+    /// New currency.
+    let currency: String?
+    /// New close date (`.some(nil)` clears it).
+    let closeDate: String??
+    /// New owner (`.some(nil)` clears it).
+    let ownerID: String??
+    /// New customer list.
+    let customerIDs: [String]?
+
+    /// Parses and validates the params.
+    public init(params: JSON?) throws(Rejection) {
+        var params = try Params(params)
+        self.dealID = try params.identifier("deal_id", required: true)!
+        self.name = try DealInput.name(&params, required: false)
+        let clearAmount = params.contains("amount")
+        let clearDate = params.contains("close_date")
+        let clearOwner = params.contains("owner_id")
+        let amount = try params.money("amount")
+        self.amount = amount != nil ? .some(amount) : clearAmount ? .some(nil) : nil
+        self.currency = try params.currency("currency")
+        let date = try params.date("close_date")
+        self.closeDate = date != nil ? .some(date) : clearDate ? .some(nil) : nil
+        let owner = try params.identifier("owner_id")
+        self.ownerID = owner != nil ? .some(owner) : clearOwner ? .some(nil) : nil
+        self.customerIDs = try DealInput.customerIDs(&params, "customer_ids", required: false)
+        try params.finish()
+        guard
+            self.name != nil || self.amount != nil || self.currency != nil || self.closeDate != nil
+                || self.ownerID != nil || self.customerIDs != nil
+        else {
+            throw Rejection(.missingField, field: "name", "deal.update needs at least one field to change")
+        }
+    }
+
+    /// `deal-<deal_id>`.
+    public func targetStream(_ context: CommandContext) -> String? { SalesStream.deal(self.dealID) }
+
+    /// Rejects an unknown deal, an amount without currency and added customers that are missing,
+    /// merged or erased.
+    public func decide(_ state: any DecisionState, _ context: CommandContext) throws -> Decision {
+        guard let old = try state.deal(self.dealID) else { throw Rejection.notFound("deal_id", "deal", self.dealID) }
+        var new = old
+        if let name = self.name { new.name = name }
+        if let amount = self.amount { new.amount = amount }
+        if let currency = self.currency { new.currency = currency }
+        if let date = self.closeDate { new.closeDate = date }
+        if let owner = self.ownerID { new.ownerID = owner }
+        if let ids = self.customerIDs { new.customerIDs = ids }
+        if new.amount != nil, new.currency == nil {
+            throw Rejection.invalid("currency", "currency is required with an amount")
+        }
+        let added = new.customerIDs.filter { !old.customerIDs.contains($0) }
+        for id in added {
+            let index = new.customerIDs.firstIndex(of: id) ?? 0
+            _ = try state.activeCustomer(id, field: "customer_ids[\(index)]")
+        }
+        var changes: [String: JSON] = [:]
+        func compare(_ field: String, _ from: JSON, _ to: JSON) {
+            if from != to { changes[field] = ["from": from, "to": to] }
+        }
+        compare("amount", old.amount?.json ?? .null, new.amount?.json ?? .null)
+        compare("currency", .string(old.currency), .string(new.currency))
+        compare("close_date", .string(old.closeDate), .string(new.closeDate))
+        compare("owner_id", .string(old.ownerID), .string(new.ownerID))
+        compare("customer_ids", .strings(old.customerIDs), .strings(new.customerIDs))
+        var piiChanges: [String: JSON] = [:]
+        if old.name != new.name { piiChanges["name"] = ["from": .string(old.name), "to": .string(new.name)] }
+        guard !changes.isEmpty || !piiChanges.isEmpty else {
+            return Decision(events: [], result: dealResult(self.dealID))
+        }
+        let event = NewEvent(
+            type: SalesEventType.dealUpdated,
+            stream: SalesStream.deal(self.dealID),
+            data: [
+                "deal_id": .string(self.dealID), "pipeline_id": .string(old.pipelineID),
+                "changed_fields": .strings((Array(changes.keys) + Array(piiChanges.keys)).sorted()),
+                "changes": .object(changes),
+            ],
+            pii: ["changes": .object(piiChanges)]
+        )
+        let target = new.kind == "won" ? "customer" : "opportunity"
+        let lifted = try DealInput.lift(added, to: target, state, causedBy: 0)
+        return Decision(events: [event] + lifted, result: dealResult(self.dealID))
+    }
+}

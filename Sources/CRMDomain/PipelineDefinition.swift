@@ -1,0 +1,193 @@
+public import CRMJSON
+
+/// A sales pipeline: ordered stages, each `open`, `won` or `lost` with a default probability
+/// (DOMAIN.md §2.3). The same type describes the fixed customer lifecycle (§2.4) to the funnel.
+public struct PipelineDefinition: Sendable, Hashable {
+    /// One stage of a pipeline.
+    public struct Stage: Sendable, Hashable {
+        /// Stage id, unique in the pipeline.
+        public var id: String
+        /// Display name.
+        public var name: String
+        /// Default probability 0–100 (won = 100, lost = 0).
+        public var probability: Int
+        /// `open`, `won` or `lost`.
+        public var kind: String
+
+        /// Creates a stage.
+        public init(id: String, name: String, probability: Int, kind: String) {
+            self.id = id
+            self.name = name
+            self.probability = probability
+            self.kind = kind
+        }
+
+        /// `{id, name, probability, kind}`.
+        public var json: JSON {
+            [
+                "id": .string(self.id), "name": .string(self.name), "probability": .int(self.probability),
+                "kind": .string(self.kind),
+            ]
+        }
+
+        /// Reads the `json` form; `nil` when a member is missing.
+        public init?(json: JSON) {
+            guard let id = json["id"]?.stringValue, let kind = json["kind"]?.stringValue,
+                let probability = json["probability"]?.intValue
+            else { return nil }
+            self.init(id: id, name: json["name"]?.stringValue ?? id, probability: Int(probability), kind: kind)
+        }
+    }
+
+    /// The stage kinds.
+    public static let kinds = ["open", "won", "lost"]
+    /// The pseudo pipeline id of the customer lifecycle funnel.
+    public static let lifecycleID = "lifecycle"
+
+    /// Pipeline id.
+    public var id: String
+    /// Version, from 1, bumped by every `pipeline.define` of this id.
+    public var version: Int
+    /// Display name.
+    public var name: String
+    /// Stages in funnel order.
+    public var stages: [Stage]
+    /// Whether a move into a `lost` stage needs a `lost_reason`.
+    public var requireLostReason: Bool
+
+    /// Creates a definition.
+    public init(id: String, version: Int, name: String, stages: [Stage], requireLostReason: Bool) {
+        self.id = id
+        self.version = version
+        self.name = name
+        self.stages = stages
+        self.requireLostReason = requireLostReason
+    }
+
+    /// The stage `id`, or `nil`.
+    public func stage(_ id: String) -> Stage? { self.stages.first { $0.id == id } }
+
+    /// The open stages in order.
+    public var openStages: [Stage] { self.stages.filter { $0.kind == "open" } }
+
+    /// The position of open stage `id` among the open stages, or `nil`.
+    public func openOrder(_ id: String) -> Int? { self.openStages.firstIndex { $0.id == id } }
+
+    /// The first open stage (the default stage of a new deal).
+    public var firstOpenStage: Stage? { self.openStages.first }
+
+    /// The open stage with the lowest probability (first in order on ties): `last_open_stage` of a deal
+    /// created as lost (EspoCRM "Created as Lost").
+    public var lowestProbabilityOpenStage: Stage? {
+        self.openStages.enumerated().min { ($0.element.probability, $0.offset) < ($1.element.probability, $1.offset) }?
+            .element
+    }
+
+    /// The open stage with the highest probability (last in order on ties): `last_open_stage` of a won
+    /// deal that is moved to lost (EspoCRM "Won changed to Lost").
+    public var highestProbabilityOpenStage: Stage? {
+        self.openStages.enumerated().max { ($0.element.probability, $0.offset) < ($1.element.probability, $1.offset) }?
+            .element
+    }
+
+    /// The customer lifecycle as a pipeline (DOMAIN.md §2.4, §7.2): the stages up to `opportunity` are
+    /// open, `customer` and `evangelist` count as won, and `other` leaves the funnel like a loss.
+    public static let lifecycle = PipelineDefinition(
+        id: PipelineDefinition.lifecycleID,
+        version: 1,
+        name: "Customer lifecycle",
+        stages: Validation.lifecycleStages.enumerated().map { index, stage in
+            let kind = stage == "customer" || stage == "evangelist" ? "won" : stage == "other" ? "lost" : "open"
+            let probability = kind == "won" ? 100 : kind == "lost" ? 0 : index * 20
+            return Stage(id: stage, name: stage, probability: probability, kind: kind)
+        },
+        requireLostReason: false
+    )
+
+    /// The `PipelineDefined` data form: `{pipeline_id, version, name, stages, require_lost_reason}`.
+    public var json: JSON {
+        [
+            "pipeline_id": .string(self.id), "version": .int(self.version), "name": .string(self.name),
+            "stages": .array(self.stages.map(\.json)), "require_lost_reason": .bool(self.requireLostReason),
+        ]
+    }
+
+    /// Reads the `json` form; `nil` when it is malformed.
+    public init?(json: JSON) {
+        guard let id = json["pipeline_id"]?.stringValue, let stageList = json["stages"]?.arrayValue else { return nil }
+        let stages = stageList.compactMap(Stage.init(json:))
+        guard stages.count == stageList.count else { return nil }
+        self.init(
+            id: id,
+            version: Int(json["version"]?.intValue ?? 1),
+            name: json["name"]?.stringValue ?? id,
+            stages: stages,
+            requireLostReason: json["require_lost_reason"]?.boolValue ?? false
+        )
+    }
+}
+
+/// Stream names of the sales aggregates.
+public enum SalesStream {
+    /// `pipeline-<id>`.
+    public static func pipeline(_ id: String) -> String { "pipeline-\(id)" }
+    /// `deal-<id>`.
+    public static func deal(_ id: String) -> String { "deal-\(id)" }
+}
+
+/// The event types of the sales funnel (DOMAIN.md §9).
+public enum SalesEventType {
+    /// `PipelineDefined`.
+    public static let pipelineDefined = "PipelineDefined"
+    /// `DealCreated`.
+    public static let dealCreated = "DealCreated"
+    /// `DealStageChanged`.
+    public static let dealStageChanged = "DealStageChanged"
+    /// `DealUpdated`.
+    public static let dealUpdated = "DealUpdated"
+}
+
+/// What `decide` knows about a pipeline: its current definition and how many open deals sit in each
+/// stage (for `stage_in_use`). Stored in the `pipelines` state table.
+public struct PipelineState: Sendable, Hashable {
+    /// The current definition.
+    public var definition: PipelineDefinition
+    /// Stage id → number of deals currently in that stage while it is open.
+    public var openDeals: [String: Int]
+
+    /// Creates a state.
+    public init(definition: PipelineDefinition, openDeals: [String: Int] = [:]) {
+        self.definition = definition
+        self.openDeals = openDeals
+    }
+
+    /// The stored bytes.
+    public func encoded() -> [UInt8] {
+        var json = self.definition.json
+        json["open_deals"] = .object(self.openDeals.mapValues { .int($0) })
+        return json.serialized()
+    }
+
+    /// Decodes bytes written by ``encoded()``.
+    public init(decoding bytes: [UInt8]) throws {
+        guard let json = try? JSON.parse(bytes), let definition = PipelineDefinition(json: json) else {
+            throw StateDecodingError("pipeline record is malformed")
+        }
+        self.definition = definition
+        self.openDeals = (json["open_deals"]?.objectValue ?? [:]).compactMapValues { $0.intValue.map { Int($0) } }
+    }
+}
+
+extension DecisionState {
+    /// The pipeline `id`, or `nil`.
+    public func pipeline(_ id: String) throws -> PipelineState? {
+        guard let bytes = try self.record(.pipelines, id) else { return nil }
+        return try PipelineState(decoding: bytes)
+    }
+
+    /// The deal `id`, or `nil`.
+    public func deal(_ id: String) throws -> DealState? {
+        guard let bytes = try self.record(.deals, id) else { return nil }
+        return try DealState(decoding: bytes)
+    }
+}

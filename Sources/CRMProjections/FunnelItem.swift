@@ -1,0 +1,280 @@
+import CRMDomain
+import CRMJSON
+
+/// One stay of a deal (or customer) in a stage.
+struct FunnelVisit: Sendable, Hashable {
+    /// Stage id.
+    var stage: String
+    /// Kind of the stage when it was entered.
+    var kind: String
+    /// When the stage was entered (UTC ms).
+    var enteredAt: Int64
+    /// When it was left, or `nil` while the item is still there.
+    var exitedAt: Int64?
+    /// Whether the visit began with a backward move (a regression).
+    var backward: Bool = false
+    /// Whether the visit began by reopening a closed item.
+    var reopened: Bool = false
+    /// For a visit to a lost stage: the open stage the item dropped out of.
+    var lastOpenStage: String?
+
+    var json: JSON {
+        [
+            "stage_id": .string(self.stage), "kind": .string(self.kind),
+            "entered_at": .string(Timestamp.format(self.enteredAt)),
+            "exited_at": .string(self.exitedAt.map(Timestamp.format)), "backward": .bool(self.backward),
+            "reopened": .bool(self.reopened), "last_open_stage": .string(self.lastOpenStage),
+        ]
+    }
+
+    init(
+        stage: String,
+        kind: String,
+        enteredAt: Int64,
+        exitedAt: Int64? = nil,
+        backward: Bool = false,
+        reopened: Bool = false,
+        lastOpenStage: String? = nil
+    ) {
+        self.stage = stage
+        self.kind = kind
+        self.enteredAt = enteredAt
+        self.exitedAt = exitedAt
+        self.backward = backward
+        self.reopened = reopened
+        self.lastOpenStage = lastOpenStage
+    }
+
+    init?(json: JSON) {
+        guard let stage = json["stage_id"]?.stringValue,
+            let entered = json["entered_at"]?.stringValue.flatMap(Timestamp.parse)
+        else { return nil }
+        self.init(
+            stage: stage,
+            kind: json["kind"]?.stringValue ?? "open",
+            enteredAt: entered,
+            exitedAt: json["exited_at"]?.stringValue.flatMap(Timestamp.parse),
+            backward: json["backward"]?.boolValue ?? false,
+            reopened: json["reopened"]?.boolValue ?? false,
+            lastOpenStage: json["last_open_stage"]?.stringValue
+        )
+    }
+}
+
+/// The funnel state of one deal, or of one customer in the lifecycle funnel (DOMAIN.md §7.1): where it
+/// is, what it is worth, and every stage visit. Sets such as `entered`/`implied` are derived from the
+/// visits when a report is computed, so the stored form stays one plain document.
+struct FunnelItem: Sendable, Hashable {
+    /// Deal id or customer id.
+    var id: String
+    /// Pipeline id, or `lifecycle`.
+    var pipelineID: String
+    /// Current stage.
+    var stage: String
+    /// Kind of the current stage.
+    var kind: String
+    /// Current probability.
+    var probability: Int
+    /// Amount, or `nil`.
+    var amount: MoneyAmount?
+    /// Currency, or `nil`.
+    var currency: String?
+    /// Expected close date.
+    var closeDate: String?
+    /// Owner id (deal owner, or customer owner in the lifecycle funnel).
+    var ownerID: String?
+    /// The deal's customers (empty in the lifecycle funnel).
+    var customerIDs: [String] = []
+    /// Customer source and tier (lifecycle funnel only; deals look up their primary customer).
+    var source: String?
+    var tier: String?
+    /// Deal name (personal data, shown by `deal.get`).
+    var name: String?
+    /// When the item was created.
+    var createdAt: Int64
+    /// Time of the last event folded.
+    var updatedAt: Int64
+    /// When it was last closed, while closed.
+    var closedAt: Int64?
+    /// Lost reason while lost.
+    var lostReason: String?
+    /// The open stage it was last in.
+    var lastOpenStage: String?
+    /// Times it was reopened.
+    var reopenCount: Int = 0
+    /// Backward moves among open stages.
+    var regressions: Int = 0
+    /// Every stage visit, in order.
+    var visits: [FunnelVisit] = []
+    /// Stream version of the last event folded.
+    var version: Int64 = 0
+
+    init(
+        id: String,
+        pipelineID: String,
+        stage: String,
+        kind: String,
+        probability: Int,
+        createdAt: Int64,
+        lastOpenStage: String?
+    ) {
+        self.id = id
+        self.pipelineID = pipelineID
+        self.stage = stage
+        self.kind = kind
+        self.probability = probability
+        self.createdAt = createdAt
+        self.updatedAt = createdAt
+        self.lastOpenStage = lastOpenStage
+        self.visits = [FunnelVisit(stage: stage, kind: kind, enteredAt: createdAt, lastOpenStage: lastOpenStage)]
+        if kind != "open" { self.closedAt = createdAt }
+    }
+
+    /// Whether the item is won (`true`), lost (`false`) or open (`nil`).
+    var won: Bool? { self.kind == "won" ? true : self.kind == "lost" ? false : nil }
+
+    /// Folds a stage change at `at` (DOMAIN.md §7.2).
+    mutating func move(
+        to stage: String,
+        kind: String,
+        at: Int64,
+        backward: Bool,
+        reopened: Bool,
+        lastOpenStage: String?,
+        probability: Int,
+        lostReason: String?
+    ) {
+        if let last = self.visits.indices.last, self.visits[last].exitedAt == nil { self.visits[last].exitedAt = at }
+        self.visits.append(
+            FunnelVisit(
+                stage: stage,
+                kind: kind,
+                enteredAt: at,
+                backward: backward,
+                reopened: reopened,
+                lastOpenStage: kind == "lost" ? lastOpenStage : nil
+            )
+        )
+        if backward { self.regressions += 1 }
+        if reopened { self.reopenCount += 1 }
+        self.stage = stage
+        self.kind = kind
+        self.probability = probability
+        self.lastOpenStage = lastOpenStage ?? self.lastOpenStage
+        self.closedAt = kind == "open" ? nil : at
+        self.lostReason = kind == "lost" ? lostReason : nil
+        self.updatedAt = at
+    }
+
+    // MARK: - Stored form
+
+    /// The stored document, also the `deal.get` result.
+    var json: JSON {
+        var cumulative: [String: Int64] = [:]
+        var latest: [String: Int64] = [:]
+        for visit in self.visits {
+            guard let exited = visit.exitedAt else { continue }
+            cumulative[visit.stage, default: 0] += exited - visit.enteredAt
+            latest[visit.stage] = exited - visit.enteredAt
+        }
+        var timeInStage: [String: JSON] = [:]
+        for (stage, total) in cumulative {
+            timeInStage[stage] = [
+                "cumulative_seconds": .double(Double(total) / 1000),
+                "latest_seconds": .double(Double(latest[stage]!) / 1000),
+            ]
+        }
+        let isLifecycle = self.pipelineID == PipelineDefinition.lifecycleID
+        var document: [String: JSON] = [
+            isLifecycle ? "customer_id" : "deal_id": .string(self.id),
+            "pipeline_id": .string(self.pipelineID),
+            "stage_id": .string(self.stage),
+            "kind": .string(self.kind),
+            "probability": .int(self.probability),
+            "owner_id": .string(self.ownerID),
+            "created_at": .string(Timestamp.format(self.createdAt)),
+            "updated_at": .string(Timestamp.format(self.updatedAt)),
+            "closed_at": .string(self.closedAt.map(Timestamp.format)),
+            "won": self.won.map(JSON.bool) ?? .null,
+            "last_open_stage": .string(self.lastOpenStage),
+            "reopen_count": .int(self.reopenCount),
+            "regressions": .int(self.regressions),
+            "visits": .array(self.visits.map(\.json)),
+            "time_in_stage": .object(timeInStage),
+            "version": .int(self.version),
+        ]
+        if isLifecycle {
+            document["source"] = .string(self.source)
+            document["tier"] = .string(self.tier)
+        } else {
+            document["name"] = .string(self.name)
+            document["amount"] = self.amount?.json ?? .null
+            document["currency"] = .string(self.currency)
+            document["close_date"] = .string(self.closeDate)
+            document["customer_ids"] = .strings(self.customerIDs)
+            document["lost_reason"] = .string(self.lostReason)
+        }
+        return .object(document)
+    }
+
+    /// Reads the stored document; `nil` when it is malformed.
+    init?(json: JSON) {
+        guard let id = json["deal_id"]?.stringValue ?? json["customer_id"]?.stringValue,
+            let pipelineID = json["pipeline_id"]?.stringValue, let stage = json["stage_id"]?.stringValue,
+            let createdAt = json["created_at"]?.stringValue.flatMap(Timestamp.parse)
+        else { return nil }
+        self.id = id
+        self.pipelineID = pipelineID
+        self.stage = stage
+        self.kind = json["kind"]?.stringValue ?? "open"
+        self.probability = Int(json["probability"]?.intValue ?? 0)
+        self.amount = json["amount"].flatMap(MoneyAmount.init(json:))
+        self.currency = json["currency"]?.stringValue
+        self.closeDate = json["close_date"]?.stringValue
+        self.ownerID = json["owner_id"]?.stringValue
+        self.customerIDs = json["customer_ids"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        self.source = json["source"]?.stringValue
+        self.tier = json["tier"]?.stringValue
+        self.name = json["name"]?.stringValue
+        self.createdAt = createdAt
+        self.updatedAt = json["updated_at"]?.stringValue.flatMap(Timestamp.parse) ?? createdAt
+        self.closedAt = json["closed_at"]?.stringValue.flatMap(Timestamp.parse)
+        self.lostReason = json["lost_reason"]?.stringValue
+        self.lastOpenStage = json["last_open_stage"]?.stringValue
+        self.reopenCount = Int(json["reopen_count"]?.intValue ?? 0)
+        self.regressions = Int(json["regressions"]?.intValue ?? 0)
+        self.visits = (json["visits"]?.arrayValue ?? []).compactMap(FunnelVisit.init(json:))
+        self.version = json["version"]?.intValue ?? 0
+    }
+}
+
+extension PipelineDefinition {
+    /// `last_open_stage` after a move from (`fromStage`, `fromKind`) into a stage of `toKind` (DOMAIN.md
+    /// §4, EspoCRM `LastStage`): the target when open, the source when it was open, the open stage with
+    /// the highest probability for won → lost, else unchanged.
+    func lastOpenStage(
+        from fromStage: String,
+        fromKind: String,
+        to toStage: String,
+        toKind: String,
+        current: String?
+    )
+        -> String?
+    {
+        switch (fromKind, toKind) {
+        case (_, "open"): return toStage
+        case ("open", _): return fromStage
+        case ("won", "lost"): return self.highestProbabilityOpenStage?.id ?? current
+        default: return current
+        }
+    }
+
+    /// `last_open_stage` of an item created in `stage` of `kind`.
+    func initialLastOpenStage(_ stage: String, kind: String) -> String? {
+        switch kind {
+        case "open": return stage
+        case "lost": return self.lowestProbabilityOpenStage?.id
+        default: return self.highestProbabilityOpenStage?.id
+        }
+    }
+}

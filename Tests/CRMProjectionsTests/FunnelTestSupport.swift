@@ -1,0 +1,138 @@
+import CRMDomain
+import CRMJSON
+import CRMProjections
+import Foundation
+import LMDB
+import Testing
+
+/// Domain commands decided against in-memory decision state, their events numbered like the store
+/// does and folded into a real LMDB environment holding the funnel and profile projectors.
+final class FunnelHarness {
+    let directory: String
+    let environment: Environment
+    let funnel: FunnelProjector
+    let profiles: CustomerProfileProjector
+    let state = InMemoryDecisionState()
+    /// Every event recorded so far.
+    private(set) var log: [RecordedEvent] = []
+    private var versions: [String: UInt64] = [:]
+    private var generated = 0
+
+    init() throws {
+        self.directory =
+            FileManager.default.temporaryDirectory
+            .appendingPathComponent("crmd-funnel-tests-\(UUID().uuidString)").path
+        var options = Environment.Options()
+        options.mapSize = 1 << 26
+        options.noSync = true
+        self.environment = try Environment(path: self.directory, options: options)
+        (self.funnel, self.profiles) = try self.environment.write { txn in
+            (try FunnelProjector(txn), try CustomerProfileProjector(txn))
+        }
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(atPath: self.directory)
+    }
+
+    /// Runs a command at `at` (RFC 3339) and folds its events; the command must succeed.
+    @discardableResult
+    func run<C: DomainCommand>(_ command: C.Type, _ params: JSON, at: String) throws -> Decision {
+        try self.run(command, params, millis: Timestamp.parse(at)!)
+    }
+
+    /// Runs a command at `millis` and folds its events; the command must succeed.
+    @discardableResult
+    func run<C: DomainCommand>(_ command: C.Type, _ params: JSON, millis: Int64) throws -> Decision {
+        self.generated += 1
+        let decision = try C(params: params).decide(
+            self.state,
+            CommandContext(at: millis, generatedID: "g\(self.generated)")
+        )
+        let first = UInt64(self.log.count) + 1
+        var recorded: [RecordedEvent] = []
+        for event in decision.events {
+            let version = (self.versions[event.stream] ?? 0) + 1
+            self.versions[event.stream] = version
+            let record = RecordedEvent(
+                seq: UInt64(self.log.count) + 1,
+                stream: event.stream,
+                streamVersion: version,
+                type: event.type,
+                schemaVersion: event.schemaVersion,
+                occurredAt: millis,
+                recordedAt: millis,
+                actor: Actor(uid: 1000, gid: 1000),
+                commandID: nil,
+                correlationID: nil,
+                causationSeq: event.causedBy.map { first + UInt64($0) },
+                data: event.data,
+                pii: event.pii
+            )
+            self.log.append(record)
+            recorded.append(record)
+            try DecisionEvolver.apply(record, to: self.state)
+        }
+        try self.environment.write { txn in
+            for event in recorded {
+                try self.funnel.apply(event, txn)
+                try self.profiles.apply(event, txn)
+            }
+        }
+        return decision
+    }
+
+    /// Clears the funnel tables and folds the whole log again.
+    func rebuildFunnel() throws {
+        try self.environment.write { txn in
+            try self.funnel.clear(txn)
+            for event in self.log { try self.funnel.apply(event, txn) }
+        }
+    }
+
+    /// Answers a funnel or profile query.
+    func query(_ method: String, _ params: JSON) throws -> JSON {
+        let query = try #require(self.funnel.queries[method] ?? self.profiles.queries[method])
+        return try self.environment.read { txn in try query(params, txn) }
+    }
+}
+
+/// The default pipeline of DOMAIN.md §2.3 as `pipeline.define` params.
+func funnelPipelineParams(_ id: String = "sales", requireLostReason: Bool = false) -> JSON {
+    [
+        "pipeline_id": .string(id), "name": "Sales", "require_lost_reason": .bool(requireLostReason),
+        "stages": [
+            ["id": "prospecting", "name": "Prospecting", "probability": 10, "kind": "open"],
+            ["id": "qualification", "name": "Qualification", "probability": 20, "kind": "open"],
+            ["id": "proposal", "name": "Proposal", "probability": 50, "kind": "open"],
+            ["id": "negotiation", "name": "Negotiation", "probability": 80, "kind": "open"],
+            ["id": "won", "name": "Closed Won", "probability": 100, "kind": "won"],
+            ["id": "lost", "name": "Closed Lost", "probability": 0, "kind": "lost"],
+        ],
+    ]
+}
+
+/// A small deterministic generator (SplitMix64) for property tests.
+struct SeededGenerator: RandomNumberGenerator {
+    private var state: UInt64
+
+    init(seed: UInt64) { self.state = seed }
+
+    mutating func next() -> UInt64 {
+        self.state &+= 0x9E37_79B9_7F4A_7C15
+        var z = self.state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// The `count` members of a report's stages, by stage id, for `member` (`any`, `strict`, `implied`,
+/// `count`).
+func stageCounts(_ report: JSON, _ member: String) -> [String: Int64] {
+    var counts: [String: Int64] = [:]
+    for stage in report["stages"]?.arrayValue ?? [] {
+        if let id = stage["stage_id"]?.stringValue { counts[id] = stage[member]?.intValue }
+    }
+    return counts
+}
