@@ -1,17 +1,97 @@
 public import CRMDomain
+import CRMJSON
 public import LMDB
 
-/// The service SLA read model (DOMAIN.md §8): tickets, their SLA targets and clocks.
+/// The service SLA read model (DOMAIN.md §8): tickets, their SLA snapshots and clocks.
+///
+/// Tables (named with ``Projector/tableName(_:)``):
+/// - `tickets`: ticket id → ticket document, including `log` (status changes, messages, applied
+///   snapshots in event order) from which ``SlaClock`` computes every number at query time, so that
+///   answers depend only on the log and `as_of`.
+/// - `open`: ticket id → empty, for tickets neither solved nor closed (the `sla.breaching` scan).
+/// - `customers`: customer id → `{tier, owner_id}` (the `tier` and `owner` report groupings).
 public struct SlaProjector: Projector {
-    public let name = "sla"
-    public let version = 1
+    static let identity = (name: "sla", version: 1)
+
+    /// `sla`.
+    public var name: String { Self.identity.name }
+    /// `1`.
+    public var version: Int { Self.identity.version }
+
+    let tickets: Database
+    let open: Database
+    let customers: Database
 
     /// Opens the projection's tables.
-    public init(_ txn: Transaction) throws {}
+    public init(_ txn: Transaction) throws {
+        func open(_ table: String) throws -> Database {
+            try txn.openDatabase("proj.\(Self.identity.name).v\(Self.identity.version).\(table)")
+        }
+        self.tickets = try open("tickets")
+        self.open = try open("open")
+        self.customers = try open("customers")
+    }
 
-    public func apply(_ event: RecordedEvent, _ txn: Transaction) throws {}
+    /// Folds one event; event types this read model does not use are ignored.
+    public func apply(_ event: RecordedEvent, _ txn: Transaction) throws {
+        let data = event.data
+        switch event.type {
+        case "CustomerCreated":
+            guard let id = data["customer_id"]?.stringValue else { return }
+            let row: JSON = ["tier": data["tier"] ?? .null, "owner_id": data["owner_id"] ?? .null]
+            try txn.put(self.customers, id, row.serialized())
+        case "CustomerUpdated":
+            guard let id = data["customer_id"]?.stringValue, let tier = data["changes"]?["tier"] else { return }
+            var row = try self.load(self.customers, id, txn) ?? [:]
+            row["tier"] = tier["to"] ?? .null
+            try txn.put(self.customers, id, row.serialized())
+        case "CustomerOwnerChanged":
+            guard let id = data["customer_id"]?.stringValue else { return }
+            var row = try self.load(self.customers, id, txn) ?? [:]
+            row["owner_id"] = data["to"] ?? .null
+            try txn.put(self.customers, id, row.serialized())
+        case ServiceEventType.ticketOpened, ServiceEventType.ticketMessageAdded, ServiceEventType.ticketStatusChanged,
+            ServiceEventType.ticketPriorityChanged, ServiceEventType.ticketTagged, ServiceEventType.slaPolicyApplied,
+            ServiceEventType.slaPolicyRemoved:
+            guard let id = data["ticket_id"]?.stringValue else { return }
+            let old = event.type == ServiceEventType.ticketOpened ? nil : try self.load(self.tickets, id, txn)
+            guard let document = SlaTicketDocument.fold(old, event) else { return }
+            try txn.put(self.tickets, id, document.serialized())
+            let status = document["status"]?.stringValue ?? "new"
+            if status == "solved" || status == "closed" {
+                try txn.delete(self.open, id)
+            } else {
+                try txn.put(self.open, id, [UInt8]())
+            }
+        default:
+            return
+        }
+    }
 
-    public func clear(_ txn: Transaction) throws {}
+    /// Removes every row.
+    public func clear(_ txn: Transaction) throws {
+        for database in [self.tickets, self.open, self.customers] { try txn.clear(database) }
+    }
 
-    public var queries: [String: ProjectionQuery] { [:] }
+    /// `sla.ticket`, `sla.breaching`, `sla.report`, `ticket.get`, `ticket.list`.
+    public var queries: [String: ProjectionQuery] {
+        [
+            "sla.ticket": { params, txn in try self.slaTicketQuery(params, txn) },
+            "sla.breaching": { params, txn in try self.breachingQuery(params, txn) },
+            "sla.report": { params, txn in try self.reportQuery(params, txn) },
+            "ticket.get": { params, txn in try self.ticketGetQuery(params, txn) },
+            "ticket.list": { params, txn in try self.ticketListQuery(params, txn) },
+        ]
+    }
+
+    // MARK: - Storage helpers
+
+    func load(_ database: Database, _ key: String, _ txn: Transaction) throws -> JSON? {
+        guard let bytes = try txn.get(database, key) else { return nil }
+        do {
+            return try JSON.parse(bytes)
+        } catch {
+            throw ProfileStorageError(message: "stored SLA row \(key) is not JSON: \(error)")
+        }
+    }
 }

@@ -100,7 +100,7 @@ import Testing
         try harness.given(CreateCustomer.self, adaParams("c1"))
         let before = harness.state.tables
         try harness.record([
-            NewEvent(type: "TicketOpened", stream: "ticket-t1", data: ["ticket_id": "t1", "customer_id": "c1"]),
+            NewEvent(type: "OrderRecorded", stream: "order-o1", data: ["order_id": "o1", "customer_id": "c1"]),
             NewEvent(
                 type: "CustomerTagged",
                 stream: "customer-nobody",

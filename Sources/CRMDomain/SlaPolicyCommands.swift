@@ -1,0 +1,413 @@
+public import CRMJSON
+
+/// The SLA vocabulary shared by commands, the clock and the read model (DOMAIN.md §8.2).
+public enum SlaVocabulary {
+    /// The core metrics.
+    public static let metrics = [
+        "first_reply_time", "next_reply_time", "requester_wait_time", "agent_work_time", "total_resolution_time",
+    ]
+    /// Ticket priorities, lowest first.
+    public static let priorities = ["low", "normal", "high", "urgent"]
+    /// Ticket statuses.
+    public static let statuses = ["new", "open", "pending", "on_hold", "solved", "closed"]
+    /// Statuses a target may pause in.
+    public static let pausableStatuses = ["new", "open", "pending", "on_hold"]
+    /// Ticket channels.
+    public static let channels = ["email", "chat", "phone", "web", "api"]
+
+    /// The default `pause_on` of a metric: RWT pauses in pending, AWT in pending and on_hold, the rest
+    /// never pause.
+    public static func defaultPauseOn(_ metric: String) -> [String] {
+        switch metric {
+        case "requester_wait_time": return ["pending"]
+        case "agent_work_time": return ["pending", "on_hold"]
+        default: return []
+        }
+    }
+}
+
+/// One target of a policy: a metric for a priority.
+public struct SlaTarget: Sendable, Hashable {
+    /// One of ``SlaVocabulary/metrics``.
+    public var metric: String
+    /// One of ``SlaVocabulary/priorities``.
+    public var priority: String
+    /// The target, 1…525600 minutes.
+    public var minutes: Int64
+    /// Whether the target counts business hours of the policy's schedule.
+    public var businessHours: Bool
+    /// Statuses in which the clock pauses (defaults filled in).
+    public var pauseOn: [String]
+
+    /// A target.
+    public init(metric: String, priority: String, minutes: Int64, businessHours: Bool, pauseOn: [String]) {
+        self.metric = metric
+        self.priority = priority
+        self.minutes = minutes
+        self.businessHours = businessHours
+        self.pauseOn = pauseOn
+    }
+
+    /// `{metric, priority, minutes, business_hours, pause_on}`.
+    public var json: JSON {
+        [
+            "metric": .string(self.metric), "priority": .string(self.priority), "minutes": .int(self.minutes),
+            "business_hours": .bool(self.businessHours), "pause_on": .strings(self.pauseOn),
+        ]
+    }
+
+    /// Decodes ``json``.
+    public init?(json: JSON) {
+        guard let metric = json["metric"]?.stringValue, let priority = json["priority"]?.stringValue,
+            let minutes = json["minutes"]?.intValue
+        else { return nil }
+        self.init(
+            metric: metric,
+            priority: priority,
+            minutes: minutes,
+            businessHours: json["business_hours"]?.boolValue ?? false,
+            pauseOn: json["pause_on"]?.arrayValue?.compactMap(\.stringValue) ?? SlaVocabulary.defaultPauseOn(metric)
+        )
+    }
+}
+
+/// An SLA policy definition (DOMAIN.md §2.2), as kept in decision state.
+public struct SlaPolicy: Sendable, Hashable {
+    /// The policy id.
+    public var policyID: String
+    /// The definition version (from 1).
+    public var version: Int64
+    /// Display name.
+    public var name: String
+    /// Order among policies, lower first.
+    public var position: Int64
+    /// `tiers`, `channels`, `tags_any` (each absent or a non-empty list).
+    public var tiers: [String]?
+    /// Channels that match, or `nil` for any.
+    public var channels: [String]?
+    /// Ticket tags of which one must be present, or `nil` for any.
+    public var tagsAny: [String]?
+    /// The schedule of business-hours targets.
+    public var scheduleID: String?
+    /// The targets, unique per (metric, priority).
+    public var targets: [SlaTarget]
+    /// Whether `sla_policy.retire` took it out of matching.
+    public var retired: Bool
+
+    /// A policy.
+    public init(
+        policyID: String,
+        version: Int64,
+        name: String,
+        position: Int64,
+        tiers: [String]?,
+        channels: [String]?,
+        tagsAny: [String]?,
+        scheduleID: String?,
+        targets: [SlaTarget],
+        retired: Bool = false
+    ) {
+        self.policyID = policyID
+        self.version = version
+        self.name = name
+        self.position = position
+        self.tiers = tiers
+        self.channels = channels
+        self.tagsAny = tagsAny
+        self.scheduleID = scheduleID
+        self.targets = targets
+        self.retired = retired
+    }
+
+    /// Whether the policy has no conditions (the fallback).
+    public var isFallback: Bool { self.tiers == nil && self.channels == nil && self.tagsAny == nil }
+
+    /// The `match` object.
+    public var matchJSON: JSON {
+        var members: [String: JSON] = [:]
+        if let tiers = self.tiers { members["tiers"] = .strings(tiers) }
+        if let channels = self.channels { members["channels"] = .strings(channels) }
+        if let tags = self.tagsAny { members["tags_any"] = .strings(tags) }
+        return .object(members)
+    }
+
+    /// The event/state form.
+    public var json: JSON {
+        [
+            "policy_id": .string(self.policyID), "version": .int(self.version), "name": .string(self.name),
+            "position": .int(self.position), "match": self.matchJSON, "schedule_id": .string(self.scheduleID),
+            "targets": .array(self.targets.map(\.json)), "retired": .bool(self.retired),
+        ]
+    }
+
+    /// Decodes ``json``.
+    public init?(json: JSON) {
+        guard let id = json["policy_id"]?.stringValue else { return nil }
+        func list(_ key: String) -> [String]? { json["match"]?[key]?.arrayValue?.compactMap(\.stringValue) }
+        self.init(
+            policyID: id,
+            version: json["version"]?.intValue ?? 1,
+            name: json["name"]?.stringValue ?? "",
+            position: json["position"]?.intValue ?? 0,
+            tiers: list("tiers"),
+            channels: list("channels"),
+            tagsAny: list("tags_any"),
+            scheduleID: json["schedule_id"]?.stringValue,
+            targets: json["targets"]?.arrayValue?.compactMap(SlaTarget.init(json:)) ?? [],
+            retired: json["retired"]?.boolValue ?? false
+        )
+    }
+
+    /// Whether a ticket with these facts matches the conditions (all given conditions must hold).
+    public func matches(tier: String?, channel: String, tags: [String]) -> Bool {
+        if let tiers = self.tiers {
+            guard let tier, tiers.contains(tier) else { return false }
+        }
+        if let channels = self.channels, !channels.contains(channel) { return false }
+        if let wanted = self.tagsAny, !wanted.contains(where: tags.contains) { return false }
+        return true
+    }
+}
+
+/// `sla_policy.define`: defines or redefines (new version) an SLA policy (DOMAIN.md §2.2).
+///
+/// Emits `SlaPolicyDefined{policy_id, version, name, position, match, schedule_id, targets}`.
+public struct DefineSlaPolicy: DomainCommand {
+    /// `sla_policy.define`.
+    public static let method = "sla_policy.define"
+    /// The largest target, one year in minutes.
+    public static let maximumMinutes: Int64 = 525_600
+
+    /// The policy as given (version 0 until decided).
+    public let policy: SlaPolicy
+
+    /// Parses and validates the params (`invalid_target`, `duplicate_target`, `invalid_field`).
+    public init(params: JSON?) throws(Rejection) {
+        var params = try Params(params)
+        let id = try params.identifier("policy_id", required: true)!
+        guard let name = try CustomerInput.text(&params, "name", limit: CustomerInput.longTextLimit) else {
+            throw Rejection.missing("name")
+        }
+        let position = try params.int("position", required: true)!
+        guard position >= 0 else { throw Rejection.invalid("position", "must be 0 or more") }
+        var tiers: [String]?
+        var channels: [String]?
+        var tagsAny: [String]?
+        if var match = try params.object("match") {
+            func list(_ match: inout Params, _ key: String) throws(Rejection) -> [String]? {
+                guard let values = try match.strings(key), !values.isEmpty else { return nil }
+                return Array(Set(values)).sorted()
+            }
+            tiers = try list(&match, "tiers")
+            channels = try list(&match, "channels")
+            tagsAny = try list(&match, "tags_any")
+            try match.finish()
+            for (index, channel) in (channels ?? []).enumerated() where !SlaVocabulary.channels.contains(channel) {
+                throw Rejection.invalid(
+                    "match.channels[\(index)]",
+                    "must be one of \(SlaVocabulary.channels.joined(separator: ", "))"
+                )
+            }
+        }
+        let scheduleID = try params.identifier("schedule_id")
+        let targetList = try params.array("targets", required: true)!
+        guard !targetList.isEmpty else {
+            throw Rejection(.invalidTarget, field: "targets", "a policy needs at least one target")
+        }
+        var targets: [SlaTarget] = []
+        for (index, element) in targetList.enumerated() {
+            let field = "targets[\(index)]"
+            guard case .object(let members) = element else {
+                throw Rejection(.invalidTarget, field: field, "expected an object")
+            }
+            for key in members.keys.sorted()
+            where !["metric", "priority", "minutes", "business_hours", "pause_on"].contains(key) {
+                throw Rejection(.invalidTarget, field: "\(field).\(key)", "unknown field \"\(key)\"")
+            }
+            guard let metric = members["metric"]?.stringValue, SlaVocabulary.metrics.contains(metric) else {
+                throw Rejection(
+                    .invalidTarget,
+                    field: "\(field).metric",
+                    "metric must be one of \(SlaVocabulary.metrics.joined(separator: ", "))"
+                )
+            }
+            guard let priority = members["priority"]?.stringValue, SlaVocabulary.priorities.contains(priority) else {
+                throw Rejection(
+                    .invalidTarget,
+                    field: "\(field).priority",
+                    "priority must be low, normal, high or urgent"
+                )
+            }
+            guard let minutes = members["minutes"]?.intValue, (1...DefineSlaPolicy.maximumMinutes).contains(minutes)
+            else {
+                throw Rejection(.invalidTarget, field: "\(field).minutes", "minutes must be an integer in 1…525600")
+            }
+            var businessHours = false
+            if let flag = members["business_hours"], !flag.isNull {
+                guard let value = flag.boolValue else {
+                    throw Rejection(.invalidTarget, field: "\(field).business_hours", "expected a boolean")
+                }
+                businessHours = value
+            }
+            var pauseOn = SlaVocabulary.defaultPauseOn(metric)
+            if let given = members["pause_on"], !given.isNull {
+                guard let list = given.arrayValue?.compactMap(\.stringValue), list.count == given.arrayValue?.count,
+                    list.allSatisfy(SlaVocabulary.pausableStatuses.contains)
+                else {
+                    throw Rejection(
+                        .invalidTarget,
+                        field: "\(field).pause_on",
+                        "pause_on is a subset of new, open, pending, on_hold"
+                    )
+                }
+                pauseOn = SlaVocabulary.pausableStatuses.filter(list.contains)
+            }
+            if targets.contains(where: { $0.metric == metric && $0.priority == priority }) {
+                throw Rejection(
+                    .duplicateTarget,
+                    field: field,
+                    "\(metric) for priority \(priority) is given twice",
+                    details: ["metric": .string(metric), "priority": .string(priority)]
+                )
+            }
+            targets.append(
+                SlaTarget(
+                    metric: metric,
+                    priority: priority,
+                    minutes: minutes,
+                    businessHours: businessHours,
+                    pauseOn: pauseOn
+                )
+            )
+        }
+        try params.finish()
+        if targets.contains(where: \.businessHours), scheduleID == nil {
+            throw Rejection(.unknownSchedule, field: "schedule_id", "business-hours targets need a schedule_id")
+        }
+        self.policy = SlaPolicy(
+            policyID: id,
+            version: 0,
+            name: name,
+            position: position,
+            tiers: tiers,
+            channels: channels,
+            tagsAny: tagsAny,
+            scheduleID: scheduleID,
+            targets: targets
+        )
+    }
+
+    /// `slapolicy-<policy_id>`.
+    public func targetStream(_ context: CommandContext) -> String? { ServiceStream.policy(self.policy.policyID) }
+
+    /// Checks the schedule and the single fallback; appends the next version.
+    public func decide(_ state: any DecisionState, _ context: CommandContext) throws -> Decision {
+        if let scheduleID = self.policy.scheduleID, try state.schedule(scheduleID) == nil {
+            throw Rejection(
+                .unknownSchedule,
+                field: "schedule_id",
+                "schedule \(scheduleID) does not exist",
+                details: ["schedule_id": .string(scheduleID)]
+            )
+        }
+        if self.policy.isFallback {
+            for other in try state.slaPolicies()
+            where other.policyID != self.policy.policyID && !other.retired && other.isFallback {
+                throw Rejection.invalid(
+                    "match",
+                    "policy \(other.policyID) is already the fallback (a policy without conditions)"
+                )
+            }
+        }
+        var policy = self.policy
+        policy.version = (try state.slaPolicy(policy.policyID)?.version ?? 0) + 1
+        var data = policy.json
+        data["retired"] = nil
+        let event = NewEvent(
+            type: ServiceEventType.slaPolicyDefined,
+            stream: ServiceStream.policy(policy.policyID),
+            data: data
+        )
+        return Decision(
+            events: [event],
+            result: ["policy_id": .string(policy.policyID), "version": .int(policy.version)]
+        )
+    }
+}
+
+/// `sla_policy.retire`: the policy stops matching; tickets under it keep their snapshot.
+///
+/// Emits `SlaPolicyRetired{policy_id, version}`, or nothing when it is already retired.
+public struct RetireSlaPolicy: DomainCommand {
+    /// `sla_policy.retire`.
+    public static let method = "sla_policy.retire"
+
+    /// The policy to retire.
+    public let policyID: String
+
+    /// Parses the params.
+    public init(params: JSON?) throws(Rejection) {
+        var params = try Params(params)
+        self.policyID = try params.identifier("policy_id", required: true)!
+        try params.finish()
+    }
+
+    /// `slapolicy-<policy_id>`.
+    public func targetStream(_ context: CommandContext) -> String? { ServiceStream.policy(self.policyID) }
+
+    /// `unknown_policy` for a policy never defined.
+    public func decide(_ state: any DecisionState, _ context: CommandContext) throws -> Decision {
+        guard let policy = try state.slaPolicy(self.policyID) else {
+            throw Rejection(
+                .unknownPolicy,
+                field: "policy_id",
+                "policy \(self.policyID) does not exist",
+                details: ["policy_id": .string(self.policyID)]
+            )
+        }
+        let result: [String: JSON] = ["policy_id": .string(self.policyID), "version": .int(policy.version)]
+        if policy.retired { return Decision(events: [], result: result) }
+        let event = NewEvent(
+            type: ServiceEventType.slaPolicyRetired,
+            stream: ServiceStream.policy(self.policyID),
+            data: ["policy_id": .string(self.policyID), "version": .int(policy.version)]
+        )
+        return Decision(events: [event], result: result)
+    }
+}
+
+/// The key of the `service` table listing every policy id.
+let policyIndexKey = "policy_ids"
+
+extension DecisionState {
+    /// The current definition of policy `id`, or `nil`.
+    public func slaPolicy(_ id: String) throws -> SlaPolicy? {
+        guard let bytes = try self.record(.slaPolicies, id) else { return nil }
+        guard let policy = SlaPolicy(json: try JSON.parse(bytes)) else {
+            throw StateDecodingError("stored SLA policy \(id) is malformed")
+        }
+        return policy
+    }
+
+    /// Every policy ever defined (retired ones included), by id.
+    public func slaPolicies() throws -> [SlaPolicy] {
+        guard let bytes = try self.record(.service, policyIndexKey) else { return [] }
+        let ids = try JSON.parse(bytes).arrayValue?.compactMap(\.stringValue) ?? []
+        var policies: [SlaPolicy] = []
+        for id in ids {
+            if let policy = try self.slaPolicy(id) { policies.append(policy) }
+        }
+        return policies
+    }
+
+    /// The policy for a ticket (DOMAIN.md §0, §2.2): the first active conditional policy by
+    /// `position` (then id) whose conditions match, else the active fallback, else `nil`.
+    public func resolvePolicy(tier: String?, channel: String, tags: [String]) throws -> SlaPolicy? {
+        let active = try self.slaPolicies().filter { !$0.retired }
+            .sorted { ($0.position, $0.policyID) < ($1.position, $1.policyID) }
+        if let match = active.first(where: { !$0.isFallback && $0.matches(tier: tier, channel: channel, tags: tags) }) {
+            return match
+        }
+        return active.first(where: \.isFallback)
+    }
+}

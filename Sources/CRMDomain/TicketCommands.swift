@@ -1,0 +1,505 @@
+public import CRMJSON
+
+// MARK: - Shared helpers
+
+/// Ticket limits and the SLA re-evaluation every ticket command runs (DOMAIN.md §5.1, §8.1).
+enum TicketRules {
+    /// Maximum length of `subject`, in characters.
+    static let subjectLimit = 255
+    /// Maximum size of a message body, in UTF-8 bytes (64 KiB).
+    static let bodyLimit = 65_536
+
+    /// A message body: a non-empty string of at most 64 KiB.
+    static func body(_ params: inout Params, _ key: String) throws(Rejection) -> String {
+        let body = try params.string(key, required: true)!
+        guard !body.isEmpty else { throw Rejection.invalid(params.fieldPath(key), "must not be empty") }
+        guard body.utf8.count <= TicketRules.bodyLimit else {
+            throw Rejection.invalid(params.fieldPath(key), "must be at most \(TicketRules.bodyLimit) bytes")
+        }
+        return body
+    }
+
+    /// Rejects commands on a closed ticket with `ticket_closed`.
+    static func requireNotClosed(_ ticket: TicketState) throws(Rejection) {
+        guard ticket.status != "closed" else {
+            throw Rejection(
+                .ticketClosed,
+                field: "ticket_id",
+                "ticket \(ticket.ticketID) is closed",
+                details: ["ticket_id": .string(ticket.ticketID)]
+            )
+        }
+    }
+
+    /// Re-resolves the policy for `ticket` (its state after the command) and returns
+    /// `SlaPolicyApplied` or `SlaPolicyRemoved` when `(policy_id, policy_version, priority)` changed.
+    static func reevaluate(
+        _ ticket: TicketState,
+        _ state: any DecisionState,
+        causedBy: Int,
+        created: Bool = false
+    ) throws -> NewEvent? {
+        if ticket.status == "closed" { return nil }
+        let tier = try state.customer(ticket.customerID)?.tier
+        let stream = ServiceStream.ticket(ticket.ticketID)
+        guard let policy = try state.resolvePolicy(tier: tier, channel: ticket.channel, tags: ticket.tags) else {
+            guard let previous = ticket.appliedPolicyID else { return nil }
+            return NewEvent(
+                type: ServiceEventType.slaPolicyRemoved,
+                stream: stream,
+                data: [
+                    "ticket_id": .string(ticket.ticketID), "customer_id": .string(ticket.customerID),
+                    "policy_id": .string(previous),
+                    "policy_version": ticket.appliedPolicyVersion.map { .int($0) } ?? .null,
+                    "reason": "no_matching_policy",
+                ],
+                causedBy: causedBy
+            )
+        }
+        if policy.policyID == ticket.appliedPolicyID, policy.version == ticket.appliedPolicyVersion,
+            ticket.priority == ticket.appliedPriority
+        {
+            return nil
+        }
+        let reason: String
+        if created {
+            reason = "created"
+        } else if policy.policyID == ticket.appliedPolicyID, policy.version == ticket.appliedPolicyVersion {
+            reason = "priority_changed"
+        } else {
+            reason = "policy_changed"
+        }
+        var schedule: JSON = .null
+        if let scheduleID = policy.scheduleID, let current = try state.schedule(scheduleID) {
+            schedule = current.json
+        }
+        var targets: [String: JSON] = [:]
+        for target in policy.targets where target.priority == ticket.priority {
+            targets[target.metric] = [
+                "minutes": .int(target.minutes), "business_hours": .bool(target.businessHours),
+                "pause_on": .strings(target.pauseOn),
+            ]
+        }
+        return NewEvent(
+            type: ServiceEventType.slaPolicyApplied,
+            stream: stream,
+            data: [
+                "ticket_id": .string(ticket.ticketID), "customer_id": .string(ticket.customerID),
+                "policy_id": .string(policy.policyID), "policy_version": .int(policy.version),
+                "priority": .string(ticket.priority), "schedule": schedule, "targets": .object(targets),
+                "reason": .string(reason),
+            ],
+            causedBy: causedBy
+        )
+    }
+
+    /// Appends the re-evaluation event (if any) to `events`, caused by the first event.
+    static func finish(
+        _ events: [NewEvent],
+        _ ticket: TicketState,
+        _ state: any DecisionState
+    ) throws -> Decision {
+        var events = events
+        if var event = try TicketRules.reevaluate(ticket, state, causedBy: 0) {
+            if events.isEmpty { event.causedBy = nil }
+            events.append(event)
+        }
+        return Decision(events: events, result: ["ticket_id": .string(ticket.ticketID)])
+    }
+
+    /// `TicketStatusChanged{ticket_id, customer_id, from, to, cause}` (the free-text reason is in `pii`).
+    static func statusChanged(
+        _ ticket: TicketState,
+        from: String,
+        to: String,
+        cause: String,
+        reason: String? = nil
+    ) -> NewEvent {
+        NewEvent(
+            type: ServiceEventType.ticketStatusChanged,
+            stream: ServiceStream.ticket(ticket.ticketID),
+            data: [
+                "ticket_id": .string(ticket.ticketID), "customer_id": .string(ticket.customerID),
+                "from": .string(from), "to": .string(to), "cause": .string(cause),
+            ],
+            pii: reason.map { ["reason": .string($0)] } ?? .null
+        )
+    }
+
+    /// `TicketMessageAdded{ticket_id, customer_id, message_id, author, author_id, public, length}`.
+    static func messageAdded(
+        _ ticket: TicketState,
+        author: String,
+        authorID: String?,
+        isPublic: Bool,
+        body: String,
+        opening: Bool = false
+    ) -> NewEvent {
+        NewEvent(
+            type: ServiceEventType.ticketMessageAdded,
+            stream: ServiceStream.ticket(ticket.ticketID),
+            data: [
+                "ticket_id": .string(ticket.ticketID), "customer_id": .string(ticket.customerID),
+                "message_id": .string("\(ticket.ticketID)-m\(ticket.messageCount + 1)"), "author": .string(author),
+                "author_id": .string(authorID), "public": .bool(isPublic), "length": .int(Int64(body.utf8.count)),
+                "opening": .bool(opening),
+            ],
+            pii: ["body": .string(body)]
+        )
+    }
+}
+
+// MARK: - ticket.open
+
+/// `ticket.open`: a new ticket in status `new` (DOMAIN.md §5.1).
+///
+/// Emits `TicketOpened`, `TicketMessageAdded` for a `first_message`, and `SlaPolicyApplied` when a
+/// policy matches.
+public struct OpenTicket: DomainCommand {
+    /// `ticket.open`.
+    public static let method = "ticket.open"
+
+    /// The client-supplied id, or `nil` to use the generated one.
+    public let ticketID: String?
+    /// The requester, an active customer.
+    public let customerID: String
+    /// Subject (personal data).
+    public let subject: String
+    /// One of ``SlaVocabulary/channels``.
+    public let channel: String
+    /// Initial priority.
+    public let priority: String
+    /// `customer` or `agent`.
+    public let createdBy: String
+    /// The opening message, if any.
+    public let firstMessage: (body: String, isPublic: Bool)?
+    /// Initial tags.
+    public let tags: [String]
+
+    /// Parses and validates the params.
+    public init(params: JSON?) throws(Rejection) {
+        var params = try Params(params)
+        self.ticketID = try params.identifier("ticket_id")
+        self.customerID = try params.identifier("customer_id", required: true)!
+        guard let subject = try CustomerInput.text(&params, "subject", limit: TicketRules.subjectLimit) else {
+            throw Rejection.missing("subject")
+        }
+        self.subject = subject
+        self.channel = try params.oneOf("channel", SlaVocabulary.channels, required: true)!
+        self.priority = try params.oneOf("priority", SlaVocabulary.priorities) ?? "normal"
+        self.createdBy = try params.oneOf("created_by", ["customer", "agent"]) ?? "customer"
+        if var message = try params.object("first_message") {
+            let body = try TicketRules.body(&message, "body")
+            let isPublic = try message.bool("public") ?? true
+            try message.finish()
+            if self.createdBy == "customer", !isPublic {
+                throw Rejection.invalid("first_message.public", "a customer's message is always public")
+            }
+            self.firstMessage = (body, isPublic)
+        } else {
+            self.firstMessage = nil
+        }
+        self.tags = try CustomerInput.tags(&params, "tags") ?? []
+        try params.finish()
+    }
+
+    /// `ticket-<ticket_id>`.
+    public func targetStream(_ context: CommandContext) -> String? {
+        ServiceStream.ticket(self.ticketID ?? context.generatedID)
+    }
+
+    /// Rejects an existing ticket id and a missing, merged or erased customer.
+    public func decide(_ state: any DecisionState, _ context: CommandContext) throws -> Decision {
+        let id = self.ticketID ?? context.generatedID
+        if try state.ticket(id) != nil {
+            throw Rejection(
+                .alreadyExists,
+                field: "ticket_id",
+                "ticket \(id) already exists",
+                details: ["id": .string(id)]
+            )
+        }
+        _ = try state.activeCustomer(self.customerID, field: "customer_id")
+        var ticket = TicketState(
+            ticketID: id,
+            customerID: self.customerID,
+            channel: self.channel,
+            priority: self.priority,
+            status: "new",
+            tags: Set(self.tags).sorted()
+        )
+        var events = [
+            NewEvent(
+                type: ServiceEventType.ticketOpened,
+                stream: ServiceStream.ticket(id),
+                data: [
+                    "ticket_id": .string(id), "customer_id": .string(self.customerID),
+                    "channel": .string(self.channel), "priority": .string(self.priority), "status": "new",
+                    "tags": .strings(ticket.tags), "created_by": .string(self.createdBy),
+                ],
+                pii: ["subject": .string(self.subject)]
+            )
+        ]
+        if let message = self.firstMessage {
+            events.append(
+                TicketRules.messageAdded(
+                    ticket,
+                    author: self.createdBy,
+                    authorID: nil,
+                    isPublic: message.isPublic,
+                    body: message.body,
+                    opening: true
+                )
+            )
+            ticket.messageCount = 1
+        }
+        if let applied = try TicketRules.reevaluate(ticket, state, causedBy: 0, created: true) {
+            events.append(applied)
+        }
+        return Decision(events: events, result: ["ticket_id": .string(id)])
+    }
+}
+
+// MARK: - ticket.reply
+
+/// `ticket.reply`: a message from the customer or an agent, with the automatic status rules of
+/// DOMAIN.md §5.1 (an agent's public reply opens a new ticket; a customer's message reopens a pending,
+/// on-hold or solved one; `set_status` overrides).
+///
+/// Emits `TicketMessageAdded`, then `TicketStatusChanged` when the status moves.
+public struct ReplyToTicket: DomainCommand {
+    /// `ticket.reply`.
+    public static let method = "ticket.reply"
+
+    /// The ticket.
+    public let ticketID: String
+    /// `customer` or `agent`.
+    public let author: String
+    /// Who wrote it (e.g. the agent id).
+    public let authorID: String?
+    /// Public message or internal note.
+    public let isPublic: Bool
+    /// Message body (personal data).
+    public let body: String
+    /// Explicit status after the message.
+    public let setStatus: String?
+
+    /// Parses and validates the params.
+    public init(params: JSON?) throws(Rejection) {
+        var params = try Params(params)
+        self.ticketID = try params.identifier("ticket_id", required: true)!
+        self.author = try params.oneOf("author", ["customer", "agent"], required: true)!
+        self.authorID = try params.identifier("author_id")
+        self.isPublic = try params.bool("public", required: true)!
+        self.body = try TicketRules.body(&params, "body")
+        self.setStatus = try params.oneOf("set_status", SlaVocabulary.statuses)
+        try params.finish()
+        if self.author == "customer", !self.isPublic {
+            throw Rejection.invalid("public", "a customer's message is always public")
+        }
+        if self.setStatus == "new" {
+            throw Rejection(.invalidTransition, field: "set_status", "a ticket cannot go back to new")
+        }
+    }
+
+    /// `ticket-<ticket_id>`.
+    public func targetStream(_ context: CommandContext) -> String? { ServiceStream.ticket(self.ticketID) }
+
+    /// `not_found`, `ticket_closed`.
+    public func decide(_ state: any DecisionState, _ context: CommandContext) throws -> Decision {
+        var ticket = try state.existingTicket(self.ticketID)
+        try TicketRules.requireNotClosed(ticket)
+        var events = [
+            TicketRules.messageAdded(
+                ticket,
+                author: self.author,
+                authorID: self.authorID,
+                isPublic: self.isPublic,
+                body: self.body
+            )
+        ]
+        ticket.messageCount += 1
+        var target = ticket.status
+        var cause = "manual"
+        if self.isPublic, self.author == "agent", ticket.status == "new" {
+            target = "open"
+            cause = "agent_reply"
+        } else if self.isPublic, self.author == "customer", ["pending", "on_hold", "solved"].contains(ticket.status) {
+            target = "open"
+            cause = "customer_reply"
+        }
+        if let setStatus = self.setStatus {
+            target = setStatus
+            cause = "manual"
+        }
+        if target != ticket.status {
+            var event = TicketRules.statusChanged(ticket, from: ticket.status, to: target, cause: cause)
+            event.causedBy = 0
+            events.append(event)
+            ticket.status = target
+        }
+        return try TicketRules.finish(events, ticket, state)
+    }
+}
+
+// MARK: - ticket.set_status
+
+/// `ticket.set_status`: moves a ticket to another status; `closed` is terminal and nothing goes back to
+/// `new` (DOMAIN.md §5.1).
+///
+/// Emits `TicketStatusChanged{from, to, cause:"manual"}`, or nothing for the current status.
+public struct SetTicketStatus: DomainCommand {
+    /// `ticket.set_status`.
+    public static let method = "ticket.set_status"
+
+    /// The ticket.
+    public let ticketID: String
+    /// The new status.
+    public let status: String
+    /// Free-text reason (personal data).
+    public let reason: String?
+
+    /// Parses and validates the params.
+    public init(params: JSON?) throws(Rejection) {
+        var params = try Params(params)
+        self.ticketID = try params.identifier("ticket_id", required: true)!
+        self.status = try params.oneOf("status", SlaVocabulary.statuses, required: true)!
+        self.reason = try CustomerInput.text(&params, "reason", limit: TicketRules.subjectLimit)
+        try params.finish()
+    }
+
+    /// `ticket-<ticket_id>`.
+    public func targetStream(_ context: CommandContext) -> String? { ServiceStream.ticket(self.ticketID) }
+
+    /// `not_found`, `ticket_closed`, `invalid_transition` (→ `new`).
+    public func decide(_ state: any DecisionState, _ context: CommandContext) throws -> Decision {
+        var ticket = try state.existingTicket(self.ticketID)
+        try TicketRules.requireNotClosed(ticket)
+        if self.status == "new" {
+            throw Rejection(
+                .invalidTransition,
+                field: "status",
+                "a ticket cannot go back to new",
+                details: ["from": .string(ticket.status), "to": "new"]
+            )
+        }
+        var events: [NewEvent] = []
+        if self.status != ticket.status {
+            events.append(
+                TicketRules.statusChanged(
+                    ticket,
+                    from: ticket.status,
+                    to: self.status,
+                    cause: "manual",
+                    reason: self.reason
+                )
+            )
+            ticket.status = self.status
+        }
+        return try TicketRules.finish(events, ticket, state)
+    }
+}
+
+// MARK: - ticket.set_priority
+
+/// `ticket.set_priority`: changes the priority; the SLA targets follow (DOMAIN.md §5.1, §8.4).
+///
+/// Emits `TicketPriorityChanged`, then `SlaPolicyApplied` when the targets change.
+public struct SetTicketPriority: DomainCommand {
+    /// `ticket.set_priority`.
+    public static let method = "ticket.set_priority"
+
+    /// The ticket.
+    public let ticketID: String
+    /// Initial priority.
+    public let priority: String
+
+    /// Parses and validates the params.
+    public init(params: JSON?) throws(Rejection) {
+        var params = try Params(params)
+        self.ticketID = try params.identifier("ticket_id", required: true)!
+        self.priority = try params.oneOf("priority", SlaVocabulary.priorities, required: true)!
+        try params.finish()
+    }
+
+    /// `ticket-<ticket_id>`.
+    public func targetStream(_ context: CommandContext) -> String? { ServiceStream.ticket(self.ticketID) }
+
+    /// `not_found`, `ticket_closed`.
+    public func decide(_ state: any DecisionState, _ context: CommandContext) throws -> Decision {
+        var ticket = try state.existingTicket(self.ticketID)
+        try TicketRules.requireNotClosed(ticket)
+        var events: [NewEvent] = []
+        if self.priority != ticket.priority {
+            events.append(
+                NewEvent(
+                    type: ServiceEventType.ticketPriorityChanged,
+                    stream: ServiceStream.ticket(ticket.ticketID),
+                    data: [
+                        "ticket_id": .string(ticket.ticketID), "customer_id": .string(ticket.customerID),
+                        "from": .string(ticket.priority), "to": .string(self.priority),
+                    ]
+                )
+            )
+            ticket.priority = self.priority
+        }
+        return try TicketRules.finish(events, ticket, state)
+    }
+}
+
+// MARK: - ticket.tag
+
+/// `ticket.tag {ticket_id, add?, remove?}`: adds and removes ticket tags (tags can select a policy).
+///
+/// Emits `TicketTagged{added, removed}` with only the effective changes, or nothing.
+public struct TagTicket: DomainCommand {
+    /// `ticket.tag`.
+    public static let method = "ticket.tag"
+
+    /// The ticket.
+    public let ticketID: String
+    /// Tags to add.
+    public let add: [String]
+    /// Tags to remove.
+    public let remove: [String]
+
+    /// Parses and validates the params; `add` and `remove` must not share a tag.
+    public init(params: JSON?) throws(Rejection) {
+        var params = try Params(params)
+        self.ticketID = try params.identifier("ticket_id", required: true)!
+        self.add = try CustomerInput.tags(&params, "add") ?? []
+        self.remove = try CustomerInput.tags(&params, "remove") ?? []
+        try params.finish()
+        if self.add.isEmpty, self.remove.isEmpty { throw Rejection.missing("add") }
+        if let both = self.add.first(where: self.remove.contains) {
+            throw Rejection.invalid("remove", "\(both) is both added and removed")
+        }
+    }
+
+    /// `ticket-<ticket_id>`.
+    public func targetStream(_ context: CommandContext) -> String? { ServiceStream.ticket(self.ticketID) }
+
+    /// `not_found`, `ticket_closed`.
+    public func decide(_ state: any DecisionState, _ context: CommandContext) throws -> Decision {
+        var ticket = try state.existingTicket(self.ticketID)
+        try TicketRules.requireNotClosed(ticket)
+        let current = Set(ticket.tags)
+        let added = Set(self.add).subtracting(current).sorted()
+        let removed = Set(self.remove).intersection(current).sorted()
+        var events: [NewEvent] = []
+        if !added.isEmpty || !removed.isEmpty {
+            events.append(
+                NewEvent(
+                    type: ServiceEventType.ticketTagged,
+                    stream: ServiceStream.ticket(ticket.ticketID),
+                    data: [
+                        "ticket_id": .string(ticket.ticketID), "customer_id": .string(ticket.customerID),
+                        "added": .strings(added), "removed": .strings(removed),
+                    ]
+                )
+            )
+            ticket.tags = current.union(added).subtracting(removed).sorted()
+        }
+        return try TicketRules.finish(events, ticket, state)
+    }
+}

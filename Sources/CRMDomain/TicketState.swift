@@ -1,0 +1,180 @@
+public import CRMJSON
+
+/// What the ticket commands need to decide (DOMAIN.md §5.1): kept in the `tickets` table.
+public struct TicketState: Sendable, Hashable {
+    /// The ticket id.
+    public var ticketID: String
+    /// The requester.
+    public var customerID: String
+    /// One of ``SlaVocabulary/channels``.
+    public var channel: String
+    /// Current priority.
+    public var priority: String
+    /// Current status.
+    public var status: String
+    /// Ticket tags, sorted.
+    public var tags: [String]
+    /// Messages so far (numbers the next `message_id`).
+    public var messageCount: Int64
+    /// The applied policy `(policy_id, policy_version, priority)`, or `nil` when none is applied.
+    public var appliedPolicyID: String?
+    /// Version of the applied policy.
+    public var appliedPolicyVersion: Int64?
+    /// Priority the applied snapshot was taken for.
+    public var appliedPriority: String?
+
+    /// A ticket state.
+    public init(
+        ticketID: String,
+        customerID: String,
+        channel: String,
+        priority: String,
+        status: String,
+        tags: [String],
+        messageCount: Int64 = 0,
+        appliedPolicyID: String? = nil,
+        appliedPolicyVersion: Int64? = nil,
+        appliedPriority: String? = nil
+    ) {
+        self.ticketID = ticketID
+        self.customerID = customerID
+        self.channel = channel
+        self.priority = priority
+        self.status = status
+        self.tags = tags
+        self.messageCount = messageCount
+        self.appliedPolicyID = appliedPolicyID
+        self.appliedPolicyVersion = appliedPolicyVersion
+        self.appliedPriority = appliedPriority
+    }
+
+    /// The stored form.
+    public var json: JSON {
+        [
+            "ticket_id": .string(self.ticketID), "customer_id": .string(self.customerID),
+            "channel": .string(self.channel), "priority": .string(self.priority), "status": .string(self.status),
+            "tags": .strings(self.tags), "message_count": .int(self.messageCount),
+            "applied_policy_id": .string(self.appliedPolicyID),
+            "applied_policy_version": self.appliedPolicyVersion.map { .int($0) } ?? .null,
+            "applied_priority": .string(self.appliedPriority),
+        ]
+    }
+
+    /// Decodes ``json``.
+    public init?(json: JSON) {
+        guard let id = json["ticket_id"]?.stringValue, let customerID = json["customer_id"]?.stringValue else {
+            return nil
+        }
+        self.init(
+            ticketID: id,
+            customerID: customerID,
+            channel: json["channel"]?.stringValue ?? "api",
+            priority: json["priority"]?.stringValue ?? "normal",
+            status: json["status"]?.stringValue ?? "new",
+            tags: json["tags"]?.arrayValue?.compactMap(\.stringValue) ?? [],
+            messageCount: json["message_count"]?.intValue ?? 0,
+            appliedPolicyID: json["applied_policy_id"]?.stringValue,
+            appliedPolicyVersion: json["applied_policy_version"]?.intValue,
+            appliedPriority: json["applied_priority"]?.stringValue
+        )
+    }
+}
+
+extension DecisionState {
+    /// Ticket `id`, or `nil`.
+    public func ticket(_ id: String) throws -> TicketState? {
+        guard let bytes = try self.record(.tickets, id) else { return nil }
+        guard let ticket = TicketState(json: try JSON.parse(bytes)) else {
+            throw StateDecodingError("stored ticket \(id) is malformed")
+        }
+        return ticket
+    }
+
+    /// Ticket `id`, or `not_found` naming `ticket_id`.
+    func existingTicket(_ id: String) throws -> TicketState {
+        guard let ticket = try self.ticket(id) else { throw Rejection.notFound("ticket_id", "ticket", id) }
+        return ticket
+    }
+}
+
+/// Folds service events into decision state.
+public enum ServiceEvolver {
+    /// Applies `event` if it is a service event; ignores everything else.
+    public static func apply(_ event: RecordedEvent, to store: any DecisionStateStore) throws {
+        let data = event.data
+        switch event.type {
+        case ServiceEventType.scheduleDefined:
+            guard let id = data["schedule_id"]?.stringValue else { return }
+            try store.setRecord(.schedules, id, data.serialized())
+        case ServiceEventType.slaPolicyDefined:
+            guard let id = data["policy_id"]?.stringValue else { return }
+            var stored = data
+            stored["retired"] = .bool(false)
+            try store.setRecord(.slaPolicies, id, stored.serialized())
+            var ids =
+                try store.record(.service, policyIndexKey).map { try JSON.parse($0) }?.arrayValue?
+                .compactMap(\.stringValue) ?? []
+            if !ids.contains(id) {
+                ids.append(id)
+                try store.setRecord(.service, policyIndexKey, JSON.strings(ids.sorted()).serialized())
+            }
+        case ServiceEventType.slaPolicyRetired:
+            guard let id = data["policy_id"]?.stringValue, var policy = try store.slaPolicy(id) else { return }
+            policy.retired = true
+            try store.setRecord(.slaPolicies, id, policy.json.serialized())
+        case ServiceEventType.ticketOpened:
+            guard let id = data["ticket_id"]?.stringValue, let customerID = data["customer_id"]?.stringValue else {
+                return
+            }
+            let ticket = TicketState(
+                ticketID: id,
+                customerID: customerID,
+                channel: data["channel"]?.stringValue ?? "api",
+                priority: data["priority"]?.stringValue ?? "normal",
+                status: data["status"]?.stringValue ?? "new",
+                tags: data["tags"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            )
+            try store.setRecord(.tickets, id, ticket.json.serialized())
+        case ServiceEventType.ticketMessageAdded:
+            try ServiceEvolver.update(event, store) { $0.messageCount += 1 }
+        case ServiceEventType.ticketStatusChanged:
+            try ServiceEvolver.update(event, store) { ticket in
+                if let to = data["to"]?.stringValue { ticket.status = to }
+            }
+        case ServiceEventType.ticketPriorityChanged:
+            try ServiceEvolver.update(event, store) { ticket in
+                if let to = data["to"]?.stringValue { ticket.priority = to }
+            }
+        case ServiceEventType.ticketTagged:
+            try ServiceEvolver.update(event, store) { ticket in
+                let added = data["added"]?.arrayValue?.compactMap(\.stringValue) ?? []
+                let removed = Set(data["removed"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+                ticket.tags = Set(ticket.tags).union(added).subtracting(removed).sorted()
+            }
+        case ServiceEventType.slaPolicyApplied:
+            try ServiceEvolver.update(event, store) { ticket in
+                ticket.appliedPolicyID = data["policy_id"]?.stringValue
+                ticket.appliedPolicyVersion = data["policy_version"]?.intValue
+                ticket.appliedPriority = data["priority"]?.stringValue
+            }
+        case ServiceEventType.slaPolicyRemoved:
+            try ServiceEvolver.update(event, store) { ticket in
+                ticket.appliedPolicyID = nil
+                ticket.appliedPolicyVersion = nil
+                ticket.appliedPriority = nil
+            }
+        default:
+            return
+        }
+    }
+
+    private static func update(
+        _ event: RecordedEvent,
+        _ store: any DecisionStateStore,
+        _ change: (inout TicketState) -> Void
+    ) throws {
+        guard let id = event.data["ticket_id"]?.stringValue, var ticket = try store.ticket(id) else { return }
+        change(&ticket)
+        try store.setRecord(.tickets, id, ticket.json.serialized())
+    }
+}
