@@ -24,7 +24,7 @@ struct CRMCtl: ParsableCommand {
             answered something unreadable, 64 usage error.
             """,
         subcommands: [Customer.self, Activity.self] + SalesSubcommands.groups + ServiceSubcommands.groups
-            + [Events.self, Audit.self, System.self, Call.self]
+            + [Events.self, Audit.self, Export.self, System.self, Call.self]
     )
 
     /// Accepted before the subcommand too (`crmctl --json customer get ID`); ArgumentParser hands
@@ -42,7 +42,7 @@ extension CRMCtl {
             abstract: "Create, change and look up customers.",
             subcommands: [
                 Create.self, Update.self, Tag.self, AssignOwner.self, SetLifecycleStage.self, SetLeadStatus.self,
-                SetConsent.self, Get.self, Find.self, Timeline.self,
+                SetConsent.self, Get.self, Find.self, Timeline.self, History.self,
             ]
         )
     }

@@ -633,4 +633,41 @@ extension CRMCtl.Customer {
 
         func render(_ result: JSON) -> String { Output.timeline(result) }
     }
+
+    /// `crmctl customer history`.
+    struct History: RPCCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show every change to a customer with its actor and time (customer.history).",
+            discussion: """
+                Example:
+                  crmctl customer history ID
+                """
+        )
+
+        @Argument(help: "Id of the customer.")
+        var customerID: String
+
+        @OptionGroup(title: "Global options")
+        var global: GlobalOptions
+
+        var method: String { "customer.history" }
+
+        func params() throws -> JSON? { ["customer_id": .string(self.customerID)] }
+
+        func render(_ result: JSON) -> String {
+            var lines: [String] = []
+            for event in result["events"]?.arrayValue ?? [] {
+                let seq = event["seq"]?.intValue.map(String.init) ?? "?"
+                let at = event["occurred_at"]?.stringValue ?? "?"
+                let uid = event["actor"]?["uid"]?.intValue.map { "uid \($0)" } ?? "?"
+                lines.append("\(at)  seq \(seq)  \(event["type"]?.stringValue ?? "?")  \(uid)")
+                for (field, change) in (event["changes"]?.objectValue ?? [:]).sorted(by: { $0.key < $1.key }) {
+                    let from = change["from"]?.serializedString() ?? "null"
+                    let to = change["to"]?.serializedString() ?? "null"
+                    lines.append("    \(field): \(from) → \(to)")
+                }
+            }
+            return lines.joined(separator: "\n")
+        }
+    }
 }

@@ -134,6 +134,30 @@ extension CRMCtl.Events {
         @Option(help: ArgumentHelp("Only events of this stream, e.g. customer-<id>.", valueName: "stream"))
         var stream: String?
 
+        @Option(help: ArgumentHelp("Last seq to read (the first, with --backward).", valueName: "seq"))
+        var to: Int?
+
+        @Flag(help: "Read from --from (default: the head) towards the start of the log.")
+        var backward = false
+
+        @Option(help: ArgumentHelp("Only streams starting with this, e.g. customer-.", valueName: "prefix"))
+        var streamPrefix: String?
+
+        @Option(help: ArgumentHelp("Only this event type (repeatable).", valueName: "type"))
+        var type: [String] = []
+
+        @Option(help: ArgumentHelp("Only events caused by this uid.", valueName: "uid"))
+        var actorUID: Int?
+
+        @Option(help: ArgumentHelp("Only events at or after this RFC 3339 time.", valueName: "time"))
+        var fromTime: String?
+
+        @Option(help: ArgumentHelp("Only events before this RFC 3339 time.", valueName: "time"))
+        var toTime: String?
+
+        @Flag(help: "Apply --from-time/--to-time to recorded_at instead of occurred_at.")
+        var recordedTime = false
+
         @OptionGroup(title: "Global options")
         var global: GlobalOptions
 
@@ -144,6 +168,14 @@ extension CRMCtl.Events {
             if let value = self.from { params["from"] = .int(value) }
             if let value = self.limit { params["limit"] = .int(value) }
             if let value = self.stream { params["stream"] = .string(value) }
+            if let value = self.to { params["to"] = .int(value) }
+            if self.backward { params["direction"] = "backward" }
+            if let value = self.streamPrefix { params["stream_prefix"] = .string(value) }
+            if !self.type.isEmpty { params["type"] = .strings(self.type) }
+            if let value = self.actorUID { params["actor_uid"] = .int(value) }
+            if let value = self.fromTime { params["from_time"] = .string(value) }
+            if let value = self.toTime { params["to_time"] = .string(value) }
+            if self.recordedTime { params["time_field"] = "recorded_at" }
             return .object(params)
         }
 

@@ -7,12 +7,24 @@ import NIOPosix
 import ServiceLifecycle
 import UnixSignals
 
-/// `crmd`: the event-sourced CRM daemon.
+/// `crmd`: the event-sourced CRM daemon (`crmd serve`, the default) and its offline tools.
 @main
-struct CRMDaemonCommand: AsyncParsableCommand {
+struct CRMDaemonRoot: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "crmd",
         abstract: "The crmd event-sourced CRM daemon.",
+        discussion: "Without a subcommand, crmd serves (see `crmd serve --help`).",
+        version: CRMCore.version,
+        subcommands: [CRMDaemonCommand.self, ImportCommand.self],
+        defaultSubcommand: CRMDaemonCommand.self
+    )
+}
+
+/// `crmd serve`: run the daemon.
+struct CRMDaemonCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve the control socket (the default).",
         discussion: """
             Serves JSON-RPC 2.0 (one JSON object per line) on a Unix socket, appends every accepted \
             command as events to an LMDB log, and answers queries from read models folded from it. \
@@ -82,7 +94,7 @@ struct CRMDaemonCommand: AsyncParsableCommand {
                 maxLineBytes: settings.maxLineBytes,
                 maxInFlightPerConnection: settings.maxInFlightPerConnection
             ),
-            handler: RPCHandler(core: core),
+            handler: RPCHandler(core: core, access: settings.access, logger: logger),
             logger: logger,
             onListening: { path in
                 // A line on stdout tells supervisors and tests that clients can connect now.

@@ -18,6 +18,7 @@ import Logging
 /// | `max_batch` | `1024` | most commands committed in one transaction (group commit) |
 /// | `map_size_mb` | `1024` | initial LMDB map size; grows automatically |
 /// | `log_level` | `info` | trace, debug, info, notice, warning, error, critical |
+/// | `access` | `[]` (every peer is admin) | roles by uid or gid: `[{"uid": 1000, "roles": ["write"]}, {"gid": 27, "roles": ["audit"]}]`; roles are read, audit, write, admin |
 ///
 /// Environment variables: `CRMD_SOCKET`, `CRMD_SOCKET_MODE`, `CRMD_DATA_DIR`, `CRMD_MAX_LINE_BYTES`,
 /// `CRMD_LOG_LEVEL`.
@@ -30,10 +31,11 @@ struct DaemonConfiguration: Equatable {
     var maxBatch = 1024
     var mapSizeMB = 1024
     var logLevel: Logger.Level = .info
+    var access = AccessPolicy.open
 
     static let knownKeys: Set<String> = [
         "socket_path", "socket_mode", "data_dir", "max_line_bytes", "max_in_flight_per_connection", "max_batch",
-        "map_size_mb", "log_level",
+        "map_size_mb", "log_level", "access",
     ]
 
     /// Applies the members of a config file.
@@ -73,6 +75,13 @@ struct DaemonConfiguration: Equatable {
         if let value = try int("max_batch") { self.maxBatch = value }
         if let value = try int("map_size_mb") { self.mapSizeMB = value }
         if let value = try string("log_level") { self.logLevel = try DaemonConfiguration.parseLevel(value) }
+        if let value = members["access"] {
+            do {
+                self.access = try AccessPolicy(json: value)
+            } catch {
+                throw StartupError("config file \(path): \(error.description)")
+            }
+        }
     }
 
     /// Applies `CRMD_*` environment variables.

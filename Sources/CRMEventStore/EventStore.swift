@@ -57,6 +57,11 @@ public struct LogHead: Sendable, Hashable {
     public var seq: UInt64
     /// Hash of the record at `seq` (zeros for an empty log).
     public var hash: [UInt8]
+
+    public init(seq: UInt64, hash: [UInt8]) {
+        self.seq = seq
+        self.hash = hash
+    }
 }
 
 /// The event log on LMDB (DESIGN.md §3): the `events`, `streams`, `stream_heads`, `idempotency` and
@@ -191,6 +196,37 @@ public struct EventStore: Sendable {
         return recorded
     }
 
+    /// Appends an event exported from another log, keeping its position, stream version and
+    /// envelope, after checking that it continues this log: its position is the next one, its stream
+    /// version follows its stream's, and its record hashes to `expectedHash` when chained to this
+    /// log's head. Returns the new head.
+    public func appendExported(_ event: RecordedEvent, expectedHash: [UInt8], _ txn: Transaction) throws -> LogHead {
+        let head = try self.head(txn)
+        guard event.seq == head.seq + 1 else {
+            throw ImportError("event \(event.seq) does not follow position \(head.seq)")
+        }
+        let streamHead = try self.streamHead(event.stream, txn)
+        guard event.streamVersion == streamHead.version + 1 else {
+            throw ImportError(
+                "event \(event.seq) has version \(event.streamVersion) of \(event.stream), expected \(streamHead.version + 1)"
+            )
+        }
+        let bytes = EventRecord.encode(event, previousHash: head.hash)
+        let hash = EventRecord.hash(bytes)
+        guard hash == expectedHash else {
+            throw ImportError("event \(event.seq) does not match its hash: the export was altered or is incomplete")
+        }
+        let key = [UInt8].bigEndian(event.seq)
+        try txn.put(self.events, key, bytes, flags: .append)
+        try txn.put(self.streams, EventStore.streamKey(event.stream, event.streamVersion), key)
+        var streamHeadBytes = [UInt8].bigEndian(event.streamVersion)
+        streamHeadBytes.appendBigEndian(UInt64(bitPattern: max(event.occurredAt, streamHead.lastOccurredAt)))
+        try txn.put(self.streamHeads, event.stream, streamHeadBytes)
+        let newHead = LogHead(seq: event.seq, hash: hash)
+        try txn.put(self.meta, EventStore.headKey, [UInt8].bigEndian(newHead.seq) + newHead.hash)
+        return newHead
+    }
+
     static func streamKey(_ stream: String, _ version: UInt64) -> [UInt8] {
         var key = Array(stream.utf8)
         key.append(0)
@@ -277,6 +313,20 @@ public struct EventStore: Sendable {
         return result
     }
 
+    /// The positions of every event of `stream`, in stream order.
+    public func positions(of stream: String, _ txn: Transaction) throws -> [UInt64] {
+        var result: [UInt64] = []
+        try txn.withCursor(self.streams) { cursor in
+            let prefix = Array(stream.utf8) + [0]
+            var entry = try cursor.seek(atOrAfter: prefix)
+            while let current = entry, current.key.starts(with: prefix) {
+                result.append(readBigEndianUInt64(current.value))
+                entry = try cursor.next()
+            }
+        }
+        return result
+    }
+
     /// The number of events in the log.
     public func count(_ txn: Transaction) throws -> Int { try txn.count(self.events) }
 
@@ -296,45 +346,82 @@ public struct EventStore: Sendable {
 
     /// Walks the hash chain over positions `from...to` (default: the whole log) and checks every link,
     /// every record's position and, when the walk reaches the head, the stored head hash.
+    ///
+    /// When a link between records `s-1` and `s` does not match, the record that was altered is
+    /// located by looking one link further: if record `s` still matches the link stored after it,
+    /// `s` is intact and record `s-1` was changed; otherwise `s` itself was changed. `brokenAt` is that
+    /// record's position; `expectedHash` is what the chain stored for it and `foundHash` what its bytes
+    /// hash to now (or, for an altered link field, the reverse pair).
     public func verify(from: UInt64 = 1, to: UInt64? = nil, _ txn: Transaction) throws -> Verification {
         let head = try self.head(txn)
         let last = min(to ?? head.seq, head.seq)
-        var expected: [UInt8]
-        if from <= 1 {
-            expected = EventRecord.genesisHash
-        } else if let previous = try txn.withValue(self.events, [UInt8].bigEndian(from - 1), EventRecord.hash) {
-            expected = previous
+        let start = max(from, 1)
+        var previousHash: [UInt8]
+        if start <= 1 {
+            previousHash = EventRecord.genesisHash
         } else {
-            expected = EventRecord.genesisHash
+            previousHash = try self.recordHash(at: start - 1, txn) ?? EventRecord.genesisHash
         }
-        var result = Verification(checked: 0, headHash: expected)
-        var position = max(from, 1)
-        try self.forEachRecord(from: position, txn) { seq, record in
+        var result = Verification(checked: 0, headHash: previousHash)
+        var position = start
+
+        /// The link stored after record `seq`: the next record's previous-hash field, or the head hash.
+        func linkAfter(_ seq: UInt64) throws -> [UInt8]? {
+            if seq == head.seq { return head.hash }
+            let link = try txn.withValue(self.events, [UInt8].bigEndian(seq + 1)) { record in
+                try? EventRecord.previousHash(of: record)
+            }
+            return link ?? nil
+        }
+
+        try self.forEachRecord(from: start, txn) { seq, record in
             guard seq <= last else { return false }
-            let found = (try? EventRecord.previousHash(of: record)) ?? []
             let storedSeq = record.count >= 11 ? readBigEndianUInt64(record, at: 3) : 0
-            if seq != position || found != expected || storedSeq != seq {
+            let link = (try? EventRecord.previousHash(of: record)) ?? []
+            let hash = EventRecord.hash(record)
+            if seq != position || storedSeq != seq {
                 result.brokenAt = min(seq, position)
-                result.expectedHash = expected
-                result.foundHash = found
+                result.expectedHash = previousHash
+                result.foundHash = link
                 return false
             }
-            expected = EventRecord.hash(record)
+            if link != previousHash {
+                let intact = try linkAfter(seq) == hash
+                if intact && seq > start {
+                    result.brokenAt = seq - 1
+                    result.checked -= 1
+                    result.expectedHash = link
+                    result.foundHash = previousHash
+                } else {
+                    result.brokenAt = seq
+                    result.expectedHash = previousHash
+                    result.foundHash = link
+                }
+                return false
+            }
+            previousHash = hash
             result.checked += 1
             position += 1
             return true
         }
         if result.brokenAt == nil && position <= last {
             result.brokenAt = position
-            result.expectedHash = expected
+            result.expectedHash = previousHash
             result.foundHash = nil
         }
-        result.headHash = expected
-        if result.brokenAt == nil, last == head.seq, expected != head.hash {
+        result.headHash = previousHash
+        if result.brokenAt == nil, last == head.seq, previousHash != head.hash {
             result.brokenAt = head.seq
-            result.expectedHash = expected
-            result.foundHash = head.hash
+            result.expectedHash = head.hash
+            result.foundHash = previousHash
         }
         return result
     }
+}
+
+/// An exported log that cannot be imported.
+public struct ImportError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+
+    public init(_ description: String) { self.description = description }
 }

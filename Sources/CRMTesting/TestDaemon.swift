@@ -20,17 +20,23 @@ public final class TestDaemon: Sendable {
     public init(
         directory: TemporaryDirectory = TemporaryDirectory(),
         maxLineBytes: Int = 1_048_576,
-        logLevel: Logger.Level = .warning
+        logLevel: Logger.Level = .warning,
+        seedDefaults: Bool = false,
+        access: AccessPolicy = .open
     ) async throws {
         self.directory = directory
         self.socketPath = directory.appending("crmd.sock")
         var logger = Logger(label: "crmd-test")
         logger.logLevel = logLevel
-        self.core = try CRMCore(configuration: CoreConfiguration(dataDirectory: directory.appending("data")), logger: logger)
+        var configuration = CoreConfiguration(dataDirectory: directory.appending("data"))
+        // Off by default so tests can count events from position 1; pass `true` to get the daemon's
+        // default pipeline.
+        configuration.seedDefaults = seedDefaults
+        self.core = try CRMCore(configuration: configuration, logger: logger)
         let ready = AsyncStream<Void>.makeStream()
         let server = ControlServer(
             configuration: .init(socketPath: self.socketPath, maxLineBytes: maxLineBytes),
-            handler: RPCHandler(core: self.core),
+            handler: RPCHandler(core: self.core, access: access, logger: logger),
             logger: logger,
             onListening: { _ in
                 ready.continuation.yield()

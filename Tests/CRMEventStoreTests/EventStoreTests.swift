@@ -128,8 +128,40 @@ import Testing
             try txn.put(events, [0, 0, 0, 0, 0, 0, 0, 3] as [UInt8], EventRecord.encode(event, previousHash: previous))
         }
         let tampered = try self.environment.read { txn in try self.store.verify(txn) }
-        #expect(tampered.brokenAt == 4)
-        #expect(tampered.checked == 3)
+        #expect(tampered.brokenAt == 3)
+        #expect(tampered.checked == 2)
+    }
+
+    @Test func alteredLastRecordIsLocatedThroughTheHeadHash() throws {
+        _ = try self.environment.write { txn in
+            try self.store.append((1...3).map { self.event("a-\($0)", $0) }, metadata: self.metadata(), txn)
+        }
+        try self.environment.write { txn in
+            var event = try #require(try self.store.event(at: 3, txn))
+            event.data = ["n": 7]
+            let previous = try #require(try self.store.recordHash(at: 2, txn))
+            let events = try txn.openDatabase("events")
+            try txn.put(events, [0, 0, 0, 0, 0, 0, 0, 3] as [UInt8], EventRecord.encode(event, previousHash: previous))
+        }
+        let result = try self.environment.read { txn in try self.store.verify(txn) }
+        #expect(result.brokenAt == 3)
+    }
+
+    @Test func alteredLinkFieldIsLocatedAtItsRecord() throws {
+        _ = try self.environment.write { txn in
+            try self.store.append((1...4).map { self.event("a-\($0)", $0) }, metadata: self.metadata(), txn)
+        }
+        try self.environment.write { txn in
+            let event = try #require(try self.store.event(at: 2, txn))
+            let events = try txn.openDatabase("events")
+            try txn.put(
+                events,
+                [0, 0, 0, 0, 0, 0, 0, 2] as [UInt8],
+                EventRecord.encode(event, previousHash: [UInt8](repeating: 9, count: 32))
+            )
+        }
+        let result = try self.environment.read { txn in try self.store.verify(txn) }
+        #expect(result.brokenAt == 2)
     }
 
     @Test func idempotentRepliesArePersisted() throws {

@@ -1,0 +1,197 @@
+import CRMDomain
+import CRMEventStore
+import CRMJSON
+import LMDB
+
+/// Reading history: `events.read` with its filters and `customer.history`.
+extension CRMCore {
+    /// Filters of `events.read`; every given filter must match.
+    struct EventFilter {
+        var stream: String?
+        var streamPrefix: String?
+        var types: Set<String>?
+        var actorUID: UInt32?
+        var fromTime: Int64?
+        var toTime: Int64?
+        var byRecordedTime = false
+
+        func matches(_ event: RecordedEvent) -> Bool {
+            if let stream = self.stream, event.stream != stream { return false }
+            if let prefix = self.streamPrefix, !event.stream.hasPrefix(prefix) { return false }
+            if let types = self.types, !types.contains(event.type) { return false }
+            if let uid = self.actorUID, event.actor.uid != uid { return false }
+            let time = self.byRecordedTime ? event.recordedAt : event.occurredAt
+            if let from = self.fromTime, time < from { return false }
+            if let to = self.toTime, time >= to { return false }
+            return true
+        }
+    }
+
+    /// `events.read`: events in log order (or backwards) between two positions, filtered by stream,
+    /// stream prefix, type, actor and a time range, in pages with a cursor (`next_from`).
+    ///
+    /// A page holds at most `limit` matching events; scanning stops after `max_scan` records (default
+    /// 100,000) so a selective filter on a long log still answers promptly: `next_from` then tells
+    /// where to continue even if the page is short or empty.
+    func readEvents(_ params: JSON?) throws -> JSON {
+        var reader = try Params(params)
+        let backward = try reader.oneOf("direction", ["forward", "backward"]) == "backward"
+        let from = try reader.int("from")
+        if let from, from < 1 { throw Rejection.invalid("from", "must be ≥ 1") }
+        let to = try reader.int("to")
+        if let to, to < 1 { throw Rejection.invalid("to", "must be ≥ 1") }
+        let limit = try reader.int("limit") ?? 100
+        guard (1...1000).contains(limit) else { throw Rejection.invalid("limit", "must be between 1 and 1000") }
+        let maxScan = try reader.int("max_scan") ?? 100_000
+        guard maxScan >= 1 else { throw Rejection.invalid("max_scan", "must be ≥ 1") }
+        var filter = EventFilter()
+        filter.stream = try reader.string("stream")
+        filter.streamPrefix = try reader.string("stream_prefix")
+        if let type = try reader.raw("type") {
+            switch type {
+            case .string(let name): filter.types = [name]
+            case .array(let names):
+                var set: Set<String> = []
+                for (index, name) in names.enumerated() {
+                    guard let text = name.stringValue else {
+                        throw Rejection.invalid("type[\(index)]", "expected a string, got \(name.typeName)")
+                    }
+                    set.insert(text)
+                }
+                filter.types = set
+            default: throw Rejection.invalid("type", "expected an event type or a list of them")
+            }
+        }
+        if let uid = try reader.int("actor_uid") {
+            guard let value = UInt32(exactly: uid) else { throw Rejection.invalid("actor_uid", "not a uid") }
+            filter.actorUID = value
+        }
+        filter.fromTime = try reader.timestamp("from_time")
+        filter.toTime = try reader.timestamp("to_time")
+        filter.byRecordedTime = try reader.oneOf("time_field", ["occurred_at", "recorded_at"]) == "recorded_at"
+        try reader.finish()
+
+        return try self.environment.read { txn in
+            let head = try self.store.head(txn)
+            let lowest = UInt64(backward ? (to ?? 1) : (from ?? 1))
+            let highest = UInt64(backward ? (from.map { UInt64($0) } ?? head.seq) : (to.map { UInt64($0) } ?? head.seq))
+            var events: [JSON] = []
+            var scanned = 0
+            var next: UInt64?
+            func consider(_ event: RecordedEvent, hash: () throws -> [UInt8]) throws -> Bool {
+                if filter.matches(event) {
+                    if events.count == Int(limit) {
+                        next = event.seq
+                        return false
+                    }
+                    events.append(CRMCore.envelope(event, hash: try hash()))
+                }
+                scanned += 1
+                if scanned >= Int(maxScan) {
+                    let following = backward ? event.seq - 1 : event.seq + 1
+                    if following >= max(lowest, 1), following <= highest { next = following }
+                    return false
+                }
+                return true
+            }
+            if let stream = filter.stream {
+                // The stream index gives the stream's events without scanning the log.
+                var positions = try self.store.positions(of: stream, txn).filter { $0 >= lowest && $0 <= highest }
+                if backward { positions.reverse() }
+                for seq in positions {
+                    guard let event = try self.store.event(at: seq, txn) else { continue }
+                    guard try consider(event, hash: { try self.store.recordHash(at: seq, txn) ?? [] }) else { break }
+                }
+            } else if backward {
+                try self.store.forEachRecordBackward(from: highest, txn) { seq, record in
+                    guard seq >= lowest else { return false }
+                    return try consider(try EventRecord.decode(record), hash: { EventRecord.hash(record) })
+                }
+            } else {
+                try self.store.forEachRecord(from: lowest, txn) { seq, record in
+                    guard seq <= highest else { return false }
+                    return try consider(try EventRecord.decode(record), hash: { EventRecord.hash(record) })
+                }
+            }
+            return [
+                "events": .array(events), "next_from": next.map { .int(Int64($0)) } ?? .null,
+                "head": .int(Int64(head.seq)),
+            ]
+        }
+    }
+
+    /// `customer.history`: every event of a customer's stream with its actor and times, and per event
+    /// the fields it changed as `{field: {from, to}}`.
+    func customerHistory(_ params: JSON?) throws -> JSON {
+        var reader = try Params(params)
+        let id = try reader.identifier("customer_id", required: true)!
+        try reader.finish()
+        return try self.environment.read { txn in
+            let stream = "customer-\(id)"
+            let positions = try self.store.positions(of: stream, txn)
+            guard !positions.isEmpty else { throw Rejection.notFound("customer_id", "customer", id) }
+            var entries: [JSON] = []
+            var previous: [String: JSON] = [:]
+            for seq in positions {
+                guard let event = try self.store.event(at: seq, txn) else { continue }
+                let changes = CRMCore.changes(of: event, previous: &previous)
+                entries.append([
+                    "seq": .int(Int64(event.seq)), "stream_version": .int(Int64(event.streamVersion)),
+                    "type": .string(event.type), "occurred_at": .string(Timestamp.format(event.occurredAt)),
+                    "recorded_at": .string(Timestamp.format(event.recordedAt)), "actor": event.actor.json,
+                    "command_id": .string(event.commandID), "causation_seq": event.causationSeq.map { .int(Int64($0)) } ?? .null,
+                    "changes": .object(changes),
+                ])
+            }
+            return ["customer_id": .string(id), "events": .array(entries)]
+        }
+    }
+
+    /// The fields an event of a customer stream changed. `previous` carries the last known value of
+    /// each field across the stream (for events that record only the new value).
+    static func changes(of event: RecordedEvent, previous: inout [String: JSON]) -> [String: JSON] {
+        var changes: [String: JSON] = [:]
+        func set(_ field: String, _ to: JSON) {
+            let from = previous[field] ?? .null
+            if from != to { changes[field] = ["from": from, "to": to] }
+            previous[field] = to
+        }
+        switch event.type {
+        case "CustomerCreated":
+            for part in [event.data, event.pii] {
+                for (key, value) in part.objectValue ?? [:] where key != "customer_id" && !value.isNull {
+                    if case .array(let elements) = value, elements.isEmpty { continue }
+                    if case .object(let members) = value, members.isEmpty { continue }
+                    set(key, value)
+                }
+            }
+        case "CustomerUpdated":
+            for part in [event.data["changes"], event.pii["changes"]] {
+                for (key, change) in part?.objectValue ?? [:] {
+                    changes[key] = change
+                    previous[key] = change["to"] ?? .null
+                }
+            }
+        case "CustomerTagged":
+            var tags = Set(previous["tags"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+            tags.formUnion(event.data["added"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+            tags.subtract(event.data["removed"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+            set("tags", .strings(tags.sorted()))
+        case "CustomerOwnerChanged":
+            set("owner_id", event.data["to"] ?? .null)
+        case "LifecycleStageChanged":
+            set("lifecycle_stage", event.data["to"] ?? .null)
+        case "LeadStatusChanged":
+            set("lead_status", event.data["to"] ?? .null)
+        case "ConsentChanged":
+            let channel = event.data["channel"]?.stringValue ?? "?"
+            let address = event.pii["address"]?.stringValue.map { ":\($0)" } ?? ""
+            set("consent.\(channel)\(address)", event.data["to"] ?? .null)
+        default:
+            for (key, value) in event.data.objectValue ?? [:] where key != "customer_id" {
+                changes[key] = ["from": .null, "to": value]
+            }
+        }
+        return changes
+    }
+}

@@ -1,0 +1,135 @@
+import CRMJSON
+import CRMTesting
+import Foundation
+import Testing
+
+/// One byte of one event changed inside the LMDB file while crmd is stopped is detected and located.
+@Suite struct TamperTests {
+    @Test func aChangedByteInTheDataFileIsLocatedByAuditVerify() async throws {
+        let directory = TemporaryDirectory()
+        let socket = directory.appending("crmd.sock")
+        let data = directory.appending("data")
+        var daemon = try DaemonProcess(socketPath: socket, dataDirectory: data)
+        var client = try RPCClient(socketPath: socket)
+        var target: Int64 = 0
+        for index in 1...6 {
+            let marker = index == 4 ? "tamper-target-4711" : "plain-\(index)"
+            let result = try await client.result(
+                "customer.create",
+                ["first_name": .string("Person \(index)"), "correlation_id": .string(marker)]
+            )
+            if index == 4 { target = try #require(result["position"]?.intValue) }
+        }
+        #expect(try await client.result("audit.verify")["ok"] == true)
+        #expect(daemon.stop() == 0)
+
+        // The correlation id is stored only inside the event record: change one of its bytes. LMDB
+        // copies pages on write, so stale copies may remain on free pages; change every copy.
+        let file = data + "/data.mdb"
+        var bytes = try #require(FileManager.default.contents(atPath: file))
+        let needle = Data("tamper-target-4711".utf8)
+        var searchFrom = bytes.startIndex
+        var changed = 0
+        while let range = bytes.range(of: needle, in: searchFrom..<bytes.endIndex) {
+            bytes[range.lowerBound] = UInt8(ascii: "T")
+            searchFrom = range.upperBound
+            changed += 1
+        }
+        #expect(changed >= 1)
+        try bytes.write(to: URL(fileURLWithPath: file))
+
+        daemon = try DaemonProcess(socketPath: socket, dataDirectory: data)
+        client = try RPCClient(socketPath: socket)
+        let verify = try await client.result("audit.verify")
+        #expect(verify["ok"] == false)
+        #expect(verify["broken_at"] == .int(target))
+        #expect(verify["checked"] == .int(target - 1))
+        #expect(verify["expected_hash"] != verify["found_hash"])
+        #expect(daemon.stop() == 0)
+    }
+}
+
+/// `crmctl export` → `crmd import` into a fresh directory → the same head hash and answers.
+@Suite struct ExportImportTests {
+    /// The products directory holding crmd and crmctl.
+    static var productsDirectory: URL { URL(fileURLWithPath: DaemonProcess.executablePath).deletingLastPathComponent() }
+
+    static func runTool(_ name: String, _ arguments: [String], stdout: FileHandle? = nil) throws -> (Int32, String) {
+        let process = Process()
+        process.executableURL = ExportImportTests.productsDirectory.appendingPathComponent(name)
+        process.arguments = arguments
+        let errors = Pipe()
+        process.standardError = errors
+        let output = Pipe()
+        process.standardOutput = stdout ?? output
+        try process.run()
+        let text = stdout == nil ? String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) : ""
+        let errorText = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, text + errorText)
+    }
+
+    @Test func exportedLogImportsWithTheSameHeadHashAndAnswers() async throws {
+        let directory = TemporaryDirectory()
+        let socket = directory.appending("a.sock")
+        let original = try DaemonProcess(socketPath: socket, dataDirectory: directory.appending("a"))
+        let client = try RPCClient(socketPath: socket)
+        var ids: [String] = []
+        for index in 0..<30 {
+            let id = try await client.createCustomer([
+                "first_name": .string("P\(index)"), "emails": [["address": .string("p\(index)@example.com")]],
+                "tags": index % 3 == 0 ? ["vip"] : [],
+            ])
+            ids.append(id)
+            if index % 4 == 0 {
+                _ = try await client.result("customer.update", ["customer_id": .string(id), "set": ["job_title": "CTO"]])
+            }
+        }
+        let exportFile = directory.appending("log.ndjson")
+        let (exportStatus, exportOutput) = try ExportImportTests.runTool(
+            "crmctl",
+            ["export", "--socket", socket, "--output", exportFile, "--page-size", "7"]
+        )
+        #expect(exportStatus == 0, "\(exportOutput)")
+        let before = try await client.result("system.stats")
+        var profiles: [JSON] = []
+        for id in ids { profiles.append(try await client.result("customer.get", ["customer_id": .string(id)])) }
+        let vip = try await client.result("customer.find", ["tag": "vip"])
+        #expect(original.stop() == 0)
+
+        let (importStatus, importOutput) = try ExportImportTests.runTool(
+            "crmd",
+            ["import", exportFile, "--data-dir", directory.appending("b")]
+        )
+        #expect(importStatus == 0, "\(importOutput)")
+        let copySocket = directory.appending("b.sock")
+        let copy = try DaemonProcess(socketPath: copySocket, dataDirectory: directory.appending("b"))
+        let copyClient = try RPCClient(socketPath: copySocket)
+        let after = try await copyClient.result("system.stats")
+        #expect(after["head"] == before["head"])
+        #expect(after["event_count"] == before["event_count"])
+        for (id, profile) in zip(ids, profiles) {
+            #expect(try await copyClient.result("customer.get", ["customer_id": .string(id)]) == profile)
+        }
+        #expect(try await copyClient.result("customer.find", ["tag": "vip"]) == vip)
+        #expect(try await copyClient.result("audit.verify")["ok"] == true)
+        #expect(copy.stop() == 0)
+
+        // A second import into the now non-empty directory is refused; so is an altered export.
+        let (again, againOutput) = try ExportImportTests.runTool(
+            "crmd",
+            ["import", exportFile, "--data-dir", directory.appending("b")]
+        )
+        #expect(again == 1)
+        #expect(againOutput.contains("already holds events"))
+        var text = try String(contentsOfFile: exportFile, encoding: .utf8)
+        text = text.replacingOccurrences(of: "P7", with: "Q7")
+        try text.write(toFile: exportFile, atomically: true, encoding: .utf8)
+        let (altered, alteredOutput) = try ExportImportTests.runTool(
+            "crmd",
+            ["import", exportFile, "--data-dir", directory.appending("c")]
+        )
+        #expect(altered == 1)
+        #expect(alteredOutput.contains("does not match its hash"))
+    }
+}
