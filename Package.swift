@@ -117,7 +117,11 @@ let package = Package(
         // MARK: - Tests
         .testTarget(name: "CRMJSONTests", dependencies: ["CRMJSON"], swiftSettings: swiftSettings),
         .testTarget(name: "LMDBTests", dependencies: ["LMDB", "CRMTesting"], swiftSettings: swiftSettings),
-        .testTarget(name: "CRMDomainTests", dependencies: ["CRMDomain", "CRMJSON"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "CRMDomainTests",
+            dependencies: ["CRMDomain", "CRMJSON", "CRMTesting"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "CRMEventStoreTests",
             dependencies: ["CRMEventStore", "CRMDomain", "LMDB", "CRMTesting"],

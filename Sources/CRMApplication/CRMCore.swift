@@ -26,6 +26,9 @@ public struct CoreConfiguration: Sendable {
     public var maxBatch: Int = 1024
     /// How far in the future a command's `at` may be, in milliseconds.
     public var maxFutureSkewMillis: Int64 = 5 * 60 * 1000
+    /// Whether ``Seeds/onEmptyLog`` (the default sales pipeline) runs on the first start of an empty
+    /// log. The daemon seeds; tests that count events from position 1 turn it off.
+    public var seedDefaults: Bool = true
 
     public init(dataDirectory: String) { self.dataDirectory = dataDirectory }
 }
@@ -54,9 +57,9 @@ public final class CRMCore: Sendable {
     }
 
     private let shared: SharedEnvironment
-    private var environment: Environment { self.shared.environment }
+    var environment: Environment { self.shared.environment }
     private let lock: DataDirectoryLock
-    private let store: EventStore
+    let store: EventStore
     private let runner: ProjectionRunner
     private let stateProjector: DecisionStateProjector
     private let writer: Writer<CommandJob>
@@ -109,7 +112,8 @@ public final class CRMCore: Sendable {
 
     /// Runs ``Seeds/onEmptyLog`` when the log is empty, waiting for each to commit.
     private func seedIfEmpty() throws {
-        guard !Seeds.onEmptyLog.isEmpty, try self.environment.read({ txn in try self.store.head(txn).seq }) == 0
+        guard self.configuration.seedDefaults, !Seeds.onEmptyLog.isEmpty,
+            try self.environment.read({ txn in try self.store.head(txn).seq }) == 0
         else { return }
         let origin = RequestOrigin(uid: getuid(), gid: getgid())
         for seed in Seeds.onEmptyLog {
@@ -136,7 +140,7 @@ public final class CRMCore: Sendable {
         (Array(self.commandTypes.keys) + Array(self.queries.keys) + CRMCore.systemMethods).sorted()
     }
 
-    static let systemMethods = ["system.ping", "system.stats", "events.read", "audit.verify"]
+    static let systemMethods = ["system.ping", "system.stats", "events.read", "audit.verify", "customer.history"]
 
     /// Common params of every command, removed before the command's own params are parsed.
     static let commonParams: Set<String> = ["command_id", "expected_version", "at", "correlation_id", "on_behalf_of"]
@@ -334,6 +338,17 @@ public final class CRMCore: Sendable {
         }
     }
 
+    /// ``query(method:params:)`` without a task of its own, for callers that already run one per
+    /// request: takes the query's place after the commands queued so far now, and returns a closure
+    /// that waits for them to commit and then answers.
+    public func startQuery(method: String, params: JSON?) -> @Sendable () async -> Result<JSON, RPCError> {
+        let ticket = self.writer.lastTicket
+        return {
+            await self.writer.waitUntilCompleted(ticket)
+            return self.runQuery(method: method, params: params)
+        }
+    }
+
     /// Whether `method` is a query or a system method.
     public func isQuery(_ method: String) -> Bool {
         self.queries[method] != nil || CRMCore.systemMethods.contains(method)
@@ -362,6 +377,8 @@ public final class CRMCore: Sendable {
             return try self.stats()
         case "events.read":
             return try self.readEvents(params)
+        case "customer.history":
+            return try self.customerHistory(params)
         case "audit.verify":
             return try self.verify(params)
         default:
@@ -389,42 +406,10 @@ public final class CRMCore: Sendable {
                 "file_size_bytes": .int(Int64(self.environment.usedBytes)),
                 "map_size_bytes": .int(Int64(self.environment.mapSize)),
                 "writer_backlog": .int(Int64(self.writer.backlog)),
+                "commits": .int(Int64(self.writer.batches)),
                 "projections": .array(projections),
                 "uptime_seconds": .int(Int64(Date().timeIntervalSince(self.startedAt))),
                 "data_dir": .string(self.configuration.dataDirectory),
-            ]
-        }
-    }
-
-    private func readEvents(_ params: JSON?) throws -> JSON {
-        var reader = try Params(params)
-        let from = try reader.int("from") ?? 1
-        guard from >= 1 else { throw Rejection.invalid("from", "must be ≥ 1") }
-        let limit = try reader.int("limit") ?? 100
-        guard (1...1000).contains(limit) else { throw Rejection.invalid("limit", "must be between 1 and 1000") }
-        let stream = try reader.string("stream")
-        try reader.finish()
-        return try self.environment.read { txn in
-            let head = try self.store.head(txn)
-            var events: [JSON] = []
-            var last: UInt64 = 0
-            if let stream {
-                for event in try self.store.read(from: UInt64(from), limit: Int(limit), stream: stream, txn) {
-                    let hash = try self.store.recordHash(at: event.seq, txn) ?? []
-                    events.append(CRMCore.envelope(event, hash: hash))
-                    last = event.seq
-                }
-            } else {
-                try self.store.forEachRecord(from: UInt64(from), txn) { seq, record in
-                    events.append(CRMCore.envelope(try EventRecord.decode(record), hash: EventRecord.hash(record)))
-                    last = seq
-                    return events.count < limit
-                }
-            }
-            let more = events.count == Int(limit) && last < head.seq
-            return [
-                "events": .array(events), "next_from": more ? .int(Int64(last + 1)) : .null,
-                "head": .int(Int64(head.seq)),
             ]
         }
     }

@@ -12,6 +12,7 @@ final class Writer<Item: Sendable>: Sendable {
         var queue: [Item] = []
         var enqueued: UInt64 = 0
         var completed: UInt64 = 0
+        var batches: UInt64 = 0
         var stopping = false
         var waiters: [(ticket: UInt64, continuation: CheckedContinuation<Void, Never>)] = []
     }
@@ -48,6 +49,9 @@ final class Writer<Item: Sendable>: Sendable {
 
     /// Number of items queued and not yet committed.
     var backlog: UInt64 { self.state.withLock { $0.enqueued - $0.completed } }
+
+    /// Number of batches processed (write transactions) since the writer started.
+    var batches: UInt64 { self.state.withLock { $0.batches } }
 
     /// Returns once every item up to `ticket` has been processed.
     func waitUntilCompleted(_ ticket: UInt64) async {
@@ -93,6 +97,7 @@ final class Writer<Item: Sendable>: Sendable {
                 process(batch)
                 let ready = self.state.withLock { state -> [CheckedContinuation<Void, Never>] in
                     state.completed += UInt64(batch.count)
+                    state.batches += 1
                     let completed = state.completed
                     var ready: [CheckedContinuation<Void, Never>] = []
                     state.waiters.removeAll { waiter in

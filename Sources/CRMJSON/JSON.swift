@@ -27,6 +27,8 @@ extension JSON {
         }
         set {
             guard case .object(var members) = self else { return }
+            // Drop this value's reference first, so `members` is unique and is not copied on write.
+            self = .null
             members[key] = newValue
             self = .object(members)
         }
@@ -113,7 +115,7 @@ extension JSON: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, Express
     public init(floatLiteral value: Double) { self = .double(value) }
     public init(nilLiteral: ()) { self = .null }
     public init(dictionaryLiteral elements: (String, JSON)...) {
-        var members: [String: JSON] = [:]
+        var members: [String: JSON] = Dictionary(minimumCapacity: elements.count)
         for (key, value) in elements { members[key] = value }
         self = .object(members)
     }

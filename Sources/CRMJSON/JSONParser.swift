@@ -46,6 +46,9 @@ private struct JSONParser {
     let bytes: UnsafeBufferPointer<UInt8>
     var index = 0
     var depth = 0
+    /// Members of the objects being parsed, innermost last: an object's members are collected here
+    /// and then moved into a dictionary of exactly the right capacity (no rehashing while it grows).
+    var members: [(key: String, value: JSON, offset: Int)] = []
 
     init(_ bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
@@ -101,12 +104,13 @@ private struct JSONParser {
         try self.enter()
         defer { self.depth -= 1 }
         self.index += 1
-        var members: [String: JSON] = [:]
         self.skipWhitespace()
         if self.index < self.bytes.count, self.bytes[self.index] == UInt8(ascii: "}") {
             self.index += 1
-            return .object(members)
+            return .object([:])
         }
+        let first = self.members.count
+        defer { self.members.removeSubrange(first...) }
         while true {
             self.skipWhitespace()
             guard self.index < self.bytes.count, self.bytes[self.index] == UInt8(ascii: "\"") else {
@@ -121,14 +125,18 @@ private struct JSONParser {
             self.index += 1
             self.skipWhitespace()
             let value = try self.parseValue()
-            if members.updateValue(value, forKey: key) != nil {
-                throw JSONParseError(message: "duplicate key \"\(key)\"", offset: keyOffset)
-            }
+            self.members.append((key, value, keyOffset))
             self.skipWhitespace()
             guard self.index < self.bytes.count else { throw self.error("unexpected end of input") }
             switch self.bytes[self.index] {
             case UInt8(ascii: ","): self.index += 1
-            case UInt8(ascii: "}"): self.index += 1; return .object(members)
+            case UInt8(ascii: "}"):
+                self.index += 1
+                var object: [String: JSON] = Dictionary(minimumCapacity: self.members.count - first)
+                for member in self.members[first...] where object.updateValue(member.value, forKey: member.key) != nil {
+                    throw JSONParseError(message: "duplicate key \"\(member.key)\"", offset: member.offset)
+                }
+                return .object(object)
             default: throw self.error("expected ',' or '}'")
             }
         }
@@ -186,6 +194,14 @@ private struct JSONParser {
             guard self.isDigit(self.index) else { throw self.error("invalid number") }
             while self.isDigit(self.index) { self.index += 1 }
         }
+        // Fast path: integers of up to 18 digits cannot overflow; build them without a String.
+        let negative = self.bytes[start] == UInt8(ascii: "-")
+        let digitsStart = negative ? start + 1 : start
+        if isInteger, self.index - digitsStart <= 18 {
+            var value: Int64 = 0
+            for offset in digitsStart..<self.index { value = value * 10 + Int64(self.bytes[offset] &- 0x30) }
+            return .int(negative ? -value : value)
+        }
         let text = String(decoding: UnsafeBufferPointer(rebasing: self.bytes[start..<self.index]), as: UTF8.self)
         if isInteger, let value = Int64(text) { return .int(value) }
         guard let value = Double(text), value.isFinite else {
@@ -200,9 +216,31 @@ private struct JSONParser {
 
     mutating func parseString() throws(JSONParseError) -> String {
         self.index += 1
+        let start = self.index
+        var ascii = true
+        // Fast path: a string without escapes becomes a String straight from its bytes (the common
+        // case on the hot path: ids, names, keys of stored documents).
+        while true {
+            guard self.index < self.bytes.count else { throw self.error("unterminated string") }
+            let byte = self.bytes[self.index]
+            if byte == UInt8(ascii: "\"") {
+                let run = UnsafeBufferPointer(rebasing: self.bytes[start..<self.index])
+                self.index += 1
+                if ascii { return String(decoding: run, as: UTF8.self) }
+                guard let string = String(validating: run, as: UTF8.self) else {
+                    throw JSONParseError(message: "invalid UTF-8 in string", offset: start)
+                }
+                return string
+            }
+            if byte < 0x20 { throw self.error("control character in string") }
+            if byte == UInt8(ascii: "\\") { break }
+            if byte >= 0x80 { ascii = false }
+            self.index += 1
+        }
+        // Slow path: the string has escapes.
         var scalars = String.UnicodeScalarView()
+        try self.appendRun(from: start, to: self.index, into: &scalars)
         var runStart = self.index
-        // Fast path: copy runs of plain bytes; validate UTF-8 when the run ends.
         while true {
             guard self.index < self.bytes.count else { throw self.error("unterminated string") }
             let byte = self.bytes[self.index]

@@ -45,13 +45,7 @@ extension CustomerProfileProjector {
         profile["updated_at"] = .string(Timestamp.format(event.occurredAt))
         try self.storeProfile(profile, customerID, txn)
         if let note {
-            try self.putTimelineEntry(
-                Self.timelineEntry(note, event, at: event.occurredAt),
-                customerID: customerID,
-                at: event.occurredAt,
-                seq: event.seq,
-                txn
-            )
+            try self.putTimelineEntry(note, for: event, customerID: customerID, txn)
         }
     }
 
@@ -121,13 +115,7 @@ extension CustomerProfileProjector {
             refID: customerID,
             summary: "Customer created as \(stage.stringValue ?? "lead")"
         )
-        try self.putTimelineEntry(
-            Self.timelineEntry(note, event, at: event.occurredAt),
-            customerID: customerID,
-            at: event.occurredAt,
-            seq: event.seq,
-            txn
-        )
+        try self.putTimelineEntry(note, for: event, customerID: customerID, txn)
     }
 
     // MARK: - CustomerUpdated
@@ -340,13 +328,7 @@ extension CustomerProfileProjector {
             if contacted { stats["last_contacted_at"] = Self.later(stats["last_contacted_at"], occurredAt) }
             profile["stats"] = .object(stats)
             try self.storeProfile(profile, customerID, txn)
-            try self.putTimelineEntry(
-                Self.timelineEntry(note, event, at: occurredAt),
-                customerID: customerID,
-                at: occurredAt,
-                seq: event.seq,
-                txn
-            )
+            try self.putTimelineEntry(note, for: event, customerID: customerID, at: occurredAt, txn)
         }
     }
 

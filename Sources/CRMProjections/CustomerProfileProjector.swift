@@ -99,9 +99,18 @@ public struct CustomerProfileProjector: Projector {
         try txn.put(self.profiles, customerID, profile.serialized())
     }
 
-    /// Stores one timeline entry of `customerID` at (`at`, `seq`).
-    func putTimelineEntry(_ entry: JSON, customerID: String, at: Int64, seq: UInt64, _ txn: Transaction) throws {
-        try txn.put(self.timeline, ProfileKeys.timelineKey(customerID, at: at, seq: seq), entry.serialized())
+    /// Stores the timeline entry `note` of `customerID` for `event`, placed at `at` (default: the
+    /// event's business time) and the event's position.
+    func putTimelineEntry(
+        _ note: TimelineNote,
+        for event: RecordedEvent,
+        customerID: String,
+        at: Int64? = nil,
+        _ txn: Transaction
+    ) throws {
+        let at = at ?? event.occurredAt
+        let entry = Self.timelineEntry(note, event, at: at)
+        try txn.put(self.timeline, ProfileKeys.timelineKey(customerID, at: at, seq: event.seq), entry.serialized())
     }
 }
 

@@ -126,13 +126,7 @@ extension CustomerProfileProjector {
         }
         try txn.put(self.profiles, Self.dealKey(dealID), JSON.strings(holders).serialized())
         if let note {
-            try self.putTimelineEntry(
-                Self.timelineEntry(note, event, at: event.occurredAt),
-                customerID: customerID,
-                at: event.occurredAt,
-                seq: event.seq,
-                txn
-            )
+            try self.putTimelineEntry(note, for: event, customerID: customerID, txn)
         }
     }
 }

@@ -58,12 +58,6 @@ extension CustomerProfileProjector {
             profile["stats"] = .object(stats)
             try self.storeProfile(profile, customerID, txn)
         }
-        try self.putTimelineEntry(
-            Self.timelineEntry(note, event, at: event.occurredAt),
-            customerID: customerID,
-            at: event.occurredAt,
-            seq: event.seq,
-            txn
-        )
+        try self.putTimelineEntry(note, for: event, customerID: customerID, txn)
     }
 }

@@ -1,6 +1,7 @@
 public import CRMApplication
 import CRMJSON
 import CRMProtocol
+public import Logging
 
 /// Turns request lines into JSON-RPC replies using the application core (DESIGN.md §5).
 ///
@@ -11,8 +12,16 @@ import CRMProtocol
 /// - The actor of every command is the socket peer's uid/gid.
 public struct RPCHandler: RequestHandler {
     let core: CRMCore
+    let access: AccessPolicy
+    let logger: Logger?
 
-    public init(core: CRMCore) { self.core = core }
+    /// A handler answering from `core`, allowing each peer what `access` grants it; denied calls are
+    /// logged to `logger`.
+    public init(core: CRMCore, access: AccessPolicy = .open, logger: Logger? = nil) {
+        self.core = core
+        self.access = access
+        self.logger = logger
+    }
 
     public func start(line: [UInt8], peer: PeerCredentials) -> Task<[UInt8]?, Never> {
         let json: JSON
@@ -38,17 +47,17 @@ public struct RPCHandler: RequestHandler {
                 )
                 return Task { reply.serialized() }
             }
-            let tasks = elements.map { self.handle($0, origin: origin) }
+            let started = elements.map { self.handle($0, origin: origin) }
             return Task {
                 var replies: [JSON] = []
-                for task in tasks {
-                    if let reply = await task.value { replies.append(reply) }
+                for request in started {
+                    if let reply = await request.reply() { replies.append(reply) }
                 }
                 return replies.isEmpty ? nil : JSON.array(replies).serialized()
             }
         }
-        let task = self.handle(json, origin: origin)
-        return Task { await task.value?.serialized() }
+        let started = self.handle(json, origin: origin)
+        return Task { await started.reply()?.serialized() }
     }
 
     public func lineTooLongReply(limit: Int) -> [UInt8] {
@@ -62,31 +71,71 @@ public struct RPCHandler: RequestHandler {
         ).serialized()
     }
 
-    /// Starts one request; the task yields its response, or `nil` for a notification.
-    private func handle(_ json: JSON, origin: RequestOrigin) -> Task<JSON?, Never> {
+    /// A request that has taken its place in the order of commands: a command is queued with the
+    /// writer, a query has its ticket. ``reply()`` awaits the outcome; one task per request line runs
+    /// it (rather than a task per step).
+    enum Started: Sendable {
+        case done(JSON?)
+        case command(id: JSON?, Pending<Result<JSON, RPCError>>)
+        case query(id: JSON?, @Sendable () async -> Result<JSON, RPCError>)
+
+        /// The response, or `nil` for a notification.
+        func reply() async -> JSON? {
+            switch self {
+            case .done(let reply): return reply
+            case .command(let id, let pending): return RPCHandler.response(id: id, await pending.value)
+            case .query(let id, let answer): return RPCHandler.response(id: id, await answer())
+            }
+        }
+    }
+
+    /// Starts one request: queues a command or takes a query's ticket, in arrival order.
+    private func handle(_ json: JSON, origin: RequestOrigin) -> Started {
         let request: RPCRequest
         switch RPCRequest.decode(json) {
         case .failure(let failure):
-            let reply = RPCResponse.failure(id: failure.id, error: failure.error)
-            return Task { reply }
+            return .done(RPCResponse.failure(id: failure.id, error: failure.error))
         case .success(let decoded):
             request = decoded
         }
         let id = request.id
+        if let denied = self.denial(of: request, origin: origin) {
+            return .done(RPCHandler.response(id: id, .failure(denied)))
+        }
         if self.core.isCommand(request.method) {
-            let pending = self.core.submit(method: request.method, params: request.params, origin: origin)
-            return Task { RPCHandler.response(id: id, await pending.value) }
+            return .command(id: id, self.core.submit(method: request.method, params: request.params, origin: origin))
         }
         if self.core.isQuery(request.method) {
-            let task = self.core.query(method: request.method, params: request.params)
-            return Task { RPCHandler.response(id: id, await task.value) }
+            return .query(id: id, self.core.startQuery(method: request.method, params: request.params))
         }
         let error = RPCError(
             reason: "unknown_command",
             message: "method not found: \(request.method)",
             details: ["method": .string(request.method)]
         )
-        return Task { RPCHandler.response(id: id, .failure(error)) }
+        return .done(RPCHandler.response(id: id, .failure(error)))
+    }
+
+    /// The `forbidden` error for a method the peer's roles do not allow (logged), or `nil`.
+    private func denial(of request: RPCRequest, origin: RequestOrigin) -> RPCError? {
+        let isCommand = self.core.isCommand(request.method)
+        guard isCommand || self.core.isQuery(request.method) else { return nil }
+        let roles = self.access.roles(uid: origin.uid, gid: origin.gid)
+        guard !AccessPolicy.allows(roles, method: request.method, isCommand: isCommand) else { return nil }
+        let granted = roles.map(\.rawValue).sorted()
+        self.logger?.notice(
+            "denied a call",
+            metadata: [
+                "method": "\(request.method)", "uid": "\(origin.uid)", "gid": "\(origin.gid)",
+                "roles": "\(granted.joined(separator: ","))",
+            ]
+        )
+        return RPCError(
+            reason: "forbidden",
+            message: "uid \(origin.uid) (roles: \(granted.isEmpty ? "none" : granted.joined(separator: ", "))) "
+                + "may not call \(request.method)",
+            details: ["method": .string(request.method), "uid": .int(Int64(origin.uid)), "roles": .strings(granted)]
+        )
     }
 
     /// The response for an outcome; `nil` for a notification (no id).

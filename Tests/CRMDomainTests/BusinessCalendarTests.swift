@@ -1,5 +1,6 @@
 import CRMDomain
 import CRMJSON
+import CRMTesting
 import Testing
 
 /// Schedule math of DOMAIN.md §8.3: open intervals, DST, holidays and `addBusiness`.
@@ -82,19 +83,7 @@ import Testing
         #expect(IntervalMath.length(open) == 3 * 86_400_000)
     }
 
-    /// A small deterministic generator (SplitMix64), so failures reproduce.
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            self.state &+= 0x9E37_79B9_7F4A_7C15
-            var z = self.state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
-    static func randomSchedule(_ random: inout SplitMix) -> BusinessSchedule {
+    static func randomSchedule(_ random: inout SeededGenerator) -> BusinessSchedule {
         let zones = [
             "Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "UTC", "Asia/Kolkata", "America/Sao_Paulo",
         ]
@@ -129,7 +118,7 @@ import Testing
     }
 
     @Test func elapsedOfAddBusinessIsTheAmount() {
-        var random = SplitMix(state: 20_251_124)
+        var random = SeededGenerator(seed: 20_251_124)
         let base = Self.ms("2025-01-01T00:00:00Z")
         for index in 0..<300 {
             let schedule = Self.randomSchedule(&random)

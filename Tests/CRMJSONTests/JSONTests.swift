@@ -55,5 +55,20 @@ import Testing
         #expect(try JSON.parse("99999999999999999999") == .double(1e20))
         #expect(JSON.double(3).serializedString() == "3")
         #expect(JSON.double(0.5).serializedString() == "0.5")
+        #expect(try JSON.parse("-123456789012345678") == .int(-123_456_789_012_345_678))
+        #expect(try JSON.parse("9223372036854775807") == .int(.max))
+        #expect(try JSON.parse("-9223372036854775808") == .int(.min))
+        #expect(try JSON.parse("-0") == .int(0))
+    }
+
+    @Test func stringsWithAndWithoutEscapesRoundTrip() throws {
+        let text = #"{"a":"plain","b":"h\u00e9llo \"q\" \\ \n","c":"héllo ✓","d":""}"#
+        let json = try JSON.parse(text)
+        #expect(json["a"] == "plain")
+        #expect(json["b"] == "héllo \"q\" \\ \n")
+        #expect(json["c"] == "héllo ✓")
+        #expect(json["d"] == "")
+        #expect(try JSON.parse(json.serialized()) == json)
+        #expect(json.serializedString() == #"{"a":"plain","b":"héllo \"q\" \\ \n","c":"héllo ✓","d":""}"#)
     }
 }

@@ -1,6 +1,7 @@
 import CRMDomain
 import CRMJSON
 import CRMProjections
+import CRMTesting
 import Testing
 
 /// Builds the DOMAIN.md §7.3 worked example: D1 P→Q→Pr→Won; D2 P→Pr→Lost; D3 P→Q→Lost; D4 created at

@@ -1,6 +1,7 @@
 import CRMDomain
 import CRMJSON
 import CRMProjections
+import CRMTesting
 import Foundation
 import LMDB
 import Testing
@@ -110,21 +111,6 @@ func funnelPipelineParams(_ id: String = "sales", requireLostReason: Bool = fals
             ["id": "lost", "name": "Closed Lost", "probability": 0, "kind": "lost"],
         ],
     ]
-}
-
-/// A small deterministic generator (SplitMix64) for property tests.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { self.state = seed }
-
-    mutating func next() -> UInt64 {
-        self.state &+= 0x9E37_79B9_7F4A_7C15
-        var z = self.state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }
 
 /// The `count` members of a report's stages, by stage id, for `member` (`any`, `strict`, `implied`,

@@ -1,6 +1,7 @@
 import CRMDomain
 import CRMJSON
 import CRMProjections
+import CRMTesting
 import Foundation
 import LMDB
 import Testing
@@ -133,7 +134,7 @@ final class SlaHarness {
 
     /// A seeded random workload of ticket commands, moving time forward by random steps.
     static func workload(_ harness: SlaHarness, seed: UInt64, steps: Int) throws {
-        var random = SplitMix(state: seed)
+        var random = SeededGenerator(seed: seed)
         var tickets: [String] = []
         for step in 0..<steps {
             harness.at += Int64.random(in: 1...(6 * 60), using: &random) * 60_000
@@ -252,15 +253,3 @@ final class SlaHarness {
     }
 }
 
-/// SplitMix64, for reproducible random workloads.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        self.state &+= 0x9E37_79B9_7F4A_7C15
-        var z = self.state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -1,0 +1,488 @@
+import CRMJSON
+import Foundation
+import LMDB
+
+/// Parameters of one benchmark run.
+struct BenchSettings {
+    var duration: Double
+    var connections: Int
+    var pipeline: Int
+    var readConnections: Int
+    var readPipeline: Int
+    var customers: Int
+    var scaleEvents: Int
+    var scaleSteps: Int
+    var seed: UInt64
+    var crmd: String
+    var workDirectory: String
+    /// Print progress to stderr.
+    var verbose: Bool
+
+    var json: JSON {
+        [
+            "duration_s": .double(self.duration), "connections": .int(Int64(self.connections)),
+            "pipeline": .int(Int64(self.pipeline)), "read_connections": .int(Int64(self.readConnections)),
+            "read_pipeline": .int(Int64(self.readPipeline)), "customers": .int(Int64(self.customers)),
+            "scale_events": .int(Int64(self.scaleEvents)), "scale_steps": .int(Int64(self.scaleSteps)),
+            "seed": .int(Int64(bitPattern: self.seed)), "crmd": .string(self.crmd),
+        ]
+    }
+}
+
+/// Runs the modes against crmd processes it starts itself and collects every figure.
+final class Benchmark {
+    let settings: BenchSettings
+    private var report = BenchReport()
+    /// Customers known to exist in the current daemon (created by earlier phases).
+    private var known: [BenchCustomer] = []
+    /// Distinguishes the ids of successive phases on the same daemon.
+    private var phase = 0
+    /// The storage engine's read rates, measured once per run.
+    private var readBaseline: Baseline.Reads?
+    /// The run's temporary directory.
+    private var root = ""
+
+    init(settings: BenchSettings) { self.settings = settings }
+
+    func run(modes: [String]) throws -> BenchReport {
+        self.report.parameters = self.settings.json
+        self.report.cores = ProcessInfo.processInfo.activeProcessorCount
+        self.report.modes = modes
+        let root = try self.makeTemporaryDirectory()
+        self.root = root
+        defer { try? FileManager.default.removeItem(atPath: root) }
+
+        let serverModes = modes.filter { $0 != "scale" }
+        if !serverModes.isEmpty {
+            let daemon = BenchDaemon(executable: self.settings.crmd, workDirectory: root + "/main")
+            try FileManager.default.createDirectory(atPath: root + "/main", withIntermediateDirectories: true)
+            try daemon.start()
+            defer { daemon.stop() }
+            self.report.version = try daemon.call("system.ping")["version"]?.stringValue ?? "?"
+            for mode in serverModes {
+                self.log("== \(mode)")
+                switch mode {
+                case "write": try self.write(daemon, root: root)
+                case "read": try self.read(daemon)
+                case "mixed": try self.mixed(daemon)
+                case "replay": try self.replay(daemon)
+                case "rebuild": try self.rebuild(daemon)
+                default: throw BenchError("unknown mode \(mode)")
+                }
+            }
+        }
+        if modes.contains("scale") {
+            self.log("== scale")
+            self.known = []
+            let daemon = BenchDaemon(executable: self.settings.crmd, workDirectory: root + "/scale")
+            try FileManager.default.createDirectory(atPath: root + "/scale", withIntermediateDirectories: true)
+            try daemon.start()
+            defer { daemon.stop() }
+            if self.report.version.isEmpty {
+                self.report.version = try daemon.call("system.ping")["version"]?.stringValue ?? "?"
+            }
+            try self.scale(daemon, root: root)
+        }
+        self.report.evaluateTargets()
+        return self.report
+    }
+
+    // MARK: - Write
+
+    private func write(_ daemon: BenchDaemon, root: String) throws {
+        let heavy = try self.writeLoad(
+            daemon,
+            connections: self.settings.connections,
+            pipeline: self.settings.pipeline,
+            root: root
+        )
+        self.report.sections.append(("write", heavy))
+        let single = try self.writeLoad(daemon, connections: 1, pipeline: 1, root: root)
+        self.report.sections.append(("write_sequential", single))
+    }
+
+    /// One timed write phase plus its storage baseline.
+    private func writeLoad(_ daemon: BenchDaemon, connections: Int, pipeline: Int, root: String) throws -> JSON {
+        let before = try daemon.stats()
+        let generators = self.generators(count: connections, maxCustomers: Int.max, limit: nil)
+        let cpuBefore = daemon.cpuSeconds()
+        let result = try LoadRunner.run(
+            socket: daemon.socketPath,
+            sources: generators,
+            pipeline: pipeline,
+            duration: self.settings.duration
+        )
+        let cpu = daemon.cpuSeconds() - cpuBefore
+        let after = try daemon.stats()
+        self.adopt(generators)
+        let events = after.head - before.head
+        let commits = after.commits.map { $0 - (before.commits ?? 0) }
+        var figures = self.loadFigures(result)
+        figures["connections"] = .int(Int64(connections))
+        figures["pipeline"] = .int(Int64(pipeline))
+        figures["events"] = .int(Int64(events))
+        figures["events_per_s"] = .double(Double(events) / result.seconds)
+        figures["crmd_cpu_us_per_request"] = .double(cpu * 1e6 / Double(max(result.requests, 1)))
+        var mix: [String: JSON] = [:]
+        for generator in generators {
+            for (method, count) in generator.counts { mix[method] = .int((mix[method]?.intValue ?? 0) + Int64(count)) }
+        }
+        figures["mix"] = .object(mix)
+        let batch: Double
+        if let commits, commits > 0 {
+            figures["commits"] = .int(Int64(commits))
+            batch = Double(result.requests) / Double(commits)
+        } else {
+            batch = Double(pipeline * connections)
+        }
+        figures["commands_per_commit"] = .double(batch)
+        // The storage engine alone, same records, same batches (events per commit).
+        let page = try daemon.call("events.read", ["from": .int(Int64(max(1, before.head + 1))), "limit": 1000])
+        let recordBytes = Baseline.averageRecordBytes(page["events"]?.arrayValue ?? [])
+        let eventsPerCommit = max(1, Int((Double(events) / Double(max(commits ?? 1, 1))).rounded()))
+        self.phase += 1
+        let directory = root + "/baseline-\(self.phase)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let baseline = try Baseline.run(
+            records: max(events, 1),
+            recordBytes: recordBytes,
+            batch: eventsPerCommit,
+            directory: directory
+        )
+        figures["baseline"] = [
+            "records": .int(Int64(baseline.records)), "record_bytes": .int(Int64(baseline.recordBytes)),
+            "records_per_commit": .int(Int64(baseline.batch)), "seconds": .double(baseline.seconds),
+            "records_per_s": .double(baseline.perSecond),
+        ]
+        figures["ratio_to_baseline"] = .double(
+            baseline.perSecond > 0 ? (Double(events) / result.seconds) / baseline.perSecond : 0
+        )
+        if self.readBaseline == nil {
+            self.readBaseline = try Baseline.reads(directory: directory, records: baseline.records)
+        }
+        self.log(
+            "write c=\(connections) p=\(pipeline): \(Int(result.perSecond)) commands/s, "
+                + "\(Int(Double(events) / result.seconds)) events/s, baseline \(Int(baseline.perSecond)) records/s"
+        )
+        return .object(figures)
+    }
+
+    /// Fresh workload generators, one per connection, with ids unique to this phase.
+    private func generators(count: Int, maxCustomers: Int, limit: Int?) -> [WorkloadGenerator] {
+        self.phase += 1
+        return (0..<count).map { index in
+            WorkloadGenerator(
+                seed: self.settings.seed &* 1_000_003 &+ UInt64(self.phase) &* 7919 &+ UInt64(index),
+                prefix: "p\(self.phase)k\(index)",
+                maxCustomers: maxCustomers,
+                limit: limit
+            )
+        }
+    }
+
+    /// Remembers the customers the generators created (the phase had no errors, or they are reported).
+    private func adopt(_ generators: [WorkloadGenerator]) {
+        for generator in generators { self.known.append(contentsOf: generator.context.customers) }
+    }
+
+    /// Creates customers (with their follow-up commands) until at least `settings.customers` exist.
+    private func populate(_ daemon: BenchDaemon) throws {
+        let missing = self.settings.customers - self.known.count
+        guard missing > 0 else { return }
+        let connections = min(self.settings.connections, missing)
+        let perConnection = (missing + connections - 1) / connections
+        // About 7 commands per customer with the standard mix; creating stops at the cap.
+        let generators = self.generators(count: connections, maxCustomers: perConnection, limit: perConnection * 7)
+        self.log("populating \(missing) customers")
+        let result = try LoadRunner.run(
+            socket: daemon.socketPath,
+            sources: generators,
+            pipeline: self.settings.pipeline,
+            duration: nil,
+            recordLatency: false
+        )
+        if result.errors > 0 {
+            throw BenchError("populating failed: \(result.errors) errors, first: \(result.firstError ?? "?")")
+        }
+        self.adopt(generators)
+    }
+
+    /// The storage engine's read rates; measured on a fresh environment of 100,000 records when no
+    /// write phase has run.
+    private func storageReads() throws -> Baseline.Reads {
+        if let reads = self.readBaseline { return reads }
+        let directory = self.root + "/baseline-reads"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let written = try Baseline.run(records: 100_000, recordBytes: 400, batch: 1000, directory: directory)
+        let reads = try Baseline.reads(directory: directory, records: written.records)
+        self.readBaseline = reads
+        return reads
+    }
+
+    /// `value` as a fraction of `baseline` (0 when there is no baseline).
+    private static func ratio(_ value: Double, _ baseline: Double) -> JSON {
+        .double(baseline > 0 ? value / baseline : 0)
+    }
+
+    // MARK: - Read
+
+    /// The query load: `customer.get`, `customer.find` (by email, and by tag) and `customer.timeline`
+    /// on random known customers.
+    private func querySources(_ method: String, count: Int, seedOffset: UInt64) -> [any RequestSource] {
+        let customers = self.known
+        return (0..<count).map { index in
+            ClosureSource(seed: self.settings.seed &+ seedOffset &+ UInt64(index) &* 31) { rng, id in
+                let customer = customers[rng.below(customers.count)]
+                let params: JSON
+                let name: String
+                switch method {
+                case "customer.find":
+                    name = method
+                    params = rng.chance(80)
+                        ? ["email": .string(customer.email)]
+                        : ["tag": .string(rng.pick(Vocabulary.tags)), "limit": 10]
+                case "customer.timeline":
+                    name = method
+                    params = ["customer_id": .string(customer.id), "limit": 20]
+                default:
+                    name = "customer.get"
+                    params = ["customer_id": .string(customer.id)]
+                }
+                let request: JSON = ["jsonrpc": "2.0", "id": .int(id), "method": .string(name), "params": params]
+                return request.serialized()
+            }
+        }
+    }
+
+    private func read(_ daemon: BenchDaemon) throws {
+        try self.populate(daemon)
+        var queries: [String: JSON] = [:]
+        for (offset, method) in ["customer.get", "customer.find", "customer.timeline"].enumerated() {
+            let cpuBefore = daemon.cpuSeconds()
+            let result = try LoadRunner.run(
+                socket: daemon.socketPath,
+                sources: self.querySources(method, count: self.settings.readConnections, seedOffset: UInt64(offset)),
+                pipeline: self.settings.readPipeline,
+                duration: self.settings.duration
+            )
+            let cpu = daemon.cpuSeconds() - cpuBefore
+            var figures = self.loadFigures(result)
+            figures["crmd_cpu_us_per_request"] = .double(cpu * 1e6 / Double(max(result.requests, 1)))
+            figures["ratio_to_baseline"] = Benchmark.ratio(result.perSecond, try self.storageReads().getPerSecond)
+            figures["connections"] = .int(Int64(self.settings.readConnections))
+            figures["pipeline"] = .int(Int64(self.settings.readPipeline))
+            queries[method] = .object(figures)
+            self.log("read \(method): \(Int(result.perSecond)) queries/s")
+        }
+        queries["customers"] = .int(Int64(self.known.count))
+        queries["baseline"] = try self.storageReads().json
+        self.report.sections.append(("read", .object(queries)))
+    }
+
+    // MARK: - Mixed
+
+    /// The heavy write load and, at the same time, 4 connections sending one `customer.get` at a time.
+    private func mixed(_ daemon: BenchDaemon) throws {
+        try self.populate(daemon)
+        let readers = self.querySources("customer.get", count: 4, seedOffset: 99)
+        let generators = self.generators(count: self.settings.connections, maxCustomers: Int.max, limit: nil)
+        let socket = daemon.socketPath
+        let duration = self.settings.duration
+        let readResult = LoadRunner.Handover<Result<LoadResult, any Error>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        let readerBox = LoadRunner.Handover(readers)
+        let thread = Thread {
+            readResult.value = Result {
+                try LoadRunner.run(socket: socket, sources: readerBox.value, pipeline: 1, duration: duration)
+            }
+            done.signal()
+        }
+        thread.start()
+        let writes = try LoadRunner.run(
+            socket: socket,
+            sources: generators,
+            pipeline: self.settings.pipeline,
+            duration: duration
+        )
+        done.wait()
+        self.adopt(generators)
+        guard let reads = try readResult.value?.get() else { throw BenchError("the readers did not finish") }
+        var writeFigures = self.loadFigures(writes)
+        writeFigures["connections"] = .int(Int64(self.settings.connections))
+        writeFigures["pipeline"] = .int(Int64(self.settings.pipeline))
+        var readFigures = self.loadFigures(reads)
+        readFigures["connections"] = 4
+        readFigures["pipeline"] = 1
+        self.report.sections.append(("mixed", ["writes": .object(writeFigures), "reads": .object(readFigures)]))
+        self.log("mixed: \(Int(writes.perSecond)) commands/s, read p99 \(LatencySummary(reads.latencies).p99) µs")
+    }
+
+    // MARK: - Replay
+
+    /// Reads the whole log in order with `events.read` pages of 1000, two connections pipelining
+    /// four pages each (page k goes to connection k mod 2).
+    private func replay(_ daemon: BenchDaemon) throws {
+        try self.populate(daemon)
+        let head = try daemon.stats().head
+        let connections = 2
+        let pageSize = 1000
+        let pages = (head + pageSize - 1) / pageSize
+        let sources: [any RequestSource] = (0..<connections).map { index in
+            var page = index
+            return ClosureSource(seed: 0) { _, id in
+                guard page < pages else { return nil }
+                defer { page += connections }
+                let request: JSON = [
+                    "jsonrpc": "2.0", "id": .int(id), "method": "events.read",
+                    "params": ["from": .int(Int64(page * pageSize + 1)), "limit": .int(Int64(pageSize))],
+                ]
+                return request.serialized()
+            }
+        }
+        let cpuBefore = daemon.cpuSeconds()
+        let result = try LoadRunner.run(
+            socket: daemon.socketPath,
+            sources: sources,
+            pipeline: 4,
+            duration: nil,
+            recordLatency: false
+        )
+        let cpu = daemon.cpuSeconds() - cpuBefore
+        let reads = try self.storageReads()
+        let figures: JSON = [
+            "crmd_cpu_us_per_event": .double(cpu * 1e6 / Double(max(head, 1))),
+            "baseline": reads.json,
+            "ratio_to_baseline": Benchmark.ratio(Double(head) / result.seconds, reads.scanPerSecond),
+            "events": .int(Int64(head)), "pages": .int(Int64(result.requests)), "errors": .int(Int64(result.errors)),
+            "seconds": .double(result.seconds), "events_per_s": .double(Double(head) / result.seconds),
+            "bytes_per_s": .double(Double(result.bytesReceived) / result.seconds),
+            "connections": .int(Int64(connections)), "page_size": .int(Int64(pageSize)),
+        ]
+        if let error = result.firstError { self.report.errors.append("replay: \(error)") }
+        self.report.sections.append(("replay", figures))
+        self.log("replay: \(Int(Double(head) / result.seconds)) events/s")
+    }
+
+    // MARK: - Rebuild
+
+    /// Measured through crmd's start-up catch-up: restart once as is (the start-up cost), then stop,
+    /// delete every `proj.<name>.version` key from the `meta` database, and restart: crmd rebuilds
+    /// every projection (decision state and read models) from the log before it is ready.
+    private func rebuild(_ daemon: BenchDaemon) throws {
+        try self.populate(daemon)
+        let head = try daemon.stats().head
+        daemon.stop()
+        let plain = try daemon.start()
+        daemon.stop()
+        let cleared = try Benchmark.clearProjectionVersions(dataDirectory: daemon.dataDirectory)
+        let rebuilding = try daemon.start()
+        let after = try daemon.stats()
+        let seconds = max(rebuilding - plain, 1e-6)
+        let reads = try self.storageReads()
+        let figures: JSON = [
+            "baseline": reads.json,
+            "ratio_to_baseline": Benchmark.ratio(Double(head) / seconds, reads.scanPerSecond),
+            "events": .int(Int64(head)), "projections": .strings(cleared),
+            "startup_s": .double(plain), "startup_with_rebuild_s": .double(rebuilding),
+            "seconds": .double(seconds), "events_per_s": .double(Double(head) / seconds),
+            "head_after": .int(Int64(after.head)),
+        ]
+        self.report.sections.append(("rebuild", figures))
+        self.log("rebuild: \(Int(Double(head) / seconds)) events/s (\(cleared.joined(separator: ", ")))")
+    }
+
+    /// Deletes the stored version of every projection, so the next start rebuilds them all.
+    static func clearProjectionVersions(dataDirectory: String) throws -> [String] {
+        let environment = try Environment(path: dataDirectory)
+        return try environment.write { txn in
+            let meta = try txn.openDatabase("meta", create: false)
+            var keys: [[UInt8]] = []
+            try txn.withCursor(meta) { cursor in
+                var entry = try cursor.seek(atOrAfter: "proj.")
+                while let current = entry {
+                    let key = String(decoding: current.key, as: UTF8.self)
+                    guard key.hasPrefix("proj.") else { break }
+                    if key.hasSuffix(".version") { keys.append(current.keyBytes) }
+                    entry = try cursor.next()
+                }
+            }
+            for key in keys { try txn.delete(meta, key) }
+            return keys.map { String(decoding: $0.dropFirst(5).dropLast(8), as: UTF8.self) }
+        }
+    }
+
+    // MARK: - Scale
+
+    /// Grows a fresh log to `scaleEvents` in `scaleSteps` steps with the heavy write load; after each
+    /// step measures `customer.get` latency (4 connections, one request at a time), the file size and
+    /// crmd's RSS.
+    private func scale(_ daemon: BenchDaemon, root: String) throws {
+        var steps: [JSON] = []
+        let perStep = max(1, self.settings.scaleEvents / self.settings.scaleSteps)
+        let connections = self.settings.connections
+        for step in 1...self.settings.scaleSteps {
+            let before = try daemon.stats()
+            // About one event per command; each connection stops after its share.
+            let limit = max(1, perStep / connections)
+            let generators = self.generators(count: connections, maxCustomers: limit / 7 + 1, limit: limit)
+            let result = try LoadRunner.run(
+                socket: daemon.socketPath,
+                sources: generators,
+                pipeline: self.settings.pipeline,
+                duration: nil,
+                recordLatency: false
+            )
+            self.adopt(generators)
+            let after = try daemon.stats()
+            let events = after.head - before.head
+            let queries = try LoadRunner.run(
+                socket: daemon.socketPath,
+                sources: self.querySources("customer.get", count: 4, seedOffset: UInt64(step) &* 1000),
+                pipeline: 1,
+                duration: min(self.settings.duration, 2)
+            )
+            let latency = LatencySummary(queries.latencies)
+            steps.append([
+                "events": .int(Int64(after.head)), "append_events_per_s": .double(Double(events) / result.seconds),
+                "append_commands_per_s": .double(result.perSecond), "append_errors": .int(Int64(result.errors)),
+                "query_p50_us": .double(latency.p50), "query_p99_us": .double(latency.p99),
+                "query_errors": .int(Int64(queries.errors)), "file_size_bytes": .int(Int64(after.fileSize)),
+                "rss_bytes": .int(Int64(daemon.residentBytes())),
+            ])
+            if let error = result.firstError ?? queries.firstError { self.report.errors.append("scale: \(error)") }
+            self.log(
+                "scale \(after.head) events: append \(Int(Double(events) / result.seconds)) events/s, "
+                    + "get p99 \(latency.p99) µs, file \(after.fileSize >> 20) MiB, "
+                    + "rss \(daemon.residentBytes() >> 20) MiB"
+            )
+        }
+        self.report.sections.append(("scale", ["steps": .array(steps)]))
+    }
+
+    // MARK: - Helpers
+
+    private func loadFigures(_ result: LoadResult) -> [String: JSON] {
+        let latency = LatencySummary(result.latencies)
+        if let error = result.firstError { self.report.errors.append(error) }
+        return [
+            "requests": .int(Int64(result.requests)), "errors": .int(Int64(result.errors)),
+            "seconds": .double(result.seconds), "per_s": .double(result.perSecond),
+            "client_cpu_us_per_request": .double(result.clientCPUSeconds * 1e6 / Double(max(result.requests, 1))),
+            "latency_us": [
+                "p50": .double(latency.p50), "p90": .double(latency.p90), "p99": .double(latency.p99),
+                "p99_9": .double(latency.p999), "max": .double(latency.max),
+            ],
+        ]
+    }
+
+    private func makeTemporaryDirectory() throws -> String {
+        let path = self.settings.workDirectory + "/crm-bench-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    private func log(_ message: String) {
+        guard self.settings.verbose else { return }
+        FileHandle.standardError.write(Data("crm-bench: \(message)\n".utf8))
+    }
+}

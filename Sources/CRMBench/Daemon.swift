@@ -1,0 +1,132 @@
+import CRMJSON
+import CRMProtocol
+import Foundation
+
+/// A `crmd` child process on a temporary data directory and socket, started with the default
+/// (durable) configuration.
+final class BenchDaemon {
+    let executable: String
+    let socketPath: String
+    let dataDirectory: String
+    /// crmd's stderr goes to this file (a pipe nobody drains could block the daemon).
+    let logPath: String
+    private(set) var process: Process?
+
+    /// The `crmd` beside this `crm-bench` executable (the same build's products directory).
+    static func defaultExecutable() -> String {
+        let me = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        return me.deletingLastPathComponent().appendingPathComponent("crmd").path
+    }
+
+    init(executable: String, workDirectory: String) {
+        self.executable = executable
+        self.socketPath = workDirectory + "/crmd.sock"
+        self.dataDirectory = workDirectory + "/data"
+        self.logPath = workDirectory + "/crmd.log"
+    }
+
+    /// Starts crmd and returns once it printed its `crmd ready socket=...` line; returns the
+    /// seconds from spawning to that line (which includes any projection catch-up).
+    @discardableResult
+    func start() throws -> Double {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: self.executable)
+        process.arguments = ["--socket", self.socketPath, "--data-dir", self.dataDirectory, "--log-level", "warning"]
+        let output = Pipe()
+        if !FileManager.default.fileExists(atPath: self.logPath) {
+            _ = FileManager.default.createFile(atPath: self.logPath, contents: nil)
+        }
+        guard let log = FileHandle(forWritingAtPath: self.logPath) else {
+            throw BenchError("cannot write \(self.logPath)")
+        }
+        defer { try? log.close() }
+        log.seekToEndOfFile()
+        process.standardOutput = output
+        process.standardError = log
+        let spawnedAt = LoadRunner.now()
+        try process.run()
+        let handle = output.fileHandleForReading
+        var buffer: [UInt8] = []
+        while !buffer.contains(UInt8(ascii: "\n")) {
+            let chunk = handle.availableData
+            if chunk.isEmpty {
+                process.waitUntilExit()
+                let message = (try? String(contentsOfFile: self.logPath, encoding: .utf8)) ?? ""
+                throw BenchError("crmd exited with \(process.terminationStatus) before it was ready: \(message)")
+            }
+            buffer.append(contentsOf: chunk)
+        }
+        let seconds = Double(LoadRunner.now() - spawnedAt) / 1e9
+        guard String(decoding: buffer, as: UTF8.self).hasPrefix("crmd ready socket=") else {
+            process.terminate()
+            throw BenchError("unexpected first line from crmd: \(String(decoding: buffer, as: UTF8.self))")
+        }
+        self.process = process
+        return seconds
+    }
+
+    /// Stops crmd with SIGTERM and waits for it to exit.
+    func stop() {
+        guard let process = self.process else { return }
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        self.process = nil
+    }
+
+    /// Resident set size of crmd in bytes (`VmRSS` in `/proc/<pid>/status`), or 0 when unknown.
+    func residentBytes() -> Int {
+        guard let process = self.process,
+            let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)
+        else { return 0 }
+        for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            if fields.count >= 2, let kilobytes = Int(fields[1]) { return kilobytes * 1024 }
+        }
+        return 0
+    }
+
+    /// CPU time crmd has used so far (user + system, all threads), in seconds, or 0 when unknown.
+    /// Divided by the requests of a phase, it gives crmd's CPU cost per request, a figure that
+    /// stays meaningful when other work shares the cores.
+    func cpuSeconds() -> Double {
+        guard let process = self.process,
+            let stat = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return 0 }
+        // Fields after the command name: state is field 3; utime and stime are fields 14 and 15.
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    /// Calls one method on a fresh connection and returns its result (throws on an error reply).
+    func call(_ method: String, _ params: JSON? = nil) throws -> JSON {
+        let client = try UnixSocketClient(path: self.socketPath, timeout: .seconds(120))
+        defer { client.close() }
+        var request: JSON = ["jsonrpc": "2.0", "id": 1, "method": .string(method)]
+        if let params { request["params"] = params }
+        try client.sendLine(request.serialized())
+        guard let line = try client.readLine() else { throw BenchError("crmd closed the connection") }
+        let reply = try JSON.parse(line)
+        if let error = reply["error"] { throw BenchError("\(method) failed: \(error)") }
+        return reply["result"] ?? .null
+    }
+
+    /// `system.stats`, reduced to the figures the benchmark uses.
+    func stats() throws -> DaemonStats {
+        let stats = try self.call("system.stats")
+        return DaemonStats(
+            head: Int(stats["head"]?["position"]?.intValue ?? 0),
+            fileSize: Int(stats["file_size_bytes"]?.intValue ?? 0),
+            commits: stats["commits"]?.intValue.map { Int($0) }
+        )
+    }
+}
+
+/// The figures of `system.stats` the benchmark reads.
+struct DaemonStats {
+    var head: Int
+    var fileSize: Int
+    /// Write transactions committed by the writer since start (`nil` on a crmd without the counter).
+    var commits: Int?
+}

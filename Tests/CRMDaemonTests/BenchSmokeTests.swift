@@ -1,0 +1,93 @@
+import CRMJSON
+import CRMTesting
+import Foundation
+import Testing
+
+/// A tiny run of every `crm-bench` mode against the debug `crmd`, so the benchmark cannot rot. It
+/// checks that each mode produces its figures without a failed request, not how fast they are
+/// (targets are shown by `crm-bench` itself; see docs/PERFORMANCE.md).
+@Suite struct BenchSmokeTests {
+    /// The `crm-bench` executable beside `crmd` in this build's products directory.
+    static var benchPath: String {
+        URL(fileURLWithPath: DaemonProcess.executablePath).deletingLastPathComponent()
+            .appendingPathComponent("crm-bench").path
+    }
+
+    @Test func everyModeRunsAndReportsItsFigures() throws {
+        let directory = TemporaryDirectory(prefix: "bench")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: BenchSmokeTests.benchPath)
+        process.arguments = [
+            "all", "--json", "--duration", "0.2", "--connections", "2", "--pipeline", "2",
+            "--read-connections", "1", "--read-pipeline", "2", "--customers", "12",
+            "--scale-events", "120", "--scale-steps", "2", "--work-dir", directory.path,
+        ]
+        let output = Pipe()
+        let errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        let stdout = output.fileHandleForReading.readDataToEndOfFile()
+        let stderr = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        #expect(
+            process.terminationStatus == 0,
+            "crm-bench failed: \(String(decoding: stderr, as: UTF8.self))"
+        )
+
+        let report = try JSON.parse(Array(stdout))
+        #expect(report["errors"] == .array([]))
+        #expect(report["cores"]?.intValue ?? 0 >= 1)
+        #expect(report["crmd_version"]?.stringValue?.isEmpty == false)
+        #expect(report["write"]?["requests"]?.intValue ?? 0 > 0)
+        #expect(report["write"]?["baseline"]?["records_per_s"]?.doubleValue ?? 0 > 0)
+        #expect(report["write"]?["ratio_to_baseline"]?.doubleValue ?? 0 > 0)
+        #expect(report["write_sequential"]?["latency_us"]?["p50"]?.doubleValue ?? 0 > 0)
+        for method in ["customer.get", "customer.find", "customer.timeline"] {
+            #expect(report["read"]?[method]?["requests"]?.intValue ?? 0 > 0, "\(method)")
+        }
+        #expect(report["read"]?["baseline"]?["get_per_s"]?.doubleValue ?? 0 > 0)
+        #expect(report["read"]?["customer.get"]?["ratio_to_baseline"]?.doubleValue ?? 0 > 0)
+        #expect(report["mixed"]?["reads"]?["requests"]?.intValue ?? 0 > 0)
+        #expect(report["replay"]?["pages"]?.intValue ?? 0 > 0)
+        #expect(report["replay"]?["events_per_s"]?.doubleValue ?? 0 > 0)
+        #expect(report["replay"]?["ratio_to_baseline"]?.doubleValue ?? 0 > 0)
+        #expect(report["rebuild"]?["events_per_s"]?.doubleValue ?? 0 > 0)
+        #expect(report["rebuild"]?["projections"]?.arrayValue?.isEmpty == false)
+        #expect(report["scale"]?["steps"]?.arrayValue?.count == 2)
+        #expect(report["targets"]?.arrayValue?.count ?? 0 >= 7)
+    }
+
+    /// The workload is deterministic and uses every command that exists today.
+    @Test func workloadIsSeededAndCoversEveryCommand() throws {
+        let first = try BenchSmokeTests.dumpWorkload(count: 500)
+        let second = try BenchSmokeTests.dumpWorkload(count: 500)
+        #expect(first == second)
+        let lines = first.split(separator: "\n")
+        #expect(lines.count == 500)
+        var methods: Set<String> = []
+        for line in lines {
+            let request = try JSON.parse(String(line))
+            methods.insert(try #require(request["method"]?.stringValue))
+        }
+        for method in [
+            "customer.create", "customer.update", "customer.tag", "customer.assign_owner",
+            "customer.set_lifecycle_stage", "customer.set_lead_status", "customer.set_consent", "activity.log",
+        ] {
+            #expect(methods.contains(method), "\(method)")
+        }
+    }
+
+    private static func dumpWorkload(count: Int) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: BenchSmokeTests.benchPath)
+        process.arguments = ["--dump-workload", String(count)]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        return String(decoding: data, as: UTF8.self)
+    }
+}
