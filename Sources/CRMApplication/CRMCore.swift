@@ -151,18 +151,30 @@ public final class CRMCore: Sendable {
     /// returned value resolves after the batch holding the command has been durably committed (or
     /// immediately, for a command rejected before reaching the writer).
     public func submit(method: String, params: JSON?, origin: RequestOrigin) -> Pending<Result<JSON, RPCError>> {
+        self.submitWithTicket(method: method, params: params, origin: origin).reply
+    }
+
+    /// ``submit(method:params:origin:)``, also returning the command's writer ticket (`nil` when it
+    /// was rejected before reaching the writer), for ``startQuery(method:params:after:)``.
+    public func submitWithTicket(
+        method: String,
+        params: JSON?,
+        origin: RequestOrigin
+    ) -> (reply: Pending<Result<JSON, RPCError>>, ticket: UInt64?) {
         let reply = Pending<Result<JSON, RPCError>>()
         do {
             let job = try self.makeJob(method: method, params: params, origin: origin, reply: reply)
-            if self.writer.enqueue(job) == nil {
+            guard let ticket = self.writer.enqueue(job) else {
                 reply.fulfil(.failure(RPCError(reason: "shutting_down", message: "crmd is shutting down")))
+                return (reply, nil)
             }
+            return (reply, ticket)
         } catch let rejection as Rejection {
             reply.fulfil(.failure(CRMCore.rpcError(rejection)))
         } catch {
             reply.fulfil(.failure(RPCError(reason: "internal", message: "\(error)")))
         }
-        return reply
+        return (reply, nil)
     }
 
     private func makeJob(
@@ -339,10 +351,16 @@ public final class CRMCore: Sendable {
     }
 
     /// ``query(method:params:)`` without a task of its own, for callers that already run one per
-    /// request: takes the query's place after the commands queued so far now, and returns a closure
-    /// that waits for them to commit and then answers.
-    public func startQuery(method: String, params: JSON?) -> @Sendable () async -> Result<JSON, RPCError> {
-        let ticket = self.writer.lastTicket
+    /// request: returns a closure that waits until the command with writer ticket `after` (default:
+    /// every command queued so far) has committed and then answers. A connection passes the ticket
+    /// of its own last command, so its pipelined requests read their writes without waiting for
+    /// other clients' commands; commands acknowledged before the query was sent are committed already.
+    public func startQuery(
+        method: String,
+        params: JSON?,
+        after: UInt64? = nil
+    ) -> @Sendable () async -> Result<JSON, RPCError> {
+        let ticket = after ?? self.writer.lastTicket
         return {
             await self.writer.waitUntilCompleted(ticket)
             return self.runQuery(method: method, params: params)

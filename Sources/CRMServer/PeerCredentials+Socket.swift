@@ -44,7 +44,12 @@ extension PeerCredentials {
             name: SocketOptionName(SO_PEERCRED)
         )
         return future.map { credentials in
-            PeerCredentials(pid: credentials.pid, uid: credentials.uid, gid: credentials.gid)
+            PeerCredentials(
+                pid: credentials.pid,
+                uid: credentials.uid,
+                gid: credentials.gid,
+                connection: ConnectionState()
+            )
         }
         #else
         return channel.eventLoop.makeFailedFuture(PeerCredentialsUnavailable("SO_PEERCRED needs Linux"))

@@ -1,14 +1,15 @@
 public import CRMApplication
 import CRMJSON
 import CRMProtocol
+import Synchronization
 public import Logging
 
 /// Turns request lines into JSON-RPC replies using the application core (DESIGN.md §5).
 ///
 /// - A line is one request object or a batch array; malformed JSON is a -32700 parse error.
 /// - Commands are validated and queued with the writer inside ``start(line:peer:)``, so pipelined
-///   commands of one connection are executed in request order; queries wait for commands queued
-///   before them (read-your-writes).
+///   commands of one connection are executed in request order; queries wait for the commands their
+///   own connection queued before them (read-your-writes without waiting for other clients).
 /// - The actor of every command is the socket peer's uid/gid.
 public struct RPCHandler: RequestHandler {
     let core: CRMCore
@@ -47,7 +48,7 @@ public struct RPCHandler: RequestHandler {
                 )
                 return Task { reply.serialized() }
             }
-            let started = elements.map { self.handle($0, origin: origin) }
+            let started = elements.map { self.handle($0, origin: origin, connection: peer.connection) }
             return Task {
                 var replies: [JSON] = []
                 for request in started {
@@ -56,7 +57,7 @@ public struct RPCHandler: RequestHandler {
                 return replies.isEmpty ? nil : JSON.array(replies).serialized()
             }
         }
-        let started = self.handle(json, origin: origin)
+        let started = self.handle(json, origin: origin, connection: peer.connection)
         return Task { await started.reply()?.serialized() }
     }
 
@@ -90,7 +91,7 @@ public struct RPCHandler: RequestHandler {
     }
 
     /// Starts one request: queues a command or takes a query's ticket, in arrival order.
-    private func handle(_ json: JSON, origin: RequestOrigin) -> Started {
+    private func handle(_ json: JSON, origin: RequestOrigin, connection: ConnectionState?) -> Started {
         let request: RPCRequest
         switch RPCRequest.decode(json) {
         case .failure(let failure):
@@ -103,10 +104,18 @@ public struct RPCHandler: RequestHandler {
             return .done(RPCHandler.response(id: id, .failure(denied)))
         }
         if self.core.isCommand(request.method) {
-            return .command(id: id, self.core.submit(method: request.method, params: request.params, origin: origin))
+            let (reply, ticket) = self.core.submitWithTicket(
+                method: request.method,
+                params: request.params,
+                origin: origin
+            )
+            if let ticket { connection?.lastCommandTicket.store(ticket, ordering: .releasing) }
+            return .command(id: id, reply)
         }
         if self.core.isQuery(request.method) {
-            return .query(id: id, self.core.startQuery(method: request.method, params: request.params))
+            // Wait only for this connection's own earlier commands (all of them, without one).
+            let after = connection.map { $0.lastCommandTicket.load(ordering: .acquiring) }
+            return .query(id: id, self.core.startQuery(method: request.method, params: request.params, after: after))
         }
         let error = RPCError(
             reason: "unknown_command",

@@ -1,14 +1,40 @@
-/// The identity of a socket peer, read with `SO_PEERCRED` when the connection is accepted.
+import Synchronization
+
+/// The identity of a socket peer, read with `SO_PEERCRED` when the connection is accepted, and the
+/// state of its connection. Equality and hashing consider the identity only.
 public struct PeerCredentials: Sendable, Hashable {
     public var pid: Int32
     public var uid: UInt32
     public var gid: UInt32
+    /// The connection the requests arrive on (one per accepted connection), or `nil` when a caller
+    /// has no connection to speak of.
+    public var connection: ConnectionState?
 
-    public init(pid: Int32, uid: UInt32, gid: UInt32) {
+    public init(pid: Int32, uid: UInt32, gid: UInt32, connection: ConnectionState? = nil) {
         self.pid = pid
         self.uid = uid
         self.gid = gid
+        self.connection = connection
     }
+
+    public static func == (lhs: PeerCredentials, rhs: PeerCredentials) -> Bool {
+        lhs.pid == rhs.pid && lhs.uid == rhs.uid && lhs.gid == rhs.gid
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(self.pid)
+        hasher.combine(self.uid)
+        hasher.combine(self.gid)
+    }
+}
+
+/// What a handler remembers about one connection while it is open.
+public final class ConnectionState: Sendable {
+    /// The writer ticket of the last command this connection queued (0: none yet). A query waits
+    /// for it, so pipelined requests read their own writes without waiting for other clients'.
+    public let lastCommandTicket = Atomic<UInt64>(0)
+
+    public init() {}
 }
 
 /// Handles request lines for the ``ControlServer``.
