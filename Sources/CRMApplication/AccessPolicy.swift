@@ -5,7 +5,7 @@ public import CRMJSON
 /// - `read`: queries of the read models and `system.*`.
 /// - `audit`: `read` plus history (`events.read`, `customer.history`, `audit.verify`); never writes.
 /// - `write`: `read` plus every command.
-/// - `admin`: everything.
+/// - `admin`: everything, including `system.backup`.
 ///
 /// A peer gets the union of the roles of every rule matching its uid or one of its gids; with no
 /// rules at all every peer is `admin` (the socket's file mode is then the only gate, as for a
@@ -44,12 +44,16 @@ public struct AccessPolicy: Sendable, Hashable {
         return roles
     }
 
+    /// Methods only `admin` may call.
+    static let adminMethods: Set<String> = ["system.backup"]
+
     /// Methods of the audit trail.
     static let auditMethods: Set<String> = ["events.read", "customer.history", "audit.verify"]
 
     /// Whether a peer with `roles` may call `method`; `isCommand` tells commands from queries.
     public static func allows(_ roles: Set<Role>, method: String, isCommand: Bool) -> Bool {
         if roles.contains(.admin) || method == "system.ping" { return true }
+        if AccessPolicy.adminMethods.contains(method) { return false }
         if isCommand { return roles.contains(.write) }
         if AccessPolicy.auditMethods.contains(method) { return roles.contains(.audit) }
         return !roles.isDisjoint(with: [.read, .audit, .write])

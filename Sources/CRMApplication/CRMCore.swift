@@ -26,6 +26,8 @@ public struct CoreConfiguration: Sendable {
     public var maxBatch: Int = 1024
     /// How far in the future a command's `at` may be, in milliseconds.
     public var maxFutureSkewMillis: Int64 = 5 * 60 * 1000
+    /// Directory under which `system.backup` writes its copies; clients name only a subdirectory.
+    public var backupDirectory: String? = nil
     /// Whether ``Seeds/onEmptyLog`` (the default sales pipeline) runs on the first start of an empty
     /// log. The daemon seeds; tests that count events from position 1 turn it off.
     public var seedDefaults: Bool = true
@@ -66,7 +68,7 @@ public final class CRMCore: Sendable {
     private let commandTypes: [String: any DomainCommand.Type]
     private let queries: [String: ProjectionQuery]
     private let ids = UUIDv7Generator()
-    private let configuration: CoreConfiguration
+    let configuration: CoreConfiguration
     private let logger: Logger
     private let startedAt = Date()
 
@@ -140,7 +142,10 @@ public final class CRMCore: Sendable {
         (Array(self.commandTypes.keys) + Array(self.queries.keys) + CRMCore.systemMethods).sorted()
     }
 
-    static let systemMethods = ["system.ping", "system.stats", "events.read", "audit.verify", "customer.history"]
+    static let systemMethods = [
+        "system.ping", "system.stats", "system.backup", "events.read", "audit.verify", "customer.history",
+        "projection.status",
+    ]
 
     /// Common params of every command, removed before the command's own params are parsed.
     static let commonParams: Set<String> = ["command_id", "expected_version", "at", "correlation_id", "on_behalf_of"]
@@ -397,6 +402,14 @@ public final class CRMCore: Sendable {
             return try self.readEvents(params)
         case "customer.history":
             return try self.customerHistory(params)
+        case "projection.status":
+            try Params(params).finish()
+            return try self.environment.read { txn in
+                let head = try self.store.head(txn).seq
+                return ["head": .int(Int64(head)), "projections": .array(try self.projectionStatus(head: head, txn))]
+            }
+        case "system.backup":
+            return try self.backup(params)
         case "audit.verify":
             return try self.verify(params)
         default:
@@ -410,14 +423,7 @@ public final class CRMCore: Sendable {
     private func stats() throws -> JSON {
         try self.environment.read { txn in
             let head = try self.store.head(txn)
-            var projections: [JSON] = []
-            for projector in self.runner.projectors {
-                let checkpoint = try self.runner.checkpoint(projector, txn)
-                projections.append([
-                    "name": .string(projector.name), "version": .int(projector.version),
-                    "checkpoint": .int(Int64(checkpoint)), "lag": .int(Int64(head.seq - min(checkpoint, head.seq))),
-                ])
-            }
+            let projections = try self.projectionStatus(head: head.seq, txn)
             return [
                 "head": ["position": .int(Int64(head.seq)), "hash": .string(hexString(head.hash))],
                 "event_count": .int(Int64(try self.store.count(txn))),
@@ -428,6 +434,21 @@ public final class CRMCore: Sendable {
                 "projections": .array(projections),
                 "uptime_seconds": .int(Int64(Date().timeIntervalSince(self.startedAt))),
                 "data_dir": .string(self.configuration.dataDirectory),
+            ]
+        }
+    }
+
+    /// Each projector's name, version, state, checkpoint and lag behind `head`.
+    func projectionStatus(head: UInt64, _ txn: Transaction) throws -> [JSON] {
+        try self.runner.projectors.map { projector in
+            let checkpoint = try self.runner.checkpoint(projector, txn)
+            return [
+                "name": .string(projector.name), "version": .int(projector.version),
+                "stored_version": .int(try self.runner.storedVersion(projector, txn)),
+                // Projectors are folded inline and brought up to date before crmd serves, so a
+                // serving daemon only has live ones (online rebuilds are not built yet).
+                "state": "live",
+                "checkpoint": .int(Int64(checkpoint)), "lag": .int(Int64(head - min(checkpoint, head))),
             ]
         }
     }

@@ -24,7 +24,7 @@ struct CRMCtl: ParsableCommand {
             answered something unreadable, 64 usage error.
             """,
         subcommands: [Customer.self, Activity.self] + SalesSubcommands.groups + ServiceSubcommands.groups
-            + [Events.self, Audit.self, Export.self, System.self, Call.self]
+            + [Events.self, Audit.self, Export.self, Projection.self, System.self, Call.self]
     )
 
     /// Accepted before the subcommand too (`crmctl --json customer get ID`); ArgumentParser hands
@@ -71,11 +71,19 @@ extension CRMCtl {
         )
     }
 
-    /// `crmctl system …`: daemon health and statistics.
+    /// `crmctl system …`: daemon health, statistics and backups.
     struct System: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Check that crmd answers and show its statistics.",
-            subcommands: [Ping.self, Stats.self]
+            abstract: "Check that crmd answers, show its statistics, take a hot backup.",
+            subcommands: [Ping.self, Stats.self, Backup.self]
+        )
+    }
+
+    /// `crmctl projection …`: the read models.
+    struct Projection: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show the read models (projections) and how far they have folded the log.",
+            subcommands: [System.ProjectionStatus.self]
         )
     }
 }

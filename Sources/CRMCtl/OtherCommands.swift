@@ -1,5 +1,6 @@
 import ArgumentParser
 import CRMJSON
+import Foundation
 
 // MARK: - activity
 
@@ -252,6 +253,68 @@ extension CRMCtl.System {
         func params() throws -> JSON? { nil }
 
         func render(_ result: JSON) -> String { Output.stats(result) }
+    }
+
+    /// `crmctl system backup`.
+    struct Backup: RPCCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Take a consistent hot copy of the data directory (system.backup, admin role).",
+            discussion: """
+                crmd writes a compacted copy of its LMDB environment into <backup_dir>/<name>/ \
+                (backup_dir from its config, default ./var/backups) while it keeps serving. Start crmd \
+                with --data-dir on that directory to restore it.
+                """
+        )
+
+        @Option(help: ArgumentHelp("Name of the backup directory (default: backup-<time>).", valueName: "id"))
+        var name: String?
+
+        @OptionGroup(title: "Global options")
+        var global: GlobalOptions
+
+        var method: String { "system.backup" }
+
+        func params() throws -> JSON? { self.name.map { ["name": .string($0)] } }
+
+        func render(_ result: JSON) -> String {
+            let path = result["path"]?.stringValue ?? "?"
+            let bytes = result["bytes"]?.intValue ?? 0
+            let position = result["head"]?["position"]?.intValue ?? 0
+            return "backup written to \(path) (\(bytes) bytes, log head \(position))"
+        }
+    }
+
+    /// `crmctl projection status`.
+    struct ProjectionStatus: RPCCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "status",
+            abstract: "List every projection with its version, state, checkpoint and lag (projection.status)."
+        )
+
+        @OptionGroup(title: "Global options")
+        var global: GlobalOptions
+
+        var method: String { "projection.status" }
+
+        func params() throws -> JSON? { nil }
+
+        func render(_ result: JSON) -> String {
+            var lines = ["NAME       VERSION  STATE  CHECKPOINT  LAG"]
+            for projection in result["projections"]?.arrayValue ?? [] {
+                let name = projection["name"]?.stringValue ?? "?"
+                let padded = name + String(repeating: " ", count: max(1, 11 - name.count))
+                let version = String(projection["version"]?.intValue ?? 0)
+                let state = projection["state"]?.stringValue ?? "?"
+                let checkpoint = String(projection["checkpoint"]?.intValue ?? 0)
+                lines.append(
+                    padded + version.padding(toLength: 9, withPad: " ", startingAt: 0)
+                        + state.padding(toLength: 7, withPad: " ", startingAt: 0)
+                        + checkpoint.padding(toLength: 12, withPad: " ", startingAt: 0)
+                        + String(projection["lag"]?.intValue ?? 0)
+                )
+            }
+            return lines.joined(separator: "\n")
+        }
     }
 }
 

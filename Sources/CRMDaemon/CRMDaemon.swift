@@ -84,6 +84,7 @@ struct CRMDaemonCommand: AsyncParsableCommand {
         var coreConfiguration = CoreConfiguration(dataDirectory: settings.dataDirectory)
         coreConfiguration.mapSize = settings.mapSizeMB << 20
         coreConfiguration.maxBatch = settings.maxBatch
+        coreConfiguration.backupDirectory = settings.backupDirectory
         let core = try CRMCore(configuration: coreConfiguration, logger: logger)
         defer { core.shutdown() }
 

@@ -13,6 +13,7 @@ import Logging
 /// | `socket_path` | `./var/crmd.sock` | Unix socket clients connect to |
 /// | `socket_mode` | `"0660"` | permission bits of the socket file (octal string) |
 /// | `data_dir` | `./var/data` | LMDB environment and lock file |
+/// | `backup_dir` | `./var/backups` | where `system.backup` writes its copies (clients name a subdirectory only) |
 /// | `max_line_bytes` | `1048576` | longest request line; longer lines get an error and the connection closes |
 /// | `max_in_flight_per_connection` | `64` | pipelined requests of one connection worked on at once |
 /// | `max_batch` | `1024` | most commands committed in one transaction (group commit) |
@@ -26,6 +27,7 @@ struct DaemonConfiguration: Equatable {
     var socketPath = "./var/crmd.sock"
     var socketMode: UInt32 = 0o660
     var dataDirectory = "./var/data"
+    var backupDirectory = "./var/backups"
     var maxLineBytes = 1_048_576
     var maxInFlightPerConnection = 64
     var maxBatch = 1024
@@ -34,8 +36,8 @@ struct DaemonConfiguration: Equatable {
     var access = AccessPolicy.open
 
     static let knownKeys: Set<String> = [
-        "socket_path", "socket_mode", "data_dir", "max_line_bytes", "max_in_flight_per_connection", "max_batch",
-        "map_size_mb", "log_level", "access",
+        "socket_path", "socket_mode", "data_dir", "backup_dir", "max_line_bytes", "max_in_flight_per_connection",
+        "max_batch", "map_size_mb", "log_level", "access",
     ]
 
     /// Applies the members of a config file.
@@ -70,6 +72,7 @@ struct DaemonConfiguration: Equatable {
         if let value = try string("socket_path") { self.socketPath = value }
         if let value = try string("socket_mode") { self.socketMode = try DaemonConfiguration.parseMode(value) }
         if let value = try string("data_dir") { self.dataDirectory = value }
+        if let value = try string("backup_dir") { self.backupDirectory = value }
         if let value = try int("max_line_bytes") { self.maxLineBytes = value }
         if let value = try int("max_in_flight_per_connection") { self.maxInFlightPerConnection = value }
         if let value = try int("max_batch") { self.maxBatch = value }
@@ -128,6 +131,7 @@ struct DaemonConfiguration: Equatable {
         }
         self.socketPath = absolute(self.socketPath)
         self.dataDirectory = absolute(self.dataDirectory)
+        self.backupDirectory = absolute(self.backupDirectory)
         guard self.socketPath.utf8.count <= 107 else {
             throw StartupError("socket path \(self.socketPath) is longer than the 107 bytes Unix sockets allow")
         }

@@ -32,6 +32,7 @@ public final class TestDaemon: Sendable {
         // Off by default so tests can count events from position 1; pass `true` to get the daemon's
         // default pipeline.
         configuration.seedDefaults = seedDefaults
+        configuration.backupDirectory = directory.appending("backups")
         self.core = try CRMCore(configuration: configuration, logger: logger)
         let ready = AsyncStream<Void>.makeStream()
         let server = ControlServer(
