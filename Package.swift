@@ -153,7 +153,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CRMDaemonTests",
-            dependencies: ["CRMTesting", "CRMProtocol", "CRMJSON", "CRMApplication"],
+            dependencies: ["CRMTesting", "CRMProtocol", "CRMJSON", "CRMApplication", "CRMDomain"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

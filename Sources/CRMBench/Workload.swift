@@ -47,6 +47,14 @@ struct WorkloadContext {
     let maxCustomers: Int
     var customers: [BenchCustomer] = []
     var nextActivity = 0
+    /// Deals and tickets this connection created (see WorkloadSalesService.swift).
+    var deals: [BenchDeal] = []
+    var tickets: [BenchTicket] = []
+    /// Whether this connection has defined its pipeline, schedule and SLA policy, and retired it.
+    var definedPipeline = false
+    var definedSchedule = false
+    var definedPolicy = false
+    var retiredPolicy = false
 
     /// A random existing customer's index, or `nil` when none exists yet.
     mutating func someCustomer() -> Int? {
@@ -69,7 +77,8 @@ struct WorkloadEntry: Sendable {
 enum WorkloadMix {
     /// Every entry, with realistic proportions: per customer roughly one create, a few activities,
     /// and a handful of profile changes.
-    static let standard: [WorkloadEntry] = CustomerWorkload.entries + ActivityWorkload.entries
+    static let standard: [WorkloadEntry] =
+        CustomerWorkload.entries + ActivityWorkload.entries + SalesWorkload.entries + ServiceWorkload.entries
 
     /// Every command method the mix uses.
     static var methods: [String] { self.standard.map(\.method) }
