@@ -1,4 +1,4 @@
-import CRMJSON
+public import CRMJSON
 
 /// The sales commands (pipelines and deals, DOMAIN.md §2.3, §4).
 public enum SalesCommands {
@@ -88,5 +88,24 @@ public enum SalesEvolver {
         let count = max(0, (pipeline.openDeals[stageID] ?? 0) + delta)
         pipeline.openDeals[stageID] = count == 0 ? nil : count
         try store.setRecord(.pipelines, pipelineID, pipeline.encoded())
+    }
+}
+
+/// The default sales pipeline of DOMAIN.md §2.3 (EspoCRM's probability map), which crmd seeds on
+/// the first start of an empty log.
+public enum DefaultPipeline {
+    /// `pipeline.define` params for the default stages under pipeline id `id`.
+    public static func params(id: String = "sales", requireLostReason: Bool = false) -> JSON {
+        [
+            "pipeline_id": .string(id), "name": "Sales", "require_lost_reason": .bool(requireLostReason),
+            "stages": [
+                ["id": "prospecting", "name": "Prospecting", "probability": 10, "kind": "open"],
+                ["id": "qualification", "name": "Qualification", "probability": 20, "kind": "open"],
+                ["id": "proposal", "name": "Proposal", "probability": 50, "kind": "open"],
+                ["id": "negotiation", "name": "Negotiation", "probability": 80, "kind": "open"],
+                ["id": "won", "name": "Closed Won", "probability": 100, "kind": "won"],
+                ["id": "lost", "name": "Closed Lost", "probability": 0, "kind": "lost"],
+            ],
+        ]
     }
 }

@@ -4,17 +4,7 @@ import Testing
 
 /// The default pipeline of DOMAIN.md §2.3 as `pipeline.define` params.
 func salesPipelineParams(requireLostReason: Bool = false, id: String = "sales") -> JSON {
-    [
-        "pipeline_id": .string(id), "name": "Sales", "require_lost_reason": .bool(requireLostReason),
-        "stages": [
-            ["id": "prospecting", "name": "Prospecting", "probability": 10, "kind": "open"],
-            ["id": "qualification", "name": "Qualification", "probability": 20, "kind": "open"],
-            ["id": "proposal", "name": "Proposal", "probability": 50, "kind": "open"],
-            ["id": "negotiation", "name": "Negotiation", "probability": 80, "kind": "open"],
-            ["id": "won", "name": "Closed Won", "probability": 100, "kind": "won"],
-            ["id": "lost", "name": "Closed Lost", "probability": 0, "kind": "lost"],
-        ],
-    ]
+    DefaultPipeline.params(id: id, requireLostReason: requireLostReason)
 }
 
 /// A harness with the sales pipeline and customers `c1` (lead) and `c2` (customer).

@@ -100,17 +100,7 @@ final class FunnelHarness {
 
 /// The default pipeline of DOMAIN.md §2.3 as `pipeline.define` params.
 func funnelPipelineParams(_ id: String = "sales", requireLostReason: Bool = false) -> JSON {
-    [
-        "pipeline_id": .string(id), "name": "Sales", "require_lost_reason": .bool(requireLostReason),
-        "stages": [
-            ["id": "prospecting", "name": "Prospecting", "probability": 10, "kind": "open"],
-            ["id": "qualification", "name": "Qualification", "probability": 20, "kind": "open"],
-            ["id": "proposal", "name": "Proposal", "probability": 50, "kind": "open"],
-            ["id": "negotiation", "name": "Negotiation", "probability": 80, "kind": "open"],
-            ["id": "won", "name": "Closed Won", "probability": 100, "kind": "won"],
-            ["id": "lost", "name": "Closed Lost", "probability": 0, "kind": "lost"],
-        ],
-    ]
+    DefaultPipeline.params(id: id, requireLostReason: requireLostReason)
 }
 
 /// The `count` members of a report's stages, by stage id, for `member` (`any`, `strict`, `implied`,
