@@ -52,9 +52,11 @@ struct ProjectionRunner: Sendable {
     /// position 1; one that is merely behind folds the missing events. Works in chunks of
     /// `chunkSize` events per transaction.
     func catchUp(_ environment: Environment, logger: Logger, chunkSize: Int = 20_000) throws {
-        for projector in self.projectors {
-            let (from, head) = try environment.write { txn -> (UInt64, UInt64) in
-                let head = try self.store.head(txn).seq
+        // Reset the projectors whose stored version differs and find where each one resumes.
+        let (starts, head) = try environment.write { txn -> ([UInt64], UInt64) in
+            let head = try self.store.head(txn).seq
+            var starts: [UInt64] = []
+            for projector in self.projectors {
                 if try self.storedVersion(projector, txn) != projector.version {
                     try projector.clear(txn)
                     try self.setCheckpoint(projector, 0, txn)
@@ -63,28 +65,39 @@ struct ProjectionRunner: Sendable {
                         ProjectionRunner.versionKey(projector.name),
                         Array(String(projector.version).utf8)
                     )
-                    return (1, head)
+                    starts.append(1)
+                } else {
+                    starts.append(try self.checkpoint(projector, txn) + 1)
                 }
-                return (try self.checkpoint(projector, txn) + 1, head)
             }
-            guard from <= head else { continue }
+            return (starts, head)
+        }
+        guard let first = starts.min(), first <= head else { return }
+        for (projector, from) in zip(self.projectors, starts) where from <= head {
             logger.info(
                 "bringing projection up to date",
                 metadata: ["projection": "\(projector.name)", "from": "\(from)", "head": "\(head)"]
             )
-            var next = from
-            while next <= head {
-                next = try environment.write { txn -> UInt64 in
-                    var position = next
-                    try self.store.forEachRecord(from: next, txn) { seq, record in
-                        guard seq <= head, seq < next + UInt64(chunkSize) else { return false }
-                        try projector.apply(try EventRecord.decode(record), txn)
-                        position = seq + 1
-                        return true
+        }
+        // One pass over the log: each event is decoded once and folded into every projector that
+        // has not seen it, in the same order as inline folding; checkpoints advance per chunk.
+        var next = first
+        while next <= head {
+            next = try environment.write { txn -> UInt64 in
+                var position = next
+                try self.store.forEachRecord(from: next, txn) { seq, record in
+                    guard seq <= head, seq < next + UInt64(chunkSize) else { return false }
+                    let event = try EventRecord.decode(record)
+                    for (projector, from) in zip(self.projectors, starts) where from <= seq {
+                        try projector.apply(event, txn)
                     }
-                    try self.setCheckpoint(projector, position - 1, txn)
-                    return position
+                    position = seq + 1
+                    return true
                 }
+                for (projector, from) in zip(self.projectors, starts) where from < position {
+                    try self.setCheckpoint(projector, position - 1, txn)
+                }
+                return position
             }
         }
     }
