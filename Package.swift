@@ -68,7 +68,7 @@ let package = Package(
         .target(
             name: "CRMServer",
             dependencies: [
-                "CRMApplication", "CRMProtocol", "CRMJSON",
+                "CRMApplication", "CRMProtocol", "CRMJSON", "CRMDomain",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -48,7 +48,9 @@ public struct AccessPolicy: Sendable, Hashable {
     static let adminMethods: Set<String> = ["system.backup"]
 
     /// Methods of the audit trail.
-    static let auditMethods: Set<String> = ["events.read", "customer.history", "audit.verify"]
+    static let auditMethods: Set<String> = [
+        "events.read", "events.subscribe", "events.unsubscribe", "customer.history", "audit.verify",
+    ]
 
     /// Whether a peer with `roles` may call `method`; `isCommand` tells commands from queries.
     public static func allows(_ roles: Set<Role>, method: String, isCommand: Bool) -> Bool {

@@ -62,6 +62,8 @@ public final class CRMCore: Sendable {
     var environment: Environment { self.shared.environment }
     private let lock: DataDirectoryLock
     let store: EventStore
+    /// The committed head, for subscriptions waiting for new events.
+    let headSignal: HeadSignal
     private let runner: ProjectionRunner
     private let stateProjector: DecisionStateProjector
     private let writer: Writer<CommandJob>
@@ -106,8 +108,18 @@ public final class CRMCore: Sendable {
         self.queries = queries
 
         let logger = logger
+        let headSignal = HeadSignal(head: try environment.read { txn in try store.head(txn).seq })
+        self.headSignal = headSignal
         self.writer = Writer(name: "crmd-writer", maxBatch: configuration.maxBatch) { batch in
-            CRMCore.process(batch, environment: shared.environment, store: store, runner: runner, state: state, logger: logger)
+            CRMCore.process(
+                batch,
+                environment: shared.environment,
+                store: store,
+                runner: runner,
+                state: state,
+                headSignal: headSignal,
+                logger: logger
+            )
         }
         try self.seedIfEmpty()
     }
@@ -130,6 +142,7 @@ public final class CRMCore: Sendable {
     /// Stops the writer after it has committed everything queued. Call once, at shutdown.
     public func shutdown() {
         self.writer.stop()
+        self.headSignal.close()
     }
 
     // MARK: - Method table
@@ -243,18 +256,21 @@ public final class CRMCore: Sendable {
         store: EventStore,
         runner: ProjectionRunner,
         state: DecisionStateProjector,
+        headSignal: HeadSignal,
         logger: Logger
     ) {
         do {
-            let outcomes = try environment.write { txn -> [Result<JSON, RPCError>] in
+            let (outcomes, head) = try environment.write { txn -> ([Result<JSON, RPCError>], UInt64) in
                 var outcomes: [Result<JSON, RPCError>] = []
                 outcomes.reserveCapacity(batch.count)
                 for job in batch {
                     outcomes.append(try CRMCore.run(job, txn: txn, store: store, runner: runner, state: state, logger: logger))
                 }
-                try runner.setCheckpoints(try store.head(txn).seq, txn)
-                return outcomes
+                let head = try store.head(txn).seq
+                try runner.setCheckpoints(head, txn)
+                return (outcomes, head)
             }
+            headSignal.publish(head)
             for (job, outcome) in zip(batch, outcomes) { job.reply.fulfil(outcome) }
         } catch {
             logger.error("write transaction failed; the batch was not committed", metadata: ["error": "\(error)"])

@@ -59,7 +59,7 @@ extension CRMCtl {
     struct Events: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Read the event log.",
-            subcommands: [Read.self]
+            subcommands: [Read.self, Tail.self]
         )
     }
 

@@ -222,6 +222,13 @@ public struct ControlServer: Service {
                 try await connection.channel.executeThenClose { inbound in
                     let queue = ReplyQueue(capacity: self.configuration.maxInFlightPerConnection)
                     let outbox = ReplyOutbox()
+                    connection.peer.connection?.attach(
+                        notify: { line, limit in outbox.appendNotification(line, limit: limit) },
+                        // Closing the input ends the connection gracefully: replies and
+                        // notifications already queued are written first.
+                        close: { channel.close(mode: .input, promise: nil) }
+                    )
+                    defer { connection.peer.connection?.detach() }
                     try await withThrowingTaskGroup(of: Void.self) { group in
                         group.addTask {
                             try await self.readRequests(inbound, into: queue, peer: connection.peer, logger: logger)

@@ -1,4 +1,5 @@
 public import CRMApplication
+import CRMDomain
 import CRMJSON
 import CRMProtocol
 import Synchronization
@@ -18,10 +19,20 @@ public struct RPCHandler: RequestHandler {
 
     /// A handler answering from `core`, allowing each peer what `access` grants it; denied calls are
     /// logged to `logger`.
-    public init(core: CRMCore, access: AccessPolicy = .open, logger: Logger? = nil) {
+    /// Most bytes of notifications that may wait unsent for one connection before its reader is
+    /// considered too slow and dropped.
+    let subscriptionBufferBytes: Int
+
+    public init(
+        core: CRMCore,
+        access: AccessPolicy = .open,
+        logger: Logger? = nil,
+        subscriptionBufferBytes: Int = 4 << 20
+    ) {
         self.core = core
         self.access = access
         self.logger = logger
+        self.subscriptionBufferBytes = subscriptionBufferBytes
     }
 
     public func start(line: [UInt8], peer: PeerCredentials) -> Task<[UInt8]?, Never> {
@@ -103,6 +114,9 @@ public struct RPCHandler: RequestHandler {
         if let denied = self.denial(of: request, origin: origin) {
             return .done(RPCHandler.response(id: id, .failure(denied)))
         }
+        if request.method == "events.subscribe" || request.method == "events.unsubscribe" {
+            return .done(RPCHandler.response(id: id, self.subscriptionCall(request, connection: connection)))
+        }
         if self.core.isCommand(request.method) {
             let (reply, ticket) = self.core.submitWithTicket(
                 method: request.method,
@@ -125,10 +139,69 @@ public struct RPCHandler: RequestHandler {
         return .done(RPCHandler.response(id: id, .failure(error)))
     }
 
+    /// `events.subscribe` and `events.unsubscribe`: subscriptions live as long as their connection.
+    private func subscriptionCall(_ request: RPCRequest, connection: ConnectionState?) -> Result<JSON, RPCError> {
+        guard let connection, connection.canNotify else {
+            return .failure(RPCError(reason: "bad_request", message: "subscriptions need an open connection"))
+        }
+        do {
+            if request.method == "events.unsubscribe" {
+                var params = try Params(request.params)
+                let id = try params.identifier("subscription", required: true)!
+                try params.finish()
+                guard connection.cancel(subscription: id) else {
+                    throw Rejection.notFound("subscription", "subscription", id)
+                }
+                return .success(["subscription": .string(id), "unsubscribed": true])
+            }
+            let defaultID = request.id.flatMap { $0.stringValue ?? $0.intValue.map(String.init) } ?? "sub"
+            let subscription = try self.core.subscription(request.params, defaultID: defaultID)
+            let core = self.core
+            let limit = self.subscriptionBufferBytes
+            let logger = self.logger
+            let registered = connection.register(subscription: subscription.id) {
+                Task {
+                    let stoppedAt = await core.deliver(subscription) { notification in
+                        connection.notify(notification.serialized(), limit: limit)
+                    }
+                    defer { connection.forget(subscription: subscription.id) }
+                    guard !Task.isCancelled, connection.canNotify else { return }
+                    // The reader fell behind the bounded buffer: say why, then drop the connection.
+                    let dropped: JSON = [
+                        "jsonrpc": "2.0", "method": "events.dropped",
+                        "params": [
+                            "subscription": .string(subscription.id), "reason": "slow_consumer",
+                            "next_from": .int(Int64(stoppedAt)),
+                            "message": .string("the subscriber did not keep up with \(limit) bytes of buffered events"),
+                        ],
+                    ]
+                    _ = connection.notify(dropped.serialized(), limit: Int.max)
+                    logger?.notice(
+                        "dropped a slow subscriber",
+                        metadata: ["subscription": "\(subscription.id)", "next_from": "\(stoppedAt)"]
+                    )
+                    connection.closeConnection()
+                }
+            }
+            guard registered else {
+                throw Rejection(.alreadyExists, field: "subscription", "subscription \(subscription.id) already exists")
+            }
+            return .success([
+                "subscription": .string(subscription.id), "from": .int(Int64(subscription.from)),
+                "head": .int(Int64(core.committedHead)),
+            ])
+        } catch let rejection as Rejection {
+            return .failure(CRMCore.rpcError(rejection))
+        } catch {
+            return .failure(RPCError(reason: "internal", message: "\(error)"))
+        }
+    }
+
     /// The `forbidden` error for a method the peer's roles do not allow (logged), or `nil`.
     private func denial(of request: RPCRequest, origin: RequestOrigin) -> RPCError? {
         let isCommand = self.core.isCommand(request.method)
-        guard isCommand || self.core.isQuery(request.method) else { return nil }
+        let isSubscription = request.method == "events.subscribe" || request.method == "events.unsubscribe"
+        guard isCommand || isSubscription || self.core.isQuery(request.method) else { return nil }
         let roles = self.access.roles(uid: origin.uid, gid: origin.gid)
         guard !AccessPolicy.allows(roles, method: request.method, isCommand: isCommand) else { return nil }
         let granted = roles.map(\.rawValue).sorted()

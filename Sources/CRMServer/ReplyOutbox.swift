@@ -51,6 +51,25 @@ package final class ReplyOutbox: Sendable {
         flusher?.resume(returning: batch)
     }
 
+    /// Appends a notification line (not a reply: it takes no place in the in-flight bound), unless
+    /// more than `limit` bytes are already waiting to be written or the outbox is finished. Returns
+    /// whether the line was accepted.
+    package func appendNotification(_ line: [UInt8], limit: Int) -> Bool {
+        let (flusher, batch, accepted): (CheckedContinuation<Batch?, Never>?, Batch?, Bool) = self.state.withLock {
+            state in
+            guard !state.cancelled, !state.finished, state.bytes.readableBytes + line.count < limit else {
+                return (nil, nil, false)
+            }
+            state.bytes.writeBytes(line)
+            state.bytes.writeInteger(UInt8(ascii: "\n"))
+            guard let flusher = state.flusher else { return (nil, nil, true) }
+            state.flusher = nil
+            return (flusher, Self.takeBatch(&state), true)
+        }
+        flusher?.resume(returning: batch)
+        return accepted
+    }
+
     /// Orderer side: no more replies will be appended.
     package func finish() {
         let flusher: CheckedContinuation<Batch?, Never>? = self.state.withLock { state in
@@ -75,7 +94,7 @@ package final class ReplyOutbox: Sendable {
                     if state.cancelled {
                         return .end
                     }
-                    if state.replies > 0 {
+                    if state.replies > 0 || state.bytes.readableBytes > 0 {
                         return .batch(Self.takeBatch(&state))
                     }
                     if state.finished {

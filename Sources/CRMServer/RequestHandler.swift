@@ -28,13 +28,83 @@ public struct PeerCredentials: Sendable, Hashable {
     }
 }
 
-/// What a handler remembers about one connection while it is open.
+/// What a handler remembers about one connection while it is open, and how it reaches the
+/// connection outside of replies (notifications of a subscription).
 public final class ConnectionState: Sendable {
     /// The writer ticket of the last command this connection queued (0: none yet). A query waits
     /// for it, so pipelined requests read their own writes without waiting for other clients'.
     public let lastCommandTicket = Atomic<UInt64>(0)
 
+    private struct Hooks {
+        var notify: (@Sendable ([UInt8], Int) -> Bool)?
+        var close: (@Sendable () -> Void)?
+        var subscriptions: [String: Task<Void, Never>] = [:]
+        var detached = false
+    }
+
+    private let hooks = Mutex(Hooks())
+
     public init() {}
+
+    /// Server side: how to send a notification line (`limit`: most bytes that may wait unsent) and
+    /// how to close the connection.
+    public func attach(
+        notify: @escaping @Sendable (_ line: [UInt8], _ limit: Int) -> Bool,
+        close: @escaping @Sendable () -> Void
+    ) {
+        self.hooks.withLock { hooks in
+            hooks.notify = notify
+            hooks.close = close
+        }
+    }
+
+    /// Server side, when the connection has ended: cancels every subscription and forgets the hooks.
+    public func detach() {
+        let tasks = self.hooks.withLock { hooks -> [Task<Void, Never>] in
+            hooks.detached = true
+            hooks.notify = nil
+            hooks.close = nil
+            defer { hooks.subscriptions = [:] }
+            return Array(hooks.subscriptions.values)
+        }
+        for task in tasks { task.cancel() }
+    }
+
+    /// Sends a notification line; `false` when it cannot be sent (connection gone, or more than
+    /// `limit` bytes already waiting: the reader is too slow).
+    public func notify(_ line: [UInt8], limit: Int) -> Bool {
+        guard let notify = self.hooks.withLock({ $0.notify }) else { return false }
+        return notify(line, limit)
+    }
+
+    /// Closes the connection (after a final notification, for a reader that fell behind).
+    public func closeConnection() {
+        self.hooks.withLock { $0.close }?()
+    }
+
+    /// Whether the connection can carry notifications.
+    public var canNotify: Bool { self.hooks.withLock { $0.notify != nil } }
+
+    /// Registers the task of subscription `id`; `false` if the id is taken or the connection ended.
+    public func register(subscription id: String, _ start: () -> Task<Void, Never>) -> Bool {
+        self.hooks.withLock { hooks in
+            guard !hooks.detached, hooks.subscriptions[id] == nil else { return false }
+            hooks.subscriptions[id] = start()
+            return true
+        }
+    }
+
+    /// Forgets subscription `id` (its task ended).
+    public func forget(subscription id: String) {
+        _ = self.hooks.withLock { $0.subscriptions.removeValue(forKey: id) }
+    }
+
+    /// Cancels subscription `id`; `false` if there is none.
+    public func cancel(subscription id: String) -> Bool {
+        guard let task = self.hooks.withLock({ $0.subscriptions.removeValue(forKey: id) }) else { return false }
+        task.cancel()
+        return true
+    }
 }
 
 /// Handles request lines for the ``ControlServer``.

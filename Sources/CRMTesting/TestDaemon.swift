@@ -22,7 +22,8 @@ public final class TestDaemon: Sendable {
         maxLineBytes: Int = 1_048_576,
         logLevel: Logger.Level = .warning,
         seedDefaults: Bool = false,
-        access: AccessPolicy = .open
+        access: AccessPolicy = .open,
+        subscriptionBufferBytes: Int = 4 << 20
     ) async throws {
         self.directory = directory
         self.socketPath = directory.appending("crmd.sock")
@@ -37,7 +38,12 @@ public final class TestDaemon: Sendable {
         let ready = AsyncStream<Void>.makeStream()
         let server = ControlServer(
             configuration: .init(socketPath: self.socketPath, maxLineBytes: maxLineBytes),
-            handler: RPCHandler(core: self.core, access: access, logger: logger),
+            handler: RPCHandler(
+                core: self.core,
+                access: access,
+                logger: logger,
+                subscriptionBufferBytes: subscriptionBufferBytes
+            ),
             logger: logger,
             onListening: { _ in
                 ready.continuation.yield()

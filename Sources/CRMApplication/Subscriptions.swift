@@ -1,0 +1,129 @@
+import CRMDomain
+import CRMJSON
+import Foundation
+import Synchronization
+
+/// The head of the log as committed by the writer, and the tasks waiting for it to move.
+final class HeadSignal: Sendable {
+    private struct State {
+        var head: UInt64
+        var closed = false
+        var waiters: [UUID: (after: UInt64, continuation: CheckedContinuation<Void, Never>)] = [:]
+    }
+
+    private let state: Mutex<State>
+
+    init(head: UInt64) { self.state = Mutex(State(head: head)) }
+
+    /// The committed head.
+    var head: UInt64 { self.state.withLock { $0.head } }
+
+    /// Writer side: the head after a commit; wakes everyone waiting for a lower one.
+    func publish(_ head: UInt64) {
+        let ready = self.state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.head = max(state.head, head)
+            var ready: [CheckedContinuation<Void, Never>] = []
+            for (id, waiter) in state.waiters where waiter.after < state.head {
+                ready.append(waiter.continuation)
+                state.waiters.removeValue(forKey: id)
+            }
+            return ready
+        }
+        for continuation in ready { continuation.resume() }
+    }
+
+    /// Wakes every waiter for good (shutdown).
+    func close() {
+        let waiters = self.state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.closed = true
+            defer { state.waiters = [:] }
+            return state.waiters.values.map(\.continuation)
+        }
+        for continuation in waiters { continuation.resume() }
+    }
+
+    /// Returns once the head is past `after`, the signal is closed, or the task is cancelled.
+    func wait(after: UInt64) async {
+        let id = UUID()
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let now = self.state.withLock { state -> Bool in
+                    if state.closed || state.head > after || Task.isCancelled { return true }
+                    state.waiters[id] = (after, continuation)
+                    return false
+                }
+                if now { continuation.resume() }
+            }
+        } onCancel: {
+            let waiter = self.state.withLock { $0.waiters.removeValue(forKey: id) }
+            waiter?.continuation.resume()
+        }
+    }
+
+    var isClosed: Bool { self.state.withLock { $0.closed } }
+}
+
+/// A validated `events.subscribe` request.
+public struct Subscription: Sendable {
+    /// The id notifications carry.
+    public var id: String
+    /// First position to deliver.
+    public var from: UInt64
+    /// The `events.read` filter params (`stream`, `stream_prefix`, `type`, `actor_uid`).
+    var filter: [String: JSON]
+}
+
+extension CRMCore {
+    /// Validates `events.subscribe` params: `subscription` (an id; default `defaultID`), `from`
+    /// (default: the next event to be committed) and the filters of `events.read`.
+    public func subscription(_ params: JSON?, defaultID: String) throws -> Subscription {
+        var reader = try Params(params)
+        let id = try reader.identifier("subscription") ?? defaultID
+        guard Identifier.isValid(id) else { throw Rejection.invalid("subscription", "must match ^[A-Za-z0-9_-]{1,64}$") }
+        let from = try reader.int("from")
+        if let from, from < 1 { throw Rejection.invalid("from", "must be ≥ 1") }
+        var filter: [String: JSON] = [:]
+        for key in ["stream", "stream_prefix", "type", "actor_uid"] {
+            if let value = try reader.raw(key) { filter[key] = value }
+        }
+        try reader.finish()
+        // Let events.read validate the filters now rather than in the delivery task.
+        _ = try self.readEvents(.object(filter.merging(["limit": 1, "from": .int(Int64.max / 2)]) { $1 }))
+        return Subscription(id: id, from: from.map { UInt64($0) } ?? self.headSignal.head + 1, filter: filter)
+    }
+
+    /// The committed head.
+    public var committedHead: UInt64 { self.headSignal.head }
+
+    /// Delivers the subscription's events in order — first those already in the log from `from`,
+    /// then each new one as it commits — through `send`, until the task is cancelled, crmd shuts
+    /// down, or `send` refuses an event (the reader is too slow). Returns the position of the first
+    /// event not delivered.
+    public func deliver(_ subscription: Subscription, send: (JSON) -> Bool) async -> UInt64 {
+        var next = subscription.from
+        while !Task.isCancelled, !self.headSignal.isClosed {
+            var params = subscription.filter
+            params["from"] = .int(Int64(next))
+            params["limit"] = 500
+            params["max_scan"] = 20_000
+            guard let page = try? self.readEvents(.object(params)) else { return next }
+            for event in page["events"]?.arrayValue ?? [] {
+                let notification: JSON = [
+                    "jsonrpc": "2.0", "method": "events.event",
+                    "params": ["subscription": .string(subscription.id), "event": event],
+                ]
+                guard send(notification) else { return next }
+                next = UInt64(event["seq"]?.intValue ?? Int64(next)) + 1
+            }
+            if let following = page["next_from"]?.intValue {
+                next = UInt64(following)
+                continue
+            }
+            // The page reached the head of its read transaction: wait for the next commit.
+            let head = UInt64(page["head"]?.intValue ?? 0)
+            next = max(next, head + 1)
+            await self.headSignal.wait(after: head)
+        }
+        return next
+    }
+}
