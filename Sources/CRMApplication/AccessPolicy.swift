@@ -49,7 +49,8 @@ public struct AccessPolicy: Sendable, Hashable {
 
     /// Methods of the audit trail.
     static let auditMethods: Set<String> = [
-        "events.read", "events.subscribe", "events.unsubscribe", "customer.history", "audit.verify",
+        "events.read", "events.subscribe", "events.unsubscribe", "customer.history", "deal.history",
+        "ticket.history", "audit.verify",
     ]
 
     /// Whether a peer with `roles` may call `method`; `isCommand` tells commands from queries.

@@ -157,7 +157,7 @@ public final class CRMCore: Sendable {
 
     static let systemMethods = [
         "system.ping", "system.stats", "system.backup", "events.read", "audit.verify", "customer.history",
-        "projection.status",
+        "deal.history", "ticket.history", "projection.status",
     ]
 
     /// Common params of every command, removed before the command's own params are parsed.
@@ -416,8 +416,8 @@ public final class CRMCore: Sendable {
             return try self.stats()
         case "events.read":
             return try self.readEvents(params)
-        case "customer.history":
-            return try self.customerHistory(params)
+        case "customer.history", "deal.history", "ticket.history":
+            return try self.recordHistory(method, params)
         case "projection.status":
             try Params(params).finish()
             return try self.environment.read { txn in

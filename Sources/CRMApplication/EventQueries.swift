@@ -120,16 +120,23 @@ extension CRMCore {
         }
     }
 
-    /// `customer.history`: every event of a customer's stream with its actor and times, and per event
-    /// the fields it changed as `{field: {from, to}}`.
-    func customerHistory(_ params: JSON?) throws -> JSON {
+    /// The record kinds with a `<kind>.history` method: the method's id param and stream prefix.
+    static let historyKinds: [String: (idField: String, streamPrefix: String, noun: String)] = [
+        "customer.history": ("customer_id", "customer-", "customer"),
+        "deal.history": ("deal_id", "deal-", "deal"),
+        "ticket.history": ("ticket_id", "ticket-", "ticket"),
+    ]
+
+    /// `customer.history`, `deal.history`, `ticket.history`: every event of the record's stream with
+    /// its actor and times, and per event the fields it changed as `{field: {from, to}}`.
+    func recordHistory(_ method: String, _ params: JSON?) throws -> JSON {
+        guard let kind = CRMCore.historyKinds[method] else { throw Rejection(.unknownCommand, "unknown method \(method)") }
         var reader = try Params(params)
-        let id = try reader.identifier("customer_id", required: true)!
+        let id = try reader.identifier(kind.idField, required: true)!
         try reader.finish()
         return try self.environment.read { txn in
-            let stream = "customer-\(id)"
-            let positions = try self.store.positions(of: stream, txn)
-            guard !positions.isEmpty else { throw Rejection.notFound("customer_id", "customer", id) }
+            let positions = try self.store.positions(of: kind.streamPrefix + id, txn)
+            guard !positions.isEmpty else { throw Rejection.notFound(kind.idField, kind.noun, id) }
             var entries: [JSON] = []
             var previous: [String: JSON] = [:]
             for seq in positions {
@@ -139,11 +146,12 @@ extension CRMCore {
                     "seq": .int(Int64(event.seq)), "stream_version": .int(Int64(event.streamVersion)),
                     "type": .string(event.type), "occurred_at": .string(Timestamp.format(event.occurredAt)),
                     "recorded_at": .string(Timestamp.format(event.recordedAt)), "actor": event.actor.json,
-                    "command_id": .string(event.commandID), "causation_seq": event.causationSeq.map { .int(Int64($0)) } ?? .null,
+                    "command_id": .string(event.commandID),
+                    "causation_seq": event.causationSeq.map { .int(Int64($0)) } ?? .null,
                     "changes": .object(changes),
                 ])
             }
-            return ["customer_id": .string(id), "events": .array(entries)]
+            return [kind.idField: .string(id), "events": .array(entries)]
         }
     }
 
@@ -188,10 +196,40 @@ extension CRMCore {
             let address = event.pii["address"]?.stringValue.map { ":\($0)" } ?? ""
             set("consent.\(channel)\(address)", event.data["to"] ?? .null)
         default:
-            for (key, value) in event.data.objectValue ?? [:] where key != "customer_id" {
-                changes[key] = ["from": .null, "to": value]
+            // Any other event (deals, tickets, …): its data fields, compared with their last values
+            // in the stream; a `to` member names the field by the event type's subject.
+            let data = event.data.objectValue ?? [:]
+            if let to = data["to"] {
+                // The event states both ends of the change itself.
+                let subject = CRMCore.subject(of: event.type)
+                changes[subject] = ["from": data["from"] ?? .null, "to": to]
+                previous[subject] = to
+            }
+            let ownID = (event.stream.split(separator: "-").first.map(String.init) ?? "") + "_id"
+            for (key, value) in data where key != ownID && key != "from" && key != "to" {
+                set(key, value)
+            }
+            for (key, value) in event.pii.objectValue ?? [:] where key != "changes" {
+                set(key, value)
             }
         }
         return changes
+    }
+
+    /// The field a `from`/`to` event changes: `DealStageChanged` → `stage`,
+    /// `TicketStatusChanged` → `status`, `TicketPriorityChanged` → `priority`.
+    static func subject(of type: String) -> String {
+        var name = type
+        for prefix in ["Deal", "Ticket", "Customer", "Pipeline"] where name.hasPrefix(prefix) {
+            name.removeFirst(prefix.count)
+            break
+        }
+        if name.hasSuffix("Changed") { name.removeLast("Changed".count) }
+        var snake = ""
+        for character in name {
+            if character.isUppercase, !snake.isEmpty { snake.append("_") }
+            snake.append(character.lowercased())
+        }
+        return snake.isEmpty ? "value" : snake
     }
 }

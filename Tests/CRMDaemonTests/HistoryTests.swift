@@ -1,3 +1,4 @@
+import CRMDomain
 import CRMJSON
 import CRMProtocol
 import CRMTesting
@@ -87,6 +88,35 @@ import Testing
         #expect(missing.reason == "not_found")
         let bad = try await client.error("events.read", ["direction": "sideways"])
         #expect(bad.field == "direction")
+        try await daemon.stop()
+    }
+
+    @Test func dealAndTicketHistoriesListTheirChanges() async throws {
+        let daemon = try await TestDaemon()
+        let client = try daemon.client()
+        _ = try await client.result("pipeline.define", DefaultPipeline.params())
+        _ = try await client.result("customer.create", ["customer_id": "ada", "first_name": "Ada"])
+        _ = try await client.result(
+            "deal.create",
+            ["deal_id": "d1", "pipeline_id": "sales", "name": "Renewal", "customer_ids": ["ada"]]
+        )
+        _ = try await client.result("deal.move", ["deal_id": "d1", "stage_id": "proposal"])
+        let deal = try await client.result("deal.history", ["deal_id": "d1"])
+        let dealEvents = try #require(deal["events"]?.arrayValue)
+        #expect(dealEvents.map { $0["type"] } == ["DealCreated", "DealStageChanged"])
+        #expect(dealEvents[0]["changes"]?["stage_id"]?["to"] == "prospecting")
+        #expect(dealEvents[1]["changes"]?["stage"] == ["from": "prospecting", "to": "proposal"])
+
+        _ = try await client.result(
+            "ticket.open",
+            ["ticket_id": "t1", "customer_id": "ada", "subject": "Help", "channel": "email"]
+        )
+        _ = try await client.result("ticket.set_status", ["ticket_id": "t1", "status": "pending"])
+        let ticket = try await client.result("ticket.history", ["ticket_id": "t1"])
+        let ticketEvents = try #require(ticket["events"]?.arrayValue)
+        #expect(ticketEvents.first?["type"] == "TicketOpened")
+        #expect(ticketEvents.last?["changes"]?["status"]?["to"] == "pending")
+        #expect(try await client.error("deal.history", ["deal_id": "nope"]).field == "deal_id")
         try await daemon.stop()
     }
 }
