@@ -10,7 +10,7 @@ import ArgumentParser
 /// Global options (`--socket`, `--json`, `--timeout`) may be given before or after the subcommand.
 ///
 /// Exit status: 0 on success, 1 when crmd answers with an error, 2 when crmd cannot be reached or
-/// its reply cannot be read, 64 for a usage error.
+/// its reply cannot be read, 3 when `audit verify` finds a broken chain, 64 for a usage error.
 @main
 struct CRMCtl: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -21,7 +21,7 @@ struct CRMCtl: ParsableCommand {
             text by default; --json prints the raw result as one line of JSON for scripts.
 
             Exit status: 0 success, 1 crmd answered with an error, 2 crmd could not be reached or \
-            answered something unreadable, 64 usage error.
+            answered something unreadable, 3 audit verify found a broken hash chain, 64 usage error.
             """,
         subcommands: [Customer.self, Activity.self] + SalesSubcommands.groups + ServiceSubcommands.groups
             + [Events.self, Audit.self, Export.self, Projection.self, System.self, Call.self]

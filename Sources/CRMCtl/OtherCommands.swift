@@ -2,6 +2,10 @@ import ArgumentParser
 import CRMJSON
 import Foundation
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 // MARK: - activity
 
 extension CRMCtl.Activity {
@@ -193,7 +197,9 @@ extension CRMCtl.Audit {
             abstract: "Recompute the hash chain of the log and compare it (audit.verify).",
             discussion: """
                 Prints the verification report as JSON: ok, checked, head_position, head_hash and, when \
-                the chain is broken, broken_at, expected_hash and found_hash.
+                the chain is broken, broken_at (the altered record), expected_hash and found_hash. A long \
+                log is checked in chunks of 100,000 events with progress on stderr (when it is a \
+                terminal). Exit status 3 when the chain is broken.
 
                 Example:
                   crmctl audit verify
@@ -219,6 +225,40 @@ extension CRMCtl.Audit {
         }
 
         func render(_ result: JSON) -> String { Output.prettyJSON(result) }
+
+        /// Verifies in chunks so a long log shows progress, then prints one combined report.
+        mutating func run() throws {
+            let socket = self.global.resolvedSocketPath
+            let timeout = self.global.timeoutDuration
+            func call(_ method: String, _ params: JSON?) throws -> JSON {
+                do {
+                    return try Invocation.call(method: method, params: params, socket: socket, timeout: timeout)
+                } catch let failure {
+                    Output.printError(failure.lines)
+                    throw ExitCode(failure.exitCode)
+                }
+            }
+            let head = try call("system.stats", nil)["head"]?["position"]?.intValue ?? 0
+            let first = Int64(self.from ?? 1)
+            let last = min(self.to.map(Int64.init) ?? head, head)
+            let chunk: Int64 = 100_000
+            let showProgress = isatty(STDERR_FILENO) != 0 && last - first >= chunk
+            var report = try call("audit.verify", ["from": .int(first), "to": .int(min(first + chunk - 1, max(last, first)))])
+            var checked = report["checked"]?.intValue ?? 0
+            var position = first + chunk
+            while report["ok"] == .bool(true), position <= last {
+                if showProgress {
+                    FileHandle.standardError.write(Data("\rverified \(position - 1) of \(last)".utf8))
+                }
+                report = try call("audit.verify", ["from": .int(position), "to": .int(min(position + chunk - 1, last))])
+                checked += report["checked"]?.intValue ?? 0
+                position += chunk
+            }
+            if showProgress { FileHandle.standardError.write(Data("\n".utf8)) }
+            report["checked"] = .int(checked)
+            print(self.global.json ? report.serializedString() : self.render(report))
+            if report["ok"] != .bool(true) { throw ExitCode(3) }
+        }
     }
 }
 

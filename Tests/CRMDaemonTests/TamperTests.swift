@@ -45,6 +45,10 @@ import Testing
         #expect(verify["broken_at"] == .int(target))
         #expect(verify["checked"] == .int(target - 1))
         #expect(verify["expected_hash"] != verify["found_hash"])
+        // crmctl says the same and exits with status 3.
+        let (status, output) = try ExportImportTests.runTool("crmctl", ["--json", "audit", "verify", "--socket", socket])
+        #expect(status == 3)
+        #expect(try JSON.parse(output.split(separator: "\n")[0].description)["broken_at"] == .int(target))
         #expect(daemon.stop() == 0)
     }
 }
