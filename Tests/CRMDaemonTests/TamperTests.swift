@@ -89,6 +89,37 @@ import Testing
                 _ = try await client.result("customer.update", ["customer_id": .string(id), "set": ["job_title": "CTO"]])
             }
         }
+        // A deal through the seeded pipeline and a ticket under an SLA policy, so the funnel and SLA
+        // read models have something to compare.
+        _ = try await client.result(
+            "deal.create",
+            ["deal_id": "d1", "pipeline_id": "sales", "name": "Renewal", "customer_ids": [.string(ids[0])],
+             "amount": "1200", "currency": "EUR"]
+        )
+        _ = try await client.result("deal.move", ["deal_id": "d1", "stage_id": "won"])
+        _ = try await client.result(
+            "schedule.define",
+            ["schedule_id": "eu", "name": "EU", "timezone": "Europe/Berlin",
+             "hours": ["mon": [["09:00", "17:00"]], "tue": [["09:00", "17:00"]], "wed": [["09:00", "17:00"]],
+                       "thu": [["09:00", "17:00"]], "fri": [["09:00", "17:00"]]]]
+        )
+        _ = try await client.result(
+            "sla_policy.define",
+            ["policy_id": "std", "name": "Standard", "position": 0, "schedule_id": "eu",
+             "targets": [["metric": "first_reply_time", "priority": "normal", "minutes": 60, "business_hours": true]]]
+        )
+        _ = try await client.result(
+            "ticket.open",
+            ["ticket_id": "t1", "customer_id": .string(ids[1]), "subject": "Help", "channel": "email"]
+        )
+        _ = try await client.result(
+            "ticket.reply",
+            ["ticket_id": "t1", "author": "agent", "public": true, "body": "On it"]
+        )
+        let funnelParams: JSON = ["pipeline_id": "sales", "to": "2100-01-01T00:00:00Z"]
+        let slaParams: JSON = ["from": "2000-01-01T00:00:00Z", "to": "2100-01-01T00:00:00Z"]
+        let funnel = try await client.result("funnel.report", funnelParams)
+        let sla = try await client.result("sla.report", slaParams)
         let exportFile = directory.appending("log.ndjson")
         let (exportStatus, exportOutput) = try ExportImportTests.runTool(
             "crmctl",
@@ -116,6 +147,8 @@ import Testing
             #expect(try await copyClient.result("customer.get", ["customer_id": .string(id)]) == profile)
         }
         #expect(try await copyClient.result("customer.find", ["tag": "vip"]) == vip)
+        #expect(try await copyClient.result("funnel.report", funnelParams) == funnel)
+        #expect(try await copyClient.result("sla.report", slaParams) == sla)
         #expect(try await copyClient.result("audit.verify")["ok"] == true)
         #expect(copy.stop() == 0)
 
