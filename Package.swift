@@ -107,7 +107,7 @@ let package = Package(
         .target(
             name: "CRMTesting",
             dependencies: [
-                "CRMServer", "CRMApplication", "CRMProtocol", "CRMJSON", "LMDB",
+                "CRMServer", "CRMApplication", "CRMProtocol", "CRMJSON", "CRMDomain", "LMDB",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -1,5 +1,6 @@
 import CRMDomain
 import CRMJSON
+import CRMTesting
 import Testing
 
 /// Given events / when command / then events-or-rejection, over ``InMemoryDecisionState``.
@@ -10,11 +11,12 @@ final class Harness {
     /// The decision state all commands see.
     let state = InMemoryDecisionState()
     /// Every event recorded so far.
-    private(set) var log: [RecordedEvent] = []
+    private(set) var recordedLog = InMemoryLog()
+    /// Every event recorded so far.
+    var log: [RecordedEvent] { self.recordedLog.events }
     /// The business time of the next command.
     var at: Int64 = Timestamp.parse("2025-03-07T15:30:00Z")!
     private var generated = 0
-    private var versions: [String: UInt64] = [:]
 
     /// The context of the next command, with a fresh generated id `gen-N`.
     func nextContext() -> CommandContext {
@@ -32,26 +34,7 @@ final class Harness {
 
     /// Records raw events as if a command had produced them.
     func record(_ events: [NewEvent]) throws {
-        let first = UInt64(self.log.count) + 1
-        for event in events {
-            let version = (self.versions[event.stream] ?? 0) + 1
-            self.versions[event.stream] = version
-            let recorded = RecordedEvent(
-                seq: UInt64(self.log.count) + 1,
-                stream: event.stream,
-                streamVersion: version,
-                type: event.type,
-                schemaVersion: event.schemaVersion,
-                occurredAt: self.at,
-                recordedAt: self.at,
-                actor: Actor(uid: 1000, gid: 1000),
-                commandID: nil,
-                correlationID: nil,
-                causationSeq: event.causedBy.map { first + UInt64($0) },
-                data: event.data,
-                pii: event.pii
-            )
-            self.log.append(recorded)
+        for recorded in self.recordedLog.record(events, at: self.at) {
             try DecisionEvolver.apply(recorded, to: self.state)
         }
     }

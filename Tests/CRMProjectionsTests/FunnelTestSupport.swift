@@ -15,8 +15,9 @@ final class FunnelHarness {
     let profiles: CustomerProfileProjector
     let state = InMemoryDecisionState()
     /// Every event recorded so far.
-    private(set) var log: [RecordedEvent] = []
-    private var versions: [String: UInt64] = [:]
+    private(set) var recordedLog = InMemoryLog()
+    /// Every event recorded so far.
+    var log: [RecordedEvent] { self.recordedLog.events }
     private var generated = 0
 
     init() throws {
@@ -50,28 +51,8 @@ final class FunnelHarness {
             self.state,
             CommandContext(at: millis, generatedID: "g\(self.generated)")
         )
-        let first = UInt64(self.log.count) + 1
-        var recorded: [RecordedEvent] = []
-        for event in decision.events {
-            let version = (self.versions[event.stream] ?? 0) + 1
-            self.versions[event.stream] = version
-            let record = RecordedEvent(
-                seq: UInt64(self.log.count) + 1,
-                stream: event.stream,
-                streamVersion: version,
-                type: event.type,
-                schemaVersion: event.schemaVersion,
-                occurredAt: millis,
-                recordedAt: millis,
-                actor: Actor(uid: 1000, gid: 1000),
-                commandID: nil,
-                correlationID: nil,
-                causationSeq: event.causedBy.map { first + UInt64($0) },
-                data: event.data,
-                pii: event.pii
-            )
-            self.log.append(record)
-            recorded.append(record)
+        let recorded = self.recordedLog.record(decision.events, at: millis)
+        for record in recorded {
             try DecisionEvolver.apply(record, to: self.state)
         }
         try self.environment.write { txn in

@@ -13,8 +13,9 @@ final class SlaHarness {
     let environment: Environment
     let projector: SlaProjector
     let state = InMemoryDecisionState()
-    private(set) var log: [RecordedEvent] = []
-    private var versions: [String: UInt64] = [:]
+    private(set) var recordedLog = InMemoryLog()
+    /// Every event recorded so far.
+    var log: [RecordedEvent] { self.recordedLog.events }
     var at: Int64 = Timestamp.parse("2025-03-03T07:00:00Z")!
     private var generated = 0
 
@@ -45,26 +46,7 @@ final class SlaHarness {
         } catch is Rejection {
             return false
         }
-        let first = UInt64(self.log.count) + 1
-        for event in decision.events {
-            let version = (self.versions[event.stream] ?? 0) + 1
-            self.versions[event.stream] = version
-            let recorded = RecordedEvent(
-                seq: UInt64(self.log.count) + 1,
-                stream: event.stream,
-                streamVersion: version,
-                type: event.type,
-                schemaVersion: 1,
-                occurredAt: self.at,
-                recordedAt: self.at,
-                actor: Actor(uid: 1000, gid: 1000),
-                commandID: nil,
-                correlationID: nil,
-                causationSeq: event.causedBy.map { first + UInt64($0) },
-                data: event.data,
-                pii: event.pii
-            )
-            self.log.append(recorded)
+        for recorded in self.recordedLog.record(decision.events, at: self.at) {
             try DecisionEvolver.apply(recorded, to: self.state)
             try self.environment.write { txn in try self.projector.apply(recorded, txn) }
         }
