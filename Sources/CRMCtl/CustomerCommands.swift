@@ -294,11 +294,8 @@ extension CRMCtl.Customer {
         @Argument(help: "Id of the customer.")
         var customerID: String
 
-        @Option(name: .customLong("add"), help: ArgumentHelp("Tag to add; repeatable.", valueName: "tag"))
-        var add: [String] = []
-
-        @Option(name: .customLong("remove"), help: ArgumentHelp("Tag to remove; repeatable.", valueName: "tag"))
-        var remove: [String] = []
+        @OptionGroup(title: "Tags")
+        var tags: TagChangeOptions
 
         @OptionGroup(title: "Command options")
         var common: CommandOptions
@@ -308,14 +305,9 @@ extension CRMCtl.Customer {
 
         var method: String { "customer.tag" }
 
-        func validate() throws {
-            if self.add.isEmpty, self.remove.isEmpty { throw ValidationError("give --add and/or --remove") }
-        }
-
         func params() throws -> JSON? {
             var params: [String: JSON] = ["customer_id": .string(self.customerID)]
-            if !self.add.isEmpty { params["add"] = .strings(self.add) }
-            if !self.remove.isEmpty { params["remove"] = .strings(self.remove) }
+            self.tags.apply(to: &params)
             try self.common.apply(to: &params)
             return .object(params)
         }

@@ -60,6 +60,25 @@ struct GlobalOptions: ParsableArguments {
     var timeoutDuration: Duration { .milliseconds(Int64((self.timeout * 1000).rounded(.up))) }
 }
 
+/// `--add`/`--remove` of the tag commands (`customer tag`, `ticket tag`).
+struct TagChangeOptions: ParsableArguments {
+    @Option(name: .customLong("add"), help: ArgumentHelp("Tag to add; repeatable.", valueName: "tag"))
+    var add: [String] = []
+
+    @Option(name: .customLong("remove"), help: ArgumentHelp("Tag to remove; repeatable.", valueName: "tag"))
+    var remove: [String] = []
+
+    func validate() throws {
+        if self.add.isEmpty, self.remove.isEmpty { throw ValidationError("give --add and/or --remove") }
+    }
+
+    /// Adds `add` and `remove` to `params`.
+    func apply(to params: inout [String: JSON]) {
+        if !self.add.isEmpty { params["add"] = .strings(self.add) }
+        if !self.remove.isEmpty { params["remove"] = .strings(self.remove) }
+    }
+}
+
 /// The params every command (but no query) accepts: idempotency key, optimistic concurrency,
 /// business time, correlation and the person the command is issued for.
 struct CommandOptions: ParsableArguments {

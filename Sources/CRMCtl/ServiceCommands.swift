@@ -664,11 +664,8 @@ struct TicketTag: RPCCommand {
     @Argument(help: "Id of the ticket.")
     var ticketID: String
 
-    @Option(name: .customLong("add"), help: ArgumentHelp("Tag to add; repeatable.", valueName: "tag"))
-    var add: [String] = []
-
-    @Option(name: .customLong("remove"), help: ArgumentHelp("Tag to remove; repeatable.", valueName: "tag"))
-    var remove: [String] = []
+    @OptionGroup(title: "Tags")
+    var tags: TagChangeOptions
 
     @OptionGroup(title: "Command options")
     var common: CommandOptions
@@ -678,14 +675,9 @@ struct TicketTag: RPCCommand {
 
     var method: String { "ticket.tag" }
 
-    func validate() throws {
-        if self.add.isEmpty, self.remove.isEmpty { throw ValidationError("give --add or --remove") }
-    }
-
     func params() throws -> JSON? {
         var params: [String: JSON] = ["ticket_id": .string(self.ticketID)]
-        if !self.add.isEmpty { params["add"] = .strings(self.add) }
-        if !self.remove.isEmpty { params["remove"] = .strings(self.remove) }
+        self.tags.apply(to: &params)
         try self.common.apply(to: &params)
         return .object(params)
     }
