@@ -95,24 +95,43 @@ extension CRMCore {
     /// The committed head.
     public var committedHead: UInt64 { self.headSignal.head }
 
+    /// Why a subscription's delivery ended, and the position of the first event not delivered.
+    public struct DeliveryEnd: Sendable {
+        public enum Reason: Sendable, Equatable {
+            /// Cancelled, or crmd is shutting down: nothing to tell the reader.
+            case stopped
+            /// `send` refused an event: the reader fell behind.
+            case refused
+            /// Reading the log failed.
+            case failed(String)
+        }
+
+        public var reason: Reason
+        public var next: UInt64
+    }
+
     /// Delivers the subscription's events in order — first those already in the log from `from`,
     /// then each new one as it commits — through `send`, until the task is cancelled, crmd shuts
-    /// down, or `send` refuses an event (the reader is too slow). Returns the position of the first
-    /// event not delivered.
-    public func deliver(_ subscription: Subscription, send: (JSON) -> Bool) async -> UInt64 {
+    /// down, `send` refuses an event (the reader is too slow) or reading fails.
+    public func deliver(_ subscription: Subscription, send: (JSON) -> Bool) async -> DeliveryEnd {
         var next = subscription.from
         while !Task.isCancelled, !self.headSignal.isClosed {
             var params = subscription.filter
             params["from"] = .int(Int64(next))
             params["limit"] = 500
             params["max_scan"] = 20_000
-            guard let page = try? self.readEvents(.object(params)) else { return next }
+            let page: JSON
+            do {
+                page = try self.readEvents(.object(params))
+            } catch {
+                return DeliveryEnd(reason: .failed("\(error)"), next: next)
+            }
             for event in page["events"]?.arrayValue ?? [] {
                 let notification: JSON = [
                     "jsonrpc": "2.0", "method": "events.event",
                     "params": ["subscription": .string(subscription.id), "event": event],
                 ]
-                guard send(notification) else { return next }
+                guard send(notification) else { return DeliveryEnd(reason: .refused, next: next) }
                 next = UInt64(event["seq"]?.intValue ?? Int64(next)) + 1
             }
             if let following = page["next_from"]?.intValue {
@@ -124,6 +143,6 @@ extension CRMCore {
             next = max(next, head + 1)
             await self.headSignal.wait(after: head)
         }
-        return next
+        return DeliveryEnd(reason: .stopped, next: next)
     }
 }

@@ -161,24 +161,38 @@ public struct RPCHandler: RequestHandler {
             let logger = self.logger
             let registered = connection.register(subscription: subscription.id) {
                 Task {
-                    let stoppedAt = await core.deliver(subscription) { notification in
+                    let end = await core.deliver(subscription) { notification in
                         connection.notify(notification.serialized(), limit: limit)
                     }
                     defer { connection.forget(subscription: subscription.id) }
-                    guard !Task.isCancelled, connection.canNotify else { return }
-                    // The reader fell behind the bounded buffer: say why, then drop the connection.
+                    let reason: String
+                    let message: String
+                    switch end.reason {
+                    case .stopped:
+                        return
+                    case .refused:
+                        // Gone already, or fell behind the bounded buffer.
+                        guard connection.canNotify else { return }
+                        reason = "slow_consumer"
+                        message = "the subscriber did not keep up with \(limit) bytes of buffered events"
+                    case .failed(let error):
+                        reason = "error"
+                        message = "reading the log failed: \(error)"
+                    }
+                    // Say why, then drop the connection (after what is queued has been written).
                     let dropped: JSON = [
                         "jsonrpc": "2.0", "method": "events.dropped",
                         "params": [
-                            "subscription": .string(subscription.id), "reason": "slow_consumer",
-                            "next_from": .int(Int64(stoppedAt)),
-                            "message": .string("the subscriber did not keep up with \(limit) bytes of buffered events"),
+                            "subscription": .string(subscription.id), "reason": .string(reason),
+                            "next_from": .int(Int64(end.next)), "message": .string(message),
                         ],
                     ]
                     _ = connection.notify(dropped.serialized(), limit: Int.max)
                     logger?.notice(
-                        "dropped a slow subscriber",
-                        metadata: ["subscription": "\(subscription.id)", "next_from": "\(stoppedAt)"]
+                        "dropped a subscriber",
+                        metadata: [
+                            "subscription": "\(subscription.id)", "reason": "\(reason)", "next_from": "\(end.next)",
+                        ]
                     )
                     connection.closeConnection()
                 }
