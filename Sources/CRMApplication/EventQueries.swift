@@ -33,8 +33,15 @@ extension CRMCore {
     /// A page holds at most `limit` matching events; scanning stops after `max_scan` records (default
     /// 100,000) so a selective filter on a long log still answers promptly: `next_from` then tells
     /// where to continue even if the page is short or empty.
+    ///
+    /// By default (`upcast: true`) each event is shown in the current shape of its type
+    /// (`EventSchema`): `schema_version` is the current version and `stored_schema_version` the one
+    /// the record was written with. With `upcast: false` events are shown exactly as stored, with
+    /// their stored `schema_version` and no `stored_schema_version`: this is what `crmctl export`
+    /// reads, since only the stored payload re-encodes to the record's `hash`.
     func readEvents(_ params: JSON?) throws -> JSON {
         var reader = try Params(params)
+        let upcast = try reader.bool("upcast") ?? true
         let backward = try reader.oneOf("direction", ["forward", "backward"]) == "backward"
         let from = try reader.int("from")
         if let from, from < 1 { throw Rejection.invalid("from", "must be ≥ 1") }
@@ -84,7 +91,13 @@ extension CRMCore {
                         next = event.seq
                         return false
                     }
-                    events.append(CRMCore.envelope(event, hash: try hash()))
+                    if upcast {
+                        var envelope = CRMCore.envelope(try EventRecord.upcast(event), hash: try hash())
+                        envelope["stored_schema_version"] = .int(Int64(event.schemaVersion))
+                        events.append(envelope)
+                    } else {
+                        events.append(CRMCore.envelope(event, hash: try hash()))
+                    }
                 }
                 scanned += 1
                 if scanned >= Int(maxScan) {
@@ -99,18 +112,18 @@ extension CRMCore {
                 var positions = try self.store.positions(of: stream, txn).filter { $0 >= lowest && $0 <= highest }
                 if backward { positions.reverse() }
                 for seq in positions {
-                    guard let event = try self.store.event(at: seq, txn) else { continue }
+                    guard let event = try self.store.storedEvent(at: seq, txn) else { continue }
                     guard try consider(event, hash: { try self.store.recordHash(at: seq, txn) ?? [] }) else { break }
                 }
             } else if backward {
                 try self.store.forEachRecordBackward(from: highest, txn) { seq, record in
                     guard seq >= lowest else { return false }
-                    return try consider(try EventRecord.decode(record), hash: { EventRecord.hash(record) })
+                    return try consider(try EventRecord.decodeStored(record), hash: { EventRecord.hash(record) })
                 }
             } else {
                 try self.store.forEachRecord(from: lowest, txn) { seq, record in
                     guard seq <= highest else { return false }
-                    return try consider(try EventRecord.decode(record), hash: { EventRecord.hash(record) })
+                    return try consider(try EventRecord.decodeStored(record), hash: { EventRecord.hash(record) })
                 }
             }
             return [
@@ -193,7 +206,7 @@ extension CRMCore {
             set("lead_status", event.data["to"] ?? .null)
         case "ConsentChanged":
             let channel = event.data["channel"]?.stringValue ?? "?"
-            let address = event.pii["address"]?.stringValue.map { ":\($0)" } ?? ""
+            let address = event.pii["contact_point"]?.stringValue.map { ":\($0)" } ?? ""
             set("consent.\(channel)\(address)", event.data["to"] ?? .null)
         default:
             // Any other event (deals, tickets, …): its data fields, compared with their last values

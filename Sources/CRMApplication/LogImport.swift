@@ -10,7 +10,11 @@ public import Logging
 ///
 /// Every event is re-encoded and chained to the log being built, and its hash must equal the
 /// `hash` in the export, so the imported log has exactly the same head hash as the exported one; an
-/// altered or truncated line stops the import with its line number. Read models are not copied:
+/// altered or truncated line stops the import with its line number. Events keep the schema version
+/// they were stored with (an export holds stored payloads, see `events.read`'s `upcast: false`); they
+/// are upcast when read, like any event of an older schema. An upcast envelope (one whose
+/// `stored_schema_version` differs from its `schema_version`) or a schema version newer than this
+/// crmd knows is refused. Read models are not copied:
 /// they are folded from the imported log when crmd next opens the directory. Idempotency replies are
 /// not part of the log and are not imported. Memory use does not grow with the file: events are
 /// committed in chunks.
@@ -90,7 +94,20 @@ public enum LogImport {
         guard let stream = envelope["stream"]?.stringValue else { throw fail("stream") }
         guard let version = envelope["stream_version"]?.intValue, version > 0 else { throw fail("stream_version") }
         guard let type = envelope["type"]?.stringValue else { throw fail("type") }
-        guard let schema = envelope["schema_version"]?.intValue else { throw fail("schema_version") }
+        guard let schema = envelope["schema_version"]?.intValue, schema >= 1 else { throw fail("schema_version") }
+        if let stored = envelope["stored_schema_version"]?.intValue, stored != schema {
+            // `events.read` upcast this event: its payload is not the stored one and cannot hash to it.
+            throw ImportError(
+                "line \(line): event \(seq) was read upcast from schema version \(stored) to \(schema); export with "
+                    + "crmctl export (events.read with upcast: false) to keep the stored payloads"
+            )
+        }
+        guard schema <= EventSchema.currentVersion(of: type) else {
+            throw ImportError(
+                "line \(line): event \(seq) is \(type) schema version \(schema), newer than this crmd reads "
+                    + "(\(EventSchema.currentVersion(of: type)))"
+            )
+        }
         guard let actor = envelope["actor"], let uid = actor["uid"]?.intValue, let gid = actor["gid"]?.intValue,
             let uid32 = UInt32(exactly: uid), let gid32 = UInt32(exactly: gid)
         else { throw fail("actor") }

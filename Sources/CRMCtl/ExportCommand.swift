@@ -2,14 +2,18 @@ import ArgumentParser
 import CRMJSON
 import Foundation
 
-/// `crmctl export`: the log as NDJSON, one `events.read` envelope (with its hash) per line.
+/// `crmctl export`: the log as NDJSON, one `events.read` envelope (with its hash) per line, each event
+/// exactly as stored (`upcast: false`): an event of an older schema version keeps that version and its
+/// payload, which is what re-encodes to its hash on import.
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write the event log as NDJSON (one envelope with its hash per line).",
         discussion: """
             Pages through events.read, so memory use stays flat on a long log. The file can be loaded \
             into an empty data directory with `crmd import FILE --data-dir DIR`, which re-checks every \
-            hash. With --output, progress is shown on stderr.
+            hash. Events are written exactly as stored, each with the schema version it was recorded \
+            with (events.read with upcast: false), so an old event keeps its old shape and its hash. \
+            With --output, progress is shown on stderr.
             """
     )
 
@@ -49,7 +53,7 @@ struct Export: ParsableCommand {
             do {
                 page = try Invocation.call(
                     method: "events.read",
-                    params: ["from": .int(from), "limit": .int(Int64(self.pageSize))],
+                    params: ["from": .int(from), "limit": .int(Int64(self.pageSize)), "upcast": false],
                     socket: self.global.resolvedSocketPath,
                     timeout: self.global.timeoutDuration
                 )

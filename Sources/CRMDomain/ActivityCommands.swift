@@ -146,12 +146,12 @@ public struct LogActivity: DomainCommand {
             type: EventType.activityLogged,
             stream: ActivityStream.name(id),
             data: [
-                "activity_id": .string(id), "type": .string(self.type), "customer_ids": .strings(self.customerIDs),
+                "activity_id": .string(id), "kind": .string(self.type), "customer_ids": .strings(self.customerIDs),
                 "deal_id": .string(self.dealID), "ticket_id": .string(self.ticketID),
                 "occurred_at": time(self.occurredAt ?? context.at), "direction": .string(self.direction),
                 "duration_sec": self.durationSec.map { .int($0) } ?? .null, "start_at": time(self.startAt),
                 "end_at": time(self.endAt), "outcome": .string(self.outcome), "owner_id": .string(self.ownerID),
-                "due_at": time(self.dueAt), "task_status": .string(self.taskStatus),
+                "task": self.type == "task" ? ["due_at": time(self.dueAt), "status": .string(self.taskStatus)] : .null,
             ],
             pii: ["subject": .string(self.subject), "body": .string(self.body)]
         )

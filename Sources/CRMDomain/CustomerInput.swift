@@ -235,7 +235,7 @@ enum CustomerInput {
                 "to": .string(consent.status), "legal_basis": .string(consent.legalBasis),
                 "source": .string(consent.source),
             ],
-            pii: ["address": .string(address), "evidence": .string(consent.evidence)],
+            pii: ["contact_point": .string(address), "evidence": .string(consent.evidence)],
             causedBy: causedBy
         )
     }

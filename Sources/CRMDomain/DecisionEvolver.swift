@@ -32,13 +32,13 @@ public enum DecisionEvolver {
         case EventType.consentChanged:
             try DecisionEvolver.updateCustomer(event, store) { customer in
                 guard let channel = event.data["channel"]?.stringValue, let status = event.data["to"]?.stringValue,
-                    let address = event.pii["address"]?.stringValue
+                    let address = event.pii["contact_point"]?.stringValue
                 else { return }
                 customer.applyConsent(channel: channel, address: address, status: status)
             }
         case EventType.activityLogged:
             guard let id = event.data["activity_id"]?.stringValue else { return }
-            let marker: JSON = ["type": event.data["type"] ?? .null, "customer_ids": event.data["customer_ids"] ?? []]
+            let marker: JSON = ["type": event.data["kind"] ?? .null, "customer_ids": event.data["customer_ids"] ?? []]
             try store.setRecord(.activities, id, marker.serialized())
         default:
             // Sales (pipelines, deals) and service (schedules, SLA policies, tickets) keep their own

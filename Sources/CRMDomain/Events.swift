@@ -7,7 +7,7 @@ public import CRMJSON
 public struct NewEvent: Sendable, Hashable {
     /// Event type name, e.g. `CustomerCreated`.
     public var type: String
-    /// Schema version of `data`/`pii` for this type; bumped when the shape changes (see upcasters).
+    /// Schema version of `data`/`pii` for this type; bumped when the shape changes (see `EventSchema`).
     public var schemaVersion: Int
     /// Stream the event belongs to, e.g. `customer-01HX…`.
     public var stream: String
@@ -19,11 +19,13 @@ public struct NewEvent: Sendable, Hashable {
     /// store turns it into `causation_seq`.
     public var causedBy: Int?
 
+    /// An event of `type` in `schemaVersion` (default: the type's current version,
+    /// `EventSchema.currentVersion(of:)`, which is what `decide` always writes).
     public init(
-        type: String, schemaVersion: Int = 1, stream: String, data: JSON, pii: JSON = .null, causedBy: Int? = nil
+        type: String, schemaVersion: Int? = nil, stream: String, data: JSON, pii: JSON = .null, causedBy: Int? = nil
     ) {
         self.type = type
-        self.schemaVersion = schemaVersion
+        self.schemaVersion = schemaVersion ?? EventSchema.currentVersion(of: type)
         self.stream = stream
         self.data = data
         self.pii = pii
@@ -60,6 +62,8 @@ public struct RecordedEvent: Sendable, Hashable {
     /// Version of the event within its stream, from 1.
     public var streamVersion: UInt64
     public var type: String
+    /// Schema version of `data`/`pii`: as stored, or the type's current version once read through
+    /// `EventSchema.upcast` (as every reader but the log's own checks does).
     public var schemaVersion: Int
     /// Business time of the event, UTC milliseconds since 1970 (the command's `at`).
     public var occurredAt: Int64

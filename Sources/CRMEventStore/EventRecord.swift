@@ -69,8 +69,29 @@ public enum EventRecord {
         return Array(record[EventRecord.previousHashOffset..<(EventRecord.previousHashOffset + EventRecord.hashSize)])
     }
 
-    /// Decodes a record into an event.
+    /// Decodes a record into an event in the current shape of its type: a payload stored with an older
+    /// schema version goes through `EventSchema.upcast`, and `schemaVersion` is the current version.
+    /// This is what every reader that folds or shows events uses. A record of a schema version newer
+    /// than this crmd knows is an error: reading it as if it were current could misread it.
     public static func decode(_ record: UnsafeRawBufferPointer) throws(EventRecordError) -> RecordedEvent {
+        try EventRecord.upcast(try EventRecord.decodeStored(record))
+    }
+
+    /// `stored` in the current shape of its type (see `decode`).
+    public static func upcast(_ stored: RecordedEvent) throws(EventRecordError) -> RecordedEvent {
+        let current = EventSchema.currentVersion(of: stored.type)
+        guard stored.schemaVersion <= current else {
+            throw EventRecordError(
+                message: "event \(stored.seq) is \(stored.type) schema version \(stored.schemaVersion), newer than "
+                    + "this crmd reads (\(current))"
+            )
+        }
+        return stored.schemaVersion == current ? stored : EventSchema.upcast(stored)
+    }
+
+    /// Decodes a record into the event exactly as stored, with the schema version it was written with
+    /// (what `encode` turns back into the same bytes): for export and the log's own checks.
+    public static func decodeStored(_ record: UnsafeRawBufferPointer) throws(EventRecordError) -> RecordedEvent {
         var reader = RecordReader(bytes: record)
         let format = try reader.u8()
         guard format == EventRecord.format else {

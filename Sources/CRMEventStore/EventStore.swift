@@ -248,9 +248,14 @@ public struct EventStore: Sendable {
 
     // MARK: - Reading
 
-    /// The event at position `seq`, or `nil`.
+    /// The event at position `seq` in the current shape of its type (upcast), or `nil`.
     public func event(at seq: UInt64, _ txn: Transaction) throws -> RecordedEvent? {
         try txn.withValue(self.events, [UInt8].bigEndian(seq)) { try EventRecord.decode($0) }
+    }
+
+    /// The event at position `seq` exactly as stored, with its stored schema version, or `nil`.
+    public func storedEvent(at seq: UInt64, _ txn: Transaction) throws -> RecordedEvent? {
+        try txn.withValue(self.events, [UInt8].bigEndian(seq)) { try EventRecord.decodeStored($0) }
     }
 
     /// The hash of the record at position `seq`, or `nil`.
@@ -290,7 +295,7 @@ public struct EventStore: Sendable {
         }
     }
 
-    /// Up to `limit` events from position `from` on; with `stream`, only that stream's events.
+    /// Up to `limit` events (upcast) from position `from` on; with `stream`, only that stream's events.
     public func read(from: UInt64, limit: Int, stream: String? = nil, _ txn: Transaction) throws -> [RecordedEvent] {
         var result: [RecordedEvent] = []
         guard limit > 0 else { return result }

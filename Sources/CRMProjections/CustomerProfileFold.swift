@@ -255,13 +255,13 @@ extension CustomerProfileProjector {
 
     /// Records the consent on the matching email (with `consent_at`, `legal_basis`, and
     /// `opted_out ⇔ to == opted_out`) or phone entry; the phone channel also sets `do_not_call`.
-    /// Without an address in `pii`, a customer with a single address on that channel gets the change.
+    /// Without a `contact_point` in `pii`, a customer with a single address on that channel gets the change.
     func foldConsentChanged(_ profile: inout JSON, _ event: RecordedEvent, _ txn: Transaction) throws
         -> TimelineNote?
     {
         let channel = event.data["channel"]?.stringValue ?? ""
         let status = event.data["to"]?.stringValue ?? "not_set"
-        let address = event.pii["address"]?.stringValue
+        let address = event.pii["contact_point"]?.stringValue
         switch channel {
         case "email":
             var emails = profile["emails"]?.arrayValue ?? []
@@ -304,7 +304,7 @@ extension CustomerProfileProjector {
     /// `occurred_at`. The activity stream is not the customer's, so `version`/`updated_at` stay.
     func applyActivityLogged(_ event: RecordedEvent, _ txn: Transaction) throws {
         let data = event.data
-        let type = data["type"]?.stringValue ?? "note"
+        let type = data["kind"]?.stringValue ?? "note"
         let direction = data["direction"]?.stringValue
         let occurredAt = data["occurred_at"]?.stringValue.flatMap(Timestamp.parse) ?? event.occurredAt
         let contacted = direction == "outbound" || type == "meeting"

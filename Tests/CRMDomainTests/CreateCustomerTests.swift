@@ -125,6 +125,7 @@ import Testing
         )
         #expect(decision.events.map(\.type) == ["CustomerCreated", "ConsentChanged", "ConsentChanged"])
         let email = decision.events[1]
+        #expect(email.schemaVersion == 2)
         #expect(email.stream == "customer-c1")
         #expect(email.causedBy == 0)
         #expect(
@@ -134,7 +135,7 @@ import Testing
                     "legal_basis": "consent", "source": "form",
                 ]
         )
-        #expect(email.pii == ["address": "Ada@Example.com", "evidence": "double opt-in 2025-03-07"])
+        #expect(email.pii == ["contact_point": "Ada@Example.com", "evidence": "double opt-in 2025-03-07"])
         let phone = decision.events[2]
         #expect(phone.causedBy == 0)
         #expect(
@@ -144,7 +145,7 @@ import Testing
                     "source": nil,
                 ]
         )
-        #expect(phone.pii == ["address": "+1 555 0100 99", "evidence": nil])
+        #expect(phone.pii == ["contact_point": "+1 555 0100 99", "evidence": nil])
 
         try harness.record(decision.events)
         let customer = try harness.customer("c1")

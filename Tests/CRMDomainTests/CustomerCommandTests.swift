@@ -306,7 +306,7 @@ let commandsOnC1: [CommandCase] = [
                     "legal_basis": nil, "source": "unsubscribe link",
                 ]
         )
-        #expect(event.pii == ["address": "ada@example.com", "evidence": nil])
+        #expect(event.pii == ["contact_point": "ada@example.com", "evidence": nil])
         let email = try #require(try harness.customer("c1").emails.first)
         #expect(email.optedOut)
         #expect(email.consent == "opted_out")
@@ -358,7 +358,7 @@ let commandsOnC1: [CommandCase] = [
                     "legal_basis": "legitimate_interest", "source": nil,
                 ]
         )
-        #expect(event.pii == ["address": "(555) 010-9999", "evidence": "call 12"])
+        #expect(event.pii == ["contact_point": "(555) 010-9999", "evidence": "call 12"])
         let phones = try harness.customer("c1").phones
         #expect(phones.map(\.doNotCall) == [false, true])
     }

@@ -126,7 +126,7 @@ struct CustomerProfileFoldTests {
                 "customer_id": "c1", "channel": "email", "from": "not_set", "to": "confirmed_opt_in",
                 "legal_basis": "consent", "source": "form",
             ],
-            pii: ["address": "stay@example.com", "evidence": nil]
+            pii: ["contact_point": "stay@example.com", "evidence": nil]
         )
         let emailsBefore: JSON = [
             ["address": "old@example.com", "primary": true, "opted_out": false, "invalid": false],
@@ -344,7 +344,7 @@ struct CustomerProfileFoldTests {
                     "customer_id": "c1", "channel": .string(channel), "from": .string(from), "to": .string(to),
                     "legal_basis": "consent", "source": nil,
                 ],
-                pii: ["address": .string(address), "evidence": nil]
+                pii: ["contact_point": .string(address), "evidence": nil]
             )
         }
         try consent("email", "B@example.com", "not_set", "opted_out", at: "2025-03-08T00:00:00.000Z")
@@ -484,7 +484,7 @@ struct CustomerProfileFoldTests {
                 "customer_id": "c1", "channel": "email", "from": "not_set", "to": "opted_in", "legal_basis": "consent",
                 "source": nil,
             ],
-            pii: ["address": "a@example.com", "evidence": nil]
+            pii: ["contact_point": "a@example.com", "evidence": nil]
         )
         try harness.logActivity(
             "a1",

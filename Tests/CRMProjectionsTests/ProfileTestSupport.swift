@@ -34,7 +34,7 @@ final class ProfileHarness {
 
     // MARK: - Events
 
-    /// Records and folds one event in its own write transaction.
+    /// Records and folds one event, in the current shape of its type, in its own write transaction.
     @discardableResult
     func append(_ type: String, stream: String, at: String, data: JSON, pii: JSON = .null) throws -> RecordedEvent {
         let version = (self.streamVersions[stream] ?? 0) + 1
@@ -45,7 +45,7 @@ final class ProfileHarness {
             stream: stream,
             streamVersion: version,
             type: type,
-            schemaVersion: 1,
+            schemaVersion: EventSchema.currentVersion(of: type),
             occurredAt: millis,
             recordedAt: millis,
             actor: self.actor,
@@ -114,10 +114,10 @@ final class ProfileHarness {
             stream: "activity-\(id)",
             at: recordedAt ?? occurredAt,
             data: [
-                "activity_id": .string(id), "type": .string(type), "customer_ids": .strings(customers),
+                "activity_id": .string(id), "kind": .string(type), "customer_ids": .strings(customers),
                 "deal_id": nil, "ticket_id": nil, "occurred_at": .string(occurredAt), "direction": .string(direction),
-                "duration_sec": nil, "start_at": nil, "end_at": nil, "outcome": nil, "owner_id": nil, "due_at": nil,
-                "task_status": nil,
+                "duration_sec": nil, "start_at": nil, "end_at": nil, "outcome": nil, "owner_id": nil,
+                "task": type == "task" ? ["due_at": nil, "status": nil] : nil,
             ],
             pii: ["subject": .string(subject), "body": nil]
         )
