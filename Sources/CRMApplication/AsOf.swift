@@ -6,17 +6,35 @@ import Foundation
 import LMDB
 
 /// Time travel: answers as the daemon would have given them at an earlier point of the log.
+///
+/// `customer.get`, `funnel.report` and `sla.report` fold the log up to the point with the projector
+/// that serves the live answer, in a throwaway environment, and ask it the same query; `sla.ticket`
+/// folds only the ticket's own stream. See docs/protocol/sales.md and service.md for the semantics.
 extension CRMCore {
+    /// The queries that take a log position or time as `as_of`.
+    static let asOfMethods: Set<String> = ["customer.get", "funnel.report", "sla.report", "sla.ticket"]
+
+    /// Events folded into a scratch environment per write transaction: bounds a transaction's dirty
+    /// pages on a long log, and each chunk reads the log in a read transaction of its own.
+    static let asOfChunk = 10_000
+
+    /// Answers `method` (one of ``asOfMethods``) with a non-null `as_of`.
+    func answerAsOf(_ method: String, _ params: JSON?) throws -> JSON {
+        switch method {
+        case "customer.get": return try self.customerAsOf(params)
+        case "sla.ticket": return try self.slaTicketAsOf(params)
+        default: return try self.reportAsOf(method, params)
+        }
+    }
+
     /// The position an `as_of` param names: a position (capped at the head), or an RFC 3339 time,
     /// meaning the last event recorded at or before it (0 when none was).
     func position(asOf value: JSON, head: UInt64, _ txn: Transaction) throws -> UInt64 {
         if let number = value.intValue {
-            guard number >= 0 else { throw Rejection.invalid("as_of", "must be a position ≥ 0 or an RFC 3339 time") }
+            guard number >= 0 else { throw Self.invalidAsOf }
             return min(UInt64(number), head)
         }
-        guard let text = value.stringValue, let millis = Timestamp.parse(text) else {
-            throw Rejection.invalid("as_of", "must be a position ≥ 0 or an RFC 3339 time")
-        }
+        guard let text = value.stringValue, let millis = Timestamp.parse(text) else { throw Self.invalidAsOf }
         // recorded_at grows with the position, so a binary search finds the last event at or before it.
         var low: UInt64 = 0
         var high = head
@@ -27,6 +45,49 @@ extension CRMCore {
         }
         return low
     }
+
+    static var invalidAsOf: Rejection { Rejection.invalid("as_of", "must be a position ≥ 0 or an RFC 3339 time") }
+
+    /// Folds the events at positions 1…`position` that `include` accepts, in log order, into a fresh
+    /// projector made by `make` in a scratch environment, then answers `answer` from its tables.
+    func foldInScratch<P: Projector, T>(
+        upTo position: UInt64,
+        make: (Transaction) throws -> P,
+        include: (RecordedEvent) -> Bool = { _ in true },
+        answer: (P, Transaction) throws -> T
+    ) throws -> T {
+        let scratch = FileManager.default.temporaryDirectory
+            .appendingPathComponent("crmd-asof-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        var options = Environment.Options()
+        options.mapSize = 64 << 20  // grows on demand
+        options.noSync = true  // a throwaway fold, never acknowledged to anyone
+        let environment = try Environment(path: scratch, options: options)
+        let projector = try environment.write { txn in try make(txn) }
+        var next: UInt64 = 1
+        while next <= position {
+            let start = next
+            next = try self.environment.read { source in
+                try environment.write { txn in
+                    var next = start
+                    var scanned = 0
+                    try self.store.forEachRecord(from: start, source) { seq, record in
+                        guard seq <= position, scanned < Self.asOfChunk else { return false }
+                        let event = try EventRecord.decode(record)
+                        if include(event) { try projector.apply(event, txn) }
+                        scanned += 1
+                        next = seq + 1
+                        return true
+                    }
+                    return next
+                }
+            }
+            guard next > start else { break }  // the log ended early (cannot happen: position ≤ head)
+        }
+        return try environment.read { txn in try answer(projector, txn) }
+    }
+
+    // MARK: - customer.get
 
     /// `customer.get {customer_id, as_of}`: the profile as it was at that point, folded afresh from
     /// the events up to it that touch the customer (its own stream, activities naming it, its deals
@@ -39,49 +100,116 @@ extension CRMCore {
         let id = try reader.identifier("customer_id", required: true)!
         let asOf = try reader.raw("as_of", required: true)!
         try reader.finish()
-        let (position, events) = try self.environment.read { txn -> (UInt64, [RecordedEvent]) in
-            let head = try self.store.head(txn).seq
-            let position = try self.position(asOf: asOf, head: head, txn)
-            var events: [RecordedEvent] = []
-            var deals: Set<String> = []
-            var tickets: Set<String> = []
-            let own = "customer-\(id)"
-            try self.store.forEachRecord(from: 1, txn) { seq, record in
-                guard seq <= position else { return false }
-                let event = try EventRecord.decode(record)
-                let names = event.data["customer_ids"]?.arrayValue?.contains(.string(id)) == true
-                    || event.data["customer_id"] == .string(id)
-                if event.stream.hasPrefix("deal-"), names { deals.insert(event.stream) }
-                if event.stream.hasPrefix("ticket-"), names { tickets.insert(event.stream) }
-                if event.stream == own || names || deals.contains(event.stream) || tickets.contains(event.stream) {
-                    events.append(event)
-                }
-                return true
+        let position = try self.environment.read { txn in
+            try self.position(asOf: asOf, head: try self.store.head(txn).seq, txn)
+        }
+        let own = "customer-\(id)"
+        var existed = false
+        var deals: Set<String> = []
+        var tickets: Set<String> = []
+        func touches(_ event: RecordedEvent) -> Bool {
+            let names = event.data["customer_ids"]?.arrayValue?.contains(.string(id)) == true
+                || event.data["customer_id"] == .string(id)
+            if event.stream.hasPrefix("deal-"), names { deals.insert(event.stream) }
+            if event.stream.hasPrefix("ticket-"), names { tickets.insert(event.stream) }
+            if event.stream == own { existed = true }
+            return event.stream == own || names || deals.contains(event.stream) || tickets.contains(event.stream)
+        }
+        let make = { (txn: Transaction) in try CustomerProfileProjector(txn) }
+        var profile = try self.foldInScratch(upTo: position, make: make, include: touches) { projector, txn -> JSON in
+            guard existed else {
+                throw Rejection(
+                    .notFound,
+                    field: "customer_id",
+                    "customer \(id) did not exist at position \(position)",
+                    details: ["id": .string(id), "position": .int(Int64(position))]
+                )
             }
-            return (position, events)
-        }
-        guard events.contains(where: { $0.stream == "customer-\(id)" }) else {
-            throw Rejection(
-                .notFound,
-                field: "customer_id",
-                "customer \(id) did not exist at position \(position)",
-                details: ["id": .string(id), "position": .int(Int64(position))]
-            )
-        }
-        let scratch = FileManager.default.temporaryDirectory
-            .appendingPathComponent("crmd-asof-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: scratch) }
-        var options = Environment.Options()
-        options.mapSize = 256 << 20
-        options.noSync = true  // a throwaway fold, never acknowledged to anyone
-        let environment = try Environment(path: scratch, options: options)
-        var profile = try environment.write { txn -> JSON in
-            let projector = try CustomerProfileProjector(txn)
-            for event in events { try projector.apply(event, txn) }
             guard let get = projector.queries["customer.get"] else { return .null }
             return try get(["customer_id": .string(id)], txn)
         }
         profile["as_of"] = ["position": .int(Int64(position))]
         return profile
+    }
+
+    // MARK: - funnel.report, sla.report
+
+    /// `funnel.report` / `sla.report` with `as_of`: the report the daemon gave right after position
+    /// `as_of` (or after the last event recorded at or before the time `as_of`), from the log folded
+    /// up to it with the live projector, plus `"as_of":{"position":…}`. The report's own params
+    /// (`from`, `to`, …) mean what they mean live; `sla.report` evaluates its clocks at `to` as ever.
+    /// Without `to`, funnel `stale` is measured at the `as_of` time, or for a position at the time
+    /// its event was recorded.
+    func reportAsOf(_ method: String, _ params: JSON?) throws -> JSON {
+        guard var members = params?.objectValue else {
+            throw Rejection(.badRequest, "params must be an object")
+        }
+        let asOf = members.removeValue(forKey: "as_of") ?? .null
+        let rest = JSON.object(members)
+        let (position, clock) = try self.environment.read { txn -> (UInt64, Int64) in
+            let position = try self.position(asOf: asOf, head: try self.store.head(txn).seq, txn)
+            let recorded = try self.store.event(at: position, txn)?.recordedAt ?? 0
+            return (position, asOf.stringValue.flatMap(Timestamp.parse) ?? recorded)
+        }
+        var report: JSON
+        if method == "funnel.report" {
+            report = try self.foldInScratch(upTo: position, make: { try FunnelProjector($0) }) { projector, txn in
+                try projector.report(rest, now: clock, txn)
+            }
+        } else {
+            report = try self.foldInScratch(upTo: position, make: { try SlaProjector($0) }) { projector, txn -> JSON in
+                guard let query = projector.queries[method] else { return .null }
+                return try query(rest, txn)
+            }
+        }
+        report["as_of"] = ["position": .int(Int64(position))]
+        return report
+    }
+
+    // MARK: - sla.ticket
+
+    /// `sla.ticket {ticket_id, as_of}` folded from the ticket's own stream, so it costs the ticket's
+    /// events, not the log's:
+    /// - `as_of` a time: the ticket's events that occurred (business time, the commands' `at`) at or
+    ///   before it, clocks evaluated at that time — the existing meaning of `as_of` on this query, now
+    ///   also for the ticket's priority, tags and existence;
+    /// - `as_of` a position: the ticket's events up to that position, clocks evaluated at the business
+    ///   time of the event at that position.
+    ///
+    /// A ticket without events by then is `not_found`.
+    func slaTicketAsOf(_ params: JSON?) throws -> JSON {
+        var reader = try Params(params)
+        let id = try reader.identifier("ticket_id", required: true)!
+        let asOf = try reader.raw("as_of", required: true)!
+        try reader.finish()
+        let answer = try self.environment.read { txn -> JSON? in
+            let positions = try self.store.positions(of: ServiceStream.ticket(id), txn)
+            var events: [RecordedEvent] = []
+            let clock: Int64
+            if case .string(let text) = asOf {
+                guard let time = Timestamp.parse(text) else { throw Self.invalidAsOf }
+                clock = time
+                for seq in positions {
+                    guard let event = try self.store.event(at: seq, txn), event.occurredAt <= time else { break }
+                    events.append(event)
+                }
+            } else {
+                let position = try self.position(asOf: asOf, head: try self.store.head(txn).seq, txn)
+                clock = try self.store.event(at: position, txn)?.occurredAt ?? 0
+                for seq in positions where seq <= position {
+                    if let event = try self.store.event(at: seq, txn) { events.append(event) }
+                }
+            }
+            return SlaProjector.slaTicket(folding: events, clock: clock)
+        }
+        guard let answer else {
+            throw Rejection(
+                .notFound,
+                field: "ticket_id",
+                "ticket \(id) did not exist as of \(asOf.serializedString())",
+                details: ["id": .string(id), "as_of": asOf]
+            )
+        }
+        return answer
     }
 }

@@ -428,8 +428,8 @@ public final class CRMCore: Sendable {
             return try self.backup(params)
         case "audit.verify":
             return try self.verify(params)
-        case "customer.get" where params?["as_of"].map({ !$0.isNull }) == true:
-            return try self.customerAsOf(params)
+        case _ where CRMCore.asOfMethods.contains(method) && params?["as_of"].map({ !$0.isNull }) == true:
+            return try self.answerAsOf(method, params)
         default:
             guard let query = self.queries[method] else {
                 throw Rejection(.unknownCommand, "unknown method \(method)")

@@ -84,6 +84,12 @@ extension FunnelProjector {
     /// `funnel.report {pipeline_id, from?, to?, mode?, cohort?, group_by?, currency?, stale_after_days?}`
     /// (DOMAIN.md §7.3).
     func reportQuery(_ json: JSON?, _ txn: Transaction) throws -> JSON {
+        try self.report(json, now: Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)), txn)
+    }
+
+    /// `funnel.report` with `stale` measured at `now` (UTC ms) when the params give no `to`: the live
+    /// query passes the current time, time travel (`as_of`) the time of the point it answers for.
+    package func report(_ json: JSON?, now: Int64, _ txn: Transaction) throws -> JSON {
         var params = try Params(json)
         let id = try params.identifier("pipeline_id", required: true)!
         var options = FunnelReportOptions()
@@ -103,7 +109,7 @@ extension FunnelProjector {
         if let from = options.from, let to = options.to, to <= from {
             throw Rejection.invalid("to", "must be after from")
         }
-        options.now = Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))
+        options.now = now
         let pipeline = try self.requirePipeline(id, txn)
         let items = try self.items(of: id, txn)
         var attributes: [String: (owner: String?, source: String?, tier: String?)] = [:]

@@ -65,6 +65,20 @@ extension SlaProjector {
         return Self.slaDocument(document, SlaClock.evaluate(document, asOf: asOf), asOf: asOf)
     }
 
+    /// `sla.ticket` answered from the ticket's own events instead of the stored document (time
+    /// travel): `events` (the ticket stream up to the chosen point, in order) are folded into a fresh
+    /// document exactly as ``apply(_:_:)`` folds them, and every clock is evaluated at `clock`.
+    /// Returns `nil` when `events` hold no `TicketOpened` (the ticket did not exist yet).
+    package static func slaTicket(folding events: [RecordedEvent], clock: Int64) -> JSON? {
+        var document: JSON?
+        for event in events {
+            let old = event.type == ServiceEventType.ticketOpened ? nil : document
+            if let folded = SlaTicketDocument.fold(old, event) { document = folded }
+        }
+        guard let document else { return nil }
+        return Self.slaDocument(document, SlaClock.evaluate(document, asOf: clock), asOf: clock)
+    }
+
     static func slaDocument(_ document: JSON, _ evaluation: SlaEvaluation, asOf: Int64) -> JSON {
         let (policy, schedule) = Self.policyMembers(evaluation.snapshot)
         return [
