@@ -1,0 +1,62 @@
+import CRMDomain
+import CRMEventStore
+import CRMJSON
+import CRMTesting
+import LMDB
+import Testing
+
+/// Records keep the schema version they were written with; `decode` upcasts, `decodeStored` does not.
+@Suite struct EventRecordSchemaTests {
+    /// An `ActivityLogged` event as crmd wrote it at schema version 1.
+    let v1 = RecordedEvent(
+        seq: 1, stream: "activity-a1", streamVersion: 1, type: EventType.activityLogged, schemaVersion: 1,
+        occurredAt: 1_000, recordedAt: 2_000, actor: Actor(uid: 1000, gid: 100), commandID: "c1",
+        correlationID: nil, causationSeq: nil,
+        data: [
+            "activity_id": "a1", "type": "task", "customer_ids": ["c1"], "due_at": "2025-03-10T09:00:00.000Z",
+            "task_status": "WAITING",
+        ],
+        pii: ["subject": "Send proposal", "body": nil]
+    )
+
+    func decoded(_ bytes: [UInt8]) throws -> (current: RecordedEvent, stored: RecordedEvent) {
+        try bytes.withUnsafeBytes { raw in (try EventRecord.decode(raw), try EventRecord.decodeStored(raw)) }
+    }
+
+    @Test func decodeUpcastsAndDecodeStoredKeepsTheBytes() throws {
+        let bytes = EventRecord.encode(self.v1, previousHash: EventRecord.genesisHash)
+        let (current, stored) = try self.decoded(bytes)
+        #expect(stored == self.v1)
+        #expect(EventRecord.encode(stored, previousHash: EventRecord.genesisHash) == bytes)
+        #expect(current.schemaVersion == 2)
+        #expect(current.data["kind"] == "task")
+        #expect(current.data["task"] == ["due_at": "2025-03-10T09:00:00.000Z", "status": "WAITING"])
+        #expect(current.seq == self.v1.seq && current.commandID == "c1" && current.pii == self.v1.pii)
+    }
+
+    @Test func aNewerSchemaVersionIsNotReadAsCurrent() throws {
+        var newer = self.v1
+        newer.schemaVersion = 3
+        let bytes = EventRecord.encode(newer, previousHash: EventRecord.genesisHash)
+        #expect(throws: EventRecordError.self) {
+            _ = try bytes.withUnsafeBytes { raw in try EventRecord.decode(raw) }
+        }
+        #expect(try bytes.withUnsafeBytes { raw in try EventRecord.decodeStored(raw) } == newer)
+    }
+
+    @Test func theStoreReadsBothWaysAndVerifiesStoredBytes() throws {
+        let directory = TemporaryDirectory()
+        let environment = try Environment(path: directory.appending("data"))
+        let store = try EventStore(environment: environment)
+        let bytes = EventRecord.encode(self.v1, previousHash: EventRecord.genesisHash)
+        try environment.write { txn throws in
+            _ = try store.appendExported(self.v1, expectedHash: EventRecord.hash(bytes), txn)
+        }
+        try environment.read { txn throws in
+            #expect(try store.storedEvent(at: 1, txn) == self.v1)
+            #expect(try store.event(at: 1, txn)?.schemaVersion == 2)
+            #expect(try store.read(from: 1, limit: 10, txn).map(\.schemaVersion) == [2])
+            #expect(try store.verify(from: 1, to: nil, txn).brokenAt == nil)
+        }
+    }
+}
