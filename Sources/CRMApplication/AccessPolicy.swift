@@ -5,7 +5,7 @@ public import CRMJSON
 /// - `read`: queries of the read models and `system.*`.
 /// - `audit`: `read` plus history (`events.read`, `customer.history`, `audit.verify`); never writes.
 /// - `write`: `read` plus every command.
-/// - `admin`: everything, including `system.backup`.
+/// - `admin`: everything, including `system.backup` and `projection.rebuild`.
 ///
 /// A peer gets the union of the roles of every rule matching its uid or one of its gids; with no
 /// rules at all every peer is `admin` (the socket's file mode is then the only gate, as for a
@@ -45,7 +45,7 @@ public struct AccessPolicy: Sendable, Hashable {
     }
 
     /// Methods only `admin` may call.
-    static let adminMethods: Set<String> = ["system.backup"]
+    static let adminMethods: Set<String> = ["system.backup", "projection.rebuild"]
 
     /// Methods of the audit trail.
     static let auditMethods: Set<String> = [

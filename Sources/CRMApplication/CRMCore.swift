@@ -5,6 +5,7 @@ import CRMProjections
 public import CRMProtocol
 import Foundation
 import LMDB
+import Synchronization
 public import Logging
 
 /// The LMDB environment, shared between the writer thread and query tasks.
@@ -31,6 +32,17 @@ public struct CoreConfiguration: Sendable {
     /// Whether ``Seeds/onEmptyLog`` (the default sales pipeline) runs on the first start of an empty
     /// log. The daemon seeds; tests that count events from position 1 turn it off.
     public var seedDefaults: Bool = true
+    /// Read models whose pending rebuild needs at most this many events are rebuilt before crmd
+    /// serves (a fresh or small log never answers `projection_rebuilding`); bigger rebuilds run online.
+    public var startupRebuildLimit: UInt64 = 100_000
+    /// When set, rebuilds do not advance until ``CRMCore/releaseRebuilds()`` is called, not even at
+    /// start-up: lets tests observe a projection while it rebuilds.
+    public var holdRebuilds: Bool = false
+    /// Most events one online rebuild chunk folds (each chunk also stops after 20 ms): smaller chunks
+    /// delay commands less and make a rebuild take longer.
+    public var rebuildChunkEvents: Int = 100_000
+    /// Read models folded in addition to the built-in ones (after them, in this order).
+    public var additionalReadModels: [ProjectorFactory] = []
 
     public init(dataDirectory: String) { self.dataDirectory = dataDirectory }
 }
@@ -58,17 +70,31 @@ public final class CRMCore: Sendable {
         var reply: Pending<Result<JSON, RPCError>>
     }
 
+    /// Work for the writer thread.
+    enum WriterJob: Sendable {
+        case command(CommandJob)
+        /// `projection.rebuild`: start rebuilding the named read models.
+        case rebuild(names: [String], reply: Pending<Result<JSON, RPCError>>)
+
+        var reply: Pending<Result<JSON, RPCError>> {
+            switch self {
+            case .command(let job): job.reply
+            case .rebuild(_, let reply): reply
+            }
+        }
+    }
+
     private let shared: SharedEnvironment
     var environment: Environment { self.shared.environment }
     private let lock: DataDirectoryLock
     let store: EventStore
     /// The committed head, for subscriptions waiting for new events.
     let headSignal: HeadSignal
-    private let runner: ProjectionRunner
-    private let stateProjector: DecisionStateProjector
-    private let writer: Writer<CommandJob>
+    let runner: ProjectionRunner
+    private let writer: Writer<WriterJob>
     private let commandTypes: [String: any DomainCommand.Type]
-    private let queries: [String: ProjectionQuery]
+    /// Query method → index of the read model answering it.
+    private let queryOwners: [String: Int]
     private let ids = UUIDv7Generator()
     let configuration: CoreConfiguration
     private let logger: Logger
@@ -90,37 +116,59 @@ public final class CRMCore: Sendable {
         self.shared = shared
         let store = try EventStore(environment: environment)
         self.store = store
-        let (state, readModels) = try environment.write { txn -> (DecisionStateProjector, [any Projector]) in
-            (try DecisionStateProjector(txn), try ProjectorRegistry.readModels(txn))
-        }
-        self.stateProjector = state
-        let runner = ProjectionRunner(projectors: [state] + readModels, store: store)
+        let runner = try ProjectionRunner(
+            environment: environment,
+            store: store,
+            readModels: ProjectorRegistry.readModels + configuration.additionalReadModels,
+            chunkEvents: configuration.rebuildChunkEvents
+        )
         self.runner = runner
-        try runner.catchUp(environment, logger: logger)
+        try runner.prepare(
+            environment,
+            logger: logger,
+            syncLimit: configuration.holdRebuilds ? nil : configuration.startupRebuildLimit
+        )
+        runner.setHeld(configuration.holdRebuilds)
 
         var commandTypes: [String: any DomainCommand.Type] = [:]
         for type in DomainCommands.all { commandTypes[type.method] = type }
         self.commandTypes = commandTypes
-        var queries: [String: ProjectionQuery] = [:]
-        for projector in runner.projectors {
-            queries.merge(projector.queries) { first, _ in first }
+        var queryOwners: [String: Int] = [:]
+        for (index, model) in runner.readModels.enumerated() {
+            for method in model.queries[0].keys where queryOwners[method] == nil { queryOwners[method] = index }
         }
-        self.queries = queries
+        self.queryOwners = queryOwners
 
         let logger = logger
         let headSignal = HeadSignal(head: try environment.read { txn in try store.head(txn).seq })
         self.headSignal = headSignal
-        self.writer = Writer(name: "crmd-writer", maxBatch: configuration.maxBatch) { batch in
-            CRMCore.process(
-                batch,
-                environment: shared.environment,
-                store: store,
-                runner: runner,
-                state: state,
-                headSignal: headSignal,
-                logger: logger
-            )
-        }
+        self.writer = Writer(
+            name: "crmd-writer",
+            maxBatch: configuration.maxBatch,
+            process: { batch in
+                CRMCore.process(
+                    batch,
+                    environment: shared.environment,
+                    store: store,
+                    runner: runner,
+                    headSignal: headSignal,
+                    logger: logger
+                )
+            },
+            background: {
+                guard !runner.isHeld else { return false }
+                var lifecycles = runner.lifecycles
+                guard runner.hasRebuilds(lifecycles) else { return false }
+                do {
+                    try runner.rebuildStep(shared.environment, &lifecycles, logger: logger)
+                    runner.publish(lifecycles)
+                } catch {
+                    logger.error("rebuild step failed; retrying after the next batch", metadata: ["error": "\(error)"])
+                    return false
+                }
+                return runner.hasRebuilds(lifecycles)
+            }
+        )
         try self.seedIfEmpty()
     }
 
@@ -139,6 +187,12 @@ public final class CRMCore: Sendable {
         self.logger.info("seeded an empty log", metadata: ["commands": "\(Seeds.onEmptyLog.count)"])
     }
 
+    /// Lets rebuilds held by ``CoreConfiguration/holdRebuilds`` advance.
+    public func releaseRebuilds() {
+        self.runner.setHeld(false)
+        self.writer.nudge()
+    }
+
     /// Stops the writer after it has committed everything queued. Call once, at shutdown.
     public func shutdown() {
         self.writer.stop()
@@ -148,11 +202,14 @@ public final class CRMCore: Sendable {
     // MARK: - Method table
 
     /// Whether `method` is a command (writes events).
-    public func isCommand(_ method: String) -> Bool { self.commandTypes[method] != nil }
+    public func isCommand(_ method: String) -> Bool {
+        self.commandTypes[method] != nil || method == "projection.rebuild"
+    }
 
     /// Every method the core answers, sorted.
     public var methods: [String] {
-        (Array(self.commandTypes.keys) + Array(self.queries.keys) + CRMCore.systemMethods).sorted()
+        (Array(self.commandTypes.keys) + Array(self.queryOwners.keys) + CRMCore.systemMethods + ["projection.rebuild"])
+            .sorted()
     }
 
     static let systemMethods = [
@@ -181,7 +238,10 @@ public final class CRMCore: Sendable {
     ) -> (reply: Pending<Result<JSON, RPCError>>, ticket: UInt64?) {
         let reply = Pending<Result<JSON, RPCError>>()
         do {
-            let job = try self.makeJob(method: method, params: params, origin: origin, reply: reply)
+            let job: WriterJob =
+                method == "projection.rebuild"
+                ? .rebuild(names: try self.rebuildNames(params), reply: reply)
+                : .command(try self.makeJob(method: method, params: params, origin: origin, reply: reply))
             guard let ticket = self.writer.enqueue(job) else {
                 reply.fulfil(.failure(RPCError(reason: "shutting_down", message: "crmd is shutting down")))
                 return (reply, nil)
@@ -251,25 +311,33 @@ public final class CRMCore: Sendable {
     /// Runs one batch on the writer thread: one write transaction, one nested transaction per
     /// command, one commit (one fsync) for all, then the replies.
     private static func process(
-        _ batch: [CommandJob],
+        _ batch: [WriterJob],
         environment: Environment,
         store: EventStore,
         runner: ProjectionRunner,
-        state: DecisionStateProjector,
         headSignal: HeadSignal,
         logger: Logger
     ) {
+        var lifecycles = runner.lifecycles
         do {
             let (outcomes, head) = try environment.write { txn -> ([Result<JSON, RPCError>], UInt64) in
                 var outcomes: [Result<JSON, RPCError>] = []
                 outcomes.reserveCapacity(batch.count)
                 for job in batch {
-                    outcomes.append(try CRMCore.run(job, txn: txn, store: store, runner: runner, state: state, logger: logger))
+                    switch job {
+                    case .command(let command):
+                        outcomes.append(
+                            try CRMCore.run(command, txn: txn, store: store, runner: runner, &lifecycles, logger: logger)
+                        )
+                    case .rebuild(let names, _):
+                        outcomes.append(try CRMCore.startRebuilds(names, txn: txn, store: store, runner: runner, &lifecycles))
+                    }
                 }
                 let head = try store.head(txn).seq
-                try runner.setCheckpoints(head, txn)
+                try runner.setCheckpoints(head, txn, &lifecycles)
                 return (outcomes, head)
             }
+            runner.publish(lifecycles)
             headSignal.publish(head)
             for (job, outcome) in zip(batch, outcomes) { job.reply.fulfil(outcome) }
         } catch {
@@ -281,50 +349,65 @@ public final class CRMCore: Sendable {
     }
 
     /// Runs one command inside the batch transaction. Storage errors (including `MDB_MAP_FULL`)
-    /// propagate and fail or retry the whole batch; rejections and projector failures abort only
-    /// this command's nested transaction.
+    /// propagate and fail or retry the whole batch; a rejection aborts only this command's nested
+    /// transaction. When a read model's projector fails on the command's events, that read model is
+    /// marked failed and the command runs again without it: a projector bug never costs a command.
     private static func run(
         _ job: CommandJob,
         txn: Transaction,
         store: EventStore,
         runner: ProjectionRunner,
-        state: DecisionStateProjector,
+        _ lifecycles: inout [ProjectionLifecycle],
         logger: Logger
     ) throws -> Result<JSON, RPCError> {
         if let commandID = job.metadata.commandID, let stored = try store.storedReply(commandID: commandID, txn) {
             return CRMCore.decodeStoredReply(stored)
         }
-        let outcome: Result<JSON, RPCError>
-        do {
-            outcome = .success(
-                try txn.nested { child in
-                    let stream = job.command.targetStream(job.context)
-                    if let expected = job.expectedVersion, let stream {
-                        try store.checkExpectedVersion(expected, stream: stream, child)
-                    }
-                    let decision = try job.command.decide(state.state(child), job.context)
-                    let events = try store.append(decision.events, metadata: job.metadata, child)
-                    try runner.apply(events, child)
-                    var result = decision.result
-                    result["events"] = .array(
-                        events.map { event in
-                            [
-                                "seq": .int(Int64(event.seq)), "type": .string(event.type),
-                                "stream": .string(event.stream), "stream_version": .int(Int64(event.streamVersion)),
-                            ]
+        var outcome: Result<JSON, RPCError>
+        while true {
+            do {
+                let serving = lifecycles
+                outcome = .success(
+                    try txn.nested { child in
+                        let stream = job.command.targetStream(job.context)
+                        if let expected = job.expectedVersion, let stream {
+                            try store.checkExpectedVersion(expected, stream: stream, child)
                         }
-                    )
-                    result["position"] = .int(Int64(try store.head(child).seq))
-                    return JSON.object(result)
-                }
-            )
-        } catch let rejection as Rejection {
-            outcome = .failure(CRMCore.rpcError(rejection))
-        } catch let error as LMDBError {
-            throw error
-        } catch {
-            logger.error("command failed inside the writer", metadata: ["error": "\(error)"])
-            outcome = .failure(RPCError(reason: "internal", message: "command failed: \(error)"))
+                        let decision = try job.command.decide(runner.state.state(child), job.context)
+                        let events = try store.append(decision.events, metadata: job.metadata, child)
+                        try runner.apply(events, child, serving)
+                        var result = decision.result
+                        result["events"] = .array(
+                            events.map { event in
+                                [
+                                    "seq": .int(Int64(event.seq)), "type": .string(event.type),
+                                    "stream": .string(event.stream), "stream_version": .int(Int64(event.streamVersion)),
+                                ]
+                            }
+                        )
+                        result["position"] = .int(Int64(try store.head(child).seq))
+                        return JSON.object(result)
+                    }
+                )
+            } catch let failure as ProjectorFailure {
+                try runner.markFailed(failure, &lifecycles, txn)
+                logger.error(
+                    "projection failed on an event; it stops folding and its queries answer projection_failed",
+                    metadata: [
+                        "projection": "\(runner.readModels[failure.index].name)", "position": "\(failure.position)",
+                        "error": "\(failure.error)",
+                    ]
+                )
+                continue
+            } catch let rejection as Rejection {
+                outcome = .failure(CRMCore.rpcError(rejection))
+            } catch let error as LMDBError {
+                throw error
+            } catch {
+                logger.error("command failed inside the writer", metadata: ["error": "\(error)"])
+                outcome = .failure(RPCError(reason: "internal", message: "command failed: \(error)"))
+            }
+            break
         }
         if let commandID = job.metadata.commandID {
             try store.storeReply(CRMCore.encodeStoredReply(outcome), commandID: commandID, txn)
@@ -390,7 +473,7 @@ public final class CRMCore: Sendable {
 
     /// Whether `method` is a query or a system method.
     public func isQuery(_ method: String) -> Bool {
-        self.queries[method] != nil || CRMCore.systemMethods.contains(method)
+        self.queryOwners[method] != nil || CRMCore.systemMethods.contains(method)
     }
 
     private func runQuery(method: String, params: JSON?) -> Result<JSON, RPCError> {
@@ -431,10 +514,10 @@ public final class CRMCore: Sendable {
         case _ where CRMCore.asOfMethods.contains(method) && params?["as_of"].map({ !$0.isNull }) == true:
             return try self.answerAsOf(method, params)
         default:
-            guard let query = self.queries[method] else {
+            guard let index = self.queryOwners[method] else {
                 throw Rejection(.unknownCommand, "unknown method \(method)")
             }
-            return try self.environment.read { txn in try query(params, txn) }
+            return try self.runner.query(index, method: method, params: params, self.environment)
         }
     }
 
@@ -452,21 +535,6 @@ public final class CRMCore: Sendable {
                 "projections": .array(projections),
                 "uptime_seconds": .int(Int64(Date().timeIntervalSince(self.startedAt))),
                 "data_dir": .string(self.configuration.dataDirectory),
-            ]
-        }
-    }
-
-    /// Each projector's name, version, state, checkpoint and lag behind `head`.
-    func projectionStatus(head: UInt64, _ txn: Transaction) throws -> [JSON] {
-        try self.runner.projectors.map { projector in
-            let checkpoint = try self.runner.checkpoint(projector, txn)
-            return [
-                "name": .string(projector.name), "version": .int(projector.version),
-                "stored_version": .int(try self.runner.storedVersion(projector, txn)),
-                // Projectors are folded inline and brought up to date before crmd serves, so a
-                // serving daemon only has live ones (online rebuilds are not built yet).
-                "state": "live",
-                "checkpoint": .int(Int64(checkpoint)), "lag": .int(Int64(head - min(checkpoint, head))),
             ]
         }
     }

@@ -41,9 +41,10 @@ struct DecisionStateProjector: Projector {
         try DecisionEvolver.apply(event, to: self.state(txn))
     }
 
-    func clear(_ txn: Transaction) throws {
-        for database in self.tables.values { try txn.clear(database) }
-    }
+    /// The decision state has one set of tables; it is rebuilt before crmd serves.
+    var slot: Int { 0 }
+
+    var databases: [Database] { StateTable.allCases.map { self.tables[$0]! } }
 
     var queries: [String: ProjectionQuery] { [:] }
 }

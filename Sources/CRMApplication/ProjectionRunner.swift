@@ -2,103 +2,611 @@ import CRMDomain
 import CRMEventStore
 import CRMJSON
 import CRMProjections
+import Foundation
 import LMDB
 import Logging
+import Synchronization
 
-/// Runs every projector inline with the writer and keeps their versions and checkpoints in the
-/// `meta` database (`proj.<name>.version`, `proj.<name>.checkpoint`), written in the same
-/// transaction as their tables.
-struct ProjectionRunner: Sendable {
-    /// The decision state first, then the read models.
-    let projectors: [any Projector]
+/// Where a read model stands: the table slot that serves it, how far that slot has folded the log,
+/// whether its projector failed, and the rebuild in progress.
+///
+/// Persisted in `meta` next to the tables (`proj.<name>.version`, `.checkpoint`, `.slot`, `.failure`,
+/// `.rebuild`), always in the transaction that changes the tables, and mirrored in memory once that
+/// transaction has committed.
+struct ProjectionLifecycle: Sendable, Hashable {
+    struct Failure: Sendable, Hashable {
+        /// The event the projector could not fold.
+        var position: UInt64
+        var error: String
+        /// When it failed, UTC milliseconds.
+        var at: Int64
+    }
+
+    struct Rebuild: Sendable, Hashable {
+        /// The slot being filled.
+        var slot: Int
+        /// Last position folded into it.
+        var checkpoint: UInt64
+        /// `requested` (projection.rebuild), `version` (the code's version differs from the stored
+        /// one), `new` (no stored tables yet) or `failed` (retrying a failed projection at start-up).
+        var reason: String
+        /// When the rebuild started, UTC milliseconds.
+        var startedAt: Int64
+        /// Events folded by this process, and since when: the rate behind the ETA (not persisted).
+        var foldedHere: UInt64 = 0
+        var resumedAt: Int64 = 0
+    }
+
+    /// The slot serving queries and folding new events inline; `nil` while the first build after a
+    /// version change, or the rebuild of a failed projection, is running.
+    var activeSlot: Int?
+    /// Last position the active slot has applied.
+    var checkpoint: UInt64
+    var failure: Failure?
+    var rebuild: Rebuild?
+    /// The last rebuild this process finished (not persisted).
+    var lastRebuild: Finished?
+
+    struct Finished: Sendable, Hashable {
+        var reason: String
+        /// The head at which the new tables took over.
+        var head: UInt64
+        var events: UInt64
+        var startedAt: Int64
+        var finishedAt: Int64
+    }
+}
+
+/// A projector failed on an event (a bug in its fold, not a storage error).
+struct ProjectorFailure: Error {
+    /// Index of the read model in ``ProjectionRunner/readModels``.
+    var index: Int
+    var position: UInt64
+    var error: any Error
+}
+
+/// A read model in its two table slots.
+struct ReadModel: Sendable {
+    let name: String
+    let version: Int
+    let slots: [any Projector]
+    /// The query methods of each slot's instance.
+    let queries: [[String: ProjectionQuery]]
+}
+
+/// Keeps the decision state and every read model folded from the log (DESIGN.md §4).
+///
+/// New events are folded inline, in the command's transaction, into the decision state and into the
+/// active slot of every read model that is neither failed nor waiting for its first build. A rebuild
+/// fills the other slot in chunks that the writer runs between command batches (each chunk one write
+/// transaction of at most ``stepBudgetNanoseconds``), and once it has reached the head it becomes the
+/// active slot in the same transaction that empties the old one. Queries find the active slot inside
+/// their own read transaction, so every answer comes from one consistent set of tables.
+final class ProjectionRunner: Sendable {
+    let state: DecisionStateProjector
+    let readModels: [ReadModel]
     let store: EventStore
+    private let published: Mutex<[ProjectionLifecycle]>
+    private let held = Mutex(false)
+    /// Longest a rebuild chunk may run inside one write transaction.
+    static let stepBudgetNanoseconds: UInt64 = 20_000_000
+    /// Most events one rebuild chunk folds.
+    let chunkEvents: Int
 
-    static func versionKey(_ name: String) -> String { "proj.\(name).version" }
-    static func checkpointKey(_ name: String) -> String { "proj.\(name).checkpoint" }
+    /// Opens the tables of the decision state and of both slots of every read model.
+    init(
+        environment: Environment,
+        store: EventStore,
+        readModels factories: [ProjectorFactory],
+        chunkEvents: Int = 100_000
+    ) throws {
+        self.store = store
+        self.chunkEvents = max(chunkEvents, 1)
+        let (state, readModels) = try environment.write { txn -> (DecisionStateProjector, [ReadModel]) in
+            let models = try factories.map { factory -> ReadModel in
+                let slots = [try factory(txn, 0), try factory(txn, 1)]
+                return ReadModel(
+                    name: slots[0].name,
+                    version: slots[0].version,
+                    slots: slots,
+                    queries: slots.map(\.queries)
+                )
+            }
+            return (try DecisionStateProjector(txn), models)
+        }
+        self.state = state
+        self.readModels = readModels
+        self.published = Mutex(
+            readModels.map { _ in ProjectionLifecycle(activeSlot: 0, checkpoint: 0) }
+        )
+    }
 
-    /// The last position `projector` has applied.
-    func checkpoint(_ projector: any Projector, _ txn: Transaction) throws -> UInt64 {
-        guard let bytes = try txn.get(self.store.meta, ProjectionRunner.checkpointKey(projector.name)), bytes.count == 8
-        else { return 0 }
+    // MARK: - Persisted keys
+
+    static func key(_ name: String, _ field: String) -> String { "proj.\(name).\(field)" }
+    static func versionKey(_ name: String) -> String { key(name, "version") }
+    static func checkpointKey(_ name: String) -> String { key(name, "checkpoint") }
+
+    private func readUInt64(_ key: String, _ txn: Transaction) throws -> UInt64 {
+        guard let bytes = try txn.get(self.store.meta, key), bytes.count == 8 else { return 0 }
         return bytes.reduce(0) { $0 << 8 | UInt64($1) }
     }
 
-    func setCheckpoint(_ projector: any Projector, _ seq: UInt64, _ txn: Transaction) throws {
+    private func writeUInt64(_ value: UInt64, _ key: String, _ txn: Transaction) throws {
         var bytes: [UInt8] = []
-        for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: seq >> UInt64(shift))) }
-        try txn.put(self.store.meta, ProjectionRunner.checkpointKey(projector.name), bytes)
+        for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: value >> UInt64(shift))) }
+        try txn.put(self.store.meta, key, bytes)
     }
 
-    /// The version of `projector` whose tables are stored, if any.
-    func storedVersion(_ projector: any Projector, _ txn: Transaction) throws -> Int? {
-        guard let bytes = try txn.get(self.store.meta, ProjectionRunner.versionKey(projector.name)) else { return nil }
+    /// The version whose tables are stored under `name`, if any.
+    func storedVersion(_ name: String, _ txn: Transaction) throws -> Int? {
+        guard let bytes = try txn.get(self.store.meta, ProjectionRunner.versionKey(name)) else { return nil }
         return Int(String(decoding: bytes, as: UTF8.self))
     }
 
-    /// Folds freshly appended events into every projector.
-    func apply(_ events: [RecordedEvent], _ txn: Transaction) throws {
-        for event in events {
-            for projector in self.projectors { try projector.apply(event, txn) }
+    private func setStoredVersion(_ name: String, _ version: Int, _ txn: Transaction) throws {
+        try txn.put(self.store.meta, ProjectionRunner.versionKey(name), Array(String(version).utf8))
+    }
+
+    /// The active slot of read model `index` as of `txn` (`nil`: none serves yet).
+    func activeSlot(_ index: Int, _ txn: Transaction) throws -> Int? {
+        guard let bytes = try txn.get(self.store.meta, ProjectionRunner.key(self.readModels[index].name, "slot")),
+            let first = bytes.first
+        else { return 0 }
+        switch first {
+        case UInt8(ascii: "0"): return 0
+        case UInt8(ascii: "1"): return 1
+        default: return nil
         }
     }
 
-    /// Records that every projector has applied the log up to `seq`.
-    func setCheckpoints(_ seq: UInt64, _ txn: Transaction) throws {
-        for projector in self.projectors { try self.setCheckpoint(projector, seq, txn) }
-    }
-
-    /// Brings every projector up to the head of the log before the daemon serves requests: a
-    /// projector whose stored version differs from its code version is cleared and rebuilt from
-    /// position 1; one that is merely behind folds the missing events. Works in chunks of
-    /// `chunkSize` events per transaction.
-    func catchUp(_ environment: Environment, logger: Logger, chunkSize: Int = 20_000) throws {
-        // Reset the projectors whose stored version differs and find where each one resumes.
-        let (starts, head) = try environment.write { txn -> ([UInt64], UInt64) in
-            let head = try self.store.head(txn).seq
-            var starts: [UInt64] = []
-            for projector in self.projectors {
-                if try self.storedVersion(projector, txn) != projector.version {
-                    try projector.clear(txn)
-                    try self.setCheckpoint(projector, 0, txn)
-                    try txn.put(
-                        self.store.meta,
-                        ProjectionRunner.versionKey(projector.name),
-                        Array(String(projector.version).utf8)
-                    )
-                    starts.append(1)
-                } else {
-                    starts.append(try self.checkpoint(projector, txn) + 1)
-                }
-            }
-            return (starts, head)
-        }
-        guard let first = starts.min(), first <= head else { return }
-        for (projector, from) in zip(self.projectors, starts) where from <= head {
-            logger.info(
-                "bringing projection up to date",
-                metadata: ["projection": "\(projector.name)", "from": "\(from)", "head": "\(head)"]
+    private func load(_ index: Int, _ txn: Transaction) throws -> ProjectionLifecycle {
+        let name = self.readModels[index].name
+        var lifecycle = ProjectionLifecycle(
+            activeSlot: try self.activeSlot(index, txn),
+            checkpoint: try self.readUInt64(ProjectionRunner.checkpointKey(name), txn)
+        )
+        if let bytes = try txn.get(self.store.meta, ProjectionRunner.key(name, "failure")),
+            let json = try? JSON.parse(bytes)
+        {
+            lifecycle.failure = .init(
+                position: UInt64(json["position"]?.intValue ?? 0),
+                error: json["error"]?.stringValue ?? "",
+                at: json["at"]?.intValue ?? 0
             )
         }
-        // One pass over the log: each event is decoded once and folded into every projector that
-        // has not seen it, in the same order as inline folding; checkpoints advance per chunk.
-        var next = first
+        if let bytes = try txn.get(self.store.meta, ProjectionRunner.key(name, "rebuild")),
+            let json = try? JSON.parse(bytes)
+        {
+            lifecycle.rebuild = .init(
+                slot: Int(json["slot"]?.intValue ?? 0),
+                checkpoint: UInt64(json["checkpoint"]?.intValue ?? 0),
+                reason: json["reason"]?.stringValue ?? "requested",
+                startedAt: json["started_at"]?.intValue ?? 0,
+                resumedAt: CRMCore.nowMillis()
+            )
+        }
+        return lifecycle
+    }
+
+    private func save(_ index: Int, _ lifecycle: ProjectionLifecycle, _ txn: Transaction) throws {
+        let name = self.readModels[index].name
+        let slot: [UInt8] = lifecycle.activeSlot.map { Array(String($0).utf8) } ?? Array("-".utf8)
+        try txn.put(self.store.meta, ProjectionRunner.key(name, "slot"), slot)
+        try self.writeUInt64(lifecycle.checkpoint, ProjectionRunner.checkpointKey(name), txn)
+        if let failure = lifecycle.failure {
+            let json: JSON = [
+                "position": .int(Int64(failure.position)), "error": .string(failure.error), "at": .int(failure.at),
+            ]
+            try txn.put(self.store.meta, ProjectionRunner.key(name, "failure"), json.serialized())
+        } else {
+            _ = try txn.delete(self.store.meta, ProjectionRunner.key(name, "failure"))
+        }
+        if let rebuild = lifecycle.rebuild {
+            let json: JSON = [
+                "slot": .int(Int64(rebuild.slot)), "checkpoint": .int(Int64(rebuild.checkpoint)),
+                "reason": .string(rebuild.reason), "started_at": .int(rebuild.startedAt),
+            ]
+            try txn.put(self.store.meta, ProjectionRunner.key(name, "rebuild"), json.serialized())
+        } else {
+            _ = try txn.delete(self.store.meta, ProjectionRunner.key(name, "rebuild"))
+        }
+    }
+
+    // MARK: - In-memory view
+
+    /// Whether rebuilds are held (``CoreConfiguration/holdRebuilds``).
+    var isHeld: Bool { self.held.withLock { $0 } }
+
+    func setHeld(_ held: Bool) { self.held.withLock { $0 = held } }
+
+    /// Every read model's lifecycle as of the last committed write.
+    var lifecycles: [ProjectionLifecycle] { self.published.withLock { $0 } }
+
+    /// Makes `lifecycles` visible to queries and status; call after the transaction committed.
+    func publish(_ lifecycles: [ProjectionLifecycle]) { self.published.withLock { $0 = lifecycles } }
+
+    /// Whether any read model has a rebuild to continue.
+    func hasRebuilds(_ lifecycles: [ProjectionLifecycle]) -> Bool { lifecycles.contains { $0.rebuild != nil } }
+
+    // MARK: - Start-up
+
+    /// Brings the decision state up to the head before the daemon serves (commands need it), and
+    /// prepares every read model: one whose stored version differs from the code's gets a rebuild
+    /// (so do failed ones, in case the code was fixed), an interrupted rebuild resumes, and a live one
+    /// that is behind folds the missing events. Rebuilds that need at most `syncLimit` events are
+    /// finished here, before the socket opens; larger ones (all, when `syncLimit` is `nil`) continue
+    /// online through the writer.
+    func prepare(_ environment: Environment, logger: Logger, syncLimit: UInt64?, chunkSize: Int = 20_000) throws {
+        try self.catchUpDecisionState(environment, logger: logger, chunkSize: chunkSize)
+        var lifecycles = try environment.write { txn -> [ProjectionLifecycle] in
+            let head = try self.store.head(txn).seq
+            var lifecycles: [ProjectionLifecycle] = []
+            for (index, model) in self.readModels.enumerated() {
+                var lifecycle = try self.load(index, txn)
+                let stored = try self.storedVersion(model.name, txn)
+                if stored != model.version {
+                    for slot in model.slots { try slot.clear(txn) }
+                    try self.setStoredVersion(model.name, model.version, txn)
+                    lifecycle = ProjectionLifecycle(activeSlot: nil, checkpoint: 0)
+                    self.startRebuild(&lifecycle, index, reason: stored == nil ? "new" : "version", txn)
+                    logger.log(
+                        level: head == 0 ? .debug : .notice,
+                        "projection needs a build from the log",
+                        metadata: [
+                            "projection": "\(model.name)", "version": "\(model.version)",
+                            "stored_version": "\(stored.map(String.init) ?? "none")", "head": "\(head)",
+                        ]
+                    )
+                } else if let failure = lifecycle.failure, lifecycle.rebuild == nil {
+                    try self.beginRebuild(&lifecycle, index, reason: "failed", txn)
+                    logger.notice(
+                        "rebuilding a failed projection",
+                        metadata: ["projection": "\(model.name)", "failed_at": "\(failure.position)"]
+                    )
+                }
+                try self.save(index, lifecycle, txn)
+                lifecycles.append(lifecycle)
+            }
+            return lifecycles
+        }
+        try self.catchUpActiveSlots(environment, &lifecycles, logger: logger, chunkSize: chunkSize)
+        self.publish(lifecycles)
+        let head = try environment.read { txn in try self.store.head(txn).seq }
+        let behind = lifecycles.compactMap { $0.rebuild.map { head - min($0.checkpoint, head) } }.max() ?? 0
+        if self.hasRebuilds(lifecycles), let syncLimit, behind <= syncLimit {
+            while self.hasRebuilds(lifecycles) {
+                try self.rebuildStep(environment, &lifecycles, budget: .max, logger: logger)
+            }
+            self.publish(lifecycles)
+        }
+    }
+
+    /// Decision state: cleared and refolded when its version changed, else folds what it misses.
+    private func catchUpDecisionState(_ environment: Environment, logger: Logger, chunkSize: Int) throws {
+        let state = self.state
+        let (from, head) = try environment.write { txn -> (UInt64, UInt64) in
+            let head = try self.store.head(txn).seq
+            if try self.storedVersion(state.name, txn) != state.version {
+                try state.clear(txn)
+                try self.writeUInt64(0, ProjectionRunner.checkpointKey(state.name), txn)
+                try self.setStoredVersion(state.name, state.version, txn)
+                return (1, head)
+            }
+            return (try self.readUInt64(ProjectionRunner.checkpointKey(state.name), txn) + 1, head)
+        }
+        guard from <= head else { return }
+        logger.info(
+            "bringing the decision state up to date",
+            metadata: ["from": "\(from)", "head": "\(head)"]
+        )
+        var next = from
         while next <= head {
             next = try environment.write { txn -> UInt64 in
                 var position = next
                 try self.store.forEachRecord(from: next, txn) { seq, record in
                     guard seq <= head, seq < next + UInt64(chunkSize) else { return false }
-                    let event = try EventRecord.decode(record)
-                    for (projector, from) in zip(self.projectors, starts) where from <= seq {
-                        try projector.apply(event, txn)
-                    }
+                    try state.apply(try EventRecord.decode(record), txn)
                     position = seq + 1
                     return true
                 }
-                for (projector, from) in zip(self.projectors, starts) where from < position {
-                    try self.setCheckpoint(projector, position - 1, txn)
-                }
+                try self.writeUInt64(position - 1, ProjectionRunner.checkpointKey(state.name), txn)
                 return position
             }
+        }
+    }
+
+    /// Live slots behind the head (a log imported or written by a daemon without them) fold the rest.
+    private func catchUpActiveSlots(
+        _ environment: Environment,
+        _ lifecycles: inout [ProjectionLifecycle],
+        logger: Logger,
+        chunkSize: Int
+    ) throws {
+        let head = try environment.read { txn in try self.store.head(txn).seq }
+        for index in lifecycles.indices {
+            guard let slot = lifecycles[index].activeSlot, lifecycles[index].failure == nil,
+                lifecycles[index].checkpoint < head
+            else { continue }
+            let projector = self.readModels[index].slots[slot]
+            while lifecycles[index].checkpoint < head, lifecycles[index].failure == nil {
+                lifecycles[index] = try environment.write { txn -> ProjectionLifecycle in
+                    var lifecycle = lifecycles[index]
+                    let from = lifecycle.checkpoint + 1
+                    try self.store.forEachRecord(from: from, txn) { seq, record in
+                        guard seq <= head, seq < from + UInt64(chunkSize) else { return false }
+                        do {
+                            try projector.apply(try EventRecord.decode(record), txn)
+                        } catch let error as LMDBError {
+                            throw error
+                        } catch {
+                            lifecycle.failure = .init(position: seq, error: "\(error)", at: CRMCore.nowMillis())
+                            return false
+                        }
+                        lifecycle.checkpoint = seq
+                        return true
+                    }
+                    try self.save(index, lifecycle, txn)
+                    return lifecycle
+                }
+            }
+            if let failure = lifecycles[index].failure {
+                logger.error(
+                    "projection failed while catching up",
+                    metadata: ["projection": "\(projector.name)", "position": "\(failure.position)", "error": "\(failure.error)"]
+                )
+            }
+        }
+    }
+
+    // MARK: - Inline folding (writer thread)
+
+    /// Folds freshly appended events into the decision state and every serving read model. A read
+    /// model whose projector throws (other than a storage error) surfaces as ``ProjectorFailure``.
+    func apply(_ events: [RecordedEvent], _ txn: Transaction, _ lifecycles: [ProjectionLifecycle]) throws {
+        for event in events {
+            try self.state.apply(event, txn)
+            for (index, lifecycle) in lifecycles.enumerated() {
+                guard let slot = lifecycle.activeSlot, lifecycle.failure == nil else { continue }
+                do {
+                    try self.readModels[index].slots[slot].apply(event, txn)
+                } catch let error as LMDBError {
+                    throw error
+                } catch {
+                    throw ProjectorFailure(index: index, position: event.seq, error: error)
+                }
+            }
+        }
+    }
+
+    /// Marks a read model failed at the event its projector could not fold: it is no longer folded,
+    /// its checkpoint stays before that event, and its queries answer `projection_failed`.
+    func markFailed(_ failure: ProjectorFailure, _ lifecycles: inout [ProjectionLifecycle], _ txn: Transaction) throws {
+        lifecycles[failure.index].failure = .init(
+            position: failure.position,
+            error: "\(failure.error)",
+            at: CRMCore.nowMillis()
+        )
+        try self.save(failure.index, lifecycles[failure.index], txn)
+    }
+
+    /// Records that the decision state and every serving read model have applied the log up to `seq`.
+    func setCheckpoints(_ seq: UInt64, _ txn: Transaction, _ lifecycles: inout [ProjectionLifecycle]) throws {
+        try self.writeUInt64(seq, ProjectionRunner.checkpointKey(self.state.name), txn)
+        for index in lifecycles.indices where lifecycles[index].activeSlot != nil && lifecycles[index].failure == nil {
+            lifecycles[index].checkpoint = seq
+            try self.writeUInt64(seq, ProjectionRunner.checkpointKey(self.readModels[index].name), txn)
+        }
+    }
+
+    // MARK: - Rebuilds (writer thread)
+
+    /// Starts rebuilding read model `index` (no-op when one is running). A live projection keeps
+    /// serving from its active slot while the other slot fills; a failed one stops serving, since its
+    /// tables are stale, and answers `projection_rebuilding` until the new build is ready.
+    func beginRebuild(
+        _ lifecycle: inout ProjectionLifecycle,
+        _ index: Int,
+        reason: String,
+        _ txn: Transaction
+    ) throws {
+        guard lifecycle.rebuild == nil else { return }
+        if lifecycle.failure != nil {
+            if let stale = lifecycle.activeSlot { try self.readModels[index].slots[stale].clear(txn) }
+            lifecycle.activeSlot = nil
+            lifecycle.failure = nil
+        }
+        self.startRebuild(&lifecycle, index, reason: reason, txn)
+        try self.readModels[index].slots[lifecycle.rebuild!.slot].clear(txn)
+        try self.save(index, lifecycle, txn)
+    }
+
+    private func startRebuild(_ lifecycle: inout ProjectionLifecycle, _ index: Int, reason: String, _ txn: Transaction) {
+        let now = CRMCore.nowMillis()
+        lifecycle.rebuild = .init(
+            slot: lifecycle.activeSlot.map { 1 - $0 } ?? 0,
+            checkpoint: 0,
+            reason: reason,
+            startedAt: now,
+            resumedAt: now
+        )
+    }
+
+    /// Runs one chunk of every rebuild in progress, in one write transaction of at most `budget`
+    /// nanoseconds: the log is read once from the earliest rebuild checkpoint and each event goes to
+    /// every new slot that lacks it. A rebuild that reaches the head becomes the active slot and the
+    /// old slot is emptied, in the same transaction. `lifecycles` changes only if the chunk commits.
+    func rebuildStep(
+        _ environment: Environment,
+        _ lifecycles: inout [ProjectionLifecycle],
+        budget: UInt64 = ProjectionRunner.stepBudgetNanoseconds,
+        logger: Logger
+    ) throws {
+        let building = lifecycles.indices.filter { lifecycles[$0].rebuild != nil }
+        guard !building.isEmpty else { return }
+        let current = lifecycles
+        lifecycles = try environment.write { txn -> [ProjectionLifecycle] in
+            var next = current
+            let head = try self.store.head(txn).seq
+            let from = building.map { next[$0].rebuild!.checkpoint }.min()! + 1
+            let deadline = DispatchTime.now().uptimeNanoseconds &+ budget
+            var folded = 0
+            if from <= head {
+                try self.store.forEachRecord(from: from, txn) { seq, record in
+                    guard seq <= head else { return false }
+                    if budget != .max {
+                        if folded >= self.chunkEvents { return false }
+                        if folded & 63 == 63, DispatchTime.now().uptimeNanoseconds > deadline { return false }
+                    }
+                    let event = try EventRecord.decode(record)
+                    for index in building {
+                        guard let rebuild = next[index].rebuild, rebuild.checkpoint < seq else { continue }
+                        do {
+                            try self.readModels[index].slots[rebuild.slot].apply(event, txn)
+                            next[index].rebuild!.checkpoint = seq
+                            next[index].rebuild!.foldedHere += 1
+                        } catch let error as LMDBError {
+                            throw error
+                        } catch {
+                            next[index].failure = .init(position: seq, error: "\(error)", at: CRMCore.nowMillis())
+                            next[index].rebuild = nil
+                            try self.readModels[index].slots[rebuild.slot].clear(txn)
+                            logger.error(
+                                "projection failed during its rebuild",
+                                metadata: [
+                                    "projection": "\(self.readModels[index].name)", "position": "\(seq)",
+                                    "error": "\(error)",
+                                ]
+                            )
+                        }
+                    }
+                    folded += 1
+                    return true
+                }
+            }
+            for index in building {
+                if let rebuild = next[index].rebuild, rebuild.checkpoint >= head {
+                    if let old = next[index].activeSlot, old != rebuild.slot {
+                        try self.readModels[index].slots[old].clear(txn)
+                    }
+                    next[index].activeSlot = rebuild.slot
+                    next[index].checkpoint = head
+                    next[index].failure = nil
+                    next[index].rebuild = nil
+                    next[index].lastRebuild = .init(
+                        reason: rebuild.reason,
+                        head: head,
+                        events: rebuild.foldedHere,
+                        startedAt: rebuild.startedAt,
+                        finishedAt: CRMCore.nowMillis()
+                    )
+                    logger.log(
+                        level: head == 0 ? .debug : .notice,
+                        "projection rebuilt",
+                        metadata: [
+                            "projection": "\(self.readModels[index].name)", "head": "\(head)",
+                            "reason": "\(rebuild.reason)",
+                            "seconds": "\(Double(CRMCore.nowMillis() - rebuild.startedAt) / 1000)",
+                        ]
+                    )
+                }
+                try self.save(index, next[index], txn)
+            }
+            return next
+        }
+    }
+
+    // MARK: - Status
+
+    /// The progress of a rebuild: positions folded, the head, percent, rate and ETA.
+    static func progress(_ rebuild: ProjectionLifecycle.Rebuild, head: UInt64) -> JSON {
+        let elapsed = Double(max(CRMCore.nowMillis() - rebuild.resumedAt, 1)) / 1000
+        let rate = Double(rebuild.foldedHere) / elapsed
+        let remaining = head - min(rebuild.checkpoint, head)
+        let percent = head == 0 ? 100 : (Double(min(rebuild.checkpoint, head)) / Double(head) * 1000).rounded() / 10
+        return [
+            "reason": .string(rebuild.reason), "slot": .int(Int64(rebuild.slot)),
+            "checkpoint": .int(Int64(rebuild.checkpoint)), "head": .int(Int64(head)),
+            "remaining": .int(Int64(remaining)), "percent": .double(percent),
+            "started_at": .string(Timestamp.format(rebuild.startedAt)),
+            "events_per_second": .int(Int64(rate.rounded())),
+            "eta_seconds": rate > 0 ? .double((Double(remaining) / rate * 10).rounded() / 10) : .null,
+        ]
+    }
+
+    /// One row of `projection.status` for read model `index`.
+    func status(_ index: Int, _ lifecycle: ProjectionLifecycle, head: UInt64, _ txn: Transaction) throws -> JSON {
+        let model = self.readModels[index]
+        let state = lifecycle.failure != nil ? "failed" : lifecycle.rebuild != nil ? "rebuilding" : "live"
+        return [
+            "name": .string(model.name), "version": .int(Int64(model.version)),
+            "stored_version": .int(try self.storedVersion(model.name, txn)), "state": .string(state),
+            "serving": .bool(lifecycle.activeSlot != nil && lifecycle.failure == nil),
+            "slot": lifecycle.activeSlot.map { .int(Int64($0)) } ?? .null,
+            "checkpoint": .int(Int64(lifecycle.checkpoint)),
+            "lag": .int(Int64(head - min(lifecycle.checkpoint, head))),
+            "rebuild": lifecycle.rebuild.map { ProjectionRunner.progress($0, head: head) } ?? .null,
+            "last_rebuild": lifecycle.lastRebuild.map { done -> JSON in
+                [
+                    "reason": .string(done.reason), "head": .int(Int64(done.head)), "events": .int(Int64(done.events)),
+                    "started_at": .string(Timestamp.format(done.startedAt)),
+                    "finished_at": .string(Timestamp.format(done.finishedAt)),
+                    "seconds": .double(Double(done.finishedAt - done.startedAt) / 1000),
+                ]
+            } ?? .null,
+            "failure": lifecycle.failure.map { failure -> JSON in
+                [
+                    "position": .int(Int64(failure.position)), "error": .string(failure.error),
+                    "at": .string(Timestamp.format(failure.at)),
+                ]
+            } ?? .null,
+        ]
+    }
+
+    /// The `projection.status` row of the decision state.
+    func decisionStateStatus(head: UInt64, _ txn: Transaction) throws -> JSON {
+        let checkpoint = try self.readUInt64(ProjectionRunner.checkpointKey(self.state.name), txn)
+        return [
+            "name": .string(self.state.name), "version": .int(Int64(self.state.version)),
+            "stored_version": .int(try self.storedVersion(self.state.name, txn)), "state": "live", "serving": true,
+            "slot": 0, "checkpoint": .int(Int64(checkpoint)), "lag": .int(Int64(head - min(checkpoint, head))),
+            "rebuild": .null, "last_rebuild": .null, "failure": .null,
+        ]
+    }
+
+    // MARK: - Queries
+
+    /// Answers `method` from read model `index`: from its active slot as of the query's own read
+    /// transaction, or a `projection_failed` / `projection_rebuilding` rejection.
+    func query(_ index: Int, method: String, params: JSON?, _ environment: Environment) throws -> JSON {
+        let model = self.readModels[index]
+        let lifecycle = self.lifecycles[index]
+        if let failure = lifecycle.failure {
+            throw Rejection(
+                .projectionFailed,
+                "projection \(model.name) failed at position \(failure.position): \(failure.error); "
+                    + "it answers again after a fix and `projection.rebuild \(model.name)`",
+                details: [
+                    "projection": .string(model.name), "position": .int(Int64(failure.position)),
+                    "error": .string(failure.error),
+                ]
+            )
+        }
+        return try environment.read { txn in
+            guard let slot = try self.activeSlot(index, txn), let query = model.queries[slot][method] else {
+                let head = try self.store.head(txn).seq
+                var details: JSON = ["projection": .string(model.name)]
+                var message = "projection \(model.name) is being rebuilt"
+                if let rebuild = lifecycle.rebuild {
+                    let progress = ProjectionRunner.progress(rebuild, head: head)
+                    details["progress"] = progress
+                    message += " (\(progress["percent"]?.doubleValue ?? 0)% done"
+                    if let eta = progress["eta_seconds"]?.doubleValue { message += ", about \(Int(eta.rounded(.up))) s left" }
+                    message += ")"
+                }
+                throw Rejection(.projectionRebuilding, message + "; try again shortly", details: details)
+            }
+            return try query(params, txn)
         }
     }
 }

@@ -3,7 +3,9 @@ import LMDB
 
 /// Every read model the daemon keeps inline, in the order they are applied.
 enum ProjectorRegistry {
-    static func readModels(_ txn: Transaction) throws -> [any Projector] {
-        [try CustomerProfileProjector(txn), try FunnelProjector(txn), try SlaProjector(txn)]
-    }
+    static let readModels: [ProjectorFactory] = [
+        { txn, slot in try CustomerProfileProjector(txn, slot: slot) },
+        { txn, slot in try FunnelProjector(txn, slot: slot) },
+        { txn, slot in try SlaProjector(txn, slot: slot) },
+    ]
 }

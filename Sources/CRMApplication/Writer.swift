@@ -7,6 +7,10 @@ import Synchronization
 /// at once (group commit), hands the batch to `process`, which runs them in one write transaction,
 /// and only then counts them as completed. ``waitUntilCompleted(_:)`` lets a query wait until work
 /// enqueued before it has committed, which gives read-your-writes to pipelined requests.
+///
+/// Between batches the thread runs one step of background work (`background`, e.g. a chunk of a
+/// projection rebuild) for as long as that reports more to do, so background work interleaves with
+/// commands and never starves them or is starved by them.
 final class Writer<Item: Sendable>: Sendable {
     private struct State {
         var queue: [Item] = []
@@ -22,10 +26,16 @@ final class Writer<Item: Sendable>: Sendable {
     private let finished = DispatchSemaphore(value: 0)
     private let maxBatch: Int
 
-    /// Starts the thread; `process` is called on it with each batch, in order.
-    init(name: String, maxBatch: Int, process: @escaping @Sendable ([Item]) -> Void) {
+    /// Starts the thread; `process` is called on it with each batch, in order, and `background` after
+    /// each batch and whenever it last returned `true` (more work to do).
+    init(
+        name: String,
+        maxBatch: Int,
+        process: @escaping @Sendable ([Item]) -> Void,
+        background: @escaping @Sendable () -> Bool = { false }
+    ) {
         self.maxBatch = maxBatch
-        let thread = Thread { [self] in self.run(process) }
+        let thread = Thread { [self] in self.run(process, background) }
         thread.name = name
         thread.stackSize = 8 << 20
         thread.start()
@@ -77,23 +87,24 @@ final class Writer<Item: Sendable>: Sendable {
         self.finished.wait()
     }
 
-    private func run(_ process: @Sendable ([Item]) -> Void) {
+    /// Wakes the thread so that it looks for background work again.
+    func nudge() { self.wakeUp.signal() }
+
+    private func run(_ process: @Sendable ([Item]) -> Void, _ background: @Sendable () -> Bool) {
+        var more = background()
         while true {
-            self.wakeUp.wait()
-            while true {
-                let (batch, stopping) = self.state.withLock { state -> ([Item], Bool) in
-                    let count = min(state.queue.count, self.maxBatch)
-                    let batch = Array(state.queue.prefix(count))
-                    state.queue.removeFirst(count)
-                    return (batch, state.stopping)
-                }
-                if batch.isEmpty {
-                    if stopping {
-                        self.finished.signal()
-                        return
-                    }
-                    break
-                }
+            if !more { self.wakeUp.wait() }
+            let (batch, stopping) = self.state.withLock { state -> ([Item], Bool) in
+                let count = min(state.queue.count, self.maxBatch)
+                let batch = Array(state.queue.prefix(count))
+                state.queue.removeFirst(count)
+                return (batch, state.stopping)
+            }
+            if batch.isEmpty, stopping {
+                self.finished.signal()
+                return
+            }
+            if !batch.isEmpty {
                 process(batch)
                 let ready = self.state.withLock { state -> [CheckedContinuation<Void, Never>] in
                     state.completed += UInt64(batch.count)
@@ -109,6 +120,7 @@ final class Writer<Item: Sendable>: Sendable {
                 }
                 for continuation in ready { continuation.resume() }
             }
+            more = background() || self.state.withLock { !$0.queue.isEmpty }
         }
     }
 }

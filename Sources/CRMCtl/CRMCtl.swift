@@ -82,8 +82,8 @@ extension CRMCtl {
     /// `crmctl projection …`: the read models.
     struct Projection: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Show the read models (projections) and how far they have folded the log.",
-            subcommands: [System.ProjectionStatus.self]
+            abstract: "Show the read models (projections) and rebuild them from the log.",
+            subcommands: [System.ProjectionStatus.self, System.ProjectionRebuild.self]
         )
     }
 }

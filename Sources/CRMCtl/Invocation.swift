@@ -38,10 +38,16 @@ extension RPCCommand {
             Output.printError(["crmctl: \(error.message) (see --help)"])
             throw ExitCode.validationFailure
         }
-        let result: JSON
+        let result = try self.callOrExit(self.method, params)
+        print(self.global.json ? result.serializedString() : self.render(result))
+    }
+
+    /// Calls `method` on the configured socket; a failure is printed to stderr and ends the process
+    /// with its ``CtlFailure/exitCode``.
+    func callOrExit(_ method: String, _ params: JSON?) throws -> JSON {
         do {
-            result = try Invocation.call(
-                method: self.method,
+            return try Invocation.call(
+                method: method,
                 params: params,
                 socket: self.global.resolvedSocketPath,
                 timeout: self.global.timeoutDuration
@@ -50,7 +56,6 @@ extension RPCCommand {
             Output.printError(failure.lines)
             throw ExitCode(failure.exitCode)
         }
-        print(self.global.json ? result.serializedString() : self.render(result))
     }
 }
 

@@ -228,16 +228,7 @@ extension CRMCtl.Audit {
 
         /// Verifies in chunks so a long log shows progress, then prints one combined report.
         mutating func run() throws {
-            let socket = self.global.resolvedSocketPath
-            let timeout = self.global.timeoutDuration
-            func call(_ method: String, _ params: JSON?) throws -> JSON {
-                do {
-                    return try Invocation.call(method: method, params: params, socket: socket, timeout: timeout)
-                } catch let failure {
-                    Output.printError(failure.lines)
-                    throw ExitCode(failure.exitCode)
-                }
-            }
+            let call = self.callOrExit
             let head = try call("system.stats", nil)["head"]?["position"]?.intValue ?? 0
             let first = Int64(self.from ?? 1)
             let last = min(self.to.map(Int64.init) ?? head, head)
@@ -339,21 +330,103 @@ extension CRMCtl.System {
         func params() throws -> JSON? { nil }
 
         func render(_ result: JSON) -> String {
-            var lines = ["NAME       VERSION  STATE  CHECKPOINT  LAG"]
+            var lines = ["NAME       VERSION  STATE       CHECKPOINT  LAG       DETAIL"]
             for projection in result["projections"]?.arrayValue ?? [] {
-                let name = projection["name"]?.stringValue ?? "?"
-                let padded = name + String(repeating: " ", count: max(1, 11 - name.count))
-                let version = String(projection["version"]?.intValue ?? 0)
-                let state = projection["state"]?.stringValue ?? "?"
-                let checkpoint = String(projection["checkpoint"]?.intValue ?? 0)
-                lines.append(
-                    padded + version.padding(toLength: 9, withPad: " ", startingAt: 0)
-                        + state.padding(toLength: 7, withPad: " ", startingAt: 0)
-                        + checkpoint.padding(toLength: 12, withPad: " ", startingAt: 0)
-                        + String(projection["lag"]?.intValue ?? 0)
-                )
+                let columns = [
+                    (projection["name"]?.stringValue ?? "?", 11),
+                    (String(projection["version"]?.intValue ?? 0), 9),
+                    (projection["state"]?.stringValue ?? "?", 12),
+                    (String(projection["checkpoint"]?.intValue ?? 0), 12),
+                    (String(projection["lag"]?.intValue ?? 0), 10),
+                ]
+                let line = columns.map { text, width in text.padding(toLength: max(width, text.count + 1), withPad: " ", startingAt: 0) }
+                    .joined()
+                lines.append((line + ProjectionRebuild.detail(projection)).trimmingCharacters(in: .whitespaces))
             }
             return lines.joined(separator: "\n")
+        }
+    }
+
+    /// `crmctl projection rebuild NAME`.
+    struct ProjectionRebuild: RPCCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "rebuild",
+            abstract: "Rebuild a projection from the log while crmd keeps serving (projection.rebuild, admin role).",
+            discussion: """
+                crmd folds the whole log into fresh tables beside the live ones, in chunks between \
+                commands, then switches queries over and empties the old tables. Commands and queries \
+                keep working meanwhile. A projection that failed on an event is rebuilt the same way once \
+                the fix is deployed. Without --no-wait, crmctl follows the rebuild with a progress bar on \
+                stderr and prints the final status; exit status 1 when a projection ends failed.
+
+                Examples:
+                  crmctl projection rebuild customers
+                  crmctl projection rebuild all --no-wait
+                """
+        )
+
+        @Argument(help: ArgumentHelp("Projection to rebuild (see projection status), or all.", valueName: "name"))
+        var name: String
+
+        @Flag(help: "Return once the rebuild has started instead of following it.")
+        var noWait = false
+
+        @OptionGroup(title: "Global options")
+        var global: GlobalOptions
+
+        var method: String { "projection.rebuild" }
+
+        func params() throws -> JSON? { ["name": .string(self.name)] }
+
+        func render(_ result: JSON) -> String {
+            (result["projections"]?.arrayValue ?? []).map { projection in
+                "\(projection["name"]?.stringValue ?? "?"): \(projection["state"]?.stringValue ?? "?") "
+                    + ProjectionRebuild.detail(projection)
+            }.joined(separator: "\n")
+        }
+
+        /// Progress and ETA of a rebuild, or the reason of a failure.
+        static func detail(_ projection: JSON) -> String {
+            if let failure = projection["failure"], !failure.isNull {
+                return "failed at \(failure["position"]?.intValue ?? 0): \(failure["error"]?.stringValue ?? "")"
+            }
+            guard let rebuild = projection["rebuild"], !rebuild.isNull else { return "" }
+            var text = "\(rebuild["percent"]?.doubleValue ?? 0)% (\(rebuild["checkpoint"]?.intValue ?? 0)/\(rebuild["head"]?.intValue ?? 0))"
+            if let eta = rebuild["eta_seconds"]?.doubleValue { text += ", about \(Int(eta.rounded(.up))) s left" }
+            return text
+        }
+
+        /// Starts the rebuild, then polls projection.status until the named projections settle.
+        mutating func run() throws {
+            let call = self.callOrExit
+            let started = try call(self.method, try self.params())
+            guard !self.noWait else {
+                print(self.global.json ? started.serializedString() : self.render(started))
+                return
+            }
+            let names = Set((started["projections"]?.arrayValue ?? []).compactMap { $0["name"]?.stringValue })
+            let showProgress = isatty(STDERR_FILENO) != 0
+            var rows: [JSON] = []
+            while true {
+                let status = try call("projection.status", nil)
+                rows = (status["projections"]?.arrayValue ?? []).filter { names.contains($0["name"]?.stringValue ?? "") }
+                let building = rows.filter { $0["state"] == "rebuilding" }
+                if building.isEmpty { break }
+                if showProgress {
+                    let line = building.map { row in
+                        let percent = row["rebuild"]?["percent"]?.doubleValue ?? 0
+                        let filled = Int((percent / 5).rounded(.down))
+                        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: 20 - filled)
+                        return "\(row["name"]?.stringValue ?? "?") [\(bar)] " + ProjectionRebuild.detail(row)
+                    }.joined(separator: "  ")
+                    FileHandle.standardError.write(Data("\r\u{1B}[K\(line)".utf8))
+                }
+                usleep(200_000)
+            }
+            if showProgress { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+            let result: JSON = ["projections": .array(rows)]
+            print(self.global.json ? result.serializedString() : self.render(result))
+            if rows.contains(where: { $0["state"] == "failed" }) { throw ExitCode(1) }
         }
     }
 }

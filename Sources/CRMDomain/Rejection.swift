@@ -38,6 +38,10 @@ public enum Reason: String, Sendable, CaseIterable {
     case duplicateTarget = "duplicate_target"
     case unknownPolicy = "unknown_policy"
     case forbidden = "forbidden"
+    /// A read model is being rebuilt and cannot answer yet; `details` carry the progress.
+    case projectionRebuilding = "projection_rebuilding"
+    /// A read model stopped at an event its projector could not fold; `details` name it.
+    case projectionFailed = "projection_failed"
     case internalError = "internal"
 }
 

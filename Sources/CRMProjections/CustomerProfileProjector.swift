@@ -24,6 +24,8 @@ public struct CustomerProfileProjector: Projector {
     public var name: String { Self.identity.name }
     /// `1`.
     public var version: Int { Self.identity.version }
+    /// The table slot this instance uses.
+    public let slot: Int
 
     let profiles: Database
     let timeline: Database
@@ -33,26 +35,22 @@ public struct CustomerProfileProjector: Projector {
 
     /// Opens (creating when needed) the projector's tables inside `txn`, which must be a write
     /// transaction the first time the tables are created.
-    public init(_ txn: Transaction) throws {
-        // `self.tableName(_:)` needs a fully initialized `self`; this mirrors its format, and the
-        // assertion below checks that the two agree.
+    public init(_ txn: Transaction, slot: Int = 0) throws {
+        self.slot = slot
         func open(_ table: String) throws -> Database {
-            try txn.openDatabase("proj.\(Self.identity.name).v\(Self.identity.version).\(table)")
+            try txn.openDatabase(
+                ProjectionTables.name(Self.identity.name, version: Self.identity.version, slot: slot, table: table)
+            )
         }
         self.profiles = try open("profiles")
         self.timeline = try open("timeline")
         self.emails = try open("emails")
         self.phones = try open("phones")
         self.tags = try open("tags")
-        assert(self.tableName("profiles") == "proj.\(Self.identity.name).v\(Self.identity.version).profiles")
     }
 
-    /// Removes every row of the five tables.
-    public func clear(_ txn: Transaction) throws {
-        for database in [self.profiles, self.timeline, self.emails, self.phones, self.tags] {
-            try txn.clear(database)
-        }
-    }
+    /// Every table of this instance.
+    public var databases: [Database] { [self.profiles, self.timeline, self.emails, self.phones, self.tags] }
 
     /// Folds one event (DOMAIN.md §6.2). Event types this read model does not use are ignored.
     public func apply(_ event: RecordedEvent, _ txn: Transaction) throws {

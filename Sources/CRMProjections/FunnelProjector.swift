@@ -22,6 +22,8 @@ public struct FunnelProjector: Projector {
     public var name: String { Self.identity.name }
     /// `2`.
     public var version: Int { Self.identity.version }
+    /// The table slot this instance uses.
+    public let slot: Int
 
     let pipelines: Database
     let deals: Database
@@ -30,9 +32,12 @@ public struct FunnelProjector: Projector {
     let lifecycle: Database
 
     /// Opens (creating when needed) the projection's tables.
-    public init(_ txn: Transaction) throws {
+    public init(_ txn: Transaction, slot: Int = 0) throws {
+        self.slot = slot
         func open(_ table: String) throws -> Database {
-            try txn.openDatabase("proj.\(Self.identity.name).v\(Self.identity.version).\(table)")
+            try txn.openDatabase(
+                ProjectionTables.name(Self.identity.name, version: Self.identity.version, slot: slot, table: table)
+            )
         }
         self.pipelines = try open("pipelines")
         self.deals = try open("deals")
@@ -41,12 +46,8 @@ public struct FunnelProjector: Projector {
         self.lifecycle = try open("lifecycle")
     }
 
-    /// Removes every row.
-    public func clear(_ txn: Transaction) throws {
-        for database in [self.pipelines, self.deals, self.byPipeline, self.byCustomer, self.lifecycle] {
-            try txn.clear(database)
-        }
-    }
+    /// Every table of this instance.
+    public var databases: [Database] { [self.pipelines, self.deals, self.byPipeline, self.byCustomer, self.lifecycle] }
 
     /// Folds one event (DOMAIN.md §7.2); other event types are ignored.
     public func apply(_ event: RecordedEvent, _ txn: Transaction) throws {

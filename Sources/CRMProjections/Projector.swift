@@ -8,26 +8,51 @@ public typealias ProjectionQuery = @Sendable (_ params: JSON?, _ txn: Transactio
 
 /// A read model folded from the event log (DESIGN.md §4).
 ///
-/// A projector has a `name` and a `version`; its tables are named `proj.<name>.v<version>.<table>`
-/// so a new version can be built beside the old one. Inline projectors run inside the command's write
-/// transaction, and the runner writes the projector's checkpoint (last position applied) in the same
-/// transaction, so a reply to a command means every later query sees its effect.
+/// A projector has a `name` and a `version`; its tables are named by ``ProjectionTables/name(_:version:slot:table:)``
+/// so a new version, or a fresh build of the same version, can be built beside the live one. Each
+/// read model has two table slots: queries and inline folding use the active one while a rebuild
+/// fills the other, and the switch is one committed write. Inline projectors run inside the
+/// command's write transaction, and the runner writes the projector's checkpoint (last position
+/// applied) in the same transaction, so a reply to a command means every later query sees its effect.
 public protocol Projector: Sendable {
     /// Stable name, e.g. `customers`.
     var name: String { get }
     /// Bumped whenever the fold or the table layout changes; a stored version that differs from this
     /// one makes the daemon rebuild the projection from the log.
     var version: Int { get }
+    /// The table slot (0 or 1) this instance reads and writes.
+    var slot: Int { get }
+    /// Every table of this instance, for clearing and for comparing two builds.
+    var databases: [Database] { get }
     /// Folds one event into the tables. Must not throw for any valid stored event; only storage
-    /// errors may propagate. Events of types it does not read are ignored.
+    /// errors may propagate. Events of types it does not read are ignored. A projector that throws
+    /// anything else has a bug: the daemon marks the projection failed at that event.
     func apply(_ event: RecordedEvent, _ txn: Transaction) throws
-    /// Removes every row of the projection's tables (before a rebuild).
-    func clear(_ txn: Transaction) throws
     /// The JSON-RPC query methods this projection answers, by method name.
     var queries: [String: ProjectionQuery] { get }
 }
 
+/// Makes the instance of a read model that uses one table slot, opening (creating) its tables in a
+/// write transaction.
+public typealias ProjectorFactory = @Sendable (_ txn: Transaction, _ slot: Int) throws -> any Projector
+
 extension Projector {
-    /// The name of one of this projector's tables: `proj.<name>.v<version>.<table>`.
-    public func tableName(_ table: String) -> String { "proj.\(self.name).v\(self.version).\(table)" }
+    /// The name of one of this projector's tables.
+    public func tableName(_ table: String) -> String {
+        ProjectionTables.name(self.name, version: self.version, slot: self.slot, table: table)
+    }
+
+    /// Removes every row of the projection's tables (before a rebuild into them).
+    public func clear(_ txn: Transaction) throws {
+        for database in self.databases { try txn.clear(database) }
+    }
+}
+
+/// Names of projection tables.
+public enum ProjectionTables {
+    /// `proj.<name>.v<version>.<table>` for slot 0 and `proj.<name>.v<version>.s<slot>.<table>` for
+    /// the others.
+    public static func name(_ projection: String, version: Int, slot: Int, table: String) -> String {
+        slot == 0 ? "proj.\(projection).v\(version).\(table)" : "proj.\(projection).v\(version).s\(slot).\(table)"
+    }
 }

@@ -17,20 +17,28 @@ public struct SlaProjector: Projector {
     public var name: String { Self.identity.name }
     /// `1`.
     public var version: Int { Self.identity.version }
+    /// The table slot this instance uses.
+    public let slot: Int
 
     let tickets: Database
     let open: Database
     let customers: Database
 
     /// Opens the projection's tables.
-    public init(_ txn: Transaction) throws {
+    public init(_ txn: Transaction, slot: Int = 0) throws {
+        self.slot = slot
         func open(_ table: String) throws -> Database {
-            try txn.openDatabase("proj.\(Self.identity.name).v\(Self.identity.version).\(table)")
+            try txn.openDatabase(
+                ProjectionTables.name(Self.identity.name, version: Self.identity.version, slot: slot, table: table)
+            )
         }
         self.tickets = try open("tickets")
         self.open = try open("open")
         self.customers = try open("customers")
     }
+
+    /// Every table of this instance.
+    public var databases: [Database] { [self.tickets, self.open, self.customers] }
 
     /// Folds one event; event types this read model does not use are ignored.
     public func apply(_ event: RecordedEvent, _ txn: Transaction) throws {
@@ -66,11 +74,6 @@ public struct SlaProjector: Projector {
         default:
             return
         }
-    }
-
-    /// Removes every row.
-    public func clear(_ txn: Transaction) throws {
-        for database in [self.tickets, self.open, self.customers] { try txn.clear(database) }
     }
 
     /// `sla.ticket`, `sla.breaching`, `sla.report`, `ticket.get`, `ticket.list`.

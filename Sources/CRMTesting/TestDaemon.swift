@@ -23,7 +23,8 @@ public final class TestDaemon: Sendable {
         logLevel: Logger.Level = .warning,
         seedDefaults: Bool = false,
         access: AccessPolicy = .open,
-        subscriptionBufferBytes: Int = 4 << 20
+        subscriptionBufferBytes: Int = 4 << 20,
+        configure: (inout CoreConfiguration) -> Void = { _ in }
     ) async throws {
         self.directory = directory
         self.socketPath = directory.appending("crmd.sock")
@@ -34,6 +35,7 @@ public final class TestDaemon: Sendable {
         // default pipeline.
         configuration.seedDefaults = seedDefaults
         configuration.backupDirectory = directory.appending("backups")
+        configure(&configuration)
         self.core = try CRMCore(configuration: configuration, logger: logger)
         let ready = AsyncStream<Void>.makeStream()
         let server = ControlServer(
