@@ -84,6 +84,8 @@ struct CRMDaemonCommand: AsyncParsableCommand {
         var coreConfiguration = CoreConfiguration(dataDirectory: settings.dataDirectory)
         coreConfiguration.mapSize = settings.mapSizeMB << 20
         coreConfiguration.maxBatch = settings.maxBatch
+        coreConfiguration.startupRebuildLimit = UInt64(settings.startupRebuildLimit)
+        coreConfiguration.rebuildChunkEvents = settings.rebuildChunkEvents
         coreConfiguration.backupDirectory = settings.backupDirectory
         let core = try CRMCore(configuration: coreConfiguration, logger: logger)
         defer { core.shutdown() }

@@ -18,6 +18,8 @@ import Logging
 /// | `max_in_flight_per_connection` | `64` | pipelined requests of one connection worked on at once |
 /// | `max_batch` | `1024` | most commands committed in one transaction (group commit) |
 /// | `map_size_mb` | `1024` | initial LMDB map size; grows automatically |
+/// | `startup_rebuild_limit` | `100000` | a projection rebuild needing at most this many events is finished before the socket opens; bigger ones run online |
+/// | `rebuild_chunk_events` | `100000` | most events one online rebuild chunk folds between command batches (a chunk also stops after 20 ms) |
 /// | `log_level` | `info` | trace, debug, info, notice, warning, error, critical |
 /// | `access` | `[]` (every peer is admin) | roles by uid or gid: `[{"uid": 1000, "roles": ["write"]}, {"gid": 27, "roles": ["audit"]}]`; roles are read, audit, write, admin |
 ///
@@ -32,12 +34,14 @@ struct DaemonConfiguration: Equatable {
     var maxInFlightPerConnection = 64
     var maxBatch = 1024
     var mapSizeMB = 1024
+    var startupRebuildLimit = 100_000
+    var rebuildChunkEvents = 100_000
     var logLevel: Logger.Level = .info
     var access = AccessPolicy.open
 
     static let knownKeys: Set<String> = [
         "socket_path", "socket_mode", "data_dir", "backup_dir", "max_line_bytes", "max_in_flight_per_connection",
-        "max_batch", "map_size_mb", "log_level", "access",
+        "max_batch", "map_size_mb", "log_level", "access", "startup_rebuild_limit", "rebuild_chunk_events",
     ]
 
     /// Applies the members of a config file.
@@ -77,6 +81,13 @@ struct DaemonConfiguration: Equatable {
         if let value = try int("max_in_flight_per_connection") { self.maxInFlightPerConnection = value }
         if let value = try int("max_batch") { self.maxBatch = value }
         if let value = try int("map_size_mb") { self.mapSizeMB = value }
+        if let value = members["startup_rebuild_limit"] {
+            guard let number = value.intValue, number >= 0 else {
+                throw StartupError("config file \(path): startup_rebuild_limit must be an integer ≥ 0")
+            }
+            self.startupRebuildLimit = Int(number)
+        }
+        if let value = try int("rebuild_chunk_events") { self.rebuildChunkEvents = value }
         if let value = try string("log_level") { self.logLevel = try DaemonConfiguration.parseLevel(value) }
         if let value = members["access"] {
             do {
