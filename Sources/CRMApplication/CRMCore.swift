@@ -38,8 +38,8 @@ public struct CoreConfiguration: Sendable {
     /// When set, rebuilds do not advance until ``CRMCore/releaseRebuilds()`` is called, not even at
     /// start-up: lets tests observe a projection while it rebuilds.
     public var holdRebuilds: Bool = false
-    /// Most events one online rebuild chunk folds (each chunk also stops after 20 ms): smaller chunks
-    /// delay commands less and make a rebuild take longer.
+    /// Most events one online rebuild chunk folds (a chunk also yields after 20 ms when commands
+    /// are waiting, and after 1 s otherwise).
     public var rebuildChunkEvents: Int = 100_000
     /// Read models folded in addition to the built-in ones (after them, in this order).
     public var additionalReadModels: [ProjectorFactory] = []
@@ -155,12 +155,12 @@ public final class CRMCore: Sendable {
                     logger: logger
                 )
             },
-            background: {
+            background: { commandsWaiting in
                 guard !runner.isHeld else { return false }
                 var lifecycles = runner.lifecycles
                 guard runner.hasRebuilds(lifecycles) else { return false }
                 do {
-                    try runner.rebuildStep(shared.environment, &lifecycles, logger: logger)
+                    try runner.rebuildStep(shared.environment, &lifecycles, yield: commandsWaiting, logger: logger)
                     runner.publish(lifecycles)
                 } catch {
                     logger.error("rebuild step failed; retrying after the next batch", metadata: ["error": "\(error)"])
@@ -193,10 +193,12 @@ public final class CRMCore: Sendable {
         self.writer.nudge()
     }
 
-    /// Stops the writer after it has committed everything queued. Call once, at shutdown.
+    /// Stops the writer after it has committed everything queued and gives up the data directory
+    /// lock, since nothing writes any more. Call once, at shutdown.
     public func shutdown() {
         self.writer.stop()
         self.headSignal.close()
+        self.lock.release()
     }
 
     // MARK: - Method table

@@ -1,9 +1,11 @@
 import Glibc
+import Synchronization
 
 /// An exclusive `flock` on `<data dir>/crmd.lock`, held for the life of the daemon so that a second
 /// crmd on the same data directory stops with a clear message instead of corrupting state.
 public final class DataDirectoryLock: Sendable {
     private let descriptor: Int32
+    private let held = Mutex(true)
     /// Path of the lock file.
     public let path: String
 
@@ -35,8 +37,17 @@ public final class DataDirectoryLock: Sendable {
         self.descriptor = fd
     }
 
+    /// Gives the lock up before this object goes away (at shutdown, once nothing writes any more).
+    public func release() {
+        let wasHeld = self.held.withLock { held in
+            defer { held = false }
+            return held
+        }
+        if wasHeld { flock(self.descriptor, LOCK_UN) }
+    }
+
     deinit {
-        flock(self.descriptor, LOCK_UN)
+        self.release()
         close(self.descriptor)
     }
 }

@@ -79,7 +79,8 @@ struct ReadModel: Sendable {
 /// New events are folded inline, in the command's transaction, into the decision state and into the
 /// active slot of every read model that is neither failed nor waiting for its first build. A rebuild
 /// fills the other slot in chunks that the writer runs between command batches (each chunk one write
-/// transaction of at most ``stepBudgetNanoseconds``), and once it has reached the head it becomes the
+/// transaction of at most ``busyStepNanoseconds`` while commands wait, ``idleStepNanoseconds``
+/// otherwise), and once it has reached the head it becomes the
 /// active slot in the same transaction that empties the old one. Queries find the active slot inside
 /// their own read transaction, so every answer comes from one consistent set of tables.
 final class ProjectionRunner: Sendable {
@@ -88,8 +89,11 @@ final class ProjectionRunner: Sendable {
     let store: EventStore
     private let published: Mutex<[ProjectionLifecycle]>
     private let held = Mutex(false)
-    /// Longest a rebuild chunk may run inside one write transaction.
-    static let stepBudgetNanoseconds: UInt64 = 20_000_000
+    /// Longest a rebuild chunk runs inside one write transaction while commands are waiting.
+    static let busyStepNanoseconds: UInt64 = 20_000_000
+    /// Longest a rebuild chunk runs when no command is waiting: longer chunks spread the cost of
+    /// each commit over more events.
+    static let idleStepNanoseconds: UInt64 = 1_000_000_000
     /// Most events one rebuild chunk folds.
     let chunkEvents: Int
 
@@ -276,7 +280,7 @@ final class ProjectionRunner: Sendable {
         let behind = lifecycles.compactMap { $0.rebuild.map { head - min($0.checkpoint, head) } }.max() ?? 0
         if self.hasRebuilds(lifecycles), let syncLimit, behind <= syncLimit {
             while self.hasRebuilds(lifecycles) {
-                try self.rebuildStep(environment, &lifecycles, budget: .max, logger: logger)
+                try self.rebuildStep(environment, &lifecycles, unbounded: true, logger: logger)
             }
             self.publish(lifecycles)
         }
@@ -432,14 +436,17 @@ final class ProjectionRunner: Sendable {
         )
     }
 
-    /// Runs one chunk of every rebuild in progress, in one write transaction of at most `budget`
-    /// nanoseconds: the log is read once from the earliest rebuild checkpoint and each event goes to
-    /// every new slot that lacks it. A rebuild that reaches the head becomes the active slot and the
-    /// old slot is emptied, in the same transaction. `lifecycles` changes only if the chunk commits.
+    /// Runs one chunk of every rebuild in progress in one write transaction: the log is read once
+    /// from the earliest rebuild checkpoint and each event goes to every new slot that lacks it. The
+    /// chunk ends after ``chunkEvents`` events, after ``busyStepNanoseconds`` once `yield` says
+    /// commands are waiting, or after ``idleStepNanoseconds``; `unbounded` runs to the head. A rebuild
+    /// that reaches the head becomes the active slot and the old slot is emptied, in the same
+    /// transaction. `lifecycles` changes only if the chunk commits.
     func rebuildStep(
         _ environment: Environment,
         _ lifecycles: inout [ProjectionLifecycle],
-        budget: UInt64 = ProjectionRunner.stepBudgetNanoseconds,
+        unbounded: Bool = false,
+        yield: () -> Bool = { false },
         logger: Logger
     ) throws {
         let building = lifecycles.indices.filter { lifecycles[$0].rebuild != nil }
@@ -449,14 +456,21 @@ final class ProjectionRunner: Sendable {
             var next = current
             let head = try self.store.head(txn).seq
             let from = building.map { next[$0].rebuild!.checkpoint }.min()! + 1
-            let deadline = DispatchTime.now().uptimeNanoseconds &+ budget
+            let start = DispatchTime.now().uptimeNanoseconds
             var folded = 0
             if from <= head {
                 try self.store.forEachRecord(from: from, txn) { seq, record in
                     guard seq <= head else { return false }
-                    if budget != .max {
+                    if !unbounded {
                         if folded >= self.chunkEvents { return false }
-                        if folded & 63 == 63, DispatchTime.now().uptimeNanoseconds > deadline { return false }
+                        if folded & 63 == 63 {
+                            let elapsed = DispatchTime.now().uptimeNanoseconds - start
+                            if elapsed > ProjectionRunner.idleStepNanoseconds
+                                || (elapsed > ProjectionRunner.busyStepNanoseconds && yield())
+                            {
+                                return false
+                            }
+                        }
                     }
                     let event = try EventRecord.decode(record)
                     for index in building {

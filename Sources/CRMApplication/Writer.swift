@@ -27,12 +27,13 @@ final class Writer<Item: Sendable>: Sendable {
     private let maxBatch: Int
 
     /// Starts the thread; `process` is called on it with each batch, in order, and `background` after
-    /// each batch and whenever it last returned `true` (more work to do).
+    /// each batch and whenever it last returned `true` (more work to do). `background` gets a function
+    /// telling whether items are waiting, so that it can yield to them.
     init(
         name: String,
         maxBatch: Int,
         process: @escaping @Sendable ([Item]) -> Void,
-        background: @escaping @Sendable () -> Bool = { false }
+        background: @escaping @Sendable (_ commandsWaiting: () -> Bool) -> Bool = { _ in false }
     ) {
         self.maxBatch = maxBatch
         let thread = Thread { [self] in self.run(process, background) }
@@ -90,8 +91,9 @@ final class Writer<Item: Sendable>: Sendable {
     /// Wakes the thread so that it looks for background work again.
     func nudge() { self.wakeUp.signal() }
 
-    private func run(_ process: @Sendable ([Item]) -> Void, _ background: @Sendable () -> Bool) {
-        var more = background()
+    private func run(_ process: @Sendable ([Item]) -> Void, _ background: @Sendable (() -> Bool) -> Bool) {
+        let waiting = { self.state.withLock { !$0.queue.isEmpty } }
+        var more = background(waiting)
         while true {
             if !more { self.wakeUp.wait() }
             let (batch, stopping) = self.state.withLock { state -> ([Item], Bool) in
@@ -120,7 +122,7 @@ final class Writer<Item: Sendable>: Sendable {
                 }
                 for continuation in ready { continuation.resume() }
             }
-            more = background() || self.state.withLock { !$0.queue.isEmpty }
+            more = background(waiting) || waiting()
         }
     }
 }
