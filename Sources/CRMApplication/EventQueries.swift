@@ -85,19 +85,20 @@ extension CRMCore {
             var events: [JSON] = []
             var scanned = 0
             var next: UInt64?
-            func consider(_ event: RecordedEvent, hash: () throws -> [UInt8]) throws -> Bool {
+            /// The envelope of a fully decoded stored event.
+            func envelope(_ event: RecordedEvent, hash: [UInt8]) throws -> JSON {
+                guard upcast else { return CRMCore.envelope(event, hash: hash) }
+                var envelope = CRMCore.envelope(try EventRecord.upcast(event), hash: hash)
+                envelope["stored_schema_version"] = .int(Int64(event.schemaVersion))
+                return envelope
+            }
+            func consider(_ event: RecordedEvent, envelope: () throws -> JSON) throws -> Bool {
                 if filter.matches(event) {
                     if events.count == Int(limit) {
                         next = event.seq
                         return false
                     }
-                    if upcast {
-                        var envelope = CRMCore.envelope(try EventRecord.upcast(event), hash: try hash())
-                        envelope["stored_schema_version"] = .int(Int64(event.schemaVersion))
-                        events.append(envelope)
-                    } else {
-                        events.append(CRMCore.envelope(event, hash: try hash()))
-                    }
+                    events.append(try envelope())
                 }
                 scanned += 1
                 if scanned >= Int(maxScan) {
@@ -113,17 +114,40 @@ extension CRMCore {
                 if backward { positions.reverse() }
                 for seq in positions {
                     guard let event = try self.store.storedEvent(at: seq, txn) else { continue }
-                    guard try consider(event, hash: { try self.store.recordHash(at: seq, txn) ?? [] }) else { break }
-                }
-            } else if backward {
-                try self.store.forEachRecordBackward(from: highest, txn) { seq, record in
-                    guard seq >= lowest else { return false }
-                    return try consider(try EventRecord.decodeStored(record), hash: { EventRecord.hash(record) })
+                    let proceed = try consider(event) {
+                        try envelope(event, hash: try self.store.recordHash(at: seq, txn) ?? [])
+                    }
+                    guard proceed else { break }
                 }
             } else {
-                try self.store.forEachRecord(from: lowest, txn) { seq, record in
-                    guard seq <= highest else { return false }
-                    return try consider(try EventRecord.decodeStored(record), hash: { EventRecord.hash(record) })
+                // A scan reads envelopes only and copies payloads that need no upcast as stored.
+                func scanned(_ record: UnsafeRawBufferPointer) throws -> Bool {
+                    let (event, data, pii) = try EventRecord.decodeEnvelope(record)
+                    return try consider(event) {
+                        guard !upcast || event.schemaVersion == EventSchema.currentVersion(of: event.type) else {
+                            return try envelope(try EventRecord.decodeStored(record), hash: EventRecord.hash(record))
+                        }
+                        return .serialized(
+                            CRMCore.envelopeBytes(
+                                event,
+                                data: data,
+                                pii: pii,
+                                hash: EventRecord.hash(record),
+                                storedSchemaVersion: upcast ? event.schemaVersion : nil
+                            )
+                        )
+                    }
+                }
+                if backward {
+                    try self.store.forEachRecordBackward(from: highest, txn) { seq, record in
+                        guard seq >= lowest else { return false }
+                        return try scanned(record)
+                    }
+                } else {
+                    try self.store.forEachRecord(from: lowest, txn) { seq, record in
+                        guard seq <= highest else { return false }
+                        return try scanned(record)
+                    }
                 }
             }
             return [
@@ -131,6 +155,63 @@ extension CRMCore {
                 "head": .int(Int64(head.seq)),
             ]
         }
+    }
+
+    /// ``envelope(_:hash:)`` serialized, from an event's envelope fields and its payloads as stored
+    /// (canonical JSON bytes), without parsing the payloads: the same bytes as
+    /// `envelope(event, hash:).serialized()` plus `stored_schema_version` when given.
+    static func envelopeBytes(
+        _ event: RecordedEvent,
+        data: UnsafeRawBufferPointer,
+        pii: UnsafeRawBufferPointer,
+        hash: [UInt8],
+        storedSchemaVersion: Int?
+    ) -> SerializedJSON {
+        var out: [UInt8] = []
+        out.reserveCapacity(360 + data.count + pii.count + event.stream.utf8.count)
+        func key(_ name: StaticString, first: Bool = false) {
+            if !first { out.append(UInt8(ascii: ",")) }
+            out.append(UInt8(ascii: "\""))
+            out.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+            out.append(contentsOf: "\":".utf8)
+        }
+        func value(_ json: JSON) { json.write(into: &out) }
+        // Members in canonical (UTF-8 byte) order of their keys.
+        out.append(UInt8(ascii: "{"))
+        key("actor", first: true)
+        value(event.actor.json)
+        key("causation_seq")
+        value(event.causationSeq.map { .int(Int64($0)) } ?? .null)
+        key("command_id")
+        value(.string(event.commandID))
+        key("correlation_id")
+        value(.string(event.correlationID))
+        key("data")
+        out.append(contentsOf: data)
+        key("hash")
+        value(.string(hexString(hash)))
+        key("occurred_at")
+        value(.string(Timestamp.format(event.occurredAt)))
+        key("pii")
+        out.append(contentsOf: pii)
+        key("recorded_at")
+        value(.string(Timestamp.format(event.recordedAt)))
+        key("schema_version")
+        value(.int(Int64(event.schemaVersion)))
+        key("seq")
+        value(.int(Int64(event.seq)))
+        if let storedSchemaVersion {
+            key("stored_schema_version")
+            value(.int(Int64(storedSchemaVersion)))
+        }
+        key("stream")
+        value(.string(event.stream))
+        key("stream_version")
+        value(.int(Int64(event.streamVersion)))
+        key("type")
+        value(.string(event.type))
+        out.append(UInt8(ascii: "}"))
+        return SerializedJSON(out)
     }
 
     /// The record kinds with a `<kind>.history` method: the method's id param and stream prefix.

@@ -32,7 +32,7 @@ enum ParamParsing {
         if let value = try? JSON.parse(text) {
             switch value {
             case .null, .bool, .int, .double, .string: return value
-            case .array, .object: break
+            case .array, .object, .serialized: break
             }
         }
         return .string(text)

@@ -120,7 +120,7 @@ enum CustomerInput {
                 guard text.count <= CustomerInput.customStringLimit else {
                     throw Rejection.invalid(field, "must be at most \(CustomerInput.customStringLimit) characters")
                 }
-            case .array, .object:
+            case .array, .object, .serialized:
                 throw Rejection.invalid(field, "custom values must be strings, numbers or booleans")
             }
         }

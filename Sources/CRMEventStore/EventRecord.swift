@@ -92,6 +92,23 @@ public enum EventRecord {
     /// Decodes a record into the event exactly as stored, with the schema version it was written with
     /// (what `encode` turns back into the same bytes): for export and the log's own checks.
     public static func decodeStored(_ record: UnsafeRawBufferPointer) throws(EventRecordError) -> RecordedEvent {
+        let (envelope, dataBytes, piiBytes) = try EventRecord.decodeEnvelope(record)
+        var event = envelope
+        do {
+            event.data = try JSON.parse(dataBytes)
+            event.pii = try JSON.parse(piiBytes)
+        } catch {
+            throw EventRecordError(message: "payload of event \(envelope.seq) is not JSON: \(error)")
+        }
+        return event
+    }
+
+    /// Decodes a record's envelope only: the event with `data` and `pii` left `null`, and the two
+    /// payloads as the canonical JSON bytes they were stored as (valid while `record` is). For
+    /// readers that pass payloads on unchanged, such as `events.read`.
+    public static func decodeEnvelope(
+        _ record: UnsafeRawBufferPointer
+    ) throws(EventRecordError) -> (event: RecordedEvent, data: UnsafeRawBufferPointer, pii: UnsafeRawBufferPointer) {
         var reader = RecordReader(bytes: record)
         let format = try reader.u8()
         guard format == EventRecord.format else {
@@ -111,17 +128,9 @@ public enum EventRecord {
         let commandID = try reader.string()
         let correlationID = try reader.string()
         let onBehalfOf = try reader.string()
-        let data: JSON
-        let pii: JSON
-        do {
-            data = try JSON.parse(try reader.field())
-            pii = try JSON.parse(try reader.field())
-        } catch let error as JSONParseError {
-            throw EventRecordError(message: "payload of event \(seq) is not JSON: \(error)")
-        } catch {
-            throw error as! EventRecordError
-        }
-        return RecordedEvent(
+        let data = try reader.field()
+        let pii = try reader.field()
+        let event = RecordedEvent(
             seq: seq,
             stream: stream,
             streamVersion: streamVersion,
@@ -133,9 +142,10 @@ public enum EventRecord {
             commandID: commandID.isEmpty ? nil : commandID,
             correlationID: correlationID.isEmpty ? nil : correlationID,
             causationSeq: causation == 0 ? nil : causation,
-            data: data,
-            pii: pii
+            data: .null,
+            pii: .null
         )
+        return (event, data, pii)
     }
 }
 

@@ -14,6 +14,18 @@ public enum JSON: Sendable, Hashable {
     case string(String)
     case array([JSON])
     case object([String: JSON])
+    /// A value already serialized canonically, written out verbatim by ``JSON/serialized()``. Only
+    /// replies use it, to pass on stored bytes (event payloads) without parsing them; the parser
+    /// never produces it and the accessors see no members in it.
+    case serialized(SerializedJSON)
+}
+
+/// Canonical JSON text (see ``JSON/serialized()``), kept as bytes.
+public struct SerializedJSON: Sendable, Hashable {
+    public let bytes: [UInt8]
+
+    /// Wraps `bytes`, which must be one canonical JSON value.
+    public init(_ bytes: [UInt8]) { self.bytes = bytes }
 }
 
 // MARK: - Accessors
@@ -99,6 +111,7 @@ extension JSON {
         case .string: return "string"
         case .array: return "array"
         case .object: return "object"
+        case .serialized: return "serialized JSON"
         }
     }
 }

@@ -44,6 +44,7 @@ extension JSON {
                 member.value.write(into: &out)
             }
             out.append(UInt8(ascii: "}"))
+        case .serialized(let text): out.append(contentsOf: text.bytes)
         }
     }
 

@@ -1,0 +1,48 @@
+@testable import CRMApplication
+import CRMDomain
+import CRMEventStore
+import CRMJSON
+import Testing
+
+/// `events.read` writes envelopes of stored records straight from their bytes; they must be the
+/// bytes the general serializer gives for the same envelope.
+@Suite struct EnvelopeBytesTests {
+    static let events: [RecordedEvent] = [
+        RecordedEvent(
+            seq: 1, stream: "customer-ada", streamVersion: 1, type: "CustomerCreated", schemaVersion: 1,
+            occurredAt: 1_700_000_000_123, recordedAt: 1_700_000_000_456, actor: Actor(uid: 1000, gid: 100),
+            commandID: nil, correlationID: nil, causationSeq: nil,
+            data: ["customer_id": "ada", "tags": ["vip", "b\"q"], "score": 1.5, "n": -3],
+            pii: ["first_name": "Ada", "note": "line\nbreak é ✓"]
+        ),
+        RecordedEvent(
+            seq: 42, stream: "deal-d1", streamVersion: 7, type: "DealStageChanged", schemaVersion: 2,
+            occurredAt: -5, recordedAt: 0, actor: Actor(uid: 0, gid: 0, onBehalfOf: "agent-7"),
+            commandID: "cmd-1", correlationID: "corr", causationSeq: 41,
+            data: ["from": "a", "to": .null, "nested": ["z": 1, "a": [["y": true]]]], pii: .null
+        ),
+    ]
+
+    @Test(arguments: [nil, 1] as [Int?])
+    func areTheBytesOfTheGeneralEnvelope(storedSchemaVersion: Int?) throws {
+        for event in Self.events {
+            let record = EventRecord.encode(event, previousHash: EventRecord.genesisHash)
+            let hash = EventRecord.hash(record)
+            var expected = CRMCore.envelope(event, hash: hash)
+            if let storedSchemaVersion { expected["stored_schema_version"] = .int(Int64(storedSchemaVersion)) }
+            let bytes = try record.withUnsafeBytes { raw in
+                let (envelope, data, pii) = try EventRecord.decodeEnvelope(raw)
+                #expect(envelope.seq == event.seq && envelope.data == .null)
+                return CRMCore.envelopeBytes(
+                    envelope,
+                    data: data,
+                    pii: pii,
+                    hash: hash,
+                    storedSchemaVersion: storedSchemaVersion
+                ).bytes
+            }
+            #expect(String(decoding: bytes, as: UTF8.self) == expected.serializedString())
+            #expect(JSON.serialized(SerializedJSON(bytes)).serialized() == bytes)
+        }
+    }
+}
