@@ -48,10 +48,12 @@ extension CRMCore {
 
     static var invalidAsOf: Rejection { Rejection.invalid("as_of", "must be a position ≥ 0 or an RFC 3339 time") }
 
-    /// Folds the events at positions 1…`position` that `include` accepts, in log order, into a fresh
-    /// projector made by `make` in a scratch environment, then answers `answer` from its tables.
+    /// Folds the events at positions 1…`position` (or only those at `positions`, ascending) that
+    /// `include` accepts, in log order, into a fresh projector made by `make` in a scratch
+    /// environment, then answers `answer` from its tables.
     func foldInScratch<P: Projector, T>(
         upTo position: UInt64,
+        only positions: [UInt64]? = nil,
         make: (Transaction) throws -> P,
         include: (RecordedEvent) -> Bool = { _ in true },
         answer: (P, Transaction) throws -> T
@@ -64,6 +66,20 @@ extension CRMCore {
         options.noSync = true  // a throwaway fold, never acknowledged to anyone
         let environment = try Environment(path: scratch, options: options)
         let projector = try environment.write { txn in try make(txn) }
+        if let positions {
+            for chunk in stride(from: 0, to: positions.count, by: Self.asOfChunk) {
+                let part = positions[chunk..<min(chunk + Self.asOfChunk, positions.count)]
+                try self.environment.read { source in
+                    try environment.write { txn in
+                        for seq in part where seq <= position {
+                            guard let event = try self.store.event(at: seq, source), include(event) else { continue }
+                            try projector.apply(event, txn)
+                        }
+                    }
+                }
+            }
+            return try environment.read { txn in try answer(projector, txn) }
+        }
         var next: UInt64 = 1
         while next <= position {
             let start = next
@@ -93,15 +109,17 @@ extension CRMCore {
     /// the events up to it that touch the customer (its own stream, activities naming it, its deals
     /// and tickets) with the same projector that serves the live answer, in a scratch environment.
     ///
-    /// It reads the log up to `as_of` once; a per-customer index of positions would make it
-    /// independent of the log's length.
+    /// The read model's index of the events that concern each customer names them, so only those
+    /// are read; while that index has not folded up to `as_of` (a rebuild, a failed projection) the
+    /// log up to `as_of` is read instead, with the same filter.
     func customerAsOf(_ params: JSON?) throws -> JSON {
         var reader = try Params(params)
         let id = try reader.identifier("customer_id", required: true)!
         let asOf = try reader.raw("as_of", required: true)!
         try reader.finish()
-        let position = try self.environment.read { txn in
-            try self.position(asOf: asOf, head: try self.store.head(txn).seq, txn)
+        let (position, indexed) = try self.environment.read { txn -> (UInt64, [UInt64]?) in
+            let position = try self.position(asOf: asOf, head: try self.store.head(txn).seq, txn)
+            return (position, try self.indexedPositions(of: id, through: position, txn))
         }
         let own = "customer-\(id)"
         var existed = false
@@ -116,7 +134,9 @@ extension CRMCore {
             return event.stream == own || names || deals.contains(event.stream) || tickets.contains(event.stream)
         }
         let make = { (txn: Transaction) in try CustomerProfileProjector(txn) }
-        var profile = try self.foldInScratch(upTo: position, make: make, include: touches) { projector, txn -> JSON in
+        var profile = try self.foldInScratch(upTo: position, only: indexed, make: make, include: touches) {
+            projector,
+            txn -> JSON in
             guard existed else {
                 throw Rejection(
                     .notFound,
@@ -130,6 +150,20 @@ extension CRMCore {
         }
         profile["as_of"] = ["position": .int(Int64(position))]
         return profile
+    }
+
+    /// The positions up to `position` of the events that concern customer `id`, from the active
+    /// tables of the customer read model, or `nil` when those have not folded up to `position`.
+    func indexedPositions(of id: String, through position: UInt64, _ txn: Transaction) throws -> [UInt64]? {
+        guard let index = self.runner.readModels.firstIndex(where: { $0.name == "customers" }),
+            let slot = try self.runner.activeSlot(index, txn),
+            let projector = self.runner.readModels[index].slots[slot] as? CustomerProfileProjector
+        else { return nil }
+        let key = ProjectionRunner.checkpointKey(self.runner.readModels[index].name)
+        guard let bytes = try txn.get(self.store.meta, key), bytes.count == 8,
+            bytes.reduce(UInt64(0), { $0 << 8 | UInt64($1) }) >= position
+        else { return nil }
+        return try projector.positions(of: id, through: position, txn)
     }
 
     // MARK: - funnel.report, sla.report

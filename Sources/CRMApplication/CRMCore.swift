@@ -111,6 +111,8 @@ public final class CRMCore: Sendable {
         self.lock = try DataDirectoryLock(directory: configuration.dataDirectory)
         var options = Environment.Options()
         options.mapSize = configuration.mapSize
+        // Each read model keeps two sets of tables (live and rebuild); leave room for more.
+        options.maxDatabases = 256
         let environment = try Environment(path: configuration.dataDirectory, options: options)
         let shared = SharedEnvironment(environment: environment)
         self.shared = shared

@@ -13,16 +13,21 @@ public import LMDB
 /// - `phones`: normalized number, `0x00`, customer id → empty (one number may belong to several
 ///   customers, since the domain does not require phone numbers to be unique).
 /// - `tags`: tag, `0x00`, customer id → empty.
+/// - `positions`: customer id, `0x00`, big-endian `seq` → empty: every event that concerns the
+///   customer (see `CustomerProfilePositions.swift`), for time travel.
+/// - `stream_customers`: deal or ticket stream, `0x00`, customer id → empty: the customers a stream
+///   has named.
 ///
 /// The fold never throws for a valid event: events for customers that are not in the table are
 /// skipped, and unknown event types are ignored. Only storage errors propagate.
 public struct CustomerProfileProjector: Projector {
     /// The projector's name and version, fixed so that table names can be computed during `init`.
-    static let identity = (name: "customers", version: 1)
+    /// Version 2 added the `positions` and `stream_customers` tables.
+    static let identity = (name: "customers", version: 2)
 
     /// `customers`.
     public var name: String { Self.identity.name }
-    /// `1`.
+    /// `2`.
     public var version: Int { Self.identity.version }
     /// The table slot this instance uses.
     public let slot: Int
@@ -32,6 +37,8 @@ public struct CustomerProfileProjector: Projector {
     let emails: Database
     let phones: Database
     let tags: Database
+    let positions: Database
+    let streamCustomers: Database
 
     /// Opens (creating when needed) the projector's tables inside `txn`, which must be a write
     /// transaction the first time the tables are created.
@@ -47,13 +54,18 @@ public struct CustomerProfileProjector: Projector {
         self.emails = try open("emails")
         self.phones = try open("phones")
         self.tags = try open("tags")
+        self.positions = try open("positions")
+        self.streamCustomers = try open("stream_customers")
     }
 
     /// Every table of this instance.
-    public var databases: [Database] { [self.profiles, self.timeline, self.emails, self.phones, self.tags] }
+    public var databases: [Database] {
+        [self.profiles, self.timeline, self.emails, self.phones, self.tags, self.positions, self.streamCustomers]
+    }
 
     /// Folds one event (DOMAIN.md §6.2). Event types this read model does not use are ignored.
     public func apply(_ event: RecordedEvent, _ txn: Transaction) throws {
+        try self.indexPosition(event, txn)
         switch event.type {
         case "CustomerCreated": try self.applyCustomerCreated(event, txn)
         case "CustomerUpdated": try self.applyToCustomer(event, txn, self.foldCustomerUpdated)

@@ -85,7 +85,7 @@ extension CustomerProfileProjector {
 
     /// Up to `limit` customer ids of the index rows `first ‖ 0x00 ‖ id` with id after `after`, and the
     /// last id returned when more rows follow.
-    private func scanPairs(
+    func scanPairs(
         _ database: Database,
         _ first: String,
         after: String?,

@@ -9,8 +9,8 @@ struct CustomerProfileFoldTests {
     @Test func tableNamesFollowTheProjectorScheme() throws {
         let harness = try ProfileHarness()
         #expect(harness.projector.name == "customers")
-        #expect(harness.projector.version == 1)
-        #expect(harness.projector.tableName("profiles") == "proj.customers.v1.profiles")
+        #expect(harness.projector.version == 2)
+        #expect(harness.projector.tableName("profiles") == "proj.customers.v2.profiles")
         #expect(Set(harness.projector.queries.keys) == ["customer.get", "customer.find", "customer.timeline"])
     }
 

@@ -1,0 +1,55 @@
+import CRMDomain
+import CRMJSON
+import LMDB
+
+/// The per-customer position index of the customer-profile read model: the positions of the events
+/// that concern a customer, so that time travel (`customer.get` with `as_of`) folds those events
+/// only, not the whole log.
+///
+/// An event concerns a customer when it is in the customer's own stream (`customer-<id>`), names
+/// the customer (`customer_id`, or an element of `customer_ids`, in its data), or is in a deal or
+/// ticket stream that named the customer at or before it.
+extension CustomerProfileProjector {
+    /// Records the position of `event` under every customer it concerns (`positions`), and the
+    /// customers a deal or ticket stream names (`stream_customers`).
+    func indexPosition(_ event: RecordedEvent, _ txn: Transaction) throws {
+        var named = event.data["customer_ids"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        if let id = event.data["customer_id"]?.stringValue { named.append(id) }
+        var customers = Set(named)
+        if event.stream.hasPrefix(Self.ownStreamPrefix) {
+            customers.insert(String(event.stream.dropFirst(Self.ownStreamPrefix.count)))
+        }
+        if event.stream.hasPrefix("deal-") || event.stream.hasPrefix("ticket-") {
+            for id in named { try txn.put(self.streamCustomers, ProfileKeys.pairKey(event.stream, id), [UInt8]()) }
+            let (earlier, _) = try self.scanPairs(self.streamCustomers, event.stream, after: nil, limit: .max, txn)
+            customers.formUnion(earlier)
+        }
+        for id in customers {
+            try txn.put(self.positions, Self.positionKey(id, event.seq), [UInt8]())
+        }
+    }
+
+    /// The stream of a customer's own events is `customer-<id>`.
+    static let ownStreamPrefix = "customer-"
+
+    /// `customer id ‖ 0x00 ‖ be64(seq)`: a `positions` key.
+    static func positionKey(_ customerID: String, _ seq: UInt64) -> [UInt8] {
+        ProfileKeys.pairPrefix(customerID) + (0..<8).map { UInt8(truncatingIfNeeded: seq >> (56 - 8 * $0)) }
+    }
+
+    /// The positions, in log order, of the events up to `position` that concern `customerID`.
+    package func positions(of customerID: String, through position: UInt64, _ txn: Transaction) throws -> [UInt64] {
+        let prefix = ProfileKeys.pairPrefix(customerID)
+        return try txn.withCursor(self.positions) { cursor in
+            var result: [UInt64] = []
+            var entry = try cursor.seek(atOrAfter: prefix)
+            while let found = entry, found.key.starts(with: prefix), found.key.count == prefix.count + 8 {
+                let seq = found.key.dropFirst(prefix.count).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+                guard seq <= position else { break }
+                result.append(seq)
+                entry = try cursor.next()
+            }
+            return result
+        }
+    }
+}
