@@ -327,9 +327,15 @@ public final class CRMCore: Sendable {
             let (outcomes, head) = try environment.write { txn -> ([Result<JSON, RPCError>], UInt64) in
                 var outcomes: [Result<JSON, RPCError>] = []
                 outcomes.reserveCapacity(batch.count)
+                // recorded_at never goes backwards along the log (time → position lookups rely on
+                // it), even when commands were stamped on different threads or the clock stepped back.
+                let start = try store.head(txn).seq
+                var floor = start == 0 ? Int64.min : try store.storedEvent(at: start, txn)?.recordedAt ?? Int64.min
                 for job in batch {
                     switch job {
-                    case .command(let command):
+                    case .command(var command):
+                        command.metadata.recordedAt = max(command.metadata.recordedAt, floor)
+                        floor = command.metadata.recordedAt
                         outcomes.append(
                             try CRMCore.run(command, txn: txn, store: store, runner: runner, &lifecycles, logger: logger)
                         )
@@ -454,7 +460,7 @@ public final class CRMCore: Sendable {
         let ticket = self.writer.lastTicket
         return Task {
             await self.writer.waitUntilCompleted(ticket)
-            return self.runQuery(method: method, params: params)
+            return await self.answerQuery(method: method, params: params)
         }
     }
 
@@ -471,7 +477,26 @@ public final class CRMCore: Sendable {
         let ticket = after ?? self.writer.lastTicket
         return {
             await self.writer.waitUntilCompleted(ticket)
-            return self.runQuery(method: method, params: params)
+            return await self.answerQuery(method: method, params: params)
+        }
+    }
+
+    /// Queries that may read much of the log or every record of a read model.
+    static let longQueries: Set<String> = [
+        "audit.verify", "system.backup", "events.read", "funnel.report", "sla.report", "sla.breaching",
+        "customer.history", "deal.history", "ticket.history",
+    ]
+
+    /// Answers a query: quick ones right here; long ones (``longQueries``, and any `as_of` fold) on a
+    /// dispatch thread, so they never hold one of the few cooperative threads that every connection
+    /// needs.
+    private func answerQuery(method: String, params: JSON?) async -> Result<JSON, RPCError> {
+        let long = CRMCore.longQueries.contains(method) || params?["as_of"].map { !$0.isNull } == true
+        guard long else { return self.runQuery(method: method, params: params) }
+        return await withCheckedContinuation { continuation in
+            DispatchQueue.global(qos: .userInitiated).async {
+                continuation.resume(returning: self.runQuery(method: method, params: params))
+            }
         }
     }
 

@@ -189,6 +189,17 @@ struct ProbeProjector: Projector {
             try daemon.core.runner.readModels.flatMap { model in try model.slots[0].databases.map { try txn.count($0) } }
         }
         #expect(oldSlotRows.allSatisfy { $0 == 0 })
+        // Commands stamped concurrently by two connections still get non-decreasing recorded_at.
+        let recorded = try daemon.core.environment.read { txn in
+            var times: [Int64] = []
+            try daemon.core.store.forEachRecord(from: 1, txn) { _, record in
+                times.append(try EventRecord.decodeEnvelope(record).event.recordedAt)
+                return true
+            }
+            return times
+        }
+        #expect(recorded.count > 2000)
+        #expect(zip(recorded, recorded.dropFirst()).allSatisfy { $0 <= $1 })
         try await daemon.stop()
     }
 
