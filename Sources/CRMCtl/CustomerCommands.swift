@@ -509,20 +509,39 @@ extension CRMCtl.Customer {
                 owner, tags, tier, lifecycle stage and since when, lead status and stats; --json prints \
                 the whole profile.
 
-                Example:
+                --as-of shows the profile as it was at an earlier point of the log, folded afresh from \
+                the events up to it that touch the customer: a position (all digits, capped at the head) \
+                or an RFC 3339 time (the last event recorded at or before it: the daemon's recorded_at, \
+                not the business time at). A customer that did not exist yet is not found.
+
+                Examples:
                   crmctl customer get ID
+                  crmctl customer get ID --as-of 2025-03-07T16:00:00Z
                 """
         )
 
         @Argument(help: "Id of the customer.")
         var customerID: String
 
+        @Option(
+            help: ArgumentHelp(
+                "Profile as of this log position or recorded RFC 3339 time (see below).",
+                valueName: "position|time"
+            ),
+            transform: ParamParsing.asOf
+        )
+        var asOf: JSON?
+
         @OptionGroup(title: "Global options")
         var global: GlobalOptions
 
         var method: String { "customer.get" }
 
-        func params() throws -> JSON? { ["customer_id": .string(self.customerID)] }
+        func params() throws -> JSON? {
+            var params: [String: JSON] = ["customer_id": .string(self.customerID)]
+            if let asOf = self.asOf { params["as_of"] = asOf }
+            return .object(params)
+        }
 
         func render(_ result: JSON) -> String { Output.profile(result) }
     }

@@ -125,8 +125,16 @@ extension CRMCtl.Events {
                 prints the whole envelopes with data, pii and hash. The last line gives the --from value \
                 of the next page.
 
-                Example:
+                By default every event is shown in the current schema of its type: an event stored with \
+                an older schema version is upcast, its schema_version is the current one and \
+                stored_schema_version the one it was stored with. --stored shows the events exactly as \
+                stored instead (events.read with upcast: false), each with its stored schema_version; \
+                that is for export and verification, as only the stored payload re-encodes to its hash. The \
+                table looks the same either way; add --json to see the envelopes.
+
+                Examples:
                   crmctl events read --from 1 --limit 20 --stream customer-ID
+                  crmctl events read --stored --json --from 1 --limit 20
                 """
         )
 
@@ -163,6 +171,9 @@ extension CRMCtl.Events {
         @Flag(help: "Apply --from-time/--to-time to recorded_at instead of occurred_at.")
         var recordedTime = false
 
+        @Flag(help: "Show events exactly as stored, in their stored schema version (upcast: false).")
+        var stored = false
+
         @OptionGroup(title: "Global options")
         var global: GlobalOptions
 
@@ -181,6 +192,7 @@ extension CRMCtl.Events {
             if let value = self.fromTime { params["from_time"] = .string(value) }
             if let value = self.toTime { params["to_time"] = .string(value) }
             if self.recordedTime { params["time_field"] = "recorded_at" }
+            if self.stored { params["upcast"] = false }
             return .object(params)
         }
 

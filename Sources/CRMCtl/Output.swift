@@ -97,6 +97,13 @@ enum Output {
         }
     }
 
+    /// The member unless it is absent or JSON `null`. (`JSON` is `ExpressibleByNilLiteral`, so a bare
+    /// `nil` in a closure returning `JSON?` would become `.null` rather than `Optional.none`.)
+    static func nonNull(_ value: JSON?) -> JSON? {
+        guard let value, !value.isNull else { return nil }
+        return value
+    }
+
     /// A non-empty string or number member as text, else `nil`.
     static func text(_ value: JSON?) -> String? {
         switch value {
@@ -189,7 +196,7 @@ enum Output {
         let full =
             Output.text(name?["full"])
             ?? [Output.text(name?["first"]), Output.text(name?["last"])].compactMap { $0 }.joined(separator: " ")
-        var lines = [full.isEmpty ? "(no name)" : full]
+        var lines = [(full.isEmpty ? "(no name)" : full) + Output.asOfPosition(profile)]
 
         var rows: [(String, [String])] = []
         var identity = Output.text(profile["customer_id"]) ?? "?"
@@ -340,6 +347,13 @@ enum Output {
             lines.append("end of log (head \(head))")
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// ` as of log position P` for a profile or report answered with `as_of` (its
+    /// `"as_of":{"position":P}`), else the empty string.
+    static func asOfPosition(_ result: JSON) -> String {
+        guard let position = result["as_of"]?["position"]?.intValue else { return "" }
+        return " as of log position \(position)"
     }
 
     // MARK: - Statistics

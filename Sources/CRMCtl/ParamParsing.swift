@@ -16,6 +16,20 @@ enum ParamParsing {
         }
     }
 
+    /// `--as-of` of the time-travel queries (`customer.get`, `funnel.report`, `sla.report`,
+    /// `sla.ticket`): all digits is a log position (`17` → `17`); anything else is passed on as a
+    /// string for crmd to read as an RFC 3339 time (it answers `invalid_field` `as_of` when it is none).
+    /// Used as the `transform` of the `--as-of` options, so ArgumentParser names the option and the
+    /// value in front of the message.
+    static func asOf(_ text: String) throws -> JSON {
+        guard !text.isEmpty else { throw ValidationError("expected a log position or an RFC 3339 time") }
+        guard text.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) else {
+            return .string(text)
+        }
+        guard let position = Int64(text) else { throw ValidationError("the position is larger than \(Int64.max)") }
+        return .int(position)
+    }
+
     /// Splits `key=value` at the first `=`; the key must not be empty.
     static func keyValue(_ text: String, option: String) throws -> (key: String, value: String) {
         guard let equals = text.firstIndex(of: "="), equals != text.startIndex else {
@@ -98,6 +112,16 @@ enum ParamParsing {
             throw ValidationError("params must be a JSON object, got \(value.typeName)")
         }
         return value
+    }
+}
+
+extension ArgumentHelp {
+    /// The help of `--as-of` on `funnel report` and `sla report`, whose discussion explains it.
+    static var reportAsOf: ArgumentHelp {
+        ArgumentHelp(
+            "Report as of this log position or recorded RFC 3339 time (see below).",
+            valueName: "position|time"
+        )
     }
 }
 

@@ -452,8 +452,17 @@ extension FunnelGroup {
                 Counts deals created in [--from, --to) per stage as horizontal bars with next-step and \
                 cumulative conversion. --mode implied (default) counts skipped stages as passed, strict \
                 stops at the first skip, any counts stages actually entered.
-                Example:
+
+                --as-of gives the report exactly as crmd gave it at an earlier point of the log: a \
+                position (all digits; right after that event, capped at the head, 0 is the empty log) or \
+                an RFC 3339 time (the last event recorded at or before it: the daemon's recorded_at, not \
+                the business time at). --from/--to still select by business time; without --to, stale \
+                is measured at the --as-of time (for a position, when its event was recorded). It costs \
+                one pass over the log up to the point.
+
+                Examples:
                   crmctl funnel report sales --from 2025-01-01T00:00:00Z --to 2025-04-01T00:00:00Z
+                  crmctl funnel report sales --to 2025-04-01T00:00:00Z --as-of 2025-04-01T00:00:00Z
                 """
         )
 
@@ -481,6 +490,9 @@ extension FunnelGroup {
         @Option(help: "Count open deals longer than this many days in their stage as stale.")
         var staleAfterDays: Int?
 
+        @Option(help: .reportAsOf, transform: ParamParsing.asOf)
+        var asOf: JSON?
+
         @OptionGroup(title: "Global options")
         var global: GlobalOptions
 
@@ -495,6 +507,7 @@ extension FunnelGroup {
             if let value = self.groupBy { params["group_by"] = .string(value) }
             if let value = self.currency { params["currency"] = .string(value) }
             if let value = self.staleAfterDays { params["stale_after_days"] = .int(value) }
+            if let value = self.asOf { params["as_of"] = value }
             return .object(params)
         }
 
@@ -613,7 +626,7 @@ enum SalesOutput {
         let range = "\(result["from"]?.stringValue ?? "start") → \(result["to"]?.stringValue ?? "now")"
         lines.append(
             "funnel \(result["pipeline_id"]?.stringValue ?? "?") (\(result["mode"]?.stringValue ?? "implied"), "
-                + "cohort \(result["cohort"]?.stringValue ?? "created"), \(range))"
+                + "cohort \(result["cohort"]?.stringValue ?? "created"), \(range))" + Output.asOfPosition(result)
         )
         lines += SalesOutput.reportBody(result)
         for group in result["groups"]?.arrayValue ?? [] {

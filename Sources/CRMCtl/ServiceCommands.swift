@@ -152,7 +152,7 @@ enum ServiceOutput {
 
     /// `sla.ticket`: a header and one row per target instance.
     static func slaTicket(_ result: JSON) -> String {
-        let policy = result["policy"].flatMap { $0.isNull ? nil : $0 }
+        let policy = Output.nonNull(result["policy"])
         var lines = Output.labelled([
             ("ticket", [Output.plain(result["ticket_id"])]),
             ("status", [Output.plain(result["status"]) + ", priority " + Output.plain(result["priority"])]),
@@ -227,7 +227,8 @@ enum ServiceOutput {
             ]
         }
         var lines = [
-            "SLA report \(ServiceOutput.time(result["from"])) – \(ServiceOutput.time(result["to"]))", "",
+            "SLA report \(ServiceOutput.time(result["from"])) – \(ServiceOutput.time(result["to"]))"
+                + Output.asOfPosition(result), "",
         ]
         lines += Output.table(headers, rows)
         let distribution = result["totals"]?["elapsed_minutes"]?.objectValue ?? [:]
@@ -247,7 +248,7 @@ enum ServiceOutput {
 
     /// `ticket.get`: labelled fields.
     static func ticket(_ result: JSON) -> String {
-        let policy = result["policy"].flatMap { $0.isNull ? nil : $0 }
+        let policy = Output.nonNull(result["policy"])
         let tags = result["tags"]?.arrayValue?.compactMap(\.stringValue) ?? []
         return Output.labelled([
             ("ticket", [Output.plain(result["ticket_id"])]),
@@ -751,14 +752,32 @@ struct TicketList: RPCCommand {
 struct SlaTicket: RPCCommand {
     static let configuration = CommandConfiguration(
         commandName: "ticket",
-        abstract: "Show a ticket's SLA targets, clocks and deadlines (sla.ticket)."
+        abstract: "Show a ticket's SLA targets, clocks and deadlines (sla.ticket).",
+        discussion: """
+            --as-of answers from the ticket's own history up to an earlier point; replies and status, \
+            priority, tag or policy changes after it do not show. An RFC 3339 time T takes the ticket's \
+            events whose business time (at) is at or before T and evaluates the clocks at T; a ticket \
+            opened after T is not found. A position P (all digits, capped at the head) takes the \
+            ticket's events at positions up to P and evaluates the clocks at the business time of the \
+            event at P, shown as "as of"; a ticket without events up to P is not found.
+
+            Examples:
+              crmctl sla ticket t1 --as-of 2025-03-10T08:00:00Z
+              crmctl sla ticket t1 --as-of 1200
+            """
     )
 
     @Argument(help: "Id of the ticket.")
     var ticketID: String
 
-    @Option(help: ArgumentHelp("Evaluate at this time, RFC 3339 (default: now).", valueName: "time"))
-    var asOf: String?
+    @Option(
+        help: ArgumentHelp(
+            "Answer as of this RFC 3339 time or log position (default: now).",
+            valueName: "time|position"
+        ),
+        transform: ParamParsing.asOf
+    )
+    var asOf: JSON?
 
     @OptionGroup(title: "Global options")
     var global: GlobalOptions
@@ -767,7 +786,7 @@ struct SlaTicket: RPCCommand {
 
     func params() throws -> JSON? {
         var params: [String: JSON] = ["ticket_id": .string(self.ticketID)]
-        if let asOf = self.asOf { params["as_of"] = .string(asOf) }
+        if let asOf = self.asOf { params["as_of"] = asOf }
         return .object(params)
     }
 
@@ -819,8 +838,15 @@ struct SlaReport: RPCCommand {
             Counts target instances completed in [--from, --to); groups by policy, priority, metric, \
             channel, owner or tier.
 
-            Example:
+            --as-of gives the report as crmd gave it at an earlier point of the log: a position (all \
+            digits; the events up to it) or an RFC 3339 time (the events up to the last one recorded \
+            at or before it: the daemon's recorded_at, not the business time at). Clocks are still \
+            evaluated at --to, and --from/--to still choose business times. It costs one pass over the \
+            log up to the point.
+
+            Examples:
               crmctl sla report --from 2025-03-01T00:00:00Z --to 2025-04-01T00:00:00Z --group-by policy
+              crmctl sla report --from 2025-03-01T00:00:00Z --to 2025-04-01T00:00:00Z --as-of 1200
             """
     )
 
@@ -836,6 +862,9 @@ struct SlaReport: RPCCommand {
     )
     var groupBy: [String] = []
 
+    @Option(help: .reportAsOf, transform: ParamParsing.asOf)
+    var asOf: JSON?
+
     @OptionGroup(title: "Global options")
     var global: GlobalOptions
 
@@ -844,6 +873,7 @@ struct SlaReport: RPCCommand {
     func params() throws -> JSON? {
         var params: [String: JSON] = ["from": .string(self.from), "to": .string(self.to)]
         if !self.groupBy.isEmpty { params["group_by"] = .strings(self.groupBy) }
+        if let asOf = self.asOf { params["as_of"] = asOf }
         return .object(params)
     }
 

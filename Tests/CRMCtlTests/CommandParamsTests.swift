@@ -68,6 +68,44 @@ func request(_ arguments: [String]) throws -> (method: String, params: JSON?) {
         }
     }
 
+    /// The commands that take `--as-of`, each with the params it sends besides `as_of`.
+    static let asOfCommands: [([String], JSON)] = [
+        (["customer", "get", "c1"], ["customer_id": "c1"]),
+        (["funnel", "report", "sales"], ["pipeline_id": "sales"]),
+        (["sla", "report", "--from", "2025-03-01T00:00:00Z", "--to", "2025-04-01T00:00:00Z"],
+         ["from": "2025-03-01T00:00:00Z", "to": "2025-04-01T00:00:00Z"]),
+        (["sla", "ticket", "t1"], ["ticket_id": "t1"]),
+    ]
+
+    /// All digits is a log position; anything else goes to crmd as a string, which it reads as an
+    /// RFC 3339 time or rejects (`invalid_field` `as_of`), so `-1` and `1.5` are strings here
+    /// (`-1` needs the `--as-of=-1` form, else ArgumentParser takes it for an option).
+    @Test(
+        arguments: asOfCommands,
+        [
+            ("0", JSON.int(0)), ("1200", 1200), ("007", 7), ("2025-03-10T08:00:00Z", "2025-03-10T08:00:00Z"),
+            ("2025-03-10T09:00:00+01:00", "2025-03-10T09:00:00+01:00"), ("-1", "-1"), ("1.5", "1.5"),
+        ]
+    )
+    func asOfIsAPositionOrATime(command: ([String], JSON), form: (text: String, value: JSON)) throws {
+        let (_, params) = try request(command.0 + ["--as-of=\(form.text)"])
+        var expected = command.1
+        expected["as_of"] = form.value
+        #expect(params == expected)
+    }
+
+    /// An empty value or a position beyond Int64 is a usage error: exit status 64, naming the option.
+    @Test(arguments: asOfCommands, ["", "99999999999999999999"])
+    func invalidAsOfIsAUsageError(command: ([String], JSON), text: String) {
+        #expect {
+            try CRMCtl.parseAsRoot(command.0 + ["--as-of", text])
+        } throws: { error in
+            let message = CRMCtl.message(for: error)
+            return CRMCtl.exitCode(for: error) == .validationFailure && CRMCtl.exitCode(for: error).rawValue == 64
+                && message.contains("--as-of") && message.contains("'\(text)'")
+        }
+    }
+
     @Test func updateCombinesSetUnsetAndFieldFlags() throws {
         let (method, params) = try request([
             "customer", "update", "c1", "--set", "first_name=Augusta", "--unset", "job_title", "--email",
@@ -165,6 +203,7 @@ func request(_ arguments: [String]) throws -> (method: String, params: JSON?) {
         let (m1, p1) = try request(["customer", "get", "c1"])
         #expect(m1 == "customer.get")
         #expect(p1 == ["customer_id": "c1"])
+        #expect(try request(["customer", "get", "c1", "--as-of", "12"]).params == ["customer_id": "c1", "as_of": 12])
 
         let (m2, p2) = try request(["customer", "find", "--email", "ada@example.com", "--limit", "5", "--after", "c9"])
         #expect(m2 == "customer.find")
@@ -203,6 +242,8 @@ func request(_ arguments: [String]) throws -> (method: String, params: JSON?) {
         #expect(p1 == ["from": 1, "limit": 20, "stream": "customer-c1"])
         let (_, empty) = try request(["events", "read"])
         #expect(empty == [:])
+        let (_, stored) = try request(["events", "read", "--stored", "--from", "5"])
+        #expect(stored == ["from": 5, "upcast": false])
 
         let (m2, p2) = try request(["audit", "verify", "--from", "10", "--to", "20"])
         #expect(m2 == "audit.verify")

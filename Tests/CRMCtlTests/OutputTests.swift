@@ -59,6 +59,9 @@ import Testing
               created:       2025-03-07T15:30:00.000Z, updated 2025-03-07T16:00:00.000Z
             """
         #expect(Output.profile(OutputTests.profile) == expected)
+        var past = OutputTests.profile
+        past["as_of"] = ["position": 12]
+        #expect(Output.profile(past).hasPrefix("Ada Lovelace as of log position 12\n  id:"))
     }
 
     @Test func sparseProfile() {

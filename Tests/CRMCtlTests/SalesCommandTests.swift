@@ -68,6 +68,8 @@ import Testing
                 ]
         )
         #expect(try request(["funnel", "snapshot"]).params == ["pipeline_id": "sales"])
+        let (_, asOf) = try request(["funnel", "report", "sales", "--to", "2025-04-01T00:00:00Z", "--as-of", "120"])
+        #expect(asOf == ["pipeline_id": "sales", "to": "2025-04-01T00:00:00Z", "as_of": 120])
     }
 
     /// The §7.3 worked example as a report result.
@@ -109,6 +111,17 @@ import Testing
         #expect(lines[6] == "Closed Won     \(half)  2   50.0%")
         #expect(lines[7] == "won 2 · lost 2 (proposal 1, qualification 1) · open 0")
         #expect(lines[8].hasPrefix("win rate 50.0% · cycle 13.5 days · velocity EUR "))
+    }
+
+    @Test func reportAsOfNamesThePositionInItsTitle() {
+        var report = SalesCommandTests.report
+        report["as_of"] = ["position": 42]
+        let title = SalesOutput.report(report).split(separator: "\n").first.map(String.init)
+        #expect(
+            title
+                == "funnel sales (implied, cohort created, 2025-01-01T00:00:00.000Z → 2025-02-01T00:00:00.000Z)"
+                + " as of log position 42"
+        )
     }
 
     @Test func snapshotAndDealRendering() {

@@ -89,6 +89,33 @@ import Testing
         #expect(params == ["from": "2025-03-01T00:00:00Z", "to": "2025-04-01T00:00:00Z", "group_by": ["policy"]])
     }
 
+    @Test func slaTimeTravelTakesAPositionOrATime() throws {
+        var (method, params) = try request([
+            "sla", "report", "--from", "2025-03-01T00:00:00Z", "--to", "2025-04-01T00:00:00Z", "--as-of", "57",
+        ])
+        #expect(method == "sla.report")
+        #expect(params == ["from": "2025-03-01T00:00:00Z", "to": "2025-04-01T00:00:00Z", "as_of": 57])
+        (method, params) = try request(["sla", "ticket", "t1", "--as-of", "2025-03-10T08:00:00Z"])
+        #expect(method == "sla.ticket")
+        #expect(params == ["ticket_id": "t1", "as_of": "2025-03-10T08:00:00Z"])
+        (_, params) = try request(["sla", "ticket", "t1", "--as-of", "0"])
+        #expect(params == ["ticket_id": "t1", "as_of": 0])
+        (_, params) = try request(["sla", "ticket", "t1"])
+        #expect(params == ["ticket_id": "t1"])
+    }
+
+    /// `sla.ticket --as-of` a position before the policy was applied: no policy, no targets.
+    @Test func slaTicketWithoutAPolicy() {
+        let text = ServiceOutput.slaTicket([
+            "ticket_id": "t1", "customer_id": "c1", "priority": "normal", "status": "new",
+            "as_of": "2025-03-07T15:30:00.000Z", "policy": nil, "schedule": nil, "sla_status": nil,
+            "next_breach_at": nil, "targets": [],
+        ])
+        let lines = text.split(separator: "\n").map(String.init)
+        #expect(lines.contains("policy:      none"))
+        #expect(lines.contains("as of:       2025-03-07 15:30Z"))
+    }
+
     @Test func breachingTable() {
         let text = ServiceOutput.breaching([
             "as_of": "2025-03-10T08:30:00.000Z", "within_minutes": 120, "total": 1,
@@ -125,6 +152,12 @@ import Testing
         #expect(text.contains("POLICY"))
         #expect(text.contains("50.0%"))
         #expect(text.contains("first_reply_time"))
+        #expect(text.hasPrefix("SLA report 2025-03-01 00:00Z – 2025-04-01 00:00Z\n"))
+        let past = ServiceOutput.report([
+            "from": "2025-03-01T00:00:00.000Z", "to": "2025-04-01T00:00:00.000Z", "group_by": [], "groups": [],
+            "totals": group, "as_of": ["position": 57],
+        ])
+        #expect(past.hasPrefix("SLA report 2025-03-01 00:00Z – 2025-04-01 00:00Z as of log position 57\n"))
         #expect(ServiceOutput.duration(1505) == "1d 1h 5m")
         #expect(ServiceOutput.duration(-30) == "-30m")
     }
