@@ -31,6 +31,15 @@ public struct SerializedJSON: Sendable, Hashable {
 // MARK: - Accessors
 
 extension JSON {
+    /// This value with any ``JSON/serialized(_:)`` text in it parsed into members, for code in the
+    /// process that inspects a reply (the accessors below see no members in serialized text).
+    public var materialized: JSON {
+        switch self {
+        case .serialized, .array, .object: return (try? JSON.parse(self.serialized())) ?? self
+        default: return self
+        }
+    }
+
     /// The member `key` of an object, or `nil` for a missing member or a non-object.
     public subscript(key: String) -> JSON? {
         get {

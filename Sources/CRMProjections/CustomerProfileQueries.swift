@@ -18,6 +18,11 @@ extension CustomerProfileProjector {
         var params = try Params(json)
         let customerID = try params.identifier("customer_id", required: true)!
         try params.finish()
+        guard let stored = try txn.get(self.profiles, customerID) else {
+            throw Rejection.notFound("customer_id", "customer", customerID)
+        }
+        // The stored document is the answer: pass its bytes on unless it may be a merged customer.
+        guard Self.mayBeMerged(stored) else { return .serialized(SerializedJSON(stored)) }
         guard let profile = try self.loadProfile(customerID, txn) else {
             throw Rejection.notFound("customer_id", "customer", customerID)
         }
@@ -31,6 +36,21 @@ extension CustomerProfileProjector {
             )
         }
         return profile
+    }
+
+    static let mergedMarker = Array(#""state":"merged""#.utf8)
+
+    /// Whether a stored profile's text contains `"state":"merged"` (possibly elsewhere than at the
+    /// top level; a false alarm only costs a parse).
+    static func mayBeMerged(_ stored: [UInt8]) -> Bool {
+        let marker = Self.mergedMarker
+        guard stored.count >= marker.count else { return false }
+        var index = 0
+        while index <= stored.count - marker.count {
+            if stored[index] == marker[0], stored[index..<(index + marker.count)].elementsEqual(marker) { return true }
+            index += 1
+        }
+        return false
     }
 
     // MARK: - customer.find
@@ -78,7 +98,7 @@ extension CustomerProfileProjector {
         }
         var customers: [JSON] = []
         for customerID in ids {
-            if let profile = try self.loadProfile(customerID, txn) { customers.append(profile) }
+            if let stored = try txn.get(self.profiles, customerID) { customers.append(.serialized(SerializedJSON(stored))) }
         }
         return ["customers": .array(customers), "next_after": .string(nextAfter)]
     }

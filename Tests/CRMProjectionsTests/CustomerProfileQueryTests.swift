@@ -1,6 +1,6 @@
 import CRMDomain
 import CRMJSON
-import CRMProjections
+@testable import CRMProjections
 import LMDB
 import Testing
 
@@ -105,6 +105,30 @@ struct CustomerProfileQueryTests {
         let byFind = try harness.query("customer.find", ["email": "a@example.com"])
         #expect(byFind["customers"] == [byGet])
         #expect(byFind["next_after"] == nil as JSON)
+    }
+
+    @Test func getAndFindPassTheStoredBytesOn() throws {
+        let harness = try ProfileHarness()
+        try harness.create("c1", emails: ["a@example.com"])
+        let (get, find, stored) = try harness.environment.read { txn in
+            (
+                try harness.projector.queries["customer.get"]!(["customer_id": "c1"], txn),
+                try harness.projector.queries["customer.find"]!(["email": "a@example.com"], txn),
+                try txn.get(harness.projector.profiles, "c1")
+            )
+        }
+        let bytes = try #require(stored)
+        #expect(get == .serialized(SerializedJSON(bytes)))
+        #expect(find["customers"] == [.serialized(SerializedJSON(bytes))])
+        #expect(get.materialized == (try JSON.parse(bytes)))
+        #expect(get.materialized["customer_id"] == "c1")
+    }
+
+    @Test func aPossiblyMergedProfileIsCheckedInFull() {
+        #expect(CustomerProfileProjector.mayBeMerged(Array(#"{"a":1,"state":"merged"}"#.utf8)))
+        #expect(CustomerProfileProjector.mayBeMerged(Array(#"{"custom":{"state":"merged"},"state":"active"}"#.utf8)))
+        #expect(!CustomerProfileProjector.mayBeMerged(Array(#"{"state":"active"}"#.utf8)))
+        #expect(!CustomerProfileProjector.mayBeMerged(Array(#"{"s"#.utf8)))
     }
 
     struct BadQuery: Sendable, CustomTestStringConvertible {

@@ -75,7 +75,7 @@ final class FunnelHarness {
     /// Answers a funnel or profile query.
     func query(_ method: String, _ params: JSON) throws -> JSON {
         let query = try #require(self.funnel.queries[method] ?? self.profiles.queries[method])
-        return try self.environment.read { txn in try query(params, txn) }
+        return try self.environment.read { txn in try query(params, txn) }.materialized
     }
 }
 

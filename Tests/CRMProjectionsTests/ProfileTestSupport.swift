@@ -128,7 +128,7 @@ final class ProfileHarness {
     /// Runs query `method` with `params` in a read transaction.
     func query(_ method: String, _ params: JSON?) throws -> JSON {
         let query = try #require(self.projector.queries[method])
-        return try self.environment.read { txn in try query(params, txn) }
+        return try self.environment.read { txn in try query(params, txn) }.materialized
     }
 
     /// The stored profile of `id`.
