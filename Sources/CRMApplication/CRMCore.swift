@@ -70,6 +70,21 @@ public final class CRMCore: Sendable {
         var reply: Pending<Result<JSON, RPCError>>
     }
 
+    /// The latest `recorded_at` the writer gave a command. recorded_at never goes backwards along
+    /// the log (time → position lookups rely on it), even when commands were stamped on different
+    /// threads or the clock stepped back. Used by the writer thread only.
+    final class RecordedFloor: @unchecked Sendable {
+        private var value: Int64
+
+        init(_ value: Int64) { self.value = value }
+
+        /// `recordedAt`, raised to the latest one given so far; becomes the latest.
+        func raise(_ recordedAt: Int64) -> Int64 {
+            self.value = max(self.value, recordedAt)
+            return self.value
+        }
+    }
+
     /// Work for the writer thread.
     enum WriterJob: Sendable {
         case command(CommandJob)
@@ -143,6 +158,16 @@ public final class CRMCore: Sendable {
 
         let logger = logger
         let headSignal = HeadSignal(head: try environment.read { txn in try store.head(txn).seq })
+        let recordedFloor = RecordedFloor(
+            try environment.read { txn in
+                var last = Int64.min
+                try store.forEachRecordBackward(from: UInt64.max, txn) { _, record in
+                    last = try EventRecord.decodeEnvelope(record).event.recordedAt
+                    return false
+                }
+                return last
+            }
+        )
         self.headSignal = headSignal
         self.writer = Writer(
             name: "crmd-writer",
@@ -154,6 +179,7 @@ public final class CRMCore: Sendable {
                     store: store,
                     runner: runner,
                     headSignal: headSignal,
+                    recordedFloor: recordedFloor,
                     logger: logger
                 )
             },
@@ -320,6 +346,7 @@ public final class CRMCore: Sendable {
         store: EventStore,
         runner: ProjectionRunner,
         headSignal: HeadSignal,
+        recordedFloor: RecordedFloor,
         logger: Logger
     ) {
         var lifecycles = runner.lifecycles
@@ -327,15 +354,10 @@ public final class CRMCore: Sendable {
             let (outcomes, head) = try environment.write { txn -> ([Result<JSON, RPCError>], UInt64) in
                 var outcomes: [Result<JSON, RPCError>] = []
                 outcomes.reserveCapacity(batch.count)
-                // recorded_at never goes backwards along the log (time → position lookups rely on
-                // it), even when commands were stamped on different threads or the clock stepped back.
-                let start = try store.head(txn).seq
-                var floor = start == 0 ? Int64.min : try store.storedEvent(at: start, txn)?.recordedAt ?? Int64.min
                 for job in batch {
                     switch job {
                     case .command(var command):
-                        command.metadata.recordedAt = max(command.metadata.recordedAt, floor)
-                        floor = command.metadata.recordedAt
+                        command.metadata.recordedAt = recordedFloor.raise(command.metadata.recordedAt)
                         outcomes.append(
                             try CRMCore.run(command, txn: txn, store: store, runner: runner, &lifecycles, logger: logger)
                         )

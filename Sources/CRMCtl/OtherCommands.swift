@@ -392,8 +392,11 @@ extension CRMCtl.System {
 
         func render(_ result: JSON) -> String {
             (result["projections"]?.arrayValue ?? []).map { projection in
-                "\(projection["name"]?.stringValue ?? "?"): \(projection["state"]?.stringValue ?? "?") "
-                    + ProjectionRebuild.detail(projection)
+                let name = projection["name"]?.stringValue ?? "?"
+                let detail = ProjectionRebuild.detail(projection)
+                if projection["state"] == "failed" { return "\(name): \(detail)" }
+                let state = projection["state"]?.stringValue ?? "?"
+                return detail.isEmpty ? "\(name): \(state)" : "\(name): \(state) \(detail)"
             }.joined(separator: "\n")
         }
 
