@@ -40,7 +40,7 @@ public struct CoreConfiguration: Sendable {
     public var holdRebuilds: Bool = false
     /// Most events one online rebuild chunk folds (a chunk also yields after 20 ms when commands
     /// are waiting, and after 1 s otherwise).
-    public var rebuildChunkEvents: Int = 100_000
+    public var rebuildChunkEvents: Int = 20_000
     /// Read models folded in addition to the built-in ones (after them, in this order).
     public var additionalReadModels: [ProjectorFactory] = []
 

@@ -102,7 +102,7 @@ final class ProjectionRunner: Sendable {
         environment: Environment,
         store: EventStore,
         readModels factories: [ProjectorFactory],
-        chunkEvents: Int = 100_000
+        chunkEvents: Int = 20_000
     ) throws {
         self.store = store
         self.chunkEvents = max(chunkEvents, 1)
@@ -280,7 +280,7 @@ final class ProjectionRunner: Sendable {
         let behind = lifecycles.compactMap { $0.rebuild.map { head - min($0.checkpoint, head) } }.max() ?? 0
         if self.hasRebuilds(lifecycles), let syncLimit, behind <= syncLimit {
             while self.hasRebuilds(lifecycles) {
-                try self.rebuildStep(environment, &lifecycles, unbounded: true, logger: logger)
+                try self.rebuildStep(environment, &lifecycles, untimed: true, logger: logger)
             }
             self.publish(lifecycles)
         }
@@ -439,13 +439,15 @@ final class ProjectionRunner: Sendable {
     /// Runs one chunk of every rebuild in progress in one write transaction: the log is read once
     /// from the earliest rebuild checkpoint and each event goes to every new slot that lacks it. The
     /// chunk ends after ``chunkEvents`` events, after ``busyStepNanoseconds`` once `yield` says
-    /// commands are waiting, or after ``idleStepNanoseconds``; `unbounded` runs to the head. A rebuild
+    /// commands are waiting, or after ``idleStepNanoseconds``; an `untimed` chunk ends only after
+    /// ``chunkEvents`` (before the socket opens, when nothing waits). Every chunk stays well below
+    /// LMDB's limit of dirty pages in one transaction. A rebuild
     /// that reaches the head becomes the active slot and the old slot is emptied, in the same
     /// transaction. `lifecycles` changes only if the chunk commits.
     func rebuildStep(
         _ environment: Environment,
         _ lifecycles: inout [ProjectionLifecycle],
-        unbounded: Bool = false,
+        untimed: Bool = false,
         yield: () -> Bool = { false },
         logger: Logger
     ) throws {
@@ -461,15 +463,13 @@ final class ProjectionRunner: Sendable {
             if from <= head {
                 try self.store.forEachRecord(from: from, txn) { seq, record in
                     guard seq <= head else { return false }
-                    if !unbounded {
-                        if folded >= self.chunkEvents { return false }
-                        if folded & 63 == 63 {
-                            let elapsed = DispatchTime.now().uptimeNanoseconds - start
-                            if elapsed > ProjectionRunner.idleStepNanoseconds
-                                || (elapsed > ProjectionRunner.busyStepNanoseconds && yield())
-                            {
-                                return false
-                            }
+                    if folded >= self.chunkEvents { return false }
+                    if !untimed, folded & 63 == 63 {
+                        let elapsed = DispatchTime.now().uptimeNanoseconds - start
+                        if elapsed > ProjectionRunner.idleStepNanoseconds
+                            || (elapsed > ProjectionRunner.busyStepNanoseconds && yield())
+                        {
+                            return false
                         }
                     }
                     let event = try EventRecord.decode(record)

@@ -19,7 +19,7 @@ import Logging
 /// | `max_batch` | `1024` | most commands committed in one transaction (group commit) |
 /// | `map_size_mb` | `1024` | initial LMDB map size; grows automatically |
 /// | `startup_rebuild_limit` | `100000` | a projection rebuild needing at most this many events is finished before the socket opens; bigger ones run online |
-/// | `rebuild_chunk_events` | `100000` | most events one online rebuild chunk folds between command batches (a chunk also yields after 20 ms when commands wait, 1 s otherwise) |
+/// | `rebuild_chunk_events` | `20000` | most events one online rebuild chunk folds between command batches (a chunk also yields after 20 ms when commands wait, 1 s otherwise) |
 /// | `log_level` | `info` | trace, debug, info, notice, warning, error, critical |
 /// | `access` | `[]` (every peer is admin) | roles by uid or gid: `[{"uid": 1000, "roles": ["write"]}, {"gid": 27, "roles": ["audit"]}]`; roles are read, audit, write, admin |
 ///
@@ -35,7 +35,7 @@ struct DaemonConfiguration: Equatable {
     var maxBatch = 1024
     var mapSizeMB = 1024
     var startupRebuildLimit = 100_000
-    var rebuildChunkEvents = 100_000
+    var rebuildChunkEvents = 20_000
     var logLevel: Logger.Level = .info
     var access = AccessPolicy.open
 

@@ -249,6 +249,34 @@ struct ProbeProjector: Projector {
         try await daemon.stop()
     }
 
+    @Test func aSmallRebuildFinishesBeforeTheSocketOpensInChunks() async throws {
+        let directory = TemporaryDirectory()
+        do {
+            let daemon = try await TestDaemon(directory: directory)
+            let client = try daemon.client()
+            for index in 0..<40 {
+                _ = try await client.result("customer.create", ["customer_id": .string("c\(index)"), "first_name": "Ada"])
+            }
+            try await daemon.stop()
+        }
+        do {
+            let environment = try Environment(path: directory.appending("data"))
+            try environment.write { txn in
+                try txn.put(try txn.openDatabase("meta"), "proj.customers.version", Array("0".utf8))
+            }
+        }
+        // 40 events in chunks of 7: several transactions, all before the daemon answers.
+        let daemon = try await TestDaemon(directory: directory) { $0.rebuildChunkEvents = 7 }
+        let client = try daemon.client()
+        #expect(try await client.result("customer.get", ["customer_id": "c39"])["name"]?["first"] == "Ada")
+        let row = try #require(Self.row(try await client.result("projection.status"), "customers"))
+        #expect(row["state"] == "live")
+        #expect(row["last_rebuild"]?["reason"] == "version")
+        #expect(row["last_rebuild"]?["events"] == 40)
+        #expect(try Self.contents(of: daemon.core) == Self.foldedFromScratch(daemon.core))
+        try await daemon.stop()
+    }
+
     static let probe: ProjectorFactory = { txn, slot in try ProbeProjector(txn, slot: slot) }
 
     @Test func aFailingProjectorIsIsolatedAndARebuildAfterTheFixRecoversIt() async throws {
