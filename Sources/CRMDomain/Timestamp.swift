@@ -58,6 +58,14 @@ public enum Timestamp {
 
     /// Formats UTC milliseconds as `YYYY-MM-DDTHH:MM:SS.sssZ`.
     public static func format(_ millis: Int64) -> String {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { buffer in
+            let count = Timestamp.write(millis, into: buffer)
+            return String(decoding: UnsafeBufferPointer(rebasing: buffer[0..<count]), as: UTF8.self)
+        }
+    }
+
+    /// Writes ``format(_:)``'s text into `buffer` (at least 32 bytes) and returns its length.
+    static func write(_ millis: Int64, into buffer: UnsafeMutableBufferPointer<UInt8>) -> Int {
         let totalSeconds = millis >= 0 ? millis / 1000 : (millis - 999) / 1000
         let ms = Int(millis - totalSeconds * 1000)
         var days = totalSeconds / 86_400
@@ -67,13 +75,49 @@ public enum Timestamp {
             days -= 1
         }
         let (year, month, day) = Timestamp.civilFromDays(Int(days))
-        func pad(_ value: Int, _ width: Int) -> String {
-            let text = String(value)
-            return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
+        var index = 0
+        func put(_ byte: UInt8) {
+            buffer[index] = byte
+            index += 1
+        }
+        // Zero-padded to `width` digits; wider values (years past 9999) keep all their digits.
+        func digits(_ value: Int, _ width: Int) {
+            var value = value
+            if value < 0 {
+                put(UInt8(ascii: "-"))
+                value = -value
+            }
+            var count = 1
+            var probe = value
+            while probe >= 10 {
+                probe /= 10
+                count += 1
+            }
+            count = max(count, width)
+            var position = index + count - 1
+            for _ in 0..<count {
+                buffer[position] = UInt8(ascii: "0") + UInt8(value % 10)
+                value /= 10
+                position -= 1
+            }
+            index += count
         }
         let s = Int(secondsOfDay)
-        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(s / 3600, 2)):\(pad(s / 60 % 60, 2)):"
-            + "\(pad(s % 60, 2)).\(pad(ms, 3))Z"
+        digits(year, 4)
+        put(UInt8(ascii: "-"))
+        digits(month, 2)
+        put(UInt8(ascii: "-"))
+        digits(day, 2)
+        put(UInt8(ascii: "T"))
+        digits(s / 3600, 2)
+        put(UInt8(ascii: ":"))
+        digits(s / 60 % 60, 2)
+        put(UInt8(ascii: ":"))
+        digits(s % 60, 2)
+        put(UInt8(ascii: "."))
+        digits(ms, 3)
+        put(UInt8(ascii: "Z"))
+        return index
     }
 
     /// Parses an ISO date `YYYY-MM-DD` into days since 1970-01-01.
