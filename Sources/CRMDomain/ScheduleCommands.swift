@@ -189,9 +189,11 @@ extension DecisionState {
     /// The latest version of schedule `id`, or `nil`.
     public func schedule(_ id: String) throws -> BusinessSchedule? {
         guard let bytes = try self.record(.schedules, id) else { return nil }
-        guard let schedule = BusinessSchedule(json: try JSON.parse(bytes)) else {
-            throw StateDecodingError("stored schedule \(id) is malformed")
+        return try DecodedState.schedules.value(id, bytes) { bytes in
+            guard let schedule = BusinessSchedule(json: try JSON.parse(bytes)) else {
+                throw StateDecodingError("stored schedule \(id) is malformed")
+            }
+            return schedule
         }
-        return schedule
     }
 }

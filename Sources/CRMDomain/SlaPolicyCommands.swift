@@ -383,10 +383,12 @@ extension DecisionState {
     /// The current definition of policy `id`, or `nil`.
     public func slaPolicy(_ id: String) throws -> SlaPolicy? {
         guard let bytes = try self.record(.slaPolicies, id) else { return nil }
-        guard let policy = SlaPolicy(json: try JSON.parse(bytes)) else {
-            throw StateDecodingError("stored SLA policy \(id) is malformed")
+        return try DecodedState.slaPolicies.value(id, bytes) { bytes in
+            guard let policy = SlaPolicy(json: try JSON.parse(bytes)) else {
+                throw StateDecodingError("stored SLA policy \(id) is malformed")
+            }
+            return policy
         }
-        return policy
     }
 
     /// Every policy ever defined (retired ones included), by id.

@@ -1,0 +1,24 @@
+@testable import CRMDomain
+import Testing
+
+@Suite struct DecodedRecordsTests {
+    @Test func reusesADecodedValueOnlyForTheSameBytes() throws {
+        let cache = DecodedRecords<String>(capacity: 2)
+        var decodes = 0
+        func decode(_ bytes: [UInt8]) -> String {
+            decodes += 1
+            return String(decoding: bytes, as: UTF8.self)
+        }
+        #expect(try cache.value("p", Array("v1".utf8), decode: decode) == "v1")
+        #expect(try cache.value("p", Array("v1".utf8), decode: decode) == "v1")
+        #expect(decodes == 1)
+        // Changed bytes under the same key (a redefinition, or another data directory) decode afresh.
+        #expect(try cache.value("p", Array("v2".utf8), decode: decode) == "v2")
+        #expect(decodes == 2)
+        // Beyond its capacity the cache starts over rather than grow.
+        _ = try cache.value("q", Array("q".utf8), decode: decode)
+        _ = try cache.value("r", Array("r".utf8), decode: decode)
+        #expect(try cache.value("p", Array("v2".utf8), decode: decode) == "v2")
+        #expect(decodes == 5)
+    }
+}
