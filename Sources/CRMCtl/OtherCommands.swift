@@ -405,7 +405,11 @@ extension CRMCtl.System {
             if let failure = projection["failure"], !failure.isNull {
                 return "failed at \(failure["position"]?.intValue ?? 0): \(failure["error"]?.stringValue ?? "")"
             }
-            guard let rebuild = projection["rebuild"], !rebuild.isNull else { return "" }
+            guard let rebuild = projection["rebuild"], !rebuild.isNull else {
+                guard let done = projection["last_rebuild"], !done.isNull else { return "" }
+                let seconds = String(format: "%.1f", done["seconds"]?.doubleValue ?? 0)
+                return "rebuilt (\(done["reason"]?.stringValue ?? "?")) up to \(done["head"]?.intValue ?? 0) in \(seconds) s"
+            }
             var text = "\(rebuild["percent"]?.doubleValue ?? 0)% (\(rebuild["checkpoint"]?.intValue ?? 0)/\(rebuild["head"]?.intValue ?? 0))"
             if let eta = rebuild["eta_seconds"]?.doubleValue { text += ", about \(Int(eta.rounded(.up))) s left" }
             return text

@@ -12,6 +12,7 @@ import Testing
             [
                 "name": "state", "version": 1, "state": "live", "checkpoint": 1200, "lag": 0, "rebuild": nil,
                 "failure": nil,
+                "last_rebuild": ["reason": "requested", "head": 1100, "events": 1100, "seconds": 1.26],
             ],
             [
                 "name": "customers", "version": 2, "state": "rebuilding", "checkpoint": 1200, "lag": 0,
@@ -31,6 +32,7 @@ import Testing
         #expect(lines.count == 4)
         #expect(lines[0].hasPrefix("NAME"))
         #expect(lines[1].hasPrefix("state      1        live"))
+        #expect(lines[1].hasSuffix("rebuilt (requested) up to 1100 in 1.3 s"))
         #expect(lines[2].hasSuffix("42.5% (510/1200), about 4 s left"))
         #expect(lines[3].hasSuffix("failed at 8: cannot fold"))
     }
