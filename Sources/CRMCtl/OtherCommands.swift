@@ -368,8 +368,9 @@ extension CRMCtl.System {
                 crmd folds the whole log into fresh tables beside the live ones, in chunks between \
                 commands, then switches queries over and empties the old tables. Commands and queries \
                 keep working meanwhile. A projection that failed on an event is rebuilt the same way once \
-                the fix is deployed. Without --no-wait, crmctl follows the rebuild with a progress bar on \
-                stderr and prints the final status; exit status 1 when a projection ends failed.
+                the fix is deployed. Without --no-wait, crmctl follows the rebuild (a progress bar on \
+                stderr when it is a terminal) and prints the final status; exit status 1 when a \
+                projection ends failed.
 
                 Examples:
                   crmctl projection rebuild customers
