@@ -34,7 +34,11 @@ let package = Package(
 
         // MARK: - Pure layers
         .target(name: "CRMJSON", swiftSettings: swiftSettings),
-        .target(name: "CRMDomain", dependencies: ["CRMJSON"], swiftSettings: swiftSettings),
+        .target(
+            name: "CRMDomain",
+            dependencies: ["CRMJSON", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
 
         // MARK: - Storage of the log and read models
         .target(

@@ -25,8 +25,9 @@ struct LMDBDecisionState: DecisionStateStore {
 /// a version and a checkpoint and can be rebuilt from the log the same way.
 struct DecisionStateProjector: Projector {
     let name = "state"
-    /// Bump when `DecisionEvolver` or the layout of `CustomerState` changes.
-    let version = 1
+    /// Bump when `DecisionEvolver` or the layout of `CustomerState` changes. Version 2 added the
+    /// SLA policy-set fingerprint.
+    let version = 2
     let tables: [StateTable: Database]
 
     init(_ txn: Transaction) throws {

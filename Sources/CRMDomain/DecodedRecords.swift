@@ -29,4 +29,6 @@ final class DecodedRecords<Value: Sendable>: Sendable {
 enum DecodedState {
     static let slaPolicies = DecodedRecords<SlaPolicy>()
     static let schedules = DecodedRecords<BusinessSchedule>()
+    /// Under one key, `active`: the active policies of the last policy-set fingerprint read.
+    static let activePolicies = DecodedRecords<[SlaPolicy]>()
 }

@@ -1,4 +1,5 @@
 public import CRMJSON
+import Crypto
 
 /// The SLA vocabulary shared by commands, the clock and the read model (DOMAIN.md §8.2).
 public enum SlaVocabulary {
@@ -379,6 +380,23 @@ public struct RetireSlaPolicy: DomainCommand {
 /// The key of the `service` table listing every policy id.
 let policyIndexKey = "policy_ids"
 
+/// A fingerprint of the set of SLA policies: the key of the `service` table holding
+/// `SHA-256(previous fingerprint ‖ type ‖ 0 ‖ data)` over every policy event in log order. Equal
+/// fingerprints mean equal histories of policy events, hence equal policies, so the active policies
+/// decoded for one fingerprint can be reused for as long as it is stored — whichever transaction
+/// wrote it, including one later rolled back.
+enum PolicySetFingerprint {
+    static let key = "policy_set_fingerprint"
+
+    static func advance(_ store: any DecisionStateStore, with event: RecordedEvent) throws {
+        var hasher = SHA256()
+        hasher.update(data: try store.record(.service, PolicySetFingerprint.key) ?? [])
+        hasher.update(data: Array(event.type.utf8) + [0])
+        hasher.update(data: event.data.serialized())
+        try store.setRecord(.service, PolicySetFingerprint.key, Array(hasher.finalize()))
+    }
+}
+
 extension DecisionState {
     /// The current definition of policy `id`, or `nil`.
     public func slaPolicy(_ id: String) throws -> SlaPolicy? {
@@ -402,11 +420,21 @@ extension DecisionState {
         return policies
     }
 
+    /// The active policies in the order they are tried: by `position`, then id. Reused while the
+    /// policy-set fingerprint is unchanged (decision states written before it existed read them).
+    func activePolicies() throws -> [SlaPolicy] {
+        func load() throws -> [SlaPolicy] {
+            try self.slaPolicies().filter { !$0.retired }
+                .sorted { ($0.position, $0.policyID) < ($1.position, $1.policyID) }
+        }
+        guard let fingerprint = try self.record(.service, PolicySetFingerprint.key) else { return try load() }
+        return try DecodedState.activePolicies.value("active", fingerprint) { _ in try load() }
+    }
+
     /// The policy for a ticket (DOMAIN.md §0, §2.2): the first active conditional policy by
     /// `position` (then id) whose conditions match, else the active fallback, else `nil`.
     public func resolvePolicy(tier: String?, channel: String, tags: [String]) throws -> SlaPolicy? {
-        let active = try self.slaPolicies().filter { !$0.retired }
-            .sorted { ($0.position, $0.policyID) < ($1.position, $1.policyID) }
+        let active = try self.activePolicies()
         if let match = active.first(where: { !$0.isFallback && $0.matches(tier: tier, channel: channel, tags: tags) }) {
             return match
         }

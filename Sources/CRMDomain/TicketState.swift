@@ -118,10 +118,12 @@ public enum ServiceEvolver {
                 ids.append(id)
                 try store.setRecord(.service, policyIndexKey, JSON.strings(ids.sorted()).serialized())
             }
+            try PolicySetFingerprint.advance(store, with: event)
         case ServiceEventType.slaPolicyRetired:
             guard let id = data["policy_id"]?.stringValue, var policy = try store.slaPolicy(id) else { return }
             policy.retired = true
             try store.setRecord(.slaPolicies, id, policy.json.serialized())
+            try PolicySetFingerprint.advance(store, with: event)
         case ServiceEventType.ticketOpened:
             guard let id = data["ticket_id"]?.stringValue, let customerID = data["customer_id"]?.stringValue else {
                 return
