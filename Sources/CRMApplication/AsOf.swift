@@ -146,7 +146,7 @@ extension CRMCore {
                 )
             }
             guard let get = projector.queries["customer.get"] else { return .null }
-            return try get(["customer_id": .string(id)], txn).materialized
+            return try get(["customer_id": .string(id)], txn)
         }
         profile["as_of"] = ["position": .int(Int64(position))]
         return profile

@@ -590,19 +590,6 @@ public final class CRMCore: Sendable {
         }
     }
 
-    /// The envelope of an event as clients see it.
-    static func envelope(_ event: RecordedEvent, hash: [UInt8]) -> JSON {
-        [
-            "seq": .int(Int64(event.seq)), "stream": .string(event.stream),
-            "stream_version": .int(Int64(event.streamVersion)), "type": .string(event.type),
-            "schema_version": .int(event.schemaVersion), "occurred_at": .string(Timestamp.format(event.occurredAt)),
-            "recorded_at": .string(Timestamp.format(event.recordedAt)), "actor": event.actor.json,
-            "command_id": .string(event.commandID), "correlation_id": .string(event.correlationID),
-            "causation_seq": event.causationSeq.map { .int(Int64($0)) } ?? .null,
-            "data": event.data, "pii": event.pii, "hash": .string(hexString(hash)),
-        ]
-    }
-
     private func verify(_ params: JSON?) throws -> JSON {
         var reader = try Params(params)
         let from = try reader.int("from") ?? 1

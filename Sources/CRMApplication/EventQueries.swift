@@ -39,7 +39,25 @@ extension CRMCore {
     /// the record was written with. With `upcast: false` events are shown exactly as stored, with
     /// their stored `schema_version` and no `stored_schema_version`: this is what `crmctl export`
     /// reads, since only the stored payload re-encodes to the record's `hash`.
-    func readEvents(_ params: JSON?) throws -> JSON {
+    func readEvents(_ params: JSON?) throws -> JSON { try self.readEventPage(params).json }
+
+    /// One page of `events.read`: the envelopes with their positions, where to continue, the head.
+    struct EventPage {
+        var events: [(seq: UInt64, envelope: SerializedJSON)] = []
+        var nextFrom: UInt64?
+        var head: UInt64 = 0
+
+        /// The `events.read` result.
+        var json: JSON {
+            [
+                "events": .array(self.events.map { .serialized($0.envelope) }),
+                "next_from": self.nextFrom.map { .int(Int64($0)) } ?? .null, "head": .int(Int64(self.head)),
+            ]
+        }
+    }
+
+    /// ``readEvents(_:)`` as an ``EventPage``.
+    func readEventPage(_ params: JSON?) throws -> EventPage {
         var reader = try Params(params)
         let upcast = try reader.bool("upcast") ?? true
         let backward = try reader.oneOf("direction", ["forward", "backward"]) == "backward"
@@ -82,28 +100,25 @@ extension CRMCore {
             let head = try self.store.head(txn)
             let lowest = UInt64(backward ? (to ?? 1) : (from ?? 1))
             let highest = UInt64(backward ? (from.map { UInt64($0) } ?? head.seq) : (to.map { UInt64($0) } ?? head.seq))
-            var events: [JSON] = []
+            var page = EventPage(head: head.seq)
             var scanned = 0
-            var next: UInt64?
             /// The envelope of a fully decoded stored event.
-            func envelope(_ event: RecordedEvent, hash: [UInt8]) throws -> JSON {
+            func envelope(_ event: RecordedEvent, hash: [UInt8]) throws -> SerializedJSON {
                 guard upcast else { return CRMCore.envelope(event, hash: hash) }
-                var envelope = CRMCore.envelope(try EventRecord.upcast(event), hash: hash)
-                envelope["stored_schema_version"] = .int(Int64(event.schemaVersion))
-                return envelope
+                return CRMCore.envelope(try EventRecord.upcast(event), hash: hash, storedSchemaVersion: event.schemaVersion)
             }
-            func consider(_ event: RecordedEvent, envelope: () throws -> JSON) throws -> Bool {
+            func consider(_ event: RecordedEvent, envelope: () throws -> SerializedJSON) throws -> Bool {
                 if filter.matches(event) {
-                    if events.count == Int(limit) {
-                        next = event.seq
+                    if page.events.count == Int(limit) {
+                        page.nextFrom = event.seq
                         return false
                     }
-                    events.append(try envelope())
+                    page.events.append((event.seq, try envelope()))
                 }
                 scanned += 1
                 if scanned >= Int(maxScan) {
                     let following = backward ? event.seq - 1 : event.seq + 1
-                    if following >= max(lowest, 1), following <= highest { next = following }
+                    if following >= max(lowest, 1), following <= highest { page.nextFrom = following }
                     return false
                 }
                 return true
@@ -127,14 +142,12 @@ extension CRMCore {
                         guard !upcast || event.schemaVersion == EventSchema.currentVersion(of: event.type) else {
                             return try envelope(try EventRecord.decodeStored(record), hash: EventRecord.hash(record))
                         }
-                        return .serialized(
-                            CRMCore.envelopeBytes(
-                                event,
-                                data: data,
-                                pii: pii,
-                                hash: EventRecord.hash(record),
-                                storedSchemaVersion: upcast ? event.schemaVersion : nil
-                            )
+                        return CRMCore.envelope(
+                            event,
+                            data: data,
+                            pii: pii,
+                            hash: EventRecord.hash(record),
+                            storedSchemaVersion: upcast ? event.schemaVersion : nil
                         )
                     }
                 }
@@ -150,17 +163,14 @@ extension CRMCore {
                     }
                 }
             }
-            return [
-                "events": .array(events), "next_from": next.map { .int(Int64($0)) } ?? .null,
-                "head": .int(Int64(head.seq)),
-            ]
+            return page
         }
     }
 
-    /// ``envelope(_:hash:)`` serialized, from an event's envelope fields and its payloads as stored
-    /// (canonical JSON bytes), without parsing the payloads: the same bytes as
-    /// `envelope(event, hash:).serialized()` plus `stored_schema_version` when given.
-    static func envelopeBytes(
+    /// The envelope of an event as clients see it, written straight to canonical JSON (keys in
+    /// UTF-8 order) from its fields and its payloads' canonical bytes — for stored records, the bytes
+    /// as stored, so they are copied, never parsed. `stored_schema_version` is added when given.
+    static func envelope(
         _ event: RecordedEvent,
         data: UnsafeRawBufferPointer,
         pii: UnsafeRawBufferPointer,
@@ -212,6 +222,15 @@ extension CRMCore {
         value(.string(event.type))
         out.append(UInt8(ascii: "}"))
         return SerializedJSON(out)
+    }
+
+    /// ``envelope(_:data:pii:hash:storedSchemaVersion:)`` of a decoded event.
+    static func envelope(_ event: RecordedEvent, hash: [UInt8], storedSchemaVersion: Int? = nil) -> SerializedJSON {
+        event.data.serialized().withUnsafeBytes { data in
+            event.pii.serialized().withUnsafeBytes { pii in
+                CRMCore.envelope(event, data: data, pii: pii, hash: hash, storedSchemaVersion: storedSchemaVersion)
+            }
+        }
     }
 
     /// The record kinds with a `<kind>.history` method: the method's id param and stream prefix.

@@ -28,7 +28,8 @@ struct ProjectionLifecycle: Sendable, Hashable {
         /// Last position folded into it.
         var checkpoint: UInt64
         /// `requested` (projection.rebuild), `version` (the code's version differs from the stored
-        /// one), `new` (no stored tables yet) or `failed` (retrying a failed projection at start-up).
+        /// one), `new` (no stored tables yet), `behind` (live tables behind the head at start-up) or
+        /// `failed` (retrying a failed projection at start-up).
         var reason: String
         /// When the rebuild started, UTC milliseconds.
         var startedAt: Int64
@@ -236,24 +237,29 @@ final class ProjectionRunner: Sendable {
     // MARK: - Start-up
 
     /// Brings the decision state up to the head before the daemon serves (commands need it), and
-    /// prepares every read model: one whose stored version differs from the code's gets a rebuild
-    /// (so do failed ones, in case the code was fixed), an interrupted rebuild resumes, and a live one
-    /// that is behind folds the missing events. Rebuilds that need at most `syncLimit` events are
+    /// prepares every read model: one whose stored version differs from the code's, or whose live
+    /// tables are behind the head, gets a rebuild (so do failed ones, in case the code was fixed), and
+    /// an interrupted rebuild resumes. Rebuilds that need at most `syncLimit` events are
     /// finished here, before the socket opens; larger ones (all, when `syncLimit` is `nil`) continue
     /// online through the writer.
-    func prepare(_ environment: Environment, logger: Logger, syncLimit: UInt64?, chunkSize: Int = 20_000) throws {
-        try self.catchUpDecisionState(environment, logger: logger, chunkSize: chunkSize)
+    func prepare(_ environment: Environment, logger: Logger, syncLimit: UInt64?) throws {
+        try self.catchUpDecisionState(environment, logger: logger)
         var lifecycles = try environment.write { txn -> [ProjectionLifecycle] in
             let head = try self.store.head(txn).seq
             var lifecycles: [ProjectionLifecycle] = []
             for (index, model) in self.readModels.enumerated() {
                 var lifecycle = try self.load(index, txn)
                 let stored = try self.storedVersion(model.name, txn)
-                if stored != model.version {
+                // Live tables are folded in the transaction of every command, so they are behind the
+                // head only if something else wrote the log; they are built afresh then too.
+                let behind = lifecycle.activeSlot != nil && lifecycle.failure == nil && lifecycle.rebuild == nil
+                    && lifecycle.checkpoint < head
+                if stored != model.version || behind {
                     for slot in model.slots { try slot.clear(txn) }
                     try self.setStoredVersion(model.name, model.version, txn)
                     lifecycle = ProjectionLifecycle(activeSlot: nil, checkpoint: 0)
-                    self.startRebuild(&lifecycle, index, reason: stored == nil ? "new" : "version", txn)
+                    let reason = stored == nil ? "new" : stored != model.version ? "version" : "behind"
+                    self.startRebuild(&lifecycle, index, reason: reason, txn)
                     logger.log(
                         level: head == 0 ? .debug : .notice,
                         "projection needs a build from the log",
@@ -274,7 +280,6 @@ final class ProjectionRunner: Sendable {
             }
             return lifecycles
         }
-        try self.catchUpActiveSlots(environment, &lifecycles, logger: logger, chunkSize: chunkSize)
         self.publish(lifecycles)
         let head = try environment.read { txn in try self.store.head(txn).seq }
         let behind = lifecycles.compactMap { $0.rebuild.map { head - min($0.checkpoint, head) } }.max() ?? 0
@@ -287,7 +292,7 @@ final class ProjectionRunner: Sendable {
     }
 
     /// Decision state: cleared and refolded when its version changed, else folds what it misses.
-    private func catchUpDecisionState(_ environment: Environment, logger: Logger, chunkSize: Int) throws {
+    private func catchUpDecisionState(_ environment: Environment, logger: Logger) throws {
         let state = self.state
         let (from, head) = try environment.write { txn -> (UInt64, UInt64) in
             let head = try self.store.head(txn).seq
@@ -309,56 +314,13 @@ final class ProjectionRunner: Sendable {
             next = try environment.write { txn -> UInt64 in
                 var position = next
                 try self.store.forEachRecord(from: next, txn) { seq, record in
-                    guard seq <= head, seq < next + UInt64(chunkSize) else { return false }
+                    guard seq <= head, seq < next + UInt64(self.chunkEvents) else { return false }
                     try state.apply(try EventRecord.decode(record), txn)
                     position = seq + 1
                     return true
                 }
                 try self.writeUInt64(position - 1, ProjectionRunner.checkpointKey(state.name), txn)
                 return position
-            }
-        }
-    }
-
-    /// Live slots behind the head (a log imported or written by a daemon without them) fold the rest.
-    private func catchUpActiveSlots(
-        _ environment: Environment,
-        _ lifecycles: inout [ProjectionLifecycle],
-        logger: Logger,
-        chunkSize: Int
-    ) throws {
-        let head = try environment.read { txn in try self.store.head(txn).seq }
-        for index in lifecycles.indices {
-            guard let slot = lifecycles[index].activeSlot, lifecycles[index].failure == nil,
-                lifecycles[index].checkpoint < head
-            else { continue }
-            let projector = self.readModels[index].slots[slot]
-            while lifecycles[index].checkpoint < head, lifecycles[index].failure == nil {
-                lifecycles[index] = try environment.write { txn -> ProjectionLifecycle in
-                    var lifecycle = lifecycles[index]
-                    let from = lifecycle.checkpoint + 1
-                    try self.store.forEachRecord(from: from, txn) { seq, record in
-                        guard seq <= head, seq < from + UInt64(chunkSize) else { return false }
-                        do {
-                            try projector.apply(try EventRecord.decode(record), txn)
-                        } catch let error as LMDBError {
-                            throw error
-                        } catch {
-                            lifecycle.failure = .init(position: seq, error: "\(error)", at: CRMCore.nowMillis())
-                            return false
-                        }
-                        lifecycle.checkpoint = seq
-                        return true
-                    }
-                    try self.save(index, lifecycle, txn)
-                    return lifecycle
-                }
-            }
-            if let failure = lifecycles[index].failure {
-                logger.error(
-                    "projection failed while catching up",
-                    metadata: ["projection": "\(projector.name)", "position": "\(failure.position)", "error": "\(failure.error)"]
-                )
             }
         }
     }

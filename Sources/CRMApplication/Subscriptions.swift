@@ -120,28 +120,27 @@ extension CRMCore {
             params["from"] = .int(Int64(next))
             params["limit"] = 500
             params["max_scan"] = 20_000
-            let page: JSON
+            let page: EventPage
             do {
-                page = try self.readEvents(.object(params))
+                page = try self.readEventPage(.object(params))
             } catch {
                 return DeliveryEnd(reason: .failed("\(error)"), next: next)
             }
-            for event in page["events"]?.arrayValue ?? [] {
+            for (seq, event) in page.events {
                 let notification: JSON = [
                     "jsonrpc": "2.0", "method": "events.event",
-                    "params": ["subscription": .string(subscription.id), "event": event],
+                    "params": ["subscription": .string(subscription.id), "event": .serialized(event)],
                 ]
                 guard send(notification) else { return DeliveryEnd(reason: .refused, next: next) }
-                next = UInt64(event["seq"]?.intValue ?? Int64(next)) + 1
+                next = seq + 1
             }
-            if let following = page["next_from"]?.intValue {
-                next = UInt64(following)
+            if let following = page.nextFrom {
+                next = following
                 continue
             }
             // The page reached the head of its read transaction: wait for the next commit.
-            let head = UInt64(page["head"]?.intValue ?? 0)
-            next = max(next, head + 1)
-            await self.headSignal.wait(after: head)
+            next = max(next, page.head + 1)
+            await self.headSignal.wait(after: page.head)
         }
         return DeliveryEnd(reason: .stopped, next: next)
     }

@@ -14,9 +14,10 @@ public enum JSON: Sendable, Hashable {
     case string(String)
     case array([JSON])
     case object([String: JSON])
-    /// A value already serialized canonically, written out verbatim by ``JSON/serialized()``. Only
-    /// replies use it, to pass on stored bytes (event payloads) without parsing them; the parser
-    /// never produces it and the accessors see no members in it.
+    /// A value already serialized canonically, written out verbatim by ``JSON/serialized()``. Replies
+    /// use it to pass on stored bytes (profiles, event envelopes) without parsing them; the parser
+    /// never produces it. The accessors parse it when asked (see ``JSON/materialized``), but `==`
+    /// and pattern matching see the case as it is.
     case serialized(SerializedJSON)
 }
 
@@ -32,7 +33,8 @@ public struct SerializedJSON: Sendable, Hashable {
 
 extension JSON {
     /// This value with any ``JSON/serialized(_:)`` text in it parsed into members, for code in the
-    /// process that inspects a reply (the accessors below see no members in serialized text).
+    /// process that inspects or compares a reply. The member, element, array and object accessors
+    /// below parse serialized text themselves (serialized text is always an object or an array).
     public var materialized: JSON {
         switch self {
         case .serialized, .array, .object: return (try? JSON.parse(self.serialized())) ?? self
@@ -43,10 +45,14 @@ extension JSON {
     /// The member `key` of an object, or `nil` for a missing member or a non-object.
     public subscript(key: String) -> JSON? {
         get {
-            if case .object(let members) = self { return members[key] }
-            return nil
+            switch self {
+            case .object(let members): return members[key]
+            case .serialized: return self.materialized[key]
+            default: return nil
+            }
         }
         set {
+            if case .serialized = self { self = self.materialized }
             guard case .object(var members) = self else { return }
             // Drop this value's reference first, so `members` is unique and is not copied on write.
             self = .null
@@ -57,6 +63,7 @@ extension JSON {
 
     /// Element `index` of an array, or `nil` when out of range or not an array.
     public subscript(index: Int) -> JSON? {
+        if case .serialized = self { return self.materialized[index] }
         if case .array(let elements) = self, elements.indices.contains(index) { return elements[index] }
         return nil
     }
@@ -95,12 +102,14 @@ extension JSON {
 
     /// The elements, or `nil` when this is not an array.
     public var arrayValue: [JSON]? {
+        if case .serialized = self { return self.materialized.arrayValue }
         if case .array(let value) = self { return value }
         return nil
     }
 
     /// The members, or `nil` when this is not an object.
     public var objectValue: [String: JSON]? {
+        if case .serialized = self { return self.materialized.objectValue }
         if case .object(let value) = self { return value }
         return nil
     }

@@ -7,6 +7,20 @@ import Testing
 /// `events.read` writes envelopes of stored records straight from their bytes; they must be the
 /// bytes the general serializer gives for the same envelope.
 @Suite struct EnvelopeBytesTests {
+    /// The envelope as a JSON value, member by member (docs/PROTOCOL.md §8.3).
+    static func reference(_ event: RecordedEvent, hash: [UInt8]) -> JSON {
+        [
+            "seq": .int(Int64(event.seq)), "stream": .string(event.stream),
+            "stream_version": .int(Int64(event.streamVersion)), "type": .string(event.type),
+            "schema_version": .int(Int64(event.schemaVersion)),
+            "occurred_at": .string(Timestamp.format(event.occurredAt)),
+            "recorded_at": .string(Timestamp.format(event.recordedAt)), "actor": event.actor.json,
+            "command_id": .string(event.commandID), "correlation_id": .string(event.correlationID),
+            "causation_seq": event.causationSeq.map { .int(Int64($0)) } ?? .null,
+            "data": event.data, "pii": event.pii, "hash": .string(hexString(hash)),
+        ]
+    }
+
     static let events: [RecordedEvent] = [
         RecordedEvent(
             seq: 1, stream: "customer-ada", streamVersion: 1, type: "CustomerCreated", schemaVersion: 1,
@@ -28,12 +42,12 @@ import Testing
         for event in Self.events {
             let record = EventRecord.encode(event, previousHash: EventRecord.genesisHash)
             let hash = EventRecord.hash(record)
-            var expected = CRMCore.envelope(event, hash: hash)
+            var expected = Self.reference(event, hash: hash)
             if let storedSchemaVersion { expected["stored_schema_version"] = .int(Int64(storedSchemaVersion)) }
             let bytes = try record.withUnsafeBytes { raw in
                 let (envelope, data, pii) = try EventRecord.decodeEnvelope(raw)
                 #expect(envelope.seq == event.seq && envelope.data == .null)
-                return CRMCore.envelopeBytes(
+                return CRMCore.envelope(
                     envelope,
                     data: data,
                     pii: pii,
@@ -42,6 +56,7 @@ import Testing
                 ).bytes
             }
             #expect(String(decoding: bytes, as: UTF8.self) == expected.serializedString())
+            #expect(CRMCore.envelope(event, hash: hash, storedSchemaVersion: storedSchemaVersion).bytes == bytes)
             #expect(JSON.serialized(SerializedJSON(bytes)).serialized() == bytes)
         }
     }

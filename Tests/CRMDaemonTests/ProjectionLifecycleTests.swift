@@ -266,7 +266,7 @@ struct ProbeProjector: Projector {
             }
         }
         // 40 events in chunks of 7: several transactions, all before the daemon answers.
-        let daemon = try await TestDaemon(directory: directory) { $0.rebuildChunkEvents = 7 }
+        var daemon = try await TestDaemon(directory: directory) { $0.rebuildChunkEvents = 7 }
         let client = try daemon.client()
         #expect(try await client.result("customer.get", ["customer_id": "c39"])["name"]?["first"] == "Ada")
         let row = try #require(Self.row(try await client.result("projection.status"), "customers"))
@@ -274,6 +274,21 @@ struct ProbeProjector: Projector {
         #expect(row["last_rebuild"]?["reason"] == "version")
         #expect(row["last_rebuild"]?["events"] == 40)
         #expect(try Self.contents(of: daemon.core) == Self.foldedFromScratch(daemon.core))
+        try await daemon.stop()
+
+        // Live tables found behind the head (as if the log had been written without them) are
+        // built afresh as well.
+        do {
+            let environment = try Environment(path: directory.appending("data"))
+            try environment.write { txn in
+                try txn.put(try txn.openDatabase("meta"), "proj.funnel.checkpoint", [UInt8](repeating: 0, count: 8))
+            }
+        }
+        daemon = try await TestDaemon(directory: directory)
+        let behind = try #require(Self.row(try await daemon.client().result("projection.status"), "funnel"))
+        #expect(behind["state"] == "live")
+        #expect(behind["checkpoint"] == 40)
+        #expect(behind["last_rebuild"]?["reason"] == "behind")
         try await daemon.stop()
     }
 

@@ -1,3 +1,4 @@
+import CRMApplication
 import CRMJSON
 import CRMProtocol
 import CRMTesting
@@ -23,6 +24,26 @@ import Testing
             let reply = try JSON.parse(line)
             if reply["error"] != nil { throw RPCClientError.unexpectedSuccess(reply) }
         }
+    }
+
+    @Test func aFilteredDeliveryThatStopsSaysWhereToResume() async throws {
+        let daemon = try await TestDaemon()
+        let client = try daemon.client()
+        for id in ["a1", "b1", "a2", "b2"] {
+            _ = try await client.result("customer.create", ["customer_id": .string(id), "first_name": "Ada"])
+        }
+        // customer-b1 is event 2, customer-b2 event 4; the reader takes one event, then refuses.
+        let subscription = try daemon.core.subscription(["stream_prefix": "customer-b", "from": 1], defaultID: "s")
+        var delivered: [Int64] = []
+        let end = await daemon.core.deliver(subscription) { notification in
+            guard delivered.isEmpty else { return false }
+            delivered.append(notification["params"]?["event"]?["seq"]?.intValue ?? 0)
+            return true
+        }
+        #expect(delivered == [2])
+        #expect(end.reason == .refused)
+        #expect(end.next == 3)
+        try await daemon.stop()
     }
 
     @Test func subscriberSeesEveryEventOnceInOrderWhileOthersWrite() async throws {
