@@ -26,10 +26,12 @@ public final class UUIDv7Generator: Sendable {
         for index in 0..<6 { bytes[index] = UInt8(truncatingIfNeeded: ms >> (40 - 8 * UInt64(index))) }
         bytes[6] = 0x70 | UInt8(counter >> 8 & 0x0F)
         bytes[7] = UInt8(truncatingIfNeeded: counter)
+        // One draw of 64 random bits (each draw is a system call).
         var random = SystemRandomNumberGenerator()
-        for index in 8..<16 { bytes[index] = random.next() }
+        let bits: UInt64 = random.next()
+        for index in 8..<16 { bytes[index] = UInt8(truncatingIfNeeded: bits >> (8 * UInt64(index - 8))) }
         bytes[8] = 0x80 | (bytes[8] & 0x3F)
-        let hex = Array("0123456789abcdef".utf8)
+        let hex = hexDigits
         var out: [UInt8] = []
         out.reserveCapacity(36)
         for (index, byte) in bytes.enumerated() {
@@ -43,7 +45,7 @@ public final class UUIDv7Generator: Sendable {
 
 /// Lower-case hexadecimal of bytes (hashes in replies).
 public func hexString(_ bytes: [UInt8]) -> String {
-    let hex = Array("0123456789abcdef".utf8)
+    let hex = hexDigits
     var out: [UInt8] = []
     out.reserveCapacity(bytes.count * 2)
     for byte in bytes {
@@ -52,3 +54,5 @@ public func hexString(_ bytes: [UInt8]) -> String {
     }
     return String(decoding: out, as: UTF8.self)
 }
+
+private let hexDigits = Array("0123456789abcdef".utf8)

@@ -395,11 +395,17 @@ extension CustomerState {
 
 // MARK: - Typed access to decision state
 
+extension DecisionStateStore {
+    /// Stores `customer` as the customer `id`.
+    func setCustomer(_ id: String, _ customer: CustomerState) throws {
+        try self.setDecodedRecord(.customers, id, customer, encoded: customer.encoded(), DecodedState.customers)
+    }
+}
+
 extension DecisionState {
     /// The customer `id`, or `nil` when there is none.
     public func customer(_ id: String) throws -> CustomerState? {
-        guard let bytes = try self.record(.customers, id) else { return nil }
-        return try CustomerState(decoding: bytes)
+        try self.decodedRecord(.customers, id, DecodedState.customers, decode: CustomerState.init(decoding:))
     }
 
     /// The id of the customer holding the (lower-cased) email address, or `nil`.

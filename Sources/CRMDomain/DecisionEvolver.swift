@@ -65,7 +65,7 @@ public enum DecisionEvolver {
     ) throws {
         guard let id = DecisionEvolver.customerID(of: event), var customer = try store.customer(id) else { return }
         change(&customer)
-        try store.setRecord(.customers, id, customer.encoded())
+        try store.setCustomer(id, customer)
     }
 
     private static func customerCreated(_ event: RecordedEvent, _ store: any DecisionStateStore) throws {
@@ -89,7 +89,7 @@ public enum DecisionEvolver {
             lifecycleStage: data["lifecycle_stage"]?.stringValue ?? Validation.defaultLifecycleStage,
             leadStatus: data["lead_status"]?.stringValue
         )
-        try store.setRecord(.customers, id, customer.encoded())
+        try store.setCustomer(id, customer)
         for email in customer.emails {
             try store.setRecord(.emails, email.key, Array(id.utf8))
         }
@@ -137,7 +137,7 @@ public enum DecisionEvolver {
                 }
             }
         }
-        try store.setRecord(.customers, id, new.encoded())
+        try store.setCustomer(id, new)
         guard changes["emails"] != nil else { return }
         // Release the addresses this customer no longer holds, then index the ones it holds now.
         let newKeys = Set(new.emails.map(\.key))

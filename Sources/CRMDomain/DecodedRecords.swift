@@ -1,28 +1,36 @@
 import Synchronization
 
-/// Decoded forms of decision-state records that change rarely but are read by many commands (SLA
-/// policies, schedules), reused for as long as the stored bytes are the same.
+/// Decoded forms of stored records (decision-state records, read-model documents), reused for as
+/// long as the stored bytes are the same, so a record read by many commands is parsed once.
 ///
 /// The cache is keyed by the record's key and checked against its stored bytes on every read, so it
 /// never answers for a record that changed, whichever transaction changed it (including one that
-/// was later aborted): it only saves parsing identical bytes again.
-final class DecodedRecords<Value: Sendable>: Sendable {
+/// was later aborted): it only saves parsing identical bytes again. Writers that encode a record
+/// hand the cache the value with its bytes (``remember(_:_:_:)``), so the next read of a record
+/// just written is a hit too.
+package final class DecodedRecords<Value: Sendable>: Sendable {
     private let entries = Mutex<[String: (bytes: [UInt8], value: Value)]>([:])
-    /// Most records kept; beyond it the cache starts over (these tables hold few records).
+    /// Most records kept; beyond it the cache starts over, which bounds its memory whatever the
+    /// number of records, at the cost of re-parsing the working set once.
     private let capacity: Int
 
-    init(capacity: Int = 1024) { self.capacity = capacity }
+    package init(capacity: Int = 1024) { self.capacity = capacity }
 
     /// The decoded form of `bytes`, stored under `key`: from the cache when it holds these very bytes,
     /// else from `decode`.
-    func value(_ key: String, _ bytes: [UInt8], decode: ([UInt8]) throws -> Value) throws -> Value {
+    package func value(_ key: String, _ bytes: [UInt8], decode: ([UInt8]) throws -> Value) throws -> Value {
         if let cached = self.entries.withLock({ $0[key] }), cached.bytes == bytes { return cached.value }
         let value = try decode(bytes)
+        self.remember(key, bytes, value)
+        return value
+    }
+
+    /// Records that `bytes`, stored under `key`, decode to `value`.
+    package func remember(_ key: String, _ bytes: [UInt8], _ value: Value) {
         self.entries.withLock { entries in
-            if entries.count >= self.capacity { entries.removeAll(keepingCapacity: true) }
+            if entries.count >= self.capacity, entries[key] == nil { entries.removeAll(keepingCapacity: true) }
             entries[key] = (bytes, value)
         }
-        return value
     }
 }
 
@@ -31,4 +39,36 @@ enum DecodedState {
     static let schedules = DecodedRecords<BusinessSchedule>()
     /// Under one key, `active`: the active policies of the last policy-set fingerprint read.
     static let activePolicies = DecodedRecords<[SlaPolicy]>()
+    /// Records read by nearly every command; sized for a working set of customers, deals and tickets.
+    static let customers = DecodedRecords<CustomerState>(capacity: 65_536)
+    static let pipelines = DecodedRecords<PipelineState>()
+    static let deals = DecodedRecords<DealState>(capacity: 32_768)
+    static let tickets = DecodedRecords<TicketState>(capacity: 32_768)
+}
+
+extension DecisionState {
+    /// The record `key` of `table` decoded with `decode`, through `cache`; `nil` when there is none.
+    func decodedRecord<Value>(
+        _ table: StateTable,
+        _ key: String,
+        _ cache: DecodedRecords<Value>,
+        decode: ([UInt8]) throws -> Value
+    ) throws -> Value? {
+        guard let bytes = try self.record(table, key) else { return nil }
+        return try cache.value(key, bytes, decode: decode)
+    }
+}
+
+extension DecisionStateStore {
+    /// Stores `bytes`, the encoding of `value`, as record `key` of `table`, and tells `cache`.
+    func setDecodedRecord<Value>(
+        _ table: StateTable,
+        _ key: String,
+        _ value: Value,
+        encoded bytes: [UInt8],
+        _ cache: DecodedRecords<Value>
+    ) throws {
+        try self.setRecord(table, key, bytes)
+        cache.remember(key, bytes, value)
+    }
 }

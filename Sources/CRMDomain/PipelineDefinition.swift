@@ -181,13 +181,23 @@ public struct PipelineState: Sendable, Hashable {
 extension DecisionState {
     /// The pipeline `id`, or `nil`.
     public func pipeline(_ id: String) throws -> PipelineState? {
-        guard let bytes = try self.record(.pipelines, id) else { return nil }
-        return try PipelineState(decoding: bytes)
+        try self.decodedRecord(.pipelines, id, DecodedState.pipelines, decode: PipelineState.init(decoding:))
     }
 
     /// The deal `id`, or `nil`.
     public func deal(_ id: String) throws -> DealState? {
-        guard let bytes = try self.record(.deals, id) else { return nil }
-        return try DealState(decoding: bytes)
+        try self.decodedRecord(.deals, id, DecodedState.deals, decode: DealState.init(decoding:))
+    }
+}
+
+extension DecisionStateStore {
+    /// Stores `pipeline` as the pipeline `id`.
+    func setPipeline(_ id: String, _ pipeline: PipelineState) throws {
+        try self.setDecodedRecord(.pipelines, id, pipeline, encoded: pipeline.encoded(), DecodedState.pipelines)
+    }
+
+    /// Stores `deal` as the deal `id`.
+    func setDeal(_ id: String, _ deal: DealState) throws {
+        try self.setDecodedRecord(.deals, id, deal, encoded: deal.encoded(), DecodedState.deals)
     }
 }

@@ -18,7 +18,7 @@ public enum SalesEvolver {
             guard let definition = PipelineDefinition(json: event.data) else { return }
             var pipeline = try store.pipeline(definition.id) ?? PipelineState(definition: definition)
             pipeline.definition = definition
-            try store.setRecord(.pipelines, definition.id, pipeline.encoded())
+            try store.setPipeline(definition.id, pipeline)
         case SalesEventType.dealCreated:
             let data = event.data
             guard let id = data["deal_id"]?.stringValue, let pipelineID = data["pipeline_id"]?.stringValue,
@@ -39,7 +39,7 @@ public enum SalesEvolver {
                 lastOpenStage: data["last_open_stage"]?.stringValue,
                 lostReason: data["lost_reason"]?.stringValue
             )
-            try store.setRecord(.deals, id, deal.encoded())
+            try store.setDeal(id, deal)
             try SalesEvolver.countOpen(pipelineID, stageID, kind: deal.kind, by: 1, store)
         case SalesEventType.dealStageChanged:
             guard let id = event.data["deal_id"]?.stringValue, var deal = try store.deal(id),
@@ -52,7 +52,7 @@ public enum SalesEvolver {
             deal.probability = Int(data["probability"]?.intValue ?? Int64(deal.probability))
             deal.lastOpenStage = data["last_open_stage"]?.stringValue ?? deal.lastOpenStage
             deal.lostReason = deal.kind == "lost" ? data["lost_reason"]?.stringValue : nil
-            try store.setRecord(.deals, id, deal.encoded())
+            try store.setDeal(id, deal)
             try SalesEvolver.countOpen(deal.pipelineID, deal.stageID, kind: deal.kind, by: 1, store)
         case SalesEventType.dealUpdated:
             guard let id = event.data["deal_id"]?.stringValue, var deal = try store.deal(id) else { return }
@@ -70,7 +70,7 @@ public enum SalesEvolver {
                 default: continue
                 }
             }
-            try store.setRecord(.deals, id, deal.encoded())
+            try store.setDeal(id, deal)
         default:
             return
         }
@@ -87,7 +87,7 @@ public enum SalesEvolver {
         guard kind == "open", var pipeline = try store.pipeline(pipelineID) else { return }
         let count = max(0, (pipeline.openDeals[stageID] ?? 0) + delta)
         pipeline.openDeals[stageID] = count == 0 ? nil : count
-        try store.setRecord(.pipelines, pipelineID, pipeline.encoded())
+        try store.setPipeline(pipelineID, pipeline)
     }
 }
 

@@ -83,17 +83,25 @@ public struct TicketState: Sendable, Hashable {
 extension DecisionState {
     /// Ticket `id`, or `nil`.
     public func ticket(_ id: String) throws -> TicketState? {
-        guard let bytes = try self.record(.tickets, id) else { return nil }
-        guard let ticket = TicketState(json: try JSON.parse(bytes)) else {
-            throw StateDecodingError("stored ticket \(id) is malformed")
+        try self.decodedRecord(.tickets, id, DecodedState.tickets) { bytes in
+            guard let ticket = TicketState(json: try JSON.parse(bytes)) else {
+                throw StateDecodingError("stored ticket \(id) is malformed")
+            }
+            return ticket
         }
-        return ticket
     }
 
     /// Ticket `id`, or `not_found` naming `ticket_id`.
     func existingTicket(_ id: String) throws -> TicketState {
         guard let ticket = try self.ticket(id) else { throw Rejection.notFound("ticket_id", "ticket", id) }
         return ticket
+    }
+}
+
+extension DecisionStateStore {
+    /// Stores `ticket` as the ticket `id`.
+    func setTicket(_ id: String, _ ticket: TicketState) throws {
+        try self.setDecodedRecord(.tickets, id, ticket, encoded: ticket.json.serialized(), DecodedState.tickets)
     }
 }
 
@@ -136,7 +144,7 @@ public enum ServiceEvolver {
                 status: data["status"]?.stringValue ?? "new",
                 tags: data["tags"]?.arrayValue?.compactMap(\.stringValue) ?? []
             )
-            try store.setRecord(.tickets, id, ticket.json.serialized())
+            try store.setTicket(id, ticket)
         case ServiceEventType.ticketMessageAdded:
             try ServiceEvolver.update(event, store) { $0.messageCount += 1 }
         case ServiceEventType.ticketStatusChanged:
@@ -177,6 +185,6 @@ public enum ServiceEvolver {
     ) throws {
         guard let id = event.data["ticket_id"]?.stringValue, var ticket = try store.ticket(id) else { return }
         change(&ticket)
-        try store.setRecord(.tickets, id, ticket.json.serialized())
+        try store.setTicket(id, ticket)
     }
 }

@@ -16,7 +16,7 @@ extension JSON {
         switch self {
         case .null: out.append(contentsOf: "null".utf8)
         case .bool(let value): out.append(contentsOf: (value ? "true" : "false").utf8)
-        case .int(let value): out.append(contentsOf: String(value).utf8)
+        case .int(let value): JSON.writeInt(value, into: &out)
         case .double(let value):
             if !value.isFinite {
                 out.append(contentsOf: "null".utf8)
@@ -46,6 +46,18 @@ extension JSON {
             out.append(UInt8(ascii: "}"))
         case .serialized(let text): out.append(contentsOf: text.bytes)
         }
+    }
+
+    /// Writes the decimal digits of `value` (what `String(value)` gives, without allocating it).
+    static func writeInt(_ value: Int64, into out: inout [UInt8]) {
+        if value < 0 { out.append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        let start = out.count
+        repeat {
+            out.append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: magnitude % 10))
+            magnitude /= 10
+        } while magnitude > 0
+        out[start...].reverse()
     }
 
     /// Whether `a` sorts before `b` by their UTF-8 bytes (the canonical key order).

@@ -61,6 +61,19 @@ import Testing
         #expect(try JSON.parse("-0") == .int(0))
     }
 
+    @Test func integersSerializeAsTheirDecimalDigits() {
+        var values: [Int64] = [0, 1, -1, 9, 10, -10, 99, 100, .max, .min, .max - 1, .min + 1]
+        var power: Int64 = 1
+        for _ in 0..<18 {
+            power *= 10
+            values += [power, power - 1, -power, -(power - 1)]
+        }
+        for value in values {
+            #expect(JSON.int(value).serializedString() == String(value))
+        }
+        #expect(JSON.array([.int(-5), .int(42)]).serializedString() == "[-5,42]")
+    }
+
     @Test func stringsWithAndWithoutEscapesRoundTrip() throws {
         let text = #"{"a":"plain","b":"h\u00e9llo \"q\" \\ \n","c":"héllo ✓","d":""}"#
         let json = try JSON.parse(text)
