@@ -45,14 +45,18 @@ public final class UUIDv7Generator: Sendable {
 
 /// Lower-case hexadecimal of bytes (hashes in replies).
 public func hexString(_ bytes: [UInt8]) -> String {
-    let hex = hexDigits
     var out: [UInt8] = []
     out.reserveCapacity(bytes.count * 2)
-    for byte in bytes {
-        out.append(hex[Int(byte >> 4)])
-        out.append(hex[Int(byte & 0x0F)])
-    }
+    appendHex(bytes, to: &out)
     return String(decoding: out, as: UTF8.self)
+}
+
+/// Appends the lower-case hexadecimal of `bytes` to `out`.
+func appendHex(_ bytes: [UInt8], to out: inout [UInt8]) {
+    for byte in bytes {
+        out.append(hexDigits[Int(byte >> 4)])
+        out.append(hexDigits[Int(byte & 0x0F)])
+    }
 }
 
 private let hexDigits = Array("0123456789abcdef".utf8)

@@ -52,6 +52,21 @@ public struct Actor: Sendable, Hashable {
         if let onBehalfOf = self.onBehalfOf { object["on_behalf_of"] = .string(onBehalfOf) }
         return object
     }
+
+    /// Appends the canonical serialization of ``json`` to `out` without building it (an event page
+    /// writes one per event).
+    public func write(into out: inout [UInt8]) {
+        out.append(contentsOf: #"{"gid":"#.utf8)
+        JSON.writeInt(Int64(self.gid), into: &out)
+        out.append(contentsOf: #","kind":"unix""#.utf8)
+        if let onBehalfOf = self.onBehalfOf {
+            out.append(contentsOf: #","on_behalf_of":"#.utf8)
+            JSON.writeString(onBehalfOf, into: &out)
+        }
+        out.append(contentsOf: #","uid":"#.utf8)
+        JSON.writeInt(Int64(self.uid), into: &out)
+        out.append(UInt8(ascii: "}"))
+    }
 }
 
 /// An event as stored in the log, with its envelope.

@@ -64,6 +64,16 @@ public enum Timestamp {
         }
     }
 
+    /// Appends ``format(_:)``'s text as a JSON string (in quotes) to `out`.
+    public static func writeQuoted(_ millis: Int64, into out: inout [UInt8]) {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { buffer in
+            let count = Timestamp.write(millis, into: buffer)
+            out.append(UInt8(ascii: "\""))
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[0..<count]))
+            out.append(UInt8(ascii: "\""))
+        }
+    }
+
     /// Writes ``format(_:)``'s text into `buffer` (at least 32 bytes) and returns its length.
     static func write(_ millis: Int64, into buffer: UnsafeMutableBufferPointer<UInt8>) -> Int {
         let totalSeconds = millis >= 0 ? millis / 1000 : (millis - 999) / 1000

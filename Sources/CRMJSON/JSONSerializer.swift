@@ -49,7 +49,7 @@ extension JSON {
     }
 
     /// Writes the decimal digits of `value` (what `String(value)` gives, without allocating it).
-    static func writeInt(_ value: Int64, into out: inout [UInt8]) {
+    public static func writeInt(_ value: Int64, into out: inout [UInt8]) {
         if value < 0 { out.append(UInt8(ascii: "-")) }
         var magnitude = value.magnitude
         let start = out.count

@@ -15,6 +15,9 @@ import Testing
     ])
     func formatsUTCWithMilliseconds(_ millis: Int64, _ text: String) {
         #expect(Timestamp.format(millis) == text)
+        var quoted: [UInt8] = Array("x".utf8)
+        Timestamp.writeQuoted(millis, into: &quoted)
+        #expect(String(decoding: quoted, as: UTF8.self) == "x\"\(text)\"")
     }
 
     @Test func parsingWhatIsFormattedGivesTheSameInstant() {
