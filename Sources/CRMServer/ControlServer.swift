@@ -284,7 +284,7 @@ public struct ControlServer: Service {
                 let limit = self.configuration.maxLineBytes
                 logger.notice("request line too long; closing connection", metadata: ["limit": "\(limit)"])
                 let reply = self.handler.lineTooLongReply(limit: limit)
-                queue.push(Task { reply })
+                queue.push(.ready(reply))
                 return
             }
         }

@@ -35,7 +35,7 @@ public struct RPCHandler: RequestHandler {
         self.subscriptionBufferBytes = subscriptionBufferBytes
     }
 
-    public func start(line: [UInt8], peer: PeerCredentials) -> Task<[UInt8]?, Never> {
+    public func start(line: [UInt8], peer: PeerCredentials) -> StartedReply {
         let json: JSON
         do {
             json = try JSON.parse(line)
@@ -48,7 +48,7 @@ public struct RPCHandler: RequestHandler {
                     data: ["reason": "bad_request"]
                 )
             )
-            return Task { reply.serialized() }
+            return .ready(reply.serialized())
         }
         let origin = RequestOrigin(uid: peer.uid, gid: peer.gid)
         if case .array(let elements) = json {
@@ -57,10 +57,10 @@ public struct RPCHandler: RequestHandler {
                     id: .null,
                     error: RPCError(reason: "bad_request", message: "an empty batch is not a request")
                 )
-                return Task { reply.serialized() }
+                return .ready(reply.serialized())
             }
             let started = elements.map { self.handle($0, origin: origin, connection: peer.connection) }
-            return Task {
+            return StartedReply {
                 var replies: [JSON] = []
                 for request in started {
                     if let reply = await request.reply() { replies.append(reply) }
@@ -68,8 +68,12 @@ public struct RPCHandler: RequestHandler {
                 return replies.isEmpty ? nil : JSON.array(replies).serialized()
             }
         }
-        let started = self.handle(json, origin: origin, connection: peer.connection)
-        return Task { await started.reply()?.serialized() }
+        switch self.handle(json, origin: origin, connection: peer.connection) {
+        case .done(let reply): return .ready(reply?.serialized())
+        case .command(let id, let pending):
+            return .awaited { RPCHandler.response(id: id, await pending.value)?.serialized() }
+        case let started: return StartedReply { await started.reply()?.serialized() }
+        }
     }
 
     public func lineTooLongReply(limit: Int) -> [UInt8] {

@@ -12,8 +12,8 @@ import Synchronization
 /// either, or when the writer fails) wakes both and drops the tasks not yet taken: their replies
 /// are never written, but the tasks themselves run to completion, as they are not ours to cancel.
 package final class ReplyQueue: Sendable {
-    /// A started request whose task produces the reply line, or `nil` for no reply.
-    package typealias Reply = Task<[UInt8]?, Never>
+    /// A started request, which produces the reply line, or `nil` for no reply.
+    package typealias Reply = StartedReply
 
     private struct State {
         var pending: [Reply] = []

@@ -107,16 +107,65 @@ public final class ConnectionState: Sendable {
     }
 }
 
+/// The reply line of a started request (without its `\n`), or `nil` when no reply is due.
+///
+/// A reply that needs work of its own comes from a task, so requests of one connection run at the
+/// same time; a reply that only waits for something else (a command queued with the writer) is
+/// awaited by the connection's reply writer when its turn comes, which saves a task and two hops
+/// between threads per command when the writer releases hundreds of replies after a commit.
+public struct StartedReply: Sendable {
+    private enum Source: Sendable {
+        case ready([UInt8]?)
+        case task(Task<[UInt8]?, Never>)
+        case awaited(@Sendable () async -> [UInt8]?)
+    }
+
+    private let source: Source
+
+    /// A reply produced by `task`.
+    public init(_ task: Task<[UInt8]?, Never>) { self.source = .task(task) }
+
+    /// A reply produced by a new task running `body`.
+    public init(_ body: @escaping @Sendable () async -> [UInt8]?) { self.source = .task(Task(operation: body)) }
+
+    private init(source: Source) { self.source = source }
+
+    /// A reply known already.
+    public static func ready(_ line: [UInt8]?) -> StartedReply { StartedReply(source: .ready(line)) }
+
+    /// A reply that `produce` awaits when the connection's reply writer gets to it; `produce` must
+    /// only wait (for work already under way elsewhere), not compute.
+    public static func awaited(_ produce: @escaping @Sendable () async -> [UInt8]?) -> StartedReply {
+        StartedReply(source: .awaited(produce))
+    }
+
+    /// The reply line.
+    public var value: [UInt8]? {
+        get async {
+            switch self.source {
+            case .ready(let line): return line
+            case .task(let task): return await task.value
+            case .awaited(let produce): return await produce()
+            }
+        }
+    }
+
+    /// Cancels the task producing the reply, if there is one.
+    public func cancel() {
+        if case .task(let task) = self.source { task.cancel() }
+    }
+}
+
 /// Handles request lines for the ``ControlServer``.
 ///
 /// The server calls ``start(line:peer:)`` for each complete line of a connection in the order the
 /// lines arrived, before reading the next one is processed, so anything that must keep request order
-/// (enqueuing a command with the writer) happens inside `start` itself. The returned task produces
+/// (enqueuing a command with the writer) happens inside `start` itself. The returned reply produces
 /// the reply line without its `\n`, or `nil` when no reply is due (a JSON-RPC notification). The
-/// server writes replies in request order, awaiting each task in turn, which lets a client pipeline
+/// server writes replies in request order, awaiting each in turn, which lets a client pipeline
 /// requests.
 public protocol RequestHandler: Sendable {
-    func start(line: [UInt8], peer: PeerCredentials) -> Task<[UInt8]?, Never>
+    func start(line: [UInt8], peer: PeerCredentials) -> StartedReply
 
     /// The reply line sent, just before the connection is closed, to a client whose line exceeded
     /// the configured limit.

@@ -4,7 +4,14 @@ import Testing
 @Suite("ReplyQueue")
 struct ReplyQueueTests {
     private func reply(_ text: String) -> ReplyQueue.Reply {
-        Task { Array(text.utf8) }
+        StartedReply(Task { Array(text.utf8) })
+    }
+
+    @Test func readyAndAwaitedRepliesGiveTheirLines() async {
+        #expect(await StartedReply.ready(Array("r".utf8)).value == Array("r".utf8))
+        #expect(await StartedReply.ready(nil).value == nil)
+        #expect(await StartedReply.awaited { Array("a".utf8) }.value == Array("a".utf8))
+        #expect(await StartedReply { nil }.value == nil)
     }
 
     @Test func deliversInOrderAndEndsAfterFinish() async {

@@ -152,8 +152,8 @@ extension Array where Element == UInt8 {
 
 /// Replies with the line uppercased; `whoami` answers `pid uid gid` of the peer.
 struct UppercaseHandler: RequestHandler {
-    func start(line: [UInt8], peer: PeerCredentials) -> Task<[UInt8]?, Never> {
-        Task {
+    func start(line: [UInt8], peer: PeerCredentials) -> StartedReply {
+        StartedReply {
             if line.text == "whoami" {
                 return Array("\(peer.pid) \(peer.uid) \(peer.gid)".utf8)
             }
@@ -212,7 +212,7 @@ final class GateHandler: RequestHandler {
         }
     }
 
-    func start(line: [UInt8], peer: PeerCredentials) -> Task<[UInt8]?, Never> {
+    func start(line: [UInt8], peer: PeerCredentials) -> StartedReply {
         let started = self.state.withLock { state in
             state.started += 1
             state.running += 1
@@ -220,7 +220,7 @@ final class GateHandler: RequestHandler {
             return state.started
         }
         self.startsContinuation.yield(started)
-        return Task {
+        return StartedReply {
             if line.text.hasPrefix("wait") {
                 await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                     let isOpen = self.state.withLock { state in
@@ -263,14 +263,14 @@ final class ReverseOrderHandler: RequestHandler {
 
     var completionOrder: [Int] { self.state.withLock { $0.completionOrder } }
 
-    func start(line: [UInt8], peer: PeerCredentials) -> Task<[UInt8]?, Never> {
+    func start(line: [UInt8], peer: PeerCredentials) -> StartedReply {
         let index = self.state.withLock { state in
             defer { state.next += 1 }
             return state.next
         }
         let groupSize = self.groupSize
         let group = index / groupSize
-        return Task {
+        return StartedReply {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let first = self.state.withLock { state -> CheckedContinuation<Void, Never>? in
                     state.waiting[group, default: [:]][index] = continuation
