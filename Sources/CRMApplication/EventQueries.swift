@@ -130,36 +130,27 @@ extension CRMCore {
                 for seq in positions {
                     guard let event = try self.store.storedEvent(at: seq, txn) else { continue }
                     let proceed = try consider(event) {
-                        try envelope(event, hash: try self.store.recordHash(at: seq, txn) ?? [])
+                        try envelope(event, hash: try self.store.link(of: seq, head: head, txn))
                     }
                     guard proceed else { break }
                 }
             } else {
                 // A scan reads envelopes only and copies payloads that need no upcast as stored.
-                func scanned(_ record: UnsafeRawBufferPointer) throws -> Bool {
+                try self.store.forEachLinkedRecord(from: backward ? highest : lowest, backward: backward, txn) {
+                    seq, record, hash in
+                    guard backward ? seq >= lowest : seq <= highest else { return false }
                     let (event, data, pii) = try EventRecord.decodeEnvelope(record)
                     return try consider(event) {
                         guard !upcast || event.schemaVersion == EventSchema.currentVersion(of: event.type) else {
-                            return try envelope(try EventRecord.decodeStored(record), hash: EventRecord.hash(record))
+                            return try envelope(try EventRecord.decodeStored(record), hash: hash)
                         }
                         return CRMCore.envelope(
                             event,
                             data: data,
                             pii: pii,
-                            hash: EventRecord.hash(record),
+                            hash: hash,
                             storedSchemaVersion: upcast ? event.schemaVersion : nil
                         )
-                    }
-                }
-                if backward {
-                    try self.store.forEachRecordBackward(from: highest, txn) { seq, record in
-                        guard seq >= lowest else { return false }
-                        return try scanned(record)
-                    }
-                } else {
-                    try self.store.forEachRecord(from: lowest, txn) { seq, record in
-                        guard seq <= highest else { return false }
-                        return try scanned(record)
                     }
                 }
             }
@@ -179,50 +170,47 @@ extension CRMCore {
     ) -> SerializedJSON {
         var out: [UInt8] = []
         out.reserveCapacity(360 + data.count + pii.count + event.stream.utf8.count)
-        func key(_ name: StaticString, first: Bool = false) {
-            if !first { out.append(UInt8(ascii: ",")) }
-            out.append(UInt8(ascii: "\""))
-            out.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
-            out.append(contentsOf: "\":".utf8)
+        /// Appends `text`: punctuation and a member name, in one go.
+        func raw(_ text: StaticString) {
+            out.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
         }
-        func value(_ json: JSON) { json.write(into: &out) }
+        func string(_ value: String?) {
+            if let value { JSON.writeString(value, into: &out) } else { raw("null") }
+        }
         // Members in canonical (UTF-8 byte) order of their keys.
-        out.append(UInt8(ascii: "{"))
-        key("actor", first: true)
+        raw(#"{"actor":"#)
         event.actor.write(into: &out)
-        key("causation_seq")
-        value(event.causationSeq.map { .int(Int64($0)) } ?? .null)
-        key("command_id")
-        value(.string(event.commandID))
-        key("correlation_id")
-        value(.string(event.correlationID))
-        key("data")
+        raw(#","causation_seq":"#)
+        if let causation = event.causationSeq { JSON.writeInt(Int64(causation), into: &out) } else { raw("null") }
+        raw(#","command_id":"#)
+        string(event.commandID)
+        raw(#","correlation_id":"#)
+        string(event.correlationID)
+        raw(#","data":"#)
         out.append(contentsOf: data)
-        key("hash")
-        out.append(UInt8(ascii: "\""))
+        raw(#","hash":""#)
         appendHex(hash, to: &out)
-        out.append(UInt8(ascii: "\""))
-        key("occurred_at")
+        raw(#"","occurred_at":"#)
         Timestamp.writeQuoted(event.occurredAt, into: &out)
-        key("pii")
+        raw(#","pii":"#)
         out.append(contentsOf: pii)
-        key("recorded_at")
+        raw(#","recorded_at":"#)
         Timestamp.writeQuoted(event.recordedAt, into: &out)
-        key("schema_version")
+        raw(#","schema_version":"#)
         JSON.writeInt(Int64(event.schemaVersion), into: &out)
-        key("seq")
+        raw(#","seq":"#)
         JSON.writeInt(Int64(event.seq), into: &out)
         if let storedSchemaVersion {
-            key("stored_schema_version")
+            raw(#","stored_schema_version":"#)
             JSON.writeInt(Int64(storedSchemaVersion), into: &out)
         }
-        key("stream")
-        value(.string(event.stream))
-        key("stream_version")
+        raw(#","stream":"#)
+        JSON.writeString(event.stream, into: &out)
+        raw(#","stream_version":"#)
         JSON.writeInt(Int64(event.streamVersion), into: &out)
-        key("type")
-        value(.string(event.type))
-        out.append(UInt8(ascii: "}"))
+        raw(#","type":"#)
+        JSON.writeString(event.type, into: &out)
+        raw("}")
         return SerializedJSON(out)
     }
 

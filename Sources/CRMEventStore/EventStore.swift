@@ -263,6 +263,55 @@ public struct EventStore: Sendable {
         try txn.withValue(self.events, [UInt8].bigEndian(seq)) { EventRecord.hash($0) }
     }
 
+    /// The link in the hash chain of the record at `seq` (which must exist) as stored: the
+    /// previous-hash field of the record after it, or `head`'s hash for the last record.
+    public func link(of seq: UInt64, head: LogHead, _ txn: Transaction) throws -> [UInt8] {
+        guard seq < head.seq else { return head.hash }
+        return try txn.withValue(self.events, [UInt8].bigEndian(seq + 1)) { try EventRecord.previousHash(of: $0) }
+            ?? head.hash
+    }
+
+    /// Calls `body` with each stored record from position `from` on (or back, when `backward`) until
+    /// `body` returns false or the log ends, together with the record's link in the hash chain as
+    /// stored: the previous-hash field of the record after it, or the head hash for the last record.
+    /// A scan reads these links instead of hashing every record; `audit.verify` is what recomputes
+    /// and compares them. The buffer is valid only during the call.
+    public func forEachLinkedRecord(
+        from: UInt64,
+        backward: Bool = false,
+        _ txn: Transaction,
+        _ body: (UInt64, UnsafeRawBufferPointer, _ hash: [UInt8]) throws -> Bool
+    ) throws {
+        let head = try self.head(txn)
+        // The link of the record at `seq`, given the record after it when known.
+        func link(_ seq: UInt64, after: UnsafeRawBufferPointer?) throws -> [UInt8] {
+            if let after { return try EventRecord.previousHash(of: after) }
+            return try self.link(of: seq, head: head, txn)
+        }
+        try txn.withCursor(self.events) { cursor in
+            if backward {
+                var after: UnsafeRawBufferPointer? = nil
+                var entry = try cursor.seek(atOrBefore: [UInt8].bigEndian(from))
+                while let current = entry {
+                    let seq = readBigEndianUInt64(current.key)
+                    guard try body(seq, current.value, try link(seq, after: after)) else { return }
+                    after = current.value
+                    entry = try cursor.previous()
+                }
+            } else {
+                var entry = try cursor.seek(atOrAfter: [UInt8].bigEndian(max(from, 1)))
+                while let current = entry {
+                    let seq = readBigEndianUInt64(current.key)
+                    // Values stay valid while the transaction makes no change, so the record after
+                    // can be read before this one is handed on.
+                    let next = try cursor.next()
+                    guard try body(seq, current.value, try link(seq, after: next?.value)) else { return }
+                    entry = next
+                }
+            }
+        }
+    }
+
     /// Calls `body` with each stored record from position `from` on, in order, until `body` returns
     /// false or the log ends. The buffer is valid only during the call.
     public func forEachRecord(

@@ -132,6 +132,36 @@ import Testing
         #expect(tampered.checked == 2)
     }
 
+    @Test func linkedScansGiveEachRecordsHashInBothDirections() throws {
+        _ = try self.environment.write { txn in
+            try self.store.append((1...6).map { self.event("a-\($0)", $0) }, metadata: self.metadata(), txn)
+        }
+        try self.environment.read { txn in
+            let head = try self.store.head(txn)
+            var forward: [UInt64] = []
+            try self.store.forEachLinkedRecord(from: 2, txn) { seq, record, hash in
+                let computed = try self.store.recordHash(at: seq, txn)
+                let link = try self.store.link(of: seq, head: head, txn)
+                #expect(hash == EventRecord.hash(record))
+                #expect(hash == computed)
+                #expect(hash == link)
+                forward.append(seq)
+                return true
+            }
+            #expect(forward == [2, 3, 4, 5, 6])
+            // Backwards, starting below the head (the first link comes from a point read) and at it.
+            for start: UInt64 in [4, 6, 99] {
+                var backward: [UInt64] = []
+                try self.store.forEachLinkedRecord(from: start, backward: true, txn) { seq, record, hash in
+                    #expect(hash == EventRecord.hash(record))
+                    backward.append(seq)
+                    return seq > 2
+                }
+                #expect(backward == Array((2...min(start, 6)).reversed()))
+            }
+        }
+    }
+
     @Test func alteredLastRecordIsLocatedThroughTheHeadHash() throws {
         _ = try self.environment.write { txn in
             try self.store.append((1...3).map { self.event("a-\($0)", $0) }, metadata: self.metadata(), txn)
