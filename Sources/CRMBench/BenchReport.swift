@@ -152,11 +152,12 @@ struct BenchReport {
         if let replay = self["replay"] {
             lines.append(
                 String(
-                    format: "replay (events.read, pages of 1000)  %9.0f events/s  %.1f MB/s over %d events; "
-                        + "LMDB scan %.0f records/s: crmd = %.3f x baseline",
+                    format: "replay (events.read, pages of 1000)  %9.0f events/s  %.1f MB/s over %d events "
+                        + "(%d passes over the log); LMDB scan %.0f records/s: crmd = %.3f x baseline",
                     replay["events_per_s"]?.doubleValue ?? 0,
                     (replay["bytes_per_s"]?.doubleValue ?? 0) / 1e6,
                     Int(replay["events"]?.intValue ?? 0),
+                    Int(replay["passes"]?.intValue ?? 1),
                     replay["baseline"]?["scan_records_per_s"]?.doubleValue ?? 0,
                     replay["ratio_to_baseline"]?.doubleValue ?? 0
                 )
