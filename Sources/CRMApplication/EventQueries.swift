@@ -42,15 +42,40 @@ extension CRMCore {
     func readEvents(_ params: JSON?) throws -> JSON { try self.readEventPage(params).json }
 
     /// One page of `events.read`: the envelopes with their positions, where to continue, the head.
+    ///
+    /// The envelopes are written one after the other into the text of the reply's `events` array,
+    /// so a page of a thousand events is one buffer rather than a thousand.
     struct EventPage {
-        var events: [(seq: UInt64, envelope: SerializedJSON)] = []
+        /// The `events` array as canonical JSON text, once ``finish()`` has closed it.
+        private(set) var array: [UInt8] = [UInt8(ascii: "[")]
+        /// Each event's position and where its envelope sits in ``array``.
+        private(set) var events: [(seq: UInt64, range: Range<Int>)] = []
         var nextFrom: UInt64?
-        var head: UInt64 = 0
+        var head: UInt64
+
+        init(head: UInt64, expectedEvents: Int) {
+            self.head = head
+            self.array.reserveCapacity(expectedEvents * 640)
+        }
+
+        /// Adds the event at `seq`, whose envelope `write` appends to the buffer it is given.
+        mutating func append(_ seq: UInt64, _ write: (inout [UInt8]) throws -> Void) rethrows {
+            if !self.events.isEmpty { self.array.append(UInt8(ascii: ",")) }
+            let start = self.array.count
+            try write(&self.array)
+            self.events.append((seq, start..<self.array.count))
+        }
+
+        /// Closes the array; nothing is appended afterwards.
+        mutating func finish() { self.array.append(UInt8(ascii: "]")) }
+
+        /// The envelope of the event at `index` in ``events``.
+        func envelope(_ index: Int) -> SerializedJSON { SerializedJSON(Array(self.array[self.events[index].range])) }
 
         /// The `events.read` result.
         var json: JSON {
             [
-                "events": .array(self.events.map { .serialized($0.envelope) }),
+                "events": .serialized(SerializedJSON(self.array)),
                 "next_from": self.nextFrom.map { .int(Int64($0)) } ?? .null, "head": .int(Int64(self.head)),
             ]
         }
@@ -100,20 +125,24 @@ extension CRMCore {
             let head = try self.store.head(txn)
             let lowest = UInt64(backward ? (to ?? 1) : (from ?? 1))
             let highest = UInt64(backward ? (from.map { UInt64($0) } ?? head.seq) : (to.map { UInt64($0) } ?? head.seq))
-            var page = EventPage(head: head.seq)
+            var page = EventPage(head: head.seq, expectedEvents: Int(limit))
             var scanned = 0
-            /// The envelope of a fully decoded stored event.
-            func envelope(_ event: RecordedEvent, hash: [UInt8]) throws -> SerializedJSON {
-                guard upcast else { return CRMCore.envelope(event, hash: hash) }
-                return CRMCore.envelope(try EventRecord.upcast(event), hash: hash, storedSchemaVersion: event.schemaVersion)
+            /// Writes the envelope of a fully decoded stored event.
+            func envelope(_ event: RecordedEvent, hash: [UInt8], into out: inout [UInt8]) throws {
+                if upcast {
+                    let current = try EventRecord.upcast(event)
+                    CRMCore.writeEnvelope(current, hash: hash, storedSchemaVersion: event.schemaVersion, into: &out)
+                } else {
+                    CRMCore.writeEnvelope(event, hash: hash, into: &out)
+                }
             }
-            func consider(_ event: RecordedEvent, envelope: () throws -> SerializedJSON) throws -> Bool {
+            func consider(_ event: RecordedEvent, envelope: (inout [UInt8]) throws -> Void) throws -> Bool {
                 if filter.matches(event) {
                     if page.events.count == Int(limit) {
                         page.nextFrom = event.seq
                         return false
                     }
-                    page.events.append((event.seq, try envelope()))
+                    try page.append(event.seq, envelope)
                 }
                 scanned += 1
                 if scanned >= Int(maxScan) {
@@ -129,9 +158,8 @@ extension CRMCore {
                 if backward { positions.reverse() }
                 for seq in positions {
                     guard let event = try self.store.storedEvent(at: seq, txn) else { continue }
-                    let proceed = try consider(event) {
-                        try envelope(event, hash: try self.store.link(of: seq, head: head, txn))
-                    }
+                    let hash = try self.store.link(of: seq, head: head, txn)
+                    let proceed = try consider(event) { out in try envelope(event, hash: hash, into: &out) }
                     guard proceed else { break }
                 }
             } else {
@@ -140,20 +168,22 @@ extension CRMCore {
                     seq, record, hash in
                     guard backward ? seq >= lowest : seq <= highest else { return false }
                     let (event, data, pii) = try EventRecord.decodeEnvelope(record)
-                    return try consider(event) {
+                    return try consider(event) { out in
                         guard !upcast || event.schemaVersion == EventSchema.currentVersion(of: event.type) else {
-                            return try envelope(try EventRecord.decodeStored(record), hash: hash)
+                            return try envelope(try EventRecord.decodeStored(record), hash: hash, into: &out)
                         }
-                        return CRMCore.envelope(
+                        CRMCore.writeEnvelope(
                             event,
                             data: data,
                             pii: pii,
                             hash: hash,
-                            storedSchemaVersion: upcast ? event.schemaVersion : nil
+                            storedSchemaVersion: upcast ? event.schemaVersion : nil,
+                            into: &out
                         )
                     }
                 }
             }
+            page.finish()
             return page
         }
     }
@@ -170,6 +200,19 @@ extension CRMCore {
     ) -> SerializedJSON {
         var out: [UInt8] = []
         out.reserveCapacity(360 + data.count + pii.count + event.stream.utf8.count)
+        CRMCore.writeEnvelope(event, data: data, pii: pii, hash: hash, storedSchemaVersion: storedSchemaVersion, into: &out)
+        return SerializedJSON(out)
+    }
+
+    /// Appends ``envelope(_:data:pii:hash:storedSchemaVersion:)`` to `out`.
+    static func writeEnvelope(
+        _ event: RecordedEvent,
+        data: UnsafeRawBufferPointer,
+        pii: UnsafeRawBufferPointer,
+        hash: [UInt8],
+        storedSchemaVersion: Int?,
+        into out: inout [UInt8]
+    ) {
         /// Appends `text`: punctuation and a member name, in one go.
         func raw(_ text: StaticString) {
             out.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
@@ -211,14 +254,27 @@ extension CRMCore {
         raw(#","type":"#)
         JSON.writeString(event.type, into: &out)
         raw("}")
-        return SerializedJSON(out)
     }
 
     /// ``envelope(_:data:pii:hash:storedSchemaVersion:)`` of a decoded event.
     static func envelope(_ event: RecordedEvent, hash: [UInt8], storedSchemaVersion: Int? = nil) -> SerializedJSON {
+        var out: [UInt8] = []
+        CRMCore.writeEnvelope(event, hash: hash, storedSchemaVersion: storedSchemaVersion, into: &out)
+        return SerializedJSON(out)
+    }
+
+    /// Appends ``envelope(_:hash:storedSchemaVersion:)`` to `out`.
+    static func writeEnvelope(
+        _ event: RecordedEvent,
+        hash: [UInt8],
+        storedSchemaVersion: Int? = nil,
+        into out: inout [UInt8]
+    ) {
         event.data.serialized().withUnsafeBytes { data in
             event.pii.serialized().withUnsafeBytes { pii in
-                CRMCore.envelope(event, data: data, pii: pii, hash: hash, storedSchemaVersion: storedSchemaVersion)
+                CRMCore.writeEnvelope(
+                    event, data: data, pii: pii, hash: hash, storedSchemaVersion: storedSchemaVersion, into: &out
+                )
             }
         }
     }

@@ -126,10 +126,10 @@ extension CRMCore {
             } catch {
                 return DeliveryEnd(reason: .failed("\(error)"), next: next)
             }
-            for (seq, event) in page.events {
+            for (index, (seq, _)) in page.events.enumerated() {
                 let notification: JSON = [
                     "jsonrpc": "2.0", "method": "events.event",
-                    "params": ["subscription": .string(subscription.id), "event": .serialized(event)],
+                    "params": ["subscription": .string(subscription.id), "event": .serialized(page.envelope(index))],
                 ]
                 guard send(notification) else { return DeliveryEnd(reason: .refused, next: next) }
                 next = seq + 1
