@@ -1,24 +1,24 @@
 import Synchronization
 
-/// Decoded forms of stored records (decision-state records, read-model documents), reused for as
-/// long as the stored bytes are the same, so a record read by many commands is parsed once.
+/// Decoded forms of decision-state records, reused for as long as the stored bytes are the same, so
+/// a record read by many commands is parsed once.
 ///
 /// The cache is keyed by the record's key and checked against its stored bytes on every read, so it
 /// never answers for a record that changed, whichever transaction changed it (including one that
 /// was later aborted): it only saves parsing identical bytes again. Writers that encode a record
 /// hand the cache the value with its bytes (``remember(_:_:_:)``), so the next read of a record
 /// just written is a hit too.
-package final class DecodedRecords<Value: Sendable>: Sendable {
+final class DecodedRecords<Value: Sendable>: Sendable {
     private let entries = Mutex<[String: (bytes: [UInt8], value: Value)]>([:])
     /// Most records kept; beyond it the cache starts over, which bounds its memory whatever the
     /// number of records, at the cost of re-parsing the working set once.
     private let capacity: Int
 
-    package init(capacity: Int = 1024) { self.capacity = capacity }
+    init(capacity: Int = 1024) { self.capacity = capacity }
 
     /// The decoded form of `bytes`, stored under `key`: from the cache when it holds these very bytes,
     /// else from `decode`.
-    package func value(_ key: String, _ bytes: [UInt8], decode: ([UInt8]) throws -> Value) throws -> Value {
+    func value(_ key: String, _ bytes: [UInt8], decode: ([UInt8]) throws -> Value) throws -> Value {
         if let cached = self.entries.withLock({ $0[key] }), cached.bytes == bytes { return cached.value }
         let value = try decode(bytes)
         self.remember(key, bytes, value)
@@ -26,7 +26,7 @@ package final class DecodedRecords<Value: Sendable>: Sendable {
     }
 
     /// Records that `bytes`, stored under `key`, decode to `value`.
-    package func remember(_ key: String, _ bytes: [UInt8], _ value: Value) {
+    func remember(_ key: String, _ bytes: [UInt8], _ value: Value) {
         self.entries.withLock { entries in
             if entries.count >= self.capacity, entries[key] == nil { entries.removeAll(keepingCapacity: true) }
             entries[key] = (bytes, value)
@@ -39,11 +39,12 @@ enum DecodedState {
     static let schedules = DecodedRecords<BusinessSchedule>()
     /// Under one key, `active`: the active policies of the last policy-set fingerprint read.
     static let activePolicies = DecodedRecords<[SlaPolicy]>()
-    /// Records read by nearly every command; sized for a working set of customers, deals and tickets.
-    static let customers = DecodedRecords<CustomerState>(capacity: 65_536)
+    /// Records read by nearly every command; sized for a working set of customers, deals and tickets
+    /// (a decoded customer takes about 1–2 KB).
+    static let customers = DecodedRecords<CustomerState>(capacity: 32_768)
     static let pipelines = DecodedRecords<PipelineState>()
-    static let deals = DecodedRecords<DealState>(capacity: 32_768)
-    static let tickets = DecodedRecords<TicketState>(capacity: 32_768)
+    static let deals = DecodedRecords<DealState>(capacity: 16_384)
+    static let tickets = DecodedRecords<TicketState>(capacity: 16_384)
 }
 
 extension DecisionState {

@@ -97,25 +97,17 @@ public struct CustomerProfileProjector: Projector {
     /// The stored profile of `customerID`, or `nil`.
     func loadProfile(_ customerID: String, _ txn: Transaction) throws -> JSON? {
         guard let bytes = try txn.get(self.profiles, customerID) else { return nil }
-        return try Self.parsedProfiles[self.slot].value(customerID, bytes) { bytes in
-            do {
-                return try JSON.parse(bytes)
-            } catch {
-                throw ProfileStorageError(message: "stored profile of \(customerID) is not JSON: \(error)")
-            }
+        do {
+            return try JSON.parse(bytes)
+        } catch {
+            throw ProfileStorageError(message: "stored profile of \(customerID) is not JSON: \(error)")
         }
     }
 
     /// Stores `profile` under its `customer_id`.
     func storeProfile(_ profile: JSON, _ customerID: String, _ txn: Transaction) throws {
-        let bytes = profile.serialized()
-        try txn.put(self.profiles, customerID, bytes)
-        Self.parsedProfiles[self.slot].remember(customerID, bytes, profile)
+        try txn.put(self.profiles, customerID, profile.serialized())
     }
-
-    /// Parsed profiles of each table slot, so a customer's next event does not parse the profile
-    /// its last one stored.
-    private static let parsedProfiles = [DecodedRecords<JSON>(capacity: 32_768), DecodedRecords<JSON>(capacity: 32_768)]
 
     /// Stores the timeline entry `note` of `customerID` for `event`, placed at `at` (default: the
     /// event's business time) and the event's position.
