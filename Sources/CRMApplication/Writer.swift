@@ -65,6 +65,8 @@ final class Writer<Item: Sendable>: Sendable {
     var batches: UInt64 { self.state.withLock { $0.batches } }
 
     /// Returns once every item up to `ticket` has been processed.
+    func isCompleted(_ ticket: UInt64) -> Bool { self.state.withLock { $0.completed >= ticket } }
+
     func waitUntilCompleted(_ ticket: UInt64) async {
         if self.state.withLock({ $0.completed >= ticket }) { return }
         await withCheckedContinuation { continuation in

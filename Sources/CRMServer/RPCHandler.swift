@@ -133,6 +133,9 @@ public struct RPCHandler: RequestHandler {
         if self.core.isQuery(request.method) {
             // Wait only for this connection's own earlier commands (all of them, without one).
             let after = connection.map { $0.lastCommandTicket.load(ordering: .acquiring) }
+            if let answer = self.core.answerAtOnce(method: request.method, params: request.params, after: after) {
+                return .done(RPCHandler.response(id: id, answer))
+            }
             return .query(id: id, self.core.startQuery(method: request.method, params: request.params, after: after))
         }
         let error = RPCError(
