@@ -25,6 +25,10 @@ public struct CoreConfiguration: Sendable {
     public var mapSize: Int = 1 << 30
     /// Most commands committed in one write transaction.
     public var maxBatch: Int = 1024
+    /// Nice value of the writer thread (0–19). Above 0, the threads that read requests and answer
+    /// queries get the CPU first when every core is busy, so reads stay quick under a heavy write
+    /// load; the writer then gets less CPU only while reads compete for it.
+    public var writerNice: Int = 0
     /// How far in the future a command's `at` may be, in milliseconds.
     public var maxFutureSkewMillis: Int64 = 5 * 60 * 1000
     /// Directory under which `system.backup` writes its copies; clients name only a subdirectory.
@@ -172,6 +176,7 @@ public final class CRMCore: Sendable {
         self.writer = Writer(
             name: "crmd-writer",
             maxBatch: configuration.maxBatch,
+            nice: configuration.writerNice,
             process: { batch in
                 CRMCore.process(
                     batch,

@@ -1,3 +1,4 @@
+import Glibc
 import Foundation
 import Synchronization
 
@@ -32,11 +33,16 @@ final class Writer<Item: Sendable>: Sendable {
     init(
         name: String,
         maxBatch: Int,
+        nice: Int = 0,
         process: @escaping @Sendable ([Item]) -> Void,
         background: @escaping @Sendable (_ commandsWaiting: () -> Bool) -> Bool = { _ in false }
     ) {
         self.maxBatch = maxBatch
-        let thread = Thread { [self] in self.run(process, background) }
+        let thread = Thread { [self] in
+            // On Linux the nice value is per thread; `who` 0 is the calling thread.
+            if nice != 0 { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, Int32(nice)) }
+            self.run(process, background)
+        }
         thread.name = name
         thread.stackSize = 8 << 20
         thread.start()

@@ -86,6 +86,7 @@ struct CRMDaemonCommand: AsyncParsableCommand {
         coreConfiguration.maxBatch = settings.maxBatch
         coreConfiguration.startupRebuildLimit = UInt64(settings.startupRebuildLimit)
         coreConfiguration.rebuildChunkEvents = settings.rebuildChunkEvents
+        coreConfiguration.writerNice = settings.writerNice
         coreConfiguration.backupDirectory = settings.backupDirectory
         let core = try CRMCore(configuration: coreConfiguration, logger: logger)
         defer { core.shutdown() }

@@ -17,6 +17,7 @@ import Logging
 /// | `max_line_bytes` | `1048576` | longest request line; longer lines get an error and the connection closes |
 /// | `max_in_flight_per_connection` | `64` | pipelined requests of one connection worked on at once |
 /// | `max_batch` | `1024` | most commands committed in one transaction (group commit) |
+/// | `writer_nice` | `5` | nice value (0–19) of the writer thread: above 0, reading requests and answering queries get the CPU first when every core is busy (0: no preference) |
 /// | `map_size_mb` | `1024` | initial LMDB map size; grows automatically |
 /// | `startup_rebuild_limit` | `100000` | a projection rebuild needing at most this many events is finished before the socket opens; bigger ones run online |
 /// | `rebuild_chunk_events` | `20000` | most events one online rebuild chunk folds between command batches (a chunk also yields after 20 ms when commands wait, 1 s otherwise) |
@@ -33,6 +34,7 @@ struct DaemonConfiguration: Equatable {
     var maxLineBytes = 1_048_576
     var maxInFlightPerConnection = 64
     var maxBatch = 1024
+    var writerNice = 5
     var mapSizeMB = 1024
     var startupRebuildLimit = 100_000
     var rebuildChunkEvents = 20_000
@@ -42,6 +44,7 @@ struct DaemonConfiguration: Equatable {
     static let knownKeys: Set<String> = [
         "socket_path", "socket_mode", "data_dir", "backup_dir", "max_line_bytes", "max_in_flight_per_connection",
         "max_batch", "map_size_mb", "log_level", "access", "startup_rebuild_limit", "rebuild_chunk_events",
+        "writer_nice",
     ]
 
     /// Applies the members of a config file.
@@ -88,6 +91,12 @@ struct DaemonConfiguration: Equatable {
             self.startupRebuildLimit = Int(number)
         }
         if let value = try int("rebuild_chunk_events") { self.rebuildChunkEvents = value }
+        if let value = members["writer_nice"] {
+            guard let number = value.intValue, (0...19).contains(number) else {
+                throw StartupError("config file \(path): writer_nice must be an integer from 0 to 19")
+            }
+            self.writerNice = Int(number)
+        }
         if let value = try string("log_level") { self.logLevel = try DaemonConfiguration.parseLevel(value) }
         if let value = members["access"] {
             do {

@@ -29,6 +29,8 @@ import Testing
         (#"{"startup_rebuild_limit": -1}"#, "startup_rebuild_limit must be an integer ≥ 0"),
         (#"{"rebuild_chunk_events": 0}"#, "rebuild_chunk_events must be a positive integer"),
         (#"{"rebuild_chunks": 10}"#, #"unknown key "rebuild_chunks""#),
+        (#"{"writer_nice": 20}"#, "writer_nice must be an integer from 0 to 19"),
+        (#"{"writer_nice": "low"}"#, "writer_nice must be an integer from 0 to 19"),
     ])
     func aBadConfigFileStopsCrmdWithTheReason(_ text: String, _ message: String) throws {
         let directory = TemporaryDirectory()
