@@ -83,39 +83,16 @@ package final class ReplyOutbox: Sendable {
     /// Flusher side: everything appended since the last call, waiting until there is something;
     /// `nil` once finished and empty, or cancelled.
     package func take() async -> Batch? {
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Batch?, Never>) in
-                enum Outcome {
-                    case batch(Batch)
-                    case end
-                    case wait
-                }
-                let outcome: Outcome = self.state.withLock { state in
-                    if state.cancelled {
-                        return .end
-                    }
-                    if state.replies > 0 || state.bytes.readableBytes > 0 {
-                        return .batch(Self.takeBatch(&state))
-                    }
-                    if state.finished {
-                        return .end
-                    }
-                    precondition(state.flusher == nil, "one flusher at a time")
-                    state.flusher = continuation
-                    return .wait
-                }
-                switch outcome {
-                case .batch(let batch):
-                    continuation.resume(returning: batch)
-                case .end:
-                    continuation.resume(returning: nil)
-                case .wait:
-                    break
-                }
+        await awaitHandoff({ continuation in
+            self.state.withLock { state in
+                if state.cancelled { return .ready(nil) }
+                if state.replies > 0 || state.bytes.readableBytes > 0 { return .ready(Self.takeBatch(&state)) }
+                if state.finished { return .ready(nil) }
+                precondition(state.flusher == nil, "one flusher at a time")
+                state.flusher = continuation
+                return .wait
             }
-        } onCancel: {
-            self.cancel()
-        }
+        }, onCancel: self.cancel)
     }
 
     /// Drops what is pending and wakes a waiting flusher with `nil`. Idempotent.

@@ -40,26 +40,15 @@ package final class ReplyQueue: Sendable {
     /// - Returns: `false` once the queue has been cancelled; the reader should then stop starting
     ///   requests, as their replies could not be written.
     package func waitForSpace() async -> Bool {
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-                let resumeWith: Bool? = self.state.withLock { state in
-                    if state.cancelled {
-                        return false
-                    }
-                    if state.unwritten < self.capacity {
-                        return true
-                    }
-                    precondition(state.reader == nil, "one reader at a time")
-                    state.reader = continuation
-                    return nil
-                }
-                if let resumeWith {
-                    continuation.resume(returning: resumeWith)
-                }
+        await awaitHandoff({ continuation in
+            self.state.withLock { state in
+                if state.cancelled { return .ready(false) }
+                if state.unwritten < self.capacity { return .ready(true) }
+                precondition(state.reader == nil, "one reader at a time")
+                state.reader = continuation
+                return .wait
             }
-        } onCancel: {
-            self.cancel()
-        }
+        }, onCancel: self.cancel)
     }
 
     /// Reader side: appends the task of the next request. Ignored after ``cancel()``.
@@ -92,39 +81,16 @@ package final class ReplyQueue: Sendable {
     /// Writer side: the oldest pushed task, or `nil` once the queue is finished and drained, or
     /// cancelled.
     package func next() async -> Reply? {
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Reply?, Never>) in
-                enum Outcome {
-                    case reply(Reply)
-                    case end
-                    case wait
-                }
-                let outcome: Outcome = self.state.withLock { state in
-                    if state.cancelled {
-                        return .end
-                    }
-                    if !state.pending.isEmpty {
-                        return .reply(state.pending.removeFirst())
-                    }
-                    if state.finished {
-                        return .end
-                    }
-                    precondition(state.writer == nil, "one writer at a time")
-                    state.writer = continuation
-                    return .wait
-                }
-                switch outcome {
-                case .reply(let reply):
-                    continuation.resume(returning: reply)
-                case .end:
-                    continuation.resume(returning: nil)
-                case .wait:
-                    break
-                }
+        await awaitHandoff({ continuation in
+            self.state.withLock { state in
+                if state.cancelled { return .ready(nil) }
+                if !state.pending.isEmpty { return .ready(state.pending.removeFirst()) }
+                if state.finished { return .ready(nil) }
+                precondition(state.writer == nil, "one writer at a time")
+                state.writer = continuation
+                return .wait
             }
-        } onCancel: {
-            self.cancel()
-        }
+        }, onCancel: self.cancel)
     }
 
     /// Writer side: `true` when no pushed task is waiting to be taken, the moment to flush.
