@@ -1,5 +1,5 @@
-import Glibc
 import Foundation
+import Glibc
 import Synchronization
 
 /// The single writer thread (DESIGN.md §1): it owns every LMDB write transaction.
@@ -70,9 +70,10 @@ final class Writer<Item: Sendable>: Sendable {
     /// Number of batches processed (write transactions) since the writer started.
     var batches: UInt64 { self.state.withLock { $0.batches } }
 
-    /// Returns once every item up to `ticket` has been processed.
+    /// Whether every item up to `ticket` has been processed.
     func isCompleted(_ ticket: UInt64) -> Bool { self.state.withLock { $0.completed >= ticket } }
 
+    /// Returns once every item up to `ticket` has been processed.
     func waitUntilCompleted(_ ticket: UInt64) async {
         if self.state.withLock({ $0.completed >= ticket }) { return }
         await withCheckedContinuation { continuation in
