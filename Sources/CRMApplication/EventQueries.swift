@@ -55,7 +55,9 @@ extension CRMCore {
 
         init(head: UInt64, expectedEvents: Int) {
             self.head = head
-            self.array.reserveCapacity(expectedEvents * 640)
+            // Room for a few dozen envelopes; a full page grows from there (a subscription polls
+            // pages that are mostly short).
+            self.array.reserveCapacity(min(expectedEvents, 32) * 640)
         }
 
         /// Adds the event at `seq`, whose envelope `write` appends to the buffer it is given.
@@ -188,23 +190,9 @@ extension CRMCore {
         }
     }
 
-    /// The envelope of an event as clients see it, written straight to canonical JSON (keys in
+    /// Appends the envelope of an event as clients see it, written straight to canonical JSON (keys in
     /// UTF-8 order) from its fields and its payloads' canonical bytes — for stored records, the bytes
     /// as stored, so they are copied, never parsed. `stored_schema_version` is added when given.
-    static func envelope(
-        _ event: RecordedEvent,
-        data: UnsafeRawBufferPointer,
-        pii: UnsafeRawBufferPointer,
-        hash: [UInt8],
-        storedSchemaVersion: Int?
-    ) -> SerializedJSON {
-        var out: [UInt8] = []
-        out.reserveCapacity(360 + data.count + pii.count + event.stream.utf8.count)
-        CRMCore.writeEnvelope(event, data: data, pii: pii, hash: hash, storedSchemaVersion: storedSchemaVersion, into: &out)
-        return SerializedJSON(out)
-    }
-
-    /// Appends ``envelope(_:data:pii:hash:storedSchemaVersion:)`` to `out`.
     static func writeEnvelope(
         _ event: RecordedEvent,
         data: UnsafeRawBufferPointer,
@@ -256,14 +244,8 @@ extension CRMCore {
         raw("}")
     }
 
-    /// ``envelope(_:data:pii:hash:storedSchemaVersion:)`` of a decoded event.
-    static func envelope(_ event: RecordedEvent, hash: [UInt8], storedSchemaVersion: Int? = nil) -> SerializedJSON {
-        var out: [UInt8] = []
-        CRMCore.writeEnvelope(event, hash: hash, storedSchemaVersion: storedSchemaVersion, into: &out)
-        return SerializedJSON(out)
-    }
-
-    /// Appends ``envelope(_:hash:storedSchemaVersion:)`` to `out`.
+    /// Appends the envelope of a decoded event (``writeEnvelope(_:data:pii:hash:storedSchemaVersion:into:)``
+    /// with its payloads serialized).
     static func writeEnvelope(
         _ event: RecordedEvent,
         hash: [UInt8],

@@ -1,3 +1,4 @@
+import CRMJSON
 import Synchronization
 
 /// Decoded forms of decision-state records, reused for as long as the stored bytes are the same, so
@@ -57,6 +58,21 @@ extension DecisionState {
     ) throws -> Value? {
         guard let bytes = try self.record(table, key) else { return nil }
         return try cache.value(key, bytes, decode: decode)
+    }
+}
+
+extension DecodedRecords {
+    /// Reads a record stored as the JSON of a value that `make` builds back, or throws naming the
+    /// malformed record (`what`, e.g. "ticket t-1").
+    static func fromJSON(
+        _ bytes: [UInt8],
+        _ what: @autoclosure () -> String,
+        _ make: (JSON) -> Value?
+    ) throws -> Value {
+        guard let value = make(try JSON.parse(bytes)) else {
+            throw StateDecodingError("stored \(what()) is malformed")
+        }
+        return value
     }
 }
 

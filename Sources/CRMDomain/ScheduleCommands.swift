@@ -188,12 +188,8 @@ public struct DefineSchedule: DomainCommand {
 extension DecisionState {
     /// The latest version of schedule `id`, or `nil`.
     public func schedule(_ id: String) throws -> BusinessSchedule? {
-        guard let bytes = try self.record(.schedules, id) else { return nil }
-        return try DecodedState.schedules.value(id, bytes) { bytes in
-            guard let schedule = BusinessSchedule(json: try JSON.parse(bytes)) else {
-                throw StateDecodingError("stored schedule \(id) is malformed")
-            }
-            return schedule
+        try self.decodedRecord(.schedules, id, DecodedState.schedules) { bytes in
+            try DecodedRecords.fromJSON(bytes, "schedule \(id)", BusinessSchedule.init(json:))
         }
     }
 }

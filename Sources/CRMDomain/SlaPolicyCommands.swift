@@ -400,12 +400,8 @@ enum PolicySetFingerprint {
 extension DecisionState {
     /// The current definition of policy `id`, or `nil`.
     public func slaPolicy(_ id: String) throws -> SlaPolicy? {
-        guard let bytes = try self.record(.slaPolicies, id) else { return nil }
-        return try DecodedState.slaPolicies.value(id, bytes) { bytes in
-            guard let policy = SlaPolicy(json: try JSON.parse(bytes)) else {
-                throw StateDecodingError("stored SLA policy \(id) is malformed")
-            }
-            return policy
+        try self.decodedRecord(.slaPolicies, id, DecodedState.slaPolicies) { bytes in
+            try DecodedRecords.fromJSON(bytes, "SLA policy \(id)", SlaPolicy.init(json:))
         }
     }
 

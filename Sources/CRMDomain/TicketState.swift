@@ -84,10 +84,7 @@ extension DecisionState {
     /// Ticket `id`, or `nil`.
     public func ticket(_ id: String) throws -> TicketState? {
         try self.decodedRecord(.tickets, id, DecodedState.tickets) { bytes in
-            guard let ticket = TicketState(json: try JSON.parse(bytes)) else {
-                throw StateDecodingError("stored ticket \(id) is malformed")
-            }
-            return ticket
+            try DecodedRecords.fromJSON(bytes, "ticket \(id)", TicketState.init(json:))
         }
     }
 

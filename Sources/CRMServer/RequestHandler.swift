@@ -122,9 +122,6 @@ public struct StartedReply: Sendable {
 
     private let source: Source
 
-    /// A reply produced by `task`.
-    public init(_ task: Task<[UInt8]?, Never>) { self.source = .task(task) }
-
     /// A reply produced by a new task running `body`.
     public init(_ body: @escaping @Sendable () async -> [UInt8]?) { self.source = .task(Task(operation: body)) }
 

@@ -47,16 +47,21 @@ import Testing
             let bytes = try record.withUnsafeBytes { raw in
                 let (envelope, data, pii) = try EventRecord.decodeEnvelope(raw)
                 #expect(envelope.seq == event.seq && envelope.data == .null)
-                return CRMCore.envelope(
+                var out: [UInt8] = []
+                CRMCore.writeEnvelope(
                     envelope,
                     data: data,
                     pii: pii,
                     hash: hash,
-                    storedSchemaVersion: storedSchemaVersion
-                ).bytes
+                    storedSchemaVersion: storedSchemaVersion,
+                    into: &out
+                )
+                return out
             }
             #expect(String(decoding: bytes, as: UTF8.self) == expected.serializedString())
-            #expect(CRMCore.envelope(event, hash: hash, storedSchemaVersion: storedSchemaVersion).bytes == bytes)
+            var decoded: [UInt8] = []
+            CRMCore.writeEnvelope(event, hash: hash, storedSchemaVersion: storedSchemaVersion, into: &decoded)
+            #expect(decoded == bytes)
             #expect(JSON.serialized(SerializedJSON(bytes)).serialized() == bytes)
         }
     }

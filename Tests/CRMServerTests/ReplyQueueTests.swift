@@ -4,7 +4,7 @@ import Testing
 @Suite("ReplyQueue")
 struct ReplyQueueTests {
     private func reply(_ text: String) -> ReplyQueue.Reply {
-        StartedReply(Task { Array(text.utf8) })
+        StartedReply { Array(text.utf8) }
     }
 
     @Test func readyAndAwaitedRepliesGiveTheirLines() async {
