@@ -17,7 +17,7 @@ import Logging
 /// | `max_line_bytes` | `1048576` | longest request line; longer lines get an error and the connection closes |
 /// | `max_in_flight_per_connection` | `64` | pipelined requests of one connection worked on at once |
 /// | `max_batch` | `1024` | most commands committed in one transaction (group commit) |
-/// | `writer_nice` | `5` | nice value (0–19) of the writer thread: above 0, reading requests and answering queries get the CPU first when every core is busy (0: no preference) |
+/// | `writer_nice` | `0` | nice value (0–19) of the writer thread: above 0, reading requests and answering queries get the CPU first when every core is busy, at the cost of write throughput (see docs/OPERATIONS.md) |
 /// | `map_size_mb` | `1024` | initial LMDB map size; grows automatically |
 /// | `startup_rebuild_limit` | `100000` | a projection rebuild needing at most this many events is finished before the socket opens; bigger ones run online |
 /// | `rebuild_chunk_events` | `20000` | most events one online rebuild chunk folds between command batches (a chunk also yields after 20 ms when commands wait, 1 s otherwise) |
@@ -34,7 +34,7 @@ struct DaemonConfiguration: Equatable {
     var maxLineBytes = 1_048_576
     var maxInFlightPerConnection = 64
     var maxBatch = 1024
-    var writerNice = 5
+    var writerNice = 0
     var mapSizeMB = 1024
     var startupRebuildLimit = 100_000
     var rebuildChunkEvents = 20_000

@@ -142,7 +142,8 @@ public struct ControlServer: Service {
                         await self.onListening?(path)
                         for try await connection in connections {
                             registry.claim(connection.channel)
-                            group.addTask {
+                            let executor = EventLoopTaskExecutor(connection.channel.channel.eventLoop)
+                            group.addTask(executorPreference: executor) {
                                 await self.serve(connection)
                             }
                         }

@@ -167,7 +167,7 @@ public struct RPCHandler: RequestHandler {
             let limit = self.subscriptionBufferBytes
             let logger = self.logger
             let registered = connection.register(subscription: subscription.id) {
-                Task {
+                Task(executorPreference: globalConcurrentExecutor) {
                     let end = await core.deliver(subscription) { notification in
                         connection.notify(notification.serialized(), limit: limit)
                     }

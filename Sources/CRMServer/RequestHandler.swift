@@ -122,8 +122,11 @@ public struct StartedReply: Sendable {
 
     private let source: Source
 
-    /// A reply produced by a new task running `body`.
-    public init(_ body: @escaping @Sendable () async -> [UInt8]?) { self.source = .task(Task(operation: body)) }
+    /// A reply produced by a new task running `body` on the global concurrent executor (not on the
+    /// event loop that serves the connection, which must stay free for I/O).
+    public init(_ body: @escaping @Sendable () async -> [UInt8]?) {
+        self.source = .task(Task(executorPreference: globalConcurrentExecutor, operation: body))
+    }
 
     private init(source: Source) { self.source = source }
 
