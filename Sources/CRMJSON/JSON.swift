@@ -42,17 +42,24 @@ extension JSON {
         }
     }
 
+    /// Serialized text parsed (the parser never produces serialized text, so the accessors that
+    /// use this cannot recurse), or `nil` for other cases and for text that is not JSON.
+    private var parsedText: JSON? {
+        guard case .serialized(let text) = self else { return nil }
+        return try? JSON.parse(text.bytes)
+    }
+
     /// The member `key` of an object, or `nil` for a missing member or a non-object.
     public subscript(key: String) -> JSON? {
         get {
             switch self {
             case .object(let members): return members[key]
-            case .serialized: return self.materialized[key]
+            case .serialized: return self.parsedText?[key]
             default: return nil
             }
         }
         set {
-            if case .serialized = self { self = self.materialized }
+            if case .serialized = self, let parsed = self.parsedText { self = parsed }
             guard case .object(var members) = self else { return }
             // Drop this value's reference first, so `members` is unique and is not copied on write.
             self = .null
@@ -63,7 +70,7 @@ extension JSON {
 
     /// Element `index` of an array, or `nil` when out of range or not an array.
     public subscript(index: Int) -> JSON? {
-        if case .serialized = self { return self.materialized[index] }
+        if case .serialized = self { return self.parsedText?[index] }
         if case .array(let elements) = self, elements.indices.contains(index) { return elements[index] }
         return nil
     }
@@ -102,14 +109,14 @@ extension JSON {
 
     /// The elements, or `nil` when this is not an array.
     public var arrayValue: [JSON]? {
-        if case .serialized = self { return self.materialized.arrayValue }
+        if case .serialized = self { return self.parsedText?.arrayValue }
         if case .array(let value) = self { return value }
         return nil
     }
 
     /// The members, or `nil` when this is not an object.
     public var objectValue: [String: JSON]? {
-        if case .serialized = self { return self.materialized.objectValue }
+        if case .serialized = self { return self.parsedText?.objectValue }
         if case .object(let value) = self { return value }
         return nil
     }

@@ -42,7 +42,7 @@ extension JSON {
 }
 
 /// A recursive-descent parser over a buffer of UTF-8 bytes.
-private struct JSONParser {
+struct JSONParser {
     let bytes: UnsafeBufferPointer<UInt8>
     var index = 0
     var depth = 0
@@ -140,6 +140,67 @@ private struct JSONParser {
             default: throw self.error("expected ',' or '}'")
             }
         }
+    }
+
+    /// Moves past the value at `index`. Strings, objects and arrays are checked for their structure
+    /// only (see ``JSONDocument``); numbers and literals are parsed.
+    mutating func skipValue() throws(JSONParseError) {
+        guard self.index < self.bytes.count else { throw self.error("unexpected end of input") }
+        switch self.bytes[self.index] {
+        case UInt8(ascii: "{"), UInt8(ascii: "["): try self.skipNested()
+        case UInt8(ascii: "\""): try self.skipString()
+        default: _ = try self.parseValue()
+        }
+    }
+
+    /// Moves past the string whose opening quote is at `index`: it must end, and hold no control
+    /// characters; escapes are not decoded.
+    mutating func skipString() throws(JSONParseError) {
+        self.index += 1
+        while self.index < self.bytes.count, self.bytes[self.index] != UInt8(ascii: "\"") {
+            if self.bytes[self.index] < 0x20 { throw self.error("control character in string") }
+            self.index += self.bytes[self.index] == UInt8(ascii: "\\") ? 2 : 1
+        }
+        guard self.index < self.bytes.count else { throw self.error("unterminated string") }
+        self.index += 1
+    }
+
+    /// Moves past the object or array at `index`, checking its structure but building nothing.
+    mutating func skipNested() throws(JSONParseError) {
+        // Open brackets, innermost in the lowest bit: 1 for an object, 0 for an array.
+        var open: UInt64 = 0
+        var depth = self.depth
+        while self.index < self.bytes.count {
+            let byte = self.bytes[self.index]
+            switch byte {
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                depth += 1
+                if depth > JSON.maximumDepth { throw self.error("nesting deeper than \(JSON.maximumDepth)") }
+                open = open << 1 | (byte == UInt8(ascii: "{") ? 1 : 0)
+            case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                guard depth > self.depth, open & 1 == (byte == UInt8(ascii: "}") ? 1 : 0) else {
+                    throw self.error("mismatched bracket")
+                }
+                depth -= 1
+                open >>= 1
+                if depth == self.depth {
+                    self.index += 1
+                    return
+                }
+            case UInt8(ascii: "\""):
+                try self.skipString()
+                continue
+            case 0x20, 0x09, 0x0A, 0x0D, UInt8(ascii: ","), UInt8(ascii: ":"), UInt8(ascii: "-"), UInt8(ascii: "+"),
+                UInt8(ascii: "."), UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a"), UInt8(ascii: "e"),
+                UInt8(ascii: "E"), UInt8(ascii: "f"), UInt8(ascii: "l"), UInt8(ascii: "n"), UInt8(ascii: "r"),
+                UInt8(ascii: "s"), UInt8(ascii: "t"), UInt8(ascii: "u"):
+                break
+            default:
+                throw self.error("unexpected character")
+            }
+            self.index += 1
+        }
+        throw self.error("unexpected end of input")
     }
 
     mutating func parseArray() throws(JSONParseError) -> JSON {

@@ -23,7 +23,7 @@ private let activityTypes = ["call", "email", "meeting", "note", "task"]
 extension CustomerProfileProjector {
     /// A fold of one event on a customer stream: mutates the profile, returns the timeline entry to
     /// add (if any).
-    typealias CustomerFold = (inout JSON, RecordedEvent, Transaction) throws -> TimelineNote?
+    typealias CustomerFold = (inout JSONDocument, RecordedEvent, Transaction) throws -> TimelineNote?
 
     // MARK: - Dispatch
 
@@ -121,7 +121,7 @@ extension CustomerProfileProjector {
     // MARK: - CustomerUpdated
 
     /// Applies every `from → to` of `data.changes` and `pii.changes`; re-indexes emails and phones.
-    func foldCustomerUpdated(_ profile: inout JSON, _ event: RecordedEvent, _ txn: Transaction) throws
+    func foldCustomerUpdated(_ profile: inout JSONDocument, _ event: RecordedEvent, _ txn: Transaction) throws
         -> TimelineNote?
     {
         var changes: [String: JSON] = [:]
@@ -178,7 +178,7 @@ extension CustomerProfileProjector {
     // MARK: - CustomerTagged
 
     /// Adds `data.added` and removes `data.removed`, keeping the tags sorted; updates the tag index.
-    func foldCustomerTagged(_ profile: inout JSON, _ event: RecordedEvent, _ txn: Transaction) throws
+    func foldCustomerTagged(_ profile: inout JSONDocument, _ event: RecordedEvent, _ txn: Transaction) throws
         -> TimelineNote?
     {
         let added = Self.strings(event.data["added"])
@@ -202,7 +202,7 @@ extension CustomerProfileProjector {
     // MARK: - CustomerOwnerChanged, LeadStatusChanged
 
     /// Sets `owner_id` to `data.to`.
-    func foldOwnerChanged(_ profile: inout JSON, _ event: RecordedEvent, _ txn: Transaction) throws -> TimelineNote? {
+    func foldOwnerChanged(_ profile: inout JSONDocument, _ event: RecordedEvent, _ txn: Transaction) throws -> TimelineNote? {
         let to = Self.stringOrNull(event.data["to"])
         profile["owner_id"] = to
         let from = event.data["from"]?.stringValue ?? "nobody"
@@ -214,7 +214,7 @@ extension CustomerProfileProjector {
     }
 
     /// Sets `lead_status` to `data.to`.
-    func foldLeadStatusChanged(_ profile: inout JSON, _ event: RecordedEvent, _ txn: Transaction) throws
+    func foldLeadStatusChanged(_ profile: inout JSONDocument, _ event: RecordedEvent, _ txn: Transaction) throws
         -> TimelineNote?
     {
         let to = Self.stringOrNull(event.data["to"])
@@ -230,7 +230,7 @@ extension CustomerProfileProjector {
     // MARK: - LifecycleStageChanged
 
     /// Closes the open history entry at the event time and opens one for `data.to`.
-    func foldLifecycleStageChanged(_ profile: inout JSON, _ event: RecordedEvent, _ txn: Transaction) throws
+    func foldLifecycleStageChanged(_ profile: inout JSONDocument, _ event: RecordedEvent, _ txn: Transaction) throws
         -> TimelineNote?
     {
         guard let stage = event.data["to"]?.stringValue else { return nil }
@@ -256,7 +256,7 @@ extension CustomerProfileProjector {
     /// Records the consent on the matching email (with `consent_at`, `legal_basis`, and
     /// `opted_out ⇔ to == opted_out`) or phone entry; the phone channel also sets `do_not_call`.
     /// Without a `contact_point` in `pii`, a customer with a single address on that channel gets the change.
-    func foldConsentChanged(_ profile: inout JSON, _ event: RecordedEvent, _ txn: Transaction) throws
+    func foldConsentChanged(_ profile: inout JSONDocument, _ event: RecordedEvent, _ txn: Transaction) throws
         -> TimelineNote?
     {
         let channel = event.data["channel"]?.stringValue ?? ""
@@ -336,7 +336,7 @@ extension CustomerProfileProjector {
 
     /// Moves the email, phone and tag index rows of `customerID` from what `old` lists to what `new`
     /// lists. An email row is removed only while it still points at this customer.
-    func reindex(_ customerID: String, from old: JSON?, to new: JSON, _ txn: Transaction) throws {
+    func reindex(_ customerID: String, from old: (any JSONMembers)?, to new: any JSONMembers, _ txn: Transaction) throws {
         let oldEmails = Set(Self.emailKeys(old))
         let newEmails = Set(Self.emailKeys(new))
         let idBytes = Array(customerID.utf8)
@@ -363,12 +363,12 @@ extension CustomerProfileProjector {
     }
 
     /// The index forms of a profile's email addresses.
-    static func emailKeys(_ profile: JSON?) -> [String] {
+    static func emailKeys(_ profile: (any JSONMembers)?) -> [String] {
         (profile?["emails"]?.arrayValue ?? []).compactMap { $0["address"]?.stringValue.map(ProfileKeys.emailKey) }
     }
 
     /// The normalized numbers of a profile's phones.
-    static func phoneKeys(_ profile: JSON?) -> [String] {
+    static func phoneKeys(_ profile: (any JSONMembers)?) -> [String] {
         (profile?["phones"]?.arrayValue ?? []).compactMap { $0["normalized"]?.stringValue }
     }
 
@@ -430,7 +430,7 @@ extension CustomerProfileProjector {
         return .string(Timestamp.format(millis))
     }
 
-    static func customerIDOf(_ profile: JSON) -> String { profile["customer_id"]?.stringValue ?? "" }
+    static func customerIDOf(_ profile: some JSONMembers) -> String { profile["customer_id"]?.stringValue ?? "" }
 
     static func stringOrNull(_ value: JSON?) -> JSON { value?.stringValue.map(JSON.string) ?? .null }
 

@@ -94,18 +94,19 @@ public struct CustomerProfileProjector: Projector {
 
     // MARK: - Storage helpers
 
-    /// The stored profile of `customerID`, or `nil`.
-    func loadProfile(_ customerID: String, _ txn: Transaction) throws -> JSON? {
+    /// The stored profile of `customerID`, or `nil`, as a document: a fold reads and sets a few
+    /// members, and the others are written back as they were stored.
+    func loadProfile(_ customerID: String, _ txn: Transaction) throws -> JSONDocument? {
         guard let bytes = try txn.get(self.profiles, customerID) else { return nil }
         do {
-            return try JSON.parse(bytes)
+            return try JSONDocument(canonical: bytes)
         } catch {
-            throw ProfileStorageError(message: "stored profile of \(customerID) is not JSON: \(error)")
+            throw ProfileStorageError(message: "stored profile of \(customerID) is not canonical JSON: \(error)")
         }
     }
 
     /// Stores `profile` under its `customer_id`.
-    func storeProfile(_ profile: JSON, _ customerID: String, _ txn: Transaction) throws {
+    func storeProfile(_ profile: some JSONMembers, _ customerID: String, _ txn: Transaction) throws {
         try txn.put(self.profiles, customerID, profile.serialized())
     }
 

@@ -35,7 +35,7 @@ extension CustomerProfileProjector {
                 details: ["merged_into": mergedInto]
             )
         }
-        return profile
+        return .serialized(SerializedJSON(stored))
     }
 
     static let mergedMarker = Array(#""state":"merged""#.utf8)

@@ -85,3 +85,90 @@ import Testing
         #expect(json.serializedString() == #"{"a":"plain","b":"héllo \"q\" \\ \n","c":"héllo ✓","d":""}"#)
     }
 }
+
+@Suite struct JSONDocumentTests {
+    /// A profile-like document: nested objects and arrays, escapes, numbers of both kinds.
+    static let document: JSON = [
+        "customer_id": "c1", "version": 3, "score": 2.5, "active": true, "merged_into": nil,
+        "name": ["first": "Ada", "last": "Lo\"ve\\lace"],
+        "tags": ["a", "b"], "history": [["stage": "lead", "exited_at": nil], []],
+        "stats": ["counts": ["call": 1, "note": 0], "last": "2026-01-01T00:00:00.000Z"], "é": [:],
+    ]
+
+    @Test func readsMembersAndWritesAnUnchangedDocumentBackAsItWas() throws {
+        let bytes = Self.document.serialized()
+        let document = try JSONDocument(canonical: bytes)
+        #expect(document.serialized() == bytes)
+        for key in ["customer_id", "version", "score", "active", "merged_into", "name", "tags", "history", "stats", "é"] {
+            #expect(document[key] == Self.document[key], "member \(key)")
+        }
+        #expect(document["missing"] == nil)
+        #expect(document["name"]?["last"]?.stringValue == "Lo\"ve\\lace")
+    }
+
+    @Test func settingMembersGivesTheBytesOfAFullParse() throws {
+        let bytes = Self.document.serialized()
+        var document = try JSONDocument(canonical: bytes)
+        var full = try JSON.parse(bytes)
+        let changes: [(String, JSON?)] = [
+            ("stats", ["counts": ["call": 2, "note": 0], "last": nil]),  // replaced
+            ("version", 4),  // replaced scalar
+            ("aaa", "first"),  // added before every stored key
+            ("zzz", [1, 2]),  // added after every stored key
+            ("history2", []),  // added between stored keys
+            ("tags", nil),  // removed
+            ("nothing", nil),  // removing a member that is not there
+        ]
+        for (key, value) in changes {
+            document[key] = value
+            full[key] = value
+        }
+        #expect(document.serialized() == full.serialized())
+        #expect(document["stats"]?["counts"]?["call"] == 2)
+        #expect(document["tags"] == nil)
+        document["tags"] = ["c"]
+        full["tags"] = ["c"]
+        #expect(document.serialized() == full.serialized())
+    }
+
+    @Test func anEmptyObjectTakesMembers() throws {
+        var document = try JSONDocument(canonical: Array("{}".utf8))
+        #expect(document.serialized() == Array("{}".utf8))
+        document["b"] = 1
+        document["a"] = ["x": true]
+        #expect(String(decoding: document.serialized(), as: UTF8.self) == #"{"a":{"x":true},"b":1}"#)
+    }
+
+    @Test(arguments: [
+        (#"[1,2]"#, "expected an object"),
+        (#"{"a":{"b":1}"#, "unexpected end of input"),
+        (#"{"a":{"b":1]}"#, "mismatched bracket"),
+        (#"{"a":["x]}"#, "unterminated string"),
+        (#"{"a":[@]}"#, "unexpected character"),
+        (#"{"a":tru}"#, "invalid literal"),
+        (#"{"a":[1]} x"#, "unexpected data after the JSON value"),
+        (#"{"b":1,"a":2}"#, "key \"a\" out of canonical order"),
+        (#"{"a":1,"a":[2]}"#, "key \"a\" out of canonical order"),
+    ])
+    func rejectsTextThatIsNotACanonicalObject(text: String, message: String) {
+        #expect {
+            try JSONDocument(canonical: Array(text.utf8))
+        } throws: { error in
+            (error as? JSONParseError)?.message == message
+        }
+    }
+
+    @Test func rejectsNestingDeeperThanTheLimit() {
+        let depth = JSON.maximumDepth
+        let deep = "{\"a\":" + String(repeating: "[", count: depth) + String(repeating: "]", count: depth) + "}"
+        #expect(throws: JSONParseError.self) { try JSONDocument(canonical: Array(deep.utf8)) }
+    }
+
+    @Test func serializedTextThatIsNotJSONReadsAsMissing() {
+        let broken = JSON.serialized(SerializedJSON(Array(#"{"a":[1,}"#.utf8)))
+        #expect(broken["a"] == nil)
+        #expect(broken[0] == nil)
+        #expect(broken.objectValue == nil)
+        #expect(broken.arrayValue == nil)
+    }
+}
