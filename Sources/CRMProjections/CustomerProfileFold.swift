@@ -49,18 +49,28 @@ extension CustomerProfileProjector {
         }
     }
 
-    /// A timeline entry `{at, seq, kind, ref_id, summary, actor, …extra}`.
-    static func timelineEntry(_ note: TimelineNote, _ event: RecordedEvent, at: Int64) -> JSON {
-        var members: [String: JSON] = [
-            "at": .string(Timestamp.format(at)),
-            "seq": .int(Int64(truncatingIfNeeded: event.seq)),
-            "kind": .string(note.kind),
-            "ref_id": .string(note.refID),
-            "summary": .string(note.summary),
-            "actor": event.actor.json,
-        ]
-        for (key, value) in note.extra { members[key] = value }
-        return .object(members)
+    /// The canonical text of a timeline entry `{at, seq, kind, ref_id, summary, actor, …extra}`. An
+    /// entry is written for nearly every event, so its members are written in key order directly;
+    /// the few kinds with extra members merge them in as a ``JSONDocument``.
+    static func timelineEntry(_ note: TimelineNote, _ event: RecordedEvent, at: Int64) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(160 + note.summary.utf8.count)
+        out.append(contentsOf: #"{"actor":"#.utf8)
+        event.actor.write(into: &out)
+        out.append(contentsOf: #","at":"#.utf8)
+        Timestamp.writeQuoted(at, into: &out)
+        out.append(contentsOf: #","kind":"#.utf8)
+        JSON.writeString(note.kind, into: &out)
+        out.append(contentsOf: #","ref_id":"#.utf8)
+        JSON.string(note.refID).write(into: &out)
+        out.append(contentsOf: #","seq":"#.utf8)
+        JSON.writeInt(Int64(truncatingIfNeeded: event.seq), into: &out)
+        out.append(contentsOf: #","summary":"#.utf8)
+        JSON.writeString(note.summary, into: &out)
+        out.append(UInt8(ascii: "}"))
+        guard !note.extra.isEmpty, var entry = try? JSONDocument(canonical: out) else { return out }
+        for (key, value) in note.extra { entry[key] = value }
+        return entry.serialized()
     }
 
     // MARK: - CustomerCreated

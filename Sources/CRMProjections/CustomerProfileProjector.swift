@@ -121,7 +121,7 @@ public struct CustomerProfileProjector: Projector {
     ) throws {
         let at = at ?? event.occurredAt
         let entry = Self.timelineEntry(note, event, at: at)
-        try txn.put(self.timeline, ProfileKeys.timelineKey(customerID, at: at, seq: event.seq), entry.serialized())
+        try txn.put(self.timeline, ProfileKeys.timelineKey(customerID, at: at, seq: event.seq), entry)
     }
 }
 

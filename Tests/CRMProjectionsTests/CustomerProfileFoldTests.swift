@@ -207,6 +207,14 @@ struct CustomerProfileFoldTests {
         #expect(entry["changes"]?["first_name"] == ["from": "Ada", "to": "Augusta"])
         #expect(entry["changes"]?["emails"]?["to"] == emailsAfter)
         #expect(entry["changes"]?.objectValue?.count == 6)
+
+        // Entries are written member by member: each stored row must be canonical JSON.
+        let rows = try harness.rawRows("timeline")
+        #expect(rows.count >= 2)
+        for row in rows {
+            #expect(try JSON.parse(row).serialized() == row, "\(String(decoding: row, as: UTF8.self))")
+        }
+        #expect(rows.contains { String(decoding: $0, as: UTF8.self).contains(#""on_behalf_of":"agent-7""#) })
     }
 
     @Test func anEmailMovedToAnotherCustomerIsNotUnindexedByTheOldOne() throws {

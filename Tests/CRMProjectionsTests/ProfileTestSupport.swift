@@ -147,6 +147,22 @@ final class ProfileHarness {
         try self.query("customer.timeline", ["customer_id": .string(id), "limit": 200])["entries"]?.arrayValue ?? []
     }
 
+    /// Every stored row of the projector's `table`, as bytes, in key order.
+    func rawRows(_ table: String) throws -> [[UInt8]] {
+        try self.environment.write { txn in
+            let database = try txn.openDatabase(self.projector.tableName(table), create: false)
+            return try txn.withCursor(database) { cursor in
+                var rows: [[UInt8]] = []
+                var entry = try cursor.first()
+                while let current = entry {
+                    rows.append(current.valueBytes)
+                    entry = try cursor.next()
+                }
+                return rows
+            }
+        }
+    }
+
     /// The raw bytes of every profile, by id (for byte-for-byte comparisons).
     func profileBytes(_ ids: [String]) throws -> [String: [UInt8]] {
         var result: [String: [UInt8]] = [:]
