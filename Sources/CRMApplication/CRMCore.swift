@@ -526,8 +526,8 @@ public final class CRMCore: Sendable {
     ]
 
     /// Answers a query: quick ones right here; long ones (``longQueries``, and any `as_of` fold) on a
-    /// dispatch thread, so they never hold one of the few cooperative threads that every connection
-    /// needs.
+    /// dispatch thread, so they never hold a thread that connections need (the event loops serving
+    /// the sockets, or the few cooperative threads).
     private func answerQuery(method: String, params: JSON?) async -> Result<JSON, RPCError> {
         guard CRMCore.isLong(method, params) else { return self.runQuery(method: method, params: params) }
         return await withCheckedContinuation { continuation in

@@ -14,7 +14,9 @@ import Darwin
 /// The control server: serves the crmd protocol (one request per `\n`-terminated line, one reply
 /// line per request) on a Unix stream socket, as a swift-service-lifecycle `Service`.
 ///
-/// Each connection runs in its own child task. Its complete lines are passed, in arrival order, to
+/// Each connection runs in its own child task, whose jobs run on the event loop serving its socket
+/// (``EventLoopTaskExecutor``), so reading a line and writing a reply cost no hop between threads.
+/// Its complete lines are passed, in arrival order, to
 /// ``RequestHandler/start(line:peer:)`` together with the peer's `SO_PEERCRED` identity; the
 /// returned tasks are kept in a FIFO of at most ``Configuration/maxInFlightPerConnection`` entries
 /// and a writer awaits them in order, so a client may pipeline requests and still gets its replies

@@ -8,7 +8,7 @@ import NIOCore
 /// inside the server besides the writer thread's (a command) and the one back to the event loop
 /// when the writer has committed. Work that may take long runs in tasks that prefer the global
 /// concurrent executor instead (see ``StartedReply``), so it never holds up the event loop's I/O.
-final class EventLoopTaskExecutor: TaskExecutor, @unchecked Sendable {
+final class EventLoopTaskExecutor: TaskExecutor, Sendable {
     private let eventLoop: any EventLoop
 
     init(_ eventLoop: any EventLoop) {
