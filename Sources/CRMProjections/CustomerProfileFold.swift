@@ -52,7 +52,7 @@ extension CustomerProfileProjector {
     /// The canonical text of a timeline entry `{at, seq, kind, ref_id, summary, actor, …extra}`. An
     /// entry is written for nearly every event, so its members are written in key order directly;
     /// the few kinds with extra members merge them in as a ``JSONDocument``.
-    static func timelineEntry(_ note: TimelineNote, _ event: RecordedEvent, at: Int64) -> [UInt8] {
+    static func timelineEntry(_ note: TimelineNote, _ event: RecordedEvent, at: Int64) throws -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(160 + note.summary.utf8.count)
         out.append(contentsOf: #"{"actor":"#.utf8)
@@ -68,7 +68,8 @@ extension CustomerProfileProjector {
         out.append(contentsOf: #","summary":"#.utf8)
         JSON.writeString(note.summary, into: &out)
         out.append(UInt8(ascii: "}"))
-        guard !note.extra.isEmpty, var entry = try? JSONDocument(canonical: out) else { return out }
+        guard !note.extra.isEmpty else { return out }
+        var entry = try JSONDocument(canonical: out)
         for (key, value) in note.extra { entry[key] = value }
         return entry.serialized()
     }

@@ -120,7 +120,7 @@ public struct CustomerProfileProjector: Projector {
         _ txn: Transaction
     ) throws {
         let at = at ?? event.occurredAt
-        let entry = Self.timelineEntry(note, event, at: at)
+        let entry = try Self.timelineEntry(note, event, at: at)
         try txn.put(self.timeline, ProfileKeys.timelineKey(customerID, at: at, seq: event.seq), entry)
     }
 }
