@@ -16,6 +16,14 @@ struct ControlServerTests {
         }
     }
 
+    @Test func readsOnTheEventLoopAndRunsReplyTasksElsewhere() async throws {
+        try await withServer(handler: WhereHandler()) { server in
+            let client = try TestClient(path: server.path)
+            try await client.send("ready\ntask\nready\n")
+            #expect(try await client.readLines(3) == ["start:loop", "task:elsewhere", "start:loop"])
+        }
+    }
+
     @Test func ignoresEmptyLinesAndAcceptsCRLF() async throws {
         try await withServer(handler: UppercaseHandler()) { server in
             let client = try TestClient(path: server.path)

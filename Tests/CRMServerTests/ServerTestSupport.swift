@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import ServiceLifecycleTestKit
+import NIOPosix
 import Synchronization
 
 // MARK: - Temporary socket paths
@@ -297,4 +298,17 @@ final class ReverseOrderHandler: RequestHandler {
     func lineTooLongReply(limit: Int) -> [UInt8] {
         Array("too long".utf8)
     }
+}
+
+/// Answers each line with where the work ran: `start:loop` or `start:elsewhere` for ``start(line:peer:)``
+/// itself (line `ready`), `task:loop` or `task:elsewhere` for a reply produced by a task (line `task`).
+struct WhereHandler: RequestHandler {
+    static func place() -> String { MultiThreadedEventLoopGroup.currentEventLoop == nil ? "elsewhere" : "loop" }
+
+    func start(line: [UInt8], peer: PeerCredentials) -> StartedReply {
+        if line.text == "task" { return StartedReply { Array("task:\(Self.place())".utf8) } }
+        return .ready(Array("start:\(Self.place())".utf8))
+    }
+
+    func lineTooLongReply(limit: Int) -> [UInt8] { [] }
 }
