@@ -26,8 +26,8 @@ public struct CoreConfiguration: Sendable {
     /// Most commands committed in one write transaction.
     public var maxBatch: Int = 1024
     /// Nice value of the writer thread (0–19). Above 0, the threads that read requests and answer
-    /// queries get the CPU first when every core is busy, so reads stay quick under a heavy write
-    /// load; the writer then gets less CPU only while reads compete for it.
+    /// queries get the CPU first when every core is busy; the writer then gets less CPU while reads
+    /// compete for it, and a steady read load can starve commands (docs/OPERATIONS.md has the runs).
     public var writerNice: Int = 0
     /// How far in the future a command's `at` may be, in milliseconds.
     public var maxFutureSkewMillis: Int64 = 5 * 60 * 1000
