@@ -157,7 +157,9 @@ let package = Package(
         ),
         .testTarget(
             name: "CRMDaemonTests",
-            dependencies: ["CRMTesting", "CRMProtocol", "CRMJSON", "CRMApplication", "CRMDomain"],
+            dependencies: [
+                "CRMTesting", "CRMProtocol", "CRMJSON", "CRMApplication", "CRMDomain", "CRMEventStore", "LMDB",
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -2,6 +2,7 @@ import CRMDomain
 import CRMEventStore
 import CRMJSON
 import Foundation
+import Glibc
 import LMDB
 
 extension CRMCore {
@@ -19,13 +20,17 @@ extension CRMCore {
         let name = requested ?? "backup-" + Timestamp.format(CRMCore.nowMillis())
             .replacingOccurrences(of: ":", with: "").replacingOccurrences(of: ".", with: "-")
         let target = root + "/" + name
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        try PrivateFiles.createDirectories(root)
         guard !FileManager.default.fileExists(atPath: target) else {
             throw Rejection(.alreadyExists, field: "name", "backup \(name) already exists")
         }
-        try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: false)
+        // A backup holds the whole log: owner only (0700 directory, 0600 file), whatever the umask.
+        try PrivateFiles.createDirectory(target)
         do {
-            try self.environment.copy(to: target, compact: true)
+            let descriptor = try PrivateFiles.createFile(target + "/data.mdb")
+            defer { close(descriptor) }
+            try self.environment.copy(toFile: descriptor, compact: true)
+            guard fsync(descriptor) == 0 else { throw PrivateFiles.error("cannot sync \(target)/data.mdb") }
         } catch {
             try? FileManager.default.removeItem(atPath: target)
             throw error

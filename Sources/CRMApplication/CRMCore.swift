@@ -118,6 +118,11 @@ public final class CRMCore: Sendable {
     let configuration: CoreConfiguration
     private let logger: Logger
     private let startedAt = Date()
+    /// Why commands are refused for the life of this process, found at start-up: a broken hash chain
+    /// at the end of the log, or an event the decision state cannot read. Queries are still answered.
+    let appendBlock: RPCError?
+    /// How many records at the end of the log the start-up check rehashes.
+    static let tailCheckRecords: UInt64 = 1024
 
     /// The daemon's version, reported by `system.ping`.
     public static let version = "0.1.0"
@@ -132,7 +137,7 @@ public final class CRMCore: Sendable {
         options.mapSize = configuration.mapSize
         // Each read model keeps two sets of tables (live and rebuild); leave room for more.
         options.maxDatabases = 256
-        let environment = try Environment(path: configuration.dataDirectory, options: options)
+        let environment = try DataFiles.openEnvironment(directory: configuration.dataDirectory, options: options)
         let shared = SharedEnvironment(environment: environment)
         self.shared = shared
         let store = try EventStore(environment: environment)
@@ -144,11 +149,16 @@ public final class CRMCore: Sendable {
             chunkEvents: configuration.rebuildChunkEvents
         )
         self.runner = runner
-        try runner.prepare(
+        let tail = try environment.read { txn in try store.verifyTail(records: CRMCore.tailCheckRecords, txn) }
+        let decisionStateStop = try runner.prepare(
             environment,
             logger: logger,
             syncLimit: configuration.holdRebuilds ? nil : configuration.startupRebuildLimit
         )
+        self.appendBlock = CRMCore.appendBlock(tail: tail, decisionStateStop: decisionStateStop)
+        if let block = self.appendBlock {
+            logger.critical("crmd appends nothing to this log: \(block.message)")
+        }
         runner.setHeld(configuration.holdRebuilds)
 
         var commandTypes: [String: any DomainCommand.Type] = [:]
@@ -205,9 +215,35 @@ public final class CRMCore: Sendable {
         try self.seedIfEmpty()
     }
 
+    /// Why nothing may be appended, given the start-up checks, or `nil` when all is well.
+    private static func appendBlock(
+        tail: EventStore.Verification,
+        decisionStateStop: EventRecordError?
+    ) -> RPCError? {
+        if let broken = tail.brokenAt {
+            return RPCError(
+                reason: "chain_broken",
+                message: "the hash chain of the log is broken at position \(broken) (found when crmd started); "
+                    + "crmd answers queries but appends nothing until the log is restored from a backup. "
+                    + "audit.verify shows the details",
+                details: [
+                    "position": .int(Int64(broken)),
+                    "expected_hash": tail.expectedHash.map { .string(hexString($0)) } ?? .null,
+                    "found_hash": tail.foundHash.map { .string(hexString($0)) } ?? .null,
+                ]
+            )
+        }
+        if let decisionStateStop {
+            var error = CRMCore.rpcError(failure: decisionStateStop, context: "decision state")
+            error.message = "commands are refused: " + error.message
+            return error
+        }
+        return nil
+    }
+
     /// Runs ``Seeds/onEmptyLog`` when the log is empty, waiting for each to commit.
     private func seedIfEmpty() throws {
-        guard self.configuration.seedDefaults, !Seeds.onEmptyLog.isEmpty,
+        guard self.configuration.seedDefaults, !Seeds.onEmptyLog.isEmpty, self.appendBlock == nil,
             try self.environment.read({ txn in try self.store.head(txn).seq }) == 0
         else { return }
         let origin = RequestOrigin(uid: getuid(), gid: getgid())
@@ -272,6 +308,10 @@ public final class CRMCore: Sendable {
         origin: RequestOrigin
     ) -> (reply: Pending<Result<JSON, RPCError>>, ticket: UInt64?) {
         let reply = Pending<Result<JSON, RPCError>>()
+        if let block = self.appendBlock, method != "projection.rebuild" {
+            reply.fulfil(.failure(block))
+            return (reply, nil)
+        }
         do {
             let job: WriterJob =
                 method == "projection.rebuild"
@@ -379,9 +419,8 @@ public final class CRMCore: Sendable {
             for (job, outcome) in zip(batch, outcomes) { job.reply.fulfil(outcome) }
         } catch {
             logger.error("write transaction failed; the batch was not committed", metadata: ["error": "\(error)"])
-            for job in batch {
-                job.reply.fulfil(.failure(RPCError(reason: "internal", message: "storage failure: \(error)")))
-            }
+            let failure = CRMCore.rpcError(failure: error, context: "storage failure", environment: environment)
+            for job in batch { job.reply.fulfil(.failure(failure)) }
         }
     }
 
@@ -442,7 +481,7 @@ public final class CRMCore: Sendable {
                 throw error
             } catch {
                 logger.error("command failed inside the writer", metadata: ["error": "\(error)"])
-                outcome = .failure(RPCError(reason: "internal", message: "command failed: \(error)"))
+                outcome = .failure(CRMCore.rpcError(failure: error, context: "command failed"))
             }
             break
         }
@@ -475,6 +514,32 @@ public final class CRMCore: Sendable {
             field: rejection.field,
             details: rejection.details
         )
+    }
+
+    /// The JSON-RPC error for a failure that is not a rejection: `unsupported_schema_version` for an
+    /// event written by a newer crmd, `storage_full` when the disk of the data directory is full
+    /// (given `environment`), else `internal` with `context` and the error.
+    static func rpcError(failure error: any Error, context: String, environment: Environment? = nil) -> RPCError {
+        if let rejection = error as? Rejection { return CRMCore.rpcError(rejection) }
+        if let record = error as? EventRecordError, let newer = record.newerSchema {
+            return RPCError(
+                reason: "unsupported_schema_version",
+                message: record.message,
+                details: [
+                    "position": .int(Int64(newer.position)), "type": .string(newer.type),
+                    "schema_version": .int(Int64(newer.version)), "supported_version": .int(Int64(newer.supported)),
+                ]
+            )
+        }
+        if let storage = error as? LMDBError, let environment, StorageSpace.isFull(storage, path: environment.path) {
+            return RPCError(
+                reason: "storage_full",
+                message: "the disk holding \(environment.path) is full (\(storage)); nothing was written. "
+                    + "Reads still work; writes resume once space is freed",
+                details: ["data_dir": .string(environment.path)]
+            )
+        }
+        return RPCError(reason: "internal", message: "\(context): \(error)")
     }
 
     static func nowMillis() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
@@ -554,7 +619,7 @@ public final class CRMCore: Sendable {
             return .failure(CRMCore.rpcError(rejection))
         } catch {
             self.logger.error("query failed", metadata: ["method": "\(method)", "error": "\(error)"])
-            return .failure(RPCError(reason: "internal", message: "query failed: \(error)"))
+            return .failure(CRMCore.rpcError(failure: error, context: "query failed", environment: self.environment))
         }
     }
 
@@ -603,6 +668,9 @@ public final class CRMCore: Sendable {
                 "map_size_bytes": .int(Int64(self.environment.mapSize)),
                 "writer_backlog": .int(Int64(self.writer.backlog)),
                 "commits": .int(Int64(self.writer.batches)),
+                "commands_refused": self.appendBlock.map { block in
+                    ["reason": .string(block.reason ?? "internal"), "message": .string(block.message)]
+                } ?? .null,
                 "projections": .array(projections),
                 "uptime_seconds": .int(Int64(Date().timeIntervalSince(self.startedAt))),
                 "data_dir": .string(self.configuration.dataDirectory),

@@ -36,7 +36,7 @@ public enum LogImport {
     ) throws -> Summary {
         let lock = try DataDirectoryLock(directory: dataDirectory)
         defer { _ = lock }
-        let environment = try Environment(path: dataDirectory)
+        let environment = try DataFiles.openEnvironment(directory: dataDirectory, options: Environment.Options())
         let store = try EventStore(environment: environment)
         guard try environment.read({ txn in try store.head(txn).seq }) == 0 else {
             throw StartupError("\(dataDirectory) already holds events; import needs an empty data directory")

@@ -90,6 +90,8 @@ final class ProjectionRunner: Sendable {
     let store: EventStore
     private let published: Mutex<[ProjectionLifecycle]>
     private let held = Mutex(false)
+    /// The event the decision state stopped before at start-up (one of a newer schema), if any.
+    private let decisionStateStop = Mutex<(error: EventRecordError, at: Int64)?>(nil)
     /// Longest a rebuild chunk runs inside one write transaction while commands are waiting.
     static let busyStepNanoseconds: UInt64 = 20_000_000
     /// Longest a rebuild chunk runs when no command is waiting: longer chunks spread the cost of
@@ -242,8 +244,9 @@ final class ProjectionRunner: Sendable {
     /// an interrupted rebuild resumes. Rebuilds that need at most `syncLimit` events are
     /// finished here, before the socket opens; larger ones (all, when `syncLimit` is `nil`) continue
     /// online through the writer.
-    func prepare(_ environment: Environment, logger: Logger, syncLimit: UInt64?) throws {
-        try self.catchUpDecisionState(environment, logger: logger)
+    func prepare(_ environment: Environment, logger: Logger, syncLimit: UInt64?) throws -> EventRecordError? {
+        let decisionStateStop = try self.catchUpDecisionState(environment, logger: logger)
+        self.decisionStateStop.withLock { $0 = decisionStateStop.map { ($0, CRMCore.nowMillis()) } }
         var lifecycles = try environment.write { txn -> [ProjectionLifecycle] in
             let head = try self.store.head(txn).seq
             var lifecycles: [ProjectionLifecycle] = []
@@ -289,10 +292,13 @@ final class ProjectionRunner: Sendable {
             }
             self.publish(lifecycles)
         }
+        return decisionStateStop
     }
 
     /// Decision state: cleared and refolded when its version changed, else folds what it misses.
-    private func catchUpDecisionState(_ environment: Environment, logger: Logger) throws {
+    /// Stops before an event of a schema version newer than this crmd reads and returns its error:
+    /// commands must not be decided on a state that misses it.
+    private func catchUpDecisionState(_ environment: Environment, logger: Logger) throws -> EventRecordError? {
         let state = self.state
         let (from, head) = try environment.write { txn -> (UInt64, UInt64) in
             let head = try self.store.head(txn).seq
@@ -304,18 +310,26 @@ final class ProjectionRunner: Sendable {
             }
             return (try self.readUInt64(ProjectionRunner.checkpointKey(state.name), txn) + 1, head)
         }
-        guard from <= head else { return }
+        guard from <= head else { return nil }
         logger.info(
             "bringing the decision state up to date",
             metadata: ["from": "\(from)", "head": "\(head)"]
         )
         var next = from
-        while next <= head {
+        var tooNew: EventRecordError?
+        while next <= head, tooNew == nil {
             next = try environment.write { txn -> UInt64 in
                 var position = next
                 try self.store.forEachRecord(from: next, txn) { seq, record in
                     guard seq <= head, seq < next + UInt64(self.chunkEvents) else { return false }
-                    try state.apply(try EventRecord.decode(record), txn)
+                    let event: RecordedEvent
+                    do {
+                        event = try EventRecord.decode(record)
+                    } catch let error as EventRecordError where error.newerSchema != nil {
+                        tooNew = error
+                        return false
+                    }
+                    try state.apply(event, txn)
                     position = seq + 1
                     return true
                 }
@@ -323,6 +337,7 @@ final class ProjectionRunner: Sendable {
                 return position
             }
         }
+        return tooNew
     }
 
     // MARK: - Inline folding (writer thread)
@@ -434,7 +449,17 @@ final class ProjectionRunner: Sendable {
                             return false
                         }
                     }
-                    let event = try EventRecord.decode(record)
+                    let event: RecordedEvent
+                    do {
+                        event = try EventRecord.decode(record)
+                    } catch {
+                        // An event no projector can read (too new, or corrupt) fails every rebuild that
+                        // needs it, visibly, instead of failing the step and retrying it for ever.
+                        for index in building where next[index].rebuild.map({ $0.checkpoint < seq }) == true {
+                            try self.failRebuild(&next[index], index, at: seq, error: error, txn, logger: logger)
+                        }
+                        return false
+                    }
                     for index in building {
                         guard let rebuild = next[index].rebuild, rebuild.checkpoint < seq else { continue }
                         do {
@@ -444,16 +469,7 @@ final class ProjectionRunner: Sendable {
                         } catch let error as LMDBError {
                             throw error
                         } catch {
-                            next[index].failure = .init(position: seq, error: "\(error)", at: CRMCore.nowMillis())
-                            next[index].rebuild = nil
-                            try self.readModels[index].slots[rebuild.slot].clear(txn)
-                            logger.error(
-                                "projection failed during its rebuild",
-                                metadata: [
-                                    "projection": "\(self.readModels[index].name)", "position": "\(seq)",
-                                    "error": "\(error)",
-                                ]
-                            )
+                            try self.failRebuild(&next[index], index, at: seq, error: error, txn, logger: logger)
                         }
                     }
                     folded += 1
@@ -490,6 +506,26 @@ final class ProjectionRunner: Sendable {
             }
             return next
         }
+    }
+
+    /// Ends the rebuild of read model `index` as failed at `seq`: the failure is stored and shown by
+    /// `projection.status`, the half-built slot is emptied.
+    private func failRebuild(
+        _ lifecycle: inout ProjectionLifecycle,
+        _ index: Int,
+        at seq: UInt64,
+        error: any Error,
+        _ txn: Transaction,
+        logger: Logger
+    ) throws {
+        guard let rebuild = lifecycle.rebuild else { return }
+        lifecycle.failure = .init(position: seq, error: "\(error)", at: CRMCore.nowMillis())
+        lifecycle.rebuild = nil
+        try self.readModels[index].slots[rebuild.slot].clear(txn)
+        logger.error(
+            "projection failed during its rebuild",
+            metadata: ["projection": "\(self.readModels[index].name)", "position": "\(seq)", "error": "\(error)"]
+        )
     }
 
     // MARK: - Status
@@ -542,11 +578,19 @@ final class ProjectionRunner: Sendable {
     /// The `projection.status` row of the decision state.
     func decisionStateStatus(head: UInt64, _ txn: Transaction) throws -> JSON {
         let checkpoint = try self.readUInt64(ProjectionRunner.checkpointKey(self.state.name), txn)
+        let stop = self.decisionStateStop.withLock { $0 }
         return [
             "name": .string(self.state.name), "version": .int(Int64(self.state.version)),
-            "stored_version": .int(try self.storedVersion(self.state.name, txn)), "state": "live", "serving": true,
+            "stored_version": .int(try self.storedVersion(self.state.name, txn)),
+            "state": stop == nil ? "live" : "failed", "serving": .bool(stop == nil),
             "slot": 0, "checkpoint": .int(Int64(checkpoint)), "lag": .int(Int64(head - min(checkpoint, head))),
-            "rebuild": .null, "last_rebuild": .null, "failure": .null,
+            "rebuild": .null, "last_rebuild": .null,
+            "failure": stop.map { stop -> JSON in
+                [
+                    "position": .int(Int64(stop.error.newerSchema?.position ?? checkpoint + 1)),
+                    "error": .string(stop.error.description), "at": .string(Timestamp.format(stop.at)),
+                ]
+            } ?? .null,
         ]
     }
 

@@ -83,7 +83,8 @@ public enum EventRecord {
         guard stored.schemaVersion <= current else {
             throw EventRecordError(
                 message: "event \(stored.seq) is \(stored.type) schema version \(stored.schemaVersion), newer than "
-                    + "this crmd reads (\(current))"
+                    + "this crmd reads (\(current)); upgrade crmd to read it",
+                newerSchema: .init(position: stored.seq, type: stored.type, version: stored.schemaVersion, supported: current)
             )
         }
         return stored.schemaVersion == current ? stored : EventSchema.upcast(stored)
@@ -149,10 +150,28 @@ public enum EventRecord {
     }
 }
 
-/// A stored record that cannot be decoded.
+/// A stored record that cannot be decoded: corrupt, or intact but of a schema version newer than this
+/// crmd reads (``newerSchema`` is set then).
 public struct EventRecordError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// An intact event whose schema version this crmd does not know: written by a newer crmd.
+    public struct NewerSchema: Sendable, Hashable {
+        /// Position of the event in the log.
+        public var position: UInt64
+        /// Its type.
+        public var type: String
+        /// Its stored schema version.
+        public var version: Int
+        /// The newest version of `type` this crmd reads.
+        public var supported: Int
+    }
+
     public var message: String
-    public var description: String { "corrupt event record: \(self.message)" }
+    /// Set when the record is intact but too new to read.
+    public var newerSchema: NewerSchema? = nil
+
+    public var description: String {
+        self.newerSchema == nil ? "corrupt event record: \(self.message)" : self.message
+    }
 }
 
 // MARK: - Byte helpers

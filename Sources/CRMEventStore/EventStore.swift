@@ -398,6 +398,28 @@ public struct EventStore: Sendable {
         public var headHash: [UInt8]
     }
 
+    /// Checks the end of the log in a few milliseconds, for start-up: the last `records` records
+    /// chain to one another and to the stored head hash, and no record lies beyond the head. A full
+    /// ``verify(from:to:_:)`` stays the deep check.
+    public func verifyTail(records: UInt64, _ txn: Transaction) throws -> Verification {
+        let head = try self.head(txn)
+        var last: UInt64 = 0
+        try self.forEachRecordBackward(from: UInt64.max, txn) { seq, _ in
+            last = seq
+            return false
+        }
+        if last > head.seq {
+            return Verification(
+                checked: 0,
+                brokenAt: head.seq + 1,
+                expectedHash: nil,
+                foundHash: try self.recordHash(at: head.seq + 1, txn),
+                headHash: head.hash
+            )
+        }
+        return try self.verify(from: head.seq > records ? head.seq - records + 1 : 1, txn)
+    }
+
     /// Walks the hash chain over positions `from...to` (default: the whole log) and checks every link,
     /// every record's position and, when the walk reaches the head, the stored head hash.
     ///

@@ -28,7 +28,8 @@ public enum RPCErrorCode {
             "unknown_stage", "invalid_pipeline", "stage_in_use", "lost_reason_required", "ticket_closed",
             "invalid_transition", "invalid_timezone", "invalid_hours", "empty_schedule", "invalid_holiday",
             "unknown_schedule", "invalid_target", "duplicate_target", "unknown_policy", "forbidden",
-            "projection_rebuilding", "shutting_down", "projection_failed",
+            "projection_rebuilding", "shutting_down", "projection_failed", "chain_broken",
+            "unsupported_schema_version", "storage_full",
         ]
         for (offset, reason) in domain.enumerated() { table[reason] = -32001 - offset }
         return table

@@ -153,6 +153,12 @@ public final class Environment {
     public func copy(to path: String, compact: Bool = true) throws {
         try check(mdb_env_copy2(self.handle, path, compact ? UInt32(MDB_CP_COMPACT) : 0))
     }
+
+    /// Copies the environment into the open file `descriptor` (a data file the caller created with
+    /// the mode it wants), compacting it. Safe while the daemon runs: it uses a read transaction.
+    public func copy(toFile descriptor: Int32, compact: Bool = true) throws {
+        try check(mdb_env_copyfd2(self.handle, descriptor, compact ? UInt32(MDB_CP_COMPACT) : 0))
+    }
 }
 
 @available(*, unavailable)

@@ -28,6 +28,10 @@ public struct LMDBError: Error, Hashable, Sendable, CustomStringConvertible {
     public static let transactionFull = LMDBError(code: MDB_TXN_FULL)
     /// `MDB_CORRUPTED`: located page was wrong type.
     public static let corrupted = LMDBError(code: MDB_CORRUPTED)
+    /// `MDB_INVALID`: file is not an LMDB file.
+    public static let invalid = LMDBError(code: MDB_INVALID)
+    /// `MDB_VERSION_MISMATCH`: environment version mismatch.
+    public static let versionMismatch = LMDBError(code: MDB_VERSION_MISMATCH)
     /// `MDB_BAD_VALSIZE`: unsupported size of key/DB name/data, or wrong DUPFIXED size.
     public static let badValueSize = LMDBError(code: MDB_BAD_VALSIZE)
 

@@ -19,6 +19,11 @@ import Testing
         #expect(backup["head"] == stats["head"])
         let path = try #require(backup["path"]?.stringValue)
         #expect(path == daemon.directory.appending("backups/nightly"))
+        // Owner only, like the live data: 0700 directories, a 0600 file.
+        func mode(_ path: String) throws -> Int { try #require(FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int) }
+        #expect(try mode(path) == 0o700)
+        #expect(try mode(daemon.directory.appending("backups")) == 0o700)
+        #expect(try mode(path + "/data.mdb") == 0o600)
         #expect(try await client.error("system.backup", ["name": "nightly"]).reason == "already_exists")
         #expect(try await client.error("system.backup", ["name": "../../etc"]).reason == "invalid_field")
 
