@@ -59,6 +59,7 @@ let package = Package(
             dependencies: [
                 "LMDB", "CRMDomain", "CRMEventStore", "CRMProjections", "CRMJSON", "CRMProtocol",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -95,7 +96,7 @@ let package = Package(
         .executableTarget(
             name: "CRMCtl",
             dependencies: [
-                "CRMProtocol", "CRMJSON",
+                "CRMProtocol", "CRMJSON", "CRMEventStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

@@ -3,7 +3,8 @@ public import CRMJSON
 /// Who may call what (DESIGN.md §6): roles granted to socket peers by uid or gid.
 ///
 /// - `read`: queries of the read models and `system.*`.
-/// - `audit`: `read` plus history (`events.read`, `customer.history`, `audit.verify`); never writes.
+/// - `audit`: `read` plus history (`events.read`, `customer.history`, `audit.verify`,
+///   `audit.checkpoints`); never writes.
 /// - `write`: `read` plus every command.
 /// - `admin`: everything, including `system.backup` and `projection.rebuild`.
 ///
@@ -50,7 +51,7 @@ public struct AccessPolicy: Sendable, Hashable {
     /// Methods of the audit trail.
     static let auditMethods: Set<String> = [
         "events.read", "events.subscribe", "events.unsubscribe", "customer.history", "deal.history",
-        "ticket.history", "audit.verify",
+        "ticket.history", "audit.verify", "audit.checkpoints",
     ]
 
     /// Whether a peer with `roles` may call `method`; `isCommand` tells commands from queries.

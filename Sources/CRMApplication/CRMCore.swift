@@ -1,6 +1,7 @@
 import CRMDomain
 import CRMEventStore
 public import CRMJSON
+public import Crypto
 import CRMProjections
 public import CRMProtocol
 import Foundation
@@ -45,6 +46,13 @@ public struct CoreConfiguration: Sendable {
     /// Most events one online rebuild chunk folds (a chunk also yields after 20 ms when commands
     /// are waiting, and after 1 s otherwise).
     public var rebuildChunkEvents: Int = 20_000
+    /// Ed25519 key that signs checkpoints of the log's head (see ``Checkpoint``); `nil` signs
+    /// nothing (in-process tests). The daemon loads it from `signing_key`.
+    public var signingKey: Curve25519.Signing.PrivateKey? = nil
+    /// A checkpoint is signed once this many events are unsigned...
+    public var checkpointEveryEvents: UInt64 = 1000
+    /// ...or this many seconds after the last one, when events are unsigned (also while idle).
+    public var checkpointEverySeconds: Int = 5
     /// Read models folded in addition to the built-in ones (after them, in this order).
     public var additionalReadModels: [ProjectorFactory] = []
 
@@ -111,6 +119,10 @@ public final class CRMCore: Sendable {
     let headSignal: HeadSignal
     let runner: ProjectionRunner
     private let writer: Writer<WriterJob>
+    /// Signs checkpoints of the head, when a signing key is configured.
+    let checkpointer: Checkpointer?
+    /// The signed checkpoints (written by ``checkpointer``, or imported).
+    let checkpoints: CheckpointTable
     private let commandTypes: [String: any DomainCommand.Type]
     /// Query method → index of the read model answering it.
     private let queryOwners: [String: Int]
@@ -183,22 +195,44 @@ public final class CRMCore: Sendable {
             }
         )
         self.headSignal = headSignal
+        let checkpoints = try CheckpointTable(environment: environment)
+        self.checkpoints = checkpoints
+        let checkpointer = try configuration.signingKey.map { key in
+            try Checkpointer(
+                key: key,
+                table: checkpoints,
+                environment: environment,
+                store: store,
+                everyEvents: configuration.checkpointEveryEvents,
+                everySeconds: configuration.checkpointEverySeconds
+            )
+        }
+        self.checkpointer = checkpointer
         self.writer = Writer(
             name: "crmd-writer",
             maxBatch: configuration.maxBatch,
             nice: configuration.writerNice,
+            idleWakeMillis: checkpointer.map { Int($0.everyMillis) },
             process: { batch in
                 CRMCore.process(
                     batch,
                     environment: shared.environment,
                     store: store,
                     runner: runner,
+                    checkpointer: checkpointer,
                     headSignal: headSignal,
                     recordedFloor: recordedFloor,
                     logger: logger
                 )
             },
             background: { commandsWaiting in
+                if let checkpointer, checkpointer.isDueWhileIdle {
+                    do {
+                        try checkpointer.writeNow(shared.environment, store, force: false)
+                    } catch {
+                        logger.error("writing a signed checkpoint failed", metadata: ["error": "\(error)"])
+                    }
+                }
                 guard !runner.isHeld else { return false }
                 var lifecycles = runner.lifecycles
                 guard runner.hasRebuilds(lifecycles) else { return false }
@@ -266,6 +300,11 @@ public final class CRMCore: Sendable {
     /// lock, since nothing writes any more. Call once, at shutdown.
     public func shutdown() {
         self.writer.stop()
+        do {
+            try self.checkpointer?.writeNow(self.environment, self.store, force: true)
+        } catch {
+            self.logger.error("writing the last signed checkpoint failed", metadata: ["error": "\(error)"])
+        }
         self.headSignal.close()
         self.lock.release()
     }
@@ -284,7 +323,8 @@ public final class CRMCore: Sendable {
     }
 
     static let systemMethods = [
-        "system.ping", "system.stats", "system.backup", "events.read", "audit.verify", "customer.history",
+        "system.ping", "system.stats", "system.backup", "events.read", "audit.verify", "audit.checkpoints",
+        "customer.history",
         "deal.history", "ticket.history", "projection.status",
     ]
 
@@ -390,13 +430,15 @@ public final class CRMCore: Sendable {
         environment: Environment,
         store: EventStore,
         runner: ProjectionRunner,
+        checkpointer: Checkpointer?,
         headSignal: HeadSignal,
         recordedFloor: RecordedFloor,
         logger: Logger
     ) {
         var lifecycles = runner.lifecycles
         do {
-            let (outcomes, head) = try environment.write { txn -> ([Result<JSON, RPCError>], UInt64) in
+            let (outcomes, head, checkpoint) = try environment.write {
+                txn -> ([Result<JSON, RPCError>], UInt64, Checkpoint?) in
                 var outcomes: [Result<JSON, RPCError>] = []
                 outcomes.reserveCapacity(batch.count)
                 for job in batch {
@@ -410,10 +452,11 @@ public final class CRMCore: Sendable {
                         outcomes.append(try CRMCore.startRebuilds(names, txn: txn, store: store, runner: runner, &lifecycles))
                     }
                 }
-                let head = try store.head(txn).seq
-                try runner.setCheckpoints(head, txn, &lifecycles)
-                return (outcomes, head)
+                let head = try store.head(txn)
+                try runner.setCheckpoints(head.seq, txn, &lifecycles)
+                return (outcomes, head.seq, try checkpointer?.writeIfDue(head, txn))
             }
+            checkpointer?.committed(checkpoint, head: head)
             runner.publish(lifecycles)
             headSignal.publish(head)
             for (job, outcome) in zip(batch, outcomes) { job.reply.fulfil(outcome) }
@@ -647,6 +690,8 @@ public final class CRMCore: Sendable {
             return try self.backup(params)
         case "audit.verify":
             return try self.verify(params)
+        case "audit.checkpoints":
+            return try self.listCheckpoints(params)
         case _ where CRMCore.asOfMethods.contains(method) && params?["as_of"].map({ !$0.isNull }) == true:
             return try self.answerAsOf(method, params)
         default:
@@ -678,22 +723,74 @@ public final class CRMCore: Sendable {
         }
     }
 
+    /// `audit.verify {from?, to?, public_key?}`: recomputes the hash chain over `from...to` and
+    /// checks the signed checkpoints in that range against `public_key` (hex, or the text of a
+    /// `.pub` file; default: this crmd's own key).
     private func verify(_ params: JSON?) throws -> JSON {
         var reader = try Params(params)
         let from = try reader.int("from") ?? 1
         let to = try reader.int("to")
+        let keyText = try reader.string("public_key")
         guard from >= 1 else { throw Rejection.invalid("from", "must be ≥ 1") }
         if let to, to < from { throw Rejection.invalid("to", "must be ≥ from") }
+        let trustedKey = try keyText.map { text throws(Rejection) in
+            guard let key = signingPublicKey(text: text) else {
+                throw Rejection.invalid("public_key", "must be an Ed25519 public key: 64 hex digits, or a .pub file's text")
+            }
+            return key
+        } ?? self.checkpointer?.key.publicKey
         try reader.finish()
         return try self.environment.read { txn in
             let head = try self.store.head(txn)
-            let result = try self.store.verify(from: UInt64(from), to: to.map { UInt64($0) }, txn)
-            return [
+            guard from <= max(head.seq, 1) else {
+                throw Rejection(
+                    .invalidField,
+                    field: "from",
+                    "from \(from) is past the head of the log (position \(head.seq))",
+                    details: ["head": .int(Int64(head.seq))]
+                )
+            }
+            let last = min(to.map { UInt64($0) } ?? head.seq, head.seq)
+            let result = try self.store.verify(from: UInt64(from), to: last, txn)
+            var report: JSON = [
                 "ok": .bool(result.brokenAt == nil), "checked": .int(Int64(result.checked)),
+                "from": .int(from), "to": .int(Int64(last)),
+                "hash": result.brokenAt == nil ? .string(hexString(result.headHash)) : .null,
                 "head_position": .int(Int64(head.seq)), "head_hash": .string(hexString(head.hash)),
                 "broken_at": result.brokenAt.map { .int(Int64($0)) } ?? .null,
                 "expected_hash": result.expectedHash.map { .string(hexString($0)) } ?? .null,
                 "found_hash": result.foundHash.map { .string(hexString($0)) } ?? .null,
+                "signatures": .null,
+            ]
+            if let trustedKey {
+                var audit = CheckpointAudit(trustedKey: trustedKey)
+                for checkpoint in try self.checkpoints.list(from: UInt64(from), to: last, txn) {
+                    let verified = result.brokenAt.map { checkpoint.position < $0 } ?? true
+                    audit.check(checkpoint, chainHash: verified ? try self.store.recordHash(at: checkpoint.position, txn) : nil)
+                }
+                report["signatures"] = audit.json(to: last)
+                report["ok"] = .bool(result.brokenAt == nil && audit.firstBad == nil)
+            }
+            return report
+        }
+    }
+
+    /// `audit.checkpoints {from?, limit?}`: the signed checkpoints from position `from` on, for
+    /// export and offline checks.
+    private func listCheckpoints(_ params: JSON?) throws -> JSON {
+        var reader = try Params(params)
+        let from = try reader.int("from") ?? 1
+        let limit = Int(try reader.int("limit") ?? 1000)
+        guard from >= 1 else { throw Rejection.invalid("from", "must be ≥ 1") }
+        guard (1...1000).contains(limit) else { throw Rejection.invalid("limit", "must be between 1 and 1000") }
+        try reader.finish()
+        return try self.environment.read { txn in
+            let page = try self.checkpoints.list(from: UInt64(from), to: UInt64.max, limit: limit + 1, txn)
+            return [
+                "checkpoints": .array(page.prefix(limit).map(\.json)),
+                "next_from": page.count > limit ? .int(Int64(page[limit].position)) : .null,
+                "public_key": self.checkpointer.map { .string(hexString(Array($0.key.publicKey.rawRepresentation))) }
+                    ?? .null,
             ]
         }
     }

@@ -43,20 +43,4 @@ public final class UUIDv7Generator: Sendable {
     }
 }
 
-/// Lower-case hexadecimal of bytes (hashes in replies).
-public func hexString(_ bytes: [UInt8]) -> String {
-    var out: [UInt8] = []
-    out.reserveCapacity(bytes.count * 2)
-    appendHex(bytes, to: &out)
-    return String(decoding: out, as: UTF8.self)
-}
-
-/// Appends the lower-case hexadecimal of `bytes` to `out`.
-func appendHex(_ bytes: [UInt8], to out: inout [UInt8]) {
-    for byte in bytes {
-        out.append(hexDigits[Int(byte >> 4)])
-        out.append(hexDigits[Int(byte & 0x0F)])
-    }
-}
-
 private let hexDigits = Array("0123456789abcdef".utf8)

@@ -28,12 +28,14 @@ final class Writer<Item: Sendable>: Sendable {
     private let maxBatch: Int
 
     /// Starts the thread; `process` is called on it with each batch, in order, and `background` after
-    /// each batch and whenever it last returned `true` (more work to do). `background` gets a function
-    /// telling whether items are waiting, so that it can yield to them.
+    /// each batch, whenever it last returned `true` (more work to do) and, with `idleWakeMillis`, at
+    /// least that often while idle. `background` gets a function telling whether items are waiting,
+    /// so that it can yield to them.
     init(
         name: String,
         maxBatch: Int,
         nice: Int = 0,
+        idleWakeMillis: Int? = nil,
         process: @escaping @Sendable ([Item]) -> Void,
         background: @escaping @Sendable (_ commandsWaiting: () -> Bool) -> Bool = { _ in false }
     ) {
@@ -41,7 +43,7 @@ final class Writer<Item: Sendable>: Sendable {
         let thread = Thread { [self] in
             // On Linux the nice value is per thread; `who` 0 is the calling thread.
             if nice != 0 { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, Int32(nice)) }
-            self.run(process, background)
+            self.run(process, background, idleWakeMillis: idleWakeMillis)
         }
         thread.name = name
         thread.stackSize = 8 << 20
@@ -100,11 +102,21 @@ final class Writer<Item: Sendable>: Sendable {
     /// Wakes the thread so that it looks for background work again.
     func nudge() { self.wakeUp.signal() }
 
-    private func run(_ process: @Sendable ([Item]) -> Void, _ background: @Sendable (() -> Bool) -> Bool) {
+    private func run(
+        _ process: @Sendable ([Item]) -> Void,
+        _ background: @Sendable (() -> Bool) -> Bool,
+        idleWakeMillis: Int?
+    ) {
         let waiting = { self.state.withLock { !$0.queue.isEmpty } }
         var more = background(waiting)
         while true {
-            if !more { self.wakeUp.wait() }
+            if !more {
+                if let idleWakeMillis {
+                    _ = self.wakeUp.wait(timeout: .now() + .milliseconds(idleWakeMillis))
+                } else {
+                    self.wakeUp.wait()
+                }
+            }
             let (batch, stopping) = self.state.withLock { state -> ([Item], Bool) in
                 let count = min(state.queue.count, self.maxBatch)
                 let batch = Array(state.queue.prefix(count))

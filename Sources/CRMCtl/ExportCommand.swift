@@ -2,16 +2,19 @@ import ArgumentParser
 import CRMJSON
 import Foundation
 
-/// `crmctl export`: the log as NDJSON, one `events.read` envelope (with its hash) per line, each event
-/// exactly as stored (`upcast: false`): an event of an older schema version keeps that version and its
-/// payload, which is what re-encodes to its hash on import.
+/// `crmctl export`: the log as NDJSON: first one `{"checkpoint": …}` line per signed checkpoint, then
+/// one `events.read` envelope (with its hash) per line, each event exactly as stored (`upcast: false`):
+/// an event of an older schema version keeps that version and its payload, which is what re-encodes
+/// to its hash on import.
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Write the event log as NDJSON (one envelope with its hash per line).",
+        abstract: "Write the event log as NDJSON (signed checkpoints, then one envelope with its hash per line).",
         discussion: """
-            Pages through events.read, so memory use stays flat on a long log. The file can be loaded \
-            into an empty data directory with `crmd import FILE --data-dir DIR`, which re-checks every \
-            hash. Events are written exactly as stored, each with the schema version it was recorded \
+            Pages through audit.checkpoints and events.read, so memory use stays flat on a long log. \
+            The file is created readable by its owner only (0600). It can be loaded into an empty data \
+            directory with `crmd import FILE --data-dir DIR`, which re-checks every hash and keeps the \
+            signed checkpoints, or checked offline with `crmctl audit verify --input FILE --public-key \
+            KEY.pub`. Events are written exactly as stored, each with the schema version it was recorded \
             with (events.read with upcast: false), so an old event keeps its old shape and its hash. \
             With --output, progress is shown on stderr.
             """
@@ -37,23 +40,22 @@ struct Export: ParsableCommand {
     mutating func run() throws {
         let sink: FileHandle
         if let output = self.output {
-            guard FileManager.default.createFile(atPath: output, contents: nil) else {
-                Output.printError(["crmctl: cannot create \(output)"])
+            // The export holds the whole log: readable by its owner only, whatever the umask.
+            let descriptor = open(output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+            guard descriptor >= 0, fchmod(descriptor, 0o600) == 0 else {
+                Output.printError(["crmctl: cannot create \(output): \(String(cString: strerror(errno)))"])
                 throw ExitCode(1)
             }
-            sink = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
+            sink = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
         } else {
             sink = FileHandle.standardOutput
         }
         defer { if self.output != nil { try? sink.close() } }
-        var next: Int64? = Int64(self.from)
-        var written = 0
-        while let from = next {
-            let page: JSON
+        func call(_ method: String, _ params: JSON) throws -> JSON {
             do {
-                page = try Invocation.call(
-                    method: "events.read",
-                    params: ["from": .int(from), "limit": .int(Int64(self.pageSize)), "upcast": false],
+                return try Invocation.call(
+                    method: method,
+                    params: params,
                     socket: self.global.resolvedSocketPath,
                     timeout: self.global.timeoutDuration
                 )
@@ -61,6 +63,26 @@ struct Export: ParsableCommand {
                 Output.printError(failure.lines)
                 throw ExitCode(failure.exitCode)
             }
+        }
+        // Signed checkpoints first, so that a reader checks each when the chain reaches it.
+        var nextCheckpoint: Int64? = Int64(self.from)
+        while let from = nextCheckpoint {
+            let page = try call("audit.checkpoints", ["from": .int(from), "limit": 1000])
+            var chunk: [UInt8] = []
+            for checkpoint in page["checkpoints"]?.arrayValue ?? [] {
+                JSON.object(["checkpoint": checkpoint]).write(into: &chunk)
+                chunk.append(0x0A)
+            }
+            try sink.write(contentsOf: chunk)
+            nextCheckpoint = page["next_from"]?.intValue
+        }
+        var next: Int64? = Int64(self.from)
+        var written = 0
+        while let from = next {
+            let page = try call(
+                "events.read",
+                ["from": .int(from), "limit": .int(Int64(self.pageSize)), "upcast": false]
+            )
             var chunk: [UInt8] = []
             for event in page["events"]?.arrayValue ?? [] {
                 event.write(into: &chunk)

@@ -48,6 +48,12 @@ struct CRMDaemonCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String?
 
+    @Option(
+        name: .customLong("signing-key"),
+        help: "Ed25519 key signing checkpoints, outside the data dir (default <data-dir>-keys/signing.key; off: none)."
+    )
+    var signingKey: String?
+
     func run() async throws {
         var settings = DaemonConfiguration()
         do {
@@ -56,6 +62,7 @@ struct CRMDaemonCommand: AsyncParsableCommand {
             if let socket { settings.socketPath = socket }
             if let dataDir { settings.dataDirectory = dataDir }
             if let logLevel { settings.logLevel = try DaemonConfiguration.parseLevel(logLevel) }
+            if let signingKey { settings.signingKey = signingKey }
             try settings.finalize()
         } catch let error as StartupError {
             throw ValidationError(error.description)
@@ -88,6 +95,18 @@ struct CRMDaemonCommand: AsyncParsableCommand {
         coreConfiguration.rebuildChunkEvents = settings.rebuildChunkEvents
         coreConfiguration.writerNice = settings.writerNice
         coreConfiguration.backupDirectory = settings.backupDirectory
+        coreConfiguration.checkpointEveryEvents = UInt64(settings.checkpointEveryEvents)
+        coreConfiguration.checkpointEverySeconds = settings.checkpointEverySeconds
+        if let path = settings.signingKey, path != DaemonConfiguration.signingOff {
+            let (key, created) = try SigningKey.loadOrCreate(path: path, dataDirectory: settings.dataDirectory)
+            coreConfiguration.signingKey = key
+            if created {
+                logger.notice(
+                    "created a signing key for checkpoints; keep it safe and give auditors its public half",
+                    metadata: ["key": "\(path)", "public_key": "\(path).pub"]
+                )
+            }
+        }
         let core = try CRMCore(configuration: coreConfiguration, logger: logger)
         defer { core.shutdown() }
 

@@ -21,6 +21,9 @@ import Logging
 /// | `map_size_mb` | `1024` | initial LMDB map size; grows automatically |
 /// | `startup_rebuild_limit` | `100000` | a projection rebuild needing at most this many events is finished before the socket opens; bigger ones run online |
 /// | `rebuild_chunk_events` | `20000` | most events one online rebuild chunk folds between command batches (a chunk also yields after 20 ms when commands wait, 1 s otherwise) |
+/// | `signing_key` | `<data_dir>-keys/signing.key` | Ed25519 key that signs checkpoints of the log's head; created on first start with its public half beside it (`.pub`); must be outside the data directory; `"off"` signs nothing |
+/// | `checkpoint_every_events` | `1000` | a signed checkpoint once this many events are unsigned... |
+/// | `checkpoint_every_seconds` | `5` | ...or this many seconds after the last one while events are unsigned (also when idle), and at shutdown |
 /// | `log_level` | `info` | trace, debug, info, notice, warning, error, critical |
 /// | `access` | `[]` (every peer is admin) | roles by uid or gid: `[{"uid": 1000, "roles": ["write"]}, {"gid": 27, "roles": ["audit"]}]`; roles are read, audit, write, admin |
 ///
@@ -39,12 +42,16 @@ struct DaemonConfiguration: Equatable {
     var startupRebuildLimit = 100_000
     var rebuildChunkEvents = 20_000
     var logLevel: Logger.Level = .info
+    /// Path of the signing key; `nil` until ``finalize()`` derives the default from the data dir.
+    var signingKey: String? = nil
+    var checkpointEveryEvents = 1000
+    var checkpointEverySeconds = 5
     var access = AccessPolicy.open
 
     static let knownKeys: Set<String> = [
         "socket_path", "socket_mode", "data_dir", "backup_dir", "max_line_bytes", "max_in_flight_per_connection",
         "max_batch", "map_size_mb", "log_level", "access", "startup_rebuild_limit", "rebuild_chunk_events",
-        "writer_nice",
+        "writer_nice", "signing_key", "checkpoint_every_events", "checkpoint_every_seconds",
     ]
 
     /// Applies the members of a config file.
@@ -91,6 +98,9 @@ struct DaemonConfiguration: Equatable {
             self.startupRebuildLimit = Int(number)
         }
         if let value = try int("rebuild_chunk_events") { self.rebuildChunkEvents = value }
+        if let value = try string("signing_key") { self.signingKey = value }
+        if let value = try int("checkpoint_every_events") { self.checkpointEveryEvents = value }
+        if let value = try int("checkpoint_every_seconds") { self.checkpointEverySeconds = value }
         if let value = members["writer_nice"] {
             guard let number = value.intValue, (0...19).contains(number) else {
                 throw StartupError("config file \(path): writer_nice must be an integer from 0 to 19")
@@ -125,6 +135,9 @@ struct DaemonConfiguration: Equatable {
         }
     }
 
+    /// The `signing_key` value that turns signing off.
+    static let signingOff = "off"
+
     static func parseMode(_ text: String) throws -> UInt32 {
         guard let mode = UInt32(text, radix: 8), mode <= 0o777 else {
             throw StartupError("socket mode \"\(text)\" is not an octal permission like 0660")
@@ -152,6 +165,9 @@ struct DaemonConfiguration: Equatable {
         self.socketPath = absolute(self.socketPath)
         self.dataDirectory = absolute(self.dataDirectory)
         self.backupDirectory = absolute(self.backupDirectory)
+        if self.signingKey != DaemonConfiguration.signingOff {
+            self.signingKey = absolute(self.signingKey ?? self.dataDirectory + "-keys/signing.key")
+        }
         guard self.socketPath.utf8.count <= 107 else {
             throw StartupError("socket path \(self.socketPath) is longer than the 107 bytes Unix sockets allow")
         }
