@@ -723,14 +723,16 @@ public final class CRMCore: Sendable {
         }
     }
 
-    /// `audit.verify {from?, to?, public_key?}`: recomputes the hash chain over `from...to` and
-    /// checks the signed checkpoints in that range against `public_key` (hex, or the text of a
-    /// `.pub` file; default: this crmd's own key).
+    /// `audit.verify {from?, to?, public_key?, read_models?}`: recomputes the hash chain over
+    /// `from...to` and checks the signed checkpoints in that range against `public_key` (hex, or the
+    /// text of a `.pub` file; default: this crmd's own key); with `read_models: true` also compares
+    /// every read model with a fresh fold of the log (``auditReadModels(_:head:)``).
     private func verify(_ params: JSON?) throws -> JSON {
         var reader = try Params(params)
         let from = try reader.int("from") ?? 1
         let to = try reader.int("to")
         let keyText = try reader.string("public_key")
+        let readModels = try reader.bool("read_models") ?? false
         guard from >= 1 else { throw Rejection.invalid("from", "must be ≥ 1") }
         if let to, to < from { throw Rejection.invalid("to", "must be ≥ from") }
         let trustedKey = try keyText.map { text throws(Rejection) in
@@ -770,6 +772,11 @@ public final class CRMCore: Sendable {
                 }
                 report["signatures"] = audit.json(to: last)
                 report["ok"] = .bool(result.brokenAt == nil && audit.firstBad == nil)
+            }
+            if readModels {
+                let models = try self.auditReadModels(txn, head: head.seq)
+                report["read_models"] = models
+                report["ok"] = .bool(report["ok"] == .bool(true) && models["ok"] == .bool(true))
             }
             return report
         }

@@ -167,6 +167,14 @@ final class ProjectionRunner: Sendable {
         }
     }
 
+    /// The live slot of read model `index` and its checkpoint in `txn`'s snapshot, when it serves
+    /// (has a live slot and has not failed).
+    func servingSlot(_ index: Int, _ txn: Transaction) throws -> (slot: Int, checkpoint: UInt64)? {
+        let lifecycle = try self.load(index, txn)
+        guard let slot = lifecycle.activeSlot, lifecycle.failure == nil else { return nil }
+        return (slot, lifecycle.checkpoint)
+    }
+
     private func load(_ index: Int, _ txn: Transaction) throws -> ProjectionLifecycle {
         let name = self.readModels[index].name
         var lifecycle = ProjectionLifecycle(

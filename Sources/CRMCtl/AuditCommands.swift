@@ -12,7 +12,8 @@ extension CRMCtl.Audit {
             discussion: """
                 Prints the verification report as JSON: ok, checked, from, to, hash (the chain's hash at \
                 `to`), head_position, head_hash, and when the chain is broken broken_at (the altered \
-                record), expected_hash and found_hash. `signatures` tells how the signed checkpoints in \
+                record), expected_hash and found_hash. With --read-models, read_models tells for each \
+                read model whether it equals a fresh fold of the log, and names its first difference. `signatures` tells how the signed checkpoints in \
                 the range fared: last_signed_position is the last position a good signature covers, \
                 unsigned_after how many events follow it, first_bad the first checkpoint that does not \
                 match (the log was changed up to it, or the checkpoint was forged). A long log is checked \
@@ -45,6 +46,9 @@ extension CRMCtl.Audit {
         @Option(help: ArgumentHelp("Check this export offline instead of asking crmd (- for stdin).", valueName: "file"))
         var input: String?
 
+        @Flag(name: .customLong("read-models"), help: "Also compare every read model with a fresh fold of the log.")
+        var readModels = false
+
         @OptionGroup(title: "Global options")
         var global: GlobalOptions
 
@@ -59,8 +63,8 @@ extension CRMCtl.Audit {
             if self.input != nil, self.publicKey == nil {
                 throw ValidationError("--input needs --public-key: an export is checked against the signing key")
             }
-            if self.input != nil, self.from != nil || self.to != nil {
-                throw ValidationError("--from and --to apply to crmd's log; an export is checked whole")
+            if self.input != nil, self.from != nil || self.to != nil || self.readModels {
+                throw ValidationError("--from, --to and --read-models apply to crmd's log; an export is checked whole")
             }
         }
 
@@ -136,8 +140,11 @@ extension CRMCtl.Audit {
             let chunk: Int64 = 100_000
             let showProgress = isatty(STDERR_FILENO) != 0 && last - first >= chunk
             func verify(_ from: Int64) throws -> JSON {
-                var params: [String: JSON] = ["from": .int(from), "to": .int(min(from + chunk - 1, last))]
+                let to = min(from + chunk - 1, last)
+                var params: [String: JSON] = ["from": .int(from), "to": .int(to)]
                 if let keyText { params["public_key"] = .string(keyText) }
+                // The read models are compared once, at the head, with the last chunk.
+                if self.readModels, to == last { params["read_models"] = true }
                 return try call("audit.verify", .object(params))
             }
             var report = try verify(first)

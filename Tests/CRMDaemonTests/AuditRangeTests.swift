@@ -1,6 +1,9 @@
+@testable import CRMApplication
 import CRMJSON
+import CRMProjections
 import CRMProtocol
 import CRMTesting
+import LMDB
 import Foundation
 import Testing
 
@@ -46,6 +49,51 @@ import Testing
         )
         #expect(status == 64)
         #expect(output.contains("--to (5) must not be before --from (10)"))
+        try await daemon.stop()
+    }
+}
+
+/// `audit.verify {read_models: true}`: every live read model equals a fresh fold of the log, and a
+/// changed row is named.
+@Suite struct ReadModelAuditTests {
+    @Test func aChangedReadModelRowIsNamedByTheReadModelAudit() async throws {
+        let daemon = try await TestDaemon()
+        let client = try daemon.client()
+        let ada = try await client.createCustomer(["first_name": "Ada", "tags": ["vip"]])
+        _ = try await client.createCustomer(["first_name": "Bob"])
+        _ = try await client.result(
+            "activity.log",
+            ["type": "note", "customer_ids": [.string(ada)], "body": "Called", "activity_id": "n1"]
+        )
+        let clean = try await client.result("audit.verify", ["read_models": true])
+        #expect(clean["ok"] == true)
+        let models = try #require(clean["read_models"]?["projections"]?.arrayValue)
+        #expect(models.count == daemon.core.runner.readModels.count)
+        #expect(models.allSatisfy { $0["equal"] == true })
+
+        // Flip the last byte of one row of the live customer read model, behind crmd's back.
+        let core = daemon.core
+        let index = try #require(core.runner.readModels.firstIndex { $0.name == "customers" })
+        let changedKey = try core.environment.write { txn -> [UInt8] in
+            let slot = try #require(try core.runner.servingSlot(index, txn)?.slot)
+            let table = core.runner.readModels[index].slots[slot].databases[0]
+            let (key, value) = try txn.withCursor(table) { cursor in
+                let row = try #require(try cursor.first())
+                return (row.keyBytes, row.valueBytes)
+            }
+            var changed = value
+            changed[changed.count - 1] ^= 0x01
+            try txn.put(table, key, changed)
+            return key
+        }
+        let report = try await client.result("audit.verify", ["read_models": true])
+        #expect(report["ok"] == false)
+        #expect(report["broken_at"] == .null)
+        let customers = try #require(report["read_models"]?["projections"]?.arrayValue?.first { $0["name"] == "customers" })
+        #expect(customers["equal"] == false)
+        #expect(customers["first_difference"]?["table"] == 0)
+        #expect(customers["first_difference"]?["key"] == .string(CRMCore.printable(changedKey)))
+        #expect(customers["first_difference"]?["problem"] == "the row differs from a fresh fold of the log")
         try await daemon.stop()
     }
 }
