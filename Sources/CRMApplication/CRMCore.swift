@@ -123,6 +123,8 @@ public final class CRMCore: Sendable {
     let checkpointer: Checkpointer?
     /// The signed checkpoints (written by ``checkpointer``, or imported).
     let checkpoints: CheckpointTable
+    /// The public half of the signing key: the default key `audit.verify` checks against.
+    let signingPublicKey: Curve25519.Signing.PublicKey?
     private let commandTypes: [String: any DomainCommand.Type]
     /// Query method → index of the read model answering it.
     private let queryOwners: [String: Int]
@@ -161,13 +163,21 @@ public final class CRMCore: Sendable {
             chunkEvents: configuration.rebuildChunkEvents
         )
         self.runner = runner
-        let tail = try environment.read { txn in try store.verifyTail(records: CRMCore.tailCheckRecords, txn) }
+        let checkpoints = try CheckpointTable(environment: environment)
+        self.checkpoints = checkpoints
+        self.signingPublicKey = configuration.signingKey?.publicKey
+        let (tail, unmatched) = try environment.read { txn in
+            (
+                try store.verifyTail(records: CRMCore.tailCheckRecords, txn),
+                try CRMCore.unmatchedLastCheckpoint(checkpoints, store, ownKey: configuration.signingKey?.publicKey, txn)
+            )
+        }
         let decisionStateStop = try runner.prepare(
             environment,
             logger: logger,
             syncLimit: configuration.holdRebuilds ? nil : configuration.startupRebuildLimit
         )
-        self.appendBlock = CRMCore.appendBlock(tail: tail, decisionStateStop: decisionStateStop)
+        self.appendBlock = CRMCore.appendBlock(tail: tail, unmatched: unmatched, decisionStateStop: decisionStateStop)
         if let block = self.appendBlock {
             logger.critical("crmd appends nothing to this log: \(block.message)")
         }
@@ -195,9 +205,11 @@ public final class CRMCore: Sendable {
             }
         )
         self.headSignal = headSignal
-        let checkpoints = try CheckpointTable(environment: environment)
-        self.checkpoints = checkpoints
-        let checkpointer = try configuration.signingKey.map { key in
+        // Nothing is signed on top of a log that failed the start-up checks.
+        let blocked = self.appendBlock != nil
+        let checkpointer = try configuration.signingKey.flatMap { key -> Checkpointer? in
+            guard !blocked else { return nil }
+            return
             try Checkpointer(
                 key: key,
                 table: checkpoints,
@@ -249,11 +261,38 @@ public final class CRMCore: Sendable {
         try self.seedIfEmpty()
     }
 
+    /// The last signed checkpoint when the log no longer matches it: the chain's hash at its position
+    /// differs, or it claims `ownKey` and its signature does not verify. A rewritten history whose
+    /// hashes were all recomputed passes the tail check but not this one.
+    private static func unmatchedLastCheckpoint(
+        _ checkpoints: CheckpointTable,
+        _ store: EventStore,
+        ownKey: Curve25519.Signing.PublicKey?,
+        _ txn: Transaction
+    ) throws -> Checkpoint? {
+        guard let last = try checkpoints.last(txn) else { return nil }
+        if let ownKey, last.publicKey == Array(ownKey.rawRepresentation), !last.isSigned(by: ownKey) { return last }
+        return try store.recordHash(at: last.position, txn) == last.hash ? nil : last
+    }
+
     /// Why nothing may be appended, given the start-up checks, or `nil` when all is well.
     private static func appendBlock(
         tail: EventStore.Verification,
+        unmatched: Checkpoint?,
         decisionStateStop: EventRecordError?
     ) -> RPCError? {
+        if let unmatched {
+            return RPCError(
+                reason: "chain_broken",
+                message: "the log does not match its last signed checkpoint at position \(unmatched.position) "
+                    + "(found when crmd started): events up to it were changed or removed; crmd answers queries "
+                    + "but appends nothing until the log is restored from a backup. audit.verify shows the details",
+                details: [
+                    "position": .int(Int64(unmatched.position)), "expected_hash": .string(hexString(unmatched.hash)),
+                    "found_hash": .null,
+                ]
+            )
+        }
         if let broken = tail.brokenAt {
             return RPCError(
                 reason: "chain_broken",
@@ -736,11 +775,11 @@ public final class CRMCore: Sendable {
         guard from >= 1 else { throw Rejection.invalid("from", "must be ≥ 1") }
         if let to, to < from { throw Rejection.invalid("to", "must be ≥ from") }
         let trustedKey = try keyText.map { text throws(Rejection) in
-            guard let key = signingPublicKey(text: text) else {
+            guard let key = CRMEventStore.signingPublicKey(text: text) else {
                 throw Rejection.invalid("public_key", "must be an Ed25519 public key: 64 hex digits, or a .pub file's text")
             }
             return key
-        } ?? self.checkpointer?.key.publicKey
+        } ?? self.signingPublicKey
         try reader.finish()
         return try self.environment.read { txn in
             let head = try self.store.head(txn)
@@ -796,8 +835,7 @@ public final class CRMCore: Sendable {
             return [
                 "checkpoints": .array(page.prefix(limit).map(\.json)),
                 "next_from": page.count > limit ? .int(Int64(page[limit].position)) : .null,
-                "public_key": self.checkpointer.map { .string(hexString(Array($0.key.publicKey.rawRepresentation))) }
-                    ?? .null,
+                "public_key": self.signingPublicKey.map { .string(hexString(Array($0.rawRepresentation))) } ?? .null,
             ]
         }
     }

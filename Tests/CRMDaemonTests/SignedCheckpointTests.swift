@@ -75,6 +75,7 @@ import Testing
         // Shutdown signed the head.
         #expect(report["signatures"]?["last_signed_position"] == .int(head))
         #expect(report["signatures"]?["unsigned_after"] == 0)
+        #expect(try await client.result("system.stats")["commands_refused"] == .null)
         #expect(daemon.stop() == 0)
     }
 
@@ -96,6 +97,11 @@ import Testing
         let bad = try #require(signatures["first_bad"]?["position"]?.intValue)
         #expect(bad >= Int64(target))
         #expect(signatures["last_signed_position"]?.intValue ?? Int64.max < Int64(target))
+        // crmd noticed at start: the log no longer matches its last signed checkpoint; nothing is
+        // appended (or signed) on top of it.
+        let refused = try await client.error("customer.create", ["first_name": "On top"])
+        #expect(refused.reason == "chain_broken")
+        #expect(refused.message.contains("last signed checkpoint"))
         // crmctl says the same and exits with status 3.
         let (status, output) = try ExportImportTests.runTool("crmctl", ["--json", "audit", "verify", "--socket", socket])
         #expect(status == 3, "\(output)")
