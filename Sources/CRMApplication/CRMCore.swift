@@ -584,6 +584,8 @@ public final class CRMCore: Sendable {
             return try self.verify(params)
         case _ where CRMCore.asOfMethods.contains(method) && params?["as_of"].map({ !$0.isNull }) == true:
             return try self.answerAsOf(method, params)
+        case "sla.ticket" where params?["at"].map({ !$0.isNull }) == true:
+            return try self.slaTicketAsOf(params)
         default:
             guard let index = self.queryOwners[method] else {
                 throw Rejection(.unknownCommand, "unknown method \(method)")
