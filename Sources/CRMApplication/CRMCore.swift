@@ -120,7 +120,7 @@ public final class CRMCore: Sendable {
     private let startedAt = Date()
 
     /// The daemon's version, reported by `system.ping`.
-    public static let version = "0.1.0"
+    public static let version = CRMVersion.current
 
     /// Opens (creating if needed) the data directory, takes its lock, brings every projection up to
     /// the head of the log, and starts the writer thread.

@@ -141,7 +141,10 @@ extension CRMCtl.Events {
         @Option(help: ArgumentHelp("First seq to read (default 1).", valueName: "seq"))
         var from: Int?
 
-        @Option(help: ArgumentHelp("Most events to return, 1 to 1000 (default 100).", valueName: "n"))
+        @Option(
+            help: ArgumentHelp("Most events to return, 1 to 1000 (default 100).", valueName: "n"),
+            transform: ParamParsing.limit(1000)
+        )
         var limit: Int?
 
         @Option(help: ArgumentHelp("Only events of this stream, e.g. customer-<id>.", valueName: "stream"))

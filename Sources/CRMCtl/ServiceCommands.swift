@@ -29,7 +29,7 @@ enum ServiceSubcommands {
             abstract: "Open, answer and look up support tickets.",
             subcommands: [
                 TicketOpen.self, TicketReply.self, TicketSetStatus.self, TicketSetPriority.self, TicketTag.self,
-                TicketGet.self, TicketList.self,
+                TicketGet.self, TicketList.self, TicketHistory.self,
             ]
         )
     }
@@ -308,7 +308,8 @@ struct ScheduleDefine: RPCCommand {
 
             Example:
               crmctl schedule define eu --name "EU office" --timezone Europe/Berlin \\
-                --hours mon-fri=09:00-17:00 --holiday 2025-12-25=Christmas --holiday 2025-12-26
+                --hours mon-fri=09:00-17:00 --holiday 2025-12-25=Christmas \\
+                --holiday 2025-12-26
             """
     )
 
@@ -372,7 +373,8 @@ struct SlaPolicyDefine: RPCCommand {
             next_reply_time, requester_wait_time, agent_work_time, total_resolution_time.
 
             Example:
-              crmctl sla-policy define gold --name Gold --position 0 --tier gold --schedule eu \\
+              crmctl sla-policy define gold --name Gold --position 0 --tier gold \\
+                --schedule eu \\
                 --target first_reply_time:normal:240:business \\
                 --target requester_wait_time:normal:960:business:pause=pending
             """
@@ -546,7 +548,8 @@ struct TicketReply: RPCCommand {
             or solved one. --set-status chooses the status explicitly ("submit as").
 
             Example:
-              crmctl ticket reply T1 --author agent --body "Fixed, please retry" --set-status solved
+              crmctl ticket reply T1 --author agent --body "Fixed, please retry" \\
+                --set-status solved
             """
     )
 
@@ -724,8 +727,11 @@ struct TicketList: RPCCommand {
     @Option(help: ArgumentHelp("Only tickets in this status.", valueName: "status"))
     var status: String?
 
-    @Option(help: ArgumentHelp("Most tickets to return, 1 to 200 (default 50).", valueName: "n"))
-    var limit: Int64?
+    @Option(
+        help: ArgumentHelp("Most tickets to return, 1 to 200 (default 50).", valueName: "n"),
+        transform: ParamParsing.limit(200)
+    )
+    var limit: Int?
 
     @Option(help: ArgumentHelp("Continue after this ticket id (from the previous page).", valueName: "id"))
     var after: String?
@@ -739,12 +745,36 @@ struct TicketList: RPCCommand {
         var params: [String: JSON] = [:]
         if let id = self.customerID { params["customer_id"] = .string(id) }
         if let status = self.status { params["status"] = .string(status) }
-        if let limit = self.limit { params["limit"] = .int(limit) }
+        if let limit = self.limit { params["limit"] = .int(Int64(limit)) }
         if let after = self.after { params["after"] = .string(after) }
         return .object(params)
     }
 
     func render(_ result: JSON) -> String { ServiceOutput.ticketList(result) }
+}
+
+/// `crmctl ticket history`.
+struct TicketHistory: RPCCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "history",
+        abstract: "Show every change to a ticket with its actor and time (ticket.history, audit role).",
+        discussion: """
+            Example:
+              crmctl ticket history ID
+            """
+    )
+
+    @Argument(help: "Id of the ticket.")
+    var ticketID: String
+
+    @OptionGroup(title: "Global options")
+    var global: GlobalOptions
+
+    var method: String { "ticket.history" }
+
+    func params() throws -> JSON? { ["ticket_id": .string(self.ticketID)] }
+
+    func render(_ result: JSON) -> String { Output.history(result) }
 }
 
 // MARK: - sla
@@ -821,8 +851,11 @@ struct SlaBreaching: RPCCommand {
     @Option(help: ArgumentHelp("Evaluate at this business time, RFC 3339 (default: now).", valueName: "time"))
     var at: String?
 
-    @Option(help: ArgumentHelp("Most tickets to return, 1 to 200 (default 50).", valueName: "n"))
-    var limit: Int64?
+    @Option(
+        help: ArgumentHelp("Most tickets to return, 1 to 200 (default 50).", valueName: "n"),
+        transform: ParamParsing.limit(200)
+    )
+    var limit: Int?
 
     @OptionGroup(title: "Global options")
     var global: GlobalOptions
@@ -833,7 +866,7 @@ struct SlaBreaching: RPCCommand {
         var params: [String: JSON] = [:]
         if let minutes = self.withinMinutes { params["within_minutes"] = .int(minutes) }
         if let at = self.at { params["at"] = .string(at) }
-        if let limit = self.limit { params["limit"] = .int(limit) }
+        if let limit = self.limit { params["limit"] = .int(Int64(limit)) }
         return .object(params)
     }
 
@@ -856,8 +889,10 @@ struct SlaReport: RPCCommand {
             log up to the point.
 
             Examples:
-              crmctl sla report --from 2025-03-01T00:00:00Z --to 2025-04-01T00:00:00Z --group-by policy
-              crmctl sla report --from 2025-03-01T00:00:00Z --to 2025-04-01T00:00:00Z --as-of 1200
+              crmctl sla report --from 2025-03-01T00:00:00Z --to 2025-04-01T00:00:00Z \\
+                --group-by policy
+              crmctl sla report --from 2025-03-01T00:00:00Z --to 2025-04-01T00:00:00Z \\
+                --as-of 1200
             """
     )
 
