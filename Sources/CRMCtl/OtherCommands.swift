@@ -307,7 +307,7 @@ extension CRMCtl.System {
             abstract: "Take a consistent hot copy of the data directory (system.backup, admin role).",
             discussion: """
                 crmd writes a compacted copy of its LMDB environment into <backup_dir>/<name>/ \
-                (backup_dir from its config, default ./var/backups) while it keeps serving. Start crmd \
+                (backup_dir from its config, default <data_dir>/backups) while it keeps serving. Start crmd \
                 with --data-dir on that directory to restore it.
                 """
         )
