@@ -176,11 +176,17 @@ struct ProcessRun {
     var status: Int32
     var output: String
 
-    init(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws {
+    init(
+        _ executable: String,
+        _ arguments: [String],
+        environment: [String: String]? = nil,
+        currentDirectory: String? = nil
+    ) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         if let environment { process.environment = environment }
+        if let currentDirectory { process.currentDirectoryURL = URL(fileURLWithPath: currentDirectory) }
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
