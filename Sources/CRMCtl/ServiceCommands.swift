@@ -736,6 +736,9 @@ struct TicketList: RPCCommand {
     @Option(help: ArgumentHelp("Continue after this ticket id (from the previous page).", valueName: "id"))
     var after: String?
 
+    @Option(help: ArgumentHelp("Evaluate the SLAs at this business time, RFC 3339 (default: now).", valueName: "time"))
+    var at: String?
+
     @OptionGroup(title: "Global options")
     var global: GlobalOptions
 
@@ -747,6 +750,7 @@ struct TicketList: RPCCommand {
         if let status = self.status { params["status"] = .string(status) }
         if let limit = self.limit { params["limit"] = .int(Int64(limit)) }
         if let after = self.after { params["after"] = .string(after) }
+        if let at = self.at { params["at"] = .string(at) }
         return .object(params)
     }
 

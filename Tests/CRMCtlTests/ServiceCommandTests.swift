@@ -80,6 +80,8 @@ import Testing
         #expect(params == ["ticket_id": "t1", "add": ["a"], "remove": ["b"]])
         (method, params) = try request(["ticket", "list", "--customer", "c1", "--status", "open", "--limit", "5"])
         #expect(params == ["customer_id": "c1", "status": "open", "limit": 5])
+        (method, params) = try request(["ticket", "list", "--at", "2025-03-10T08:00:00Z"])
+        #expect(params == ["at": "2025-03-10T08:00:00Z"])
         (method, params) = try request(["sla", "breaching", "--within", "120", "--at", "2025-03-10T08:00:00Z"])
         #expect(method == "sla.breaching")
         #expect(params == ["within_minutes": 120, "at": "2025-03-10T08:00:00Z"])
