@@ -226,6 +226,13 @@ import Testing
                 // A recorded time names the point of the log; `at` still sets the clocks.
                 let known = try await Self.ticket(client, id, ["as_of": moment.recordedAt, "at": .string(moment.time)])
                 #expect(Self.split(known).report == moment.tickets[id], "sla.ticket \(id) as_of \(moment.recordedAt)")
+                // Alone, a recorded time also runs the clocks to it.
+                let then = try await Self.ticket(client, id, ["as_of": moment.recordedAt])
+                if then["error"] == nil {
+                    let recorded = moment.recordedAt.stringValue.flatMap(Timestamp.parse)
+                    #expect(then["at"]?.stringValue.flatMap(Timestamp.parse) == recorded)
+                    #expect(then["as_of"]?["position"]?.intValue ?? 0 >= moment.position)
+                }
             }
 
             // A time: the last event recorded at or before it. Commands parsed within the same
