@@ -165,7 +165,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CRMCtlTests",
-            dependencies: ["CRMCtl", "CRMProtocol", "CRMJSON"],
+            dependencies: ["CRMCtl", "CRMProtocol", "CRMJSON", "CRMTesting"],
             swiftSettings: swiftSettings
         ),
     ]

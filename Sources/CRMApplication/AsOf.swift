@@ -9,7 +9,8 @@ import LMDB
 ///
 /// `customer.get`, `funnel.report` and `sla.report` fold the log up to the point with the projector
 /// that serves the live answer, in a throwaway environment, and ask it the same query; `sla.ticket`
-/// folds only the ticket's own stream. See docs/protocol/sales.md and service.md for the semantics.
+/// (with `as_of` or its business time `at`) folds only the ticket's own stream. See
+/// docs/protocol/sales.md and service.md for the semantics.
 extension CRMCore {
     /// The queries that take a log position or time as `as_of`.
     static let asOfMethods: Set<String> = ["customer.get", "funnel.report", "sla.report", "sla.ticket"]
@@ -18,7 +19,7 @@ extension CRMCore {
     /// pages on a long log, and each chunk reads the log in a read transaction of its own.
     static let asOfChunk = 10_000
 
-    /// Answers `method` (one of ``asOfMethods``) with a non-null `as_of`.
+    /// Answers `method` (one of ``asOfMethods``) with a non-null `as_of` (or `sla.ticket` with `at`).
     func answerAsOf(_ method: String, _ params: JSON?) throws -> JSON {
         switch method {
         case "customer.get": return try self.customerAsOf(params)
@@ -202,48 +203,63 @@ extension CRMCore {
 
     // MARK: - sla.ticket
 
-    /// `sla.ticket {ticket_id, as_of}` folded from the ticket's own stream, so it costs the ticket's
-    /// events, not the log's:
-    /// - `as_of` a time: the ticket's events that occurred (business time, the commands' `at`) at or
-    ///   before it, clocks evaluated at that time — the existing meaning of `as_of` on this query, now
-    ///   also for the ticket's priority, tags and existence;
-    /// - `as_of` a position: the ticket's events up to that position, clocks evaluated at the business
-    ///   time of the event at that position.
+    /// `sla.ticket {ticket_id, at?, as_of?}` folded from the ticket's own stream, so it costs the
+    /// ticket's events, not the log's. `at` is business time, `as_of` a point of the log, as everywhere:
+    /// - `at` T alone: the ticket's events whose business time (`occurred_at`) is at or before T, clocks
+    ///   evaluated at T;
+    /// - `as_of` alone: the ticket's events up to that point of the log (a position P, or the last event
+    ///   recorded at or before a time), clocks evaluated at the `as_of` time, or for a position at the
+    ///   business time of the event at P, plus `"as_of":{"position":P}`;
+    /// - both: the events up to the point of the log that occurred at or before T, clocks at T.
     ///
     /// A ticket without events by then is `not_found`.
     func slaTicketAsOf(_ params: JSON?) throws -> JSON {
         var reader = try Params(params)
         let id = try reader.identifier("ticket_id", required: true)!
-        let asOf = try reader.raw("as_of", required: true)!
+        let at = try reader.timestamp("at")
+        let asOf = try reader.raw("as_of")
         try reader.finish()
-        let answer = try self.environment.read { txn -> JSON? in
+        let answer = try self.environment.read { txn -> (JSON?, UInt64?) in
             let positions = try self.store.positions(of: ServiceStream.ticket(id), txn)
-            var events: [RecordedEvent] = []
-            let clock: Int64
-            if case .string(let text) = asOf {
-                guard let time = Timestamp.parse(text) else { throw Self.invalidAsOf }
-                clock = time
-                for seq in positions {
-                    guard let event = try self.store.event(at: seq, txn), event.occurredAt <= time else { break }
-                    events.append(event)
-                }
-            } else {
-                let position = try self.position(asOf: asOf, head: try self.store.head(txn).seq, txn)
-                clock = try self.store.event(at: position, txn)?.occurredAt ?? 0
-                for seq in positions where seq <= position {
-                    if let event = try self.store.event(at: seq, txn) { events.append(event) }
+            var position = UInt64.max
+            var clock = at ?? 0
+            if let asOf {
+                position = try self.position(asOf: asOf, head: try self.store.head(txn).seq, txn)
+                if at == nil {
+                    clock = try asOf.stringValue.flatMap(Timestamp.parse)
+                        ?? self.store.event(at: position, txn)?.occurredAt ?? 0
                 }
             }
-            return SlaProjector.slaTicket(folding: events, clock: clock)
+            // A position alone runs the clocks to the business time the log had reached there, whatever
+            // the ticket's own events say; otherwise only events that occurred by the clock count.
+            let byBusinessTime = at != nil || asOf?.stringValue != nil
+            var events: [RecordedEvent] = []
+            for seq in positions where seq <= position {
+                guard let event = try self.store.event(at: seq, txn) else { continue }
+                if byBusinessTime, event.occurredAt > clock { break }
+                events.append(event)
+            }
+            return (SlaProjector.slaTicket(folding: events, clock: clock), asOf == nil ? nil : position)
         }
-        guard let answer else {
+        guard var document = answer.0 else {
+            var details: [String: JSON] = ["id": .string(id)]
+            var when: [String] = []
+            if let at {
+                details["at"] = .string(Timestamp.format(at))
+                when.append("at \(Timestamp.format(at))")
+            }
+            if let position = answer.1 {
+                details["position"] = .int(Int64(position))
+                when.append("as of log position \(position)")
+            }
             throw Rejection(
                 .notFound,
                 field: "ticket_id",
-                "ticket \(id) did not exist as of \(asOf.serializedString())",
-                details: ["id": .string(id), "as_of": asOf]
+                "ticket \(id) did not exist \(when.joined(separator: " "))",
+                details: .object(details)
             )
         }
-        return answer
+        if let position = answer.1 { document["as_of"] = ["position": .int(Int64(position))] }
+        return document
     }
 }

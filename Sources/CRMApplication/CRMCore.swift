@@ -139,7 +139,7 @@ public final class CRMCore: Sendable {
     static let tailCheckRecords: UInt64 = 1024
 
     /// The daemon's version, reported by `system.ping`.
-    public static let version = "0.1.0"
+    public static let version = CRMVersion.current
 
     /// Opens (creating if needed) the data directory, takes its lock, brings every projection up to
     /// the head of the log, and starts the writer thread.
@@ -733,6 +733,8 @@ public final class CRMCore: Sendable {
             return try self.listCheckpoints(params)
         case _ where CRMCore.asOfMethods.contains(method) && params?["as_of"].map({ !$0.isNull }) == true:
             return try self.answerAsOf(method, params)
+        case "sla.ticket" where params?["at"].map({ !$0.isNull }) == true:
+            return try self.slaTicketAsOf(params)
         default:
             guard let index = self.queryOwners[method] else {
                 throw Rejection(.unknownCommand, "unknown method \(method)")

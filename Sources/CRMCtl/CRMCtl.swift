@@ -1,4 +1,5 @@
 import ArgumentParser
+import CRMProtocol
 
 /// `crmctl`: the command-line client of crmd.
 ///
@@ -23,6 +24,7 @@ struct CRMCtl: ParsableCommand {
             Exit status: 0 success, 1 crmd answered with an error, 2 crmd could not be reached or \
             answered something unreadable, 3 audit verify found a broken hash chain, 64 usage error.
             """,
+        version: CRMVersion.current,
         subcommands: [Customer.self, Activity.self] + SalesSubcommands.groups + ServiceSubcommands.groups
             + [Events.self, Audit.self, Export.self, Projection.self, System.self, Call.self]
     )

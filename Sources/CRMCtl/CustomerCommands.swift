@@ -1,5 +1,6 @@
 import ArgumentParser
 import CRMJSON
+import CRMProtocol
 
 // MARK: - Shared customer fields
 
@@ -400,6 +401,15 @@ extension CRMCtl.Customer {
         }
 
         func render(_ result: JSON) -> String { customerSummary("lifecycle stage changed", result) }
+
+        /// crmd's `lifecycle_backward` message names the protocol param; here it is a flag.
+        func errorLines(_ error: RPCError) -> [String] {
+            var error = error
+            if error.reason == "lifecycle_backward" {
+                error.message = error.message.replacing("allow_backward:true", with: "--allow-backward")
+            }
+            return Output.errorLines(error)
+        }
     }
 
     /// `crmctl customer set-lead-status`.
@@ -569,7 +579,10 @@ extension CRMCtl.Customer {
         @Option(help: ArgumentHelp("Tag.", valueName: "tag"))
         var tag: String?
 
-        @Option(help: ArgumentHelp("Most customers to return, 1 to 200 (default 50).", valueName: "n"))
+        @Option(
+            help: ArgumentHelp("Most customers to return, 1 to 200 (default 50).", valueName: "n"),
+            transform: ParamParsing.limit(200)
+        )
         var limit: Int?
 
         @Option(
@@ -627,7 +640,10 @@ extension CRMCtl.Customer {
         @Option(help: ArgumentHelp("Cursor from the previous page (its next_before).", valueName: "cursor"))
         var before: String?
 
-        @Option(help: ArgumentHelp("Most entries to return, 1 to 200 (default 50).", valueName: "n"))
+        @Option(
+            help: ArgumentHelp("Most entries to return, 1 to 200 (default 50).", valueName: "n"),
+            transform: ParamParsing.limit(200)
+        )
         var limit: Int?
 
         @OptionGroup(title: "Global options")
@@ -665,20 +681,6 @@ extension CRMCtl.Customer {
 
         func params() throws -> JSON? { ["customer_id": .string(self.customerID)] }
 
-        func render(_ result: JSON) -> String {
-            var lines: [String] = []
-            for event in result["events"]?.arrayValue ?? [] {
-                let seq = event["seq"]?.intValue.map(String.init) ?? "?"
-                let at = event["occurred_at"]?.stringValue ?? "?"
-                let uid = event["actor"]?["uid"]?.intValue.map { "uid \($0)" } ?? "?"
-                lines.append("\(at)  seq \(seq)  \(event["type"]?.stringValue ?? "?")  \(uid)")
-                for (field, change) in (event["changes"]?.objectValue ?? [:]).sorted(by: { $0.key < $1.key }) {
-                    let from = change["from"]?.serializedString() ?? "null"
-                    let to = change["to"]?.serializedString() ?? "null"
-                    lines.append("    \(field): \(from) → \(to)")
-                }
-            }
-            return lines.joined(separator: "\n")
-        }
+        func render(_ result: JSON) -> String { Output.history(result) }
     }
 }

@@ -23,9 +23,14 @@ protocol RPCCommand: ParsableCommand {
     func params() throws -> JSON?
     /// The readable output for a successful `result` (without a trailing newline).
     func render(_ result: JSON) -> String
+    /// The lines printed for an error reply; by default ``Output/errorLines(_:)``. A command whose
+    /// flags differ from the params crmd's message names can say it in its own words.
+    func errorLines(_ error: RPCError) -> [String]
 }
 
 extension RPCCommand {
+    func errorLines(_ error: RPCError) -> [String] { Output.errorLines(error) }
+
     /// Calls ``method`` and prints the result: raw compact JSON with `--json`, else ``render(_:)``.
     /// A failure is printed to stderr and ends the process with its ``CtlFailure/exitCode``; params
     /// that cannot be built exit with status 64.
@@ -53,7 +58,11 @@ extension RPCCommand {
                 timeout: self.global.timeoutDuration
             )
         } catch let failure {
-            Output.printError(failure.lines)
+            if case .rejected(let error) = failure {
+                Output.printError(self.errorLines(error))
+            } else {
+                Output.printError(failure.lines)
+            }
             throw ExitCode(failure.exitCode)
         }
     }
@@ -167,6 +176,12 @@ enum Invocation {
         guard let error = error as? UnixSocketClientError else {
             return .unreachable(message: "cannot connect to \(socket): \(error)", hint: startHint)
         }
+        if case .connect = error.kind, let kind = Invocation.nonSocketKind(socket) {
+            return .unreachable(
+                message: "cannot connect to \(socket): not a socket (it is \(kind))",
+                hint: "point --socket (or CRMD_SOCKET) at crmd's socket, e.g. ./var/crmd.sock"
+            )
+        }
         switch error.kind {
         case .connect(let code) where code == ENOENT || code == ECONNREFUSED:
             let reason = code == ENOENT ? "no such socket" : "connection refused"
@@ -178,6 +193,20 @@ enum Invocation {
             )
         default:
             return .unreachable(message: error.description, hint: nil)
+        }
+    }
+
+    /// What `path` is when it exists but is not a Unix socket ("a regular file", "a directory", …);
+    /// `nil` for a socket or a path that cannot be examined.
+    static func nonSocketKind(_ path: String) -> String? {
+        var status = stat()
+        guard stat(path, &status) == 0 else { return nil }
+        switch status.st_mode & S_IFMT {
+        case S_IFSOCK: return nil
+        case S_IFREG: return "a regular file"
+        case S_IFDIR: return "a directory"
+        case S_IFIFO: return "a named pipe"
+        default: return "a special file"
         }
     }
 

@@ -141,7 +141,10 @@ extension CRMCtl.Events {
         @Option(help: ArgumentHelp("First seq to read (default 1).", valueName: "seq"))
         var from: Int?
 
-        @Option(help: ArgumentHelp("Most events to return, 1 to 1000 (default 100).", valueName: "n"))
+        @Option(
+            help: ArgumentHelp("Most events to return, 1 to 1000 (default 100).", valueName: "n"),
+            transform: ParamParsing.limit(1000)
+        )
         var limit: Int?
 
         @Option(help: ArgumentHelp("Only events of this stream, e.g. customer-<id>.", valueName: "stream"))
@@ -239,7 +242,7 @@ extension CRMCtl.System {
             abstract: "Take a consistent hot copy of the data directory (system.backup, admin role).",
             discussion: """
                 crmd writes a compacted copy of its LMDB environment into <backup_dir>/<name>/ \
-                (backup_dir from its config, default ./var/backups) while it keeps serving. Start crmd \
+                (backup_dir from its config, default <data_dir>-backups) while it keeps serving. Start crmd \
                 with --data-dir on that directory to restore it.
                 """
         )

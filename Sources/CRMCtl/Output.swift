@@ -349,6 +349,24 @@ enum Output {
         return lines.joined(separator: "\n")
     }
 
+    /// `customer.history`, `deal.history` and `ticket.history`: one line per event (business time,
+    /// position, type, actor), then one indented line per changed field.
+    static func history(_ result: JSON) -> String {
+        var lines: [String] = []
+        for event in result["events"]?.arrayValue ?? [] {
+            let seq = event["seq"]?.intValue.map(String.init) ?? "?"
+            let at = event["occurred_at"]?.stringValue ?? "?"
+            let uid = event["actor"]?["uid"]?.intValue.map { "uid \($0)" } ?? "?"
+            lines.append("\(at)  seq \(seq)  \(event["type"]?.stringValue ?? "?")  \(uid)")
+            for (field, change) in (event["changes"]?.objectValue ?? [:]).sorted(by: { $0.key < $1.key }) {
+                let from = change["from"]?.serializedString() ?? "null"
+                let to = change["to"]?.serializedString() ?? "null"
+                lines.append("    \(field): \(from) → \(to)")
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+
     /// ` as of log position P` for a profile or report answered with `as_of` (its
     /// `"as_of":{"position":P}`), else the empty string.
     static func asOfPosition(_ result: JSON) -> String {

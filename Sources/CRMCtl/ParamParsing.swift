@@ -30,6 +30,17 @@ enum ParamParsing {
         return .int(position)
     }
 
+    /// The `transform` of a `--limit` option: an integer from 1 to `maximum`, checked here so that the
+    /// usage error names the option (`The value '5000' is invalid for '--limit <n>': …`).
+    static func limit(_ maximum: Int) -> @Sendable (String) throws -> Int {
+        { text in
+            guard let value = Int(text), (1...maximum).contains(value) else {
+                throw ValidationError("must be an integer between 1 and \(maximum)")
+            }
+            return value
+        }
+    }
+
     /// Splits `key=value` at the first `=`; the key must not be empty.
     static func keyValue(_ text: String, option: String) throws -> (key: String, value: String) {
         guard let equals = text.firstIndex(of: "="), equals != text.startIndex else {

@@ -23,8 +23,31 @@ struct DealGroup: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "deal",
         abstract: "Create, move, change and look up deals.",
-        subcommands: [Create.self, Move.self, Update.self, Get.self, List.self]
+        subcommands: [Create.self, Move.self, Update.self, Get.self, List.self, History.self]
     )
+
+    /// `crmctl deal history`.
+    struct History: RPCCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show every change to a deal with its actor and time (deal.history, audit role).",
+            discussion: """
+                Example:
+                  crmctl deal history ID
+                """
+        )
+
+        @Argument(help: "Id of the deal.")
+        var dealID: String
+
+        @OptionGroup(title: "Global options")
+        var global: GlobalOptions
+
+        var method: String { "deal.history" }
+
+        func params() throws -> JSON? { ["deal_id": .string(self.dealID)] }
+
+        func render(_ result: JSON) -> String { Output.history(result) }
+    }
 }
 
 /// `crmctl funnel …`.
@@ -55,8 +78,9 @@ extension PipelineGroup {
                 with stage_in_use.
                 Example:
                   crmctl pipeline define --pipeline-id sales --name Sales \\
-                    --stage prospecting:10 --stage proposal:50 --stage won:100:won:"Closed Won" \\
-                    --stage lost:0:lost:"Closed Lost" --require-lost-reason
+                    --stage prospecting:10 --stage proposal:50 \\
+                    --stage won:100:won:"Closed Won" --stage lost:0:lost:"Closed Lost" \\
+                    --require-lost-reason
                 """
         )
 
@@ -396,7 +420,7 @@ extension DealGroup {
         @Option(name: [.customLong("customer"), .customLong("customer-id")], help: "Only deals of this customer.")
         var customerID: String?
 
-        @Option(help: "Page size, 1–200.")
+        @Option(help: ArgumentHelp("Page size, 1–200.", valueName: "n"), transform: ParamParsing.limit(200))
         var limit: Int?
 
         @Option(help: "Continue after this deal id.")
@@ -461,8 +485,10 @@ extension FunnelGroup {
                 one pass over the log up to the point.
 
                 Examples:
-                  crmctl funnel report sales --from 2025-01-01T00:00:00Z --to 2025-04-01T00:00:00Z
-                  crmctl funnel report sales --to 2025-04-01T00:00:00Z --as-of 2025-04-01T00:00:00Z
+                  crmctl funnel report sales --from 2025-01-01T00:00:00Z \\
+                    --to 2025-04-01T00:00:00Z
+                  crmctl funnel report sales --to 2025-04-01T00:00:00Z \\
+                    --as-of 2025-04-01T00:00:00Z
                 """
         )
 

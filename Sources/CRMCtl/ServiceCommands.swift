@@ -29,7 +29,7 @@ enum ServiceSubcommands {
             abstract: "Open, answer and look up support tickets.",
             subcommands: [
                 TicketOpen.self, TicketReply.self, TicketSetStatus.self, TicketSetPriority.self, TicketTag.self,
-                TicketGet.self, TicketList.self,
+                TicketGet.self, TicketList.self, TicketHistory.self,
             ]
         )
     }
@@ -162,7 +162,7 @@ enum ServiceOutput {
             ),
             ("sla", [Output.plain(result["sla_status"])]),
             ("next breach", [ServiceOutput.time(result["next_breach_at"])]),
-            ("as of", [ServiceOutput.time(result["as_of"])]),
+            ("at", [ServiceOutput.time(result["at"]) + Output.asOfPosition(result)]),
         ])
         let targets = result["targets"]?.arrayValue ?? []
         if !targets.isEmpty {
@@ -190,7 +190,7 @@ enum ServiceOutput {
         let tickets = result["tickets"]?.arrayValue ?? []
         let window = Output.plain(result["within_minutes"])
         guard !tickets.isEmpty else {
-            return "no ticket breaches within \(window) minutes of \(ServiceOutput.time(result["as_of"]))"
+            return "no ticket breaches within \(window) minutes of \(ServiceOutput.time(result["at"]))"
         }
         let rows = tickets.map { ticket -> [String] in
             [
@@ -216,14 +216,15 @@ enum ServiceOutput {
         if groupBy.isEmpty, let totals = result["totals"] { groups = [totals] }
         let headers =
             groupBy.map { $0.uppercased() } + [
-                "COMPLETED", "ACHIEVED", "BREACHED", "ACHIEVEMENT", "TICKETS", "HIT RATE", "ACTIVE", "ACTIVE BREACHED",
+                "COMPLETED", "ACHIEVED", "BREACHED", "ACHIEVEMENT", "TICKETS", "HIT RATE", "ACTIVE AT TO",
+                "BREACHED AT TO",
             ]
         let rows = groups.map { group -> [String] in
             groupBy.map { Output.plain(group["key"]?[$0]) } + [
                 Output.plain(group["completed"]), Output.plain(group["achieved"]), Output.plain(group["breached"]),
                 ServiceOutput.percent(group["achievement_rate"]), Output.plain(group["tickets_with_sla"]),
-                ServiceOutput.percent(group["hit_rate"]), Output.plain(group["active_now"]),
-                Output.plain(group["active_breached_now"]),
+                ServiceOutput.percent(group["hit_rate"]), Output.plain(group["active_at_to"]),
+                Output.plain(group["active_breached_at_to"]),
             ]
         }
         var lines = [
@@ -307,7 +308,8 @@ struct ScheduleDefine: RPCCommand {
 
             Example:
               crmctl schedule define eu --name "EU office" --timezone Europe/Berlin \\
-                --hours mon-fri=09:00-17:00 --holiday 2025-12-25=Christmas --holiday 2025-12-26
+                --hours mon-fri=09:00-17:00 --holiday 2025-12-25=Christmas \\
+                --holiday 2025-12-26
             """
     )
 
@@ -371,7 +373,8 @@ struct SlaPolicyDefine: RPCCommand {
             next_reply_time, requester_wait_time, agent_work_time, total_resolution_time.
 
             Example:
-              crmctl sla-policy define gold --name Gold --position 0 --tier gold --schedule eu \\
+              crmctl sla-policy define gold --name Gold --position 0 --tier gold \\
+                --schedule eu \\
                 --target first_reply_time:normal:240:business \\
                 --target requester_wait_time:normal:960:business:pause=pending
             """
@@ -545,7 +548,8 @@ struct TicketReply: RPCCommand {
             or solved one. --set-status chooses the status explicitly ("submit as").
 
             Example:
-              crmctl ticket reply T1 --author agent --body "Fixed, please retry" --set-status solved
+              crmctl ticket reply T1 --author agent --body "Fixed, please retry" \\
+                --set-status solved
             """
     )
 
@@ -693,8 +697,8 @@ struct TicketGet: RPCCommand {
     @Argument(help: "Id of the ticket.")
     var ticketID: String
 
-    @Option(help: ArgumentHelp("Evaluate the SLA at this time, RFC 3339 (default: now).", valueName: "time"))
-    var asOf: String?
+    @Option(help: ArgumentHelp("Evaluate the SLA at this business time, RFC 3339 (default: now).", valueName: "time"))
+    var at: String?
 
     @OptionGroup(title: "Global options")
     var global: GlobalOptions
@@ -703,7 +707,7 @@ struct TicketGet: RPCCommand {
 
     func params() throws -> JSON? {
         var params: [String: JSON] = ["ticket_id": .string(self.ticketID)]
-        if let asOf = self.asOf { params["as_of"] = .string(asOf) }
+        if let at = self.at { params["at"] = .string(at) }
         return .object(params)
     }
 
@@ -723,11 +727,17 @@ struct TicketList: RPCCommand {
     @Option(help: ArgumentHelp("Only tickets in this status.", valueName: "status"))
     var status: String?
 
-    @Option(help: ArgumentHelp("Most tickets to return, 1 to 200 (default 50).", valueName: "n"))
-    var limit: Int64?
+    @Option(
+        help: ArgumentHelp("Most tickets to return, 1 to 200 (default 50).", valueName: "n"),
+        transform: ParamParsing.limit(200)
+    )
+    var limit: Int?
 
     @Option(help: ArgumentHelp("Continue after this ticket id (from the previous page).", valueName: "id"))
     var after: String?
+
+    @Option(help: ArgumentHelp("Evaluate the SLAs at this business time, RFC 3339 (default: now).", valueName: "time"))
+    var at: String?
 
     @OptionGroup(title: "Global options")
     var global: GlobalOptions
@@ -738,12 +748,37 @@ struct TicketList: RPCCommand {
         var params: [String: JSON] = [:]
         if let id = self.customerID { params["customer_id"] = .string(id) }
         if let status = self.status { params["status"] = .string(status) }
-        if let limit = self.limit { params["limit"] = .int(limit) }
+        if let limit = self.limit { params["limit"] = .int(Int64(limit)) }
         if let after = self.after { params["after"] = .string(after) }
+        if let at = self.at { params["at"] = .string(at) }
         return .object(params)
     }
 
     func render(_ result: JSON) -> String { ServiceOutput.ticketList(result) }
+}
+
+/// `crmctl ticket history`.
+struct TicketHistory: RPCCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "history",
+        abstract: "Show every change to a ticket with its actor and time (ticket.history, audit role).",
+        discussion: """
+            Example:
+              crmctl ticket history ID
+            """
+    )
+
+    @Argument(help: "Id of the ticket.")
+    var ticketID: String
+
+    @OptionGroup(title: "Global options")
+    var global: GlobalOptions
+
+    var method: String { "ticket.history" }
+
+    func params() throws -> JSON? { ["ticket_id": .string(self.ticketID)] }
+
+    func render(_ result: JSON) -> String { Output.history(result) }
 }
 
 // MARK: - sla
@@ -754,15 +789,19 @@ struct SlaTicket: RPCCommand {
         commandName: "ticket",
         abstract: "Show a ticket's SLA targets, clocks and deadlines (sla.ticket).",
         discussion: """
-            --as-of answers from the ticket's own history up to an earlier point; replies and status, \
-            priority, tag or policy changes after it do not show. An RFC 3339 time T takes the ticket's \
-            events whose business time (at) is at or before T and evaluates the clocks at T; a ticket \
-            opened after T is not found. A position P (all digits, capped at the head) takes the \
-            ticket's events at positions up to P and evaluates the clocks at the business time of the \
-            event at P, shown as "as of"; a ticket without events up to P is not found.
+            Answers from the ticket's own history; replies and status, priority, tag or policy changes \
+            after the chosen point do not show, and a ticket without events by then is not found.
+
+            --at T (business time, RFC 3339) takes the ticket's events whose business time is at or \
+            before T and evaluates the clocks at T.
+
+            --as-of answers as crmd knew it at an earlier point of the log: a position P (all digits, \
+            capped at the head) or an RFC 3339 time (the last event crmd recorded at or before it). The \
+            ticket's events up to that point count; the clocks run to --at if given, else to the \
+            --as-of time, or for a position to the business time of the event at P.
 
             Examples:
-              crmctl sla ticket t1 --as-of 2025-03-10T08:00:00Z
+              crmctl sla ticket t1 --at 2025-03-10T08:00:00Z
               crmctl sla ticket t1 --as-of 1200
             """
     )
@@ -771,9 +810,14 @@ struct SlaTicket: RPCCommand {
     var ticketID: String
 
     @Option(
+        help: ArgumentHelp("Evaluate the clocks at this business time, RFC 3339 (default: now).", valueName: "time")
+    )
+    var at: String?
+
+    @Option(
         help: ArgumentHelp(
-            "Answer as of this RFC 3339 time or log position (default: now).",
-            valueName: "time|position"
+            "Answer as crmd knew it at this log position or recorded RFC 3339 time (default: now).",
+            valueName: "position|time"
         ),
         transform: ParamParsing.asOf
     )
@@ -786,6 +830,7 @@ struct SlaTicket: RPCCommand {
 
     func params() throws -> JSON? {
         var params: [String: JSON] = ["ticket_id": .string(self.ticketID)]
+        if let at = self.at { params["at"] = .string(at) }
         if let asOf = self.asOf { params["as_of"] = asOf }
         return .object(params)
     }
@@ -807,11 +852,14 @@ struct SlaBreaching: RPCCommand {
     @Option(name: .customLong("within"), help: ArgumentHelp("Window in minutes (default 60).", valueName: "minutes"))
     var withinMinutes: Int64?
 
-    @Option(help: ArgumentHelp("Evaluate at this time, RFC 3339 (default: now).", valueName: "time"))
-    var asOf: String?
+    @Option(help: ArgumentHelp("Evaluate at this business time, RFC 3339 (default: now).", valueName: "time"))
+    var at: String?
 
-    @Option(help: ArgumentHelp("Most tickets to return, 1 to 200 (default 50).", valueName: "n"))
-    var limit: Int64?
+    @Option(
+        help: ArgumentHelp("Most tickets to return, 1 to 200 (default 50).", valueName: "n"),
+        transform: ParamParsing.limit(200)
+    )
+    var limit: Int?
 
     @OptionGroup(title: "Global options")
     var global: GlobalOptions
@@ -821,8 +869,8 @@ struct SlaBreaching: RPCCommand {
     func params() throws -> JSON? {
         var params: [String: JSON] = [:]
         if let minutes = self.withinMinutes { params["within_minutes"] = .int(minutes) }
-        if let asOf = self.asOf { params["as_of"] = .string(asOf) }
-        if let limit = self.limit { params["limit"] = .int(limit) }
+        if let at = self.at { params["at"] = .string(at) }
+        if let limit = self.limit { params["limit"] = .int(Int64(limit)) }
         return .object(params)
     }
 
@@ -845,8 +893,10 @@ struct SlaReport: RPCCommand {
             log up to the point.
 
             Examples:
-              crmctl sla report --from 2025-03-01T00:00:00Z --to 2025-04-01T00:00:00Z --group-by policy
-              crmctl sla report --from 2025-03-01T00:00:00Z --to 2025-04-01T00:00:00Z --as-of 1200
+              crmctl sla report --from 2025-03-01T00:00:00Z --to 2025-04-01T00:00:00Z \\
+                --group-by policy
+              crmctl sla report --from 2025-03-01T00:00:00Z --to 2025-04-01T00:00:00Z \\
+                --as-of 1200
             """
     )
 

@@ -19,6 +19,34 @@ extension CRMCtl.Events {
                 """
         )
 
+        /// Column widths of the readable form: a position up to 10 digits, an RFC 3339 time, a stream
+        /// up to `activity-` plus a UUID, the longest event type. Longer values push their line only.
+        static let widths = [10, 24, 45, 22]
+
+        /// The column titles printed before the first event.
+        static var header: String { Tail.columns(["SEQ", "OCCURRED AT", "STREAM", "TYPE", "ACTOR"]) }
+
+        /// One event as a line whose columns line up with ``header``.
+        static func line(_ event: JSON) -> String {
+            Tail.columns([
+                Output.plain(event["seq"]), Output.plain(event["occurred_at"]), Output.plain(event["stream"]),
+                Output.plain(event["type"]), Output.actor(event["actor"]),
+            ])
+        }
+
+        /// `values` padded to ``widths``, two spaces apart; the last one unpadded.
+        static func columns(_ values: [String]) -> String {
+            var line = ""
+            for (index, value) in values.enumerated() {
+                if index > 0 { line += "  " }
+                line += value
+                if index < Tail.widths.count, value.count < Tail.widths[index] {
+                    line += String(repeating: " ", count: Tail.widths[index] - value.count)
+                }
+            }
+            return line
+        }
+
         @Option(help: ArgumentHelp("First position to print (default: new events only).", valueName: "seq"))
         var from: Int?
 
@@ -52,6 +80,7 @@ extension CRMCtl.Events {
             defer { client.close() }
             let id = Invocation.makeID()
             try client.sendLine(Invocation.requestLine(id: id, method: "events.subscribe", params: .object(params)))
+            if !self.global.json { FileHandle.standardOutput.write(Data((Tail.header + "\n").utf8)) }
             while true {
                 let line: [UInt8]?
                 do {
@@ -80,10 +109,7 @@ extension CRMCtl.Events {
                     if self.global.json {
                         text = event.serializedString()
                     } else {
-                        text = [
-                            Output.plain(event["seq"]), Output.plain(event["occurred_at"]),
-                            Output.plain(event["stream"]), Output.plain(event["type"]), Output.actor(event["actor"]),
-                        ].joined(separator: "  ")
+                        text = Tail.line(event)
                     }
                     // Unbuffered, so a pipe sees each event at once.
                     FileHandle.standardOutput.write(Data((text + "\n").utf8))

@@ -13,7 +13,7 @@ import Logging
 /// | `socket_path` | `./var/crmd.sock` | Unix socket clients connect to |
 /// | `socket_mode` | `"0660"` | permission bits of the socket file (octal string) |
 /// | `data_dir` | `./var/data` | LMDB environment and lock file |
-/// | `backup_dir` | `./var/backups` | where `system.backup` writes its copies (clients name a subdirectory only) |
+/// | `backup_dir` | `<data_dir>-backups` | where `system.backup` writes its copies (clients name a subdirectory only); beside the data directory, not in it (the systemd unit makes `/var/lib/crmd-backups` writable) |
 /// | `max_line_bytes` | `1048576` | longest request line; longer lines get an error and the connection closes |
 /// | `max_in_flight_per_connection` | `64` | pipelined requests of one connection worked on at once |
 /// | `max_batch` | `1024` | most commands committed in one transaction (group commit) |
@@ -33,7 +33,8 @@ struct DaemonConfiguration: Equatable {
     var socketPath = "./var/crmd.sock"
     var socketMode: UInt32 = 0o660
     var dataDirectory = "./var/data"
-    var backupDirectory = "./var/backups"
+    /// Empty until ``finalize()``, which makes it `<data_dir>-backups` unless it was configured.
+    var backupDirectory = ""
     var maxLineBytes = 1_048_576
     var maxInFlightPerConnection = 64
     var maxBatch = 1024
@@ -164,7 +165,9 @@ struct DaemonConfiguration: Equatable {
         }
         self.socketPath = absolute(self.socketPath)
         self.dataDirectory = absolute(self.dataDirectory)
-        self.backupDirectory = absolute(self.backupDirectory)
+        self.backupDirectory = absolute(
+            self.backupDirectory.isEmpty ? self.dataDirectory + "-backups" : self.backupDirectory
+        )
         if self.signingKey != DaemonConfiguration.signingOff {
             self.signingKey = absolute(self.signingKey ?? self.dataDirectory + "-keys/signing.key")
         }

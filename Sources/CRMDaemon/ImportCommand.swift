@@ -27,10 +27,23 @@ struct ImportCommand: ParsableCommand {
         if self.file == "-" {
             input = FileHandle.standardInput
         } else {
-            guard let handle = FileHandle(forReadingAtPath: self.file) else {
-                throw ValidationError("cannot read \(self.file)")
+            let descriptor = open(self.file, O_RDONLY)
+            var status = stat()
+            let reason: String?
+            if descriptor < 0 {
+                reason = String(cString: strerror(errno))
+            } else if fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFDIR {
+                close(descriptor)
+                reason = "it is a directory"
+            } else {
+                reason = nil
             }
-            input = handle
+            if let reason {
+                // Not a usage error: say why the file cannot be read, without the usage text.
+                FileHandle.standardError.write(Data("crmd import: cannot read \(self.file): \(reason)\n".utf8))
+                throw ExitCode(1)
+            }
+            input = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
         }
         var logger = Logger(label: "crmd-import")
         logger.logLevel = .warning

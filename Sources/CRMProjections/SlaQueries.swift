@@ -13,12 +13,23 @@ extension SlaProjector {
     /// The report groupings.
     static let groupings = ["policy", "priority", "metric", "channel", "owner", "tier"]
 
-    /// The current time, UTC milliseconds (the default `as_of`).
+    /// The current time, UTC milliseconds (the default `at`).
     static func now() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
 
-    /// The optional `as_of` member, default now.
-    static func asOf(_ params: inout Params) throws -> Int64 {
-        try params.timestamp("as_of") ?? Self.now()
+    /// The optional `at` member: the business time the SLA clocks are evaluated at, default now.
+    ///
+    /// `as_of` means a point of the log ("what crmd knew then") on every query that takes it; the
+    /// clock views `ticket.get`, `ticket.list` and `sla.breaching` evaluate today's documents and
+    /// cannot answer for an earlier point of the log, so `as_of` is refused here with a pointer to `at`.
+    static func clockTime(_ params: inout Params) throws -> Int64 {
+        if try params.raw("as_of") != nil {
+            throw Rejection.invalid(
+                params.fieldPath("as_of"),
+                "as_of (a point of the log) is not supported by this query; give the business time to "
+                    + "evaluate the SLA clocks at as at"
+            )
+        }
+        return try params.timestamp("at") ?? Self.now()
     }
 
     /// The optional `limit` member: 1…200, default 50.
@@ -55,14 +66,16 @@ extension SlaProjector {
 
     // MARK: - sla.ticket
 
-    /// `sla.ticket {ticket_id, as_of?}` → the DOMAIN.md §8.5 document.
+    /// `sla.ticket {ticket_id}` → the ticket's SLA document with every clock evaluated now.
+    /// (With `at` or `as_of` the daemon answers from the ticket's own events instead, see
+    /// ``slaTicket(folding:clock:)``.)
     func slaTicketQuery(_ json: JSON?, _ txn: Transaction) throws -> JSON {
         var params = try Params(json)
         let id = try params.identifier("ticket_id", required: true)!
-        let asOf = try Self.asOf(&params)
+        let clock = try params.timestamp("at") ?? Self.now()
         try params.finish()
         let document = try self.ticketDocument(id, txn)
-        return Self.slaDocument(document, SlaClock.evaluate(document, asOf: asOf), asOf: asOf)
+        return Self.slaDocument(document, SlaClock.evaluate(document, asOf: clock), clock: clock)
     }
 
     /// `sla.ticket` answered from the ticket's own events instead of the stored document (time
@@ -76,15 +89,16 @@ extension SlaProjector {
             if let folded = SlaTicketDocument.fold(old, event) { document = folded }
         }
         guard let document else { return nil }
-        return Self.slaDocument(document, SlaClock.evaluate(document, asOf: clock), asOf: clock)
+        return Self.slaDocument(document, SlaClock.evaluate(document, asOf: clock), clock: clock)
     }
 
-    static func slaDocument(_ document: JSON, _ evaluation: SlaEvaluation, asOf: Int64) -> JSON {
+    /// The `sla.ticket` answer: `at` is the business time the clocks were evaluated at.
+    static func slaDocument(_ document: JSON, _ evaluation: SlaEvaluation, clock: Int64) -> JSON {
         let (policy, schedule) = Self.policyMembers(evaluation.snapshot)
         return [
             "ticket_id": document["ticket_id"] ?? .null, "customer_id": document["customer_id"] ?? .null,
             "priority": evaluation.snapshot?["priority"] ?? document["priority"] ?? .null,
-            "status": .string(evaluation.status), "as_of": Self.time(asOf), "policy": policy, "schedule": schedule,
+            "status": .string(evaluation.status), "at": Self.time(clock), "policy": policy, "schedule": schedule,
             "sla_status": .string(evaluation.slaStatus), "next_breach_at": Self.time(evaluation.nextBreachAt),
             "targets": .array(evaluation.instances.map(\.json)),
         ]
@@ -104,16 +118,16 @@ extension SlaProjector {
         return summary
     }
 
-    /// `ticket.get {ticket_id, as_of?}` → the ticket with `sla_status` and `next_breach_at`.
+    /// `ticket.get {ticket_id, at?}` → the ticket with `sla_status` and `next_breach_at` at `at`.
     func ticketGetQuery(_ json: JSON?, _ txn: Transaction) throws -> JSON {
         var params = try Params(json)
         let id = try params.identifier("ticket_id", required: true)!
-        let asOf = try Self.asOf(&params)
+        let asOf = try Self.clockTime(&params)
         try params.finish()
         return Self.ticketSummary(try self.ticketDocument(id, txn), asOf: asOf)
     }
 
-    /// `ticket.list {customer_id?, status?, limit?, after?, as_of?}` → `{"tickets":[…], "next_after": id|null}`
+    /// `ticket.list {customer_id?, status?, limit?, after?, at?}` → `{"tickets":[…], "next_after": id|null}`
     /// in ticket id order.
     func ticketListQuery(_ json: JSON?, _ txn: Transaction) throws -> JSON {
         var params = try Params(json)
@@ -121,7 +135,7 @@ extension SlaProjector {
         let status = try params.oneOf("status", SlaVocabulary.statuses)
         let limit = try Self.limit(&params)
         let after = try params.identifier("after")
-        let asOf = try Self.asOf(&params)
+        let asOf = try Self.clockTime(&params)
         try params.finish()
         return try txn.withCursor(self.tickets) { cursor in
             var entry = try after.map { key in try cursor.seek(atOrAfter: Array(key.utf8)) } ?? cursor.first()
@@ -147,15 +161,15 @@ extension SlaProjector {
 
     // MARK: - sla.breaching
 
-    /// `sla.breaching {within_minutes?, as_of?, limit?}` → tickets whose next breach falls within
-    /// `[as_of, as_of + within_minutes]`, soonest first.
+    /// `sla.breaching {within_minutes?, at?, limit?}` → tickets whose next breach falls within
+    /// `[at, at + within_minutes]`, soonest first.
     func breachingQuery(_ json: JSON?, _ txn: Transaction) throws -> JSON {
         var params = try Params(json)
         let window = try params.int("within_minutes") ?? Self.defaultWindowMinutes
         guard (0...525_600).contains(window) else {
             throw Rejection.invalid("within_minutes", "must be between 0 and 525600")
         }
-        let asOf = try Self.asOf(&params)
+        let asOf = try Self.clockTime(&params)
         let limit = try Self.limit(&params)
         try params.finish()
         let horizon = asOf + window * 60_000
@@ -189,7 +203,7 @@ extension SlaProjector {
         }
         rows.sort { ($0.deadline, $0.id) < ($1.deadline, $1.id) }
         return [
-            "as_of": Self.time(asOf), "within_minutes": .int(window),
+            "at": Self.time(asOf), "within_minutes": .int(window),
             "tickets": .array(rows.prefix(limit).map(\.row)), "total": .int(Int64(rows.count)),
         ]
     }
@@ -197,7 +211,7 @@ extension SlaProjector {
     // MARK: - sla.report
 
     /// `sla.report {from, to, group_by?}` → achievement and hit rates and elapsed-time distribution
-    /// over the instances completed in `[from, to)` (DOMAIN.md §8.5), per group.
+    /// over the instances completed in `[from, to)`, per group.
     func reportQuery(_ json: JSON?, _ txn: Transaction) throws -> JSON {
         var params = try Params(json)
         let from = try params.timestamp("from", required: true)!
@@ -273,8 +287,10 @@ struct ReportAccumulator {
     var completed = 0
     var achieved = 0
     var breached = 0
-    var activeNow = 0
-    var activeBreachedNow = 0
+    /// Instances still running or paused at the report's `to` (clocks are evaluated at `to`).
+    var activeAtTo = 0
+    /// Of ``activeAtTo``, those already past their deadline at `to`.
+    var activeBreachedAtTo = 0
     var tickets: Set<String> = []
     var missedTickets: Set<String> = []
     var elapsed: [String: [Int64]] = [:]
@@ -288,8 +304,8 @@ struct ReportAccumulator {
             if instance.breached { self.missedTickets.insert(ticketID) }
             self.elapsed[instance.metric, default: []].append(instance.elapsedMinutes)
         } else if instance.state == "active" || instance.state == "paused" {
-            self.activeNow += 1
-            if instance.breached { self.activeBreachedNow += 1 }
+            self.activeAtTo += 1
+            if instance.breached { self.activeBreachedAtTo += 1 }
         }
     }
 
@@ -321,7 +337,8 @@ struct ReportAccumulator {
             "completed": .int(Int64(self.completed)), "achieved": .int(Int64(self.achieved)),
             "breached": .int(Int64(self.breached)),
             "achievement_rate": ReportAccumulator.rate(self.achieved, self.achieved + self.breached),
-            "active_now": .int(Int64(self.activeNow)), "active_breached_now": .int(Int64(self.activeBreachedNow)),
+            "active_at_to": .int(Int64(self.activeAtTo)),
+            "active_breached_at_to": .int(Int64(self.activeBreachedAtTo)),
             "tickets_with_sla": .int(Int64(self.tickets.count)),
             "tickets_with_any_miss": .int(Int64(self.missedTickets.count)),
             "hit_rate": ReportAccumulator.rate(self.tickets.count - self.missedTickets.count, self.tickets.count),

@@ -80,9 +80,14 @@ import Testing
         #expect(params == ["ticket_id": "t1", "add": ["a"], "remove": ["b"]])
         (method, params) = try request(["ticket", "list", "--customer", "c1", "--status", "open", "--limit", "5"])
         #expect(params == ["customer_id": "c1", "status": "open", "limit": 5])
-        (method, params) = try request(["sla", "breaching", "--within", "120", "--as-of", "2025-03-10T08:00:00Z"])
+        (method, params) = try request(["ticket", "list", "--at", "2025-03-10T08:00:00Z"])
+        #expect(params == ["at": "2025-03-10T08:00:00Z"])
+        (method, params) = try request(["sla", "breaching", "--within", "120", "--at", "2025-03-10T08:00:00Z"])
         #expect(method == "sla.breaching")
-        #expect(params == ["within_minutes": 120, "as_of": "2025-03-10T08:00:00Z"])
+        #expect(params == ["within_minutes": 120, "at": "2025-03-10T08:00:00Z"])
+        (method, params) = try request(["ticket", "get", "t1", "--at", "2025-03-10T08:00:00Z"])
+        #expect(method == "ticket.get")
+        #expect(params == ["ticket_id": "t1", "at": "2025-03-10T08:00:00Z"])
         (method, params) = try request([
             "sla", "report", "--from", "2025-03-01T00:00:00Z", "--to", "2025-04-01T00:00:00Z", "--group-by", "policy",
         ])
@@ -95,9 +100,13 @@ import Testing
         ])
         #expect(method == "sla.report")
         #expect(params == ["from": "2025-03-01T00:00:00Z", "to": "2025-04-01T00:00:00Z", "as_of": 57])
-        (method, params) = try request(["sla", "ticket", "t1", "--as-of", "2025-03-10T08:00:00Z"])
+        (method, params) = try request(["sla", "ticket", "t1", "--at", "2025-03-10T08:00:00Z"])
         #expect(method == "sla.ticket")
-        #expect(params == ["ticket_id": "t1", "as_of": "2025-03-10T08:00:00Z"])
+        #expect(params == ["ticket_id": "t1", "at": "2025-03-10T08:00:00Z"])
+        (_, params) = try request([
+            "sla", "ticket", "t1", "--as-of", "2025-03-10T08:00:00Z", "--at", "2025-03-09T08:00:00Z",
+        ])
+        #expect(params == ["ticket_id": "t1", "as_of": "2025-03-10T08:00:00Z", "at": "2025-03-09T08:00:00Z"])
         (_, params) = try request(["sla", "ticket", "t1", "--as-of", "0"])
         #expect(params == ["ticket_id": "t1", "as_of": 0])
         (_, params) = try request(["sla", "ticket", "t1"])
@@ -108,17 +117,18 @@ import Testing
     @Test func slaTicketWithoutAPolicy() {
         let text = ServiceOutput.slaTicket([
             "ticket_id": "t1", "customer_id": "c1", "priority": "normal", "status": "new",
-            "as_of": "2025-03-07T15:30:00.000Z", "policy": nil, "schedule": nil, "sla_status": nil,
+            "at": "2025-03-07T15:30:00.000Z", "as_of": ["position": 3], "policy": nil, "schedule": nil,
+            "sla_status": nil,
             "next_breach_at": nil, "targets": [],
         ])
         let lines = text.split(separator: "\n").map(String.init)
         #expect(lines.contains("policy:      none"))
-        #expect(lines.contains("as of:       2025-03-07 15:30Z"))
+        #expect(lines.contains("at:          2025-03-07 15:30Z as of log position 3"))
     }
 
     @Test func breachingTable() {
         let text = ServiceOutput.breaching([
-            "as_of": "2025-03-10T08:30:00.000Z", "within_minutes": 120, "total": 1,
+            "at": "2025-03-10T08:30:00.000Z", "within_minutes": 120, "total": 1,
             "tickets": [
                 [
                     "ticket_id": "t1", "priority": "high", "status": "open", "metric": "first_reply_time",
@@ -134,15 +144,15 @@ import Testing
         #expect(lines[1].contains("30m"))
         #expect(lines[1].contains("first_reply_time"))
         #expect(
-            ServiceOutput.breaching(["as_of": "2025-03-10T08:30:00.000Z", "within_minutes": 60, "tickets": []])
-                .hasPrefix("no ticket breaches within 60 minutes")
+            ServiceOutput.breaching(["at": "2025-03-10T08:30:00.000Z", "within_minutes": 60, "tickets": []])
+                == "no ticket breaches within 60 minutes of 2025-03-10 08:30Z"
         )
     }
 
     @Test func reportTable() {
         let group: JSON = [
             "key": ["policy": "gold"], "completed": 2, "achieved": 1, "breached": 1, "achievement_rate": 0.5,
-            "tickets_with_sla": 2, "hit_rate": 0.5, "active_now": 1, "active_breached_now": 0,
+            "tickets_with_sla": 2, "hit_rate": 0.5, "active_at_to": 1, "active_breached_at_to": 0,
             "elapsed_minutes": ["first_reply_time": ["count": 2, "avg": 75.0, "median": 75.0, "p90": 75]],
         ]
         let text = ServiceOutput.report([
@@ -151,6 +161,7 @@ import Testing
         ])
         #expect(text.contains("POLICY"))
         #expect(text.contains("50.0%"))
+        #expect(text.contains("ACTIVE AT TO"))
         #expect(text.contains("first_reply_time"))
         #expect(text.hasPrefix("SLA report 2025-03-01 00:00Z – 2025-04-01 00:00Z\n"))
         let past = ServiceOutput.report([

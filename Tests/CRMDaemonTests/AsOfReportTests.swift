@@ -6,7 +6,8 @@ import Foundation
 import Testing
 
 /// `as_of` on `funnel.report`, `sla.report` and `sla.ticket`: the answers match what the same queries
-/// returned at that moment of a run, asked again afterwards by position and by time.
+/// returned at that moment of a run, asked again afterwards by position and by time. `as_of` is a point
+/// of the log everywhere; the SLA clock views take their business time as `at`.
 @Suite struct AsOfReportTests {
     /// Monday 2025-03-03 08:00Z; step `k` of the run happens `k × 47` minutes later.
     static let start = Timestamp.parse("2025-03-03T08:00:00Z")!
@@ -143,9 +144,11 @@ import Testing
         return try await client.result(method, params)
     }
 
-    /// `sla.ticket` as of `asOf`, or `{"error": reason}`.
-    static func ticket(_ client: RPCClient, _ id: String, asOf: JSON) async throws -> JSON {
-        let reply = try await client.call("sla.ticket", ["ticket_id": .string(id), "as_of": asOf])
+    /// `sla.ticket` with `params` besides the ticket id, or `{"error": reason}`.
+    static func ticket(_ client: RPCClient, _ id: String, _ params: JSON) async throws -> JSON {
+        var params = params
+        params["ticket_id"] = .string(id)
+        let reply = try await client.call("sla.ticket", params)
         if let error = reply["error"] { return ["error": error["data"]?["reason"] ?? .null] }
         return reply["result"] ?? .null
     }
@@ -178,13 +181,13 @@ import Testing
                 tickets: [:]
             )
             for id in ["t1", "t2"] {
-                let sla = try await Self.ticket(client, id, asOf: .string(moment.time))
+                let sla = try await Self.ticket(client, id, ["at": .string(moment.time)])
                 moment.tickets[id] = sla
                 guard sla["error"] == nil else { continue }
                 // The read model's stored document, evaluated at the same time, agrees.
                 let ticket = try await client.result(
                     "ticket.get",
-                    ["ticket_id": .string(id), "as_of": .string(moment.time)]
+                    ["ticket_id": .string(id), "at": .string(moment.time)]
                 )
                 #expect(ticket["sla_status"] == sla["sla_status"], "\(id) at \(moment.time)")
                 #expect(ticket["next_breach_at"] == sla["next_breach_at"], "\(id) at \(moment.time)")
@@ -213,10 +216,23 @@ import Testing
             #expect(sla.position == moment.position)
             for id in ["t1", "t2"] {
                 // A position: clocks run to the business time of the event there (this step's `at`).
-                let byPosition = try await Self.ticket(client, id, asOf: position)
-                #expect(byPosition == moment.tickets[id], "sla.ticket \(id) as_of \(moment.position)")
-                let byTime = try await Self.ticket(client, id, asOf: .string(moment.time))
-                #expect(byTime == moment.tickets[id], "sla.ticket \(id) as_of \(moment.time)")
+                let byPosition = try await Self.ticket(client, id, ["as_of": position])
+                if moment.tickets[id]?["error"] == nil {
+                    #expect(byPosition["as_of"] == ["position": position])
+                }
+                #expect(Self.split(byPosition).report == moment.tickets[id], "sla.ticket \(id) as_of \(position)")
+                let byTime = try await Self.ticket(client, id, ["at": .string(moment.time)])
+                #expect(byTime == moment.tickets[id], "sla.ticket \(id) at \(moment.time)")
+                // A recorded time names the point of the log; `at` still sets the clocks.
+                let known = try await Self.ticket(client, id, ["as_of": moment.recordedAt, "at": .string(moment.time)])
+                #expect(Self.split(known).report == moment.tickets[id], "sla.ticket \(id) as_of \(moment.recordedAt)")
+                // Alone, a recorded time also runs the clocks to it.
+                let then = try await Self.ticket(client, id, ["as_of": moment.recordedAt])
+                if then["error"] == nil {
+                    let recorded = moment.recordedAt.stringValue.flatMap(Timestamp.parse)
+                    #expect(then["at"]?.stringValue.flatMap(Timestamp.parse) == recorded)
+                    #expect(then["as_of"]?["position"]?.intValue ?? 0 >= moment.position)
+                }
             }
 
             // A time: the last event recorded at or before it. Commands parsed within the same
@@ -250,6 +266,38 @@ import Testing
         let client = try daemon.client()
         for (method, params) in Self.commands.prefix(8) { _ = try await client.result(method, params) }
         let before = try await Snapshot.take(client)
+        // The clock views take their business time as `at`; `as_of` (a point of the log) is refused,
+        // naming `at`, and a bad `at` is `invalid_field` `at`.
+        let clockViews: [(String, JSON)] = [
+            ("sla.ticket", ["ticket_id": "t1"]), ("ticket.get", ["ticket_id": "t1"]), ("ticket.list", [:]),
+            ("sla.breaching", [:]),
+        ]
+        let now = JSON.string(Timestamp.format(Int64(Date().timeIntervalSince1970 * 1000)))
+        for (method, params) in clockViews {
+            var withAt = params
+            withAt["at"] = now
+            _ = try await client.result(method, withAt)
+            for value in ["yesterday", 5, true] as [JSON] {
+                withAt["at"] = value
+                let error = try await client.error(method, withAt)
+                #expect(error.code == -32602, "\(method) at \(value)")
+                #expect(error.reason == "invalid_field", "\(method) at \(value)")
+                #expect(error.field == "at", "\(method) at \(value)")
+            }
+            guard method != "sla.ticket" else { continue }
+            var withAsOf = params
+            withAsOf["as_of"] = "2025-03-03T10:00:00Z"
+            let error = try await client.error(method, withAsOf)
+            #expect(error.code == -32602, "\(method)")
+            #expect(error.reason == "invalid_field", "\(method)")
+            #expect(error.field == "as_of", "\(method)")
+            #expect(error.message.contains("as at"), "\(method): \(error.message)")
+        }
+        // A ticket opened after `at` did not exist then.
+        let early = try await client.error("sla.ticket", ["ticket_id": "t1", "at": "2025-03-01T00:00:00Z"])
+        #expect(early.reason == "not_found")
+        #expect(early.field == "ticket_id")
+        #expect(early.data?["details"]?["at"] == "2025-03-01T00:00:00.000Z")
         let queries: [(String, JSON)] = [
             ("funnel.report", ["pipeline_id": "sales"]), ("sla.report", Self.slaRange),
             ("sla.ticket", ["ticket_id": "t1"]),

@@ -114,7 +114,7 @@ import Testing
                 "TicketOpened", "TicketMessageAdded", "SlaPolicyApplied",
             ]
         )
-        var sla = try await client.result("sla.ticket", ["ticket_id": "ta", "as_of": "2025-03-07T16:00:00Z"])
+        var sla = try await client.result("sla.ticket", ["ticket_id": "ta", "at": "2025-03-07T16:00:00Z"])
         var frt = try Self.target(sla, "first_reply_time")
         #expect(frt["deadline"] == "2025-03-10T08:30:00.000Z")
         #expect(frt["state"] == "active")
@@ -126,7 +126,7 @@ import Testing
             "ticket.reply",
             ["ticket_id": "ta", "author": "agent", "public": true, "body": "On it", "at": "2025-03-10T08:30:00Z"]
         )
-        sla = try await client.result("sla.ticket", ["ticket_id": "ta", "as_of": "2025-03-10T12:00:00Z"])
+        sla = try await client.result("sla.ticket", ["ticket_id": "ta", "at": "2025-03-10T12:00:00Z"])
         frt = try Self.target(sla, "first_reply_time")
         #expect(frt["state"] == "fulfilled")
         #expect(frt["achieved"] == true)
@@ -137,7 +137,7 @@ import Testing
 
         // B. Wed 24 Dec 16:00 + 120 business minutes; 25/26 Dec are holidays → Mon 29 Dec 10:00 (09:00Z).
         _ = try await Self.open(client, "tb", customer: customer, tag: "ex-b", at: "2025-12-24T15:00:00Z")
-        sla = try await client.result("sla.ticket", ["ticket_id": "tb", "as_of": "2025-12-27T12:00:00Z"])
+        sla = try await client.result("sla.ticket", ["ticket_id": "tb", "at": "2025-12-27T12:00:00Z"])
         frt = try Self.target(sla, "first_reply_time")
         #expect(frt["deadline"] == "2025-12-29T09:00:00.000Z")
         #expect(frt["elapsed_minutes"] == 60)
@@ -145,7 +145,7 @@ import Testing
         // C. DST weekend on an every-day 08:00–18:00 schedule: business deadline Sun 09:00 CEST (07:00Z),
         // calendar 24 h deadline Sun 16:00Z.
         _ = try await Self.open(client, "tc", customer: customer, tag: "ex-c", at: "2025-03-29T16:00:00Z")
-        sla = try await client.result("sla.ticket", ["ticket_id": "tc", "as_of": "2025-03-29T16:00:00Z"])
+        sla = try await client.result("sla.ticket", ["ticket_id": "tc", "at": "2025-03-29T16:00:00Z"])
         #expect(try Self.target(sla, "first_reply_time")["deadline"] == "2025-03-30T07:00:00.000Z")
         let resolution = try Self.target(sla, "total_resolution_time")
         #expect(resolution["deadline"] == "2025-03-30T16:00:00.000Z")
@@ -158,7 +158,7 @@ import Testing
             "ticket.set_status",
             ["ticket_id": "td", "status": "pending", "at": "2025-03-10T11:00:00Z"]
         )
-        sla = try await client.result("sla.ticket", ["ticket_id": "td", "as_of": "2025-03-10T15:00:00Z"])
+        sla = try await client.result("sla.ticket", ["ticket_id": "td", "at": "2025-03-10T15:00:00Z"])
         var rwt = try Self.target(sla, "requester_wait_time")
         #expect(rwt["state"] == "paused")
         #expect(rwt["deadline"] == .null)
@@ -171,7 +171,7 @@ import Testing
             ]
         )
         #expect(reopened["events"]?[1]?["type"] == "TicketStatusChanged")
-        sla = try await client.result("sla.ticket", ["ticket_id": "td", "as_of": "2025-03-11T09:00:00Z"])
+        sla = try await client.result("sla.ticket", ["ticket_id": "td", "at": "2025-03-11T09:00:00Z"])
         rwt = try Self.target(sla, "requester_wait_time")
         #expect(rwt["state"] == "active")
         #expect(rwt["deadline"] == "2025-03-11T14:00:00.000Z")
@@ -179,7 +179,7 @@ import Testing
             "ticket.set_status",
             ["ticket_id": "td", "status": "solved", "at": "2025-03-11T13:00:00Z"]
         )
-        sla = try await client.result("sla.ticket", ["ticket_id": "td", "as_of": "2025-03-12T00:00:00Z"])
+        sla = try await client.result("sla.ticket", ["ticket_id": "td", "at": "2025-03-12T00:00:00Z"])
         rwt = try Self.target(sla, "requester_wait_time")
         #expect(rwt["state"] == "fulfilled")
         #expect(rwt["elapsed_minutes"] == 420)
@@ -194,7 +194,7 @@ import Testing
             ["ticket_id": "te", "priority": "high", "at": "2025-03-10T09:30:00Z"]
         )
         #expect(changed["events"]?.arrayValue?.map { $0["type"] } == ["TicketPriorityChanged", "SlaPolicyApplied"])
-        sla = try await client.result("sla.ticket", ["ticket_id": "te", "as_of": "2025-03-10T09:30:00Z"])
+        sla = try await client.result("sla.ticket", ["ticket_id": "te", "at": "2025-03-10T09:30:00Z"])
         frt = try Self.target(sla, "first_reply_time")
         #expect(frt["target_minutes"] == 60)
         #expect(frt["elapsed_minutes"] == 90)
@@ -218,13 +218,13 @@ import Testing
         // t1 breaches at 09:00Z (60), t2 at 10:00Z (120), t3 at 16:00Z (480).
         var breaching = try await client.result(
             "sla.breaching",
-            ["as_of": "2025-03-10T08:30:00Z", "within_minutes": 120]
+            ["at": "2025-03-10T08:30:00Z", "within_minutes": 120]
         )
         #expect(breaching["tickets"]?.arrayValue?.map { $0["ticket_id"] } == ["t1", "t2"])
         #expect(breaching["tickets"]?[0]?["next_breach_at"] == "2025-03-10T09:00:00.000Z")
         #expect(breaching["tickets"]?[0]?["metric"] == "first_reply_time")
         #expect(breaching["tickets"]?[0]?["minutes_left"] == 30)
-        breaching = try await client.result("sla.breaching", ["as_of": "2025-03-10T08:30:00Z", "within_minutes": 10])
+        breaching = try await client.result("sla.breaching", ["at": "2025-03-10T08:30:00Z", "within_minutes": 10])
         #expect(breaching["tickets"] == [])
 
         // t1 answered late (breached), t2 on time; solve both.
@@ -249,7 +249,7 @@ import Testing
         #expect(totals["breached"] == 1)
         #expect(totals["achievement_rate"]?.doubleValue == 0.5)
         #expect(totals["hit_rate"]?.doubleValue == 0.5)
-        #expect(totals["active_now"] == 1)
+        #expect(totals["active_at_to"] == 1)
         #expect(totals["elapsed_minutes"]?["first_reply_time"]?["median"]?.doubleValue == 75)
         #expect(report["groups"]?.arrayValue?.count == 3)
         let byTier = try await client.result(
@@ -264,7 +264,7 @@ import Testing
         #expect(list["next_after"] == "t2")
         let solved = try await client.result("ticket.list", ["status": "solved"])
         #expect(solved["tickets"]?.arrayValue?.map { $0["ticket_id"] } == ["t2"])
-        let ticket = try await client.result("ticket.get", ["ticket_id": "t1", "as_of": "2025-03-10T10:00:00Z"])
+        let ticket = try await client.result("ticket.get", ["ticket_id": "t1", "at": "2025-03-10T10:00:00Z"])
         #expect(ticket["status"] == "open")
         #expect(ticket["message_count"] == 2)
         #expect(ticket["sla_status"] == "active_with_misses")

@@ -161,14 +161,14 @@ final class SlaHarness {
         let end = harness.at
         for asOf in [end - 86_400_000 * 3, end - 3_600_000, end, end + 86_400_000] {
             let time = JSON.string(Timestamp.format(asOf))
-            let list = try harness.query("ticket.list", ["limit": 200, "as_of": time])
+            let list = try harness.query("ticket.list", ["limit": 200, "at": time])
             answers.append(list)
             for ticket in list["tickets"]?.arrayValue ?? [] {
                 answers.append(
-                    try harness.query("sla.ticket", ["ticket_id": ticket["ticket_id"] ?? .null, "as_of": time])
+                    try harness.query("sla.ticket", ["ticket_id": ticket["ticket_id"] ?? .null, "at": time])
                 )
             }
-            answers.append(try harness.query("sla.breaching", ["within_minutes": 1440, "as_of": time, "limit": 200]))
+            answers.append(try harness.query("sla.breaching", ["within_minutes": 1440, "at": time, "limit": 200]))
         }
         answers.append(
             try harness.query(
@@ -199,11 +199,11 @@ final class SlaHarness {
         let harness = try SlaHarness()
         try Self.seed(harness)
         try Self.workload(harness, seed: 99, steps: 200)
-        let list = try harness.query("ticket.list", ["limit": 200, "as_of": .string(Timestamp.format(harness.at))])
+        let list = try harness.query("ticket.list", ["limit": 200, "at": .string(Timestamp.format(harness.at))])
         for ticket in list["tickets"]?.arrayValue ?? [] {
             let sla = try harness.query(
                 "sla.ticket",
-                ["ticket_id": ticket["ticket_id"] ?? .null, "as_of": .string(Timestamp.format(harness.at))]
+                ["ticket_id": ticket["ticket_id"] ?? .null, "at": .string(Timestamp.format(harness.at))]
             )
             for target in sla["targets"]?.arrayValue ?? [] {
                 let elapsed = target["elapsed_seconds"]?.intValue ?? -1

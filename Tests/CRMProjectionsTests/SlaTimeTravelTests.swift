@@ -3,7 +3,7 @@ import CRMJSON
 import CRMProjections
 import Testing
 
-/// `sla.ticket` folded from one ticket's own events (what `as_of` uses) answers exactly like the read
+/// `sla.ticket` folded from one ticket's own events (what `at` and `as_of` use) answers exactly like the read
 /// model's stored document.
 @Suite struct SlaTimeTravelTests {
     @Test(arguments: [UInt64(3), 11, 64])
@@ -20,7 +20,7 @@ import Testing
         for id in ids {
             let events = harness.log.filter { $0.stream == ServiceStream.ticket(id) }
             for clock in [middle, end - 86_400_000 * 2, end - 3_600_000, end, end + 86_400_000] {
-                let params: JSON = ["ticket_id": .string(id), "as_of": .string(Timestamp.format(clock))]
+                let params: JSON = ["ticket_id": .string(id), "at": .string(Timestamp.format(clock))]
                 let live = try harness.query("sla.ticket", params)
                 let folded = SlaProjector.slaTicket(folding: events.filter { $0.occurredAt <= clock }, clock: clock)
                 if let createdAt = events.first?.occurredAt, createdAt > clock {
