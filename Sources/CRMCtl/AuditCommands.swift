@@ -10,7 +10,7 @@ extension CRMCtl.Audit {
         static let configuration = CommandConfiguration(
             abstract: "Recompute the hash chain and check the signed checkpoints (audit.verify).",
             discussion: """
-                Prints the verification report as JSON: ok, checked, from, to, hash (the chain's hash at \
+                Prints a summary; with --json the report as JSON: ok, checked, from, to, hash (the chain's hash at \
                 `to`), head_position, head_hash, and when the chain is broken broken_at (the altered \
                 record), expected_hash and found_hash. With --read-models, read_models tells for each \
                 read model whether it equals a fresh fold of the log, and names its first difference. `signatures` tells how the signed checkpoints in \
@@ -75,7 +75,70 @@ extension CRMCtl.Audit {
             return .object(params)
         }
 
-        func render(_ result: JSON) -> String { Output.prettyJSON(result) }
+        func render(_ result: JSON) -> String { Verify.summary(result) }
+
+        /// The report as labelled lines: the chain, the signatures and (when asked) the read models.
+        static func summary(_ report: JSON) -> String {
+            func number(_ value: JSON?) -> Int64 { value?.intValue ?? 0 }
+            func short(_ value: JSON?) -> String { value?.stringValue.map { String($0.prefix(16)) + "…" } ?? "-" }
+            var rows: [(String, [String])] = []
+            let range = "\(number(report["from"]))–\(number(report["to"]))"
+            if let broken = report["broken_at"]?.intValue {
+                rows.append((
+                    "chain",
+                    [
+                        "BROKEN at position \(broken): the record there was altered",
+                        "\(number(report["checked"])) events checked before it (\(range))",
+                        "expected hash \(Output.plain(report["expected_hash"]))",
+                        "found hash    \(Output.plain(report["found_hash"]))",
+                    ]
+                ))
+            } else {
+                rows.append(("chain", ["ok, \(number(report["checked"])) events checked (\(range))"]))
+                rows.append(("hash at \(number(report["to"]))", [Output.plain(report["hash"])]))
+            }
+            rows.append(("head", ["\(number(report["head_position"])) \(Output.plain(report["head_hash"]))"]))
+            if let signatures = report["signatures"], signatures != .null {
+                let last = number(signatures["last_signed_position"])
+                let unsigned = number(signatures["unsigned_after"])
+                var lines: [String] = []
+                if let bad = signatures["first_bad"], bad != .null {
+                    lines.append("BAD at position \(number(bad["position"])): \(Output.plain(bad["problem"]))")
+                } else {
+                    lines.append("ok, \(number(signatures["checked"])) checkpoints checked")
+                }
+                var covered = "last signed position \(last)"
+                if let at = signatures["last_signed_at"]?.stringValue { covered += " (\(at))" }
+                if unsigned > 0 { covered += ", \(unsigned) events after it not signed yet" }
+                lines.append(covered)
+                lines.append("key \(short(signatures["public_key"]))")
+                for (key, count) in (signatures["other_keys"]?.objectValue ?? [:]).sorted(by: { $0.key < $1.key }) {
+                    lines.append("\(Output.plain(count)) checkpoints by another key \(key.prefix(16))…, not checked")
+                }
+                rows.append(("signatures", lines))
+            } else {
+                rows.append(("signatures", ["none checked (crmd signs nothing; pass --public-key)"]))
+            }
+            if let models = report["read_models"], models != .null {
+                for model in models["projections"]?.arrayValue ?? [] {
+                    let name = Output.plain(model["name"])
+                    if model["checked"] != .bool(true) {
+                        rows.append(("read model \(name)", ["not checked (rebuilding, failed or behind)"]))
+                    } else if model["equal"] == .bool(true) {
+                        rows.append(("read model \(name)", ["equals a fresh fold of the log"]))
+                    } else {
+                        let difference = model["first_difference"] ?? .null
+                        rows.append((
+                            "read model \(name)",
+                            ["DIFFERS at table \(Output.plain(difference["table"])), key \(Output.plain(difference["key"])): "
+                                + Output.plain(difference["problem"])]
+                        ))
+                    }
+                }
+            }
+            rows.append(("result", [report["ok"] == .bool(true) ? "ok" : "FAILED"]))
+            return Output.labelled(rows).joined(separator: "\n")
+        }
 
         /// The text of the public key file, or exit 1 with the reason.
         func publicKeyText() throws -> String? {

@@ -124,6 +124,7 @@ import Testing
     static func normalise(_ text: String) -> String {
         var text = text
         text = text.replacing(#/[0-9a-f]{64}/#, with: "<hash>")
+        text = text.replacing(#/[0-9a-f]{16}…/#, with: "<key>…")
         text = text.replacing(#/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/#, with: "<uuid>")
         text = text.replacing(#/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)/#, with: "<time>")
         text = text.replacing(#/\d{4}-\d\d-\d\d \d\d:\d\dZ/#, with: "<time>")
