@@ -96,9 +96,15 @@ struct CRMDaemonCommand: AsyncParsableCommand {
                 socketPath: settings.socketPath,
                 socketFileMode: settings.socketMode,
                 maxLineBytes: settings.maxLineBytes,
-                maxInFlightPerConnection: settings.maxInFlightPerConnection
+                maxInFlightPerConnection: settings.maxInFlightPerConnection,
+                maxUnsentReplyBytes: settings.maxUnsentReplyBytes
             ),
-            handler: RPCHandler(core: core, access: settings.access, logger: logger),
+            handler: RPCHandler(
+                core: core,
+                access: settings.access,
+                logger: logger,
+                maxBatchRequests: settings.maxBatchRequests
+            ),
             logger: logger,
             onListening: { path in
                 // A line on stdout tells supervisors and tests that clients can connect now.
