@@ -192,8 +192,15 @@ public struct ControlServer: Service {
     private func bind(registry: Registry) async throws -> NIOAsyncChannel<Connection, Never> {
         let maxLineBytes = self.configuration.maxLineBytes
         let logger = self.logger
-        return try await ServerBootstrap(group: self.eventLoopGroup)
+        // The listening socket gets an event loop of its own, so that backing off when accepting
+        // fails (``AcceptBackoff``) never delays a connection.
+        return try await ServerBootstrap(group: AcceptBackoff.acceptLoopGroup, childGroup: self.eventLoopGroup)
             .serverChannelOption(.backlog, value: Int32(clamping: self.configuration.backlog))
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(AcceptBackoff(logger: logger))
+                }
+            }
             // A client that shuts down its write side after its last request still gets the replies.
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .bind(

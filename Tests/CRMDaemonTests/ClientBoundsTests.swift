@@ -117,4 +117,78 @@ import Testing
         hogs.removeAll()
         #expect(try await probe.result("system.ping")["pong"] == true)
     }
+
+    /// CPU time process `pid` has used, in clock ticks (`utime + stime` of `/proc/<pid>/stat`).
+    static func cpuTicks(of pid: Int32) throws -> Int {
+        let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
+        // Fields after the command name, which ends with the last ")": state is field 3, utime 14.
+        let fields = try #require(stat.split(separator: ")").last).split(separator: " ")
+        return try #require(Int(fields[11])) + #require(Int(fields[12]))
+    }
+
+    /// How many file descriptors process `pid` has open, counting only those numbered below `limit`
+    /// (`RLIMIT_NOFILE` bounds the numbers of new descriptors, not how many are open).
+    static func openDescriptors(of pid: Int32, below limit: Int = .max) throws -> Int {
+        try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").filter { (Int($0) ?? 0) < limit }.count
+    }
+
+    /// Pings on `client` for at least `window` of wall time; returns the CPU ticks crmd used
+    /// meanwhile and the wall time in ticks (1/100 s).
+    static func pings(for window: Duration, on client: RPCClient, pid: Int32) async throws -> (cpu: Int, wall: Int) {
+        let start = ContinuousClock.now
+        let before = try Self.cpuTicks(of: pid)
+        while ContinuousClock.now - start < window {
+            #expect(try await client.result("system.ping")["pong"] == true)
+        }
+        let elapsed = ContinuousClock.now - start
+        let wall = Int(elapsed.components.seconds * 100 + elapsed.components.attoseconds / 10_000_000_000_000_000)
+        return (try Self.cpuTicks(of: pid) - before, wall)
+    }
+
+    /// At its file-descriptor limit crmd backs off instead of retrying `accept(2)` at 100 % of a core,
+    /// logs it once, keeps serving its connections, and accepts the waiting clients once
+    /// descriptors are free again.
+    @Test func atItsDescriptorLimitCrmdBacksOffAndKeepsServing() async throws {
+        let directory = TemporaryDirectory()
+        let daemon = try DaemonProcess(socketPath: directory.appending("crmd.sock"), dataDirectory: directory.appending("data"))
+        defer { daemon.stop() }
+        let pid = daemon.process.processIdentifier
+        let first = try RPCClient(socketPath: daemon.socketPath)
+        #expect(try await first.result("system.ping")["pong"] == true)
+        // Leave room for four more connections.
+        let limit = try Self.openDescriptors(of: pid) + 4
+        let prlimit = Process()
+        prlimit.executableURL = URL(fileURLWithPath: "/usr/bin/prlimit")
+        prlimit.arguments = ["--pid", "\(pid)", "--nofile=\(limit):\(limit)"]
+        try prlimit.run()
+        prlimit.waitUntilExit()
+        try #require(prlimit.terminationStatus == 0, "prlimit (util-linux) could not lower crmd's RLIMIT_NOFILE")
+        var served: [RPCClient] = []
+        while try Self.openDescriptors(of: pid, below: limit) < limit {
+            let client = try RPCClient(socketPath: daemon.socketPath)
+            #expect(try await client.result("system.ping")["pong"] == true)
+            served.append(client)
+        }
+        let baseline = try await Self.pings(for: .seconds(1), on: first, pid: pid)
+
+        // These connect (the listen backlog) but cannot be accepted.
+        let waiting = try (0..<3).map { _ in try RPCClient(socketPath: daemon.socketPath) }
+        try await waiting[0].sendRaw(#"{"jsonrpc":"2.0","id":1,"method":"system.ping"}"#)
+        let atLimit = try await Self.pings(for: .seconds(1), on: first, pid: pid)
+        // Retrying accept at once costs a good part of a core (measured: +50 ticks a second).
+        #expect(
+            atLimit.cpu < baseline.cpu + atLimit.wall / 4,
+            "at its fd limit crmd used \(atLimit.cpu) ticks in \(atLimit.wall) (before: \(baseline.cpu) in \(baseline.wall))"
+        )
+
+        // Free three descriptors: the waiting clients are accepted and served.
+        for client in served.prefix(3) { client.connection.close() }
+        #expect(try await waiting[0].readJSON()?["result"]?["pong"] == true)
+        #expect(try await waiting[1].result("system.ping")["pong"] == true)
+        #expect(try await waiting[2].result("system.ping")["pong"] == true)
+
+        #expect(daemon.stop() == 0)
+        let log = daemon.standardError()
+        #expect(log.components(separatedBy: "cannot accept connections: out of file descriptors").count == 2, "\(log)")
+    }
 }
