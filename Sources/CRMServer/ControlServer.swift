@@ -40,8 +40,9 @@ import Darwin
 public struct ControlServer: Service {
     /// Settings of a ``ControlServer``.
     public struct Configuration: Sendable {
-        /// Path of the Unix socket file. An existing socket file there is replaced. Linux limits the
-        /// path to 107 bytes.
+        /// Path of the Unix socket file. A stale socket file there (nobody listens) is replaced;
+        /// a live one, or a file that is not a socket, is not (see
+        /// ``ControlServer/prepareSocketPath(_:)``). Linux limits the path to 107 bytes.
         public var socketPath: String
 
         /// Permission bits given to the socket file once it is bound (connecting needs write
@@ -119,10 +120,12 @@ public struct ControlServer: Service {
 
     /// Binds the socket and serves connections until graceful shutdown or cancellation.
     ///
-    /// - Throws: When the socket cannot be bound or given its mode. Errors of single connections
-    ///   are logged, never thrown.
+    /// - Throws: ``SocketPathUnavailable`` when a live server answers on the socket path or the path
+    ///   holds something else than a socket; an error when the socket cannot be bound or given its
+    ///   mode. Errors of single connections are logged, never thrown.
     public func run() async throws {
         let path = self.configuration.socketPath
+        try Self.prepareSocketPath(path)
         let registry = Registry()
         let serverChannel = try await self.bind(registry: registry)
 
@@ -205,7 +208,7 @@ public struct ControlServer: Service {
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .bind(
                 unixDomainSocketPath: self.configuration.socketPath,
-                cleanupExistingSocketFile: true
+                cleanupExistingSocketFile: false
             ) { channel in
                 PeerCredentials.read(from: channel).flatMapThrowing { peer in
                     try channel.pipeline.syncOperations.addHandler(
