@@ -30,8 +30,9 @@ struct CRMDaemonCommand: AsyncParsableCommand {
             command as events to an LMDB log, and answers queries from read models folded from it. \
             Settings come from built-in defaults, then --config FILE, then CRMD_* environment \
             variables (CRMD_SOCKET, CRMD_SOCKET_MODE, CRMD_DATA_DIR, CRMD_MAX_LINE_BYTES, CRMD_LOG_LEVEL), \
-            then these flags. Stop it with SIGTERM or SIGINT: it finishes in-flight commands, closes \
-            the log and removes the socket.
+            then these flags. It refuses to start when a live server answers on the socket path or \
+            the path is not a socket (a stale socket file is replaced). Stop it with SIGTERM or \
+            SIGINT: it finishes in-flight commands, closes the log and removes the socket.
             """,
         version: CRMCore.version
     )
@@ -88,6 +89,12 @@ struct CRMDaemonCommand: AsyncParsableCommand {
     static func serve(_ settings: DaemonConfiguration, logger: Logger) async throws {
         let socketDirectory = (settings.socketPath as NSString).deletingLastPathComponent
         try? FileManager.default.createDirectory(atPath: socketDirectory, withIntermediateDirectories: true)
+        // Before the data directory is opened: a crmd that must not serve there must not touch it.
+        do {
+            try ControlServer.prepareSocketPath(settings.socketPath)
+        } catch let error as SocketPathUnavailable {
+            throw StartupError(error.description)
+        }
         var coreConfiguration = CoreConfiguration(dataDirectory: settings.dataDirectory)
         coreConfiguration.mapSize = settings.mapSizeMB << 20
         coreConfiguration.maxBatch = settings.maxBatch
@@ -115,9 +122,15 @@ struct CRMDaemonCommand: AsyncParsableCommand {
                 socketPath: settings.socketPath,
                 socketFileMode: settings.socketMode,
                 maxLineBytes: settings.maxLineBytes,
-                maxInFlightPerConnection: settings.maxInFlightPerConnection
+                maxInFlightPerConnection: settings.maxInFlightPerConnection,
+                maxUnsentReplyBytes: settings.maxUnsentReplyBytes
             ),
-            handler: RPCHandler(core: core, access: settings.access, logger: logger),
+            handler: RPCHandler(
+                core: core,
+                access: settings.access,
+                logger: logger,
+                maxBatchRequests: settings.maxBatchRequests
+            ),
             logger: logger,
             onListening: { path in
                 // A line on stdout tells supervisors and tests that clients can connect now.

@@ -16,6 +16,8 @@ import Logging
 /// | `backup_dir` | `<data_dir>-backups` | where `system.backup` writes its copies (clients name a subdirectory only); beside the data directory, not in it (the systemd unit makes `/var/lib/crmd-backups` writable) |
 /// | `max_line_bytes` | `1048576` | longest request line; longer lines get an error and the connection closes |
 /// | `max_in_flight_per_connection` | `64` | pipelined requests of one connection worked on at once |
+/// | `max_unsent_reply_bytes` | `4194304` | reply bytes of one connection that may wait unread; at it crmd stops reading that connection until its client reads |
+/// | `max_batch_requests` | `1000` | most requests in one JSON-RPC batch array; a longer batch is refused whole (`bad_request`) |
 /// | `max_batch` | `1024` | most commands committed in one transaction (group commit) |
 /// | `writer_nice` | `0` | nice value (0–19) of the writer thread: above 0, reading requests and answering queries get the CPU first when every core is busy, at the cost of write throughput (see docs/OPERATIONS.md) |
 /// | `map_size_mb` | `1024` | initial LMDB map size; grows automatically |
@@ -37,6 +39,8 @@ struct DaemonConfiguration: Equatable {
     var backupDirectory = ""
     var maxLineBytes = 1_048_576
     var maxInFlightPerConnection = 64
+    var maxUnsentReplyBytes = 4_194_304
+    var maxBatchRequests = 1000
     var maxBatch = 1024
     var writerNice = 0
     var mapSizeMB = 1024
@@ -52,7 +56,8 @@ struct DaemonConfiguration: Equatable {
     static let knownKeys: Set<String> = [
         "socket_path", "socket_mode", "data_dir", "backup_dir", "max_line_bytes", "max_in_flight_per_connection",
         "max_batch", "map_size_mb", "log_level", "access", "startup_rebuild_limit", "rebuild_chunk_events",
-        "writer_nice", "signing_key", "checkpoint_every_events", "checkpoint_every_seconds",
+        "writer_nice", "signing_key", "checkpoint_every_events", "checkpoint_every_seconds", "max_unsent_reply_bytes",
+        "max_batch_requests",
     ]
 
     /// Applies the members of a config file.
@@ -90,6 +95,8 @@ struct DaemonConfiguration: Equatable {
         if let value = try string("backup_dir") { self.backupDirectory = value }
         if let value = try int("max_line_bytes") { self.maxLineBytes = value }
         if let value = try int("max_in_flight_per_connection") { self.maxInFlightPerConnection = value }
+        if let value = try int("max_unsent_reply_bytes") { self.maxUnsentReplyBytes = value }
+        if let value = try int("max_batch_requests") { self.maxBatchRequests = value }
         if let value = try int("max_batch") { self.maxBatch = value }
         if let value = try int("map_size_mb") { self.mapSizeMB = value }
         if let value = members["startup_rebuild_limit"] {

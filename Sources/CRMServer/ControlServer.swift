@@ -40,8 +40,9 @@ import Darwin
 public struct ControlServer: Service {
     /// Settings of a ``ControlServer``.
     public struct Configuration: Sendable {
-        /// Path of the Unix socket file. An existing socket file there is replaced. Linux limits the
-        /// path to 107 bytes.
+        /// Path of the Unix socket file. A stale socket file there (nobody listens) is replaced;
+        /// a live one, or a file that is not a socket, is not (see
+        /// ``ControlServer/prepareSocketPath(_:)``). Linux limits the path to 107 bytes.
         public var socketPath: String
 
         /// Permission bits given to the socket file once it is bound (connecting needs write
@@ -56,6 +57,11 @@ public struct ControlServer: Service {
         /// is written. Default 64.
         public var maxInFlightPerConnection: Int
 
+        /// The most reply bytes of one connection that may wait to be written (its client is not
+        /// reading them). While they are reached the server stops reading that connection's requests
+        /// and starts no more queries for it; it resumes as the client reads. Default 4 MiB.
+        public var maxUnsentReplyBytes: Int
+
         /// The `listen(2)` backlog. Default 256.
         public var backlog: Int
 
@@ -65,12 +71,14 @@ public struct ControlServer: Service {
             socketFileMode: UInt32 = 0o660,
             maxLineBytes: Int = 1_048_576,
             maxInFlightPerConnection: Int = 64,
+            maxUnsentReplyBytes: Int = 4 << 20,
             backlog: Int = 256
         ) {
             self.socketPath = socketPath
             self.socketFileMode = socketFileMode
             self.maxLineBytes = maxLineBytes
             self.maxInFlightPerConnection = maxInFlightPerConnection
+            self.maxUnsentReplyBytes = maxUnsentReplyBytes
             self.backlog = backlog
         }
     }
@@ -102,6 +110,7 @@ public struct ControlServer: Service {
     ) {
         precondition(configuration.maxLineBytes > 0, "maxLineBytes must be positive")
         precondition(configuration.maxInFlightPerConnection > 0, "maxInFlightPerConnection must be positive")
+        precondition(configuration.maxUnsentReplyBytes > 0, "maxUnsentReplyBytes must be positive")
         self.configuration = configuration
         self.handler = handler
         self.eventLoopGroup = eventLoopGroup
@@ -111,10 +120,12 @@ public struct ControlServer: Service {
 
     /// Binds the socket and serves connections until graceful shutdown or cancellation.
     ///
-    /// - Throws: When the socket cannot be bound or given its mode. Errors of single connections
-    ///   are logged, never thrown.
+    /// - Throws: ``SocketPathUnavailable`` when a live server answers on the socket path or the path
+    ///   holds something else than a socket; an error when the socket cannot be bound or given its
+    ///   mode. Errors of single connections are logged, never thrown.
     public func run() async throws {
         let path = self.configuration.socketPath
+        try Self.prepareSocketPath(path)
         let registry = Registry()
         let serverChannel = try await self.bind(registry: registry)
 
@@ -184,13 +195,20 @@ public struct ControlServer: Service {
     private func bind(registry: Registry) async throws -> NIOAsyncChannel<Connection, Never> {
         let maxLineBytes = self.configuration.maxLineBytes
         let logger = self.logger
-        return try await ServerBootstrap(group: self.eventLoopGroup)
+        // The listening socket gets an event loop of its own, so that backing off when accepting
+        // fails (``AcceptBackoff``) never delays a connection.
+        return try await ServerBootstrap(group: AcceptBackoff.acceptLoopGroup, childGroup: self.eventLoopGroup)
             .serverChannelOption(.backlog, value: Int32(clamping: self.configuration.backlog))
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(AcceptBackoff(logger: logger))
+                }
+            }
             // A client that shuts down its write side after its last request still gets the replies.
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .bind(
                 unixDomainSocketPath: self.configuration.socketPath,
-                cleanupExistingSocketFile: true
+                cleanupExistingSocketFile: false
             ) { channel in
                 PeerCredentials.read(from: channel).flatMapThrowing { peer in
                     try channel.pipeline.syncOperations.addHandler(
@@ -224,17 +242,33 @@ public struct ControlServer: Service {
             try await withGracefulShutdownHandler {
                 try await connection.channel.executeThenClose { inbound in
                     let queue = ReplyQueue(capacity: self.configuration.maxInFlightPerConnection)
-                    let outbox = ReplyOutbox()
+                    let outbox = ReplyOutbox(maxUnsentBytes: self.configuration.maxUnsentReplyBytes)
                     connection.peer.connection?.attach(
                         notify: { line, limit in outbox.appendNotification(line, limit: limit) },
                         // Closing the input ends the connection gracefully: replies and
                         // notifications already queued are written first.
-                        close: { channel.close(mode: .input, promise: nil) }
+                        close: { channel.close(mode: .input, promise: nil) },
+                        admission: {
+                            let ticket = outbox.takeTicket()
+                            return ReplyAdmission(enter: { await outbox.admit(ticket) }, leave: outbox.leave)
+                        }
                     )
                     defer { connection.peer.connection?.detach() }
+                    // A client that went away entirely (not a half-close) closes the channel: stop
+                    // the queries it started, as nobody will read their replies.
+                    channel.closeFuture.whenComplete { _ in
+                        queue.cancel()
+                        outbox.cancel()
+                    }
                     try await withThrowingTaskGroup(of: Void.self) { group in
                         group.addTask {
-                            try await self.readRequests(inbound, into: queue, peer: connection.peer, logger: logger)
+                            try await self.readRequests(
+                                inbound,
+                                into: queue,
+                                outbox: outbox,
+                                peer: connection.peer,
+                                logger: logger
+                            )
                         }
                         group.addTask {
                             await Self.orderReplies(from: queue, into: outbox)
@@ -246,9 +280,9 @@ public struct ControlServer: Service {
                             while try await group.next() != nil {}
                         } catch {
                             // One side failed, usually because the client went away. Stop the
-                            // others without cancelling the requests already started: they run
-                            // to completion and their replies are dropped. (Leaving the body with
-                            // the error would cancel the children, so drain them first.)
+                            // others and the queries already started (commands already queued
+                            // run to completion); their replies are dropped. (Leaving the body
+                            // with the error would cancel the children, so drain them first.)
                             queue.cancel()
                             outbox.cancel()
                             channel.close(promise: nil)
@@ -267,10 +301,12 @@ public struct ControlServer: Service {
         }
     }
 
-    /// Starts a request for each inbound line, in order, respecting the in-flight bound.
+    /// Starts a request for each inbound line, in order, respecting the in-flight bound and the
+    /// bound on unsent reply bytes.
     private func readRequests(
         _ inbound: NIOAsyncChannelInboundStream<LineFrame>,
         into queue: ReplyQueue,
+        outbox: ReplyOutbox,
         peer: PeerCredentials,
         logger: Logger
     ) async throws {
@@ -278,7 +314,7 @@ public struct ControlServer: Service {
         for try await frame in inbound {
             switch frame {
             case .line(let line):
-                guard await queue.waitForSpace() else {
+                guard await queue.waitForSpace(), await outbox.waitForRoom() else {
                     return
                 }
                 queue.push(self.handler.start(line: line, peer: peer))
@@ -316,7 +352,8 @@ public struct ControlServer: Service {
         releasing queue: ReplyQueue
     ) async throws {
         while let batch = await outbox.take() {
-            if batch.bytes.readableBytes > 0 {
+            let bytes = batch.bytes.readableBytes
+            if bytes > 0 {
                 // Completes when the bytes are in the socket, which also back-pressures a client
                 // that does not read. It ignores cancellation, so a hard stop closes the channel.
                 try await withTaskCancellationHandler {
@@ -325,6 +362,7 @@ public struct ControlServer: Service {
                     channel.close(promise: nil)
                 }
             }
+            outbox.markWritten(bytes: bytes)
             queue.markWritten(batch.replies)
         }
     }

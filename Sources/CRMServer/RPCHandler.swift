@@ -17,22 +17,27 @@ public struct RPCHandler: RequestHandler {
     let access: AccessPolicy
     let logger: Logger?
 
-    /// A handler answering from `core`, allowing each peer what `access` grants it; denied calls are
-    /// logged to `logger`.
     /// Most bytes of notifications that may wait unsent for one connection before its reader is
     /// considered too slow and dropped.
     let subscriptionBufferBytes: Int
+    /// Most requests in one batch array; a longer batch is refused whole (`bad_request`).
+    let maxBatchRequests: Int
 
+    /// A handler answering from `core`, allowing each peer what `access` grants it; denied calls are
+    /// logged to `logger`. A batch may hold at most `maxBatchRequests` requests.
     public init(
         core: CRMCore,
         access: AccessPolicy = .open,
         logger: Logger? = nil,
-        subscriptionBufferBytes: Int = 4 << 20
+        subscriptionBufferBytes: Int = 4 << 20,
+        maxBatchRequests: Int = 1000
     ) {
+        precondition(maxBatchRequests > 0, "maxBatchRequests must be positive")
         self.core = core
         self.access = access
         self.logger = logger
         self.subscriptionBufferBytes = subscriptionBufferBytes
+        self.maxBatchRequests = maxBatchRequests
     }
 
     public func start(line: [UInt8], peer: PeerCredentials) -> StartedReply {
@@ -59,8 +64,20 @@ public struct RPCHandler: RequestHandler {
                 )
                 return .ready(reply.serialized())
             }
+            guard elements.count <= self.maxBatchRequests else {
+                let reply = RPCResponse.failure(
+                    id: .null,
+                    error: RPCError(
+                        reason: "bad_request",
+                        message: "a batch of \(elements.count) requests exceeds the limit of \(self.maxBatchRequests); "
+                            + "none was run, send it as smaller batches",
+                        details: ["limit": .int(Int64(self.maxBatchRequests)), "length": .int(Int64(elements.count))]
+                    )
+                )
+                return .ready(reply.serialized())
+            }
             let started = elements.map { self.handle($0, origin: origin, connection: peer.connection) }
-            return StartedReply {
+            return StartedReply(admittedOn: peer.connection) {
                 var replies: [JSON] = []
                 for request in started {
                     if let reply = await request.reply() { replies.append(reply) }
@@ -72,7 +89,8 @@ public struct RPCHandler: RequestHandler {
         case .done(let reply): return .ready(reply?.serialized())
         case .command(let id, let pending):
             return .awaited { RPCHandler.response(id: id, await pending.value)?.serialized() }
-        case let started: return StartedReply { await started.reply()?.serialized() }
+        case let started:
+            return StartedReply(admittedOn: peer.connection) { await started.reply()?.serialized() }
         }
     }
 

@@ -9,14 +9,17 @@ import Synchronization
 /// are produced (or that stops reading its replies) is back-pressured instead of growing memory.
 ///
 /// Exactly one reader task and one writer task use a queue. ``cancel()`` (called on cancellation of
-/// either, or when the writer fails) wakes both and drops the tasks not yet taken: their replies
-/// are never written, but the tasks themselves run to completion, as they are not ours to cancel.
+/// either, when the writer fails or when the client has gone) wakes both, drops the replies not yet
+/// written and cancels their tasks (``StartedReply/cancel()``: queries stop early; commands, already
+/// queued with the writer, are not affected).
 package final class ReplyQueue: Sendable {
     /// A started request, which produces the reply line, or `nil` for no reply.
     package typealias Reply = StartedReply
 
     private struct State {
         var pending: [Reply] = []
+        /// The reply the writer took last: it may still be running.
+        var current: Reply?
         /// Pushed and not yet acknowledged with ``ReplyQueue/markWritten(_:)``.
         var unwritten = 0
         var finished = false
@@ -60,6 +63,7 @@ package final class ReplyQueue: Sendable {
             state.unwritten += 1
             if let writer = state.writer {
                 state.writer = nil
+                state.current = reply
                 return writer
             }
             state.pending.append(reply)
@@ -84,7 +88,10 @@ package final class ReplyQueue: Sendable {
         await awaitHandoff({ continuation in
             self.state.withLock { state in
                 if state.cancelled { return .ready(nil) }
-                if !state.pending.isEmpty { return .ready(state.pending.removeFirst()) }
+                if !state.pending.isEmpty {
+                    state.current = state.pending.removeFirst()
+                    return .ready(state.current)
+                }
                 if state.finished { return .ready(nil) }
                 precondition(state.writer == nil, "one writer at a time")
                 state.writer = continuation
@@ -116,19 +123,22 @@ package final class ReplyQueue: Sendable {
         reader?.resume(returning: true)
     }
 
-    /// Stops the queue: wakes a waiting reader (with `false`) and writer (with `nil`) and drops the
-    /// tasks not yet taken. Idempotent.
+    /// Stops the queue: wakes a waiting reader (with `false`) and writer (with `nil`), drops the
+    /// tasks not yet taken and cancels them and the one the writer took last. Idempotent.
     package func cancel() {
-        let (reader, writer) = self.state.withLock { state in
+        let (reader, writer, dropped) = self.state.withLock { state in
             state.cancelled = true
+            let dropped = state.pending + (state.current.map { [$0] } ?? [])
             state.pending.removeAll()
+            state.current = nil
             defer {
                 state.reader = nil
                 state.writer = nil
             }
-            return (state.reader, state.writer)
+            return (state.reader, state.writer, dropped)
         }
         reader?.resume(returning: false)
         writer?.resume(returning: nil)
+        for reply in dropped { reply.cancel() }
     }
 }

@@ -38,6 +38,7 @@ public final class ConnectionState: Sendable {
     private struct Hooks {
         var notify: (@Sendable ([UInt8], Int) -> Bool)?
         var close: (@Sendable () -> Void)?
+        var admission: (@Sendable () -> ReplyAdmission)?
         var subscriptions: [String: Task<Void, Never>] = [:]
         var detached = false
     }
@@ -46,16 +47,24 @@ public final class ConnectionState: Sendable {
 
     public init() {}
 
-    /// Server side: how to send a notification line (`limit`: most bytes that may wait unsent) and
-    /// how to close the connection.
+    /// Server side: how to send a notification line (`limit`: most bytes that may wait unsent), how
+    /// to close the connection, and how to admit the work of a reply (called in request order).
     public func attach(
         notify: @escaping @Sendable (_ line: [UInt8], _ limit: Int) -> Bool,
-        close: @escaping @Sendable () -> Void
+        close: @escaping @Sendable () -> Void,
+        admission: (@Sendable () -> ReplyAdmission)? = nil
     ) {
         self.hooks.withLock { hooks in
             hooks.notify = notify
             hooks.close = close
+            hooks.admission = admission
         }
+    }
+
+    /// The admission of the next reply's work, taken in request order; `nil` when the server set
+    /// none or the connection has ended.
+    public func replyAdmission() -> ReplyAdmission? {
+        self.hooks.withLock { $0.admission }?()
     }
 
     /// Server side, when the connection has ended: cancels every subscription and forgets the hooks.
@@ -64,6 +73,7 @@ public final class ConnectionState: Sendable {
             hooks.detached = true
             hooks.notify = nil
             hooks.close = nil
+            hooks.admission = nil
             defer { hooks.subscriptions = [:] }
             return Array(hooks.subscriptions.values)
         }
@@ -128,6 +138,20 @@ public struct StartedReply: Sendable {
         self.source = .task(Task(executorPreference: globalConcurrentExecutor, operation: body))
     }
 
+    /// A reply produced like ``init(_:)``, whose task first waits for its admission on `connection`
+    /// (``ConnectionState/replyAdmission()``, taken now, in request order), so a client that does not
+    /// read its replies gets no more computed for it; `nil` (no reply) if the connection ends first.
+    /// Call it in request order.
+    public init(admittedOn connection: ConnectionState?, _ body: @escaping @Sendable () async -> [UInt8]?) {
+        let admission = connection?.replyAdmission()
+        self.init {
+            guard let admission else { return await body() }
+            guard await admission.enter() else { return nil }
+            defer { admission.leave() }
+            return await body()
+        }
+    }
+
     private init(source: Source) { self.source = source }
 
     /// A reply known already.
@@ -154,6 +178,26 @@ public struct StartedReply: Sendable {
     public func cancel() {
         if case .task(let task) = self.source { task.cancel() }
     }
+}
+
+/// The place of one reply's work in its connection's admission order (see ``ControlServer``): the
+/// work may compute once ``enter()`` returns `true`, and calls ``leave()`` when it is done.
+public struct ReplyAdmission: Sendable {
+    private let enterHook: @Sendable () async -> Bool
+    private let leaveHook: @Sendable () -> Void
+
+    /// An admission entered with `enter` and left with `leave`.
+    public init(enter: @escaping @Sendable () async -> Bool, leave: @escaping @Sendable () -> Void) {
+        self.enterHook = enter
+        self.leaveHook = leave
+    }
+
+    /// Waits for the work's turn; `false` when the connection has ended or the task is cancelled
+    /// (then no ``leave()`` is due, and the work should not run).
+    public func enter() async -> Bool { await self.enterHook() }
+
+    /// The admitted work is done.
+    public func leave() { self.leaveHook() }
 }
 
 /// Handles request lines for the ``ControlServer``.

@@ -1,5 +1,6 @@
 import CRMProtocol
 import CRMServer
+import CRMTesting
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -329,14 +330,47 @@ struct ControlServerTests {
     }
 
     @Test func replacesAStaleSocketFile() async throws {
-        try await withServer(handler: UppercaseHandler()) { first in
-            // A second server on the same path (as after a crash) takes the path over.
-            try await withServerOn(path: first.path) {
-                let client = try TestClient(path: first.path)
-                try await client.sendLine("x")
-                #expect(try await client.readLine() == "X")
-            }
+        let directory = try SocketDirectory()
+        let path = directory.path + "/s.sock"
+        // What a crashed server leaves behind: a socket file nobody listens on.
+        try #require(makeStaleSocket(at: path))
+        try await withServerOn(path: path) {
+            let client = try TestClient(path: path)
+            try await client.sendLine("x")
+            #expect(try await client.readLine() == "X")
         }
+    }
+
+    @Test func refusesThePathOfALiveServer() async throws {
+        try await withServer(handler: UppercaseHandler()) { first in
+            let second = ControlServer(
+                configuration: .init(socketPath: first.path),
+                handler: UppercaseHandler(),
+                logger: testLogger()
+            )
+            await #expect {
+                try await second.run()
+            } throws: { error in
+                "\(error)".contains("socket \(first.path) is in use: a live crmd")
+            }
+            // The first server still owns the path.
+            let client = try TestClient(path: first.path)
+            try await client.sendLine("x")
+            #expect(try await client.readLine() == "X")
+        }
+    }
+
+    @Test func refusesAPathThatIsNotASocket() async throws {
+        let directory = try SocketDirectory()
+        let path = directory.path + "/s.sock"
+        try Data("keep".utf8).write(to: URL(fileURLWithPath: path))
+        let server = ControlServer(configuration: .init(socketPath: path), handler: UppercaseHandler(), logger: testLogger())
+        await #expect {
+            try await server.run()
+        } throws: { error in
+            "\(error)".contains("\(path) exists and is not a socket")
+        }
+        #expect(FileManager.default.contents(atPath: path) == Data("keep".utf8))
     }
 }
 
