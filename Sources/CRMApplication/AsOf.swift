@@ -216,7 +216,7 @@ extension CRMCore {
     func slaTicketAsOf(_ params: JSON?) throws -> JSON {
         var reader = try Params(params)
         let id = try reader.identifier("ticket_id", required: true)!
-        let at = try reader.timestamp("at")
+        let at = try reader.timestamp("at").map { try SlaProjector.boundedBusinessTime($0, field: "at") }
         let asOf = try reader.raw("as_of")
         try reader.finish()
         let answer = try self.environment.read { txn -> (JSON?, UInt64?) in
@@ -226,8 +226,11 @@ extension CRMCore {
             if let asOf {
                 position = try self.position(asOf: asOf, head: try self.store.head(txn).seq, txn)
                 if at == nil {
-                    clock = try asOf.stringValue.flatMap(Timestamp.parse)
-                        ?? self.store.event(at: position, txn)?.occurredAt ?? 0
+                    if let time = asOf.stringValue.flatMap(Timestamp.parse) {
+                        clock = try SlaProjector.boundedBusinessTime(time, field: "as_of")
+                    } else {
+                        clock = try self.store.event(at: position, txn)?.occurredAt ?? 0
+                    }
                 }
             }
             // A position alone runs the clocks to the business time the log had reached there, whatever

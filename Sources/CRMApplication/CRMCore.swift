@@ -677,10 +677,18 @@ public final class CRMCore: Sendable {
     /// the sockets, or the few cooperative threads).
     private func answerQuery(method: String, params: JSON?) async -> Result<JSON, RPCError> {
         guard CRMCore.isLong(method, params) else { return self.runQuery(method: method, params: params) }
-        return await withCheckedContinuation { continuation in
-            DispatchQueue.global(qos: .userInitiated).async {
-                continuation.resume(returning: self.runQuery(method: method, params: params))
+        // Cancelling the task (the client went away, or a hard stop) stops the query at its next
+        // check (``QueryCancellation``).
+        let cancellation = QueryCancellation.Flag()
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                DispatchQueue.global(qos: .userInitiated).async {
+                    let result = QueryCancellation.run(cancellation) { self.runQuery(method: method, params: params) }
+                    continuation.resume(returning: result)
+                }
             }
+        } onCancel: {
+            cancellation.raise()
         }
     }
 
@@ -699,6 +707,9 @@ public final class CRMCore: Sendable {
             return .success(try self.answer(method: method, params: params))
         } catch let rejection as Rejection {
             return .failure(CRMCore.rpcError(rejection))
+        } catch is CancellationError {
+            let message = "query cancelled: its client went away or crmd is stopping"
+            return .failure(RPCError(reason: "internal", message: message))
         } catch {
             self.logger.error("query failed", metadata: ["method": "\(method)", "error": "\(error)"])
             return .failure(CRMCore.rpcError(failure: error, context: "query failed", environment: self.environment))

@@ -32,7 +32,8 @@ struct CRMDaemonCommand: AsyncParsableCommand {
             variables (CRMD_SOCKET, CRMD_SOCKET_MODE, CRMD_DATA_DIR, CRMD_MAX_LINE_BYTES, CRMD_LOG_LEVEL), \
             then these flags. It refuses to start when a live server answers on the socket path or \
             the path is not a socket (a stale socket file is replaced). Stop it with SIGTERM or \
-            SIGINT: it finishes in-flight commands, closes the log and removes the socket.
+            SIGINT: it finishes in-flight commands (requests still running after 5 s are cancelled), \
+            closes the log and removes the socket.
             """,
         version: CRMCore.version
     )
@@ -138,13 +139,17 @@ struct CRMDaemonCommand: AsyncParsableCommand {
                 FileHandle.standardOutput.write(Data(line.utf8))
             }
         )
-        let group = ServiceGroup(
-            configuration: .init(
-                services: [.init(service: server)],
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger
-            )
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: [.init(service: server)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
         )
+        // Shutdown ends within 10 s under any load: requests still running after 5 s are cancelled
+        // (a long query stops at its next ticket), and whatever ignores cancellation for 4 s more
+        // ends the process.
+        groupConfiguration.maximumGracefulShutdownDuration = .seconds(5)
+        groupConfiguration.maximumCancellationDuration = .seconds(4)
+        let group = ServiceGroup(configuration: groupConfiguration)
         try await group.run()
         logger.info("crmd stopped")
     }

@@ -16,7 +16,35 @@ extension SlaProjector {
     /// The current time, UTC milliseconds (the default `at`).
     static func now() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
 
-    /// The optional `at` member: the business time the SLA clocks are evaluated at, default now.
+    /// How far after the daemon's clock a business time given to an SLA query (`at`, a time `as_of`
+    /// of `sla.ticket`, a report's `from`/`to`) may lie: 366 days. Evaluating a clock walks the business calendar up to that time,
+    /// so an unbounded time (year 9999) would cost minutes of CPU per ticket.
+    package static let maximumDaysAhead: Int64 = 366
+
+    /// `millis`, a business time given as `field`, or `invalid_field` when it lies more than
+    /// ``maximumDaysAhead`` days after the daemon's clock.
+    package static func boundedBusinessTime(_ millis: Int64, field: String) throws(Rejection) -> Int64 {
+        let latest = Self.now() + Self.maximumDaysAhead * 86_400_000
+        guard millis <= latest else {
+            throw Rejection(
+                .invalidField,
+                field: field,
+                "must be at most \(Self.maximumDaysAhead) days after the daemon's clock (latest now: "
+                    + "\(Timestamp.format(latest)))",
+                details: ["latest": .string(Timestamp.format(latest))]
+            )
+        }
+        return millis
+    }
+
+    /// The business time `key`, bounded by ``boundedBusinessTime(_:field:)``.
+    static func businessTime(_ params: inout Params, _ key: String, required: Bool = false) throws -> Int64? {
+        guard let millis = try params.timestamp(key, required: required) else { return nil }
+        return try Self.boundedBusinessTime(millis, field: params.fieldPath(key))
+    }
+
+    /// The optional `at` member: the business time the SLA clocks are evaluated at (at most
+    /// ``maximumDaysAhead`` days ahead), default now.
     ///
     /// `as_of` means a point of the log ("what crmd knew then") on every query that takes it; the
     /// clock views `ticket.get`, `ticket.list` and `sla.breaching` evaluate today's documents and
@@ -29,7 +57,7 @@ extension SlaProjector {
                     + "evaluate the SLA clocks at as at"
             )
         }
-        return try params.timestamp("at") ?? Self.now()
+        return try Self.businessTime(&params, "at") ?? Self.now()
     }
 
     /// The optional `limit` member: 1…200, default 50.
@@ -144,6 +172,7 @@ extension SlaProjector {
             var last: String?
             var more = false
             while let found = entry {
+                try QueryCancellation.check()
                 let document = try JSON.parse(found.value)
                 entry = try cursor.next()
                 if let customerID, document["customer_id"]?.stringValue != customerID { continue }
@@ -177,6 +206,7 @@ extension SlaProjector {
         try txn.withCursor(self.open) { cursor in
             var entry = try cursor.first()
             while let found = entry {
+                try QueryCancellation.check()
                 let id = String(decoding: found.key, as: UTF8.self)
                 entry = try cursor.next()
                 guard let document = try self.load(self.tickets, id, txn) else { continue }
@@ -214,8 +244,8 @@ extension SlaProjector {
     /// over the instances completed in `[from, to)`, per group.
     func reportQuery(_ json: JSON?, _ txn: Transaction) throws -> JSON {
         var params = try Params(json)
-        let from = try params.timestamp("from", required: true)!
-        let to = try params.timestamp("to", required: true)!
+        let from = try Self.businessTime(&params, "from", required: true)!
+        let to = try Self.businessTime(&params, "to", required: true)!
         guard from < to else { throw Rejection.invalid("to", "to must be after from") }
         var groupBy: [String] = []
         if let raw = try params.raw("group_by") {
@@ -242,6 +272,7 @@ extension SlaProjector {
         try txn.withCursor(self.tickets) { cursor in
             var entry = try cursor.first()
             while let found = entry {
+                try QueryCancellation.check()
                 let document = try JSON.parse(found.value)
                 entry = try cursor.next()
                 guard let createdAt = document["created_at"]?.intValue, createdAt < to else { continue }

@@ -23,6 +23,12 @@ import Darwin
 /// in request order. A reply is written as soon as it and every reply before it are ready; replies
 /// that become ready while a write is in progress go out together in the next write and flush.
 ///
+/// What a client that does not read its replies can make a connection hold is bounded (see
+/// ``ReplyOutbox``): once ``Configuration/maxUnsentReplyBytes`` wait unwritten the server stops
+/// reading the connection and admits none of its queries (replies made with
+/// ``StartedReply/init(admittedOn:_:)``), which compute in request order, a few at a time. When the
+/// client goes away entirely, the replies still being produced are cancelled.
+///
 /// A line longer than ``Configuration/maxLineBytes`` is answered with
 /// ``RequestHandler/lineTooLongReply(limit:)`` (after the replies to the requests before it) and the
 /// connection is closed; other connections are unaffected. An error on one connection is logged and
@@ -33,6 +39,9 @@ import Darwin
 /// socket and removes the socket file. Cancellation (a hard stop) stops reading and writing at once
 /// and cancels the request tasks the writers are waiting on; ``run()`` returns when those have
 /// ended (tasks that ignore cancellation delay it).
+///
+/// A live server's socket is never taken over (``prepareSocketPath(_:)``). The listening socket runs
+/// on an event loop of its own, which pauses when accepting fails (``AcceptBackoff``).
 ///
 /// The socket file is chmod-ed right after `bind(2)`; until then it has the mode the process umask
 /// allows, so its directory should not be reachable by untrusted users (DESIGN.md §6) — and every

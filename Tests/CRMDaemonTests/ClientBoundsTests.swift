@@ -11,6 +11,11 @@ import Testing
         "[" + (1...count).map { #"{"jsonrpc":"2.0","id":\#($0),"method":"system.ping"}"# }.joined(separator: ",") + "]"
     }
 
+    /// A crmd with its socket and data in `directory`.
+    static func startDaemon(in directory: TemporaryDirectory) throws -> DaemonProcess {
+        try DaemonProcess(socketPath: directory.appending("crmd.sock"), dataDirectory: directory.appending("data"))
+    }
+
     /// The resident set size of process `pid`, in bytes (`VmRSS` of `/proc/<pid>/status`).
     static func residentBytes(of pid: Int32) throws -> Int {
         let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
@@ -21,7 +26,7 @@ import Testing
 
     @Test func aBatchLongerThanTheLimitIsRefusedWholeAndTheConnectionStaysUsable() async throws {
         let directory = TemporaryDirectory()
-        let daemon = try DaemonProcess(socketPath: directory.appending("crmd.sock"), dataDirectory: directory.appending("data"))
+        let daemon = try Self.startDaemon(in: directory)
         defer { daemon.stop() }
         let client = try RPCClient(socketPath: daemon.socketPath)
         let before = try await Snapshot.take(client)
@@ -72,7 +77,7 @@ import Testing
     /// such connection held all 64 in-flight replies), and other clients are still served.
     @Test func clientsThatDoNotReadTheirRepliesCannotGrowCrmdsMemory() async throws {
         let directory = TemporaryDirectory()
-        let daemon = try DaemonProcess(socketPath: directory.appending("crmd.sock"), dataDirectory: directory.appending("data"))
+        let daemon = try Self.startDaemon(in: directory)
         defer { daemon.stop() }
         let probe = try RPCClient(socketPath: daemon.socketPath)
         // 1,000 events, so that one `events.read {limit: 1000}` reply is several hundred KB.
@@ -100,7 +105,8 @@ import Testing
         // The probe's query is queued behind whatever the hogs' queries made runnable; its reply
         // also proves that crmd still serves other clients.
         for _ in 0..<3 {
-            #expect(try await probe.result("events.read", ["from": 1, "limit": 1000])["events"]?.arrayValue?.count == 1000)
+            let events = try await probe.result("events.read", ["from": 1, "limit": 1000])["events"]
+            #expect(events?.arrayValue?.count == 1000)
         }
         let grown = try Self.residentBytes(of: pid) - baseline
         // Unbounded, 6 × 64 replies would be held (well over 100 MB); bounded, about 4 MiB plus a
@@ -150,7 +156,7 @@ import Testing
     /// descriptors are free again.
     @Test func atItsDescriptorLimitCrmdBacksOffAndKeepsServing() async throws {
         let directory = TemporaryDirectory()
-        let daemon = try DaemonProcess(socketPath: directory.appending("crmd.sock"), dataDirectory: directory.appending("data"))
+        let daemon = try Self.startDaemon(in: directory)
         defer { daemon.stop() }
         let pid = daemon.process.processIdentifier
         let first = try RPCClient(socketPath: daemon.socketPath)
@@ -178,7 +184,10 @@ import Testing
         // Retrying accept at once costs a good part of a core (measured: +50 ticks a second).
         #expect(
             atLimit.cpu < baseline.cpu + atLimit.wall / 4,
-            "at its fd limit crmd used \(atLimit.cpu) ticks in \(atLimit.wall) (before: \(baseline.cpu) in \(baseline.wall))"
+            """
+            at its fd limit crmd used \(atLimit.cpu) ticks in \(atLimit.wall) \
+            (before: \(baseline.cpu) in \(baseline.wall))
+            """
         )
 
         // Free three descriptors: the waiting clients are accepted and served.
@@ -190,5 +199,133 @@ import Testing
         #expect(daemon.stop() == 0)
         let log = daemon.standardError()
         #expect(log.components(separatedBy: "cannot accept connections: out of file descriptors").count == 2, "\(log)")
+    }
+
+    // MARK: - Far-future business times (item 6)
+
+    /// A time `days` days from now, RFC 3339.
+    static func daysFromNow(_ days: Int) -> JSON {
+        let date = Date().addingTimeInterval(Double(days) * 86_400)
+        let formatter = ISO8601DateFormatter()
+        return .string(formatter.string(from: date))
+    }
+
+    /// A schedule, a policy with three business-hours targets, and `tickets` tickets opened
+    /// 2025-03-10 (each SLA evaluation walks the business calendar from then).
+    static func serviceDesk(_ client: RPCClient, tickets: Int) async throws {
+        let hours: JSON = ["mon": [["09:00", "17:00"]], "tue": [["09:00", "17:00"]], "wed": [["09:00", "17:00"]]]
+        _ = try await client.result(
+            "schedule.define",
+            ["schedule_id": "eu", "name": "EU", "timezone": "Europe/Berlin", "hours": hours]
+        )
+        let targets: JSON = .array(
+            ["first_reply_time", "total_resolution_time", "requester_wait_time"].map { metric in
+                ["metric": .string(metric), "priority": "normal", "minutes": 500_000, "business_hours": true]
+            }
+        )
+        _ = try await client.result(
+            "sla_policy.define",
+            [
+                "policy_id": "p", "name": "P", "position": 1, "match": ["tags_any": ["x"]], "schedule_id": "eu",
+                "targets": targets,
+            ]
+        )
+        let customer = try await client.createCustomer(["first_name": "Ada"])
+        for start in stride(from: 0, to: tickets, by: 1000) {
+            let batch = (start..<min(tickets, start + 1000)).map { number in
+                #"{"jsonrpc":"2.0","id":\#(number),"method":"ticket.open","params":{"customer_id":"\#(customer)","#
+                    + #""subject":"Help","channel":"email","priority":"normal","tags":["x"],"#
+                    + #""at":"2025-03-10T08:00:00Z"}}"#
+            }
+            try await client.sendRaw("[" + batch.joined(separator: ",") + "]")
+            let replies = try #require(try await client.readJSON()?.arrayValue)
+            try #require(replies.allSatisfy { $0["result"] != nil }, "\(replies.first { $0["result"] == nil }!)")
+        }
+    }
+
+    @Test(arguments: [
+        ("sla.report", ["from": "2025-01-01T00:00:00Z", "to": "3000-01-01T00:00:00Z"], "to"),
+        ("sla.report", ["from": "2025-01-01T00:00:00Z", "to": "9999-12-31T23:59:59.999Z"], "to"),
+        ("sla.report", ["from": "2999-01-01T00:00:00Z", "to": "3000-01-01T00:00:00Z"], "from"),
+        ("sla.report", ["from": "2025-01-01T00:00:00Z", "to": "3000-01-01T00:00:00Z", "as_of": 1], "to"),
+        ("sla.breaching", ["at": "2100-01-01T00:00:00Z"], "at"),
+        ("ticket.list", ["at": "2100-01-01T00:00:00Z"], "at"),
+        ("ticket.get", ["ticket_id": "t1", "at": "2100-01-01T00:00:00Z"], "at"),
+        ("sla.ticket", ["ticket_id": "t1", "at": "9999-12-31T23:59:59.999Z"], "at"),
+        ("sla.ticket", ["ticket_id": "t1", "as_of": "9999-12-31T23:59:59.999Z"], "as_of"),
+    ] as [(String, JSON, String)])
+    func aBusinessTimeFarInTheFutureIsRefused(_ method: String, _ params: JSON, _ field: String) async throws {
+        let directory = TemporaryDirectory()
+        let daemon = try Self.startDaemon(in: directory)
+        defer { daemon.stop() }
+        let client = try RPCClient(socketPath: daemon.socketPath)
+        try await Self.serviceDesk(client, tickets: 1)
+        let before = try await Snapshot.take(client)
+        let error = try await client.error(method, params)
+        #expect(error.code == RPCErrorCode.invalidParams)
+        #expect(error.reason == "invalid_field")
+        #expect(error.field == field)
+        #expect(error.message.contains("at most 366 days after the daemon's clock"))
+        #expect(error.data?["details"]?["latest"]?.stringValue != nil)
+        #expect(try await Snapshot.take(client) == before)
+    }
+
+    @Test func aBusinessTimeWithinTheLimitIsAnswered() async throws {
+        let directory = TemporaryDirectory()
+        let daemon = try Self.startDaemon(in: directory)
+        defer { daemon.stop() }
+        let client = try RPCClient(socketPath: daemon.socketPath)
+        try await Self.serviceDesk(client, tickets: 2)
+        let soon = Self.daysFromNow(360)
+        #expect(try await client.result("sla.breaching", ["at": soon])["total"] == 0)
+        #expect(try await client.result("ticket.list", ["at": soon])["tickets"]?.arrayValue?.count == 2)
+        let report = try await client.result("sla.report", ["from": "2025-01-01T00:00:00Z", "to": soon])
+        #expect(report["totals"]?["active_at_to"]?.intValue ?? 0 > 0)
+    }
+
+    /// Waits (without sleeping) until crmd has used `ticks` more CPU than `start`: a query is running.
+    static func waitForWork(of pid: Int32, beyond start: Int, ticks: Int) async throws {
+        while try Self.cpuTicks(of: pid) < start + ticks {
+            await Task.yield()
+        }
+    }
+
+    /// A long SLA query stops when its client goes away, and SIGTERM during one ends crmd within 10 s
+    /// (before: the query ran to its end, and so did shutdown).
+    @Test func aLongQueryStopsWhenItsClientGoesAwayAndShutdownIsPrompt() async throws {
+        let directory = TemporaryDirectory()
+        let daemon = try Self.startDaemon(in: directory)
+        defer { daemon.stop() }
+        let pid = daemon.process.processIdentifier
+        let client = try RPCClient(socketPath: daemon.socketPath)
+        try await Self.serviceDesk(client, tickets: 3000)
+        let report = RPCRequest(
+            id: 1,
+            method: "sla.report",
+            params: ["from": "2025-01-01T00:00:00Z", "to": Self.daysFromNow(365)]
+        ).json.serialized()
+
+        // A client starts the report and goes away: crmd stops working on it.
+        let leaver = try RPCClient(socketPath: daemon.socketPath)
+        let start = try Self.cpuTicks(of: pid)
+        try await leaver.sendRaw(report)
+        try await Self.waitForWork(of: pid, beyond: start, ticks: 50)
+        leaver.connection.close()
+        // Once cancelled, crmd is idle but for the pings (the report alone takes over 10 s of CPU).
+        _ = try await Self.pings(for: .milliseconds(200), on: client, pid: pid)
+        let idle = try await Self.pings(for: .seconds(1), on: client, pid: pid)
+        #expect(idle.cpu < idle.wall * 3 / 4, "crmd used \(idle.cpu) ticks in \(idle.wall) after its client left")
+
+        // SIGTERM while a report runs: crmd exits within 10 s.
+        let stayer = try RPCClient(socketPath: daemon.socketPath)
+        let again = try Self.cpuTicks(of: pid)
+        try await stayer.sendRaw(report)
+        try await Self.waitForWork(of: pid, beyond: again, ticks: 50)
+        let signalled = ContinuousClock.now
+        kill(pid, SIGTERM)
+        daemon.process.waitUntilExit()
+        let took = ContinuousClock.now - signalled
+        #expect(took < .seconds(10), "crmd took \(took) to stop during a long query")
+        #expect(daemon.process.terminationStatus == 0, "\(daemon.standardError())")
     }
 }

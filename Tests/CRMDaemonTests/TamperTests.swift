@@ -117,7 +117,9 @@ import Testing
             ["ticket_id": "t1", "author": "agent", "public": true, "body": "On it"]
         )
         let funnelParams: JSON = ["pipeline_id": "sales", "to": "2100-01-01T00:00:00Z"]
-        let slaParams: JSON = ["from": "2000-01-01T00:00:00Z", "to": "2100-01-01T00:00:00Z"]
+        // SLA times may lie at most 366 days ahead (docs/protocol/service.md).
+        let slaTo = ISO8601DateFormatter().string(from: Date().addingTimeInterval(300 * 86_400))
+        let slaParams: JSON = ["from": "2000-01-01T00:00:00Z", "to": .string(slaTo)]
         let funnel = try await client.result("funnel.report", funnelParams)
         let sla = try await client.result("sla.report", slaParams)
         let exportFile = directory.appending("log.ndjson")

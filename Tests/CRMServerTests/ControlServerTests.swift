@@ -364,7 +364,11 @@ struct ControlServerTests {
         let directory = try SocketDirectory()
         let path = directory.path + "/s.sock"
         try Data("keep".utf8).write(to: URL(fileURLWithPath: path))
-        let server = ControlServer(configuration: .init(socketPath: path), handler: UppercaseHandler(), logger: testLogger())
+        let server = ControlServer(
+            configuration: .init(socketPath: path),
+            handler: UppercaseHandler(),
+            logger: testLogger()
+        )
         await #expect {
             try await server.run()
         } throws: { error in
