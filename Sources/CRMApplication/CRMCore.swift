@@ -209,8 +209,7 @@ public final class CRMCore: Sendable {
         let blocked = self.appendBlock != nil
         let checkpointer = try configuration.signingKey.flatMap { key -> Checkpointer? in
             guard !blocked else { return nil }
-            return
-            try Checkpointer(
+            return try Checkpointer(
                 key: key,
                 table: checkpoints,
                 environment: environment,
@@ -363,8 +362,7 @@ public final class CRMCore: Sendable {
 
     static let systemMethods = [
         "system.ping", "system.stats", "system.backup", "events.read", "audit.verify", "audit.checkpoints",
-        "customer.history",
-        "deal.history", "ticket.history", "projection.status",
+        "customer.history", "deal.history", "ticket.history", "projection.status",
     ]
 
     /// Common params of every command, removed before the command's own params are parsed.
