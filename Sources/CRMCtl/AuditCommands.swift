@@ -81,6 +81,10 @@ extension CRMCtl.Audit {
         static func summary(_ report: JSON) -> String {
             func number(_ value: JSON?) -> Int64 { value?.intValue ?? 0 }
             func short(_ value: JSON?) -> String { value?.stringValue.map { String($0.prefix(16)) + "…" } ?? "-" }
+            func count(_ value: JSON?, _ noun: String) -> String {
+                let n = number(value)
+                return "\(n) \(noun)\(n == 1 ? "" : "s")"
+            }
             var rows: [(String, [String])] = []
             let range = "\(number(report["from"]))–\(number(report["to"]))"
             if let broken = report["broken_at"]?.intValue {
@@ -88,13 +92,13 @@ extension CRMCtl.Audit {
                     "chain",
                     [
                         "BROKEN at position \(broken): the record there was altered",
-                        "\(number(report["checked"])) events checked before it (\(range))",
+                        "\(count(report["checked"], "event")) checked before it (\(range))",
                         "expected hash \(Output.plain(report["expected_hash"]))",
                         "found hash    \(Output.plain(report["found_hash"]))",
                     ]
                 ))
             } else {
-                rows.append(("chain", ["ok, \(number(report["checked"])) events checked (\(range))"]))
+                rows.append(("chain", ["ok, \(count(report["checked"], "event")) checked (\(range))"]))
                 rows.append(("hash at \(number(report["to"]))", [Output.plain(report["hash"])]))
             }
             rows.append(("head", ["\(number(report["head_position"])) \(Output.plain(report["head_hash"]))"]))
@@ -105,11 +109,11 @@ extension CRMCtl.Audit {
                 if let bad = signatures["first_bad"], bad != .null {
                     lines.append("BAD at position \(number(bad["position"])): \(Output.plain(bad["problem"]))")
                 } else {
-                    lines.append("ok, \(number(signatures["checked"])) checkpoints checked")
+                    lines.append("ok, \(count(signatures["checked"], "checkpoint")) checked")
                 }
                 var covered = "last signed position \(last)"
                 if let at = signatures["last_signed_at"]?.stringValue { covered += " (\(at))" }
-                if unsigned > 0 { covered += ", \(unsigned) events after it not signed yet" }
+                if unsigned > 0 { covered += ", \(count(signatures["unsigned_after"], "event")) after it not signed yet" }
                 lines.append(covered)
                 lines.append("key \(short(signatures["public_key"]))")
                 for (key, count) in (signatures["other_keys"]?.objectValue ?? [:]).sorted(by: { $0.key < $1.key }) {
