@@ -1,6 +1,6 @@
 public import CRMJSON
 
-/// Who may call what (DESIGN.md §6): roles granted to socket peers by uid or gid.
+/// Who may call what: roles granted to socket peers by uid or gid.
 ///
 /// - `read`: queries of the read models and `system.*`.
 /// - `audit`: `read` plus history (`events.read`, `customer.history`, `audit.verify`,

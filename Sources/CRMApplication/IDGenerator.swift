@@ -2,7 +2,7 @@ import Synchronization
 
 /// Generates time-ordered UUIDv7 identifiers (RFC 9562): 48 bits of Unix milliseconds, then random
 /// bits, with a counter keeping ids strictly increasing within one millisecond. Creation-ordered ids
-/// keep LMDB index appends fast (DESIGN.md §8).
+/// keep LMDB index appends fast.
 public final class UUIDv7Generator: Sendable {
     private let state = Mutex<(millis: UInt64, counter: UInt16)>((0, 0))
 

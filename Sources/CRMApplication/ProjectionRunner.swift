@@ -75,7 +75,7 @@ struct ReadModel: Sendable {
     let queries: [[String: ProjectionQuery]]
 }
 
-/// Keeps the decision state and every read model folded from the log (DESIGN.md §4).
+/// Keeps the decision state and every read model folded from the log.
 ///
 /// New events are folded inline, in the command's transaction, into the decision state and into the
 /// active slot of every read model that is neither failed nor waiting for its first build. A rebuild

@@ -2,7 +2,7 @@ import Foundation
 import Glibc
 import Synchronization
 
-/// The single writer thread (DESIGN.md §1): it owns every LMDB write transaction.
+/// The single writer thread: it owns every LMDB write transaction.
 ///
 /// Work items are queued from any thread with ``enqueue(_:)``; the thread takes *every* pending item
 /// at once (group commit), hands the batch to `process`, which runs them in one write transaction,

@@ -190,7 +190,7 @@ enum Output {
 
     // MARK: - Customer profile
 
-    /// A compact readable customer profile (the `customer.get` result, DOMAIN.md §6.1).
+    /// A compact readable customer profile (the `customer.get` result).
     static func profile(_ profile: JSON) -> String {
         let name = profile["name"]
         let full =

@@ -1,7 +1,7 @@
 public import CRMJSON
 
 /// `activity.log`: records a call, email, meeting, note or task on the timeline of one or more
-/// customers (DOMAIN.md §5.2, HubSpot engagements).
+/// customers (HubSpot engagements).
 ///
 /// Emits `ActivityLogged`.
 public struct LogActivity: DomainCommand {

@@ -1,7 +1,7 @@
 public import CRMJSON
 import Foundation
 
-/// A business-hours schedule (DOMAIN.md §2.1, §8.3): an IANA time zone, weekly open intervals that do
+/// A business-hours schedule: an IANA time zone, weekly open intervals that do
 /// not cross midnight, and full-day holidays. All instants are UTC milliseconds.
 ///
 /// Local wall times become instants in the schedule's zone. A local time that does not exist (spring
@@ -184,7 +184,7 @@ public struct BusinessSchedule: Sendable, Hashable {
 
     // MARK: - Business time
 
-    /// The open intervals intersecting `[from, to)`, clipped, merged and sorted (DOMAIN.md §8.3).
+    /// The open intervals intersecting `[from, to)`, clipped, merged and sorted.
     public func openIntervals(from: Int64, to: Int64) -> [(Int64, Int64)] {
         guard from < to else { return [] }
         var raw: [(Int64, Int64)] = []

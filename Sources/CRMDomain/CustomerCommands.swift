@@ -34,7 +34,7 @@ private func customerResult(_ id: String) -> [String: JSON] { ["customer_id": .s
 
 // MARK: - customer.create
 
-/// `customer.create`: a new customer with identity, contact data and classification (DOMAIN.md §3).
+/// `customer.create`: a new customer with identity, contact data and classification.
 ///
 /// Emits `CustomerCreated`, then one `ConsentChanged` per `consent` entry that changes a status.
 public struct CreateCustomer: DomainCommand {
@@ -133,7 +133,7 @@ public struct CreateCustomer: DomainCommand {
 
 // MARK: - customer.update
 
-/// `customer.update`: sets and clears profile fields (DOMAIN.md §3). `emails` and `phones` replace
+/// `customer.update`: sets and clears profile fields. `emails` and `phones` replace
 /// the list but keep the flags of addresses that stay.
 ///
 /// Emits one `CustomerUpdated` with the diff, or nothing when no value changes.
@@ -348,7 +348,7 @@ public struct UpdateCustomer: DomainCommand {
 
 // MARK: - customer.tag
 
-/// `customer.tag`: adds and removes tags (DOMAIN.md §3).
+/// `customer.tag`: adds and removes tags.
 ///
 /// Emits `CustomerTagged` with only the real changes, or nothing.
 public struct TagCustomer: DomainCommand {
@@ -402,7 +402,7 @@ public struct TagCustomer: DomainCommand {
 
 // MARK: - customer.assign_owner
 
-/// `customer.assign_owner`: sets or clears (`owner_id: null`) the owner (DOMAIN.md §3).
+/// `customer.assign_owner`: sets or clears (`owner_id: null`) the owner.
 ///
 /// Emits `CustomerOwnerChanged`, or nothing when the owner stays.
 public struct AssignOwner: DomainCommand {
@@ -446,8 +446,7 @@ public struct AssignOwner: DomainCommand {
 
 // MARK: - customer.set_lifecycle_stage
 
-/// `customer.set_lifecycle_stage`: moves the lifecycle stage; backward only with `allow_backward`
-/// (DOMAIN.md §2.4, §3).
+/// `customer.set_lifecycle_stage`: moves the lifecycle stage; backward only with `allow_backward`.
 ///
 /// Emits `LifecycleStageChanged{source:"manual"}`, or nothing for the current stage.
 public struct SetLifecycleStage: DomainCommand {
@@ -502,7 +501,7 @@ public struct SetLifecycleStage: DomainCommand {
 
 // MARK: - customer.set_lead_status
 
-/// `customer.set_lead_status`: sets the HubSpot-style lead status (DOMAIN.md §3).
+/// `customer.set_lead_status`: sets the HubSpot-style lead status.
 ///
 /// Emits `LeadStatusChanged`, or nothing for the current status.
 public struct SetLeadStatus: DomainCommand {
@@ -545,7 +544,7 @@ public struct SetLeadStatus: DomainCommand {
 
 // MARK: - customer.set_consent
 
-/// `customer.set_consent`: records marketing consent for one email or phone (DOMAIN.md §3, §6.6).
+/// `customer.set_consent`: records marketing consent for one email or phone.
 ///
 /// Emits `ConsentChanged`, or nothing when the status stays.
 public struct SetConsent: DomainCommand {

@@ -227,7 +227,7 @@ public struct CustomerState: Sendable, Hashable {
         self.leadStatus = leadStatus
     }
 
-    /// Whether the customer has a name part, an email or a phone (DOMAIN.md §3 `missing_identity`).
+    /// Whether the customer has a name part, an email or a phone.
     public var hasIdentity: Bool {
         self.firstName != nil || self.lastName != nil || !self.emails.isEmpty || !self.phones.isEmpty
     }

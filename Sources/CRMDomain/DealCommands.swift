@@ -45,7 +45,7 @@ enum DealInput {
     }
 
     /// `LifecycleStageChanged{source:"automation"}` for each active customer of `customerIDs` whose
-    /// lifecycle stage is before `target` (DOMAIN.md §4: a deal lifts its customers to `opportunity`,
+    /// lifecycle stage is before `target` (a deal lifts its customers to `opportunity`,
     /// winning lifts them to `customer`). Merged or erased customers are skipped.
     static func lift(
         _ customerIDs: [String],
@@ -138,7 +138,7 @@ private func dealResult(_ id: String) -> [String: JSON] { ["deal_id": .string(id
 
 // MARK: - deal.create
 
-/// `deal.create`: a new deal in a pipeline stage (DOMAIN.md §4).
+/// `deal.create`: a new deal in a pipeline stage.
 ///
 /// Emits `DealCreated`, then `LifecycleStageChanged{source:"automation"}` for each customer before
 /// `opportunity` (before `customer` when the deal is created won).
@@ -243,7 +243,7 @@ public struct CreateDeal: DomainCommand {
 
 // MARK: - deal.move
 
-/// `deal.move`: moves a deal to another stage of its pipeline (DOMAIN.md §4). Skipping, moving back and
+/// `deal.move`: moves a deal to another stage of its pipeline. Skipping, moving back and
 /// reopening are plain stage changes, flagged in the event.
 ///
 /// Emits `DealStageChanged` (nothing for the current stage); into a won stage, also
@@ -317,7 +317,7 @@ public struct MoveDeal: DomainCommand {
 
 // MARK: - deal.update
 
-/// `deal.update`: changes name, amount, currency, close date, owner or customers (DOMAIN.md §4).
+/// `deal.update`: changes name, amount, currency, close date, owner or customers.
 /// `amount`, `close_date` and `owner_id` given as `null` are cleared.
 ///
 /// Emits `DealUpdated{changed_fields, changes}` (the name change under `pii.changes`), or nothing when no

@@ -1,6 +1,6 @@
 public import CRMJSON
 
-/// What `decide` knows about one deal (DOMAIN.md §4). Stored in the `deals` state table, folded from the
+/// What `decide` knows about one deal. Stored in the `deals` state table, folded from the
 /// deal's events by ``SalesEvolver``.
 public struct DealState: Sendable, Hashable {
     /// Deal id.

@@ -1,7 +1,7 @@
 public import CRMJSON
 
 /// The named tables of decision state: what `decide` needs to check invariants, kept per stream and
-/// maintained inline from the events (DESIGN.md §3 `state.<aggregate>`).
+/// maintained inline from the events.
 public enum StateTable: String, Sendable, CaseIterable {
     /// customer id → encoded `CustomerState`.
     case customers

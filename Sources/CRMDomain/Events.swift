@@ -3,7 +3,7 @@ public import CRMJSON
 /// An event produced by `decide`, before the store gives it a position.
 ///
 /// `data` holds everything a read model may use; `pii` holds personal data only (names, addresses,
-/// free text) so that it can later be encrypted per customer without touching `data` (DOMAIN.md §1.4).
+/// free text) so that it can later be encrypted per customer without touching `data`.
 public struct NewEvent: Sendable, Hashable {
     /// Event type name, e.g. `CustomerCreated`.
     public var type: String

@@ -130,7 +130,7 @@ public struct Params: Sendable {
     }
 }
 
-/// Identifier rules shared by every command (DOMAIN.md §1.2).
+/// Identifier rules shared by every command.
 public enum Identifier {
     /// Whether `text` matches `^[A-Za-z0-9_-]{1,64}$`.
     public static func isValid(_ text: String) -> Bool {

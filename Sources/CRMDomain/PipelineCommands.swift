@@ -2,7 +2,7 @@ public import CRMJSON
 
 // MARK: - pipeline.define
 
-/// `pipeline.define`: creates a pipeline or replaces its definition with a new version (DOMAIN.md §2.3).
+/// `pipeline.define`: creates a pipeline or replaces its definition with a new version.
 ///
 /// Emits `PipelineDefined{pipeline_id, version, name, stages, require_lost_reason}`, or nothing when the
 /// definition equals the current one.

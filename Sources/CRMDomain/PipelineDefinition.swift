@@ -1,7 +1,7 @@
 public import CRMJSON
 
-/// A sales pipeline: ordered stages, each `open`, `won` or `lost` with a default probability
-/// (DOMAIN.md §2.3). The same type describes the fixed customer lifecycle (§2.4) to the funnel.
+/// A sales pipeline: ordered stages, each `open`, `won` or `lost` with a default probability. The
+/// same type describes the fixed customer lifecycle to the funnel.
 public struct PipelineDefinition: Sendable, Hashable {
     /// One stage of a pipeline.
     public struct Stage: Sendable, Hashable {
@@ -90,7 +90,7 @@ public struct PipelineDefinition: Sendable, Hashable {
             .element
     }
 
-    /// The customer lifecycle as a pipeline (DOMAIN.md §2.4, §7.2): the stages up to `opportunity` are
+    /// The customer lifecycle as a pipeline: the stages up to `opportunity` are
     /// open, `customer` and `evangelist` count as won, and `other` leaves the funnel like a loss.
     public static let lifecycle = PipelineDefinition(
         id: PipelineDefinition.lifecycleID,
@@ -135,7 +135,7 @@ public enum SalesStream {
     public static func deal(_ id: String) -> String { "deal-\(id)" }
 }
 
-/// The event types of the sales funnel (DOMAIN.md §9).
+/// The event types of the sales funnel.
 public enum SalesEventType {
     /// `PipelineDefined`.
     public static let pipelineDefined = "PipelineDefined"

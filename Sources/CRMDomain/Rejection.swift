@@ -1,6 +1,6 @@
 public import CRMJSON
 
-/// The stable, machine-readable reason of a rejected command or query (DOMAIN.md §1.3).
+/// The stable, machine-readable reason of a rejected command or query.
 ///
 /// The raw value is what clients see in `error.data.reason`.
 public enum Reason: String, Sendable, CaseIterable {

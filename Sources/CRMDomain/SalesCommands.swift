@@ -1,6 +1,6 @@
 public import CRMJSON
 
-/// The sales commands (pipelines and deals, DOMAIN.md §2.3, §4).
+/// The sales commands (pipelines and deals).
 public enum SalesCommands {
     /// Command types of the sales funnel.
     public static let all: [any DomainCommand.Type] = [
@@ -91,7 +91,7 @@ public enum SalesEvolver {
     }
 }
 
-/// The default sales pipeline of DOMAIN.md §2.3 (EspoCRM's probability map), which crmd seeds on
+/// The default sales pipeline (EspoCRM's probability map), which crmd seeds on
 /// the first start of an empty log.
 public enum DefaultPipeline {
     /// `pipeline.define` params for the default stages under pipeline id `id`.

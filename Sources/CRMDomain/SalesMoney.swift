@@ -1,7 +1,7 @@
 public import CRMJSON
 
 /// A non-negative decimal amount of money held exactly as an integer count of 10⁻⁸ units, so sums and
-/// probability-weighted amounts never round (DOMAIN.md §1.2 money, §7.3 weighted amounts).
+/// probability-weighted amounts never round.
 ///
 /// Amounts are exchanged as canonical decimal strings: no sign, no leading zeros, no trailing zeros in
 /// the fraction and no trailing `.` (`"1200"`, `"99.5"`, `"0.25"`).
@@ -102,7 +102,7 @@ public struct MoneyAmount: Sendable, Hashable, Comparable, CustomStringConvertib
 }
 
 extension Params {
-    /// An `amount` member: a decimal string or number ≥ 0 (DOMAIN.md §1.2), else `invalid_field`.
+    /// An `amount` member: a decimal string or number ≥ 0, else `invalid_field`.
     public mutating func money(_ key: String) throws(Rejection) -> MoneyAmount? {
         guard let value = try self.raw(key) else { return nil }
         guard let amount = MoneyAmount(json: value) else {

@@ -1,7 +1,7 @@
 public import CRMJSON
 import Foundation
 
-/// Event type names and stream names of the service desk (DOMAIN.md §9).
+/// Event type names and stream names of the service desk.
 public enum ServiceEventType {
     /// `ScheduleDefined`.
     public static let scheduleDefined = "ScheduleDefined"
@@ -35,8 +35,7 @@ public enum ServiceStream {
     public static func ticket(_ id: String) -> String { "ticket-\(id)" }
 }
 
-/// `schedule.define`: defines (or redefines, as a new version) a business-hours schedule
-/// (DOMAIN.md §2.1).
+/// `schedule.define`: defines (or redefines, as a new version) a business-hours schedule.
 ///
 /// Emits `ScheduleDefined{schedule_id, version, name, timezone, hours, holidays}`.
 public struct DefineSchedule: DomainCommand {

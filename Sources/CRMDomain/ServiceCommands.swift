@@ -1,4 +1,4 @@
-/// The service commands (schedules, SLA policies, tickets, DOMAIN.md §2.1, §2.2, §5.1).
+/// The service commands (schedules, SLA policies, tickets).
 public enum ServiceCommands {
     /// Command types of the service desk.
     public static let all: [any DomainCommand.Type] = [

@@ -17,7 +17,7 @@ public struct SlaRules: Sendable, Hashable {
     }
 }
 
-/// One SLA instance as evaluated at `as_of` (DOMAIN.md §8.4, §8.5).
+/// One SLA instance as evaluated at `as_of`.
 public struct SlaInstanceResult: Sendable, Hashable {
     /// The metric.
     public var metric: String
@@ -51,7 +51,7 @@ public struct SlaInstanceResult: Sendable, Hashable {
     /// Fulfilled without a breach.
     public var achieved: Bool { self.state == "fulfilled" && !self.breached }
 
-    /// The §8.5 JSON shape.
+    /// The JSON shape of one SLA instance in `sla.ticket` replies.
     public var json: JSON {
         func time(_ millis: Int64?) -> JSON { .string(millis.map(Timestamp.format)) }
         return [
@@ -91,7 +91,7 @@ public struct SlaEvaluation: Sendable, Hashable {
     }
 }
 
-/// The SLA clock (DOMAIN.md §8.3): computes every metric instance of a ticket from its event log.
+/// The SLA clock: computes every metric instance of a ticket from its event log.
 ///
 /// The ticket document is the read model's: `created_at` (ms) and `log`, a list in event order of
 /// `{"at":ms,"kind":"status","to":…}`, `{"at":ms,"kind":"message","author":…,"public":…,"opening":…}`,

@@ -1,7 +1,7 @@
 public import CRMJSON
 import Crypto
 
-/// The SLA vocabulary shared by commands, the clock and the read model (DOMAIN.md §8.2).
+/// The SLA vocabulary shared by commands, the clock and the read model.
 public enum SlaVocabulary {
     /// The core metrics.
     public static let metrics = [
@@ -72,7 +72,7 @@ public struct SlaTarget: Sendable, Hashable {
     }
 }
 
-/// An SLA policy definition (DOMAIN.md §2.2), as kept in decision state.
+/// An SLA policy definition, as kept in decision state.
 public struct SlaPolicy: Sendable, Hashable {
     /// The policy id.
     public var policyID: String
@@ -170,7 +170,7 @@ public struct SlaPolicy: Sendable, Hashable {
     }
 }
 
-/// `sla_policy.define`: defines or redefines (new version) an SLA policy (DOMAIN.md §2.2).
+/// `sla_policy.define`: defines or redefines (new version) an SLA policy.
 ///
 /// Emits `SlaPolicyDefined{policy_id, version, name, position, match, schedule_id, targets}`.
 public struct DefineSlaPolicy: DomainCommand {
@@ -427,7 +427,7 @@ extension DecisionState {
         return try DecodedState.activePolicies.value("active", fingerprint) { _ in try load() }
     }
 
-    /// The policy for a ticket (DOMAIN.md §0, §2.2): the first active conditional policy by
+    /// The policy for a ticket: the first active conditional policy by
     /// `position` (then id) whose conditions match, else the active fallback, else `nil`.
     public func resolvePolicy(tier: String?, channel: String, tags: [String]) throws -> SlaPolicy? {
         let active = try self.activePolicies()

@@ -2,7 +2,7 @@ public import CRMJSON
 
 // MARK: - Shared helpers
 
-/// Ticket limits and the SLA re-evaluation every ticket command runs (DOMAIN.md §5.1, §8.1).
+/// Ticket limits and the SLA re-evaluation every ticket command runs.
 enum TicketRules {
     /// Maximum length of `subject`, in characters.
     static let subjectLimit = 255
@@ -151,7 +151,7 @@ enum TicketRules {
 
 // MARK: - ticket.open
 
-/// `ticket.open`: a new ticket in status `new` (DOMAIN.md §5.1).
+/// `ticket.open`: a new ticket in status `new`.
 ///
 /// Emits `TicketOpened`, `TicketMessageAdded` for a `first_message`, and `SlaPolicyApplied` when a
 /// policy matches.
@@ -262,9 +262,9 @@ public struct OpenTicket: DomainCommand {
 
 // MARK: - ticket.reply
 
-/// `ticket.reply`: a message from the customer or an agent, with the automatic status rules of
-/// DOMAIN.md §5.1 (an agent's public reply opens a new ticket; a customer's message reopens a pending,
-/// on-hold or solved one; `set_status` overrides).
+/// `ticket.reply`: a message from the customer or an agent, with the automatic status rules (an
+/// agent's public reply opens a new ticket; a customer's message reopens a pending, on-hold or solved
+/// one; `set_status` overrides).
 ///
 /// Emits `TicketMessageAdded`, then `TicketStatusChanged` when the status moves.
 public struct ReplyToTicket: DomainCommand {
@@ -345,7 +345,7 @@ public struct ReplyToTicket: DomainCommand {
 // MARK: - ticket.set_status
 
 /// `ticket.set_status`: moves a ticket to another status; `closed` is terminal and nothing goes back to
-/// `new` (DOMAIN.md §5.1).
+/// `new`.
 ///
 /// Emits `TicketStatusChanged{from, to, cause:"manual"}`, or nothing for the current status.
 public struct SetTicketStatus: DomainCommand {
@@ -402,7 +402,7 @@ public struct SetTicketStatus: DomainCommand {
 
 // MARK: - ticket.set_priority
 
-/// `ticket.set_priority`: changes the priority; the SLA targets follow (DOMAIN.md §5.1, §8.4).
+/// `ticket.set_priority`: changes the priority; the SLA targets follow.
 ///
 /// Emits `TicketPriorityChanged`, then `SlaPolicyApplied` when the targets change.
 public struct SetTicketPriority: DomainCommand {

@@ -1,6 +1,6 @@
 public import CRMJSON
 
-/// What the ticket commands need to decide (DOMAIN.md §5.1): kept in the `tickets` table.
+/// What the ticket commands need to decide: kept in the `tickets` table.
 public struct TicketState: Sendable, Hashable {
     /// The ticket id.
     public var ticketID: String

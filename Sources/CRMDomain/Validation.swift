@@ -1,9 +1,9 @@
-/// Field rules of the customer and activity commands (DOMAIN.md §1.2, §3, §5.2), shared by command
+/// Field rules of the customer and activity commands, shared by command
 /// parsing, the decision evolver and read-side lookups (for example finding a customer by phone).
 public enum Validation {
     // MARK: - Vocabularies
 
-    /// The lifecycle stages in funnel order (DOMAIN.md §2.4, HubSpot's defaults).
+    /// The lifecycle stages in funnel order (HubSpot's defaults).
     public static let lifecycleStages = [
         "subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity", "customer",
         "evangelist", "other",

@@ -64,7 +64,7 @@ public struct LogHead: Sendable, Hashable {
     }
 }
 
-/// The event log on LMDB (DESIGN.md §3): the `events`, `streams`, `stream_heads`, `idempotency` and
+/// The event log on LMDB: the `events`, `streams`, `stream_heads`, `idempotency` and
 /// `meta` databases, append with expected-version checks, the hash chain, and readers.
 ///
 /// Every method takes the transaction to work in; the store keeps no mutable state of its own, so an

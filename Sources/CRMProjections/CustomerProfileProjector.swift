@@ -2,7 +2,7 @@ public import CRMDomain
 import CRMJSON
 public import LMDB
 
-/// The customer-profile read model (DOMAIN.md §6.1, §6.2): one profile document per customer, the
+/// The customer-profile read model: one profile document per customer, the
 /// customer timeline, and lookup indexes by email, phone and tag.
 ///
 /// Tables (all named with ``Projector/tableName(_:)``):
@@ -63,7 +63,7 @@ public struct CustomerProfileProjector: Projector {
         [self.profiles, self.timeline, self.emails, self.phones, self.tags, self.positions, self.streamCustomers]
     }
 
-    /// Folds one event (DOMAIN.md §6.2). Event types this read model does not use are ignored.
+    /// Folds one event. Event types this read model does not use are ignored.
     public func apply(_ event: RecordedEvent, _ txn: Transaction) throws {
         try self.indexPosition(event, txn)
         switch event.type {

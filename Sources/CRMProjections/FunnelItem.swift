@@ -61,7 +61,7 @@ struct FunnelVisit: Sendable, Hashable {
     }
 }
 
-/// The funnel state of one deal, or of one customer in the lifecycle funnel (DOMAIN.md §7.1): where it
+/// The funnel state of one deal, or of one customer in the lifecycle funnel: where it
 /// is, what it is worth, and every stage visit. Sets such as `entered`/`implied` are derived from the
 /// visits when a report is computed, so the stored form stays one plain document.
 struct FunnelItem: Sendable, Hashable {
@@ -133,7 +133,7 @@ struct FunnelItem: Sendable, Hashable {
     /// Whether the item is won (`true`), lost (`false`) or open (`nil`).
     var won: Bool? { self.kind == "won" ? true : self.kind == "lost" ? false : nil }
 
-    /// Folds a stage change at `at` (DOMAIN.md §7.2).
+    /// Folds a stage change at `at`.
     mutating func move(
         to stage: String,
         kind: String,
@@ -249,8 +249,8 @@ struct FunnelItem: Sendable, Hashable {
 }
 
 extension PipelineDefinition {
-    /// `last_open_stage` after a move from (`fromStage`, `fromKind`) into a stage of `toKind` (DOMAIN.md
-    /// §4, EspoCRM `LastStage`): the target when open, the source when it was open, the open stage with
+    /// `last_open_stage` after a move from (`fromStage`, `fromKind`) into a stage of `toKind` (EspoCRM
+    /// `LastStage`): the target when open, the source when it was open, the open stage with
     /// the highest probability for won → lost, else unchanged.
     func lastOpenStage(
         from fromStage: String,

@@ -2,7 +2,7 @@ public import CRMDomain
 import CRMJSON
 public import LMDB
 
-/// The sales funnel read model (DOMAIN.md §7): per pipeline and for the customer lifecycle.
+/// The sales funnel read model: per pipeline and for the customer lifecycle.
 ///
 /// Tables (named with ``Projector/tableName(_:)``):
 /// - `pipelines`: pipeline id → current definition (the `PipelineDefined` data).
@@ -49,7 +49,7 @@ public struct FunnelProjector: Projector {
     /// Every table of this instance.
     public var databases: [Database] { [self.pipelines, self.deals, self.byPipeline, self.byCustomer, self.lifecycle] }
 
-    /// Folds one event (DOMAIN.md §7.2); other event types are ignored.
+    /// Folds one event; other event types are ignored.
     public func apply(_ event: RecordedEvent, _ txn: Transaction) throws {
         switch event.type {
         case SalesEventType.pipelineDefined:

@@ -81,8 +81,7 @@ extension FunnelProjector {
 
     // MARK: - funnel.report
 
-    /// `funnel.report {pipeline_id, from?, to?, mode?, cohort?, group_by?, currency?, stale_after_days?}`
-    /// (DOMAIN.md §7.3).
+    /// `funnel.report {pipeline_id, from?, to?, mode?, cohort?, group_by?, currency?, stale_after_days?}`.
     func reportQuery(_ json: JSON?, _ txn: Transaction) throws -> JSON {
         try self.report(json, now: Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)), txn)
     }

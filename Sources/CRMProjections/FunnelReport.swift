@@ -1,7 +1,7 @@
 import CRMDomain
 import CRMJSON
 
-/// The options of `funnel.report` (DOMAIN.md §7.3).
+/// The options of `funnel.report`.
 struct FunnelReportOptions: Sendable, Hashable {
     /// Start of the range (inclusive, UTC ms), or `nil` for no lower bound.
     var from: Int64?
@@ -246,7 +246,7 @@ struct FunnelReport {
     // MARK: - Snapshot
 
     /// Per stage: open deals, their amounts and weighted amounts per currency (closed stages report the
-    /// deals sitting in them), plus totals over open stages (DOMAIN.md §7.3 point 1).
+    /// deals sitting in them), plus totals over open stages.
     func snapshot(_ items: [FunnelItem]) -> JSON {
         var stages: [JSON] = []
         var totalCount = 0

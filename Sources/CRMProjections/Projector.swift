@@ -6,7 +6,7 @@ public import LMDB
 /// for bad params or a missing record (`not_found`), and other errors for storage failures.
 public typealias ProjectionQuery = @Sendable (_ params: JSON?, _ txn: Transaction) throws -> JSON
 
-/// A read model folded from the event log (DESIGN.md §4).
+/// A read model folded from the event log.
 ///
 /// A projector has a `name` and a `version`; its tables are named by ``ProjectionTables/name(_:version:slot:table:)``
 /// so a new version, or a fresh build of the same version, can be built beside the live one. Each

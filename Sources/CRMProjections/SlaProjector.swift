@@ -2,7 +2,7 @@ public import CRMDomain
 import CRMJSON
 public import LMDB
 
-/// The service SLA read model (DOMAIN.md §8): tickets, their SLA snapshots and clocks.
+/// The service SLA read model: tickets, their SLA snapshots and clocks.
 ///
 /// Tables (named with ``Projector/tableName(_:)``):
 /// - `tickets`: ticket id → ticket document, including `log` (status changes, messages, applied

@@ -12,7 +12,7 @@ public enum RPCErrorCode {
     public static let invalidParams = -32602
     public static let internalError = -32603
 
-    /// The code of each `data.reason`, in the order of DOMAIN.md §1.3.
+    /// The code of each `data.reason`, in the order
     public static let byReason: [String: Int] = {
         var table: [String: Int] = [
             "bad_request": RPCErrorCode.invalidRequest,

@@ -44,7 +44,7 @@ import Darwin
 /// on an event loop of its own, which pauses when accepting fails (``AcceptBackoff``).
 ///
 /// The socket file is chmod-ed right after `bind(2)`; until then it has the mode the process umask
-/// allows, so its directory should not be reachable by untrusted users (DESIGN.md §6) — and every
+/// allows, so its directory should not be reachable by untrusted users — and every
 /// request carries the kernel-checked ``PeerCredentials`` anyway.
 public struct ControlServer: Service {
     /// Settings of a ``ControlServer``.

@@ -5,7 +5,7 @@ import CRMProtocol
 import Synchronization
 public import Logging
 
-/// Turns request lines into JSON-RPC replies using the application core (DESIGN.md §5).
+/// Turns request lines into JSON-RPC replies using the application core.
 ///
 /// - A line is one request object or a batch array; malformed JSON is a -32700 parse error.
 /// - Commands are validated and queued with the writer inside ``start(line:peer:)``, so pipelined

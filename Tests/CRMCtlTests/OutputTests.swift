@@ -6,7 +6,7 @@ import Testing
 
 /// The readable output: profiles, tables, stats, summaries and error messages.
 @Suite struct OutputTests {
-    /// A profile in the shape of DOMAIN.md §6.1.
+    /// A profile in the shape
     static let profile: JSON = [
         "customer_id": "ada", "state": "active", "merged_into": nil, "merged_from": [], "version": 4,
         "created_at": "2025-03-07T15:30:00.000Z", "updated_at": "2025-03-07T16:00:00.000Z",

@@ -72,7 +72,7 @@ import Testing
         #expect(asOf == ["pipeline_id": "sales", "to": "2025-04-01T00:00:00Z", "as_of": 120])
     }
 
-    /// The §7.3 worked example as a report result.
+    /// The funnel worked example as a report result.
     static let report: JSON = {
         func stage(_ id: String, _ name: String, _ count: Int, _ next: JSON, _ cumulative: Double) -> JSON {
             [

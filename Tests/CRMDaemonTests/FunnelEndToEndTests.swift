@@ -4,7 +4,7 @@ import CRMTesting
 import Testing
 
 /// The sales funnel over the socket: the seeded default pipeline, deals, lifecycle automation, and the
-/// DOMAIN.md §7.3 worked example as an acceptance case.
+/// The funnel worked example of docs/protocol/sales.md §4 as an acceptance case.
 @Suite struct FunnelEndToEndTests {
     /// The per-stage member `member` of a report, by stage id.
     func counts(_ report: JSON, _ member: String) -> [String: Int64] {

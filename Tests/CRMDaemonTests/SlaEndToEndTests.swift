@@ -3,7 +3,7 @@ import CRMProtocol
 import CRMTesting
 import Testing
 
-/// The worked examples of DOMAIN.md §8.6 through the socket, the SLA queries, and bad service input
+/// The worked examples through the socket, the SLA queries, and bad service input
 /// with proof that nothing was written.
 @Suite struct SlaEndToEndTests {
     static let weekdays: JSON = [

@@ -3,7 +3,7 @@ import CRMJSON
 import CRMTesting
 import Testing
 
-/// Schedule math of DOMAIN.md §8.3: open intervals, DST, holidays and `addBusiness`.
+/// Schedule math: open intervals, DST, holidays and `addBusiness`.
 @Suite struct BusinessCalendarTests {
     static func ms(_ text: String) -> Int64 { Timestamp.parse(text)! }
 
@@ -13,7 +13,7 @@ import Testing
         (0..<7).map { $0 < 5 || weekend ? intervals : [] }
     }
 
-    /// Schedule `eu` of §8.6: Mon–Fri 09:00–17:00 Europe/Berlin, holidays 25+26 Dec 2025.
+    /// Schedule `eu` of the SLA worked examples: Mon–Fri 09:00–17:00 Europe/Berlin, holidays 25+26 Dec 2025.
     static let eu = BusinessSchedule(
         scheduleID: "eu",
         version: 1,

@@ -2,7 +2,7 @@ import CRMDomain
 import CRMJSON
 import Testing
 
-/// The default pipeline of DOMAIN.md §2.3 as `pipeline.define` params.
+/// The default pipeline as `pipeline.define` params.
 func salesPipelineParams(requireLostReason: Bool = false, id: String = "sales") -> JSON {
     DefaultPipeline.params(id: id, requireLostReason: requireLostReason)
 }

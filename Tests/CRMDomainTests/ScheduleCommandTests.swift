@@ -2,7 +2,7 @@ import CRMDomain
 import CRMJSON
 import Testing
 
-/// `schedule.define` and `sla_policy.define|retire` validation (DOMAIN.md §2.1, §2.2).
+/// `schedule.define` and `sla_policy.define|retire` validation.
 @Suite struct ScheduleCommandTests {
     static let week: JSON = [
         "mon": [["09:00", "17:00"]], "tue": [["09:00", "12:00"], ["13:00", "17:00"]], "wed": [["09:00", "17:00"]],

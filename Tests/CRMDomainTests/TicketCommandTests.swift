@@ -2,8 +2,8 @@ import CRMDomain
 import CRMJSON
 import Testing
 
-/// Ticket commands (DOMAIN.md §5.1), policy re-evaluation (§8.1) and the SLA clock on the worked
-/// examples of §8.6.
+/// Ticket commands, policy re-evaluation and the SLA clock on worked examples (business hours,
+/// pauses, breaches).
 @Suite struct TicketCommandTests {
     static func ms(_ text: String) -> Int64 { Timestamp.parse(text)! }
 
@@ -216,7 +216,7 @@ import Testing
         #expect(ticket.appliedPolicyID == nil)
     }
 
-    // MARK: - Worked examples of §8.6 on the clock
+    // MARK: - The SLA worked examples on the clock
 
     @Test func exampleDRequesterWaitTimePausesInPending() throws {
         let harness = try Self.desk()

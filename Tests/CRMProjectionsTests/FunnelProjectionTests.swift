@@ -4,7 +4,7 @@ import CRMProjections
 import CRMTesting
 import Testing
 
-/// Builds the DOMAIN.md §7.3 worked example: D1 P→Q→Pr→Won; D2 P→Pr→Lost; D3 P→Q→Lost; D4 created at
+/// Builds the funnel worked example: D1 P→Q→Pr→Won; D2 P→Pr→Lost; D3 P→Q→Lost; D4 created at
 /// Q→N→Won, all created in January 2025.
 func workedExample(_ harness: FunnelHarness) throws {
     try harness.run(DefinePipeline.self, funnelPipelineParams(), at: "2025-01-01T00:00:00Z")
@@ -311,7 +311,7 @@ func workedExample(_ harness: FunnelHarness) throws {
         #expect(throws: Rejection.self) { try harness.query("deal.list", ["limit": 0]) }
     }
 
-    /// DOMAIN.md §10 property (4): per stage implied ≥ any ≥ strict, over random deal histories; and a
+    /// Property: per stage implied ≥ any ≥ strict, over random deal histories; and a
     /// funnel rebuilt from the log reports exactly what the inline one reported.
     @Test func randomHistoriesKeepModeOrderAndRebuildIdentically() throws {
         let harness = try FunnelHarness()

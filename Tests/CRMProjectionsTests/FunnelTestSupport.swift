@@ -79,7 +79,7 @@ final class FunnelHarness {
     }
 }
 
-/// The default pipeline of DOMAIN.md §2.3 as `pipeline.define` params.
+/// The default pipeline as `pipeline.define` params.
 func funnelPipelineParams(_ id: String = "sales", requireLostReason: Bool = false) -> JSON {
     DefaultPipeline.params(id: id, requireLostReason: requireLostReason)
 }
