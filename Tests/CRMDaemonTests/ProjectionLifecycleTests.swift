@@ -111,9 +111,20 @@ struct ProbeProjector: Projector {
     }
 
     @Test func rebuildsEveryProjectionWhileWritersKeepSendingCommands() async throws {
-        // Small chunks, so that the rebuild takes many steps and commands commit between them.
-        let daemon = try await TestDaemon(seedDefaults: true) { $0.rebuildChunkEvents = 50 }
+        // Small chunks, so that the rebuild takes many steps and commands commit between them. Rebuilds
+        // are held where the test must be sure of the order: the first builds are let go at once.
+        let daemon = try await TestDaemon(seedDefaults: true) {
+            $0.rebuildChunkEvents = 50
+            $0.holdRebuilds = true
+        }
+        daemon.core.releaseRebuilds()
         let admin = try daemon.client()
+        _ = try await Self.waitUntilSettled(admin)
+        // The writers pause halfway until the rebuild has started, so that commands surely commit
+        // while it runs.
+        let rebuildStarted = DispatchSemaphore(value: 0)
+        // Should the test stop early, the writers must not wait for ever.
+        defer { for _ in 0..<2 { rebuildStarted.signal() } }
         // History before the rebuild starts, so there is something to fold.
         for index in 0..<300 {
             _ = try await admin.result("customer.create", ["customer_id": .string("pre-\(index)"), "first_name": "Pre"])
@@ -125,6 +136,7 @@ struct ProbeProjector: Projector {
                     let client = try RPCClient(socketPath: socketPath)
                     var acknowledged = 0
                     for index in 0..<400 {
+                        if index == 200 { rebuildStarted.wait() }
                         let id = "w\(writer)-\(index)"
                         _ = try RPCResponse.result(
                             of: try client.callNow("customer.create", ["customer_id": .string(id), "first_name": "Live"])
@@ -163,8 +175,13 @@ struct ProbeProjector: Projector {
         }
         // Start the rebuild once the writers are under way (they go on for much longer).
         while try await admin.result("system.stats")["head"]?["position"]?.intValue ?? 0 < 400 {}
+        daemon.core.runner.setHeld(true)
         let started = try await admin.result("projection.rebuild", ["name": "all"])
         let startHead = try #require(started["projections"]?[0]?["rebuild"]?["head"]?.intValue)
+        for _ in 0..<2 { rebuildStarted.signal() }
+        // Let the rebuild run once a command has committed after its start.
+        while try await admin.result("system.stats")["head"]?["position"]?.intValue ?? 0 <= startHead {}
+        daemon.core.releaseRebuilds()
         let names = started["projections"]?.arrayValue?.compactMap { $0["name"]?.stringValue }
         #expect(names == ["customers", "funnel", "sla"])
         #expect(started["projections"]?.arrayValue?.allSatisfy { $0["state"] == "rebuilding" } == true)
