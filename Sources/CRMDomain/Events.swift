@@ -1,36 +1,45 @@
 public import CRMJSON
 
 /// An event produced by `decide`, before the store gives it a position.
-///
-/// `data` holds everything a read model may use; `pii` holds personal data only (names, addresses,
-/// free text) so that it can later be encrypted per customer without touching `data`.
 public struct NewEvent: Sendable, Hashable {
-    /// Event type name, e.g. `CustomerCreated`.
-    public var type: String
-    /// Schema version of `data`/`pii` for this type; bumped when the shape changes (see `EventSchema`).
-    public var schemaVersion: Int
+    /// The event itself: its type, schema version and payload.
+    public var event: DomainEvent
     /// Stream the event belongs to, e.g. `customer-01HX…`.
     public var stream: String
-    /// Non-personal payload (a JSON object).
-    public var data: JSON
-    /// Personal payload (a JSON object), or `null` when the event carries none.
-    public var pii: JSON
     /// For a derived event: index, in the same command's event list, of the event that caused it. The
     /// store turns it into `causation_seq`.
     public var causedBy: Int?
 
+    /// A typed event on `stream`.
+    public init(_ event: DomainEvent, stream: String, causedBy: Int? = nil) {
+        self.event = event
+        self.stream = stream
+        self.causedBy = causedBy
+    }
+
     /// An event of `type` in `schemaVersion` (default: the type's current version,
-    /// `EventSchema.currentVersion(of:)`, which is what `decide` always writes).
+    /// `EventSchema.currentVersion(of:)`, which is what `decide` always writes), given as its JSON
+    /// payload: for event types that have no typed form yet.
     public init(
         type: String, schemaVersion: Int? = nil, stream: String, data: JSON, pii: JSON = .null, causedBy: Int? = nil
     ) {
-        self.type = type
-        self.schemaVersion = schemaVersion ?? EventSchema.currentVersion(of: type)
-        self.stream = stream
-        self.data = data
-        self.pii = pii
-        self.causedBy = causedBy
+        let version = schemaVersion ?? EventSchema.currentVersion(of: type)
+        self.init(
+            .untyped(UntypedEvent(type: type, schemaVersion: version, data: data, pii: pii)),
+            stream: stream,
+            causedBy: causedBy
+        )
     }
+
+    /// Event type name, e.g. `CustomerCreated`.
+    public var type: String { self.event.type }
+    /// Schema version of the payload.
+    public var schemaVersion: Int { self.event.schemaVersion }
+    /// The JSON payload of an untyped event (`null` for a typed one, whose payload only the event codec
+    /// turns into JSON).
+    public var data: JSON { self.event.untypedData }
+    /// The personal JSON payload of an untyped event (`null` for a typed one).
+    public var pii: JSON { self.event.untypedPII }
 }
 
 /// Who caused an event: the socket peer's credentials, plus an optional client-supplied
@@ -76,10 +85,21 @@ public struct RecordedEvent: Sendable, Hashable {
     public var stream: String
     /// Version of the event within its stream, from 1.
     public var streamVersion: UInt64
-    public var type: String
-    /// Schema version of `data`/`pii`: as stored, or the type's current version once read through
-    /// `EventSchema.upcast` (as every reader but the log's own checks does).
-    public var schemaVersion: Int
+    /// The event type name.
+    public var type: String { self.event.type }
+    /// Schema version of the payload: as stored, or the type's current version once read through
+    /// `EventSchema.upcast` (as every reader but the log's own checks does). Only an untyped event's
+    /// version can be set: a typed event is always in its type's current version.
+    public var schemaVersion: Int {
+        get { self.event.schemaVersion }
+        set {
+            guard case .untyped(var untyped) = self.event else {
+                preconditionFailure("the schema version of a typed \(self.type) event cannot change")
+            }
+            untyped.schemaVersion = newValue
+            self.event = .untyped(untyped)
+        }
+    }
     /// Business time of the event, UTC milliseconds since 1970 (the command's `at`).
     public var occurredAt: Int64
     /// When the daemon recorded it, UTC milliseconds since 1970.
@@ -89,27 +109,55 @@ public struct RecordedEvent: Sendable, Hashable {
     public var correlationID: String?
     /// Position of the event that caused this one (derived events), if any.
     public var causationSeq: UInt64?
-    public var data: JSON
-    public var pii: JSON
+    /// The payload: typed when the event codec knows the type in this schema version.
+    public var event: DomainEvent
 
+    /// An event with its envelope; `type` and `schemaVersion` are the event's.
     public init(
-        seq: UInt64, stream: String, streamVersion: UInt64, type: String, schemaVersion: Int, occurredAt: Int64,
-        recordedAt: Int64, actor: Actor, commandID: String?, correlationID: String?, causationSeq: UInt64?,
-        data: JSON, pii: JSON
+        seq: UInt64, stream: String, streamVersion: UInt64, occurredAt: Int64, recordedAt: Int64, actor: Actor,
+        commandID: String?, correlationID: String?, causationSeq: UInt64?, event: DomainEvent
     ) {
         self.seq = seq
         self.stream = stream
         self.streamVersion = streamVersion
-        self.type = type
-        self.schemaVersion = schemaVersion
         self.occurredAt = occurredAt
         self.recordedAt = recordedAt
         self.actor = actor
         self.commandID = commandID
         self.correlationID = correlationID
         self.causationSeq = causationSeq
-        self.data = data
-        self.pii = pii
+        self.event = event
+    }
+
+    /// An event given as its JSON payload (an ``UntypedEvent``).
+    public init(
+        seq: UInt64, stream: String, streamVersion: UInt64, type: String, schemaVersion: Int, occurredAt: Int64,
+        recordedAt: Int64, actor: Actor, commandID: String?, correlationID: String?, causationSeq: UInt64?,
+        data: JSON, pii: JSON
+    ) {
+        self.init(
+            seq: seq, stream: stream, streamVersion: streamVersion, occurredAt: occurredAt, recordedAt: recordedAt,
+            actor: actor, commandID: commandID, correlationID: correlationID, causationSeq: causationSeq,
+            event: .untyped(UntypedEvent(type: type, schemaVersion: schemaVersion, data: data, pii: pii))
+        )
+    }
+
+    /// The JSON payload of an untyped event (`null` for a typed one). Setting it makes the event
+    /// untyped.
+    public var data: JSON {
+        get { self.event.untypedData }
+        set { self.event = .untyped(self.untyped(data: newValue, pii: self.pii)) }
+    }
+
+    /// The personal JSON payload of an untyped event (`null` for a typed one). Setting it makes the
+    /// event untyped.
+    public var pii: JSON {
+        get { self.event.untypedPII }
+        set { self.event = .untyped(self.untyped(data: self.data, pii: newValue)) }
+    }
+
+    private func untyped(data: JSON, pii: JSON) -> UntypedEvent {
+        UntypedEvent(type: self.type, schemaVersion: self.schemaVersion, data: data, pii: pii)
     }
 }
 

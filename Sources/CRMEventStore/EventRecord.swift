@@ -31,8 +31,9 @@ public enum EventRecord {
     /// Encodes an event with its envelope.
     public static func encode(_ event: RecordedEvent, previousHash: [UInt8]) -> [UInt8] {
         precondition(previousHash.count == EventRecord.hashSize)
-        let data = event.data.serialized()
-        let pii = event.pii.serialized()
+        let payload = EventCodec.payload(event.event)
+        let data = payload.data.serialized()
+        let pii = payload.pii.serialized()
         var out: [UInt8] = []
         out.reserveCapacity(EventRecord.previousHashOffset + 32 + 64 + data.count + pii.count + event.stream.utf8.count)
         out.append(EventRecord.format)
@@ -74,7 +75,9 @@ public enum EventRecord {
     /// This is what every reader that folds or shows events uses. A record of a schema version newer
     /// than this crmd knows is an error: reading it as if it were current could misread it.
     public static func decode(_ record: UnsafeRawBufferPointer) throws(EventRecordError) -> RecordedEvent {
-        try EventRecord.upcast(try EventRecord.decodeStored(record))
+        var event = try EventRecord.upcast(try EventRecord.decodeStored(record))
+        event.event = EventCodec.typed(event.event)
+        return event
     }
 
     /// `stored` in the current shape of its type (see `decode`).

@@ -169,16 +169,13 @@ public struct EventStore: Sendable {
                 seq: seq,
                 stream: event.stream,
                 streamVersion: version,
-                type: event.type,
-                schemaVersion: event.schemaVersion,
                 occurredAt: metadata.occurredAt,
                 recordedAt: metadata.recordedAt,
                 actor: metadata.actor,
                 commandID: metadata.commandID,
                 correlationID: metadata.correlationID,
                 causationSeq: causation,
-                data: event.data,
-                pii: event.pii
+                event: event.event
             )
             let bytes = EventRecord.encode(record, previousHash: head.hash)
             let key = [UInt8].bigEndian(seq)

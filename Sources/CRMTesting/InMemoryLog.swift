@@ -25,16 +25,13 @@ public struct InMemoryLog: Sendable {
                 seq: UInt64(self.events.count) + 1,
                 stream: event.stream,
                 streamVersion: version,
-                type: event.type,
-                schemaVersion: event.schemaVersion,
                 occurredAt: at,
                 recordedAt: at,
                 actor: actor,
                 commandID: nil,
                 correlationID: nil,
                 causationSeq: event.causedBy.map { first + UInt64($0) },
-                data: event.data,
-                pii: event.pii
+                event: event.event
             )
             self.events.append(record)
             recorded.append(record)

@@ -1,0 +1,48 @@
+public import CRMDomain
+public import CRMJSON
+
+/// The one place where typed events meet the log's bytes: a ``DomainEvent`` ⇄ the canonical JSON
+/// `data` and `pii` payloads a record holds.
+///
+/// Encoding a typed event gives exactly the payload the log has always held for its type, so records
+/// and hashes do not depend on whether an event was written typed or untyped. Decoding gives the
+/// typed event when a family codec knows the type, in its current schema version (readers upcast
+/// first), and the untyped payload otherwise.
+public enum EventCodec {
+    /// The `data` and `pii` payloads of `event`.
+    public static func payload(_ event: DomainEvent) -> (data: JSON, pii: JSON) {
+        switch event {
+        case .untyped(let event): (event.data, event.pii)
+        }
+    }
+
+    /// `event` typed, when its type has a typed form and the payload is in the type's current schema
+    /// version; otherwise unchanged.
+    public static func typed(_ event: DomainEvent) -> DomainEvent {
+        guard case .untyped(let untyped) = event,
+            untyped.schemaVersion == EventSchema.currentVersion(of: untyped.type)
+        else { return event }
+        return event
+    }
+
+    /// `event` untyped: its JSON payload, in the schema version it has.
+    public static func untyped(_ event: DomainEvent) -> UntypedEvent {
+        if case .untyped(let untyped) = event { return untyped }
+        let (data, pii) = EventCodec.payload(event)
+        return UntypedEvent(type: event.type, schemaVersion: event.schemaVersion, data: data, pii: pii)
+    }
+}
+
+extension RecordedEvent {
+    /// The `data` payload of the event, typed or not.
+    public var payloadData: JSON { EventCodec.untyped(self.event).data }
+    /// The `pii` payload of the event, typed or not.
+    public var payloadPII: JSON { EventCodec.untyped(self.event).pii }
+}
+
+extension NewEvent {
+    /// The `data` payload of the event, typed or not.
+    public var payloadData: JSON { EventCodec.untyped(self.event).data }
+    /// The `pii` payload of the event, typed or not.
+    public var payloadPII: JSON { EventCodec.untyped(self.event).pii }
+}
