@@ -112,7 +112,7 @@ let package = Package(
         .target(
             name: "CRMTesting",
             dependencies: [
-                "CRMServer", "CRMApplication", "CRMProtocol", "CRMJSON", "CRMDomain", "LMDB",
+                "CRMServer", "CRMApplication", "CRMProtocol", "CRMJSON", "CRMDomain", "CRMEventStore", "LMDB",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -124,7 +124,7 @@ let package = Package(
         .testTarget(name: "LMDBTests", dependencies: ["LMDB", "CRMTesting"], swiftSettings: swiftSettings),
         .testTarget(
             name: "CRMDomainTests",
-            dependencies: ["CRMDomain", "CRMJSON", "CRMTesting"],
+            dependencies: ["CRMDomain", "CRMEventStore", "CRMJSON", "CRMTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

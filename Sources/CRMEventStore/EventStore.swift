@@ -175,7 +175,7 @@ public struct EventStore: Sendable {
                 commandID: metadata.commandID,
                 correlationID: metadata.correlationID,
                 causationSeq: causation,
-                event: event.event
+                event: EventCodec.typed(event.event)
             )
             let bytes = EventRecord.encode(record, previousHash: head.hash)
             let key = [UInt8].bigEndian(seq)

@@ -1,7 +1,9 @@
 public import CRMDomain
+import CRMEventStore
 
-/// Gives decided events their positions, stream versions and causation the way the event store
-/// does, for pure tests that fold events without LMDB's log.
+/// Gives decided events their positions, stream versions and causation the way the event store does
+/// (including the typed form of an event given untyped), for pure tests that fold events without
+/// LMDB's log.
 public struct InMemoryLog: Sendable {
     /// Every event recorded so far, in order.
     public private(set) var events: [RecordedEvent] = []
@@ -31,7 +33,7 @@ public struct InMemoryLog: Sendable {
                 commandID: nil,
                 correlationID: nil,
                 causationSeq: event.causedBy.map { first + UInt64($0) },
-                event: event.event
+                event: EventCodec.typed(event.event)
             )
             self.events.append(record)
             recorded.append(record)
