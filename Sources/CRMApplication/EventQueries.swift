@@ -252,8 +252,9 @@ extension CRMCore {
         storedSchemaVersion: Int? = nil,
         into out: inout [UInt8]
     ) {
-        event.data.serialized().withUnsafeBytes { data in
-            event.pii.serialized().withUnsafeBytes { pii in
+        let payload = EventCodec.payload(event.event)
+        payload.data.serialized().withUnsafeBytes { data in
+            payload.pii.serialized().withUnsafeBytes { pii in
                 CRMCore.writeEnvelope(
                     event, data: data, pii: pii, hash: hash, storedSchemaVersion: storedSchemaVersion, into: &out
                 )
@@ -305,9 +306,11 @@ extension CRMCore {
             if from != to { changes[field] = ["from": from, "to": to] }
             previous[field] = to
         }
+        // History shows each event's payload as the log holds it.
+        let (data, pii) = EventCodec.payload(event.event)
         switch event.type {
         case "CustomerCreated":
-            for part in [event.data, event.pii] {
+            for part in [data, pii] {
                 for (key, value) in part.objectValue ?? [:] where key != "customer_id" && !value.isNull {
                     if case .array(let elements) = value, elements.isEmpty { continue }
                     if case .object(let members) = value, members.isEmpty { continue }
@@ -315,7 +318,7 @@ extension CRMCore {
                 }
             }
         case "CustomerUpdated":
-            for part in [event.data["changes"], event.pii["changes"]] {
+            for part in [data["changes"], pii["changes"]] {
                 for (key, change) in part?.objectValue ?? [:] {
                     changes[key] = change
                     previous[key] = change["to"] ?? .null
@@ -323,34 +326,34 @@ extension CRMCore {
             }
         case "CustomerTagged":
             var tags = Set(previous["tags"]?.arrayValue?.compactMap(\.stringValue) ?? [])
-            tags.formUnion(event.data["added"]?.arrayValue?.compactMap(\.stringValue) ?? [])
-            tags.subtract(event.data["removed"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+            tags.formUnion(data["added"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+            tags.subtract(data["removed"]?.arrayValue?.compactMap(\.stringValue) ?? [])
             set("tags", .strings(tags.sorted()))
         case "CustomerOwnerChanged":
-            set("owner_id", event.data["to"] ?? .null)
+            set("owner_id", data["to"] ?? .null)
         case "LifecycleStageChanged":
-            set("lifecycle_stage", event.data["to"] ?? .null)
+            set("lifecycle_stage", data["to"] ?? .null)
         case "LeadStatusChanged":
-            set("lead_status", event.data["to"] ?? .null)
+            set("lead_status", data["to"] ?? .null)
         case "ConsentChanged":
-            let channel = event.data["channel"]?.stringValue ?? "?"
-            let address = event.pii["contact_point"]?.stringValue.map { ":\($0)" } ?? ""
-            set("consent.\(channel)\(address)", event.data["to"] ?? .null)
+            let channel = data["channel"]?.stringValue ?? "?"
+            let address = pii["contact_point"]?.stringValue.map { ":\($0)" } ?? ""
+            set("consent.\(channel)\(address)", data["to"] ?? .null)
         default:
             // Any other event (deals, tickets, …): its data fields, compared with their last values
             // in the stream; a `to` member names the field by the event type's subject.
-            let data = event.data.objectValue ?? [:]
-            if let to = data["to"] {
+            let members = data.objectValue ?? [:]
+            if let to = members["to"] {
                 // The event states both ends of the change itself.
                 let subject = CRMCore.subject(of: event.type)
-                changes[subject] = ["from": data["from"] ?? .null, "to": to]
+                changes[subject] = ["from": members["from"] ?? .null, "to": to]
                 previous[subject] = to
             }
             let ownID = (event.stream.split(separator: "-").first.map(String.init) ?? "") + "_id"
-            for (key, value) in data where key != ownID && key != "from" && key != "to" {
+            for (key, value) in members where key != ownID && key != "from" && key != "to" {
                 set(key, value)
             }
-            for (key, value) in event.pii.objectValue ?? [:] where key != "changes" {
+            for (key, value) in pii.objectValue ?? [:] where key != "changes" {
                 set(key, value)
             }
         }

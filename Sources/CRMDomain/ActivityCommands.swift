@@ -141,20 +141,20 @@ public struct LogActivity: DomainCommand {
         for (index, customerID) in self.customerIDs.enumerated() {
             _ = try state.activeCustomer(customerID, field: "customer_ids[\(index)]")
         }
-        func time(_ millis: Int64?) -> JSON { .string(millis.map(Timestamp.format)) }
-        let event = NewEvent(
-            type: EventType.activityLogged,
-            stream: ActivityStream.name(id),
-            data: [
-                "activity_id": .string(id), "kind": .string(self.type), "customer_ids": .strings(self.customerIDs),
-                "deal_id": .string(self.dealID), "ticket_id": .string(self.ticketID),
-                "occurred_at": time(self.occurredAt ?? context.at), "direction": .string(self.direction),
-                "duration_sec": self.durationSec.map { .int($0) } ?? .null, "start_at": time(self.startAt),
-                "end_at": time(self.endAt), "outcome": .string(self.outcome), "owner_id": .string(self.ownerID),
-                "task": self.type == "task" ? ["due_at": time(self.dueAt), "status": .string(self.taskStatus)] : .null,
-            ],
-            pii: ["subject": .string(self.subject), "body": .string(self.body)]
-        )
+        var activity = ActivityLogged(activityID: id, kind: self.type, customerIDs: self.customerIDs)
+        activity.dealID = self.dealID
+        activity.ticketID = self.ticketID
+        activity.occurredAt = self.occurredAt ?? context.at
+        activity.direction = self.direction
+        activity.durationSec = self.durationSec
+        activity.startAt = self.startAt
+        activity.endAt = self.endAt
+        activity.outcome = self.outcome
+        activity.ownerID = self.ownerID
+        activity.task = self.type == "task" ? ActivityLogged.Task(dueAt: self.dueAt, status: self.taskStatus) : nil
+        activity.subject = self.subject
+        activity.body = self.body
+        let event = NewEvent(.customer(.activityLogged(activity)), stream: ActivityStream.name(id))
         return Decision(events: [event], result: ["activity_id": .string(id)])
     }
 }

@@ -67,7 +67,7 @@ public struct CreateCustomer: DomainCommand {
         draft.lifecycleStage =
             try params.oneOf("lifecycle_stage", Validation.lifecycleStages) ?? Validation.defaultLifecycleStage
         draft.leadStatus = try params.oneOf("lead_status", Validation.leadStatuses)
-        draft.custom = (try CustomerInput.custom(&params, "custom") ?? [:]).filter { !$0.value.isNull }
+        draft.custom = (try CustomerInput.custom(&params, "custom") ?? [:]).compactMapValues(CustomValue.init(json:))
         // No erase exists yet, so there is no blocklist to override; the flag is accepted and ignored.
         _ = try params.bool("allow_previously_erased")
         var consent: [CustomerInput.Consent] = []
@@ -106,21 +106,7 @@ public struct CreateCustomer: DomainCommand {
         try state.checkEmailsAvailable(self.draft.emails, for: id, fieldPrefix: "emails")
         var customer = self.draft
         customer.id = id
-        let created = NewEvent(
-            type: EventType.customerCreated,
-            stream: CustomerStream.name(id),
-            data: [
-                "customer_id": .string(id), "owner_id": .string(customer.ownerID), "tags": .strings(customer.tags),
-                "tier": .string(customer.tier), "source": .string(customer.source),
-                "lifecycle_stage": .string(customer.lifecycleStage), "lead_status": .string(customer.leadStatus),
-            ],
-            pii: [
-                "first_name": .string(customer.firstName), "last_name": .string(customer.lastName),
-                "company_name": .string(customer.companyName), "job_title": .string(customer.jobTitle),
-                "emails": customer.emailsJSON, "phones": customer.phonesJSON, "address": customer.addressJSON,
-                "custom": .object(customer.custom),
-            ]
-        )
+        let created = NewEvent(.customer(.created(CustomerCreated(customer))), stream: CustomerStream.name(id))
         var events = [created]
         for entry in self.consent {
             if let event = try CustomerInput.consentEvent(entry, on: &customer, causedBy: 0) {
@@ -169,8 +155,8 @@ public struct UpdateCustomer: DomainCommand {
     let address: CustomerState.PostalAddress??
     /// Whether all custom keys are removed before `customSet` is merged.
     let clearCustom: Bool
-    /// Custom keys to set (`.null` removes the key).
-    let customSet: [String: JSON]
+    /// Custom keys to set (`nil` removes the key).
+    let customSet: [String: CustomValue?]
 
     /// Parses and validates the params.
     public init(params: JSON?) throws(Rejection) {
@@ -187,7 +173,7 @@ public struct UpdateCustomer: DomainCommand {
         var phones: [CustomerState.Phone]?
         var address: CustomerState.PostalAddress??
         var clearCustom = false
-        var customSet: [String: JSON] = [:]
+        var customSet: [String: CustomValue?] = [:]
         if var set = setParams {
             for name in set.keys {
                 if let limit = UpdateCustomer.textFields[name] {
@@ -200,7 +186,7 @@ public struct UpdateCustomer: DomainCommand {
                     address = .some(try CustomerInput.address(&set, name))
                 } else if name == "custom" {
                     if let members = try CustomerInput.custom(&set, name) {
-                        customSet = members
+                        customSet = members.mapValues(CustomValue.init(json:))
                     } else {
                         clearCustom = true
                     }
@@ -224,7 +210,7 @@ public struct UpdateCustomer: DomainCommand {
                 guard !setCustomKeys.contains(key) else {
                     throw Rejection.invalid(field, "\(name) is also in set")
                 }
-                customSet[key] = .null
+                customSet.updateValue(nil, forKey: key)
                 continue
             }
             guard !setNames.contains(name) else { throw Rejection.invalid(field, "\(name) is also in set") }
@@ -281,24 +267,12 @@ public struct UpdateCustomer: DomainCommand {
             }
         }
         if let phones = self.phones {
-            new.phones = phones.map { phone in
-                var phone = phone
-                if let kept = old.phones.first(where: { $0.normalized == phone.normalized }) {
-                    phone.doNotCall = kept.doNotCall
-                    phone.consent = kept.consent
-                    phone.smsConsent = kept.smsConsent
-                }
-                return phone
-            }
+            new.phones = phones.map { $0.keepingFlags(of: old.phones) }
         }
         if let address = self.address { new.address = address }
         if self.clearCustom { new.custom = [:] }
         for (key, value) in self.customSet {
-            if value.isNull {
-                new.custom.removeValue(forKey: key)
-            } else {
-                new.custom[key] = value
-            }
+            new.custom[key] = value
         }
         return new
     }
@@ -314,34 +288,9 @@ public struct UpdateCustomer: DomainCommand {
         if self.emails != nil {
             try state.checkEmailsAvailable(new.emails, for: self.customerID, fieldPrefix: "set.emails")
         }
-        var changes: [String: JSON] = [:]
-        func compare(_ field: String, _ from: JSON, _ to: JSON) {
-            if from != to { changes[field] = ["from": from, "to": to] }
-        }
-        compare("first_name", .string(old.firstName), .string(new.firstName))
-        compare("last_name", .string(old.lastName), .string(new.lastName))
-        compare("company_name", .string(old.companyName), .string(new.companyName))
-        compare("job_title", .string(old.jobTitle), .string(new.jobTitle))
-        compare("tier", .string(old.tier), .string(new.tier))
-        compare("source", .string(old.source), .string(new.source))
-        compare("emails", old.emailsJSON, new.emailsJSON)
-        compare("phones", old.phonesJSON, new.phonesJSON)
-        compare("address", old.addressJSON, new.addressJSON)
-        for key in Set(old.custom.keys).union(new.custom.keys) {
-            compare("custom.\(key)", old.custom[key] ?? .null, new.custom[key] ?? .null)
-        }
-        guard !changes.isEmpty else { return Decision(events: [], result: customerResult(self.customerID)) }
-        let dataChanges = changes.filter { UpdateCustomer.nonPersonalFields.contains($0.key) }
-        let piiChanges = changes.filter { !UpdateCustomer.nonPersonalFields.contains($0.key) }
-        let event = NewEvent(
-            type: EventType.customerUpdated,
-            stream: CustomerStream.name(self.customerID),
-            data: [
-                "customer_id": .string(self.customerID), "changed_fields": .strings(changes.keys.sorted()),
-                "changes": .object(dataChanges),
-            ],
-            pii: ["changes": .object(piiChanges)]
-        )
+        let updated = CustomerUpdated(from: old, to: new)
+        guard !updated.isEmpty else { return Decision(events: [], result: customerResult(self.customerID)) }
+        let event = NewEvent(.customer(.updated(updated)), stream: CustomerStream.name(self.customerID))
         return Decision(events: [event], result: customerResult(self.customerID))
     }
 }
@@ -391,11 +340,8 @@ public struct TagCustomer: DomainCommand {
         guard !added.isEmpty || !removed.isEmpty else {
             return Decision(events: [], result: customerResult(self.customerID))
         }
-        let event = NewEvent(
-            type: EventType.customerTagged,
-            stream: CustomerStream.name(self.customerID),
-            data: ["customer_id": .string(self.customerID), "added": .strings(added), "removed": .strings(removed)]
-        )
+        let tagged = CustomerTagged(customerID: self.customerID, added: added, removed: removed)
+        let event = NewEvent(.customer(.tagged(tagged)), stream: CustomerStream.name(self.customerID))
         return Decision(events: [event], result: customerResult(self.customerID))
     }
 }
@@ -432,14 +378,8 @@ public struct AssignOwner: DomainCommand {
         guard customer.ownerID != self.ownerID else {
             return Decision(events: [], result: customerResult(self.customerID))
         }
-        let event = NewEvent(
-            type: EventType.customerOwnerChanged,
-            stream: CustomerStream.name(self.customerID),
-            data: [
-                "customer_id": .string(self.customerID), "from": .string(customer.ownerID),
-                "to": .string(self.ownerID),
-            ]
-        )
+        let changed = CustomerOwnerChanged(customerID: self.customerID, from: customer.ownerID, to: self.ownerID)
+        let event = NewEvent(.customer(.ownerChanged(changed)), stream: CustomerStream.name(self.customerID))
         return Decision(events: [event], result: customerResult(self.customerID))
     }
 }
@@ -487,13 +427,12 @@ public struct SetLifecycleStage: DomainCommand {
                 details: ["from": .string(from), "to": .string(self.stage)]
             )
         }
+        let changed = LifecycleStageChanged(
+            customerID: self.customerID, from: from, to: self.stage, source: "manual"
+        )
         let event = NewEvent(
-            type: EventType.lifecycleStageChanged,
-            stream: CustomerStream.name(self.customerID),
-            data: [
-                "customer_id": .string(self.customerID), "from": .string(from), "to": .string(self.stage),
-                "source": "manual",
-            ]
+            .customer(.lifecycleStageChanged(changed)),
+            stream: CustomerStream.name(self.customerID)
         )
         return Decision(events: [event], result: customerResult(self.customerID))
     }
@@ -530,14 +469,8 @@ public struct SetLeadStatus: DomainCommand {
         guard customer.leadStatus != self.status else {
             return Decision(events: [], result: customerResult(self.customerID))
         }
-        let event = NewEvent(
-            type: EventType.leadStatusChanged,
-            stream: CustomerStream.name(self.customerID),
-            data: [
-                "customer_id": .string(self.customerID), "from": .string(customer.leadStatus),
-                "to": .string(self.status),
-            ]
-        )
+        let changed = LeadStatusChanged(customerID: self.customerID, from: customer.leadStatus, to: self.status)
+        let event = NewEvent(.customer(.leadStatusChanged(changed)), stream: CustomerStream.name(self.customerID))
         return Decision(events: [event], result: customerResult(self.customerID))
     }
 }

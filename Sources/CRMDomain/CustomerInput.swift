@@ -227,15 +227,13 @@ enum CustomerInput {
         let (address, current) = try CustomerInput.resolve(consent, in: customer)
         guard current != consent.status else { return nil }
         customer.applyConsent(channel: consent.channel, address: address, status: consent.status)
+        let changed = ConsentChanged(
+            customerID: customer.id, channel: consent.channel, from: current, to: consent.status,
+            legalBasis: consent.legalBasis, source: consent.source, contactPoint: address, evidence: consent.evidence
+        )
         return NewEvent(
-            type: EventType.consentChanged,
+            .customer(.consentChanged(changed)),
             stream: CustomerStream.name(customer.id),
-            data: [
-                "customer_id": .string(customer.id), "channel": .string(consent.channel), "from": .string(current),
-                "to": .string(consent.status), "legal_basis": .string(consent.legalBasis),
-                "source": .string(consent.source),
-            ],
-            pii: ["contact_point": .string(address), "evidence": .string(consent.evidence)],
             causedBy: causedBy
         )
     }

@@ -174,7 +174,7 @@ public struct CustomerState: Sendable, Hashable {
     /// Postal address.
     public var address: PostalAddress?
     /// Custom fields: key → JSON scalar.
-    public var custom: [String: JSON]
+    public var custom: [String: CustomValue]
     /// Tags, sorted and de-duplicated.
     public var tags: [String]
     /// Owner (user) id.
@@ -200,7 +200,7 @@ public struct CustomerState: Sendable, Hashable {
         emails: [Email] = [],
         phones: [Phone] = [],
         address: PostalAddress? = nil,
-        custom: [String: JSON] = [:],
+        custom: [String: CustomValue] = [:],
         tags: [String] = [],
         ownerID: String? = nil,
         tier: String? = nil,
@@ -324,7 +324,7 @@ extension CustomerState {
             "merged_into": .string(self.mergedInto), "first_name": .string(self.firstName),
             "last_name": .string(self.lastName), "company_name": .string(self.companyName),
             "job_title": .string(self.jobTitle), "emails": .array(emails), "phones": .array(phones),
-            "address": self.addressJSON, "custom": .object(self.custom), "tags": .strings(self.tags),
+            "address": self.addressJSON, "custom": .object(self.custom.mapValues(\.json)), "tags": .strings(self.tags),
             "owner_id": .string(self.ownerID), "tier": .string(self.tier), "source": .string(self.source),
             "lifecycle_stage": .string(self.lifecycleStage), "lead_status": .string(self.leadStatus),
         ]
@@ -353,7 +353,7 @@ extension CustomerState {
         self.emails = CustomerState.emails(fromEventJSON: json["emails"] ?? .null)
         self.phones = CustomerState.phones(fromEventJSON: json["phones"] ?? .null)
         self.address = json["address"].flatMap(PostalAddress.init(json:))
-        self.custom = json["custom"]?.objectValue ?? [:]
+        self.custom = (json["custom"]?.objectValue ?? [:]).compactMapValues(CustomValue.init(json:))
         self.tags = json["tags"]?.arrayValue?.compactMap(\.stringValue) ?? []
         self.ownerID = json["owner_id"]?.stringValue
         self.tier = json["tier"]?.stringValue
@@ -363,7 +363,7 @@ extension CustomerState {
     }
 
     /// Reads an email list in event form (stored flags such as `consent` are read when present).
-    static func emails(fromEventJSON json: JSON) -> [Email] {
+    public static func emails(fromEventJSON json: JSON) -> [Email] {
         (json.arrayValue ?? []).compactMap { entry in
             guard let address = entry["address"]?.stringValue else { return nil }
             return Email(
@@ -377,7 +377,7 @@ extension CustomerState {
     }
 
     /// Reads a phone list in event form (stored flags such as `do_not_call` are read when present).
-    static func phones(fromEventJSON json: JSON) -> [Phone] {
+    public static func phones(fromEventJSON json: JSON) -> [Phone] {
         (json.arrayValue ?? []).compactMap { entry in
             guard let number = entry["number"]?.stringValue else { return nil }
             return Phone(
@@ -417,5 +417,28 @@ extension DecisionState {
     /// Whether an activity with this id was logged.
     public func activityExists(_ id: String) throws -> Bool {
         try self.record(.activities, id) != nil
+    }
+}
+
+extension CustomValue {
+    /// The value of a JSON string, number or boolean; `nil` for anything else.
+    public init?(json: JSON) {
+        switch json {
+        case .string(let text): self = .string(text)
+        case .int(let number): self = .int(number)
+        case .double(let number): self = .double(number)
+        case .bool(let flag): self = .bool(flag)
+        default: return nil
+        }
+    }
+
+    /// The value as JSON.
+    public var json: JSON {
+        switch self {
+        case .string(let text): .string(text)
+        case .int(let number): .int(number)
+        case .double(let number): .double(number)
+        case .bool(let flag): .bool(flag)
+        }
     }
 }

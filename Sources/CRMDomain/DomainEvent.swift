@@ -6,12 +6,15 @@ public import CRMJSON
 /// store boundary turns them into the canonical JSON bytes of the log and back. A type whose typed form
 /// does not exist yet travels as ``UntypedEvent``, its JSON payload.
 public enum DomainEvent: Sendable, Hashable {
+    /// Customers, their consent and the activities logged about them.
+    case customer(CustomerEvent)
     /// An event given as its JSON payload.
     case untyped(UntypedEvent)
 
     /// The event type name, e.g. `CustomerCreated`.
     public var type: String {
         switch self {
+        case .customer(let event): event.type
         case .untyped(let event): event.type
         }
     }
@@ -19,7 +22,21 @@ public enum DomainEvent: Sendable, Hashable {
     /// The schema version of the payload: the type's current version for a typed event.
     public var schemaVersion: Int {
         switch self {
+        case .customer: EventSchema.currentVersion(of: self.type)
         case .untyped(let event): event.schemaVersion
+        }
+    }
+
+    /// The customers the event names (`customer_id`, `customer_ids`), which is how deals, tickets and
+    /// activities are tied to customers. A customer's own stream names its customer too.
+    public var namedCustomerIDs: [String] {
+        switch self {
+        case .customer(.activityLogged(let activity)): return activity.customerIDs
+        case .customer(let event): return event.customerID.map { [$0] } ?? []
+        case .untyped(let event):
+            var named = event.data["customer_ids"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            if let id = event.data["customer_id"]?.stringValue { named.append(id) }
+            return named
         }
     }
 

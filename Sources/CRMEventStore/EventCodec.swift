@@ -12,6 +12,7 @@ public enum EventCodec {
     /// The `data` and `pii` payloads of `event`.
     public static func payload(_ event: DomainEvent) -> (data: JSON, pii: JSON) {
         switch event {
+        case .customer(let event): CustomerEventCodec.encode(event)
         case .untyped(let event): (event.data, event.pii)
         }
     }
@@ -22,6 +23,7 @@ public enum EventCodec {
         guard case .untyped(let untyped) = event,
             untyped.schemaVersion == EventSchema.currentVersion(of: untyped.type)
         else { return event }
+        if let typed = CustomerEventCodec.decode(untyped) { return .customer(typed) }
         return event
     }
 

@@ -165,7 +165,7 @@ public struct EventStore: Sendable {
             streamVersions[event.stream] = version
             let seq = head.seq + 1
             let causation = event.causedBy.flatMap { $0 < recorded.count ? recorded[$0].seq : nil }
-            let record = RecordedEvent(
+            var record = RecordedEvent(
                 seq: seq,
                 stream: event.stream,
                 streamVersion: version,
@@ -175,9 +175,11 @@ public struct EventStore: Sendable {
                 commandID: metadata.commandID,
                 correlationID: metadata.correlationID,
                 causationSeq: causation,
-                event: EventCodec.typed(event.event)
+                event: event.event
             )
+            // The record holds the payload as decided; folds get the event typed.
             let bytes = EventRecord.encode(record, previousHash: head.hash)
+            record.event = EventCodec.typed(record.event)
             let key = [UInt8].bigEndian(seq)
             try txn.put(self.events, key, bytes, flags: .append)
             try txn.put(self.streams, EventStore.streamKey(event.stream, version), key)

@@ -1,4 +1,5 @@
 import CRMDomain
+import CRMEventStore
 import CRMJSON
 import LMDB
 
@@ -21,26 +22,18 @@ private let optedOut = "opted_out"
 private let activityTypes = ["call", "email", "meeting", "note", "task"]
 
 extension CustomerProfileProjector {
-    /// A fold of one event on a customer stream: mutates the profile, returns the timeline entry to
-    /// add (if any).
-    typealias CustomerFold = (inout JSONDocument, RecordedEvent, Transaction) throws -> TimelineNote?
-
     // MARK: - Dispatch
 
-    /// The customer an event on a customer stream is about: `data.customer_id`, else the stream name.
-    func customerID(of event: RecordedEvent) -> String? {
-        if let id = event.data["customer_id"]?.stringValue { return id }
-        let prefix = "customer-"
-        guard event.stream.hasPrefix(prefix) else { return nil }
-        return String(event.stream.dropFirst(prefix.count))
-    }
-
-    /// Loads the event's customer, runs `fold`, bumps `version`/`updated_at`, stores the profile and
-    /// the timeline entry. Skips events for customers that are not in the table.
-    func applyToCustomer(_ event: RecordedEvent, _ txn: Transaction, _ fold: CustomerFold) throws {
-        guard let customerID = self.customerID(of: event), var profile = try self.loadProfile(customerID, txn)
-        else { return }
-        let note = try fold(&profile, event, txn)
+    /// Loads the customer `customerID`, runs `fold`, bumps `version`/`updated_at`, stores the profile
+    /// and the timeline entry `fold` returns for `event`. Skips customers that are not in the table.
+    func applyToCustomer(
+        _ customerID: String,
+        _ event: RecordedEvent,
+        _ txn: Transaction,
+        _ fold: (inout JSONDocument) throws -> TimelineNote?
+    ) throws {
+        guard var profile = try self.loadProfile(customerID, txn) else { return }
+        let note = try fold(&profile)
         profile["version"] = .int(Int64(truncatingIfNeeded: event.streamVersion))
         profile["updated_at"] = .string(Timestamp.format(event.occurredAt))
         try self.storeProfile(profile, customerID, txn)
@@ -77,13 +70,10 @@ extension CustomerProfileProjector {
     // MARK: - CustomerCreated
 
     /// Inserts the profile and its index rows.
-    func applyCustomerCreated(_ event: RecordedEvent, _ txn: Transaction) throws {
-        guard let customerID = self.customerID(of: event) else { return }
-        let data = event.data
-        let pii = event.pii
+    func applyCustomerCreated(_ created: CustomerCreated, _ event: RecordedEvent, _ txn: Transaction) throws {
+        let customerID = created.customerID
         let createdAt = JSON.string(Timestamp.format(event.occurredAt))
-        let stage = JSON.string(data["lifecycle_stage"]?.stringValue ?? "lead")
-        let tags = Self.sortedSet(Self.strings(data["tags"]))
+        let stage = JSON.string(created.lifecycleStage)
         let profile: JSON = [
             "customer_id": .string(customerID),
             "state": "active",
@@ -92,23 +82,23 @@ extension CustomerProfileProjector {
             "version": .int(Int64(truncatingIfNeeded: event.streamVersion)),
             "created_at": createdAt,
             "updated_at": createdAt,
-            "name": Self.name(first: pii["first_name"], last: pii["last_name"]),
-            "emails": .array(Self.profileEmails(pii["emails"], previous: [])),
-            "phones": .array(Self.profilePhones(pii["phones"], previous: [])),
+            "name": Self.name(first: created.firstName, last: created.lastName),
+            "emails": .array(Self.profileEmails(created.emails, previous: [])),
+            "phones": .array(Self.profilePhones(created.phones, previous: [])),
             "do_not_call": false,
-            "company_name": Self.stringOrNull(pii["company_name"]),
-            "job_title": Self.stringOrNull(pii["job_title"]),
-            "address": Self.objectOrNull(pii["address"]),
-            "owner_id": Self.stringOrNull(data["owner_id"]),
-            "tags": .strings(tags),
-            "tier": Self.stringOrNull(data["tier"]),
-            "source": Self.stringOrNull(data["source"]),
+            "company_name": .string(created.companyName),
+            "job_title": .string(created.jobTitle),
+            "address": created.address?.json ?? .null,
+            "owner_id": .string(created.ownerID),
+            "tags": .strings(Self.sortedSet(created.tags)),
+            "tier": .string(created.tier),
+            "source": .string(created.source),
             "lifecycle": [
                 "stage": stage, "entered_at": createdAt,
                 "history": [["stage": stage, "entered_at": createdAt, "exited_at": nil]],
             ],
-            "lead_status": Self.stringOrNull(data["lead_status"]),
-            "custom": .object(pii["custom"]?.objectValue ?? [:]),
+            "lead_status": .string(created.leadStatus),
+            "custom": .object(created.custom.mapValues(\.json)),
             "stats": [
                 "open_tickets": 0, "tickets_total": 0, "open_deals": 0, "won_deals": 0, "won_amount": [:],
                 "last_activity_at": nil, "last_contacted_at": nil,
@@ -124,63 +114,51 @@ extension CustomerProfileProjector {
         let note = TimelineNote(
             kind: "customer.created",
             refID: customerID,
-            summary: "Customer created as \(stage.stringValue ?? "lead")"
+            summary: "Customer created as \(created.lifecycleStage)"
         )
         try self.putTimelineEntry(note, for: event, customerID: customerID, txn)
     }
 
     // MARK: - CustomerUpdated
 
-    /// Applies every `from → to` of `data.changes` and `pii.changes`; re-indexes emails and phones.
-    func foldCustomerUpdated(_ profile: inout JSONDocument, _ event: RecordedEvent, _ txn: Transaction) throws
+    /// Applies every `from → to` of the event; re-indexes emails and phones.
+    func foldCustomerUpdated(_ profile: inout JSONDocument, _ updated: CustomerUpdated, _ txn: Transaction) throws
         -> TimelineNote?
     {
-        var changes: [String: JSON] = [:]
-        for part in [event.data["changes"], event.pii["changes"]] {
-            for (field, change) in part?.objectValue ?? [:] { changes[field] = change }
-        }
         let before = profile
-        let customPrefix = "custom."
-        for field in changes.keys.sorted() {
-            let to = changes[field]?["to"] ?? .null
-            switch field {
-            case "first_name", "last_name":
-                let name = profile["name"] ?? [:]
-                profile["name"] = Self.name(
-                    first: field == "first_name" ? to : name["first"],
-                    last: field == "last_name" ? to : name["last"]
-                )
-            case "company_name", "job_title", "tier", "source", "owner_id", "lead_status":
-                profile[field] = Self.stringOrNull(to)
-            case "address":
-                profile["address"] = Self.objectOrNull(to)
-            case "emails":
-                profile["emails"] = .array(Self.profileEmails(to, previous: profile["emails"]?.arrayValue ?? []))
-            case "phones":
-                profile["phones"] = .array(Self.profilePhones(to, previous: profile["phones"]?.arrayValue ?? []))
-            case "tags":
-                profile["tags"] = .strings(Self.sortedSet(Self.strings(to)))
-            case "custom":
-                profile["custom"] = .object(to.objectValue ?? [:])
-            case _ where field.hasPrefix(customPrefix):
-                var custom = profile["custom"]?.objectValue ?? [:]
-                let key = String(field.dropFirst(customPrefix.count))
-                // Not `to.isNull ? nil : to`: `JSON` is nil-literal convertible, so that stores `null`.
-                if to.isNull {
-                    custom.removeValue(forKey: key)
-                } else {
-                    custom[key] = to
-                }
-                profile["custom"] = .object(custom)
-            default:
-                continue
-            }
+        if updated.firstName != nil || updated.lastName != nil {
+            let name = profile["name"] ?? [:]
+            profile["name"] = Self.name(
+                first: updated.firstName.map(\.to) ?? name["first"]?.stringValue,
+                last: updated.lastName.map(\.to) ?? name["last"]?.stringValue
+            )
         }
-        try self.reindex(Self.customerIDOf(profile), from: before, to: profile, txn)
-        let fields = changes.keys.sorted()
+        if let change = updated.companyName { profile["company_name"] = .string(change.to) }
+        if let change = updated.jobTitle { profile["job_title"] = .string(change.to) }
+        if let change = updated.tier { profile["tier"] = .string(change.to) }
+        if let change = updated.source { profile["source"] = .string(change.to) }
+        if let change = updated.address { profile["address"] = change.to?.json ?? .null }
+        if let change = updated.emails {
+            profile["emails"] = .array(Self.profileEmails(change.to, previous: profile["emails"]?.arrayValue ?? []))
+        }
+        if let change = updated.phones {
+            profile["phones"] = .array(Self.profilePhones(change.to, previous: profile["phones"]?.arrayValue ?? []))
+        }
+        if !updated.custom.isEmpty {
+            var custom = profile["custom"]?.objectValue ?? [:]
+            for (key, change) in updated.custom {
+                if let value = change.to { custom[key] = value.json } else { custom.removeValue(forKey: key) }
+            }
+            profile["custom"] = .object(custom)
+        }
+        try self.reindex(updated.customerID, from: before, to: profile, txn)
+        let fields = updated.changedFields
+        let payload = EventCodec.payload(.customer(.updated(updated)))
+        var changes = payload.data["changes"]?.objectValue ?? [:]
+        for (field, change) in payload.pii["changes"]?.objectValue ?? [:] { changes[field] = change }
         return TimelineNote(
             kind: "customer.updated",
-            refID: Self.customerIDOf(profile),
+            refID: updated.customerID,
             summary: fields.isEmpty ? "Customer updated" : "Updated \(fields.joined(separator: ", "))",
             extra: ["changes": .object(changes)]
         )
@@ -188,64 +166,58 @@ extension CustomerProfileProjector {
 
     // MARK: - CustomerTagged
 
-    /// Adds `data.added` and removes `data.removed`, keeping the tags sorted; updates the tag index.
-    func foldCustomerTagged(_ profile: inout JSONDocument, _ event: RecordedEvent, _ txn: Transaction) throws
+    /// Adds and removes the tags, keeping them sorted; updates the tag index.
+    func foldCustomerTagged(_ profile: inout JSONDocument, _ tagged: CustomerTagged, _ txn: Transaction) throws
         -> TimelineNote?
     {
-        let added = Self.strings(event.data["added"])
-        let removed = Self.strings(event.data["removed"])
         let before = profile
         var tags = Set(Self.strings(profile["tags"]))
-        tags.formUnion(added)
-        tags.subtract(removed)
+        tags.formUnion(tagged.added)
+        tags.subtract(tagged.removed)
         profile["tags"] = .strings(tags.sorted())
-        try self.reindex(Self.customerIDOf(profile), from: before, to: profile, txn)
+        try self.reindex(tagged.customerID, from: before, to: profile, txn)
         var parts: [String] = []
-        if !added.isEmpty { parts.append("added \(added.joined(separator: ", "))") }
-        if !removed.isEmpty { parts.append("removed \(removed.joined(separator: ", "))") }
+        if !tagged.added.isEmpty { parts.append("added \(tagged.added.joined(separator: ", "))") }
+        if !tagged.removed.isEmpty { parts.append("removed \(tagged.removed.joined(separator: ", "))") }
         return TimelineNote(
             kind: "customer.tagged",
-            refID: Self.customerIDOf(profile),
+            refID: tagged.customerID,
             summary: parts.isEmpty ? "Tags unchanged" : "Tags \(parts.joined(separator: "; "))"
         )
     }
 
     // MARK: - CustomerOwnerChanged, LeadStatusChanged
 
-    /// Sets `owner_id` to `data.to`.
-    func foldOwnerChanged(_ profile: inout JSONDocument, _ event: RecordedEvent, _ txn: Transaction) throws -> TimelineNote? {
-        let to = Self.stringOrNull(event.data["to"])
-        profile["owner_id"] = to
-        let from = event.data["from"]?.stringValue ?? "nobody"
+    /// Sets `owner_id`.
+    static func foldOwnerChanged(_ profile: inout JSONDocument, _ changed: CustomerOwnerChanged) -> TimelineNote? {
+        profile["owner_id"] = .string(changed.to)
         return TimelineNote(
             kind: "customer.owner_changed",
-            refID: Self.customerIDOf(profile),
-            summary: "Owner changed from \(from) to \(to.stringValue ?? "nobody")"
+            refID: changed.customerID,
+            summary: "Owner changed from \(changed.from ?? "nobody") to \(changed.to ?? "nobody")"
         )
     }
 
-    /// Sets `lead_status` to `data.to`.
-    func foldLeadStatusChanged(_ profile: inout JSONDocument, _ event: RecordedEvent, _ txn: Transaction) throws
-        -> TimelineNote?
-    {
-        let to = Self.stringOrNull(event.data["to"])
-        profile["lead_status"] = to
-        let from = event.data["from"]?.stringValue ?? "none"
+    /// Sets `lead_status`.
+    static func foldLeadStatusChanged(_ profile: inout JSONDocument, _ changed: LeadStatusChanged) -> TimelineNote? {
+        profile["lead_status"] = .string(changed.to)
         return TimelineNote(
             kind: "customer.lead_status_changed",
-            refID: Self.customerIDOf(profile),
-            summary: "Lead status \(from) → \(to.stringValue ?? "none")"
+            refID: changed.customerID,
+            summary: "Lead status \(changed.from ?? "none") → \(changed.to ?? "none")"
         )
     }
 
     // MARK: - LifecycleStageChanged
 
-    /// Closes the open history entry at the event time and opens one for `data.to`.
-    func foldLifecycleStageChanged(_ profile: inout JSONDocument, _ event: RecordedEvent, _ txn: Transaction) throws
-        -> TimelineNote?
-    {
-        guard let stage = event.data["to"]?.stringValue else { return nil }
-        let at = JSON.string(Timestamp.format(event.occurredAt))
+    /// Closes the open history entry at the event time `at` and opens one for the new stage.
+    static func foldLifecycleStageChanged(
+        _ profile: inout JSONDocument,
+        _ changed: LifecycleStageChanged,
+        at millis: Int64
+    ) -> TimelineNote? {
+        let stage = changed.to
+        let at = JSON.string(Timestamp.format(millis))
         var lifecycle = profile["lifecycle"]?.objectValue ?? [:]
         var history = lifecycle["history"]?.arrayValue ?? []
         for index in history.indices where history[index]["exited_at"]?.isNull ?? true {
@@ -256,23 +228,24 @@ extension CustomerProfileProjector {
         lifecycle["stage"] = .string(stage)
         lifecycle["entered_at"] = at
         profile["lifecycle"] = .object(lifecycle)
-        let from = event.data["from"]?.stringValue ?? "none"
-        var summary = "Lifecycle stage \(from) → \(stage)"
-        if let source = event.data["source"]?.stringValue { summary += " (\(source))" }
-        return TimelineNote(kind: "lifecycle.changed", refID: Self.customerIDOf(profile), summary: summary)
+        var summary = "Lifecycle stage \(changed.from ?? "none") → \(stage)"
+        if let source = changed.source { summary += " (\(source))" }
+        return TimelineNote(kind: "lifecycle.changed", refID: changed.customerID, summary: summary)
     }
 
     // MARK: - ConsentChanged
 
     /// Records the consent on the matching email (with `consent_at`, `legal_basis`, and
     /// `opted_out ⇔ to == opted_out`) or phone entry; the phone channel also sets `do_not_call`.
-    /// Without a `contact_point` in `pii`, a customer with a single address on that channel gets the change.
-    func foldConsentChanged(_ profile: inout JSONDocument, _ event: RecordedEvent, _ txn: Transaction) throws
-        -> TimelineNote?
-    {
-        let channel = event.data["channel"]?.stringValue ?? ""
-        let status = event.data["to"]?.stringValue ?? "not_set"
-        let address = event.pii["contact_point"]?.stringValue
+    /// Without a contact point, a customer with a single address on that channel gets the change.
+    static func foldConsentChanged(
+        _ profile: inout JSONDocument,
+        _ changed: ConsentChanged,
+        at millis: Int64
+    ) -> TimelineNote? {
+        let channel = changed.channel
+        let status = changed.to
+        let address = changed.contactPoint
         switch channel {
         case "email":
             var emails = profile["emails"]?.arrayValue ?? []
@@ -282,8 +255,8 @@ extension CustomerProfileProjector {
                 ?? (emails.count == 1)
             {
                 emails[index]["consent"] = .string(status)
-                emails[index]["consent_at"] = .string(Timestamp.format(event.occurredAt))
-                emails[index]["legal_basis"] = Self.stringOrNull(event.data["legal_basis"])
+                emails[index]["consent_at"] = .string(Timestamp.format(millis))
+                emails[index]["legal_basis"] = .string(changed.legalBasis)
                 emails[index]["opted_out"] = .bool(status == optedOut)
             }
             profile["emails"] = .array(emails)
@@ -300,11 +273,10 @@ extension CustomerProfileProjector {
             return nil
         }
         let label = ["email": "Email", "phone": "Phone", "sms": "SMS"][channel] ?? channel
-        let from = event.data["from"]?.stringValue ?? "not_set"
         return TimelineNote(
             kind: "customer.consent_changed",
-            refID: Self.customerIDOf(profile),
-            summary: "\(label) consent \(from) → \(status)"
+            refID: changed.customerID,
+            summary: "\(label) consent \(changed.from ?? "not_set") → \(status)"
         )
     }
 
@@ -313,23 +285,22 @@ extension CustomerProfileProjector {
     /// For each customer of the activity: counts it, moves `last_activity_at` (and `last_contacted_at`
     /// for outbound activities and meetings) forward, and adds a timeline entry at the activity's
     /// `occurred_at`. The activity stream is not the customer's, so `version`/`updated_at` stay.
-    func applyActivityLogged(_ event: RecordedEvent, _ txn: Transaction) throws {
-        let data = event.data
-        let type = data["kind"]?.stringValue ?? "note"
-        let direction = data["direction"]?.stringValue
-        let occurredAt = data["occurred_at"]?.stringValue.flatMap(Timestamp.parse) ?? event.occurredAt
+    func applyActivityLogged(_ activity: ActivityLogged, _ event: RecordedEvent, _ txn: Transaction) throws {
+        let type = activity.kind ?? "note"
+        let direction = activity.direction
+        let occurredAt = activity.occurredAt ?? event.occurredAt
         let contacted = direction == "outbound" || type == "meeting"
         let summary: String
-        if let subject = event.pii["subject"]?.stringValue, !subject.isEmpty {
+        if let subject = activity.subject, !subject.isEmpty {
             summary = subject
         } else if let direction {
             summary = "\(Self.capitalized(direction)) \(type)"
         } else {
             summary = Self.capitalized(type)
         }
-        let note = TimelineNote(kind: "activity.\(type)", refID: data["activity_id"]?.stringValue, summary: summary)
+        let note = TimelineNote(kind: "activity.\(type)", refID: activity.activityID, summary: summary)
         var seen = Set<String>()
-        for customerID in Self.strings(data["customer_ids"]) where seen.insert(customerID).inserted {
+        for customerID in activity.customerIDs where seen.insert(customerID).inserted {
             guard var profile = try self.loadProfile(customerID, txn) else { continue }
             var stats = profile["stats"]?.objectValue ?? [:]
             var counts = stats["activity_counts"]?.objectValue ?? [:]
@@ -386,28 +357,28 @@ extension CustomerProfileProjector {
     // MARK: - Document pieces
 
     /// `{first, last, full}`; `full` joins the non-empty parts with a space, or is `null`.
-    static func name(first: JSON?, last: JSON?) -> JSON {
-        let first = Self.stringOrNull(first)
-        let last = Self.stringOrNull(last)
-        let parts = [first.stringValue, last.stringValue].compactMap { $0 }.filter { !$0.isEmpty }
-        return ["first": first, "last": last, "full": parts.isEmpty ? .null : .string(parts.joined(separator: " "))]
+    static func name(first: String?, last: String?) -> JSON {
+        let parts = [first, last].compactMap { $0 }.filter { !$0.isEmpty }
+        return [
+            "first": .string(first), "last": .string(last),
+            "full": parts.isEmpty ? .null : .string(parts.joined(separator: " ")),
+        ]
     }
 
-    /// Profile email entries for the event list `list` (`[{address, primary, opted_out, invalid}]`),
-    /// keeping `consent`, `consent_at` and `legal_basis` of addresses already in `previous`.
-    static func profileEmails(_ list: JSON?, previous: [JSON]) -> [JSON] {
+    /// Profile email entries for the event's list, keeping `consent`, `consent_at` and `legal_basis`
+    /// of addresses already in `previous`.
+    static func profileEmails(_ list: [CustomerState.Email], previous: [JSON]) -> [JSON] {
         var kept: [String: JSON] = [:]
         for entry in previous {
             if let address = entry["address"]?.stringValue { kept[ProfileKeys.emailKey(address)] = entry }
         }
-        return (list?.arrayValue ?? []).compactMap { entry in
-            guard let address = entry["address"]?.stringValue else { return nil }
-            let old = kept[ProfileKeys.emailKey(address)]
+        return list.map { email in
+            let old = kept[ProfileKeys.emailKey(email.address)]
             return [
-                "address": .string(address),
-                "primary": .bool(entry["primary"]?.boolValue ?? false),
-                "opted_out": .bool(entry["opted_out"]?.boolValue ?? old?["opted_out"]?.boolValue ?? false),
-                "invalid": .bool(entry["invalid"]?.boolValue ?? old?["invalid"]?.boolValue ?? false),
+                "address": .string(email.address),
+                "primary": .bool(email.primary),
+                "opted_out": .bool(email.optedOut),
+                "invalid": .bool(email.invalid),
                 "consent": old?["consent"] ?? "not_set",
                 "consent_at": old?["consent_at"] ?? .null,
                 "legal_basis": old?["legal_basis"] ?? .null,
@@ -415,22 +386,20 @@ extension CustomerProfileProjector {
         }
     }
 
-    /// Profile phone entries for the event list `list` (`[{number, normalized, type, primary}]`),
-    /// keeping `consent` of numbers (matched normalized) already in `previous`.
-    static func profilePhones(_ list: JSON?, previous: [JSON]) -> [JSON] {
+    /// Profile phone entries for the event's list, keeping `consent` of numbers (matched normalized)
+    /// already in `previous`.
+    static func profilePhones(_ list: [CustomerState.Phone], previous: [JSON]) -> [JSON] {
         var kept: [String: JSON] = [:]
         for entry in previous {
             if let normalized = entry["normalized"]?.stringValue { kept[normalized] = entry }
         }
-        return (list?.arrayValue ?? []).compactMap { entry in
-            guard let number = entry["number"]?.stringValue else { return nil }
-            let normalized = entry["normalized"]?.stringValue ?? ProfileKeys.normalizedPhone(number) ?? number
-            return [
-                "number": .string(number),
-                "normalized": .string(normalized),
-                "type": Self.stringOrNull(entry["type"]),
-                "primary": .bool(entry["primary"]?.boolValue ?? false),
-                "consent": kept[normalized]?["consent"] ?? "not_set",
+        return list.map { phone in
+            [
+                "number": .string(phone.number),
+                "normalized": .string(phone.normalized),
+                "type": .string(phone.type),
+                "primary": .bool(phone.primary),
+                "consent": kept[phone.normalized]?["consent"] ?? "not_set",
             ]
         }
     }

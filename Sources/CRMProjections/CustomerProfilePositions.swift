@@ -13,8 +13,7 @@ extension CustomerProfileProjector {
     /// Records the position of `event` under every customer it concerns (`positions`), and the
     /// customers a deal or ticket stream names (`stream_customers`).
     func indexPosition(_ event: RecordedEvent, _ txn: Transaction) throws {
-        var named = event.data["customer_ids"]?.arrayValue?.compactMap(\.stringValue) ?? []
-        if let id = event.data["customer_id"]?.stringValue { named.append(id) }
+        let named = event.event.namedCustomerIDs
         var customers = Set(named)
         if event.stream.hasPrefix(Self.ownStreamPrefix) {
             customers.insert(String(event.stream.dropFirst(Self.ownStreamPrefix.count)))

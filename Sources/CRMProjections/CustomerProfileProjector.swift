@@ -66,15 +66,25 @@ public struct CustomerProfileProjector: Projector {
     /// Folds one event. Event types this read model does not use are ignored.
     public func apply(_ event: RecordedEvent, _ txn: Transaction) throws {
         try self.indexPosition(event, txn)
-        switch event.type {
-        case "CustomerCreated": try self.applyCustomerCreated(event, txn)
-        case "CustomerUpdated": try self.applyToCustomer(event, txn, self.foldCustomerUpdated)
-        case "CustomerTagged": try self.applyToCustomer(event, txn, self.foldCustomerTagged)
-        case "CustomerOwnerChanged": try self.applyToCustomer(event, txn, self.foldOwnerChanged)
-        case "LifecycleStageChanged": try self.applyToCustomer(event, txn, self.foldLifecycleStageChanged)
-        case "LeadStatusChanged": try self.applyToCustomer(event, txn, self.foldLeadStatusChanged)
-        case "ConsentChanged": try self.applyToCustomer(event, txn, self.foldConsentChanged)
-        case "ActivityLogged": try self.applyActivityLogged(event, txn)
+        switch event.event {
+        case .customer(.created(let created)): try self.applyCustomerCreated(created, event, txn)
+        case .customer(.updated(let updated)):
+            try self.applyToCustomer(updated.customerID, event, txn) { try self.foldCustomerUpdated(&$0, updated, txn) }
+        case .customer(.tagged(let tagged)):
+            try self.applyToCustomer(tagged.customerID, event, txn) { try self.foldCustomerTagged(&$0, tagged, txn) }
+        case .customer(.ownerChanged(let changed)):
+            try self.applyToCustomer(changed.customerID, event, txn) { Self.foldOwnerChanged(&$0, changed) }
+        case .customer(.lifecycleStageChanged(let changed)):
+            try self.applyToCustomer(changed.customerID, event, txn) {
+                Self.foldLifecycleStageChanged(&$0, changed, at: event.occurredAt)
+            }
+        case .customer(.leadStatusChanged(let changed)):
+            try self.applyToCustomer(changed.customerID, event, txn) { Self.foldLeadStatusChanged(&$0, changed) }
+        case .customer(.consentChanged(let changed)):
+            try self.applyToCustomer(changed.customerID, event, txn) {
+                Self.foldConsentChanged(&$0, changed, at: event.occurredAt)
+            }
+        case .customer(.activityLogged(let activity)): try self.applyActivityLogged(activity, event, txn)
         default:
             // Deal and ticket events update `stats` (and the timeline) of the customers involved.
             try self.applySalesEvent(event, txn)

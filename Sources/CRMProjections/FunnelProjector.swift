@@ -58,16 +58,24 @@ public struct FunnelProjector: Projector {
         case SalesEventType.dealCreated: try self.dealCreated(event, txn)
         case SalesEventType.dealStageChanged: try self.dealStageChanged(event, txn)
         case SalesEventType.dealUpdated: try self.dealUpdated(event, txn)
-        case EventType.customerCreated: try self.customerCreated(event, txn)
-        case EventType.lifecycleStageChanged: try self.lifecycleStageChanged(event, txn)
-        case EventType.customerOwnerChanged:
-            try self.updateCustomer(event, txn) { item in item.ownerID = event.data["to"]?.stringValue }
-        case EventType.customerUpdated:
-            let changes = event.data["changes"]?.objectValue ?? [:]
-            guard changes["source"] != nil || changes["tier"] != nil else { return }
-            try self.updateCustomer(event, txn) { item in
-                if let change = changes["source"] { item.source = change["to"]?.stringValue }
-                if let change = changes["tier"] { item.tier = change["to"]?.stringValue }
+        default:
+            try self.applyCustomerEvent(event, txn)
+        }
+    }
+
+    /// Folds the customer events the lifecycle funnel uses.
+    private func applyCustomerEvent(_ event: RecordedEvent, _ txn: Transaction) throws {
+        guard case .customer(let customerEvent) = event.event else { return }
+        switch customerEvent {
+        case .created(let created): try self.customerCreated(created, event, txn)
+        case .lifecycleStageChanged(let changed): try self.lifecycleStageChanged(changed, event, txn)
+        case .ownerChanged(let changed):
+            try self.updateCustomer(changed.customerID, event, txn) { item in item.ownerID = changed.to }
+        case .updated(let updated):
+            guard updated.source != nil || updated.tier != nil else { return }
+            try self.updateCustomer(updated.customerID, event, txn) { item in
+                if let change = updated.source { item.source = change.to }
+                if let change = updated.tier { item.tier = change.to }
             }
         default:
             return
@@ -194,16 +202,10 @@ public struct FunnelProjector: Projector {
 
     // MARK: - Lifecycle
 
-    private func customerID(_ event: RecordedEvent) -> String? {
-        if let id = event.data["customer_id"]?.stringValue { return id }
-        guard event.stream.hasPrefix("customer-") else { return nil }
-        return String(event.stream.dropFirst("customer-".count))
-    }
-
-    private func customerCreated(_ event: RecordedEvent, _ txn: Transaction) throws {
-        guard let id = self.customerID(event) else { return }
+    private func customerCreated(_ created: CustomerCreated, _ event: RecordedEvent, _ txn: Transaction) throws {
+        let id = created.customerID
         let lifecycle = PipelineDefinition.lifecycle
-        let stage = event.data["lifecycle_stage"]?.stringValue ?? Validation.defaultLifecycleStage
+        let stage = created.lifecycleStage
         let kind = lifecycle.stage(stage)?.kind ?? "open"
         var item = FunnelItem(
             id: id,
@@ -214,16 +216,20 @@ public struct FunnelProjector: Projector {
             createdAt: event.occurredAt,
             lastOpenStage: lifecycle.initialLastOpenStage(stage, kind: kind)
         )
-        item.ownerID = event.data["owner_id"]?.stringValue
-        item.source = event.data["source"]?.stringValue
-        item.tier = event.data["tier"]?.stringValue
+        item.ownerID = created.ownerID
+        item.source = created.source
+        item.tier = created.tier
         item.version = Int64(truncatingIfNeeded: event.streamVersion)
         try self.store(item, self.lifecycle, txn)
     }
 
-    private func lifecycleStageChanged(_ event: RecordedEvent, _ txn: Transaction) throws {
-        guard let to = event.data["to"]?.stringValue else { return }
-        try self.updateCustomer(event, txn) { item in
+    private func lifecycleStageChanged(
+        _ changed: LifecycleStageChanged,
+        _ event: RecordedEvent,
+        _ txn: Transaction
+    ) throws {
+        let to = changed.to
+        try self.updateCustomer(changed.customerID, event, txn) { item in
             guard to != item.stage else { return }
             let lifecycle = PipelineDefinition.lifecycle
             let toKind = lifecycle.stage(to)?.kind ?? "open"
@@ -253,13 +259,12 @@ public struct FunnelProjector: Projector {
     }
 
     private func updateCustomer(
+        _ id: String,
         _ event: RecordedEvent,
         _ txn: Transaction,
         _ change: (inout FunnelItem) -> Void
-    )
-        throws
-    {
-        guard let id = self.customerID(event), var item = try self.item(self.lifecycle, id, txn) else { return }
+    ) throws {
+        guard var item = try self.item(self.lifecycle, id, txn) else { return }
         change(&item)
         item.updatedAt = max(item.updatedAt, event.occurredAt)
         item.version = Int64(truncatingIfNeeded: event.streamVersion)

@@ -42,22 +42,27 @@ public struct SlaProjector: Projector {
 
     /// Folds one event; event types this read model does not use are ignored.
     public func apply(_ event: RecordedEvent, _ txn: Transaction) throws {
+        switch event.event {
+        case .customer(.created(let created)):
+            let row: JSON = ["tier": .string(created.tier), "owner_id": .string(created.ownerID)]
+            try txn.put(self.customers, created.customerID, row.serialized())
+            return
+        case .customer(.updated(let updated)):
+            guard let tier = updated.tier else { return }
+            var row = try self.load(self.customers, updated.customerID, txn) ?? [:]
+            row["tier"] = .string(tier.to)
+            try txn.put(self.customers, updated.customerID, row.serialized())
+            return
+        case .customer(.ownerChanged(let changed)):
+            var row = try self.load(self.customers, changed.customerID, txn) ?? [:]
+            row["owner_id"] = .string(changed.to)
+            try txn.put(self.customers, changed.customerID, row.serialized())
+            return
+        default:
+            break
+        }
         let data = event.data
         switch event.type {
-        case "CustomerCreated":
-            guard let id = data["customer_id"]?.stringValue else { return }
-            let row: JSON = ["tier": data["tier"] ?? .null, "owner_id": data["owner_id"] ?? .null]
-            try txn.put(self.customers, id, row.serialized())
-        case "CustomerUpdated":
-            guard let id = data["customer_id"]?.stringValue, let tier = data["changes"]?["tier"] else { return }
-            var row = try self.load(self.customers, id, txn) ?? [:]
-            row["tier"] = tier["to"] ?? .null
-            try txn.put(self.customers, id, row.serialized())
-        case "CustomerOwnerChanged":
-            guard let id = data["customer_id"]?.stringValue else { return }
-            var row = try self.load(self.customers, id, txn) ?? [:]
-            row["owner_id"] = data["to"] ?? .null
-            try txn.put(self.customers, id, row.serialized())
         case ServiceEventType.ticketOpened, ServiceEventType.ticketMessageAdded, ServiceEventType.ticketStatusChanged,
             ServiceEventType.ticketPriorityChanged, ServiceEventType.ticketTagged, ServiceEventType.slaPolicyApplied,
             ServiceEventType.slaPolicyRemoved:

@@ -32,8 +32,8 @@ struct ProbeProjector: Projector {
     }
 
     func apply(_ event: RecordedEvent, _ txn: Transaction) throws {
-        guard event.type == "CustomerCreated" else { return }
-        if ProbeProjector.broken.withLock({ $0 }), event.pii["first_name"] == "Boom" { throw Bug() }
+        guard case .customer(.created(let created)) = event.event else { return }
+        if ProbeProjector.broken.withLock({ $0 }), created.firstName == "Boom" { throw Bug() }
         let count = try txn.get(self.counts, "customers").map { Int(String(decoding: $0, as: UTF8.self)) ?? 0 } ?? 0
         try txn.put(self.counts, "customers", Array(String(count + 1).utf8))
     }

@@ -1,4 +1,5 @@
 import CRMDomain
+import CRMEventStore
 import CRMJSON
 import Testing
 
@@ -23,14 +24,14 @@ import Testing
         #expect(event.stream == "customer-c1")
         #expect(event.schemaVersion == 1)
         #expect(
-            event.data
+            event.payloadData
                 == [
                     "customer_id": "c1", "owner_id": "u42", "tags": ["beta", "vip"], "tier": "gold", "source": "web",
                     "lifecycle_stage": "lead", "lead_status": "NEW",
                 ]
         )
         #expect(
-            event.pii
+            event.payloadPII
                 == [
                     "first_name": "Ada", "last_name": "Lovelace", "company_name": "Analytical Engines",
                     "job_title": nil,
@@ -62,14 +63,14 @@ import Testing
         let event = try #require(decision.events.first)
         #expect(event.stream == "customer-0190f000-aaaa")
         #expect(
-            event.data
+            event.payloadData
                 == [
                     "customer_id": "0190f000-aaaa", "owner_id": nil, "tags": [], "tier": nil, "source": nil,
                     "lifecycle_stage": "lead", "lead_status": nil,
                 ]
         )
         #expect(
-            event.pii
+            event.payloadPII
                 == [
                     "first_name": nil, "last_name": "Hopper", "company_name": nil, "job_title": nil, "emails": [],
                     "phones": [], "address": nil, "custom": [:],
@@ -86,7 +87,7 @@ import Testing
                 "phones": [["number": "1234567"], ["number": "7654321", "type": "mobile"]],
             ]
         )
-        let pii = try #require(decision.events.first?.pii)
+        let pii = try #require(decision.events.first?.payloadPII)
         #expect(pii["emails"]?.arrayValue?.map { $0["primary"] } == [true, false])
         #expect(pii["phones"]?.arrayValue?.map { $0["primary"] } == [true, false])
         #expect(pii["phones"]?.arrayValue?.map { $0["type"] } == [.null, "mobile"])
@@ -95,7 +96,7 @@ import Testing
     @Test func explicitLifecycleStageIsKeptWithoutSeparateEvent() throws {
         let decision = try Harness().when(CreateCustomer.self, ["first_name": "A", "lifecycle_stage": "subscriber"])
         #expect(decision.events.map(\.type) == ["CustomerCreated"])
-        #expect(decision.events[0].data["lifecycle_stage"] == "subscriber")
+        #expect(decision.events[0].payloadData["lifecycle_stage"] == "subscriber")
     }
 
     @Test func nullCustomValuesAreDroppedAndErasedFlagIsAccepted() throws {
@@ -103,7 +104,7 @@ import Testing
             CreateCustomer.self,
             ["first_name": "A", "custom": ["a": nil, "b": 1.5], "allow_previously_erased": true]
         )
-        #expect(decision.events[0].pii["custom"] == ["b": 1.5])
+        #expect(decision.events[0].payloadPII["custom"] == ["b": 1.5])
     }
 
     @Test func consentOnCreateEmitsConsentChangedAfterCreation() throws {
@@ -129,23 +130,23 @@ import Testing
         #expect(email.stream == "customer-c1")
         #expect(email.causedBy == 0)
         #expect(
-            email.data
+            email.payloadData
                 == [
                     "customer_id": "c1", "channel": "email", "from": "not_set", "to": "confirmed_opt_in",
                     "legal_basis": "consent", "source": "form",
                 ]
         )
-        #expect(email.pii == ["contact_point": "Ada@Example.com", "evidence": "double opt-in 2025-03-07"])
+        #expect(email.payloadPII == ["contact_point": "Ada@Example.com", "evidence": "double opt-in 2025-03-07"])
         let phone = decision.events[2]
         #expect(phone.causedBy == 0)
         #expect(
-            phone.data
+            phone.payloadData
                 == [
                     "customer_id": "c1", "channel": "phone", "from": "not_set", "to": "opted_out", "legal_basis": nil,
                     "source": nil,
                 ]
         )
-        #expect(phone.pii == ["contact_point": "+1 555 0100 99", "evidence": nil])
+        #expect(phone.payloadPII == ["contact_point": "+1 555 0100 99", "evidence": nil])
 
         try harness.record(decision.events)
         let customer = try harness.customer("c1")

@@ -1,4 +1,5 @@
 import CRMDomain
+import CRMEventStore
 import CRMJSON
 import Testing
 
@@ -118,8 +119,8 @@ let commandsOnC1: [CommandCase] = [
         let event = try #require(decision.events.first)
         #expect(event.type == "CustomerTagged")
         #expect(event.stream == "customer-c1")
-        #expect(event.data == ["customer_id": "c1", "added": ["new", "Ä 1:x"], "removed": ["beta"]])
-        #expect(event.pii == .null)
+        #expect(event.payloadData == ["customer_id": "c1", "added": ["new", "Ä 1:x"], "removed": ["beta"]])
+        #expect(event.payloadPII == .null)
         try harness.record(decision.events)
         #expect(try harness.customer("c1").tags == ["new", "vip", "Ä 1:x"])
     }
@@ -171,12 +172,12 @@ let commandsOnC1: [CommandCase] = [
         let first = try harness.given(AssignOwner.self, ["customer_id": "c1", "owner_id": "u1"])
         #expect(first.result == ["customer_id": "c1"])
         #expect(first.events.map(\.type) == ["CustomerOwnerChanged"])
-        #expect(first.events[0].data == ["customer_id": "c1", "from": nil, "to": "u1"])
+        #expect(first.events[0].payloadData == ["customer_id": "c1", "from": nil, "to": "u1"])
         #expect(first.events[0].stream == "customer-c1")
         let second = try harness.given(AssignOwner.self, ["customer_id": "c1", "owner_id": "u2"])
-        #expect(second.events[0].data == ["customer_id": "c1", "from": "u1", "to": "u2"])
+        #expect(second.events[0].payloadData == ["customer_id": "c1", "from": "u1", "to": "u2"])
         let cleared = try harness.given(AssignOwner.self, ["customer_id": "c1", "owner_id": nil])
-        #expect(cleared.events[0].data == ["customer_id": "c1", "from": "u2", "to": nil])
+        #expect(cleared.events[0].payloadData == ["customer_id": "c1", "from": "u2", "to": nil])
         #expect(try harness.customer("c1").ownerID == nil)
     }
 
@@ -212,7 +213,7 @@ let commandsOnC1: [CommandCase] = [
         #expect(decision.events.map(\.type) == ["LifecycleStageChanged"])
         #expect(decision.events[0].stream == "customer-c1")
         #expect(
-            decision.events[0].data == ["customer_id": "c1", "from": "lead", "to": "opportunity", "source": "manual"]
+            decision.events[0].payloadData == ["customer_id": "c1", "from": "lead", "to": "opportunity", "source": "manual"]
         )
         #expect(try harness.customer("c1").lifecycleStage == "opportunity")
     }
@@ -235,7 +236,7 @@ let commandsOnC1: [CommandCase] = [
             ["customer_id": "c1", "stage": "lead", "allow_backward": true]
         )
         #expect(
-            allowed.events.first?.data == ["customer_id": "c1", "from": "customer", "to": "lead", "source": "manual"]
+            allowed.events.first?.payloadData == ["customer_id": "c1", "from": "customer", "to": "lead", "source": "manual"]
         )
     }
 
@@ -268,9 +269,9 @@ let commandsOnC1: [CommandCase] = [
         let first = try harness.given(SetLeadStatus.self, ["customer_id": "c1", "status": "ATTEMPTED_TO_CONTACT"])
         #expect(first.result == ["customer_id": "c1"])
         #expect(first.events.map(\.type) == ["LeadStatusChanged"])
-        #expect(first.events[0].data == ["customer_id": "c1", "from": nil, "to": "ATTEMPTED_TO_CONTACT"])
+        #expect(first.events[0].payloadData == ["customer_id": "c1", "from": nil, "to": "ATTEMPTED_TO_CONTACT"])
         let second = try harness.given(SetLeadStatus.self, ["customer_id": "c1", "status": "CONNECTED"])
-        #expect(second.events[0].data == ["customer_id": "c1", "from": "ATTEMPTED_TO_CONTACT", "to": "CONNECTED"])
+        #expect(second.events[0].payloadData == ["customer_id": "c1", "from": "ATTEMPTED_TO_CONTACT", "to": "CONNECTED"])
         #expect(try harness.when(SetLeadStatus.self, ["customer_id": "c1", "status": "CONNECTED"]).events.isEmpty)
     }
 
@@ -300,13 +301,13 @@ let commandsOnC1: [CommandCase] = [
         #expect(event.stream == "customer-c1")
         #expect(event.causedBy == nil)
         #expect(
-            event.data
+            event.payloadData
                 == [
                     "customer_id": "c1", "channel": "email", "from": "not_set", "to": "opted_out",
                     "legal_basis": nil, "source": "unsubscribe link",
                 ]
         )
-        #expect(event.pii == ["contact_point": "ada@example.com", "evidence": nil])
+        #expect(event.payloadPII == ["contact_point": "ada@example.com", "evidence": nil])
         let email = try #require(try harness.customer("c1").emails.first)
         #expect(email.optedOut)
         #expect(email.consent == "opted_out")
@@ -315,7 +316,7 @@ let commandsOnC1: [CommandCase] = [
             SetConsent.self,
             ["customer_id": "c1", "channel": "email", "address": "ADA@example.com", "status": "opted_in"]
         )
-        #expect(back.events.first?.data["from"] == "opted_out")
+        #expect(back.events.first?.payloadData["from"] == "opted_out")
         #expect(try harness.customer("c1").emails.first?.optedOut == false)
     }
 
@@ -352,13 +353,13 @@ let commandsOnC1: [CommandCase] = [
         )
         let event = try #require(decision.events.first)
         #expect(
-            event.data
+            event.payloadData
                 == [
                     "customer_id": "c1", "channel": "phone", "from": "not_set", "to": "opted_out",
                     "legal_basis": "legitimate_interest", "source": nil,
                 ]
         )
-        #expect(event.pii == ["contact_point": "(555) 010-9999", "evidence": "call 12"])
+        #expect(event.payloadPII == ["contact_point": "(555) 010-9999", "evidence": "call 12"])
         let phones = try harness.customer("c1").phones
         #expect(phones.map(\.doNotCall) == [false, true])
     }

@@ -1,4 +1,5 @@
 import CRMDomain
+import CRMEventStore
 import CRMJSON
 import Testing
 
@@ -28,7 +29,7 @@ import Testing
         #expect(event.schemaVersion == 2)
         #expect(event.stream == "activity-a1")
         #expect(
-            event.data
+            event.payloadData
                 == [
                     "activity_id": "a1", "kind": "call", "customer_ids": ["c1", "c2"], "deal_id": "d1",
                     "ticket_id": "t1", "occurred_at": "2025-03-07T15:00:00.000Z", "direction": "outbound",
@@ -36,7 +37,7 @@ import Testing
                     "outcome": "connected", "owner_id": "u1", "task": nil,
                 ]
         )
-        #expect(event.pii == ["subject": "Intro call", "body": "Talked about engines."])
+        #expect(event.payloadPII == ["subject": "Intro call", "body": "Talked about engines."])
     }
 
     @Test func noteDefaultsToCommandTimeAndGeneratedID() throws {
@@ -46,14 +47,14 @@ import Testing
         let decision = try command.decide(harness.state, context)
         #expect(decision.result == ["activity_id": "g-77"])
         #expect(
-            decision.events.first?.data
+            decision.events.first?.payloadData
                 == [
                     "activity_id": "g-77", "kind": "note", "customer_ids": ["c1"], "deal_id": nil, "ticket_id": nil,
                     "occurred_at": "2025-03-07T15:30:00.000Z", "direction": nil, "duration_sec": nil,
                     "start_at": nil, "end_at": nil, "outcome": nil, "owner_id": nil, "task": nil,
                 ]
         )
-        #expect(decision.events.first?.pii == ["subject": nil, "body": nil])
+        #expect(decision.events.first?.payloadPII == ["subject": nil, "body": nil])
     }
 
     @Test func taskAndMeetingFields() throws {
@@ -62,9 +63,9 @@ import Testing
             LogActivity.self,
             ["type": "task", "customer_ids": ["c1"], "due_at": "2025-03-10T09:00:00Z", "task_status": "WAITING"]
         )
-        #expect(task.events.first?.data["task"] == ["due_at": "2025-03-10T09:00:00.000Z", "status": "WAITING"])
+        #expect(task.events.first?.payloadData["task"] == ["due_at": "2025-03-10T09:00:00.000Z", "status": "WAITING"])
         let bareTask = try harness.when(LogActivity.self, ["type": "task", "customer_ids": ["c1"]])
-        #expect(bareTask.events.first?.data["task"] == ["due_at": nil, "status": nil])
+        #expect(bareTask.events.first?.payloadData["task"] == ["due_at": nil, "status": nil])
         let meeting = try harness.when(
             LogActivity.self,
             [
@@ -72,12 +73,12 @@ import Testing
                 "end_at": "2025-03-07T10:00:00Z",
             ]
         )
-        #expect(meeting.events.first?.data["outcome"] == "NO_SHOW")
+        #expect(meeting.events.first?.payloadData["outcome"] == "NO_SHOW")
         let email = try harness.when(
             LogActivity.self,
             ["type": "email", "customer_ids": ["c2"], "direction": "inbound"]
         )
-        #expect(email.events.first?.data["direction"] == "inbound")
+        #expect(email.events.first?.payloadData["direction"] == "inbound")
     }
 
     @Test func existingActivityIDIsAlreadyExists() throws {
@@ -263,6 +264,6 @@ import Testing
             LogActivity.self,
             ["type": "note", "customer_ids": ["c1"], "body": .string(body)]
         )
-        #expect(decision.events.first?.pii["body"] == .string(body))
+        #expect(decision.events.first?.payloadPII["body"] == .string(body))
     }
 }

@@ -1,4 +1,5 @@
 import CRMDomain
+import CRMEventStore
 import CRMJSON
 import Testing
 
@@ -82,8 +83,8 @@ import Testing
         )
         let upcast = EventSchema.upcast(v1)
         #expect(upcast.schemaVersion == event.schemaVersion)
-        #expect(upcast.data == event.data)
-        #expect(upcast.pii == event.pii)
+        #expect(upcast.payloadData == event.payloadData)
+        #expect(upcast.payloadPII == event.payloadPII)
     }
 
     @Test func consentChangedV1ToV2() {
@@ -112,7 +113,7 @@ import Testing
         )
         let upcast = EventSchema.upcast(v1)
         #expect(upcast.schemaVersion == 2)
-        #expect(upcast.pii == ["contact_point": "+1 555 0100", "evidence": nil])
+        #expect(upcast.payloadPII == ["contact_point": "+1 555 0100", "evidence": nil])
         var envelope = upcast
         envelope.pii = v1.pii
         envelope.schemaVersion = 1
@@ -134,7 +135,9 @@ import Testing
             data: ["customer_id": "c1", "channel": "email", "from": "not_set", "to": "opted_out"],
             pii: ["address": "ada@work.example", "evidence": nil]
         )
-        try DecisionEvolver.apply(EventSchema.upcast(v1), to: harness.state)
+        var current = EventSchema.upcast(v1)
+        current.event = EventCodec.typed(current.event)
+        try DecisionEvolver.apply(current, to: harness.state)
         let emails = try harness.customer("c1").emails
         #expect(emails.map(\.consent) == ["not_set", "opted_out"])
     }

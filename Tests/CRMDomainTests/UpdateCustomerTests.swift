@@ -1,4 +1,5 @@
 import CRMDomain
+import CRMEventStore
 import CRMJSON
 import Testing
 
@@ -33,7 +34,7 @@ import Testing
         #expect(event.type == "CustomerUpdated")
         #expect(event.stream == "customer-c1")
         #expect(
-            event.data
+            event.payloadData
                 == [
                     "customer_id": "c1",
                     "changed_fields": ["address", "custom.plan", "custom.seats", "first_name", "tier"],
@@ -47,7 +48,7 @@ import Testing
         var toAddress = fromAddress
         toAddress["country"] = "GB"
         #expect(
-            event.pii
+            event.payloadPII
                 == [
                     "changes": [
                         "first_name": ["from": "Ada", "to": "Augusta"],
@@ -70,17 +71,17 @@ import Testing
         let event = try #require(
             try harness.when(UpdateCustomer.self, ["customer_id": "c1", "set": ["job_title": "Countess"]]).events.first
         )
-        #expect(event.data == ["customer_id": "c1", "changed_fields": ["job_title"], "changes": [:]])
-        #expect(event.pii == ["changes": ["job_title": ["from": nil, "to": "Countess"]]])
+        #expect(event.payloadData == ["customer_id": "c1", "changed_fields": ["job_title"], "changes": [:]])
+        #expect(event.payloadPII == ["changes": ["job_title": ["from": nil, "to": "Countess"]]])
     }
 
     @Test func unsetCustomKeyAndWholeCustom() throws {
         let harness = try self.givenAda()
         let one = try harness.when(UpdateCustomer.self, ["customer_id": "c1", "unset": ["custom.plan"]])
-        #expect(one.events.first?.data["changed_fields"] == ["custom.plan"])
+        #expect(one.events.first?.payloadData["changed_fields"] == ["custom.plan"])
         let all = try harness.when(UpdateCustomer.self, ["customer_id": "c1", "unset": ["custom"]])
-        #expect(all.events.first?.data["changed_fields"] == ["custom.plan", "custom.seats"])
-        #expect(all.events.first?.pii["changes"]?["custom.seats"] == ["from": 3, "to": nil])
+        #expect(all.events.first?.payloadData["changed_fields"] == ["custom.plan", "custom.seats"])
+        #expect(all.events.first?.payloadPII["changes"]?["custom.seats"] == ["from": 3, "to": nil])
     }
 
     @Test(arguments: [
@@ -110,9 +111,9 @@ import Testing
             ]
         )
         let event = try #require(decision.events.first)
-        #expect(event.data["changed_fields"] == ["emails"])
+        #expect(event.payloadData["changed_fields"] == ["emails"])
         #expect(
-            event.pii["changes"]?["emails"]
+            event.payloadPII["changes"]?["emails"]
                 == [
                     "from": [["address": "ada@example.com", "primary": true, "opted_out": true, "invalid": false]],
                     "to": [
@@ -141,7 +142,7 @@ import Testing
     @Test func unsetEmailsAndPhonesClearsThemWhileANameRemains() throws {
         let harness = try self.givenAda()
         let decision = try harness.when(UpdateCustomer.self, ["customer_id": "c1", "unset": ["emails", "phones"]])
-        #expect(decision.events.first?.data["changed_fields"] == ["emails", "phones"])
+        #expect(decision.events.first?.payloadData["changed_fields"] == ["emails", "phones"])
         try harness.record(decision.events)
         #expect(try harness.state.customerID(forEmail: "ada@example.com") == nil)
     }
@@ -149,7 +150,7 @@ import Testing
     @Test func settingNullClearsAField() throws {
         let harness = try self.givenAda()
         let decision = try harness.when(UpdateCustomer.self, ["customer_id": "c1", "set": ["first_name": nil]])
-        #expect(decision.events.first?.pii["changes"] == ["first_name": ["from": "Ada", "to": nil]])
+        #expect(decision.events.first?.payloadPII["changes"] == ["first_name": ["from": "Ada", "to": nil]])
     }
 
     @Test(arguments: [

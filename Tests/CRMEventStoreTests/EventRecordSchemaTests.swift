@@ -29,9 +29,9 @@ import Testing
         #expect(stored == self.v1)
         #expect(EventRecord.encode(stored, previousHash: EventRecord.genesisHash) == bytes)
         #expect(current.schemaVersion == 2)
-        #expect(current.data["kind"] == "task")
-        #expect(current.data["task"] == ["due_at": "2025-03-10T09:00:00.000Z", "status": "WAITING"])
-        #expect(current.seq == self.v1.seq && current.commandID == "c1" && current.pii == self.v1.pii)
+        #expect(current.payloadData["kind"] == "task")
+        #expect(current.payloadData["task"] == ["due_at": "2025-03-10T09:00:00.000Z", "status": "WAITING"])
+        #expect(current.seq == self.v1.seq && current.commandID == "c1" && current.payloadPII == self.v1.payloadPII)
     }
 
     @Test func aNewerSchemaVersionIsNotReadAsCurrent() throws {

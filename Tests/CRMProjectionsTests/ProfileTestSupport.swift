@@ -1,4 +1,5 @@
 import CRMDomain
+import CRMEventStore
 import CRMJSON
 import CRMProjections
 import Foundation
@@ -40,7 +41,7 @@ final class ProfileHarness {
         let version = (self.streamVersions[stream] ?? 0) + 1
         self.streamVersions[stream] = version
         let millis = Timestamp.parse(at)!
-        let event = RecordedEvent(
+        var event = RecordedEvent(
             seq: UInt64(self.log.count + 1),
             stream: stream,
             streamVersion: version,
@@ -55,6 +56,7 @@ final class ProfileHarness {
             data: data,
             pii: pii
         )
+        event.event = EventCodec.typed(event.event)
         self.log.append(event)
         try self.environment.write { txn in try self.projector.apply(event, txn) }
         return event

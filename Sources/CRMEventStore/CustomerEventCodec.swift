@@ -1,0 +1,242 @@
+import CRMDomain
+import CRMJSON
+
+/// Customer and activity events ⇄ their JSON payloads (see ``EventCodec``).
+enum CustomerEventCodec {
+    /// The `data` and `pii` payloads of `event`.
+    static func encode(_ event: CustomerEvent) -> (data: JSON, pii: JSON) {
+        switch event {
+        case .created(let created):
+            return (
+                [
+                    "customer_id": .string(created.customerID), "owner_id": .string(created.ownerID),
+                    "tags": .strings(created.tags), "tier": .string(created.tier), "source": .string(created.source),
+                    "lifecycle_stage": .string(created.lifecycleStage), "lead_status": .string(created.leadStatus),
+                ],
+                [
+                    "first_name": .string(created.firstName), "last_name": .string(created.lastName),
+                    "company_name": .string(created.companyName), "job_title": .string(created.jobTitle),
+                    "emails": .array(created.emails.map(\.eventJSON)),
+                    "phones": .array(created.phones.map(\.eventJSON)),
+                    "address": created.address?.json ?? .null, "custom": .object(created.custom.mapValues(\.json)),
+                ]
+            )
+        case .updated(let updated):
+            var data: [String: JSON] = [:]
+            var pii: [String: JSON] = [:]
+            func put(_ field: String, _ change: Change<String?>?, personal: Bool = true) {
+                guard let change else { return }
+                let value: JSON = ["from": .string(change.from), "to": .string(change.to)]
+                if personal { pii[field] = value } else { data[field] = value }
+            }
+            put("first_name", updated.firstName)
+            put("last_name", updated.lastName)
+            put("company_name", updated.companyName)
+            put("job_title", updated.jobTitle)
+            put("tier", updated.tier, personal: false)
+            put("source", updated.source, personal: false)
+            if let change = updated.emails {
+                pii["emails"] = ["from": .array(change.from.map(\.eventJSON)), "to": .array(change.to.map(\.eventJSON))]
+            }
+            if let change = updated.phones {
+                pii["phones"] = ["from": .array(change.from.map(\.eventJSON)), "to": .array(change.to.map(\.eventJSON))]
+            }
+            if let change = updated.address {
+                pii["address"] = ["from": change.from?.json ?? .null, "to": change.to?.json ?? .null]
+            }
+            for (key, change) in updated.custom {
+                pii["custom.\(key)"] = ["from": change.from?.json ?? .null, "to": change.to?.json ?? .null]
+            }
+            return (
+                [
+                    "customer_id": .string(updated.customerID), "changed_fields": .strings(updated.changedFields),
+                    "changes": .object(data),
+                ],
+                ["changes": .object(pii)]
+            )
+        case .tagged(let tagged):
+            return (
+                [
+                    "customer_id": .string(tagged.customerID), "added": .strings(tagged.added),
+                    "removed": .strings(tagged.removed),
+                ],
+                .null
+            )
+        case .ownerChanged(let changed):
+            return (
+                ["customer_id": .string(changed.customerID), "from": .string(changed.from), "to": .string(changed.to)],
+                .null
+            )
+        case .lifecycleStageChanged(let changed):
+            return (
+                [
+                    "customer_id": .string(changed.customerID), "from": .string(changed.from),
+                    "to": .string(changed.to), "source": .string(changed.source),
+                ],
+                .null
+            )
+        case .leadStatusChanged(let changed):
+            return (
+                ["customer_id": .string(changed.customerID), "from": .string(changed.from), "to": .string(changed.to)],
+                .null
+            )
+        case .consentChanged(let changed):
+            return (
+                [
+                    "customer_id": .string(changed.customerID), "channel": .string(changed.channel),
+                    "from": .string(changed.from), "to": .string(changed.to),
+                    "legal_basis": .string(changed.legalBasis), "source": .string(changed.source),
+                ],
+                ["contact_point": .string(changed.contactPoint), "evidence": .string(changed.evidence)]
+            )
+        case .activityLogged(let activity):
+            func time(_ millis: Int64?) -> JSON { .string(millis.map(Timestamp.format)) }
+            let task: JSON = activity.task.map { ["due_at": time($0.dueAt), "status": .string($0.status)] } ?? .null
+            return (
+                [
+                    "activity_id": .string(activity.activityID), "kind": .string(activity.kind),
+                    "customer_ids": .strings(activity.customerIDs), "deal_id": .string(activity.dealID),
+                    "ticket_id": .string(activity.ticketID), "occurred_at": time(activity.occurredAt),
+                    "direction": .string(activity.direction),
+                    "duration_sec": activity.durationSec.map { .int($0) } ?? .null, "start_at": time(activity.startAt),
+                    "end_at": time(activity.endAt), "outcome": .string(activity.outcome),
+                    "owner_id": .string(activity.ownerID), "task": task,
+                ],
+                ["subject": .string(activity.subject), "body": .string(activity.body)]
+            )
+        }
+    }
+
+    /// The typed event of a current-version payload, or `nil` when the type is not a customer event or
+    /// the payload lacks what identifies the event (its customer or activity id); other fields are
+    /// read leniently, missing or mistyped ones as absent.
+    static func decode(_ event: UntypedEvent) -> CustomerEvent? {
+        let data = event.data
+        let pii = event.pii
+        if event.type == EventType.activityLogged {
+            guard let id = data["activity_id"]?.stringValue else { return nil }
+            return .activityLogged(CustomerEventCodec.activity(id, data, pii))
+        }
+        // Every customer event names its customer in `customer_id`; one without it stays untyped.
+        guard let customerID = data["customer_id"]?.stringValue else { return nil }
+        func text(_ value: JSON?) -> String? { value?.stringValue }
+        func strings(_ value: JSON?) -> [String] { value?.arrayValue?.compactMap(\.stringValue) ?? [] }
+        switch event.type {
+        case EventType.customerCreated:
+            var created = CustomerCreated(CustomerState(id: customerID))
+            created.ownerID = text(data["owner_id"])
+            created.tags = strings(data["tags"])
+            created.tier = text(data["tier"])
+            created.source = text(data["source"])
+            created.lifecycleStage = text(data["lifecycle_stage"]) ?? Validation.defaultLifecycleStage
+            created.leadStatus = text(data["lead_status"])
+            created.firstName = text(pii["first_name"])
+            created.lastName = text(pii["last_name"])
+            created.companyName = text(pii["company_name"])
+            created.jobTitle = text(pii["job_title"])
+            created.emails = CustomerState.emails(fromEventJSON: pii["emails"] ?? .null)
+            created.phones = CustomerState.phones(fromEventJSON: pii["phones"] ?? .null)
+            created.address = pii["address"].flatMap(CustomerState.PostalAddress.init(json:))
+            created.custom = (pii["custom"]?.objectValue ?? [:]).compactMapValues(CustomValue.init(json:))
+            return .created(created)
+        case EventType.customerUpdated:
+            return .updated(CustomerEventCodec.updated(customerID, data, pii))
+        case EventType.customerTagged:
+            return .tagged(
+                CustomerTagged(customerID: customerID, added: strings(data["added"]), removed: strings(data["removed"]))
+            )
+        case EventType.customerOwnerChanged:
+            return .ownerChanged(
+                CustomerOwnerChanged(customerID: customerID, from: text(data["from"]), to: text(data["to"]))
+            )
+        case EventType.lifecycleStageChanged:
+            guard let to = text(data["to"]) else { return nil }
+            return .lifecycleStageChanged(
+                LifecycleStageChanged(
+                    customerID: customerID, from: text(data["from"]), to: to, source: text(data["source"])
+                )
+            )
+        case EventType.leadStatusChanged:
+            return .leadStatusChanged(
+                LeadStatusChanged(customerID: customerID, from: text(data["from"]), to: text(data["to"]))
+            )
+        case EventType.consentChanged:
+            guard let channel = text(data["channel"]), let to = text(data["to"]) else { return nil }
+            return .consentChanged(
+                ConsentChanged(
+                    customerID: customerID, channel: channel, from: text(data["from"]), to: to,
+                    legalBasis: text(data["legal_basis"]), source: text(data["source"]),
+                    contactPoint: text(pii["contact_point"]), evidence: text(pii["evidence"])
+                )
+            )
+        default:
+            return nil
+        }
+    }
+
+    private static func updated(_ customerID: String, _ data: JSON, _ pii: JSON) -> CustomerUpdated {
+        var updated = CustomerUpdated(customerID: customerID)
+        var changes = data["changes"]?.objectValue ?? [:]
+        for (field, change) in pii["changes"]?.objectValue ?? [:] { changes[field] = change }
+        for (field, change) in changes {
+            let from = change["from"] ?? .null
+            let to = change["to"] ?? .null
+            let text = Change(from: from.stringValue, to: to.stringValue)
+            switch field {
+            case "first_name": updated.firstName = text
+            case "last_name": updated.lastName = text
+            case "company_name": updated.companyName = text
+            case "job_title": updated.jobTitle = text
+            case "tier": updated.tier = text
+            case "source": updated.source = text
+            case "emails":
+                updated.emails = Change(
+                    from: CustomerState.emails(fromEventJSON: from),
+                    to: CustomerState.emails(fromEventJSON: to)
+                )
+            case "phones":
+                updated.phones = Change(
+                    from: CustomerState.phones(fromEventJSON: from),
+                    to: CustomerState.phones(fromEventJSON: to)
+                )
+            case "address":
+                updated.address = Change(
+                    from: CustomerState.PostalAddress(json: from),
+                    to: CustomerState.PostalAddress(json: to)
+                )
+            default:
+                guard field.hasPrefix("custom.") else { continue }
+                updated.custom[String(field.dropFirst("custom.".count))] = Change(
+                    from: CustomValue(json: from),
+                    to: CustomValue(json: to)
+                )
+            }
+        }
+        return updated
+    }
+
+    private static func activity(_ id: String, _ data: JSON, _ pii: JSON) -> ActivityLogged {
+        func text(_ value: JSON?) -> String? { value?.stringValue }
+        func time(_ value: JSON?) -> Int64? { value?.stringValue.flatMap(Timestamp.parse) }
+        var activity = ActivityLogged(
+            activityID: id,
+            kind: text(data["kind"]),
+            customerIDs: data["customer_ids"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        )
+        activity.dealID = text(data["deal_id"])
+        activity.ticketID = text(data["ticket_id"])
+        activity.occurredAt = time(data["occurred_at"])
+        activity.direction = text(data["direction"])
+        activity.durationSec = data["duration_sec"]?.intValue
+        activity.startAt = time(data["start_at"])
+        activity.endAt = time(data["end_at"])
+        activity.outcome = text(data["outcome"])
+        activity.ownerID = text(data["owner_id"])
+        if let task = data["task"], task.objectValue != nil {
+            activity.task = ActivityLogged.Task(dueAt: time(task["due_at"]), status: text(task["status"]))
+        }
+        activity.subject = text(pii["subject"])
+        activity.body = text(pii["body"])
+        return activity
+    }
+}
