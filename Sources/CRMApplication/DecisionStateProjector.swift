@@ -26,8 +26,8 @@ struct LMDBDecisionState: DecisionStateStore {
 struct DecisionStateProjector: Projector {
     let name = "state"
     /// Bump when `DecisionEvolver` or the layout of `CustomerState` changes. Version 2 added the
-    /// SLA policy-set fingerprint.
-    let version = 2
+    /// SLA policy-set fingerprint; version 3 stores customers as binary rows.
+    let version = 3
     let tables: [StateTable: Database]
 
     init(_ txn: Transaction) throws {

@@ -12,6 +12,24 @@ public struct CustomerState: Sendable, Hashable {
         case merged
         /// Erased under GDPR (a tombstone).
         case erased
+
+        /// The status's byte in a binary row.
+        var code: UInt8 {
+            switch self {
+            case .active: 0
+            case .merged: 1
+            case .erased: 2
+            }
+        }
+
+        init?(code: UInt8) {
+            switch code {
+            case 0: self = .active
+            case 1: self = .merged
+            case 2: self = .erased
+            default: return nil
+            }
+        }
     }
 
     /// One email address of the customer with its flags.
@@ -305,61 +323,129 @@ public struct StateDecodingError: Error, Sendable, Hashable, CustomStringConvert
 }
 
 extension CustomerState {
-    /// The state as a JSON object (the stored form).
-    public var json: JSON {
-        let emails: [JSON] = self.emails.map { email in
-            var object = email.eventJSON
-            object["consent"] = .string(email.consent)
-            return object
+    /// Format of the binary row; bump it with the decision state's version.
+    static let rowFormat: UInt8 = 1
+
+    /// The compact binary row stored in the `customers` table.
+    public func encoded() -> [UInt8] {
+        var row = BinaryRowWriter(capacity: 128)
+        row.byte(CustomerState.rowFormat)
+        row.string(self.id)
+        row.byte(self.status.code)
+        row.optionalString(self.mergedInto)
+        row.optionalString(self.firstName)
+        row.optionalString(self.lastName)
+        row.optionalString(self.companyName)
+        row.optionalString(self.jobTitle)
+        row.count(self.emails.count)
+        for email in self.emails {
+            row.string(email.address)
+            row.byte((email.primary ? 1 : 0) | (email.optedOut ? 2 : 0) | (email.invalid ? 4 : 0))
+            row.string(email.consent)
         }
-        let phones: [JSON] = self.phones.map { phone in
-            var object = phone.eventJSON
-            object["do_not_call"] = .bool(phone.doNotCall)
-            object["consent"] = .string(phone.consent)
-            object["sms_consent"] = .string(phone.smsConsent)
-            return object
+        row.count(self.phones.count)
+        for phone in self.phones {
+            row.string(phone.number)
+            row.string(phone.normalized)
+            row.optionalString(phone.type)
+            row.byte((phone.primary ? 1 : 0) | (phone.doNotCall ? 2 : 0))
+            row.string(phone.consent)
+            row.string(phone.smsConsent)
         }
-        return [
-            "customer_id": .string(self.id), "status": .string(self.status.rawValue),
-            "merged_into": .string(self.mergedInto), "first_name": .string(self.firstName),
-            "last_name": .string(self.lastName), "company_name": .string(self.companyName),
-            "job_title": .string(self.jobTitle), "emails": .array(emails), "phones": .array(phones),
-            "address": self.addressJSON, "custom": .object(self.custom.mapValues(\.json)), "tags": .strings(self.tags),
-            "owner_id": .string(self.ownerID), "tier": .string(self.tier), "source": .string(self.source),
-            "lifecycle_stage": .string(self.lifecycleStage), "lead_status": .string(self.leadStatus),
-        ]
+        row.bool(self.address != nil)
+        if let address = self.address {
+            for part in [address.street, address.city, address.state, address.postalCode, address.country] {
+                row.optionalString(part)
+            }
+        }
+        row.count(self.custom.count)
+        for key in self.custom.keys.sorted() {
+            row.string(key)
+            switch self.custom[key]! {
+            case .string(let text):
+                row.byte(0)
+                row.string(text)
+            case .int(let number):
+                row.byte(1)
+                row.int(number)
+            case .double(let number):
+                row.byte(2)
+                row.double(number)
+            case .bool(let flag):
+                row.byte(flag ? 4 : 3)
+            }
+        }
+        row.strings(self.tags)
+        row.optionalString(self.ownerID)
+        row.optionalString(self.tier)
+        row.optionalString(self.source)
+        row.string(self.lifecycleStage)
+        row.optionalString(self.leadStatus)
+        return row.bytes
     }
 
-    /// The canonical bytes stored in the `customers` table.
-    public func encoded() -> [UInt8] { self.json.serialized() }
-
-    /// Decodes bytes written by ``encoded()``.
-    public init(decoding bytes: [UInt8]) throws {
-        let json: JSON
-        do {
-            json = try JSON.parse(bytes)
-        } catch {
-            throw StateDecodingError("customer record is not JSON: \(error)")
+    /// Decodes a row written by ``encoded()``.
+    public init(decoding bytes: [UInt8]) throws(StateDecodingError) {
+        var row = BinaryRowReader(bytes, what: "customer record")
+        guard try row.byte() == CustomerState.rowFormat else {
+            throw StateDecodingError("stored customer record has an unknown format")
         }
-        guard let id = json["customer_id"]?.stringValue,
-            let status = json["status"]?.stringValue.flatMap(Status.init(rawValue:))
-        else { throw StateDecodingError("customer record lacks customer_id or status") }
+        let id = try row.string()
+        guard let status = Status(code: try row.byte()) else {
+            throw StateDecodingError("stored customer record \(id) has an unknown status")
+        }
         self.init(id: id, status: status)
-        self.mergedInto = json["merged_into"]?.stringValue
-        self.firstName = json["first_name"]?.stringValue
-        self.lastName = json["last_name"]?.stringValue
-        self.companyName = json["company_name"]?.stringValue
-        self.jobTitle = json["job_title"]?.stringValue
-        self.emails = CustomerState.emails(fromEventJSON: json["emails"] ?? .null)
-        self.phones = CustomerState.phones(fromEventJSON: json["phones"] ?? .null)
-        self.address = json["address"].flatMap(PostalAddress.init(json:))
-        self.custom = (json["custom"]?.objectValue ?? [:]).compactMapValues(CustomValue.init(json:))
-        self.tags = json["tags"]?.arrayValue?.compactMap(\.stringValue) ?? []
-        self.ownerID = json["owner_id"]?.stringValue
-        self.tier = json["tier"]?.stringValue
-        self.source = json["source"]?.stringValue
-        self.lifecycleStage = json["lifecycle_stage"]?.stringValue ?? Validation.defaultLifecycleStage
-        self.leadStatus = json["lead_status"]?.stringValue
+        self.mergedInto = try row.optionalString()
+        self.firstName = try row.optionalString()
+        self.lastName = try row.optionalString()
+        self.companyName = try row.optionalString()
+        self.jobTitle = try row.optionalString()
+        for _ in 0..<(try row.count()) {
+            let address = try row.string()
+            let flags = try row.byte()
+            self.emails.append(
+                Email(
+                    address: address, primary: flags & 1 != 0, optedOut: flags & 2 != 0, invalid: flags & 4 != 0,
+                    consent: try row.string()
+                )
+            )
+        }
+        for _ in 0..<(try row.count()) {
+            let number = try row.string()
+            let normalized = try row.string()
+            let type = try row.optionalString()
+            let flags = try row.byte()
+            self.phones.append(
+                Phone(
+                    number: number, normalized: normalized, type: type, primary: flags & 1 != 0,
+                    doNotCall: flags & 2 != 0, consent: try row.string(), smsConsent: try row.string()
+                )
+            )
+        }
+        if try row.bool() {
+            self.address = PostalAddress(
+                street: try row.optionalString(), city: try row.optionalString(), state: try row.optionalString(),
+                postalCode: try row.optionalString(), country: try row.optionalString()
+            )
+        }
+        for _ in 0..<(try row.count()) {
+            let key = try row.string()
+            switch try row.byte() {
+            case 0: self.custom[key] = .string(try row.string())
+            case 1: self.custom[key] = .int(try row.int())
+            case 2: self.custom[key] = .double(try row.double())
+            case 3: self.custom[key] = .bool(false)
+            case 4: self.custom[key] = .bool(true)
+            default: throw StateDecodingError("stored customer record \(id) has an unknown custom value kind")
+            }
+        }
+        self.tags = try row.strings()
+        self.ownerID = try row.optionalString()
+        self.tier = try row.optionalString()
+        self.source = try row.optionalString()
+        self.lifecycleStage = try row.string()
+        self.leadStatus = try row.optionalString()
+        try row.finish()
     }
 
     /// Reads an email list in event form (stored flags such as `consent` are read when present).
@@ -398,14 +484,14 @@ extension CustomerState {
 extension DecisionStateStore {
     /// Stores `customer` as the customer `id`.
     func setCustomer(_ id: String, _ customer: CustomerState) throws {
-        try self.setDecodedRecord(.customers, id, customer, encoded: customer.encoded(), DecodedState.customers)
+        try self.setRecord(.customers, id, customer.encoded())
     }
 }
 
 extension DecisionState {
     /// The customer `id`, or `nil` when there is none.
     public func customer(_ id: String) throws -> CustomerState? {
-        try self.decodedRecord(.customers, id, DecodedState.customers, decode: CustomerState.init(decoding:))
+        try self.record(.customers, id).map(CustomerState.init(decoding:))
     }
 
     /// The id of the customer holding the (lower-cased) email address, or `nil`.

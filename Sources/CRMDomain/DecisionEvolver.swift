@@ -31,10 +31,8 @@ public enum DecisionEvolver {
                 customer.applyConsent(channel: changed.channel, address: address, status: changed.to)
             }
         case .customer(.activityLogged(let activity)):
-            let marker: JSON = [
-                "type": .string(activity.kind), "customer_ids": .strings(activity.customerIDs),
-            ]
-            try store.setRecord(.activities, activity.activityID, marker.serialized())
+            // Only its existence matters (an activity id cannot be reused).
+            try store.setRecord(.activities, activity.activityID, [])
         default:
             // Sales (pipelines, deals) and service (schedules, SLA policies, tickets) keep their own
             // decision state; each ignores event types it does not know.

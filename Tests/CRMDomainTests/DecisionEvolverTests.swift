@@ -140,7 +140,7 @@ import Testing
                 )
             ],
             address: CustomerState.PostalAddress(street: "1 Main St", country: "GB"),
-            custom: ["n": 1.5, "s": "x"],
+            custom: ["n": 1.5, "s": "x", "i": -7, "t": true, "f": false],
             tags: ["a", "b"],
             ownerID: "u1",
             tier: "gold",
@@ -149,8 +149,10 @@ import Testing
             leadStatus: "CONNECTED"
         )
         #expect(try CustomerState(decoding: state.encoded()) == state)
-        #expect(throws: StateDecodingError.self) { try CustomerState(decoding: Array("{}".utf8)) }
-        #expect(throws: StateDecodingError.self) { try CustomerState(decoding: Array("not json".utf8)) }
+        #expect(throws: StateDecodingError.self) { try CustomerState(decoding: []) }
+        #expect(throws: StateDecodingError.self) { try CustomerState(decoding: Array("not a row".utf8)) }
+        #expect(throws: StateDecodingError.self) { try CustomerState(decoding: state.encoded() + [0]) }
+        #expect(throws: StateDecodingError.self) { try CustomerState(decoding: Array(state.encoded().dropLast())) }
     }
 }
 

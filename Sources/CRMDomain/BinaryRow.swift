@@ -1,0 +1,145 @@
+/// Writes the compact binary rows of decision state and read models: unsigned LEB128 varints,
+/// zig-zag signed integers, length-prefixed UTF-8 strings, one-byte presence flags. A row begins with
+/// a format byte of its own so that a layout can change behind a version bump.
+public struct BinaryRowWriter: Sendable {
+    /// The bytes written so far.
+    public private(set) var bytes: [UInt8] = []
+
+    public init(capacity: Int = 64) { self.bytes.reserveCapacity(capacity) }
+
+    public mutating func byte(_ value: UInt8) { self.bytes.append(value) }
+
+    public mutating func bool(_ value: Bool) { self.bytes.append(value ? 1 : 0) }
+
+    public mutating func varint(_ value: UInt64) {
+        var value = value
+        while value >= 0x80 {
+            self.bytes.append(UInt8(truncatingIfNeeded: value) | 0x80)
+            value >>= 7
+        }
+        self.bytes.append(UInt8(value))
+    }
+
+    public mutating func count(_ value: Int) { self.varint(UInt64(value)) }
+
+    /// A signed integer, zig-zag encoded.
+    public mutating func int(_ value: Int64) {
+        self.varint(UInt64(bitPattern: (value << 1) ^ (value >> 63)))
+    }
+
+    public mutating func double(_ value: Double) {
+        var bits = value.bitPattern.littleEndian
+        withUnsafeBytes(of: &bits) { self.bytes.append(contentsOf: $0) }
+    }
+
+    public mutating func string(_ value: String) {
+        var value = value
+        value.withUTF8 { utf8 in
+            self.count(utf8.count)
+            self.bytes.append(contentsOf: utf8)
+        }
+    }
+
+    public mutating func optionalString(_ value: String?) {
+        guard let value else { return self.byte(0) }
+        self.byte(1)
+        self.string(value)
+    }
+
+    public mutating func optionalInt(_ value: Int64?) {
+        guard let value else { return self.byte(0) }
+        self.byte(1)
+        self.int(value)
+    }
+
+    public mutating func strings(_ values: [String]) {
+        self.count(values.count)
+        for value in values { self.string(value) }
+    }
+}
+
+/// Reads what ``BinaryRowWriter`` wrote; every read past the end or of a malformed value throws.
+public struct BinaryRowReader {
+    private let bytes: [UInt8]
+    private var offset = 0
+    /// What the row is, for error messages (e.g. "customer c1").
+    private let what: String
+
+    public init(_ bytes: [UInt8], what: String) {
+        self.bytes = bytes
+        self.what = what
+    }
+
+    /// Whether every byte has been read.
+    public var isAtEnd: Bool { self.offset == self.bytes.count }
+
+    private func fail(_ problem: String) -> StateDecodingError {
+        StateDecodingError("stored \(self.what) is malformed: \(problem) at byte \(self.offset)")
+    }
+
+    public mutating func byte() throws(StateDecodingError) -> UInt8 {
+        guard self.offset < self.bytes.count else { throw self.fail("truncated") }
+        defer { self.offset += 1 }
+        return self.bytes[self.offset]
+    }
+
+    public mutating func bool() throws(StateDecodingError) -> Bool { try self.byte() != 0 }
+
+    public mutating func varint() throws(StateDecodingError) -> UInt64 {
+        var value: UInt64 = 0
+        var shift: UInt64 = 0
+        while true {
+            let byte = try self.byte()
+            guard shift < 64 else { throw self.fail("varint too long") }
+            value |= UInt64(byte & 0x7F) << shift
+            if byte < 0x80 { return value }
+            shift += 7
+        }
+    }
+
+    public mutating func count() throws(StateDecodingError) -> Int {
+        let value = try self.varint()
+        guard value <= UInt64(self.bytes.count - self.offset) else { throw self.fail("count \(value) too large") }
+        return Int(value)
+    }
+
+    public mutating func int() throws(StateDecodingError) -> Int64 {
+        let raw = try self.varint()
+        return Int64(bitPattern: (raw >> 1) ^ (0 &- (raw & 1)))
+    }
+
+    public mutating func double() throws(StateDecodingError) -> Double {
+        guard self.offset + 8 <= self.bytes.count else { throw self.fail("truncated") }
+        var bits: UInt64 = 0
+        for index in 0..<8 { bits |= UInt64(self.bytes[self.offset + index]) << (8 * UInt64(index)) }
+        self.offset += 8
+        return Double(bitPattern: bits)
+    }
+
+    public mutating func string() throws(StateDecodingError) -> String {
+        let count = try self.count()
+        defer { self.offset += count }
+        return String(decoding: self.bytes[self.offset..<(self.offset + count)], as: UTF8.self)
+    }
+
+    public mutating func optionalString() throws(StateDecodingError) -> String? {
+        try self.bool() ? try self.string() : nil
+    }
+
+    public mutating func optionalInt() throws(StateDecodingError) -> Int64? {
+        try self.bool() ? try self.int() : nil
+    }
+
+    public mutating func strings() throws(StateDecodingError) -> [String] {
+        let count = try self.count()
+        var values: [String] = []
+        values.reserveCapacity(count)
+        for _ in 0..<count { values.append(try self.string()) }
+        return values
+    }
+
+    /// Throws unless the row has been read to its end.
+    public func finish() throws(StateDecodingError) {
+        guard self.isAtEnd else { throw self.fail("\(self.bytes.count - self.offset) trailing bytes") }
+    }
+}
