@@ -128,7 +128,7 @@ extension CRMCore {
         var tickets: Set<String> = []
         func touches(_ event: RecordedEvent) -> Bool {
             let names = event.data["customer_ids"]?.arrayValue?.contains(.string(id)) == true
-                || event.data["customer_id"] == .string(id)
+                || event.data["customer_id"] == .string(id) || event.event.service?.customerID == id
             if event.stream.hasPrefix("deal-"), names { deals.insert(event.stream) }
             if event.stream.hasPrefix("ticket-"), names { tickets.insert(event.stream) }
             if event.stream == own { existed = true }

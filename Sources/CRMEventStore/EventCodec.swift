@@ -13,6 +13,7 @@ public enum EventCodec {
     public static func payload(_ event: DomainEvent) -> (data: JSON, pii: JSON) {
         switch event {
         case .untyped(let event): (event.data, event.pii)
+        case .service(let event): ServiceEventCodec.encode(event)
         }
     }
 
@@ -22,6 +23,7 @@ public enum EventCodec {
         guard case .untyped(let untyped) = event,
             untyped.schemaVersion == EventSchema.currentVersion(of: untyped.type)
         else { return event }
+        if let service = ServiceEventCodec.decode(untyped) { return .service(service) }
         return event
     }
 

@@ -15,6 +15,7 @@ extension CustomerProfileProjector {
     func indexPosition(_ event: RecordedEvent, _ txn: Transaction) throws {
         var named = event.data["customer_ids"]?.arrayValue?.compactMap(\.stringValue) ?? []
         if let id = event.data["customer_id"]?.stringValue { named.append(id) }
+        if let id = event.event.service?.customerID { named.append(id) }
         var customers = Set(named)
         if event.stream.hasPrefix(Self.ownStreamPrefix) {
             customers.insert(String(event.stream.dropFirst(Self.ownStreamPrefix.count)))

@@ -1,4 +1,5 @@
 import CRMDomain
+import CRMEventStore
 import CRMJSON
 import CRMProjections
 import Foundation
@@ -12,8 +13,8 @@ import Testing
         var streams: Set<String> = []
         var result: [UInt64] = []
         for event in log {
-            let names = event.data["customer_ids"]?.arrayValue?.contains(.string(id)) == true
-                || event.data["customer_id"] == .string(id)
+            let names = event.payloadData["customer_ids"]?.arrayValue?.contains(.string(id)) == true
+                || event.payloadData["customer_id"] == .string(id)
             if names, event.stream.hasPrefix("deal-") || event.stream.hasPrefix("ticket-") {
                 streams.insert(event.stream)
             }
