@@ -10,7 +10,7 @@ public enum SlaTicketDocument {
         let at = JSON.int(event.occurredAt)
         if case .ticketOpened(let opened) = service {
             return [
-                "ticket_id": .string(opened.ticketID), "customer_id": .string(opened.customerID),
+                "ticket_id": .string(opened.ticketID), "customer_id": .string(service.customerID),
                 "channel": .string(opened.channel), "priority": .string(opened.priority),
                 "status": .string(opened.status), "tags": .strings(opened.tags),
                 "created_by": .string(opened.createdBy),

@@ -285,6 +285,23 @@ import Testing
         ))
     }
 
+    @Test func aStoredTicketWithoutCustomerFoldsAsBefore() throws {
+        var log = InMemoryLog()
+        let opened = log.record(
+            [NewEvent(type: "TicketOpened", stream: "ticket-t9", data: ["ticket_id": "t9", "channel": "chat"])],
+            at: 5
+        )[0]
+        #expect(opened.event.service?.ticketID == "t9")
+        // The SLA read model keeps the ticket, with no customer and no subject.
+        let document = try #require(SlaTicketDocument.fold(nil, opened))
+        #expect(document["customer_id"] == .null && document["subject"] == .null)
+        #expect(document["channel"] == "chat" && document["priority"] == "normal" && document["status"] == "new")
+        // The decision state does not: a ticket needs its requester.
+        let state = InMemoryDecisionState()
+        try DecisionEvolver.apply(opened, to: state)
+        #expect(try state.ticket("t9") == nil)
+    }
+
     @Test func payloadsNoFoldCouldUseStayUntyped() {
         let unusable: [(String, JSON)] = [
             ("TicketOpened", ["customer_id": "c1"]),
