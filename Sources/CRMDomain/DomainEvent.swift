@@ -10,12 +10,15 @@ public enum DomainEvent: Sendable, Hashable {
     case customer(CustomerEvent)
     /// An event given as its JSON payload.
     case untyped(UntypedEvent)
+    /// A service-desk event (schedules, SLA policies, tickets).
+    case service(ServiceEvent)
 
     /// The event type name, e.g. `CustomerCreated`.
     public var type: String {
         switch self {
         case .customer(let event): event.type
         case .untyped(let event): event.type
+        case .service(let event): event.type
         }
     }
 
@@ -24,6 +27,7 @@ public enum DomainEvent: Sendable, Hashable {
         switch self {
         case .customer: EventSchema.currentVersion(of: self.type)
         case .untyped(let event): event.schemaVersion
+        case .service(let event): EventSchema.currentVersion(of: event.type)
         }
     }
 
@@ -33,6 +37,7 @@ public enum DomainEvent: Sendable, Hashable {
         switch self {
         case .customer(.activityLogged(let activity)): return activity.customerIDs
         case .customer(let event): return event.customerID.map { [$0] } ?? []
+        case .service(let event): return event.customerID.map { [$0] } ?? []
         case .untyped(let event):
             var named = event.data["customer_ids"]?.arrayValue?.compactMap(\.stringValue) ?? []
             if let id = event.data["customer_id"]?.stringValue { named.append(id) }

@@ -173,9 +173,8 @@ public struct DefineSchedule: DomainCommand {
         var schedule = self.schedule
         schedule.version = (try state.schedule(schedule.scheduleID)?.version ?? 0) + 1
         let event = NewEvent(
-            type: ServiceEventType.scheduleDefined,
-            stream: ServiceStream.schedule(schedule.scheduleID),
-            data: schedule.json
+            .service(.scheduleDefined(ScheduleDefined(schedule: schedule))),
+            stream: ServiceStream.schedule(schedule.scheduleID)
         )
         return Decision(
             events: [event],

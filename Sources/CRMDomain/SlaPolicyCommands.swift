@@ -322,12 +322,9 @@ public struct DefineSlaPolicy: DomainCommand {
         }
         var policy = self.policy
         policy.version = (try state.slaPolicy(policy.policyID)?.version ?? 0) + 1
-        var data = policy.json
-        data["retired"] = nil
         let event = NewEvent(
-            type: ServiceEventType.slaPolicyDefined,
-            stream: ServiceStream.policy(policy.policyID),
-            data: data
+            .service(.slaPolicyDefined(SlaPolicyDefined(policy))),
+            stream: ServiceStream.policy(policy.policyID)
         )
         return Decision(
             events: [event],
@@ -369,9 +366,8 @@ public struct RetireSlaPolicy: DomainCommand {
         let result: [String: JSON] = ["policy_id": .string(self.policyID), "version": .int(policy.version)]
         if policy.retired { return Decision(events: [], result: result) }
         let event = NewEvent(
-            type: ServiceEventType.slaPolicyRetired,
-            stream: ServiceStream.policy(self.policyID),
-            data: ["policy_id": .string(self.policyID), "version": .int(policy.version)]
+            .service(.slaPolicyRetired(SlaPolicyRetired(policyID: self.policyID, version: policy.version))),
+            stream: ServiceStream.policy(self.policyID)
         )
         return Decision(events: [event], result: result)
     }
@@ -388,11 +384,12 @@ let policyIndexKey = "policy_ids"
 enum PolicySetFingerprint {
     static let key = "policy_set_fingerprint"
 
-    static func advance(_ store: any DecisionStateStore, with event: RecordedEvent) throws {
+    /// Advances the fingerprint over a policy event of `type` whose `data` payload is `data`.
+    static func advance(_ store: any DecisionStateStore, type: String, data: JSON) throws {
         var hasher = SHA256()
         hasher.update(data: try store.record(.service, PolicySetFingerprint.key) ?? [])
-        hasher.update(data: Array(event.type.utf8) + [0])
-        hasher.update(data: event.data.serialized())
+        hasher.update(data: Array(type.utf8) + [0])
+        hasher.update(data: data.serialized())
         try store.setRecord(.service, PolicySetFingerprint.key, Array(hasher.finalize()))
     }
 }

@@ -6,47 +6,44 @@ public enum SlaTicketDocument {
     /// Folds one ticket event into `document` (`nil` before `TicketOpened`). Returns the new document,
     /// or `nil` when the event is not a ticket event or the ticket is unknown.
     public static func fold(_ document: JSON?, _ event: RecordedEvent) -> JSON? {
-        let data = event.data
+        guard let service = event.event.service else { return nil }
         let at = JSON.int(event.occurredAt)
-        if event.type == ServiceEventType.ticketOpened {
-            guard let id = data["ticket_id"]?.stringValue else { return nil }
+        if case .ticketOpened(let opened) = service {
             return [
-                "ticket_id": .string(id), "customer_id": data["customer_id"] ?? .null,
-                "channel": data["channel"] ?? .null, "priority": data["priority"] ?? "normal",
-                "status": data["status"] ?? "new", "tags": data["tags"] ?? [],
-                "created_by": data["created_by"] ?? .null,
-                "subject": event.pii["subject"] ?? .null, "created_at": at, "updated_at": at, "message_count": 0,
+                "ticket_id": .string(opened.ticketID), "customer_id": .string(service.customerID),
+                "channel": .string(opened.channel), "priority": .string(opened.priority),
+                "status": .string(opened.status), "tags": .strings(opened.tags),
+                "created_by": .string(opened.createdBy),
+                "subject": .string(opened.subject), "created_at": at, "updated_at": at, "message_count": 0,
                 "policy": .null, "log": [],
             ]
         }
         guard var document else { return nil }
-        switch event.type {
-        case ServiceEventType.ticketMessageAdded:
+        switch service {
+        case .ticketMessageAdded(let added):
             document["message_count"] = .int((document["message_count"]?.intValue ?? 0) + 1)
             SlaTicketDocument.append(
                 &document,
                 [
-                    "at": at, "kind": "message", "author": data["author"] ?? .null, "public": data["public"] ?? false,
-                    "opening": data["opening"] ?? false,
+                    "at": at, "kind": "message", "author": .string(added.author), "public": .bool(added.isPublic),
+                    "opening": .bool(added.opening),
                 ]
             )
-        case ServiceEventType.ticketStatusChanged:
-            document["status"] = data["to"] ?? .null
-            SlaTicketDocument.append(&document, ["at": at, "kind": "status", "to": data["to"] ?? .null])
-        case ServiceEventType.ticketPriorityChanged:
-            document["priority"] = data["to"] ?? .null
-        case ServiceEventType.ticketTagged:
-            let added = data["added"]?.arrayValue?.compactMap(\.stringValue) ?? []
-            let removed = Set(data["removed"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+        case .ticketStatusChanged(let changed):
+            document["status"] = .string(changed.to)
+            SlaTicketDocument.append(&document, ["at": at, "kind": "status", "to": .string(changed.to)])
+        case .ticketPriorityChanged(let changed):
+            document["priority"] = .string(changed.to)
+        case .ticketTagged(let tagged):
             let tags = Set(document["tags"]?.arrayValue?.compactMap(\.stringValue) ?? [])
-            document["tags"] = .strings(tags.union(added).subtracting(removed).sorted())
-        case ServiceEventType.slaPolicyApplied:
-            document["policy"] = ["policy_id": data["policy_id"] ?? .null, "version": data["policy_version"] ?? .null]
-            SlaTicketDocument.append(&document, ["at": at, "kind": "applied", "snapshot": data])
-        case ServiceEventType.slaPolicyRemoved:
+            document["tags"] = .strings(tags.union(tagged.added).subtracting(tagged.removed).sorted())
+        case .slaPolicyApplied(let applied):
+            document["policy"] = ["policy_id": .string(applied.policyID), "version": .int(applied.policyVersion)]
+            SlaTicketDocument.append(&document, ["at": at, "kind": "applied", "snapshot": applied.snapshot])
+        case .slaPolicyRemoved:
             document["policy"] = .null
             SlaTicketDocument.append(&document, ["at": at, "kind": "removed"])
-        default:
+        case .scheduleDefined, .slaPolicyDefined, .slaPolicyRetired, .ticketOpened:
             return nil
         }
         document["updated_at"] = at

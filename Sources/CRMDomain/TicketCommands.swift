@@ -44,17 +44,14 @@ enum TicketRules {
         let stream = ServiceStream.ticket(ticket.ticketID)
         guard let policy = try state.resolvePolicy(tier: tier, channel: ticket.channel, tags: ticket.tags) else {
             guard let previous = ticket.appliedPolicyID else { return nil }
-            return NewEvent(
-                type: ServiceEventType.slaPolicyRemoved,
-                stream: stream,
-                data: [
-                    "ticket_id": .string(ticket.ticketID), "customer_id": .string(ticket.customerID),
-                    "policy_id": .string(previous),
-                    "policy_version": ticket.appliedPolicyVersion.map { .int($0) } ?? .null,
-                    "reason": "no_matching_policy",
-                ],
-                causedBy: causedBy
+            let removed = SlaPolicyRemoved(
+                ticketID: ticket.ticketID,
+                customerID: ticket.customerID,
+                policyID: previous,
+                policyVersion: ticket.appliedPolicyVersion,
+                reason: "no_matching_policy"
             )
+            return NewEvent(.service(.slaPolicyRemoved(removed)), stream: stream, causedBy: causedBy)
         }
         if policy.policyID == ticket.appliedPolicyID, policy.version == ticket.appliedPolicyVersion,
             ticket.priority == ticket.appliedPriority
@@ -69,28 +66,17 @@ enum TicketRules {
         } else {
             reason = "policy_changed"
         }
-        var schedule: JSON = .null
-        if let scheduleID = policy.scheduleID, let current = try state.schedule(scheduleID) {
-            schedule = current.json
-        }
-        var targets: [String: JSON] = [:]
-        for target in policy.targets where target.priority == ticket.priority {
-            targets[target.metric] = [
-                "minutes": .int(target.minutes), "business_hours": .bool(target.businessHours),
-                "pause_on": .strings(target.pauseOn),
-            ]
-        }
-        return NewEvent(
-            type: ServiceEventType.slaPolicyApplied,
-            stream: stream,
-            data: [
-                "ticket_id": .string(ticket.ticketID), "customer_id": .string(ticket.customerID),
-                "policy_id": .string(policy.policyID), "policy_version": .int(policy.version),
-                "priority": .string(ticket.priority), "schedule": schedule, "targets": .object(targets),
-                "reason": .string(reason),
-            ],
-            causedBy: causedBy
+        let applied = SlaPolicyApplied(
+            ticketID: ticket.ticketID,
+            customerID: ticket.customerID,
+            policyID: policy.policyID,
+            policyVersion: policy.version,
+            priority: ticket.priority,
+            schedule: try policy.scheduleID.flatMap { try state.schedule($0) },
+            targets: policy.targets.filter { $0.priority == ticket.priority }.sorted { $0.metric < $1.metric },
+            reason: reason
         )
+        return NewEvent(.service(.slaPolicyApplied(applied)), stream: stream, causedBy: causedBy)
     }
 
     /// Appends the re-evaluation event (if any) to `events`, caused by the first event.
@@ -115,15 +101,15 @@ enum TicketRules {
         cause: String,
         reason: String? = nil
     ) -> NewEvent {
-        NewEvent(
-            type: ServiceEventType.ticketStatusChanged,
-            stream: ServiceStream.ticket(ticket.ticketID),
-            data: [
-                "ticket_id": .string(ticket.ticketID), "customer_id": .string(ticket.customerID),
-                "from": .string(from), "to": .string(to), "cause": .string(cause),
-            ],
-            pii: reason.map { ["reason": .string($0)] } ?? .null
+        let changed = TicketStatusChanged(
+            ticketID: ticket.ticketID,
+            customerID: ticket.customerID,
+            from: from,
+            to: to,
+            cause: cause,
+            reason: reason
         )
+        return NewEvent(.service(.ticketStatusChanged(changed)), stream: ServiceStream.ticket(ticket.ticketID))
     }
 
     /// `TicketMessageAdded{ticket_id, customer_id, message_id, author, author_id, public, length}`.
@@ -135,17 +121,18 @@ enum TicketRules {
         body: String,
         opening: Bool = false
     ) -> NewEvent {
-        NewEvent(
-            type: ServiceEventType.ticketMessageAdded,
-            stream: ServiceStream.ticket(ticket.ticketID),
-            data: [
-                "ticket_id": .string(ticket.ticketID), "customer_id": .string(ticket.customerID),
-                "message_id": .string("\(ticket.ticketID)-m\(ticket.messageCount + 1)"), "author": .string(author),
-                "author_id": .string(authorID), "public": .bool(isPublic), "length": .int(Int64(body.utf8.count)),
-                "opening": .bool(opening),
-            ],
-            pii: ["body": .string(body)]
+        let added = TicketMessageAdded(
+            ticketID: ticket.ticketID,
+            customerID: ticket.customerID,
+            messageID: "\(ticket.ticketID)-m\(ticket.messageCount + 1)",
+            author: author,
+            authorID: authorID,
+            isPublic: isPublic,
+            length: Int64(body.utf8.count),
+            opening: opening,
+            body: body
         )
+        return NewEvent(.service(.ticketMessageAdded(added)), stream: ServiceStream.ticket(ticket.ticketID))
     }
 }
 
@@ -230,14 +217,21 @@ public struct OpenTicket: DomainCommand {
         )
         var events = [
             NewEvent(
-                type: ServiceEventType.ticketOpened,
-                stream: ServiceStream.ticket(id),
-                data: [
-                    "ticket_id": .string(id), "customer_id": .string(self.customerID),
-                    "channel": .string(self.channel), "priority": .string(self.priority), "status": "new",
-                    "tags": .strings(ticket.tags), "created_by": .string(self.createdBy),
-                ],
-                pii: ["subject": .string(self.subject)]
+                .service(
+                    .ticketOpened(
+                        TicketOpened(
+                            ticketID: id,
+                            customerID: self.customerID,
+                            channel: self.channel,
+                            priority: self.priority,
+                            status: "new",
+                            tags: ticket.tags,
+                            createdBy: self.createdBy,
+                            subject: self.subject
+                        )
+                    )
+                ),
+                stream: ServiceStream.ticket(id)
             )
         ]
         if let message = self.firstMessage {
@@ -433,12 +427,17 @@ public struct SetTicketPriority: DomainCommand {
         if self.priority != ticket.priority {
             events.append(
                 NewEvent(
-                    type: ServiceEventType.ticketPriorityChanged,
-                    stream: ServiceStream.ticket(ticket.ticketID),
-                    data: [
-                        "ticket_id": .string(ticket.ticketID), "customer_id": .string(ticket.customerID),
-                        "from": .string(ticket.priority), "to": .string(self.priority),
-                    ]
+                    .service(
+                        .ticketPriorityChanged(
+                            TicketPriorityChanged(
+                                ticketID: ticket.ticketID,
+                                customerID: ticket.customerID,
+                                from: ticket.priority,
+                                to: self.priority
+                            )
+                        )
+                    ),
+                    stream: ServiceStream.ticket(ticket.ticketID)
                 )
             )
             ticket.priority = self.priority
@@ -490,12 +489,17 @@ public struct TagTicket: DomainCommand {
         if !added.isEmpty || !removed.isEmpty {
             events.append(
                 NewEvent(
-                    type: ServiceEventType.ticketTagged,
-                    stream: ServiceStream.ticket(ticket.ticketID),
-                    data: [
-                        "ticket_id": .string(ticket.ticketID), "customer_id": .string(ticket.customerID),
-                        "added": .strings(added), "removed": .strings(removed),
-                    ]
+                    .service(
+                        .ticketTagged(
+                            TicketTagged(
+                                ticketID: ticket.ticketID,
+                                customerID: ticket.customerID,
+                                added: added,
+                                removed: removed
+                            )
+                        )
+                    ),
+                    stream: ServiceStream.ticket(ticket.ticketID)
                 )
             )
             ticket.tags = current.union(added).subtracting(removed).sorted()

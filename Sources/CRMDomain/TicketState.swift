@@ -106,16 +106,13 @@ extension DecisionStateStore {
 public enum ServiceEvolver {
     /// Applies `event` if it is a service event; ignores everything else.
     public static func apply(_ event: RecordedEvent, to store: any DecisionStateStore) throws {
-        let data = event.data
-        switch event.type {
-        case ServiceEventType.scheduleDefined:
-            guard let id = data["schedule_id"]?.stringValue else { return }
-            try store.setRecord(.schedules, id, data.serialized())
-        case ServiceEventType.slaPolicyDefined:
-            guard let id = data["policy_id"]?.stringValue else { return }
-            var stored = data
-            stored["retired"] = .bool(false)
-            try store.setRecord(.slaPolicies, id, stored.serialized())
+        guard let service = event.event.service else { return }
+        switch service {
+        case .scheduleDefined(let defined):
+            try store.setRecord(.schedules, defined.schedule.scheduleID, defined.schedule.json.serialized())
+        case .slaPolicyDefined(let defined):
+            let id = defined.policy.policyID
+            try store.setRecord(.slaPolicies, id, defined.policy.json.serialized())
             var ids =
                 try store.record(.service, policyIndexKey).map { try JSON.parse($0) }?.arrayValue?
                 .compactMap(\.stringValue) ?? []
@@ -123,64 +120,54 @@ public enum ServiceEvolver {
                 ids.append(id)
                 try store.setRecord(.service, policyIndexKey, JSON.strings(ids.sorted()).serialized())
             }
-            try PolicySetFingerprint.advance(store, with: event)
-        case ServiceEventType.slaPolicyRetired:
-            guard let id = data["policy_id"]?.stringValue, var policy = try store.slaPolicy(id) else { return }
+            try PolicySetFingerprint.advance(store, type: service.type, data: defined.data)
+        case .slaPolicyRetired(let retired):
+            guard var policy = try store.slaPolicy(retired.policyID) else { return }
             policy.retired = true
-            try store.setRecord(.slaPolicies, id, policy.json.serialized())
-            try PolicySetFingerprint.advance(store, with: event)
-        case ServiceEventType.ticketOpened:
-            guard let id = data["ticket_id"]?.stringValue, let customerID = data["customer_id"]?.stringValue else {
-                return
-            }
+            try store.setRecord(.slaPolicies, retired.policyID, policy.json.serialized())
+            try PolicySetFingerprint.advance(store, type: service.type, data: retired.data)
+        case .ticketOpened(let opened):
+            guard !opened.customerID.isEmpty else { return }
             let ticket = TicketState(
-                ticketID: id,
-                customerID: customerID,
-                channel: data["channel"]?.stringValue ?? "api",
-                priority: data["priority"]?.stringValue ?? "normal",
-                status: data["status"]?.stringValue ?? "new",
-                tags: data["tags"]?.arrayValue?.compactMap(\.stringValue) ?? []
+                ticketID: opened.ticketID,
+                customerID: opened.customerID,
+                channel: opened.channel,
+                priority: opened.priority,
+                status: opened.status,
+                tags: opened.tags
             )
-            try store.setTicket(id, ticket)
-        case ServiceEventType.ticketMessageAdded:
-            try ServiceEvolver.update(event, store) { $0.messageCount += 1 }
-        case ServiceEventType.ticketStatusChanged:
-            try ServiceEvolver.update(event, store) { ticket in
-                if let to = data["to"]?.stringValue { ticket.status = to }
+            try store.setTicket(opened.ticketID, ticket)
+        case .ticketMessageAdded(let added):
+            try ServiceEvolver.update(added.ticketID, store) { $0.messageCount += 1 }
+        case .ticketStatusChanged(let changed):
+            try ServiceEvolver.update(changed.ticketID, store) { $0.status = changed.to }
+        case .ticketPriorityChanged(let changed):
+            try ServiceEvolver.update(changed.ticketID, store) { $0.priority = changed.to }
+        case .ticketTagged(let tagged):
+            try ServiceEvolver.update(tagged.ticketID, store) { ticket in
+                ticket.tags = Set(ticket.tags).union(tagged.added).subtracting(tagged.removed).sorted()
             }
-        case ServiceEventType.ticketPriorityChanged:
-            try ServiceEvolver.update(event, store) { ticket in
-                if let to = data["to"]?.stringValue { ticket.priority = to }
+        case .slaPolicyApplied(let applied):
+            try ServiceEvolver.update(applied.ticketID, store) { ticket in
+                ticket.appliedPolicyID = applied.policyID
+                ticket.appliedPolicyVersion = applied.policyVersion
+                ticket.appliedPriority = applied.priority
             }
-        case ServiceEventType.ticketTagged:
-            try ServiceEvolver.update(event, store) { ticket in
-                let added = data["added"]?.arrayValue?.compactMap(\.stringValue) ?? []
-                let removed = Set(data["removed"]?.arrayValue?.compactMap(\.stringValue) ?? [])
-                ticket.tags = Set(ticket.tags).union(added).subtracting(removed).sorted()
-            }
-        case ServiceEventType.slaPolicyApplied:
-            try ServiceEvolver.update(event, store) { ticket in
-                ticket.appliedPolicyID = data["policy_id"]?.stringValue
-                ticket.appliedPolicyVersion = data["policy_version"]?.intValue
-                ticket.appliedPriority = data["priority"]?.stringValue
-            }
-        case ServiceEventType.slaPolicyRemoved:
-            try ServiceEvolver.update(event, store) { ticket in
+        case .slaPolicyRemoved(let removed):
+            try ServiceEvolver.update(removed.ticketID, store) { ticket in
                 ticket.appliedPolicyID = nil
                 ticket.appliedPolicyVersion = nil
                 ticket.appliedPriority = nil
             }
-        default:
-            return
         }
     }
 
     private static func update(
-        _ event: RecordedEvent,
+        _ id: String,
         _ store: any DecisionStateStore,
         _ change: (inout TicketState) -> Void
     ) throws {
-        guard let id = event.data["ticket_id"]?.stringValue, var ticket = try store.ticket(id) else { return }
+        guard var ticket = try store.ticket(id) else { return }
         change(&ticket)
         try store.setTicket(id, ticket)
     }

@@ -14,6 +14,7 @@ public enum EventCodec {
         switch event {
         case .customer(let event): CustomerEventCodec.encode(event)
         case .untyped(let event): (event.data, event.pii)
+        case .service(let event): ServiceEventCodec.encode(event)
         }
     }
 
@@ -24,6 +25,7 @@ public enum EventCodec {
             untyped.schemaVersion == EventSchema.currentVersion(of: untyped.type)
         else { return event }
         if let typed = CustomerEventCodec.decode(untyped) { return .customer(typed) }
+        if let service = ServiceEventCodec.decode(untyped) { return .service(service) }
         return event
     }
 

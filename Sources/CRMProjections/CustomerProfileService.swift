@@ -8,49 +8,43 @@ extension CustomerProfileProjector {
     /// `ticket.status_changed` and `ticket.message`. The ticket stream is not the customer's, so the
     /// profile's `version`/`updated_at` stay.
     func applyServiceEvent(_ event: RecordedEvent, _ txn: Transaction) throws {
-        let data = event.data
-        let ticketID = data["ticket_id"]?.stringValue
+        guard let service = event.event.service, let customerID = service.customerID else { return }
+        let ticketID = service.ticketID
         var delta = (open: 0, total: 0)
         let note: TimelineNote
-        switch event.type {
-        case ServiceEventType.ticketOpened:
+        switch service {
+        case .ticketOpened(let opened):
             delta = (1, 1)
-            let subject = event.pii["subject"]?.stringValue ?? ""
-            let channel = data["channel"]?.stringValue ?? "api"
+            let subject = opened.subject ?? ""
             note = TimelineNote(
                 kind: "ticket.opened",
                 refID: ticketID,
-                summary: subject.isEmpty ? "Ticket opened via \(channel)" : subject,
-                extra: ["channel": .string(channel), "priority": data["priority"] ?? .null]
+                summary: subject.isEmpty ? "Ticket opened via \(opened.channel)" : subject,
+                extra: ["channel": .string(opened.channel), "priority": .string(opened.priority)]
             )
-        case ServiceEventType.ticketStatusChanged:
-            let from = data["from"]?.stringValue ?? ""
-            let to = data["to"]?.stringValue ?? ""
+        case .ticketStatusChanged(let changed):
             let closedStates = ["solved", "closed"]
-            let wasOpen = !closedStates.contains(from)
-            let isOpen = !closedStates.contains(to)
+            let wasOpen = !closedStates.contains(changed.from)
+            let isOpen = !closedStates.contains(changed.to)
             if wasOpen, !isOpen { delta.open = -1 }
             if !wasOpen, isOpen { delta.open = 1 }
             note = TimelineNote(
                 kind: "ticket.status_changed",
                 refID: ticketID,
-                summary: "Ticket \(from) → \(to)",
-                extra: ["from": .string(from), "to": .string(to)]
+                summary: "Ticket \(changed.from) → \(changed.to)",
+                extra: ["from": .string(changed.from), "to": .string(changed.to)]
             )
-        case ServiceEventType.ticketMessageAdded:
-            let author = data["author"]?.stringValue ?? "customer"
-            let isPublic = data["public"]?.boolValue ?? true
+        case .ticketMessageAdded(let added):
             note = TimelineNote(
                 kind: "ticket.message",
                 refID: ticketID,
-                summary: isPublic ? "\(Self.capitalized(author)) message" : "Internal note",
-                extra: ["author": .string(author), "public": .bool(isPublic)]
+                summary: added.isPublic ? "\(Self.capitalized(added.author)) message" : "Internal note",
+                extra: ["author": .string(added.author), "public": .bool(added.isPublic)]
             )
         default:
             return
         }
-        guard let customerID = data["customer_id"]?.stringValue, var profile = try self.loadProfile(customerID, txn)
-        else { return }
+        guard var profile = try self.loadProfile(customerID, txn) else { return }
         if delta.open != 0 || delta.total != 0 {
             var stats = profile["stats"]?.objectValue ?? [:]
             stats["open_tickets"] = .int(max(0, (stats["open_tickets"]?.intValue ?? 0) + Int64(delta.open)))

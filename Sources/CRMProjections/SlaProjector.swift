@@ -66,7 +66,7 @@ public struct SlaProjector: Projector {
         case ServiceEventType.ticketOpened, ServiceEventType.ticketMessageAdded, ServiceEventType.ticketStatusChanged,
             ServiceEventType.ticketPriorityChanged, ServiceEventType.ticketTagged, ServiceEventType.slaPolicyApplied,
             ServiceEventType.slaPolicyRemoved:
-            guard let id = data["ticket_id"]?.stringValue else { return }
+            guard let id = event.event.service?.ticketID else { return }
             let old = event.type == ServiceEventType.ticketOpened ? nil : try self.load(self.tickets, id, txn)
             guard let document = SlaTicketDocument.fold(old, event) else { return }
             try txn.put(self.tickets, id, document.serialized())

@@ -24,7 +24,11 @@ import Testing
         #expect(first.result["version"] == 1)
         #expect(first.events.first?.type == "ScheduleDefined")
         #expect(first.events.first?.stream == "schedule-eu")
-        #expect(first.events.first?.data["hours"]?["tue"] == [["09:00", "12:00"], ["13:00", "17:00"]])
+        guard case .service(.scheduleDefined(let defined))? = first.events.first?.event else {
+            Issue.record("expected ScheduleDefined")
+            return
+        }
+        #expect(defined.schedule.hours[1] == [.init(start: 540, end: 720), .init(start: 780, end: 1020)])
         let second = try harness.given(DefineSchedule.self, Self.schedule(["name": "EU"]))
         #expect(second.result["version"] == 2)
     }
@@ -100,7 +104,11 @@ import Testing
         #expect(defined.result["version"] == 1)
         let event = try #require(defined.events.first)
         #expect(event.stream == "slapolicy-gold")
-        #expect(event.data["targets"]?[1]?["pause_on"] == ["pending"])
+        guard case .service(.slaPolicyDefined(let policy)) = event.event else {
+            Issue.record("expected SlaPolicyDefined")
+            return
+        }
+        #expect(policy.policy.targets[1].pauseOn == ["pending"])
         let retired = try harness.given(RetireSlaPolicy.self, ["policy_id": "gold"])
         #expect(retired.events.map(\.type) == ["SlaPolicyRetired"])
         #expect(try harness.when(RetireSlaPolicy.self, ["policy_id": "gold"]).events.isEmpty)

@@ -40,10 +40,22 @@ import Testing
         return harness
     }
 
+    /// The status change `event` is, or `nil`.
+    static func statusChange(_ event: NewEvent) -> TicketStatusChanged? {
+        if case .service(.ticketStatusChanged(let changed)) = event.event { return changed }
+        return nil
+    }
+
+    /// The policy application `event` is, or `nil`.
+    static func application(_ event: NewEvent?) -> SlaPolicyApplied? {
+        if case .service(.slaPolicyApplied(let applied))? = event?.event { return applied }
+        return nil
+    }
+
     /// The SLA document of ticket `id` folded from the harness log.
     static func document(_ harness: Harness, _ id: String) -> JSON {
         var document: JSON?
-        for event in harness.log where event.data["ticket_id"]?.stringValue == id {
+        for event in harness.log where event.event.service?.ticketID == id {
             document = SlaTicketDocument.fold(document, event) ?? document
         }
         return document ?? .null
@@ -65,9 +77,10 @@ import Testing
         #expect(decision.events.map(\.type) == ["TicketOpened", "TicketMessageAdded", "SlaPolicyApplied"])
         let applied = decision.events[2]
         #expect(applied.causedBy == 0)
-        #expect(applied.data["reason"] == "created")
-        #expect(applied.data["targets"]?["first_reply_time"]?["minutes"] == 480)
-        #expect(applied.data["schedule"]?["timezone"] == "Europe/Berlin")
+        let snapshot = try #require(Self.application(applied))
+        #expect(snapshot.reason == "created")
+        #expect(snapshot.targets.first { $0.metric == "first_reply_time" }?.minutes == 480)
+        #expect(snapshot.schedule?.timezone == "Europe/Berlin")
         #expect(applied.stream == "ticket-t1")
     }
 
@@ -88,26 +101,26 @@ import Testing
             ["ticket_id": "t1", "author": "agent", "public": true, "body": "hi"]
         )
         #expect(decision.events.map(\.type) == ["TicketMessageAdded", "TicketStatusChanged"])
-        #expect(decision.events[1].data["to"] == "open")
-        #expect(decision.events[1].data["cause"] == "agent_reply")
+        #expect(Self.statusChange(decision.events[1])?.to == "open")
+        #expect(Self.statusChange(decision.events[1])?.cause == "agent_reply")
         try harness.given(SetTicketStatus.self, ["ticket_id": "t1", "status": "pending"])
         decision = try harness.given(
             ReplyToTicket.self,
             ["ticket_id": "t1", "author": "customer", "public": true, "body": "still broken"]
         )
-        #expect(decision.events[1].data["from"] == "pending")
-        #expect(decision.events[1].data["cause"] == "customer_reply")
+        #expect(Self.statusChange(decision.events[1])?.from == "pending")
+        #expect(Self.statusChange(decision.events[1])?.cause == "customer_reply")
         decision = try harness.given(
             ReplyToTicket.self,
             ["ticket_id": "t1", "author": "agent", "public": true, "body": "fixed", "set_status": "solved"]
         )
-        #expect(decision.events[1].data["to"] == "solved")
+        #expect(Self.statusChange(decision.events[1])?.to == "solved")
         // Solved reopens on a customer reply; closed is terminal.
         decision = try harness.given(
             ReplyToTicket.self,
             ["ticket_id": "t1", "author": "customer", "public": true, "body": "no"]
         )
-        #expect(decision.events[1].data["to"] == "open")
+        #expect(Self.statusChange(decision.events[1])?.to == "open")
         try harness.given(SetTicketStatus.self, ["ticket_id": "t1", "status": "closed"])
         expectRejection(
             harness.rejection(
@@ -188,8 +201,8 @@ import Testing
         )
         var decision = try harness.given(TagTicket.self, ["ticket_id": "t1", "add": ["vip"]])
         #expect(decision.events.map(\.type) == ["TicketTagged", "SlaPolicyApplied"])
-        #expect(decision.events[1].data["policy_id"] == "vip")
-        #expect(decision.events[1].data["reason"] == "policy_changed")
+        #expect(Self.application(decision.events[1])?.policyID == "vip")
+        #expect(Self.application(decision.events[1])?.reason == "policy_changed")
         // Nothing changes: no event at all.
         decision = try harness.given(SetTicketPriority.self, ["ticket_id": "t1", "priority": "normal"])
         #expect(decision.events.isEmpty)
@@ -264,7 +277,7 @@ import Testing
         )
         harness.at = Self.ms("2025-03-10T09:30:00Z")
         let decision = try harness.given(SetTicketPriority.self, ["ticket_id": "t1", "priority": "high"])
-        #expect(decision.events.last?.data["reason"] == "priority_changed")
+        #expect(Self.application(decision.events.last)?.reason == "priority_changed")
         let frt = try Self.instance(
             SlaClock.evaluate(Self.document(harness, "t1"), asOf: Self.ms("2025-03-10T10:00:00Z")),
             "first_reply_time"

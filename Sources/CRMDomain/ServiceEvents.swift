@@ -1,0 +1,388 @@
+public import CRMJSON
+
+/// The events of the service desk (schedules, SLA policies, tickets) as typed values.
+///
+/// Ticket facts from the SLA vocabulary (channels, priorities, statuses, authors) stay strings, as in
+/// ``TicketState`` and ``SlaVocabulary``: the folds pass whatever a stored event holds on.
+public enum ServiceEvent: Sendable, Hashable {
+    /// `ScheduleDefined`.
+    case scheduleDefined(ScheduleDefined)
+    /// `SlaPolicyDefined`.
+    case slaPolicyDefined(SlaPolicyDefined)
+    /// `SlaPolicyRetired`.
+    case slaPolicyRetired(SlaPolicyRetired)
+    /// `TicketOpened`.
+    case ticketOpened(TicketOpened)
+    /// `TicketMessageAdded`.
+    case ticketMessageAdded(TicketMessageAdded)
+    /// `TicketStatusChanged`.
+    case ticketStatusChanged(TicketStatusChanged)
+    /// `TicketPriorityChanged`.
+    case ticketPriorityChanged(TicketPriorityChanged)
+    /// `TicketTagged`.
+    case ticketTagged(TicketTagged)
+    /// `SlaPolicyApplied`.
+    case slaPolicyApplied(SlaPolicyApplied)
+    /// `SlaPolicyRemoved`.
+    case slaPolicyRemoved(SlaPolicyRemoved)
+
+    /// The event type name, e.g. `TicketOpened`.
+    public var type: String {
+        switch self {
+        case .scheduleDefined: ServiceEventType.scheduleDefined
+        case .slaPolicyDefined: ServiceEventType.slaPolicyDefined
+        case .slaPolicyRetired: ServiceEventType.slaPolicyRetired
+        case .ticketOpened: ServiceEventType.ticketOpened
+        case .ticketMessageAdded: ServiceEventType.ticketMessageAdded
+        case .ticketStatusChanged: ServiceEventType.ticketStatusChanged
+        case .ticketPriorityChanged: ServiceEventType.ticketPriorityChanged
+        case .ticketTagged: ServiceEventType.ticketTagged
+        case .slaPolicyApplied: ServiceEventType.slaPolicyApplied
+        case .slaPolicyRemoved: ServiceEventType.slaPolicyRemoved
+        }
+    }
+
+    /// The ticket of a ticket event (`nil` for schedule and policy events).
+    public var ticketID: String? { self.ticketFacts?.ticketID }
+
+    /// The requester of a ticket event (`nil` for schedule and policy events, and for a stored ticket
+    /// event without a `customer_id`).
+    public var customerID: String? { self.ticketFacts.flatMap { $0.customerID.isEmpty ? nil : $0.customerID } }
+
+    private var ticketFacts: (ticketID: String, customerID: String)? {
+        switch self {
+        case .scheduleDefined, .slaPolicyDefined, .slaPolicyRetired: nil
+        case .ticketOpened(let event): (event.ticketID, event.customerID)
+        case .ticketMessageAdded(let event): (event.ticketID, event.customerID)
+        case .ticketStatusChanged(let event): (event.ticketID, event.customerID)
+        case .ticketPriorityChanged(let event): (event.ticketID, event.customerID)
+        case .ticketTagged(let event): (event.ticketID, event.customerID)
+        case .slaPolicyApplied(let event): (event.ticketID, event.customerID)
+        case .slaPolicyRemoved(let event): (event.ticketID, event.customerID)
+        }
+    }
+}
+
+extension DomainEvent {
+    /// The service event, or `nil` for any other (or an untyped) event.
+    public var service: ServiceEvent? {
+        if case .service(let event) = self { return event }
+        return nil
+    }
+}
+
+/// `ScheduleDefined`: a business-hours schedule, in a new version.
+public struct ScheduleDefined: Sendable, Hashable {
+    /// The schedule as defined, with its version.
+    public var schedule: BusinessSchedule
+
+    /// The event for `schedule`.
+    public init(schedule: BusinessSchedule) {
+        self.schedule = schedule
+    }
+}
+
+/// `SlaPolicyDefined`: an SLA policy, in a new version.
+public struct SlaPolicyDefined: Sendable, Hashable {
+    /// The policy as defined, with its version; never retired (retiring is ``SlaPolicyRetired``).
+    public var policy: SlaPolicy
+
+    /// The event defining `policy` (its `retired` flag is not part of a definition).
+    public init(_ policy: SlaPolicy) {
+        self.policy = policy
+        self.policy.retired = false
+    }
+
+    /// The event's `data`: the policy's stored form without `retired` (what the policy-set
+    /// fingerprint hashes).
+    public var data: JSON {
+        var data = self.policy.json
+        data["retired"] = nil
+        return data
+    }
+}
+
+/// `SlaPolicyRetired`: the policy stops matching tickets.
+public struct SlaPolicyRetired: Sendable, Hashable {
+    /// The policy id.
+    public var policyID: String
+    /// The version that was retired.
+    public var version: Int64
+
+    /// The event.
+    public init(policyID: String, version: Int64) {
+        self.policyID = policyID
+        self.version = version
+    }
+
+    /// The event's `data`, `{policy_id, version}` (what the policy-set fingerprint hashes).
+    public var data: JSON { ["policy_id": .string(self.policyID), "version": .int(self.version)] }
+}
+
+/// `TicketOpened`: a new ticket.
+public struct TicketOpened: Sendable, Hashable {
+    /// The ticket id.
+    public var ticketID: String
+    /// The requester.
+    public var customerID: String
+    /// One of ``SlaVocabulary/channels``.
+    public var channel: String
+    /// Initial priority, one of ``SlaVocabulary/priorities``.
+    public var priority: String
+    /// Initial status (`new`).
+    public var status: String
+    /// Initial tags, sorted and unique.
+    public var tags: [String]
+    /// `customer` or `agent`.
+    public var createdBy: String
+    /// Subject (personal data); `nil` when the stored event has none.
+    public var subject: String?
+
+    /// The event.
+    public init(
+        ticketID: String,
+        customerID: String,
+        channel: String,
+        priority: String,
+        status: String,
+        tags: [String],
+        createdBy: String,
+        subject: String?
+    ) {
+        self.ticketID = ticketID
+        self.customerID = customerID
+        self.channel = channel
+        self.priority = priority
+        self.status = status
+        self.tags = tags
+        self.createdBy = createdBy
+        self.subject = subject
+    }
+}
+
+/// `TicketMessageAdded`: a public message or an internal note on a ticket.
+public struct TicketMessageAdded: Sendable, Hashable {
+    /// The ticket id.
+    public var ticketID: String
+    /// The requester.
+    public var customerID: String
+    /// `<ticket_id>-m<n>`.
+    public var messageID: String
+    /// `customer` or `agent`.
+    public var author: String
+    /// Who wrote it (e.g. the agent id), if given.
+    public var authorID: String?
+    /// Public message (`true`) or internal note.
+    public var isPublic: Bool
+    /// Size of the body in UTF-8 bytes.
+    public var length: Int64
+    /// Whether it is the ticket's opening message.
+    public var opening: Bool
+    /// The message body (personal data).
+    public var body: String
+
+    /// The event.
+    public init(
+        ticketID: String,
+        customerID: String,
+        messageID: String,
+        author: String,
+        authorID: String?,
+        isPublic: Bool,
+        length: Int64,
+        opening: Bool,
+        body: String
+    ) {
+        self.ticketID = ticketID
+        self.customerID = customerID
+        self.messageID = messageID
+        self.author = author
+        self.authorID = authorID
+        self.isPublic = isPublic
+        self.length = length
+        self.opening = opening
+        self.body = body
+    }
+}
+
+/// `TicketStatusChanged`: the ticket moved from one status to another.
+public struct TicketStatusChanged: Sendable, Hashable {
+    /// The ticket id.
+    public var ticketID: String
+    /// The requester.
+    public var customerID: String
+    /// The previous status.
+    public var from: String
+    /// The new status.
+    public var to: String
+    /// `manual`, `agent_reply` or `customer_reply`.
+    public var cause: String
+    /// Free-text reason (personal data), if given.
+    public var reason: String?
+
+    /// The event.
+    public init(ticketID: String, customerID: String, from: String, to: String, cause: String, reason: String?) {
+        self.ticketID = ticketID
+        self.customerID = customerID
+        self.from = from
+        self.to = to
+        self.cause = cause
+        self.reason = reason
+    }
+}
+
+/// `TicketPriorityChanged`: the ticket's priority changed.
+public struct TicketPriorityChanged: Sendable, Hashable {
+    /// The ticket id.
+    public var ticketID: String
+    /// The requester.
+    public var customerID: String
+    /// The previous priority.
+    public var from: String
+    /// The new priority.
+    public var to: String
+
+    /// The event.
+    public init(ticketID: String, customerID: String, from: String, to: String) {
+        self.ticketID = ticketID
+        self.customerID = customerID
+        self.from = from
+        self.to = to
+    }
+}
+
+/// `TicketTagged`: tags added to and removed from a ticket (only effective changes).
+public struct TicketTagged: Sendable, Hashable {
+    /// The ticket id.
+    public var ticketID: String
+    /// The requester.
+    public var customerID: String
+    /// Tags added, sorted.
+    public var added: [String]
+    /// Tags removed, sorted.
+    public var removed: [String]
+
+    /// The event.
+    public init(ticketID: String, customerID: String, added: [String], removed: [String]) {
+        self.ticketID = ticketID
+        self.customerID = customerID
+        self.added = added
+        self.removed = removed
+    }
+}
+
+/// `SlaPolicyApplied`: a snapshot of the policy, schedule and targets now in force for a ticket.
+public struct SlaPolicyApplied: Sendable, Hashable {
+    /// The ticket id.
+    public var ticketID: String
+    /// The requester.
+    public var customerID: String
+    /// The applied policy.
+    public var policyID: String
+    /// Its version.
+    public var policyVersion: Int64
+    /// The ticket priority the targets are for.
+    public var priority: String
+    /// The policy's schedule as it was then, or `nil` when the policy has none.
+    public var schedule: BusinessSchedule?
+    /// The policy's targets for ``priority``, one per metric, sorted by metric.
+    public var targets: [SlaTarget]
+    /// `created`, `priority_changed` or `policy_changed`.
+    public var reason: String
+
+    /// The event.
+    public init(
+        ticketID: String,
+        customerID: String,
+        policyID: String,
+        policyVersion: Int64,
+        priority: String,
+        schedule: BusinessSchedule?,
+        targets: [SlaTarget],
+        reason: String
+    ) {
+        self.ticketID = ticketID
+        self.customerID = customerID
+        self.policyID = policyID
+        self.policyVersion = policyVersion
+        self.priority = priority
+        self.schedule = schedule
+        self.targets = targets
+        self.reason = reason
+    }
+
+    /// The snapshot as the SLA read model keeps it and ``SlaClock`` reads it — the event's `data`:
+    /// `{ticket_id, customer_id, policy_id, policy_version, priority, schedule, targets:{metric:
+    /// {minutes, business_hours, pause_on}}, reason}`.
+    public var snapshot: JSON {
+        var targets: [String: JSON] = [:]
+        for target in self.targets {
+            targets[target.metric] = [
+                "minutes": .int(target.minutes), "business_hours": .bool(target.businessHours),
+                "pause_on": .strings(target.pauseOn),
+            ]
+        }
+        return [
+            "ticket_id": .string(self.ticketID), "customer_id": .string(self.customerID),
+            "policy_id": .string(self.policyID), "policy_version": .int(self.policyVersion),
+            "priority": .string(self.priority), "schedule": self.schedule?.json ?? .null,
+            "targets": .object(targets), "reason": .string(self.reason),
+        ]
+    }
+
+    /// Reads ``snapshot`` back as leniently as ``SlaClock`` does: `nil` without a `ticket_id` or
+    /// `policy_id`; a malformed schedule counts as none and a target without `minutes` as absent.
+    public init?(snapshot data: JSON) {
+        guard let ticketID = data["ticket_id"]?.stringValue, let policyID = data["policy_id"]?.stringValue else {
+            return nil
+        }
+        let priority = data["priority"]?.stringValue ?? "normal"
+        var targets: [SlaTarget] = []
+        for (metric, target) in data["targets"]?.objectValue ?? [:] {
+            guard let minutes = target["minutes"]?.intValue else { continue }
+            targets.append(
+                SlaTarget(
+                    metric: metric,
+                    priority: priority,
+                    minutes: minutes,
+                    businessHours: target["business_hours"]?.boolValue ?? false,
+                    pauseOn: target["pause_on"]?.arrayValue?.compactMap(\.stringValue)
+                        ?? SlaVocabulary.defaultPauseOn(metric)
+                )
+            )
+        }
+        self.init(
+            ticketID: ticketID,
+            customerID: data["customer_id"]?.stringValue ?? "",
+            policyID: policyID,
+            policyVersion: data["policy_version"]?.intValue ?? 0,
+            priority: priority,
+            schedule: data["schedule"].flatMap { $0.isNull ? nil : BusinessSchedule(json: $0) },
+            targets: targets.sorted { $0.metric < $1.metric },
+            reason: data["reason"]?.stringValue ?? ""
+        )
+    }
+}
+
+/// `SlaPolicyRemoved`: no policy matches the ticket any more.
+public struct SlaPolicyRemoved: Sendable, Hashable {
+    /// The ticket id.
+    public var ticketID: String
+    /// The requester.
+    public var customerID: String
+    /// The policy that applied until now.
+    public var policyID: String
+    /// Its version, when known.
+    public var policyVersion: Int64?
+    /// Why: `no_matching_policy`.
+    public var reason: String
+
+    /// The event.
+    public init(ticketID: String, customerID: String, policyID: String, policyVersion: Int64?, reason: String) {
+        self.ticketID = ticketID
+        self.customerID = customerID
+        self.policyID = policyID
+        self.policyVersion = policyVersion
+        self.reason = reason
+    }
+}
