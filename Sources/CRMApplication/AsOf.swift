@@ -127,8 +127,9 @@ extension CRMCore {
         var deals: Set<String> = []
         var tickets: Set<String> = []
         func touches(_ event: RecordedEvent) -> Bool {
-            let names = event.data["customer_ids"]?.arrayValue?.contains(.string(id)) == true
+            var names = event.data["customer_ids"]?.arrayValue?.contains(.string(id)) == true
                 || event.data["customer_id"] == .string(id)
+            if case .sales(.dealCreated(let created)) = event.event { names = created.customerIDs.contains(id) }
             if event.stream.hasPrefix("deal-"), names { deals.insert(event.stream) }
             if event.stream.hasPrefix("ticket-"), names { tickets.insert(event.stream) }
             if event.stream == own { existed = true }

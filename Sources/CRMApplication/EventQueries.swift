@@ -339,7 +339,8 @@ extension CRMCore {
         default:
             // Any other event (deals, tickets, …): its data fields, compared with their last values
             // in the stream; a `to` member names the field by the event type's subject.
-            let data = event.data.objectValue ?? [:]
+            let payload = EventCodec.untyped(event.event)
+            let data = payload.data.objectValue ?? [:]
             if let to = data["to"] {
                 // The event states both ends of the change itself.
                 let subject = CRMCore.subject(of: event.type)
@@ -350,7 +351,7 @@ extension CRMCore {
             for (key, value) in data where key != ownID && key != "from" && key != "to" {
                 set(key, value)
             }
-            for (key, value) in event.pii.objectValue ?? [:] where key != "changes" {
+            for (key, value) in payload.pii.objectValue ?? [:] where key != "changes" {
                 set(key, value)
             }
         }

@@ -8,11 +8,14 @@ public import CRMJSON
 public enum DomainEvent: Sendable, Hashable {
     /// An event given as its JSON payload.
     case untyped(UntypedEvent)
+    /// A sales event (pipelines, deals).
+    case sales(SalesEvent)
 
     /// The event type name, e.g. `CustomerCreated`.
     public var type: String {
         switch self {
         case .untyped(let event): event.type
+        case .sales(let event): event.type
         }
     }
 
@@ -20,6 +23,7 @@ public enum DomainEvent: Sendable, Hashable {
     public var schemaVersion: Int {
         switch self {
         case .untyped(let event): event.schemaVersion
+        case .sales(let event): EventSchema.currentVersion(of: event.type)
         }
     }
 

@@ -13,6 +13,7 @@ public enum EventCodec {
     public static func payload(_ event: DomainEvent) -> (data: JSON, pii: JSON) {
         switch event {
         case .untyped(let event): (event.data, event.pii)
+        case .sales(let event): SalesEventCodec.encode(event)
         }
     }
 
@@ -22,6 +23,7 @@ public enum EventCodec {
         guard case .untyped(let untyped) = event,
             untyped.schemaVersion == EventSchema.currentVersion(of: untyped.type)
         else { return event }
+        if let sales = SalesEventCodec.decode(untyped) { return .sales(sales) }
         return event
     }
 

@@ -14,6 +14,7 @@ extension CustomerProfileProjector {
     /// customers a deal or ticket stream names (`stream_customers`).
     func indexPosition(_ event: RecordedEvent, _ txn: Transaction) throws {
         var named = event.data["customer_ids"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        if case .sales(.dealCreated(let created)) = event.event { named = created.customerIDs }
         if let id = event.data["customer_id"]?.stringValue { named.append(id) }
         var customers = Set(named)
         if event.stream.hasPrefix(Self.ownStreamPrefix) {
