@@ -222,22 +222,26 @@ public struct CreateDeal: DomainCommand {
         case "lost": lastOpenStage = pipeline.lowestProbabilityOpenStage?.id
         default: lastOpenStage = pipeline.highestProbabilityOpenStage?.id
         }
-        let created = NewEvent(
-            type: SalesEventType.dealCreated,
-            stream: SalesStream.deal(id),
-            data: [
-                "deal_id": .string(id), "pipeline_id": .string(pipeline.id), "pipeline_version": .int(pipeline.version),
-                "stage_id": .string(stage.id), "kind": .string(stage.kind), "probability": .int(probability),
-                "amount": self.amount?.json ?? .null, "currency": .string(self.currency),
-                "close_date": .string(self.closeDate), "customer_ids": .strings(self.customerIDs),
-                "owner_id": .string(self.ownerID), "last_open_stage": .string(lastOpenStage),
-                "lost_reason": .string(self.lostReason),
-            ],
-            pii: ["name": .string(self.name)]
+        let created = DealCreated(
+            dealID: id,
+            pipelineID: pipeline.id,
+            pipelineVersion: pipeline.version,
+            stageID: stage.id,
+            kind: stage.kind,
+            probability: probability,
+            amount: self.amount,
+            currency: self.currency,
+            closeDate: self.closeDate,
+            customerIDs: self.customerIDs,
+            ownerID: self.ownerID,
+            lastOpenStage: lastOpenStage,
+            lostReason: self.lostReason,
+            name: self.name
         )
         let target = stage.kind == "won" ? "customer" : "opportunity"
         let lifted = try DealInput.lift(self.customerIDs, to: target, state, causedBy: 0)
-        return Decision(events: [created] + lifted, result: dealResult(id))
+        let event = NewEvent(.sales(.dealCreated(created)), stream: SalesStream.deal(id))
+        return Decision(events: [event] + lifted, result: dealResult(id))
     }
 }
 
@@ -297,16 +301,20 @@ public struct MoveDeal: DomainCommand {
         case ("won", "lost"): lastOpenStage = pipeline.highestProbabilityOpenStage?.id ?? deal.lastOpenStage
         default: lastOpenStage = deal.lastOpenStage
         }
-        let event = NewEvent(
-            type: SalesEventType.dealStageChanged,
-            stream: SalesStream.deal(self.dealID),
-            data: [
-                "deal_id": .string(self.dealID), "pipeline_id": .string(pipeline.id), "from": .string(deal.stageID),
-                "to": .string(to.id), "from_kind": .string(fromKind), "to_kind": .string(to.kind),
-                "probability": .int(probability), "backward": .bool(backward), "reopened": .bool(reopened),
-                "last_open_stage": .string(lastOpenStage), "lost_reason": .string(self.lostReason),
-            ]
+        let changed = DealStageChanged(
+            dealID: self.dealID,
+            pipelineID: pipeline.id,
+            from: deal.stageID,
+            to: to.id,
+            fromKind: fromKind,
+            toKind: to.kind,
+            probability: probability,
+            backward: backward,
+            reopened: reopened,
+            lastOpenStage: lastOpenStage,
+            lostReason: self.lostReason
         )
+        let event = NewEvent(.sales(.dealStageChanged(changed)), stream: SalesStream.deal(self.dealID))
         var events = [event]
         if to.kind == "won" {
             events += try DealInput.lift(deal.customerIDs, to: "customer", state, causedBy: 0)
@@ -388,30 +396,21 @@ public struct UpdateDeal: DomainCommand {
             let index = new.customerIDs.firstIndex(of: id) ?? 0
             _ = try state.activeCustomer(id, field: "customer_ids[\(index)]")
         }
-        var changes: [String: JSON] = [:]
-        func compare(_ field: String, _ from: JSON, _ to: JSON) {
-            if from != to { changes[field] = ["from": from, "to": to] }
+        func change<Value: Sendable & Hashable>(_ from: Value, _ to: Value) -> DealUpdated.Change<Value>? {
+            from == to ? nil : DealUpdated.Change(from: from, to: to)
         }
-        compare("amount", old.amount?.json ?? .null, new.amount?.json ?? .null)
-        compare("currency", .string(old.currency), .string(new.currency))
-        compare("close_date", .string(old.closeDate), .string(new.closeDate))
-        compare("owner_id", .string(old.ownerID), .string(new.ownerID))
-        compare("customer_ids", .strings(old.customerIDs), .strings(new.customerIDs))
-        var piiChanges: [String: JSON] = [:]
-        if old.name != new.name { piiChanges["name"] = ["from": .string(old.name), "to": .string(new.name)] }
-        guard !changes.isEmpty || !piiChanges.isEmpty else {
-            return Decision(events: [], result: dealResult(self.dealID))
-        }
-        let event = NewEvent(
-            type: SalesEventType.dealUpdated,
-            stream: SalesStream.deal(self.dealID),
-            data: [
-                "deal_id": .string(self.dealID), "pipeline_id": .string(old.pipelineID),
-                "changed_fields": .strings((Array(changes.keys) + Array(piiChanges.keys)).sorted()),
-                "changes": .object(changes),
-            ],
-            pii: ["changes": .object(piiChanges)]
+        let updated = DealUpdated(
+            dealID: self.dealID,
+            pipelineID: old.pipelineID,
+            name: change(old.name as String?, new.name),
+            amount: change(old.amount, new.amount),
+            currency: change(old.currency, new.currency),
+            closeDate: change(old.closeDate, new.closeDate),
+            ownerID: change(old.ownerID, new.ownerID),
+            customerIDs: change(old.customerIDs as [String]?, new.customerIDs)
         )
+        guard !updated.isEmpty else { return Decision(events: [], result: dealResult(self.dealID)) }
+        let event = NewEvent(.sales(.dealUpdated(updated)), stream: SalesStream.deal(self.dealID))
         let target = new.kind == "won" ? "customer" : "opportunity"
         let lifted = try DealInput.lift(added, to: target, state, causedBy: 0)
         return Decision(events: [event] + lifted, result: dealResult(self.dealID))

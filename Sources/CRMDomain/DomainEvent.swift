@@ -8,10 +8,12 @@ public import CRMJSON
 public enum DomainEvent: Sendable, Hashable {
     /// Customers, their consent and the activities logged about them.
     case customer(CustomerEvent)
-    /// An event given as its JSON payload.
-    case untyped(UntypedEvent)
+    /// A sales event (pipelines, deals).
+    case sales(SalesEvent)
     /// A service-desk event (schedules, SLA policies, tickets).
     case service(ServiceEvent)
+    /// An event given as its JSON payload.
+    case untyped(UntypedEvent)
 
     /// The event type name, e.g. `CustomerCreated`.
     public var type: String {
@@ -19,15 +21,15 @@ public enum DomainEvent: Sendable, Hashable {
         case .customer(let event): event.type
         case .untyped(let event): event.type
         case .service(let event): event.type
+        case .sales(let event): event.type
         }
     }
 
     /// The schema version of the payload: the type's current version for a typed event.
     public var schemaVersion: Int {
         switch self {
-        case .customer: EventSchema.currentVersion(of: self.type)
+        case .customer, .sales, .service: EventSchema.currentVersion(of: self.type)
         case .untyped(let event): event.schemaVersion
-        case .service(let event): EventSchema.currentVersion(of: event.type)
         }
     }
 
@@ -38,6 +40,8 @@ public enum DomainEvent: Sendable, Hashable {
         case .customer(.activityLogged(let activity)): return activity.customerIDs
         case .customer(let event): return event.customerID.map { [$0] } ?? []
         case .service(let event): return event.customerID.map { [$0] } ?? []
+        case .sales(.dealCreated(let created)): return created.customerIDs
+        case .sales: return []
         case .untyped(let event):
             var named = event.data["customer_ids"]?.arrayValue?.compactMap(\.stringValue) ?? []
             if let id = event.data["customer_id"]?.stringValue { named.append(id) }

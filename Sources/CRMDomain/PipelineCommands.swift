@@ -129,9 +129,8 @@ public struct DefinePipeline: DomainCommand {
             definition.version = current.definition.version + 1
         }
         let event = NewEvent(
-            type: SalesEventType.pipelineDefined,
-            stream: SalesStream.pipeline(definition.id),
-            data: definition.json
+            .sales(.pipelineDefined(PipelineDefined(definition: definition))),
+            stream: SalesStream.pipeline(definition.id)
         )
         var reply = result
         reply["version"] = .int(definition.version)

@@ -13,66 +13,50 @@ public enum SalesCommands {
 public enum SalesEvolver {
     /// Applies `event` if it is a sales event; ignores everything else.
     public static func apply(_ event: RecordedEvent, to store: any DecisionStateStore) throws {
-        switch event.type {
-        case SalesEventType.pipelineDefined:
-            guard let definition = PipelineDefinition(json: event.data) else { return }
+        guard case .sales(let sales) = event.event else { return }
+        switch sales {
+        case .pipelineDefined(let defined):
+            let definition = defined.definition
             var pipeline = try store.pipeline(definition.id) ?? PipelineState(definition: definition)
             pipeline.definition = definition
             try store.setPipeline(definition.id, pipeline)
-        case SalesEventType.dealCreated:
-            let data = event.data
-            guard let id = data["deal_id"]?.stringValue, let pipelineID = data["pipeline_id"]?.stringValue,
-                let stageID = data["stage_id"]?.stringValue
-            else { return }
+        case .dealCreated(let created):
             let deal = DealState(
-                id: id,
-                pipelineID: pipelineID,
-                stageID: stageID,
-                kind: data["kind"]?.stringValue ?? "open",
-                probability: Int(data["probability"]?.intValue ?? 0),
-                amount: data["amount"].flatMap(MoneyAmount.init(json:)),
-                currency: data["currency"]?.stringValue,
-                closeDate: data["close_date"]?.stringValue,
-                customerIDs: data["customer_ids"]?.arrayValue?.compactMap(\.stringValue) ?? [],
-                ownerID: data["owner_id"]?.stringValue,
-                name: event.pii["name"]?.stringValue ?? "",
-                lastOpenStage: data["last_open_stage"]?.stringValue,
-                lostReason: data["lost_reason"]?.stringValue
+                id: created.dealID,
+                pipelineID: created.pipelineID,
+                stageID: created.stageID,
+                kind: created.kind,
+                probability: created.probability,
+                amount: created.amount,
+                currency: created.currency,
+                closeDate: created.closeDate,
+                customerIDs: created.customerIDs,
+                ownerID: created.ownerID,
+                name: created.name ?? "",
+                lastOpenStage: created.lastOpenStage,
+                lostReason: created.lostReason
             )
-            try store.setDeal(id, deal)
-            try SalesEvolver.countOpen(pipelineID, stageID, kind: deal.kind, by: 1, store)
-        case SalesEventType.dealStageChanged:
-            guard let id = event.data["deal_id"]?.stringValue, var deal = try store.deal(id),
-                let to = event.data["to"]?.stringValue
-            else { return }
-            let data = event.data
-            try SalesEvolver.countOpen(deal.pipelineID, deal.stageID, kind: deal.kind, by: -1, store)
-            deal.stageID = to
-            deal.kind = data["to_kind"]?.stringValue ?? "open"
-            deal.probability = Int(data["probability"]?.intValue ?? Int64(deal.probability))
-            deal.lastOpenStage = data["last_open_stage"]?.stringValue ?? deal.lastOpenStage
-            deal.lostReason = deal.kind == "lost" ? data["lost_reason"]?.stringValue : nil
-            try store.setDeal(id, deal)
+            try store.setDeal(deal.id, deal)
             try SalesEvolver.countOpen(deal.pipelineID, deal.stageID, kind: deal.kind, by: 1, store)
-        case SalesEventType.dealUpdated:
-            guard let id = event.data["deal_id"]?.stringValue, var deal = try store.deal(id) else { return }
-            var changes = event.data["changes"]?.objectValue ?? [:]
-            for (field, change) in event.pii["changes"]?.objectValue ?? [:] { changes[field] = change }
-            for (field, change) in changes {
-                let to = change["to"] ?? .null
-                switch field {
-                case "name": deal.name = to.stringValue ?? deal.name
-                case "amount": deal.amount = MoneyAmount(json: to)
-                case "currency": deal.currency = to.stringValue
-                case "close_date": deal.closeDate = to.stringValue
-                case "owner_id": deal.ownerID = to.stringValue
-                case "customer_ids": deal.customerIDs = to.arrayValue?.compactMap(\.stringValue) ?? deal.customerIDs
-                default: continue
-                }
-            }
-            try store.setDeal(id, deal)
-        default:
-            return
+        case .dealStageChanged(let changed):
+            guard var deal = try store.deal(changed.dealID) else { return }
+            try SalesEvolver.countOpen(deal.pipelineID, deal.stageID, kind: deal.kind, by: -1, store)
+            deal.stageID = changed.to
+            deal.kind = changed.toKind
+            deal.probability = changed.probability ?? deal.probability
+            deal.lastOpenStage = changed.lastOpenStage ?? deal.lastOpenStage
+            deal.lostReason = deal.kind == "lost" ? changed.lostReason : nil
+            try store.setDeal(changed.dealID, deal)
+            try SalesEvolver.countOpen(deal.pipelineID, deal.stageID, kind: deal.kind, by: 1, store)
+        case .dealUpdated(let updated):
+            guard var deal = try store.deal(updated.dealID) else { return }
+            if let change = updated.name { deal.name = change.to ?? deal.name }
+            if let change = updated.amount { deal.amount = change.to }
+            if let change = updated.currency { deal.currency = change.to }
+            if let change = updated.closeDate { deal.closeDate = change.to }
+            if let change = updated.ownerID { deal.ownerID = change.to }
+            if let change = updated.customerIDs { deal.customerIDs = change.to ?? deal.customerIDs }
+            try store.setDeal(updated.dealID, deal)
         }
     }
 

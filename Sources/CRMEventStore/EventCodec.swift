@@ -15,6 +15,7 @@ public enum EventCodec {
         case .customer(let event): CustomerEventCodec.encode(event)
         case .untyped(let event): (event.data, event.pii)
         case .service(let event): ServiceEventCodec.encode(event)
+        case .sales(let event): SalesEventCodec.encode(event)
         }
     }
 
@@ -26,6 +27,7 @@ public enum EventCodec {
         else { return event }
         if let typed = CustomerEventCodec.decode(untyped) { return .customer(typed) }
         if let service = ServiceEventCodec.decode(untyped) { return .service(service) }
+        if let sales = SalesEventCodec.decode(untyped) { return .sales(sales) }
         return event
     }
 

@@ -9,43 +9,43 @@ extension CustomerProfileProjector {
     /// stage changes and updates can recompute the stats, and the profiles table keeps one extra row per
     /// deal (key `#deal#<deal_id>`, never a valid customer id) listing the deal's customers.
     func applySalesEvent(_ event: RecordedEvent, _ txn: Transaction) throws {
-        let data = event.data
-        guard let dealID = data["deal_id"]?.stringValue else { return }
-        switch event.type {
-        case SalesEventType.dealCreated:
+        guard case .sales(let sales) = event.event else { return }
+        switch sales {
+        case .pipelineDefined:
+            return
+        case .dealCreated(let created):
+            let dealID = created.dealID
             let fact: JSON = [
-                "kind": data["kind"] ?? "open", "amount": data["amount"] ?? .null,
-                "currency": data["currency"] ?? .null,
+                "kind": .string(created.kind), "amount": created.amount?.json ?? .null,
+                "currency": .string(created.currency),
             ]
-            let stage = data["stage_id"]?.stringValue ?? "?"
-            let name = event.pii["name"]?.stringValue
             let note = TimelineNote(
                 kind: "deal.created",
                 refID: dealID,
-                summary: "Deal \(name.map { "\"\($0)\" " } ?? "")created in \(stage)",
-                extra: ["deal_id": .string(dealID), "stage_id": .string(stage)]
+                summary: "Deal \(created.name.map { "\"\($0)\" " } ?? "")created in \(created.stageID)",
+                extra: ["deal_id": .string(dealID), "stage_id": .string(created.stageID)]
             )
-            for customerID in Self.strings(data["customer_ids"]) {
+            for customerID in created.customerIDs {
                 try self.updateDealFact(customerID, dealID, event, note, txn) { _ in fact }
             }
-        case SalesEventType.dealStageChanged:
-            let from = data["from"]?.stringValue ?? "?"
-            let to = data["to"]?.stringValue ?? "?"
+        case .dealStageChanged(let changed):
+            let dealID = changed.dealID
+            let from = changed.from ?? "?"
             let note = TimelineNote(
                 kind: "deal.stage_changed",
                 refID: dealID,
-                summary: "Deal moved from \(from) to \(to)",
-                extra: ["deal_id": .string(dealID), "from": .string(from), "to": .string(to)]
+                summary: "Deal moved from \(from) to \(changed.to)",
+                extra: ["deal_id": .string(dealID), "from": .string(from), "to": .string(changed.to)]
             )
             for customerID in try self.customersHolding(dealID, txn) {
                 try self.updateDealFact(customerID, dealID, event, note, txn) { fact in
                     var fact = fact ?? [:]
-                    fact["kind"] = data["to_kind"] ?? "open"
+                    fact["kind"] = .string(changed.toKind)
                     return fact
                 }
             }
-        case SalesEventType.dealUpdated:
-            let changes = data["changes"]?.objectValue ?? [:]
+        case .dealUpdated(let updated):
+            let dealID = updated.dealID
             let holders = try self.customersHolding(dealID, txn)
             var current: JSON? = nil
             for customerID in holders {
@@ -55,17 +55,15 @@ extension CustomerProfileProjector {
                 }
             }
             var fact = current ?? ["kind": "open", "amount": nil, "currency": nil]
-            if let change = changes["amount"] { fact["amount"] = change["to"] ?? .null }
-            if let change = changes["currency"] { fact["currency"] = change["to"] ?? .null }
-            let newCustomers = changes["customer_ids"]?["to"].map { Self.strings($0) } ?? holders
+            if let change = updated.amount { fact["amount"] = change.to?.json ?? .null }
+            if let change = updated.currency { fact["currency"] = .string(change.to) }
+            let newCustomers = updated.customerIDs.map { $0.to ?? holders } ?? holders
             for customerID in holders where !newCustomers.contains(customerID) {
                 try self.updateDealFact(customerID, dealID, event, nil, txn) { _ in nil }
             }
             for customerID in newCustomers {
                 try self.updateDealFact(customerID, dealID, event, nil, txn) { _ in fact }
             }
-        default:
-            return
         }
     }
 

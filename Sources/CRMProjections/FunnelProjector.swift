@@ -51,27 +51,17 @@ public struct FunnelProjector: Projector {
 
     /// Folds one event; other event types are ignored.
     public func apply(_ event: RecordedEvent, _ txn: Transaction) throws {
-        switch event.type {
-        case SalesEventType.pipelineDefined:
-            guard let id = event.data["pipeline_id"]?.stringValue else { return }
-            try txn.put(self.pipelines, id, event.data.serialized())
-        case SalesEventType.dealCreated: try self.dealCreated(event, txn)
-        case SalesEventType.dealStageChanged: try self.dealStageChanged(event, txn)
-        case SalesEventType.dealUpdated: try self.dealUpdated(event, txn)
-        default:
-            try self.applyCustomerEvent(event, txn)
-        }
-    }
-
-    /// Folds the customer events the lifecycle funnel uses.
-    private func applyCustomerEvent(_ event: RecordedEvent, _ txn: Transaction) throws {
-        guard case .customer(let customerEvent) = event.event else { return }
-        switch customerEvent {
-        case .created(let created): try self.customerCreated(created, event, txn)
-        case .lifecycleStageChanged(let changed): try self.lifecycleStageChanged(changed, event, txn)
-        case .ownerChanged(let changed):
+        switch event.event {
+        case .sales(.pipelineDefined(let defined)):
+            try txn.put(self.pipelines, defined.definition.id, defined.definition.json.serialized())
+        case .sales(.dealCreated(let created)): try self.dealCreated(created, event, txn)
+        case .sales(.dealStageChanged(let changed)): try self.dealStageChanged(changed, event, txn)
+        case .sales(.dealUpdated(let updated)): try self.dealUpdated(updated, event, txn)
+        case .customer(.created(let created)): try self.customerCreated(created, event, txn)
+        case .customer(.lifecycleStageChanged(let changed)): try self.lifecycleStageChanged(changed, event, txn)
+        case .customer(.ownerChanged(let changed)):
             try self.updateCustomer(changed.customerID, event, txn) { item in item.ownerID = changed.to }
-        case .updated(let updated):
+        case .customer(.updated(let updated)):
             guard updated.source != nil || updated.tier != nil else { return }
             try self.updateCustomer(updated.customerID, event, txn) { item in
                 if let change = updated.source { item.source = change.to }
@@ -125,75 +115,63 @@ public struct FunnelProjector: Projector {
 
     // MARK: - Deals
 
-    private func dealCreated(_ event: RecordedEvent, _ txn: Transaction) throws {
-        let data = event.data
-        guard let id = data["deal_id"]?.stringValue, let pipelineID = data["pipeline_id"]?.stringValue,
-            let stage = data["stage_id"]?.stringValue
-        else { return }
+    private func dealCreated(_ created: DealCreated, _ event: RecordedEvent, _ txn: Transaction) throws {
+        let id = created.dealID
         var item = FunnelItem(
             id: id,
-            pipelineID: pipelineID,
-            stage: stage,
-            kind: data["kind"]?.stringValue ?? "open",
-            probability: Int(data["probability"]?.intValue ?? 0),
+            pipelineID: created.pipelineID,
+            stage: created.stageID,
+            kind: created.kind,
+            probability: created.probability,
             createdAt: event.occurredAt,
-            lastOpenStage: data["last_open_stage"]?.stringValue
+            lastOpenStage: created.lastOpenStage
         )
-        item.amount = data["amount"].flatMap(MoneyAmount.init(json:))
-        item.currency = data["currency"]?.stringValue
-        item.closeDate = data["close_date"]?.stringValue
-        item.ownerID = data["owner_id"]?.stringValue
-        item.customerIDs = data["customer_ids"]?.arrayValue?.compactMap(\.stringValue) ?? []
-        item.name = event.pii["name"]?.stringValue
-        item.lostReason = item.kind == "lost" ? data["lost_reason"]?.stringValue : nil
+        item.amount = created.amount
+        item.currency = created.currency
+        item.closeDate = created.closeDate
+        item.ownerID = created.ownerID
+        item.customerIDs = created.customerIDs
+        item.name = created.name
+        item.lostReason = item.kind == "lost" ? created.lostReason : nil
         item.version = Int64(truncatingIfNeeded: event.streamVersion)
         try self.store(item, self.deals, txn)
-        try txn.put(self.byPipeline, Self.pairKey(pipelineID, id), [UInt8]())
+        try txn.put(self.byPipeline, Self.pairKey(created.pipelineID, id), [UInt8]())
         for customerID in item.customerIDs {
             try txn.put(self.byCustomer, Self.pairKey(customerID, id), [UInt8]())
         }
     }
 
-    private func dealStageChanged(_ event: RecordedEvent, _ txn: Transaction) throws {
-        let data = event.data
-        guard let id = data["deal_id"]?.stringValue, var item = try self.item(self.deals, id, txn),
-            let to = data["to"]?.stringValue
-        else { return }
+    private func dealStageChanged(_ changed: DealStageChanged, _ event: RecordedEvent, _ txn: Transaction) throws {
+        guard var item = try self.item(self.deals, changed.dealID, txn) else { return }
         item.move(
-            to: to,
-            kind: data["to_kind"]?.stringValue ?? "open",
+            to: changed.to,
+            kind: changed.toKind,
             at: event.occurredAt,
-            backward: data["backward"]?.boolValue ?? false,
-            reopened: data["reopened"]?.boolValue ?? false,
-            lastOpenStage: data["last_open_stage"]?.stringValue,
-            probability: Int(data["probability"]?.intValue ?? Int64(item.probability)),
-            lostReason: data["lost_reason"]?.stringValue
+            backward: changed.backward,
+            reopened: changed.reopened,
+            lastOpenStage: changed.lastOpenStage,
+            probability: changed.probability ?? item.probability,
+            lostReason: changed.lostReason
         )
         item.version = Int64(truncatingIfNeeded: event.streamVersion)
         try self.store(item, self.deals, txn)
     }
 
-    private func dealUpdated(_ event: RecordedEvent, _ txn: Transaction) throws {
-        guard let id = event.data["deal_id"]?.stringValue, var item = try self.item(self.deals, id, txn) else { return }
-        var changes = event.data["changes"]?.objectValue ?? [:]
-        for (field, change) in event.pii["changes"]?.objectValue ?? [:] { changes[field] = change }
-        for (field, change) in changes {
-            let to = change["to"] ?? .null
-            switch field {
-            case "name": item.name = to.stringValue
-            case "amount": item.amount = MoneyAmount(json: to)
-            case "currency": item.currency = to.stringValue
-            case "close_date": item.closeDate = to.stringValue
-            case "owner_id": item.ownerID = to.stringValue
-            case "customer_ids":
-                let new = to.arrayValue?.compactMap(\.stringValue) ?? item.customerIDs
-                for customerID in item.customerIDs where !new.contains(customerID) {
-                    try txn.delete(self.byCustomer, Self.pairKey(customerID, id))
-                }
-                for customerID in new { try txn.put(self.byCustomer, Self.pairKey(customerID, id), [UInt8]()) }
-                item.customerIDs = new
-            default: continue
+    private func dealUpdated(_ updated: DealUpdated, _ event: RecordedEvent, _ txn: Transaction) throws {
+        let id = updated.dealID
+        guard var item = try self.item(self.deals, id, txn) else { return }
+        if let change = updated.name { item.name = change.to }
+        if let change = updated.amount { item.amount = change.to }
+        if let change = updated.currency { item.currency = change.to }
+        if let change = updated.closeDate { item.closeDate = change.to }
+        if let change = updated.ownerID { item.ownerID = change.to }
+        if let change = updated.customerIDs {
+            let new = change.to ?? item.customerIDs
+            for customerID in item.customerIDs where !new.contains(customerID) {
+                try txn.delete(self.byCustomer, Self.pairKey(customerID, id))
             }
+            for customerID in new { try txn.put(self.byCustomer, Self.pairKey(customerID, id), [UInt8]()) }
+            item.customerIDs = new
         }
         item.updatedAt = max(item.updatedAt, event.occurredAt)
         item.version = Int64(truncatingIfNeeded: event.streamVersion)

@@ -1,4 +1,5 @@
 import CRMDomain
+import CRMEventStore
 import CRMJSON
 import Testing
 
@@ -22,11 +23,11 @@ func salesHarness(requireLostReason: Bool = false) throws -> Harness {
         let first = try harness.given(DefinePipeline.self, salesPipelineParams())
         #expect(first.events.map(\.type) == ["PipelineDefined"])
         #expect(first.events[0].stream == "pipeline-sales")
-        #expect(first.events[0].data["version"] == 1)
-        #expect(first.events[0].data["stages"]?[4]?["kind"] == "won")
+        #expect(first.events[0].payloadData["version"] == 1)
+        #expect(first.events[0].payloadData["stages"]?[4]?["kind"] == "won")
         #expect(try harness.when(DefinePipeline.self, salesPipelineParams()).events.isEmpty)
         let second = try harness.given(DefinePipeline.self, salesPipelineParams(requireLostReason: true))
-        #expect(second.events[0].data["version"] == 2)
+        #expect(second.events[0].payloadData["version"] == 2)
         #expect(try harness.state.pipeline("sales")?.definition.requireLostReason == true)
     }
 
@@ -132,18 +133,20 @@ func salesHarness(requireLostReason: Bool = false) throws -> Harness {
         #expect(decision.events.map(\.type) == ["DealCreated", "LifecycleStageChanged"])
         let created = decision.events[0]
         #expect(created.stream == "deal-d1")
-        #expect(created.data["stage_id"] == "prospecting")
-        #expect(created.data["kind"] == "open")
-        #expect(created.data["probability"] == 10)
-        #expect(created.data["amount"] == "1200.5")
-        #expect(created.data["pipeline_version"] == 1)
-        #expect(created.data["last_open_stage"] == "prospecting")
-        #expect(created.data["name"] == nil)
-        #expect(created.pii["name"] == "Big deal")
+        #expect(created.payloadData["stage_id"] == "prospecting")
+        #expect(created.payloadData["kind"] == "open")
+        #expect(created.payloadData["probability"] == 10)
+        #expect(created.payloadData["amount"] == "1200.5")
+        #expect(created.payloadData["pipeline_version"] == 1)
+        #expect(created.payloadData["last_open_stage"] == "prospecting")
+        #expect(created.payloadData["name"] == nil)
+        #expect(created.payloadPII["name"] == "Big deal")
         let lifted = decision.events[1]
         #expect(lifted.stream == "customer-c1")
         #expect(lifted.causedBy == 0)
-        #expect(lifted.data == ["customer_id": "c1", "from": "lead", "to": "opportunity", "source": "automation"])
+        #expect(
+            lifted.payloadData == ["customer_id": "c1", "from": "lead", "to": "opportunity", "source": "automation"]
+        )
         #expect(decision.result["deal_id"] == "d1")
     }
 
@@ -157,7 +160,7 @@ func salesHarness(requireLostReason: Bool = false) throws -> Harness {
                 CreateDeal.self,
                 ["pipeline_id": "sales", "name": "D", "customer_ids": ["c2"], "amount": input, "currency": "USD"]
             )
-            #expect(decision.events[0].data["amount"] == .string(expected), "\(input)")
+            #expect(decision.events[0].payloadData["amount"] == .string(expected), "\(input)")
         }
     }
 
@@ -230,25 +233,25 @@ func salesHarness(requireLostReason: Bool = false) throws -> Harness {
             ["deal_id": "d1", "pipeline_id": "sales", "name": "D", "customer_ids": ["c1"]]
         )
         let forward = try harness.given(MoveDeal.self, ["deal_id": "d1", "stage_id": "proposal"])
-        #expect(forward.events[0].data["backward"] == false)
-        #expect(forward.events[0].data["probability"] == 50)
+        #expect(forward.events[0].payloadData["backward"] == false)
+        #expect(forward.events[0].payloadData["probability"] == 50)
         let back = try harness.given(MoveDeal.self, ["deal_id": "d1", "stage_id": "qualification", "probability": 35])
-        #expect(back.events[0].data["backward"] == true)
-        #expect(back.events[0].data["probability"] == 35)
+        #expect(back.events[0].payloadData["backward"] == true)
+        #expect(back.events[0].payloadData["probability"] == 35)
         let lost = try harness.given(MoveDeal.self, ["deal_id": "d1", "stage_id": "lost", "lost_reason": "price"])
-        #expect(lost.events[0].data["last_open_stage"] == "qualification")
-        #expect(lost.events[0].data["to_kind"] == "lost")
-        #expect(lost.events[0].data["lost_reason"] == "price")
+        #expect(lost.events[0].payloadData["last_open_stage"] == "qualification")
+        #expect(lost.events[0].payloadData["to_kind"] == "lost")
+        #expect(lost.events[0].payloadData["lost_reason"] == "price")
         let reopen = try harness.given(MoveDeal.self, ["deal_id": "d1", "stage_id": "negotiation"])
-        #expect(reopen.events[0].data["reopened"] == true)
-        #expect(reopen.events[0].data["backward"] == false)
+        #expect(reopen.events[0].payloadData["reopened"] == true)
+        #expect(reopen.events[0].payloadData["backward"] == false)
         let won = try harness.given(MoveDeal.self, ["deal_id": "d1", "stage_id": "won"])
         #expect(won.events.map(\.type) == ["DealStageChanged", "LifecycleStageChanged"])
-        #expect(won.events[1].data["to"] == "customer")
+        #expect(won.events[1].payloadData["to"] == "customer")
         #expect(won.events[1].causedBy == 0)
         // Won → lost: the open stage with the highest probability (EspoCRM LastStage).
         let wonToLost = try harness.given(MoveDeal.self, ["deal_id": "d1", "stage_id": "lost"])
-        #expect(wonToLost.events[0].data["last_open_stage"] == "negotiation")
+        #expect(wonToLost.events[0].payloadData["last_open_stage"] == "negotiation")
         #expect(try harness.when(MoveDeal.self, ["deal_id": "d1", "stage_id": "lost"]).events.isEmpty)
     }
 
@@ -258,8 +261,8 @@ func salesHarness(requireLostReason: Bool = false) throws -> Harness {
             CreateDeal.self,
             ["pipeline_id": "sales", "name": "D", "customer_ids": ["c1"], "stage_id": "lost"]
         )
-        #expect(decision.events[0].data["last_open_stage"] == "prospecting")
-        #expect(decision.events[0].data["probability"] == 0)
+        #expect(decision.events[0].payloadData["last_open_stage"] == "prospecting")
+        #expect(decision.events[0].payloadData["probability"] == 0)
     }
 
     @Test func moveRejections() throws {
@@ -319,12 +322,12 @@ func salesHarness(requireLostReason: Bool = false) throws -> Harness {
             ["deal_id": "d1", "name": "New", "amount": "20", "customer_ids": ["c2", "c3"], "close_date": "2025-12-01"]
         )
         #expect(decision.events.map(\.type) == ["DealUpdated", "LifecycleStageChanged"])
-        let data = decision.events[0].data
+        let data = decision.events[0].payloadData
         #expect(data["changed_fields"] == ["amount", "close_date", "customer_ids", "name"])
         #expect(data["changes"]?["amount"] == ["from": "10", "to": "20"])
         #expect(data["changes"]?["name"] == nil)
-        #expect(decision.events[0].pii["changes"]?["name"] == ["from": "D", "to": "New"])
-        #expect(decision.events[1].data["customer_id"] == "c3")
+        #expect(decision.events[0].payloadPII["changes"]?["name"] == ["from": "D", "to": "New"])
+        #expect(decision.events[1].payloadData["customer_id"] == "c3")
         #expect(try harness.state.deal("d1")?.amount?.description == "20")
         #expect(try harness.when(UpdateDeal.self, ["deal_id": "d1", "amount": 20.0]).events.isEmpty)
         // Clearing the currency is impossible while an amount is set; clearing the amount is fine.

@@ -276,6 +276,47 @@ func workedExample(_ harness: FunnelHarness) throws {
         #expect(kinds?.filter { $0.hasPrefix("deal.") } == ["deal.stage_changed", "deal.created", "deal.created"])
     }
 
+    /// Stored deal events with members missing or of the wrong type fold as leniently as they always
+    /// did: what is missing stays as it was, and an event without its deal or target is ignored.
+    @Test func storedDealEventsWithMissingMembersFoldLeniently() throws {
+        let harness = try FunnelHarness()
+        try harness.run(DefinePipeline.self, funnelPipelineParams(), at: "2025-01-01T00:00:00Z")
+        try harness.run(CreateCustomer.self, ["customer_id": "c1", "first_name": "A"], at: "2025-01-01T00:00:00Z")
+        let deal: JSON = ["deal_id": "d1", "pipeline_id": "sales", "name": "D", "customer_ids": ["c1"]]
+        try harness.run(CreateDeal.self, deal, at: "2025-01-02T00:00:00Z")
+        let millis = Timestamp.parse("2025-01-03T00:00:00Z")!
+        try harness.record(
+            [
+                NewEvent(type: "DealStageChanged", stream: "deal-d1", data: ["deal_id": "d1", "to": "proposal"]),
+                NewEvent(type: "DealStageChanged", stream: "deal-d1", data: ["deal_id": "d1"]),
+                NewEvent(
+                    type: "DealUpdated",
+                    stream: "deal-d1",
+                    data: ["deal_id": "d1", "changes": ["name": ["to": "Renamed"], "customer_ids": ["to": "c9"]]]
+                ),
+                NewEvent(type: "DealCreated", stream: "deal-d2", data: ["deal_id": "d2", "pipeline_id": "sales"]),
+            ],
+            millis: millis
+        )
+        let moved = try harness.query("deal.get", ["deal_id": "d1"])
+        #expect(moved["stage_id"] == "proposal" && moved["kind"] == "open")
+        #expect(moved["probability"] == 10)
+        #expect(moved["last_open_stage"] == "prospecting")
+        #expect(moved["visits"]?.arrayValue?.count == 2)
+        #expect(moved["name"] == "Renamed")
+        #expect(moved["customer_ids"] == ["c1"])
+        #expect(moved["version"] == 4)
+        let state = try #require(try harness.state.deal("d1"))
+        #expect(state.stageID == "proposal" && state.probability == 10 && state.name == "Renamed")
+        #expect(try harness.state.pipeline("sales")?.openDeals == ["proposal": 1])
+        #expect(try harness.state.deal("d2") == nil)
+        let missing = try? harness.query("deal.get", ["deal_id": "d2"])
+        #expect(missing == nil)
+        let entries = try harness.query("customer.timeline", ["customer_id": "c1"])["entries"]?.arrayValue ?? []
+        #expect(entries.first?["summary"] == "Deal moved from ? to proposal")
+        #expect(try harness.query("customer.get", ["customer_id": "c1"])["stats"]?["open_deals"] == 1)
+    }
+
     @Test func dealListFiltersAndPages() throws {
         let harness = try FunnelHarness()
         try harness.run(DefinePipeline.self, funnelPipelineParams(), at: "2025-01-01T00:00:00Z")

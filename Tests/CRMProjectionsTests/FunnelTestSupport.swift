@@ -51,7 +51,14 @@ final class FunnelHarness {
             self.state,
             CommandContext(at: millis, generatedID: "g\(self.generated)")
         )
-        let recorded = self.recordedLog.record(decision.events, at: millis)
+        try self.record(decision.events, millis: millis)
+        return decision
+    }
+
+    /// Records `events` at `millis` (typed by the event codec, as the store does) and folds them into
+    /// the decision state and both read models.
+    func record(_ events: [NewEvent], millis: Int64) throws {
+        let recorded = self.recordedLog.record(events, at: millis)
         for record in recorded {
             try DecisionEvolver.apply(record, to: self.state)
         }
@@ -61,7 +68,6 @@ final class FunnelHarness {
                 try self.profiles.apply(event, txn)
             }
         }
-        return decision
     }
 
     /// Clears the funnel tables and folds the whole log again.

@@ -1,0 +1,149 @@
+import CRMDomain
+import CRMJSON
+
+/// The sales events ⇄ their JSON payloads in the log.
+///
+/// `encode` builds exactly the JSON `decide` has always written for each type (same members, `null`
+/// for absent values, integers as integers), so the records and their hashes are the same whether an
+/// event was appended typed or untyped. `decode` is as lenient as the folds have always been: members
+/// a fold does without get their old defaults, and only a payload every fold ignored gives `nil`.
+enum SalesEventCodec {
+    /// The `data` and `pii` payloads of `event`.
+    static func encode(_ event: SalesEvent) -> (data: JSON, pii: JSON) {
+        switch event {
+        case .pipelineDefined(let defined): (defined.definition.json, .null)
+        case .dealCreated(let created): SalesEventCodec.encode(created)
+        case .dealStageChanged(let changed): (SalesEventCodec.encode(changed), .null)
+        case .dealUpdated(let updated): SalesEventCodec.encode(updated)
+        }
+    }
+
+    /// The typed event of a current-version payload of a sales type, or `nil` for another type or a
+    /// payload the folds ignore (no pipeline definition, no deal id, a stage change without its target).
+    static func decode(_ event: UntypedEvent) -> SalesEvent? {
+        switch event.type {
+        case SalesEventType.pipelineDefined:
+            PipelineDefinition(json: event.data).map { .pipelineDefined(PipelineDefined(definition: $0)) }
+        case SalesEventType.dealCreated:
+            SalesEventCodec.dealCreated(event.data, event.pii).map(SalesEvent.dealCreated)
+        case SalesEventType.dealStageChanged:
+            SalesEventCodec.dealStageChanged(event.data).map(SalesEvent.dealStageChanged)
+        case SalesEventType.dealUpdated:
+            SalesEventCodec.dealUpdated(event.data, event.pii).map(SalesEvent.dealUpdated)
+        default: nil
+        }
+    }
+
+    // MARK: - DealCreated
+
+    private static func encode(_ created: DealCreated) -> (data: JSON, pii: JSON) {
+        let data: JSON = [
+            "deal_id": .string(created.dealID), "pipeline_id": .string(created.pipelineID),
+            "pipeline_version": .int(created.pipelineVersion), "stage_id": .string(created.stageID),
+            "kind": .string(created.kind), "probability": .int(created.probability),
+            "amount": created.amount?.json ?? .null, "currency": .string(created.currency),
+            "close_date": .string(created.closeDate), "customer_ids": .strings(created.customerIDs),
+            "owner_id": .string(created.ownerID), "last_open_stage": .string(created.lastOpenStage),
+            "lost_reason": .string(created.lostReason),
+        ]
+        return (data, ["name": .string(created.name)])
+    }
+
+    private static func dealCreated(_ data: JSON, _ pii: JSON) -> DealCreated? {
+        guard let id = data["deal_id"]?.stringValue, let pipelineID = data["pipeline_id"]?.stringValue,
+            let stageID = data["stage_id"]?.stringValue
+        else { return nil }
+        return DealCreated(
+            dealID: id,
+            pipelineID: pipelineID,
+            pipelineVersion: Int(data["pipeline_version"]?.intValue ?? 1),
+            stageID: stageID,
+            kind: data["kind"]?.stringValue ?? "open",
+            probability: Int(data["probability"]?.intValue ?? 0),
+            amount: data["amount"].flatMap(MoneyAmount.init(json:)),
+            currency: data["currency"]?.stringValue,
+            closeDate: data["close_date"]?.stringValue,
+            customerIDs: SalesEventCodec.strings(data["customer_ids"]) ?? [],
+            ownerID: data["owner_id"]?.stringValue,
+            lastOpenStage: data["last_open_stage"]?.stringValue,
+            lostReason: data["lost_reason"]?.stringValue,
+            name: pii["name"]?.stringValue
+        )
+    }
+
+    // MARK: - DealStageChanged
+
+    private static func encode(_ changed: DealStageChanged) -> JSON {
+        [
+            "deal_id": .string(changed.dealID), "pipeline_id": .string(changed.pipelineID),
+            "from": .string(changed.from), "to": .string(changed.to), "from_kind": .string(changed.fromKind),
+            "to_kind": .string(changed.toKind), "probability": .int(changed.probability),
+            "backward": .bool(changed.backward), "reopened": .bool(changed.reopened),
+            "last_open_stage": .string(changed.lastOpenStage), "lost_reason": .string(changed.lostReason),
+        ]
+    }
+
+    private static func dealStageChanged(_ data: JSON) -> DealStageChanged? {
+        guard let id = data["deal_id"]?.stringValue, let to = data["to"]?.stringValue else { return nil }
+        return DealStageChanged(
+            dealID: id,
+            pipelineID: data["pipeline_id"]?.stringValue ?? "",
+            from: data["from"]?.stringValue,
+            to: to,
+            fromKind: data["from_kind"]?.stringValue ?? "open",
+            toKind: data["to_kind"]?.stringValue ?? "open",
+            probability: data["probability"]?.intValue.map { Int($0) },
+            backward: data["backward"]?.boolValue ?? false,
+            reopened: data["reopened"]?.boolValue ?? false,
+            lastOpenStage: data["last_open_stage"]?.stringValue,
+            lostReason: data["lost_reason"]?.stringValue
+        )
+    }
+
+    // MARK: - DealUpdated
+
+    private static func encode(_ updated: DealUpdated) -> (data: JSON, pii: JSON) {
+        var changes: [String: JSON] = [:]
+        func put<Value>(_ field: String, _ change: DealUpdated.Change<Value>?, _ json: (Value) -> JSON) {
+            guard let change else { return }
+            changes[field] = ["from": json(change.from), "to": json(change.to)]
+        }
+        put("amount", updated.amount) { $0?.json ?? .null }
+        put("currency", updated.currency) { .string($0) }
+        put("close_date", updated.closeDate) { .string($0) }
+        put("owner_id", updated.ownerID) { .string($0) }
+        put("customer_ids", updated.customerIDs) { $0.map(JSON.strings) ?? .null }
+        var piiChanges: [String: JSON] = [:]
+        if let name = updated.name { piiChanges["name"] = ["from": .string(name.from), "to": .string(name.to)] }
+        let data: JSON = [
+            "deal_id": .string(updated.dealID), "pipeline_id": .string(updated.pipelineID),
+            "changed_fields": .strings(updated.changedFields), "changes": .object(changes),
+        ]
+        return (data, ["changes": .object(piiChanges)])
+    }
+
+    /// The folds read the changes of `data.changes` and `pii.changes` together (a change under `pii`
+    /// wins) and take a missing `to` or `from` as `null`.
+    private static func dealUpdated(_ data: JSON, _ pii: JSON) -> DealUpdated? {
+        guard let id = data["deal_id"]?.stringValue else { return nil }
+        var changes = data["changes"]?.objectValue ?? [:]
+        for (field, change) in pii["changes"]?.objectValue ?? [:] { changes[field] = change }
+        func change<Value>(_ field: String, _ value: (JSON) -> Value) -> DealUpdated.Change<Value>? {
+            guard let change = changes[field] else { return nil }
+            return DealUpdated.Change(from: value(change["from"] ?? .null), to: value(change["to"] ?? .null))
+        }
+        return DealUpdated(
+            dealID: id,
+            pipelineID: data["pipeline_id"]?.stringValue ?? "",
+            name: change("name", \.stringValue),
+            amount: change("amount") { MoneyAmount(json: $0) },
+            currency: change("currency", \.stringValue),
+            closeDate: change("close_date", \.stringValue),
+            ownerID: change("owner_id", \.stringValue),
+            customerIDs: change("customer_ids") { SalesEventCodec.strings($0) }
+        )
+    }
+
+    /// The string elements of an array, or `nil` when `value` is not an array.
+    private static func strings(_ value: JSON?) -> [String]? { value?.arrayValue?.compactMap(\.stringValue) }
+}
