@@ -61,12 +61,14 @@ enum DealInput {
             else { continue }
             events.append(
                 NewEvent(
-                    type: EventType.lifecycleStageChanged,
+                    .customer(
+                        .lifecycleStageChanged(
+                            LifecycleStageChanged(
+                                customerID: id, from: customer.lifecycleStage, to: target, source: "automation"
+                            )
+                        )
+                    ),
                     stream: CustomerStream.name(id),
-                    data: [
-                        "customer_id": .string(id), "from": .string(customer.lifecycleStage), "to": .string(target),
-                        "source": "automation",
-                    ],
                     causedBy: causedBy
                 )
             )

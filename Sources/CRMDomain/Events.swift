@@ -35,11 +35,6 @@ public struct NewEvent: Sendable, Hashable {
     public var type: String { self.event.type }
     /// Schema version of the payload.
     public var schemaVersion: Int { self.event.schemaVersion }
-    /// The JSON payload of an untyped event (`null` for a typed one, whose payload only the event codec
-    /// turns into JSON).
-    public var data: JSON { self.event.untypedData }
-    /// The personal JSON payload of an untyped event (`null` for a typed one).
-    public var pii: JSON { self.event.untypedPII }
 }
 
 /// Who caused an event: the socket peer's credentials, plus an optional client-supplied
@@ -140,24 +135,6 @@ public struct RecordedEvent: Sendable, Hashable {
             actor: actor, commandID: commandID, correlationID: correlationID, causationSeq: causationSeq,
             event: .untyped(UntypedEvent(type: type, schemaVersion: schemaVersion, data: data, pii: pii))
         )
-    }
-
-    /// The JSON payload of an untyped event (`null` for a typed one). Setting it makes the event
-    /// untyped.
-    public var data: JSON {
-        get { self.event.untypedData }
-        set { self.event = .untyped(self.untyped(data: newValue, pii: self.pii)) }
-    }
-
-    /// The personal JSON payload of an untyped event (`null` for a typed one). Setting it makes the
-    /// event untyped.
-    public var pii: JSON {
-        get { self.event.untypedPII }
-        set { self.event = .untyped(self.untyped(data: self.data, pii: newValue)) }
-    }
-
-    private func untyped(data: JSON, pii: JSON) -> UntypedEvent {
-        UntypedEvent(type: self.type, schemaVersion: self.schemaVersion, data: data, pii: pii)
     }
 }
 

@@ -33,14 +33,17 @@ public enum EventSchema {
     }
 
     /// `event` in the current shape of its type, with `schemaVersion` set to the current version. An
-    /// event already current (or newer than this crmd knows) comes back unchanged.
+    /// event already current (or newer than this crmd knows), or already typed, comes back unchanged.
     public static func upcast(_ event: RecordedEvent) -> RecordedEvent {
-        guard let steps = EventSchema.upcasters[event.type] else { return event }
-        var event = event
-        while let step = steps[event.schemaVersion] {
-            (event.data, event.pii) = step(event.data, event.pii)
-            event.schemaVersion += 1
+        guard case .untyped(var payload) = event.event, let steps = EventSchema.upcasters[payload.type] else {
+            return event
         }
+        while let step = steps[payload.schemaVersion] {
+            (payload.data, payload.pii) = step(payload.data, payload.pii)
+            payload.schemaVersion += 1
+        }
+        var event = event
+        event.event = .untyped(payload)
         return event
     }
 

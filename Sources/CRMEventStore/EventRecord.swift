@@ -99,8 +99,11 @@ public enum EventRecord {
         let (envelope, dataBytes, piiBytes) = try EventRecord.decodeEnvelope(record)
         var event = envelope
         do {
-            event.data = try JSON.parse(dataBytes)
-            event.pii = try JSON.parse(piiBytes)
+            let payload = UntypedEvent(
+                type: envelope.type, schemaVersion: envelope.schemaVersion, data: try JSON.parse(dataBytes),
+                pii: try JSON.parse(piiBytes)
+            )
+            event.event = .untyped(payload)
         } catch {
             throw EventRecordError(message: "payload of event \(envelope.seq) is not JSON: \(error)")
         }

@@ -61,7 +61,6 @@ public struct SlaProjector: Projector {
         default:
             break
         }
-        let data = event.data
         switch event.type {
         case ServiceEventType.ticketOpened, ServiceEventType.ticketMessageAdded, ServiceEventType.ticketStatusChanged,
             ServiceEventType.ticketPriorityChanged, ServiceEventType.ticketTagged, ServiceEventType.slaPolicyApplied,

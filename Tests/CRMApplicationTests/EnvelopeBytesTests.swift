@@ -17,7 +17,7 @@ import Testing
             "recorded_at": .string(Timestamp.format(event.recordedAt)), "actor": event.actor.json,
             "command_id": .string(event.commandID), "correlation_id": .string(event.correlationID),
             "causation_seq": event.causationSeq.map { .int(Int64($0)) } ?? .null,
-            "data": event.data, "pii": event.pii, "hash": .string(hexString(hash)),
+            "data": event.payloadData, "pii": event.payloadPII, "hash": .string(hexString(hash)),
         ]
     }
 
@@ -46,7 +46,7 @@ import Testing
             if let storedSchemaVersion { expected["stored_schema_version"] = .int(Int64(storedSchemaVersion)) }
             let bytes = try record.withUnsafeBytes { raw in
                 let (envelope, data, pii) = try EventRecord.decodeEnvelope(raw)
-                #expect(envelope.seq == event.seq && envelope.data == .null)
+                #expect(envelope.seq == event.seq && envelope.payloadData == .null)
                 var out: [UInt8] = []
                 CRMCore.writeEnvelope(
                     envelope,

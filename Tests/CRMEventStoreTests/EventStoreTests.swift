@@ -54,8 +54,8 @@ import Testing
         let event = try #require(try self.environment.read { txn in try self.store.event(at: 1, txn) })
         #expect(event.stream == "a-1")
         #expect(event.type == "Thing")
-        #expect(event.data == ["n": 1])
-        #expect(event.pii == ["name": "Ada"])
+        #expect(event.payloadData == ["n": 1])
+        #expect(event.payloadPII == ["name": "Ada"])
         #expect(event.actor == Actor(uid: 1000, gid: 100, onBehalfOf: "agent-7"))
         #expect(event.commandID == "c1")
         #expect(event.correlationID == "corr")
@@ -122,7 +122,7 @@ import Testing
         // Rewrite event 3 with a different payload but the same previous hash.
         try self.environment.write { txn throws in
             var event = try #require(try self.store.event(at: 3, txn))
-            event.data = ["n": 99]
+            event.event = .untyped(UntypedEvent(type: event.type, schemaVersion: 1, data: ["n": 99], pii: .null))
             let previous = try #require(try self.store.recordHash(at: 2, txn))
             let events = try txn.openDatabase("events")
             try txn.put(events, [0, 0, 0, 0, 0, 0, 0, 3] as [UInt8], EventRecord.encode(event, previousHash: previous))
@@ -168,7 +168,7 @@ import Testing
         }
         try self.environment.write { txn in
             var event = try #require(try self.store.event(at: 3, txn))
-            event.data = ["n": 7]
+            event.event = .untyped(UntypedEvent(type: event.type, schemaVersion: 1, data: ["n": 7], pii: .null))
             let previous = try #require(try self.store.recordHash(at: 2, txn))
             let events = try txn.openDatabase("events")
             try txn.put(events, [0, 0, 0, 0, 0, 0, 0, 3] as [UInt8], EventRecord.encode(event, previousHash: previous))
