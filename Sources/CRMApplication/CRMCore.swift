@@ -65,7 +65,7 @@ public final class CRMCore: Service, Sendable, ReadsStorage {
             logger: logger
         )
         do {
-            try await core.commands.seedIfEmpty()
+            try await core.commands.seedIfEmpty(head: core.headSignal.head)
         } catch {
             await core.shutdown()
             throw error

@@ -70,11 +70,10 @@ public final class CommandPipeline: Sendable {
     /// Common params of every command, removed before the command's own params are parsed.
     static let commonParams: Set<String> = ["command_id", "expected_version", "at", "correlation_id", "on_behalf_of"]
 
-    /// Runs ``Seeds/onEmptyLog`` when the log is empty, waiting for each to commit.
-    func seedIfEmpty() async throws {
+    /// Runs ``Seeds/onEmptyLog`` when the log is empty (its head is `head`), waiting for each to commit.
+    func seedIfEmpty(head: UInt64) async throws {
         let storage = self.storage
-        guard storage.configuration.seedDefaults, !Seeds.onEmptyLog.isEmpty, storage.appendBlock == nil,
-            try storage.environment.read({ txn in try storage.store.head(txn).seq }) == 0
+        guard storage.configuration.seedDefaults, !Seeds.onEmptyLog.isEmpty, storage.appendBlock == nil, head == 0
         else { return }
         let origin = RequestOrigin(uid: getuid(), gid: getgid())
         for seed in Seeds.onEmptyLog {

@@ -34,7 +34,8 @@ public struct CoreConfiguration: Sendable {
     public var signingKey: Curve25519.Signing.PrivateKey? = nil
     /// A checkpoint is signed once this many events are unsigned...
     public var checkpointEveryEvents: UInt64 = 1000
-    /// ...or this many seconds after the last one, when events are unsigned (also while idle).
+    /// ...or this many seconds after the last one, when events are unsigned (also while idle, when the
+    /// core's ``CRMCore/services`` run: the ``IdleSigner`` wakes the writer).
     public var checkpointEverySeconds: Int = 5
     /// Read models folded in addition to the built-in ones (after them, in this order).
     public var additionalReadModels: [ProjectorFactory] = []
