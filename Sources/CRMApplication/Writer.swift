@@ -5,8 +5,8 @@ import Synchronization
 /// The single writer thread: it owns every LMDB write transaction.
 ///
 /// The thread first runs the start-up work it is given (opening the data directory, rebuilding the
-/// decision state), so that blocking work never holds a thread of the async world, and ``start(name:
-/// maxBatch:nice:setup:)`` awaits it. Then work items queued from any thread with ``enqueue(_:)`` are
+/// decision state), so that blocking work never holds a thread of the async world, and
+/// ``start(name:maxBatch:nice:setup:)`` awaits it. Then work items queued from any thread with ``enqueue(_:)`` are
 /// processed: the thread takes *every* pending item at once (group commit), hands the batch to
 /// ``Work/process``, which runs them in one write transaction, and only then counts them as completed.
 /// ``waitUntilCompleted(_:)`` lets a query wait until work enqueued before it has committed, which gives
