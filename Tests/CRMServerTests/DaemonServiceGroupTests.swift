@@ -95,4 +95,31 @@ import Testing
         #expect(last["position"] == stats["head"]?["position"])
         await reopened.shutdown()
     }
+
+    /// With no command arriving, the idle signer wakes the writer, which signs the unsigned head once
+    /// `checkpoint_every_seconds` have passed since the last checkpoint (wall time: the test waits
+    /// for the checkpoint to appear, polling `audit.checkpoints`, at most 10 s).
+    @Test func theIdleSignerSignsTheHeadWhileNoCommandArrives() async throws {
+        let directory = TemporaryDirectory()
+        let daemon = try await TestDaemon(directory: directory) { configuration in
+            configuration.signingKey = try? SigningKey.loadOrCreate(
+                path: directory.appending("keys/signing.key"),
+                dataDirectory: configuration.dataDirectory
+            ).key
+            configuration.checkpointEveryEvents = 1_000_000
+            configuration.checkpointEverySeconds = 1
+        }
+        #expect(daemon.core.services.count == 2)
+        let client = try daemon.client()
+        _ = try await client.result("customer.create", ["first_name": "Ada"])
+        let deadline = ContinuousClock.now + .seconds(10)
+        var positions: [JSON] = []
+        while positions.isEmpty, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+            let listed = try await client.result("audit.checkpoints")
+            positions = listed["checkpoints"]?.arrayValue?.compactMap { $0["position"] } ?? []
+        }
+        #expect(positions == [1])
+        try await daemon.stop()
+    }
 }
