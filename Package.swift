@@ -60,6 +60,7 @@ let package = Package(
                 "LMDB", "CRMDomain", "CRMEventStore", "CRMProjections", "CRMJSON", "CRMProtocol",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -146,7 +147,7 @@ let package = Package(
         .testTarget(
             name: "CRMServerTests",
             dependencies: [
-                "CRMServer", "CRMTesting", "CRMProtocol", "CRMJSON",
+                "CRMServer", "CRMTesting", "CRMProtocol", "CRMJSON", "CRMApplication",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

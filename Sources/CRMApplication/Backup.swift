@@ -5,7 +5,7 @@ import Foundation
 import Glibc
 import LMDB
 
-extension CRMCore {
+extension QueryRouter {
     /// `system.backup {name?}`: a compacted hot copy of the whole environment (log, decision state,
     /// read models, idempotency table) into `<backup_dir>/<name>/data.mdb`, taken inside one read
     /// transaction so it is consistent while commands keep committing. Clients name only the

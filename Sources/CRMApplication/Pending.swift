@@ -1,4 +1,3 @@
-import Dispatch
 import Synchronization
 
 /// A value that one thread fulfils once and any number of tasks await (the reply of a queued
@@ -10,7 +9,6 @@ public final class Pending<Value: Sendable>: Sendable {
     }
 
     private let state = Mutex<State>(.waiting([]))
-    private let fulfilled = DispatchSemaphore(value: 0)
 
     init() {}
 
@@ -22,15 +20,6 @@ public final class Pending<Value: Sendable>: Sendable {
             return waiters
         }
         for waiter in waiters { waiter.resume(returning: value) }
-        self.fulfilled.signal()
-    }
-
-    /// Blocks the calling thread until the value is set (for start-up code outside any task).
-    func waitBlocking() -> Value {
-        self.fulfilled.wait()
-        self.fulfilled.signal()
-        guard case .done(let value) = self.state.withLock({ $0 }) else { preconditionFailure("signalled before done") }
-        return value
     }
 
     /// The value, once fulfilled.

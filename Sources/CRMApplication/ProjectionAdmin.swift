@@ -5,7 +5,7 @@ import CRMProtocol
 import LMDB
 
 /// `projection.status` and `projection.rebuild`.
-extension CRMCore {
+extension CoreStorage {
     /// Each projection's name, version, state (live, rebuilding with progress and ETA, failed with
     /// the reason), serving slot, checkpoint and lag behind `head`: the decision state first.
     func projectionStatus(head: UInt64, _ txn: Transaction) throws -> [JSON] {

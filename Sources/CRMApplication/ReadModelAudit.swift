@@ -4,7 +4,7 @@ import CRMProjections
 import Foundation
 import LMDB
 
-extension CRMCore {
+extension LogQueries {
     /// How many events one scratch transaction folds during a read-model audit.
     static let auditChunkEvents = 20_000
 
@@ -32,7 +32,7 @@ extension CRMCore {
             next = try scratch.write { scratchTxn -> UInt64 in
                 var position = next
                 try self.store.forEachRecord(from: next, txn) { seq, record in
-                    guard seq <= head, seq < next + UInt64(CRMCore.auditChunkEvents) else { return false }
+                    guard seq <= head, seq < next + UInt64(LogQueries.auditChunkEvents) else { return false }
                     let event = try EventRecord.decode(record)
                     for projector in fresh { try projector.apply(event, scratchTxn) }
                     position = seq + 1
@@ -54,7 +54,7 @@ extension CRMCore {
                 let built = fresh[index].databases
                 var difference: JSON = .null
                 for (table, (liveTable, builtTable)) in zip(live, built).enumerated() {
-                    if let found = try CRMCore.firstDifference(liveTable, txn, builtTable, scratchTxn) {
+                    if let found = try LogQueries.firstDifference(liveTable, txn, builtTable, scratchTxn) {
                         difference = ["table": .int(Int64(table)), "key": .string(found.key), "problem": .string(found.problem)]
                         break
                     }
@@ -85,18 +85,18 @@ extension CRMCore {
                     case (nil, nil):
                         return nil
                     case (let row?, nil):
-                        return (CRMCore.printable(row.keyBytes), "a row the log does not produce")
+                        return (LogQueries.printable(row.keyBytes), "a row the log does not produce")
                     case (nil, let row?):
-                        return (CRMCore.printable(row.keyBytes), "a row is missing")
+                        return (LogQueries.printable(row.keyBytes), "a row is missing")
                     case (let row?, let other?):
                         let (key, otherKey) = (row.keyBytes, other.keyBytes)
                         if key != otherKey {
                             return key.lexicographicallyPrecedes(otherKey)
-                                ? (CRMCore.printable(key), "a row the log does not produce")
-                                : (CRMCore.printable(otherKey), "a row is missing")
+                                ? (LogQueries.printable(key), "a row the log does not produce")
+                                : (LogQueries.printable(otherKey), "a row is missing")
                         }
                         if row.valueBytes != other.valueBytes {
-                            return (CRMCore.printable(key), "the row differs from a fresh fold of the log")
+                            return (LogQueries.printable(key), "the row differs from a fresh fold of the log")
                         }
                         a = try liveCursor.next()
                         b = try freshCursor.next()

@@ -1,67 +1,5 @@
 import CRMDomain
 import CRMJSON
-import Foundation
-import Synchronization
-
-/// The head of the log as committed by the writer, and the tasks waiting for it to move.
-final class HeadSignal: Sendable {
-    private struct State {
-        var head: UInt64
-        var closed = false
-        var waiters: [UUID: (after: UInt64, continuation: CheckedContinuation<Void, Never>)] = [:]
-    }
-
-    private let state: Mutex<State>
-
-    init(head: UInt64) { self.state = Mutex(State(head: head)) }
-
-    /// The committed head.
-    var head: UInt64 { self.state.withLock { $0.head } }
-
-    /// Writer side: the head after a commit; wakes everyone waiting for a lower one.
-    func publish(_ head: UInt64) {
-        let ready = self.state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            state.head = max(state.head, head)
-            var ready: [CheckedContinuation<Void, Never>] = []
-            for (id, waiter) in state.waiters where waiter.after < state.head {
-                ready.append(waiter.continuation)
-                state.waiters.removeValue(forKey: id)
-            }
-            return ready
-        }
-        for continuation in ready { continuation.resume() }
-    }
-
-    /// Wakes every waiter for good (shutdown).
-    func close() {
-        let waiters = self.state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            state.closed = true
-            defer { state.waiters = [:] }
-            return state.waiters.values.map(\.continuation)
-        }
-        for continuation in waiters { continuation.resume() }
-    }
-
-    /// Returns once the head is past `after`, the signal is closed, or the task is cancelled.
-    func wait(after: UInt64) async {
-        let id = UUID()
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { continuation in
-                let now = self.state.withLock { state -> Bool in
-                    if state.closed || state.head > after || Task.isCancelled { return true }
-                    state.waiters[id] = (after, continuation)
-                    return false
-                }
-                if now { continuation.resume() }
-            }
-        } onCancel: {
-            let waiter = self.state.withLock { $0.waiters.removeValue(forKey: id) }
-            waiter?.continuation.resume()
-        }
-    }
-
-    var isClosed: Bool { self.state.withLock { $0.closed } }
-}
 
 /// A validated `events.subscribe` request.
 public struct Subscription: Sendable {
@@ -73,13 +11,28 @@ public struct Subscription: Sendable {
     var filter: [String: JSON]
 }
 
-extension CRMCore {
+/// Subscriptions: validates `events.subscribe` and delivers a subscription's events, first those
+/// already in the log, then each new one as the writer commits it.
+public final class Subscriptions: Sendable {
+    /// The committed head, which wakes deliveries waiting for new events.
+    let headSignal: HeadSignal
+    /// The log, read a page at a time.
+    let log: LogQueries
+
+    /// Subscriptions to the log that `log` reads, woken by `headSignal`.
+    init(headSignal: HeadSignal, log: LogQueries) {
+        self.headSignal = headSignal
+        self.log = log
+    }
+
     /// Validates `events.subscribe` params: `subscription` (an id; default `defaultID`), `from`
     /// (default: the next event to be committed) and the filters of `events.read`.
     public func subscription(_ params: JSON?, defaultID: String) throws -> Subscription {
         var reader = try Params(params)
         let id = try reader.identifier("subscription") ?? defaultID
-        guard Identifier.isValid(id) else { throw Rejection.invalid("subscription", "must match ^[A-Za-z0-9_-]{1,64}$") }
+        guard Identifier.isValid(id) else {
+            throw Rejection.invalid("subscription", "must match ^[A-Za-z0-9_-]{1,64}$")
+        }
         let from = try reader.int("from")
         if let from, from < 1 { throw Rejection.invalid("from", "must be ≥ 1") }
         var filter: [String: JSON] = [:]
@@ -88,7 +41,7 @@ extension CRMCore {
         }
         try reader.finish()
         // Let events.read validate the filters now rather than in the delivery task.
-        _ = try self.readEvents(.object(filter.merging(["limit": 1, "from": .int(Int64.max / 2)]) { $1 }))
+        _ = try self.log.readEvents(.object(filter.merging(["limit": 1, "from": .int(Int64.max / 2)]) { $1 }))
         return Subscription(id: id, from: from.map { UInt64($0) } ?? self.headSignal.head + 1, filter: filter)
     }
 
@@ -120,9 +73,9 @@ extension CRMCore {
             params["from"] = .int(Int64(next))
             params["limit"] = 500
             params["max_scan"] = 20_000
-            let page: EventPage
+            let page: LogQueries.EventPage
             do {
-                page = try self.readEventPage(.object(params))
+                page = try self.log.readEventPage(.object(params))
             } catch {
                 return DeliveryEnd(reason: .failed("\(error)"), next: next)
             }

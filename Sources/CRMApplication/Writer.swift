@@ -4,50 +4,80 @@ import Synchronization
 
 /// The single writer thread: it owns every LMDB write transaction.
 ///
-/// Work items are queued from any thread with ``enqueue(_:)``; the thread takes *every* pending item
-/// at once (group commit), hands the batch to `process`, which runs them in one write transaction,
-/// and only then counts them as completed. ``waitUntilCompleted(_:)`` lets a query wait until work
-/// enqueued before it has committed, which gives read-your-writes to pipelined requests.
+/// The thread first runs the start-up work it is given (opening the data directory, rebuilding the
+/// decision state), so that blocking work never holds a thread of the async world, and
+/// ``start(name:maxBatch:nice:setup:)`` awaits it. Then work items queued from any thread with ``enqueue(_:)`` are
+/// processed: the thread takes *every* pending item at once (group commit), hands the batch to
+/// ``Work/process``, which runs them in one write transaction, and only then counts them as completed.
+/// ``waitUntilCompleted(_:)`` lets a query wait until work enqueued before it has committed, which gives
+/// read-your-writes to pipelined requests.
 ///
-/// Between batches the thread runs one step of background work (`background`, e.g. a chunk of a
+/// Between batches the thread runs one step of background work (``Work/background``, e.g. a chunk of a
 /// projection rebuild) for as long as that reports more to do, so background work interleaves with
-/// commands and never starves them or is starved by them.
+/// commands and never starves them or is starved by them. ``stop()`` ends the thread after what is
+/// queued has been processed and ``Work/finish`` has run; ``waitUntilFinished()`` awaits that.
 final class Writer<Item: Sendable>: Sendable {
+    /// What the thread runs once its start-up work is done.
+    struct Work: Sendable {
+        /// Called with each batch, in order.
+        var process: @Sendable ([Item]) -> Void
+        /// Called after each batch, whenever it last returned `true` (more work to do), and when the
+        /// thread is nudged. It gets a function telling whether items are waiting, so that it can
+        /// yield to them.
+        var background: @Sendable (_ itemsWaiting: () -> Bool) -> Bool = { _ in false }
+        /// Called once, after the last batch, before the thread ends.
+        var finish: @Sendable () -> Void = {}
+    }
+
     private struct State {
         var queue: [Item] = []
         var enqueued: UInt64 = 0
         var completed: UInt64 = 0
         var batches: UInt64 = 0
         var stopping = false
+        var finished = false
         var waiters: [(ticket: UInt64, continuation: CheckedContinuation<Void, Never>)] = []
+        var finishWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
     private let state = Mutex(State())
     private let wakeUp = DispatchSemaphore(value: 0)
-    private let finished = DispatchSemaphore(value: 0)
     private let maxBatch: Int
 
-    /// Starts the thread; `process` is called on it with each batch, in order, and `background` after
-    /// each batch, whenever it last returned `true` (more work to do) and, with `idleWakeMillis`, at
-    /// least that often while idle. `background` gets a function telling whether items are waiting,
-    /// so that it can yield to them.
-    init(
+    private init(maxBatch: Int) { self.maxBatch = maxBatch }
+
+    /// Starts the thread (named `name`, at nice value `nice`), which runs `setup` and then processes
+    /// batches of at most `maxBatch` items with the ``Work`` that `setup` made. Returns once `setup`
+    /// has run, with what it opened; when it throws, the thread ends and so does this, with its error.
+    static func start<Opened: Sendable>(
         name: String,
         maxBatch: Int,
         nice: Int = 0,
-        idleWakeMillis: Int? = nil,
-        process: @escaping @Sendable ([Item]) -> Void,
-        background: @escaping @Sendable (_ commandsWaiting: () -> Bool) -> Bool = { _ in false }
-    ) {
-        self.maxBatch = maxBatch
-        let thread = Thread { [self] in
-            // On Linux the nice value is per thread; `who` 0 is the calling thread.
-            if nice != 0 { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, Int32(nice)) }
-            self.run(process, background, idleWakeMillis: idleWakeMillis)
+        setup: @escaping @Sendable () throws -> (opened: Opened, work: Work)
+    ) async throws -> (writer: Writer, opened: Opened) {
+        let writer = Writer(maxBatch: maxBatch)
+        let opened: Opened = try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread {
+                // On Linux the nice value is per thread; `who` 0 is the calling thread.
+                if nice != 0 { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, Int32(nice)) }
+                let work: Work
+                do {
+                    let made = try setup()
+                    work = made.work
+                    continuation.resume(returning: made.opened)
+                } catch {
+                    writer.stop()
+                    writer.finished()
+                    continuation.resume(throwing: error)
+                    return
+                }
+                writer.run(work)
+            }
+            thread.name = name
+            thread.stackSize = 8 << 20
+            thread.start()
         }
-        thread.name = name
-        thread.stackSize = 8 << 20
-        thread.start()
+        return (writer, opened)
     }
 
     /// Queues `item`; returns its ticket (its 1-based place in the order of all items ever queued),
@@ -88,35 +118,46 @@ final class Writer<Item: Sendable>: Sendable {
         }
     }
 
-    /// Stops accepting items, processes what is queued, and waits for the thread to end.
+    /// Stops accepting items; the thread processes what is queued, runs ``Work/finish`` and ends.
+    /// Returns at once (see ``waitUntilFinished()``); later calls do nothing.
     func stop() {
         let alreadyStopping = self.state.withLock { state -> Bool in
             defer { state.stopping = true }
             return state.stopping
         }
-        guard !alreadyStopping else { return }
-        self.wakeUp.signal()
-        self.finished.wait()
+        if !alreadyStopping { self.wakeUp.signal() }
+    }
+
+    /// Returns once the thread has ended (after ``stop()``).
+    func waitUntilFinished() async {
+        await withCheckedContinuation { continuation in
+            let done = self.state.withLock { state -> Bool in
+                if state.finished { return true }
+                state.finishWaiters.append(continuation)
+                return false
+            }
+            if done { continuation.resume() }
+        }
     }
 
     /// Wakes the thread so that it looks for background work again.
     func nudge() { self.wakeUp.signal() }
 
-    private func run(
-        _ process: @Sendable ([Item]) -> Void,
-        _ background: @Sendable (() -> Bool) -> Bool,
-        idleWakeMillis: Int?
-    ) {
+    /// The thread has ended: wakes everyone waiting for it.
+    private func finished() {
+        let waiters = self.state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.finished = true
+            defer { state.finishWaiters = [] }
+            return state.finishWaiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    private func run(_ work: Work) {
         let waiting = { self.state.withLock { !$0.queue.isEmpty } }
-        var more = background(waiting)
+        var more = work.background(waiting)
         while true {
-            if !more {
-                if let idleWakeMillis {
-                    _ = self.wakeUp.wait(timeout: .now() + .milliseconds(idleWakeMillis))
-                } else {
-                    self.wakeUp.wait()
-                }
-            }
+            if !more { self.wakeUp.wait() }
             let (batch, stopping) = self.state.withLock { state -> ([Item], Bool) in
                 let count = min(state.queue.count, self.maxBatch)
                 let batch = Array(state.queue.prefix(count))
@@ -124,11 +165,12 @@ final class Writer<Item: Sendable>: Sendable {
                 return (batch, state.stopping)
             }
             if batch.isEmpty, stopping {
-                self.finished.signal()
+                work.finish()
+                self.finished()
                 return
             }
             if !batch.isEmpty {
-                process(batch)
+                work.process(batch)
                 let ready = self.state.withLock { state -> [CheckedContinuation<Void, Never>] in
                     state.completed += UInt64(batch.count)
                     state.batches += 1
@@ -143,7 +185,7 @@ final class Writer<Item: Sendable>: Sendable {
                 }
                 for continuation in ready { continuation.resume() }
             }
-            more = background(waiting) || waiting()
+            more = work.background(waiting) || waiting()
         }
     }
 }

@@ -115,8 +115,8 @@ struct CRMDaemonCommand: AsyncParsableCommand {
                 )
             }
         }
-        let core = try CRMCore(configuration: coreConfiguration, logger: logger)
-        defer { core.shutdown() }
+        // The writer thread opens the data directory (and rebuilds what must be rebuilt) while this waits.
+        let core = try await CRMCore.start(configuration: coreConfiguration, logger: logger)
 
         let server = ControlServer(
             configuration: .init(
@@ -139,16 +139,8 @@ struct CRMDaemonCommand: AsyncParsableCommand {
                 FileHandle.standardOutput.write(Data(line.utf8))
             }
         )
-        var groupConfiguration = ServiceGroupConfiguration(
-            services: [.init(service: server)],
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger
-        )
-        // Shutdown ends within 10 s under any load: requests still running after 5 s are cancelled
-        // (a long query stops at its next ticket), and whatever ignores cancellation for 4 s more
-        // ends the process.
-        groupConfiguration.maximumGracefulShutdownDuration = .seconds(5)
-        groupConfiguration.maximumCancellationDuration = .seconds(4)
+        var groupConfiguration = ServiceGroupConfiguration.daemon(core: core, server: server, logger: logger)
+        groupConfiguration.gracefulShutdownSignals = [.sigterm, .sigint]
         let group = ServiceGroup(configuration: groupConfiguration)
         try await group.run()
         logger.info("crmd stopped")

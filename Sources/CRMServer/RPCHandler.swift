@@ -13,7 +13,9 @@ public import Logging
 ///   own connection queued before them (read-your-writes without waiting for other clients).
 /// - The actor of every command is the socket peer's uid/gid.
 public struct RPCHandler: RequestHandler {
-    let core: CRMCore
+    let commands: CommandPipeline
+    let queries: QueryRouter
+    let subscriptions: Subscriptions
     let access: AccessPolicy
     let logger: Logger?
 
@@ -33,7 +35,9 @@ public struct RPCHandler: RequestHandler {
         maxBatchRequests: Int = 1000
     ) {
         precondition(maxBatchRequests > 0, "maxBatchRequests must be positive")
-        self.core = core
+        self.commands = core.commands
+        self.queries = core.queries
+        self.subscriptions = core.subscriptions
         self.access = access
         self.logger = logger
         self.subscriptionBufferBytes = subscriptionBufferBytes
@@ -139,8 +143,8 @@ public struct RPCHandler: RequestHandler {
         if request.method == "events.subscribe" || request.method == "events.unsubscribe" {
             return .done(RPCHandler.response(id: id, self.subscriptionCall(request, connection: connection)))
         }
-        if self.core.isCommand(request.method) {
-            let (reply, ticket) = self.core.submitWithTicket(
+        if self.commands.isCommand(request.method) {
+            let (reply, ticket) = self.commands.submitWithTicket(
                 method: request.method,
                 params: request.params,
                 origin: origin
@@ -148,13 +152,13 @@ public struct RPCHandler: RequestHandler {
             if let ticket { connection?.lastCommandTicket.store(ticket, ordering: .releasing) }
             return .command(id: id, reply)
         }
-        if self.core.isQuery(request.method) {
+        if self.queries.isQuery(request.method) {
             // Wait only for this connection's own earlier commands (all of them, without one).
             let after = connection.map { $0.lastCommandTicket.load(ordering: .acquiring) }
-            if let answer = self.core.answerAtOnce(method: request.method, params: request.params, after: after) {
+            if let answer = self.queries.answerAtOnce(method: request.method, params: request.params, after: after) {
                 return .done(RPCHandler.response(id: id, answer))
             }
-            return .query(id: id, self.core.startQuery(method: request.method, params: request.params, after: after))
+            return .query(id: id, self.queries.startQuery(method: request.method, params: request.params, after: after))
         }
         let error = RPCError(
             reason: "unknown_command",
@@ -180,13 +184,13 @@ public struct RPCHandler: RequestHandler {
                 return .success(["subscription": .string(id), "unsubscribed": true])
             }
             let defaultID = request.id.flatMap { $0.stringValue ?? $0.intValue.map(String.init) } ?? "sub"
-            let subscription = try self.core.subscription(request.params, defaultID: defaultID)
-            let core = self.core
+            let subscriptions = self.subscriptions
+            let subscription = try subscriptions.subscription(request.params, defaultID: defaultID)
             let limit = self.subscriptionBufferBytes
             let logger = self.logger
             let registered = connection.register(subscription: subscription.id) {
                 Task(executorPreference: globalConcurrentExecutor) {
-                    let end = await core.deliver(subscription) { notification in
+                    let end = await subscriptions.deliver(subscription) { notification in
                         connection.notify(notification.serialized(), limit: limit)
                     }
                     defer { connection.forget(subscription: subscription.id) }
@@ -227,7 +231,7 @@ public struct RPCHandler: RequestHandler {
             }
             return .success([
                 "subscription": .string(subscription.id), "from": .int(Int64(subscription.from)),
-                "head": .int(Int64(core.committedHead)),
+                "head": .int(Int64(subscriptions.committedHead)),
             ])
         } catch let rejection as Rejection {
             return .failure(CRMCore.rpcError(rejection))
@@ -238,9 +242,9 @@ public struct RPCHandler: RequestHandler {
 
     /// The `forbidden` error for a method the peer's roles do not allow (logged), or `nil`.
     private func denial(of request: RPCRequest, origin: RequestOrigin) -> RPCError? {
-        let isCommand = self.core.isCommand(request.method)
+        let isCommand = self.commands.isCommand(request.method)
         let isSubscription = request.method == "events.subscribe" || request.method == "events.unsubscribe"
-        guard isCommand || isSubscription || self.core.isQuery(request.method) else { return nil }
+        guard isCommand || isSubscription || self.queries.isQuery(request.method) else { return nil }
         let roles = self.access.roles(uid: origin.uid, gid: origin.gid)
         guard !AccessPolicy.allows(roles, method: request.method, isCommand: isCommand) else { return nil }
         let granted = roles.map(\.rawValue).sorted()

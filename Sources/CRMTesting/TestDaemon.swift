@@ -4,8 +4,8 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 
-/// A real daemon (core + control server) running in-process on a temporary socket and data
-/// directory, for end-to-end tests over the socket.
+/// A real daemon (core + control server, in the daemon's service group) running in-process on a
+/// temporary socket and data directory, for end-to-end tests over the socket.
 public final class TestDaemon: Sendable {
     /// Directory holding the socket and the data directory.
     public let directory: TemporaryDirectory
@@ -36,7 +36,7 @@ public final class TestDaemon: Sendable {
         configuration.seedDefaults = seedDefaults
         configuration.backupDirectory = directory.appending("backups")
         configure(&configuration)
-        self.core = try CRMCore(configuration: configuration, logger: logger)
+        self.core = try await CRMCore.start(configuration: configuration, logger: logger)
         let ready = AsyncStream<Void>.makeStream()
         let server = ControlServer(
             configuration: .init(socketPath: self.socketPath, maxLineBytes: maxLineBytes),
@@ -52,9 +52,7 @@ public final class TestDaemon: Sendable {
                 ready.continuation.finish()
             }
         )
-        let group = ServiceGroup(
-            configuration: .init(services: [.init(service: server)], gracefulShutdownSignals: [], logger: logger)
-        )
+        let group = ServiceGroup(configuration: .daemon(core: self.core, server: server, logger: logger))
         self.group = group
         self.runTask = Task { try await group.run() }
         var iterator = ready.stream.makeAsyncIterator()
@@ -68,6 +66,5 @@ public final class TestDaemon: Sendable {
     public func stop() async throws {
         await self.group.triggerGracefulShutdown()
         try await self.runTask.value
-        self.core.shutdown()
     }
 }

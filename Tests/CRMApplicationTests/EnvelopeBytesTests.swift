@@ -48,7 +48,7 @@ import Testing
                 let (envelope, data, pii) = try EventRecord.decodeEnvelope(raw)
                 #expect(envelope.seq == event.seq && envelope.payloadData == .null)
                 var out: [UInt8] = []
-                CRMCore.writeEnvelope(
+                LogQueries.writeEnvelope(
                     envelope,
                     data: data,
                     pii: pii,
@@ -60,7 +60,7 @@ import Testing
             }
             #expect(String(decoding: bytes, as: UTF8.self) == expected.serializedString())
             var decoded: [UInt8] = []
-            CRMCore.writeEnvelope(event, hash: hash, storedSchemaVersion: storedSchemaVersion, into: &decoded)
+            LogQueries.writeEnvelope(event, hash: hash, storedSchemaVersion: storedSchemaVersion, into: &decoded)
             #expect(decoded == bytes)
             #expect(JSON.serialized(SerializedJSON(bytes)).serialized() == bytes)
         }

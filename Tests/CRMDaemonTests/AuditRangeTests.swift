@@ -92,7 +92,7 @@ import Testing
         let customers = try #require(report["read_models"]?["projections"]?.arrayValue?.first { $0["name"] == "customers" })
         #expect(customers["equal"] == false)
         #expect(customers["first_difference"]?["table"] == 0)
-        #expect(customers["first_difference"]?["key"] == .string(CRMCore.printable(changedKey)))
+        #expect(customers["first_difference"]?["key"] == .string(LogQueries.printable(changedKey)))
         #expect(customers["first_difference"]?["problem"] == "the row differs from a fresh fold of the log")
         try await daemon.stop()
     }

@@ -33,9 +33,9 @@ import Testing
             _ = try await client.result("customer.create", ["customer_id": .string(id), "first_name": "Ada"])
         }
         // customer-b1 is event 2, customer-b2 event 4; the reader takes one event, then refuses.
-        let subscription = try daemon.core.subscription(["stream_prefix": "customer-b", "from": 1], defaultID: "s")
+        let subscription = try daemon.core.subscriptions.subscription(["stream_prefix": "customer-b", "from": 1], defaultID: "s")
         var delivered: [Int64] = []
-        let end = await daemon.core.deliver(subscription) { notification in
+        let end = await daemon.core.subscriptions.deliver(subscription) { notification in
             guard delivered.isEmpty else { return false }
             delivered.append(notification["params"]?["event"]?["seq"]?.intValue ?? 0)
             return true

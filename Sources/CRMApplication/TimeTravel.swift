@@ -11,7 +11,9 @@ import LMDB
 /// that serves the live answer, in a throwaway environment, and ask it the same query; `sla.ticket`
 /// (with `as_of` or its business time `at`) folds only the ticket's own stream. See
 /// docs/protocol/sales.md and service.md for the semantics.
-extension CRMCore {
+struct TimeTravel: Sendable, ReadsStorage {
+    let storage: CoreStorage
+
     /// The queries that take a log position or time as `as_of`.
     static let asOfMethods: Set<String> = ["customer.get", "funnel.report", "sla.report", "sla.ticket"]
 

@@ -1,10 +1,14 @@
 import CRMDomain
 import CRMEventStore
 import CRMJSON
+import Crypto
 import LMDB
 
-/// Reading history: `events.read` with its filters and `customer.history`.
-extension CRMCore {
+/// Log queries: `events.read` with its filters and pages, the `*.history` methods, and the audits
+/// (`audit.verify`, `audit.checkpoints`) of the hash chain, the signed checkpoints and the read models.
+struct LogQueries: Sendable, ReadsStorage {
+    let storage: CoreStorage
+
     /// Filters of `events.read`; every given filter must match.
     struct EventFilter {
         var stream: String?
@@ -133,9 +137,9 @@ extension CRMCore {
             func envelope(_ event: RecordedEvent, hash: [UInt8], into out: inout [UInt8]) throws {
                 if upcast {
                     let current = try EventRecord.upcast(event)
-                    CRMCore.writeEnvelope(current, hash: hash, storedSchemaVersion: event.schemaVersion, into: &out)
+                    LogQueries.writeEnvelope(current, hash: hash, storedSchemaVersion: event.schemaVersion, into: &out)
                 } else {
-                    CRMCore.writeEnvelope(event, hash: hash, into: &out)
+                    LogQueries.writeEnvelope(event, hash: hash, into: &out)
                 }
             }
             func consider(_ event: RecordedEvent, envelope: (inout [UInt8]) throws -> Void) throws -> Bool {
@@ -174,7 +178,7 @@ extension CRMCore {
                         guard !upcast || event.schemaVersion == EventSchema.currentVersion(of: event.type) else {
                             return try envelope(try EventRecord.decodeStored(record), hash: hash, into: &out)
                         }
-                        CRMCore.writeEnvelope(
+                        LogQueries.writeEnvelope(
                             event,
                             data: data,
                             pii: pii,
@@ -255,7 +259,7 @@ extension CRMCore {
         let payload = EventCodec.payload(event.event)
         payload.data.serialized().withUnsafeBytes { data in
             payload.pii.serialized().withUnsafeBytes { pii in
-                CRMCore.writeEnvelope(
+                LogQueries.writeEnvelope(
                     event, data: data, pii: pii, hash: hash, storedSchemaVersion: storedSchemaVersion, into: &out
                 )
             }
@@ -272,7 +276,9 @@ extension CRMCore {
     /// `customer.history`, `deal.history`, `ticket.history`: every event of the record's stream with
     /// its actor and times, and per event the fields it changed as `{field: {from, to}}`.
     func recordHistory(_ method: String, _ params: JSON?) throws -> JSON {
-        guard let kind = CRMCore.historyKinds[method] else { throw Rejection(.unknownCommand, "unknown method \(method)") }
+        guard let kind = LogQueries.historyKinds[method] else {
+            throw Rejection(.unknownCommand, "unknown method \(method)")
+        }
         var reader = try Params(params)
         let id = try reader.identifier(kind.idField, required: true)!
         try reader.finish()
@@ -283,7 +289,7 @@ extension CRMCore {
             var previous: [String: JSON] = [:]
             for seq in positions {
                 guard let event = try self.store.event(at: seq, txn) else { continue }
-                let changes = CRMCore.changes(of: event, previous: &previous)
+                let changes = LogQueries.changes(of: event, previous: &previous)
                 entries.append([
                     "seq": .int(Int64(event.seq)), "stream_version": .int(Int64(event.streamVersion)),
                     "type": .string(event.type), "occurred_at": .string(Timestamp.format(event.occurredAt)),
@@ -345,7 +351,7 @@ extension CRMCore {
             let members = data.objectValue ?? [:]
             if let to = members["to"] {
                 // The event states both ends of the change itself.
-                let subject = CRMCore.subject(of: event.type)
+                let subject = LogQueries.subject(of: event.type)
                 changes[subject] = ["from": members["from"] ?? .null, "to": to]
                 previous[subject] = to
             }
@@ -375,5 +381,86 @@ extension CRMCore {
             snake.append(character.lowercased())
         }
         return snake.isEmpty ? "value" : snake
+    }
+
+    // MARK: - Audits
+
+    /// `audit.verify {from?, to?, public_key?, read_models?}`: recomputes the hash chain over
+    /// `from...to` and checks the signed checkpoints in that range against `public_key` (hex, or the
+    /// text of a `.pub` file; default: this crmd's own key); with `read_models: true` also compares
+    /// every read model with a fresh fold of the log (``auditReadModels(_:head:)``).
+    func verify(_ params: JSON?) throws -> JSON {
+        var reader = try Params(params)
+        let from = try reader.int("from") ?? 1
+        let to = try reader.int("to")
+        let keyText = try reader.string("public_key")
+        let readModels = try reader.bool("read_models") ?? false
+        guard from >= 1 else { throw Rejection.invalid("from", "must be ≥ 1") }
+        if let to, to < from { throw Rejection.invalid("to", "must be ≥ from") }
+        let trustedKey = try keyText.map { text throws(Rejection) in
+            guard let key = CRMEventStore.signingPublicKey(text: text) else {
+                throw Rejection.invalid("public_key", "must be an Ed25519 public key: 64 hex digits, or a .pub file's text")
+            }
+            return key
+        } ?? self.storage.signingPublicKey
+        try reader.finish()
+        return try self.environment.read { txn in
+            let head = try self.store.head(txn)
+            guard from <= max(head.seq, 1) else {
+                throw Rejection(
+                    .invalidField,
+                    field: "from",
+                    "from \(from) is past the head of the log (position \(head.seq))",
+                    details: ["head": .int(Int64(head.seq))]
+                )
+            }
+            let last = min(to.map { UInt64($0) } ?? head.seq, head.seq)
+            let result = try self.store.verify(from: UInt64(from), to: last, txn)
+            var report: JSON = [
+                "ok": .bool(result.brokenAt == nil), "checked": .int(Int64(result.checked)),
+                "from": .int(from), "to": .int(Int64(last)),
+                "hash": result.brokenAt == nil ? .string(hexString(result.headHash)) : .null,
+                "head_position": .int(Int64(head.seq)), "head_hash": .string(hexString(head.hash)),
+                "broken_at": result.brokenAt.map { .int(Int64($0)) } ?? .null,
+                "expected_hash": result.expectedHash.map { .string(hexString($0)) } ?? .null,
+                "found_hash": result.foundHash.map { .string(hexString($0)) } ?? .null,
+                "signatures": .null,
+            ]
+            if let trustedKey {
+                var audit = CheckpointAudit(trustedKey: trustedKey)
+                for checkpoint in try self.storage.checkpoints.list(from: UInt64(from), to: last, txn) {
+                    let verified = result.brokenAt.map { checkpoint.position < $0 } ?? true
+                    audit.check(checkpoint, chainHash: verified ? try self.store.recordHash(at: checkpoint.position, txn) : nil)
+                }
+                report["signatures"] = audit.json(to: last)
+                report["ok"] = .bool(result.brokenAt == nil && audit.firstBad == nil)
+            }
+            if readModels {
+                let models = try self.auditReadModels(txn, head: head.seq)
+                report["read_models"] = models
+                report["ok"] = .bool(report["ok"] == .bool(true) && models["ok"] == .bool(true))
+            }
+            return report
+        }
+    }
+
+    /// `audit.checkpoints {from?, limit?}`: the signed checkpoints from position `from` on, for
+    /// export and offline checks.
+    func listCheckpoints(_ params: JSON?) throws -> JSON {
+        var reader = try Params(params)
+        let from = try reader.int("from") ?? 1
+        let limit = Int(try reader.int("limit") ?? 1000)
+        guard from >= 1 else { throw Rejection.invalid("from", "must be ≥ 1") }
+        guard (1...1000).contains(limit) else { throw Rejection.invalid("limit", "must be between 1 and 1000") }
+        try reader.finish()
+        return try self.environment.read { txn in
+            let page = try self.storage.checkpoints.list(from: UInt64(from), to: UInt64.max, limit: limit + 1, txn)
+            let key = self.storage.signingPublicKey
+            return [
+                "checkpoints": .array(page.prefix(limit).map(\.json)),
+                "next_from": page.count > limit ? .int(Int64(page[limit].position)) : .null,
+                "public_key": key.map { .string(hexString(Array($0.rawRepresentation))) } ?? .null,
+            ]
+        }
     }
 }

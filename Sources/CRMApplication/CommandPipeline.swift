@@ -1,0 +1,401 @@
+import CRMDomain
+import CRMEventStore
+public import CRMJSON
+import CRMProjections
+public import CRMProtocol
+import Foundation
+import LMDB
+import Logging
+
+/// Identity and options of the caller of one request.
+public struct RequestOrigin: Sendable, Hashable {
+    public var uid: UInt32
+    public var gid: UInt32
+
+    public init(uid: UInt32, gid: UInt32) {
+        self.uid = uid
+        self.gid = gid
+    }
+}
+
+/// The command pipeline: admission (the method table, common params, the start-up append block),
+/// queueing with the single writer in call order, and on the writer thread idempotency, decide,
+/// append and the inline folds of the decision state and read models, one group-committed write
+/// transaction (one fsync) per batch, then the replies.
+public final class CommandPipeline: Sendable {
+    /// A command waiting for the writer.
+    struct CommandJob: Sendable {
+        var command: any DomainCommand
+        var expectedVersion: ExpectedVersion?
+        var metadata: AppendMetadata
+        var context: CommandContext
+        var reply: Pending<Result<JSON, RPCError>>
+    }
+
+    /// Work for the writer thread.
+    enum WriterJob: Sendable {
+        case command(CommandJob)
+        /// `projection.rebuild`: start rebuilding the named read models.
+        case rebuild(names: [String], reply: Pending<Result<JSON, RPCError>>)
+
+        var reply: Pending<Result<JSON, RPCError>> {
+            switch self {
+            case .command(let job): job.reply
+            case .rebuild(_, let reply): reply
+            }
+        }
+    }
+
+    let storage: CoreStorage
+    let writer: Writer<WriterJob>
+    private let commandTypes: [String: any DomainCommand.Type]
+    private let ids = UUIDv7Generator()
+    private let logger: Logger
+
+    /// The pipeline of commands admitted against `storage` and committed by `writer`.
+    init(storage: CoreStorage, writer: Writer<WriterJob>, logger: Logger) {
+        self.storage = storage
+        self.writer = writer
+        self.logger = logger
+        var commandTypes: [String: any DomainCommand.Type] = [:]
+        for type in DomainCommands.all { commandTypes[type.method] = type }
+        self.commandTypes = commandTypes
+    }
+
+    /// Whether `method` is a command (writes events).
+    public func isCommand(_ method: String) -> Bool {
+        self.commandTypes[method] != nil || method == "projection.rebuild"
+    }
+
+    /// Common params of every command, removed before the command's own params are parsed.
+    static let commonParams: Set<String> = ["command_id", "expected_version", "at", "correlation_id", "on_behalf_of"]
+
+    /// Runs ``Seeds/onEmptyLog`` when the log is empty (its head is `head`), waiting for each to commit.
+    func seedIfEmpty(head: UInt64) async throws {
+        let storage = self.storage
+        guard storage.configuration.seedDefaults, !Seeds.onEmptyLog.isEmpty, storage.appendBlock == nil, head == 0
+        else { return }
+        let origin = RequestOrigin(uid: getuid(), gid: getgid())
+        for seed in Seeds.onEmptyLog {
+            let outcome = await self.submit(method: seed.method, params: seed.params, origin: origin).value
+            if case .failure(let error) = outcome {
+                throw StartupError("seeding \(seed.method) failed: \(error)")
+            }
+        }
+        self.logger.info("seeded an empty log", metadata: ["commands": "\(Seeds.onEmptyLog.count)"])
+    }
+
+    // MARK: - Admission
+
+    /// Validates a command and queues it with the writer, in call order. Returns at once; the
+    /// returned value resolves after the batch holding the command has been durably committed (or
+    /// immediately, for a command rejected before reaching the writer).
+    public func submit(method: String, params: JSON?, origin: RequestOrigin) -> Pending<Result<JSON, RPCError>> {
+        self.submitWithTicket(method: method, params: params, origin: origin).reply
+    }
+
+    /// ``submit(method:params:origin:)``, also returning the command's writer ticket (`nil` when it
+    /// was rejected before reaching the writer), for ``QueryRouter/startQuery(method:params:after:)``.
+    public func submitWithTicket(
+        method: String,
+        params: JSON?,
+        origin: RequestOrigin
+    ) -> (reply: Pending<Result<JSON, RPCError>>, ticket: UInt64?) {
+        let reply = Pending<Result<JSON, RPCError>>()
+        if let block = self.storage.appendBlock, method != "projection.rebuild" {
+            reply.fulfil(.failure(block))
+            return (reply, nil)
+        }
+        do {
+            let job: WriterJob =
+                method == "projection.rebuild"
+                ? .rebuild(names: try self.storage.rebuildNames(params), reply: reply)
+                : .command(try self.makeJob(method: method, params: params, origin: origin, reply: reply))
+            guard let ticket = self.writer.enqueue(job) else {
+                reply.fulfil(.failure(RPCError(reason: "shutting_down", message: "crmd is shutting down")))
+                return (reply, nil)
+            }
+            return (reply, ticket)
+        } catch let rejection as Rejection {
+            reply.fulfil(.failure(CRMCore.rpcError(rejection)))
+        } catch {
+            reply.fulfil(.failure(RPCError(reason: "internal", message: "\(error)")))
+        }
+        return (reply, nil)
+    }
+
+    private func makeJob(
+        method: String,
+        params: JSON?,
+        origin: RequestOrigin,
+        reply: Pending<Result<JSON, RPCError>>
+    ) throws -> CommandJob {
+        guard let type = self.commandTypes[method] else {
+            throw Rejection(.unknownCommand, "unknown method \(method)")
+        }
+        var common = try Params(params)
+        let commandID = try common.string("command_id")
+        if let commandID, commandID.isEmpty || commandID.utf8.count > 128 {
+            throw Rejection.invalid("command_id", "must be 1 to 128 bytes")
+        }
+        let expected = try common.raw("expected_version").map { json throws(Rejection) in
+            try ExpectedVersion(json: json)
+        }
+        let now = CRMCore.nowMillis()
+        let at = try common.timestamp("at") ?? now
+        if at > now + self.storage.configuration.maxFutureSkewMillis {
+            throw Rejection(
+                .timestampInFuture,
+                field: "at",
+                "at is more than 5 minutes in the future",
+                details: ["now": .string(Timestamp.format(now))]
+            )
+        }
+        let correlationID = try common.string("correlation_id")
+        let onBehalfOf = try common.string("on_behalf_of")
+        if let onBehalfOf, onBehalfOf.isEmpty || onBehalfOf.utf8.count > 128 {
+            throw Rejection.invalid("on_behalf_of", "must be 1 to 128 bytes")
+        }
+        var rest: JSON? = nil
+        if case .object(var members)? = params {
+            for key in CommandPipeline.commonParams { members.removeValue(forKey: key) }
+            rest = .object(members)
+        }
+        let command = try type.init(params: rest)
+        return CommandJob(
+            command: command,
+            expectedVersion: expected,
+            metadata: AppendMetadata(
+                occurredAt: at,
+                recordedAt: now,
+                actor: Actor(uid: origin.uid, gid: origin.gid, onBehalfOf: onBehalfOf),
+                commandID: commandID,
+                correlationID: correlationID
+            ),
+            context: CommandContext(at: at, generatedID: self.ids.next(now: now)),
+            reply: reply
+        )
+    }
+
+    // MARK: - On the writer thread
+
+    /// The writer thread's side of the pipeline: commits batches of commands, signs checkpoints,
+    /// advances online rebuilds between batches, and signs the last checkpoint when the writer stops.
+    /// Used by the writer thread only.
+    struct Committer: Sendable {
+        let storage: CoreStorage
+        /// Signs checkpoints of the head, when a signing key is configured.
+        let checkpointer: Checkpointer?
+        /// The committed head, for subscriptions waiting for new events.
+        let headSignal: HeadSignal
+        private let recordedFloor: RecordedFloor
+        private let logger: Logger
+
+        /// The writer side for `storage`, from the head of its log and its last `recorded_at`.
+        init(storage: CoreStorage, logger: Logger) throws {
+            self.storage = storage
+            self.logger = logger
+            let (environment, store) = (storage.environment, storage.store)
+            self.headSignal = HeadSignal(head: try environment.read { txn in try store.head(txn).seq })
+            self.recordedFloor = RecordedFloor(
+                try environment.read { txn in
+                    var last = Int64.min
+                    try store.forEachRecordBackward(from: UInt64.max, txn) { _, record in
+                        last = try EventRecord.decodeEnvelope(record).event.recordedAt
+                        return false
+                    }
+                    return last
+                }
+            )
+            let configuration = storage.configuration
+            // Nothing is signed on top of a log that failed the start-up checks.
+            let blocked = storage.appendBlock != nil
+            self.checkpointer = try configuration.signingKey.flatMap { key -> Checkpointer? in
+                guard !blocked else { return nil }
+                return try Checkpointer(
+                    key: key,
+                    table: storage.checkpoints,
+                    environment: environment,
+                    store: store,
+                    everyEvents: configuration.checkpointEveryEvents,
+                    everySeconds: configuration.checkpointEverySeconds
+                )
+            }
+        }
+
+        /// What the writer thread runs.
+        var work: Writer<WriterJob>.Work {
+            Writer.Work(
+                process: { batch in self.process(batch) },
+                background: { commandsWaiting in self.background(commandsWaiting) },
+                finish: { self.finish() }
+            )
+        }
+
+        /// Runs one batch on the writer thread: one write transaction, one nested transaction per
+        /// command, one commit (one fsync) for all, then the replies.
+        func process(_ batch: [WriterJob]) {
+            let (environment, store, runner) = (self.storage.environment, self.storage.store, self.storage.runner)
+            let (checkpointer, logger) = (self.checkpointer, self.logger)
+            var lifecycles = runner.lifecycles
+            do {
+                let (outcomes, head, checkpoint) = try environment.write {
+                    txn -> ([Result<JSON, RPCError>], UInt64, Checkpoint?) in
+                    var outcomes: [Result<JSON, RPCError>] = []
+                    outcomes.reserveCapacity(batch.count)
+                    for job in batch {
+                        switch job {
+                        case .command(var command):
+                            command.metadata.recordedAt = self.recordedFloor.raise(command.metadata.recordedAt)
+                            outcomes.append(try self.run(command, txn: txn, &lifecycles))
+                        case .rebuild(let names, _):
+                            outcomes.append(
+                                try CoreStorage.startRebuilds(names, txn: txn, store: store, runner: runner, &lifecycles)
+                            )
+                        }
+                    }
+                    let head = try store.head(txn)
+                    try runner.setCheckpoints(head.seq, txn, &lifecycles)
+                    return (outcomes, head.seq, try checkpointer?.writeIfDue(head, txn))
+                }
+                checkpointer?.committed(checkpoint, head: head)
+                runner.publish(lifecycles)
+                self.headSignal.publish(head)
+                for (job, outcome) in zip(batch, outcomes) { job.reply.fulfil(outcome) }
+            } catch {
+                logger.error("write transaction failed; the batch was not committed", metadata: ["error": "\(error)"])
+                let failure = CRMCore.rpcError(failure: error, context: "storage failure", environment: environment)
+                for job in batch { job.reply.fulfil(.failure(failure)) }
+            }
+        }
+
+        /// Between batches: signs a checkpoint when one is due while idle, then runs one step of the
+        /// online rebuilds; `true` when more rebuilding is left.
+        func background(_ commandsWaiting: () -> Bool) -> Bool {
+            let (environment, runner, logger) = (self.storage.environment, self.storage.runner, self.logger)
+            if let checkpointer = self.checkpointer, checkpointer.isDueWhileIdle {
+                do {
+                    try checkpointer.writeNow(environment, self.storage.store, force: false)
+                } catch {
+                    logger.error("writing a signed checkpoint failed", metadata: ["error": "\(error)"])
+                }
+            }
+            guard !runner.isHeld else { return false }
+            var lifecycles = runner.lifecycles
+            guard runner.hasRebuilds(lifecycles) else { return false }
+            do {
+                try runner.rebuildStep(environment, &lifecycles, yield: commandsWaiting, logger: logger)
+                runner.publish(lifecycles)
+            } catch {
+                logger.error("rebuild step failed; retrying after the next batch", metadata: ["error": "\(error)"])
+                return false
+            }
+            return runner.hasRebuilds(lifecycles)
+        }
+
+        /// After the last batch: signs the head, so that the log ends on a signed checkpoint.
+        func finish() {
+            do {
+                try self.checkpointer?.writeNow(self.storage.environment, self.storage.store, force: true)
+            } catch {
+                self.logger.error("writing the last signed checkpoint failed", metadata: ["error": "\(error)"])
+            }
+        }
+
+        /// Runs one command inside the batch transaction. Storage errors (including `MDB_MAP_FULL`)
+        /// propagate and fail or retry the whole batch; a rejection aborts only this command's nested
+        /// transaction. When a read model's projector fails on the command's events, that read model is
+        /// marked failed and the command runs again without it: a projector bug never costs a command.
+        private func run(
+            _ job: CommandJob,
+            txn: Transaction,
+            _ lifecycles: inout [ProjectionLifecycle]
+        ) throws -> Result<JSON, RPCError> {
+            let (store, runner, logger) = (self.storage.store, self.storage.runner, self.logger)
+            if let commandID = job.metadata.commandID, let stored = try store.storedReply(commandID: commandID, txn) {
+                return CommandPipeline.decodeStoredReply(stored)
+            }
+            var outcome: Result<JSON, RPCError>
+            while true {
+                do {
+                    let serving = lifecycles
+                    outcome = .success(
+                        try txn.nested { child in
+                            let stream = job.command.targetStream(job.context)
+                            if let expected = job.expectedVersion, let stream {
+                                try store.checkExpectedVersion(expected, stream: stream, child)
+                            }
+                            let decision = try job.command.decide(runner.state.state(child), job.context)
+                            let events = try store.append(decision.events, metadata: job.metadata, child)
+                            try runner.apply(events, child, serving)
+                            var result = decision.result
+                            result["events"] = .array(
+                                events.map { event in
+                                    [
+                                        "seq": .int(Int64(event.seq)), "type": .string(event.type),
+                                        "stream": .string(event.stream),
+                                        "stream_version": .int(Int64(event.streamVersion)),
+                                    ]
+                                }
+                            )
+                            result["position"] = .int(Int64(try store.head(child).seq))
+                            return JSON.object(result)
+                        }
+                    )
+                } catch let failure as ProjectorFailure {
+                    try runner.markFailed(failure, &lifecycles, txn)
+                    logger.error(
+                        "projection failed on an event; it stops folding and its queries answer projection_failed",
+                        metadata: [
+                            "projection": "\(runner.readModels[failure.index].name)", "position": "\(failure.position)",
+                            "error": "\(failure.error)",
+                        ]
+                    )
+                    continue
+                } catch let rejection as Rejection {
+                    outcome = .failure(CRMCore.rpcError(rejection))
+                } catch let error as LMDBError {
+                    throw error
+                } catch {
+                    logger.error("command failed inside the writer", metadata: ["error": "\(error)"])
+                    outcome = .failure(CRMCore.rpcError(failure: error, context: "command failed"))
+                }
+                break
+            }
+            if let commandID = job.metadata.commandID {
+                try store.storeReply(CommandPipeline.encodeStoredReply(outcome), commandID: commandID, txn)
+            }
+            return outcome
+        }
+    }
+
+    static func encodeStoredReply(_ outcome: Result<JSON, RPCError>) -> [UInt8] {
+        switch outcome {
+        case .success(let result): return JSON.object(["result": result]).serialized()
+        case .failure(let error): return JSON.object(["error": error.json]).serialized()
+        }
+    }
+
+    static func decodeStoredReply(_ bytes: [UInt8]) -> Result<JSON, RPCError> {
+        guard let json = try? JSON.parse(bytes) else {
+            return .failure(RPCError(reason: "internal", message: "stored reply is unreadable"))
+        }
+        if let error = json["error"], let rpcError = RPCError(json: error) { return .failure(rpcError) }
+        return .success(json["result"] ?? .null)
+    }
+}
+
+/// The latest `recorded_at` the writer gave a command. recorded_at never goes backwards along the log
+/// (time → position lookups rely on it), even when commands were stamped on different threads or the
+/// clock stepped back. Used by the writer thread only.
+final class RecordedFloor: @unchecked Sendable {
+    private var value: Int64
+
+    init(_ value: Int64) { self.value = value }
+
+    /// `recordedAt`, raised to the latest one given so far; becomes the latest.
+    func raise(_ recordedAt: Int64) -> Int64 {
+        self.value = max(self.value, recordedAt)
+        return self.value
+    }
+}

@@ -1,0 +1,44 @@
+public import Crypto
+import CRMProjections
+
+/// Settings of the application core (the storage half of the daemon's configuration).
+public struct CoreConfiguration: Sendable {
+    /// Directory holding the LMDB environment and the lock file.
+    public var dataDirectory: String
+    /// Initial LMDB map size in bytes (grows automatically).
+    public var mapSize: Int = 1 << 30
+    /// Most commands committed in one write transaction.
+    public var maxBatch: Int = 1024
+    /// Nice value of the writer thread (0–19). Above 0, the threads that read requests and answer
+    /// queries get the CPU first when every core is busy; the writer then gets less CPU while reads
+    /// compete for it, and a steady read load can starve commands (docs/OPERATIONS.md has the runs).
+    public var writerNice: Int = 0
+    /// How far in the future a command's `at` may be, in milliseconds.
+    public var maxFutureSkewMillis: Int64 = 5 * 60 * 1000
+    /// Directory under which `system.backup` writes its copies; clients name only a subdirectory.
+    public var backupDirectory: String? = nil
+    /// Whether ``Seeds/onEmptyLog`` (the default sales pipeline) runs on the first start of an empty
+    /// log. The daemon seeds; tests that count events from position 1 turn it off.
+    public var seedDefaults: Bool = true
+    /// Read models whose pending rebuild needs at most this many events are rebuilt before crmd
+    /// serves (a fresh or small log never answers `projection_rebuilding`); bigger rebuilds run online.
+    public var startupRebuildLimit: UInt64 = 100_000
+    /// When set, rebuilds do not advance until ``CRMCore/releaseRebuilds()`` is called, not even at
+    /// start-up: lets tests observe a projection while it rebuilds.
+    public var holdRebuilds: Bool = false
+    /// Most events one online rebuild chunk folds (a chunk also yields after 20 ms when commands
+    /// are waiting, and after 1 s otherwise).
+    public var rebuildChunkEvents: Int = 20_000
+    /// Ed25519 key that signs checkpoints of the log's head (see ``Checkpoint``); `nil` signs
+    /// nothing (in-process tests). The daemon loads it from `signing_key`.
+    public var signingKey: Curve25519.Signing.PrivateKey? = nil
+    /// A checkpoint is signed once this many events are unsigned...
+    public var checkpointEveryEvents: UInt64 = 1000
+    /// ...or this many seconds after the last one, when events are unsigned (also while idle, when the
+    /// core's ``CRMCore/services`` run: the ``IdleSigner`` wakes the writer).
+    public var checkpointEverySeconds: Int = 5
+    /// Read models folded in addition to the built-in ones (after them, in this order).
+    public var additionalReadModels: [ProjectorFactory] = []
+
+    public init(dataDirectory: String) { self.dataDirectory = dataDirectory }
+}

@@ -1,0 +1,161 @@
+import CRMDomain
+import CRMEventStore
+import CRMJSON
+import CRMProjections
+import CRMProtocol
+import Crypto
+import LMDB
+import Logging
+
+/// The LMDB environment, shared between the writer thread and query tasks.
+///
+/// `Environment` is not `Sendable` because its write transactions belong to one thread. Here only the
+/// writer thread writes; reads use `MDB_NOTLS` transactions guarded by the environment's resize lock,
+/// which is safe from any thread.
+struct SharedEnvironment: @unchecked Sendable {
+    let environment: Environment
+}
+
+/// The opened data directory: its lock, the LMDB environment holding the log, the decision state,
+/// the read models and the signed checkpoints, and what the start-up checks found. Opened once, on
+/// the writer thread; every part of the core reads through it.
+final class CoreStorage: Sendable {
+    let configuration: CoreConfiguration
+    private let shared: SharedEnvironment
+    /// The LMDB environment of the data directory.
+    var environment: Environment { self.shared.environment }
+    /// The lock that keeps a second crmd out of the data directory.
+    let lock: DataDirectoryLock
+    let store: EventStore
+    let runner: ProjectionRunner
+    /// The signed checkpoints (written by the ``Checkpointer``, or imported).
+    let checkpoints: CheckpointTable
+    /// The public half of the signing key: the default key `audit.verify` checks against.
+    let signingPublicKey: Curve25519.Signing.PublicKey?
+    /// Why commands are refused for the life of this process, found at start-up: a broken hash chain
+    /// at the end of the log, or an event the decision state cannot read. Queries are still answered.
+    let appendBlock: RPCError?
+    /// How many records at the end of the log the start-up check rehashes.
+    static let tailCheckRecords: UInt64 = 1024
+
+    /// Opens (creating if needed) the data directory, takes its lock, checks the end of the log and
+    /// its last signed checkpoint, and brings the decision state and the read models up to the head
+    /// of the log (small rebuilds now, bigger ones later, online). Blocks: the writer thread runs it.
+    init(configuration: CoreConfiguration, logger: Logger) throws {
+        self.configuration = configuration
+        self.lock = try DataDirectoryLock(directory: configuration.dataDirectory)
+        var options = Environment.Options()
+        options.mapSize = configuration.mapSize
+        // Each read model keeps two sets of tables (live and rebuild); leave room for more.
+        options.maxDatabases = 256
+        let environment = try DataFiles.openEnvironment(directory: configuration.dataDirectory, options: options)
+        self.shared = SharedEnvironment(environment: environment)
+        let store = try EventStore(environment: environment)
+        self.store = store
+        let runner = try ProjectionRunner(
+            environment: environment,
+            store: store,
+            readModels: ProjectorRegistry.readModels + configuration.additionalReadModels,
+            chunkEvents: configuration.rebuildChunkEvents
+        )
+        self.runner = runner
+        let checkpoints = try CheckpointTable(environment: environment)
+        self.checkpoints = checkpoints
+        self.signingPublicKey = configuration.signingKey?.publicKey
+        let (tail, unmatched) = try environment.read { txn in
+            (
+                try store.verifyTail(records: CoreStorage.tailCheckRecords, txn),
+                try CoreStorage.unmatchedLastCheckpoint(
+                    checkpoints,
+                    store,
+                    ownKey: configuration.signingKey?.publicKey,
+                    txn
+                )
+            )
+        }
+        let decisionStateStop = try runner.prepare(
+            environment,
+            logger: logger,
+            syncLimit: configuration.holdRebuilds ? nil : configuration.startupRebuildLimit
+        )
+        self.appendBlock = CoreStorage.appendBlock(
+            tail: tail,
+            unmatched: unmatched,
+            decisionStateStop: decisionStateStop
+        )
+        if let block = self.appendBlock {
+            logger.critical("crmd appends nothing to this log: \(block.message)")
+        }
+        runner.setHeld(configuration.holdRebuilds)
+    }
+
+    /// The last signed checkpoint when the log no longer matches it: the chain's hash at its position
+    /// differs, or it claims `ownKey` and its signature does not verify. A rewritten history whose
+    /// hashes were all recomputed passes the tail check but not this one.
+    private static func unmatchedLastCheckpoint(
+        _ checkpoints: CheckpointTable,
+        _ store: EventStore,
+        ownKey: Curve25519.Signing.PublicKey?,
+        _ txn: Transaction
+    ) throws -> Checkpoint? {
+        guard let last = try checkpoints.last(txn) else { return nil }
+        if let ownKey, last.publicKey == Array(ownKey.rawRepresentation), !last.isSigned(by: ownKey) { return last }
+        return try store.recordHash(at: last.position, txn) == last.hash ? nil : last
+    }
+
+    /// Why nothing may be appended, given the start-up checks, or `nil` when all is well.
+    private static func appendBlock(
+        tail: EventStore.Verification,
+        unmatched: Checkpoint?,
+        decisionStateStop: EventRecordError?
+    ) -> RPCError? {
+        if let unmatched {
+            return RPCError(
+                reason: "chain_broken",
+                message: "the log does not match its last signed checkpoint at position \(unmatched.position) "
+                    + "(found when crmd started): events up to it were changed or removed; crmd answers queries "
+                    + "but appends nothing until the log is restored from a backup. audit.verify shows the details",
+                details: [
+                    "position": .int(Int64(unmatched.position)), "expected_hash": .string(hexString(unmatched.hash)),
+                    "found_hash": .null,
+                ]
+            )
+        }
+        if let broken = tail.brokenAt {
+            return RPCError(
+                reason: "chain_broken",
+                message: "the hash chain of the log is broken at position \(broken) (found when crmd started); "
+                    + "crmd answers queries but appends nothing until the log is restored from a backup. "
+                    + "audit.verify shows the details",
+                details: [
+                    "position": .int(Int64(broken)),
+                    "expected_hash": tail.expectedHash.map { .string(hexString($0)) } ?? .null,
+                    "found_hash": tail.foundHash.map { .string(hexString($0)) } ?? .null,
+                ]
+            )
+        }
+        if let decisionStateStop {
+            var error = CRMCore.rpcError(failure: decisionStateStop, context: "decision state")
+            error.message = "commands are refused: " + error.message
+            return error
+        }
+        return nil
+    }
+}
+
+/// A part of the core that reads the opened data directory.
+protocol ReadsStorage {
+    /// The opened data directory.
+    var storage: CoreStorage { get }
+}
+
+extension ReadsStorage {
+    /// The LMDB environment of the data directory.
+    var environment: Environment { self.storage.environment }
+    /// The event log.
+    var store: EventStore { self.storage.store }
+    /// The decision state and the read models.
+    var runner: ProjectionRunner { self.storage.runner }
+    /// The core's settings.
+    var configuration: CoreConfiguration { self.storage.configuration }
+}

@@ -1,0 +1,193 @@
+import CRMDomain
+import CRMEventStore
+public import CRMJSON
+import CRMProjections
+public import CRMProtocol
+import Foundation
+import LMDB
+import Logging
+
+/// Query routing: which part answers a method (a read model, a system query, the log queries, time
+/// travel), read-your-writes (a query waits until the commands queued before it have committed), and
+/// where it runs: at once on the calling thread, in the request's task, or, for long queries, on a
+/// dispatch thread. Queries read in read transactions of their own, never on the writer thread.
+public final class QueryRouter: Sendable, ReadsStorage {
+    let storage: CoreStorage
+    private let writer: Writer<CommandPipeline.WriterJob>
+    /// `events.read`, the `*.history` methods and the audits.
+    let log: LogQueries
+    /// The `as_of` variants of queries.
+    let timeTravel: TimeTravel
+    /// Query method → index of the read model answering it.
+    private let queryOwners: [String: Int]
+    private let logger: Logger
+    private let startedAt = Date()
+
+    /// A router answering from `storage`, whose queries wait for commands queued with `writer`.
+    init(storage: CoreStorage, writer: Writer<CommandPipeline.WriterJob>, logger: Logger) {
+        self.storage = storage
+        self.writer = writer
+        self.log = LogQueries(storage: storage)
+        self.timeTravel = TimeTravel(storage: storage)
+        self.logger = logger
+        var queryOwners: [String: Int] = [:]
+        for (index, model) in storage.runner.readModels.enumerated() {
+            for method in model.queries[0].keys where queryOwners[method] == nil { queryOwners[method] = index }
+        }
+        self.queryOwners = queryOwners
+    }
+
+    /// The methods answered here rather than by a read model.
+    static let systemMethods = [
+        "system.ping", "system.stats", "system.backup", "events.read", "audit.verify", "audit.checkpoints",
+        "customer.history", "deal.history", "ticket.history", "projection.status",
+    ]
+
+    /// Answers a query after every command queued before it has committed (read-your-writes for
+    /// pipelined requests).
+    public func query(method: String, params: JSON?) -> Task<Result<JSON, RPCError>, Never> {
+        let ticket = self.writer.lastTicket
+        return Task {
+            await self.writer.waitUntilCompleted(ticket)
+            return await self.answerQuery(method: method, params: params)
+        }
+    }
+
+    /// ``query(method:params:)`` without a task of its own, for callers that already run one per
+    /// request: returns a closure that waits until the command with writer ticket `after` (default:
+    /// every command queued so far) has committed and then answers. A connection passes the ticket
+    /// of its own last command, so its pipelined requests read their writes without waiting for
+    /// other clients' commands; commands acknowledged before the query was sent are committed already.
+    public func startQuery(
+        method: String,
+        params: JSON?,
+        after: UInt64? = nil
+    ) -> @Sendable () async -> Result<JSON, RPCError> {
+        let ticket = after ?? self.writer.lastTicket
+        return {
+            await self.writer.waitUntilCompleted(ticket)
+            return await self.answerQuery(method: method, params: params)
+        }
+    }
+
+    /// The answer to a quick query, given right away on the calling thread, when nothing needs to be
+    /// awaited: `nil` for a long query (see ``answerQuery(method:params:)``) or while commands queued
+    /// before it (`after`, as for ``startQuery(method:params:after:)``) are not done. Saves a task
+    /// and a hop between threads for the common read.
+    public func answerAtOnce(method: String, params: JSON?, after: UInt64? = nil) -> Result<JSON, RPCError>? {
+        guard self.writer.isCompleted(after ?? self.writer.lastTicket), !QueryRouter.isLong(method, params) else {
+            return nil
+        }
+        return self.runQuery(method: method, params: params)
+    }
+
+    /// Queries that may read much of the log or every record of a read model.
+    static let longQueries: Set<String> = [
+        "audit.verify", "system.backup", "events.read", "funnel.report", "sla.report", "sla.breaching",
+        "customer.history", "deal.history", "ticket.history",
+    ]
+
+    /// Answers a query: quick ones right here; long ones (``longQueries``, and any `as_of` fold) on a
+    /// dispatch thread, so they never hold a thread that connections need (the event loops serving
+    /// the sockets, or the few cooperative threads).
+    private func answerQuery(method: String, params: JSON?) async -> Result<JSON, RPCError> {
+        guard QueryRouter.isLong(method, params) else { return self.runQuery(method: method, params: params) }
+        // Cancelling the task (the client went away, or a hard stop) stops the query at its next
+        // check (``QueryCancellation``).
+        let cancellation = QueryCancellation.Flag()
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                DispatchQueue.global(qos: .userInitiated).async {
+                    let result = QueryCancellation.run(cancellation) { self.runQuery(method: method, params: params) }
+                    continuation.resume(returning: result)
+                }
+            }
+        } onCancel: {
+            cancellation.raise()
+        }
+    }
+
+    /// Whether a query is one of ``longQueries`` or asks for an `as_of` fold.
+    static func isLong(_ method: String, _ params: JSON?) -> Bool {
+        QueryRouter.longQueries.contains(method) || params?["as_of"].map { !$0.isNull } == true
+    }
+
+    /// Whether `method` is a query or a system method.
+    public func isQuery(_ method: String) -> Bool {
+        self.queryOwners[method] != nil || QueryRouter.systemMethods.contains(method)
+    }
+
+    private func runQuery(method: String, params: JSON?) -> Result<JSON, RPCError> {
+        do {
+            return .success(try self.answer(method: method, params: params))
+        } catch let rejection as Rejection {
+            return .failure(CRMCore.rpcError(rejection))
+        } catch is CancellationError {
+            let message = "query cancelled: its client went away or crmd is stopping"
+            return .failure(RPCError(reason: "internal", message: message))
+        } catch {
+            self.logger.error("query failed", metadata: ["method": "\(method)", "error": "\(error)"])
+            return .failure(CRMCore.rpcError(failure: error, context: "query failed", environment: self.environment))
+        }
+    }
+
+    private func answer(method: String, params: JSON?) throws -> JSON {
+        switch method {
+        case "system.ping":
+            try Params(params).finish()
+            return [
+                "pong": true, "version": .string(CRMCore.version), "time": .string(Timestamp.format(CRMCore.nowMillis())),
+            ]
+        case "system.stats":
+            try Params(params).finish()
+            return try self.stats()
+        case "events.read":
+            return try self.log.readEvents(params)
+        case "customer.history", "deal.history", "ticket.history":
+            return try self.log.recordHistory(method, params)
+        case "projection.status":
+            try Params(params).finish()
+            return try self.environment.read { txn in
+                let head = try self.store.head(txn).seq
+                let projections = try self.storage.projectionStatus(head: head, txn)
+                return ["head": .int(Int64(head)), "projections": .array(projections)]
+            }
+        case "system.backup":
+            return try self.backup(params)
+        case "audit.verify":
+            return try self.log.verify(params)
+        case "audit.checkpoints":
+            return try self.log.listCheckpoints(params)
+        case _ where TimeTravel.asOfMethods.contains(method) && params?["as_of"].map({ !$0.isNull }) == true:
+            return try self.timeTravel.answerAsOf(method, params)
+        case "sla.ticket" where params?["at"].map({ !$0.isNull }) == true:
+            return try self.timeTravel.slaTicketAsOf(params)
+        default:
+            guard let index = self.queryOwners[method] else {
+                throw Rejection(.unknownCommand, "unknown method \(method)")
+            }
+            return try self.runner.query(index, method: method, params: params, self.environment)
+        }
+    }
+
+    private func stats() throws -> JSON {
+        try self.environment.read { txn in
+            let head = try self.store.head(txn)
+            let projections = try self.storage.projectionStatus(head: head.seq, txn)
+            return [
+                "head": ["position": .int(Int64(head.seq)), "hash": .string(hexString(head.hash))],
+                "event_count": .int(Int64(try self.store.count(txn))),
+                "file_size_bytes": .int(Int64(self.environment.usedBytes)),
+                "map_size_bytes": .int(Int64(self.environment.mapSize)),
+                "writer_backlog": .int(Int64(self.writer.backlog)),
+                "commits": .int(Int64(self.writer.batches)),
+                "commands_refused": self.storage.appendBlock.map { block in
+                    ["reason": .string(block.reason ?? "internal"), "message": .string(block.message)]
+                } ?? .null,
+                "projections": .array(projections),
+                "uptime_seconds": .int(Int64(Date().timeIntervalSince(self.startedAt))),
+                "data_dir": .string(self.configuration.dataDirectory),
+            ]
+        }
+    }
+}
