@@ -12,6 +12,8 @@ enum Baseline {
         var recordBytes: Int
         var batch: Int
         var seconds: Double
+        /// How long each commit took (its `write` call, fsync included), in nanoseconds.
+        var commitLatencies: [UInt64] = []
         var perSecond: Double { self.seconds > 0 ? Double(self.records) / self.seconds : 0 }
     }
 
@@ -27,9 +29,12 @@ enum Baseline {
         }
         let batch = max(batch, 1)
         var seq: UInt64 = 0
+        var latencies: [UInt64] = []
+        latencies.reserveCapacity(records / batch + 1)
         let startedAt = LoadRunner.now()
         while seq < UInt64(records) {
             let count = min(batch, records - Int(seq))
+            let commitStartedAt = LoadRunner.now()
             try environment.write { txn in
                 for _ in 0..<count {
                     seq += 1
@@ -38,9 +43,16 @@ enum Baseline {
                     try txn.put(database, keyBytes, pool[Int(seq % 64)], flags: .append)
                 }
             }
+            latencies.append(LoadRunner.now() - commitStartedAt)
         }
         let seconds = Double(LoadRunner.now() - startedAt) / 1e9
-        return Result(records: records, recordBytes: recordBytes, batch: batch, seconds: seconds)
+        return Result(
+            records: records,
+            recordBytes: recordBytes,
+            batch: batch,
+            seconds: seconds,
+            commitLatencies: latencies
+        )
     }
 
     /// What the storage engine reads on this machine: a cursor scan of every record in key order
