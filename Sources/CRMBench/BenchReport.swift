@@ -101,7 +101,13 @@ struct BenchReport {
             1_000_000,
             unit: "events/s"
         )
-        self.target("replay (events.read)", self["replay"]?["events_per_s"]?.doubleValue, ">=", 1_000_000, unit: "events/s")
+        self.target(
+            "replay (events.read)",
+            self["replay"]?["events_per_s"]?.doubleValue,
+            ">=",
+            1_000_000,
+            unit: "events/s"
+        )
         let read = self["read"]?["customer.get"]
         self.target(
             "customer.get, \(read?["connections"]?.intValue ?? 0) conns",

@@ -191,20 +191,23 @@ final class Benchmark {
     }
 
     /// Fresh workload generators, one per connection, with ids unique to this phase.
+    /// With `creates`, each connection sends only `customer.create`, as many as `creates(index)`
+    /// (`maxCustomers` and `limit` are then ignored).
     private func generators(
         count: Int,
         maxCustomers: Int,
         limit: Int?,
-        entries: [WorkloadEntry] = WorkloadMix.standard
+        creates: ((Int) -> Int)? = nil
     ) -> [WorkloadGenerator] {
         self.phase += 1
         return (0..<count).map { index in
-            WorkloadGenerator(
+            let created = creates?(index)
+            return WorkloadGenerator(
                 seed: self.settings.seed &* 1_000_003 &+ UInt64(self.phase) &* 7919 &+ UInt64(index),
                 prefix: "p\(self.phase)k\(index)",
-                maxCustomers: maxCustomers,
-                limit: limit,
-                entries: entries
+                maxCustomers: created ?? maxCustomers,
+                limit: created ?? limit,
+                entries: created == nil ? WorkloadMix.standard : WorkloadMix.customersOnly
             )
         }
     }
@@ -495,16 +498,23 @@ final class Benchmark {
         var steps: [JSON] = []
         let customersOnly = self.settings.scaleCustomers > 0
         let total = customersOnly ? self.settings.scaleCustomers : self.settings.scaleEvents
-        let perStep = max(1, total / self.settings.scaleSteps)
+        let stepCount = self.settings.scaleSteps
+        let perStep = max(1, total / stepCount)
         let connections = min(self.settings.connections, perStep)
-        for step in 1...self.settings.scaleSteps {
+        for step in 1...stepCount {
             let before = try daemon.stats()
             // About one event per command (the mix), or one customer per command; each connection stops
-            // after its share.
+            // after its share (the customers add up to exactly `scaleCustomers`).
             let limit = max(1, perStep / connections)
-            let generators = customersOnly
-                ? self.generators(count: connections, maxCustomers: limit, limit: limit, entries: WorkloadMix.customersOnly)
-                : self.generators(count: connections, maxCustomers: limit / 7 + 1, limit: limit)
+            let generators: [WorkloadGenerator]
+            if customersOnly {
+                let share = total * step / stepCount - total * (step - 1) / stepCount
+                generators = self.generators(count: connections, maxCustomers: 0, limit: nil) { index in
+                    share / connections + (index < share % connections ? 1 : 0)
+                }
+            } else {
+                generators = self.generators(count: connections, maxCustomers: limit / 7 + 1, limit: limit)
+            }
             let result = try LoadRunner.run(
                 socket: daemon.socketPath,
                 sources: generators,

@@ -16,8 +16,8 @@ struct CRMBenchCommand: ParsableCommand {
             value and goal (JSON: `targets`). Exits 1 when a request failed.
 
             write: --connections x --pipeline (64 x 16) pipelined writes, then 1 x 1; commands/s, \
-            latency, crmd CPU and bytes written (/proc/<pid>/io write_bytes, wchar) per command, each beside an in-process LMDB \
-            baseline (for 1 x 1: one-record durable commits and their p50).
+            latency, crmd CPU and bytes written (/proc/<pid>/io write_bytes, wchar) per command, each \
+            beside an in-process LMDB baseline (for 1 x 1: one-record durable commits and their p50).
 
             read: customer.get, customer.find, customer.timeline (--read-connections x --read-pipeline, \
             8 x 16) on --customers customers.

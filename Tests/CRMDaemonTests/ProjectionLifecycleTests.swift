@@ -318,7 +318,8 @@ struct ProbeProjector: Projector {
             let daemon = try await TestDaemon(directory: directory)
             let client = try daemon.client()
             for index in 0..<30 {
-                _ = try await client.result("customer.create", ["customer_id": .string("c\(index)"), "first_name": "Ada"])
+                let params: JSON = ["customer_id": .string("c\(index)"), "first_name": "Ada"]
+                _ = try await client.result("customer.create", params)
             }
             let fresh = try #require(Self.row(try await client.result("projection.status"), "state"))
             #expect(fresh["last_rebuild"]?["reason"] == "new")
