@@ -105,18 +105,47 @@ final class Benchmark {
         self.report.sections.append(("write_sequential", single))
     }
 
-    /// One timed write phase plus its storage baseline.
+    /// One timed write phase plus its storage baseline. With one connection sending one command at a
+    /// time, the baseline's one-record commits are interleaved with crmd's commands (slices of
+    /// ``sliceSeconds`` each), so both see the same disk whatever else runs on the machine.
     private func writeLoad(_ daemon: BenchDaemon, connections: Int, pipeline: Int, root: String) throws -> JSON {
         let before = try daemon.stats()
         let generators = self.generators(count: connections, maxCustomers: Int.max, limit: nil)
+        // One command at a time: one-record commits, whose latency is the bound for the command's.
+        let sequential = connections == 1 && pipeline == 1
+        self.phase += 1
+        let directory = root + "/baseline-\(self.phase)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var interleaved: (appender: Baseline.Appender, latencies: [UInt64], seconds: Double)?
+        if sequential {
+            // The records of the phase before this one give the record size.
+            let page = try daemon.call("events.read", ["from": .int(Int64(max(1, before.head - 999))), "limit": 1000])
+            let appender = try Baseline.Appender(
+                directory: directory,
+                recordBytes: Baseline.averageRecordBytes(page["events"]?.arrayValue ?? [])
+            )
+            interleaved = (appender, [], 0)
+        }
         let cpuBefore = daemon.cpuSeconds()
         let ioBefore = daemon.ioCounters()
-        let result = try LoadRunner.run(
-            socket: daemon.socketPath,
-            sources: generators,
-            pipeline: pipeline,
-            duration: self.settings.duration
-        )
+        var result = LoadResult()
+        let slices = interleaved == nil ? 1 : max(1, Int((self.settings.duration / Benchmark.sliceSeconds).rounded()))
+        for _ in 0..<slices {
+            let slice = try LoadRunner.run(
+                socket: daemon.socketPath,
+                sources: generators,
+                pipeline: pipeline,
+                duration: self.settings.duration / Double(slices)
+            )
+            result.merge(slice)
+            result.seconds += slice.seconds
+            result.clientCPUSeconds += slice.clientCPUSeconds
+            if let appender = interleaved?.appender {
+                let startedAt = LoadRunner.now()
+                interleaved?.latencies += try appender.commitOneByOne(for: slice.seconds)
+                interleaved?.seconds += Double(LoadRunner.now() - startedAt) / 1e9
+            }
+        }
         let io = daemon.ioCounters() - ioBefore
         let cpu = daemon.cpuSeconds() - cpuBefore
         let after = try daemon.stats()
@@ -153,32 +182,39 @@ final class Benchmark {
             batch = Double(pipeline * connections)
         }
         figures["commands_per_commit"] = .double(batch)
-        // The storage engine alone, same records, same batches (events per commit).
-        let page = try daemon.call("events.read", ["from": .int(Int64(max(1, before.head + 1))), "limit": 1000])
-        let recordBytes = Baseline.averageRecordBytes(page["events"]?.arrayValue ?? [])
-        // One command at a time: one-record commits, whose latency is the bound for the command's.
-        let sequential = connections == 1 && pipeline == 1
-        let eventsPerCommit = sequential ? 1 : max(1, Int((Double(events) / Double(max(commits ?? 1, 1))).rounded()))
-        self.phase += 1
-        let directory = root + "/baseline-\(self.phase)"
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let baseline = try Baseline.run(
-            records: max(events, 1),
-            recordBytes: recordBytes,
-            batch: eventsPerCommit,
-            directory: directory
-        )
+        // The storage engine alone, same records, same batches (events per commit): run now, or
+        // interleaved with the phase.
+        let baseline: Baseline.Result
+        if let interleaved {
+            baseline = Baseline.Result(
+                records: interleaved.appender.records,
+                recordBytes: interleaved.appender.recordBytes,
+                batch: 1,
+                seconds: interleaved.seconds,
+                commitLatencies: interleaved.latencies
+            )
+        } else {
+            let page = try daemon.call("events.read", ["from": .int(Int64(max(1, before.head + 1))), "limit": 1000])
+            baseline = try Baseline.run(
+                records: max(events, 1),
+                recordBytes: Baseline.averageRecordBytes(page["events"]?.arrayValue ?? []),
+                batch: max(1, Int((Double(events) / Double(max(commits ?? 1, 1))).rounded())),
+                directory: directory
+            )
+        }
         figures["baseline"] = [
             "records": .int(Int64(baseline.records)), "record_bytes": .int(Int64(baseline.recordBytes)),
             "records_per_commit": .int(Int64(baseline.batch)), "seconds": .double(baseline.seconds),
             "records_per_s": .double(baseline.perSecond),
             "commit_p50_us": .double(LatencySummary(baseline.commitLatencies).p50),
             "commit_p99_us": .double(LatencySummary(baseline.commitLatencies).p99),
+            "interleaved": .bool(interleaved != nil),
         ]
         figures["ratio_to_baseline"] = .double(
             baseline.perSecond > 0 ? (Double(events) / result.seconds) / baseline.perSecond : 0
         )
-        if self.readBaseline == nil {
+        // (Not on the interleaved environment: it is still open, and LMDB must not open it twice.)
+        if self.readBaseline == nil, interleaved == nil {
             self.readBaseline = try Baseline.reads(directory: directory, records: baseline.records)
         }
         self.log(
@@ -189,6 +225,9 @@ final class Benchmark {
         )
         return .object(figures)
     }
+
+    /// How long each slice of the sequential write phase, and of its interleaved baseline, runs.
+    static let sliceSeconds = 0.5
 
     /// Fresh workload generators, one per connection, with ids unique to this phase.
     /// With `creates`, each connection sends only `customer.create`, as many as `creates(index)`
