@@ -92,6 +92,8 @@ final class ProjectionRunner: Sendable {
     private let held = Mutex(false)
     /// The event the decision state stopped before at start-up (one of a newer schema), if any.
     private let decisionStateStop = Mutex<(error: EventRecordError, at: Int64)?>(nil)
+    /// The decision state's refold at start-up (its version changed), if this process did one.
+    private let decisionStateRebuild = Mutex<ProjectionLifecycle.Finished?>(nil)
     /// Longest a rebuild chunk runs inside one write transaction while commands are waiting.
     static let busyStepNanoseconds: UInt64 = 20_000_000
     /// Longest a rebuild chunk runs when no command is waiting: longer chunks spread the cost of
@@ -308,23 +310,34 @@ final class ProjectionRunner: Sendable {
     /// commands must not be decided on a state that misses it.
     private func catchUpDecisionState(_ environment: Environment, logger: Logger) throws -> EventRecordError? {
         let state = self.state
-        let (from, head) = try environment.write { txn -> (UInt64, UInt64) in
+        let startedAt = CRMCore.nowMillis()
+        let (from, head, rebuild) = try environment.write { txn -> (UInt64, UInt64, String?) in
             let head = try self.store.head(txn).seq
-            if try self.storedVersion(state.name, txn) != state.version {
+            let stored = try self.storedVersion(state.name, txn)
+            if stored != state.version {
                 try state.clear(txn)
                 try self.writeUInt64(0, ProjectionRunner.checkpointKey(state.name), txn)
                 try self.setStoredVersion(state.name, state.version, txn)
-                return (1, head)
+                return (1, head, stored == nil ? "new" : "version")
             }
-            return (try self.readUInt64(ProjectionRunner.checkpointKey(state.name), txn) + 1, head)
+            return (try self.readUInt64(ProjectionRunner.checkpointKey(state.name), txn) + 1, head, nil)
+        }
+        var next = from
+        var tooNew: EventRecordError?
+        defer {
+            if let rebuild {
+                let finished = ProjectionLifecycle.Finished(
+                    reason: rebuild, head: next - 1, events: next - 1, startedAt: startedAt,
+                    finishedAt: CRMCore.nowMillis()
+                )
+                self.decisionStateRebuild.withLock { $0 = finished }
+            }
         }
         guard from <= head else { return nil }
         logger.info(
             "bringing the decision state up to date",
             metadata: ["from": "\(from)", "head": "\(head)"]
         )
-        var next = from
-        var tooNew: EventRecordError?
         while next <= head, tooNew == nil {
             next = try environment.write { txn -> UInt64 in
                 var position = next
@@ -566,20 +579,23 @@ final class ProjectionRunner: Sendable {
             "checkpoint": .int(Int64(lifecycle.checkpoint)),
             "lag": .int(Int64(head - min(lifecycle.checkpoint, head))),
             "rebuild": lifecycle.rebuild.map { ProjectionRunner.progress($0, head: head) } ?? .null,
-            "last_rebuild": lifecycle.lastRebuild.map { done -> JSON in
-                [
-                    "reason": .string(done.reason), "head": .int(Int64(done.head)), "events": .int(Int64(done.events)),
-                    "started_at": .string(Timestamp.format(done.startedAt)),
-                    "finished_at": .string(Timestamp.format(done.finishedAt)),
-                    "seconds": .double(Double(done.finishedAt - done.startedAt) / 1000),
-                ]
-            } ?? .null,
+            "last_rebuild": lifecycle.lastRebuild.map(ProjectionRunner.finished) ?? .null,
             "failure": lifecycle.failure.map { failure -> JSON in
                 [
                     "position": .int(Int64(failure.position)), "error": .string(failure.error),
                     "at": .string(Timestamp.format(failure.at)),
                 ]
             } ?? .null,
+        ]
+    }
+
+    /// The `last_rebuild` member of a status row.
+    static func finished(_ done: ProjectionLifecycle.Finished) -> JSON {
+        [
+            "reason": .string(done.reason), "head": .int(Int64(done.head)), "events": .int(Int64(done.events)),
+            "started_at": .string(Timestamp.format(done.startedAt)),
+            "finished_at": .string(Timestamp.format(done.finishedAt)),
+            "seconds": .double(Double(done.finishedAt - done.startedAt) / 1000),
         ]
     }
 
@@ -592,7 +608,8 @@ final class ProjectionRunner: Sendable {
             "stored_version": .int(try self.storedVersion(self.state.name, txn)),
             "state": stop == nil ? "live" : "failed", "serving": .bool(stop == nil),
             "slot": 0, "checkpoint": .int(Int64(checkpoint)), "lag": .int(Int64(head - min(checkpoint, head))),
-            "rebuild": .null, "last_rebuild": .null,
+            "rebuild": .null,
+            "last_rebuild": self.decisionStateRebuild.withLock { $0 }.map(ProjectionRunner.finished) ?? .null,
             "failure": stop.map { stop -> JSON in
                 [
                     "position": .int(Int64(stop.error.newerSchema?.position ?? checkpoint + 1)),

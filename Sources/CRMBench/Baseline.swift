@@ -12,35 +12,75 @@ enum Baseline {
         var recordBytes: Int
         var batch: Int
         var seconds: Double
+        /// How long each commit took (its `write` call, fsync included), in nanoseconds.
+        var commitLatencies: [UInt64] = []
         var perSecond: Double { self.seconds > 0 ? Double(self.records) / self.seconds : 0 }
     }
 
     /// Appends `records` records of `recordBytes` bytes in commits of `batch` records each
     /// (big-endian sequence keys with `MDB_APPEND`, as crmd's `events` database).
     static func run(records: Int, recordBytes: Int, batch: Int, directory: String) throws -> Result {
-        let environment = try Environment(path: directory)
-        let database = try environment.openDatabase("events")
-        var rng = SplitMix64(seed: 42)
-        // Pre-encoded: a pool of distinct records made before timing.
-        let pool: [[UInt8]] = (0..<64).map { _ in
-            (0..<max(recordBytes, 16)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
-        }
+        let appender = try Appender(directory: directory, recordBytes: recordBytes)
         let batch = max(batch, 1)
-        var seq: UInt64 = 0
+        var latencies: [UInt64] = []
+        latencies.reserveCapacity(records / batch + 1)
         let startedAt = LoadRunner.now()
-        while seq < UInt64(records) {
-            let count = min(batch, records - Int(seq))
-            try environment.write { txn in
-                for _ in 0..<count {
-                    seq += 1
-                    var key = seq.bigEndian
-                    let keyBytes = withUnsafeBytes(of: &key) { Array($0) }
-                    try txn.put(database, keyBytes, pool[Int(seq % 64)], flags: .append)
-                }
-            }
+        while appender.records < records {
+            latencies.append(try appender.commit(min(batch, records - appender.records)))
         }
         let seconds = Double(LoadRunner.now() - startedAt) / 1e9
-        return Result(records: records, recordBytes: recordBytes, batch: batch, seconds: seconds)
+        return Result(
+            records: records,
+            recordBytes: recordBytes,
+            batch: batch,
+            seconds: seconds,
+            commitLatencies: latencies
+        )
+    }
+
+    /// A fresh LMDB environment (default sync) that pre-encoded records are appended to, one
+    /// durable commit at a time.
+    final class Appender {
+        private let environment: Environment
+        private let database: Database
+        /// A pool of distinct records made before timing.
+        private let pool: [[UInt8]]
+        /// Records appended so far (the last key).
+        private(set) var records = 0
+        let recordBytes: Int
+
+        init(directory: String, recordBytes: Int) throws {
+            self.recordBytes = recordBytes
+            self.environment = try Environment(path: directory)
+            self.database = try self.environment.openDatabase("events")
+            var rng = SplitMix64(seed: 42)
+            self.pool = (0..<64).map { _ in
+                (0..<max(recordBytes, 16)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+            }
+        }
+
+        /// Appends `count` records in one commit and returns how long the commit took (its `write`
+        /// call, fsync included), in nanoseconds.
+        func commit(_ count: Int) throws -> UInt64 {
+            let startedAt = LoadRunner.now()
+            try self.environment.write { txn in
+                for _ in 0..<count {
+                    self.records += 1
+                    var key = UInt64(self.records).bigEndian
+                    let keyBytes = withUnsafeBytes(of: &key) { Array($0) }
+                    try txn.put(self.database, keyBytes, self.pool[self.records % 64], flags: .append)
+                }
+            }
+            return LoadRunner.now() - startedAt
+        }
+
+        /// One-record commits for `seconds`; the latency of each, in nanoseconds.
+        func commitOneByOne(for seconds: Double) throws -> [UInt64] {
+            var latencies: [UInt64] = []
+            let deadline = LoadRunner.now() + UInt64(seconds * 1e9)
+            repeat { latencies.append(try self.commit(1)) } while LoadRunner.now() < deadline
+            return latencies
+        }
     }
 
     /// What the storage engine reads on this machine: a cursor scan of every record in key order

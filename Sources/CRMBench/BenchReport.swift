@@ -1,8 +1,8 @@
 import CRMJSON
 import Foundation
 
-/// Every figure of a run, the targets of issue 3 and whether each is met; printed as a table or
-/// as one JSON object.
+/// Every figure of a run, the cost budget of issue 14 and whether each figure meets it; printed as
+/// a table or as one JSON object.
 struct BenchReport {
     var version = ""
     var cores = 0
@@ -19,58 +19,120 @@ struct BenchReport {
 
     subscript(section: String) -> JSON? { self.sections.first { $0.0 == section }?.1 }
 
-    /// One target: a figure, how it compares, and the outcome.
-    private mutating func target(_ name: String, _ value: Double?, _ comparison: String, _ goal: Double, unit: String) {
+    /// One target: a figure, how it compares, and the outcome. `goalText` replaces the plain goal
+    /// in the description (for a goal derived from another figure).
+    private mutating func target(
+        _ name: String,
+        _ value: Double?,
+        _ comparison: String,
+        _ goal: Double,
+        unit: String,
+        goalText: String? = nil
+    ) {
         guard let value else { return }
         let met = comparison == ">=" ? value >= goal : value <= goal
+        let symbol = comparison == ">=" ? "≥" : "≤"
         self.targets.append([
-            "target": .string(name), "value": .double(value), "goal": .string("\(comparison) \(Int(goal)) \(unit)"),
+            "target": .string(name), "value": .double(value), "unit": .string(unit),
+            "goal": .string(goalText ?? "\(symbol) \(BenchReport.grouped(goal)) \(unit)"), "goal_value": .double(goal),
             "met": .bool(met), "ratio_to_goal": .double(goal > 0 ? value / goal : 0),
         ])
     }
 
+    /// `value` rounded, with thousands separators (`50,000`); one decimal below 10.
+    static func grouped(_ value: Double) -> String {
+        if abs(value) < 10, value != value.rounded() { return String(format: "%.1f", value) }
+        let digits = String(Int64(value.rounded()).magnitude)
+        var out = ""
+        for (offset, digit) in digits.enumerated() {
+            if offset > 0, (digits.count - offset) % 3 == 0 { out.append(",") }
+            out.append(digit)
+        }
+        return value < 0 ? "-" + out : out
+    }
+
+    /// The cost budget of issue 14: every figure of this run that it sets a goal for, with its goal
+    /// and outcome (a figure whose mode did not run is left out).
     mutating func evaluateTargets() {
         self.targets = []
-        let heavy = self["write"].map { "\($0["connections"]?.intValue ?? 0) conns x \($0["pipeline"]?.intValue ?? 0)" }
-        self.target("write \(heavy ?? "") pipelined", self["write"]?["per_s"]?.doubleValue, ">=", 50_000, unit: "cmd/s")
+        let write = self["write"]
+        let heavy = write.map { "\($0["connections"]?.intValue ?? 0) × \($0["pipeline"]?.intValue ?? 0)" } ?? ""
+        self.target("write \(heavy)", write?["per_s"]?.doubleValue, ">=", 50_000, unit: "cmd/s")
         self.target(
-            "write 1 conn sequential",
-            self["write_sequential"]?["per_s"]?.doubleValue,
-            ">=",
-            3_000,
-            unit: "cmd/s"
-        )
-        self.target(
-            "write 1 conn sequential p50",
-            self["write_sequential"]?["latency_us"]?["p50"]?.doubleValue,
+            "crmd CPU per command (\(heavy))",
+            write?["crmd_cpu_us_per_request"]?.doubleValue,
             "<=",
-            350,
+            25,
             unit: "µs"
         )
         self.target(
-            "read customer.get",
-            self["read"]?["customer.get"]?["per_s"]?.doubleValue,
+            "bytes written per command (crmd write_bytes, \(heavy))",
+            write?["io"]?["write_bytes_per_command"]?.doubleValue,
+            "<=",
+            6_000,
+            unit: "bytes"
+        )
+        let sequential = self["write_sequential"]
+        if let p50 = sequential?["latency_us"]?["p50"]?.doubleValue,
+            let commit = sequential?["baseline"]?["commit_p50_us"]?.doubleValue
+        {
+            let goal = 1.5 * commit
+            self.target(
+                "write 1 × 1 p50",
+                p50,
+                "<=",
+                goal,
+                unit: "µs",
+                goalText: "≤ 1.5 × \(BenchReport.grouped(commit)) µs one-record LMDB commit p50 = "
+                    + "\(BenchReport.grouped(goal)) µs"
+            )
+        }
+        self.target(
+            "online rebuild, all read models",
+            self["rebuild"]?["events_per_s"]?.doubleValue,
             ">=",
-            100_000,
+            500_000,
+            unit: "events/s"
+        )
+        self.target(
+            "decision state rebuilt at start-up",
+            self["rebuild"]?["decision_state"]?["events_per_s"]?.doubleValue,
+            ">=",
+            1_000_000,
+            unit: "events/s"
+        )
+        self.target(
+            "replay (events.read)",
+            self["replay"]?["events_per_s"]?.doubleValue,
+            ">=",
+            1_000_000,
+            unit: "events/s"
+        )
+        let read = self["read"]?["customer.get"]
+        self.target(
+            "customer.get, \(read?["connections"]?.intValue ?? 0) conns",
+            read?["per_s"]?.doubleValue,
+            ">=",
+            200_000,
             unit: "q/s"
         )
-        self.target(
-            "read p99 during write load",
-            self["mixed"]?["reads"]?["latency_us"]?["p99"]?.doubleValue,
-            "<=",
-            2_000,
-            unit: "µs"
-        )
-        self.target("rebuild", self["rebuild"]?["events_per_s"]?.doubleValue, ">=", 500_000, unit: "events/s")
-        self.target("replay", self["replay"]?["events_per_s"]?.doubleValue, ">=", 1_000_000, unit: "events/s")
-        if let steps = self["scale"]?["steps"]?.arrayValue, let first = steps.first, let last = steps.last {
-            if let a = first["append_events_per_s"]?.doubleValue, let b = last["append_events_per_s"]?.doubleValue {
-                self.target("scale: append at end vs start", 100 * b / a, ">=", 90, unit: "%")
-            }
-            if let a = first["query_p99_us"]?.doubleValue, let b = last["query_p99_us"]?.doubleValue {
-                // "Flat": the last step's p99 within 1.5x the first (scheduling noise on 2 cores).
-                self.target("scale: query p99 at end vs start", 100 * b / max(a, 1), "<=", 150, unit: "%")
-            }
+        if let last = self["scale"]?["steps"]?.arrayValue?.last {
+            let customers = BenchReport.grouped(Double(last["customers"]?.intValue ?? 0))
+            self.target(
+                "crmd RssAnon at \(customers) customers (the budget: at 1,000,000)",
+                last["rss_anon_bytes"]?.intValue.map { Double($0) / 1e6 },
+                "<=",
+                300,
+                unit: "MB"
+            )
+            let events = BenchReport.grouped(Double(last["events"]?.intValue ?? 0))
+            self.target(
+                "data file per event at \(events) events",
+                last["file_bytes_per_event"]?.doubleValue,
+                "<=",
+                700,
+                unit: "bytes"
+            )
         }
     }
 
@@ -129,6 +191,19 @@ struct BenchReport {
                     figures["ratio_to_baseline"]?.doubleValue ?? 0
                 )
             )
+            let io = figures["io"]
+            lines.append(
+                String(
+                    format: "    crmd write_bytes %.0f /command, %.0f /event; wchar %.0f /command, %.0f without "
+                        + "replies; LMDB commit p50 %.0f µs (%d per commit)",
+                    io?["write_bytes_per_command"]?.doubleValue ?? 0,
+                    io?["write_bytes_per_event"]?.doubleValue ?? 0,
+                    io?["wchar_per_command"]?.doubleValue ?? 0,
+                    io?["file_wchar_per_command"]?.doubleValue ?? 0,
+                    figures["baseline"]?["commit_p50_us"]?.doubleValue ?? 0,
+                    Int(figures["baseline"]?["records_per_commit"]?.intValue ?? 0)
+                )
+            )
         }
         if let read = self["read"] {
             for method in ["customer.get", "customer.find", "customer.timeline"] {
@@ -177,39 +252,61 @@ struct BenchReport {
             let state = rebuild["decision_state"]
             lines.append(
                 String(
-                    format: "rebuild (start-up, decision state)  %9.0f events/s  %.3f s (plain start-up %.3f s)",
+                    format: "rebuild (start-up, decision state)  %9.0f events/s  %d events in %.3f s (crmd's "
+                        + "timing); start-up %.3f s vs plain %.3f s: %.0f events/s",
                     state?["events_per_s"]?.doubleValue ?? 0,
+                    Int(state?["events"]?.intValue ?? 0),
                     state?["seconds"]?.doubleValue ?? 0,
-                    state?["startup_s"]?.doubleValue ?? 0
+                    state?["startup_with_rebuild_s"]?.doubleValue ?? 0,
+                    state?["startup_s"]?.doubleValue ?? 0,
+                    state?["startup_difference_events_per_s"]?.doubleValue ?? 0
                 )
             )
         }
         if let steps = self["scale"]?["steps"]?.arrayValue {
             lines.append("")
-            lines.append("scale:      events   append ev/s   get p50 µs   get p99 µs    file MiB     RSS MiB")
+            lines.append(
+                "scale:      events   customers  append ev/s  get p50 µs  get p99 µs    file MiB  "
+                    + "bytes/event     RSS MiB RssAnon MiB"
+            )
             for step in steps {
                 lines.append(
                     String(
-                        format: "      %12d  %12.0f %12.0f %12.0f %11.1f %11.1f",
+                        format: "      %12d %11d %12.0f %11.0f %11.0f %11.1f %12.0f %11.1f %11.1f",
                         Int(step["events"]?.intValue ?? 0),
+                        Int(step["customers"]?.intValue ?? 0),
                         step["append_events_per_s"]?.doubleValue ?? 0,
                         step["query_p50_us"]?.doubleValue ?? 0,
                         step["query_p99_us"]?.doubleValue ?? 0,
                         Double(step["file_size_bytes"]?.intValue ?? 0) / 1_048_576,
-                        Double(step["rss_bytes"]?.intValue ?? 0) / 1_048_576
+                        step["file_bytes_per_event"]?.doubleValue ?? 0,
+                        Double(step["rss_bytes"]?.intValue ?? 0) / 1_048_576,
+                        Double(step["rss_anon_bytes"]?.intValue ?? 0) / 1_048_576
+                    )
+                )
+            }
+            if let last = steps.last {
+                lines.append(
+                    String(
+                        format: "scale end: crmd RssAnon %.1f MB at %d customers; data file %.0f bytes per event "
+                            + "(%d events)",
+                        Double(last["rss_anon_bytes"]?.intValue ?? 0) / 1e6,
+                        Int(last["customers"]?.intValue ?? 0),
+                        last["file_bytes_per_event"]?.doubleValue ?? 0,
+                        Int(last["events"]?.intValue ?? 0)
                     )
                 )
             }
         }
         if !self.targets.isEmpty {
             lines.append("")
-            lines.append("targets:")
+            lines.append("targets (issue 14 cost budget):")
             for target in self.targets {
                 let met = target["met"]?.boolValue == true
-                let value = String(format: "%.0f", target["value"]?.doubleValue ?? 0)
+                let value = BenchReport.grouped(target["value"]?.doubleValue ?? 0)
                 lines.append(
                     "  \(met ? "MET   " : "MISSED") \(target["target"]?.stringValue ?? ""): \(value) "
-                        + "(goal \(target["goal"]?.stringValue ?? ""))"
+                        + "\(target["unit"]?.stringValue ?? "") (goal \(target["goal"]?.stringValue ?? ""))"
                 )
             }
         }

@@ -12,6 +12,9 @@ struct BenchSettings {
     var customers: Int
     var scaleEvents: Int
     var scaleSteps: Int
+    /// Customers the scale mode creates (`customer.create` only) instead of growing the log with the
+    /// mix; 0 for the mix.
+    var scaleCustomers: Int
     var seed: UInt64
     var crmd: String
     var workDirectory: String
@@ -24,6 +27,7 @@ struct BenchSettings {
             "pipeline": .int(Int64(self.pipeline)), "read_connections": .int(Int64(self.readConnections)),
             "read_pipeline": .int(Int64(self.readPipeline)), "customers": .int(Int64(self.customers)),
             "scale_events": .int(Int64(self.scaleEvents)), "scale_steps": .int(Int64(self.scaleSteps)),
+            "scale_customers": .int(Int64(self.scaleCustomers)),
             "seed": .int(Int64(bitPattern: self.seed)), "crmd": .string(self.crmd),
         ]
     }
@@ -101,17 +105,48 @@ final class Benchmark {
         self.report.sections.append(("write_sequential", single))
     }
 
-    /// One timed write phase plus its storage baseline.
+    /// One timed write phase plus its storage baseline. With one connection sending one command at a
+    /// time, the baseline's one-record commits are interleaved with crmd's commands (slices of
+    /// ``sliceSeconds`` each), so both see the same disk whatever else runs on the machine.
     private func writeLoad(_ daemon: BenchDaemon, connections: Int, pipeline: Int, root: String) throws -> JSON {
         let before = try daemon.stats()
         let generators = self.generators(count: connections, maxCustomers: Int.max, limit: nil)
+        // One command at a time: one-record commits, whose latency is the bound for the command's.
+        let sequential = connections == 1 && pipeline == 1
+        self.phase += 1
+        let directory = root + "/baseline-\(self.phase)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var interleaved: (appender: Baseline.Appender, latencies: [UInt64], seconds: Double)?
+        if sequential {
+            // The records of the phase before this one give the record size.
+            let page = try daemon.call("events.read", ["from": .int(Int64(max(1, before.head - 999))), "limit": 1000])
+            let appender = try Baseline.Appender(
+                directory: directory,
+                recordBytes: Baseline.averageRecordBytes(page["events"]?.arrayValue ?? [])
+            )
+            interleaved = (appender, [], 0)
+        }
         let cpuBefore = daemon.cpuSeconds()
-        let result = try LoadRunner.run(
-            socket: daemon.socketPath,
-            sources: generators,
-            pipeline: pipeline,
-            duration: self.settings.duration
-        )
+        let ioBefore = daemon.ioCounters()
+        var result = LoadResult()
+        let slices = interleaved == nil ? 1 : max(1, Int((self.settings.duration / Benchmark.sliceSeconds).rounded()))
+        for _ in 0..<slices {
+            let slice = try LoadRunner.run(
+                socket: daemon.socketPath,
+                sources: generators,
+                pipeline: pipeline,
+                duration: self.settings.duration / Double(slices)
+            )
+            result.merge(slice)
+            result.seconds += slice.seconds
+            result.clientCPUSeconds += slice.clientCPUSeconds
+            if let appender = interleaved?.appender {
+                let startedAt = LoadRunner.now()
+                interleaved?.latencies += try appender.commitOneByOne(for: slice.seconds)
+                interleaved?.seconds += Double(LoadRunner.now() - startedAt) / 1e9
+            }
+        }
+        let io = daemon.ioCounters() - ioBefore
         let cpu = daemon.cpuSeconds() - cpuBefore
         let after = try daemon.stats()
         self.adopt(generators)
@@ -123,6 +158,17 @@ final class Benchmark {
         figures["events"] = .int(Int64(events))
         figures["events_per_s"] = .double(Double(events) / result.seconds)
         figures["crmd_cpu_us_per_request"] = .double(cpu * 1e6 / Double(max(result.requests, 1)))
+        figures["io"] = [
+            "write_bytes": .int(Int64(io.writeBytes)), "wchar": .int(Int64(io.wchar)),
+            "write_bytes_per_command": .double(Double(io.writeBytes) / Double(max(result.requests, 1))),
+            "write_bytes_per_event": .double(Double(io.writeBytes) / Double(max(events, 1))),
+            "wchar_per_command": .double(Double(io.wchar) / Double(max(result.requests, 1))),
+            // wchar less the replies crmd sent (what the clients received): its file writes, LMDB's
+            // pwrite of every dirty page. write_bytes can be far larger (see docs/PERFORMANCE.md).
+            "file_wchar_per_command": .double(
+                Double(max(io.wchar - result.bytesReceived, 0)) / Double(max(result.requests, 1))
+            ),
+        ]
         var mix: [String: JSON] = [:]
         for generator in generators {
             for (method, count) in generator.counts { mix[method] = .int((mix[method]?.intValue ?? 0) + Int64(count)) }
@@ -136,46 +182,71 @@ final class Benchmark {
             batch = Double(pipeline * connections)
         }
         figures["commands_per_commit"] = .double(batch)
-        // The storage engine alone, same records, same batches (events per commit).
-        let page = try daemon.call("events.read", ["from": .int(Int64(max(1, before.head + 1))), "limit": 1000])
-        let recordBytes = Baseline.averageRecordBytes(page["events"]?.arrayValue ?? [])
-        let eventsPerCommit = max(1, Int((Double(events) / Double(max(commits ?? 1, 1))).rounded()))
-        self.phase += 1
-        let directory = root + "/baseline-\(self.phase)"
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let baseline = try Baseline.run(
-            records: max(events, 1),
-            recordBytes: recordBytes,
-            batch: eventsPerCommit,
-            directory: directory
-        )
+        // The storage engine alone, same records, same batches (events per commit): run now, or
+        // interleaved with the phase.
+        let baseline: Baseline.Result
+        if let interleaved {
+            baseline = Baseline.Result(
+                records: interleaved.appender.records,
+                recordBytes: interleaved.appender.recordBytes,
+                batch: 1,
+                seconds: interleaved.seconds,
+                commitLatencies: interleaved.latencies
+            )
+        } else {
+            let page = try daemon.call("events.read", ["from": .int(Int64(max(1, before.head + 1))), "limit": 1000])
+            baseline = try Baseline.run(
+                records: max(events, 1),
+                recordBytes: Baseline.averageRecordBytes(page["events"]?.arrayValue ?? []),
+                batch: max(1, Int((Double(events) / Double(max(commits ?? 1, 1))).rounded())),
+                directory: directory
+            )
+        }
         figures["baseline"] = [
             "records": .int(Int64(baseline.records)), "record_bytes": .int(Int64(baseline.recordBytes)),
             "records_per_commit": .int(Int64(baseline.batch)), "seconds": .double(baseline.seconds),
             "records_per_s": .double(baseline.perSecond),
+            "commit_p50_us": .double(LatencySummary(baseline.commitLatencies).p50),
+            "commit_p99_us": .double(LatencySummary(baseline.commitLatencies).p99),
+            "interleaved": .bool(interleaved != nil),
         ]
         figures["ratio_to_baseline"] = .double(
             baseline.perSecond > 0 ? (Double(events) / result.seconds) / baseline.perSecond : 0
         )
-        if self.readBaseline == nil {
+        // (Not on the interleaved environment: it is still open, and LMDB must not open it twice.)
+        if self.readBaseline == nil, interleaved == nil {
             self.readBaseline = try Baseline.reads(directory: directory, records: baseline.records)
         }
         self.log(
             "write c=\(connections) p=\(pipeline): \(Int(result.perSecond)) commands/s, "
-                + "\(Int(Double(events) / result.seconds)) events/s, baseline \(Int(baseline.perSecond)) records/s"
+                + "\(Int(Double(events) / result.seconds)) events/s, "
+                + "\(io.writeBytes / max(result.requests, 1)) bytes written/command, "
+                + "baseline \(Int(baseline.perSecond)) records/s"
         )
         return .object(figures)
     }
 
+    /// How long each slice of the sequential write phase, and of its interleaved baseline, runs.
+    static let sliceSeconds = 0.5
+
     /// Fresh workload generators, one per connection, with ids unique to this phase.
-    private func generators(count: Int, maxCustomers: Int, limit: Int?) -> [WorkloadGenerator] {
+    /// With `creates`, each connection sends only `customer.create`, as many as `creates(index)`
+    /// (`maxCustomers` and `limit` are then ignored).
+    private func generators(
+        count: Int,
+        maxCustomers: Int,
+        limit: Int?,
+        creates: ((Int) -> Int)? = nil
+    ) -> [WorkloadGenerator] {
         self.phase += 1
         return (0..<count).map { index in
-            WorkloadGenerator(
+            let created = creates?(index)
+            return WorkloadGenerator(
                 seed: self.settings.seed &* 1_000_003 &+ UInt64(self.phase) &* 7919 &+ UInt64(index),
                 prefix: "p\(self.phase)k\(index)",
-                maxCustomers: maxCustomers,
-                limit: limit
+                maxCustomers: created ?? maxCustomers,
+                limit: created ?? limit,
+                entries: created == nil ? WorkloadMix.standard : WorkloadMix.customersOnly
             )
         }
     }
@@ -376,8 +447,9 @@ final class Benchmark {
     /// Two figures. The read models: `projection.rebuild all` on the running daemon, which folds the
     /// whole log into fresh tables in chunks between commands (one pass feeds all of them); the time
     /// is crmd's own, from the request to the switch-over (`last_rebuild` in `projection.status`).
-    /// The decision state: stop, delete its stored version, restart; crmd rebuilds it before it is
-    /// ready, and the time is the start-up minus a plain start-up.
+    /// The decision state: stop, delete its stored version, restart; crmd refolds it before it is
+    /// ready, and reports the events and the time in the `last_rebuild` of its `projection.status`
+    /// row (the start-up minus a plain start-up is kept as a cross-check).
     private func rebuild(_ daemon: BenchDaemon) throws {
         try self.populate(daemon)
         let head = try daemon.stats().head
@@ -388,10 +460,12 @@ final class Benchmark {
             usleep(50_000)
             rows = try daemon.call("projection.status")["projections"]?.arrayValue ?? []
         } while rows.contains { $0["state"] == "rebuilding" }
-        let finished = rows.compactMap { $0["last_rebuild"] }.filter { !$0.isNull }
+        // The read models: every row but the decision state's (`state`, rebuilt only at start-up).
+        let models = rows.filter { $0["name"] != "state" }
+        let finished = models.compactMap { $0["last_rebuild"] }.filter { !$0.isNull }
         let seconds = max(finished.compactMap { $0["seconds"]?.doubleValue }.max() ?? 0, 1e-3)
-        let names = rows.filter { !($0["last_rebuild"]?.isNull ?? true) }.compactMap { $0["name"]?.stringValue }
-        if names.count != rows.count - 1 || rows.contains(where: { $0["state"] != "live" }) {
+        let names = models.filter { !($0["last_rebuild"]?.isNull ?? true) }.compactMap { $0["name"]?.stringValue }
+        if names.count != models.count || rows.contains(where: { $0["state"] != "live" }) {
             self.report.errors.append("rebuild: not every read model came back live: \(JSON.array(rows).serializedString())")
         }
 
@@ -400,7 +474,17 @@ final class Benchmark {
         daemon.stop()
         let cleared = try Benchmark.clearProjectionVersions(dataDirectory: daemon.dataDirectory, only: ["state"])
         let rebuilding = try daemon.start()
-        let stateSeconds = max(rebuilding - plain, 1e-6)
+        // crmd's own timing of the refold (millisecond clock), and the events it folded.
+        let stateRows = try daemon.call("projection.status")["projections"]?.arrayValue ?? []
+        let refold = stateRows.first { $0["name"] == "state" }?["last_rebuild"] ?? .null
+        let stateEvents = Int(refold["events"]?.intValue ?? 0)
+        let stateSeconds = max(refold["seconds"]?.doubleValue ?? 0, 1e-3)
+        if refold.isNull || stateEvents != head {
+            self.report.errors.append(
+                "rebuild: crmd did not report refolding the decision state's \(head) events at start-up "
+                    + "(projection.status state.last_rebuild: \(refold.serializedString()))"
+            )
+        }
         let reads = try self.storageReads()
         let figures: JSON = [
             "baseline": reads.json,
@@ -409,14 +493,15 @@ final class Benchmark {
             "seconds": .double(seconds), "events_per_s": .double(Double(head) / seconds),
             "decision_state": [
                 "projections": .strings(cleared), "startup_s": .double(plain),
-                "startup_with_rebuild_s": .double(rebuilding), "seconds": .double(stateSeconds),
-                "events_per_s": .double(Double(head) / stateSeconds),
+                "startup_with_rebuild_s": .double(rebuilding), "events": .int(Int64(stateEvents)),
+                "seconds": .double(stateSeconds), "events_per_s": .double(Double(stateEvents) / stateSeconds),
+                "startup_difference_events_per_s": .double(Double(head) / max(rebuilding - plain, 1e-6)),
             ],
         ]
         self.report.sections.append(("rebuild", figures))
         self.log(
             "rebuild: read models \(Int(Double(head) / seconds)) events/s online, "
-                + "decision state \(Int(Double(head) / stateSeconds)) events/s at start-up"
+                + "decision state \(Int(Double(stateEvents) / stateSeconds)) events/s at start-up"
         )
     }
 
@@ -444,18 +529,31 @@ final class Benchmark {
 
     // MARK: - Scale
 
-    /// Grows a fresh log to `scaleEvents` in `scaleSteps` steps with the heavy write load; after each
-    /// step measures `customer.get` latency (4 connections, one request at a time), the file size and
-    /// crmd's RSS.
+    /// Grows a fresh log in `scaleSteps` steps with the heavy write load: to `scaleEvents` with the
+    /// standard mix, or, when `scaleCustomers` is set, by creating that many customers
+    /// (`customer.create` only). After each step measures `customer.get` latency (4 connections, one
+    /// request at a time), the file size (and per event) and crmd's RSS and RssAnon.
     private func scale(_ daemon: BenchDaemon, root: String) throws {
         var steps: [JSON] = []
-        let perStep = max(1, self.settings.scaleEvents / self.settings.scaleSteps)
-        let connections = self.settings.connections
-        for step in 1...self.settings.scaleSteps {
+        let customersOnly = self.settings.scaleCustomers > 0
+        let total = customersOnly ? self.settings.scaleCustomers : self.settings.scaleEvents
+        let stepCount = self.settings.scaleSteps
+        let perStep = max(1, total / stepCount)
+        let connections = min(self.settings.connections, perStep)
+        for step in 1...stepCount {
             let before = try daemon.stats()
-            // About one event per command; each connection stops after its share.
+            // About one event per command (the mix), or one customer per command; each connection stops
+            // after its share (the customers add up to exactly `scaleCustomers`).
             let limit = max(1, perStep / connections)
-            let generators = self.generators(count: connections, maxCustomers: limit / 7 + 1, limit: limit)
+            let generators: [WorkloadGenerator]
+            if customersOnly {
+                let share = total * step / stepCount - total * (step - 1) / stepCount
+                generators = self.generators(count: connections, maxCustomers: 0, limit: nil) { index in
+                    share / connections + (index < share % connections ? 1 : 0)
+                }
+            } else {
+                generators = self.generators(count: connections, maxCustomers: limit / 7 + 1, limit: limit)
+            }
             let result = try LoadRunner.run(
                 socket: daemon.socketPath,
                 sources: generators,
@@ -473,21 +571,27 @@ final class Benchmark {
                 duration: min(self.settings.duration, 2)
             )
             let latency = LatencySummary(queries.latencies)
+            let anonymous = daemon.anonymousBytes()
             steps.append([
-                "events": .int(Int64(after.head)), "append_events_per_s": .double(Double(events) / result.seconds),
+                "events": .int(Int64(after.head)), "customers": .int(Int64(self.known.count)),
+                "append_events_per_s": .double(Double(events) / result.seconds),
                 "append_commands_per_s": .double(result.perSecond), "append_errors": .int(Int64(result.errors)),
                 "query_p50_us": .double(latency.p50), "query_p99_us": .double(latency.p99),
                 "query_errors": .int(Int64(queries.errors)), "file_size_bytes": .int(Int64(after.fileSize)),
-                "rss_bytes": .int(Int64(daemon.residentBytes())),
+                "file_bytes_per_event": .double(Double(after.fileSize) / Double(max(after.head, 1))),
+                "rss_bytes": .int(Int64(daemon.residentBytes())), "rss_anon_bytes": .int(Int64(anonymous)),
             ])
             if let error = result.firstError ?? queries.firstError { self.report.errors.append("scale: \(error)") }
             self.log(
-                "scale \(after.head) events: append \(Int(Double(events) / result.seconds)) events/s, "
-                    + "get p99 \(latency.p99) µs, file \(after.fileSize >> 20) MiB, "
-                    + "rss \(daemon.residentBytes() >> 20) MiB"
+                "scale \(after.head) events, \(self.known.count) customers: append "
+                    + "\(Int(Double(events) / result.seconds)) events/s, get p99 \(latency.p99) µs, "
+                    + "file \(after.fileSize >> 20) MiB (\(after.fileSize / max(after.head, 1)) bytes/event), "
+                    + "rss \(daemon.residentBytes() >> 20) MiB, RssAnon \(anonymous >> 20) MiB"
             )
         }
-        self.report.sections.append(("scale", ["steps": .array(steps)]))
+        self.report.sections.append(
+            ("scale", ["steps": .array(steps), "workload": customersOnly ? "customer.create" : "standard"])
+        )
     }
 
     // MARK: - Helpers

@@ -11,8 +11,30 @@ struct CRMBenchCommand: ParsableCommand {
         discussion: """
             Starts the release crmd found beside this executable (or --crmd) on a temporary data \
             directory and socket with the default durable configuration, drives it with a seeded, \
-            deterministic CRM workload, and stops it with SIGTERM. Modes: write, read, mixed, replay, \
-            rebuild, scale, all. Prints a table, or one JSON object with --json.
+            deterministic CRM workload, and stops it with SIGTERM. Prints a table, or one JSON object \
+            with --json, ending with the issue 14 cost budget: each figure MET or MISSED with its \
+            value and goal (JSON: `targets`). Exits 1 when a request failed.
+
+            write: --connections x --pipeline (64 x 16) pipelined writes, then 1 x 1; commands/s, \
+            latency, crmd CPU and bytes written (/proc/<pid>/io write_bytes, wchar) per command, each \
+            beside an in-process LMDB baseline (for 1 x 1: one-record durable commits and their p50).
+
+            read: customer.get, customer.find, customer.timeline (--read-connections x --read-pipeline, \
+            8 x 16) on --customers customers.
+
+            mixed: the write load, with 4 connections reading one customer.get at a time.
+
+            replay: the whole log read with events.read, 5 passes; events/s.
+
+            rebuild: projection.rebuild all on the running crmd (events/s, crmd's timing), then a \
+            restart with the decision state's stored version deleted: events/s of its refold at \
+            start-up, as crmd reports it (projection.status, state row, last_rebuild).
+
+            scale: a second, fresh crmd grown in --scale-steps steps by --scale-events commands of \
+            the mix, or with --scale-customers N by creating N customers; per step customer.get \
+            latency, data file size and bytes per event, crmd RSS and RssAnon.
+
+            all: every mode above, in that order.
             """
     )
 
@@ -42,11 +64,23 @@ struct CRMBenchCommand: ParsableCommand {
     @Option(help: "Customers created before the read, mixed, replay and rebuild modes.")
     var customers: Int = 20_000
 
-    @Option(name: .customLong("scale-events"), help: "Events the scale mode grows the log to (e.g. 1000000).")
+    @Option(
+        name: .customLong("scale-events"),
+        help: "Commands of the mix the scale mode appends, ≈ 1.1 events each (e.g. 1000000)."
+    )
     var scaleEvents: Int = 200_000
 
     @Option(name: .customLong("scale-steps"), help: "Measurement points of the scale mode.")
     var scaleSteps: Int = 4
+
+    @Option(
+        name: .customLong("scale-customers"),
+        help: """
+            Customers the scale mode creates (customer.create only, e.g. 1000000 for the RssAnon \
+            figure) instead of growing the log to --scale-events with the mix (0: the mix).
+            """
+    )
+    var scaleCustomers: Int = 0
 
     @Option(help: "Seed of the workload.")
     var seed: UInt64 = 1
@@ -71,6 +105,7 @@ struct CRMBenchCommand: ParsableCommand {
         guard self.customers >= self.connections, self.scaleEvents > 0, self.scaleSteps > 0 else {
             throw ValidationError("--customers must be ≥ --connections; scale figures must be positive")
         }
+        guard self.scaleCustomers >= 0 else { throw ValidationError("--scale-customers must be 0 or more") }
     }
 
     func run() throws {
@@ -88,6 +123,7 @@ struct CRMBenchCommand: ParsableCommand {
             customers: self.customers,
             scaleEvents: self.scaleEvents,
             scaleSteps: self.scaleSteps,
+            scaleCustomers: self.scaleCustomers,
             seed: self.seed,
             crmd: self.crmd ?? BenchDaemon.defaultExecutable(),
             workDirectory: self.workDir ?? ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp",

@@ -74,15 +74,29 @@ final class BenchDaemon {
     }
 
     /// Resident set size of crmd in bytes (`VmRSS` in `/proc/<pid>/status`), or 0 when unknown.
-    func residentBytes() -> Int {
+    /// It counts the pages of LMDB's memory map that crmd has touched (clean, file-backed).
+    func residentBytes() -> Int { self.statusBytes("VmRSS") }
+
+    /// crmd's anonymous resident memory in bytes (`RssAnon` in `/proc/<pid>/status`: heap, stacks,
+    /// LMDB's dirty-page buffers; not the memory map), or 0 when unknown.
+    func anonymousBytes() -> Int { self.statusBytes("RssAnon") }
+
+    private func statusBytes(_ name: String) -> Int {
         guard let process = self.process,
             let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)
         else { return 0 }
-        for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
-            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-            if fields.count >= 2, let kilobytes = Int(fields[1]) { return kilobytes * 1024 }
-        }
-        return 0
+        return (ProcFile.value(status, name) ?? 0) * 1024
+    }
+
+    /// What crmd has written so far (`/proc/<pid>/io`), or zeros when unknown.
+    func ioCounters() -> IOCounters {
+        guard let process = self.process,
+            let io = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/io", encoding: .utf8)
+        else { return IOCounters(writeBytes: 0, wchar: 0) }
+        return IOCounters(
+            writeBytes: ProcFile.value(io, "write_bytes") ?? 0,
+            wchar: ProcFile.value(io, "wchar") ?? 0
+        )
     }
 
     /// CPU time crmd has used so far (user + system, all threads), in seconds, or 0 when unknown.
@@ -129,4 +143,31 @@ struct DaemonStats {
     var fileSize: Int
     /// Write transactions committed by the writer since start (`nil` on a crmd without the counter).
     var commits: Int?
+}
+
+/// Write counters of a process from `/proc/<pid>/io`.
+struct IOCounters {
+    /// `write_bytes`: bytes the process caused to be sent to the storage layer (page cache write-back
+    /// charged to it, including LMDB's `pwrite`s and the pages `fdatasync` flushes).
+    var writeBytes: Int
+    /// `wchar`: bytes passed to write-like system calls (`write`, `pwrite`, socket sends), whether or
+    /// not they reached the disk.
+    var wchar: Int
+
+    static func - (lhs: IOCounters, rhs: IOCounters) -> IOCounters {
+        IOCounters(writeBytes: lhs.writeBytes - rhs.writeBytes, wchar: lhs.wchar - rhs.wchar)
+    }
+}
+
+/// Reads the `name: value` lines of `/proc/<pid>/status` and `/proc/<pid>/io`.
+enum ProcFile {
+    /// The integer after `name:` in `text` (its first field; `kB` units are left to the caller), or
+    /// `nil` when the line is missing or not a number.
+    static func value(_ text: String, _ name: String) -> Int? {
+        for line in text.split(separator: "\n") where line.hasPrefix(name + ":") {
+            let fields = line.dropFirst(name.count + 1).split { $0 == " " || $0 == "\t" }
+            return fields.first.flatMap { Int($0) }
+        }
+        return nil
+    }
 }

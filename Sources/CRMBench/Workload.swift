@@ -80,6 +80,10 @@ enum WorkloadMix {
     static let standard: [WorkloadEntry] =
         CustomerWorkload.entries + ActivityWorkload.entries + SalesWorkload.entries + ServiceWorkload.entries
 
+    /// `customer.create` alone (the scale mode's `--scale-customers`); a generator with these entries
+    /// must be limited to its `maxCustomers` commands.
+    static let customersOnly: [WorkloadEntry] = CustomerWorkload.entries.filter { $0.method == "customer.create" }
+
     /// Every command method the mix uses.
     static var methods: [String] { self.standard.map(\.method) }
 }

@@ -309,6 +309,50 @@ struct ProbeProjector: Projector {
         try await daemon.stop()
     }
 
+
+    /// The decision state's refold at start-up is reported in its `projection.status` row (crm-bench
+    /// times it from there); a start-up that only catches up reports none.
+    @Test func theDecisionStateRefoldAtStartUpIsReportedAsItsLastRebuild() async throws {
+        let directory = TemporaryDirectory()
+        do {
+            let daemon = try await TestDaemon(directory: directory)
+            let client = try daemon.client()
+            for index in 0..<30 {
+                let params: JSON = ["customer_id": .string("c\(index)"), "first_name": "Ada"]
+                _ = try await client.result("customer.create", params)
+            }
+            let fresh = try #require(Self.row(try await client.result("projection.status"), "state"))
+            #expect(fresh["last_rebuild"]?["reason"] == "new")
+            #expect(fresh["last_rebuild"]?["events"] == 0)
+            try await daemon.stop()
+        }
+        do {
+            let daemon = try await TestDaemon(directory: directory)
+            let row = try #require(Self.row(try await daemon.client().result("projection.status"), "state"))
+            #expect(row["last_rebuild"] == .null)
+            try await daemon.stop()
+        }
+        do {
+            let environment = try Environment(path: directory.appending("data"))
+            // As if the stored decision state had been folded by an older crmd.
+            try environment.write { txn in
+                try txn.put(try txn.openDatabase("meta"), "proj.state.version", Array("1".utf8))
+            }
+        }
+        let daemon = try await TestDaemon(directory: directory)
+        let client = try daemon.client()
+        let row = try #require(Self.row(try await client.result("projection.status"), "state"))
+        #expect(row["state"] == "live")
+        #expect(row["checkpoint"] == 30)
+        #expect(row["last_rebuild"]?["reason"] == "version")
+        #expect(row["last_rebuild"]?["head"] == 30)
+        #expect(row["last_rebuild"]?["events"] == 30)
+        #expect((row["last_rebuild"]?["seconds"]?.doubleValue ?? -1) >= 0)
+        // The refolded state decides as before: the customers exist.
+        let duplicate = try await client.error("customer.create", ["customer_id": "c7", "first_name": "Ada"])
+        #expect(duplicate.reason == "already_exists")
+        try await daemon.stop()
+    }
     static let probe: ProjectorFactory = { txn, slot in try ProbeProjector(txn, slot: slot) }
 
     @Test func aFailingProjectorIsIsolatedAndARebuildAfterTheFixRecoversIt() async throws {
