@@ -8,34 +8,53 @@ enum ProfileKeys {
     /// The separator between key parts.
     static let separator: UInt8 = 0x00
 
-    // MARK: - Timeline
+    // MARK: - Rows of one customer
 
-    /// `customer id ‖ 0x00`: the prefix of every timeline key of one customer.
-    static func timelinePrefix(_ customerID: String) -> [UInt8] {
-        Array(customerID.utf8) + [Self.separator]
+    /// `customer id ‖ 0x00 ‖ 0x01`: the prefix of the customer's position rows.
+    static func positionsPrefix(_ customerID: String) -> [UInt8] {
+        Array(customerID.utf8) + [Self.separator, 0x01]
     }
 
-    /// `customer id ‖ 0x00 ‖ be64(at ^ signbit) ‖ be64(seq)`. Flipping the sign bit makes negative
-    /// times sort before positive ones in memcmp order.
+    /// `customer id ‖ 0x00 ‖ 0x01 ‖ ~be64(seq)`: positions sort newest first, right after the profile.
+    static func positionKey(_ customerID: String, _ seq: UInt64) -> [UInt8] {
+        Self.positionsPrefix(customerID) + Self.bigEndian(~seq)
+    }
+
+    /// The position of a position key, given the length of its prefix.
+    static func decodePositionKey(_ key: UnsafeRawBufferPointer, prefixLength: Int) -> UInt64? {
+        guard key.count == prefixLength + 8 else { return nil }
+        return ~Self.readBigEndian(key, at: prefixLength)
+    }
+
+    /// `customer id ‖ 0x00 ‖ 0x02`: the prefix of the customer's timeline rows.
+    static func timelinePrefix(_ customerID: String) -> [UInt8] {
+        Array(customerID.utf8) + [Self.separator, 0x02]
+    }
+
+    /// `customer id ‖ 0x00 ‖ 0x02 ‖ ~be64(at ^ signbit) ‖ ~be64(seq)`. Flipping the sign bit makes
+    /// negative times sort before positive ones in memcmp order; inverting both makes the newest
+    /// entry sort first, so that a page of the timeline is a forward walk and new entries land next
+    /// to the profile and the positions.
     static func timelineKey(_ customerID: String, at: Int64, seq: UInt64) -> [UInt8] {
         Self.timelinePrefix(customerID) + Self.timelineSuffix(at: at, seq: seq)
     }
 
     /// The time-and-sequence part of a timeline key.
     static func timelineSuffix(at: Int64, seq: UInt64) -> [UInt8] {
-        Self.bigEndian(UInt64(bitPattern: at) ^ (1 << 63)) + Self.bigEndian(seq)
+        Self.bigEndian(~(UInt64(bitPattern: at) ^ (1 << 63))) + Self.bigEndian(~seq)
     }
 
     /// The (at, seq) of a timeline key, given the length of its customer prefix.
     static func decodeTimelineKey(_ key: UnsafeRawBufferPointer, prefixLength: Int) -> (at: Int64, seq: UInt64)? {
         guard key.count == prefixLength + 16 else { return nil }
-        var at: UInt64 = 0
-        var seq: UInt64 = 0
-        for index in 0..<8 {
-            at = at << 8 | UInt64(key[prefixLength + index])
-            seq = seq << 8 | UInt64(key[prefixLength + 8 + index])
-        }
+        let at = ~Self.readBigEndian(key, at: prefixLength)
+        let seq = ~Self.readBigEndian(key, at: prefixLength + 8)
         return (Int64(bitPattern: at ^ (1 << 63)), seq)
+    }
+
+    /// The big-endian integer at `offset` of `bytes`.
+    private static func readBigEndian(_ bytes: UnsafeRawBufferPointer, at offset: Int) -> UInt64 {
+        (0..<8).reduce(UInt64(0)) { $0 << 8 | UInt64(bytes[offset + $1]) }
     }
 
     /// The cursor handed to clients for the timeline entry at (`at`, `seq`): `"<at ms>:<seq>"`.

@@ -24,31 +24,27 @@ extension CustomerProfileProjector {
             customers.formUnion(earlier)
         }
         for id in customers {
-            try txn.put(self.positions, Self.positionKey(id, event.seq), [UInt8]())
+            try txn.put(self.profiles, ProfileKeys.positionKey(id, event.seq), [UInt8]())
         }
     }
 
     /// The stream of a customer's own events is `customer-<id>`.
     static let ownStreamPrefix = "customer-"
 
-    /// `customer id ‖ 0x00 ‖ be64(seq)`: a `positions` key.
-    static func positionKey(_ customerID: String, _ seq: UInt64) -> [UInt8] {
-        ProfileKeys.pairPrefix(customerID) + (0..<8).map { UInt8(truncatingIfNeeded: seq >> (56 - 8 * $0)) }
-    }
-
     /// The positions, in log order, of the events up to `position` that concern `customerID`.
     package func positions(of customerID: String, through position: UInt64, _ txn: Transaction) throws -> [UInt64] {
-        let prefix = ProfileKeys.pairPrefix(customerID)
-        return try txn.withCursor(self.positions) { cursor in
+        let prefix = ProfileKeys.positionsPrefix(customerID)
+        return try txn.withCursor(self.profiles) { cursor in
+            // Newest first: start at `position` and walk to the oldest.
             var result: [UInt64] = []
-            var entry = try cursor.seek(atOrAfter: prefix)
-            while let found = entry, found.key.starts(with: prefix), found.key.count == prefix.count + 8 {
-                let seq = found.key.dropFirst(prefix.count).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-                guard seq <= position else { break }
+            var entry = try cursor.seek(atOrAfter: ProfileKeys.positionKey(customerID, position))
+            while let found = entry, found.key.starts(with: prefix),
+                let seq = ProfileKeys.decodePositionKey(found.key, prefixLength: prefix.count)
+            {
                 result.append(seq)
                 entry = try cursor.next()
             }
-            return result
+            return result.reversed()
         }
     }
 }

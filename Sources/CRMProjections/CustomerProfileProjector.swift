@@ -6,15 +6,18 @@ public import LMDB
 /// customer timeline, and lookup indexes by email, phone and tag.
 ///
 /// Tables (all named with ``Projector/tableName(_:)``):
-/// - `profiles`: customer id → canonical JSON of the profile document.
-/// - `timeline`: customer id, `0x00`, big-endian occurred-at ms with the sign bit flipped, big-endian
-///   `seq` → entry JSON. Memcmp order is (customer, at, seq) ascending, so pages walk it backwards.
+/// - `rows`: every row of one customer under its id, so that the rows one event changes sit together
+///   (usually on one page), in this order (see ``ProfileKeys``):
+///   - customer id → canonical JSON of the profile document;
+///   - customer id, `0x00 0x01`, inverted big-endian `seq` → empty: the positions of the events that
+///     concern the customer (see `CustomerProfilePositions.swift`), newest first, for time travel;
+///   - customer id, `0x00 0x02`, inverted big-endian occurred-at ms (sign bit flipped), inverted
+///     big-endian `seq` → timeline entry JSON, newest first;
+///   - and, under `#deal#<deal id>`, the customers a deal names.
 /// - `emails`: lower-cased address → customer id.
 /// - `phones`: normalized number, `0x00`, customer id → empty (one number may belong to several
 ///   customers, since the domain does not require phone numbers to be unique).
 /// - `tags`: tag, `0x00`, customer id → empty.
-/// - `positions`: customer id, `0x00`, big-endian `seq` → empty: every event that concerns the
-///   customer (see `CustomerProfilePositions.swift`), for time travel.
 /// - `stream_customers`: deal or ticket stream, `0x00`, customer id → empty: the customers a stream
 ///   has named.
 ///
@@ -22,22 +25,22 @@ public import LMDB
 /// skipped, and unknown event types are ignored. Only storage errors propagate.
 public struct CustomerProfileProjector: Projector {
     /// The projector's name and version, fixed so that table names can be computed during `init`.
-    /// Version 2 added the `positions` and `stream_customers` tables.
-    static let identity = (name: "customers", version: 2)
+    /// Version 2 added the `positions` and `stream_customers` tables; version 3 keeps profiles,
+    /// positions and timelines in one table, `rows`.
+    static let identity = (name: "customers", version: 3)
 
     /// `customers`.
     public var name: String { Self.identity.name }
-    /// `2`.
+    /// `3`.
     public var version: Int { Self.identity.version }
     /// The table slot this instance uses.
     public let slot: Int
 
+    /// Profiles, positions and timelines (and deal holders).
     let profiles: Database
-    let timeline: Database
     let emails: Database
     let phones: Database
     let tags: Database
-    let positions: Database
     let streamCustomers: Database
 
     /// Opens (creating when needed) the projector's tables inside `txn`, which must be a write
@@ -49,18 +52,16 @@ public struct CustomerProfileProjector: Projector {
                 ProjectionTables.name(Self.identity.name, version: Self.identity.version, slot: slot, table: table)
             )
         }
-        self.profiles = try open("profiles")
-        self.timeline = try open("timeline")
+        self.profiles = try open("rows")
         self.emails = try open("emails")
         self.phones = try open("phones")
         self.tags = try open("tags")
-        self.positions = try open("positions")
         self.streamCustomers = try open("stream_customers")
     }
 
     /// Every table of this instance.
     public var databases: [Database] {
-        [self.profiles, self.timeline, self.emails, self.phones, self.tags, self.positions, self.streamCustomers]
+        [self.profiles, self.emails, self.phones, self.tags, self.streamCustomers]
     }
 
     /// Folds one event. Event types this read model does not use are ignored.
@@ -131,7 +132,7 @@ public struct CustomerProfileProjector: Projector {
     ) throws {
         let at = at ?? event.occurredAt
         let entry = try Self.timelineEntry(note, event, at: at)
-        try txn.put(self.timeline, ProfileKeys.timelineKey(customerID, at: at, seq: event.seq), entry)
+        try txn.put(self.profiles, ProfileKeys.timelineKey(customerID, at: at, seq: event.seq), entry)
     }
 }
 

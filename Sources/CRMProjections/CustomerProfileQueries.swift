@@ -162,15 +162,15 @@ extension CustomerProfileProjector {
         }
 
         let prefix = ProfileKeys.timelinePrefix(customerID)
-        return try txn.withCursor(self.timeline) { cursor in
+        return try txn.withCursor(self.profiles) { cursor in
             var entry: Cursor.Entry?
             if let before {
+                // Entries sort newest first: the page continues after the cursor's entry.
                 let key = prefix + ProfileKeys.timelineSuffix(at: before.at, seq: before.seq)
-                entry = try cursor.seek(atOrBefore: key)
-                if let found = entry, found.key.elementsEqual(key) { entry = try cursor.previous() }
+                entry = try cursor.seek(atOrAfter: key)
+                if let found = entry, found.key.elementsEqual(key) { entry = try cursor.next() }
             } else {
-                // Every key of this customer sorts below `id ‖ 0x01`, and no key equals it.
-                entry = try cursor.seek(atOrBefore: Array(customerID.utf8) + [0x01])
+                entry = try cursor.seek(atOrAfter: prefix)
             }
             var entries: [JSON] = []
             var last: (at: Int64, seq: UInt64)?
@@ -189,7 +189,7 @@ extension CustomerProfileProjector {
                     throw ProfileStorageError(message: "stored timeline entry of \(customerID) is not JSON: \(error)")
                 }
                 last = position
-                entry = try cursor.previous()
+                entry = try cursor.next()
             }
             let next: String? = more ? last.map { ProfileKeys.timelineCursor(at: $0.at, seq: $0.seq) } : nil
             return ["entries": .array(entries), "next_before": .string(next)]
