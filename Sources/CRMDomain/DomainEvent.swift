@@ -3,8 +3,9 @@ public import CRMJSON
 /// Every event of the domain as a typed value: one enum per aggregate family, each case a struct.
 ///
 /// `decide` produces these and `evolve` and the read models fold them; only the event codec at the
-/// store boundary turns them into the canonical JSON bytes of the log and back. A type whose typed form
-/// does not exist yet travels as ``UntypedEvent``, its JSON payload.
+/// store boundary turns them into the canonical JSON bytes of the log and back. A stored payload in an
+/// older schema version (before it is upcast), or of a type this crmd does not know, travels as
+/// ``UntypedEvent``, its JSON payload; folds ignore it.
 public enum DomainEvent: Sendable, Hashable {
     /// Customers, their consent and the activities logged about them.
     case customer(CustomerEvent)
@@ -12,16 +13,16 @@ public enum DomainEvent: Sendable, Hashable {
     case sales(SalesEvent)
     /// A service-desk event (schedules, SLA policies, tickets).
     case service(ServiceEvent)
-    /// An event given as its JSON payload.
+    /// A payload as stored: an older schema version, or an unknown type.
     case untyped(UntypedEvent)
 
     /// The event type name, e.g. `CustomerCreated`.
     public var type: String {
         switch self {
         case .customer(let event): event.type
-        case .untyped(let event): event.type
-        case .service(let event): event.type
         case .sales(let event): event.type
+        case .service(let event): event.type
+        case .untyped(let event): event.type
         }
     }
 

@@ -18,8 +18,8 @@ public struct NewEvent: Sendable, Hashable {
     }
 
     /// An event of `type` in `schemaVersion` (default: the type's current version,
-    /// `EventSchema.currentVersion(of:)`, which is what `decide` always writes), given as its JSON
-    /// payload: for event types that have no typed form yet.
+    /// `EventSchema.currentVersion(of:)`), given as its JSON payload. `decide` always emits typed
+    /// events; this is for tests and tools that write payloads as they are.
     public init(
         type: String, schemaVersion: Int? = nil, stream: String, data: JSON, pii: JSON = .null, causedBy: Int? = nil
     ) {

@@ -13,9 +13,9 @@ public enum EventCodec {
     public static func payload(_ event: DomainEvent) -> (data: JSON, pii: JSON) {
         switch event {
         case .customer(let event): CustomerEventCodec.encode(event)
-        case .untyped(let event): (event.data, event.pii)
-        case .service(let event): ServiceEventCodec.encode(event)
         case .sales(let event): SalesEventCodec.encode(event)
+        case .service(let event): ServiceEventCodec.encode(event)
+        case .untyped(let event): (event.data, event.pii)
         }
     }
 
