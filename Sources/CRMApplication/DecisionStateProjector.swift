@@ -25,9 +25,10 @@ struct LMDBDecisionState: DecisionStateStore {
 /// a version and a checkpoint and can be rebuilt from the log the same way.
 struct DecisionStateProjector: Projector {
     let name = "state"
-    /// Bump when `DecisionEvolver` or the layout of `CustomerState` changes. Version 2 added the
-    /// SLA policy-set fingerprint; version 3 stores customers as binary rows.
-    let version = 3
+    /// Bump when `DecisionEvolver` or the layout of a decision-state row changes. Version 2 added the
+    /// SLA policy-set fingerprint; version 3 stores customers as binary rows; version 4 stores pipelines,
+    /// deals, tickets, schedules, SLA policies and the policy index as binary rows too.
+    let version = 4
     let tables: [StateTable: Database]
 
     init(_ txn: Transaction) throws {
