@@ -466,7 +466,10 @@ enum PolicyIndex {
 
 /// A fingerprint of the set of SLA policies: the key of the `service` table holding
 /// `SHA-256(previous fingerprint ‖ type ‖ 0 ‖ data)` over every policy event in log order. Equal
-/// fingerprints mean equal histories of policy events, hence equal policies.
+/// fingerprints mean equal histories of policy events, hence equal policies, so a writer may reuse the
+/// active policies it decoded for one fingerprint for as long as that fingerprint is stored, whichever
+/// transaction wrote it, including one later rolled back
+/// (``DecisionState/activeSlaPolicies(fingerprint:load:)``).
 enum PolicySetFingerprint {
     static let key = "policy_set_fingerprint"
 
@@ -496,9 +499,15 @@ extension DecisionState {
         try self.slaPolicyIDs().compactMap { try self.slaPolicy($0) }
     }
 
-    /// The active policies in the order they are tried: by `position`, then id.
+    /// The active policies in the order they are tried: by `position`, then id. Read through
+    /// ``activeSlaPolicies(fingerprint:load:)`` once policy events have set a fingerprint.
     func activePolicies() throws -> [SlaPolicy] {
-        try self.slaPolicies().filter { !$0.retired }.sorted { ($0.position, $0.policyID) < ($1.position, $1.policyID) }
+        func load() throws -> [SlaPolicy] {
+            try self.slaPolicies().filter { !$0.retired }
+                .sorted { ($0.position, $0.policyID) < ($1.position, $1.policyID) }
+        }
+        guard let fingerprint = try self.record(.service, PolicySetFingerprint.key) else { return try load() }
+        return try self.activeSlaPolicies(fingerprint: fingerprint, load: load)
     }
 
     /// The policy for a ticket: the first active conditional policy by
