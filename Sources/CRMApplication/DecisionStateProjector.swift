@@ -2,11 +2,34 @@ import CRMDomain
 import CRMJSON
 import CRMProjections
 import LMDB
+import Synchronization
+
+/// The writer's decoded active SLA policies, read by every ticket command: one entry, keyed by the
+/// policy-set fingerprint stored when they were read. Every lookup compares that key with the
+/// fingerprint stored now, in the caller's transaction, so the entry never answers for another set of
+/// policies, whether a later command changed them or the transaction that changed them was aborted.
+final class ActivePolicyCache: Sendable {
+    private let entry = Mutex<(fingerprint: [UInt8], policies: [SlaPolicy])?>(nil)
+
+    /// The policies cached under `fingerprint`, else those `load` reads (then cached under it).
+    func policies(_ fingerprint: [UInt8], load: () throws -> [SlaPolicy]) throws -> [SlaPolicy] {
+        if let entry = self.entry.withLock({ $0 }), entry.fingerprint == fingerprint { return entry.policies }
+        let policies = try load()
+        self.entry.withLock { $0 = (fingerprint, policies) }
+        return policies
+    }
+}
 
 /// Decision state over LMDB, inside one transaction: the `state.<table>` databases.
 struct LMDBDecisionState: DecisionStateStore {
     let tables: [StateTable: Database]
     let txn: Transaction
+    /// The writer's cache of the active SLA policies.
+    let activePolicies: ActivePolicyCache
+
+    func activeSlaPolicies(fingerprint: [UInt8], load: () throws -> [SlaPolicy]) throws -> [SlaPolicy] {
+        try self.activePolicies.policies(fingerprint, load: load)
+    }
 
     func record(_ table: StateTable, _ key: String) throws -> [UInt8]? {
         try self.txn.get(self.tables[table]!, key)
@@ -25,10 +48,13 @@ struct LMDBDecisionState: DecisionStateStore {
 /// a version and a checkpoint and can be rebuilt from the log the same way.
 struct DecisionStateProjector: Projector {
     let name = "state"
-    /// Bump when `DecisionEvolver` or the layout of `CustomerState` changes. Version 2 added the
-    /// SLA policy-set fingerprint; version 3 stores customers as binary rows.
-    let version = 3
+    /// Bump when `DecisionEvolver` or the layout of a decision-state row changes. Version 2 added the
+    /// SLA policy-set fingerprint; version 3 stores customers as binary rows; version 4 stores pipelines,
+    /// deals, tickets, schedules, SLA policies and the policy index as binary rows too.
+    let version = 4
     let tables: [StateTable: Database]
+    /// Decoded active SLA policies, shared by every transaction of this writer.
+    let activePolicies = ActivePolicyCache()
 
     init(_ txn: Transaction) throws {
         var tables: [StateTable: Database] = [:]
@@ -36,7 +62,9 @@ struct DecisionStateProjector: Projector {
         self.tables = tables
     }
 
-    func state(_ txn: Transaction) -> LMDBDecisionState { LMDBDecisionState(tables: self.tables, txn: txn) }
+    func state(_ txn: Transaction) -> LMDBDecisionState {
+        LMDBDecisionState(tables: self.tables, txn: txn, activePolicies: self.activePolicies)
+    }
 
     func apply(_ event: RecordedEvent, _ txn: Transaction) throws {
         try DecisionEvolver.apply(event, to: self.state(txn))

@@ -11,7 +11,9 @@ public struct BinaryRowWriter: Sendable {
 
     public mutating func bool(_ value: Bool) { self.bytes.append(value ? 1 : 0) }
 
-    public mutating func varint(_ value: UInt64) {
+    public mutating func varint(_ value: UInt64) { self.leb128(value) }
+
+    private mutating func leb128<Value: FixedWidthInteger & UnsignedInteger>(_ value: Value) {
         var value = value
         while value >= 0x80 {
             self.bytes.append(UInt8(truncatingIfNeeded: value) | 0x80)
@@ -25,6 +27,11 @@ public struct BinaryRowWriter: Sendable {
     /// A signed integer, zig-zag encoded.
     public mutating func int(_ value: Int64) {
         self.varint(UInt64(bitPattern: (value << 1) ^ (value >> 63)))
+    }
+
+    /// A signed 128-bit integer (e.g. money in 10⁻⁸ units), zig-zag encoded.
+    public mutating func int128(_ value: Int128) {
+        self.leb128(UInt128(bitPattern: (value << 1) ^ (value >> 127)))
     }
 
     public mutating func double(_ value: Double) {
@@ -56,6 +63,13 @@ public struct BinaryRowWriter: Sendable {
         self.count(values.count)
         for value in values { self.string(value) }
     }
+
+    /// A list that may be absent (`nil` is not the same as empty).
+    public mutating func optionalStrings(_ values: [String]?) {
+        guard let values else { return self.byte(0) }
+        self.byte(1)
+        self.strings(values)
+    }
 }
 
 /// Reads what ``BinaryRowWriter`` wrote; every read past the end or of a malformed value throws.
@@ -73,25 +87,28 @@ public struct BinaryRowReader {
     /// Whether every byte has been read.
     public var isAtEnd: Bool { self.offset == self.bytes.count }
 
-    private func fail(_ problem: String) -> StateDecodingError {
+    /// The error for a malformed row: `problem`, with what the row is and where reading stopped.
+    public func malformed(_ problem: String) -> StateDecodingError {
         StateDecodingError("stored \(self.what) is malformed: \(problem) at byte \(self.offset)")
     }
 
     public mutating func byte() throws(StateDecodingError) -> UInt8 {
-        guard self.offset < self.bytes.count else { throw self.fail("truncated") }
+        guard self.offset < self.bytes.count else { throw self.malformed("truncated") }
         defer { self.offset += 1 }
         return self.bytes[self.offset]
     }
 
     public mutating func bool() throws(StateDecodingError) -> Bool { try self.byte() != 0 }
 
-    public mutating func varint() throws(StateDecodingError) -> UInt64 {
-        var value: UInt64 = 0
-        var shift: UInt64 = 0
+    public mutating func varint() throws(StateDecodingError) -> UInt64 { try self.leb128() }
+
+    private mutating func leb128<Value: FixedWidthInteger & UnsignedInteger>() throws(StateDecodingError) -> Value {
+        var value: Value = 0
+        var shift = 0
         while true {
             let byte = try self.byte()
-            guard shift < 64 else { throw self.fail("varint too long") }
-            value |= UInt64(byte & 0x7F) << shift
+            guard shift < Value.bitWidth else { throw self.malformed("varint too long") }
+            value |= Value(byte & 0x7F) << shift
             if byte < 0x80 { return value }
             shift += 7
         }
@@ -99,7 +116,7 @@ public struct BinaryRowReader {
 
     public mutating func count() throws(StateDecodingError) -> Int {
         let value = try self.varint()
-        guard value <= UInt64(self.bytes.count - self.offset) else { throw self.fail("count \(value) too large") }
+        guard value <= UInt64(self.bytes.count - self.offset) else { throw self.malformed("count \(value) too large") }
         return Int(value)
     }
 
@@ -108,8 +125,14 @@ public struct BinaryRowReader {
         return Int64(bitPattern: (raw >> 1) ^ (0 &- (raw & 1)))
     }
 
+    /// A signed 128-bit integer written by ``BinaryRowWriter/int128(_:)``.
+    public mutating func int128() throws(StateDecodingError) -> Int128 {
+        let raw: UInt128 = try self.leb128()
+        return Int128(bitPattern: (raw >> 1) ^ (0 &- (raw & 1)))
+    }
+
     public mutating func double() throws(StateDecodingError) -> Double {
-        guard self.offset + 8 <= self.bytes.count else { throw self.fail("truncated") }
+        guard self.offset + 8 <= self.bytes.count else { throw self.malformed("truncated") }
         var bits: UInt64 = 0
         for index in 0..<8 { bits |= UInt64(self.bytes[self.offset + index]) << (8 * UInt64(index)) }
         self.offset += 8
@@ -138,8 +161,19 @@ public struct BinaryRowReader {
         return values
     }
 
+    /// A list written by ``BinaryRowWriter/optionalStrings(_:)``.
+    public mutating func optionalStrings() throws(StateDecodingError) -> [String]? {
+        try self.bool() ? try self.strings() : nil
+    }
+
+    /// Reads the format byte every row starts with; throws unless it is `expected`.
+    public mutating func format(_ expected: UInt8) throws(StateDecodingError) {
+        let format = try self.byte()
+        guard format == expected else { throw self.malformed("unknown format \(format) (expected \(expected))") }
+    }
+
     /// Throws unless the row has been read to its end.
     public func finish() throws(StateDecodingError) {
-        guard self.isAtEnd else { throw self.fail("\(self.bytes.count - self.offset) trailing bytes") }
+        guard self.isAtEnd else { throw self.malformed("\(self.bytes.count - self.offset) trailing bytes") }
     }
 }

@@ -121,6 +121,70 @@ public struct BusinessSchedule: Sendable, Hashable {
         )
     }
 
+    // MARK: - Binary row
+
+    /// Format of the binary row; bump it with the decision state's version.
+    static let rowFormat: UInt8 = 1
+
+    /// The compact binary row stored in the `schedules` table: per weekday its intervals in minutes,
+    /// then the holidays by day.
+    public func encoded() -> [UInt8] {
+        var row = BinaryRowWriter(capacity: 96)
+        row.byte(BusinessSchedule.rowFormat)
+        row.string(self.scheduleID)
+        row.int(self.version)
+        row.string(self.name)
+        row.string(self.timezone)
+        for day in self.hours {
+            row.count(day.count)
+            for interval in day {
+                row.int(Int64(interval.start))
+                row.int(Int64(interval.end))
+            }
+        }
+        row.count(self.holidays.count)
+        for day in self.holidays.keys.sorted() {
+            row.int(Int64(day))
+            row.string(self.holidays[day]!)
+        }
+        return row.bytes
+    }
+
+    /// Decodes a row written by ``encoded()``.
+    public init(decoding bytes: [UInt8]) throws(StateDecodingError) {
+        var row = BinaryRowReader(bytes, what: "schedule record")
+        try row.format(BusinessSchedule.rowFormat)
+        let scheduleID = try row.string()
+        let version = try row.int()
+        let name = try row.string()
+        let timezone = try row.string()
+        var hours: [[Interval]] = []
+        for _ in 0..<7 {
+            var day: [Interval] = []
+            for _ in 0..<(try row.count()) {
+                day.append(Interval(start: Int(try row.int()), end: Int(try row.int())))
+            }
+            hours.append(day)
+        }
+        var holidays: [Int: String] = [:]
+        for _ in 0..<(try row.count()) {
+            let day = Int(try row.int())
+            holidays[day] = try row.string()
+        }
+        try row.finish()
+        guard
+            let schedule = BusinessSchedule(
+                scheduleID: scheduleID,
+                version: version,
+                name: name,
+                timezone: timezone,
+                hours: hours,
+                holidays: holidays
+            )
+        else { throw StateDecodingError("stored schedule record \(scheduleID) has an unknown time zone \(timezone)") }
+        self = schedule
+    }
+
     /// Parses `HH:MM` (00:00 … 24:00) into minutes after midnight.
     public static func parseClock(_ text: String) -> Int? {
         let bytes = Array(text.utf8)

@@ -1,5 +1,3 @@
-public import CRMJSON
-
 /// What `decide` knows about one deal. Stored in the `deals` state table, folded from the
 /// deal's events by ``SalesEvolver``.
 public struct DealState: Sendable, Hashable {
@@ -61,39 +59,49 @@ public struct DealState: Sendable, Hashable {
         self.lostReason = lostReason
     }
 
-    /// The stored form.
-    public var json: JSON {
-        [
-            "deal_id": .string(self.id), "pipeline_id": .string(self.pipelineID), "stage_id": .string(self.stageID),
-            "kind": .string(self.kind), "probability": .int(self.probability), "amount": self.amount?.json ?? .null,
-            "currency": .string(self.currency), "close_date": .string(self.closeDate),
-            "customer_ids": .strings(self.customerIDs), "owner_id": .string(self.ownerID), "name": .string(self.name),
-            "last_open_stage": .string(self.lastOpenStage), "lost_reason": .string(self.lostReason),
-        ]
+    /// Format of the binary row; bump it with the decision state's version.
+    static let rowFormat: UInt8 = 1
+
+    /// The compact binary row stored in the `deals` table.
+    public func encoded() -> [UInt8] {
+        var row = BinaryRowWriter(capacity: 96)
+        row.byte(DealState.rowFormat)
+        row.string(self.id)
+        row.string(self.pipelineID)
+        row.string(self.stageID)
+        row.string(self.kind)
+        row.int(Int64(self.probability))
+        row.bool(self.amount != nil)
+        if let amount = self.amount { row.int128(amount.units) }
+        row.optionalString(self.currency)
+        row.optionalString(self.closeDate)
+        row.strings(self.customerIDs)
+        row.optionalString(self.ownerID)
+        row.string(self.name)
+        row.optionalString(self.lastOpenStage)
+        row.optionalString(self.lostReason)
+        return row.bytes
     }
 
-    /// The stored bytes.
-    public func encoded() -> [UInt8] { self.json.serialized() }
-
-    /// Decodes bytes written by ``encoded()``.
-    public init(decoding bytes: [UInt8]) throws {
-        guard let json = try? JSON.parse(bytes), let id = json["deal_id"]?.stringValue,
-            let pipelineID = json["pipeline_id"]?.stringValue, let stageID = json["stage_id"]?.stringValue
-        else { throw StateDecodingError("deal record is malformed") }
+    /// Decodes a row written by ``encoded()``.
+    public init(decoding bytes: [UInt8]) throws(StateDecodingError) {
+        var row = BinaryRowReader(bytes, what: "deal record")
+        try row.format(DealState.rowFormat)
         self.init(
-            id: id,
-            pipelineID: pipelineID,
-            stageID: stageID,
-            kind: json["kind"]?.stringValue ?? "open",
-            probability: Int(json["probability"]?.intValue ?? 0),
-            amount: json["amount"].flatMap(MoneyAmount.init(json:)),
-            currency: json["currency"]?.stringValue,
-            closeDate: json["close_date"]?.stringValue,
-            customerIDs: json["customer_ids"]?.arrayValue?.compactMap(\.stringValue) ?? [],
-            ownerID: json["owner_id"]?.stringValue,
-            name: json["name"]?.stringValue ?? "",
-            lastOpenStage: json["last_open_stage"]?.stringValue,
-            lostReason: json["lost_reason"]?.stringValue
+            id: try row.string(),
+            pipelineID: try row.string(),
+            stageID: try row.string(),
+            kind: try row.string(),
+            probability: Int(try row.int())
         )
+        if try row.bool() { self.amount = MoneyAmount(units: try row.int128()) }
+        self.currency = try row.optionalString()
+        self.closeDate = try row.optionalString()
+        self.customerIDs = try row.strings()
+        self.ownerID = try row.optionalString()
+        self.name = try row.string()
+        self.lastOpenStage = try row.optionalString()
+        self.lostReason = try row.optionalString()
+        try row.finish()
     }
 }

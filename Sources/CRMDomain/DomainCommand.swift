@@ -30,6 +30,19 @@ public enum StateTable: String, Sendable, CaseIterable {
 public protocol DecisionState {
     /// The stored bytes of `key` in `table`, or `nil`.
     func record(_ table: StateTable, _ key: String) throws -> [UInt8]?
+
+    /// The active SLA policies while the stored policy-set fingerprint is `fingerprint`; `load` reads
+    /// them from their rows. Equal fingerprints mean equal histories of policy events, hence equal
+    /// policies, so a state may answer from a cache of its own keyed by the fingerprint (the daemon's
+    /// writer does). The default calls `load`.
+    func activeSlaPolicies(fingerprint: [UInt8], load: () throws -> [SlaPolicy]) throws -> [SlaPolicy]
+}
+
+extension DecisionState {
+    /// Reads the active SLA policies with `load` every time.
+    public func activeSlaPolicies(fingerprint: [UInt8], load: () throws -> [SlaPolicy]) throws -> [SlaPolicy] {
+        try load()
+    }
 }
 
 /// Write access to decision state, used only to fold events into it.

@@ -161,43 +161,87 @@ public struct PipelineState: Sendable, Hashable {
         self.openDeals = openDeals
     }
 
-    /// The stored bytes.
+    /// Format of the binary row; bump it with the decision state's version.
+    static let rowFormat: UInt8 = 1
+
+    /// The compact binary row stored in the `pipelines` table.
     public func encoded() -> [UInt8] {
-        var json = self.definition.json
-        json["open_deals"] = .object(self.openDeals.mapValues { .int($0) })
-        return json.serialized()
+        let definition = self.definition
+        var row = BinaryRowWriter(capacity: 64 + 32 * definition.stages.count)
+        row.byte(PipelineState.rowFormat)
+        row.string(definition.id)
+        row.int(Int64(definition.version))
+        row.string(definition.name)
+        row.count(definition.stages.count)
+        for stage in definition.stages {
+            row.string(stage.id)
+            row.string(stage.name)
+            row.int(Int64(stage.probability))
+            row.string(stage.kind)
+        }
+        row.bool(definition.requireLostReason)
+        row.count(self.openDeals.count)
+        for stageID in self.openDeals.keys.sorted() {
+            row.string(stageID)
+            row.int(Int64(self.openDeals[stageID]!))
+        }
+        return row.bytes
     }
 
-    /// Decodes bytes written by ``encoded()``.
-    public init(decoding bytes: [UInt8]) throws {
-        guard let json = try? JSON.parse(bytes), let definition = PipelineDefinition(json: json) else {
-            throw StateDecodingError("pipeline record is malformed")
+    /// Decodes a row written by ``encoded()``.
+    public init(decoding bytes: [UInt8]) throws(StateDecodingError) {
+        var row = BinaryRowReader(bytes, what: "pipeline record")
+        try row.format(PipelineState.rowFormat)
+        let id = try row.string()
+        let version = Int(try row.int())
+        let name = try row.string()
+        var stages: [PipelineDefinition.Stage] = []
+        for _ in 0..<(try row.count()) {
+            stages.append(
+                PipelineDefinition.Stage(
+                    id: try row.string(),
+                    name: try row.string(),
+                    probability: Int(try row.int()),
+                    kind: try row.string()
+                )
+            )
         }
-        self.definition = definition
-        self.openDeals = (json["open_deals"]?.objectValue ?? [:]).compactMapValues { $0.intValue.map { Int($0) } }
+        self.definition = PipelineDefinition(
+            id: id,
+            version: version,
+            name: name,
+            stages: stages,
+            requireLostReason: try row.bool()
+        )
+        self.openDeals = [:]
+        for _ in 0..<(try row.count()) {
+            let stageID = try row.string()
+            self.openDeals[stageID] = Int(try row.int())
+        }
+        try row.finish()
     }
 }
 
 extension DecisionState {
     /// The pipeline `id`, or `nil`.
     public func pipeline(_ id: String) throws -> PipelineState? {
-        try self.decodedRecord(.pipelines, id, DecodedState.pipelines, decode: PipelineState.init(decoding:))
+        try self.record(.pipelines, id).map(PipelineState.init(decoding:))
     }
 
     /// The deal `id`, or `nil`.
     public func deal(_ id: String) throws -> DealState? {
-        try self.decodedRecord(.deals, id, DecodedState.deals, decode: DealState.init(decoding:))
+        try self.record(.deals, id).map(DealState.init(decoding:))
     }
 }
 
 extension DecisionStateStore {
     /// Stores `pipeline` as the pipeline `id`.
     func setPipeline(_ id: String, _ pipeline: PipelineState) throws {
-        try self.setDecodedRecord(.pipelines, id, pipeline, encoded: pipeline.encoded(), DecodedState.pipelines)
+        try self.setRecord(.pipelines, id, pipeline.encoded())
     }
 
     /// Stores `deal` as the deal `id`.
     func setDeal(_ id: String, _ deal: DealState) throws {
-        try self.setDecodedRecord(.deals, id, deal, encoded: deal.encoded(), DecodedState.deals)
+        try self.setRecord(.deals, id, deal.encoded())
     }
 }

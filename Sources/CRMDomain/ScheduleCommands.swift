@@ -186,8 +186,13 @@ public struct DefineSchedule: DomainCommand {
 extension DecisionState {
     /// The latest version of schedule `id`, or `nil`.
     public func schedule(_ id: String) throws -> BusinessSchedule? {
-        try self.decodedRecord(.schedules, id, DecodedState.schedules) { bytes in
-            try DecodedRecords.fromJSON(bytes, "schedule \(id)", BusinessSchedule.init(json:))
-        }
+        try self.record(.schedules, id).map(BusinessSchedule.init(decoding:))
+    }
+}
+
+extension DecisionStateStore {
+    /// Stores `schedule` under its id.
+    func setSchedule(_ schedule: BusinessSchedule) throws {
+        try self.setRecord(.schedules, schedule.scheduleID, schedule.encoded())
     }
 }

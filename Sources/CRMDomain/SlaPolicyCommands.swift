@@ -159,6 +159,72 @@ public struct SlaPolicy: Sendable, Hashable {
         )
     }
 
+    /// Format of the binary row; bump it with the decision state's version.
+    static let rowFormat: UInt8 = 1
+
+    /// The compact binary row stored in the `sla_policies` table.
+    public func encoded() -> [UInt8] {
+        var row = BinaryRowWriter(capacity: 64 + 48 * self.targets.count)
+        row.byte(SlaPolicy.rowFormat)
+        row.string(self.policyID)
+        row.int(self.version)
+        row.string(self.name)
+        row.int(self.position)
+        row.optionalStrings(self.tiers)
+        row.optionalStrings(self.channels)
+        row.optionalStrings(self.tagsAny)
+        row.optionalString(self.scheduleID)
+        row.count(self.targets.count)
+        for target in self.targets {
+            row.string(target.metric)
+            row.string(target.priority)
+            row.int(target.minutes)
+            row.bool(target.businessHours)
+            row.strings(target.pauseOn)
+        }
+        row.bool(self.retired)
+        return row.bytes
+    }
+
+    /// Decodes a row written by ``encoded()``.
+    public init(decoding bytes: [UInt8]) throws(StateDecodingError) {
+        var row = BinaryRowReader(bytes, what: "SLA policy record")
+        try row.format(SlaPolicy.rowFormat)
+        let policyID = try row.string()
+        let version = try row.int()
+        let name = try row.string()
+        let position = try row.int()
+        let tiers = try row.optionalStrings()
+        let channels = try row.optionalStrings()
+        let tagsAny = try row.optionalStrings()
+        let scheduleID = try row.optionalString()
+        var targets: [SlaTarget] = []
+        for _ in 0..<(try row.count()) {
+            targets.append(
+                SlaTarget(
+                    metric: try row.string(),
+                    priority: try row.string(),
+                    minutes: try row.int(),
+                    businessHours: try row.bool(),
+                    pauseOn: try row.strings()
+                )
+            )
+        }
+        self.init(
+            policyID: policyID,
+            version: version,
+            name: name,
+            position: position,
+            tiers: tiers,
+            channels: channels,
+            tagsAny: tagsAny,
+            scheduleID: scheduleID,
+            targets: targets,
+            retired: try row.bool()
+        )
+        try row.finish()
+    }
+
     /// Whether a ticket with these facts matches the conditions (all given conditions must hold).
     public func matches(tier: String?, channel: String, tags: [String]) -> Bool {
         if let tiers = self.tiers {
@@ -373,14 +439,37 @@ public struct RetireSlaPolicy: DomainCommand {
     }
 }
 
-/// The key of the `service` table listing every policy id.
-let policyIndexKey = "policy_ids"
+/// The `service` record listing every policy id ever defined, sorted: a row of its own format.
+enum PolicyIndex {
+    /// Its key in the `service` table.
+    static let key = "policy_ids"
+    /// Format of the binary row; bump it with the decision state's version.
+    static let rowFormat: UInt8 = 1
+
+    /// The row holding `ids`.
+    static func encoded(_ ids: [String]) -> [UInt8] {
+        var row = BinaryRowWriter(capacity: 8 + 16 * ids.count)
+        row.byte(PolicyIndex.rowFormat)
+        row.strings(ids)
+        return row.bytes
+    }
+
+    /// The ids in a row written by ``encoded(_:)``.
+    static func decoded(_ bytes: [UInt8]) throws(StateDecodingError) -> [String] {
+        var row = BinaryRowReader(bytes, what: "SLA policy index")
+        try row.format(PolicyIndex.rowFormat)
+        let ids = try row.strings()
+        try row.finish()
+        return ids
+    }
+}
 
 /// A fingerprint of the set of SLA policies: the key of the `service` table holding
 /// `SHA-256(previous fingerprint ‖ type ‖ 0 ‖ data)` over every policy event in log order. Equal
-/// fingerprints mean equal histories of policy events, hence equal policies, so the active policies
-/// decoded for one fingerprint can be reused for as long as it is stored — whichever transaction
-/// wrote it, including one later rolled back.
+/// fingerprints mean equal histories of policy events, hence equal policies, so a writer may reuse the
+/// active policies it decoded for one fingerprint for as long as that fingerprint is stored, whichever
+/// transaction wrote it, including one later rolled back
+/// (``DecisionState/activeSlaPolicies(fingerprint:load:)``).
 enum PolicySetFingerprint {
     static let key = "policy_set_fingerprint"
 
@@ -397,31 +486,28 @@ enum PolicySetFingerprint {
 extension DecisionState {
     /// The current definition of policy `id`, or `nil`.
     public func slaPolicy(_ id: String) throws -> SlaPolicy? {
-        try self.decodedRecord(.slaPolicies, id, DecodedState.slaPolicies) { bytes in
-            try DecodedRecords.fromJSON(bytes, "SLA policy \(id)", SlaPolicy.init(json:))
-        }
+        try self.record(.slaPolicies, id).map(SlaPolicy.init(decoding:))
+    }
+
+    /// The ids of every policy ever defined, sorted.
+    func slaPolicyIDs() throws -> [String] {
+        try self.record(.service, PolicyIndex.key).map(PolicyIndex.decoded) ?? []
     }
 
     /// Every policy ever defined (retired ones included), by id.
     public func slaPolicies() throws -> [SlaPolicy] {
-        guard let bytes = try self.record(.service, policyIndexKey) else { return [] }
-        let ids = try JSON.parse(bytes).arrayValue?.compactMap(\.stringValue) ?? []
-        var policies: [SlaPolicy] = []
-        for id in ids {
-            if let policy = try self.slaPolicy(id) { policies.append(policy) }
-        }
-        return policies
+        try self.slaPolicyIDs().compactMap { try self.slaPolicy($0) }
     }
 
-    /// The active policies in the order they are tried: by `position`, then id. Reused while the
-    /// policy-set fingerprint is unchanged (decision states written before it existed read them).
+    /// The active policies in the order they are tried: by `position`, then id. Read through
+    /// ``activeSlaPolicies(fingerprint:load:)`` once policy events have set a fingerprint.
     func activePolicies() throws -> [SlaPolicy] {
         func load() throws -> [SlaPolicy] {
             try self.slaPolicies().filter { !$0.retired }
                 .sorted { ($0.position, $0.policyID) < ($1.position, $1.policyID) }
         }
         guard let fingerprint = try self.record(.service, PolicySetFingerprint.key) else { return try load() }
-        return try DecodedState.activePolicies.value("active", fingerprint) { _ in try load() }
+        return try self.activeSlaPolicies(fingerprint: fingerprint, load: load)
     }
 
     /// The policy for a ticket: the first active conditional policy by
@@ -432,5 +518,18 @@ extension DecisionState {
             return match
         }
         return active.first(where: \.isFallback)
+    }
+}
+
+extension DecisionStateStore {
+    /// Stores `policy` under its id and adds the id to the policy index.
+    func setSlaPolicy(_ policy: SlaPolicy) throws {
+        let id = policy.policyID
+        try self.setRecord(.slaPolicies, id, policy.encoded())
+        var ids = try self.slaPolicyIDs()
+        if !ids.contains(id) {
+            ids.append(id)
+            try self.setRecord(.service, PolicyIndex.key, PolicyIndex.encoded(ids.sorted()))
+        }
     }
 }

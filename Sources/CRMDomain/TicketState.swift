@@ -48,44 +48,50 @@ public struct TicketState: Sendable, Hashable {
         self.appliedPriority = appliedPriority
     }
 
-    /// The stored form.
-    public var json: JSON {
-        [
-            "ticket_id": .string(self.ticketID), "customer_id": .string(self.customerID),
-            "channel": .string(self.channel), "priority": .string(self.priority), "status": .string(self.status),
-            "tags": .strings(self.tags), "message_count": .int(self.messageCount),
-            "applied_policy_id": .string(self.appliedPolicyID),
-            "applied_policy_version": self.appliedPolicyVersion.map { .int($0) } ?? .null,
-            "applied_priority": .string(self.appliedPriority),
-        ]
+    /// Format of the binary row; bump it with the decision state's version.
+    static let rowFormat: UInt8 = 1
+
+    /// The compact binary row stored in the `tickets` table.
+    public func encoded() -> [UInt8] {
+        var row = BinaryRowWriter(capacity: 96)
+        row.byte(TicketState.rowFormat)
+        row.string(self.ticketID)
+        row.string(self.customerID)
+        row.string(self.channel)
+        row.string(self.priority)
+        row.string(self.status)
+        row.strings(self.tags)
+        row.int(self.messageCount)
+        row.optionalString(self.appliedPolicyID)
+        row.optionalInt(self.appliedPolicyVersion)
+        row.optionalString(self.appliedPriority)
+        return row.bytes
     }
 
-    /// Decodes ``json``.
-    public init?(json: JSON) {
-        guard let id = json["ticket_id"]?.stringValue, let customerID = json["customer_id"]?.stringValue else {
-            return nil
-        }
+    /// Decodes a row written by ``encoded()``.
+    public init(decoding bytes: [UInt8]) throws(StateDecodingError) {
+        var row = BinaryRowReader(bytes, what: "ticket record")
+        try row.format(TicketState.rowFormat)
         self.init(
-            ticketID: id,
-            customerID: customerID,
-            channel: json["channel"]?.stringValue ?? "api",
-            priority: json["priority"]?.stringValue ?? "normal",
-            status: json["status"]?.stringValue ?? "new",
-            tags: json["tags"]?.arrayValue?.compactMap(\.stringValue) ?? [],
-            messageCount: json["message_count"]?.intValue ?? 0,
-            appliedPolicyID: json["applied_policy_id"]?.stringValue,
-            appliedPolicyVersion: json["applied_policy_version"]?.intValue,
-            appliedPriority: json["applied_priority"]?.stringValue
+            ticketID: try row.string(),
+            customerID: try row.string(),
+            channel: try row.string(),
+            priority: try row.string(),
+            status: try row.string(),
+            tags: try row.strings(),
+            messageCount: try row.int(),
+            appliedPolicyID: try row.optionalString(),
+            appliedPolicyVersion: try row.optionalInt(),
+            appliedPriority: try row.optionalString()
         )
+        try row.finish()
     }
 }
 
 extension DecisionState {
     /// Ticket `id`, or `nil`.
     public func ticket(_ id: String) throws -> TicketState? {
-        try self.decodedRecord(.tickets, id, DecodedState.tickets) { bytes in
-            try DecodedRecords.fromJSON(bytes, "ticket \(id)", TicketState.init(json:))
-        }
+        try self.record(.tickets, id).map(TicketState.init(decoding:))
     }
 
     /// Ticket `id`, or `not_found` naming `ticket_id`.
@@ -98,7 +104,7 @@ extension DecisionState {
 extension DecisionStateStore {
     /// Stores `ticket` as the ticket `id`.
     func setTicket(_ id: String, _ ticket: TicketState) throws {
-        try self.setDecodedRecord(.tickets, id, ticket, encoded: ticket.json.serialized(), DecodedState.tickets)
+        try self.setRecord(.tickets, id, ticket.encoded())
     }
 }
 
@@ -109,22 +115,14 @@ public enum ServiceEvolver {
         guard let service = event.event.service else { return }
         switch service {
         case .scheduleDefined(let defined):
-            try store.setRecord(.schedules, defined.schedule.scheduleID, defined.schedule.json.serialized())
+            try store.setSchedule(defined.schedule)
         case .slaPolicyDefined(let defined):
-            let id = defined.policy.policyID
-            try store.setRecord(.slaPolicies, id, defined.policy.json.serialized())
-            var ids =
-                try store.record(.service, policyIndexKey).map { try JSON.parse($0) }?.arrayValue?
-                .compactMap(\.stringValue) ?? []
-            if !ids.contains(id) {
-                ids.append(id)
-                try store.setRecord(.service, policyIndexKey, JSON.strings(ids.sorted()).serialized())
-            }
+            try store.setSlaPolicy(defined.policy)
             try PolicySetFingerprint.advance(store, type: service.type, data: defined.data)
         case .slaPolicyRetired(let retired):
             guard var policy = try store.slaPolicy(retired.policyID) else { return }
             policy.retired = true
-            try store.setRecord(.slaPolicies, retired.policyID, policy.json.serialized())
+            try store.setSlaPolicy(policy)
             try PolicySetFingerprint.advance(store, type: service.type, data: retired.data)
         case .ticketOpened(let opened):
             guard !opened.customerID.isEmpty else { return }

@@ -2,7 +2,7 @@
 import CRMJSON
 import Testing
 
-/// The active SLA policies are reused while the policy-set fingerprint is unchanged, and only then.
+/// Every SLA policy event advances the policy-set fingerprint, and the resolved policy follows the events.
 @Suite struct PolicySetFingerprintTests {
     func fingerprint(_ harness: Harness) throws -> [UInt8]? {
         try harness.state.record(.service, PolicySetFingerprint.key)
