@@ -7,12 +7,15 @@ public import CRMJSON
 /// older schema version (before it is upcast), or of a type this crmd does not know, travels as
 /// ``UntypedEvent``, its JSON payload; folds ignore it.
 public enum DomainEvent: Sendable, Hashable {
+    // The typed families are boxed: their largest cases are big structs, and an event (and every
+    // envelope holding one) is copied often; unboxed, each copy would move hundreds of bytes.
+
     /// Customers, their consent and the activities logged about them.
-    case customer(CustomerEvent)
+    indirect case customer(CustomerEvent)
     /// A sales event (pipelines, deals).
-    case sales(SalesEvent)
+    indirect case sales(SalesEvent)
     /// A service-desk event (schedules, SLA policies, tickets).
-    case service(ServiceEvent)
+    indirect case service(ServiceEvent)
     /// A payload as stored: an older schema version, or an unknown type.
     case untyped(UntypedEvent)
 

@@ -80,18 +80,23 @@ public struct RecordedEvent: Sendable, Hashable {
     public var stream: String
     /// Version of the event within its stream, from 1.
     public var streamVersion: UInt64
-    /// The event type name.
-    public var type: String { self.event.type }
+    /// The event type name (the event's; kept beside it so that readers of envelopes, such as
+    /// `events.read`, do not take the event apart for it).
+    public private(set) var type: String
     /// Schema version of the payload: as stored, or the type's current version once read through
     /// `EventSchema.upcast` (as every reader but the log's own checks does). Only an untyped event's
     /// version can be set: a typed event is always in its type's current version.
     public var schemaVersion: Int {
-        get { self.event.schemaVersion }
-        set {
+        didSet {
             guard case .untyped(var untyped) = self.event else {
-                preconditionFailure("the schema version of a typed \(self.type) event cannot change")
+                precondition(
+                    self.schemaVersion == self.event.schemaVersion,
+                    "the schema version of a typed \(self.type) event cannot change"
+                )
+                return
             }
-            untyped.schemaVersion = newValue
+            guard untyped.schemaVersion != self.schemaVersion else { return }
+            untyped.schemaVersion = self.schemaVersion
             self.event = .untyped(untyped)
         }
     }
@@ -105,7 +110,12 @@ public struct RecordedEvent: Sendable, Hashable {
     /// Position of the event that caused this one (derived events), if any.
     public var causationSeq: UInt64?
     /// The payload: typed when the event codec knows the type in this schema version.
-    public var event: DomainEvent
+    public var event: DomainEvent {
+        didSet {
+            self.type = self.event.type
+            self.schemaVersion = self.event.schemaVersion
+        }
+    }
 
     /// An event with its envelope; `type` and `schemaVersion` are the event's.
     public init(
@@ -115,6 +125,8 @@ public struct RecordedEvent: Sendable, Hashable {
         self.seq = seq
         self.stream = stream
         self.streamVersion = streamVersion
+        self.type = event.type
+        self.schemaVersion = event.schemaVersion
         self.occurredAt = occurredAt
         self.recordedAt = recordedAt
         self.actor = actor
