@@ -231,8 +231,8 @@ public struct CustomerTagged: Sendable, Hashable {
     }
 }
 
-/// The owner of a customer changed (`nil`: no owner).
-public struct CustomerOwnerChanged: Sendable, Hashable {
+/// A text field of a customer with its own command changed from one value to another (`nil`: none).
+public struct CustomerFieldChanged: Sendable, Hashable {
     public var customerID: String
     public var from: String?
     public var to: String?
@@ -243,6 +243,12 @@ public struct CustomerOwnerChanged: Sendable, Hashable {
         self.to = to
     }
 }
+
+/// The owner of a customer changed (`nil`: no owner).
+public typealias CustomerOwnerChanged = CustomerFieldChanged
+
+/// The lead status of a customer changed.
+public typealias LeadStatusChanged = CustomerFieldChanged
 
 /// The lifecycle stage of a customer changed, by hand (`manual`) or because of a deal (`automation`).
 public struct LifecycleStageChanged: Sendable, Hashable {
@@ -256,19 +262,6 @@ public struct LifecycleStageChanged: Sendable, Hashable {
         self.from = from
         self.to = to
         self.source = source
-    }
-}
-
-/// The lead status of a customer changed.
-public struct LeadStatusChanged: Sendable, Hashable {
-    public var customerID: String
-    public var from: String?
-    public var to: String?
-
-    public init(customerID: String, from: String?, to: String?) {
-        self.customerID = customerID
-        self.from = from
-        self.to = to
     }
 }
 
