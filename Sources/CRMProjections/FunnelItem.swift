@@ -44,26 +44,11 @@ struct FunnelVisit: Sendable, Hashable {
         self.reopened = reopened
         self.lastOpenStage = lastOpenStage
     }
-
-    init?(json: JSON) {
-        guard let stage = json["stage_id"]?.stringValue,
-            let entered = json["entered_at"]?.stringValue.flatMap(Timestamp.parse)
-        else { return nil }
-        self.init(
-            stage: stage,
-            kind: json["kind"]?.stringValue ?? "open",
-            enteredAt: entered,
-            exitedAt: json["exited_at"]?.stringValue.flatMap(Timestamp.parse),
-            backward: json["backward"]?.boolValue ?? false,
-            reopened: json["reopened"]?.boolValue ?? false,
-            lastOpenStage: json["last_open_stage"]?.stringValue
-        )
-    }
 }
 
 /// The funnel state of one deal, or of one customer in the lifecycle funnel: where it
 /// is, what it is worth, and every stage visit. Sets such as `entered`/`implied` are derived from the
-/// visits when a report is computed, so the stored form stays one plain document.
+/// visits when a report is computed, so the stored form stays one plain row.
 struct FunnelItem: Sendable, Hashable {
     /// Deal id or customer id.
     var id: String
@@ -166,9 +151,10 @@ struct FunnelItem: Sendable, Hashable {
         self.updatedAt = at
     }
 
-    // MARK: - Stored form
+    // MARK: - JSON form
 
-    /// The stored document, also the `deal.get` result.
+    /// The item as `deal.get` and the reports show it (it is stored as a binary row, see
+    /// FunnelItemRow.swift).
     var json: JSON {
         var cumulative: [String: Int64] = [:]
         var latest: [String: Int64] = [:]
@@ -215,36 +201,6 @@ struct FunnelItem: Sendable, Hashable {
             document["lost_reason"] = .string(self.lostReason)
         }
         return .object(document)
-    }
-
-    /// Reads the stored document; `nil` when it is malformed.
-    init?(json: JSON) {
-        guard let id = json["deal_id"]?.stringValue ?? json["customer_id"]?.stringValue,
-            let pipelineID = json["pipeline_id"]?.stringValue, let stage = json["stage_id"]?.stringValue,
-            let createdAt = json["created_at"]?.stringValue.flatMap(Timestamp.parse)
-        else { return nil }
-        self.id = id
-        self.pipelineID = pipelineID
-        self.stage = stage
-        self.kind = json["kind"]?.stringValue ?? "open"
-        self.probability = Int(json["probability"]?.intValue ?? 0)
-        self.amount = json["amount"].flatMap(MoneyAmount.init(json:))
-        self.currency = json["currency"]?.stringValue
-        self.closeDate = json["close_date"]?.stringValue
-        self.ownerID = json["owner_id"]?.stringValue
-        self.customerIDs = json["customer_ids"]?.arrayValue?.compactMap(\.stringValue) ?? []
-        self.source = json["source"]?.stringValue
-        self.tier = json["tier"]?.stringValue
-        self.name = json["name"]?.stringValue
-        self.createdAt = createdAt
-        self.updatedAt = json["updated_at"]?.stringValue.flatMap(Timestamp.parse) ?? createdAt
-        self.closedAt = json["closed_at"]?.stringValue.flatMap(Timestamp.parse)
-        self.lostReason = json["lost_reason"]?.stringValue
-        self.lastOpenStage = json["last_open_stage"]?.stringValue
-        self.reopenCount = Int(json["reopen_count"]?.intValue ?? 0)
-        self.regressions = Int(json["regressions"]?.intValue ?? 0)
-        self.visits = (json["visits"]?.arrayValue ?? []).compactMap(FunnelVisit.init(json:))
-        self.version = json["version"]?.intValue ?? 0
     }
 }
 

@@ -6,17 +6,18 @@ public import LMDB
 ///
 /// Tables (named with ``Projector/tableName(_:)``):
 /// - `pipelines`: pipeline id → current definition (the `PipelineDefined` data).
-/// - `deals`: deal id → funnel document of the deal (``FunnelItem``, also the `deal.get` result).
+/// - `deals`: deal id → the deal's ``FunnelItem`` as a binary row (`deal.get` renders it).
 /// - `by_pipeline`: pipeline id, `0x00`, deal id → empty.
 /// - `by_customer`: customer id, `0x00`, deal id → empty.
-/// - `lifecycle`: customer id → funnel document of the customer in the lifecycle funnel, with the
-///   customer's owner, source and tier (used by `group_by`).
+/// - `lifecycle`: customer id → the customer's ``FunnelItem`` in the lifecycle funnel as a binary
+///   row, with the customer's owner, source and tier (used by `group_by`).
 ///
-/// Reports are computed from the documents at query time (``FunnelReport``), so they depend only on
-/// the folded documents: a projection rebuilt from the log answers exactly like the inline one.
+/// Reports are computed from the items at query time (``FunnelReport``), so they depend only on the
+/// folded items: a projection rebuilt from the log answers exactly like the inline one.
 public struct FunnelProjector: Projector {
     /// Version 2: version 1 was an empty placeholder, so data directories folded by it are rebuilt.
-    static let identity = (name: "funnel", version: 2)
+    /// Version 3 stores deals and lifecycle items as binary rows instead of JSON documents.
+    static let identity = (name: "funnel", version: 3)
 
     /// `funnel`.
     public var name: String { Self.identity.name }
@@ -99,14 +100,11 @@ public struct FunnelProjector: Projector {
     /// The stored item of `key` in `database`, or `nil`.
     func item(_ database: Database, _ key: String, _ txn: Transaction) throws -> FunnelItem? {
         guard let bytes = try txn.get(database, key) else { return nil }
-        guard let json = try? JSON.parse(bytes), let item = FunnelItem(json: json) else {
-            throw ProfileStorageError(message: "stored funnel item \(key) is malformed")
-        }
-        return item
+        return try FunnelItem(decoding: bytes)
     }
 
     func store(_ item: FunnelItem, _ database: Database, _ txn: Transaction) throws {
-        try txn.put(database, item.id, item.json.serialized())
+        try txn.put(database, item.id, item.encoded())
     }
 
     static func pairKey(_ first: String, _ second: String) -> [UInt8] {

@@ -31,10 +31,7 @@ extension FunnelProjector {
             try txn.withCursor(self.lifecycle) { cursor in
                 var entry = try cursor.first()
                 while let found = entry {
-                    guard let json = try? JSON.parse(found.value), let item = FunnelItem(json: json) else {
-                        throw ProfileStorageError(message: "stored lifecycle item is malformed")
-                    }
-                    items.append(item)
+                    items.append(try FunnelItem(decoding: found.valueBytes))
                     entry = try cursor.next()
                 }
             }
