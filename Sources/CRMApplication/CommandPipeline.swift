@@ -67,6 +67,13 @@ public final class CommandPipeline: Sendable {
         self.commandTypes[method] != nil || method == "projection.rebuild"
     }
 
+    /// The reply members of a command's result: `{"<kind>_id": id}`, plus `version` for definitions.
+    static func members(of result: CommandResult) -> [String: JSON] {
+        var members: [String: JSON] = ["\(result.record.rawValue)_id": .string(result.id)]
+        if let version = result.version { members["version"] = .int(version) }
+        return members
+    }
+
     /// Common params of every command, removed before the command's own params are parsed.
     static let commonParams: Set<String> = ["command_id", "expected_version", "at", "correlation_id", "on_behalf_of"]
 
@@ -328,7 +335,7 @@ public final class CommandPipeline: Sendable {
                             let decision = try job.command.decide(runner.state.state(child), job.context)
                             let events = try store.append(decision.events, metadata: job.metadata, child)
                             try runner.apply(events, child, serving)
-                            var result = decision.result
+                            var result = CommandPipeline.members(of: decision.result)
                             result["events"] = .array(
                                 events.map { event in
                                     [

@@ -155,6 +155,6 @@ public struct LogActivity: DomainCommand {
         activity.subject = self.subject
         activity.body = self.body
         let event = NewEvent(.customer(.activityLogged(activity)), stream: ActivityStream.name(id))
-        return Decision(events: [event], result: ["activity_id": .string(id)])
+        return Decision(events: [event], result: CommandResult(.activity, id))
     }
 }

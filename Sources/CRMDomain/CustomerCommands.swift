@@ -30,7 +30,7 @@ extension DecisionState {
 }
 
 /// The reply members of every customer command.
-private func customerResult(_ id: String) -> [String: JSON] { ["customer_id": .string(id)] }
+private func customerResult(_ id: String) -> CommandResult { CommandResult(.customer, id) }
 
 // MARK: - customer.create
 

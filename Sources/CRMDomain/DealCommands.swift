@@ -136,7 +136,7 @@ enum DealInput {
 }
 
 /// The reply members of every deal command.
-private func dealResult(_ id: String) -> [String: JSON] { ["deal_id": .string(id)] }
+private func dealResult(_ id: String) -> CommandResult { CommandResult(.deal, id) }
 
 // MARK: - deal.create
 

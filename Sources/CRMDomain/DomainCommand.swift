@@ -55,11 +55,34 @@ public protocol DecisionStateStore: DecisionState {
 /// (for example the generated `customer_id`).
 public struct Decision: Sendable, Hashable {
     public var events: [NewEvent]
-    public var result: [String: JSON]
+    /// The record the command created or changed.
+    public var result: CommandResult
 
-    public init(events: [NewEvent], result: [String: JSON] = [:]) {
+    public init(events: [NewEvent], result: CommandResult) {
         self.events = events
         self.result = result
+    }
+}
+
+/// What a successful command reports besides its events: the record it created or changed, and for a
+/// versioned definition the version it now has. The reply shows it as `{"<kind>_id": id}` plus
+/// `version`.
+public struct CommandResult: Sendable, Hashable {
+    /// The kinds of records commands create or change.
+    public enum Record: String, Sendable, Hashable, CaseIterable {
+        case customer, activity, deal, ticket, pipeline, schedule
+        case slaPolicy = "policy"
+    }
+
+    public var record: Record
+    public var id: String
+    /// The definition's version (pipelines, schedules, SLA policies).
+    public var version: Int64?
+
+    public init(_ record: Record, _ id: String, version: Int64? = nil) {
+        self.record = record
+        self.id = id
+        self.version = version
     }
 }
 

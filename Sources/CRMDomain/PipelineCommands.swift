@@ -108,13 +108,12 @@ public struct DefinePipeline: DomainCommand {
     /// Rejects removing (or closing) a stage that still holds open deals: `stage_in_use`.
     public func decide(_ state: any DecisionState, _ context: CommandContext) throws -> Decision {
         var definition = self.definition
-        let result: [String: JSON] = ["pipeline_id": .string(definition.id)]
+        var result = CommandResult(.pipeline, definition.id)
         if let current = try state.pipeline(definition.id) {
             var same = current.definition
             same.version = definition.version
             if same == definition {
-                var result = result
-                result["version"] = .int(current.definition.version)
+                result.version = Int64(current.definition.version)
                 return Decision(events: [], result: result)
             }
             for (stageID, count) in current.openDeals.sorted(by: { $0.key < $1.key }) where count > 0 {
@@ -132,8 +131,7 @@ public struct DefinePipeline: DomainCommand {
             .sales(.pipelineDefined(PipelineDefined(definition: definition))),
             stream: SalesStream.pipeline(definition.id)
         )
-        var reply = result
-        reply["version"] = .int(definition.version)
-        return Decision(events: [event], result: reply)
+        result.version = Int64(definition.version)
+        return Decision(events: [event], result: result)
     }
 }

@@ -178,7 +178,7 @@ public struct DefineSchedule: DomainCommand {
         )
         return Decision(
             events: [event],
-            result: ["schedule_id": .string(schedule.scheduleID), "version": .int(schedule.version)]
+            result: CommandResult(.schedule, schedule.scheduleID, version: schedule.version)
         )
     }
 }

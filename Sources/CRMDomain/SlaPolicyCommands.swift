@@ -394,7 +394,7 @@ public struct DefineSlaPolicy: DomainCommand {
         )
         return Decision(
             events: [event],
-            result: ["policy_id": .string(policy.policyID), "version": .int(policy.version)]
+            result: CommandResult(.slaPolicy, policy.policyID, version: policy.version)
         )
     }
 }
@@ -429,7 +429,7 @@ public struct RetireSlaPolicy: DomainCommand {
                 details: ["policy_id": .string(self.policyID)]
             )
         }
-        let result: [String: JSON] = ["policy_id": .string(self.policyID), "version": .int(policy.version)]
+        let result = CommandResult(.slaPolicy, self.policyID, version: policy.version)
         if policy.retired { return Decision(events: [], result: result) }
         let event = NewEvent(
             .service(.slaPolicyRetired(SlaPolicyRetired(policyID: self.policyID, version: policy.version))),

@@ -90,7 +90,7 @@ enum TicketRules {
             if events.isEmpty { event.causedBy = nil }
             events.append(event)
         }
-        return Decision(events: events, result: ["ticket_id": .string(ticket.ticketID)])
+        return Decision(events: events, result: CommandResult(.ticket, ticket.ticketID))
     }
 
     /// `TicketStatusChanged{ticket_id, customer_id, from, to, cause}` (the free-text reason is in `pii`).
@@ -250,7 +250,7 @@ public struct OpenTicket: DomainCommand {
         if let applied = try TicketRules.reevaluate(ticket, state, causedBy: 0, created: true) {
             events.append(applied)
         }
-        return Decision(events: events, result: ["ticket_id": .string(id)])
+        return Decision(events: events, result: CommandResult(.ticket, id))
     }
 }
 

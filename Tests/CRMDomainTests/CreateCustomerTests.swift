@@ -17,7 +17,7 @@ import Testing
                 "lead_status": "NEW", "custom": ["plan": "pro", "seats": 5, "trial": false],
             ]
         )
-        #expect(decision.result == ["customer_id": "c1"])
+        #expect(decision.result == CommandResult(.customer, "c1"))
         let event = try #require(decision.events.first)
         #expect(decision.events.count == 1)
         #expect(event.type == "CustomerCreated")
@@ -59,7 +59,7 @@ import Testing
         let context = CommandContext(at: 0, generatedID: "0190f000-aaaa")
         #expect(command.targetStream(context) == "customer-0190f000-aaaa")
         let decision = try command.decide(harness.state, context)
-        #expect(decision.result == ["customer_id": "0190f000-aaaa"])
+        #expect(decision.result == CommandResult(.customer, "0190f000-aaaa"))
         let event = try #require(decision.events.first)
         #expect(event.stream == "customer-0190f000-aaaa")
         #expect(

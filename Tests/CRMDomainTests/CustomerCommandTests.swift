@@ -115,7 +115,7 @@ let commandsOnC1: [CommandCase] = [
             TagCustomer.self,
             ["customer_id": "c1", "add": ["vip", "new", "Ä 1:x", "new"], "remove": ["beta", "gone"]]
         )
-        #expect(decision.result == ["customer_id": "c1"])
+        #expect(decision.result == CommandResult(.customer, "c1"))
         let event = try #require(decision.events.first)
         #expect(event.type == "CustomerTagged")
         #expect(event.stream == "customer-c1")
@@ -170,7 +170,7 @@ let commandsOnC1: [CommandCase] = [
         let harness = Harness()
         try harness.given(CreateCustomer.self, adaParams("c1"))
         let first = try harness.given(AssignOwner.self, ["customer_id": "c1", "owner_id": "u1"])
-        #expect(first.result == ["customer_id": "c1"])
+        #expect(first.result == CommandResult(.customer, "c1"))
         #expect(first.events.map(\.type) == ["CustomerOwnerChanged"])
         #expect(first.events[0].payloadData == ["customer_id": "c1", "from": nil, "to": "u1"])
         #expect(first.events[0].stream == "customer-c1")
@@ -209,7 +209,7 @@ let commandsOnC1: [CommandCase] = [
         let harness = Harness()
         try harness.given(CreateCustomer.self, adaParams("c1"))
         let decision = try harness.given(SetLifecycleStage.self, ["customer_id": "c1", "stage": "opportunity"])
-        #expect(decision.result == ["customer_id": "c1"])
+        #expect(decision.result == CommandResult(.customer, "c1"))
         #expect(decision.events.map(\.type) == ["LifecycleStageChanged"])
         #expect(decision.events[0].stream == "customer-c1")
         #expect(
@@ -267,7 +267,7 @@ let commandsOnC1: [CommandCase] = [
         let harness = Harness()
         try harness.given(CreateCustomer.self, adaParams("c1"))
         let first = try harness.given(SetLeadStatus.self, ["customer_id": "c1", "status": "ATTEMPTED_TO_CONTACT"])
-        #expect(first.result == ["customer_id": "c1"])
+        #expect(first.result == CommandResult(.customer, "c1"))
         #expect(first.events.map(\.type) == ["LeadStatusChanged"])
         #expect(first.events[0].payloadData == ["customer_id": "c1", "from": nil, "to": "ATTEMPTED_TO_CONTACT"])
         let second = try harness.given(SetLeadStatus.self, ["customer_id": "c1", "status": "CONNECTED"])
@@ -295,7 +295,7 @@ let commandsOnC1: [CommandCase] = [
             SetConsent.self,
             ["customer_id": "c1", "channel": "email", "status": "opted_out", "source": "unsubscribe link"]
         )
-        #expect(decision.result == ["customer_id": "c1"])
+        #expect(decision.result == CommandResult(.customer, "c1"))
         let event = try #require(decision.events.first)
         #expect(event.type == "ConsentChanged")
         #expect(event.stream == "customer-c1")

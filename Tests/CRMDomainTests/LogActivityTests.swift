@@ -22,7 +22,7 @@ import Testing
                 "owner_id": "u1", "subject": "  Intro call ", "body": "Talked about engines.",
             ]
         )
-        #expect(decision.result == ["activity_id": "a1"])
+        #expect(decision.result == CommandResult(.activity, "a1"))
         let event = try #require(decision.events.first)
         #expect(decision.events.count == 1)
         #expect(event.type == "ActivityLogged")
@@ -45,7 +45,7 @@ import Testing
         let command = try LogActivity(params: ["type": "note", "customer_ids": ["c1"]])
         let context = CommandContext(at: Timestamp.parse("2025-03-07T15:30:00Z")!, generatedID: "g-77")
         let decision = try command.decide(harness.state, context)
-        #expect(decision.result == ["activity_id": "g-77"])
+        #expect(decision.result == CommandResult(.activity, "g-77"))
         #expect(
             decision.events.first?.payloadData
                 == [

@@ -147,7 +147,7 @@ func salesHarness(requireLostReason: Bool = false) throws -> Harness {
         #expect(
             lifted.payloadData == ["customer_id": "c1", "from": "lead", "to": "opportunity", "source": "automation"]
         )
-        #expect(decision.result["deal_id"] == "d1")
+        #expect(decision.result == CommandResult(.deal, "d1"))
     }
 
     @Test func amountsAreCanonicalDecimalStrings() throws {

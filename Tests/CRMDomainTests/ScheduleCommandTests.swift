@@ -21,7 +21,7 @@ import Testing
     @Test func definesVersionsOfASchedule() throws {
         let harness = Harness()
         let first = try harness.given(DefineSchedule.self, Self.schedule())
-        #expect(first.result["version"] == 1)
+        #expect(first.result.version == 1)
         #expect(first.events.first?.type == "ScheduleDefined")
         #expect(first.events.first?.stream == "schedule-eu")
         guard case .service(.scheduleDefined(let defined))? = first.events.first?.event else {
@@ -30,7 +30,7 @@ import Testing
         }
         #expect(defined.schedule.hours[1] == [.init(start: 540, end: 720), .init(start: 780, end: 1020)])
         let second = try harness.given(DefineSchedule.self, Self.schedule(["name": "EU"]))
-        #expect(second.result["version"] == 2)
+        #expect(second.result.version == 2)
     }
 
     static let badSchedules: [RejectionCase] = [
@@ -101,7 +101,7 @@ import Testing
         let harness = Harness()
         try harness.given(DefineSchedule.self, Self.schedule())
         let defined = try harness.given(DefineSlaPolicy.self, Self.policy())
-        #expect(defined.result["version"] == 1)
+        #expect(defined.result.version == 1)
         let event = try #require(defined.events.first)
         #expect(event.stream == "slapolicy-gold")
         guard case .service(.slaPolicyDefined(let policy)) = event.event else {

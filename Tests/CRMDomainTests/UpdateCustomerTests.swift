@@ -28,7 +28,7 @@ import Testing
                 "unset": ["source", "job_title"],
             ]
         )
-        #expect(decision.result == ["customer_id": "c1"])
+        #expect(decision.result == CommandResult(.customer, "c1"))
         let event = try #require(decision.events.first)
         #expect(decision.events.count == 1)
         #expect(event.type == "CustomerUpdated")
@@ -96,7 +96,7 @@ import Testing
         let harness = try self.givenAda()
         let decision = try harness.when(UpdateCustomer.self, params)
         #expect(decision.events.isEmpty)
-        #expect(decision.result == ["customer_id": "c1"])
+        #expect(decision.result == CommandResult(.customer, "c1"))
     }
 
     @Test func emailsReplaceTheListAndKeepFlags() throws {
