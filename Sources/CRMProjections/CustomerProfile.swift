@@ -1,0 +1,540 @@
+import CRMDomain
+import CRMJSON
+
+/// One customer of the customer-profile read model, as a typed value: what the folds edit, what the
+/// `rows` table stores as a compact binary row (see ``encoded()``), and what `customer.get` renders
+/// as the profile document (see ``json``).
+///
+/// Times are UTC milliseconds; the document shows them as timestamps. `stats.open_deals`,
+/// `stats.won_deals` and `stats.won_amount` are not stored: they are computed from ``deals``.
+struct CustomerProfile: Sendable, Hashable {
+    /// An email address with the consent this read model records about it.
+    struct Email: Sendable, Hashable {
+        /// The address as the customer gave it.
+        var address: String
+        /// Whether it is the primary address.
+        var primary: Bool
+        /// The opted-out flag of the event, or set by a consent change to `opted_out`.
+        var optedOut: Bool
+        /// Whether the address is known to be invalid.
+        var invalid: Bool
+        /// The consent status; `not_set` until a consent change.
+        var consent: String
+        /// When the consent last changed.
+        var consentAt: Int64?
+        /// The legal basis given with the last consent change.
+        var legalBasis: String?
+
+        /// An address with the given flags and consent.
+        init(
+            address: String,
+            primary: Bool,
+            optedOut: Bool = false,
+            invalid: Bool = false,
+            consent: String = Validation.consentNotSet,
+            consentAt: Int64? = nil,
+            legalBasis: String? = nil
+        ) {
+            self.address = address
+            self.primary = primary
+            self.optedOut = optedOut
+            self.invalid = invalid
+            self.consent = consent
+            self.consentAt = consentAt
+            self.legalBasis = legalBasis
+        }
+    }
+
+    /// A phone number with its consent.
+    struct Phone: Sendable, Hashable {
+        /// The number as the customer gave it.
+        var number: String
+        /// The normalized number (the index key).
+        var normalized: String
+        /// `mobile`, `work`, …
+        var type: String?
+        /// Whether it is the primary number.
+        var primary: Bool
+        /// The consent status; `not_set` until a consent change.
+        var consent: String
+
+        /// A number with the given type and consent.
+        init(
+            number: String,
+            normalized: String,
+            type: String?,
+            primary: Bool,
+            consent: String = Validation.consentNotSet
+        ) {
+            self.number = number
+            self.normalized = normalized
+            self.type = type
+            self.primary = primary
+            self.consent = consent
+        }
+    }
+
+    /// One stage of the lifecycle history.
+    struct LifecycleEntry: Sendable, Hashable {
+        /// The stage.
+        var stage: String
+        /// When the customer entered it.
+        var enteredAt: Int64
+        /// When the customer left it; `nil` for the current stage.
+        var exitedAt: Int64?
+
+        /// An entry of the history.
+        init(stage: String, enteredAt: Int64, exitedAt: Int64? = nil) {
+            self.stage = stage
+            self.enteredAt = enteredAt
+            self.exitedAt = exitedAt
+        }
+    }
+
+    /// What the profile keeps about one deal of the customer, to recompute the deal stats.
+    struct DealFact: Sendable, Hashable {
+        /// `open`, `won` or `lost`.
+        var kind: String
+        /// The deal's amount.
+        var amount: MoneyAmount?
+        /// The deal's currency.
+        var currency: String?
+
+        /// A fact about a deal.
+        init(kind: String, amount: MoneyAmount? = nil, currency: String? = nil) {
+            self.kind = kind
+            self.amount = amount
+            self.currency = currency
+        }
+    }
+
+    /// The activity types counted in `stats.activity_counts`, all present from creation.
+    static let activityTypes = ["call", "email", "meeting", "note", "task"]
+
+    /// The customer id (the row's key).
+    var customerID: String
+    /// `active` (or `merged`).
+    var state: String = "active"
+    /// The customer this one was merged into.
+    var mergedInto: String?
+    /// The customers merged into this one.
+    var mergedFrom: [String] = []
+    /// The version of the customer's own stream folded last.
+    var version: UInt64
+    /// When the customer was created.
+    var createdAt: Int64
+    /// The business time of the customer's last own event.
+    var updatedAt: Int64
+    // Personal fields, as the customer's events give them.
+    var firstName: String?
+    var lastName: String?
+    var emails: [Email] = []
+    var phones: [Phone] = []
+    /// Set by a consent change on the `phone` channel: `true` for `opted_out`.
+    var doNotCall = false
+    var companyName: String?
+    var jobTitle: String?
+    var address: CustomerState.PostalAddress?
+    /// The owning user.
+    var ownerID: String?
+    /// Sorted, without duplicates.
+    var tags: [String] = []
+    var tier: String?
+    var source: String?
+    /// The current lifecycle stage and when it was entered.
+    var lifecycleStage: String
+    var lifecycleEnteredAt: Int64
+    /// Every stage entered, oldest first.
+    var lifecycleHistory: [LifecycleEntry]
+    var leadStatus: String?
+    var custom: [String: CustomValue] = [:]
+    /// Tickets neither solved nor closed.
+    var openTickets: Int64 = 0
+    var ticketsTotal: Int64 = 0
+    var lastActivityAt: Int64?
+    var lastContactedAt: Int64?
+    /// Activities logged, by type.
+    var activityCounts: [String: Int64] = Dictionary(uniqueKeysWithValues: activityTypes.map { ($0, 0) })
+    /// The customer's deals by id, once a deal event has named the customer (the document shows the
+    /// `deals` member from then on).
+    var deals: [String: DealFact]?
+
+    /// A new profile at stage `lifecycleStage`, created (and last updated) at `createdAt`.
+    init(customerID: String, version: UInt64, createdAt: Int64, lifecycleStage: String) {
+        self.customerID = customerID
+        self.version = version
+        self.createdAt = createdAt
+        self.updatedAt = createdAt
+        self.lifecycleStage = lifecycleStage
+        self.lifecycleEnteredAt = createdAt
+        self.lifecycleHistory = [LifecycleEntry(stage: lifecycleStage, enteredAt: createdAt)]
+    }
+
+    // MARK: - Derived stats
+
+    /// Open deals among ``deals``.
+    var openDeals: Int { self.deals?.values.count(where: { $0.kind == "open" }) ?? 0 }
+
+    /// Won deals among ``deals``.
+    var wonDeals: Int { self.deals?.values.count(where: { $0.kind == "won" }) ?? 0 }
+
+    /// The amounts of the won deals that have an amount and a currency, summed by currency.
+    var wonAmount: [String: MoneyAmount] {
+        var sums: [String: MoneyAmount] = [:]
+        for fact in (self.deals ?? [:]).values where fact.kind == "won" {
+            if let amount = fact.amount, let currency = fact.currency {
+                sums[currency] = (sums[currency] ?? .zero) + amount
+            }
+        }
+        return sums
+    }
+
+    // MARK: - Document
+
+    /// The profile document `customer.get` returns.
+    var json: JSON {
+        var document: JSON = [
+            "customer_id": .string(self.customerID),
+            "state": .string(self.state),
+            "merged_into": .string(self.mergedInto),
+            "merged_from": .strings(self.mergedFrom),
+            "version": .int(Int64(truncatingIfNeeded: self.version)),
+            "created_at": Self.time(self.createdAt),
+            "updated_at": Self.time(self.updatedAt),
+            "name": self.nameJSON,
+            "emails": .array(self.emails.map(\.json)),
+            "phones": .array(self.phones.map(\.json)),
+            "do_not_call": .bool(self.doNotCall),
+            "company_name": .string(self.companyName),
+            "job_title": .string(self.jobTitle),
+            "address": self.address?.json ?? .null,
+            "owner_id": .string(self.ownerID),
+            "tags": .strings(self.tags),
+            "tier": .string(self.tier),
+            "source": .string(self.source),
+            "lifecycle": [
+                "stage": .string(self.lifecycleStage),
+                "entered_at": Self.time(self.lifecycleEnteredAt),
+                "history": .array(self.lifecycleHistory.map(\.json)),
+            ],
+            "lead_status": .string(self.leadStatus),
+            "custom": .object(self.custom.mapValues(\.json)),
+            "stats": [
+                "open_tickets": .int(self.openTickets),
+                "tickets_total": .int(self.ticketsTotal),
+                "open_deals": .int(self.openDeals),
+                "won_deals": .int(self.wonDeals),
+                "won_amount": .object(self.wonAmount.mapValues(\.json)),
+                "last_activity_at": Self.time(self.lastActivityAt),
+                "last_contacted_at": Self.time(self.lastContactedAt),
+                "activity_counts": .object(self.activityCounts.mapValues(JSON.int)),
+            ],
+            "value": nil,
+        ]
+        if let deals = self.deals { document["deals"] = .object(deals.mapValues(\.json)) }
+        return document
+    }
+
+    /// `{first, last, full}`; `full` joins the non-empty parts with a space, or is `null`.
+    var nameJSON: JSON {
+        let parts = [self.firstName, self.lastName].compactMap { $0 }.filter { !$0.isEmpty }
+        return [
+            "first": .string(self.firstName), "last": .string(self.lastName),
+            "full": parts.isEmpty ? .null : .string(parts.joined(separator: " ")),
+        ]
+    }
+
+    /// A time as a timestamp string, or `null`.
+    static func time(_ millis: Int64?) -> JSON { .string(millis.map(Timestamp.format)) }
+}
+
+extension CustomerProfile.Email {
+    /// `{address, primary, opted_out, invalid, consent, consent_at, legal_basis}`.
+    var json: JSON {
+        [
+            "address": .string(self.address), "primary": .bool(self.primary), "opted_out": .bool(self.optedOut),
+            "invalid": .bool(self.invalid), "consent": .string(self.consent),
+            "consent_at": CustomerProfile.time(self.consentAt), "legal_basis": .string(self.legalBasis),
+        ]
+    }
+}
+
+extension CustomerProfile.Phone {
+    /// `{number, normalized, type, primary, consent}`.
+    var json: JSON {
+        [
+            "number": .string(self.number), "normalized": .string(self.normalized), "type": .string(self.type),
+            "primary": .bool(self.primary), "consent": .string(self.consent),
+        ]
+    }
+}
+
+extension CustomerProfile.LifecycleEntry {
+    /// `{stage, entered_at, exited_at}`.
+    var json: JSON {
+        [
+            "stage": .string(self.stage), "entered_at": CustomerProfile.time(self.enteredAt),
+            "exited_at": CustomerProfile.time(self.exitedAt),
+        ]
+    }
+}
+
+extension CustomerProfile.DealFact {
+    /// `{kind, amount, currency}`.
+    var json: JSON {
+        ["kind": .string(self.kind), "amount": self.amount?.json ?? .null, "currency": .string(self.currency)]
+    }
+}
+
+// MARK: - Binary row
+
+extension CustomerProfile {
+    /// The format byte of a profile row; a new layout comes with a new read-model version.
+    static let rowFormat: UInt8 = 1
+
+    /// The compact binary row stored under the customer id. Dictionaries are written in key order,
+    /// so equal profiles give equal bytes (the read-model audit compares rows byte by byte).
+    func encoded() -> [UInt8] {
+        var row = BinaryRowWriter(capacity: 256)
+        row.byte(Self.rowFormat)
+        row.string(self.customerID)
+        row.string(self.state)
+        row.optionalString(self.mergedInto)
+        row.strings(self.mergedFrom)
+        row.varint(self.version)
+        row.int(self.createdAt)
+        row.int(self.updatedAt)
+        row.optionalString(self.firstName)
+        row.optionalString(self.lastName)
+        row.count(self.emails.count)
+        for email in self.emails { row.email(email) }
+        row.count(self.phones.count)
+        for phone in self.phones { row.phone(phone) }
+        row.bool(self.doNotCall)
+        row.optionalString(self.companyName)
+        row.optionalString(self.jobTitle)
+        row.address(self.address)
+        row.optionalString(self.ownerID)
+        row.strings(self.tags)
+        row.optionalString(self.tier)
+        row.optionalString(self.source)
+        row.string(self.lifecycleStage)
+        row.int(self.lifecycleEnteredAt)
+        row.count(self.lifecycleHistory.count)
+        for entry in self.lifecycleHistory {
+            row.string(entry.stage)
+            row.int(entry.enteredAt)
+            row.optionalInt(entry.exitedAt)
+        }
+        row.optionalString(self.leadStatus)
+        row.count(self.custom.count)
+        for key in self.custom.keys.sorted() {
+            row.string(key)
+            row.customValue(self.custom[key]!)
+        }
+        row.int(self.openTickets)
+        row.int(self.ticketsTotal)
+        row.optionalInt(self.lastActivityAt)
+        row.optionalInt(self.lastContactedAt)
+        row.count(self.activityCounts.count)
+        for key in self.activityCounts.keys.sorted() {
+            row.string(key)
+            row.int(self.activityCounts[key]!)
+        }
+        row.bool(self.deals != nil)
+        if let deals = self.deals {
+            row.count(deals.count)
+            for dealID in deals.keys.sorted() {
+                let fact = deals[dealID]!
+                row.string(dealID)
+                row.string(fact.kind)
+                row.money(fact.amount)
+                row.optionalString(fact.currency)
+            }
+        }
+        return row.bytes
+    }
+
+    /// Decodes a row written by ``encoded()``; `what` names the row in the error (e.g. `customer c1`).
+    /// A row of another format, cut short or with bytes left over is a ``ProfileStorageError``.
+    init(decoding bytes: [UInt8], what: String) throws(ProfileStorageError) {
+        do throws(StateDecodingError) {
+            var row = BinaryRowReader(bytes, what: what)
+            self = try Self.read(&row, what: what)
+            try row.finish()
+        } catch {
+            throw ProfileStorageError(message: error.message)
+        }
+    }
+
+    /// The profile at the start of `row`.
+    private static func read(_ row: inout BinaryRowReader, what: String) throws(StateDecodingError) -> Self {
+        let format = try row.byte()
+        guard format == Self.rowFormat else {
+            throw StateDecodingError("stored \(what) has unknown row format \(format)")
+        }
+        let customerID = try row.string()
+        let state = try row.string()
+        let mergedInto = try row.optionalString()
+        let mergedFrom = try row.strings()
+        let version = try row.varint()
+        var profile = CustomerProfile(
+            customerID: customerID, version: version, createdAt: try row.int(), lifecycleStage: ""
+        )
+        profile.state = state
+        profile.mergedInto = mergedInto
+        profile.mergedFrom = mergedFrom
+        profile.updatedAt = try row.int()
+        profile.firstName = try row.optionalString()
+        profile.lastName = try row.optionalString()
+        for _ in 0..<(try row.count()) { profile.emails.append(try row.email()) }
+        for _ in 0..<(try row.count()) { profile.phones.append(try row.phone()) }
+        profile.doNotCall = try row.bool()
+        profile.companyName = try row.optionalString()
+        profile.jobTitle = try row.optionalString()
+        profile.address = try row.address()
+        profile.ownerID = try row.optionalString()
+        profile.tags = try row.strings()
+        profile.tier = try row.optionalString()
+        profile.source = try row.optionalString()
+        profile.lifecycleStage = try row.string()
+        profile.lifecycleEnteredAt = try row.int()
+        profile.lifecycleHistory = []
+        for _ in 0..<(try row.count()) {
+            profile.lifecycleHistory.append(
+                LifecycleEntry(stage: try row.string(), enteredAt: try row.int(), exitedAt: try row.optionalInt())
+            )
+        }
+        profile.leadStatus = try row.optionalString()
+        for _ in 0..<(try row.count()) {
+            let key = try row.string()
+            profile.custom[key] = try row.customValue()
+        }
+        profile.openTickets = try row.int()
+        profile.ticketsTotal = try row.int()
+        profile.lastActivityAt = try row.optionalInt()
+        profile.lastContactedAt = try row.optionalInt()
+        profile.activityCounts = [:]
+        for _ in 0..<(try row.count()) {
+            let key = try row.string()
+            profile.activityCounts[key] = try row.int()
+        }
+        if try row.bool() {
+            var deals: [String: DealFact] = [:]
+            for _ in 0..<(try row.count()) {
+                let dealID = try row.string()
+                deals[dealID] = DealFact(
+                    kind: try row.string(), amount: try row.money(), currency: try row.optionalString()
+                )
+            }
+            profile.deals = deals
+        }
+        return profile
+    }
+}
+
+// MARK: - Row pieces
+
+extension BinaryRowWriter {
+    /// An email entry of a profile.
+    mutating func email(_ email: CustomerProfile.Email) {
+        self.string(email.address)
+        self.byte((email.primary ? 1 : 0) | (email.optedOut ? 2 : 0) | (email.invalid ? 4 : 0))
+        self.string(email.consent)
+        self.optionalInt(email.consentAt)
+        self.optionalString(email.legalBasis)
+    }
+
+    /// A phone entry of a profile.
+    mutating func phone(_ phone: CustomerProfile.Phone) {
+        self.string(phone.number)
+        self.string(phone.normalized)
+        self.optionalString(phone.type)
+        self.bool(phone.primary)
+        self.string(phone.consent)
+    }
+
+    /// An optional postal address: a presence byte, then its five optional parts.
+    mutating func address(_ address: CustomerState.PostalAddress?) {
+        self.bool(address != nil)
+        guard let address else { return }
+        for part in [address.street, address.city, address.state, address.postalCode, address.country] {
+            self.optionalString(part)
+        }
+    }
+
+    /// A custom value: a kind byte (0 string, 1 integer, 2 double, 3 false, 4 true), then the value.
+    mutating func customValue(_ value: CustomValue) {
+        switch value {
+        case .string(let text):
+            self.byte(0)
+            self.string(text)
+        case .int(let number):
+            self.byte(1)
+            self.int(number)
+        case .double(let number):
+            self.byte(2)
+            self.double(number)
+        case .bool(let flag):
+            self.byte(flag ? 4 : 3)
+        }
+    }
+
+    /// An optional amount of money: a presence byte, then its 10⁻⁸ units as two 64-bit halves.
+    mutating func money(_ amount: MoneyAmount?) {
+        self.bool(amount != nil)
+        guard let amount else { return }
+        self.int(Int64(truncatingIfNeeded: amount.units >> 64))
+        self.varint(UInt64(truncatingIfNeeded: amount.units))
+    }
+}
+
+extension BinaryRowReader {
+    /// An email entry written by ``BinaryRowWriter/email(_:)``.
+    mutating func email() throws(StateDecodingError) -> CustomerProfile.Email {
+        let address = try self.string()
+        let flags = try self.byte()
+        return CustomerProfile.Email(
+            address: address, primary: flags & 1 != 0, optedOut: flags & 2 != 0, invalid: flags & 4 != 0,
+            consent: try self.string(), consentAt: try self.optionalInt(), legalBasis: try self.optionalString()
+        )
+    }
+
+    /// A phone entry written by ``BinaryRowWriter/phone(_:)``.
+    mutating func phone() throws(StateDecodingError) -> CustomerProfile.Phone {
+        CustomerProfile.Phone(
+            number: try self.string(), normalized: try self.string(), type: try self.optionalString(),
+            primary: try self.bool(), consent: try self.string()
+        )
+    }
+
+    /// An optional postal address written by ``BinaryRowWriter/address(_:)``.
+    mutating func address() throws(StateDecodingError) -> CustomerState.PostalAddress? {
+        guard try self.bool() else { return nil }
+        return CustomerState.PostalAddress(
+            street: try self.optionalString(), city: try self.optionalString(), state: try self.optionalString(),
+            postalCode: try self.optionalString(), country: try self.optionalString()
+        )
+    }
+
+    /// A custom value written by ``BinaryRowWriter/customValue(_:)``.
+    mutating func customValue() throws(StateDecodingError) -> CustomValue {
+        let kind = try self.byte()
+        switch kind {
+        case 0: return .string(try self.string())
+        case 1: return .int(try self.int())
+        case 2: return .double(try self.double())
+        case 3: return .bool(false)
+        case 4: return .bool(true)
+        default: throw StateDecodingError("unknown custom value kind \(kind)")
+        }
+    }
+
+    /// An optional amount written by ``BinaryRowWriter/money(_:)``.
+    mutating func money() throws(StateDecodingError) -> MoneyAmount? {
+        guard try self.bool() else { return nil }
+        let high = try self.int()
+        let low = try self.varint()
+        return MoneyAmount(units: Int128(high) << 64 | Int128(low))
+    }
+}
