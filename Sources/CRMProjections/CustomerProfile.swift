@@ -191,91 +191,135 @@ struct CustomerProfile: Sendable, Hashable {
 
     // MARK: - Document
 
-    /// The profile document `customer.get` returns.
-    var json: JSON {
-        var document: JSON = [
-            "customer_id": .string(self.customerID),
-            "state": .string(self.state),
-            "merged_into": .string(self.mergedInto),
-            "merged_from": .strings(self.mergedFrom),
-            "version": .int(Int64(truncatingIfNeeded: self.version)),
-            "created_at": Self.time(self.createdAt),
-            "updated_at": Self.time(self.updatedAt),
-            "name": self.nameJSON,
-            "emails": .array(self.emails.map(\.json)),
-            "phones": .array(self.phones.map(\.json)),
-            "do_not_call": .bool(self.doNotCall),
-            "company_name": .string(self.companyName),
-            "job_title": .string(self.jobTitle),
-            "address": self.address?.json ?? .null,
-            "owner_id": .string(self.ownerID),
-            "tags": .strings(self.tags),
-            "tier": .string(self.tier),
-            "source": .string(self.source),
-            "lifecycle": [
-                "stage": .string(self.lifecycleStage),
-                "entered_at": Self.time(self.lifecycleEnteredAt),
-                "history": .array(self.lifecycleHistory.map(\.json)),
-            ],
-            "lead_status": .string(self.leadStatus),
-            "custom": .object(self.custom.mapValues(\.json)),
-            "stats": [
-                "open_tickets": .int(self.openTickets),
-                "tickets_total": .int(self.ticketsTotal),
-                "open_deals": .int(self.openDeals),
-                "won_deals": .int(self.wonDeals),
-                "won_amount": .object(self.wonAmount.mapValues(\.json)),
-                "last_activity_at": Self.time(self.lastActivityAt),
-                "last_contacted_at": Self.time(self.lastContactedAt),
-                "activity_counts": .object(self.activityCounts.mapValues(JSON.int)),
-            ],
-            "value": nil,
-        ]
-        if let deals = self.deals { document["deals"] = .object(deals.mapValues(\.json)) }
-        return document
-    }
+    /// The profile document `customer.get` returns, as canonical JSON text.
+    var json: JSON { .serialized(SerializedJSON(self.rendered())) }
 
-    /// `{first, last, full}`; `full` joins the non-empty parts with a space, or is `null`.
-    var nameJSON: JSON {
+    /// The canonical text of the profile document (members in UTF-8 key order, as
+    /// ``CRMJSON/JSON/serialized()`` writes them): `{address, company_name, created_at, custom,
+    /// customer_id, deals (once a deal named the customer), do_not_call, emails, job_title,
+    /// lead_status, lifecycle{entered_at, history, stage}, merged_from, merged_into,
+    /// name{first, full, last}, owner_id, phones, source, state, stats, tags, tier, updated_at,
+    /// value, version}`.
+    func rendered() -> [UInt8] {
+        var out = CanonicalWriter(capacity: 1024)
+        out.raw(#"{"address":"#)
+        out.json(self.address?.json ?? .null)
+        out.raw(#","company_name":"#)
+        out.string(self.companyName)
+        out.raw(#","created_at":"#)
+        out.time(self.createdAt)
+        out.raw(#","custom":"#)
+        out.json(.object(self.custom.mapValues(\.json)))
+        out.raw(#","customer_id":"#)
+        out.string(self.customerID)
+        if let deals = self.deals {
+            out.raw(#","deals":"#)
+            out.json(.object(deals.mapValues(\.json)))
+        }
+        out.raw(#","do_not_call":"#)
+        out.bool(self.doNotCall)
+        out.raw(#","emails":["#)
+        for (index, email) in self.emails.enumerated() {
+            if index > 0 { out.raw(",") }
+            out.raw(#"{"address":"#)
+            out.string(email.address)
+            out.raw(#","consent":"#)
+            out.string(email.consent)
+            out.raw(#","consent_at":"#)
+            out.time(email.consentAt)
+            out.raw(#","invalid":"#)
+            out.bool(email.invalid)
+            out.raw(#","legal_basis":"#)
+            out.string(email.legalBasis)
+            out.raw(#","opted_out":"#)
+            out.bool(email.optedOut)
+            out.raw(#","primary":"#)
+            out.bool(email.primary)
+            out.raw("}")
+        }
+        out.raw(#"],"job_title":"#)
+        out.string(self.jobTitle)
+        out.raw(#","lead_status":"#)
+        out.string(self.leadStatus)
+        out.raw(#","lifecycle":{"entered_at":"#)
+        out.time(self.lifecycleEnteredAt)
+        out.raw(#","history":["#)
+        for (index, entry) in self.lifecycleHistory.enumerated() {
+            if index > 0 { out.raw(",") }
+            out.raw(#"{"entered_at":"#)
+            out.time(entry.enteredAt)
+            out.raw(#","exited_at":"#)
+            out.time(entry.exitedAt)
+            out.raw(#","stage":"#)
+            out.string(entry.stage)
+            out.raw("}")
+        }
+        out.raw(#"],"stage":"#)
+        out.string(self.lifecycleStage)
+        out.raw(#"},"merged_from":["#)
+        out.strings(self.mergedFrom)
+        out.raw(#"],"merged_into":"#)
+        out.string(self.mergedInto)
+        out.raw(#","name":{"first":"#)
+        out.string(self.firstName)
+        out.raw(#","full":"#)
         let parts = [self.firstName, self.lastName].compactMap { $0 }.filter { !$0.isEmpty }
-        return [
-            "first": .string(self.firstName), "last": .string(self.lastName),
-            "full": parts.isEmpty ? .null : .string(parts.joined(separator: " ")),
-        ]
-    }
-
-    /// A time as a timestamp string, or `null`.
-    static func time(_ millis: Int64?) -> JSON { .string(millis.map(Timestamp.format)) }
-}
-
-extension CustomerProfile.Email {
-    /// `{address, primary, opted_out, invalid, consent, consent_at, legal_basis}`.
-    var json: JSON {
-        [
-            "address": .string(self.address), "primary": .bool(self.primary), "opted_out": .bool(self.optedOut),
-            "invalid": .bool(self.invalid), "consent": .string(self.consent),
-            "consent_at": CustomerProfile.time(self.consentAt), "legal_basis": .string(self.legalBasis),
-        ]
-    }
-}
-
-extension CustomerProfile.Phone {
-    /// `{number, normalized, type, primary, consent}`.
-    var json: JSON {
-        [
-            "number": .string(self.number), "normalized": .string(self.normalized), "type": .string(self.type),
-            "primary": .bool(self.primary), "consent": .string(self.consent),
-        ]
-    }
-}
-
-extension CustomerProfile.LifecycleEntry {
-    /// `{stage, entered_at, exited_at}`.
-    var json: JSON {
-        [
-            "stage": .string(self.stage), "entered_at": CustomerProfile.time(self.enteredAt),
-            "exited_at": CustomerProfile.time(self.exitedAt),
-        ]
+        out.string(parts.isEmpty ? nil : parts.joined(separator: " "))
+        out.raw(#","last":"#)
+        out.string(self.lastName)
+        out.raw(#"},"owner_id":"#)
+        out.string(self.ownerID)
+        out.raw(#","phones":["#)
+        for (index, phone) in self.phones.enumerated() {
+            if index > 0 { out.raw(",") }
+            out.raw(#"{"consent":"#)
+            out.string(phone.consent)
+            out.raw(#","normalized":"#)
+            out.string(phone.normalized)
+            out.raw(#","number":"#)
+            out.string(phone.number)
+            out.raw(#","primary":"#)
+            out.bool(phone.primary)
+            out.raw(#","type":"#)
+            out.string(phone.type)
+            out.raw("}")
+        }
+        out.raw(#"],"source":"#)
+        out.string(self.source)
+        out.raw(#","state":"#)
+        out.string(self.state)
+        out.raw(#","stats":{"activity_counts":{"#)
+        let counts = self.activityCounts.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
+        for (index, (type, count)) in counts.enumerated() {
+            if index > 0 { out.raw(",") }
+            out.string(type)
+            out.raw(":")
+            out.int(count)
+        }
+        out.raw(#"},"last_activity_at":"#)
+        out.time(self.lastActivityAt)
+        out.raw(#","last_contacted_at":"#)
+        out.time(self.lastContactedAt)
+        out.raw(#","open_deals":"#)
+        out.int(Int64(self.openDeals))
+        out.raw(#","open_tickets":"#)
+        out.int(self.openTickets)
+        out.raw(#","tickets_total":"#)
+        out.int(self.ticketsTotal)
+        out.raw(#","won_amount":"#)
+        out.json(.object(self.wonAmount.mapValues(\.json)))
+        out.raw(#","won_deals":"#)
+        out.int(Int64(self.wonDeals))
+        out.raw(#"},"tags":["#)
+        out.strings(self.tags)
+        out.raw(#"],"tier":"#)
+        out.string(self.tier)
+        out.raw(#","updated_at":"#)
+        out.time(self.updatedAt)
+        out.raw(#","value":null,"version":"#)
+        out.int(Int64(truncatingIfNeeded: self.version))
+        out.raw("}")
+        return out.bytes
     }
 }
 
@@ -284,6 +328,46 @@ extension CustomerProfile.DealFact {
     var json: JSON {
         ["kind": .string(self.kind), "amount": self.amount?.json ?? .null, "currency": .string(self.currency)]
     }
+}
+
+/// Appends canonical JSON text piece by piece; the caller writes members in UTF-8 key order.
+struct CanonicalWriter {
+    /// The text so far.
+    var bytes: [UInt8] = []
+
+    init(capacity: Int) { self.bytes.reserveCapacity(capacity) }
+
+    /// Punctuation and member names, as they are.
+    mutating func raw(_ text: StaticString) {
+        text.withUTF8Buffer { self.bytes.append(contentsOf: $0) }
+    }
+
+    /// A string, or `null`.
+    mutating func string(_ value: String?) {
+        guard let value else { return self.raw("null") }
+        JSON.writeString(value, into: &self.bytes)
+    }
+
+    /// The elements of a string array, without the brackets.
+    mutating func strings(_ values: [String]) {
+        for (index, value) in values.enumerated() {
+            if index > 0 { self.raw(",") }
+            JSON.writeString(value, into: &self.bytes)
+        }
+    }
+
+    mutating func int(_ value: Int64) { JSON.writeInt(value, into: &self.bytes) }
+
+    mutating func bool(_ value: Bool) { self.raw(value ? "true" : "false") }
+
+    /// A time as a timestamp string, or `null`.
+    mutating func time(_ millis: Int64?) {
+        guard let millis else { return self.raw("null") }
+        Timestamp.writeQuoted(millis, into: &self.bytes)
+    }
+
+    /// Any value, serialized canonically.
+    mutating func json(_ value: JSON) { value.write(into: &self.bytes) }
 }
 
 // MARK: - Binary row
@@ -408,7 +492,7 @@ extension CustomerProfile {
         profile.leadStatus = try row.optionalString()
         for _ in 0..<(try row.count()) {
             let key = try row.string()
-            profile.custom[key] = try row.customValue()
+            profile.custom[key] = try row.customValue(what: what)
         }
         profile.openTickets = try row.int()
         profile.ticketsTotal = try row.int()
@@ -517,8 +601,8 @@ extension BinaryRowReader {
         )
     }
 
-    /// A custom value written by ``BinaryRowWriter/customValue(_:)``.
-    mutating func customValue() throws(StateDecodingError) -> CustomValue {
+    /// A custom value written by ``BinaryRowWriter/customValue(_:)``, in the row `what`.
+    mutating func customValue(what: String) throws(StateDecodingError) -> CustomValue {
         let kind = try self.byte()
         switch kind {
         case 0: return .string(try self.string())
@@ -526,7 +610,7 @@ extension BinaryRowReader {
         case 2: return .double(try self.double())
         case 3: return .bool(false)
         case 4: return .bool(true)
-        default: throw StateDecodingError("unknown custom value kind \(kind)")
+        default: throw StateDecodingError("stored \(what) has unknown custom value kind \(kind)")
         }
     }
 

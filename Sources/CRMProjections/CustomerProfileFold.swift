@@ -1,6 +1,4 @@
 import CRMDomain
-import CRMEventStore
-import CRMJSON
 import LMDB
 
 /// The consent status that marks an address as opted out.

@@ -1,5 +1,4 @@
 import CRMDomain
-import CRMJSON
 import LMDB
 
 extension CustomerProfileProjector {

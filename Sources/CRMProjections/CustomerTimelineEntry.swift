@@ -138,17 +138,27 @@ struct TimelineRow: Hashable {
     }
 
     /// The entry as `customer.timeline` returns it: `{at, seq, kind, ref_id, summary, actor, …extra}`.
+    /// Most entries have no extra members and are written out directly, in key order.
     func json(at: Int64, seq: UInt64) -> JSON {
-        var members: [String: JSON] = [
-            "actor": self.actor.json,
-            "at": .string(Timestamp.format(at)),
-            "kind": .string(self.note.kind),
-            "ref_id": .string(self.note.refID),
-            "seq": .int(Int64(truncatingIfNeeded: seq)),
-            "summary": .string(self.note.summary),
-        ]
-        for (key, value) in self.note.extra { members[key] = value }
-        return .object(members)
+        var out = CanonicalWriter(capacity: 192)
+        out.raw(#"{"actor":"#)
+        self.actor.write(into: &out.bytes)
+        out.raw(#","at":"#)
+        out.time(at)
+        out.raw(#","kind":"#)
+        out.string(self.note.kind)
+        out.raw(#","ref_id":"#)
+        out.string(self.note.refID)
+        out.raw(#","seq":"#)
+        out.int(Int64(truncatingIfNeeded: seq))
+        out.raw(#","summary":"#)
+        out.string(self.note.summary)
+        out.raw("}")
+        let extra = self.note.extra
+        guard !extra.isEmpty else { return .serialized(SerializedJSON(out.bytes)) }
+        var entry = JSON.serialized(SerializedJSON(out.bytes)).materialized
+        for (key, value) in extra { entry[key] = value }
+        return entry
     }
 
     // MARK: - Binary row
@@ -257,7 +267,7 @@ struct TimelineRow: Hashable {
         let tag = try row.byte()
         switch tag {
         case 1: return .customerCreated(customerID: try row.string(), stage: try row.string())
-        case 2: return .customerUpdated(try row.customerUpdated())
+        case 2: return .customerUpdated(try row.customerUpdated(what: what))
         case 3:
             return .customerTagged(customerID: try row.string(), added: try row.strings(), removed: try row.strings())
         case 4:
@@ -368,8 +378,8 @@ extension BinaryRowWriter {
 }
 
 extension BinaryRowReader {
-    /// The changes written by ``BinaryRowWriter/customerUpdated(_:)``.
-    mutating func customerUpdated() throws(StateDecodingError) -> CustomerUpdated {
+    /// The changes written by ``BinaryRowWriter/customerUpdated(_:)``, in the row `what`.
+    mutating func customerUpdated(what: String) throws(StateDecodingError) -> CustomerUpdated {
         var updated = CustomerUpdated(customerID: try self.string())
         var strings: [Change<String?>?] = []
         for _ in 0..<6 {
@@ -405,8 +415,8 @@ extension BinaryRowReader {
         }
         for _ in 0..<(try self.count()) {
             let key = try self.string()
-            let from = try self.bool() ? try self.customValue() : nil
-            let to = try self.bool() ? try self.customValue() : nil
+            let from = try self.bool() ? try self.customValue(what: what) : nil
+            let to = try self.bool() ? try self.customValue(what: what) : nil
             updated.custom[key] = Change(from: from, to: to)
         }
         return updated

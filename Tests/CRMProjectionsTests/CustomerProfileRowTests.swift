@@ -87,7 +87,9 @@ import Testing
         let trailing = #expect(throws: ProfileStorageError.self) {
             try CustomerProfile(decoding: row + [0], what: "profile of customer c-ü")
         }
-        #expect(trailing?.message == "stored profile of customer c-ü is malformed: 1 trailing bytes at byte \(row.count)")
+        #expect(
+            trailing?.message == "stored profile of customer c-ü is malformed: 1 trailing bytes at byte \(row.count)"
+        )
         let format = #expect(throws: ProfileStorageError.self) {
             try CustomerProfile(decoding: [9] + row.dropFirst(), what: "profile of customer c-ü")
         }
@@ -96,6 +98,17 @@ import Testing
             try CustomerProfile(decoding: Array(#"{"customer_id":"c1"}"#.utf8), what: "profile of customer c1")
         }
         #expect(json?.message == "stored profile of customer c1 has unknown row format 123")
+
+        var flagged = CustomerProfile(customerID: "c1", version: 1, createdAt: 0, lifecycleStage: "lead")
+        flagged.custom = ["k": true]
+        var bytes = flagged.encoded()
+        // The custom map: count 1, key "k", kind 4 (true).
+        let kind = try #require(bytes.indices.first { bytes[$0...].starts(with: [1, 1, UInt8(ascii: "k"), 4]) }) + 3
+        bytes[kind] = 9
+        let custom = #expect(throws: ProfileStorageError.self) {
+            try CustomerProfile(decoding: bytes, what: "profile of customer c1")
+        }
+        #expect(custom?.message == "stored profile of customer c1 has unknown custom value kind 9")
     }
 
     @Test func aDamagedStoredRowFailsTheQueryAsAStorageError() throws {
