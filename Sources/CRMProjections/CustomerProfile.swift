@@ -111,6 +111,9 @@ struct CustomerProfile: Sendable, Hashable {
     /// The activity types counted in `stats.activity_counts`, all present from creation.
     static let activityTypes = ["call", "email", "meeting", "note", "task"]
 
+    /// The activity counts of a new profile: every type of ``activityTypes`` at 0.
+    static let initialActivityCounts = Dictionary(uniqueKeysWithValues: activityTypes.map { ($0, Int64(0)) })
+
     /// The customer id (the row's key).
     var customerID: String
     /// `active` (or `merged`).
@@ -154,7 +157,7 @@ struct CustomerProfile: Sendable, Hashable {
     var lastActivityAt: Int64?
     var lastContactedAt: Int64?
     /// Activities logged, by type.
-    var activityCounts: [String: Int64] = Dictionary(uniqueKeysWithValues: activityTypes.map { ($0, 0) })
+    var activityCounts = CustomerProfile.initialActivityCounts
     /// The customer's deals by id, once a deal event has named the customer (the document shows the
     /// `deals` member from then on).
     var deals: [String: DealFact]?

@@ -141,6 +141,7 @@ extension CustomerProfileProjector {
         }
 
         let prefix = ProfileKeys.timelinePrefix(customerID)
+        let what = "timeline entry of customer \(customerID)"
         return try txn.withCursor(self.profiles) { cursor in
             var entry: Cursor.Entry?
             if let before {
@@ -162,8 +163,7 @@ extension CustomerProfileProjector {
                 guard let position = ProfileKeys.decodeTimelineKey(found.key, prefixLength: prefix.count) else {
                     throw ProfileStorageError(message: "malformed timeline key of customer \(customerID)")
                 }
-                let label = ProfileKeys.timelineCursor(at: position.at, seq: position.seq)
-                let row = try TimelineRow(decoding: found.valueBytes, what: "timeline entry \(label) of \(customerID)")
+                let row = try TimelineRow(decoding: found.valueBytes, what: what)
                 entries.append(row.json(at: position.at, seq: position.seq))
                 last = position
                 entry = try cursor.next()
