@@ -138,8 +138,19 @@ struct TimelineRow: Hashable {
     }
 
     /// The entry as `customer.timeline` returns it: `{at, seq, kind, ref_id, summary, actor, …extra}`.
-    /// Most entries have no extra members and are written out directly, in key order.
+    /// Most entries have no extra members and are written out directly, in key order; the others
+    /// are built as an object.
     func json(at: Int64, seq: UInt64) -> JSON {
+        let extra = self.note.extra
+        guard extra.isEmpty else {
+            var members: [String: JSON] = [
+                "actor": self.actor.json, "at": .string(Timestamp.format(at)), "kind": .string(self.note.kind),
+                "ref_id": .string(self.note.refID), "seq": .int(Int64(truncatingIfNeeded: seq)),
+                "summary": .string(self.note.summary),
+            ]
+            members.merge(extra) { _, extra in extra }
+            return .object(members)
+        }
         var out = CanonicalWriter(capacity: 192)
         out.raw(#"{"actor":"#)
         self.actor.write(into: &out.bytes)
@@ -154,11 +165,7 @@ struct TimelineRow: Hashable {
         out.raw(#","summary":"#)
         out.string(self.note.summary)
         out.raw("}")
-        let extra = self.note.extra
-        guard !extra.isEmpty else { return .serialized(SerializedJSON(out.bytes)) }
-        var entry = JSON.serialized(SerializedJSON(out.bytes)).materialized
-        for (key, value) in extra { entry[key] = value }
-        return entry
+        return .serialized(SerializedJSON(out.bytes))
     }
 
     // MARK: - Binary row
