@@ -8,12 +8,13 @@ public import LMDB
 /// Tables (all named with ``Projector/tableName(_:)``):
 /// - `rows`: every row of one customer under its id, so that the rows one event changes sit together
 ///   (usually on one page), in this order (see ``ProfileKeys``):
-///   - customer id → canonical JSON of the profile document;
+///   - customer id → the profile as a compact binary row (``CustomerProfile/encoded()``), rendered
+///     as the profile document at query time;
 ///   - customer id, `0x00 0x01`, inverted big-endian `seq` → empty: the positions of the events that
 ///     concern the customer (see `CustomerProfilePositions.swift`), newest first, for time travel;
 ///   - customer id, `0x00 0x02`, inverted big-endian occurred-at ms (sign bit flipped), inverted
-///     big-endian `seq` → timeline entry JSON, newest first;
-///   - and, under `#deal#<deal id>`, the customers a deal names.
+///     big-endian `seq` → the timeline entry as a compact binary row (`TimelineRow`), newest first;
+///   - and, under `#deal#<deal id>`, the customers a deal names (a binary row of ids).
 /// - `emails`: lower-cased address → customer id.
 /// - `phones`: normalized number, `0x00`, customer id → empty (one number may belong to several
 ///   customers, since the domain does not require phone numbers to be unique).
@@ -26,12 +27,13 @@ public import LMDB
 public struct CustomerProfileProjector: Projector {
     /// The projector's name and version, fixed so that table names can be computed during `init`.
     /// Version 2 added the `positions` and `stream_customers` tables; version 3 keeps profiles,
-    /// positions and timelines in one table, `rows`.
-    static let identity = (name: "customers", version: 3)
+    /// positions and timelines in one table, `rows`; version 4 stores profiles and timeline entries
+    /// as compact binary rows instead of JSON.
+    static let identity = (name: "customers", version: 4)
 
     /// `customers`.
     public var name: String { Self.identity.name }
-    /// `3`.
+    /// `4`.
     public var version: Int { Self.identity.version }
     /// The table slot this instance uses.
     public let slot: Int
@@ -105,20 +107,15 @@ public struct CustomerProfileProjector: Projector {
 
     // MARK: - Storage helpers
 
-    /// The stored profile of `customerID`, or `nil`, as a document: a fold reads and sets a few
-    /// members, and the others are written back as they were stored.
-    func loadProfile(_ customerID: String, _ txn: Transaction) throws -> JSONDocument? {
+    /// The stored profile of `customerID`, or `nil`.
+    func loadProfile(_ customerID: String, _ txn: Transaction) throws -> CustomerProfile? {
         guard let bytes = try txn.get(self.profiles, customerID) else { return nil }
-        do {
-            return try JSONDocument(canonical: bytes)
-        } catch {
-            throw ProfileStorageError(message: "stored profile of \(customerID) is not canonical JSON: \(error)")
-        }
+        return try CustomerProfile(decoding: bytes, what: "profile of customer \(customerID)")
     }
 
-    /// Stores `profile` under its `customer_id`.
-    func storeProfile(_ profile: some JSONMembers, _ customerID: String, _ txn: Transaction) throws {
-        try txn.put(self.profiles, customerID, profile.serialized())
+    /// Stores `profile` under its customer id.
+    func storeProfile(_ profile: CustomerProfile, _ txn: Transaction) throws {
+        try txn.put(self.profiles, profile.customerID, profile.encoded())
     }
 
     /// Stores the timeline entry `note` of `customerID` for `event`, placed at `at` (default: the
@@ -130,9 +127,9 @@ public struct CustomerProfileProjector: Projector {
         at: Int64? = nil,
         _ txn: Transaction
     ) throws {
-        let at = at ?? event.occurredAt
-        let entry = try Self.timelineEntry(note, event, at: at)
-        try txn.put(self.profiles, ProfileKeys.timelineKey(customerID, at: at, seq: event.seq), entry)
+        let row = TimelineRow(actor: event.actor, note: note)
+        let key = ProfileKeys.timelineKey(customerID, at: at ?? event.occurredAt, seq: event.seq)
+        try txn.put(self.profiles, key, row.encoded())
     }
 }
 

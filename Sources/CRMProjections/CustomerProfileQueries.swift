@@ -10,7 +10,7 @@ extension CustomerProfileProjector {
 
     // MARK: - customer.get
 
-    /// `customer.get {customer_id}` → the profile document.
+    /// `customer.get {customer_id}` → the profile document, rendered from the stored row.
     ///
     /// Rejections: `missing_field`/`invalid_field` `customer_id`, unknown fields, `not_found` for an
     /// unknown customer, `customer_merged` (with `details.merged_into`) for a merged one.
@@ -18,39 +18,18 @@ extension CustomerProfileProjector {
         var params = try Params(json)
         let customerID = try params.identifier("customer_id", required: true)!
         try params.finish()
-        guard let stored = try txn.get(self.profiles, customerID) else {
-            throw Rejection.notFound("customer_id", "customer", customerID)
-        }
-        // The stored document is the answer: pass its bytes on unless it may be a merged customer.
-        guard Self.mayBeMerged(stored) else { return .serialized(SerializedJSON(stored)) }
         guard let profile = try self.loadProfile(customerID, txn) else {
             throw Rejection.notFound("customer_id", "customer", customerID)
         }
-        if profile["state"]?.stringValue == "merged" {
-            let mergedInto = profile["merged_into"] ?? .null
+        if profile.state == "merged" {
             throw Rejection(
                 .customerMerged,
                 field: "customer_id",
-                "customer \(customerID) was merged into \(mergedInto.stringValue ?? "another customer")",
-                details: ["merged_into": mergedInto]
+                "customer \(customerID) was merged into \(profile.mergedInto ?? "another customer")",
+                details: ["merged_into": .string(profile.mergedInto)]
             )
         }
-        return .serialized(SerializedJSON(stored))
-    }
-
-    static let mergedMarker = Array(#""state":"merged""#.utf8)
-
-    /// Whether a stored profile's text contains `"state":"merged"` (possibly elsewhere than at the
-    /// top level; a false alarm only costs a parse).
-    static func mayBeMerged(_ stored: [UInt8]) -> Bool {
-        let marker = Self.mergedMarker
-        guard stored.count >= marker.count else { return false }
-        var index = 0
-        while index <= stored.count - marker.count {
-            if stored[index] == marker[0], stored[index..<(index + marker.count)].elementsEqual(marker) { return true }
-            index += 1
-        }
-        return false
+        return profile.json
     }
 
     // MARK: - customer.find
@@ -98,7 +77,7 @@ extension CustomerProfileProjector {
         }
         var customers: [JSON] = []
         for customerID in ids {
-            if let stored = try txn.get(self.profiles, customerID) { customers.append(.serialized(SerializedJSON(stored))) }
+            if let profile = try self.loadProfile(customerID, txn) { customers.append(profile.json) }
         }
         return ["customers": .array(customers), "next_after": .string(nextAfter)]
     }
@@ -162,6 +141,7 @@ extension CustomerProfileProjector {
         }
 
         let prefix = ProfileKeys.timelinePrefix(customerID)
+        let what = "timeline entry of customer \(customerID)"
         return try txn.withCursor(self.profiles) { cursor in
             var entry: Cursor.Entry?
             if let before {
@@ -183,11 +163,8 @@ extension CustomerProfileProjector {
                 guard let position = ProfileKeys.decodeTimelineKey(found.key, prefixLength: prefix.count) else {
                     throw ProfileStorageError(message: "malformed timeline key of customer \(customerID)")
                 }
-                do {
-                    entries.append(try JSON.parse(found.value))
-                } catch {
-                    throw ProfileStorageError(message: "stored timeline entry of \(customerID) is not JSON: \(error)")
-                }
+                let row = try TimelineRow(decoding: found.valueBytes, what: what)
+                entries.append(row.json(at: position.at, seq: position.seq))
                 last = position
                 entry = try cursor.next()
             }

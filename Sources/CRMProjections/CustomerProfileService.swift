@@ -1,5 +1,4 @@
 import CRMDomain
-import CRMJSON
 import LMDB
 
 extension CustomerProfileProjector {
@@ -15,12 +14,8 @@ extension CustomerProfileProjector {
         switch service {
         case .ticketOpened(let opened):
             delta = (1, 1)
-            let subject = opened.subject ?? ""
-            note = TimelineNote(
-                kind: "ticket.opened",
-                refID: ticketID,
-                summary: subject.isEmpty ? "Ticket opened via \(opened.channel)" : subject,
-                extra: ["channel": .string(opened.channel), "priority": .string(opened.priority)]
+            note = .ticketOpened(
+                ticketID: ticketID, subject: opened.subject, channel: opened.channel, priority: opened.priority
             )
         case .ticketStatusChanged(let changed):
             let closedStates = ["solved", "closed"]
@@ -28,29 +23,17 @@ extension CustomerProfileProjector {
             let isOpen = !closedStates.contains(changed.to)
             if wasOpen, !isOpen { delta.open = -1 }
             if !wasOpen, isOpen { delta.open = 1 }
-            note = TimelineNote(
-                kind: "ticket.status_changed",
-                refID: ticketID,
-                summary: "Ticket \(changed.from) → \(changed.to)",
-                extra: ["from": .string(changed.from), "to": .string(changed.to)]
-            )
+            note = .ticketStatusChanged(ticketID: ticketID, from: changed.from, to: changed.to)
         case .ticketMessageAdded(let added):
-            note = TimelineNote(
-                kind: "ticket.message",
-                refID: ticketID,
-                summary: added.isPublic ? "\(Self.capitalized(added.author)) message" : "Internal note",
-                extra: ["author": .string(added.author), "public": .bool(added.isPublic)]
-            )
+            note = .ticketMessage(ticketID: ticketID, author: added.author, isPublic: added.isPublic)
         default:
             return
         }
         guard var profile = try self.loadProfile(customerID, txn) else { return }
         if delta.open != 0 || delta.total != 0 {
-            var stats = profile["stats"]?.objectValue ?? [:]
-            stats["open_tickets"] = .int(max(0, (stats["open_tickets"]?.intValue ?? 0) + Int64(delta.open)))
-            stats["tickets_total"] = .int((stats["tickets_total"]?.intValue ?? 0) + Int64(delta.total))
-            profile["stats"] = .object(stats)
-            try self.storeProfile(profile, customerID, txn)
+            profile.openTickets = max(0, profile.openTickets + Int64(delta.open))
+            profile.ticketsTotal += Int64(delta.total)
+            try self.storeProfile(profile, txn)
         }
         try self.putTimelineEntry(note, for: event, customerID: customerID, txn)
     }

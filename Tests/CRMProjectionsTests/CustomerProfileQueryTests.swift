@@ -107,7 +107,7 @@ struct CustomerProfileQueryTests {
         #expect(byFind["next_after"] == nil as JSON)
     }
 
-    @Test func getAndFindPassTheStoredBytesOn() throws {
+    @Test func getAndFindRenderTheStoredRow() throws {
         let harness = try ProfileHarness()
         try harness.create("c1", emails: ["a@example.com"])
         let (get, find, stored) = try harness.environment.read { txn in
@@ -118,17 +118,26 @@ struct CustomerProfileQueryTests {
             )
         }
         let bytes = try #require(stored)
-        #expect(get == .serialized(SerializedJSON(bytes)))
-        #expect(find["customers"] == [.serialized(SerializedJSON(bytes))])
-        #expect(get.materialized == (try JSON.parse(bytes)))
+        let profile = try CustomerProfile(decoding: bytes, what: "profile of customer c1")
+        #expect(bytes.first == 1, "a profile row starts with its format byte")
+        #expect(get.serialized() == profile.json.serialized())
+        #expect(find["customers"] == [get])
         #expect(get.materialized["customer_id"] == "c1")
     }
 
-    @Test func aPossiblyMergedProfileIsCheckedInFull() {
-        #expect(CustomerProfileProjector.mayBeMerged(Array(#"{"a":1,"state":"merged"}"#.utf8)))
-        #expect(CustomerProfileProjector.mayBeMerged(Array(#"{"custom":{"state":"merged"},"state":"active"}"#.utf8)))
-        #expect(!CustomerProfileProjector.mayBeMerged(Array(#"{"state":"active"}"#.utf8)))
-        #expect(!CustomerProfileProjector.mayBeMerged(Array(#"{"s"#.utf8)))
+    @Test func aMergedProfileIsRejectedWithItsTarget() throws {
+        let harness = try ProfileHarness()
+        try harness.create("c1")
+        var profile = try harness.environment.read { txn in
+            try CustomerProfile(decoding: try #require(try txn.get(harness.projector.profiles, "c1")), what: "c1")
+        }
+        profile.state = "merged"
+        profile.mergedInto = "c2"
+        try harness.environment.write { txn in try txn.put(harness.projector.profiles, "c1", profile.encoded()) }
+        let rejection = rejection { _ = try harness.query("customer.get", ["customer_id": "c1"]) }
+        #expect(rejection?.reason == .customerMerged)
+        #expect(rejection?.field == "customer_id")
+        #expect(rejection?.details == ["merged_into": "c2"])
     }
 
     struct BadQuery: Sendable, CustomTestStringConvertible {

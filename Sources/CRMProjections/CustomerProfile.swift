@@ -1,0 +1,627 @@
+import CRMDomain
+import CRMJSON
+
+/// One customer of the customer-profile read model, as a typed value: what the folds edit, what the
+/// `rows` table stores as a compact binary row (see ``encoded()``), and what `customer.get` renders
+/// as the profile document (see ``json``).
+///
+/// Times are UTC milliseconds; the document shows them as timestamps. `stats.open_deals`,
+/// `stats.won_deals` and `stats.won_amount` are not stored: they are computed from ``deals``.
+struct CustomerProfile: Sendable, Hashable {
+    /// An email address with the consent this read model records about it.
+    struct Email: Sendable, Hashable {
+        /// The address as the customer gave it.
+        var address: String
+        /// Whether it is the primary address.
+        var primary: Bool
+        /// The opted-out flag of the event, or set by a consent change to `opted_out`.
+        var optedOut: Bool
+        /// Whether the address is known to be invalid.
+        var invalid: Bool
+        /// The consent status; `not_set` until a consent change.
+        var consent: String
+        /// When the consent last changed.
+        var consentAt: Int64?
+        /// The legal basis given with the last consent change.
+        var legalBasis: String?
+
+        /// An address with the given flags and consent.
+        init(
+            address: String,
+            primary: Bool,
+            optedOut: Bool = false,
+            invalid: Bool = false,
+            consent: String = Validation.consentNotSet,
+            consentAt: Int64? = nil,
+            legalBasis: String? = nil
+        ) {
+            self.address = address
+            self.primary = primary
+            self.optedOut = optedOut
+            self.invalid = invalid
+            self.consent = consent
+            self.consentAt = consentAt
+            self.legalBasis = legalBasis
+        }
+    }
+
+    /// A phone number with its consent.
+    struct Phone: Sendable, Hashable {
+        /// The number as the customer gave it.
+        var number: String
+        /// The normalized number (the index key).
+        var normalized: String
+        /// `mobile`, `work`, …
+        var type: String?
+        /// Whether it is the primary number.
+        var primary: Bool
+        /// The consent status; `not_set` until a consent change.
+        var consent: String
+
+        /// A number with the given type and consent.
+        init(
+            number: String,
+            normalized: String,
+            type: String?,
+            primary: Bool,
+            consent: String = Validation.consentNotSet
+        ) {
+            self.number = number
+            self.normalized = normalized
+            self.type = type
+            self.primary = primary
+            self.consent = consent
+        }
+    }
+
+    /// One stage of the lifecycle history.
+    struct LifecycleEntry: Sendable, Hashable {
+        /// The stage.
+        var stage: String
+        /// When the customer entered it.
+        var enteredAt: Int64
+        /// When the customer left it; `nil` for the current stage.
+        var exitedAt: Int64?
+
+        /// An entry of the history.
+        init(stage: String, enteredAt: Int64, exitedAt: Int64? = nil) {
+            self.stage = stage
+            self.enteredAt = enteredAt
+            self.exitedAt = exitedAt
+        }
+    }
+
+    /// What the profile keeps about one deal of the customer, to recompute the deal stats.
+    struct DealFact: Sendable, Hashable {
+        /// `open`, `won` or `lost`.
+        var kind: String
+        /// The deal's amount.
+        var amount: MoneyAmount?
+        /// The deal's currency.
+        var currency: String?
+
+        /// A fact about a deal.
+        init(kind: String, amount: MoneyAmount? = nil, currency: String? = nil) {
+            self.kind = kind
+            self.amount = amount
+            self.currency = currency
+        }
+    }
+
+    /// The activity types counted in `stats.activity_counts`, all present from creation.
+    static let activityTypes = ["call", "email", "meeting", "note", "task"]
+
+    /// The activity counts of a new profile: every type of ``activityTypes`` at 0.
+    static let initialActivityCounts = Dictionary(uniqueKeysWithValues: activityTypes.map { ($0, Int64(0)) })
+
+    /// The customer id (the row's key).
+    var customerID: String
+    /// `active` (or `merged`).
+    var state: String = "active"
+    /// The customer this one was merged into.
+    var mergedInto: String?
+    /// The customers merged into this one.
+    var mergedFrom: [String] = []
+    /// The version of the customer's own stream folded last.
+    var version: UInt64
+    /// When the customer was created.
+    var createdAt: Int64
+    /// The business time of the customer's last own event.
+    var updatedAt: Int64
+    // Personal fields, as the customer's events give them.
+    var firstName: String?
+    var lastName: String?
+    var emails: [Email] = []
+    var phones: [Phone] = []
+    /// Set by a consent change on the `phone` channel: `true` for `opted_out`.
+    var doNotCall = false
+    var companyName: String?
+    var jobTitle: String?
+    var address: CustomerState.PostalAddress?
+    /// The owning user.
+    var ownerID: String?
+    /// Sorted, without duplicates.
+    var tags: [String] = []
+    var tier: String?
+    var source: String?
+    /// The current lifecycle stage and when it was entered.
+    var lifecycleStage: String
+    var lifecycleEnteredAt: Int64
+    /// Every stage entered, oldest first.
+    var lifecycleHistory: [LifecycleEntry]
+    var leadStatus: String?
+    var custom: [String: CustomValue] = [:]
+    /// Tickets neither solved nor closed.
+    var openTickets: Int64 = 0
+    var ticketsTotal: Int64 = 0
+    var lastActivityAt: Int64?
+    var lastContactedAt: Int64?
+    /// Activities logged, by type.
+    var activityCounts = CustomerProfile.initialActivityCounts
+    /// The customer's deals by id, once a deal event has named the customer (the document shows the
+    /// `deals` member from then on).
+    var deals: [String: DealFact]?
+
+    /// A new profile at stage `lifecycleStage`, created (and last updated) at `createdAt`.
+    init(customerID: String, version: UInt64, createdAt: Int64, lifecycleStage: String) {
+        self.customerID = customerID
+        self.version = version
+        self.createdAt = createdAt
+        self.updatedAt = createdAt
+        self.lifecycleStage = lifecycleStage
+        self.lifecycleEnteredAt = createdAt
+        self.lifecycleHistory = [LifecycleEntry(stage: lifecycleStage, enteredAt: createdAt)]
+    }
+
+    // MARK: - Derived stats
+
+    /// Open deals among ``deals``.
+    var openDeals: Int { self.deals?.values.count(where: { $0.kind == "open" }) ?? 0 }
+
+    /// Won deals among ``deals``.
+    var wonDeals: Int { self.deals?.values.count(where: { $0.kind == "won" }) ?? 0 }
+
+    /// The amounts of the won deals that have an amount and a currency, summed by currency.
+    var wonAmount: [String: MoneyAmount] {
+        var sums: [String: MoneyAmount] = [:]
+        for fact in (self.deals ?? [:]).values where fact.kind == "won" {
+            if let amount = fact.amount, let currency = fact.currency {
+                sums[currency] = (sums[currency] ?? .zero) + amount
+            }
+        }
+        return sums
+    }
+
+    // MARK: - Document
+
+    /// The profile document `customer.get` returns, as canonical JSON text.
+    var json: JSON { .serialized(SerializedJSON(self.rendered())) }
+
+    /// The canonical text of the profile document (members in UTF-8 key order, as
+    /// ``CRMJSON/JSON/serialized()`` writes them): `{address, company_name, created_at, custom,
+    /// customer_id, deals (once a deal named the customer), do_not_call, emails, job_title,
+    /// lead_status, lifecycle{entered_at, history, stage}, merged_from, merged_into,
+    /// name{first, full, last}, owner_id, phones, source, state, stats, tags, tier, updated_at,
+    /// value, version}`.
+    func rendered() -> [UInt8] {
+        var out = CanonicalWriter(capacity: 1024)
+        out.raw(#"{"address":"#)
+        out.json(self.address?.json ?? .null)
+        out.raw(#","company_name":"#)
+        out.string(self.companyName)
+        out.raw(#","created_at":"#)
+        out.time(self.createdAt)
+        out.raw(#","custom":"#)
+        out.json(.object(self.custom.mapValues(\.json)))
+        out.raw(#","customer_id":"#)
+        out.string(self.customerID)
+        if let deals = self.deals {
+            out.raw(#","deals":"#)
+            out.json(.object(deals.mapValues(\.json)))
+        }
+        out.raw(#","do_not_call":"#)
+        out.bool(self.doNotCall)
+        out.raw(#","emails":["#)
+        for (index, email) in self.emails.enumerated() {
+            if index > 0 { out.raw(",") }
+            out.raw(#"{"address":"#)
+            out.string(email.address)
+            out.raw(#","consent":"#)
+            out.string(email.consent)
+            out.raw(#","consent_at":"#)
+            out.time(email.consentAt)
+            out.raw(#","invalid":"#)
+            out.bool(email.invalid)
+            out.raw(#","legal_basis":"#)
+            out.string(email.legalBasis)
+            out.raw(#","opted_out":"#)
+            out.bool(email.optedOut)
+            out.raw(#","primary":"#)
+            out.bool(email.primary)
+            out.raw("}")
+        }
+        out.raw(#"],"job_title":"#)
+        out.string(self.jobTitle)
+        out.raw(#","lead_status":"#)
+        out.string(self.leadStatus)
+        out.raw(#","lifecycle":{"entered_at":"#)
+        out.time(self.lifecycleEnteredAt)
+        out.raw(#","history":["#)
+        for (index, entry) in self.lifecycleHistory.enumerated() {
+            if index > 0 { out.raw(",") }
+            out.raw(#"{"entered_at":"#)
+            out.time(entry.enteredAt)
+            out.raw(#","exited_at":"#)
+            out.time(entry.exitedAt)
+            out.raw(#","stage":"#)
+            out.string(entry.stage)
+            out.raw("}")
+        }
+        out.raw(#"],"stage":"#)
+        out.string(self.lifecycleStage)
+        out.raw(#"},"merged_from":["#)
+        out.strings(self.mergedFrom)
+        out.raw(#"],"merged_into":"#)
+        out.string(self.mergedInto)
+        out.raw(#","name":{"first":"#)
+        out.string(self.firstName)
+        out.raw(#","full":"#)
+        let parts = [self.firstName, self.lastName].compactMap { $0 }.filter { !$0.isEmpty }
+        out.string(parts.isEmpty ? nil : parts.joined(separator: " "))
+        out.raw(#","last":"#)
+        out.string(self.lastName)
+        out.raw(#"},"owner_id":"#)
+        out.string(self.ownerID)
+        out.raw(#","phones":["#)
+        for (index, phone) in self.phones.enumerated() {
+            if index > 0 { out.raw(",") }
+            out.raw(#"{"consent":"#)
+            out.string(phone.consent)
+            out.raw(#","normalized":"#)
+            out.string(phone.normalized)
+            out.raw(#","number":"#)
+            out.string(phone.number)
+            out.raw(#","primary":"#)
+            out.bool(phone.primary)
+            out.raw(#","type":"#)
+            out.string(phone.type)
+            out.raw("}")
+        }
+        out.raw(#"],"source":"#)
+        out.string(self.source)
+        out.raw(#","state":"#)
+        out.string(self.state)
+        out.raw(#","stats":{"activity_counts":{"#)
+        let counts = self.activityCounts.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
+        for (index, (type, count)) in counts.enumerated() {
+            if index > 0 { out.raw(",") }
+            out.string(type)
+            out.raw(":")
+            out.int(count)
+        }
+        out.raw(#"},"last_activity_at":"#)
+        out.time(self.lastActivityAt)
+        out.raw(#","last_contacted_at":"#)
+        out.time(self.lastContactedAt)
+        out.raw(#","open_deals":"#)
+        out.int(Int64(self.openDeals))
+        out.raw(#","open_tickets":"#)
+        out.int(self.openTickets)
+        out.raw(#","tickets_total":"#)
+        out.int(self.ticketsTotal)
+        out.raw(#","won_amount":"#)
+        out.json(.object(self.wonAmount.mapValues(\.json)))
+        out.raw(#","won_deals":"#)
+        out.int(Int64(self.wonDeals))
+        out.raw(#"},"tags":["#)
+        out.strings(self.tags)
+        out.raw(#"],"tier":"#)
+        out.string(self.tier)
+        out.raw(#","updated_at":"#)
+        out.time(self.updatedAt)
+        out.raw(#","value":null,"version":"#)
+        out.int(Int64(truncatingIfNeeded: self.version))
+        out.raw("}")
+        return out.bytes
+    }
+}
+
+extension CustomerProfile.DealFact {
+    /// `{kind, amount, currency}`.
+    var json: JSON {
+        ["kind": .string(self.kind), "amount": self.amount?.json ?? .null, "currency": .string(self.currency)]
+    }
+}
+
+/// Appends canonical JSON text piece by piece; the caller writes members in UTF-8 key order.
+struct CanonicalWriter {
+    /// The text so far.
+    var bytes: [UInt8] = []
+
+    init(capacity: Int) { self.bytes.reserveCapacity(capacity) }
+
+    /// Punctuation and member names, as they are.
+    mutating func raw(_ text: StaticString) {
+        text.withUTF8Buffer { self.bytes.append(contentsOf: $0) }
+    }
+
+    /// A string, or `null`.
+    mutating func string(_ value: String?) {
+        guard let value else { return self.raw("null") }
+        JSON.writeString(value, into: &self.bytes)
+    }
+
+    /// The elements of a string array, without the brackets.
+    mutating func strings(_ values: [String]) {
+        for (index, value) in values.enumerated() {
+            if index > 0 { self.raw(",") }
+            JSON.writeString(value, into: &self.bytes)
+        }
+    }
+
+    mutating func int(_ value: Int64) { JSON.writeInt(value, into: &self.bytes) }
+
+    mutating func bool(_ value: Bool) { self.raw(value ? "true" : "false") }
+
+    /// A time as a timestamp string, or `null`.
+    mutating func time(_ millis: Int64?) {
+        guard let millis else { return self.raw("null") }
+        Timestamp.writeQuoted(millis, into: &self.bytes)
+    }
+
+    /// Any value, serialized canonically.
+    mutating func json(_ value: JSON) { value.write(into: &self.bytes) }
+}
+
+// MARK: - Binary row
+
+extension CustomerProfile {
+    /// The format byte of a profile row; a new layout comes with a new read-model version.
+    static let rowFormat: UInt8 = 1
+
+    /// The compact binary row stored under the customer id. Dictionaries are written in key order,
+    /// so equal profiles give equal bytes (the read-model audit compares rows byte by byte).
+    func encoded() -> [UInt8] {
+        var row = BinaryRowWriter(capacity: 256)
+        row.byte(Self.rowFormat)
+        row.string(self.customerID)
+        row.string(self.state)
+        row.optionalString(self.mergedInto)
+        row.strings(self.mergedFrom)
+        row.varint(self.version)
+        row.int(self.createdAt)
+        row.int(self.updatedAt)
+        row.optionalString(self.firstName)
+        row.optionalString(self.lastName)
+        row.count(self.emails.count)
+        for email in self.emails { row.email(email) }
+        row.count(self.phones.count)
+        for phone in self.phones { row.phone(phone) }
+        row.bool(self.doNotCall)
+        row.optionalString(self.companyName)
+        row.optionalString(self.jobTitle)
+        row.address(self.address)
+        row.optionalString(self.ownerID)
+        row.strings(self.tags)
+        row.optionalString(self.tier)
+        row.optionalString(self.source)
+        row.string(self.lifecycleStage)
+        row.int(self.lifecycleEnteredAt)
+        row.count(self.lifecycleHistory.count)
+        for entry in self.lifecycleHistory {
+            row.string(entry.stage)
+            row.int(entry.enteredAt)
+            row.optionalInt(entry.exitedAt)
+        }
+        row.optionalString(self.leadStatus)
+        row.count(self.custom.count)
+        for key in self.custom.keys.sorted() {
+            row.string(key)
+            row.customValue(self.custom[key]!)
+        }
+        row.int(self.openTickets)
+        row.int(self.ticketsTotal)
+        row.optionalInt(self.lastActivityAt)
+        row.optionalInt(self.lastContactedAt)
+        row.count(self.activityCounts.count)
+        for key in self.activityCounts.keys.sorted() {
+            row.string(key)
+            row.int(self.activityCounts[key]!)
+        }
+        row.bool(self.deals != nil)
+        if let deals = self.deals {
+            row.count(deals.count)
+            for dealID in deals.keys.sorted() {
+                let fact = deals[dealID]!
+                row.string(dealID)
+                row.string(fact.kind)
+                row.money(fact.amount)
+                row.optionalString(fact.currency)
+            }
+        }
+        return row.bytes
+    }
+
+    /// Decodes a row written by ``encoded()``; `what` names the row in the error (e.g. `customer c1`).
+    /// A row of another format, cut short or with bytes left over is a ``ProfileStorageError``.
+    init(decoding bytes: [UInt8], what: String) throws(ProfileStorageError) {
+        do throws(StateDecodingError) {
+            var row = BinaryRowReader(bytes, what: what)
+            self = try Self.read(&row, what: what)
+            try row.finish()
+        } catch {
+            throw ProfileStorageError(message: error.message)
+        }
+    }
+
+    /// The profile at the start of `row`.
+    private static func read(_ row: inout BinaryRowReader, what: String) throws(StateDecodingError) -> Self {
+        let format = try row.byte()
+        guard format == Self.rowFormat else {
+            throw StateDecodingError("stored \(what) has unknown row format \(format)")
+        }
+        let customerID = try row.string()
+        let state = try row.string()
+        let mergedInto = try row.optionalString()
+        let mergedFrom = try row.strings()
+        let version = try row.varint()
+        var profile = CustomerProfile(
+            customerID: customerID, version: version, createdAt: try row.int(), lifecycleStage: ""
+        )
+        profile.state = state
+        profile.mergedInto = mergedInto
+        profile.mergedFrom = mergedFrom
+        profile.updatedAt = try row.int()
+        profile.firstName = try row.optionalString()
+        profile.lastName = try row.optionalString()
+        for _ in 0..<(try row.count()) { profile.emails.append(try row.email()) }
+        for _ in 0..<(try row.count()) { profile.phones.append(try row.phone()) }
+        profile.doNotCall = try row.bool()
+        profile.companyName = try row.optionalString()
+        profile.jobTitle = try row.optionalString()
+        profile.address = try row.address()
+        profile.ownerID = try row.optionalString()
+        profile.tags = try row.strings()
+        profile.tier = try row.optionalString()
+        profile.source = try row.optionalString()
+        profile.lifecycleStage = try row.string()
+        profile.lifecycleEnteredAt = try row.int()
+        profile.lifecycleHistory = []
+        for _ in 0..<(try row.count()) {
+            profile.lifecycleHistory.append(
+                LifecycleEntry(stage: try row.string(), enteredAt: try row.int(), exitedAt: try row.optionalInt())
+            )
+        }
+        profile.leadStatus = try row.optionalString()
+        for _ in 0..<(try row.count()) {
+            let key = try row.string()
+            profile.custom[key] = try row.customValue(what: what)
+        }
+        profile.openTickets = try row.int()
+        profile.ticketsTotal = try row.int()
+        profile.lastActivityAt = try row.optionalInt()
+        profile.lastContactedAt = try row.optionalInt()
+        profile.activityCounts = [:]
+        for _ in 0..<(try row.count()) {
+            let key = try row.string()
+            profile.activityCounts[key] = try row.int()
+        }
+        if try row.bool() {
+            var deals: [String: DealFact] = [:]
+            for _ in 0..<(try row.count()) {
+                let dealID = try row.string()
+                deals[dealID] = DealFact(
+                    kind: try row.string(), amount: try row.money(), currency: try row.optionalString()
+                )
+            }
+            profile.deals = deals
+        }
+        return profile
+    }
+}
+
+// MARK: - Row pieces
+
+extension BinaryRowWriter {
+    /// An email entry of a profile.
+    mutating func email(_ email: CustomerProfile.Email) {
+        self.string(email.address)
+        self.byte((email.primary ? 1 : 0) | (email.optedOut ? 2 : 0) | (email.invalid ? 4 : 0))
+        self.string(email.consent)
+        self.optionalInt(email.consentAt)
+        self.optionalString(email.legalBasis)
+    }
+
+    /// A phone entry of a profile.
+    mutating func phone(_ phone: CustomerProfile.Phone) {
+        self.string(phone.number)
+        self.string(phone.normalized)
+        self.optionalString(phone.type)
+        self.bool(phone.primary)
+        self.string(phone.consent)
+    }
+
+    /// An optional postal address: a presence byte, then its five optional parts.
+    mutating func address(_ address: CustomerState.PostalAddress?) {
+        self.bool(address != nil)
+        guard let address else { return }
+        for part in [address.street, address.city, address.state, address.postalCode, address.country] {
+            self.optionalString(part)
+        }
+    }
+
+    /// A custom value: a kind byte (0 string, 1 integer, 2 double, 3 false, 4 true), then the value.
+    mutating func customValue(_ value: CustomValue) {
+        switch value {
+        case .string(let text):
+            self.byte(0)
+            self.string(text)
+        case .int(let number):
+            self.byte(1)
+            self.int(number)
+        case .double(let number):
+            self.byte(2)
+            self.double(number)
+        case .bool(let flag):
+            self.byte(flag ? 4 : 3)
+        }
+    }
+
+    /// An optional amount of money: a presence byte, then its 10⁻⁸ units as two 64-bit halves.
+    mutating func money(_ amount: MoneyAmount?) {
+        self.bool(amount != nil)
+        guard let amount else { return }
+        self.int(Int64(truncatingIfNeeded: amount.units >> 64))
+        self.varint(UInt64(truncatingIfNeeded: amount.units))
+    }
+}
+
+extension BinaryRowReader {
+    /// An email entry written by ``BinaryRowWriter/email(_:)``.
+    mutating func email() throws(StateDecodingError) -> CustomerProfile.Email {
+        let address = try self.string()
+        let flags = try self.byte()
+        return CustomerProfile.Email(
+            address: address, primary: flags & 1 != 0, optedOut: flags & 2 != 0, invalid: flags & 4 != 0,
+            consent: try self.string(), consentAt: try self.optionalInt(), legalBasis: try self.optionalString()
+        )
+    }
+
+    /// A phone entry written by ``BinaryRowWriter/phone(_:)``.
+    mutating func phone() throws(StateDecodingError) -> CustomerProfile.Phone {
+        CustomerProfile.Phone(
+            number: try self.string(), normalized: try self.string(), type: try self.optionalString(),
+            primary: try self.bool(), consent: try self.string()
+        )
+    }
+
+    /// An optional postal address written by ``BinaryRowWriter/address(_:)``.
+    mutating func address() throws(StateDecodingError) -> CustomerState.PostalAddress? {
+        guard try self.bool() else { return nil }
+        return CustomerState.PostalAddress(
+            street: try self.optionalString(), city: try self.optionalString(), state: try self.optionalString(),
+            postalCode: try self.optionalString(), country: try self.optionalString()
+        )
+    }
+
+    /// A custom value written by ``BinaryRowWriter/customValue(_:)``, in the row `what`.
+    mutating func customValue(what: String) throws(StateDecodingError) -> CustomValue {
+        let kind = try self.byte()
+        switch kind {
+        case 0: return .string(try self.string())
+        case 1: return .int(try self.int())
+        case 2: return .double(try self.double())
+        case 3: return .bool(false)
+        case 4: return .bool(true)
+        default: throw StateDecodingError("stored \(what) has unknown custom value kind \(kind)")
+        }
+    }
+
+    /// An optional amount written by ``BinaryRowWriter/money(_:)``.
+    mutating func money() throws(StateDecodingError) -> MoneyAmount? {
+        guard try self.bool() else { return nil }
+        let high = try self.int()
+        let low = try self.varint()
+        return MoneyAmount(units: Int128(high) << 64 | Int128(low))
+    }
+}
