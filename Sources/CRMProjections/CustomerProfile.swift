@@ -206,18 +206,40 @@ struct CustomerProfile: Sendable, Hashable {
     func rendered() -> [UInt8] {
         var out = CanonicalWriter(capacity: 1024)
         out.raw(#"{"address":"#)
-        out.json(self.address?.json ?? .null)
+        if let address = self.address {
+            out.raw(#"{"city":"#)
+            out.string(address.city)
+            out.raw(#","country":"#)
+            out.string(address.country)
+            out.raw(#","postal_code":"#)
+            out.string(address.postalCode)
+            out.raw(#","state":"#)
+            out.string(address.state)
+            out.raw(#","street":"#)
+            out.string(address.street)
+            out.raw("}")
+        } else {
+            out.raw("null")
+        }
         out.raw(#","company_name":"#)
         out.string(self.companyName)
         out.raw(#","created_at":"#)
         out.time(self.createdAt)
         out.raw(#","custom":"#)
-        out.json(.object(self.custom.mapValues(\.json)))
+        out.object(self.custom) { out, value in out.json(value.json) }
         out.raw(#","customer_id":"#)
         out.string(self.customerID)
         if let deals = self.deals {
             out.raw(#","deals":"#)
-            out.json(.object(deals.mapValues(\.json)))
+            out.object(deals) { out, fact in
+                out.raw(#"{"amount":"#)
+                out.json(fact.amount?.json ?? .null)
+                out.raw(#","currency":"#)
+                out.string(fact.currency)
+                out.raw(#","kind":"#)
+                out.string(fact.kind)
+                out.raw("}")
+            }
         }
         out.raw(#","do_not_call":"#)
         out.bool(self.doNotCall)
@@ -310,7 +332,7 @@ struct CustomerProfile: Sendable, Hashable {
         out.raw(#","tickets_total":"#)
         out.int(self.ticketsTotal)
         out.raw(#","won_amount":"#)
-        out.json(.object(self.wonAmount.mapValues(\.json)))
+        out.object(self.wonAmount) { out, amount in out.json(amount.json) }
         out.raw(#","won_deals":"#)
         out.int(Int64(self.wonDeals))
         out.raw(#"},"tags":["#)
@@ -323,13 +345,6 @@ struct CustomerProfile: Sendable, Hashable {
         out.int(Int64(truncatingIfNeeded: self.version))
         out.raw("}")
         return out.bytes
-    }
-}
-
-extension CustomerProfile.DealFact {
-    /// `{kind, amount, currency}`.
-    var json: JSON {
-        ["kind": .string(self.kind), "amount": self.amount?.json ?? .null, "currency": .string(self.currency)]
     }
 }
 
@@ -371,6 +386,19 @@ struct CanonicalWriter {
 
     /// Any value, serialized canonically.
     mutating func json(_ value: JSON) { value.write(into: &self.bytes) }
+
+    /// An object of `members`, keys in UTF-8 order (as ``CRMJSON/JSON/serialized()`` orders them),
+    /// each value written by `value`.
+    mutating func object<Value>(_ members: [String: Value], _ value: (inout CanonicalWriter, Value) -> Void) {
+        self.raw("{")
+        for (index, key) in members.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }).enumerated() {
+            if index > 0 { self.raw(",") }
+            JSON.writeString(key, into: &self.bytes)
+            self.raw(":")
+            value(&self, members[key]!)
+        }
+        self.raw("}")
+    }
 }
 
 // MARK: - Binary row
