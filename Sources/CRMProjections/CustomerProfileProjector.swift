@@ -2,8 +2,8 @@ public import CRMDomain
 import CRMJSON
 public import LMDB
 
-/// The customer-profile read model: one profile document per customer, the
-/// customer timeline, and lookup indexes by email, phone and tag.
+/// The customer-profile read model: one typed profile per customer (rendered as the profile document
+/// at query time), the customer timeline, and lookup indexes by email, phone and tag.
 ///
 /// Tables (all named with ``Projector/tableName(_:)``):
 /// - `rows`: every row of one customer under its id, so that the rows one event changes sit together
