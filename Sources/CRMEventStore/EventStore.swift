@@ -177,9 +177,10 @@ public struct EventStore: Sendable {
                 causationSeq: causation,
                 event: event.event
             )
-            // The record holds the payload as decided; folds get the event typed.
+            // The record holds the payload as decided; folds get the event typed (`decide` already
+            // gives typed events; only a payload written as it is needs the codec).
             let bytes = EventRecord.encode(record, previousHash: head.hash)
-            record.event = EventCodec.typed(record.event)
+            if case .untyped = record.event { record.event = EventCodec.typed(record.event) }
             let key = [UInt8].bigEndian(seq)
             try txn.put(self.events, key, bytes, flags: .append)
             try txn.put(self.streams, EventStore.streamKey(event.stream, version), key)
