@@ -110,7 +110,7 @@ public final class CRMCore: Service, Sendable, ReadsStorage {
             reason: rejection.reason.rawValue,
             message: rejection.message,
             field: rejection.field,
-            details: rejection.details
+            details: rejection.details.map { .object($0.mapValues(\.json)) }
         )
     }
 

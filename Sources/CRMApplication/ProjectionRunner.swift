@@ -640,11 +640,11 @@ final class ProjectionRunner: Sendable {
         return try environment.read { txn in
             guard let slot = try self.activeSlot(index, txn), let query = model.queries[slot][method] else {
                 let head = try self.store.head(txn).seq
-                var details: JSON = ["projection": .string(model.name)]
+                var details: [String: DetailValue] = ["projection": .string(model.name)]
                 var message = "projection \(model.name) is being rebuilt"
                 if let rebuild = lifecycle.rebuild {
                     let progress = ProjectionRunner.progress(rebuild, head: head)
-                    details["progress"] = progress
+                    details["progress"] = DetailValue(progress)
                     message += " (\(progress["percent"]?.doubleValue ?? 0)% done"
                     if let eta = progress["eta_seconds"]?.doubleValue { message += ", about \(Int(eta.rounded(.up))) s left" }
                     message += ")"

@@ -246,7 +246,7 @@ struct TimeTravel: Sendable, ReadsStorage {
             return (SlaProjector.slaTicket(folding: events, clock: clock), asOf == nil ? nil : position)
         }
         guard var document = answer.0 else {
-            var details: [String: JSON] = ["id": .string(id)]
+            var details: [String: DetailValue] = ["id": .string(id)]
             var when: [String] = []
             if let at {
                 details["at"] = .string(Timestamp.format(at))
@@ -260,7 +260,7 @@ struct TimeTravel: Sendable, ReadsStorage {
                 .notFound,
                 field: "ticket_id",
                 "ticket \(id) did not exist \(when.joined(separator: " "))",
-                details: .object(details)
+                details: details
             )
         }
         if let position = answer.1 { document["as_of"] = ["position": .int(Int64(position))] }

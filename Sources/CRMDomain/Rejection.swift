@@ -1,5 +1,3 @@
-public import CRMJSON
-
 /// The stable, machine-readable reason of a rejected command or query.
 ///
 /// The raw value is what clients see in `error.data.reason`.
@@ -38,6 +36,14 @@ public enum Reason: String, Sendable, CaseIterable {
     case duplicateTarget = "duplicate_target"
     case unknownPolicy = "unknown_policy"
     case forbidden = "forbidden"
+    /// The daemon is stopping and takes no more commands.
+    case shuttingDown = "shutting_down"
+    /// The log failed its start-up checks (hash chain); commands are refused until it is repaired.
+    case chainBroken = "chain_broken"
+    /// A stored event was written by a newer crmd with a schema version this one cannot read.
+    case unsupportedSchemaVersion = "unsupported_schema_version"
+    /// The disk of the data directory is full; nothing was written.
+    case storageFull = "storage_full"
     /// A read model is being rebuilt and cannot answer yet; `details` carry the progress.
     case projectionRebuilding = "projection_rebuilding"
     /// A read model stopped at an event its projector could not fold; `details` name it.
@@ -54,9 +60,9 @@ public struct Rejection: Error, Sendable, Hashable, CustomStringConvertible {
     public var reason: Reason
     public var field: String?
     public var message: String
-    public var details: JSON?
+    public var details: [String: DetailValue]?
 
-    public init(_ reason: Reason, field: String? = nil, _ message: String, details: JSON? = nil) {
+    public init(_ reason: Reason, field: String? = nil, _ message: String, details: [String: DetailValue]? = nil) {
         self.reason = reason
         self.field = field
         self.message = message
@@ -83,4 +89,30 @@ public struct Rejection: Error, Sendable, Hashable, CustomStringConvertible {
     public static func notFound(_ field: String, _ what: String, _ id: String) -> Rejection {
         Rejection(.notFound, field: field, "\(what) \(id) does not exist", details: ["id": .string(id)])
     }
+}
+
+/// A value in a rejection's `details`: facts a client may act on (ids, counts, names), typed so the
+/// domain needs no JSON. The RPC edge shows it as the JSON value of the same shape.
+public indirect enum DetailValue: Sendable, Hashable, ExpressibleByStringLiteral, ExpressibleByIntegerLiteral {
+    case string(String)
+    case int(Int64)
+    case double(Double)
+    case bool(Bool)
+    case list([DetailValue])
+    case fields([String: DetailValue])
+    /// No value (an absent optional fact).
+    case null
+
+    public init(stringLiteral value: String) { self = .string(value) }
+
+    public init(integerLiteral value: Int64) { self = .int(value) }
+
+    /// A list of strings.
+    public static func strings(_ values: [String]) -> DetailValue { .list(values.map(DetailValue.string)) }
+
+    /// A count or index.
+    public static func int(_ value: Int) -> DetailValue { .int(Int64(value)) }
+
+    /// A string, or ``null`` for `nil`.
+    public static func string(_ value: String?) -> DetailValue { value.map(DetailValue.string) ?? .null }
 }

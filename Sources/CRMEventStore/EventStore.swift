@@ -24,12 +24,21 @@ public enum ExpectedVersion: Sendable, Hashable {
         }
     }
 
-    /// The JSON form used in error details.
-    public var json: JSON {
+    /// The form used in error details: `"any"`, `"no_stream"` or the version number.
+    public var detail: DetailValue {
         switch self {
-        case .any: return "any"
-        case .noStream: return "no_stream"
-        case .exact(let version): return .int(Int64(version))
+        case .any: "any"
+        case .noStream: "no_stream"
+        case .exact(let version): .int(Int64(version))
+        }
+    }
+
+    /// The form used in messages: `"any"` and `"no_stream"` quoted, a version as its number.
+    var text: String {
+        switch self {
+        case .any: "\"any\""
+        case .noStream: "\"no_stream\""
+        case .exact(let version): "\(version)"
         }
     }
 }
@@ -128,8 +137,8 @@ public struct EventStore: Sendable {
             throw Rejection(
                 .versionConflict,
                 field: "expected_version",
-                "stream \(stream) is at version \(actual), expected \(expected.json)",
-                details: ["stream": .string(stream), "expected": expected.json, "actual": .int(Int64(actual))]
+                "stream \(stream) is at version \(actual), expected \(expected.text)",
+                details: ["stream": .string(stream), "expected": expected.detail, "actual": .int(Int64(actual))]
             )
         }
     }
