@@ -36,7 +36,13 @@ let package = Package(
         .target(name: "CRMJSON", swiftSettings: swiftSettings),
         .target(
             name: "CRMDomain",
-            dependencies: ["CRMJSON", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["CRMJSON"],
+            swiftSettings: swiftSettings
+        ),
+
+        .target(
+            name: "CRMParams",
+            dependencies: ["CRMDomain", "CRMJSON", "CRMEventStore"],
             swiftSettings: swiftSettings
         ),
 
@@ -51,17 +57,24 @@ let package = Package(
         ),
         .target(
             name: "CRMProjections",
-            dependencies: ["LMDB", "CRMDomain", "CRMEventStore", "CRMJSON"],
+            dependencies: ["LMDB", "CRMDomain", "CRMEventStore", "CRMJSON", "CRMParams"],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "CRMApplication",
             dependencies: [
-                "LMDB", "CRMDomain", "CRMEventStore", "CRMProjections", "CRMJSON", "CRMProtocol",
+                "LMDB", "CRMDomain", "CRMEventStore", "CRMProjections", "CRMJSON", "CRMParams",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: - The JSON-RPC edge
+        .target(
+            name: "CRMRPC",
+            dependencies: ["CRMApplication", "CRMDomain", "CRMEventStore", "CRMJSON", "CRMParams", "CRMProtocol"],
             swiftSettings: swiftSettings
         ),
 
@@ -74,7 +87,7 @@ let package = Package(
         .target(
             name: "CRMServer",
             dependencies: [
-                "CRMApplication", "CRMProtocol", "CRMJSON", "CRMDomain",
+                "CRMApplication", "CRMRPC", "CRMParams", "CRMProtocol", "CRMJSON", "CRMDomain",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -85,7 +98,7 @@ let package = Package(
         .executableTarget(
             name: "CRMDaemon",
             dependencies: [
-                "CRMServer", "CRMApplication", "CRMJSON",
+                "CRMServer", "CRMApplication", "CRMRPC", "CRMJSON",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -97,7 +110,7 @@ let package = Package(
         .executableTarget(
             name: "CRMCtl",
             dependencies: [
-                "CRMProtocol", "CRMJSON", "CRMEventStore",
+                "CRMProtocol", "CRMJSON", "CRMDomain", "CRMEventStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -113,7 +126,8 @@ let package = Package(
         .target(
             name: "CRMTesting",
             dependencies: [
-                "CRMServer", "CRMApplication", "CRMProtocol", "CRMJSON", "CRMDomain", "CRMEventStore", "LMDB",
+                "CRMServer", "CRMApplication", "CRMRPC", "CRMParams", "CRMProtocol", "CRMJSON", "CRMDomain",
+                "CRMEventStore", "LMDB",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -125,22 +139,27 @@ let package = Package(
         .testTarget(name: "LMDBTests", dependencies: ["LMDB", "CRMTesting"], swiftSettings: swiftSettings),
         .testTarget(
             name: "CRMDomainTests",
-            dependencies: ["CRMDomain", "CRMEventStore", "CRMJSON", "CRMTesting"],
+            dependencies: ["CRMDomain", "CRMEventStore", "CRMJSON", "CRMParams", "CRMRPC", "CRMTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "CRMEventStoreTests",
-            dependencies: ["CRMEventStore", "CRMDomain", "LMDB", "CRMTesting"],
+            dependencies: ["CRMEventStore", "CRMDomain", "CRMJSON", "CRMRPC", "LMDB", "CRMTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "CRMProjectionsTests",
-            dependencies: ["CRMProjections", "CRMEventStore", "CRMDomain", "LMDB", "CRMTesting"],
+            dependencies: [
+                "CRMProjections", "CRMEventStore", "CRMDomain", "CRMJSON", "CRMParams", "CRMRPC", "LMDB", "CRMTesting",
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "CRMApplicationTests",
-            dependencies: ["CRMApplication", "CRMTesting", "CRMJSON", "CRMProtocol"],
+            dependencies: [
+                "CRMApplication", "CRMRPC", "CRMDomain", "CRMEventStore", "CRMProjections", "CRMTesting", "CRMJSON",
+                "CRMProtocol",
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "CRMProtocolTests", dependencies: ["CRMProtocol", "CRMJSON"], swiftSettings: swiftSettings),
@@ -160,13 +179,14 @@ let package = Package(
         .testTarget(
             name: "CRMDaemonTests",
             dependencies: [
-                "CRMTesting", "CRMProtocol", "CRMJSON", "CRMApplication", "CRMDomain", "CRMEventStore", "LMDB",
+                "CRMTesting", "CRMProtocol", "CRMJSON", "CRMApplication", "CRMRPC", "CRMDomain", "CRMEventStore",
+                "LMDB",
             ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "CRMCtlTests",
-            dependencies: ["CRMCtl", "CRMProtocol", "CRMJSON", "CRMTesting"],
+            dependencies: ["CRMCtl", "CRMProtocol", "CRMJSON", "CRMDomain", "CRMTesting"],
             swiftSettings: swiftSettings
         ),
     ]

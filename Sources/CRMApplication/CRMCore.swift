@@ -2,7 +2,6 @@ import CRMDomain
 import CRMEventStore
 import CRMJSON
 import CRMProjections
-public import CRMProtocol
 import Foundation
 import LMDB
 public import Logging
@@ -104,40 +103,30 @@ public final class CRMCore: Service, Sendable, ReadsStorage {
 
     // MARK: - Errors and time
 
-    /// The JSON-RPC error of a rejection.
-    public static func rpcError(_ rejection: Rejection) -> RPCError {
-        RPCError(
-            reason: rejection.reason.rawValue,
-            message: rejection.message,
-            field: rejection.field,
-            details: rejection.details.map { .object($0.mapValues(\.json)) }
-        )
-    }
-
-    /// The JSON-RPC error for a failure that is not a rejection: `unsupported_schema_version` for an
-    /// event written by a newer crmd, `storage_full` when the disk of the data directory is full
-    /// (given `environment`), else `internal` with `context` and the error.
-    static func rpcError(failure error: any Error, context: String, environment: Environment? = nil) -> RPCError {
-        if let rejection = error as? Rejection { return CRMCore.rpcError(rejection) }
+    /// The rejection for a failure that is not one already: `unsupported_schema_version` for an event
+    /// written by a newer crmd, `storage_full` when the disk of the data directory is full (given
+    /// `environment`), else `internal` with `context` and the error.
+    static func rejection(failure error: any Error, context: String, environment: Environment? = nil) -> Rejection {
+        if let rejection = error as? Rejection { return rejection }
         if let record = error as? EventRecordError, let newer = record.newerSchema {
-            return RPCError(
-                reason: "unsupported_schema_version",
-                message: record.message,
+            return Rejection(
+                .unsupportedSchemaVersion,
+                record.message,
                 details: [
                     "position": .int(Int64(newer.position)), "type": .string(newer.type),
-                    "schema_version": .int(Int64(newer.version)), "supported_version": .int(Int64(newer.supported)),
+                    "schema_version": .int(newer.version), "supported_version": .int(newer.supported),
                 ]
             )
         }
         if let storage = error as? LMDBError, let environment, StorageSpace.isFull(storage, path: environment.path) {
-            return RPCError(
-                reason: "storage_full",
-                message: "the disk holding \(environment.path) is full (\(storage)); nothing was written. "
+            return Rejection(
+                .storageFull,
+                "the disk holding \(environment.path) is full (\(storage)); nothing was written. "
                     + "Reads still work; writes resume once space is freed",
                 details: ["data_dir": .string(environment.path)]
             )
         }
-        return RPCError(reason: "internal", message: "\(context): \(error)")
+        return Rejection(.internalError, "\(context): \(error)")
     }
 
     /// The current time in Unix milliseconds.

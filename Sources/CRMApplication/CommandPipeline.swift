@@ -1,8 +1,8 @@
 import CRMDomain
 import CRMEventStore
 public import CRMJSON
+import CRMParams
 import CRMProjections
-public import CRMProtocol
 import Foundation
 import LMDB
 import Logging
@@ -29,16 +29,16 @@ public final class CommandPipeline: Sendable {
         var expectedVersion: ExpectedVersion?
         var metadata: AppendMetadata
         var context: CommandContext
-        var reply: Pending<Result<JSON, RPCError>>
+        var reply: Pending<CommandOutcome>
     }
 
     /// Work for the writer thread.
     enum WriterJob: Sendable {
         case command(CommandJob)
         /// `projection.rebuild`: start rebuilding the named read models.
-        case rebuild(names: [String], reply: Pending<Result<JSON, RPCError>>)
+        case rebuild(names: [String], reply: Pending<CommandOutcome>)
 
-        var reply: Pending<Result<JSON, RPCError>> {
+        var reply: Pending<CommandOutcome> {
             switch self {
             case .command(let job): job.reply
             case .rebuild(_, let reply): reply
@@ -48,7 +48,6 @@ public final class CommandPipeline: Sendable {
 
     let storage: CoreStorage
     let writer: Writer<WriterJob>
-    private let commandTypes: [String: any DomainCommand.Type]
     private let ids = UUIDv7Generator()
     private let logger: Logger
 
@@ -57,25 +56,7 @@ public final class CommandPipeline: Sendable {
         self.storage = storage
         self.writer = writer
         self.logger = logger
-        var commandTypes: [String: any DomainCommand.Type] = [:]
-        for type in DomainCommands.all { commandTypes[type.method] = type }
-        self.commandTypes = commandTypes
     }
-
-    /// Whether `method` is a command (writes events).
-    public func isCommand(_ method: String) -> Bool {
-        self.commandTypes[method] != nil || method == "projection.rebuild"
-    }
-
-    /// The reply members of a command's result: `{"<kind>_id": id}`, plus `version` for definitions.
-    static func members(of result: CommandResult) -> [String: JSON] {
-        var members: [String: JSON] = ["\(result.record.rawValue)_id": .string(result.id)]
-        if let version = result.version { members["version"] = .int(version) }
-        return members
-    }
-
-    /// Common params of every command, removed before the command's own params are parsed.
-    static let commonParams: Set<String> = ["command_id", "expected_version", "at", "correlation_id", "on_behalf_of"]
 
     /// Runs ``Seeds/onEmptyLog`` when the log is empty (its head is `head`), waiting for each to commit.
     func seedIfEmpty(head: UInt64) async throws {
@@ -84,9 +65,9 @@ public final class CommandPipeline: Sendable {
         else { return }
         let origin = RequestOrigin(uid: getuid(), gid: getgid())
         for seed in Seeds.onEmptyLog {
-            let outcome = await self.submit(method: seed.method, params: seed.params, origin: origin).value
-            if case .failure(let error) = outcome {
-                throw StartupError("seeding \(seed.method) failed: \(error)")
+            let outcome = await self.submit(seed, options: CommandOptions(), origin: origin).value
+            if case .rejected(let rejection) = outcome {
+                throw StartupError("seeding \(type(of: seed).method) failed: \(rejection)")
             }
         }
         self.logger.info("seeded an empty log", metadata: ["commands": "\(Seeds.onEmptyLog.count)"])
@@ -94,62 +75,72 @@ public final class CommandPipeline: Sendable {
 
     // MARK: - Admission
 
-    /// Validates a command and queues it with the writer, in call order. Returns at once; the
+    /// Why every command is refused for the life of this process (a log that failed its start-up
+    /// checks), or `nil`.
+    public var refusal: Rejection? { self.storage.appendBlock }
+
+    /// Checks a command's options and queues it with the writer, in call order. Returns at once; the
     /// returned value resolves after the batch holding the command has been durably committed (or
-    /// immediately, for a command rejected before reaching the writer).
-    public func submit(method: String, params: JSON?, origin: RequestOrigin) -> Pending<Result<JSON, RPCError>> {
-        self.submitWithTicket(method: method, params: params, origin: origin).reply
+    /// immediately, for a command refused before reaching the writer).
+    public func submit(
+        _ command: any DomainCommand,
+        options: CommandOptions,
+        origin: RequestOrigin
+    ) -> Pending<CommandOutcome> {
+        self.submitWithTicket(command, options: options, origin: origin).reply
     }
 
-    /// ``submit(method:params:origin:)``, also returning the command's writer ticket (`nil` when it
-    /// was rejected before reaching the writer), for ``QueryRouter/startQuery(method:params:after:)``.
+    /// ``submit(_:options:origin:)``, also returning the command's writer ticket (`nil` when it was
+    /// refused before reaching the writer), for ``QueryRouter/startQuery(method:params:after:)``.
     public func submitWithTicket(
-        method: String,
-        params: JSON?,
+        _ command: any DomainCommand,
+        options: CommandOptions,
         origin: RequestOrigin
-    ) -> (reply: Pending<Result<JSON, RPCError>>, ticket: UInt64?) {
-        let reply = Pending<Result<JSON, RPCError>>()
-        if let block = self.storage.appendBlock, method != "projection.rebuild" {
-            reply.fulfil(.failure(block))
+    ) -> (reply: Pending<CommandOutcome>, ticket: UInt64?) {
+        let reply = Pending<CommandOutcome>()
+        if let block = self.storage.appendBlock {
+            reply.fulfil(.rejected(block))
             return (reply, nil)
         }
         do {
-            let job: WriterJob =
-                method == "projection.rebuild"
-                ? .rebuild(names: try self.storage.rebuildNames(params), reply: reply)
-                : .command(try self.makeJob(method: method, params: params, origin: origin, reply: reply))
-            guard let ticket = self.writer.enqueue(job) else {
-                reply.fulfil(.failure(RPCError(reason: "shutting_down", message: "crmd is shutting down")))
-                return (reply, nil)
-            }
-            return (reply, ticket)
-        } catch let rejection as Rejection {
-            reply.fulfil(.failure(CRMCore.rpcError(rejection)))
+            let job = try self.makeJob(command, options: options, origin: origin, reply: reply)
+            return (reply, self.enqueue(.command(job)))
         } catch {
-            reply.fulfil(.failure(RPCError(reason: "internal", message: "\(error)")))
+            reply.fulfil(.rejected(error))
+            return (reply, nil)
         }
-        return (reply, nil)
+    }
+
+    /// `projection.rebuild`: starts rebuilding the read model `name` (every one for `all`) on the writer
+    /// thread, between command batches.
+    public func submitRebuild(name: String) -> (reply: Pending<CommandOutcome>, ticket: UInt64?) {
+        let reply = Pending<CommandOutcome>()
+        do {
+            return (reply, self.enqueue(.rebuild(names: try self.storage.rebuildNames(name), reply: reply)))
+        } catch {
+            reply.fulfil(.rejected(error))
+            return (reply, nil)
+        }
+    }
+
+    /// Queues `job` with the writer and returns its ticket; when the writer has stopped, answers the
+    /// job `shutting_down` and returns `nil`.
+    private func enqueue(_ job: WriterJob) -> UInt64? {
+        guard let ticket = self.writer.enqueue(job) else {
+            job.reply.fulfil(.rejected(Rejection(.shuttingDown, "crmd is shutting down")))
+            return nil
+        }
+        return ticket
     }
 
     private func makeJob(
-        method: String,
-        params: JSON?,
+        _ command: any DomainCommand,
+        options: CommandOptions,
         origin: RequestOrigin,
-        reply: Pending<Result<JSON, RPCError>>
-    ) throws -> CommandJob {
-        guard let type = self.commandTypes[method] else {
-            throw Rejection(.unknownCommand, "unknown method \(method)")
-        }
-        var common = try Params(params)
-        let commandID = try common.string("command_id")
-        if let commandID, commandID.isEmpty || commandID.utf8.count > 128 {
-            throw Rejection.invalid("command_id", "must be 1 to 128 bytes")
-        }
-        let expected = try common.raw("expected_version").map { json throws(Rejection) in
-            try ExpectedVersion(json: json)
-        }
+        reply: Pending<CommandOutcome>
+    ) throws(Rejection) -> CommandJob {
         let now = CRMCore.nowMillis()
-        let at = try common.timestamp("at") ?? now
+        let at = options.at ?? now
         if at > now + self.storage.configuration.maxFutureSkewMillis {
             throw Rejection(
                 .timestampInFuture,
@@ -158,26 +149,15 @@ public final class CommandPipeline: Sendable {
                 details: ["now": .string(Timestamp.format(now))]
             )
         }
-        let correlationID = try common.string("correlation_id")
-        let onBehalfOf = try common.string("on_behalf_of")
-        if let onBehalfOf, onBehalfOf.isEmpty || onBehalfOf.utf8.count > 128 {
-            throw Rejection.invalid("on_behalf_of", "must be 1 to 128 bytes")
-        }
-        var rest: JSON? = nil
-        if case .object(var members)? = params {
-            for key in CommandPipeline.commonParams { members.removeValue(forKey: key) }
-            rest = .object(members)
-        }
-        let command = try type.init(params: rest)
         return CommandJob(
             command: command,
-            expectedVersion: expected,
+            expectedVersion: options.expectedVersion,
             metadata: AppendMetadata(
                 occurredAt: at,
                 recordedAt: now,
-                actor: Actor(uid: origin.uid, gid: origin.gid, onBehalfOf: onBehalfOf),
-                commandID: commandID,
-                correlationID: correlationID
+                actor: Actor(uid: origin.uid, gid: origin.gid, onBehalfOf: options.onBehalfOf),
+                commandID: options.commandID,
+                correlationID: options.correlationID
             ),
             context: CommandContext(at: at, generatedID: self.ids.next(now: now)),
             reply: reply
@@ -247,8 +227,8 @@ public final class CommandPipeline: Sendable {
             var lifecycles = runner.lifecycles
             do {
                 let (outcomes, head, checkpoint) = try environment.write {
-                    txn -> ([Result<JSON, RPCError>], UInt64, Checkpoint?) in
-                    var outcomes: [Result<JSON, RPCError>] = []
+                    txn -> ([CommandOutcome], UInt64, Checkpoint?) in
+                    var outcomes: [CommandOutcome] = []
                     outcomes.reserveCapacity(batch.count)
                     for job in batch {
                         switch job {
@@ -271,8 +251,8 @@ public final class CommandPipeline: Sendable {
                 for (job, outcome) in zip(batch, outcomes) { job.reply.fulfil(outcome) }
             } catch {
                 logger.error("write transaction failed; the batch was not committed", metadata: ["error": "\(error)"])
-                let failure = CRMCore.rpcError(failure: error, context: "storage failure", environment: environment)
-                for job in batch { job.reply.fulfil(.failure(failure)) }
+                let failure = CommandOutcome.failed(error, context: "storage failure", environment: environment)
+                for job in batch { job.reply.fulfil(failure) }
             }
         }
 
@@ -317,16 +297,21 @@ public final class CommandPipeline: Sendable {
             _ job: CommandJob,
             txn: Transaction,
             _ lifecycles: inout [ProjectionLifecycle]
-        ) throws -> Result<JSON, RPCError> {
+        ) throws -> CommandOutcome {
             let (store, runner, logger) = (self.storage.store, self.storage.runner, self.logger)
             if let commandID = job.metadata.commandID, let stored = try store.storedReply(commandID: commandID, txn) {
-                return CommandPipeline.decodeStoredReply(stored)
+                do {
+                    return try StoredOutcome.decoded(stored)
+                } catch {
+                    let message = "the stored outcome of \(commandID) is unreadable: \(error)"
+                    return .rejected(Rejection(.internalError, message))
+                }
             }
-            var outcome: Result<JSON, RPCError>
+            var outcome: CommandOutcome
             while true {
                 do {
                     let serving = lifecycles
-                    outcome = .success(
+                    outcome = .committed(
                         try txn.nested { child in
                             let stream = job.command.targetStream(job.context)
                             if let expected = job.expectedVersion, let stream {
@@ -335,18 +320,16 @@ public final class CommandPipeline: Sendable {
                             let decision = try job.command.decide(runner.state.state(child), job.context)
                             let events = try store.append(decision.events, metadata: job.metadata, child)
                             try runner.apply(events, child, serving)
-                            var result = CommandPipeline.members(of: decision.result)
-                            result["events"] = .array(
-                                events.map { event in
-                                    [
-                                        "seq": .int(Int64(event.seq)), "type": .string(event.type),
-                                        "stream": .string(event.stream),
-                                        "stream_version": .int(Int64(event.streamVersion)),
-                                    ]
-                                }
+                            return CommandReceipt(
+                                result: decision.result,
+                                events: events.map { event in
+                                    AppendedEvent(
+                                        seq: event.seq, type: event.type, stream: event.stream,
+                                        streamVersion: event.streamVersion
+                                    )
+                                },
+                                position: try store.head(child).seq
                             )
-                            result["position"] = .int(Int64(try store.head(child).seq))
-                            return JSON.object(result)
                         }
                     )
                 } catch let failure as ProjectorFailure {
@@ -360,35 +343,20 @@ public final class CommandPipeline: Sendable {
                     )
                     continue
                 } catch let rejection as Rejection {
-                    outcome = .failure(CRMCore.rpcError(rejection))
+                    outcome = .rejected(rejection)
                 } catch let error as LMDBError {
                     throw error
                 } catch {
                     logger.error("command failed inside the writer", metadata: ["error": "\(error)"])
-                    outcome = .failure(CRMCore.rpcError(failure: error, context: "command failed"))
+                    outcome = .failed(error, context: "command failed")
                 }
                 break
             }
-            if let commandID = job.metadata.commandID {
-                try store.storeReply(CommandPipeline.encodeStoredReply(outcome), commandID: commandID, txn)
+            if let commandID = job.metadata.commandID, let row = StoredOutcome.encoded(outcome) {
+                try store.storeReply(row, commandID: commandID, txn)
             }
             return outcome
         }
-    }
-
-    static func encodeStoredReply(_ outcome: Result<JSON, RPCError>) -> [UInt8] {
-        switch outcome {
-        case .success(let result): return JSON.object(["result": result]).serialized()
-        case .failure(let error): return JSON.object(["error": error.json]).serialized()
-        }
-    }
-
-    static func decodeStoredReply(_ bytes: [UInt8]) -> Result<JSON, RPCError> {
-        guard let json = try? JSON.parse(bytes) else {
-            return .failure(RPCError(reason: "internal", message: "stored reply is unreadable"))
-        }
-        if let error = json["error"], let rpcError = RPCError(json: error) { return .failure(rpcError) }
-        return .success(json["result"] ?? .null)
     }
 }
 

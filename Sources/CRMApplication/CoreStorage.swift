@@ -2,7 +2,6 @@ import CRMDomain
 import CRMEventStore
 import CRMJSON
 import CRMProjections
-import CRMProtocol
 import Crypto
 import LMDB
 import Logging
@@ -34,7 +33,7 @@ final class CoreStorage: Sendable {
     let signingPublicKey: Curve25519.Signing.PublicKey?
     /// Why commands are refused for the life of this process, found at start-up: a broken hash chain
     /// at the end of the log, or an event the decision state cannot read. Queries are still answered.
-    let appendBlock: RPCError?
+    let appendBlock: Rejection?
     /// How many records at the end of the log the start-up check rehashes.
     static let tailCheckRecords: UInt64 = 1024
 
@@ -108,11 +107,11 @@ final class CoreStorage: Sendable {
         tail: EventStore.Verification,
         unmatched: Checkpoint?,
         decisionStateStop: EventRecordError?
-    ) -> RPCError? {
+    ) -> Rejection? {
         if let unmatched {
-            return RPCError(
-                reason: "chain_broken",
-                message: "the log does not match its last signed checkpoint at position \(unmatched.position) "
+            return Rejection(
+                .chainBroken,
+                "the log does not match its last signed checkpoint at position \(unmatched.position) "
                     + "(found when crmd started): events up to it were changed or removed; crmd answers queries "
                     + "but appends nothing until the log is restored from a backup. audit.verify shows the details",
                 details: [
@@ -122,22 +121,22 @@ final class CoreStorage: Sendable {
             )
         }
         if let broken = tail.brokenAt {
-            return RPCError(
-                reason: "chain_broken",
-                message: "the hash chain of the log is broken at position \(broken) (found when crmd started); "
+            return Rejection(
+                .chainBroken,
+                "the hash chain of the log is broken at position \(broken) (found when crmd started); "
                     + "crmd answers queries but appends nothing until the log is restored from a backup. "
                     + "audit.verify shows the details",
                 details: [
                     "position": .int(Int64(broken)),
-                    "expected_hash": tail.expectedHash.map { .string(hexString($0)) } ?? .null,
-                    "found_hash": tail.foundHash.map { .string(hexString($0)) } ?? .null,
+                    "expected_hash": .string(tail.expectedHash.map(hexString)),
+                    "found_hash": .string(tail.foundHash.map(hexString)),
                 ]
             )
         }
         if let decisionStateStop {
-            var error = CRMCore.rpcError(failure: decisionStateStop, context: "decision state")
-            error.message = "commands are refused: " + error.message
-            return error
+            var rejection = CRMCore.rejection(failure: decisionStateStop, context: "decision state")
+            rejection.message = "commands are refused: " + rejection.message
+            return rejection
         }
         return nil
     }

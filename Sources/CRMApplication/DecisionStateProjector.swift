@@ -1,6 +1,6 @@
 import CRMDomain
-import CRMJSON
 import CRMProjections
+import Crypto
 import LMDB
 import Synchronization
 
@@ -27,8 +27,15 @@ struct LMDBDecisionState: DecisionStateStore {
     /// The writer's cache of the active SLA policies.
     let activePolicies: ActivePolicyCache
 
-    func activeSlaPolicies(fingerprint: [UInt8], load: () throws -> [SlaPolicy]) throws -> [SlaPolicy] {
-        try self.activePolicies.policies(fingerprint, load: load)
+    /// Where the policy-set fingerprint is kept: `SHA-256(previous ‖ policy id ‖ 0 ‖ row)` over every
+    /// policy row written, in order. Equal fingerprints mean equal histories of policy rows, hence equal
+    /// policies, so the cache may answer for a fingerprint for as long as it is stored, whichever
+    /// transaction wrote it, including one later rolled back.
+    static let fingerprintKey = "policy_set_fingerprint"
+
+    func activeSlaPolicies(load: () throws -> [SlaPolicy]) throws -> [SlaPolicy] {
+        guard let fingerprint = try self.record(.service, LMDBDecisionState.fingerprintKey) else { return try load() }
+        return try self.activePolicies.policies(fingerprint, load: load)
     }
 
     func record(_ table: StateTable, _ key: String) throws -> [UInt8]? {
@@ -36,6 +43,13 @@ struct LMDBDecisionState: DecisionStateStore {
     }
 
     func setRecord(_ table: StateTable, _ key: String, _ value: [UInt8]?) throws {
+        if table == .slaPolicies {
+            var hasher = SHA256()
+            hasher.update(data: try self.record(.service, LMDBDecisionState.fingerprintKey) ?? [])
+            hasher.update(data: Array(key.utf8) + [0])
+            hasher.update(data: value ?? [])
+            try self.txn.put(self.tables[.service]!, LMDBDecisionState.fingerprintKey, Array(hasher.finalize()))
+        }
         if let value {
             try self.txn.put(self.tables[table]!, key, value)
         } else {
@@ -49,7 +63,8 @@ struct LMDBDecisionState: DecisionStateStore {
 struct DecisionStateProjector: Projector {
     let name = "state"
     /// Bump when `DecisionEvolver` or the layout of a decision-state row changes. Version 2 added the
-    /// SLA policy-set fingerprint; version 3 stores customers as binary rows; version 4 stores pipelines,
+    /// SLA policy-set fingerprint (kept by ``LMDBDecisionState`` since); version 3 stores customers as
+    /// binary rows; version 4 stores pipelines,
     /// deals, tickets, schedules, SLA policies and the policy index as binary rows too.
     let version = 4
     let tables: [StateTable: Database]

@@ -1,6 +1,7 @@
 import CRMDomain
 import CRMEventStore
 import CRMJSON
+import CRMParams
 import Crypto
 import LMDB
 

@@ -1,7 +1,6 @@
 import CRMDomain
 import CRMEventStore
 import CRMJSON
-import CRMProtocol
 import LMDB
 
 /// `projection.status` and `projection.rebuild`.
@@ -15,10 +14,7 @@ extension CoreStorage {
     }
 
     /// The read models `projection.rebuild {name}` names: one by name, or every one for `all`.
-    func rebuildNames(_ params: JSON?) throws(Rejection) -> [String] {
-        var reader = try Params(params)
-        guard let name = try reader.string("name", required: true) else { throw Rejection.invalid("name", "is required") }
-        try reader.finish()
+    func rebuildNames(_ name: String) throws(Rejection) -> [String] {
         let known = self.runner.readModels.map(\.name)
         if name == "all" { return known }
         if name == self.runner.state.name {
@@ -48,13 +44,13 @@ extension CoreStorage {
         store: EventStore,
         runner: ProjectionRunner,
         _ lifecycles: inout [ProjectionLifecycle]
-    ) throws -> Result<JSON, RPCError> {
+    ) throws -> CommandOutcome {
         let head = try store.head(txn).seq
         var rows: [JSON] = []
         for index in runner.readModels.indices where names.contains(runner.readModels[index].name) {
             try runner.beginRebuild(&lifecycles[index], index, reason: "requested", txn)
             rows.append(try runner.status(index, lifecycles[index], head: head, txn))
         }
-        return .success(["projections": .array(rows)])
+        return .rebuildsStarted(["projections": .array(rows)])
     }
 }

@@ -1,11 +1,28 @@
 import CRMDomain
 import CRMEventStore
 public import CRMJSON
+import CRMParams
 import CRMProjections
-public import CRMProtocol
 import Foundation
 import LMDB
 import Logging
+
+/// How a query is to be run, from the method table of the RPC edge.
+public struct QueryTraits: Sendable, Hashable {
+    /// The query may read much of the log or every record of a read model: it runs on a dispatch
+    /// thread, never on a thread connections need.
+    public var isLong: Bool
+    /// The query answers `as_of` by folding the log up to a past position or time.
+    public var supportsAsOf: Bool
+
+    public init(isLong: Bool, supportsAsOf: Bool) {
+        self.isLong = isLong
+        self.supportsAsOf = supportsAsOf
+    }
+
+    /// A quick query without `as_of`.
+    public static let quick = QueryTraits(isLong: false, supportsAsOf: false)
+}
 
 /// Query routing: which part answers a method (a read model, a system query, the log queries, time
 /// travel), read-your-writes (a query waits until the commands queued before it have committed), and
@@ -45,11 +62,15 @@ public final class QueryRouter: Sendable, ReadsStorage {
 
     /// Answers a query after every command queued before it has committed (read-your-writes for
     /// pipelined requests).
-    public func query(method: String, params: JSON?) -> Task<Result<JSON, RPCError>, Never> {
+    public func query(
+        method: String,
+        params: JSON?,
+        traits: QueryTraits = .quick
+    ) -> Task<Result<JSON, Rejection>, Never> {
         let ticket = self.writer.lastTicket
         return Task {
             await self.writer.waitUntilCompleted(ticket)
-            return await self.answerQuery(method: method, params: params)
+            return await self.answerQuery(method: method, params: params, traits: traits)
         }
     }
 
@@ -61,12 +82,13 @@ public final class QueryRouter: Sendable, ReadsStorage {
     public func startQuery(
         method: String,
         params: JSON?,
+        traits: QueryTraits = .quick,
         after: UInt64? = nil
-    ) -> @Sendable () async -> Result<JSON, RPCError> {
+    ) -> @Sendable () async -> Result<JSON, Rejection> {
         let ticket = after ?? self.writer.lastTicket
         return {
             await self.writer.waitUntilCompleted(ticket)
-            return await self.answerQuery(method: method, params: params)
+            return await self.answerQuery(method: method, params: params, traits: traits)
         }
     }
 
@@ -74,31 +96,34 @@ public final class QueryRouter: Sendable, ReadsStorage {
     /// awaited: `nil` for a long query (see ``answerQuery(method:params:)``) or while commands queued
     /// before it (`after`, as for ``startQuery(method:params:after:)``) are not done. Saves a task
     /// and a hop between threads for the common read.
-    public func answerAtOnce(method: String, params: JSON?, after: UInt64? = nil) -> Result<JSON, RPCError>? {
-        guard self.writer.isCompleted(after ?? self.writer.lastTicket), !QueryRouter.isLong(method, params) else {
+    public func answerAtOnce(
+        method: String,
+        params: JSON?,
+        traits: QueryTraits = .quick,
+        after: UInt64? = nil
+    ) -> Result<JSON, Rejection>? {
+        guard self.writer.isCompleted(after ?? self.writer.lastTicket), !QueryRouter.isLong(traits, params) else {
             return nil
         }
-        return self.runQuery(method: method, params: params)
+        return self.runQuery(method: method, params: params, traits: traits)
     }
 
-    /// Queries that may read much of the log or every record of a read model.
-    static let longQueries: Set<String> = [
-        "audit.verify", "system.backup", "events.read", "funnel.report", "sla.report", "sla.breaching",
-        "customer.history", "deal.history", "ticket.history",
-    ]
-
-    /// Answers a query: quick ones right here; long ones (``longQueries``, and any `as_of` fold) on a
+    /// Answers a query: quick ones right here; long ones (by their traits, and any `as_of` fold) on a
     /// dispatch thread, so they never hold a thread that connections need (the event loops serving
     /// the sockets, or the few cooperative threads).
-    private func answerQuery(method: String, params: JSON?) async -> Result<JSON, RPCError> {
-        guard QueryRouter.isLong(method, params) else { return self.runQuery(method: method, params: params) }
+    private func answerQuery(method: String, params: JSON?, traits: QueryTraits) async -> Result<JSON, Rejection> {
+        guard QueryRouter.isLong(traits, params) else {
+            return self.runQuery(method: method, params: params, traits: traits)
+        }
         // Cancelling the task (the client went away, or a hard stop) stops the query at its next
         // check (``QueryCancellation``).
         let cancellation = QueryCancellation.Flag()
         return await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 DispatchQueue.global(qos: .userInitiated).async {
-                    let result = QueryCancellation.run(cancellation) { self.runQuery(method: method, params: params) }
+                    let result = QueryCancellation.run(cancellation) {
+                        self.runQuery(method: method, params: params, traits: traits)
+                    }
                     continuation.resume(returning: result)
                 }
             }
@@ -107,31 +132,33 @@ public final class QueryRouter: Sendable, ReadsStorage {
         }
     }
 
-    /// Whether a query is one of ``longQueries`` or asks for an `as_of` fold.
-    static func isLong(_ method: String, _ params: JSON?) -> Bool {
-        QueryRouter.longQueries.contains(method) || params?["as_of"].map { !$0.isNull } == true
+    /// Whether a query is long by its traits or asks for an `as_of` fold.
+    static func isLong(_ traits: QueryTraits, _ params: JSON?) -> Bool {
+        traits.isLong || QueryRouter.asksAsOf(params)
     }
+
+    /// Whether `params` hold a non-null `as_of`.
+    static func asksAsOf(_ params: JSON?) -> Bool { params?["as_of"].map { !$0.isNull } == true }
 
     /// Whether `method` is a query or a system method.
     public func isQuery(_ method: String) -> Bool {
         self.queryOwners[method] != nil || QueryRouter.systemMethods.contains(method)
     }
 
-    private func runQuery(method: String, params: JSON?) -> Result<JSON, RPCError> {
+    private func runQuery(method: String, params: JSON?, traits: QueryTraits) -> Result<JSON, Rejection> {
         do {
-            return .success(try self.answer(method: method, params: params))
+            return .success(try self.answer(method: method, params: params, traits: traits))
         } catch let rejection as Rejection {
-            return .failure(CRMCore.rpcError(rejection))
+            return .failure(rejection)
         } catch is CancellationError {
-            let message = "query cancelled: its client went away or crmd is stopping"
-            return .failure(RPCError(reason: "internal", message: message))
+            return .failure(Rejection(.internalError, "query cancelled: its client went away or crmd is stopping"))
         } catch {
             self.logger.error("query failed", metadata: ["method": "\(method)", "error": "\(error)"])
-            return .failure(CRMCore.rpcError(failure: error, context: "query failed", environment: self.environment))
+            return .failure(CRMCore.rejection(failure: error, context: "query failed", environment: self.environment))
         }
     }
 
-    private func answer(method: String, params: JSON?) throws -> JSON {
+    private func answer(method: String, params: JSON?, traits: QueryTraits) throws -> JSON {
         switch method {
         case "system.ping":
             try Params(params).finish()
@@ -158,7 +185,7 @@ public final class QueryRouter: Sendable, ReadsStorage {
             return try self.log.verify(params)
         case "audit.checkpoints":
             return try self.log.listCheckpoints(params)
-        case _ where TimeTravel.asOfMethods.contains(method) && params?["as_of"].map({ !$0.isNull }) == true:
+        case _ where traits.supportsAsOf && QueryRouter.asksAsOf(params):
             return try self.timeTravel.answerAsOf(method, params)
         case "sla.ticket" where params?["at"].map({ !$0.isNull }) == true:
             return try self.timeTravel.slaTicketAsOf(params)
@@ -182,7 +209,7 @@ public final class QueryRouter: Sendable, ReadsStorage {
                 "writer_backlog": .int(Int64(self.writer.backlog)),
                 "commits": .int(Int64(self.writer.batches)),
                 "commands_refused": self.storage.appendBlock.map { block in
-                    ["reason": .string(block.reason ?? "internal"), "message": .string(block.message)]
+                    ["reason": .string(block.reason.rawValue), "message": .string(block.message)]
                 } ?? .null,
                 "projections": .array(projections),
                 "uptime_seconds": .int(Int64(Date().timeIntervalSince(self.startedAt))),

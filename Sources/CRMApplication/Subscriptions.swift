@@ -1,5 +1,6 @@
 import CRMDomain
 import CRMJSON
+import CRMParams
 
 /// A validated `events.subscribe` request.
 public struct Subscription: Sendable {

@@ -1,6 +1,7 @@
 import CRMDomain
 import CRMEventStore
 import CRMJSON
+import CRMParams
 import CRMProjections
 import Foundation
 import LMDB
@@ -14,14 +15,11 @@ import LMDB
 struct TimeTravel: Sendable, ReadsStorage {
     let storage: CoreStorage
 
-    /// The queries that take a log position or time as `as_of`.
-    static let asOfMethods: Set<String> = ["customer.get", "funnel.report", "sla.report", "sla.ticket"]
-
     /// Events folded into a scratch environment per write transaction: bounds a transaction's dirty
     /// pages on a long log, and each chunk reads the log in a read transaction of its own.
     static let asOfChunk = 10_000
 
-    /// Answers `method` (one of ``asOfMethods``) with a non-null `as_of` (or `sla.ticket` with `at`).
+    /// Answers `method` (one that supports `as_of`) with a non-null `as_of` (or `sla.ticket` with `at`).
     func answerAsOf(_ method: String, _ params: JSON?) throws -> JSON {
         switch method {
         case "customer.get": return try self.customerAsOf(params)

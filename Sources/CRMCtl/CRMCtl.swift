@@ -1,4 +1,5 @@
 import ArgumentParser
+import CRMDomain
 import CRMProtocol
 
 /// `crmctl`: the command-line client of crmd.

@@ -1,4 +1,5 @@
 import CRMApplication
+import CRMRPC
 import CRMJSON
 import Foundation
 import Logging

@@ -1,5 +1,3 @@
-public import CRMJSON
-
 /// `activity.log`: records a call, email, meeting, note or task on the timeline of one or more
 /// customers (HubSpot engagements).
 ///
@@ -56,70 +54,41 @@ public struct LogActivity: DomainCommand {
     /// Body (personal data).
     public let body: String?
 
-    /// Parses and validates the params.
-    public init(params: JSON?) throws(Rejection) {
-        var params = try Params(params)
-        self.activityID = try params.identifier("activity_id")
-        let type = try params.oneOf("type", LogActivity.types, required: true)!
+    /// The command with every field given; the RPC edge builds it from the params.
+    public init(
+        activityID: String?,
+        type: String,
+        customerIDs: [String],
+        dealID: String?,
+        ticketID: String?,
+        occurredAt: Int64?,
+        direction: String?,
+        durationSec: Int64?,
+        startAt: Int64?,
+        endAt: Int64?,
+        outcome: String?,
+        ownerID: String?,
+        dueAt: Int64?,
+        taskStatus: String?,
+        subject: String?,
+        body: String?
+    ) {
+        self.activityID = activityID
         self.type = type
-        let customerIDs = try params.strings("customer_ids", required: true)!
-        guard !customerIDs.isEmpty else {
-            throw Rejection.invalid("customer_ids", "an activity needs at least one customer")
-        }
-        for (index, id) in customerIDs.enumerated() {
-            guard Identifier.isValid(id) else {
-                throw Rejection.invalid("customer_ids[\(index)]", "must match ^[A-Za-z0-9_-]{1,64}$")
-            }
-            guard !customerIDs[..<index].contains(id) else {
-                throw Rejection.invalid("customer_ids[\(index)]", "\(id) is listed twice")
-            }
-        }
         self.customerIDs = customerIDs
-        self.dealID = try params.identifier("deal_id")
-        self.ticketID = try params.identifier("ticket_id")
-        self.occurredAt = try params.timestamp("occurred_at")
-        self.direction = try params.oneOf(
-            "direction",
-            LogActivity.directions,
-            required: type == "call" || type == "email"
-        )
-        self.durationSec = try params.int("duration_sec")
-        if let duration = self.durationSec, duration < 0 {
-            throw Rejection.invalid("duration_sec", "must be 0 or more")
-        }
-        self.startAt = try params.timestamp("start_at")
-        self.endAt = try params.timestamp("end_at")
-        if let start = self.startAt, let end = self.endAt, end < start {
-            throw Rejection.invalid("end_at", "end_at is before start_at")
-        }
-        switch type {
-        case "call": self.outcome = try params.oneOf("outcome", LogActivity.callOutcomes)
-        case "meeting": self.outcome = try params.oneOf("outcome", LogActivity.meetingOutcomes)
-        default:
-            guard try params.raw("outcome") == nil else {
-                throw Rejection.invalid("outcome", "only calls and meetings have an outcome")
-            }
-            self.outcome = nil
-        }
-        self.ownerID = try params.identifier("owner_id")
-        if type == "task" {
-            self.dueAt = try params.timestamp("due_at")
-            self.taskStatus = try params.oneOf("task_status", LogActivity.taskStatuses)
-        } else {
-            guard try params.raw("due_at") == nil else { throw Rejection.invalid("due_at", "only tasks have due_at") }
-            guard try params.raw("task_status") == nil else {
-                throw Rejection.invalid("task_status", "only tasks have task_status")
-            }
-            self.dueAt = nil
-            self.taskStatus = nil
-        }
-        self.subject = try CustomerInput.text(&params, "subject", limit: LogActivity.subjectLimit)
-        let body = try params.string("body")
-        if let body, body.utf8.count > LogActivity.bodyLimit {
-            throw Rejection.invalid("body", "must be at most \(LogActivity.bodyLimit) bytes")
-        }
-        self.body = body?.isEmpty == true ? nil : body
-        try params.finish()
+        self.dealID = dealID
+        self.ticketID = ticketID
+        self.occurredAt = occurredAt
+        self.direction = direction
+        self.durationSec = durationSec
+        self.startAt = startAt
+        self.endAt = endAt
+        self.outcome = outcome
+        self.ownerID = ownerID
+        self.dueAt = dueAt
+        self.taskStatus = taskStatus
+        self.subject = subject
+        self.body = body
     }
 
     /// `activity-<activity_id>`.

@@ -1,5 +1,3 @@
-public import CRMJSON
-
 // MARK: - Shared helpers
 
 extension DecisionState {
@@ -46,43 +44,15 @@ public struct CreateCustomer: DomainCommand {
     /// Every field of the new customer (its `id` is replaced in `decide`).
     public let draft: CustomerState
     /// Consent entries recorded right after creation.
-    let consent: [CustomerInput.Consent]
+    public let consent: [CustomerInput.Consent]
 
-    /// Parses and validates the params.
-    public init(params: JSON?) throws(Rejection) {
-        var params = try Params(params)
-        self.customerID = try params.identifier("customer_id")
-        var draft = CustomerState(id: self.customerID ?? "(new)")
-        draft.firstName = try CustomerInput.text(&params, "first_name", limit: CustomerInput.nameLimit)
-        draft.lastName = try CustomerInput.text(&params, "last_name", limit: CustomerInput.nameLimit)
-        draft.emails = try CustomerInput.emails(&params, "emails") ?? []
-        draft.phones = try CustomerInput.phones(&params, "phones") ?? []
-        draft.companyName = try CustomerInput.text(&params, "company_name", limit: CustomerInput.longTextLimit)
-        draft.jobTitle = try CustomerInput.text(&params, "job_title", limit: CustomerInput.longTextLimit)
-        draft.address = try CustomerInput.address(&params, "address")
-        draft.ownerID = try params.identifier("owner_id")
-        draft.tags = try CustomerInput.tags(&params, "tags") ?? []
-        draft.tier = try CustomerInput.text(&params, "tier", limit: CustomerInput.shortTextLimit)
-        draft.source = try CustomerInput.text(&params, "source", limit: CustomerInput.shortTextLimit)
-        draft.lifecycleStage =
-            try params.oneOf("lifecycle_stage", Validation.lifecycleStages) ?? Validation.defaultLifecycleStage
-        draft.leadStatus = try params.oneOf("lead_status", Validation.leadStatuses)
-        draft.custom = (try CustomerInput.custom(&params, "custom") ?? [:]).compactMapValues(CustomValue.init(json:))
-        // No erase exists yet, so there is no blocklist to override; the flag is accepted and ignored.
-        _ = try params.bool("allow_previously_erased")
-        var consent: [CustomerInput.Consent] = []
-        for (index, element) in (try params.array("consent") ?? []).enumerated() {
-            var entry = try Params(element, path: "consent[\(index)]")
-            consent.append(try CustomerInput.consent(&entry))
-            try entry.finish()
-        }
-        try params.finish()
-        guard draft.hasIdentity else {
-            throw Rejection(.missingIdentity, "a customer needs a first_name, last_name, email or phone")
-        }
-        // Resolve consent addresses now: they depend only on the emails and phones given here.
-        var probe = draft
-        for entry in consent { _ = try CustomerInput.consentEvent(entry, on: &probe) }
+    /// The command with every field given; the RPC edge builds it from the params.
+    public init(
+        customerID: String?,
+        draft: CustomerState,
+        consent: [CustomerInput.Consent]
+    ) {
+        self.customerID = customerID
         self.draft = draft
         self.consent = consent
     }
@@ -128,14 +98,14 @@ public struct UpdateCustomer: DomainCommand {
     public static let method = "customer.update"
 
     /// Plain text fields and their length limits.
-    static let textFields: [String: Int] = [
+    public static let textFields: [String: Int] = [
         "first_name": CustomerInput.nameLimit, "last_name": CustomerInput.nameLimit,
         "company_name": CustomerInput.longTextLimit, "job_title": CustomerInput.longTextLimit,
         "tier": CustomerInput.shortTextLimit, "source": CustomerInput.shortTextLimit,
     ]
 
     /// Fields that have their own command, and that command.
-    static let redirectedFields: [String: String] = [
+    public static let redirectedFields: [String: String] = [
         "owner_id": AssignOwner.method, "tags": TagCustomer.method,
         "lifecycle_stage": SetLifecycleStage.method, "lead_status": SetLeadStatus.method,
     ]
@@ -146,90 +116,29 @@ public struct UpdateCustomer: DomainCommand {
     /// The customer to update.
     public let customerID: String
     /// New values of text fields (`nil` clears the field).
-    let text: [String: String?]
+    public let text: [String: String?]
     /// The new email list, if it changes.
-    let emails: [CustomerState.Email]?
+    public let emails: [CustomerState.Email]?
     /// The new phone list, if it changes.
-    let phones: [CustomerState.Phone]?
+    public let phones: [CustomerState.Phone]?
     /// The new address (`.some(nil)` clears it), if it changes.
-    let address: CustomerState.PostalAddress??
+    public let address: CustomerState.PostalAddress??
     /// Whether all custom keys are removed before `customSet` is merged.
-    let clearCustom: Bool
+    public let clearCustom: Bool
     /// Custom keys to set (`nil` removes the key).
-    let customSet: [String: CustomValue?]
+    public let customSet: [String: CustomValue?]
 
-    /// Parses and validates the params.
-    public init(params: JSON?) throws(Rejection) {
-        var params = try Params(params)
-        self.customerID = try params.identifier("customer_id", required: true)!
-        let setParams = try params.object("set")
-        let unset = try params.strings("unset")
-        try params.finish()
-        guard setParams != nil || unset != nil else {
-            throw Rejection(.missingField, field: "set", "customer.update needs set and/or unset")
-        }
-        var text: [String: String?] = [:]
-        var emails: [CustomerState.Email]?
-        var phones: [CustomerState.Phone]?
-        var address: CustomerState.PostalAddress??
-        var clearCustom = false
-        var customSet: [String: CustomValue?] = [:]
-        if var set = setParams {
-            for name in set.keys {
-                if let limit = UpdateCustomer.textFields[name] {
-                    text.updateValue(try CustomerInput.text(&set, name, limit: limit), forKey: name)
-                } else if name == "emails" {
-                    emails = try CustomerInput.emails(&set, name) ?? []
-                } else if name == "phones" {
-                    phones = try CustomerInput.phones(&set, name) ?? []
-                } else if name == "address" {
-                    address = .some(try CustomerInput.address(&set, name))
-                } else if name == "custom" {
-                    if let members = try CustomerInput.custom(&set, name) {
-                        customSet = members.mapValues(CustomValue.init(json:))
-                    } else {
-                        clearCustom = true
-                    }
-                } else if let command = UpdateCustomer.redirectedFields[name] {
-                    throw Rejection.invalid(set.fieldPath(name), "\(name) cannot be updated here; use \(command)")
-                } else {
-                    throw Rejection.invalid(set.fieldPath(name), "unknown field \"\(name)\"")
-                }
-            }
-            try set.finish()
-        }
-        let setNames = Set(setParams?.keys ?? [])
-        let setCustomKeys = Set(customSet.keys)
-        for (index, name) in (unset ?? []).enumerated() {
-            let field = "unset[\(index)]"
-            if name.hasPrefix("custom.") {
-                let key = String(name.dropFirst("custom.".count))
-                guard Validation.isValidCustomKey(key) else {
-                    throw Rejection.invalid(field, "custom keys must match ^[a-z][a-z0-9_]{0,39}$")
-                }
-                guard !setCustomKeys.contains(key) else {
-                    throw Rejection.invalid(field, "\(name) is also in set")
-                }
-                customSet.updateValue(nil, forKey: key)
-                continue
-            }
-            guard !setNames.contains(name) else { throw Rejection.invalid(field, "\(name) is also in set") }
-            if UpdateCustomer.textFields[name] != nil {
-                text.updateValue(nil, forKey: name)
-            } else if name == "emails" {
-                emails = []
-            } else if name == "phones" {
-                phones = []
-            } else if name == "address" {
-                address = .some(nil)
-            } else if name == "custom" {
-                clearCustom = true
-            } else if let command = UpdateCustomer.redirectedFields[name] {
-                throw Rejection.invalid(field, "\(name) cannot be updated here; use \(command)")
-            } else {
-                throw Rejection.invalid(field, "unknown field \"\(name)\"")
-            }
-        }
+    /// The command with every field given; the RPC edge builds it from the params.
+    public init(
+        customerID: String,
+        text: [String: String?],
+        emails: [CustomerState.Email]?,
+        phones: [CustomerState.Phone]?,
+        address: CustomerState.PostalAddress??,
+        clearCustom: Bool,
+        customSet: [String: CustomValue?]
+    ) {
+        self.customerID = customerID
         self.text = text
         self.emails = emails
         self.phones = phones
@@ -311,21 +220,15 @@ public struct TagCustomer: DomainCommand {
     /// Tags to remove, sorted and de-duplicated.
     public let remove: [String]
 
-    /// Parses and validates the params.
-    public init(params: JSON?) throws(Rejection) {
-        var params = try Params(params)
-        self.customerID = try params.identifier("customer_id", required: true)!
-        let add = try CustomerInput.tags(&params, "add")
-        let remove = try CustomerInput.tags(&params, "remove")
-        try params.finish()
-        guard add != nil || remove != nil else {
-            throw Rejection(.missingField, field: "add", "customer.tag needs add and/or remove")
-        }
-        if let both = add?.first(where: { remove?.contains($0) == true }) {
-            throw Rejection.invalid("remove", "\"\(both)\" is both added and removed")
-        }
-        self.add = add ?? []
-        self.remove = remove ?? []
+    /// The command with every field given; the RPC edge builds it from the params.
+    public init(
+        customerID: String,
+        add: [String],
+        remove: [String]
+    ) {
+        self.customerID = customerID
+        self.add = add
+        self.remove = remove
     }
 
     /// `customer-<customer_id>`.
@@ -360,13 +263,13 @@ public struct AssignOwner: DomainCommand {
     /// The new owner, or `nil` to unassign.
     public let ownerID: String?
 
-    /// Parses and validates the params.
-    public init(params: JSON?) throws(Rejection) {
-        var params = try Params(params)
-        self.customerID = try params.identifier("customer_id", required: true)!
-        guard params.contains("owner_id") else { throw Rejection.missing("owner_id") }
-        self.ownerID = try params.identifier("owner_id")
-        try params.finish()
+    /// The command with every field given; the RPC edge builds it from the params.
+    public init(
+        customerID: String,
+        ownerID: String?
+    ) {
+        self.customerID = customerID
+        self.ownerID = ownerID
     }
 
     /// `customer-<customer_id>`.
@@ -400,13 +303,15 @@ public struct SetLifecycleStage: DomainCommand {
     /// Whether a move to an earlier stage is allowed.
     public let allowBackward: Bool
 
-    /// Parses and validates the params.
-    public init(params: JSON?) throws(Rejection) {
-        var params = try Params(params)
-        self.customerID = try params.identifier("customer_id", required: true)!
-        self.stage = try params.oneOf("stage", Validation.lifecycleStages, required: true)!
-        self.allowBackward = try params.bool("allow_backward") ?? false
-        try params.finish()
+    /// The command with every field given; the RPC edge builds it from the params.
+    public init(
+        customerID: String,
+        stage: String,
+        allowBackward: Bool
+    ) {
+        self.customerID = customerID
+        self.stage = stage
+        self.allowBackward = allowBackward
     }
 
     /// `customer-<customer_id>`.
@@ -452,12 +357,13 @@ public struct SetLeadStatus: DomainCommand {
     /// The new status (one of ``Validation/leadStatuses``).
     public let status: String
 
-    /// Parses and validates the params.
-    public init(params: JSON?) throws(Rejection) {
-        var params = try Params(params)
-        self.customerID = try params.identifier("customer_id", required: true)!
-        self.status = try params.oneOf("status", Validation.leadStatuses, required: true)!
-        try params.finish()
+    /// The command with every field given; the RPC edge builds it from the params.
+    public init(
+        customerID: String,
+        status: String
+    ) {
+        self.customerID = customerID
+        self.status = status
     }
 
     /// `customer-<customer_id>`.
@@ -487,14 +393,15 @@ public struct SetConsent: DomainCommand {
     /// The customer.
     public let customerID: String
     /// The consent entry.
-    let consent: CustomerInput.Consent
+    public let consent: CustomerInput.Consent
 
-    /// Parses and validates the params.
-    public init(params: JSON?) throws(Rejection) {
-        var params = try Params(params)
-        self.customerID = try params.identifier("customer_id", required: true)!
-        self.consent = try CustomerInput.consent(&params)
-        try params.finish()
+    /// The command with every field given; the RPC edge builds it from the params.
+    public init(
+        customerID: String,
+        consent: CustomerInput.Consent
+    ) {
+        self.customerID = customerID
+        self.consent = consent
     }
 
     /// `customer-<customer_id>`.

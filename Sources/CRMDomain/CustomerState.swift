@@ -1,5 +1,3 @@
-public import CRMJSON
-
 /// What `decide` knows about one customer: its status and every current field value, so that commands
 /// can check invariants and compute exact diffs. Kept in the `customers` state table, folded from the
 /// customer's events by ``DecisionEvolver``.
@@ -63,13 +61,6 @@ public struct CustomerState: Sendable, Hashable {
         /// The lower-cased address used for comparison and the email index.
         public var key: String { Validation.emailKey(self.address) }
 
-        /// The entry as it appears in events: `{address, primary, opted_out, invalid}`.
-        public var eventJSON: JSON {
-            [
-                "address": .string(self.address), "primary": .bool(self.primary),
-                "opted_out": .bool(self.optedOut), "invalid": .bool(self.invalid),
-            ]
-        }
     }
 
     /// One phone number of the customer with its flags.
@@ -108,13 +99,6 @@ public struct CustomerState: Sendable, Hashable {
             self.smsConsent = smsConsent
         }
 
-        /// The entry as it appears in events: `{number, normalized, type, primary}`.
-        public var eventJSON: JSON {
-            [
-                "number": .string(self.number), "normalized": .string(self.normalized),
-                "type": .string(self.type), "primary": .bool(self.primary),
-            ]
-        }
     }
 
     /// A postal address; every part is optional.
@@ -150,25 +134,6 @@ public struct CustomerState: Sendable, Hashable {
             self.street == nil && self.city == nil && self.state == nil && self.postalCode == nil && self.country == nil
         }
 
-        /// The address as it appears in events: `{street, city, state, postal_code, country}`.
-        public var json: JSON {
-            [
-                "street": .string(self.street), "city": .string(self.city), "state": .string(self.state),
-                "postal_code": .string(self.postalCode), "country": .string(self.country),
-            ]
-        }
-
-        /// Reads an address from its event form; `nil` for anything but an object.
-        public init?(json: JSON) {
-            guard case .object = json else { return nil }
-            self.init(
-                street: json["street"]?.stringValue,
-                city: json["city"]?.stringValue,
-                state: json["state"]?.stringValue,
-                postalCode: json["postal_code"]?.stringValue,
-                country: json["country"]?.stringValue
-            )
-        }
     }
 
     /// The customer id.
@@ -191,7 +156,7 @@ public struct CustomerState: Sendable, Hashable {
     public var phones: [Phone]
     /// Postal address.
     public var address: PostalAddress?
-    /// Custom fields: key → JSON scalar.
+    /// Custom fields: key → scalar value.
     public var custom: [String: CustomValue]
     /// Tags, sorted and de-duplicated.
     public var tags: [String]
@@ -249,15 +214,6 @@ public struct CustomerState: Sendable, Hashable {
     public var hasIdentity: Bool {
         self.firstName != nil || self.lastName != nil || !self.emails.isEmpty || !self.phones.isEmpty
     }
-
-    /// The emails in their event form.
-    public var emailsJSON: JSON { .array(self.emails.map(\.eventJSON)) }
-
-    /// The phones in their event form.
-    public var phonesJSON: JSON { .array(self.phones.map(\.eventJSON)) }
-
-    /// The address in its event form, or `null`.
-    public var addressJSON: JSON { self.address?.json ?? .null }
 
     /// Throws `customer_merged` or `customer_erased` unless the customer is active.
     ///
@@ -448,35 +404,6 @@ extension CustomerState {
         try row.finish()
     }
 
-    /// Reads an email list in event form (stored flags such as `consent` are read when present).
-    public static func emails(fromEventJSON json: JSON) -> [Email] {
-        (json.arrayValue ?? []).compactMap { entry in
-            guard let address = entry["address"]?.stringValue else { return nil }
-            return Email(
-                address: address,
-                primary: entry["primary"]?.boolValue ?? false,
-                optedOut: entry["opted_out"]?.boolValue ?? false,
-                invalid: entry["invalid"]?.boolValue ?? false,
-                consent: entry["consent"]?.stringValue ?? Validation.consentNotSet
-            )
-        }
-    }
-
-    /// Reads a phone list in event form (stored flags such as `do_not_call` are read when present).
-    public static func phones(fromEventJSON json: JSON) -> [Phone] {
-        (json.arrayValue ?? []).compactMap { entry in
-            guard let number = entry["number"]?.stringValue else { return nil }
-            return Phone(
-                number: number,
-                normalized: entry["normalized"]?.stringValue ?? Validation.normalizedPhone(number) ?? number,
-                type: entry["type"]?.stringValue,
-                primary: entry["primary"]?.boolValue ?? false,
-                doNotCall: entry["do_not_call"]?.boolValue ?? false,
-                consent: entry["consent"]?.stringValue ?? Validation.consentNotSet,
-                smsConsent: entry["sms_consent"]?.stringValue ?? Validation.consentNotSet
-            )
-        }
-    }
 }
 
 // MARK: - Typed access to decision state
@@ -503,28 +430,5 @@ extension DecisionState {
     /// Whether an activity with this id was logged.
     public func activityExists(_ id: String) throws -> Bool {
         try self.record(.activities, id) != nil
-    }
-}
-
-extension CustomValue {
-    /// The value of a JSON string, number or boolean; `nil` for anything else.
-    public init?(json: JSON) {
-        switch json {
-        case .string(let text): self = .string(text)
-        case .int(let number): self = .int(number)
-        case .double(let number): self = .double(number)
-        case .bool(let flag): self = .bool(flag)
-        default: return nil
-        }
-    }
-
-    /// The value as JSON.
-    public var json: JSON {
-        switch self {
-        case .string(let text): .string(text)
-        case .int(let number): .int(number)
-        case .double(let number): .double(number)
-        case .bool(let flag): .bool(flag)
-        }
     }
 }

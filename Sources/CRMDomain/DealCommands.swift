@@ -1,48 +1,11 @@
-public import CRMJSON
-
 // MARK: - Shared helpers
 
 /// Parsing and automation shared by the deal commands.
-enum DealInput {
+public enum DealInput {
     /// Maximum length of a deal name.
-    static let nameLimit = 255
+    public static let nameLimit = 255
     /// Maximum length of a lost reason.
-    static let lostReasonLimit = 500
-
-    /// A non-empty list of distinct customer ids.
-    static func customerIDs(_ params: inout Params, _ key: String, required: Bool) throws(Rejection) -> [String]? {
-        guard let ids = try params.strings(key, required: required) else { return nil }
-        guard !ids.isEmpty else { throw Rejection.invalid(params.fieldPath(key), "a deal needs at least one customer") }
-        for (index, id) in ids.enumerated() {
-            guard Identifier.isValid(id) else {
-                throw Rejection.invalid("\(params.fieldPath(key))[\(index)]", "must match ^[A-Za-z0-9_-]{1,64}$")
-            }
-            guard !ids[..<index].contains(id) else {
-                throw Rejection.invalid("\(params.fieldPath(key))[\(index)]", "\(id) is listed twice")
-            }
-        }
-        return ids
-    }
-
-    /// A trimmed deal name, 1 to ``nameLimit`` characters.
-    static func name(_ params: inout Params, required: Bool) throws(Rejection) -> String? {
-        guard let raw = try params.string("name", required: required) else { return nil }
-        let text = Validation.trimmed(raw)
-        guard !text.isEmpty, text.count <= DealInput.nameLimit else {
-            throw Rejection.invalid(params.fieldPath("name"), "must be 1 to \(DealInput.nameLimit) characters")
-        }
-        return text
-    }
-
-    /// A trimmed lost reason, or `nil` when absent or blank.
-    static func lostReason(_ params: inout Params) throws(Rejection) -> String? {
-        guard let raw = try params.string("lost_reason") else { return nil }
-        let text = Validation.trimmed(raw)
-        guard text.count <= DealInput.lostReasonLimit else {
-            throw Rejection.invalid("lost_reason", "must be at most \(DealInput.lostReasonLimit) characters")
-        }
-        return text.isEmpty ? nil : text
-    }
+    public static let lostReasonLimit = 500
 
     /// `LifecycleStageChanged{source:"automation"}` for each active customer of `customerIDs` whose
     /// lifecycle stage is before `target` (a deal lifts its customers to `opportunity`,
@@ -171,24 +134,31 @@ public struct CreateDeal: DomainCommand {
     /// Lost reason, for a deal created in a lost stage.
     public let lostReason: String?
 
-    /// Parses and validates the params.
-    public init(params: JSON?) throws(Rejection) {
-        var params = try Params(params)
-        self.dealID = try params.identifier("deal_id")
-        self.pipelineID = try params.identifier("pipeline_id", required: true)!
-        self.name = try DealInput.name(&params, required: true)!
-        self.customerIDs = try DealInput.customerIDs(&params, "customer_ids", required: true)!
-        self.stageID = try params.identifier("stage_id")
-        self.amount = try params.money("amount")
-        self.currency = try params.currency("currency")
-        self.closeDate = try params.date("close_date")
-        self.ownerID = try params.identifier("owner_id")
-        self.probability = try params.probability("probability")
-        self.lostReason = try DealInput.lostReason(&params)
-        try params.finish()
-        if self.amount != nil, self.currency == nil {
-            throw Rejection.invalid("currency", "currency is required with an amount")
-        }
+    /// The command with every field given; the RPC edge builds it from the params.
+    public init(
+        dealID: String?,
+        pipelineID: String,
+        name: String,
+        customerIDs: [String],
+        stageID: String?,
+        amount: MoneyAmount?,
+        currency: String?,
+        closeDate: String?,
+        ownerID: String?,
+        probability: Int?,
+        lostReason: String?
+    ) {
+        self.dealID = dealID
+        self.pipelineID = pipelineID
+        self.name = name
+        self.customerIDs = customerIDs
+        self.stageID = stageID
+        self.amount = amount
+        self.currency = currency
+        self.closeDate = closeDate
+        self.ownerID = ownerID
+        self.probability = probability
+        self.lostReason = lostReason
     }
 
     /// `deal-<deal_id>`.
@@ -267,14 +237,17 @@ public struct MoveDeal: DomainCommand {
     /// Probability override, kept until the next stage change.
     public let probability: Int?
 
-    /// Parses and validates the params.
-    public init(params: JSON?) throws(Rejection) {
-        var params = try Params(params)
-        self.dealID = try params.identifier("deal_id", required: true)!
-        self.stageID = try params.identifier("stage_id", required: true)!
-        self.lostReason = try DealInput.lostReason(&params)
-        self.probability = try params.probability("probability")
-        try params.finish()
+    /// The command with every field given; the RPC edge builds it from the params.
+    public init(
+        dealID: String,
+        stageID: String,
+        lostReason: String?,
+        probability: Int?
+    ) {
+        self.dealID = dealID
+        self.stageID = stageID
+        self.lostReason = lostReason
+        self.probability = probability
     }
 
     /// `deal-<deal_id>`.
@@ -339,41 +312,35 @@ public struct UpdateDeal: DomainCommand {
     /// The deal.
     public let dealID: String
     /// New name.
-    let name: String?
+    public let name: String?
     /// New amount (`.some(nil)` clears it).
-    let amount: MoneyAmount??
+    public let amount: MoneyAmount??
     /// New currency.
-    let currency: String?
+    public let currency: String?
     /// New close date (`.some(nil)` clears it).
-    let closeDate: String??
+    public let closeDate: String??
     /// New owner (`.some(nil)` clears it).
-    let ownerID: String??
+    public let ownerID: String??
     /// New customer list.
-    let customerIDs: [String]?
+    public let customerIDs: [String]?
 
-    /// Parses and validates the params.
-    public init(params: JSON?) throws(Rejection) {
-        var params = try Params(params)
-        self.dealID = try params.identifier("deal_id", required: true)!
-        self.name = try DealInput.name(&params, required: false)
-        let clearAmount = params.contains("amount")
-        let clearDate = params.contains("close_date")
-        let clearOwner = params.contains("owner_id")
-        let amount = try params.money("amount")
-        self.amount = amount != nil ? .some(amount) : clearAmount ? .some(nil) : nil
-        self.currency = try params.currency("currency")
-        let date = try params.date("close_date")
-        self.closeDate = date != nil ? .some(date) : clearDate ? .some(nil) : nil
-        let owner = try params.identifier("owner_id")
-        self.ownerID = owner != nil ? .some(owner) : clearOwner ? .some(nil) : nil
-        self.customerIDs = try DealInput.customerIDs(&params, "customer_ids", required: false)
-        try params.finish()
-        guard
-            self.name != nil || self.amount != nil || self.currency != nil || self.closeDate != nil
-                || self.ownerID != nil || self.customerIDs != nil
-        else {
-            throw Rejection(.missingField, field: "name", "deal.update needs at least one field to change")
-        }
+    /// The command with every field given; the RPC edge builds it from the params.
+    public init(
+        dealID: String,
+        name: String?,
+        amount: MoneyAmount??,
+        currency: String?,
+        closeDate: String??,
+        ownerID: String??,
+        customerIDs: [String]?
+    ) {
+        self.dealID = dealID
+        self.name = name
+        self.amount = amount
+        self.currency = currency
+        self.closeDate = closeDate
+        self.ownerID = ownerID
+        self.customerIDs = customerIDs
     }
 
     /// `deal-<deal_id>`.

@@ -1,5 +1,3 @@
-import CRMJSON
-
 /// Folds recorded events into the decision-state tables (`customers`, `emails`, `activities`), the
 /// `evolve` half of the domain. It is lenient: a well-formed stored event never makes it throw, and
 /// event types it does not know are ignored; only errors of the store itself propagate.

@@ -1,5 +1,3 @@
-public import CRMJSON
-
 /// The named tables of decision state: what `decide` needs to check invariants, kept per stream and
 /// maintained inline from the events.
 public enum StateTable: String, Sendable, CaseIterable {
@@ -31,16 +29,16 @@ public protocol DecisionState {
     /// The stored bytes of `key` in `table`, or `nil`.
     func record(_ table: StateTable, _ key: String) throws -> [UInt8]?
 
-    /// The active SLA policies while the stored policy-set fingerprint is `fingerprint`; `load` reads
-    /// them from their rows. Equal fingerprints mean equal histories of policy events, hence equal
-    /// policies, so a state may answer from a cache of its own keyed by the fingerprint (the daemon's
-    /// writer does). The default calls `load`.
-    func activeSlaPolicies(fingerprint: [UInt8], load: () throws -> [SlaPolicy]) throws -> [SlaPolicy]
+    /// The active SLA policies, which `load` reads from their rows. Every ticket command needs them, so
+    /// a state may answer from a cache of its own, as long as it can tell that the stored policies are
+    /// those it cached (the daemon's writer keys its cache by a fingerprint of every policy row it has
+    /// written). The default calls `load`.
+    func activeSlaPolicies(load: () throws -> [SlaPolicy]) throws -> [SlaPolicy]
 }
 
 extension DecisionState {
     /// Reads the active SLA policies with `load` every time.
-    public func activeSlaPolicies(fingerprint: [UInt8], load: () throws -> [SlaPolicy]) throws -> [SlaPolicy] {
+    public func activeSlaPolicies(load: () throws -> [SlaPolicy]) throws -> [SlaPolicy] {
         try load()
     }
 }
@@ -86,16 +84,12 @@ public struct CommandResult: Sendable, Hashable {
     }
 }
 
-/// A command of the CRM domain: parsed and validated from JSON-RPC params, then decided against
-/// current state. Common params (`command_id`, `expected_version`, `at`, `correlation_id`,
-/// `on_behalf_of`) are removed by the application before `init(params:)` sees them.
+/// A command of the CRM domain: a plain value with typed fields, decided against current state. The
+/// RPC edge builds it from a request's params (checking everything that does not depend on state);
+/// the metadata every command shares (`command_id`, `expected_version`, `at`, …) travels beside it.
 public protocol DomainCommand: Sendable {
-    /// The JSON-RPC method name, e.g. `customer.create`.
+    /// The name clients call it by, e.g. `customer.create`.
     static var method: String { get }
-
-    /// Parses and validates everything that does not depend on state. Unknown fields are
-    /// `invalid_field`.
-    init(params: JSON?) throws(Rejection)
 
     /// The stream an `expected_version` refers to (the command's aggregate), or `nil`.
     func targetStream(_ context: CommandContext) -> String?

@@ -1,5 +1,3 @@
-public import CRMJSON
-
 /// Every event of the domain as a typed value: one enum per aggregate family, each case a struct.
 ///
 /// `decide` produces these and `evolve` and the read models fold them; only the event codec at the
@@ -46,42 +44,29 @@ public enum DomainEvent: Sendable, Hashable {
         case .service(let event): return event.customerID.map { [$0] } ?? []
         case .sales(.dealCreated(let created)): return created.customerIDs
         case .sales: return []
-        case .untyped(let event):
-            var named = event.data["customer_ids"]?.arrayValue?.compactMap(\.stringValue) ?? []
-            if let id = event.data["customer_id"]?.stringValue { named.append(id) }
-            return named
+        case .untyped: return []
         }
-    }
-
-    /// The `data` of an untyped event, `null` for a typed one.
-    public var untypedData: JSON {
-        if case .untyped(let event) = self { return event.data }
-        return .null
-    }
-
-    /// The `pii` of an untyped event, `null` for a typed one.
-    public var untypedPII: JSON {
-        if case .untyped(let event) = self { return event.pii }
-        return .null
     }
 }
 
-/// An event as its JSON payload: `data` holds what any read model may use, `pii` personal data only
-/// (names, addresses, free text), so that it can be encrypted per customer without touching `data`.
+/// An event as the payload bytes the log holds: `data` holds what any read model may use, `pii`
+/// personal data only (names, addresses, free text), so that it can be encrypted per customer without
+/// touching `data`. Both are canonical JSON texts, which only the event codec at the store boundary
+/// reads; the domain never looks inside.
 public struct UntypedEvent: Sendable, Hashable {
     /// Event type name.
     public var type: String
-    /// Schema version of `data` and `pii`.
+    /// Schema version of the payload.
     public var schemaVersion: Int
-    /// Non-personal payload (a JSON object).
-    public var data: JSON
-    /// Personal payload (a JSON object), or `null`.
-    public var pii: JSON
+    /// The canonical JSON text of the non-personal payload (an object).
+    public var dataText: [UInt8]
+    /// The canonical JSON text of the personal payload (an object, or `null`).
+    public var piiText: [UInt8]
 
-    public init(type: String, schemaVersion: Int, data: JSON, pii: JSON) {
+    public init(type: String, schemaVersion: Int, dataText: [UInt8], piiText: [UInt8]) {
         self.type = type
         self.schemaVersion = schemaVersion
-        self.data = data
-        self.pii = pii
+        self.dataText = dataText
+        self.piiText = piiText
     }
 }

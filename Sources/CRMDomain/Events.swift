@@ -1,5 +1,3 @@
-public import CRMJSON
-
 /// An event produced by `decide`, before the store gives it a position.
 public struct NewEvent: Sendable, Hashable {
     /// The event itself: its type, schema version and payload.
@@ -15,20 +13,6 @@ public struct NewEvent: Sendable, Hashable {
         self.event = event
         self.stream = stream
         self.causedBy = causedBy
-    }
-
-    /// An event of `type` in `schemaVersion` (default: the type's current version,
-    /// `EventSchema.currentVersion(of:)`), given as its JSON payload. `decide` always emits typed
-    /// events; this is for tests and tools that write payloads as they are.
-    public init(
-        type: String, schemaVersion: Int? = nil, stream: String, data: JSON, pii: JSON = .null, causedBy: Int? = nil
-    ) {
-        let version = schemaVersion ?? EventSchema.currentVersion(of: type)
-        self.init(
-            .untyped(UntypedEvent(type: type, schemaVersion: version, data: data, pii: pii)),
-            stream: stream,
-            causedBy: causedBy
-        )
     }
 
     /// Event type name, e.g. `CustomerCreated`.
@@ -50,27 +34,6 @@ public struct Actor: Sendable, Hashable {
         self.onBehalfOf = onBehalfOf
     }
 
-    /// The actor as it appears in envelopes: `{"kind":"unix","uid":…,"gid":…,"on_behalf_of":…}`.
-    public var json: JSON {
-        var object: JSON = ["kind": "unix", "uid": .int(Int64(self.uid)), "gid": .int(Int64(self.gid))]
-        if let onBehalfOf = self.onBehalfOf { object["on_behalf_of"] = .string(onBehalfOf) }
-        return object
-    }
-
-    /// Appends the canonical serialization of ``json`` to `out` without building it (an event page
-    /// writes one per event).
-    public func write(into out: inout [UInt8]) {
-        out.append(contentsOf: #"{"gid":"#.utf8)
-        JSON.writeInt(Int64(self.gid), into: &out)
-        out.append(contentsOf: #","kind":"unix""#.utf8)
-        if let onBehalfOf = self.onBehalfOf {
-            out.append(contentsOf: #","on_behalf_of":"#.utf8)
-            JSON.writeString(onBehalfOf, into: &out)
-        }
-        out.append(contentsOf: #","uid":"#.utf8)
-        JSON.writeInt(Int64(self.uid), into: &out)
-        out.append(UInt8(ascii: "}"))
-    }
 }
 
 /// An event as stored in the log, with its envelope.
@@ -134,19 +97,6 @@ public struct RecordedEvent: Sendable, Hashable {
         self.correlationID = correlationID
         self.causationSeq = causationSeq
         self.event = event
-    }
-
-    /// An event given as its JSON payload (an ``UntypedEvent``).
-    public init(
-        seq: UInt64, stream: String, streamVersion: UInt64, type: String, schemaVersion: Int, occurredAt: Int64,
-        recordedAt: Int64, actor: Actor, commandID: String?, correlationID: String?, causationSeq: UInt64?,
-        data: JSON, pii: JSON
-    ) {
-        self.init(
-            seq: seq, stream: stream, streamVersion: streamVersion, occurredAt: occurredAt, recordedAt: recordedAt,
-            actor: actor, commandID: commandID, correlationID: correlationID, causationSeq: causationSeq,
-            event: .untyped(UntypedEvent(type: type, schemaVersion: schemaVersion, data: data, pii: pii))
-        )
     }
 }
 

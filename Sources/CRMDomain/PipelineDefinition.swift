@@ -1,5 +1,3 @@
-public import CRMJSON
-
 /// A sales pipeline: ordered stages, each `open`, `won` or `lost` with a default probability. The
 /// same type describes the fixed customer lifecycle to the funnel.
 public struct PipelineDefinition: Sendable, Hashable {
@@ -22,21 +20,6 @@ public struct PipelineDefinition: Sendable, Hashable {
             self.kind = kind
         }
 
-        /// `{id, name, probability, kind}`.
-        public var json: JSON {
-            [
-                "id": .string(self.id), "name": .string(self.name), "probability": .int(self.probability),
-                "kind": .string(self.kind),
-            ]
-        }
-
-        /// Reads the `json` form; `nil` when a member is missing.
-        public init?(json: JSON) {
-            guard let id = json["id"]?.stringValue, let kind = json["kind"]?.stringValue,
-                let probability = json["probability"]?.intValue
-            else { return nil }
-            self.init(id: id, name: json["name"]?.stringValue ?? id, probability: Int(probability), kind: kind)
-        }
     }
 
     /// The stage kinds.
@@ -104,27 +87,6 @@ public struct PipelineDefinition: Sendable, Hashable {
         requireLostReason: false
     )
 
-    /// The `PipelineDefined` data form: `{pipeline_id, version, name, stages, require_lost_reason}`.
-    public var json: JSON {
-        [
-            "pipeline_id": .string(self.id), "version": .int(self.version), "name": .string(self.name),
-            "stages": .array(self.stages.map(\.json)), "require_lost_reason": .bool(self.requireLostReason),
-        ]
-    }
-
-    /// Reads the `json` form; `nil` when it is malformed.
-    public init?(json: JSON) {
-        guard let id = json["pipeline_id"]?.stringValue, let stageList = json["stages"]?.arrayValue else { return nil }
-        let stages = stageList.compactMap(Stage.init(json:))
-        guard stages.count == stageList.count else { return nil }
-        self.init(
-            id: id,
-            version: Int(json["version"]?.intValue ?? 1),
-            name: json["name"]?.stringValue ?? id,
-            stages: stages,
-            requireLostReason: json["require_lost_reason"]?.boolValue ?? false
-        )
-    }
 }
 
 /// Stream names of the sales aggregates.

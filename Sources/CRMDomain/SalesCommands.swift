@@ -1,13 +1,3 @@
-public import CRMJSON
-
-/// The sales commands (pipelines and deals).
-public enum SalesCommands {
-    /// Command types of the sales funnel.
-    public static let all: [any DomainCommand.Type] = [
-        DefinePipeline.self, CreateDeal.self, MoveDeal.self, UpdateDeal.self,
-    ]
-}
-
 /// Folds sales events into decision state: the `pipelines` table (definition plus open deals per
 /// stage, for `stage_in_use`) and the `deals` table.
 public enum SalesEvolver {
@@ -78,18 +68,26 @@ public enum SalesEvolver {
 /// The default sales pipeline (EspoCRM's probability map), which crmd seeds on
 /// the first start of an empty log.
 public enum DefaultPipeline {
-    /// `pipeline.define` params for the default stages under pipeline id `id`.
-    public static func params(id: String = "sales", requireLostReason: Bool = false) -> JSON {
-        [
-            "pipeline_id": .string(id), "name": "Sales", "require_lost_reason": .bool(requireLostReason),
-            "stages": [
-                ["id": "prospecting", "name": "Prospecting", "probability": 10, "kind": "open"],
-                ["id": "qualification", "name": "Qualification", "probability": 20, "kind": "open"],
-                ["id": "proposal", "name": "Proposal", "probability": 50, "kind": "open"],
-                ["id": "negotiation", "name": "Negotiation", "probability": 80, "kind": "open"],
-                ["id": "won", "name": "Closed Won", "probability": 100, "kind": "won"],
-                ["id": "lost", "name": "Closed Lost", "probability": 0, "kind": "lost"],
-            ],
-        ]
+    /// The default stages: `(id, name, probability, kind)`.
+    public static let stages: [PipelineDefinition.Stage] = [
+        PipelineDefinition.Stage(id: "prospecting", name: "Prospecting", probability: 10, kind: "open"),
+        PipelineDefinition.Stage(id: "qualification", name: "Qualification", probability: 20, kind: "open"),
+        PipelineDefinition.Stage(id: "proposal", name: "Proposal", probability: 50, kind: "open"),
+        PipelineDefinition.Stage(id: "negotiation", name: "Negotiation", probability: 80, kind: "open"),
+        PipelineDefinition.Stage(id: "won", name: "Closed Won", probability: 100, kind: "won"),
+        PipelineDefinition.Stage(id: "lost", name: "Closed Lost", probability: 0, kind: "lost"),
+    ]
+
+    /// The `pipeline.define` command for the default stages under pipeline id `id`, named "Sales".
+    public static func command(id: String = "sales", requireLostReason: Bool = false) -> DefinePipeline {
+        DefinePipeline(
+            definition: PipelineDefinition(
+                id: id,
+                version: 1,
+                name: "Sales",
+                stages: DefaultPipeline.stages,
+                requireLostReason: requireLostReason
+            )
+        )
     }
 }

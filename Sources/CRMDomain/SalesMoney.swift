@@ -1,5 +1,3 @@
-public import CRMJSON
-
 /// A non-negative decimal amount of money held exactly as an integer count of 10⁻⁸ units, so sums and
 /// probability-weighted amounts never round.
 ///
@@ -45,30 +43,8 @@ public struct MoneyAmount: Sendable, Hashable, Comparable, CustomStringConvertib
         self.units = units * MoneyAmount.unit + fractionUnits
     }
 
-    /// Reads an amount from a JSON string or number (`1200`, `99.5`, `"99.50"`); `nil` for anything
-    /// else, including negative numbers.
-    public init?(json: JSON) {
-        switch json {
-        case .string(let text): self.init(decimal: text)
-        case .int(let value):
-            guard value >= 0 else { return nil }
-            self.init(decimal: String(value))
-        case .double(let value):
-            guard value.isFinite, value >= 0 else { return nil }
-            // `description` is the shortest form that round-trips; large or tiny values use an
-            // exponent, which is rejected below as not a plain decimal.
-            self.init(
-                decimal: value.description.hasSuffix(".0") ? String(value.description.dropLast(2)) : value.description
-            )
-        default: return nil
-        }
-    }
-
     /// The canonical decimal string.
     public var description: String { MoneyAmount.format(self.units, scale: MoneyAmount.scale) }
-
-    /// The canonical string as JSON.
-    public var json: JSON { .string(self.description) }
 
     /// `units` × 10^-`scale` as a canonical decimal string (a leading `-` for negative values).
     public static func format(_ units: Int128, scale: Int) -> String {
@@ -99,46 +75,4 @@ public struct MoneyAmount: Sendable, Hashable, Comparable, CustomStringConvertib
 
     /// The value as a `Double` (for averages and rates in reports).
     public var doubleValue: Double { Double(self.units) / Double(MoneyAmount.unit) }
-}
-
-extension Params {
-    /// An `amount` member: a decimal string or number ≥ 0, else `invalid_field`.
-    public mutating func money(_ key: String) throws(Rejection) -> MoneyAmount? {
-        guard let value = try self.raw(key) else { return nil }
-        guard let amount = MoneyAmount(json: value) else {
-            throw Rejection.invalid(
-                self.fieldPath(key),
-                "must be a decimal string or number ≥ 0 with at most \(MoneyAmount.maximumIntegerDigits) digits "
-                    + "before and \(MoneyAmount.scale) after the point"
-            )
-        }
-        return amount
-    }
-
-    /// A `currency` member: an ISO-4217 code, 3 upper-case letters, else `invalid_field`.
-    public mutating func currency(_ key: String) throws(Rejection) -> String? {
-        guard let text = try self.string(key) else { return nil }
-        guard text.utf8.count == 3, text.utf8.allSatisfy({ $0 >= 0x41 && $0 <= 0x5A }) else {
-            throw Rejection.invalid(self.fieldPath(key), "must be an ISO-4217 code of 3 upper-case letters")
-        }
-        return text
-    }
-
-    /// A `probability` member: an integer 0–100, else `invalid_field`.
-    public mutating func probability(_ key: String) throws(Rejection) -> Int? {
-        guard let value = try self.raw(key) else { return nil }
-        guard let number = value.intValue, value.doubleValue == Double(number), (0...100).contains(number) else {
-            throw Rejection.invalid(self.fieldPath(key), "must be an integer from 0 to 100")
-        }
-        return Int(number)
-    }
-
-    /// A `close_date` member: an ISO date `YYYY-MM-DD`, else `invalid_field`.
-    public mutating func date(_ key: String) throws(Rejection) -> String? {
-        guard let text = try self.string(key) else { return nil }
-        guard Timestamp.parseDate(text) != nil else {
-            throw Rejection.invalid(self.fieldPath(key), "must be a date YYYY-MM-DD")
-        }
-        return text
-    }
 }

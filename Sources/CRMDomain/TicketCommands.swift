@@ -1,23 +1,11 @@
-public import CRMJSON
-
 // MARK: - Shared helpers
 
 /// Ticket limits and the SLA re-evaluation every ticket command runs.
-enum TicketRules {
+public enum TicketRules {
     /// Maximum length of `subject`, in characters.
-    static let subjectLimit = 255
+    public static let subjectLimit = 255
     /// Maximum size of a message body, in UTF-8 bytes (64 KiB).
-    static let bodyLimit = 65_536
-
-    /// A message body: a non-empty string of at most 64 KiB.
-    static func body(_ params: inout Params, _ key: String) throws(Rejection) -> String {
-        let body = try params.string(key, required: true)!
-        guard !body.isEmpty else { throw Rejection.invalid(params.fieldPath(key), "must not be empty") }
-        guard body.utf8.count <= TicketRules.bodyLimit else {
-            throw Rejection.invalid(params.fieldPath(key), "must be at most \(TicketRules.bodyLimit) bytes")
-        }
-        return body
-    }
+    public static let bodyLimit = 65_536
 
     /// Rejects commands on a closed ticket with `ticket_closed`.
     static func requireNotClosed(_ ticket: TicketState) throws(Rejection) {
@@ -163,31 +151,25 @@ public struct OpenTicket: DomainCommand {
     /// Initial tags.
     public let tags: [String]
 
-    /// Parses and validates the params.
-    public init(params: JSON?) throws(Rejection) {
-        var params = try Params(params)
-        self.ticketID = try params.identifier("ticket_id")
-        self.customerID = try params.identifier("customer_id", required: true)!
-        guard let subject = try CustomerInput.text(&params, "subject", limit: TicketRules.subjectLimit) else {
-            throw Rejection.missing("subject")
-        }
+    /// The command with every field given; the RPC edge builds it from the params.
+    public init(
+        ticketID: String?,
+        customerID: String,
+        subject: String,
+        channel: String,
+        priority: String,
+        createdBy: String,
+        firstMessage: (body: String, isPublic: Bool)?,
+        tags: [String]
+    ) {
+        self.ticketID = ticketID
+        self.customerID = customerID
         self.subject = subject
-        self.channel = try params.oneOf("channel", SlaVocabulary.channels, required: true)!
-        self.priority = try params.oneOf("priority", SlaVocabulary.priorities) ?? "normal"
-        self.createdBy = try params.oneOf("created_by", ["customer", "agent"]) ?? "customer"
-        if var message = try params.object("first_message") {
-            let body = try TicketRules.body(&message, "body")
-            let isPublic = try message.bool("public") ?? true
-            try message.finish()
-            if self.createdBy == "customer", !isPublic {
-                throw Rejection.invalid("first_message.public", "a customer's message is always public")
-            }
-            self.firstMessage = (body, isPublic)
-        } else {
-            self.firstMessage = nil
-        }
-        self.tags = try CustomerInput.tags(&params, "tags") ?? []
-        try params.finish()
+        self.channel = channel
+        self.priority = priority
+        self.createdBy = createdBy
+        self.firstMessage = firstMessage
+        self.tags = tags
     }
 
     /// `ticket-<ticket_id>`.
@@ -278,22 +260,21 @@ public struct ReplyToTicket: DomainCommand {
     /// Explicit status after the message.
     public let setStatus: String?
 
-    /// Parses and validates the params.
-    public init(params: JSON?) throws(Rejection) {
-        var params = try Params(params)
-        self.ticketID = try params.identifier("ticket_id", required: true)!
-        self.author = try params.oneOf("author", ["customer", "agent"], required: true)!
-        self.authorID = try params.identifier("author_id")
-        self.isPublic = try params.bool("public", required: true)!
-        self.body = try TicketRules.body(&params, "body")
-        self.setStatus = try params.oneOf("set_status", SlaVocabulary.statuses)
-        try params.finish()
-        if self.author == "customer", !self.isPublic {
-            throw Rejection.invalid("public", "a customer's message is always public")
-        }
-        if self.setStatus == "new" {
-            throw Rejection(.invalidTransition, field: "set_status", "a ticket cannot go back to new")
-        }
+    /// The command with every field given; the RPC edge builds it from the params.
+    public init(
+        ticketID: String,
+        author: String,
+        authorID: String?,
+        isPublic: Bool,
+        body: String,
+        setStatus: String?
+    ) {
+        self.ticketID = ticketID
+        self.author = author
+        self.authorID = authorID
+        self.isPublic = isPublic
+        self.body = body
+        self.setStatus = setStatus
     }
 
     /// `ticket-<ticket_id>`.
@@ -353,13 +334,15 @@ public struct SetTicketStatus: DomainCommand {
     /// Free-text reason (personal data).
     public let reason: String?
 
-    /// Parses and validates the params.
-    public init(params: JSON?) throws(Rejection) {
-        var params = try Params(params)
-        self.ticketID = try params.identifier("ticket_id", required: true)!
-        self.status = try params.oneOf("status", SlaVocabulary.statuses, required: true)!
-        self.reason = try CustomerInput.text(&params, "reason", limit: TicketRules.subjectLimit)
-        try params.finish()
+    /// The command with every field given; the RPC edge builds it from the params.
+    public init(
+        ticketID: String,
+        status: String,
+        reason: String?
+    ) {
+        self.ticketID = ticketID
+        self.status = status
+        self.reason = reason
     }
 
     /// `ticket-<ticket_id>`.
@@ -408,12 +391,13 @@ public struct SetTicketPriority: DomainCommand {
     /// Initial priority.
     public let priority: String
 
-    /// Parses and validates the params.
-    public init(params: JSON?) throws(Rejection) {
-        var params = try Params(params)
-        self.ticketID = try params.identifier("ticket_id", required: true)!
-        self.priority = try params.oneOf("priority", SlaVocabulary.priorities, required: true)!
-        try params.finish()
+    /// The command with every field given; the RPC edge builds it from the params.
+    public init(
+        ticketID: String,
+        priority: String
+    ) {
+        self.ticketID = ticketID
+        self.priority = priority
     }
 
     /// `ticket-<ticket_id>`.
@@ -462,17 +446,15 @@ public struct TagTicket: DomainCommand {
     /// Tags to remove.
     public let remove: [String]
 
-    /// Parses and validates the params; `add` and `remove` must not share a tag.
-    public init(params: JSON?) throws(Rejection) {
-        var params = try Params(params)
-        self.ticketID = try params.identifier("ticket_id", required: true)!
-        self.add = try CustomerInput.tags(&params, "add") ?? []
-        self.remove = try CustomerInput.tags(&params, "remove") ?? []
-        try params.finish()
-        if self.add.isEmpty, self.remove.isEmpty { throw Rejection.missing("add") }
-        if let both = self.add.first(where: self.remove.contains) {
-            throw Rejection.invalid("remove", "\(both) is both added and removed")
-        }
+    /// The command with every field given; the RPC edge builds it from the params.
+    public init(
+        ticketID: String,
+        add: [String],
+        remove: [String]
+    ) {
+        self.ticketID = ticketID
+        self.add = add
+        self.remove = remove
     }
 
     /// `ticket-<ticket_id>`.

@@ -1,5 +1,3 @@
-public import CRMJSON
-
 /// What the ticket commands need to decide: kept in the `tickets` table.
 public struct TicketState: Sendable, Hashable {
     /// The ticket id.
@@ -118,12 +116,10 @@ public enum ServiceEvolver {
             try store.setSchedule(defined.schedule)
         case .slaPolicyDefined(let defined):
             try store.setSlaPolicy(defined.policy)
-            try PolicySetFingerprint.advance(store, type: service.type, data: defined.data)
         case .slaPolicyRetired(let retired):
             guard var policy = try store.slaPolicy(retired.policyID) else { return }
             policy.retired = true
             try store.setSlaPolicy(policy)
-            try PolicySetFingerprint.advance(store, type: service.type, data: retired.data)
         case .ticketOpened(let opened):
             guard !opened.customerID.isEmpty else { return }
             let ticket = TicketState(

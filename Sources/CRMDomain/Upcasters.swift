@@ -1,75 +1,23 @@
-public import CRMJSON
-
-/// Event schema versions and the upcasters that turn an older stored payload into the current shape.
+/// Event schema versions.
 ///
 /// Every stored event keeps the schema version it was written with, forever: the hash chain covers
-/// those bytes. Readers that fold or show events (projectors, decision state, `events.read`,
-/// `customer.history`) see them through `EventSchema.upcast`, which applies one upcaster per version
-/// step until the payload has the current shape. Only the log itself (hash checks, `audit.verify`,
+/// those bytes. The event codec at the store boundary upcasts an older stored payload into the
+/// current shape of its type (one upcaster per version step) before typing it, so `decide`, the folds
+/// and every reader see current events only. Only the log itself (hash checks, `audit.verify`,
 /// export) works on events exactly as stored.
 ///
-/// To change the shape of an event type: bump its version here by adding an upcaster from the
-/// previous version, make `decide` emit the new shape, and make its readers read only the new shape
-/// (see "Changing an event schema" in docs/OPERATIONS.md).
+/// To change the shape of an event type: bump its version here, add the upcaster from the previous
+/// version beside the codec, make the typed event and its codec the new shape (see "Changing an
+/// event schema" in docs/OPERATIONS.md).
 public enum EventSchema {
-    /// Turns the `data` and `pii` of one schema version of an event type into those of the next.
-    /// It must be total: it never fails, whatever an old event holds (fields may be missing or `null`).
-    public typealias Upcaster = @Sendable (_ data: JSON, _ pii: JSON) -> (data: JSON, pii: JSON)
-
-    /// Per event type, the upcaster from each older version to the next one. The versions of a type
-    /// run from 1 without gaps; its current version is one past the highest key. Types absent here
-    /// are at version 1.
-    public static let upcasters: [String: [Int: Upcaster]] = [
-        EventType.activityLogged: [1: EventSchema.activityLoggedV1ToV2],
-        EventType.consentChanged: [1: EventSchema.consentChangedV1ToV2],
+    /// The current schema version of every type past version 1. Types absent here are at version 1.
+    public static let currentVersions: [String: Int] = [
+        EventType.activityLogged: 2,
+        EventType.consentChanged: 2,
     ]
-
-    /// The current schema version of every type with upcasters.
-    private static let currentVersions: [String: Int] = EventSchema.upcasters.mapValues { ($0.keys.max() ?? 0) + 1 }
 
     /// The schema version that `decide` writes and readers expect for events of `type`.
     public static func currentVersion(of type: String) -> Int {
         EventSchema.currentVersions[type] ?? 1
-    }
-
-    /// `event` in the current shape of its type, with `schemaVersion` set to the current version. An
-    /// event already current (or newer than this crmd knows), or already typed, comes back unchanged.
-    public static func upcast(_ event: RecordedEvent) -> RecordedEvent {
-        guard case .untyped(var payload) = event.event, let steps = EventSchema.upcasters[payload.type] else {
-            return event
-        }
-        while let step = steps[payload.schemaVersion] {
-            (payload.data, payload.pii) = step(payload.data, payload.pii)
-            payload.schemaVersion += 1
-        }
-        var event = event
-        event.event = .untyped(payload)
-        return event
-    }
-
-    // MARK: - ActivityLogged
-
-    /// `ActivityLogged` 1 → 2: the activity's `type` is called `kind` (it is not the event's type),
-    /// and the two task-only fields `due_at` and `task_status` become one `task` object
-    /// (`{"due_at", "status"}`), present exactly when the activity is a task and `null` otherwise.
-    @Sendable static func activityLoggedV1ToV2(_ data: JSON, _ pii: JSON) -> (data: JSON, pii: JSON) {
-        guard var members = data.objectValue else { return (data, pii) }
-        let kind = members.removeValue(forKey: "type") ?? .null
-        let dueAt = members.removeValue(forKey: "due_at") ?? .null
-        let status = members.removeValue(forKey: "task_status") ?? .null
-        members["kind"] = kind
-        members["task"] = kind.stringValue == "task" ? ["due_at": dueAt, "status": status] : .null
-        return (.object(members), pii)
-    }
-
-    // MARK: - ConsentChanged
-
-    /// `ConsentChanged` 1 → 2: the email address or phone number the consent is about moves from
-    /// `pii.address` to `pii.contact_point`, so that `address` means a postal address in every
-    /// customer event (as in `CustomerCreated`).
-    @Sendable static func consentChangedV1ToV2(_ data: JSON, _ pii: JSON) -> (data: JSON, pii: JSON) {
-        guard var members = pii.objectValue else { return (data, pii) }
-        members["contact_point"] = members.removeValue(forKey: "address") ?? .null
-        return (data, .object(members))
     }
 }

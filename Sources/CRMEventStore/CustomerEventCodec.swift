@@ -110,7 +110,7 @@ enum CustomerEventCodec {
     /// The typed event of a current-version payload, or `nil` when the type is not a customer event or
     /// the payload lacks what identifies the event (its customer or activity id); other fields are
     /// read leniently, missing or mistyped ones as absent.
-    static func decode(_ event: UntypedEvent) -> CustomerEvent? {
+    static func decode(_ event: EventPayload) -> CustomerEvent? {
         let data = event.data
         let pii = event.pii
         if event.type == EventType.activityLogged {

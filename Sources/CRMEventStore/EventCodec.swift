@@ -19,16 +19,30 @@ public enum EventCodec {
         }
     }
 
+    /// The canonical JSON texts of the `data` and `pii` payloads of `event`.
+    public static func payloadTexts(_ event: DomainEvent) -> (data: [UInt8], pii: [UInt8]) {
+        if case .untyped(let untyped) = event { return (untyped.dataText, untyped.piiText) }
+        let (data, pii) = EventCodec.payload(event)
+        return (data.serialized(), pii.serialized())
+    }
+
     /// `event` typed, when its type has a typed form and the payload is in the type's current schema
     /// version; otherwise unchanged.
     public static func typed(_ event: DomainEvent) -> DomainEvent {
         guard case .untyped(let untyped) = event,
             untyped.schemaVersion == EventSchema.currentVersion(of: untyped.type)
         else { return event }
-        if let typed = CustomerEventCodec.decode(untyped) { return .customer(typed) }
-        if let service = ServiceEventCodec.decode(untyped) { return .service(service) }
-        if let sales = SalesEventCodec.decode(untyped) { return .sales(sales) }
-        return event
+        let payload = EventPayload(type: untyped.type, data: untyped.data, pii: untyped.pii)
+        return EventCodec.typed(payload) ?? event
+    }
+
+    /// The typed event of a payload in its type's current schema version, or `nil` when the type has
+    /// no typed form or the payload does not fit it.
+    public static func typed(_ payload: EventPayload) -> DomainEvent? {
+        if let typed = CustomerEventCodec.decode(payload) { return .customer(typed) }
+        if let service = ServiceEventCodec.decode(payload) { return .service(service) }
+        if let sales = SalesEventCodec.decode(payload) { return .sales(sales) }
+        return nil
     }
 
     /// `event` untyped: its JSON payload, in the schema version it has.
@@ -36,6 +50,22 @@ public enum EventCodec {
         if case .untyped(let untyped) = event { return untyped }
         let (data, pii) = EventCodec.payload(event)
         return UntypedEvent(type: event.type, schemaVersion: event.schemaVersion, data: data, pii: pii)
+    }
+}
+
+/// An event's payloads parsed, as the family codecs read them.
+public struct EventPayload: Sendable {
+    /// Event type name.
+    public var type: String
+    /// The non-personal payload.
+    public var data: JSON
+    /// The personal payload, or `null`.
+    public var pii: JSON
+
+    public init(type: String, data: JSON, pii: JSON) {
+        self.type = type
+        self.data = data
+        self.pii = pii
     }
 }
 

@@ -31,9 +31,7 @@ public enum EventRecord {
     /// Encodes an event with its envelope.
     public static func encode(_ event: RecordedEvent, previousHash: [UInt8]) -> [UInt8] {
         precondition(previousHash.count == EventRecord.hashSize)
-        let payload = EventCodec.payload(event.event)
-        let data = payload.data.serialized()
-        let pii = payload.pii.serialized()
+        let (data, pii) = EventCodec.payloadTexts(event.event)
         var out: [UInt8] = []
         out.reserveCapacity(EventRecord.previousHashOffset + 32 + 64 + data.count + pii.count + event.stream.utf8.count)
         out.append(EventRecord.format)
@@ -75,9 +73,35 @@ public enum EventRecord {
     /// This is what every reader that folds or shows events uses. A record of a schema version newer
     /// than this crmd knows is an error: reading it as if it were current could misread it.
     public static func decode(_ record: UnsafeRawBufferPointer) throws(EventRecordError) -> RecordedEvent {
-        var event = try EventRecord.upcast(try EventRecord.decodeStored(record))
+        let (envelope, dataBytes, piiBytes) = try EventRecord.decodeEnvelope(record)
+        var event = envelope
+        let payload = try EventRecord.parsePayload(envelope, dataBytes, piiBytes)
+        // The common case parses the payload once and types it straight away.
+        if envelope.schemaVersion == EventSchema.currentVersion(of: envelope.type),
+            let typed = EventCodec.typed(payload)
+        {
+            event.event = typed
+            return event
+        }
+        event.event = .untyped(
+            UntypedEvent(type: envelope.type, schemaVersion: envelope.schemaVersion, data: payload.data, pii: payload.pii)
+        )
+        event = try EventRecord.upcast(event)
         event.event = EventCodec.typed(event.event)
         return event
+    }
+
+    /// The parsed payloads of a record whose envelope is `envelope`.
+    private static func parsePayload(
+        _ envelope: RecordedEvent,
+        _ dataBytes: UnsafeRawBufferPointer,
+        _ piiBytes: UnsafeRawBufferPointer
+    ) throws(EventRecordError) -> EventPayload {
+        do {
+            return EventPayload(type: envelope.type, data: try JSON.parse(dataBytes), pii: try JSON.parse(piiBytes))
+        } catch {
+            throw EventRecordError(message: "payload of event \(envelope.seq) is not JSON: \(error)")
+        }
     }
 
     /// `stored` in the current shape of its type (see `decode`).
@@ -98,15 +122,14 @@ public enum EventRecord {
     public static func decodeStored(_ record: UnsafeRawBufferPointer) throws(EventRecordError) -> RecordedEvent {
         let (envelope, dataBytes, piiBytes) = try EventRecord.decodeEnvelope(record)
         var event = envelope
-        do {
-            let payload = UntypedEvent(
-                type: envelope.type, schemaVersion: envelope.schemaVersion, data: try JSON.parse(dataBytes),
-                pii: try JSON.parse(piiBytes)
+        // Parsed only to refuse a payload that is not JSON; the event keeps the stored texts.
+        _ = try EventRecord.parsePayload(envelope, dataBytes, piiBytes)
+        event.event = .untyped(
+            UntypedEvent(
+                type: envelope.type, schemaVersion: envelope.schemaVersion, dataText: Array(dataBytes),
+                piiText: Array(piiBytes)
             )
-            event.event = .untyped(payload)
-        } catch {
-            throw EventRecordError(message: "payload of event \(envelope.seq) is not JSON: \(error)")
-        }
+        )
         return event
     }
 

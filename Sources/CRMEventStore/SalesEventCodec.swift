@@ -20,7 +20,7 @@ enum SalesEventCodec {
 
     /// The typed event of a current-version payload of a sales type, or `nil` for another type or a
     /// payload the folds ignore (no pipeline definition, no deal id, a stage change without its target).
-    static func decode(_ event: UntypedEvent) -> SalesEvent? {
+    static func decode(_ event: EventPayload) -> SalesEvent? {
         switch event.type {
         case SalesEventType.pipelineDefined:
             PipelineDefinition(json: event.data).map { .pipelineDefined(PipelineDefined(definition: $0)) }

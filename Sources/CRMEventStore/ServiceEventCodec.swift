@@ -69,7 +69,7 @@ public enum ServiceEventCodec {
 
     /// `event` typed, when it is a service-desk event a fold can use; `nil` otherwise (see the type's
     /// documentation). `event` is in its type's current schema version.
-    public static func decode(_ event: UntypedEvent) -> ServiceEvent? {
+    public static func decode(_ event: EventPayload) -> ServiceEvent? {
         let data = event.data
         switch event.type {
         case ServiceEventType.scheduleDefined:
@@ -94,7 +94,7 @@ public enum ServiceEventCodec {
     }
 
     /// The ticket events but `SlaPolicyApplied`.
-    private static func decodeTicketEvent(_ event: UntypedEvent) -> ServiceEvent? {
+    private static func decodeTicketEvent(_ event: EventPayload) -> ServiceEvent? {
         let data = event.data
         func string(_ key: String, _ fallback: String) -> String { data[key]?.stringValue ?? fallback }
         func strings(_ key: String) -> [String] { data[key]?.arrayValue?.compactMap(\.stringValue) ?? [] }

@@ -1,4 +1,5 @@
 import CRMDomain
+import CRMEventStore
 import CRMJSON
 
 /// One customer of the customer-profile read model, as a typed value: what the folds edit, what the

@@ -1,5 +1,6 @@
 import CRMDomain
 import CRMJSON
+import CRMParams
 import LMDB
 
 extension CustomerProfileProjector {

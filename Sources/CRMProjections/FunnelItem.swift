@@ -1,4 +1,5 @@
 import CRMDomain
+import CRMEventStore
 import CRMJSON
 
 /// One stay of a deal (or customer) in a stage.

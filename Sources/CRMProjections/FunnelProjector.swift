@@ -1,4 +1,5 @@
 public import CRMDomain
+import CRMEventStore
 import CRMJSON
 public import LMDB
 

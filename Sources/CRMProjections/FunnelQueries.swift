@@ -1,5 +1,7 @@
 import CRMDomain
+import CRMEventStore
 import CRMJSON
+import CRMParams
 import Foundation
 import LMDB
 

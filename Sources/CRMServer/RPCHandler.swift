@@ -1,7 +1,9 @@
 public import CRMApplication
 import CRMDomain
 import CRMJSON
+import CRMParams
 import CRMProtocol
+public import CRMRPC
 import Synchronization
 public import Logging
 
@@ -92,7 +94,7 @@ public struct RPCHandler: RequestHandler {
         switch self.handle(json, origin: origin, connection: peer.connection) {
         case .done(let reply): return .ready(reply?.serialized())
         case .command(let id, let pending):
-            return .awaited { RPCHandler.response(id: id, await pending.value)?.serialized() }
+            return .awaited { RPCReplies.response(id: id, RPCReplies.result(of: await pending.value))?.serialized() }
         case let started:
             return StartedReply(admittedOn: peer.connection) { await started.reply()?.serialized() }
         }
@@ -114,15 +116,17 @@ public struct RPCHandler: RequestHandler {
     /// it (rather than a task per step).
     enum Started: Sendable {
         case done(JSON?)
-        case command(id: JSON?, Pending<Result<JSON, RPCError>>)
-        case query(id: JSON?, @Sendable () async -> Result<JSON, RPCError>)
+        case command(id: JSON?, Pending<CommandOutcome>)
+        case query(id: JSON?, @Sendable () async -> Result<JSON, Rejection>)
 
         /// The response, or `nil` for a notification.
         func reply() async -> JSON? {
             switch self {
             case .done(let reply): return reply
-            case .command(let id, let pending): return RPCHandler.response(id: id, await pending.value)
-            case .query(let id, let answer): return RPCHandler.response(id: id, await answer())
+            case .command(let id, let pending):
+                return RPCReplies.response(id: id, RPCReplies.result(of: await pending.value))
+            case .query(let id, let answer):
+                return RPCReplies.response(id: id, RPCReplies.result(of: await answer()))
             }
         }
     }
@@ -137,35 +141,54 @@ public struct RPCHandler: RequestHandler {
             request = decoded
         }
         let id = request.id
-        if let denied = self.denial(of: request, origin: origin) {
-            return .done(RPCHandler.response(id: id, .failure(denied)))
-        }
-        if request.method == "events.subscribe" || request.method == "events.unsubscribe" {
-            return .done(RPCHandler.response(id: id, self.subscriptionCall(request, connection: connection)))
-        }
-        if self.commands.isCommand(request.method) {
-            let (reply, ticket) = self.commands.submitWithTicket(
-                method: request.method,
-                params: request.params,
-                origin: origin
+        let added = self.queries.isQuery(request.method) ? RPCMethod.addedQuery(request.method) : nil
+        guard let method = RPCMethods.method(request.method) ?? added else {
+            let error = RPCError(
+                reason: "unknown_command",
+                message: "method not found: \(request.method)",
+                details: ["method": .string(request.method)]
             )
+            return .done(RPCReplies.response(id: id, .failure(error)))
+        }
+        if let denied = self.denial(of: method, origin: origin) {
+            return .done(RPCReplies.response(id: id, .failure(denied)))
+        }
+        if method.name == "events.subscribe" || method.name == "events.unsubscribe" {
+            return .done(RPCReplies.response(id: id, self.subscriptionCall(request, connection: connection)))
+        }
+        if method.kind == .command {
+            let reply: Pending<CommandOutcome>
+            let ticket: UInt64?
+            do throws(Rejection) {
+                if method.name == "projection.rebuild" {
+                    (reply, ticket) = self.commands.submitRebuild(name: try RebuildRequest.name(request.params))
+                } else {
+                    // A log that failed its start-up checks refuses every command, whatever its params.
+                    if let refusal = self.commands.refusal { throw refusal }
+                    let command = try CommandRequest(method, params: request.params)
+                    (reply, ticket) = self.commands.submitWithTicket(
+                        command.command,
+                        options: command.options,
+                        origin: origin
+                    )
+                }
+            } catch {
+                return .done(RPCReplies.response(id: id, .failure(RPCError(error))))
+            }
             if let ticket { connection?.lastCommandTicket.store(ticket, ordering: .releasing) }
             return .command(id: id, reply)
         }
-        if self.queries.isQuery(request.method) {
-            // Wait only for this connection's own earlier commands (all of them, without one).
-            let after = connection.map { $0.lastCommandTicket.load(ordering: .acquiring) }
-            if let answer = self.queries.answerAtOnce(method: request.method, params: request.params, after: after) {
-                return .done(RPCHandler.response(id: id, answer))
-            }
-            return .query(id: id, self.queries.startQuery(method: request.method, params: request.params, after: after))
+        // Wait only for this connection's own earlier commands (all of them, without one).
+        let after = connection.map { $0.lastCommandTicket.load(ordering: .acquiring) }
+        let traits = QueryTraits(isLong: method.isLong, supportsAsOf: method.supportsAsOf)
+        let params = request.params
+        if let answer = self.queries.answerAtOnce(method: method.name, params: params, traits: traits, after: after) {
+            return .done(RPCReplies.response(id: id, RPCReplies.result(of: answer)))
         }
-        let error = RPCError(
-            reason: "unknown_command",
-            message: "method not found: \(request.method)",
-            details: ["method": .string(request.method)]
+        return .query(
+            id: id,
+            self.queries.startQuery(method: method.name, params: request.params, traits: traits, after: after)
         )
-        return .done(RPCHandler.response(id: id, .failure(error)))
     }
 
     /// `events.subscribe` and `events.unsubscribe`: subscriptions live as long as their connection.
@@ -234,41 +257,29 @@ public struct RPCHandler: RequestHandler {
                 "head": .int(Int64(subscriptions.committedHead)),
             ])
         } catch let rejection as Rejection {
-            return .failure(CRMCore.rpcError(rejection))
+            return .failure(RPCError(rejection))
         } catch {
             return .failure(RPCError(reason: "internal", message: "\(error)"))
         }
     }
 
     /// The `forbidden` error for a method the peer's roles do not allow (logged), or `nil`.
-    private func denial(of request: RPCRequest, origin: RequestOrigin) -> RPCError? {
-        let isCommand = self.commands.isCommand(request.method)
-        let isSubscription = request.method == "events.subscribe" || request.method == "events.unsubscribe"
-        guard isCommand || isSubscription || self.queries.isQuery(request.method) else { return nil }
+    private func denial(of method: RPCMethod, origin: RequestOrigin) -> RPCError? {
         let roles = self.access.roles(uid: origin.uid, gid: origin.gid)
-        guard !AccessPolicy.allows(roles, method: request.method, isCommand: isCommand) else { return nil }
+        guard !AccessPolicy.allows(roles, method.access) else { return nil }
         let granted = roles.map(\.rawValue).sorted()
         self.logger?.notice(
             "denied a call",
             metadata: [
-                "method": "\(request.method)", "uid": "\(origin.uid)", "gid": "\(origin.gid)",
+                "method": "\(method.name)", "uid": "\(origin.uid)", "gid": "\(origin.gid)",
                 "roles": "\(granted.joined(separator: ","))",
             ]
         )
         return RPCError(
             reason: "forbidden",
             message: "uid \(origin.uid) (roles: \(granted.isEmpty ? "none" : granted.joined(separator: ", "))) "
-                + "may not call \(request.method)",
-            details: ["method": .string(request.method), "uid": .int(Int64(origin.uid)), "roles": .strings(granted)]
+                + "may not call \(method.name)",
+            details: ["method": .string(method.name), "uid": .int(Int64(origin.uid)), "roles": .strings(granted)]
         )
-    }
-
-    /// The response for an outcome; `nil` for a notification (no id).
-    static func response(id: JSON?, _ outcome: Result<JSON, RPCError>) -> JSON? {
-        guard let id else { return nil }
-        switch outcome {
-        case .success(let result): return RPCResponse.success(id: id, result: result)
-        case .failure(let error): return RPCResponse.failure(id: id, error: error)
-        }
     }
 }

@@ -1,4 +1,5 @@
 public import CRMApplication
+public import CRMRPC
 import CRMServer
 import Logging
 import ServiceLifecycle

@@ -1,5 +1,6 @@
 @testable import CRMApplication
 import CRMDomain
+import CRMRPC
 import CRMJSON
 import CRMTesting
 import LMDB
@@ -11,7 +12,7 @@ import Testing
     struct Abort: Error {}
 
     /// Decides `command` against the LMDB decision state in `txn` and folds its events into it.
-    func run<C: DomainCommand>(
+    func run<C: DomainCommand & ParamsDecodable>(
         _ command: C.Type,
         _ params: JSON,
         _ projector: DecisionStateProjector,
@@ -88,11 +89,40 @@ import Testing
             let state = projector.state(txn)
             var retired = try #require(try state.slaPolicy("a"))
             retired.retired = true
-            try state.setRecord(.slaPolicies, "a", retired.encoded())
+            try txn.put(projector.tables[.slaPolicies]!, "a", retired.encoded())
             #expect(try self.resolved(projector, txn) == "a")
             // Any policy event moves the fingerprint on, and the rows are read again.
             try self.run(DefineSlaPolicy.self, self.policy("c", position: 9), projector, txn, &log)
             #expect(try self.resolved(projector, txn) == "c")
         }
+    }
+
+    /// The stored policy-set fingerprint in `txn`.
+    func fingerprint(_ projector: DecisionStateProjector, _ txn: Transaction) throws -> [UInt8]? {
+        try projector.state(txn).record(.service, LMDBDecisionState.fingerprintKey)
+    }
+
+    @Test func everyPolicyEventMovesTheFingerprintAndEqualHistoriesGiveEqualOnes() throws {
+        /// The fingerprints after each of `policies` is defined in a new data directory.
+        func run(_ policies: [JSON]) throws -> [[UInt8]?] {
+            let directory = TemporaryDirectory()
+            let environment = try Environment(path: directory.appending("data"))
+            let projector = try environment.write { try DecisionStateProjector($0) }
+            return try environment.write { txn in
+                var log = InMemoryLog()
+                var fingerprints = [try self.fingerprint(projector, txn)]
+                for policy in policies {
+                    try self.run(DefineSlaPolicy.self, policy, projector, txn, &log)
+                    fingerprints.append(try self.fingerprint(projector, txn))
+                }
+                return fingerprints
+            }
+        }
+        let (a, b) = (self.policy("a", position: 5), self.policy("b", position: 1))
+        let history = try run([a, b, a])
+        #expect(history[0] == nil)
+        #expect(Set(history.compactMap { $0 }).count == 3, "every policy event moves the fingerprint on")
+        #expect(try run([a, b, a]) == history)
+        #expect(try run([b, a, a]).last != history.last)
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CRMDomain
 import CRMJSON
 import CRMProtocol
 import CRMTesting

@@ -1,3 +1,4 @@
+import CRMRPC
 import CRMDomain
 import CRMJSON
 import CRMProtocol

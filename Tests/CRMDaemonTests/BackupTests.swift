@@ -1,3 +1,4 @@
+import CRMRPC
 import CRMApplication
 import CRMJSON
 import CRMProtocol

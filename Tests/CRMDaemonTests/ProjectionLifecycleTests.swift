@@ -1,3 +1,4 @@
+import CRMRPC
 @testable import CRMApplication
 import CRMDomain
 import CRMEventStore

@@ -1,3 +1,4 @@
+import CRMEventStore
 import CRMDomain
 import CRMJSON
 import Testing

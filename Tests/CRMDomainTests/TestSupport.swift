@@ -1,4 +1,5 @@
 import CRMDomain
+import CRMRPC
 import CRMJSON
 import CRMTesting
 import Testing
@@ -26,7 +27,7 @@ final class Harness {
 
     /// Runs `command` with `params` and records its events; the command must succeed.
     @discardableResult
-    func given<C: DomainCommand>(_ command: C.Type, _ params: JSON) throws -> Decision {
+    func given<C: DomainCommand & ParamsDecodable>(_ command: C.Type, _ params: JSON) throws -> Decision {
         let decision = try C(params: params).decide(self.state, self.nextContext())
         try self.record(decision.events)
         return decision
@@ -45,12 +46,12 @@ final class Harness {
     }
 
     /// Parses and decides `command`; nothing is recorded.
-    func when<C: DomainCommand>(_ command: C.Type, _ params: JSON) throws -> Decision {
+    func when<C: DomainCommand & ParamsDecodable>(_ command: C.Type, _ params: JSON) throws -> Decision {
         try C(params: params).decide(self.state, self.nextContext())
     }
 
     /// Parses and decides `command` and returns its rejection, or `nil` when it succeeded.
-    func rejection<C: DomainCommand>(_ command: C.Type, _ params: JSON) -> Rejection? {
+    func rejection<C: DomainCommand & ParamsDecodable>(_ command: C.Type, _ params: JSON) -> Rejection? {
         do {
             _ = try self.when(command, params)
             return nil

@@ -19,6 +19,7 @@ import Testing
         #expect(EventSchema.currentVersion(of: EventType.customerCreated) == 1)
         #expect(EventSchema.currentVersion(of: "NoSuchEvent") == 1)
         // Every type's chain starts at 1 and has no gaps, so any stored version reaches the current one.
+        #expect(Set(EventSchema.currentVersions.keys) == Set(EventSchema.upcasters.keys))
         for (type, steps) in EventSchema.upcasters {
             #expect(steps.keys.sorted() == Array(1..<EventSchema.currentVersion(of: type)), "\(type)")
         }

@@ -1,4 +1,5 @@
 import CRMDomain
+import CRMRPC
 import CRMEventStore
 import CRMJSON
 import CRMTesting
@@ -16,7 +17,7 @@ import Testing
 
         /// Decides `command` with `params`, records and folds its events, and returns them.
         @discardableResult
-        func run<C: DomainCommand>(_ command: C.Type, _ params: JSON) throws -> [NewEvent] {
+        func run<C: DomainCommand & ParamsDecodable>(_ command: C.Type, _ params: JSON) throws -> [NewEvent] {
             self.generated += 1
             let context = CommandContext(at: self.at, generatedID: "g\(self.generated)")
             let decision = try C(params: params).decide(self.state, context)

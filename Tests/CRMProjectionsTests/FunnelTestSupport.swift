@@ -1,4 +1,5 @@
 import CRMDomain
+import CRMRPC
 import CRMJSON
 import CRMProjections
 import CRMTesting
@@ -39,13 +40,13 @@ final class FunnelHarness {
 
     /// Runs a command at `at` (RFC 3339) and folds its events; the command must succeed.
     @discardableResult
-    func run<C: DomainCommand>(_ command: C.Type, _ params: JSON, at: String) throws -> Decision {
+    func run<C: DomainCommand & ParamsDecodable>(_ command: C.Type, _ params: JSON, at: String) throws -> Decision {
         try self.run(command, params, millis: Timestamp.parse(at)!)
     }
 
     /// Runs a command at `millis` and folds its events; the command must succeed.
     @discardableResult
-    func run<C: DomainCommand>(_ command: C.Type, _ params: JSON, millis: Int64) throws -> Decision {
+    func run<C: DomainCommand & ParamsDecodable>(_ command: C.Type, _ params: JSON, millis: Int64) throws -> Decision {
         self.generated += 1
         let decision = try C(params: params).decide(
             self.state,

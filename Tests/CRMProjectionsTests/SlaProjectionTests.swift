@@ -1,4 +1,5 @@
 import CRMDomain
+import CRMRPC
 import CRMJSON
 import CRMProjections
 import CRMTesting
@@ -35,7 +36,7 @@ final class SlaHarness {
 
     /// Decides `command`; on success records and folds its events and returns `true`.
     @discardableResult
-    func run<C: DomainCommand>(_ command: C.Type, _ params: JSON) throws -> Bool {
+    func run<C: DomainCommand & ParamsDecodable>(_ command: C.Type, _ params: JSON) throws -> Bool {
         self.generated += 1
         let decision: Decision
         do {

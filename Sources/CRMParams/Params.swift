@@ -1,4 +1,6 @@
+public import CRMDomain
 public import CRMJSON
+import CRMEventStore
 
 /// Reads the members of a params object one by one, checking types, and reports anything left over
 /// as an unknown field. Every error names the field by its full path (`emails[1].address`).
@@ -130,17 +132,6 @@ public struct Params: Sendable {
     }
 }
 
-/// Identifier rules shared by every command.
-public enum Identifier {
-    /// Whether `text` matches `^[A-Za-z0-9_-]{1,64}$`.
-    public static func isValid(_ text: String) -> Bool {
-        guard !text.isEmpty, text.utf8.count <= 64 else { return false }
-        return text.utf8.allSatisfy { byte in
-            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
-                || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
-        }
-    }
-}
 
 extension Params {
     /// An identifier member (`^[A-Za-z0-9_-]{1,64}$`).

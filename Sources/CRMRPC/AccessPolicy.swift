@@ -45,22 +45,18 @@ public struct AccessPolicy: Sendable, Hashable {
         return roles
     }
 
-    /// Methods only `admin` may call.
-    static let adminMethods: Set<String> = ["system.backup", "projection.rebuild"]
-
-    /// Methods of the audit trail.
-    static let auditMethods: Set<String> = [
-        "events.read", "events.subscribe", "events.unsubscribe", "customer.history", "deal.history",
-        "ticket.history", "audit.verify", "audit.checkpoints",
-    ]
-
-    /// Whether a peer with `roles` may call `method`; `isCommand` tells commands from queries.
-    public static func allows(_ roles: Set<Role>, method: String, isCommand: Bool) -> Bool {
-        if roles.contains(.admin) || method == "system.ping" { return true }
-        if AccessPolicy.adminMethods.contains(method) { return false }
-        if isCommand { return roles.contains(.write) }
-        if AccessPolicy.auditMethods.contains(method) { return roles.contains(.audit) }
-        return !roles.isDisjoint(with: [.read, .audit, .write])
+    /// Whether a peer with `roles` may call a method that needs `access`: `admin` may call everything,
+    /// `write` every command, `audit` the history and the log, any role the other queries, and every
+    /// peer `system.ping`.
+    public static func allows(_ roles: Set<Role>, _ access: RPCMethod.Access) -> Bool {
+        if roles.contains(.admin) { return true }
+        switch access {
+        case .anyone: return true
+        case .read: return !roles.isDisjoint(with: [.read, .audit, .write])
+        case .audit: return roles.contains(.audit)
+        case .write: return roles.contains(.write)
+        case .admin: return false
+        }
     }
 
     /// Parses the config form: `[{"uid": 1000, "roles": ["write"]}, {"gid": 27, "roles": ["audit"]}]`.
@@ -68,7 +64,9 @@ public struct AccessPolicy: Sendable, Hashable {
         guard case .array(let entries) = json else { throw AccessPolicyError("access must be an array of rules") }
         var rules: [Rule] = []
         for (index, entry) in entries.enumerated() {
-            guard case .object(let members) = entry else { throw AccessPolicyError("access[\(index)] must be an object") }
+            guard case .object(let members) = entry else {
+                throw AccessPolicyError("access[\(index)] must be an object")
+            }
             for key in members.keys where !["uid", "gid", "roles"].contains(key) {
                 throw AccessPolicyError("access[\(index)]: unknown key \"\(key)\"")
             }

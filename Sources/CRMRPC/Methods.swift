@@ -1,0 +1,145 @@
+public import CRMDomain
+public import CRMJSON
+
+/// What a method is and who may call it: the one table of crmd's JSON-RPC methods, which the server
+/// routes by, the access policy checks, `crmctl` lists and the documentation tests hold the docs to.
+public struct RPCMethod: Sendable {
+    /// Commands write events; queries read read models or the log; system methods run the daemon.
+    public enum Kind: String, Sendable, Hashable {
+        case command, query, system
+    }
+
+    /// The least a caller needs (see ``AccessPolicy``).
+    public enum Access: String, Sendable, Hashable, Comparable {
+        /// Every peer (`system.ping`).
+        case anyone
+        /// Any role: `read`, `audit`, `write` or `admin`.
+        case read
+        /// `audit` (or `admin`): the history of records and the log itself.
+        case audit
+        /// `write` (or `admin`): every command.
+        case write
+        /// `admin` only.
+        case admin
+
+        public static func < (lhs: Access, rhs: Access) -> Bool {
+            let order: [Access] = [.anyone, .read, .audit, .write, .admin]
+            return order.firstIndex(of: lhs)! < order.firstIndex(of: rhs)!
+        }
+    }
+
+    /// The method name, e.g. `customer.create`.
+    public let name: String
+    public let kind: Kind
+    public let access: Access
+    /// Whether the method may read much of the log or every record of a read model, so it runs on a
+    /// thread of its own rather than the connection's.
+    public let isLong: Bool
+    /// Whether the method answers `as_of` (a past position or time) by folding the log.
+    public let supportsAsOf: Bool
+    /// For a command: its params → the typed command (everything but the common options).
+    public let decode: (@Sendable (JSON?) throws(Rejection) -> any DomainCommand)?
+
+    init(
+        _ name: String,
+        _ kind: Kind,
+        _ access: Access,
+        long: Bool = false,
+        asOf: Bool = false,
+        decode: (@Sendable (JSON?) throws(Rejection) -> any DomainCommand)? = nil
+    ) {
+        self.name = name
+        self.kind = kind
+        self.access = access
+        self.isLong = long
+        self.supportsAsOf = asOf
+        self.decode = decode
+    }
+
+    /// A quick query any role may call: the entry of a query of a read model added through
+    /// `CoreConfiguration.additionalReadModels`, which the table does not list.
+    public static func addedQuery(_ name: String) -> RPCMethod { RPCMethod(name, .query, .read) }
+
+    /// The entry of a command type.
+    static func command<C: DomainCommand & ParamsDecodable>(_ type: C.Type) -> RPCMethod {
+        RPCMethod(C.method, .command, .write) { params throws(Rejection) in try C(params: params) }
+    }
+}
+
+/// A command the RPC edge builds from a request's params.
+public protocol ParamsDecodable {
+    /// Parses and validates everything that does not depend on state; unknown fields are `invalid_field`.
+    init(params: JSON?) throws(Rejection)
+}
+
+extension CreateCustomer: ParamsDecodable {}
+extension UpdateCustomer: ParamsDecodable {}
+extension TagCustomer: ParamsDecodable {}
+extension AssignOwner: ParamsDecodable {}
+extension SetLifecycleStage: ParamsDecodable {}
+extension SetLeadStatus: ParamsDecodable {}
+extension SetConsent: ParamsDecodable {}
+extension LogActivity: ParamsDecodable {}
+extension DefinePipeline: ParamsDecodable {}
+extension CreateDeal: ParamsDecodable {}
+extension MoveDeal: ParamsDecodable {}
+extension UpdateDeal: ParamsDecodable {}
+extension DefineSchedule: ParamsDecodable {}
+extension DefineSlaPolicy: ParamsDecodable {}
+extension RetireSlaPolicy: ParamsDecodable {}
+extension OpenTicket: ParamsDecodable {}
+extension ReplyToTicket: ParamsDecodable {}
+extension SetTicketStatus: ParamsDecodable {}
+extension SetTicketPriority: ParamsDecodable {}
+extension TagTicket: ParamsDecodable {}
+
+/// Every JSON-RPC method of crmd.
+public enum RPCMethods {
+    /// The methods, commands first (customer, sales, service), then queries, then system methods.
+    public static let all: [RPCMethod] = [
+        .command(CreateCustomer.self), .command(UpdateCustomer.self), .command(TagCustomer.self),
+        .command(AssignOwner.self), .command(SetLifecycleStage.self), .command(SetLeadStatus.self),
+        .command(SetConsent.self), .command(LogActivity.self),
+        .command(DefinePipeline.self), .command(CreateDeal.self), .command(MoveDeal.self), .command(UpdateDeal.self),
+        .command(DefineSchedule.self), .command(DefineSlaPolicy.self), .command(RetireSlaPolicy.self),
+        .command(OpenTicket.self), .command(ReplyToTicket.self), .command(SetTicketStatus.self),
+        .command(SetTicketPriority.self), .command(TagTicket.self),
+        RPCMethod("projection.rebuild", .command, .admin),
+
+        RPCMethod("customer.get", .query, .read, asOf: true),
+        RPCMethod("customer.find", .query, .read),
+        RPCMethod("customer.timeline", .query, .read),
+        RPCMethod("funnel.snapshot", .query, .read),
+        RPCMethod("funnel.report", .query, .read, long: true, asOf: true),
+        RPCMethod("deal.get", .query, .read),
+        RPCMethod("deal.list", .query, .read),
+        RPCMethod("pipeline.get", .query, .read),
+        RPCMethod("pipeline.list", .query, .read),
+        RPCMethod("ticket.get", .query, .read),
+        RPCMethod("ticket.list", .query, .read),
+        RPCMethod("sla.ticket", .query, .read, asOf: true),
+        RPCMethod("sla.breaching", .query, .read, long: true),
+        RPCMethod("sla.report", .query, .read, long: true, asOf: true),
+        RPCMethod("customer.history", .query, .audit, long: true),
+        RPCMethod("deal.history", .query, .audit, long: true),
+        RPCMethod("ticket.history", .query, .audit, long: true),
+        RPCMethod("events.read", .query, .audit, long: true),
+        RPCMethod("events.subscribe", .query, .audit),
+        RPCMethod("events.unsubscribe", .query, .audit),
+        RPCMethod("audit.verify", .query, .audit, long: true),
+        RPCMethod("audit.checkpoints", .query, .audit),
+
+        RPCMethod("system.ping", .system, .anyone),
+        RPCMethod("system.stats", .system, .read),
+        RPCMethod("projection.status", .system, .read),
+        RPCMethod("system.backup", .system, .admin, long: true),
+    ]
+
+    /// The methods by name.
+    public static let byName: [String: RPCMethod] = Dictionary(
+        uniqueKeysWithValues: RPCMethods.all.map { ($0.name, $0) }
+    )
+
+    /// The method called `name`, or `nil`.
+    public static func method(_ name: String) -> RPCMethod? { RPCMethods.byName[name] }
+}

@@ -1,0 +1,168 @@
+public import CRMApplication
+public import CRMDomain
+public import CRMEventStore
+public import CRMJSON
+public import CRMParams
+public import CRMProtocol
+
+extension RPCError {
+    /// The JSON-RPC error of a rejection: the code of its reason, its message, and
+    /// `data: {reason, field, details}`.
+    public init(_ rejection: Rejection) {
+        self.init(
+            reason: rejection.reason.rawValue,
+            message: rejection.message,
+            field: rejection.field,
+            details: rejection.details.map { .object($0.mapValues(\.json)) }
+        )
+    }
+}
+
+/// Turning typed outcomes into JSON-RPC results and errors.
+public enum RPCReplies {
+    /// The result of a committed command: `{"<kind>_id": id, "version"?, "events": [{seq, type, stream,
+    /// stream_version}], "position"}`.
+    public static func result(_ receipt: CommandReceipt) -> JSON {
+        var members: [String: JSON] = ["\(receipt.result.record.rawValue)_id": .string(receipt.result.id)]
+        if let version = receipt.result.version { members["version"] = .int(version) }
+        members["events"] = .array(
+            receipt.events.map { event in
+                [
+                    "seq": .int(Int64(event.seq)), "type": .string(event.type), "stream": .string(event.stream),
+                    "stream_version": .int(Int64(event.streamVersion)),
+                ]
+            }
+        )
+        members["position"] = .int(Int64(receipt.position))
+        return .object(members)
+    }
+
+    /// The result or error of a command's outcome.
+    public static func result(of outcome: CommandOutcome) -> Result<JSON, RPCError> {
+        switch outcome {
+        case .committed(let receipt): return .success(RPCReplies.result(receipt))
+        case .rejected(let rejection): return .failure(RPCError(rejection))
+        case .rebuildsStarted(let status): return .success(status)
+        case .storedReply(let text):
+            guard let json = try? JSON.parse(text) else {
+                return .failure(RPCError(reason: "internal", message: "stored reply is unreadable"))
+            }
+            if let error = json["error"], let rpcError = RPCError(json: error) { return .failure(rpcError) }
+            return .success(json["result"] ?? .null)
+        }
+    }
+
+    /// The result or error of a query's answer.
+    public static func result(of answer: Result<JSON, Rejection>) -> Result<JSON, RPCError> {
+        answer.mapError(RPCError.init)
+    }
+
+    /// The response for an outcome; `nil` for a notification (no id).
+    public static func response(id: JSON?, _ outcome: Result<JSON, RPCError>) -> JSON? {
+        guard let id else { return nil }
+        switch outcome {
+        case .success(let result): return RPCResponse.success(id: id, result: result)
+        case .failure(let error): return RPCResponse.failure(id: id, error: error)
+        }
+    }
+}
+
+/// A command request as the pipeline takes it: the typed command and the options every command shares.
+public struct CommandRequest: Sendable {
+    public var command: any DomainCommand
+    public var options: CommandOptions
+
+    /// The params members every command shares, read into ``CommandOptions``.
+    public static let commonParams: Set<String> = [
+        "command_id", "expected_version", "at", "correlation_id", "on_behalf_of",
+    ]
+
+    /// Parses the params of command `method`: the common options, then the command's own fields.
+    public init(_ method: RPCMethod, params: JSON?) throws(Rejection) {
+        guard let decode = method.decode else { throw Rejection(.unknownCommand, "unknown method \(method.name)") }
+        var common = try Params(params)
+        let commandID = try common.string("command_id")
+        if let commandID, commandID.isEmpty || commandID.utf8.count > 128 {
+            throw Rejection.invalid("command_id", "must be 1 to 128 bytes")
+        }
+        let expected = try common.raw("expected_version").map { json throws(Rejection) in
+            try ExpectedVersion(json: json)
+        }
+        let at = try common.timestamp("at")
+        let correlationID = try common.string("correlation_id")
+        let onBehalfOf = try common.string("on_behalf_of")
+        if let onBehalfOf, onBehalfOf.isEmpty || onBehalfOf.utf8.count > 128 {
+            throw Rejection.invalid("on_behalf_of", "must be 1 to 128 bytes")
+        }
+        var rest: JSON? = nil
+        if case .object(var members)? = params {
+            for key in CommandRequest.commonParams { members.removeValue(forKey: key) }
+            rest = .object(members)
+        }
+        self.command = try decode(rest)
+        self.options = CommandOptions(
+            commandID: commandID,
+            expectedVersion: expected,
+            at: at,
+            correlationID: correlationID,
+            onBehalfOf: onBehalfOf
+        )
+    }
+}
+
+/// The params of `projection.rebuild`: `{"name": "<read model>" | "all"}`.
+public enum RebuildRequest {
+    /// The read model named (or `all`).
+    public static func name(_ params: JSON?) throws(Rejection) -> String {
+        var reader = try Params(params)
+        guard let name = try reader.string("name", required: true) else {
+            throw Rejection.invalid("name", "is required")
+        }
+        try reader.finish()
+        return name
+    }
+}
+
+/// The JSON-RPC reply of a command submitted by method name (``CommandPipeline/submit(method:params:origin:)``).
+public struct PendingReply: Sendable {
+    private let outcome: Pending<CommandOutcome>?
+    private let refused: RPCError?
+
+    init(_ outcome: Pending<CommandOutcome>) {
+        self.outcome = outcome
+        self.refused = nil
+    }
+
+    init(refused: RPCError) {
+        self.outcome = nil
+        self.refused = refused
+    }
+
+    /// The result or error, once the command is durable or refused.
+    public var value: Result<JSON, RPCError> {
+        get async {
+            guard let outcome = self.outcome else { return .failure(self.refused!) }
+            return RPCReplies.result(of: await outcome.value)
+        }
+    }
+}
+
+extension CommandPipeline {
+    /// Parses the params of command `method` as the server does and submits it: for tools and tests
+    /// that speak in method names and JSON.
+    public func submit(method: String, params: JSON?, origin: RequestOrigin) -> PendingReply {
+        guard let entry = RPCMethods.method(method), entry.kind == .command else {
+            return PendingReply(refused: RPCError(Rejection(.unknownCommand, "unknown method \(method)")))
+        }
+        do throws(Rejection) {
+            if entry.name == "projection.rebuild" {
+                return PendingReply(self.submitRebuild(name: try RebuildRequest.name(params)).reply)
+            }
+            if let refusal = self.refusal { throw refusal }
+            let request = try CommandRequest(entry, params: params)
+            return PendingReply(self.submit(request.command, options: request.options, origin: origin))
+        } catch {
+            return PendingReply(refused: RPCError(error))
+        }
+    }
+}
