@@ -110,7 +110,7 @@ let package = Package(
         .executableTarget(
             name: "CRMCtl",
             dependencies: [
-                "CRMProtocol", "CRMJSON", "CRMDomain", "CRMEventStore",
+                "CRMProtocol", "CRMJSON", "CRMDomain", "CRMEventStore", "CRMRPC",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -186,7 +186,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CRMCtlTests",
-            dependencies: ["CRMCtl", "CRMProtocol", "CRMJSON", "CRMDomain", "CRMTesting"],
+            dependencies: ["CRMCtl", "CRMProtocol", "CRMJSON", "CRMDomain", "CRMRPC", "CRMTesting"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -1,6 +1,6 @@
 import CRMApplication
-import CRMRPC
 import CRMJSON
+import CRMRPC
 import Foundation
 import Logging
 

@@ -1,6 +1,6 @@
 public import CRMDomain
-public import CRMJSON
 import CRMEventStore
+public import CRMJSON
 
 /// Reads the members of a params object one by one, checking types, and reports anything left over
 /// as an unknown field. Every error names the field by its full path (`emails[1].address`).

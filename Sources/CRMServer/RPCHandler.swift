@@ -4,8 +4,8 @@ import CRMJSON
 import CRMParams
 import CRMProtocol
 public import CRMRPC
-import Synchronization
 public import Logging
+import Synchronization
 
 /// Turns request lines into JSON-RPC replies using the application core.
 ///

@@ -1,7 +1,7 @@
 @testable import CRMApplication
 import CRMDomain
-import CRMRPC
 import CRMJSON
+import CRMRPC
 import CRMTesting
 import LMDB
 import Testing

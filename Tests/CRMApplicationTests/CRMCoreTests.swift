@@ -1,7 +1,7 @@
-import CRMRPC
 import CRMApplication
 import CRMJSON
 import CRMProtocol
+import CRMRPC
 import CRMTesting
 import LMDB
 import Logging

@@ -1,4 +1,6 @@
 import CRMProtocol
+import CRMRPC
+import Foundation
 import Testing
 
 #if canImport(Glibc)
@@ -34,5 +36,16 @@ import Darwin
             #expect(document.contains("| \(code) | `\(reason)` |"), "PROTOCOL.md has no row \(code) \(reason)")
         }
         #expect(document.contains("| \(RPCErrorCode.parseError) | `bad_request` |"))
+    }
+
+    @Test func methodTableIsTheOneCrmdRoutesBy() throws {
+        let document = try ProtocolDocTests.protocolDocument()
+        let start = try #require(document.range(of: "### 10.1 Every method"))
+        let rows = document[start.upperBound...].split(separator: "\n").filter { $0.hasPrefix("| `") }
+        let expected = RPCMethods.all.map { method in
+            "| `\(method.name)` | \(method.kind.rawValue) | \(method.access.rawValue) | "
+                + "\(method.isLong ? "long" : "quick") | \(method.supportsAsOf ? "yes" : "") |"
+        }
+        #expect(rows.map(String.init) == expected)
     }
 }

@@ -21,6 +21,17 @@ import Testing
         }
     }
 
+    @Test func methodsListsTheTableAndRefusesAnUnknownKind() throws {
+        let command = try #require(try CRMCtl.parseAsRoot(["methods", "--kind", "query", "--json"]) as? Methods)
+        #expect(command.kind == "query" && command.global.json)
+        #expect {
+            try CRMCtl.parseAsRoot(["methods", "--kind", "queries"])
+        } throws: { error in
+            CRMCtl.exitCode(for: error) == .validationFailure
+                && CRMCtl.message(for: error).contains("--kind must be command, query or system")
+        }
+    }
+
     @Test func dealAndTicketHistory() throws {
         var (method, params) = try request(["deal", "history", "d1"])
         #expect(method == "deal.history")

@@ -1,10 +1,10 @@
-import CRMRPC
 @testable import CRMApplication
 import CRMDomain
 import CRMEventStore
 import CRMJSON
 import CRMProjections
 import CRMProtocol
+import CRMRPC
 import CRMTesting
 import Foundation
 import LMDB

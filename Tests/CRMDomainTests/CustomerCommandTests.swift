@@ -1,7 +1,7 @@
 import CRMDomain
-import CRMRPC
 import CRMEventStore
 import CRMJSON
+import CRMRPC
 import Testing
 
 /// A command type and params that would succeed against an active customer `c1`.

@@ -1,7 +1,7 @@
-import CRMRPC
 import CRMDomain
 import CRMEventStore
 import CRMJSON
+import CRMRPC
 import Testing
 
 @Suite struct LogActivityTests {

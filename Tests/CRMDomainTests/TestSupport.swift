@@ -1,6 +1,6 @@
 import CRMDomain
-import CRMRPC
 import CRMJSON
+import CRMRPC
 import CRMTesting
 import Testing
 

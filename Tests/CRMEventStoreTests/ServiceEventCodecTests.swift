@@ -1,7 +1,7 @@
 import CRMDomain
-import CRMRPC
 import CRMEventStore
 import CRMJSON
+import CRMRPC
 import CRMTesting
 import Foundation
 import Testing

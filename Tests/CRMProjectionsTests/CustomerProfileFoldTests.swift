@@ -1,5 +1,5 @@
-import CRMEventStore
 import CRMDomain
+import CRMEventStore
 import CRMJSON
 import CRMProjections
 import LMDB

@@ -1,7 +1,7 @@
 import CRMDomain
-import CRMRPC
 import CRMJSON
 import CRMProjections
+import CRMRPC
 import CRMTesting
 import Foundation
 import LMDB
