@@ -157,8 +157,8 @@ let package = Package(
         .testTarget(
             name: "CRMApplicationTests",
             dependencies: [
-                "CRMApplication", "CRMRPC", "CRMDomain", "CRMEventStore", "CRMProjections", "CRMTesting", "CRMJSON",
-                "CRMProtocol",
+                "CRMApplication", "CRMRPC", "CRMDomain", "CRMEventStore", "CRMParams", "CRMProjections", "CRMTesting",
+                "CRMJSON", "CRMProtocol",
             ],
             swiftSettings: swiftSettings
         ),

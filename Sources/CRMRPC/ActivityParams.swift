@@ -5,7 +5,7 @@ public import CRMParams
 
 extension LogActivity {
     /// Parses and validates the params.
-    public init(params: JSON?) throws(Rejection) {
+    public init(params: inout Params) throws(Rejection) {
         let activityID: String?
         let dealID: String?
         let ticketID: String?
@@ -19,7 +19,6 @@ extension LogActivity {
         let dueAt: Int64?
         let taskStatus: String?
         let subject: String?
-        var params = try Params(params)
         activityID = try params.identifier("activity_id")
         let type = try params.oneOf("type", LogActivity.types, required: true)!
         let customerIDs = try params.strings("customer_ids", required: true)!

@@ -5,9 +5,8 @@ public import CRMParams
 
 extension CreateCustomer {
     /// Parses and validates the params.
-    public init(params: JSON?) throws(Rejection) {
+    public init(params: inout Params) throws(Rejection) {
         let customerID: String?
-        var params = try Params(params)
         customerID = try params.identifier("customer_id")
         var draft = CustomerState(id: customerID ?? "(new)")
         draft.firstName = try CustomerInput.text(&params, "first_name", limit: CustomerInput.nameLimit)
@@ -46,9 +45,8 @@ extension CreateCustomer {
 
 extension UpdateCustomer {
     /// Parses and validates the params.
-    public init(params: JSON?) throws(Rejection) {
+    public init(params: inout Params) throws(Rejection) {
         let customerID: String
-        var params = try Params(params)
         customerID = try params.identifier("customer_id", required: true)!
         let setParams = try params.object("set")
         let unset = try params.strings("unset")
@@ -132,9 +130,8 @@ extension UpdateCustomer {
 
 extension TagCustomer {
     /// Parses and validates the params.
-    public init(params: JSON?) throws(Rejection) {
+    public init(params: inout Params) throws(Rejection) {
         let customerID: String
-        var params = try Params(params)
         customerID = try params.identifier("customer_id", required: true)!
         let add: [String]
         let remove: [String]
@@ -155,10 +152,9 @@ extension TagCustomer {
 
 extension AssignOwner {
     /// Parses and validates the params.
-    public init(params: JSON?) throws(Rejection) {
+    public init(params: inout Params) throws(Rejection) {
         let customerID: String
         let ownerID: String?
-        var params = try Params(params)
         customerID = try params.identifier("customer_id", required: true)!
         guard params.contains("owner_id") else { throw Rejection.missing("owner_id") }
         ownerID = try params.identifier("owner_id")
@@ -169,11 +165,10 @@ extension AssignOwner {
 
 extension SetLifecycleStage {
     /// Parses and validates the params.
-    public init(params: JSON?) throws(Rejection) {
+    public init(params: inout Params) throws(Rejection) {
         let customerID: String
         let stage: String
         let allowBackward: Bool
-        var params = try Params(params)
         customerID = try params.identifier("customer_id", required: true)!
         stage = try params.oneOf("stage", Validation.lifecycleStages, required: true)!
         allowBackward = try params.bool("allow_backward") ?? false
@@ -184,10 +179,9 @@ extension SetLifecycleStage {
 
 extension SetLeadStatus {
     /// Parses and validates the params.
-    public init(params: JSON?) throws(Rejection) {
+    public init(params: inout Params) throws(Rejection) {
         let customerID: String
         let status: String
-        var params = try Params(params)
         customerID = try params.identifier("customer_id", required: true)!
         status = try params.oneOf("status", Validation.leadStatuses, required: true)!
         try params.finish()
@@ -197,10 +191,9 @@ extension SetLeadStatus {
 
 extension SetConsent {
     /// Parses and validates the params.
-    public init(params: JSON?) throws(Rejection) {
+    public init(params: inout Params) throws(Rejection) {
         let customerID: String
         let consent: CustomerInput.Consent
-        var params = try Params(params)
         customerID = try params.identifier("customer_id", required: true)!
         consent = try CustomerInput.consent(&params)
         try params.finish()

@@ -5,7 +5,7 @@ public import CRMParams
 
 extension CreateDeal {
     /// Parses and validates the params.
-    public init(params: JSON?) throws(Rejection) {
+    public init(params: inout Params) throws(Rejection) {
         let dealID: String?
         let pipelineID: String
         let name: String
@@ -17,7 +17,6 @@ extension CreateDeal {
         let ownerID: String?
         let probability: Int?
         let lostReason: String?
-        var params = try Params(params)
         dealID = try params.identifier("deal_id")
         pipelineID = try params.identifier("pipeline_id", required: true)!
         name = try DealInput.name(&params, required: true)!
@@ -51,12 +50,11 @@ extension CreateDeal {
 
 extension MoveDeal {
     /// Parses and validates the params.
-    public init(params: JSON?) throws(Rejection) {
+    public init(params: inout Params) throws(Rejection) {
         let dealID: String
         let stageID: String
         let lostReason: String?
         let probability: Int?
-        var params = try Params(params)
         dealID = try params.identifier("deal_id", required: true)!
         stageID = try params.identifier("stage_id", required: true)!
         lostReason = try DealInput.lostReason(&params)
@@ -68,14 +66,13 @@ extension MoveDeal {
 
 extension UpdateDeal {
     /// Parses and validates the params.
-    public init(params: JSON?) throws(Rejection) {
+    public init(params: inout Params) throws(Rejection) {
         let dealID: String
         let name: String?
         let currency: String?
         let closeDate: String??
         let ownerID: String??
         let customerIDs: [String]?
-        var params = try Params(params)
         dealID = try params.identifier("deal_id", required: true)!
         name = try DealInput.name(&params, required: false)
         let clearAmount = params.contains("amount")

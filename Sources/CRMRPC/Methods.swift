@@ -1,5 +1,6 @@
 public import CRMDomain
 public import CRMJSON
+public import CRMParams
 
 /// What a method is and who may call it: the one table of crmd's JSON-RPC methods, which the server
 /// routes by, the access policy checks, `crmctl` lists and the documentation tests hold the docs to.
@@ -37,8 +38,10 @@ public struct RPCMethod: Sendable {
     public let isLong: Bool
     /// Whether the method answers `as_of` (a past position or time) by folding the log.
     public let supportsAsOf: Bool
-    /// For a command: its params → the typed command (everything but the common options).
-    public let decode: (@Sendable (JSON?) throws(Rejection) -> any DomainCommand)?
+    /// For a command: its params → the typed command. The reader has consumed the common options
+    /// already; the decoder reads the command's own members and finishes the reader (unknown members
+    /// are `invalid_field`).
+    public let decode: (@Sendable (inout Params) throws(Rejection) -> any DomainCommand)?
 
     init(
         _ name: String,
@@ -46,7 +49,7 @@ public struct RPCMethod: Sendable {
         _ access: Access,
         long: Bool = false,
         asOf: Bool = false,
-        decode: (@Sendable (JSON?) throws(Rejection) -> any DomainCommand)? = nil
+        decode: (@Sendable (inout Params) throws(Rejection) -> any DomainCommand)? = nil
     ) {
         self.name = name
         self.kind = kind
@@ -62,14 +65,23 @@ public struct RPCMethod: Sendable {
 
     /// The entry of a command type.
     static func command<C: DomainCommand & ParamsDecodable>(_ type: C.Type) -> RPCMethod {
-        RPCMethod(C.method, .command, .write) { params throws(Rejection) in try C(params: params) }
+        RPCMethod(C.method, .command, .write) { params throws(Rejection) in try C(params: &params) }
     }
 }
 
 /// A command the RPC edge builds from a request's params.
 public protocol ParamsDecodable {
-    /// Parses and validates everything that does not depend on state; unknown fields are `invalid_field`.
-    init(params: JSON?) throws(Rejection)
+    /// Reads the command's members from `params` and validates everything that does not depend on
+    /// state, then finishes the reader: members nobody read are `invalid_field`.
+    init(params: inout Params) throws(Rejection)
+}
+
+extension ParamsDecodable {
+    /// The command from a params object holding its own members only.
+    public init(params json: JSON?) throws(Rejection) {
+        var params = try Params(json)
+        try self.init(params: &params)
+    }
 }
 
 extension CreateCustomer: ParamsDecodable {}

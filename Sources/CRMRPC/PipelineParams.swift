@@ -5,9 +5,8 @@ public import CRMParams
 
 extension DefinePipeline {
     /// Parses and validates the params; structural problems are `invalid_pipeline`.
-    public init(params: JSON?) throws(Rejection) {
+    public init(params: inout Params) throws(Rejection) {
         let definition: PipelineDefinition
-        var params = try Params(params)
         let id = try params.identifier("pipeline_id", required: true)!
         guard id != PipelineDefinition.lifecycleID else {
             throw Rejection.invalid("pipeline_id", "\"\(id)\" is reserved for the customer lifecycle funnel")

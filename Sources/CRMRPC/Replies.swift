@@ -72,11 +72,6 @@ public struct CommandRequest: Sendable {
     public var command: any DomainCommand
     public var options: CommandOptions
 
-    /// The params members every command shares, read into ``CommandOptions``.
-    public static let commonParams: Set<String> = [
-        "command_id", "expected_version", "at", "correlation_id", "on_behalf_of",
-    ]
-
     /// Parses the params of command `method`: the common options, then the command's own fields.
     public init(_ method: RPCMethod, params: JSON?) throws(Rejection) {
         guard let decode = method.decode else { throw Rejection(.unknownCommand, "unknown method \(method.name)") }
@@ -94,12 +89,7 @@ public struct CommandRequest: Sendable {
         if let onBehalfOf, onBehalfOf.isEmpty || onBehalfOf.utf8.count > 128 {
             throw Rejection.invalid("on_behalf_of", "must be 1 to 128 bytes")
         }
-        var rest: JSON? = nil
-        if case .object(var members)? = params {
-            for key in CommandRequest.commonParams { members.removeValue(forKey: key) }
-            rest = .object(members)
-        }
-        self.command = try decode(rest)
+        self.command = try decode(&common)
         self.options = CommandOptions(
             commandID: commandID,
             expectedVersion: expected,

@@ -7,9 +7,8 @@ import Foundation
 extension DefineSchedule {
     /// Parses and validates the params: `invalid_timezone`, `invalid_hours`, `empty_schedule`,
     /// `invalid_holiday`.
-    public init(params: JSON?) throws(Rejection) {
+    public init(params: inout Params) throws(Rejection) {
         let schedule: BusinessSchedule
-        var params = try Params(params)
         let id = try params.identifier("schedule_id", required: true)!
         let name = try CustomerInput.text(&params, "name", limit: CustomerInput.longTextLimit)
         guard let name else { throw Rejection.missing("name") }

@@ -5,9 +5,8 @@ public import CRMParams
 
 extension DefineSlaPolicy {
     /// Parses and validates the params (`invalid_target`, `duplicate_target`, `invalid_field`).
-    public init(params: JSON?) throws(Rejection) {
+    public init(params: inout Params) throws(Rejection) {
         let policy: SlaPolicy
-        var params = try Params(params)
         let id = try params.identifier("policy_id", required: true)!
         guard let name = try CustomerInput.text(&params, "name", limit: CustomerInput.longTextLimit) else {
             throw Rejection.missing("name")
@@ -125,9 +124,8 @@ extension DefineSlaPolicy {
 
 extension RetireSlaPolicy {
     /// Parses the params.
-    public init(params: JSON?) throws(Rejection) {
+    public init(params: inout Params) throws(Rejection) {
         let policyID: String
-        var params = try Params(params)
         policyID = try params.identifier("policy_id", required: true)!
         try params.finish()
         self.init(policyID: policyID)

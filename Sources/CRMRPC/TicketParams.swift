@@ -5,7 +5,7 @@ public import CRMParams
 
 extension OpenTicket {
     /// Parses and validates the params.
-    public init(params: JSON?) throws(Rejection) {
+    public init(params: inout Params) throws(Rejection) {
         let ticketID: String?
         let customerID: String
         let channel: String
@@ -13,7 +13,6 @@ extension OpenTicket {
         let createdBy: String
         let firstMessage: (body: String, isPublic: Bool)?
         let tags: [String]
-        var params = try Params(params)
         ticketID = try params.identifier("ticket_id")
         customerID = try params.identifier("customer_id", required: true)!
         guard let subject = try CustomerInput.text(&params, "subject", limit: TicketRules.subjectLimit) else {
@@ -50,14 +49,13 @@ extension OpenTicket {
 
 extension ReplyToTicket {
     /// Parses and validates the params.
-    public init(params: JSON?) throws(Rejection) {
+    public init(params: inout Params) throws(Rejection) {
         let ticketID: String
         let author: String
         let authorID: String?
         let isPublic: Bool
         let body: String
         let setStatus: String?
-        var params = try Params(params)
         ticketID = try params.identifier("ticket_id", required: true)!
         author = try params.oneOf("author", ["customer", "agent"], required: true)!
         authorID = try params.identifier("author_id")
@@ -84,11 +82,10 @@ extension ReplyToTicket {
 
 extension SetTicketStatus {
     /// Parses and validates the params.
-    public init(params: JSON?) throws(Rejection) {
+    public init(params: inout Params) throws(Rejection) {
         let ticketID: String
         let status: String
         let reason: String?
-        var params = try Params(params)
         ticketID = try params.identifier("ticket_id", required: true)!
         status = try params.oneOf("status", SlaVocabulary.statuses, required: true)!
         reason = try CustomerInput.text(&params, "reason", limit: TicketRules.subjectLimit)
@@ -99,10 +96,9 @@ extension SetTicketStatus {
 
 extension SetTicketPriority {
     /// Parses and validates the params.
-    public init(params: JSON?) throws(Rejection) {
+    public init(params: inout Params) throws(Rejection) {
         let ticketID: String
         let priority: String
-        var params = try Params(params)
         ticketID = try params.identifier("ticket_id", required: true)!
         priority = try params.oneOf("priority", SlaVocabulary.priorities, required: true)!
         try params.finish()
@@ -112,11 +108,10 @@ extension SetTicketPriority {
 
 extension TagTicket {
     /// Parses and validates the params; `add` and `remove` must not share a tag.
-    public init(params: JSON?) throws(Rejection) {
+    public init(params: inout Params) throws(Rejection) {
         let ticketID: String
         let add: [String]
         let remove: [String]
-        var params = try Params(params)
         ticketID = try params.identifier("ticket_id", required: true)!
         add = try CustomerInput.tags(&params, "add") ?? []
         remove = try CustomerInput.tags(&params, "remove") ?? []

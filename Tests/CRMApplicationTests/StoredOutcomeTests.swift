@@ -2,6 +2,7 @@
 import CRMDomain
 import CRMEventStore
 import CRMJSON
+import CRMParams
 import CRMProjections
 import CRMProtocol
 import CRMRPC
@@ -110,7 +111,10 @@ import Testing
                 #expect(method.access >= .write, "\(method.name)")
                 guard method.name != "projection.rebuild" else { continue }
                 let decode = try #require(method.decode, "\(method.name) has no params decoder")
-                #expect(throws: Rejection.self, "\(method.name) with no params") { _ = try decode(nil) }
+                #expect(throws: Rejection.self, "\(method.name) with no params") {
+                    var params = try Params(nil)
+                    _ = try decode(&params)
+                }
             case .query, .system:
                 #expect(method.decode == nil)
                 #expect(

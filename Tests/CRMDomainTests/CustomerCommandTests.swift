@@ -1,6 +1,7 @@
 import CRMDomain
 import CRMEventStore
 import CRMJSON
+import CRMParams
 import CRMRPC
 import Testing
 
@@ -90,7 +91,7 @@ let commandsOnC1: [CommandCase] = [
         )
     }
 
-    @Test func methodTableListsEveryCommand() {
+    @Test func methodTableListsEveryCommand() throws {
         #expect(
             // Customer and activity commands first; sales and service commands follow.
             Array(RPCMethods.all.map(\.name).prefix(8))
@@ -100,7 +101,8 @@ let commandsOnC1: [CommandCase] = [
                     "activity.log",
                 ]
         )
-        let tag = try? RPCMethods.method("customer.tag")?.decode?(["customer_id": "c1", "add": ["vip"]])
+        var params = try Params(["customer_id": "c1", "add": ["vip"]])
+        let tag = try RPCMethods.method("customer.tag")?.decode?(&params)
         #expect(tag is TagCustomer)
         #expect(RPCMethods.method("customer.erase") == nil)
     }
