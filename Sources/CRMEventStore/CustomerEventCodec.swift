@@ -1,8 +1,8 @@
-import CRMDomain
-import CRMJSON
+public import CRMDomain
+public import CRMJSON
 
 /// Customer and activity events ⇄ their JSON payloads (see ``EventCodec``).
-enum CustomerEventCodec {
+public enum CustomerEventCodec {
     /// The `data` and `pii` payloads of `event`.
     static func encode(_ event: CustomerEvent) -> (data: JSON, pii: JSON) {
         switch event {
@@ -22,31 +22,7 @@ enum CustomerEventCodec {
                 ]
             )
         case .updated(let updated):
-            var data: [String: JSON] = [:]
-            var pii: [String: JSON] = [:]
-            func put(_ field: String, _ change: Change<String?>?, personal: Bool = true) {
-                guard let change else { return }
-                let value: JSON = ["from": .string(change.from), "to": .string(change.to)]
-                if personal { pii[field] = value } else { data[field] = value }
-            }
-            put("first_name", updated.firstName)
-            put("last_name", updated.lastName)
-            put("company_name", updated.companyName)
-            put("job_title", updated.jobTitle)
-            put("tier", updated.tier, personal: false)
-            put("source", updated.source, personal: false)
-            if let change = updated.emails {
-                pii["emails"] = ["from": .array(change.from.map(\.eventJSON)), "to": .array(change.to.map(\.eventJSON))]
-            }
-            if let change = updated.phones {
-                pii["phones"] = ["from": .array(change.from.map(\.eventJSON)), "to": .array(change.to.map(\.eventJSON))]
-            }
-            if let change = updated.address {
-                pii["address"] = ["from": change.from?.json ?? .null, "to": change.to?.json ?? .null]
-            }
-            for (key, change) in updated.custom {
-                pii["custom.\(key)"] = ["from": change.from?.json ?? .null, "to": change.to?.json ?? .null]
-            }
+            let (data, pii) = CustomerEventCodec.changes(updated)
             return (
                 [
                     "customer_id": .string(updated.customerID), "changed_fields": .strings(updated.changedFields),
@@ -105,6 +81,37 @@ enum CustomerEventCodec {
                 ["subject": .string(activity.subject), "body": .string(activity.body)]
             )
         }
+    }
+
+    /// The `{from, to}` of every changed field of `updated`: the non-personal ones (`data.changes`)
+    /// and the personal ones (`pii.changes`), as `CustomerUpdated` holds them.
+    public static func changes(_ updated: CustomerUpdated) -> (data: [String: JSON], pii: [String: JSON]) {
+            var data: [String: JSON] = [:]
+            var pii: [String: JSON] = [:]
+            func put(_ field: String, _ change: Change<String?>?, personal: Bool = true) {
+                guard let change else { return }
+                let value: JSON = ["from": .string(change.from), "to": .string(change.to)]
+                if personal { pii[field] = value } else { data[field] = value }
+            }
+            put("first_name", updated.firstName)
+            put("last_name", updated.lastName)
+            put("company_name", updated.companyName)
+            put("job_title", updated.jobTitle)
+            put("tier", updated.tier, personal: false)
+            put("source", updated.source, personal: false)
+            if let change = updated.emails {
+                pii["emails"] = ["from": .array(change.from.map(\.eventJSON)), "to": .array(change.to.map(\.eventJSON))]
+            }
+            if let change = updated.phones {
+                pii["phones"] = ["from": .array(change.from.map(\.eventJSON)), "to": .array(change.to.map(\.eventJSON))]
+            }
+            if let change = updated.address {
+                pii["address"] = ["from": change.from?.json ?? .null, "to": change.to?.json ?? .null]
+            }
+            for (key, change) in updated.custom {
+                pii["custom.\(key)"] = ["from": change.from?.json ?? .null, "to": change.to?.json ?? .null]
+            }
+        return (data, pii)
     }
 
     /// The typed event of a current-version payload, or `nil` when the type is not a customer event or

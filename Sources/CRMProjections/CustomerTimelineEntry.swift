@@ -98,10 +98,8 @@ enum TimelineNote: Hashable {
     var extra: [String: JSON] {
         switch self {
         case .customerUpdated(let updated):
-            let payload = EventCodec.payload(.customer(.updated(updated)))
-            var changes = payload.data["changes"]?.objectValue ?? [:]
-            for (field, change) in payload.pii["changes"]?.objectValue ?? [:] { changes[field] = change }
-            return ["changes": .object(changes)]
+            let (changes, personal) = CustomerEventCodec.changes(updated)
+            return ["changes": .object(changes.merging(personal) { _, personal in personal })]
         case .dealCreated(let dealID, _, let stageID):
             return ["deal_id": .string(dealID), "stage_id": .string(stageID)]
         case .dealStageChanged(let dealID, let from, let to):
