@@ -1,6 +1,6 @@
 import CRMDomain
 import CRMEventStore
-public import CRMJSON
+import CRMJSON
 import CRMParams
 import CRMProjections
 import Foundation

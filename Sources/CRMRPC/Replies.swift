@@ -1,8 +1,8 @@
 public import CRMApplication
 public import CRMDomain
-public import CRMEventStore
+import CRMEventStore
 public import CRMJSON
-public import CRMParams
+import CRMParams
 public import CRMProtocol
 
 extension RPCError {

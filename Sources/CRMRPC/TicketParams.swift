@@ -1,6 +1,6 @@
 public import CRMDomain
 import CRMEventStore
-public import CRMJSON
+import CRMJSON
 public import CRMParams
 
 extension OpenTicket {
