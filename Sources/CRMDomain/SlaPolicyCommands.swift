@@ -55,20 +55,6 @@ public struct SlaTarget: Sendable, Hashable {
             "business_hours": .bool(self.businessHours), "pause_on": .strings(self.pauseOn),
         ]
     }
-
-    /// Decodes ``json``.
-    public init?(json: JSON) {
-        guard let metric = json["metric"]?.stringValue, let priority = json["priority"]?.stringValue,
-            let minutes = json["minutes"]?.intValue
-        else { return nil }
-        self.init(
-            metric: metric,
-            priority: priority,
-            minutes: minutes,
-            businessHours: json["business_hours"]?.boolValue ?? false,
-            pauseOn: json["pause_on"]?.arrayValue?.compactMap(\.stringValue) ?? SlaVocabulary.defaultPauseOn(metric)
-        )
-    }
 }
 
 /// An SLA policy definition, as kept in decision state.
@@ -138,24 +124,6 @@ public struct SlaPolicy: Sendable, Hashable {
             "position": .int(self.position), "match": self.matchJSON, "schedule_id": .string(self.scheduleID),
             "targets": .array(self.targets.map(\.json)), "retired": .bool(self.retired),
         ]
-    }
-
-    /// Decodes ``json``.
-    public init?(json: JSON) {
-        guard let id = json["policy_id"]?.stringValue else { return nil }
-        func list(_ key: String) -> [String]? { json["match"]?[key]?.arrayValue?.compactMap(\.stringValue) }
-        self.init(
-            policyID: id,
-            version: json["version"]?.intValue ?? 1,
-            name: json["name"]?.stringValue ?? "",
-            position: json["position"]?.intValue ?? 0,
-            tiers: list("tiers"),
-            channels: list("channels"),
-            tagsAny: list("tags_any"),
-            scheduleID: json["schedule_id"]?.stringValue,
-            targets: json["targets"]?.arrayValue?.compactMap(SlaTarget.init(json:)) ?? [],
-            retired: json["retired"]?.boolValue ?? false
-        )
     }
 
     /// Format of the binary row; bump it with the decision state's version.
