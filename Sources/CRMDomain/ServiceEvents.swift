@@ -1,5 +1,3 @@
-public import CRMJSON
-
 /// The events of the service desk (schedules, SLA policies, tickets) as typed values.
 ///
 /// Ticket facts from the SLA vocabulary (channels, priorities, statuses, authors) stay strings, as in
@@ -92,14 +90,6 @@ public struct SlaPolicyDefined: Sendable, Hashable {
         self.policy = policy
         self.policy.retired = false
     }
-
-    /// The event's `data`: the policy's stored form without `retired` (what the policy-set
-    /// fingerprint hashes).
-    public var data: JSON {
-        var data = self.policy.json
-        data["retired"] = nil
-        return data
-    }
 }
 
 /// `SlaPolicyRetired`: the policy stops matching tickets.
@@ -114,9 +104,6 @@ public struct SlaPolicyRetired: Sendable, Hashable {
         self.policyID = policyID
         self.version = version
     }
-
-    /// The event's `data`, `{policy_id, version}` (what the policy-set fingerprint hashes).
-    public var data: JSON { ["policy_id": .string(self.policyID), "version": .int(self.version)] }
 }
 
 /// `TicketOpened`: a new ticket.

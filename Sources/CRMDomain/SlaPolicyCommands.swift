@@ -1,5 +1,3 @@
-public import CRMJSON
-
 /// The SLA vocabulary shared by commands, the clock and the read model.
 public enum SlaVocabulary {
     /// The core metrics.
@@ -46,14 +44,6 @@ public struct SlaTarget: Sendable, Hashable {
         self.minutes = minutes
         self.businessHours = businessHours
         self.pauseOn = pauseOn
-    }
-
-    /// `{metric, priority, minutes, business_hours, pause_on}`.
-    public var json: JSON {
-        [
-            "metric": .string(self.metric), "priority": .string(self.priority), "minutes": .int(self.minutes),
-            "business_hours": .bool(self.businessHours), "pause_on": .strings(self.pauseOn),
-        ]
     }
 }
 
@@ -107,24 +97,6 @@ public struct SlaPolicy: Sendable, Hashable {
 
     /// Whether the policy has no conditions (the fallback).
     public var isFallback: Bool { self.tiers == nil && self.channels == nil && self.tagsAny == nil }
-
-    /// The `match` object.
-    public var matchJSON: JSON {
-        var members: [String: JSON] = [:]
-        if let tiers = self.tiers { members["tiers"] = .strings(tiers) }
-        if let channels = self.channels { members["channels"] = .strings(channels) }
-        if let tags = self.tagsAny { members["tags_any"] = .strings(tags) }
-        return .object(members)
-    }
-
-    /// The event/state form.
-    public var json: JSON {
-        [
-            "policy_id": .string(self.policyID), "version": .int(self.version), "name": .string(self.name),
-            "position": .int(self.position), "match": self.matchJSON, "schedule_id": .string(self.scheduleID),
-            "targets": .array(self.targets.map(\.json)), "retired": .bool(self.retired),
-        ]
-    }
 
     /// Format of the binary row; bump it with the decision state's version.
     static let rowFormat: UInt8 = 1

@@ -17,9 +17,9 @@ public enum ServiceEventCodec {
         case .scheduleDefined(let defined):
             return (defined.schedule.json, .null)
         case .slaPolicyDefined(let defined):
-            return (defined.data, .null)
+            return (ServiceEventCodec.data(defined.policy), .null)
         case .slaPolicyRetired(let retired):
-            return (retired.data, .null)
+            return (["policy_id": .string(retired.policyID), "version": .int(retired.version)], .null)
         case .ticketOpened(let opened):
             let data: JSON = [
                 "ticket_id": .string(opened.ticketID), "customer_id": .string(opened.customerID),
@@ -282,7 +282,32 @@ extension BusinessSchedule {
     }
 }
 
+extension ServiceEventCodec {
+    /// The `data` of `SlaPolicyDefined`: `{policy_id, version, name, position, match:{tiers?, channels?,
+    /// tags_any?}, schedule_id, targets:[{metric, priority, minutes, business_hours, pause_on}]}` (a
+    /// definition has no `retired` flag).
+    static func data(_ policy: SlaPolicy) -> JSON {
+        var match: [String: JSON] = [:]
+        if let tiers = policy.tiers { match["tiers"] = .strings(tiers) }
+        if let channels = policy.channels { match["channels"] = .strings(channels) }
+        if let tags = policy.tagsAny { match["tags_any"] = .strings(tags) }
+        return [
+            "policy_id": .string(policy.policyID), "version": .int(policy.version), "name": .string(policy.name),
+            "position": .int(policy.position), "match": .object(match), "schedule_id": .string(policy.scheduleID),
+            "targets": .array(policy.targets.map(\.json)),
+        ]
+    }
+}
+
 extension SlaTarget {
+    /// `{metric, priority, minutes, business_hours, pause_on}`, as `SlaPolicyDefined` stores a target.
+    var json: JSON {
+        [
+            "metric": .string(self.metric), "priority": .string(self.priority), "minutes": .int(self.minutes),
+            "business_hours": .bool(self.businessHours), "pause_on": .strings(self.pauseOn),
+        ]
+    }
+
     /// Decodes ``json`` (`SlaPolicyDefined`'s form); `nil` without a metric, priority or minutes. A
     /// missing `pause_on` takes the metric's default.
     init?(json: JSON) {
@@ -300,7 +325,8 @@ extension SlaTarget {
 }
 
 extension SlaPolicy {
-    /// Decodes ``json`` (the data of `SlaPolicyDefined`); `nil` without a `policy_id`. Missing members
+    /// Decodes the data of `SlaPolicyDefined` (``ServiceEventCodec/data(_:)-(SlaPolicy)``); `nil` without
+    /// a `policy_id`. Missing members
     /// take the defaults the decision state always read (version 1, position 0, no conditions).
     init?(json: JSON) {
         guard let id = json["policy_id"]?.stringValue else { return nil }

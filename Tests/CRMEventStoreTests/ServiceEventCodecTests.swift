@@ -318,13 +318,26 @@ import Testing
         #expect(BusinessSchedule(json: ["timezone": "Europe/Berlin", "hours": ["mon": [["9", "17:00"]]]]) == nil)
     }
 
-    /// The SLA clock, the ticket record and the schedule are typed: their domain files hold no JSON.
-    @Test func slaDomainFilesHoldNoJSON() throws {
+    /// The SLA events, policies, schedules, clock and ticket record are typed: their JSON lives in this
+    /// codec (and the read model renders its own), so no CRMDomain file imports CRMJSON or Crypto.
+    @Test func theDomainHoldsNoJSON() throws {
         let domain = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("Sources/CRMDomain")
-        for file in ["SlaClock.swift", "SlaTicketRecord.swift", "BusinessCalendar.swift"] {
+        let files = try FileManager.default.contentsOfDirectory(atPath: domain.path).filter { $0.hasSuffix(".swift") }
+        #expect(files.contains("SlaClock.swift") && files.contains("ServiceEvents.swift"))
+        for file in files {
             let text = try String(contentsOf: domain.appendingPathComponent(file), encoding: .utf8)
-            for token in ["import CRMJSON", ": JSON", "-> JSON", "JSON."] {
+            for token in ["import CRMJSON", "import Crypto"] {
+                #expect(!text.contains(token), "\(file): \(token)")
+            }
+        }
+        let sla = [
+            "SlaClock.swift", "SlaTicketRecord.swift", "BusinessCalendar.swift", "ServiceEvents.swift",
+            "SlaPolicyCommands.swift",
+        ]
+        for file in sla {
+            let text = try String(contentsOf: domain.appendingPathComponent(file), encoding: .utf8)
+            for token in [": JSON", "-> JSON", "JSON."] {
                 #expect(!text.contains(token), "\(file) uses JSON (\(token))")
             }
         }
