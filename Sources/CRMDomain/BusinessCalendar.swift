@@ -1,4 +1,3 @@
-public import CRMJSON
 import Foundation
 
 /// A business-hours schedule: an IANA time zone, weekly open intervals that do
@@ -72,55 +71,6 @@ public struct BusinessSchedule: Sendable, Hashable {
         hasher.combine(self.timezone)
     }
 
-    // MARK: - JSON
-
-    /// `{"schedule_id","version","name","timezone","hours":{"mon":[["09:00","17:00"]],…},"holidays":[{date,name}]}`.
-    public var json: JSON {
-        var hours: [String: JSON] = [:]
-        for (index, day) in self.hours.enumerated() where !day.isEmpty {
-            hours[BusinessSchedule.weekdays[index]] = .array(
-                day.map { .array([.string(Self.clock($0.start)), .string(Self.clock($0.end))]) }
-            )
-        }
-        let holidays: [JSON] = self.holidays.keys.sorted().map { day in
-            ["date": .string(Self.date(day)), "name": .string(self.holidays[day].flatMap { $0.isEmpty ? nil : $0 })]
-        }
-        return [
-            "schedule_id": .string(self.scheduleID), "version": .int(self.version), "name": .string(self.name),
-            "timezone": .string(self.timezone), "hours": .object(hours), "holidays": .array(holidays),
-        ]
-    }
-
-    /// Decodes ``json``; `nil` for anything malformed.
-    public init?(json: JSON) {
-        guard let timezone = json["timezone"]?.stringValue, let hoursObject = json["hours"]?.objectValue else {
-            return nil
-        }
-        var hours: [[Interval]] = Array(repeating: [], count: 7)
-        for (key, value) in hoursObject {
-            guard let index = BusinessSchedule.weekdays.firstIndex(of: key) else { return nil }
-            for pair in value.arrayValue ?? [] {
-                guard let start = pair[0]?.stringValue.flatMap(Self.parseClock),
-                    let end = pair[1]?.stringValue.flatMap(Self.parseClock)
-                else { return nil }
-                hours[index].append(Interval(start: start, end: end))
-            }
-        }
-        var holidays: [Int: String] = [:]
-        for entry in json["holidays"]?.arrayValue ?? [] {
-            guard let day = entry["date"]?.stringValue.flatMap(Timestamp.parseDate) else { return nil }
-            holidays[day] = entry["name"]?.stringValue ?? ""
-        }
-        self.init(
-            scheduleID: json["schedule_id"]?.stringValue ?? "",
-            version: json["version"]?.intValue ?? 1,
-            name: json["name"]?.stringValue ?? "",
-            timezone: timezone,
-            hours: hours,
-            holidays: holidays
-        )
-    }
-
     // MARK: - Binary row
 
     /// Format of the binary row; bump it with the decision state's version.
@@ -131,6 +81,13 @@ public struct BusinessSchedule: Sendable, Hashable {
     public func encoded() -> [UInt8] {
         var row = BinaryRowWriter(capacity: 96)
         row.byte(BusinessSchedule.rowFormat)
+        self.write(to: &row)
+        return row.bytes
+    }
+
+    /// Appends the schedule's fields to `row` (the layout of ``encoded()`` after its format byte), for
+    /// rows that embed a schedule.
+    public func write(to row: inout BinaryRowWriter) {
         row.string(self.scheduleID)
         row.int(self.version)
         row.string(self.name)
@@ -147,13 +104,18 @@ public struct BusinessSchedule: Sendable, Hashable {
             row.int(Int64(day))
             row.string(self.holidays[day]!)
         }
-        return row.bytes
     }
 
     /// Decodes a row written by ``encoded()``.
     public init(decoding bytes: [UInt8]) throws(StateDecodingError) {
         var row = BinaryRowReader(bytes, what: "schedule record")
         try row.format(BusinessSchedule.rowFormat)
+        try self.init(reading: &row)
+        try row.finish()
+    }
+
+    /// Reads the fields ``write(to:)`` appended; an unknown time zone is a storage error.
+    public init(reading row: inout BinaryRowReader) throws(StateDecodingError) {
         let scheduleID = try row.string()
         let version = try row.int()
         let name = try row.string()
@@ -171,7 +133,6 @@ public struct BusinessSchedule: Sendable, Hashable {
             let day = Int(try row.int())
             holidays[day] = try row.string()
         }
-        try row.finish()
         guard
             let schedule = BusinessSchedule(
                 scheduleID: scheduleID,

@@ -1,5 +1,3 @@
-public import CRMJSON
-
 /// The events of the service desk (schedules, SLA policies, tickets) as typed values.
 ///
 /// Ticket facts from the SLA vocabulary (channels, priorities, statuses, authors) stay strings, as in
@@ -92,14 +90,6 @@ public struct SlaPolicyDefined: Sendable, Hashable {
         self.policy = policy
         self.policy.retired = false
     }
-
-    /// The event's `data`: the policy's stored form without `retired` (what the policy-set
-    /// fingerprint hashes).
-    public var data: JSON {
-        var data = self.policy.json
-        data["retired"] = nil
-        return data
-    }
 }
 
 /// `SlaPolicyRetired`: the policy stops matching tickets.
@@ -114,9 +104,6 @@ public struct SlaPolicyRetired: Sendable, Hashable {
         self.policyID = policyID
         self.version = version
     }
-
-    /// The event's `data`, `{policy_id, version}` (what the policy-set fingerprint hashes).
-    public var data: JSON { ["policy_id": .string(self.policyID), "version": .int(self.version)] }
 }
 
 /// `TicketOpened`: a new ticket.
@@ -277,6 +264,24 @@ public struct SlaPolicyApplied: Sendable, Hashable {
     public var ticketID: String
     /// The requester.
     public var customerID: String
+    /// The policy, schedule and targets in force from this event on.
+    public var snapshot: SlaPolicySnapshot
+    /// `created`, `priority_changed` or `policy_changed`.
+    public var reason: String
+
+    /// The event.
+    public init(ticketID: String, customerID: String, snapshot: SlaPolicySnapshot, reason: String) {
+        self.ticketID = ticketID
+        self.customerID = customerID
+        self.snapshot = snapshot
+        self.reason = reason
+    }
+}
+
+/// What `SlaPolicyApplied` fixes for a ticket: the policy version, the ticket priority its targets are
+/// for, the policy's schedule as it was then, and those targets. ``SlaClock`` evaluates a ticket
+/// against the snapshots applied to it, so later policy or schedule versions never change a past clock.
+public struct SlaPolicySnapshot: Sendable, Hashable {
     /// The applied policy.
     public var policyID: String
     /// Its version.
@@ -285,82 +290,27 @@ public struct SlaPolicyApplied: Sendable, Hashable {
     public var priority: String
     /// The policy's schedule as it was then, or `nil` when the policy has none.
     public var schedule: BusinessSchedule?
-    /// The policy's targets for ``priority``, one per metric, sorted by metric.
+    /// The policy's targets for ``priority``, at most one per metric, sorted by metric.
     public var targets: [SlaTarget]
-    /// `created`, `priority_changed` or `policy_changed`.
-    public var reason: String
 
-    /// The event.
+    /// A snapshot.
     public init(
-        ticketID: String,
-        customerID: String,
         policyID: String,
         policyVersion: Int64,
         priority: String,
         schedule: BusinessSchedule?,
-        targets: [SlaTarget],
-        reason: String
+        targets: [SlaTarget]
     ) {
-        self.ticketID = ticketID
-        self.customerID = customerID
         self.policyID = policyID
         self.policyVersion = policyVersion
         self.priority = priority
         self.schedule = schedule
         self.targets = targets
-        self.reason = reason
     }
 
-    /// The snapshot as the SLA read model keeps it and ``SlaClock`` reads it — the event's `data`:
-    /// `{ticket_id, customer_id, policy_id, policy_version, priority, schedule, targets:{metric:
-    /// {minutes, business_hours, pause_on}}, reason}`.
-    public var snapshot: JSON {
-        var targets: [String: JSON] = [:]
-        for target in self.targets {
-            targets[target.metric] = [
-                "minutes": .int(target.minutes), "business_hours": .bool(target.businessHours),
-                "pause_on": .strings(target.pauseOn),
-            ]
-        }
-        return [
-            "ticket_id": .string(self.ticketID), "customer_id": .string(self.customerID),
-            "policy_id": .string(self.policyID), "policy_version": .int(self.policyVersion),
-            "priority": .string(self.priority), "schedule": self.schedule?.json ?? .null,
-            "targets": .object(targets), "reason": .string(self.reason),
-        ]
-    }
-
-    /// Reads ``snapshot`` back as leniently as ``SlaClock`` does: `nil` without a `ticket_id` or
-    /// `policy_id`; a malformed schedule counts as none and a target without `minutes` as absent.
-    public init?(snapshot data: JSON) {
-        guard let ticketID = data["ticket_id"]?.stringValue, let policyID = data["policy_id"]?.stringValue else {
-            return nil
-        }
-        let priority = data["priority"]?.stringValue ?? "normal"
-        var targets: [SlaTarget] = []
-        for (metric, target) in data["targets"]?.objectValue ?? [:] {
-            guard let minutes = target["minutes"]?.intValue else { continue }
-            targets.append(
-                SlaTarget(
-                    metric: metric,
-                    priority: priority,
-                    minutes: minutes,
-                    businessHours: target["business_hours"]?.boolValue ?? false,
-                    pauseOn: target["pause_on"]?.arrayValue?.compactMap(\.stringValue)
-                        ?? SlaVocabulary.defaultPauseOn(metric)
-                )
-            )
-        }
-        self.init(
-            ticketID: ticketID,
-            customerID: data["customer_id"]?.stringValue ?? "",
-            policyID: policyID,
-            policyVersion: data["policy_version"]?.intValue ?? 0,
-            priority: priority,
-            schedule: data["schedule"].flatMap { $0.isNull ? nil : BusinessSchedule(json: $0) },
-            targets: targets.sorted { $0.metric < $1.metric },
-            reason: data["reason"]?.stringValue ?? ""
-        )
+    /// The target for `metric`, or `nil` when the snapshot has none.
+    public func target(_ metric: String) -> SlaTarget? {
+        self.targets.first { $0.metric == metric }
     }
 }
 

@@ -1,5 +1,3 @@
-public import CRMJSON
-
 /// The rules of one applied target (a snapshot row of `SlaPolicyApplied.targets`).
 public struct SlaRules: Sendable, Hashable {
     /// Target minutes.
@@ -51,27 +49,12 @@ public struct SlaInstanceResult: Sendable, Hashable {
     /// Fulfilled without a breach.
     public var achieved: Bool { self.state == "fulfilled" && !self.breached }
 
-    /// The JSON shape of one SLA instance in `sla.ticket` replies.
-    public var json: JSON {
-        func time(_ millis: Int64?) -> JSON { .string(millis.map(Timestamp.format)) }
-        return [
-            "metric": .string(self.metric), "instance": .int(Int64(self.instance)),
-            "target_minutes": .int(self.targetMinutes), "business_hours": .bool(self.businessHours),
-            "state": .string(self.state), "breached": .bool(self.breached), "started_at": time(self.startedAt),
-            "fulfilled_at": time(self.state == "fulfilled" ? self.endedAt : nil),
-            "cancelled_at": time(self.state == "cancelled" ? self.endedAt : nil),
-            "elapsed_seconds": .int(self.elapsedMillis / 1000), "elapsed_minutes": .int(self.elapsedMinutes),
-            "deadline": time(self.deadline), "breached_at": time(self.breachedAt),
-            "diff_minutes": .int(self.diffMinutes),
-            "achieved": self.state == "fulfilled" ? .bool(!self.breached) : .null,
-        ]
-    }
 }
 
 /// A ticket's SLA as of an instant.
 public struct SlaEvaluation: Sendable, Hashable {
-    /// The snapshot in effect (`SlaPolicyApplied.data`), or `nil` when no policy applies.
-    public var snapshot: JSON?
+    /// The snapshot in effect at `as_of`, or `nil` when no policy applies.
+    public var snapshot: SlaPolicySnapshot?
     /// The ticket status at `as_of`.
     public var status: String
     /// Every instance with a target, by metric order then instance.
@@ -91,11 +74,8 @@ public struct SlaEvaluation: Sendable, Hashable {
     }
 }
 
-/// The SLA clock: computes every metric instance of a ticket from its event log.
-///
-/// The ticket document is the read model's: `created_at` (ms) and `log`, a list in event order of
-/// `{"at":ms,"kind":"status","to":…}`, `{"at":ms,"kind":"message","author":…,"public":…,"opening":…}`,
-/// `{"at":ms,"kind":"applied","snapshot":{…}}` and `{"at":ms,"kind":"removed"}`.
+/// The SLA clock: computes every metric instance of a ticket from its record, the ticket's
+/// `created_at` and its log of replies, status changes and policy applications (``SlaTicketRecord``).
 public enum SlaClock {
     /// A far-future instant standing for "still in this status".
     static let forever: Int64 = Int64.max / 4
@@ -108,22 +88,21 @@ public enum SlaClock {
         var endState: String?
     }
 
-    /// Evaluates `ticket` at `asOf`; entries after `asOf` are ignored.
-    public static func evaluate(_ ticket: JSON, asOf: Int64) -> SlaEvaluation {
-        let createdAt = ticket["created_at"]?.intValue ?? 0
+    /// Evaluates `record` at `asOf`; entries after `asOf` are ignored.
+    public static func evaluate(_ record: SlaTicketRecord, asOf: Int64) -> SlaEvaluation {
+        let createdAt = record.ticket.createdAt
         guard createdAt <= asOf else { return SlaEvaluation(snapshot: nil, status: "new", instances: []) }
-        let log = (ticket["log"]?.arrayValue ?? []).filter { ($0["at"]?.intValue ?? 0) <= asOf }
+        let log = record.log.filter { $0.at <= asOf }
 
         // Status timeline and policy applications.
         var statuses: [(at: Int64, status: String)] = [(createdAt, "new")]
-        var applications: [(at: Int64, snapshot: JSON?)] = []
+        var applications: [(at: Int64, snapshot: SlaPolicySnapshot?)] = []
         for entry in log {
-            let at = entry["at"]?.intValue ?? createdAt
-            switch entry["kind"]?.stringValue {
-            case "status": statuses.append((at, entry["to"]?.stringValue ?? "open"))
-            case "applied": applications.append((at, entry["snapshot"]))
-            case "removed": applications.append((at, nil))
-            default: break
+            switch entry {
+            case .status(let at, let to): statuses.append((at, to))
+            case .applied(let at, let snapshot): applications.append((at, snapshot))
+            case .removed(let at): applications.append((at, nil))
+            case .reply: break
             }
         }
         let status = statuses.last!.status
@@ -136,13 +115,9 @@ public enum SlaClock {
         var nrt: Span?
         var current = "new"
         for entry in log {
-            let at = entry["at"]?.intValue ?? createdAt
-            switch entry["kind"]?.stringValue {
-            case "message":
-                let isPublic = entry["public"]?.boolValue ?? false
-                let opening = entry["opening"]?.boolValue ?? false
-                guard isPublic, !opening else { continue }
-                if entry["author"]?.stringValue == "agent" {
+            switch entry {
+            case .reply(let at, let byAgent):
+                if byAgent {
                     if !frtDone {
                         frtDone = true
                         if frt.end == nil {
@@ -159,8 +134,7 @@ public enum SlaClock {
                     nrtCount += 1
                     nrt = Span(metric: "next_reply_time", instance: nrtCount, start: at)
                 }
-            case "status":
-                let to = entry["to"]?.stringValue ?? "open"
+            case .status(let at, let to):
                 current = to
                 if to == "solved" || to == "closed", var open = nrt {
                     open.end = at
@@ -172,7 +146,7 @@ public enum SlaClock {
                     frt.end = at
                     frt.endState = "cancelled"
                 }
-            default:
+            case .applied, .removed:
                 break
             }
         }
@@ -206,16 +180,13 @@ public enum SlaClock {
     }
 
     /// The rules of `metric` in a snapshot, or `nil` when the snapshot has no such target.
-    static func rules(_ snapshot: JSON?, _ metric: String) -> SlaRules? {
-        guard let snapshot, let target = snapshot["targets"]?[metric], let minutes = target["minutes"]?.intValue else {
-            return nil
-        }
-        let schedule = snapshot["schedule"].flatMap { $0.isNull ? nil : BusinessSchedule(json: $0) }
+    static func rules(_ snapshot: SlaPolicySnapshot?, _ metric: String) -> SlaRules? {
+        guard let snapshot, let target = snapshot.target(metric) else { return nil }
         return SlaRules(
-            minutes: minutes,
-            businessHours: (target["business_hours"]?.boolValue ?? false) && schedule != nil,
-            pauseOn: target["pause_on"]?.arrayValue?.compactMap(\.stringValue) ?? SlaVocabulary.defaultPauseOn(metric),
-            schedule: schedule
+            minutes: target.minutes,
+            businessHours: target.businessHours && snapshot.schedule != nil,
+            pauseOn: target.pauseOn,
+            schedule: snapshot.schedule
         )
     }
 
@@ -256,7 +227,7 @@ public enum SlaClock {
     private static func evaluate(
         _ span: Span,
         statuses: [(at: Int64, status: String)],
-        applications: [(at: Int64, snapshot: JSON?)],
+        applications: [(at: Int64, snapshot: SlaPolicySnapshot?)],
         asOf: Int64
     ) -> SlaInstanceResult? {
         let stop = min(span.end ?? asOf, asOf)

@@ -1,5 +1,3 @@
-public import CRMJSON
-
 /// The SLA vocabulary shared by commands, the clock and the read model.
 public enum SlaVocabulary {
     /// The core metrics.
@@ -46,28 +44,6 @@ public struct SlaTarget: Sendable, Hashable {
         self.minutes = minutes
         self.businessHours = businessHours
         self.pauseOn = pauseOn
-    }
-
-    /// `{metric, priority, minutes, business_hours, pause_on}`.
-    public var json: JSON {
-        [
-            "metric": .string(self.metric), "priority": .string(self.priority), "minutes": .int(self.minutes),
-            "business_hours": .bool(self.businessHours), "pause_on": .strings(self.pauseOn),
-        ]
-    }
-
-    /// Decodes ``json``.
-    public init?(json: JSON) {
-        guard let metric = json["metric"]?.stringValue, let priority = json["priority"]?.stringValue,
-            let minutes = json["minutes"]?.intValue
-        else { return nil }
-        self.init(
-            metric: metric,
-            priority: priority,
-            minutes: minutes,
-            businessHours: json["business_hours"]?.boolValue ?? false,
-            pauseOn: json["pause_on"]?.arrayValue?.compactMap(\.stringValue) ?? SlaVocabulary.defaultPauseOn(metric)
-        )
     }
 }
 
@@ -121,42 +97,6 @@ public struct SlaPolicy: Sendable, Hashable {
 
     /// Whether the policy has no conditions (the fallback).
     public var isFallback: Bool { self.tiers == nil && self.channels == nil && self.tagsAny == nil }
-
-    /// The `match` object.
-    public var matchJSON: JSON {
-        var members: [String: JSON] = [:]
-        if let tiers = self.tiers { members["tiers"] = .strings(tiers) }
-        if let channels = self.channels { members["channels"] = .strings(channels) }
-        if let tags = self.tagsAny { members["tags_any"] = .strings(tags) }
-        return .object(members)
-    }
-
-    /// The event/state form.
-    public var json: JSON {
-        [
-            "policy_id": .string(self.policyID), "version": .int(self.version), "name": .string(self.name),
-            "position": .int(self.position), "match": self.matchJSON, "schedule_id": .string(self.scheduleID),
-            "targets": .array(self.targets.map(\.json)), "retired": .bool(self.retired),
-        ]
-    }
-
-    /// Decodes ``json``.
-    public init?(json: JSON) {
-        guard let id = json["policy_id"]?.stringValue else { return nil }
-        func list(_ key: String) -> [String]? { json["match"]?[key]?.arrayValue?.compactMap(\.stringValue) }
-        self.init(
-            policyID: id,
-            version: json["version"]?.intValue ?? 1,
-            name: json["name"]?.stringValue ?? "",
-            position: json["position"]?.intValue ?? 0,
-            tiers: list("tiers"),
-            channels: list("channels"),
-            tagsAny: list("tags_any"),
-            scheduleID: json["schedule_id"]?.stringValue,
-            targets: json["targets"]?.arrayValue?.compactMap(SlaTarget.init(json:)) ?? [],
-            retired: json["retired"]?.boolValue ?? false
-        )
-    }
 
     /// Format of the binary row; bump it with the decision state's version.
     static let rowFormat: UInt8 = 1

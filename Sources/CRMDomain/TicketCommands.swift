@@ -54,14 +54,17 @@ public enum TicketRules {
         } else {
             reason = "policy_changed"
         }
-        let applied = SlaPolicyApplied(
-            ticketID: ticket.ticketID,
-            customerID: ticket.customerID,
+        let snapshot = SlaPolicySnapshot(
             policyID: policy.policyID,
             policyVersion: policy.version,
             priority: ticket.priority,
             schedule: try policy.scheduleID.flatMap { try state.schedule($0) },
-            targets: policy.targets.filter { $0.priority == ticket.priority }.sorted { $0.metric < $1.metric },
+            targets: policy.targets.filter { $0.priority == ticket.priority }.sorted { $0.metric < $1.metric }
+        )
+        let applied = SlaPolicyApplied(
+            ticketID: ticket.ticketID,
+            customerID: ticket.customerID,
+            snapshot: snapshot,
             reason: reason
         )
         return NewEvent(.service(.slaPolicyApplied(applied)), stream: stream, causedBy: causedBy)

@@ -143,9 +143,9 @@ public enum ServiceEvolver {
             }
         case .slaPolicyApplied(let applied):
             try ServiceEvolver.update(applied.ticketID, store) { ticket in
-                ticket.appliedPolicyID = applied.policyID
-                ticket.appliedPolicyVersion = applied.policyVersion
-                ticket.appliedPriority = applied.priority
+                ticket.appliedPolicyID = applied.snapshot.policyID
+                ticket.appliedPolicyVersion = applied.snapshot.policyVersion
+                ticket.appliedPriority = applied.snapshot.priority
             }
         case .slaPolicyRemoved(let removed):
             try ServiceEvolver.update(removed.ticketID, store) { ticket in

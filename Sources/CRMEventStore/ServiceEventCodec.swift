@@ -17,9 +17,9 @@ public enum ServiceEventCodec {
         case .scheduleDefined(let defined):
             return (defined.schedule.json, .null)
         case .slaPolicyDefined(let defined):
-            return (defined.data, .null)
+            return (ServiceEventCodec.data(defined.policy), .null)
         case .slaPolicyRetired(let retired):
-            return (retired.data, .null)
+            return (["policy_id": .string(retired.policyID), "version": .int(retired.version)], .null)
         case .ticketOpened(let opened):
             let data: JSON = [
                 "ticket_id": .string(opened.ticketID), "customer_id": .string(opened.customerID),
@@ -55,7 +55,7 @@ public enum ServiceEventCodec {
             ]
             return (data, .null)
         case .slaPolicyApplied(let applied):
-            return (applied.snapshot, .null)
+            return (ServiceEventCodec.data(applied), .null)
         case .slaPolicyRemoved(let removed):
             let data: JSON = [
                 "ticket_id": .string(removed.ticketID), "customer_id": .string(removed.customerID),
@@ -84,7 +84,7 @@ public enum ServiceEventCodec {
             guard let id = data["policy_id"]?.stringValue else { return nil }
             return .slaPolicyRetired(SlaPolicyRetired(policyID: id, version: data["version"]?.intValue ?? 0))
         case ServiceEventType.slaPolicyApplied:
-            return SlaPolicyApplied(snapshot: data).map(ServiceEvent.slaPolicyApplied)
+            return ServiceEventCodec.applied(data).map(ServiceEvent.slaPolicyApplied)
         case ServiceEventType.ticketOpened, ServiceEventType.ticketMessageAdded, ServiceEventType.ticketStatusChanged,
             ServiceEventType.ticketPriorityChanged, ServiceEventType.ticketTagged, ServiceEventType.slaPolicyRemoved:
             return ServiceEventCodec.decodeTicketEvent(event)
@@ -167,5 +167,181 @@ public enum ServiceEventCodec {
         default:
             return nil
         }
+    }
+}
+
+// MARK: - SLA snapshots, schedules and policies
+
+extension ServiceEventCodec {
+    /// The `data` of `SlaPolicyApplied`: `{ticket_id, customer_id, policy_id, policy_version, priority,
+    /// schedule, targets:{metric:{minutes, business_hours, pause_on}}, reason}`.
+    static func data(_ applied: SlaPolicyApplied) -> JSON {
+        let snapshot = applied.snapshot
+        var targets: [String: JSON] = [:]
+        for target in snapshot.targets {
+            targets[target.metric] = [
+                "minutes": .int(target.minutes), "business_hours": .bool(target.businessHours),
+                "pause_on": .strings(target.pauseOn),
+            ]
+        }
+        return [
+            "ticket_id": .string(applied.ticketID), "customer_id": .string(applied.customerID),
+            "policy_id": .string(snapshot.policyID), "policy_version": .int(snapshot.policyVersion),
+            "priority": .string(snapshot.priority), "schedule": snapshot.schedule?.json ?? .null,
+            "targets": .object(targets), "reason": .string(applied.reason),
+        ]
+    }
+
+    /// Reads the `data` of `SlaPolicyApplied` as leniently as the clock always did: `nil` without a
+    /// `ticket_id` or `policy_id`; a malformed schedule counts as none, a target without `minutes` as
+    /// absent, and a target without `pause_on` takes its metric's default.
+    static func applied(_ data: JSON) -> SlaPolicyApplied? {
+        guard let ticketID = data["ticket_id"]?.stringValue, let policyID = data["policy_id"]?.stringValue else {
+            return nil
+        }
+        let priority = data["priority"]?.stringValue ?? "normal"
+        var targets: [SlaTarget] = []
+        for (metric, target) in data["targets"]?.objectValue ?? [:] {
+            guard let minutes = target["minutes"]?.intValue else { continue }
+            targets.append(
+                SlaTarget(
+                    metric: metric,
+                    priority: priority,
+                    minutes: minutes,
+                    businessHours: target["business_hours"]?.boolValue ?? false,
+                    pauseOn: target["pause_on"]?.arrayValue?.compactMap(\.stringValue)
+                        ?? SlaVocabulary.defaultPauseOn(metric)
+                )
+            )
+        }
+        let snapshot = SlaPolicySnapshot(
+            policyID: policyID,
+            policyVersion: data["policy_version"]?.intValue ?? 0,
+            priority: priority,
+            schedule: data["schedule"].flatMap { $0.isNull ? nil : BusinessSchedule(json: $0) },
+            targets: targets.sorted { $0.metric < $1.metric }
+        )
+        return SlaPolicyApplied(
+            ticketID: ticketID,
+            customerID: data["customer_id"]?.stringValue ?? "",
+            snapshot: snapshot,
+            reason: data["reason"]?.stringValue ?? ""
+        )
+    }
+}
+
+extension BusinessSchedule {
+    /// The schedule as `ScheduleDefined` and `SlaPolicyApplied` store it: `{"schedule_id", "version",
+    /// "name", "timezone", "hours":{"mon":[["09:00","17:00"]],…}, "holidays":[{date, name}]}` (weekdays
+    /// without hours left out, a holiday without a name as `null`).
+    public var json: JSON {
+        var hours: [String: JSON] = [:]
+        for (index, day) in self.hours.enumerated() where !day.isEmpty {
+            hours[BusinessSchedule.weekdays[index]] = .array(
+                day.map { .array([.string(Self.clock($0.start)), .string(Self.clock($0.end))]) }
+            )
+        }
+        let holidays: [JSON] = self.holidays.keys.sorted().map { day in
+            ["date": .string(Self.date(day)), "name": .string(self.holidays[day].flatMap { $0.isEmpty ? nil : $0 })]
+        }
+        return [
+            "schedule_id": .string(self.scheduleID), "version": .int(self.version), "name": .string(self.name),
+            "timezone": .string(self.timezone), "hours": .object(hours), "holidays": .array(holidays),
+        ]
+    }
+
+    /// Decodes ``json``; `nil` for anything malformed (an unknown time zone, weekday or clock time, a
+    /// holiday that is not a date).
+    public init?(json: JSON) {
+        guard let timezone = json["timezone"]?.stringValue, let hoursObject = json["hours"]?.objectValue else {
+            return nil
+        }
+        var hours: [[Interval]] = Array(repeating: [], count: 7)
+        for (key, value) in hoursObject {
+            guard let index = BusinessSchedule.weekdays.firstIndex(of: key) else { return nil }
+            for pair in value.arrayValue ?? [] {
+                guard let start = pair[0]?.stringValue.flatMap(Self.parseClock),
+                    let end = pair[1]?.stringValue.flatMap(Self.parseClock)
+                else { return nil }
+                hours[index].append(Interval(start: start, end: end))
+            }
+        }
+        var holidays: [Int: String] = [:]
+        for entry in json["holidays"]?.arrayValue ?? [] {
+            guard let day = entry["date"]?.stringValue.flatMap(Timestamp.parseDate) else { return nil }
+            holidays[day] = entry["name"]?.stringValue ?? ""
+        }
+        self.init(
+            scheduleID: json["schedule_id"]?.stringValue ?? "",
+            version: json["version"]?.intValue ?? 1,
+            name: json["name"]?.stringValue ?? "",
+            timezone: timezone,
+            hours: hours,
+            holidays: holidays
+        )
+    }
+}
+
+extension ServiceEventCodec {
+    /// The `data` of `SlaPolicyDefined`: `{policy_id, version, name, position, match:{tiers?, channels?,
+    /// tags_any?}, schedule_id, targets:[{metric, priority, minutes, business_hours, pause_on}]}` (a
+    /// definition has no `retired` flag).
+    static func data(_ policy: SlaPolicy) -> JSON {
+        var match: [String: JSON] = [:]
+        if let tiers = policy.tiers { match["tiers"] = .strings(tiers) }
+        if let channels = policy.channels { match["channels"] = .strings(channels) }
+        if let tags = policy.tagsAny { match["tags_any"] = .strings(tags) }
+        return [
+            "policy_id": .string(policy.policyID), "version": .int(policy.version), "name": .string(policy.name),
+            "position": .int(policy.position), "match": .object(match), "schedule_id": .string(policy.scheduleID),
+            "targets": .array(policy.targets.map(\.json)),
+        ]
+    }
+}
+
+extension SlaTarget {
+    /// `{metric, priority, minutes, business_hours, pause_on}`, as `SlaPolicyDefined` stores a target.
+    var json: JSON {
+        [
+            "metric": .string(self.metric), "priority": .string(self.priority), "minutes": .int(self.minutes),
+            "business_hours": .bool(self.businessHours), "pause_on": .strings(self.pauseOn),
+        ]
+    }
+
+    /// Decodes ``json`` (`SlaPolicyDefined`'s form); `nil` without a metric, priority or minutes. A
+    /// missing `pause_on` takes the metric's default.
+    init?(json: JSON) {
+        guard let metric = json["metric"]?.stringValue, let priority = json["priority"]?.stringValue,
+            let minutes = json["minutes"]?.intValue
+        else { return nil }
+        self.init(
+            metric: metric,
+            priority: priority,
+            minutes: minutes,
+            businessHours: json["business_hours"]?.boolValue ?? false,
+            pauseOn: json["pause_on"]?.arrayValue?.compactMap(\.stringValue) ?? SlaVocabulary.defaultPauseOn(metric)
+        )
+    }
+}
+
+extension SlaPolicy {
+    /// Decodes the data of `SlaPolicyDefined` (``ServiceEventCodec/data(_:)-(SlaPolicy)``); `nil` without
+    /// a `policy_id`. Missing members
+    /// take the defaults the decision state always read (version 1, position 0, no conditions).
+    init?(json: JSON) {
+        guard let id = json["policy_id"]?.stringValue else { return nil }
+        func list(_ key: String) -> [String]? { json["match"]?[key]?.arrayValue?.compactMap(\.stringValue) }
+        self.init(
+            policyID: id,
+            version: json["version"]?.intValue ?? 1,
+            name: json["name"]?.stringValue ?? "",
+            position: json["position"]?.intValue ?? 0,
+            tiers: list("tiers"),
+            channels: list("channels"),
+            tagsAny: list("tags_any"),
+            scheduleID: json["schedule_id"]?.stringValue,
+            targets: json["targets"]?.arrayValue?.compactMap(SlaTarget.init(json:)) ?? [],
+            retired: json["retired"]?.boolValue ?? false
+        )
     }
 }

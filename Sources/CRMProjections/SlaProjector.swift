@@ -4,18 +4,21 @@ public import LMDB
 
 /// The service SLA read model: tickets, their SLA snapshots and clocks.
 ///
-/// Tables (named with ``Projector/tableName(_:)``):
-/// - `tickets`: ticket id → ticket document, including `log` (status changes, messages, applied
-///   snapshots in event order) from which ``SlaClock`` computes every number at query time, so that
-///   answers depend only on the log and `as_of`.
+/// Tables (named with ``Projector/tableName(_:)``), every row a compact binary row:
+/// - `tickets`: every row of one ticket under its id (see ``SlaTicketRows``): its facts, then its log
+///   (replies, status changes, applied snapshots, in event order), one row per event appended by that
+///   event. ``SlaClock`` computes every number from the log at query time, so that answers depend only
+///   on the log and `as_of`; the JSON of every answer is rendered then.
 /// - `open`: ticket id → empty, for tickets neither solved nor closed (the `sla.breaching` scan).
-/// - `customers`: customer id → `{tier, owner_id}` (the `tier` and `owner` report groupings).
+/// - `customers`: customer id → tier and owner (the `tier` and `owner` report groupings).
 public struct SlaProjector: Projector {
-    static let identity = (name: "sla", version: 1)
+    /// Version 2 stores binary rows, a ticket's log one row per event, instead of one JSON document
+    /// per ticket.
+    static let identity = (name: "sla", version: 2)
 
     /// `sla`.
     public var name: String { Self.identity.name }
-    /// `1`.
+    /// `2`.
     public var version: Int { Self.identity.version }
     /// The table slot this instance uses.
     public let slot: Int
@@ -44,40 +47,52 @@ public struct SlaProjector: Projector {
     public func apply(_ event: RecordedEvent, _ txn: Transaction) throws {
         switch event.event {
         case .customer(.created(let created)):
-            let row: JSON = ["tier": .string(created.tier), "owner_id": .string(created.ownerID)]
-            try txn.put(self.customers, created.customerID, row.serialized())
-            return
+            let row = SlaCustomer(tier: created.tier, ownerID: created.ownerID)
+            try txn.put(self.customers, created.customerID, row.encoded())
         case .customer(.updated(let updated)):
             guard let tier = updated.tier else { return }
-            var row = try self.load(self.customers, updated.customerID, txn) ?? [:]
-            row["tier"] = .string(tier.to)
-            try txn.put(self.customers, updated.customerID, row.serialized())
-            return
+            var row = try self.customer(updated.customerID, txn) ?? SlaCustomer()
+            row.tier = tier.to
+            try txn.put(self.customers, updated.customerID, row.encoded())
         case .customer(.ownerChanged(let changed)):
-            var row = try self.load(self.customers, changed.customerID, txn) ?? [:]
-            row["owner_id"] = .string(changed.to)
-            try txn.put(self.customers, changed.customerID, row.serialized())
-            return
-        default:
-            break
-        }
-        switch event.type {
-        case ServiceEventType.ticketOpened, ServiceEventType.ticketMessageAdded, ServiceEventType.ticketStatusChanged,
-            ServiceEventType.ticketPriorityChanged, ServiceEventType.ticketTagged, ServiceEventType.slaPolicyApplied,
-            ServiceEventType.slaPolicyRemoved:
-            guard let id = event.event.service?.ticketID else { return }
-            let old = event.type == ServiceEventType.ticketOpened ? nil : try self.load(self.tickets, id, txn)
-            guard let document = SlaTicketDocument.fold(old, event) else { return }
-            try txn.put(self.tickets, id, document.serialized())
-            let status = document["status"]?.stringValue ?? "new"
-            if status == "solved" || status == "closed" {
-                try txn.delete(self.open, id)
-            } else {
+            var row = try self.customer(changed.customerID, txn) ?? SlaCustomer()
+            row.ownerID = changed.to
+            try txn.put(self.customers, changed.customerID, row.encoded())
+        case .service(let service):
+            guard let id = service.ticketID else { return }
+            let opens = SlaTicket.opens(event)
+            let old = opens ? nil : try self.ticket(id, txn)
+            guard let (ticket, entry) = SlaTicket.fold(old, event) else { return }
+            if opens { try self.deleteLog(id, txn) }
+            try txn.put(self.tickets, SlaTicketRows.ticketKey(id), SlaTicketRows.encoded(ticket))
+            if let entry {
+                try txn.put(self.tickets, SlaTicketRows.logKey(id, seq: event.seq), SlaTicketRows.encoded(entry))
+            }
+            // Only an opening or a status change can move the ticket in or out of `open`.
+            guard opens || ticket.status != old?.status else { return }
+            if ticket.isOpen {
                 try txn.put(self.open, id, [UInt8]())
+            } else {
+                try txn.delete(self.open, id)
             }
         default:
             return
         }
+    }
+
+    /// Removes the log rows of ticket `id` (a `TicketOpened` for an id already known starts it afresh).
+    private func deleteLog(_ id: String, _ txn: Transaction) throws {
+        let prefix = SlaTicketRows.logPrefix(id)
+        let keys = try txn.withCursor(self.tickets) { cursor in
+            var keys: [[UInt8]] = []
+            var entry = try cursor.seek(atOrAfter: prefix)
+            while let found = entry, found.key.starts(with: prefix) {
+                keys.append(found.keyBytes)
+                entry = try cursor.next()
+            }
+            return keys
+        }
+        for key in keys { try txn.delete(self.tickets, key) }
     }
 
     /// `sla.ticket`, `sla.breaching`, `sla.report`, `ticket.get`, `ticket.list`.
@@ -93,12 +108,48 @@ public struct SlaProjector: Projector {
 
     // MARK: - Storage helpers
 
-    func load(_ database: Database, _ key: String, _ txn: Transaction) throws -> JSON? {
-        guard let bytes = try txn.get(database, key) else { return nil }
-        do {
-            return try JSON.parse(bytes)
-        } catch {
-            throw ProfileStorageError(message: "stored SLA row \(key) is not JSON: \(error)")
+    /// The facts of ticket `id`, or `nil`.
+    func ticket(_ id: String, _ txn: Transaction) throws -> SlaTicket? {
+        try txn.withValue(self.tickets, SlaTicketRows.ticketKey(id)) { bytes in
+            try SlaTicketRows.ticket(decoding: bytes)
         }
+    }
+
+    /// The tier and owner of customer `id`, or `nil`.
+    func customer(_ id: String, _ txn: Transaction) throws -> SlaCustomer? {
+        try txn.withValue(self.customers, id) { bytes in try SlaCustomer(decoding: Array(bytes)) }
+    }
+}
+
+/// What the SLA report groups by of a ticket's requester: tier and owner, as a binary row.
+struct SlaCustomer: Hashable {
+    /// Format of the row; bump it with the SLA read model's version.
+    static let rowFormat: UInt8 = 1
+
+    var tier: String?
+    var ownerID: String?
+
+    /// The row.
+    func encoded() -> [UInt8] {
+        var row = BinaryRowWriter(capacity: 24)
+        row.byte(Self.rowFormat)
+        row.optionalString(self.tier)
+        row.optionalString(self.ownerID)
+        return row.bytes
+    }
+
+    /// Decodes a row written by ``encoded()``; a malformed row is a storage error.
+    init(decoding bytes: [UInt8]) throws(StateDecodingError) {
+        var row = BinaryRowReader(bytes, what: "SLA customer")
+        try row.format(Self.rowFormat)
+        self.tier = try row.optionalString()
+        self.ownerID = try row.optionalString()
+        try row.finish()
+    }
+
+    /// A customer with `tier` and owner `ownerID`.
+    init(tier: String? = nil, ownerID: String? = nil) {
+        self.tier = tier
+        self.ownerID = ownerID
     }
 }

@@ -48,7 +48,7 @@ extension SlaProjector {
     /// ``maximumDaysAhead`` days ahead), default now.
     ///
     /// `as_of` means a point of the log ("what crmd knew then") on every query that takes it; the
-    /// clock views `ticket.get`, `ticket.list` and `sla.breaching` evaluate today's documents and
+    /// clock views `ticket.get`, `ticket.list` and `sla.breaching` evaluate today's stored tickets and
     /// cannot answer for an earlier point of the log, so `as_of` is refused here with a pointer to `at`.
     static func clockTime(_ params: inout Params) throws -> Int64 {
         if try params.raw("as_of") != nil {
@@ -70,25 +70,25 @@ extension SlaProjector {
         return Int(value)
     }
 
-    /// The ticket document `id`, or `not_found`.
-    func ticketDocument(_ id: String, _ txn: Transaction) throws -> JSON {
-        guard let document = try self.load(self.tickets, id, txn) else {
-            throw Rejection.notFound("ticket_id", "ticket", id)
+    /// The record (facts and log) of ticket `id`, or `not_found`.
+    func ticketRecord(_ id: String, _ txn: Transaction) throws -> SlaTicketRecord {
+        let record = try txn.withCursor(self.tickets) { cursor -> SlaTicketRecord? in
+            guard case (var scan, let ticket)? = try SlaTicketScan.ticket(id, cursor) else { return nil }
+            return SlaTicketRecord(ticket: ticket, log: try scan.log())
         }
-        return document
+        guard let record else { throw Rejection.notFound("ticket_id", "ticket", id) }
+        return record
     }
 
     static func time(_ millis: Int64?) -> JSON { .string(millis.map(Timestamp.format)) }
 
     /// The `policy` and `schedule` members of a snapshot.
-    static func policyMembers(_ snapshot: JSON?) -> (policy: JSON, schedule: JSON) {
+    static func policyMembers(_ snapshot: SlaPolicySnapshot?) -> (policy: JSON, schedule: JSON) {
         guard let snapshot else { return (.null, .null) }
-        let policy: JSON = [
-            "policy_id": snapshot["policy_id"] ?? .null, "version": snapshot["policy_version"] ?? .null,
-        ]
+        let policy: JSON = ["policy_id": .string(snapshot.policyID), "version": .int(snapshot.policyVersion)]
         var schedule: JSON = .null
-        if let value = snapshot["schedule"], !value.isNull {
-            schedule = ["schedule_id": value["schedule_id"] ?? .null, "version": value["version"] ?? .null]
+        if let value = snapshot.schedule {
+            schedule = ["schedule_id": .string(value.scheduleID), "version": .int(value.version)]
         }
         return (policy, schedule)
     }
@@ -103,30 +103,29 @@ extension SlaProjector {
         let id = try params.identifier("ticket_id", required: true)!
         let clock = try params.timestamp("at") ?? Self.now()
         try params.finish()
-        let document = try self.ticketDocument(id, txn)
-        return Self.slaDocument(document, SlaClock.evaluate(document, asOf: clock), clock: clock)
+        let record = try self.ticketRecord(id, txn)
+        return Self.slaDocument(record.ticket, SlaClock.evaluate(record, asOf: clock), clock: clock)
     }
 
-    /// `sla.ticket` answered from the ticket's own events instead of the stored document (time
-    /// travel): `events` (the ticket stream up to the chosen point, in order) are folded into a fresh
-    /// document exactly as ``apply(_:_:)`` folds them, and every clock is evaluated at `clock`.
-    /// Returns `nil` when `events` hold no `TicketOpened` (the ticket did not exist yet).
+    /// `sla.ticket` answered from the ticket's own events instead of the stored rows (time travel):
+    /// `events` (the ticket stream up to the chosen point, in order) are folded into a fresh record
+    /// exactly as ``apply(_:_:)`` folds them, and every clock is evaluated at `clock`. Returns `nil`
+    /// when `events` hold no `TicketOpened` (the ticket did not exist yet).
     package static func slaTicket(folding events: [RecordedEvent], clock: Int64) -> JSON? {
-        var document: JSON?
+        var record: SlaTicketRecord?
         for event in events {
-            let old = event.type == ServiceEventType.ticketOpened ? nil : document
-            if let folded = SlaTicketDocument.fold(old, event) { document = folded }
+            if let folded = SlaTicketRecord.fold(record, event) { record = folded }
         }
-        guard let document else { return nil }
-        return Self.slaDocument(document, SlaClock.evaluate(document, asOf: clock), clock: clock)
+        guard let record else { return nil }
+        return Self.slaDocument(record.ticket, SlaClock.evaluate(record, asOf: clock), clock: clock)
     }
 
     /// The `sla.ticket` answer: `at` is the business time the clocks were evaluated at.
-    static func slaDocument(_ document: JSON, _ evaluation: SlaEvaluation, clock: Int64) -> JSON {
+    static func slaDocument(_ ticket: SlaTicket, _ evaluation: SlaEvaluation, clock: Int64) -> JSON {
         let (policy, schedule) = Self.policyMembers(evaluation.snapshot)
         return [
-            "ticket_id": document["ticket_id"] ?? .null, "customer_id": document["customer_id"] ?? .null,
-            "priority": evaluation.snapshot?["priority"] ?? document["priority"] ?? .null,
+            "ticket_id": .string(ticket.ticketID), "customer_id": .string(ticket.customerID),
+            "priority": .string(evaluation.snapshot?.priority ?? ticket.priority),
             "status": .string(evaluation.status), "at": Self.time(clock), "policy": policy, "schedule": schedule,
             "sla_status": .string(evaluation.slaStatus), "next_breach_at": Self.time(evaluation.nextBreachAt),
             "targets": .array(evaluation.instances.map(\.json)),
@@ -135,16 +134,22 @@ extension SlaProjector {
 
     // MARK: - ticket.get / ticket.list
 
-    /// The public form of a ticket document (without the internal log), with its SLA summary.
-    static func ticketSummary(_ document: JSON, asOf: Int64) -> JSON {
-        var summary = document
-        summary["log"] = nil
-        summary["created_at"] = Self.time(document["created_at"]?.intValue)
-        summary["updated_at"] = Self.time(document["updated_at"]?.intValue)
-        let evaluation = SlaClock.evaluate(document, asOf: asOf)
-        summary["sla_status"] = .string(evaluation.slaStatus)
-        summary["next_breach_at"] = Self.time(evaluation.nextBreachAt)
-        return summary
+    /// The public form of a ticket, with its SLA summary at `asOf`.
+    static func ticketSummary(_ record: SlaTicketRecord, asOf: Int64) -> JSON {
+        let ticket = record.ticket
+        let evaluation = SlaClock.evaluate(record, asOf: asOf)
+        var policy: JSON = .null
+        if let applied = ticket.policy {
+            policy = ["policy_id": .string(applied.policyID), "version": .int(applied.version)]
+        }
+        return [
+            "ticket_id": .string(ticket.ticketID), "customer_id": .string(ticket.customerID),
+            "channel": .string(ticket.channel), "priority": .string(ticket.priority), "status": .string(ticket.status),
+            "tags": .strings(ticket.tags), "created_by": .string(ticket.createdBy), "subject": .string(ticket.subject),
+            "created_at": Self.time(ticket.createdAt), "updated_at": Self.time(ticket.updatedAt),
+            "message_count": .int(ticket.messageCount), "policy": policy,
+            "sla_status": .string(evaluation.slaStatus), "next_breach_at": Self.time(evaluation.nextBreachAt),
+        ]
     }
 
     /// `ticket.get {ticket_id, at?}` → the ticket with `sla_status` and `next_breach_at` at `at`.
@@ -153,7 +158,7 @@ extension SlaProjector {
         let id = try params.identifier("ticket_id", required: true)!
         let asOf = try Self.clockTime(&params)
         try params.finish()
-        return Self.ticketSummary(try self.ticketDocument(id, txn), asOf: asOf)
+        return Self.ticketSummary(try self.ticketRecord(id, txn), asOf: asOf)
     }
 
     /// `ticket.list {customer_id?, status?, limit?, after?, at?}` → `{"tickets":[…], "next_after": id|null}`
@@ -167,23 +172,21 @@ extension SlaProjector {
         let asOf = try Self.clockTime(&params)
         try params.finish()
         return try txn.withCursor(self.tickets) { cursor in
-            var entry = try after.map { key in try cursor.seek(atOrAfter: Array(key.utf8)) } ?? cursor.first()
-            if let after, let found = entry, found.key.elementsEqual(after.utf8) { entry = try cursor.next() }
+            var scan = try SlaTicketScan(cursor, after: after)
             var tickets: [JSON] = []
             var last: String?
             var more = false
-            while let found = entry {
+            while let ticket = try scan.next() {
                 try QueryCancellation.check()
-                let document = try JSON.parse(found.value)
-                entry = try cursor.next()
-                if let customerID, document["customer_id"]?.stringValue != customerID { continue }
-                if let status, document["status"]?.stringValue != status { continue }
+                if let customerID, ticket.customerID != customerID { continue }
+                if let status, ticket.status != status { continue }
                 if tickets.count == limit {
                     more = true
                     break
                 }
-                tickets.append(Self.ticketSummary(document, asOf: asOf))
-                last = document["ticket_id"]?.stringValue
+                let record = SlaTicketRecord(ticket: ticket, log: try scan.log())
+                tickets.append(Self.ticketSummary(record, asOf: asOf))
+                last = ticket.ticketID
             }
             return ["tickets": .array(tickets), "next_after": .string(more ? last : nil)]
         }
@@ -204,32 +207,34 @@ extension SlaProjector {
         try params.finish()
         let horizon = asOf + window * 60_000
         var rows: [(deadline: Int64, id: String, row: JSON)] = []
-        try txn.withCursor(self.open) { cursor in
-            var entry = try cursor.first()
-            while let found = entry {
-                try QueryCancellation.check()
-                let id = String(decoding: found.key, as: UTF8.self)
-                entry = try cursor.next()
-                guard let document = try self.load(self.tickets, id, txn) else { continue }
-                let evaluation = SlaClock.evaluate(document, asOf: asOf)
-                guard let next = evaluation.nextBreachAt, next <= horizon else { continue }
-                let instance = evaluation.instances.first {
-                    $0.deadline == next && $0.state == "active" && !$0.breached
+        try txn.withCursor(self.tickets) { ticketCursor in
+            try txn.withCursor(self.open) { cursor in
+                var entry = try cursor.first()
+                while let found = entry {
+                    try QueryCancellation.check()
+                    let id = String(decoding: found.key, as: UTF8.self)
+                    entry = try cursor.next()
+                    guard case (var scan, let ticket)? = try SlaTicketScan.ticket(id, ticketCursor) else { continue }
+                    let evaluation = SlaClock.evaluate(SlaTicketRecord(ticket: ticket, log: try scan.log()), asOf: asOf)
+                    guard let next = evaluation.nextBreachAt, next <= horizon else { continue }
+                    let instance = evaluation.instances.first {
+                        $0.deadline == next && $0.state == "active" && !$0.breached
+                    }
+                    let (policy, _) = Self.policyMembers(evaluation.snapshot)
+                    var row: [String: JSON] = [:]
+                    row["ticket_id"] = .string(id)
+                    row["customer_id"] = .string(ticket.customerID)
+                    row["subject"] = .string(ticket.subject)
+                    row["priority"] = .string(ticket.priority)
+                    row["status"] = .string(evaluation.status)
+                    row["policy"] = policy
+                    row["metric"] = .string(instance?.metric)
+                    row["instance"] = .int(instance.map(\.instance))
+                    row["next_breach_at"] = Self.time(next)
+                    row["minutes_left"] = .int((next - asOf) / 60_000)
+                    row["sla_status"] = .string(evaluation.slaStatus)
+                    rows.append((deadline: next, id: id, row: .object(row)))
                 }
-                let (policy, _) = Self.policyMembers(evaluation.snapshot)
-                var row: [String: JSON] = [:]
-                row["ticket_id"] = .string(id)
-                row["customer_id"] = document["customer_id"] ?? .null
-                row["subject"] = document["subject"] ?? .null
-                row["priority"] = document["priority"] ?? .null
-                row["status"] = .string(evaluation.status)
-                row["policy"] = policy
-                row["metric"] = .string(instance?.metric)
-                row["instance"] = .int(instance.map(\.instance))
-                row["next_breach_at"] = Self.time(next)
-                row["minutes_left"] = .int((next - asOf) / 60_000)
-                row["sla_status"] = .string(evaluation.slaStatus)
-                rows.append((deadline: next, id: id, row: .object(row)))
             }
         }
         rows.sort { ($0.deadline, $0.id) < ($1.deadline, $1.id) }
@@ -271,34 +276,28 @@ extension SlaProjector {
         var groups: [JSON: ReportAccumulator] = [:]
         var total = ReportAccumulator()
         try txn.withCursor(self.tickets) { cursor in
-            var entry = try cursor.first()
-            while let found = entry {
+            var scan = try SlaTicketScan(cursor)
+            while let ticket = try scan.next() {
                 try QueryCancellation.check()
-                let document = try JSON.parse(found.value)
-                entry = try cursor.next()
-                guard let createdAt = document["created_at"]?.intValue, createdAt < to else { continue }
-                let evaluation = SlaClock.evaluate(document, asOf: to)
+                guard ticket.createdAt < to else { continue }
+                let evaluation = SlaClock.evaluate(SlaTicketRecord(ticket: ticket, log: try scan.log()), asOf: to)
                 guard !evaluation.instances.isEmpty else { continue }
-                let customer = try document["customer_id"]?.stringValue.flatMap { id in
-                    try self.load(self.customers, id, txn)
-                }
-                let ticketID = document["ticket_id"]?.stringValue ?? ""
+                let customer = try ticket.customerID.flatMap { id in try self.customer(id, txn) }
                 for instance in evaluation.instances {
                     var key: [String: JSON] = [:]
                     for dimension in groupBy {
                         switch dimension {
-                        case "policy": key["policy"] = evaluation.snapshot?["policy_id"] ?? .null
-                        case "priority":
-                            key["priority"] = evaluation.snapshot?["priority"] ?? document["priority"] ?? .null
+                        case "policy": key["policy"] = .string(evaluation.snapshot?.policyID)
+                        case "priority": key["priority"] = .string(evaluation.snapshot?.priority ?? ticket.priority)
                         case "metric": key["metric"] = .string(instance.metric)
-                        case "channel": key["channel"] = document["channel"] ?? .null
-                        case "owner": key["owner"] = customer?["owner_id"] ?? .null
-                        default: key["tier"] = customer?["tier"] ?? .null
+                        case "channel": key["channel"] = .string(ticket.channel)
+                        case "owner": key["owner"] = .string(customer?.ownerID)
+                        default: key["tier"] = .string(customer?.tier)
                         }
                     }
                     let groupKey = JSON.object(key)
-                    groups[groupKey, default: ReportAccumulator()].add(instance, ticketID, from: from, to: to)
-                    total.add(instance, ticketID, from: from, to: to)
+                    groups[groupKey, default: ReportAccumulator()].add(instance, ticket.ticketID, from: from, to: to)
+                    total.add(instance, ticket.ticketID, from: from, to: to)
                 }
             }
         }
@@ -375,6 +374,24 @@ struct ReportAccumulator {
             "tickets_with_any_miss": .int(Int64(self.missedTickets.count)),
             "hit_rate": ReportAccumulator.rate(self.tickets.count - self.missedTickets.count, self.tickets.count),
             "elapsed_minutes": .object(distribution),
+        ]
+    }
+}
+
+extension SlaInstanceResult {
+    /// The JSON shape of one SLA instance in `sla.ticket` replies.
+    var json: JSON {
+        func time(_ millis: Int64?) -> JSON { .string(millis.map(Timestamp.format)) }
+        return [
+            "metric": .string(self.metric), "instance": .int(Int64(self.instance)),
+            "target_minutes": .int(self.targetMinutes), "business_hours": .bool(self.businessHours),
+            "state": .string(self.state), "breached": .bool(self.breached), "started_at": time(self.startedAt),
+            "fulfilled_at": time(self.state == "fulfilled" ? self.endedAt : nil),
+            "cancelled_at": time(self.state == "cancelled" ? self.endedAt : nil),
+            "elapsed_seconds": .int(self.elapsedMillis / 1000), "elapsed_minutes": .int(self.elapsedMinutes),
+            "deadline": time(self.deadline), "breached_at": time(self.breachedAt),
+            "diff_minutes": .int(self.diffMinutes),
+            "achieved": self.state == "fulfilled" ? .bool(!self.breached) : .null,
         ]
     }
 }

@@ -135,9 +135,4 @@ import Testing
             )
         }
     }
-
-    @Test func scheduleJSONRoundTrips() {
-        let again = BusinessSchedule(json: Self.eu.json)
-        #expect(again == Self.eu)
-    }
 }

@@ -52,13 +52,13 @@ import Testing
         return nil
     }
 
-    /// The SLA document of ticket `id` folded from the harness log.
-    static func document(_ harness: Harness, _ id: String) -> JSON {
-        var document: JSON?
+    /// The SLA record of ticket `id` folded from the harness log.
+    static func record(_ harness: Harness, _ id: String) throws -> SlaTicketRecord {
+        var record: SlaTicketRecord?
         for event in harness.log where event.event.service?.ticketID == id {
-            document = SlaTicketDocument.fold(document, event) ?? document
+            record = SlaTicketRecord.fold(record, event) ?? record
         }
-        return document ?? .null
+        return try #require(record)
     }
 
     static func instance(_ evaluation: SlaEvaluation, _ metric: String, _ number: Int = 1) throws -> SlaInstanceResult {
@@ -77,8 +77,9 @@ import Testing
         #expect(decision.events.map(\.type) == ["TicketOpened", "TicketMessageAdded", "SlaPolicyApplied"])
         let applied = decision.events[2]
         #expect(applied.causedBy == 0)
-        let snapshot = try #require(Self.application(applied))
-        #expect(snapshot.reason == "created")
+        let event = try #require(Self.application(applied))
+        #expect(event.reason == "created")
+        let snapshot = event.snapshot
         #expect(snapshot.targets.first { $0.metric == "first_reply_time" }?.minutes == 480)
         #expect(snapshot.schedule?.timezone == "Europe/Berlin")
         #expect(applied.stream == "ticket-t1")
@@ -201,7 +202,7 @@ import Testing
         )
         var decision = try harness.given(TagTicket.self, ["ticket_id": "t1", "add": ["vip"]])
         #expect(decision.events.map(\.type) == ["TicketTagged", "SlaPolicyApplied"])
-        #expect(Self.application(decision.events[1])?.policyID == "vip")
+        #expect(Self.application(decision.events[1])?.snapshot.policyID == "vip")
         #expect(Self.application(decision.events[1])?.reason == "policy_changed")
         // Nothing changes: no event at all.
         decision = try harness.given(SetTicketPriority.self, ["ticket_id": "t1", "priority": "normal"])
@@ -241,7 +242,7 @@ import Testing
         harness.at = Self.ms("2025-03-10T11:00:00Z")
         try harness.given(SetTicketStatus.self, ["ticket_id": "t1", "status": "pending"])
         var rwt = try Self.instance(
-            SlaClock.evaluate(Self.document(harness, "t1"), asOf: Self.ms("2025-03-10T15:00:00Z")),
+            SlaClock.evaluate(try Self.record(harness, "t1"), asOf: Self.ms("2025-03-10T15:00:00Z")),
             "requester_wait_time"
         )
         #expect(rwt.state == "paused")
@@ -253,14 +254,14 @@ import Testing
             ["ticket_id": "t1", "author": "customer", "public": true, "body": "hello?"]
         )
         rwt = try Self.instance(
-            SlaClock.evaluate(Self.document(harness, "t1"), asOf: harness.at),
+            SlaClock.evaluate(try Self.record(harness, "t1"), asOf: harness.at),
             "requester_wait_time"
         )
         #expect(rwt.state == "active")
         #expect(rwt.deadline == Self.ms("2025-03-11T14:00:00Z"))
         harness.at = Self.ms("2025-03-11T13:00:00Z")
         try harness.given(SetTicketStatus.self, ["ticket_id": "t1", "status": "solved"])
-        let evaluation = SlaClock.evaluate(Self.document(harness, "t1"), asOf: harness.at)
+        let evaluation = SlaClock.evaluate(try Self.record(harness, "t1"), asOf: harness.at)
         rwt = try Self.instance(evaluation, "requester_wait_time")
         #expect(rwt.state == "fulfilled")
         #expect(rwt.elapsedMinutes == 420)
@@ -279,7 +280,7 @@ import Testing
         let decision = try harness.given(SetTicketPriority.self, ["ticket_id": "t1", "priority": "high"])
         #expect(Self.application(decision.events.last)?.reason == "priority_changed")
         let frt = try Self.instance(
-            SlaClock.evaluate(Self.document(harness, "t1"), asOf: Self.ms("2025-03-10T10:00:00Z")),
+            SlaClock.evaluate(try Self.record(harness, "t1"), asOf: Self.ms("2025-03-10T10:00:00Z")),
             "first_reply_time"
         )
         #expect(frt.targetMinutes == 60)
@@ -302,7 +303,7 @@ import Testing
             ReplyToTicket.self,
             ["ticket_id": "t1", "author": "customer", "public": true, "body": "and?"]
         )
-        var evaluation = SlaClock.evaluate(Self.document(harness, "t1"), asOf: harness.at)
+        var evaluation = SlaClock.evaluate(try Self.record(harness, "t1"), asOf: harness.at)
         let frt = try Self.instance(evaluation, "first_reply_time")
         #expect(frt.state == "fulfilled")
         #expect(frt.elapsedMinutes == 30)
@@ -311,7 +312,7 @@ import Testing
         #expect(evaluation.nextBreachAt == Self.ms("2025-03-10T10:00:00Z"))
         harness.at = Self.ms("2025-03-10T09:20:00Z")
         try harness.given(SetTicketStatus.self, ["ticket_id": "t1", "status": "solved"])
-        evaluation = SlaClock.evaluate(Self.document(harness, "t1"), asOf: harness.at)
+        evaluation = SlaClock.evaluate(try Self.record(harness, "t1"), asOf: harness.at)
         nrt = try Self.instance(evaluation, "next_reply_time", 2)
         #expect(nrt.state == "cancelled")
         #expect(!nrt.breached)
@@ -330,7 +331,7 @@ import Testing
             ]
         )
         let frt = try Self.instance(
-            SlaClock.evaluate(Self.document(harness, "t1"), asOf: Self.ms("2025-03-10T09:00:00Z")),
+            SlaClock.evaluate(try Self.record(harness, "t1"), asOf: Self.ms("2025-03-10T09:00:00Z")),
             "first_reply_time"
         )
         #expect(frt.state == "active")

@@ -231,6 +231,118 @@ import Testing
         #expect(checked == 4)
     }
 
+    /// A snapshot with a schedule (a named and an unnamed holiday, a split day, a `24:00` close) and
+    /// targets with and without pauses, built from typed values.
+    static var appliedWithSchedule: SlaPolicyApplied {
+        let day = Timestamp.parseDate("2026-05-01")!
+        let schedule = BusinessSchedule(
+            scheduleID: "ny", version: 3, name: "New York ✓", timezone: "America/New_York",
+            hours: [
+                [.init(start: 540, end: 720), .init(start: 780, end: 1440)], [], [], [], [.init(start: 0, end: 60)],
+                [], [],
+            ],
+            holidays: [day: "Labour Day", day + 1: ""]
+        )!
+        let snapshot = SlaPolicySnapshot(
+            policyID: "gold", policyVersion: 12, priority: "urgent", schedule: schedule,
+            targets: [
+                SlaTarget(
+                    metric: "agent_work_time", priority: "urgent", minutes: 525_600, businessHours: true,
+                    pauseOn: ["pending", "on_hold"]
+                ),
+                SlaTarget(
+                    metric: "first_reply_time", priority: "urgent", minutes: 1, businessHours: false, pauseOn: []
+                ),
+            ]
+        )
+        return SlaPolicyApplied(ticketID: "t-1", customerID: "c_9", snapshot: snapshot, reason: "policy_changed")
+    }
+
+    /// `SlaPolicyApplied` carries a typed snapshot; the codec writes it as the bytes crmd always wrote
+    /// (so records and head hashes are unchanged) and reads them back to the same value.
+    @Test func slaPolicyAppliedKeepsItsBytes() throws {
+        let withSchedule = Self.appliedWithSchedule
+        var withoutSchedule = withSchedule
+        withoutSchedule.snapshot.schedule = nil
+        withoutSchedule.snapshot.targets = []
+        withoutSchedule.reason = "created"
+        let expected: [(SlaPolicyApplied, String)] = [
+            (
+                withSchedule,
+                #"{"customer_id":"c_9","policy_id":"gold","policy_version":12,"priority":"urgent","#
+                    + #""reason":"policy_changed","schedule":{"holidays":[{"date":"2026-05-01","#
+                    + #""name":"Labour Day"},{"date":"2026-05-02","name":null}],"hours":{"fri":[["00:00","01:00"]],"#
+                    + #""mon":[["09:00","12:00"],["13:00","24:00"]]},"name":"New York ✓","schedule_id":"ny","#
+                    + #""timezone":"America/New_York","version":3},"targets":{"agent_work_time":"#
+                    + #"{"business_hours":true,"minutes":525600,"pause_on":["pending","on_hold"]},"#
+                    + #""first_reply_time":{"business_hours":false,"minutes":1,"pause_on":[]}},"ticket_id":"t-1"}"#
+            ),
+            (
+                withoutSchedule,
+                #"{"customer_id":"c_9","policy_id":"gold","policy_version":12,"priority":"urgent","#
+                    + #""reason":"created","schedule":null,"targets":{},"ticket_id":"t-1"}"#
+            ),
+        ]
+        for (applied, data) in expected {
+            let event = DomainEvent.service(.slaPolicyApplied(applied))
+            let payload = EventCodec.payload(event)
+            #expect(Self.text(payload.data) == data)
+            #expect(payload.pii == .null)
+            #expect(EventCodec.typed(.untyped(EventCodec.untyped(event))) == event)
+            // The record, hence the hash chain, is the one the untyped payload gives.
+            func record(_ payload: DomainEvent) -> [UInt8] {
+                let recorded = RecordedEvent(
+                    seq: 9, stream: "ticket-t-1", streamVersion: 4, occurredAt: 1, recordedAt: 2,
+                    actor: Actor(uid: 0, gid: 0), commandID: nil, correlationID: nil, causationSeq: nil,
+                    event: payload
+                )
+                return EventRecord.encode(recorded, previousHash: EventRecord.genesisHash)
+            }
+            let untyped = UntypedEvent(
+                type: "SlaPolicyApplied",
+                schemaVersion: 1,
+                data: try JSON.parse(data),
+                pii: .null
+            )
+            #expect(record(event) == record(.untyped(untyped)))
+        }
+    }
+
+    /// The schedule JSON (of `ScheduleDefined` and of snapshots) lives in the codec and round-trips.
+    @Test func scheduleJSONRoundTrips() throws {
+        let schedule = try #require(Self.appliedWithSchedule.snapshot.schedule)
+        let again = try #require(BusinessSchedule(json: schedule.json))
+        #expect(again == schedule)
+        #expect(again.holidays == schedule.holidays)
+        #expect(BusinessSchedule(json: ["timezone": "Europe/Berlin", "hours": ["someday": []]]) == nil)
+        #expect(BusinessSchedule(json: ["timezone": "Europe/Berlin", "hours": ["mon": [["9", "17:00"]]]]) == nil)
+    }
+
+    /// The SLA events, policies, schedules, clock and ticket record are typed: their JSON lives in this
+    /// codec (and the read model renders its own), so no CRMDomain file imports CRMJSON or Crypto.
+    @Test func theDomainHoldsNoJSON() throws {
+        let domain = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Sources/CRMDomain")
+        let files = try FileManager.default.contentsOfDirectory(atPath: domain.path).filter { $0.hasSuffix(".swift") }
+        #expect(files.contains("SlaClock.swift") && files.contains("ServiceEvents.swift"))
+        for file in files {
+            let text = try String(contentsOf: domain.appendingPathComponent(file), encoding: .utf8)
+            for token in ["import CRMJSON", "import Crypto"] {
+                #expect(!text.contains(token), "\(file): \(token)")
+            }
+        }
+        let sla = [
+            "SlaClock.swift", "SlaTicketRecord.swift", "BusinessCalendar.swift", "ServiceEvents.swift",
+            "SlaPolicyCommands.swift",
+        ]
+        for file in sla {
+            let text = try String(contentsOf: domain.appendingPathComponent(file), encoding: .utf8)
+            for token in [": JSON", "-> JSON", "JSON."] {
+                #expect(!text.contains(token), "\(file) uses JSON (\(token))")
+            }
+        }
+    }
+
     static func typed(_ type: String, _ data: JSON, _ pii: JSON = .null) -> ServiceEvent? {
         EventCodec.typed(.untyped(UntypedEvent(type: type, schemaVersion: 1, data: data, pii: pii))).service
     }
@@ -266,7 +378,8 @@ import Testing
                 ]
             )
         )
-        guard case .slaPolicyApplied(let snapshot) = applied else { throw CodecTestFailure() }
+        guard case .slaPolicyApplied(let event) = applied else { throw CodecTestFailure() }
+        let snapshot = event.snapshot
         #expect(snapshot.schedule == nil && snapshot.priority == "normal" && snapshot.policyVersion == 0)
         #expect(
             snapshot.targets
@@ -294,9 +407,9 @@ import Testing
         )[0]
         #expect(opened.event.service?.ticketID == "t9")
         // The SLA read model keeps the ticket, with no customer and no subject.
-        let document = try #require(SlaTicketDocument.fold(nil, opened))
-        #expect(document["customer_id"] == .null && document["subject"] == .null)
-        #expect(document["channel"] == "chat" && document["priority"] == "normal" && document["status"] == "new")
+        let ticket = try #require(SlaTicketRecord.fold(nil, opened)?.ticket)
+        #expect(ticket.customerID == nil && ticket.subject == nil)
+        #expect(ticket.channel == "chat" && ticket.priority == "normal" && ticket.status == "new")
         // The decision state does not: a ticket needs its requester.
         let state = InMemoryDecisionState()
         try DecisionEvolver.apply(opened, to: state)
