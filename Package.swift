@@ -36,7 +36,6 @@ let package = Package(
         .target(name: "CRMJSON", swiftSettings: swiftSettings),
         .target(
             name: "CRMDomain",
-            dependencies: ["CRMJSON"],
             swiftSettings: swiftSettings
         ),
 
