@@ -12,7 +12,12 @@ public import CRMJSON
 /// ```
 public struct Params: Sendable {
     private var members: [String: JSON]
-    private var used: Set<String> = []
+    /// The keys read so far. A params object has a few members, so a list compared key by key is
+    /// cheaper than a hashed set.
+    private var used: [String] = []
+    /// How many of the keys read so far are present: when it reaches the member count, nothing is
+    /// left over and ``finish()`` need not look.
+    private var usedPresent = 0
     /// Path of this object inside the request params ("" at the top).
     public let path: String
 
@@ -38,8 +43,12 @@ public struct Params: Sendable {
 
     /// The raw value of `key`, treating `null` as absent; marks it used.
     public mutating func raw(_ key: String, required: Bool = false) throws(Rejection) -> JSON? {
-        self.used.insert(key)
-        guard let value = self.members[key], !value.isNull else {
+        let member = self.members[key]
+        if !self.used.contains(key) {
+            self.used.append(key)
+            if member != nil { self.usedPresent += 1 }
+        }
+        guard let value = member, !value.isNull else {
             if required { throw Rejection.missing(self.fieldPath(key)) }
             return nil
         }
@@ -122,6 +131,7 @@ public struct Params: Sendable {
 
     /// Throws `invalid_field` for the first member that was never read.
     public func finish() throws(Rejection) {
+        guard self.usedPresent < self.members.count else { return }
         for key in self.members.keys.sorted() where !self.used.contains(key) {
             throw Rejection.invalid(self.fieldPath(key), "unknown field \"\(key)\"")
         }
@@ -131,7 +141,6 @@ public struct Params: Sendable {
         Rejection.invalid(self.fieldPath(key), "expected \(expected), got \(value.typeName)")
     }
 }
-
 
 extension Params {
     /// An identifier member (`^[A-Za-z0-9_-]{1,64}$`).
