@@ -163,6 +163,11 @@ let package = Package(
         ),
         .testTarget(name: "CRMProtocolTests", dependencies: ["CRMProtocol", "CRMJSON"], swiftSettings: swiftSettings),
         .testTarget(
+            name: "CRMRPCTests",
+            dependencies: ["CRMRPC", "CRMApplication", "CRMDomain", "CRMJSON", "CRMProtocol"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "CRMServerTests",
             dependencies: [
                 "CRMServer", "CRMTesting", "CRMProtocol", "CRMJSON", "CRMApplication",

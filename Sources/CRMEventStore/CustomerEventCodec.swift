@@ -83,34 +83,116 @@ public enum CustomerEventCodec {
         }
     }
 
+    /// The payload texts of `event` written straight into bytes, without a JSON tree, for the types
+    /// most commands emit; `nil` for the others (``encode(_:)`` then builds the tree). Equal to the
+    /// serialized ``encode(_:)`` (`CustomerEventCodecTests`).
+    static func payloadTexts(_ event: CustomerEvent) -> (data: [UInt8], pii: [UInt8])? {
+        var data = CanonicalJSONWriter(capacity: 320)
+        data.openObject()
+        func field(_ key: String, _ value: String?) {
+            data.key(key)
+            data.string(value)
+        }
+        func time(_ key: String, _ millis: Int64?) { field(key, millis.map(Timestamp.format)) }
+        var pii: [UInt8] = Array("null".utf8)
+        switch event {
+        case .activityLogged(let activity):
+            field("activity_id", activity.activityID)
+            data.key("customer_ids")
+            data.strings(activity.customerIDs)
+            field("deal_id", activity.dealID)
+            field("direction", activity.direction)
+            data.key("duration_sec")
+            data.int(activity.durationSec)
+            time("end_at", activity.endAt)
+            field("kind", activity.kind)
+            time("occurred_at", activity.occurredAt)
+            field("outcome", activity.outcome)
+            field("owner_id", activity.ownerID)
+            time("start_at", activity.startAt)
+            data.key("task")
+            if let task = activity.task {
+                data.openObject()
+                time("due_at", task.dueAt)
+                field("status", task.status)
+                data.closeObject()
+            } else {
+                data.null()
+            }
+            field("ticket_id", activity.ticketID)
+            var personal = CanonicalJSONWriter(capacity: 64 + (activity.body?.utf8.count ?? 0))
+            personal.openObject()
+            personal.key("body")
+            personal.string(activity.body)
+            personal.key("subject")
+            personal.string(activity.subject)
+            personal.closeObject()
+            pii = personal.bytes
+        case .tagged(let tagged):
+            data.key("added")
+            data.strings(tagged.added)
+            field("customer_id", tagged.customerID)
+            data.key("removed")
+            data.strings(tagged.removed)
+        case .ownerChanged(let changed), .leadStatusChanged(let changed):
+            field("customer_id", changed.customerID)
+            field("from", changed.from)
+            field("to", changed.to)
+        case .lifecycleStageChanged(let changed):
+            field("customer_id", changed.customerID)
+            field("from", changed.from)
+            field("source", changed.source)
+            field("to", changed.to)
+        case .consentChanged(let changed):
+            field("channel", changed.channel)
+            field("customer_id", changed.customerID)
+            field("from", changed.from)
+            field("legal_basis", changed.legalBasis)
+            field("source", changed.source)
+            field("to", changed.to)
+            var personal = CanonicalJSONWriter(capacity: 96)
+            personal.openObject()
+            personal.key("contact_point")
+            personal.string(changed.contactPoint)
+            personal.key("evidence")
+            personal.string(changed.evidence)
+            personal.closeObject()
+            pii = personal.bytes
+        case .created, .updated:
+            return nil
+        }
+        data.closeObject()
+        return (data.bytes, pii)
+    }
+
     /// The `{from, to}` of every changed field of `updated`: the non-personal ones (`data.changes`)
     /// and the personal ones (`pii.changes`), as `CustomerUpdated` holds them.
     public static func changes(_ updated: CustomerUpdated) -> (data: [String: JSON], pii: [String: JSON]) {
-            var data: [String: JSON] = [:]
-            var pii: [String: JSON] = [:]
-            func put(_ field: String, _ change: Change<String?>?, personal: Bool = true) {
-                guard let change else { return }
-                let value: JSON = ["from": .string(change.from), "to": .string(change.to)]
-                if personal { pii[field] = value } else { data[field] = value }
-            }
-            put("first_name", updated.firstName)
-            put("last_name", updated.lastName)
-            put("company_name", updated.companyName)
-            put("job_title", updated.jobTitle)
-            put("tier", updated.tier, personal: false)
-            put("source", updated.source, personal: false)
-            if let change = updated.emails {
-                pii["emails"] = ["from": .array(change.from.map(\.eventJSON)), "to": .array(change.to.map(\.eventJSON))]
-            }
-            if let change = updated.phones {
-                pii["phones"] = ["from": .array(change.from.map(\.eventJSON)), "to": .array(change.to.map(\.eventJSON))]
-            }
-            if let change = updated.address {
-                pii["address"] = ["from": change.from?.json ?? .null, "to": change.to?.json ?? .null]
-            }
-            for (key, change) in updated.custom {
-                pii["custom.\(key)"] = ["from": change.from?.json ?? .null, "to": change.to?.json ?? .null]
-            }
+        var data: [String: JSON] = [:]
+        var pii: [String: JSON] = [:]
+        func put(_ field: String, _ change: Change<String?>?, personal: Bool = true) {
+            guard let change else { return }
+            let value: JSON = ["from": .string(change.from), "to": .string(change.to)]
+            if personal { pii[field] = value } else { data[field] = value }
+        }
+        put("first_name", updated.firstName)
+        put("last_name", updated.lastName)
+        put("company_name", updated.companyName)
+        put("job_title", updated.jobTitle)
+        put("tier", updated.tier, personal: false)
+        put("source", updated.source, personal: false)
+        if let change = updated.emails {
+            pii["emails"] = ["from": .array(change.from.map(\.eventJSON)), "to": .array(change.to.map(\.eventJSON))]
+        }
+        if let change = updated.phones {
+            pii["phones"] = ["from": .array(change.from.map(\.eventJSON)), "to": .array(change.to.map(\.eventJSON))]
+        }
+        if let change = updated.address {
+            pii["address"] = ["from": change.from?.json ?? .null, "to": change.to?.json ?? .null]
+        }
+        for (key, change) in updated.custom {
+            pii["custom.\(key)"] = ["from": change.from?.json ?? .null, "to": change.to?.json ?? .null]
+        }
         return (data, pii)
     }
 

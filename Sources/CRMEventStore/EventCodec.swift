@@ -21,7 +21,11 @@ public enum EventCodec {
 
     /// The canonical JSON texts of the `data` and `pii` payloads of `event`.
     public static func payloadTexts(_ event: DomainEvent) -> (data: [UInt8], pii: [UInt8]) {
-        if case .untyped(let untyped) = event { return (untyped.dataText, untyped.piiText) }
+        switch event {
+        case .untyped(let untyped): return (untyped.dataText, untyped.piiText)
+        case .customer(let customer): if let texts = CustomerEventCodec.payloadTexts(customer) { return texts }
+        case .sales, .service: break
+        }
         let (data, pii) = EventCodec.payload(event)
         return (data.serialized(), pii.serialized())
     }

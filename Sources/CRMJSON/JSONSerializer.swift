@@ -61,7 +61,7 @@ extension JSON {
     }
 
     /// Whether `a` sorts before `b` by their UTF-8 bytes (the canonical key order).
-    static func utf8Precedes(_ a: String, _ b: String) -> Bool {
+    public static func utf8Precedes(_ a: String, _ b: String) -> Bool {
         let result = a.utf8.withContiguousStorageIfAvailable { left in
             b.utf8.withContiguousStorageIfAvailable { right -> Bool in
                 let count = min(left.count, right.count)

@@ -37,6 +37,55 @@ public enum RPCReplies {
         return .object(members)
     }
 
+    /// The response line (without its newline) for a command's outcome; `nil` for a notification (no
+    /// id). A committed command's response is written straight into bytes; it equals the serialized
+    /// ``response(id:_:)`` of ``result(of:)-(CommandOutcome)`` (`RPCRepliesTests`).
+    public static func responseText(id: JSON?, _ outcome: CommandOutcome) -> [UInt8]? {
+        guard let id else { return nil }
+        guard case .committed(let receipt) = outcome else {
+            return RPCReplies.response(id: id, RPCReplies.result(of: outcome))?.serialized()
+        }
+        var writer = CanonicalJSONWriter(capacity: 160 + 96 * receipt.events.count)
+        writer.openObject()
+        writer.key("id")
+        writer.json(id)
+        writer.key("jsonrpc")
+        writer.string("2.0")
+        writer.key("result")
+        writer.openObject()
+        // The members of the result in canonical order: the record's id key sorts among the others.
+        let idKey = "\(receipt.result.record.rawValue)_id"
+        var keys = [idKey, "events", "position"]
+        if receipt.result.version != nil { keys.append("version") }
+        keys.sort(by: JSON.utf8Precedes)
+        for key in keys {
+            writer.key(key)
+            switch key {
+            case "events":
+                writer.openArray()
+                for event in receipt.events {
+                    writer.openObject()
+                    writer.key("seq")
+                    writer.int(Int64(event.seq))
+                    writer.key("stream")
+                    writer.string(event.stream)
+                    writer.key("stream_version")
+                    writer.int(Int64(event.streamVersion))
+                    writer.key("type")
+                    writer.string(event.type)
+                    writer.closeObject()
+                }
+                writer.closeArray()
+            case "position": writer.int(Int64(receipt.position))
+            case "version": writer.int(receipt.result.version)
+            default: writer.string(receipt.result.id)
+            }
+        }
+        writer.closeObject()
+        writer.closeObject()
+        return writer.bytes
+    }
+
     /// The result or error of a command's outcome.
     public static func result(of outcome: CommandOutcome) -> Result<JSON, RPCError> {
         switch outcome {

@@ -94,7 +94,7 @@ public struct RPCHandler: RequestHandler {
         switch self.handle(json, origin: origin, connection: peer.connection) {
         case .done(let reply): return .ready(reply?.serialized())
         case .command(let id, let pending):
-            return .awaited { RPCReplies.response(id: id, RPCReplies.result(of: await pending.value))?.serialized() }
+            return .awaited { RPCReplies.responseText(id: id, await pending.value) }
         case let started:
             return StartedReply(admittedOn: peer.connection) { await started.reply()?.serialized() }
         }

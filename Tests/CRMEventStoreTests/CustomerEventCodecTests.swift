@@ -63,6 +63,34 @@ import Testing
         #expect(EventCodec.typed(.untyped(untyped)) == .customer(event))
     }
 
+    @Test(arguments: CustomerEventCodecTests.events + [
+        .activityLogged(ActivityLogged(activityID: "a2", kind: "call", customerIDs: [])),
+        .activityLogged(
+            {
+                var call = ActivityLogged(activityID: "a3", kind: "call", customerIDs: ["c1"])
+                (call.direction, call.durationSec, call.outcome, call.ownerID) = ("inbound", 125, "connected", "u1")
+                (call.startAt, call.endAt, call.dealID, call.ticketID) = (1, 2, "d1", "t1")
+                (call.subject, call.body) = ("Call \"back\"", "Line 1\nLine 2 ✓")
+                return call
+            }()
+        ),
+        .tagged(CustomerTagged(customerID: "c1", added: [], removed: ["x", "y"])),
+        .ownerChanged(CustomerOwnerChanged(customerID: "c1", from: "u1", to: nil)),
+        .lifecycleStageChanged(LifecycleStageChanged(customerID: "c1", from: nil, to: "lead", source: nil)),
+        .consentChanged(
+            ConsentChanged(
+                customerID: "c1", channel: "sms", from: nil, to: "opted_in", legalBasis: "consent", source: nil,
+                contactPoint: nil, evidence: nil
+            )
+        ),
+    ])
+    func theDirectlyWrittenPayloadEqualsTheSerializedOne(_ event: CustomerEvent) {
+        let payload = EventCodec.payload(.customer(event))
+        let texts = EventCodec.payloadTexts(.customer(event))
+        #expect(String(decoding: texts.data, as: UTF8.self) == payload.data.serializedString())
+        #expect(String(decoding: texts.pii, as: UTF8.self) == payload.pii.serializedString())
+    }
+
     @Test func thePayloadBytesAreTheLogsCanonicalJSON() {
         func text(_ event: CustomerEvent) -> (String, String) {
             let payload = EventCodec.payload(.customer(event))

@@ -172,3 +172,34 @@ import Testing
         #expect(broken.arrayValue == nil)
     }
 }
+
+@Suite struct CanonicalJSONWriterTests {
+    @Test func writesWhatTheSerializerWrites() {
+        var writer = CanonicalJSONWriter()
+        writer.openObject()
+        writer.key("a")
+        writer.openArray()
+        writer.int(1)
+        writer.string(nil)
+        writer.openObject()
+        writer.key("x")
+        writer.bool(true)
+        writer.key("y")
+        writer.strings(["p", "q\"r"])
+        writer.closeObject()
+        writer.openArray()
+        writer.closeArray()
+        writer.null()
+        writer.closeArray()
+        writer.key("b")
+        writer.json(["z": 1.5, "k": [false]])
+        writer.key("c")
+        writer.openObject()
+        writer.closeObject()
+        writer.closeObject()
+        let tree: JSON = [
+            "a": [1, nil, ["x": true, "y": ["p", "q\"r"]], [], nil], "b": ["z": 1.5, "k": [false]], "c": [:],
+        ]
+        #expect(writer.bytes == tree.serialized())
+    }
+}
