@@ -158,11 +158,91 @@ public enum CustomerEventCodec {
             personal.string(changed.evidence)
             personal.closeObject()
             pii = personal.bytes
-        case .created, .updated:
+        case .created(let created):
+            field("customer_id", created.customerID)
+            field("lead_status", created.leadStatus)
+            field("lifecycle_stage", created.lifecycleStage)
+            field("owner_id", created.ownerID)
+            field("source", created.source)
+            data.key("tags")
+            data.strings(created.tags)
+            field("tier", created.tier)
+            pii = CustomerEventCodec.personalTexts(created)
+        case .updated:
             return nil
         }
         data.closeObject()
         return (data.bytes, pii)
+    }
+
+    /// The `pii` text of `CustomerCreated`: names, contact data, address and custom fields.
+    private static func personalTexts(_ created: CustomerCreated) -> [UInt8] {
+        var pii = CanonicalJSONWriter(capacity: 384)
+        pii.openObject()
+        pii.key("address")
+        if let address = created.address {
+            pii.openObject()
+            pii.key("city")
+            pii.string(address.city)
+            pii.key("country")
+            pii.string(address.country)
+            pii.key("postal_code")
+            pii.string(address.postalCode)
+            pii.key("state")
+            pii.string(address.state)
+            pii.key("street")
+            pii.string(address.street)
+            pii.closeObject()
+        } else {
+            pii.null()
+        }
+        pii.key("company_name")
+        pii.string(created.companyName)
+        pii.key("custom")
+        pii.openObject()
+        for key in created.custom.keys.sorted(by: JSON.utf8Precedes) {
+            pii.key(key)
+            pii.json(created.custom[key]!.json)
+        }
+        pii.closeObject()
+        pii.key("emails")
+        pii.openArray()
+        for email in created.emails {
+            pii.openObject()
+            pii.key("address")
+            pii.string(email.address)
+            pii.key("invalid")
+            pii.bool(email.invalid)
+            pii.key("opted_out")
+            pii.bool(email.optedOut)
+            pii.key("primary")
+            pii.bool(email.primary)
+            pii.closeObject()
+        }
+        pii.closeArray()
+        pii.key("first_name")
+        pii.string(created.firstName)
+        pii.key("job_title")
+        pii.string(created.jobTitle)
+        pii.key("last_name")
+        pii.string(created.lastName)
+        pii.key("phones")
+        pii.openArray()
+        for phone in created.phones {
+            pii.openObject()
+            pii.key("normalized")
+            pii.string(phone.normalized)
+            pii.key("number")
+            pii.string(phone.number)
+            pii.key("primary")
+            pii.bool(phone.primary)
+            pii.key("type")
+            pii.string(phone.type)
+            pii.closeObject()
+        }
+        pii.closeArray()
+        pii.closeObject()
+        return pii.bytes
     }
 
     /// The `{from, to}` of every changed field of `updated`: the non-personal ones (`data.changes`)

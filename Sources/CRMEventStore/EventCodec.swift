@@ -24,7 +24,8 @@ public enum EventCodec {
         switch event {
         case .untyped(let untyped): return (untyped.dataText, untyped.piiText)
         case .customer(let customer): if let texts = CustomerEventCodec.payloadTexts(customer) { return texts }
-        case .sales, .service: break
+        case .sales(let sales): if let texts = SalesEventCodec.payloadTexts(sales) { return texts }
+        case .service(let service): if let texts = ServiceEventCodec.payloadTexts(service) { return texts }
         }
         let (data, pii) = EventCodec.payload(event)
         return (data.serialized(), pii.serialized())

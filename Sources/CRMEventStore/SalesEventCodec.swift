@@ -34,6 +34,63 @@ enum SalesEventCodec {
         }
     }
 
+    /// The payload texts of the deal events most commands emit, written straight into bytes without a
+    /// JSON tree; `nil` for the others. Equal to the serialized ``encode(_:)`` (`SalesEventCodecTests`).
+    static func payloadTexts(_ event: SalesEvent) -> (data: [UInt8], pii: [UInt8])? {
+        var data = CanonicalJSONWriter(capacity: 320)
+        data.openObject()
+        func field(_ key: String, _ value: String?) {
+            data.key(key)
+            data.string(value)
+        }
+        func number(_ key: String, _ value: Int?) {
+            data.key(key)
+            data.int(value.map(Int64.init))
+        }
+        var pii: [UInt8] = Array("null".utf8)
+        switch event {
+        case .dealCreated(let created):
+            field("amount", created.amount?.description)
+            field("close_date", created.closeDate)
+            field("currency", created.currency)
+            data.key("customer_ids")
+            data.strings(created.customerIDs)
+            field("deal_id", created.dealID)
+            field("kind", created.kind)
+            field("last_open_stage", created.lastOpenStage)
+            field("lost_reason", created.lostReason)
+            field("owner_id", created.ownerID)
+            field("pipeline_id", created.pipelineID)
+            number("pipeline_version", created.pipelineVersion)
+            number("probability", created.probability)
+            field("stage_id", created.stageID)
+            var personal = CanonicalJSONWriter(capacity: 32 + (created.name?.utf8.count ?? 0))
+            personal.openObject()
+            personal.key("name")
+            personal.string(created.name)
+            personal.closeObject()
+            pii = personal.bytes
+        case .dealStageChanged(let changed):
+            data.key("backward")
+            data.bool(changed.backward)
+            field("deal_id", changed.dealID)
+            field("from", changed.from)
+            field("from_kind", changed.fromKind)
+            field("last_open_stage", changed.lastOpenStage)
+            field("lost_reason", changed.lostReason)
+            field("pipeline_id", changed.pipelineID)
+            number("probability", changed.probability)
+            data.key("reopened")
+            data.bool(changed.reopened)
+            field("to", changed.to)
+            field("to_kind", changed.toKind)
+        case .pipelineDefined, .dealUpdated:
+            return nil
+        }
+        data.closeObject()
+        return (data.bytes, pii)
+    }
+
     // MARK: - DealCreated
 
     private static func encode(_ created: DealCreated) -> (data: JSON, pii: JSON) {

@@ -69,6 +69,74 @@ public enum ServiceEventCodec {
 
     /// `event` typed, when it is a service-desk event a fold can use; `nil` otherwise (see the type's
     /// documentation). `event` is in its type's current schema version.
+    /// The payload texts of the ticket events most commands emit, written straight into bytes without a
+    /// JSON tree; `nil` for the others. Equal to the serialized ``encode(_:)`` (`ServiceEventCodecTests`).
+    static func payloadTexts(_ event: ServiceEvent) -> (data: [UInt8], pii: [UInt8])? {
+        var data = CanonicalJSONWriter(capacity: 256)
+        data.openObject()
+        func field(_ key: String, _ value: String?) {
+            data.key(key)
+            data.string(value)
+        }
+        func personal(_ key: String, _ value: String?) -> [UInt8] {
+            var pii = CanonicalJSONWriter(capacity: 24 + (value?.utf8.count ?? 0))
+            pii.openObject()
+            pii.key(key)
+            pii.string(value)
+            pii.closeObject()
+            return pii.bytes
+        }
+        var pii: [UInt8] = Array("null".utf8)
+        switch event {
+        case .ticketOpened(let opened):
+            field("channel", opened.channel)
+            field("created_by", opened.createdBy)
+            field("customer_id", opened.customerID)
+            field("priority", opened.priority)
+            field("status", opened.status)
+            data.key("tags")
+            data.strings(opened.tags)
+            field("ticket_id", opened.ticketID)
+            pii = personal("subject", opened.subject)
+        case .ticketMessageAdded(let added):
+            field("author", added.author)
+            field("author_id", added.authorID)
+            field("customer_id", added.customerID)
+            data.key("length")
+            data.int(added.length)
+            field("message_id", added.messageID)
+            data.key("opening")
+            data.bool(added.opening)
+            data.key("public")
+            data.bool(added.isPublic)
+            field("ticket_id", added.ticketID)
+            pii = personal("body", added.body)
+        case .ticketStatusChanged(let changed):
+            field("cause", changed.cause)
+            field("customer_id", changed.customerID)
+            field("from", changed.from)
+            field("ticket_id", changed.ticketID)
+            field("to", changed.to)
+            if let reason = changed.reason { pii = personal("reason", reason) }
+        case .ticketPriorityChanged(let changed):
+            field("customer_id", changed.customerID)
+            field("from", changed.from)
+            field("ticket_id", changed.ticketID)
+            field("to", changed.to)
+        case .ticketTagged(let tagged):
+            data.key("added")
+            data.strings(tagged.added)
+            field("customer_id", tagged.customerID)
+            data.key("removed")
+            data.strings(tagged.removed)
+            field("ticket_id", tagged.ticketID)
+        case .scheduleDefined, .slaPolicyDefined, .slaPolicyRetired, .slaPolicyApplied, .slaPolicyRemoved:
+            return nil
+        }
+        data.closeObject()
+        return (data.bytes, pii)
+    }
+
     public static func decode(_ event: EventPayload) -> ServiceEvent? {
         let data = event.data
         switch event.type {

@@ -75,6 +75,22 @@ import Testing
             }()
         ),
         .tagged(CustomerTagged(customerID: "c1", added: [], removed: ["x", "y"])),
+        .created(CustomerCreated(CustomerState(id: "bare"))),
+        .created(
+            {
+                var customer = CustomerState(id: "c2")
+                customer.lastName = "Ørsted"
+                customer.emails = [
+                    CustomerState.Email(address: "a@x.io", primary: false, optedOut: true, invalid: true),
+                    CustomerState.Email(address: "b@x.io", primary: true),
+                ]
+                customer.phones = [CustomerState.Phone(number: "0100", normalized: "0100", type: nil, primary: true)]
+                customer.address = CustomerState.PostalAddress(street: "1 Main St", postalCode: "N1", country: "UK")
+                customer.custom = ["zeta": "z", "Alpha": 1, "a_b": true, "é": 2.5, "ab": "x"]
+                (customer.ownerID, customer.source, customer.leadStatus) = ("u1", "web", "NEW")
+                return CustomerCreated(customer)
+            }()
+        ),
         .ownerChanged(CustomerOwnerChanged(customerID: "c1", from: "u1", to: nil)),
         .lifecycleStageChanged(LifecycleStageChanged(customerID: "c1", from: nil, to: "lead", source: nil)),
         .consentChanged(
