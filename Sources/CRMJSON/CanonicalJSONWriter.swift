@@ -73,6 +73,30 @@ public struct CanonicalJSONWriter: Sendable {
         self.bytes.append(UInt8(ascii: ":"))
     }
 
+    /// A member with a string value (or `null`): ``key(_:)`` then ``string(_:)``.
+    public mutating func member(_ key: String, _ value: String?) {
+        self.key(key)
+        self.string(value)
+    }
+
+    /// A member with an integer value (or `null`).
+    public mutating func member(_ key: String, _ value: Int64?) {
+        self.key(key)
+        self.int(value)
+    }
+
+    /// A member with a Boolean value.
+    public mutating func member(_ key: String, _ value: Bool) {
+        self.key(key)
+        self.bool(value)
+    }
+
+    /// A member whose value is an array of strings.
+    public mutating func member(_ key: String, strings values: [String]) {
+        self.key(key)
+        self.strings(values)
+    }
+
     /// A string, or `null`.
     public mutating func string(_ value: String?) {
         self.beginValue()

@@ -49,8 +49,7 @@ public enum RPCReplies {
         writer.openObject()
         writer.key("id")
         writer.json(id)
-        writer.key("jsonrpc")
-        writer.string("2.0")
+        writer.member("jsonrpc", "2.0")
         writer.key("result")
         writer.openObject()
         // The members of the result in canonical order: the record's id key sorts among the others.
@@ -65,14 +64,10 @@ public enum RPCReplies {
                 writer.openArray()
                 for event in receipt.events {
                     writer.openObject()
-                    writer.key("seq")
-                    writer.int(Int64(event.seq))
-                    writer.key("stream")
-                    writer.string(event.stream)
-                    writer.key("stream_version")
-                    writer.int(Int64(event.streamVersion))
-                    writer.key("type")
-                    writer.string(event.type)
+                    writer.member("seq", Int64(event.seq))
+                    writer.member("stream", event.stream)
+                    writer.member("stream_version", Int64(event.streamVersion))
+                    writer.member("type", event.type)
                     writer.closeObject()
                 }
                 writer.closeArray()
