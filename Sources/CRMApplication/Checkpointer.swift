@@ -17,6 +17,8 @@ final class Checkpointer: @unchecked Sendable {
     private var lastAt: Int64
     /// The head after the last committed batch.
     private var knownHead: UInt64
+    /// The wall clock, in Unix milliseconds (tests step it).
+    private let clock: @Sendable () -> Int64
 
     init(
         key: Curve25519.Signing.PrivateKey,
@@ -24,15 +26,17 @@ final class Checkpointer: @unchecked Sendable {
         environment: Environment,
         store: EventStore,
         everyEvents: UInt64,
-        everySeconds: Int
+        everySeconds: Int,
+        clock: @escaping @Sendable () -> Int64 = CRMCore.nowMillis
     ) throws {
         self.key = key
+        self.clock = clock
         self.table = table
         self.everyEvents = max(everyEvents, 1)
         self.everyMillis = Int64(max(everySeconds, 1)) * 1000
         let (last, head) = try environment.read { txn in (try table.last(txn), try store.head(txn).seq) }
         self.lastPosition = last?.position ?? 0
-        self.lastAt = CRMCore.nowMillis()
+        self.lastAt = clock()
         self.knownHead = head
     }
 
@@ -42,12 +46,12 @@ final class Checkpointer: @unchecked Sendable {
     }
 
     /// Whether only the time has come while no command arrives (for the idle writer).
-    var isDueWhileIdle: Bool { self.isDue(head: self.knownHead, now: CRMCore.nowMillis()) }
+    var isDueWhileIdle: Bool { self.isDue(head: self.knownHead, now: self.clock()) }
 
     /// Signs `head` and stores the checkpoint in `txn` when one is due (always, with `force`, when
     /// the head is not signed yet). Pass the result to ``committed(_:head:)`` once `txn` committed.
     func writeIfDue(_ head: LogHead, force: Bool = false, _ txn: Transaction) throws -> Checkpoint? {
-        let now = CRMCore.nowMillis()
+        let now = self.clock()
         guard force ? head.seq > self.lastPosition : self.isDue(head: head.seq, now: now) else { return nil }
         let checkpoint = try Checkpoint(signing: head, at: now, with: self.key)
         try self.table.put(checkpoint, txn)
