@@ -72,7 +72,26 @@ public enum EventRecord {
     /// schema version goes through `EventSchema.upcast`, and `schemaVersion` is the current version.
     /// This is what every reader that folds or shows events uses. A record of a schema version newer
     /// than this crmd knows is an error: reading it as if it were current could misread it.
+    ///
+    /// A payload of a frequent type in its current schema version is decoded straight from its bytes
+    /// (``PayloadEventDecoder``); every other payload, and any text that decoder does not take, goes
+    /// through a JSON tree (``decodeThroughTree(_:)``). Both give the same event.
     public static func decode(_ record: UnsafeRawBufferPointer) throws(EventRecordError) -> RecordedEvent {
+        let (envelope, data, pii) = try EventRecord.decodeEnvelope(record)
+        if envelope.schemaVersion == EventSchema.currentVersion(of: envelope.type),
+            let typed = try? PayloadEventDecoder.decode(type: envelope.type, data: data, pii: pii)
+        {
+            var event = envelope
+            event.event = typed
+            return event
+        }
+        return try EventRecord.decodeThroughTree(record)
+    }
+
+    /// `decode` through a JSON tree of the payload (parsed once, typed by ``EventCodec/typed(_:)``,
+    /// upcast first when stored in an older schema version). The reference the direct decoder is
+    /// tested against.
+    static func decodeThroughTree(_ record: UnsafeRawBufferPointer) throws(EventRecordError) -> RecordedEvent {
         let (envelope, dataBytes, piiBytes) = try EventRecord.decodeEnvelope(record)
         var event = envelope
         let payload = try EventRecord.parsePayload(envelope, dataBytes, piiBytes)
