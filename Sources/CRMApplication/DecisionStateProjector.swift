@@ -20,9 +20,43 @@ final class ActivePolicyCache: Sendable {
     }
 }
 
+/// The `state.<table>` databases, one per ``StateTable``, found by a switch rather than by hashing
+/// the table (every command and every refolded event looks tables up).
+struct StateTables: Sendable {
+    private let databases: [Database]
+
+    init(_ txn: Transaction) throws {
+        var databases: [Database?] = Array(repeating: nil, count: StateTable.allCases.count)
+        for table in StateTable.allCases {
+            databases[StateTables.index(table)] = try txn.openDatabase("state.\(table.rawValue)")
+        }
+        self.databases = databases.map { $0! }
+    }
+
+    private static func index(_ table: StateTable) -> Int {
+        switch table {
+        case .customers: 0
+        case .emails: 1
+        case .activities: 2
+        case .pipelines: 3
+        case .deals: 4
+        case .sales: 5
+        case .schedules: 6
+        case .slaPolicies: 7
+        case .tickets: 8
+        case .service: 9
+        }
+    }
+
+    subscript(_ table: StateTable) -> Database { self.databases[StateTables.index(table)] }
+
+    /// Every table.
+    var all: [Database] { self.databases }
+}
+
 /// Decision state over LMDB, inside one transaction: the `state.<table>` databases.
 struct LMDBDecisionState: DecisionStateStore {
-    let tables: [StateTable: Database]
+    let tables: StateTables
     let txn: Transaction
     /// The writer's cache of the active SLA policies.
     let activePolicies: ActivePolicyCache
@@ -39,7 +73,7 @@ struct LMDBDecisionState: DecisionStateStore {
     }
 
     func record(_ table: StateTable, _ key: String) throws -> [UInt8]? {
-        try self.txn.get(self.tables[table]!, key)
+        try self.txn.get(self.tables[table], key)
     }
 
     func setRecord(_ table: StateTable, _ key: String, _ value: [UInt8]?) throws {
@@ -48,12 +82,12 @@ struct LMDBDecisionState: DecisionStateStore {
             hasher.update(data: try self.record(.service, LMDBDecisionState.fingerprintKey) ?? [])
             hasher.update(data: Array(key.utf8) + [0])
             hasher.update(data: value ?? [])
-            try self.txn.put(self.tables[.service]!, LMDBDecisionState.fingerprintKey, Array(hasher.finalize()))
+            try self.txn.put(self.tables[.service], LMDBDecisionState.fingerprintKey, Array(hasher.finalize()))
         }
         if let value {
-            try self.txn.put(self.tables[table]!, key, value)
+            try self.txn.put(self.tables[table], key, value)
         } else {
-            try self.txn.delete(self.tables[table]!, key)
+            try self.txn.delete(self.tables[table], key)
         }
     }
 }
@@ -67,14 +101,12 @@ struct DecisionStateProjector: Projector {
     /// binary rows; version 4 stores pipelines,
     /// deals, tickets, schedules, SLA policies and the policy index as binary rows too.
     let version = 4
-    let tables: [StateTable: Database]
+    let tables: StateTables
     /// Decoded active SLA policies, shared by every transaction of this writer.
     let activePolicies = ActivePolicyCache()
 
     init(_ txn: Transaction) throws {
-        var tables: [StateTable: Database] = [:]
-        for table in StateTable.allCases { tables[table] = try txn.openDatabase("state.\(table.rawValue)") }
-        self.tables = tables
+        self.tables = try StateTables(txn)
     }
 
     func state(_ txn: Transaction) -> LMDBDecisionState {
@@ -88,7 +120,7 @@ struct DecisionStateProjector: Projector {
     /// The decision state has one set of tables; it is rebuilt before crmd serves.
     var slot: Int { 0 }
 
-    var databases: [Database] { StateTable.allCases.map { self.tables[$0]! } }
+    var databases: [Database] { self.tables.all }
 
     var queries: [String: ProjectionQuery] { [:] }
 }

@@ -89,7 +89,7 @@ import Testing
             let state = projector.state(txn)
             var retired = try #require(try state.slaPolicy("a"))
             retired.retired = true
-            try txn.put(projector.tables[.slaPolicies]!, "a", retired.encoded())
+            try txn.put(projector.tables[.slaPolicies], "a", retired.encoded())
             #expect(try self.resolved(projector, txn) == "a")
             // Any policy event moves the fingerprint on, and the rows are read again.
             try self.run(DefineSlaPolicy.self, self.policy("c", position: 9), projector, txn, &log)
