@@ -77,7 +77,7 @@ import Testing
         }
     }
 
-    private static func dumpWorkload(count: Int) throws -> String {
+    static func dumpWorkload(count: Int) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: BenchSmokeTests.benchPath)
         process.arguments = ["--dump-workload", String(count)]
