@@ -338,24 +338,40 @@ final class ProjectionRunner: Sendable {
             "bringing the decision state up to date",
             metadata: ["from": "\(from)", "head": "\(head)"]
         )
-        while next <= head, tooNew == nil {
-            next = try environment.write { txn -> UInt64 in
-                var position = next
-                try self.store.forEachRecord(from: next, txn) { seq, record in
-                    guard seq <= head, seq < next + UInt64(self.chunkEvents) else { return false }
-                    let event: RecordedEvent
-                    do {
-                        event = try EventRecord.decode(record)
-                    } catch let error as EventRecordError where error.newerSchema != nil {
+        // Events are decoded on a thread of their own, a chunk ahead of the folding (nothing else runs
+        // yet): decoding costs more than folding.
+        let feed = DecodedLogFeed(
+            environment: environment, store: self.store, from: from, head: head, aheadEvents: self.chunkEvents
+        )
+        defer { feed.finish() }
+        var pending: ArraySlice<RecordedEvent> = []
+        var ended = false
+        while next <= head, tooNew == nil, !ended {
+            // A chunk's events are taken from the feed before its write transaction, so that a write
+            // run again (after the map grew) folds the same events.
+            var chunk: [RecordedEvent] = []
+            fill: while chunk.count < self.chunkEvents {
+                if pending.isEmpty {
+                    switch feed.next() {
+                    case .events(let events): pending = events[...]
+                    case .failed(let error as EventRecordError) where error.newerSchema != nil:
                         tooNew = error
-                        return false
+                        break fill
+                    case .failed(let error): throw error
+                    case .end:
+                        ended = true
+                        break fill
                     }
-                    try state.apply(event, txn)
-                    position = seq + 1
-                    return true
                 }
-                try self.writeUInt64(position - 1, ProjectionRunner.checkpointKey(state.name), txn)
-                return position
+                let take = min(self.chunkEvents - chunk.count, pending.count)
+                chunk.append(contentsOf: pending.prefix(take))
+                pending = pending.dropFirst(take)
+            }
+            guard let last = chunk.last else { break }
+            next = try environment.write { txn -> UInt64 in
+                for event in chunk { try state.apply(event, txn) }
+                try self.writeUInt64(last.seq, ProjectionRunner.checkpointKey(state.name), txn)
+                return last.seq + 1
             }
         }
         return tooNew

@@ -1,0 +1,116 @@
+import CRMDomain
+import CRMEventStore
+import Foundation
+import LMDB
+
+/// Decodes a stretch of the log on a thread of its own, ahead of the thread that folds it: the
+/// start-up refold of the decision state spends more time decoding events than folding them, and
+/// nothing else runs in crmd then, so the two overlap on two cores.
+///
+/// The feed reads positions `from` through `head` in batches, each in a read transaction of its own
+/// that ends before the batch is handed over (a read transaction kept open would hold the map's
+/// resize lock while the writer may need it, and keep old pages from being reused). It stops at the
+/// first record that does not decode; ``next()`` then returns that error after the events before it.
+final class DecodedLogFeed: @unchecked Sendable {
+    /// What ``next()`` hands out.
+    enum Item {
+        /// Decoded events, in log order.
+        case events([RecordedEvent])
+        /// The record at this point of the log does not decode; nothing follows.
+        case failed(any Error)
+        /// Every position through `head` has been handed out.
+        case end
+    }
+
+    /// Events decoded per batch (one read transaction each).
+    static let batchEvents = 2_048
+    /// Batches decoded ahead of the folding thread, at most.
+    let capacity: Int
+
+    private let condition = NSCondition()
+    /// Guarded by `condition`.
+    private var ready: [Item] = []
+    private var cancelled = false
+    private var done = false
+
+    /// Starts decoding positions `from...head` of `store` in `environment`, holding at most
+    /// `aheadEvents` decoded events that ``next()`` has not taken yet.
+    init(environment: Environment, store: EventStore, from: UInt64, head: UInt64, aheadEvents: Int) {
+        self.capacity = max(aheadEvents / DecodedLogFeed.batchEvents, 1) + 1
+        let shared = SharedEnvironment(environment: environment)
+        let thread = Thread { [self] in
+            self.run(shared.environment, store, from: from, head: head)
+            self.condition.withLock {
+                self.done = true
+                self.condition.broadcast()
+            }
+        }
+        thread.name = "crmd-log-decoder"
+        thread.start()
+    }
+
+    private func run(_ environment: Environment, _ store: EventStore, from: UInt64, head: UInt64) {
+        var next = from
+        while next <= head {
+            var events: [RecordedEvent] = []
+            events.reserveCapacity(DecodedLogFeed.batchEvents)
+            var failure: (any Error)?
+            do {
+                try environment.read { txn in
+                    try store.forEachRecord(from: next, txn) { seq, record in
+                        guard seq <= head, events.count < DecodedLogFeed.batchEvents else { return false }
+                        do {
+                            events.append(try EventRecord.decode(record))
+                        } catch {
+                            failure = error
+                            return false
+                        }
+                        return true
+                    }
+                }
+            } catch {
+                failure = error
+            }
+            next = (events.last?.seq ?? next) + 1
+            if !events.isEmpty, !self.put(.events(events)) { return }
+            if let failure {
+                _ = self.put(.failed(failure))
+                return
+            }
+            // A gap (or the end of the records) before `head`: nothing more to read.
+            if events.isEmpty { break }
+        }
+        _ = self.put(.end)
+    }
+
+    /// Queues `item`, waiting while the queue is full; `false` once the feed is cancelled.
+    private func put(_ item: Item) -> Bool {
+        self.condition.withLock {
+            while self.ready.count >= self.capacity, !self.cancelled { self.condition.wait() }
+            guard !self.cancelled else { return false }
+            self.ready.append(item)
+            self.condition.broadcast()
+            return true
+        }
+    }
+
+    /// The next item, waiting for the decoding thread.
+    func next() -> Item {
+        self.condition.withLock {
+            while self.ready.isEmpty, !self.done { self.condition.wait() }
+            guard !self.ready.isEmpty else { return .end }
+            let item = self.ready.removeFirst()
+            self.condition.broadcast()
+            return item
+        }
+    }
+
+    /// Stops the decoding thread and waits until it has ended. Call once, when done with the feed.
+    func finish() {
+        self.condition.withLock {
+            self.cancelled = true
+            self.condition.broadcast()
+            while !self.done { self.condition.wait() }
+        }
+    }
+}
