@@ -65,17 +65,21 @@ enum PayloadEventDecoder {
             return .updated(PayloadEventDecoder.updated(customerID, data, pii))
         case EventType.customerTagged:
             return .tagged(
-                CustomerTagged(customerID: customerID, added: data.strings("added") ?? [], removed: data.strings("removed") ?? [])
+                CustomerTagged(
+                    customerID: customerID, added: data.strings("added") ?? [], removed: data.strings("removed") ?? [])
             )
         case EventType.customerOwnerChanged:
-            return .ownerChanged(CustomerOwnerChanged(customerID: customerID, from: data.string("from"), to: data.string("to")))
+            return .ownerChanged(
+                CustomerOwnerChanged(customerID: customerID, from: data.string("from"), to: data.string("to")))
         case EventType.lifecycleStageChanged:
             guard let to = data.string("to") else { throw PayloadMiss() }
             return .lifecycleStageChanged(
-                LifecycleStageChanged(customerID: customerID, from: data.string("from"), to: to, source: data.string("source"))
+                LifecycleStageChanged(
+                    customerID: customerID, from: data.string("from"), to: to, source: data.string("source"))
             )
         case EventType.leadStatusChanged:
-            return .leadStatusChanged(LeadStatusChanged(customerID: customerID, from: data.string("from"), to: data.string("to")))
+            return .leadStatusChanged(
+                LeadStatusChanged(customerID: customerID, from: data.string("from"), to: data.string("to")))
         case EventType.consentChanged:
             guard let channel = data.string("channel"), let to = data.string("to") else { throw PayloadMiss() }
             return .consentChanged(
@@ -280,7 +284,8 @@ enum PayloadEventDecoder {
         case ServiceEventType.ticketPriorityChanged:
             guard let to = data.string("to") else { throw PayloadMiss() }
             return .ticketPriorityChanged(
-                TicketPriorityChanged(ticketID: ticketID, customerID: customerID, from: data.string("from") ?? "", to: to)
+                TicketPriorityChanged(
+                    ticketID: ticketID, customerID: customerID, from: data.string("from") ?? "", to: to)
             )
         case ServiceEventType.ticketTagged:
             return .ticketTagged(

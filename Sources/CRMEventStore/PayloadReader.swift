@@ -141,7 +141,9 @@ struct PayloadReader {
         if index < self.bytes.count, self.bytes[index] | 0x20 == UInt8(ascii: "e") {
             isInteger = false
             index += 1
-            if index < self.bytes.count, self.bytes[index] == UInt8(ascii: "+") || self.bytes[index] == UInt8(ascii: "-") {
+            if index < self.bytes.count,
+                self.bytes[index] == UInt8(ascii: "+") || self.bytes[index] == UInt8(ascii: "-")
+            {
                 index += 1
             }
             guard self.isDigit(index) else { throw PayloadMiss() }
@@ -324,14 +326,6 @@ struct PayloadReader {
         return nil
     }
 
-    /// Whether `member`'s key is `key`.
-    func keyEquals(_ member: PayloadMember, _ key: StaticString) -> Bool {
-        let count = key.utf8CodeUnitCount
-        guard member.key.count == count else { return false }
-        for offset in 0..<count where self.bytes[member.key.lowerBound + offset] != key.utf8Start[offset] { return false }
-        return true
-    }
-
     /// The key of `member`.
     func key(_ member: PayloadMember) -> String { String(decoding: self.slice(member.key), as: UTF8.self) }
 
@@ -340,7 +334,8 @@ struct PayloadReader {
         guard let value else { return nil }
         switch value.kind {
         case .string:
-            return String(decoding: self.slice((value.range.lowerBound + 1)..<(value.range.upperBound - 1)), as: UTF8.self)
+            return String(
+                decoding: self.slice((value.range.lowerBound + 1)..<(value.range.upperBound - 1)), as: UTF8.self)
         case .escapedString:
             return (try? JSON.parse(self.slice(value.range)))?.stringValue
         default:

@@ -1,8 +1,9 @@
 import CRMDomain
-@testable import CRMEventStore
 import CRMJSON
 import CRMTesting
 import Testing
+
+@testable import CRMEventStore
 
 /// `EventRecord.decode` reads the frequent payloads straight from their bytes; it must give exactly
 /// the event the JSON-tree path gives (`decodeThroughTree`), for every payload: canonical ones of
@@ -12,7 +13,8 @@ import Testing
     /// Every type the direct decoder reads.
     static let types = [
         EventType.customerCreated, EventType.customerUpdated, EventType.customerTagged, EventType.customerOwnerChanged,
-        EventType.lifecycleStageChanged, EventType.leadStatusChanged, EventType.consentChanged, EventType.activityLogged,
+        EventType.lifecycleStageChanged, EventType.leadStatusChanged, EventType.consentChanged,
+        EventType.activityLogged,
         SalesEventType.dealCreated, SalesEventType.dealStageChanged, SalesEventType.dealUpdated,
         ServiceEventType.ticketOpened, ServiceEventType.ticketMessageAdded, ServiceEventType.ticketStatusChanged,
         ServiceEventType.ticketPriorityChanged, ServiceEventType.ticketTagged, ServiceEventType.slaPolicyRemoved,
@@ -36,7 +38,9 @@ import Testing
         return bytes
     }
 
-    static func bothWays(_ record: [UInt8]) -> (direct: Result<RecordedEvent, EventRecordError>, tree: Result<RecordedEvent, EventRecordError>) {
+    static func bothWays(_ record: [UInt8]) -> (
+        direct: Result<RecordedEvent, EventRecordError>, tree: Result<RecordedEvent, EventRecordError>
+    ) {
         record.withUnsafeBytes { raw in
             (
                 Result { () throws(EventRecordError) in try EventRecord.decode(raw) },
@@ -80,7 +84,8 @@ import Testing
             let version = round % 17 == 0 ? 1 : nil
             let record = Self.record(type: type, version: version, data: dataBytes, pii: piiBytes)
             let (direct, tree) = Self.bothWays(record)
-            #expect(direct == tree, "\(type) data \(String(decoding: dataBytes, as: UTF8.self)) pii \(String(decoding: piiBytes, as: UTF8.self))")
+            let text = (String(decoding: dataBytes, as: UTF8.self), String(decoding: piiBytes, as: UTF8.self))
+            #expect(direct == tree, "\(type) data \(text.0) pii \(text.1)")
             if case .success(let event) = direct, event.event.type == type {
                 if case .untyped = event.event {} else { typed += 1 }
             }
@@ -103,12 +108,14 @@ import Testing
             "",
         ]
         for text in payloads {
-            let record = Self.record(type: EventType.lifecycleStageChanged, data: Array(text.utf8), pii: Array("null".utf8))
+            let record = Self.record(
+                type: EventType.lifecycleStageChanged, data: Array(text.utf8), pii: Array("null".utf8))
             let (direct, tree) = Self.bothWays(record)
             #expect(direct == tree, "\(text)")
         }
         let invalidUTF8: [UInt8] = Array(#"{"customer_id":"c"#.utf8) + [0xC3, 0x28] + Array(#"","to":"x"}"#.utf8)
-        let (direct, tree) = Self.bothWays(Self.record(type: EventType.leadStatusChanged, data: invalidUTF8, pii: [0x6E, 0x75, 0x6C, 0x6C]))
+        let (direct, tree) = Self.bothWays(
+            Self.record(type: EventType.leadStatusChanged, data: invalidUTF8, pii: [0x6E, 0x75, 0x6C, 0x6C]))
         #expect(direct == tree)
     }
 }
@@ -122,7 +129,8 @@ struct PayloadFuzzer {
 
     static let dataKeys = [
         "customer_id", "owner_id", "tags", "tier", "source", "lifecycle_stage", "lead_status", "changes", "added",
-        "removed", "from", "to", "channel", "legal_basis", "activity_id", "kind", "customer_ids", "deal_id", "ticket_id",
+        "removed", "from", "to", "channel", "legal_basis", "activity_id", "kind", "customer_ids", "deal_id",
+        "ticket_id",
         "occurred_at", "direction", "duration_sec", "start_at", "end_at", "outcome", "task", "pipeline_id",
         "pipeline_version", "stage_id", "probability", "amount", "currency", "close_date", "last_open_stage",
         "lost_reason", "from_kind", "to_kind", "backward", "reopened", "priority", "status", "created_by", "message_id",
@@ -139,8 +147,10 @@ struct PayloadFuzzer {
     static let required: [String: [String]] = [
         EventType.activityLogged: ["activity_id"], SalesEventType.dealCreated: ["deal_id", "pipeline_id", "stage_id"],
         SalesEventType.dealStageChanged: ["deal_id", "to"], SalesEventType.dealUpdated: ["deal_id"],
-        EventType.lifecycleStageChanged: ["customer_id", "to"], EventType.consentChanged: ["customer_id", "channel", "to"],
-        ServiceEventType.ticketStatusChanged: ["ticket_id", "to"], ServiceEventType.ticketPriorityChanged: ["ticket_id", "to"],
+        EventType.lifecycleStageChanged: ["customer_id", "to"],
+        EventType.consentChanged: ["customer_id", "channel", "to"],
+        ServiceEventType.ticketStatusChanged: ["ticket_id", "to"],
+        ServiceEventType.ticketPriorityChanged: ["ticket_id", "to"],
         EventType.customerCreated: ["customer_id"], EventType.customerUpdated: ["customer_id"],
         EventType.customerTagged: ["customer_id"], EventType.customerOwnerChanged: ["customer_id"],
         EventType.leadStatusChanged: ["customer_id"], ServiceEventType.ticketOpened: ["ticket_id"],
@@ -148,7 +158,8 @@ struct PayloadFuzzer {
         ServiceEventType.slaPolicyRemoved: ["ticket_id"],
     ]
     static let texts = [
-        "c1", "Ada", "", "lead", "opted_out", "open", "won", "x y", "é", "日本", "😀", "quote \" in", "back\\slash",
+        "c1", "Ada", "", "lead", "opted_out", "open", "won", "x y", "é", "日本", "😀", "quote \" in",
+        "back\\slash",
         "line\nbreak", "tab\t", "2025-03-10T09:00:00.000Z", "2025-03-10T09:00:00Z", "not a time", "+1 555 0100",
         "99.50", "-1", "custom.plan",
     ]
@@ -174,7 +185,8 @@ struct PayloadFuzzer {
         }
         var members: [String: JSON] = [:]
         for _ in 0..<Int.random(in: 0...3, using: &self.random) {
-            members[self.pick(["from", "to", "address", "number", "primary", "city", "zz"])] = self.value(depth: depth - 1)
+            members[self.pick(["from", "to", "address", "number", "primary", "city", "zz"])] = self.value(
+                depth: depth - 1)
         }
         return .object(members)
     }
@@ -184,15 +196,22 @@ struct PayloadFuzzer {
         guard self.chance(75) else { return self.value(depth: 2) }
         switch key {
         case "tags", "added", "removed", "customer_ids":
-            return .array((0..<Int.random(in: 0...3, using: &self.random)).map { _ in self.chance(85) ? .string(self.pick(Self.texts)) : self.scalar() })
+            return .array(
+                (0..<Int.random(in: 0...3, using: &self.random)).map { _ in
+                    self.chance(85) ? .string(self.pick(Self.texts)) : self.scalar()
+                })
         case "emails":
-            return .array((0..<Int.random(in: 0...2, using: &self.random)).map { _ in
-                self.object(["address", "primary", "opted_out", "invalid", "consent", "zz"], required: ["address"])
-            })
+            return .array(
+                (0..<Int.random(in: 0...2, using: &self.random)).map { _ in
+                    self.object(["address", "primary", "opted_out", "invalid", "consent", "zz"], required: ["address"])
+                })
         case "phones":
-            return .array((0..<Int.random(in: 0...2, using: &self.random)).map { _ in
-                self.object(["number", "normalized", "type", "primary", "do_not_call", "consent", "sms_consent"], required: ["number"])
-            })
+            return .array(
+                (0..<Int.random(in: 0...2, using: &self.random)).map { _ in
+                    self.object(
+                        ["number", "normalized", "type", "primary", "do_not_call", "consent", "sms_consent"],
+                        required: ["number"])
+                })
         case "address": return self.object(["street", "city", "state", "postal_code", "country"], required: [])
         case "custom": return .object(["plan": self.scalar(), "seats": self.scalar()])
         case "task": return self.object(["due_at", "status"], required: [])
@@ -200,7 +219,8 @@ struct PayloadFuzzer {
             var changes: [String: JSON] = [:]
             for _ in 0..<Int.random(in: 0...4, using: &self.random) {
                 let field = self.pick(Self.changeFields)
-                changes[field] = self.chance(85) ? ["from": self.plausible(field), "to": self.plausible(field)] : self.scalar()
+                changes[field] =
+                    self.chance(85) ? ["from": self.plausible(field), "to": self.plausible(field)] : self.scalar()
             }
             return .object(changes)
         case "occurred_at", "start_at", "end_at", "due_at":
@@ -216,7 +236,9 @@ struct PayloadFuzzer {
 
     mutating func object(_ keys: [String], required: [String]) -> JSON {
         var members: [String: JSON] = [:]
-        for key in required where self.chance(92) { members[key] = self.chance(90) ? .string(self.pick(Self.texts)) : self.scalar() }
+        for key in required where self.chance(92) {
+            members[key] = self.chance(90) ? .string(self.pick(Self.texts)) : self.scalar()
+        }
         for key in keys where self.chance(35) { members[key] = self.plausible(key) }
         return .object(members)
     }
@@ -238,7 +260,8 @@ struct PayloadFuzzer {
             .dealCreated(
                 DealCreated(
                     dealID: "d1", pipelineID: "p1", pipelineVersion: 2, stageID: "s1", kind: "open", probability: 20,
-                    amount: MoneyAmount(json: "99.50"), currency: "EUR", closeDate: "2025-04-01", customerIDs: ["c1", "c2"],
+                    amount: MoneyAmount(json: "99.50"), currency: "EUR", closeDate: "2025-04-01",
+                    customerIDs: ["c1", "c2"],
                     ownerID: "u1", lastOpenStage: "s1", lostReason: nil, name: "Big \"deal\""
                 )
             )
@@ -278,14 +301,17 @@ struct PayloadFuzzer {
         ),
         .service(
             .ticketStatusChanged(
-                TicketStatusChanged(ticketID: "t1", customerID: "c1", from: "new", to: "open", cause: "manual", reason: "x")
+                TicketStatusChanged(
+                    ticketID: "t1", customerID: "c1", from: "new", to: "open", cause: "manual", reason: "x")
             )
         ),
-        .service(.ticketPriorityChanged(TicketPriorityChanged(ticketID: "t1", customerID: "", from: "normal", to: "high"))),
+        .service(
+            .ticketPriorityChanged(TicketPriorityChanged(ticketID: "t1", customerID: "", from: "normal", to: "high"))),
         .service(.ticketTagged(TicketTagged(ticketID: "t1", customerID: "c1", added: ["a"], removed: ["b"]))),
         .service(
             .slaPolicyRemoved(
-                SlaPolicyRemoved(ticketID: "t1", customerID: "c1", policyID: "sla1", policyVersion: 3, reason: "retired")
+                SlaPolicyRemoved(
+                    ticketID: "t1", customerID: "c1", policyID: "sla1", policyVersion: 3, reason: "retired")
             )
         ),
     ]
