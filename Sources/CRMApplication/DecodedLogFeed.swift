@@ -5,7 +5,8 @@ import LMDB
 
 /// Decodes a stretch of the log on a thread of its own, ahead of the thread that folds it: the
 /// start-up refold of the decision state spends more time decoding events than folding them, and
-/// nothing else runs in crmd then, so the two overlap on two cores.
+/// nothing else runs in crmd then, so the two overlap on two cores; an online rebuild chunk that no
+/// command waits for does the same.
 ///
 /// The feed reads positions `from` through `head` in batches, each in a read transaction of its own
 /// that ends before the batch is handed over (a read transaction kept open would hold the map's
@@ -16,8 +17,9 @@ final class DecodedLogFeed: @unchecked Sendable {
     enum Item {
         /// Decoded events, in log order.
         case events([RecordedEvent])
-        /// The record at this point of the log does not decode; nothing follows.
-        case failed(any Error)
+        /// The record at this position does not decode (or the log could not be read there); nothing
+        /// follows.
+        case failed(UInt64, any Error)
         /// Every position through `head` has been handed out.
         case end
     }
@@ -54,7 +56,7 @@ final class DecodedLogFeed: @unchecked Sendable {
         while next <= head {
             var events: [RecordedEvent] = []
             events.reserveCapacity(DecodedLogFeed.batchEvents)
-            var failure: (any Error)?
+            var failure: (seq: UInt64, error: any Error)?
             do {
                 try environment.read { txn in
                     try store.forEachRecord(from: next, txn) { seq, record in
@@ -62,19 +64,19 @@ final class DecodedLogFeed: @unchecked Sendable {
                         do {
                             events.append(try EventRecord.decode(record))
                         } catch {
-                            failure = error
+                            failure = (seq, error)
                             return false
                         }
                         return true
                     }
                 }
             } catch {
-                failure = error
+                failure = ((events.last?.seq ?? next - 1) + 1, error)
             }
             next = (events.last?.seq ?? next) + 1
             if !events.isEmpty, !self.put(.events(events)) { return }
             if let failure {
-                _ = self.put(.failed(failure))
+                _ = self.put(.failed(failure.seq, failure.error))
                 return
             }
             // A gap (or the end of the records) before `head`: nothing more to read.

@@ -354,10 +354,10 @@ final class ProjectionRunner: Sendable {
                 if pending.isEmpty {
                     switch feed.next() {
                     case .events(let events): pending = events[...]
-                    case .failed(let error as EventRecordError) where error.newerSchema != nil:
+                    case .failed(_, let error as EventRecordError) where error.newerSchema != nil:
                         tooNew = error
                         break fill
-                    case .failed(let error): throw error
+                    case .failed(_, let error): throw error
                     case .end:
                         ended = true
                         break fill
@@ -468,49 +468,79 @@ final class ProjectionRunner: Sendable {
         let building = lifecycles.indices.filter { lifecycles[$0].rebuild != nil }
         guard !building.isEmpty else { return }
         let current = lifecycles
+        // With no command waiting, a second thread decodes the chunk's events ahead of the folds
+        // (decoding is a fifth of a rebuild's work); while commands wait, that thread would take a
+        // core from them, and a chunk is short anyway.
+        let decodeAhead = untimed || !yield()
         lifecycles = try environment.write { txn -> [ProjectionLifecycle] in
             var next = current
             let head = try self.store.head(txn).seq
             let from = building.map { next[$0].rebuild!.checkpoint }.min()! + 1
             let start = DispatchTime.now().uptimeNanoseconds
             var folded = 0
-            if from <= head {
-                try self.store.forEachRecord(from: from, txn) { seq, record in
-                    guard seq <= head else { return false }
-                    if folded >= self.chunkEvents { return false }
-                    if !untimed, folded & 63 == 63 {
-                        let elapsed = DispatchTime.now().uptimeNanoseconds - start
-                        if elapsed > ProjectionRunner.idleStepNanoseconds
-                            || (elapsed > ProjectionRunner.busyStepNanoseconds && yield())
-                        {
-                            return false
-                        }
-                    }
-                    let event: RecordedEvent
-                    do {
-                        event = try EventRecord.decode(record)
-                    } catch {
-                        // An event no projector can read (too new, or corrupt) fails every rebuild that
-                        // needs it, visibly, instead of failing the step and retrying it for ever.
-                        for index in building where next[index].rebuild.map({ $0.checkpoint < seq }) == true {
-                            try self.failRebuild(&next[index], index, at: seq, error: error, txn, logger: logger)
-                        }
+            // Folds the event at `seq` (or its decoding error) into every new slot that lacks it;
+            // `false` when the chunk ends before it.
+            func fold(_ seq: UInt64, _ decoded: () throws -> RecordedEvent) throws -> Bool {
+                guard seq <= head else { return false }
+                if folded >= self.chunkEvents { return false }
+                if !untimed, folded & 63 == 63 {
+                    let elapsed = DispatchTime.now().uptimeNanoseconds - start
+                    if elapsed > ProjectionRunner.idleStepNanoseconds
+                        || (elapsed > ProjectionRunner.busyStepNanoseconds && yield())
+                    {
                         return false
                     }
-                    for index in building {
-                        guard let rebuild = next[index].rebuild, rebuild.checkpoint < seq else { continue }
-                        do {
-                            try self.readModels[index].slots[rebuild.slot].apply(event, txn)
-                            next[index].rebuild!.checkpoint = seq
-                            next[index].rebuild!.foldedHere += 1
-                        } catch let error as LMDBError {
-                            throw error
-                        } catch {
-                            try self.failRebuild(&next[index], index, at: seq, error: error, txn, logger: logger)
-                        }
+                }
+                let event: RecordedEvent
+                do {
+                    event = try decoded()
+                } catch {
+                    // An event no projector can read (too new, or corrupt) fails every rebuild that
+                    // needs it, visibly, instead of failing the step and retrying it for ever.
+                    for index in building where next[index].rebuild.map({ $0.checkpoint < seq }) == true {
+                        try self.failRebuild(&next[index], index, at: seq, error: error, txn, logger: logger)
                     }
-                    folded += 1
-                    return true
+                    return false
+                }
+                for index in building {
+                    guard let rebuild = next[index].rebuild, rebuild.checkpoint < seq else { continue }
+                    do {
+                        try self.readModels[index].slots[rebuild.slot].apply(event, txn)
+                        next[index].rebuild!.checkpoint = seq
+                        next[index].rebuild!.foldedHere += 1
+                    } catch let error as LMDBError {
+                        throw error
+                    } catch {
+                        try self.failRebuild(&next[index], index, at: seq, error: error, txn, logger: logger)
+                    }
+                }
+                folded += 1
+                return true
+            }
+            if from <= head, decodeAhead {
+                let last = min(head, from + UInt64(self.chunkEvents) - 1)
+                let feed = DecodedLogFeed(
+                    environment: environment, store: self.store, from: from, head: last, aheadEvents: self.chunkEvents
+                )
+                defer { feed.finish() }
+                feeding: while true {
+                    switch feed.next() {
+                    case .events(let events):
+                        for event in events {
+                            guard try fold(event.seq, { event }) else { break feeding }
+                        }
+                    case .failed(_, let error as LMDBError):
+                        throw error
+                    case .failed(let seq, let error):
+                        _ = try fold(seq, { throw error })
+                        break feeding
+                    case .end:
+                        break feeding
+                    }
+                }
+            } else if from <= head {
+                try self.store.forEachRecord(from: from, txn) { seq, record in
+                    try fold(seq, { try EventRecord.decode(record) })
                 }
             }
             for index in building {
