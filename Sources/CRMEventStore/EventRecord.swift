@@ -179,20 +179,18 @@ public enum EventRecord {
         let onBehalfOf = try reader.string()
         let data = try reader.field()
         let pii = try reader.field()
+        // The payload is left out (empty texts, read as `null`): the caller has its bytes.
         let event = RecordedEvent(
             seq: seq,
             stream: stream,
             streamVersion: streamVersion,
-            type: type,
-            schemaVersion: schemaVersion,
             occurredAt: occurredAt,
             recordedAt: recordedAt,
             actor: Actor(uid: uid, gid: gid, onBehalfOf: onBehalfOf.isEmpty ? nil : onBehalfOf),
             commandID: commandID.isEmpty ? nil : commandID,
             correlationID: correlationID.isEmpty ? nil : correlationID,
             causationSeq: causation == 0 ? nil : causation,
-            data: .null,
-            pii: .null
+            event: .untyped(UntypedEvent(type: type, schemaVersion: schemaVersion, dataText: [], piiText: []))
         )
         return (event, data, pii)
     }
