@@ -181,6 +181,23 @@ public enum RPCResponse {
         ["jsonrpc": "2.0", "id": id, "error": error.json]
     }
 
+    /// ``success(id:result:)`` serialized, written out directly: the same bytes, without building and
+    /// sorting the response object (the members `id`, `jsonrpc`, `result` are in canonical order).
+    public static func serializedSuccess(id: JSON, result: JSON) -> [UInt8] {
+        var out: [UInt8] = []
+        if case .serialized(let text) = result {
+            out.reserveCapacity(text.bytes.count + 64)
+        } else {
+            out.reserveCapacity(256)
+        }
+        out.append(contentsOf: #"{"id":"#.utf8)
+        id.write(into: &out)
+        out.append(contentsOf: #","jsonrpc":"2.0","result":"#.utf8)
+        result.write(into: &out)
+        out.append(UInt8(ascii: "}"))
+        return out
+    }
+
     /// The result of a response, or its error thrown as ``RPCError``.
     public static func result(of response: JSON) throws(RPCError) -> JSON {
         if let error = response["error"] {

@@ -54,4 +54,17 @@ import Testing
         #expect(throws: RPCError.self) { try RPCResponse.result(of: response) }
         #expect(try RPCResponse.result(of: RPCResponse.success(id: 1, result: ["ok": true])) == ["ok": true])
     }
+
+    @Test func aSuccessWrittenDirectlyIsTheSerializedResponse() throws {
+        let results: [JSON] = [
+            .null, 5, "text", ["b": 1, "a": [true, nil]], [:], [],
+            .serialized(SerializedJSON(Array(#"{"a":1,"z":"\u0001"}"#.utf8))),
+        ]
+        for id: JSON in [1, -7, "r-1", "quote \" and \\", .null, 2.5] {
+            for result in results {
+                let direct = RPCResponse.serializedSuccess(id: id, result: result)
+                #expect(direct == RPCResponse.success(id: id, result: result).serialized(), "\(id) \(result)")
+            }
+        }
+    }
 }
