@@ -326,7 +326,14 @@ public struct ControlServer: Service {
                 guard await queue.waitForSpace(), await outbox.waitForRoom() else {
                     return
                 }
-                queue.push(self.handler.start(line: line, peer: peer))
+                let reply = self.handler.start(line: line, peer: peer)
+                // A reply ready at once goes straight to the outbox when the writer has nothing
+                // before it (saving the writer a wake-up per request); otherwise it waits its turn.
+                if let ready = reply.readyLine, queue.bypass() {
+                    outbox.append(ready)
+                } else {
+                    queue.push(reply)
+                }
 
             case .tooLong:
                 let limit = self.configuration.maxLineBytes
@@ -343,6 +350,10 @@ public struct ControlServer: Service {
     private static func orderReplies(from queue: ReplyQueue, into outbox: ReplyOutbox) async {
         defer { outbox.finish() }
         while let reply = await queue.next() {
+            if let ready = reply.readyLine {
+                outbox.append(ready)
+                continue
+            }
             // On cancellation (a hard stop) pass it on to the request, which should then end soon.
             let line = await withTaskCancellationHandler {
                 await reply.value

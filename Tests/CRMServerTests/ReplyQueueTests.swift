@@ -65,4 +65,25 @@ struct ReplyQueueTests {
         writer.cancel()
         #expect(await writer.value == nil)
     }
+
+    @Test func aReadyReplyBypassesOnlyAWriterWaitingWithNothingBeforeIt() async {
+        let queue = ReplyQueue(capacity: 3)
+        #expect(!queue.bypass(), "no writer is waiting yet")
+        let writer = Task { await queue.next() }
+        // Once the writer waits, a ready reply may go straight on; it takes a place all the same.
+        while !queue.bypass() { await Task.yield() }
+        queue.push(self.reply("b"))
+        #expect(await writer.value?.value == Array("b".utf8))
+        // The writer is busy with "b": the next reply waits its turn, and so does the one after it.
+        #expect(!queue.bypass())
+        queue.push(self.reply("c"))
+        #expect(!queue.bypass())
+        // Three places taken (the bypassed reply, "b" and "c"): the reader waits until one is written.
+        async let space: Bool = queue.waitForSpace()
+        queue.markWritten(1)
+        #expect(await space)
+        #expect(await queue.next()?.value == Array("c".utf8))
+        queue.finish()
+        #expect(!queue.bypass(), "no replies after finish")
+    }
 }
