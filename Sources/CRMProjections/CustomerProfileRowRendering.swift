@@ -17,8 +17,9 @@ enum ProfileRowRenderer {
         var cursor = RowCursor(row)
         let index = try RowIndex(&cursor)
         var writer = DocumentWriter(row: row)
+        defer { writer.out.deallocate() }
         try writer.write(index)
-        return writer.out
+        return writer.out.array()
     }
 
     /// ``render(_:)`` of a row held in an array.
@@ -46,6 +47,7 @@ struct RowCursor {
 
     init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 
+    @inline(__always)
     mutating func byte() throws(RowFault) -> UInt8 {
         guard self.offset < self.bytes.count else { throw RowFault() }
         defer { self.offset += 1 }
@@ -55,7 +57,13 @@ struct RowCursor {
     mutating func bool() throws(RowFault) -> Bool { try self.byte() != 0 }
 
     /// An unsigned LEB128 varint, with ``CRMDomain/BinaryRowReader``'s limits.
+    @inline(__always)
     mutating func varint() throws(RowFault) -> UInt64 {
+        // Most are one byte: counts, lengths, flags.
+        if self.offset < self.bytes.count, self.bytes[self.offset] < 0x80 {
+            defer { self.offset += 1 }
+            return UInt64(self.bytes[self.offset])
+        }
         var value: UInt64 = 0
         var shift = 0
         while true {
@@ -67,6 +75,7 @@ struct RowCursor {
         }
     }
 
+    @inline(__always)
     mutating func count() throws(RowFault) -> Int {
         let value = try self.varint()
         guard value <= UInt64(self.bytes.count - self.offset) else { throw RowFault() }
@@ -79,6 +88,7 @@ struct RowCursor {
     }
 
     /// Where a string's UTF-8 bytes lie.
+    @inline(__always)
     mutating func string() throws(RowFault) -> Range<Int> {
         let count = try self.count()
         defer { self.offset += count }
@@ -313,22 +323,97 @@ private struct RowIndex {
     }
 }
 
-/// Writes the profile document of an indexed row, in the member order of ``CustomerProfile/rendered()``.
+/// A growing byte buffer of its own (no copy-on-write checks per byte, as an array has); the owner
+/// deallocates it.
+struct OutputBuffer {
+    private var base: UnsafeMutablePointer<UInt8>
+    private var capacity: Int
+    /// Bytes written.
+    private(set) var count = 0
+
+    init(capacity: Int) {
+        self.capacity = max(capacity, 64)
+        self.base = .allocate(capacity: self.capacity)
+    }
+
+    func deallocate() { self.base.deallocate() }
+
+    /// The bytes written, as an array.
+    func array() -> [UInt8] { Array(UnsafeBufferPointer(start: self.base, count: self.count)) }
+
+    /// The last byte written.
+    var last: UInt8? { self.count > 0 ? self.base[self.count - 1] : nil }
+
+    /// Makes room for `more` bytes.
+    @inline(__always)
+    mutating func reserve(_ more: Int) {
+        guard self.count + more > self.capacity else { return }
+        let capacity = max(2 * self.capacity, self.count + more)
+        let base = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
+        base.update(from: self.base, count: self.count)
+        self.base.deallocate()
+        self.base = base
+        self.capacity = capacity
+    }
+
+    @inline(__always)
+    mutating func append(_ byte: UInt8) {
+        self.reserve(1)
+        self.base[self.count] = byte
+        self.count += 1
+    }
+
+    mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        guard let source = bytes.baseAddress, !bytes.isEmpty else { return }
+        self.reserve(bytes.count)
+        UnsafeMutableRawPointer(self.base + self.count).copyMemory(from: source, byteCount: bytes.count)
+        self.count += bytes.count
+    }
+
+    mutating func append(_ bytes: [UInt8]) { bytes.withUnsafeBytes { self.append($0) } }
+
+    /// Appends again the bytes written at `range`.
+    mutating func repeatBytes(_ range: Range<Int>) {
+        self.reserve(range.count)
+        (self.base + self.count).update(from: self.base + range.lowerBound, count: range.count)
+        self.count += range.count
+    }
+
+    /// Appends `value`'s decimal digits, zero-padded to at least `width`.
+    mutating func digits(_ value: UInt64, width: Int = 1) {
+        var length = 1
+        var probe = value
+        while probe >= 10 {
+            probe /= 10
+            length += 1
+        }
+        length = max(length, width)
+        self.reserve(length)
+        var rest = value
+        for position in stride(from: self.count + length - 1, through: self.count, by: -1) {
+            self.base[position] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: rest % 10)
+            rest /= 10
+        }
+        self.count += length
+    }
+}
+
+/// Writes the profile document of an indexed row, in canonical member order.
 private struct DocumentWriter {
     let row: UnsafeRawBufferPointer
     /// The text so far.
-    var out: [UInt8] = []
-    /// The last time written, and where its quoted text lies in `out` (profiles repeat their times).
-    private var lastTime: (millis: Int64, text: Range<Int>)?
+    var out: OutputBuffer
+    /// The day of the last time written, and where its date lies in `out` (profiles repeat days).
+    private var lastDate: (day: Int64, text: Range<Int>)?
 
     init(row: UnsafeRawBufferPointer) {
         self.row = row
         // Room for the member names and every string escaped at worst once over.
-        self.out.reserveCapacity(2 * row.count + 768)
+        self.out = OutputBuffer(capacity: 2 * row.count + 1024)
     }
 
     mutating func raw(_ text: StaticString) {
-        self.out.append(contentsOf: UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+        self.out.append(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
     }
 
     /// A string of the row as a JSON string literal, as ``CRMJSON/JSON/writeString(_:into:)`` writes
@@ -337,10 +422,12 @@ private struct DocumentWriter {
         let bytes = UnsafeRawBufferPointer(rebasing: self.row[range])
         guard self.isPlain(range) else {
             // Decoded as the slow path decodes it (repairing invalid UTF-8), then escaped.
-            return JSON.writeString(String(decoding: bytes, as: UTF8.self), into: &self.out)
+            var text: [UInt8] = []
+            JSON.writeString(String(decoding: bytes, as: UTF8.self), into: &text)
+            return self.out.append(text)
         }
         self.out.append(UInt8(ascii: "\""))
-        self.out.append(contentsOf: bytes)
+        self.out.append(bytes)
         self.out.append(UInt8(ascii: "\""))
     }
 
@@ -351,18 +438,46 @@ private struct DocumentWriter {
 
     mutating func bool(_ value: Bool) { self.raw(value ? "true" : "false") }
 
-    mutating func int(_ value: Int64) { JSON.writeInt(value, into: &self.out) }
+    mutating func int(_ value: Int64) {
+        if value < 0 { self.out.append(UInt8(ascii: "-")) }
+        self.out.digits(value.magnitude)
+    }
 
+    /// A time as ``CRMDomain/Timestamp/writeQuoted(_:into:)`` writes it (`"YYYY-MM-DDTHH:MM:SS.sssZ"`),
+    /// or `null`.
     mutating func time(_ millis: Int64?) {
         guard let millis else { return self.raw("null") }
-        if let last = self.lastTime, last.millis == millis {
-            // Byte by byte: appending a slice of `out` to itself would copy the whole array.
-            for offset in last.text { self.out.append(self.out[offset]) }
-            return
+        // Years 1970 to 9999 here; the others as Timestamp writes them.
+        guard millis >= 0, millis < 253_402_300_800_000 else {
+            var text: [UInt8] = []
+            Timestamp.writeQuoted(millis, into: &text)
+            return self.out.append(text)
         }
-        let start = self.out.count
-        Timestamp.writeQuoted(millis, into: &self.out)
-        self.lastTime = (millis, start..<self.out.count)
+        let day = millis / 86_400_000
+        let ofDay = UInt64(millis % 86_400_000)
+        self.out.append(UInt8(ascii: "\""))
+        if let last = self.lastDate, last.day == day {
+            self.out.repeatBytes(last.text)
+        } else {
+            let start = self.out.count
+            let date = Timestamp.civilFromDays(Int(day))
+            self.out.digits(UInt64(date.year), width: 4)
+            self.out.append(UInt8(ascii: "-"))
+            self.out.digits(UInt64(date.month), width: 2)
+            self.out.append(UInt8(ascii: "-"))
+            self.out.digits(UInt64(date.day), width: 2)
+            self.lastDate = (day, start..<self.out.count)
+        }
+        self.out.append(UInt8(ascii: "T"))
+        self.out.digits(ofDay / 3_600_000, width: 2)
+        self.out.append(UInt8(ascii: ":"))
+        self.out.digits(ofDay / 60_000 % 60, width: 2)
+        self.out.append(UInt8(ascii: ":"))
+        self.out.digits(ofDay / 1000 % 60, width: 2)
+        self.out.append(UInt8(ascii: "."))
+        self.out.digits(ofDay % 1000, width: 3)
+        self.out.append(UInt8(ascii: "Z"))
+        self.out.append(UInt8(ascii: "\""))
     }
 
     /// The strings of a list starting (at its count) at `offset`, without the brackets.
@@ -396,15 +511,14 @@ private struct DocumentWriter {
 
     /// The decimal digits of `value`, zero-padded to at least `count` digits.
     private mutating func digits(_ value: UInt128, count: Int) {
-        let start = self.out.count
-        var value = value
-        var written = 0
-        while value > 0 || written < count {
-            self.out.append(UInt8(ascii: "0") + UInt8(value % 10))
-            value /= 10
-            written += 1
+        guard value > UInt128(UInt64.max) else { return self.out.digits(UInt64(value), width: count) }
+        var text: [UInt8] = []
+        var rest = value
+        while rest > 0 {
+            text.append(UInt8(ascii: "0") + UInt8(rest % 10))
+            rest /= 10
         }
-        self.out[start...].reverse()
+        self.out.append(Array(text.reversed()))
     }
 
     /// Positions `cursor` at entry `entry` of a dictionary whose entries are read in row order
@@ -476,7 +590,9 @@ private struct DocumentWriter {
                 var bits: UInt64 = 0
                 for byte in 0..<8 { bits |= UInt64(self.row[cursor.offset + byte]) << (8 * UInt64(byte)) }
                 cursor.offset += 8
-                JSON.double(Double(bitPattern: bits)).write(into: &self.out)
+                var text: [UInt8] = []
+                JSON.double(Double(bitPattern: bits)).write(into: &text)
+                self.out.append(text)
             case 3: self.raw("false")
             default: self.raw("true")
             }
@@ -628,12 +744,14 @@ private struct DocumentWriter {
         guard self.isPlain(first), self.isPlain(last) else {
             let joined = String(decoding: UnsafeRawBufferPointer(rebasing: self.row[first]), as: UTF8.self) + " "
                 + String(decoding: UnsafeRawBufferPointer(rebasing: self.row[last]), as: UTF8.self)
-            return JSON.writeString(joined, into: &self.out)
+            var text: [UInt8] = []
+            JSON.writeString(joined, into: &text)
+            return self.out.append(text)
         }
         self.out.append(UInt8(ascii: "\""))
-        self.out.append(contentsOf: UnsafeRawBufferPointer(rebasing: self.row[first]))
+        self.out.append(UnsafeRawBufferPointer(rebasing: self.row[first]))
         self.out.append(UInt8(ascii: " "))
-        self.out.append(contentsOf: UnsafeRawBufferPointer(rebasing: self.row[last]))
+        self.out.append(UnsafeRawBufferPointer(rebasing: self.row[last]))
         self.out.append(UInt8(ascii: "\""))
     }
 
