@@ -152,8 +152,8 @@ public struct RPCHandler: RequestHandler {
             request = decoded
         }
         let id = request.id
-        let added = self.queries.isQuery(request.method) ? RPCMethod.addedQuery(request.method) : nil
-        guard let method = RPCMethods.method(request.method) ?? added else {
+        let added = { self.queries.isQuery(request.method) ? RPCMethod.addedQuery(request.method) : nil }
+        guard let method = RPCMethods.method(request.method) ?? added() else {
             let error = RPCError(
                 reason: "unknown_command",
                 message: "method not found: \(request.method)",
@@ -276,6 +276,8 @@ public struct RPCHandler: RequestHandler {
 
     /// The `forbidden` error for a method the peer's roles do not allow (logged), or `nil`.
     private func denial(of method: RPCMethod, origin: RequestOrigin) -> RPCError? {
+        // Without rules every peer is admin (``AccessPolicy/roles(uid:gid:)``): nothing to look up.
+        guard !self.access.rules.isEmpty else { return nil }
         let roles = self.access.roles(uid: origin.uid, gid: origin.gid)
         guard !AccessPolicy.allows(roles, method.access) else { return nil }
         let granted = roles.map(\.rawValue).sorted()
