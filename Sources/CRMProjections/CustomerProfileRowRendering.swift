@@ -54,6 +54,7 @@ struct RowCursor {
         return self.bytes[self.offset]
     }
 
+    @inline(__always)
     mutating func bool() throws(RowFault) -> Bool { try self.byte() != 0 }
 
     /// An unsigned LEB128 varint, with ``CRMDomain/BinaryRowReader``'s limits.
@@ -82,6 +83,7 @@ struct RowCursor {
         return Int(value)
     }
 
+    @inline(__always)
     mutating func int() throws(RowFault) -> Int64 {
         let raw = try self.varint()
         return Int64(bitPattern: (raw >> 1) ^ (0 &- (raw & 1)))
@@ -95,10 +97,12 @@ struct RowCursor {
         return self.offset..<(self.offset + count)
     }
 
+    @inline(__always)
     mutating func optionalString() throws(RowFault) -> Range<Int>? {
         try self.bool() ? try self.string() : nil
     }
 
+    @inline(__always)
     mutating func optionalInt() throws(RowFault) -> Int64? {
         try self.bool() ? try self.int() : nil
     }
@@ -363,6 +367,7 @@ struct OutputBuffer {
         self.count += 1
     }
 
+    @inline(__always)
     mutating func append(_ bytes: UnsafeRawBufferPointer) {
         guard let source = bytes.baseAddress, !bytes.isEmpty else { return }
         self.reserve(bytes.count)
@@ -377,6 +382,15 @@ struct OutputBuffer {
         self.reserve(range.count)
         (self.base + self.count).update(from: self.base + range.lowerBound, count: range.count)
         self.count += range.count
+    }
+
+    /// Appends the two digits of `value` (below 100).
+    @inline(__always)
+    mutating func twoDigits(_ value: UInt64) {
+        self.reserve(2)
+        self.base[self.count] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: value / 10)
+        self.base[self.count + 1] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: value % 10)
+        self.count += 2
     }
 
     /// Appends `value`'s decimal digits, zero-padded to at least `width`.
@@ -412,12 +426,14 @@ private struct DocumentWriter {
         self.out = OutputBuffer(capacity: 2 * row.count + 1024)
     }
 
+    @inline(__always)
     mutating func raw(_ text: StaticString) {
         self.out.append(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
     }
 
     /// A string of the row as a JSON string literal, as ``CRMJSON/JSON/writeString(_:into:)`` writes
     /// the decoded string.
+    @inline(__always)
     mutating func string(_ range: Range<Int>) {
         let bytes = UnsafeRawBufferPointer(rebasing: self.row[range])
         guard self.isPlain(range) else {
@@ -431,13 +447,16 @@ private struct DocumentWriter {
         self.out.append(UInt8(ascii: "\""))
     }
 
+    @inline(__always)
     mutating func string(_ range: Range<Int>?) {
         guard let range else { return self.raw("null") }
         self.string(range)
     }
 
+    @inline(__always)
     mutating func bool(_ value: Bool) { self.raw(value ? "true" : "false") }
 
+    @inline(__always)
     mutating func int(_ value: Int64) {
         if value < 0 { self.out.append(UInt8(ascii: "-")) }
         self.out.digits(value.magnitude)
@@ -463,19 +482,20 @@ private struct DocumentWriter {
             let date = Timestamp.civilFromDays(Int(day))
             self.out.digits(UInt64(date.year), width: 4)
             self.out.append(UInt8(ascii: "-"))
-            self.out.digits(UInt64(date.month), width: 2)
+            self.out.twoDigits(UInt64(date.month))
             self.out.append(UInt8(ascii: "-"))
-            self.out.digits(UInt64(date.day), width: 2)
+            self.out.twoDigits(UInt64(date.day))
             self.lastDate = (day, start..<self.out.count)
         }
         self.out.append(UInt8(ascii: "T"))
-        self.out.digits(ofDay / 3_600_000, width: 2)
+        self.out.twoDigits(ofDay / 3_600_000)
         self.out.append(UInt8(ascii: ":"))
-        self.out.digits(ofDay / 60_000 % 60, width: 2)
+        self.out.twoDigits(ofDay / 60_000 % 60)
         self.out.append(UInt8(ascii: ":"))
-        self.out.digits(ofDay / 1000 % 60, width: 2)
+        self.out.twoDigits(ofDay / 1000 % 60)
         self.out.append(UInt8(ascii: "."))
-        self.out.digits(ofDay % 1000, width: 3)
+        self.out.append(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: ofDay % 1000 / 100))
+        self.out.twoDigits(ofDay % 100)
         self.out.append(UInt8(ascii: "Z"))
         self.out.append(UInt8(ascii: "\""))
     }
@@ -756,10 +776,12 @@ private struct DocumentWriter {
     }
 
     /// Whether the string at `range` is written as it is: ASCII without anything to escape.
+    @inline(__always)
     private func isPlain(_ range: Range<Int>) -> Bool {
         for offset in range {
             let byte = self.row[offset]
-            if byte < 0x20 || byte >= 0x80 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { return false }
+            // 0x20...0x7F in one comparison, then the two that are escaped.
+            if byte &- 0x20 >= 0x60 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { return false }
         }
         return true
     }
