@@ -149,6 +149,47 @@ public struct RPCRequest: Sendable, Hashable {
         return .success(RPCRequest(id: id, method: name, params: params))
     }
 
+    /// Decodes a request line that is a plain, valid request object, without building the object:
+    /// the members `jsonrpc` (`"2.0"`) and `method` (a string), `id` (a string, number or null) and
+    /// `params` (an object) if present, each once. `nil` for anything else (a batch, malformed JSON, an
+    /// invalid request): parse those with ``CRMJSON/JSON/parse(_:)`` and ``decode(_:)``, which give
+    /// their errors. A request it decodes is the one those would give.
+    public static func decodePlain(line: [UInt8]) -> RPCRequest? {
+        var id: JSON?
+        var method: String?
+        var params: JSON?
+        var seen: UInt8 = 0
+        let plain = JSON.forEachMember(in: line) { key, value in
+            let bit: UInt8
+            switch key {
+            case "id":
+                bit = 1
+                switch value {
+                case .null, .string, .int, .double: id = value
+                default: return false
+                }
+            case "jsonrpc":
+                bit = 2
+                guard case .string("2.0") = value else { return false }
+            case "method":
+                bit = 4
+                guard case .string(let name) = value else { return false }
+                method = name
+            case "params":
+                bit = 8
+                guard case .object = value else { return false }
+                params = value
+            default:
+                return false
+            }
+            guard seen & bit == 0 else { return false }
+            seen |= bit
+            return true
+        }
+        guard plain, seen & 2 != 0, let method else { return nil }
+        return RPCRequest(id: id, method: method, params: params)
+    }
+
     /// The request as JSON.
     public var json: JSON {
         var object: JSON = ["jsonrpc": "2.0", "method": .string(self.method)]

@@ -47,6 +47,11 @@ public struct RPCHandler: RequestHandler {
     }
 
     public func start(line: [UInt8], peer: PeerCredentials) -> StartedReply {
+        let origin = RequestOrigin(uid: peer.uid, gid: peer.gid)
+        // The common line, one plain request, is decoded without building the request object.
+        if let request = RPCRequest.decodePlain(line: line) {
+            return self.reply(self.handle(request, origin: origin, connection: peer.connection), peer: peer)
+        }
         let json: JSON
         do {
             json = try JSON.parse(line)
@@ -61,7 +66,6 @@ public struct RPCHandler: RequestHandler {
             )
             return .ready(reply.serialized())
         }
-        let origin = RequestOrigin(uid: peer.uid, gid: peer.gid)
         if case .array(let elements) = json {
             guard !elements.isEmpty else {
                 let reply = RPCResponse.failure(
@@ -96,7 +100,12 @@ public struct RPCHandler: RequestHandler {
                 return batch
             }
         }
-        switch self.handle(json, origin: origin, connection: peer.connection) {
+        return self.reply(self.handle(json, origin: origin, connection: peer.connection), peer: peer)
+    }
+
+    /// The reply of a started single request.
+    private func reply(_ started: Started, peer: PeerCredentials) -> StartedReply {
+        switch started {
         case .done(let reply): return .ready(reply)
         case .command(let id, let pending):
             return .awaited { RPCReplies.responseText(id: id, await pending.value) }
@@ -144,13 +153,16 @@ public struct RPCHandler: RequestHandler {
 
     /// Starts one request: queues a command or takes a query's ticket, in arrival order.
     private func handle(_ json: JSON, origin: RequestOrigin, connection: ConnectionState?) -> Started {
-        let request: RPCRequest
         switch RPCRequest.decode(json) {
         case .failure(let failure):
             return .done(RPCResponse.failure(id: failure.id, error: failure.error).serialized())
-        case .success(let decoded):
-            request = decoded
+        case .success(let request):
+            return self.handle(request, origin: origin, connection: connection)
         }
+    }
+
+    /// Starts one decoded request.
+    private func handle(_ request: RPCRequest, origin: RequestOrigin, connection: ConnectionState?) -> Started {
         let id = request.id
         let added = { self.queries.isQuery(request.method) ? RPCMethod.addedQuery(request.method) : nil }
         guard let method = RPCMethods.method(request.method) ?? added() else {
