@@ -169,11 +169,14 @@ extension CustomerProfileProjector {
             } else {
                 entry = try cursor.seek(atOrAfter: prefix)
             }
-            var entries: [JSON] = []
+            // The page is written out as it is read: `{"entries":[…],"next_before":…}`.
+            var out = CanonicalWriter(capacity: 256 * min(limit, 20))
+            out.raw(#"{"entries":["#)
+            var count = 0
             var last: (at: Int64, seq: UInt64)?
             var more = false
             while let found = entry, found.key.starts(with: prefix) {
-                if entries.count == limit {
+                if count == limit {
                     more = true
                     break
                 }
@@ -181,12 +184,16 @@ extension CustomerProfileProjector {
                     throw ProfileStorageError(message: "malformed timeline key of customer \(customerID)")
                 }
                 let row = try TimelineRow(decoding: found.valueBytes, what: what)
-                entries.append(row.json(at: position.at, seq: position.seq))
+                if count > 0 { out.raw(",") }
+                row.write(into: &out, at: position.at, seq: position.seq)
+                count += 1
                 last = position
                 entry = try cursor.next()
             }
-            let next: String? = more ? last.map { ProfileKeys.timelineCursor(at: $0.at, seq: $0.seq) } : nil
-            return ["entries": .array(entries), "next_before": .string(next)]
+            out.raw(#"],"next_before":"#)
+            out.string(more ? last.map { ProfileKeys.timelineCursor(at: $0.at, seq: $0.seq) } : nil)
+            out.raw("}")
+            return .serialized(SerializedJSON(out.bytes))
         }
     }
 
