@@ -323,8 +323,12 @@ public struct ControlServer: Service {
         for try await frame in inbound {
             switch frame {
             case .line(let line):
-                guard await queue.waitForSpace(), await outbox.waitForRoom() else {
-                    return
+                // Asked without an await first: the common answer is at once.
+                if !queue.hasSpace() {
+                    guard await queue.waitForSpace() else { return }
+                }
+                if !outbox.hasRoom() {
+                    guard await outbox.waitForRoom() else { return }
                 }
                 let reply = self.handler.start(line: line, peer: peer)
                 // A reply ready at once goes straight to the outbox when the writer has nothing
@@ -349,7 +353,11 @@ public struct ControlServer: Service {
     /// and all the replies before it are ready.
     private static func orderReplies(from queue: ReplyQueue, into outbox: ReplyOutbox) async {
         defer { outbox.finish() }
-        while let reply = await queue.next() {
+        while true {
+            // Asked without an await first: a busy connection has its next reply pending.
+            let next: ReplyQueue.Reply?
+            if let now = queue.nextNow() { next = now } else { next = await queue.next() }
+            guard let reply = next else { break }
             if let ready = reply.readyLine {
                 outbox.append(ready)
                 continue

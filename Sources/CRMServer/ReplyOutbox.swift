@@ -197,6 +197,11 @@ package final class ReplyOutbox: Sendable {
         })
     }
 
+    /// Reader side: whether ``waitForRoom()`` would return `true` at once, asked without an `await`.
+    package func hasRoom() -> Bool {
+        !Task.isCancelled && self.state.withLock { self.room(in: $0) } == true
+    }
+
     /// What ``waitForRoom()`` answers at once, or `nil` when it must wait.
     private func room(in state: State) -> Bool? {
         if state.cancelled { return false }

@@ -53,6 +53,12 @@ package final class ReplyQueue: Sendable {
         }, onCancel: self.cancel)
     }
 
+    /// Reader side: whether ``waitForSpace()`` would return `true` at once, asked without an
+    /// `await` (an await costs a check of the task's executor even when it does not suspend).
+    package func hasSpace() -> Bool {
+        !Task.isCancelled && self.state.withLock { self.space(in: $0) } == true
+    }
+
     /// What ``waitForSpace()`` answers at once, or `nil` when it must wait.
     private func space(in state: State) -> Bool? {
         if state.cancelled { return false }
@@ -109,6 +115,13 @@ package final class ReplyQueue: Sendable {
                 return .wait
             }
         }, onCancel: self.cancel)
+    }
+
+    /// Writer side: what ``next()`` would answer at once, asked without an `await`; `nil` when it
+    /// would wait (or the task is cancelled: ``next()`` then stops the queue).
+    package func nextNow() -> Reply?? {
+        guard !Task.isCancelled else { return nil }
+        return self.state.withLock { self.nextReply(&$0) }
     }
 
     /// What ``next()`` answers at once (taking a pending reply), or `nil` when it must wait.

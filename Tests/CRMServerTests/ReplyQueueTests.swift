@@ -31,8 +31,10 @@ struct ReplyQueueTests {
 
     @Test func readerWaitsUntilAReplyIsWritten() async {
         let queue = ReplyQueue(capacity: 2)
+        #expect(queue.hasSpace())
         queue.push(self.reply("a"))
         queue.push(self.reply("b"))
+        #expect(!queue.hasSpace())
         async let third: Bool = queue.waitForSpace()
         // The writer takes one reply; only writing it frees a place.
         let first = await queue.next()
@@ -54,6 +56,7 @@ struct ReplyQueueTests {
         async let space: Bool = queue.waitForSpace()
         queue.cancel()
         #expect(await space == false)
+        #expect(!queue.hasSpace(), "a cancelled queue has no space")
         #expect(await queue.next() == nil)
         queue.push(self.reply("ignored"))
         #expect(await queue.next() == nil)
@@ -85,5 +88,16 @@ struct ReplyQueueTests {
         #expect(await queue.next()?.value == Array("c".utf8))
         queue.finish()
         #expect(!queue.bypass(), "no replies after finish")
+    }
+
+    @Test func theNextReplyIsTakenAtOnceWhenItIsPending() async {
+        let queue = ReplyQueue(capacity: 2)
+        #expect(queue.nextNow().map { _ in true } == nil, "nothing pending: the writer would wait")
+        queue.push(self.reply("a"))
+        let first = queue.nextNow()
+        #expect(await first??.value == Array("a".utf8))
+        queue.finish()
+        let end = queue.nextNow()
+        #expect(end.map { $0 == nil } == true, "finished and drained: no more replies")
     }
 }
