@@ -108,13 +108,7 @@ extension JSONParser {
                 let start = self.index
                 try self.skipValue()
                 members.append((key, start..<self.index))
-                guard self.index < self.bytes.count else { throw self.error("unexpected end of input") }
-                if self.bytes[self.index] == UInt8(ascii: "}") {
-                    self.index += 1
-                    break
-                }
-                guard self.bytes[self.index] == UInt8(ascii: ",") else { throw self.error("expected ',' or '}'") }
-                self.index += 1
+                if try self.passMemberEnd() { break }
             }
         }
         if self.index != self.bytes.count { throw self.error("unexpected data after the JSON value") }

@@ -41,6 +41,19 @@ extension JSON {
     }
 }
 
+extension JSON {
+    /// Calls `member` with each member of the JSON object text `bytes`, in order, without building a
+    /// dictionary of them (values are parsed as ``parse(_:)`` parses them). Returns `true` when the
+    /// text is one object and `member` accepted every member; `false` as soon as `member` refuses one,
+    /// and for any text that is not a valid JSON object. Repeated keys are the caller's to notice.
+    public static func forEachMember(in bytes: [UInt8], _ member: (String, JSON) -> Bool) -> Bool {
+        bytes.withUnsafeBufferPointer { buffer in
+            var parser = JSONParser(buffer)
+            return (try? parser.visitObjectMembers(member)) == true
+        }
+    }
+}
+
 /// A recursive-descent parser over a buffer of UTF-8 bytes.
 struct JSONParser {
     let bytes: UnsafeBufferPointer<UInt8>
@@ -112,34 +125,73 @@ struct JSONParser {
         let first = self.members.count
         defer { self.members.removeSubrange(first...) }
         while true {
-            self.skipWhitespace()
-            guard self.index < self.bytes.count, self.bytes[self.index] == UInt8(ascii: "\"") else {
-                throw self.error("expected a string key")
-            }
-            let keyOffset = self.index
-            let key = try self.parseString()
-            self.skipWhitespace()
-            guard self.index < self.bytes.count, self.bytes[self.index] == UInt8(ascii: ":") else {
-                throw self.error("expected ':'")
-            }
-            self.index += 1
-            self.skipWhitespace()
+            let (key, keyOffset) = try self.parseMemberKey()
             let value = try self.parseValue()
             self.members.append((key, value, keyOffset))
             self.skipWhitespace()
-            guard self.index < self.bytes.count else { throw self.error("unexpected end of input") }
-            switch self.bytes[self.index] {
-            case UInt8(ascii: ","): self.index += 1
-            case UInt8(ascii: "}"):
-                self.index += 1
+            if try self.passMemberEnd() {
                 var object: [String: JSON] = Dictionary(minimumCapacity: self.members.count - first)
                 for member in self.members[first...] where object.updateValue(member.value, forKey: member.key) != nil {
                     throw JSONParseError(message: "duplicate key \"\(member.key)\"", offset: member.offset)
                 }
                 return .object(object)
-            default: throw self.error("expected ',' or '}'")
             }
         }
+    }
+
+    /// A member's key and its offset, moving past the `:` after it and the whitespace around.
+    mutating func parseMemberKey() throws(JSONParseError) -> (key: String, offset: Int) {
+        self.skipWhitespace()
+        guard self.index < self.bytes.count, self.bytes[self.index] == UInt8(ascii: "\"") else {
+            throw self.error("expected a string key")
+        }
+        let offset = self.index
+        let key = try self.parseString()
+        self.skipWhitespace()
+        guard self.index < self.bytes.count, self.bytes[self.index] == UInt8(ascii: ":") else {
+            throw self.error("expected ':'")
+        }
+        self.index += 1
+        self.skipWhitespace()
+        return (key, offset)
+    }
+
+    /// After a member's value: moves past the `,` before the next member (`false`) or the `}` that
+    /// ends the object (`true`).
+    mutating func passMemberEnd() throws(JSONParseError) -> Bool {
+        guard self.index < self.bytes.count else { throw self.error("unexpected end of input") }
+        if self.bytes[self.index] == UInt8(ascii: "}") {
+            self.index += 1
+            return true
+        }
+        guard self.bytes[self.index] == UInt8(ascii: ",") else { throw self.error("expected ',' or '}'") }
+        self.index += 1
+        return false
+    }
+
+    /// The members of the object that is the whole input, each handed to `member` as it is parsed;
+    /// `false` when `member` refuses one.
+    mutating func visitObjectMembers(_ member: (String, JSON) -> Bool) throws(JSONParseError) -> Bool {
+        self.skipWhitespace()
+        guard self.index < self.bytes.count, self.bytes[self.index] == UInt8(ascii: "{") else {
+            throw self.error("expected an object")
+        }
+        try self.enter()
+        self.index += 1
+        self.skipWhitespace()
+        if self.index < self.bytes.count, self.bytes[self.index] == UInt8(ascii: "}") {
+            self.index += 1
+        } else {
+            while true {
+                let key = try self.parseMemberKey().key
+                guard member(key, try self.parseValue()) else { return false }
+                self.skipWhitespace()
+                if try self.passMemberEnd() { break }
+            }
+        }
+        self.skipWhitespace()
+        if self.index != self.bytes.count { throw self.error("unexpected data after the JSON value") }
+        return true
     }
 
     /// Moves past the value at `index`. Strings, objects and arrays are checked for their structure

@@ -7,7 +7,8 @@ import CRMJSON
 /// as the profile document (see ``json``).
 ///
 /// Times are UTC milliseconds; the document shows them as timestamps. `stats.open_deals`,
-/// `stats.won_deals` and `stats.won_amount` are not stored: they are computed from ``deals``.
+/// `stats.won_deals` and `stats.won_amount` are not stored: they are computed from ``deals`` when the
+/// row is rendered.
 struct CustomerProfile: Sendable, Hashable {
     /// An email address with the consent this read model records about it.
     struct Email: Sendable, Hashable {
@@ -174,25 +175,6 @@ struct CustomerProfile: Sendable, Hashable {
         self.lifecycleHistory = [LifecycleEntry(stage: lifecycleStage, enteredAt: createdAt)]
     }
 
-    // MARK: - Derived stats
-
-    /// Open deals among ``deals``.
-    var openDeals: Int { self.deals?.values.count(where: { $0.kind == "open" }) ?? 0 }
-
-    /// Won deals among ``deals``.
-    var wonDeals: Int { self.deals?.values.count(where: { $0.kind == "won" }) ?? 0 }
-
-    /// The amounts of the won deals that have an amount and a currency, summed by currency.
-    var wonAmount: [String: MoneyAmount] {
-        var sums: [String: MoneyAmount] = [:]
-        for fact in (self.deals ?? [:]).values where fact.kind == "won" {
-            if let amount = fact.amount, let currency = fact.currency {
-                sums[currency] = (sums[currency] ?? .zero) + amount
-            }
-        }
-        return sums
-    }
-
     // MARK: - Document
 
     /// The profile document `customer.get` returns, as canonical JSON text.
@@ -203,149 +185,14 @@ struct CustomerProfile: Sendable, Hashable {
     /// customer_id, deals (once a deal named the customer), do_not_call, emails, job_title,
     /// lead_status, lifecycle{entered_at, history, stage}, merged_from, merged_into,
     /// name{first, full, last}, owner_id, phones, source, state, stats, tags, tier, updated_at,
-    /// value, version}`.
+    /// value, version}`. Rendered from the profile's row, as queries render stored rows
+    /// (``ProfileRowRenderer``).
     func rendered() -> [UInt8] {
-        var out = CanonicalWriter(capacity: 1024)
-        out.raw(#"{"address":"#)
-        if let address = self.address {
-            out.raw(#"{"city":"#)
-            out.string(address.city)
-            out.raw(#","country":"#)
-            out.string(address.country)
-            out.raw(#","postal_code":"#)
-            out.string(address.postalCode)
-            out.raw(#","state":"#)
-            out.string(address.state)
-            out.raw(#","street":"#)
-            out.string(address.street)
-            out.raw("}")
-        } else {
-            out.raw("null")
+        // ``encoded()`` writes whole rows, and dictionaries hold each key once.
+        guard let text = try? ProfileRowRenderer.render(self.encoded()) else {
+            preconditionFailure("the row of profile \(self.customerID) does not render")
         }
-        out.raw(#","company_name":"#)
-        out.string(self.companyName)
-        out.raw(#","created_at":"#)
-        out.time(self.createdAt)
-        out.raw(#","custom":"#)
-        out.object(self.custom) { out, value in out.json(value.json) }
-        out.raw(#","customer_id":"#)
-        out.string(self.customerID)
-        if let deals = self.deals {
-            out.raw(#","deals":"#)
-            out.object(deals) { out, fact in
-                out.raw(#"{"amount":"#)
-                out.json(fact.amount?.json ?? .null)
-                out.raw(#","currency":"#)
-                out.string(fact.currency)
-                out.raw(#","kind":"#)
-                out.string(fact.kind)
-                out.raw("}")
-            }
-        }
-        out.raw(#","do_not_call":"#)
-        out.bool(self.doNotCall)
-        out.raw(#","emails":["#)
-        for (index, email) in self.emails.enumerated() {
-            if index > 0 { out.raw(",") }
-            out.raw(#"{"address":"#)
-            out.string(email.address)
-            out.raw(#","consent":"#)
-            out.string(email.consent)
-            out.raw(#","consent_at":"#)
-            out.time(email.consentAt)
-            out.raw(#","invalid":"#)
-            out.bool(email.invalid)
-            out.raw(#","legal_basis":"#)
-            out.string(email.legalBasis)
-            out.raw(#","opted_out":"#)
-            out.bool(email.optedOut)
-            out.raw(#","primary":"#)
-            out.bool(email.primary)
-            out.raw("}")
-        }
-        out.raw(#"],"job_title":"#)
-        out.string(self.jobTitle)
-        out.raw(#","lead_status":"#)
-        out.string(self.leadStatus)
-        out.raw(#","lifecycle":{"entered_at":"#)
-        out.time(self.lifecycleEnteredAt)
-        out.raw(#","history":["#)
-        for (index, entry) in self.lifecycleHistory.enumerated() {
-            if index > 0 { out.raw(",") }
-            out.raw(#"{"entered_at":"#)
-            out.time(entry.enteredAt)
-            out.raw(#","exited_at":"#)
-            out.time(entry.exitedAt)
-            out.raw(#","stage":"#)
-            out.string(entry.stage)
-            out.raw("}")
-        }
-        out.raw(#"],"stage":"#)
-        out.string(self.lifecycleStage)
-        out.raw(#"},"merged_from":["#)
-        out.strings(self.mergedFrom)
-        out.raw(#"],"merged_into":"#)
-        out.string(self.mergedInto)
-        out.raw(#","name":{"first":"#)
-        out.string(self.firstName)
-        out.raw(#","full":"#)
-        let parts = [self.firstName, self.lastName].compactMap { $0 }.filter { !$0.isEmpty }
-        out.string(parts.isEmpty ? nil : parts.joined(separator: " "))
-        out.raw(#","last":"#)
-        out.string(self.lastName)
-        out.raw(#"},"owner_id":"#)
-        out.string(self.ownerID)
-        out.raw(#","phones":["#)
-        for (index, phone) in self.phones.enumerated() {
-            if index > 0 { out.raw(",") }
-            out.raw(#"{"consent":"#)
-            out.string(phone.consent)
-            out.raw(#","normalized":"#)
-            out.string(phone.normalized)
-            out.raw(#","number":"#)
-            out.string(phone.number)
-            out.raw(#","primary":"#)
-            out.bool(phone.primary)
-            out.raw(#","type":"#)
-            out.string(phone.type)
-            out.raw("}")
-        }
-        out.raw(#"],"source":"#)
-        out.string(self.source)
-        out.raw(#","state":"#)
-        out.string(self.state)
-        out.raw(#","stats":{"activity_counts":{"#)
-        let counts = self.activityCounts.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
-        for (index, (type, count)) in counts.enumerated() {
-            if index > 0 { out.raw(",") }
-            out.string(type)
-            out.raw(":")
-            out.int(count)
-        }
-        out.raw(#"},"last_activity_at":"#)
-        out.time(self.lastActivityAt)
-        out.raw(#","last_contacted_at":"#)
-        out.time(self.lastContactedAt)
-        out.raw(#","open_deals":"#)
-        out.int(Int64(self.openDeals))
-        out.raw(#","open_tickets":"#)
-        out.int(self.openTickets)
-        out.raw(#","tickets_total":"#)
-        out.int(self.ticketsTotal)
-        out.raw(#","won_amount":"#)
-        out.object(self.wonAmount) { out, amount in out.json(amount.json) }
-        out.raw(#","won_deals":"#)
-        out.int(Int64(self.wonDeals))
-        out.raw(#"},"tags":["#)
-        out.strings(self.tags)
-        out.raw(#"],"tier":"#)
-        out.string(self.tier)
-        out.raw(#","updated_at":"#)
-        out.time(self.updatedAt)
-        out.raw(#","value":null,"version":"#)
-        out.int(Int64(truncatingIfNeeded: self.version))
-        out.raw("}")
-        return out.bytes
+        return text
     }
 }
 

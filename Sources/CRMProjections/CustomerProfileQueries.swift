@@ -19,6 +19,13 @@ extension CustomerProfileProjector {
         var params = try Params(json)
         let customerID = try params.identifier("customer_id", required: true)!
         try params.finish()
+        // The profile is rendered from its row in place; a merged one is decoded for its rejection,
+        // a damaged one for its storage error.
+        let rendered = try txn.withValue(self.profiles, customerID) { row -> [UInt8]? in
+            ProfileRowRenderer.isMerged(row) ? nil : try? ProfileRowRenderer.render(row)
+        }
+        guard let rendered else { throw Rejection.notFound("customer_id", "customer", customerID) }
+        if let text = rendered { return .serialized(SerializedJSON(text)) }
         guard let profile = try self.loadProfile(customerID, txn) else {
             throw Rejection.notFound("customer_id", "customer", customerID)
         }
@@ -78,9 +85,18 @@ extension CustomerProfileProjector {
         }
         var customers: [JSON] = []
         for customerID in ids {
-            if let profile = try self.loadProfile(customerID, txn) { customers.append(profile.json) }
+            if let profile = try self.profileDocument(customerID, txn) { customers.append(profile) }
         }
         return ["customers": .array(customers), "next_after": .string(nextAfter)]
+    }
+
+    /// The profile document of `customerID` (rendered from its row in place), or `nil`; a damaged
+    /// row is decoded for its storage error.
+    func profileDocument(_ customerID: String, _ txn: Transaction) throws -> JSON? {
+        let rendered = try txn.withValue(self.profiles, customerID) { try? ProfileRowRenderer.render($0) }
+        guard let rendered else { return nil }
+        if let text = rendered { return .serialized(SerializedJSON(text)) }
+        return try self.loadProfile(customerID, txn)?.json
     }
 
     /// Up to `limit` customer ids of the index rows `first ‖ 0x00 ‖ id` with id after `after`, and the
@@ -153,11 +169,14 @@ extension CustomerProfileProjector {
             } else {
                 entry = try cursor.seek(atOrAfter: prefix)
             }
-            var entries: [JSON] = []
+            // The page is written out as it is read: `{"entries":[…],"next_before":…}`.
+            var out = CanonicalWriter(capacity: 256 * min(limit, 20))
+            out.raw(#"{"entries":["#)
+            var count = 0
             var last: (at: Int64, seq: UInt64)?
             var more = false
             while let found = entry, found.key.starts(with: prefix) {
-                if entries.count == limit {
+                if count == limit {
                     more = true
                     break
                 }
@@ -165,12 +184,16 @@ extension CustomerProfileProjector {
                     throw ProfileStorageError(message: "malformed timeline key of customer \(customerID)")
                 }
                 let row = try TimelineRow(decoding: found.valueBytes, what: what)
-                entries.append(row.json(at: position.at, seq: position.seq))
+                if count > 0 { out.raw(",") }
+                row.write(into: &out, at: position.at, seq: position.seq)
+                count += 1
                 last = position
                 entry = try cursor.next()
             }
-            let next: String? = more ? last.map { ProfileKeys.timelineCursor(at: $0.at, seq: $0.seq) } : nil
-            return ["entries": .array(entries), "next_before": .string(next)]
+            out.raw(#"],"next_before":"#)
+            out.string(more ? last.map { ProfileKeys.timelineCursor(at: $0.at, seq: $0.seq) } : nil)
+            out.raw("}")
+            return .serialized(SerializedJSON(out.bytes))
         }
     }
 

@@ -136,9 +136,15 @@ struct TimelineRow: Hashable {
     }
 
     /// The entry as `customer.timeline` returns it: `{at, seq, kind, ref_id, summary, actor, …extra}`.
-    /// Most entries have no extra members and are written out directly, in key order; the others
-    /// are built as an object.
     func json(at: Int64, seq: UInt64) -> JSON {
+        var out = CanonicalWriter(capacity: 192)
+        self.write(into: &out, at: at, seq: seq)
+        return .serialized(SerializedJSON(out.bytes))
+    }
+
+    /// Appends ``json(at:seq:)``'s text to `out`. Most entries have no extra members and are written
+    /// out directly, in key order; the others are built as an object.
+    func write(into out: inout CanonicalWriter, at: Int64, seq: UInt64) {
         let extra = self.note.extra
         guard extra.isEmpty else {
             var members: [String: JSON] = [
@@ -147,9 +153,8 @@ struct TimelineRow: Hashable {
                 "summary": .string(self.note.summary),
             ]
             members.merge(extra) { _, extra in extra }
-            return .object(members)
+            return out.json(.object(members))
         }
-        var out = CanonicalWriter(capacity: 192)
         out.raw(#"{"actor":"#)
         self.actor.write(into: &out.bytes)
         out.raw(#","at":"#)
@@ -163,7 +168,6 @@ struct TimelineRow: Hashable {
         out.raw(#","summary":"#)
         out.string(self.note.summary)
         out.raw("}")
-        return .serialized(SerializedJSON(out.bytes))
     }
 
     // MARK: - Binary row

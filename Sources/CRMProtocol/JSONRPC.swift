@@ -149,6 +149,47 @@ public struct RPCRequest: Sendable, Hashable {
         return .success(RPCRequest(id: id, method: name, params: params))
     }
 
+    /// Decodes a request line that is a plain, valid request object, without building the object:
+    /// the members `jsonrpc` (`"2.0"`) and `method` (a string), `id` (a string, number or null) and
+    /// `params` (an object) if present, each once. `nil` for anything else (a batch, malformed JSON, an
+    /// invalid request): parse those with ``CRMJSON/JSON/parse(_:)`` and ``decode(_:)``, which give
+    /// their errors. A request it decodes is the one those would give.
+    public static func decodePlain(line: [UInt8]) -> RPCRequest? {
+        var id: JSON?
+        var method: String?
+        var params: JSON?
+        var seen: UInt8 = 0
+        let plain = JSON.forEachMember(in: line) { key, value in
+            let bit: UInt8
+            switch key {
+            case "id":
+                bit = 1
+                switch value {
+                case .null, .string, .int, .double: id = value
+                default: return false
+                }
+            case "jsonrpc":
+                bit = 2
+                guard case .string("2.0") = value else { return false }
+            case "method":
+                bit = 4
+                guard case .string(let name) = value else { return false }
+                method = name
+            case "params":
+                bit = 8
+                guard case .object = value else { return false }
+                params = value
+            default:
+                return false
+            }
+            guard seen & bit == 0 else { return false }
+            seen |= bit
+            return true
+        }
+        guard plain, seen & 2 != 0, let method else { return nil }
+        return RPCRequest(id: id, method: method, params: params)
+    }
+
     /// The request as JSON.
     public var json: JSON {
         var object: JSON = ["jsonrpc": "2.0", "method": .string(self.method)]
@@ -179,6 +220,23 @@ public enum RPCResponse {
     /// An error response.
     public static func failure(id: JSON, error: RPCError) -> JSON {
         ["jsonrpc": "2.0", "id": id, "error": error.json]
+    }
+
+    /// ``success(id:result:)`` serialized, written out directly: the same bytes, without building and
+    /// sorting the response object (the members `id`, `jsonrpc`, `result` are in canonical order).
+    public static func serializedSuccess(id: JSON, result: JSON) -> [UInt8] {
+        var out: [UInt8] = []
+        if case .serialized(let text) = result {
+            out.reserveCapacity(text.bytes.count + 64)
+        } else {
+            out.reserveCapacity(256)
+        }
+        out.append(contentsOf: #"{"id":"#.utf8)
+        id.write(into: &out)
+        out.append(contentsOf: #","jsonrpc":"2.0","result":"#.utf8)
+        result.write(into: &out)
+        out.append(UInt8(ascii: "}"))
+        return out
     }
 
     /// The result of a response, or its error thrown as ``RPCError``.

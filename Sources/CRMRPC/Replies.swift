@@ -111,6 +111,18 @@ public enum RPCReplies {
     }
 }
 
+extension RPCReplies {
+    /// ``response(id:_:)`` serialized: the reply line without its `\n`, or `nil` for a notification.
+    /// A success is written out directly (``CRMProtocol/RPCResponse/serializedSuccess(id:result:)``).
+    public static func line(id: JSON?, _ outcome: Result<JSON, RPCError>) -> [UInt8]? {
+        guard let id else { return nil }
+        switch outcome {
+        case .success(let result): return RPCResponse.serializedSuccess(id: id, result: result)
+        case .failure(let error): return RPCResponse.failure(id: id, error: error).serialized()
+        }
+    }
+}
+
 /// A command request as the pipeline takes it: the typed command and the options every command shares.
 public struct CommandRequest: Sendable {
     public var command: any DomainCommand

@@ -323,10 +323,21 @@ public struct ControlServer: Service {
         for try await frame in inbound {
             switch frame {
             case .line(let line):
-                guard await queue.waitForSpace(), await outbox.waitForRoom() else {
-                    return
+                // Asked without an await first: the common answer is at once.
+                if !queue.hasSpace() {
+                    guard await queue.waitForSpace() else { return }
                 }
-                queue.push(self.handler.start(line: line, peer: peer))
+                if !outbox.hasRoom() {
+                    guard await outbox.waitForRoom() else { return }
+                }
+                let reply = self.handler.start(line: line, peer: peer)
+                // A reply ready at once goes straight to the outbox when the writer has nothing
+                // before it (saving the writer a wake-up per request); otherwise it waits its turn.
+                if let ready = reply.readyLine, queue.bypass() {
+                    outbox.append(ready)
+                } else {
+                    queue.push(reply)
+                }
 
             case .tooLong:
                 let limit = self.configuration.maxLineBytes
@@ -342,7 +353,15 @@ public struct ControlServer: Service {
     /// and all the replies before it are ready.
     private static func orderReplies(from queue: ReplyQueue, into outbox: ReplyOutbox) async {
         defer { outbox.finish() }
-        while let reply = await queue.next() {
+        while true {
+            // Asked without an await first: a busy connection has its next reply pending.
+            let next: ReplyQueue.Reply?
+            if let now = queue.nextNow() { next = now } else { next = await queue.next() }
+            guard let reply = next else { break }
+            if let ready = reply.readyLine {
+                outbox.append(ready)
+                continue
+            }
             // On cancellation (a hard stop) pass it on to the request, which should then end soon.
             let line = await withTaskCancellationHandler {
                 await reply.value

@@ -9,11 +9,17 @@ enum Handoff<Value: Sendable> {
 /// the lock of the caller's state, and either answers at once or stores the continuation for
 /// another party to resume. A cancelled task calls `onCancel`, which must resume any stored
 /// continuation.
+///
+/// `ready`, when given, is asked first (unless the task is cancelled) and answers without a
+/// continuation or cancellation handler when the value is there already: the common case of a busy
+/// connection, where installing both for every request costs more than the work they wait for.
 func awaitHandoff<Value: Sendable>(
+    ready: () -> Value? = { nil },
     _ look: (CheckedContinuation<Value, Never>) -> Handoff<Value>,
     onCancel: @Sendable () -> Void
 ) async -> Value {
-    await withTaskCancellationHandler {
+    if !Task.isCancelled, let value = ready() { return value }
+    return await withTaskCancellationHandler {
         await withCheckedContinuation { (continuation: CheckedContinuation<Value, Never>) in
             if case .ready(let value) = look(continuation) { continuation.resume(returning: value) }
         }

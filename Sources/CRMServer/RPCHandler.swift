@@ -47,6 +47,11 @@ public struct RPCHandler: RequestHandler {
     }
 
     public func start(line: [UInt8], peer: PeerCredentials) -> StartedReply {
+        let origin = RequestOrigin(uid: peer.uid, gid: peer.gid)
+        // The common line, one plain request, is decoded without building the request object.
+        if let request = RPCRequest.decodePlain(line: line) {
+            return self.reply(self.handle(request, origin: origin, connection: peer.connection), peer: peer)
+        }
         let json: JSON
         do {
             json = try JSON.parse(line)
@@ -61,7 +66,6 @@ public struct RPCHandler: RequestHandler {
             )
             return .ready(reply.serialized())
         }
-        let origin = RequestOrigin(uid: peer.uid, gid: peer.gid)
         if case .array(let elements) = json {
             guard !elements.isEmpty else {
                 let reply = RPCResponse.failure(
@@ -84,19 +88,29 @@ public struct RPCHandler: RequestHandler {
             }
             let started = elements.map { self.handle($0, origin: origin, connection: peer.connection) }
             return StartedReply(admittedOn: peer.connection) {
-                var replies: [JSON] = []
+                // The replies' lines joined as a JSON array (what serializing the array of replies gives).
+                var batch: [UInt8] = []
                 for request in started {
-                    if let reply = await request.reply() { replies.append(reply) }
+                    guard let reply = await request.reply() else { continue }
+                    batch.append(batch.isEmpty ? UInt8(ascii: "[") : UInt8(ascii: ","))
+                    batch.append(contentsOf: reply)
                 }
-                return replies.isEmpty ? nil : JSON.array(replies).serialized()
+                guard !batch.isEmpty else { return nil }
+                batch.append(UInt8(ascii: "]"))
+                return batch
             }
         }
-        switch self.handle(json, origin: origin, connection: peer.connection) {
-        case .done(let reply): return .ready(reply?.serialized())
+        return self.reply(self.handle(json, origin: origin, connection: peer.connection), peer: peer)
+    }
+
+    /// The reply of a started single request.
+    private func reply(_ started: Started, peer: PeerCredentials) -> StartedReply {
+        switch started {
+        case .done(let reply): return .ready(reply)
         case .command(let id, let pending):
             return .awaited { RPCReplies.responseText(id: id, await pending.value) }
         case let started:
-            return StartedReply(admittedOn: peer.connection) { await started.reply()?.serialized() }
+            return StartedReply(admittedOn: peer.connection) { await started.reply() }
         }
     }
 
@@ -115,46 +129,55 @@ public struct RPCHandler: RequestHandler {
     /// writer, a query has its ticket. ``reply()`` awaits the outcome; one task per request line runs
     /// it (rather than a task per step).
     enum Started: Sendable {
-        case done(JSON?)
+        /// The reply line known already (`nil`: a notification).
+        case done([UInt8]?)
         case command(id: JSON?, Pending<CommandOutcome>)
         case query(id: JSON?, @Sendable () async -> Result<JSON, Rejection>)
 
-        /// The response, or `nil` for a notification.
-        func reply() async -> JSON? {
+        /// The response line without its `\n`, or `nil` for a notification.
+        func reply() async -> [UInt8]? {
             switch self {
             case .done(let reply): return reply
             case .command(let id, let pending):
-                return RPCReplies.response(id: id, RPCReplies.result(of: await pending.value))
+                return RPCReplies.responseText(id: id, await pending.value)
             case .query(let id, let answer):
-                return RPCReplies.response(id: id, RPCReplies.result(of: await answer()))
+                return RPCReplies.line(id: id, RPCReplies.result(of: await answer()))
             }
+        }
+
+        /// A reply known already.
+        static func done(id: JSON?, _ outcome: Result<JSON, RPCError>) -> Started {
+            .done(RPCReplies.line(id: id, outcome))
         }
     }
 
     /// Starts one request: queues a command or takes a query's ticket, in arrival order.
     private func handle(_ json: JSON, origin: RequestOrigin, connection: ConnectionState?) -> Started {
-        let request: RPCRequest
         switch RPCRequest.decode(json) {
         case .failure(let failure):
-            return .done(RPCResponse.failure(id: failure.id, error: failure.error))
-        case .success(let decoded):
-            request = decoded
+            return .done(RPCResponse.failure(id: failure.id, error: failure.error).serialized())
+        case .success(let request):
+            return self.handle(request, origin: origin, connection: connection)
         }
+    }
+
+    /// Starts one decoded request.
+    private func handle(_ request: RPCRequest, origin: RequestOrigin, connection: ConnectionState?) -> Started {
         let id = request.id
-        let added = self.queries.isQuery(request.method) ? RPCMethod.addedQuery(request.method) : nil
-        guard let method = RPCMethods.method(request.method) ?? added else {
+        let added = { self.queries.isQuery(request.method) ? RPCMethod.addedQuery(request.method) : nil }
+        guard let method = RPCMethods.method(request.method) ?? added() else {
             let error = RPCError(
                 reason: "unknown_command",
                 message: "method not found: \(request.method)",
                 details: ["method": .string(request.method)]
             )
-            return .done(RPCReplies.response(id: id, .failure(error)))
+            return .done(id: id, .failure(error))
         }
         if let denied = self.denial(of: method, origin: origin) {
-            return .done(RPCReplies.response(id: id, .failure(denied)))
+            return .done(id: id, .failure(denied))
         }
         if method.name == "events.subscribe" || method.name == "events.unsubscribe" {
-            return .done(RPCReplies.response(id: id, self.subscriptionCall(request, connection: connection)))
+            return .done(id: id, self.subscriptionCall(request, connection: connection))
         }
         if method.kind == .command {
             let reply: Pending<CommandOutcome>
@@ -173,7 +196,7 @@ public struct RPCHandler: RequestHandler {
                     )
                 }
             } catch {
-                return .done(RPCReplies.response(id: id, .failure(RPCError(error))))
+                return .done(id: id, .failure(RPCError(error)))
             }
             if let ticket { connection?.lastCommandTicket.store(ticket, ordering: .releasing) }
             return .command(id: id, reply)
@@ -183,7 +206,7 @@ public struct RPCHandler: RequestHandler {
         let traits = QueryTraits(isLong: method.isLong, supportsAsOf: method.supportsAsOf)
         let params = request.params
         if let answer = self.queries.answerAtOnce(method: method.name, params: params, traits: traits, after: after) {
-            return .done(RPCReplies.response(id: id, RPCReplies.result(of: answer)))
+            return .done(id: id, RPCReplies.result(of: answer))
         }
         return .query(
             id: id,
@@ -265,6 +288,8 @@ public struct RPCHandler: RequestHandler {
 
     /// The `forbidden` error for a method the peer's roles do not allow (logged), or `nil`.
     private func denial(of method: RPCMethod, origin: RequestOrigin) -> RPCError? {
+        // Without rules every peer is admin (``AccessPolicy/roles(uid:gid:)``): nothing to look up.
+        guard !self.access.rules.isEmpty else { return nil }
         let roles = self.access.roles(uid: origin.uid, gid: origin.gid)
         guard !AccessPolicy.allows(roles, method.access) else { return nil }
         let granted = roles.map(\.rawValue).sorted()

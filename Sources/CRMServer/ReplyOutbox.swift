@@ -137,16 +137,21 @@ package final class ReplyOutbox: Sendable {
     /// Flusher side: everything appended since the last call, waiting until there is something;
     /// `nil` once finished and empty, or cancelled.
     package func take() async -> Batch? {
-        await awaitHandoff({ continuation in
+        await awaitHandoff(ready: { self.state.withLock { Self.batch(&$0) } }, { continuation in
             self.state.withLock { state in
-                if state.cancelled { return .ready(nil) }
-                if state.replies > 0 || state.bytes.readableBytes > 0 { return .ready(Self.takeBatch(&state)) }
-                if state.finished { return .ready(nil) }
+                if let batch = Self.batch(&state) { return .ready(batch) }
                 precondition(state.flusher == nil, "one flusher at a time")
                 state.flusher = continuation
                 return .wait
             }
         }, onCancel: self.cancel)
+    }
+
+    /// What ``take()`` answers at once (taking the batch), or `nil` when it must wait.
+    private static func batch(_ state: inout State) -> Batch?? {
+        if state.cancelled { return .some(nil) }
+        if state.replies > 0 || state.bytes.readableBytes > 0 { return .some(Self.takeBatch(&state)) }
+        return state.finished ? .some(nil) : nil
     }
 
     /// Flusher side: `bytes` taken with ``take()`` are in the socket (or dropped); once fewer than
@@ -173,14 +178,16 @@ package final class ReplyOutbox: Sendable {
     /// - Returns: `false` once the outbox is cancelled (the connection is gone) or the calling task
     ///   is cancelled: stop reading.
     package func waitForRoom() async -> Bool {
+        // The common case, answered without a waiter id, continuation or cancellation handler.
+        if !Task.isCancelled, let room = self.state.withLock({ self.room(in: $0) }) { return room }
         let id = self.state.withLock { state in
             defer { state.nextRoomWaiter += 1 }
             return state.nextRoomWaiter
         }
         return await awaitHandoff({ continuation in
             self.state.withLock { state in
-                if state.cancelled || Task.isCancelled { return .ready(false) }
-                if state.unsent < self.maxUnsentBytes { return .ready(true) }
+                if Task.isCancelled { return .ready(false) }
+                if let room = self.room(in: state) { return .ready(room) }
                 state.roomWaiters[id] = continuation
                 return .wait
             }
@@ -188,6 +195,17 @@ package final class ReplyOutbox: Sendable {
             let waiter = self.state.withLock { $0.roomWaiters.removeValue(forKey: id) }
             waiter?.resume(returning: false)
         })
+    }
+
+    /// Reader side: whether ``waitForRoom()`` would return `true` at once, asked without an `await`.
+    package func hasRoom() -> Bool {
+        !Task.isCancelled && self.state.withLock { self.room(in: $0) } == true
+    }
+
+    /// What ``waitForRoom()`` answers at once, or `nil` when it must wait.
+    private func room(in state: State) -> Bool? {
+        if state.cancelled { return false }
+        return state.unsent < self.maxUnsentBytes ? true : nil
     }
 
     /// The next ticket for ``admit(_:)``; take them in request order. Every ticket taken must be

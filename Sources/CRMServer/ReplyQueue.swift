@@ -43,15 +43,37 @@ package final class ReplyQueue: Sendable {
     /// - Returns: `false` once the queue has been cancelled; the reader should then stop starting
     ///   requests, as their replies could not be written.
     package func waitForSpace() async -> Bool {
-        await awaitHandoff({ continuation in
+        await awaitHandoff(ready: { self.state.withLock { self.space(in: $0) } }, { continuation in
             self.state.withLock { state in
-                if state.cancelled { return .ready(false) }
-                if state.unwritten < self.capacity { return .ready(true) }
+                if let space = self.space(in: state) { return .ready(space) }
                 precondition(state.reader == nil, "one reader at a time")
                 state.reader = continuation
                 return .wait
             }
         }, onCancel: self.cancel)
+    }
+
+    /// Reader side: whether ``waitForSpace()`` would return `true` at once, asked without an
+    /// `await` (an await costs a check of the task's executor even when it does not suspend).
+    package func hasSpace() -> Bool {
+        !Task.isCancelled && self.state.withLock { self.space(in: $0) } == true
+    }
+
+    /// What ``waitForSpace()`` answers at once, or `nil` when it must wait.
+    private func space(in state: State) -> Bool? {
+        if state.cancelled { return false }
+        return state.unwritten < self.capacity ? true : nil
+    }
+
+    /// Reader side: takes a place for a reply that is ready, to be appended to the outbox by the
+    /// reader itself rather than handed to the writer, when that keeps request order: the writer is
+    /// waiting for the next reply, every reply before has been handed on. `false`: push it instead.
+    package func bypass() -> Bool {
+        self.state.withLock { state in
+            guard !state.cancelled, !state.finished, state.writer != nil, state.pending.isEmpty else { return false }
+            state.unwritten += 1
+            return true
+        }
     }
 
     /// Reader side: appends the task of the next request. Ignored after ``cancel()``.
@@ -85,19 +107,31 @@ package final class ReplyQueue: Sendable {
     /// Writer side: the oldest pushed task, or `nil` once the queue is finished and drained, or
     /// cancelled.
     package func next() async -> Reply? {
-        await awaitHandoff({ continuation in
+        await awaitHandoff(ready: { self.state.withLock { self.nextReply(&$0) } }, { continuation in
             self.state.withLock { state in
-                if state.cancelled { return .ready(nil) }
-                if !state.pending.isEmpty {
-                    state.current = state.pending.removeFirst()
-                    return .ready(state.current)
-                }
-                if state.finished { return .ready(nil) }
+                if let next = self.nextReply(&state) { return .ready(next) }
                 precondition(state.writer == nil, "one writer at a time")
                 state.writer = continuation
                 return .wait
             }
         }, onCancel: self.cancel)
+    }
+
+    /// Writer side: what ``next()`` would answer at once, asked without an `await`; `nil` when it
+    /// would wait (or the task is cancelled: ``next()`` then stops the queue).
+    package func nextNow() -> Reply?? {
+        guard !Task.isCancelled else { return nil }
+        return self.state.withLock { self.nextReply(&$0) }
+    }
+
+    /// What ``next()`` answers at once (taking a pending reply), or `nil` when it must wait.
+    private func nextReply(_ state: inout State) -> Reply?? {
+        if state.cancelled { return .some(nil) }
+        if !state.pending.isEmpty {
+            state.current = state.pending.removeFirst()
+            return .some(state.current)
+        }
+        return state.finished ? .some(nil) : nil
     }
 
     /// Writer side: `true` when no pushed task is waiting to be taken, the moment to flush.

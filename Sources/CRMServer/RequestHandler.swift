@@ -174,6 +174,13 @@ public struct StartedReply: Sendable {
         }
     }
 
+    /// The reply known already (``ready(_:)``): `.some(line)`, where `line` is `nil` when no reply is
+    /// due; `nil` for a reply still to be produced.
+    public var readyLine: [UInt8]?? {
+        if case .ready(let line) = self.source { return .some(line) }
+        return nil
+    }
+
     /// Cancels the task producing the reply, if there is one.
     public func cancel() {
         if case .task(let task) = self.source { task.cancel() }

@@ -36,6 +36,13 @@ public final class Environment {
     let handle: OpaquePointer
     /// Held shared by read transactions and exclusively while the map is resized.
     private let resizeLock: UnsafeMutablePointer<pthread_rwlock_t>
+    /// Read transactions ended with `mdb_txn_reset`, to be renewed by the next ``read(_:)``: a renewal
+    /// keeps its reader slot and memory, where a new transaction allocates both again. Guarded by
+    /// `readPoolLock`; at most ``maxPooledReads``.
+    private var readPool: [OpaquePointer] = []
+    private let readPoolLock: UnsafeMutablePointer<pthread_mutex_t>
+    /// Most reset read transactions kept (each holds a reader slot).
+    static let maxPooledReads = 8
     /// The directory holding `data.mdb` and `lock.mdb`.
     public let path: String
 
@@ -62,9 +69,14 @@ public final class Environment {
         self.path = path
         self.resizeLock = .allocate(capacity: 1)
         pthread_rwlock_init(self.resizeLock, nil)
+        self.readPoolLock = .allocate(capacity: 1)
+        pthread_mutex_init(self.readPoolLock, nil)
     }
 
     deinit {
+        for reset in self.readPool { mdb_txn_abort(reset) }
+        pthread_mutex_destroy(self.readPoolLock)
+        self.readPoolLock.deallocate()
         mdb_env_close(self.handle)
         pthread_rwlock_destroy(self.resizeLock)
         self.resizeLock.deallocate()
@@ -85,11 +97,42 @@ public final class Environment {
     public func read<T>(_ body: (Transaction) throws -> T) throws -> T {
         pthread_rwlock_rdlock(self.resizeLock)
         defer { pthread_rwlock_unlock(self.resizeLock) }
+        let txn = Transaction(try self.beginRead(), environment: self, writable: false)
+        defer {
+            if let reset = txn.reset() { self.pool(reset) }
+        }
+        return try body(txn)
+    }
+
+    /// A read transaction: a pooled one renewed, or a new one.
+    private func beginRead() throws -> OpaquePointer {
+        pthread_mutex_lock(self.readPoolLock)
+        let pooled = self.readPool.popLast()
+        pthread_mutex_unlock(self.readPoolLock)
+        if let pooled {
+            let rc = mdb_txn_renew(pooled)
+            if rc == MDB_SUCCESS { return pooled }
+            mdb_txn_abort(pooled)
+        }
         var raw: OpaquePointer?
         try check(mdb_txn_begin(self.handle, nil, UInt32(MDB_RDONLY), &raw))
-        let txn = Transaction(raw!, environment: self, writable: false)
-        defer { txn.abort() }
-        return try body(txn)
+        return raw!
+    }
+
+    /// Keeps a reset read transaction for ``beginRead()``, or aborts it when the pool is full.
+    private func pool(_ reset: OpaquePointer) {
+        pthread_mutex_lock(self.readPoolLock)
+        let kept = self.readPool.count < Self.maxPooledReads
+        if kept { self.readPool.append(reset) }
+        pthread_mutex_unlock(self.readPoolLock)
+        if !kept { mdb_txn_abort(reset) }
+    }
+
+    /// How many reset read transactions wait to be renewed (for tests).
+    var pooledReads: Int {
+        pthread_mutex_lock(self.readPoolLock)
+        defer { pthread_mutex_unlock(self.readPoolLock) }
+        return self.readPool.count
     }
 
     /// Runs `body` in a write transaction: committed (with fsync unless `noSync`) when `body`

@@ -22,6 +22,15 @@ public final class Transaction {
         mdb_txn_abort(self.handle)
     }
 
+    /// Ends a read transaction with `mdb_txn_reset`, keeping its handle for `mdb_txn_renew`; `nil`
+    /// when it has ended already.
+    func reset() -> OpaquePointer? {
+        guard !self.finished else { return nil }
+        self.finished = true
+        mdb_txn_reset(self.handle)
+        return self.handle
+    }
+
     func commit() throws {
         self.finished = true
         // lmdb.h, mdb_txn_commit: "The transaction handle is freed. It and its cursors must not be used

@@ -58,6 +58,33 @@ struct CustomerProfileQueryTests {
         #expect(lastPage["next_before"] == nil as JSON)
     }
 
+    @Test func aTimelinePageIsWrittenAsItsCanonicalSerialization() throws {
+        let harness = try ProfileHarness()
+        try harness.create("c1", at: "2025-03-07T15:30:00.000Z")
+        try harness.append(
+            "CustomerUpdated", stream: "customer-c1", at: "2025-03-08T10:00:00.000Z",
+            data: ["customer_id": "c1", "changed_fields": ["tier"], "changes": ["tier": ["from": nil, "to": "gold"]]]
+        )
+        for index in 0..<3 {
+            try harness.logActivity("a\(index)", type: "call", customers: ["c1"], occurredAt: "2025-03-09T09:00:00.000Z")
+        }
+        let query = try #require(harness.projector.queries["customer.timeline"])
+        for limit: Int64 in [2, 10] {
+            let page = try harness.environment.read { txn in
+                try query(["customer_id": "c1", "limit": .int(limit)], txn)
+            }
+            guard case .serialized(let text) = page else {
+                Issue.record("the page is not written out: \(page)")
+                continue
+            }
+            #expect(text.bytes == page.materialized.serialized())
+            #expect(page.materialized["entries"]?.arrayValue?.count == min(Int(limit), 5))
+            #expect(page.materialized["next_before"]?.isNull == (limit == 10))
+            // The entry with extra members (`changes`) is there, in key order like the others.
+            #expect(page.materialized["entries"]?.arrayValue?.contains { $0["changes"] != nil } == (limit == 10))
+        }
+    }
+
     @Test func timelineOfACustomerWithoutEntriesIsEmpty() throws {
         let harness = try ProfileHarness()
         try harness.create("c1")

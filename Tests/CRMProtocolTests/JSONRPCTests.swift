@@ -54,4 +54,42 @@ import Testing
         #expect(throws: RPCError.self) { try RPCResponse.result(of: response) }
         #expect(try RPCResponse.result(of: RPCResponse.success(id: 1, result: ["ok": true])) == ["ok": true])
     }
+
+    @Test func aSuccessWrittenDirectlyIsTheSerializedResponse() throws {
+        let results: [JSON] = [
+            .null, 5, "text", ["b": 1, "a": [true, nil]], [:], [],
+            .serialized(SerializedJSON(Array(#"{"a":1,"z":"\u0001"}"#.utf8))),
+        ]
+        for id: JSON in [1, -7, "r-1", "quote \" and \\", .null, 2.5] {
+            for result in results {
+                let direct = RPCResponse.serializedSuccess(id: id, result: result)
+                #expect(direct == RPCResponse.success(id: id, result: result).serialized(), "\(id) \(result)")
+            }
+        }
+    }
+
+    @Test func plainRequestLinesDecodeAsTheParsedObjectDoes() throws {
+        let plain = [
+            #"{"id":1,"jsonrpc":"2.0","method":"customer.get","params":{"customer_id":"c1"}}"#,
+            #" { "method" : "system.ping" , "jsonrpc" : "2.0" } "#,
+            #"{"jsonrpc":"2.0","id":"r-1","method":"x","params":{}}"#,
+            #"{"jsonrpc":"2.0","id":null,"method":"x"}"#,
+            #"{"jsonrpc":"2.0","id":2.5,"method":"x","params":{"a":[1,{"b":null}],"c":"\u00e9"}}"#,
+        ]
+        for line in plain {
+            let bytes = Array(line.utf8)
+            let decoded = try #require(RPCRequest.decodePlain(line: bytes), "\(line)")
+            #expect(decoded == (try RPCRequest.decode(JSON.parse(bytes)).get()), "\(line)")
+        }
+        // Everything else is left to the general path, which gives the errors.
+        let others = JSONRPCTests.malformed.map(\.0) + [
+            #"[{"jsonrpc":"2.0","id":1,"method":"x"}]"#, #"{"jsonrpc":"2.0","id":1,"method":"x","id":2}"#,
+            #"{"jsonrpc":"2.0","id":1,"method":"x","params":{"a":1,"a":2}}"#, #"{"jsonrpc":"2.0","method":"x"} x"#,
+            #"{"jsonrpc":"2.0","id":true,"method":"x"}"#, #"{"jsonrpc":"2.0","id":1}"#, #"{"id":1,"method":"x"}"#,
+            #"{"jsonrpc":"2.0","id":1,"method":"x""#, "", "{}", "null",
+        ]
+        for line in others {
+            #expect(RPCRequest.decodePlain(line: Array(line.utf8)) == nil, "\(line)")
+        }
+    }
 }

@@ -31,8 +31,10 @@ struct ReplyQueueTests {
 
     @Test func readerWaitsUntilAReplyIsWritten() async {
         let queue = ReplyQueue(capacity: 2)
+        #expect(queue.hasSpace())
         queue.push(self.reply("a"))
         queue.push(self.reply("b"))
+        #expect(!queue.hasSpace())
         async let third: Bool = queue.waitForSpace()
         // The writer takes one reply; only writing it frees a place.
         let first = await queue.next()
@@ -54,6 +56,7 @@ struct ReplyQueueTests {
         async let space: Bool = queue.waitForSpace()
         queue.cancel()
         #expect(await space == false)
+        #expect(!queue.hasSpace(), "a cancelled queue has no space")
         #expect(await queue.next() == nil)
         queue.push(self.reply("ignored"))
         #expect(await queue.next() == nil)
@@ -64,5 +67,37 @@ struct ReplyQueueTests {
         let writer = Task { await queue.next() }
         writer.cancel()
         #expect(await writer.value == nil)
+    }
+
+    @Test func aReadyReplyBypassesOnlyAWriterWaitingWithNothingBeforeIt() async {
+        let queue = ReplyQueue(capacity: 3)
+        #expect(!queue.bypass(), "no writer is waiting yet")
+        let writer = Task { await queue.next() }
+        // Once the writer waits, a ready reply may go straight on; it takes a place all the same.
+        while !queue.bypass() { await Task.yield() }
+        queue.push(self.reply("b"))
+        #expect(await writer.value?.value == Array("b".utf8))
+        // The writer is busy with "b": the next reply waits its turn, and so does the one after it.
+        #expect(!queue.bypass())
+        queue.push(self.reply("c"))
+        #expect(!queue.bypass())
+        // Three places taken (the bypassed reply, "b" and "c"): the reader waits until one is written.
+        async let space: Bool = queue.waitForSpace()
+        queue.markWritten(1)
+        #expect(await space)
+        #expect(await queue.next()?.value == Array("c".utf8))
+        queue.finish()
+        #expect(!queue.bypass(), "no replies after finish")
+    }
+
+    @Test func theNextReplyIsTakenAtOnceWhenItIsPending() async {
+        let queue = ReplyQueue(capacity: 2)
+        #expect(queue.nextNow().map { _ in true } == nil, "nothing pending: the writer would wait")
+        queue.push(self.reply("a"))
+        let first = queue.nextNow()
+        #expect(await first??.value == Array("a".utf8))
+        queue.finish()
+        let end = queue.nextNow()
+        #expect(end.map { $0 == nil } == true, "finished and drained: no more replies")
     }
 }
