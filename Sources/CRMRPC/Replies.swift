@@ -21,36 +21,10 @@ extension RPCError {
 /// Turning typed outcomes into JSON-RPC results and errors.
 public enum RPCReplies {
     /// The result of a committed command: `{"<kind>_id": id, "version"?, "events": [{seq, type, stream,
-    /// stream_version}], "position"}`.
+    /// stream_version}], "position"}`, written straight into canonical bytes (the key order is checked
+    /// in debug builds).
     public static func result(_ receipt: CommandReceipt) -> JSON {
-        var members: [String: JSON] = ["\(receipt.result.record.rawValue)_id": .string(receipt.result.id)]
-        if let version = receipt.result.version { members["version"] = .int(version) }
-        members["events"] = .array(
-            receipt.events.map { event in
-                [
-                    "seq": .int(Int64(event.seq)), "type": .string(event.type), "stream": .string(event.stream),
-                    "stream_version": .int(Int64(event.streamVersion)),
-                ]
-            }
-        )
-        members["position"] = .int(Int64(receipt.position))
-        return .object(members)
-    }
-
-    /// The response line (without its newline) for a command's outcome; `nil` for a notification (no
-    /// id). A committed command's response is written straight into bytes; it equals the serialized
-    /// ``response(id:_:)`` of ``result(of:)-(CommandOutcome)`` (`RPCRepliesTests`).
-    public static func responseText(id: JSON?, _ outcome: CommandOutcome) -> [UInt8]? {
-        guard let id else { return nil }
-        guard case .committed(let receipt) = outcome else {
-            return RPCReplies.response(id: id, RPCReplies.result(of: outcome))?.serialized()
-        }
-        var writer = CanonicalJSONWriter(capacity: 160 + 96 * receipt.events.count)
-        writer.openObject()
-        writer.key("id")
-        writer.json(id)
-        writer.member("jsonrpc", "2.0")
-        writer.key("result")
+        var writer = CanonicalJSONWriter(capacity: 96 + 96 * receipt.events.count)
         writer.openObject()
         // The members of the result in canonical order: the record's id key sorts among the others.
         let idKey = "\(receipt.result.record.rawValue)_id"
@@ -77,8 +51,13 @@ public enum RPCReplies {
             }
         }
         writer.closeObject()
-        writer.closeObject()
-        return writer.bytes
+        return .serialized(SerializedJSON(writer.bytes))
+    }
+
+    /// The response line (without its newline) for a command's outcome; `nil` for a notification (no
+    /// id): ``line(id:_:)`` of ``result(of:)-(CommandOutcome)``.
+    public static func responseText(id: JSON?, _ outcome: CommandOutcome) -> [UInt8]? {
+        RPCReplies.line(id: id, RPCReplies.result(of: outcome))
     }
 
     /// The result or error of a command's outcome.

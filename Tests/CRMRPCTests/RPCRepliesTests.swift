@@ -34,6 +34,22 @@ import Testing
             #expect(RPCReplies.responseText(id: id, outcome) == expected)
         }
         #expect(RPCReplies.responseText(id: nil, .committed(receipt)) == nil)
+        // The result is canonical JSON: parsed and serialized again, it is the same text.
+        let text = RPCReplies.result(receipt).serialized()
+        #expect(try JSON.parse(text).serialized() == text)
+    }
+
+    @Test func aCommittedResultHasItsDocumentedMembers() {
+        let text = RPCReplies.result(RPCRepliesTests.receipts[2]).serializedString()
+        #expect(
+            text == #"{"events":[{"seq":41,"stream":"ticket-t1","stream_version":1,"type":"TicketOpened"},"#
+                + #"{"seq":42,"stream":"ticket-t1","stream_version":2,"type":"SlaPolicyApplied"}],"#
+                + #""position":42,"ticket_id":"t1"}"#
+        )
+        #expect(
+            RPCReplies.result(RPCRepliesTests.receipts[3]).serializedString()
+                == #"{"events":[],"policy_id":"gold","position":9,"version":3}"#
+        )
     }
 
     @Test func otherOutcomesUseTheTree() {
