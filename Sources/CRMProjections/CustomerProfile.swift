@@ -2,13 +2,14 @@ import CRMDomain
 import CRMEventStore
 import CRMJSON
 
-/// One customer of the customer-profile read model, as a typed value: what the folds edit, what the
-/// `rows` table stores as a compact binary row (see ``encoded()``), and what `customer.get` renders
-/// as the profile document (see ``json``).
+/// One customer of the customer-profile read model, as a typed value: what the customer's own events
+/// set (identity, contact points and consent, owner, tags, lifecycle, custom fields). The `rows`
+/// table stores it as a compact binary row under the customer id (see ``encoded()``); what other
+/// records' events change (activities, tickets, deals) is the customer's ``ProfileStats`` row right
+/// after it, so those events never rewrite this one. `customer.get` renders the two rows together
+/// as the profile document (see ``document(_:)``).
 ///
-/// Times are UTC milliseconds; the document shows them as timestamps. `stats.open_deals`,
-/// `stats.won_deals` and `stats.won_amount` are not stored: they are computed from ``deals`` when the
-/// row is rendered.
+/// Times are UTC milliseconds; the document shows them as timestamps.
 struct CustomerProfile: Sendable, Hashable {
     /// An email address with the consent this read model records about it.
     struct Email: Sendable, Hashable {
@@ -93,29 +94,6 @@ struct CustomerProfile: Sendable, Hashable {
         }
     }
 
-    /// What the profile keeps about one deal of the customer, to recompute the deal stats.
-    struct DealFact: Sendable, Hashable {
-        /// `open`, `won` or `lost`.
-        var kind: String
-        /// The deal's amount.
-        var amount: MoneyAmount?
-        /// The deal's currency.
-        var currency: String?
-
-        /// A fact about a deal.
-        init(kind: String, amount: MoneyAmount? = nil, currency: String? = nil) {
-            self.kind = kind
-            self.amount = amount
-            self.currency = currency
-        }
-    }
-
-    /// The activity types counted in `stats.activity_counts`, all present from creation.
-    static let activityTypes = ["call", "email", "meeting", "note", "task"]
-
-    /// The activity counts of a new profile: every type of ``activityTypes`` at 0.
-    static let initialActivityCounts = Dictionary(uniqueKeysWithValues: activityTypes.map { ($0, Int64(0)) })
-
     /// The customer id (the row's key).
     var customerID: String
     /// `active` (or `merged`).
@@ -153,16 +131,6 @@ struct CustomerProfile: Sendable, Hashable {
     var lifecycleHistory: [LifecycleEntry]
     var leadStatus: String?
     var custom: [String: CustomValue] = [:]
-    /// Tickets neither solved nor closed.
-    var openTickets: Int64 = 0
-    var ticketsTotal: Int64 = 0
-    var lastActivityAt: Int64?
-    var lastContactedAt: Int64?
-    /// Activities logged, by type.
-    var activityCounts = CustomerProfile.initialActivityCounts
-    /// The customer's deals by id, once a deal event has named the customer (the document shows the
-    /// `deals` member from then on).
-    var deals: [String: DealFact]?
 
     /// A new profile at stage `lifecycleStage`, created (and last updated) at `createdAt`.
     init(customerID: String, version: UInt64, createdAt: Int64, lifecycleStage: String) {
@@ -177,20 +145,20 @@ struct CustomerProfile: Sendable, Hashable {
 
     // MARK: - Document
 
-    /// The profile document `customer.get` returns, as canonical JSON text.
-    var json: JSON { .serialized(SerializedJSON(self.rendered())) }
+    /// The profile document `customer.get` returns with `stats`, as canonical JSON text.
+    func document(_ stats: ProfileStats) -> JSON { .serialized(SerializedJSON(self.rendered(stats))) }
 
     /// The canonical text of the profile document (members in UTF-8 key order, as
     /// ``CRMJSON/JSON/serialized()`` writes them): `{address, company_name, created_at, custom,
     /// customer_id, deals (once a deal named the customer), do_not_call, emails, job_title,
     /// lead_status, lifecycle{entered_at, history, stage}, merged_from, merged_into,
     /// name{first, full, last}, owner_id, phones, source, state, stats, tags, tier, updated_at,
-    /// value, version}`. Rendered from the profile's row, as queries render stored rows
+    /// value, version}`. Rendered from the profile's rows, as queries render stored rows
     /// (``ProfileRowRenderer``).
-    func rendered() -> [UInt8] {
+    func rendered(_ stats: ProfileStats) -> [UInt8] {
         // ``encoded()`` writes whole rows, and dictionaries hold each key once.
-        guard let text = try? ProfileRowRenderer.render(self.encoded()) else {
-            preconditionFailure("the row of profile \(self.customerID) does not render")
+        guard let text = try? ProfileRowRenderer.render(self.encoded(), stats.encoded()) else {
+            preconditionFailure("the rows of profile \(self.customerID) do not render")
         }
         return text
     }
@@ -253,7 +221,7 @@ struct CanonicalWriter {
 
 extension CustomerProfile {
     /// The format byte of a profile row; a new layout comes with a new read-model version.
-    static let rowFormat: UInt8 = 1
+    static let rowFormat: UInt8 = 2
 
     /// The compact binary row stored under the customer id. Dictionaries are written in key order,
     /// so equal profiles give equal bytes (the read-model audit compares rows byte by byte).
@@ -295,47 +263,20 @@ extension CustomerProfile {
             row.string(key)
             row.customValue(self.custom[key]!)
         }
-        row.int(self.openTickets)
-        row.int(self.ticketsTotal)
-        row.optionalInt(self.lastActivityAt)
-        row.optionalInt(self.lastContactedAt)
-        row.count(self.activityCounts.count)
-        for key in self.activityCounts.keys.sorted() {
-            row.string(key)
-            row.int(self.activityCounts[key]!)
-        }
-        row.bool(self.deals != nil)
-        if let deals = self.deals {
-            row.count(deals.count)
-            for dealID in deals.keys.sorted() {
-                let fact = deals[dealID]!
-                row.string(dealID)
-                row.string(fact.kind)
-                row.money(fact.amount)
-                row.optionalString(fact.currency)
-            }
-        }
         return row.bytes
     }
 
     /// Decodes a row written by ``encoded()``; `what` names the row in the error (e.g. `customer c1`).
     /// A row of another format, cut short or with bytes left over is a ``ProfileStorageError``.
     init(decoding bytes: [UInt8], what: String) throws(ProfileStorageError) {
-        do throws(StateDecodingError) {
-            var row = BinaryRowReader(bytes, what: what)
-            self = try Self.read(&row, what: what)
-            try row.finish()
-        } catch {
-            throw ProfileStorageError(message: error.message)
+        self = try ProfileStorageError.reading(bytes, format: Self.rowFormat, what: what) {
+            row throws(StateDecodingError) in
+            try Self.read(&row, what: what)
         }
     }
 
-    /// The profile at the start of `row`.
+    /// The profile in `row`, after its format byte.
     private static func read(_ row: inout BinaryRowReader, what: String) throws(StateDecodingError) -> Self {
-        let format = try row.byte()
-        guard format == Self.rowFormat else {
-            throw StateDecodingError("stored \(what) has unknown row format \(format)")
-        }
         let customerID = try row.string()
         let state = try row.string()
         let mergedInto = try row.optionalString()
@@ -372,25 +313,6 @@ extension CustomerProfile {
         for _ in 0..<(try row.count()) {
             let key = try row.string()
             profile.custom[key] = try row.customValue(what: what)
-        }
-        profile.openTickets = try row.int()
-        profile.ticketsTotal = try row.int()
-        profile.lastActivityAt = try row.optionalInt()
-        profile.lastContactedAt = try row.optionalInt()
-        profile.activityCounts = [:]
-        for _ in 0..<(try row.count()) {
-            let key = try row.string()
-            profile.activityCounts[key] = try row.int()
-        }
-        if try row.bool() {
-            var deals: [String: DealFact] = [:]
-            for _ in 0..<(try row.count()) {
-                let dealID = try row.string()
-                deals[dealID] = DealFact(
-                    kind: try row.string(), amount: try row.money(), currency: try row.optionalString()
-                )
-            }
-            profile.deals = deals
         }
         return profile
     }

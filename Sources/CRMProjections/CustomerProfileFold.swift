@@ -54,6 +54,7 @@ extension CustomerProfileProjector {
         let old = try self.loadProfile(customerID, txn)
         try self.reindex(customerID, from: old, to: profile, txn)
         try self.storeProfile(profile, txn)
+        try self.storeStats(ProfileStats(), of: customerID, txn)
         let note = TimelineNote.customerCreated(customerID: customerID, stage: created.lifecycleStage)
         try self.putTimelineEntry(note, for: event, customerID: customerID, txn)
     }
@@ -178,11 +179,11 @@ extension CustomerProfileProjector {
         )
         var seen = Set<String>()
         for customerID in activity.customerIDs where seen.insert(customerID).inserted {
-            guard var profile = try self.loadProfile(customerID, txn) else { continue }
-            profile.activityCounts[type, default: 0] += 1
-            profile.lastActivityAt = max(profile.lastActivityAt ?? occurredAt, occurredAt)
-            if contacted { profile.lastContactedAt = max(profile.lastContactedAt ?? occurredAt, occurredAt) }
-            try self.storeProfile(profile, txn)
+            guard var stats = try self.loadStats(customerID, txn) else { continue }
+            stats.activityCounts[type, default: 0] += 1
+            stats.lastActivityAt = max(stats.lastActivityAt ?? occurredAt, occurredAt)
+            if contacted { stats.lastContactedAt = max(stats.lastContactedAt ?? occurredAt, occurredAt) }
+            try self.storeStats(stats, of: customerID, txn)
             try self.putTimelineEntry(note, for: event, customerID: customerID, at: occurredAt, txn)
         }
     }

@@ -10,6 +10,11 @@ enum ProfileKeys {
 
     // MARK: - Rows of one customer
 
+    /// `customer id ‖ 0x00 ‖ 0x00`: the customer's ``ProfileStats`` row, right after the profile row.
+    static func statsKey(_ customerID: String) -> [UInt8] {
+        Array(customerID.utf8) + [Self.separator, 0x00]
+    }
+
     /// `customer id ‖ 0x00 ‖ 0x01`: the prefix of the customer's position rows.
     static func positionsPrefix(_ customerID: String) -> [UInt8] {
         Array(customerID.utf8) + [Self.separator, 0x01]

@@ -8,8 +8,11 @@ public import LMDB
 /// Tables (all named with ``Projector/tableName(_:)``):
 /// - `rows`: every row of one customer under its id, so that the rows one event changes sit together
 ///   (usually on one page), in this order (see ``ProfileKeys``):
-///   - customer id → the profile as a compact binary row (``CustomerProfile/encoded()``), rendered
-///     as the profile document at query time;
+///   - customer id → the profile as a compact binary row (``CustomerProfile/encoded()``): what the
+///     customer's own events set;
+///   - customer id, `0x00 0x00` → the customer's ``ProfileStats`` as a compact binary row: what
+///     activities, tickets and deals change (the two rows render as the profile document at query
+///     time);
 ///   - customer id, `0x00 0x01`, inverted big-endian `seq` → empty: the positions of the events that
 ///     concern the customer (see `CustomerProfilePositions.swift`), newest first, for time travel;
 ///   - customer id, `0x00 0x02`, inverted big-endian occurred-at ms (sign bit flipped), inverted
@@ -28,12 +31,13 @@ public struct CustomerProfileProjector: Projector {
     /// The projector's name and version, fixed so that table names can be computed during `init`.
     /// Version 2 added the `positions` and `stream_customers` tables; version 3 keeps profiles,
     /// positions and timelines in one table, `rows`; version 4 stores profiles and timeline entries
-    /// as compact binary rows instead of JSON.
-    static let identity = (name: "customers", version: 4)
+    /// as compact binary rows instead of JSON; version 5 keeps what activities, tickets and deals
+    /// change in a stats row of its own beside the profile row.
+    static let identity = (name: "customers", version: 5)
 
     /// `customers`.
     public var name: String { Self.identity.name }
-    /// `4`.
+    /// `5`.
     public var version: Int { Self.identity.version }
     /// The table slot this instance uses.
     public let slot: Int
@@ -113,9 +117,55 @@ public struct CustomerProfileProjector: Projector {
         return try CustomerProfile(decoding: bytes, what: "profile of customer \(customerID)")
     }
 
+    /// Whether `customerID` has a profile row.
+    func hasProfile(_ customerID: String, _ txn: Transaction) throws -> Bool {
+        try txn.withValue(self.profiles, customerID) { _ in true } ?? false
+    }
+
     /// Stores `profile` under its customer id.
     func storeProfile(_ profile: CustomerProfile, _ txn: Transaction) throws {
         try txn.put(self.profiles, profile.customerID, profile.encoded())
+    }
+
+    /// The stored stats of `customerID`, or `nil` for a customer that is not in the table.
+    func loadStats(_ customerID: String, _ txn: Transaction) throws -> ProfileStats? {
+        guard let bytes = try txn.get(self.profiles, ProfileKeys.statsKey(customerID)) else { return nil }
+        return try ProfileStats(decoding: bytes, what: "stats of customer \(customerID)")
+    }
+
+    /// Stores the stats of `customerID`.
+    func storeStats(_ stats: ProfileStats, of customerID: String, _ txn: Transaction) throws {
+        try txn.put(self.profiles, ProfileKeys.statsKey(customerID), stats.encoded())
+    }
+
+    /// Runs `body` on the customer's profile row followed by its stats row in one buffer, the form
+    /// ``ProfileRowRenderer`` renders; `nil` when the customer has no profile row. A missing stats
+    /// row leaves the buffer without it, which the renderer refuses as damaged.
+    func withProfileRows<Result>(
+        _ customerID: String,
+        _ txn: Transaction,
+        _ body: (UnsafeRawBufferPointer) throws -> Result
+    ) throws -> Result? {
+        try txn.withValue(self.profiles, customerID) { profile in
+            let stats = try txn.withValue(self.profiles, ProfileKeys.statsKey(customerID)) { stats in
+                try Self.joined(profile, stats, body)
+            }
+            if let stats { return stats }
+            return try body(profile)
+        }
+    }
+
+    /// `body` on `first` and `second` copied into one temporary buffer.
+    private static func joined<Result>(
+        _ first: UnsafeRawBufferPointer,
+        _ second: UnsafeRawBufferPointer,
+        _ body: (UnsafeRawBufferPointer) throws -> Result
+    ) throws -> Result {
+        try withUnsafeTemporaryAllocation(byteCount: first.count + second.count, alignment: 1) { buffer in
+            buffer.copyMemory(from: first)
+            UnsafeMutableRawBufferPointer(rebasing: buffer[first.count...]).copyMemory(from: second)
+            return try body(UnsafeRawBufferPointer(buffer))
+        }
     }
 
     /// Stores the timeline entry `note` of `customerID` for `event`, placed at `at` (default: the
@@ -140,4 +190,27 @@ public struct ProfileStorageError: Error, Sendable, Hashable, CustomStringConver
 
     /// The message.
     public var description: String { self.message }
+
+    /// Reads the whole row `bytes` of the customers read model with `body`, after checking its format
+    /// byte against `format`; `what` names the row in the error (e.g. `stats of customer c1`). A row
+    /// of another format, cut short or with bytes left over throws a ``ProfileStorageError``.
+    static func reading<Value>(
+        _ bytes: [UInt8],
+        format: UInt8,
+        what: String,
+        _ body: (inout BinaryRowReader) throws(StateDecodingError) -> Value
+    ) throws(ProfileStorageError) -> Value {
+        do throws(StateDecodingError) {
+            var row = BinaryRowReader(bytes, what: what)
+            let found = try row.byte()
+            guard found == format else {
+                throw StateDecodingError("stored \(what) has unknown row format \(found)")
+            }
+            let value = try body(&row)
+            try row.finish()
+            return value
+        } catch {
+            throw ProfileStorageError(message: error.message)
+        }
+    }
 }

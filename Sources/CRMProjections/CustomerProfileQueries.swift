@@ -19,14 +19,14 @@ extension CustomerProfileProjector {
         var params = try Params(json)
         let customerID = try params.identifier("customer_id", required: true)!
         try params.finish()
-        // The profile is rendered from its row in place; a merged one is decoded for its rejection,
+        // The profile is rendered from its rows in place; a merged one is decoded for its rejection,
         // a damaged one for its storage error.
-        let rendered = try txn.withValue(self.profiles, customerID) { row -> [UInt8]? in
-            ProfileRowRenderer.isMerged(row) ? nil : try? ProfileRowRenderer.render(row)
+        let rendered = try self.withProfileRows(customerID, txn) { rows -> [UInt8]? in
+            ProfileRowRenderer.isMerged(rows) ? nil : try? ProfileRowRenderer.render(rows)
         }
         guard let rendered else { throw Rejection.notFound("customer_id", "customer", customerID) }
         if let text = rendered { return .serialized(SerializedJSON(text)) }
-        guard let profile = try self.loadProfile(customerID, txn) else {
+        guard let (profile, stats) = try self.loadDocumentParts(customerID, txn) else {
             throw Rejection.notFound("customer_id", "customer", customerID)
         }
         if profile.state == "merged" {
@@ -37,7 +37,7 @@ extension CustomerProfileProjector {
                 details: ["merged_into": .string(profile.mergedInto)]
             )
         }
-        return profile.json
+        return profile.document(stats)
     }
 
     // MARK: - customer.find
@@ -90,13 +90,26 @@ extension CustomerProfileProjector {
         return ["customers": .array(customers), "next_after": .string(nextAfter)]
     }
 
-    /// The profile document of `customerID` (rendered from its row in place), or `nil`; a damaged
-    /// row is decoded for its storage error.
+    /// The profile document of `customerID` (rendered from its rows in place), or `nil`; damaged rows
+    /// are decoded for their storage error.
     func profileDocument(_ customerID: String, _ txn: Transaction) throws -> JSON? {
-        let rendered = try txn.withValue(self.profiles, customerID) { try? ProfileRowRenderer.render($0) }
+        let rendered = try self.withProfileRows(customerID, txn) { try? ProfileRowRenderer.render($0) }
         guard let rendered else { return nil }
         if let text = rendered { return .serialized(SerializedJSON(text)) }
-        return try self.loadProfile(customerID, txn)?.json
+        return try self.loadDocumentParts(customerID, txn).map { $0.profile.document($0.stats) }
+    }
+
+    /// The profile and stats of `customerID` decoded, for rows the renderer refused: a damaged row
+    /// throws its ``ProfileStorageError``; `nil` when there is no profile row.
+    private func loadDocumentParts(
+        _ customerID: String,
+        _ txn: Transaction
+    ) throws -> (profile: CustomerProfile, stats: ProfileStats)? {
+        guard let profile = try self.loadProfile(customerID, txn) else { return nil }
+        guard let stats = try self.loadStats(customerID, txn) else {
+            throw ProfileStorageError(message: "stored stats of customer \(customerID) are missing")
+        }
+        return (profile, stats)
     }
 
     /// Up to `limit` customer ids of the index rows `first ‖ 0x00 ‖ id` with id after `after`, and the

@@ -1,18 +1,20 @@
 import CRMDomain
 import CRMJSON
 
-/// Renders the profile document straight from a stored row (``CustomerProfile/encoded()``), reading
-/// it in place in the map: `customer.get` and `customer.find` build no ``CustomerProfile``, strings,
-/// arrays or dictionaries for it. ``CustomerProfile/rendered()`` renders its own row this way too, so
-/// there is one renderer of the document.
+/// Renders the profile document straight from a customer's stored rows (``CustomerProfile/encoded()``
+/// followed by ``ProfileStats/encoded()``, joined in one buffer), reading them in place: `customer.get`
+/// and `customer.find` build no ``CustomerProfile``, strings, arrays or dictionaries for it.
+/// ``CustomerProfile/rendered(_:)`` renders its own rows this way too, so there is one renderer of the
+/// document.
 ///
 /// Dictionary members (`custom`, `deals`, `stats.activity_counts`, `stats.won_amount`) come out in
 /// UTF-8 key order whatever order the row holds them in; strings are written as
 /// ``CRMJSON/JSON/writeString(_:into:)`` writes them once decoded (invalid UTF-8 repaired).
 enum ProfileRowRenderer {
-    /// The profile document of `row`; throws ``RowFault`` for a row that is not a whole profile row
-    /// (decode it with ``CustomerProfile/init(decoding:what:)`` for the storage error), or whose
-    /// dictionaries repeat a key.
+    /// The profile document of `row`, a profile row followed by its stats row; throws ``RowFault`` for
+    /// rows that are not a whole profile row and a whole stats row (decode them with
+    /// ``CustomerProfile/init(decoding:what:)`` and ``ProfileStats/init(decoding:what:)`` for the
+    /// storage error), or whose dictionaries repeat a key.
     static func render(_ row: UnsafeRawBufferPointer) throws(RowFault) -> [UInt8] {
         var cursor = RowCursor(row)
         let index = try RowIndex(&cursor)
@@ -22,9 +24,11 @@ enum ProfileRowRenderer {
         return writer.out.array()
     }
 
-    /// ``render(_:)`` of a row held in an array.
-    static func render(_ row: [UInt8]) throws(RowFault) -> [UInt8] {
-        try row.withUnsafeBytes { buffer in Result { () throws(RowFault) in try Self.render(buffer) } }.get()
+    /// ``render(_:)`` of a profile row and a stats row held in arrays.
+    static func render(_ profile: [UInt8], _ stats: [UInt8]) throws(RowFault) -> [UInt8] {
+        try (profile + stats).withUnsafeBytes { buffer in
+            Result { () throws(RowFault) in try Self.render(buffer) }
+        }.get()
     }
 
     /// Whether the row's `state` is `merged` (`false` for a row too damaged to say).
@@ -184,8 +188,9 @@ private struct RowIndex {
     /// The currency and amount of each won deal that has both.
     var wonAmounts: [(currency: Range<Int>, units: Int128)] = []
 
-    /// Reads the whole row (the layout of ``CustomerProfile/encoded()``); throws for a row cut short,
-    /// with bytes left over, of another format or with a dictionary key twice.
+    /// Reads the whole rows (the layout of ``CustomerProfile/encoded()`` followed by that of
+    /// ``ProfileStats/encoded()``); throws for rows cut short, with bytes left over, of another format
+    /// or with a dictionary key twice.
     init(_ row: inout RowCursor) throws(RowFault) {
         guard try row.byte() == CustomerProfile.rowFormat else { throw RowFault() }
         self.customerID = try row.string()
@@ -235,6 +240,7 @@ private struct RowIndex {
         self.leadStatus = try row.optionalString()
         self.custom = row.offset
         self.customOrder = try Self.keyOrder(&row, .custom)
+        guard try row.byte() == ProfileStats.rowFormat else { throw RowFault() }
         self.openTickets = try row.int()
         self.ticketsTotal = try row.int()
         self.lastActivityAt = try row.optionalInt()

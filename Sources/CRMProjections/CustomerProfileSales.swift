@@ -14,7 +14,7 @@ extension CustomerProfileProjector {
             return
         case .dealCreated(let created):
             let dealID = created.dealID
-            let fact = CustomerProfile.DealFact(kind: created.kind, amount: created.amount, currency: created.currency)
+            let fact = ProfileStats.DealFact(kind: created.kind, amount: created.amount, currency: created.currency)
             let note = TimelineNote.dealCreated(dealID: dealID, name: created.name, stageID: created.stageID)
             for customerID in created.customerIDs {
                 try self.updateDealFact(customerID, dealID, event, note, txn) { _ in fact }
@@ -24,7 +24,7 @@ extension CustomerProfileProjector {
             let note = TimelineNote.dealStageChanged(dealID: dealID, from: changed.from ?? "?", to: changed.to)
             for customerID in try self.customersHolding(dealID, txn) {
                 try self.updateDealFact(customerID, dealID, event, note, txn) { fact in
-                    var fact = fact ?? CustomerProfile.DealFact(kind: changed.toKind)
+                    var fact = fact ?? ProfileStats.DealFact(kind: changed.toKind)
                     fact.kind = changed.toKind
                     return fact
                 }
@@ -32,14 +32,14 @@ extension CustomerProfileProjector {
         case .dealUpdated(let updated):
             let dealID = updated.dealID
             let holders = try self.customersHolding(dealID, txn)
-            var current: CustomerProfile.DealFact? = nil
+            var current: ProfileStats.DealFact? = nil
             for customerID in holders {
-                if let fact = try self.loadProfile(customerID, txn)?.deals?[dealID] {
+                if let fact = try self.loadStats(customerID, txn)?.deals?[dealID] {
                     current = fact
                     break
                 }
             }
-            var fact = current ?? CustomerProfile.DealFact(kind: "open")
+            var fact = current ?? ProfileStats.DealFact(kind: "open")
             if let change = updated.amount { fact.amount = change.to }
             if let change = updated.currency { fact.currency = change.to }
             let newCustomers = updated.customerIDs.map { $0.to ?? holders } ?? holders
@@ -58,17 +58,9 @@ extension CustomerProfileProjector {
     /// The customers whose profile lists `dealID` (from the `#deal#<deal_id>` row).
     private func customersHolding(_ dealID: String, _ txn: Transaction) throws -> [String] {
         guard let bytes = try txn.get(self.profiles, Self.dealKey(dealID)) else { return [] }
-        do throws(StateDecodingError) {
-            var row = BinaryRowReader(bytes, what: "customer list of deal \(dealID)")
-            let format = try row.byte()
-            guard format == Self.dealHoldersFormat else {
-                throw StateDecodingError("stored customer list of deal \(dealID) has unknown row format \(format)")
-            }
-            let holders = try row.strings()
-            try row.finish()
-            return holders
-        } catch {
-            throw ProfileStorageError(message: error.message)
+        let what = "customer list of deal \(dealID)"
+        return try ProfileStorageError.reading(bytes, format: Self.dealHoldersFormat, what: what) {
+            row throws(StateDecodingError) in try row.strings()
         }
     }
 
@@ -83,14 +75,14 @@ extension CustomerProfileProjector {
         _ event: RecordedEvent,
         _ note: TimelineNote?,
         _ txn: Transaction,
-        _ change: (CustomerProfile.DealFact?) -> CustomerProfile.DealFact?
+        _ change: (ProfileStats.DealFact?) -> ProfileStats.DealFact?
     ) throws {
-        guard var profile = try self.loadProfile(customerID, txn) else { return }
-        var facts = profile.deals ?? [:]
+        guard var stats = try self.loadStats(customerID, txn) else { return }
+        var facts = stats.deals ?? [:]
         let new = change(facts[dealID])
         facts[dealID] = new
-        profile.deals = facts
-        try self.storeProfile(profile, txn)
+        stats.deals = facts
+        try self.storeStats(stats, of: customerID, txn)
         var holders = try self.customersHolding(dealID, txn)
         if new == nil {
             holders.removeAll { $0 == customerID }

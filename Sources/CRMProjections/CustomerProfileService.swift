@@ -29,11 +29,13 @@ extension CustomerProfileProjector {
         default:
             return
         }
-        guard var profile = try self.loadProfile(customerID, txn) else { return }
         if delta.open != 0 || delta.total != 0 {
-            profile.openTickets = max(0, profile.openTickets + Int64(delta.open))
-            profile.ticketsTotal += Int64(delta.total)
-            try self.storeProfile(profile, txn)
+            guard var stats = try self.loadStats(customerID, txn) else { return }
+            stats.openTickets = max(0, stats.openTickets + Int64(delta.open))
+            stats.ticketsTotal += Int64(delta.total)
+            try self.storeStats(stats, of: customerID, txn)
+        } else {
+            guard try self.hasProfile(customerID, txn) else { return }
         }
         try self.putTimelineEntry(note, for: event, customerID: customerID, txn)
     }

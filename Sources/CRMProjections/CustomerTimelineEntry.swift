@@ -252,22 +252,15 @@ struct TimelineRow: Hashable {
 
     /// Decodes a row written by ``encoded()``; `what` names the row in the error.
     init(decoding bytes: [UInt8], what: String) throws(ProfileStorageError) {
-        do throws(StateDecodingError) {
-            var row = BinaryRowReader(bytes, what: what)
-            let format = try row.byte()
-            guard format == Self.rowFormat else {
-                throw StateDecodingError("stored \(what) has unknown row format \(format)")
-            }
+        self = try ProfileStorageError.reading(bytes, format: Self.rowFormat, what: what) {
+            row throws(StateDecodingError) in
             let uid = try row.varint()
             let gid = try row.varint()
             guard let uid = UInt32(exactly: uid), let gid = UInt32(exactly: gid) else {
                 throw StateDecodingError("stored \(what) has an actor id out of range")
             }
-            self.actor = Actor(uid: uid, gid: gid, onBehalfOf: try row.optionalString())
-            self.note = try Self.note(&row, what: what)
-            try row.finish()
-        } catch {
-            throw ProfileStorageError(message: error.message)
+            let actor = Actor(uid: uid, gid: gid, onBehalfOf: try row.optionalString())
+            return TimelineRow(actor: actor, note: try Self.note(&row, what: what))
         }
     }
 

@@ -137,17 +137,19 @@ struct CustomerProfileQueryTests {
     @Test func getAndFindRenderTheStoredRow() throws {
         let harness = try ProfileHarness()
         try harness.create("c1", emails: ["a@example.com"])
-        let (get, find, stored) = try harness.environment.read { txn in
+        let (get, find, stored, storedStats) = try harness.environment.read { txn in
             (
                 try harness.projector.queries["customer.get"]!(["customer_id": "c1"], txn),
                 try harness.projector.queries["customer.find"]!(["email": "a@example.com"], txn),
-                try txn.get(harness.projector.profiles, "c1")
+                try txn.get(harness.projector.profiles, "c1"),
+                try txn.get(harness.projector.profiles, ProfileKeys.statsKey("c1"))
             )
         }
         let bytes = try #require(stored)
         let profile = try CustomerProfile(decoding: bytes, what: "profile of customer c1")
-        #expect(bytes.first == 1, "a profile row starts with its format byte")
-        #expect(get.serialized() == profile.json.serialized())
+        let stats = try ProfileStats(decoding: try #require(storedStats), what: "stats of customer c1")
+        #expect(bytes.first == CustomerProfile.rowFormat, "a profile row starts with its format byte")
+        #expect(get.serialized() == profile.document(stats).serialized())
         #expect(find["customers"] == [get])
         #expect(get.materialized["customer_id"] == "c1")
     }

@@ -35,11 +35,6 @@ import Testing
             "text": "naïve", "empty": "", "negative": .int(-42), "minimum": .int(.min), "ratio": -1.5,
             "tiny": .double(.leastNonzeroMagnitude), "yes": true, "no": false,
         ]
-        profile.openTickets = -1
-        profile.ticketsTotal = 1 << 40
-        profile.lastActivityAt = -1
-        profile.activityCounts["webinar"] = 3
-        profile.activityCounts["call"] = -2
         for index in 0..<300 {
             let at = Int64(index) * 1_000
             profile.lifecycleHistory[profile.lifecycleHistory.count - 1].exitedAt = at
@@ -47,34 +42,54 @@ import Testing
         }
         profile.lifecycleStage = "stage 299"
         profile.lifecycleEnteredAt = 299_000
-        profile.deals = [
-            "d1": CustomerProfile.DealFact(
-                kind: "won", amount: MoneyAmount(decimal: "999999999999999999.99999999"), currency: "EUR"
-            ),
-            "d2": CustomerProfile.DealFact(kind: "open"),
-            "d3": CustomerProfile.DealFact(kind: "won", amount: MoneyAmount(decimal: "0.00000001"), currency: "EUR"),
-        ]
         return profile
     }
 
+    /// Stats with odd values: negative numbers, an activity type outside the standard ones, deals with
+    /// a very large amount and with none.
+    static func oddStats() -> ProfileStats {
+        var stats = ProfileStats()
+        stats.openTickets = -1
+        stats.ticketsTotal = 1 << 40
+        stats.lastActivityAt = -1
+        stats.activityCounts["webinar"] = 3
+        stats.activityCounts["call"] = -2
+        stats.deals = [
+            "d1": ProfileStats.DealFact(
+                kind: "won", amount: MoneyAmount(decimal: "999999999999999999.99999999"), currency: "EUR"
+            ),
+            "d2": ProfileStats.DealFact(kind: "open"),
+            "d3": ProfileStats.DealFact(kind: "won", amount: MoneyAmount(decimal: "0.00000001"), currency: "EUR"),
+        ]
+        return stats
+    }
+
     @Test func profileRowsRoundTrip() throws {
-        var plain = CustomerProfile(customerID: "c1", version: 1, createdAt: 0, lifecycleStage: "lead")
-        plain.activityCounts = [:]
+        let plain = CustomerProfile(customerID: "c1", version: 1, createdAt: 0, lifecycleStage: "lead")
         for profile in [Self.oddProfile(), plain] {
             let row = profile.encoded()
             #expect(row.first == CustomerProfile.rowFormat)
             let decoded = try CustomerProfile(decoding: row, what: "profile of customer \(profile.customerID)")
             #expect(decoded == profile)
             #expect(decoded.encoded() == row)
-            #expect(decoded.json.serialized() == profile.json.serialized())
         }
-        let odd = Self.oddProfile()
-        #expect(odd.json["stats"]?["won_amount"] == ["EUR": "1000000000000000000"])
-        #expect(odd.json["stats"]?["won_deals"] == 2)
-        #expect(odd.json["stats"]?["open_deals"] == 1)
-        #expect(odd.json["name"] == ["first": "Zoë 🎉", "last": "", "full": "Zoë 🎉"])
-        #expect(odd.json["lifecycle"]?["history"]?.arrayValue?.count == 301)
-        #expect(plain.json["deals"] == nil, "no deals member until a deal names the customer")
+        var noCounts = ProfileStats()
+        noCounts.activityCounts = [:]
+        for stats in [Self.oddStats(), ProfileStats(), noCounts] {
+            let row = stats.encoded()
+            #expect(row.first == ProfileStats.rowFormat)
+            let decoded = try ProfileStats(decoding: row, what: "stats of customer c1")
+            #expect(decoded == stats)
+            #expect(decoded.encoded() == row)
+        }
+        let odd = Self.oddProfile().document(Self.oddStats())
+        #expect(odd["stats"]?["won_amount"] == ["EUR": "1000000000000000000"])
+        #expect(odd["stats"]?["won_deals"] == 2)
+        #expect(odd["stats"]?["open_deals"] == 1)
+        #expect(odd["stats"]?["activity_counts"]?["webinar"] == 3)
+        #expect(odd["name"] == ["first": "Zoë 🎉", "last": "", "full": "Zoë 🎉"])
+        #expect(odd["lifecycle"]?["history"]?.arrayValue?.count == 301)
+        #expect(plain.document(ProfileStats())["deals"] == nil, "no deals member until a deal names the customer")
     }
 
     @Test func damagedProfileRowsAreStorageErrors() throws {
@@ -110,6 +125,18 @@ import Testing
             try CustomerProfile(decoding: bytes, what: "profile of customer c1")
         }
         #expect(custom?.message == "stored profile of customer c1 has unknown custom value kind 9")
+
+        let stats = Self.oddStats().encoded()
+        for length in 0..<stats.count {
+            let error = #expect(throws: ProfileStorageError.self) {
+                try ProfileStats(decoding: Array(stats.prefix(length)), what: "stats of customer c1")
+            }
+            #expect(error?.message.hasPrefix("stored stats of customer c1") == true, "\(error?.message ?? "")")
+        }
+        let statsFormat = #expect(throws: ProfileStorageError.self) {
+            try ProfileStats(decoding: [9] + stats.dropFirst(), what: "stats of customer c1")
+        }
+        #expect(statsFormat?.message == "stored stats of customer c1 has unknown row format 9")
     }
 
     @Test func aDamagedStoredRowFailsTheQueryAsAStorageError() throws {

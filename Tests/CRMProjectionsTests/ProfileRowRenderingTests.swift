@@ -6,19 +6,32 @@ import Testing
 
 @testable import CRMProjections
 
-/// The profile document is rendered straight from the stored row (``ProfileRowRenderer``): the text
+/// The profile document is rendered straight from the stored rows (``ProfileRowRenderer``): the text
 /// must be byte for byte the canonical serialization of the document built member by member from the
-/// decoded profile (``document(_:)``, the reference here), for every profile.
+/// decoded profile and stats (``document(_:)``, the reference here), for every profile.
 @Suite struct ProfileRowRenderingTests {
-    /// The rendering of `profile`'s row.
-    static func fast(_ profile: CustomerProfile) throws -> [UInt8] {
-        try ProfileRowRenderer.render(profile.encoded())
+    /// A customer's profile and stats, as the read model stores them in two rows.
+    struct Rows {
+        var profile: CustomerProfile
+        var stats = ProfileStats()
+    }
+
+    /// The rendering of the rows.
+    static func fast(_ rows: Rows) throws -> [UInt8] {
+        try ProfileRowRenderer.render(rows.profile.encoded(), rows.stats.encoded())
+    }
+
+    /// The rendering of rows joined in `bytes`.
+    static func render(_ bytes: [UInt8]) throws(RowFault) -> [UInt8] {
+        try bytes.withUnsafeBytes { buffer in Result { () throws(RowFault) in try ProfileRowRenderer.render(buffer) } }
+            .get()
     }
 
     /// The reference: the profile document as a JSON value, whose serialization sorts the keys.
-    static func document(_ profile: CustomerProfile) -> JSON {
+    static func document(_ rows: Rows) -> JSON {
         func time(_ millis: Int64?) -> JSON { .string(millis.map(Timestamp.format)) }
-        let deals = profile.deals ?? [:]
+        let (profile, stats) = (rows.profile, rows.stats)
+        let deals = stats.deals ?? [:]
         var won: [String: MoneyAmount] = [:]
         for fact in deals.values where fact.kind == "won" {
             if let amount = fact.amount, let currency = fact.currency { won[currency] = (won[currency] ?? .zero) + amount }
@@ -69,17 +82,17 @@ import Testing
             ),
             "source": .string(profile.source), "state": .string(profile.state),
             "stats": [
-                "activity_counts": .object(profile.activityCounts.mapValues { .int($0) }),
-                "last_activity_at": time(profile.lastActivityAt), "last_contacted_at": time(profile.lastContactedAt),
+                "activity_counts": .object(stats.activityCounts.mapValues { .int($0) }),
+                "last_activity_at": time(stats.lastActivityAt), "last_contacted_at": time(stats.lastContactedAt),
                 "open_deals": .int(Int64(deals.values.count { $0.kind == "open" })),
-                "open_tickets": .int(profile.openTickets), "tickets_total": .int(profile.ticketsTotal),
+                "open_tickets": .int(stats.openTickets), "tickets_total": .int(stats.ticketsTotal),
                 "won_amount": .object(won.mapValues(\.json)),
                 "won_deals": .int(Int64(deals.values.count { $0.kind == "won" })),
             ],
             "tags": .strings(profile.tags), "tier": .string(profile.tier), "updated_at": time(profile.updatedAt),
             "value": .null, "version": .int(Int64(truncatingIfNeeded: profile.version)),
         ]
-        if let facts = profile.deals {
+        if let facts = stats.deals {
             document["deals"] = .object(
                 facts.mapValues { fact in
                     ["amount": fact.amount?.json ?? .null, "currency": .string(fact.currency), "kind": .string(fact.kind)]
@@ -90,7 +103,7 @@ import Testing
     }
 
     /// A profile with every part filled in the way commands fill them (ASCII ids and keys), varied by `rng`.
-    static func randomProfile(_ rng: inout SeededGenerator, number: Int) -> CustomerProfile {
+    static func randomProfile(_ rng: inout SeededGenerator, number: Int) -> Rows {
         func pick(_ choices: [String]) -> String { choices[Int(rng.next() % UInt64(choices.count))] }
         func chance(_ percent: UInt64) -> Bool { rng.next() % 100 < percent }
         func time() -> Int64 { Int64(rng.next() % 4_102_444_800_000) - 1_000_000 }
@@ -151,73 +164,81 @@ import Testing
             ][Int(rng.next() % 6)]
             profile.custom[pick(["plan", "seats", "score", "Region", "a_b", "z"])] = value
         }
-        profile.openTickets = Int64(rng.next() % 5)
-        profile.ticketsTotal = profile.openTickets + Int64(rng.next() % 5)
-        profile.lastActivityAt = chance(60) ? time() : nil
-        profile.lastContactedAt = chance(40) ? profile.lastActivityAt : nil
-        for type in CustomerProfile.activityTypes { profile.activityCounts[type] = Int64(rng.next() % 20) }
+        var stats = ProfileStats()
+        stats.openTickets = Int64(rng.next() % 5)
+        stats.ticketsTotal = stats.openTickets + Int64(rng.next() % 5)
+        stats.lastActivityAt = chance(60) ? time() : nil
+        stats.lastContactedAt = chance(40) ? stats.lastActivityAt : nil
+        for type in ProfileStats.activityTypes { stats.activityCounts[type] = Int64(rng.next() % 20) }
         if chance(60) {
-            var deals: [String: CustomerProfile.DealFact] = [:]
+            var deals: [String: ProfileStats.DealFact] = [:]
             for index in 0..<Int(rng.next() % 4) {
                 let amount = chance(70) ? MoneyAmount(units: Int128(rng.next() % 100_000_000_000_000)) : nil
                 let kind = chance(15) ? "won" : pick(["open", "lost", "open"])
-                deals["d\(number)-\(index)"] = CustomerProfile.DealFact(
+                deals["d\(number)-\(index)"] = ProfileStats.DealFact(
                     kind: kind, amount: amount, currency: amount == nil || chance(10) ? nil : pick(["EUR", "USD"])
                 )
             }
-            profile.deals = deals
+            stats.deals = deals
         }
-        return profile
+        return Rows(profile: profile, stats: stats)
     }
 
     @Test func rowsRenderAsTheDocumentSerializes() throws {
         var rng = SeededGenerator(seed: 14)
-        var profiles = [CustomerProfileRowTests.oddProfile()]
+        var profiles = [Rows(profile: CustomerProfileRowTests.oddProfile(), stats: CustomerProfileRowTests.oddStats())]
         for number in 0..<3000 { profiles.append(Self.randomProfile(&rng, number: number)) }
-        for profile in profiles {
-            let expected = Self.document(profile).serialized()
-            let fast = try Self.fast(profile)
-            #expect(fast == expected, "\(profile.customerID): \(String(decoding: fast, as: UTF8.self))")
-            #expect(profile.rendered() == expected)
+        for rows in profiles {
+            let expected = Self.document(rows).serialized()
+            let fast = try Self.fast(rows)
+            #expect(fast == expected, "\(rows.profile.customerID): \(String(decoding: fast, as: UTF8.self))")
+            #expect(rows.profile.rendered(rows.stats) == expected)
         }
     }
 
     @Test func dictionariesComeOutInKeyOrderWhateverTheRowOrder() throws {
-        var profile = CustomerProfile(customerID: "c1", version: 3, createdAt: 1_700_000_000_000, lifecycleStage: "lead")
+        var rows = Rows(
+            profile: CustomerProfile(customerID: "c1", version: 3, createdAt: 1_700_000_000_000, lifecycleStage: "lead")
+        )
         // `encoded()` sorts keys as strings, which is not UTF-8 order for these.
-        profile.custom = ["é": 1, "z": 2, "e\u{301}x": 3, "\u{FB01}": 4, "Z": 5]
-        profile.deals = [
-            "ö": CustomerProfile.DealFact(kind: "won", amount: MoneyAmount(decimal: "1.5"), currency: "€"),
-            "o": CustomerProfile.DealFact(kind: "won", amount: MoneyAmount(decimal: "2.25"), currency: "EUR"),
-            "p": CustomerProfile.DealFact(kind: "won", amount: MoneyAmount(decimal: "0.25"), currency: "€"),
+        rows.profile.custom = ["é": 1, "z": 2, "e\u{301}x": 3, "\u{FB01}": 4, "Z": 5]
+        rows.stats.deals = [
+            "ö": ProfileStats.DealFact(kind: "won", amount: MoneyAmount(decimal: "1.5"), currency: "€"),
+            "o": ProfileStats.DealFact(kind: "won", amount: MoneyAmount(decimal: "2.25"), currency: "EUR"),
+            "p": ProfileStats.DealFact(kind: "won", amount: MoneyAmount(decimal: "0.25"), currency: "€"),
         ]
-        let fast = try Self.fast(profile)
-        #expect(fast == Self.document(profile).serialized())
+        let fast = try Self.fast(rows)
+        #expect(fast == Self.document(rows).serialized())
         #expect(try JSON.parse(fast)["stats"]?["won_amount"] == ["EUR": "2.25", "€": "1.75"])
     }
 
     @Test func damagedRowsAreRefused() throws {
-        let row = Self.fullProfile().encoded()
+        let full = Self.fullProfile()
+        let row = full.profile.encoded() + full.stats.encoded()
         for length in 0..<row.count {
             #expect(throws: RowFault.self) {
-                try ProfileRowRenderer.render(Array(row.prefix(length)))
+                try Self.render(Array(row.prefix(length)))
             }
         }
-        for damaged in [row + [0], [9] + row.dropFirst()] {
+        let statsFormat = full.profile.encoded().count
+        var otherStats = row
+        otherStats[statsFormat] = 9
+        for damaged in [row + [0], [9] + row.dropFirst(), otherStats] {
             #expect(throws: RowFault.self) {
-                try ProfileRowRenderer.render(Array(damaged))
+                try Self.render(Array(damaged))
             }
         }
         // A key twice (one more activity count "call" after the last).
-        var twice = CustomerProfile(customerID: "c1", version: 1, createdAt: 0, lifecycleStage: "lead")
-        twice.activityCounts = ["call": 1, "task": 2]
-        var bytes = twice.encoded()
+        let twice = CustomerProfile(customerID: "c1", version: 1, createdAt: 0, lifecycleStage: "lead")
+        var stats = ProfileStats()
+        stats.activityCounts = ["call": 1, "task": 2]
+        var bytes = twice.encoded() + stats.encoded()
         let task = try #require(bytes.indices.first { bytes[$0...].starts(with: Array("\u{4}task".utf8)) })
         bytes.replaceSubrange(task..<(task + 5), with: Array("\u{4}call".utf8))
         #expect(throws: RowFault.self) {
-            try ProfileRowRenderer.render(bytes)
+            try Self.render(bytes)
         }
-        #expect(throws: Never.self) { try ProfileRowRenderer.render(row) }
+        #expect(throws: Never.self) { try Self.render(row) }
     }
 
     @Test func mergedRowsAreRecognised() throws {
@@ -229,14 +250,15 @@ import Testing
     }
 
     /// A profile with every list filled.
-    static func fullProfile() -> CustomerProfile {
+    static func fullProfile() -> Rows {
         var rng = SeededGenerator(seed: 7)
         while true {
-            let profile = Self.randomProfile(&rng, number: 1)
+            let rows = Self.randomProfile(&rng, number: 1)
+            let profile = rows.profile
             if !profile.emails.isEmpty, !profile.phones.isEmpty, !profile.custom.isEmpty, profile.address != nil,
-                profile.deals?.isEmpty == false
+                rows.stats.deals?.isEmpty == false
             {
-                return profile
+                return rows
             }
         }
     }
