@@ -670,6 +670,12 @@ final class ProjectionRunner: Sendable {
     /// Answers `method` from read model `index`: from its active slot as of the query's own read
     /// transaction, or a `projection_failed` / `projection_rebuilding` rejection.
     func query(_ index: Int, method: String, params: JSON?, _ environment: Environment) throws -> JSON {
+        try environment.read { txn in try self.query(index, method: method, params: params, txn) }
+    }
+
+    /// Answers `method` from read model `index` inside the read transaction `txn`, for a caller that
+    /// reads several read models and the log as of one moment.
+    func query(_ index: Int, method: String, params: JSON?, _ txn: Transaction) throws -> JSON {
         let model = self.readModels[index]
         let lifecycle = self.lifecycles[index]
         if let failure = lifecycle.failure {
@@ -683,21 +689,19 @@ final class ProjectionRunner: Sendable {
                 ]
             )
         }
-        return try environment.read { txn in
-            guard let slot = try self.activeSlot(index, txn), let query = model.queries[slot][method] else {
-                let head = try self.store.head(txn).seq
-                var details: [String: DetailValue] = ["projection": .string(model.name)]
-                var message = "projection \(model.name) is being rebuilt"
-                if let rebuild = lifecycle.rebuild {
-                    let progress = ProjectionRunner.progress(rebuild, head: head)
-                    details["progress"] = DetailValue(progress)
-                    message += " (\(progress["percent"]?.doubleValue ?? 0)% done"
-                    if let eta = progress["eta_seconds"]?.doubleValue { message += ", about \(Int(eta.rounded(.up))) s left" }
-                    message += ")"
-                }
-                throw Rejection(.projectionRebuilding, message + "; try again shortly", details: details)
+        guard let slot = try self.activeSlot(index, txn), let query = model.queries[slot][method] else {
+            let head = try self.store.head(txn).seq
+            var details: [String: DetailValue] = ["projection": .string(model.name)]
+            var message = "projection \(model.name) is being rebuilt"
+            if let rebuild = lifecycle.rebuild {
+                let progress = ProjectionRunner.progress(rebuild, head: head)
+                details["progress"] = DetailValue(progress)
+                message += " (\(progress["percent"]?.doubleValue ?? 0)% done"
+                if let eta = progress["eta_seconds"]?.doubleValue { message += ", about \(Int(eta.rounded(.up))) s left" }
+                message += ")"
             }
-            return try query(params, txn)
+            throw Rejection(.projectionRebuilding, message + "; try again shortly", details: details)
         }
+        return try query(params, txn)
     }
 }

@@ -36,7 +36,7 @@ public final class QueryRouter: Sendable, ReadsStorage {
     /// The `as_of` variants of queries.
     let timeTravel: TimeTravel
     /// Query method → index of the read model answering it.
-    private let queryOwners: [String: Int]
+    let queryOwners: [String: Int]
     private let logger: Logger
     private let startedAt = Date()
 
@@ -57,7 +57,7 @@ public final class QueryRouter: Sendable, ReadsStorage {
     /// The methods answered here rather than by a read model.
     static let systemMethods = [
         "system.ping", "system.stats", "system.backup", "events.read", "audit.verify", "audit.checkpoints",
-        "customer.history", "deal.history", "ticket.history", "projection.status",
+        "customer.history", "deal.history", "ticket.history", "projection.status", "customer.export",
     ]
 
     /// Answers a query after every command queued before it has committed (read-your-writes for
@@ -181,6 +181,8 @@ public final class QueryRouter: Sendable, ReadsStorage {
             }
         case "system.backup":
             return try self.backup(params)
+        case "customer.export":
+            return try self.exportSubject(params)
         case "audit.verify":
             return try self.log.verify(params)
         case "audit.checkpoints":

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CRMJSON
 import CRMProtocol
+import Foundation
 
 // MARK: - Shared customer fields
 
@@ -682,5 +683,53 @@ extension CRMCtl.Customer {
         func params() throws -> JSON? { ["customer_id": .string(self.customerID)] }
 
         func render(_ result: JSON) -> String { Output.history(result) }
+    }
+
+    /// `crmctl customer export`.
+    struct Export: RPCCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Export everything crmd holds about one person (customer.export, admin role).",
+            discussion: """
+                For a subject access or data portability request: the profile, every timeline entry, the \
+                person's deals and tickets, their consent history and every event that concerns them, as \
+                one JSON document read at one moment (its `head`). The document holds the person's \
+                personal data: with --output it is written to a file readable by its owner only (0600) \
+                and a summary is printed; without it the document goes to stdout.
+
+                Example:
+                  crmctl customer export ID --output ID.json
+                """
+        )
+
+        @Argument(help: "Id of the customer.")
+        var customerID: String
+
+        @Option(name: .shortAndLong, help: ArgumentHelp("Write the document to this file.", valueName: "file"))
+        var output: String?
+
+        @OptionGroup(title: "Global options")
+        var global: GlobalOptions
+
+        var method: String { "customer.export" }
+
+        func params() throws -> JSON? { ["customer_id": .string(self.customerID)] }
+
+        func render(_ result: JSON) -> String { result.serializedString() }
+
+        mutating func run() throws {
+            let result = try self.callOrExit(self.method, try self.params())
+            guard let output = self.output else {
+                print(result.serializedString())
+                return
+            }
+            let file = try PrivateOutput.create(output)
+            try file.write(contentsOf: result.serialized() + [0x0A])
+            try file.close()
+            if self.global.json {
+                print(JSON.object(["customer_id": .string(self.customerID), "path": .string(output)]).serializedString())
+            } else {
+                print(Output.subjectExport(result, path: output))
+            }
+        }
     }
 }

@@ -38,18 +38,8 @@ struct Export: ParsableCommand {
     }
 
     mutating func run() throws {
-        let sink: FileHandle
-        if let output = self.output {
-            // The export holds the whole log: readable by its owner only, whatever the umask.
-            let descriptor = open(output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-            guard descriptor >= 0, fchmod(descriptor, 0o600) == 0 else {
-                Output.printError(["crmctl: cannot create \(output): \(String(cString: strerror(errno)))"])
-                throw ExitCode(1)
-            }
-            sink = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
-        } else {
-            sink = FileHandle.standardOutput
-        }
+        // The export holds the whole log: readable by its owner only, whatever the umask.
+        let sink = try self.output.map(PrivateOutput.create) ?? FileHandle.standardOutput
         defer { if self.output != nil { try? sink.close() } }
         func call(_ method: String, _ params: JSON) throws -> JSON {
             do {
@@ -97,5 +87,19 @@ struct Export: ParsableCommand {
             }
         }
         if self.output != nil { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+}
+
+/// Output files that hold personal data (log exports, subject exports): created readable and writable
+/// by their owner only (0600), whatever the umask, replacing a file of that name.
+enum PrivateOutput {
+    /// The file `path`, created or truncated with mode 0600; prints why and exits 1 when it cannot be.
+    static func create(_ path: String) throws -> FileHandle {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard descriptor >= 0, fchmod(descriptor, 0o600) == 0 else {
+            Output.printError(["crmctl: cannot create \(path): \(String(cString: strerror(errno)))"])
+            throw ExitCode(1)
+        }
+        return FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
     }
 }

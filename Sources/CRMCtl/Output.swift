@@ -349,6 +349,20 @@ enum Output {
         return lines.joined(separator: "\n")
     }
 
+    /// `customer export --output`: what the document written to `path` holds, part by part.
+    static func subjectExport(_ result: JSON, path: String) -> String {
+        func count(_ key: String) -> String { String(result[key]?.arrayValue?.count ?? 0) }
+        let head = result["head"]
+        let name = result["profile"]?["name"]?["full"]?.stringValue ?? "(no name)"
+        let rows = [
+            ["head", "position \(head?["position"]?.intValue ?? 0), hash \(head?["hash"]?.stringValue ?? "?")"],
+            ["profile", name], ["timeline", count("timeline")], ["deals", count("deals")],
+            ["tickets", count("tickets")], ["consent", count("consent_history")], ["events", count("events")],
+        ]
+        let title = "exported customer \(result["customer_id"]?.stringValue ?? "?") to \(path) (0600)"
+        return ([title] + Self.table(["PART", "HOLDS"], rows).map { "  " + $0 }).joined(separator: "\n")
+    }
+
     /// `customer.history`, `deal.history` and `ticket.history`: one line per event (business time,
     /// position, type, actor), then one indented line per changed field.
     static func history(_ result: JSON) -> String {

@@ -6,7 +6,7 @@ public import CRMJSON
 /// - `audit`: `read` plus history (`events.read`, `customer.history`, `audit.verify`,
 ///   `audit.checkpoints`); never writes.
 /// - `write`: `read` plus every command.
-/// - `admin`: everything, including `system.backup` and `projection.rebuild`.
+/// - `admin`: everything, including `system.backup`, `projection.rebuild` and `customer.export`.
 ///
 /// A peer gets the union of the roles of every rule matching its uid or one of its gids; with no
 /// rules at all every peer is `admin` (the socket's file mode is then the only gate, as for a

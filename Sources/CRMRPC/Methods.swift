@@ -135,6 +135,7 @@ public enum RPCMethods {
         RPCMethod("customer.history", .query, .audit, long: true),
         RPCMethod("deal.history", .query, .audit, long: true),
         RPCMethod("ticket.history", .query, .audit, long: true),
+        RPCMethod("customer.export", .query, .admin, long: true),
         RPCMethod("events.read", .query, .audit, long: true),
         RPCMethod("events.subscribe", .query, .audit),
         RPCMethod("events.unsubscribe", .query, .audit),
