@@ -37,6 +37,12 @@ public struct CoreConfiguration: Sendable {
     /// ...or this many seconds after the last one, when events are unsigned (also while idle, when the
     /// core's ``CRMCore/services`` run: the ``IdleSigner`` wakes the writer).
     public var checkpointEverySeconds: Int = 5
+    /// Whether a new log stores its personal data encrypted (every event's `pii` sealed under its
+    /// subject's data key). Applies when the log is created; a log keeps the choice it was made with.
+    public var encryptPersonalData: Bool = true
+    /// Where the key-encryption key lives (`kek-<epoch>.key`); `nil`: `<data_dir>-keys`, beside the
+    /// data directory (with the signing key), never inside it.
+    public var kekDirectory: String? = nil
     /// Read models folded in addition to the built-in ones (after them, in this order).
     public var additionalReadModels: [ProjectorFactory] = []
 

@@ -26,6 +26,8 @@ final class CoreStorage: Sendable {
     /// The lock that keeps a second crmd out of the data directory.
     let lock: DataDirectoryLock
     let store: EventStore
+    /// The data keys of the log's personal data; `nil` for a log that stores it in plain text.
+    let keyStore: KeyStore?
     let runner: ProjectionRunner
     /// The signed checkpoints (written by the ``Checkpointer``, or imported).
     let checkpoints: CheckpointTable
@@ -49,7 +51,17 @@ final class CoreStorage: Sendable {
         options.maxDatabases = 256
         let environment = try DataFiles.openEnvironment(directory: configuration.dataDirectory, options: options)
         self.shared = SharedEnvironment(environment: environment)
-        let store = try EventStore(environment: environment)
+        var store = try EventStore(environment: environment)
+        self.keyStore = try CoreStorage.openKeyStore(configuration, environment, store, logger: logger)
+        if let keyStore = self.keyStore {
+            let tables = try environment.write { txn in try StateTables(txn) }
+            let policies = ActivePolicyCache()
+            store.protection = PiiSealing(keys: keyStore) { event, stream, txn in
+                try PiiSubject.keyID(
+                    for: event, stream: stream, state: LMDBDecisionState(tables: tables, txn: txn, activePolicies: policies)
+                )
+            }
+        }
         self.store = store
         let runner = try ProjectionRunner(
             environment: environment,
@@ -86,6 +98,47 @@ final class CoreStorage: Sendable {
             logger.critical("crmd appends nothing to this log: \(block.message)")
         }
         runner.setHeld(configuration.holdRebuilds)
+    }
+
+    /// Where the log records that its personal data is encrypted (`meta`).
+    static let protectionKey = "pii_protection"
+    /// What crmd says when it starts on a log whose personal data is not encrypted.
+    static let plainTextWarning = "this log stores personal data in plain text (it was written before encryption "
+        + "or with encrypt_pii off); docs/PRIVACY.md says what that leaves unprotected"
+    /// The value of ``protectionKey``: the envelopes' algorithm.
+    static let protectionValue = Array("A256GCM".utf8)
+
+    /// The key store of a log whose personal data is encrypted: opened when the log says so, created
+    /// with a new, empty log when the configuration asks for encryption. A log that already holds
+    /// events in plain text stays so (a warning says how to move it to an encrypted one).
+    private static func openKeyStore(
+        _ configuration: CoreConfiguration,
+        _ environment: Environment,
+        _ store: EventStore,
+        logger: Logger
+    ) throws -> KeyStore? {
+        let kekDirectory = configuration.kekDirectory ?? configuration.dataDirectory + "-keys"
+        let (protected, empty) = try environment.read { txn in
+            (try txn.get(store.meta, CoreStorage.protectionKey) != nil, try store.head(txn).seq == 0)
+        }
+        if protected {
+            return try KeyStore(
+                dataDirectory: configuration.dataDirectory, kekDirectory: kekDirectory, create: false, logger: logger
+            )
+        }
+        guard empty else {
+            logger.warning(
+                "\(CoreStorage.plainTextWarning)",
+                metadata: ["data_dir": "\(configuration.dataDirectory)"]
+            )
+            return nil
+        }
+        guard configuration.encryptPersonalData else { return nil }
+        let keyStore = try KeyStore(
+            dataDirectory: configuration.dataDirectory, kekDirectory: kekDirectory, create: true, logger: logger
+        )
+        try environment.write { txn in try txn.put(store.meta, CoreStorage.protectionKey, CoreStorage.protectionValue) }
+        return keyStore
     }
 
     /// The last signed checkpoint when the log no longer matches it: the chain's hash at its position

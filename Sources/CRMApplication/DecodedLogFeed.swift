@@ -62,7 +62,7 @@ final class DecodedLogFeed: @unchecked Sendable {
                     try store.forEachRecord(from: next, txn) { seq, record in
                         guard seq <= head, events.count < DecodedLogFeed.batchEvents else { return false }
                         do {
-                            events.append(try EventRecord.decode(record))
+                            events.append(try EventRecord.decode(record, keys: store.piiKeys))
                         } catch {
                             failure = (seq, error)
                             return false

@@ -23,6 +23,9 @@ public enum LogImport {
     public struct Summary: Sendable {
         public var events: UInt64
         public var headHash: String
+        /// Whether the log's personal data is encrypted: then the directory needs the source's key
+        /// store (`keys/`) and key-encryption key before crmd can read it.
+        public var encryptedPersonalData: Bool
     }
 
     /// Imports the export read from `input` into `dataDirectory`, which must hold no events.
@@ -46,6 +49,7 @@ public enum LogImport {
         var imported: UInt64 = 0
         var head = LogHead(seq: 0, hash: EventRecord.genesisHash)
         var pending: [(event: RecordedEvent, hash: [UInt8], line: Int)] = []
+        var encrypted = false
 
         func commit() throws {
             guard !pending.isEmpty else { return }
@@ -70,6 +74,9 @@ public enum LogImport {
             lineNumber += 1
             switch try ExportedLog.parse(line, number: lineNumber) {
             case .event(let event, let hash)?:
+                if !encrypted, case .untyped(let payload) = event.event {
+                    encrypted = payload.piiText.withUnsafeBytes { PiiEnvelope.isEnvelope($0) }
+                }
                 pending.append((event, hash, lineNumber))
                 if pending.count >= chunkSize { try commit() }
             case .checkpoint(let checkpoint)?:
@@ -92,8 +99,9 @@ public enum LogImport {
                 }
                 try table.put(checkpoint, txn)
             }
+            if encrypted { try txn.put(store.meta, CoreStorage.protectionKey, CoreStorage.protectionValue) }
         }
         logger.info("imported log", metadata: ["events": "\(imported)", "head_hash": "\(hexString(head.hash))"])
-        return Summary(events: imported, headHash: hexString(head.hash))
+        return Summary(events: imported, headHash: hexString(head.hash), encryptedPersonalData: encrypted)
     }
 }

@@ -44,7 +44,40 @@ struct LogQueries: Sendable, ReadsStorage {
     /// the record was written with. With `upcast: false` events are shown exactly as stored, with
     /// their stored `schema_version` and no `stored_schema_version`: this is what `crmctl export`
     /// reads, since only the stored payload re-encodes to the record's `hash`.
-    func readEvents(_ params: JSON?) throws -> JSON { try self.readEventPage(params).json }
+    ///
+    /// Encrypted personal data (`pii` as an envelope) is shown opened to callers that may read it
+    /// (`personalData`; the admin role), as `{"$pii":"encrypted","fields":[…],"kid":…}` to the others,
+    /// and as `{"$pii":"unavailable",…}` when its key is gone or unknown; with `upcast: false` it is
+    /// shown exactly as stored, as everything else.
+    func readEvents(_ params: JSON?, personalData: Bool) throws -> JSON {
+        try self.readEventPage(params, personalData: personalData).json
+    }
+
+    /// How an event's encrypted `pii` is shown.
+    enum PiiView {
+        /// As stored: the envelope (exports, `upcast: false`).
+        case stored
+        /// Its header only: `{"$pii":"encrypted","fields":[…],"kid":…}`.
+        case hidden
+        /// Opened with these keys; `{"$pii":"unavailable",…}` without its key.
+        case opened((any PiiKeys)?)
+
+        /// The `pii` text to show for the stored text `pii` of `event`, or `nil` to show it as stored.
+        func text(_ pii: UnsafeRawBufferPointer, of event: RecordedEvent) -> [UInt8]? {
+            if case .stored = self { return nil }
+            guard let header = PiiEnvelope.header(pii) else { return nil }
+            if case .opened(let keys) = self,
+                let opened = PiiEnvelope.open(
+                    pii, keys: keys, stream: event.stream, streamVersion: event.streamVersion, type: event.type
+                )
+            {
+                return opened
+            }
+            let state: JSON = if case .opened = self { "unavailable" } else { "encrypted" }
+            return JSON.object(["$pii": state, "fields": .strings(header.fields), "kid": .string(header.kid)])
+                .serialized()
+        }
+    }
 
     /// One page of `events.read`: the envelopes with their positions, where to continue, the head.
     ///
@@ -89,9 +122,10 @@ struct LogQueries: Sendable, ReadsStorage {
     }
 
     /// ``readEvents(_:)`` as an ``EventPage``.
-    func readEventPage(_ params: JSON?) throws -> EventPage {
+    func readEventPage(_ params: JSON?, personalData: Bool) throws -> EventPage {
         var reader = try Params(params)
         let upcast = try reader.bool("upcast") ?? true
+        let view: PiiView = !upcast ? .stored : personalData ? .opened(self.store.piiKeys) : .hidden
         let backward = try reader.oneOf("direction", ["forward", "backward"]) == "backward"
         let from = try reader.int("from")
         if let from, from < 1 { throw Rejection.invalid("from", "must be ≥ 1") }
@@ -138,7 +172,9 @@ struct LogQueries: Sendable, ReadsStorage {
             func envelope(_ event: RecordedEvent, hash: [UInt8], into out: inout [UInt8]) throws {
                 if upcast {
                     let current = try EventRecord.upcast(event)
-                    LogQueries.writeEnvelope(current, hash: hash, storedSchemaVersion: event.schemaVersion, into: &out)
+                    LogQueries.writeEnvelope(
+                        current, hash: hash, storedSchemaVersion: event.schemaVersion, pii: view, into: &out
+                    )
                 } else {
                     LogQueries.writeEnvelope(event, hash: hash, into: &out)
                 }
@@ -185,6 +221,7 @@ struct LogQueries: Sendable, ReadsStorage {
                             pii: pii,
                             hash: hash,
                             storedSchemaVersion: upcast ? event.schemaVersion : nil,
+                            pii: view,
                             into: &out
                         )
                     }
@@ -204,6 +241,7 @@ struct LogQueries: Sendable, ReadsStorage {
         pii: UnsafeRawBufferPointer,
         hash: [UInt8],
         storedSchemaVersion: Int?,
+        pii view: PiiView = .stored,
         into out: inout [UInt8]
     ) {
         /// Appends `text`: punctuation and a member name, in one go.
@@ -229,7 +267,7 @@ struct LogQueries: Sendable, ReadsStorage {
         raw(#"","occurred_at":"#)
         Timestamp.writeQuoted(event.occurredAt, into: &out)
         raw(#","pii":"#)
-        out.append(contentsOf: pii)
+        if let shown = view.text(pii, of: event) { out.append(contentsOf: shown) } else { out.append(contentsOf: pii) }
         raw(#","recorded_at":"#)
         Timestamp.writeQuoted(event.recordedAt, into: &out)
         raw(#","schema_version":"#)
@@ -255,13 +293,15 @@ struct LogQueries: Sendable, ReadsStorage {
         _ event: RecordedEvent,
         hash: [UInt8],
         storedSchemaVersion: Int? = nil,
+        pii view: PiiView = .stored,
         into out: inout [UInt8]
     ) {
         let payload = EventCodec.payload(event.event)
         payload.data.serialized().withUnsafeBytes { data in
             payload.pii.serialized().withUnsafeBytes { pii in
                 LogQueries.writeEnvelope(
-                    event, data: data, pii: pii, hash: hash, storedSchemaVersion: storedSchemaVersion, into: &out
+                    event, data: data, pii: pii, hash: hash, storedSchemaVersion: storedSchemaVersion, pii: view,
+                    into: &out
                 )
             }
         }

@@ -540,7 +540,7 @@ final class ProjectionRunner: Sendable {
                 }
             } else if from <= head {
                 try self.store.forEachRecord(from: from, txn) { seq, record in
-                    try fold(seq, { try EventRecord.decode(record) })
+                    try fold(seq, { try EventRecord.decode(record, keys: self.store.piiKeys) })
                 }
             }
             for index in building {

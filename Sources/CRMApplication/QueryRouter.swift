@@ -14,10 +14,14 @@ public struct QueryTraits: Sendable, Hashable {
     public var isLong: Bool
     /// The query answers `as_of` by folding the log up to a past position or time.
     public var supportsAsOf: Bool
+    /// The caller may read encrypted personal data opened (`events.read`): the RPC edge sets it for
+    /// the admin role only.
+    public var readsPersonalData: Bool
 
-    public init(isLong: Bool, supportsAsOf: Bool) {
+    public init(isLong: Bool, supportsAsOf: Bool, readsPersonalData: Bool = true) {
         self.isLong = isLong
         self.supportsAsOf = supportsAsOf
+        self.readsPersonalData = readsPersonalData
     }
 
     /// A quick query without `as_of`.
@@ -169,7 +173,7 @@ public final class QueryRouter: Sendable, ReadsStorage {
             try Params(params).finish()
             return try self.stats()
         case "events.read":
-            return try self.log.readEvents(params)
+            return try self.log.readEvents(params, personalData: traits.readsPersonalData)
         case "customer.history", "deal.history", "ticket.history":
             return try self.log.recordHistory(method, params)
         case "projection.status":

@@ -33,7 +33,7 @@ extension LogQueries {
                 var position = next
                 try self.store.forEachRecord(from: next, txn) { seq, record in
                     guard seq <= head, seq < next + UInt64(LogQueries.auditChunkEvents) else { return false }
-                    let event = try EventRecord.decode(record)
+                    let event = try EventRecord.decode(record, keys: self.store.piiKeys)
                     for projector in fresh { try projector.apply(event, scratchTxn) }
                     position = seq + 1
                     return true

@@ -40,7 +40,10 @@ extension QueryRouter {
                 let event = try EventRecord.upcast(stored)
                 let hash = try self.store.link(of: seq, head: head, txn)
                 var envelope: [UInt8] = []
-                LogQueries.writeEnvelope(event, hash: hash, storedSchemaVersion: stored.schemaVersion, into: &envelope)
+                LogQueries.writeEnvelope(
+                    event, hash: hash, storedSchemaVersion: stored.schemaVersion, pii: .opened(self.store.piiKeys),
+                    into: &envelope
+                )
                 events.append(.serialized(SerializedJSON(envelope)))
                 // The envelope above renders the stored payload; a consent change is decoded as a value.
                 if event.type == "ConsentChanged", let typed = try self.store.event(at: seq, txn),

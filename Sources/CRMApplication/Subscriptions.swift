@@ -42,7 +42,9 @@ public final class Subscriptions: Sendable {
         }
         try reader.finish()
         // Let events.read validate the filters now rather than in the delivery task.
-        _ = try self.log.readEvents(.object(filter.merging(["limit": 1, "from": .int(Int64.max / 2)]) { $1 }))
+        _ = try self.log.readEvents(
+            .object(filter.merging(["limit": 1, "from": .int(Int64.max / 2)]) { $1 }), personalData: false
+        )
         return Subscription(id: id, from: from.map { UInt64($0) } ?? self.headSignal.head + 1, filter: filter)
     }
 
@@ -76,7 +78,8 @@ public final class Subscriptions: Sendable {
             params["max_scan"] = 20_000
             let page: LogQueries.EventPage
             do {
-                page = try self.log.readEventPage(.object(params))
+                // Notifications show encrypted personal data by its header only, whoever subscribed.
+                page = try self.log.readEventPage(.object(params), personalData: false)
             } catch {
                 return DeliveryEnd(reason: .failed("\(error)"), next: next)
             }

@@ -90,7 +90,7 @@ struct TimeTravel: Sendable, ReadsStorage {
                     var scanned = 0
                     try self.store.forEachRecord(from: start, source) { seq, record in
                         guard seq <= position, scanned < Self.asOfChunk else { return false }
-                        let event = try EventRecord.decode(record)
+                        let event = try EventRecord.decode(record, keys: self.store.piiKeys)
                         if include(event) { try projector.apply(event, txn) }
                         scanned += 1
                         next = seq + 1

@@ -103,6 +103,8 @@ struct CRMDaemonCommand: AsyncParsableCommand {
         coreConfiguration.rebuildChunkEvents = settings.rebuildChunkEvents
         coreConfiguration.writerNice = settings.writerNice
         coreConfiguration.backupDirectory = settings.backupDirectory
+        coreConfiguration.kekDirectory = settings.kekDirectory
+        coreConfiguration.encryptPersonalData = settings.encryptPersonalData
         coreConfiguration.checkpointEveryEvents = UInt64(settings.checkpointEveryEvents)
         coreConfiguration.checkpointEverySeconds = settings.checkpointEverySeconds
         if let path = settings.signingKey, path != DaemonConfiguration.signingOff {

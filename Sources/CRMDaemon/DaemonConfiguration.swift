@@ -25,6 +25,8 @@ import Logging
 /// | `startup_rebuild_limit` | `100000` | a projection rebuild needing at most this many events is finished before the socket opens; bigger ones run online |
 /// | `rebuild_chunk_events` | `20000` | most events one online rebuild chunk folds between command batches (a chunk also yields after 20 ms when commands wait, 1 s otherwise) |
 /// | `signing_key` | `<data_dir>-keys/signing.key` | Ed25519 key that signs checkpoints of the log's head; created on first start with its public half beside it (`.pub`); must be outside the data directory; `"off"` signs nothing |
+/// | `kek_dir` | `<data_dir>-keys` | directory of the key-encryption key (`kek-<epoch>.key`, 0400) that protects the data keys of personal data; created on the first start of a new log; must be outside the data directory and kept out of its backups |
+/// | `encrypt_pii` | `true` | whether a new log stores personal data encrypted (a log keeps the choice it was created with) |
 /// | `checkpoint_every_events` | `1000` | a signed checkpoint once this many events are unsigned... |
 /// | `checkpoint_every_seconds` | `5` | ...or this many seconds after the last one while events are unsigned (also when idle), and at shutdown |
 /// | `log_level` | `info` | trace, debug, info, notice, warning, error, critical |
@@ -50,6 +52,9 @@ struct DaemonConfiguration: Equatable {
     var logLevel: Logger.Level = .info
     /// Path of the signing key; `nil` until ``finalize()`` derives the default from the data dir.
     var signingKey: String? = nil
+    /// The KEK directory; `nil` until ``finalize()`` derives the default from the data dir.
+    var kekDirectory: String? = nil
+    var encryptPersonalData = true
     var checkpointEveryEvents = 1000
     var checkpointEverySeconds = 5
     var access = AccessPolicy.open
@@ -58,7 +63,7 @@ struct DaemonConfiguration: Equatable {
         "socket_path", "socket_mode", "data_dir", "backup_dir", "max_line_bytes", "max_in_flight_per_connection",
         "max_batch", "map_size_mb", "log_level", "access", "startup_rebuild_limit", "rebuild_chunk_events",
         "writer_nice", "signing_key", "checkpoint_every_events", "checkpoint_every_seconds", "max_unsent_reply_bytes",
-        "max_batch_requests",
+        "max_batch_requests", "kek_dir", "encrypt_pii",
     ]
 
     /// Applies the members of a config file.
@@ -108,6 +113,13 @@ struct DaemonConfiguration: Equatable {
         }
         if let value = try int("rebuild_chunk_events") { self.rebuildChunkEvents = value }
         if let value = try string("signing_key") { self.signingKey = value }
+        if let value = try string("kek_dir") { self.kekDirectory = value }
+        if let value = members["encrypt_pii"] {
+            guard case .bool(let flag) = value else {
+                throw StartupError("config file \(path): encrypt_pii must be true or false")
+            }
+            self.encryptPersonalData = flag
+        }
         if let value = try int("checkpoint_every_events") { self.checkpointEveryEvents = value }
         if let value = try int("checkpoint_every_seconds") { self.checkpointEverySeconds = value }
         if let value = members["writer_nice"] {
@@ -179,6 +191,7 @@ struct DaemonConfiguration: Equatable {
         if self.signingKey != DaemonConfiguration.signingOff {
             self.signingKey = absolute(self.signingKey ?? self.dataDirectory + "-keys/signing.key")
         }
+        self.kekDirectory = absolute(self.kekDirectory ?? self.dataDirectory + "-keys")
         guard self.socketPath.utf8.count <= 107 else {
             throw StartupError("socket path \(self.socketPath) is longer than the 107 bytes Unix sockets allow")
         }

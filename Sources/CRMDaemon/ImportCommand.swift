@@ -54,6 +54,13 @@ struct ImportCommand: ParsableCommand {
             }
             if isTerminal { FileHandle.standardError.write(Data("\n".utf8)) }
             print("imported \(summary.events) events into \(self.dataDir); head hash \(summary.headHash)")
+            if summary.encryptedPersonalData {
+                print(
+                    "its personal data is encrypted: before starting crmd on \(self.dataDir), copy the exporting "
+                        + "crmd's key store (<data_dir>/keys) to \(self.dataDir)/keys and make its key-encryption key "
+                        + "(kek-<epoch>.key) available in kek_dir"
+                )
+            }
         } catch {
             FileHandle.standardError.write(Data("crmd import: \(error)\n".utf8))
             throw ExitCode(1)

@@ -28,10 +28,15 @@ public enum EventRecord {
     /// Offset of the previous-hash field in a record.
     static let previousHashOffset = 1 + 2 + 8 * 4 + 4 + 4 + 8
 
-    /// Encodes an event with its envelope.
-    public static func encode(_ event: RecordedEvent, previousHash: [UInt8]) -> [UInt8] {
+    /// Encodes an event with its envelope; `texts` replaces the payload texts the codec would write
+    /// (the appender passes them with `pii` encrypted).
+    public static func encode(
+        _ event: RecordedEvent,
+        previousHash: [UInt8],
+        texts: (data: [UInt8], pii: [UInt8])? = nil
+    ) -> [UInt8] {
         precondition(previousHash.count == EventRecord.hashSize)
-        let (data, pii) = EventCodec.payloadTexts(event.event)
+        let (data, pii) = texts ?? EventCodec.payloadTexts(event.event)
         var out: [UInt8] = []
         out.reserveCapacity(EventRecord.previousHashOffset + 32 + 64 + data.count + pii.count + event.stream.utf8.count)
         out.append(EventRecord.format)
@@ -76,8 +81,33 @@ public enum EventRecord {
     /// A payload of a frequent type in its current schema version is decoded straight from its bytes
     /// (``PayloadEventDecoder``); every other payload, and any text that decoder does not take, goes
     /// through a JSON tree (``decodeThroughTree(_:)``). Both give the same event.
-    public static func decode(_ record: UnsafeRawBufferPointer) throws(EventRecordError) -> RecordedEvent {
-        let (envelope, data, pii) = try EventRecord.decodeEnvelope(record)
+    ///
+    /// An encrypted `pii` (``PiiEnvelope``) is opened with `keys`; without its key (erased, unknown)
+    /// the event is decoded with `pii` `null`, so its personal fields are `nil`.
+    public static func decode(
+        _ record: UnsafeRawBufferPointer,
+        keys: (any PiiKeys)? = nil
+    ) throws(EventRecordError) -> RecordedEvent {
+        let (envelope, data, stored) = try EventRecord.decodeEnvelope(record)
+        guard PiiEnvelope.isEnvelope(stored) else { return try EventRecord.decode(envelope, data, stored) }
+        let opened = PiiEnvelope.open(
+            stored, keys: keys, stream: envelope.stream, streamVersion: envelope.streamVersion, type: envelope.type
+        )
+        let pii = opened ?? EventRecord.nullText
+        return try pii.withUnsafeBytes { pii in
+            Result { () throws(EventRecordError) in try EventRecord.decode(envelope, data, pii) }
+        }.get()
+    }
+
+    /// The text of a `pii` that holds nothing.
+    static let nullText = Array("null".utf8)
+
+    /// The event of `envelope` with its payload texts `data` and `pii` (plaintext).
+    private static func decode(
+        _ envelope: RecordedEvent,
+        _ data: UnsafeRawBufferPointer,
+        _ pii: UnsafeRawBufferPointer
+    ) throws(EventRecordError) -> RecordedEvent {
         if envelope.schemaVersion == EventSchema.currentVersion(of: envelope.type),
             let typed = try? PayloadEventDecoder.decode(type: envelope.type, data: data, pii: pii)
         {
@@ -85,7 +115,7 @@ public enum EventRecord {
             event.event = typed
             return event
         }
-        return try EventRecord.decodeThroughTree(record)
+        return try EventRecord.decodeThroughTree(envelope, data, pii)
     }
 
     /// `decode` through a JSON tree of the payload (parsed once, typed by ``EventCodec/typed(_:)``,
@@ -93,6 +123,15 @@ public enum EventRecord {
     /// tested against.
     static func decodeThroughTree(_ record: UnsafeRawBufferPointer) throws(EventRecordError) -> RecordedEvent {
         let (envelope, dataBytes, piiBytes) = try EventRecord.decodeEnvelope(record)
+        return try EventRecord.decodeThroughTree(envelope, dataBytes, piiBytes)
+    }
+
+    /// ``decodeThroughTree(_:)`` of a decoded envelope and its payload texts.
+    private static func decodeThroughTree(
+        _ envelope: RecordedEvent,
+        _ dataBytes: UnsafeRawBufferPointer,
+        _ piiBytes: UnsafeRawBufferPointer
+    ) throws(EventRecordError) -> RecordedEvent {
         var event = envelope
         let payload = try EventRecord.parsePayload(envelope, dataBytes, piiBytes)
         // The common case parses the payload once and types it straight away.

@@ -85,6 +85,11 @@ public struct EventStore: Sendable {
     let idempotency: Database
     /// Format version, head position and hash, projector versions and checkpoints.
     public let meta: Database
+    /// How new events get their personal data encrypted, and the keys readers open it with; `nil`
+    /// for a log whose personal data is stored in plain text (written before encryption).
+    public var protection: PiiSealing?
+    /// The keys that open the log's encrypted personal data.
+    public var piiKeys: (any PiiKeys)? { self.protection?.keys }
 
     static let headKey = "head"
     static let formatKey = "format"
@@ -186,9 +191,19 @@ public struct EventStore: Sendable {
                 causationSeq: causation,
                 event: event.event
             )
-            // The record holds the payload as decided; folds get the event typed (`decide` already
-            // gives typed events; only a payload written as it is needs the codec).
-            let bytes = EventRecord.encode(record, previousHash: head.hash)
+            // The record holds the payload as decided, its personal part encrypted before it is
+            // hashed; folds get the event typed (`decide` already gives typed events; only a payload
+            // written as it is needs the codec).
+            var texts = EventCodec.payloadTexts(record.event)
+            if let protection = self.protection, texts.pii != EventRecord.nullText {
+                let typed = EventCodec.typed(record.event)
+                let kid = try protection.subject(typed, event.stream, txn)
+                texts.pii = try PiiEnvelope.seal(
+                    texts.pii, key: try protection.keys.writingKey(kid), kid: kid, stream: event.stream,
+                    streamVersion: version, type: record.type
+                )
+            }
+            let bytes = EventRecord.encode(record, previousHash: head.hash, texts: texts)
             if case .untyped = record.event { record.event = EventCodec.typed(record.event) }
             let key = [UInt8].bigEndian(seq)
             try txn.put(self.events, key, bytes, flags: .append)
@@ -259,7 +274,7 @@ public struct EventStore: Sendable {
 
     /// The event at position `seq` in the current shape of its type (upcast), or `nil`.
     public func event(at seq: UInt64, _ txn: Transaction) throws -> RecordedEvent? {
-        try txn.withValue(self.events, [UInt8].bigEndian(seq)) { try EventRecord.decode($0) }
+        try txn.withValue(self.events, [UInt8].bigEndian(seq)) { try EventRecord.decode($0, keys: self.piiKeys) }
     }
 
     /// The event at position `seq` exactly as stored, with its stored schema version, or `nil`.
@@ -370,7 +385,7 @@ public struct EventStore: Sendable {
             return result
         }
         try self.forEachRecord(from: from, txn) { _, record in
-            result.append(try EventRecord.decode(record))
+            result.append(try EventRecord.decode(record, keys: self.piiKeys))
             return result.count < limit
         }
         return result

@@ -203,7 +203,9 @@ public struct RPCHandler: RequestHandler {
         }
         // Wait only for this connection's own earlier commands (all of them, without one).
         let after = connection.map { $0.lastCommandTicket.load(ordering: .acquiring) }
-        let traits = QueryTraits(isLong: method.isLong, supportsAsOf: method.supportsAsOf)
+        let traits = QueryTraits(
+            isLong: method.isLong, supportsAsOf: method.supportsAsOf, readsPersonalData: self.isAdmin(origin)
+        )
         let params = request.params
         if let answer = self.queries.answerAtOnce(method: method.name, params: params, traits: traits, after: after) {
             return .done(id: id, RPCReplies.result(of: answer))
@@ -284,6 +286,11 @@ public struct RPCHandler: RequestHandler {
         } catch {
             return .failure(RPCError(reason: "internal", message: "\(error)"))
         }
+    }
+
+    /// Whether the peer has the admin role (every peer has it without rules).
+    private func isAdmin(_ origin: RequestOrigin) -> Bool {
+        self.access.rules.isEmpty || self.access.roles(uid: origin.uid, gid: origin.gid).contains(.admin)
     }
 
     /// The `forbidden` error for a method the peer's roles do not allow (logged), or `nil`.

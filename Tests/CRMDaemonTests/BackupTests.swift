@@ -28,7 +28,11 @@ import Testing
         #expect(try await client.error("system.backup", ["name": "nightly"]).reason == "already_exists")
         #expect(try await client.error("system.backup", ["name": "../../etc"]).reason == "invalid_field")
 
-        // The copy is a complete data directory: a crmd started on it answers the same.
+        // The copy holds no key: the data keys live in the key store, backed up apart from the data.
+        #expect(!FileManager.default.fileExists(atPath: path + "/keys"))
+        // The copy with the key store and the key-encryption key is a complete data directory: a crmd
+        // started on it answers the same.
+        try KeyFiles.copy(fromDataDirectory: daemon.directory.appending("data"), toDataDirectory: path)
         let restored = try DaemonProcess(socketPath: daemon.directory.appending("r.sock"), dataDirectory: path)
         let copyClient = try RPCClient(socketPath: restored.socketPath)
         #expect(try await copyClient.result("customer.get", ["customer_id": .string(id)]) == profile)

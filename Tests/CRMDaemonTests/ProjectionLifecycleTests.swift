@@ -82,7 +82,7 @@ struct ProbeProjector: Projector {
         let events = try core.environment.read { txn in
             var events: [RecordedEvent] = []
             try core.store.forEachRecord(from: 1, txn) { _, record in
-                events.append(try EventRecord.decode(record))
+                events.append(try EventRecord.decode(record, keys: core.store.piiKeys))
                 return true
             }
             return events

@@ -158,6 +158,7 @@ import Testing
             ["import", exportFile, "--data-dir", directory.appending("copy")]
         )
         #expect(importStatus == 0, "\(importOutput)")
+        try KeyFiles.copy(fromDataDirectory: data, toDataDirectory: directory.appending("copy"))
         let copySocket = directory.appending("copy.sock")
         let copy = try DaemonProcess(socketPath: copySocket, dataDirectory: directory.appending("copy"))
         let copyClient = try RPCClient(socketPath: copySocket)

@@ -1,0 +1,222 @@
+public import CRMDomain
+import CRMJSON
+public import Crypto
+import Foundation
+import Glibc
+public import LMDB
+
+/// The data keys that protect personal data, one per subject key id (`c:<customer_id>`,
+/// `a:<activity_id>`, …). The daemon keeps them wrapped in a key store of their own; the log and the
+/// read models hold only what they encrypt.
+public protocol PiiKeys: Sendable {
+    /// The data key of `kid` for reading, or `nil` when there is none (erased, or never known here).
+    func readingKey(_ kid: String) -> SymmetricKey?
+    /// The data key of `kid` for a new event, created when the subject has none yet. Called on the
+    /// writer thread only.
+    func writingKey(_ kid: String) throws -> SymmetricKey
+}
+
+/// How new events get their personal data encrypted: the keys, and which subject's key protects an
+/// event (see ``PiiSubject``), read from the decision state in the appending transaction.
+public struct PiiSealing: Sendable {
+    public let keys: any PiiKeys
+    /// The subject key id of `event`, appended in the transaction the closure is given.
+    public let subject: @Sendable (_ event: DomainEvent, _ stream: String, _ txn: Transaction) throws -> String
+
+    public init(
+        keys: any PiiKeys,
+        subject: @escaping @Sendable (_ event: DomainEvent, _ stream: String, _ txn: Transaction) throws -> String
+    ) {
+        self.keys = keys
+        self.subject = subject
+    }
+}
+
+/// The encrypted form of an event's `pii` (log format with protected personal data): the canonical
+/// JSON text of the `pii` object sealed with AES-256-GCM under the subject's data key, stored as
+///
+/// ```json
+/// {"alg":"A256GCM","ct":"<base64 ciphertext ‖ 16-byte tag>","fields":["emails","first_name"],
+///  "kid":"c:ada","n":"<base64 12-byte nonce>","v":1}
+/// ```
+///
+/// The associated data `crmd-pii-v1|<stream>|<stream version>|<type>|<kid>` binds the ciphertext to
+/// its event: an envelope copied into another event does not open. `fields` names the encrypted
+/// members in clear (names are not personal data). The hash chain covers the envelope as stored, so
+/// deleting a subject's key erases its personal data without changing a hash.
+public enum PiiEnvelope {
+    /// The first bytes of every envelope (its members are in canonical order).
+    static let prefix = Array(#"{"alg":"A256GCM","#.utf8)
+
+    /// Whether `pii` (a stored `pii` text) is an envelope.
+    public static func isEnvelope(_ pii: UnsafeRawBufferPointer) -> Bool {
+        pii.count > PiiEnvelope.prefix.count && pii.starts(with: PiiEnvelope.prefix)
+    }
+
+    /// The associated data of an envelope of event `type` at `streamVersion` of `stream`.
+    static func associatedData(stream: String, streamVersion: UInt64, type: String, kid: String) -> [UInt8] {
+        Array("crmd-pii-v1|\(stream)|\(streamVersion)|\(type)|\(kid)".utf8)
+    }
+
+    /// The envelope text of `plaintext` (a canonical `pii` object) sealed under `key`, written straight
+    /// as canonical JSON (members in key order).
+    public static func seal(
+        _ plaintext: [UInt8],
+        key: SymmetricKey,
+        kid: String,
+        stream: String,
+        streamVersion: UInt64,
+        type: String
+    ) throws -> [UInt8] {
+        let aad = PiiEnvelope.associatedData(stream: stream, streamVersion: streamVersion, type: type, kid: kid)
+        let box = try AES.GCM.seal(plaintext, using: key, nonce: AES.GCM.Nonce(), authenticating: aad)
+        var out: [UInt8] = []
+        out.reserveCapacity(plaintext.count * 4 / 3 + 96 + kid.utf8.count)
+        out.append(contentsOf: PiiEnvelope.prefix)
+        out.append(contentsOf: #""ct":""#.utf8)
+        out.append(contentsOf: Data(box.ciphertext + box.tag).base64EncodedData())
+        out.append(contentsOf: #"","fields":["#.utf8)
+        for (index, field) in PiiEnvelope.topLevelKeys(plaintext).enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(contentsOf: field)
+        }
+        out.append(contentsOf: #"],"kid":"#.utf8)
+        JSON.writeString(kid, into: &out)
+        out.append(contentsOf: #","n":""#.utf8)
+        out.append(contentsOf: Data(box.nonce).base64EncodedData())
+        out.append(contentsOf: #"","v":1}"#.utf8)
+        return out
+    }
+
+    /// The member names of the canonical JSON object `text`, as their quoted JSON strings, in order.
+    static func topLevelKeys(_ text: [UInt8]) -> [ArraySlice<UInt8>] {
+        var keys: [ArraySlice<UInt8>] = []
+        var depth = 0
+        var index = 0
+        var expectKey = false
+        while index < text.count {
+            let byte = text[index]
+            switch byte {
+            case UInt8(ascii: "\""):
+                let start = index
+                index += 1
+                while index < text.count, text[index] != UInt8(ascii: "\"") {
+                    index += text[index] == UInt8(ascii: "\\") ? 2 : 1
+                }
+                if depth == 1, expectKey { keys.append(text[start...min(index, text.count - 1)]) }
+                expectKey = false
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                depth += 1
+                expectKey = byte == UInt8(ascii: "{") && depth == 1
+            case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                depth -= 1
+            case UInt8(ascii: ","):
+                expectKey = depth == 1
+            default:
+                break
+            }
+            index += 1
+        }
+        return keys
+    }
+
+    /// What an envelope says in clear: its key id and the names of the fields it holds.
+    public struct Header: Sendable, Hashable {
+        public var kid: String
+        public var fields: [String]
+
+        public init(kid: String, fields: [String]) {
+            self.kid = kid
+            self.fields = fields
+        }
+    }
+
+    /// The header of the envelope `text`, or `nil` for a text that is not one.
+    public static func header(_ text: UnsafeRawBufferPointer) -> Header? {
+        guard let parts = Parts(text) else { return nil }
+        let fields = (try? JSON.parse(UnsafeRawBufferPointer(rebasing: text[parts.fields])))?.arrayValue ?? []
+        return Header(kid: parts.kid, fields: fields.compactMap(\.stringValue))
+    }
+
+    /// Where the members of an envelope lie in its canonical text: the ciphertext and nonce (base64),
+    /// the field list (a JSON array) and the key id. Envelopes are written in one canonical layout,
+    /// so they are read by position, without a JSON tree; any other text is not an envelope.
+    struct Parts {
+        var ciphertext: Range<Int>
+        var fields: Range<Int>
+        var kid: String
+        var nonce: Range<Int>
+
+        init?(_ text: UnsafeRawBufferPointer) {
+            var index = 0
+            /// Consumes `literal` at `index`.
+            func expect(_ literal: StaticString) -> Bool {
+                let bytes = UnsafeRawBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount)
+                guard text.count - index >= bytes.count,
+                    memcmp(text.baseAddress! + index, bytes.baseAddress!, bytes.count) == 0
+                else { return false }
+                index += bytes.count
+                return true
+            }
+            /// The bytes up to the next `terminator`, consumed with it.
+            func until(_ terminator: UInt8) -> Range<Int>? {
+                let start = index
+                while index < text.count, text[index] != terminator {
+                    if text[index] == UInt8(ascii: "\\") { return nil }
+                    index += 1
+                }
+                guard index < text.count else { return nil }
+                index += 1
+                return start..<(index - 1)
+            }
+            guard expect(#"{"alg":"A256GCM","ct":""#), let ciphertext = until(UInt8(ascii: "\"")),
+                expect(#","fields":"#)
+            else { return nil }
+            /// Consumes a JSON array of strings (escapes included).
+            func stringArray() -> Bool {
+                guard expect("[") else { return false }
+                if expect("]") { return true }
+                while true {
+                    guard expect("\"") else { return false }
+                    while index < text.count, text[index] != UInt8(ascii: "\"") {
+                        index += text[index] == UInt8(ascii: "\\") ? 2 : 1
+                    }
+                    guard index < text.count else { return false }
+                    index += 1
+                    if expect("]") { return true }
+                    guard expect(",") else { return false }
+                }
+            }
+            let fieldsStart = index
+            guard stringArray() else { return nil }
+            let fields = fieldsStart..<index
+            guard expect(#","kid":""#), let kid = until(UInt8(ascii: "\"")), expect(#","n":""#),
+                let nonce = until(UInt8(ascii: "\"")), expect(#","v":1}"#), index == text.count
+            else { return nil }
+            self.ciphertext = ciphertext
+            self.fields = fields
+            self.kid = String(decoding: UnsafeRawBufferPointer(rebasing: text[kid]), as: UTF8.self)
+            self.nonce = nonce
+        }
+    }
+
+    /// The plaintext `pii` text of the envelope `text` of event `type` at `streamVersion` of `stream`,
+    /// or `nil` when `keys` has no key for it (erased or unknown) or it does not open with that key
+    /// (damaged, or copied from another event).
+    public static func open(
+        _ text: UnsafeRawBufferPointer,
+        keys: (any PiiKeys)?,
+        stream: String,
+        streamVersion: UInt64,
+        type: String
+    ) -> [UInt8]? {
+        guard let keys, let parts = Parts(text), let key = keys.readingKey(parts.kid),
+            let nonceBytes = Data(base64Encoded: Data(text[parts.nonce])),
+            let sealed = Data(base64Encoded: Data(text[parts.ciphertext])), sealed.count >= 16,
+            let nonce = try? AES.GCM.Nonce(data: nonceBytes),
+            let box = try? AES.GCM.SealedBox(nonce: nonce, ciphertext: sealed.dropLast(16), tag: sealed.suffix(16))
+        else { return nil }
+        let aad = PiiEnvelope.associatedData(stream: stream, streamVersion: streamVersion, type: type, kid: parts.kid)
+        return (try? AES.GCM.open(box, using: key, authenticating: aad)).map { Array($0) }
+    }
+}

@@ -1,0 +1,82 @@
+import CRMDomain
+import CRMEventStore
+import CRMJSON
+import Crypto
+import Foundation
+import Testing
+
+/// The encrypted `pii` envelope: it opens with its key for its own event only, and says in clear only
+/// which key and which fields.
+@Suite struct PiiEnvelopeTests {
+    /// Keys held in memory.
+    struct Keys: PiiKeys {
+        var keys: [String: SymmetricKey]
+        func readingKey(_ kid: String) -> SymmetricKey? { self.keys[kid] }
+        func writingKey(_ kid: String) throws -> SymmetricKey { self.keys[kid]! }
+    }
+
+    let plaintext = Array(#"{"emails":[{"address":"ada@example.com"}],"first_name":"Ada"}"#.utf8)
+
+    func seal(_ keys: Keys, kid: String = "c:ada") throws -> [UInt8] {
+        try PiiEnvelope.seal(
+            self.plaintext, key: try keys.writingKey(kid), kid: kid, stream: "customer-ada", streamVersion: 1,
+            type: "CustomerCreated"
+        )
+    }
+
+    @Test func anEnvelopeOpensWithItsKeyForItsOwnEventOnly() throws {
+        let keys = Keys(keys: ["c:ada": SymmetricKey(size: .bits256), "c:bob": SymmetricKey(size: .bits256)])
+        let envelope = try self.seal(keys)
+        #expect(!String(decoding: envelope, as: UTF8.self).contains("Ada"))
+        #expect(!String(decoding: envelope, as: UTF8.self).contains("ada@example.com"))
+        try envelope.withUnsafeBytes { text in
+            #expect(PiiEnvelope.isEnvelope(text))
+            #expect(PiiEnvelope.header(text) == PiiEnvelope.Header(kid: "c:ada", fields: ["emails", "first_name"]))
+            let opened = PiiEnvelope.open(
+                text, keys: keys, stream: "customer-ada", streamVersion: 1, type: "CustomerCreated"
+            )
+            #expect(opened == self.plaintext)
+            // Bound to its event: another stream, version or type does not open it.
+            #expect(PiiEnvelope.open(text, keys: keys, stream: "customer-bob", streamVersion: 1, type: "CustomerCreated") == nil)
+            #expect(PiiEnvelope.open(text, keys: keys, stream: "customer-ada", streamVersion: 2, type: "CustomerCreated") == nil)
+            #expect(PiiEnvelope.open(text, keys: keys, stream: "customer-ada", streamVersion: 1, type: "CustomerUpdated") == nil)
+            // Without its key (erased) or with no keys at all it does not open.
+            let erased = Keys(keys: ["c:bob": keys.keys["c:bob"]!])
+            #expect(PiiEnvelope.open(text, keys: erased, stream: "customer-ada", streamVersion: 1, type: "CustomerCreated") == nil)
+            #expect(PiiEnvelope.open(text, keys: nil, stream: "customer-ada", streamVersion: 1, type: "CustomerCreated") == nil)
+        }
+        // A key id changed in the envelope (to open it with another subject's key) fails the tag.
+        var swapped = String(decoding: envelope, as: UTF8.self).replacingOccurrences(of: "c:ada", with: "c:bob")
+        swapped.withUTF8 { text in
+            #expect(
+                PiiEnvelope.open(
+                    UnsafeRawBufferPointer(text), keys: keys, stream: "customer-ada", streamVersion: 1,
+                    type: "CustomerCreated"
+                ) == nil
+            )
+        }
+        // Two seals of the same text differ (a fresh nonce each time).
+        #expect(try self.seal(keys) != envelope)
+        #expect(try JSON.parse(envelope).serialized() == envelope, "envelopes are canonical JSON")
+    }
+
+    @Test func theFieldsAreTheTopLevelMembersOnly() throws {
+        let keys = Keys(keys: ["c:x": SymmetricKey(size: .bits256)])
+        let tricky = Array(#"{"a\"b]":{"c":[1,{"d":2}]},"e":"x,y:z\"{","f":null}"#.utf8)
+        let envelope = try PiiEnvelope.seal(
+            tricky, key: keys.keys["c:x"]!, kid: "c:x", stream: "customer-x", streamVersion: 3, type: "CustomerUpdated"
+        )
+        try envelope.withUnsafeBytes { text in
+            #expect(PiiEnvelope.header(text)?.fields == ["a\"b]", "e", "f"])
+            let opened = PiiEnvelope.open(text, keys: keys, stream: "customer-x", streamVersion: 3, type: "CustomerUpdated")
+            #expect(opened == tricky)
+        }
+        #expect(try JSON.parse(envelope)["fields"] == ["a\"b]", "e", "f"])
+    }
+
+    @Test func plainTextIsNotAnEnvelope() {
+        for text in [#"null"#, #"{"first_name":"Ada"}"#, #"{"alg":"none"}"#, #"{"alg":"A256GCM","#] {
+            Array(text.utf8).withUnsafeBytes { #expect(!PiiEnvelope.isEnvelope($0) || PiiEnvelope.header($0) == nil) }
+        }
+    }
+}
