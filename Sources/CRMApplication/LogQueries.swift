@@ -64,6 +64,12 @@ struct LogQueries: Sendable, ReadsStorage {
 
         /// The `pii` text to show for the stored text `pii` of `event`, or `nil` to show it as stored.
         func text(_ pii: UnsafeRawBufferPointer, of event: RecordedEvent) -> [UInt8]? {
+            self.shown(pii, of: event)?.text
+        }
+
+        /// The `pii` text to show for the stored text `pii` of `event` and whether it is the opened
+        /// plain text (rather than a header); `nil` to show it as stored.
+        func shown(_ pii: UnsafeRawBufferPointer, of event: RecordedEvent) -> (text: [UInt8], opened: Bool)? {
             if case .stored = self { return nil }
             guard let header = PiiEnvelope.header(pii) else { return nil }
             if case .opened(let keys) = self,
@@ -71,11 +77,46 @@ struct LogQueries: Sendable, ReadsStorage {
                     pii, keys: keys, stream: event.stream, streamVersion: event.streamVersion, type: event.type
                 )
             {
-                return opened
+                return (opened, true)
             }
             let state: JSON = if case .opened = self { "unavailable" } else { "encrypted" }
-            return JSON.object(["$pii": state, "fields": .strings(header.fields), "kid": .string(header.kid)])
-                .serialized()
+            let text = JSON.object(["$pii": state, "fields": .strings(header.fields), "kid": .string(header.kid)])
+            return (text.serialized(), false)
+        }
+    }
+
+    /// Appends the envelope of the stored event `stored` in the current shape of its type, its `pii`
+    /// shown as `view` says. Upcasters work on the opened `pii`; a `pii` shown by its header only is
+    /// shown as stored (its field names are those of the stored schema version).
+    static func writeUpcastEnvelope(
+        _ stored: RecordedEvent,
+        hash: [UInt8],
+        view: PiiView,
+        into out: inout [UInt8]
+    ) throws {
+        var event = stored
+        var header: [UInt8]?
+        if case .untyped(var payload) = stored.event,
+            let shown = payload.piiText.withUnsafeBytes({ view.shown($0, of: stored) })
+        {
+            if shown.opened {
+                payload.piiText = shown.text
+            } else {
+                payload.piiText = Array("null".utf8)
+                header = shown.text
+            }
+            event.event = .untyped(payload)
+        }
+        let current = try EventRecord.upcast(event)
+        guard let header else {
+            return LogQueries.writeEnvelope(current, hash: hash, storedSchemaVersion: stored.schemaVersion, into: &out)
+        }
+        EventCodec.payload(current.event).data.serialized().withUnsafeBytes { data in
+            header.withUnsafeBytes { pii in
+                LogQueries.writeEnvelope(
+                    current, data: data, pii: pii, hash: hash, storedSchemaVersion: stored.schemaVersion, into: &out
+                )
+            }
         }
     }
 
@@ -171,10 +212,7 @@ struct LogQueries: Sendable, ReadsStorage {
             /// Writes the envelope of a fully decoded stored event.
             func envelope(_ event: RecordedEvent, hash: [UInt8], into out: inout [UInt8]) throws {
                 if upcast {
-                    let current = try EventRecord.upcast(event)
-                    LogQueries.writeEnvelope(
-                        current, hash: hash, storedSchemaVersion: event.schemaVersion, pii: view, into: &out
-                    )
+                    try LogQueries.writeUpcastEnvelope(event, hash: hash, view: view, into: &out)
                 } else {
                     LogQueries.writeEnvelope(event, hash: hash, into: &out)
                 }

@@ -41,7 +41,7 @@ public final class QueryRouter: Sendable, ReadsStorage {
     let timeTravel: TimeTravel
     /// Query method → index of the read model answering it.
     let queryOwners: [String: Int]
-    private let logger: Logger
+    let logger: Logger
     private let startedAt = Date()
 
     /// A router answering from `storage`, whose queries wait for commands queued with `writer`.
@@ -62,6 +62,7 @@ public final class QueryRouter: Sendable, ReadsStorage {
     static let systemMethods = [
         "system.ping", "system.stats", "system.backup", "events.read", "audit.verify", "audit.checkpoints",
         "customer.history", "deal.history", "ticket.history", "projection.status", "customer.export",
+        "system.migrate",
     ]
 
     /// Answers a query after every command queued before it has committed (read-your-writes for
@@ -187,6 +188,8 @@ public final class QueryRouter: Sendable, ReadsStorage {
             return try self.backup(params)
         case "customer.export":
             return try self.exportSubject(params)
+        case "system.migrate":
+            return try self.migrate(params)
         case "audit.verify":
             return try self.log.verify(params)
         case "audit.checkpoints":

@@ -36,14 +36,11 @@ extension QueryRouter {
             var deals: [String] = []
             var tickets: [String] = []
             for seq in positions {
-                guard let stored = try self.store.storedEvent(at: seq, txn) else { continue }
-                let event = try EventRecord.upcast(stored)
+                guard let event = try self.store.storedEvent(at: seq, txn) else { continue }
                 let hash = try self.store.link(of: seq, head: head, txn)
                 var envelope: [UInt8] = []
-                LogQueries.writeEnvelope(
-                    event, hash: hash, storedSchemaVersion: stored.schemaVersion, pii: .opened(self.store.piiKeys),
-                    into: &envelope
-                )
+                let view = LogQueries.PiiView.opened(self.store.piiKeys)
+                try LogQueries.writeUpcastEnvelope(event, hash: hash, view: view, into: &envelope)
                 events.append(.serialized(SerializedJSON(envelope)))
                 // The envelope above renders the stored payload; a consent change is decoded as a value.
                 if event.type == "ConsentChanged", let typed = try self.store.event(at: seq, txn),

@@ -27,7 +27,10 @@ struct CRMCtl: ParsableCommand {
             """,
         version: CRMVersion.current,
         subcommands: [Customer.self, Activity.self] + SalesSubcommands.groups + ServiceSubcommands.groups
-            + [Events.self, Audit.self, Export.self, Projection.self, System.self, Call.self, Methods.self]
+            + [
+                Events.self, Audit.self, Export.self, Migrate.self, Projection.self, System.self, Call.self,
+                Methods.self,
+            ]
     )
 
     /// Accepted before the subcommand too (`crmctl --json customer get ID`); ArgumentParser hands

@@ -90,6 +90,59 @@ struct Export: ParsableCommand {
     }
 }
 
+/// `crmctl migrate --encrypt-pii --to DIR`: copies a log whose personal data is in plain text into a
+/// new data directory whose log encrypts it (`system.migrate`).
+struct Migrate: RPCCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Copy a plain-text log into a new, encrypted one (system.migrate, admin role).",
+        discussion: """
+            crmd copies every event of its log, at the same positions and times, into a new data \
+            directory DIR (absolute; missing or empty) whose log stores personal data encrypted, with a \
+            new key store in DIR/keys and a new key-encryption key in DIR-keys. The hash chain of the \
+            copy is new; its last event, LogMigrated, names the old head (position and hash), so the two \
+            chains stay linked. Events committed while the copy runs are not in it: stop writing first, \
+            and compare from_head with `crmctl system stats`. Then stop crmd, start it with --data-dir \
+            DIR, and destroy the old directory and its backups (they still hold the plain text). A long \
+            log needs a longer --timeout.
+
+            Example:
+              crmctl migrate --encrypt-pii --to /var/lib/crmd-encrypted --timeout 3600
+            """
+    )
+
+    @Flag(help: "Encrypt the personal data of the copy (required: the one migration there is).")
+    var encryptPii = false
+
+    @Option(help: ArgumentHelp("The new data directory (absolute path, missing or empty).", valueName: "dir"))
+    var to: String
+
+    @OptionGroup(title: "Global options")
+    var global: GlobalOptions
+
+    var method: String { "system.migrate" }
+
+    func validate() throws {
+        guard self.encryptPii else { throw ValidationError("--encrypt-pii is required") }
+    }
+
+    func params() throws -> JSON? { ["to": .string(self.to), "encrypt_pii": .bool(self.encryptPii)] }
+
+    func render(_ result: JSON) -> String {
+        let to = result["to"]?.stringValue ?? "?"
+        let events = result["events"]?.intValue ?? 0
+        let from = result["from_head"]
+        let head = result["head"]
+        return [
+            "copied \(events) events into \(to), personal data encrypted",
+            "  old head  position \(from?["position"]?.intValue ?? 0), hash \(from?["hash"]?.stringValue ?? "?")",
+            "  new head  position \(head?["position"]?.intValue ?? 0), hash \(head?["hash"]?.stringValue ?? "?") "
+                + "(LogMigrated)",
+            "  key-encryption key in \(result["kek_dir"]?.stringValue ?? "?") (keep it out of the data's backups)",
+            "next: stop crmd, start it with --data-dir \(to), then destroy the old directory and its backups",
+        ].joined(separator: "\n")
+    }
+}
+
 /// Output files that hold personal data (log exports, subject exports): created readable and writable
 /// by their owner only (0600), whatever the umask, replacing a file of that name.
 enum PrivateOutput {

@@ -194,16 +194,7 @@ public struct EventStore: Sendable {
             // The record holds the payload as decided, its personal part encrypted before it is
             // hashed; folds get the event typed (`decide` already gives typed events; only a payload
             // written as it is needs the codec).
-            var texts = EventCodec.payloadTexts(record.event)
-            if let protection = self.protection, texts.pii != EventRecord.nullText {
-                let typed = EventCodec.typed(record.event)
-                let kid = try protection.subject(typed, event.stream, txn)
-                texts.pii = try PiiEnvelope.seal(
-                    texts.pii, key: try protection.keys.writingKey(kid), kid: kid, stream: event.stream,
-                    streamVersion: version, type: record.type
-                )
-            }
-            let bytes = EventRecord.encode(record, previousHash: head.hash, texts: texts)
+            let bytes = EventRecord.encode(record, previousHash: head.hash, texts: try self.sealedTexts(record, txn))
             if case .untyped = record.event { record.event = EventCodec.typed(record.event) }
             let key = [UInt8].bigEndian(seq)
             try txn.put(self.events, key, bytes, flags: .append)
@@ -247,6 +238,48 @@ public struct EventStore: Sendable {
         streamHeadBytes.appendBigEndian(UInt64(bitPattern: max(event.occurredAt, streamHead.lastOccurredAt)))
         try txn.put(self.streamHeads, event.stream, streamHeadBytes)
         let newHead = LogHead(seq: event.seq, hash: hash)
+        try txn.put(self.meta, EventStore.headKey, [UInt8].bigEndian(newHead.seq) + newHead.hash)
+        return newHead
+    }
+
+    /// The payload texts of `event` as it is stored: its `pii` sealed under its subject's key when
+    /// the log's personal data is encrypted.
+    /// `subject` is the event in its current shape when `event` holds an older one.
+    func sealedTexts(
+        _ event: RecordedEvent,
+        subject: DomainEvent? = nil,
+        _ txn: Transaction
+    ) throws -> (data: [UInt8], pii: [UInt8]) {
+        var texts = EventCodec.payloadTexts(event.event)
+        guard let protection = self.protection, texts.pii != EventRecord.nullText else { return texts }
+        let kid = try protection.subject(subject ?? EventCodec.typed(event.event), event.stream, txn)
+        texts.pii = try PiiEnvelope.seal(
+            texts.pii, key: try protection.keys.writingKey(kid), kid: kid, stream: event.stream,
+            streamVersion: event.streamVersion, type: event.type
+        )
+        return texts
+    }
+
+    /// Appends a copy of `event` from another log at its own position, stream version, times and
+    /// actor, its `pii` sealed when this log encrypts personal data: the copy-transform that moves a
+    /// log written in plain text into an encrypted one. The copy has a hash chain of its own. `event`
+    /// is the event as stored (its payload is kept as it is); `current` is it in its current shape,
+    /// which says whose key seals it.
+    public func appendCopy(_ event: RecordedEvent, current: DomainEvent, _ txn: Transaction) throws -> LogHead {
+        let head = try self.head(txn)
+        guard event.seq == head.seq + 1 else {
+            throw ImportError("event \(event.seq) does not follow position \(head.seq)")
+        }
+        let texts = try self.sealedTexts(event, subject: current, txn)
+        let bytes = EventRecord.encode(event, previousHash: head.hash, texts: texts)
+        let key = [UInt8].bigEndian(event.seq)
+        try txn.put(self.events, key, bytes, flags: .append)
+        try txn.put(self.streams, EventStore.streamKey(event.stream, event.streamVersion), key)
+        let streamHead = try self.streamHead(event.stream, txn)
+        var streamHeadBytes = [UInt8].bigEndian(event.streamVersion)
+        streamHeadBytes.appendBigEndian(UInt64(bitPattern: max(event.occurredAt, streamHead.lastOccurredAt)))
+        try txn.put(self.streamHeads, event.stream, streamHeadBytes)
+        let newHead = LogHead(seq: event.seq, hash: EventRecord.hash(bytes))
         try txn.put(self.meta, EventStore.headKey, [UInt8].bigEndian(newHead.seq) + newHead.hash)
         return newHead
     }

@@ -146,6 +146,7 @@ public enum RPCMethods {
         RPCMethod("system.stats", .system, .read),
         RPCMethod("projection.status", .system, .read),
         RPCMethod("system.backup", .system, .admin, long: true),
+        RPCMethod("system.migrate", .system, .admin, long: true),
     ]
 
     /// The methods by name.
