@@ -36,12 +36,20 @@ final class DecodedLogFeed: @unchecked Sendable {
     private var done = false
 
     /// Starts decoding positions `from...head` of `store` in `environment`, holding at most
-    /// `aheadEvents` decoded events that ``next()`` has not taken yet.
-    init(environment: Environment, store: EventStore, from: UInt64, head: UInt64, aheadEvents: Int) {
+    /// `aheadEvents` decoded events that ``next()`` has not taken yet. Encrypted personal data is
+    /// opened for the event types `opening` names (see ``CRMEventStore/EventRecord/decode(_:keys:opening:)``).
+    init(
+        environment: Environment,
+        store: EventStore,
+        from: UInt64,
+        head: UInt64,
+        aheadEvents: Int,
+        opening: @escaping @Sendable (_ type: String) -> Bool = { _ in true }
+    ) {
         self.capacity = max(aheadEvents / DecodedLogFeed.batchEvents, 1) + 1
         let shared = SharedEnvironment(environment: environment)
         let thread = Thread { [self] in
-            self.run(shared.environment, store, from: from, head: head)
+            self.run(shared.environment, store, from: from, head: head, opening: opening)
             self.condition.withLock {
                 self.done = true
                 self.condition.broadcast()
@@ -51,7 +59,13 @@ final class DecodedLogFeed: @unchecked Sendable {
         thread.start()
     }
 
-    private func run(_ environment: Environment, _ store: EventStore, from: UInt64, head: UInt64) {
+    private func run(
+        _ environment: Environment,
+        _ store: EventStore,
+        from: UInt64,
+        head: UInt64,
+        opening: (String) -> Bool
+    ) {
         var next = from
         while next <= head {
             var events: [RecordedEvent] = []
@@ -62,7 +76,7 @@ final class DecodedLogFeed: @unchecked Sendable {
                     try store.forEachRecord(from: next, txn) { seq, record in
                         guard seq <= head, events.count < DecodedLogFeed.batchEvents else { return false }
                         do {
-                            events.append(try EventRecord.decode(record, keys: store.piiKeys))
+                            events.append(try EventRecord.decode(record, keys: store.piiKeys, opening: opening))
                         } catch {
                             failure = (seq, error)
                             return false

@@ -339,9 +339,11 @@ final class ProjectionRunner: Sendable {
             metadata: ["from": "\(from)", "head": "\(head)"]
         )
         // Events are decoded on a thread of their own, a chunk ahead of the folding (nothing else runs
-        // yet): decoding costs more than folding.
+        // yet): decoding costs more than folding. Only the personal data the decision state reads is
+        // decrypted.
         let feed = DecodedLogFeed(
-            environment: environment, store: self.store, from: from, head: head, aheadEvents: self.chunkEvents
+            environment: environment, store: self.store, from: from, head: head, aheadEvents: self.chunkEvents,
+            opening: DecisionEvolver.readsPersonalData(of:)
         )
         defer { feed.finish() }
         var pending: ArraySlice<RecordedEvent> = []

@@ -48,7 +48,7 @@ extension CRMCtl {
             abstract: "Create, change and look up customers.",
             subcommands: [
                 Create.self, Update.self, Tag.self, AssignOwner.self, SetLifecycleStage.self, SetLeadStatus.self,
-                SetConsent.self, Get.self, Find.self, Timeline.self, History.self, Export.self,
+                SetConsent.self, Get.self, Find.self, Timeline.self, Duplicates.self, History.self, Export.self,
             ]
         )
     }

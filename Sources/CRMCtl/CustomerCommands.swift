@@ -662,6 +662,55 @@ extension CRMCtl.Customer {
         func render(_ result: JSON) -> String { Output.timeline(result) }
     }
 
+    /// `crmctl customer duplicates`.
+    struct Duplicates: RPCCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List customers that may be the same person (customer.find_duplicates).",
+            discussion: """
+                Candidates share a phone number with the customer, or its full name at the same company \
+                (case and spacing ignored). Nothing is merged.
+
+                Example:
+                  crmctl customer duplicates ID
+                """
+        )
+
+        @Argument(help: "Id of the customer.")
+        var customerID: String
+
+        @Option(help: "Most candidates to list (1–200, default 50).")
+        var limit: Int64?
+
+        @OptionGroup(title: "Global options")
+        var global: GlobalOptions
+
+        var method: String { "customer.find_duplicates" }
+
+        func params() throws -> JSON? {
+            var params: [String: JSON] = ["customer_id": .string(self.customerID)]
+            if let limit = self.limit { params["limit"] = .int(limit) }
+            return .object(params)
+        }
+
+        func render(_ result: JSON) -> String {
+            let candidates = result["candidates"]?.arrayValue ?? []
+            guard !candidates.isEmpty else { return "no duplicate candidates for \(self.customerID)" }
+            let rows = candidates.map { candidate -> [String] in
+                let reasons = candidate["reasons"]?.arrayValue?.compactMap(\.stringValue) ?? []
+                let phones = candidate["phones"]?.arrayValue?.compactMap(\.stringValue) ?? []
+                return [
+                    candidate["customer_id"]?.stringValue ?? "?",
+                    reasons.map { $0 == "name_company" ? "same name and company" : "same phone" }
+                        .joined(separator: ", "),
+                    phones.joined(separator: " "),
+                ]
+            }
+            var lines = Output.table(["CUSTOMER", "WHY", "SHARED PHONES"], rows)
+            if result["truncated"] == true { lines.append("(more candidates: raise --limit)") }
+            return lines.joined(separator: "\n")
+        }
+    }
+
     /// `crmctl customer history`.
     struct History: RPCCommand {
         static let configuration = CommandConfiguration(

@@ -39,6 +39,18 @@ public enum DecisionEvolver {
         }
     }
 
+    /// The event types whose personal data (`pii`) the decision state reads: customers' contact data
+    /// and names (uniqueness of emails, consent, which identity is left), and deal names. Readers that
+    /// fold only the decision state leave the others' personal data encrypted.
+    public static func readsPersonalData(of type: String) -> Bool {
+        DecisionEvolver.personalDataTypes.contains(type)
+    }
+
+    private static let personalDataTypes: Set<String> = [
+        EventType.customerCreated, EventType.customerUpdated, EventType.consentChanged, SalesEventType.dealCreated,
+        SalesEventType.dealUpdated,
+    ]
+
     /// Loads the customer `id`, lets `change` modify it and stores it; does nothing for an unknown
     /// customer.
     private static func updateCustomer(

@@ -82,17 +82,22 @@ public enum EventRecord {
     /// (``PayloadEventDecoder``); every other payload, and any text that decoder does not take, goes
     /// through a JSON tree (``decodeThroughTree(_:)``). Both give the same event.
     ///
-    /// An encrypted `pii` (``PiiEnvelope``) is opened with `keys`; without its key (erased, unknown)
-    /// the event is decoded with `pii` `null`, so its personal fields are `nil`.
+    /// An encrypted `pii` (``PiiEnvelope``) is opened with `keys` when `opening` says the reader
+    /// needs the personal data of events of that type (a reader that does not — the decision state for
+    /// most types — saves the decryption); without its key (erased, unknown), or unopened, the event is
+    /// decoded with `pii` `null`, so its personal fields are `nil`.
     public static func decode(
         _ record: UnsafeRawBufferPointer,
-        keys: (any PiiKeys)? = nil
+        keys: (any PiiKeys)? = nil,
+        opening: (_ type: String) -> Bool = { _ in true }
     ) throws(EventRecordError) -> RecordedEvent {
         let (envelope, data, stored) = try EventRecord.decodeEnvelope(record)
         guard PiiEnvelope.isEnvelope(stored) else { return try EventRecord.decode(envelope, data, stored) }
-        let opened = PiiEnvelope.open(
-            stored, keys: keys, stream: envelope.stream, streamVersion: envelope.streamVersion, type: envelope.type
-        )
+        let opened =
+            opening(envelope.type)
+            ? PiiEnvelope.open(
+                stored, keys: keys, stream: envelope.stream, streamVersion: envelope.streamVersion, type: envelope.type
+            ) : nil
         let pii = opened ?? EventRecord.nullText
         return try pii.withUnsafeBytes { pii in
             Result { () throws(EventRecordError) in try EventRecord.decode(envelope, data, pii) }

@@ -190,8 +190,8 @@ extension CustomerProfileProjector {
 
     // MARK: - Indexes
 
-    /// Moves the email, phone and tag index rows of `customerID` from what `old` lists to what `new`
-    /// lists. An email row is removed only while it still points at this customer.
+    /// Moves the email, phone, tag and name index rows of `customerID` from what `old` lists to what
+    /// `new` lists. An email row is removed only while it still points at this customer.
     func reindex(_ customerID: String, from old: CustomerProfile?, to new: CustomerProfile, _ txn: Transaction) throws {
         let oldEmails = Set((old?.emails ?? []).map { ProfileKeys.emailKey($0.address) })
         let newEmails = Set(new.emails.map { ProfileKeys.emailKey($0.address) })
@@ -215,6 +215,15 @@ extension CustomerProfileProjector {
         for tag in oldTags.subtracting(newTags) { try txn.delete(self.tags, ProfileKeys.pairKey(tag, customerID)) }
         for tag in newTags.subtracting(oldTags) {
             try txn.put(self.tags, ProfileKeys.pairKey(tag, customerID), [UInt8]())
+        }
+
+        let oldName = old.flatMap {
+            ProfileKeys.nameCompanyKey(first: $0.firstName, last: $0.lastName, company: $0.companyName)
+        }
+        let newName = ProfileKeys.nameCompanyKey(first: new.firstName, last: new.lastName, company: new.companyName)
+        if oldName != newName {
+            if let oldName { try txn.delete(self.names, ProfileKeys.pairKey(oldName, customerID)) }
+            if let newName { try txn.put(self.names, ProfileKeys.pairKey(newName, customerID), [UInt8]()) }
         }
     }
 

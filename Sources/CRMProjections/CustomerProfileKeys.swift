@@ -84,6 +84,21 @@ enum ProfileKeys {
         Array(first.utf8) + [Self.separator]
     }
 
+    /// The `names` index part of a profile, `name ‖ 0x00 ‖ company`, with the full name and the
+    /// company name each lower-cased, with runs of white space as one space and no control
+    /// characters; `nil` unless both are there (a duplicate by name needs the company too).
+    static func nameCompanyKey(first: String?, last: String?, company: String?) -> String? {
+        func normalized(_ text: String) -> String {
+            text.lowercased().unicodeScalars.filter { !$0.properties.isWhitespace || $0 == " " }
+                .filter { $0.properties.generalCategory != .control }
+                .map(String.init).joined().split(separator: " ").joined(separator: " ")
+        }
+        let name = normalized([first, last].compactMap { $0 }.joined(separator: " "))
+        let companyName = normalized(company ?? "")
+        guard !name.isEmpty, !companyName.isEmpty else { return nil }
+        return name + "\u{0}" + companyName
+    }
+
     /// The form an email address is indexed and matched in: trimmed and lower-cased.
     static func emailKey(_ address: String) -> String {
         var scalars = Substring(address).unicodeScalars

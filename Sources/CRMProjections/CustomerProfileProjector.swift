@@ -22,6 +22,9 @@ public import LMDB
 /// - `phones`: normalized number, `0x00`, customer id → empty (one number may belong to several
 ///   customers, since the domain does not require phone numbers to be unique).
 /// - `tags`: tag, `0x00`, customer id → empty.
+/// - `names`: normalized full name, `0x00`, normalized company name, `0x00`, customer id → empty
+///   (``ProfileKeys/nameCompanyKey(first:last:company:)``): customers with the same name at the same
+///   company, for `customer.find_duplicates`.
 /// - `stream_customers`: deal or ticket stream, `0x00`, customer id → empty: the customers a stream
 ///   has named.
 ///
@@ -32,12 +35,12 @@ public struct CustomerProfileProjector: Projector {
     /// Version 2 added the `positions` and `stream_customers` tables; version 3 keeps profiles,
     /// positions and timelines in one table, `rows`; version 4 stores profiles and timeline entries
     /// as compact binary rows instead of JSON; version 5 keeps what activities, tickets and deals
-    /// change in a stats row of its own beside the profile row.
-    static let identity = (name: "customers", version: 5)
+    /// change in a stats row of its own beside the profile row; version 6 adds the `names` index.
+    static let identity = (name: "customers", version: 6)
 
     /// `customers`.
     public var name: String { Self.identity.name }
-    /// `5`.
+    /// `6`.
     public var version: Int { Self.identity.version }
     /// The table slot this instance uses.
     public let slot: Int
@@ -48,6 +51,7 @@ public struct CustomerProfileProjector: Projector {
     let phones: Database
     let tags: Database
     let streamCustomers: Database
+    let names: Database
 
     /// Opens (creating when needed) the projector's tables inside `txn`, which must be a write
     /// transaction the first time the tables are created.
@@ -63,11 +67,12 @@ public struct CustomerProfileProjector: Projector {
         self.phones = try open("phones")
         self.tags = try open("tags")
         self.streamCustomers = try open("stream_customers")
+        self.names = try open("names")
     }
 
     /// Every table of this instance.
     public var databases: [Database] {
-        [self.profiles, self.emails, self.phones, self.tags, self.streamCustomers]
+        [self.profiles, self.emails, self.phones, self.tags, self.streamCustomers, self.names]
     }
 
     /// Folds one event. Event types this read model does not use are ignored.
@@ -106,6 +111,7 @@ public struct CustomerProfileProjector: Projector {
             "customer.get": { params, txn in try self.getQuery(params, txn) },
             "customer.find": { params, txn in try self.findQuery(params, txn) },
             "customer.timeline": { params, txn in try self.timelineQuery(params, txn) },
+            "customer.find_duplicates": { params, txn in try self.findDuplicatesQuery(params, txn) },
         ]
     }
 

@@ -145,6 +145,53 @@ extension CustomerProfileProjector {
         }
     }
 
+    // MARK: - customer.find_duplicates
+
+    /// Most customers one index key (a phone number, a name at a company) contributes as candidates.
+    static let maximumSharers = 1000
+
+    /// `customer.find_duplicates {customer_id, limit?}` → `{"customer_id", "candidates": [{"customer_id",
+    /// "reasons", "phones"}], "truncated"}`: the customers that share a phone number (normalized) with
+    /// this one, or its full name at the same company (case and spacing ignored), by customer id. They
+    /// are candidates only: nothing is merged. `reasons` holds `phone` and/or `name_company`; `phones`
+    /// the shared numbers.
+    ///
+    /// Rejections: `missing_field`/`invalid_field` `customer_id`, `limit` outside 1–200, unknown fields,
+    /// `not_found`.
+    func findDuplicatesQuery(_ json: JSON?, _ txn: Transaction) throws -> JSON {
+        var params = try Params(json)
+        let customerID = try params.identifier("customer_id", required: true)!
+        let limit = try Self.limit(&params)
+        try params.finish()
+        guard let profile = try self.loadProfile(customerID, txn) else {
+            throw Rejection.notFound("customer_id", "customer", customerID)
+        }
+        var found: [String: (reasons: Set<String>, phones: Set<String>)] = [:]
+        for number in Set(profile.phones.map(\.normalized)) {
+            let (ids, _) = try self.scanPairs(self.phones, number, after: nil, limit: Self.maximumSharers, txn)
+            for id in ids where id != customerID {
+                found[id, default: ([], [])].reasons.insert("phone")
+                found[id, default: ([], [])].phones.insert(number)
+            }
+        }
+        if let key = ProfileKeys.nameCompanyKey(
+            first: profile.firstName, last: profile.lastName, company: profile.companyName
+        ) {
+            let (ids, _) = try self.scanPairs(self.names, key, after: nil, limit: Self.maximumSharers, txn)
+            for id in ids where id != customerID { found[id, default: ([], [])].reasons.insert("name_company") }
+        }
+        let candidates = found.keys.sorted().prefix(limit).map { id -> JSON in
+            [
+                "customer_id": .string(id), "reasons": .strings(found[id]!.reasons.sorted()),
+                "phones": .strings(found[id]!.phones.sorted()),
+            ]
+        }
+        return [
+            "customer_id": .string(customerID), "candidates": .array(Array(candidates)),
+            "truncated": .bool(found.count > limit),
+        ]
+    }
+
     // MARK: - customer.timeline
 
     /// `customer.timeline {customer_id, before?, limit?}` → `{"entries": […], "next_before": cursor|null}`.

@@ -121,6 +121,7 @@ public enum RPCMethods {
         RPCMethod("customer.get", .query, .read, asOf: true),
         RPCMethod("customer.find", .query, .read),
         RPCMethod("customer.timeline", .query, .read),
+        RPCMethod("customer.find_duplicates", .query, .read),
         RPCMethod("funnel.snapshot", .query, .read),
         RPCMethod("funnel.report", .query, .read, long: true, asOf: true),
         RPCMethod("deal.get", .query, .read),

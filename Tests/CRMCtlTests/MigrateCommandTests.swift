@@ -20,6 +20,24 @@ import Testing
         #expect(text.contains("new head  position 26, hash bb (LogMigrated)"))
     }
 
+    @Test func duplicatesListsEachCandidateWithWhy() throws {
+        let command = try CRMCtl.Customer.Duplicates.parse(["ada", "--limit", "5"])
+        #expect(try command.params() == ["customer_id": "ada", "limit": 5])
+        let text = command.render([
+            "customer_id": "ada", "truncated": true,
+            "candidates": [
+                ["customer_id": "c2", "reasons": ["name_company", "phone"], "phones": ["+44201"]],
+                ["customer_id": "c3", "reasons": ["phone"], "phones": ["+44201", "+1555"]],
+            ],
+        ])
+        let lines = text.split(separator: "\n").map(String.init)
+        #expect(lines[0].hasPrefix("CUSTOMER"))
+        #expect(lines[1] == "c2        same name and company, same phone  +44201")
+        #expect(lines[2] == "c3        same phone                         +44201 +1555")
+        #expect(lines[3] == "(more candidates: raise --limit)")
+        #expect(command.render(["candidates": []]) == "no duplicate candidates for ada")
+    }
+
     @Test func customerExportSendsTheIdAndSummarisesTheDocument() throws {
         let command = try CRMCtl.Customer.Export.parse(["ada", "--output", "ada.json"])
         #expect(command.method == "customer.export")

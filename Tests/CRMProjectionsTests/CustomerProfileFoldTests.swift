@@ -11,9 +11,12 @@ struct CustomerProfileFoldTests {
     @Test func tableNamesFollowTheProjectorScheme() throws {
         let harness = try ProfileHarness()
         #expect(harness.projector.name == "customers")
-        #expect(harness.projector.version == 5)
-        #expect(harness.projector.tableName("rows") == "proj.customers.v5.rows")
-        #expect(Set(harness.projector.queries.keys) == ["customer.get", "customer.find", "customer.timeline"])
+        #expect(harness.projector.version == 6)
+        #expect(harness.projector.tableName("rows") == "proj.customers.v6.rows")
+        #expect(
+            Set(harness.projector.queries.keys)
+                == ["customer.get", "customer.find", "customer.timeline", "customer.find_duplicates"]
+        )
     }
 
     @Test func customerCreatedInsertsTheWholeDocument() throws {

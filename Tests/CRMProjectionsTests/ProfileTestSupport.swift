@@ -69,6 +69,7 @@ final class ProfileHarness {
         at: String = "2025-03-07T15:30:00.000Z",
         first: String? = "Ada",
         last: String? = "Lovelace",
+        company: String? = nil,
         emails: [String] = [],
         phones: [(number: String, normalized: String)] = [],
         tags: [String] = [],
@@ -94,7 +95,8 @@ final class ProfileHarness {
                 "source": "web", "lifecycle_stage": .string(stage), "lead_status": nil,
             ],
             pii: [
-                "first_name": .string(first), "last_name": .string(last), "company_name": nil, "job_title": nil,
+                "first_name": .string(first), "last_name": .string(last), "company_name": .string(company),
+                "job_title": nil,
                 "emails": .array(emailList), "phones": .array(phoneList), "address": nil, "custom": custom,
             ]
         )
