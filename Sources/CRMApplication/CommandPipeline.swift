@@ -241,8 +241,6 @@ public final class CommandPipeline: Sendable {
                             )
                         }
                     }
-                    // The data keys the batch's events are encrypted under are durable before they are.
-                    try self.storage.keyStore?.commitPending()
                     let head = try store.head(txn)
                     try runner.setCheckpoints(head.seq, txn, &lifecycles)
                     return (outcomes, head.seq, try checkpointer?.writeIfDue(head, txn))

@@ -123,7 +123,8 @@ final class CoreStorage: Sendable {
         }
         if protected {
             return try KeyStore(
-                dataDirectory: configuration.dataDirectory, kekDirectory: kekDirectory, create: false, logger: logger
+                dataDirectory: configuration.dataDirectory, kekDirectory: kekDirectory, main: environment,
+                create: false, logger: logger
             )
         }
         guard empty else {
@@ -135,7 +136,8 @@ final class CoreStorage: Sendable {
         }
         guard configuration.encryptPersonalData else { return nil }
         let keyStore = try KeyStore(
-            dataDirectory: configuration.dataDirectory, kekDirectory: kekDirectory, create: true, logger: logger
+            dataDirectory: configuration.dataDirectory, kekDirectory: kekDirectory, main: environment, create: true,
+            logger: logger
         )
         try environment.write { txn in try txn.put(store.meta, CoreStorage.protectionKey, CoreStorage.protectionValue) }
         return keyStore

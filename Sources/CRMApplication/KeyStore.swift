@@ -16,30 +16,42 @@ import Synchronization
 /// the data directory nor in its backups. The first start of a new data directory creates epoch 1
 /// and logs where; a start whose key store names an epoch whose file is missing is refused.
 ///
-/// New data keys are created on the writer thread while a batch is folded and kept pending; the
-/// writer commits them to the key store (``commitPending()``, fsynced) before the batch's own
-/// commit, so no acknowledged event is ever encrypted under a key that is not durable. A key left
-/// pending by a batch that then failed is harmless (it protects nothing).
+/// Keys are numbered. The key store holds `number → wrapped key`; each envelope names its key's
+/// number (`kn`), and the main environment holds which number each subject has (`pii_keys`: key id
+/// → number), written in the same transaction as the first event it encrypts. Numbers are handed
+/// out from a pool of keys already committed (and fsynced) to the key store, refilled a few hundred
+/// at a time, so no acknowledged event is ever encrypted under a key that is not durable, and a
+/// batch that creates subjects costs no second fsync. A number handed out by a batch that then
+/// failed, or left in the pool at shutdown, is never used again (it protects nothing).
 final class KeyStore: PiiKeys, @unchecked Sendable {
     // @unchecked: `environment` is used for reads from any thread (MDB_NOTLS read transactions) and
     // written on the writer thread only; the mutable state sits behind mutexes.
     private let environment: Environment
     private let keys: Database
+    private let meta: Database
     private let kek: SymmetricKey
+    /// The main environment and its `pii_keys` table: which key number each subject has.
+    private let main: Environment
+    private let assignments: Database
     /// The KEK's epoch (its file is `kek-<epoch>.key`).
     let epoch: Int
-    /// Unwrapped keys read or created so far.
-    private let cache = Mutex<[String: SymmetricKey]>([:])
-    /// Keys created since the last ``commitPending()``: key id → stored row.
-    private let pending = Mutex<[String: [UInt8]]>([:])
+    /// Unwrapped keys by number.
+    private let cache = Mutex<[UInt64: SymmetricKey]>([:])
+    /// Committed key numbers not handed out yet.
+    private let pool = Mutex<[UInt64]>([])
 
     static let directoryName = "keys"
+    /// The main environment's table of which key number each subject has.
+    static let assignmentsTable = "pii_keys"
     static let epochKey = "kek_epoch"
+    static let nextNumberKey = "next_key"
+    /// Keys added to the pool at a time.
+    static let poolRefill = 256
 
     /// Opens (creating when `create`) the key store of `dataDirectory` with the KEK from
-    /// `kekDirectory`. Refuses, with what to do, when the store's KEK file is missing or does not
-    /// unwrap its keys.
-    init(dataDirectory: String, kekDirectory: String, create: Bool, logger: Logger) throws {
+    /// `kekDirectory`, and the subjects' key numbers in `main` (the data directory's environment).
+    /// Refuses, with what to do, when the store's KEK file is missing or does not unwrap its keys.
+    init(dataDirectory: String, kekDirectory: String, main: Environment, create: Bool, logger: Logger) throws {
         let kekDirectory = URL(fileURLWithPath: kekDirectory).standardizedFileURL.path
         let data = URL(fileURLWithPath: dataDirectory).standardizedFileURL.path
         guard kekDirectory != data, !kekDirectory.hasPrefix(data + "/") else {
@@ -97,8 +109,11 @@ final class KeyStore: PiiKeys, @unchecked Sendable {
         }
         self.environment = environment
         self.keys = keys
+        self.meta = meta
         self.kek = kek
         self.epoch = epoch
+        self.main = main
+        self.assignments = try main.write { txn in try txn.openDatabase(KeyStore.assignmentsTable) }
         try self.checkKEK(file)
     }
 
@@ -131,48 +146,77 @@ final class KeyStore: PiiKeys, @unchecked Sendable {
 
     // MARK: - PiiKeys
 
-    func readingKey(_ kid: String) -> SymmetricKey? {
-        if let key = self.cache.withLock({ $0[kid] }) { return key }
-        guard let row = (try? self.environment.read { txn in try txn.get(self.keys, kid) }) ?? nil,
-            let key = try? self.unwrap(row)
-        else { return nil }
-        self.cache.withLock { $0[kid] = key }
+    func readingKey(_ number: UInt64) -> SymmetricKey? {
+        if let key = self.cache.withLock({ $0[number] }) { return key }
+        guard let key = try? self.key(number: keyNumber(number)) else { return nil }
+        self.cache.withLock { $0[number] = key }
         return key
     }
 
-    func writingKey(_ kid: String) throws -> SymmetricKey {
-        if let key = self.readingKey(kid) { return key }
-        let key = SymmetricKey(size: .bits256)
-        let wrapped = try AES.KeyWrap.wrap(key, using: self.kek)
-        var row = [UInt8](String(self.epoch).utf8) + [0]
-        row += wrapped
-        self.pending.withLock { $0[kid] = row }
-        self.cache.withLock { $0[kid] = key }
-        return key
-    }
-
-    /// Commits the keys created since the last call, durably, before the writer commits the events
-    /// they encrypt. Writer thread only.
-    func commitPending() throws {
-        let rows = self.pending.withLock { pending in
-            defer { pending = [:] }
-            return pending
-        }
-        guard !rows.isEmpty else { return }
-        do {
-            try self.environment.write { txn in
-                for (kid, row) in rows.sorted(by: { $0.key < $1.key }) { try txn.put(self.keys, kid, row) }
+    func writingKey(_ kid: String, _ txn: Transaction) throws -> (key: SymmetricKey, number: UInt64) {
+        if let stored = try txn.get(self.assignments, kid) {
+            let number = readBigEndian(stored)
+            guard let key = self.readingKey(number) else {
+                throw KeyStoreError("data key \(number) of \(kid) is not in the key store")
             }
-        } catch {
-            // Kept for the next batch: the keys are cached, so later events may use them too.
-            self.pending.withLock { $0.merge(rows) { current, _ in current } }
-            throw error
+            return (key, number)
+        }
+        let number = try self.nextNumber()
+        try txn.put(self.assignments, kid, keyNumber(number))
+        guard let key = self.readingKey(number) else {
+            throw KeyStoreError("data key \(number) is not in the key store")
+        }
+        return (key, number)
+    }
+
+    /// The key stored under the big-endian `number`.
+    private func key(number: [UInt8]) throws -> SymmetricKey {
+        guard let row = try self.environment.read({ txn in try txn.get(self.keys, number) }) else {
+            throw KeyStoreError("data key \(number) is not in the key store")
+        }
+        return try self.unwrap(row)
+    }
+
+    /// A committed key number from the pool, refilled (one key-store commit) when it is empty.
+    private func nextNumber() throws -> UInt64 {
+        if let number = self.pool.withLock({ $0.popLast() }) { return number }
+        let numbers = try self.environment.write { txn -> [UInt64] in
+            let first = try txn.get(self.meta, KeyStore.nextNumberKey).map { readBigEndian($0) } ?? 1
+            let numbers = (0..<UInt64(KeyStore.poolRefill)).map { first + $0 }
+            for number in numbers {
+                let wrapped = try AES.KeyWrap.wrap(SymmetricKey(size: .bits256), using: self.kek)
+                try txn.put(self.keys, keyNumber(number), [UInt8](String(self.epoch).utf8) + [0] + wrapped)
+            }
+            try txn.put(self.meta, KeyStore.nextNumberKey, keyNumber(first + UInt64(KeyStore.poolRefill)))
+            return numbers
+        }
+        return self.pool.withLock { pool in
+            pool = numbers.reversed()
+            return pool.popLast()!
         }
     }
 
     /// The key in a stored row: `<epoch>`, 0, the wrapped key.
     private func unwrap(_ row: [UInt8]) throws -> SymmetricKey {
-        guard let separator = row.firstIndex(of: 0) else { throw StartupError("key row without an epoch") }
+        guard let separator = row.firstIndex(of: 0) else { throw KeyStoreError("key row without an epoch") }
         return try AES.KeyWrap.unwrap(Array(row[(separator + 1)...]), using: self.kek)
     }
+}
+
+/// A damaged or missing entry of the key store.
+struct KeyStoreError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// `number` as 8 big-endian bytes: the key of a data key in the key store, and the value of a
+/// subject's entry in `pii_keys`.
+func keyNumber(_ number: UInt64) -> [UInt8] {
+    (0..<8).map { UInt8(truncatingIfNeeded: number >> (56 - 8 * UInt64($0))) }
+}
+
+/// The big-endian integer in the first 8 bytes of `bytes` (0 when shorter).
+private func readBigEndian(_ bytes: [UInt8]) -> UInt64 {
+    guard bytes.count >= 8 else { return 0 }
+    return bytes.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
 }

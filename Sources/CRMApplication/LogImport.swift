@@ -50,6 +50,7 @@ public enum LogImport {
         var head = LogHead(seq: 0, hash: EventRecord.genesisHash)
         var pending: [(event: RecordedEvent, hash: [UInt8], line: Int)] = []
         var encrypted = false
+        var subjectKeys: [String: UInt64] = [:]
 
         func commit() throws {
             guard !pending.isEmpty else { return }
@@ -74,8 +75,12 @@ public enum LogImport {
             lineNumber += 1
             switch try ExportedLog.parse(line, number: lineNumber) {
             case .event(let event, let hash)?:
-                if !encrypted, case .untyped(let payload) = event.event {
-                    encrypted = payload.piiText.withUnsafeBytes { PiiEnvelope.isEnvelope($0) }
+                if case .untyped(let payload) = event.event,
+                    let header = payload.piiText.withUnsafeBytes({ PiiEnvelope.header($0) })
+                {
+                    encrypted = true
+                    // Which key each subject has, as the exporting crmd recorded it (the last one).
+                    subjectKeys[header.kid] = header.number
                 }
                 pending.append((event, hash, lineNumber))
                 if pending.count >= chunkSize { try commit() }
@@ -99,7 +104,13 @@ public enum LogImport {
                 }
                 try table.put(checkpoint, txn)
             }
-            if encrypted { try txn.put(store.meta, CoreStorage.protectionKey, CoreStorage.protectionValue) }
+            if encrypted {
+                try txn.put(store.meta, CoreStorage.protectionKey, CoreStorage.protectionValue)
+                let table = try txn.openDatabase(KeyStore.assignmentsTable)
+                for (kid, number) in subjectKeys.sorted(by: { $0.key < $1.key }) {
+                    try txn.put(table, kid, keyNumber(number))
+                }
+            }
         }
         logger.info("imported log", metadata: ["events": "\(imported)", "head_hash": "\(hexString(head.hash))"])
         return Summary(events: imported, headHash: hexString(head.hash), encryptedPersonalData: encrypted)

@@ -61,7 +61,7 @@ struct LogMigration {
         var store = try EventStore(environment: target)
         let kekDirectory = self.to + "-keys"
         let keyStore = try KeyStore(
-            dataDirectory: self.to, kekDirectory: kekDirectory, create: true, logger: self.logger
+            dataDirectory: self.to, kekDirectory: kekDirectory, main: target, create: true, logger: self.logger
         )
         // The copy's decision state, folded as events are copied, says whose key seals each event (a
         // deal update belongs to the deal's first customer at that time); crmd refolds it on start.
@@ -90,7 +90,6 @@ struct LogMigration {
                         position = seq + 1
                         return true
                     }
-                    try keyStore.commitPending()
                     return position
                 }
             }

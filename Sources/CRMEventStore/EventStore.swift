@@ -253,9 +253,10 @@ public struct EventStore: Sendable {
         var texts = EventCodec.payloadTexts(event.event)
         guard let protection = self.protection, texts.pii != EventRecord.nullText else { return texts }
         let kid = try protection.subject(subject ?? EventCodec.typed(event.event), event.stream, txn)
+        let (key, number) = try protection.keys.writingKey(kid, txn)
         texts.pii = try PiiEnvelope.seal(
-            texts.pii, key: try protection.keys.writingKey(kid), kid: kid, stream: event.stream,
-            streamVersion: event.streamVersion, type: event.type
+            texts.pii, key: key, kid: kid, number: number, stream: event.stream, streamVersion: event.streamVersion,
+            type: event.type, nonce: protection.nonces.next()
         )
         return texts
     }

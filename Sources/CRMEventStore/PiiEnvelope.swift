@@ -4,22 +4,25 @@ public import Crypto
 import Foundation
 import Glibc
 public import LMDB
+import Synchronization
 
 /// The data keys that protect personal data, one per subject key id (`c:<customer_id>`,
 /// `a:<activity_id>`, …). The daemon keeps them wrapped in a key store of their own; the log and the
 /// read models hold only what they encrypt.
 public protocol PiiKeys: Sendable {
-    /// The data key of `kid` for reading, or `nil` when there is none (erased, or never known here).
-    func readingKey(_ kid: String) -> SymmetricKey?
-    /// The data key of `kid` for a new event, created when the subject has none yet. Called on the
-    /// writer thread only.
-    func writingKey(_ kid: String) throws -> SymmetricKey
+    /// The data key numbered `number`, or `nil` when there is none (erased, or never known here).
+    func readingKey(_ number: UInt64) -> SymmetricKey?
+    /// The data key of subject `kid` and its number, for a new event appended in `txn`; a subject
+    /// without one gets one (recorded in `txn`). Called on the writer thread only.
+    func writingKey(_ kid: String, _ txn: Transaction) throws -> (key: SymmetricKey, number: UInt64)
 }
 
 /// How new events get their personal data encrypted: the keys, and which subject's key protects an
 /// event (see ``PiiSubject``), read from the decision state in the appending transaction.
 public struct PiiSealing: Sendable {
     public let keys: any PiiKeys
+    /// The nonces of the envelopes this process seals.
+    let nonces = NonceSequence()
     /// The subject key id of `event`, appended in the transaction the closure is given.
     public let subject: @Sendable (_ event: DomainEvent, _ stream: String, _ txn: Transaction) throws -> String
 
@@ -32,18 +35,45 @@ public struct PiiSealing: Sendable {
     }
 }
 
+/// Nonces for AES-GCM without a system call each: a random 96-bit base drawn once per process,
+/// XORed with a 64-bit counter in its low bits (the per-record nonce of TLS 1.3). Within a process no
+/// nonce repeats; two processes repeat one only if their random bases lie within the number of
+/// envelopes sealed of each other, about `n / 2^64`.
+final class NonceSequence: Sendable {
+    private let base: [UInt8]
+    private let counter = Mutex<UInt64>(0)
+
+    init() {
+        var generator = SystemRandomNumberGenerator()
+        self.base = (0..<12).map { _ in UInt8.random(in: 0...255, using: &generator) }
+    }
+
+    /// The next nonce.
+    func next() -> AES.GCM.Nonce {
+        let count = self.counter.withLock { value -> UInt64 in
+            value &+= 1
+            return value
+        }
+        var bytes = self.base
+        for index in 0..<8 { bytes[4 + index] ^= UInt8(truncatingIfNeeded: count >> (56 - 8 * UInt64(index))) }
+        return try! AES.GCM.Nonce(data: bytes)  // 12 bytes: always a valid nonce
+    }
+}
+
 /// The encrypted form of an event's `pii` (log format with protected personal data): the canonical
 /// JSON text of the `pii` object sealed with AES-256-GCM under the subject's data key, stored as
 ///
 /// ```json
 /// {"alg":"A256GCM","ct":"<base64 ciphertext ‖ 16-byte tag>","fields":["emails","first_name"],
-///  "kid":"c:ada","n":"<base64 12-byte nonce>","v":1}
+///  "kid":"c:ada","kn":17,"n":"<base64 12-byte nonce>","v":1}
 /// ```
 ///
 /// The associated data `crmd-pii-v1|<stream>|<stream version>|<type>|<kid>` binds the ciphertext to
 /// its event: an envelope copied into another event does not open. `fields` names the encrypted
-/// members in clear (names are not personal data). The hash chain covers the envelope as stored, so
-/// deleting a subject's key erases its personal data without changing a hash.
+/// members in clear (names are not personal data); `kn` is the number of the data key in the key
+/// store (a subject's key id can own several numbers, for example after an import). The hash chain
+/// covers the envelope as stored, so deleting a subject's key erases its personal data without
+/// changing a hash.
 public enum PiiEnvelope {
     /// The first bytes of every envelope (its members are in canonical order).
     static let prefix = Array(#"{"alg":"A256GCM","#.utf8)
@@ -64,12 +94,14 @@ public enum PiiEnvelope {
         _ plaintext: [UInt8],
         key: SymmetricKey,
         kid: String,
+        number: UInt64,
         stream: String,
         streamVersion: UInt64,
-        type: String
+        type: String,
+        nonce: AES.GCM.Nonce = AES.GCM.Nonce()
     ) throws -> [UInt8] {
         let aad = PiiEnvelope.associatedData(stream: stream, streamVersion: streamVersion, type: type, kid: kid)
-        let box = try AES.GCM.seal(plaintext, using: key, nonce: AES.GCM.Nonce(), authenticating: aad)
+        let box = try AES.GCM.seal(plaintext, using: key, nonce: nonce, authenticating: aad)
         var out: [UInt8] = []
         out.reserveCapacity(plaintext.count * 4 / 3 + 96 + kid.utf8.count)
         out.append(contentsOf: PiiEnvelope.prefix)
@@ -82,6 +114,8 @@ public enum PiiEnvelope {
         }
         out.append(contentsOf: #"],"kid":"#.utf8)
         JSON.writeString(kid, into: &out)
+        out.append(contentsOf: #","kn":"#.utf8)
+        out.append(contentsOf: String(number).utf8)
         out.append(contentsOf: #","n":""#.utf8)
         out.append(contentsOf: Data(box.nonce).base64EncodedData())
         out.append(contentsOf: #"","v":1}"#.utf8)
@@ -124,10 +158,13 @@ public enum PiiEnvelope {
     public struct Header: Sendable, Hashable {
         public var kid: String
         public var fields: [String]
+        /// The number of the data key in the key store.
+        public var number: UInt64
 
-        public init(kid: String, fields: [String]) {
+        public init(kid: String, fields: [String], number: UInt64) {
             self.kid = kid
             self.fields = fields
+            self.number = number
         }
     }
 
@@ -135,7 +172,7 @@ public enum PiiEnvelope {
     public static func header(_ text: UnsafeRawBufferPointer) -> Header? {
         guard let parts = Parts(text) else { return nil }
         let fields = (try? JSON.parse(UnsafeRawBufferPointer(rebasing: text[parts.fields])))?.arrayValue ?? []
-        return Header(kid: parts.kid, fields: fields.compactMap(\.stringValue))
+        return Header(kid: parts.kid, fields: fields.compactMap(\.stringValue), number: parts.number)
     }
 
     /// Where the members of an envelope lie in its canonical text: the ciphertext and nonce (base64),
@@ -145,6 +182,7 @@ public enum PiiEnvelope {
         var ciphertext: Range<Int>
         var fields: Range<Int>
         var kid: String
+        var number: UInt64
         var nonce: Range<Int>
 
         init?(_ text: UnsafeRawBufferPointer) {
@@ -190,12 +228,17 @@ public enum PiiEnvelope {
             let fieldsStart = index
             guard stringArray() else { return nil }
             let fields = fieldsStart..<index
-            guard expect(#","kid":""#), let kid = until(UInt8(ascii: "\"")), expect(#","n":""#),
-                let nonce = until(UInt8(ascii: "\"")), expect(#","v":1}"#), index == text.count
+            guard expect(#","kid":""#), let kid = until(UInt8(ascii: "\"")), expect(#","kn":"#),
+                let numberText = until(UInt8(ascii: ",")),
+                let number = UInt64(
+                    String(decoding: UnsafeRawBufferPointer(rebasing: text[numberText]), as: UTF8.self)
+                ),
+                expect(#""n":""#), let nonce = until(UInt8(ascii: "\"")), expect(#","v":1}"#), index == text.count
             else { return nil }
             self.ciphertext = ciphertext
             self.fields = fields
             self.kid = String(decoding: UnsafeRawBufferPointer(rebasing: text[kid]), as: UTF8.self)
+            self.number = number
             self.nonce = nonce
         }
     }
@@ -210,7 +253,7 @@ public enum PiiEnvelope {
         streamVersion: UInt64,
         type: String
     ) -> [UInt8]? {
-        guard let keys, let parts = Parts(text), let key = keys.readingKey(parts.kid),
+        guard let keys, let parts = Parts(text), let key = keys.readingKey(parts.number),
             let nonceBytes = Data(base64Encoded: Data(text[parts.nonce])),
             let sealed = Data(base64Encoded: Data(text[parts.ciphertext])), sealed.count >= 16,
             let nonce = try? AES.GCM.Nonce(data: nonceBytes),

@@ -217,6 +217,8 @@ extension CustomerProfileProjector {
             try txn.put(self.tags, ProfileKeys.pairKey(tag, customerID), [UInt8]())
         }
 
+        guard old?.firstName != new.firstName || old?.lastName != new.lastName || old?.companyName != new.companyName
+        else { return }
         let oldName = old.flatMap {
             ProfileKeys.nameCompanyKey(first: $0.firstName, last: $0.lastName, company: $0.companyName)
         }

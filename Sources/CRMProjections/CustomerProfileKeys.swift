@@ -88,13 +88,27 @@ enum ProfileKeys {
     /// company name each lower-cased, with runs of white space as one space and no control
     /// characters; `nil` unless both are there (a duplicate by name needs the company too).
     static func nameCompanyKey(first: String?, last: String?, company: String?) -> String? {
-        func normalized(_ text: String) -> String {
-            text.lowercased().unicodeScalars.filter { !$0.properties.isWhitespace || $0 == " " }
-                .filter { $0.properties.generalCategory != .control }
-                .map(String.init).joined().split(separator: " ").joined(separator: " ")
+        /// `parts` lower-cased, each run of white space one space, control characters dropped.
+        func normalized(_ parts: String?...) -> String {
+            var out = String.UnicodeScalarView()
+            var space = false
+            for part in parts {
+                guard let part else { continue }
+                space = !out.isEmpty
+                for scalar in part.lowercased().unicodeScalars {
+                    if scalar.properties.isWhitespace {
+                        space = !out.isEmpty
+                    } else if scalar.properties.generalCategory != .control {
+                        if space { out.append(" ") }
+                        space = false
+                        out.append(scalar)
+                    }
+                }
+            }
+            return String(out)
         }
-        let name = normalized([first, last].compactMap { $0 }.joined(separator: " "))
-        let companyName = normalized(company ?? "")
+        let name = normalized(first, last)
+        let companyName = normalized(company)
         guard !name.isEmpty, !companyName.isEmpty else { return nil }
         return name + "\u{0}" + companyName
     }

@@ -3,6 +3,7 @@ import CRMEventStore
 import CRMJSON
 import Crypto
 import Foundation
+import LMDB
 import Testing
 
 /// The encrypted `pii` envelope: it opens with its key for its own event only, and says in clear only
@@ -11,15 +12,21 @@ import Testing
     /// Keys held in memory.
     struct Keys: PiiKeys {
         var keys: [String: SymmetricKey]
-        func readingKey(_ kid: String) -> SymmetricKey? { self.keys[kid] }
-        func writingKey(_ kid: String) throws -> SymmetricKey { self.keys[kid]! }
+        /// Subject `c:ada` has key 1, `c:bob` key 2, anything else 3.
+        static func number(_ kid: String) -> UInt64 { kid == "c:ada" ? 1 : kid == "c:bob" ? 2 : 3 }
+        func readingKey(_ number: UInt64) -> SymmetricKey? {
+            self.keys.first { Keys.number($0.key) == number }?.value
+        }
+        func writingKey(_ kid: String, _ txn: Transaction) throws -> (key: SymmetricKey, number: UInt64) {
+            (self.keys[kid]!, Keys.number(kid))
+        }
     }
 
     let plaintext = Array(#"{"emails":[{"address":"ada@example.com"}],"first_name":"Ada"}"#.utf8)
 
     func seal(_ keys: Keys, kid: String = "c:ada") throws -> [UInt8] {
         try PiiEnvelope.seal(
-            self.plaintext, key: try keys.writingKey(kid), kid: kid, stream: "customer-ada", streamVersion: 1,
+            self.plaintext, key: keys.keys[kid]!, kid: kid, number: Keys.number(kid), stream: "customer-ada", streamVersion: 1,
             type: "CustomerCreated"
         )
     }
@@ -31,7 +38,7 @@ import Testing
         #expect(!String(decoding: envelope, as: UTF8.self).contains("ada@example.com"))
         try envelope.withUnsafeBytes { text in
             #expect(PiiEnvelope.isEnvelope(text))
-            #expect(PiiEnvelope.header(text) == PiiEnvelope.Header(kid: "c:ada", fields: ["emails", "first_name"]))
+            #expect(PiiEnvelope.header(text) == PiiEnvelope.Header(kid: "c:ada", fields: ["emails", "first_name"], number: 1))
             let opened = PiiEnvelope.open(
                 text, keys: keys, stream: "customer-ada", streamVersion: 1, type: "CustomerCreated"
             )
@@ -45,8 +52,9 @@ import Testing
             #expect(PiiEnvelope.open(text, keys: erased, stream: "customer-ada", streamVersion: 1, type: "CustomerCreated") == nil)
             #expect(PiiEnvelope.open(text, keys: nil, stream: "customer-ada", streamVersion: 1, type: "CustomerCreated") == nil)
         }
-        // A key id changed in the envelope (to open it with another subject's key) fails the tag.
+        // A key id or number changed in the envelope (to open it with another subject's key) fails.
         var swapped = String(decoding: envelope, as: UTF8.self).replacingOccurrences(of: "c:ada", with: "c:bob")
+            .replacingOccurrences(of: #""kn":1"#, with: #""kn":2"#)
         swapped.withUTF8 { text in
             #expect(
                 PiiEnvelope.open(
@@ -64,7 +72,8 @@ import Testing
         let keys = Keys(keys: ["c:x": SymmetricKey(size: .bits256)])
         let tricky = Array(#"{"a\"b]":{"c":[1,{"d":2}]},"e":"x,y:z\"{","f":null}"#.utf8)
         let envelope = try PiiEnvelope.seal(
-            tricky, key: keys.keys["c:x"]!, kid: "c:x", stream: "customer-x", streamVersion: 3, type: "CustomerUpdated"
+            tricky, key: keys.keys["c:x"]!, kid: "c:x", number: 3, stream: "customer-x", streamVersion: 3,
+            type: "CustomerUpdated"
         )
         try envelope.withUnsafeBytes { text in
             #expect(PiiEnvelope.header(text)?.fields == ["a\"b]", "e", "f"])
