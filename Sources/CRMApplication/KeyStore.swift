@@ -29,12 +29,17 @@ final class KeyStore: PiiKeys, @unchecked Sendable {
     private let environment: Environment
     private let keys: Database
     private let meta: Database
-    private let kek: SymmetricKey
+    /// The key-encryption keys this process knows by epoch, and the current epoch: a row is unwrapped
+    /// with the KEK of the epoch it names, and new rows are wrapped with the current one. Held while
+    /// the key store is written, so a pool refill never wraps with a KEK a rotation is replacing.
+    private let keks: Mutex<(current: Int, byEpoch: [Int: SymmetricKey])>
+    /// Where the KEK files are.
+    let kekDirectory: String
     /// The main environment and its `pii_keys` table: which key number each subject has.
     private let main: Environment
     private let assignments: Database
-    /// The KEK's epoch (its file is `kek-<epoch>.key`).
-    let epoch: Int
+    /// The current KEK's epoch (its file is `kek-<epoch>.key`).
+    var epoch: Int { self.keks.withLock { $0.current } }
     /// Unwrapped keys by number.
     private let cache = Mutex<[UInt64: SymmetricKey]>([:])
     /// Committed key numbers not handed out yet.
@@ -110,8 +115,8 @@ final class KeyStore: PiiKeys, @unchecked Sendable {
         self.environment = environment
         self.keys = keys
         self.meta = meta
-        self.kek = kek
-        self.epoch = epoch
+        self.keks = Mutex((epoch, [epoch: kek]))
+        self.kekDirectory = kekDirectory
         self.main = main
         self.assignments = try main.write { txn in try txn.openDatabase(KeyStore.assignmentsTable) }
         try self.checkKEK(file)
@@ -180,15 +185,18 @@ final class KeyStore: PiiKeys, @unchecked Sendable {
     /// A committed key number from the pool, refilled (one key-store commit) when it is empty.
     private func nextNumber() throws -> UInt64 {
         if let number = self.pool.withLock({ $0.popLast() }) { return number }
-        let numbers = try self.environment.write { txn -> [UInt64] in
-            let first = try txn.get(self.meta, KeyStore.nextNumberKey).map { readBigEndian($0) } ?? 1
-            let numbers = (0..<UInt64(KeyStore.poolRefill)).map { first + $0 }
-            for number in numbers {
-                let wrapped = try AES.KeyWrap.wrap(SymmetricKey(size: .bits256), using: self.kek)
-                try txn.put(self.keys, keyNumber(number), [UInt8](String(self.epoch).utf8) + [0] + wrapped)
+        let numbers = try self.keks.withLock { keks in
+            try self.environment.write { txn -> [UInt64] in
+                let first = try txn.get(self.meta, KeyStore.nextNumberKey).map { readBigEndian($0) } ?? 1
+                let numbers = (0..<UInt64(KeyStore.poolRefill)).map { first + $0 }
+                for number in numbers {
+                    let kek = keks.byEpoch[keks.current]!
+                    let wrapped = Array(try AES.KeyWrap.wrap(SymmetricKey(size: .bits256), using: kek))
+                    try txn.put(self.keys, keyNumber(number), KeyStore.row(epoch: keks.current, wrapped: wrapped))
+                }
+                try txn.put(self.meta, KeyStore.nextNumberKey, keyNumber(first + UInt64(KeyStore.poolRefill)))
+                return numbers
             }
-            try txn.put(self.meta, KeyStore.nextNumberKey, keyNumber(first + UInt64(KeyStore.poolRefill)))
-            return numbers
         }
         return self.pool.withLock { pool in
             pool = numbers.reversed()
@@ -196,10 +204,96 @@ final class KeyStore: PiiKeys, @unchecked Sendable {
         }
     }
 
-    /// The key in a stored row: `<epoch>`, 0, the wrapped key.
+    /// A stored row: the KEK epoch in decimal, 0, the wrapped key.
+    private static func row(epoch: Int, wrapped: [UInt8]) -> [UInt8] {
+        Array(String(epoch).utf8) + [0] + wrapped
+    }
+
+    /// The epoch and wrapped key of a stored row.
+    private static func parse(_ row: [UInt8]) throws -> (epoch: Int, wrapped: [UInt8]) {
+        guard let separator = row.firstIndex(of: 0), let epoch = Int(String(decoding: row[..<separator], as: UTF8.self))
+        else { throw KeyStoreError("key row without an epoch") }
+        return (epoch, Array(row[(separator + 1)...]))
+    }
+
+    /// The key in a stored row, unwrapped with the KEK of the row's epoch.
     private func unwrap(_ row: [UInt8]) throws -> SymmetricKey {
-        guard let separator = row.firstIndex(of: 0) else { throw KeyStoreError("key row without an epoch") }
-        return try AES.KeyWrap.unwrap(Array(row[(separator + 1)...]), using: self.kek)
+        let (epoch, wrapped) = try KeyStore.parse(row)
+        guard let kek = self.keks.withLock({ $0.byEpoch[epoch] }) else {
+            throw KeyStoreError.unknownEpoch(epoch)
+        }
+        return try AES.KeyWrap.unwrap(wrapped, using: kek)
+    }
+
+    // MARK: - KEK rotation
+
+    /// What a rotation did.
+    struct Rotation: Sendable {
+        var from: Int
+        var to: Int
+        var keys: Int
+    }
+
+    /// Replaces the key-encryption key: writes `kek-<epoch+1>.key`, re-wraps every data key with it in
+    /// one key-store transaction (fsynced), then overwrites and deletes the old KEK file. Afterwards a
+    /// stale copy of the key store (a free page, an old copy of `keys/`) is wrapped with a key that no
+    /// longer exists. A crash before the commit leaves the old KEK in use (the new file is an unused
+    /// spare); after it, the old file may remain until the next rotation deletes it.
+    func rotate(logger: Logger) throws -> Rotation {
+        try self.keks.withLock { keks in
+            let from = keks.current
+            let to = from + 1
+            let file = self.kekDirectory + "/kek-\(to).key"
+            if access(file, F_OK) == 0 { try KeyStore.destroy(file) }
+            let kek = try KeyStore.createKEK(file, directory: self.kekDirectory)
+            var known = keks.byEpoch
+            known[to] = kek
+            let count = try self.environment.write { txn -> Int in
+                let rows = try txn.withCursor(self.keys) { cursor -> [([UInt8], [UInt8])] in
+                    var rows: [([UInt8], [UInt8])] = []
+                    var entry = try cursor.first()
+                    while let found = entry {
+                        rows.append((Array(found.key), Array(found.value)))
+                        entry = try cursor.next()
+                    }
+                    return rows
+                }
+                for (number, row) in rows {
+                    let (epoch, wrapped) = try KeyStore.parse(row)
+                    guard let old = known[epoch] else {
+                        throw KeyStoreError.unknownEpoch(epoch)
+                    }
+                    let key = try AES.KeyWrap.unwrap(wrapped, using: old)
+                    let rewrapped = Array(try AES.KeyWrap.wrap(key, using: kek))
+                    try txn.put(self.keys, number, KeyStore.row(epoch: to, wrapped: rewrapped))
+                }
+                try txn.put(self.meta, KeyStore.epochKey, Array(String(to).utf8))
+                return rows.count
+            }
+            keks = (to, known)
+            for epoch in known.keys where epoch != to {
+                let old = self.kekDirectory + "/kek-\(epoch).key"
+                if access(old, F_OK) == 0 { try KeyStore.destroy(old) }
+            }
+            logger.notice(
+                "rotated the key-encryption key",
+                metadata: ["from": "\(from)", "to": "\(to)", "keys": "\(count)", "file": "\(file)"]
+            )
+            return Rotation(from: from, to: to, keys: count)
+        }
+    }
+
+    /// Overwrites the KEK file `path` with zeros, syncs it and deletes it.
+    private static func destroy(_ path: String) throws {
+        _ = chmod(path, 0o600)
+        let descriptor = open(path, O_WRONLY | O_CLOEXEC)
+        if descriptor >= 0 {
+            let zeros = [UInt8](repeating: 0, count: 32)
+            _ = zeros.withUnsafeBytes { write(descriptor, $0.baseAddress, 32) }
+            _ = fsync(descriptor)
+            close(descriptor)
+        }
+        guard unlink(path) == 0 || errno == ENOENT else { throw PrivateFiles.error("cannot delete \(path)") }
     }
 }
 
@@ -207,6 +301,11 @@ final class KeyStore: PiiKeys, @unchecked Sendable {
 struct KeyStoreError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
+
+    /// A row wrapped with the KEK of `epoch`, which this process does not hold.
+    static func unknownEpoch(_ epoch: Int) -> KeyStoreError {
+        KeyStoreError("key row of epoch \(epoch), whose key-encryption key this crmd does not hold")
+    }
 }
 
 /// `number` as 8 big-endian bytes: the key of a data key in the key store, and the value of a

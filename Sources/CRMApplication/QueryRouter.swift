@@ -62,7 +62,7 @@ public final class QueryRouter: Sendable, ReadsStorage {
     static let systemMethods = [
         "system.ping", "system.stats", "system.backup", "events.read", "audit.verify", "audit.checkpoints",
         "customer.history", "deal.history", "ticket.history", "projection.status", "customer.export",
-        "system.migrate",
+        "system.migrate", "keys.rotate",
     ]
 
     /// Answers a query after every command queued before it has committed (read-your-writes for
@@ -190,6 +190,21 @@ public final class QueryRouter: Sendable, ReadsStorage {
             return try self.exportSubject(params)
         case "system.migrate":
             return try self.migrate(params)
+        case "keys.rotate":
+            try Params(params).finish()
+            guard let keyStore = self.storage.keyStore else {
+                throw Rejection(
+                    .badRequest,
+                    "this log stores personal data in plain text: there is no key to rotate "
+                        + "(crmctl migrate --encrypt-pii copies it into an encrypted log)"
+                )
+            }
+            let rotation = try keyStore.rotate(logger: self.logger)
+            return [
+                "kek_epoch_from": .int(Int64(rotation.from)), "kek_epoch_to": .int(Int64(rotation.to)),
+                "keys": .int(Int64(rotation.keys)),
+                "kek_file": .string(keyStore.kekDirectory + "/kek-\(rotation.to).key"),
+            ]
         case "audit.verify":
             return try self.log.verify(params)
         case "audit.checkpoints":

@@ -80,8 +80,8 @@ extension CRMCtl {
     /// `crmctl system …`: daemon health, statistics and backups.
     struct System: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Check that crmd answers, show its statistics, take a hot backup.",
-            subcommands: [Ping.self, Stats.self, Backup.self]
+            abstract: "Check that crmd answers, show its statistics, take a hot backup, rotate the key-encryption key.",
+            subcommands: [Ping.self, Stats.self, Backup.self, RotateKeys.self]
         )
     }
 

@@ -265,6 +265,34 @@ extension CRMCtl.System {
         }
     }
 
+    /// `crmctl system rotate-keys`.
+    struct RotateKeys: RPCCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Replace the key-encryption key of personal data (keys.rotate, admin role).",
+            discussion: """
+                crmd writes a new key-encryption key (kek-<epoch+1>.key in kek_dir), re-wraps every data \
+                key with it in one key-store transaction, then overwrites and deletes the old key file. \
+                Copies of the key store taken before (backups of <data_dir>/keys) no longer open: back \
+                the key store up again afterwards, and put the new key file where the old one was kept.
+                """
+        )
+
+        @OptionGroup(title: "Global options")
+        var global: GlobalOptions
+
+        var method: String { "keys.rotate" }
+
+        func params() throws -> JSON? { nil }
+
+        func render(_ result: JSON) -> String {
+            let from = result["kek_epoch_from"]?.intValue ?? 0
+            let to = result["kek_epoch_to"]?.intValue ?? 0
+            let keys = result["keys"]?.intValue ?? 0
+            return "key-encryption key rotated from epoch \(from) to \(to): \(keys) data keys re-wrapped; "
+                + "new key file \(result["kek_file"]?.stringValue ?? "?")"
+        }
+    }
+
     /// `crmctl projection status`.
     struct ProjectionStatus: RPCCommand {
         static let configuration = CommandConfiguration(

@@ -148,6 +148,7 @@ public enum RPCMethods {
         RPCMethod("projection.status", .system, .read),
         RPCMethod("system.backup", .system, .admin, long: true),
         RPCMethod("system.migrate", .system, .admin, long: true),
+        RPCMethod("keys.rotate", .system, .admin, long: true),
     ]
 
     /// The methods by name.

@@ -1,3 +1,4 @@
+import CRMApplication
 import CRMEventStore
 import CRMJSON
 import CRMProtocol
@@ -167,6 +168,63 @@ import Testing
         #expect(try await againClient.result("system.stats")["head"] == head)
         #expect(try await againClient.result("customer.get", ["customer_id": "zq"])["name"]?["first"] == "Zebulon")
         #expect(again.stop() == 0)
+    }
+
+    @Test func rotatingTheKeyEncryptionKeyKeepsTheDataReadableAndRetiresOldCopies() async throws {
+        let directory = TemporaryDirectory()
+        let data = directory.appending("data")
+        let socket = directory.appending("crmd.sock")
+        var daemon = try DaemonProcess(socketPath: socket, dataDirectory: data)
+        var client = try RPCClient(socketPath: socket)
+        _ = try await client.result("customer.create", ["customer_id": "zq", "first_name": "Zebulon"])
+        let profile = try await client.result("customer.get", ["customer_id": "zq"])
+        #expect(daemon.stop() == 0)
+        let stale = directory.appending("stale-keys")
+        try FileManager.default.copyItem(atPath: data + "/keys", toPath: stale)
+
+        daemon = try DaemonProcess(socketPath: socket, dataDirectory: data)
+        client = try RPCClient(socketPath: socket)
+        let rotation = try await client.result("keys.rotate")
+        #expect(rotation["kek_epoch_from"] == 1)
+        #expect(rotation["kek_epoch_to"] == 2)
+        #expect((rotation["keys"]?.intValue ?? 0) >= 1)
+        #expect(rotation["kek_file"] == .string(data + "-keys/kek-2.key"))
+        #expect(!FileManager.default.fileExists(atPath: data + "-keys/kek-1.key"))
+        let mode = try #require(
+            FileManager.default.attributesOfItem(atPath: data + "-keys/kek-2.key")[.posixPermissions] as? Int
+        )
+        #expect(mode == 0o400)
+        // Old and new subjects read and write as before.
+        _ = try await client.result("customer.create", ["customer_id": "bo", "first_name": "Bo"])
+        let opened = try await client.result("events.read", ["stream": "customer-zq"])
+        #expect(opened["events"]?[0]?["pii"]?["first_name"] == "Zebulon")
+        #expect(try await client.result("customer.get", ["customer_id": "zq"]) == profile)
+        #expect(daemon.stop() == 0)
+
+        // After a restart, with only the new key file.
+        daemon = try DaemonProcess(socketPath: socket, dataDirectory: data)
+        client = try RPCClient(socketPath: socket)
+        #expect(try await client.result("events.read", ["stream": "customer-bo"])["events"]?[0]?["pii"]?["first_name"] == "Bo")
+        _ = try await client.result("projection.rebuild", ["name": "customers"])
+        _ = try await ProjectionLifecycleTests.waitUntilSettled(client)
+        #expect(try await client.result("customer.get", ["customer_id": "zq"]) == profile)
+        #expect(daemon.stop() == 0)
+
+        // A copy of the key store from before the rotation no longer opens.
+        try FileManager.default.removeItem(atPath: data + "/keys")
+        try FileManager.default.copyItem(atPath: stale, toPath: data + "/keys")
+        let refused = #expect(throws: DaemonProcessError.self) {
+            try DaemonProcess(socketPath: socket, dataDirectory: data)
+        }
+        #expect(refused?.message.contains("kek-1.key is missing") == true, "\(refused?.message ?? "")")
+    }
+
+    @Test func aPlainTextLogHasNoKeyToRotate() async throws {
+        let daemon = try await TestDaemon { $0.encryptPersonalData = false }
+        let refused = try await daemon.client().error("keys.rotate")
+        #expect(refused.reason == "bad_request")
+        #expect(refused.message.contains("no key to rotate"))
+        try await daemon.stop()
     }
 
     @Test func aLogCreatedWithoutEncryptionKeepsPlainTextAndNeedsNoKeys() async throws {
