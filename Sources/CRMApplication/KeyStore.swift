@@ -35,8 +35,7 @@ final class KeyStore: PiiKeys, @unchecked Sendable {
     private let keks: Mutex<(current: Int, byEpoch: [Int: SymmetricKey])>
     /// Where the KEK files are.
     let kekDirectory: String
-    /// The main environment and its `pii_keys` table: which key number each subject has.
-    private let main: Environment
+    /// The main environment's `pii_keys` table: which key number each subject has.
     private let assignments: Database
     /// The current KEK's epoch (its file is `kek-<epoch>.key`).
     var epoch: Int { self.keks.withLock { $0.current } }
@@ -75,7 +74,8 @@ final class KeyStore: PiiKeys, @unchecked Sendable {
         }
         if !exists { try PrivateFiles.createDirectories(path) }
         var options = Environment.Options()
-        options.mapSize = 64 << 20
+        // A sparse map: ≈ 100 bytes per key, so a gigabyte holds millions of subjects.
+        options.mapSize = 1 << 30
         options.maxDatabases = 4
         let environment = try Environment(path: path, options: options)
         let (keys, meta, stored) = try environment.write { txn in
@@ -117,7 +117,6 @@ final class KeyStore: PiiKeys, @unchecked Sendable {
         self.meta = meta
         self.keks = Mutex((epoch, [epoch: kek]))
         self.kekDirectory = kekDirectory
-        self.main = main
         self.assignments = try main.write { txn in try txn.openDatabase(KeyStore.assignmentsTable) }
         try self.checkKEK(file)
     }

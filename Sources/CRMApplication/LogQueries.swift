@@ -353,8 +353,9 @@ struct LogQueries: Sendable, ReadsStorage {
     ]
 
     /// `customer.history`, `deal.history`, `ticket.history`: every event of the record's stream with
-    /// its actor and times, and per event the fields it changed as `{field: {from, to}}`.
-    func recordHistory(_ method: String, _ params: JSON?) throws -> JSON {
+    /// its actor and times, and per event the fields it changed as `{field: {from, to}}`. Encrypted
+    /// personal fields are shown only to callers that may read personal data (`personalData`).
+    func recordHistory(_ method: String, _ params: JSON?, personalData: Bool) throws -> JSON {
         guard let kind = LogQueries.historyKinds[method] else {
             throw Rejection(.unknownCommand, "unknown method \(method)")
         }
@@ -367,7 +368,7 @@ struct LogQueries: Sendable, ReadsStorage {
             var entries: [JSON] = []
             var previous: [String: JSON] = [:]
             for seq in positions {
-                guard let event = try self.store.event(at: seq, txn) else { continue }
+                guard let event = try self.store.event(at: seq, txn, personalData: personalData) else { continue }
                 let changes = LogQueries.changes(of: event, previous: &previous)
                 entries.append([
                     "seq": .int(Int64(event.seq)), "stream_version": .int(Int64(event.streamVersion)),

@@ -176,7 +176,7 @@ public final class QueryRouter: Sendable, ReadsStorage {
         case "events.read":
             return try self.log.readEvents(params, personalData: traits.readsPersonalData)
         case "customer.history", "deal.history", "ticket.history":
-            return try self.log.recordHistory(method, params)
+            return try self.log.recordHistory(method, params, personalData: traits.readsPersonalData)
         case "projection.status":
             try Params(params).finish()
             return try self.environment.read { txn in

@@ -306,9 +306,12 @@ public struct EventStore: Sendable {
 
     // MARK: - Reading
 
-    /// The event at position `seq` in the current shape of its type (upcast), or `nil`.
-    public func event(at seq: UInt64, _ txn: Transaction) throws -> RecordedEvent? {
-        try txn.withValue(self.events, [UInt8].bigEndian(seq)) { try EventRecord.decode($0, keys: self.piiKeys) }
+    /// The event at position `seq` in the current shape of its type (upcast), or `nil`. Encrypted
+    /// personal data is opened unless `personalData` is `false` (then it decodes as `null`).
+    public func event(at seq: UInt64, _ txn: Transaction, personalData: Bool = true) throws -> RecordedEvent? {
+        try txn.withValue(self.events, [UInt8].bigEndian(seq)) {
+            try EventRecord.decode($0, keys: personalData ? self.piiKeys : nil)
+        }
     }
 
     /// The event at position `seq` exactly as stored, with its stored schema version, or `nil`.
