@@ -253,13 +253,57 @@ public enum PiiEnvelope {
         streamVersion: UInt64,
         type: String
     ) -> [UInt8]? {
-        guard let keys, let parts = Parts(text), let key = keys.readingKey(parts.number),
-            let nonceBytes = Data(base64Encoded: Data(text[parts.nonce])),
-            let sealed = Data(base64Encoded: Data(text[parts.ciphertext])), sealed.count >= 16,
-            let nonce = try? AES.GCM.Nonce(data: nonceBytes),
-            let box = try? AES.GCM.SealedBox(nonce: nonce, ciphertext: sealed.dropLast(16), tag: sealed.suffix(16))
+        guard let parts = Parts(text) else { return nil }
+        // The nonce, ciphertext and tag decoded into one buffer: the combined form of a sealed box.
+        var combined: [UInt8] = []
+        combined.reserveCapacity(12 + parts.ciphertext.count * 3 / 4)
+        guard let keys, let key = keys.readingKey(parts.number),
+            Base64.decode(UnsafeRawBufferPointer(rebasing: text[parts.nonce]), into: &combined), combined.count == 12,
+            Base64.decode(UnsafeRawBufferPointer(rebasing: text[parts.ciphertext]), into: &combined),
+            combined.count >= 12 + 16, let box = try? AES.GCM.SealedBox(combined: combined)
         else { return nil }
         let aad = PiiEnvelope.associatedData(stream: stream, streamVersion: streamVersion, type: type, kid: parts.kid)
         return (try? AES.GCM.open(box, using: key, authenticating: aad)).map { Array($0) }
+    }
+}
+
+/// Standard base64 (RFC 4648 §4, with padding) decoded straight from bytes into a buffer: envelopes
+/// are opened for every event a rebuild folds, and Foundation's decoder wants a `Data` copy of its
+/// input and returns another.
+enum Base64 {
+    /// The 6-bit value of each ASCII byte; 0xFF for bytes outside the alphabet.
+    private static let values: [UInt8] = {
+        var table = [UInt8](repeating: 0xFF, count: 256)
+        for (index, byte) in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8.enumerated() {
+            table[Int(byte)] = UInt8(index)
+        }
+        return table
+    }()
+
+    /// Appends the bytes `text` encodes to `out`; `false` for text that is not padded base64.
+    static func decode(_ text: UnsafeRawBufferPointer, into out: inout [UInt8]) -> Bool {
+        guard text.count % 4 == 0 else { return false }
+        var index = 0
+        while index < text.count {
+            let last = index + 4 == text.count
+            var quad: UInt32 = 0
+            var padding = 0
+            for offset in 0..<4 {
+                let byte = text[index + offset]
+                if byte == UInt8(ascii: "="), last, offset >= 2 {
+                    padding += 1
+                    quad <<= 6
+                    continue
+                }
+                let value = Base64.values[Int(byte)]
+                guard value != 0xFF, padding == 0 else { return false }
+                quad = quad << 6 | UInt32(value)
+            }
+            out.append(UInt8(truncatingIfNeeded: quad >> 16))
+            if padding < 2 { out.append(UInt8(truncatingIfNeeded: quad >> 8)) }
+            if padding < 1 { out.append(UInt8(truncatingIfNeeded: quad)) }
+            index += 4
+        }
+        return true
     }
 }
