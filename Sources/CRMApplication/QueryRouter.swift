@@ -236,6 +236,10 @@ public final class QueryRouter: Sendable, ReadsStorage {
                     ["reason": .string(block.reason.rawValue), "message": .string(block.message)]
                 } ?? .null,
                 "projections": .array(projections),
+                "personal_data": [
+                    "encrypted": .bool(self.storage.keyStore != nil),
+                    "kek_epoch": self.storage.keyStore.map { .int(Int64($0.epoch)) } ?? .null,
+                ],
                 "uptime_seconds": .int(Int64(Date().timeIntervalSince(self.startedAt))),
                 "data_dir": .string(self.configuration.dataDirectory),
             ]
