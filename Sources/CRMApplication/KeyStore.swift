@@ -282,6 +282,21 @@ final class KeyStore: PiiKeys, @unchecked Sendable {
         }
     }
 
+    /// A compacted copy of the key store at `<directory>/keys-<epoch>/data.mdb` (0600 in a 0700
+    /// directory), taken in one read transaction; its path. The copy opens only with the KEK of its
+    /// epoch: keep it with that key file, apart from the data's backups.
+    func backup(into directory: String) throws -> String {
+        let target = directory + "/keys-\(self.epoch)"
+        try PrivateFiles.createDirectories(directory)
+        if access(target + "/data.mdb", F_OK) == 0 { try FileManager.default.removeItem(atPath: target) }
+        try PrivateFiles.createDirectories(target)
+        let descriptor = try PrivateFiles.createFile(target + "/data.mdb")
+        defer { close(descriptor) }
+        try self.environment.copy(toFile: descriptor, compact: true)
+        guard fsync(descriptor) == 0 else { throw PrivateFiles.error("cannot sync \(target)/data.mdb") }
+        return target
+    }
+
     /// Overwrites the KEK file `path` with zeros, syncs it and deletes it.
     private static func destroy(_ path: String) throws {
         _ = chmod(path, 0o600)

@@ -62,7 +62,7 @@ public final class QueryRouter: Sendable, ReadsStorage {
     static let systemMethods = [
         "system.ping", "system.stats", "system.backup", "events.read", "audit.verify", "audit.checkpoints",
         "customer.history", "deal.history", "ticket.history", "projection.status", "customer.export",
-        "system.migrate", "keys.rotate",
+        "system.migrate", "keys.rotate", "keys.backup",
     ]
 
     /// Answers a query after every command queued before it has committed (read-your-writes for
@@ -190,20 +190,25 @@ public final class QueryRouter: Sendable, ReadsStorage {
             return try self.exportSubject(params)
         case "system.migrate":
             return try self.migrate(params)
+        case "keys.backup":
+            try Params(params).finish()
+            let keyStore = try self.keyStore(for: "back up")
+            guard let directory = self.configuration.backupDirectory else {
+                throw Rejection(.badRequest, "backups are not configured (set backup_dir)")
+            }
+            let path = try keyStore.backup(into: directory)
+            return ["path": .string(path), "kek_epoch": .int(Int64(keyStore.epoch))]
         case "keys.rotate":
             try Params(params).finish()
-            guard let keyStore = self.storage.keyStore else {
-                throw Rejection(
-                    .badRequest,
-                    "this log stores personal data in plain text: there is no key to rotate "
-                        + "(crmctl migrate --encrypt-pii copies it into an encrypted log)"
-                )
-            }
+            let keyStore = try self.keyStore(for: "rotate")
             let rotation = try keyStore.rotate(logger: self.logger)
+            // The key store is backed up right after each rotation, apart from the data's backups.
+            let backup = try self.configuration.backupDirectory.map { try keyStore.backup(into: $0) }
             return [
                 "kek_epoch_from": .int(Int64(rotation.from)), "kek_epoch_to": .int(Int64(rotation.to)),
                 "keys": .int(Int64(rotation.keys)),
                 "kek_file": .string(keyStore.kekDirectory + "/kek-\(rotation.to).key"),
+                "key_store_backup": .string(backup),
             ]
         case "audit.verify":
             return try self.log.verify(params)
@@ -219,6 +224,18 @@ public final class QueryRouter: Sendable, ReadsStorage {
             }
             return try self.runner.query(index, method: method, params: params, self.environment)
         }
+    }
+
+    /// The key store, or `bad_request` on a log whose personal data is in plain text.
+    private func keyStore(for action: String) throws -> KeyStore {
+        guard let keyStore = self.storage.keyStore else {
+            throw Rejection(
+                .badRequest,
+                "this log stores personal data in plain text: there is no key to \(action) "
+                    + "(crmctl migrate --encrypt-pii copies it into an encrypted log)"
+            )
+        }
+        return keyStore
     }
 
     private func stats() throws -> JSON {

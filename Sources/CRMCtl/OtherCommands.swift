@@ -265,15 +265,41 @@ extension CRMCtl.System {
         }
     }
 
+    /// `crmctl system backup-keys`.
+    struct BackupKeys: RPCCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Copy the key store of personal data (keys.backup, admin role).",
+            discussion: """
+                crmd writes a compacted copy of its key store (<data_dir>/keys) to \
+                <backup_dir>/keys-<epoch>/ while it keeps serving. The copy opens only with the \
+                key-encryption key of that epoch: keep it apart from that key file and from the data's \
+                backups. Restore: put it back as <data_dir>/keys before starting crmd.
+                """
+        )
+
+        @OptionGroup(title: "Global options")
+        var global: GlobalOptions
+
+        var method: String { "keys.backup" }
+
+        func params() throws -> JSON? { nil }
+
+        func render(_ result: JSON) -> String {
+            let path = result["path"]?.stringValue ?? "?"
+            return "key store copied to \(path) (opens with kek-\(result["kek_epoch"]?.intValue ?? 0).key)"
+        }
+    }
+
     /// `crmctl system rotate-keys`.
     struct RotateKeys: RPCCommand {
         static let configuration = CommandConfiguration(
             abstract: "Replace the key-encryption key of personal data (keys.rotate, admin role).",
             discussion: """
                 crmd writes a new key-encryption key (kek-<epoch+1>.key in kek_dir), re-wraps every data \
-                key with it in one key-store transaction, then overwrites and deletes the old key file. \
-                Copies of the key store taken before (backups of <data_dir>/keys) no longer open: back \
-                the key store up again afterwards, and put the new key file where the old one was kept.
+                key with it in one key-store transaction, overwrites and deletes the old key file, and \
+                copies the key store to <backup_dir>/keys-<epoch>/. Copies of the key store taken \
+                before no longer open: keep the new copy and the new key file where keys are kept, apart \
+                from each other and from the data's backups.
                 """
         )
 
@@ -288,8 +314,10 @@ extension CRMCtl.System {
             let from = result["kek_epoch_from"]?.intValue ?? 0
             let to = result["kek_epoch_to"]?.intValue ?? 0
             let keys = result["keys"]?.intValue ?? 0
-            return "key-encryption key rotated from epoch \(from) to \(to): \(keys) data keys re-wrapped; "
+            var text = "key-encryption key rotated from epoch \(from) to \(to): \(keys) data keys re-wrapped; "
                 + "new key file \(result["kek_file"]?.stringValue ?? "?")"
+            if let backup = result["key_store_backup"]?.stringValue { text += "\nkey store copied to \(backup)" }
+            return text
         }
     }
 

@@ -149,6 +149,7 @@ public enum RPCMethods {
         RPCMethod("system.backup", .system, .admin, long: true),
         RPCMethod("system.migrate", .system, .admin, long: true),
         RPCMethod("keys.rotate", .system, .admin, long: true),
+        RPCMethod("keys.backup", .system, .admin, long: true),
     ]
 
     /// The methods by name.

@@ -193,6 +193,12 @@ import Testing
         #expect(rotation["kek_epoch_to"] == 2)
         #expect((rotation["keys"]?.intValue ?? 0) >= 1)
         #expect(rotation["kek_file"] == .string(data + "-keys/kek-2.key"))
+        let backup = try #require(rotation["key_store_backup"]?.stringValue)
+        #expect(backup == data + "-backups/keys-2")
+        let backupMode = try #require(
+            FileManager.default.attributesOfItem(atPath: backup + "/data.mdb")[.posixPermissions] as? Int
+        )
+        #expect(backupMode == 0o600)
         #expect(!FileManager.default.fileExists(atPath: data + "-keys/kek-1.key"))
         let mode = try #require(
             FileManager.default.attributesOfItem(atPath: data + "-keys/kek-2.key")[.posixPermissions] as? Int
@@ -221,13 +227,34 @@ import Testing
             try DaemonProcess(socketPath: socket, dataDirectory: data)
         }
         #expect(refused?.message.contains("kek-1.key is missing") == true, "\(refused?.message ?? "")")
+
+        // The copy the rotation wrote restores the key store.
+        try FileManager.default.removeItem(atPath: data + "/keys")
+        try FileManager.default.copyItem(atPath: backup, toPath: data + "/keys")
+        daemon = try DaemonProcess(socketPath: socket, dataDirectory: data)
+        client = try RPCClient(socketPath: socket)
+        #expect(try await client.result("customer.get", ["customer_id": "zq"]) == profile)
+        #expect(daemon.stop() == 0)
     }
 
-    @Test func aPlainTextLogHasNoKeyToRotate() async throws {
+    @Test func aPlainTextLogHasNoKeyToRotateOrBackUp() async throws {
         let daemon = try await TestDaemon { $0.encryptPersonalData = false }
         let refused = try await daemon.client().error("keys.rotate")
         #expect(refused.reason == "bad_request")
         #expect(refused.message.contains("no key to rotate"))
+        #expect(try await daemon.client().error("keys.backup").message.contains("no key to back up"))
+        try await daemon.stop()
+    }
+
+    @Test func theKeyStoreIsCopiedOnDemand() async throws {
+        let daemon = try await TestDaemon()
+        let client = try daemon.client()
+        _ = try await client.result("customer.create", ["customer_id": "zq", "first_name": "Zebulon"])
+        let copy = try await client.result("keys.backup")
+        #expect(copy["path"] == .string(daemon.directory.appending("backups/keys-1")))
+        #expect(copy["kek_epoch"] == 1)
+        #expect(FileManager.default.fileExists(atPath: daemon.directory.appending("backups/keys-1/data.mdb")))
+        #expect(try await client.error("keys.backup", ["x": 1]).field == "x")
         try await daemon.stop()
     }
 
