@@ -40,8 +40,17 @@ extension QueryRouter {
         if let entries = try? FileManager.default.contentsOfDirectory(atPath: to), !entries.isEmpty {
             throw Rejection(.alreadyExists, field: "to", "\(to) exists and is not empty")
         }
+        let kekDirectoryExisted = access(to + "-keys", F_OK) == 0
         try PrivateFiles.createDirectories(to)
-        return try LogMigration(source: self.store, environment: self.environment, to: to, logger: self.logger).run()
+        do {
+            let migration = LogMigration(source: self.store, environment: self.environment, to: to, logger: self.logger)
+            return try migration.run()
+        } catch {
+            // A copy cut short is removed, with the key made for it, so that it is never started on.
+            try? FileManager.default.removeItem(atPath: to)
+            if !kekDirectoryExisted { try? FileManager.default.removeItem(atPath: to + "-keys") }
+            throw error
+        }
     }
 }
 
