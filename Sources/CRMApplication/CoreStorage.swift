@@ -54,13 +54,7 @@ final class CoreStorage: Sendable {
         var store = try EventStore(environment: environment)
         self.keyStore = try CoreStorage.openKeyStore(configuration, environment, store, logger: logger)
         if let keyStore = self.keyStore {
-            let tables = try environment.write { txn in try StateTables(txn) }
-            let policies = ActivePolicyCache()
-            store.protection = PiiSealing(keys: keyStore) { event, stream, txn in
-                try PiiSubject.keyID(
-                    for: event, stream: stream, state: LMDBDecisionState(tables: tables, txn: txn, activePolicies: policies)
-                )
-            }
+            store.protection = keyStore.sealing(by: try environment.write { txn in try DecisionStateProjector(txn) })
         }
         self.store = store
         let runner = try ProjectionRunner(

@@ -1,3 +1,4 @@
+import CRMDomain
 import CRMEventStore
 import Crypto
 import Foundation
@@ -145,6 +146,14 @@ final class KeyStore: PiiKeys, @unchecked Sendable {
                 "the key-encryption key \(file) does not open the keys of this data directory: "
                     + "it belongs to another crmd, or was changed. Restore the right one"
             )
+        }
+    }
+
+    /// How new events of a log are sealed with these keys: each under the key of its subject, read
+    /// from the decision state `decisionState` folds, in the appending transaction.
+    func sealing(by decisionState: DecisionStateProjector) -> PiiSealing {
+        PiiSealing(keys: self) { event, stream, txn in
+            try PiiSubject.keyID(for: event, stream: stream, state: decisionState.state(txn))
         }
     }
 

@@ -74,16 +74,11 @@ struct LogMigration {
         )
         // The copy's decision state, folded as events are copied, says whose key seals each event (a
         // deal update belongs to the deal's first customer at that time); crmd refolds it on start.
-        let (tables, state) = try target.write { txn in
+        let state = try target.write { txn in
             try txn.put(store.meta, CoreStorage.protectionKey, CoreStorage.protectionValue)
-            return (try StateTables(txn), try DecisionStateProjector(txn))
+            return try DecisionStateProjector(txn)
         }
-        let policies = ActivePolicyCache()
-        store.protection = PiiSealing(keys: keyStore) { event, stream, txn in
-            try PiiSubject.keyID(
-                for: event, stream: stream, state: LMDBDecisionState(tables: tables, txn: txn, activePolicies: policies)
-            )
-        }
+        store.protection = keyStore.sealing(by: state)
         let (sourceHead, copied) = try self.environment.read { sourceTxn -> (LogHead, UInt64) in
             let sourceHead = try self.source.head(sourceTxn)
             var next: UInt64 = 1
