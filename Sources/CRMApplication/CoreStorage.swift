@@ -53,14 +53,18 @@ final class CoreStorage: Sendable {
         self.shared = SharedEnvironment(environment: environment)
         var store = try EventStore(environment: environment)
         self.keyStore = try CoreStorage.openKeyStore(configuration, environment, store, logger: logger)
+        let cipher = try self.keyStore?.rowCipher()
         if let keyStore = self.keyStore {
-            store.protection = keyStore.sealing(by: try environment.write { txn in try DecisionStateProjector(txn) })
+            store.protection = keyStore.sealing(
+                by: try environment.write { txn in try DecisionStateProjector(txn, cipher: cipher) }
+            )
         }
         self.store = store
         let runner = try ProjectionRunner(
             environment: environment,
             store: store,
             readModels: ProjectorRegistry.readModels + configuration.additionalReadModels,
+            cipher: cipher,
             chunkEvents: configuration.rebuildChunkEvents
         )
         self.runner = runner

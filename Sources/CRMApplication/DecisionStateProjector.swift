@@ -1,4 +1,5 @@
 import CRMDomain
+import CRMEventStore
 import CRMProjections
 import Crypto
 import LMDB
@@ -72,11 +73,49 @@ struct LMDBDecisionState: DecisionStateStore {
         return try self.activePolicies.policies(fingerprint, load: load)
     }
 
+    /// Seals the rows that hold personal values and keys the email index by keyed hash, for a log
+    /// that encrypts personal data; `nil` for one that keeps it in plain text.
+    let cipher: RowCipher?
+    /// The data key of the event being folded (see `RecordedEvent.personalDataKey`).
+    var eventKey: UInt64? = nil
+
+    /// Whether rows of `table` hold personal values: customers (names, contact points, address) and
+    /// deals (their names).
+    private static func isPersonal(_ table: StateTable) -> Bool { table == .customers || table == .deals }
+
+    /// The LMDB key of `key` in `table`: the keyed hash of an email address in the email index.
+    private func storedKey(_ table: StateTable, _ key: String) -> [UInt8] {
+        if table == .emails, let cipher = self.cipher { return cipher.indexKey(key) }
+        return Array(key.utf8)
+    }
+
+    /// What a sealed row of `table` under `key` is bound to.
+    private static func context(_ table: StateTable, _ key: String) -> [UInt8] {
+        Array("state.\(table.rawValue)|\(key)".utf8)
+    }
+
     func record(_ table: StateTable, _ key: String) throws -> [UInt8]? {
-        try self.txn.get(self.tables[table], key)
+        guard let cipher = self.cipher, LMDBDecisionState.isPersonal(table) else {
+            return try self.txn.get(self.tables[table], self.storedKey(table, key))
+        }
+        guard let stored = try self.txn.get(self.tables[table], key) else { return nil }
+        switch cipher.open(stored, context: LMDBDecisionState.context(table, key)) {
+        case .row(let row), .withoutKey(let row): return row
+        case .unavailable:
+            throw StateDecodingError("the \(table.rawValue) record \(key) is sealed under a data key that is gone")
+        case nil:
+            throw StateDecodingError("the \(table.rawValue) record \(key) is not a stored row")
+        }
     }
 
     func setRecord(_ table: StateTable, _ key: String, _ value: [UInt8]?) throws {
+        if let cipher = self.cipher, LMDBDecisionState.isPersonal(table), let value {
+            // Under the event's key, else under the key the row has (an event without personal data).
+            let number = try self.eventKey ?? self.txn.get(self.tables[table], key).flatMap(RowCipher.number(of:))
+            let sealed = cipher.seal(value, number: number, context: LMDBDecisionState.context(table, key))
+            return try self.txn.put(self.tables[table], key, sealed)
+        }
+        let storedKey = self.storedKey(table, key)
         if table == .slaPolicies {
             var hasher = SHA256()
             hasher.update(data: try self.record(.service, LMDBDecisionState.fingerprintKey) ?? [])
@@ -85,9 +124,9 @@ struct LMDBDecisionState: DecisionStateStore {
             try self.txn.put(self.tables[.service], LMDBDecisionState.fingerprintKey, Array(hasher.finalize()))
         }
         if let value {
-            try self.txn.put(self.tables[table], key, value)
+            try self.txn.put(self.tables[table], storedKey, value)
         } else {
-            try self.txn.delete(self.tables[table], key)
+            try self.txn.delete(self.tables[table], storedKey)
         }
     }
 }
@@ -99,22 +138,28 @@ struct DecisionStateProjector: Projector {
     /// Bump when `DecisionEvolver` or the layout of a decision-state row changes. Version 2 added the
     /// SLA policy-set fingerprint (kept by ``LMDBDecisionState`` since); version 3 stores customers as
     /// binary rows; version 4 stores pipelines,
-    /// deals, tickets, schedules, SLA policies and the policy index as binary rows too.
-    let version = 4
+    /// deals, tickets, schedules, SLA policies and the policy index as binary rows too; version 5 seals
+    /// customer and deal rows and keys the email index by keyed hash when personal data is encrypted.
+    let version = 5
     let tables: StateTables
     /// Decoded active SLA policies, shared by every transaction of this writer.
     let activePolicies = ActivePolicyCache()
+    /// Seals personal rows (see ``LMDBDecisionState/cipher``).
+    let cipher: RowCipher?
 
-    init(_ txn: Transaction) throws {
+    init(_ txn: Transaction, cipher: RowCipher? = nil) throws {
         self.tables = try StateTables(txn)
+        self.cipher = cipher
     }
 
     func state(_ txn: Transaction) -> LMDBDecisionState {
-        LMDBDecisionState(tables: self.tables, txn: txn, activePolicies: self.activePolicies)
+        LMDBDecisionState(tables: self.tables, txn: txn, activePolicies: self.activePolicies, cipher: self.cipher)
     }
 
     func apply(_ event: RecordedEvent, _ txn: Transaction) throws {
-        try DecisionEvolver.apply(event, to: self.state(txn))
+        var state = self.state(txn)
+        state.eventKey = event.personalDataKey
+        try DecisionEvolver.apply(event, to: state)
     }
 
     /// The decision state has one set of tables; it is rebuilt before crmd serves.

@@ -24,6 +24,10 @@ import Synchronization
 /// at a time, so no acknowledged event is ever encrypted under a key that is not durable, and a
 /// batch that creates subjects costs no second fsync. A number handed out by a batch that then
 /// failed, or left in the pool at shutdown, is never used again (it protects nothing).
+///
+/// Number 0 is not a subject's key: it is the index key, under which read models and the decision
+/// state key their indexes over personal values (keyed hashes, see ``CRMEventStore/RowCipher``). It is
+/// wrapped, rotated and backed up like the data keys, and never erased.
 final class KeyStore: PiiKeys, @unchecked Sendable {
     // @unchecked: `environment` is used for reads from any thread (MDB_NOTLS read transactions) and
     // written on the writer thread only; the mutable state sits behind mutexes.
@@ -120,6 +124,31 @@ final class KeyStore: PiiKeys, @unchecked Sendable {
         self.kekDirectory = kekDirectory
         self.assignments = try main.write { txn in try txn.openDatabase(KeyStore.assignmentsTable) }
         try self.checkKEK(file)
+        try self.createIndexKey()
+    }
+
+    /// The number of the index key (never a subject's).
+    static let indexKeyNumber: UInt64 = 0
+
+    /// Stores a new index key unless the store has one (a store created before index keys existed
+    /// gets one at its next start; its read models are rebuilt with it).
+    private func createIndexKey() throws {
+        let number = keyNumber(KeyStore.indexKeyNumber)
+        try self.keks.withLock { keks in
+            try self.environment.write { txn in
+                guard try txn.get(self.keys, number) == nil else { return }
+                let wrapped = Array(try AES.KeyWrap.wrap(SymmetricKey(size: .bits256), using: keks.byEpoch[keks.current]!))
+                try txn.put(self.keys, number, KeyStore.row(epoch: keks.current, wrapped: wrapped))
+            }
+        }
+    }
+
+    /// The cipher of the rows of read models and decision state over these keys.
+    func rowCipher() throws -> RowCipher {
+        guard let indexKey = self.readingKey(KeyStore.indexKeyNumber) else {
+            throw KeyStoreError("the index key is not in the key store")
+        }
+        return RowCipher(keys: self, indexKey: indexKey)
     }
 
     /// Writes a new random KEK to `file` (0400, in a 0700 directory).

@@ -76,7 +76,7 @@ struct LogMigration {
         // deal update belongs to the deal's first customer at that time); crmd refolds it on start.
         let state = try target.write { txn in
             try txn.put(store.meta, CoreStorage.protectionKey, CoreStorage.protectionValue)
-            return try DecisionStateProjector(txn)
+            return try DecisionStateProjector(txn, cipher: keyStore.rowCipher())
         }
         store.protection = keyStore.sealing(by: state)
         let (sourceHead, copied) = try self.environment.read { sourceTxn -> (LogHead, UInt64) in
@@ -88,8 +88,8 @@ struct LogMigration {
                     try self.source.forEachRecord(from: next, sourceTxn) { seq, record in
                         guard seq <= sourceHead.seq, seq < next + UInt64(LogMigration.chunkEvents) else { return false }
                         let stored = try EventRecord.decodeStored(record)
-                        let current = try EventRecord.decode(record)
-                        _ = try store.appendCopy(stored, current: current.event, txn)
+                        var current = try EventRecord.decode(record)
+                        current.personalDataKey = try store.appendCopy(stored, current: current.event, txn).personalDataKey
                         try state.apply(current, txn)
                         position = seq + 1
                         return true
@@ -120,7 +120,7 @@ struct LogMigration {
                 causationSeq: nil,
                 event: .untyped(UntypedEvent(type: "LogMigrated", schemaVersion: 1, data: data, pii: .null))
             )
-            return try store.appendCopy(migrated, current: migrated.event, txn)
+            return try store.appendCopy(migrated, current: migrated.event, txn).head
         }
         self.logger.notice(
             "copied the log into an encrypted one",

@@ -101,19 +101,23 @@ final class ProjectionRunner: Sendable {
     static let idleStepNanoseconds: UInt64 = 1_000_000_000
     /// Most events one rebuild chunk folds.
     let chunkEvents: Int
+    /// Seals the personal rows of every read model (`nil`: the log keeps personal data in plain text).
+    let cipher: RowCipher?
 
     /// Opens the tables of the decision state and of both slots of every read model.
     init(
         environment: Environment,
         store: EventStore,
         readModels factories: [ProjectorFactory],
+        cipher: RowCipher? = nil,
         chunkEvents: Int = 20_000
     ) throws {
         self.store = store
+        self.cipher = cipher
         self.chunkEvents = max(chunkEvents, 1)
         let (state, readModels) = try environment.write { txn -> (DecisionStateProjector, [ReadModel]) in
             let models = try factories.map { factory -> ReadModel in
-                let slots = [try factory(txn, 0), try factory(txn, 1)]
+                let slots = [try factory(txn, 0, cipher), try factory(txn, 1, cipher)]
                 return ReadModel(
                     name: slots[0].name,
                     version: slots[0].version,
@@ -121,7 +125,7 @@ final class ProjectionRunner: Sendable {
                     queries: slots.map(\.queries)
                 )
             }
-            return (try DecisionStateProjector(txn), models)
+            return (try DecisionStateProjector(txn, cipher: cipher), models)
         }
         self.state = state
         self.readModels = readModels

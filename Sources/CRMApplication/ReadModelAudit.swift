@@ -25,7 +25,7 @@ extension LogQueries {
         options.mapSize = max(self.environment.usedBytes * 2, 64 << 20)
         let scratch = try Environment(path: scratchPath, options: options)
         let factories = ProjectorRegistry.readModels + self.configuration.additionalReadModels
-        let fresh = try scratch.write { scratchTxn in try factories.map { try $0(scratchTxn, 0) } }
+        let fresh = try scratch.write { scratchTxn in try factories.map { try $0(scratchTxn, 0, self.runner.cipher) } }
 
         var next: UInt64 = 1
         while next <= head {

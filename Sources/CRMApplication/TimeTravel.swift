@@ -133,7 +133,7 @@ struct TimeTravel: Sendable, ReadsStorage {
             if event.stream == own { existed = true }
             return event.stream == own || names || deals.contains(event.stream) || tickets.contains(event.stream)
         }
-        let make = { (txn: Transaction) in try CustomerProfileProjector(txn) }
+        let make = { (txn: Transaction) in try CustomerProfileProjector(txn, cipher: self.runner.cipher) }
         var profile = try self.foldInScratch(upTo: position, only: indexed, make: make, include: touches) {
             projector,
             txn -> JSON in
@@ -187,11 +187,11 @@ struct TimeTravel: Sendable, ReadsStorage {
         }
         var report: JSON
         if method == "funnel.report" {
-            report = try self.foldInScratch(upTo: position, make: { try FunnelProjector($0) }) { projector, txn in
+            report = try self.foldInScratch(upTo: position, make: { try FunnelProjector($0, cipher: self.runner.cipher) }) { projector, txn in
                 try projector.report(rest, now: clock, txn)
             }
         } else {
-            report = try self.foldInScratch(upTo: position, make: { try SlaProjector($0) }) { projector, txn -> JSON in
+            report = try self.foldInScratch(upTo: position, make: { try SlaProjector($0, cipher: self.runner.cipher) }) { projector, txn -> JSON in
                 guard let query = projector.queries[method] else { return .null }
                 return try query(rest, txn)
             }

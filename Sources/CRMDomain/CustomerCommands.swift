@@ -20,7 +20,9 @@ extension DecisionState {
             throw Rejection(
                 .duplicateEmail,
                 field: "\(fieldPrefix)[\(index)].address",
-                "\(email.address) already belongs to customer \(holder)",
+                // The message names the field, never the address: a rejection is kept with its
+                // command id (idempotency), and kept data holds no personal value in plain text.
+                "this address already belongs to customer \(holder)",
                 details: ["existing_customer_id": .string(holder)]
             )
         }

@@ -55,7 +55,7 @@ public enum CustomerInput {
             if let address = consent.address {
                 let key = Validation.emailKey(address)
                 guard let found = emails.firstIndex(where: { $0.key == key }) else {
-                    throw Rejection.invalid(field, "\(address) is not an email address of customer \(customer.id)")
+                    throw Rejection.invalid(field, "not an email address of customer \(customer.id)")
                 }
                 index = found
             } else {
@@ -75,7 +75,7 @@ public enum CustomerInput {
             guard let normalized = Validation.normalizedPhone(address),
                 let found = phones.firstIndex(where: { $0.normalized == normalized })
             else {
-                throw Rejection.invalid(field, "\(address) is not a phone number of customer \(customer.id)")
+                throw Rejection.invalid(field, "not a phone number of customer \(customer.id)")
             }
             index = found
         } else {

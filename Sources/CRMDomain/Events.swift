@@ -72,6 +72,11 @@ public struct RecordedEvent: Sendable, Hashable {
     public var correlationID: String?
     /// Position of the event that caused this one (derived events), if any.
     public var causationSeq: UInt64?
+    /// The number of the data key that seals this event's personal data in the log, whether or not
+    /// the reader opened it (or could: an erased key keeps its number); `nil` when the event has no
+    /// personal data or the log keeps it in plain text. Read models seal what they fold from the
+    /// event's personal data under the same key.
+    public var personalDataKey: UInt64?
     /// The payload: typed when the event codec knows the type in this schema version.
     public var event: DomainEvent {
         didSet {

@@ -93,15 +93,21 @@ public enum EventRecord {
     ) throws(EventRecordError) -> RecordedEvent {
         let (envelope, data, stored) = try EventRecord.decodeEnvelope(record)
         guard PiiEnvelope.isEnvelope(stored) else { return try EventRecord.decode(envelope, data, stored) }
-        let opened =
-            opening(envelope.type)
-            ? PiiEnvelope.open(
-                stored, keys: keys, stream: envelope.stream, streamVersion: envelope.streamVersion, type: envelope.type
-            ) : nil
+        // A damaged envelope opens to nothing, like one whose key is gone.
+        let parts = PiiEnvelope.Parts(stored)
+        var opened: [UInt8]?
+        if let parts, opening(envelope.type) {
+            opened = PiiEnvelope.open(
+                stored, parts, keys: keys, stream: envelope.stream, streamVersion: envelope.streamVersion,
+                type: envelope.type
+            )
+        }
         let pii = opened ?? EventRecord.nullText
-        return try pii.withUnsafeBytes { pii in
+        var event = try pii.withUnsafeBytes { pii in
             Result { () throws(EventRecordError) in try EventRecord.decode(envelope, data, pii) }
         }.get()
+        event.personalDataKey = parts?.number
+        return event
     }
 
     /// The text of a `pii` that holds nothing.

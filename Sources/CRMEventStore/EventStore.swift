@@ -194,7 +194,9 @@ public struct EventStore: Sendable {
             // The record holds the payload as decided, its personal part encrypted before it is
             // hashed; folds get the event typed (`decide` already gives typed events; only a payload
             // written as it is needs the codec).
-            let bytes = EventRecord.encode(record, previousHash: head.hash, texts: try self.sealedTexts(record, txn))
+            let texts = try self.sealedTexts(record, txn)
+            record.personalDataKey = texts.key
+            let bytes = EventRecord.encode(record, previousHash: head.hash, texts: (texts.data, texts.pii))
             if case .untyped = record.event { record.event = EventCodec.typed(record.event) }
             let key = [UInt8].bigEndian(seq)
             try txn.put(self.events, key, bytes, flags: .append)
@@ -249,30 +251,37 @@ public struct EventStore: Sendable {
         _ event: RecordedEvent,
         subject: DomainEvent? = nil,
         _ txn: Transaction
-    ) throws -> (data: [UInt8], pii: [UInt8]) {
-        var texts = EventCodec.payloadTexts(event.event)
-        guard let protection = self.protection, texts.pii != EventRecord.nullText else { return texts }
+    ) throws -> (data: [UInt8], pii: [UInt8], key: UInt64?) {
+        let texts = EventCodec.payloadTexts(event.event)
+        guard let protection = self.protection, texts.pii != EventRecord.nullText else {
+            return (texts.data, texts.pii, nil)
+        }
         let kid = try protection.subject(subject ?? EventCodec.typed(event.event), event.stream, txn)
         let (key, number) = try protection.keys.writingKey(kid, txn)
-        texts.pii = try PiiEnvelope.seal(
+        let sealed = try PiiEnvelope.seal(
             texts.pii, key: key, kid: kid, number: number, stream: event.stream, streamVersion: event.streamVersion,
             type: event.type, nonce: protection.nonces.next()
         )
-        return texts
+        return (texts.data, sealed, number)
     }
 
     /// Appends a copy of `event` from another log at its own position, stream version, times and
     /// actor, its `pii` sealed when this log encrypts personal data: the copy-transform that moves a
     /// log written in plain text into an encrypted one. The copy has a hash chain of its own. `event`
     /// is the event as stored (its payload is kept as it is); `current` is it in its current shape,
-    /// which says whose key seals it.
-    public func appendCopy(_ event: RecordedEvent, current: DomainEvent, _ txn: Transaction) throws -> LogHead {
+    /// which says whose key seals it. Returns the new head and the number of the key that sealed the
+    /// copy's personal data.
+    public func appendCopy(
+        _ event: RecordedEvent,
+        current: DomainEvent,
+        _ txn: Transaction
+    ) throws -> (head: LogHead, personalDataKey: UInt64?) {
         let head = try self.head(txn)
         guard event.seq == head.seq + 1 else {
             throw ImportError("event \(event.seq) does not follow position \(head.seq)")
         }
         let texts = try self.sealedTexts(event, subject: current, txn)
-        let bytes = EventRecord.encode(event, previousHash: head.hash, texts: texts)
+        let bytes = EventRecord.encode(event, previousHash: head.hash, texts: (texts.data, texts.pii))
         let key = [UInt8].bigEndian(event.seq)
         try txn.put(self.events, key, bytes, flags: .append)
         try txn.put(self.streams, EventStore.streamKey(event.stream, event.streamVersion), key)
@@ -282,7 +291,7 @@ public struct EventStore: Sendable {
         try txn.put(self.streamHeads, event.stream, streamHeadBytes)
         let newHead = LogHead(seq: event.seq, hash: EventRecord.hash(bytes))
         try txn.put(self.meta, EventStore.headKey, [UInt8].bigEndian(newHead.seq) + newHead.hash)
-        return newHead
+        return (newHead, texts.key)
     }
 
     static func streamKey(_ stream: String, _ version: UInt64) -> [UInt8] {

@@ -254,6 +254,18 @@ public enum PiiEnvelope {
         type: String
     ) -> [UInt8]? {
         guard let parts = Parts(text) else { return nil }
+        return PiiEnvelope.open(text, parts, keys: keys, stream: stream, streamVersion: streamVersion, type: type)
+    }
+
+    /// ``open(_:keys:stream:streamVersion:type:)`` of an envelope already taken apart.
+    static func open(
+        _ text: UnsafeRawBufferPointer,
+        _ parts: Parts,
+        keys: (any PiiKeys)?,
+        stream: String,
+        streamVersion: UInt64,
+        type: String
+    ) -> [UInt8]? {
         // The nonce, ciphertext and tag decoded into one buffer: the combined form of a sealed box.
         var combined: [UInt8] = []
         combined.reserveCapacity(12 + parts.ciphertext.count * 3 / 4)

@@ -19,7 +19,7 @@ extension CustomerProfileProjector {
         let note = try fold(&profile)
         profile.version = event.streamVersion
         profile.updatedAt = event.occurredAt
-        try self.storeProfile(profile, txn)
+        try self.storeProfile(profile, for: event, txn)
         if let note {
             try self.putTimelineEntry(note, for: event, customerID: customerID, txn)
         }
@@ -53,7 +53,7 @@ extension CustomerProfileProjector {
         // replaced, so its index rows go first.
         let old = try self.loadProfile(customerID, txn)
         try self.reindex(customerID, from: old, to: profile, txn)
-        try self.storeProfile(profile, txn)
+        try self.storeProfile(profile, for: event, txn)
         try self.storeStats(ProfileStats(), of: customerID, txn)
         let note = TimelineNote.customerCreated(customerID: customerID, stage: created.lifecycleStage)
         try self.putTimelineEntry(note, for: event, customerID: customerID, txn)
@@ -193,16 +193,16 @@ extension CustomerProfileProjector {
     /// Moves the email, phone, tag and name index rows of `customerID` from what `old` lists to what
     /// `new` lists. An email row is removed only while it still points at this customer.
     func reindex(_ customerID: String, from old: CustomerProfile?, to new: CustomerProfile, _ txn: Transaction) throws {
-        let oldEmails = Set((old?.emails ?? []).map { ProfileKeys.emailKey($0.address) })
-        let newEmails = Set(new.emails.map { ProfileKeys.emailKey($0.address) })
+        let oldEmails = Set((old?.emails ?? []).map { self.personalIndexKey(ProfileKeys.emailKey($0.address)) })
+        let newEmails = Set(new.emails.map { self.personalIndexKey(ProfileKeys.emailKey($0.address)) })
         let idBytes = Array(customerID.utf8)
         for key in oldEmails.subtracting(newEmails) {
             if try txn.get(self.emails, key) == idBytes { try txn.delete(self.emails, key) }
         }
         for key in newEmails { try txn.put(self.emails, key, idBytes) }
 
-        let oldPhones = Set((old?.phones ?? []).map(\.normalized))
-        let newPhones = Set(new.phones.map(\.normalized))
+        let oldPhones = Set((old?.phones ?? []).map { self.personalIndexKey($0.normalized) })
+        let newPhones = Set(new.phones.map { self.personalIndexKey($0.normalized) })
         for number in oldPhones.subtracting(newPhones) {
             try txn.delete(self.phones, ProfileKeys.pairKey(number, customerID))
         }
@@ -212,9 +212,11 @@ extension CustomerProfileProjector {
 
         let oldTags = Set(old?.tags ?? [])
         let newTags = Set(new.tags)
-        for tag in oldTags.subtracting(newTags) { try txn.delete(self.tags, ProfileKeys.pairKey(tag, customerID)) }
+        for tag in oldTags.subtracting(newTags) {
+            try txn.delete(self.tags, ProfileKeys.pairKey(Array(tag.utf8), customerID))
+        }
         for tag in newTags.subtracting(oldTags) {
-            try txn.put(self.tags, ProfileKeys.pairKey(tag, customerID), [UInt8]())
+            try txn.put(self.tags, ProfileKeys.pairKey(Array(tag.utf8), customerID), [UInt8]())
         }
 
         guard old?.firstName != new.firstName || old?.lastName != new.lastName || old?.companyName != new.companyName
@@ -224,8 +226,12 @@ extension CustomerProfileProjector {
         }
         let newName = ProfileKeys.nameCompanyKey(first: new.firstName, last: new.lastName, company: new.companyName)
         if oldName != newName {
-            if let oldName { try txn.delete(self.names, ProfileKeys.pairKey(oldName, customerID)) }
-            if let newName { try txn.put(self.names, ProfileKeys.pairKey(newName, customerID), [UInt8]()) }
+            if let oldName {
+                try txn.delete(self.names, ProfileKeys.pairKey(self.personalIndexKey(oldName), customerID))
+            }
+            if let newName {
+                try txn.put(self.names, ProfileKeys.pairKey(self.personalIndexKey(newName), customerID), [UInt8]())
+            }
         }
     }
 

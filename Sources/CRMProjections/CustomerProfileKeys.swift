@@ -74,14 +74,15 @@ enum ProfileKeys {
 
     // MARK: - Indexes
 
-    /// `first ‖ 0x00 ‖ second`: tag and phone index keys (`tag`/`number`, then customer id).
-    static func pairKey(_ first: String, _ second: String) -> [UInt8] {
-        Array(first.utf8) + [Self.separator] + Array(second.utf8)
+    /// `first ‖ 0x00 ‖ second`: the keys of the tag, phone and name indexes (the tag, or the index
+    /// form of a number or a name at a company, then the customer id) and of `stream_customers`.
+    static func pairKey(_ first: [UInt8], _ second: String) -> [UInt8] {
+        first + [Self.separator] + Array(second.utf8)
     }
 
     /// `first ‖ 0x00`: the prefix of every pair key whose first part is `first`.
-    static func pairPrefix(_ first: String) -> [UInt8] {
-        Array(first.utf8) + [Self.separator]
+    static func pairPrefix(_ first: [UInt8]) -> [UInt8] {
+        first + [Self.separator]
     }
 
     /// The `names` index part of a profile, `name ‖ 0x00 ‖ company`, with the full name and the

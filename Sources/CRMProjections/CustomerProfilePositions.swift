@@ -19,8 +19,9 @@ extension CustomerProfileProjector {
             customers.insert(String(event.stream.dropFirst(Self.ownStreamPrefix.count)))
         }
         if event.stream.hasPrefix("deal-") || event.stream.hasPrefix("ticket-") {
-            for id in named { try txn.put(self.streamCustomers, ProfileKeys.pairKey(event.stream, id), [UInt8]()) }
-            let (earlier, _) = try self.scanPairs(self.streamCustomers, event.stream, after: nil, limit: .max, txn)
+            let stream = Array(event.stream.utf8)
+            for id in named { try txn.put(self.streamCustomers, ProfileKeys.pairKey(stream, id), [UInt8]()) }
+            let (earlier, _) = try self.scanPairs(self.streamCustomers, stream, after: nil, limit: .max, txn)
             customers.formUnion(earlier)
         }
         for id in customers {

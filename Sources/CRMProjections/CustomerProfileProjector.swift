@@ -1,4 +1,5 @@
 public import CRMDomain
+public import CRMEventStore
 import CRMJSON
 public import LMDB
 
@@ -35,12 +36,14 @@ public struct CustomerProfileProjector: Projector {
     /// Version 2 added the `positions` and `stream_customers` tables; version 3 keeps profiles,
     /// positions and timelines in one table, `rows`; version 4 stores profiles and timeline entries
     /// as compact binary rows instead of JSON; version 5 keeps what activities, tickets and deals
-    /// change in a stats row of its own beside the profile row; version 6 adds the `names` index.
-    static let identity = (name: "customers", version: 6)
+    /// change in a stats row of its own beside the profile row; version 6 adds the `names` index;
+    /// version 7 seals profile and timeline rows and keys the email, phone and name indexes by keyed
+    /// hash when personal data is encrypted.
+    static let identity = (name: "customers", version: 7)
 
     /// `customers`.
     public var name: String { Self.identity.name }
-    /// `6`.
+    /// `7`.
     public var version: Int { Self.identity.version }
     /// The table slot this instance uses.
     public let slot: Int
@@ -52,11 +55,15 @@ public struct CustomerProfileProjector: Projector {
     let tags: Database
     let streamCustomers: Database
     let names: Database
+    /// Seals the profile and timeline rows and keys the email, phone and name indexes by keyed hash
+    /// (see ``CRMEventStore/RowCipher``); `nil` for a log that keeps personal data in plain text.
+    let cipher: RowCipher?
 
     /// Opens (creating when needed) the projector's tables inside `txn`, which must be a write
     /// transaction the first time the tables are created.
-    public init(_ txn: Transaction, slot: Int = 0) throws {
+    public init(_ txn: Transaction, slot: Int = 0, cipher: RowCipher? = nil) throws {
         self.slot = slot
+        self.cipher = cipher
         func open(_ table: String) throws -> Database {
             try txn.openDatabase(
                 ProjectionTables.name(Self.identity.name, version: Self.identity.version, slot: slot, table: table)
@@ -119,8 +126,44 @@ public struct CustomerProfileProjector: Projector {
 
     /// The stored profile of `customerID`, or `nil`.
     func loadProfile(_ customerID: String, _ txn: Transaction) throws -> CustomerProfile? {
-        guard let bytes = try txn.get(self.profiles, customerID) else { return nil }
-        return try CustomerProfile(decoding: bytes, what: "profile of customer \(customerID)")
+        let what = "profile of customer \(customerID)"
+        guard let bytes = try self.openedRow(Array(customerID.utf8), what: what, txn) else { return nil }
+        return try CustomerProfile(decoding: bytes, what: what)
+    }
+
+    /// What sealed rows of the `rows` table are bound to, before their key.
+    private static let rowsContext = Array("customers.rows|".utf8)
+
+    /// The row stored under `key` in `rows`, opened (see ``CRMEventStore/RowCipher``); `nil` when
+    /// there is none. A row sealed under a key that is gone throws: only erasure removes keys, and it
+    /// rewrites the rows it leaves.
+    func openedRow(_ key: [UInt8], what: String, _ txn: Transaction) throws -> [UInt8]? {
+        guard let stored = try txn.get(self.profiles, key) else { return nil }
+        return try self.opened(stored, key: key, what: what)
+    }
+
+    /// `stored`, the row under `key` in `rows`, opened.
+    func opened(_ stored: [UInt8], key: [UInt8], what: String) throws -> [UInt8] {
+        guard let cipher = self.cipher else { return stored }
+        switch cipher.open(stored, context: Self.rowsContext + key) {
+        case .row(let row), .withoutKey(let row): return row
+        case .unavailable: throw ProfileStorageError(message: "stored \(what) is sealed under a data key that is gone")
+        case nil: throw ProfileStorageError(message: "stored \(what) is not a sealed row")
+        }
+    }
+
+    /// Stores `row` under `key` in `rows`, sealed under data key `number` (when the log encrypts
+    /// personal data), else under the key the stored row has.
+    func putSealedRow(_ row: [UInt8], key: [UInt8], number: UInt64?, _ txn: Transaction) throws {
+        guard let cipher = self.cipher else { return try txn.put(self.profiles, key, row) }
+        let number = try number ?? txn.withValue(self.profiles, key) { RowCipher.number(of: $0) } ?? nil
+        try txn.put(self.profiles, key, cipher.seal(row, number: number, context: Self.rowsContext + key))
+    }
+
+    /// The index form of a personal value in its comparison form (an email address, a normalized
+    /// phone number, a name at a company): its keyed hash, or the value itself without a cipher.
+    func personalIndexKey(_ value: String) -> [UInt8] {
+        self.cipher?.indexKey(value) ?? Array(value.utf8)
     }
 
     /// Whether `customerID` has a profile row.
@@ -128,9 +171,10 @@ public struct CustomerProfileProjector: Projector {
         try txn.withValue(self.profiles, customerID) { _ in true } ?? false
     }
 
-    /// Stores `profile` under its customer id.
-    func storeProfile(_ profile: CustomerProfile, _ txn: Transaction) throws {
-        try txn.put(self.profiles, profile.customerID, profile.encoded())
+    /// Stores `profile` under its customer id, sealed under the data key of `event` (or of the stored
+    /// row, for an event without personal data).
+    func storeProfile(_ profile: CustomerProfile, for event: RecordedEvent, _ txn: Transaction) throws {
+        try self.putSealedRow(profile.encoded(), key: Array(profile.customerID.utf8), number: event.personalDataKey, txn)
     }
 
     /// The stored stats of `customerID`, or `nil` for a customer that is not in the table.
@@ -152,13 +196,27 @@ public struct CustomerProfileProjector: Projector {
         _ txn: Transaction,
         _ body: (UnsafeRawBufferPointer) throws -> Result
     ) throws -> Result? {
-        try txn.withValue(self.profiles, customerID) { profile in
-            let stats = try txn.withValue(self.profiles, ProfileKeys.statsKey(customerID)) { stats in
-                try Self.joined(profile, stats, body)
-            }
-            if let stats { return stats }
-            return try body(profile)
+        guard self.cipher != nil else {
+            return try txn.withValue(self.profiles, customerID) { try self.withStats(customerID, $0, txn, body) }
         }
+        guard let profile = try self.openedRow(Array(customerID.utf8), what: "profile of customer \(customerID)", txn)
+        else { return nil }
+        return try profile.withUnsafeBytes { try self.withStats(customerID, $0, txn, body) }
+    }
+
+    /// `body` on the profile row `profile` followed by the stats row of `customerID` (or on `profile`
+    /// alone when there is none).
+    private func withStats<Result>(
+        _ customerID: String,
+        _ profile: UnsafeRawBufferPointer,
+        _ txn: Transaction,
+        _ body: (UnsafeRawBufferPointer) throws -> Result
+    ) throws -> Result {
+        let stats = try txn.withValue(self.profiles, ProfileKeys.statsKey(customerID)) { stats in
+            try Self.joined(profile, stats, body)
+        }
+        if let stats { return stats }
+        return try body(profile)
     }
 
     /// `body` on `first` and `second` copied into one temporary buffer.
@@ -185,7 +243,12 @@ public struct CustomerProfileProjector: Projector {
     ) throws {
         let row = TimelineRow(actor: event.actor, note: note)
         let key = ProfileKeys.timelineKey(customerID, at: at ?? event.occurredAt, seq: event.seq)
-        try txn.put(self.profiles, key, row.encoded())
+        // Each entry under the key of its own event: a note without personal data is stored as it is.
+        guard let cipher = self.cipher else { return try txn.put(self.profiles, key, row.encoded()) }
+        try txn.put(
+            self.profiles, key,
+            cipher.seal(row.encoded(), number: event.personalDataKey, context: Self.rowsContext + key)
+        )
     }
 }
 

@@ -72,16 +72,18 @@ extension CustomerProfileProjector {
             guard after == nil else { throw Rejection.invalid("after", "after pages phone and tag results only") }
             let key = ProfileKeys.emailKey(email!)
             guard !key.isEmpty else { throw Rejection.invalid("email", "must not be empty") }
-            ids = try txn.get(self.emails, key).map { [String(decoding: $0, as: UTF8.self)] } ?? []
+            ids = try txn.get(self.emails, self.personalIndexKey(key)).map { [String(decoding: $0, as: UTF8.self)] } ?? []
             nextAfter = nil
         case "phone":
             guard let normalized = ProfileKeys.normalizedPhone(phone!) else {
                 throw Rejection(.invalidPhone, field: "phone", "\"\(phone!)\" is not a phone number")
             }
-            (ids, nextAfter) = try self.scanPairs(self.phones, normalized, after: after, limit: limit, txn)
+            (ids, nextAfter) = try self.scanPairs(
+                self.phones, self.personalIndexKey(normalized), after: after, limit: limit, txn
+            )
         default:
             guard !tag!.isEmpty else { throw Rejection.invalid("tag", "must not be empty") }
-            (ids, nextAfter) = try self.scanPairs(self.tags, tag!, after: after, limit: limit, txn)
+            (ids, nextAfter) = try self.scanPairs(self.tags, Array(tag!.utf8), after: after, limit: limit, txn)
         }
         var customers: [JSON] = []
         for customerID in ids {
@@ -116,7 +118,7 @@ extension CustomerProfileProjector {
     /// last id returned when more rows follow.
     func scanPairs(
         _ database: Database,
-        _ first: String,
+        _ first: [UInt8],
         after: String?,
         limit: Int,
         _ txn: Transaction
@@ -168,7 +170,9 @@ extension CustomerProfileProjector {
         }
         var found: [String: (reasons: Set<String>, phones: Set<String>)] = [:]
         for number in Set(profile.phones.map(\.normalized)) {
-            let (ids, _) = try self.scanPairs(self.phones, number, after: nil, limit: Self.maximumSharers, txn)
+            let (ids, _) = try self.scanPairs(
+                self.phones, self.personalIndexKey(number), after: nil, limit: Self.maximumSharers, txn
+            )
             for id in ids where id != customerID {
                 found[id, default: ([], [])].reasons.insert("phone")
                 found[id, default: ([], [])].phones.insert(number)
@@ -177,7 +181,9 @@ extension CustomerProfileProjector {
         if let key = ProfileKeys.nameCompanyKey(
             first: profile.firstName, last: profile.lastName, company: profile.companyName
         ) {
-            let (ids, _) = try self.scanPairs(self.names, key, after: nil, limit: Self.maximumSharers, txn)
+            let (ids, _) = try self.scanPairs(
+                self.names, self.personalIndexKey(key), after: nil, limit: Self.maximumSharers, txn
+            )
             for id in ids where id != customerID { found[id, default: ([], [])].reasons.insert("name_company") }
         }
         let candidates = found.keys.sorted().prefix(limit).map { id -> JSON in
@@ -243,7 +249,9 @@ extension CustomerProfileProjector {
                 guard let position = ProfileKeys.decodeTimelineKey(found.key, prefixLength: prefix.count) else {
                     throw ProfileStorageError(message: "malformed timeline key of customer \(customerID)")
                 }
-                let row = try TimelineRow(decoding: found.valueBytes, what: what)
+                let row = try TimelineRow(
+                    decoding: try self.opened(found.valueBytes, key: found.keyBytes, what: what), what: what
+                )
                 if count > 0 { out.raw(",") }
                 row.write(into: &out, at: position.at, seq: position.seq)
                 count += 1

@@ -75,6 +75,8 @@ struct FunnelItem: Sendable, Hashable {
     var source: String?
     var tier: String?
     /// Deal name (personal data, shown by `deal.get`).
+    /// The deal's name: not part of the stored row (it is personal data, kept in the `names` table);
+    /// set from there before the item is shown.
     var name: String?
     /// When the item was created.
     var createdAt: Int64

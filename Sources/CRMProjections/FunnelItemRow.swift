@@ -4,7 +4,7 @@ import CRMDomain
 /// whole. `deal.get` and the reports render the item's JSON (``FunnelItem/json``) at query time.
 extension FunnelItem {
     /// Format of the row; bump it with the funnel read model's version.
-    static let rowFormat: UInt8 = 1
+    static let rowFormat: UInt8 = 2
 
     /// The item as a binary row.
     func encoded() -> [UInt8] {
@@ -23,7 +23,6 @@ extension FunnelItem {
         row.strings(self.customerIDs)
         row.optionalString(self.source)
         row.optionalString(self.tier)
-        row.optionalString(self.name)
         row.int(self.createdAt)
         row.int(self.updatedAt)
         row.optionalInt(self.closedAt)
@@ -62,7 +61,6 @@ extension FunnelItem {
         self.customerIDs = try row.strings()
         self.source = try row.optionalString()
         self.tier = try row.optionalString()
-        self.name = try row.optionalString()
         self.createdAt = try row.int()
         self.updatedAt = try row.int()
         self.closedAt = try row.optionalInt()

@@ -1,5 +1,5 @@
 public import CRMDomain
-import CRMEventStore
+public import CRMEventStore
 import CRMJSON
 public import LMDB
 
@@ -8,6 +8,8 @@ public import LMDB
 /// Tables (named with ``Projector/tableName(_:)``):
 /// - `pipelines`: pipeline id → current definition (the `PipelineDefined` data).
 /// - `deals`: deal id → the deal's ``FunnelItem`` as a binary row (`deal.get` renders it).
+/// - `names`: deal id → the deal's name (personal data: sealed when the log encrypts it, see
+///   ``PersonalTexts``), so that only the events that name a deal touch it.
 /// - `by_pipeline`: pipeline id, `0x00`, deal id → empty.
 /// - `by_customer`: customer id, `0x00`, deal id → empty.
 /// - `lifecycle`: customer id → the customer's ``FunnelItem`` in the lifecycle funnel as a binary
@@ -17,12 +19,13 @@ public import LMDB
 /// folded items: a projection rebuilt from the log answers exactly like the inline one.
 public struct FunnelProjector: Projector {
     /// Version 2: version 1 was an empty placeholder, so data directories folded by it are rebuilt.
-    /// Version 3 stores deals and lifecycle items as binary rows instead of JSON documents.
-    static let identity = (name: "funnel", version: 3)
+    /// Version 3 stores deals and lifecycle items as binary rows instead of JSON documents; version 4
+    /// keeps deal names in a table of their own, sealed when personal data is encrypted.
+    static let identity = (name: "funnel", version: 4)
 
     /// `funnel`.
     public var name: String { Self.identity.name }
-    /// `2`.
+    /// `4`.
     public var version: Int { Self.identity.version }
     /// The table slot this instance uses.
     public let slot: Int
@@ -32,9 +35,12 @@ public struct FunnelProjector: Projector {
     let byPipeline: Database
     let byCustomer: Database
     let lifecycle: Database
+    /// Deal names.
+    let names: PersonalTexts
 
-    /// Opens (creating when needed) the projection's tables.
-    public init(_ txn: Transaction, slot: Int = 0) throws {
+    /// Opens (creating when needed) the projection's tables; `cipher` seals deal names (`nil` for a
+    /// log that keeps personal data in plain text).
+    public init(_ txn: Transaction, slot: Int = 0, cipher: RowCipher? = nil) throws {
         self.slot = slot
         func open(_ table: String) throws -> Database {
             try txn.openDatabase(
@@ -46,10 +52,13 @@ public struct FunnelProjector: Projector {
         self.byPipeline = try open("by_pipeline")
         self.byCustomer = try open("by_customer")
         self.lifecycle = try open("lifecycle")
+        self.names = PersonalTexts(try open("names"), readModel: Self.identity.name, table: "names", cipher: cipher)
     }
 
     /// Every table of this instance.
-    public var databases: [Database] { [self.pipelines, self.deals, self.byPipeline, self.byCustomer, self.lifecycle] }
+    public var databases: [Database] {
+        [self.pipelines, self.deals, self.byPipeline, self.byCustomer, self.lifecycle, self.names.database]
+    }
 
     /// Folds one event; other event types are ignored.
     public func apply(_ event: RecordedEvent, _ txn: Transaction) throws {
@@ -130,7 +139,7 @@ public struct FunnelProjector: Projector {
         item.closeDate = created.closeDate
         item.ownerID = created.ownerID
         item.customerIDs = created.customerIDs
-        item.name = created.name
+        try self.names.put(created.name, of: id, for: event, txn)
         item.lostReason = item.kind == "lost" ? created.lostReason : nil
         item.version = Int64(truncatingIfNeeded: event.streamVersion)
         try self.store(item, self.deals, txn)
@@ -159,7 +168,7 @@ public struct FunnelProjector: Projector {
     private func dealUpdated(_ updated: DealUpdated, _ event: RecordedEvent, _ txn: Transaction) throws {
         let id = updated.dealID
         guard var item = try self.item(self.deals, id, txn) else { return }
-        if let change = updated.name { item.name = change.to }
+        if let change = updated.name { try self.names.put(change.to, of: id, for: event, txn) }
         if let change = updated.amount { item.amount = change.to }
         if let change = updated.currency { item.currency = change.to }
         if let change = updated.closeDate { item.closeDate = change.to }

@@ -140,7 +140,8 @@ extension FunnelProjector {
         var params = try Params(json)
         let id = try params.identifier("deal_id", required: true)!
         try params.finish()
-        guard let item = try self.item(self.deals, id, txn) else { throw Rejection.notFound("deal_id", "deal", id) }
+        guard var item = try self.item(self.deals, id, txn) else { throw Rejection.notFound("deal_id", "deal", id) }
+        item.name = try self.names.text(of: id, txn)
         return item.json
     }
 
@@ -198,7 +199,7 @@ extension FunnelProjector {
         var last: String?
         var more = false
         for id in candidates {
-            guard let item = try self.item(self.deals, id, txn) else { continue }
+            guard var item = try self.item(self.deals, id, txn) else { continue }
             if let pipelineID, item.pipelineID != pipelineID { continue }
             if let stageID, item.stage != stageID { continue }
             if let ownerID, item.ownerID != ownerID { continue }
@@ -206,6 +207,7 @@ extension FunnelProjector {
                 more = true
                 break
             }
+            item.name = try self.names.text(of: id, txn)
             deals.append(item.json)
             last = id
         }

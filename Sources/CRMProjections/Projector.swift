@@ -1,4 +1,5 @@
 public import CRMDomain
+public import CRMEventStore
 public import CRMJSON
 public import LMDB
 
@@ -33,8 +34,10 @@ public protocol Projector: Sendable {
 }
 
 /// Makes the instance of a read model that uses one table slot, opening (creating) its tables in a
-/// write transaction.
-public typealias ProjectorFactory = @Sendable (_ txn: Transaction, _ slot: Int) throws -> any Projector
+/// write transaction. `cipher` seals the rows that hold personal values (`nil` for a log that keeps
+/// personal data in plain text); a read model that folds no personal data ignores it.
+public typealias ProjectorFactory =
+    @Sendable (_ txn: Transaction, _ slot: Int, _ cipher: RowCipher?) throws -> any Projector
 
 extension Projector {
     /// The name of one of this projector's tables.

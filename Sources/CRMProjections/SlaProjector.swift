@@ -1,4 +1,5 @@
 public import CRMDomain
+public import CRMEventStore
 import CRMJSON
 public import LMDB
 
@@ -11,14 +12,17 @@ public import LMDB
 ///   on the log and `as_of`; the JSON of every answer is rendered then.
 /// - `open`: ticket id → empty, for tickets neither solved nor closed (the `sla.breaching` scan).
 /// - `customers`: customer id → tier and owner (the `tier` and `owner` report groupings).
+/// - `subjects`: ticket id → the ticket's subject (personal data: sealed when the log encrypts it, see
+///   ``PersonalTexts``), written once, when the ticket opens.
 public struct SlaProjector: Projector {
     /// Version 2 stores binary rows, a ticket's log one row per event, instead of one JSON document
-    /// per ticket.
-    static let identity = (name: "sla", version: 2)
+    /// per ticket; version 3 keeps ticket subjects in a table of their own, sealed when personal data
+    /// is encrypted.
+    static let identity = (name: "sla", version: 3)
 
     /// `sla`.
     public var name: String { Self.identity.name }
-    /// `2`.
+    /// `3`.
     public var version: Int { Self.identity.version }
     /// The table slot this instance uses.
     public let slot: Int
@@ -26,9 +30,12 @@ public struct SlaProjector: Projector {
     let tickets: Database
     let open: Database
     let customers: Database
+    /// Ticket subjects.
+    let subjects: PersonalTexts
 
-    /// Opens the projection's tables.
-    public init(_ txn: Transaction, slot: Int = 0) throws {
+    /// Opens the projection's tables; `cipher` seals ticket subjects (`nil` for a log that keeps
+    /// personal data in plain text).
+    public init(_ txn: Transaction, slot: Int = 0, cipher: RowCipher? = nil) throws {
         self.slot = slot
         func open(_ table: String) throws -> Database {
             try txn.openDatabase(
@@ -38,10 +45,13 @@ public struct SlaProjector: Projector {
         self.tickets = try open("tickets")
         self.open = try open("open")
         self.customers = try open("customers")
+        self.subjects = PersonalTexts(
+            try open("subjects"), readModel: Self.identity.name, table: "subjects", cipher: cipher
+        )
     }
 
     /// Every table of this instance.
-    public var databases: [Database] { [self.tickets, self.open, self.customers] }
+    public var databases: [Database] { [self.tickets, self.open, self.customers, self.subjects.database] }
 
     /// Folds one event; event types this read model does not use are ignored.
     public func apply(_ event: RecordedEvent, _ txn: Transaction) throws {
@@ -63,7 +73,10 @@ public struct SlaProjector: Projector {
             let opens = SlaTicket.opens(event)
             let old = opens ? nil : try self.ticket(id, txn)
             guard let (ticket, entry) = SlaTicket.fold(old, event) else { return }
-            if opens { try self.deleteLog(id, txn) }
+            if opens {
+                try self.deleteLog(id, txn)
+                try self.subjects.put(ticket.subject, of: id, for: event, txn)
+            }
             try txn.put(self.tickets, SlaTicketRows.ticketKey(id), SlaTicketRows.encoded(ticket))
             if let entry {
                 try txn.put(self.tickets, SlaTicketRows.logKey(id, seq: event.seq), SlaTicketRows.encoded(entry))

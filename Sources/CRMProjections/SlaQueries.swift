@@ -158,7 +158,9 @@ extension SlaProjector {
         let id = try params.identifier("ticket_id", required: true)!
         let asOf = try Self.clockTime(&params)
         try params.finish()
-        return Self.ticketSummary(try self.ticketRecord(id, txn), asOf: asOf)
+        var record = try self.ticketRecord(id, txn)
+        record.ticket.subject = try self.subjects.text(of: id, txn)
+        return Self.ticketSummary(record, asOf: asOf)
     }
 
     /// `ticket.list {customer_id?, status?, limit?, after?, at?}` → `{"tickets":[…], "next_after": id|null}`
@@ -184,7 +186,8 @@ extension SlaProjector {
                     more = true
                     break
                 }
-                let record = SlaTicketRecord(ticket: ticket, log: try scan.log())
+                var record = SlaTicketRecord(ticket: ticket, log: try scan.log())
+                record.ticket.subject = try self.subjects.text(of: ticket.ticketID, txn)
                 tickets.append(Self.ticketSummary(record, asOf: asOf))
                 last = ticket.ticketID
             }
@@ -224,7 +227,7 @@ extension SlaProjector {
                     var row: [String: JSON] = [:]
                     row["ticket_id"] = .string(id)
                     row["customer_id"] = .string(ticket.customerID)
-                    row["subject"] = .string(ticket.subject)
+                    row["subject"] = .string(try self.subjects.text(of: id, txn))
                     row["priority"] = .string(ticket.priority)
                     row["status"] = .string(evaluation.status)
                     row["policy"] = policy

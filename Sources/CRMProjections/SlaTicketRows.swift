@@ -12,7 +12,7 @@ import LMDB
 /// sort right after its facts, and `id ‖ 0x01` sorts after them and before the next ticket.
 enum SlaTicketRows {
     /// Format of the facts row; bump it with the SLA read model's version.
-    static let ticketFormat: UInt8 = 1
+    static let ticketFormat: UInt8 = 2
     /// Format of a log row; bump it with the SLA read model's version.
     static let entryFormat: UInt8 = 1
 
@@ -32,7 +32,7 @@ enum SlaTicketRows {
 
     // MARK: - Facts
 
-    /// The facts row of `ticket`.
+    /// The facts row of `ticket`, without its subject (personal data, kept in the `subjects` table).
     static func encoded(_ ticket: SlaTicket) -> [UInt8] {
         var row = BinaryRowWriter(capacity: 96 + 8 * ticket.tags.count)
         row.byte(Self.ticketFormat)
@@ -43,7 +43,6 @@ enum SlaTicketRows {
         row.string(ticket.status)
         row.strings(ticket.tags)
         row.string(ticket.createdBy)
-        row.optionalString(ticket.subject)
         row.int(ticket.createdAt)
         row.int(ticket.updatedAt)
         row.int(ticket.messageCount)
@@ -64,7 +63,7 @@ enum SlaTicketRows {
             status: try row.string(),
             tags: try row.strings(),
             createdBy: try row.string(),
-            subject: try row.optionalString(),
+            subject: nil,  // kept in the `subjects` table
             createdAt: try row.int(),
             updatedAt: try row.int(),
             messageCount: try row.int(),

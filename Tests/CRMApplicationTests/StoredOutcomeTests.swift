@@ -125,7 +125,7 @@ import Testing
         }
         // Every query of every read model is in the table.
         for model in ProjectorRegistry.readModels {
-            let projector = try core.queries.storage.environment.write { txn in try model(txn, 0) }
+            let projector = try core.queries.storage.environment.write { txn in try model(txn, 0, nil) }
             for name in projector.queries.keys {
                 #expect(RPCMethods.method(name)?.kind == .query, "\(name) is missing from the method table")
             }

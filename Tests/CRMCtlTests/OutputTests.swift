@@ -83,13 +83,13 @@ import Testing
     @Test func errorLineNamesReasonFieldAndDetails() {
         let error = RPCError(
             reason: "duplicate_email",
-            message: "ada@example.com already belongs to customer ada",
+            message: "this address already belongs to customer ada",
             field: "emails[0].address",
             details: ["existing_customer_id": "ada"]
         )
         #expect(
             Output.errorLines(error) == [
-                "crmctl: ada@example.com already belongs to customer ada [duplicate_email] (field emails[0].address)",
+                "crmctl: this address already belongs to customer ada [duplicate_email] (field emails[0].address)",
                 "  existing_customer_id: ada",
             ]
         )

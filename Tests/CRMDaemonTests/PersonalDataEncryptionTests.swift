@@ -14,6 +14,15 @@ import Testing
     /// Distinctive personal values that must never appear in the log's records.
     static let secrets = ["Zebulon", "Quixotewood", "zebulon.q@example.org", "7946 0123", "Kilimanjaro Street", "Zanzibar"]
 
+    /// Which of ``secrets`` (and of their comparison forms: lower-cased, a phone number's digits) the
+    /// raw bytes of the file at `path` hold, whatever table, free page or index they would be in.
+    static func secretsFound(inFile path: String) throws -> [String] {
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        let lowered = Data(bytes.map { (0x41...0x5A).contains($0) ? $0 | 0x20 : $0 })
+        let forms = Self.secrets.map { $0.lowercased() } + ["442079460123", "79460123"]
+        return forms.filter { lowered.range(of: Data($0.utf8)) != nil }
+    }
+
     /// Writes customers, an activity, a deal and a ticket carrying ``secrets``.
     static func populate(_ client: RPCClient) async throws {
         _ = try await client.result(
@@ -28,6 +37,13 @@ import Testing
         _ = try await client.result(
             "customer.update", ["customer_id": "zq", "set": ["job_title": "Zanzibar envoy"]]
         )
+        // A rejection is kept with its command id (idempotency): it must not quote the address.
+        let taken = try await client.error(
+            "customer.create",
+            ["first_name": "Zed", "emails": [["address": "zebulon.q@example.org"]], "command_id": "dup-1"]
+        )
+        #expect(taken.reason == "duplicate_email")
+        #expect(!taken.message.contains("zebulon"))
         _ = try await client.result(
             "customer.set_consent",
             ["customer_id": "zq", "channel": "email", "status": "opted_in", "address": "zebulon.q@example.org"]
@@ -97,7 +113,13 @@ import Testing
         #expect(shared["events"]?[0]?["pii"]?["kid"] == "a:a2", "an activity of two customers has its own key")
         let verified = try await client.result("audit.verify")
         #expect(verified["ok"] == true)
+        let backup = try #require(try await client.result("system.backup", ["name": "grep"])["path"]?.stringValue)
         #expect(daemon.stop() == 0)
+
+        // Nowhere in the main environment — log, read models, decision state, indexes, free pages — nor
+        // in a hot backup of it is a personal value in plain text.
+        #expect(try Self.secretsFound(inFile: data + "/data.mdb") == [])
+        #expect(try Self.secretsFound(inFile: backup + "/data.mdb") == [])
 
         // No record of the log holds a personal value in plain text.
         for record in try Self.records(data) {

@@ -90,7 +90,7 @@ struct ProbeProjector: Projector {
         return try scratch.write { txn in
             var result: [String: [[[UInt8]]]] = [:]
             for factory in ProjectorRegistry.readModels {
-                let projector = try factory(txn, 0)
+                let projector = try factory(txn, 0, core.queries.storage.runner.cipher)
                 for event in events { try projector.apply(event, txn) }
                 result[projector.name] = try projector.databases.map { try Self.rows($0, txn) }
             }
@@ -354,7 +354,7 @@ struct ProbeProjector: Projector {
         #expect(duplicate.reason == "already_exists")
         try await daemon.stop()
     }
-    static let probe: ProjectorFactory = { txn, slot in try ProbeProjector(txn, slot: slot) }
+    static let probe: ProjectorFactory = { txn, slot, _ in try ProbeProjector(txn, slot: slot) }
 
     @Test func aFailingProjectorIsIsolatedAndARebuildAfterTheFixRecoversIt() async throws {
         ProbeProjector.broken.withLock { $0 = true }

@@ -22,6 +22,15 @@ import Testing
         }
     }
 
+    /// Keys held in memory by number.
+    struct NumberedKeys: PiiKeys {
+        var keys: [UInt64: SymmetricKey]
+        func readingKey(_ number: UInt64) -> SymmetricKey? { self.keys[number] }
+        func writingKey(_ kid: String, _ txn: Transaction) throws -> (key: SymmetricKey, number: UInt64) {
+            throw LMDBError(code: -1)
+        }
+    }
+
     let plaintext = Array(#"{"emails":[{"address":"ada@example.com"}],"first_name":"Ada"}"#.utf8)
 
     func seal(_ keys: Keys, kid: String = "c:ada") throws -> [UInt8] {

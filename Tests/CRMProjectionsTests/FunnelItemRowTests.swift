@@ -44,8 +44,11 @@ import Testing
 
     @Test(arguments: [FunnelItemRowTests.deal, FunnelItemRowTests.lifecycle])
     func aRowReadsBackAsWritten(_ item: FunnelItem) throws {
-        #expect(try FunnelItem(decoding: item.encoded()) == item)
-        #expect(try FunnelItem(decoding: item.encoded()).json.serialized() == item.json.serialized())
+        // A deal's name is personal data, kept in a table of its own, not in the row.
+        var stored = item
+        stored.name = nil
+        #expect(try FunnelItem(decoding: item.encoded()) == stored)
+        #expect(try FunnelItem(decoding: item.encoded()).json.serialized() == stored.json.serialized())
     }
 
     @Test func aDamagedRowIsAStorageError() {

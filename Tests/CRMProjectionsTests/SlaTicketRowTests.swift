@@ -65,7 +65,10 @@ import Testing
 
     @Test(arguments: SlaTicketRowTests.tickets)
     func aTicketRowReadsBackAsWritten(_ ticket: SlaTicket) throws {
-        #expect(try Self.decodeTicket(SlaTicketRows.encoded(ticket)) == ticket)
+        // A ticket's subject is personal data, kept in a table of its own, not in the row.
+        var stored = ticket
+        stored.subject = nil
+        #expect(try Self.decodeTicket(SlaTicketRows.encoded(ticket)) == stored)
     }
 
     @Test(arguments: SlaTicketRowTests.entries)

@@ -1,0 +1,185 @@
+public import Crypto
+import Synchronization
+
+/// Keeps personal data out of the read models and the decision state of a log that encrypts it: rows
+/// that hold personal values are sealed under the data key of the data subject (the key that seals the
+/// events they were folded from), and indexes over personal values (emails, phone numbers, names) are
+/// keyed by a keyed hash instead of the value. Deleting a subject's data key therefore erases that
+/// person from the rows too, and the main environment never holds a personal value in plain text.
+///
+/// A stored row is one of:
+/// - `0x00 ‖ row`: no data key was involved (the row holds nothing personal);
+/// - `0x01 ‖ varint key number ‖ 12-byte nonce ‖ ciphertext ‖ 16-byte tag`: sealed with AES-256-GCM;
+/// - `0x02 ‖ varint key number ‖ row`: the subject's key was gone when the row was written (erased,
+///   or a log imported without its keys), so its personal fields were folded as `null`.
+///
+/// Sealing is deterministic (a synthetic nonce, as in SIV mode): the nonce is the first 12 bytes of
+/// HMAC-SHA256, under a key derived from the data key, of the associated data and the row. The same
+/// row folded again — a rebuild, `audit.verify` with `read_models` — is the same bytes, and a nonce
+/// repeats only for the same row under the same key and context, which reveals nothing new. The
+/// associated data names the table and the row's key, so a sealed row copied elsewhere fails to
+/// open.
+///
+/// A log that keeps personal data in plain text has no cipher: its rows are stored as they are.
+public final class RowCipher: Sendable {
+    /// The data keys, by number.
+    public let keys: any PiiKeys
+    /// The key of the keyed hashes that index personal values.
+    private let indexKey: SymmetricKey
+    /// The nonce-derivation key of each data key used so far, by number.
+    private let nonceKeys = Mutex<[UInt64: SymmetricKey]>([:])
+    /// Most nonce-derivation keys kept; the cache starts over beyond it.
+    static let nonceKeyLimit = 65_536
+
+    /// What a stored row holds, once opened.
+    public enum Opened: Sendable, Hashable {
+        /// The row as written.
+        case row([UInt8])
+        /// A row written when its subject's key was gone: readable, its personal fields `null`.
+        case withoutKey([UInt8])
+        /// A sealed row whose key is gone (erased, or never known here): nothing of it can be read.
+        case unavailable
+    }
+
+    /// A cipher over `keys`, indexing personal values under `indexKey`.
+    public init(keys: any PiiKeys, indexKey: SymmetricKey) {
+        self.keys = keys
+        self.indexKey = indexKey
+    }
+
+    static let plainTag: UInt8 = 0x00
+    static let sealedTag: UInt8 = 0x01
+    static let withoutKeyTag: UInt8 = 0x02
+
+    // MARK: - Rows
+
+    /// `row` as stored: sealed under key `number` and bound to `context` (the table and the row's
+    /// key), or marked as written without a key when key `number` is gone; `row` as it is behind a
+    /// plain tag when `number` is `nil`.
+    public func seal(_ row: [UInt8], number: UInt64?, context: [UInt8]) -> [UInt8] {
+        guard let number else { return [RowCipher.plainTag] + row }
+        var out = [UInt8]()
+        out.reserveCapacity(row.count + 40)
+        guard let key = self.keys.readingKey(number), let nonceKey = self.nonceKey(number, key) else {
+            out.append(RowCipher.withoutKeyTag)
+            RowCipher.appendVarint(number, to: &out)
+            out.append(contentsOf: row)
+            return out
+        }
+        let aad = RowCipher.associatedData(context)
+        var mac = HMAC<SHA256>(key: nonceKey)
+        mac.update(data: aad)
+        mac.update(data: row)
+        let nonce = try! AES.GCM.Nonce(data: Array(mac.finalize()).prefix(12))  // 12 bytes: always valid
+        // A 256-bit key and a 12-byte nonce: sealing cannot fail.
+        let box = try! AES.GCM.seal(row, using: key, nonce: nonce, authenticating: aad)
+        out.append(RowCipher.sealedTag)
+        RowCipher.appendVarint(number, to: &out)
+        out.append(contentsOf: nonce)
+        out.append(contentsOf: box.ciphertext)
+        out.append(contentsOf: box.tag)
+        return out
+    }
+
+    /// The row `stored` holds (see ``seal(_:number:context:)``), or `nil` when `stored` is not a
+    /// stored row at all (damaged).
+    public func open(_ stored: UnsafeRawBufferPointer, context: [UInt8]) -> Opened? {
+        guard let tag = stored.first else { return nil }
+        switch tag {
+        case RowCipher.plainTag:
+            return .row(Array(stored.dropFirst()))
+        case RowCipher.withoutKeyTag:
+            var offset = 1
+            guard RowCipher.readVarint(stored, &offset) != nil else { return nil }
+            return .withoutKey(Array(stored[offset...]))
+        case RowCipher.sealedTag:
+            var offset = 1
+            guard let number = RowCipher.readVarint(stored, &offset), stored.count - offset >= 12 + 16 else {
+                return nil
+            }
+            guard let key = self.keys.readingKey(number) else { return .unavailable }
+            let body = UnsafeRawBufferPointer(rebasing: stored[offset...])
+            guard let box = try? AES.GCM.SealedBox(combined: body),
+                let row = try? AES.GCM.open(box, using: key, authenticating: RowCipher.associatedData(context))
+            else { return .unavailable }
+            return .row(Array(row))
+        default:
+            return nil
+        }
+    }
+
+    /// ``open(_:context:)-(UnsafeRawBufferPointer,_)`` of a row held in an array.
+    public func open(_ stored: [UInt8], context: [UInt8]) -> Opened? {
+        stored.withUnsafeBytes { self.open($0, context: context) }
+    }
+
+    /// The number of the data key a stored row was written with, or `nil` for a row written without
+    /// one (or not a stored row).
+    public static func number(of stored: UnsafeRawBufferPointer) -> UInt64? {
+        guard let tag = stored.first, tag == RowCipher.sealedTag || tag == RowCipher.withoutKeyTag else { return nil }
+        var offset = 1
+        return RowCipher.readVarint(stored, &offset)
+    }
+
+    /// ``number(of:)-(UnsafeRawBufferPointer)`` of a row held in an array.
+    public static func number(of stored: [UInt8]) -> UInt64? {
+        stored.withUnsafeBytes { RowCipher.number(of: $0) }
+    }
+
+    /// `crmd-row-v1|` and `context`: what a sealed row is bound to.
+    private static func associatedData(_ context: [UInt8]) -> [UInt8] {
+        Array("crmd-row-v1|".utf8) + context
+    }
+
+    /// The key the nonces under data key `number` are derived with: HKDF-SHA256 of the data key, so
+    /// that the data key itself is used only by AES-GCM.
+    private func nonceKey(_ number: UInt64, _ key: SymmetricKey) -> SymmetricKey? {
+        if let cached = self.nonceKeys.withLock({ $0[number] }) { return cached }
+        let derived = HKDF<SHA256>.deriveKey(
+            inputKeyMaterial: key, info: Array("crmd-row-nonce-v1".utf8), outputByteCount: 32
+        )
+        self.nonceKeys.withLock { cache in
+            if cache.count >= RowCipher.nonceKeyLimit { cache.removeAll(keepingCapacity: true) }
+            cache[number] = derived
+        }
+        return derived
+    }
+
+    /// Forgets the derived keys of data key `number` (its key was deleted).
+    public func forget(_ number: UInt64) {
+        _ = self.nonceKeys.withLock { $0.removeValue(forKey: number) }
+    }
+
+    // MARK: - Keyed hashes
+
+    /// The index key of the personal value `text` (already in its comparison form): HMAC-SHA256 under
+    /// the index key, 32 bytes. Equal values give equal keys; the value cannot be read back, and
+    /// without the index key it cannot be guessed by hashing candidates.
+    public func indexKey(_ text: String) -> [UInt8] {
+        Array(HMAC<SHA256>.authenticationCode(for: Array(text.utf8), using: self.indexKey))
+    }
+
+    // MARK: - Varints
+
+    private static func appendVarint(_ value: UInt64, to out: inout [UInt8]) {
+        var value = value
+        while value >= 0x80 {
+            out.append(UInt8(truncatingIfNeeded: value) | 0x80)
+            value >>= 7
+        }
+        out.append(UInt8(value))
+    }
+
+    private static func readVarint(_ bytes: UnsafeRawBufferPointer, _ offset: inout Int) -> UInt64? {
+        var value: UInt64 = 0
+        var shift: UInt64 = 0
+        while offset < bytes.count, shift < 64 {
+            let byte = bytes[offset]
+            offset += 1
+            value |= UInt64(byte & 0x7F) << shift
+            if byte < 0x80 { return value }
+            shift += 7
+        }
+        return nil
+    }
+}
