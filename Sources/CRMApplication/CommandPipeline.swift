@@ -248,11 +248,57 @@ public final class CommandPipeline: Sendable {
                 checkpointer?.committed(checkpoint, head: head)
                 runner.publish(lifecycles)
                 self.headSignal.publish(head)
+                // An erasure is committed first, then its keys are deleted, before the reply.
+                let erased = Self.erasedCustomers(outcomes)
+                if !erased.isEmpty { self.finishErasures(erased) }
                 for (job, outcome) in zip(batch, outcomes) { job.reply.fulfil(outcome) }
+                if !erased.isEmpty { self.rotateAfterErasure() }
             } catch {
                 logger.error("write transaction failed; the batch was not committed", metadata: ["error": "\(error)"])
                 let failure = CommandOutcome.failed(error, context: "storage failure", environment: environment)
                 for job in batch { job.reply.fulfil(failure) }
+            }
+        }
+
+        /// The customers whose erasure `outcomes` committed.
+        static func erasedCustomers(_ outcomes: [CommandOutcome]) -> [String] {
+            let prefix = CustomerStream.name("")
+            return outcomes.flatMap { outcome -> [String] in
+                guard case .committed(let receipt) = outcome else { return [] }
+                return receipt.events.filter { $0.type == EventType.customerErased && $0.stream.hasPrefix(prefix) }
+                    .map { String($0.stream.dropFirst(prefix.count)) }
+            }
+        }
+
+        /// Deletes the keys of the erasures of `customers`, just committed. A failure leaves the erasure
+        /// to be finished at the next start (the log records it); the reply still reports the commit.
+        private func finishErasures(_ customers: [String]) {
+            do {
+                try self.storage.finishErasures(of: customers, logger: self.logger)
+            } catch {
+                self.logger.error(
+                    "deleting the keys of an erasure failed; crmd finishes it at its next start",
+                    metadata: ["customers": "\(customers)", "error": "\(error)"]
+                )
+            }
+        }
+
+        /// Replaces the key-encryption key after erasures, so that no copy of a deleted data key (a free
+        /// page of the key store, an older backup of it) can be unwrapped any more, then backs the key
+        /// store up (`backup_dir`). Runs after the replies; a failure is logged and `keys.rotate` can
+        /// be run by hand (`customer.erasure_status` shows `complete: false` until then).
+        private func rotateAfterErasure() {
+            guard let keyStore = self.storage.keyStore else { return }
+            do {
+                _ = try keyStore.rotate(logger: self.logger)
+                if let directory = self.storage.configuration.backupDirectory {
+                    _ = try keyStore.backup(into: directory)
+                }
+            } catch {
+                self.logger.error(
+                    "rotating the key-encryption key after an erasure failed; run keys.rotate",
+                    metadata: ["error": "\(error)"]
+                )
             }
         }
 

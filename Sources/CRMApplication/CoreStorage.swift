@@ -96,6 +96,7 @@ final class CoreStorage: Sendable {
             logger.critical("crmd appends nothing to this log: \(block.message)")
         }
         runner.setHeld(configuration.holdRebuilds)
+        try self.finishErasures(of: nil, logger: logger)
     }
 
     /// Where the log records that its personal data is encrypted (`meta`).
@@ -210,4 +211,53 @@ extension ReadsStorage {
     var runner: ProjectionRunner { self.storage.runner }
     /// The core's settings.
     var configuration: CoreConfiguration { self.storage.configuration }
+}
+
+// MARK: - Erasure
+
+extension CoreStorage {
+    /// Finishes erasures whose keys the key store still holds — those of `customerIDs`, or every one
+    /// the decision state records when `nil` (at start-up: a crash between an erasure's commit and
+    /// its keys' deletion, or a key store restored from a copy older than the erasure). The log is
+    /// the source of the erasure, the key store follows it. Returns how many keys it deleted.
+    @discardableResult
+    func finishErasures(of customerIDs: [String]?, logger: Logger) throws -> Int {
+        guard let keyStore = self.keyStore else { return 0 }
+        let erasures = try self.environment.read { txn -> [(String, CustomerErasure)] in
+            let state = self.runner.state.state(txn)
+            guard let customerIDs else {
+                return try txn.withCursor(self.runner.state.tables[.erasures]) { cursor in
+                    var found: [(String, CustomerErasure)] = []
+                    var entry = try cursor.first()
+                    while let current = entry {
+                        let id = String(decoding: current.key, as: UTF8.self)
+                        found.append((id, try CustomerErasure(decoding: current.valueBytes)))
+                        entry = try cursor.next()
+                    }
+                    return found
+                }
+            }
+            return try customerIDs.compactMap { id in try state.erasure(id).map { (id, $0) } }
+        }
+        var deleted = 0
+        for (customerID, erasure) in erasures {
+            let pending = try erasure.keyIDs.filter { kid in
+                try keyStore.holdsKey(of: kid, main: self.environment) || keyStore.tombstone(kid) == nil
+            }
+            guard !pending.isEmpty else { continue }
+            let numbers = try keyStore.shred(pending, customerID: customerID, seq: erasure.seq, main: self.environment)
+            for number in numbers { self.runner.cipher?.forget(number) }
+            deleted += numbers.count
+            if customerIDs == nil {
+                logger.notice(
+                    "finished an erasure the key store had not caught up with",
+                    metadata: [
+                        "customer_id": "\(customerID)", "erased_seq": "\(erasure.seq)",
+                        "keys_deleted": "\(numbers.count)",
+                    ]
+                )
+            }
+        }
+        return deleted
+    }
 }

@@ -46,6 +46,9 @@ struct StateTables: Sendable {
         case .slaPolicies: 7
         case .tickets: 8
         case .service: 9
+        case .erasures: 10
+        case .erasedEmails: 11
+        case .dealNames: 12
         }
     }
 
@@ -76,17 +79,36 @@ struct LMDBDecisionState: DecisionStateStore {
     /// Seals the rows that hold personal values and keys the email index by keyed hash, for a log
     /// that encrypts personal data; `nil` for one that keeps it in plain text.
     let cipher: RowCipher?
-    /// The data key of the event being folded (see `RecordedEvent.personalDataKey`).
-    var eventKey: UInt64? = nil
+    /// The data key of the event being folded (see `RecordedEvent.personalData`).
+    var eventSeal: PersonalDataSeal? = nil
+    /// Whether the event being folded erases its subject: the rows it writes hold nothing personal
+    /// and must not depend on the keys it destroys, so they are stored without a key.
+    var erasing = false
 
     /// Whether rows of `table` hold personal values: customers (names, contact points, address) and
-    /// deals (their names).
-    private static func isPersonal(_ table: StateTable) -> Bool { table == .customers || table == .deals }
+    /// deal names.
+    private static func isPersonal(_ table: StateTable) -> Bool { table == .customers || table == .dealNames }
+
+    /// The hex HMAC-SHA256 of `value` under the index key; `nil` without a cipher.
+    func keyedHash(_ value: String) -> String? {
+        self.cipher.map { hexString($0.indexKey(value)) }
+    }
+
+    /// Whether the log encrypts personal data.
+    var encryptsPersonalData: Bool { self.cipher != nil }
 
     /// The LMDB key of `key` in `table`: the keyed hash of an email address in the email index.
     private func storedKey(_ table: StateTable, _ key: String) -> [UInt8] {
         if table == .emails, let cipher = self.cipher { return cipher.indexKey(key) }
         return Array(key.utf8)
+    }
+
+    /// The event's key when it is the one that seals `key` of `table`: a customer's record only ever
+    /// under the customer's own key (an activity shared with others has a key of its own).
+    private func sealingKey(_ table: StateTable, _ key: String) -> UInt64? {
+        guard let seal = self.eventSeal else { return nil }
+        guard table != .customers || seal.subject == "c:" + key else { return nil }
+        return seal.key
     }
 
     /// What a sealed row of `table` under `key` is bound to.
@@ -101,6 +123,8 @@ struct LMDBDecisionState: DecisionStateStore {
         guard let stored = try self.txn.get(self.tables[table], key) else { return nil }
         switch cipher.open(stored, context: LMDBDecisionState.context(table, key)) {
         case .row(let row), .withoutKey(let row): return row
+        case .unavailable where table == .dealNames:
+            return nil  // an erased name is no name
         case .unavailable:
             throw StateDecodingError("the \(table.rawValue) record \(key) is sealed under a data key that is gone")
         case nil:
@@ -110,8 +134,13 @@ struct LMDBDecisionState: DecisionStateStore {
 
     func setRecord(_ table: StateTable, _ key: String, _ value: [UInt8]?) throws {
         if let cipher = self.cipher, LMDBDecisionState.isPersonal(table), let value {
-            // Under the event's key, else under the key the row has (an event without personal data).
-            let number = try self.eventKey ?? self.txn.get(self.tables[table], key).flatMap(RowCipher.number(of:))
+            // Under the event's key, else under the key the row has (an event without personal data);
+            // an erasure's rows without one.
+            var number: UInt64?
+            if !self.erasing {
+                number = try self.sealingKey(table, key)
+                    ?? self.txn.get(self.tables[table], key).flatMap(RowCipher.number(of:))
+            }
             let sealed = cipher.seal(value, number: number, context: LMDBDecisionState.context(table, key))
             return try self.txn.put(self.tables[table], key, sealed)
         }
@@ -139,8 +168,10 @@ struct DecisionStateProjector: Projector {
     /// SLA policy-set fingerprint (kept by ``LMDBDecisionState`` since); version 3 stores customers as
     /// binary rows; version 4 stores pipelines,
     /// deals, tickets, schedules, SLA policies and the policy index as binary rows too; version 5 seals
-    /// customer and deal rows and keys the email index by keyed hash when personal data is encrypted.
-    let version = 5
+    /// customer rows and deal names and keys the email index by keyed hash when personal data is
+    /// encrypted; version 6 keeps deal names in a table of their own and adds erasures, the blocklist
+    /// of erased addresses, legal holds and the customers of shared activities.
+    let version = 6
     let tables: StateTables
     /// Decoded active SLA policies, shared by every transaction of this writer.
     let activePolicies = ActivePolicyCache()
@@ -158,7 +189,8 @@ struct DecisionStateProjector: Projector {
 
     func apply(_ event: RecordedEvent, _ txn: Transaction) throws {
         var state = self.state(txn)
-        state.eventKey = event.personalDataKey
+        state.eventSeal = event.personalData
+        if case .customer(.erased) = event.event { state.erasing = true }
         try DecisionEvolver.apply(event, to: state)
     }
 

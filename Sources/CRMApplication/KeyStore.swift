@@ -34,6 +34,8 @@ final class KeyStore: PiiKeys, @unchecked Sendable {
     private let environment: Environment
     private let keys: Database
     private let meta: Database
+    /// Erased subjects: key id → ``Tombstone`` (no key material).
+    private let shredded: Database
     /// The key-encryption keys this process knows by epoch, and the current epoch: a row is unwrapped
     /// with the KEK of the epoch it names, and new rows are wrapped with the current one. Held while
     /// the key store is written, so a pool refill never wraps with a KEK a rotation is replacing.
@@ -83,10 +85,10 @@ final class KeyStore: PiiKeys, @unchecked Sendable {
         options.mapSize = 1 << 30
         options.maxDatabases = 4
         let environment = try Environment(path: path, options: options)
-        let (keys, meta, stored) = try environment.write { txn in
+        let (keys, meta, shredded, stored) = try environment.write { txn in
             let meta = try txn.openDatabase("meta")
             return (
-                try txn.openDatabase("dek"), meta,
+                try txn.openDatabase("dek"), meta, try txn.openDatabase("shredded"),
                 try txn.get(meta, KeyStore.epochKey).flatMap { Int(String(decoding: $0, as: UTF8.self)) }
             )
         }
@@ -120,6 +122,7 @@ final class KeyStore: PiiKeys, @unchecked Sendable {
         self.environment = environment
         self.keys = keys
         self.meta = meta
+        self.shredded = shredded
         self.keks = Mutex((epoch, [epoch: kek]))
         self.kekDirectory = kekDirectory
         self.assignments = try main.write { txn in try txn.openDatabase(KeyStore.assignmentsTable) }
@@ -137,7 +140,8 @@ final class KeyStore: PiiKeys, @unchecked Sendable {
         try self.keks.withLock { keks in
             try self.environment.write { txn in
                 guard try txn.get(self.keys, number) == nil else { return }
-                let wrapped = Array(try AES.KeyWrap.wrap(SymmetricKey(size: .bits256), using: keks.byEpoch[keks.current]!))
+                let kek = keks.byEpoch[keks.current]!
+                let wrapped = Array(try AES.KeyWrap.wrap(SymmetricKey(size: .bits256), using: kek))
                 try txn.put(self.keys, number, KeyStore.row(epoch: keks.current, wrapped: wrapped))
             }
         }
@@ -262,6 +266,99 @@ final class KeyStore: PiiKeys, @unchecked Sendable {
         return try AES.KeyWrap.unwrap(wrapped, using: kek)
     }
 
+    // MARK: - Erasure
+
+    /// What the key store keeps of an erased subject: who, which erasure, when its key was deleted and
+    /// under which KEK epoch. No key material.
+    struct Tombstone: Sendable, Hashable {
+        var customerID: String
+        /// The position of the `CustomerErased` event.
+        var erasedSeq: UInt64
+        /// When the key was deleted (UTC milliseconds).
+        var deletedAt: Int64
+        /// The KEK epoch when it was deleted: a rotation past it makes stale copies useless.
+        var epoch: Int
+
+        func encoded() -> [UInt8] {
+            var row = BinaryRowWriter()
+            row.byte(1)
+            row.string(self.customerID)
+            row.varint(self.erasedSeq)
+            row.int(self.deletedAt)
+            row.int(Int64(self.epoch))
+            return row.bytes
+        }
+
+        init(customerID: String, erasedSeq: UInt64, deletedAt: Int64, epoch: Int) {
+            self.customerID = customerID
+            self.erasedSeq = erasedSeq
+            self.deletedAt = deletedAt
+            self.epoch = epoch
+        }
+
+        init(decoding bytes: [UInt8]) throws(StateDecodingError) {
+            var row = BinaryRowReader(bytes, what: "key tombstone")
+            try row.format(1)
+            self.init(
+                customerID: try row.string(), erasedSeq: try row.varint(), deletedAt: try row.int(),
+                epoch: Int(try row.int())
+            )
+            try row.finish()
+        }
+    }
+
+    /// Deletes the data keys of `subjects` (an erasure at `seq` of customer `customerID`) in one
+    /// key-store transaction (fsynced), leaving a tombstone for each, and forgets them; returns the
+    /// numbers of the keys it deleted (a subject without a key, or erased before, deletes none).
+    func shred(_ subjects: [String], customerID: String, seq: UInt64, main: Environment) throws -> [UInt64] {
+        let numbers = try main.read { txn in
+            try subjects.map { subject in try txn.get(self.assignments, subject).map(readBigEndian) }
+        }
+        let now = Int64((Date().timeIntervalSince1970 * 1000).rounded())
+        let deleted = try self.keks.withLock { keks in
+            try self.environment.write { txn -> [UInt64] in
+                var deleted: [UInt64] = []
+                for (subject, number) in zip(subjects, numbers) {
+                    if let number, try txn.delete(self.keys, keyNumber(number)) { deleted.append(number) }
+                    guard try txn.get(self.shredded, subject) == nil else { continue }
+                    let tombstone = Tombstone(
+                        customerID: customerID, erasedSeq: seq, deletedAt: now, epoch: keks.current
+                    )
+                    try txn.put(self.shredded, subject, tombstone.encoded())
+                }
+                return deleted
+            }
+        }
+        self.cache.withLock { cache in for number in numbers.compactMap({ $0 }) { cache[number] = nil } }
+        return deleted
+    }
+
+    /// The tombstone of subject `kid`, or `nil` when it was not erased.
+    func tombstone(_ kid: String) throws -> Tombstone? {
+        try self.environment.read { txn in try txn.get(self.shredded, kid) }.map { try Tombstone(decoding: $0) }
+    }
+
+    func erasedSeq(of kid: String) -> UInt64? {
+        (try? self.tombstone(kid))?.erasedSeq
+    }
+
+    /// Whether the data key of subject `kid` is still in the key store.
+    func holdsKey(of kid: String, main: Environment) throws -> Bool {
+        guard let number = try main.read({ txn in try txn.get(self.assignments, kid) }).map(readBigEndian) else {
+            return false
+        }
+        return try self.environment.read { txn in try txn.get(self.keys, keyNumber(number)) != nil }
+    }
+
+    /// When the key-encryption key was last replaced (UTC milliseconds), if ever.
+    var rotatedAt: Int64? {
+        guard let bytes = try? self.environment.read({ txn in try txn.get(self.meta, KeyStore.rotatedAtKey) })
+        else { return nil }
+        return Int64(String(decoding: bytes, as: UTF8.self))
+    }
+
+    static let rotatedAtKey = "kek_rotated_at"
+
     // MARK: - KEK rotation
 
     /// What a rotation did.
@@ -305,6 +402,8 @@ final class KeyStore: PiiKeys, @unchecked Sendable {
                     try txn.put(self.keys, number, KeyStore.row(epoch: to, wrapped: rewrapped))
                 }
                 try txn.put(self.meta, KeyStore.epochKey, Array(String(to).utf8))
+                let now = Int64((Date().timeIntervalSince1970 * 1000).rounded())
+                try txn.put(self.meta, KeyStore.rotatedAtKey, Array(String(now).utf8))
                 return rows.count
             }
             keks = (to, known)

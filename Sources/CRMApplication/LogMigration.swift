@@ -89,7 +89,7 @@ struct LogMigration {
                         guard seq <= sourceHead.seq, seq < next + UInt64(LogMigration.chunkEvents) else { return false }
                         let stored = try EventRecord.decodeStored(record)
                         var current = try EventRecord.decode(record)
-                        current.personalDataKey = try store.appendCopy(stored, current: current.event, txn).personalDataKey
+                        current.personalData = try store.appendCopy(stored, current: current.event, txn).personalData
                         try state.apply(current, txn)
                         position = seq + 1
                         return true

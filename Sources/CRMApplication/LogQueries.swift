@@ -57,8 +57,9 @@ struct LogQueries: Sendable, ReadsStorage {
     enum PiiView {
         /// As stored: the envelope (exports, `upcast: false`).
         case stored
-        /// Its header only: `{"$pii":"encrypted","fields":[…],"kid":…}`.
-        case hidden
+        /// Its header only: `{"$pii":"encrypted","fields":[…],"kid":…}` (`shredded` once erased by the
+        /// keys' erasure records).
+        case hidden((any PiiKeys)?)
         /// Opened with these keys; `{"$pii":"unavailable",…}` without its key.
         case opened((any PiiKeys)?)
 
@@ -79,9 +80,19 @@ struct LogQueries: Sendable, ReadsStorage {
             {
                 return (opened, true)
             }
-            let state: JSON = if case .opened = self { "unavailable" } else { "encrypted" }
-            let text = JSON.object(["$pii": state, "fields": .strings(header.fields), "kid": .string(header.kid)])
-            return (text.serialized(), false)
+            var members: [String: JSON] = ["fields": .strings(header.fields), "kid": .string(header.kid)]
+            let keys: (any PiiKeys)? =
+                switch self {
+                case .opened(let keys), .hidden(let keys): keys
+                case .stored: nil
+                }
+            if let erased = keys?.erasedSeq(of: header.kid) {
+                members["$pii"] = "shredded"
+                members["erased_seq"] = .int(Int64(erased))
+            } else {
+                members["$pii"] = if case .opened = self { "unavailable" } else { "encrypted" }
+            }
+            return (JSON.object(members).serialized(), false)
         }
     }
 
@@ -166,7 +177,7 @@ struct LogQueries: Sendable, ReadsStorage {
     func readEventPage(_ params: JSON?, personalData: Bool) throws -> EventPage {
         var reader = try Params(params)
         let upcast = try reader.bool("upcast") ?? true
-        let view: PiiView = !upcast ? .stored : personalData ? .opened(self.store.piiKeys) : .hidden
+        let view: PiiView = !upcast ? .stored : personalData ? .opened(self.store.piiKeys) : .hidden(self.store.piiKeys)
         let backward = try reader.oneOf("direction", ["forward", "backward"]) == "backward"
         let from = try reader.int("from")
         if let from, from < 1 { throw Rejection.invalid("from", "must be ≥ 1") }

@@ -62,7 +62,7 @@ public final class QueryRouter: Sendable, ReadsStorage {
     static let systemMethods = [
         "system.ping", "system.stats", "system.backup", "events.read", "audit.verify", "audit.checkpoints",
         "customer.history", "deal.history", "ticket.history", "projection.status", "customer.export",
-        "system.migrate", "keys.rotate", "keys.backup",
+        "system.migrate", "keys.rotate", "keys.backup", "customer.erasure_status",
     ]
 
     /// Answers a query after every command queued before it has committed (read-your-writes for
@@ -188,6 +188,8 @@ public final class QueryRouter: Sendable, ReadsStorage {
             return try self.backup(params)
         case "customer.export":
             return try self.exportSubject(params)
+        case "customer.erasure_status":
+            return try self.erasureStatus(params)
         case "system.migrate":
             return try self.migrate(params)
         case "keys.backup":

@@ -49,6 +49,7 @@ extension CRMCtl {
             subcommands: [
                 Create.self, Update.self, Tag.self, AssignOwner.self, SetLifecycleStage.self, SetLeadStatus.self,
                 SetConsent.self, Get.self, Find.self, Timeline.self, Duplicates.self, History.self, Export.self,
+                LegalHold.self, Erase.self, ErasureStatus.self,
             ]
         )
     }

@@ -29,6 +29,23 @@ extension DecisionState {
     }
 }
 
+extension DecisionState {
+    /// Throws `email_erased` when an address of `emails` belonged to an erased customer (the blocklist
+    /// keeps keyed hashes of their addresses).
+    func checkEmailsNotErased(_ emails: [CustomerState.Email], fieldPrefix: String) throws {
+        for (index, email) in emails.enumerated() {
+            guard let hash = self.keyedHash(email.key), try self.erasedCustomerID(forEmailHash: hash) != nil
+            else { continue }
+            throw Rejection(
+                .emailErased,
+                field: "\(fieldPrefix)[\(index)].address",
+                "this address belonged to a customer whose personal data was erased; "
+                    + "give allow_previously_erased: true if the person asked to be added again"
+            )
+        }
+    }
+}
+
 /// The reply members of every customer command.
 private func customerResult(_ id: String) -> CommandResult { CommandResult(.customer, id) }
 
@@ -47,16 +64,20 @@ public struct CreateCustomer: DomainCommand {
     public let draft: CustomerState
     /// Consent entries recorded right after creation.
     public let consent: [CustomerInput.Consent]
+    /// Whether an address of an erased customer may be used again (the person came back and asked).
+    public let allowPreviouslyErased: Bool
 
     /// The command with every field given; the RPC edge builds it from the params.
     public init(
         customerID: String?,
         draft: CustomerState,
-        consent: [CustomerInput.Consent]
+        consent: [CustomerInput.Consent],
+        allowPreviouslyErased: Bool = false
     ) {
         self.customerID = customerID
         self.draft = draft
         self.consent = consent
+        self.allowPreviouslyErased = allowPreviouslyErased
     }
 
     /// `customer-<id>`.
@@ -76,6 +97,7 @@ public struct CreateCustomer: DomainCommand {
             )
         }
         try state.checkEmailsAvailable(self.draft.emails, for: id, fieldPrefix: "emails")
+        if !self.allowPreviouslyErased { try state.checkEmailsNotErased(self.draft.emails, fieldPrefix: "emails") }
         var customer = self.draft
         customer.id = id
         let created = NewEvent(.customer(.created(CustomerCreated(customer))), stream: CustomerStream.name(id))
@@ -414,5 +436,131 @@ public struct SetConsent: DomainCommand {
         var customer = try state.activeCustomer(self.customerID, field: "customer_id")
         let events = try CustomerInput.consentEvent(self.consent, on: &customer).map { [$0] } ?? []
         return Decision(events: events, result: customerResult(self.customerID))
+    }
+}
+
+// MARK: - customer.set_legal_hold
+
+/// `customer.set_legal_hold`: sets or lifts the legal hold that refuses erasure.
+///
+/// Emits `LegalHoldChanged`, or nothing when the hold is already as asked.
+public struct SetLegalHold: DomainCommand {
+    /// `customer.set_legal_hold`.
+    public static let method = "customer.set_legal_hold"
+
+    public let customerID: String
+    public let on: Bool
+    /// Why (not personal data: a case number, the obligation).
+    public let reason: String?
+
+    /// The command with every field given; the RPC edge builds it from the params.
+    public init(customerID: String, on: Bool, reason: String?) {
+        self.customerID = customerID
+        self.on = on
+        self.reason = reason
+    }
+
+    /// `customer-<customer_id>`.
+    public func targetStream(_ context: CommandContext) -> String? { CustomerStream.name(self.customerID) }
+
+    /// Rejects a missing, merged or erased customer.
+    public func decide(_ state: any DecisionState, _ context: CommandContext) throws -> Decision {
+        let customer = try state.activeCustomer(self.customerID, field: "customer_id")
+        guard customer.legalHold != self.on else {
+            return Decision(events: [], result: customerResult(self.customerID))
+        }
+        let changed = LegalHoldChanged(customerID: self.customerID, on: self.on, reason: self.reason)
+        let event = NewEvent(.customer(.legalHoldChanged(changed)), stream: CustomerStream.name(self.customerID))
+        return Decision(events: [event], result: customerResult(self.customerID))
+    }
+}
+
+// MARK: - customer.erase
+
+/// `customer.erase`: erases a customer's personal data (GDPR Art. 17) by destroying the keys that seal
+/// it: the customer's own, and those of the shared activities whose other customers are all erased.
+/// The customer stays as a tombstone with its id and what is not personal (stage, tags, counts, deals,
+/// tickets), and every report keeps its numbers.
+///
+/// Emits `CustomerErased`; nothing for a customer erased before. Rejects `customer_merged` (erase the
+/// customer it was merged into), `legal_hold`, and `bad_request` on a log that keeps personal data in
+/// plain text (there is no key to destroy).
+public struct EraseCustomer: DomainCommand {
+    /// `customer.erase`.
+    public static let method = "customer.erase"
+
+    public let customerID: String
+    /// The ground (`art17_1a` … `art17_1f`, or the operator's own code).
+    public let reason: String?
+    /// The operator's reference of the request.
+    public let requestRef: String?
+    /// When the person asked (UTC milliseconds).
+    public let requestedAt: Int64?
+
+    /// The command with every field given; the RPC edge builds it from the params.
+    public init(customerID: String, reason: String?, requestRef: String?, requestedAt: Int64?) {
+        self.customerID = customerID
+        self.reason = reason
+        self.requestRef = requestRef
+        self.requestedAt = requestedAt
+    }
+
+    /// `customer-<customer_id>`.
+    public func targetStream(_ context: CommandContext) -> String? { CustomerStream.name(self.customerID) }
+
+    /// The event, or none for a customer already erased.
+    public func decide(_ state: any DecisionState, _ context: CommandContext) throws -> Decision {
+        guard let customer = try state.customer(self.customerID) else {
+            throw Rejection.notFound("customer_id", "customer", self.customerID)
+        }
+        let result = customerResult(self.customerID)
+        if customer.status == .erased { return Decision(events: [], result: result) }
+        try customer.requireActive(field: "customer_id")
+        if customer.legalHold {
+            throw Rejection(
+                .legalHold, field: "customer_id",
+                "customer \(self.customerID) is under a legal hold; lift it (customer.set_legal_hold) to erase"
+            )
+        }
+        guard state.encryptsPersonalData else {
+            throw Rejection(
+                .badRequest,
+                "this log stores personal data in plain text, so nothing can be erased from it; "
+                    + "crmctl migrate --encrypt-pii copies it into an encrypted log"
+            )
+        }
+        var keyIDs = ["c:" + self.customerID]
+        for activity in customer.sharedActivities {
+            let others = (try state.sharedActivityCustomers(activity) ?? []).filter { $0 != self.customerID }
+            if try others.allSatisfy({ try state.customer($0)?.status == .erased }) { keyIDs.append("a:" + activity) }
+        }
+        let erased = CustomerErased(
+            customerID: self.customerID,
+            erasedFields: EraseCustomer.personalFields(of: customer),
+            emailHashes: Set(customer.emails.compactMap { state.keyedHash($0.key) }).sorted(),
+            phoneHashes: Set(customer.phones.compactMap { state.keyedHash($0.normalized) }).sorted(),
+            reason: self.reason,
+            requestRef: self.requestRef,
+            requestedAt: self.requestedAt,
+            keyIDs: keyIDs
+        )
+        return Decision(
+            events: [NewEvent(.customer(.erased(erased)), stream: CustomerStream.name(self.customerID))],
+            result: result
+        )
+    }
+
+    /// The names of the personal fields `customer` has values in, sorted.
+    static func personalFields(of customer: CustomerState) -> [String] {
+        var fields: [String] = []
+        if customer.address != nil { fields.append("address") }
+        if customer.companyName != nil { fields.append("company_name") }
+        if !customer.custom.isEmpty { fields.append("custom") }
+        if !customer.emails.isEmpty { fields.append("emails") }
+        if customer.firstName != nil { fields.append("first_name") }
+        if customer.jobTitle != nil { fields.append("job_title") }
+        if customer.lastName != nil { fields.append("last_name") }
+        if !customer.phones.isEmpty { fields.append("phones") }
+        return fields
     }
 }

@@ -17,6 +17,10 @@ public enum CustomerEvent: Sendable, Hashable {
     case consentChanged(ConsentChanged)
     /// `ActivityLogged`.
     case activityLogged(ActivityLogged)
+    /// `CustomerErased`.
+    case erased(CustomerErased)
+    /// `LegalHoldChanged`.
+    case legalHoldChanged(LegalHoldChanged)
 
     /// The event type name.
     public var type: String {
@@ -29,6 +33,8 @@ public enum CustomerEvent: Sendable, Hashable {
         case .leadStatusChanged: EventType.leadStatusChanged
         case .consentChanged: EventType.consentChanged
         case .activityLogged: EventType.activityLogged
+        case .erased: EventType.customerErased
+        case .legalHoldChanged: EventType.legalHoldChanged
         }
     }
 
@@ -43,6 +49,8 @@ public enum CustomerEvent: Sendable, Hashable {
         case .leadStatusChanged(let event): event.customerID
         case .consentChanged(let event): event.customerID
         case .activityLogged: nil
+        case .erased(let event): event.customerID
+        case .legalHoldChanged(let event): event.customerID
         }
     }
 }
@@ -368,4 +376,108 @@ extension CustomValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, 
     public init(integerLiteral value: Int64) { self = .int(value) }
     public init(floatLiteral value: Double) { self = .double(value) }
     public init(booleanLiteral value: Bool) { self = .bool(value) }
+}
+
+/// A customer's personal data was erased (GDPR Art. 17) by destroying the data keys that seal it
+/// (crypto-shredding): the customer's own key and the keys of the shared activities whose last
+/// customer it was. Everything here is kept in clear, and none of it is personal: the names of the
+/// fields that were erased, and keyed hashes (under the index key) of the email addresses and phone
+/// numbers, which keep the blocklist of erased addresses without the addresses.
+public struct CustomerErased: Sendable, Hashable {
+    public var customerID: String
+    /// The personal fields the customer had (`emails`, `first_name`, …), sorted.
+    public var erasedFields: [String]
+    /// Keyed hashes of the customer's email addresses (lower-cased), sorted.
+    public var emailHashes: [String]
+    /// Keyed hashes of the customer's phone numbers (normalized), sorted.
+    public var phoneHashes: [String]
+    /// The ground of the request (`art17_1a` … `art17_1f`, or a code of the operator's own).
+    public var reason: String?
+    /// The operator's reference of the request.
+    public var requestRef: String?
+    /// When the person asked (UTC milliseconds), if given.
+    public var requestedAt: Int64?
+    /// The data keys destroyed: `c:<customer_id>`, then the shared activities' `a:<activity_id>`.
+    public var keyIDs: [String]
+
+    public init(
+        customerID: String,
+        erasedFields: [String],
+        emailHashes: [String],
+        phoneHashes: [String],
+        reason: String?,
+        requestRef: String?,
+        requestedAt: Int64?,
+        keyIDs: [String]
+    ) {
+        self.customerID = customerID
+        self.erasedFields = erasedFields
+        self.emailHashes = emailHashes
+        self.phoneHashes = phoneHashes
+        self.reason = reason
+        self.requestRef = requestRef
+        self.requestedAt = requestedAt
+        self.keyIDs = keyIDs
+    }
+}
+
+/// A customer's legal hold was set or lifted; while it is on, erasure is refused (`legal_hold`).
+public struct LegalHoldChanged: Sendable, Hashable {
+    public var customerID: String
+    public var on: Bool
+    /// Why (a case number, the obligation); not personal data.
+    public var reason: String?
+
+    public init(customerID: String, on: Bool, reason: String?) {
+        self.customerID = customerID
+        self.on = on
+        self.reason = reason
+    }
+}
+
+/// What the decision state keeps of an erasure (`erasures` table): where it is in the log and which
+/// keys it destroyed, so that crmd can finish it at start-up when the key store still holds one (a
+/// crash between the event's commit and the keys' deletion, or a key store restored from an older
+/// copy) and report on it.
+public struct CustomerErasure: Sendable, Hashable {
+    /// The position of the `CustomerErased` event.
+    public var seq: UInt64
+    /// When it was recorded (UTC milliseconds).
+    public var at: Int64
+    public var keyIDs: [String]
+    public var emailHashes: [String]
+    public var phoneHashes: [String]
+
+    public init(seq: UInt64, at: Int64, keyIDs: [String], emailHashes: [String], phoneHashes: [String]) {
+        self.seq = seq
+        self.at = at
+        self.keyIDs = keyIDs
+        self.emailHashes = emailHashes
+        self.phoneHashes = phoneHashes
+    }
+
+    static let rowFormat: UInt8 = 1
+
+    /// The compact binary row of the `erasures` table.
+    public func encoded() -> [UInt8] {
+        var row = BinaryRowWriter()
+        row.byte(CustomerErasure.rowFormat)
+        row.varint(self.seq)
+        row.int(self.at)
+        row.strings(self.keyIDs)
+        row.strings(self.emailHashes)
+        row.strings(self.phoneHashes)
+        return row.bytes
+    }
+
+    /// Decodes a row written by ``encoded()``.
+    public init(decoding bytes: [UInt8]) throws(StateDecodingError) {
+        var row = BinaryRowReader(bytes, what: "erasure record")
+        try row.format(CustomerErasure.rowFormat)
+        self.init(
+            seq: try row.varint(), at: try row.int(), keyIDs: try row.strings(), emailHashes: try row.strings(),
+            phoneHashes: try row.strings()
+        )
+        try row.finish()
+    }
 }

@@ -131,6 +131,10 @@ public enum EventType {
     public static let consentChanged = "ConsentChanged"
     /// `ActivityLogged`.
     public static let activityLogged = "ActivityLogged"
+    /// `CustomerErased`.
+    public static let customerErased = "CustomerErased"
+    /// `LegalHoldChanged`.
+    public static let legalHoldChanged = "LegalHoldChanged"
 }
 
 /// Stream names of customers.

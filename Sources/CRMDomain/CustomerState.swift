@@ -170,6 +170,11 @@ public struct CustomerState: Sendable, Hashable {
     public var lifecycleStage: String
     /// Lead status (one of ``Validation/leadStatuses``), or `nil`.
     public var leadStatus: String?
+    /// Whether erasure is refused (GDPR Art. 17(3): a legal obligation or legal claims).
+    public var legalHold = false
+    /// The activities this customer shares with other customers (their personal data has a key of its
+    /// own, destroyed when the last of them is erased), oldest first.
+    public var sharedActivities: [String] = []
 
     /// Creates a customer state; everything but the id defaults to empty.
     public init(
@@ -337,6 +342,8 @@ extension CustomerState {
         row.optionalString(self.source)
         row.string(self.lifecycleStage)
         row.optionalString(self.leadStatus)
+        row.bool(self.legalHold)
+        row.strings(self.sharedActivities)
         return row.bytes
     }
 
@@ -401,6 +408,8 @@ extension CustomerState {
         self.source = try row.optionalString()
         self.lifecycleStage = try row.string()
         self.leadStatus = try row.optionalString()
+        self.legalHold = try row.bool()
+        self.sharedActivities = try row.strings()
         try row.finish()
     }
 
@@ -430,5 +439,21 @@ extension DecisionState {
     /// Whether an activity with this id was logged.
     public func activityExists(_ id: String) throws -> Bool {
         try self.record(.activities, id) != nil
+    }
+
+    /// The customers of a shared activity (one with several customers), or `nil` for any other.
+    public func sharedActivityCustomers(_ id: String) throws -> [String]? {
+        guard let bytes = try self.record(.activities, id), !bytes.isEmpty else { return nil }
+        return bytes.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// The id of the erased customer whose email address had the keyed hash `hash`, or `nil`.
+    public func erasedCustomerID(forEmailHash hash: String) throws -> String? {
+        try self.record(.erasedEmails, hash).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// The erasure of customer `id`, or `nil` when it was not erased.
+    public func erasure(_ id: String) throws -> CustomerErasure? {
+        try self.record(.erasures, id).map(CustomerErasure.init(decoding:))
     }
 }

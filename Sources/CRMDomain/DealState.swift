@@ -77,7 +77,6 @@ public struct DealState: Sendable, Hashable {
         row.optionalString(self.closeDate)
         row.strings(self.customerIDs)
         row.optionalString(self.ownerID)
-        row.string(self.name)
         row.optionalString(self.lastOpenStage)
         row.optionalString(self.lostReason)
         return row.bytes
@@ -99,7 +98,6 @@ public struct DealState: Sendable, Hashable {
         self.closeDate = try row.optionalString()
         self.customerIDs = try row.strings()
         self.ownerID = try row.optionalString()
-        self.name = try row.string()
         self.lastOpenStage = try row.optionalString()
         self.lostReason = try row.optionalString()
         try row.finish()

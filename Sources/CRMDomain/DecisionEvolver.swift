@@ -29,8 +29,18 @@ public enum DecisionEvolver {
                 customer.applyConsent(channel: changed.channel, address: address, status: changed.to)
             }
         case .customer(.activityLogged(let activity)):
-            // Only its existence matters (an activity id cannot be reused).
-            try store.setRecord(.activities, activity.activityID, [])
+            // Its existence (an activity id cannot be reused) and, for an activity of several
+            // customers, who they are: its key is destroyed when the last of them is erased.
+            let customers = Array(Set(activity.customerIDs)).sorted()
+            guard customers.count > 1 else { return try store.setRecord(.activities, activity.activityID, []) }
+            try store.setRecord(.activities, activity.activityID, Array(customers.joined(separator: "\u{0}").utf8))
+            for id in customers {
+                try DecisionEvolver.updateCustomer(id, store) { $0.sharedActivities.append(activity.activityID) }
+            }
+        case .customer(.legalHoldChanged(let changed)):
+            try DecisionEvolver.updateCustomer(changed.customerID, store) { $0.legalHold = changed.on }
+        case .customer(.erased(let erased)):
+            try DecisionEvolver.customerErased(erased, event, store)
         default:
             // Sales (pipelines, deals) and service (schedules, SLA policies, tickets) keep their own
             // decision state; each ignores event types it does not know.
@@ -61,6 +71,37 @@ public enum DecisionEvolver {
         guard var customer = try store.customer(id) else { return }
         change(&customer)
         try store.setCustomer(id, customer)
+    }
+
+    /// Clears the customer's personal fields (its record keeps its id, status, stage, tags and what is
+    /// not personal), releases its email addresses, adds their keyed hashes to the blocklist and keeps
+    /// the erasure's record.
+    private static func customerErased(
+        _ erased: CustomerErased,
+        _ event: RecordedEvent,
+        _ store: any DecisionStateStore
+    ) throws {
+        let id = erased.customerID
+        guard var customer = try store.customer(id) else { return }
+        for email in customer.emails where try store.customerID(forEmail: email.key) == id {
+            try store.setRecord(.emails, email.key, nil)
+        }
+        customer.status = .erased
+        customer.firstName = nil
+        customer.lastName = nil
+        customer.companyName = nil
+        customer.jobTitle = nil
+        customer.emails = []
+        customer.phones = []
+        customer.address = nil
+        customer.custom = [:]
+        try store.setCustomer(id, customer)
+        for hash in erased.emailHashes { try store.setRecord(.erasedEmails, hash, Array(id.utf8)) }
+        let erasure = CustomerErasure(
+            seq: event.seq, at: event.recordedAt, keyIDs: erased.keyIDs, emailHashes: erased.emailHashes,
+            phoneHashes: erased.phoneHashes
+        )
+        try store.setRecord(.erasures, id, erasure.encoded())
     }
 
     private static func customerUpdated(_ updated: CustomerUpdated, _ store: any DecisionStateStore) throws {

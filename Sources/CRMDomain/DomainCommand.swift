@@ -9,8 +9,10 @@ public enum StateTable: String, Sendable, CaseIterable {
     case activities
     /// Sales: pipeline id → encoded pipeline definition (all versions needed by decide).
     case pipelines
-    /// Sales: deal id → encoded deal state.
+    /// Sales: deal id → encoded deal state, without its name.
     case deals
+    /// Sales: deal id → the deal's name (personal data, so a record of its own).
+    case dealNames = "deal_names"
     /// Sales: any further per-key state the sales commands need.
     case sales
     /// Service: schedule id → encoded schedule (versions).
@@ -21,6 +23,11 @@ public enum StateTable: String, Sendable, CaseIterable {
     case tickets
     /// Service: any further per-key state the service commands need.
     case service
+    /// Erasures: customer id → encoded ``CustomerErasure`` (which keys it destroyed), for the key
+    /// store's repair at start-up and `customer.erasure_status`.
+    case erasures
+    /// The blocklist: keyed hash of an erased customer's email address → that customer's id.
+    case erasedEmails = "erased_emails"
 }
 
 /// Read access to decision state. The daemon implements it over LMDB inside the command's
@@ -34,6 +41,14 @@ public protocol DecisionState {
     /// those it cached (the daemon's writer keys its cache by a fingerprint of every policy row it has
     /// written). The default calls `load`.
     func activeSlaPolicies(load: () throws -> [SlaPolicy]) throws -> [SlaPolicy]
+
+    /// The keyed hash (hex) that stands for a personal value — an email address or a phone number in
+    /// its comparison form — in what erasure keeps: the blocklist of erased addresses and the record of
+    /// an erasure. `nil` when the log keeps personal data in plain text, where nothing can be erased.
+    func keyedHash(_ value: String) -> String?
+
+    /// Whether the log encrypts personal data (so that destroying keys erases it).
+    var encryptsPersonalData: Bool { get }
 }
 
 extension DecisionState {

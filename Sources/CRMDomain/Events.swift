@@ -72,11 +72,11 @@ public struct RecordedEvent: Sendable, Hashable {
     public var correlationID: String?
     /// Position of the event that caused this one (derived events), if any.
     public var causationSeq: UInt64?
-    /// The number of the data key that seals this event's personal data in the log, whether or not
-    /// the reader opened it (or could: an erased key keeps its number); `nil` when the event has no
-    /// personal data or the log keeps it in plain text. Read models seal what they fold from the
-    /// event's personal data under the same key.
-    public var personalDataKey: UInt64?
+    /// Whose data key seals this event's personal data in the log, whether or not the reader opened
+    /// it (or could: an erased key keeps its number); `nil` when the event has no personal data or
+    /// the log keeps it in plain text. Read models seal what they fold from the event's personal data
+    /// under the same key.
+    public var personalData: PersonalDataSeal?
     /// The payload: typed when the event codec knows the type in this schema version.
     public var event: DomainEvent {
         didSet {
@@ -115,5 +115,19 @@ public struct CommandContext: Sendable, Hashable {
     public init(at: Int64, generatedID: String) {
         self.at = at
         self.generatedID = generatedID
+    }
+}
+
+/// The data key that seals an event's personal data: its subject's key id (`c:<customer_id>`, …, see
+/// ``PiiSubject``) and the key's number in the key store.
+public struct PersonalDataSeal: Sendable, Hashable {
+    /// The subject's key id.
+    public var subject: String
+    /// The number of the key.
+    public var key: UInt64
+
+    public init(subject: String, key: UInt64) {
+        self.subject = subject
+        self.key = key
     }
 }

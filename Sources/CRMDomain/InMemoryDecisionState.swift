@@ -3,8 +3,18 @@ public final class InMemoryDecisionState: DecisionStateStore {
     /// The records, per table.
     public private(set) var tables: [StateTable: [String: [UInt8]]] = [:]
 
+    /// What ``keyedHash(_:)`` answers with; `nil` (the default) stands for a log that keeps personal data
+    /// in plain text. Tests set a stand-in (the daemon's is an HMAC under the index key).
+    public var keyedHasher: (@Sendable (String) -> String)?
+
     /// An empty state.
     public init() {}
+
+    /// ``keyedHasher`` of `value`.
+    public func keyedHash(_ value: String) -> String? { self.keyedHasher?(value) }
+
+    /// Whether a ``keyedHasher`` is set.
+    public var encryptsPersonalData: Bool { self.keyedHasher != nil }
 
     /// Folds `events` into a new state with ``DecisionEvolver``.
     public convenience init(events: [RecordedEvent]) throws {

@@ -190,9 +190,12 @@ extension DecisionState {
         try self.record(.pipelines, id).map(PipelineState.init(decoding:))
     }
 
-    /// The deal `id`, or `nil`.
+    /// The deal `id`, or `nil`; its name (personal data) is kept in a record of its own, and is empty
+    /// when there is none or when it was erased.
     public func deal(_ id: String) throws -> DealState? {
-        try self.record(.deals, id).map(DealState.init(decoding:))
+        guard var deal = try self.record(.deals, id).map(DealState.init(decoding:)) else { return nil }
+        deal.name = try self.record(.dealNames, id).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        return deal
     }
 }
 
@@ -202,8 +205,14 @@ extension DecisionStateStore {
         try self.setRecord(.pipelines, id, pipeline.encoded())
     }
 
-    /// Stores `deal` as the deal `id`.
+    /// Stores `deal` as the deal `id`, without its name (see ``setDealName(_:_:)``).
     func setDeal(_ id: String, _ deal: DealState) throws {
         try self.setRecord(.deals, id, deal.encoded())
+    }
+
+    /// Stores the name of deal `id` (personal data: a record of its own, written only by the events
+    /// that name the deal); an empty name removes it.
+    func setDealName(_ id: String, _ name: String) throws {
+        try self.setRecord(.dealNames, id, name.isEmpty ? nil : Array(name.utf8))
     }
 }

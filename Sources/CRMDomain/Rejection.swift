@@ -44,6 +44,8 @@ public enum Reason: String, Sendable, CaseIterable {
     case unsupportedSchemaVersion = "unsupported_schema_version"
     /// The disk of the data directory is full; nothing was written.
     case storageFull = "storage_full"
+    /// Erasure refused: the customer is under a legal hold.
+    case legalHold = "legal_hold"
     /// A read model is being rebuilt and cannot answer yet; `details` carry the progress.
     case projectionRebuilding = "projection_rebuilding"
     /// A read model stopped at an event its projector could not fold; `details` name it.

@@ -27,6 +27,7 @@ public enum SalesEvolver {
                 lostReason: created.lostReason
             )
             try store.setDeal(deal.id, deal)
+            try store.setDealName(deal.id, deal.name)
             try SalesEvolver.countOpen(deal.pipelineID, deal.stageID, kind: deal.kind, by: 1, store)
         case .dealStageChanged(let changed):
             guard var deal = try store.deal(changed.dealID) else { return }
@@ -40,7 +41,7 @@ public enum SalesEvolver {
             try SalesEvolver.countOpen(deal.pipelineID, deal.stageID, kind: deal.kind, by: 1, store)
         case .dealUpdated(let updated):
             guard var deal = try store.deal(updated.dealID) else { return }
-            if let change = updated.name { deal.name = change.to ?? deal.name }
+            if let change = updated.name, let name = change.to { try store.setDealName(updated.dealID, name) }
             if let change = updated.amount { deal.amount = change.to }
             if let change = updated.currency { deal.currency = change.to }
             if let change = updated.closeDate { deal.closeDate = change.to }

@@ -80,6 +80,22 @@ public enum CustomerEventCodec {
                 ],
                 ["subject": .string(activity.subject), "body": .string(activity.body)]
             )
+        case .erased(let erased):
+            return (
+                [
+                    "customer_id": .string(erased.customerID), "erased_fields": .strings(erased.erasedFields),
+                    "email_hmacs": .strings(erased.emailHashes), "phone_hmacs": .strings(erased.phoneHashes),
+                    "reason": .string(erased.reason), "request_ref": .string(erased.requestRef),
+                    "requested_at": .string(erased.requestedAt.map(Timestamp.format)),
+                    "key_ids": .strings(erased.keyIDs),
+                ],
+                .null
+            )
+        case .legalHoldChanged(let changed):
+            return (
+                ["customer_id": .string(changed.customerID), "on": .bool(changed.on), "reason": .string(changed.reason)],
+                .null
+            )
         }
     }
 
@@ -155,7 +171,7 @@ public enum CustomerEventCodec {
             data.member("tags", strings: created.tags)
             data.member("tier", created.tier)
             pii = CustomerEventCodec.personalTexts(created)
-        case .updated:
+        case .updated, .erased, .legalHoldChanged:
             return nil
         }
         data.closeObject()
@@ -308,6 +324,18 @@ public enum CustomerEventCodec {
                     contactPoint: text(pii["contact_point"]), evidence: text(pii["evidence"])
                 )
             )
+        case EventType.customerErased:
+            return .erased(
+                CustomerErased(
+                    customerID: customerID, erasedFields: strings(data["erased_fields"]),
+                    emailHashes: strings(data["email_hmacs"]), phoneHashes: strings(data["phone_hmacs"]),
+                    reason: text(data["reason"]), requestRef: text(data["request_ref"]),
+                    requestedAt: text(data["requested_at"]).flatMap(Timestamp.parse), keyIDs: strings(data["key_ids"])
+                )
+            )
+        case EventType.legalHoldChanged:
+            guard let on = data["on"]?.boolValue else { return nil }
+            return .legalHoldChanged(LegalHoldChanged(customerID: customerID, on: on, reason: text(data["reason"])))
         default:
             return nil
         }

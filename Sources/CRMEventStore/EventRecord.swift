@@ -106,7 +106,7 @@ public enum EventRecord {
         var event = try pii.withUnsafeBytes { pii in
             Result { () throws(EventRecordError) in try EventRecord.decode(envelope, data, pii) }
         }.get()
-        event.personalDataKey = parts?.number
+        event.personalData = parts.map { PersonalDataSeal(subject: $0.kid, key: $0.number) }
         return event
     }
 

@@ -195,7 +195,7 @@ public struct EventStore: Sendable {
             // hashed; folds get the event typed (`decide` already gives typed events; only a payload
             // written as it is needs the codec).
             let texts = try self.sealedTexts(record, txn)
-            record.personalDataKey = texts.key
+            record.personalData = texts.seal
             let bytes = EventRecord.encode(record, previousHash: head.hash, texts: (texts.data, texts.pii))
             if case .untyped = record.event { record.event = EventCodec.typed(record.event) }
             let key = [UInt8].bigEndian(seq)
@@ -251,7 +251,7 @@ public struct EventStore: Sendable {
         _ event: RecordedEvent,
         subject: DomainEvent? = nil,
         _ txn: Transaction
-    ) throws -> (data: [UInt8], pii: [UInt8], key: UInt64?) {
+    ) throws -> (data: [UInt8], pii: [UInt8], seal: PersonalDataSeal?) {
         let texts = EventCodec.payloadTexts(event.event)
         guard let protection = self.protection, texts.pii != EventRecord.nullText else {
             return (texts.data, texts.pii, nil)
@@ -262,7 +262,7 @@ public struct EventStore: Sendable {
             texts.pii, key: key, kid: kid, number: number, stream: event.stream, streamVersion: event.streamVersion,
             type: event.type, nonce: protection.nonces.next()
         )
-        return (texts.data, sealed, number)
+        return (texts.data, sealed, PersonalDataSeal(subject: kid, key: number))
     }
 
     /// Appends a copy of `event` from another log at its own position, stream version, times and
@@ -275,7 +275,7 @@ public struct EventStore: Sendable {
         _ event: RecordedEvent,
         current: DomainEvent,
         _ txn: Transaction
-    ) throws -> (head: LogHead, personalDataKey: UInt64?) {
+    ) throws -> (head: LogHead, personalData: PersonalDataSeal?) {
         let head = try self.head(txn)
         guard event.seq == head.seq + 1 else {
             throw ImportError("event \(event.seq) does not follow position \(head.seq)")
@@ -291,7 +291,7 @@ public struct EventStore: Sendable {
         try txn.put(self.streamHeads, event.stream, streamHeadBytes)
         let newHead = LogHead(seq: event.seq, hash: EventRecord.hash(bytes))
         try txn.put(self.meta, EventStore.headKey, [UInt8].bigEndian(newHead.seq) + newHead.hash)
-        return (newHead, texts.key)
+        return (newHead, texts.seal)
     }
 
     static func streamKey(_ stream: String, _ version: UInt64) -> [UInt8] {

@@ -15,6 +15,14 @@ public protocol PiiKeys: Sendable {
     /// The data key of subject `kid` and its number, for a new event appended in `txn`; a subject
     /// without one gets one (recorded in `txn`). Called on the writer thread only.
     func writingKey(_ kid: String, _ txn: Transaction) throws -> (key: SymmetricKey, number: UInt64)
+    /// The position of the erasure that destroyed subject `kid`'s key, or `nil` when it was not
+    /// erased (readers then say `shredded` rather than `unavailable`).
+    func erasedSeq(of kid: String) -> UInt64?
+}
+
+extension PiiKeys {
+    /// No subject is erased.
+    public func erasedSeq(of kid: String) -> UInt64? { nil }
 }
 
 /// How new events get their personal data encrypted: the keys, and which subject's key protects an

@@ -26,10 +26,24 @@ public final class RowCipher: Sendable {
     public let keys: any PiiKeys
     /// The key of the keyed hashes that index personal values.
     private let indexKey: SymmetricKey
-    /// The nonce-derivation key of each data key used so far, by number.
-    private let nonceKeys = Mutex<[UInt64: SymmetricKey]>([:])
-    /// Most nonce-derivation keys kept; the cache starts over beyond it.
+    /// For each data key used so far, by number, an HMAC-SHA256 already keyed with its nonce key
+    /// (keying an HMAC costs more than the row it hashes): each row hashes with a copy.
+    private let nonceMacs = Mutex<[UInt64: HMAC<SHA256>]>([:])
+    /// Most keyed HMACs kept; the cache starts over beyond it.
     static let nonceKeyLimit = 65_536
+    /// Rows recently sealed or opened, by context: a row read back right after it was written (the
+    /// decision state reads a customer for `decide`, then again to fold the event) is not decrypted
+    /// again. Entries of a deleted key are dropped with it (``forget(_:)``).
+    private let recent = Mutex<[[UInt8]: Recent]>([:])
+    /// Most recent rows kept; the memo starts over beyond it.
+    static let recentLimit = 8192
+
+    /// A stored row and what it opens to.
+    private struct Recent {
+        var stored: [UInt8]
+        var number: UInt64
+        var row: [UInt8]
+    }
 
     /// What a stored row holds, once opened.
     public enum Opened: Sendable, Hashable {
@@ -47,7 +61,8 @@ public final class RowCipher: Sendable {
         self.indexKey = indexKey
     }
 
-    static let plainTag: UInt8 = 0x00
+    /// The first byte of a row stored without a key.
+    public static let plainTag: UInt8 = 0x00
     static let sealedTag: UInt8 = 0x01
     static let withoutKeyTag: UInt8 = 0x02
 
@@ -67,7 +82,7 @@ public final class RowCipher: Sendable {
             return out
         }
         let aad = RowCipher.associatedData(context)
-        var mac = HMAC<SHA256>(key: nonceKey)
+        var mac = nonceKey
         mac.update(data: aad)
         mac.update(data: row)
         let nonce = try! AES.GCM.Nonce(data: Array(mac.finalize()).prefix(12))  // 12 bytes: always valid
@@ -78,7 +93,24 @@ public final class RowCipher: Sendable {
         out.append(contentsOf: nonce)
         out.append(contentsOf: box.ciphertext)
         out.append(contentsOf: box.tag)
+        self.remember(context, Recent(stored: out, number: number, row: row))
         return out
+    }
+
+    /// Keeps `recent` as the row last seen under `context`.
+    private func remember(_ context: [UInt8], _ recent: Recent) {
+        self.recent.withLock { memo in
+            if memo.count >= RowCipher.recentLimit { memo.removeAll(keepingCapacity: true) }
+            memo[context] = recent
+        }
+    }
+
+    /// The row `stored` opens to under `context` when it was sealed or opened lately.
+    private func recalled(_ stored: UnsafeRawBufferPointer, _ context: [UInt8]) -> [UInt8]? {
+        self.recent.withLock { memo in
+            guard let recent = memo[context], recent.stored.elementsEqual(stored) else { return nil }
+            return recent.row
+        }
     }
 
     /// The row `stored` holds (see ``seal(_:number:context:)``), or `nil` when `stored` is not a
@@ -97,12 +129,15 @@ public final class RowCipher: Sendable {
             guard let number = RowCipher.readVarint(stored, &offset), stored.count - offset >= 12 + 16 else {
                 return nil
             }
+            if let row = self.recalled(stored, context) { return .row(row) }
             guard let key = self.keys.readingKey(number) else { return .unavailable }
             let body = UnsafeRawBufferPointer(rebasing: stored[offset...])
             guard let box = try? AES.GCM.SealedBox(combined: body),
-                let row = try? AES.GCM.open(box, using: key, authenticating: RowCipher.associatedData(context))
+                let opened = try? AES.GCM.open(box, using: key, authenticating: RowCipher.associatedData(context))
             else { return .unavailable }
-            return .row(Array(row))
+            let row = Array(opened)
+            self.remember(context, Recent(stored: Array(stored), number: number, row: row))
+            return .row(row)
         default:
             return nil
         }
@@ -131,23 +166,34 @@ public final class RowCipher: Sendable {
         Array("crmd-row-v1|".utf8) + context
     }
 
-    /// The key the nonces under data key `number` are derived with: HKDF-SHA256 of the data key, so
-    /// that the data key itself is used only by AES-GCM.
-    private func nonceKey(_ number: UInt64, _ key: SymmetricKey) -> SymmetricKey? {
-        if let cached = self.nonceKeys.withLock({ $0[number] }) { return cached }
-        let derived = HKDF<SHA256>.deriveKey(
-            inputKeyMaterial: key, info: Array("crmd-row-nonce-v1".utf8), outputByteCount: 32
-        )
-        self.nonceKeys.withLock { cache in
+    /// An HMAC-SHA256 keyed with the key the nonces under data key `number` are derived with:
+    /// HMAC-SHA256(data key, `crmd-row-nonce-v1` ‖ 0x01) (HKDF-Expand of a uniformly random key, one
+    /// block), so that the data key itself is used only by AES-GCM.
+    private func nonceKey(_ number: UInt64, _ key: SymmetricKey) -> HMAC<SHA256>? {
+        if let cached = self.nonceMacs.withLock({ $0[number] }) { return cached }
+        let derived = HMAC<SHA256>.authenticationCode(for: RowCipher.nonceInfo, using: key)
+        let keyed = HMAC<SHA256>(key: SymmetricKey(data: derived))
+        self.nonceMacs.withLock { cache in
             if cache.count >= RowCipher.nonceKeyLimit { cache.removeAll(keepingCapacity: true) }
-            cache[number] = derived
+            cache[number] = keyed
         }
-        return derived
+        return keyed
     }
 
-    /// Forgets the derived keys of data key `number` (its key was deleted).
+    /// What the nonce key of a data key is derived for: `crmd-row-nonce-v1`, then HKDF-Expand's
+    /// block counter 1.
+    private static let nonceInfo = Array("crmd-row-nonce-v1".utf8) + [1]
+
+    /// Whether data key `number` can be read (it was not erased, and this key store knows it).
+    public func hasKey(_ number: UInt64) -> Bool { self.keys.readingKey(number) != nil }
+
+    /// Forgets everything derived from data key `number` and every row recalled under it (its key was
+    /// deleted).
     public func forget(_ number: UInt64) {
-        _ = self.nonceKeys.withLock { $0.removeValue(forKey: number) }
+        _ = self.nonceMacs.withLock { $0.removeValue(forKey: number) }
+        self.recent.withLock { memo in
+            for (context, recent) in memo where recent.number == number { memo[context] = nil }
+        }
     }
 
     // MARK: - Keyed hashes

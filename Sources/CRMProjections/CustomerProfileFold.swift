@@ -1,4 +1,5 @@
 import CRMDomain
+import CRMEventStore
 import LMDB
 
 /// The consent status that marks an address as opted out.
@@ -188,26 +189,77 @@ extension CustomerProfileProjector {
         }
     }
 
+    // MARK: - CustomerErased
+
+    /// Clears the customer's personal fields (state `erased`; id, stage, tags, owner and stats stay)
+    /// and stores the profile without a key, removes its index rows, removes every timeline entry
+    /// that holds personal data — its own, and the entries in other customers' timelines sealed under
+    /// the keys the erasure destroys — and adds a `customer.erased` entry. Nothing left in the read
+    /// model depends on the destroyed keys, so a rebuild after the erasure ends with the same rows.
+    func applyCustomerErased(_ erased: CustomerErased, _ event: RecordedEvent, _ txn: Transaction) throws {
+        let customerID = erased.customerID
+        guard let old = try self.loadProfile(customerID, txn) else { return }
+        var profile = old
+        profile.state = "erased"
+        profile.firstName = nil
+        profile.lastName = nil
+        profile.emails = []
+        profile.phones = []
+        profile.companyName = nil
+        profile.jobTitle = nil
+        profile.address = nil
+        profile.custom = [:]
+        profile.version = event.streamVersion
+        profile.updatedAt = event.occurredAt
+        try self.reindex(customerID, from: old, to: profile, txn)
+        try self.putSealedRow(profile.encoded(), key: Array(customerID.utf8), number: nil, inherit: false, txn)
+        var doomed: [[UInt8]] = []
+        let prefix = ProfileKeys.timelinePrefix(customerID)
+        try txn.withCursor(self.profiles) { cursor in
+            var entry = try cursor.seek(atOrAfter: prefix)
+            while let found = entry, found.key.starts(with: prefix) {
+                if self.cipher != nil, found.value.first != RowCipher.plainTag { doomed.append(found.keyBytes) }
+                entry = try cursor.next()
+            }
+            for subject in erased.keyIDs {
+                let listed = ProfileKeys.sealedEntriesPrefix(subject)
+                entry = try cursor.seek(atOrAfter: listed)
+                while let found = entry, found.key.starts(with: listed) {
+                    doomed.append(found.keyBytes)
+                    doomed.append(Array(found.key.dropFirst(listed.count)))
+                    entry = try cursor.next()
+                }
+            }
+        }
+        for key in doomed { _ = try txn.delete(self.profiles, key) }
+        let note = TimelineNote.customerErased(customerID: customerID, fields: erased.erasedFields)
+        try self.putTimelineEntry(note, for: event, customerID: customerID, txn)
+    }
+
     // MARK: - Indexes
 
     /// Moves the email, phone, tag and name index rows of `customerID` from what `old` lists to what
-    /// `new` lists. An email row is removed only while it still points at this customer.
+    /// `new` lists. An email row is removed only while it still points at this customer. Index keys
+    /// of personal values are keyed hashes, computed only for what changed.
     func reindex(_ customerID: String, from old: CustomerProfile?, to new: CustomerProfile, _ txn: Transaction) throws {
-        let oldEmails = Set((old?.emails ?? []).map { self.personalIndexKey(ProfileKeys.emailKey($0.address)) })
-        let newEmails = Set(new.emails.map { self.personalIndexKey(ProfileKeys.emailKey($0.address)) })
+        let oldEmails = Set((old?.emails ?? []).map { ProfileKeys.emailKey($0.address) })
+        let newEmails = Set(new.emails.map { ProfileKeys.emailKey($0.address) })
         let idBytes = Array(customerID.utf8)
-        for key in oldEmails.subtracting(newEmails) {
-            if try txn.get(self.emails, key) == idBytes { try txn.delete(self.emails, key) }
+        if oldEmails != newEmails || old == nil {
+            for email in oldEmails.subtracting(newEmails) {
+                let key = self.personalIndexKey(email)
+                if try txn.get(self.emails, key) == idBytes { try txn.delete(self.emails, key) }
+            }
+            for email in newEmails { try txn.put(self.emails, self.personalIndexKey(email), idBytes) }
         }
-        for key in newEmails { try txn.put(self.emails, key, idBytes) }
 
-        let oldPhones = Set((old?.phones ?? []).map { self.personalIndexKey($0.normalized) })
-        let newPhones = Set(new.phones.map { self.personalIndexKey($0.normalized) })
+        let oldPhones = Set((old?.phones ?? []).map(\.normalized))
+        let newPhones = Set(new.phones.map(\.normalized))
         for number in oldPhones.subtracting(newPhones) {
-            try txn.delete(self.phones, ProfileKeys.pairKey(number, customerID))
+            try txn.delete(self.phones, ProfileKeys.pairKey(self.personalIndexKey(number), customerID))
         }
         for number in newPhones.subtracting(oldPhones) {
-            try txn.put(self.phones, ProfileKeys.pairKey(number, customerID), [UInt8]())
+            try txn.put(self.phones, ProfileKeys.pairKey(self.personalIndexKey(number), customerID), [UInt8]())
         }
 
         let oldTags = Set(old?.tags ?? [])

@@ -104,6 +104,9 @@ public struct CustomerProfileProjector: Projector {
                 Self.foldConsentChanged(&$0, changed, at: event.occurredAt)
             }
         case .customer(.activityLogged(let activity)): try self.applyActivityLogged(activity, event, txn)
+        case .customer(.erased(let erased)): try self.applyCustomerErased(erased, event, txn)
+        case .customer(.legalHoldChanged(let changed)):
+            try self.applyToCustomer(changed.customerID, event, txn) { _ in nil }
         default:
             // Deal and ticket events update `stats` (and the timeline) of the customers involved.
             try self.applySalesEvent(event, txn)
@@ -153,10 +156,11 @@ public struct CustomerProfileProjector: Projector {
     }
 
     /// Stores `row` under `key` in `rows`, sealed under data key `number` (when the log encrypts
-    /// personal data), else under the key the stored row has.
-    func putSealedRow(_ row: [UInt8], key: [UInt8], number: UInt64?, _ txn: Transaction) throws {
+    /// personal data), else — when `inherit` — under the key the stored row has, else without a key.
+    func putSealedRow(_ row: [UInt8], key: [UInt8], number: UInt64?, inherit: Bool = true, _ txn: Transaction) throws {
         guard let cipher = self.cipher else { return try txn.put(self.profiles, key, row) }
-        let number = try number ?? txn.withValue(self.profiles, key) { RowCipher.number(of: $0) } ?? nil
+        var number = number
+        if number == nil, inherit { number = try txn.withValue(self.profiles, key) { RowCipher.number(of: $0) } ?? nil }
         try txn.put(self.profiles, key, cipher.seal(row, number: number, context: Self.rowsContext + key))
     }
 
@@ -174,7 +178,9 @@ public struct CustomerProfileProjector: Projector {
     /// Stores `profile` under its customer id, sealed under the data key of `event` (or of the stored
     /// row, for an event without personal data).
     func storeProfile(_ profile: CustomerProfile, for event: RecordedEvent, _ txn: Transaction) throws {
-        try self.putSealedRow(profile.encoded(), key: Array(profile.customerID.utf8), number: event.personalDataKey, txn)
+        // Only under the customer's own key (the events that write a profile are the customer's own).
+        let seal = event.personalData.flatMap { $0.subject == "c:" + profile.customerID ? $0.key : nil }
+        try self.putSealedRow(profile.encoded(), key: Array(profile.customerID.utf8), number: seal, txn)
     }
 
     /// The stored stats of `customerID`, or `nil` for a customer that is not in the table.
@@ -245,10 +251,18 @@ public struct CustomerProfileProjector: Projector {
         let key = ProfileKeys.timelineKey(customerID, at: at ?? event.occurredAt, seq: event.seq)
         // Each entry under the key of its own event: a note without personal data is stored as it is.
         guard let cipher = self.cipher else { return try txn.put(self.profiles, key, row.encoded()) }
-        try txn.put(
-            self.profiles, key,
-            cipher.seal(row.encoded(), number: event.personalDataKey, context: Self.rowsContext + key)
-        )
+        guard let seal = event.personalData else {
+            let stored = cipher.seal(row.encoded(), number: nil, context: Self.rowsContext + key)
+            return try txn.put(self.profiles, key, stored)
+        }
+        // An entry whose key is gone (a rebuild after an erasure) is not kept: the erasure removed it.
+        guard cipher.hasKey(seal.key) else { return }
+        try txn.put(self.profiles, key, cipher.seal(row.encoded(), number: seal.key, context: Self.rowsContext + key))
+        // An entry in the timeline of a customer whose key does not seal it (a shared activity, a
+        // deal named by another first customer) is listed under its key, for erasure.
+        if seal.subject != "c:" + customerID {
+            try txn.put(self.profiles, ProfileKeys.sealedEntryKey(seal.subject, key), [UInt8]())
+        }
     }
 }
 

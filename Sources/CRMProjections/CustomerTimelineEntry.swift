@@ -22,6 +22,8 @@ enum TimelineNote: Hashable {
     case ticketOpened(ticketID: String?, subject: String?, channel: String, priority: String)
     case ticketStatusChanged(ticketID: String?, from: String, to: String)
     case ticketMessage(ticketID: String?, author: String, isPublic: Bool)
+    /// The customer's personal data was erased; `fields` names what was erased.
+    case customerErased(customerID: String, fields: [String])
 
     /// `customer.created`, `activity.call`, ….
     var kind: String {
@@ -39,6 +41,7 @@ enum TimelineNote: Hashable {
         case .ticketOpened: "ticket.opened"
         case .ticketStatusChanged: "ticket.status_changed"
         case .ticketMessage: "ticket.message"
+        case .customerErased: "customer.erased"
         }
     }
 
@@ -46,7 +49,8 @@ enum TimelineNote: Hashable {
     var refID: String? {
         switch self {
         case .customerCreated(let id, _), .customerTagged(let id, _, _), .ownerChanged(let id, _, _),
-            .leadStatusChanged(let id, _, _), .lifecycleChanged(let id, _, _, _), .consentChanged(let id, _, _, _):
+            .leadStatusChanged(let id, _, _), .lifecycleChanged(let id, _, _, _), .consentChanged(let id, _, _, _),
+            .customerErased(let id, _):
             id
         case .customerUpdated(let updated): updated.customerID
         case .activity(let id, _, _, _), .dealCreated(let id, _, _), .dealStageChanged(let id, _, _): id
@@ -91,6 +95,8 @@ enum TimelineNote: Hashable {
             return "Ticket \(from) → \(to)"
         case .ticketMessage(_, let author, let isPublic):
             return isPublic ? "\(Self.capitalized(author)) message" : "Internal note"
+        case .customerErased:
+            return "Personal data erased"
         }
     }
 
@@ -110,6 +116,8 @@ enum TimelineNote: Hashable {
             return ["from": .string(from), "to": .string(to)]
         case .ticketMessage(_, let author, let isPublic):
             return ["author": .string(author), "public": .bool(isPublic)]
+        case .customerErased(_, let fields):
+            return ["erased_fields": .strings(fields)]
         default:
             return [:]
         }
@@ -246,6 +254,10 @@ struct TimelineRow: Hashable {
             row.optionalString(id)
             row.string(author)
             row.bool(isPublic)
+        case .customerErased(let id, let fields):
+            row.byte(14)
+            row.string(id)
+            row.strings(fields)
         }
         return row.bytes
     }
@@ -310,6 +322,7 @@ struct TimelineRow: Hashable {
             return .ticketMessage(
                 ticketID: try row.optionalString(), author: try row.string(), isPublic: try row.bool()
             )
+        case 14: return .customerErased(customerID: try row.string(), fields: try row.strings())
         default: throw StateDecodingError("stored \(what) has unknown entry kind \(tag)")
         }
     }

@@ -9,7 +9,8 @@ public import LMDB
 /// - `pipelines`: pipeline id → current definition (the `PipelineDefined` data).
 /// - `deals`: deal id → the deal's ``FunnelItem`` as a binary row (`deal.get` renders it).
 /// - `names`: deal id → the deal's name (personal data: sealed when the log encrypts it, see
-///   ``PersonalTexts``), so that only the events that name a deal touch it.
+///   ``PersonalTexts``), so that only the events that name a deal touch it; `names_by_subject`
+///   indexes them by the key that seals them, for erasure.
 /// - `by_pipeline`: pipeline id, `0x00`, deal id → empty.
 /// - `by_customer`: customer id, `0x00`, deal id → empty.
 /// - `lifecycle`: customer id → the customer's ``FunnelItem`` in the lifecycle funnel as a binary
@@ -52,12 +53,15 @@ public struct FunnelProjector: Projector {
         self.byPipeline = try open("by_pipeline")
         self.byCustomer = try open("by_customer")
         self.lifecycle = try open("lifecycle")
-        self.names = PersonalTexts(try open("names"), readModel: Self.identity.name, table: "names", cipher: cipher)
+        self.names = PersonalTexts(
+            try open("names"), bySubject: try open("names_by_subject"), readModel: Self.identity.name, table: "names",
+            cipher: cipher
+        )
     }
 
     /// Every table of this instance.
     public var databases: [Database] {
-        [self.pipelines, self.deals, self.byPipeline, self.byCustomer, self.lifecycle, self.names.database]
+        [self.pipelines, self.deals, self.byPipeline, self.byCustomer, self.lifecycle] + self.names.databases
     }
 
     /// Folds one event; other event types are ignored.
@@ -69,6 +73,7 @@ public struct FunnelProjector: Projector {
         case .sales(.dealStageChanged(let changed)): try self.dealStageChanged(changed, event, txn)
         case .sales(.dealUpdated(let updated)): try self.dealUpdated(updated, event, txn)
         case .customer(.created(let created)): try self.customerCreated(created, event, txn)
+        case .customer(.erased(let erased)): try self.names.erase(subjects: erased.keyIDs, txn)
         case .customer(.lifecycleStageChanged(let changed)): try self.lifecycleStageChanged(changed, event, txn)
         case .customer(.ownerChanged(let changed)):
             try self.updateCustomer(changed.customerID, event, txn) { item in item.ownerID = changed.to }

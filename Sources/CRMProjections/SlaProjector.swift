@@ -13,7 +13,8 @@ public import LMDB
 /// - `open`: ticket id → empty, for tickets neither solved nor closed (the `sla.breaching` scan).
 /// - `customers`: customer id → tier and owner (the `tier` and `owner` report groupings).
 /// - `subjects`: ticket id → the ticket's subject (personal data: sealed when the log encrypts it, see
-///   ``PersonalTexts``), written once, when the ticket opens.
+///   ``PersonalTexts``), written once, when the ticket opens; `subjects_by_subject` indexes them by
+///   the key that seals them, for erasure.
 public struct SlaProjector: Projector {
     /// Version 2 stores binary rows, a ticket's log one row per event, instead of one JSON document
     /// per ticket; version 3 keeps ticket subjects in a table of their own, sealed when personal data
@@ -46,12 +47,13 @@ public struct SlaProjector: Projector {
         self.open = try open("open")
         self.customers = try open("customers")
         self.subjects = PersonalTexts(
-            try open("subjects"), readModel: Self.identity.name, table: "subjects", cipher: cipher
+            try open("subjects"), bySubject: try open("subjects_by_subject"), readModel: Self.identity.name,
+            table: "subjects", cipher: cipher
         )
     }
 
     /// Every table of this instance.
-    public var databases: [Database] { [self.tickets, self.open, self.customers, self.subjects.database] }
+    public var databases: [Database] { [self.tickets, self.open, self.customers] + self.subjects.databases }
 
     /// Folds one event; event types this read model does not use are ignored.
     public func apply(_ event: RecordedEvent, _ txn: Transaction) throws {
@@ -64,6 +66,8 @@ public struct SlaProjector: Projector {
             var row = try self.customer(updated.customerID, txn) ?? SlaCustomer()
             row.tier = tier.to
             try txn.put(self.customers, updated.customerID, row.encoded())
+        case .customer(.erased(let erased)):
+            try self.subjects.erase(subjects: erased.keyIDs, txn)
         case .customer(.ownerChanged(let changed)):
             var row = try self.customer(changed.customerID, txn) ?? SlaCustomer()
             row.ownerID = changed.to

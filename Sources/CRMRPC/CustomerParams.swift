@@ -24,8 +24,7 @@ extension CreateCustomer {
             try params.oneOf("lifecycle_stage", Validation.lifecycleStages) ?? Validation.defaultLifecycleStage
         draft.leadStatus = try params.oneOf("lead_status", Validation.leadStatuses)
         draft.custom = (try CustomerInput.custom(&params, "custom") ?? [:]).compactMapValues(CustomValue.init(json:))
-        // No erase exists yet, so there is no blocklist to override; the flag is accepted and ignored.
-        _ = try params.bool("allow_previously_erased")
+        let allowPreviouslyErased = try params.bool("allow_previously_erased") ?? false
         var consent: [CustomerInput.Consent] = []
         for (index, element) in (try params.array("consent") ?? []).enumerated() {
             var entry = try Params(element, path: "consent[\(index)]")
@@ -39,7 +38,9 @@ extension CreateCustomer {
         // Resolve consent addresses now: they depend only on the emails and phones given here.
         var probe = draft
         for entry in consent { _ = try CustomerInput.consentEvent(entry, on: &probe) }
-        self.init(customerID: customerID, draft: draft, consent: consent)
+        self.init(
+            customerID: customerID, draft: draft, consent: consent, allowPreviouslyErased: allowPreviouslyErased
+        )
     }
 }
 
@@ -198,5 +199,28 @@ extension SetConsent {
         consent = try CustomerInput.consent(&params)
         try params.finish()
         self.init(customerID: customerID, consent: consent)
+    }
+}
+
+extension SetLegalHold {
+    /// Parses and validates the params.
+    public init(params: inout Params) throws(Rejection) {
+        let customerID = try params.identifier("customer_id", required: true)!
+        let on = try params.bool("on", required: true)!
+        let reason = try CustomerInput.text(&params, "reason", limit: CustomerInput.shortTextLimit)
+        try params.finish()
+        self.init(customerID: customerID, on: on, reason: reason)
+    }
+}
+
+extension EraseCustomer {
+    /// Parses and validates the params.
+    public init(params: inout Params) throws(Rejection) {
+        let customerID = try params.identifier("customer_id", required: true)!
+        let reason = try CustomerInput.text(&params, "reason", limit: CustomerInput.shortTextLimit)
+        let requestRef = try CustomerInput.text(&params, "request_ref", limit: CustomerInput.shortTextLimit)
+        let requestedAt = try params.timestamp("requested_at")
+        try params.finish()
+        self.init(customerID: customerID, reason: reason, requestRef: requestRef, requestedAt: requestedAt)
     }
 }

@@ -64,8 +64,11 @@ public struct RPCMethod: Sendable {
     public static func addedQuery(_ name: String) -> RPCMethod { RPCMethod(name, .query, .read) }
 
     /// The entry of a command type.
-    static func command<C: DomainCommand & ParamsDecodable>(_ type: C.Type) -> RPCMethod {
-        RPCMethod(C.method, .command, .write) { params throws(Rejection) in try C(params: &params) }
+    static func command<C: DomainCommand & ParamsDecodable>(
+        _ type: C.Type,
+        role: Access = .write
+    ) -> RPCMethod {
+        RPCMethod(C.method, .command, role) { params throws(Rejection) in try C(params: &params) }
     }
 }
 
@@ -104,6 +107,8 @@ extension ReplyToTicket: ParamsDecodable {}
 extension SetTicketStatus: ParamsDecodable {}
 extension SetTicketPriority: ParamsDecodable {}
 extension TagTicket: ParamsDecodable {}
+extension SetLegalHold: ParamsDecodable {}
+extension EraseCustomer: ParamsDecodable {}
 
 /// Every JSON-RPC method of crmd.
 public enum RPCMethods {
@@ -112,6 +117,7 @@ public enum RPCMethods {
         .command(CreateCustomer.self), .command(UpdateCustomer.self), .command(TagCustomer.self),
         .command(AssignOwner.self), .command(SetLifecycleStage.self), .command(SetLeadStatus.self),
         .command(SetConsent.self), .command(LogActivity.self),
+        .command(SetLegalHold.self, role: .admin), .command(EraseCustomer.self, role: .admin),
         .command(DefinePipeline.self), .command(CreateDeal.self), .command(MoveDeal.self), .command(UpdateDeal.self),
         .command(DefineSchedule.self), .command(DefineSlaPolicy.self), .command(RetireSlaPolicy.self),
         .command(OpenTicket.self), .command(ReplyToTicket.self), .command(SetTicketStatus.self),
@@ -137,6 +143,7 @@ public enum RPCMethods {
         RPCMethod("deal.history", .query, .audit, long: true),
         RPCMethod("ticket.history", .query, .audit, long: true),
         RPCMethod("customer.export", .query, .admin, long: true),
+        RPCMethod("customer.erasure_status", .query, .admin),
         RPCMethod("events.read", .query, .audit, long: true),
         RPCMethod("events.subscribe", .query, .audit),
         RPCMethod("events.unsubscribe", .query, .audit),

@@ -150,6 +150,10 @@ import Testing
             leadStatus: "CONNECTED"
         )
         #expect(try CustomerState(decoding: state.encoded()) == state)
+        var held = state
+        held.legalHold = true
+        held.sharedActivities = ["a1", "a2"]
+        #expect(try CustomerState(decoding: held.encoded()) == held)
         #expect(throws: StateDecodingError.self) { try CustomerState(decoding: []) }
         #expect(throws: StateDecodingError.self) { try CustomerState(decoding: Array("not a row".utf8)) }
         #expect(throws: StateDecodingError.self) { try CustomerState(decoding: state.encoded() + [0]) }

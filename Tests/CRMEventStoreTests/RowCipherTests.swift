@@ -14,7 +14,9 @@ import Testing
     func cipher(erased: Set<UInt64> = []) -> RowCipher {
         var keys: [UInt64: SymmetricKey] = [1: self.ada, 2: self.bob]
         for number in erased { keys[number] = nil }
-        return RowCipher(keys: PiiEnvelopeTests.NumberedKeys(keys: keys), indexKey: SymmetricKey(data: [UInt8](repeating: 7, count: 32)))
+        return RowCipher(
+            keys: PiiEnvelopeTests.NumberedKeys(keys: keys),
+            indexKey: SymmetricKey(data: [UInt8](repeating: 7, count: 32)))
     }
 
     @Test func aSealedRowOpensInItsOwnPlaceOnlyAndHoldsNoPlainText() throws {
@@ -77,7 +79,8 @@ import Testing
         #expect(cipher.indexKey("bob@example.com") != key)
         #expect(key != Array(SHA256.hash(data: Array("ada@example.com".utf8))), "not a plain hash anyone can recompute")
         let otherIndexKey = RowCipher(
-            keys: PiiEnvelopeTests.NumberedKeys(keys: [:]), indexKey: SymmetricKey(data: [UInt8](repeating: 8, count: 32))
+            keys: PiiEnvelopeTests.NumberedKeys(keys: [:]),
+            indexKey: SymmetricKey(data: [UInt8](repeating: 8, count: 32))
         )
         #expect(otherIndexKey.indexKey("ada@example.com") != key)
     }
