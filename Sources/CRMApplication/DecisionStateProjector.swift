@@ -49,6 +49,7 @@ struct StateTables: Sendable {
         case .erasures: 10
         case .erasedEmails: 11
         case .dealNames: 12
+        case .customerPersonal: 13
         }
     }
 
@@ -85,9 +86,9 @@ struct LMDBDecisionState: DecisionStateStore {
     /// and must not depend on the keys it destroys, so they are stored without a key.
     var erasing = false
 
-    /// Whether rows of `table` hold personal values: customers (names, contact points, address) and
-    /// deal names.
-    private static func isPersonal(_ table: StateTable) -> Bool { table == .customers || table == .dealNames }
+    /// Whether rows of `table` hold personal values: customers' personal records (names, contact
+    /// points, address) and deal names.
+    private static func isPersonal(_ table: StateTable) -> Bool { table == .customerPersonal || table == .dealNames }
 
     /// The hex HMAC-SHA256 of `value` under the index key; `nil` without a cipher.
     func keyedHash(_ value: String) -> String? {
@@ -107,7 +108,7 @@ struct LMDBDecisionState: DecisionStateStore {
     /// under the customer's own key (an activity shared with others has a key of its own).
     private func sealingKey(_ table: StateTable, _ key: String) -> UInt64? {
         guard let seal = self.eventSeal else { return nil }
-        guard table != .customers || seal.subject == "c:" + key else { return nil }
+        guard table != .customerPersonal || seal.subject == "c:" + key else { return nil }
         return seal.key
     }
 
@@ -121,12 +122,12 @@ struct LMDBDecisionState: DecisionStateStore {
             return try self.txn.get(self.tables[table], self.storedKey(table, key))
         }
         guard let stored = try self.txn.get(self.tables[table], key) else { return nil }
-        switch cipher.open(stored, context: LMDBDecisionState.context(table, key)) {
+        switch cipher.open(stored, context: LMDBDecisionState.context(table, key), remember: true) {
         case .row(let row), .withoutKey(let row): return row
-        case .unavailable where table == .dealNames:
-            return nil  // an erased name is no name
         case .unavailable:
-            throw StateDecodingError("the \(table.rawValue) record \(key) is sealed under a data key that is gone")
+            // An erased name is no name; personal values whose key is gone (a damaged key-store entry)
+            // read as none, and everything else about the customer still works.
+            return nil
         case nil:
             throw StateDecodingError("the \(table.rawValue) record \(key) is not a stored row")
         }
@@ -134,14 +135,20 @@ struct LMDBDecisionState: DecisionStateStore {
 
     func setRecord(_ table: StateTable, _ key: String, _ value: [UInt8]?) throws {
         if let cipher = self.cipher, LMDBDecisionState.isPersonal(table), let value {
+            let stored = try self.txn.get(self.tables[table], key)
+            let context = LMDBDecisionState.context(table, key)
+            // A personal record written back unchanged (consent, a customer updated in other fields)
+            // is not sealed again: it usually opens from memory, having just been read.
+            if !self.erasing, let stored, case .row(let row) = cipher.open(stored, context: context, remember: true),
+                row == value
+            {
+                return
+            }
             // Under the event's key, else under the key the row has (an event without personal data);
             // an erasure's rows without one.
             var number: UInt64?
-            if !self.erasing {
-                number = try self.sealingKey(table, key)
-                    ?? self.txn.get(self.tables[table], key).flatMap(RowCipher.number(of:))
-            }
-            let sealed = cipher.seal(value, number: number, context: LMDBDecisionState.context(table, key))
+            if !self.erasing { number = self.sealingKey(table, key) ?? stored.flatMap(RowCipher.number(of:)) }
+            let sealed = cipher.seal(value, number: number, context: context, remember: true)
             return try self.txn.put(self.tables[table], key, sealed)
         }
         let storedKey = self.storedKey(table, key)
@@ -170,8 +177,10 @@ struct DecisionStateProjector: Projector {
     /// deals, tickets, schedules, SLA policies and the policy index as binary rows too; version 5 seals
     /// customer rows and deal names and keys the email index by keyed hash when personal data is
     /// encrypted; version 6 keeps deal names in a table of their own and adds erasures, the blocklist
-    /// of erased addresses, legal holds and the customers of shared activities.
-    let version = 6
+    /// of erased addresses, legal holds and the customers of shared activities; version 7 keeps a
+    /// customer's personal values in a record of their own (`customer_personal`), so that events that
+    /// change only its status or classification never read or seal them.
+    let version = 7
     let tables: StateTables
     /// Decoded active SLA policies, shared by every transaction of this writer.
     let activePolicies = ActivePolicyCache()

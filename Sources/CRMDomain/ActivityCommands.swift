@@ -108,7 +108,7 @@ public struct LogActivity: DomainCommand {
             )
         }
         for (index, customerID) in self.customerIDs.enumerated() {
-            _ = try state.activeCustomer(customerID, field: "customer_ids[\(index)]")
+            _ = try state.activeCustomer(customerID, field: "customer_ids[\(index)]", personal: false)
         }
         var activity = ActivityLogged(activityID: id, kind: self.type, customerIDs: self.customerIDs)
         activity.dealID = self.dealID

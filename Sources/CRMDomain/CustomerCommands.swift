@@ -3,8 +3,10 @@
 extension DecisionState {
     /// The active customer `id`, or a rejection: `not_found`, `customer_merged` or `customer_erased`,
     /// each naming `field`.
-    func activeCustomer(_ id: String, field: String) throws -> CustomerState {
-        guard let customer = try self.customer(id) else { throw Rejection.notFound(field, "customer", id) }
+    func activeCustomer(_ id: String, field: String, personal: Bool = true) throws -> CustomerState {
+        guard let customer = try self.customer(id, personal: personal) else {
+            throw Rejection.notFound(field, "customer", id)
+        }
         try customer.requireActive(field: field)
         return customer
     }
@@ -15,7 +17,7 @@ extension DecisionState {
     func checkEmailsAvailable(_ emails: [CustomerState.Email], for id: String, fieldPrefix: String) throws {
         for (index, email) in emails.enumerated() {
             guard let holder = try self.customerID(forEmail: email.key), holder != id,
-                let other = try self.customer(holder), other.status == .active
+                let other = try self.customer(holder, personal: false), other.status == .active
             else { continue }
             throw Rejection(
                 .duplicateEmail,
@@ -260,7 +262,7 @@ public struct TagCustomer: DomainCommand {
 
     /// Rejects a missing, merged or erased customer.
     public func decide(_ state: any DecisionState, _ context: CommandContext) throws -> Decision {
-        let customer = try state.activeCustomer(self.customerID, field: "customer_id")
+        let customer = try state.activeCustomer(self.customerID, field: "customer_id", personal: false)
         let current = Set(customer.tags)
         let added = self.add.filter { !current.contains($0) }
         let removed = self.remove.filter { current.contains($0) }
@@ -301,7 +303,7 @@ public struct AssignOwner: DomainCommand {
 
     /// Rejects a missing, merged or erased customer.
     public func decide(_ state: any DecisionState, _ context: CommandContext) throws -> Decision {
-        let customer = try state.activeCustomer(self.customerID, field: "customer_id")
+        let customer = try state.activeCustomer(self.customerID, field: "customer_id", personal: false)
         guard customer.ownerID != self.ownerID else {
             return Decision(events: [], result: customerResult(self.customerID))
         }
@@ -343,7 +345,7 @@ public struct SetLifecycleStage: DomainCommand {
 
     /// Rejects a missing, merged or erased customer and an unallowed backward move.
     public func decide(_ state: any DecisionState, _ context: CommandContext) throws -> Decision {
-        let customer = try state.activeCustomer(self.customerID, field: "customer_id")
+        let customer = try state.activeCustomer(self.customerID, field: "customer_id", personal: false)
         let from = customer.lifecycleStage
         guard from != self.stage else { return Decision(events: [], result: customerResult(self.customerID)) }
         if !self.allowBackward, let fromRank = Validation.lifecycleRank(from),
@@ -395,7 +397,7 @@ public struct SetLeadStatus: DomainCommand {
 
     /// Rejects a missing, merged or erased customer.
     public func decide(_ state: any DecisionState, _ context: CommandContext) throws -> Decision {
-        let customer = try state.activeCustomer(self.customerID, field: "customer_id")
+        let customer = try state.activeCustomer(self.customerID, field: "customer_id", personal: false)
         guard customer.leadStatus != self.status else {
             return Decision(events: [], result: customerResult(self.customerID))
         }
@@ -465,7 +467,7 @@ public struct SetLegalHold: DomainCommand {
 
     /// Rejects a missing, merged or erased customer.
     public func decide(_ state: any DecisionState, _ context: CommandContext) throws -> Decision {
-        let customer = try state.activeCustomer(self.customerID, field: "customer_id")
+        let customer = try state.activeCustomer(self.customerID, field: "customer_id", personal: false)
         guard customer.legalHold != self.on else {
             return Decision(events: [], result: customerResult(self.customerID))
         }
@@ -532,7 +534,9 @@ public struct EraseCustomer: DomainCommand {
         var keyIDs = ["c:" + self.customerID]
         for activity in customer.sharedActivities {
             let others = (try state.sharedActivityCustomers(activity) ?? []).filter { $0 != self.customerID }
-            if try others.allSatisfy({ try state.customer($0)?.status == .erased }) { keyIDs.append("a:" + activity) }
+            if try others.allSatisfy({ try state.customer($0, personal: false)?.status == .erased }) {
+                keyIDs.append("a:" + activity)
+            }
         }
         let erased = CustomerErased(
             customerID: self.customerID,

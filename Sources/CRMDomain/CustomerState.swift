@@ -284,34 +284,58 @@ public struct StateDecodingError: Error, Sendable, Hashable, CustomStringConvert
 }
 
 extension CustomerState {
-    /// Format of the binary row; bump it with the decision state's version.
+    /// Format of the binary rows; bump it with the decision state's version.
     static let rowFormat: UInt8 = 1
 
-    /// The compact binary row stored in the `customers` table.
+    /// The compact binary row stored in the `customers` table: everything but the personal values —
+    /// status, classification, and each email's and phone's flags and consent in list order — so that
+    /// the events that change only those never touch the personal record
+    /// (``personalEncoded()``).
     public func encoded() -> [UInt8] {
-        var row = BinaryRowWriter(capacity: 128)
+        var row = BinaryRowWriter(capacity: 96)
         row.byte(CustomerState.rowFormat)
         row.string(self.id)
         row.byte(self.status.code)
         row.optionalString(self.mergedInto)
-        row.optionalString(self.firstName)
-        row.optionalString(self.lastName)
-        row.optionalString(self.companyName)
-        row.optionalString(self.jobTitle)
         row.count(self.emails.count)
         for email in self.emails {
-            row.string(email.address)
             row.byte((email.primary ? 1 : 0) | (email.optedOut ? 2 : 0) | (email.invalid ? 4 : 0))
             row.string(email.consent)
         }
         row.count(self.phones.count)
         for phone in self.phones {
-            row.string(phone.number)
-            row.string(phone.normalized)
             row.optionalString(phone.type)
             row.byte((phone.primary ? 1 : 0) | (phone.doNotCall ? 2 : 0))
             row.string(phone.consent)
             row.string(phone.smsConsent)
+        }
+        row.strings(self.tags)
+        row.optionalString(self.ownerID)
+        row.optionalString(self.tier)
+        row.optionalString(self.source)
+        row.string(self.lifecycleStage)
+        row.optionalString(self.leadStatus)
+        row.bool(self.legalHold)
+        row.strings(self.sharedActivities)
+        return row.bytes
+    }
+
+    /// The compact binary row of the customer's personal values (`customer_personal` table): names,
+    /// company and job title, each email address and phone number in list order, postal address,
+    /// custom fields. A log that encrypts personal data stores it sealed.
+    public func personalEncoded() -> [UInt8] {
+        var row = BinaryRowWriter(capacity: 128)
+        row.byte(CustomerState.rowFormat)
+        row.optionalString(self.firstName)
+        row.optionalString(self.lastName)
+        row.optionalString(self.companyName)
+        row.optionalString(self.jobTitle)
+        row.count(self.emails.count)
+        for email in self.emails { row.string(email.address) }
+        row.count(self.phones.count)
+        for phone in self.phones {
+            row.string(phone.number)
+            row.string(phone.normalized)
         }
         row.bool(self.address != nil)
         if let address = self.address {
@@ -336,19 +360,14 @@ extension CustomerState {
                 row.byte(flag ? 4 : 3)
             }
         }
-        row.strings(self.tags)
-        row.optionalString(self.ownerID)
-        row.optionalString(self.tier)
-        row.optionalString(self.source)
-        row.string(self.lifecycleStage)
-        row.optionalString(self.leadStatus)
-        row.bool(self.legalHold)
-        row.strings(self.sharedActivities)
         return row.bytes
     }
 
-    /// Decodes a row written by ``encoded()``.
-    public init(decoding bytes: [UInt8]) throws(StateDecodingError) {
+    /// Decodes the rows written by ``encoded()`` and ``personalEncoded()``. Without the personal row
+    /// (a reader that needs only the status and the classification) the personal fields are empty and
+    /// emails and phones keep their flags with empty values, so that ``encoded()`` writes them back
+    /// unchanged.
+    public init(decoding bytes: [UInt8], personal: [UInt8]? = nil) throws(StateDecodingError) {
         var row = BinaryRowReader(bytes, what: "customer record")
         guard try row.byte() == CustomerState.rowFormat else {
             throw StateDecodingError("stored customer record has an unknown format")
@@ -359,31 +378,57 @@ extension CustomerState {
         }
         self.init(id: id, status: status)
         self.mergedInto = try row.optionalString()
-        self.firstName = try row.optionalString()
-        self.lastName = try row.optionalString()
-        self.companyName = try row.optionalString()
-        self.jobTitle = try row.optionalString()
         for _ in 0..<(try row.count()) {
-            let address = try row.string()
             let flags = try row.byte()
             self.emails.append(
                 Email(
-                    address: address, primary: flags & 1 != 0, optedOut: flags & 2 != 0, invalid: flags & 4 != 0,
+                    address: "", primary: flags & 1 != 0, optedOut: flags & 2 != 0, invalid: flags & 4 != 0,
                     consent: try row.string()
                 )
             )
         }
         for _ in 0..<(try row.count()) {
-            let number = try row.string()
-            let normalized = try row.string()
             let type = try row.optionalString()
             let flags = try row.byte()
             self.phones.append(
                 Phone(
-                    number: number, normalized: normalized, type: type, primary: flags & 1 != 0,
-                    doNotCall: flags & 2 != 0, consent: try row.string(), smsConsent: try row.string()
+                    number: "", normalized: "", type: type, primary: flags & 1 != 0, doNotCall: flags & 2 != 0,
+                    consent: try row.string(), smsConsent: try row.string()
                 )
             )
+        }
+        self.tags = try row.strings()
+        self.ownerID = try row.optionalString()
+        self.tier = try row.optionalString()
+        self.source = try row.optionalString()
+        self.lifecycleStage = try row.string()
+        self.leadStatus = try row.optionalString()
+        self.legalHold = try row.bool()
+        self.sharedActivities = try row.strings()
+        try row.finish()
+        if let personal { try self.readPersonal(personal) }
+    }
+
+    /// Sets the personal fields from the row written by ``personalEncoded()``.
+    private mutating func readPersonal(_ bytes: [UInt8]) throws(StateDecodingError) {
+        var row = BinaryRowReader(bytes, what: "customer personal record")
+        guard try row.byte() == CustomerState.rowFormat else {
+            throw StateDecodingError("stored personal record of customer \(self.id) has an unknown format")
+        }
+        self.firstName = try row.optionalString()
+        self.lastName = try row.optionalString()
+        self.companyName = try row.optionalString()
+        self.jobTitle = try row.optionalString()
+        guard try row.count() == self.emails.count else {
+            throw StateDecodingError("stored personal record of customer \(self.id) lists other emails")
+        }
+        for index in self.emails.indices { self.emails[index].address = try row.string() }
+        guard try row.count() == self.phones.count else {
+            throw StateDecodingError("stored personal record of customer \(self.id) lists other phones")
+        }
+        for index in self.phones.indices {
+            self.phones[index].number = try row.string()
+            self.phones[index].normalized = try row.string()
         }
         if try row.bool() {
             self.address = PostalAddress(
@@ -399,35 +444,35 @@ extension CustomerState {
             case 2: self.custom[key] = .double(try row.double())
             case 3: self.custom[key] = .bool(false)
             case 4: self.custom[key] = .bool(true)
-            default: throw StateDecodingError("stored customer record \(id) has an unknown custom value kind")
+            default: throw StateDecodingError("stored customer record \(self.id) has an unknown custom value kind")
             }
         }
-        self.tags = try row.strings()
-        self.ownerID = try row.optionalString()
-        self.tier = try row.optionalString()
-        self.source = try row.optionalString()
-        self.lifecycleStage = try row.string()
-        self.leadStatus = try row.optionalString()
-        self.legalHold = try row.bool()
-        self.sharedActivities = try row.strings()
         try row.finish()
     }
-
 }
 
 // MARK: - Typed access to decision state
 
 extension DecisionStateStore {
-    /// Stores `customer` as the customer `id`.
+    /// Stores `customer` as the customer `id`: its record and its personal record.
     func setCustomer(_ id: String, _ customer: CustomerState) throws {
+        try self.setRecord(.customers, id, customer.encoded())
+        try self.setRecord(.customerPersonal, id, customer.personalEncoded())
+    }
+
+    /// Stores the record of customer `id` only, for a change that leaves its personal values as they
+    /// are (`customer` read with ``DecisionState/customer(_:personal:)`` without them).
+    func setCustomerRecord(_ id: String, _ customer: CustomerState) throws {
         try self.setRecord(.customers, id, customer.encoded())
     }
 }
 
 extension DecisionState {
-    /// The customer `id`, or `nil` when there is none.
-    public func customer(_ id: String) throws -> CustomerState? {
-        try self.record(.customers, id).map(CustomerState.init(decoding:))
+    /// The customer `id`, or `nil` when there is none; with `personal: false` without its personal
+    /// values (status and classification only: nothing personal is read).
+    public func customer(_ id: String, personal: Bool = true) throws -> CustomerState? {
+        guard let record = try self.record(.customers, id) else { return nil }
+        return try CustomerState(decoding: record, personal: personal ? try self.record(.customerPersonal, id) : nil)
     }
 
     /// The id of the customer holding the (lower-cased) email address, or `nil`.

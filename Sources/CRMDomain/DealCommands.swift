@@ -19,7 +19,7 @@ public enum DealInput {
         guard let targetRank = Validation.lifecycleRank(target) else { return [] }
         var events: [NewEvent] = []
         for id in customerIDs {
-            guard let customer = try state.customer(id), customer.status == .active,
+            guard let customer = try state.customer(id, personal: false), customer.status == .active,
                 let rank = Validation.lifecycleRank(customer.lifecycleStage), rank < targetRank
             else { continue }
             events.append(
@@ -184,7 +184,7 @@ public struct CreateDeal: DomainCommand {
             stage = first
         }
         for (index, customerID) in self.customerIDs.enumerated() {
-            _ = try state.activeCustomer(customerID, field: "customer_ids[\(index)]")
+            _ = try state.activeCustomer(customerID, field: "customer_ids[\(index)]", personal: false)
         }
         try DealInput.checkLostReason(self.lostReason, stage: stage, pipeline: pipeline)
         let probability = try DealInput.probability(self.probability, for: stage)
@@ -363,7 +363,7 @@ public struct UpdateDeal: DomainCommand {
         let added = new.customerIDs.filter { !old.customerIDs.contains($0) }
         for id in added {
             let index = new.customerIDs.firstIndex(of: id) ?? 0
-            _ = try state.activeCustomer(id, field: "customer_ids[\(index)]")
+            _ = try state.activeCustomer(id, field: "customer_ids[\(index)]", personal: false)
         }
         func change<Value: Sendable & Hashable>(_ from: Value, _ to: Value) -> DealUpdated.Change<Value>? {
             from == to ? nil : DealUpdated.Change(from: from, to: to)

@@ -14,15 +14,19 @@ public enum DecisionEvolver {
         case .customer(.updated(let updated)):
             try DecisionEvolver.customerUpdated(updated, store)
         case .customer(.tagged(let tagged)):
-            try DecisionEvolver.updateCustomer(tagged.customerID, store) { customer in
+            try DecisionEvolver.updateCustomer(tagged.customerID, store, personal: false) { customer in
                 customer.tags = Set(customer.tags).union(tagged.added).subtracting(tagged.removed).sorted()
             }
         case .customer(.ownerChanged(let changed)):
-            try DecisionEvolver.updateCustomer(changed.customerID, store) { $0.ownerID = changed.to }
+            try DecisionEvolver.updateCustomer(changed.customerID, store, personal: false) { $0.ownerID = changed.to }
         case .customer(.lifecycleStageChanged(let changed)):
-            try DecisionEvolver.updateCustomer(changed.customerID, store) { $0.lifecycleStage = changed.to }
+            try DecisionEvolver.updateCustomer(changed.customerID, store, personal: false) {
+                $0.lifecycleStage = changed.to
+            }
         case .customer(.leadStatusChanged(let changed)):
-            try DecisionEvolver.updateCustomer(changed.customerID, store) { $0.leadStatus = changed.to }
+            try DecisionEvolver.updateCustomer(changed.customerID, store, personal: false) {
+                $0.leadStatus = changed.to
+            }
         case .customer(.consentChanged(let changed)):
             guard let address = changed.contactPoint else { return }
             try DecisionEvolver.updateCustomer(changed.customerID, store) { customer in
@@ -35,10 +39,12 @@ public enum DecisionEvolver {
             guard customers.count > 1 else { return try store.setRecord(.activities, activity.activityID, []) }
             try store.setRecord(.activities, activity.activityID, Array(customers.joined(separator: "\u{0}").utf8))
             for id in customers {
-                try DecisionEvolver.updateCustomer(id, store) { $0.sharedActivities.append(activity.activityID) }
+                try DecisionEvolver.updateCustomer(id, store, personal: false) {
+                    $0.sharedActivities.append(activity.activityID)
+                }
             }
         case .customer(.legalHoldChanged(let changed)):
-            try DecisionEvolver.updateCustomer(changed.customerID, store) { $0.legalHold = changed.on }
+            try DecisionEvolver.updateCustomer(changed.customerID, store, personal: false) { $0.legalHold = changed.on }
         case .customer(.erased(let erased)):
             try DecisionEvolver.customerErased(erased, event, store)
         default:
@@ -62,15 +68,17 @@ public enum DecisionEvolver {
     ]
 
     /// Loads the customer `id`, lets `change` modify it and stores it; does nothing for an unknown
-    /// customer.
+    /// customer. Without `personal`, `change` sees no personal values and only the customer's record
+    /// (not its personal record) is read and written.
     private static func updateCustomer(
         _ id: String,
         _ store: any DecisionStateStore,
+        personal: Bool = true,
         _ change: (inout CustomerState) -> Void
     ) throws {
-        guard var customer = try store.customer(id) else { return }
+        guard var customer = try store.customer(id, personal: personal) else { return }
         change(&customer)
-        try store.setCustomer(id, customer)
+        if personal { try store.setCustomer(id, customer) } else { try store.setCustomerRecord(id, customer) }
     }
 
     /// Clears the customer's personal fields (its record keeps its id, status, stage, tags and what is

@@ -1,8 +1,10 @@
 /// The named tables of decision state: what `decide` needs to check invariants, kept per stream and
 /// maintained inline from the events.
 public enum StateTable: String, Sendable, CaseIterable {
-    /// customer id → encoded `CustomerState`.
+    /// customer id → encoded `CustomerState` without its personal values.
     case customers
+    /// customer id → the customer's personal values (names, contact points, address, custom fields).
+    case customerPersonal = "customer_personal"
     /// lower-cased email address → id of the active customer holding it.
     case emails
     /// activity id → marker, so a client-supplied `activity_id` cannot be reused.

@@ -28,7 +28,7 @@ public enum TicketRules {
         created: Bool = false
     ) throws -> NewEvent? {
         if ticket.status == "closed" { return nil }
-        let tier = try state.customer(ticket.customerID)?.tier
+        let tier = try state.customer(ticket.customerID, personal: false)?.tier
         let stream = ServiceStream.ticket(ticket.ticketID)
         guard let policy = try state.resolvePolicy(tier: tier, channel: ticket.channel, tags: ticket.tags) else {
             guard let previous = ticket.appliedPolicyID else { return nil }
@@ -191,7 +191,7 @@ public struct OpenTicket: DomainCommand {
                 details: ["id": .string(id)]
             )
         }
-        _ = try state.activeCustomer(self.customerID, field: "customer_id")
+        _ = try state.activeCustomer(self.customerID, field: "customer_id", personal: false)
         var ticket = TicketState(
             ticketID: id,
             customerID: self.customerID,

@@ -31,9 +31,9 @@ public final class RowCipher: Sendable {
     private let nonceMacs = Mutex<[UInt64: HMAC<SHA256>]>([:])
     /// Most keyed HMACs kept; the cache starts over beyond it.
     static let nonceKeyLimit = 65_536
-    /// Rows recently sealed or opened, by context: a row read back right after it was written (the
-    /// decision state reads a customer for `decide`, then again to fold the event) is not decrypted
-    /// again. Entries of a deleted key are dropped with it (``forget(_:)``).
+    /// Rows recently sealed or opened with `remember`, by context: a row read back right after it was
+    /// written (the decision state reads a customer for `decide`, then again to fold the event) is not
+    /// decrypted again. Entries of a deleted key are dropped with it (``forget(_:)``).
     private let recent = Mutex<[[UInt8]: Recent]>([:])
     /// Most recent rows kept; the memo starts over beyond it.
     static let recentLimit = 8192
@@ -70,8 +70,9 @@ public final class RowCipher: Sendable {
 
     /// `row` as stored: sealed under key `number` and bound to `context` (the table and the row's
     /// key), or marked as written without a key when key `number` is gone; `row` as it is behind a
-    /// plain tag when `number` is `nil`.
-    public func seal(_ row: [UInt8], number: UInt64?, context: [UInt8]) -> [UInt8] {
+    /// plain tag when `number` is `nil`. With `remember`, opening the result soon after costs no
+    /// decryption (for rows read back often, such as the decision state's).
+    public func seal(_ row: [UInt8], number: UInt64?, context: [UInt8], remember: Bool = false) -> [UInt8] {
         guard let number else { return [RowCipher.plainTag] + row }
         var out = [UInt8]()
         out.reserveCapacity(row.count + 40)
@@ -93,7 +94,7 @@ public final class RowCipher: Sendable {
         out.append(contentsOf: nonce)
         out.append(contentsOf: box.ciphertext)
         out.append(contentsOf: box.tag)
-        self.remember(context, Recent(stored: out, number: number, row: row))
+        if remember { self.remember(context, Recent(stored: out, number: number, row: row)) }
         return out
     }
 
@@ -115,7 +116,7 @@ public final class RowCipher: Sendable {
 
     /// The row `stored` holds (see ``seal(_:number:context:)``), or `nil` when `stored` is not a
     /// stored row at all (damaged).
-    public func open(_ stored: UnsafeRawBufferPointer, context: [UInt8]) -> Opened? {
+    public func open(_ stored: UnsafeRawBufferPointer, context: [UInt8], remember: Bool = false) -> Opened? {
         guard let tag = stored.first else { return nil }
         switch tag {
         case RowCipher.plainTag:
@@ -129,14 +130,14 @@ public final class RowCipher: Sendable {
             guard let number = RowCipher.readVarint(stored, &offset), stored.count - offset >= 12 + 16 else {
                 return nil
             }
-            if let row = self.recalled(stored, context) { return .row(row) }
+            if remember, let row = self.recalled(stored, context) { return .row(row) }
             guard let key = self.keys.readingKey(number) else { return .unavailable }
             let body = UnsafeRawBufferPointer(rebasing: stored[offset...])
             guard let box = try? AES.GCM.SealedBox(combined: body),
                 let opened = try? AES.GCM.open(box, using: key, authenticating: RowCipher.associatedData(context))
             else { return .unavailable }
             let row = Array(opened)
-            self.remember(context, Recent(stored: Array(stored), number: number, row: row))
+            if remember { self.remember(context, Recent(stored: Array(stored), number: number, row: row)) }
             return .row(row)
         default:
             return nil
@@ -144,8 +145,8 @@ public final class RowCipher: Sendable {
     }
 
     /// ``open(_:context:)-(UnsafeRawBufferPointer,_)`` of a row held in an array.
-    public func open(_ stored: [UInt8], context: [UInt8]) -> Opened? {
-        stored.withUnsafeBytes { self.open($0, context: context) }
+    public func open(_ stored: [UInt8], context: [UInt8], remember: Bool = false) -> Opened? {
+        stored.withUnsafeBytes { self.open($0, context: context, remember: remember) }
     }
 
     /// The number of the data key a stored row was written with, or `nil` for a row written without

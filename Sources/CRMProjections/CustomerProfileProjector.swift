@@ -251,13 +251,14 @@ public struct CustomerProfileProjector: Projector {
         let key = ProfileKeys.timelineKey(customerID, at: at ?? event.occurredAt, seq: event.seq)
         // Each entry under the key of its own event: a note without personal data is stored as it is.
         guard let cipher = self.cipher else { return try txn.put(self.profiles, key, row.encoded()) }
-        guard let seal = event.personalData else {
+        guard let seal = event.personalData, note.mayHoldPersonalData else {
             let stored = cipher.seal(row.encoded(), number: nil, context: Self.rowsContext + key)
             return try txn.put(self.profiles, key, stored)
         }
         // An entry whose key is gone (a rebuild after an erasure) is not kept: the erasure removed it.
         guard cipher.hasKey(seal.key) else { return }
-        try txn.put(self.profiles, key, cipher.seal(row.encoded(), number: seal.key, context: Self.rowsContext + key))
+        let sealed = cipher.seal(row.encoded(), number: seal.key, context: Self.rowsContext + key)
+        try txn.put(self.profiles, key, sealed)
         // An entry in the timeline of a customer whose key does not seal it (a shared activity, a
         // deal named by another first customer) is listed under its key, for erasure.
         if seal.subject != "c:" + customerID {

@@ -58,6 +58,18 @@ enum TimelineNote: Hashable {
         }
     }
 
+    /// Whether entries of this kind can hold personal data (an activity's subject, a deal's name, a
+    /// ticket's subject, changed personal fields): only those are sealed, under their event's key; the
+    /// others (a stage, a status, a message's author) are stored as they are, whatever their event
+    /// carried. It depends on the kind only, not on the values, so that a rebuild that cannot read
+    /// an erased event treats its entry as the live fold did.
+    var mayHoldPersonalData: Bool {
+        switch self {
+        case .activity, .dealCreated, .ticketOpened, .customerUpdated: true
+        default: false
+        }
+    }
+
     /// One line for humans.
     var summary: String {
         switch self {

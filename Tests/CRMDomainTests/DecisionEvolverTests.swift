@@ -149,15 +149,33 @@ import Testing
             lifecycleStage: "customer",
             leadStatus: "CONNECTED"
         )
-        #expect(try CustomerState(decoding: state.encoded()) == state)
+        #expect(try CustomerState(decoding: state.encoded(), personal: state.personalEncoded()) == state)
         var held = state
         held.legalHold = true
         held.sharedActivities = ["a1", "a2"]
-        #expect(try CustomerState(decoding: held.encoded()) == held)
+        #expect(try CustomerState(decoding: held.encoded(), personal: held.personalEncoded()) == held)
+        // The record alone holds nothing personal; read without its personal record, it keeps every flag
+        // and writes back the same record.
+        let record = state.encoded()
+        for secret in ["Ada", "a@b.co", "+15550100", "1 Main St", "CTO"] {
+            #expect(!String(decoding: record, as: UTF8.self).contains(secret))
+        }
+        let partial = try CustomerState(decoding: record)
+        #expect(partial.firstName == nil && partial.emails.map(\.address).allSatisfy(\.isEmpty))
+        #expect(partial.emails.map(\.consent) == state.emails.map(\.consent))
+        #expect(partial.encoded() == record)
         #expect(throws: StateDecodingError.self) { try CustomerState(decoding: []) }
         #expect(throws: StateDecodingError.self) { try CustomerState(decoding: Array("not a row".utf8)) }
         #expect(throws: StateDecodingError.self) { try CustomerState(decoding: state.encoded() + [0]) }
         #expect(throws: StateDecodingError.self) { try CustomerState(decoding: Array(state.encoded().dropLast())) }
+        #expect(throws: StateDecodingError.self) {
+            try CustomerState(decoding: record, personal: Array(state.personalEncoded().dropLast()))
+        }
+        var other = state
+        other.emails.removeLast()
+        #expect(throws: StateDecodingError.self, "a personal record of another list of emails") {
+            try CustomerState(decoding: record, personal: other.personalEncoded())
+        }
     }
 }
 
