@@ -1,5 +1,4 @@
 import CRMDomain
-import CRMEventStore
 import LMDB
 
 /// The consent status that marks an address as opted out.
@@ -191,11 +190,12 @@ extension CustomerProfileProjector {
 
     // MARK: - CustomerErased
 
-    /// Clears the customer's personal fields (state `erased`; id, stage, tags, owner and stats stay)
-    /// and stores the profile without a key, removes its index rows, removes every timeline entry
-    /// that holds personal data — its own, and the entries in other customers' timelines sealed under
-    /// the keys the erasure destroys — and adds a `customer.erased` entry. Nothing left in the read
-    /// model depends on the destroyed keys, so a rebuild after the erasure ends with the same rows.
+    /// Clears the customer's personal fields (state `erased`; id, stage, tags, owner and stats stay),
+    /// stores the profile without a key, removes its index rows, removes the timeline entries that
+    /// would show personal data (those that take it from their events: a shared activity's key may
+    /// outlive the erasure, its link to this customer does not) and adds a `customer.erased` entry.
+    /// Nothing left depends on the destroyed keys, so a rebuild after the erasure ends with the same
+    /// rows.
     func applyCustomerErased(_ erased: CustomerErased, _ event: RecordedEvent, _ txn: Transaction) throws {
         let customerID = erased.customerID
         guard let old = try self.loadProfile(customerID, txn) else { return }
@@ -213,25 +213,19 @@ extension CustomerProfileProjector {
         profile.updatedAt = event.occurredAt
         try self.reindex(customerID, from: old, to: profile, txn)
         try self.putSealedRow(profile.encoded(), key: Array(customerID.utf8), number: nil, inherit: false, txn)
-        var doomed: [[UInt8]] = []
         let prefix = ProfileKeys.timelinePrefix(customerID)
-        try txn.withCursor(self.profiles) { cursor in
+        let what = "timeline entry of customer \(customerID)"
+        let personal = try txn.withCursor(self.profiles) { cursor -> [[UInt8]] in
+            var keys: [[UInt8]] = []
             var entry = try cursor.seek(atOrAfter: prefix)
             while let found = entry, found.key.starts(with: prefix) {
-                if self.cipher != nil, found.value.first != RowCipher.plainTag { doomed.append(found.keyBytes) }
+                let row = try TimelineRow(decoding: found.valueBytes, what: what)
+                if row.personalInEvent { keys.append(found.keyBytes) }
                 entry = try cursor.next()
             }
-            for subject in erased.keyIDs {
-                let listed = ProfileKeys.sealedEntriesPrefix(subject)
-                entry = try cursor.seek(atOrAfter: listed)
-                while let found = entry, found.key.starts(with: listed) {
-                    doomed.append(found.keyBytes)
-                    doomed.append(Array(found.key.dropFirst(listed.count)))
-                    entry = try cursor.next()
-                }
-            }
+            return keys
         }
-        for key in doomed { _ = try txn.delete(self.profiles, key) }
+        for key in personal { _ = try txn.delete(self.profiles, key) }
         let note = TimelineNote.customerErased(customerID: customerID, fields: erased.erasedFields)
         try self.putTimelineEntry(note, for: event, customerID: customerID, txn)
     }

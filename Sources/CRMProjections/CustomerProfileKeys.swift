@@ -72,19 +72,6 @@ enum ProfileKeys {
         return (at, seq)
     }
 
-    // MARK: - Entries sealed under another subject's key
-
-    /// `#sealed#` ‖ subject key id ‖ `0x00`: the prefix of the list of timeline entries sealed under
-    /// that subject's key in other customers' timelines. `#` never starts a customer id.
-    static func sealedEntriesPrefix(_ subject: String) -> [UInt8] {
-        Array("#sealed#".utf8) + Array(subject.utf8) + [Self.separator]
-    }
-
-    /// `#sealed#` ‖ subject ‖ `0x00` ‖ timeline key → empty: one such entry.
-    static func sealedEntryKey(_ subject: String, _ timelineKey: [UInt8]) -> [UInt8] {
-        Self.sealedEntriesPrefix(subject) + timelineKey
-    }
-
     // MARK: - Indexes
 
     /// `first ‖ 0x00 ‖ second`: the keys of the tag, phone and name indexes (the tag, or the index
@@ -153,7 +140,7 @@ enum ProfileKeys {
         return plus ? "+" + digits : digits
     }
 
-    private static func bigEndian(_ value: UInt64) -> [UInt8] {
+    static func bigEndian(_ value: UInt64) -> [UInt8] {
         (0..<8).map { UInt8(truncatingIfNeeded: value >> (56 - 8 * $0)) }
     }
 }

@@ -37,13 +37,14 @@ public struct CustomerProfileProjector: Projector {
     /// positions and timelines in one table, `rows`; version 4 stores profiles and timeline entries
     /// as compact binary rows instead of JSON; version 5 keeps what activities, tickets and deals
     /// change in a stats row of its own beside the profile row; version 6 adds the `names` index;
-    /// version 7 seals profile and timeline rows and keys the email, phone and name indexes by keyed
-    /// hash when personal data is encrypted.
-    static let identity = (name: "customers", version: 7)
+    /// version 7 seals profile rows and keys the email, phone and name indexes by keyed hash when
+    /// personal data is encrypted; version 8 keeps timeline entries free of personal data (read from
+    /// the events when shown).
+    static let identity = (name: "customers", version: 8)
 
     /// `customers`.
     public var name: String { Self.identity.name }
-    /// `7`.
+    /// `8`.
     public var version: Int { Self.identity.version }
     /// The table slot this instance uses.
     public let slot: Int
@@ -55,15 +56,19 @@ public struct CustomerProfileProjector: Projector {
     let tags: Database
     let streamCustomers: Database
     let names: Database
-    /// Seals the profile and timeline rows and keys the email, phone and name indexes by keyed hash
-    /// (see ``CRMEventStore/RowCipher``); `nil` for a log that keeps personal data in plain text.
+    /// Seals the profile rows and keys the email, phone and name indexes by keyed hash (see
+    /// ``CRMEventStore/RowCipher``); `nil` for a log that keeps personal data in plain text.
     let cipher: RowCipher?
+    /// The log's events, from which timeline entries take their personal values when they are shown;
+    /// `nil` in an environment without a log (a scratch fold for `as_of`).
+    let events: Database?
 
     /// Opens (creating when needed) the projector's tables inside `txn`, which must be a write
     /// transaction the first time the tables are created.
     public init(_ txn: Transaction, slot: Int = 0, cipher: RowCipher? = nil) throws {
         self.slot = slot
         self.cipher = cipher
+        self.events = try? txn.openDatabase("events", create: false)
         func open(_ table: String) throws -> Database {
             try txn.openDatabase(
                 ProjectionTables.name(Self.identity.name, version: Self.identity.version, slot: slot, table: table)
@@ -247,23 +252,27 @@ public struct CustomerProfileProjector: Projector {
         at: Int64? = nil,
         _ txn: Transaction
     ) throws {
-        let row = TimelineRow(actor: event.actor, note: note)
         let key = ProfileKeys.timelineKey(customerID, at: at ?? event.occurredAt, seq: event.seq)
-        // Each entry under the key of its own event: a note without personal data is stored as it is.
-        guard let cipher = self.cipher else { return try txn.put(self.profiles, key, row.encoded()) }
-        guard let seal = event.personalData, note.mayHoldPersonalData else {
-            let stored = cipher.seal(row.encoded(), number: nil, context: Self.rowsContext + key)
-            return try txn.put(self.profiles, key, stored)
+        // With encrypted personal data an entry never holds any: what it would show of it is read from
+        // its event, opened with the event's key, when the timeline is read.
+        guard self.cipher != nil, event.personalData != nil, note.mayHoldPersonalData else {
+            return try txn.put(self.profiles, key, TimelineRow(actor: event.actor, note: note).encoded())
         }
-        // An entry whose key is gone (a rebuild after an erasure) is not kept: the erasure removed it.
-        guard cipher.hasKey(seal.key) else { return }
-        let sealed = cipher.seal(row.encoded(), number: seal.key, context: Self.rowsContext + key)
-        try txn.put(self.profiles, key, sealed)
-        // An entry in the timeline of a customer whose key does not seal it (a shared activity, a
-        // deal named by another first customer) is listed under its key, for erasure.
-        if seal.subject != "c:" + customerID {
-            try txn.put(self.profiles, ProfileKeys.sealedEntryKey(seal.subject, key), [UInt8]())
-        }
+        let row = TimelineRow(actor: event.actor, note: note.withoutPersonalData, personalInEvent: true)
+        try txn.put(self.profiles, key, row.encoded())
+    }
+
+    /// `row`, a timeline entry, with the personal values of its event (at `seq`) when it takes them
+    /// from there; without the event's key they stay `nil`.
+    func withPersonalData(_ row: TimelineRow, seq: UInt64, _ txn: Transaction) throws -> TimelineRow {
+        guard row.personalInEvent, let events = self.events,
+            let event = try txn.withValue(events, ProfileKeys.bigEndian(seq), { record in
+                try EventRecord.decode(record, keys: self.cipher?.keys)
+            })
+        else { return row }
+        var shown = row
+        shown.note = row.note.withPersonalData(from: event)
+        return shown
     }
 }
 

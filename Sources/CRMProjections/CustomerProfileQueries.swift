@@ -72,7 +72,8 @@ extension CustomerProfileProjector {
             guard after == nil else { throw Rejection.invalid("after", "after pages phone and tag results only") }
             let key = ProfileKeys.emailKey(email!)
             guard !key.isEmpty else { throw Rejection.invalid("email", "must not be empty") }
-            ids = try txn.get(self.emails, self.personalIndexKey(key)).map { [String(decoding: $0, as: UTF8.self)] } ?? []
+            let holder = try txn.get(self.emails, self.personalIndexKey(key))
+            ids = holder.map { [String(decoding: $0, as: UTF8.self)] } ?? []
             nextAfter = nil
         case "phone":
             guard let normalized = ProfileKeys.normalizedPhone(phone!) else {
@@ -249,8 +250,8 @@ extension CustomerProfileProjector {
                 guard let position = ProfileKeys.decodeTimelineKey(found.key, prefixLength: prefix.count) else {
                     throw ProfileStorageError(message: "malformed timeline key of customer \(customerID)")
                 }
-                let row = try TimelineRow(
-                    decoding: try self.opened(found.valueBytes, key: found.keyBytes, what: what), what: what
+                let row = try self.withPersonalData(
+                    try TimelineRow(decoding: found.valueBytes, what: what), seq: position.seq, txn
                 )
                 if count > 0 { out.raw(",") }
                 row.write(into: &out, at: position.at, seq: position.seq)

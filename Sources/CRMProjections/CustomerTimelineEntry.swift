@@ -59,14 +59,42 @@ enum TimelineNote: Hashable {
     }
 
     /// Whether entries of this kind can hold personal data (an activity's subject, a deal's name, a
-    /// ticket's subject, changed personal fields): only those are sealed, under their event's key; the
-    /// others (a stage, a status, a message's author) are stored as they are, whatever their event
-    /// carried. It depends on the kind only, not on the values, so that a rebuild that cannot read
-    /// an erased event treats its entry as the live fold did.
+    /// ticket's subject, changed personal fields). With encrypted personal data such an entry is
+    /// stored without it (``withoutPersonalData``) and takes it from its event, opened with the
+    /// event's key, when it is read (``withPersonalData(from:)``): the timeline holds nothing personal,
+    /// and an erased person's texts are gone from it with the key.
     var mayHoldPersonalData: Bool {
         switch self {
         case .activity, .dealCreated, .ticketOpened, .customerUpdated: true
         default: false
+        }
+    }
+
+    /// The note with its personal values left out.
+    var withoutPersonalData: TimelineNote {
+        switch self {
+        case .activity(let id, let type, _, let direction):
+            .activity(activityID: id, type: type, subject: nil, direction: direction)
+        case .dealCreated(let id, _, let stage): .dealCreated(dealID: id, name: nil, stageID: stage)
+        case .ticketOpened(let id, _, let channel, let priority):
+            .ticketOpened(ticketID: id, subject: nil, channel: channel, priority: priority)
+        case .customerUpdated(let updated): .customerUpdated(CustomerUpdated(customerID: updated.customerID))
+        default: self
+        }
+    }
+
+    /// The note with the personal values of `event`, the event it was folded from (decoded with its
+    /// key: without it they stay `nil`).
+    func withPersonalData(from event: RecordedEvent) -> TimelineNote {
+        switch (self, event.event) {
+        case (.activity(let id, let type, _, let direction), .customer(.activityLogged(let activity))):
+            .activity(activityID: id, type: type, subject: activity.subject, direction: direction)
+        case (.dealCreated(let id, _, let stage), .sales(.dealCreated(let created))):
+            .dealCreated(dealID: id, name: created.name, stageID: stage)
+        case (.ticketOpened(let id, _, let channel, let priority), .service(.ticketOpened(let opened))):
+            .ticketOpened(ticketID: id, subject: opened.subject, channel: channel, priority: priority)
+        case (.customerUpdated, .customer(.updated(let updated))): .customerUpdated(updated)
+        default: self
         }
     }
 
@@ -142,17 +170,21 @@ enum TimelineNote: Hashable {
 /// holds the entry's time and position.
 struct TimelineRow: Hashable {
     /// The format byte of a timeline row; a new layout comes with a new read-model version.
-    static let rowFormat: UInt8 = 1
+    static let rowFormat: UInt8 = 2
 
     /// Who caused the event.
     var actor: Actor
     /// The typed facts of the entry.
     var note: TimelineNote
+    /// Whether the note's personal values were left out, to be read from the event when the entry is
+    /// shown (``TimelineNote/withPersonalData(from:)``).
+    var personalInEvent: Bool
 
     /// The entry `note` of an event by `actor`.
-    init(actor: Actor, note: TimelineNote) {
+    init(actor: Actor, note: TimelineNote, personalInEvent: Bool = false) {
         self.actor = actor
         self.note = note
+        self.personalInEvent = personalInEvent
     }
 
     /// The entry as `customer.timeline` returns it: `{at, seq, kind, ref_id, summary, actor, …extra}`.
@@ -199,6 +231,7 @@ struct TimelineRow: Hashable {
         row.varint(UInt64(self.actor.uid))
         row.varint(UInt64(self.actor.gid))
         row.optionalString(self.actor.onBehalfOf)
+        row.bool(self.personalInEvent)
         switch self.note {
         case .customerCreated(let id, let stage):
             row.byte(1)
@@ -284,7 +317,9 @@ struct TimelineRow: Hashable {
                 throw StateDecodingError("stored \(what) has an actor id out of range")
             }
             let actor = Actor(uid: uid, gid: gid, onBehalfOf: try row.optionalString())
-            return TimelineRow(actor: actor, note: try Self.note(&row, what: what))
+            let personalInEvent = try row.bool()
+            let note = try Self.note(&row, what: what)
+            return TimelineRow(actor: actor, note: note, personalInEvent: personalInEvent)
         }
     }
 
