@@ -14,9 +14,10 @@ import Synchronization
 ///   or a log imported without its keys), so its personal fields were folded as `null`.
 ///
 /// Sealing is deterministic (a synthetic nonce, as in SIV mode): the nonce is the first 12 bytes of
-/// HMAC-SHA256, under a key derived from the data key, of the associated data and the row. The same
-/// row folded again — a rebuild, `audit.verify` with `read_models` — is the same bytes, and a nonce
-/// repeats only for the same row under the same key and context, which reveals nothing new. The
+/// HMAC-SHA256, under a nonce key derived from the index key, of the data key's number, the associated
+/// data and the row. The same row folded again — a rebuild, `audit.verify` with `read_models` — is
+/// the same bytes, and a nonce repeats only for the same row under the same data key and context,
+/// which reveals nothing new (a nonce is stored in clear anyway; its key only makes it unpredictable). The
 /// associated data names the table and the row's key, so a sealed row copied elsewhere fails to
 /// open.
 ///
@@ -26,11 +27,9 @@ public final class RowCipher: Sendable {
     public let keys: any PiiKeys
     /// The key of the keyed hashes that index personal values.
     private let indexKey: SymmetricKey
-    /// For each data key used so far, by number, an HMAC-SHA256 already keyed with its nonce key
-    /// (keying an HMAC costs more than the row it hashes): each row hashes with a copy.
-    private let nonceMacs = Mutex<[UInt64: HMAC<SHA256>]>([:])
-    /// Most keyed HMACs kept; the cache starts over beyond it.
-    static let nonceKeyLimit = 65_536
+    /// An HMAC-SHA256 keyed with the nonce key, HMAC-SHA256(index key, `crmd-row-nonce-v1`): each row
+    /// hashes with a copy (keying an HMAC costs more than hashing a row).
+    private let nonceMac: HMAC<SHA256>
     /// Rows recently sealed or opened with `remember`, by context: a row read back right after it was
     /// written (the decision state reads a customer for `decide`, then again to fold the event) is not
     /// decrypted again. Entries of a deleted key are dropped with it (``forget(_:)``).
@@ -59,6 +58,8 @@ public final class RowCipher: Sendable {
     public init(keys: any PiiKeys, indexKey: SymmetricKey) {
         self.keys = keys
         self.indexKey = indexKey
+        let nonceKey = HMAC<SHA256>.authenticationCode(for: Array("crmd-row-nonce-v1".utf8), using: indexKey)
+        self.nonceMac = HMAC<SHA256>(key: SymmetricKey(data: nonceKey))
     }
 
     /// The first byte of a row stored without a key.
@@ -76,14 +77,15 @@ public final class RowCipher: Sendable {
         guard let number else { return [RowCipher.plainTag] + row }
         var out = [UInt8]()
         out.reserveCapacity(row.count + 40)
-        guard let key = self.keys.readingKey(number), let nonceKey = self.nonceKey(number, key) else {
+        guard let key = self.keys.readingKey(number) else {
             out.append(RowCipher.withoutKeyTag)
             RowCipher.appendVarint(number, to: &out)
             out.append(contentsOf: row)
             return out
         }
         let aad = RowCipher.associatedData(context)
-        var mac = nonceKey
+        var mac = self.nonceMac
+        withUnsafeBytes(of: number.bigEndian) { mac.update(data: $0) }
         mac.update(data: aad)
         mac.update(data: row)
         let nonce = try! AES.GCM.Nonce(data: Array(mac.finalize()).prefix(12))  // 12 bytes: always valid
@@ -167,31 +169,11 @@ public final class RowCipher: Sendable {
         Array("crmd-row-v1|".utf8) + context
     }
 
-    /// An HMAC-SHA256 keyed with the key the nonces under data key `number` are derived with:
-    /// HMAC-SHA256(data key, `crmd-row-nonce-v1` ‖ 0x01) (HKDF-Expand of a uniformly random key, one
-    /// block), so that the data key itself is used only by AES-GCM.
-    private func nonceKey(_ number: UInt64, _ key: SymmetricKey) -> HMAC<SHA256>? {
-        if let cached = self.nonceMacs.withLock({ $0[number] }) { return cached }
-        let derived = HMAC<SHA256>.authenticationCode(for: RowCipher.nonceInfo, using: key)
-        let keyed = HMAC<SHA256>(key: SymmetricKey(data: derived))
-        self.nonceMacs.withLock { cache in
-            if cache.count >= RowCipher.nonceKeyLimit { cache.removeAll(keepingCapacity: true) }
-            cache[number] = keyed
-        }
-        return keyed
-    }
-
-    /// What the nonce key of a data key is derived for: `crmd-row-nonce-v1`, then HKDF-Expand's
-    /// block counter 1.
-    private static let nonceInfo = Array("crmd-row-nonce-v1".utf8) + [1]
-
     /// Whether data key `number` can be read (it was not erased, and this key store knows it).
     public func hasKey(_ number: UInt64) -> Bool { self.keys.readingKey(number) != nil }
 
-    /// Forgets everything derived from data key `number` and every row recalled under it (its key was
-    /// deleted).
+    /// Forgets every row recalled under data key `number` (its key was deleted).
     public func forget(_ number: UInt64) {
-        _ = self.nonceMacs.withLock { $0.removeValue(forKey: number) }
         self.recent.withLock { memo in
             for (context, recent) in memo where recent.number == number { memo[context] = nil }
         }
