@@ -10,7 +10,8 @@ public import LMDB
 /// - `rows`: every row of one customer under its id, so that the rows one event changes sit together
 ///   (usually on one page), in this order (see ``ProfileKeys``):
 ///   - customer id → the profile as a compact binary row (``CustomerProfile/encoded()``): what the
-///     customer's own events set;
+///     customer's own events set; sealed under the customer's data key when the log encrypts
+///     personal data (see ``CRMEventStore/RowCipher``);
 ///   - customer id, `0x00 0x00` → the customer's ``ProfileStats`` as a compact binary row: what
 ///     activities, tickets and deals change (the two rows render as the profile document at query
 ///     time);
@@ -18,10 +19,13 @@ public import LMDB
 ///     concern the customer (see `CustomerProfilePositions.swift`), newest first, for time travel;
 ///   - customer id, `0x00 0x02`, inverted big-endian occurred-at ms (sign bit flipped), inverted
 ///     big-endian `seq` → the timeline entry as a compact binary row (`TimelineRow`), newest first;
+///     with encrypted personal data an entry holds none and reads it from its event when shown;
 ///   - and, under `#deal#<deal id>`, the customers a deal names (a binary row of ids).
 /// - `emails`: lower-cased address → customer id.
 /// - `phones`: normalized number, `0x00`, customer id → empty (one number may belong to several
 ///   customers, since the domain does not require phone numbers to be unique).
+///   With encrypted personal data, the address, the number and the name below are replaced in the
+///   keys by their keyed hash (``personalIndexKey(_:)``).
 /// - `tags`: tag, `0x00`, customer id → empty.
 /// - `names`: normalized full name, `0x00`, normalized company name, `0x00`, customer id → empty
 ///   (``ProfileKeys/nameCompanyKey(first:last:company:)``): customers with the same name at the same
