@@ -22,6 +22,22 @@ import Testing
         try await daemon.stop()
     }
 
+    @Test func erasureAndLegalHoldNeedTheAdminRole() async throws {
+        let me = UInt32(getuid())
+        let daemon = try await TestDaemon(access: AccessPolicy(rules: [.init(uid: me, roles: [.read, .write])]))
+        let client = try daemon.client()
+        _ = try await client.result("customer.create", ["customer_id": "c7", "first_name": "Ada"])
+        let before = try await Snapshot.take(client, customer: "c7")
+        for (method, params) in [
+            ("customer.erase", ["customer_id": "c7"]), ("customer.set_legal_hold", ["customer_id": "c7", "on": true]),
+            ("customer.erasure_status", ["customer_id": "c7"]),
+        ] as [(String, JSON)] {
+            #expect(try await client.error(method, params).reason == "forbidden", "\(method)")
+        }
+        #expect(try await Snapshot.take(client, customer: "c7") == before)
+        try await daemon.stop()
+    }
+
     @Test func readRoleCannotReadTheAuditTrailAndStrangersOnlyPing() async throws {
         let me = UInt32(getuid())
         let reader = try await TestDaemon(access: AccessPolicy(rules: [.init(uid: me, roles: [.read])]))
