@@ -29,7 +29,8 @@ import Testing
         _ = try await client.result("customer.create", ["customer_id": "c7", "first_name": "Ada"])
         let before = try await Snapshot.take(client, customer: "c7")
         for (method, params) in [
-            ("customer.erase", ["customer_id": "c7"]), ("customer.set_legal_hold", ["customer_id": "c7", "on": true]),
+            ("customer.erase", ["customer_id": "c7"]),
+            ("customer.set_legal_hold", ["customer_id": "c7", "on": true]),
             ("customer.erasure_status", ["customer_id": "c7"]),
         ] as [(String, JSON)] {
             #expect(try await client.error(method, params).reason == "forbidden", "\(method)")
