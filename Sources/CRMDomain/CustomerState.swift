@@ -337,28 +337,11 @@ extension CustomerState {
             row.string(phone.number)
             row.string(phone.normalized)
         }
-        row.bool(self.address != nil)
-        if let address = self.address {
-            for part in [address.street, address.city, address.state, address.postalCode, address.country] {
-                row.optionalString(part)
-            }
-        }
+        row.address(self.address)
         row.count(self.custom.count)
         for key in self.custom.keys.sorted() {
             row.string(key)
-            switch self.custom[key]! {
-            case .string(let text):
-                row.byte(0)
-                row.string(text)
-            case .int(let number):
-                row.byte(1)
-                row.int(number)
-            case .double(let number):
-                row.byte(2)
-                row.double(number)
-            case .bool(let flag):
-                row.byte(flag ? 4 : 3)
-            }
+            row.customValue(self.custom[key]!)
         }
         return row.bytes
     }
@@ -430,22 +413,10 @@ extension CustomerState {
             self.phones[index].number = try row.string()
             self.phones[index].normalized = try row.string()
         }
-        if try row.bool() {
-            self.address = PostalAddress(
-                street: try row.optionalString(), city: try row.optionalString(), state: try row.optionalString(),
-                postalCode: try row.optionalString(), country: try row.optionalString()
-            )
-        }
+        self.address = try row.address()
         for _ in 0..<(try row.count()) {
             let key = try row.string()
-            switch try row.byte() {
-            case 0: self.custom[key] = .string(try row.string())
-            case 1: self.custom[key] = .int(try row.int())
-            case 2: self.custom[key] = .double(try row.double())
-            case 3: self.custom[key] = .bool(false)
-            case 4: self.custom[key] = .bool(true)
-            default: throw StateDecodingError("stored customer record \(self.id) has an unknown custom value kind")
-            }
+            self.custom[key] = try row.customValue(what: "personal record of customer \(self.id)")
         }
         try row.finish()
     }

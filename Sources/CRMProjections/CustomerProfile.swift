@@ -339,32 +339,6 @@ extension BinaryRowWriter {
         self.string(phone.consent)
     }
 
-    /// An optional postal address: a presence byte, then its five optional parts.
-    mutating func address(_ address: CustomerState.PostalAddress?) {
-        self.bool(address != nil)
-        guard let address else { return }
-        for part in [address.street, address.city, address.state, address.postalCode, address.country] {
-            self.optionalString(part)
-        }
-    }
-
-    /// A custom value: a kind byte (0 string, 1 integer, 2 double, 3 false, 4 true), then the value.
-    mutating func customValue(_ value: CustomValue) {
-        switch value {
-        case .string(let text):
-            self.byte(0)
-            self.string(text)
-        case .int(let number):
-            self.byte(1)
-            self.int(number)
-        case .double(let number):
-            self.byte(2)
-            self.double(number)
-        case .bool(let flag):
-            self.byte(flag ? 4 : 3)
-        }
-    }
-
     /// An optional amount of money: a presence byte, then its 10⁻⁸ units as two 64-bit halves.
     mutating func money(_ amount: MoneyAmount?) {
         self.bool(amount != nil)
@@ -391,28 +365,6 @@ extension BinaryRowReader {
             number: try self.string(), normalized: try self.string(), type: try self.optionalString(),
             primary: try self.bool(), consent: try self.string()
         )
-    }
-
-    /// An optional postal address written by ``BinaryRowWriter/address(_:)``.
-    mutating func address() throws(StateDecodingError) -> CustomerState.PostalAddress? {
-        guard try self.bool() else { return nil }
-        return CustomerState.PostalAddress(
-            street: try self.optionalString(), city: try self.optionalString(), state: try self.optionalString(),
-            postalCode: try self.optionalString(), country: try self.optionalString()
-        )
-    }
-
-    /// A custom value written by ``BinaryRowWriter/customValue(_:)``, in the row `what`.
-    mutating func customValue(what: String) throws(StateDecodingError) -> CustomValue {
-        let kind = try self.byte()
-        switch kind {
-        case 0: return .string(try self.string())
-        case 1: return .int(try self.int())
-        case 2: return .double(try self.double())
-        case 3: return .bool(false)
-        case 4: return .bool(true)
-        default: throw StateDecodingError("stored \(what) has unknown custom value kind \(kind)")
-        }
     }
 
     /// An optional amount written by ``BinaryRowWriter/money(_:)``.

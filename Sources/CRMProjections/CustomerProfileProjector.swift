@@ -151,11 +151,6 @@ public struct CustomerProfileProjector: Projector {
     /// rewrites the rows it leaves.
     func openedRow(_ key: [UInt8], what: String, _ txn: Transaction) throws -> [UInt8]? {
         guard let stored = try txn.get(self.profiles, key) else { return nil }
-        return try self.opened(stored, key: key, what: what)
-    }
-
-    /// `stored`, the row under `key` in `rows`, opened.
-    func opened(_ stored: [UInt8], key: [UInt8], what: String) throws -> [UInt8] {
         guard let cipher = self.cipher else { return stored }
         switch cipher.open(stored, context: Self.rowsContext + key) {
         case .row(let row), .withoutKey(let row): return row
