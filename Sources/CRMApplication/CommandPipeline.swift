@@ -363,6 +363,11 @@ public final class CommandPipeline: Sendable {
                             if let expected = job.expectedVersion, let stream {
                                 try store.checkExpectedVersion(expected, stream: stream, child)
                             }
+                            for expected in job.command.expectedStreamVersions() {
+                                try store.checkExpectedVersion(
+                                    .exact(expected.version), stream: expected.stream, field: expected.field, child
+                                )
+                            }
                             let decision = try job.command.decide(runner.state.state(child), job.context)
                             let events = try store.append(decision.events, metadata: job.metadata, child)
                             try runner.apply(events, child, serving)

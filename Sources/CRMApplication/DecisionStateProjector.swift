@@ -50,6 +50,7 @@ struct StateTables: Sendable {
         case .erasedEmails: 11
         case .dealNames: 12
         case .customerPersonal: 13
+        case .customerLinks: 14
         }
     }
 
@@ -133,6 +134,19 @@ struct LMDBDecisionState: DecisionStateStore {
         }
     }
 
+    func keys(_ table: StateTable, prefix: String) throws -> [String] {
+        let start = self.storedKey(table, prefix)
+        return try self.txn.withCursor(self.tables[table]) { cursor in
+            var keys: [String] = []
+            var entry = try cursor.seek(atOrAfter: start)
+            while let found = entry, found.key.starts(with: start) {
+                keys.append(String(decoding: found.key, as: UTF8.self))
+                entry = try cursor.next()
+            }
+            return keys
+        }
+    }
+
     func setRecord(_ table: StateTable, _ key: String, _ value: [UInt8]?) throws {
         if let cipher = self.cipher, LMDBDecisionState.isPersonal(table), let value {
             let stored = try self.txn.get(self.tables[table], key)
@@ -179,8 +193,9 @@ struct DecisionStateProjector: Projector {
     /// encrypted; version 6 keeps deal names in a table of their own and adds erasures, the blocklist
     /// of erased addresses, legal holds and the customers of shared activities; version 7 keeps a
     /// customer's personal values in a record of their own (`customer_personal`), so that events that
-    /// change only its status or classification never read or seal them.
-    let version = 7
+    /// change only its status or classification never read or seal them; version 8 adds merges: the
+    /// records that name each customer (`customer_links`) and each customer's key ring.
+    let version = 8
     let tables: StateTables
     /// Decoded active SLA policies, shared by every transaction of this writer.
     let activePolicies = ActivePolicyCache()

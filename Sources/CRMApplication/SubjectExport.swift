@@ -18,6 +18,9 @@ extension QueryRouter {
     /// - `events`: every event that concerns the customer (its own stream, activities naming it, its
     ///   deals' and tickets' streams), oldest first, as `events.read` returns them (upcast, with hash).
     ///
+    /// For a customer others were merged into, all of this covers them too (their events, records
+    /// and consent changes): they are the same person.
+    ///
     /// Rejections: `missing_field`/`invalid_field` `customer_id`, unknown fields, `not_found`,
     /// `customer_merged`, and `projection_rebuilding` while the customers read model is not serving.
     func exportSubject(_ params: JSON?) throws -> JSON {
@@ -30,6 +33,8 @@ extension QueryRouter {
             let profile = try self.readModelQuery("customer.get", ["customer_id": .string(customerID)], txn)
             let timeline = try self.wholeTimeline(of: customerID, txn)
             let positions = try self.subjectPositions(of: customerID, head: head.seq, txn)
+            // The customers merged into this one are the same person: their consent changes count.
+            let ring = Set([customerID] + (profile["merged_from"]?.arrayValue?.compactMap(\.stringValue) ?? []))
 
             var events: [JSON] = []
             var consent: [JSON] = []
@@ -44,7 +49,7 @@ extension QueryRouter {
                 events.append(.serialized(SerializedJSON(envelope)))
                 // The envelope above renders the stored payload; a consent change is decoded as a value.
                 if event.type == "ConsentChanged", let typed = try self.store.event(at: seq, txn),
-                    case .customer(.consentChanged(let changed)) = typed.event, changed.customerID == customerID
+                    case .customer(.consentChanged(let changed)) = typed.event, ring.contains(changed.customerID)
                 {
                     consent.append(Self.consentEntry(changed, typed))
                 }

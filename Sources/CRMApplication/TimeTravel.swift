@@ -131,6 +131,9 @@ struct TimeTravel: Sendable, ReadsStorage {
             if event.stream.hasPrefix("deal-"), names { deals.insert(event.stream) }
             if event.stream.hasPrefix("ticket-"), names { tickets.insert(event.stream) }
             if event.stream == own { existed = true }
+            // The index lists exactly the events that concern the customer, including those of the
+            // customers merged into it, which no test on the event alone could tell.
+            if indexed != nil { return true }
             return event.stream == own || names || deals.contains(event.stream) || tickets.contains(event.stream)
         }
         let make = { (txn: Transaction) in try CustomerProfileProjector(txn, cipher: self.runner.cipher) }

@@ -253,7 +253,8 @@ final class Benchmark {
 
     /// Remembers the customers the generators created (the phase had no errors, or they are reported).
     private func adopt(_ generators: [WorkloadGenerator]) {
-        for generator in generators { self.known.append(contentsOf: generator.context.customers) }
+        // A merged customer answers `customer_merged`: queries go to the surviving ones.
+        for generator in generators { self.known.append(contentsOf: generator.context.customers.filter { !$0.merged }) }
     }
 
     /// Creates customers (with their follow-up commands) until at least `settings.customers` exist.

@@ -34,7 +34,10 @@ struct BenchCustomer: Sendable {
     var leadStatus: Int
     var owner: Int
     var tags: [String]
+    /// Whether it has exactly one phone number (an SMS consent then need not name it).
     var hasPhone: Bool
+    /// Merged into another customer: commands no longer name it.
+    var merged = false
 }
 
 /// The state a workload entry works on: the random source, the customers created so far on this
@@ -56,9 +59,12 @@ struct WorkloadContext {
     var definedPolicy = false
     var retiredPolicy = false
 
-    /// A random existing customer's index, or `nil` when none exists yet.
+    /// A random existing customer's index, or `nil` when none exists yet or the one drawn was merged
+    /// (the generator then draws again).
     mutating func someCustomer() -> Int? {
-        self.customers.isEmpty ? nil : self.rng.below(self.customers.count)
+        guard !self.customers.isEmpty else { return nil }
+        let index = self.rng.below(self.customers.count)
+        return self.customers[index].merged ? nil : index
     }
 }
 
@@ -172,6 +178,7 @@ enum CustomerWorkload {
         WorkloadEntry(method: "customer.set_lifecycle_stage", weight: 8, make: setLifecycleStage),
         WorkloadEntry(method: "customer.set_lead_status", weight: 6, make: setLeadStatus),
         WorkloadEntry(method: "customer.set_consent", weight: 4, make: setConsent),
+        WorkloadEntry(method: "customer.merge", weight: 1, make: merge),
     ]
 
     static func create(_ context: inout WorkloadContext) -> JSON? {
@@ -265,12 +272,31 @@ enum CustomerWorkload {
         return ["customer_id": .string(context.customers[index].id), "status": .string(Vocabulary.leadStatuses[next])]
     }
 
+    /// Merges another random customer into a random one, as a clean-up of duplicates does now and then.
+    static func merge(_ context: inout WorkloadContext) -> JSON? {
+        guard context.customers.count > 1, let primary = context.someCustomer() else { return nil }
+        let secondary = (primary + 1 + context.rng.below(context.customers.count - 1)) % context.customers.count
+        guard !context.customers[secondary].merged else { return nil }
+        let other = context.customers[secondary]
+        var survivor = context.customers[primary]
+        survivor.stage = max(survivor.stage, other.stage)
+        survivor.tags += other.tags.filter { !survivor.tags.contains($0) }
+        if survivor.leadStatus < 0 { survivor.leadStatus = other.leadStatus }
+        // With two numbers, an SMS consent would have to name one: the workload leaves them alone.
+        survivor.hasPhone = survivor.hasPhone != other.hasPhone
+        context.customers[primary] = survivor
+        context.customers[secondary].merged = true
+        return ["primary_id": .string(survivor.id), "secondary_ids": [.string(other.id)]]
+    }
+
     static func setConsent(_ context: inout WorkloadContext) -> JSON? {
         guard let index = context.someCustomer() else { return nil }
         let customer = context.customers[index]
         let channel = customer.hasPhone && context.rng.chance(30) ? "sms" : "email"
+        // A customer that absorbed another has several addresses: name the customer's own.
+        let address: JSON = channel == "email" ? .string(customer.email) : .null
         return [
-            "customer_id": .string(customer.id), "channel": .string(channel),
+            "customer_id": .string(customer.id), "channel": .string(channel), "address": address,
             "status": .string(context.rng.pick(Vocabulary.consentStatuses)), "legal_basis": "consent",
             "source": "web-form",
         ]
@@ -288,7 +314,7 @@ enum ActivityWorkload {
         var ids: [JSON] = [.string(context.customers[first].id)]
         if context.customers.count > 1, context.rng.chance(10) {
             let second = (first + 1 + context.rng.below(context.customers.count - 1)) % context.customers.count
-            ids.append(.string(context.customers[second].id))
+            if !context.customers[second].merged { ids.append(.string(context.customers[second].id)) }
         }
         let id = "\(context.prefix)a\(context.nextActivity)"
         context.nextActivity += 1

@@ -48,8 +48,8 @@ extension CRMCtl {
             abstract: "Create, change and look up customers.",
             subcommands: [
                 Create.self, Update.self, Tag.self, AssignOwner.self, SetLifecycleStage.self, SetLeadStatus.self,
-                SetConsent.self, Get.self, Find.self, Timeline.self, Duplicates.self, History.self, Export.self,
-                LegalHold.self, Erase.self, ErasureStatus.self,
+                SetConsent.self, Merge.self, Get.self, Find.self, Timeline.self, Duplicates.self, History.self,
+                Export.self, LegalHold.self, Erase.self, ErasureStatus.self,
             ]
         )
     }

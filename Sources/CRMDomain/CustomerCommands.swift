@@ -480,7 +480,8 @@ public struct SetLegalHold: DomainCommand {
 // MARK: - customer.erase
 
 /// `customer.erase`: erases a customer's personal data (GDPR Art. 17) by destroying the keys that seal
-/// it: the customer's own, and those of the shared activities whose other customers are all erased.
+/// it: the customer's own and those of the customers merged into it (its key ring), and those of the
+/// shared activities whose other customers are all erased.
 /// The customer stays as a tombstone with its id and what is not personal (stage, tags, counts, deals,
 /// tickets), and every report keeps its numbers.
 ///
@@ -531,7 +532,8 @@ public struct EraseCustomer: DomainCommand {
                     + "crmctl migrate --encrypt-pii copies it into an encrypted log"
             )
         }
-        var keyIDs = ["c:" + self.customerID]
+        // The customer's key ring: its own key and those of every customer merged into it.
+        var keyIDs = ["c:" + self.customerID] + customer.mergedFrom.map { "c:" + $0 }
         for activity in customer.sharedActivities {
             let others = (try state.sharedActivityCustomers(activity) ?? []).filter { $0 != self.customerID }
             if try others.allSatisfy({ try state.customer($0, personal: false)?.status == .erased }) {

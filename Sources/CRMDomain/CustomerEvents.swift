@@ -21,6 +21,8 @@ public enum CustomerEvent: Sendable, Hashable {
     case erased(CustomerErased)
     /// `LegalHoldChanged`.
     case legalHoldChanged(LegalHoldChanged)
+    /// `CustomersMerged`.
+    case merged(CustomersMerged)
 
     /// The event type name.
     public var type: String {
@@ -35,6 +37,7 @@ public enum CustomerEvent: Sendable, Hashable {
         case .activityLogged: EventType.activityLogged
         case .erased: EventType.customerErased
         case .legalHoldChanged: EventType.legalHoldChanged
+        case .merged: EventType.customersMerged
         }
     }
 
@@ -51,6 +54,7 @@ public enum CustomerEvent: Sendable, Hashable {
         case .activityLogged: nil
         case .erased(let event): event.customerID
         case .legalHoldChanged(let event): event.customerID
+        case .merged(let event): event.primaryID
         }
     }
 }
@@ -397,7 +401,8 @@ public struct CustomerErased: Sendable, Hashable {
     public var requestRef: String?
     /// When the person asked (UTC milliseconds), if given.
     public var requestedAt: Int64?
-    /// The data keys destroyed: `c:<customer_id>`, then the shared activities' `a:<activity_id>`.
+    /// The data keys destroyed: `c:<customer_id>` and the keys of the customers merged into it, then
+    /// the shared activities' `a:<activity_id>`.
     public var keyIDs: [String]
 
     public init(
@@ -432,6 +437,55 @@ public struct LegalHoldChanged: Sendable, Hashable {
         self.customerID = customerID
         self.on = on
         self.reason = reason
+    }
+}
+
+/// Customers merged into one, the primary, which survives (there is no unmerge). The secondaries
+/// become tombstones pointing at it; their contact points, tags and records move to it.
+///
+/// `result` is the primary as the merge leaves it: every scalar taken from the primary, or from the
+/// first secondary that has a value, unless the command chose another customer's value; the union of
+/// the email addresses and phone numbers (an opt-out anywhere wins); the union of the tags; a legal
+/// hold anywhere stays. Its lifecycle stage is not part of it: a stage further down the funnel than
+/// the primary's arrives as the `LifecycleStageChanged` (source `merge`) that the merge causes.
+public struct CustomersMerged: Sendable, Hashable {
+    /// The deals, tickets and activities of the secondaries, now the primary's (each list sorted).
+    public struct Moved: Sendable, Hashable {
+        public var deals: [String]
+        public var tickets: [String]
+        public var activities: [String]
+
+        public init(deals: [String] = [], tickets: [String] = [], activities: [String] = []) {
+            self.deals = deals
+            self.tickets = tickets
+            self.activities = activities
+        }
+    }
+
+    public var primaryID: String
+    /// In the order the command gave them (the order in which they fill fields the primary lacks).
+    public var secondaryIDs: [String]
+    /// The merged customer: its id is the primary's; emails and phones carry every flag and consent.
+    /// Status, lifecycle stage and the lists the decision state keeps (shared activities) are not
+    /// part of the event.
+    public var result: CustomerState
+    /// Every customer merged into the primary, this merge's and earlier ones', recursively: whose data
+    /// keys the primary's erasure destroys (its key ring, besides its own key).
+    public var mergedFrom: [String]
+    public var moved: Moved
+
+    public init(
+        primaryID: String,
+        secondaryIDs: [String],
+        result: CustomerState,
+        mergedFrom: [String],
+        moved: Moved
+    ) {
+        self.primaryID = primaryID
+        self.secondaryIDs = secondaryIDs
+        self.result = result
+        self.mergedFrom = mergedFrom
+        self.moved = moved
     }
 }
 

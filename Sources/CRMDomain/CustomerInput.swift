@@ -135,6 +135,8 @@ public enum EventType {
     public static let customerErased = "CustomerErased"
     /// `LegalHoldChanged`.
     public static let legalHoldChanged = "LegalHoldChanged"
+    /// `CustomersMerged`.
+    public static let customersMerged = "CustomersMerged"
 }
 
 /// Stream names of customers.

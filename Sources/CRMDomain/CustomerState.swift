@@ -175,6 +175,9 @@ public struct CustomerState: Sendable, Hashable {
     /// The activities this customer shares with other customers (their personal data has a key of its
     /// own, destroyed when the last of them is erased), oldest first.
     public var sharedActivities: [String] = []
+    /// Every customer merged into this one, directly or through a customer merged into it: its key
+    /// ring, whose data keys its erasure destroys besides its own.
+    public var mergedFrom: [String] = []
 
     /// Creates a customer state; everything but the id defaults to empty.
     public init(
@@ -317,6 +320,7 @@ extension CustomerState {
         row.optionalString(self.leadStatus)
         row.bool(self.legalHold)
         row.strings(self.sharedActivities)
+        row.strings(self.mergedFrom)
         return row.bytes
     }
 
@@ -388,6 +392,7 @@ extension CustomerState {
         self.leadStatus = try row.optionalString()
         self.legalHold = try row.bool()
         self.sharedActivities = try row.strings()
+        self.mergedFrom = try row.strings()
         try row.finish()
         if let personal { try self.readPersonal(personal) }
     }
@@ -436,6 +441,12 @@ extension DecisionStateStore {
     func setCustomerRecord(_ id: String, _ customer: CustomerState) throws {
         try self.setRecord(.customers, id, customer.encoded())
     }
+
+    /// Records that the deal, ticket or activity `record` names customer `id` (`linked`), or no longer
+    /// does.
+    func setLink(_ id: String, _ kind: CustomerLink, _ record: String, linked: Bool) throws {
+        try self.setRecord(.customerLinks, CustomerLink.prefix(id, kind) + record, linked ? [] : nil)
+    }
 }
 
 extension DecisionState {
@@ -468,8 +479,28 @@ extension DecisionState {
         try self.record(.erasedEmails, hash).map { String(decoding: $0, as: UTF8.self) }
     }
 
+    /// The deals, tickets or activities (`kind`) that name customer `id`, sorted.
+    public func linkedRecords(_ id: String, _ kind: CustomerLink) throws -> [String] {
+        let prefix = CustomerLink.prefix(id, kind)
+        return try self.keys(.customerLinks, prefix: prefix).map { String($0.dropFirst(prefix.count)) }
+    }
+
     /// The erasure of customer `id`, or `nil` when it was not erased.
     public func erasure(_ id: String) throws -> CustomerErasure? {
         try self.record(.erasures, id).map(CustomerErasure.init(decoding:))
+    }
+}
+
+/// The kinds of records the `customer_links` table ties to a customer, so that a merge can list what
+/// moves from its secondaries to its primary.
+public enum CustomerLink: String, Sendable, CaseIterable {
+    case deal = "d"
+    case ticket = "t"
+    case activity = "a"
+
+    /// `<customer id> 0x00 <kind> 0x00`: the keys of one customer's links of one kind (ids never hold
+    /// `0x00`).
+    static func prefix(_ customerID: String, _ kind: CustomerLink) -> String {
+        "\(customerID)\u{0}\(kind.rawValue)\u{0}"
     }
 }

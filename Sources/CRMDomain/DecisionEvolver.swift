@@ -36,6 +36,7 @@ public enum DecisionEvolver {
             // Its existence (an activity id cannot be reused) and, for an activity of several
             // customers, who they are: its key is destroyed when the last of them is erased.
             let customers = Array(Set(activity.customerIDs)).sorted()
+            for id in customers { try store.setLink(id, .activity, activity.activityID, linked: true) }
             guard customers.count > 1 else { return try store.setRecord(.activities, activity.activityID, []) }
             try store.setRecord(.activities, activity.activityID, Array(customers.joined(separator: "\u{0}").utf8))
             for id in customers {
@@ -47,6 +48,8 @@ public enum DecisionEvolver {
             try DecisionEvolver.updateCustomer(changed.customerID, store, personal: false) { $0.legalHold = changed.on }
         case .customer(.erased(let erased)):
             try DecisionEvolver.customerErased(erased, event, store)
+        case .customer(.merged(let merged)):
+            try DecisionEvolver.customersMerged(merged, store)
         default:
             // Sales (pipelines, deals) and service (schedules, SLA policies, tickets) keep their own
             // decision state; each ignores event types it does not know.
@@ -63,8 +66,8 @@ public enum DecisionEvolver {
     }
 
     private static let personalDataTypes: Set<String> = [
-        EventType.customerCreated, EventType.customerUpdated, EventType.consentChanged, SalesEventType.dealCreated,
-        SalesEventType.dealUpdated,
+        EventType.customerCreated, EventType.customerUpdated, EventType.consentChanged, EventType.customersMerged,
+        SalesEventType.dealCreated, SalesEventType.dealUpdated,
     ]
 
     /// Loads the customer `id`, lets `change` modify it and stores it; does nothing for an unknown
@@ -110,6 +113,69 @@ public enum DecisionEvolver {
             phoneHashes: erased.phoneHashes
         )
         try store.setRecord(.erasures, id, erasure.encoded())
+    }
+
+    /// Makes the primary the merge's result (keeping its stage; its key ring and shared activities
+    /// grow by the secondaries'), turns the secondaries into tombstones that point at it, gives it
+    /// their email addresses, and re-points their deals, tickets and shared activities.
+    private static func customersMerged(_ merged: CustomersMerged, _ store: any DecisionStateStore) throws {
+        let primaryID = merged.primaryID
+        guard var primary = try store.customer(primaryID, personal: false) else { return }
+        let secondaryIDs = Set(merged.secondaryIDs)
+        var sharedActivities = primary.sharedActivities
+        for id in merged.secondaryIDs {
+            guard var secondary = try store.customer(id, personal: false) else { continue }
+            sharedActivities += secondary.sharedActivities.filter { !sharedActivities.contains($0) }
+            secondary = CustomerState(
+                id: id, status: .merged, mergedInto: primaryID, tags: secondary.tags, ownerID: secondary.ownerID,
+                tier: secondary.tier, source: secondary.source, lifecycleStage: secondary.lifecycleStage,
+                leadStatus: secondary.leadStatus
+            )
+            try store.setCustomerRecord(id, secondary)
+            try store.setRecord(.customerPersonal, id, nil)
+        }
+        var result = merged.result
+        result.id = primaryID
+        result.status = .active
+        result.mergedInto = nil
+        result.lifecycleStage = primary.lifecycleStage
+        result.sharedActivities = sharedActivities
+        result.mergedFrom = merged.mergedFrom
+        primary = result
+        try store.setCustomer(primaryID, primary)
+        for email in primary.emails { try store.setRecord(.emails, email.key, Array(primaryID.utf8)) }
+
+        func repoint(_ ids: [String]) -> [String] {
+            var seen = Set<String>()
+            return ids.map { secondaryIDs.contains($0) ? primaryID : $0 }.filter { seen.insert($0).inserted }
+        }
+        for dealID in merged.moved.deals {
+            if var deal = try store.deal(dealID) {
+                deal.customerIDs = repoint(deal.customerIDs)
+                try store.setDeal(dealID, deal)
+            }
+        }
+        for ticketID in merged.moved.tickets {
+            if var ticket = try store.ticket(ticketID) {
+                ticket.customerID = primaryID
+                try store.setTicket(ticketID, ticket)
+            }
+        }
+        for activityID in merged.moved.activities {
+            if let customers = try store.sharedActivityCustomers(activityID) {
+                let joined = repoint(customers).sorted().joined(separator: "\u{0}")
+                try store.setRecord(.activities, activityID, Array(joined.utf8))
+            }
+        }
+        for (kind, records) in [
+            (CustomerLink.deal, merged.moved.deals), (.ticket, merged.moved.tickets),
+            (.activity, merged.moved.activities),
+        ] {
+            for record in records {
+                for id in merged.secondaryIDs { try store.setLink(id, kind, record, linked: false) }
+                try store.setLink(primaryID, kind, record, linked: true)
+            }
+        }
     }
 
     private static func customerUpdated(_ updated: CustomerUpdated, _ store: any DecisionStateStore) throws {

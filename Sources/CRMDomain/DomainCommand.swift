@@ -30,6 +30,9 @@ public enum StateTable: String, Sendable, CaseIterable {
     case erasures
     /// The blocklist: keyed hash of an erased customer's email address → that customer's id.
     case erasedEmails = "erased_emails"
+    /// customer id, `0x00`, kind (`d` deal, `t` ticket, `a` activity), `0x00`, record id → empty: the
+    /// records that name a customer (``CustomerLink``), which a merge moves to its primary.
+    case customerLinks = "customer_links"
 }
 
 /// Read access to decision state. The daemon implements it over LMDB inside the command's
@@ -37,6 +40,10 @@ public enum StateTable: String, Sendable, CaseIterable {
 public protocol DecisionState {
     /// The stored bytes of `key` in `table`, or `nil`.
     func record(_ table: StateTable, _ key: String) throws -> [UInt8]?
+
+    /// The keys of `table` that start with `prefix`, in byte order. Only for tables whose keys are
+    /// stored as given (not the keyed-hash email index).
+    func keys(_ table: StateTable, prefix: String) throws -> [String]
 
     /// The active SLA policies, which `load` reads from their rows. Every ticket command needs them, so
     /// a state may answer from a cache of its own, as long as it can tell that the stored policies are
@@ -114,4 +121,26 @@ public protocol DomainCommand: Sendable {
     /// Decides the command against current state: events to append, or a thrown ``Rejection``.
     /// Pure apart from reading `state`. Other thrown errors are storage failures.
     func decide(_ state: any DecisionState, _ context: CommandContext) throws -> Decision
+    /// Versions of further streams the client stated in the command's own params (a merge's
+    /// `expected_versions`), checked like `expected_version` before `decide`.
+    func expectedStreamVersions() -> [ExpectedStreamVersion]
+}
+
+extension DomainCommand {
+    /// None.
+    public func expectedStreamVersions() -> [ExpectedStreamVersion] { [] }
+}
+
+/// A version a stream must be at for a command to run, stated by a parameter of the command.
+public struct ExpectedStreamVersion: Sendable, Hashable {
+    public var stream: String
+    public var version: UInt64
+    /// The parameter that stated it (the rejection's `field`), e.g. `expected_versions.c2`.
+    public var field: String
+
+    public init(stream: String, version: UInt64, field: String) {
+        self.stream = stream
+        self.version = version
+        self.field = field
+    }
 }

@@ -40,6 +40,7 @@ public enum DomainEvent: Sendable, Hashable {
     public var namedCustomerIDs: [String] {
         switch self {
         case .customer(.activityLogged(let activity)): return activity.customerIDs
+        case .customer(.merged(let merged)): return [merged.primaryID] + merged.secondaryIDs
         case .customer(let event): return event.customerID.map { [$0] } ?? []
         case .service(let event): return event.customerID.map { [$0] } ?? []
         case .sales(.dealCreated(let created)): return created.customerIDs

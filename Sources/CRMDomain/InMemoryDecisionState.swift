@@ -27,6 +27,12 @@ public final class InMemoryDecisionState: DecisionStateStore {
         self.tables[table]?[key]
     }
 
+    /// The keys of `table` starting with `prefix`, in byte order.
+    public func keys(_ table: StateTable, prefix: String) -> [String] {
+        (self.tables[table] ?? [:]).keys.filter { $0.utf8.starts(with: prefix.utf8) }
+            .sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+    }
+
     /// Stores or removes a record.
     public func setRecord(_ table: StateTable, _ key: String, _ value: [UInt8]?) {
         self.tables[table, default: [:]][key] = value

@@ -28,6 +28,7 @@ public enum SalesEvolver {
             )
             try store.setDeal(deal.id, deal)
             try store.setDealName(deal.id, deal.name)
+            for id in Set(deal.customerIDs) { try store.setLink(id, .deal, deal.id, linked: true) }
             try SalesEvolver.countOpen(deal.pipelineID, deal.stageID, kind: deal.kind, by: 1, store)
         case .dealStageChanged(let changed):
             guard var deal = try store.deal(changed.dealID) else { return }
@@ -46,7 +47,13 @@ public enum SalesEvolver {
             if let change = updated.currency { deal.currency = change.to }
             if let change = updated.closeDate { deal.closeDate = change.to }
             if let change = updated.ownerID { deal.ownerID = change.to }
-            if let change = updated.customerIDs { deal.customerIDs = change.to ?? deal.customerIDs }
+            if let change = updated.customerIDs, let new = change.to {
+                for id in Set(deal.customerIDs).subtracting(new) {
+                    try store.setLink(id, .deal, deal.id, linked: false)
+                }
+                for id in Set(new) { try store.setLink(id, .deal, deal.id, linked: true) }
+                deal.customerIDs = new
+            }
             try store.setDeal(updated.dealID, deal)
         }
     }

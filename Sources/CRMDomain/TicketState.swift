@@ -131,6 +131,7 @@ public enum ServiceEvolver {
                 tags: opened.tags
             )
             try store.setTicket(opened.ticketID, ticket)
+            try store.setLink(opened.customerID, .ticket, opened.ticketID, linked: true)
         case .ticketMessageAdded(let added):
             try ServiceEvolver.update(added.ticketID, store) { $0.messageCount += 1 }
         case .ticketStatusChanged(let changed):

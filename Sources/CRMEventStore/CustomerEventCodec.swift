@@ -96,6 +96,32 @@ public enum CustomerEventCodec {
                 ["customer_id": .string(changed.customerID), "on": .bool(changed.on), "reason": .string(changed.reason)],
                 .null
             )
+        case .merged(let merged):
+            let result = merged.result
+            return (
+                [
+                    "primary_id": .string(merged.primaryID), "secondary_ids": .strings(merged.secondaryIDs),
+                    "merged_from": .strings(merged.mergedFrom),
+                    "result": [
+                        "owner_id": .string(result.ownerID), "tags": .strings(result.tags),
+                        "tier": .string(result.tier), "source": .string(result.source),
+                        "lead_status": .string(result.leadStatus), "legal_hold": .bool(result.legalHold),
+                    ],
+                    "moved": [
+                        "deals": .strings(merged.moved.deals), "tickets": .strings(merged.moved.tickets),
+                        "activities": .strings(merged.moved.activities),
+                    ],
+                ],
+                [
+                    "result": [
+                        "first_name": .string(result.firstName), "last_name": .string(result.lastName),
+                        "company_name": .string(result.companyName), "job_title": .string(result.jobTitle),
+                        "emails": .array(result.emails.map(\.recordJSON)),
+                        "phones": .array(result.phones.map(\.recordJSON)),
+                        "address": result.addressJSON, "custom": .object(result.custom.mapValues(\.json)),
+                    ]
+                ]
+            )
         }
     }
 
@@ -171,7 +197,7 @@ public enum CustomerEventCodec {
             data.member("tags", strings: created.tags)
             data.member("tier", created.tier)
             pii = CustomerEventCodec.personalTexts(created)
-        case .updated, .erased, .legalHoldChanged:
+        case .updated, .erased, .legalHoldChanged, .merged:
             return nil
         }
         data.closeObject()
@@ -272,6 +298,10 @@ public enum CustomerEventCodec {
             guard let id = data["activity_id"]?.stringValue else { return nil }
             return .activityLogged(CustomerEventCodec.activity(id, data, pii))
         }
+        if event.type == EventType.customersMerged {
+            guard let primaryID = data["primary_id"]?.stringValue else { return nil }
+            return .merged(CustomerEventCodec.merged(primaryID, data, pii))
+        }
         // Every customer event names its customer in `customer_id`; one without it stays untyped.
         guard let customerID = data["customer_id"]?.stringValue else { return nil }
         func text(_ value: JSON?) -> String? { value?.stringValue }
@@ -339,6 +369,39 @@ public enum CustomerEventCodec {
         default:
             return nil
         }
+    }
+
+    private static func merged(_ primaryID: String, _ data: JSON, _ pii: JSON) -> CustomersMerged {
+        func text(_ value: JSON?) -> String? { value?.stringValue }
+        func strings(_ value: JSON?) -> [String] { value?.arrayValue?.compactMap(\.stringValue) ?? [] }
+        let result = data["result"] ?? .null
+        let personal = pii["result"] ?? .null
+        var customer = CustomerState(
+            id: primaryID,
+            firstName: text(personal["first_name"]),
+            lastName: text(personal["last_name"]),
+            companyName: text(personal["company_name"]),
+            jobTitle: text(personal["job_title"]),
+            emails: CustomerState.emails(fromEventJSON: personal["emails"] ?? .null),
+            phones: CustomerState.phones(fromEventJSON: personal["phones"] ?? .null),
+            address: personal["address"].flatMap(CustomerState.PostalAddress.init(json:)),
+            custom: (personal["custom"]?.objectValue ?? [:]).compactMapValues(CustomValue.init(json:)),
+            tags: strings(result["tags"]),
+            ownerID: text(result["owner_id"]),
+            tier: text(result["tier"]),
+            source: text(result["source"]),
+            leadStatus: text(result["lead_status"])
+        )
+        customer.legalHold = result["legal_hold"]?.boolValue ?? false
+        let moved = data["moved"] ?? .null
+        return CustomersMerged(
+            primaryID: primaryID, secondaryIDs: strings(data["secondary_ids"]), result: customer,
+            mergedFrom: strings(data["merged_from"]),
+            moved: CustomersMerged.Moved(
+                deals: strings(moved["deals"]), tickets: strings(moved["tickets"]),
+                activities: strings(moved["activities"])
+            )
+        )
     }
 
     private static func updated(_ customerID: String, _ data: JSON, _ pii: JSON) -> CustomerUpdated {

@@ -24,6 +24,29 @@ extension CustomerState.Phone {
     }
 }
 
+extension CustomerState.Email {
+    /// The entry with its consent as well: `{address, primary, opted_out, invalid, consent}` (a merge
+    /// records what each address carries over).
+    public var recordJSON: JSON {
+        [
+            "address": .string(self.address), "primary": .bool(self.primary),
+            "opted_out": .bool(self.optedOut), "invalid": .bool(self.invalid), "consent": .string(self.consent),
+        ]
+    }
+}
+
+extension CustomerState.Phone {
+    /// The entry with its consent as well: `{number, normalized, type, primary, do_not_call, consent,
+    /// sms_consent}`.
+    public var recordJSON: JSON {
+        [
+            "number": .string(self.number), "normalized": .string(self.normalized),
+            "type": .string(self.type), "primary": .bool(self.primary), "do_not_call": .bool(self.doNotCall),
+            "consent": .string(self.consent), "sms_consent": .string(self.smsConsent),
+        ]
+    }
+}
+
 extension CustomerState.PostalAddress {
     /// The address as it appears in events: `{street, city, state, postal_code, country}`.
     public var json: JSON {

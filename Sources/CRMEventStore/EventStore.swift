@@ -130,7 +130,12 @@ public struct EventStore: Sendable {
     }
 
     /// Throws `version_conflict` unless `stream` is at `expected`.
-    public func checkExpectedVersion(_ expected: ExpectedVersion, stream: String, _ txn: Transaction) throws {
+    public func checkExpectedVersion(
+        _ expected: ExpectedVersion,
+        stream: String,
+        field: String = "expected_version",
+        _ txn: Transaction
+    ) throws {
         let actual = try self.streamHead(stream, txn).version
         let matches: Bool
         switch expected {
@@ -141,7 +146,7 @@ public struct EventStore: Sendable {
         guard matches else {
             throw Rejection(
                 .versionConflict,
-                field: "expected_version",
+                field: field,
                 "stream \(stream) is at version \(actual), expected \(expected.text)",
                 details: ["stream": .string(stream), "expected": expected.detail, "actual": .int(Int64(actual))]
             )

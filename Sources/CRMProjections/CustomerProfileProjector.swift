@@ -114,6 +114,7 @@ public struct CustomerProfileProjector: Projector {
             }
         case .customer(.activityLogged(let activity)): try self.applyActivityLogged(activity, event, txn)
         case .customer(.erased(let erased)): try self.applyCustomerErased(erased, event, txn)
+        case .customer(.merged(let merged)): try self.applyCustomersMerged(merged, event, txn)
         case .customer(.legalHoldChanged(let changed)):
             try self.applyToCustomer(changed.customerID, event, txn) { _ in nil }
         default:

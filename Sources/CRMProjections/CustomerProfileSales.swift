@@ -56,12 +56,20 @@ extension CustomerProfileProjector {
     static let dealHoldersFormat: UInt8 = 1
 
     /// The customers whose profile lists `dealID` (from the `#deal#<deal_id>` row).
-    private func customersHolding(_ dealID: String, _ txn: Transaction) throws -> [String] {
+    func customersHolding(_ dealID: String, _ txn: Transaction) throws -> [String] {
         guard let bytes = try txn.get(self.profiles, Self.dealKey(dealID)) else { return [] }
         let what = "customer list of deal \(dealID)"
         return try ProfileStorageError.reading(bytes, format: Self.dealHoldersFormat, what: what) {
             row throws(StateDecodingError) in try row.strings()
         }
+    }
+
+    /// Stores `holders` as the customers whose profile lists `dealID`.
+    func storeHolders(_ holders: [String], of dealID: String, _ txn: Transaction) throws {
+        var row = BinaryRowWriter(capacity: 16 + 32 * holders.count)
+        row.byte(Self.dealHoldersFormat)
+        row.strings(holders)
+        try txn.put(self.profiles, Self.dealKey(dealID), row.bytes)
     }
 
     /// The profiles-table key of the customer list of a deal. Customer ids never contain `#`.
@@ -89,10 +97,7 @@ extension CustomerProfileProjector {
         } else if !holders.contains(customerID) {
             holders.append(customerID)
         }
-        var row = BinaryRowWriter(capacity: 16 + 32 * holders.count)
-        row.byte(Self.dealHoldersFormat)
-        row.strings(holders)
-        try txn.put(self.profiles, Self.dealKey(dealID), row.bytes)
+        try self.storeHolders(holders, of: dealID, txn)
         if let note {
             try self.putTimelineEntry(note, for: event, customerID: customerID, txn)
         }

@@ -24,6 +24,8 @@ enum TimelineNote: Hashable {
     case ticketMessage(ticketID: String?, author: String, isPublic: Bool)
     /// The customer's personal data was erased; `fields` names what was erased.
     case customerErased(customerID: String, fields: [String])
+    /// Customers `secondaryIDs` were merged into this one.
+    case customersMerged(customerID: String, secondaryIDs: [String])
 
     /// `customer.created`, `activity.call`, ….
     var kind: String {
@@ -42,6 +44,7 @@ enum TimelineNote: Hashable {
         case .ticketStatusChanged: "ticket.status_changed"
         case .ticketMessage: "ticket.message"
         case .customerErased: "customer.erased"
+        case .customersMerged: "customers.merged"
         }
     }
 
@@ -50,7 +53,7 @@ enum TimelineNote: Hashable {
         switch self {
         case .customerCreated(let id, _), .customerTagged(let id, _, _), .ownerChanged(let id, _, _),
             .leadStatusChanged(let id, _, _), .lifecycleChanged(let id, _, _, _), .consentChanged(let id, _, _, _),
-            .customerErased(let id, _):
+            .customerErased(let id, _), .customersMerged(let id, _):
             id
         case .customerUpdated(let updated): updated.customerID
         case .activity(let id, _, _, _), .dealCreated(let id, _, _), .dealStageChanged(let id, _, _): id
@@ -137,6 +140,8 @@ enum TimelineNote: Hashable {
             return isPublic ? "\(Self.capitalized(author)) message" : "Internal note"
         case .customerErased:
             return "Personal data erased"
+        case .customersMerged(_, let secondaryIDs):
+            return "Merged \(secondaryIDs.joined(separator: ", ")) into this customer"
         }
     }
 
@@ -158,6 +163,8 @@ enum TimelineNote: Hashable {
             return ["author": .string(author), "public": .bool(isPublic)]
         case .customerErased(_, let fields):
             return ["erased_fields": .strings(fields)]
+        case .customersMerged(_, let secondaryIDs):
+            return ["secondary_ids": .strings(secondaryIDs)]
         default:
             return [:]
         }
@@ -303,6 +310,10 @@ struct TimelineRow: Hashable {
             row.byte(14)
             row.string(id)
             row.strings(fields)
+        case .customersMerged(let id, let secondaryIDs):
+            row.byte(15)
+            row.string(id)
+            row.strings(secondaryIDs)
         }
         return row.bytes
     }
@@ -370,6 +381,7 @@ struct TimelineRow: Hashable {
                 ticketID: try row.optionalString(), author: try row.string(), isPublic: try row.bool()
             )
         case 14: return .customerErased(customerID: try row.string(), fields: try row.strings())
+        case 15: return .customersMerged(customerID: try row.string(), secondaryIDs: try row.strings())
         default: throw StateDecodingError("stored \(what) has unknown entry kind \(tag)")
         }
     }

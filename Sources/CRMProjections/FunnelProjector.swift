@@ -83,6 +83,7 @@ public struct FunnelProjector: Projector {
                 if let change = updated.source { item.source = change.to }
                 if let change = updated.tier { item.tier = change.to }
             }
+        case .customer(.merged(let merged)): try self.customersMerged(merged, event, txn)
         default:
             return
         }
@@ -246,6 +247,30 @@ public struct FunnelProjector: Projector {
                 probability: lifecycle.stage(to)?.probability ?? 0,
                 lostReason: nil
             )
+        }
+    }
+
+    /// A merge leaves one person in the lifecycle funnel: the secondaries' items go, the primary's
+    /// takes the merged owner, source and tier (its stage moves with the `LifecycleStageChanged` the
+    /// merge causes), and the secondaries' deals name the primary instead.
+    private func customersMerged(_ merged: CustomersMerged, _ event: RecordedEvent, _ txn: Transaction) throws {
+        for id in merged.secondaryIDs { _ = try txn.delete(self.lifecycle, id) }
+        try self.updateCustomer(merged.primaryID, event, txn) { item in
+            item.ownerID = merged.result.ownerID
+            item.source = merged.result.source
+            item.tier = merged.result.tier
+        }
+        let secondaryIDs = Set(merged.secondaryIDs)
+        for dealID in merged.moved.deals {
+            guard var item = try self.item(self.deals, dealID, txn) else { continue }
+            var seen = Set<String>()
+            let customers = item.customerIDs.map { secondaryIDs.contains($0) ? merged.primaryID : $0 }
+                .filter { seen.insert($0).inserted }
+            guard customers != item.customerIDs else { continue }
+            for id in item.customerIDs { _ = try txn.delete(self.byCustomer, Self.pairKey(id, dealID)) }
+            for id in customers { try txn.put(self.byCustomer, Self.pairKey(id, dealID), [UInt8]()) }
+            item.customerIDs = customers
+            try self.store(item, self.deals, txn)
         }
     }
 

@@ -72,6 +72,15 @@ public struct SlaProjector: Projector {
             var row = try self.customer(changed.customerID, txn) ?? SlaCustomer()
             row.ownerID = changed.to
             try txn.put(self.customers, changed.customerID, row.encoded())
+        case .customer(.merged(let merged)):
+            // The secondaries' tickets are the primary's, grouped by its merged tier and owner.
+            let row = SlaCustomer(tier: merged.result.tier, ownerID: merged.result.ownerID)
+            try txn.put(self.customers, merged.primaryID, row.encoded())
+            for id in merged.moved.tickets {
+                guard var ticket = try self.ticket(id, txn) else { continue }
+                ticket.customerID = merged.primaryID
+                try txn.put(self.tickets, SlaTicketRows.ticketKey(id), SlaTicketRows.encoded(ticket))
+            }
         case .service(let service):
             guard let id = service.ticketID else { return }
             let opens = SlaTicket.opens(event)

@@ -224,3 +224,54 @@ extension EraseCustomer {
         self.init(customerID: customerID, reason: reason, requestRef: requestRef, requestedAt: requestedAt)
     }
 }
+
+extension MergeCustomers {
+    /// The most secondaries one merge takes.
+    public static let secondaryLimit = 100
+
+    /// Parses and validates the params.
+    public init(params: inout Params) throws(Rejection) {
+        let primaryID = try params.identifier("primary_id", required: true)!
+        let secondaryIDs = try params.strings("secondary_ids", required: true)!
+        guard (1...MergeCustomers.secondaryLimit).contains(secondaryIDs.count) else {
+            throw Rejection.invalid(
+                "secondary_ids", "must list 1 to \(MergeCustomers.secondaryLimit) customers, got \(secondaryIDs.count)"
+            )
+        }
+        for (index, id) in secondaryIDs.enumerated() where !Identifier.isValid(id) {
+            throw Rejection.invalid("secondary_ids[\(index)]", "must match ^[A-Za-z0-9_-]{1,64}$")
+        }
+        var resolve: [String: String] = [:]
+        if var object = try params.object("resolve") {
+            for field in object.keys {
+                let isCustom = field.hasPrefix("custom.") && field.count > "custom.".count
+                guard isCustom || MergeCustomers.resolvableFields.contains(field) else {
+                    throw Rejection.invalid(
+                        object.fieldPath(field),
+                        "cannot be resolved; resolvable fields are "
+                            + MergeCustomers.resolvableFields.joined(separator: ", ") + " and custom.<key>"
+                    )
+                }
+                resolve[field] = try object.identifier(field, required: true)!
+            }
+            try object.finish()
+        }
+        var expectedVersions: [String: UInt64] = [:]
+        if var object = try params.object("expected_versions") {
+            for id in object.keys {
+                guard Identifier.isValid(id) else {
+                    throw Rejection.invalid(object.fieldPath(id), "must name a customer id")
+                }
+                guard let version = try object.int(id, required: true), version >= 0 else {
+                    throw Rejection.invalid(object.fieldPath(id), "must be a stream version (an integer ≥ 0)")
+                }
+                expectedVersions[id] = UInt64(version)
+            }
+            try object.finish()
+        }
+        try params.finish()
+        self.init(
+            primaryID: primaryID, secondaryIDs: secondaryIDs, resolve: resolve, expectedVersions: expectedVersions
+        )
+    }
+}

@@ -109,6 +109,7 @@ extension SetTicketPriority: ParamsDecodable {}
 extension TagTicket: ParamsDecodable {}
 extension SetLegalHold: ParamsDecodable {}
 extension EraseCustomer: ParamsDecodable {}
+extension MergeCustomers: ParamsDecodable {}
 
 /// Every JSON-RPC method of crmd.
 public enum RPCMethods {
@@ -116,7 +117,7 @@ public enum RPCMethods {
     public static let all: [RPCMethod] = [
         .command(CreateCustomer.self), .command(UpdateCustomer.self), .command(TagCustomer.self),
         .command(AssignOwner.self), .command(SetLifecycleStage.self), .command(SetLeadStatus.self),
-        .command(SetConsent.self), .command(LogActivity.self),
+        .command(SetConsent.self), .command(LogActivity.self), .command(MergeCustomers.self),
         .command(SetLegalHold.self, role: .admin), .command(EraseCustomer.self, role: .admin),
         .command(DefinePipeline.self), .command(CreateDeal.self), .command(MoveDeal.self), .command(UpdateDeal.self),
         .command(DefineSchedule.self), .command(DefineSlaPolicy.self), .command(RetireSlaPolicy.self),
