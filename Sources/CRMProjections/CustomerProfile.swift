@@ -220,13 +220,16 @@ struct CanonicalWriter {
 // MARK: - Binary row
 
 extension CustomerProfile {
-    /// The format byte of a profile row; a new layout comes with a new read-model version.
-    static let rowFormat: UInt8 = 2
+    /// The format byte of a profile's plain row; a new layout comes with a new read-model version.
+    static let rowFormat: UInt8 = 3
+    /// The format byte of a profile's personal row.
+    static let personalRowFormat: UInt8 = 1
 
-    /// The compact binary row stored under the customer id. Dictionaries are written in key order,
-    /// so equal profiles give equal bytes (the read-model audit compares rows byte by byte).
-    func encoded() -> [UInt8] {
-        var row = BinaryRowWriter(capacity: 256)
+    /// The compact binary row of what is not personal, stored under the customer id: identity in the
+    /// model, classification, lifecycle. Equal profiles give equal bytes (the read-model audit
+    /// compares rows byte by byte).
+    func encodedPlain() -> [UInt8] {
+        var row = BinaryRowWriter(capacity: 128)
         row.byte(Self.rowFormat)
         row.string(self.customerID)
         row.string(self.state)
@@ -235,16 +238,7 @@ extension CustomerProfile {
         row.varint(self.version)
         row.int(self.createdAt)
         row.int(self.updatedAt)
-        row.optionalString(self.firstName)
-        row.optionalString(self.lastName)
-        row.count(self.emails.count)
-        for email in self.emails { row.email(email) }
-        row.count(self.phones.count)
-        for phone in self.phones { row.phone(phone) }
         row.bool(self.doNotCall)
-        row.optionalString(self.companyName)
-        row.optionalString(self.jobTitle)
-        row.address(self.address)
         row.optionalString(self.ownerID)
         row.strings(self.tags)
         row.optionalString(self.tier)
@@ -258,6 +252,24 @@ extension CustomerProfile {
             row.optionalInt(entry.exitedAt)
         }
         row.optionalString(self.leadStatus)
+        return row.bytes
+    }
+
+    /// The compact binary row of the personal fields (names, contact points with their consent,
+    /// company, job title, address, custom fields), stored under ``ProfileKeys/personalKey(_:)`` and
+    /// sealed when the log encrypts personal data. Custom fields are written in key order.
+    func encodedPersonal() -> [UInt8] {
+        var row = BinaryRowWriter(capacity: 160)
+        row.byte(Self.personalRowFormat)
+        row.optionalString(self.firstName)
+        row.optionalString(self.lastName)
+        row.count(self.emails.count)
+        for email in self.emails { row.email(email) }
+        row.count(self.phones.count)
+        for phone in self.phones { row.phone(phone) }
+        row.optionalString(self.companyName)
+        row.optionalString(self.jobTitle)
+        row.address(self.address)
         row.count(self.custom.count)
         for key in self.custom.keys.sorted() {
             row.string(key)
@@ -266,17 +278,47 @@ extension CustomerProfile {
         return row.bytes
     }
 
-    /// Decodes a row written by ``encoded()``; `what` names the row in the error (e.g. `customer c1`).
-    /// A row of another format, cut short or with bytes left over is a ``ProfileStorageError``.
-    init(decoding bytes: [UInt8], what: String) throws(ProfileStorageError) {
-        self = try ProfileStorageError.reading(bytes, format: Self.rowFormat, what: what) {
+    /// The personal row of a profile without personal values: what an erased or merged customer keeps,
+    /// and what a personal row that cannot be opened reads as.
+    static let emptyPersonalRow: [UInt8] = {
+        var row = BinaryRowWriter(capacity: 8)
+        row.byte(Self.personalRowFormat)
+        row.bool(false)
+        row.bool(false)
+        row.count(0)
+        row.count(0)
+        row.bool(false)
+        row.bool(false)
+        row.address(nil)
+        row.count(0)
+        return row.bytes
+    }()
+
+    /// Both rows, plain then personal: the layout the renderer reads (before the stats row).
+    func encoded() -> [UInt8] { self.encodedPlain() + self.encodedPersonal() }
+
+    /// Decodes the rows written by ``encodedPlain()`` and ``encodedPersonal()``; without the personal
+    /// row (a fold that changes nothing personal, or a row whose key is gone) the personal fields are
+    /// empty. `what` names the rows in the error (e.g. `customer c1`). A row of another format, cut
+    /// short or with bytes left over is a ``ProfileStorageError``.
+    init(decoding plain: [UInt8], personal: [UInt8]?, what: String) throws(ProfileStorageError) {
+        self = try ProfileStorageError.reading(plain, format: Self.rowFormat, what: what) {
             row throws(StateDecodingError) in
-            try Self.read(&row, what: what)
+            try Self.readPlain(&row)
+        }
+        guard let personal else { return }
+        let profile = self
+        let personalWhat = "personal \(what)"
+        self = try ProfileStorageError.reading(personal, format: Self.personalRowFormat, what: personalWhat) {
+            row throws(StateDecodingError) in
+            var profile = profile
+            try profile.readPersonal(&row, what: personalWhat)
+            return profile
         }
     }
 
-    /// The profile in `row`, after its format byte.
-    private static func read(_ row: inout BinaryRowReader, what: String) throws(StateDecodingError) -> Self {
+    /// The profile in a plain row, after its format byte, without personal fields.
+    private static func readPlain(_ row: inout BinaryRowReader) throws(StateDecodingError) -> Self {
         let customerID = try row.string()
         let state = try row.string()
         let mergedInto = try row.optionalString()
@@ -289,14 +331,7 @@ extension CustomerProfile {
         profile.mergedInto = mergedInto
         profile.mergedFrom = mergedFrom
         profile.updatedAt = try row.int()
-        profile.firstName = try row.optionalString()
-        profile.lastName = try row.optionalString()
-        for _ in 0..<(try row.count()) { profile.emails.append(try row.email()) }
-        for _ in 0..<(try row.count()) { profile.phones.append(try row.phone()) }
         profile.doNotCall = try row.bool()
-        profile.companyName = try row.optionalString()
-        profile.jobTitle = try row.optionalString()
-        profile.address = try row.address()
         profile.ownerID = try row.optionalString()
         profile.tags = try row.strings()
         profile.tier = try row.optionalString()
@@ -310,11 +345,22 @@ extension CustomerProfile {
             )
         }
         profile.leadStatus = try row.optionalString()
+        return profile
+    }
+
+    /// Sets the personal fields from a personal row, after its format byte.
+    private mutating func readPersonal(_ row: inout BinaryRowReader, what: String) throws(StateDecodingError) {
+        self.firstName = try row.optionalString()
+        self.lastName = try row.optionalString()
+        for _ in 0..<(try row.count()) { self.emails.append(try row.email()) }
+        for _ in 0..<(try row.count()) { self.phones.append(try row.phone()) }
+        self.companyName = try row.optionalString()
+        self.jobTitle = try row.optionalString()
+        self.address = try row.address()
         for _ in 0..<(try row.count()) {
             let key = try row.string()
-            profile.custom[key] = try row.customValue(what: what)
+            self.custom[key] = try row.customValue(what: what)
         }
-        return profile
     }
 }
 

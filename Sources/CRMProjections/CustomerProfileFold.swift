@@ -9,17 +9,20 @@ extension CustomerProfileProjector {
 
     /// Loads the customer `customerID`, runs `fold`, bumps `version`/`updated_at`, stores the profile
     /// and the timeline entry `fold` returns for `event`. Skips customers that are not in the table.
+    /// Without `personal`, `fold` sees no personal fields and only the plain row is read and written
+    /// (nothing is decrypted or sealed).
     func applyToCustomer(
         _ customerID: String,
         _ event: RecordedEvent,
         _ txn: Transaction,
+        personal: Bool = true,
         _ fold: (inout CustomerProfile) throws -> TimelineNote?
     ) throws {
-        guard var profile = try self.loadProfile(customerID, txn) else { return }
+        guard var profile = try self.loadProfile(customerID, personal: personal, txn) else { return }
         let note = try fold(&profile)
         profile.version = event.streamVersion
         profile.updatedAt = event.occurredAt
-        try self.storeProfile(profile, for: event, txn)
+        try self.storeProfile(profile, for: event, personal: personal, txn)
         if let note {
             try self.putTimelineEntry(note, for: event, customerID: customerID, txn)
         }
@@ -212,7 +215,7 @@ extension CustomerProfileProjector {
         profile.version = event.streamVersion
         profile.updatedAt = event.occurredAt
         try self.reindex(customerID, from: old, to: profile, txn)
-        try self.putSealedRow(profile.encoded(), key: Array(customerID.utf8), number: nil, inherit: false, txn)
+        try self.storeTombstone(profile, txn)
         let prefix = ProfileKeys.timelinePrefix(customerID)
         let what = "timeline entry of customer \(customerID)"
         let personal = try txn.withCursor(self.profiles) { cursor -> [[UInt8]] in

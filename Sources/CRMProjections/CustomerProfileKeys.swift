@@ -10,6 +10,11 @@ enum ProfileKeys {
 
     // MARK: - Rows of one customer
 
+    /// `customer id ‖ 0x00`: the customer's personal row, right after the plain profile row.
+    static func personalKey(_ customerID: String) -> [UInt8] {
+        Array(customerID.utf8) + [Self.separator]
+    }
+
     /// `customer id ‖ 0x00 ‖ 0x00`: the customer's ``ProfileStats`` row, right after the profile row.
     static func statsKey(_ customerID: String) -> [UInt8] {
         Array(customerID.utf8) + [Self.separator, 0x00]

@@ -34,7 +34,7 @@ extension CustomerProfileProjector {
             tombstone.lifecycleEnteredAt = secondary.lifecycleEnteredAt
             tombstone.lifecycleHistory = secondary.lifecycleHistory
             try self.reindex(id, from: secondary, to: tombstone, txn)
-            try self.putSealedRow(tombstone.encoded(), key: Array(id.utf8), number: nil, inherit: false, txn)
+            try self.storeTombstone(tombstone, txn)
             if let theirs = try self.loadStats(id, txn) {
                 stats?.absorb(theirs)
                 try self.storeStats(ProfileStats(), of: id, txn)

@@ -9,11 +9,14 @@ public import LMDB
 /// Tables (all named with ``Projector/tableName(_:)``):
 /// - `rows`: every row of one customer under its id, so that the rows one event changes sit together
 ///   (usually on one page), in this order (see ``ProfileKeys``):
-///   - customer id → the profile as a compact binary row (``CustomerProfile/encoded()``): what the
-///     customer's own events set; sealed under the customer's data key when the log encrypts
-///     personal data (see ``CRMEventStore/RowCipher``);
+///   - customer id → what the customer's own events set that is not personal (classification,
+///     lifecycle) as a compact binary row (``CustomerProfile/encodedPlain()``), never sealed;
+///   - customer id, `0x00` → the personal fields (``CustomerProfile/encodedPersonal()``), sealed
+///     under the customer's data key when the log encrypts personal data (see
+///     ``CRMEventStore/RowCipher``), so that tags, owner, stage and lead status change without
+///     decrypting anything;
 ///   - customer id, `0x00 0x00` → the customer's ``ProfileStats`` as a compact binary row: what
-///     activities, tickets and deals change (the two rows render as the profile document at query
+///     activities, tickets and deals change (the three rows render as the profile document at query
 ///     time);
 ///   - customer id, `0x00 0x01`, inverted big-endian `seq` → empty: the positions of the events that
 ///     concern the customer (see `CustomerProfilePositions.swift`), newest first, for time travel;
@@ -43,12 +46,13 @@ public struct CustomerProfileProjector: Projector {
     /// change in a stats row of its own beside the profile row; version 6 adds the `names` index;
     /// version 7 seals profile rows and keys the email, phone and name indexes by keyed hash when
     /// personal data is encrypted; version 8 keeps timeline entries free of personal data (read from
-    /// the events when shown).
-    static let identity = (name: "customers", version: 8)
+    /// the events when shown); version 9 splits the profile row into a plain row and a sealed personal
+    /// row.
+    static let identity = (name: "customers", version: 9)
 
     /// `customers`.
     public var name: String { Self.identity.name }
-    /// `8`.
+    /// `9`.
     public var version: Int { Self.identity.version }
     /// The table slot this instance uses.
     public let slot: Int
@@ -98,16 +102,23 @@ public struct CustomerProfileProjector: Projector {
         case .customer(.created(let created)): try self.applyCustomerCreated(created, event, txn)
         case .customer(.updated(let updated)):
             try self.applyToCustomer(updated.customerID, event, txn) { try self.foldCustomerUpdated(&$0, updated, txn) }
+        // Tags, owner, stage and lead status are in the plain row: their events never decrypt.
         case .customer(.tagged(let tagged)):
-            try self.applyToCustomer(tagged.customerID, event, txn) { try self.foldCustomerTagged(&$0, tagged, txn) }
+            try self.applyToCustomer(tagged.customerID, event, txn, personal: false) {
+                try self.foldCustomerTagged(&$0, tagged, txn)
+            }
         case .customer(.ownerChanged(let changed)):
-            try self.applyToCustomer(changed.customerID, event, txn) { Self.foldOwnerChanged(&$0, changed) }
+            try self.applyToCustomer(changed.customerID, event, txn, personal: false) {
+                Self.foldOwnerChanged(&$0, changed)
+            }
         case .customer(.lifecycleStageChanged(let changed)):
-            try self.applyToCustomer(changed.customerID, event, txn) {
+            try self.applyToCustomer(changed.customerID, event, txn, personal: false) {
                 Self.foldLifecycleStageChanged(&$0, changed, at: event.occurredAt)
             }
         case .customer(.leadStatusChanged(let changed)):
-            try self.applyToCustomer(changed.customerID, event, txn) { Self.foldLeadStatusChanged(&$0, changed) }
+            try self.applyToCustomer(changed.customerID, event, txn, personal: false) {
+                Self.foldLeadStatusChanged(&$0, changed)
+            }
         case .customer(.consentChanged(let changed)):
             try self.applyToCustomer(changed.customerID, event, txn) {
                 Self.foldConsentChanged(&$0, changed, at: event.occurredAt)
@@ -116,7 +127,7 @@ public struct CustomerProfileProjector: Projector {
         case .customer(.erased(let erased)): try self.applyCustomerErased(erased, event, txn)
         case .customer(.merged(let merged)): try self.applyCustomersMerged(merged, event, txn)
         case .customer(.legalHoldChanged(let changed)):
-            try self.applyToCustomer(changed.customerID, event, txn) { _ in nil }
+            try self.applyToCustomer(changed.customerID, event, txn, personal: false) { _ in nil }
         default:
             // Deal and ticket events update `stats` (and the timeline) of the customers involved.
             try self.applySalesEvent(event, txn)
@@ -137,11 +148,27 @@ public struct CustomerProfileProjector: Projector {
 
     // MARK: - Storage helpers
 
-    /// The stored profile of `customerID`, or `nil`.
-    func loadProfile(_ customerID: String, _ txn: Transaction) throws -> CustomerProfile? {
+    /// The stored profile of `customerID`, or `nil`; with `personal: false` (or when its personal row
+    /// cannot be opened: its key is gone) without personal fields, and nothing is decrypted.
+    func loadProfile(_ customerID: String, personal: Bool = true, _ txn: Transaction) throws -> CustomerProfile? {
         let what = "profile of customer \(customerID)"
-        guard let bytes = try self.openedRow(Array(customerID.utf8), what: what, txn) else { return nil }
-        return try CustomerProfile(decoding: bytes, what: what)
+        guard let plain = try self.openedRow(Array(customerID.utf8), what: what, txn) else { return nil }
+        let personalRow = personal ? try self.openedPersonalRow(customerID, txn) : nil
+        return try CustomerProfile(decoding: plain, personal: personalRow, what: what)
+    }
+
+    /// The personal row of `customerID` opened; `nil` when there is none or it is sealed under a key
+    /// that cannot be read (erased, or a damaged key-store entry): its values are unavailable.
+    func openedPersonalRow(_ customerID: String, _ txn: Transaction) throws -> [UInt8]? {
+        let key = ProfileKeys.personalKey(customerID)
+        guard let stored = try txn.get(self.profiles, key) else { return nil }
+        guard let cipher = self.cipher else { return stored }
+        switch cipher.open(stored, context: Self.rowsContext + key) {
+        case .row(let row), .withoutKey(let row): return row
+        case .unavailable: return nil
+        case nil:
+            throw ProfileStorageError(message: "stored personal row of customer \(customerID) is not a sealed row")
+        }
     }
 
     /// What sealed rows of the `rows` table are bound to, before their key.
@@ -180,12 +207,27 @@ public struct CustomerProfileProjector: Projector {
         try txn.withValue(self.profiles, customerID) { _ in true } ?? false
     }
 
-    /// Stores `profile` under its customer id, sealed under the data key of `event` (or of the stored
-    /// row, for an event without personal data).
-    func storeProfile(_ profile: CustomerProfile, for event: RecordedEvent, _ txn: Transaction) throws {
+    /// Stores `profile` under its customer id: its plain row, and with `personal` its personal row,
+    /// sealed under the data key of `event` (or of the stored row, for an event without personal data).
+    func storeProfile(_ profile: CustomerProfile, for event: RecordedEvent, personal: Bool = true, _ txn: Transaction)
+        throws
+    {
+        let id = profile.customerID
+        try self.putSealedRow(profile.encodedPlain(), key: Array(id.utf8), number: nil, inherit: false, txn)
+        guard personal else { return }
         // Only under the customer's own key (the events that write a profile are the customer's own).
-        let seal = event.personalData.flatMap { $0.subject == "c:" + profile.customerID ? $0.key : nil }
-        try self.putSealedRow(profile.encoded(), key: Array(profile.customerID.utf8), number: seal, txn)
+        let seal = event.personalData.flatMap { $0.subject == "c:" + id ? $0.key : nil }
+        try self.putSealedRow(profile.encodedPersonal(), key: ProfileKeys.personalKey(id), number: seal, txn)
+    }
+
+    /// Stores `profile` with a personal row that holds nothing and needs no key: an erased or merged
+    /// customer's.
+    func storeTombstone(_ profile: CustomerProfile, _ txn: Transaction) throws {
+        let id = profile.customerID
+        try self.putSealedRow(profile.encodedPlain(), key: Array(id.utf8), number: nil, inherit: false, txn)
+        try self.putSealedRow(
+            CustomerProfile.emptyPersonalRow, key: ProfileKeys.personalKey(id), number: nil, inherit: false, txn
+        )
     }
 
     /// The stored stats of `customerID`, or `nil` for a customer that is not in the table.
@@ -199,20 +241,23 @@ public struct CustomerProfileProjector: Projector {
         try txn.put(self.profiles, ProfileKeys.statsKey(customerID), stats.encoded())
     }
 
-    /// Runs `body` on the customer's profile row followed by its stats row in one buffer, the form
-    /// ``ProfileRowRenderer`` renders; `nil` when the customer has no profile row. A missing stats
-    /// row leaves the buffer without it, which the renderer refuses as damaged.
+    /// Runs `body` on the customer's plain profile row, its personal row and its stats row in one
+    /// buffer, the form ``ProfileRowRenderer`` renders, and whether the personal row could not be
+    /// opened (its key is gone: the buffer holds an empty one instead); `nil` when the customer has no
+    /// profile row. A missing row leaves the buffer without it, which the renderer refuses as damaged.
     func withProfileRows<Result>(
         _ customerID: String,
         _ txn: Transaction,
-        _ body: (UnsafeRawBufferPointer) throws -> Result
+        _ body: (UnsafeRawBufferPointer, _ personalUnavailable: Bool) throws -> Result
     ) throws -> Result? {
-        guard self.cipher != nil else {
-            return try txn.withValue(self.profiles, customerID) { try self.withStats(customerID, $0, txn, body) }
+        let what = "profile of customer \(customerID)"
+        guard let plain = try self.openedRow(Array(customerID.utf8), what: what, txn) else { return nil }
+        let personal = try self.openedPersonalRow(customerID, txn)
+        let unavailable = try personal == nil && txn.get(self.profiles, ProfileKeys.personalKey(customerID)) != nil
+        let rows = plain + (personal ?? (unavailable ? CustomerProfile.emptyPersonalRow : []))
+        return try rows.withUnsafeBytes { buffer in
+            try self.withStats(customerID, buffer, txn) { try body($0, unavailable) }
         }
-        guard let profile = try self.openedRow(Array(customerID.utf8), what: "profile of customer \(customerID)", txn)
-        else { return nil }
-        return try profile.withUnsafeBytes { try self.withStats(customerID, $0, txn, body) }
     }
 
     /// `body` on the profile row `profile` followed by the stats row of `customerID` (or on `profile`
@@ -266,9 +311,11 @@ public struct CustomerProfileProjector: Projector {
     /// from there; without the event's key they stay `nil`.
     func withPersonalData(_ row: TimelineRow, seq: UInt64, _ txn: Transaction) throws -> TimelineRow {
         guard row.personalInEvent, let events = self.events,
-            let event = try txn.withValue(events, ProfileKeys.bigEndian(seq), { record in
-                try EventRecord.decode(record, keys: self.cipher?.keys)
-            })
+            let event = try txn.withValue(
+                events, ProfileKeys.bigEndian(seq),
+                { record in
+                    try EventRecord.decode(record, keys: self.cipher?.keys)
+                })
         else { return row }
         var shown = row
         shown.note = row.note.withPersonalData(from: event)

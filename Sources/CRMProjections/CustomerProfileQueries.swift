@@ -21,8 +21,9 @@ extension CustomerProfileProjector {
         try params.finish()
         // The profile is rendered from its rows in place; a merged one is decoded for its rejection,
         // a damaged one for its storage error.
-        let rendered = try self.withProfileRows(customerID, txn) { rows -> [UInt8]? in
-            ProfileRowRenderer.isMerged(rows) ? nil : try? ProfileRowRenderer.render(rows)
+        let rendered = try self.withProfileRows(customerID, txn) { rows, unavailable -> [UInt8]? in
+            ProfileRowRenderer.isMerged(rows)
+                ? nil : try? ProfileRowRenderer.render(rows, personalUnavailable: unavailable)
         }
         guard let rendered else { throw Rejection.notFound("customer_id", "customer", customerID) }
         if let text = rendered { return .serialized(SerializedJSON(text)) }
@@ -96,7 +97,9 @@ extension CustomerProfileProjector {
     /// The profile document of `customerID` (rendered from its rows in place), or `nil`; damaged rows
     /// are decoded for their storage error.
     func profileDocument(_ customerID: String, _ txn: Transaction) throws -> JSON? {
-        let rendered = try self.withProfileRows(customerID, txn) { try? ProfileRowRenderer.render($0) }
+        let rendered = try self.withProfileRows(customerID, txn) { rows, unavailable in
+            try? ProfileRowRenderer.render(rows, personalUnavailable: unavailable)
+        }
         guard let rendered else { return nil }
         if let text = rendered { return .serialized(SerializedJSON(text)) }
         return try self.loadDocumentParts(customerID, txn).map { $0.profile.document($0.stats) }

@@ -1,9 +1,10 @@
 import CRMDomain
 import CRMJSON
 
-/// Renders the profile document straight from a customer's stored rows (``CustomerProfile/encoded()``
-/// followed by ``ProfileStats/encoded()``, joined in one buffer), reading them in place: `customer.get`
-/// and `customer.find` build no ``CustomerProfile``, strings, arrays or dictionaries for it.
+/// Renders the profile document straight from a customer's stored rows (``CustomerProfile/encoded()``,
+/// its plain and personal rows, followed by ``ProfileStats/encoded()``, joined in one buffer), reading
+/// them in place: `customer.get` and `customer.find` build no ``CustomerProfile``, strings, arrays or
+/// dictionaries for it.
 /// ``CustomerProfile/rendered(_:)`` renders its own rows this way too, so there is one renderer of the
 /// document.
 ///
@@ -13,14 +14,17 @@ import CRMJSON
 enum ProfileRowRenderer {
     /// The profile document of `row`, a profile row followed by its stats row; throws ``RowFault`` for
     /// rows that are not a whole profile row and a whole stats row (decode them with
-    /// ``CustomerProfile/init(decoding:what:)`` and ``ProfileStats/init(decoding:what:)`` for the
+    /// ``CustomerProfile/init(decoding:personal:what:)`` and ``ProfileStats/init(decoding:what:)`` for the
     /// storage error), or whose dictionaries repeat a key.
-    static func render(_ row: UnsafeRawBufferPointer) throws(RowFault) -> [UInt8] {
+    ///
+    /// With `personalUnavailable` (the personal row could not be opened: an empty one stands in) the
+    /// document says so in `pii_unavailable: true`.
+    static func render(_ row: UnsafeRawBufferPointer, personalUnavailable: Bool = false) throws(RowFault) -> [UInt8] {
         var cursor = RowCursor(row)
         let index = try RowIndex(&cursor)
         var writer = DocumentWriter(row: row)
         defer { writer.out.deallocate() }
-        try writer.write(index)
+        try writer.write(index, personalUnavailable: personalUnavailable)
         return writer.out.array()
     }
 
@@ -188,9 +192,9 @@ private struct RowIndex {
     /// The currency and amount of each won deal that has both.
     var wonAmounts: [(currency: Range<Int>, units: Int128)] = []
 
-    /// Reads the whole rows (the layout of ``CustomerProfile/encoded()`` followed by that of
-    /// ``ProfileStats/encoded()``); throws for rows cut short, with bytes left over, of another format
-    /// or with a dictionary key twice.
+    /// Reads the whole rows (the layout of ``CustomerProfile/encodedPlain()``, then
+    /// ``CustomerProfile/encodedPersonal()``, then ``ProfileStats/encoded()``); throws for rows cut
+    /// short, with bytes left over, of another format or with a dictionary key twice.
     init(_ row: inout RowCursor) throws(RowFault) {
         guard try row.byte() == CustomerProfile.rowFormat else { throw RowFault() }
         self.customerID = try row.string()
@@ -200,6 +204,21 @@ private struct RowIndex {
         self.version = try row.varint()
         self.createdAt = try row.int()
         self.updatedAt = try row.int()
+        self.doNotCall = try row.bool()
+        self.ownerID = try row.optionalString()
+        self.tags = try row.skipStrings()
+        self.tier = try row.optionalString()
+        self.source = try row.optionalString()
+        self.lifecycleStage = try row.string()
+        self.lifecycleEnteredAt = try row.int()
+        self.history = row.offset
+        for _ in 0..<(try row.count()) {
+            _ = try row.string()
+            _ = try row.int()
+            _ = try row.optionalInt()
+        }
+        self.leadStatus = try row.optionalString()
+        guard try row.byte() == CustomerProfile.personalRowFormat else { throw RowFault() }
         self.firstName = try row.optionalString()
         self.lastName = try row.optionalString()
         self.emails = row.offset
@@ -218,26 +237,12 @@ private struct RowIndex {
             _ = try row.bool()
             _ = try row.string()
         }
-        self.doNotCall = try row.bool()
         self.companyName = try row.optionalString()
         self.jobTitle = try row.optionalString()
         self.address = row.offset
         if try row.bool() {
             for _ in 0..<5 { _ = try row.optionalString() }
         }
-        self.ownerID = try row.optionalString()
-        self.tags = try row.skipStrings()
-        self.tier = try row.optionalString()
-        self.source = try row.optionalString()
-        self.lifecycleStage = try row.string()
-        self.lifecycleEnteredAt = try row.int()
-        self.history = row.offset
-        for _ in 0..<(try row.count()) {
-            _ = try row.string()
-            _ = try row.int()
-            _ = try row.optionalInt()
-        }
-        self.leadStatus = try row.optionalString()
         self.custom = row.offset
         self.customOrder = try Self.keyOrder(&row, .custom)
         guard try row.byte() == ProfileStats.rowFormat else { throw RowFault() }
@@ -574,7 +579,7 @@ private struct DocumentWriter {
         self.raw("}")
     }
 
-    mutating func write(_ index: RowIndex) throws(RowFault) {
+    mutating func write(_ index: RowIndex, personalUnavailable: Bool) throws(RowFault) {
         var cursor = RowCursor(self.row)
         self.raw(#"{"address":"#)
         cursor.offset = index.address
@@ -724,7 +729,9 @@ private struct DocumentWriter {
             self.string(type)
             self.raw("}")
         }
-        self.raw(#"],"source":"#)
+        self.raw("]")
+        if personalUnavailable { self.raw(#","pii_unavailable":true"#) }
+        self.raw(#","source":"#)
         self.string(index.source)
         self.raw(#","state":"#)
         self.string(index.state)
@@ -768,7 +775,8 @@ private struct DocumentWriter {
         let last = last.flatMap { $0.isEmpty ? nil : $0 }
         guard let first, let last else { return self.string(first ?? last) }
         guard self.isPlain(first), self.isPlain(last) else {
-            let joined = String(decoding: UnsafeRawBufferPointer(rebasing: self.row[first]), as: UTF8.self) + " "
+            let joined =
+                String(decoding: UnsafeRawBufferPointer(rebasing: self.row[first]), as: UTF8.self) + " "
                 + String(decoding: UnsafeRawBufferPointer(rebasing: self.row[last]), as: UTF8.self)
             var text: [UInt8] = []
             JSON.writeString(joined, into: &text)

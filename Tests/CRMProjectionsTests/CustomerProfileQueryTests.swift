@@ -137,16 +137,19 @@ struct CustomerProfileQueryTests {
     @Test func getAndFindRenderTheStoredRow() throws {
         let harness = try ProfileHarness()
         try harness.create("c1", emails: ["a@example.com"])
-        let (get, find, stored, storedStats) = try harness.environment.read { txn in
+        let (get, find, stored, storedPersonal, storedStats) = try harness.environment.read { txn in
             (
                 try harness.projector.queries["customer.get"]!(["customer_id": "c1"], txn),
                 try harness.projector.queries["customer.find"]!(["email": "a@example.com"], txn),
                 try txn.get(harness.projector.profiles, "c1"),
+                try txn.get(harness.projector.profiles, ProfileKeys.personalKey("c1")),
                 try txn.get(harness.projector.profiles, ProfileKeys.statsKey("c1"))
             )
         }
         let bytes = try #require(stored)
-        let profile = try CustomerProfile(decoding: bytes, what: "profile of customer c1")
+        let personal = try #require(storedPersonal)
+        let profile = try CustomerProfile(decoding: bytes, personal: personal, what: "profile of customer c1")
+        #expect(personal.first == CustomerProfile.personalRowFormat, "the personal row is a row of its own")
         let stats = try ProfileStats(decoding: try #require(storedStats), what: "stats of customer c1")
         #expect(bytes.first == CustomerProfile.rowFormat, "a profile row starts with its format byte")
         #expect(get.serialized() == profile.document(stats).serialized())
@@ -158,11 +161,13 @@ struct CustomerProfileQueryTests {
         let harness = try ProfileHarness()
         try harness.create("c1")
         var profile = try harness.environment.read { txn in
-            try CustomerProfile(decoding: try #require(try txn.get(harness.projector.profiles, "c1")), what: "c1")
+            try CustomerProfile(
+                decoding: try #require(try txn.get(harness.projector.profiles, "c1")), personal: nil, what: "c1"
+            )
         }
         profile.state = "merged"
         profile.mergedInto = "c2"
-        try harness.environment.write { txn in try txn.put(harness.projector.profiles, "c1", profile.encoded()) }
+        try harness.environment.write { txn in try txn.put(harness.projector.profiles, "c1", profile.encodedPlain()) }
         let rejection = rejection { _ = try harness.query("customer.get", ["customer_id": "c1"]) }
         #expect(rejection?.reason == .customerMerged)
         #expect(rejection?.field == "customer_id")

@@ -67,11 +67,21 @@ import Testing
     @Test func profileRowsRoundTrip() throws {
         let plain = CustomerProfile(customerID: "c1", version: 1, createdAt: 0, lifecycleStage: "lead")
         for profile in [Self.oddProfile(), plain] {
-            let row = profile.encoded()
+            let row = profile.encodedPlain()
+            let personal = profile.encodedPersonal()
             #expect(row.first == CustomerProfile.rowFormat)
-            let decoded = try CustomerProfile(decoding: row, what: "profile of customer \(profile.customerID)")
+            #expect(personal.first == CustomerProfile.personalRowFormat)
+            let decoded = try CustomerProfile(
+                decoding: row, personal: personal, what: "profile of customer \(profile.customerID)"
+            )
             #expect(decoded == profile)
-            #expect(decoded.encoded() == row)
+            #expect(decoded.encodedPlain() == row && decoded.encodedPersonal() == personal)
+            // Without its personal row a profile has no personal values, and the same plain row.
+            let withoutPersonal = try CustomerProfile(decoding: row, personal: nil, what: "c1")
+            #expect(
+                withoutPersonal.firstName == nil && withoutPersonal.emails.isEmpty && withoutPersonal.custom.isEmpty)
+            #expect(withoutPersonal.encodedPlain() == row)
+            #expect(withoutPersonal.encodedPersonal() == CustomerProfile.emptyPersonalRow)
         }
         var noCounts = ProfileStats()
         noCounts.activityCounts = [:]
@@ -93,38 +103,50 @@ import Testing
     }
 
     @Test func damagedProfileRowsAreStorageErrors() throws {
-        let row = Self.oddProfile().encoded()
+        let row = Self.oddProfile().encodedPlain()
+        let personal = Self.oddProfile().encodedPersonal()
         for length in 0..<row.count {
             let error = #expect(throws: ProfileStorageError.self) {
-                try CustomerProfile(decoding: Array(row.prefix(length)), what: "profile of customer c-ü")
+                try CustomerProfile(
+                    decoding: Array(row.prefix(length)), personal: personal, what: "profile of customer c-ü")
             }
             #expect(error?.message.hasPrefix("stored profile of customer c-ü") == true, "\(error?.message ?? "")")
         }
+        for length in 0..<personal.count {
+            let error = #expect(throws: ProfileStorageError.self) {
+                try CustomerProfile(
+                    decoding: row, personal: Array(personal.prefix(length)), what: "profile of customer c-ü")
+            }
+            #expect(
+                error?.message.hasPrefix("stored personal profile of customer c-ü") == true, "\(error?.message ?? "")"
+            )
+        }
         let trailing = #expect(throws: ProfileStorageError.self) {
-            try CustomerProfile(decoding: row + [0], what: "profile of customer c-ü")
+            try CustomerProfile(decoding: row + [0], personal: personal, what: "profile of customer c-ü")
         }
         #expect(
             trailing?.message == "stored profile of customer c-ü is malformed: 1 trailing bytes at byte \(row.count)"
         )
         let format = #expect(throws: ProfileStorageError.self) {
-            try CustomerProfile(decoding: [9] + row.dropFirst(), what: "profile of customer c-ü")
+            try CustomerProfile(decoding: [9] + row.dropFirst(), personal: nil, what: "profile of customer c-ü")
         }
         #expect(format?.message == "stored profile of customer c-ü has unknown row format 9")
         let json = #expect(throws: ProfileStorageError.self) {
-            try CustomerProfile(decoding: Array(#"{"customer_id":"c1"}"#.utf8), what: "profile of customer c1")
+            try CustomerProfile(
+                decoding: Array(#"{"customer_id":"c1"}"#.utf8), personal: nil, what: "profile of customer c1")
         }
         #expect(json?.message == "stored profile of customer c1 has unknown row format 123")
 
         var flagged = CustomerProfile(customerID: "c1", version: 1, createdAt: 0, lifecycleStage: "lead")
         flagged.custom = ["k": true]
-        var bytes = flagged.encoded()
+        var bytes = flagged.encodedPersonal()
         // The custom map: count 1, key "k", kind 4 (true).
         let kind = try #require(bytes.indices.first { bytes[$0...].starts(with: [1, 1, UInt8(ascii: "k"), 4]) }) + 3
         bytes[kind] = 9
         let custom = #expect(throws: ProfileStorageError.self) {
-            try CustomerProfile(decoding: bytes, what: "profile of customer c1")
+            try CustomerProfile(decoding: flagged.encodedPlain(), personal: bytes, what: "profile of customer c1")
         }
-        #expect(custom?.message == "stored profile of customer c1 has unknown custom value kind 9")
+        #expect(custom?.message == "stored personal profile of customer c1 has unknown custom value kind 9")
 
         let stats = Self.oddStats().encoded()
         for length in 0..<stats.count {

@@ -223,7 +223,9 @@ import Testing
         let statsFormat = full.profile.encoded().count
         var otherStats = row
         otherStats[statsFormat] = 9
-        for damaged in [row + [0], [9] + row.dropFirst(), otherStats] {
+        var otherPersonal = row
+        otherPersonal[full.profile.encodedPlain().count] = 9
+        for damaged in [row + [0], [9] + row.dropFirst(), otherStats, otherPersonal] {
             #expect(throws: RowFault.self) {
                 try Self.render(Array(damaged))
             }
@@ -239,6 +241,19 @@ import Testing
             try Self.render(bytes)
         }
         #expect(throws: Never.self) { try Self.render(row) }
+    }
+
+    @Test func aPersonalRowThatCannotBeOpenedRendersAsNoneAndSaysSo() throws {
+        let full = Self.fullProfile()
+        let rows = full.profile.encodedPlain() + CustomerProfile.emptyPersonalRow + full.stats.encoded()
+        let text = try rows.withUnsafeBytes { buffer in
+            Result { () throws(RowFault) in try ProfileRowRenderer.render(buffer, personalUnavailable: true) }
+        }.get()
+        let document = try JSON.parse(String(decoding: text, as: UTF8.self))
+        #expect(document["pii_unavailable"] == true)
+        #expect(document["name"] == ["first": nil, "last": nil, "full": nil] && document["emails"] == [])
+        #expect(document["tags"] == .strings(full.profile.tags), "what is not personal is all there")
+        #expect(try JSON.parse(String(decoding: try Self.render(rows), as: UTF8.self))["pii_unavailable"] == nil)
     }
 
     @Test func mergedRowsAreRecognised() throws {
