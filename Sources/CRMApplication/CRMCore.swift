@@ -44,7 +44,8 @@ public final class CRMCore: Service, Sendable, ReadsStorage {
 
     /// Starts the writer thread, which opens (creating if needed) the data directory, takes its lock
     /// and brings every projection up to the head of the log, while this awaits it; then seeds an
-    /// empty log (``CoreConfiguration/seedDefaults``). Run the core as a service of the daemon's
+    /// empty log (``CoreConfiguration/seedDefaults``) and appends again the erasures a restored log
+    /// lacks (``CommandPipeline/reapplyErasuresMissingFromLog()``). Run the core as a service of the daemon's
     /// group (``services``), or call ``shutdown()`` once done with it.
     public static func start(configuration: CoreConfiguration, logger: Logger) async throws -> CRMCore {
         let (writer, opened) = try await Writer<CommandPipeline.WriterJob>.start(
@@ -65,6 +66,7 @@ public final class CRMCore: Service, Sendable, ReadsStorage {
         )
         do {
             try await core.commands.seedIfEmpty(head: core.headSignal.head)
+            try await core.commands.reapplyErasuresMissingFromLog()
         } catch {
             await core.shutdown()
             throw error

@@ -73,6 +73,34 @@ public final class CommandPipeline: Sendable {
         self.logger.info("seeded an empty log", metadata: ["commands": "\(Seeds.onEmptyLog.count)"])
     }
 
+    /// Appends again, waiting for each to commit, the erasures the key store records that the log
+    /// lacks (``CoreStorage/erasuresMissingFromLog()``: a hot backup restored with the current key
+    /// store), then rebuilds every read model: their rows from before hold values sealed under the
+    /// destroyed keys, which a fold from the log leaves out. Returns how many it appended.
+    @discardableResult
+    func reapplyErasuresMissingFromLog() async throws -> Int {
+        let storage = self.storage
+        guard storage.appendBlock == nil else { return 0 }
+        let missing = try storage.erasuresMissingFromLog()
+        guard !missing.isEmpty else { return 0 }
+        let origin = RequestOrigin(uid: getuid(), gid: getgid())
+        for (customerID, erasure) in missing {
+            let command = ReapplyErasure(customerID: customerID, erasure: erasure)
+            let outcome = await self.submit(command, options: CommandOptions(), origin: origin).value
+            if case .rejected(let rejection) = outcome {
+                throw StartupError("appending the erasure of \(customerID) again failed: \(rejection)")
+            }
+            self.logger.notice(
+                "appended again an erasure the restored log lacked (the key store records it)",
+                metadata: ["customer_id": "\(customerID)", "erased_seq_before_restore": "\(erasure.seq)"]
+            )
+        }
+        if case .rejected(let rejection) = await self.submitRebuild(name: "all").reply.value {
+            throw StartupError("rebuilding the read models after a restore failed: \(rejection)")
+        }
+        return missing.count
+    }
+
     // MARK: - Admission
 
     /// Why every command is refused for the life of this process (a log that failed its start-up

@@ -216,6 +216,22 @@ extension ReadsStorage {
 // MARK: - Erasure
 
 extension CoreStorage {
+    /// The erasures the key store records that the log lacks: it was restored from a hot backup taken
+    /// before them, with the current key store (the record of erasures). Only customers the restored
+    /// log knows and does not show erased count; the keys of the others are gone all the same.
+    func erasuresMissingFromLog() throws -> [(customerID: String, erasure: CustomerErasure)] {
+        guard let keyStore = self.keyStore else { return [] }
+        let recorded = try keyStore.recordedErasures()
+        guard !recorded.isEmpty else { return [] }
+        return try self.environment.read { txn in
+            let state = self.runner.state.state(txn)
+            return try recorded.filter { customerID, _ in
+                guard let customer = try state.customer(customerID, personal: false) else { return false }
+                return customer.status != .erased
+            }
+        }
+    }
+
     /// Finishes erasures whose keys the key store still holds — those of `customerIDs`, or every one
     /// the decision state records when `nil` (at start-up: a crash between an erasure's commit and
     /// its keys' deletion, or a key store restored from a copy older than the erasure). The log is
@@ -245,7 +261,7 @@ extension CoreStorage {
                 try keyStore.holdsKey(of: kid, main: self.environment) || keyStore.tombstone(kid) == nil
             }
             guard !pending.isEmpty else { continue }
-            let numbers = try keyStore.shred(pending, customerID: customerID, seq: erasure.seq, main: self.environment)
+            let numbers = try keyStore.shred(pending, customerID: customerID, erasure: erasure, main: self.environment)
             for number in numbers { self.runner.cipher?.forget(number) }
             deleted += numbers.count
             if customerIDs == nil {

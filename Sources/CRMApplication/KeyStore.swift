@@ -269,7 +269,9 @@ final class KeyStore: PiiKeys, @unchecked Sendable {
     // MARK: - Erasure
 
     /// What the key store keeps of an erased subject: who, which erasure, when its key was deleted and
-    /// under which KEK epoch. No key material.
+    /// under which KEK epoch, and what the erasure recorded that is not personal (the keyed hashes of
+    /// the addresses, the names of the erased fields), so that an erasure a restored log lacks can be
+    /// appended again. No key material.
     struct Tombstone: Sendable, Hashable {
         var customerID: String
         /// The position of the `CustomerErased` event.
@@ -278,14 +280,23 @@ final class KeyStore: PiiKeys, @unchecked Sendable {
         var deletedAt: Int64
         /// The KEK epoch when it was deleted: a rotation past it makes stale copies useless.
         var epoch: Int
+        var emailHashes: [String] = []
+        var phoneHashes: [String] = []
+        var erasedFields: [String] = []
+
+        /// Format 2 adds the hashes and fields; format 1 (written before) reads with none.
+        static let rowFormat: UInt8 = 2
 
         func encoded() -> [UInt8] {
             var row = BinaryRowWriter()
-            row.byte(1)
+            row.byte(Self.rowFormat)
             row.string(self.customerID)
             row.varint(self.erasedSeq)
             row.int(self.deletedAt)
             row.int(Int64(self.epoch))
+            row.strings(self.emailHashes)
+            row.strings(self.phoneHashes)
+            row.strings(self.erasedFields)
             return row.bytes
         }
 
@@ -298,19 +309,32 @@ final class KeyStore: PiiKeys, @unchecked Sendable {
 
         init(decoding bytes: [UInt8]) throws(StateDecodingError) {
             var row = BinaryRowReader(bytes, what: "key tombstone")
-            try row.format(1)
+            let format = try row.byte()
+            guard format == 1 || format == Self.rowFormat else {
+                throw StateDecodingError("key tombstone has unknown row format \(format)")
+            }
             self.init(
                 customerID: try row.string(), erasedSeq: try row.varint(), deletedAt: try row.int(),
                 epoch: Int(try row.int())
             )
+            if format == Self.rowFormat {
+                self.emailHashes = try row.strings()
+                self.phoneHashes = try row.strings()
+                self.erasedFields = try row.strings()
+            }
             try row.finish()
         }
     }
 
-    /// Deletes the data keys of `subjects` (an erasure at `seq` of customer `customerID`) in one
-    /// key-store transaction (fsynced), leaving a tombstone for each, and forgets them; returns the
-    /// numbers of the keys it deleted (a subject without a key, or erased before, deletes none).
-    func shred(_ subjects: [String], customerID: String, seq: UInt64, main: Environment) throws -> [UInt64] {
+    /// Deletes the data keys of `subjects` (of `erasure`, customer `customerID`'s) in one key-store
+    /// transaction (fsynced), leaving a tombstone for each, and forgets them; returns the numbers of
+    /// the keys it deleted (a subject without a key, or erased before, deletes none).
+    func shred(
+        _ subjects: [String],
+        customerID: String,
+        erasure: CustomerErasure,
+        main: Environment
+    ) throws -> [UInt64] {
         let numbers = try main.read { txn in
             try subjects.map { subject in try txn.get(self.assignments, subject).map(readBigEndian) }
         }
@@ -321,9 +345,12 @@ final class KeyStore: PiiKeys, @unchecked Sendable {
                 for (subject, number) in zip(subjects, numbers) {
                     if let number, try txn.delete(self.keys, keyNumber(number)) { deleted.append(number) }
                     guard try txn.get(self.shredded, subject) == nil else { continue }
-                    let tombstone = Tombstone(
-                        customerID: customerID, erasedSeq: seq, deletedAt: now, epoch: keks.current
+                    var tombstone = Tombstone(
+                        customerID: customerID, erasedSeq: erasure.seq, deletedAt: now, epoch: keks.current
                     )
+                    tombstone.emailHashes = erasure.emailHashes
+                    tombstone.phoneHashes = erasure.phoneHashes
+                    tombstone.erasedFields = erasure.erasedFields
                     try txn.put(self.shredded, subject, tombstone.encoded())
                 }
                 return deleted
@@ -331,6 +358,33 @@ final class KeyStore: PiiKeys, @unchecked Sendable {
         }
         self.cache.withLock { cache in for number in numbers.compactMap({ $0 }) { cache[number] = nil } }
         return deleted
+    }
+
+    /// The erasures the tombstones record, one per erased customer with the subjects whose keys it
+    /// destroyed, in the order of their positions.
+    func recordedErasures() throws -> [(customerID: String, erasure: CustomerErasure)] {
+        var byCustomer: [String: CustomerErasure] = [:]
+        try self.environment.read { txn in
+            try txn.withCursor(self.shredded) { cursor in
+                var entry = try cursor.first()
+                while let found = entry {
+                    let kid = String(decoding: found.key, as: UTF8.self)
+                    let tombstone = try Tombstone(decoding: found.valueBytes)
+                    var erasure =
+                        byCustomer[tombstone.customerID]
+                        ?? CustomerErasure(
+                            seq: tombstone.erasedSeq, at: tombstone.deletedAt, keyIDs: [],
+                            emailHashes: tombstone.emailHashes, phoneHashes: tombstone.phoneHashes,
+                            erasedFields: tombstone.erasedFields
+                        )
+                    erasure.keyIDs.append(kid)
+                    byCustomer[tombstone.customerID] = erasure
+                    entry = try cursor.next()
+                }
+            }
+        }
+        return byCustomer.map { ($0.key, $0.value) }
+            .sorted { ($0.erasure.seq, $0.customerID) < ($1.erasure.seq, $1.customerID) }
     }
 
     /// The tombstone of subject `kid`, or `nil` when it was not erased.

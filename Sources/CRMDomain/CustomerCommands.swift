@@ -570,3 +570,45 @@ public struct EraseCustomer: DomainCommand {
         return fields
     }
 }
+
+// MARK: - Erasures restored from the key store
+
+/// An erasure the key store records but the log lacks: a hot backup from before it was restored with
+/// the current key store. crmd decides it at start-up, never a client: the keys are gone already, so
+/// the log is made to say so again — the customer becomes a tombstone and its addresses are blocked
+/// — whatever the restored state says (a legal hold set after the erasure included).
+///
+/// Emits `CustomerErased` with `reapplied_after_restore`; nothing for a customer the restored log does
+/// not know or already shows erased.
+public struct ReapplyErasure: DomainCommand {
+    /// Not a method clients may call; the name under which crmd logs it.
+    public static let method = "customer.erase (reapplied after restore)"
+
+    public let customerID: String
+    /// What the key store kept of the erasure.
+    public let erasure: CustomerErasure
+
+    public init(customerID: String, erasure: CustomerErasure) {
+        self.customerID = customerID
+        self.erasure = erasure
+    }
+
+    /// `customer-<customer_id>`.
+    public func targetStream(_ context: CommandContext) -> String? { CustomerStream.name(self.customerID) }
+
+    public func decide(_ state: any DecisionState, _ context: CommandContext) throws -> Decision {
+        let result = CommandResult(.customer, self.customerID)
+        guard let customer = try state.customer(self.customerID, personal: false), customer.status != .erased else {
+            return Decision(events: [], result: result)
+        }
+        let erased = CustomerErased(
+            customerID: self.customerID, erasedFields: self.erasure.erasedFields,
+            emailHashes: self.erasure.emailHashes, phoneHashes: self.erasure.phoneHashes, reason: nil,
+            requestRef: nil, requestedAt: nil, keyIDs: self.erasure.keyIDs, reappliedAfterRestore: true
+        )
+        return Decision(
+            events: [NewEvent(.customer(.erased(erased)), stream: CustomerStream.name(self.customerID))],
+            result: result
+        )
+    }
+}

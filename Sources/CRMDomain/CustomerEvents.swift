@@ -404,6 +404,9 @@ public struct CustomerErased: Sendable, Hashable {
     /// The data keys destroyed: `c:<customer_id>` and the keys of the customers merged into it, then
     /// the shared activities' `a:<activity_id>`.
     public var keyIDs: [String]
+    /// Whether crmd appended it at start-up from the key store's record of an erasure that the log
+    /// lacked (a hot backup from before the erasure was restored); its keys were gone already.
+    public var reappliedAfterRestore: Bool
 
     public init(
         customerID: String,
@@ -413,8 +416,10 @@ public struct CustomerErased: Sendable, Hashable {
         reason: String?,
         requestRef: String?,
         requestedAt: Int64?,
-        keyIDs: [String]
+        keyIDs: [String],
+        reappliedAfterRestore: Bool = false
     ) {
+        self.reappliedAfterRestore = reappliedAfterRestore
         self.customerID = customerID
         self.erasedFields = erasedFields
         self.emailHashes = emailHashes
@@ -501,16 +506,26 @@ public struct CustomerErasure: Sendable, Hashable {
     public var keyIDs: [String]
     public var emailHashes: [String]
     public var phoneHashes: [String]
+    /// The personal fields the customer had.
+    public var erasedFields: [String]
 
-    public init(seq: UInt64, at: Int64, keyIDs: [String], emailHashes: [String], phoneHashes: [String]) {
+    public init(
+        seq: UInt64,
+        at: Int64,
+        keyIDs: [String],
+        emailHashes: [String],
+        phoneHashes: [String],
+        erasedFields: [String]
+    ) {
         self.seq = seq
         self.at = at
         self.keyIDs = keyIDs
         self.emailHashes = emailHashes
         self.phoneHashes = phoneHashes
+        self.erasedFields = erasedFields
     }
 
-    static let rowFormat: UInt8 = 1
+    static let rowFormat: UInt8 = 2
 
     /// The compact binary row of the `erasures` table.
     public func encoded() -> [UInt8] {
@@ -521,6 +536,7 @@ public struct CustomerErasure: Sendable, Hashable {
         row.strings(self.keyIDs)
         row.strings(self.emailHashes)
         row.strings(self.phoneHashes)
+        row.strings(self.erasedFields)
         return row.bytes
     }
 
@@ -530,7 +546,7 @@ public struct CustomerErasure: Sendable, Hashable {
         try row.format(CustomerErasure.rowFormat)
         self.init(
             seq: try row.varint(), at: try row.int(), keyIDs: try row.strings(), emailHashes: try row.strings(),
-            phoneHashes: try row.strings()
+            phoneHashes: try row.strings(), erasedFields: try row.strings()
         )
         try row.finish()
     }

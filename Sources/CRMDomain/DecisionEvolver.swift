@@ -110,7 +110,7 @@ public enum DecisionEvolver {
         for hash in erased.emailHashes { try store.setRecord(.erasedEmails, hash, Array(id.utf8)) }
         let erasure = CustomerErasure(
             seq: event.seq, at: event.recordedAt, keyIDs: erased.keyIDs, emailHashes: erased.emailHashes,
-            phoneHashes: erased.phoneHashes
+            phoneHashes: erased.phoneHashes, erasedFields: erased.erasedFields
         )
         try store.setRecord(.erasures, id, erasure.encoded())
     }

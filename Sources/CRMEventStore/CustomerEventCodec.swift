@@ -81,16 +81,16 @@ public enum CustomerEventCodec {
                 ["subject": .string(activity.subject), "body": .string(activity.body)]
             )
         case .erased(let erased):
-            return (
-                [
-                    "customer_id": .string(erased.customerID), "erased_fields": .strings(erased.erasedFields),
-                    "email_hmacs": .strings(erased.emailHashes), "phone_hmacs": .strings(erased.phoneHashes),
-                    "reason": .string(erased.reason), "request_ref": .string(erased.requestRef),
-                    "requested_at": .string(erased.requestedAt.map(Timestamp.format)),
-                    "key_ids": .strings(erased.keyIDs),
-                ],
-                .null
-            )
+            var data: JSON = [
+                "customer_id": .string(erased.customerID), "erased_fields": .strings(erased.erasedFields),
+                "email_hmacs": .strings(erased.emailHashes), "phone_hmacs": .strings(erased.phoneHashes),
+                "reason": .string(erased.reason), "request_ref": .string(erased.requestRef),
+                "requested_at": .string(erased.requestedAt.map(Timestamp.format)),
+                "key_ids": .strings(erased.keyIDs),
+            ]
+            // Only when set, so an ordinary erasure's payload stays as it always was.
+            if erased.reappliedAfterRestore { data["reapplied_after_restore"] = true }
+            return (data, .null)
         case .legalHoldChanged(let changed):
             return (
                 ["customer_id": .string(changed.customerID), "on": .bool(changed.on), "reason": .string(changed.reason)],
@@ -360,7 +360,8 @@ public enum CustomerEventCodec {
                     customerID: customerID, erasedFields: strings(data["erased_fields"]),
                     emailHashes: strings(data["email_hmacs"]), phoneHashes: strings(data["phone_hmacs"]),
                     reason: text(data["reason"]), requestRef: text(data["request_ref"]),
-                    requestedAt: text(data["requested_at"]).flatMap(Timestamp.parse), keyIDs: strings(data["key_ids"])
+                    requestedAt: text(data["requested_at"]).flatMap(Timestamp.parse), keyIDs: strings(data["key_ids"]),
+                    reappliedAfterRestore: data["reapplied_after_restore"]?.boolValue ?? false
                 )
             )
         case EventType.legalHoldChanged:
