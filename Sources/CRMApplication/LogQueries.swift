@@ -178,6 +178,14 @@ struct LogQueries: Sendable, ReadsStorage {
         var reader = try Params(params)
         let upcast = try reader.bool("upcast") ?? true
         let view: PiiView = !upcast ? .stored : personalData ? .opened(self.store.piiKeys) : .hidden(self.store.piiKeys)
+        // Opened personal data or an error, never a header in its place (shredded data excepted).
+        let decrypt = try reader.bool("decrypt") ?? false
+        if decrypt, !personalData {
+            throw Rejection(.forbidden, field: "decrypt", "reading personal data opened needs the admin role")
+        }
+        if decrypt, !upcast {
+            throw Rejection.invalid("decrypt", "cannot be combined with upcast: false (events as stored)")
+        }
         let backward = try reader.oneOf("direction", ["forward", "backward"]) == "backward"
         let from = try reader.int("from")
         if let from, from < 1 { throw Rejection.invalid("from", "must be ≥ 1") }
@@ -222,6 +230,9 @@ struct LogQueries: Sendable, ReadsStorage {
             var scanned = 0
             /// Writes the envelope of a fully decoded stored event.
             func envelope(_ event: RecordedEvent, hash: [UInt8], into out: inout [UInt8]) throws {
+                if decrypt, case .untyped(let payload) = event.event {
+                    try payload.piiText.withUnsafeBytes { try self.requireOpenable($0, of: event) }
+                }
                 if upcast {
                     try LogQueries.writeUpcastEnvelope(event, hash: hash, view: view, into: &out)
                 } else {
@@ -261,6 +272,7 @@ struct LogQueries: Sendable, ReadsStorage {
                     guard backward ? seq >= lowest : seq <= highest else { return false }
                     let (event, data, pii) = try EventRecord.decodeEnvelope(record)
                     return try consider(event) { out in
+                        if decrypt { try self.requireOpenable(pii, of: event) }
                         guard !upcast || event.schemaVersion == EventSchema.currentVersion(of: event.type) else {
                             return try envelope(try EventRecord.decodeStored(record), hash: hash, into: &out)
                         }
@@ -279,6 +291,20 @@ struct LogQueries: Sendable, ReadsStorage {
             page.finish()
             return page
         }
+    }
+
+    /// Throws `pii_unavailable` when `pii`, the stored personal data of `event`, is an envelope whose
+    /// key cannot be read and was not erased (missing or damaged in the key store).
+    private func requireOpenable(_ pii: UnsafeRawBufferPointer, of event: RecordedEvent) throws {
+        guard let header = PiiEnvelope.header(pii) else { return }
+        let keys = self.store.piiKeys
+        guard keys?.erasedSeq(of: header.kid) == nil, keys?.readingKey(header.number) == nil else { return }
+        throw Rejection(
+            .piiUnavailable,
+            "the personal data of the event at position \(event.seq) cannot be opened: the data key of "
+                + "\(header.kid) is missing or damaged in the key store",
+            details: ["kid": .string(header.kid), "seq": .int(Int64(event.seq))]
+        )
     }
 
     /// Appends the envelope of an event as clients see it, written straight to canonical JSON (keys in

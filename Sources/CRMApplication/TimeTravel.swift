@@ -152,6 +152,10 @@ struct TimeTravel: Sendable, ReadsStorage {
             return try get(["customer_id": .string(id)], txn)
         }
         profile["as_of"] = ["position": .int(Int64(position))]
+        // Erased after that point: the personal values it had then are gone with the key.
+        if let erased = self.store.piiKeys?.erasedSeq(of: "c:" + id), erased > position {
+            profile["pii_shredded"] = true
+        }
         return profile
     }
 

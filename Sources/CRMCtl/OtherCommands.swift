@@ -177,6 +177,18 @@ extension CRMCtl.Events {
         @Flag(help: "Show events exactly as stored, in their stored schema version (upcast: false).")
         var stored = false
 
+        @Flag(
+            help: ArgumentHelp(
+                "Fail (pii_unavailable) rather than show personal data whose key is missing or damaged "
+                    + "as a header (decrypt: true; admin role)."
+            )
+        )
+        var decrypt = false
+
+        func validate() throws {
+            if self.decrypt, self.stored { throw ValidationError("--decrypt shows events opened; --stored as stored.") }
+        }
+
         @OptionGroup(title: "Global options")
         var global: GlobalOptions
 
@@ -196,6 +208,7 @@ extension CRMCtl.Events {
             if let value = self.toTime { params["to_time"] = .string(value) }
             if self.recordedTime { params["time_field"] = "recorded_at" }
             if self.stored { params["upcast"] = false }
+            if self.decrypt { params["decrypt"] = true }
             return .object(params)
         }
 

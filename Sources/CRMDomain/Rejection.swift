@@ -46,6 +46,9 @@ public enum Reason: String, Sendable, CaseIterable {
     case storageFull = "storage_full"
     /// Erasure refused: the customer is under a legal hold.
     case legalHold = "legal_hold"
+    /// `events.read {decrypt: true}` met personal data whose key is unknown (not erased: missing or
+    /// damaged in the key store); `details.kid` names it.
+    case piiUnavailable = "pii_unavailable"
     /// A read model is being rebuilt and cannot answer yet; `details` carry the progress.
     case projectionRebuilding = "projection_rebuilding"
     /// A read model stopped at an event its projector could not fold; `details` name it.

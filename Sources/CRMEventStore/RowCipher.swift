@@ -25,8 +25,9 @@ import Synchronization
 public final class RowCipher: Sendable {
     /// The data keys, by number.
     public let keys: any PiiKeys
-    /// The key of the keyed hashes that index personal values.
-    private let indexKey: SymmetricKey
+    /// An HMAC-SHA256 keyed with the index key, the key of the keyed hashes that index personal
+    /// values: each value hashes with a copy.
+    private let indexMac: HMAC<SHA256>
     /// An HMAC-SHA256 keyed with the nonce key, HMAC-SHA256(index key, `crmd-row-nonce-v1`): each row
     /// hashes with a copy (keying an HMAC costs more than hashing a row).
     private let nonceMac: HMAC<SHA256>
@@ -57,7 +58,7 @@ public final class RowCipher: Sendable {
     /// A cipher over `keys`, indexing personal values under `indexKey`.
     public init(keys: any PiiKeys, indexKey: SymmetricKey) {
         self.keys = keys
-        self.indexKey = indexKey
+        self.indexMac = HMAC<SHA256>(key: indexKey)
         let nonceKey = HMAC<SHA256>.authenticationCode(for: Array("crmd-row-nonce-v1".utf8), using: indexKey)
         self.nonceMac = HMAC<SHA256>(key: SymmetricKey(data: nonceKey))
     }
@@ -185,7 +186,9 @@ public final class RowCipher: Sendable {
     /// the index key, 32 bytes. Equal values give equal keys; the value cannot be read back, and
     /// without the index key it cannot be guessed by hashing candidates.
     public func indexKey(_ text: String) -> [UInt8] {
-        Array(HMAC<SHA256>.authenticationCode(for: Array(text.utf8), using: self.indexKey))
+        var mac = self.indexMac
+        mac.update(data: Array(text.utf8))
+        return Array(mac.finalize())
     }
 
     // MARK: - Varints

@@ -29,7 +29,7 @@ public enum RPCErrorCode {
             "invalid_transition", "invalid_timezone", "invalid_hours", "empty_schedule", "invalid_holiday",
             "unknown_schedule", "invalid_target", "duplicate_target", "unknown_policy", "forbidden",
             "projection_rebuilding", "shutting_down", "projection_failed", "chain_broken",
-            "unsupported_schema_version", "storage_full", "legal_hold",
+            "unsupported_schema_version", "storage_full", "legal_hold", "pii_unavailable",
         ]
         for (offset, reason) in domain.enumerated() { table[reason] = -32001 - offset }
         return table

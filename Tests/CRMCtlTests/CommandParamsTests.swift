@@ -244,6 +244,8 @@ func request(_ arguments: [String]) throws -> (method: String, params: JSON?) {
         #expect(empty == [:])
         let (_, stored) = try request(["events", "read", "--stored", "--from", "5"])
         #expect(stored == ["from": 5, "upcast": false])
+        #expect(try request(["events", "read", "--decrypt"]).params == ["decrypt": true])
+        #expect(throws: (any Error).self) { try CRMCtl.parseAsRoot(["events", "read", "--decrypt", "--stored"]) }
 
         let (m2, p2) = try request(["audit", "verify", "--from", "10", "--to", "20"])
         #expect(m2 == "audit.verify")

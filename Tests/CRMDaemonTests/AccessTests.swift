@@ -17,6 +17,8 @@ import Testing
         #expect(denied.code == RPCErrorCode.code(forReason: "forbidden"))
         #expect(denied.data?["details"]?["roles"] == ["audit"])
         #expect(try await client.result("events.read")["events"] == [])
+        let decrypt = try await client.error("events.read", ["decrypt": true])
+        #expect(decrypt.reason == "forbidden" && decrypt.field == "decrypt", "opened personal data is for admins")
         #expect(try await client.result("audit.verify")["ok"] == true)
         #expect(try await client.result("system.stats")["event_count"] == 0)
         try await daemon.stop()

@@ -111,6 +111,14 @@ import Testing
         // The shared activity keeps its key while `bo` is not erased.
         #expect(event["events"]?[0]?["data"]?["key_ids"] == ["c:c7"])
 
+        // As of before the erasure: what was not personal then, and word that the rest is shredded.
+        let past = try await client.result("customer.get", ["customer_id": "c7", "as_of": .int(head)])
+        #expect(past["pii_shredded"] == true && past["state"] == "active")
+        #expect(past["name"]?["first"] == .null && past["tags"] == ["vip"])
+        // Shredded data is no error for a reader that asks for it opened.
+        let opened = try await client.result("events.read", ["stream": "customer-c7", "limit": 1, "decrypt": true])
+        #expect(opened["events"]?[0]?["pii"]?["$pii"] == "shredded")
+
         // The profile is a tombstone: personal fields gone, the rest kept.
         let profile = try await client.result("customer.get", ["customer_id": "c7"])
         #expect(profile["state"] == "erased")

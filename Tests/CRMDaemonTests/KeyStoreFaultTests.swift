@@ -63,6 +63,12 @@ import Testing
         let events = try await client.result("events.read", ["stream": "customer-v"])
         #expect(events["events"]?[0]?["pii"]?["$pii"] == "unavailable")
         #expect(try await client.result("ticket.get", ["ticket_id": "t1"])["subject"] == .null)
+        // A reader that needs the personal data opened is told it cannot be, rather than given a header.
+        let refused = try await client.error("events.read", ["stream": "customer-v", "decrypt": true])
+        #expect(refused.reason == "pii_unavailable" && refused.code == -32038)
+        #expect(refused.data?["details"]?["kid"] == "c:v")
+        let whole = try await client.result("events.read", ["stream": "customer-o", "decrypt": true])
+        #expect(whole["events"]?[0]?["pii"]?["first_name"] == "Otto")
 
         // Everyone else is whole, and every command still works, on the damaged customer too.
         #expect(try await client.result("customer.get", ["customer_id": "o"])["name"]?["first"] == "Otto")

@@ -78,6 +78,10 @@ import Testing
         #expect(cipher.indexKey("ada@example.com") == key)
         #expect(cipher.indexKey("bob@example.com") != key)
         #expect(key != Array(SHA256.hash(data: Array("ada@example.com".utf8))), "not a plain hash anyone can recompute")
+        let expected = HMAC<SHA256>.authenticationCode(
+            for: Array("ada@example.com".utf8), using: SymmetricKey(data: [UInt8](repeating: 7, count: 32))
+        )
+        #expect(key == Array(expected), "HMAC-SHA256 under the index key, whatever keyed it")
         let otherIndexKey = RowCipher(
             keys: PiiEnvelopeTests.NumberedKeys(keys: [:]),
             indexKey: SymmetricKey(data: [UInt8](repeating: 8, count: 32))
