@@ -278,9 +278,12 @@ public final class CommandPipeline: Sendable {
                 self.headSignal.publish(head)
                 // An erasure is committed first, then its keys are deleted, before the reply.
                 let erased = Self.erasedCustomers(outcomes)
-                if !erased.isEmpty { self.finishErasures(erased) }
+                if !erased.isEmpty {
+                    CrashPoint.afterErasureCommit.reached()
+                    self.finishErasures(erased)
+                }
                 for (job, outcome) in zip(batch, outcomes) { job.reply.fulfil(outcome) }
-                if !erased.isEmpty { self.rotateAfterErasure() }
+                if !erased.isEmpty { self.storage.rotateAfterErasure(logger: self.logger) }
             } catch {
                 logger.error("write transaction failed; the batch was not committed", metadata: ["error": "\(error)"])
                 let failure = CommandOutcome.failed(error, context: "storage failure", environment: environment)
@@ -307,25 +310,6 @@ public final class CommandPipeline: Sendable {
                 self.logger.error(
                     "deleting the keys of an erasure failed; crmd finishes it at its next start",
                     metadata: ["customers": "\(customers)", "error": "\(error)"]
-                )
-            }
-        }
-
-        /// Replaces the key-encryption key after erasures, so that no copy of a deleted data key (a free
-        /// page of the key store, an older backup of it) can be unwrapped any more, then backs the key
-        /// store up (`backup_dir`). Runs after the replies; a failure is logged and `keys.rotate` can
-        /// be run by hand (`customer.erasure_status` shows `complete: false` until then).
-        private func rotateAfterErasure() {
-            guard let keyStore = self.storage.keyStore else { return }
-            do {
-                _ = try keyStore.rotate(logger: self.logger)
-                if let directory = self.storage.configuration.backupDirectory {
-                    _ = try keyStore.backup(into: directory)
-                }
-            } catch {
-                self.logger.error(
-                    "rotating the key-encryption key after an erasure failed; run keys.rotate",
-                    metadata: ["error": "\(error)"]
                 )
             }
         }

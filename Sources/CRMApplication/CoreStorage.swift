@@ -96,7 +96,7 @@ final class CoreStorage: Sendable {
             logger.critical("crmd appends nothing to this log: \(block.message)")
         }
         runner.setHeld(configuration.holdRebuilds)
-        try self.finishErasures(of: nil, logger: logger)
+        if try self.finishErasures(of: nil, logger: logger) > 0 { self.rotateAfterErasure(logger: logger) }
     }
 
     /// Where the log records that its personal data is encrypted (`meta`).
@@ -216,6 +216,25 @@ extension ReadsStorage {
 // MARK: - Erasure
 
 extension CoreStorage {
+    /// Replaces the key-encryption key after erasures deleted keys, so that no copy of a deleted key
+    /// — a free page of the key store, an older copy of it — can be unwrapped any more, and backs the
+    /// key store up when a backup directory is configured. A failure is logged (`keys.rotate` does
+    /// it by hand); the erasure itself is complete in the log and the key store.
+    func rotateAfterErasure(logger: Logger) {
+        guard let keyStore = self.keyStore else { return }
+        do {
+            _ = try keyStore.rotate(logger: logger)
+            if let directory = self.configuration.backupDirectory {
+                _ = try keyStore.backup(into: directory)
+            }
+        } catch {
+            logger.error(
+                "rotating the key-encryption key after an erasure failed; run keys.rotate",
+                metadata: ["error": "\(error)"]
+            )
+        }
+    }
+
     /// The erasures the key store records that the log lacks: it was restored from a hot backup taken
     /// before them, with the current key store (the record of erasures). Only customers the restored
     /// log knows and does not show erased count; the keys of the others are gone all the same.

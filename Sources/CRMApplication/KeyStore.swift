@@ -226,19 +226,22 @@ final class KeyStore: PiiKeys, @unchecked Sendable {
     /// A committed key number from the pool, refilled (one key-store commit) when it is empty.
     private func nextNumber() throws -> UInt64 {
         if let number = self.pool.withLock({ $0.popLast() }) { return number }
-        let numbers = try self.keks.withLock { keks in
-            try self.environment.write { txn -> [UInt64] in
+        let created = try self.keks.withLock { keks in
+            try self.environment.write { txn -> [(number: UInt64, key: SymmetricKey)] in
                 let first = try txn.get(self.meta, KeyStore.nextNumberKey).map { readBigEndian($0) } ?? 1
-                let numbers = (0..<UInt64(KeyStore.poolRefill)).map { first + $0 }
-                for number in numbers {
+                let created = (0..<UInt64(KeyStore.poolRefill)).map { (first + $0, SymmetricKey(size: .bits256)) }
+                for (number, key) in created {
                     let kek = keks.byEpoch[keks.current]!
-                    let wrapped = Array(try AES.KeyWrap.wrap(SymmetricKey(size: .bits256), using: kek))
+                    let wrapped = Array(try AES.KeyWrap.wrap(key, using: kek))
                     try txn.put(self.keys, keyNumber(number), KeyStore.row(epoch: keks.current, wrapped: wrapped))
                 }
                 try txn.put(self.meta, KeyStore.nextNumberKey, keyNumber(first + UInt64(KeyStore.poolRefill)))
-                return numbers
+                return created
             }
         }
+        // Committed: the new keys are known in the clear already, so their first use unwraps nothing.
+        self.cache.withLock { cache in for (number, key) in created { cache[number] = key } }
+        let numbers = created.map(\.number)
         return self.pool.withLock { pool in
             pool = numbers.reversed()
             return pool.popLast()!

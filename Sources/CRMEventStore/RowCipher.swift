@@ -85,10 +85,14 @@ public final class RowCipher: Sendable {
             return out
         }
         let aad = RowCipher.associatedData(context)
+        // One buffer, one update: each call into the generic HMAC costs more than hashing these bytes.
+        var input = [UInt8]()
+        input.reserveCapacity(8 + aad.count + row.count)
+        withUnsafeBytes(of: number.bigEndian) { input.append(contentsOf: $0) }
+        input.append(contentsOf: aad)
+        input.append(contentsOf: row)
         var mac = self.nonceMac
-        withUnsafeBytes(of: number.bigEndian) { mac.update(data: $0) }
-        mac.update(data: aad)
-        mac.update(data: row)
+        mac.update(data: input)
         let nonce = try! AES.GCM.Nonce(data: Array(mac.finalize()).prefix(12))  // 12 bytes: always valid
         // A 256-bit key and a 12-byte nonce: sealing cannot fail.
         let box = try! AES.GCM.seal(row, using: key, nonce: nonce, authenticating: aad)

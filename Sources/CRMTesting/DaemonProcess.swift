@@ -25,14 +25,23 @@ public final class DaemonProcess: @unchecked Sendable {
         return directory.appendingPathComponent("crmd").path
     }
 
-    /// Starts `crmd` and returns once it reported that its socket is ready.
-    public init(socketPath: String, dataDirectory: String, extraArguments: [String] = []) throws {
+    /// Starts `crmd` (with `environment` added to this process's) and returns once it reported that
+    /// its socket is ready.
+    public init(
+        socketPath: String,
+        dataDirectory: String,
+        extraArguments: [String] = [],
+        environment: [String: String] = [:]
+    ) throws {
         self.socketPath = socketPath
         self.dataDirectory = dataDirectory
         self.process = Process()
         self.process.executableURL = URL(fileURLWithPath: DaemonProcess.executablePath)
         self.process.arguments = ["--socket", socketPath, "--data-dir", dataDirectory, "--log-level", "warning"]
             + extraArguments
+        if !environment.isEmpty {
+            self.process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, added in added }
+        }
         self.output = Pipe()
         self.errors = Pipe()
         self.process.standardOutput = self.output

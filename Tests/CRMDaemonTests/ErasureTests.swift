@@ -239,6 +239,33 @@ import Testing
         #expect(daemon.stop() == 0)
     }
 
+    @Test func sigkillBetweenTheErasureCommitAndTheKeyDeletionIsRepairedAtStart() async throws {
+        let directory = TemporaryDirectory()
+        let data = directory.appending("data")
+        let socket = directory.appending("crmd.sock")
+        var daemon = try DaemonProcess(
+            socketPath: socket, dataDirectory: data, environment: ["CRMD_TEST_CRASH_AT": "after-erasure-commit"]
+        )
+        var client = try RPCClient(socketPath: socket)
+        try await Self.populate(client)
+        // The erasure commits, then crmd dies before deleting the keys: no reply comes.
+        await #expect(throws: (any Error).self) { try await client.result("customer.erase", ["customer_id": "c7"]) }
+        #expect(daemon.stop() == SIGKILL, "killed by the crash point")
+
+        daemon = try DaemonProcess(socketPath: socket, dataDirectory: data)
+        client = try RPCClient(socketPath: socket)
+        let status = try await Self.waitUntilComplete(client, "c7")
+        #expect(status["erased_seq"]?.intValue != nil, "the erasure was committed")
+        #expect(status["keys_deleted_at"]?.stringValue != nil, "the start-up repair deleted the keys")
+        #expect(status["complete"] == true)
+        let created = try await client.result("events.read", ["stream": "customer-c7", "limit": 1])
+        #expect(created["events"]?[0]?["pii"]?["$pii"] == "shredded")
+        #expect(try await client.result("customer.get", ["customer_id": "c7"])["state"] == "erased")
+        #expect(try await client.result("customer.get", ["customer_id": "bo"])["name"]?["first"] == "Bo")
+        #expect(try await client.result("audit.verify")["ok"] == true)
+        #expect(daemon.stop() == 0)
+    }
+
     @Test func aPlainTextLogCannotEraseAnything() async throws {
         let daemon = try await TestDaemon { $0.encryptPersonalData = false }
         let client = try daemon.client()
