@@ -30,14 +30,7 @@ extension CustomerProfileProjector {
         guard let (profile, stats) = try self.loadDocumentParts(customerID, txn) else {
             throw Rejection.notFound("customer_id", "customer", customerID)
         }
-        if profile.state == "merged" {
-            throw Rejection(
-                .customerMerged,
-                field: "customer_id",
-                "customer \(customerID) was merged into \(profile.mergedInto ?? "another customer")",
-                details: ["merged_into": .string(profile.mergedInto)]
-            )
-        }
+        if profile.state == "merged" { throw Self.merged(profile) }
         return profile.document(stats)
     }
 
@@ -210,6 +203,16 @@ extension CustomerProfileProjector {
     /// entry returned when older entries remain; passing it as `before` returns the next page.
     /// Rejections: unknown customer → `not_found`; a cursor this method did not make → `invalid_field`
     /// `before`; `limit` outside 1–200 → `invalid_field`.
+    /// `customer_merged` for the merged customer `profile`, naming the customer it was merged into.
+    static func merged(_ profile: CustomerProfile) -> Rejection {
+        Rejection(
+            .customerMerged,
+            field: "customer_id",
+            "customer \(profile.customerID) was merged into \(profile.mergedInto ?? "another customer")",
+            details: ["merged_into": .string(profile.mergedInto)]
+        )
+    }
+
     func timelineQuery(_ json: JSON?, _ txn: Transaction) throws -> JSON {
         var params = try Params(json)
         let customerID = try params.identifier("customer_id", required: true)!
@@ -223,9 +226,11 @@ extension CustomerProfileProjector {
             }
             before = cursor
         }
-        guard try txn.get(self.profiles, customerID) != nil else {
+        guard let profile = try self.loadProfile(customerID, personal: false, txn) else {
             throw Rejection.notFound("customer_id", "customer", customerID)
         }
+        // A merged customer's entries moved to the customer it was merged into.
+        if profile.state == "merged" { throw Self.merged(profile) }
 
         let prefix = ProfileKeys.timelinePrefix(customerID)
         let what = "timeline entry of customer \(customerID)"

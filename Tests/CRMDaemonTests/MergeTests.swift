@@ -112,6 +112,8 @@ import Testing
         let merged = try await client.error("customer.get", ["customer_id": "s1"])
         #expect(merged.reason == "customer_merged")
         #expect(merged.data?["details"]?["merged_into"] == "p")
+        let moved = try await client.error("customer.timeline", ["customer_id": "s1"])
+        #expect(moved.reason == "customer_merged" && moved.data?["details"]?["merged_into"] == "p")
         let found = try await client.result("customer.find", ["email": "Augusta.B@example.org"])
         #expect(found["customers"]?[0]?["customer_id"] == "p")
         #expect(try await client.result("customer.find", ["tag": "b2b"])["customers"]?.arrayValue?.count == 1)

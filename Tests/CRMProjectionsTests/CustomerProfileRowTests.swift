@@ -170,14 +170,18 @@ import Testing
             }
         }
         try harness.environment.write { txn in
-            try txn.put(harness.projector.profiles, "c1", [CustomerProfile.rowFormat])
             try txn.put(harness.projector.profiles, entryKey, [TimelineRow.rowFormat])
+        }
+        let timeline = #expect(throws: ProfileStorageError.self) { try harness.timeline("c1") }
+        #expect(timeline?.message == "stored timeline entry of customer c1 is malformed: truncated at byte 1")
+        try harness.environment.write { txn in
+            try txn.put(harness.projector.profiles, "c1", [CustomerProfile.rowFormat])
         }
         let get = #expect(throws: ProfileStorageError.self) { try harness.profile("c1") }
         #expect(get?.message == "stored profile of customer c1 is malformed: truncated at byte 1")
         #expect(throws: ProfileStorageError.self) { try harness.findIDs(["email": "a@example.com"]) }
-        let timeline = #expect(throws: ProfileStorageError.self) { try harness.timeline("c1") }
-        #expect(timeline?.message == "stored timeline entry of customer c1 is malformed: truncated at byte 1")
+        let damaged = #expect(throws: ProfileStorageError.self) { try harness.timeline("c1") }
+        #expect(damaged?.message == "stored profile of customer c1 is malformed: truncated at byte 1")
     }
 
     @Test func timelineRowsRoundTrip() throws {
