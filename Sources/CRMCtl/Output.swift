@@ -206,6 +206,14 @@ enum Output {
         if !facts.isEmpty { identity += " (\(facts.joined(separator: ", ")))" }
         rows.append(("id", [identity]))
         if let mergedInto = Output.text(profile["merged_into"]) { rows.append(("merged into", [mergedInto])) }
+        let mergedFrom = (profile["merged_from"]?.arrayValue ?? []).compactMap(Output.text)
+        if !mergedFrom.isEmpty { rows.append(("merged from", [mergedFrom.joined(separator: ", ")])) }
+        if profile["pii_unavailable"]?.boolValue == true {
+            rows.append(("personal data", ["unavailable: its key is missing or damaged in the key store"]))
+        }
+        if profile["pii_shredded"]?.boolValue == true {
+            rows.append(("personal data", ["shredded: the customer was erased after this point"]))
+        }
 
         let emails = (profile["emails"]?.arrayValue ?? []).map { email -> String in
             var flags: [String] = []

@@ -80,6 +80,22 @@ import Testing
         #expect(Output.profile(profile) == expected)
     }
 
+    @Test func mergedAndUnreadableProfilesSaySo() {
+        let profile: JSON = [
+            "customer_id": "p", "state": "active", "version": 3, "merged_from": ["s1", "s2"],
+            "name": ["first": nil, "last": nil, "full": nil], "emails": [], "phones": [],
+            "lifecycle": ["stage": "lead", "entered_at": nil], "pii_unavailable": true,
+        ]
+        let expected = """
+            (no name)
+              id:            p (active, version 3)
+              merged from:   s1, s2
+              personal data: unavailable: its key is missing or damaged in the key store
+              lifecycle:     lead
+            """
+        #expect(Output.profile(profile) == expected)
+    }
+
     @Test func errorLineNamesReasonFieldAndDetails() {
         let error = RPCError(
             reason: "duplicate_email",
