@@ -29,9 +29,16 @@ import Synchronization
 /// state key their indexes over personal values (keyed hashes, see ``CRMEventStore/RowCipher``). It is
 /// wrapped, rotated and backed up like the data keys, and never erased.
 final class KeyStore: PiiKeys, @unchecked Sendable {
-    // @unchecked: `environment` is used for reads from any thread (MDB_NOTLS read transactions) and
-    // written on the writer thread only; the mutable state sits behind mutexes.
-    private let environment: Environment
+    // @unchecked: the environment is read from any thread (MDB_NOTLS read transactions) and written on
+    // the writer thread only, always behind its lock; the other mutable state sits behind mutexes.
+    /// The environment, `nil` only if reopening it after a compaction failed. Every transaction holds
+    /// the lock, so a compaction can close and reopen it while none runs (key reads are rare: the
+    /// unwrapped keys are cached).
+    private var environment: Environment?
+    /// Held by every transaction of ``environment`` and by a compaction.
+    private let lock = NSLock()
+    /// Where the environment is: `<data_dir>/keys`.
+    private let directory: String
     private let keys: Database
     private let meta: Database
     /// Erased subjects: key id → ``Tombstone`` (no key material).
@@ -80,11 +87,7 @@ final class KeyStore: PiiKeys, @unchecked Sendable {
             )
         }
         if !exists { try PrivateFiles.createDirectories(path) }
-        var options = Environment.Options()
-        // A sparse map: ≈ 100 bytes per key, so a gigabyte holds millions of subjects.
-        options.mapSize = 1 << 30
-        options.maxDatabases = 4
-        let environment = try Environment(path: path, options: options)
+        let environment = try Environment(path: path, options: KeyStore.options)
         let (keys, meta, shredded, stored) = try environment.write { txn in
             let meta = try txn.openDatabase("meta")
             return (
@@ -120,6 +123,7 @@ final class KeyStore: PiiKeys, @unchecked Sendable {
             try environment.write { txn in try txn.put(meta, KeyStore.epochKey, Array(String(epoch).utf8)) }
         }
         self.environment = environment
+        self.directory = path
         self.keys = keys
         self.meta = meta
         self.shredded = shredded
@@ -130,6 +134,35 @@ final class KeyStore: PiiKeys, @unchecked Sendable {
         try self.createIndexKey()
     }
 
+    /// How the key store's environment is opened: a sparse map (≈ 100 bytes per key, so a gigabyte
+    /// holds millions of subjects) and its three tables.
+    private static var options: Environment.Options {
+        var options = Environment.Options()
+        options.mapSize = 1 << 30
+        options.maxDatabases = 4
+        return options
+    }
+
+    /// Runs `body` with the environment, which no compaction replaces meanwhile.
+    private func withEnvironment<Result>(_ body: (Environment) throws -> Result) throws -> Result {
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        guard let environment = self.environment else {
+            throw KeyStoreError("the key store could not be reopened after compacting it; restart crmd")
+        }
+        return try body(environment)
+    }
+
+    /// A read transaction of the key store.
+    private func readTransaction<Result>(_ body: (Transaction) throws -> Result) throws -> Result {
+        try self.withEnvironment { try $0.read(body) }
+    }
+
+    /// A write transaction of the key store (committed with fsync).
+    private func writeTransaction<Result>(_ body: (Transaction) throws -> Result) throws -> Result {
+        try self.withEnvironment { try $0.write(body) }
+    }
+
     /// The number of the index key (never a subject's).
     static let indexKeyNumber: UInt64 = 0
 
@@ -138,7 +171,7 @@ final class KeyStore: PiiKeys, @unchecked Sendable {
     private func createIndexKey() throws {
         let number = keyNumber(KeyStore.indexKeyNumber)
         try self.keks.withLock { keks in
-            try self.environment.write { txn in
+            try self.writeTransaction { txn in
                 guard try txn.get(self.keys, number) == nil else { return }
                 let kek = keks.byEpoch[keks.current]!
                 let wrapped = Array(try AES.KeyWrap.wrap(SymmetricKey(size: .bits256), using: kek))
@@ -170,7 +203,7 @@ final class KeyStore: PiiKeys, @unchecked Sendable {
 
     /// Refuses a KEK that does not unwrap the first stored key (the wrong file for this store).
     private func checkKEK(_ file: String) throws {
-        let first = try self.environment.read { txn in
+        let first = try self.readTransaction { txn in
             try txn.withCursor(self.keys) { cursor in try cursor.first().map { Array($0.value) } }
         }
         guard let first else { return }
@@ -217,7 +250,7 @@ final class KeyStore: PiiKeys, @unchecked Sendable {
 
     /// The key stored under the big-endian `number`.
     private func key(number: [UInt8]) throws -> SymmetricKey {
-        guard let row = try self.environment.read({ txn in try txn.get(self.keys, number) }) else {
+        guard let row = try self.readTransaction({ txn in try txn.get(self.keys, number) }) else {
             throw KeyStoreError("data key \(number) is not in the key store")
         }
         return try self.unwrap(row)
@@ -227,7 +260,7 @@ final class KeyStore: PiiKeys, @unchecked Sendable {
     private func nextNumber() throws -> UInt64 {
         if let number = self.pool.withLock({ $0.popLast() }) { return number }
         let created = try self.keks.withLock { keks in
-            try self.environment.write { txn -> [(number: UInt64, key: SymmetricKey)] in
+            try self.writeTransaction { txn -> [(number: UInt64, key: SymmetricKey)] in
                 let first = try txn.get(self.meta, KeyStore.nextNumberKey).map { readBigEndian($0) } ?? 1
                 let created = (0..<UInt64(KeyStore.poolRefill)).map { (first + $0, SymmetricKey(size: .bits256)) }
                 for (number, key) in created {
@@ -343,7 +376,7 @@ final class KeyStore: PiiKeys, @unchecked Sendable {
         }
         let now = Int64((Date().timeIntervalSince1970 * 1000).rounded())
         let deleted = try self.keks.withLock { keks in
-            try self.environment.write { txn -> [UInt64] in
+            try self.writeTransaction { txn -> [UInt64] in
                 var deleted: [UInt64] = []
                 for (subject, number) in zip(subjects, numbers) {
                     if let number, try txn.delete(self.keys, keyNumber(number)) { deleted.append(number) }
@@ -367,7 +400,7 @@ final class KeyStore: PiiKeys, @unchecked Sendable {
     /// destroyed, in the order of their positions.
     func recordedErasures() throws -> [(customerID: String, erasure: CustomerErasure)] {
         var byCustomer: [String: CustomerErasure] = [:]
-        try self.environment.read { txn in
+        try self.readTransaction { txn in
             try txn.withCursor(self.shredded) { cursor in
                 var entry = try cursor.first()
                 while let found = entry {
@@ -392,7 +425,7 @@ final class KeyStore: PiiKeys, @unchecked Sendable {
 
     /// The tombstone of subject `kid`, or `nil` when it was not erased.
     func tombstone(_ kid: String) throws -> Tombstone? {
-        try self.environment.read { txn in try txn.get(self.shredded, kid) }.map { try Tombstone(decoding: $0) }
+        try self.readTransaction { txn in try txn.get(self.shredded, kid) }.map { try Tombstone(decoding: $0) }
     }
 
     func erasedSeq(of kid: String) -> UInt64? {
@@ -404,12 +437,12 @@ final class KeyStore: PiiKeys, @unchecked Sendable {
         guard let number = try main.read({ txn in try txn.get(self.assignments, kid) }).map(readBigEndian) else {
             return false
         }
-        return try self.environment.read { txn in try txn.get(self.keys, keyNumber(number)) != nil }
+        return try self.readTransaction { txn in try txn.get(self.keys, keyNumber(number)) != nil }
     }
 
     /// When the key-encryption key was last replaced (UTC milliseconds), if ever.
     var rotatedAt: Int64? {
-        guard let bytes = try? self.environment.read({ txn in try txn.get(self.meta, KeyStore.rotatedAtKey) })
+        guard let bytes = try? self.readTransaction({ txn in try txn.get(self.meta, KeyStore.rotatedAtKey) })
         else { return nil }
         return Int64(String(decoding: bytes, as: UTF8.self))
     }
@@ -426,10 +459,11 @@ final class KeyStore: PiiKeys, @unchecked Sendable {
     }
 
     /// Replaces the key-encryption key: writes `kek-<epoch+1>.key`, re-wraps every data key with it in
-    /// one key-store transaction (fsynced), then overwrites and deletes the old KEK file. Afterwards a
-    /// stale copy of the key store (a free page, an old copy of `keys/`) is wrapped with a key that no
-    /// longer exists. A crash before the commit leaves the old KEK in use (the new file is an unused
-    /// spare); after it, the old file may remain until the next rotation deletes it.
+    /// one key-store transaction (fsynced), then overwrites and deletes the old KEK file and compacts
+    /// the key store (``compact()``). Afterwards a stale copy of the key store (an old copy of `keys/`)
+    /// is wrapped with a key that no longer exists, and the file itself holds no deleted key. A crash
+    /// before the commit leaves the old KEK in use (the new file is an unused spare); after it, the old
+    /// file may remain until the next rotation deletes it.
     func rotate(logger: Logger) throws -> Rotation {
         try self.keks.withLock { keks in
             let from = keks.current
@@ -439,7 +473,7 @@ final class KeyStore: PiiKeys, @unchecked Sendable {
             let kek = try KeyStore.createKEK(file, directory: self.kekDirectory)
             var known = keks.byEpoch
             known[to] = kek
-            let count = try self.environment.write { txn -> Int in
+            let count = try self.writeTransaction { txn -> Int in
                 let rows = try txn.withCursor(self.keys) { cursor -> [([UInt8], [UInt8])] in
                     var rows: [([UInt8], [UInt8])] = []
                     var entry = try cursor.first()
@@ -468,11 +502,56 @@ final class KeyStore: PiiKeys, @unchecked Sendable {
                 let old = self.kekDirectory + "/kek-\(epoch).key"
                 if access(old, F_OK) == 0 { try KeyStore.destroy(old) }
             }
+            try self.compact()
             logger.notice(
                 "rotated the key-encryption key",
                 metadata: ["from": "\(from)", "to": "\(to)", "keys": "\(count)", "file": "\(file)"]
             )
             return Rotation(from: from, to: to, keys: count)
+        }
+    }
+
+    /// Rewrites the key store's file without its free pages, which may still hold rows deleted or
+    /// replaced since (a deleted key, keys wrapped with an older KEK): a compacted copy (fsynced)
+    /// takes the file's place while the environment is closed, then it is opened again. Runs after
+    /// each rotation, so an erasure leaves no copy of its keys in the key store's file at all.
+    private func compact() throws {
+        let file = self.directory + "/data.mdb"
+        let copy = file + ".compact"
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        do {
+            guard self.environment != nil else { throw KeyStoreError("the key store is closed") }
+            if access(copy, F_OK) == 0 { unlink(copy) }
+            do {
+                let descriptor = try PrivateFiles.createFile(copy)
+                defer { close(descriptor) }
+                try self.environment!.copy(toFile: descriptor, compact: true)
+                guard fsync(descriptor) == 0 else { throw PrivateFiles.error("cannot sync \(copy)") }
+            } catch {
+                unlink(copy)
+                throw error
+            }
+            // No transaction runs (each holds the lock): close, replace, reopen.
+            self.environment = nil
+            let replaced = rename(copy, file) == 0
+            if replaced {
+                let directory = open(self.directory, O_RDONLY)
+                if directory >= 0 {
+                    fsync(directory)
+                    close(directory)
+                }
+            }
+            let environment = try Environment(path: self.directory, options: KeyStore.options)
+            // In the order `init` opened them, so that they get the handles they had.
+            let tables = try environment.write { txn in
+                [try txn.openDatabase("meta"), try txn.openDatabase("dek"), try txn.openDatabase("shredded")]
+            }
+            guard tables == [self.meta, self.keys, self.shredded] else {
+                throw KeyStoreError("the key store's tables changed handles when it was reopened")
+            }
+            self.environment = environment
+            guard replaced else { throw PrivateFiles.error("cannot replace \(file) with its compacted copy") }
         }
     }
 
@@ -486,7 +565,7 @@ final class KeyStore: PiiKeys, @unchecked Sendable {
         try PrivateFiles.createDirectories(target)
         let descriptor = try PrivateFiles.createFile(target + "/data.mdb")
         defer { close(descriptor) }
-        try self.environment.copy(toFile: descriptor, compact: true)
+        try self.withEnvironment { try $0.copy(toFile: descriptor, compact: true) }
         guard fsync(descriptor) == 0 else { throw PrivateFiles.error("cannot sync \(target)/data.mdb") }
         return target
     }

@@ -24,6 +24,51 @@ import Testing
         try keys.write { txn in try txn.put(try txn.openDatabase("dek", create: false), number, row) }
     }
 
+    /// The stored row (KEK epoch and wrapped key) of subject `kid`'s data key in a stopped crmd's key
+    /// store.
+    static func wrappedKey(of kid: String, dataDirectory: String) throws -> [UInt8] {
+        let main = try Environment(path: dataDirectory)
+        let number = try #require(try main.read { txn in try txn.get(try txn.openDatabase("pii_keys"), kid) })
+        let keys = try Environment(path: dataDirectory + "/keys")
+        return try #require(try keys.read { txn in try txn.get(try txn.openDatabase("dek", create: false), number) })
+    }
+
+    @Test func afterAnErasureTheKeyStoreFileHoldsNoCopyOfTheDeletedKey() async throws {
+        let directory = TemporaryDirectory()
+        let data = directory.appending("data")
+        let socket = directory.appending("crmd.sock")
+        var daemon = try DaemonProcess(socketPath: socket, dataDirectory: data)
+        var client = try RPCClient(socketPath: socket)
+        for id in ["a", "b", "c"] {
+            _ = try await client.result("customer.create", ["customer_id": .string(id), "first_name": "X"])
+        }
+        #expect(daemon.stop() == 0)
+        let erasedKey = try Self.wrappedKey(of: "c:b", dataDirectory: data)
+        let keptKey = try Self.wrappedKey(of: "c:a", dataDirectory: data)
+        let file = data + "/keys/data.mdb"
+        let before = try Data(contentsOf: URL(fileURLWithPath: file))
+        #expect(before.range(of: Data(erasedKey.suffix(40))) != nil, "the test looks for the right bytes")
+
+        daemon = try DaemonProcess(socketPath: socket, dataDirectory: data)
+        client = try RPCClient(socketPath: socket)
+        _ = try await client.result("customer.erase", ["customer_id": "b"])
+        #expect(try await ErasureTests.waitUntilComplete(client, "b")["complete"] == true)
+        #expect(try await client.result("customer.get", ["customer_id": "a"])["name"]?["first"] == "X")
+        #expect(daemon.stop() == 0)
+        // Neither the deleted key nor the rows the rotation replaced are left in free pages.
+        let after = try Data(contentsOf: URL(fileURLWithPath: file))
+        #expect(after.range(of: Data(erasedKey.suffix(40))) == nil)
+        #expect(after.range(of: Data(keptKey.suffix(40))) == nil, "a's key is wrapped anew; its old row is gone")
+        #expect(try Self.wrappedKey(of: "c:a", dataDirectory: data) != keptKey)
+
+        // The compacted store opens and serves: a's data reads after a restart.
+        daemon = try DaemonProcess(socketPath: socket, dataDirectory: data)
+        client = try RPCClient(socketPath: socket)
+        #expect(try await client.result("customer.get", ["customer_id": "a"])["name"]?["first"] == "X")
+        _ = try await client.result("customer.create", ["customer_id": "d", "first_name": "Y"])
+        #expect(daemon.stop() == 0)
+    }
+
     @Test func aDamagedKeyLeavesOnlyThatPersonUnreadable() async throws {
         let directory = TemporaryDirectory()
         let data = directory.appending("data")
