@@ -51,6 +51,7 @@ struct StateTables: Sendable {
         case .dealNames: 12
         case .customerPersonal: 13
         case .customerLinks: 14
+        case .orders: 15
         }
     }
 
@@ -194,7 +195,7 @@ struct DecisionStateProjector: Projector {
     /// of erased addresses, legal holds and the customers of shared activities; version 7 keeps a
     /// customer's personal values in a record of their own (`customer_personal`), so that events that
     /// change only its status or classification never read or seal them; version 8 adds merges: the
-    /// records that name each customer (`customer_links`) and each customer's key ring.
+    /// records that name each customer (`customer_links`) and each customer's key ring, and orders.
     let version = 8
     let tables: StateTables
     /// Decoded active SLA policies, shared by every transaction of this writer.

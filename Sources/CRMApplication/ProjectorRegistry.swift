@@ -7,5 +7,6 @@ enum ProjectorRegistry {
         { txn, slot, cipher in try CustomerProfileProjector(txn, slot: slot, cipher: cipher) },
         { txn, slot, cipher in try FunnelProjector(txn, slot: slot, cipher: cipher) },
         { txn, slot, cipher in try SlaProjector(txn, slot: slot, cipher: cipher) },
+        { txn, slot, cipher in try ValueProjector(txn, slot: slot, cipher: cipher) },
     ]
 }

@@ -53,6 +53,8 @@ struct WorkloadContext {
     /// Deals and tickets this connection created (see WorkloadSalesService.swift).
     var deals: [BenchDeal] = []
     var tickets: [BenchTicket] = []
+    /// Orders this connection recorded (see WorkloadOrders.swift).
+    var orders: [BenchOrder] = []
     /// Whether this connection has defined its pipeline, schedule and SLA policy, and retired it.
     var definedPipeline = false
     var definedSchedule = false
@@ -85,6 +87,7 @@ enum WorkloadMix {
     /// and a handful of profile changes.
     static let standard: [WorkloadEntry] =
         CustomerWorkload.entries + ActivityWorkload.entries + SalesWorkload.entries + ServiceWorkload.entries
+        + OrderWorkload.entries
 
     /// `customer.create` alone (the scale mode's `--scale-customers`); a generator with these entries
     /// must be limited to its `maxCustomers` commands.

@@ -454,16 +454,19 @@ public struct LegalHoldChanged: Sendable, Hashable {
 /// hold anywhere stays. Its lifecycle stage is not part of it: a stage further down the funnel than
 /// the primary's arrives as the `LifecycleStageChanged` (source `merge`) that the merge causes.
 public struct CustomersMerged: Sendable, Hashable {
-    /// The deals, tickets and activities of the secondaries, now the primary's (each list sorted).
+    /// The deals, tickets, activities and orders of the secondaries, now the primary's (each list
+    /// sorted).
     public struct Moved: Sendable, Hashable {
         public var deals: [String]
         public var tickets: [String]
         public var activities: [String]
+        public var orders: [String]
 
-        public init(deals: [String] = [], tickets: [String] = [], activities: [String] = []) {
+        public init(deals: [String] = [], tickets: [String] = [], activities: [String] = [], orders: [String] = []) {
             self.deals = deals
             self.tickets = tickets
             self.activities = activities
+            self.orders = orders
         }
     }
 

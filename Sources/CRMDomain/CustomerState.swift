@@ -497,6 +497,7 @@ public enum CustomerLink: String, Sendable, CaseIterable {
     case deal = "d"
     case ticket = "t"
     case activity = "a"
+    case order = "o"
 
     /// `<customer id> 0x00 <kind> 0x00`: the keys of one customer's links of one kind (ids never hold
     /// `0x00`).

@@ -167,9 +167,15 @@ public enum DecisionEvolver {
                 try store.setRecord(.activities, activityID, Array(joined.utf8))
             }
         }
+        for orderID in merged.moved.orders {
+            if var order = try store.order(orderID) {
+                order.customerID = primaryID
+                try store.setRecord(.orders, orderID, order.encoded())
+            }
+        }
         for (kind, records) in [
             (CustomerLink.deal, merged.moved.deals), (.ticket, merged.moved.tickets),
-            (.activity, merged.moved.activities),
+            (.activity, merged.moved.activities), (.order, merged.moved.orders),
         ] {
             for record in records {
                 for id in merged.secondaryIDs { try store.setLink(id, kind, record, linked: false) }

@@ -33,6 +33,8 @@ public enum StateTable: String, Sendable, CaseIterable {
     /// customer id, `0x00`, kind (`d` deal, `t` ticket, `a` activity), `0x00`, record id → empty: the
     /// records that name a customer (``CustomerLink``), which a merge moves to its primary.
     case customerLinks = "customer_links"
+    /// Orders: order id → encoded ``OrderState`` (whose, amount, refunded, cancelled).
+    case orders
 }
 
 /// Read access to decision state. The daemon implements it over LMDB inside the command's
@@ -92,7 +94,7 @@ public struct Decision: Sendable, Hashable {
 public struct CommandResult: Sendable, Hashable {
     /// The kinds of records commands create or change.
     public enum Record: String, Sendable, Hashable, CaseIterable {
-        case customer, activity, deal, ticket, pipeline, schedule
+        case customer, activity, deal, ticket, pipeline, schedule, order
         case slaPolicy = "policy"
     }
 

@@ -44,6 +44,9 @@ public enum DomainEvent: Sendable, Hashable {
         case .customer(let event): return event.customerID.map { [$0] } ?? []
         case .service(let event): return event.customerID.map { [$0] } ?? []
         case .sales(.dealCreated(let created)): return created.customerIDs
+        case .sales(.orderRecorded(let order)): return [order.customerID]
+        case .sales(.orderRefunded(let refund)): return [refund.customerID]
+        case .sales(.orderCancelled(let cancel)): return [cancel.customerID]
         case .sales: return []
         case .untyped: return []
         }

@@ -13,7 +13,7 @@
 /// 3. Tags: the union.
 /// 4. Lifecycle: the stage furthest down the funnel (`other` counts as the nearest); when that is not
 ///    the primary's, the merge causes a `LifecycleStageChanged` with source `merge`.
-/// 5. The secondaries' deals, tickets and activities are the primary's from now on (`moved`).
+/// 5. The secondaries' deals, tickets, activities and orders are the primary's from now on (`moved`).
 /// 6. The secondaries become tombstones (`customer_merged` for every command naming them); their
 ///    addresses belong to the primary.
 /// 7. A legal hold on any of them stays on the primary; the primary's key ring gains the secondaries
@@ -94,10 +94,11 @@ public struct MergeCustomers: DomainCommand {
             moved.deals += try state.linkedRecords(secondary.id, .deal)
             moved.tickets += try state.linkedRecords(secondary.id, .ticket)
             moved.activities += try state.linkedRecords(secondary.id, .activity)
+            moved.orders += try state.linkedRecords(secondary.id, .order)
         }
         moved = CustomersMerged.Moved(
             deals: Set(moved.deals).sorted(), tickets: Set(moved.tickets).sorted(),
-            activities: Set(moved.activities).sorted()
+            activities: Set(moved.activities).sorted(), orders: Set(moved.orders).sorted()
         )
         let stream = CustomerStream.name(self.primaryID)
         let event = CustomersMerged(

@@ -107,6 +107,12 @@ public enum SalesEventType {
     public static let dealStageChanged = "DealStageChanged"
     /// `DealUpdated`.
     public static let dealUpdated = "DealUpdated"
+    /// `OrderRecorded`.
+    public static let orderRecorded = "OrderRecorded"
+    /// `OrderRefunded`.
+    public static let orderRefunded = "OrderRefunded"
+    /// `OrderCancelled`.
+    public static let orderCancelled = "OrderCancelled"
 }
 
 /// What `decide` knows about a pipeline: its current definition and how many open deals sit in each

@@ -46,6 +46,12 @@ public enum Reason: String, Sendable, CaseIterable {
     case storageFull = "storage_full"
     /// Erasure refused: the customer is under a legal hold.
     case legalHold = "legal_hold"
+    /// `order.refund`: refunds would add up to more than the order's amount (`details.refundable`).
+    case refundExceedsOrder = "refund_exceeds_order"
+    /// `order.refund` on a cancelled order.
+    case orderCancelled = "order_cancelled"
+    /// `order.refund` in another currency than the order's (`details.currency`).
+    case currencyMismatch = "currency_mismatch"
     /// `events.read {decrypt: true}` met personal data whose key is unknown (not erased: missing or
     /// damaged in the key store); `details.kid` names it.
     case piiUnavailable = "pii_unavailable"

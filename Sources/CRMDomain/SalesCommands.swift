@@ -55,6 +55,8 @@ public enum SalesEvolver {
                 deal.customerIDs = new
             }
             try store.setDeal(updated.dealID, deal)
+        case .orderRecorded, .orderRefunded, .orderCancelled:
+            try SalesEvolver.applyOrder(sales, to: store)
         }
     }
 

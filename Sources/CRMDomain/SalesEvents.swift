@@ -12,6 +12,12 @@ public enum SalesEvent: Sendable, Hashable {
     case dealStageChanged(DealStageChanged)
     /// `DealUpdated`: name, amount, currency, close date, owner or customers of a deal changed.
     case dealUpdated(DealUpdated)
+    /// `OrderRecorded`: a customer's purchase (stream `order-<id>`).
+    case orderRecorded(OrderRecorded)
+    /// `OrderRefunded`: part or all of an order paid back.
+    case orderRefunded(OrderRefunded)
+    /// `OrderCancelled`: an order that no longer counts.
+    case orderCancelled(OrderCancelled)
 
     /// The event type name, e.g. `DealCreated`.
     public var type: String {
@@ -20,6 +26,9 @@ public enum SalesEvent: Sendable, Hashable {
         case .dealCreated: SalesEventType.dealCreated
         case .dealStageChanged: SalesEventType.dealStageChanged
         case .dealUpdated: SalesEventType.dealUpdated
+        case .orderRecorded: SalesEventType.orderRecorded
+        case .orderRefunded: SalesEventType.orderRefunded
+        case .orderCancelled: SalesEventType.orderCancelled
         }
     }
 }

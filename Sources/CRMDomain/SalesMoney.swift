@@ -43,6 +43,13 @@ public struct MoneyAmount: Sendable, Hashable, Comparable, CustomStringConvertib
         self.units = units * MoneyAmount.unit + fractionUnits
     }
 
+    /// The 10⁻⁸ units of a decimal string with an optional leading `-` (a margin), or `nil`.
+    public static func signedUnits(_ text: String) -> Int128? {
+        let negative = text.hasPrefix("-")
+        guard let amount = MoneyAmount(decimal: negative ? String(text.dropFirst()) : text) else { return nil }
+        return negative ? -amount.units : amount.units
+    }
+
     /// The canonical decimal string.
     public var description: String { MoneyAmount.format(self.units, scale: MoneyAmount.scale) }
 

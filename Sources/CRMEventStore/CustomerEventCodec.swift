@@ -109,7 +109,7 @@ public enum CustomerEventCodec {
                     ],
                     "moved": [
                         "deals": .strings(merged.moved.deals), "tickets": .strings(merged.moved.tickets),
-                        "activities": .strings(merged.moved.activities),
+                        "activities": .strings(merged.moved.activities), "orders": .strings(merged.moved.orders),
                     ],
                 ],
                 [
@@ -400,7 +400,7 @@ public enum CustomerEventCodec {
             mergedFrom: strings(data["merged_from"]),
             moved: CustomersMerged.Moved(
                 deals: strings(moved["deals"]), tickets: strings(moved["tickets"]),
-                activities: strings(moved["activities"])
+                activities: strings(moved["activities"]), orders: strings(moved["orders"])
             )
         )
     }

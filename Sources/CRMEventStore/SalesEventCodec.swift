@@ -15,6 +15,9 @@ enum SalesEventCodec {
         case .dealCreated(let created): SalesEventCodec.encode(created)
         case .dealStageChanged(let changed): (SalesEventCodec.encode(changed), .null)
         case .dealUpdated(let updated): SalesEventCodec.encode(updated)
+        case .orderRecorded(let order): (OrderEventCodec.data(order), .null)
+        case .orderRefunded(let refund): (OrderEventCodec.data(refund), .null)
+        case .orderCancelled(let cancel): (OrderEventCodec.data(cancel), .null)
         }
     }
 
@@ -30,6 +33,9 @@ enum SalesEventCodec {
             SalesEventCodec.dealStageChanged(event.data).map(SalesEvent.dealStageChanged)
         case SalesEventType.dealUpdated:
             SalesEventCodec.dealUpdated(event.data, event.pii).map(SalesEvent.dealUpdated)
+        case SalesEventType.orderRecorded: OrderEventCodec.recorded(event.data).map(SalesEvent.orderRecorded)
+        case SalesEventType.orderRefunded: OrderEventCodec.refunded(event.data).map(SalesEvent.orderRefunded)
+        case SalesEventType.orderCancelled: OrderEventCodec.cancelled(event.data).map(SalesEvent.orderCancelled)
         default: nil
         }
     }
@@ -72,7 +78,7 @@ enum SalesEventCodec {
             data.member("reopened", changed.reopened)
             data.member("to", changed.to)
             data.member("to_kind", changed.toKind)
-        case .pipelineDefined, .dealUpdated:
+        case .pipelineDefined, .dealUpdated, .orderRecorded, .orderRefunded, .orderCancelled:
             return nil
         }
         data.closeObject()

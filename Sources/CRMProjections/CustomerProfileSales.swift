@@ -10,7 +10,8 @@ extension CustomerProfileProjector {
     func applySalesEvent(_ event: RecordedEvent, _ txn: Transaction) throws {
         guard case .sales(let sales) = event.event else { return }
         switch sales {
-        case .pipelineDefined:
+        case .pipelineDefined, .orderRecorded, .orderRefunded, .orderCancelled:
+            // Orders are the value read model's.
             return
         case .dealCreated(let created):
             let dealID = created.dealID

@@ -110,6 +110,9 @@ extension TagTicket: ParamsDecodable {}
 extension SetLegalHold: ParamsDecodable {}
 extension EraseCustomer: ParamsDecodable {}
 extension MergeCustomers: ParamsDecodable {}
+extension RecordOrder: ParamsDecodable {}
+extension RefundOrder: ParamsDecodable {}
+extension CancelOrder: ParamsDecodable {}
 
 /// Every JSON-RPC method of crmd.
 public enum RPCMethods {
@@ -123,6 +126,7 @@ public enum RPCMethods {
         .command(DefineSchedule.self), .command(DefineSlaPolicy.self), .command(RetireSlaPolicy.self),
         .command(OpenTicket.self), .command(ReplyToTicket.self), .command(SetTicketStatus.self),
         .command(SetTicketPriority.self), .command(TagTicket.self),
+        .command(RecordOrder.self), .command(RefundOrder.self), .command(CancelOrder.self),
         RPCMethod("projection.rebuild", .command, .admin),
 
         RPCMethod("customer.get", .query, .read, asOf: true),
@@ -140,6 +144,7 @@ public enum RPCMethods {
         RPCMethod("sla.ticket", .query, .read, asOf: true),
         RPCMethod("sla.breaching", .query, .read, long: true),
         RPCMethod("sla.report", .query, .read, long: true, asOf: true),
+        RPCMethod("value.customer", .query, .read),
         RPCMethod("customer.history", .query, .audit, long: true),
         RPCMethod("deal.history", .query, .audit, long: true),
         RPCMethod("ticket.history", .query, .audit, long: true),

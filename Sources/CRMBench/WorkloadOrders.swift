@@ -1,0 +1,56 @@
+import CRMJSON
+
+/// What the generator knows about an order it recorded.
+struct BenchOrder: Sendable {
+    var id: String
+    /// In cents.
+    var amount: Int
+    var refunded: Int
+    var cancelled: Bool
+}
+
+/// Orders: customers buy now and then; a few orders are refunded in part or cancelled.
+enum OrderWorkload {
+    static let entries: [WorkloadEntry] = [
+        WorkloadEntry(method: "order.record", weight: 6, make: record),
+        WorkloadEntry(method: "order.refund", weight: 1, make: refund),
+        WorkloadEntry(method: "order.cancel", weight: 1, make: cancel),
+    ]
+
+    static func record(_ context: inout WorkloadContext) -> JSON? {
+        guard let customer = context.someCustomer() else { return nil }
+        let id = "\(context.prefix)o\(context.orders.count)"
+        let cents = 500 + context.rng.below(50_000)
+        context.orders.append(BenchOrder(id: id, amount: cents, refunded: 0, cancelled: false))
+        // The first order lifts the customer to "customer" (index 5) if it is earlier.
+        context.customers[customer].stage = max(context.customers[customer].stage, 5)
+        return [
+            "order_id": .string(id), "customer_id": .string(context.customers[customer].id),
+            "amount": .string(Self.decimal(cents)), "currency": "EUR",
+            "channel": .string(context.rng.pick(["web", "store", "phone"])),
+        ]
+    }
+
+    static func refund(_ context: inout WorkloadContext) -> JSON? {
+        let open = context.orders.indices.filter { !context.orders[$0].cancelled && context.orders[$0].refunded == 0 }
+        guard !open.isEmpty else { return nil }
+        let index = context.rng.pick(open)
+        let cents = max(1, context.orders[index].amount / (1 + context.rng.below(4)))
+        context.orders[index].refunded = cents
+        return ["order_id": .string(context.orders[index].id), "amount": .string(Self.decimal(cents))]
+    }
+
+    static func cancel(_ context: inout WorkloadContext) -> JSON? {
+        let open = context.orders.indices.filter { !context.orders[$0].cancelled }
+        guard !open.isEmpty else { return nil }
+        let index = context.rng.pick(open)
+        context.orders[index].cancelled = true
+        return ["order_id": .string(context.orders[index].id), "reason": "changed their mind"]
+    }
+
+    /// Cents as a decimal string.
+    static func decimal(_ cents: Int) -> String {
+        let fraction = cents % 100
+        return "\(cents / 100).\(fraction < 10 ? "0" : "")\(fraction)"
+    }
+}

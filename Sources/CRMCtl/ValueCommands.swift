@@ -1,0 +1,248 @@
+import ArgumentParser
+import CRMJSON
+
+/// `crmctl order …` and `crmctl value …`.
+enum ValueSubcommands {
+    /// Top-level command groups added to `crmctl`.
+    static let groups: [any ParsableCommand.Type] = [OrderGroup.self, ValueGroup.self]
+}
+
+/// `crmctl order …`.
+struct OrderGroup: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "order",
+        abstract: "Record customers' orders, refunds and cancellations.",
+        subcommands: [Record.self, Refund.self, Cancel.self]
+    )
+}
+
+/// `crmctl value …`.
+struct ValueGroup: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "value",
+        abstract: "Show what customers are worth, from their orders.",
+        subcommands: [Customer.self]
+    )
+}
+
+extension OrderGroup {
+    /// `crmctl order record`.
+    struct Record: RPCCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Record an order (order.record).",
+            discussion: """
+                Amounts are decimal strings with at most 4 decimals. --ordered-at may lie in the past \
+                (imports). The customer's first order lifts its lifecycle stage to "customer".
+                Example:
+                  crmctl order record o-1001 --customer c7 --amount 129.90 --currency EUR \\
+                    --ordered-at 2025-06-01T10:00:00Z --channel web
+                """
+        )
+
+        @Argument(help: ArgumentHelp("Id of the order (the shop's order number).", valueName: "order-id"))
+        var orderID: String
+
+        @Option(name: [.customLong("customer"), .customLong("customer-id")], help: "Id of the customer.")
+        var customerID: String
+
+        @Option(help: ArgumentHelp("The order's amount, e.g. 129.90.", valueName: "decimal"))
+        var amount: String
+
+        @Option(help: ArgumentHelp("ISO-4217 currency, e.g. EUR.", valueName: "code"))
+        var currency: String
+
+        @Option(help: ArgumentHelp("When it was ordered, RFC 3339 (default: --at).", valueName: "time"))
+        var orderedAt: String?
+
+        @Option(
+            parsing: .unconditional,
+            help: ArgumentHelp("The margin, at most the amount (may be negative, e.g. -2.50).", valueName: "decimal")
+        )
+        var margin: String?
+
+        @Option(help: ArgumentHelp("web, store, phone, marketplace or other.", valueName: "channel"))
+        var channel: String?
+
+        @Option(help: ArgumentHelp("The campaign the shop attributes it to.", valueName: "id"))
+        var campaign: String?
+
+        @Option(help: ArgumentHelp("The shop's own reference.", valueName: "ref"))
+        var externalRef: String?
+
+        @Option(help: ArgumentHelp("Number of order lines.", valueName: "n"))
+        var lines: Int?
+
+        @OptionGroup(title: "Command options")
+        var common: CommandOptions
+
+        @OptionGroup(title: "Global options")
+        var global: GlobalOptions
+
+        var method: String { "order.record" }
+
+        func params() throws -> JSON? {
+            var params: [String: JSON] = [
+                "order_id": .string(self.orderID), "customer_id": .string(self.customerID),
+                "amount": .string(self.amount), "currency": .string(self.currency),
+            ]
+            if let value = self.orderedAt { params["ordered_at"] = .string(value) }
+            if let value = self.margin { params["margin"] = .string(value) }
+            if let value = self.channel { params["channel"] = .string(value) }
+            if let value = self.campaign { params["campaign_id"] = .string(value) }
+            if let value = self.externalRef { params["external_ref"] = .string(value) }
+            if let value = self.lines { params["lines_count"] = .int(Int64(value)) }
+            try self.common.apply(to: &params)
+            return .object(params)
+        }
+
+        func render(_ result: JSON) -> String {
+            Output.commandSummary(noun: "order", verb: "recorded", idKey: "order_id", result: result)
+        }
+    }
+
+    /// `crmctl order refund`.
+    struct Refund: RPCCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Refund part or all of an order (order.refund).",
+            discussion: """
+                Refunds add up to at most the order's amount (refund_exceeds_order says how much is \
+                left). An order refunded down to 0 no longer counts as a purchase.
+                Example:
+                  crmctl order refund o-1001 --amount 20.00
+                """
+        )
+
+        @Argument(help: ArgumentHelp("Id of the order.", valueName: "order-id"))
+        var orderID: String
+
+        @Option(help: ArgumentHelp("How much is paid back.", valueName: "decimal"))
+        var amount: String
+
+        @Option(help: ArgumentHelp("Must be the order's currency when given.", valueName: "code"))
+        var currency: String?
+
+        @Option(help: ArgumentHelp("Id of the refund (default: generated).", valueName: "id"))
+        var refundID: String?
+
+        @Option(help: ArgumentHelp("Why.", valueName: "text"))
+        var reason: String?
+
+        @OptionGroup(title: "Command options")
+        var common: CommandOptions
+
+        @OptionGroup(title: "Global options")
+        var global: GlobalOptions
+
+        var method: String { "order.refund" }
+
+        func params() throws -> JSON? {
+            var params: [String: JSON] = ["order_id": .string(self.orderID), "amount": .string(self.amount)]
+            if let value = self.currency { params["currency"] = .string(value) }
+            if let value = self.refundID { params["refund_id"] = .string(value) }
+            if let value = self.reason { params["reason"] = .string(value) }
+            try self.common.apply(to: &params)
+            return .object(params)
+        }
+
+        func render(_ result: JSON) -> String {
+            Output.commandSummary(noun: "order", verb: "refunded", idKey: "order_id", result: result)
+        }
+    }
+
+    /// `crmctl order cancel`.
+    struct Cancel: RPCCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Cancel an order (order.cancel): it no longer counts from today on.",
+            discussion: """
+                Example:
+                  crmctl order cancel o-1001 --reason "out of stock"
+                """
+        )
+
+        @Argument(help: ArgumentHelp("Id of the order.", valueName: "order-id"))
+        var orderID: String
+
+        @Option(help: ArgumentHelp("Why.", valueName: "text"))
+        var reason: String?
+
+        @OptionGroup(title: "Command options")
+        var common: CommandOptions
+
+        @OptionGroup(title: "Global options")
+        var global: GlobalOptions
+
+        var method: String { "order.cancel" }
+
+        func params() throws -> JSON? {
+            var params: [String: JSON] = ["order_id": .string(self.orderID)]
+            if let value = self.reason { params["reason"] = .string(value) }
+            try self.common.apply(to: &params)
+            return .object(params)
+        }
+
+        func render(_ result: JSON) -> String {
+            Output.commandSummary(noun: "order", verb: "cancelled", idKey: "order_id", result: result)
+        }
+    }
+}
+
+extension ValueGroup {
+    /// `crmctl value customer`.
+    struct Customer: RPCCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show a customer's value from its orders (value.customer).",
+            discussion: """
+                Counted orders, gross, refunds, revenue, average order value and margin per currency, \
+                and the value status (prospect, new, active, inactive, churned) as of the end of a day.
+                Example:
+                  crmctl value customer c7 --as-of-date 2025-06-30
+                """
+        )
+
+        @Argument(help: ArgumentHelp("Id of the customer.", valueName: "customer-id"))
+        var customerID: String
+
+        @Option(help: ArgumentHelp("The business date to look at, YYYY-MM-DD (default: today).", valueName: "date"))
+        var asOfDate: String?
+
+        @OptionGroup(title: "Global options")
+        var global: GlobalOptions
+
+        var method: String { "value.customer" }
+
+        func params() throws -> JSON? {
+            var params: [String: JSON] = ["customer_id": .string(self.customerID)]
+            if let value = self.asOfDate { params["as_of_date"] = .string(value) }
+            return .object(params)
+        }
+
+        func render(_ result: JSON) -> String { Output.customerValue(result, customerID: self.customerID) }
+    }
+}
+
+extension Output {
+    /// A customer's value block: status and dates, then one line per currency.
+    static func customerValue(_ value: JSON, customerID: String) -> String {
+        var lines = ["customer \(customerID) as of \(Output.text(value["as_of_date"]) ?? "?")"]
+        var status = Output.text(value["status"]) ?? "?"
+        if let churned = Output.text(value["churn"]?["churned_on"]) { status += " (since \(churned))" }
+        lines.append("  status:      \(status)")
+        lines.append("  orders:      \(Output.text(value["orders"]) ?? "0")")
+        if let first = Output.text(value["first_order_date"]), let last = Output.text(value["last_order_date"]) {
+            lines.append("  first, last: \(first), \(last)")
+        }
+        let currencies = (value["revenue"]?.objectValue ?? [:]).keys.sorted()
+        guard !currencies.isEmpty else { return lines.joined(separator: "\n") }
+        let header = ["CURRENCY", "GROSS", "REFUNDS", "REVENUE", "AOV", "MARGIN"]
+        var rows: [[String]] = []
+        for currency in currencies {
+            rows.append(
+                [currency]
+                    + ["gross", "refunds", "revenue", "aov", "margin"].map { Output.text(value[$0]?[currency]) ?? "-" }
+            )
+        }
+        lines.append("")
+        lines.append(contentsOf: Output.table(header, rows).map { "  " + $0 })
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,63 @@
+import CRMDomain
+import CRMJSON
+
+/// Order events ⇄ their `data` payloads (they have no personal data). Amounts are canonical decimal
+/// strings, times RFC 3339; a margin may be negative.
+enum OrderEventCodec {
+    static func data(_ order: OrderRecorded) -> JSON {
+        [
+            "order_id": .string(order.orderID), "customer_id": .string(order.customerID),
+            "amount": .string(order.amount.description), "currency": .string(order.currency),
+            "margin": .string(order.margin.map { MoneyAmount.format($0, scale: MoneyAmount.scale) }),
+            "ordered_at": .string(Timestamp.format(order.orderedAt)), "channel": .string(order.channel),
+            "campaign_id": .string(order.campaignID), "external_ref": .string(order.externalRef),
+            "lines_count": order.linesCount.map { .int($0) } ?? .null,
+        ]
+    }
+
+    static func data(_ refund: OrderRefunded) -> JSON {
+        [
+            "refund_id": .string(refund.refundID), "order_id": .string(refund.orderID),
+            "customer_id": .string(refund.customerID), "amount": .string(refund.amount.description),
+            "currency": .string(refund.currency), "refunded_total": .string(refund.refundedTotal.description),
+        ]
+    }
+
+    static func data(_ cancel: OrderCancelled) -> JSON {
+        [
+            "order_id": .string(cancel.orderID), "customer_id": .string(cancel.customerID),
+            "reason": .string(cancel.reason),
+        ]
+    }
+
+    static func recorded(_ data: JSON) -> OrderRecorded? {
+        guard let id = data["order_id"]?.stringValue, let customer = data["customer_id"]?.stringValue,
+            let amount = data["amount"].flatMap(MoneyAmount.init(json:)), let currency = data["currency"]?.stringValue,
+            let orderedAt = data["ordered_at"]?.stringValue.flatMap(Timestamp.parse)
+        else { return nil }
+        return OrderRecorded(
+            orderID: id, customerID: customer, amount: amount, currency: currency,
+            margin: data["margin"]?.stringValue.flatMap(MoneyAmount.signedUnits), orderedAt: orderedAt,
+            channel: data["channel"]?.stringValue, campaignID: data["campaign_id"]?.stringValue,
+            externalRef: data["external_ref"]?.stringValue, linesCount: data["lines_count"]?.intValue
+        )
+    }
+
+    static func refunded(_ data: JSON) -> OrderRefunded? {
+        guard let id = data["order_id"]?.stringValue, let customer = data["customer_id"]?.stringValue,
+            let amount = data["amount"].flatMap(MoneyAmount.init(json:))
+        else { return nil }
+        return OrderRefunded(
+            refundID: data["refund_id"]?.stringValue ?? "", orderID: id, customerID: customer, amount: amount,
+            currency: data["currency"]?.stringValue ?? "",
+            refundedTotal: data["refunded_total"].flatMap(MoneyAmount.init(json:)) ?? amount
+        )
+    }
+
+    static func cancelled(_ data: JSON) -> OrderCancelled? {
+        guard let id = data["order_id"]?.stringValue, let customer = data["customer_id"]?.stringValue else {
+            return nil
+        }
+        return OrderCancelled(orderID: id, customerID: customer, reason: data["reason"]?.stringValue)
+    }
+}

@@ -1,0 +1,141 @@
+import CRMDomain
+import CRMJSON
+import Foundation
+
+/// A business date: a calendar day in the reporting time zone (UTC), as days since 1970-01-01.
+struct BusinessDay: Sendable, Hashable, Comparable {
+    static let millisPerDay: Int64 = 86_400_000
+
+    var days: Int64
+
+    init(days: Int64) { self.days = days }
+
+    /// The day of the instant `millis`.
+    init(instant millis: Int64) {
+        self.days = millis >= 0 ? millis / Self.millisPerDay : (millis - Self.millisPerDay + 1) / Self.millisPerDay
+    }
+
+    /// Parses `YYYY-MM-DD`; `nil` for anything else (or a day that does not exist).
+    init?(_ text: String) {
+        guard text.utf8.count == 10, let millis = Timestamp.parse(text + "T00:00:00Z") else { return nil }
+        self.init(instant: millis)
+        guard self.text == text else { return nil }
+    }
+
+    /// Today, by the daemon's clock.
+    static func today() -> BusinessDay {
+        BusinessDay(instant: Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)))
+    }
+
+    /// `YYYY-MM-DD`.
+    var text: String { String(Timestamp.format(self.days * Self.millisPerDay).prefix(10)) }
+
+    static func < (lhs: BusinessDay, rhs: BusinessDay) -> Bool { lhs.days < rhs.days }
+}
+
+/// One customer's value as of the end of a business date, computed from its orders:
+///
+/// - an order **counts** when it was ordered on or before the date, was not cancelled on or before
+///   it, and its net amount (amount less the refunds dated on or before it) is more than 0 — or it
+///   was a free order (amount 0): a cancelled order, or one refunded down to 0, is not a purchase;
+/// - `gross`, `refunds`, `revenue` (gross − refunds), `aov` (revenue ÷ orders, to the cent, half to
+///   even) and `margin` (Σ margin × net ÷ amount; `null` when a counted order has no margin) per
+///   currency; `clv_historical` is the revenue so far;
+/// - `status`, in this order: `prospect` (no counted order), `churned` (more than 180 days since the
+///   last one; `churned_on` the day after that), `new` (first order at most 90 days ago), `active`
+///   (last order at most 90 days ago), else `inactive`.
+struct CustomerValue {
+    static let newCustomerDays: Int64 = 90
+    static let inactiveAfterDays: Int64 = 90
+    static let churnAfterDays: Int64 = 180
+
+    /// What the counted orders of one currency add up to.
+    struct Sums {
+        var orders = 0
+        var gross: Int128 = 0
+        var refunds: Int128 = 0
+        var margin: Int128? = 0
+    }
+
+    let asOf: BusinessDay
+    var orders = 0
+    var first: BusinessDay?
+    var last: BusinessDay?
+    var byCurrency: [String: Sums] = [:]
+
+    init(orders: [ValueOrder], asOf day: BusinessDay) {
+        self.asOf = day
+        for order in orders {
+            let ordered = BusinessDay(instant: order.orderedAt)
+            guard ordered <= day else { continue }
+            if let cancelled = order.cancelledAt, BusinessDay(instant: cancelled) <= day { continue }
+            let refunded = order.refunds.filter { BusinessDay(instant: $0.at) <= day }.reduce(Int128(0)) {
+                $0 + $1.amount.units
+            }
+            let net = order.amount.units - refunded
+            guard order.amount.units == 0 || net > 0 else { continue }
+            self.orders += 1
+            self.first = min(self.first ?? ordered, ordered)
+            self.last = max(self.last ?? ordered, ordered)
+            var sums = self.byCurrency[order.currency] ?? Sums()
+            sums.orders += 1
+            sums.gross += order.amount.units
+            sums.refunds += refunded
+            if let margin = order.margin, let total = sums.margin {
+                let share = order.amount.units == 0 ? margin : Self.divided(margin * net, by: order.amount.units)
+                sums.margin = total + share
+            } else {
+                sums.margin = nil
+            }
+            self.byCurrency[order.currency] = sums
+        }
+    }
+
+    /// The status and, for a churned customer, the day it churned on.
+    var status: (name: String, churnedOn: BusinessDay?) {
+        guard let first = self.first, let last = self.last else { return ("prospect", nil) }
+        if self.asOf.days - last.days > Self.churnAfterDays {
+            return ("churned", BusinessDay(days: last.days + Self.churnAfterDays + 1))
+        }
+        if self.asOf.days - first.days <= Self.newCustomerDays { return ("new", nil) }
+        if self.asOf.days - last.days <= Self.inactiveAfterDays { return ("active", nil) }
+        return ("inactive", nil)
+    }
+
+    /// The value block.
+    var json: JSON {
+        let (status, churnedOn) = self.status
+        func money(_ pick: (Sums) -> Int128?) -> JSON {
+            .object(self.byCurrency.mapValues { sums in pick(sums).map { .string(Self.format($0)) } ?? .null })
+        }
+        return [
+            "as_of_date": .string(self.asOf.text), "status": .string(status), "orders": .int(Int64(self.orders)),
+            "first_order_date": .string(self.first?.text), "last_order_date": .string(self.last?.text),
+            "gross": money(\.gross), "refunds": money(\.refunds), "revenue": money { $0.gross - $0.refunds },
+            "aov": money { Self.divided($0.gross - $0.refunds, by: Int128($0.orders), toUnits: 1_000_000) },
+            "margin": money(\.margin), "clv_historical": money { $0.gross - $0.refunds },
+            "rfm": .null, "predicted": .null,
+            "churn": ["churned": .bool(status == "churned"), "churned_on": .string(churnedOn?.text), "marked": false],
+        ]
+    }
+
+    /// `value ÷ divisor` rounded half to even to a multiple of `toUnits` (10⁻⁸ units: 1 keeps every
+    /// place, 1,000,000 rounds to the cent).
+    static func divided(_ value: Int128, by divisor: Int128, toUnits step: Int128 = 1) -> Int128 {
+        let scaled = divisor * step
+        var quotient = value / scaled
+        let remainder = value % scaled
+        let twice = 2 * (remainder < 0 ? -remainder : remainder)
+        if twice > scaled || (twice == scaled && quotient % 2 != 0) { quotient += value < 0 ? -1 : 1 }
+        return quotient * step
+    }
+
+    /// A sum of money in 10⁻⁸ units with at least two decimals (`1320.00`, `12.3456`, `-5.50`).
+    static func format(_ units: Int128) -> String {
+        var text = MoneyAmount.format(units, scale: MoneyAmount.scale)
+        guard let point = text.firstIndex(of: ".") else { return text + ".00" }
+        let decimals = text.distance(from: point, to: text.endIndex) - 1
+        if decimals < 2 { text += String(repeating: "0", count: 2 - decimals) }
+        return text
+    }
+}

@@ -1,0 +1,216 @@
+public import CRMDomain
+public import CRMEventStore
+import CRMJSON
+import CRMParams
+public import LMDB
+
+/// The customer-value read model: every order of every customer with its refunds and cancellation,
+/// as facts with their instants. Nothing that depends on the date asked about is stored: counted
+/// orders, sums and the value status are computed for the `as_of_date` of each query (see
+/// ``CustomerValue``), so a rebuild answers exactly like the inline model, and any past date can be
+/// asked about.
+///
+/// Tables (named with ``Projector/tableName(_:)``):
+/// - `orders`: customer id, `0x00`, order id → the order as a binary row (``ValueOrder``);
+/// - `customers`: customer id → empty for a customer, or the id of the customer it was merged into
+///   (for `not_found` and `customer_merged`).
+///
+/// Orders carry no personal data, so nothing here is sealed.
+public struct ValueProjector: Projector {
+    static let identity = (name: "value", version: 1)
+
+    /// `value`.
+    public var name: String { Self.identity.name }
+    /// `1`.
+    public var version: Int { Self.identity.version }
+    public let slot: Int
+
+    let orders: Database
+    let customers: Database
+
+    /// Opens (creating when needed) the tables of `slot` in `txn`; `cipher` is not used.
+    public init(_ txn: Transaction, slot: Int = 0, cipher: RowCipher? = nil) throws {
+        self.slot = slot
+        func open(_ table: String) throws -> Database {
+            try txn.openDatabase(
+                ProjectionTables.name(Self.identity.name, version: Self.identity.version, slot: slot, table: table)
+            )
+        }
+        self.orders = try open("orders")
+        self.customers = try open("customers")
+    }
+
+    public var databases: [Database] { [self.orders, self.customers] }
+
+    /// Folds one event; other event types are ignored.
+    public func apply(_ event: RecordedEvent, _ txn: Transaction) throws {
+        switch event.event {
+        case .customer(.created(let created)):
+            try txn.put(self.customers, created.customerID, [UInt8]())
+        case .customer(.merged(let merged)):
+            try self.customersMerged(merged, txn)
+        case .sales(.orderRecorded(let recorded)):
+            let order = ValueOrder(
+                orderedAt: recorded.orderedAt, amount: recorded.amount, currency: recorded.currency,
+                margin: recorded.margin
+            )
+            try txn.put(self.orders, Self.orderKey(recorded.customerID, recorded.orderID), order.encoded())
+        case .sales(.orderRefunded(let refunded)):
+            try self.update(refunded.customerID, refunded.orderID, txn) { order in
+                order.refunds.append(ValueOrder.Refund(at: event.occurredAt, amount: refunded.amount))
+            }
+        case .sales(.orderCancelled(let cancelled)):
+            try self.update(cancelled.customerID, cancelled.orderID, txn) { order in
+                order.cancelledAt = order.cancelledAt ?? event.occurredAt
+            }
+        default:
+            return
+        }
+    }
+
+    /// `value.customer`.
+    public var queries: [String: ProjectionQuery] {
+        ["value.customer": { params, txn in try self.customerQuery(params, txn) }]
+    }
+
+    // MARK: - Storage
+
+    /// `customer id ‖ 0x00 ‖ order id` (ids never hold `0x00`).
+    static func orderKey(_ customerID: String, _ orderID: String) -> [UInt8] {
+        Array(customerID.utf8) + [0] + Array(orderID.utf8)
+    }
+
+    /// Rewrites the order `orderID` of `customerID` with `change`; skips an order it does not hold.
+    private func update(
+        _ customerID: String,
+        _ orderID: String,
+        _ txn: Transaction,
+        _ change: (inout ValueOrder) -> Void
+    ) throws {
+        let key = Self.orderKey(customerID, orderID)
+        guard let bytes = try txn.get(self.orders, key) else { return }
+        var order = try ValueOrder(decoding: bytes)
+        change(&order)
+        try txn.put(self.orders, key, order.encoded())
+    }
+
+    /// The secondaries point at the primary; their orders are the primary's.
+    private func customersMerged(_ merged: CustomersMerged, _ txn: Transaction) throws {
+        for id in merged.secondaryIDs { try txn.put(self.customers, id, Array(merged.primaryID.utf8)) }
+        for orderID in merged.moved.orders {
+            for id in merged.secondaryIDs {
+                let key = Self.orderKey(id, orderID)
+                guard let row = try txn.get(self.orders, key) else { continue }
+                try txn.put(self.orders, Self.orderKey(merged.primaryID, orderID), row)
+                _ = try txn.delete(self.orders, key)
+            }
+        }
+    }
+
+    /// Every order of `customerID`.
+    func orders(of customerID: String, _ txn: Transaction) throws -> [ValueOrder] {
+        let prefix = Array(customerID.utf8) + [0]
+        return try txn.withCursor(self.orders) { cursor in
+            var orders: [ValueOrder] = []
+            var entry = try cursor.seek(atOrAfter: prefix)
+            while let found = entry, found.key.starts(with: prefix) {
+                orders.append(try ValueOrder(decoding: found.valueBytes))
+                entry = try cursor.next()
+            }
+            return orders
+        }
+    }
+
+    // MARK: - value.customer
+
+    /// `value.customer {customer_id, as_of_date?}` → the customer's value block as of the end of
+    /// `as_of_date` (a business date in UTC; default: today).
+    ///
+    /// Rejections: `missing_field`/`invalid_field` `customer_id`, `as_of_date` not a date, unknown
+    /// fields, `not_found`, `customer_merged` (with `details.merged_into`).
+    func customerQuery(_ json: JSON?, _ txn: Transaction) throws -> JSON {
+        var params = try Params(json)
+        let customerID = try params.identifier("customer_id", required: true)!
+        let dateText = try params.string("as_of_date")
+        try params.finish()
+        var day = BusinessDay.today()
+        if let dateText {
+            guard let parsed = BusinessDay(dateText) else {
+                throw Rejection.invalid("as_of_date", "expected a date YYYY-MM-DD, got \"\(dateText)\"")
+            }
+            day = parsed
+        }
+        guard let marker = try txn.get(self.customers, customerID) else {
+            throw Rejection.notFound("customer_id", "customer", customerID)
+        }
+        if !marker.isEmpty {
+            let primary = String(decoding: marker, as: UTF8.self)
+            throw Rejection(
+                .customerMerged, field: "customer_id", "customer \(customerID) was merged into \(primary)",
+                details: ["merged_into": .string(primary)]
+            )
+        }
+        let value = CustomerValue(orders: try self.orders(of: customerID, txn), asOf: day)
+        return value.json
+    }
+}
+
+/// An order as the value read model keeps it.
+struct ValueOrder: Sendable, Hashable {
+    /// A refund: when (its event's business time) and how much.
+    struct Refund: Sendable, Hashable {
+        var at: Int64
+        var amount: MoneyAmount
+    }
+
+    var orderedAt: Int64
+    var amount: MoneyAmount
+    var currency: String
+    /// In 10⁻⁸ units, possibly negative.
+    var margin: Int128?
+    var refunds: [Refund] = []
+    var cancelledAt: Int64?
+
+    static let rowFormat: UInt8 = 1
+
+    func encoded() -> [UInt8] {
+        var row = BinaryRowWriter(capacity: 48 + 12 * self.refunds.count)
+        row.byte(Self.rowFormat)
+        row.int(self.orderedAt)
+        row.money(self.amount)
+        row.string(self.currency)
+        row.bool(self.margin != nil)
+        if let margin = self.margin {
+            row.int(Int64(truncatingIfNeeded: margin >> 64))
+            row.varint(UInt64(truncatingIfNeeded: margin))
+        }
+        row.count(self.refunds.count)
+        for refund in self.refunds {
+            row.int(refund.at)
+            row.money(refund.amount)
+        }
+        row.optionalInt(self.cancelledAt)
+        return row.bytes
+    }
+
+    init(orderedAt: Int64, amount: MoneyAmount, currency: String, margin: Int128?) {
+        self.orderedAt = orderedAt
+        self.amount = amount
+        self.currency = currency
+        self.margin = margin
+    }
+
+    init(decoding bytes: [UInt8]) throws(StateDecodingError) {
+        var row = BinaryRowReader(bytes, what: "value order")
+        try row.format(Self.rowFormat)
+        self.orderedAt = try row.int()
+        self.amount = try row.money() ?? .zero
+        self.currency = try row.string()
+        if try row.bool() { self.margin = Int128(try row.int()) << 64 | Int128(try row.varint()) }
+        for _ in 0..<(try row.count()) {
+            self.refunds.append(Refund(at: try row.int(), amount: try row.money() ?? .zero))
+        }
+        self.cancelledAt = try row.optionalInt()
+        try row.finish()
+    }
+}

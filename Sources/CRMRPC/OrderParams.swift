@@ -1,0 +1,70 @@
+public import CRMDomain
+import CRMEventStore
+import CRMJSON
+public import CRMParams
+
+extension RecordOrder {
+    /// Parses and validates the params: money as decimal strings (or numbers) with at most 4 decimals.
+    public init(params: inout Params) throws(Rejection) {
+        let orderID = try params.identifier("order_id", required: true)!
+        let customerID = try params.identifier("customer_id", required: true)!
+        guard let amount = try params.money("amount") else { throw Rejection.missing("amount") }
+        try RecordOrder.checkPlaces(amount.units, field: "amount")
+        guard let currency = try params.currency("currency") else { throw Rejection.missing("currency") }
+        var margin: Int128?
+        if let text = try params.raw("margin") {
+            let parsed = text.stringValue.map(MoneyAmount.signedUnits) ?? MoneyAmount(json: text)?.units
+            guard let parsed else {
+                throw Rejection.invalid(
+                    "margin", "must be a decimal string, possibly negative, with at most 4 decimals")
+            }
+            try RecordOrder.checkPlaces(parsed, field: "margin")
+            guard parsed <= amount.units else { throw Rejection.invalid("margin", "must not exceed the amount") }
+            margin = parsed
+        }
+        let orderedAt = try params.timestamp("ordered_at")
+        let channel = try params.oneOf("channel", RecordOrder.channels)
+        let campaignID = try params.identifier("campaign_id")
+        let externalRef = try CustomerInput.text(&params, "external_ref", limit: CustomerInput.shortTextLimit)
+        let linesCount = try params.int("lines_count")
+        if let linesCount, linesCount < 0 { throw Rejection.invalid("lines_count", "must be ≥ 0") }
+        try params.finish()
+        self.init(
+            order: OrderRecorded(
+                orderID: orderID, customerID: customerID, amount: amount, currency: currency, margin: margin,
+                orderedAt: orderedAt ?? 0, channel: channel, campaignID: campaignID, externalRef: externalRef,
+                linesCount: linesCount
+            ),
+            orderedAtGiven: orderedAt != nil
+        )
+    }
+
+    /// Orders keep at most 4 decimal places.
+    static func checkPlaces(_ units: Int128, field: String) throws(Rejection) {
+        guard units % 10_000 == 0 else { throw Rejection.invalid(field, "must have at most 4 decimal places") }
+    }
+}
+
+extension RefundOrder {
+    /// Parses and validates the params.
+    public init(params: inout Params) throws(Rejection) {
+        let orderID = try params.identifier("order_id", required: true)!
+        guard let amount = try params.money("amount") else { throw Rejection.missing("amount") }
+        try RecordOrder.checkPlaces(amount.units, field: "amount")
+        let refundID = try params.identifier("refund_id")
+        let currency = try params.currency("currency")
+        let reason = try CustomerInput.text(&params, "reason", limit: CustomerInput.shortTextLimit)
+        try params.finish()
+        self.init(orderID: orderID, amount: amount, refundID: refundID, currency: currency, reason: reason)
+    }
+}
+
+extension CancelOrder {
+    /// Parses and validates the params.
+    public init(params: inout Params) throws(Rejection) {
+        let orderID = try params.identifier("order_id", required: true)!
+        let reason = try CustomerInput.text(&params, "reason", limit: CustomerInput.shortTextLimit)
+        try params.finish()
+        self.init(orderID: orderID, reason: reason)
+    }
+}

@@ -1,0 +1,58 @@
+import ArgumentParser
+import CRMJSON
+import Testing
+
+@testable import CRMCtl
+
+/// `crmctl order …` and `crmctl value customer`: flags → params, and the value drawn as a table.
+@Suite struct ValueCommandTests {
+    @Test func orderCommandsMapTheirFlags() throws {
+        let record = try request([
+            "order", "record", "o-1", "--customer", "c7", "--amount", "129.90", "--currency", "EUR", "--ordered-at",
+            "2025-06-01T10:00:00Z", "--margin", "-2.5", "--channel", "web", "--campaign", "spring", "--external-ref",
+            "SO-1", "--lines", "3",
+        ])
+        #expect(record.method == "order.record")
+        #expect(
+            record.params
+                == [
+                    "order_id": "o-1", "customer_id": "c7", "amount": "129.90", "currency": "EUR",
+                    "ordered_at": "2025-06-01T10:00:00Z", "margin": "-2.5", "channel": "web", "campaign_id": "spring",
+                    "external_ref": "SO-1", "lines_count": 3,
+                ]
+        )
+        let refund = try request(["order", "refund", "o-1", "--amount", "20", "--currency", "EUR", "--refund-id", "r1"])
+        #expect(refund.method == "order.refund")
+        #expect(refund.params == ["order_id": "o-1", "amount": "20", "currency": "EUR", "refund_id": "r1"])
+        let cancel = try request(["order", "cancel", "o-1", "--reason", "returned"])
+        #expect(cancel.method == "order.cancel" && cancel.params == ["order_id": "o-1", "reason": "returned"])
+        #expect(throws: (any Error).self) { try CRMCtl.parseAsRoot(["order", "record", "o-1", "--amount", "1"]) }
+        let value = try request(["value", "customer", "c7", "--as-of-date", "2025-06-30"])
+        #expect(value.method == "value.customer" && value.params == ["customer_id": "c7", "as_of_date": "2025-06-30"])
+    }
+
+    @Test func theValueIsATablePerCurrency() {
+        let value: JSON = [
+            "as_of_date": "2025-06-30", "status": "churned", "orders": 2, "first_order_date": "2023-11-11",
+            "last_order_date": "2024-03-03", "gross": ["EUR": "125.00", "USD": "9.50"],
+            "refunds": ["EUR": "0.00", "USD": "0.00"], "revenue": ["EUR": "125.00", "USD": "9.50"],
+            "aov": ["EUR": "125.00", "USD": "9.50"], "margin": ["EUR": nil, "USD": "1.00"],
+            "churn": ["churned": true, "churned_on": "2024-08-31", "marked": false],
+        ]
+        #expect(
+            Output.customerValue(value, customerID: "C10").split(separator: "\n", omittingEmptySubsequences: false)
+                .map(String.init) == [
+                    "customer C10 as of 2025-06-30",
+                    "  status:      churned (since 2024-08-31)",
+                    "  orders:      2",
+                    "  first, last: 2023-11-11, 2024-03-03",
+                    "",
+                    "  CURRENCY  GROSS   REFUNDS  REVENUE  AOV     MARGIN",
+                    "  EUR       125.00  0.00     125.00   125.00  -",
+                    "  USD       9.50    0.00     9.50     9.50    1.00",
+                ]
+        )
+        let prospect: JSON = ["as_of_date": "2025-06-30", "status": "prospect", "orders": 0, "revenue": [:]]
+        #expect(Output.customerValue(prospect, customerID: "c1").hasSuffix("orders:      0"))
+    }
+}

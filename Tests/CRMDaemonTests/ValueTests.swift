@@ -1,0 +1,183 @@
+import CRMApplication
+import CRMDomain
+import CRMJSON
+import CRMProtocol
+import CRMTesting
+import Foundation
+import Testing
+
+/// Orders and the customer-value read model through the socket: the ten-customer worked example
+/// (value statistics and value status as of 2025-06-30), rejections that write nothing, a merge that
+/// moves orders, and a rebuild that answers the same.
+@Suite struct ValueTests {
+    /// The orders of the worked example: customer → (order id, date, amount).
+    static let orders: [(String, [(String, String, String)])] = [
+        (
+            "C01",
+            [
+                ("o101", "2024-08-03", "180.00"), ("o102", "2024-10-11", "210.00"), ("o103", "2024-12-20", "260.00"),
+                ("o104", "2025-02-14", "190.00"), ("o105", "2025-04-30", "220.00"), ("o106", "2025-06-27", "180.00"),
+            ]
+        ),
+        ("C02", [("o201", "2025-06-25", "95.00")]),
+        ("C03", [("o301", "2025-05-20", "60.00")]),
+        (
+            "C04",
+            [
+                ("o401", "2025-01-05", "140.00"), ("o402", "2025-03-09", "120.00"), ("o403", "2025-04-02", "75.00"),
+                ("o404", "2025-06-01", "130.00"),
+            ]
+        ),
+        (
+            "C05",
+            [
+                ("o501", "2024-07-15", "300.00"), ("o502", "2024-09-30", "250.00"), ("o503", "2024-12-01", "280.00"),
+                ("o504", "2025-02-20", "310.00"), ("o505", "2025-04-25", "260.00"),
+            ]
+        ),
+        ("C06", [("o601", "2024-09-10", "90.00"), ("o602", "2024-12-12", "110.00"), ("o603", "2025-03-28", "100.00")]),
+        ("C07", [("o701", "2024-11-02", "70.00"), ("o702", "2025-02-28", "65.00")]),
+        (
+            "C08",
+            [
+                ("o801", "2024-07-05", "400.00"), ("o802", "2024-08-20", "350.00"), ("o803", "2024-10-01", "420.00"),
+                ("o804", "2024-11-15", "380.00"),
+            ]
+        ),
+        (
+            "C09",
+            [
+                ("o901", "2024-07-02", "500.00"), ("o902", "2024-07-20", "450.00"), ("o903", "2024-08-08", "520.00"),
+                ("o904", "2024-08-30", "480.00"), ("o905", "2024-09-18", "510.00"), ("o906", "2024-10-06", "470.00"),
+                ("o907", "2024-10-25", "495.00"),
+            ]
+        ),
+        ("C10", [("o1001", "2023-11-11", "85.00"), ("o1002", "2024-03-03", "40.00")]),
+    ]
+
+    static func populate(_ client: RPCClient) async throws {
+        for (customer, orders) in Self.orders {
+            _ = try await client.result(
+                "customer.create",
+                ["at": "2023-01-01T00:00:00Z", "customer_id": .string(customer), "first_name": .string(customer)]
+            )
+            for (order, date, amount) in orders {
+                _ = try await client.result(
+                    "order.record",
+                    [
+                        "at": .string(date + "T12:00:00Z"), "order_id": .string(order),
+                        "customer_id": .string(customer), "amount": .string(amount), "currency": "EUR",
+                    ]
+                )
+            }
+        }
+        _ = try await client.result(
+            "order.refund", ["at": "2024-12-05T09:00:00Z", "order_id": "o503", "amount": "80.00"])
+        _ = try await client.result(
+            "order.refund", ["at": "2025-03-03T09:00:00Z", "order_id": "o702", "amount": "65.00"])
+        _ = try await client.result("order.cancel", ["at": "2025-04-02T18:00:00Z", "order_id": "o403"])
+    }
+
+    static func value(_ client: RPCClient, _ customer: String, _ date: String = "2025-06-30") async throws -> JSON {
+        try await client.result("value.customer", ["customer_id": .string(customer), "as_of_date": .string(date)])
+    }
+
+    @Test func theTenCustomersWorkedExample() async throws {
+        let daemon = try await TestDaemon()
+        let client = try daemon.client()
+        try await Self.populate(client)
+
+        let c05 = try await Self.value(client, "C05")
+        #expect(c05["orders"] == 5 && c05["status"] == "active")
+        #expect(c05["gross"] == ["EUR": "1400.00"] && c05["refunds"] == ["EUR": "80.00"])
+        #expect(c05["revenue"] == ["EUR": "1320.00"] && c05["aov"] == ["EUR": "264.00"])
+        #expect(c05["clv_historical"] == ["EUR": "1320.00"] && c05["margin"] == ["EUR": nil])
+        #expect(c05["first_order_date"] == "2024-07-15" && c05["last_order_date"] == "2025-04-25")
+        let c04 = try await Self.value(client, "C04")
+        #expect(c04["orders"] == 3 && c04["revenue"] == ["EUR": "390.00"], "o403 was cancelled")
+        let c07 = try await Self.value(client, "C07")
+        #expect(c07["orders"] == 1 && c07["revenue"] == ["EUR": "70.00"], "o702 was refunded in full")
+        #expect(c07["last_order_date"] == "2024-11-02")
+        #expect(c07["churn"] == ["churned": true, "churned_on": "2025-05-02", "marked": false])
+
+        let expected = [
+            "C01": "active", "C02": "new", "C03": "new", "C04": "active", "C05": "active", "C06": "inactive",
+            "C07": "churned", "C08": "churned", "C09": "churned", "C10": "churned",
+        ]
+        for (customer, status) in expected {
+            #expect(try await Self.value(client, customer)["status"] == .string(status), "\(customer)")
+        }
+        #expect(try await Self.value(client, "C10")["churn"]?["churned_on"] == "2024-08-31")
+        // Before o702's refund it still counted; before any order the customer was a prospect.
+        #expect(try await Self.value(client, "C07", "2025-03-02")["orders"] == 2)
+        #expect(try await Self.value(client, "C01", "2024-08-02")["status"] == "prospect")
+        // The first order made each of them a customer in the lifecycle.
+        #expect(try await client.result("customer.get", ["customer_id": "C02"])["lifecycle"]?["stage"] == "customer")
+
+        // Rebuilt from the log, the value read model answers the same.
+        _ = try await client.result("projection.rebuild", ["name": "value"])
+        _ = try await ProjectionLifecycleTests.waitUntilSettled(client)
+        #expect(try await Self.value(client, "C05") == c05)
+        #expect(try await client.result("audit.verify", ["read_models": true])["read_models"]?["ok"] == true)
+        try await daemon.stop()
+    }
+
+    @Test func badOrdersWriteNothingAndAMergeMovesOrders() async throws {
+        let daemon = try await TestDaemon()
+        let client = try daemon.client()
+        for id in ["p", "s"] {
+            _ = try await client.result("customer.create", ["customer_id": .string(id), "first_name": "X"])
+        }
+        _ = try await client.result(
+            "order.record", ["order_id": "o1", "customer_id": "s", "amount": "10", "currency": "EUR"])
+        let before = try await Snapshot.take(client, customer: "s")
+        let cases: [(String, JSON, String, String?, Int)] = [
+            (
+                "order.record", ["order_id": "o1", "customer_id": "s", "amount": "1", "currency": "EUR"],
+                "already_exists",
+                "order_id", -32004
+            ),
+            (
+                "order.record", ["order_id": "o2", "customer_id": "nobody", "amount": "1", "currency": "EUR"],
+                "not_found",
+                "customer_id", -32003
+            ),
+            (
+                "order.record", ["order_id": "o2", "customer_id": "s", "amount": "1.23456", "currency": "EUR"],
+                "invalid_field", "amount", -32602
+            ),
+            ("order.refund", ["order_id": "o1", "amount": "11"], "refund_exceeds_order", "amount", -32039),
+            (
+                "order.refund", ["order_id": "o1", "amount": "1", "currency": "USD"], "currency_mismatch", "currency",
+                -32041
+            ),
+            ("order.refund", ["order_id": "o9", "amount": "1"], "not_found", "order_id", -32003),
+            ("order.cancel", ["order_id": "o9"], "not_found", "order_id", -32003),
+        ]
+        for (method, params, reason, field, code) in cases {
+            let refused = try await client.error(method, params)
+            #expect(refused.reason == reason && refused.field == field && refused.code == code, "\(method) \(params)")
+        }
+        #expect(try await Snapshot.take(client, customer: "s") == before)
+        #expect(try await client.error("value.customer", ["customer_id": "nobody"]).reason == "not_found")
+        #expect(
+            try await client.error("value.customer", ["customer_id": "s", "as_of_date": "2025-02-30"]).field
+                == "as_of_date")
+
+        _ = try await client.result("order.cancel", ["order_id": "o1"])
+        let cancelled = try await client.error("order.refund", ["order_id": "o1", "amount": "1"])
+        #expect(cancelled.reason == "order_cancelled" && cancelled.code == -32040)
+        _ = try await client.result(
+            "order.record", ["order_id": "o3", "customer_id": "s", "amount": "3", "currency": "EUR"])
+        _ = try await client.result("customer.merge", ["primary_id": "p", "secondary_ids": ["s"]])
+        let merged = try await client.error("value.customer", ["customer_id": "s"])
+        #expect(merged.reason == "customer_merged" && merged.data?["details"]?["merged_into"] == "p")
+        _ = try await client.result(
+            "order.record", ["order_id": "o2", "customer_id": "p", "amount": "5", "currency": "EUR"])
+        let today = String(Timestamp.format(Int64(Date().timeIntervalSince1970 * 1000)).prefix(10))
+        let value = try await Self.value(client, "p", today)
+        #expect(value["orders"] == 2, "o3 moved with the merge and counts with o2; o1 was cancelled")
+        #expect(value["revenue"] == ["EUR": "8.00"])
+        try await daemon.stop()
+    }
+}
