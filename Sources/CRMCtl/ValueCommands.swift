@@ -4,7 +4,7 @@ import CRMJSON
 /// `crmctl order …` and `crmctl value …`.
 enum ValueSubcommands {
     /// Top-level command groups added to `crmctl`.
-    static let groups: [any ParsableCommand.Type] = [OrderGroup.self, ValueGroup.self]
+    static let groups: [any ParsableCommand.Type] = [OrderGroup.self, ValueGroup.self, RFMGroup.self]
 }
 
 /// `crmctl order …`.
@@ -23,6 +23,55 @@ struct ValueGroup: ParsableCommand {
         abstract: "Show what customers are worth, from their orders.",
         subcommands: [Customer.self]
     )
+}
+
+/// `crmctl rfm …`.
+struct RFMGroup: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rfm",
+        abstract: "Score buyers by recency, frequency and monetary value.",
+        subcommands: [Report.self]
+    )
+}
+
+extension RFMGroup {
+    /// `crmctl rfm report`.
+    struct Report: RPCCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Score every buyer and draw the R×F grid (rfm.report).",
+            discussion: """
+                Each buyer (a customer with an order that counts) gets R, F and M scores 1–5 by rank: \
+                recency in days since its last order, frequency and monetary value of its orders in \
+                the window. Equal values share a score. The grid counts buyers per R and F score and \
+                names each cell's segment; --json gives every buyer.
+                Example:
+                  crmctl rfm report --as-of-date 2025-06-30 --currency EUR
+                """
+        )
+
+        @Option(help: ArgumentHelp("The business date to score at, YYYY-MM-DD (default: today).", valueName: "date"))
+        var asOfDate: String?
+
+        @Option(help: ArgumentHelp("Days of orders that count for F and M (default 365).", valueName: "days"))
+        var windowDays: Int?
+
+        @Option(help: ArgumentHelp("The currency of M, e.g. EUR.", valueName: "code"))
+        var currency: String
+
+        @OptionGroup(title: "Global options")
+        var global: GlobalOptions
+
+        var method: String { "rfm.report" }
+
+        func params() throws -> JSON? {
+            var params: [String: JSON] = ["currency": .string(self.currency)]
+            if let value = self.asOfDate { params["as_of_date"] = .string(value) }
+            if let value = self.windowDays { params["window_days"] = .int(Int64(value)) }
+            return .object(params)
+        }
+
+        func render(_ result: JSON) -> String { Output.rfmGrid(result) }
+    }
 }
 
 extension OrderGroup {
@@ -221,6 +270,36 @@ extension ValueGroup {
 }
 
 extension Output {
+    /// Two-letter codes of the default segments, for the grid's cells.
+    static let segmentCodes: [String: String] = [
+        "champions": "CH", "loyal_customers": "LC", "potential_loyalists": "PL", "new_customers": "NC",
+        "promising": "PR", "need_attention": "NA", "about_to_sleep": "AS", "at_risk": "AR", "cant_lose": "CL",
+        "hibernating": "HI",
+    ]
+
+    /// The R×F grid of an `rfm.report`: buyers per cell (R 5 at the top) with the cell's segment, then
+    /// each segment's count.
+    static func rfmGrid(_ report: JSON) -> String {
+        var cells: [String: String] = [:]
+        for cell in report["grid"]?.arrayValue ?? [] {
+            let segment = Output.text(cell["segment"]) ?? "?"
+            cells["\(Output.text(cell["r"]) ?? "")\(Output.text(cell["f"]) ?? "")"] =
+                "\(Output.text(cell["customers"]) ?? "0") \(Output.segmentCodes[segment] ?? segment)"
+        }
+        var lines = [
+            "RFM as of \(Output.text(report["as_of_date"]) ?? "?") (\(Output.text(report["window_days"]) ?? "?") days, "
+                + "\(Output.text(report["currency"]) ?? "?")): \(Output.text(report["population"]) ?? "0") buyers", "",
+        ]
+        let rows = stride(from: 5, through: 1, by: -1).map { r in ["R\(r)"] + (1...5).map { cells["\(r)\($0)"] ?? "" } }
+        lines.append(contentsOf: Output.table(["", "F1", "F2", "F3", "F4", "F5"], rows).map { "  " + $0 })
+        lines.append("")
+        let counts = report["segments"]?.objectValue ?? [:]
+        for name in counts.keys.sorted() {
+            lines.append("  \(Output.segmentCodes[name] ?? "  ")  \(name): \(Output.text(counts[name]) ?? "0")")
+        }
+        return lines.joined(separator: "\n")
+    }
+
     /// A customer's value block: status and dates, then one line per currency.
     static func customerValue(_ value: JSON, customerID: String) -> String {
         var lines = ["customer \(customerID) as of \(Output.text(value["as_of_date"]) ?? "?")"]

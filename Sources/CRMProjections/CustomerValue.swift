@@ -63,17 +63,32 @@ struct CustomerValue {
     var last: BusinessDay?
     var byCurrency: [String: Sums] = [:]
 
-    init(orders: [ValueOrder], asOf day: BusinessDay) {
-        self.asOf = day
-        for order in orders {
+    /// An order that counts as of a date, with what was refunded of it by then.
+    struct Counted {
+        var order: ValueOrder
+        var date: BusinessDay
+        var refunded: Int128
+        var net: Int128 { self.order.amount.units - self.refunded }
+    }
+
+    /// The orders of `orders` that count as of the end of `day`.
+    static func counted(_ orders: [ValueOrder], asOf day: BusinessDay) -> [Counted] {
+        orders.compactMap { order in
             let ordered = BusinessDay(instant: order.orderedAt)
-            guard ordered <= day else { continue }
-            if let cancelled = order.cancelledAt, BusinessDay(instant: cancelled) <= day { continue }
+            guard ordered <= day else { return nil }
+            if let cancelled = order.cancelledAt, BusinessDay(instant: cancelled) <= day { return nil }
             let refunded = order.refunds.filter { BusinessDay(instant: $0.at) <= day }.reduce(Int128(0)) {
                 $0 + $1.amount.units
             }
-            let net = order.amount.units - refunded
-            guard order.amount.units == 0 || net > 0 else { continue }
+            let counted = Counted(order: order, date: ordered, refunded: refunded)
+            return order.amount.units == 0 || counted.net > 0 ? counted : nil
+        }
+    }
+
+    init(orders: [ValueOrder], asOf day: BusinessDay) {
+        self.asOf = day
+        for counted in Self.counted(orders, asOf: day) {
+            let (order, ordered, refunded, net) = (counted.order, counted.date, counted.refunded, counted.net)
             self.orders += 1
             self.first = min(self.first ?? ordered, ordered)
             self.last = max(self.last ?? ordered, ordered)

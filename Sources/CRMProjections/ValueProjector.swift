@@ -70,7 +70,10 @@ public struct ValueProjector: Projector {
 
     /// `value.customer`.
     public var queries: [String: ProjectionQuery] {
-        ["value.customer": { params, txn in try self.customerQuery(params, txn) }]
+        [
+            "value.customer": { params, txn in try self.customerQuery(params, txn) },
+            "rfm.report": { params, txn in try self.rfmReport(params, txn) },
+        ]
     }
 
     // MARK: - Storage

@@ -145,6 +145,7 @@ public enum RPCMethods {
         RPCMethod("sla.breaching", .query, .read, long: true),
         RPCMethod("sla.report", .query, .read, long: true, asOf: true),
         RPCMethod("value.customer", .query, .read),
+        RPCMethod("rfm.report", .query, .read, long: true),
         RPCMethod("customer.history", .query, .audit, long: true),
         RPCMethod("deal.history", .query, .audit, long: true),
         RPCMethod("ticket.history", .query, .audit, long: true),

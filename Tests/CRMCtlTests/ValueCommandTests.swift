@@ -31,6 +31,33 @@ import Testing
         #expect(value.method == "value.customer" && value.params == ["customer_id": "c7", "as_of_date": "2025-06-30"])
     }
 
+    @Test func theRFMReportIsAGrid() throws {
+        let report = try request([
+            "rfm", "report", "--as-of-date", "2025-06-30", "--currency", "EUR", "--window-days", "90",
+        ])
+        #expect(report.method == "rfm.report")
+        #expect(report.params == ["as_of_date": "2025-06-30", "currency": "EUR", "window_days": 90])
+        var grid: [JSON] = []
+        for r in stride(from: 5, through: 1, by: -1) {
+            for f in 1...5 {
+                let segment = r >= 4 && f >= 4 ? "champions" : "hibernating"
+                grid.append([
+                    "r": .int(Int64(r)), "f": .int(Int64(f)), "customers": r == 5 && f == 5 ? 2 : 0,
+                    "segment": .string(segment),
+                ])
+            }
+        }
+        let result: JSON = [
+            "as_of_date": "2025-06-30", "window_days": 90, "currency": "EUR", "population": 2, "grid": .array(grid),
+            "segments": ["champions": 2, "hibernating": 0],
+        ]
+        let lines = Output.rfmGrid(result).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        #expect(lines[0] == "RFM as of 2025-06-30 (90 days, EUR): 2 buyers")
+        #expect(lines[2] == "      F1    F2    F3    F4    F5")
+        #expect(lines[3] == "  R5  0 HI  0 HI  0 HI  0 CH  2 CH")
+        #expect(lines.suffix(2) == ["  CH  champions: 2", "  HI  hibernating: 0"])
+    }
+
     @Test func theValueIsATablePerCurrency() {
         let value: JSON = [
             "as_of_date": "2025-06-30", "status": "churned", "orders": 2, "first_order_date": "2023-11-11",

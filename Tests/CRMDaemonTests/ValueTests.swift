@@ -114,6 +114,28 @@ import Testing
         // The first order made each of them a customer in the lifecycle.
         #expect(try await client.result("customer.get", ["customer_id": "C02"])["lifecycle"]?["stage"] == "customer")
 
+        // RFM as of 2025-06-30 over 365 days: the worked example's table, ties sharing a score.
+        let rfm = try await client.result("rfm.report", ["as_of_date": "2025-06-30", "currency": "EUR"])
+        #expect(rfm["population"] == 10 && rfm["window_start"] == "2024-07-01")
+        let table: [(String, Int64, Int64, String, String, String)] = [
+            ("C01", 3, 6, "1240.00", "554", "champions"), ("C02", 5, 1, "95.00", "512", "new_customers"),
+            ("C03", 41, 1, "60.00", "411", "promising"), ("C04", 29, 3, "390.00", "433", "potential_loyalists"),
+            ("C05", 66, 5, "1320.00", "344", "loyal_customers"), ("C06", 94, 3, "300.00", "333", "need_attention"),
+            ("C07", 240, 1, "70.00", "212", "hibernating"), ("C08", 227, 4, "1550.00", "245", "at_risk"),
+            ("C09", 248, 7, "3425.00", "155", "cant_lose"), ("C10", 484, 0, "0.00", "111", "hibernating"),
+        ]
+        let rows = try #require(rfm["customers"]?.arrayValue)
+        #expect(rows.count == 10)
+        for (row, expected) in zip(rows, table) {
+            #expect(row["customer_id"] == .string(expected.0))
+            #expect(row["recency_days"] == .int(expected.1) && row["frequency"] == .int(expected.2), "\(expected.0)")
+            #expect(row["monetary"] == .string(expected.3) && row["rfm"] == .string(expected.4), "\(expected.0)")
+            #expect(row["segment"] == .string(expected.5), "\(expected.0)")
+        }
+        let segments = try #require(rfm["segments"]?.objectValue)
+        #expect(segments["hibernating"] == 2 && segments["about_to_sleep"] == 0)
+        #expect(segments.filter { $0.key != "hibernating" && $0.key != "about_to_sleep" }.values.allSatisfy { $0 == 1 })
+
         // Rebuilt from the log, the value read model answers the same.
         _ = try await client.result("projection.rebuild", ["name": "value"])
         _ = try await ProjectionLifecycleTests.waitUntilSettled(client)

@@ -1,0 +1,156 @@
+import CRMDomain
+import CRMJSON
+import CRMParams
+import LMDB
+
+/// RFM scoring: recency, frequency and monetary value of every buyer, each scored 1–5 by its rank
+/// among all buyers, with ties sharing a score.
+enum RFM {
+    /// A segment of the R×F grid: its name and the R and F score ranges it covers.
+    struct Segment {
+        var name: String
+        var r: ClosedRange<Int>
+        var f: ClosedRange<Int>
+    }
+
+    /// The default segment map (first match wins): the R×F grid of public RFM practice; it covers
+    /// every cell once and ignores M.
+    static let segments: [Segment] = [
+        Segment(name: "hibernating", r: 1...2, f: 1...2), Segment(name: "at_risk", r: 1...2, f: 3...4),
+        Segment(name: "cant_lose", r: 1...2, f: 5...5), Segment(name: "about_to_sleep", r: 3...3, f: 1...2),
+        Segment(name: "need_attention", r: 3...3, f: 3...3), Segment(name: "loyal_customers", r: 3...4, f: 4...5),
+        Segment(name: "promising", r: 4...4, f: 1...1), Segment(name: "new_customers", r: 5...5, f: 1...1),
+        Segment(name: "potential_loyalists", r: 4...5, f: 2...3), Segment(name: "champions", r: 5...5, f: 4...5),
+    ]
+
+    /// The segment of scores `r` and `f`.
+    static func segment(r: Int, f: Int) -> String {
+        RFM.segments.first { $0.r.contains(r) && $0.f.contains(f) }?.name ?? "other"
+    }
+
+    /// `1 + floor(5 × below / N)` for every value, where `below` counts the values strictly worse
+    /// (smaller when `higherIsBetter`, larger otherwise): equal values get equal scores.
+    static func scores<Value: Comparable>(_ values: [Value], higherIsBetter: Bool) -> [Int] {
+        let sorted = values.sorted()
+        let n = values.count
+        return values.map { value in
+            // Strictly smaller: the index of the first element ≥ value; strictly larger: n − the index
+            // of the first element > value.
+            let below: Int
+            if higherIsBetter {
+                below = sorted.partitioningIndex { $0 >= value }
+            } else {
+                below = n - sorted.partitioningIndex { $0 > value }
+            }
+            return 1 + (5 * below) / n
+        }
+    }
+}
+
+extension Array {
+    /// The first index whose element satisfies `belongs` in an array partitioned by it (binary search).
+    func partitioningIndex(where belongs: (Element) -> Bool) -> Int {
+        var low = 0
+        var high = self.count
+        while low < high {
+            let middle = (low + high) / 2
+            if belongs(self[middle]) { high = middle } else { low = middle + 1 }
+        }
+        return low
+    }
+}
+
+extension ValueProjector {
+    /// Every customer that was not merged, with its orders, in customer id order.
+    func everyCustomer(_ txn: Transaction) throws -> [(id: String, orders: [ValueOrder])] {
+        var customers: [(id: String, orders: [ValueOrder])] = []
+        try txn.withCursor(self.customers) { cursor in
+            var entry = try cursor.first()
+            while let found = entry {
+                if found.valueBytes.isEmpty { customers.append((String(decoding: found.key, as: UTF8.self), [])) }
+                entry = try cursor.next()
+            }
+        }
+        var index: [String: Int] = [:]
+        for (position, customer) in customers.enumerated() { index[customer.id] = position }
+        try txn.withCursor(self.orders) { cursor in
+            var entry = try cursor.first()
+            while let found = entry {
+                let key = found.keyBytes
+                if let separator = key.firstIndex(of: 0),
+                    let position = index[String(decoding: key[..<separator], as: UTF8.self)]
+                {
+                    customers[position].orders.append(try ValueOrder(decoding: found.valueBytes))
+                }
+                entry = try cursor.next()
+            }
+        }
+        return customers
+    }
+
+    /// A business date member (`YYYY-MM-DD`), or `nil` when absent.
+    static func day(_ params: inout Params, _ key: String, required: Bool = false) throws -> BusinessDay? {
+        guard let text = try params.string(key, required: required) else { return nil }
+        guard let day = BusinessDay(text) else {
+            throw Rejection.invalid(params.fieldPath(key), "expected a date YYYY-MM-DD, got \"\(text)\"")
+        }
+        return day
+    }
+
+    // MARK: - rfm.report
+
+    /// `rfm.report {as_of_date?, window_days? = 365, currency}`: every buyer (a customer with a counted
+    /// order on or before the date) with its recency (days since its last order), frequency (counted
+    /// orders in the window ending on the date) and monetary value (their net amounts in `currency`),
+    /// the three scores, the R×F segment, the count per segment, and the 25 cells of the R×F grid
+    /// (R 5 first) with their buyers and segment.
+    func rfmReport(_ json: JSON?, _ txn: Transaction) throws -> JSON {
+        var params = try Params(json)
+        let day = try Self.day(&params, "as_of_date") ?? BusinessDay.today()
+        let window = try params.int("window_days") ?? 365
+        guard (1...3650).contains(window) else { throw Rejection.invalid("window_days", "must be 1 to 3650") }
+        let currency = try params.currency("currency")
+        guard let currency else { throw Rejection.missing("currency") }
+        try params.finish()
+        let start = BusinessDay(days: day.days - window + 1)
+        var rows: [(id: String, last: BusinessDay, recency: Int64, frequency: Int, monetary: Int128)] = []
+        for customer in try self.everyCustomer(txn) {
+            let counted = CustomerValue.counted(customer.orders, asOf: day)
+            guard let last = counted.map(\.date).max() else { continue }
+            let inWindow = counted.filter { $0.date >= start }
+            let monetary = inWindow.filter { $0.order.currency == currency }.reduce(Int128(0)) { $0 + $1.net }
+            rows.append((customer.id, last, day.days - last.days, inWindow.count, monetary))
+        }
+        let r = RFM.scores(rows.map(\.recency), higherIsBetter: false)
+        let f = RFM.scores(rows.map(\.frequency), higherIsBetter: true)
+        let m = RFM.scores(rows.map(\.monetary), higherIsBetter: true)
+        var counts = Dictionary(uniqueKeysWithValues: RFM.segments.map { ($0.name, 0) })
+        var customers: [JSON] = []
+        for (index, row) in rows.enumerated() {
+            let segment = RFM.segment(r: r[index], f: f[index])
+            counts[segment, default: 0] += 1
+            customers.append([
+                "customer_id": .string(row.id), "last_order_date": .string(row.last.text),
+                "recency_days": .int(row.recency), "frequency": .int(Int64(row.frequency)),
+                "monetary": .string(CustomerValue.format(row.monetary)), "r": .int(Int64(r[index])),
+                "f": .int(Int64(f[index])), "m": .int(Int64(m[index])),
+                "rfm": .string("\(r[index])\(f[index])\(m[index])"), "segment": .string(segment),
+            ])
+        }
+        var grid: [JSON] = []
+        for rScore in stride(from: 5, through: 1, by: -1) {
+            for fScore in 1...5 {
+                let buyers = rows.indices.filter { r[$0] == rScore && f[$0] == fScore }.count
+                grid.append([
+                    "r": .int(Int64(rScore)), "f": .int(Int64(fScore)), "customers": .int(Int64(buyers)),
+                    "segment": .string(RFM.segment(r: rScore, f: fScore)),
+                ])
+            }
+        }
+        return [
+            "as_of_date": .string(day.text), "window_days": .int(window), "window_start": .string(start.text),
+            "currency": .string(currency), "population": .int(Int64(rows.count)), "customers": .array(customers),
+            "segments": .object(counts.mapValues { .int(Int64($0)) }), "grid": .array(grid),
+        ]
+    }
+}
