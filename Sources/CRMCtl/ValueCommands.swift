@@ -4,7 +4,9 @@ import CRMJSON
 /// `crmctl order …` and `crmctl value …`.
 enum ValueSubcommands {
     /// Top-level command groups added to `crmctl`.
-    static let groups: [any ParsableCommand.Type] = [OrderGroup.self, ValueGroup.self, RFMGroup.self]
+    static let groups: [any ParsableCommand.Type] = [
+        OrderGroup.self, ValueGroup.self, RFMGroup.self, ChurnGroup.self, CohortGroup.self,
+    ]
 }
 
 /// `crmctl order …`.
@@ -71,6 +73,114 @@ extension RFMGroup {
         }
 
         func render(_ result: JSON) -> String { Output.rfmGrid(result) }
+    }
+}
+
+/// `crmctl churn …`.
+struct ChurnGroup: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "churn",
+        abstract: "How many customers a period lost.",
+        subcommands: [Report.self]
+    )
+}
+
+/// `crmctl cohort …`.
+struct CohortGroup: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cohort",
+        abstract: "Retention of customers by the month of their first order.",
+        subcommands: [Report.self]
+    )
+}
+
+extension ChurnGroup {
+    /// `crmctl churn report`.
+    struct Report: RPCCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Churn, net churn and retention of a period (churn.report).",
+            discussion: """
+                Customers at the start are those with orders who have not churned (more than 180 days \
+                without an order). churn_rate = lost ÷ start; churn_rate_net = (start − end) ÷ start, \
+                which new customers can hide; retention_rate = kept ÷ start.
+                Example:
+                  crmctl churn report --start-date 2024-12-31 --end-date 2025-06-30
+                """
+        )
+
+        @Option(help: ArgumentHelp("The period starts after this date, YYYY-MM-DD.", valueName: "date"))
+        var startDate: String
+
+        @Option(help: ArgumentHelp("The period ends with this date, YYYY-MM-DD.", valueName: "date"))
+        var endDate: String
+
+        @OptionGroup(title: "Global options")
+        var global: GlobalOptions
+
+        var method: String { "churn.report" }
+
+        func params() throws -> JSON? {
+            ["start_date": .string(self.startDate), "end_date": .string(self.endDate)]
+        }
+
+        func render(_ result: JSON) -> String {
+            func value(_ key: String) -> String { Output.text(result[key]) ?? "-" }
+            func rate(_ key: String) -> String { Output.text(result[key]).map { $0 + " %" } ?? "-" }
+            return [
+                "churn from \(value("start_date")) to \(value("end_date"))",
+                "  customers at the start: \(value("start")), at the end: \(value("end"))",
+                "  lost \(value("lost")), new \(value("new")), reactivated \(value("reactivated"))",
+                "  churn rate:     \(rate("churn_rate"))",
+                "  net churn rate: \(rate("churn_rate_net"))",
+                "  retention rate: \(rate("retention_rate"))",
+            ].joined(separator: "\n")
+        }
+    }
+}
+
+extension CohortGroup {
+    /// `crmctl cohort report`.
+    struct Report: RPCCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The retention matrix of monthly cohorts, as a heat map (cohort.report).",
+            discussion: """
+                One row per month of first orders; column k is the share of that cohort with an order \
+                in month k after it (--cumulative: with a repeat order in any month up to k). Darker \
+                cells retained more.
+                Example:
+                  crmctl cohort report --from-month 2024-07 --to-month 2024-12 --months 12
+                """
+        )
+
+        @Option(help: ArgumentHelp("The first cohort, YYYY-MM.", valueName: "month"))
+        var fromMonth: String
+
+        @Option(help: ArgumentHelp("The last cohort, YYYY-MM.", valueName: "month"))
+        var toMonth: String
+
+        @Option(help: ArgumentHelp("Months per row, 1 to 120 (default 12).", valueName: "n"))
+        var months: Int?
+
+        @Flag(help: "Count customers with a repeat order in any month so far.")
+        var cumulative = false
+
+        @Option(help: ArgumentHelp("The business date to look from, YYYY-MM-DD (default: today).", valueName: "date"))
+        var asOfDate: String?
+
+        @OptionGroup(title: "Global options")
+        var global: GlobalOptions
+
+        var method: String { "cohort.report" }
+
+        func params() throws -> JSON? {
+            var params: [String: JSON] = ["from_month": .string(self.fromMonth), "to_month": .string(self.toMonth)]
+            if let value = self.months { params["months"] = .int(Int64(value)) }
+            if self.cumulative { params["cumulative"] = true }
+            if let value = self.asOfDate { params["as_of_date"] = .string(value) }
+            return .object(params)
+        }
+
+        func render(_ result: JSON) -> String { Output.cohortHeatMap(result) }
     }
 }
 
@@ -297,6 +407,40 @@ extension Output {
         for name in counts.keys.sorted() {
             lines.append("  \(Output.segmentCodes[name] ?? "  ")  \(name): \(Output.text(counts[name]) ?? "0")")
         }
+        return lines.joined(separator: "\n")
+    }
+
+    /// The shades of the heat map, from 0 % to 100 % retained.
+    static let shades = [" ", "░", "▒", "▓", "█"]
+
+    /// A `cohort.report` as a heat map: one row per cohort (its size, then each month's retention in
+    /// percent beside a shade), and a legend.
+    static func cohortHeatMap(_ report: JSON) -> String {
+        let cohorts = report["cohorts"]?.arrayValue ?? []
+        let months = cohorts.map { $0["retention"]?.arrayValue?.count ?? 0 }.max() ?? 0
+        var lines = [
+            "cohorts as of \(Output.text(report["as_of_date"]) ?? "?")"
+                + (report["cumulative"]?.boolValue == true ? ", cumulative" : "")
+                + (Output.text(report["partial_month"]).map { " (\($0) is partial)" } ?? ""),
+            "",
+        ]
+        var rows: [[String]] = []
+        for cohort in cohorts {
+            var row = [Output.text(cohort["cohort"]) ?? "?", Output.text(cohort["size"]) ?? "0"]
+            for cell in cohort["retention"]?.arrayValue ?? [] {
+                guard let text = Output.text(cell), let percent = Double(text) else {
+                    row.append("-")
+                    continue
+                }
+                let shade = Output.shades[min(4, Int((percent / 100 * 4).rounded()))]
+                row.append("\(shade)\(shade) \(Int(percent.rounded()))")
+            }
+            rows.append(row)
+        }
+        let headers = ["COHORT", "SIZE"] + (0..<months).map { "M\($0)" }
+        lines.append(contentsOf: Output.table(headers, rows).map { "  " + $0 })
+        lines.append("")
+        lines.append("  % of the cohort ordering in month k:  ░ 25  ▒ 50  ▓ 75  █ 100")
         return lines.joined(separator: "\n")
     }
 

@@ -73,6 +73,8 @@ public struct ValueProjector: Projector {
         [
             "value.customer": { params, txn in try self.customerQuery(params, txn) },
             "rfm.report": { params, txn in try self.rfmReport(params, txn) },
+            "churn.report": { params, txn in try self.churnReport(params, txn) },
+            "cohort.report": { params, txn in try self.cohortReport(params, txn) },
         ]
     }
 

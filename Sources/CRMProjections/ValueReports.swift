@@ -154,3 +154,165 @@ extension ValueProjector {
         ]
     }
 }
+
+/// Percentages for reports: `part ÷ whole × 100` to two decimals, half to even; `nil` when `whole` is 0.
+func percentage(_ part: Int, of whole: Int) -> String? {
+    guard whole > 0, part >= 0 else { return nil }
+    let hundredths = CustomerValue.divided(Int128(part) * 10_000, by: Int128(whole))
+    let fraction = hundredths % 100
+    return "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction)"
+}
+
+/// A business month: year × 12 + month − 1.
+struct BusinessMonth: Hashable, Comparable {
+    var index: Int64
+
+    init(index: Int64) { self.index = index }
+
+    /// The month of `day`.
+    init(_ day: BusinessDay) {
+        let text = day.text
+        self.index = Int64(text.prefix(4))! * 12 + Int64(text.dropFirst(5).prefix(2))! - 1
+    }
+
+    /// Parses `YYYY-MM`.
+    init?(_ text: String) {
+        guard let day = BusinessDay(text + "-01") else { return nil }
+        self.init(day)
+    }
+
+    /// `YYYY-MM`.
+    var text: String {
+        let year = self.index / 12
+        let month = self.index % 12 + 1
+        return "\(year)-\(month < 10 ? "0" : "")\(month)"
+    }
+
+    /// Its last day.
+    var lastDay: BusinessDay {
+        let next = BusinessMonth(index: self.index + 1)
+        return BusinessDay(days: BusinessDay(next.text + "-01")!.days - 1)
+    }
+
+    static func < (lhs: BusinessMonth, rhs: BusinessMonth) -> Bool { lhs.index < rhs.index }
+}
+
+/// The churn figures of a period `(start, end]` over every customer's orders.
+struct ChurnFigures {
+    var start = 0
+    var end = 0
+    var lost = 0
+    var new = 0
+    var reactivated = 0
+    var retained = 0
+
+    init(_ customers: [[ValueOrder]], start: BusinessDay, end: BusinessDay) {
+        for orders in customers {
+            let before = CustomerValue(orders: orders, asOf: start)
+            let after = CustomerValue(orders: orders, asOf: end)
+            let (startStatus, endStatus) = (before.status.name, after.status.name)
+            let inStart = startStatus != "prospect" && startStatus != "churned"
+            let inEnd = endStatus != "prospect" && endStatus != "churned"
+            if inStart { self.start += 1 }
+            if inEnd { self.end += 1 }
+            if inStart, endStatus == "churned" { self.lost += 1 }
+            if inStart, inEnd { self.retained += 1 }
+            if inEnd, let first = after.first, first > start { self.new += 1 }
+            if inEnd, startStatus == "churned" { self.reactivated += 1 }
+        }
+    }
+
+    var json: JSON {
+        let net = self.start > 0 ? percentageSigned(self.start - self.end, of: self.start) : nil
+        return [
+            "start": .int(Int64(self.start)), "end": .int(Int64(self.end)), "lost": .int(Int64(self.lost)),
+            "new": .int(Int64(self.new)), "reactivated": .int(Int64(self.reactivated)),
+            "retained": .int(Int64(self.retained)), "churn_rate": .string(percentage(self.lost, of: self.start)),
+            "churn_rate_net": .string(net), "retention_rate": .string(percentage(self.retained, of: self.start)),
+        ]
+    }
+}
+
+/// ``percentage(_:of:)`` of a part that may be negative.
+func percentageSigned(_ part: Int, of whole: Int) -> String? {
+    guard let magnitude = percentage(abs(part), of: whole) else { return nil }
+    return part < 0 ? "-" + magnitude : magnitude
+}
+
+extension ValueProjector {
+    // MARK: - churn.report
+
+    /// `churn.report {start_date, end_date}`: customers at the start (not prospects, not churned), at
+    /// the end, lost (at the start, churned at the end), new (first order in the period), reactivated
+    /// (churned at the start, back at the end), and the rates: `churn_rate` = lost ÷ start,
+    /// `churn_rate_net` = (start − end) ÷ start, `retention_rate` = retained ÷ start (percentages).
+    func churnReport(_ json: JSON?, _ txn: Transaction) throws -> JSON {
+        var params = try Params(json)
+        let start = try Self.day(&params, "start_date", required: true)!
+        let end = try Self.day(&params, "end_date", required: true)!
+        try params.finish()
+        guard start < end else { throw Rejection.invalid("end_date", "must be after start_date") }
+        var figures = ChurnFigures(try self.everyCustomer(txn).map(\.orders), start: start, end: end).json
+        figures["start_date"] = .string(start.text)
+        figures["end_date"] = .string(end.text)
+        return figures
+    }
+
+    // MARK: - cohort.report
+
+    /// `cohort.report {from_month, to_month, months? = 12, cumulative? = false, as_of_date?}`: one row
+    /// per month of first counted orders from `from_month` to `to_month`, with its size and, for
+    /// k = 0…months − 1, the share of it with a counted order in month k after it (cumulative: with a
+    /// repeat order in any of months 1…k). Months after the `as_of_date` month are left out; that
+    /// month is `partial` unless `as_of_date` is its last day.
+    func cohortReport(_ json: JSON?, _ txn: Transaction) throws -> JSON {
+        var params = try Params(json)
+        guard let fromText = try params.string("from_month", required: true), let from = BusinessMonth(fromText) else {
+            throw Rejection.invalid("from_month", "expected a month YYYY-MM")
+        }
+        guard let toText = try params.string("to_month", required: true), let to = BusinessMonth(toText), from <= to
+        else { throw Rejection.invalid("to_month", "expected a month YYYY-MM, not before from_month") }
+        let months = try params.int("months") ?? 12
+        guard (1...120).contains(months) else { throw Rejection.invalid("months", "must be 1 to 120") }
+        let cumulative = try params.bool("cumulative") ?? false
+        let day = try Self.day(&params, "as_of_date") ?? BusinessDay.today()
+        try params.finish()
+        let current = BusinessMonth(day)
+        // Per customer: the month of its first counted order and the months it ordered in.
+        var cohorts: [BusinessMonth: [Set<BusinessMonth>]] = [:]
+        for customer in try self.everyCustomer(txn) {
+            let counted = CustomerValue.counted(customer.orders, asOf: day)
+            guard let first = counted.map(\.date).min() else { continue }
+            let cohort = BusinessMonth(first)
+            guard cohort >= from, cohort <= to else { continue }
+            cohorts[cohort, default: []].append(Set(counted.map { BusinessMonth($0.date) }))
+        }
+        var rows: [JSON] = []
+        for index in from.index...to.index {
+            let cohort = BusinessMonth(index: index)
+            let members = cohorts[cohort] ?? []
+            var cells: [JSON] = []
+            for k in 0..<months where cohort.index + k <= current.index {
+                let count: Int
+                if k == 0 {
+                    count = members.count
+                } else if cumulative {
+                    count =
+                        members.filter { ordered in
+                            (1...k).contains { ordered.contains(BusinessMonth(index: cohort.index + $0)) }
+                        }.count
+                } else {
+                    count = members.filter { $0.contains(BusinessMonth(index: cohort.index + k)) }.count
+                }
+                cells.append(.string(percentage(count, of: members.count)))
+            }
+            rows.append([
+                "cohort": .string(cohort.text), "size": .int(Int64(members.count)), "retention": .array(cells),
+            ])
+        }
+        return [
+            "as_of_date": .string(day.text), "months": .int(months), "cumulative": .bool(cumulative),
+            "partial_month": day == current.lastDay ? .null : .string(current.text), "cohorts": .array(rows),
+        ]
+    }
+}

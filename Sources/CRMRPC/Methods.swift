@@ -146,6 +146,8 @@ public enum RPCMethods {
         RPCMethod("sla.report", .query, .read, long: true, asOf: true),
         RPCMethod("value.customer", .query, .read),
         RPCMethod("rfm.report", .query, .read, long: true),
+        RPCMethod("churn.report", .query, .read, long: true),
+        RPCMethod("cohort.report", .query, .read, long: true),
         RPCMethod("customer.history", .query, .audit, long: true),
         RPCMethod("deal.history", .query, .audit, long: true),
         RPCMethod("ticket.history", .query, .audit, long: true),

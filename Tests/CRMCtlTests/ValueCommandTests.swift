@@ -58,6 +58,30 @@ import Testing
         #expect(lines.suffix(2) == ["  CH  champions: 2", "  HI  hibernating: 0"])
     }
 
+    @Test func churnAndCohortReports() throws {
+        let churn = try request(["churn", "report", "--start-date", "2024-12-31", "--end-date", "2025-06-30"])
+        #expect(
+            churn.method == "churn.report" && churn.params == ["start_date": "2024-12-31", "end_date": "2025-06-30"])
+        let cohort = try request([
+            "cohort", "report", "--from-month", "2024-07", "--to-month", "2024-12", "--months", "6", "--cumulative",
+        ])
+        #expect(cohort.method == "cohort.report")
+        #expect(cohort.params == ["from_month": "2024-07", "to_month": "2024-12", "months": 6, "cumulative": true])
+        let report: JSON = [
+            "as_of_date": "2025-06-30", "cumulative": false, "partial_month": nil,
+            "cohorts": [
+                ["cohort": "2024-07", "size": 3, "retention": ["100.00", "66.67", "0.00"]],
+                ["cohort": "2024-08", "size": 0, "retention": [nil, nil]],
+            ],
+        ]
+        let lines = Output.cohortHeatMap(report).split(separator: "\n", omittingEmptySubsequences: false).map(
+            String.init)
+        #expect(lines[0] == "cohorts as of 2025-06-30")
+        #expect(lines[2] == "  COHORT   SIZE  M0      M1     M2")
+        #expect(lines[3] == "  2024-07  3     ██ 100  ▓▓ 67     0")
+        #expect(lines[4] == "  2024-08  0     -       -")
+    }
+
     @Test func theValueIsATablePerCurrency() {
         let value: JSON = [
             "as_of_date": "2025-06-30", "status": "churned", "orders": 2, "first_order_date": "2023-11-11",

@@ -136,6 +136,36 @@ import Testing
         #expect(segments["hibernating"] == 2 && segments["about_to_sleep"] == 0)
         #expect(segments.filter { $0.key != "hibernating" && $0.key != "about_to_sleep" }.values.allSatisfy { $0 == 1 })
 
+        // Churn in the first half of 2025: 3 of 6 lost, 3 new, so the seeds' net formula says 0 %.
+        let churn = try await client.result("churn.report", ["start_date": "2024-12-31", "end_date": "2025-06-30"])
+        #expect(churn["start"] == 6 && churn["end"] == 6 && churn["lost"] == 3 && churn["new"] == 3)
+        #expect(churn["reactivated"] == 0 && churn["churn_rate"] == "50.00" && churn["churn_rate_net"] == "0.00")
+        #expect(churn["retention_rate"] == "50.00")
+        // The 2024-07 cohort (C05, C08, C09) month by month, and cumulative.
+        let cohorts = try await client.result(
+            "cohort.report", ["from_month": "2024-07", "to_month": "2024-07", "as_of_date": "2025-06-30"]
+        )
+        #expect(cohorts["partial_month"] == .null, "2025-06-30 is the last day of its month")
+        #expect(cohorts["cohorts"]?[0]?["size"] == 3)
+        #expect(
+            cohorts["cohorts"]?[0]?["retention"]
+                == [
+                    "100.00", "66.67", "66.67", "66.67", "33.33", "33.33", "0.00", "33.33", "0.00", "33.33", "0.00",
+                    "0.00",
+                ]
+        )
+        let cumulative = try await client.result(
+            "cohort.report",
+            ["from_month": "2024-07", "to_month": "2024-07", "as_of_date": "2025-06-30", "cumulative": true]
+        )
+        #expect(
+            cumulative["cohorts"]?[0]?["retention"]?.arrayValue?.prefix(4) == ["100.00", "66.67", "100.00", "100.00"])
+        let partial = try await client.result(
+            "cohort.report", ["from_month": "2025-05", "to_month": "2025-06", "as_of_date": "2025-06-15"]
+        )
+        #expect(partial["partial_month"] == "2025-06")
+        #expect(partial["cohorts"]?[0]?["retention"] == ["100.00", "0.00"], "C03's cohort; months after June left out")
+
         // Rebuilt from the log, the value read model answers the same.
         _ = try await client.result("projection.rebuild", ["name": "value"])
         _ = try await ProjectionLifecycleTests.waitUntilSettled(client)
