@@ -23,7 +23,7 @@ struct ValueGroup: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "value",
         abstract: "Show what customers are worth, from their orders.",
-        subcommands: [Customer.self]
+        subcommands: [Customer.self, SimpleCLV.self]
     )
 }
 
@@ -346,6 +346,80 @@ extension OrderGroup {
 }
 
 extension ValueGroup {
+    /// `crmctl value clv-simple`.
+    struct SimpleCLV: RPCCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "clv-simple",
+            abstract: "Lifetime value by the simple formula (value.clv_simple).",
+            discussion: """
+                CLV = average order value × purchases per month × 12 × lifespan in years (× margin \
+                rate). Give the inputs, or --currency to take them from the orders of the window.
+                Examples:
+                  crmctl value clv-simple --aov 100 --purchases-per-month 2 --lifespan-years 3
+                  crmctl value clv-simple --currency EUR --as-of-date 2025-06-30 \\
+                    --lifespan-years 3
+                """
+        )
+
+        @Option(help: ArgumentHelp("Average order value.", valueName: "decimal"))
+        var aov: String?
+
+        @Option(help: ArgumentHelp("Purchases per customer and month.", valueName: "decimal"))
+        var purchasesPerMonth: String?
+
+        @Option(help: ArgumentHelp("Years a customer stays.", valueName: "decimal"))
+        var lifespanYears: String
+
+        @Option(help: ArgumentHelp("Share of revenue that is margin (default 1).", valueName: "decimal"))
+        var marginRate: String?
+
+        @Option(help: ArgumentHelp("Derive the inputs from the orders in this currency.", valueName: "code"))
+        var currency: String?
+
+        @Option(help: ArgumentHelp("End of the window, YYYY-MM-DD (with --currency).", valueName: "date"))
+        var asOfDate: String?
+
+        @Option(help: ArgumentHelp("Days of the window (with --currency, default 365).", valueName: "days"))
+        var windowDays: Int?
+
+        @OptionGroup(title: "Global options")
+        var global: GlobalOptions
+
+        var method: String { "value.clv_simple" }
+
+        func validate() throws {
+            if self.currency == nil, self.aov == nil || self.purchasesPerMonth == nil {
+                throw ValidationError("give --aov and --purchases-per-month, or --currency to derive them")
+            }
+        }
+
+        func params() throws -> JSON? {
+            guard let currency = self.currency else {
+                var params: [String: JSON] = [
+                    "aov": .string(self.aov ?? ""), "purchases_per_month": .string(self.purchasesPerMonth ?? ""),
+                    "lifespan_years": .string(self.lifespanYears),
+                ]
+                if let value = self.marginRate { params["margin_rate"] = .string(value) }
+                return .object(params)
+            }
+            var derive: [String: JSON] = ["currency": .string(currency), "lifespan_years": .string(self.lifespanYears)]
+            if let value = self.asOfDate { derive["as_of_date"] = .string(value) }
+            if let value = self.windowDays { derive["window_days"] = .int(Int64(value)) }
+            return ["derive": .object(derive)]
+        }
+
+        func render(_ result: JSON) -> String {
+            guard result["buyers"] != nil else { return "CLV \(Output.text(result["clv"]) ?? "?")" }
+            func value(_ key: String) -> String { Output.text(result[key]) ?? "?" }
+            return [
+                "CLV \(value("clv")) \(value("currency")) (as of \(value("as_of_date")), \(value("window_days")) days)",
+                "  revenue \(value("revenue")) from \(value("orders")) orders of \(value("buyers")) buyers",
+                "  aov \(value("aov")), purchases per month \(value("purchases_per_month")), "
+                    + "lifespan \(value("lifespan_years")) years",
+            ].joined(separator: "\n")
+        }
+    }
+
     /// `crmctl value customer`.
     struct Customer: RPCCommand {
         static let configuration = CommandConfiguration(

@@ -75,6 +75,7 @@ public struct ValueProjector: Projector {
             "rfm.report": { params, txn in try self.rfmReport(params, txn) },
             "churn.report": { params, txn in try self.churnReport(params, txn) },
             "cohort.report": { params, txn in try self.cohortReport(params, txn) },
+            "value.clv_simple": { params, txn in try self.clvSimple(params, txn) },
         ]
     }
 

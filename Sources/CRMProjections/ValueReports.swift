@@ -1,6 +1,8 @@
 import CRMDomain
+import CRMEventStore
 import CRMJSON
 import CRMParams
+import Foundation
 import LMDB
 
 /// RFM scoring: recency, frequency and monetary value of every buyer, each scored 1–5 by its rank
@@ -314,5 +316,83 @@ extension ValueProjector {
             "as_of_date": .string(day.text), "months": .int(months), "cumulative": .bool(cumulative),
             "partial_month": day == current.lastDay ? .null : .string(current.text), "cohorts": .array(rows),
         ]
+    }
+}
+
+extension ValueProjector {
+    // MARK: - value.clv_simple
+
+    /// `value.clv_simple {aov, purchases_per_month, lifespan_years, margin_rate?}` → `aov ×
+    /// purchases_per_month × 12 × lifespan_years × margin_rate` (exact decimals, rounded half to even
+    /// to cents at the end); or `{derive: {as_of_date?, window_days? = 365, currency, lifespan_years}}`,
+    /// which takes the inputs from the orders of the window: `aov` = revenue ÷ orders,
+    /// `purchases_per_month` = orders ÷ (buyers × window_days × 12 ÷ 365), and `clv` = revenue ÷ buyers ×
+    /// 365 ÷ window_days × lifespan_years.
+    func clvSimple(_ json: JSON?, _ txn: Transaction) throws -> JSON {
+        var params = try Params(json)
+        if var derive = try params.object("derive") {
+            let day = try Self.day(&derive, "as_of_date") ?? BusinessDay.today()
+            let window = try derive.int("window_days") ?? 365
+            guard (1...3650).contains(window) else {
+                throw Rejection.invalid("derive.window_days", "must be 1 to 3650")
+            }
+            guard let currency = try derive.currency("currency") else { throw Rejection.missing("derive.currency") }
+            let years = try Self.decimal(&derive, "lifespan_years", required: true)!
+            try derive.finish()
+            try params.finish()
+            let start = BusinessDay(days: day.days - window + 1)
+            var revenue: Int128 = 0
+            var orders = 0
+            var buyers = 0
+            for customer in try self.everyCustomer(txn) {
+                let inWindow = CustomerValue.counted(customer.orders, asOf: day).filter {
+                    $0.date >= start && $0.order.currency == currency
+                }
+                guard !inWindow.isEmpty else { continue }
+                buyers += 1
+                orders += inWindow.count
+                revenue += inWindow.reduce(Int128(0)) { $0 + $1.net }
+            }
+            guard buyers > 0 else {
+                throw Rejection(.invalidField, field: "derive", "no customer ordered in \(currency) in the window")
+            }
+            let money = Decimal(string: MoneyAmount.format(revenue, scale: MoneyAmount.scale))!
+            let aov = money / Decimal(orders)
+            let perMonth = Decimal(orders) / (Decimal(buyers) * Decimal(window) * 12 / 365)
+            let clv = money / Decimal(buyers) * 365 / Decimal(window) * years
+            return [
+                "clv": .string(Self.rounded(clv, 2)), "currency": .string(currency), "as_of_date": .string(day.text),
+                "window_days": .int(window), "revenue": .string(CustomerValue.format(revenue)),
+                "orders": .int(Int64(orders)), "buyers": .int(Int64(buyers)), "aov": .string(Self.rounded(aov, 2)),
+                "purchases_per_month": .string(Self.rounded(perMonth, 4)), "lifespan_years": .string("\(years)"),
+            ]
+        }
+        let aov = try Self.decimal(&params, "aov", required: true)!
+        let perMonth = try Self.decimal(&params, "purchases_per_month", required: true)!
+        let years = try Self.decimal(&params, "lifespan_years", required: true)!
+        let marginRate = try Self.decimal(&params, "margin_rate") ?? 1
+        try params.finish()
+        return ["clv": .string(Self.rounded(aov * perMonth * 12 * years * marginRate, 2))]
+    }
+
+    /// A decimal member ≥ 0 (a decimal string or a number).
+    static func decimal(_ params: inout Params, _ key: String, required: Bool = false) throws -> Decimal? {
+        guard let value = try params.raw(key, required: required) else { return nil }
+        let text = value.stringValue ?? value.serializedString()
+        guard let amount = MoneyAmount(json: value) ?? MoneyAmount(decimal: text) else {
+            throw Rejection.invalid(params.fieldPath(key), "must be a decimal number ≥ 0")
+        }
+        return Decimal(string: amount.description)!
+    }
+
+    /// `value` rounded half to even to `places` decimals, with exactly that many.
+    static func rounded(_ value: Decimal, _ places: Int) -> String {
+        var input = value
+        var output = Decimal()
+        NSDecimalRound(&output, &input, places, .bankers)
+        var text = "\(output)"
+        if !text.contains(".") { text += "." }
+        let decimals = text.count - 1 - text.distance(from: text.startIndex, to: text.firstIndex(of: ".")!)
+        return text + String(repeating: "0", count: max(0, places - decimals))
     }
 }

@@ -148,6 +148,7 @@ public enum RPCMethods {
         RPCMethod("rfm.report", .query, .read, long: true),
         RPCMethod("churn.report", .query, .read, long: true),
         RPCMethod("cohort.report", .query, .read, long: true),
+        RPCMethod("value.clv_simple", .query, .read, long: true),
         RPCMethod("customer.history", .query, .audit, long: true),
         RPCMethod("deal.history", .query, .audit, long: true),
         RPCMethod("ticket.history", .query, .audit, long: true),

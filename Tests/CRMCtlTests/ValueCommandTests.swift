@@ -82,6 +82,19 @@ import Testing
         #expect(lines[4] == "  2024-08  0     -       -")
     }
 
+    @Test func simpleCLVTakesInputsOrDerivesThem() throws {
+        let given = try request([
+            "value", "clv-simple", "--aov", "100", "--purchases-per-month", "2", "--lifespan-years", "3",
+        ])
+        #expect(given.method == "value.clv_simple")
+        #expect(given.params == ["aov": "100", "purchases_per_month": "2", "lifespan_years": "3"])
+        let derived = try request([
+            "value", "clv-simple", "--currency", "EUR", "--lifespan-years", "3", "--window-days", "90",
+        ])
+        #expect(derived.params == ["derive": ["currency": "EUR", "lifespan_years": "3", "window_days": 90]])
+        #expect(throws: (any Error).self) { try CRMCtl.parseAsRoot(["value", "clv-simple", "--lifespan-years", "3"]) }
+    }
+
     @Test func theValueIsATablePerCurrency() {
         let value: JSON = [
             "as_of_date": "2025-06-30", "status": "churned", "orders": 2, "first_order_date": "2023-11-11",

@@ -166,6 +166,22 @@ import Testing
         #expect(partial["partial_month"] == "2025-06")
         #expect(partial["cohorts"]?[0]?["retention"] == ["100.00", "0.00"], "C03's cohort; months after June left out")
 
+        // The seeds' CLTV (100 × 2 × 12 × 3), and the same formula with inputs from the orders of the year.
+        let seeds = try await client.result(
+            "value.clv_simple", ["aov": "100", "purchases_per_month": "2", "lifespan_years": "3"]
+        )
+        #expect(seeds["clv"] == "7200.00")
+        let derived = try await client.result(
+            "value.clv_simple",
+            ["derive": ["as_of_date": "2025-06-30", "currency": "EUR", "lifespan_years": "3"]]
+        )
+        #expect(derived["revenue"] == "8450.00" && derived["orders"] == 31 && derived["buyers"] == 9)
+        #expect(derived["aov"] == "272.58" && derived["purchases_per_month"] == "0.2870")
+        #expect(derived["clv"] == "2816.67")
+        let bad = try await client.error(
+            "value.clv_simple", ["aov": "100", "purchases_per_month": "-2", "lifespan_years": "3"])
+        #expect(bad.reason == "invalid_field" && bad.field == "purchases_per_month")
+
         // Rebuilt from the log, the value read model answers the same.
         _ = try await client.result("projection.rebuild", ["name": "value"])
         _ = try await ProjectionLifecycleTests.waitUntilSettled(client)
