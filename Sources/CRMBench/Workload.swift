@@ -60,6 +60,8 @@ struct WorkloadContext {
     var definedSchedule = false
     var definedPolicy = false
     var retiredPolicy = false
+    /// Whether this connection has set its value model.
+    var definedModel = false
 
     /// A random existing customer's index, or `nil` when none exists yet or the one drawn was merged
     /// (the generator then draws again).

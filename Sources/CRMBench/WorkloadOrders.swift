@@ -15,7 +15,19 @@ enum OrderWorkload {
         WorkloadEntry(method: "order.record", weight: 6, make: record),
         WorkloadEntry(method: "order.refund", weight: 1, make: refund),
         WorkloadEntry(method: "order.cancel", weight: 1, make: cancel),
+        WorkloadEntry(method: "value.model.set", weight: 1, make: setModel),
     ]
+
+    /// Each connection sets one value model (the published CDNOW parameters) once.
+    static func setModel(_ context: inout WorkloadContext) -> JSON? {
+        guard !context.definedModel else { return nil }
+        context.definedModel = true
+        return [
+            "model_id": .string("\(context.prefix)m"), "currency": "EUR",
+            "bgnbd": ["r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426],
+            "gamma_gamma": ["p": 6.25, "q": 3.74, "gamma": 15.44],
+        ]
+    }
 
     static func record(_ context: inout WorkloadContext) -> JSON? {
         guard let customer = context.someCustomer() else { return nil }

@@ -23,7 +23,7 @@ struct ValueGroup: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "value",
         abstract: "Show what customers are worth, from their orders.",
-        subcommands: [Customer.self, SimpleCLV.self]
+        subcommands: [Customer.self, SimpleCLV.self, Predict.self, SetModel.self]
     )
 }
 
@@ -346,6 +346,126 @@ extension OrderGroup {
 }
 
 extension ValueGroup {
+    /// `crmctl value predict`.
+    struct Predict: RPCCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "A customer's future by the value model (value.predict).",
+            discussion: """
+                P(alive), expected purchases in the horizon, expected value of a purchase and the \
+                discounted lifetime value, from the BG/NBD and Gamma-Gamma model of the currency.
+                Example:
+                  crmctl value predict c7 --as-of-date 2025-06-30
+                """
+        )
+
+        @Argument(help: ArgumentHelp("Id of the customer.", valueName: "customer-id"))
+        var customerID: String
+
+        @Option(help: ArgumentHelp("The model (default: the latest for the currency).", valueName: "id"))
+        var model: String?
+
+        @Option(help: ArgumentHelp("The model's currency, when several have models.", valueName: "code"))
+        var currency: String?
+
+        @Option(help: ArgumentHelp("The business date to predict from, YYYY-MM-DD.", valueName: "date"))
+        var asOfDate: String?
+
+        @Option(help: ArgumentHelp("Weeks of expected purchases (default 52).", valueName: "weeks"))
+        var horizonWeeks: Double?
+
+        @Option(help: ArgumentHelp("Months of lifetime value (default 12).", valueName: "n"))
+        var months: Int?
+
+        @OptionGroup(title: "Global options")
+        var global: GlobalOptions
+
+        var method: String { "value.predict" }
+
+        func params() throws -> JSON? {
+            var params: [String: JSON] = ["customer_id": .string(self.customerID)]
+            if let value = self.model { params["model_id"] = .string(value) }
+            if let value = self.currency { params["currency"] = .string(value) }
+            if let value = self.asOfDate { params["as_of_date"] = .string(value) }
+            if let value = self.horizonWeeks { params["horizon_weeks"] = .double(value) }
+            if let value = self.months { params["months"] = .int(Int64(value)) }
+            return .object(params)
+        }
+
+        func render(_ result: JSON) -> String {
+            func value(_ key: String) -> String { Output.text(result[key]) ?? "-" }
+            let inputs = result["inputs"]
+            return [
+                "customer \(self.customerID) by model \(value("model_id")) (\(value("currency")))",
+                "  repeat purchases \(Output.text(inputs?["frequency"]) ?? "?"), the last after "
+                    + "\(Output.text(inputs?["recency_weeks"]) ?? "?") weeks, "
+                    + "\(Output.text(inputs?["age_weeks"]) ?? "?") weeks since the first",
+                "  P(alive):              \(value("p_alive"))",
+                "  purchases in \(value("horizon_weeks")) weeks: \(value("expected_purchases"))",
+                "  value of a purchase:   \(value("expected_order_value"))",
+                "  lifetime value:        \(Output.text(result["clv"]?["value"]) ?? "-") over "
+                    + "\(Output.text(result["clv"]?["months"]) ?? "?") months",
+            ].joined(separator: "\n")
+        }
+    }
+
+    /// `crmctl value set-model`.
+    struct SetModel: RPCCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set-model",
+            abstract: "Set a value model's parameters by hand (value.model.set).",
+            discussion: """
+                Example (the published CDNOW parameters):
+                  crmctl value set-model cdnow --currency USD --r 0.243 --alpha 4.414 \\
+                    --a 0.793 --b 2.426 --p 6.25 --q 3.74 --gamma 15.44
+                """
+        )
+
+        @Argument(help: ArgumentHelp("Id of the model.", valueName: "model-id"))
+        var modelID: String
+
+        @Option(help: ArgumentHelp("Currency of the orders it models.", valueName: "code"))
+        var currency: String
+
+        @Option(name: .customLong("r"), help: "BG/NBD r.") var r: Double
+        @Option(name: .customLong("alpha"), help: "BG/NBD alpha.") var alpha: Double
+        @Option(name: .customLong("a"), help: "BG/NBD a (not 1).") var a: Double
+        @Option(name: .customLong("b"), help: "BG/NBD b.") var b: Double
+        @Option(name: .customLong("p"), help: "Gamma-Gamma p.") var p: Double?
+        @Option(name: .customLong("q"), help: "Gamma-Gamma q.") var q: Double?
+        @Option(name: .customLong("gamma"), help: "Gamma-Gamma gamma.") var gamma: Double?
+
+        @OptionGroup(title: "Command options")
+        var common: CommandOptions
+
+        @OptionGroup(title: "Global options")
+        var global: GlobalOptions
+
+        var method: String { "value.model.set" }
+
+        func validate() throws {
+            let given = [self.p, self.q, self.gamma].compactMap { $0 }.count
+            if given != 0, given != 3 { throw ValidationError("give all of --p, --q and --gamma, or none") }
+        }
+
+        func params() throws -> JSON? {
+            var params: [String: JSON] = [
+                "model_id": .string(self.modelID), "currency": .string(self.currency),
+                "bgnbd": [
+                    "r": .double(self.r), "alpha": .double(self.alpha), "a": .double(self.a), "b": .double(self.b),
+                ],
+            ]
+            if let p = self.p, let q = self.q, let gamma = self.gamma {
+                params["gamma_gamma"] = ["p": .double(p), "q": .double(q), "gamma": .double(gamma)]
+            }
+            try self.common.apply(to: &params)
+            return .object(params)
+        }
+
+        func render(_ result: JSON) -> String {
+            Output.commandSummary(noun: "model", verb: "set", idKey: "model_id", result: result)
+        }
+    }
+
     /// `crmctl value clv-simple`.
     struct SimpleCLV: RPCCommand {
         static let configuration = CommandConfiguration(

@@ -113,6 +113,8 @@ public enum SalesEventType {
     public static let orderRefunded = "OrderRefunded"
     /// `OrderCancelled`.
     public static let orderCancelled = "OrderCancelled"
+    /// `ValueModelFitted`.
+    public static let valueModelFitted = "ValueModelFitted"
 }
 
 /// What `decide` knows about a pipeline: its current definition and how many open deals sit in each

@@ -52,6 +52,10 @@ public enum Reason: String, Sendable, CaseIterable {
     case orderCancelled = "order_cancelled"
     /// `order.refund` in another currency than the order's (`details.currency`).
     case currencyMismatch = "currency_mismatch"
+    /// `value.predict` with no model for the currency.
+    case modelNotFitted = "model_not_fitted"
+    /// Too little data for a model (`details.needed`).
+    case insufficientData = "insufficient_data"
     /// `events.read {decrypt: true}` met personal data whose key is unknown (not erased: missing or
     /// damaged in the key store); `details.kid` names it.
     case piiUnavailable = "pii_unavailable"

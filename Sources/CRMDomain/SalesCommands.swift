@@ -57,6 +57,8 @@ public enum SalesEvolver {
             try store.setDeal(updated.dealID, deal)
         case .orderRecorded, .orderRefunded, .orderCancelled:
             try SalesEvolver.applyOrder(sales, to: store)
+        case .valueModelFitted(let model):
+            try store.setRecord(.sales, "model:" + model.modelID, [])
         }
     }
 

@@ -18,6 +18,8 @@ public enum SalesEvent: Sendable, Hashable {
     case orderRefunded(OrderRefunded)
     /// `OrderCancelled`: an order that no longer counts.
     case orderCancelled(OrderCancelled)
+    /// `ValueModelFitted`: parameters of a lifetime-value model (stream `model-<id>`).
+    case valueModelFitted(ValueModelFitted)
 
     /// The event type name, e.g. `DealCreated`.
     public var type: String {
@@ -29,6 +31,7 @@ public enum SalesEvent: Sendable, Hashable {
         case .orderRecorded: SalesEventType.orderRecorded
         case .orderRefunded: SalesEventType.orderRefunded
         case .orderCancelled: SalesEventType.orderCancelled
+        case .valueModelFitted: SalesEventType.valueModelFitted
         }
     }
 }

@@ -30,6 +30,38 @@ enum OrderEventCodec {
         ]
     }
 
+    static func data(_ model: ValueModelFitted) -> JSON {
+        let bgnbd = model.bgnbd
+        return [
+            "model_id": .string(model.modelID), "source": .string(model.source), "currency": .string(model.currency),
+            "bgnbd": [
+                "r": .double(bgnbd.r), "alpha": .double(bgnbd.alpha), "a": .double(bgnbd.a), "b": .double(bgnbd.b),
+            ],
+            "gamma_gamma": model.gammaGamma.map {
+                ["p": .double($0.p), "q": .double($0.q), "gamma": .double($0.gamma)]
+            }
+                ?? .null,
+        ]
+    }
+
+    static func model(_ data: JSON) -> ValueModelFitted? {
+        func number(_ value: JSON?) -> Double? { value?.doubleValue ?? value?.intValue.map(Double.init) }
+        let fit = data["bgnbd"] ?? .null
+        guard let id = data["model_id"]?.stringValue, let currency = data["currency"]?.stringValue,
+            let r = number(fit["r"]), let alpha = number(fit["alpha"]), let a = number(fit["a"]),
+            let b = number(fit["b"])
+        else { return nil }
+        let spend = data["gamma_gamma"] ?? .null
+        var gammaGamma: GammaGammaParameters?
+        if let p = number(spend["p"]), let q = number(spend["q"]), let gamma = number(spend["gamma"]) {
+            gammaGamma = GammaGammaParameters(p: p, q: q, gamma: gamma)
+        }
+        return ValueModelFitted(
+            modelID: id, source: data["source"]?.stringValue ?? "external", currency: currency,
+            bgnbd: BGNBDParameters(r: r, alpha: alpha, a: a, b: b), gammaGamma: gammaGamma
+        )
+    }
+
     static func recorded(_ data: JSON) -> OrderRecorded? {
         guard let id = data["order_id"]?.stringValue, let customer = data["customer_id"]?.stringValue,
             let amount = data["amount"].flatMap(MoneyAmount.init(json:)), let currency = data["currency"]?.stringValue,

@@ -18,6 +18,7 @@ enum SalesEventCodec {
         case .orderRecorded(let order): (OrderEventCodec.data(order), .null)
         case .orderRefunded(let refund): (OrderEventCodec.data(refund), .null)
         case .orderCancelled(let cancel): (OrderEventCodec.data(cancel), .null)
+        case .valueModelFitted(let model): (OrderEventCodec.data(model), .null)
         }
     }
 
@@ -36,6 +37,7 @@ enum SalesEventCodec {
         case SalesEventType.orderRecorded: OrderEventCodec.recorded(event.data).map(SalesEvent.orderRecorded)
         case SalesEventType.orderRefunded: OrderEventCodec.refunded(event.data).map(SalesEvent.orderRefunded)
         case SalesEventType.orderCancelled: OrderEventCodec.cancelled(event.data).map(SalesEvent.orderCancelled)
+        case SalesEventType.valueModelFitted: OrderEventCodec.model(event.data).map(SalesEvent.valueModelFitted)
         default: nil
         }
     }
@@ -78,7 +80,7 @@ enum SalesEventCodec {
             data.member("reopened", changed.reopened)
             data.member("to", changed.to)
             data.member("to_kind", changed.toKind)
-        case .pipelineDefined, .dealUpdated, .orderRecorded, .orderRefunded, .orderCancelled:
+        case .pipelineDefined, .dealUpdated, .orderRecorded, .orderRefunded, .orderCancelled, .valueModelFitted:
             return nil
         }
         data.closeObject()

@@ -10,7 +10,7 @@ extension CustomerProfileProjector {
     func applySalesEvent(_ event: RecordedEvent, _ txn: Transaction) throws {
         guard case .sales(let sales) = event.event else { return }
         switch sales {
-        case .pipelineDefined, .orderRecorded, .orderRefunded, .orderCancelled:
+        case .pipelineDefined, .orderRecorded, .orderRefunded, .orderCancelled, .valueModelFitted:
             // Orders are the value read model's.
             return
         case .dealCreated(let created):

@@ -27,6 +27,8 @@ public struct ValueProjector: Projector {
 
     let orders: Database
     let customers: Database
+    /// Value models: model id → parameters; and `#latest#<currency>` → the id of the latest one.
+    let models: Database
 
     /// Opens (creating when needed) the tables of `slot` in `txn`; `cipher` is not used.
     public init(_ txn: Transaction, slot: Int = 0, cipher: RowCipher? = nil) throws {
@@ -38,9 +40,10 @@ public struct ValueProjector: Projector {
         }
         self.orders = try open("orders")
         self.customers = try open("customers")
+        self.models = try open("models")
     }
 
-    public var databases: [Database] { [self.orders, self.customers] }
+    public var databases: [Database] { [self.orders, self.customers, self.models] }
 
     /// Folds one event; other event types are ignored.
     public func apply(_ event: RecordedEvent, _ txn: Transaction) throws {
@@ -59,6 +62,9 @@ public struct ValueProjector: Projector {
             try self.update(refunded.customerID, refunded.orderID, txn) { order in
                 order.refunds.append(ValueOrder.Refund(at: event.occurredAt, amount: refunded.amount))
             }
+        case .sales(.valueModelFitted(let model)):
+            try txn.put(self.models, model.modelID, model.encoded())
+            try txn.put(self.models, "#latest#" + model.currency, Array(model.modelID.utf8))
         case .sales(.orderCancelled(let cancelled)):
             try self.update(cancelled.customerID, cancelled.orderID, txn) { order in
                 order.cancelledAt = order.cancelledAt ?? event.occurredAt
@@ -76,6 +82,7 @@ public struct ValueProjector: Projector {
             "churn.report": { params, txn in try self.churnReport(params, txn) },
             "cohort.report": { params, txn in try self.cohortReport(params, txn) },
             "value.clv_simple": { params, txn in try self.clvSimple(params, txn) },
+            "value.predict": { params, txn in try self.predict(params, txn) },
         ]
     }
 

@@ -113,6 +113,7 @@ extension MergeCustomers: ParamsDecodable {}
 extension RecordOrder: ParamsDecodable {}
 extension RefundOrder: ParamsDecodable {}
 extension CancelOrder: ParamsDecodable {}
+extension SetValueModel: ParamsDecodable {}
 
 /// Every JSON-RPC method of crmd.
 public enum RPCMethods {
@@ -127,6 +128,7 @@ public enum RPCMethods {
         .command(OpenTicket.self), .command(ReplyToTicket.self), .command(SetTicketStatus.self),
         .command(SetTicketPriority.self), .command(TagTicket.self),
         .command(RecordOrder.self), .command(RefundOrder.self), .command(CancelOrder.self),
+        .command(SetValueModel.self),
         RPCMethod("projection.rebuild", .command, .admin),
 
         RPCMethod("customer.get", .query, .read, asOf: true),
@@ -149,6 +151,7 @@ public enum RPCMethods {
         RPCMethod("churn.report", .query, .read, long: true),
         RPCMethod("cohort.report", .query, .read, long: true),
         RPCMethod("value.clv_simple", .query, .read, long: true),
+        RPCMethod("value.predict", .query, .read),
         RPCMethod("customer.history", .query, .audit, long: true),
         RPCMethod("deal.history", .query, .audit, long: true),
         RPCMethod("ticket.history", .query, .audit, long: true),

@@ -68,3 +68,42 @@ extension CancelOrder {
         self.init(orderID: orderID, reason: reason)
     }
 }
+
+extension SetValueModel {
+    /// Parses and validates the params: every parameter a finite number > 0, and BG/NBD's `a` ≠ 1
+    /// (the expected purchases are singular there).
+    public init(params: inout Params) throws(Rejection) {
+        let modelID = try params.identifier("model_id", required: true)!
+        guard let currency = try params.currency("currency") else { throw Rejection.missing("currency") }
+        var fit = try params.object("bgnbd", required: true)!
+        let bgnbd = BGNBDParameters(
+            r: try SetValueModel.positive(&fit, "r"), alpha: try SetValueModel.positive(&fit, "alpha"),
+            a: try SetValueModel.positive(&fit, "a"), b: try SetValueModel.positive(&fit, "b")
+        )
+        try fit.finish()
+        guard abs(bgnbd.a - 1) >= 1e-6 else { throw Rejection.invalid("bgnbd.a", "must not be 1") }
+        var gammaGamma: GammaGammaParameters?
+        if var spend = try params.object("gamma_gamma") {
+            gammaGamma = GammaGammaParameters(
+                p: try SetValueModel.positive(&spend, "p"), q: try SetValueModel.positive(&spend, "q"),
+                gamma: try SetValueModel.positive(&spend, "gamma")
+            )
+            try spend.finish()
+        }
+        try params.finish()
+        self.init(
+            model: ValueModelFitted(
+                modelID: modelID, source: "external", currency: currency, bgnbd: bgnbd, gammaGamma: gammaGamma
+            )
+        )
+    }
+
+    /// A required finite number > 0.
+    static func positive(_ params: inout Params, _ key: String) throws(Rejection) -> Double {
+        let value = try params.raw(key, required: true)!
+        guard let number = value.doubleValue ?? value.intValue.map(Double.init), number.isFinite, number > 0 else {
+            throw Rejection.invalid(params.fieldPath(key), "must be a finite number > 0")
+        }
+        return number
+    }
+}

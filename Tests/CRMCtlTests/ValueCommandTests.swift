@@ -95,6 +95,24 @@ import Testing
         #expect(throws: (any Error).self) { try CRMCtl.parseAsRoot(["value", "clv-simple", "--lifespan-years", "3"]) }
     }
 
+    @Test func predictAndSetModelMapTheirFlags() throws {
+        let predict = try request(["value", "predict", "c7", "--as-of-date", "2025-06-30", "--horizon-weeks", "39"])
+        #expect(predict.method == "value.predict")
+        #expect(predict.params == ["customer_id": "c7", "as_of_date": "2025-06-30", "horizon_weeks": 39.0])
+        let set = try request([
+            "value", "set-model", "cdnow", "--currency", "USD", "--r", "0.243", "--alpha", "4.414", "--a", "0.793",
+            "--b", "2.426", "--p", "6.25", "--q", "3.74", "--gamma", "15.44",
+        ])
+        #expect(set.method == "value.model.set")
+        #expect(set.params?["bgnbd"]?["alpha"] == 4.414 && set.params?["gamma_gamma"]?["q"] == 3.74)
+        #expect(throws: (any Error).self) {
+            try CRMCtl.parseAsRoot([
+                "value", "set-model", "m", "--currency", "USD", "--r", "1", "--alpha", "1", "--a", "2", "--b", "1",
+                "--p", "1",
+            ])
+        }
+    }
+
     @Test func theValueIsATablePerCurrency() {
         let value: JSON = [
             "as_of_date": "2025-06-30", "status": "churned", "orders": 2, "first_order_date": "2023-11-11",

@@ -190,6 +190,64 @@ import Testing
         try await daemon.stop()
     }
 
+    /// The published CDNOW parameters (BG/NBD: Fader, Hardie & Lee 2005; Gamma-Gamma: Fader & Hardie
+    /// 2013), set by hand.
+    static let published: JSON = [
+        "model_id": "cdnow", "currency": "EUR", "bgnbd": ["r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426],
+        "gamma_gamma": ["p": 6.25, "q": 3.74, "gamma": 15.44],
+    ]
+
+    @Test func predictionsWithThePublishedParameters() async throws {
+        let daemon = try await TestDaemon()
+        let client = try daemon.client()
+        try await Self.populate(client)
+        #expect(try await client.error("value.predict", ["customer_id": "C05"]).reason == "model_not_fitted")
+        _ = try await client.result("value.model.set", Self.published)
+        // (x, t_x, T, m̄) → P(alive), E[Y(39)], E[Y(52)], E[M], CLV 12 months at 1 % a month.
+        let rows: [(Double, Double, Double, Double, [Double])] = [
+            (0, 0, 38.86, 0, [1.0000, 0.1951, 0.2521, 35.2190, 8.3690]),
+            (1, 1.71, 38.86, 11.77, [0.2121, 0.2032, 0.2598, 18.9169, 4.6373]),
+            (2, 30.43, 38.86, 22.35, [0.7266, 1.2260, 1.5587, 24.6637, 36.2892]),
+            (7, 29.43, 38.86, 73.74, [0.6418, 3.3371, 4.1989, 71.4697, 283.5328]),
+            (26, 30.86, 31.00, 40.00, [0.9689, 20.7497, 25.7582, 39.9207, 972.8200]),
+        ]
+        func close(_ value: JSON?, _ expected: Double) -> Bool {
+            guard let text = value?.stringValue, let number = Double(text) else { return false }
+            return abs(number - expected) <= 5e-5
+        }
+        for (x, tx, T, mean, expected) in rows {
+            var params: JSON = [
+                "frequency": .double(x), "recency_weeks": .double(tx), "age_weeks": .double(T),
+                "mean_value": .double(mean), "horizon_weeks": 39,
+            ]
+            let at39 = try await client.result("value.predict", params)
+            params["horizon_weeks"] = 52
+            let at52 = try await client.result("value.predict", params)
+            #expect(close(at39["p_alive"], expected[0]) && close(at39["expected_purchases"], expected[1]), "x \(x)")
+            #expect(close(at52["expected_purchases"], expected[2]), "x \(x): \(at52)")
+            #expect(
+                close(at52["expected_order_value"], expected[3]) && close(at52["clv"]?["value"], expected[4]), "x \(x)")
+        }
+        // C05 of the worked example as model input: its inputs come from its orders.
+        let c05 = try await client.result("value.predict", ["customer_id": "C05", "as_of_date": "2025-06-30"])
+        #expect(c05["inputs"]?["frequency"] == 4 && c05["inputs"]?["recency_weeks"] == "40.5714")
+        #expect(c05["inputs"]?["age_weeks"] == "50.0000" && c05["inputs"]?["mean_value"] == "255.0000")
+        #expect(close(c05["p_alive"], 0.7532) && close(c05["expected_purchases"], 2.4563))
+        #expect(close(c05["expected_order_value"], 233.2913) && close(c05["clv"]?["value"], 540.8366))
+        // Bad models are refused.
+        var bad = Self.published
+        bad["model_id"] = "other"
+        bad["bgnbd"] = ["r": 0.243, "alpha": 4.414, "a": 1, "b": 2.426]
+        #expect(try await client.error("value.model.set", bad).field == "bgnbd.a")
+        bad["bgnbd"] = ["r": -1, "alpha": 4.414, "a": 0.5, "b": 2.426]
+        #expect(try await client.error("value.model.set", bad).field == "bgnbd.r")
+        #expect(try await client.error("value.model.set", Self.published).reason == "already_exists")
+        let prospect = try await client.result("customer.create", ["first_name": "P"])
+        let none = try await client.error("value.predict", ["customer_id": prospect["customer_id"] ?? ""])
+        #expect(none.reason == "insufficient_data")
+        try await daemon.stop()
+    }
+
     @Test func badOrdersWriteNothingAndAMergeMovesOrders() async throws {
         let daemon = try await TestDaemon()
         let client = try daemon.client()
