@@ -191,7 +191,8 @@ extension OrderGroup {
             abstract: "Record an order (order.record).",
             discussion: """
                 Amounts are decimal strings with at most 4 decimals. --ordered-at may lie in the past \
-                (imports). The customer's first order lifts its lifecycle stage to "customer".
+                (imports: give the purchase time there and leave --at alone). The customer's first \
+                order lifts its lifecycle stage to "customer".
                 Example:
                   crmctl order record o-1001 --customer c7 --amount 129.90 --currency EUR \\
                     --ordered-at 2025-06-01T10:00:00Z --channel web
