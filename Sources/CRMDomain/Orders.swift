@@ -116,11 +116,9 @@ public struct OrderState: Sendable, Hashable {
         var row = BinaryRowWriter(capacity: 48)
         row.byte(OrderState.rowFormat)
         row.string(self.customerID)
-        row.int(Int64(truncatingIfNeeded: self.amount.units >> 64))
-        row.varint(UInt64(truncatingIfNeeded: self.amount.units))
+        row.int128(self.amount.units)
         row.string(self.currency)
-        row.int(Int64(truncatingIfNeeded: self.refunded.units >> 64))
-        row.varint(UInt64(truncatingIfNeeded: self.refunded.units))
+        row.int128(self.refunded.units)
         row.bool(self.cancelled)
         return row.bytes
     }
@@ -130,9 +128,9 @@ public struct OrderState: Sendable, Hashable {
         var row = BinaryRowReader(bytes, what: "order record")
         try row.format(OrderState.rowFormat)
         let customerID = try row.string()
-        let amount = Int128(try row.int()) << 64 | Int128(try row.varint())
+        let amount = try row.int128()
         let currency = try row.string()
-        let refunded = Int128(try row.int()) << 64 | Int128(try row.varint())
+        let refunded = try row.int128()
         self.init(
             customerID: customerID, amount: MoneyAmount(units: amount), currency: currency,
             refunded: MoneyAmount(units: refunded), cancelled: try row.bool()
@@ -155,6 +153,9 @@ extension DecisionState {
 public struct RecordOrder: DomainCommand {
     /// `order.record`.
     public static let method = "order.record"
+
+    /// How far after the command's `at` an `ordered_at` may lie (`timestamp_in_future`), as for `at`.
+    public static let orderedAtAllowance: Int64 = 5 * 60 * 1000
 
     /// The channels an order may name.
     public static let channels = ["web", "store", "phone", "marketplace", "other"]
@@ -180,29 +181,20 @@ public struct RecordOrder: DomainCommand {
                 details: ["id": .string(order.orderID)]
             )
         }
-        let customer = try state.activeCustomer(order.customerID, field: "customer_id", personal: false)
+        _ = try state.activeCustomer(order.customerID, field: "customer_id", personal: false)
         if !self.orderedAtGiven { order.orderedAt = context.at }
-        let allowance: Int64 = 5 * 60 * 1000
-        guard order.orderedAt <= context.at + allowance else {
+        guard order.orderedAt <= context.at + RecordOrder.orderedAtAllowance else {
             throw Rejection(
                 .timestampInFuture, field: "ordered_at",
                 "ordered_at is more than 5 minutes after the command's time",
                 details: ["at": .string(Timestamp.format(context.at))]
             )
         }
-        var events = [NewEvent(.sales(.orderRecorded(order)), stream: OrderStream.name(order.orderID))]
-        // A recorded order counts (it is neither cancelled nor refunded yet).
-        let stage = Validation.lifecycleRank(customer.lifecycleStage) ?? 0
-        let target = "customer"
-        if stage < Validation.lifecycleRank(target)! {
-            let changed = LifecycleStageChanged(
-                customerID: customer.id, from: customer.lifecycleStage, to: target, source: "automation"
-            )
-            events.append(
-                NewEvent(
-                    .customer(.lifecycleStageChanged(changed)), stream: CustomerStream.name(customer.id), causedBy: 0)
-            )
-        }
+        // A recorded order counts (it is neither cancelled nor refunded yet): like a won deal, it lifts
+        // its customer to `customer`.
+        let events =
+            [NewEvent(.sales(.orderRecorded(order)), stream: OrderStream.name(order.orderID))]
+            + (try DealInput.lift([order.customerID], to: "customer", state, causedBy: 0))
         return Decision(events: events, result: CommandResult(.order, order.orderID))
     }
 }

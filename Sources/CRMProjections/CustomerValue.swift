@@ -17,9 +17,8 @@ struct BusinessDay: Sendable, Hashable, Comparable {
 
     /// Parses `YYYY-MM-DD`; `nil` for anything else (or a day that does not exist).
     init?(_ text: String) {
-        guard text.utf8.count == 10, let millis = Timestamp.parse(text + "T00:00:00Z") else { return nil }
-        self.init(instant: millis)
-        guard self.text == text else { return nil }
+        guard let days = Timestamp.parseDate(text) else { return nil }
+        self.days = Int64(days)
     }
 
     /// Today, by the daemon's clock.
@@ -28,7 +27,7 @@ struct BusinessDay: Sendable, Hashable, Comparable {
     }
 
     /// `YYYY-MM-DD`.
-    var text: String { String(Timestamp.format(self.days * Self.millisPerDay).prefix(10)) }
+    var text: String { BusinessSchedule.date(Int(self.days)) }
 
     static func < (lhs: BusinessDay, rhs: BusinessDay) -> Bool { lhs.days < rhs.days }
 }

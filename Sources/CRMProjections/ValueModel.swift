@@ -102,16 +102,16 @@ enum ValueModel {
 }
 
 extension ValueModelFitted {
-    /// A binary row: the parameters as bit patterns.
+    /// A binary row of the parameters.
     func encoded() -> [UInt8] {
         var row = BinaryRowWriter(capacity: 96)
         row.byte(1)
         row.string(self.modelID)
         row.string(self.source)
         row.string(self.currency)
-        for value in [self.bgnbd.r, self.bgnbd.alpha, self.bgnbd.a, self.bgnbd.b] { row.varint(value.bitPattern) }
+        for value in [self.bgnbd.r, self.bgnbd.alpha, self.bgnbd.a, self.bgnbd.b] { row.double(value) }
         row.bool(self.gammaGamma != nil)
-        if let g = self.gammaGamma { for value in [g.p, g.q, g.gamma] { row.varint(value.bitPattern) } }
+        if let g = self.gammaGamma { for value in [g.p, g.q, g.gamma] { row.double(value) } }
         return row.bytes
     }
 
@@ -122,11 +122,11 @@ extension ValueModelFitted {
         let source = try row.string()
         let currency = try row.string()
         var values: [Double] = []
-        for _ in 0..<4 { values.append(Double(bitPattern: try row.varint())) }
+        for _ in 0..<4 { values.append(try row.double()) }
         var gammaGamma: GammaGammaParameters?
         if try row.bool() {
             var spend: [Double] = []
-            for _ in 0..<3 { spend.append(Double(bitPattern: try row.varint())) }
+            for _ in 0..<3 { spend.append(try row.double()) }
             gammaGamma = GammaGammaParameters(p: spend[0], q: spend[1], gamma: spend[2])
         }
         try row.finish()
@@ -165,16 +165,7 @@ extension ValueProjector {
         let model = try self.model(modelID, currency: currency, txn)
         let inputs: ModelInputs
         if let customerID {
-            guard let marker = try txn.get(self.customers, customerID) else {
-                throw Rejection.notFound("customer_id", "customer", customerID)
-            }
-            guard marker.isEmpty else {
-                let primary = String(decoding: marker, as: UTF8.self)
-                throw Rejection(
-                    .customerMerged, field: "customer_id", "customer \(customerID) was merged into \(primary)",
-                    details: ["merged_into": .string(primary)]
-                )
-            }
+            try self.requireCustomer(customerID, txn)
             let counted = CustomerValue.counted(try self.orders(of: customerID, txn), asOf: day)
             guard let found = ModelInputs(counted, currency: model.currency, asOf: day) else {
                 throw Rejection(

@@ -153,18 +153,24 @@ public struct ValueProjector: Projector {
             }
             day = parsed
         }
+        try self.requireCustomer(customerID, txn)
+        let value = CustomerValue(orders: try self.orders(of: customerID, txn), asOf: day)
+        return value.json
+    }
+
+    /// Throws `not_found` for a customer this model never saw, `customer_merged` (with
+    /// `details.merged_into`) for one merged into another, whose orders are the survivor's.
+    func requireCustomer(_ customerID: String, _ txn: Transaction) throws {
         guard let marker = try txn.get(self.customers, customerID) else {
             throw Rejection.notFound("customer_id", "customer", customerID)
         }
-        if !marker.isEmpty {
+        guard marker.isEmpty else {
             let primary = String(decoding: marker, as: UTF8.self)
             throw Rejection(
                 .customerMerged, field: "customer_id", "customer \(customerID) was merged into \(primary)",
                 details: ["merged_into": .string(primary)]
             )
         }
-        let value = CustomerValue(orders: try self.orders(of: customerID, txn), asOf: day)
-        return value.json
     }
 }
 
@@ -190,17 +196,14 @@ struct ValueOrder: Sendable, Hashable {
         var row = BinaryRowWriter(capacity: 48 + 12 * self.refunds.count)
         row.byte(Self.rowFormat)
         row.int(self.orderedAt)
-        row.money(self.amount)
+        row.int128(self.amount.units)
         row.string(self.currency)
         row.bool(self.margin != nil)
-        if let margin = self.margin {
-            row.int(Int64(truncatingIfNeeded: margin >> 64))
-            row.varint(UInt64(truncatingIfNeeded: margin))
-        }
+        if let margin = self.margin { row.int128(margin) }
         row.count(self.refunds.count)
         for refund in self.refunds {
             row.int(refund.at)
-            row.money(refund.amount)
+            row.int128(refund.amount.units)
         }
         row.optionalInt(self.cancelledAt)
         return row.bytes
@@ -217,11 +220,11 @@ struct ValueOrder: Sendable, Hashable {
         var row = BinaryRowReader(bytes, what: "value order")
         try row.format(Self.rowFormat)
         self.orderedAt = try row.int()
-        self.amount = try row.money() ?? .zero
+        self.amount = MoneyAmount(units: try row.int128())
         self.currency = try row.string()
-        if try row.bool() { self.margin = Int128(try row.int()) << 64 | Int128(try row.varint()) }
+        if try row.bool() { self.margin = try row.int128() }
         for _ in 0..<(try row.count()) {
-            self.refunds.append(Refund(at: try row.int(), amount: try row.money() ?? .zero))
+            self.refunds.append(Refund(at: try row.int(), amount: MoneyAmount(units: try row.int128())))
         }
         self.cancelledAt = try row.optionalInt()
         try row.finish()

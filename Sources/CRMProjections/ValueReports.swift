@@ -173,8 +173,8 @@ struct BusinessMonth: Hashable, Comparable {
 
     /// The month of `day`.
     init(_ day: BusinessDay) {
-        let text = day.text
-        self.index = Int64(text.prefix(4))! * 12 + Int64(text.dropFirst(5).prefix(2))! - 1
+        let date = Timestamp.civilFromDays(Int(day.days))
+        self.index = Int64(date.year * 12 + date.month - 1)
     }
 
     /// Parses `YYYY-MM`.
@@ -183,18 +183,17 @@ struct BusinessMonth: Hashable, Comparable {
         self.init(day)
     }
 
-    /// `YYYY-MM`.
-    var text: String {
-        let year = self.index / 12
-        let month = self.index % 12 + 1
-        return "\(year)-\(month < 10 ? "0" : "")\(month)"
+    /// Its first day.
+    var firstDay: BusinessDay {
+        let days = Timestamp.daysFromCivil(year: Int(self.index / 12), month: Int(self.index % 12) + 1, day: 1)
+        return BusinessDay(days: Int64(days))
     }
 
+    /// `YYYY-MM`.
+    var text: String { String(self.firstDay.text.prefix(7)) }
+
     /// Its last day.
-    var lastDay: BusinessDay {
-        let next = BusinessMonth(index: self.index + 1)
-        return BusinessDay(days: BusinessDay(next.text + "-01")!.days - 1)
-    }
+    var lastDay: BusinessDay { BusinessDay(days: BusinessMonth(index: self.index + 1).firstDay.days - 1) }
 
     static func < (lhs: BusinessMonth, rhs: BusinessMonth) -> Bool { lhs.index < rhs.index }
 }
