@@ -151,6 +151,49 @@ public final class CommandPipeline: Sendable {
         }
     }
 
+    /// `value.model.fit`: once the commands queued before it have committed, reads the inputs from a
+    /// snapshot of the value read model and fits the model on a thread of its own (the writer and the
+    /// connections go on meanwhile), then appends the result as the command ``FitValueModel`` with
+    /// `options`. The reply resolves when that has committed, or with the fit's rejection.
+    public func submitFit(
+        _ request: ValueFitRequest,
+        options: CommandOptions,
+        origin: RequestOrigin
+    ) -> Pending<CommandOutcome> {
+        let reply = Pending<CommandOutcome>()
+        let fitter = self.storage.valueFitter
+        let modelID: String
+        do throws(Rejection) {
+            if let block = self.storage.appendBlock { throw block }
+            modelID = try fitter.begin(request)
+        } catch {
+            reply.fulfil(.rejected(error))
+            return reply
+        }
+        let ticket = self.writer.lastTicket
+        let storage = self.storage
+        Task {
+            await self.writer.waitUntilCompleted(ticket)
+            let fitted = await withCheckedContinuation { continuation in
+                DispatchQueue.global(qos: .utility).async {
+                    continuation.resume(
+                        returning: Result { try fitter.fit(request, modelID: modelID, storage: storage) }
+                    )
+                }
+            }
+            fitter.end()
+            do {
+                let job = try self.makeJob(
+                    FitValueModel(model: try fitted.get()), options: options, origin: origin, reply: reply
+                )
+                _ = self.enqueue(.command(job))
+            } catch {
+                reply.fulfil(.failed(error, context: "value.model.fit failed", environment: storage.environment))
+            }
+        }
+        return reply
+    }
+
     /// Queues `job` with the writer and returns its ticket; when the writer has stopped, answers the
     /// job `shutting_down` and returns `nil`.
     private func enqueue(_ job: WriterJob) -> UInt64? {

@@ -36,6 +36,8 @@ final class CoreStorage: Sendable {
     /// Why commands are refused for the life of this process, found at start-up: a broken hash chain
     /// at the end of the log, or an event the decision state cannot read. Queries are still answered.
     let appendBlock: Rejection?
+    /// `value.model.fit`: one fit at a time, and its progress.
+    let valueFitter = ValueModelFitter()
     /// How many records at the end of the log the start-up check rehashes.
     static let tailCheckRecords: UInt64 = 1024
 

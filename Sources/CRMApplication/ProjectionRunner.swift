@@ -682,6 +682,25 @@ final class ProjectionRunner: Sendable {
     /// Answers `method` from read model `index` inside the read transaction `txn`, for a caller that
     /// reads several read models and the log as of one moment.
     func query(_ index: Int, method: String, params: JSON?, _ txn: Transaction) throws -> JSON {
+        let slot = try self.answeringSlot(index, txn)
+        guard let query = self.readModels[index].queries[slot][method] else {
+            throw Rejection(.internalError, "read model \(self.readModels[index].name) does not answer \(method)")
+        }
+        return try query(params, txn)
+    }
+
+    /// The instance of read model `name` that serves queries in `txn`, for a typed read (a fit's
+    /// inputs): `projection_failed` / `projection_rebuilding` like a query.
+    func servingProjector(named name: String, _ txn: Transaction) throws -> any Projector {
+        guard let index = self.readModels.firstIndex(where: { $0.name == name }) else {
+            throw Rejection(.internalError, "there is no read model \(name)")
+        }
+        return self.readModels[index].slots[try self.answeringSlot(index, txn)]
+    }
+
+    /// The active slot of read model `index`, or a `projection_failed` / `projection_rebuilding`
+    /// rejection.
+    private func answeringSlot(_ index: Int, _ txn: Transaction) throws -> Int {
         let model = self.readModels[index]
         let lifecycle = self.lifecycles[index]
         if let failure = lifecycle.failure {
@@ -695,7 +714,7 @@ final class ProjectionRunner: Sendable {
                 ]
             )
         }
-        guard let slot = try self.activeSlot(index, txn), let query = model.queries[slot][method] else {
+        guard let slot = try self.activeSlot(index, txn) else {
             let head = try self.store.head(txn).seq
             var details: [String: DetailValue] = ["projection": .string(model.name)]
             var message = "projection \(model.name) is being rebuilt"
@@ -708,6 +727,6 @@ final class ProjectionRunner: Sendable {
             }
             throw Rejection(.projectionRebuilding, message + "; try again shortly", details: details)
         }
-        return try query(params, txn)
+        return slot
     }
 }

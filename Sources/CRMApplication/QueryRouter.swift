@@ -259,6 +259,7 @@ public final class QueryRouter: Sendable, ReadsStorage {
                     "encrypted": .bool(self.storage.keyStore != nil),
                     "kek_epoch": self.storage.keyStore.map { .int(Int64($0.epoch)) } ?? .null,
                 ],
+                "value_fit": self.storage.valueFitter.progress,
                 "uptime_seconds": .int(Int64(Date().timeIntervalSince(self.startedAt))),
                 "data_dir": .string(self.configuration.dataDirectory),
             ]

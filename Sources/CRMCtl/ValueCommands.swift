@@ -1,5 +1,7 @@
 import ArgumentParser
 import CRMJSON
+import Foundation
+import Synchronization
 
 /// `crmctl order …` and `crmctl value …`.
 enum ValueSubcommands {
@@ -23,7 +25,7 @@ struct ValueGroup: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "value",
         abstract: "Show what customers are worth, from their orders.",
-        subcommands: [Customer.self, SimpleCLV.self, Predict.self, SetModel.self]
+        subcommands: [Customer.self, SimpleCLV.self, Fit.self, Predict.self, SetModel.self]
     )
 }
 
@@ -467,6 +469,113 @@ extension ValueGroup {
         }
     }
 
+    /// `crmctl value fit`.
+    struct Fit: RPCCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Fit the BG/NBD and Gamma-Gamma value models to the orders (value.model.fit).",
+            discussion: """
+                Fits both models by maximum likelihood to every customer's orders in the currency as of \
+                the date (same-day orders are one purchase; repeat purchases, the weeks to the last one \
+                and to the date, and the mean value of the repeats), off crmd's writer while it keeps \
+                serving, then stores the parameters as a model for value predict. While it runs, a \
+                progress line on stderr (when a terminal) shows the optimiser's iterations and \
+                log-likelihood. It prints the parameters, the log-likelihoods and what went in.
+                Example:
+                  crmctl value fit --currency USD --as-of-date 1997-09-30
+                """
+        )
+
+        @Option(help: ArgumentHelp("Currency of the orders to fit, e.g. USD.", valueName: "code"))
+        var currency: String
+
+        @Option(help: ArgumentHelp("The business date to fit at, YYYY-MM-DD.", valueName: "date"))
+        var asOfDate: String
+
+        @Option(help: ArgumentHelp("Id of the new model (default: generated).", valueName: "id"))
+        var model: String?
+
+        @Option(help: ArgumentHelp("Only customers whose first order is on or after this date.", valueName: "date"))
+        var firstOrderFrom: String?
+
+        @Option(help: ArgumentHelp("Only customers whose first order is on or before this date.", valueName: "date"))
+        var firstOrderTo: String?
+
+        @Option(help: ArgumentHelp("L2 penalty on the parameters (default 0).", valueName: "x"))
+        var penalizer: Double?
+
+        @OptionGroup(title: "Command options")
+        var common: CommandOptions
+
+        @OptionGroup(title: "Global options")
+        var global: GlobalOptions
+
+        var method: String { "value.model.fit" }
+
+        func params() throws -> JSON? {
+            var params: [String: JSON] = ["currency": .string(self.currency), "as_of_date": .string(self.asOfDate)]
+            if let value = self.model { params["model_id"] = .string(value) }
+            if let value = self.firstOrderFrom { params["first_order_from"] = .string(value) }
+            if let value = self.firstOrderTo { params["first_order_to"] = .string(value) }
+            if let value = self.penalizer { params["penalizer"] = .double(value) }
+            try self.common.apply(to: &params)
+            return .object(params)
+        }
+
+        /// Runs the fit on a thread of its own while this one shows its progress from system.stats,
+        /// then prints the stored model.
+        mutating func run() throws {
+            let (method, params, socket, timeout) = (
+                self.method, try self.params(), self.global.resolvedSocketPath, self.global.timeoutDuration
+            )
+            let done = DispatchSemaphore(value: 0)
+            let outcome = Mutex<Result<JSON, CtlFailure>?>(nil)
+            Thread.detachNewThread {
+                let result = Result { () throws(CtlFailure) in
+                    try Invocation.call(method: method, params: params, socket: socket, timeout: timeout)
+                }
+                outcome.withLock { $0 = result }
+                done.signal()
+            }
+            let showProgress = isatty(STDERR_FILENO) != 0
+            while done.wait(timeout: .now() + .milliseconds(200)) == .timedOut {
+                guard showProgress,
+                    let stats = try? Invocation.call(method: "system.stats", params: nil, socket: socket, timeout: timeout),
+                    let fit = stats["value_fit"], !fit.isNull
+                else { continue }
+                FileHandle.standardError.write(Data("\r\u{1B}[K\(Fit.progressLine(fit))".utf8))
+            }
+            if showProgress { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+            let result: JSON
+            switch outcome.withLock({ $0 })! {
+            case .success(let reply): result = reply
+            case .failure(let failure):
+                if case .rejected(let error) = failure {
+                    Output.printError(self.errorLines(error))
+                } else {
+                    Output.printError(failure.lines)
+                }
+                throw ExitCode(failure.exitCode)
+            }
+            let model = try self.callOrExit("value.model.get", ["model_id": result["model_id"] ?? .null])
+            print(self.global.json ? model.serializedString() : self.render(model))
+        }
+
+        /// `fitting USD as of 1997-09-30: bgnbd, 2,357 customers, iteration 150, log-likelihood −9582.43, 0.4 s`.
+        static func progressLine(_ fit: JSON) -> String {
+            var parts = [
+                "fitting \(Output.text(fit["currency"]) ?? "?") as of \(Output.text(fit["as_of_date"]) ?? "?"): "
+                    + (Output.text(fit["phase"]) ?? "?")
+            ]
+            if let customers = fit["customers"]?.intValue { parts.append("\(customers) customers") }
+            if let iterations = fit["iterations"]?.intValue, iterations > 0 { parts.append("iteration \(iterations)") }
+            if let ll = Output.text(fit["log_likelihood"]) { parts.append("log-likelihood \(ll)") }
+            parts.append("\(Output.text(fit["elapsed_seconds"]) ?? "?") s")
+            return parts.joined(separator: ", ")
+        }
+
+        func render(_ result: JSON) -> String { Output.valueModel(result) }
+    }
+
     /// `crmctl value clv-simple`.
     struct SimpleCLV: RPCCommand {
         static let configuration = CommandConfiguration(
@@ -581,6 +690,47 @@ extension Output {
         "promising": "PR", "need_attention": "NA", "about_to_sleep": "AS", "at_risk": "AR", "cant_lose": "CL",
         "hibernating": "HI",
     ]
+
+    /// A value model (`value.model.get`): its parameters and, for a fitted one, the log-likelihoods
+    /// and what went in.
+    static func valueModel(_ model: JSON) -> String {
+        func number(_ value: JSON?, _ digits: Int = 4) -> String {
+            guard let value = value?.doubleValue ?? value?.intValue.map(Double.init) else { return "-" }
+            return String(format: "%.\(digits)f", value)
+        }
+        let bgnbd = model["bgnbd"] ?? .null
+        let spend = model["gamma_gamma"] ?? .null
+        var lines = [
+            "model \(Output.text(model["model_id"]) ?? "?") (\(Output.text(model["currency"]) ?? "?"), "
+                + "\(Output.text(model["source"]) ?? "?"))"
+        ]
+        if let asOf = Output.text(model["as_of_date"]) {
+            lines.append(
+                "  fitted as of \(asOf) on \(Output.text(model["n_customers"]) ?? "?") customers, "
+                    + "\(Output.text(model["n_repeaters"]) ?? "?") with repeat purchases "
+                    + "(Σx \(Output.text(model["sum_x"]) ?? "?")), log position \(Output.text(model["based_on_seq"]) ?? "?")"
+            )
+        }
+        var rows = [
+            ["BG/NBD", "r \(number(bgnbd["r"]))", "alpha \(number(bgnbd["alpha"]))", "a \(number(bgnbd["a"]))",
+             "b \(number(bgnbd["b"]))", bgnbd["ll"].map { "LL \(number($0, 2))" } ?? ""]
+        ]
+        if !spend.isNull {
+            rows.append(
+                ["Gamma-Gamma", "p \(number(spend["p"]))", "q \(number(spend["q"]))", "gamma \(number(spend["gamma"]))",
+                 "", spend["ll"].map { "LL \(number($0, 2)) (n \(Output.text(spend["n"]) ?? "?"))" } ?? ""]
+            )
+        }
+        lines += Output.table(["model", "", "", "", "", ""], rows).dropFirst().map { "  " + $0 }
+        if let iterations = model["optimizer"]?["iterations"] {
+            lines.append(
+                "  Nelder–Mead: \(Output.text(iterations["bgnbd"]) ?? "?") + "
+                    + "\(Output.text(iterations["gamma_gamma"]) ?? "?") iterations; "
+                    + "inputs sha256 \(Output.text(model["input_digest"]) ?? "?")"
+            )
+        }
+        return lines.joined(separator: "\n")
+    }
 
     /// The R×F grid of an `rfm.report`: buyers per cell (R 5 at the top) with the cell's segment, then
     /// each segment's count.

@@ -56,6 +56,9 @@ public enum Reason: String, Sendable, CaseIterable {
     case modelNotFitted = "model_not_fitted"
     /// Too little data for a model (`details.needed`).
     case insufficientData = "insufficient_data"
+    /// `value.model.fit` could not fit the model (`details.reason`: `no_convergence`, `singular`,
+    /// `busy`).
+    case fitFailed = "fit_failed"
     /// `events.read {decrypt: true}` met personal data whose key is unknown (not erased: missing or
     /// damaged in the key store); `details.kid` names it.
     case piiUnavailable = "pii_unavailable"

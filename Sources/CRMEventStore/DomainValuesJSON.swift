@@ -222,3 +222,8 @@ extension Actor {
         out.append(UInt8(ascii: "}"))
     }
 }
+
+extension ValueModelFitted {
+    /// The model as its `ValueModelFitted` event holds it (`value.model.get` shows the same).
+    public var eventJSON: JSON { OrderEventCodec.data(self) }
+}

@@ -32,7 +32,7 @@ enum OrderEventCodec {
 
     static func data(_ model: ValueModelFitted) -> JSON {
         let bgnbd = model.bgnbd
-        return [
+        var data: JSON = [
             "model_id": .string(model.modelID), "source": .string(model.source), "currency": .string(model.currency),
             "bgnbd": [
                 "r": .double(bgnbd.r), "alpha": .double(bgnbd.alpha), "a": .double(bgnbd.a), "b": .double(bgnbd.b),
@@ -42,6 +42,36 @@ enum OrderEventCodec {
             }
                 ?? .null,
         ]
+        guard let fit = model.fit else { return data }
+        data["bgnbd"]?["ll"] = .double(fit.bgnbdLogLikelihood)
+        if let ll = fit.gammaGammaLogLikelihood {
+            data["gamma_gamma"]?["ll"] = .double(ll)
+            data["gamma_gamma"]?["n"] = .int(Int64(fit.gammaGammaCustomers))
+        }
+        let bgnbdStart = ModelFit.bgnbdStart
+        let spendStart = ModelFit.gammaGammaStart
+        data["as_of_date"] = .string(fit.asOfDate)
+        data["time_unit"] = "week"
+        data["based_on_seq"] = .int(Int64(fit.basedOnSeq))
+        data["first_order_from"] = fit.firstOrderFrom.map(JSON.string) ?? .null
+        data["first_order_to"] = fit.firstOrderTo.map(JSON.string) ?? .null
+        data["penalizer"] = .double(fit.penalizer)
+        data["n_customers"] = .int(Int64(fit.customers))
+        data["n_repeaters"] = .int(Int64(fit.repeaters))
+        data["sum_x"] = .int(Int64(fit.sumX))
+        data["optimizer"] = [
+            "method": "nelder-mead-log",
+            "start": [
+                "bgnbd": [
+                    "r": .double(bgnbdStart.r), "alpha": .double(bgnbdStart.alpha), "a": .double(bgnbdStart.a),
+                    "b": .double(bgnbdStart.b),
+                ],
+                "gamma_gamma": ["p": .double(spendStart.p), "q": .double(spendStart.q), "gamma": .double(spendStart.gamma)],
+            ],
+            "iterations": ["bgnbd": .int(Int64(fit.bgnbdIterations)), "gamma_gamma": .int(Int64(fit.gammaGammaIterations))],
+        ]
+        data["input_digest"] = .string(fit.inputDigest)
+        return data
     }
 
     static func model(_ data: JSON) -> ValueModelFitted? {
@@ -56,9 +86,24 @@ enum OrderEventCodec {
         if let p = number(spend["p"]), let q = number(spend["q"]), let gamma = number(spend["gamma"]) {
             gammaGamma = GammaGammaParameters(p: p, q: q, gamma: gamma)
         }
+        var details: ModelFit?
+        if let asOf = data["as_of_date"]?.stringValue, let ll = number(fit["ll"]) {
+            let iterations = data["optimizer"]?["iterations"] ?? .null
+            details = ModelFit(
+                asOfDate: asOf, basedOnSeq: UInt64(max(0, data["based_on_seq"]?.intValue ?? 0)),
+                firstOrderFrom: data["first_order_from"]?.stringValue, firstOrderTo: data["first_order_to"]?.stringValue,
+                penalizer: number(data["penalizer"]) ?? 0, customers: Int(data["n_customers"]?.intValue ?? 0),
+                repeaters: Int(data["n_repeaters"]?.intValue ?? 0), sumX: Int(data["sum_x"]?.intValue ?? 0),
+                bgnbdLogLikelihood: ll, gammaGammaLogLikelihood: number(spend["ll"]),
+                gammaGammaCustomers: Int(spend["n"]?.intValue ?? 0),
+                bgnbdIterations: Int(iterations["bgnbd"]?.intValue ?? 0),
+                gammaGammaIterations: Int(iterations["gamma_gamma"]?.intValue ?? 0),
+                inputDigest: data["input_digest"]?.stringValue ?? ""
+            )
+        }
         return ValueModelFitted(
             modelID: id, source: data["source"]?.stringValue ?? "external", currency: currency,
-            bgnbd: BGNBDParameters(r: r, alpha: alpha, a: a, b: b), gammaGamma: gammaGamma
+            bgnbd: BGNBDParameters(r: r, alpha: alpha, a: a, b: b), gammaGamma: gammaGamma, fit: details
         )
     }
 

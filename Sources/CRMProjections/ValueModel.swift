@@ -1,4 +1,5 @@
 import CRMDomain
+import CRMEventStore
 import CRMJSON
 import CRMParams
 import Foundation
@@ -8,11 +9,11 @@ import LMDB
 /// repeat purchase days (purchase days − 1; same-day orders are one purchase), `tx` the weeks from
 /// the first to the last purchase day, `T` the weeks from the first purchase day to the date, and
 /// `mean` the mean value of the repeat days (0 when x = 0). Weeks are exact (days ÷ 7).
-struct ModelInputs: Sendable, Hashable {
-    var x: Double
-    var tx: Double
-    var T: Double
-    var mean: Double
+public struct ModelInputs: Sendable, Hashable {
+    public var x: Double
+    public var tx: Double
+    public var T: Double
+    public var mean: Double
 
     /// The inputs of `counted` orders in `currency` as of `day`; `nil` without a purchase.
     init?(_ counted: [CustomerValue.Counted], currency: String, asOf day: BusinessDay) {
@@ -27,11 +28,44 @@ struct ModelInputs: Sendable, Hashable {
         self.mean = repeats.isEmpty ? 0 : repeats.reduce(0, +) / Double(repeats.count)
     }
 
-    init(x: Double, tx: Double, T: Double, mean: Double) {
+    public init(x: Double, tx: Double, T: Double, mean: Double) {
         self.x = x
         self.tx = tx
         self.T = T
         self.mean = mean
+    }
+
+    /// The row of the canonical input table whose SHA-256 a fitted model records: `x`, `t_x`, `T` and
+    /// `m̄` separated by tabs, the last three with 6 decimals, ended by a newline.
+    public var canonicalLine: String { String(format: "%.0f\t%.6f\t%.6f\t%.6f\n", self.x, self.tx, self.T, self.mean) }
+}
+
+extension ValueProjector {
+    // MARK: - value.model.fit
+
+    /// The inputs of a fit, in customer-id order: every customer (merged ones count in their
+    /// survivor) with an order that counts in `currency` by `asOfDate`, whose first purchase day in
+    /// that currency lies within `firstOrderFrom`…`firstOrderTo` when given (all dates `YYYY-MM-DD`,
+    /// checked by the caller).
+    public func fitInputs(
+        currency: String,
+        asOfDate: String,
+        firstOrderFrom: String?,
+        firstOrderTo: String?,
+        _ txn: Transaction
+    ) throws -> [ModelInputs] {
+        guard let day = BusinessDay(asOfDate) else { throw Rejection.invalid("as_of_date", "expected YYYY-MM-DD") }
+        let from = firstOrderFrom.flatMap(BusinessDay.init)?.days ?? .min
+        let to = firstOrderTo.flatMap(BusinessDay.init)?.days ?? .max
+        var inputs: [ModelInputs] = []
+        for customer in try self.everyCustomer(txn) {
+            try QueryCancellation.check()
+            let counted = CustomerValue.counted(customer.orders, asOf: day)
+            guard let input = ModelInputs(counted, currency: currency, asOf: day) else { continue }
+            let firstDay = day.days - Int64((input.T * 7).rounded())
+            if (from...to).contains(firstDay) { inputs.append(input) }
+        }
+        return inputs
     }
 }
 
@@ -102,22 +136,34 @@ enum ValueModel {
 }
 
 extension ValueModelFitted {
-    /// A binary row of the parameters.
+    /// A binary row of the model.
     func encoded() -> [UInt8] {
-        var row = BinaryRowWriter(capacity: 96)
-        row.byte(1)
+        var row = BinaryRowWriter(capacity: 160)
+        row.byte(2)
         row.string(self.modelID)
         row.string(self.source)
         row.string(self.currency)
         for value in [self.bgnbd.r, self.bgnbd.alpha, self.bgnbd.a, self.bgnbd.b] { row.double(value) }
         row.bool(self.gammaGamma != nil)
         if let g = self.gammaGamma { for value in [g.p, g.q, g.gamma] { row.double(value) } }
+        row.bool(self.fit != nil)
+        guard let fit = self.fit else { return row.bytes }
+        row.string(fit.asOfDate)
+        row.varint(fit.basedOnSeq)
+        row.optionalString(fit.firstOrderFrom)
+        row.optionalString(fit.firstOrderTo)
+        row.double(fit.penalizer)
+        for count in [fit.customers, fit.repeaters, fit.sumX, fit.gammaGammaCustomers] { row.int(Int64(count)) }
+        row.double(fit.bgnbdLogLikelihood)
+        row.double(fit.gammaGammaLogLikelihood ?? .nan)
+        for count in [fit.bgnbdIterations, fit.gammaGammaIterations] { row.int(Int64(count)) }
+        row.string(fit.inputDigest)
         return row.bytes
     }
 
     init(decoding bytes: [UInt8]) throws(StateDecodingError) {
         var row = BinaryRowReader(bytes, what: "value model")
-        try row.format(1)
+        try row.format(2)
         let id = try row.string()
         let source = try row.string()
         let currency = try row.string()
@@ -129,10 +175,31 @@ extension ValueModelFitted {
             for _ in 0..<3 { spend.append(try row.double()) }
             gammaGamma = GammaGammaParameters(p: spend[0], q: spend[1], gamma: spend[2])
         }
+        var fit: ModelFit?
+        if try row.bool() {
+            let asOf = try row.string()
+            let seq = try row.varint()
+            let from = try row.optionalString()
+            let to = try row.optionalString()
+            let penalizer = try row.double()
+            var counts: [Int] = []
+            for _ in 0..<4 { counts.append(Int(try row.int())) }
+            let bgnbdLL = try row.double()
+            let spendLL = try row.double()
+            let bgnbdIterations = Int(try row.int())
+            let spendIterations = Int(try row.int())
+            fit = ModelFit(
+                asOfDate: asOf, basedOnSeq: seq, firstOrderFrom: from, firstOrderTo: to, penalizer: penalizer,
+                customers: counts[0], repeaters: counts[1], sumX: counts[2], bgnbdLogLikelihood: bgnbdLL,
+                gammaGammaLogLikelihood: spendLL.isNaN ? nil : spendLL, gammaGammaCustomers: counts[3],
+                bgnbdIterations: bgnbdIterations, gammaGammaIterations: spendIterations, inputDigest: try row.string()
+            )
+        }
         try row.finish()
         self.init(
             modelID: id, source: source, currency: currency,
-            bgnbd: BGNBDParameters(r: values[0], alpha: values[1], a: values[2], b: values[3]), gammaGamma: gammaGamma
+            bgnbd: BGNBDParameters(r: values[0], alpha: values[1], a: values[2], b: values[3]), gammaGamma: gammaGamma,
+            fit: fit
         )
     }
 }
@@ -204,6 +271,16 @@ extension ValueProjector {
             ]
         }
         return result
+    }
+
+    /// `value.model.get {model_id? | currency?}`: a model as its event holds it (the latest of the
+    /// currency, or of the only currency with models, without `model_id`).
+    func modelQuery(_ json: JSON?, _ txn: Transaction) throws -> JSON {
+        var params = try Params(json)
+        let modelID = try params.identifier("model_id")
+        let currency = try params.currency("currency")
+        try params.finish()
+        return try self.model(modelID, currency: currency, txn).eventJSON
     }
 
     /// The model `id`, else the latest for `currency` (or for the only currency with models).

@@ -17,7 +17,7 @@ public import LMDB
 ///
 /// Orders carry no personal data, so nothing here is sealed.
 public struct ValueProjector: Projector {
-    static let identity = (name: "value", version: 1)
+    static let identity = (name: "value", version: 2)
 
     /// `value`.
     public var name: String { Self.identity.name }
@@ -83,6 +83,7 @@ public struct ValueProjector: Projector {
             "cohort.report": { params, txn in try self.cohortReport(params, txn) },
             "value.clv_simple": { params, txn in try self.clvSimple(params, txn) },
             "value.predict": { params, txn in try self.predict(params, txn) },
+            "value.model.get": { params, txn in try self.modelQuery(params, txn) },
         ]
     }
 

@@ -129,6 +129,7 @@ public enum RPCMethods {
         .command(SetTicketPriority.self), .command(TagTicket.self),
         .command(RecordOrder.self), .command(RefundOrder.self), .command(CancelOrder.self),
         .command(SetValueModel.self),
+        RPCMethod(FitValueModel.method, .command, .write, long: true),
         RPCMethod("projection.rebuild", .command, .admin),
 
         RPCMethod("customer.get", .query, .read, asOf: true),
@@ -152,6 +153,7 @@ public enum RPCMethods {
         RPCMethod("cohort.report", .query, .read, long: true),
         RPCMethod("value.clv_simple", .query, .read, long: true),
         RPCMethod("value.predict", .query, .read),
+        RPCMethod("value.model.get", .query, .read),
         RPCMethod("customer.history", .query, .audit, long: true),
         RPCMethod("deal.history", .query, .audit, long: true),
         RPCMethod("ticket.history", .query, .audit, long: true),

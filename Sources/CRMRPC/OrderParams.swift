@@ -1,4 +1,5 @@
 public import CRMDomain
+public import CRMApplication
 import CRMEventStore
 import CRMJSON
 public import CRMParams
@@ -105,5 +106,41 @@ extension SetValueModel {
             throw Rejection.invalid(params.fieldPath(key), "must be a finite number > 0")
         }
         return number
+    }
+}
+
+extension ValueFitRequest {
+    /// Parses and validates the params of `value.model.fit`: `currency` and `as_of_date` required,
+    /// the cohort dates in order, `penalizer` a finite number ≥ 0.
+    public init(params: inout Params) throws(Rejection) {
+        let modelID = try params.identifier("model_id")
+        guard let currency = try params.currency("currency") else { throw Rejection.missing("currency") }
+        let asOf = try ValueFitRequest.date(&params, "as_of_date", required: true)!
+        let from = try ValueFitRequest.date(&params, "first_order_from")
+        let to = try ValueFitRequest.date(&params, "first_order_to")
+        if let from, let to, from > to {
+            throw Rejection.invalid("first_order_to", "must not be before first_order_from")
+        }
+        var penalizer = 0.0
+        if let value = try params.raw("penalizer") {
+            guard let number = value.doubleValue ?? value.intValue.map(Double.init), number.isFinite, number >= 0 else {
+                throw Rejection.invalid("penalizer", "must be a finite number ≥ 0")
+            }
+            penalizer = number
+        }
+        try params.finish()
+        self.init(
+            modelID: modelID, currency: currency, asOfDate: asOf, firstOrderFrom: from, firstOrderTo: to,
+            penalizer: penalizer
+        )
+    }
+
+    /// A `YYYY-MM-DD` member.
+    private static func date(_ params: inout Params, _ key: String, required: Bool = false) throws(Rejection) -> String? {
+        guard let text = try params.string(key, required: required) else { return nil }
+        guard Timestamp.parseDate(text) != nil else {
+            throw Rejection.invalid(params.fieldPath(key), "expected a date YYYY-MM-DD, got \"\(text)\"")
+        }
+        return text
     }
 }

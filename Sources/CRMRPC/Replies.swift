@@ -111,6 +111,13 @@ public struct CommandRequest: Sendable {
     public init(_ method: RPCMethod, params: JSON?) throws(Rejection) {
         guard let decode = method.decode else { throw Rejection(.unknownCommand, "unknown method \(method.name)") }
         var common = try Params(params)
+        self.options = try CommandRequest.options(&common)
+        self.command = try decode(&common)
+    }
+
+    /// The common options of every command (`command_id`, `expected_version`, `at`,
+    /// `correlation_id`, `on_behalf_of`).
+    static func options(_ common: inout Params) throws(Rejection) -> CommandOptions {
         let commandID = try common.string("command_id")
         if let commandID, commandID.isEmpty || commandID.utf8.count > 128 {
             throw Rejection.invalid("command_id", "must be 1 to 128 bytes")
@@ -124,8 +131,7 @@ public struct CommandRequest: Sendable {
         if let onBehalfOf, onBehalfOf.isEmpty || onBehalfOf.utf8.count > 128 {
             throw Rejection.invalid("on_behalf_of", "must be 1 to 128 bytes")
         }
-        self.command = try decode(&common)
-        self.options = CommandOptions(
+        return CommandOptions(
             commandID: commandID,
             expectedVersion: expected,
             at: at,
@@ -180,14 +186,31 @@ extension CommandPipeline {
             return PendingReply(refused: RPCError(Rejection(.unknownCommand, "unknown method \(method)")))
         }
         do throws(Rejection) {
-            if entry.name == "projection.rebuild" {
-                return PendingReply(self.submitRebuild(name: try RebuildRequest.name(params)).reply)
-            }
-            if let refusal = self.refusal { throw refusal }
-            let request = try CommandRequest(entry, params: params)
-            return PendingReply(self.submit(request.command, options: request.options, origin: origin))
+            return PendingReply(try self.submit(entry, params: params, origin: origin).reply)
         } catch {
             return PendingReply(refused: RPCError(error))
         }
+    }
+
+    /// Queues command `entry` with `params`: `projection.rebuild` and `value.model.fit` their own way,
+    /// every other command decoded and submitted. Returns the reply and the writer ticket (`nil` when
+    /// the command did not reach the writer yet).
+    public func submit(
+        _ entry: RPCMethod,
+        params: JSON?,
+        origin: RequestOrigin
+    ) throws(Rejection) -> (reply: Pending<CommandOutcome>, ticket: UInt64?) {
+        if entry.name == "projection.rebuild" {
+            return self.submitRebuild(name: try RebuildRequest.name(params))
+        }
+        // A log that failed its start-up checks refuses every command, whatever its params.
+        if let refusal = self.refusal { throw refusal }
+        if entry.name == FitValueModel.method {
+            var common = try Params(params)
+            let options = try CommandRequest.options(&common)
+            return (self.submitFit(try ValueFitRequest(params: &common), options: options, origin: origin), nil)
+        }
+        let request = try CommandRequest(entry, params: params)
+        return self.submitWithTicket(request.command, options: request.options, origin: origin)
     }
 }

@@ -183,18 +183,7 @@ public struct RPCHandler: RequestHandler {
             let reply: Pending<CommandOutcome>
             let ticket: UInt64?
             do throws(Rejection) {
-                if method.name == "projection.rebuild" {
-                    (reply, ticket) = self.commands.submitRebuild(name: try RebuildRequest.name(request.params))
-                } else {
-                    // A log that failed its start-up checks refuses every command, whatever its params.
-                    if let refusal = self.commands.refusal { throw refusal }
-                    let command = try CommandRequest(method, params: request.params)
-                    (reply, ticket) = self.commands.submitWithTicket(
-                        command.command,
-                        options: command.options,
-                        origin: origin
-                    )
-                }
+                (reply, ticket) = try self.commands.submit(method, params: request.params, origin: origin)
             } catch {
                 return .done(id: id, .failure(RPCError(error)))
             }

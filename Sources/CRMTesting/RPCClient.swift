@@ -56,6 +56,34 @@ public final class RPCClient: @unchecked Sendable {
         return error
     }
 
+    /// Sends `requests` pipelined, `window` at a time (the replies of a window are read before the
+    /// next is sent), and returns their results in order; the first error reply is thrown.
+    public func results(_ requests: [(String, JSON)], window: Int = 128) async throws -> [JSON] {
+        try await onOwnThread {
+            var results: [JSON] = []
+            results.reserveCapacity(requests.count)
+            var start = requests.startIndex
+            while start < requests.endIndex {
+                let end = min(start + window, requests.endIndex)
+                var ids: [Int64] = []
+                for (method, params) in requests[start..<end] {
+                    ids.append(self.nextID)
+                    let request = RPCRequest(id: .int(self.nextID), method: method, params: params)
+                    self.nextID += 1
+                    try self.connection.sendLine(request.json.serialized())
+                }
+                for id in ids {
+                    guard let line = try self.connection.readLine() else { throw RPCClientError.closed }
+                    let response = try JSON.parse(line)
+                    guard response["id"] == .int(id) else { throw RPCClientError.unexpectedSuccess(response) }
+                    results.append(try RPCResponse.result(of: response))
+                }
+                start = end
+            }
+            return results
+        }
+    }
+
     /// Sends raw bytes followed by `\n`.
     public func sendRaw(_ line: String) async throws {
         try await self.sendRaw(Array(line.utf8))

@@ -31,6 +31,39 @@ import Testing
         #expect(value.method == "value.customer" && value.params == ["customer_id": "c7", "as_of_date": "2025-06-30"])
     }
 
+    @Test func valueFitMapsItsFlagsAndShowsTheModel() throws {
+        let fit = try request([
+            "value", "fit", "--currency", "USD", "--as-of-date", "1997-09-30", "--model", "cdnow", "--first-order-from",
+            "1997-01-01", "--first-order-to", "1997-03-31", "--penalizer", "0.01",
+        ])
+        #expect(fit.method == "value.model.fit")
+        #expect(
+            fit.params
+                == [
+                    "currency": "USD", "as_of_date": "1997-09-30", "model_id": "cdnow", "first_order_from": "1997-01-01",
+                    "first_order_to": "1997-03-31", "penalizer": 0.01,
+                ]
+        )
+        let model: JSON = [
+            "model_id": "cdnow", "source": "fitted", "currency": "USD", "as_of_date": "1997-09-30",
+            "n_customers": 2357, "n_repeaters": 1411, "sum_x": 4562, "based_on_seq": 9276,
+            "bgnbd": ["r": 0.2426, "alpha": 4.4135, "a": 0.7929, "b": 2.4259, "ll": -9582.4256],
+            "gamma_gamma": ["p": 6.2489, "q": 3.7446, "gamma": 15.4478, "ll": -4055.9232, "n": 946],
+            "optimizer": ["iterations": ["bgnbd": 236, "gamma_gamma": 145]], "input_digest": "fc31",
+        ]
+        let lines = Output.valueModel(model).split(separator: "\n").map(String.init)
+        #expect(lines[0] == "model cdnow (USD, fitted)")
+        #expect(lines[1].contains("2357 customers, 1411 with repeat purchases"))
+        #expect(lines[2].contains("r 0.2426") && lines[2].hasSuffix("LL -9582.43"))
+        #expect(lines[3].contains("gamma 15.4478") && lines[3].hasSuffix("LL -4055.92 (n 946)"))
+        #expect(lines[4] == "  Nelder–Mead: 236 + 145 iterations; inputs sha256 fc31")
+        let progress = ValueGroup.Fit.progressLine([
+            "currency": "USD", "as_of_date": "1997-09-30", "phase": "bgnbd", "customers": 2357, "iterations": 150,
+            "log_likelihood": -9582.43, "elapsed_seconds": 0.4,
+        ])
+        #expect(progress == "fitting USD as of 1997-09-30: bgnbd, 2357 customers, iteration 150, log-likelihood -9582.43, 0.4 s")
+    }
+
     @Test func theRFMReportIsAGrid() throws {
         let report = try request([
             "rfm", "report", "--as-of-date", "2025-06-30", "--currency", "EUR", "--window-days", "90",

@@ -60,7 +60,8 @@ import Testing
         #expect(report["targets"]?.arrayValue?.count ?? 0 >= 7)
     }
 
-    /// The workload is deterministic and uses every command that exists today.
+    /// The workload is deterministic and uses every quick command that exists today (a long one,
+    /// `value.model.fit`, has a target of its own).
     @Test func workloadIsSeededAndCoversEveryCommand() throws {
         let first = try BenchSmokeTests.dumpWorkload(count: 3000)
         let second = try BenchSmokeTests.dumpWorkload(count: 3000)
@@ -72,7 +73,7 @@ import Testing
             let request = try JSON.parse(String(line))
             methods.insert(try #require(request["method"]?.stringValue))
         }
-        for method in RPCMethods.all.filter({ $0.kind == .command && $0.access == .write }).map(\.name) {
+        for method in RPCMethods.all.filter({ $0.kind == .command && $0.access == .write && !$0.isLong }).map(\.name) {
             #expect(methods.contains(method), "\(method) is not in crm-bench's workload")
         }
     }

@@ -306,4 +306,63 @@ import Testing
         #expect(value["revenue"] == ["EUR": "8.00"])
         try await daemon.stop()
     }
+
+    /// `value.model.fit` refusals write nothing: bad params, too few repeat customers, a model id in
+    /// use; then a fit of the worked example's orders is stored and answers predictions.
+    @Test func fitRefusalsWriteNothing() async throws {
+        let daemon = try await TestDaemon()
+        let client = try daemon.client()
+        _ = try await client.result("customer.create", ["customer_id": "solo", "first_name": "S"])
+        for order in ["a", "b"] {
+            _ = try await client.result(
+                "order.record", ["order_id": .string(order), "customer_id": "solo", "amount": "5", "currency": "EUR"])
+        }
+        let before = try await Snapshot.take(client)
+        let fit: JSON = ["currency": "EUR", "as_of_date": "2030-01-01"]
+        var cases: [(JSON, String, String?, Int)] = [
+            (["as_of_date": "2030-01-01"], "missing_field", "currency", -32602),
+            (["currency": "EUR", "as_of_date": "2030-02-30"], "invalid_field", "as_of_date", -32602),
+            (["currency": "EURO", "as_of_date": "2030-01-01"], "invalid_field", "currency", -32602),
+            (fit, "insufficient_data", "currency", -32043),
+        ]
+        var penalized = fit
+        penalized["penalizer"] = -1
+        cases.append((penalized, "invalid_field", "penalizer", -32602))
+        var cohort = fit
+        (cohort["first_order_from"], cohort["first_order_to"]) = ("2025-02-01", "2025-01-01")
+        cases.append((cohort, "invalid_field", "first_order_to", -32602))
+        var unknown = fit
+        unknown["iterations"] = 5
+        cases.append((unknown, "invalid_field", "iterations", -32602))
+        for (params, reason, field, code) in cases {
+            let refused = try await client.error("value.model.fit", params)
+            #expect(refused.reason == reason && refused.field == field && refused.code == code, "\(params): \(refused)")
+        }
+        #expect(try await client.error("value.model.fit", fit).data?["details"]?["repeaters"] == 0, "same-day orders")
+        #expect(try await Snapshot.take(client) == before)
+        #expect(try await client.result("system.stats")["value_fit"] == .null, "the refused fits released the fitter")
+
+        try await Self.populate(client)
+        var named = fit
+        named["model_id"] = "m1"
+        named["as_of_date"] = "2025-06-30"
+        // Eleven customers hold too little variation for an unpenalised fit: a parameter runs off.
+        let before2 = try await Snapshot.take(client)
+        let failed = try await client.error("value.model.fit", named)
+        #expect(failed.reason == "fit_failed" && failed.code == -32044)
+        #expect(failed.data?["details"]?["reason"] == "no_convergence")
+        #expect(try await Snapshot.take(client) == before2)
+        named["penalizer"] = 0.1
+        let fitted = try await client.result("value.model.fit", named)
+        #expect(fitted["model_id"] == "m1" && fitted["events"]?[0]?["stream"] == "model-m1")
+        let model = try await client.result("value.model.get", ["currency": "EUR"])
+        #expect(model["model_id"] == "m1" && model["source"] == "fitted" && model["n_customers"] == 10, "solo ordered after the date")
+        #expect(model["n_repeaters"] == 7 && model["penalizer"] == 0.1 && model["based_on_seq"]?.intValue == fitted["position"]!.intValue! - 1)
+        let predicted = try await client.result("value.predict", ["customer_id": "C05", "as_of_date": "2025-06-30"])
+        #expect(predicted["model_id"] == "m1" && predicted["p_alive"]?.stringValue != nil)
+        let again = try await client.error("value.model.fit", named)
+        #expect(again.reason == "already_exists" && again.field == "model_id")
+        #expect(try await client.error("value.model.get", ["model_id": "nope"]).reason == "model_not_fitted")
+        try await daemon.stop()
+    }
 }
