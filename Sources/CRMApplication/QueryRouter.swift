@@ -220,12 +220,32 @@ public final class QueryRouter: Sendable, ReadsStorage {
             return try self.timeTravel.answerAsOf(method, params)
         case "sla.ticket" where params?["at"].map({ !$0.isNull }) == true:
             return try self.timeTravel.slaTicketAsOf(params)
+        case "customer.get":
+            return try self.customerWithValue(params)
         default:
             guard let index = self.queryOwners[method] else {
                 throw Rejection(.unknownCommand, "unknown method \(method)")
             }
             return try self.runner.query(index, method: method, params: params, self.environment)
         }
+    }
+
+    /// `customer.get`: the profile, with its `value` block from the value read model as of today, read
+    /// in the same transaction (`null` while that read model is not serving).
+    private func customerWithValue(_ params: JSON?) throws -> JSON {
+        try self.environment.read { txn in try self.customerWithValue(params, txn) }
+    }
+
+    /// ``customerWithValue(_:)`` in `txn`.
+    func customerWithValue(_ params: JSON?, _ txn: Transaction) throws -> JSON {
+        guard let index = self.queryOwners["customer.get"] else {
+            throw Rejection(.unknownCommand, "unknown method customer.get")
+        }
+        var profile = try self.runner.query(index, method: "customer.get", params: params, txn)
+        guard let id = profile["customer_id"]?.stringValue else { return profile }
+        let value = try? self.runner.servingProjector(named: "value", txn) as? ValueProjector
+        profile["value"] = try value?.valueBlock(of: id, asOf: nil, txn) ?? .null
+        return profile
     }
 
     /// The key store, or `bad_request` on a log whose personal data is in plain text.

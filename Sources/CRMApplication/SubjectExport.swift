@@ -30,7 +30,7 @@ extension QueryRouter {
         let generatedAt = CRMCore.nowMillis()
         return try self.environment.read { txn in
             let head = try self.store.head(txn)
-            let profile = try self.readModelQuery("customer.get", ["customer_id": .string(customerID)], txn)
+            let profile = try self.customerWithValue(["customer_id": .string(customerID)], txn)
             let timeline = try self.wholeTimeline(of: customerID, txn)
             let positions = try self.subjectPositions(of: customerID, head: head.seq, txn)
             // The customers merged into this one are the same person: their consent changes count.

@@ -107,8 +107,9 @@ struct TimeTravel: Sendable, ReadsStorage {
     // MARK: - customer.get
 
     /// `customer.get {customer_id, as_of}`: the profile as it was at that point, folded afresh from
-    /// the events up to it that touch the customer (its own stream, activities naming it, its deals
-    /// and tickets) with the same projector that serves the live answer, in a scratch environment.
+    /// the events up to it that touch the customer (its own stream, activities naming it, its deals,
+    /// tickets and orders) with the same projectors that serve the live answer (the profile, and the
+    /// value block as of the business date of that point), in scratch environments.
     ///
     /// The read model's index of the events that concern each customer names them, so only those
     /// are read; while that index has not folded up to `as_of` (a rebuild, a failed projection) the
@@ -151,6 +152,15 @@ struct TimeTravel: Sendable, ReadsStorage {
             guard let get = projector.queries["customer.get"] else { return .null }
             return try get(["customer_id": .string(id)], txn)
         }
+        // The value block as the live answer gave it then: the same events folded by the value read
+        // model, as of the business date of that point.
+        (deals, tickets) = ([], [])
+        let day = try self.environment.read { txn in
+            try self.store.event(at: position, txn).map { String(Timestamp.format($0.recordedAt).prefix(10)) }
+        }
+        profile["value"] = try self.foldInScratch(
+            upTo: position, only: indexed, make: { txn in try ValueProjector(txn) }, include: touches
+        ) { projector, txn in try projector.valueBlock(of: id, asOf: day, txn) ?? .null }
         profile["as_of"] = ["position": .int(Int64(position))]
         // Erased after that point: the personal values it had then are gone with the key.
         if let erased = self.store.piiKeys?.erasedSeq(of: "c:" + id), erased > position {

@@ -16,7 +16,21 @@ enum OrderWorkload {
         WorkloadEntry(method: "order.refund", weight: 1, make: refund),
         WorkloadEntry(method: "order.cancel", weight: 1, make: cancel),
         WorkloadEntry(method: "value.model.set", weight: 1, make: setModel),
+        WorkloadEntry(method: "customer.mark_churned", weight: 1, make: markChurned),
+        WorkloadEntry(method: "customer.unmark_churned", weight: 1, make: unmarkChurned),
     ]
+
+    /// A customer's contract ends now and then (a mark effective today).
+    static func markChurned(_ context: inout WorkloadContext) -> JSON? {
+        guard let customer = context.someCustomer() else { return nil }
+        return ["customer_id": .string(context.customers[customer].id), "reason": "contract ended"]
+    }
+
+    /// And is taken back (writes nothing when the customer was not marked).
+    static func unmarkChurned(_ context: inout WorkloadContext) -> JSON? {
+        guard let customer = context.someCustomer() else { return nil }
+        return ["customer_id": .string(context.customers[customer].id)]
+    }
 
     /// Each connection sets one value model (the published CDNOW parameters) once.
     static func setModel(_ context: inout WorkloadContext) -> JSON? {

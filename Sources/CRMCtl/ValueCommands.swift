@@ -29,6 +29,87 @@ struct ValueGroup: ParsableCommand {
     )
 }
 
+extension CRMCtl.Customer {
+    /// `crmctl customer mark-churned`.
+    struct MarkChurned: RPCCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "mark-churned",
+            abstract: "Mark a customer as churned from a date (customer.mark_churned).",
+            discussion: """
+                For churn the orders cannot show: a cancelled contract, a closed account. The value \
+                status is churned from the date on (churned_on is that date) until an order after it. \
+                The same mark again writes nothing.
+                Example:
+                  crmctl customer mark-churned c7 --effective-date 2025-06-30 \\
+                    --reason "contract ended"
+                """
+        )
+
+        @Argument(help: ArgumentHelp("Id of the customer.", valueName: "customer-id"))
+        var customerID: String
+
+        @Option(help: ArgumentHelp("Why.", valueName: "text"))
+        var reason: String?
+
+        @Option(help: ArgumentHelp("Churned from this date, YYYY-MM-DD (default: the command's day).", valueName: "date"))
+        var effectiveDate: String?
+
+        @OptionGroup(title: "Command options")
+        var common: CommandOptions
+
+        @OptionGroup(title: "Global options")
+        var global: GlobalOptions
+
+        var method: String { "customer.mark_churned" }
+
+        func params() throws -> JSON? {
+            var params: [String: JSON] = ["customer_id": .string(self.customerID)]
+            if let value = self.reason { params["reason"] = .string(value) }
+            if let value = self.effectiveDate { params["effective_date"] = .string(value) }
+            try self.common.apply(to: &params)
+            return .object(params)
+        }
+
+        func render(_ result: JSON) -> String {
+            Output.commandSummary(noun: "customer", verb: "marked churned", idKey: "customer_id", result: result)
+        }
+    }
+
+    /// `crmctl customer unmark-churned`.
+    struct UnmarkChurned: RPCCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "unmark-churned",
+            abstract: "Withdraw a customer's churn mark (customer.unmark_churned).",
+            discussion: """
+                Without a mark it writes nothing.
+                Example:
+                  crmctl customer unmark-churned c7
+                """
+        )
+
+        @Argument(help: ArgumentHelp("Id of the customer.", valueName: "customer-id"))
+        var customerID: String
+
+        @OptionGroup(title: "Command options")
+        var common: CommandOptions
+
+        @OptionGroup(title: "Global options")
+        var global: GlobalOptions
+
+        var method: String { "customer.unmark_churned" }
+
+        func params() throws -> JSON? {
+            var params: [String: JSON] = ["customer_id": .string(self.customerID)]
+            try self.common.apply(to: &params)
+            return .object(params)
+        }
+
+        func render(_ result: JSON) -> String {
+            Output.commandSummary(noun: "customer", verb: "unmarked churned", idKey: "customer_id", result: result)
+        }
+    }
+}
+
 /// `crmctl rfm …`.
 struct RFMGroup: ParsableCommand {
     static let configuration = CommandConfiguration(

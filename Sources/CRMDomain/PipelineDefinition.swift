@@ -115,6 +115,10 @@ public enum SalesEventType {
     public static let orderCancelled = "OrderCancelled"
     /// `ValueModelFitted`.
     public static let valueModelFitted = "ValueModelFitted"
+    /// `ChurnMarked`.
+    public static let churnMarked = "ChurnMarked"
+    /// `ChurnUnmarked`.
+    public static let churnUnmarked = "ChurnUnmarked"
 }
 
 /// What `decide` knows about a pipeline: its current definition and how many open deals sit in each

@@ -59,6 +59,10 @@ public enum SalesEvolver {
             try SalesEvolver.applyOrder(sales, to: store)
         case .valueModelFitted(let model):
             try store.setRecord(.sales, "model:" + model.modelID, [])
+        case .churnMarked(let mark):
+            try store.setRecord(.sales, ChurnMarked.recordKey(mark.customerID), ChurnMarked.recorded(mark))
+        case .churnUnmarked(let unmark):
+            try store.setRecord(.sales, ChurnMarked.recordKey(unmark.customerID), nil)
         }
     }
 

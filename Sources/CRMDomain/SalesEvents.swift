@@ -20,6 +20,10 @@ public enum SalesEvent: Sendable, Hashable {
     case orderCancelled(OrderCancelled)
     /// `ValueModelFitted`: parameters of a lifetime-value model (stream `model-<id>`).
     case valueModelFitted(ValueModelFitted)
+    /// `ChurnMarked`: a customer marked as churned from a date (stream `customer-<id>`).
+    case churnMarked(ChurnMarked)
+    /// `ChurnUnmarked`: the mark withdrawn.
+    case churnUnmarked(ChurnUnmarked)
 
     /// The event type name, e.g. `DealCreated`.
     public var type: String {
@@ -32,6 +36,8 @@ public enum SalesEvent: Sendable, Hashable {
         case .orderRefunded: SalesEventType.orderRefunded
         case .orderCancelled: SalesEventType.orderCancelled
         case .valueModelFitted: SalesEventType.valueModelFitted
+        case .churnMarked: SalesEventType.churnMarked
+        case .churnUnmarked: SalesEventType.churnUnmarked
         }
     }
 }

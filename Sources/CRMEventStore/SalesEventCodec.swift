@@ -19,6 +19,15 @@ enum SalesEventCodec {
         case .orderRefunded(let refund): (OrderEventCodec.data(refund), .null)
         case .orderCancelled(let cancel): (OrderEventCodec.data(cancel), .null)
         case .valueModelFitted(let model): (OrderEventCodec.data(model), .null)
+        case .churnMarked(let mark):
+            (
+                [
+                    "customer_id": .string(mark.customerID), "effective_date": .string(mark.effectiveDate),
+                    "reason": .string(mark.reason),
+                ],
+                .null
+            )
+        case .churnUnmarked(let unmark): (["customer_id": .string(unmark.customerID)], .null)
         }
     }
 
@@ -38,6 +47,14 @@ enum SalesEventCodec {
         case SalesEventType.orderRefunded: OrderEventCodec.refunded(event.data).map(SalesEvent.orderRefunded)
         case SalesEventType.orderCancelled: OrderEventCodec.cancelled(event.data).map(SalesEvent.orderCancelled)
         case SalesEventType.valueModelFitted: OrderEventCodec.model(event.data).map(SalesEvent.valueModelFitted)
+        case SalesEventType.churnMarked:
+            event.data["customer_id"]?.stringValue.flatMap { id in
+                event.data["effective_date"]?.stringValue.map { date in
+                    .churnMarked(ChurnMarked(customerID: id, effectiveDate: date, reason: event.data["reason"]?.stringValue))
+                }
+            }
+        case SalesEventType.churnUnmarked:
+            event.data["customer_id"]?.stringValue.map { .churnUnmarked(ChurnUnmarked(customerID: $0)) }
         default: nil
         }
     }
@@ -80,7 +97,8 @@ enum SalesEventCodec {
             data.member("reopened", changed.reopened)
             data.member("to", changed.to)
             data.member("to_kind", changed.toKind)
-        case .pipelineDefined, .dealUpdated, .orderRecorded, .orderRefunded, .orderCancelled, .valueModelFitted:
+        case .pipelineDefined, .dealUpdated, .orderRecorded, .orderRefunded, .orderCancelled, .valueModelFitted,
+            .churnMarked, .churnUnmarked:
             return nil
         }
         data.closeObject()

@@ -10,7 +10,8 @@ extension CustomerProfileProjector {
     func applySalesEvent(_ event: RecordedEvent, _ txn: Transaction) throws {
         guard case .sales(let sales) = event.event else { return }
         switch sales {
-        case .pipelineDefined, .orderRecorded, .orderRefunded, .orderCancelled, .valueModelFitted:
+        case .pipelineDefined, .orderRecorded, .orderRefunded, .orderCancelled, .valueModelFitted, .churnMarked,
+            .churnUnmarked:
             // Orders are the value read model's.
             return
         case .dealCreated(let created):

@@ -40,8 +40,9 @@ struct BusinessDay: Sendable, Hashable, Comparable {
 /// - `gross`, `refunds`, `revenue` (gross − refunds), `aov` (revenue ÷ orders, to the cent, half to
 ///   even) and `margin` (Σ margin × net ÷ amount; `null` when a counted order has no margin) per
 ///   currency; `clv_historical` is the revenue so far;
-/// - `status`, in this order: `prospect` (no counted order), `churned` (more than 180 days since the
-///   last one; `churned_on` the day after that), `new` (first order at most 90 days ago), `active`
+/// - `status`, in this order: `prospect` (no counted order), `churned` (a churn mark effective by
+///   the date with no counted order after it, `churned_on` its date; or more than 180 days since the
+///   last order, `churned_on` the day after that), `new` (first order at most 90 days ago), `active`
 ///   (last order at most 90 days ago), else `inactive`.
 struct CustomerValue {
     static let newCustomerDays: Int64 = 90
@@ -57,6 +58,8 @@ struct CustomerValue {
     }
 
     let asOf: BusinessDay
+    /// The churn mark, when effective by ``asOf``.
+    let mark: ChurnMark?
     var orders = 0
     var first: BusinessDay?
     var last: BusinessDay?
@@ -84,8 +87,9 @@ struct CustomerValue {
         }
     }
 
-    init(orders: [ValueOrder], asOf day: BusinessDay) {
+    init(orders: [ValueOrder], mark: ChurnMark? = nil, asOf day: BusinessDay) {
         self.asOf = day
+        self.mark = mark.flatMap { $0.day <= day ? $0 : nil }
         for counted in Self.counted(orders, asOf: day) {
             let (order, ordered, refunded, net) = (counted.order, counted.date, counted.refunded, counted.net)
             self.orders += 1
@@ -108,6 +112,7 @@ struct CustomerValue {
     /// The status and, for a churned customer, the day it churned on.
     var status: (name: String, churnedOn: BusinessDay?) {
         guard let first = self.first, let last = self.last else { return ("prospect", nil) }
+        if let mark = self.mark, last <= mark.day { return ("churned", mark.day) }
         if self.asOf.days - last.days > Self.churnAfterDays {
             return ("churned", BusinessDay(days: last.days + Self.churnAfterDays + 1))
         }
@@ -129,7 +134,10 @@ struct CustomerValue {
             "aov": money { Self.divided($0.gross - $0.refunds, by: Int128($0.orders), toUnits: 1_000_000) },
             "margin": money(\.margin), "clv_historical": money { $0.gross - $0.refunds },
             "rfm": .null, "predicted": .null,
-            "churn": ["churned": .bool(status == "churned"), "churned_on": .string(churnedOn?.text), "marked": false],
+            "churn": [
+                "churned": .bool(status == "churned"), "churned_on": .string(churnedOn?.text),
+                "marked": .bool(self.mark != nil),
+            ],
         ]
     }
 
@@ -152,4 +160,38 @@ struct CustomerValue {
         if decimals < 2 { text += String(repeating: "0", count: 2 - decimals) }
         return text
     }
+}
+
+/// A customer's churn mark: the business date it counts as churned from, and why.
+struct ChurnMark: Sendable, Hashable {
+    var day: BusinessDay
+    var reason: String?
+
+    func encoded() -> [UInt8] {
+        var row = BinaryRowWriter(capacity: 24)
+        row.byte(1)
+        row.int(self.day.days)
+        row.optionalString(self.reason)
+        return row.bytes
+    }
+
+    init(day: BusinessDay, reason: String?) {
+        self.day = day
+        self.reason = reason
+    }
+
+    init(decoding bytes: [UInt8]) throws(StateDecodingError) {
+        var row = BinaryRowReader(bytes, what: "churn mark")
+        try row.format(1)
+        self.day = BusinessDay(days: try row.int())
+        self.reason = try row.optionalString()
+        try row.finish()
+    }
+}
+
+/// A customer (not merged) of the value read model with its orders and churn mark.
+struct ValueCustomer {
+    var id: String
+    var orders: [ValueOrder]
+    var mark: ChurnMark?
 }

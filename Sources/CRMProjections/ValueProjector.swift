@@ -13,7 +13,9 @@ public import LMDB
 /// Tables (named with ``Projector/tableName(_:)``):
 /// - `orders`: customer id, `0x00`, order id → the order as a binary row (``ValueOrder``);
 /// - `customers`: customer id → empty for a customer, or the id of the customer it was merged into
-///   (for `not_found` and `customer_merged`).
+///   (for `not_found` and `customer_merged`);
+/// - `churn`: customer id → its churn mark (``ChurnMark``);
+/// - `models`: value models.
 ///
 /// Orders carry no personal data, so nothing here is sealed.
 public struct ValueProjector: Projector {
@@ -29,6 +31,7 @@ public struct ValueProjector: Projector {
     let customers: Database
     /// Value models: model id → parameters; and `#latest#<currency>` → the id of the latest one.
     let models: Database
+    let churn: Database
 
     /// Opens (creating when needed) the tables of `slot` in `txn`; `cipher` is not used.
     public init(_ txn: Transaction, slot: Int = 0, cipher: RowCipher? = nil) throws {
@@ -41,9 +44,10 @@ public struct ValueProjector: Projector {
         self.orders = try open("orders")
         self.customers = try open("customers")
         self.models = try open("models")
+        self.churn = try open("churn")
     }
 
-    public var databases: [Database] { [self.orders, self.customers, self.models] }
+    public var databases: [Database] { [self.orders, self.customers, self.models, self.churn] }
 
     /// Folds one event; other event types are ignored.
     public func apply(_ event: RecordedEvent, _ txn: Transaction) throws {
@@ -65,6 +69,11 @@ public struct ValueProjector: Projector {
         case .sales(.valueModelFitted(let model)):
             try txn.put(self.models, model.modelID, model.encoded())
             try txn.put(self.models, "#latest#" + model.currency, Array(model.modelID.utf8))
+        case .sales(.churnMarked(let mark)):
+            let day = BusinessDay(mark.effectiveDate) ?? BusinessDay(instant: event.occurredAt)
+            try txn.put(self.churn, mark.customerID, ChurnMark(day: day, reason: mark.reason).encoded())
+        case .sales(.churnUnmarked(let unmark)):
+            _ = try txn.delete(self.churn, unmark.customerID)
         case .sales(.orderCancelled(let cancelled)):
             try self.update(cancelled.customerID, cancelled.orderID, txn) { order in
                 order.cancelledAt = order.cancelledAt ?? event.occurredAt
@@ -155,8 +164,25 @@ public struct ValueProjector: Projector {
             day = parsed
         }
         try self.requireCustomer(customerID, txn)
-        let value = CustomerValue(orders: try self.orders(of: customerID, txn), asOf: day)
-        return value.json
+        return try self.value(of: customerID, asOf: day, txn).json
+    }
+
+    /// The value block of `customerID` as of the end of `date` (`YYYY-MM-DD`; default: today) for
+    /// `customer.get`, or `nil` for a customer this model does not hold.
+    public func valueBlock(of customerID: String, asOf date: String?, _ txn: Transaction) throws -> JSON? {
+        guard let marker = try txn.get(self.customers, customerID), marker.isEmpty else { return nil }
+        let day = date.flatMap(BusinessDay.init) ?? BusinessDay.today()
+        return try self.value(of: customerID, asOf: day, txn).json
+    }
+
+    /// The value of `customerID` as of `day`.
+    func value(of customerID: String, asOf day: BusinessDay, _ txn: Transaction) throws -> CustomerValue {
+        CustomerValue(orders: try self.orders(of: customerID, txn), mark: try self.mark(of: customerID, txn), asOf: day)
+    }
+
+    /// The churn mark of `customerID`, if any.
+    func mark(of customerID: String, _ txn: Transaction) throws -> ChurnMark? {
+        try txn.get(self.churn, customerID).map { try ChurnMark(decoding: $0) }
     }
 
     /// Throws `not_found` for a customer this model never saw, `customer_merged` (with

@@ -64,12 +64,14 @@ extension Array {
 
 extension ValueProjector {
     /// Every customer that was not merged, with its orders, in customer id order.
-    func everyCustomer(_ txn: Transaction) throws -> [(id: String, orders: [ValueOrder])] {
-        var customers: [(id: String, orders: [ValueOrder])] = []
+    func everyCustomer(_ txn: Transaction) throws -> [ValueCustomer] {
+        var customers: [ValueCustomer] = []
         try txn.withCursor(self.customers) { cursor in
             var entry = try cursor.first()
             while let found = entry {
-                if found.valueBytes.isEmpty { customers.append((String(decoding: found.key, as: UTF8.self), [])) }
+                if found.valueBytes.isEmpty {
+                    customers.append(ValueCustomer(id: String(decoding: found.key, as: UTF8.self), orders: []))
+                }
                 entry = try cursor.next()
             }
         }
@@ -83,6 +85,15 @@ extension ValueProjector {
                     let position = index[String(decoding: key[..<separator], as: UTF8.self)]
                 {
                     customers[position].orders.append(try ValueOrder(decoding: found.valueBytes))
+                }
+                entry = try cursor.next()
+            }
+        }
+        try txn.withCursor(self.churn) { cursor in
+            var entry = try cursor.first()
+            while let found = entry {
+                if let position = index[String(decoding: found.key, as: UTF8.self)] {
+                    customers[position].mark = try ChurnMark(decoding: found.valueBytes)
                 }
                 entry = try cursor.next()
             }
@@ -207,10 +218,10 @@ struct ChurnFigures {
     var reactivated = 0
     var retained = 0
 
-    init(_ customers: [[ValueOrder]], start: BusinessDay, end: BusinessDay) {
-        for orders in customers {
-            let before = CustomerValue(orders: orders, asOf: start)
-            let after = CustomerValue(orders: orders, asOf: end)
+    init(_ customers: [ValueCustomer], start: BusinessDay, end: BusinessDay) {
+        for customer in customers {
+            let before = CustomerValue(orders: customer.orders, mark: customer.mark, asOf: start)
+            let after = CustomerValue(orders: customer.orders, mark: customer.mark, asOf: end)
             let (startStatus, endStatus) = (before.status.name, after.status.name)
             let inStart = startStatus != "prospect" && startStatus != "churned"
             let inEnd = endStatus != "prospect" && endStatus != "churned"
@@ -253,7 +264,7 @@ extension ValueProjector {
         let end = try Self.day(&params, "end_date", required: true)!
         try params.finish()
         guard start < end else { throw Rejection.invalid("end_date", "must be after start_date") }
-        var figures = ChurnFigures(try self.everyCustomer(txn).map(\.orders), start: start, end: end).json
+        var figures = ChurnFigures(try self.everyCustomer(txn), start: start, end: end).json
         figures["start_date"] = .string(start.text)
         figures["end_date"] = .string(end.text)
         return figures

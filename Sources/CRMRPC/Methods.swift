@@ -114,6 +114,8 @@ extension RecordOrder: ParamsDecodable {}
 extension RefundOrder: ParamsDecodable {}
 extension CancelOrder: ParamsDecodable {}
 extension SetValueModel: ParamsDecodable {}
+extension MarkChurned: ParamsDecodable {}
+extension UnmarkChurned: ParamsDecodable {}
 
 /// Every JSON-RPC method of crmd.
 public enum RPCMethods {
@@ -128,7 +130,7 @@ public enum RPCMethods {
         .command(OpenTicket.self), .command(ReplyToTicket.self), .command(SetTicketStatus.self),
         .command(SetTicketPriority.self), .command(TagTicket.self),
         .command(RecordOrder.self), .command(RefundOrder.self), .command(CancelOrder.self),
-        .command(SetValueModel.self),
+        .command(MarkChurned.self), .command(UnmarkChurned.self), .command(SetValueModel.self),
         RPCMethod(FitValueModel.method, .command, .write, long: true),
         RPCMethod("projection.rebuild", .command, .admin),
 

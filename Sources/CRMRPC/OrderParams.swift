@@ -109,6 +109,26 @@ extension SetValueModel {
     }
 }
 
+extension MarkChurned {
+    /// Parses and validates the params: `effective_date` a date `YYYY-MM-DD`.
+    public init(params: inout Params) throws(Rejection) {
+        let customerID = try params.identifier("customer_id", required: true)!
+        let reason = try CustomerInput.text(&params, "reason", limit: CustomerInput.shortTextLimit)
+        let date = try ValueFitRequest.date(&params, "effective_date")
+        try params.finish()
+        self.init(customerID: customerID, reason: reason, effectiveDate: date)
+    }
+}
+
+extension UnmarkChurned {
+    /// Parses and validates the params.
+    public init(params: inout Params) throws(Rejection) {
+        let customerID = try params.identifier("customer_id", required: true)!
+        try params.finish()
+        self.init(customerID: customerID)
+    }
+}
+
 extension ValueFitRequest {
     /// Parses and validates the params of `value.model.fit`: `currency` and `as_of_date` required,
     /// the cohort dates in order, `penalizer` a finite number ≥ 0.
@@ -136,7 +156,7 @@ extension ValueFitRequest {
     }
 
     /// A `YYYY-MM-DD` member.
-    private static func date(_ params: inout Params, _ key: String, required: Bool = false) throws(Rejection) -> String? {
+    static func date(_ params: inout Params, _ key: String, required: Bool = false) throws(Rejection) -> String? {
         guard let text = try params.string(key, required: required) else { return nil }
         guard Timestamp.parseDate(text) != nil else {
             throw Rejection.invalid(params.fieldPath(key), "expected a date YYYY-MM-DD, got \"\(text)\"")

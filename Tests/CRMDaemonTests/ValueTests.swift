@@ -365,4 +365,55 @@ import Testing
         #expect(try await client.error("value.model.get", ["model_id": "nope"]).reason == "model_not_fitted")
         try await daemon.stop()
     }
+
+    /// `customer.mark_churned` / `unmark_churned`: a mark makes the value status churned from its date
+    /// until an order after it; the same mark again, or an unmark without a mark, writes nothing;
+    /// `customer.get` carries the value block; refusals write nothing.
+    @Test func churnMarks() async throws {
+        let daemon = try await TestDaemon()
+        let client = try daemon.client()
+        try await Self.populate(client)
+        let mark: JSON = ["customer_id": "C05", "effective_date": "2025-05-01", "reason": "contract ended"]
+        let marked = try await client.result("customer.mark_churned", mark)
+        #expect(marked["events"]?[0]?["type"] == "ChurnMarked" && marked["events"]?[0]?["stream"] == "customer-C05")
+        var value = try await Self.value(client, "C05")
+        #expect(value["status"] == "churned")
+        #expect(value["churn"] == ["churned": true, "churned_on": "2025-05-01", "marked": true])
+        #expect(try await Self.value(client, "C05", "2025-04-30")["churn"]?["marked"] == false, "not yet effective")
+        #expect(try await client.result("customer.mark_churned", mark)["events"] == [], "the same mark again")
+        let profile = try await client.result("customer.get", ["customer_id": "C05"])
+        #expect(profile["value"]?["churn"]?["marked"] == true && profile["value"]?["orders"] == 5)
+
+        // An order after the mark's date outweighs it.
+        _ = try await client.result(
+            "customer.mark_churned", ["customer_id": "C01", "effective_date": "2025-06-01"])
+        value = try await Self.value(client, "C01")
+        #expect(value["status"] == "active" && value["churn"]?["marked"] == true)
+
+        let unmarked = try await client.result("customer.unmark_churned", ["customer_id": "C05"])
+        #expect(unmarked["events"]?[0]?["type"] == "ChurnUnmarked")
+        #expect(try await Self.value(client, "C05")["status"] == "active")
+        #expect(try await client.result("customer.unmark_churned", ["customer_id": "C05"])["events"] == [])
+
+        let before = try await Snapshot.take(client, customer: "C05")
+        let cases: [(String, JSON, String, String?, Int)] = [
+            ("customer.mark_churned", ["customer_id": "nobody"], "not_found", "customer_id", -32003),
+            ("customer.unmark_churned", ["customer_id": "nobody"], "not_found", "customer_id", -32003),
+            (
+                "customer.mark_churned", ["customer_id": "C05", "effective_date": "2025-13-01"], "invalid_field",
+                "effective_date", -32602
+            ),
+            ("customer.mark_churned", [:], "missing_field", "customer_id", -32602),
+        ]
+        for (method, params, reason, field, code) in cases {
+            let refused = try await client.error(method, params)
+            #expect(refused.reason == reason && refused.field == field && refused.code == code, "\(method) \(params)")
+        }
+        #expect(try await Snapshot.take(client, customer: "C05") == before)
+        // The churn report counts a marked customer as lost.
+        _ = try await client.result("customer.mark_churned", ["customer_id": "C04", "effective_date": "2025-06-15"])
+        let churn = try await client.result("churn.report", ["start_date": "2025-05-31", "end_date": "2025-06-30"])
+        #expect(churn["lost"] == 1, "C04 by its mark")
+        try await daemon.stop()
+    }
 }

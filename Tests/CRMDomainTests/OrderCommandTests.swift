@@ -146,4 +146,34 @@ import Testing
         let refund = try harness.when(RefundOrder.self, ["order_id": "o2", "amount": "1"])
         #expect(refund.events.first?.event.namedCustomerIDs == ["c1"], "refunds of a moved order name the survivor")
     }
+
+    @Test func churnMarksAreRecordedOnceAndWithdrawn() throws {
+        let harness = try self.harness()
+        let none = try harness.when(UnmarkChurned.self, ["customer_id": "c1"])
+        #expect(none.events.isEmpty, "nothing to withdraw")
+        let mark = try harness.given(
+            MarkChurned.self, ["customer_id": "c1", "effective_date": "2025-05-01", "reason": "contract ended"])
+        #expect(mark.events.map(\.type) == ["ChurnMarked"] && mark.events[0].stream == "customer-c1")
+        #expect(
+            mark.events[0].event
+                == .sales(.churnMarked(ChurnMarked(customerID: "c1", effectiveDate: "2025-05-01", reason: "contract ended")))
+        )
+        let again = try harness.when(
+            MarkChurned.self, ["customer_id": "c1", "effective_date": "2025-05-01", "reason": "contract ended"])
+        #expect(again.events.isEmpty, "the same mark again")
+        #expect(try harness.when(MarkChurned.self, ["customer_id": "c1"]).events.count == 1, "a new date: today's")
+        let unmark = try harness.given(UnmarkChurned.self, ["customer_id": "c1"])
+        #expect(unmark.events.map(\.type) == ["ChurnUnmarked"])
+        #expect(try harness.when(UnmarkChurned.self, ["customer_id": "c1"]).events.isEmpty)
+        let before = harness.state.tables
+        expectRejection(harness.rejection(MarkChurned.self, ["customer_id": "c9"]), .notFound, field: "customer_id")
+        expectRejection(
+            harness.rejection(MarkChurned.self, ["customer_id": "c1", "effective_date": "05/01/2025"]), .invalidField,
+            field: "effective_date")
+        try harness.given(MergeCustomers.self, ["primary_id": "c2", "secondary_ids": ["c1"]])
+        let merged = harness.state.tables
+        expectRejection(harness.rejection(MarkChurned.self, ["customer_id": "c1"]), .customerMerged, field: "customer_id")
+        expectRejection(harness.rejection(UnmarkChurned.self, ["customer_id": "c1"]), .customerMerged, field: "customer_id")
+        #expect(harness.state.tables == merged && before != merged)
+    }
 }

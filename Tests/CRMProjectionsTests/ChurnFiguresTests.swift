@@ -14,10 +14,12 @@ import Testing
     }
 
     /// `stay` customers who keep buying, `lost` who stop after 2022, `new` who start mid-2023.
-    static func customers(stay: Int, lost: Int, new: Int) -> [[ValueOrder]] {
-        Array(repeating: [order("2022-12-15"), order("2023-12-01")], count: stay)
+    static func customers(stay: Int, lost: Int, new: Int) -> [ValueCustomer] {
+        let orders =
+            Array(repeating: [order("2022-12-15"), order("2023-12-01")], count: stay)
             + Array(repeating: [order("2022-12-15")], count: lost)
             + Array(repeating: [order("2023-06-01"), order("2023-12-01")], count: new)
+        return orders.enumerated().map { ValueCustomer(id: "c\($0.offset)", orders: $0.element) }
     }
 
     @Test func theSeedsFormulaAndTheLostBasedRate() {
