@@ -25,7 +25,7 @@ struct ValueGroup: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "value",
         abstract: "Show what customers are worth, from their orders.",
-        subcommands: [Customer.self, SimpleCLV.self, Fit.self, Predict.self, SetModel.self]
+        subcommands: [Customer.self, SimpleCLV.self, Fit.self, Predict.self, SetModel.self, Configure.self]
     )
 }
 
@@ -547,6 +547,96 @@ extension ValueGroup {
 
         func render(_ result: JSON) -> String {
             Output.commandSummary(noun: "model", verb: "set", idKey: "model_id", result: result)
+        }
+    }
+
+    /// `crmctl value configure`.
+    struct Configure: RPCCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Change or show the value settings (value.configure, admin role; value.settings).",
+            discussion: """
+                The reporting time zone turns instants into business dates for every value figure; \
+                the day thresholds decide the value status (new, active, inactive, churned); the RFM \
+                window and the reporting currency are the defaults of rfm report and the CLV \
+                formula. Without options it shows the settings.
+                Example:
+                  crmctl value configure --timezone Europe/Berlin --churn-after-days 365
+                """
+        )
+
+        @Option(help: ArgumentHelp("IANA time zone of business dates (default UTC).", valueName: "zone"))
+        var timezone: String?
+
+        @Option(help: ArgumentHelp("Default currency of the reports, e.g. EUR.", valueName: "code"))
+        var currency: String?
+
+        @Flag(help: "Clear the default currency (reports then need --currency).")
+        var clearCurrency = false
+
+        @Option(help: ArgumentHelp("Days a first order keeps a customer new (default 90).", valueName: "days"))
+        var newCustomerDays: Int?
+
+        @Option(help: ArgumentHelp("Days after the last order until inactive (default 90).", valueName: "days"))
+        var inactiveAfterDays: Int?
+
+        @Option(help: ArgumentHelp("Days after the last order until churned (default 180).", valueName: "days"))
+        var churnAfterDays: Int?
+
+        @Option(help: ArgumentHelp("Default RFM window in days (default 365).", valueName: "days"))
+        var rfmWindowDays: Int?
+
+        @OptionGroup(title: "Command options")
+        var common: CommandOptions
+
+        @OptionGroup(title: "Global options")
+        var global: GlobalOptions
+
+        var changes: [String: JSON] {
+            var params: [String: JSON] = [:]
+            if let value = self.timezone { params["reporting_timezone"] = .string(value) }
+            if let value = self.currency { params["reporting_currency"] = .string(value) }
+            if self.clearCurrency { params["reporting_currency"] = .null }
+            let days = [
+                ("new_customer_days", self.newCustomerDays), ("inactive_after_days", self.inactiveAfterDays),
+                ("churn_after_days", self.churnAfterDays), ("rfm_window_days", self.rfmWindowDays),
+            ]
+            for (key, value) in days { if let value { params[key] = .int(Int64(value)) } }
+            return params
+        }
+
+        var method: String { self.changes.isEmpty ? "value.settings" : "value.configure" }
+
+        func validate() throws {
+            if self.clearCurrency, self.currency != nil { throw ValidationError("give --currency or --clear-currency") }
+        }
+
+        func params() throws -> JSON? {
+            guard !self.changes.isEmpty else { return nil }
+            var params = self.changes
+            try self.common.apply(to: &params)
+            return .object(params)
+        }
+
+        /// Changes the settings (when any are given), then shows them.
+        mutating func run() throws {
+            if !self.changes.isEmpty {
+                let result = try self.callOrExit(self.method, try self.params())
+                if !self.global.json {
+                    print(Output.commandSummary(noun: "settings", verb: "changed", idKey: "settings_id", result: result))
+                }
+            }
+            let settings = try self.callOrExit("value.settings", nil)
+            print(self.global.json ? settings.serializedString() : self.render(settings))
+        }
+
+        func render(_ result: JSON) -> String {
+            let keys = [
+                "reporting_timezone", "reporting_currency", "new_customer_days", "inactive_after_days",
+                "churn_after_days", "rfm_window_days",
+            ]
+            return keys.map { key in
+                "\(key):".padding(toLength: 21, withPad: " ", startingAt: 0) + (Output.text(result[key]) ?? "-")
+            }.joined(separator: "\n")
         }
     }
 

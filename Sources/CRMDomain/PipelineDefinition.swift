@@ -119,6 +119,8 @@ public enum SalesEventType {
     public static let churnMarked = "ChurnMarked"
     /// `ChurnUnmarked`.
     public static let churnUnmarked = "ChurnUnmarked"
+    /// `ValueSettingsChanged`.
+    public static let valueSettingsChanged = "ValueSettingsChanged"
 }
 
 /// What `decide` knows about a pipeline: its current definition and how many open deals sit in each

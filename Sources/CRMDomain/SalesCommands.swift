@@ -63,6 +63,9 @@ public enum SalesEvolver {
             try store.setRecord(.sales, ChurnMarked.recordKey(mark.customerID), ChurnMarked.recorded(mark))
         case .churnUnmarked(let unmark):
             try store.setRecord(.sales, ChurnMarked.recordKey(unmark.customerID), nil)
+        case .valueSettingsChanged(let changes):
+            let current = try store.record(.sales, ValueSettings.recordKey).map { try ValueSettings(decoding: $0) }
+            try store.setRecord(.sales, ValueSettings.recordKey, changes.applied(to: current ?? ValueSettings()).encoded())
         }
     }
 

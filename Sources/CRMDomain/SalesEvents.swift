@@ -24,6 +24,8 @@ public enum SalesEvent: Sendable, Hashable {
     case churnMarked(ChurnMarked)
     /// `ChurnUnmarked`: the mark withdrawn.
     case churnUnmarked(ChurnUnmarked)
+    /// `ValueSettingsChanged`: reporting time zone, thresholds, RFM window (stream `settings-value`).
+    case valueSettingsChanged(ValueSettingsChanged)
 
     /// The event type name, e.g. `DealCreated`.
     public var type: String {
@@ -38,6 +40,7 @@ public enum SalesEvent: Sendable, Hashable {
         case .valueModelFitted: SalesEventType.valueModelFitted
         case .churnMarked: SalesEventType.churnMarked
         case .churnUnmarked: SalesEventType.churnUnmarked
+        case .valueSettingsChanged: SalesEventType.valueSettingsChanged
         }
     }
 }

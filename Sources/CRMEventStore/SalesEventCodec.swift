@@ -28,6 +28,7 @@ enum SalesEventCodec {
                 .null
             )
         case .churnUnmarked(let unmark): (["customer_id": .string(unmark.customerID)], .null)
+        case .valueSettingsChanged(let changes): (["changes": SalesEventCodec.json(changes)], .null)
         }
     }
 
@@ -53,10 +54,35 @@ enum SalesEventCodec {
                     .churnMarked(ChurnMarked(customerID: id, effectiveDate: date, reason: event.data["reason"]?.stringValue))
                 }
             }
+        case SalesEventType.valueSettingsChanged:
+            event.data["changes"]?.objectValue.map { .valueSettingsChanged(SalesEventCodec.settingsChanged($0)) }
         case SalesEventType.churnUnmarked:
             event.data["customer_id"]?.stringValue.map { .churnUnmarked(ChurnUnmarked(customerID: $0)) }
         default: nil
         }
+    }
+
+    /// `ValueSettingsChanged.changes`: the changed settings by their param names.
+    static func json(_ changes: ValueSettingsChanged) -> JSON {
+        var json: [String: JSON] = [:]
+        if let zone = changes.reportingTimezone { json["reporting_timezone"] = .string(zone) }
+        if let currency = changes.reportingCurrency { json["reporting_currency"] = .string(currency) }
+        let days: [(String, Int?)] = [
+            ("new_customer_days", changes.newCustomerDays), ("inactive_after_days", changes.inactiveAfterDays),
+            ("churn_after_days", changes.churnAfterDays), ("rfm_window_days", changes.rfmWindowDays),
+        ]
+        for (key, value) in days { if let value { json[key] = .int(Int64(value)) } }
+        return .object(json)
+    }
+
+    static func settingsChanged(_ json: [String: JSON]) -> ValueSettingsChanged {
+        func days(_ key: String) -> Int? { json[key]?.intValue.map(Int.init) }
+        return ValueSettingsChanged(
+            reportingTimezone: json["reporting_timezone"]?.stringValue,
+            reportingCurrency: json["reporting_currency"].map { $0.stringValue },
+            newCustomerDays: days("new_customer_days"), inactiveAfterDays: days("inactive_after_days"),
+            churnAfterDays: days("churn_after_days"), rfmWindowDays: days("rfm_window_days")
+        )
     }
 
     /// The payload texts of the deal events most commands emit, written straight into bytes without a
@@ -98,7 +124,7 @@ enum SalesEventCodec {
             data.member("to", changed.to)
             data.member("to_kind", changed.toKind)
         case .pipelineDefined, .dealUpdated, .orderRecorded, .orderRefunded, .orderCancelled, .valueModelFitted,
-            .churnMarked, .churnUnmarked:
+            .churnMarked, .churnUnmarked, .valueSettingsChanged:
             return nil
         }
         data.closeObject()

@@ -2,7 +2,7 @@ import CRMDomain
 import CRMJSON
 import Foundation
 
-/// A business date: a calendar day in the reporting time zone (UTC), as days since 1970-01-01.
+/// A business date: a calendar day in the reporting time zone (``ValueClock``), as days since 1970-01-01.
 struct BusinessDay: Sendable, Hashable, Comparable {
     static let millisPerDay: Int64 = 86_400_000
 
@@ -21,11 +21,6 @@ struct BusinessDay: Sendable, Hashable, Comparable {
         self.days = Int64(days)
     }
 
-    /// Today, by the daemon's clock.
-    static func today() -> BusinessDay {
-        BusinessDay(instant: Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)))
-    }
-
     /// `YYYY-MM-DD`.
     var text: String { BusinessSchedule.date(Int(self.days)) }
 
@@ -41,13 +36,11 @@ struct BusinessDay: Sendable, Hashable, Comparable {
 ///   even) and `margin` (Σ margin × net ÷ amount; `null` when a counted order has no margin) per
 ///   currency; `clv_historical` is the revenue so far;
 /// - `status`, in this order: `prospect` (no counted order), `churned` (a churn mark effective by
-///   the date with no counted order after it, `churned_on` its date; or more than 180 days since the
-///   last order, `churned_on` the day after that), `new` (first order at most 90 days ago), `active`
-///   (last order at most 90 days ago), else `inactive`.
+///   the date with no counted order after it, `churned_on` its date; or more than `churn_after_days`
+///   (180) since the last order, `churned_on` the day after that), `new` (first order at most
+///   `new_customer_days` (90) ago), `active` (last order at most `inactive_after_days` (90) ago), else
+///   `inactive`. Dates are business dates in the reporting time zone (``ValueClock``).
 struct CustomerValue {
-    static let newCustomerDays: Int64 = 90
-    static let inactiveAfterDays: Int64 = 90
-    static let churnAfterDays: Int64 = 180
 
     /// What the counted orders of one currency add up to.
     struct Sums {
@@ -58,6 +51,8 @@ struct CustomerValue {
     }
 
     let asOf: BusinessDay
+    /// The settings: thresholds and the zone of business dates.
+    let clock: ValueClock
     /// The churn mark, when effective by ``asOf``.
     let mark: ChurnMark?
     var orders = 0
@@ -74,12 +69,12 @@ struct CustomerValue {
     }
 
     /// The orders of `orders` that count as of the end of `day`.
-    static func counted(_ orders: [ValueOrder], asOf day: BusinessDay) -> [Counted] {
+    static func counted(_ orders: [ValueOrder], asOf day: BusinessDay, _ clock: ValueClock = .utc) -> [Counted] {
         orders.compactMap { order in
-            let ordered = BusinessDay(instant: order.orderedAt)
+            let ordered = clock.day(order.orderedAt)
             guard ordered <= day else { return nil }
-            if let cancelled = order.cancelledAt, BusinessDay(instant: cancelled) <= day { return nil }
-            let refunded = order.refunds.filter { BusinessDay(instant: $0.at) <= day }.reduce(Int128(0)) {
+            if let cancelled = order.cancelledAt, clock.day(cancelled) <= day { return nil }
+            let refunded = order.refunds.filter { clock.day($0.at) <= day }.reduce(Int128(0)) {
                 $0 + $1.amount.units
             }
             let counted = Counted(order: order, date: ordered, refunded: refunded)
@@ -87,10 +82,11 @@ struct CustomerValue {
         }
     }
 
-    init(orders: [ValueOrder], mark: ChurnMark? = nil, asOf day: BusinessDay) {
+    init(orders: [ValueOrder], mark: ChurnMark? = nil, asOf day: BusinessDay, _ clock: ValueClock = .utc) {
         self.asOf = day
+        self.clock = clock
         self.mark = mark.flatMap { $0.day <= day ? $0 : nil }
-        for counted in Self.counted(orders, asOf: day) {
+        for counted in Self.counted(orders, asOf: day, clock) {
             let (order, ordered, refunded, net) = (counted.order, counted.date, counted.refunded, counted.net)
             self.orders += 1
             self.first = min(self.first ?? ordered, ordered)
@@ -113,11 +109,12 @@ struct CustomerValue {
     var status: (name: String, churnedOn: BusinessDay?) {
         guard let first = self.first, let last = self.last else { return ("prospect", nil) }
         if let mark = self.mark, last <= mark.day { return ("churned", mark.day) }
-        if self.asOf.days - last.days > Self.churnAfterDays {
-            return ("churned", BusinessDay(days: last.days + Self.churnAfterDays + 1))
+        let settings = self.clock.settings
+        if self.asOf.days - last.days > settings.churnAfterDays {
+            return ("churned", BusinessDay(days: last.days + Int64(settings.churnAfterDays) + 1))
         }
-        if self.asOf.days - first.days <= Self.newCustomerDays { return ("new", nil) }
-        if self.asOf.days - last.days <= Self.inactiveAfterDays { return ("active", nil) }
+        if self.asOf.days - first.days <= settings.newCustomerDays { return ("new", nil) }
+        if self.asOf.days - last.days <= settings.inactiveAfterDays { return ("active", nil) }
         return ("inactive", nil)
     }
 
@@ -194,4 +191,41 @@ struct ValueCustomer {
     var id: String
     var orders: [ValueOrder]
     var mark: ChurnMark?
+}
+
+/// The value settings at work in a query: the status thresholds, and the reporting time zone that
+/// turns instants into business dates (UTC needs no zone arithmetic).
+struct ValueClock: Sendable {
+    let settings: ValueSettings
+    private let zone: TimeZone?
+
+    init(_ settings: ValueSettings) {
+        self.settings = settings
+        self.zone = settings.reportingTimezone == "UTC" ? nil : TimeZone(identifier: settings.reportingTimezone)
+    }
+
+    /// The defaults: UTC, 90/90/180 days, a 365-day RFM window.
+    static let utc = ValueClock(ValueSettings())
+
+    /// The business date of the instant `millis`.
+    func day(_ millis: Int64) -> BusinessDay {
+        guard let zone = self.zone else { return BusinessDay(instant: millis) }
+        let offset = Int64(zone.secondsFromGMT(for: Date(timeIntervalSince1970: Double(millis) / 1000)))
+        return BusinessDay(instant: millis + offset * 1000)
+    }
+
+    /// Today's business date, by the daemon's clock.
+    func today() -> BusinessDay { self.day(Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))) }
+
+    /// The settings as every value report echoes them.
+    var json: JSON {
+        [
+            "reporting_timezone": .string(self.settings.reportingTimezone),
+            "reporting_currency": .string(self.settings.reportingCurrency),
+            "new_customer_days": .int(Int64(self.settings.newCustomerDays)),
+            "inactive_after_days": .int(Int64(self.settings.inactiveAfterDays)),
+            "churn_after_days": .int(Int64(self.settings.churnAfterDays)),
+            "rfm_window_days": .int(Int64(self.settings.rfmWindowDays)),
+        ]
+    }
 }

@@ -55,12 +55,13 @@ extension ValueProjector {
         _ txn: Transaction
     ) throws -> [ModelInputs] {
         guard let day = BusinessDay(asOfDate) else { throw Rejection.invalid("as_of_date", "expected YYYY-MM-DD") }
+        let clock = try self.clock(txn)
         let from = firstOrderFrom.flatMap(BusinessDay.init)?.days ?? .min
         let to = firstOrderTo.flatMap(BusinessDay.init)?.days ?? .max
         var inputs: [ModelInputs] = []
         for customer in try self.everyCustomer(txn) {
             try QueryCancellation.check()
-            let counted = CustomerValue.counted(customer.orders, asOf: day)
+            let counted = CustomerValue.counted(customer.orders, asOf: day, clock)
             guard let input = ModelInputs(counted, currency: currency, asOf: day) else { continue }
             let firstDay = day.days - Int64((input.T * 7).rounded())
             if (from...to).contains(firstDay) { inputs.append(input) }
@@ -223,7 +224,8 @@ extension ValueProjector {
         let mean = try Self.number(&params, "mean_value")
         let modelID = try params.identifier("model_id")
         let currency = try params.currency("currency")
-        let day = try Self.day(&params, "as_of_date") ?? BusinessDay.today()
+        let clock = try self.clock(txn)
+        let day = try Self.day(&params, "as_of_date") ?? clock.today()
         let horizon = try Self.number(&params, "horizon_weeks") ?? 52
         let months = try params.int("months") ?? 12
         guard (1...600).contains(months) else { throw Rejection.invalid("months", "must be 1 to 600") }
@@ -233,7 +235,7 @@ extension ValueProjector {
         let inputs: ModelInputs
         if let customerID {
             try self.requireCustomer(customerID, txn)
-            let counted = CustomerValue.counted(try self.orders(of: customerID, txn), asOf: day)
+            let counted = CustomerValue.counted(try self.orders(of: customerID, txn), asOf: day, clock)
             guard let found = ModelInputs(counted, currency: model.currency, asOf: day) else {
                 throw Rejection(
                     .insufficientData, field: "customer_id",

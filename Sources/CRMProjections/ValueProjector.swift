@@ -74,6 +74,8 @@ public struct ValueProjector: Projector {
             try txn.put(self.churn, mark.customerID, ChurnMark(day: day, reason: mark.reason).encoded())
         case .sales(.churnUnmarked(let unmark)):
             _ = try txn.delete(self.churn, unmark.customerID)
+        case .sales(.valueSettingsChanged(let changes)):
+            try txn.put(self.models, Self.settingsKey, changes.applied(to: try self.clock(txn).settings).encoded())
         case .sales(.orderCancelled(let cancelled)):
             try self.update(cancelled.customerID, cancelled.orderID, txn) { order in
                 order.cancelledAt = order.cancelledAt ?? event.occurredAt
@@ -93,6 +95,10 @@ public struct ValueProjector: Projector {
             "value.clv_simple": { params, txn in try self.clvSimple(params, txn) },
             "value.predict": { params, txn in try self.predict(params, txn) },
             "value.model.get": { params, txn in try self.modelQuery(params, txn) },
+            "value.settings": { params, txn in
+                try Params(params).finish()
+                return try self.clock(txn).json
+            },
         ]
     }
 
@@ -156,7 +162,8 @@ public struct ValueProjector: Projector {
         let customerID = try params.identifier("customer_id", required: true)!
         let dateText = try params.string("as_of_date")
         try params.finish()
-        var day = BusinessDay.today()
+        let clock = try self.clock(txn)
+        var day = clock.today()
         if let dateText {
             guard let parsed = BusinessDay(dateText) else {
                 throw Rejection.invalid("as_of_date", "expected a date YYYY-MM-DD, got \"\(dateText)\"")
@@ -164,20 +171,36 @@ public struct ValueProjector: Projector {
             day = parsed
         }
         try self.requireCustomer(customerID, txn)
-        return try self.value(of: customerID, asOf: day, txn).json
+        return try self.value(of: customerID, asOf: day, clock, txn).json
     }
 
     /// The value block of `customerID` as of the end of `date` (`YYYY-MM-DD`; default: today) for
     /// `customer.get`, or `nil` for a customer this model does not hold.
     public func valueBlock(of customerID: String, asOf date: String?, _ txn: Transaction) throws -> JSON? {
         guard let marker = try txn.get(self.customers, customerID), marker.isEmpty else { return nil }
-        let day = date.flatMap(BusinessDay.init) ?? BusinessDay.today()
-        return try self.value(of: customerID, asOf: day, txn).json
+        let clock = try self.clock(txn)
+        let day = date.flatMap(BusinessDay.init) ?? clock.today()
+        return try self.value(of: customerID, asOf: day, clock, txn).json
     }
 
     /// The value of `customerID` as of `day`.
-    func value(of customerID: String, asOf day: BusinessDay, _ txn: Transaction) throws -> CustomerValue {
-        CustomerValue(orders: try self.orders(of: customerID, txn), mark: try self.mark(of: customerID, txn), asOf: day)
+    func value(
+        of customerID: String,
+        asOf day: BusinessDay,
+        _ clock: ValueClock,
+        _ txn: Transaction
+    ) throws -> CustomerValue {
+        CustomerValue(
+            orders: try self.orders(of: customerID, txn), mark: try self.mark(of: customerID, txn), asOf: day, clock
+        )
+    }
+
+    /// The key of the value settings in the models table (ids never hold `#`).
+    static let settingsKey = "#settings"
+
+    /// The value settings (``ValueSettings``' defaults until `value.configure`).
+    func clock(_ txn: Transaction) throws -> ValueClock {
+        ValueClock(try txn.get(self.models, Self.settingsKey).map { try ValueSettings(decoding: $0) } ?? ValueSettings())
     }
 
     /// The churn mark of `customerID`, if any.

@@ -119,16 +119,17 @@ extension ValueProjector {
     /// (R 5 first) with their buyers and segment.
     func rfmReport(_ json: JSON?, _ txn: Transaction) throws -> JSON {
         var params = try Params(json)
-        let day = try Self.day(&params, "as_of_date") ?? BusinessDay.today()
-        let window = try params.int("window_days") ?? 365
+        let clock = try self.clock(txn)
+        let day = try Self.day(&params, "as_of_date") ?? clock.today()
+        let window = try params.int("window_days") ?? Int64(clock.settings.rfmWindowDays)
         guard (1...3650).contains(window) else { throw Rejection.invalid("window_days", "must be 1 to 3650") }
-        let currency = try params.currency("currency")
+        let currency = try params.currency("currency") ?? clock.settings.reportingCurrency
         guard let currency else { throw Rejection.missing("currency") }
         try params.finish()
         let start = BusinessDay(days: day.days - window + 1)
         var rows: [(id: String, last: BusinessDay, recency: Int64, frequency: Int, monetary: Int128)] = []
         for customer in try self.everyCustomer(txn) {
-            let counted = CustomerValue.counted(customer.orders, asOf: day)
+            let counted = CustomerValue.counted(customer.orders, asOf: day, clock)
             guard let last = counted.map(\.date).max() else { continue }
             let inWindow = counted.filter { $0.date >= start }
             let monetary = inWindow.filter { $0.order.currency == currency }.reduce(Int128(0)) { $0 + $1.net }
@@ -161,6 +162,7 @@ extension ValueProjector {
             }
         }
         return [
+            "settings": clock.json,
             "as_of_date": .string(day.text), "window_days": .int(window), "window_start": .string(start.text),
             "currency": .string(currency), "population": .int(Int64(rows.count)), "customers": .array(customers),
             "segments": .object(counts.mapValues { .int(Int64($0)) }), "grid": .array(grid),
@@ -218,10 +220,10 @@ struct ChurnFigures {
     var reactivated = 0
     var retained = 0
 
-    init(_ customers: [ValueCustomer], start: BusinessDay, end: BusinessDay) {
+    init(_ customers: [ValueCustomer], start: BusinessDay, end: BusinessDay, _ clock: ValueClock = .utc) {
         for customer in customers {
-            let before = CustomerValue(orders: customer.orders, mark: customer.mark, asOf: start)
-            let after = CustomerValue(orders: customer.orders, mark: customer.mark, asOf: end)
+            let before = CustomerValue(orders: customer.orders, mark: customer.mark, asOf: start, clock)
+            let after = CustomerValue(orders: customer.orders, mark: customer.mark, asOf: end, clock)
             let (startStatus, endStatus) = (before.status.name, after.status.name)
             let inStart = startStatus != "prospect" && startStatus != "churned"
             let inEnd = endStatus != "prospect" && endStatus != "churned"
@@ -264,9 +266,11 @@ extension ValueProjector {
         let end = try Self.day(&params, "end_date", required: true)!
         try params.finish()
         guard start < end else { throw Rejection.invalid("end_date", "must be after start_date") }
-        var figures = ChurnFigures(try self.everyCustomer(txn), start: start, end: end).json
+        let clock = try self.clock(txn)
+        var figures = ChurnFigures(try self.everyCustomer(txn), start: start, end: end, clock).json
         figures["start_date"] = .string(start.text)
         figures["end_date"] = .string(end.text)
+        figures["settings"] = clock.json
         return figures
     }
 
@@ -287,13 +291,14 @@ extension ValueProjector {
         let months = try params.int("months") ?? 12
         guard (1...120).contains(months) else { throw Rejection.invalid("months", "must be 1 to 120") }
         let cumulative = try params.bool("cumulative") ?? false
-        let day = try Self.day(&params, "as_of_date") ?? BusinessDay.today()
+        let clock = try self.clock(txn)
+        let day = try Self.day(&params, "as_of_date") ?? clock.today()
         try params.finish()
         let current = BusinessMonth(day)
         // Per customer: the month of its first counted order and the months it ordered in.
         var cohorts: [BusinessMonth: [Set<BusinessMonth>]] = [:]
         for customer in try self.everyCustomer(txn) {
-            let counted = CustomerValue.counted(customer.orders, asOf: day)
+            let counted = CustomerValue.counted(customer.orders, asOf: day, clock)
             guard let first = counted.map(\.date).min() else { continue }
             let cohort = BusinessMonth(first)
             guard cohort >= from, cohort <= to else { continue }
@@ -323,6 +328,7 @@ extension ValueProjector {
             ])
         }
         return [
+            "settings": clock.json,
             "as_of_date": .string(day.text), "months": .int(months), "cumulative": .bool(cumulative),
             "partial_month": day == current.lastDay ? .null : .string(current.text), "cohorts": .array(rows),
         ]
@@ -341,12 +347,15 @@ extension ValueProjector {
     func clvSimple(_ json: JSON?, _ txn: Transaction) throws -> JSON {
         var params = try Params(json)
         if var derive = try params.object("derive") {
-            let day = try Self.day(&derive, "as_of_date") ?? BusinessDay.today()
+            let clock = try self.clock(txn)
+            let day = try Self.day(&derive, "as_of_date") ?? clock.today()
             let window = try derive.int("window_days") ?? 365
             guard (1...3650).contains(window) else {
                 throw Rejection.invalid("derive.window_days", "must be 1 to 3650")
             }
-            guard let currency = try derive.currency("currency") else { throw Rejection.missing("derive.currency") }
+            guard let currency = try derive.currency("currency") ?? clock.settings.reportingCurrency else {
+                throw Rejection.missing("derive.currency")
+            }
             let years = try Self.decimal(&derive, "lifespan_years", required: true)!
             try derive.finish()
             try params.finish()
@@ -355,7 +364,7 @@ extension ValueProjector {
             var orders = 0
             var buyers = 0
             for customer in try self.everyCustomer(txn) {
-                let inWindow = CustomerValue.counted(customer.orders, asOf: day).filter {
+                let inWindow = CustomerValue.counted(customer.orders, asOf: day, clock).filter {
                     $0.date >= start && $0.order.currency == currency
                 }
                 guard !inWindow.isEmpty else { continue }
@@ -371,6 +380,7 @@ extension ValueProjector {
             let perMonth = Decimal(orders) / (Decimal(buyers) * Decimal(window) * 12 / 365)
             let clv = money / Decimal(buyers) * 365 / Decimal(window) * years
             return [
+                "settings": clock.json,
                 "clv": .string(Self.rounded(clv, 2)), "currency": .string(currency), "as_of_date": .string(day.text),
                 "window_days": .int(window), "revenue": .string(CustomerValue.format(revenue)),
                 "orders": .int(Int64(orders)), "buyers": .int(Int64(buyers)), "aov": .string(Self.rounded(aov, 2)),

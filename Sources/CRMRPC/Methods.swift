@@ -116,6 +116,7 @@ extension CancelOrder: ParamsDecodable {}
 extension SetValueModel: ParamsDecodable {}
 extension MarkChurned: ParamsDecodable {}
 extension UnmarkChurned: ParamsDecodable {}
+extension ConfigureValue: ParamsDecodable {}
 
 /// Every JSON-RPC method of crmd.
 public enum RPCMethods {
@@ -130,7 +131,8 @@ public enum RPCMethods {
         .command(OpenTicket.self), .command(ReplyToTicket.self), .command(SetTicketStatus.self),
         .command(SetTicketPriority.self), .command(TagTicket.self),
         .command(RecordOrder.self), .command(RefundOrder.self), .command(CancelOrder.self),
-        .command(MarkChurned.self), .command(UnmarkChurned.self), .command(SetValueModel.self),
+        .command(MarkChurned.self), .command(UnmarkChurned.self), .command(ConfigureValue.self, role: .admin),
+        .command(SetValueModel.self),
         RPCMethod(FitValueModel.method, .command, .write, long: true),
         RPCMethod("projection.rebuild", .command, .admin),
 
@@ -156,6 +158,7 @@ public enum RPCMethods {
         RPCMethod("value.clv_simple", .query, .read, long: true),
         RPCMethod("value.predict", .query, .read),
         RPCMethod("value.model.get", .query, .read),
+        RPCMethod("value.settings", .query, .read),
         RPCMethod("customer.history", .query, .audit, long: true),
         RPCMethod("deal.history", .query, .audit, long: true),
         RPCMethod("ticket.history", .query, .audit, long: true),

@@ -2,6 +2,7 @@ public import CRMDomain
 public import CRMApplication
 import CRMEventStore
 import CRMJSON
+import Foundation
 public import CRMParams
 
 extension RecordOrder {
@@ -126,6 +127,49 @@ extension UnmarkChurned {
         let customerID = try params.identifier("customer_id", required: true)!
         try params.finish()
         self.init(customerID: customerID)
+    }
+}
+
+extension ConfigureValue {
+    /// Parses and validates the params: at least one setting (`missing_field`), an IANA zone
+    /// (`invalid_timezone`), an ISO-4217 currency or `null` to clear it, day counts 1–3650.
+    public init(params: inout Params) throws(Rejection) {
+        var changes = ValueSettingsChanged()
+        if let zone = try params.string("reporting_timezone") {
+            guard !zone.isEmpty, TimeZone(identifier: zone) != nil else {
+                throw Rejection(
+                    .invalidTimezone, field: "reporting_timezone", "\"\(zone)\" is not an IANA time zone",
+                    details: ["timezone": .string(zone)]
+                )
+            }
+            changes.reportingTimezone = zone
+        }
+        let clears = params.contains("reporting_currency")
+        if let currency = try params.currency("reporting_currency") {
+            changes.reportingCurrency = .some(currency)
+        } else if clears {
+            changes.reportingCurrency = .some(nil)
+        }
+        func days(_ key: String) throws(Rejection) -> Int? {
+            guard let value = try params.int(key) else { return nil }
+            guard ValueSettings.dayRange.contains(Int(value)) else {
+                throw Rejection.invalid(key, "must be an integer from 1 to 3650")
+            }
+            return Int(value)
+        }
+        changes.newCustomerDays = try days("new_customer_days")
+        changes.inactiveAfterDays = try days("inactive_after_days")
+        changes.churnAfterDays = try days("churn_after_days")
+        changes.rfmWindowDays = try days("rfm_window_days")
+        try params.finish()
+        guard changes != ValueSettingsChanged() else {
+            throw Rejection(
+                .missingField,
+                "give at least one setting: reporting_timezone, reporting_currency, new_customer_days, "
+                    + "inactive_after_days, churn_after_days or rfm_window_days (value.settings shows them)"
+            )
+        }
+        self.init(changes: changes)
     }
 }
 

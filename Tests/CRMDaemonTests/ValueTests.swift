@@ -416,4 +416,52 @@ import Testing
         #expect(churn["lost"] == 1, "C04 by its mark")
         try await daemon.stop()
     }
+
+    /// `value.configure`: the reporting time zone moves an order across midnight, the thresholds move
+    /// the status, the reports echo the settings and take the default currency; refusals write nothing.
+    @Test func valueSettings() async throws {
+        let daemon = try await TestDaemon()
+        let client = try daemon.client()
+        _ = try await client.result("customer.create", ["customer_id": "c", "first_name": "C"])
+        _ = try await client.result(
+            "order.record",
+            [
+                "order_id": "late", "customer_id": "c", "amount": "10", "currency": "EUR",
+                "ordered_at": "2025-06-30T23:30:00Z",
+            ])
+        #expect(try await Self.value(client, "c", "2025-06-30")["orders"] == 1, "UTC: still June 30")
+        let settings = try await client.result("value.settings")
+        #expect(settings["reporting_timezone"] == "UTC" && settings["churn_after_days"] == 180)
+        let changed = try await client.result(
+            "value.configure",
+            ["reporting_timezone": "Europe/Berlin", "reporting_currency": "EUR", "churn_after_days": 30,
+             "inactive_after_days": 10])
+        #expect(changed["settings_id"] == "value" && changed["events"]?[0]?["type"] == "ValueSettingsChanged")
+        #expect(try await Self.value(client, "c", "2025-06-30")["status"] == "prospect", "Berlin: July 1, 01:30")
+        let july = try await Self.value(client, "c", "2025-08-15")
+        #expect(july["status"] == "churned" && july["churn"]?["churned_on"] == "2025-08-01", "the day after the 30 days after July 1")
+        let rfm = try await client.result("rfm.report", ["as_of_date": "2025-07-01"])
+        #expect(rfm["currency"] == "EUR" && rfm["population"] == 1 && rfm["settings"]?["reporting_timezone"] == "Europe/Berlin")
+        let churn = try await client.result("churn.report", ["start_date": "2025-07-01", "end_date": "2025-08-15"])
+        #expect(churn["lost"] == 1 && churn["settings"]?["churn_after_days"] == 30)
+
+        let before = try await Snapshot.take(client)
+        let cases: [(JSON, String, String?, Int)] = [
+            (["reporting_timezone": "Mars/Olympus"], "invalid_timezone", "reporting_timezone", -32022),
+            (["inactive_after_days": 31], "invalid_field", "inactive_after_days", -32602),
+            (["rfm_window_days": 3651], "invalid_field", "rfm_window_days", -32602),
+            (["reporting_currency": "eur"], "invalid_field", "reporting_currency", -32602),
+            (["colour": "red"], "invalid_field", "colour", -32602),
+            ([:], "missing_field", nil, -32602),
+        ]
+        for (params, reason, field, code) in cases {
+            let refused = try await client.error("value.configure", params)
+            #expect(refused.reason == reason && refused.field == field && refused.code == code, "\(params): \(refused)")
+        }
+        #expect(try await client.result("value.configure", ["churn_after_days": 30])["events"] == [])
+        #expect(try await Snapshot.take(client) == before)
+        _ = try await client.result("value.configure", ["reporting_currency": .null])
+        #expect(try await client.error("rfm.report", ["as_of_date": "2025-07-01"]).field == "currency")
+        try await daemon.stop()
+    }
 }

@@ -176,4 +176,32 @@ import Testing
         expectRejection(harness.rejection(UnmarkChurned.self, ["customer_id": "c1"]), .customerMerged, field: "customer_id")
         #expect(harness.state.tables == merged && before != merged)
     }
+
+    @Test func valueSettingsRecordOnlyWhatChanges() throws {
+        let harness = Harness()
+        let first = try harness.given(
+            ConfigureValue.self, ["reporting_timezone": "Europe/Berlin", "churn_after_days": 365, "new_customer_days": 90])
+        #expect(first.events.map(\.stream) == ["settings-value"])
+        #expect(
+            first.events[0].event
+                == .sales(.valueSettingsChanged(ValueSettingsChanged(reportingTimezone: "Europe/Berlin", churnAfterDays: 365))),
+            "90 new-customer days is the default already"
+        )
+        #expect(try harness.when(ConfigureValue.self, ["churn_after_days": 365]).events.isEmpty)
+        let cleared = try harness.given(ConfigureValue.self, ["reporting_currency": "EUR"])
+        #expect(cleared.events.count == 1)
+        let clear = try harness.when(ConfigureValue.self, ["reporting_currency": .null])
+        #expect(clear.events.first?.event == .sales(.valueSettingsChanged(ValueSettingsChanged(reportingCurrency: .some(nil)))))
+        let before = harness.state.tables
+        expectRejection(
+            harness.rejection(ConfigureValue.self, ["inactive_after_days": 400]),
+            .invalidField, field: "inactive_after_days")
+        expectRejection(harness.rejection(ConfigureValue.self, ["churn_after_days": 0]), .invalidField, field: "churn_after_days")
+        expectRejection(
+            harness.rejection(ConfigureValue.self, ["reporting_timezone": "Mars/Olympus"]), .invalidTimezone,
+            field: "reporting_timezone")
+        expectRejection(
+            harness.rejection(ConfigureValue.self, ["reporting_currency": "euro"]), .invalidField, field: "reporting_currency")
+        #expect(harness.state.tables == before)
+    }
 }
