@@ -160,36 +160,90 @@ public final class CommandPipeline: Sendable {
         options: CommandOptions,
         origin: RequestOrigin
     ) -> Pending<CommandOutcome> {
-        let reply = Pending<CommandOutcome>()
         let fitter = self.storage.valueFitter
         let modelID: String
         do throws(Rejection) {
             if let block = self.storage.appendBlock { throw block }
             modelID = try fitter.begin(request)
         } catch {
+            let reply = Pending<CommandOutcome>()
             reply.fulfil(.rejected(error))
             return reply
         }
-        let ticket = self.writer.lastTicket
         let storage = self.storage
+        return self.submitComputed(options: options, origin: origin, context: "value.model.fit failed") {
+            FitValueModel(model: try fitter.fit(request, modelID: modelID, storage: storage))
+        } finally: {
+            fitter.end()
+        }
+    }
+
+    /// `rfm.snapshot`: once the commands queued before it have committed, counts the buyers on a read
+    /// snapshot of the value read model (off the writer), then appends ``TakeRfmSnapshot``, which
+    /// holds only if the log has not moved on since; otherwise it counts again (up to 5 times).
+    public func submitRfmSnapshot(
+        _ request: RfmSnapshotRequest,
+        options: CommandOptions,
+        origin: RequestOrigin
+    ) -> Pending<CommandOutcome> {
+        let storage = self.storage
+        let clock = CRMCore.nowMillis()
+        return self.submitComputed(options: options, origin: origin, context: "rfm.snapshot failed", attempts: 5) {
+            try storage.environment.read { txn in
+                let seq = try storage.store.head(txn).seq
+                guard let value = try storage.runner.servingProjector(named: "value", txn) as? ValueProjector else {
+                    throw Rejection(.internalError, "the value read model is missing")
+                }
+                let asOf = request.asOfDate ?? String(Timestamp.format(options.at ?? clock).prefix(10))
+                let counted = try value.rfmPopulation(
+                    asOfDate: asOf, window: request.windowDays, currency: request.currency, txn
+                )
+                let snapshot = RfmSnapshotTaken(
+                    snapshotID: request.snapshotID ?? "rfm-" + asOf.replacingOccurrences(of: "-", with: ""),
+                    asOfDate: asOf, windowDays: counted.window, currency: counted.currency,
+                    mapVersion: counted.mapVersion, population: counted.population
+                )
+                return TakeRfmSnapshot(snapshot: snapshot, basedOnSeq: seq)
+            }
+        }
+    }
+
+    /// Waits for the commands queued before it, runs `compute` on a dispatch thread (off the writer and
+    /// the cooperative pool), then submits the command it returns. A `version_conflict` on
+    /// `based_on_seq` (the log moved on since `compute` read it) runs `compute` again, `attempts`
+    /// times in all. `finally` runs once `compute` is done for good.
+    private func submitComputed(
+        options: CommandOptions,
+        origin: RequestOrigin,
+        context: String,
+        attempts: Int = 1,
+        compute: @escaping @Sendable () throws -> any DomainCommand,
+        finally: @escaping @Sendable () -> Void = {}
+    ) -> Pending<CommandOutcome> {
+        let reply = Pending<CommandOutcome>()
+        let ticket = self.writer.lastTicket
+        let environment = self.storage.environment
         Task {
             await self.writer.waitUntilCompleted(ticket)
-            let fitted = await withCheckedContinuation { continuation in
-                DispatchQueue.global(qos: .utility).async {
-                    continuation.resume(
-                        returning: Result { try fitter.fit(request, modelID: modelID, storage: storage) }
-                    )
+            var outcome = CommandOutcome.rejected(Rejection(.internalError, "\(context): not attempted"))
+            for _ in 0..<attempts {
+                let command = await withCheckedContinuation { continuation in
+                    DispatchQueue.global(qos: .utility).async { continuation.resume(returning: Result { try compute() }) }
                 }
+                do {
+                    let attempt = Pending<CommandOutcome>()
+                    let job = try self.makeJob(try command.get(), options: options, origin: origin, reply: attempt)
+                    _ = self.enqueue(.command(job))
+                    outcome = await attempt.value
+                } catch {
+                    outcome = .failed(error, context: context, environment: environment)
+                }
+                guard case .rejected(let rejection) = outcome, rejection.reason == .versionConflict,
+                    rejection.field == "based_on_seq"
+                else { break }
             }
-            fitter.end()
-            do {
-                let job = try self.makeJob(
-                    FitValueModel(model: try fitted.get()), options: options, origin: origin, reply: reply
-                )
-                _ = self.enqueue(.command(job))
-            } catch {
-                reply.fulfil(.failed(error, context: "value.model.fit failed", environment: storage.environment))
-            }
+            finally()
+            reply.fulfil(outcome)
         }
         return reply
     }
@@ -417,6 +471,16 @@ public final class CommandPipeline: Sendable {
                             let stream = job.command.targetStream(job.context)
                             if let expected = job.expectedVersion, let stream {
                                 try store.checkExpectedVersion(expected, stream: stream, child)
+                            }
+                            if let expected = job.command.expectedHead() {
+                                let head = try store.head(child).seq
+                                guard head == expected else {
+                                    throw Rejection(
+                                        .versionConflict, field: "based_on_seq",
+                                        "the log moved on (head \(head)) since the command was computed at \(expected)",
+                                        details: ["expected": .int(Int64(expected)), "actual": .int(Int64(head))]
+                                    )
+                                }
                             }
                             for expected in job.command.expectedStreamVersions() {
                                 try store.checkExpectedVersion(

@@ -34,6 +34,21 @@ public struct ValueFitRequest: Sendable, Hashable {
     }
 }
 
+/// `rfm.snapshot {snapshot_id?, as_of_date?, window_days?, currency?}`, checked by the RPC edge.
+public struct RfmSnapshotRequest: Sendable, Hashable {
+    public var snapshotID: String?
+    public var asOfDate: String?
+    public var windowDays: Int?
+    public var currency: String?
+
+    public init(snapshotID: String?, asOfDate: String?, windowDays: Int?, currency: String?) {
+        self.snapshotID = snapshotID
+        self.asOfDate = asOfDate
+        self.windowDays = windowDays
+        self.currency = currency
+    }
+}
+
 /// Fits lifetime-value models off the writer: the inputs come from the value read model in one read
 /// transaction (a snapshot at `based_on_seq`), the optimiser runs on a thread of its own, and the
 /// result is appended as one `ValueModelFitted` through the command pipeline. One fit runs at a time

@@ -115,7 +115,7 @@ struct RFMGroup: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rfm",
         abstract: "Score buyers by recency, frequency and monetary value.",
-        subcommands: [Report.self]
+        subcommands: [Report.self, TakeSnapshot.self, Configure.self]
     )
 }
 
@@ -156,6 +156,104 @@ extension RFMGroup {
         }
 
         func render(_ result: JSON) -> String { Output.rfmGrid(result) }
+    }
+}
+
+extension RFMGroup {
+    /// `crmctl rfm snapshot`.
+    struct TakeSnapshot: RPCCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "snapshot",
+            abstract: "Record every buyer's RFM scores as of a date in the log (rfm.snapshot).",
+            discussion: """
+                The scores are the ones rfm report gives; recorded, they stay as they were: customer \
+                get and value customer show a customer's scores from the latest snapshot on or before \
+                their date.
+                Example:
+                  crmctl rfm snapshot --as-of-date 2025-06-30 --currency EUR
+                """
+        )
+
+        @Option(help: ArgumentHelp("Id of the snapshot (default: rfm-YYYYMMDD).", valueName: "id"))
+        var snapshot: String?
+
+        @Option(help: ArgumentHelp("The business date to score at, YYYY-MM-DD (default: today).", valueName: "date"))
+        var asOfDate: String?
+
+        @Option(help: ArgumentHelp("Days of orders that count for F and M (default: the setting).", valueName: "days"))
+        var windowDays: Int?
+
+        @Option(help: ArgumentHelp("The currency of M (default: the reporting currency).", valueName: "code"))
+        var currency: String?
+
+        @OptionGroup(title: "Command options")
+        var common: CommandOptions
+
+        @OptionGroup(title: "Global options")
+        var global: GlobalOptions
+
+        var method: String { "rfm.snapshot" }
+
+        func params() throws -> JSON? {
+            var params: [String: JSON] = [:]
+            if let value = self.snapshot { params["snapshot_id"] = .string(value) }
+            if let value = self.asOfDate { params["as_of_date"] = .string(value) }
+            if let value = self.windowDays { params["window_days"] = .int(Int64(value)) }
+            if let value = self.currency { params["currency"] = .string(value) }
+            try self.common.apply(to: &params)
+            return .object(params)
+        }
+
+        func render(_ result: JSON) -> String {
+            Output.commandSummary(noun: "snapshot", verb: "taken", idKey: "snapshot_id", result: result)
+        }
+    }
+
+    /// `crmctl rfm configure`.
+    struct Configure: RPCCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Set the RFM segment map (rfm.configure, admin role).",
+            discussion: """
+                The map is an ordered list of rules; the first whose R, F and M ranges hold a buyer's \
+                scores names its segment (no match: other). Give it as a JSON file:
+                  [{"name": "champions", "r": [5, 5], "f": [4, 5]},
+                   {"name": "big_spenders", "r": [1, 5], "f": [1, 5], "m": [5, 5]}]
+                (m may be left out: 1 to 5). Names match ^[a-z][a-z0-9_]{0,39}$.
+                Example:
+                  crmctl rfm configure --map-file segments.json
+                """
+        )
+
+        @Option(help: ArgumentHelp("JSON file with the rules.", valueName: "path"))
+        var mapFile: String
+
+        @OptionGroup(title: "Command options")
+        var common: CommandOptions
+
+        @OptionGroup(title: "Global options")
+        var global: GlobalOptions
+
+        var method: String { "rfm.configure" }
+
+        func params() throws -> JSON? {
+            let text: String
+            do {
+                text = try String(contentsOfFile: self.mapFile, encoding: .utf8)
+            } catch {
+                throw ValidationError("cannot read \(self.mapFile): \(error.localizedDescription)")
+            }
+            guard let rules = try? JSON.parse(text), rules.arrayValue != nil else {
+                throw ValidationError("\(self.mapFile) does not hold a JSON array of rules")
+            }
+            var params: [String: JSON] = ["segment_map": rules]
+            try self.common.apply(to: &params)
+            return .object(params)
+        }
+
+        func render(_ result: JSON) -> String {
+            "segment map version \(Output.text(result["version"]) ?? "?") set (position "
+                + "\(Output.text(result["position"]) ?? "?"))"
+        }
     }
 }
 

@@ -94,7 +94,7 @@ public struct Decision: Sendable, Hashable {
 public struct CommandResult: Sendable, Hashable {
     /// The kinds of records commands create or change.
     public enum Record: String, Sendable, Hashable, CaseIterable {
-        case customer, activity, deal, ticket, pipeline, schedule, order, model, settings
+        case customer, activity, deal, ticket, pipeline, schedule, order, model, settings, snapshot
         case slaPolicy = "policy"
     }
 
@@ -126,11 +126,17 @@ public protocol DomainCommand: Sendable {
     /// Versions of further streams the client stated in the command's own params (a merge's
     /// `expected_versions`), checked like `expected_version` before `decide`.
     func expectedStreamVersions() -> [ExpectedStreamVersion]
+    /// The log head the command was computed against (a command built from a read snapshot), checked
+    /// before `decide`: another head is `version_conflict` (field `based_on_seq`).
+    func expectedHead() -> UInt64?
 }
 
 extension DomainCommand {
     /// None.
     public func expectedStreamVersions() -> [ExpectedStreamVersion] { [] }
+
+    /// None.
+    public func expectedHead() -> UInt64? { nil }
 }
 
 /// A version a stream must be at for a command to run, stated by a parameter of the command.

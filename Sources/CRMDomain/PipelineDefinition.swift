@@ -121,6 +121,10 @@ public enum SalesEventType {
     public static let churnUnmarked = "ChurnUnmarked"
     /// `ValueSettingsChanged`.
     public static let valueSettingsChanged = "ValueSettingsChanged"
+    /// `RfmSegmentMapDefined`.
+    public static let rfmSegmentMapDefined = "RfmSegmentMapDefined"
+    /// `RfmSnapshotTaken`.
+    public static let rfmSnapshotTaken = "RfmSnapshotTaken"
 }
 
 /// What `decide` knows about a pipeline: its current definition and how many open deals sit in each

@@ -63,6 +63,12 @@ public enum SalesEvolver {
             try store.setRecord(.sales, ChurnMarked.recordKey(mark.customerID), ChurnMarked.recorded(mark))
         case .churnUnmarked(let unmark):
             try store.setRecord(.sales, ChurnMarked.recordKey(unmark.customerID), nil)
+        case .rfmSegmentMapDefined(let map):
+            var row = BinaryRowWriter(capacity: 10)
+            row.int(Int64(map.version))
+            try store.setRecord(.sales, RfmSegmentMapDefined.versionKey, row.bytes)
+        case .rfmSnapshotTaken(let snapshot):
+            try store.setRecord(.sales, "rfm:" + snapshot.snapshotID, [])
         case .valueSettingsChanged(let changes):
             let current = try store.record(.sales, ValueSettings.recordKey).map { try ValueSettings(decoding: $0) }
             try store.setRecord(.sales, ValueSettings.recordKey, changes.applied(to: current ?? ValueSettings()).encoded())

@@ -26,6 +26,10 @@ public enum SalesEvent: Sendable, Hashable {
     case churnUnmarked(ChurnUnmarked)
     /// `ValueSettingsChanged`: reporting time zone, thresholds, RFM window (stream `settings-value`).
     case valueSettingsChanged(ValueSettingsChanged)
+    /// `RfmSegmentMapDefined`: the RFM segment rules (stream `settings-rfm`).
+    case rfmSegmentMapDefined(RfmSegmentMapDefined)
+    /// `RfmSnapshotTaken`: every buyer's RFM scores as of a date (stream `rfm-<id>`).
+    case rfmSnapshotTaken(RfmSnapshotTaken)
 
     /// The event type name, e.g. `DealCreated`.
     public var type: String {
@@ -41,6 +45,8 @@ public enum SalesEvent: Sendable, Hashable {
         case .churnMarked: SalesEventType.churnMarked
         case .churnUnmarked: SalesEventType.churnUnmarked
         case .valueSettingsChanged: SalesEventType.valueSettingsChanged
+        case .rfmSegmentMapDefined: SalesEventType.rfmSegmentMapDefined
+        case .rfmSnapshotTaken: SalesEventType.rfmSnapshotTaken
         }
     }
 }

@@ -227,3 +227,23 @@ extension ValueModelFitted {
     /// The model as its `ValueModelFitted` event holds it (`value.model.get` shows the same).
     public var eventJSON: JSON { OrderEventCodec.data(self) }
 }
+
+extension RfmRule {
+    /// `{name, r: [lo, hi], f: [lo, hi], m: [lo, hi]}`.
+    public var json: JSON {
+        func range(_ range: ClosedRange<Int>) -> JSON { [.int(Int64(range.lowerBound)), .int(Int64(range.upperBound))] }
+        return ["name": .string(self.name), "r": range(self.r), "f": range(self.f), "m": range(self.m)]
+    }
+
+    /// The rule of a stored `RfmSegmentMapDefined` (`m` defaults to 1–5).
+    public init?(json: JSON) {
+        func range(_ value: JSON?) -> ClosedRange<Int>? {
+            guard let pair = value?.arrayValue, pair.count == 2, let low = pair[0].intValue, let high = pair[1].intValue,
+                low <= high
+            else { return nil }
+            return Int(low)...Int(high)
+        }
+        guard let name = json["name"]?.stringValue, let r = range(json["r"]), let f = range(json["f"]) else { return nil }
+        self.init(name: name, r: r, f: f, m: range(json["m"]) ?? 1...5)
+    }
+}

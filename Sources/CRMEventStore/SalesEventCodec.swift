@@ -29,6 +29,17 @@ enum SalesEventCodec {
             )
         case .churnUnmarked(let unmark): (["customer_id": .string(unmark.customerID)], .null)
         case .valueSettingsChanged(let changes): (["changes": SalesEventCodec.json(changes)], .null)
+        case .rfmSegmentMapDefined(let map):
+            (["version": .int(Int64(map.version)), "rules": .array(map.rules.map(\.json))], .null)
+        case .rfmSnapshotTaken(let snapshot):
+            (
+                [
+                    "snapshot_id": .string(snapshot.snapshotID), "as_of_date": .string(snapshot.asOfDate),
+                    "window_days": .int(Int64(snapshot.windowDays)), "currency": .string(snapshot.currency),
+                    "map_version": .int(Int64(snapshot.mapVersion)), "population": .int(Int64(snapshot.population)),
+                ],
+                .null
+            )
         }
     }
 
@@ -54,12 +65,32 @@ enum SalesEventCodec {
                     .churnMarked(ChurnMarked(customerID: id, effectiveDate: date, reason: event.data["reason"]?.stringValue))
                 }
             }
+        case SalesEventType.rfmSegmentMapDefined:
+            event.data["version"]?.intValue.map { version in
+                .rfmSegmentMapDefined(
+                    RfmSegmentMapDefined(
+                        version: Int(version), rules: (event.data["rules"]?.arrayValue ?? []).compactMap(RfmRule.init(json:))
+                    )
+                )
+            }
+        case SalesEventType.rfmSnapshotTaken: SalesEventCodec.snapshot(event.data).map(SalesEvent.rfmSnapshotTaken)
         case SalesEventType.valueSettingsChanged:
             event.data["changes"]?.objectValue.map { .valueSettingsChanged(SalesEventCodec.settingsChanged($0)) }
         case SalesEventType.churnUnmarked:
             event.data["customer_id"]?.stringValue.map { .churnUnmarked(ChurnUnmarked(customerID: $0)) }
         default: nil
         }
+    }
+
+    static func snapshot(_ data: JSON) -> RfmSnapshotTaken? {
+        guard let id = data["snapshot_id"]?.stringValue, let date = data["as_of_date"]?.stringValue,
+            let window = data["window_days"]?.intValue, let currency = data["currency"]?.stringValue,
+            let version = data["map_version"]?.intValue, let population = data["population"]?.intValue
+        else { return nil }
+        return RfmSnapshotTaken(
+            snapshotID: id, asOfDate: date, windowDays: Int(window), currency: currency, mapVersion: Int(version),
+            population: Int(population)
+        )
     }
 
     /// `ValueSettingsChanged.changes`: the changed settings by their param names.
@@ -124,7 +155,7 @@ enum SalesEventCodec {
             data.member("to", changed.to)
             data.member("to_kind", changed.toKind)
         case .pipelineDefined, .dealUpdated, .orderRecorded, .orderRefunded, .orderCancelled, .valueModelFitted,
-            .churnMarked, .churnUnmarked, .valueSettingsChanged:
+            .churnMarked, .churnUnmarked, .valueSettingsChanged, .rfmSegmentMapDefined, .rfmSnapshotTaken:
             return nil
         }
         data.closeObject()

@@ -11,7 +11,7 @@ extension CustomerProfileProjector {
         guard case .sales(let sales) = event.event else { return }
         switch sales {
         case .pipelineDefined, .orderRecorded, .orderRefunded, .orderCancelled, .valueModelFitted, .churnMarked,
-            .churnUnmarked, .valueSettingsChanged:
+            .churnUnmarked, .valueSettingsChanged, .rfmSegmentMapDefined, .rfmSnapshotTaken:
             // Orders are the value read model's.
             return
         case .dealCreated(let created):

@@ -15,7 +15,9 @@ public import LMDB
 /// - `customers`: customer id → empty for a customer, or the id of the customer it was merged into
 ///   (for `not_found` and `customer_merged`);
 /// - `churn`: customer id → its churn mark (``ChurnMark``);
-/// - `models`: value models.
+/// - `rfm`: the scores of every RFM snapshot;
+/// - `models`: value models, and the rows `#settings`, `#rfm-map`, `#rfm-map-version` and
+///   `#rfm-snapshots`.
 ///
 /// Orders carry no personal data, so nothing here is sealed.
 public struct ValueProjector: Projector {
@@ -32,6 +34,8 @@ public struct ValueProjector: Projector {
     /// Value models: model id → parameters; and `#latest#<currency>` → the id of the latest one.
     let models: Database
     let churn: Database
+    /// RFM snapshots: snapshot id, `0x00`, customer id → the buyer's scores (``SnapshotScore``).
+    let rfm: Database
 
     /// Opens (creating when needed) the tables of `slot` in `txn`; `cipher` is not used.
     public init(_ txn: Transaction, slot: Int = 0, cipher: RowCipher? = nil) throws {
@@ -45,9 +49,10 @@ public struct ValueProjector: Projector {
         self.customers = try open("customers")
         self.models = try open("models")
         self.churn = try open("churn")
+        self.rfm = try open("rfm")
     }
 
-    public var databases: [Database] { [self.orders, self.customers, self.models, self.churn] }
+    public var databases: [Database] { [self.orders, self.customers, self.models, self.churn, self.rfm] }
 
     /// Folds one event; other event types are ignored.
     public func apply(_ event: RecordedEvent, _ txn: Transaction) throws {
@@ -74,6 +79,13 @@ public struct ValueProjector: Projector {
             try txn.put(self.churn, mark.customerID, ChurnMark(day: day, reason: mark.reason).encoded())
         case .sales(.churnUnmarked(let unmark)):
             _ = try txn.delete(self.churn, unmark.customerID)
+        case .sales(.rfmSegmentMapDefined(let map)):
+            var row = BinaryRowWriter(capacity: 8)
+            row.int(Int64(map.version))
+            try txn.put(self.models, Self.segmentMapKey, RfmRule.encoded(map.rules))
+            try txn.put(self.models, Self.segmentMapKey + "-version", row.bytes)
+        case .sales(.rfmSnapshotTaken(let snapshot)):
+            try self.snapshotTaken(snapshot, txn)
         case .sales(.valueSettingsChanged(let changes)):
             try txn.put(self.models, Self.settingsKey, changes.applied(to: try self.clock(txn).settings).encoded())
         case .sales(.orderCancelled(let cancelled)):
@@ -171,7 +183,7 @@ public struct ValueProjector: Projector {
             day = parsed
         }
         try self.requireCustomer(customerID, txn)
-        return try self.value(of: customerID, asOf: day, clock, txn).json
+        return try self.block(of: customerID, asOf: day, clock, txn)
     }
 
     /// The value block of `customerID` as of the end of `date` (`YYYY-MM-DD`; default: today) for
@@ -180,7 +192,14 @@ public struct ValueProjector: Projector {
         guard let marker = try txn.get(self.customers, customerID), marker.isEmpty else { return nil }
         let clock = try self.clock(txn)
         let day = date.flatMap(BusinessDay.init) ?? clock.today()
-        return try self.value(of: customerID, asOf: day, clock, txn).json
+        return try self.block(of: customerID, asOf: day, clock, txn)
+    }
+
+    /// The value block of `customerID` as of `day`, with its scores in the latest RFM snapshot.
+    func block(of customerID: String, asOf day: BusinessDay, _ clock: ValueClock, _ txn: Transaction) throws -> JSON {
+        var json = try self.value(of: customerID, asOf: day, clock, txn).json
+        json["rfm"] = try self.snapshotBlock(of: customerID, asOf: day, txn)
+        return json
     }
 
     /// The value of `customerID` as of `day`.

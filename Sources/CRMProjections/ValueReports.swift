@@ -8,28 +8,6 @@ import LMDB
 /// RFM scoring: recency, frequency and monetary value of every buyer, each scored 1–5 by its rank
 /// among all buyers, with ties sharing a score.
 enum RFM {
-    /// A segment of the R×F grid: its name and the R and F score ranges it covers.
-    struct Segment {
-        var name: String
-        var r: ClosedRange<Int>
-        var f: ClosedRange<Int>
-    }
-
-    /// The default segment map (first match wins): the R×F grid of public RFM practice; it covers
-    /// every cell once and ignores M.
-    static let segments: [Segment] = [
-        Segment(name: "hibernating", r: 1...2, f: 1...2), Segment(name: "at_risk", r: 1...2, f: 3...4),
-        Segment(name: "cant_lose", r: 1...2, f: 5...5), Segment(name: "about_to_sleep", r: 3...3, f: 1...2),
-        Segment(name: "need_attention", r: 3...3, f: 3...3), Segment(name: "loyal_customers", r: 3...4, f: 4...5),
-        Segment(name: "promising", r: 4...4, f: 1...1), Segment(name: "new_customers", r: 5...5, f: 1...1),
-        Segment(name: "potential_loyalists", r: 4...5, f: 2...3), Segment(name: "champions", r: 5...5, f: 4...5),
-    ]
-
-    /// The segment of scores `r` and `f`.
-    static func segment(r: Int, f: Int) -> String {
-        RFM.segments.first { $0.r.contains(r) && $0.f.contains(f) }?.name ?? "other"
-    }
-
     /// `1 + floor(5 × below / N)` for every value, where `below` counts the values strictly worse
     /// (smaller when `higherIsBetter`, larger otherwise): equal values get equal scores.
     static func scores<Value: Comparable>(_ values: [Value], higherIsBetter: Bool) -> [Int] {
@@ -112,6 +90,48 @@ extension ValueProjector {
 
     // MARK: - rfm.report
 
+    /// One buyer's RFM figures and scores.
+    struct RfmRow {
+        var id: String
+        var last: BusinessDay
+        var recency: Int64
+        var frequency: Int
+        var monetary: Int128
+        var r = 0
+        var f = 0
+        var m = 0
+        var segment = ""
+    }
+
+    /// Every buyer (a customer, not merged, with a counted order by `day`) scored for the window of
+    /// `window` days ending on `day`, M in `currency`, segments by `rules`; in customer-id order.
+    func rfmScores(
+        asOf day: BusinessDay,
+        window: Int,
+        currency: String,
+        _ clock: ValueClock,
+        _ rules: [RfmRule],
+        _ txn: Transaction
+    ) throws -> [RfmRow] {
+        let start = BusinessDay(days: day.days - Int64(window) + 1)
+        var rows: [RfmRow] = []
+        for customer in try self.everyCustomer(txn) {
+            let counted = CustomerValue.counted(customer.orders, asOf: day, clock)
+            guard let last = counted.map(\.date).max() else { continue }
+            let inWindow = counted.filter { $0.date >= start }
+            let monetary = inWindow.filter { $0.order.currency == currency }.reduce(Int128(0)) { $0 + $1.net }
+            rows.append(RfmRow(id: customer.id, last: last, recency: day.days - last.days, frequency: inWindow.count, monetary: monetary))
+        }
+        let r = RFM.scores(rows.map(\.recency), higherIsBetter: false)
+        let f = RFM.scores(rows.map(\.frequency), higherIsBetter: true)
+        let m = RFM.scores(rows.map(\.monetary), higherIsBetter: true)
+        for index in rows.indices {
+            (rows[index].r, rows[index].f, rows[index].m) = (r[index], f[index], m[index])
+            rows[index].segment = RfmRule.segment(rules, r: r[index], f: f[index], m: m[index])
+        }
+        return rows
+    }
+
     /// `rfm.report {as_of_date?, window_days? = 365, currency}`: every buyer (a customer with a counted
     /// order on or before the date) with its recency (days since its last order), frequency (counted
     /// orders in the window ending on the date) and monetary value (their net amounts in `currency`),
@@ -127,37 +147,27 @@ extension ValueProjector {
         guard let currency else { throw Rejection.missing("currency") }
         try params.finish()
         let start = BusinessDay(days: day.days - window + 1)
-        var rows: [(id: String, last: BusinessDay, recency: Int64, frequency: Int, monetary: Int128)] = []
-        for customer in try self.everyCustomer(txn) {
-            let counted = CustomerValue.counted(customer.orders, asOf: day, clock)
-            guard let last = counted.map(\.date).max() else { continue }
-            let inWindow = counted.filter { $0.date >= start }
-            let monetary = inWindow.filter { $0.order.currency == currency }.reduce(Int128(0)) { $0 + $1.net }
-            rows.append((customer.id, last, day.days - last.days, inWindow.count, monetary))
-        }
-        let r = RFM.scores(rows.map(\.recency), higherIsBetter: false)
-        let f = RFM.scores(rows.map(\.frequency), higherIsBetter: true)
-        let m = RFM.scores(rows.map(\.monetary), higherIsBetter: true)
-        var counts = Dictionary(uniqueKeysWithValues: RFM.segments.map { ($0.name, 0) })
+        let (rules, _) = try self.segmentMap(txn)
+        let rows = try self.rfmScores(asOf: day, window: Int(window), currency: currency, clock, rules, txn)
+        var counts = Dictionary(uniqueKeysWithValues: rules.map { ($0.name, 0) })
         var customers: [JSON] = []
-        for (index, row) in rows.enumerated() {
-            let segment = RFM.segment(r: r[index], f: f[index])
-            counts[segment, default: 0] += 1
+        for row in rows {
+            counts[row.segment, default: 0] += 1
             customers.append([
                 "customer_id": .string(row.id), "last_order_date": .string(row.last.text),
                 "recency_days": .int(row.recency), "frequency": .int(Int64(row.frequency)),
-                "monetary": .string(CustomerValue.format(row.monetary)), "r": .int(Int64(r[index])),
-                "f": .int(Int64(f[index])), "m": .int(Int64(m[index])),
-                "rfm": .string("\(r[index])\(f[index])\(m[index])"), "segment": .string(segment),
+                "monetary": .string(CustomerValue.format(row.monetary)), "r": .int(Int64(row.r)),
+                "f": .int(Int64(row.f)), "m": .int(Int64(row.m)), "rfm": .string("\(row.r)\(row.f)\(row.m)"),
+                "segment": .string(row.segment),
             ])
         }
         var grid: [JSON] = []
         for rScore in stride(from: 5, through: 1, by: -1) {
             for fScore in 1...5 {
-                let buyers = rows.indices.filter { r[$0] == rScore && f[$0] == fScore }.count
+                let buyers = rows.count { $0.r == rScore && $0.f == fScore }
                 grid.append([
                     "r": .int(Int64(rScore)), "f": .int(Int64(fScore)), "customers": .int(Int64(buyers)),
-                    "segment": .string(RFM.segment(r: rScore, f: fScore)),
+                    "segment": .string(RfmRule.segment(rules, r: rScore, f: fScore, m: nil)),
                 ])
             }
         }
@@ -414,5 +424,124 @@ extension ValueProjector {
         if !text.contains(".") { text += "." }
         let decimals = text.count - 1 - text.distance(from: text.startIndex, to: text.firstIndex(of: ".")!)
         return text + String(repeating: "0", count: max(0, places - decimals))
+    }
+}
+
+// MARK: - RFM segment maps and snapshots
+
+/// A buyer's scores in one snapshot.
+struct SnapshotScore: Sendable, Hashable {
+    var r: Int
+    var f: Int
+    var m: Int
+    var segment: String
+
+    func encoded() -> [UInt8] {
+        var row = BinaryRowWriter(capacity: 24)
+        row.byte(UInt8(self.r))
+        row.byte(UInt8(self.f))
+        row.byte(UInt8(self.m))
+        row.string(self.segment)
+        return row.bytes
+    }
+
+    init(r: Int, f: Int, m: Int, segment: String) {
+        (self.r, self.f, self.m, self.segment) = (r, f, m, segment)
+    }
+
+    init(decoding bytes: [UInt8]) throws(StateDecodingError) {
+        var row = BinaryRowReader(bytes, what: "rfm snapshot score")
+        self.r = Int(try row.byte())
+        self.f = Int(try row.byte())
+        self.m = Int(try row.byte())
+        self.segment = try row.string()
+        try row.finish()
+    }
+}
+
+/// A snapshot fold that scored another number of buyers than the command did: the fold is not
+/// deterministic, and the value read model stops here.
+struct SnapshotMismatch: Error, CustomStringConvertible {
+    var snapshotID: String
+    var recorded: Int
+    var folded: Int
+
+    var description: String {
+        "RFM snapshot \(snapshotID) recorded \(recorded) buyers, the fold scored \(folded)"
+    }
+}
+
+extension ValueProjector {
+    /// `#rfm-map` and `#rfm-map-version`: the rules and version of the segment map.
+    static let segmentMapKey = "#rfm-map"
+    /// `#rfm-snapshots`: every snapshot's as-of date (days) and id, in log order.
+    static let snapshotsKey = "#rfm-snapshots"
+
+    /// The current segment map and its version (0: the default map).
+    public func segmentMap(_ txn: Transaction) throws -> (rules: [RfmRule], version: Int) {
+        guard let bytes = try txn.get(self.models, Self.segmentMapKey),
+            let versionBytes = try txn.get(self.models, Self.segmentMapKey + "-version")
+        else { return (RfmRule.defaults, 0) }
+        var row = BinaryRowReader(versionBytes, what: "rfm segment map version")
+        return (try RfmRule.decoded(bytes), Int(try row.int()))
+    }
+
+    /// The number of buyers an `rfm.snapshot` would score, with the map version it would name.
+    public func rfmPopulation(
+        asOfDate: String,
+        window: Int?,
+        currency: String?,
+        _ txn: Transaction
+    ) throws -> (population: Int, window: Int, currency: String, mapVersion: Int) {
+        let clock = try self.clock(txn)
+        guard let day = BusinessDay(asOfDate) else { throw Rejection.invalid("as_of_date", "expected YYYY-MM-DD") }
+        guard let currency = currency ?? clock.settings.reportingCurrency else { throw Rejection.missing("currency") }
+        let window = window ?? clock.settings.rfmWindowDays
+        let (rules, version) = try self.segmentMap(txn)
+        let rows = try self.rfmScores(asOf: day, window: window, currency: currency, clock, rules, txn)
+        return (rows.count, window, currency, version)
+    }
+
+    /// Scores every buyer as the snapshot says and stores the scores; a different population is a
+    /// ``SnapshotMismatch``.
+    func snapshotTaken(_ snapshot: RfmSnapshotTaken, _ txn: Transaction) throws {
+        guard let day = BusinessDay(snapshot.asOfDate) else { return }
+        let rows = try self.rfmScores(
+            asOf: day, window: snapshot.windowDays, currency: snapshot.currency, try self.clock(txn),
+            try self.segmentMap(txn).rules, txn
+        )
+        guard rows.count == snapshot.population else {
+            throw SnapshotMismatch(snapshotID: snapshot.snapshotID, recorded: snapshot.population, folded: rows.count)
+        }
+        for row in rows {
+            let score = SnapshotScore(r: row.r, f: row.f, m: row.m, segment: row.segment)
+            try txn.put(self.rfm, Array(snapshot.snapshotID.utf8) + [0] + Array(row.id.utf8), score.encoded())
+        }
+        var list = try txn.get(self.models, Self.snapshotsKey) ?? []
+        var entry = BinaryRowWriter(capacity: 32)
+        entry.int(day.days)
+        entry.string(snapshot.snapshotID)
+        list += entry.bytes
+        try txn.put(self.models, Self.snapshotsKey, list)
+    }
+
+    /// The profile's `rfm` block as of `day`: the customer's scores in the latest snapshot dated on or
+    /// before it that scored the customer, or `null`.
+    func snapshotBlock(of customerID: String, asOf day: BusinessDay, _ txn: Transaction) throws -> JSON {
+        guard let bytes = try txn.get(self.models, Self.snapshotsKey) else { return .null }
+        var reader = BinaryRowReader(bytes, what: "rfm snapshot list")
+        var snapshots: [(days: Int64, id: String)] = []
+        while !reader.isAtEnd { snapshots.append((try reader.int(), try reader.string())) }
+        for snapshot in snapshots.reversed() where snapshot.days <= day.days {
+            let key = Array(snapshot.id.utf8) + [0] + Array(customerID.utf8)
+            guard let row = try txn.get(self.rfm, key) else { continue }
+            let score = try SnapshotScore(decoding: row)
+            return [
+                "snapshot_id": .string(snapshot.id), "as_of_date": .string(BusinessDay(days: snapshot.days).text),
+                "r": .int(Int64(score.r)), "f": .int(Int64(score.f)), "m": .int(Int64(score.m)),
+                "segment": .string(score.segment),
+            ]
+        }
+        return .null
     }
 }

@@ -117,6 +117,7 @@ extension SetValueModel: ParamsDecodable {}
 extension MarkChurned: ParamsDecodable {}
 extension UnmarkChurned: ParamsDecodable {}
 extension ConfigureValue: ParamsDecodable {}
+extension DefineRfmSegmentMap: ParamsDecodable {}
 
 /// Every JSON-RPC method of crmd.
 public enum RPCMethods {
@@ -134,6 +135,8 @@ public enum RPCMethods {
         .command(MarkChurned.self), .command(UnmarkChurned.self), .command(ConfigureValue.self, role: .admin),
         .command(SetValueModel.self),
         RPCMethod(FitValueModel.method, .command, .write, long: true),
+        .command(DefineRfmSegmentMap.self, role: .admin),
+        RPCMethod(TakeRfmSnapshot.method, .command, .write, long: true),
         RPCMethod("projection.rebuild", .command, .admin),
 
         RPCMethod("customer.get", .query, .read, asOf: true),

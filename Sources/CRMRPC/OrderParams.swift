@@ -173,6 +173,55 @@ extension ConfigureValue {
     }
 }
 
+extension RfmSnapshotRequest {
+    /// Parses and validates the params of `rfm.snapshot`.
+    public init(params: inout Params) throws(Rejection) {
+        let id = try params.identifier("snapshot_id")
+        let asOf = try ValueFitRequest.date(&params, "as_of_date")
+        let window = try params.int("window_days")
+        if let window, !ValueSettings.dayRange.contains(Int(window)) {
+            throw Rejection.invalid("window_days", "must be 1 to 3650")
+        }
+        let currency = try params.currency("currency")
+        try params.finish()
+        self.init(snapshotID: id, asOfDate: asOf, windowDays: window.map(Int.init), currency: currency)
+    }
+}
+
+extension DefineRfmSegmentMap {
+    /// Parses and validates `segment_map`: 1–100 rules `{name, r: [lo, hi], f: [lo, hi], m?: [lo, hi]}`,
+    /// names `^[a-z][a-z0-9_]{0,39}$`, bounds 1–5 with lo ≤ hi.
+    public init(params: inout Params) throws(Rejection) {
+        let map = try params.array("segment_map", required: true)!
+        guard (1...100).contains(map.count) else { throw Rejection.invalid("segment_map", "give 1 to 100 rules") }
+        var rules: [RfmRule] = []
+        for (index, entry) in map.enumerated() {
+            var rule = try Params(entry, path: "segment_map[\(index)]")
+            let name = try rule.string("name", required: true)!
+            let nameOK =
+                (1...40).contains(name.utf8.count) && name.utf8.first.map { (0x61...0x7A).contains($0) } == true
+                && name.utf8.allSatisfy { (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) || $0 == 0x5F }
+            guard nameOK else {
+                throw Rejection.invalid(rule.fieldPath("name"), "must match ^[a-z][a-z0-9_]{0,39}$")
+            }
+            func range(_ key: String, required: Bool) throws(Rejection) -> ClosedRange<Int>? {
+                guard let pair = try rule.raw(key, required: required) else { return nil }
+                guard let bounds = pair.arrayValue, bounds.count == 2, let low = bounds[0].intValue,
+                    let high = bounds[1].intValue, 1 <= low, low <= high, high <= 5
+                else { throw Rejection.invalid(rule.fieldPath(key), "must be [lo, hi] with 1 ≤ lo ≤ hi ≤ 5") }
+                return Int(low)...Int(high)
+            }
+            let r = try range("r", required: true)!
+            let f = try range("f", required: true)!
+            let m = try range("m", required: false) ?? 1...5
+            try rule.finish()
+            rules.append(RfmRule(name: name, r: r, f: f, m: m))
+        }
+        try params.finish()
+        self.init(rules: rules)
+    }
+}
+
 extension ValueFitRequest {
     /// Parses and validates the params of `value.model.fit`: `currency` and `as_of_date` required,
     /// the cohort dates in order, `penalizer` a finite number ≥ 0.

@@ -192,7 +192,8 @@ extension CommandPipeline {
         }
     }
 
-    /// Queues command `entry` with `params`: `projection.rebuild` and `value.model.fit` their own way,
+    /// Queues command `entry` with `params`: `projection.rebuild`, `value.model.fit` and `rfm.snapshot`
+    /// their own way,
     /// every other command decoded and submitted. Returns the reply and the writer ticket (`nil` when
     /// the command did not reach the writer yet).
     public func submit(
@@ -209,6 +210,11 @@ extension CommandPipeline {
             var common = try Params(params)
             let options = try CommandRequest.options(&common)
             return (self.submitFit(try ValueFitRequest(params: &common), options: options, origin: origin), nil)
+        }
+        if entry.name == TakeRfmSnapshot.method {
+            var common = try Params(params)
+            let options = try CommandRequest.options(&common)
+            return (self.submitRfmSnapshot(try RfmSnapshotRequest(params: &common), options: options, origin: origin), nil)
         }
         let request = try CommandRequest(entry, params: params)
         return self.submitWithTicket(request.command, options: request.options, origin: origin)

@@ -100,6 +100,27 @@ import Testing
         await core.shutdown()
     }
 
+    /// A command computed on a read snapshot holds only while the log has not moved on since.
+    @Test func aCommandComputedAtAnOlderHeadIsAVersionConflict() async throws {
+        let directory = TemporaryDirectory()
+        let core = try await self.open(directory)
+        let snapshot = RfmSnapshotTaken(
+            snapshotID: "s1", asOfDate: "2025-06-30", windowDays: 365, currency: "EUR", mapVersion: 0, population: 0
+        )
+        let head = try await core.queries.query(method: "system.stats", params: nil).value.get()["head"]?["position"]
+        let stale = UInt64(try #require(head?.intValue)) + 1
+        let outcome = await core.commands.submit(
+            TakeRfmSnapshot(snapshot: snapshot, basedOnSeq: stale), options: CommandOptions(), origin: self.origin
+        ).value
+        guard case .rejected(let rejection) = outcome else {
+            Issue.record("appended: \(outcome)")
+            return
+        }
+        #expect(rejection.reason == .versionConflict && rejection.field == "based_on_seq")
+        #expect(rejection.details?["actual"] == .int(Int64(stale - 1)))
+        await core.shutdown()
+    }
+
     @Test func theMethodTableMatchesWhatTheCoreAnswers() async throws {
         let directory = TemporaryDirectory()
         let core = try await self.open(directory)
@@ -114,6 +135,13 @@ import Testing
                     #expect(throws: Rejection.self, "value.model.fit with no params") {
                         var params = try Params(nil)
                         _ = try ValueFitRequest(params: &params)
+                    }
+                    continue
+                }
+                guard method.name != TakeRfmSnapshot.method else {
+                    #expect(throws: Rejection.self, "rfm.snapshot with an unknown param") {
+                        var params = try Params(["colour": "red"])
+                        _ = try RfmSnapshotRequest(params: &params)
                     }
                     continue
                 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CRMJSON
+import Foundation
 import Testing
 
 @testable import CRMCtl
@@ -62,6 +63,27 @@ import Testing
             "log_likelihood": -9582.43, "elapsed_seconds": 0.4,
         ])
         #expect(progress == "fitting USD as of 1997-09-30: bgnbd, 2357 customers, iteration 150, log-likelihood -9582.43, 0.4 s")
+    }
+
+    @Test func rfmSnapshotAndConfigureMapTheirFlags() throws {
+        let snapshot = try request([
+            "rfm", "snapshot", "--snapshot", "s1", "--as-of-date", "2025-06-30", "--currency", "EUR", "--window-days", "90",
+        ])
+        #expect(snapshot.method == "rfm.snapshot")
+        #expect(snapshot.params == ["snapshot_id": "s1", "as_of_date": "2025-06-30", "currency": "EUR", "window_days": 90])
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("crmctl-rfm-\(UUID().uuidString).json")
+        try #"[{"name": "top", "r": [5, 5], "f": [4, 5]}]"#.write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let configure = try request(["rfm", "configure", "--map-file", file.path])
+        #expect(configure.method == "rfm.configure")
+        #expect(configure.params == ["segment_map": [["name": "top", "r": [5, 5], "f": [4, 5]]]])
+        let value = try request(["value", "configure", "--timezone", "Europe/Berlin", "--churn-after-days", "365"])
+        #expect(value.method == "value.configure")
+        #expect(value.params == ["reporting_timezone": "Europe/Berlin", "churn_after_days": 365])
+        #expect(try request(["value", "configure"]).method == "value.settings")
+        let mark = try request(["customer", "mark-churned", "c7", "--effective-date", "2025-06-30", "--reason", "gone"])
+        #expect(mark.method == "customer.mark_churned")
+        #expect(mark.params == ["customer_id": "c7", "effective_date": "2025-06-30", "reason": "gone"])
     }
 
     @Test func theRFMReportIsAGrid() throws {

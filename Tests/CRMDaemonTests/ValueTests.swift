@@ -464,4 +464,65 @@ import Testing
         #expect(try await client.error("rfm.report", ["as_of_date": "2025-07-01"]).field == "currency")
         try await daemon.stop()
     }
+
+    /// `rfm.snapshot` records every buyer's scores (the profile's `rfm` block reads them, exactly as
+    /// `rfm.report` scored them); `rfm.configure` changes the segment map; refusals write nothing.
+    @Test func rfmSnapshotsAndSegmentMaps() async throws {
+        let daemon = try await TestDaemon()
+        let client = try daemon.client()
+        try await Self.populate(client)
+        let taken = try await client.result("rfm.snapshot", ["as_of_date": "2025-06-30", "currency": "EUR"])
+        #expect(taken["snapshot_id"] == "rfm-20250630" && taken["events"]?[0]?["type"] == "RfmSnapshotTaken")
+        let report = try await client.result("rfm.report", ["as_of_date": "2025-06-30", "currency": "EUR"])
+        let c05 = try #require(report["customers"]?.arrayValue?.first { $0["customer_id"] == "C05" })
+        let block = try await Self.value(client, "C05")["rfm"] ?? .null
+        #expect(block["snapshot_id"] == "rfm-20250630" && block["segment"] == c05["segment"])
+        #expect(block["r"] == c05["r"] && block["f"] == c05["f"] && block["m"] == c05["m"])
+        #expect(try await Self.value(client, "C05", "2025-06-29")["rfm"] == .null, "no snapshot by then")
+        let events = try await client.result("events.read", ["from": taken["position"] ?? 0, "limit": 1])
+        #expect(events["events"]?[0]?["data"]?["population"] == 10)
+
+        let before = try await Snapshot.take(client)
+        let again = try await client.error("rfm.snapshot", ["as_of_date": "2025-06-30", "currency": "EUR"])
+        #expect(again.reason == "already_exists" && again.field == "snapshot_id")
+        let cases: [(String, JSON, String, String?)] = [
+            ("rfm.snapshot", ["as_of_date": "2025-06-31", "currency": "EUR"], "invalid_field", "as_of_date"),
+            ("rfm.snapshot", ["as_of_date": "2025-06-30"], "missing_field", "currency"),
+            ("rfm.configure", ["segment_map": []], "invalid_field", "segment_map"),
+            (
+                "rfm.configure", ["segment_map": [["name": "Top", "r": [5, 5], "f": [1, 5]]]], "invalid_field",
+                "segment_map[0].name"
+            ),
+            (
+                "rfm.configure", ["segment_map": [["name": "top", "r": [5, 4], "f": [1, 5]]]], "invalid_field",
+                "segment_map[0].r"
+            ),
+            (
+                "rfm.configure", ["segment_map": [["name": "top", "r": [5, 5], "f": [0, 5]]]], "invalid_field",
+                "segment_map[0].f"
+            ),
+        ]
+        for (method, params, reason, field) in cases {
+            let refused = try await client.error(method, params)
+            #expect(refused.reason == reason && refused.field == field, "\(method) \(params): \(refused)")
+        }
+        #expect(try await Snapshot.take(client) == before)
+
+        let map: JSON = [
+            "segment_map": [
+                ["name": "big_spenders", "r": [1, 5], "f": [1, 5], "m": [5, 5]], ["name": "everyone", "r": [1, 5], "f": [1, 5]],
+            ],
+        ]
+        let defined = try await client.result("rfm.configure", map)
+        #expect(defined["settings_id"] == "rfm" && defined["version"] == 1)
+        let custom = try await client.result("rfm.report", ["as_of_date": "2025-06-30", "currency": "EUR"])
+        let segments = Set((custom["customers"]?.arrayValue ?? []).compactMap { $0["segment"]?.stringValue })
+        #expect(segments == ["big_spenders", "everyone"])
+        let second = try await client.result(
+            "rfm.snapshot", ["snapshot_id": "s2", "as_of_date": "2025-06-30", "currency": "EUR"])
+        let read = try await client.result("events.read", ["from": second["position"] ?? 0, "limit": 1])
+        #expect(read["events"]?[0]?["data"]?["map_version"] == 1)
+        #expect(["big_spenders", "everyone"].contains(try await Self.value(client, "C05")["rfm"]?["segment"]?.stringValue ?? ""))
+        try await daemon.stop()
+    }
 }

@@ -1,3 +1,4 @@
+import CRMDomain
 import Testing
 
 @testable import CRMProjections
@@ -51,9 +52,11 @@ import Testing
     @Test func theGridCoversEveryCellOnce() {
         for r in 1...5 {
             for f in 1...5 {
-                #expect(RFM.segments.filter { $0.r.contains(r) && $0.f.contains(f) }.count == 1, "R\(r) F\(f)")
+                #expect(RfmRule.defaults.filter { $0.r.contains(r) && $0.f.contains(f) }.count == 1, "R\(r) F\(f)")
             }
         }
-        #expect(RFM.segment(r: 5, f: 1) == "new_customers" && RFM.segment(r: 3, f: 3) == "need_attention")
+        #expect(RfmRule.segment(RfmRule.defaults, r: 5, f: 1, m: 3) == "new_customers")
+        #expect(RfmRule.segment(RfmRule.defaults, r: 3, f: 3, m: nil) == "need_attention")
+        #expect(RfmRule.segment([RfmRule(name: "top", r: 5...5, f: 5...5)], r: 1, f: 1, m: 1) == "other")
     }
 }
