@@ -195,11 +195,48 @@ public struct ValueProjector: Projector {
         return try self.block(of: customerID, asOf: day, clock, txn)
     }
 
-    /// The value block of `customerID` as of `day`, with its scores in the latest RFM snapshot.
+    /// The value block of `customerID` as of `day`, with its scores in the latest RFM snapshot and
+    /// its predictions by the latest value model of its currencies.
     func block(of customerID: String, asOf day: BusinessDay, _ clock: ValueClock, _ txn: Transaction) throws -> JSON {
-        var json = try self.value(of: customerID, asOf: day, clock, txn).json
+        let orders = try self.orders(of: customerID, txn)
+        var json = CustomerValue(orders: orders, mark: try self.mark(of: customerID, txn), asOf: day, clock).json
         json["rfm"] = try self.snapshotBlock(of: customerID, asOf: day, txn)
+        json["predicted"] = try self.predictedBlock(CustomerValue.counted(orders, asOf: day, clock), asOf: day, clock, txn)
         return json
+    }
+
+    /// The profile's `predicted` block: by the latest model of the reporting currency, else of the
+    /// first of the customer's currencies (in code order) that has one, the predictions for the
+    /// customer's own inputs as of `day`: P(alive), purchases in 52 weeks, the value of a purchase and
+    /// the 12-month lifetime value at 1 % a month; `null` without a model.
+    func predictedBlock(
+        _ counted: [CustomerValue.Counted],
+        asOf day: BusinessDay,
+        _ clock: ValueClock,
+        _ txn: Transaction
+    ) throws -> JSON {
+        let currencies = Set(counted.map(\.order.currency))
+        let order = [clock.settings.reportingCurrency].compactMap { $0 }.filter(currencies.contains)
+            + currencies.sorted()
+        for currency in order {
+            guard let id = try txn.get(self.models, "#latest#" + currency),
+                let bytes = try txn.get(self.models, String(decoding: id, as: UTF8.self)),
+                let inputs = ModelInputs(counted, currency: currency, asOf: day)
+            else { continue }
+            let model = try ValueModelFitted(decoding: bytes)
+            let m = model.bgnbd
+            return [
+                "model_id": .string(model.modelID), "currency": .string(currency),
+                "p_alive": .string(ValueModel.text(ValueModel.pAlive(m, inputs))),
+                "expected_purchases_52w": .string(ValueModel.text(ValueModel.expectedPurchases(m, inputs, weeks: 52))),
+                "expected_order_value": model.gammaGamma.map { .string(ValueModel.text(ValueModel.expectedValue($0, inputs))) }
+                    ?? .null,
+                "clv_12m": model.gammaGamma.map {
+                    .string(ValueModel.text(ValueModel.lifetimeValue(m, $0, inputs, months: 12, discount: 0.01)))
+                } ?? .null,
+            ]
+        }
+        return .null
     }
 
     /// The value of `customerID` as of `day`.

@@ -202,6 +202,7 @@ import Testing
         let client = try daemon.client()
         try await Self.populate(client)
         #expect(try await client.error("value.predict", ["customer_id": "C05"]).reason == "model_not_fitted")
+        #expect(try await Self.value(client, "C05")["predicted"] == .null, "no model yet")
         _ = try await client.result("value.model.set", Self.published)
         // (x, t_x, T, m̄) → P(alive), E[Y(39)], E[Y(52)], E[M], CLV 12 months at 1 % a month.
         let rows: [(Double, Double, Double, Double, [Double])] = [
@@ -234,6 +235,11 @@ import Testing
         #expect(c05["inputs"]?["age_weeks"] == "50.0000" && c05["inputs"]?["mean_value"] == "255.0000")
         #expect(close(c05["p_alive"], 0.7532) && close(c05["expected_purchases"], 2.4563))
         #expect(close(c05["expected_order_value"], 233.2913) && close(c05["clv"]?["value"], 540.8366))
+        // The value block predicts the same with the latest model of the customer's currency.
+        let predicted = try await Self.value(client, "C05")["predicted"] ?? .null
+        #expect(predicted["model_id"] == "cdnow" && predicted["currency"] == "EUR")
+        #expect(close(predicted["p_alive"], 0.7532) && close(predicted["expected_purchases_52w"], 2.4563))
+        #expect(close(predicted["expected_order_value"], 233.2913) && close(predicted["clv_12m"], 540.8366))
         // Bad models are refused.
         var bad = Self.published
         bad["model_id"] = "other"
