@@ -9,7 +9,7 @@ struct BenchReport {
     var modes: [String] = []
     var parameters: JSON = .null
     /// Sections in the order they ran: `write`, `write_sequential`, `read`, `mixed`, `replay`,
-    /// `rebuild`, `scale`.
+    /// `rebuild`, `scale`, `value`.
     var sections: [(String, JSON)] = []
     var targets: [JSON] = []
     var errors: [String] = []
@@ -51,8 +51,8 @@ struct BenchReport {
         return value < 0 ? "-" + out : out
     }
 
-    /// The cost budget of issue 14: every figure of this run that it sets a goal for, with its goal
-    /// and outcome (a figure whose mode did not run is left out).
+    /// The cost budget of issue 14 and the value mode's goals: every figure of this run that they set
+    /// a goal for, with its goal and outcome (a figure whose mode did not run is left out).
     mutating func evaluateTargets() {
         self.targets = []
         let write = self["write"]
@@ -134,6 +134,23 @@ struct BenchReport {
                 unit: "bytes"
             )
         }
+        if let value = self["value"] {
+            let customers = BenchReport.grouped(Double(value["customers"]?.intValue ?? 0))
+            self.target(
+                "rfm.report at \(customers) customers (median of 3)",
+                value["reports"]?["rfm.report"]?["median_ms"]?.doubleValue,
+                "<=",
+                1_000,
+                unit: "ms"
+            )
+            self.target(
+                "value.model.fit at \(customers) customers (median of 3)",
+                value["fit"]?["median_s"]?.doubleValue,
+                "<=",
+                10,
+                unit: "s"
+            )
+        }
     }
 
     var json: JSON {
@@ -167,11 +184,14 @@ struct BenchReport {
                     + "  errors \(figures["errors"]?.intValue ?? 0)"
             )
         }
-        lines.append("")
-        lines.append(
-            "figure".padding(toLength: 34, withPad: " ", startingAt: 0) + "        rate      "
-                + "   p50 µs   p90 µs   p99 µs p99.9 µs   max µs"
-        )
+        // The column heads of the load lines (the value mode alone has none).
+        if self.sections.contains(where: { $0.0 != "value" }) {
+            lines.append("")
+            lines.append(
+                "figure".padding(toLength: 34, withPad: " ", startingAt: 0) + "        rate      "
+                    + "   p50 µs   p90 µs   p99 µs p99.9 µs   max µs"
+            )
+        }
         for name in ["write", "write_sequential"] {
             guard let figures = self[name] else { continue }
             let label = "write c=\(figures["connections"]?.intValue ?? 0) p=\(figures["pipeline"]?.intValue ?? 0)"
@@ -298,9 +318,13 @@ struct BenchReport {
                 )
             }
         }
+        if let value = self["value"] {
+            lines.append("")
+            lines += BenchReport.valueLines(value)
+        }
         if !self.targets.isEmpty {
             lines.append("")
-            lines.append("targets (issue 14 cost budget):")
+            lines.append(self["value"] == nil ? "targets (issue 14 cost budget):" : "targets:")
             for target in self.targets {
                 let met = target["met"]?.boolValue == true
                 let value = BenchReport.grouped(target["value"]?.doubleValue ?? 0)
@@ -312,5 +336,78 @@ struct BenchReport {
         }
         for error in self.errors.prefix(5) { lines.append("error: \(error)") }
         return lines.joined(separator: "\n")
+    }
+}
+
+extension BenchReport {
+    /// The table lines of the value mode: the load, the reports' latencies, the fit and the light
+    /// write load beside it.
+    static func valueLines(_ value: JSON) -> [String] {
+        func number(_ figure: JSON?) -> Double { figure?.doubleValue ?? 0 }
+        let load = value["load"]
+        let customers = BenchReport.grouped(number(value["customers"]))
+        let orders = BenchReport.grouped(number(value["orders"]))
+        var lines = [
+            "value: \(customers) customers and \(orders) orders (as of \(value["as_of_date"]?.stringValue ?? "?")) "
+                + String(
+                    format: "loaded in %.1f s: %.0f customers/s, %.0f orders/s, %d events",
+                    number(load?["seconds"]),
+                    number(load?["customers_per_s"]),
+                    number(load?["orders_per_s"]),
+                    Int(load?["events"]?.intValue ?? 0)
+                )
+        ]
+        for method in ["rfm.report", "churn.report", "cohort.report"] {
+            guard let report = value["reports"]?[method] else { continue }
+            let figures = String(
+                format: "median %7.0f ms (min %.0f, max %.0f), crmd CPU %.0f ms, reply %.1f MB",
+                number(report["median_ms"]),
+                number(report["min_ms"]),
+                number(report["max_ms"]),
+                number(report["crmd_cpu_ms"]),
+                number(report["reply_bytes"]) / 1e6
+            )
+            lines.append("  " + method.padding(toLength: 16, withPad: " ", startingAt: 0) + figures)
+        }
+        guard let fit = value["fit"] else { return lines }
+        let bgnbd = fit["bgnbd"]
+        lines.append(
+            "  value.model.fit "
+                + String(
+                    format: "median %7.2f s (min %.2f, max %.2f); ",
+                    number(fit["median_s"]),
+                    number(fit["min_s"]),
+                    number(fit["max_s"])
+                )
+                + "\(BenchReport.grouped(number(fit["n_customers"]))) customers, "
+                + String(
+                    format: "BG/NBD LL %.1f after %d iterations (r %.3f, alpha %.3f, a %.3f, b %.3f)",
+                    number(bgnbd?["ll"]),
+                    Int(fit["iterations"]?["bgnbd"]?.intValue ?? 0),
+                    number(bgnbd?["r"]),
+                    number(bgnbd?["alpha"]),
+                    number(bgnbd?["a"]),
+                    number(bgnbd?["b"])
+                )
+        )
+        let light = fit["light_load"]
+        let connections = light?["connections"]?.intValue ?? 0
+        for (label, key) in [("before the fit", "baseline"), ("during the fit", "during_fit")] {
+            let figures = light?[key]
+            lines.append(
+                "  order.record \(connections) x 1 \(label): "
+                    + String(
+                        format: "p50 %6.0f µs, p99 %7.0f µs, max %7.0f µs (%d requests in %.1f s, errors %d)",
+                        number(figures?["latency_us"]?["p50"]),
+                        number(figures?["latency_us"]?["p99"]),
+                        number(figures?["latency_us"]?["max"]),
+                        Int(figures?["requests"]?.intValue ?? 0),
+                        number(figures?["seconds"]),
+                        Int(figures?["errors"]?.intValue ?? 0)
+                    )
+            )
+        }
+        lines.append(String(format: "  order.record p99 during the fit ÷ before: %.2f", number(light?["p99_ratio"])))
+        return lines
     }
 }

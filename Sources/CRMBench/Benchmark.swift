@@ -15,6 +15,8 @@ struct BenchSettings {
     /// Customers the scale mode creates (`customer.create` only) instead of growing the log with the
     /// mix; 0 for the mix.
     var scaleCustomers: Int
+    /// Customers of the value mode's population (with their orders).
+    var valueCustomers: Int
     var seed: UInt64
     var crmd: String
     var workDirectory: String
@@ -27,7 +29,7 @@ struct BenchSettings {
             "pipeline": .int(Int64(self.pipeline)), "read_connections": .int(Int64(self.readConnections)),
             "read_pipeline": .int(Int64(self.readPipeline)), "customers": .int(Int64(self.customers)),
             "scale_events": .int(Int64(self.scaleEvents)), "scale_steps": .int(Int64(self.scaleSteps)),
-            "scale_customers": .int(Int64(self.scaleCustomers)),
+            "scale_customers": .int(Int64(self.scaleCustomers)), "value_customers": .int(Int64(self.valueCustomers)),
             "seed": .int(Int64(bitPattern: self.seed)), "crmd": .string(self.crmd),
         ]
     }
@@ -36,7 +38,8 @@ struct BenchSettings {
 /// Runs the modes against crmd processes it starts itself and collects every figure.
 final class Benchmark {
     let settings: BenchSettings
-    private var report = BenchReport()
+    /// Every figure of the run so far (the modes in other files add theirs).
+    var report = BenchReport()
     /// Customers known to exist in the current daemon (created by earlier phases).
     private var known: [BenchCustomer] = []
     /// Distinguishes the ids of successive phases on the same daemon.
@@ -56,7 +59,7 @@ final class Benchmark {
         self.root = root
         defer { try? FileManager.default.removeItem(atPath: root) }
 
-        let serverModes = modes.filter { $0 != "scale" }
+        let serverModes = modes.filter { $0 != "scale" && $0 != "value" }
         if !serverModes.isEmpty {
             let daemon = BenchDaemon(executable: self.settings.crmd, workDirectory: root + "/main")
             try FileManager.default.createDirectory(atPath: root + "/main", withIntermediateDirectories: true)
@@ -86,6 +89,17 @@ final class Benchmark {
                 self.report.version = try daemon.call("system.ping")["version"]?.stringValue ?? "?"
             }
             try self.scale(daemon, root: root)
+        }
+        if modes.contains("value") {
+            self.log("== value")
+            let daemon = BenchDaemon(executable: self.settings.crmd, workDirectory: root + "/value")
+            try FileManager.default.createDirectory(atPath: root + "/value", withIntermediateDirectories: true)
+            try daemon.start()
+            defer { daemon.stop() }
+            if self.report.version.isEmpty {
+                self.report.version = try daemon.call("system.ping")["version"]?.stringValue ?? "?"
+            }
+            try self.value(daemon)
         }
         self.report.evaluateTargets()
         return self.report
@@ -617,7 +631,7 @@ final class Benchmark {
         return path
     }
 
-    private func log(_ message: String) {
+    func log(_ message: String) {
         guard self.settings.verbose else { return }
         FileHandle.standardError.write(Data("crm-bench: \(message)\n".utf8))
     }

@@ -35,15 +35,23 @@ struct CRMBenchCommand: ParsableCommand {
             latency, data file size and bytes per event, crmd RSS and RssAnon.
 
             all: every mode above, in that order.
+
+            value (not part of all; about a minute with the default 100,000 customers): a fresh crmd of its \
+            own, loaded with --value-customers buyers and their orders, drawn from a seeded BG/NBD \
+            process over the 2 years to 2025-06-30; rfm.report (target: at most 1 s), churn.report and \
+            cohort.report, 3 times each (median, min, max); then value.model.fit 3 times (target: at most \
+            10 s), each with 4 connections sending one order.record at a time before and during the fit \
+            (p50/p99/max of both and the ratio of the p99s), and the fitted model's customers, \
+            log-likelihood and iterations.
             """
     )
 
     /// The benchmark modes.
     enum Mode: String, ExpressibleByArgument, CaseIterable {
-        case write, read, mixed, replay, rebuild, scale, all
+        case write, read, mixed, replay, rebuild, scale, all, value
     }
 
-    @Argument(help: "write, read, mixed, replay, rebuild, scale or all.")
+    @Argument(help: "write, read, mixed, replay, rebuild, scale, all or value.")
     var mode: Mode = .all
 
     @Option(help: "Seconds each timed phase runs.")
@@ -82,6 +90,12 @@ struct CRMBenchCommand: ParsableCommand {
     )
     var scaleCustomers: Int = 0
 
+    @Option(
+        name: .customLong("value-customers"),
+        help: "Customers (buyers, with ≈ 3.9 orders each) the value mode loads."
+    )
+    var valueCustomers: Int = 100_000
+
     @Option(help: "Seed of the workload.")
     var seed: UInt64 = 1
 
@@ -106,6 +120,7 @@ struct CRMBenchCommand: ParsableCommand {
             throw ValidationError("--customers must be ≥ --connections; scale figures must be positive")
         }
         guard self.scaleCustomers >= 0 else { throw ValidationError("--scale-customers must be 0 or more") }
+        guard self.valueCustomers >= 10 else { throw ValidationError("--value-customers must be 10 or more") }
     }
 
     func run() throws {
@@ -124,6 +139,7 @@ struct CRMBenchCommand: ParsableCommand {
             scaleEvents: self.scaleEvents,
             scaleSteps: self.scaleSteps,
             scaleCustomers: self.scaleCustomers,
+            valueCustomers: self.valueCustomers,
             seed: self.seed,
             crmd: self.crmd ?? BenchDaemon.defaultExecutable(),
             workDirectory: self.workDir ?? ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp",

@@ -24,20 +24,7 @@ import Testing
             "--read-connections", "1", "--read-pipeline", "2", "--customers", "12",
             "--scale-events", "120", "--scale-steps", "2", "--work-dir", directory.path,
         ]
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let stdout = output.fileHandleForReading.readDataToEndOfFile()
-        let stderr = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        #expect(
-            process.terminationStatus == 0,
-            "crm-bench failed: \(String(decoding: stderr, as: UTF8.self))"
-        )
-
-        let report = try JSON.parse(Array(stdout))
+        let report = try Self.report(of: process)
         #expect(report["errors"] == .array([]))
         #expect(report["cores"]?.intValue ?? 0 >= 1)
         #expect(report["crmd_version"]?.stringValue?.isEmpty == false)
@@ -60,6 +47,49 @@ import Testing
         #expect(report["targets"]?.arrayValue?.count ?? 0 >= 7)
     }
 
+    /// The value mode on a small population: the load, the three reports, the fits with the light
+    /// write load beside them, and its two targets, without a failed request.
+    @Test func valueModeRunsAndReportsItsFigures() throws {
+        let directory = TemporaryDirectory(prefix: "bench-value")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: BenchSmokeTests.benchPath)
+        process.arguments = [
+            "value", "--json", "--value-customers", "300", "--duration", "0.2", "--connections", "4",
+            "--pipeline", "8", "--work-dir", directory.path,
+        ]
+        let report = try Self.report(of: process)
+        #expect(report["errors"] == .array([]))
+        let value = try #require(report["value"])
+        #expect(value["customers"]?.intValue == 300)
+        let orders = value["orders"]?.intValue ?? 0
+        #expect(orders > 300)
+        #expect(value["load"]?["orders"]?.intValue == orders)
+        for method in ["rfm.report", "churn.report", "cohort.report"] {
+            let figures = value["reports"]?[method]
+            #expect(figures?["runs_ms"]?.arrayValue?.count == 3, "\(method)")
+            #expect(figures?["median_ms"]?.doubleValue ?? 0 > 0, "\(method)")
+        }
+        #expect(value["reports"]?["rfm.report"]?["population"]?.intValue == 300)
+        #expect(value["reports"]?["cohort.report"]?["customers"]?.intValue == 300)
+        let fit = try #require(value["fit"])
+        #expect(fit["runs_s"]?.arrayValue?.count == 3)
+        #expect(fit["median_s"]?.doubleValue ?? 0 > 0)
+        #expect(fit["n_customers"]?.intValue == 300)
+        #expect(fit["bgnbd"]?["ll"]?.doubleValue ?? 0 < 0)
+        #expect(fit["iterations"]?["bgnbd"]?.intValue ?? 0 > 0)
+        #expect(fit["same_inputs_each_round"] == .bool(true))
+        for window in ["baseline", "during_fit"] {
+            let light = fit["light_load"]?[window]
+            #expect(light?["requests"]?.intValue ?? 0 > 0, "\(window)")
+            #expect(light?["errors"]?.intValue == 0, "\(window)")
+            #expect(light?["latency_us"]?["p99"]?.doubleValue ?? 0 > 0, "\(window)")
+        }
+        let targets = report["targets"]?.arrayValue?.compactMap { $0["target"]?.stringValue } ?? []
+        #expect(targets.count == 2)
+        #expect(targets.contains { $0.hasPrefix("rfm.report") })
+        #expect(targets.contains { $0.hasPrefix("value.model.fit") })
+    }
+
     /// The workload is deterministic and uses every quick command that exists today (a long one,
     /// `value.model.fit`, has a target of its own).
     @Test func workloadIsSeededAndCoversEveryCommand() throws {
@@ -76,6 +106,24 @@ import Testing
         for method in RPCMethods.all.filter({ $0.kind == .command && $0.access == .write && !$0.isLong }).map(\.name) {
             #expect(methods.contains(method), "\(method) is not in crm-bench's workload")
         }
+    }
+
+    /// Runs crm-bench as `process` is set up and returns its JSON report; a failed run is an issue.
+    static func report(of process: Process) throws -> JSON {
+        let output = Pipe()
+        let errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        let stdout = output.fileHandleForReading.readDataToEndOfFile()
+        let stderr = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        #expect(
+            process.terminationStatus == 0,
+            "crm-bench failed: \(String(decoding: stderr, as: UTF8.self))"
+        )
+
+        return try JSON.parse(Array(stdout))
     }
 
     static func dumpWorkload(count: Int) throws -> String {
