@@ -149,13 +149,36 @@ struct CustomerValue {
         return quotient * step
     }
 
-    /// A sum of money in 10⁻⁸ units with at least two decimals (`1320.00`, `12.3456`, `-5.50`).
+    /// A sum of money in 10⁻⁸ units with at least two decimals (`1320.00`, `12.3456`, `-5.50`), written
+    /// digit by digit (reports format one per buyer).
     static func format(_ units: Int128) -> String {
-        var text = MoneyAmount.format(units, scale: MoneyAmount.scale)
-        guard let point = text.firstIndex(of: ".") else { return text + ".00" }
-        let decimals = text.distance(from: point, to: text.endIndex) - 1
-        if decimals < 2 { text += String(repeating: "0", count: 2 - decimals) }
-        return text
+        let negative = units < 0
+        let magnitude = negative ? -units : units
+        // Least significant digit first: 8 decimals, then at least one integer digit.
+        var digits: [UInt8] = []
+        digits.reserveCapacity(24)
+        if magnitude <= Int128(UInt64.max) {
+            var rest = UInt64(magnitude)
+            repeat {
+                digits.append(UInt8(rest % 10))
+                rest /= 10
+            } while rest > 0
+        } else {
+            var rest = magnitude
+            repeat {
+                digits.append(UInt8(rest % 10))
+                rest /= 10
+            } while rest > 0
+        }
+        while digits.count < 9 { digits.append(0) }
+        var dropped = 0
+        while dropped < 6, digits[dropped] == 0 { dropped += 1 }
+        var text: [UInt8] = negative ? [0x2D] : []
+        text.reserveCapacity(digits.count + 2)
+        for index in stride(from: digits.count - 1, through: 8, by: -1) { text.append(0x30 + digits[index]) }
+        text.append(0x2E)
+        for index in stride(from: 7, through: dropped, by: -1) { text.append(0x30 + digits[index]) }
+        return String(decoding: text, as: UTF8.self)
     }
 }
 

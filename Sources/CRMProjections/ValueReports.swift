@@ -42,38 +42,43 @@ extension Array {
 
 extension ValueProjector {
     /// Every customer that was not merged, with its orders, in customer id order.
+    ///
+    /// Walks the customers and the orders tables side by side (both are in customer-id order), so no
+    /// order needs a lookup by id.
     func everyCustomer(_ txn: Transaction) throws -> [ValueCustomer] {
-        var customers: [ValueCustomer] = []
-        try txn.withCursor(self.customers) { cursor in
-            var entry = try cursor.first()
-            while let found = entry {
-                if found.valueBytes.isEmpty {
-                    customers.append(ValueCustomer(id: String(decoding: found.key, as: UTF8.self), orders: []))
-                }
-                entry = try cursor.next()
-            }
-        }
-        var index: [String: Int] = [:]
-        for (position, customer) in customers.enumerated() { index[customer.id] = position }
-        try txn.withCursor(self.orders) { cursor in
-            var entry = try cursor.first()
-            while let found = entry {
-                let key = found.keyBytes
-                if let separator = key.firstIndex(of: 0),
-                    let position = index[String(decoding: key[..<separator], as: UTF8.self)]
-                {
-                    customers[position].orders.append(try ValueOrder(decoding: found.valueBytes))
-                }
-                entry = try cursor.next()
-            }
-        }
+        var marks: [String: ChurnMark] = [:]
         try txn.withCursor(self.churn) { cursor in
             var entry = try cursor.first()
             while let found = entry {
-                if let position = index[String(decoding: found.key, as: UTF8.self)] {
-                    customers[position].mark = try ChurnMark(decoding: found.valueBytes)
-                }
+                marks[String(decoding: found.key, as: UTF8.self)] = try ChurnMark(decoding: found.valueBytes)
                 entry = try cursor.next()
+            }
+        }
+        var customers: [ValueCustomer] = []
+        try txn.withCursor(self.customers) { people in
+            try txn.withCursor(self.orders) { orders in
+                var order = try orders.first()
+                var person = try people.first()
+                while let customer = person {
+                    try QueryCancellation.check()
+                    var own: [ValueOrder] = []
+                    while let current = order {
+                        let owner = UnsafeRawBufferPointer(rebasing: current.key[..<(current.key.firstIndex(of: 0) ?? 0)])
+                        if owner.lexicographicallyPrecedes(customer.key) {
+                            order = try orders.next()
+                            continue
+                        }
+                        guard owner.elementsEqual(customer.key) else { break }
+                        own.append(try ValueOrder(decoding: current.valueBytes))
+                        order = try orders.next()
+                    }
+                    // A merged customer's marker names its survivor; its orders moved there.
+                    if customer.value.isEmpty {
+                        let id = String(decoding: customer.key, as: UTF8.self)
+                        customers.append(ValueCustomer(id: id, orders: own, mark: marks.isEmpty ? nil : marks[id]))
+                    }
+                    person = try people.next()
+                }
             }
         }
         return customers
