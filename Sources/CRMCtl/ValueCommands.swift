@@ -152,6 +152,8 @@ extension RFMGroup {
             var params: [String: JSON] = ["currency": .string(self.currency)]
             if let value = self.asOfDate { params["as_of_date"] = .string(value) }
             if let value = self.windowDays { params["window_days"] = .int(Int64(value)) }
+            // The grid needs no list of buyers; --json prints them all.
+            if !self.global.json { params["customers"] = false }
             return .object(params)
         }
 

@@ -137,11 +137,12 @@ extension ValueProjector {
         return rows
     }
 
-    /// `rfm.report {as_of_date?, window_days? = 365, currency}`: every buyer (a customer with a counted
-    /// order on or before the date) with its recency (days since its last order), frequency (counted
-    /// orders in the window ending on the date) and monetary value (their net amounts in `currency`),
-    /// the three scores, the R×F segment, the count per segment, and the 25 cells of the R×F grid
-    /// (R 5 first) with their buyers and segment.
+    /// `rfm.report {as_of_date?, window_days?, currency?, customers? = true}`: every buyer (a customer
+    /// with a counted order on or before the date) with its recency (days since its last order),
+    /// frequency (counted orders in the window ending on the date) and monetary value (their net
+    /// amounts in `currency`), the three scores and the segment (the list is `null` with `customers:
+    /// false`), the count per segment, and the 25 cells of the R×F grid (R 5 first) with their buyers
+    /// and segment.
     func rfmReport(_ json: JSON?, _ txn: Transaction) throws -> JSON {
         var params = try Params(json)
         let clock = try self.clock(txn)
@@ -150,6 +151,7 @@ extension ValueProjector {
         guard (1...3650).contains(window) else { throw Rejection.invalid("window_days", "must be 1 to 3650") }
         let currency = try params.currency("currency") ?? clock.settings.reportingCurrency
         guard let currency else { throw Rejection.missing("currency") }
+        let listed = try params.bool("customers") ?? true
         try params.finish()
         let start = BusinessDay(days: day.days - window + 1)
         let (rules, _) = try self.segmentMap(txn)
@@ -158,6 +160,7 @@ extension ValueProjector {
         var customers: [JSON] = []
         for row in rows {
             counts[row.segment, default: 0] += 1
+            guard listed else { continue }
             customers.append([
                 "customer_id": .string(row.id), "last_order_date": .string(row.last.text),
                 "recency_days": .int(row.recency), "frequency": .int(Int64(row.frequency)),
@@ -179,7 +182,8 @@ extension ValueProjector {
         return [
             "settings": clock.json,
             "as_of_date": .string(day.text), "window_days": .int(window), "window_start": .string(start.text),
-            "currency": .string(currency), "population": .int(Int64(rows.count)), "customers": .array(customers),
+            "currency": .string(currency), "population": .int(Int64(rows.count)),
+            "customers": listed ? .array(customers) : .null,
             "segments": .object(counts.mapValues { .int(Int64($0)) }), "grid": .array(grid),
         ]
     }

@@ -91,7 +91,11 @@ import Testing
             "rfm", "report", "--as-of-date", "2025-06-30", "--currency", "EUR", "--window-days", "90",
         ])
         #expect(report.method == "rfm.report")
-        #expect(report.params == ["as_of_date": "2025-06-30", "currency": "EUR", "window_days": 90])
+        #expect(
+            report.params == ["as_of_date": "2025-06-30", "currency": "EUR", "window_days": 90, "customers": false],
+            "the grid needs no list of buyers")
+        let json = try request(["rfm", "report", "--currency", "EUR", "--json"])
+        #expect(json.params == ["currency": "EUR"], "--json prints every buyer")
         var grid: [JSON] = []
         for r in stride(from: 5, through: 1, by: -1) {
             for f in 1...5 {

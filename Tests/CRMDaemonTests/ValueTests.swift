@@ -481,6 +481,9 @@ import Testing
         #expect(taken["snapshot_id"] == "rfm-20250630" && taken["events"]?[0]?["type"] == "RfmSnapshotTaken")
         let report = try await client.result("rfm.report", ["as_of_date": "2025-06-30", "currency": "EUR"])
         let c05 = try #require(report["customers"]?.arrayValue?.first { $0["customer_id"] == "C05" })
+        let grid = try await client.result(
+            "rfm.report", ["as_of_date": "2025-06-30", "currency": "EUR", "customers": false])
+        #expect(grid["customers"] == .null && grid["grid"] == report["grid"] && grid["segments"] == report["segments"])
         let block = try await Self.value(client, "C05")["rfm"] ?? .null
         #expect(block["snapshot_id"] == "rfm-20250630" && block["segment"] == c05["segment"])
         #expect(block["r"] == c05["r"] && block["f"] == c05["f"] && block["m"] == c05["m"])
