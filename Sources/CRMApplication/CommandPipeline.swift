@@ -228,7 +228,9 @@ public final class CommandPipeline: Sendable {
             var outcome = CommandOutcome.rejected(Rejection(.internalError, "\(context): not attempted"))
             for _ in 0..<attempts {
                 let command = await withCheckedContinuation { continuation in
-                    DispatchQueue.global(qos: .utility).async { continuation.resume(returning: Result { try compute() }) }
+                    DispatchQueue.global(qos: .utility).async {
+                        continuation.resume(returning: Result { try compute() })
+                    }
                 }
                 do {
                     let attempt = Pending<CommandOutcome>()

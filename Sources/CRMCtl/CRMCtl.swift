@@ -49,7 +49,8 @@ extension CRMCtl {
             abstract: "Create, change and look up customers.",
             subcommands: [
                 Create.self, Update.self, Tag.self, AssignOwner.self, SetLifecycleStage.self, SetLeadStatus.self,
-                SetConsent.self, MarkChurned.self, UnmarkChurned.self, Merge.self, Get.self, Find.self, Timeline.self, Duplicates.self, History.self,
+                SetConsent.self, MarkChurned.self, UnmarkChurned.self, Merge.self, Get.self, Find.self, Timeline.self,
+                Duplicates.self, History.self,
                 Export.self, LegalHold.self, Erase.self, ErasureStatus.self,
             ]
         )

@@ -51,7 +51,8 @@ extension CRMCtl.Customer {
         @Option(help: ArgumentHelp("Why.", valueName: "text"))
         var reason: String?
 
-        @Option(help: ArgumentHelp("Churned from this date, YYYY-MM-DD (default: the command's day).", valueName: "date"))
+        @Option(
+            help: ArgumentHelp("Churned from this date, YYYY-MM-DD (default: the command's day).", valueName: "date"))
         var effectiveDate: String?
 
         @OptionGroup(title: "Command options")
@@ -722,7 +723,8 @@ extension ValueGroup {
             if !self.changes.isEmpty {
                 let result = try self.callOrExit(self.method, try self.params())
                 if !self.global.json {
-                    print(Output.commandSummary(noun: "settings", verb: "changed", idKey: "settings_id", result: result))
+                    print(
+                        Output.commandSummary(noun: "settings", verb: "changed", idKey: "settings_id", result: result))
                 }
             }
             let settings = try self.callOrExit("value.settings", nil)
@@ -810,7 +812,8 @@ extension ValueGroup {
             let showProgress = isatty(STDERR_FILENO) != 0
             while done.wait(timeout: .now() + .milliseconds(200)) == .timedOut {
                 guard showProgress,
-                    let stats = try? Invocation.call(method: "system.stats", params: nil, socket: socket, timeout: timeout),
+                    let stats = try? Invocation.call(
+                        method: "system.stats", params: nil, socket: socket, timeout: timeout),
                     let fit = stats["value_fit"], !fit.isNull
                 else { continue }
                 FileHandle.standardError.write(Data("\r\u{1B}[K\(Fit.progressLine(fit))".utf8))
@@ -979,17 +982,23 @@ extension Output {
             lines.append(
                 "  fitted as of \(asOf) on \(Output.text(model["n_customers"]) ?? "?") customers, "
                     + "\(Output.text(model["n_repeaters"]) ?? "?") with repeat purchases "
-                    + "(Σx \(Output.text(model["sum_x"]) ?? "?")), log position \(Output.text(model["based_on_seq"]) ?? "?")"
+                    + "(Σx \(Output.text(model["sum_x"]) ?? "?")), "
+                    + "log position \(Output.text(model["based_on_seq"]) ?? "?")"
             )
         }
         var rows = [
-            ["BG/NBD", "r \(number(bgnbd["r"]))", "alpha \(number(bgnbd["alpha"]))", "a \(number(bgnbd["a"]))",
-             "b \(number(bgnbd["b"]))", bgnbd["ll"].map { "LL \(number($0, 2))" } ?? ""]
+            [
+                "BG/NBD", "r \(number(bgnbd["r"]))", "alpha \(number(bgnbd["alpha"]))", "a \(number(bgnbd["a"]))",
+                "b \(number(bgnbd["b"]))", bgnbd["ll"].map { "LL \(number($0, 2))" } ?? "",
+            ]
         ]
         if !spend.isNull {
             rows.append(
-                ["Gamma-Gamma", "p \(number(spend["p"]))", "q \(number(spend["q"]))", "gamma \(number(spend["gamma"]))",
-                 "", spend["ll"].map { "LL \(number($0, 2)) (n \(Output.text(spend["n"]) ?? "?"))" } ?? ""]
+                [
+                    "Gamma-Gamma", "p \(number(spend["p"]))", "q \(number(spend["q"]))",
+                    "gamma \(number(spend["gamma"]))",
+                    "", spend["ll"].map { "LL \(number($0, 2)) (n \(Output.text(spend["n"]) ?? "?"))" } ?? "",
+                ]
             )
         }
         lines += Output.table(["model", "", "", "", "", ""], rows).dropFirst().map { "  " + $0 }

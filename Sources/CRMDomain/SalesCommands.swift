@@ -71,7 +71,8 @@ public enum SalesEvolver {
             try store.setRecord(.sales, "rfm:" + snapshot.snapshotID, [])
         case .valueSettingsChanged(let changes):
             let current = try store.record(.sales, ValueSettings.recordKey).map { try ValueSettings(decoding: $0) }
-            try store.setRecord(.sales, ValueSettings.recordKey, changes.applied(to: current ?? ValueSettings()).encoded())
+            let settings = changes.applied(to: current ?? ValueSettings())
+            try store.setRecord(.sales, ValueSettings.recordKey, settings.encoded())
         }
     }
 

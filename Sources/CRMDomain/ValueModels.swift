@@ -126,7 +126,8 @@ public struct ValueModelFitted: Sendable, Hashable {
     func decision(_ state: any DecisionState) throws -> Decision {
         guard try state.record(.sales, "model:" + self.modelID) == nil else {
             throw Rejection(
-                .alreadyExists, field: "model_id", "model \(self.modelID) exists", details: ["id": .string(self.modelID)]
+                .alreadyExists, field: "model_id", "model \(self.modelID) exists",
+                details: ["id": .string(self.modelID)]
             )
         }
         return Decision(

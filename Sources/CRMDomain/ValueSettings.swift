@@ -131,7 +131,8 @@ public struct ConfigureValue: DomainCommand {
         guard new.inactiveAfterDays <= new.churnAfterDays else {
             throw Rejection.invalid(
                 self.changes.inactiveAfterDays != nil ? "inactive_after_days" : "churn_after_days",
-                "inactive_after_days (\(new.inactiveAfterDays)) must not exceed churn_after_days (\(new.churnAfterDays))"
+                "inactive_after_days (\(new.inactiveAfterDays)) must not exceed churn_after_days "
+                    + "(\(new.churnAfterDays))"
             )
         }
         let changes = ValueSettingsChanged(from: current, to: new)

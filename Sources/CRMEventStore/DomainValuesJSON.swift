@@ -238,12 +238,14 @@ extension RfmRule {
     /// The rule of a stored `RfmSegmentMapDefined` (`m` defaults to 1–5).
     public init?(json: JSON) {
         func range(_ value: JSON?) -> ClosedRange<Int>? {
-            guard let pair = value?.arrayValue, pair.count == 2, let low = pair[0].intValue, let high = pair[1].intValue,
-                low <= high
+            guard let pair = value?.arrayValue, pair.count == 2, let low = pair[0].intValue,
+                let high = pair[1].intValue, low <= high
             else { return nil }
             return Int(low)...Int(high)
         }
-        guard let name = json["name"]?.stringValue, let r = range(json["r"]), let f = range(json["f"]) else { return nil }
+        guard let name = json["name"]?.stringValue, let r = range(json["r"]), let f = range(json["f"]) else {
+            return nil
+        }
         self.init(name: name, r: r, f: f, m: range(json["m"]) ?? 1...5)
     }
 }

@@ -66,9 +66,13 @@ enum OrderEventCodec {
                     "r": .double(bgnbdStart.r), "alpha": .double(bgnbdStart.alpha), "a": .double(bgnbdStart.a),
                     "b": .double(bgnbdStart.b),
                 ],
-                "gamma_gamma": ["p": .double(spendStart.p), "q": .double(spendStart.q), "gamma": .double(spendStart.gamma)],
+                "gamma_gamma": [
+                    "p": .double(spendStart.p), "q": .double(spendStart.q), "gamma": .double(spendStart.gamma),
+                ],
             ],
-            "iterations": ["bgnbd": .int(Int64(fit.bgnbdIterations)), "gamma_gamma": .int(Int64(fit.gammaGammaIterations))],
+            "iterations": [
+                "bgnbd": .int(Int64(fit.bgnbdIterations)), "gamma_gamma": .int(Int64(fit.gammaGammaIterations)),
+            ],
         ]
         data["input_digest"] = .string(fit.inputDigest)
         return data
@@ -91,7 +95,8 @@ enum OrderEventCodec {
             let iterations = data["optimizer"]?["iterations"] ?? .null
             details = ModelFit(
                 asOfDate: asOf, basedOnSeq: UInt64(max(0, data["based_on_seq"]?.intValue ?? 0)),
-                firstOrderFrom: data["first_order_from"]?.stringValue, firstOrderTo: data["first_order_to"]?.stringValue,
+                firstOrderFrom: data["first_order_from"]?.stringValue,
+                firstOrderTo: data["first_order_to"]?.stringValue,
                 penalizer: number(data["penalizer"]) ?? 0, customers: Int(data["n_customers"]?.intValue ?? 0),
                 repeaters: Int(data["n_repeaters"]?.intValue ?? 0), sumX: Int(data["sum_x"]?.intValue ?? 0),
                 bgnbdLogLikelihood: ll, gammaGammaLogLikelihood: number(spend["ll"]),

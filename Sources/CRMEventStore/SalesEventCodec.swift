@@ -62,14 +62,17 @@ enum SalesEventCodec {
         case SalesEventType.churnMarked:
             event.data["customer_id"]?.stringValue.flatMap { id in
                 event.data["effective_date"]?.stringValue.map { date in
-                    .churnMarked(ChurnMarked(customerID: id, effectiveDate: date, reason: event.data["reason"]?.stringValue))
+                    .churnMarked(
+                        ChurnMarked(customerID: id, effectiveDate: date, reason: event.data["reason"]?.stringValue)
+                    )
                 }
             }
         case SalesEventType.rfmSegmentMapDefined:
             event.data["version"]?.intValue.map { version in
                 .rfmSegmentMapDefined(
                     RfmSegmentMapDefined(
-                        version: Int(version), rules: (event.data["rules"]?.arrayValue ?? []).compactMap(RfmRule.init(json:))
+                        version: Int(version),
+                        rules: (event.data["rules"]?.arrayValue ?? []).compactMap(RfmRule.init(json:))
                     )
                 )
             }

@@ -201,7 +201,8 @@ public struct ValueProjector: Projector {
         let orders = try self.orders(of: customerID, txn)
         var json = CustomerValue(orders: orders, mark: try self.mark(of: customerID, txn), asOf: day, clock).json
         json["rfm"] = try self.snapshotBlock(of: customerID, asOf: day, txn)
-        json["predicted"] = try self.predictedBlock(CustomerValue.counted(orders, asOf: day, clock), asOf: day, clock, txn)
+        json["predicted"] = try self.predictedBlock(
+            CustomerValue.counted(orders, asOf: day, clock), asOf: day, clock, txn)
         return json
     }
 
@@ -216,7 +217,8 @@ public struct ValueProjector: Projector {
         _ txn: Transaction
     ) throws -> JSON {
         let currencies = Set(counted.map(\.order.currency))
-        let order = [clock.settings.reportingCurrency].compactMap { $0 }.filter(currencies.contains)
+        let order =
+            [clock.settings.reportingCurrency].compactMap { $0 }.filter(currencies.contains)
             + currencies.sorted()
         for currency in order {
             guard let id = try txn.get(self.models, "#latest#" + currency),
@@ -229,7 +231,9 @@ public struct ValueProjector: Projector {
                 "model_id": .string(model.modelID), "currency": .string(currency),
                 "p_alive": .string(ValueModel.text(ValueModel.pAlive(m, inputs))),
                 "expected_purchases_52w": .string(ValueModel.text(ValueModel.expectedPurchases(m, inputs, weeks: 52))),
-                "expected_order_value": model.gammaGamma.map { .string(ValueModel.text(ValueModel.expectedValue($0, inputs))) }
+                "expected_order_value": model.gammaGamma.map {
+                    .string(ValueModel.text(ValueModel.expectedValue($0, inputs)))
+                }
                     ?? .null,
                 "clv_12m": model.gammaGamma.map {
                     .string(ValueModel.text(ValueModel.lifetimeValue(m, $0, inputs, months: 12, discount: 0.01)))
@@ -256,7 +260,8 @@ public struct ValueProjector: Projector {
 
     /// The value settings (``ValueSettings``' defaults until `value.configure`).
     func clock(_ txn: Transaction) throws -> ValueClock {
-        ValueClock(try txn.get(self.models, Self.settingsKey).map { try ValueSettings(decoding: $0) } ?? ValueSettings())
+        ValueClock(
+            try txn.get(self.models, Self.settingsKey).map { try ValueSettings(decoding: $0) } ?? ValueSettings())
     }
 
     /// The churn mark of `customerID`, if any.

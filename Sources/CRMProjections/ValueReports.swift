@@ -63,7 +63,8 @@ extension ValueProjector {
                     try QueryCancellation.check()
                     var own: [ValueOrder] = []
                     while let current = order {
-                        let owner = UnsafeRawBufferPointer(rebasing: current.key[..<(current.key.firstIndex(of: 0) ?? 0)])
+                        let owner = UnsafeRawBufferPointer(
+                            rebasing: current.key[..<(current.key.firstIndex(of: 0) ?? 0)])
                         if owner.lexicographicallyPrecedes(customer.key) {
                             order = try orders.next()
                             continue
@@ -125,7 +126,10 @@ extension ValueProjector {
             guard let last = counted.map(\.date).max() else { continue }
             let inWindow = counted.filter { $0.date >= start }
             let monetary = inWindow.filter { $0.order.currency == currency }.reduce(Int128(0)) { $0 + $1.net }
-            rows.append(RfmRow(id: customer.id, last: last, recency: day.days - last.days, frequency: inWindow.count, monetary: monetary))
+            rows.append(
+                RfmRow(
+                    id: customer.id, last: last, recency: day.days - last.days, frequency: inWindow.count,
+                    monetary: monetary))
         }
         let r = RFM.scores(rows.map(\.recency), higherIsBetter: false)
         let f = RFM.scores(rows.map(\.frequency), higherIsBetter: true)

@@ -214,7 +214,8 @@ extension CommandPipeline {
         if entry.name == TakeRfmSnapshot.method {
             var common = try Params(params)
             let options = try CommandRequest.options(&common)
-            return (self.submitRfmSnapshot(try RfmSnapshotRequest(params: &common), options: options, origin: origin), nil)
+            let request = try RfmSnapshotRequest(params: &common)
+            return (self.submitRfmSnapshot(request, options: options, origin: origin), nil)
         }
         let request = try CommandRequest(entry, params: params)
         return self.submitWithTicket(request.command, options: request.options, origin: origin)

@@ -41,7 +41,8 @@ import Testing
         #expect(
             fit.params
                 == [
-                    "currency": "USD", "as_of_date": "1997-09-30", "model_id": "cdnow", "first_order_from": "1997-01-01",
+                    "currency": "USD", "as_of_date": "1997-09-30", "model_id": "cdnow",
+                    "first_order_from": "1997-01-01",
                     "first_order_to": "1997-03-31", "penalizer": 0.01,
                 ]
         )
@@ -62,15 +63,19 @@ import Testing
             "currency": "USD", "as_of_date": "1997-09-30", "phase": "bgnbd", "customers": 2357, "iterations": 150,
             "log_likelihood": -9582.43, "elapsed_seconds": 0.4,
         ])
-        #expect(progress == "fitting USD as of 1997-09-30: bgnbd, 2357 customers, iteration 150, log-likelihood -9582.43, 0.4 s")
+        #expect(
+            progress
+                == "fitting USD as of 1997-09-30: bgnbd, 2357 customers, iteration 150, log-likelihood -9582.43, 0.4 s")
     }
 
     @Test func rfmSnapshotAndConfigureMapTheirFlags() throws {
         let snapshot = try request([
-            "rfm", "snapshot", "--snapshot", "s1", "--as-of-date", "2025-06-30", "--currency", "EUR", "--window-days", "90",
+            "rfm", "snapshot", "--snapshot", "s1", "--as-of-date", "2025-06-30", "--currency", "EUR", "--window-days",
+            "90",
         ])
         #expect(snapshot.method == "rfm.snapshot")
-        #expect(snapshot.params == ["snapshot_id": "s1", "as_of_date": "2025-06-30", "currency": "EUR", "window_days": 90])
+        #expect(
+            snapshot.params == ["snapshot_id": "s1", "as_of_date": "2025-06-30", "currency": "EUR", "window_days": 90])
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("crmctl-rfm-\(UUID().uuidString).json")
         try #"[{"name": "top", "r": [5, 5], "f": [4, 5]}]"#.write(to: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: file) }

@@ -362,8 +362,12 @@ import Testing
         let fitted = try await client.result("value.model.fit", named)
         #expect(fitted["model_id"] == "m1" && fitted["events"]?[0]?["stream"] == "model-m1")
         let model = try await client.result("value.model.get", ["currency": "EUR"])
-        #expect(model["model_id"] == "m1" && model["source"] == "fitted" && model["n_customers"] == 10, "solo ordered after the date")
-        #expect(model["n_repeaters"] == 7 && model["penalizer"] == 0.1 && model["based_on_seq"]?.intValue == fitted["position"]!.intValue! - 1)
+        #expect(
+            model["model_id"] == "m1" && model["source"] == "fitted" && model["n_customers"] == 10,
+            "solo ordered after the date")
+        #expect(
+            model["n_repeaters"] == 7 && model["penalizer"] == 0.1
+                && model["based_on_seq"]?.intValue == fitted["position"]!.intValue! - 1)
         let predicted = try await client.result("value.predict", ["customer_id": "C05", "as_of_date": "2025-06-30"])
         #expect(predicted["model_id"] == "m1" && predicted["p_alive"]?.stringValue != nil)
         let again = try await client.error("value.model.fit", named)
@@ -440,14 +444,20 @@ import Testing
         #expect(settings["reporting_timezone"] == "UTC" && settings["churn_after_days"] == 180)
         let changed = try await client.result(
             "value.configure",
-            ["reporting_timezone": "Europe/Berlin", "reporting_currency": "EUR", "churn_after_days": 30,
-             "inactive_after_days": 10])
+            [
+                "reporting_timezone": "Europe/Berlin", "reporting_currency": "EUR", "churn_after_days": 30,
+                "inactive_after_days": 10,
+            ])
         #expect(changed["settings_id"] == "value" && changed["events"]?[0]?["type"] == "ValueSettingsChanged")
         #expect(try await Self.value(client, "c", "2025-06-30")["status"] == "prospect", "Berlin: July 1, 01:30")
         let july = try await Self.value(client, "c", "2025-08-15")
-        #expect(july["status"] == "churned" && july["churn"]?["churned_on"] == "2025-08-01", "the day after the 30 days after July 1")
+        #expect(
+            july["status"] == "churned" && july["churn"]?["churned_on"] == "2025-08-01",
+            "the day after the 30 days after July 1")
         let rfm = try await client.result("rfm.report", ["as_of_date": "2025-07-01"])
-        #expect(rfm["currency"] == "EUR" && rfm["population"] == 1 && rfm["settings"]?["reporting_timezone"] == "Europe/Berlin")
+        #expect(
+            rfm["currency"] == "EUR" && rfm["population"] == 1
+                && rfm["settings"]?["reporting_timezone"] == "Europe/Berlin")
         let churn = try await client.result("churn.report", ["start_date": "2025-07-01", "end_date": "2025-08-15"])
         #expect(churn["lost"] == 1 && churn["settings"]?["churn_after_days"] == 30)
 
@@ -519,8 +529,9 @@ import Testing
 
         let map: JSON = [
             "segment_map": [
-                ["name": "big_spenders", "r": [1, 5], "f": [1, 5], "m": [5, 5]], ["name": "everyone", "r": [1, 5], "f": [1, 5]],
-            ],
+                ["name": "big_spenders", "r": [1, 5], "f": [1, 5], "m": [5, 5]],
+                ["name": "everyone", "r": [1, 5], "f": [1, 5]],
+            ]
         ]
         let defined = try await client.result("rfm.configure", map)
         #expect(defined["settings_id"] == "rfm" && defined["version"] == 1)

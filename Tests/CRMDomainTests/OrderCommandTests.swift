@@ -156,7 +156,8 @@ import Testing
         #expect(mark.events.map(\.type) == ["ChurnMarked"] && mark.events[0].stream == "customer-c1")
         #expect(
             mark.events[0].event
-                == .sales(.churnMarked(ChurnMarked(customerID: "c1", effectiveDate: "2025-05-01", reason: "contract ended")))
+                == .sales(
+                    .churnMarked(ChurnMarked(customerID: "c1", effectiveDate: "2025-05-01", reason: "contract ended")))
         )
         let again = try harness.when(
             MarkChurned.self, ["customer_id": "c1", "effective_date": "2025-05-01", "reason": "contract ended"])
@@ -172,36 +173,45 @@ import Testing
             field: "effective_date")
         try harness.given(MergeCustomers.self, ["primary_id": "c2", "secondary_ids": ["c1"]])
         let merged = harness.state.tables
-        expectRejection(harness.rejection(MarkChurned.self, ["customer_id": "c1"]), .customerMerged, field: "customer_id")
-        expectRejection(harness.rejection(UnmarkChurned.self, ["customer_id": "c1"]), .customerMerged, field: "customer_id")
+        expectRejection(
+            harness.rejection(MarkChurned.self, ["customer_id": "c1"]), .customerMerged, field: "customer_id")
+        expectRejection(
+            harness.rejection(UnmarkChurned.self, ["customer_id": "c1"]), .customerMerged, field: "customer_id")
         #expect(harness.state.tables == merged && before != merged)
     }
 
     @Test func valueSettingsRecordOnlyWhatChanges() throws {
         let harness = Harness()
         let first = try harness.given(
-            ConfigureValue.self, ["reporting_timezone": "Europe/Berlin", "churn_after_days": 365, "new_customer_days": 90])
+            ConfigureValue.self,
+            ["reporting_timezone": "Europe/Berlin", "churn_after_days": 365, "new_customer_days": 90])
         #expect(first.events.map(\.stream) == ["settings-value"])
         #expect(
             first.events[0].event
-                == .sales(.valueSettingsChanged(ValueSettingsChanged(reportingTimezone: "Europe/Berlin", churnAfterDays: 365))),
+                == .sales(
+                    .valueSettingsChanged(ValueSettingsChanged(reportingTimezone: "Europe/Berlin", churnAfterDays: 365))
+                ),
             "90 new-customer days is the default already"
         )
         #expect(try harness.when(ConfigureValue.self, ["churn_after_days": 365]).events.isEmpty)
         let cleared = try harness.given(ConfigureValue.self, ["reporting_currency": "EUR"])
         #expect(cleared.events.count == 1)
         let clear = try harness.when(ConfigureValue.self, ["reporting_currency": .null])
-        #expect(clear.events.first?.event == .sales(.valueSettingsChanged(ValueSettingsChanged(reportingCurrency: .some(nil)))))
+        #expect(
+            clear.events.first?.event
+                == .sales(.valueSettingsChanged(ValueSettingsChanged(reportingCurrency: .some(nil)))))
         let before = harness.state.tables
         expectRejection(
             harness.rejection(ConfigureValue.self, ["inactive_after_days": 400]),
             .invalidField, field: "inactive_after_days")
-        expectRejection(harness.rejection(ConfigureValue.self, ["churn_after_days": 0]), .invalidField, field: "churn_after_days")
+        expectRejection(
+            harness.rejection(ConfigureValue.self, ["churn_after_days": 0]), .invalidField, field: "churn_after_days")
         expectRejection(
             harness.rejection(ConfigureValue.self, ["reporting_timezone": "Mars/Olympus"]), .invalidTimezone,
             field: "reporting_timezone")
         expectRejection(
-            harness.rejection(ConfigureValue.self, ["reporting_currency": "euro"]), .invalidField, field: "reporting_currency")
+            harness.rejection(ConfigureValue.self, ["reporting_currency": "euro"]), .invalidField,
+            field: "reporting_currency")
         #expect(harness.state.tables == before)
     }
 }
