@@ -53,7 +53,8 @@ import Testing
     }
 }
 
-/// `crmctl export` → `crmd import` into a fresh directory → the same head hash and answers.
+/// `crmctl export` → `crmd import` into a fresh directory → the same head hash and answers (profiles
+/// with their value blocks, funnel, SLA and RFM reports).
 @Suite struct ExportImportTests {
     /// The products directory holding crmd and crmctl.
     static var productsDirectory: URL { URL(fileURLWithPath: DaemonProcess.executablePath).deletingLastPathComponent() }
@@ -116,6 +117,24 @@ import Testing
             "ticket.reply",
             ["ticket_id": "t1", "author": "agent", "public": true, "body": "On it"]
         )
+        // Orders, a churn mark, value settings and an RFM snapshot, for the value read model.
+        for (index, id) in ids.prefix(6).enumerated() {
+            for order in 0...index % 3 {
+                _ = try await client.result(
+                    "order.record",
+                    [
+                        "order_id": .string("o\(index)-\(order)"), "customer_id": .string(id),
+                        "amount": .string("\(10 * (index + 1)).50"), "currency": "EUR",
+                        "ordered_at": .string("2025-0\(order + 1)-1\(index)T10:00:00Z"),
+                    ])
+            }
+        }
+        _ = try await client.result(
+            "customer.mark_churned", ["customer_id": .string(ids[2]), "effective_date": "2025-05-01"])
+        _ = try await client.result("value.configure", ["reporting_currency": "EUR", "churn_after_days": 120])
+        _ = try await client.result("rfm.snapshot", ["as_of_date": "2025-06-30"])
+        let rfmParams: JSON = ["as_of_date": "2025-06-30"]
+        let rfm = try await client.result("rfm.report", rfmParams)
         let funnelParams: JSON = ["pipeline_id": "sales", "to": "2100-01-01T00:00:00Z"]
         // SLA times may lie at most 366 days ahead (docs/protocol/service.md).
         let slaTo = ISO8601DateFormatter().string(from: Date().addingTimeInterval(300 * 86_400))
@@ -131,6 +150,7 @@ import Testing
         let before = try await client.result("system.stats")
         var profiles: [JSON] = []
         for id in ids { profiles.append(try await client.result("customer.get", ["customer_id": .string(id)])) }
+        #expect(profiles[0]["value"]?["rfm"]?["snapshot_id"] == "rfm-20250630")
         let vip = try await client.result("customer.find", ["tag": "vip"])
         #expect(original.stop() == 0)
 
@@ -154,6 +174,7 @@ import Testing
         #expect(try await copyClient.result("customer.find", ["tag": "vip"]) == vip)
         #expect(try await copyClient.result("funnel.report", funnelParams) == funnel)
         #expect(try await copyClient.result("sla.report", slaParams) == sla)
+        #expect(try await copyClient.result("rfm.report", rfmParams) == rfm)
         #expect(try await copyClient.result("audit.verify")["ok"] == true)
         #expect(copy.stop() == 0)
 
