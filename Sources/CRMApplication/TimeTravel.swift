@@ -183,14 +183,14 @@ struct TimeTravel: Sendable, ReadsStorage {
         return try projector.positions(of: id, through: position, txn)
     }
 
-    // MARK: - funnel.report, sla.report
+    // MARK: - funnel.report, sla.report, value reports
 
-    /// `funnel.report` / `sla.report` with `as_of`: the report the daemon gave right after position
-    /// `as_of` (or after the last event recorded at or before the time `as_of`), from the log folded
-    /// up to it with the live projector, plus `"as_of":{"position":…}`. The report's own params
+    /// `funnel.report` / `sla.report` / the value reports with `as_of`: the report the daemon gave
+    /// right after position `as_of` (or after the last event recorded at or before the time `as_of`),
+    /// from the log folded up to it with the live projector, plus `"as_of":{"position":…}`. The report's own params
     /// (`from`, `to`, …) mean what they mean live; `sla.report` evaluates its clocks at `to` as ever.
     /// Without `to`, funnel `stale` is measured at the `as_of` time, or for a position at the time
-    /// its event was recorded.
+    /// its event was recorded; likewise a value report's `as_of_date` defaults to that time's date.
     func reportAsOf(_ method: String, _ params: JSON?) throws -> JSON {
         guard var members = params?.objectValue else {
             throw Rejection(.badRequest, "params must be an object")
@@ -203,7 +203,18 @@ struct TimeTravel: Sendable, ReadsStorage {
             return (position, asOf.stringValue.flatMap(Timestamp.parse) ?? recorded)
         }
         var report: JSON
-        if method == "funnel.report" {
+        if TimeTravel.valueReports.contains(method) {
+            // A value report as crmd knew the orders then; its date defaults to that point's.
+            var query = members
+            if method != "churn.report", query["as_of_date"] == nil {
+                query["as_of_date"] = .string(String(Timestamp.format(clock).prefix(10)))
+            }
+            let make = { (txn: Transaction) in try ValueProjector(txn) }
+            report = try self.foldInScratch(upTo: position, make: make) { projector, txn in
+                guard let answer = projector.queries[method] else { return .null }
+                return try answer(.object(query), txn)
+            }
+        } else if method == "funnel.report" {
             report = try self.foldInScratch(upTo: position, make: { try FunnelProjector($0, cipher: self.runner.cipher) }) { projector, txn in
                 try projector.report(rest, now: clock, txn)
             }
@@ -216,6 +227,9 @@ struct TimeTravel: Sendable, ReadsStorage {
         report["as_of"] = ["position": .int(Int64(position))]
         return report
     }
+
+    /// The value read model's queries that take `as_of`.
+    static let valueReports: Set<String> = ["value.customer", "rfm.report", "churn.report", "cohort.report"]
 
     // MARK: - sla.ticket
 

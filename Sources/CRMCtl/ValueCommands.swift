@@ -144,6 +144,15 @@ extension RFMGroup {
         @Option(help: ArgumentHelp("The currency of M, e.g. EUR.", valueName: "code"))
         var currency: String
 
+        @Option(
+            help: ArgumentHelp(
+                "Answer as of this log position or recorded RFC 3339 time (orders known then).",
+                valueName: "position|time"
+            ),
+            transform: ParamParsing.asOf
+        )
+        var asOf: JSON?
+
         @OptionGroup(title: "Global options")
         var global: GlobalOptions
 
@@ -155,6 +164,7 @@ extension RFMGroup {
             if let value = self.windowDays { params["window_days"] = .int(Int64(value)) }
             // The grid needs no list of buyers; --json prints them all.
             if !self.global.json { params["customers"] = false }
+            if let value = self.asOf { params["as_of"] = value }
             return .object(params)
         }
 
@@ -298,13 +308,24 @@ extension ChurnGroup {
         @Option(help: ArgumentHelp("The period ends with this date, YYYY-MM-DD.", valueName: "date"))
         var endDate: String
 
+        @Option(
+            help: ArgumentHelp(
+                "Answer as of this log position or recorded RFC 3339 time (orders known then).",
+                valueName: "position|time"
+            ),
+            transform: ParamParsing.asOf
+        )
+        var asOf: JSON?
+
         @OptionGroup(title: "Global options")
         var global: GlobalOptions
 
         var method: String { "churn.report" }
 
         func params() throws -> JSON? {
-            ["start_date": .string(self.startDate), "end_date": .string(self.endDate)]
+            var params: [String: JSON] = ["start_date": .string(self.startDate), "end_date": .string(self.endDate)]
+            if let value = self.asOf { params["as_of"] = value }
+            return .object(params)
         }
 
         func render(_ result: JSON) -> String {
@@ -351,6 +372,15 @@ extension CohortGroup {
         @Option(help: ArgumentHelp("The business date to look from, YYYY-MM-DD (default: today).", valueName: "date"))
         var asOfDate: String?
 
+        @Option(
+            help: ArgumentHelp(
+                "Answer as of this log position or recorded RFC 3339 time (orders known then).",
+                valueName: "position|time"
+            ),
+            transform: ParamParsing.asOf
+        )
+        var asOf: JSON?
+
         @OptionGroup(title: "Global options")
         var global: GlobalOptions
 
@@ -361,6 +391,7 @@ extension CohortGroup {
             if let value = self.months { params["months"] = .int(Int64(value)) }
             if self.cumulative { params["cumulative"] = true }
             if let value = self.asOfDate { params["as_of_date"] = .string(value) }
+            if let value = self.asOf { params["as_of"] = value }
             return .object(params)
         }
 
@@ -942,6 +973,15 @@ extension ValueGroup {
         @Option(help: ArgumentHelp("The business date to look at, YYYY-MM-DD (default: today).", valueName: "date"))
         var asOfDate: String?
 
+        @Option(
+            help: ArgumentHelp(
+                "Answer as of this log position or recorded RFC 3339 time (orders known then).",
+                valueName: "position|time"
+            ),
+            transform: ParamParsing.asOf
+        )
+        var asOf: JSON?
+
         @OptionGroup(title: "Global options")
         var global: GlobalOptions
 
@@ -950,6 +990,7 @@ extension ValueGroup {
         func params() throws -> JSON? {
             var params: [String: JSON] = ["customer_id": .string(self.customerID)]
             if let value = self.asOfDate { params["as_of_date"] = .string(value) }
+            if let value = self.asOf { params["as_of"] = value }
             return .object(params)
         }
 

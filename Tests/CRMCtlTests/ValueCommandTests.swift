@@ -101,6 +101,10 @@ import Testing
             "the grid needs no list of buyers")
         let json = try request(["rfm", "report", "--currency", "EUR", "--json"])
         #expect(json.params == ["currency": "EUR"], "--json prints every buyer")
+        let past = try request([
+            "churn", "report", "--start-date", "2025-01-01", "--end-date", "2025-06-30", "--as-of", "42",
+        ])
+        #expect(past.params == ["start_date": "2025-01-01", "end_date": "2025-06-30", "as_of": 42])
         var grid: [JSON] = []
         for r in stride(from: 5, through: 1, by: -1) {
             for f in 1...5 {

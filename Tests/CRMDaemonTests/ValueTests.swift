@@ -555,4 +555,38 @@ import Testing
         #expect(try await client.result("audit.verify", ["read_models": true])["read_models"]?["ok"] == true)
         try await daemon.stop()
     }
+
+    /// The value reports with `as_of` answer as crmd knew the orders then: a late import of past
+    /// orders and a churn mark after that point change the live answers, not the past ones.
+    @Test func valueReportsAsOfAPointOfTheLog() async throws {
+        let daemon = try await TestDaemon()
+        let client = try daemon.client()
+        try await Self.populate(client)
+        let point = try await client.result("system.stats")["head"]?["position"] ?? .null
+        let queries: [(String, JSON)] = [
+            ("value.customer", ["customer_id": "C03", "as_of_date": "2025-06-30"]),
+            ("rfm.report", ["as_of_date": "2025-06-30", "currency": "EUR"]),
+            ("churn.report", ["start_date": "2024-12-31", "end_date": "2025-06-30"]),
+            ("cohort.report", ["from_month": "2024-07", "to_month": "2025-06", "as_of_date": "2025-06-30"]),
+        ]
+        var then: [JSON] = []
+        for (method, params) in queries { then.append(try await client.result(method, params)) }
+        _ = try await client.result(
+            "order.record",
+            [
+                "order_id": "late", "customer_id": "C03", "amount": "40", "currency": "EUR",
+                "ordered_at": "2025-06-01T10:00:00Z",
+            ])
+        _ = try await client.result("customer.mark_churned", ["customer_id": "C01", "effective_date": "2025-06-28"])
+        for ((method, params), answer) in zip(queries, then) {
+            var past = params
+            past["as_of"] = point
+            var report = try await client.result(method, past)
+            #expect(report["as_of"] == ["position": point], "\(method)")
+            report["as_of"] = nil
+            #expect(report == answer, "\(method) as of \(point)")
+            #expect(try await client.result(method, params) != answer, "\(method) live has moved on")
+        }
+        try await daemon.stop()
+    }
 }
