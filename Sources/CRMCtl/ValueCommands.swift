@@ -11,6 +11,18 @@ enum ValueSubcommands {
     ]
 }
 
+/// `--as-of` of the value reports: a point of the log (not a business date).
+struct PastOption: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "Answer as of this log position or recorded RFC 3339 time (orders known then).",
+            valueName: "position|time"
+        ),
+        transform: ParamParsing.asOf
+    )
+    var asOf: JSON?
+}
+
 /// `crmctl order …`.
 struct OrderGroup: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -144,14 +156,8 @@ extension RFMGroup {
         @Option(help: ArgumentHelp("The currency of M, e.g. EUR.", valueName: "code"))
         var currency: String
 
-        @Option(
-            help: ArgumentHelp(
-                "Answer as of this log position or recorded RFC 3339 time (orders known then).",
-                valueName: "position|time"
-            ),
-            transform: ParamParsing.asOf
-        )
-        var asOf: JSON?
+        @OptionGroup(title: "Point of the log")
+        var past: PastOption
 
         @OptionGroup(title: "Global options")
         var global: GlobalOptions
@@ -164,7 +170,7 @@ extension RFMGroup {
             if let value = self.windowDays { params["window_days"] = .int(Int64(value)) }
             // The grid needs no list of buyers; --json prints them all.
             if !self.global.json { params["customers"] = false }
-            if let value = self.asOf { params["as_of"] = value }
+            if let value = self.past.asOf { params["as_of"] = value }
             return .object(params)
         }
 
@@ -308,14 +314,8 @@ extension ChurnGroup {
         @Option(help: ArgumentHelp("The period ends with this date, YYYY-MM-DD.", valueName: "date"))
         var endDate: String
 
-        @Option(
-            help: ArgumentHelp(
-                "Answer as of this log position or recorded RFC 3339 time (orders known then).",
-                valueName: "position|time"
-            ),
-            transform: ParamParsing.asOf
-        )
-        var asOf: JSON?
+        @OptionGroup(title: "Point of the log")
+        var past: PastOption
 
         @OptionGroup(title: "Global options")
         var global: GlobalOptions
@@ -324,7 +324,7 @@ extension ChurnGroup {
 
         func params() throws -> JSON? {
             var params: [String: JSON] = ["start_date": .string(self.startDate), "end_date": .string(self.endDate)]
-            if let value = self.asOf { params["as_of"] = value }
+            if let value = self.past.asOf { params["as_of"] = value }
             return .object(params)
         }
 
@@ -372,14 +372,8 @@ extension CohortGroup {
         @Option(help: ArgumentHelp("The business date to look from, YYYY-MM-DD (default: today).", valueName: "date"))
         var asOfDate: String?
 
-        @Option(
-            help: ArgumentHelp(
-                "Answer as of this log position or recorded RFC 3339 time (orders known then).",
-                valueName: "position|time"
-            ),
-            transform: ParamParsing.asOf
-        )
-        var asOf: JSON?
+        @OptionGroup(title: "Point of the log")
+        var past: PastOption
 
         @OptionGroup(title: "Global options")
         var global: GlobalOptions
@@ -391,7 +385,7 @@ extension CohortGroup {
             if let value = self.months { params["months"] = .int(Int64(value)) }
             if self.cumulative { params["cumulative"] = true }
             if let value = self.asOfDate { params["as_of_date"] = .string(value) }
-            if let value = self.asOf { params["as_of"] = value }
+            if let value = self.past.asOf { params["as_of"] = value }
             return .object(params)
         }
 
@@ -973,14 +967,8 @@ extension ValueGroup {
         @Option(help: ArgumentHelp("The business date to look at, YYYY-MM-DD (default: today).", valueName: "date"))
         var asOfDate: String?
 
-        @Option(
-            help: ArgumentHelp(
-                "Answer as of this log position or recorded RFC 3339 time (orders known then).",
-                valueName: "position|time"
-            ),
-            transform: ParamParsing.asOf
-        )
-        var asOf: JSON?
+        @OptionGroup(title: "Point of the log")
+        var past: PastOption
 
         @OptionGroup(title: "Global options")
         var global: GlobalOptions
@@ -990,7 +978,7 @@ extension ValueGroup {
         func params() throws -> JSON? {
             var params: [String: JSON] = ["customer_id": .string(self.customerID)]
             if let value = self.asOfDate { params["as_of_date"] = .string(value) }
-            if let value = self.asOf { params["as_of"] = value }
+            if let value = self.past.asOf { params["as_of"] = value }
             return .object(params)
         }
 
