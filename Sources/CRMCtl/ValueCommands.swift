@@ -150,11 +150,12 @@ extension RFMGroup {
         @Option(help: ArgumentHelp("The business date to score at, YYYY-MM-DD (default: today).", valueName: "date"))
         var asOfDate: String?
 
-        @Option(help: ArgumentHelp("Days of orders that count for F and M (default 365).", valueName: "days"))
+        @Option(
+            help: ArgumentHelp("Days of orders that count for F and M (default: the setting, 365).", valueName: "days"))
         var windowDays: Int?
 
-        @Option(help: ArgumentHelp("The currency of M, e.g. EUR.", valueName: "code"))
-        var currency: String
+        @Option(help: ArgumentHelp("The currency of M, e.g. EUR (default: the reporting currency).", valueName: "code"))
+        var currency: String?
 
         @OptionGroup(title: "Point of the log")
         var past: PastOption
@@ -165,7 +166,8 @@ extension RFMGroup {
         var method: String { "rfm.report" }
 
         func params() throws -> JSON? {
-            var params: [String: JSON] = ["currency": .string(self.currency)]
+            var params: [String: JSON] = [:]
+            if let value = self.currency { params["currency"] = .string(value) }
             if let value = self.asOfDate { params["as_of_date"] = .string(value) }
             if let value = self.windowDays { params["window_days"] = .int(Int64(value)) }
             // The grid needs no list of buyers; --json prints them all.
