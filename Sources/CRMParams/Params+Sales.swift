@@ -34,9 +34,9 @@ extension Params {
         return Int(number)
     }
 
-    /// A `close_date` member: an ISO date `YYYY-MM-DD`, else `invalid_field`.
-    public mutating func date(_ key: String) throws(Rejection) -> String? {
-        guard let text = try self.string(key) else { return nil }
+    /// A date member (`close_date`, `as_of_date`, …): an ISO date `YYYY-MM-DD`, else `invalid_field`.
+    public mutating func date(_ key: String, required: Bool = false) throws(Rejection) -> String? {
+        guard let text = try self.string(key, required: required) else { return nil }
         guard Timestamp.parseDate(text) != nil else {
             throw Rejection.invalid(self.fieldPath(key), "must be a date YYYY-MM-DD")
         }

@@ -123,23 +123,24 @@ private struct BGNBDObjective {
     /// One group of customers with equal inputs.
     struct Row {
         var x: Int
+        /// The index of `x` in ``xs``.
+        var slot = 0
         var tx: Double
         var T: Double
         var count: Double
     }
 
     let rows: [Row]
-    /// The distinct `x` values (indexes into per-step tables).
+    /// The distinct `x` values (the per-step tables are indexed like them).
     let xs: [Int]
-    let slot: [Int: Int]
 
     init(_ inputs: [ModelInputs]) {
         var groups: [ModelInputs: Double] = [:]
         for input in inputs { groups[ModelInputs(x: input.x, tx: input.tx, T: input.T, mean: 0), default: 0] += 1 }
-        self.rows = groups.map { Row(x: Int($0.key.x), tx: $0.key.tx, T: $0.key.T, count: $0.value) }
+        var rows = groups.map { Row(x: Int($0.key.x), tx: $0.key.tx, T: $0.key.T, count: $0.value) }
             .sorted { ($0.x, $0.tx, $0.T) < ($1.x, $1.tx, $1.T) }
-        self.xs = Array(Set(self.rows.map(\.x))).sorted()
-        self.slot = Dictionary(uniqueKeysWithValues: self.xs.enumerated().map { ($0.element, $0.offset) })
+        self.xs = distinctX(&rows, \.x, \.slot)
+        self.rows = rows
     }
 
     func logLikelihood(_ m: BGNBDParameters) -> Double {
@@ -155,7 +156,7 @@ private struct BGNBDObjective {
         }
         var total = 0.0
         for row in self.rows {
-            let index = self.slot[row.x]!
+            let index = row.slot
             let rx = r + Double(row.x)
             let a3 = -rx * log(alpha + row.T)
             var ll = head[index] + a3
@@ -174,21 +175,22 @@ private struct BGNBDObjective {
 private struct GammaGammaObjective {
     struct Row {
         var x: Int
+        /// The index of `x` in ``xs``.
+        var slot = 0
         var mean: Double
         var logMean: Double
     }
 
     let rows: [Row]
     let xs: [Int]
-    let slot: [Int: Int]
     var count: Int { self.rows.count }
 
     init(_ inputs: [ModelInputs]) {
-        self.rows = inputs.filter { $0.x > 0 && $0.mean > 0 }.map {
+        var rows = inputs.filter { $0.x > 0 && $0.mean > 0 }.map {
             Row(x: Int($0.x), mean: $0.mean, logMean: log($0.mean))
         }
-        self.xs = Array(Set(self.rows.map(\.x))).sorted()
-        self.slot = Dictionary(uniqueKeysWithValues: self.xs.enumerated().map { ($0.element, $0.offset) })
+        self.xs = distinctX(&rows, \.x, \.slot)
+        self.rows = rows
     }
 
     func logLikelihood(_ g: GammaGammaParameters) -> Double {
@@ -203,10 +205,19 @@ private struct GammaGammaObjective {
         var total = 0.0
         for row in self.rows {
             let px = p * Double(row.x)
-            total += head[self.slot[row.x]!] + (px - 1) * row.logMean - (px + q) * log(gamma + Double(row.x) * row.mean)
+            total += head[row.slot] + (px - 1) * row.logMean - (px + q) * log(gamma + Double(row.x) * row.mean)
         }
         return total.isNaN ? -.infinity : total
     }
+}
+
+/// The distinct `x` values of `rows`, ascending; sets each row's `slot` to the index of its `x` there,
+/// so that a likelihood step reads its per-`x` terms without a lookup.
+private func distinctX<Row>(_ rows: inout [Row], _ x: KeyPath<Row, Int>, _ slot: WritableKeyPath<Row, Int>) -> [Int] {
+    let values = Array(Set(rows.map { $0[keyPath: x] })).sorted()
+    let index = Dictionary(uniqueKeysWithValues: values.enumerated().map { ($0.element, $0.offset) })
+    for row in rows.indices { rows[row][keyPath: slot] = index[rows[row][keyPath: x]]! }
+    return values
 }
 
 /// The Nelder–Mead simplex method (reflection 1, expansion 2, contraction ½, shrink ½) for a few

@@ -172,16 +172,10 @@ public struct ValueProjector: Projector {
     func customerQuery(_ json: JSON?, _ txn: Transaction) throws -> JSON {
         var params = try Params(json)
         let customerID = try params.identifier("customer_id", required: true)!
-        let dateText = try params.string("as_of_date")
+        let date = try Self.day(&params, "as_of_date")
         try params.finish()
         let clock = try self.clock(txn)
-        var day = clock.today()
-        if let dateText {
-            guard let parsed = BusinessDay(dateText) else {
-                throw Rejection.invalid("as_of_date", "expected a date YYYY-MM-DD, got \"\(dateText)\"")
-            }
-            day = parsed
-        }
+        let day = date ?? clock.today()
         try self.requireCustomer(customerID, txn)
         return try self.block(of: customerID, asOf: day, clock, txn)
     }
@@ -241,18 +235,6 @@ public struct ValueProjector: Projector {
             ]
         }
         return .null
-    }
-
-    /// The value of `customerID` as of `day`.
-    func value(
-        of customerID: String,
-        asOf day: BusinessDay,
-        _ clock: ValueClock,
-        _ txn: Transaction
-    ) throws -> CustomerValue {
-        CustomerValue(
-            orders: try self.orders(of: customerID, txn), mark: try self.mark(of: customerID, txn), asOf: day, clock
-        )
     }
 
     /// The key of the value settings in the models table (ids never hold `#`).

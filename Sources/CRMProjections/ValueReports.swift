@@ -87,11 +87,7 @@ extension ValueProjector {
 
     /// A business date member (`YYYY-MM-DD`), or `nil` when absent.
     static func day(_ params: inout Params, _ key: String, required: Bool = false) throws -> BusinessDay? {
-        guard let text = try params.string(key, required: required) else { return nil }
-        guard let day = BusinessDay(text) else {
-            throw Rejection.invalid(params.fieldPath(key), "expected a date YYYY-MM-DD, got \"\(text)\"")
-        }
-        return day
+        try params.date(key, required: required).flatMap(BusinessDay.init)
     }
 
     // MARK: - rfm.report

@@ -115,7 +115,7 @@ extension MarkChurned {
     public init(params: inout Params) throws(Rejection) {
         let customerID = try params.identifier("customer_id", required: true)!
         let reason = try CustomerInput.text(&params, "reason", limit: CustomerInput.shortTextLimit)
-        let date = try ValueFitRequest.date(&params, "effective_date")
+        let date = try params.date("effective_date")
         try params.finish()
         self.init(customerID: customerID, reason: reason, effectiveDate: date)
     }
@@ -177,7 +177,7 @@ extension RfmSnapshotRequest {
     /// Parses and validates the params of `rfm.snapshot`.
     public init(params: inout Params) throws(Rejection) {
         let id = try params.identifier("snapshot_id")
-        let asOf = try ValueFitRequest.date(&params, "as_of_date")
+        let asOf = try params.date("as_of_date")
         let window = try params.int("window_days")
         if let window, !ValueSettings.dayRange.contains(Int(window)) {
             throw Rejection.invalid("window_days", "must be 1 to 3650")
@@ -228,9 +228,9 @@ extension ValueFitRequest {
     public init(params: inout Params) throws(Rejection) {
         let modelID = try params.identifier("model_id")
         guard let currency = try params.currency("currency") else { throw Rejection.missing("currency") }
-        let asOf = try ValueFitRequest.date(&params, "as_of_date", required: true)!
-        let from = try ValueFitRequest.date(&params, "first_order_from")
-        let to = try ValueFitRequest.date(&params, "first_order_to")
+        let asOf = try params.date("as_of_date", required: true)!
+        let from = try params.date("first_order_from")
+        let to = try params.date("first_order_to")
         if let from, let to, from > to {
             throw Rejection.invalid("first_order_to", "must not be before first_order_from")
         }
@@ -246,14 +246,5 @@ extension ValueFitRequest {
             modelID: modelID, currency: currency, asOfDate: asOf, firstOrderFrom: from, firstOrderTo: to,
             penalizer: penalizer
         )
-    }
-
-    /// A `YYYY-MM-DD` member.
-    static func date(_ params: inout Params, _ key: String, required: Bool = false) throws(Rejection) -> String? {
-        guard let text = try params.string(key, required: required) else { return nil }
-        guard Timestamp.parseDate(text) != nil else {
-            throw Rejection.invalid(params.fieldPath(key), "expected a date YYYY-MM-DD, got \"\(text)\"")
-        }
-        return text
     }
 }
