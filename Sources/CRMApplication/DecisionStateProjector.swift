@@ -195,8 +195,9 @@ struct DecisionStateProjector: Projector {
     /// of erased addresses, legal holds and the customers of shared activities; version 7 keeps a
     /// customer's personal values in a record of their own (`customer_personal`), so that events that
     /// change only its status or classification never read or seal them; version 8 adds merges: the
-    /// records that name each customer (`customer_links`) and each customer's key ring, and orders.
-    let version = 8
+    /// records that name each customer (`customer_links`) and each customer's key ring, and orders;
+    /// version 9 adds tickets' assignee, type and category, survey definitions and survey requests.
+    let version = 9
     let tables: StateTables
     /// Decoded active SLA policies, shared by every transaction of this writer.
     let activePolicies = ActivePolicyCache()

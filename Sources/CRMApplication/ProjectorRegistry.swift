@@ -8,5 +8,6 @@ enum ProjectorRegistry {
         { txn, slot, cipher in try FunnelProjector(txn, slot: slot, cipher: cipher) },
         { txn, slot, cipher in try SlaProjector(txn, slot: slot, cipher: cipher) },
         { txn, slot, cipher in try ValueProjector(txn, slot: slot, cipher: cipher) },
+        { txn, slot, cipher in try FeedbackProjector(txn, slot: slot, cipher: cipher) },
     ]
 }

@@ -148,7 +148,11 @@ public final class QueryRouter: Sendable, ReadsStorage {
     /// Whether `method` is a query or a system method.
     public func isQuery(_ method: String) -> Bool {
         self.queryOwners[method] != nil || QueryRouter.systemMethods.contains(method)
+            || QueryRouter.combinedQueries.contains(method)
     }
+
+    /// The queries answered here from several read models in one read transaction.
+    static let combinedQueries = ["complaint.report"]
 
     private func runQuery(method: String, params: JSON?, traits: QueryTraits) -> Result<JSON, Rejection> {
         do {
@@ -222,6 +226,18 @@ public final class QueryRouter: Sendable, ReadsStorage {
             return try self.timeTravel.slaTicketAsOf(params)
         case "customer.get":
             return try self.customerWithValue(params)
+        case "complaint.report":
+            return try self.environment.read { txn in
+                guard let feedback = try self.runner.servingProjector(named: "feedback", txn) as? FeedbackProjector else {
+                    throw Rejection(.internalError, "the feedback read model is missing")
+                }
+                return try feedback.complaintReport(
+                    params,
+                    value: try? self.runner.servingProjector(named: "value", txn) as? ValueProjector,
+                    sla: try? self.runner.servingProjector(named: "sla", txn) as? SlaProjector,
+                    txn
+                )
+            }
         default:
             guard let index = self.queryOwners[method] else {
                 throw Rejection(.unknownCommand, "unknown method \(method)")
@@ -230,8 +246,9 @@ public final class QueryRouter: Sendable, ReadsStorage {
         }
     }
 
-    /// `customer.get`: the profile, with its `value` block from the value read model as of today, read
-    /// in the same transaction (`null` while that read model is not serving).
+    /// `customer.get`: the profile, with its `value` block from the value read model as of today and its
+    /// `feedback` block from the feedback read model, read in the same transaction (`null` while that
+    /// read model is not serving).
     private func customerWithValue(_ params: JSON?) throws -> JSON {
         try self.environment.read { txn in try self.customerWithValue(params, txn) }
     }
@@ -245,6 +262,8 @@ public final class QueryRouter: Sendable, ReadsStorage {
         guard let id = profile["customer_id"]?.stringValue else { return profile }
         let value = try? self.runner.servingProjector(named: "value", txn) as? ValueProjector
         profile["value"] = try value?.valueBlock(of: id, asOf: nil, txn) ?? .null
+        let feedback = try? self.runner.servingProjector(named: "feedback", txn) as? FeedbackProjector
+        profile["feedback"] = try feedback?.feedbackBlock(of: id, txn) ?? .null
         return profile
     }
 

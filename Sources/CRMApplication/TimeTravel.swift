@@ -161,6 +161,10 @@ struct TimeTravel: Sendable, ReadsStorage {
         profile["value"] = try self.foldInScratch(
             upTo: position, only: indexed, make: { txn in try ValueProjector(txn) }, include: touches
         ) { projector, txn in try projector.valueBlock(of: id, asOf: day, txn) ?? .null }
+        (deals, tickets) = ([], [])
+        profile["feedback"] = try self.foldInScratch(
+            upTo: position, only: indexed, make: { txn in try FeedbackProjector(txn) }, include: touches
+        ) { projector, txn in try projector.feedbackBlock(of: id, txn) ?? .null }
         profile["as_of"] = ["position": .int(Int64(position))]
         // Erased after that point: the personal values it had then are gone with the key.
         if let erased = self.store.piiKeys?.erasedSeq(of: "c:" + id), erased > position {

@@ -62,6 +62,10 @@ struct WorkloadContext {
     var retiredPolicy = false
     /// Whether this connection has set its value model.
     var definedModel = false
+    /// Whether this connection has defined its survey, and the survey requests it offered: request id
+    /// and index of the ticket.
+    var definedSurvey = false
+    var surveyRequests: [(id: String, ticket: Int)] = []
 
     /// A random existing customer's index, or `nil` when none exists yet or the one drawn was merged
     /// (the generator then draws again).
@@ -89,7 +93,7 @@ enum WorkloadMix {
     /// and a handful of profile changes.
     static let standard: [WorkloadEntry] =
         CustomerWorkload.entries + ActivityWorkload.entries + SalesWorkload.entries + ServiceWorkload.entries
-        + OrderWorkload.entries
+        + OrderWorkload.entries + FeedbackWorkload.entries
 
     /// `customer.create` alone (the scale mode's `--scale-customers`); a generator with these entries
     /// must be limited to its `maxCustomers` commands.

@@ -12,6 +12,10 @@ struct BenchDeal: Sendable {
 struct BenchTicket: Sendable {
     var id: String
     var status: String
+    /// Whether it was made a complaint, and whether it was offered a survey (or solved, which offers
+    /// one): see WorkloadFeedback.swift.
+    var complaint = false
+    var surveyed = false
 }
 
 /// Pipelines and deals: deals are created on the seeded `sales` pipeline (crm-bench starts crmd with
@@ -160,6 +164,7 @@ enum ServiceWorkload {
         let choices = ["open", "pending", "on_hold", "solved", "closed"].filter { $0 != context.tickets[index].status }
         let status = context.rng.pick(choices)
         context.tickets[index].status = status
+        if status == "solved" { context.tickets[index].surveyed = true }
         return ["ticket_id": .string(context.tickets[index].id), "status": .string(status)]
     }
 

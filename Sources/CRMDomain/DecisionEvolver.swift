@@ -55,6 +55,7 @@ public enum DecisionEvolver {
             // decision state; each ignores event types it does not know.
             try SalesEvolver.apply(event, to: store)
             try ServiceEvolver.apply(event, to: store)
+            try FeedbackEvolver.apply(event, to: store)
         }
     }
 

@@ -94,7 +94,7 @@ public struct Decision: Sendable, Hashable {
 public struct CommandResult: Sendable, Hashable {
     /// The kinds of records commands create or change.
     public enum Record: String, Sendable, Hashable, CaseIterable {
-        case customer, activity, deal, ticket, pipeline, schedule, order, model, settings, snapshot
+        case customer, activity, deal, ticket, pipeline, schedule, order, model, settings, snapshot, survey, request
         case slaPolicy = "policy"
     }
 

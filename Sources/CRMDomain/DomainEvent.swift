@@ -14,6 +14,8 @@ public enum DomainEvent: Sendable, Hashable {
     indirect case sales(SalesEvent)
     /// A service-desk event (schedules, SLA policies, tickets).
     indirect case service(ServiceEvent)
+    /// A feedback event (surveys and their responses).
+    indirect case feedback(FeedbackEvent)
     /// A payload as stored: an older schema version, or an unknown type.
     case untyped(UntypedEvent)
 
@@ -23,6 +25,7 @@ public enum DomainEvent: Sendable, Hashable {
         case .customer(let event): event.type
         case .sales(let event): event.type
         case .service(let event): event.type
+        case .feedback(let event): event.type
         case .untyped(let event): event.type
         }
     }
@@ -30,7 +33,7 @@ public enum DomainEvent: Sendable, Hashable {
     /// The schema version of the payload: the type's current version for a typed event.
     public var schemaVersion: Int {
         switch self {
-        case .customer, .sales, .service: EventSchema.currentVersion(of: self.type)
+        case .customer, .sales, .service, .feedback: EventSchema.currentVersion(of: self.type)
         case .untyped(let event): event.schemaVersion
         }
     }
@@ -43,6 +46,7 @@ public enum DomainEvent: Sendable, Hashable {
         case .customer(.merged(let merged)): return [merged.primaryID] + merged.secondaryIDs
         case .customer(let event): return event.customerID.map { [$0] } ?? []
         case .service(let event): return event.customerID.map { [$0] } ?? []
+        case .feedback(let event): return event.customerID.map { [$0] } ?? []
         case .sales(.dealCreated(let created)): return created.customerIDs
         case .sales(.orderRecorded(let order)): return [order.customerID]
         case .sales(.orderRefunded(let refund)): return [refund.customerID]

@@ -8,6 +8,7 @@
 /// | `ActivityLogged` with one customer | `c:<that customer>` |
 /// | `ActivityLogged` with several | `a:<activity_id>` (destroyed when its last customer is erased) |
 /// | ticket events | `c:<the ticket's customer>` |
+/// | survey responses | `c:<the responding customer>` |
 /// | `DealCreated` | `c:<first customer>` (`d:<deal_id>` for a deal without customers) |
 /// | `DealUpdated` | `c:<the deal's first customer now>` (`d:<deal_id>` without one) |
 /// | anything else with personal data | `s:<stream>` |
@@ -22,6 +23,8 @@ public enum PiiSubject {
             if let id = customerEvent.customerID { return "c:" + id }
         case .service(let serviceEvent):
             if let id = serviceEvent.customerID { return "c:" + id }
+        case .feedback(let feedbackEvent):
+            if let id = feedbackEvent.customerID { return "c:" + id }
         case .sales(.dealCreated(let created)):
             return created.customerIDs.first.map { "c:" + $0 } ?? "d:" + created.dealID
         case .sales(.dealUpdated(let updated)):

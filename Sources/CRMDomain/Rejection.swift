@@ -59,6 +59,14 @@ public enum Reason: String, Sendable, CaseIterable {
     /// `value.model.fit` could not fit the model (`details.reason`: `no_convergence`, `singular`,
     /// `busy`).
     case fitFailed = "fit_failed"
+    /// A survey id that was never defined.
+    case unknownSurvey = "unknown_survey"
+    /// A score outside the survey's scale (`details.min`, `details.max`).
+    case invalidScore = "invalid_score"
+    /// A response or offer about a closed ticket.
+    case surveyClosed = "survey_closed"
+    /// A response after the request's `expires_at`.
+    case surveyExpired = "survey_expired"
     /// `events.read {decrypt: true}` met personal data whose key is unknown (not erased: missing or
     /// damaged in the key store); `details.kid` names it.
     case piiUnavailable = "pii_unavailable"

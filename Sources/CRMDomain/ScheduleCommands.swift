@@ -22,6 +22,12 @@ public enum ServiceEventType {
     public static let slaPolicyApplied = "SlaPolicyApplied"
     /// `SlaPolicyRemoved`.
     public static let slaPolicyRemoved = "SlaPolicyRemoved"
+    /// `TicketAssigned`.
+    public static let ticketAssigned = "TicketAssigned"
+    /// `TicketTypeChanged`.
+    public static let ticketTypeChanged = "TicketTypeChanged"
+    /// `ComplaintResolved`.
+    public static let complaintResolved = "ComplaintResolved"
 }
 
 /// Stream names of the service desk: `schedule-<id>`, `slapolicy-<id>`, `ticket-<id>`.

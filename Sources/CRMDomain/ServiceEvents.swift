@@ -23,6 +23,12 @@ public enum ServiceEvent: Sendable, Hashable {
     case slaPolicyApplied(SlaPolicyApplied)
     /// `SlaPolicyRemoved`.
     case slaPolicyRemoved(SlaPolicyRemoved)
+    /// `TicketAssigned`.
+    case ticketAssigned(TicketAssigned)
+    /// `TicketTypeChanged`.
+    case ticketTypeChanged(TicketTypeChanged)
+    /// `ComplaintResolved`.
+    case complaintResolved(ComplaintResolved)
 
     /// The event type name, e.g. `TicketOpened`.
     public var type: String {
@@ -37,6 +43,9 @@ public enum ServiceEvent: Sendable, Hashable {
         case .ticketTagged: ServiceEventType.ticketTagged
         case .slaPolicyApplied: ServiceEventType.slaPolicyApplied
         case .slaPolicyRemoved: ServiceEventType.slaPolicyRemoved
+        case .ticketAssigned: ServiceEventType.ticketAssigned
+        case .ticketTypeChanged: ServiceEventType.ticketTypeChanged
+        case .complaintResolved: ServiceEventType.complaintResolved
         }
     }
 
@@ -57,6 +66,9 @@ public enum ServiceEvent: Sendable, Hashable {
         case .ticketTagged(let event): (event.ticketID, event.customerID)
         case .slaPolicyApplied(let event): (event.ticketID, event.customerID)
         case .slaPolicyRemoved(let event): (event.ticketID, event.customerID)
+        case .ticketAssigned(let event): (event.ticketID, event.customerID)
+        case .ticketTypeChanged(let event): (event.ticketID, event.customerID)
+        case .complaintResolved(let event): (event.ticketID, event.customerID)
         }
     }
 }
@@ -124,6 +136,11 @@ public struct TicketOpened: Sendable, Hashable {
     public var createdBy: String
     /// Subject (personal data); `nil` when the stored event has none.
     public var subject: String?
+    /// One of ``TicketType/all``, or `nil` for a ticket opened without one (the member is then absent
+    /// from the payload, as in tickets opened before types existed).
+    public var ticketType: String?
+    /// A category such as `delivery` (``TicketType/categoryPattern``), or `nil` (absent).
+    public var category: String?
 
     /// The event.
     public init(
@@ -134,8 +151,12 @@ public struct TicketOpened: Sendable, Hashable {
         status: String,
         tags: [String],
         createdBy: String,
-        subject: String?
+        subject: String?,
+        ticketType: String? = nil,
+        category: String? = nil
     ) {
+        self.ticketType = ticketType
+        self.category = category
         self.ticketID = ticketID
         self.customerID = customerID
         self.channel = channel
@@ -334,5 +355,97 @@ public struct SlaPolicyRemoved: Sendable, Hashable {
         self.policyID = policyID
         self.policyVersion = policyVersion
         self.reason = reason
+    }
+}
+
+/// `TicketAssigned{ticket_id, customer_id, from, to}`: the agent responsible for the ticket changed
+/// (`to` `nil`: unassigned). Feedback is credited to the assignee at the time of a response.
+public struct TicketAssigned: Sendable, Hashable {
+    public var ticketID: String
+    public var customerID: String
+    /// The previous assignee, or `nil`.
+    public var from: String?
+    /// The new assignee, or `nil`.
+    public var to: String?
+
+    public init(ticketID: String, customerID: String, from: String?, to: String?) {
+        self.ticketID = ticketID
+        self.customerID = customerID
+        self.from = from
+        self.to = to
+    }
+}
+
+/// `TicketTypeChanged{ticket_id, customer_id, from, to, category}`: the ticket's type (and category)
+/// changed; a change to `complaint` starts the complaint's clock.
+public struct TicketTypeChanged: Sendable, Hashable {
+    public var ticketID: String
+    public var customerID: String
+    /// The previous type, or `nil` when it had none.
+    public var from: String?
+    public var to: String
+    /// The category from now on (`nil`: none).
+    public var category: String?
+
+    public init(ticketID: String, customerID: String, from: String?, to: String, category: String?) {
+        self.ticketID = ticketID
+        self.customerID = customerID
+        self.from = from
+        self.to = to
+        self.category = category
+    }
+}
+
+/// `ComplaintResolved{ticket_id, customer_id, outcome, remedy}`: the assessment of a complaint (the
+/// latest one counts).
+public struct ComplaintResolved: Sendable, Hashable {
+    /// What was offered to put things right.
+    public struct Remedy: Sendable, Hashable {
+        /// One of ``ComplaintResolved/remedyKinds``.
+        public var kind: String
+        public var amount: MoneyAmount?
+        public var currency: String?
+        public var orderID: String?
+
+        public init(kind: String, amount: MoneyAmount?, currency: String?, orderID: String?) {
+            self.kind = kind
+            self.amount = amount
+            self.currency = currency
+            self.orderID = orderID
+        }
+    }
+
+    /// `upheld`, `partially_upheld`, `rejected`.
+    public static let outcomes = ["upheld", "partially_upheld", "rejected"]
+    /// `refund`, `replacement`, `credit`, `apology`, `none`.
+    public static let remedyKinds = ["refund", "replacement", "credit", "apology", "none"]
+
+    public var ticketID: String
+    public var customerID: String
+    public var outcome: String
+    public var remedy: Remedy?
+
+    public init(ticketID: String, customerID: String, outcome: String, remedy: Remedy?) {
+        self.ticketID = ticketID
+        self.customerID = customerID
+        self.outcome = outcome
+        self.remedy = remedy
+    }
+
+    /// Whether the outcome upholds the complaint at least in part.
+    public var upheld: Bool { self.outcome != "rejected" }
+}
+
+/// Ticket types (Zendesk's four, plus `complaint`) and categories.
+public enum TicketType {
+    /// `question`, `incident`, `problem`, `task`, `complaint`.
+    public static let all = ["question", "incident", "problem", "task", "complaint"]
+    /// `complaint`.
+    public static let complaint = "complaint"
+    /// A category: a lower-case letter, then up to 39 lower-case letters, digits or `_`.
+    public static func isCategory(_ text: String) -> Bool {
+        let bytes = Array(text.utf8)
+        guard let first = bytes.first, (97...122).contains(first), bytes.count <= 40 else { return false }
+        return bytes.allSatisfy { (97...122).contains($0) || (48...57).contains($0) || $0 == 95 }
     }
 }

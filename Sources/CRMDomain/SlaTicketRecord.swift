@@ -50,6 +50,12 @@ public struct SlaTicket: Sendable, Hashable {
     public var messageCount: Int64
     /// The policy applied now, or `nil`.
     public var policy: SlaPolicyReference?
+    /// The agent it is assigned to, or `nil`.
+    public var assigneeID: String?
+    /// Its type (``TicketType/all``), or `nil`.
+    public var ticketType: String?
+    /// Its category, or `nil`.
+    public var category: String?
 
     /// A ticket's facts.
     public init(
@@ -99,7 +105,7 @@ public struct SlaTicket: Sendable, Hashable {
         guard let service = event.event.service else { return nil }
         let at = event.occurredAt
         if case .ticketOpened(let opened) = service {
-            let ticket = SlaTicket(
+            var ticket = SlaTicket(
                 ticketID: opened.ticketID,
                 customerID: service.customerID,
                 channel: opened.channel,
@@ -113,6 +119,8 @@ public struct SlaTicket: Sendable, Hashable {
                 messageCount: 0,
                 policy: nil
             )
+            ticket.ticketType = opened.ticketType
+            ticket.category = opened.category
             return (ticket, nil)
         }
         guard var ticket else { return nil }
@@ -135,7 +143,12 @@ public struct SlaTicket: Sendable, Hashable {
         case .slaPolicyRemoved:
             ticket.policy = nil
             entry = .removed(at: at)
-        case .scheduleDefined, .slaPolicyDefined, .slaPolicyRetired, .ticketOpened:
+        case .ticketAssigned(let assigned):
+            ticket.assigneeID = assigned.to
+        case .ticketTypeChanged(let changed):
+            ticket.ticketType = changed.to
+            ticket.category = changed.category
+        case .scheduleDefined, .slaPolicyDefined, .slaPolicyRetired, .ticketOpened, .complaintResolved:
             return nil
         }
         ticket.updatedAt = at

@@ -153,6 +153,10 @@ public struct OpenTicket: DomainCommand {
     public let firstMessage: (body: String, isPublic: Bool)?
     /// Initial tags.
     public let tags: [String]
+    /// One of ``TicketType/all``, or `nil`.
+    public let ticketType: String?
+    /// A category, or `nil`.
+    public let category: String?
 
     /// The command with every field given; the RPC edge builds it from the params.
     public init(
@@ -163,8 +167,12 @@ public struct OpenTicket: DomainCommand {
         priority: String,
         createdBy: String,
         firstMessage: (body: String, isPublic: Bool)?,
-        tags: [String]
+        tags: [String],
+        ticketType: String? = nil,
+        category: String? = nil
     ) {
+        self.ticketType = ticketType
+        self.category = category
         self.ticketID = ticketID
         self.customerID = customerID
         self.subject = subject
@@ -212,7 +220,9 @@ public struct OpenTicket: DomainCommand {
                             status: "new",
                             tags: ticket.tags,
                             createdBy: self.createdBy,
-                            subject: self.subject
+                            subject: self.subject,
+                            ticketType: self.ticketType,
+                            category: self.category
                         )
                     )
                 ),
@@ -310,13 +320,16 @@ public struct ReplyToTicket: DomainCommand {
             target = setStatus
             cause = "manual"
         }
+        let solved = target == "solved" && ticket.status != "solved"
         if target != ticket.status {
             var event = TicketRules.statusChanged(ticket, from: ticket.status, to: target, cause: cause)
             event.causedBy = 0
             events.append(event)
             ticket.status = target
         }
-        return try TicketRules.finish(events, ticket, state)
+        var decision = try TicketRules.finish(events, ticket, state)
+        if solved { decision.events += try SurveyRules.offersOnSolve(ticket, state, context, causedBy: 1) }
+        return decision
     }
 }
 
@@ -364,6 +377,7 @@ public struct SetTicketStatus: DomainCommand {
             )
         }
         var events: [NewEvent] = []
+        let solved = self.status == "solved" && ticket.status != "solved"
         if self.status != ticket.status {
             events.append(
                 TicketRules.statusChanged(
@@ -376,7 +390,9 @@ public struct SetTicketStatus: DomainCommand {
             )
             ticket.status = self.status
         }
-        return try TicketRules.finish(events, ticket, state)
+        var decision = try TicketRules.finish(events, ticket, state)
+        if solved { decision.events += try SurveyRules.offersOnSolve(ticket, state, context, causedBy: 0) }
+        return decision
     }
 }
 

@@ -20,6 +20,15 @@ public struct TicketState: Sendable, Hashable {
     public var appliedPolicyVersion: Int64?
     /// Priority the applied snapshot was taken for.
     public var appliedPriority: String?
+    /// The agent the ticket is assigned to, or `nil`.
+    public var assigneeID: String?
+    /// The author id of the latest public agent message, credited with feedback when no one is
+    /// assigned.
+    public var lastAgentID: String?
+    /// The ticket's type (``TicketType/all``), or `nil`.
+    public var ticketType: String?
+    /// Its category, or `nil`.
+    public var category: String?
 
     /// A ticket state.
     public init(
@@ -63,6 +72,10 @@ public struct TicketState: Sendable, Hashable {
         row.optionalString(self.appliedPolicyID)
         row.optionalInt(self.appliedPolicyVersion)
         row.optionalString(self.appliedPriority)
+        row.optionalString(self.assigneeID)
+        row.optionalString(self.lastAgentID)
+        row.optionalString(self.ticketType)
+        row.optionalString(self.category)
         return row.bytes
     }
 
@@ -82,6 +95,10 @@ public struct TicketState: Sendable, Hashable {
             appliedPolicyVersion: try row.optionalInt(),
             appliedPriority: try row.optionalString()
         )
+        self.assigneeID = try row.optionalString()
+        self.lastAgentID = try row.optionalString()
+        self.ticketType = try row.optionalString()
+        self.category = try row.optionalString()
         try row.finish()
     }
 }
@@ -122,7 +139,7 @@ public enum ServiceEvolver {
             try store.setSlaPolicy(policy)
         case .ticketOpened(let opened):
             guard !opened.customerID.isEmpty else { return }
-            let ticket = TicketState(
+            var ticket = TicketState(
                 ticketID: opened.ticketID,
                 customerID: opened.customerID,
                 channel: opened.channel,
@@ -130,10 +147,24 @@ public enum ServiceEvolver {
                 status: opened.status,
                 tags: opened.tags
             )
+            ticket.ticketType = opened.ticketType
+            ticket.category = opened.category
             try store.setTicket(opened.ticketID, ticket)
             try store.setLink(opened.customerID, .ticket, opened.ticketID, linked: true)
         case .ticketMessageAdded(let added):
-            try ServiceEvolver.update(added.ticketID, store) { $0.messageCount += 1 }
+            try ServiceEvolver.update(added.ticketID, store) { ticket in
+                ticket.messageCount += 1
+                if added.author == "agent", added.isPublic, let author = added.authorID { ticket.lastAgentID = author }
+            }
+        case .ticketAssigned(let assigned):
+            try ServiceEvolver.update(assigned.ticketID, store) { $0.assigneeID = assigned.to }
+        case .ticketTypeChanged(let changed):
+            try ServiceEvolver.update(changed.ticketID, store) { ticket in
+                ticket.ticketType = changed.to
+                ticket.category = changed.category
+            }
+        case .complaintResolved:
+            return
         case .ticketStatusChanged(let changed):
             try ServiceEvolver.update(changed.ticketID, store) { $0.status = changed.to }
         case .ticketPriorityChanged(let changed):

@@ -15,6 +15,7 @@ public enum EventCodec {
         case .customer(let event): CustomerEventCodec.encode(event)
         case .sales(let event): SalesEventCodec.encode(event)
         case .service(let event): ServiceEventCodec.encode(event)
+        case .feedback(let event): FeedbackEventCodec.encode(event)
         case .untyped(let event): (event.data, event.pii)
         }
     }
@@ -26,6 +27,7 @@ public enum EventCodec {
         case .customer(let customer): if let texts = CustomerEventCodec.payloadTexts(customer) { return texts }
         case .sales(let sales): if let texts = SalesEventCodec.payloadTexts(sales) { return texts }
         case .service(let service): if let texts = ServiceEventCodec.payloadTexts(service) { return texts }
+        case .feedback: break
         }
         let (data, pii) = EventCodec.payload(event)
         return (data.serialized(), pii.serialized())
@@ -47,6 +49,7 @@ public enum EventCodec {
         if let typed = CustomerEventCodec.decode(payload) { return .customer(typed) }
         if let service = ServiceEventCodec.decode(payload) { return .service(service) }
         if let sales = SalesEventCodec.decode(payload) { return .sales(sales) }
+        if let feedback = FeedbackEventCodec.decode(payload) { return .feedback(feedback) }
         return nil
     }
 

@@ -252,7 +252,9 @@ enum PayloadEventDecoder {
                     status: data.string("status") ?? "new",
                     tags: data.strings("tags") ?? [],
                     createdBy: data.string("created_by") ?? "customer",
-                    subject: pii.string("subject")
+                    subject: pii.string("subject"),
+                    ticketType: data.string("type"),
+                    category: data.string("category")
                 )
             )
         case ServiceEventType.ticketMessageAdded:

@@ -21,13 +21,41 @@ public enum ServiceEventCodec {
         case .slaPolicyRetired(let retired):
             return (["policy_id": .string(retired.policyID), "version": .int(retired.version)], .null)
         case .ticketOpened(let opened):
-            let data: JSON = [
+            var data: JSON = [
                 "ticket_id": .string(opened.ticketID), "customer_id": .string(opened.customerID),
                 "channel": .string(opened.channel), "priority": .string(opened.priority),
                 "status": .string(opened.status), "tags": .strings(opened.tags),
                 "created_by": .string(opened.createdBy),
             ]
+            // Absent rather than null when not given, so tickets opened before types existed keep
+            // their exact payloads.
+            if let type = opened.ticketType { data["type"] = .string(type) }
+            if let category = opened.category { data["category"] = .string(category) }
             return (data, ["subject": .string(opened.subject)])
+        case .ticketAssigned(let assigned):
+            let data: JSON = [
+                "ticket_id": .string(assigned.ticketID), "customer_id": .string(assigned.customerID),
+                "from": .string(assigned.from), "to": .string(assigned.to),
+            ]
+            return (data, .null)
+        case .ticketTypeChanged(let changed):
+            let data: JSON = [
+                "ticket_id": .string(changed.ticketID), "customer_id": .string(changed.customerID),
+                "from": .string(changed.from), "to": .string(changed.to), "category": .string(changed.category),
+            ]
+            return (data, .null)
+        case .complaintResolved(let resolved):
+            let remedy: JSON = resolved.remedy.map { remedy in
+                [
+                    "kind": .string(remedy.kind), "amount": .string(remedy.amount?.description),
+                    "currency": .string(remedy.currency), "order_id": .string(remedy.orderID),
+                ]
+            } ?? .null
+            let data: JSON = [
+                "ticket_id": .string(resolved.ticketID), "customer_id": .string(resolved.customerID),
+                "outcome": .string(resolved.outcome), "remedy": remedy,
+            ]
+            return (data, .null)
         case .ticketMessageAdded(let added):
             let data: JSON = [
                 "ticket_id": .string(added.ticketID), "customer_id": .string(added.customerID),
@@ -85,6 +113,7 @@ public enum ServiceEventCodec {
         var pii: [UInt8] = Array("null".utf8)
         switch event {
         case .ticketOpened(let opened):
+            if let category = opened.category { data.member("category", category) }
             data.member("channel", opened.channel)
             data.member("created_by", opened.createdBy)
             data.member("customer_id", opened.customerID)
@@ -92,6 +121,7 @@ public enum ServiceEventCodec {
             data.member("status", opened.status)
             data.member("tags", strings: opened.tags)
             data.member("ticket_id", opened.ticketID)
+            if let type = opened.ticketType { data.member("type", type) }
             pii = personal("subject", opened.subject)
         case .ticketMessageAdded(let added):
             data.member("author", added.author)
@@ -120,7 +150,8 @@ public enum ServiceEventCodec {
             data.member("customer_id", tagged.customerID)
             data.member("removed", strings: tagged.removed)
             data.member("ticket_id", tagged.ticketID)
-        case .scheduleDefined, .slaPolicyDefined, .slaPolicyRetired, .slaPolicyApplied, .slaPolicyRemoved:
+        case .scheduleDefined, .slaPolicyDefined, .slaPolicyRetired, .slaPolicyApplied, .slaPolicyRemoved,
+            .ticketAssigned, .ticketTypeChanged, .complaintResolved:
             return nil
         }
         data.closeObject()
@@ -144,7 +175,8 @@ public enum ServiceEventCodec {
         case ServiceEventType.slaPolicyApplied:
             return ServiceEventCodec.applied(data).map(ServiceEvent.slaPolicyApplied)
         case ServiceEventType.ticketOpened, ServiceEventType.ticketMessageAdded, ServiceEventType.ticketStatusChanged,
-            ServiceEventType.ticketPriorityChanged, ServiceEventType.ticketTagged, ServiceEventType.slaPolicyRemoved:
+            ServiceEventType.ticketPriorityChanged, ServiceEventType.ticketTagged, ServiceEventType.slaPolicyRemoved,
+            ServiceEventType.ticketAssigned, ServiceEventType.ticketTypeChanged, ServiceEventType.complaintResolved:
             return ServiceEventCodec.decodeTicketEvent(event)
         default:
             return nil
@@ -169,7 +201,9 @@ public enum ServiceEventCodec {
                     status: string("status", "new"),
                     tags: strings("tags"),
                     createdBy: string("created_by", "customer"),
-                    subject: event.pii["subject"]?.stringValue
+                    subject: event.pii["subject"]?.stringValue,
+                    ticketType: data["type"]?.stringValue,
+                    category: data["category"]?.stringValue
                 )
             )
         case ServiceEventType.ticketMessageAdded:
@@ -221,6 +255,33 @@ public enum ServiceEventCodec {
                     policyVersion: data["policy_version"]?.intValue,
                     reason: string("reason", "no_matching_policy")
                 )
+            )
+        case ServiceEventType.ticketAssigned:
+            return .ticketAssigned(
+                TicketAssigned(
+                    ticketID: ticketID, customerID: customerID, from: data["from"]?.stringValue,
+                    to: data["to"]?.stringValue
+                )
+            )
+        case ServiceEventType.ticketTypeChanged:
+            guard let to = data["to"]?.stringValue else { return nil }
+            return .ticketTypeChanged(
+                TicketTypeChanged(
+                    ticketID: ticketID, customerID: customerID, from: data["from"]?.stringValue, to: to,
+                    category: data["category"]?.stringValue
+                )
+            )
+        case ServiceEventType.complaintResolved:
+            guard let outcome = data["outcome"]?.stringValue else { return nil }
+            let remedy = data["remedy"].flatMap { remedy -> ComplaintResolved.Remedy? in
+                guard let kind = remedy["kind"]?.stringValue else { return nil }
+                return ComplaintResolved.Remedy(
+                    kind: kind, amount: remedy["amount"].flatMap(MoneyAmount.init(json:)),
+                    currency: remedy["currency"]?.stringValue, orderID: remedy["order_id"]?.stringValue
+                )
+            }
+            return .complaintResolved(
+                ComplaintResolved(ticketID: ticketID, customerID: customerID, outcome: outcome, remedy: remedy)
             )
         default:
             return nil

@@ -18,8 +18,8 @@ public import LMDB
 public struct SlaProjector: Projector {
     /// Version 2 stores binary rows, a ticket's log one row per event, instead of one JSON document
     /// per ticket; version 3 keeps ticket subjects in a table of their own, sealed when personal data
-    /// is encrypted.
-    static let identity = (name: "sla", version: 3)
+    /// is encrypted; version 4 adds a ticket's assignee, type and category.
+    static let identity = (name: "sla", version: 4)
 
     /// `sla`.
     public var name: String { Self.identity.name }

@@ -148,6 +148,8 @@ extension SlaProjector {
             "tags": .strings(ticket.tags), "created_by": .string(ticket.createdBy), "subject": .string(ticket.subject),
             "created_at": Self.time(ticket.createdAt), "updated_at": Self.time(ticket.updatedAt),
             "message_count": .int(ticket.messageCount), "policy": policy,
+            "assignee_id": .string(ticket.assigneeID), "type": .string(ticket.ticketType),
+            "category": .string(ticket.category),
             "sla_status": .string(evaluation.slaStatus), "next_breach_at": Self.time(evaluation.nextBreachAt),
         ]
     }

@@ -12,7 +12,7 @@ import LMDB
 /// sort right after its facts, and `id ‖ 0x01` sorts after them and before the next ticket.
 enum SlaTicketRows {
     /// Format of the facts row; bump it with the SLA read model's version.
-    static let ticketFormat: UInt8 = 2
+    static let ticketFormat: UInt8 = 3
     /// Format of a log row; bump it with the SLA read model's version.
     static let entryFormat: UInt8 = 1
 
@@ -48,6 +48,9 @@ enum SlaTicketRows {
         row.int(ticket.messageCount)
         row.optionalString(ticket.policy?.policyID)
         if let policy = ticket.policy { row.int(policy.version) }
+        row.optionalString(ticket.assigneeID)
+        row.optionalString(ticket.ticketType)
+        row.optionalString(ticket.category)
         return row.bytes
     }
 
@@ -55,7 +58,7 @@ enum SlaTicketRows {
     static func ticket(decoding bytes: UnsafeRawBufferPointer) throws(StateDecodingError) -> SlaTicket {
         var row = BinaryRowReader(Array(bytes), what: "SLA ticket")
         try row.format(Self.ticketFormat)
-        let ticket = SlaTicket(
+        var ticket = SlaTicket(
             ticketID: try row.string(),
             customerID: try row.optionalString(),
             channel: try row.string(),
@@ -71,6 +74,9 @@ enum SlaTicketRows {
                 SlaPolicyReference(policyID: id, version: try row.int())
             }
         )
+        ticket.assigneeID = try row.optionalString()
+        ticket.ticketType = try row.optionalString()
+        ticket.category = try row.optionalString()
         try row.finish()
         return ticket
     }

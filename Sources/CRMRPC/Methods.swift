@@ -118,6 +118,12 @@ extension MarkChurned: ParamsDecodable {}
 extension UnmarkChurned: ParamsDecodable {}
 extension ConfigureValue: ParamsDecodable {}
 extension DefineRfmSegmentMap: ParamsDecodable {}
+extension AssignTicket: ParamsDecodable {}
+extension SetTicketType: ParamsDecodable {}
+extension ResolveComplaint: ParamsDecodable {}
+extension DefineSurvey: ParamsDecodable {}
+extension OfferSurvey: ParamsDecodable {}
+extension RespondToSurvey: ParamsDecodable {}
 
 /// Every JSON-RPC method of crmd.
 public enum RPCMethods {
@@ -130,7 +136,9 @@ public enum RPCMethods {
         .command(DefinePipeline.self), .command(CreateDeal.self), .command(MoveDeal.self), .command(UpdateDeal.self),
         .command(DefineSchedule.self), .command(DefineSlaPolicy.self), .command(RetireSlaPolicy.self),
         .command(OpenTicket.self), .command(ReplyToTicket.self), .command(SetTicketStatus.self),
-        .command(SetTicketPriority.self), .command(TagTicket.self),
+        .command(SetTicketPriority.self), .command(TagTicket.self), .command(AssignTicket.self),
+        .command(SetTicketType.self), .command(ResolveComplaint.self),
+        .command(DefineSurvey.self), .command(OfferSurvey.self), .command(RespondToSurvey.self),
         .command(RecordOrder.self), .command(RefundOrder.self), .command(CancelOrder.self),
         .command(MarkChurned.self), .command(UnmarkChurned.self), .command(ConfigureValue.self, role: .admin),
         .command(SetValueModel.self),
@@ -162,6 +170,8 @@ public enum RPCMethods {
         RPCMethod("value.predict", .query, .read),
         RPCMethod("value.model.get", .query, .read),
         RPCMethod("value.settings", .query, .read),
+        RPCMethod("feedback.report", .query, .read, long: true),
+        RPCMethod("complaint.report", .query, .read, long: true),
         RPCMethod("customer.history", .query, .audit, long: true),
         RPCMethod("deal.history", .query, .audit, long: true),
         RPCMethod("ticket.history", .query, .audit, long: true),

@@ -33,6 +33,8 @@ extension OpenTicket {
             firstMessage = nil
         }
         tags = try CustomerInput.tags(&params, "tags") ?? []
+        let ticketType = try params.oneOf("type", TicketType.all)
+        let category = try params.ticketCategory()
         try params.finish()
         self.init(
             ticketID: ticketID,
@@ -42,7 +44,9 @@ extension OpenTicket {
             priority: priority,
             createdBy: createdBy,
             firstMessage: firstMessage,
-            tags: tags
+            tags: tags,
+            ticketType: ticketType,
+            category: category
         )
     }
 }

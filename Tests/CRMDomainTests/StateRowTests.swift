@@ -62,7 +62,7 @@ import Testing
     }
 
     @Test func ticketRows() throws {
-        let applied = TicketState(
+        var applied = TicketState(
             ticketID: "t-1",
             customerID: "c-é",
             channel: "email",
@@ -74,6 +74,10 @@ import Testing
             appliedPolicyVersion: 3,
             appliedPriority: "high"
         )
+        applied.assigneeID = "agent-7"
+        applied.lastAgentID = "agent-2"
+        applied.ticketType = "complaint"
+        applied.category = "delivery"
         try self.expectRow(applied, { $0.encoded() }, TicketState.init(decoding:))
         let bare = TicketState(
             ticketID: "t-2",
