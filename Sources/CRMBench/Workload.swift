@@ -66,6 +66,9 @@ struct WorkloadContext {
     /// and index of the ticket.
     var definedSurvey = false
     var surveyRequests: [(id: String, ticket: Int)] = []
+    /// Versions of this connection's segment defined so far, and whether it was retired.
+    var segmentVersions = 0
+    var retiredSegment = false
 
     /// A random existing customer's index, or `nil` when none exists yet or the one drawn was merged
     /// (the generator then draws again).
@@ -93,7 +96,7 @@ enum WorkloadMix {
     /// and a handful of profile changes.
     static let standard: [WorkloadEntry] =
         CustomerWorkload.entries + ActivityWorkload.entries + SalesWorkload.entries + ServiceWorkload.entries
-        + OrderWorkload.entries + FeedbackWorkload.entries
+        + OrderWorkload.entries + FeedbackWorkload.entries + MarketingWorkload.entries
 
     /// `customer.create` alone (the scale mode's `--scale-customers`); a generator with these entries
     /// must be limited to its `maxCustomers` commands.

@@ -23,7 +23,9 @@ enum FeedbackWorkload {
 
     static func assign(_ context: inout WorkloadContext) -> JSON? {
         guard let index = ServiceWorkload.someOpenTicket(&context) else { return nil }
-        return ["ticket_id": .string(context.tickets[index].id), "assignee_id": .string("agent\(context.rng.below(8))")]
+        return [
+            "ticket_id": .string(context.tickets[index].id), "assignee_id": .string("agent\(context.rng.below(8))"),
+        ]
     }
 
     static func setType(_ context: inout WorkloadContext) -> JSON? {

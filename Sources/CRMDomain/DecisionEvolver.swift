@@ -56,6 +56,7 @@ public enum DecisionEvolver {
             try SalesEvolver.apply(event, to: store)
             try ServiceEvolver.apply(event, to: store)
             try FeedbackEvolver.apply(event, to: store)
+            try MarketingEvolver.apply(event, to: store)
         }
     }
 

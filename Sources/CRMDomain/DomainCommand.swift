@@ -95,6 +95,7 @@ public struct CommandResult: Sendable, Hashable {
     /// The kinds of records commands create or change.
     public enum Record: String, Sendable, Hashable, CaseIterable {
         case customer, activity, deal, ticket, pipeline, schedule, order, model, settings, snapshot, survey, request
+        case segment, list
         case slaPolicy = "policy"
     }
 

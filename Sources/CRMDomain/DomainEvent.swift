@@ -16,6 +16,8 @@ public enum DomainEvent: Sendable, Hashable {
     indirect case service(ServiceEvent)
     /// A feedback event (surveys and their responses).
     indirect case feedback(FeedbackEvent)
+    /// A marketing event (segments).
+    indirect case marketing(MarketingEvent)
     /// A payload as stored: an older schema version, or an unknown type.
     case untyped(UntypedEvent)
 
@@ -26,6 +28,7 @@ public enum DomainEvent: Sendable, Hashable {
         case .sales(let event): event.type
         case .service(let event): event.type
         case .feedback(let event): event.type
+        case .marketing(let event): event.type
         case .untyped(let event): event.type
         }
     }
@@ -33,7 +36,7 @@ public enum DomainEvent: Sendable, Hashable {
     /// The schema version of the payload: the type's current version for a typed event.
     public var schemaVersion: Int {
         switch self {
-        case .customer, .sales, .service, .feedback: EventSchema.currentVersion(of: self.type)
+        case .customer, .sales, .service, .feedback, .marketing: EventSchema.currentVersion(of: self.type)
         case .untyped(let event): event.schemaVersion
         }
     }
@@ -47,6 +50,7 @@ public enum DomainEvent: Sendable, Hashable {
         case .customer(let event): return event.customerID.map { [$0] } ?? []
         case .service(let event): return event.customerID.map { [$0] } ?? []
         case .feedback(let event): return event.customerID.map { [$0] } ?? []
+        case .marketing: return []
         case .sales(.dealCreated(let created)): return created.customerIDs
         case .sales(.orderRecorded(let order)): return [order.customerID]
         case .sales(.orderRefunded(let refund)): return [refund.customerID]

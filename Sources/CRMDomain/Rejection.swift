@@ -67,6 +67,14 @@ public enum Reason: String, Sendable, CaseIterable {
     case surveyClosed = "survey_closed"
     /// A response after the request's `expires_at`.
     case surveyExpired = "survey_expired"
+    /// A segment id that was never defined, or a segment asked about before its first version
+    /// (`details.defined_at`).
+    case unknownSegment = "unknown_segment"
+    /// A segment filter that does not parse (`details.path`, `details.reason`: `unknown_field`,
+    /// `bad_operator`, `bad_value`, `personal_field`, `cycle`, `too_many`).
+    case invalidFilter = "invalid_filter"
+    /// A static list id that was never created.
+    case unknownList = "unknown_list"
     /// `events.read {decrypt: true}` met personal data whose key is unknown (not erased: missing or
     /// damaged in the key store); `details.kid` names it.
     case piiUnavailable = "pii_unavailable"

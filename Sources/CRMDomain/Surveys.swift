@@ -561,7 +561,8 @@ enum SurveyRules {
             agentID: ticket.flatMap { $0.assigneeID ?? $0.lastAgentID }, offeredAt: at,
             expiresAt: at + Int64(survey.responseWindowDays) * 86_400_000
         )
-        return NewEvent(.feedback(.surveyOffered(offered)), stream: FeedbackStream.request(requestID), causedBy: causedBy)
+        return NewEvent(
+            .feedback(.surveyOffered(offered)), stream: FeedbackStream.request(requestID), causedBy: causedBy)
     }
 
     /// The automatic offers when `ticket` (its state after the command) was just solved by the event at

@@ -16,6 +16,7 @@ public enum EventCodec {
         case .sales(let event): SalesEventCodec.encode(event)
         case .service(let event): ServiceEventCodec.encode(event)
         case .feedback(let event): FeedbackEventCodec.encode(event)
+        case .marketing(let event): MarketingEventCodec.encode(event)
         case .untyped(let event): (event.data, event.pii)
         }
     }
@@ -27,7 +28,7 @@ public enum EventCodec {
         case .customer(let customer): if let texts = CustomerEventCodec.payloadTexts(customer) { return texts }
         case .sales(let sales): if let texts = SalesEventCodec.payloadTexts(sales) { return texts }
         case .service(let service): if let texts = ServiceEventCodec.payloadTexts(service) { return texts }
-        case .feedback: break
+        case .feedback, .marketing: break
         }
         let (data, pii) = EventCodec.payload(event)
         return (data.serialized(), pii.serialized())
@@ -50,6 +51,7 @@ public enum EventCodec {
         if let service = ServiceEventCodec.decode(payload) { return .service(service) }
         if let sales = SalesEventCodec.decode(payload) { return .sales(sales) }
         if let feedback = FeedbackEventCodec.decode(payload) { return .feedback(feedback) }
+        if let marketing = MarketingEventCodec.decode(payload) { return .marketing(marketing) }
         return nil
     }
 

@@ -37,7 +37,8 @@ struct FeedbackTally {
         var json: JSON = [
             "responses": .int(Int64(responses)),
             "distribution": .object(
-                Dictionary(uniqueKeysWithValues: kind.scale.map { (String($0), .int(Int64(self.distribution[$0] ?? 0))) })
+                Dictionary(
+                    uniqueKeysWithValues: kind.scale.map { (String($0), .int(Int64(self.distribution[$0] ?? 0))) })
             ),
             "avg_score": .string(decimal2(Int128(sum), Int128(responses))),
             "requests_offered": .int(Int64(self.offered)), "requests_answered": .int(Int64(self.answered)),
@@ -61,8 +62,11 @@ struct FeedbackTally {
                 "detractors": .int(Int64(detractors)), "score": .string(percent2(promoters - detractors, responses)),
             ]
         case .ces:
-            json["ces"] = ["avg": .string(decimal2(Int128(sum), Int128(responses))), "easy_pct": .string(
-                percent2(self.count(5...7), responses))]
+            json["ces"] = [
+                "avg": .string(decimal2(Int128(sum), Int128(responses))),
+                "easy_pct": .string(
+                    percent2(self.count(5...7), responses)),
+            ]
         }
         return json
     }
@@ -111,7 +115,10 @@ extension FeedbackProjector {
             }
             if respondedIn, let response = request.response {
                 total.distribution[response.score, default: 0] += 1
-                if !groupBy.isEmpty { groups[try key(at: response.respondedAt), default: FeedbackTally()].distribution[response.score, default: 0] += 1 }
+                if !groupBy.isEmpty {
+                    groups[try key(at: response.respondedAt), default: FeedbackTally()].distribution[
+                        response.score, default: 0] += 1
+                }
             }
             if offeredIn {
                 let answered = request.response != nil ? 1 : 0
@@ -208,7 +215,8 @@ struct ComplaintTally {
             "median_hours_to_resolution": .string(median.flatMap { decimal2($0, 2 * 3_600_000) }),
             "mean_hours_to_resolution": .string(
                 decimal2(Int128(sorted.reduce(0, +)), Int128(sorted.count) * 3_600_000)),
-            "outcomes": .object(ComplaintResolved.outcomes.reduce(into: [:]) { $0[$1] = .int(Int64(self.outcomes[$1] ?? 0)) }),
+            "outcomes": .object(
+                ComplaintResolved.outcomes.reduce(into: [:]) { $0[$1] = .int(Int64(self.outcomes[$1] ?? 0)) }),
             "upheld_rate": .string(percent2(upheld, assessed)),
             "reopened": .int(Int64(self.reopened)),
             "first_reply_achievement": [
@@ -216,7 +224,8 @@ struct ComplaintTally {
                 "pct": .string(percent2(self.firstReplyMet, self.firstReplyMet + self.firstReplyMissed)),
             ],
             "csat": [
-                "responses": .int(Int64(self.csat.responses)), "csat_pct": .string(percent2(satisfied, self.csat.responses)),
+                "responses": .int(Int64(self.csat.responses)),
+                "csat_pct": .string(percent2(satisfied, self.csat.responses)),
             ],
         ]
     }
@@ -241,7 +250,9 @@ extension FeedbackProjector {
         var total = ComplaintTally()
         var groups: [[String]: ComplaintTally] = [:]
         try self.forEachTicket(txn) { ticketID, ticket in
-            guard ticket.isComplaint, let opened = ticket.complaintOpenedAt, (from..<to).contains(opened) else { return }
+            guard ticket.isComplaint, let opened = ticket.complaintOpenedAt, (from..<to).contains(opened) else {
+                return
+            }
             var customerTier: String?
             if groupBy.contains("tier") { customerTier = try self.customer(ticket.customerID, txn)?.tier }
             let key = groupBy.map { dimension -> String in
@@ -334,7 +345,8 @@ extension ValueProjector {
         let day = clock.day(at)
         var counts: [String: Int] = [:]
         for id in customerIDs {
-            let value = CustomerValue(orders: try self.orders(of: id, txn), mark: try self.mark(of: id, txn), asOf: day, clock)
+            let value = CustomerValue(
+                orders: try self.orders(of: id, txn), mark: try self.mark(of: id, txn), asOf: day, clock)
             counts[value.status.name, default: 0] += 1
         }
         return counts

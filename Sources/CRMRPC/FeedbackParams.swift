@@ -46,7 +46,9 @@ extension ResolveComplaint {
             let currency = try object.currency("currency")
             let orderID = try object.identifier("order_id")
             try object.finish()
-            if amount != nil, currency == nil { throw Rejection.invalid("remedy.currency", "an amount needs a currency") }
+            if amount != nil, currency == nil {
+                throw Rejection.invalid("remedy.currency", "an amount needs a currency")
+            }
             remedy = ComplaintResolved.Remedy(kind: kind, amount: amount, currency: currency, orderID: orderID)
         }
         try params.finish()
@@ -95,7 +97,8 @@ extension OfferSurvey {
         guard ticketID != nil || customerID != nil else {
             throw Rejection(.missingField, field: "ticket_id", "ticket_id or customer_id is required")
         }
-        self.init(surveyID: surveyID, ticketID: ticketID, customerID: customerID, requestID: requestID, channel: channel)
+        self.init(
+            surveyID: surveyID, ticketID: ticketID, customerID: customerID, requestID: requestID, channel: channel)
     }
 }
 
@@ -118,7 +121,8 @@ extension RespondToSurvey {
         try params.finish()
         if requestID == nil {
             guard surveyID != nil else {
-                throw Rejection(.missingField, field: "request_id", "request_id, or survey_id and customer_id, required")
+                throw Rejection(
+                    .missingField, field: "request_id", "request_id, or survey_id and customer_id, required")
             }
             guard customerID != nil else { throw Rejection.missing("customer_id") }
         }

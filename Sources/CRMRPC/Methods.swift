@@ -124,6 +124,8 @@ extension ResolveComplaint: ParamsDecodable {}
 extension DefineSurvey: ParamsDecodable {}
 extension OfferSurvey: ParamsDecodable {}
 extension RespondToSurvey: ParamsDecodable {}
+extension DefineSegment: ParamsDecodable {}
+extension RetireSegment: ParamsDecodable {}
 
 /// Every JSON-RPC method of crmd.
 public enum RPCMethods {
@@ -139,6 +141,7 @@ public enum RPCMethods {
         .command(SetTicketPriority.self), .command(TagTicket.self), .command(AssignTicket.self),
         .command(SetTicketType.self), .command(ResolveComplaint.self),
         .command(DefineSurvey.self), .command(OfferSurvey.self), .command(RespondToSurvey.self),
+        .command(DefineSegment.self), .command(RetireSegment.self),
         .command(RecordOrder.self), .command(RefundOrder.self), .command(CancelOrder.self),
         .command(MarkChurned.self), .command(UnmarkChurned.self), .command(ConfigureValue.self, role: .admin),
         .command(SetValueModel.self),
@@ -172,6 +175,11 @@ public enum RPCMethods {
         RPCMethod("value.settings", .query, .read),
         RPCMethod("feedback.report", .query, .read, long: true),
         RPCMethod("complaint.report", .query, .read, long: true),
+        RPCMethod("segment.members", .query, .read, long: true),
+        RPCMethod("segment.history", .query, .read),
+        RPCMethod("segment.preview", .query, .read, long: true),
+        RPCMethod("segment.get", .query, .read),
+        RPCMethod("segment.list", .query, .read),
         RPCMethod("customer.history", .query, .audit, long: true),
         RPCMethod("deal.history", .query, .audit, long: true),
         RPCMethod("ticket.history", .query, .audit, long: true),

@@ -24,11 +24,15 @@ import Testing
     /// responses of the table.
     static func populateCSAT(_ client: RPCClient) async throws {
         var requests: [(String, JSON)] = [
-            ("survey.define", ["at": "2025-02-01T00:00:00Z", "survey_id": "post", "kind": "csat", "name": "After a ticket"])
+            (
+                "survey.define",
+                ["at": "2025-02-01T00:00:00Z", "survey_id": "post", "kind": "csat", "name": "After a ticket"]
+            )
         ]
         for (index, row) in Self.csat.enumerated() {
             let n = index + 1
-            requests.append(("customer.create", ["at": "2025-02-01T00:00:00Z", "customer_id": Self.id("K", n), "first_name": "K"]))
+            requests.append(
+                ("customer.create", ["at": "2025-02-01T00:00:00Z", "customer_id": Self.id("K", n), "first_name": "K"]))
             requests.append(
                 (
                     "ticket.open",
@@ -38,7 +42,10 @@ import Testing
                     ]
                 ))
             requests.append(
-                ("ticket.assign", ["at": "2025-03-02T09:05:00Z", "ticket_id": Self.id("T", n), "assignee_id": .string(row.1)]))
+                (
+                    "ticket.assign",
+                    ["at": "2025-03-02T09:05:00Z", "ticket_id": Self.id("T", n), "assignee_id": .string(row.1)]
+                ))
             requests.append(
                 (
                     "survey.offer",
@@ -87,7 +94,8 @@ import Testing
         #expect(report["avg_score"] == "3.75" && report["csat_pct"] == "66.67" && report["response_rate"] == "60.00")
         #expect(report["good_bad"] == ["good": 8, "bad": 4, "good_pct": "66.67"])
 
-        let byAgent = Self.groups(try await Self.report(client, "feedback.report", ["kind": "csat", "group_by": "agent"]))
+        let byAgent = Self.groups(
+            try await Self.report(client, "feedback.report", ["kind": "csat", "group_by": "agent"]))
         #expect(byAgent["A"]?["csat_pct"] == "60.00" && byAgent["A"]?["response_rate"] == "62.50")
         #expect(byAgent["B"]?["csat_pct"] == "71.43" && byAgent["B"]?["response_rate"] == "58.33")
         let byChannel = Self.groups(
@@ -100,9 +108,11 @@ import Testing
         #expect(profile["feedback"]?["last_csat_at"] == "2025-03-12T09:00:00.000Z")
 
         // A response after the ticket closed is refused and changes nothing.
-        _ = try await client.result("ticket.set_status", ["at": "2025-03-20T09:00:00Z", "ticket_id": "T01", "status": "closed"])
+        _ = try await client.result(
+            "ticket.set_status", ["at": "2025-03-20T09:00:00Z", "ticket_id": "T01", "status": "closed"])
         let before = try await Snapshot.take(client, customer: "K01")
-        let closed = try await client.error("survey.respond", ["at": "2025-03-21T09:00:00Z", "request_id": "Q01", "score": 1])
+        let closed = try await client.error(
+            "survey.respond", ["at": "2025-03-21T09:00:00Z", "request_id": "Q01", "score": 1])
         #expect(closed.code == RPCErrorCode.code(forReason: "survey_closed") && closed.reason == "survey_closed")
         #expect(closed.field == "ticket_id")
         #expect(try await Snapshot.take(client, customer: "K01") == before)
@@ -117,16 +127,25 @@ import Testing
     @Test func theNPSWorkedExample() async throws {
         let daemon = try await TestDaemon()
         let client = try daemon.client()
-        var requests: [(String, JSON)] = [("survey.define", ["at": "2024-12-01T00:00:00Z", "survey_id": "rel", "kind": "nps"])]
+        var requests: [(String, JSON)] = [
+            ("survey.define", ["at": "2024-12-01T00:00:00Z", "survey_id": "rel", "kind": "nps"])
+        ]
         let january = [10, 10, 10, 9, 9, 9, 8, 8, 7, 6, 4, 0]
         let february = [10, 9, 8, 7, 7, 6, 5, 2]
         for (index, score) in (january + february).enumerated() {
             let at = index < january.count ? "2025-01-15T10:00:00Z" : "2025-02-15T10:00:00Z"
-            requests.append(("customer.create", ["at": "2024-12-01T00:00:00Z", "customer_id": Self.id("N", index), "first_name": "N"]))
+            requests.append(
+                (
+                    "customer.create",
+                    ["at": "2024-12-01T00:00:00Z", "customer_id": Self.id("N", index), "first_name": "N"]
+                ))
             requests.append(
                 (
                     "survey.respond",
-                    ["at": .string(at), "survey_id": "rel", "customer_id": Self.id("N", index), "score": .int(Int64(score))]
+                    [
+                        "at": .string(at), "survey_id": "rel", "customer_id": Self.id("N", index),
+                        "score": .int(Int64(score)),
+                    ]
                 ))
         }
         _ = try await client.results(requests)
@@ -153,9 +172,12 @@ import Testing
     @Test func theComplaintWorkedExample() async throws {
         let daemon = try await TestDaemon()
         let client = try daemon.client()
-        var requests: [(String, JSON)] = [("survey.define", ["at": "2025-02-01T00:00:00Z", "survey_id": "post", "kind": "csat"])]
+        var requests: [(String, JSON)] = [
+            ("survey.define", ["at": "2025-02-01T00:00:00Z", "survey_id": "post", "kind": "csat"])
+        ]
         for n in 1...40 {
-            requests.append(("customer.create", ["at": "2025-02-01T00:00:00Z", "customer_id": Self.id("P", n), "first_name": "P"]))
+            requests.append(
+                ("customer.create", ["at": "2025-02-01T00:00:00Z", "customer_id": Self.id("P", n), "first_name": "P"]))
         }
         // 251 orders in March, one cancelled: 250 counted.
         for n in 0..<251 {
@@ -202,24 +224,34 @@ import Testing
                 requests.append(
                     (
                         "ticket.set_type",
-                        ["at": .string(complaint.0), "ticket_id": Self.id("T", n), "type": "complaint", "category": .string(complaint.2)]
+                        [
+                            "at": .string(complaint.0), "ticket_id": Self.id("T", n), "type": "complaint",
+                            "category": .string(complaint.2),
+                        ]
                     ))
             }
             if let hours = complaint.3 {
                 let solved = Timestamp.format(opened + Int64(hours) * 3_600_000)
-                requests.append(("ticket.set_status", ["at": .string(solved), "ticket_id": Self.id("T", n), "status": "solved"]))
+                requests.append(
+                    ("ticket.set_status", ["at": .string(solved), "ticket_id": Self.id("T", n), "status": "solved"]))
                 if n == 2 {
                     let later = Timestamp.format(opened + Int64(hours + 1) * 3_600_000)
                     requests.append(
                         (
                             "ticket.reply",
-                            ["at": .string(later), "ticket_id": "T02", "author": "customer", "body": "Not yet", "public": true]
+                            [
+                                "at": .string(later), "ticket_id": "T02", "author": "customer", "body": "Not yet",
+                                "public": true,
+                            ]
                         ))
                 }
             }
             if let outcome = complaint.4 {
                 requests.append(
-                    ("complaint.resolve", ["at": "2025-03-20T08:00:00Z", "ticket_id": Self.id("T", n), "outcome": .string(outcome)]))
+                    (
+                        "complaint.resolve",
+                        ["at": "2025-03-20T08:00:00Z", "ticket_id": Self.id("T", n), "outcome": .string(outcome)]
+                    ))
             }
             if let score = complaint.5 {
                 requests.append(
@@ -243,7 +275,9 @@ import Testing
         #expect(report["csat"] == ["responses": 3, "csat_pct": "66.67"])
         #expect(report["complainants_by_status"] == ["new": 5])
         let byCategory = Self.groups(try await Self.report(client, "complaint.report", ["group_by": "category"]))
-        #expect(byCategory["billing"]?["complaints"] == 2 && byCategory["billing"]?["median_hours_to_resolution"] == "40.00")
+        #expect(
+            byCategory["billing"]?["complaints"] == 2 && byCategory["billing"]?["median_hours_to_resolution"] == "40.00"
+        )
         // ticket.get shows the type and category.
         let ticket = try await client.result("ticket.get", ["ticket_id": "T03"])
         #expect(ticket["type"] == "complaint" && ticket["category"] == "billing")
@@ -255,31 +289,84 @@ import Testing
         _ = try await client.results([
             ("customer.create", ["at": "2025-03-01T00:00:00Z", "customer_id": "c1", "first_name": "Ada"]),
             ("customer.create", ["at": "2025-03-01T00:00:00Z", "customer_id": "c2", "first_name": "Bo"]),
-            ("survey.define", ["at": "2025-03-01T00:00:00Z", "survey_id": "ces", "kind": "ces", "response_window_days": 7]),
-            ("ticket.open", ["at": "2025-03-01T00:00:00Z", "ticket_id": "t1", "customer_id": "c1", "subject": "S", "channel": "chat"]),
-            ("survey.offer", ["at": "2025-03-01T00:00:00Z", "survey_id": "ces", "ticket_id": "t1", "request_id": "r1"]),
-            ("ticket.open", ["at": "2025-03-01T00:00:00Z", "ticket_id": "t2", "customer_id": "c2", "subject": "S", "channel": "chat"]),
+            (
+                "survey.define",
+                ["at": "2025-03-01T00:00:00Z", "survey_id": "ces", "kind": "ces", "response_window_days": 7]
+            ),
+            (
+                "ticket.open",
+                [
+                    "at": "2025-03-01T00:00:00Z", "ticket_id": "t1", "customer_id": "c1", "subject": "S",
+                    "channel": "chat",
+                ]
+            ),
+            (
+                "survey.offer",
+                ["at": "2025-03-01T00:00:00Z", "survey_id": "ces", "ticket_id": "t1", "request_id": "r1"]
+            ),
+            (
+                "ticket.open",
+                [
+                    "at": "2025-03-01T00:00:00Z", "ticket_id": "t2", "customer_id": "c2", "subject": "S",
+                    "channel": "chat",
+                ]
+            ),
             ("ticket.set_status", ["at": "2025-03-02T00:00:00Z", "ticket_id": "t2", "status": "closed"]),
         ])
         let before = try await Snapshot.take(client, customer: "c1")
         let cases: [(String, JSON, String, String?)] = [
-            ("survey.respond", ["at": "2025-03-02T00:00:00Z", "request_id": "r1", "score": 8], "invalid_score", "score"),
-            ("survey.respond", ["at": "2025-03-02T00:00:00Z", "request_id": "r1", "score": "7"], "invalid_score", "score"),
-            ("survey.respond", ["at": "2025-03-09T00:00:00Z", "request_id": "r1", "score": 7], "survey_expired", "request_id"),
-            ("survey.respond", ["at": "2025-03-02T00:00:00Z", "request_id": "r1", "score": 7, "customer_id": "c2"], "invalid_field", "customer_id"),
-            ("survey.respond", ["at": "2025-03-02T00:00:00Z", "request_id": "nope", "score": 7], "not_found", "request_id"),
-            ("survey.offer", ["at": "2025-03-02T00:00:00Z", "survey_id": "nps", "customer_id": "c1"], "unknown_survey", "survey_id"),
-            ("survey.offer", ["at": "2025-03-02T00:00:00Z", "survey_id": "ces", "ticket_id": "t2"], "survey_closed", "ticket_id"),
+            (
+                "survey.respond", ["at": "2025-03-02T00:00:00Z", "request_id": "r1", "score": 8], "invalid_score",
+                "score"
+            ),
+            (
+                "survey.respond", ["at": "2025-03-02T00:00:00Z", "request_id": "r1", "score": "7"], "invalid_score",
+                "score"
+            ),
+            (
+                "survey.respond", ["at": "2025-03-09T00:00:00Z", "request_id": "r1", "score": 7], "survey_expired",
+                "request_id"
+            ),
+            (
+                "survey.respond", ["at": "2025-03-02T00:00:00Z", "request_id": "r1", "score": 7, "customer_id": "c2"],
+                "invalid_field", "customer_id"
+            ),
+            (
+                "survey.respond", ["at": "2025-03-02T00:00:00Z", "request_id": "nope", "score": 7], "not_found",
+                "request_id"
+            ),
+            (
+                "survey.offer", ["at": "2025-03-02T00:00:00Z", "survey_id": "nps", "customer_id": "c1"],
+                "unknown_survey", "survey_id"
+            ),
+            (
+                "survey.offer", ["at": "2025-03-02T00:00:00Z", "survey_id": "ces", "ticket_id": "t2"], "survey_closed",
+                "ticket_id"
+            ),
             ("survey.offer", ["at": "2025-03-02T00:00:00Z", "survey_id": "ces"], "missing_field", "ticket_id"),
             ("survey.define", ["survey_id": "ces", "kind": "csat"], "invalid_field", "kind"),
             ("survey.define", ["survey_id": "x", "kind": "stars"], "invalid_field", "kind"),
-            ("survey.define", ["survey_id": "x", "kind": "csat", "auto_offer_on": ["ticket_closed"]], "invalid_field", "auto_offer_on[0]"),
+            (
+                "survey.define", ["survey_id": "x", "kind": "csat", "auto_offer_on": ["ticket_closed"]],
+                "invalid_field", "auto_offer_on[0]"
+            ),
             ("ticket.assign", ["ticket_id": "t2", "assignee_id": "a1"], "ticket_closed", "ticket_id"),
             ("ticket.set_type", ["ticket_id": "t1", "type": "rant"], "invalid_field", "type"),
-            ("ticket.open", ["ticket_id": "t3", "customer_id": "c1", "subject": "S", "channel": "chat", "category": "9x"], "invalid_field", "category"),
+            (
+                "ticket.open",
+                ["ticket_id": "t3", "customer_id": "c1", "subject": "S", "channel": "chat", "category": "9x"],
+                "invalid_field", "category"
+            ),
             ("complaint.resolve", ["ticket_id": "t1", "outcome": "upheld"], "invalid_field", "ticket_id"),
-            ("feedback.report", ["kind": "csat", "from": "2025-03-02T00:00:00Z", "to": "2025-03-01T00:00:00Z"], "invalid_field", "to"),
-            ("feedback.report", ["kind": "csat", "from": "2025-03-01T00:00:00Z", "to": "2025-04-01T00:00:00Z", "group_by": "colour"], "invalid_field", "group_by"),
+            (
+                "feedback.report", ["kind": "csat", "from": "2025-03-02T00:00:00Z", "to": "2025-03-01T00:00:00Z"],
+                "invalid_field", "to"
+            ),
+            (
+                "feedback.report",
+                ["kind": "csat", "from": "2025-03-01T00:00:00Z", "to": "2025-04-01T00:00:00Z", "group_by": "colour"],
+                "invalid_field", "group_by"
+            ),
             ("complaint.report", ["from": "2025-03-01T00:00:00Z"], "missing_field", "to"),
         ]
         for (method, params, reason, field) in cases {
@@ -287,7 +374,8 @@ import Testing
             #expect(error.reason == reason && error.field == field, "\(method) \(params)")
             #expect(error.code == RPCErrorCode.code(forReason: reason), "\(method)")
         }
-        let score = try await client.error("survey.respond", ["at": "2025-03-02T00:00:00Z", "request_id": "r1", "score": 0])
+        let score = try await client.error(
+            "survey.respond", ["at": "2025-03-02T00:00:00Z", "request_id": "r1", "score": 0])
         #expect(score.data?["details"] == ["min": 1, "max": 7])
         #expect(try await Snapshot.take(client, customer: "c1") == before)
     }

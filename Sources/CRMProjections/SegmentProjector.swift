@@ -1,0 +1,451 @@
+public import CRMDomain
+public import CRMEventStore
+import CRMJSON
+public import LMDB
+
+/// The segment read model: each customer's non-personal facts (``SegmentFacts``), every version of
+/// every segment, and each customer's membership of each version as intervals `[entered, left)`.
+///
+/// Membership is maintained while the log is folded. An event of a customer first brings every live
+/// segment up to the event's instant with the customer's old facts — the clock alone moves, so only
+/// the instants ``SegmentEvaluator/breakpoints(_:_:after:before:)`` lists can change anything, and a
+/// transition is dated at that exact instant — then evaluates the new facts at the event's instant.
+/// Membership after a customer's last event is evaluated directly on its facts, so a time-driven
+/// transition needs no event of its own and is never dated when noticed.
+///
+/// Tables (named with ``Projector/tableName(_:)``):
+/// - `facts`: customer id → ``SegmentFacts``;
+/// - `segments`: segment id → its versions (``SegmentVersion``), and `#settings` → the value settings
+///   (reporting time zone, value-status thresholds);
+/// - `members`: segment id, `0x00`, version (8 bytes, big-endian), customer id → ``SegmentMembership``
+///   (only customers that were members at some point);
+/// - `deals`: deal id → ``SegmentDeal`` (for the deal counts).
+///
+/// Nothing here is personal data: segments never read `pii`.
+public struct SegmentProjector: Projector {
+    static let identity = (name: "segments", version: 1)
+
+    public var name: String { Self.identity.name }
+    public var version: Int { Self.identity.version }
+    public let slot: Int
+
+    let facts: Database
+    let segments: Database
+    let members: Database
+    let deals: Database
+
+    public init(_ txn: Transaction, slot: Int = 0, cipher: RowCipher? = nil) throws {
+        self.slot = slot
+        func open(_ table: String) throws -> Database {
+            try txn.openDatabase(
+                ProjectionTables.name(Self.identity.name, version: Self.identity.version, slot: slot, table: table)
+            )
+        }
+        self.facts = try open("facts")
+        self.segments = try open("segments")
+        self.members = try open("members")
+        self.deals = try open("deals")
+    }
+
+    public var databases: [Database] { [self.facts, self.segments, self.members, self.deals] }
+
+    static let settingsKey = "#settings"
+
+    public var queries: [String: ProjectionQuery] {
+        [
+            "segment.members": { params, txn in try self.membersQuery(params, txn) },
+            "segment.history": { params, txn in try self.historyQuery(params, txn) },
+            "segment.preview": { params, txn in try self.previewQuery(params, txn) },
+            "segment.get": { params, txn in try self.getQuery(params, txn) },
+            "segment.list": { params, txn in try self.listQuery(params, txn) },
+        ]
+    }
+
+    // MARK: - Folding
+
+    public func apply(_ event: RecordedEvent, _ txn: Transaction) throws {
+        let at = event.occurredAt
+        switch event.event {
+        case .customer(.created(let created)):
+            guard try self.loadFacts(created.customerID, txn) == nil else { return }
+            let facts = SegmentFacts(customerID: created.customerID, created: created, at: at)
+            let context = try self.context(txn)
+            for version in context.live where version.definedAt <= at {
+                try self.settle(version, created.customerID, facts, at: at, context, txn)
+            }
+            try txn.put(self.facts, created.customerID, facts.encoded())
+        case .customer(.updated(let updated)):
+            guard updated.tier != nil || updated.source != nil else { return }
+            try self.update(updated.customerID, at: at, txn) { facts in
+                if let tier = updated.tier { facts.tier = tier.to }
+                if let source = updated.source { facts.source = source.to }
+            }
+        case .customer(.tagged(let tagged)):
+            try self.update(tagged.customerID, at: at, txn) { facts in
+                facts.tags = Set(facts.tags).union(tagged.added).subtracting(tagged.removed).sorted()
+            }
+        case .customer(.ownerChanged(let changed)):
+            try self.update(changed.customerID, at: at, txn) { $0.ownerID = changed.to }
+        case .customer(.leadStatusChanged(let changed)):
+            try self.update(changed.customerID, at: at, txn) { $0.leadStatus = changed.to }
+        case .customer(.lifecycleStageChanged(let changed)):
+            try self.update(changed.customerID, at: at, txn) { $0.lifecycleStage = changed.to }
+        case .customer(.consentChanged(let changed)):
+            try self.update(changed.customerID, at: at, txn) { facts in
+                if changed.channel == "email" { facts.emailConsent = changed.to }
+                if changed.channel == "phone" { facts.doNotCall = changed.to == Validation.consentOptedOut }
+            }
+        case .customer(.activityLogged(let activity)):
+            let occurred = activity.occurredAt ?? at
+            let contacted = activity.direction == "outbound" || activity.kind == "meeting"
+            for id in Set(activity.customerIDs).sorted() {
+                try self.update(id, at: at, txn) { facts in
+                    facts.lastActivityAt = max(facts.lastActivityAt ?? occurred, occurred)
+                    if contacted { facts.lastContactedAt = max(facts.lastContactedAt ?? occurred, occurred) }
+                }
+            }
+        case .customer(.erased(let erased)):
+            try self.update(erased.customerID, at: at, txn) { $0.active = false }
+        case .customer(.merged(let merged)):
+            try self.customersMerged(merged, at: at, txn)
+        case .service(.ticketOpened(let opened)):
+            try self.update(opened.customerID, at: at, txn) { $0.openTickets += 1 }
+        case .service(.ticketStatusChanged(let changed)):
+            let closed = ["solved", "closed"]
+            let delta = (closed.contains(changed.from) ? 1 : 0) - (closed.contains(changed.to) ? 1 : 0)
+            guard delta != 0 else { return }
+            try self.update(changed.customerID, at: at, txn) { $0.openTickets = max(0, $0.openTickets + Int64(delta)) }
+        case .sales(.dealCreated(let created)):
+            let customers = Array(Set(created.customerIDs)).sorted()
+            try txn.put(self.deals, created.dealID, SegmentDeal(customers: customers, kind: created.kind).encoded())
+            for id in customers { try self.update(id, at: at, txn) { Self.count(&$0, created.kind, 1) } }
+        case .sales(.dealStageChanged(let changed)):
+            guard changed.fromKind != changed.toKind,
+                var deal = try txn.get(self.deals, changed.dealID).map({ try SegmentDeal(decoding: $0) })
+            else { return }
+            deal.kind = changed.toKind
+            try txn.put(self.deals, changed.dealID, deal.encoded())
+            for id in deal.customers {
+                try self.update(id, at: at, txn) { facts in
+                    Self.count(&facts, changed.fromKind, -1)
+                    Self.count(&facts, changed.toKind, 1)
+                }
+            }
+        case .sales(.dealUpdated(let updated)):
+            guard let change = updated.customerIDs,
+                var deal = try txn.get(self.deals, updated.dealID).map({ try SegmentDeal(decoding: $0) })
+            else { return }
+            let now = Array(Set(change.to ?? [])).sorted()
+            for id in Set(deal.customers).subtracting(now) {
+                try self.update(id, at: at, txn) { Self.count(&$0, deal.kind, -1) }
+            }
+            for id in Set(now).subtracting(deal.customers) {
+                try self.update(id, at: at, txn) { Self.count(&$0, deal.kind, 1) }
+            }
+            deal.customers = now
+            try txn.put(self.deals, updated.dealID, deal.encoded())
+        case .sales(.orderRecorded(let recorded)):
+            try self.update(recorded.customerID, at: at, txn) { facts in
+                facts.orders[recorded.orderID] = ValueOrder(
+                    orderedAt: recorded.orderedAt, amount: recorded.amount, currency: recorded.currency,
+                    margin: recorded.margin
+                )
+            }
+        case .sales(.orderRefunded(let refunded)):
+            try self.update(refunded.customerID, at: at, txn) { facts in
+                facts.orders[refunded.orderID]?.refunds.append(ValueOrder.Refund(at: at, amount: refunded.amount))
+            }
+        case .sales(.orderCancelled(let cancelled)):
+            try self.update(cancelled.customerID, at: at, txn) { facts in
+                let previous = facts.orders[cancelled.orderID]?.cancelledAt
+                facts.orders[cancelled.orderID]?.cancelledAt = previous ?? at
+            }
+        case .sales(.churnMarked(let mark)):
+            let day = BusinessDay(mark.effectiveDate) ?? BusinessDay(instant: at)
+            try self.update(mark.customerID, at: at, txn) { $0.churnMark = ChurnMark(day: day, reason: mark.reason) }
+        case .sales(.churnUnmarked(let unmark)):
+            try self.update(unmark.customerID, at: at, txn) { $0.churnMark = nil }
+        case .feedback(.surveyResponded(let responded)):
+            guard responded.kind != .ces else { return }
+            try self.update(responded.customerID, at: at, txn) { facts in
+                if responded.kind == .csat { facts.lastCsat = Int64(responded.score) }
+                if responded.kind == .nps {
+                    facts.lastNps = Int64(responded.score)
+                    facts.lastNpsAt = at
+                }
+            }
+        case .sales(.valueSettingsChanged(let changes)):
+            let old = try self.context(txn)
+            let settings = changes.applied(to: old.evaluator.clock.settings)
+            // Everyone is brought up to the change with the old settings, then evaluated with the new.
+            try self.reevaluate(old.live, at: at, before: old, txn) {
+                try txn.put(self.segments, Self.settingsKey, settings.encoded())
+            }
+        case .marketing(.segmentDefined(let defined)):
+            try self.segmentDefined(defined.segment, at: at, txn)
+        case .marketing(.segmentRetired(let retired)):
+            try self.segmentEnded(retired.segmentID, at: at, retired: true, txn)
+        default:
+            return
+        }
+    }
+
+    /// Adds `delta` to the deal count of `kind`.
+    private static func count(_ facts: inout SegmentFacts, _ kind: String, _ delta: Int64) {
+        if kind == "open" { facts.openDeals = max(0, facts.openDeals + delta) }
+        if kind == "won" { facts.wonDeals = max(0, facts.wonDeals + delta) }
+    }
+
+    /// Brings every live segment up to `at` with the customer's facts, applies `change`, and evaluates
+    /// the new facts at `at`. An event dated before what the model has already evaluated takes effect
+    /// at that point instead (membership is a history in the order events were recorded).
+    private func update(_ id: String, at: Int64, _ txn: Transaction, _ change: (inout SegmentFacts) -> Void) throws {
+        guard var facts = try self.loadFacts(id, txn) else { return }
+        let context = try self.context(txn)
+        let when = max(at, facts.at, context.live.map(\.settledAt).max() ?? at)
+        for version in context.live { try self.advance(version, id, facts, to: when, context, txn) }
+        change(&facts)
+        facts.at = when
+        for version in context.live where version.definedAt <= when {
+            try self.settle(version, id, facts, at: when, context, txn)
+        }
+        try txn.put(self.facts, id, facts.encoded())
+    }
+
+    /// Records the transitions of `id` in `version` at the breakpoints between its last evaluation and
+    /// `instant` (exclusive), with the facts unchanged.
+    private func advance(
+        _ version: SegmentVersion, _ id: String, _ facts: SegmentFacts, to instant: Int64, _ context: Context,
+        _ txn: Transaction
+    ) throws {
+        let from = max(facts.at, version.settledAt)
+        let points = context.evaluator.breakpoints(version.filter, facts, after: from, before: instant)
+        guard !points.isEmpty else { return }
+        let key = Self.memberKey(version, id)
+        let stored = try txn.get(self.members, key).map { try SegmentMembership(decoding: $0) }
+        var membership = stored ?? SegmentMembership()
+        for point in points {
+            membership.set(context.evaluator.holds(version.filter, facts, at: point), at: point)
+        }
+        if membership != (stored ?? SegmentMembership()) { try txn.put(self.members, key, membership.encoded()) }
+    }
+
+    /// Evaluates `facts` in `version` at `instant` and records a transition there.
+    private func settle(
+        _ version: SegmentVersion, _ id: String, _ facts: SegmentFacts, at instant: Int64, _ context: Context,
+        _ txn: Transaction
+    ) throws {
+        let member = context.evaluator.holds(version.filter, facts, at: instant)
+        let key = Self.memberKey(version, id)
+        let stored = try txn.get(self.members, key).map { try SegmentMembership(decoding: $0) }
+        guard member != (stored?.isMember ?? false) else { return }
+        var membership = stored ?? SegmentMembership()
+        membership.set(member, at: instant)
+        try txn.put(self.members, key, membership.encoded())
+    }
+
+    /// Brings `versions` up to `at` for every customer with the evaluator of `before`, runs `change`
+    /// (which changes what the evaluator sees), then evaluates everyone at `at` and records `at` as the
+    /// versions' settled time.
+    private func reevaluate(
+        _ versions: [SegmentVersion], at: Int64, before: Context, _ txn: Transaction, _ change: () throws -> Void
+    ) throws {
+        var all: [(String, SegmentFacts)] = []
+        try txn.withCursor(self.facts) { cursor in
+            var entry = try cursor.first()
+            while let found = entry {
+                all.append((String(decoding: found.key, as: UTF8.self), try SegmentFacts(decoding: found.valueBytes)))
+                entry = try cursor.next()
+            }
+        }
+        for version in versions {
+            for (id, facts) in all { try self.advance(version, id, facts, to: at, before, txn) }
+        }
+        try change()
+        let after = try self.context(txn)
+        for old in versions {
+            guard var version = after.versions[old.segmentID]?.first(where: { $0.version == old.version }) else {
+                continue
+            }
+            version.settledAt = max(version.settledAt, at)
+            for (id, facts) in all where version.endedAt == nil {
+                try self.settle(version, id, facts, at: at, after, txn)
+            }
+            try self.storeVersion(version, txn)
+        }
+    }
+
+    private func segmentDefined(_ segment: SegmentDefinition, at: Int64, _ txn: Transaction) throws {
+        let before = try self.context(txn)
+        // The segments that refer to this one, directly or not, change at this instant too.
+        var dependents: [SegmentVersion] = []
+        var names: Set<String> = [segment.segmentID]
+        var grew = true
+        while grew {
+            grew = false
+            for version in before.live where !names.contains(version.segmentID) {
+                if !names.isDisjoint(with: version.filter.referencedSegments) {
+                    names.insert(version.segmentID)
+                    dependents.append(version)
+                    grew = true
+                }
+            }
+        }
+        let previous = before.live.filter { $0.segmentID == segment.segmentID }
+        try self.reevaluate(previous + dependents, at: at, before: before, txn) {
+            var versions = before.versions[segment.segmentID] ?? []
+            for index in versions.indices where versions[index].endedAt == nil { versions[index].endedAt = at }
+            versions.append(
+                SegmentVersion(
+                    segmentID: segment.segmentID, version: segment.version, name: segment.name,
+                    filter: segment.filter, definedAt: at
+                )
+            )
+            try txn.put(self.segments, segment.segmentID, SegmentVersion.encoded(versions))
+        }
+        for version in previous { try self.closeMembers(version, at: at, txn) }
+        // The new version starts with everyone evaluated at its definition.
+        let after = try self.context(txn)
+        guard let version = after.versions[segment.segmentID]?.last else { return }
+        try txn.withCursor(self.facts) { cursor in
+            var entry = try cursor.first()
+            while let found = entry {
+                let facts = try SegmentFacts(decoding: found.valueBytes)
+                if after.evaluator.holds(version.filter, facts, at: at) {
+                    var membership = SegmentMembership()
+                    membership.set(true, at: at)
+                    try txn.put(
+                        self.members, Self.memberKey(version, String(decoding: found.key, as: UTF8.self)),
+                        membership.encoded())
+                }
+                entry = try cursor.next()
+            }
+        }
+    }
+
+    /// Ends the live version of `segmentID` at `at`: everyone is brought up to it and leaves.
+    private func segmentEnded(_ segmentID: String, at: Int64, retired: Bool, _ txn: Transaction) throws {
+        let before = try self.context(txn)
+        let live = before.live.filter { $0.segmentID == segmentID }
+        guard !live.isEmpty else { return }
+        try self.reevaluate(live, at: at, before: before, txn) {
+            var versions = before.versions[segmentID] ?? []
+            for index in versions.indices where versions[index].endedAt == nil {
+                versions[index].endedAt = at
+                versions[index].retired = retired
+            }
+            try txn.put(self.segments, segmentID, SegmentVersion.encoded(versions))
+        }
+        for version in live { try self.closeMembers(version, at: at, txn) }
+    }
+
+    /// The members of an ended version leave at its end.
+    private func closeMembers(_ version: SegmentVersion, at: Int64, _ txn: Transaction) throws {
+        let prefix = Self.memberPrefix(version)
+        var closed: [([UInt8], SegmentMembership)] = []
+        try txn.withCursor(self.members) { cursor in
+            var entry = try cursor.seek(atOrAfter: prefix)
+            while let found = entry, found.key.starts(with: prefix) {
+                var membership = try SegmentMembership(decoding: found.valueBytes)
+                if membership.isMember {
+                    membership.set(false, at: at)
+                    closed.append((found.keyBytes, membership))
+                }
+                entry = try cursor.next()
+            }
+        }
+        for (key, membership) in closed { try txn.put(self.members, key, membership.encoded()) }
+    }
+
+    /// The secondaries leave every segment; the primary gains their orders, tickets, deals and lists
+    /// and takes the merged record's non-personal fields (its lifecycle stage follows in its own event).
+    private func customersMerged(_ merged: CustomersMerged, at: Int64, _ txn: Transaction) throws {
+        var absorbed: [SegmentFacts] = []
+        for id in merged.secondaryIDs {
+            guard let facts = try self.loadFacts(id, txn) else { continue }
+            absorbed.append(facts)
+            try self.update(id, at: at, txn) { $0.active = false }
+        }
+        for dealID in merged.moved.deals {
+            guard var deal = try txn.get(self.deals, dealID).map({ try SegmentDeal(decoding: $0) }) else { continue }
+            deal.customers = Array(
+                Set(deal.customers.map { merged.secondaryIDs.contains($0) ? merged.primaryID : $0 })
+            ).sorted()
+            try txn.put(self.deals, dealID, deal.encoded())
+        }
+        let result = merged.result
+        try self.update(merged.primaryID, at: at, txn) { facts in
+            facts.tags = result.tags.sorted()
+            facts.tier = result.tier
+            facts.source = result.source
+            facts.ownerID = result.ownerID
+            facts.leadStatus = result.leadStatus
+            for other in absorbed {
+                facts.openTickets += other.openTickets
+                facts.openDeals += other.openDeals
+                facts.wonDeals += other.wonDeals
+                facts.orders.merge(other.orders) { mine, _ in mine }
+                facts.lists = Array(Set(facts.lists).union(other.lists)).sorted()
+                facts.createdAt = min(facts.createdAt, other.createdAt)
+                facts.lastActivityAt = [facts.lastActivityAt, other.lastActivityAt].compactMap { $0 }.max()
+                facts.lastContactedAt = [facts.lastContactedAt, other.lastContactedAt].compactMap { $0 }.max()
+            }
+        }
+    }
+
+    // MARK: - Storage
+
+    /// What a fold or a query evaluates with: the settings, every segment's versions, the live ones.
+    struct Context {
+        let evaluator: SegmentEvaluator
+        let versions: [String: [SegmentVersion]]
+        let live: [SegmentVersion]
+    }
+
+    func context(_ txn: Transaction) throws -> Context {
+        var versions: [String: [SegmentVersion]] = [:]
+        var settings = ValueSettings()
+        try txn.withCursor(self.segments) { cursor in
+            var entry = try cursor.first()
+            while let found = entry {
+                let key = String(decoding: found.key, as: UTF8.self)
+                if key == Self.settingsKey {
+                    settings = try ValueSettings(decoding: found.valueBytes)
+                } else {
+                    versions[key] = try SegmentVersion.decoded(found.valueBytes)
+                }
+                entry = try cursor.next()
+            }
+        }
+        let lookup = versions
+        let evaluator = SegmentEvaluator(clock: ValueClock(settings)) { id, instant in
+            lookup[id]?.last { $0.inForce(at: instant) }?.filter
+        }
+        let live = versions.keys.sorted().compactMap { versions[$0]?.last }.filter { $0.endedAt == nil }
+        return Context(evaluator: evaluator, versions: versions, live: live)
+    }
+
+    private func storeVersion(_ version: SegmentVersion, _ txn: Transaction) throws {
+        guard let bytes = try txn.get(self.segments, version.segmentID) else { return }
+        var versions = try SegmentVersion.decoded(bytes)
+        guard let index = versions.firstIndex(where: { $0.version == version.version }) else { return }
+        versions[index] = version
+        try txn.put(self.segments, version.segmentID, SegmentVersion.encoded(versions))
+    }
+
+    func loadFacts(_ id: String, _ txn: Transaction) throws -> SegmentFacts? {
+        try txn.get(self.facts, id).map { try SegmentFacts(decoding: $0) }
+    }
+
+    static func memberPrefix(_ version: SegmentVersion) -> [UInt8] {
+        var key = Array(version.segmentID.utf8) + [0]
+        for shift in stride(from: 56, through: 0, by: -8) {
+            key.append(UInt8(truncatingIfNeeded: version.version >> shift))
+        }
+        return key + [0]
+    }
+
+    static func memberKey(_ version: SegmentVersion, _ customerID: String) -> [UInt8] {
+        Self.memberPrefix(version) + Array(customerID.utf8)
+    }
+}

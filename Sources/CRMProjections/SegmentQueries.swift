@@ -1,0 +1,228 @@
+import CRMDomain
+import CRMEventStore
+import CRMJSON
+import CRMParams
+import Foundation
+import LMDB
+
+// `segment.members`, `segment.history`, `segment.preview`, `segment.get`, `segment.list`.
+
+extension SegmentProjector {
+    /// The instant a segment query asks about: `as_of` (an RFC 3339 time), default now.
+    static func instant(_ params: inout Params) throws -> Int64 {
+        guard let raw = try params.raw("as_of") else {
+            return Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))
+        }
+        guard let text = raw.stringValue, let instant = Timestamp.parse(text) else {
+            throw Rejection.invalid("as_of", "a segment is asked about at an instant: an RFC 3339 time")
+        }
+        return instant
+    }
+
+    /// Whether customer `id` (with `facts`) is a member of `version` at `instant`: from the stored
+    /// intervals before the customer's last evaluation, by evaluating its facts after it.
+    func isMember(
+        _ version: SegmentVersion, _ id: String, _ facts: SegmentFacts, at instant: Int64,
+        _ context: Context, _ txn: Transaction
+    ) throws -> Bool {
+        guard version.inForce(at: instant) else { return false }
+        if instant >= max(facts.at, version.settledAt) {
+            return context.evaluator.holds(version.filter, facts, at: instant)
+        }
+        return try txn.get(self.members, Self.memberKey(version, id)).map {
+            try SegmentMembership(decoding: $0).contains(instant)
+        } ?? false
+    }
+
+    func versions(_ id: String, _ context: Context) throws -> [SegmentVersion] {
+        guard let versions = context.versions[id], !versions.isEmpty else {
+            throw Rejection(
+                .unknownSegment, field: "segment_id", "segment \(id) is not defined",
+                details: ["segment_id": .string(id)]
+            )
+        }
+        return versions
+    }
+
+    /// `segment.members {segment_id, as_of?, definition?, limit?, cursor?}`.
+    func membersQuery(_ json: JSON?, _ txn: Transaction) throws -> JSON {
+        var params = try Params(json)
+        let id = try params.identifier("segment_id", required: true)!
+        let instant = try Self.instant(&params)
+        let definition = try params.oneOf("definition", ["as_of", "current"]) ?? "as_of"
+        let limit = Int(try params.int("limit") ?? 100)
+        guard (1...1000).contains(limit) else { throw Rejection.invalid("limit", "must be 1…1000") }
+        let cursor = try params.identifier("cursor")
+        try params.finish()
+        let context = try self.context(txn)
+        let versions = try self.versions(id, context)
+        var version: SegmentVersion
+        if definition == "current" {
+            version = versions.last!
+            guard version.definedAt <= instant else {
+                throw Rejection.invalid(
+                    "definition",
+                    "version \(version.version) was defined at \(Timestamp.format(version.definedAt)): evaluating it "
+                        + "earlier needs a replay of the log, which this version of crmd does not do yet"
+                )
+            }
+            // What-if: the newest filter, as if it had been in force all along since its definition.
+            version.endedAt = nil
+        } else {
+            guard let found = versions.last(where: { $0.definedAt <= instant }) else {
+                throw Rejection(
+                    .unknownSegment, field: "as_of",
+                    "segment \(id) was first defined at \(Timestamp.format(versions[0].definedAt))",
+                    details: [
+                        "segment_id": .string(id), "defined_at": .string(Timestamp.format(versions[0].definedAt)),
+                    ]
+                )
+            }
+            version = found
+        }
+        var members: [JSON] = []
+        var count = 0
+        var next: String?
+        try txn.withCursor(self.facts) { scan in
+            var entry = try cursor.map { try scan.seek(atOrAfter: Array($0.utf8) + [0]) } ?? scan.first()
+            while let found = entry {
+                let customerID = String(decoding: found.key, as: UTF8.self)
+                let facts = try SegmentFacts(decoding: found.valueBytes)
+                if try self.isMember(version, customerID, facts, at: instant, context, txn) {
+                    count += 1
+                    if members.count < limit {
+                        members.append(.string(customerID))
+                    } else if next == nil {
+                        next = members.last?.stringValue
+                        if cursor != nil { break }
+                    }
+                }
+                entry = try scan.next()
+            }
+        }
+        return [
+            "segment_id": .string(id), "version": .int(version.version), "definition": .string(definition),
+            "as_of": .string(Timestamp.format(instant)),
+            "retired": .bool(version.retired && !version.inForce(at: instant)),
+            "count": cursor == nil ? .int(Int64(count)) : .null, "members": .array(members),
+            "next_cursor": .string(next),
+        ]
+    }
+
+    /// `segment.history {segment_id, customer_id}`: the customer's intervals in every version, up to
+    /// now (time-driven transitions after its last event included).
+    func historyQuery(_ json: JSON?, _ txn: Transaction) throws -> JSON {
+        var params = try Params(json)
+        let id = try params.identifier("segment_id", required: true)!
+        let customerID = try params.identifier("customer_id", required: true)!
+        try params.finish()
+        let context = try self.context(txn)
+        let versions = try self.versions(id, context)
+        guard let facts = try self.loadFacts(customerID, txn) else {
+            throw Rejection.notFound("customer_id", "customer", customerID)
+        }
+        let now = Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))
+        var intervals: [JSON] = []
+        for version in versions {
+            var membership =
+                try txn.get(self.members, Self.memberKey(version, customerID)).map {
+                    try SegmentMembership(decoding: $0)
+                } ?? SegmentMembership()
+            let from = max(facts.at, version.settledAt)
+            let end = version.endedAt ?? now
+            if from < end {
+                for point in context.evaluator.breakpoints(version.filter, facts, after: from, before: end) {
+                    membership.set(context.evaluator.holds(version.filter, facts, at: point), at: point)
+                }
+                if version.endedAt != nil { membership.set(false, at: end) }
+            }
+            var rows = membership.intervals.map { ($0.from, Optional($0.to)) }
+            if let open = membership.openSince { rows.append((open, nil)) }
+            for (from, to) in rows {
+                intervals.append([
+                    "version": .int(version.version), "entered_at": .string(Timestamp.format(from)),
+                    "exited_at": .string(to.map(Timestamp.format)),
+                ])
+            }
+        }
+        return ["segment_id": .string(id), "customer_id": .string(customerID), "intervals": .array(intervals)]
+    }
+
+    /// `segment.preview {filter, as_of?}`: how many customers a filter selects and the first 20.
+    func previewQuery(_ json: JSON?, _ txn: Transaction) throws -> JSON {
+        var params = try Params(json)
+        let filter = try SegmentFilterJSON.filter(try params.raw("filter", required: true)!)
+        let instant = try Self.instant(&params)
+        try params.finish()
+        let context = try self.context(txn)
+        for other in filter.referencedSegments where context.versions[other] == nil {
+            throw Rejection(
+                .unknownSegment, field: "filter", "segment \(other) is not defined",
+                details: ["segment_id": .string(other)]
+            )
+        }
+        var count = 0
+        var sample: [JSON] = []
+        var later = 0
+        try txn.withCursor(self.facts) { scan in
+            var entry = try scan.first()
+            while let found = entry {
+                let facts = try SegmentFacts(decoding: found.valueBytes)
+                if facts.at > instant {
+                    later += 1
+                } else if context.evaluator.holds(filter, facts, at: instant) {
+                    count += 1
+                    if sample.count < 20 { sample.append(.string(String(decoding: found.key, as: UTF8.self))) }
+                }
+                entry = try scan.next()
+            }
+        }
+        guard later == 0 else {
+            throw Rejection.invalid(
+                "as_of",
+                "\(later) customers changed after \(Timestamp.format(instant)): previewing a filter on the past "
+                    + "needs a replay of the log, which this version of crmd does not do yet (define the segment to "
+                    + "keep its history)"
+            )
+        }
+        return ["as_of": .string(Timestamp.format(instant)), "count": .int(Int64(count)), "sample": .array(sample)]
+    }
+
+    /// `segment.get {segment_id}`: every version with its filter.
+    func getQuery(_ json: JSON?, _ txn: Transaction) throws -> JSON {
+        var params = try Params(json)
+        let id = try params.identifier("segment_id", required: true)!
+        try params.finish()
+        let versions = try self.versions(id, try self.context(txn))
+        return [
+            "segment_id": .string(id), "name": .string(versions.last!.name),
+            "retired": .bool(versions.last!.retired), "versions": .array(versions.map(Self.json)),
+        ]
+    }
+
+    /// `segment.list`: every segment with its current version.
+    func listQuery(_ json: JSON?, _ txn: Transaction) throws -> JSON {
+        try Params(json).finish()
+        let context = try self.context(txn)
+        return [
+            "segments": .array(
+                context.versions.keys.sorted().compactMap { id in
+                    guard let last = context.versions[id]?.last else { return nil }
+                    return [
+                        "segment_id": .string(id), "name": .string(last.name), "version": .int(last.version),
+                        "defined_at": .string(Timestamp.format(last.definedAt)), "retired": .bool(last.retired),
+                    ]
+                }
+            )
+        ]
+    }
+
+    static func json(_ version: SegmentVersion) -> JSON {
+        [
+            "version": .int(version.version), "name": .string(version.name),
+            "defined_at": .string(Timestamp.format(version.definedAt)),
+            "ended_at": .string(version.endedAt.map(Timestamp.format)),
+            "filter": SegmentFilterJSON.json(version.filter),
+        ]
+    }
+}
