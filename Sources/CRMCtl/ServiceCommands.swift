@@ -29,7 +29,7 @@ enum ServiceSubcommands {
             abstract: "Open, answer and look up support tickets.",
             subcommands: [
                 TicketOpen.self, TicketReply.self, TicketSetStatus.self, TicketSetPriority.self, TicketTag.self,
-                TicketGet.self, TicketList.self, TicketHistory.self,
+                TicketAssign.self, TicketSetType.self, TicketGet.self, TicketList.self, TicketHistory.self,
             ]
         )
     }
@@ -512,6 +512,20 @@ struct TicketOpen: RPCCommand {
     @Option(name: .customLong("tag"), help: ArgumentHelp("Tag; repeatable.", valueName: "tag"))
     var tags: [String] = []
 
+    @Option(
+        name: .customLong("type"),
+        help: ArgumentHelp("question, incident, problem, task or complaint.", valueName: "type")
+    )
+    var ticketType: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Category, e.g. delivery: a lower-case letter, then up to 39 of a-z, 0-9 and _.",
+            valueName: "category"
+        )
+    )
+    var category: String?
+
     @OptionGroup(title: "Command options")
     var common: CommandOptions
 
@@ -531,6 +545,8 @@ struct TicketOpen: RPCCommand {
             params["first_message"] = ["body": .string(body), "public": .bool(!self.isInternal)]
         }
         if !self.tags.isEmpty { params["tags"] = .strings(self.tags) }
+        if let type = self.ticketType { params["type"] = .string(type) }
+        if let category = self.category { params["category"] = .string(category) }
         try self.common.apply(to: &params)
         return .object(params)
     }
