@@ -208,6 +208,29 @@ public final class CommandPipeline: Sendable {
         }
     }
 
+    /// `list.create {kind: "snapshot"}`: the segment's members at `as_of` (default the command's `at`)
+    /// are read from the segment read model on a read snapshot off the writer, and the list is created
+    /// with them unless the log moved on meanwhile (then they are read again).
+    public func submitListSnapshot(
+        _ create: CreateList,
+        options: CommandOptions,
+        origin: RequestOrigin
+    ) -> Pending<CommandOutcome> {
+        let storage = self.storage
+        let clock = CRMCore.nowMillis()
+        return self.submitComputed(options: options, origin: origin, context: "list.create failed", attempts: 5) {
+            try storage.environment.read { txn in
+                let seq = try storage.store.head(txn).seq
+                guard let source = create.source,
+                    let segments = try storage.runner.servingProjector(named: "segments", txn) as? SegmentProjector
+                else { throw Rejection(.internalError, "the segment read model is missing") }
+                let instant = source.asOf >= 0 ? source.asOf : options.at ?? clock
+                let (version, members) = try segments.memberIDs(of: source.segmentID, at: instant, txn)
+                return create.computed(version: version, asOf: instant, members: members, basedOnSeq: seq)
+            }
+        }
+    }
+
     /// Waits for the commands queued before it, runs `compute` on a dispatch thread (off the writer and
     /// the cooperative pool), then submits the command it returns. A `version_conflict` on
     /// `based_on_seq` (the log moved on since `compute` read it) runs `compute` again, `attempts`

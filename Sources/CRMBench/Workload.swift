@@ -69,6 +69,8 @@ struct WorkloadContext {
     /// Versions of this connection's segment defined so far, and whether it was retired.
     var segmentVersions = 0
     var retiredSegment = false
+    /// Whether this connection has created its static list.
+    var createdList = false
 
     /// A random existing customer's index, or `nil` when none exists yet or the one drawn was merged
     /// (the generator then draws again).

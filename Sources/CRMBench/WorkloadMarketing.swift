@@ -2,16 +2,37 @@ import CRMJSON
 
 /// Segments: the first connection of a phase defines one segment (VIP customers with a recent order,
 /// or customers; every customer event then folds into a live segment, as in a CRM with a few saved
-/// segments), redefines it twice, and retires it late in the run.
+/// segments), redefines it once, and retires it late in the run.
 enum MarketingWorkload {
     static let entries: [WorkloadEntry] = [
         WorkloadEntry(method: "segment.define", weight: 1, make: define),
         WorkloadEntry(method: "segment.retire", weight: 1, make: retire),
+        WorkloadEntry(method: "list.create", weight: 1, make: createList),
+        WorkloadEntry(method: "list.add", weight: 1, make: addToList),
+        WorkloadEntry(method: "list.remove", weight: 1, make: removeFromList),
     ]
 
+    /// Each connection keeps one static list of a few of its customers.
+    static func createList(_ context: inout WorkloadContext) -> JSON? {
+        guard !context.createdList, context.customers.count >= 5 else { return nil }
+        context.createdList = true
+        let ids = context.customers.prefix(5).filter { !$0.merged }.map { JSON.string($0.id) }
+        return ["list_id": .string("\(context.prefix)list"), "name": "Newsletter", "kind": "manual", "customer_ids": .array(ids)]
+    }
+
+    static func addToList(_ context: inout WorkloadContext) -> JSON? {
+        guard context.createdList, let customer = context.someCustomer() else { return nil }
+        return ["list_id": .string("\(context.prefix)list"), "customer_ids": [.string(context.customers[customer].id)]]
+    }
+
+    static func removeFromList(_ context: inout WorkloadContext) -> JSON? {
+        guard context.createdList, let customer = context.someCustomer() else { return nil }
+        return ["list_id": .string("\(context.prefix)list"), "customer_ids": [.string(context.customers[customer].id)]]
+    }
+
     static func define(_ context: inout WorkloadContext) -> JSON? {
-        guard context.prefix.hasSuffix("k0"), context.segmentVersions < 3,
-            context.segmentVersions == 0 || context.rng.below(8) == 0
+        guard context.prefix.hasSuffix("k0"), context.segmentVersions < 2,
+            context.segmentVersions == 0 || context.rng.below(4) == 0
         else {
             return nil
         }
@@ -36,7 +57,7 @@ enum MarketingWorkload {
     }
 
     static func retire(_ context: inout WorkloadContext) -> JSON? {
-        guard context.segmentVersions >= 3, !context.retiredSegment else { return nil }
+        guard context.segmentVersions >= 2, !context.retiredSegment else { return nil }
         context.retiredSegment = true
         return ["segment_id": .string("\(context.prefix)seg")]
     }

@@ -115,7 +115,7 @@ public enum SegmentFields {
         "stats.open_tickets": .count, "stats.open_deals": .count, "stats.won_deals": .count,
         "feedback.last_nps_category": .choice(["promoter", "passive", "detractor"]),
         "feedback.last_csat": .score(1...5),
-        "segment": .membership,
+        "list": .membership, "segment": .membership,
     ]
 
     /// Fields that hold personal data (and every `custom.*` field).
@@ -167,11 +167,17 @@ public enum MarketingEvent: Sendable, Hashable {
     case segmentDefined(SegmentDefined)
     /// `SegmentRetired` (stream `segment-<id>`).
     case segmentRetired(SegmentRetired)
+    /// `ListCreated` (stream `list-<id>`).
+    case listCreated(ListCreated)
+    /// `ListMembersChanged` (stream `list-<id>`).
+    case listMembersChanged(ListMembersChanged)
 
     public var type: String {
         switch self {
         case .segmentDefined: MarketingEventType.segmentDefined
         case .segmentRetired: MarketingEventType.segmentRetired
+        case .listCreated: MarketingEventType.listCreated
+        case .listMembersChanged: MarketingEventType.listMembersChanged
         }
     }
 }
@@ -180,6 +186,8 @@ public enum MarketingEvent: Sendable, Hashable {
 public enum MarketingEventType {
     public static let segmentDefined = "SegmentDefined"
     public static let segmentRetired = "SegmentRetired"
+    public static let listCreated = "ListCreated"
+    public static let listMembersChanged = "ListMembersChanged"
 }
 
 extension DomainEvent {
@@ -274,6 +282,8 @@ enum MarketingEvolver {
             guard var state = try store.segment(retired.segmentID) else { return }
             state.retired = true
             try store.setRecord(.service, SegmentState.key(retired.segmentID), state.encoded())
+        case .listCreated, .listMembersChanged:
+            try MarketingEvolver.apply(list: marketing, to: store)
         }
     }
 }

@@ -176,6 +176,24 @@ enum MarketingEventCodec {
             return (data, .null)
         case .segmentRetired(let retired):
             return (["segment_id": .string(retired.segmentID), "version": .int(retired.version)], .null)
+        case .listCreated(let created):
+            let source: JSON = created.source.map { source in
+                [
+                    "segment_id": .string(source.segmentID), "version": source.version.map { .int($0) } ?? .null,
+                    "as_of": .string(Timestamp.format(source.asOf)),
+                ]
+            } ?? .null
+            let data: JSON = [
+                "list_id": .string(created.listID), "name": .string(created.name), "kind": .string(created.kind),
+                "source": source, "members": .strings(created.members),
+            ]
+            return (data, .null)
+        case .listMembersChanged(let changed):
+            let data: JSON = [
+                "list_id": .string(changed.listID), "added": .strings(changed.added),
+                "removed": .strings(changed.removed),
+            ]
+            return (data, .null)
         }
     }
 
@@ -194,6 +212,28 @@ enum MarketingEventCodec {
         case MarketingEventType.segmentRetired:
             guard let id = data["segment_id"]?.stringValue else { return nil }
             return .segmentRetired(SegmentRetired(segmentID: id, version: data["version"]?.intValue ?? 1))
+        case MarketingEventType.listCreated:
+            guard let id = data["list_id"]?.stringValue else { return nil }
+            let source = data["source"].flatMap { source -> ListSource? in
+                guard let segment = source["segment_id"]?.stringValue,
+                    let asOf = source["as_of"]?.stringValue.flatMap(Timestamp.parse)
+                else { return nil }
+                return ListSource(segmentID: segment, version: source["version"]?.intValue, asOf: asOf)
+            }
+            return .listCreated(
+                ListCreated(
+                    listID: id, name: data["name"]?.stringValue ?? id, kind: data["kind"]?.stringValue ?? "manual",
+                    source: source, members: data["members"]?.arrayValue?.compactMap(\.stringValue) ?? []
+                )
+            )
+        case MarketingEventType.listMembersChanged:
+            guard let id = data["list_id"]?.stringValue else { return nil }
+            return .listMembersChanged(
+                ListMembersChanged(
+                    listID: id, added: data["added"]?.arrayValue?.compactMap(\.stringValue) ?? [],
+                    removed: data["removed"]?.arrayValue?.compactMap(\.stringValue) ?? []
+                )
+            )
         default:
             return nil
         }

@@ -79,9 +79,7 @@ struct SegmentFacts: Sendable, Hashable {
         row.count(self.orders.count)
         for id in self.orders.keys.sorted() {
             row.string(id)
-            let bytes = self.orders[id]!.encoded()
-            row.count(bytes.count)
-            for byte in bytes { row.byte(byte) }
+            self.orders[id]!.write(to: &row)
         }
         return row.bytes
     }
@@ -114,9 +112,7 @@ struct SegmentFacts: Sendable, Hashable {
         }
         for _ in 0..<(try row.count()) {
             let id = try row.string()
-            var order: [UInt8] = []
-            for _ in 0..<(try row.count()) { order.append(try row.byte()) }
-            self.orders[id] = try ValueOrder(decoding: order)
+            self.orders[id] = try ValueOrder(reading: &row)
         }
         try row.finish()
     }

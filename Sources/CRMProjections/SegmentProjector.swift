@@ -33,6 +33,9 @@ public struct SegmentProjector: Projector {
     let segments: Database
     let members: Database
     let deals: Database
+    /// Static lists: list id → ``SegmentList``; and list id, `0x00`, customer id → its membership.
+    let lists: Database
+    let listMembers: Database
 
     public init(_ txn: Transaction, slot: Int = 0, cipher: RowCipher? = nil) throws {
         self.slot = slot
@@ -45,9 +48,13 @@ public struct SegmentProjector: Projector {
         self.segments = try open("segments")
         self.members = try open("members")
         self.deals = try open("deals")
+        self.lists = try open("lists")
+        self.listMembers = try open("list_members")
     }
 
-    public var databases: [Database] { [self.facts, self.segments, self.members, self.deals] }
+    public var databases: [Database] {
+        [self.facts, self.segments, self.members, self.deals, self.lists, self.listMembers]
+    }
 
     static let settingsKey = "#settings"
 
@@ -58,6 +65,8 @@ public struct SegmentProjector: Projector {
             "segment.preview": { params, txn in try self.previewQuery(params, txn) },
             "segment.get": { params, txn in try self.getQuery(params, txn) },
             "segment.list": { params, txn in try self.listQuery(params, txn) },
+            "list.members": { params, txn in try self.listMembersQuery(params, txn) },
+            "list.get": { params, txn in try self.listGetQuery(params, txn) },
         ]
     }
 
@@ -185,8 +194,32 @@ public struct SegmentProjector: Projector {
             try self.segmentDefined(defined.segment, at: at, txn)
         case .marketing(.segmentRetired(let retired)):
             try self.segmentEnded(retired.segmentID, at: at, retired: true, txn)
+        case .marketing(.listCreated(let created)):
+            let list = SegmentList(name: created.name, kind: created.kind, source: created.source, createdAt: at)
+            try txn.put(self.lists, created.listID, list.encoded())
+            try self.changeList(created.listID, added: created.members, removed: [], at: at, txn)
+        case .marketing(.listMembersChanged(let changed)):
+            try self.changeList(changed.listID, added: changed.added, removed: changed.removed, at: at, txn)
         default:
             return
+        }
+    }
+
+    /// Records who joined and left list `listID` at `at`, in the list and in the customers' facts.
+    private func changeList(_ listID: String, added: [String], removed: [String], at: Int64, _ txn: Transaction) throws {
+        for (ids, member) in [(added, true), (removed, false)] {
+            for id in ids {
+                let key = Array(listID.utf8) + [0] + Array(id.utf8)
+                var membership = try txn.get(self.listMembers, key).map { try SegmentMembership(decoding: $0) }
+                    ?? SegmentMembership()
+                membership.set(member, at: at)
+                try txn.put(self.listMembers, key, membership.encoded())
+                try self.update(id, at: at, txn) { facts in
+                    var lists = Set(facts.lists)
+                    if member { lists.insert(listID) } else { lists.remove(listID) }
+                    facts.lists = lists.sorted()
+                }
+            }
         }
     }
 

@@ -226,3 +226,97 @@ extension SegmentProjector {
         ]
     }
 }
+
+// MARK: - Static lists
+
+extension SegmentProjector {
+    func list(_ id: String, _ txn: Transaction) throws -> SegmentList {
+        guard let bytes = try txn.get(self.lists, id) else {
+            throw Rejection(.unknownList, field: "list_id", "list \(id) does not exist", details: ["list_id": .string(id)])
+        }
+        return try SegmentList(decoding: bytes)
+    }
+
+    /// `list.get {list_id}`.
+    func listGetQuery(_ json: JSON?, _ txn: Transaction) throws -> JSON {
+        var params = try Params(json)
+        let id = try params.identifier("list_id", required: true)!
+        try params.finish()
+        let list = try self.list(id, txn)
+        let source: JSON = list.source.map { source in
+            [
+                "segment_id": .string(source.segmentID), "version": source.version.map { .int($0) } ?? .null,
+                "as_of": .string(Timestamp.format(source.asOf)),
+            ]
+        } ?? .null
+        return [
+            "list_id": .string(id), "name": .string(list.name), "kind": .string(list.kind), "source": source,
+            "created_at": .string(Timestamp.format(list.createdAt)),
+        ]
+    }
+
+    /// `list.members {list_id, as_of?, limit?, cursor?}`: the members at an instant (default now).
+    func listMembersQuery(_ json: JSON?, _ txn: Transaction) throws -> JSON {
+        var params = try Params(json)
+        let id = try params.identifier("list_id", required: true)!
+        let instant = try Self.instant(&params)
+        let limit = Int(try params.int("limit") ?? 100)
+        guard (1...1000).contains(limit) else { throw Rejection.invalid("limit", "must be 1…1000") }
+        let cursor = try params.identifier("cursor")
+        try params.finish()
+        _ = try self.list(id, txn)
+        let prefix = Array(id.utf8) + [0]
+        var members: [JSON] = []
+        var count = 0
+        var next: String?
+        try txn.withCursor(self.listMembers) { scan in
+            var entry = try scan.seek(atOrAfter: prefix + (cursor.map { Array($0.utf8) + [0] } ?? []))
+            while let found = entry, found.key.starts(with: prefix) {
+                if try SegmentMembership(decoding: found.valueBytes).contains(instant) {
+                    count += 1
+                    let customerID = String(decoding: found.key.dropFirst(prefix.count), as: UTF8.self)
+                    if members.count < limit {
+                        members.append(.string(customerID))
+                    } else if next == nil {
+                        next = members.last?.stringValue
+                        if cursor != nil { break }
+                    }
+                }
+                entry = try scan.next()
+            }
+        }
+        return [
+            "list_id": .string(id), "as_of": .string(Timestamp.format(instant)),
+            "count": cursor == nil ? .int(Int64(count)) : .null, "members": .array(members), "next_cursor": .string(next),
+        ]
+    }
+
+    /// Every member of `segmentID` at `instant` in the version in force then, for a snapshot list.
+    public func memberIDs(of segmentID: String, at instant: Int64, _ txn: Transaction) throws -> (Int64, [String]) {
+        let context = try self.context(txn)
+        guard let versions = context.versions[segmentID], !versions.isEmpty else {
+            throw Rejection(
+                .unknownSegment, field: "from_segment", "segment \(segmentID) is not defined",
+                details: ["segment_id": .string(segmentID)]
+            )
+        }
+        guard let version = versions.last(where: { $0.inForce(at: instant) }) else {
+            throw Rejection(
+                .unknownSegment, field: "as_of", "segment \(segmentID) is not in force at \(Timestamp.format(instant))",
+                details: ["segment_id": .string(segmentID), "defined_at": .string(Timestamp.format(versions[0].definedAt))]
+            )
+        }
+        var ids: [String] = []
+        try txn.withCursor(self.facts) { scan in
+            var entry = try scan.first()
+            while let found = entry {
+                let id = String(decoding: found.key, as: UTF8.self)
+                if try self.isMember(version, id, try SegmentFacts(decoding: found.valueBytes), at: instant, context, txn) {
+                    ids.append(id)
+                }
+                entry = try scan.next()
+            }
+        }
+        return (version.version, ids)
+    }
+}

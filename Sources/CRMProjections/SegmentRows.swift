@@ -202,3 +202,43 @@ struct SegmentDeal: Sendable, Hashable {
         try row.finish()
     }
 }
+
+/// A static list: its name, kind and (for a snapshot) where its members came from.
+struct SegmentList: Sendable, Hashable {
+    var name: String
+    var kind: String
+    var source: ListSource?
+    var createdAt: Int64
+
+    func encoded() -> [UInt8] {
+        var row = BinaryRowWriter(capacity: 48)
+        row.string(self.name)
+        row.string(self.kind)
+        row.int(self.createdAt)
+        row.bool(self.source != nil)
+        if let source = self.source {
+            row.string(source.segmentID)
+            row.optionalInt(source.version)
+            row.int(source.asOf)
+        }
+        return row.bytes
+    }
+
+    init(name: String, kind: String, source: ListSource?, createdAt: Int64) {
+        self.name = name
+        self.kind = kind
+        self.source = source
+        self.createdAt = createdAt
+    }
+
+    init(decoding bytes: [UInt8]) throws(StateDecodingError) {
+        var row = BinaryRowReader(bytes, what: "list")
+        self.name = try row.string()
+        self.kind = try row.string()
+        self.createdAt = try row.int()
+        if try row.bool() {
+            self.source = ListSource(segmentID: try row.string(), version: try row.optionalInt(), asOf: try row.int())
+        }
+        try row.finish()
+    }
+}

@@ -288,6 +288,12 @@ struct ValueOrder: Sendable, Hashable {
     func encoded() -> [UInt8] {
         var row = BinaryRowWriter(capacity: 48 + 12 * self.refunds.count)
         row.byte(Self.rowFormat)
+        self.write(to: &row)
+        return row.bytes
+    }
+
+    /// The order's fields, without a format byte (also inside other rows).
+    func write(to row: inout BinaryRowWriter) {
         row.int(self.orderedAt)
         row.int128(self.amount.units)
         row.string(self.currency)
@@ -299,7 +305,6 @@ struct ValueOrder: Sendable, Hashable {
             row.int128(refund.amount.units)
         }
         row.optionalInt(self.cancelledAt)
-        return row.bytes
     }
 
     init(orderedAt: Int64, amount: MoneyAmount, currency: String, margin: Int128?) {
@@ -312,6 +317,12 @@ struct ValueOrder: Sendable, Hashable {
     init(decoding bytes: [UInt8]) throws(StateDecodingError) {
         var row = BinaryRowReader(bytes, what: "value order")
         try row.format(Self.rowFormat)
+        try self.init(reading: &row)
+        try row.finish()
+    }
+
+    /// Reads what ``write(to:)`` wrote.
+    init(reading row: inout BinaryRowReader) throws(StateDecodingError) {
         self.orderedAt = try row.int()
         self.amount = MoneyAmount(units: try row.int128())
         self.currency = try row.string()
@@ -320,6 +331,5 @@ struct ValueOrder: Sendable, Hashable {
             self.refunds.append(Refund(at: try row.int(), amount: MoneyAmount(units: try row.int128())))
         }
         self.cancelledAt = try row.optionalInt()
-        try row.finish()
     }
 }

@@ -126,6 +126,9 @@ extension OfferSurvey: ParamsDecodable {}
 extension RespondToSurvey: ParamsDecodable {}
 extension DefineSegment: ParamsDecodable {}
 extension RetireSegment: ParamsDecodable {}
+extension CreateList: ParamsDecodable {}
+extension AddToList: ParamsDecodable {}
+extension RemoveFromList: ParamsDecodable {}
 
 /// Every JSON-RPC method of crmd.
 public enum RPCMethods {
@@ -142,6 +145,7 @@ public enum RPCMethods {
         .command(SetTicketType.self), .command(ResolveComplaint.self),
         .command(DefineSurvey.self), .command(OfferSurvey.self), .command(RespondToSurvey.self),
         .command(DefineSegment.self), .command(RetireSegment.self),
+        .command(CreateList.self), .command(AddToList.self), .command(RemoveFromList.self),
         .command(RecordOrder.self), .command(RefundOrder.self), .command(CancelOrder.self),
         .command(MarkChurned.self), .command(UnmarkChurned.self), .command(ConfigureValue.self, role: .admin),
         .command(SetValueModel.self),
@@ -180,6 +184,8 @@ public enum RPCMethods {
         RPCMethod("segment.preview", .query, .read, long: true),
         RPCMethod("segment.get", .query, .read),
         RPCMethod("segment.list", .query, .read),
+        RPCMethod("list.members", .query, .read, long: true),
+        RPCMethod("list.get", .query, .read),
         RPCMethod("customer.history", .query, .audit, long: true),
         RPCMethod("deal.history", .query, .audit, long: true),
         RPCMethod("ticket.history", .query, .audit, long: true),

@@ -218,6 +218,9 @@ extension CommandPipeline {
             return (self.submitRfmSnapshot(request, options: options, origin: origin), nil)
         }
         let request = try CommandRequest(entry, params: params)
+        if let create = request.command as? CreateList, create.source != nil {
+            return (self.submitListSnapshot(create, options: request.options, origin: origin), nil)
+        }
         return self.submitWithTicket(request.command, options: request.options, origin: origin)
     }
 }

@@ -195,6 +195,63 @@ import Testing
         #expect(try await Snapshot.take(client, customer: "a") == before)
     }
 
+    @Test func staticListsManualAndSnapshot() async throws {
+        let daemon = try await TestDaemon()
+        let client = try daemon.client()
+        var requests: [(String, JSON)] = []
+        for (id, tier) in [("a", "gold"), ("b", "gold"), ("c", "silver"), ("d", "gold")] {
+            requests.append(("customer.create", ["at": "2025-01-01T00:00:00Z", "customer_id": .string(id), "first_name": "X", "tier": .string(tier)]))
+        }
+        requests += [
+            ("segment.define", ["at": "2025-01-02T00:00:00Z", "segment_id": "gold", "name": "Gold", "filter": ["all": [["field": "tier", "op": "eq", "value": "gold"]]]]),
+            ("customer.update", ["at": "2025-01-05T00:00:00Z", "customer_id": "d", "set": ["tier": "silver"]]),
+            ("list.create", ["at": "2025-01-03T00:00:00Z", "list_id": "vip", "name": "VIP", "kind": "manual", "customer_ids": ["c", "a", "a"]]),
+            ("list.add", ["at": "2025-01-04T00:00:00Z", "list_id": "vip", "customer_ids": ["b", "c"]]),
+            ("list.remove", ["at": "2025-01-06T00:00:00Z", "list_id": "vip", "customer_ids": ["a"]]),
+            (
+                "segment.define",
+                ["at": "2025-01-06T00:00:00Z", "segment_id": "gold_vip", "name": "Gold VIP", "filter": ["all": [["field": "list", "op": "member_of", "value": "vip"], ["field": "segment", "op": "member_of", "value": "gold"]]]]
+            ),
+            ("list.create", ["at": "2025-01-07T00:00:00Z", "list_id": "gold-jan4", "name": "Gold on Jan 4", "kind": "snapshot", "from_segment": "gold", "as_of": "2025-01-04T00:00:00Z"]),
+        ]
+        let replies = try await client.results(requests)
+        #expect(replies[10]["list_id"] == "gold-jan4" && replies[10]["events"]?[0]?["type"] == "ListCreated")
+        func list(_ id: String, _ at: String) async throws -> [String] {
+            try await client.result("list.members", ["list_id": .string(id), "as_of": .string(at)])["members"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        }
+        #expect(try await list("vip", "2025-01-03T12:00:00Z") == ["a", "c"])
+        #expect(try await list("vip", "2025-01-05T00:00:00Z") == ["a", "b", "c"])
+        #expect(try await list("vip", "2025-01-06T00:00:00Z") == ["b", "c"])
+        #expect(try await list("gold-jan4", "2025-02-01T00:00:00Z") == ["a", "b", "d"], "the members of gold on Jan 4")
+        let snapshot = try await client.result("list.get", ["list_id": "gold-jan4"])
+        #expect(snapshot["kind"] == "snapshot" && snapshot["source"]?["segment_id"] == "gold" && snapshot["source"]?["version"] == 1)
+        #expect(snapshot["source"]?["as_of"] == "2025-01-04T00:00:00.000Z")
+        // A segment on list membership and another segment.
+        #expect(try await Self.members(client, "gold_vip", "2025-01-06T00:00:00Z") == ["b"])
+        // Adding members already on the list writes nothing; bad input writes nothing.
+        let before = try await Snapshot.take(client)
+        let again = try await client.result("list.add", ["list_id": "vip", "customer_ids": ["b"]])
+        #expect(again["events"] == [] && again["list_id"] == "vip")
+        let cases: [(String, JSON, String, String?)] = [
+            ("list.add", ["list_id": "nope", "customer_ids": ["a"]], "unknown_list", "list_id"),
+            ("list.add", ["list_id": "vip", "customer_ids": ["a", "zz", "yy"]], "not_found", "customer_ids"),
+            ("list.add", ["list_id": "vip", "customer_ids": []], "missing_field", "customer_ids"),
+            ("list.add", ["list_id": "vip", "customer_ids": .strings((0...1000).map { "c\($0)" })], "invalid_field", "customer_ids"),
+            ("list.create", ["list_id": "vip", "name": "V", "kind": "manual", "customer_ids": ["a"]], "already_exists", "list_id"),
+            ("list.create", ["list_id": "s", "name": "S", "kind": "snapshot"], "missing_field", "from_segment"),
+            ("list.create", ["list_id": "s", "name": "S", "kind": "snapshot", "from_segment": "nope"], "unknown_segment", "from_segment"),
+            ("list.create", ["list_id": "s", "name": "S", "kind": "manual", "from_segment": "gold"], "invalid_field", "from_segment"),
+            ("list.members", ["list_id": "nope"], "unknown_list", "list_id"),
+        ]
+        for (method, params, reason, field) in cases {
+            let error = try await client.error(method, params)
+            #expect(error.reason == reason && error.field == field, "\(method) \(params)")
+        }
+        let missing = try await client.error("list.add", ["list_id": "vip", "customer_ids": ["a", "zz", "yy"]])
+        #expect(missing.data?["details"]?["ids"] == ["zz", "yy"] || missing.data?["details"]?["ids"] == ["yy", "zz"])
+        #expect(try await Snapshot.take(client) == before)
+    }
+
     // MARK: - Property: membership equals a direct evaluation
 
     /// A generated history: operations on customers at increasing instants.
