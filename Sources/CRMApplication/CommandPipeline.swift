@@ -231,6 +231,37 @@ public final class CommandPipeline: Sendable {
         }
     }
 
+    /// `campaign.send {campaign_id}`: the audience (segment or list members at the command's `at`, less
+    /// the excluded lists and segments) and each member's address are read off the writer from the
+    /// segment read model and the decision state on one read snapshot; the send is appended with its
+    /// recipients unless the log moved on meanwhile (then they are chosen again).
+    public func submitCampaignSend(
+        campaignID: String,
+        options: CommandOptions,
+        origin: RequestOrigin
+    ) -> Pending<CommandOutcome> {
+        let storage = self.storage
+        let clock = CRMCore.nowMillis()
+        return self.submitComputed(options: options, origin: origin, context: "campaign.send failed", attempts: 5) {
+            try storage.environment.read { txn in
+                let seq = try storage.store.head(txn).seq
+                guard
+                    let campaigns = try storage.runner.servingProjector(named: "campaigns", txn) as? CampaignProjector,
+                    let segments = try storage.runner.servingProjector(named: "segments", txn) as? SegmentProjector
+                else { throw Rejection(.internalError, "the campaign or segment read model is missing") }
+                let (campaign, sent) = try campaigns.definition(campaignID, txn)
+                guard !sent else {
+                    throw Rejection(
+                        .campaignAlreadySent, field: "campaign_id", "campaign \(campaignID) was sent already")
+                }
+                let at = options.at ?? clock
+                return try CampaignSelection.send(
+                    campaign, at: at, basedOnSeq: seq, segments: segments, state: storage.runner.state.state(txn), txn
+                )
+            }
+        }
+    }
+
     /// Waits for the commands queued before it, runs `compute` on a dispatch thread (off the writer and
     /// the cooperative pool), then submits the command it returns. A `version_conflict` on
     /// `based_on_seq` (the log moved on since `compute` read it) runs `compute` again, `attempts`
@@ -387,7 +418,8 @@ public final class CommandPipeline: Sendable {
                             outcomes.append(try self.run(command, txn: txn, &lifecycles))
                         case .rebuild(let names, _):
                             outcomes.append(
-                                try CoreStorage.startRebuilds(names, txn: txn, store: store, runner: runner, &lifecycles)
+                                try CoreStorage.startRebuilds(
+                                    names, txn: txn, store: store, runner: runner, &lifecycles)
                             )
                         }
                     }

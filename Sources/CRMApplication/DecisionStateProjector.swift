@@ -100,6 +100,9 @@ struct LMDBDecisionState: DecisionStateStore {
     /// Whether the log encrypts personal data.
     var encryptsPersonalData: Bool { self.cipher != nil }
 
+    /// The hex SHA-256 of `key`.
+    func plainAddressHash(_ key: String) -> String { hexString(Array(SHA256.hash(data: Array(key.utf8)))) }
+
     /// The LMDB key of `key` in `table`: the keyed hash of an email address in the email index.
     private func storedKey(_ table: StateTable, _ key: String) -> [UInt8] {
         if table == .emails, let cipher = self.cipher { return cipher.indexKey(key) }

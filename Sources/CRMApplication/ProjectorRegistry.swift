@@ -10,5 +10,6 @@ enum ProjectorRegistry {
         { txn, slot, cipher in try ValueProjector(txn, slot: slot, cipher: cipher) },
         { txn, slot, cipher in try FeedbackProjector(txn, slot: slot, cipher: cipher) },
         { txn, slot, cipher in try SegmentProjector(txn, slot: slot, cipher: cipher) },
+        { txn, slot, cipher in try CampaignProjector(txn, slot: slot, cipher: cipher) },
     ]
 }

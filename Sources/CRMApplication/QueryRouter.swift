@@ -152,7 +152,7 @@ public final class QueryRouter: Sendable, ReadsStorage {
     }
 
     /// The queries answered here from several read models in one read transaction.
-    static let combinedQueries = ["complaint.report"]
+    static let combinedQueries = ["complaint.report", "campaign.report"]
 
     private func runQuery(method: String, params: JSON?, traits: QueryTraits) -> Result<JSON, Rejection> {
         do {
@@ -172,7 +172,8 @@ public final class QueryRouter: Sendable, ReadsStorage {
         case "system.ping":
             try Params(params).finish()
             return [
-                "pong": true, "version": .string(CRMCore.version), "time": .string(Timestamp.format(CRMCore.nowMillis())),
+                "pong": true, "version": .string(CRMCore.version),
+                "time": .string(Timestamp.format(CRMCore.nowMillis())),
             ]
         case "system.stats":
             try Params(params).finish()
@@ -226,9 +227,17 @@ public final class QueryRouter: Sendable, ReadsStorage {
             return try self.timeTravel.slaTicketAsOf(params)
         case "customer.get":
             return try self.customerWithValue(params)
+        case "campaign.report":
+            return try self.environment.read { txn in
+                guard let campaigns = try self.runner.servingProjector(named: "campaigns", txn) as? CampaignProjector
+                else { throw Rejection(.internalError, "the campaign read model is missing") }
+                let value = try? self.runner.servingProjector(named: "value", txn) as? ValueProjector
+                return try campaigns.campaignReport(params, value: value, txn)
+            }
         case "complaint.report":
             return try self.environment.read { txn in
-                guard let feedback = try self.runner.servingProjector(named: "feedback", txn) as? FeedbackProjector else {
+                guard let feedback = try self.runner.servingProjector(named: "feedback", txn) as? FeedbackProjector
+                else {
                     throw Rejection(.internalError, "the feedback read model is missing")
                 }
                 return try feedback.complaintReport(

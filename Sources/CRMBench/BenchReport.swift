@@ -151,6 +151,23 @@ struct BenchReport {
                 unit: "s"
             )
         }
+        if let marketing = self["marketing"] {
+            let customers = BenchReport.grouped(Double(marketing["customers"]?.intValue ?? 0))
+            self.target(
+                "segment of \(customers) defined and listed (median of 3)",
+                marketing["segment"]?["median_total_ms"]?.doubleValue,
+                "<=",
+                1_000,
+                unit: "ms"
+            )
+            self.target(
+                "slowest order.record during a send to \(customers) (median of 3)",
+                marketing["campaign"]?["median_max_latency_during_send_ms"]?.doubleValue,
+                "<=",
+                100,
+                unit: "ms"
+            )
+        }
     }
 
     var json: JSON {
@@ -184,8 +201,8 @@ struct BenchReport {
                     + "  errors \(figures["errors"]?.intValue ?? 0)"
             )
         }
-        // The column heads of the load lines (the value mode alone has none).
-        if self.sections.contains(where: { $0.0 != "value" }) {
+        // The column heads of the load lines (the value and marketing modes have none).
+        if self.sections.contains(where: { $0.0 != "value" && $0.0 != "marketing" }) {
             lines.append("")
             lines.append(
                 "figure".padding(toLength: 34, withPad: " ", startingAt: 0) + "        rate      "
@@ -322,9 +339,14 @@ struct BenchReport {
             lines.append("")
             lines += BenchReport.valueLines(value)
         }
+        if let marketing = self["marketing"] {
+            lines.append("")
+            lines += BenchReport.marketingLines(marketing)
+        }
         if !self.targets.isEmpty {
             lines.append("")
-            lines.append(self["value"] == nil ? "targets (issue 14 cost budget):" : "targets:")
+            let budget = self["value"] == nil && self["marketing"] == nil
+            lines.append(budget ? "targets (issue 14 cost budget):" : "targets:")
             for target in self.targets {
                 let met = target["met"]?.boolValue == true
                 let value = BenchReport.grouped(target["value"]?.doubleValue ?? 0)
@@ -408,6 +430,38 @@ extension BenchReport {
             )
         }
         lines.append(String(format: "  order.record p99 during the fit ÷ before: %.2f", number(light?["p99_ratio"])))
+        return lines
+    }
+}
+
+extension BenchReport {
+    /// The table lines of the marketing mode: the segment rounds, the sends with the light load's
+    /// latency beside them, and the report.
+    static func marketingLines(_ marketing: JSON) -> [String] {
+        var lines = ["marketing: \(grouped(Double(marketing["customers"]?.intValue ?? 0))) customers"]
+        for round in marketing["segment"]?["rounds"]?.arrayValue ?? [] {
+            lines.append(
+                String(
+                    format: "  segment %@: define %.0f ms + list %.0f ms (%d members, %d pages) = %.0f ms",
+                    round["segment_id"]?.stringValue ?? "?", round["define_ms"]?.doubleValue ?? 0,
+                    round["list_ms"]?.doubleValue ?? 0, Int(round["members"]?.intValue ?? 0),
+                    Int(round["pages"]?.intValue ?? 0), round["total_ms"]?.doubleValue ?? 0
+                )
+            )
+        }
+        for round in marketing["campaign"]?["rounds"]?.arrayValue ?? [] {
+            let before = round["baseline"]?["latency_us"]
+            let during = round["during_send"]?["latency_us"]
+            lines.append(
+                String(
+                    format: "  %@: sent to %d in %.2f s; order.record p99 %.0f µs before, %.0f µs during, max %.1f ms",
+                    round["campaign_id"]?.stringValue ?? "?", Int(round["recipients"]?.intValue ?? 0),
+                    round["send_s"]?.doubleValue ?? 0, before?["p99"]?.doubleValue ?? 0,
+                    during?["p99"]?.doubleValue ?? 0, round["max_latency_during_send_ms"]?.doubleValue ?? 0
+                )
+            )
+        }
+        lines.append(String(format: "  campaign.report %.0f ms", marketing["campaign"]?["report_ms"]?.doubleValue ?? 0))
         return lines
     }
 }

@@ -17,6 +17,8 @@ struct BenchSettings {
     var scaleCustomers: Int
     /// Customers of the value mode's population (with their orders).
     var valueCustomers: Int
+    /// Customers of the marketing mode (each with a confirmed-opt-in email).
+    var marketingCustomers: Int
     var seed: UInt64
     var crmd: String
     var workDirectory: String
@@ -30,6 +32,7 @@ struct BenchSettings {
             "read_pipeline": .int(Int64(self.readPipeline)), "customers": .int(Int64(self.customers)),
             "scale_events": .int(Int64(self.scaleEvents)), "scale_steps": .int(Int64(self.scaleSteps)),
             "scale_customers": .int(Int64(self.scaleCustomers)), "value_customers": .int(Int64(self.valueCustomers)),
+            "marketing_customers": .int(Int64(self.marketingCustomers)),
             "seed": .int(Int64(bitPattern: self.seed)), "crmd": .string(self.crmd),
         ]
     }
@@ -59,7 +62,7 @@ final class Benchmark {
         self.root = root
         defer { try? FileManager.default.removeItem(atPath: root) }
 
-        let serverModes = modes.filter { $0 != "scale" && $0 != "value" }
+        let serverModes = modes.filter { $0 != "scale" && $0 != "value" && $0 != "marketing" }
         if !serverModes.isEmpty {
             let daemon = BenchDaemon(executable: self.settings.crmd, workDirectory: root + "/main")
             try FileManager.default.createDirectory(atPath: root + "/main", withIntermediateDirectories: true)
@@ -100,6 +103,17 @@ final class Benchmark {
                 self.report.version = try daemon.call("system.ping")["version"]?.stringValue ?? "?"
             }
             try self.value(daemon)
+        }
+        if modes.contains("marketing") {
+            self.log("== marketing")
+            let daemon = BenchDaemon(executable: self.settings.crmd, workDirectory: root + "/marketing")
+            try FileManager.default.createDirectory(atPath: root + "/marketing", withIntermediateDirectories: true)
+            try daemon.start()
+            defer { daemon.stop() }
+            if self.report.version.isEmpty {
+                self.report.version = try daemon.call("system.ping")["version"]?.stringValue ?? "?"
+            }
+            try self.marketing(daemon)
         }
         self.report.evaluateTargets()
         return self.report

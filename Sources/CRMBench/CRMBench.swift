@@ -43,15 +43,22 @@ struct CRMBenchCommand: ParsableCommand {
             10 s), each with 4 connections sending one order.record at a time before and during the fit \
             (p50/p99/max of both and the ratio of the p99s), and the fitted model's customers, \
             log-likelihood and iterations.
+
+            marketing (not part of all): a fresh crmd loaded with --marketing-customers customers, \
+            each with a confirmed-opt-in email; 3 times: segment.define of a segment holding all of \
+            them and the listing of its members, 1,000 a page (target: at most 1 s together, median); \
+            3 campaigns to it, each sent while 4 connections send one order.record at a time before \
+            and during the send (target: their slowest reply during the send at most 100 ms, \
+            median); then a few interactions and campaign.report.
             """
     )
 
     /// The benchmark modes.
     enum Mode: String, ExpressibleByArgument, CaseIterable {
-        case write, read, mixed, replay, rebuild, scale, all, value
+        case write, read, mixed, replay, rebuild, scale, all, value, marketing
     }
 
-    @Argument(help: "write, read, mixed, replay, rebuild, scale, all or value.")
+    @Argument(help: "write, read, mixed, replay, rebuild, scale, all, value or marketing.")
     var mode: Mode = .all
 
     @Option(help: "Seconds each timed phase runs.")
@@ -96,6 +103,12 @@ struct CRMBenchCommand: ParsableCommand {
     )
     var valueCustomers: Int = 100_000
 
+    @Option(
+        name: .customLong("marketing-customers"),
+        help: "Customers (each with a confirmed-opt-in email) the marketing mode loads."
+    )
+    var marketingCustomers: Int = 100_000
+
     @Option(help: "Seed of the workload.")
     var seed: UInt64 = 1
 
@@ -121,6 +134,9 @@ struct CRMBenchCommand: ParsableCommand {
         }
         guard self.scaleCustomers >= 0 else { throw ValidationError("--scale-customers must be 0 or more") }
         guard self.valueCustomers >= 10 else { throw ValidationError("--value-customers must be 10 or more") }
+        guard self.marketingCustomers >= 20 else {
+            throw ValidationError("--marketing-customers must be 20 or more")
+        }
     }
 
     func run() throws {
@@ -140,6 +156,7 @@ struct CRMBenchCommand: ParsableCommand {
             scaleSteps: self.scaleSteps,
             scaleCustomers: self.scaleCustomers,
             valueCustomers: self.valueCustomers,
+            marketingCustomers: self.marketingCustomers,
             seed: self.seed,
             crmd: self.crmd ?? BenchDaemon.defaultExecutable(),
             workDirectory: self.workDir ?? ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp",

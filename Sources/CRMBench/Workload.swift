@@ -69,8 +69,9 @@ struct WorkloadContext {
     /// Versions of this connection's segment defined so far, and whether it was retired.
     var segmentVersions = 0
     var retiredSegment = false
-    /// Whether this connection has created its static list.
+    /// Whether this connection has created its static list and its campaign.
     var createdList = false
+    var createdCampaign = false
 
     /// A random existing customer's index, or `nil` when none exists yet or the one drawn was merged
     /// (the generator then draws again).

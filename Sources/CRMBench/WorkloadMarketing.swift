@@ -10,14 +10,39 @@ enum MarketingWorkload {
         WorkloadEntry(method: "list.create", weight: 1, make: createList),
         WorkloadEntry(method: "list.add", weight: 1, make: addToList),
         WorkloadEntry(method: "list.remove", weight: 1, make: removeFromList),
+        WorkloadEntry(method: "campaign.create", weight: 1, make: createCampaign),
+        WorkloadEntry(method: "campaign.record_cost", weight: 1, make: recordCost),
     ]
+
+    /// Each connection plans one campaign to its list (sending it and recording its interactions is
+    /// the `marketing` mode's work: a send is computed off the writer, and the mix pipelines blindly).
+    static func createCampaign(_ context: inout WorkloadContext) -> JSON? {
+        guard context.createdList, !context.createdCampaign else { return nil }
+        context.createdCampaign = true
+        return [
+            "campaign_id": .string("\(context.prefix)cmp"), "name": "Spring newsletter",
+            "audience": ["list_id": .string("\(context.prefix)list")], "cost": ["amount": "120.00", "currency": "EUR"],
+        ]
+    }
+
+    static func recordCost(_ context: inout WorkloadContext) -> JSON? {
+        guard context.createdCampaign else { return nil }
+        return [
+            "campaign_id": .string("\(context.prefix)cmp"),
+            "amount": .string(OrderWorkload.decimal(100 + context.rng.below(5000))),
+            "currency": "EUR",
+        ]
+    }
 
     /// Each connection keeps one static list of a few of its customers.
     static func createList(_ context: inout WorkloadContext) -> JSON? {
         guard !context.createdList, context.customers.count >= 5 else { return nil }
         context.createdList = true
         let ids = context.customers.prefix(5).filter { !$0.merged }.map { JSON.string($0.id) }
-        return ["list_id": .string("\(context.prefix)list"), "name": "Newsletter", "kind": "manual", "customer_ids": .array(ids)]
+        return [
+            "list_id": .string("\(context.prefix)list"), "name": "Newsletter", "kind": "manual",
+            "customer_ids": .array(ids),
+        ]
     }
 
     static func addToList(_ context: inout WorkloadContext) -> JSON? {

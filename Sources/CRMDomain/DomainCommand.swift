@@ -60,6 +60,11 @@ public protocol DecisionState {
 
     /// Whether the log encrypts personal data (so that destroying keys erases it).
     var encryptsPersonalData: Bool { get }
+
+    /// A digest (hex) of an email address in its comparison form for a log that keeps personal data in
+    /// plain text, where there is no key for ``keyedHash(_:)``: campaigns name the address they sent to
+    /// by it, never by the address itself.
+    func plainAddressHash(_ key: String) -> String
 }
 
 extension DecisionState {
@@ -95,7 +100,7 @@ public struct CommandResult: Sendable, Hashable {
     /// The kinds of records commands create or change.
     public enum Record: String, Sendable, Hashable, CaseIterable {
         case customer, activity, deal, ticket, pipeline, schedule, order, model, settings, snapshot, survey, request
-        case segment, list
+        case segment, list, campaign
         case slaPolicy = "policy"
     }
 

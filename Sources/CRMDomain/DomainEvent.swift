@@ -50,7 +50,7 @@ public enum DomainEvent: Sendable, Hashable {
         case .customer(let event): return event.customerID.map { [$0] } ?? []
         case .service(let event): return event.customerID.map { [$0] } ?? []
         case .feedback(let event): return event.customerID.map { [$0] } ?? []
-        case .marketing: return []
+        case .marketing(let event): return event.customerID.map { [$0] } ?? []
         case .sales(.dealCreated(let created)): return created.customerIDs
         case .sales(.orderRecorded(let order)): return [order.customerID]
         case .sales(.orderRefunded(let refund)): return [refund.customerID]

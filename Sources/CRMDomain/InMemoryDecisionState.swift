@@ -13,6 +13,15 @@ public final class InMemoryDecisionState: DecisionStateStore {
     /// ``keyedHasher`` of `value`.
     public func keyedHash(_ value: String) -> String? { self.keyedHasher?(value) }
 
+    /// ``DecisionState/plainAddressHash(_:)``: a stand-in digest for tests (the daemon's is SHA-256).
+    public func plainAddressHash(_ key: String) -> String {
+        "h"
+            + String(
+                key.unicodeScalars.reduce(UInt64(1_469_598_103_934_665_603)) {
+                    ($0 ^ UInt64($1.value)) &* 1_099_511_628_211
+                }, radix: 16)
+    }
+
     /// Whether a ``keyedHasher`` is set.
     public var encryptsPersonalData: Bool { self.keyedHasher != nil }
 

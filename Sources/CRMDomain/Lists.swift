@@ -51,7 +51,9 @@ public struct ListMembersChanged: Sendable, Hashable {
 /// Keys of list state in the `service` table.
 enum ListKeys {
     static func list(_ id: String) -> String { "list:" + id }
-    static func member(_ listID: String, _ customerID: String) -> String { "listmember:" + listID + "\u{0}" + customerID }
+    static func member(_ listID: String, _ customerID: String) -> String {
+        "listmember:" + listID + "\u{0}" + customerID
+    }
 }
 
 /// At most this many customer ids in one `list.create` (manual) or `list.add`/`list.remove`.
@@ -63,7 +65,8 @@ extension DecisionState {
     /// Rejects an unknown list with `unknown_list`.
     func requireList(_ id: String) throws {
         guard try self.record(.service, ListKeys.list(id)) != nil else {
-            throw Rejection(.unknownList, field: "list_id", "list \(id) does not exist", details: ["list_id": .string(id)])
+            throw Rejection(
+                .unknownList, field: "list_id", "list \(id) does not exist", details: ["list_id": .string(id)])
         }
     }
 
@@ -103,8 +106,8 @@ extension MarketingEvolver {
 }
 
 /// `list.create {list_id, name, kind, customer_ids? | from_segment + as_of?}`. A snapshot list's
-/// members are computed off the writer from the segment read model and stated here, with the log
-/// head they were computed at (another head is `version_conflict`, and they are computed again).
+/// members are computed off the writer from the segment read model on a read snapshot (the log at
+/// `basedOnSeq`, holding every command sent before it on the same connection) and stated here.
 public struct CreateList: DomainCommand {
     public static let method = "list.create"
 
@@ -138,8 +141,6 @@ public struct CreateList: DomainCommand {
     }
 
     public func targetStream(_ context: CommandContext) -> String? { "list-" + self.listID }
-
-    public func expectedHead() -> UInt64? { self.basedOnSeq }
 
     public func decide(_ state: any DecisionState, _ context: CommandContext) throws -> Decision {
         if try state.record(.service, ListKeys.list(self.listID)) != nil {
@@ -213,6 +214,7 @@ enum ListChange {
         let result = CommandResult(.list, listID)
         guard !changed.isEmpty else { return Decision(events: [], result: result) }
         let event = ListMembersChanged(listID: listID, added: adding ? changed : [], removed: adding ? [] : changed)
-        return Decision(events: [NewEvent(.marketing(.listMembersChanged(event)), stream: "list-" + listID)], result: result)
+        return Decision(
+            events: [NewEvent(.marketing(.listMembersChanged(event)), stream: "list-" + listID)], result: result)
     }
 }

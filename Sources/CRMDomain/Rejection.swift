@@ -75,6 +75,14 @@ public enum Reason: String, Sendable, CaseIterable {
     case invalidFilter = "invalid_filter"
     /// A static list id that was never created.
     case unknownList = "unknown_list"
+    /// A campaign id that was never created.
+    case unknownCampaign = "unknown_campaign"
+    /// `campaign.send` of a campaign that was sent.
+    case campaignAlreadySent = "campaign_already_sent"
+    /// `campaign.send` with no member of the audience left after suppression (`details`: the counts).
+    case emptyAudience = "empty_audience"
+    /// `campaign.record` for a customer the campaign was not sent to.
+    case notARecipient = "not_a_recipient"
     /// `events.read {decrypt: true}` met personal data whose key is unknown (not erased: missing or
     /// damaged in the key store); `details.kid` names it.
     case piiUnavailable = "pii_unavailable"

@@ -171,6 +171,18 @@ public enum MarketingEvent: Sendable, Hashable {
     case listCreated(ListCreated)
     /// `ListMembersChanged` (stream `list-<id>`).
     case listMembersChanged(ListMembersChanged)
+    /// `CampaignCreated` (stream `campaign-<id>`).
+    case campaignCreated(CampaignCreated)
+    /// `CampaignSent`.
+    case campaignSent(CampaignSent)
+    /// `CampaignRecipientsAdded`.
+    case campaignRecipientsAdded(CampaignRecipientsAdded)
+    /// `CampaignInteractionRecorded`.
+    case campaignInteractionRecorded(CampaignInteraction)
+    /// `CampaignCostRecorded`.
+    case campaignCostRecorded(CampaignCostRecorded)
+    /// `EmailFlagged` (stream `customer-<id>`).
+    case emailFlagged(EmailFlagged)
 
     public var type: String {
         switch self {
@@ -178,6 +190,21 @@ public enum MarketingEvent: Sendable, Hashable {
         case .segmentRetired: MarketingEventType.segmentRetired
         case .listCreated: MarketingEventType.listCreated
         case .listMembersChanged: MarketingEventType.listMembersChanged
+        case .campaignCreated: MarketingEventType.campaignCreated
+        case .campaignSent: MarketingEventType.campaignSent
+        case .campaignRecipientsAdded: MarketingEventType.campaignRecipientsAdded
+        case .campaignInteractionRecorded: MarketingEventType.campaignInteractionRecorded
+        case .campaignCostRecorded: MarketingEventType.campaignCostRecorded
+        case .emailFlagged: MarketingEventType.emailFlagged
+        }
+    }
+
+    /// The customer the event is about: an interaction's recipient, a flagged address's owner.
+    public var customerID: String? {
+        switch self {
+        case .campaignInteractionRecorded(let interaction): interaction.customerID
+        case .emailFlagged(let flagged): flagged.customerID
+        default: nil
         }
     }
 }
@@ -188,6 +215,12 @@ public enum MarketingEventType {
     public static let segmentRetired = "SegmentRetired"
     public static let listCreated = "ListCreated"
     public static let listMembersChanged = "ListMembersChanged"
+    public static let campaignCreated = "CampaignCreated"
+    public static let campaignSent = "CampaignSent"
+    public static let campaignRecipientsAdded = "CampaignRecipientsAdded"
+    public static let campaignInteractionRecorded = "CampaignInteractionRecorded"
+    public static let campaignCostRecorded = "CampaignCostRecorded"
+    public static let emailFlagged = "EmailFlagged"
 }
 
 extension DomainEvent {
@@ -284,6 +317,8 @@ enum MarketingEvolver {
             try store.setRecord(.service, SegmentState.key(retired.segmentID), state.encoded())
         case .listCreated, .listMembersChanged:
             try MarketingEvolver.apply(list: marketing, to: store)
+        default:
+            try MarketingEvolver.apply(campaign: marketing, event, to: store)
         }
     }
 }

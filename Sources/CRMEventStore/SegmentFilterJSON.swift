@@ -177,12 +177,13 @@ enum MarketingEventCodec {
         case .segmentRetired(let retired):
             return (["segment_id": .string(retired.segmentID), "version": .int(retired.version)], .null)
         case .listCreated(let created):
-            let source: JSON = created.source.map { source in
-                [
-                    "segment_id": .string(source.segmentID), "version": source.version.map { .int($0) } ?? .null,
-                    "as_of": .string(Timestamp.format(source.asOf)),
-                ]
-            } ?? .null
+            let source: JSON =
+                created.source.map { source in
+                    [
+                        "segment_id": .string(source.segmentID), "version": source.version.map { .int($0) } ?? .null,
+                        "as_of": .string(Timestamp.format(source.asOf)),
+                    ]
+                } ?? .null
             let data: JSON = [
                 "list_id": .string(created.listID), "name": .string(created.name), "kind": .string(created.kind),
                 "source": source, "members": .strings(created.members),
@@ -194,6 +195,8 @@ enum MarketingEventCodec {
                 "removed": .strings(changed.removed),
             ]
             return (data, .null)
+        default:
+            return (CampaignEventCodec.data(event), .null)
         }
     }
 
@@ -235,7 +238,7 @@ enum MarketingEventCodec {
                 )
             )
         default:
-            return nil
+            return CampaignEventCodec.decode(event)
         }
     }
 }

@@ -206,11 +206,13 @@ public struct SegmentProjector: Projector {
     }
 
     /// Records who joined and left list `listID` at `at`, in the list and in the customers' facts.
-    private func changeList(_ listID: String, added: [String], removed: [String], at: Int64, _ txn: Transaction) throws {
+    private func changeList(_ listID: String, added: [String], removed: [String], at: Int64, _ txn: Transaction) throws
+    {
         for (ids, member) in [(added, true), (removed, false)] {
             for id in ids {
                 let key = Array(listID.utf8) + [0] + Array(id.utf8)
-                var membership = try txn.get(self.listMembers, key).map { try SegmentMembership(decoding: $0) }
+                var membership =
+                    try txn.get(self.listMembers, key).map { try SegmentMembership(decoding: $0) }
                     ?? SegmentMembership()
                 membership.set(member, at: at)
                 try txn.put(self.listMembers, key, membership.encoded())

@@ -232,7 +232,8 @@ extension SegmentProjector {
 extension SegmentProjector {
     func list(_ id: String, _ txn: Transaction) throws -> SegmentList {
         guard let bytes = try txn.get(self.lists, id) else {
-            throw Rejection(.unknownList, field: "list_id", "list \(id) does not exist", details: ["list_id": .string(id)])
+            throw Rejection(
+                .unknownList, field: "list_id", "list \(id) does not exist", details: ["list_id": .string(id)])
         }
         return try SegmentList(decoding: bytes)
     }
@@ -243,12 +244,13 @@ extension SegmentProjector {
         let id = try params.identifier("list_id", required: true)!
         try params.finish()
         let list = try self.list(id, txn)
-        let source: JSON = list.source.map { source in
-            [
-                "segment_id": .string(source.segmentID), "version": source.version.map { .int($0) } ?? .null,
-                "as_of": .string(Timestamp.format(source.asOf)),
-            ]
-        } ?? .null
+        let source: JSON =
+            list.source.map { source in
+                [
+                    "segment_id": .string(source.segmentID), "version": source.version.map { .int($0) } ?? .null,
+                    "as_of": .string(Timestamp.format(source.asOf)),
+                ]
+            } ?? .null
         return [
             "list_id": .string(id), "name": .string(list.name), "kind": .string(list.kind), "source": source,
             "created_at": .string(Timestamp.format(list.createdAt)),
@@ -287,7 +289,8 @@ extension SegmentProjector {
         }
         return [
             "list_id": .string(id), "as_of": .string(Timestamp.format(instant)),
-            "count": cursor == nil ? .int(Int64(count)) : .null, "members": .array(members), "next_cursor": .string(next),
+            "count": cursor == nil ? .int(Int64(count)) : .null, "members": .array(members),
+            "next_cursor": .string(next),
         ]
     }
 
@@ -303,7 +306,9 @@ extension SegmentProjector {
         guard let version = versions.last(where: { $0.inForce(at: instant) }) else {
             throw Rejection(
                 .unknownSegment, field: "as_of", "segment \(segmentID) is not in force at \(Timestamp.format(instant))",
-                details: ["segment_id": .string(segmentID), "defined_at": .string(Timestamp.format(versions[0].definedAt))]
+                details: [
+                    "segment_id": .string(segmentID), "defined_at": .string(Timestamp.format(versions[0].definedAt)),
+                ]
             )
         }
         var ids: [String] = []
@@ -311,12 +316,36 @@ extension SegmentProjector {
             var entry = try scan.first()
             while let found = entry {
                 let id = String(decoding: found.key, as: UTF8.self)
-                if try self.isMember(version, id, try SegmentFacts(decoding: found.valueBytes), at: instant, context, txn) {
+                if try self.isMember(
+                    version, id, try SegmentFacts(decoding: found.valueBytes), at: instant, context, txn)
+                {
                     ids.append(id)
                 }
                 entry = try scan.next()
             }
         }
         return (version.version, ids)
+    }
+}
+
+extension SegmentProjector {
+    /// Every member of static list `listID` at `instant`.
+    public func listMemberIDs(_ listID: String, at instant: Int64, _ txn: Transaction) throws -> [String] {
+        guard try txn.get(self.lists, listID) != nil else {
+            throw Rejection(
+                .unknownList, field: "audience", "list \(listID) does not exist", details: ["list_id": .string(listID)])
+        }
+        let prefix = Array(listID.utf8) + [0]
+        var ids: [String] = []
+        try txn.withCursor(self.listMembers) { scan in
+            var entry = try scan.seek(atOrAfter: prefix)
+            while let found = entry, found.key.starts(with: prefix) {
+                if try SegmentMembership(decoding: found.valueBytes).contains(instant) {
+                    ids.append(String(decoding: found.key.dropFirst(prefix.count), as: UTF8.self))
+                }
+                entry = try scan.next()
+            }
+        }
+        return ids
     }
 }

@@ -149,6 +149,25 @@ public struct ValueProjector: Projector {
     }
 
     /// Every order of `customerID`.
+    /// The orders of `customerID` with their ids.
+    func ordersWithIDs(of customerID: String, _ txn: Transaction) throws -> [(id: String, order: ValueOrder)] {
+        let prefix = Array(customerID.utf8) + [0]
+        return try txn.withCursor(self.orders) { cursor in
+            var orders: [(String, ValueOrder)] = []
+            var entry = try cursor.seek(atOrAfter: prefix)
+            while let found = entry, found.key.starts(with: prefix) {
+                orders.append(
+                    (
+                        String(decoding: found.key.dropFirst(prefix.count), as: UTF8.self),
+                        try ValueOrder(decoding: found.valueBytes)
+                    )
+                )
+                entry = try cursor.next()
+            }
+            return orders
+        }
+    }
+
     func orders(of customerID: String, _ txn: Transaction) throws -> [ValueOrder] {
         let prefix = Array(customerID.utf8) + [0]
         return try txn.withCursor(self.orders) { cursor in

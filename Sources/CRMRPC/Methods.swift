@@ -129,6 +129,9 @@ extension RetireSegment: ParamsDecodable {}
 extension CreateList: ParamsDecodable {}
 extension AddToList: ParamsDecodable {}
 extension RemoveFromList: ParamsDecodable {}
+extension CreateCampaign: ParamsDecodable {}
+extension RecordCampaignInteraction: ParamsDecodable {}
+extension RecordCampaignCost: ParamsDecodable {}
 
 /// Every JSON-RPC method of crmd.
 public enum RPCMethods {
@@ -146,6 +149,8 @@ public enum RPCMethods {
         .command(DefineSurvey.self), .command(OfferSurvey.self), .command(RespondToSurvey.self),
         .command(DefineSegment.self), .command(RetireSegment.self),
         .command(CreateList.self), .command(AddToList.self), .command(RemoveFromList.self),
+        .command(CreateCampaign.self), RPCMethod(SendCampaign.method, .command, .write, long: true),
+        .command(RecordCampaignInteraction.self), .command(RecordCampaignCost.self),
         .command(RecordOrder.self), .command(RefundOrder.self), .command(CancelOrder.self),
         .command(MarkChurned.self), .command(UnmarkChurned.self), .command(ConfigureValue.self, role: .admin),
         .command(SetValueModel.self),
@@ -186,6 +191,8 @@ public enum RPCMethods {
         RPCMethod("segment.list", .query, .read),
         RPCMethod("list.members", .query, .read, long: true),
         RPCMethod("list.get", .query, .read),
+        RPCMethod("campaign.report", .query, .read, long: true),
+        RPCMethod("campaign.get", .query, .read),
         RPCMethod("customer.history", .query, .audit, long: true),
         RPCMethod("deal.history", .query, .audit, long: true),
         RPCMethod("ticket.history", .query, .audit, long: true),

@@ -217,6 +217,13 @@ extension CommandPipeline {
             let request = try RfmSnapshotRequest(params: &common)
             return (self.submitRfmSnapshot(request, options: options, origin: origin), nil)
         }
+        if entry.name == SendCampaign.method {
+            var common = try Params(params)
+            let options = try CommandRequest.options(&common)
+            let id = try common.identifier("campaign_id", required: true)!
+            try common.finish()
+            return (self.submitCampaignSend(campaignID: id, options: options, origin: origin), nil)
+        }
         let request = try CommandRequest(entry, params: params)
         if let create = request.command as? CreateList, create.source != nil {
             return (self.submitListSnapshot(create, options: request.options, origin: origin), nil)

@@ -41,9 +41,12 @@ extension CreateList {
         try params.finish()
         if kind == "snapshot" {
             guard let segment else { throw Rejection.missing("from_segment") }
-            guard ids == nil else { throw Rejection.invalid("customer_ids", "a snapshot list takes its members from from_segment") }
+            guard ids == nil else {
+                throw Rejection.invalid("customer_ids", "a snapshot list takes its members from from_segment")
+            }
             self.init(
-                listID: listID, name: name, kind: kind, source: ListSource(segmentID: segment, version: nil, asOf: asOf ?? -1),
+                listID: listID, name: name, kind: kind,
+                source: ListSource(segmentID: segment, version: nil, asOf: asOf ?? -1),
                 members: []
             )
         } else {
@@ -58,7 +61,9 @@ extension CreateList {
 extension AddToList {
     public init(params: inout Params) throws(Rejection) {
         let listID = try params.identifier("list_id", required: true)!
-        guard let ids = try params.customerIDs("customer_ids"), !ids.isEmpty else { throw Rejection.missing("customer_ids") }
+        guard let ids = try params.customerIDs("customer_ids"), !ids.isEmpty else {
+            throw Rejection.missing("customer_ids")
+        }
         try params.finish()
         self.init(listID: listID, customerIDs: ids)
     }
@@ -67,7 +72,9 @@ extension AddToList {
 extension RemoveFromList {
     public init(params: inout Params) throws(Rejection) {
         let listID = try params.identifier("list_id", required: true)!
-        guard let ids = try params.customerIDs("customer_ids"), !ids.isEmpty else { throw Rejection.missing("customer_ids") }
+        guard let ids = try params.customerIDs("customer_ids"), !ids.isEmpty else {
+            throw Rejection.missing("customer_ids")
+        }
         try params.finish()
         self.init(listID: listID, customerIDs: ids)
     }

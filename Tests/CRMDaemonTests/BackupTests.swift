@@ -55,7 +55,8 @@ import Testing
         _ = try await client.createCustomer(["first_name": "Ada"])
         let status = try await client.result("projection.status")
         let projections = try #require(status["projections"]?.arrayValue)
-        #expect(projections.compactMap { $0["name"]?.stringValue } == ["state", "customers", "funnel", "sla", "value", "feedback", "segments"])
+        let names = ["state", "customers", "funnel", "sla", "value", "feedback", "segments", "campaigns"]
+        #expect(projections.compactMap { $0["name"]?.stringValue } == names)
         for projection in projections {
             #expect(projection["state"] == "live")
             #expect(projection["lag"] == 0)

@@ -184,14 +184,14 @@ struct ProbeProjector: Projector {
         while try await admin.result("system.stats")["head"]?["position"]?.intValue ?? 0 <= startHead {}
         daemon.core.releaseRebuilds()
         let names = started["projections"]?.arrayValue?.compactMap { $0["name"]?.stringValue }
-        #expect(names == ["customers", "funnel", "sla", "value", "feedback", "segments"])
+        #expect(names == ["customers", "funnel", "sla", "value", "feedback", "segments", "campaigns"])
         #expect(started["projections"]?.arrayValue?.allSatisfy { $0["state"] == "rebuilding" } == true)
         // Queries keep their usual answers while the new tables fill.
         #expect(try await admin.result("customer.get", ["customer_id": "pre-7"])["name"]?["first"] == "Pre")
         #expect(try await admin.result("funnel.report", ["pipeline_id": "sales"])["pipeline_id"] == "sales")
         for writer in writers { #expect(try await writer.value == 400) }
         let status = try await Self.waitUntilSettled(admin)
-        for name in ["customers", "funnel", "sla", "value", "feedback", "segments"] {
+        for name in ["customers", "funnel", "sla", "value", "feedback", "segments", "campaigns"] {
             let row = try #require(Self.row(status, name))
             #expect(row["state"] == "live")
             #expect(row["lag"] == 0)
@@ -425,7 +425,7 @@ struct ProbeProjector: Projector {
         let unknown = try await client.error("projection.rebuild", ["name": "nope"])
         #expect(unknown.reason == "not_found")
         #expect(unknown.field == "name")
-        #expect(unknown.data?["details"]?["projections"] == ["customers", "funnel", "sla", "value", "feedback", "segments"])
+        #expect(unknown.data?["details"]?["projections"] == ["customers", "funnel", "sla", "value", "feedback", "segments", "campaigns"])
         let state = try await client.error("projection.rebuild", ["name": "state"])
         #expect(state.reason == "invalid_field")
         let extra = try await client.error("projection.rebuild", ["name": "customers", "force": true])
