@@ -28,7 +28,7 @@ struct CRMCtl: ParsableCommand {
         version: CRMVersion.current,
         subcommands: [Customer.self, Activity.self] + SalesSubcommands.groups + ServiceSubcommands.groups
             + ValueSubcommands.groups + FeedbackSubcommands.groups + SegmentSubcommands.groups
-            + [
+            + CampaignSubcommands.groups + [
                 Events.self, Audit.self, Export.self, Migrate.self, Projection.self, System.self, Call.self,
                 Methods.self,
             ]
