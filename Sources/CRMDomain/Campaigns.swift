@@ -291,6 +291,8 @@ struct CampaignState: Sendable, Hashable {
     }
 
     static func key(_ id: String) -> String { "campaign:" + id }
+    /// Characters of an address hash kept with a recipient.
+    static let hashPrefix = 16
     /// A chunk of recipients, keyed by its first customer id: customer id → address hash.
     static func chunkPrefix(_ id: String) -> String { "camprcpt:" + id + "\u{0}" }
     static func interactionKey(_ id: String, _ interaction: String) -> String {
@@ -309,7 +311,8 @@ extension DecisionState {
         return try CampaignState(decoding: bytes)
     }
 
-    /// The address hash `customerID` was sent `campaignID` at, or `nil` when it is not a recipient.
+    /// The start of the address hash `customerID` was sent `campaignID` at (enough to tell its emails
+    /// apart), or `nil` when it is not a recipient.
     func recipientAddress(_ campaignID: String, _ customerID: String) throws -> String? {
         let prefix = CampaignState.chunkPrefix(campaignID)
         // Chunks hold consecutive customer ids: the one to look in starts at or before the id.
@@ -343,11 +346,12 @@ extension MarketingEvolver {
             try store.setRecord(.service, CampaignState.key(sent.campaignID), state.encoded())
         case .campaignRecipientsAdded(let added):
             guard let first = added.recipients.first else { return }
-            var row = BinaryRowWriter(capacity: 96 * added.recipients.count)
+            var row = BinaryRowWriter(capacity: 88 * added.recipients.count)
             row.count(added.recipients.count)
+            // The start of each hash tells a customer's addresses apart; the whole is in the log.
             for recipient in added.recipients {
                 row.string(recipient.customerID)
-                row.string(recipient.addressHash)
+                row.string(String(recipient.addressHash.prefix(CampaignState.hashPrefix)))
             }
             try store.setRecord(.service, CampaignState.chunkPrefix(added.campaignID) + first.customerID, row.bytes)
         case .campaignInteractionRecorded(let interaction):
@@ -356,7 +360,7 @@ extension MarketingEvolver {
         case .emailFlagged(let flagged):
             guard var customer = try store.customer(flagged.customerID, personal: true) else { return }
             for index in customer.emails.indices
-            where store.addressHash(customer.emails[index].key) == flagged.addressHash {
+            where store.addressHash(customer.emails[index].key).hasPrefix(flagged.addressHash) {
                 customer.emails[index].invalid = flagged.invalid
             }
             try store.setCustomer(flagged.customerID, customer)
@@ -493,7 +497,7 @@ public struct RecordCampaignInteraction: DomainCommand {
         if try state.record(.service, CampaignState.interactionKey(id, interaction.interactionID)) != nil {
             return Decision(events: [], result: result)
         }
-        guard let hash = try state.recipientAddress(id, interaction.customerID) else {
+        guard let prefix = try state.recipientAddress(id, interaction.customerID) else {
             throw Rejection(
                 .notARecipient, field: "customer_id",
                 "customer \(interaction.customerID) did not receive campaign \(id)",
@@ -504,11 +508,12 @@ public struct RecordCampaignInteraction: DomainCommand {
             NewEvent(.marketing(.campaignInteractionRecorded(interaction)), stream: "campaign-" + id)
         ]
         let stream = CustomerStream.name(interaction.customerID)
+        let customer = try state.customer(interaction.customerID, personal: true)
+        let email = customer?.emails.first { state.addressHash($0.key).hasPrefix(prefix) }
+        let hash = email.map { state.addressHash($0.key) } ?? prefix
         switch interaction.kind {
         case "unsubscribed", "complained":
-            guard var customer = try state.customer(interaction.customerID, personal: true), customer.status == .active,
-                let email = customer.emails.first(where: { state.addressHash($0.key) == hash })
-            else { break }
+            guard var customer, customer.status == .active, let email else { break }
             let consent = CustomerInput.Consent(
                 channel: "email", address: email.address, status: Validation.consentOptedOut, legalBasis: nil,
                 source: "campaign:" + id, evidence: nil, addressField: "customer_id"

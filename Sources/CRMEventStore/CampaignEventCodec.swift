@@ -74,6 +74,35 @@ enum CampaignEventCodec {
         }
     }
 
+    /// The `data` text of a chunk of recipients written straight into bytes (a send of 100,000 writes a
+    /// hundred of them in the writer's transaction); equal to the serialized ``data(_:)``.
+    static func dataText(_ added: CampaignRecipientsAdded) -> [UInt8] {
+        var data = CanonicalJSONWriter(capacity: 64 + 100 * added.recipients.count + 40 * added.suppressed.count)
+        data.openObject()
+        data.member("campaign_id", added.campaignID)
+        data.member("chunk", Int64(added.chunk))
+        data.key("recipients")
+        data.openArray()
+        for recipient in added.recipients {
+            data.openObject()
+            data.member("address_hmac", recipient.addressHash)
+            data.member("customer_id", recipient.customerID)
+            data.closeObject()
+        }
+        data.closeArray()
+        data.key("suppressed")
+        data.openArray()
+        for (customerID, reason) in added.suppressed {
+            data.openObject()
+            data.member("customer_id", customerID)
+            data.member("reason", reason.rawValue)
+            data.closeObject()
+        }
+        data.closeArray()
+        data.closeObject()
+        return data.bytes
+    }
+
     static func decode(_ event: EventPayload) -> MarketingEvent? {
         let data = event.data
         func string(_ key: String) -> String? { data[key]?.stringValue }

@@ -28,6 +28,8 @@ public enum EventCodec {
         case .customer(let customer): if let texts = CustomerEventCodec.payloadTexts(customer) { return texts }
         case .sales(let sales): if let texts = SalesEventCodec.payloadTexts(sales) { return texts }
         case .service(let service): if let texts = ServiceEventCodec.payloadTexts(service) { return texts }
+        case .marketing(.campaignRecipientsAdded(let added)):
+            return (CampaignEventCodec.dataText(added), Array("null".utf8))
         case .feedback, .marketing: break
         }
         let (data, pii) = EventCodec.payload(event)

@@ -10,8 +10,8 @@ public import LMDB
 ///
 /// Tables (named with ``Projector/tableName(_:)``):
 /// - `campaigns`: campaign id → ``CampaignRow``;
-/// - `recipients`: campaign id, `0x00`, chunk (4 bytes, big-endian) → the chunk's recipients
-///   (customer id, address hash), in customer id order;
+/// - `recipients`: campaign id, `0x00`, chunk (4 bytes, big-endian) → the chunk's recipients'
+///   customer ids, in order (their address hashes are in the log and the decision state);
 /// - `interactions`: campaign id, `0x00`, customer id → ``RecipientActivity``; and customer id, `0x01`,
 ///   campaign id → empty (the campaigns a customer interacted with);
 /// - `explicit`: `o` order id → the campaign named by the order; `c` order id → the campaign a
@@ -56,12 +56,9 @@ public struct CampaignProjector: Projector {
             try self.update(sent.campaignID, txn) { $0.sent = sent }
         case .marketing(.campaignRecipientsAdded(let added)):
             guard !added.recipients.isEmpty else { return }
-            var row = BinaryRowWriter(capacity: 96 * added.recipients.count)
+            var row = BinaryRowWriter(capacity: 16 * added.recipients.count)
             row.count(added.recipients.count)
-            for recipient in added.recipients {
-                row.string(recipient.customerID)
-                row.string(recipient.addressHash)
-            }
+            for recipient in added.recipients { row.string(recipient.customerID) }
             try txn.put(self.recipients, Self.chunkKey(added.campaignID, added.chunk), row.bytes)
         case .marketing(.campaignInteractionRecorded(let interaction)):
             let key = Self.activityKey(interaction.campaignID, interaction.customerID)
@@ -114,17 +111,15 @@ public struct CampaignProjector: Projector {
         Array(campaignID.utf8) + [0] + Array(customerID.utf8)
     }
 
-    /// Every recipient of `campaignID` in customer id order.
-    func recipientList(_ campaignID: String, _ txn: Transaction) throws -> [CampaignRecipient] {
+    /// Every recipient of `campaignID` (customer ids) in id order.
+    func recipientList(_ campaignID: String, _ txn: Transaction) throws -> [String] {
         let prefix = Array(campaignID.utf8) + [0]
-        var list: [CampaignRecipient] = []
+        var list: [String] = []
         try txn.withCursor(self.recipients) { cursor in
             var entry = try cursor.seek(atOrAfter: prefix)
             while let found = entry, found.key.starts(with: prefix), found.key.count == prefix.count + 4 {
                 var row = BinaryRowReader(found.valueBytes, what: "campaign recipients")
-                for _ in 0..<(try row.count()) {
-                    list.append(CampaignRecipient(customerID: try row.string(), addressHash: try row.string()))
-                }
+                for _ in 0..<(try row.count()) { list.append(try row.string()) }
                 entry = try cursor.next()
             }
         }

@@ -76,13 +76,14 @@ extension CampaignProjector {
         var funnel = CampaignFunnel()
         var attributed = Attributed()
         let others = try self.allCampaigns(txn)
+        let memo = RecipientSets()
         for recipient in recipients {
-            let activity = try self.activity(id, recipient.customerID, txn)
+            let activity = try self.activity(id, recipient, txn)
             funnel.add(activity, at: instant)
             var credited = false
             if let value {
                 let orders = try self.creditedOrders(
-                    recipient.customerID, to: id, whatIf: whatIf, at: instant, others: others, value, txn
+                    recipient, to: id, whatIf: whatIf, at: instant, others: others, memo, value, txn
                 )
                 for (currency, net) in orders { attributed.add(currency, net) }
                 credited = !orders.isEmpty
@@ -140,7 +141,8 @@ extension CampaignProjector {
     /// that campaign's window (a tie to the smaller campaign id).
     private func creditedOrders(
         _ customerID: String, to campaignID: String, whatIf: CampaignAttribution?, at instant: Int64,
-        others: [String: (CampaignAttribution, Int64)], _ value: ValueProjector, _ txn: Transaction
+        others: [String: (CampaignAttribution, Int64)], _ memo: RecipientSets, _ value: ValueProjector,
+        _ txn: Transaction
     ) throws -> [(String, Int128)] {
         let clock = try value.clock(txn)
         let day = clock.day(instant)
@@ -165,7 +167,7 @@ extension CampaignProjector {
             } else {
                 owner = try self.lastTouch(
                     customerID, before: order.orderedAt, among: touched, whatIf: (campaignID, whatIf), at: instant,
-                    others: others, txn)
+                    others: others, memo, txn)
             }
             if owner == campaignID { credited.append((order.currency, net)) }
         }
@@ -177,7 +179,7 @@ extension CampaignProjector {
     private func lastTouch(
         _ customerID: String, before orderedAt: Int64, among campaigns: Set<String>,
         whatIf: (String, CampaignAttribution?), at instant: Int64, others: [String: (CampaignAttribution, Int64)],
-        _ txn: Transaction
+        _ memo: RecipientSets, _ txn: Transaction
     ) throws -> String? {
         var best: (at: Int64, campaign: String)?
         for campaign in campaigns.sorted() {
@@ -186,7 +188,7 @@ extension CampaignProjector {
             var touches: [Int64]
             switch rule.touch {
             case "delivery":
-                touches = try self.isRecipient(customerID, of: campaign, txn) ? [sentAt] : []
+                touches = try self.recipients(of: campaign, memo, txn).contains(customerID) ? [sentAt] : []
             case "open_or_click":
                 touches =
                     try self.activity(campaign, customerID, txn)?.instants(
@@ -202,9 +204,13 @@ extension CampaignProjector {
         return best?.campaign
     }
 
-    /// Whether `customerID` is among the recipients of `campaignID`.
-    private func isRecipient(_ customerID: String, of campaignID: String, _ txn: Transaction) throws -> Bool {
-        try self.recipientList(campaignID, txn).contains { $0.customerID == customerID }
+    /// The recipients of `campaignID` as a set, read once per report (a report asks for a `delivery`
+    /// campaign's set once per order).
+    private func recipients(of campaignID: String, _ memo: RecipientSets, _ txn: Transaction) throws -> Set<String> {
+        if let cached = memo.sets[campaignID] { return cached }
+        let set = Set(try self.recipientList(campaignID, txn))
+        memo.sets[campaignID] = set
+        return set
     }
 }
 
@@ -265,3 +271,8 @@ struct Attributed {
 
 /// An amount in 10⁻⁸ units with two decimals, half up.
 func money(_ units: Int128) -> String { decimal2(units, 100_000_000) ?? "0.00" }
+
+/// The recipient sets a report has read, by campaign.
+final class RecipientSets {
+    var sets: [String: Set<String>] = [:]
+}

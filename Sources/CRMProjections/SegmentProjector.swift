@@ -285,6 +285,7 @@ public struct SegmentProjector: Projector {
     private func reevaluate(
         _ versions: [SegmentVersion], at: Int64, before: Context, _ txn: Transaction, _ change: () throws -> Void
     ) throws {
+        guard !versions.isEmpty else { return try change() }
         var all: [(String, SegmentFacts)] = []
         try txn.withCursor(self.facts) { cursor in
             var entry = try cursor.first()
