@@ -351,7 +351,7 @@ extension MarketingEvolver {
             // The start of each hash tells a customer's addresses apart; the whole is in the log.
             for recipient in added.recipients {
                 row.string(recipient.customerID)
-                row.string(String(recipient.addressHash.prefix(CampaignState.hashPrefix)))
+                row.string(String(decoding: recipient.addressHash.utf8.prefix(CampaignState.hashPrefix), as: UTF8.self))
             }
             try store.setRecord(.service, CampaignState.chunkPrefix(added.campaignID) + first.customerID, row.bytes)
         case .campaignInteractionRecorded(let interaction):
@@ -423,19 +423,27 @@ public struct SendCampaign: DomainCommand {
     public static let method = "campaign.send"
 
     public let sent: CampaignSent
-    /// The recipients and the suppressed members, each in customer id order.
-    public let recipients: [CampaignRecipient]
-    public let suppressed: [(customerID: String, reason: SuppressionReason)]
+    /// The `CampaignRecipientsAdded` events, made with the recipients off the writer.
+    public let chunks: [CampaignRecipientsAdded]
     public let basedOnSeq: UInt64?
 
+    /// The send with its recipients and suppressed members (each in customer id order), in chunks
+    /// of ``CampaignRecipientsAdded/chunkSize``.
     public init(
         sent: CampaignSent, recipients: [CampaignRecipient],
         suppressed: [(customerID: String, reason: SuppressionReason)],
         basedOnSeq: UInt64?
     ) {
         self.sent = sent
-        self.recipients = recipients
-        self.suppressed = suppressed
+        let size = CampaignRecipientsAdded.chunkSize
+        let count = max((recipients.count + size - 1) / size, (suppressed.count + size - 1) / size)
+        self.chunks = (0..<count).map { chunk in
+            CampaignRecipientsAdded(
+                campaignID: sent.campaignID, chunk: chunk + 1,
+                recipients: Array(recipients.dropFirst(chunk * size).prefix(size)),
+                suppressed: Array(suppressed.dropFirst(chunk * size).prefix(size))
+            )
+        }
         self.basedOnSeq = basedOnSeq
     }
 
@@ -448,7 +456,7 @@ public struct SendCampaign: DomainCommand {
         guard !campaign.sent else {
             throw Rejection(.campaignAlreadySent, field: "campaign_id", "campaign \(id) was sent already")
         }
-        guard !self.recipients.isEmpty else {
+        guard self.sent.recipientCount > 0 else {
             throw Rejection(
                 .emptyAudience, field: "campaign_id", "no member of the audience may receive the campaign",
                 details: ["audience_size": .int(self.sent.audienceSize)]
@@ -456,15 +464,9 @@ public struct SendCampaign: DomainCommand {
         }
         let stream = "campaign-" + id
         var events = [NewEvent(.marketing(.campaignSent(self.sent)), stream: stream)]
-        let size = CampaignRecipientsAdded.chunkSize
-        let chunks = max((self.recipients.count + size - 1) / size, (self.suppressed.count + size - 1) / size)
-        for chunk in 0..<chunks {
-            let added = CampaignRecipientsAdded(
-                campaignID: id, chunk: chunk + 1,
-                recipients: Array(self.recipients.dropFirst(chunk * size).prefix(size)),
-                suppressed: Array(self.suppressed.dropFirst(chunk * size).prefix(size))
-            )
-            events.append(NewEvent(.marketing(.campaignRecipientsAdded(added)), stream: stream, causedBy: 0))
+        events.reserveCapacity(self.chunks.count + 1)
+        for chunk in self.chunks {
+            events.append(NewEvent(.marketing(.campaignRecipientsAdded(chunk)), stream: stream, causedBy: 0))
         }
         return Decision(events: events, result: CommandResult(.campaign, id))
     }
