@@ -227,6 +227,8 @@ public final class QueryRouter: Sendable, ReadsStorage {
             return try self.timeTravel.slaTicketAsOf(params)
         case "customer.get":
             return try self.customerWithValue(params)
+        case "segment.members", "segment.preview":
+            return try self.segmentQuery(method, params)
         case "campaign.report":
             return try self.environment.read { txn in
                 guard let campaigns = try self.runner.servingProjector(named: "campaigns", txn) as? CampaignProjector
@@ -274,6 +276,29 @@ public final class QueryRouter: Sendable, ReadsStorage {
         let feedback = try? self.runner.servingProjector(named: "feedback", txn) as? FeedbackProjector
         profile["feedback"] = try feedback?.feedbackBlock(of: id, txn) ?? .null
         return profile
+    }
+
+    /// `segment.members` and `segment.preview`, from the segment read model, or — for what it keeps no
+    /// history of (the newest definition before it was defined, a filter on an instant before some
+    /// customer's last event) — from the events up to the instant folded again into a scratch model.
+    private func segmentQuery(_ method: String, _ params: JSON?) throws -> JSON {
+        let (plan, head) = try self.environment.read { txn in
+            guard let segments = try self.runner.servingProjector(named: "segments", txn) as? SegmentProjector else {
+                throw Rejection(.internalError, "the segment read model is missing")
+            }
+            return (try segments.replayPlan(method, params, txn), try self.store.head(txn).seq)
+        }
+        guard let plan else {
+            guard let index = self.queryOwners[method] else { throw Rejection(.unknownCommand, "unknown method \(method)") }
+            return try self.runner.query(index, method: method, params: params, self.environment)
+        }
+        var answer = try self.timeTravel.foldInScratch(
+            upTo: head, make: { txn in try SegmentProjector(txn) }, include: { $0.occurredAt <= plan.instant }
+        ) { scratch, txn in
+            try scratch.answerReplayed(method, params, instant: plan.instant, filter: plan.filter, txn)
+        }
+        if let version = plan.version { answer["version"] = .int(version) }
+        return answer
     }
 
     /// The key store, or `bad_request` on a log whose personal data is in plain text.

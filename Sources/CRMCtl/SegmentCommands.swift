@@ -424,8 +424,9 @@ extension SegmentGroup {
             discussion: """
                 Counts the active customers who pass the filter at --as-of and lists the first 20. \
                 The filter is given as for segment define and checked the same way. A filter that \
-                was never defined has no history: crmd refuses an --as-of before the last change of \
-                some customer.
+                was never defined has no history: for an --as-of before the last change of some \
+                customer crmd folds the log up to that instant again, which takes as long as reading \
+                the log that far.
 
                 Examples:
                   crmctl segment preview --where 'tier in gold,platinum'
@@ -539,6 +540,7 @@ enum SegmentOutput {
         if result["definition"]?.stringValue == "current" { header += " (current definition)" }
         header += " as of \(SegmentOutput.time(result["as_of"]))"
         if result["retired"]?.boolValue == true { header += " (retired)" }
+        if result["cost"] == "replay" { header += " (from the log folded up to then)" }
         if let count = result["count"]?.intValue {
             header += ": " + SegmentOutput.counted(count, "member")
         } else {
@@ -609,6 +611,7 @@ enum SegmentOutput {
         var lines = [
             "\(count) customer\(count == 1 ? "" : "s") match\(count == 1 ? "es" : "") as of "
                 + SegmentOutput.time(result["as_of"])
+                + (result["cost"] == "replay" ? " (from the log folded up to then)" : "")
         ]
         lines += sample
         if count > Int64(sample.count) { lines.append("… and \(count - Int64(sample.count)) more") }

@@ -80,6 +80,22 @@ extension SegmentProjector {
             }
             version = found
         }
+        var page = try self.page(after: cursor, limit: limit, txn) { customerID, facts in
+            try self.isMember(version, customerID, facts, at: instant, context, txn)
+        }
+        page["segment_id"] = .string(id)
+        page["version"] = .int(version.version)
+        page["definition"] = .string(definition)
+        page["as_of"] = .string(Timestamp.format(instant))
+        page["retired"] = .bool(version.retired && !version.inForce(at: instant))
+        return page
+    }
+
+    /// One page of the customers `isMember` selects, in id order after `cursor`: `{count (all of them,
+    /// on the first page only), members, next_cursor}`.
+    func page(
+        after cursor: String?, limit: Int, _ txn: Transaction, isMember: (String, SegmentFacts) throws -> Bool
+    ) throws -> JSON {
         var members: [JSON] = []
         var count = 0
         var next: String?
@@ -87,8 +103,7 @@ extension SegmentProjector {
             var entry = try cursor.map { try scan.seek(atOrAfter: Array($0.utf8) + [0]) } ?? scan.first()
             while let found = entry {
                 let customerID = String(decoding: found.key, as: UTF8.self)
-                let facts = try SegmentFacts(decoding: found.valueBytes)
-                if try self.isMember(version, customerID, facts, at: instant, context, txn) {
+                if try isMember(customerID, try SegmentFacts(decoding: found.valueBytes)) {
                     count += 1
                     if members.count < limit {
                         members.append(.string(customerID))
@@ -101,12 +116,78 @@ extension SegmentProjector {
             }
         }
         return [
-            "segment_id": .string(id), "version": .int(version.version), "definition": .string(definition),
-            "as_of": .string(Timestamp.format(instant)),
-            "retired": .bool(version.retired && !version.inForce(at: instant)),
             "count": cursor == nil ? .int(Int64(count)) : .null, "members": .array(members),
             "next_cursor": .string(next),
         ]
+    }
+
+    /// The instant and filter of a `segment.members` or `segment.preview` this model cannot answer
+    /// from what it keeps, so the log up to the instant must be folded again (see
+    /// ``answerReplayed(_:_:instant:filter:_:)``); `nil` when it can answer. The newest definition asked
+    /// about before it was defined, and a preview of an instant before some customer's last event, have
+    /// no stored history.
+    public func replayPlan(
+        _ method: String, _ json: JSON?, _ txn: Transaction
+    ) throws -> (instant: Int64, filter: SegmentFilter, version: Int64?)? {
+        var params = try Params(json)
+        guard try params.raw("as_of") != nil else { return nil }
+        let instant = try Self.instant(&params)
+        let context = try self.context(txn)
+        if method == "segment.members" {
+            guard try params.oneOf("definition", ["as_of", "current"]) == "current",
+                let id = try params.identifier("segment_id"), let current = context.versions[id]?.last,
+                instant < current.definedAt
+            else { return nil }
+            return (instant, current.filter, current.version)
+        }
+        guard let raw = try params.raw("filter") else { return nil }
+        let filter = try SegmentFilterJSON.filter(raw)
+        var later = false
+        try txn.withCursor(self.facts) { scan in
+            var entry = try scan.first()
+            while let found = entry, !later {
+                later = try SegmentFacts(decoding: found.valueBytes).at > instant
+                entry = try scan.next()
+            }
+        }
+        return later ? (instant, filter, nil) : nil
+    }
+
+    /// The answer of `segment.members` (the newest definition, what-if) or `segment.preview` from a
+    /// model folded from the events up to `instant` only: `filter` evaluated on every customer's facts
+    /// then, with `"cost": "replay"`.
+    public func answerReplayed(
+        _ method: String, _ json: JSON?, instant: Int64, filter: SegmentFilter, _ txn: Transaction
+    ) throws -> JSON {
+        var params = try Params(json)
+        let context = try self.context(txn)
+        let passes = { (facts: SegmentFacts) in context.evaluator.holds(filter, facts, at: instant) }
+        if method == "segment.preview" {
+            _ = try params.raw("filter")
+            _ = try Self.instant(&params)
+            try params.finish()
+            var page = try self.page(after: nil, limit: 20, txn) { _, facts in passes(facts) }
+            page["sample"] = page["members"]
+            page["members"] = nil
+            page["next_cursor"] = nil
+            page["as_of"] = .string(Timestamp.format(instant))
+            page["cost"] = "replay"
+            return page
+        }
+        let id = try params.identifier("segment_id", required: true)!
+        _ = try Self.instant(&params)
+        let definition = try params.oneOf("definition", ["as_of", "current"])
+        let limit = Int(try params.int("limit") ?? 100)
+        guard (1...1000).contains(limit) else { throw Rejection.invalid("limit", "must be 1…1000") }
+        let cursor = try params.identifier("cursor")
+        try params.finish()
+        var page = try self.page(after: cursor, limit: limit, txn) { _, facts in passes(facts) }
+        page["segment_id"] = .string(id)
+        page["definition"] = .string(definition)
+        page["as_of"] = .string(Timestamp.format(instant))
+        page["retired"] = false
+        page["cost"] = "replay"
+        return page
     }
 
     /// `segment.history {segment_id, customer_id}`: the customer's intervals in every version, up to
