@@ -7,7 +7,7 @@ import LMDB
 /// there is none); one recipient per address, the lowest customer id keeping it.
 enum CampaignSelection {
     static func send(
-        _ campaign: CampaignDefinition, at: Int64, basedOnSeq: UInt64, segments: SegmentProjector,
+        _ campaign: CampaignDefinition, at: Int64, segments: SegmentProjector,
         state: some DecisionState, _ txn: Transaction
     ) throws -> SendCampaign {
         var version: Int64?
@@ -61,6 +61,6 @@ enum CampaignSelection {
             audienceID: campaign.audienceID, audienceVersion: version, audienceSize: audience.count,
             recipientCount: recipients.count, suppressed: counts
         )
-        return SendCampaign(sent: sent, recipients: recipients, suppressed: suppressed, basedOnSeq: basedOnSeq)
+        return SendCampaign(sent: sent, recipients: recipients, suppressed: suppressed)
     }
 }

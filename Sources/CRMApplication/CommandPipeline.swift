@@ -210,7 +210,7 @@ public final class CommandPipeline: Sendable {
 
     /// `list.create {kind: "snapshot"}`: the segment's members at `as_of` (default the command's `at`)
     /// are read from the segment read model on a read snapshot off the writer, and the list is created
-    /// with them unless the log moved on meanwhile (then they are read again).
+    /// with them.
     public func submitListSnapshot(
         _ create: CreateList,
         options: CommandOptions,
@@ -218,15 +218,14 @@ public final class CommandPipeline: Sendable {
     ) -> Pending<CommandOutcome> {
         let storage = self.storage
         let clock = CRMCore.nowMillis()
-        return self.submitComputed(options: options, origin: origin, context: "list.create failed", attempts: 5) {
+        return self.submitComputed(options: options, origin: origin, context: "list.create failed") {
             try storage.environment.read { txn in
-                let seq = try storage.store.head(txn).seq
                 guard let source = create.source,
                     let segments = try storage.runner.servingProjector(named: "segments", txn) as? SegmentProjector
                 else { throw Rejection(.internalError, "the segment read model is missing") }
                 let instant = source.asOf >= 0 ? source.asOf : options.at ?? clock
                 let (version, members) = try segments.memberIDs(of: source.segmentID, at: instant, txn)
-                return create.computed(version: version, asOf: instant, members: members, basedOnSeq: seq)
+                return create.computed(version: version, asOf: instant, members: members)
             }
         }
     }
@@ -234,7 +233,7 @@ public final class CommandPipeline: Sendable {
     /// `campaign.send {campaign_id}`: the audience (segment or list members at the command's `at`, less
     /// the excluded lists and segments) and each member's address are read off the writer from the
     /// segment read model and the decision state on one read snapshot; the send is appended with its
-    /// recipients unless the log moved on meanwhile (then they are chosen again).
+    /// recipients (commands other clients committed meanwhile do not make them stale).
     public func submitCampaignSend(
         campaignID: String,
         options: CommandOptions,
@@ -242,9 +241,8 @@ public final class CommandPipeline: Sendable {
     ) -> Pending<CommandOutcome> {
         let storage = self.storage
         let clock = CRMCore.nowMillis()
-        return self.submitComputed(options: options, origin: origin, context: "campaign.send failed", attempts: 5) {
+        return self.submitComputed(options: options, origin: origin, context: "campaign.send failed") {
             try storage.environment.read { txn in
-                let seq = try storage.store.head(txn).seq
                 guard
                     let campaigns = try storage.runner.servingProjector(named: "campaigns", txn) as? CampaignProjector,
                     let segments = try storage.runner.servingProjector(named: "segments", txn) as? SegmentProjector
@@ -256,7 +254,7 @@ public final class CommandPipeline: Sendable {
                 }
                 let at = options.at ?? clock
                 return try CampaignSelection.send(
-                    campaign, at: at, basedOnSeq: seq, segments: segments, state: storage.runner.state.state(txn), txn
+                    campaign, at: at, segments: segments, state: storage.runner.state.state(txn), txn
                 )
             }
         }

@@ -416,7 +416,7 @@ public struct CreateCampaign: DomainCommand {
 }
 
 /// `campaign.send`, once computed: the audience and the recipients chosen off the writer on a read
-/// snapshot of the log at `basedOnSeq`. Commands that other clients commit while they are chosen do not
+/// snapshot of the log. Commands that other clients commit while they are chosen do not
 /// make it stale: the send is as of that snapshot, which holds every command sent before it on the
 /// same connection; only a send of the same campaign meanwhile (`campaign_already_sent`) refuses it.
 public struct SendCampaign: DomainCommand {
@@ -425,14 +425,12 @@ public struct SendCampaign: DomainCommand {
     public let sent: CampaignSent
     /// The `CampaignRecipientsAdded` events, made with the recipients off the writer.
     public let chunks: [CampaignRecipientsAdded]
-    public let basedOnSeq: UInt64?
 
     /// The send with its recipients and suppressed members (each in customer id order), in chunks
     /// of ``CampaignRecipientsAdded/chunkSize``.
     public init(
         sent: CampaignSent, recipients: [CampaignRecipient],
-        suppressed: [(customerID: String, reason: SuppressionReason)],
-        basedOnSeq: UInt64?
+        suppressed: [(customerID: String, reason: SuppressionReason)]
     ) {
         self.sent = sent
         let size = CampaignRecipientsAdded.chunkSize
@@ -444,7 +442,6 @@ public struct SendCampaign: DomainCommand {
                 suppressed: Array(suppressed.dropFirst(chunk * size).prefix(size))
             )
         }
-        self.basedOnSeq = basedOnSeq
     }
 
     public func targetStream(_ context: CommandContext) -> String? { "campaign-" + self.sent.campaignID }

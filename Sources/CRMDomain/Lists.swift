@@ -106,8 +106,8 @@ extension MarketingEvolver {
 }
 
 /// `list.create {list_id, name, kind, customer_ids? | from_segment + as_of?}`. A snapshot list's
-/// members are computed off the writer from the segment read model on a read snapshot (the log at
-/// `basedOnSeq`, holding every command sent before it on the same connection) and stated here.
+/// members are computed off the writer from the segment read model on a read snapshot (holding every
+/// command sent before it on the same connection) and stated here.
 public struct CreateList: DomainCommand {
     public static let method = "list.create"
 
@@ -117,26 +117,23 @@ public struct CreateList: DomainCommand {
     public let kind: String
     public let source: ListSource?
     public let members: [String]
-    /// For a snapshot: the log head its members were computed at.
-    public let basedOnSeq: UInt64?
 
     public init(
-        listID: String, name: String, kind: String, source: ListSource?, members: [String], basedOnSeq: UInt64? = nil
+        listID: String, name: String, kind: String, source: ListSource?, members: [String]
     ) {
         self.listID = listID
         self.name = name
         self.kind = kind
         self.source = source
         self.members = Array(Set(members)).sorted()
-        self.basedOnSeq = basedOnSeq
     }
 
     /// The snapshot command with its members computed: the segment's `version` at `asOf`.
-    public func computed(version: Int64, asOf: Int64, members: [String], basedOnSeq: UInt64) -> CreateList {
+    public func computed(version: Int64, asOf: Int64, members: [String]) -> CreateList {
         CreateList(
             listID: self.listID, name: self.name, kind: self.kind,
             source: self.source.map { ListSource(segmentID: $0.segmentID, version: version, asOf: asOf) },
-            members: members, basedOnSeq: basedOnSeq
+            members: members
         )
     }
 

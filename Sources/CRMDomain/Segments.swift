@@ -79,6 +79,8 @@ public enum SegmentFields {
         case bool
         /// `list`, `segment`.
         case membership
+        /// Names (`rfm.segment`: the names of the RFM segment map, which may change).
+        case names
     }
 
     /// The operators of each kind.
@@ -94,6 +96,7 @@ public enum SegmentFields {
         case .money: ["gt", "gte", "lt", "lte"]
         case .bool: ["eq"]
         case .membership: ["member_of", "not_member_of"]
+        case .names: ["in", "not_in"]
         }
     }
 
@@ -116,6 +119,7 @@ public enum SegmentFields {
         "feedback.last_nps_category": .choice(["promoter", "passive", "detractor"]),
         "feedback.last_csat": .score(1...5),
         "list": .membership, "segment": .membership,
+        "rfm.segment": .names, "rfm.r": .score(1...5), "rfm.f": .score(1...5), "rfm.m": .score(1...5),
     ]
 
     /// Fields that hold personal data (and every `custom.*` field).

@@ -59,8 +59,7 @@ public enum SegmentFilterJSON {
             )
         }
         guard let kind = SegmentFields.kind(of: field) else {
-            let hint = field.hasPrefix("rfm.") ? " (RFM conditions are not supported yet)" : ""
-            throw Self.error(path + ".field", "unknown_field", "unknown field \(field)\(hint)")
+            throw Self.error(path + ".field", "unknown_field", "unknown field \(field)")
         }
         let operators = SegmentFields.operators(kind)
         guard operators.contains(op) else {
@@ -116,6 +115,7 @@ public enum SegmentFilterJSON {
             return .date(text)
         case (.date, _): return .int(try integer(0...36_500))
         case (.choice(let allowed), _): return .strings(try strings(allowed))
+        case (.names, _): return .strings(try strings(nil))
         case (.count, _): return .int(try integer(0...Int64(Int32.max)))
         case (.score(let range), _): return .int(try integer(Int64(range.lowerBound)...Int64(range.upperBound)))
         case (.money, _):

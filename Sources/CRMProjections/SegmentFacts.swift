@@ -8,6 +8,8 @@ import Foundation
 struct SegmentFacts: Sendable, Hashable {
     /// Not merged into another customer and not erased.
     var active = true
+    /// Merged into another customer (its orders count there).
+    var merged = false
     /// The business time of the last event folded (membership before it is in the stored intervals).
     var at: Int64
     var createdAt: Int64
@@ -34,6 +36,11 @@ struct SegmentFacts: Sendable, Hashable {
     var churnMark: ChurnMark?
     /// The static lists it is on, sorted.
     var lists: [String] = []
+    /// Its scores and segment in the latest RFM snapshot, or `nil` when that snapshot did not score it.
+    var rfm: (r: Int, f: Int, m: Int, segment: String)?
+
+    static func == (lhs: SegmentFacts, rhs: SegmentFacts) -> Bool { lhs.encoded() == rhs.encoded() }
+    func hash(into hasher: inout Hasher) { hasher.combine(self.encoded()) }
 
     init(customerID: String, created: CustomerCreated, at: Int64) {
         self.at = at
@@ -52,6 +59,7 @@ struct SegmentFacts: Sendable, Hashable {
         var row = BinaryRowWriter(capacity: 128 + 48 * self.orders.count)
         row.byte(Self.rowFormat)
         row.bool(self.active)
+        row.bool(self.merged)
         row.int(self.at)
         row.int(self.createdAt)
         row.string(self.lifecycleStage)
@@ -71,6 +79,13 @@ struct SegmentFacts: Sendable, Hashable {
         row.optionalInt(self.lastNps)
         row.optionalInt(self.lastNpsAt)
         row.strings(self.lists)
+        row.bool(self.rfm != nil)
+        if let rfm = self.rfm {
+            row.byte(UInt8(rfm.r))
+            row.byte(UInt8(rfm.f))
+            row.byte(UInt8(rfm.m))
+            row.string(rfm.segment)
+        }
         row.bool(self.churnMark != nil)
         if let mark = self.churnMark {
             row.int(mark.day.days)
@@ -88,6 +103,7 @@ struct SegmentFacts: Sendable, Hashable {
         var row = BinaryRowReader(bytes, what: "segment facts")
         try row.format(Self.rowFormat)
         self.active = try row.bool()
+        self.merged = try row.bool()
         self.at = try row.int()
         self.createdAt = try row.int()
         self.lifecycleStage = try row.string()
@@ -107,6 +123,9 @@ struct SegmentFacts: Sendable, Hashable {
         self.lastNps = try row.optionalInt()
         self.lastNpsAt = try row.optionalInt()
         self.lists = try row.strings()
+        if try row.bool() {
+            self.rfm = (Int(try row.byte()), Int(try row.byte()), Int(try row.byte()), try row.string())
+        }
         if try row.bool() {
             self.churnMark = ChurnMark(day: BusinessDay(days: try row.int()), reason: try row.optionalString())
         }
@@ -201,6 +220,13 @@ struct SegmentEvaluator {
         case "feedback.last_csat":
             guard let csat = facts.lastCsat else { return false }
             return Self.number(Int128(csat), op, condition.value)
+        case "rfm.segment":
+            guard let rfm = facts.rfm else { return op == "not_in" }
+            return Self.choice(rfm.segment, op, condition.value)
+        case "rfm.r", "rfm.f", "rfm.m":
+            guard let rfm = facts.rfm else { return false }
+            let score = condition.field == "rfm.r" ? rfm.r : condition.field == "rfm.f" ? rfm.f : rfm.m
+            return Self.number(Int128(score), op, condition.value)
         case "list":
             guard case .string(let list) = condition.value else { return false }
             return facts.lists.contains(list) == (op == "member_of")

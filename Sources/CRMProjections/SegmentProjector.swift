@@ -57,6 +57,8 @@ public struct SegmentProjector: Projector {
     }
 
     static let settingsKey = "#settings"
+    /// The RFM segment map (``RfmRule``), as `rfm.configure` last set it.
+    static let rfmMapKey = "#rfm-map"
 
     public var queries: [String: ProjectionQuery] {
         [
@@ -190,6 +192,10 @@ public struct SegmentProjector: Projector {
             try self.reevaluate(old.live, at: at, before: old, txn) {
                 try txn.put(self.segments, Self.settingsKey, settings.encoded())
             }
+        case .sales(.rfmSegmentMapDefined(let map)):
+            try txn.put(self.segments, Self.rfmMapKey, RfmRule.encoded(map.rules))
+        case .sales(.rfmSnapshotTaken(let snapshot)):
+            try self.rfmSnapshotTaken(snapshot, at: at, txn)
         case .marketing(.segmentDefined(let defined)):
             try self.segmentDefined(defined.segment, at: at, txn)
         case .marketing(.segmentRetired(let retired)):
@@ -222,6 +228,58 @@ public struct SegmentProjector: Projector {
                     facts.lists = lists.sorted()
                 }
             }
+        }
+    }
+
+    /// Scores every buyer as the value read model does for the snapshot (recency, frequency and money in
+    /// the snapshot's window as of its date, ties sharing a score, segments by the map) and gives each
+    /// customer its new scores at the snapshot's instant: RFM conditions turn at that event.
+    private func rfmSnapshotTaken(_ snapshot: RfmSnapshotTaken, at: Int64, _ txn: Transaction) throws {
+        guard let day = BusinessDay(snapshot.asOfDate) else { return }
+        let context = try self.context(txn)
+        let clock = context.evaluator.clock
+        let rules = try txn.get(self.segments, Self.rfmMapKey).map { try RfmRule.decoded($0) } ?? RfmRule.defaults
+        var all: [(String, SegmentFacts)] = []
+        try txn.withCursor(self.facts) { cursor in
+            var entry = try cursor.first()
+            while let found = entry {
+                all.append((String(decoding: found.key, as: UTF8.self), try SegmentFacts(decoding: found.valueBytes)))
+                entry = try cursor.next()
+            }
+        }
+        let start = BusinessDay(days: day.days - Int64(snapshot.windowDays) + 1)
+        var buyers: [(index: Int, recency: Int64, frequency: Int, monetary: Int128)] = []
+        for (index, (_, facts)) in all.enumerated() where !facts.merged {
+            let counted = CustomerValue.counted(Array(facts.orders.values), asOf: day, clock)
+            guard let last = counted.map(\.date).max() else { continue }
+            let inWindow = counted.filter { $0.date >= start }
+            let monetary = inWindow.filter { $0.order.currency == snapshot.currency }.reduce(Int128(0)) { $0 + $1.net }
+            buyers.append((index, day.days - last.days, inWindow.count, monetary))
+        }
+        let r = RFM.scores(buyers.map(\.recency), higherIsBetter: false)
+        let f = RFM.scores(buyers.map(\.frequency), higherIsBetter: true)
+        let m = RFM.scores(buyers.map(\.monetary), higherIsBetter: true)
+        var scores: [Int: (r: Int, f: Int, m: Int, segment: String)] = [:]
+        for (position, buyer) in buyers.enumerated() {
+            scores[buyer.index] = (
+                r[position], f[position], m[position],
+                RfmRule.segment(rules, r: r[position], f: f[position], m: m[position])
+            )
+        }
+        for (index, (id, old)) in all.enumerated() {
+            let new = scores[index]
+            if old.rfm?.r == new?.r, old.rfm?.f == new?.f, old.rfm?.m == new?.m, old.rfm?.segment == new?.segment {
+                continue
+            }
+            let when = max(at, old.at)
+            for version in context.live { try self.advance(version, id, old, to: when, context, txn) }
+            var facts = old
+            facts.rfm = new
+            facts.at = when
+            for version in context.live where version.definedAt <= when {
+                try self.settle(version, id, facts, at: when, context, txn)
+            }
+            try txn.put(self.facts, id, facts.encoded())
         }
     }
 
@@ -400,7 +458,10 @@ public struct SegmentProjector: Projector {
         for id in merged.secondaryIDs {
             guard let facts = try self.loadFacts(id, txn) else { continue }
             absorbed.append(facts)
-            try self.update(id, at: at, txn) { $0.active = false }
+            try self.update(id, at: at, txn) { facts in
+                facts.active = false
+                facts.merged = true
+            }
         }
         for dealID in merged.moved.deals {
             guard var deal = try txn.get(self.deals, dealID).map({ try SegmentDeal(decoding: $0) }) else { continue }
@@ -447,7 +508,7 @@ public struct SegmentProjector: Projector {
                 let key = String(decoding: found.key, as: UTF8.self)
                 if key == Self.settingsKey {
                     settings = try ValueSettings(decoding: found.valueBytes)
-                } else {
+                } else if !key.hasPrefix("#") {
                     versions[key] = try SegmentVersion.decoded(found.valueBytes)
                 }
                 entry = try cursor.next()

@@ -155,7 +155,8 @@ import Testing
             (condition("first_name", "eq", "Ada"), "personal_field", "filter.all[0].field"),
             (condition("custom.vat", "eq", "1"), "personal_field", "filter.all[0].field"),
             (condition("colour", "eq", "red"), "unknown_field", "filter.all[0].field"),
-            (condition("rfm.segment", "in", ["champions"]), "unknown_field", "filter.all[0].field"),
+            (condition("rfm.x", "in", ["champions"]), "unknown_field", "filter.all[0].field"),
+            (condition("rfm.r", "eq", 6), "bad_value", "filter.all[0].value"),
             (condition("tier", "gt", "gold"), "bad_operator", "filter.all[0].op"),
             (condition("value.orders", "gte", "three"), "bad_value", "filter.all[0].value"),
             (condition("lifecycle.stage", "at_least", "king"), "bad_value", "filter.all[0].value"),
@@ -304,6 +305,43 @@ import Testing
         let missing = try await client.error("list.add", ["list_id": "vip", "customer_ids": ["a", "zz", "yy"]])
         #expect(missing.data?["details"]?["ids"] == ["zz", "yy"] || missing.data?["details"]?["ids"] == ["yy", "zz"])
         #expect(try await Snapshot.take(client) == before)
+    }
+
+    /// RFM conditions read the latest snapshot and turn at its event: the members are exactly the buyers
+    /// the value read model's `rfm.report` scores the same way.
+    @Test func rfmConditionsTurnAtTheSnapshot() async throws {
+        let daemon = try await TestDaemon()
+        let client = try daemon.client()
+        try await ValueTests.populate(client)
+        _ = try await client.results([
+            (
+                "segment.define",
+                [
+                    "at": "2025-06-01T00:00:00Z", "segment_id": "recent", "name": "Recent",
+                    "filter": ["all": [["field": "rfm.r", "op": "gte", "value": 4]]],
+                ]
+            ),
+            (
+                "segment.define",
+                [
+                    "at": "2025-06-01T00:00:00Z", "segment_id": "keep", "name": "Keep",
+                    "filter": ["all": [["field": "rfm.segment", "op": "in", "value": ["champions", "cant_lose"]]]],
+                ]
+            ),
+        ])
+        #expect(try await Self.members(client, "recent", "2025-06-20T00:00:00Z") == [])
+        _ = try await client.result(
+            "rfm.snapshot", ["at": "2025-07-01T08:00:00Z", "as_of_date": "2025-06-30", "currency": "EUR"])
+        let report = try await client.result("rfm.report", ["as_of_date": "2025-06-30", "currency": "EUR"])
+        let rows = report["customers"]?.arrayValue ?? []
+        let recent = rows.filter { ($0["r"]?.intValue ?? 0) >= 4 }.compactMap { $0["customer_id"]?.stringValue }
+            .sorted()
+        let keep = rows.filter { ["champions", "cant_lose"].contains($0["segment"]?.stringValue ?? "") }
+            .compactMap { $0["customer_id"]?.stringValue }.sorted()
+        #expect(!recent.isEmpty && !keep.isEmpty)
+        #expect(try await Self.members(client, "recent", "2025-07-01T07:59:59Z") == [], "before the snapshot")
+        #expect(try await Self.members(client, "recent", "2025-07-01T08:00:00Z") == recent)
+        #expect(try await Self.members(client, "keep", "2025-07-02T00:00:00Z") == keep)
     }
 
     // MARK: - Property: membership equals a direct evaluation
