@@ -300,7 +300,9 @@ struct ControlServerTests {
                             if attempt == 20 {
                                 progressContinuation.finish()
                             }
-                            guard let client = try? UnixSocketClient(path: path, timeout: .seconds(5)) else {
+                            // A connection left hanging never ends; one that is merely slow under a
+                            // loaded test run (every suite in parallel on 2 cores) ends well within 30 s.
+                            guard let client = try? UnixSocketClient(path: path, timeout: .seconds(30)) else {
                                 continue
                             }
                             try? client.sendLine(Array("x".utf8))
