@@ -101,7 +101,7 @@ struct LMDBDecisionState: DecisionStateStore {
     var encryptsPersonalData: Bool { self.cipher != nil }
 
     /// The hex SHA-256 of `key`.
-    func plainAddressHash(_ key: String) -> String { hexString(Array(SHA256.hash(data: Array(key.utf8)))) }
+    func plainAddressHash(_ key: String) -> String { AddressHash.of(key, cipher: nil) }
 
     /// The LMDB key of `key` in `table`: the keyed hash of an email address in the email index.
     private func storedKey(_ table: StateTable, _ key: String) -> [UInt8] {

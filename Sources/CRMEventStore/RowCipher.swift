@@ -219,3 +219,13 @@ public final class RowCipher: Sendable {
         return nil
     }
 }
+
+/// The hash that stands for an email address in campaign recipients and `EmailFlagged`: the keyed hash
+/// (HMAC under the index key) when personal data is encrypted, a SHA-256 otherwise; hex.
+public enum AddressHash {
+    /// The hash of `key` (an address in its comparison form, lower-cased).
+    public static func of(_ key: String, cipher: RowCipher?) -> String {
+        if let cipher { return hexString(cipher.indexKey(key)) }
+        return hexString(Array(SHA256.hash(data: Array(key.utf8))))
+    }
+}

@@ -47,12 +47,12 @@ public struct CustomerProfileProjector: Projector {
     /// version 7 seals profile rows and keys the email, phone and name indexes by keyed hash when
     /// personal data is encrypted; version 8 keeps timeline entries free of personal data (read from
     /// the events when shown); version 9 splits the profile row into a plain row and a sealed personal
-    /// row.
-    static let identity = (name: "customers", version: 9)
+    /// row; version 10 folds `EmailFlagged` (a hard bounce marks the address invalid).
+    static let identity = (name: "customers", version: 10)
 
     /// `customers`.
     public var name: String { Self.identity.name }
-    /// `9`.
+    /// `10`.
     public var version: Int { Self.identity.version }
     /// The table slot this instance uses.
     public let slot: Int
@@ -128,6 +128,14 @@ public struct CustomerProfileProjector: Projector {
         case .customer(.merged(let merged)): try self.applyCustomersMerged(merged, event, txn)
         case .customer(.legalHoldChanged(let changed)):
             try self.applyToCustomer(changed.customerID, event, txn, personal: false) { _ in nil }
+        case .marketing(.emailFlagged(let flagged)):
+            try self.applyToCustomer(flagged.customerID, event, txn) { profile in
+                for index in profile.emails.indices {
+                    let hash = AddressHash.of(Validation.emailKey(profile.emails[index].address), cipher: self.cipher)
+                    if hash.hasPrefix(flagged.addressHash) { profile.emails[index].invalid = flagged.invalid }
+                }
+                return nil
+            }
         default:
             // Deal and ticket events update `stats` (and the timeline) of the customers involved.
             try self.applySalesEvent(event, txn)

@@ -145,6 +145,8 @@ import Testing
         // Side effects: M4 is opted out, M7's address is flagged invalid (a later send suppresses it).
         let m4 = try await client.result("customer.get", ["customer_id": "M4"])
         #expect(m4["emails"]?[0]?["consent"] == "opted_out")
+        let m7 = try await client.result("customer.get", ["customer_id": "M7"])
+        #expect(m7["emails"]?[0]?["invalid"] == true)
 
         // A refund lowers the revenue.
         _ = try await client.result(

@@ -11,8 +11,8 @@ struct CustomerProfileFoldTests {
     @Test func tableNamesFollowTheProjectorScheme() throws {
         let harness = try ProfileHarness()
         #expect(harness.projector.name == "customers")
-        #expect(harness.projector.version == 9)
-        #expect(harness.projector.tableName("rows") == "proj.customers.v9.rows")
+        #expect(harness.projector.version == 10)
+        #expect(harness.projector.tableName("rows") == "proj.customers.v10.rows")
         #expect(
             Set(harness.projector.queries.keys)
                 == ["customer.get", "customer.find", "customer.timeline", "customer.find_duplicates"]
