@@ -48,8 +48,10 @@ public enum DecisionEvolver {
             try DecisionEvolver.updateCustomer(changed.customerID, store, personal: false) { $0.legalHold = changed.on }
         case .customer(.erased(let erased)):
             try DecisionEvolver.customerErased(erased, event, store)
+            try MarketingEvolver.leaveLists(erased.customerID, joining: nil, store)
         case .customer(.merged(let merged)):
             try DecisionEvolver.customersMerged(merged, store)
+            for id in merged.secondaryIDs { try MarketingEvolver.leaveLists(id, joining: merged.primaryID, store) }
         default:
             // Sales (pipelines, deals) and service (schedules, SLA policies, tickets) keep their own
             // decision state; each ignores event types it does not know.

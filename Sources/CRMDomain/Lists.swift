@@ -54,6 +54,8 @@ enum ListKeys {
     static func member(_ listID: String, _ customerID: String) -> String {
         "listmember:" + listID + "\u{0}" + customerID
     }
+    /// The lists a customer is on: `customerlists:<customer>\0<list>`.
+    static func customerPrefix(_ customerID: String) -> String { "customerlists:" + customerID + "\u{0}" }
 }
 
 /// At most this many customer ids in one `list.create` (manual) or `list.add`/`list.remove`.
@@ -95,12 +97,30 @@ extension MarketingEvolver {
         switch event {
         case .listCreated(let created):
             try store.setRecord(.service, ListKeys.list(created.listID), Array(created.kind.utf8))
-            for id in created.members { try store.setRecord(.service, ListKeys.member(created.listID, id), []) }
+            for id in created.members { try Self.setMember(created.listID, id, true, store) }
         case .listMembersChanged(let changed):
-            for id in changed.added { try store.setRecord(.service, ListKeys.member(changed.listID, id), []) }
-            for id in changed.removed { try store.setRecord(.service, ListKeys.member(changed.listID, id), nil) }
+            for id in changed.added { try Self.setMember(changed.listID, id, true, store) }
+            for id in changed.removed { try Self.setMember(changed.listID, id, false, store) }
         default:
             return
+        }
+    }
+
+    static func setMember(_ listID: String, _ customerID: String, _ member: Bool, _ store: any DecisionStateStore)
+        throws
+    {
+        try store.setRecord(.service, ListKeys.member(listID, customerID), member ? [] : nil)
+        try store.setRecord(.service, ListKeys.customerPrefix(customerID) + listID, member ? [] : nil)
+    }
+
+    /// A merged or erased customer leaves every static list; a merged one's place goes to `joining`,
+    /// the survivor.
+    static func leaveLists(_ customerID: String, joining: String?, _ store: any DecisionStateStore) throws {
+        let prefix = ListKeys.customerPrefix(customerID)
+        for key in try store.keys(.service, prefix: prefix) {
+            let listID = String(key.dropFirst(prefix.count))
+            try Self.setMember(listID, customerID, false, store)
+            if let joining { try Self.setMember(listID, joining, true, store) }
         }
     }
 }

@@ -116,6 +116,8 @@ public struct SegmentProjector: Projector {
                 }
             }
         case .customer(.erased(let erased)):
+            let lists = try self.loadFacts(erased.customerID, txn)?.lists ?? []
+            for list in lists { try self.changeList(list, added: [], removed: [erased.customerID], at: at, txn) }
             try self.update(erased.customerID, at: at, txn) { $0.active = false }
         case .customer(.merged(let merged)):
             try self.customersMerged(merged, at: at, txn)
@@ -458,6 +460,10 @@ public struct SegmentProjector: Projector {
         for id in merged.secondaryIDs {
             guard let facts = try self.loadFacts(id, txn) else { continue }
             absorbed.append(facts)
+            // Its static lists are the survivor's from now on.
+            for list in facts.lists {
+                try self.changeList(list, added: [merged.primaryID], removed: [id], at: at, txn)
+            }
             try self.update(id, at: at, txn) { facts in
                 facts.active = false
                 facts.merged = true

@@ -305,6 +305,15 @@ import Testing
         let missing = try await client.error("list.add", ["list_id": "vip", "customer_ids": ["a", "zz", "yy"]])
         #expect(missing.data?["details"]?["ids"] == ["zz", "yy"] || missing.data?["details"]?["ids"] == ["yy", "zz"])
         #expect(try await Snapshot.take(client) == before)
+        // A merge moves a secondary's place on a list to the survivor; an erasure takes the customer off.
+        _ = try await client.results([
+            ("customer.merge", ["at": "2025-01-08T00:00:00Z", "primary_id": "d", "secondary_ids": ["c"]]),
+            ("customer.erase", ["at": "2025-01-09T00:00:00Z", "customer_id": "b"]),
+        ])
+        #expect(try await list("vip", "2025-01-07T23:59:59Z") == ["b", "c"])
+        #expect(try await list("vip", "2025-01-08T00:00:00Z") == ["b", "d"])
+        #expect(try await list("vip", "2025-01-09T00:00:00Z") == ["d"])
+        #expect(try await client.result("list.add", ["list_id": "vip", "customer_ids": ["d"]])["events"] == [])
     }
 
     /// RFM conditions read the latest snapshot and turn at its event: the members are exactly the buyers
