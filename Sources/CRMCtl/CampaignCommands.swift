@@ -298,31 +298,8 @@ extension ListGroup {
             return .object(params)
         }
 
-        /// One page, or with `--all` every page: the later pages ask about the first page's `as_of`,
-        /// so all of them describe the same instant even without `--as-of`.
-        mutating func run() throws {
-            let params = try self.params()
-            var result = try self.callOrExit(self.method, params)
-            if self.all {
-                var members = result["members"]?.arrayValue ?? []
-                var page = params ?? [:]
-                page["as_of"] = result["as_of"]
-                var next = Output.nonNull(result["next_cursor"])
-                while let cursor = next {
-                    page["cursor"] = cursor
-                    let more = try self.callOrExit(self.method, page)
-                    members += more["members"]?.arrayValue ?? []
-                    next = Output.nonNull(more["next_cursor"])
-                    if next == cursor {
-                        Output.printError(["crmctl: crmd returned the cursor \(Output.plain(cursor)) twice"])
-                        throw ExitCode(2)
-                    }
-                }
-                result["members"] = .array(members)
-                result["next_cursor"] = .null
-            }
-            print(self.global.json ? result.serializedString() : self.render(result))
-        }
+        /// One page, or with `--all` every page.
+        mutating func run() throws { try self.runPaged(all: self.all) }
 
         func render(_ result: JSON) -> String { CampaignOutput.members(result) }
     }
@@ -843,7 +820,9 @@ enum CampaignOutput {
     static func suppressed(_ sent: JSON) -> [(label: String, count: Int64)] {
         let counts = sent["suppressed"]?.objectValue ?? [:]
         let known = Set(CampaignOutput.suppressionReasons.map(\.key))
-        let reasons = CampaignOutput.suppressionReasons + counts.keys.filter { !known.contains($0) }.sorted()
+        let reasons =
+            CampaignOutput.suppressionReasons
+            + counts.keys.filter { !known.contains($0) }.sorted()
             .map { (key: $0, label: $0) }
         return reasons.compactMap { reason in
             guard let count = counts[reason.key]?.intValue, count > 0 else { return nil }
@@ -877,32 +856,22 @@ enum CampaignOutput {
 
     /// `list.members`: a header line, the ids one a line, and how to get the next page.
     static func members(_ result: JSON) -> String {
-        let members = (result["members"]?.arrayValue ?? []).map(Output.plain)
-        var header = "list \(Output.plain(result["list_id"])) as of \(SegmentOutput.time(result["as_of"]))"
-        if let count = result["count"]?.intValue {
-            header += ": " + SegmentOutput.counted(count, "member")
-        } else {
-            header += ": \(SegmentOutput.counted(Int64(members.count), "member")) on this page"
-        }
-        var lines = [header] + members
-        if let next = Output.nonNull(result["next_cursor"]) {
-            lines.append(
-                "more: --cursor \(Output.cursorArgument(next)) --as-of \(Output.plain(result["as_of"])) (or --all)"
-            )
-        }
-        return lines.joined(separator: "\n")
+        SegmentOutput.page(
+            "list \(Output.plain(result["list_id"])) as of \(SegmentOutput.time(result["as_of"]))", result)
     }
 
     /// `list.get`: the name, then its kind and source and when it was created.
     static func list(_ result: JSON) -> String {
         var kind = Output.plain(result["kind"])
         if let source = Output.nonNull(result["source"]) {
-            kind += " of segment \(Output.plain(source["segment_id"])) version \(Output.plain(source["version"]))"
+            kind +=
+                " of segment \(Output.plain(source["segment_id"])) version \(Output.plain(source["version"]))"
                 + " as of \(SegmentOutput.time(source["as_of"]))"
         }
         let lines =
             ["list \(Output.plain(result["list_id"])): \(Output.plain(result["name"]))"]
-            + Output.labelled([("kind", [kind]), ("created", [SegmentOutput.time(result["created_at"])])], indent: "  ")
+            + Output.labelled(
+                [("kind", [kind]), ("created", [SegmentOutput.time(result["created_at"])])], indent: "  ")
         return lines.joined(separator: "\n")
     }
 
@@ -911,7 +880,8 @@ enum CampaignOutput {
     static func sendCounts(_ sent: JSON?) -> String {
         guard let sent = Output.nonNull(sent) else { return "not sent" }
         var lines = ["sent to \(CampaignOutput.reach(sent)) at \(SegmentOutput.time(sent["sent_at"]))"]
-        let rows = [["recipients", Output.plain(sent["recipient_count"])]]
+        let rows =
+            [["recipients", Output.plain(sent["recipient_count"])]]
             + CampaignOutput.suppressed(sent).map { ["suppressed: \($0.label)", String($0.count)] }
         lines += Output.table(["OUTCOME", "CUSTOMERS"], rows).map { "  " + $0 }
         return lines.joined(separator: "\n")
@@ -970,7 +940,8 @@ enum CampaignOutput {
             lines.append("  not sent by then")
             return lines.joined(separator: "\n")
         }
-        var send = "  sent to \(CampaignOutput.reach(sent)) at \(SegmentOutput.time(sent["sent_at"])), "
+        var send =
+            "  sent to \(CampaignOutput.reach(sent)) at \(SegmentOutput.time(sent["sent_at"])), "
             + CampaignOutput.audience(result["audience"])
         if let version = Output.nonNull(sent["audience_version"]) { send += " version \(Output.plain(version))" }
         lines.append(send)

@@ -35,15 +35,45 @@ extension RPCCommand {
     /// A failure is printed to stderr and ends the process with its ``CtlFailure/exitCode``; params
     /// that cannot be built exit with status 64.
     mutating func run() throws {
-        let params: JSON?
+        let result = try self.callOrExit(self.method, try self.checkedParams())
+        print(self.global.json ? result.serializedString() : self.render(result))
+    }
+
+    /// ``params()``; params that cannot be built exit with status 64.
+    func checkedParams() throws -> JSON? {
         do {
-            params = try self.params()
+            return try self.params()
         } catch let error as ValidationError {
             // Thrown from run(), ArgumentParser would show the root command's usage; say it plainly.
             Output.printError(["crmctl: \(error.message) (see --help)"])
             throw ExitCode.validationFailure
         }
-        let result = try self.callOrExit(self.method, params)
+    }
+
+    /// ``run()`` for a paged listing (`members`, `next_cursor`): with `all`, every later page is asked
+    /// for at the first page's `as_of` (so all of them describe the same instant even without
+    /// `--as-of`) and the members are printed together.
+    func runPaged(all: Bool) throws {
+        let params = try self.checkedParams()
+        var result = try self.callOrExit(self.method, params)
+        if all {
+            var members = result["members"]?.arrayValue ?? []
+            var page = params ?? [:]
+            page["as_of"] = result["as_of"]
+            var next = Output.nonNull(result["next_cursor"])
+            while let cursor = next {
+                page["cursor"] = cursor
+                let more = try self.callOrExit(self.method, page)
+                members += more["members"]?.arrayValue ?? []
+                next = Output.nonNull(more["next_cursor"])
+                if next == cursor {
+                    Output.printError(["crmctl: crmd returned the cursor \(Output.plain(cursor)) twice"])
+                    throw ExitCode(2)
+                }
+            }
+            result["members"] = .array(members)
+            result["next_cursor"] = .null
+        }
         print(self.global.json ? result.serializedString() : self.render(result))
     }
 

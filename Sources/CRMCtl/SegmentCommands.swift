@@ -352,35 +352,7 @@ extension SegmentGroup {
 
         /// One page, or with `--all` every page: the later pages ask about the first page's `as_of`,
         /// so all of them describe the same instant even without `--as-of`.
-        mutating func run() throws {
-            let params: JSON?
-            do {
-                params = try self.params()
-            } catch let error as ValidationError {
-                Output.printError(["crmctl: \(error.message) (see --help)"])
-                throw ExitCode.validationFailure
-            }
-            var result = try self.callOrExit(self.method, params)
-            if self.all {
-                var members = result["members"]?.arrayValue ?? []
-                var page = params ?? [:]
-                page["as_of"] = result["as_of"]
-                var next = Output.nonNull(result["next_cursor"])
-                while let cursor = next {
-                    page["cursor"] = cursor
-                    let more = try self.callOrExit(self.method, page)
-                    members += more["members"]?.arrayValue ?? []
-                    next = Output.nonNull(more["next_cursor"])
-                    if next == cursor {
-                        Output.printError(["crmctl: crmd returned the cursor \(Output.plain(cursor)) twice"])
-                        throw ExitCode(2)
-                    }
-                }
-                result["members"] = .array(members)
-                result["next_cursor"] = .null
-            }
-            print(self.global.json ? result.serializedString() : self.render(result))
-        }
+        mutating func run() throws { try self.runPaged(all: self.all) }
 
         func render(_ result: JSON) -> String { SegmentOutput.members(result) }
     }
@@ -535,12 +507,20 @@ enum SegmentOutput {
 
     /// `segment.members`: a header line, the ids one a line, and how to get the next page.
     static func members(_ result: JSON) -> String {
-        let members = (result["members"]?.arrayValue ?? []).map(Output.plain)
         var header = "segment \(Output.plain(result["segment_id"])) version \(Output.plain(result["version"]))"
         if result["definition"]?.stringValue == "current" { header += " (current definition)" }
         header += " as of \(SegmentOutput.time(result["as_of"]))"
         if result["retired"]?.boolValue == true { header += " (retired)" }
         if result["cost"] == "replay" { header += " (from the log folded up to then)" }
+        return SegmentOutput.page(
+            header, result, flags: result["definition"]?.stringValue == "current" ? " --current" : "")
+    }
+
+    /// A page of member ids under `header` (completed with the count), and how to ask for the next
+    /// page (`flags`: the options besides the cursor and `--as-of` it needs).
+    static func page(_ header: String, _ result: JSON, flags: String = "") -> String {
+        let members = (result["members"]?.arrayValue ?? []).map(Output.plain)
+        var header = header
         if let count = result["count"]?.intValue {
             header += ": " + SegmentOutput.counted(count, "member")
         } else {
@@ -548,9 +528,9 @@ enum SegmentOutput {
         }
         var lines = [header] + members
         if let next = Output.nonNull(result["next_cursor"]) {
-            var hint = "more: --cursor \(Output.cursorArgument(next)) --as-of \(Output.plain(result["as_of"]))"
-            if result["definition"]?.stringValue == "current" { hint += " --current" }
-            lines.append(hint + " (or --all)")
+            lines.append(
+                "more: --cursor \(Output.cursorArgument(next)) --as-of \(Output.plain(result["as_of"]))\(flags) (or --all)"
+            )
         }
         return lines.joined(separator: "\n")
     }
@@ -577,7 +557,8 @@ enum SegmentOutput {
                 SegmentOutput.time(interval["exited_at"]), duration ?? "-", bars[index],
             ]
         }
-        var header = "customer \(customer) in segment \(segment): "
+        var header =
+            "customer \(customer) in segment \(segment): "
             + SegmentOutput.counted(Int64(intervals.count), "interval")
         if intervals.last?["exited_at"]?.isNull == true { header += ", a member now" }
         var lines = [header]

@@ -241,14 +241,7 @@ public struct SegmentProjector: Projector {
         let context = try self.context(txn)
         let clock = context.evaluator.clock
         let rules = try txn.get(self.segments, Self.rfmMapKey).map { try RfmRule.decoded($0) } ?? RfmRule.defaults
-        var all: [(String, SegmentFacts)] = []
-        try txn.withCursor(self.facts) { cursor in
-            var entry = try cursor.first()
-            while let found = entry {
-                all.append((String(decoding: found.key, as: UTF8.self), try SegmentFacts(decoding: found.valueBytes)))
-                entry = try cursor.next()
-            }
-        }
+        let all = try self.allFacts(txn)
         let start = BusinessDay(days: day.days - Int64(snapshot.windowDays) + 1)
         var buyers: [(index: Int, recency: Int64, frequency: Int, monetary: Int128)] = []
         for (index, (_, facts)) in all.enumerated() where !facts.merged {
@@ -346,14 +339,7 @@ public struct SegmentProjector: Projector {
         _ versions: [SegmentVersion], at: Int64, before: Context, _ txn: Transaction, _ change: () throws -> Void
     ) throws {
         guard !versions.isEmpty else { return try change() }
-        var all: [(String, SegmentFacts)] = []
-        try txn.withCursor(self.facts) { cursor in
-            var entry = try cursor.first()
-            while let found = entry {
-                all.append((String(decoding: found.key, as: UTF8.self), try SegmentFacts(decoding: found.valueBytes)))
-                entry = try cursor.next()
-            }
-        }
+        let all = try self.allFacts(txn)
         for version in versions {
             for (id, facts) in all { try self.advance(version, id, facts, to: at, before, txn) }
         }
@@ -403,19 +389,13 @@ public struct SegmentProjector: Projector {
         // The new version starts with everyone evaluated at its definition.
         let after = try self.context(txn)
         guard let version = after.versions[segment.segmentID]?.last else { return }
-        try txn.withCursor(self.facts) { cursor in
-            var entry = try cursor.first()
-            while let found = entry {
-                let facts = try SegmentFacts(decoding: found.valueBytes)
-                if after.evaluator.holds(version.filter, facts, at: at) {
-                    var membership = SegmentMembership()
-                    membership.set(true, at: at)
-                    try txn.put(
-                        self.members, Self.memberKey(version, String(decoding: found.key, as: UTF8.self)),
-                        membership.encoded())
-                }
-                entry = try cursor.next()
+        try self.forEachFacts(txn) { id, facts in
+            if after.evaluator.holds(version.filter, facts, at: at) {
+                var membership = SegmentMembership()
+                membership.set(true, at: at)
+                try txn.put(self.members, Self.memberKey(version, id), membership.encoded())
             }
+            return true
         }
     }
 
@@ -538,6 +518,31 @@ public struct SegmentProjector: Projector {
 
     func loadFacts(_ id: String, _ txn: Transaction) throws -> SegmentFacts? {
         try txn.get(self.facts, id).map { try SegmentFacts(decoding: $0) }
+    }
+
+    /// Calls `body` with every customer's id and facts in id order (after `cursor`, when given) until
+    /// it returns `false`.
+    func forEachFacts(
+        after cursor: String? = nil, _ txn: Transaction, _ body: (String, SegmentFacts) throws -> Bool
+    ) throws {
+        try txn.withCursor(self.facts) { scan in
+            var entry = try cursor.map { try scan.seek(atOrAfter: Array($0.utf8) + [0]) } ?? scan.first()
+            while let found = entry,
+                try body(String(decoding: found.key, as: UTF8.self), try SegmentFacts(decoding: found.valueBytes))
+            {
+                entry = try scan.next()
+            }
+        }
+    }
+
+    /// Every customer's id and facts, in id order.
+    func allFacts(_ txn: Transaction) throws -> [(String, SegmentFacts)] {
+        var all: [(String, SegmentFacts)] = []
+        try self.forEachFacts(txn) { id, facts in
+            all.append((id, facts))
+            return true
+        }
+        return all
     }
 
     static func memberPrefix(_ version: SegmentVersion) -> [UInt8] {

@@ -96,29 +96,9 @@ extension SegmentProjector {
     func page(
         after cursor: String?, limit: Int, _ txn: Transaction, isMember: (String, SegmentFacts) throws -> Bool
     ) throws -> JSON {
-        var members: [JSON] = []
-        var count = 0
-        var next: String?
-        try txn.withCursor(self.facts) { scan in
-            var entry = try cursor.map { try scan.seek(atOrAfter: Array($0.utf8) + [0]) } ?? scan.first()
-            while let found = entry {
-                let customerID = String(decoding: found.key, as: UTF8.self)
-                if try isMember(customerID, try SegmentFacts(decoding: found.valueBytes)) {
-                    count += 1
-                    if members.count < limit {
-                        members.append(.string(customerID))
-                    } else if next == nil {
-                        next = members.last?.stringValue
-                        if cursor != nil { break }
-                    }
-                }
-                entry = try scan.next()
-            }
-        }
-        return [
-            "count": cursor == nil ? .int(Int64(count)) : .null, "members": .array(members),
-            "next_cursor": .string(next),
-        ]
+        var page = MemberPage(limit: limit, cursor: cursor)
+        try self.forEachFacts(after: cursor, txn) { id, facts in try !isMember(id, facts) || page.add(id) }
+        return page.json
     }
 
     /// The instant and filter of a `segment.members` or `segment.preview` this model cannot answer
@@ -130,7 +110,6 @@ extension SegmentProjector {
         _ method: String, _ json: JSON?, _ txn: Transaction
     ) throws -> (instant: Int64, filter: SegmentFilter, version: Int64?)? {
         var params = try Params(json)
-        guard try params.raw("as_of") != nil else { return nil }
         let instant = try Self.instant(&params)
         let context = try self.context(txn)
         if method == "segment.members" {
@@ -143,12 +122,9 @@ extension SegmentProjector {
         guard let raw = try params.raw("filter") else { return nil }
         let filter = try SegmentFilterJSON.filter(raw)
         var later = false
-        try txn.withCursor(self.facts) { scan in
-            var entry = try scan.first()
-            while let found = entry, !later {
-                later = try SegmentFacts(decoding: found.valueBytes).at > instant
-                entry = try scan.next()
-            }
+        try self.forEachFacts(txn) { _, facts in
+            later = facts.at > instant
+            return !later
         }
         return later ? (instant, filter, nil) : nil
     }
@@ -166,13 +142,9 @@ extension SegmentProjector {
             _ = try params.raw("filter")
             _ = try Self.instant(&params)
             try params.finish()
-            var page = try self.page(after: nil, limit: 20, txn) { _, facts in passes(facts) }
-            page["sample"] = page["members"]
-            page["members"] = nil
-            page["next_cursor"] = nil
-            page["as_of"] = .string(Timestamp.format(instant))
-            page["cost"] = "replay"
-            return page
+            var answer = try self.preview(filter, at: instant, context, txn)
+            answer["cost"] = "replay"
+            return answer
         }
         let id = try params.identifier("segment_id", required: true)!
         _ = try Self.instant(&params)
@@ -242,31 +214,20 @@ extension SegmentProjector {
                 details: ["segment_id": .string(other)]
             )
         }
-        var count = 0
-        var sample: [JSON] = []
-        var later = 0
-        try txn.withCursor(self.facts) { scan in
-            var entry = try scan.first()
-            while let found = entry {
-                let facts = try SegmentFacts(decoding: found.valueBytes)
-                if facts.at > instant {
-                    later += 1
-                } else if context.evaluator.holds(filter, facts, at: instant) {
-                    count += 1
-                    if sample.count < 20 { sample.append(.string(String(decoding: found.key, as: UTF8.self))) }
-                }
-                entry = try scan.next()
-            }
+        return try self.preview(filter, at: instant, context, txn)
+    }
+
+    /// `segment.preview`'s answer: the active customers whose facts pass `filter` at `instant` (the
+    /// router has made sure no customer changed after it), counted, and the first 20.
+    func preview(_ filter: SegmentFilter, at instant: Int64, _ context: Context, _ txn: Transaction) throws -> JSON {
+        var page = try self.page(after: nil, limit: 20, txn) { _, facts in
+            context.evaluator.holds(filter, facts, at: instant)
         }
-        guard later == 0 else {
-            throw Rejection.invalid(
-                "as_of",
-                "\(later) customers changed after \(Timestamp.format(instant)): previewing a filter on the past "
-                    + "needs a replay of the log, which this version of crmd does not do yet (define the segment to "
-                    + "keep its history)"
-            )
-        }
-        return ["as_of": .string(Timestamp.format(instant)), "count": .int(Int64(count)), "sample": .array(sample)]
+        page["sample"] = page["members"]
+        page["members"] = nil
+        page["next_cursor"] = nil
+        page["as_of"] = .string(Timestamp.format(instant))
+        return page
     }
 
     /// `segment.get {segment_id}`: every version with its filter.
@@ -349,30 +310,22 @@ extension SegmentProjector {
         try params.finish()
         _ = try self.list(id, txn)
         let prefix = Array(id.utf8) + [0]
-        var members: [JSON] = []
-        var count = 0
-        var next: String?
+        var page = MemberPage(limit: limit, cursor: cursor)
         try txn.withCursor(self.listMembers) { scan in
             var entry = try scan.seek(atOrAfter: prefix + (cursor.map { Array($0.utf8) + [0] } ?? []))
             while let found = entry, found.key.starts(with: prefix) {
-                if try SegmentMembership(decoding: found.valueBytes).contains(instant) {
-                    count += 1
-                    let customerID = String(decoding: found.key.dropFirst(prefix.count), as: UTF8.self)
-                    if members.count < limit {
-                        members.append(.string(customerID))
-                    } else if next == nil {
-                        next = members.last?.stringValue
-                        if cursor != nil { break }
-                    }
+                if try SegmentMembership(decoding: found.valueBytes).contains(instant),
+                    !page.add(String(decoding: found.key.dropFirst(prefix.count), as: UTF8.self))
+                {
+                    break
                 }
                 entry = try scan.next()
             }
         }
-        return [
-            "list_id": .string(id), "as_of": .string(Timestamp.format(instant)),
-            "count": cursor == nil ? .int(Int64(count)) : .null, "members": .array(members),
-            "next_cursor": .string(next),
-        ]
+        var answer = page.json
+        answer["list_id"] = .string(id)
+        answer["as_of"] = .string(Timestamp.format(instant))
+        return answer
     }
 
     /// Every member of `segmentID` at `instant` in the version in force then, for a snapshot list.
@@ -393,17 +346,9 @@ extension SegmentProjector {
             )
         }
         var ids: [String] = []
-        try txn.withCursor(self.facts) { scan in
-            var entry = try scan.first()
-            while let found = entry {
-                let id = String(decoding: found.key, as: UTF8.self)
-                if try self.isMember(
-                    version, id, try SegmentFacts(decoding: found.valueBytes), at: instant, context, txn)
-                {
-                    ids.append(id)
-                }
-                entry = try scan.next()
-            }
+        try self.forEachFacts(txn) { id, facts in
+            if try self.isMember(version, id, facts, at: instant, context, txn) { ids.append(id) }
+            return true
         }
         return (version.version, ids)
     }
@@ -428,5 +373,39 @@ extension SegmentProjector {
             }
         }
         return ids
+    }
+}
+
+/// A page of member ids being collected: the first `limit` in id order, the count of all of them on
+/// the first page, and the cursor of the next page.
+struct MemberPage {
+    let limit: Int
+    let cursor: String?
+    var members: [JSON] = []
+    var count = 0
+    var next: String?
+
+    init(limit: Int, cursor: String?) {
+        self.limit = limit
+        self.cursor = cursor
+    }
+
+    /// Adds a member; `false` when the scan can stop (a later page needs no count).
+    mutating func add(_ id: String) -> Bool {
+        self.count += 1
+        if self.members.count < self.limit {
+            self.members.append(.string(id))
+        } else if self.next == nil {
+            self.next = self.members.last?.stringValue
+            return self.cursor == nil
+        }
+        return true
+    }
+
+    var json: JSON {
+        [
+            "count": self.cursor == nil ? .int(Int64(self.count)) : .null, "members": .array(self.members),
+            "next_cursor": .string(self.next),
+        ]
     }
 }
