@@ -32,6 +32,15 @@ let package = Package(
         ),
         .target(name: "LMDB", dependencies: ["CLMDB"], swiftSettings: swiftSettings),
 
+        // MARK: - NATS JetStream client (the relay and read replicas)
+        .systemLibrary(
+            name: "CNATS",
+            path: "Sources/CNATS",
+            pkgConfig: "libnats",
+            providers: [.apt(["libnats-dev"])]
+        ),
+        .target(name: "JetStream", dependencies: ["CNATS"], swiftSettings: swiftSettings),
+
         // MARK: - Pure layers
         .target(name: "CRMJSON", swiftSettings: swiftSettings),
         .target(
@@ -62,7 +71,7 @@ let package = Package(
         .target(
             name: "CRMApplication",
             dependencies: [
-                "LMDB", "CRMDomain", "CRMEventStore", "CRMProjections", "CRMJSON", "CRMParams",
+                "LMDB", "CRMDomain", "CRMEventStore", "CRMProjections", "CRMJSON", "CRMParams", "JetStream",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -157,7 +166,7 @@ let package = Package(
             name: "CRMApplicationTests",
             dependencies: [
                 "CRMApplication", "CRMRPC", "CRMDomain", "CRMEventStore", "CRMParams", "CRMProjections", "CRMTesting",
-                "CRMJSON", "CRMProtocol",
+                "CRMJSON", "CRMProtocol", "JetStream",
             ],
             swiftSettings: swiftSettings
         ),
@@ -184,7 +193,7 @@ let package = Package(
             name: "CRMDaemonTests",
             dependencies: [
                 "CRMTesting", "CRMProtocol", "CRMJSON", "CRMApplication", "CRMRPC", "CRMDomain", "CRMEventStore",
-                "LMDB",
+                "LMDB", "JetStream",
             ],
             swiftSettings: swiftSettings
         ),

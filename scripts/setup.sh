@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what crmd needs to build, when it is missing: liblmdb-dev (the LMDB C library and header).
+# Installs what crmd needs to build and test, when it is missing (see the package list below).
 # Idempotent: does nothing when everything is present.
 set -euo pipefail
 
@@ -8,22 +8,29 @@ if ! command -v swift >/dev/null 2>&1; then
     exit 1
 fi
 
-have_lmdb() {
-    [ -f /usr/include/lmdb.h ] && ldconfig -p 2>/dev/null | grep -q 'liblmdb\.so'
+# The Debian packages crmd needs: liblmdb-dev (the LMDB C library and header), libnats-dev (the NATS
+# C client, for the relay into JetStream and read replicas) and nats-server (the relay's tests start
+# one on loopback; its systemd unit is not used).
+missing_packages() {
+    [ -f /usr/include/lmdb.h ] && ldconfig -p 2>/dev/null | grep -q 'liblmdb\.so' || echo liblmdb-dev
+    [ -f /usr/include/nats/nats.h ] && ldconfig -p 2>/dev/null | grep -q 'libnats\.so' || echo libnats-dev
+    command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || echo nats-server
 }
 
-if ! have_lmdb; then
-    echo "setup: installing liblmdb-dev" >&2
+missing=$(missing_packages | tr '\n' ' ')
+if [ -n "${missing// /}" ]; then
+    echo "setup: installing $missing" >&2
     SUDO=""
     if [ "$(id -u)" -ne 0 ]; then
         if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
-            echo "setup: liblmdb-dev is missing and this user cannot install packages; run: apt-get install -y liblmdb-dev" >&2
+            echo "setup: $missing missing and this user cannot install packages; run: apt-get install -y $missing" >&2
             exit 1
         fi
     fi
     export DEBIAN_FRONTEND=noninteractive
-    if ! $SUDO apt-get install -y liblmdb-dev >/dev/null 2>&1; then
+    # shellcheck disable=SC2086
+    if ! $SUDO apt-get install -y $missing >/dev/null 2>&1; then
         $SUDO apt-get update
-        $SUDO apt-get install -y liblmdb-dev
+        $SUDO apt-get install -y $missing
     fi
 fi

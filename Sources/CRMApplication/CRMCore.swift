@@ -22,6 +22,10 @@ public final class CRMCore: Service, Sendable, ReadsStorage {
     private let writer: Writer<CommandPipeline.WriterJob>
     private let headSignal: HeadSignal
     private let idleSigner: IdleSigner?
+    /// Publishes the log to NATS JetStream, when configured.
+    public let relay: Relay?
+    /// Follows a primary's stream, on a read replica.
+    let follower: ReplicaFollower?
 
     /// The daemon's version, reported by `system.ping`.
     public static let version = CRMVersion.current
@@ -37,7 +41,18 @@ public final class CRMCore: Service, Sendable, ReadsStorage {
         self.writer = writer
         self.headSignal = headSignal
         self.commands = CommandPipeline(storage: storage, writer: writer, logger: logger)
-        self.queries = QueryRouter(storage: storage, writer: writer, logger: logger)
+        let configuration = storage.configuration
+        self.relay = configuration.relay.map {
+            Relay(configuration: $0, storage: storage, headSignal: headSignal, logger: logger)
+        }
+        // A replica whose log failed its start-up checks does not follow (nothing may be appended).
+        self.follower = configuration.replica.flatMap { replica in
+            storage.appendBlock?.reason == .readOnlyReplica
+                ? ReplicaFollower(configuration: replica, storage: storage, writer: writer, logger: logger) : nil
+        }
+        self.queries = QueryRouter(
+            storage: storage, writer: writer, links: (self.relay, self.follower), logger: logger
+        )
         self.subscriptions = Subscriptions(headSignal: headSignal, log: self.queries.log)
         self.idleSigner = checkpointer.map { IdleSigner(writer: writer, everyMillis: $0.everyMillis) }
     }
@@ -75,9 +90,16 @@ public final class CRMCore: Service, Sendable, ReadsStorage {
     }
 
     /// The core's long-running parts, in the order a `ServiceGroup` starts them: the core itself (the
-    /// writer thread), then the idle signer when checkpoints are signed. The group stops them in the
-    /// reverse order, so the writer stops last.
-    public var services: [any Service] { [self] + (self.idleSigner.map { [$0] } ?? []) }
+    /// writer thread), then the idle signer when checkpoints are signed, then the relay or the
+    /// replica's follower when configured. The group stops them in the reverse order, so the writer
+    /// stops last.
+    public var services: [any Service] {
+        var services: [any Service] = [self]
+        if let idleSigner = self.idleSigner { services.append(idleSigner) }
+        if let relay = self.relay { services.append(relay) }
+        if let follower = self.follower { services.append(follower) }
+        return services
+    }
 
     /// Waits for graceful shutdown (or cancellation), then ``shutdown()``: returns once the writer
     /// thread has committed what was queued, signed the last checkpoint and ended.

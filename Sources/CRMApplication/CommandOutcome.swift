@@ -69,6 +69,8 @@ public enum CommandOutcome: Sendable, Hashable {
     case rejected(Rejection)
     /// `projection.rebuild`: the status rows of the read models now rebuilding.
     case rebuildsStarted(JSON)
+    /// A read replica applied events from the primary's stream; the log's head is now this.
+    case replicated(position: UInt64)
     /// The outcome of an earlier try stored by a crmd before outcomes were typed: the JSON-RPC
     /// `{"result": …}` or `{"error": …}` text, replayed as it is.
     case storedReply([UInt8])
@@ -112,7 +114,7 @@ enum StoredOutcome {
             row.string(rejection.message)
             row.bool(rejection.details != nil)
             if let details = rejection.details { StoredOutcome.write(.fields(details), &row) }
-        case .rebuildsStarted, .storedReply:
+        case .rebuildsStarted, .storedReply, .replicated:
             return nil
         }
         return row.bytes

@@ -37,11 +37,13 @@ public final class CommandPipeline: Sendable {
         case command(CommandJob)
         /// `projection.rebuild`: start rebuilding the named read models.
         case rebuild(names: [String], reply: Pending<CommandOutcome>)
+        /// A read replica's next events from the primary's stream, with the hashes they must have.
+        case replicate(events: [(event: RecordedEvent, hash: [UInt8])], reply: Pending<CommandOutcome>)
 
         var reply: Pending<CommandOutcome> {
             switch self {
             case .command(let job): job.reply
-            case .rebuild(_, let reply): reply
+            case .rebuild(_, let reply), .replicate(_, let reply): reply
             }
         }
     }
@@ -419,6 +421,8 @@ public final class CommandPipeline: Sendable {
                                 try CoreStorage.startRebuilds(
                                     names, txn: txn, store: store, runner: runner, &lifecycles)
                             )
+                        case .replicate(let events, _):
+                            outcomes.append(try self.replicate(events, txn: txn, &lifecycles))
                         }
                     }
                     let head = try store.head(txn)
@@ -440,6 +444,48 @@ public final class CommandPipeline: Sendable {
                 logger.error("write transaction failed; the batch was not committed", metadata: ["error": "\(error)"])
                 let failure = CommandOutcome.failed(error, context: "storage failure", environment: environment)
                 for job in batch { job.reply.fulfil(failure) }
+            }
+        }
+
+        /// Appends a replica's events from the primary's stream exactly as the primary stored them —
+        /// each must follow the head and hash to the value the primary gave it, else nothing of the
+        /// job is appended (`chain_broken`) — and folds them like the primary's own, with the
+        /// personal data its keys can open (none, without the primary's key store).
+        private func replicate(
+            _ events: [(event: RecordedEvent, hash: [UInt8])],
+            txn: Transaction,
+            _ lifecycles: inout [ProjectionLifecycle]
+        ) throws -> CommandOutcome {
+            let (store, runner) = (self.storage.store, self.storage.runner)
+            while true {
+                do {
+                    let position = try txn.nested { child -> UInt64 in
+                        var head = try store.head(child).seq
+                        for (event, hash) in events {
+                            head = try store.appendExported(event, expectedHash: hash, child).seq
+                        }
+                        var decoded: [RecordedEvent] = []
+                        decoded.reserveCapacity(events.count)
+                        try store.forEachRecord(from: events.first?.event.seq ?? head + 1, child) { _, record in
+                            decoded.append(try EventRecord.decode(record, keys: store.piiKeys))
+                            return true
+                        }
+                        try runner.apply(decoded, child, lifecycles)
+                        return head
+                    }
+                    return .replicated(position: position)
+                } catch let failure as ProjectorFailure {
+                    try runner.markFailed(failure, &lifecycles, txn)
+                    self.logger.error(
+                        "projection failed on a replicated event; it stops folding and answers projection_failed",
+                        metadata: [
+                            "projection": "\(runner.readModels[failure.index].name)",
+                            "position": "\(failure.position)", "error": "\(failure.error)",
+                        ]
+                    )
+                } catch let error as ImportError {
+                    return .rejected(Rejection(.chainBroken, error.description))
+                }
             }
         }
 

@@ -43,6 +43,10 @@ public struct CoreConfiguration: Sendable {
     /// Where the key-encryption key lives (`kek-<epoch>.key`); `nil`: `<data_dir>-keys`, beside the
     /// data directory (with the signing key), never inside it.
     public var kekDirectory: String? = nil
+    /// Where the relay publishes the log (NATS JetStream); `nil`: no relay.
+    public var relay: RelayConfiguration? = nil
+    /// The primary's stream this crmd follows as a read replica (commands refused); `nil`: a primary.
+    public var replica: ReplicaConfiguration? = nil
     /// Read models folded in addition to the built-in ones (after them, in this order).
     public var additionalReadModels: [ProjectorFactory] = []
 

@@ -89,12 +89,14 @@ final class CoreStorage: Sendable {
             logger: logger,
             syncLimit: configuration.holdRebuilds ? nil : configuration.startupRebuildLimit
         )
-        self.appendBlock = CoreStorage.appendBlock(
+        let startupBlock = CoreStorage.appendBlock(
             tail: tail,
             unmatched: unmatched,
             decisionStateStop: decisionStateStop
         )
-        if let block = self.appendBlock {
+        // A replica appends only what it follows, through its own path; commands are the primary's.
+        self.appendBlock = startupBlock ?? configuration.replica?.refusal
+        if let block = startupBlock {
             logger.critical("crmd appends nothing to this log: \(block.message)")
         }
         runner.setHeld(configuration.holdRebuilds)
@@ -135,7 +137,9 @@ final class CoreStorage: Sendable {
             )
             return nil
         }
-        guard configuration.encryptPersonalData else { return nil }
+        // A replica holds the primary's events as stored (personal data as the primary's ciphertext)
+        // and makes no keys of its own.
+        guard configuration.encryptPersonalData, configuration.replica == nil else { return nil }
         let keyStore = try KeyStore(
             dataDirectory: configuration.dataDirectory, kekDirectory: kekDirectory, main: environment, create: true,
             logger: logger

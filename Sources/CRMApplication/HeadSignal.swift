@@ -7,6 +7,7 @@ final class HeadSignal: Sendable {
         var head: UInt64
         var closed = false
         var waiters: [UUID: (after: UInt64, continuation: CheckedContinuation<Void, Never>)] = [:]
+        var observers: [@Sendable (UInt64) -> Void] = []
     }
 
     private let state: Mutex<State>
@@ -16,18 +17,26 @@ final class HeadSignal: Sendable {
     /// The committed head.
     var head: UInt64 { self.state.withLock { $0.head } }
 
-    /// Writer side: the head after a commit; wakes everyone waiting for a lower one.
+    /// Writer side: the head after a commit; wakes everyone waiting for a lower one and tells the
+    /// observers.
     func publish(_ head: UInt64) {
-        let ready = self.state.withLock { state -> [CheckedContinuation<Void, Never>] in
+        let (ready, observers, now) = self.state.withLock { state in
             state.head = max(state.head, head)
             var ready: [CheckedContinuation<Void, Never>] = []
             for (id, waiter) in state.waiters where waiter.after < state.head {
                 ready.append(waiter.continuation)
                 state.waiters.removeValue(forKey: id)
             }
-            return ready
+            return (ready, state.observers, state.head)
         }
         for continuation in ready { continuation.resume() }
+        for observer in observers { observer(now) }
+    }
+
+    /// Calls `observer` with the head after every commit, on the writer thread: it must only take
+    /// note and return (threads that wait for commits without a task use it).
+    func observe(_ observer: @escaping @Sendable (UInt64) -> Void) {
+        self.state.withLock { $0.observers.append(observer) }
     }
 
     /// Wakes every waiter for good (shutdown).

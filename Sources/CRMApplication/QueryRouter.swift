@@ -43,11 +43,19 @@ public final class QueryRouter: Sendable, ReadsStorage {
     let queryOwners: [String: Int]
     let logger: Logger
     private let startedAt = Date()
+    /// The relay and the replica's follower, when running, for `system.stats`.
+    private let links: (relay: Relay?, follower: ReplicaFollower?)
 
     /// A router answering from `storage`, whose queries wait for commands queued with `writer`.
-    init(storage: CoreStorage, writer: Writer<CommandPipeline.WriterJob>, logger: Logger) {
+    init(
+        storage: CoreStorage,
+        writer: Writer<CommandPipeline.WriterJob>,
+        links: (relay: Relay?, follower: ReplicaFollower?) = (nil, nil),
+        logger: Logger
+    ) {
         self.storage = storage
         self.writer = writer
+        self.links = links
         self.log = LogQueries(storage: storage)
         self.timeTravel = TimeTravel(storage: storage)
         self.logger = logger
@@ -333,6 +341,8 @@ public final class QueryRouter: Sendable, ReadsStorage {
                     "kek_epoch": self.storage.keyStore.map { .int(Int64($0.epoch)) } ?? .null,
                 ],
                 "value_fit": self.storage.valueFitter.progress,
+                "relay": try self.links.relay?.stats(head: head.seq, txn) ?? .null,
+                "replica": self.links.follower?.stats(head: head.seq) ?? .null,
                 "uptime_seconds": .int(Int64(Date().timeIntervalSince(self.startedAt))),
                 "data_dir": .string(self.configuration.dataDirectory),
             ]

@@ -22,6 +22,8 @@ struct BenchSettings {
     var seed: UInt64
     var crmd: String
     var workDirectory: String
+    /// NATS server(s) the relay of the write/read/mixed/replay/rebuild daemon publishes to; `nil`: no relay.
+    var relayURL: String? = nil
     /// Print progress to stderr.
     var verbose: Bool
 
@@ -34,6 +36,7 @@ struct BenchSettings {
             "scale_customers": .int(Int64(self.scaleCustomers)), "value_customers": .int(Int64(self.valueCustomers)),
             "marketing_customers": .int(Int64(self.marketingCustomers)),
             "seed": .int(Int64(bitPattern: self.seed)), "crmd": .string(self.crmd),
+            "relay": self.relayURL.map { .string($0) } ?? .null,
         ]
     }
 }
@@ -66,6 +69,7 @@ final class Benchmark {
         if !serverModes.isEmpty {
             let daemon = BenchDaemon(executable: self.settings.crmd, workDirectory: root + "/main")
             try FileManager.default.createDirectory(atPath: root + "/main", withIntermediateDirectories: true)
+            if let url = self.settings.relayURL { daemon.extraArguments = try self.relayConfig(url, root: root) }
             try daemon.start()
             defer { daemon.stop() }
             self.report.version = try daemon.call("system.ping")["version"]?.stringValue ?? "?"
@@ -119,15 +123,50 @@ final class Benchmark {
         return self.report
     }
 
+    // MARK: - Relay
+
+    /// `--config FILE` turning the relay on towards `url`, into a stream of this run's own (a stream's
+    /// subjects may not overlap another's, and a new log needs a new stream).
+    private func relayConfig(_ url: String, root: String) throws -> [String] {
+        let run = "BENCH_\(ProcessInfo.processInfo.processIdentifier)_\(UInt32.random(in: 0...UInt32.max))"
+        let config: JSON = [
+            "relay": [
+                "enabled": true, "url": .string(url), "stream": .string(run),
+                "subject_prefix": .string("bench.\(run)"),
+            ]
+        ]
+        let path = root + "/relay.json"
+        try Data(config.serialized()).write(to: URL(fileURLWithPath: path))
+        self.log("relay on: stream \(run) at \(url)")
+        return ["--config", path]
+    }
+
+    /// Seconds from now (the end of a load) until the relay has published the whole log; fails after
+    /// 60 s or when the relay stopped.
+    private func relayCatchUp(_ daemon: BenchDaemon) throws -> Double {
+        let start = LoadRunner.now()
+        while true {
+            let stats = try daemon.call("system.stats")
+            let relay = stats["relay"] ?? .null
+            let elapsed = Double(LoadRunner.now() - start) / 1e9
+            if relay["lag_events"]?.intValue == 0 { return elapsed }
+            if relay["state"] == "failed" || elapsed > 60 {
+                throw BenchError("the relay did not catch up: \(relay.serializedString())")
+            }
+            usleep(2_000)
+        }
+    }
+
     // MARK: - Write
 
     private func write(_ daemon: BenchDaemon, root: String) throws {
-        let heavy = try self.writeLoad(
+        var heavy = try self.writeLoad(
             daemon,
             connections: self.settings.connections,
             pipeline: self.settings.pipeline,
             root: root
         )
+        if self.settings.relayURL != nil { heavy["relay_catch_up_s"] = .double(try self.relayCatchUp(daemon)) }
         self.report.sections.append(("write", heavy))
         let single = try self.writeLoad(daemon, connections: 1, pipeline: 1, root: root)
         self.report.sections.append(("write_sequential", single))

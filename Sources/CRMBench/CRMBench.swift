@@ -118,6 +118,15 @@ struct CRMBenchCommand: ParsableCommand {
     @Option(name: .customLong("work-dir"), help: "Where temporary data directories go (default: $TMPDIR or /tmp).")
     var workDir: String?
 
+    @Option(
+        help: """
+            NATS server(s) for crmd's relay (e.g. nats://127.0.0.1:4222): the write, read, mixed, replay and \
+            rebuild daemon publishes its log into a JetStream stream of its own, and the write figures add \
+            relay_catch_up_s, the seconds the relay takes after the load to have published everything.
+            """
+    )
+    var relay: String?
+
     @Flag(help: "Print one JSON object instead of a table.")
     var json = false
 
@@ -160,6 +169,7 @@ struct CRMBenchCommand: ParsableCommand {
             seed: self.seed,
             crmd: self.crmd ?? BenchDaemon.defaultExecutable(),
             workDirectory: self.workDir ?? ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp",
+            relayURL: self.relay,
             verbose: !self.json
         )
         let modes: [Mode] = self.mode == .all ? [.write, .read, .mixed, .replay, .rebuild, .scale] : [self.mode]

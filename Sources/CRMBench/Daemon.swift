@@ -10,6 +10,8 @@ final class BenchDaemon {
     let dataDirectory: String
     /// crmd's stderr goes to this file (a pipe nobody drains could block the daemon).
     let logPath: String
+    /// Arguments added after the socket, data directory and log level (e.g. `--config FILE`).
+    var extraArguments: [String] = []
     private(set) var process: Process?
 
     /// The `crmd` beside this `crm-bench` executable (the same build's products directory).
@@ -32,6 +34,7 @@ final class BenchDaemon {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: self.executable)
         process.arguments = ["--socket", self.socketPath, "--data-dir", self.dataDirectory, "--log-level", "warning"]
+            + self.extraArguments
         let output = Pipe()
         if !FileManager.default.fileExists(atPath: self.logPath) {
             _ = FileManager.default.createFile(atPath: self.logPath, contents: nil)

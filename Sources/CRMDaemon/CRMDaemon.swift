@@ -29,7 +29,8 @@ struct CRMDaemonCommand: AsyncParsableCommand {
             Serves JSON-RPC 2.0 (one JSON object per line) on a Unix socket, appends every accepted \
             command as events to an LMDB log, and answers queries from read models folded from it. \
             Settings come from built-in defaults, then --config FILE, then CRMD_* environment \
-            variables (CRMD_SOCKET, CRMD_SOCKET_MODE, CRMD_DATA_DIR, CRMD_MAX_LINE_BYTES, CRMD_LOG_LEVEL), \
+            variables (CRMD_SOCKET, CRMD_SOCKET_MODE, CRMD_DATA_DIR, CRMD_MAX_LINE_BYTES, CRMD_LOG_LEVEL, \
+            CRMD_REPLICA_OF), \
             then these flags. It refuses to start when a live server answers on the socket path or \
             the path is not a socket (a stale socket file is replaced). Stop it with SIGTERM or \
             SIGINT: it finishes in-flight commands (requests still running after 5 s are cancelled), \
@@ -56,6 +57,12 @@ struct CRMDaemonCommand: AsyncParsableCommand {
     )
     var signingKey: String?
 
+    @Option(
+        name: .customLong("replica-of"),
+        help: "Serve as a read replica of a primary's relay stream, NATS_URL/STREAM (e.g. nats://10.0.0.5:4222/CRMD)."
+    )
+    var replicaOf: String?
+
     func run() async throws {
         var settings = DaemonConfiguration()
         do {
@@ -65,6 +72,7 @@ struct CRMDaemonCommand: AsyncParsableCommand {
             if let dataDir { settings.dataDirectory = dataDir }
             if let logLevel { settings.logLevel = try DaemonConfiguration.parseLevel(logLevel) }
             if let signingKey { settings.signingKey = signingKey }
+            if let replicaOf { settings.replicaOf = replicaOf }
             try settings.finalize()
         } catch let error as StartupError {
             throw ValidationError(error.description)
@@ -107,7 +115,12 @@ struct CRMDaemonCommand: AsyncParsableCommand {
         coreConfiguration.encryptPersonalData = settings.encryptPersonalData
         coreConfiguration.checkpointEveryEvents = UInt64(settings.checkpointEveryEvents)
         coreConfiguration.checkpointEverySeconds = settings.checkpointEverySeconds
-        if let path = settings.signingKey, path != DaemonConfiguration.signingOff {
+        coreConfiguration.relay = settings.relay
+        coreConfiguration.replica = settings.replicaOf.flatMap {
+            ReplicaConfiguration.parse($0, primarySocket: settings.primarySocket)
+        }
+        // A replica signs nothing: the checkpoints of the log are the primary's.
+        if let path = settings.signingKey, path != DaemonConfiguration.signingOff, coreConfiguration.replica == nil {
             let (key, created) = try SigningKey.loadOrCreate(path: path, dataDirectory: settings.dataDirectory)
             coreConfiguration.signingKey = key
             if created {

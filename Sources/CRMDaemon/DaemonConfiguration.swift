@@ -30,6 +30,8 @@ import Logging
 /// | `checkpoint_every_events` | `1000` | a signed checkpoint once this many events are unsigned... |
 /// | `checkpoint_every_seconds` | `5` | ...or this many seconds after the last one while events are unsigned (also when idle), and at shutdown |
 /// | `log_level` | `info` | trace, debug, info, notice, warning, error, critical |
+/// | `relay` | `{"enabled": false}` | the relay into NATS JetStream: `enabled`, `url` (`nats://127.0.0.1:4222`; servers of a cluster separated by commas), `stream` (`CRMD`), `subject_prefix` (`crmd.events`), `replicas` (1; copies of each message when the relay creates the stream), `max_pending` (512; publishes awaiting acknowledgement) |
+/// | `replica` | `{"of": ""}` | `of`: `NATS_URL/STREAM` of a primary's relay stream makes this crmd a read replica of it (also `--replica-of`); `primary_socket`: the primary's socket, named when a replica refuses a command |
 /// | `access` | `[]` (every peer is admin) | roles by uid or gid: `[{"uid": 1000, "roles": ["write"]}, {"gid": 27, "roles": ["audit"]}]`; roles are read, audit, write, admin |
 ///
 /// Environment variables: `CRMD_SOCKET`, `CRMD_SOCKET_MODE`, `CRMD_DATA_DIR`, `CRMD_MAX_LINE_BYTES`,
@@ -58,8 +60,20 @@ struct DaemonConfiguration: Equatable {
     var checkpointEveryEvents = 1000
     var checkpointEverySeconds = 5
     var access = AccessPolicy.open
+    /// The relay's settings, when `relay.enabled`.
+    var relay: RelayConfiguration? = nil
+    /// `replica.of` / `--replica-of`: the stream to follow as a read replica.
+    var replicaOf: String? = nil
+    /// `replica.primary_socket`.
+    var primarySocket: String? = nil
+
+    /// The keys of the `relay` section.
+    static let relayKeys: Set<String> = ["enabled", "url", "stream", "subject_prefix", "replicas", "max_pending"]
+    /// The keys of the `replica` section.
+    static let replicaKeys: Set<String> = ["of", "primary_socket"]
 
     static let knownKeys: Set<String> = [
+        "relay", "replica",
         "socket_path", "socket_mode", "data_dir", "backup_dir", "max_line_bytes", "max_in_flight_per_connection",
         "max_batch", "map_size_mb", "log_level", "access", "startup_rebuild_limit", "rebuild_chunk_events",
         "writer_nice", "signing_key", "checkpoint_every_events", "checkpoint_every_seconds", "max_unsent_reply_bytes",
@@ -129,6 +143,25 @@ struct DaemonConfiguration: Equatable {
             self.writerNice = Int(number)
         }
         if let value = try string("log_level") { self.logLevel = try DaemonConfiguration.parseLevel(value) }
+        if let value = members["relay"] { try self.applyRelay(value, file: path) }
+        if let value = members["replica"] {
+            guard case .object(let section) = value else {
+                throw StartupError("config file \(path): replica must be an object")
+            }
+            for key in section.keys.sorted() where !DaemonConfiguration.replicaKeys.contains(key) {
+                throw StartupError(
+                    "config file \(path): unknown key \"replica.\(key)\" (known: "
+                        + DaemonConfiguration.replicaKeys.sorted().map { "replica." + $0 }.joined(separator: ", ") + ")"
+                )
+            }
+            for (key, member) in section {
+                guard case .string(let text) = member else {
+                    throw StartupError("config file \(path): replica.\(key) must be a string")
+                }
+                if key == "of" { self.replicaOf = text.isEmpty ? nil : text }
+                if key == "primary_socket" { self.primarySocket = text.isEmpty ? nil : text }
+            }
+        }
         if let value = members["access"] {
             do {
                 self.access = try AccessPolicy(json: value)
@@ -136,6 +169,44 @@ struct DaemonConfiguration: Equatable {
                 throw StartupError("config file \(path): \(error.description)")
             }
         }
+    }
+
+    /// Applies the `relay` section of a config file.
+    private mutating func applyRelay(_ value: JSON, file path: String) throws {
+        guard case .object(let section) = value else { throw StartupError("config file \(path): relay must be an object") }
+        for key in section.keys.sorted() where !DaemonConfiguration.relayKeys.contains(key) {
+            throw StartupError(
+                "config file \(path): unknown key \"relay.\(key)\" (known: "
+                    + DaemonConfiguration.relayKeys.sorted().map { "relay." + $0 }.joined(separator: ", ") + ")"
+            )
+        }
+        func string(_ key: String) throws -> String? {
+            guard let member = section[key] else { return nil }
+            guard case .string(let text) = member, !text.isEmpty else {
+                throw StartupError("config file \(path): relay.\(key) must be a non-empty string")
+            }
+            return text
+        }
+        func int(_ key: String) throws -> Int? {
+            guard let member = section[key] else { return nil }
+            guard let number = member.intValue, number > 0 else {
+                throw StartupError("config file \(path): relay.\(key) must be a positive integer")
+            }
+            return Int(number)
+        }
+        var enabled = false
+        if let member = section["enabled"] {
+            guard case .bool(let flag) = member else {
+                throw StartupError("config file \(path): relay.enabled must be true or false")
+            }
+            enabled = flag
+        }
+        var relay = RelayConfiguration(url: try string("url") ?? "nats://127.0.0.1:4222")
+        if let stream = try string("stream") { relay.stream = stream }
+        if let prefix = try string("subject_prefix") { relay.subjectPrefix = prefix }
+        if let replicas = try int("replicas") { relay.replicas = replicas }
+        if let pending = try int("max_pending") { relay.maxPending = pending }
+        self.relay = enabled ? relay : nil
     }
 
     /// Applies `CRMD_*` environment variables.
@@ -154,6 +225,7 @@ struct DaemonConfiguration: Equatable {
         if let value = environment["CRMD_LOG_LEVEL"], !value.isEmpty {
             self.logLevel = try DaemonConfiguration.parseLevel(value)
         }
+        if let value = environment["CRMD_REPLICA_OF"], !value.isEmpty { self.replicaOf = value }
     }
 
     /// The `signing_key` value that turns signing off.
@@ -192,6 +264,16 @@ struct DaemonConfiguration: Equatable {
             self.signingKey = absolute(self.signingKey ?? self.dataDirectory + "-keys/signing.key")
         }
         self.kekDirectory = absolute(self.kekDirectory ?? self.dataDirectory + "-keys")
+        if let replicaOf = self.replicaOf {
+            guard ReplicaConfiguration.parse(replicaOf) != nil else {
+                throw StartupError(
+                    "replica.of \"\(replicaOf)\" is not NATS_URL/STREAM (e.g. nats://10.0.0.5:4222/CRMD)"
+                )
+            }
+            if self.relay != nil {
+                throw StartupError("a read replica cannot run the relay: turn relay.enabled off or drop replica.of")
+            }
+        }
         guard self.socketPath.utf8.count <= 107 else {
             throw StartupError("socket path \(self.socketPath) is longer than the 107 bytes Unix sockets allow")
         }

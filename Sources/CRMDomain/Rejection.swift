@@ -83,6 +83,9 @@ public enum Reason: String, Sendable, CaseIterable {
     case emptyAudience = "empty_audience"
     /// `campaign.record` for a customer the campaign was not sent to.
     case notARecipient = "not_a_recipient"
+    /// A command sent to a read replica, which answers queries only (`details.primary_socket` names
+    /// the primary's socket when configured).
+    case readOnlyReplica = "read_only_replica"
     /// `events.read {decrypt: true}` met personal data whose key is unknown (not erased: missing or
     /// damaged in the key store); `details.kid` names it.
     case piiUnavailable = "pii_unavailable"

@@ -33,7 +33,7 @@ public enum RPCErrorCode {
             "refund_exceeds_order", "order_cancelled", "currency_mismatch", "model_not_fitted", "insufficient_data",
             "fit_failed", "unknown_survey", "invalid_score", "survey_closed", "survey_expired", "unknown_segment",
             "invalid_filter", "unknown_list", "unknown_campaign", "campaign_already_sent", "empty_audience",
-            "not_a_recipient",
+            "not_a_recipient", "read_only_replica",
         ]
         for (offset, reason) in domain.enumerated() { table[reason] = -32001 - offset }
         return table

@@ -66,6 +66,7 @@ public enum RPCReplies {
         case .committed(let receipt): return .success(RPCReplies.result(receipt))
         case .rejected(let rejection): return .failure(RPCError(rejection))
         case .rebuildsStarted(let status): return .success(status)
+        case .replicated(let position): return .success(["position": .int(Int64(position))])
         case .storedReply(let text):
             guard let json = try? JSON.parse(text) else {
                 return .failure(RPCError(reason: "internal", message: "stored reply is unreadable"))
