@@ -42,12 +42,15 @@ public final class QueryRouter: Sendable, ReadsStorage {
     /// Query method → index of the read model answering it.
     let queryOwners: [String: Int]
     let logger: Logger
+    /// The core's metrics, which `system.metrics` exports.
+    let metrics: CRMMetrics
     private let startedAt = Date()
 
     /// A router answering from `storage`, whose queries wait for commands queued with `writer`.
-    init(storage: CoreStorage, writer: Writer<CommandPipeline.WriterJob>, logger: Logger) {
+    init(storage: CoreStorage, writer: Writer<CommandPipeline.WriterJob>, metrics: CRMMetrics, logger: Logger) {
         self.storage = storage
         self.writer = writer
+        self.metrics = metrics
         self.log = LogQueries(storage: storage)
         self.timeTravel = TimeTravel(storage: storage)
         self.logger = logger
@@ -60,7 +63,8 @@ public final class QueryRouter: Sendable, ReadsStorage {
 
     /// The methods answered here rather than by a read model.
     static let systemMethods = [
-        "system.ping", "system.stats", "system.backup", "events.read", "audit.verify", "audit.checkpoints",
+        "system.ping", "system.stats", "system.metrics", "system.backup", "events.read", "audit.verify",
+        "audit.checkpoints",
         "customer.history", "deal.history", "ticket.history", "projection.status", "customer.export",
         "system.migrate", "keys.rotate", "keys.backup", "customer.erasure_status",
     ]
@@ -178,6 +182,9 @@ public final class QueryRouter: Sendable, ReadsStorage {
         case "system.stats":
             try Params(params).finish()
             return try self.stats()
+        case "system.metrics":
+            try Params(params).finish()
+            return ["content_type": .string(CRMMetrics.contentType), "text": .string(self.metricsExposition())]
         case "events.read":
             return try self.log.readEvents(params, personalData: traits.readsPersonalData)
         case "customer.history", "deal.history", "ticket.history":
@@ -311,6 +318,39 @@ public final class QueryRouter: Sendable, ReadsStorage {
             )
         }
         return keyStore
+    }
+
+    /// The query methods of the read models, `system.*` and log methods included: every method this
+    /// router answers.
+    public var queryMethods: [String] {
+        Array(self.queryOwners.keys) + QueryRouter.systemMethods + QueryRouter.combinedQueries
+    }
+
+    /// The core's metrics in the Prometheus text format (`system.metrics`, the HTTP listener), with
+    /// the figures read at scrape time brought up to date first: the log head, the LMDB file, the
+    /// writer's backlog and where each read model stands.
+    public func metricsExposition() -> String {
+        let metrics = self.metrics
+        do {
+            let head = try self.environment.read { txn in try self.store.head(txn).seq }
+            metrics.set("crmd_log_head_position", Double(head))
+            metrics.set("crmd_lmdb_file_size_bytes", Double(self.environment.usedBytes))
+            metrics.set("crmd_lmdb_map_size_bytes", Double(self.environment.mapSize))
+            metrics.set("crmd_writer_backlog", Double(self.writer.backlog))
+            for (model, lifecycle) in zip(self.runner.readModels, self.runner.lifecycles) {
+                let labels = [("projection", model.name)]
+                let rebuild = lifecycle.rebuild
+                metrics.set("crmd_projection_checkpoint_position", Double(lifecycle.checkpoint), labels: labels)
+                metrics.set("crmd_projection_rebuilding", rebuild == nil ? 0 : 1, labels: labels)
+                metrics.set("crmd_projection_rebuild_position", Double(rebuild?.checkpoint ?? 0), labels: labels)
+                let target = rebuild == nil ? 0 : Double(head)
+                metrics.set("crmd_projection_rebuild_target_position", target, labels: labels)
+                metrics.set("crmd_projection_failed", lifecycle.failure == nil ? 0 : 1, labels: labels)
+            }
+        } catch {
+            self.logger.warning("reading the figures of the metrics failed", metadata: ["error": "\(error)"])
+        }
+        return metrics.emit()
     }
 
     private func stats() throws -> JSON {
