@@ -30,6 +30,7 @@ import Logging
 /// | `checkpoint_every_events` | `1000` | a signed checkpoint once this many events are unsigned... |
 /// | `checkpoint_every_seconds` | `5` | ...or this many seconds after the last one while events are unsigned (also when idle), and at shutdown |
 /// | `log_level` | `info` | trace, debug, info, notice, warning, error, critical |
+/// | `metrics_listen` | `""` (off) | loopback `HOST:PORT` (e.g. `127.0.0.1:9464`) of an HTTP listener answering `GET /metrics` for Prometheus; other addresses are refused at start (see docs/OPERATIONS.md) |
 /// | `access` | `[]` (every peer is admin) | roles by uid or gid: `[{"uid": 1000, "roles": ["write"]}, {"gid": 27, "roles": ["audit"]}]`; roles are read, audit, write, admin |
 ///
 /// Environment variables: `CRMD_SOCKET`, `CRMD_SOCKET_MODE`, `CRMD_DATA_DIR`, `CRMD_MAX_LINE_BYTES`,
@@ -58,12 +59,14 @@ struct DaemonConfiguration: Equatable {
     var checkpointEveryEvents = 1000
     var checkpointEverySeconds = 5
     var access = AccessPolicy.open
+    /// `HOST:PORT` of the HTTP metrics listener; empty: none.
+    var metricsListen = ""
 
     static let knownKeys: Set<String> = [
         "socket_path", "socket_mode", "data_dir", "backup_dir", "max_line_bytes", "max_in_flight_per_connection",
         "max_batch", "map_size_mb", "log_level", "access", "startup_rebuild_limit", "rebuild_chunk_events",
         "writer_nice", "signing_key", "checkpoint_every_events", "checkpoint_every_seconds", "max_unsent_reply_bytes",
-        "max_batch_requests", "kek_dir", "encrypt_pii",
+        "max_batch_requests", "kek_dir", "encrypt_pii", "metrics_listen",
     ]
 
     /// Applies the members of a config file.
@@ -129,6 +132,7 @@ struct DaemonConfiguration: Equatable {
             self.writerNice = Int(number)
         }
         if let value = try string("log_level") { self.logLevel = try DaemonConfiguration.parseLevel(value) }
+        if let value = try string("metrics_listen") { self.metricsListen = value }
         if let value = members["access"] {
             do {
                 self.access = try AccessPolicy(json: value)
