@@ -125,31 +125,42 @@ public struct MetricsListener: Service {
         self.logger.info("metrics listener stopped")
     }
 
-    /// Answers the requests of one connection in order. Never throws.
+    /// Answers the requests of one connection in order, until the client closes it or, on graceful
+    /// shutdown, after the request being answered (a scraper keeps its connection open). Never throws.
     private func serve(_ connection: Connection) async {
         let channel = connection.channel
         do {
-            try await connection.executeThenClose { inbound in
-                var head: HTTPRequestHead?
-                for try await part in inbound {
-                    switch part {
-                    case .head(let request):
-                        head = request
-                    case .body:
-                        continue
-                    case .end:
-                        guard let request = head else { continue }
-                        head = nil
-                        // Written on the channel rather than with an outbound writer, so that the
-                        // bytes are in the socket before a `Connection: close` closes it.
-                        for part in self.response(to: request) { channel.write(part, promise: nil) }
-                        try await channel.writeAndFlush(HTTPServerResponsePart.end(nil))
-                        guard request.isKeepAlive else { return }
-                    }
-                }
+            try await withGracefulShutdownHandler {
+                try await self.answer(connection)
+            } onGracefulShutdown: {
+                channel.close(mode: .input, promise: nil)
             }
         } catch {
             self.logger.debug("metrics connection failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Answers the requests of `connection` in order until its input ends.
+    private func answer(_ connection: Connection) async throws {
+        let channel = connection.channel
+        try await connection.executeThenClose { inbound in
+            var head: HTTPRequestHead?
+            for try await part in inbound {
+                switch part {
+                case .head(let request):
+                    head = request
+                case .body:
+                    continue
+                case .end:
+                    guard let request = head else { continue }
+                    head = nil
+                    // Written on the channel rather than with an outbound writer, so that the
+                    // bytes are in the socket before a `Connection: close` closes it.
+                    for part in self.response(to: request) { channel.write(part, promise: nil) }
+                    try await channel.writeAndFlush(HTTPServerResponsePart.end(nil))
+                    guard request.isKeepAlive else { return }
+                }
+            }
         }
     }
 

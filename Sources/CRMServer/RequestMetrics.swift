@@ -55,9 +55,8 @@ final class RequestMetrics: Sendable {
 
     /// Metrics made by `factory` for the methods named `methods`.
     init(factory: any MetricsFactory, methods: [String]) {
-        var names: [String] = []
-        for name in methods where !names.contains(name) { names.append(name) }
-        names.append("unknown")
+        var seen: Set<String> = []
+        let names = methods.filter { seen.insert($0).inserted } + ["unknown"]
         self.factory = factory
         self.methods = names
         self.methodIndex = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, $0) })

@@ -285,7 +285,14 @@ import Glibc
         let both = try await MetricsTests.http(port: port, keepAlive)
         #expect(both.status == 200)
         #expect(both.body.components(separatedBy: "HTTP/1.1 200 OK").count == 2)
+        // A scraper that keeps its connection open does not hold up a graceful stop.
+        let lingering = Task { try await MetricsTests.http(port: port, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n") }
+        try await Task.sleep(for: .milliseconds(300))
+        let clock = ContinuousClock()
+        let stopping = clock.now
         try await daemon.stop()
+        #expect(clock.now - stopping < .seconds(3))
+        #expect(try await lingering.value.status == 200)
     }
 
     @Test func crmdServesMetricsOnTheConfiguredLoopbackAddress() async throws {
