@@ -173,25 +173,29 @@ import Glibc
 
     /// The samples `prometheus_client` parses from `text`, with the type of each sample's family;
     /// fails, saying what to install, when Python or the package is missing.
-    static func parseWithPrometheusClient(_ text: String) throws -> [(sample: Sample, type: String)] {
+    static func parseWithPrometheusClient(_ text: String) async throws -> [(sample: Sample, type: String)] {
         let python = "/usr/bin/python3"
         try #require(
             FileManager.default.isExecutableFile(atPath: python),
             "\(python) is missing: install python3 and python3-prometheus-client (scripts/test.sh does)"
         )
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = ["-c", MetricsTests.parser]
-        let (input, output, errors) = (Pipe(), Pipe(), Pipe())
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        input.fileHandleForWriting.write(Data(text.utf8))
-        try input.fileHandleForWriting.close()
-        let printed = output.fileHandleForReading.readDataToEndOfFile()
-        let complaint = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        // On a thread of its own: waiting for Python must not hold a thread the daemons need.
+        let (status, printed, complaint) = try await onOwnThread {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: python)
+            process.arguments = ["-c", MetricsTests.parser]
+            let (input, output, errors) = (Pipe(), Pipe(), Pipe())
+            process.standardInput = input
+            process.standardOutput = output
+            process.standardError = errors
+            try process.run()
+            input.fileHandleForWriting.write(Data(text.utf8))
+            try input.fileHandleForWriting.close()
+            let printed = output.fileHandleForReading.readDataToEndOfFile()
+            let complaint = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return (process.terminationStatus, printed, complaint)
+        }
         try #require(
             !complaint.contains("No module named 'prometheus_client'"),
             """
@@ -199,7 +203,7 @@ import Glibc
             (scripts/test.sh installs it)
             """
         )
-        try #require(process.terminationStatus == 0, "prometheus_client could not parse the metrics: \(complaint)")
+        try #require(status == 0, "prometheus_client could not parse the metrics: \(complaint)")
         let parsed = try #require(try JSON.parse(Array(printed)).arrayValue)
         return try parsed.map { entry in
             var labels: [String: String] = [:]
@@ -214,7 +218,7 @@ import Glibc
         let daemon = try await TestDaemon()
         let client = try daemon.client()
         let done = try await MetricsTests.runWorkload(client)
-        let parsed = try MetricsTests.parseWithPrometheusClient(try await MetricsTests.metricsText(client))
+        let parsed = try await MetricsTests.parseWithPrometheusClient(try await MetricsTests.metricsText(client))
         MetricsTests.check(parsed.map(\.sample), done: done)
         func type(_ name: String) -> String? { parsed.first { $0.sample.name == name }?.type }
         #expect(type("crmd_requests_total") == "counter")
@@ -273,7 +277,7 @@ import Glibc
         #expect(scraped.status == 200)
         #expect(scraped.head.contains("Content-Type: text/plain; version=0.0.4; charset=utf-8"))
         // A scrape over HTTP is no JSON-RPC request: the counters are the client's alone.
-        let parsed = try MetricsTests.parseWithPrometheusClient(scraped.body)
+        let parsed = try await MetricsTests.parseWithPrometheusClient(scraped.body)
         MetricsTests.check(parsed.map(\.sample), done: done)
 
         #expect(try await MetricsTests.http(port: port, MetricsTests.get("/")).status == 404)
@@ -300,11 +304,7 @@ import Glibc
         let port = try MetricsTests.freePort()
         let config = directory.appending("crmd.json")
         try Data(#"{"metrics_listen": "127.0.0.1:\#(port)"}"#.utf8).write(to: URL(fileURLWithPath: config))
-        let daemon = try DaemonProcess(
-            socketPath: directory.appending("crmd.sock"),
-            dataDirectory: directory.appending("data"),
-            extraArguments: ["--config", config]
-        )
+        let daemon = try await MetricsTests.startCrmd(directory, config: config).get()
         let client = try RPCClient(socketPath: daemon.socketPath)
         _ = try await client.result("system.ping")
         // The listener starts beside the control socket: give it a moment.
@@ -317,7 +317,7 @@ import Glibc
         let samples = try MetricsTests.samples(try #require(scraped?.body))
         let pings = Sample(name: "crmd_requests_total", labels: ["method": "system.ping", "outcome": "ok"], value: 1)
         #expect(samples.contains(pings))
-        #expect(daemon.stop() == 0)
+        #expect(try await onOwnThread { daemon.stop() } == 0)
     }
 
     @Test(arguments: [
@@ -328,21 +328,36 @@ import Glibc
         ("127.0.0.1", "is not HOST:PORT"),
         ("127.0.0.1:99999", "is not HOST:PORT"),
     ])
-    func crmdRefusesAMetricsAddressThatIsNotLoopback(_ address: String, _ message: String) throws {
+    func crmdRefusesAMetricsAddressThatIsNotLoopback(_ address: String, _ message: String) async throws {
         let directory = TemporaryDirectory()
         let config = directory.appending("crmd.json")
         try Data(#"{"metrics_listen": "\#(address)"}"#.utf8).write(to: URL(fileURLWithPath: config))
-        #expect {
-            _ = try DaemonProcess(
-                socketPath: directory.appending("crmd.sock"),
-                dataDirectory: directory.appending("data"),
-                extraArguments: ["--config", config]
-            )
-        } throws: { error in
-            "\(error)".contains("metrics_listen \"\(address)\" \(message)")
+        switch try await MetricsTests.startCrmd(directory, config: config) {
+        case .success(let daemon):
+            _ = try await onOwnThread { daemon.stop() }
+            Issue.record("crmd started with metrics_listen \(address)")
+        case .failure(let error):
+            #expect("\(error)".contains("metrics_listen \"\(address)\" \(message)"), "\(error)")
         }
         // Refused before the data directory was touched.
         #expect(!FileManager.default.fileExists(atPath: directory.appending("data")))
+    }
+
+    /// The real crmd on a socket and data directory in `directory` with config file `config`, started
+    /// on a thread of its own (waiting for it must not hold a thread the in-process daemons need).
+    static func startCrmd(
+        _ directory: TemporaryDirectory,
+        config: String
+    ) async throws -> Result<DaemonProcess, any Error> {
+        try await onOwnThread {
+            Result {
+                try DaemonProcess(
+                    socketPath: directory.appending("crmd.sock"),
+                    dataDirectory: directory.appending("data"),
+                    extraArguments: ["--config", config]
+                )
+            }
+        }
     }
 
     /// A TCP port on 127.0.0.1 that nobody listens on now.
