@@ -31,5 +31,15 @@ if ! "$venv/bin/python" -c 'import lifetimes' >/dev/null 2>&1; then
 fi
 if [ -z "${CRMD_LIFETIMES_SKIP:-}" ]; then export CRMD_LIFETIMES_PYTHON="$PWD/$venv/bin/python"; fi
 
+# MetricsTests parse crmd's metrics with the real Prometheus text parser of prometheus_client, run by
+# the system Python (/usr/bin/python3); without it they fail, so install it when it is missing.
+if ! /usr/bin/python3 -c 'import prometheus_client' >/dev/null 2>&1; then
+    echo "test: installing python3-prometheus-client" >&2
+    SUDO=""
+    if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo"; fi
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update >/dev/null && $SUDO apt-get install -y python3-prometheus-client >/dev/null
+fi
+
 swift build --build-tests
 swift test --skip-build "$@"

@@ -19,6 +19,8 @@ public final class CRMCore: Service, Sendable, ReadsStorage {
     public let queries: QueryRouter
     /// `events.subscribe` deliveries.
     public let subscriptions: Subscriptions
+    /// The core's metrics (Prometheus registry and swift-metrics factory); `system.metrics` exports them.
+    public let metrics: CRMMetrics
     private let writer: Writer<CommandPipeline.WriterJob>
     private let headSignal: HeadSignal
     private let idleSigner: IdleSigner?
@@ -35,11 +37,13 @@ public final class CRMCore: Service, Sendable, ReadsStorage {
         writer: Writer<CommandPipeline.WriterJob>,
         headSignal: HeadSignal,
         checkpointer: Checkpointer?,
+        metrics: CRMMetrics,
         logger: Logger
     ) {
         self.storage = storage
         self.writer = writer
         self.headSignal = headSignal
+        self.metrics = metrics
         self.commands = CommandPipeline(storage: storage, writer: writer, logger: logger)
         let configuration = storage.configuration
         self.relay = configuration.relay.map {
@@ -51,7 +55,8 @@ public final class CRMCore: Service, Sendable, ReadsStorage {
                 ? ReplicaFollower(configuration: replica, storage: storage, writer: writer, logger: logger) : nil
         }
         self.queries = QueryRouter(
-            storage: storage, writer: writer, links: (self.relay, self.follower), logger: logger
+            storage: storage, writer: writer, links: (self.relay, self.follower), metrics: metrics,
+            logger: logger
         )
         self.subscriptions = Subscriptions(headSignal: headSignal, log: self.queries.log)
         self.idleSigner = checkpointer.map { IdleSigner(writer: writer, everyMillis: $0.everyMillis) }
@@ -63,13 +68,14 @@ public final class CRMCore: Service, Sendable, ReadsStorage {
     /// lacks (``CommandPipeline/reapplyErasuresMissingFromLog()``). Run the core as a service of the daemon's
     /// group (``services``), or call ``shutdown()`` once done with it.
     public static func start(configuration: CoreConfiguration, logger: Logger) async throws -> CRMCore {
+        let metrics = CRMMetrics()
         let (writer, opened) = try await Writer<CommandPipeline.WriterJob>.start(
             name: "crmd-writer",
             maxBatch: configuration.maxBatch,
             nice: configuration.writerNice
         ) {
             let storage = try CoreStorage(configuration: configuration, logger: logger)
-            let committer = try CommandPipeline.Committer(storage: storage, logger: logger)
+            let committer = try CommandPipeline.Committer(storage: storage, metrics: metrics, logger: logger)
             return ((storage, committer.headSignal, committer.checkpointer), committer.work)
         }
         let core = CRMCore(
@@ -77,6 +83,7 @@ public final class CRMCore: Service, Sendable, ReadsStorage {
             writer: writer,
             headSignal: opened.1,
             checkpointer: opened.2,
+            metrics: metrics,
             logger: logger
         )
         do {

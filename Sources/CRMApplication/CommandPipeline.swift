@@ -357,11 +357,14 @@ public final class CommandPipeline: Sendable {
         /// The committed head, for subscriptions waiting for new events.
         let headSignal: HeadSignal
         private let recordedFloor: RecordedFloor
+        /// Records the size and time of each batch and the events it appended.
+        private let metrics: CRMMetrics
         private let logger: Logger
 
         /// The writer side for `storage`, from the head of its log and its last `recorded_at`.
-        init(storage: CoreStorage, logger: Logger) throws {
+        init(storage: CoreStorage, metrics: CRMMetrics, logger: Logger) throws {
             self.storage = storage
+            self.metrics = metrics
             self.logger = logger
             let (environment, store) = (storage.environment, storage.store)
             self.headSignal = HeadSignal(head: try environment.read { txn in try store.head(txn).seq })
@@ -406,6 +409,7 @@ public final class CommandPipeline: Sendable {
             let (environment, store, runner) = (self.storage.environment, self.storage.store, self.storage.runner)
             let (checkpointer, logger) = (self.checkpointer, self.logger)
             var lifecycles = runner.lifecycles
+            let started = CRMMetrics.now()
             do {
                 let (outcomes, head, checkpoint) = try environment.write {
                     txn -> ([CommandOutcome], UInt64, Checkpoint?) in
@@ -429,6 +433,11 @@ public final class CommandPipeline: Sendable {
                     try runner.setCheckpoints(head.seq, txn, &lifecycles)
                     return (outcomes, head.seq, try checkpointer?.writeIfDue(head, txn))
                 }
+                // The head published before this batch: what it appended lies between the two.
+                let appended = head - min(self.headSignal.head, head)
+                self.metrics.recordCommit(
+                    commands: batch.count, events: Int(appended), nanoseconds: CRMMetrics.now() - started
+                )
                 checkpointer?.committed(checkpoint, head: head)
                 runner.publish(lifecycles)
                 self.headSignal.publish(head)

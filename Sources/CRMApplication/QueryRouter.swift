@@ -42,6 +42,8 @@ public final class QueryRouter: Sendable, ReadsStorage {
     /// Query method → index of the read model answering it.
     let queryOwners: [String: Int]
     let logger: Logger
+    /// The core's metrics, which `system.metrics` exports.
+    let metrics: CRMMetrics
     private let startedAt = Date()
     /// The relay and the replica's follower, when running, for `system.stats`.
     private let links: (relay: Relay?, follower: ReplicaFollower?)
@@ -51,11 +53,13 @@ public final class QueryRouter: Sendable, ReadsStorage {
         storage: CoreStorage,
         writer: Writer<CommandPipeline.WriterJob>,
         links: (relay: Relay?, follower: ReplicaFollower?) = (nil, nil),
+        metrics: CRMMetrics,
         logger: Logger
     ) {
         self.storage = storage
         self.writer = writer
         self.links = links
+        self.metrics = metrics
         self.log = LogQueries(storage: storage)
         self.timeTravel = TimeTravel(storage: storage)
         self.logger = logger
@@ -68,7 +72,8 @@ public final class QueryRouter: Sendable, ReadsStorage {
 
     /// The methods answered here rather than by a read model.
     static let systemMethods = [
-        "system.ping", "system.stats", "system.backup", "events.read", "audit.verify", "audit.checkpoints",
+        "system.ping", "system.stats", "system.metrics", "system.backup", "events.read", "audit.verify",
+        "audit.checkpoints",
         "customer.history", "deal.history", "ticket.history", "projection.status", "customer.export",
         "system.migrate", "keys.rotate", "keys.backup", "customer.erasure_status",
     ]
@@ -186,6 +191,9 @@ public final class QueryRouter: Sendable, ReadsStorage {
         case "system.stats":
             try Params(params).finish()
             return try self.stats()
+        case "system.metrics":
+            try Params(params).finish()
+            return ["content_type": .string(CRMMetrics.contentType), "text": .string(self.metricsExposition())]
         case "events.read":
             return try self.log.readEvents(params, personalData: traits.readsPersonalData)
         case "customer.history", "deal.history", "ticket.history":
@@ -319,6 +327,57 @@ public final class QueryRouter: Sendable, ReadsStorage {
             )
         }
         return keyStore
+    }
+
+    /// The query methods of the read models, `system.*` and log methods included: every method this
+    /// router answers.
+    public var queryMethods: [String] {
+        Array(self.queryOwners.keys) + QueryRouter.systemMethods + QueryRouter.combinedQueries
+    }
+
+    /// The core's metrics in the Prometheus text format (`system.metrics`, the HTTP listener), with
+    /// the figures read at scrape time brought up to date first: the log head, the LMDB file, the
+    /// writer's backlog and where each read model stands.
+    public func metricsExposition() -> String {
+        let metrics = self.metrics
+        do {
+            let (head, links) = try self.environment.read { txn in
+                let head = try self.store.head(txn).seq
+                return (head, try self.linkStats(head: head, txn))
+            }
+            metrics.set("crmd_log_head_position", Double(head))
+            for (prefix, stats) in links {
+                metrics.set("crmd_\(prefix)_up", stats["state"] == "running" ? 1 : 0)
+                for key in ["lag_events", "lag_seconds", "restarts", "acknowledged_position", "position"] {
+                    guard let value = stats[key]?.doubleValue else { continue }
+                    metrics.set("crmd_\(prefix)_\(key)", value)
+                }
+            }
+            metrics.set("crmd_lmdb_file_size_bytes", Double(self.environment.usedBytes))
+            metrics.set("crmd_lmdb_map_size_bytes", Double(self.environment.mapSize))
+            metrics.set("crmd_writer_backlog", Double(self.writer.backlog))
+            for (model, lifecycle) in zip(self.runner.readModels, self.runner.lifecycles) {
+                let labels = [("projection", model.name)]
+                let rebuild = lifecycle.rebuild
+                metrics.set("crmd_projection_checkpoint_position", Double(lifecycle.checkpoint), labels: labels)
+                metrics.set("crmd_projection_rebuilding", rebuild == nil ? 0 : 1, labels: labels)
+                metrics.set("crmd_projection_rebuild_position", Double(rebuild?.checkpoint ?? 0), labels: labels)
+                let target = rebuild == nil ? 0 : Double(head)
+                metrics.set("crmd_projection_rebuild_target_position", target, labels: labels)
+                metrics.set("crmd_projection_failed", lifecycle.failure == nil ? 0 : 1, labels: labels)
+            }
+        } catch {
+            self.logger.warning("reading the figures of the metrics failed", metadata: ["error": "\(error)"])
+        }
+        return metrics.emit()
+    }
+
+    /// The `system.stats` sections of the relay and of a replica's follower that run here.
+    private func linkStats(head: UInt64, _ txn: Transaction) throws -> [(String, JSON)] {
+        var sections: [(String, JSON)] = []
+        if let relay = self.links.relay { sections.append(("relay", try relay.stats(head: head, txn))) }
+        if let follower = self.links.follower { sections.append(("replica", follower.stats(head: head))) }
+        return sections
     }
 
     private func stats() throws -> JSON {

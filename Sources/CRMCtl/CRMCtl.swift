@@ -84,7 +84,7 @@ extension CRMCtl {
     struct System: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Check that crmd answers, show its statistics, take a hot backup, rotate the key-encryption key.",
-            subcommands: [Ping.self, Stats.self, Backup.self, BackupKeys.self, RotateKeys.self]
+            subcommands: [Ping.self, Stats.self, Metrics.self, Backup.self, BackupKeys.self, RotateKeys.self]
         )
     }
 

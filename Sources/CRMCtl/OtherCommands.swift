@@ -249,6 +249,32 @@ extension CRMCtl.System {
         func render(_ result: JSON) -> String { Output.stats(result) }
     }
 
+    /// `crmctl system metrics`.
+    struct Metrics: RPCCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print crmd's metrics in the Prometheus text format (system.metrics).",
+            discussion: """
+                The same text the optional HTTP listener (metrics_listen) serves at GET /metrics: \
+                request counts and latencies, writer batches, the log head, the LMDB file, projections. \
+                Without the listener, scrape it with node_exporter's textfile collector: \
+                crmctl system metrics > DIR/crmd.prom.tmp && mv DIR/crmd.prom.tmp DIR/crmd.prom
+                """
+        )
+
+        @OptionGroup(title: "Global options")
+        var global: GlobalOptions
+
+        var method: String { "system.metrics" }
+
+        func params() throws -> JSON? { nil }
+
+        func render(_ result: JSON) -> String {
+            let text = result["text"]?.stringValue ?? ""
+            // The exposition ends with a newline; the output adds its own.
+            return text.hasSuffix("\n") ? String(text.dropLast()) : text
+        }
+    }
+
     /// `crmctl system backup`.
     struct Backup: RPCCommand {
         static let configuration = CommandConfiguration(

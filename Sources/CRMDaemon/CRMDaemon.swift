@@ -104,6 +104,14 @@ struct CRMDaemonCommand: AsyncParsableCommand {
         } catch let error as SocketPathUnavailable {
             throw StartupError(error.description)
         }
+        var metricsEndpoint: MetricsListener.Endpoint?
+        if !settings.metricsListen.isEmpty {
+            do {
+                metricsEndpoint = try MetricsListener.Endpoint(parsing: settings.metricsListen)
+            } catch {
+                throw StartupError(error.description)
+            }
+        }
         var coreConfiguration = CoreConfiguration(dataDirectory: settings.dataDirectory)
         coreConfiguration.mapSize = settings.mapSizeMB << 20
         coreConfiguration.maxBatch = settings.maxBatch
@@ -154,7 +162,12 @@ struct CRMDaemonCommand: AsyncParsableCommand {
                 FileHandle.standardOutput.write(Data(line.utf8))
             }
         )
-        var groupConfiguration = ServiceGroupConfiguration.daemon(core: core, server: server, logger: logger)
+        let metrics = metricsEndpoint.map { endpoint in
+            MetricsListener(endpoint: endpoint, exposition: core.queries.metricsExposition, logger: logger)
+        }
+        var groupConfiguration = ServiceGroupConfiguration.daemon(
+            core: core, server: server, metrics: metrics, logger: logger
+        )
         groupConfiguration.gracefulShutdownSignals = [.sigterm, .sigint]
         let group = ServiceGroup(configuration: groupConfiguration)
         try await group.run()

@@ -32,6 +32,7 @@ import Logging
 /// | `log_level` | `info` | trace, debug, info, notice, warning, error, critical |
 /// | `relay` | `{"enabled": false}` | the relay into NATS JetStream: `enabled`, `url` (`nats://127.0.0.1:4222`; servers of a cluster separated by commas), `stream` (`CRMD`), `subject_prefix` (`crmd.events`), `replicas` (1; copies of each message when the relay creates the stream), `max_pending` (512; publishes awaiting acknowledgement) |
 /// | `replica` | `{"of": ""}` | `of`: `NATS_URL/STREAM` of a primary's relay stream makes this crmd a read replica of it (also `--replica-of`); `primary_socket`: the primary's socket, named when a replica refuses a command |
+/// | `metrics_listen` | `""` (off) | loopback `HOST:PORT` (e.g. `127.0.0.1:9464`) of an HTTP listener answering `GET /metrics` for Prometheus; other addresses are refused at start (see docs/OPERATIONS.md) |
 /// | `access` | `[]` (every peer is admin) | roles by uid or gid: `[{"uid": 1000, "roles": ["write"]}, {"gid": 27, "roles": ["audit"]}]`; roles are read, audit, write, admin |
 ///
 /// Environment variables: `CRMD_SOCKET`, `CRMD_SOCKET_MODE`, `CRMD_DATA_DIR`, `CRMD_MAX_LINE_BYTES`,
@@ -71,13 +72,15 @@ struct DaemonConfiguration: Equatable {
     static let relayKeys: Set<String> = ["enabled", "url", "stream", "subject_prefix", "replicas", "max_pending"]
     /// The keys of the `replica` section.
     static let replicaKeys: Set<String> = ["of", "primary_socket"]
+    /// `HOST:PORT` of the HTTP metrics listener; empty: none.
+    var metricsListen = ""
 
     static let knownKeys: Set<String> = [
         "relay", "replica",
         "socket_path", "socket_mode", "data_dir", "backup_dir", "max_line_bytes", "max_in_flight_per_connection",
         "max_batch", "map_size_mb", "log_level", "access", "startup_rebuild_limit", "rebuild_chunk_events",
         "writer_nice", "signing_key", "checkpoint_every_events", "checkpoint_every_seconds", "max_unsent_reply_bytes",
-        "max_batch_requests", "kek_dir", "encrypt_pii",
+        "max_batch_requests", "kek_dir", "encrypt_pii", "metrics_listen",
     ]
 
     /// Applies the members of a config file.
@@ -162,6 +165,7 @@ struct DaemonConfiguration: Equatable {
                 if key == "primary_socket" { self.primarySocket = text.isEmpty ? nil : text }
             }
         }
+        if let value = try string("metrics_listen") { self.metricsListen = value }
         if let value = members["access"] {
             do {
                 self.access = try AccessPolicy(json: value)

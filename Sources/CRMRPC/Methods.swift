@@ -206,6 +206,7 @@ public enum RPCMethods {
 
         RPCMethod("system.ping", .system, .anyone),
         RPCMethod("system.stats", .system, .read),
+        RPCMethod("system.metrics", .system, .read),
         RPCMethod("projection.status", .system, .read),
         RPCMethod("system.backup", .system, .admin, long: true),
         RPCMethod("system.migrate", .system, .admin, long: true),

@@ -246,6 +246,8 @@ public struct ControlServer: Service {
             return logger
         }()
         logger.debug("control connection opened")
+        self.handler.connectionOpened()
+        defer { self.handler.connectionClosed() }
         let channel = connection.channel.channel
         do {
             try await withGracefulShutdownHandler {

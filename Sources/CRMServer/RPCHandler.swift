@@ -20,6 +20,8 @@ public struct RPCHandler: RequestHandler {
     let subscriptions: Subscriptions
     let access: AccessPolicy
     let logger: Logger?
+    /// Requests by method and outcome, their latency, and the connections.
+    let requests: RequestMetrics
 
     /// Most bytes of notifications that may wait unsent for one connection before its reader is
     /// considered too slow and dropped.
@@ -40,6 +42,10 @@ public struct RPCHandler: RequestHandler {
         self.commands = core.commands
         self.queries = core.queries
         self.subscriptions = core.subscriptions
+        self.requests = RequestMetrics(
+            factory: core.metrics.factory,
+            methods: RPCMethods.all.map(\.name) + core.queries.queryMethods.sorted()
+        )
         self.access = access
         self.logger = logger
         self.subscriptionBufferBytes = subscriptionBufferBytes
@@ -56,35 +62,22 @@ public struct RPCHandler: RequestHandler {
         do {
             json = try JSON.parse(line)
         } catch {
-            let reply = RPCResponse.failure(
-                id: .null,
-                error: RPCError(
-                    code: RPCErrorCode.parseError,
-                    message: "parse error: \(error)",
-                    data: ["reason": "bad_request"]
-                )
-            )
-            return .ready(reply.serialized())
+            let reason: JSON = ["reason": "bad_request"]
+            return self.refuse(RPCError(code: RPCErrorCode.parseError, message: "parse error: \(error)", data: reason))
         }
         if case .array(let elements) = json {
             guard !elements.isEmpty else {
-                let reply = RPCResponse.failure(
-                    id: .null,
-                    error: RPCError(reason: "bad_request", message: "an empty batch is not a request")
-                )
-                return .ready(reply.serialized())
+                return self.refuse(RPCError(reason: "bad_request", message: "an empty batch is not a request"))
             }
             guard elements.count <= self.maxBatchRequests else {
-                let reply = RPCResponse.failure(
-                    id: .null,
-                    error: RPCError(
+                return self.refuse(
+                    RPCError(
                         reason: "bad_request",
                         message: "a batch of \(elements.count) requests exceeds the limit of \(self.maxBatchRequests); "
                             + "none was run, send it as smaller batches",
                         details: ["limit": .int(Int64(self.maxBatchRequests)), "length": .int(Int64(elements.count))]
                     )
                 )
-                return .ready(reply.serialized())
             }
             let started = elements.map { self.handle($0, origin: origin, connection: peer.connection) }
             return StartedReply(admittedOn: peer.connection) {
@@ -103,12 +96,21 @@ public struct RPCHandler: RequestHandler {
         return self.reply(self.handle(json, origin: origin, connection: peer.connection), peer: peer)
     }
 
+    /// The reply to a line that is no request (counted as a request of method `unknown`).
+    private func refuse(_ error: RPCError) -> StartedReply {
+        self.requests.refused(error)
+        return .ready(RPCResponse.failure(id: .null, error: error).serialized())
+    }
+
+    public func connectionOpened() { self.requests.connectionOpened() }
+
+    public func connectionClosed() { self.requests.connectionClosed() }
+
     /// The reply of a started single request.
     private func reply(_ started: Started, peer: PeerCredentials) -> StartedReply {
         switch started {
         case .done(let reply): return .ready(reply)
-        case .command(let id, let pending):
-            return .awaited { RPCReplies.responseText(id: id, await pending.value) }
+        case .command: return .awaited { await started.reply() }
         case let started:
             return StartedReply(admittedOn: peer.connection) { await started.reply() }
         }
@@ -127,27 +129,27 @@ public struct RPCHandler: RequestHandler {
 
     /// A request that has taken its place in the order of commands: a command is queued with the
     /// writer, a query has its ticket. ``reply()`` awaits the outcome; one task per request line runs
-    /// it (rather than a task per step).
+    /// it (rather than a task per step). The request's metrics are recorded once its outcome is known.
     enum Started: Sendable {
         /// The reply line known already (`nil`: a notification).
         case done([UInt8]?)
-        case command(id: JSON?, Pending<CommandOutcome>)
-        case query(id: JSON?, @Sendable () async -> Result<JSON, Rejection>)
+        case command(id: JSON?, Pending<CommandOutcome>, RequestMetrics.Call)
+        case query(id: JSON?, @Sendable () async -> Result<JSON, Rejection>, RequestMetrics.Call)
 
         /// The response line without its `\n`, or `nil` for a notification.
         func reply() async -> [UInt8]? {
             switch self {
             case .done(let reply): return reply
-            case .command(let id, let pending):
-                return RPCReplies.responseText(id: id, await pending.value)
-            case .query(let id, let answer):
-                return RPCReplies.line(id: id, RPCReplies.result(of: await answer()))
+            case .command(let id, let pending, let call):
+                return RPCReplies.line(id: id, call.finish(RPCReplies.result(of: await pending.value)))
+            case .query(let id, let answer, let call):
+                return RPCReplies.line(id: id, call.finish(RPCReplies.result(of: await answer())))
             }
         }
 
         /// A reply known already.
-        static func done(id: JSON?, _ outcome: Result<JSON, RPCError>) -> Started {
-            .done(RPCReplies.line(id: id, outcome))
+        static func done(id: JSON?, _ outcome: Result<JSON, RPCError>, _ call: RequestMetrics.Call) -> Started {
+            .done(RPCReplies.line(id: id, call.finish(outcome)))
         }
     }
 
@@ -155,6 +157,7 @@ public struct RPCHandler: RequestHandler {
     private func handle(_ json: JSON, origin: RequestOrigin, connection: ConnectionState?) -> Started {
         switch RPCRequest.decode(json) {
         case .failure(let failure):
+            self.requests.refused(failure.error)
             return .done(RPCResponse.failure(id: failure.id, error: failure.error).serialized())
         case .success(let request):
             return self.handle(request, origin: origin, connection: connection)
@@ -164,6 +167,7 @@ public struct RPCHandler: RequestHandler {
     /// Starts one decoded request.
     private func handle(_ request: RPCRequest, origin: RequestOrigin, connection: ConnectionState?) -> Started {
         let id = request.id
+        let call = self.requests.begin(request.method)
         let added = { self.queries.isQuery(request.method) ? RPCMethod.addedQuery(request.method) : nil }
         guard let method = RPCMethods.method(request.method) ?? added() else {
             let error = RPCError(
@@ -171,13 +175,13 @@ public struct RPCHandler: RequestHandler {
                 message: "method not found: \(request.method)",
                 details: ["method": .string(request.method)]
             )
-            return .done(id: id, .failure(error))
+            return .done(id: id, .failure(error), call)
         }
         if let denied = self.denial(of: method, origin: origin) {
-            return .done(id: id, .failure(denied))
+            return .done(id: id, .failure(denied), call)
         }
         if method.name == "events.subscribe" || method.name == "events.unsubscribe" {
-            return .done(id: id, self.subscriptionCall(request, connection: connection))
+            return .done(id: id, self.subscriptionCall(request, connection: connection), call)
         }
         if method.kind == .command {
             let reply: Pending<CommandOutcome>
@@ -185,10 +189,10 @@ public struct RPCHandler: RequestHandler {
             do throws(Rejection) {
                 (reply, ticket) = try self.commands.submit(method, params: request.params, origin: origin)
             } catch {
-                return .done(id: id, .failure(RPCError(error)))
+                return .done(id: id, .failure(RPCError(error)), call)
             }
             if let ticket { connection?.lastCommandTicket.store(ticket, ordering: .releasing) }
-            return .command(id: id, reply)
+            return .command(id: id, reply, call)
         }
         // Wait only for this connection's own earlier commands (all of them, without one).
         let after = connection.map { $0.lastCommandTicket.load(ordering: .acquiring) }
@@ -197,11 +201,12 @@ public struct RPCHandler: RequestHandler {
         )
         let params = request.params
         if let answer = self.queries.answerAtOnce(method: method.name, params: params, traits: traits, after: after) {
-            return .done(id: id, RPCReplies.result(of: answer))
+            return .done(id: id, RPCReplies.result(of: answer), call)
         }
         return .query(
             id: id,
-            self.queries.startQuery(method: method.name, params: request.params, traits: traits, after: after)
+            self.queries.startQuery(method: method.name, params: request.params, traits: traits, after: after),
+            call
         )
     }
 

@@ -221,4 +221,16 @@ public protocol RequestHandler: Sendable {
     /// The reply line sent, just before the connection is closed, to a client whose line exceeded
     /// the configured limit.
     func lineTooLongReply(limit: Int) -> [UInt8]
+
+    /// A connection was accepted (for the connection metrics); by default nothing.
+    func connectionOpened()
+
+    /// A connection ended; by default nothing.
+    func connectionClosed()
+}
+
+extension RequestHandler {
+    public func connectionOpened() {}
+
+    public func connectionClosed() {}
 }

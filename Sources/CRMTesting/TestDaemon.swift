@@ -14,10 +14,13 @@ public final class TestDaemon: Sendable {
     public let socketPath: String
     /// The application core, for assertions that bypass the socket.
     public let core: CRMCore
+    /// The port of the HTTP metrics listener, when one was asked for.
+    public let metricsPort: Int?
     private let group: ServiceGroup
     private let runTask: Task<Void, any Error>
 
-    /// Starts a daemon and returns once its socket accepts connections.
+    /// Starts a daemon and returns once its socket accepts connections (and its HTTP metrics listener
+    /// on `metricsListen`, `HOST:PORT`, when given; port 0 picks a free one, see ``metricsPort``).
     public init(
         directory: TemporaryDirectory = TemporaryDirectory(),
         maxLineBytes: Int = 1_048_576,
@@ -25,8 +28,10 @@ public final class TestDaemon: Sendable {
         seedDefaults: Bool = false,
         access: AccessPolicy = .open,
         subscriptionBufferBytes: Int = 4 << 20,
+        metricsListen: String? = nil,
         configure: (inout CoreConfiguration) -> Void = { _ in }
     ) async throws {
+        let metricsEndpoint = try metricsListen.map { text in try MetricsListener.Endpoint(parsing: text) }
         self.directory = directory
         self.socketPath = directory.appending("crmd.sock")
         var logger = Logger(label: "crmd-test")
@@ -53,11 +58,26 @@ public final class TestDaemon: Sendable {
                 ready.continuation.finish()
             }
         )
-        let group = ServiceGroup(configuration: .daemon(core: self.core, server: server, logger: logger))
+        let metricsReady = AsyncStream<Int>.makeStream()
+        let metrics = metricsEndpoint.map { [core = self.core] endpoint in
+            MetricsListener(endpoint: endpoint, exposition: core.queries.metricsExposition, logger: logger) { port in
+                metricsReady.continuation.yield(port)
+                metricsReady.continuation.finish()
+            }
+        }
+        let group = ServiceGroup(
+            configuration: .daemon(core: self.core, server: server, metrics: metrics, logger: logger)
+        )
         self.group = group
         self.runTask = Task { try await group.run() }
         var iterator = ready.stream.makeAsyncIterator()
         _ = await iterator.next()
+        if metrics != nil {
+            var ports = metricsReady.stream.makeAsyncIterator()
+            self.metricsPort = await ports.next()
+        } else {
+            self.metricsPort = nil
+        }
     }
 
     /// A new connection to the daemon.

@@ -256,6 +256,10 @@ func request(_ arguments: [String]) throws -> (method: String, params: JSON?) {
         #expect(p3 == nil)
         let (m4, _) = try request(["system", "stats"])
         #expect(m4 == "system.stats")
+        #expect(try request(["system", "metrics"]) == ("system.metrics", nil))
+        let metrics = try command(["system", "metrics"], as: CRMCtl.System.Metrics.self)
+        let exposition: JSON = ["content_type": "text/plain", "text": "# TYPE a gauge\na 1.0\n"]
+        #expect(metrics.render(exposition) == "# TYPE a gauge\na 1.0")
     }
 
     @Test func callTakesAnyMethodAndJSONParams() throws {

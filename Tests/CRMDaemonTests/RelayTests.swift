@@ -131,6 +131,10 @@ enum RelayFixture {
         let relay = try await RelayFixture.relayStats(client).relay
         #expect(relay["state"] == "running")
         #expect(relay["lag_seconds"] == 0)
+        let metrics = try await client.result("system.metrics")["text"]?.stringValue ?? ""
+        for line in ["crmd_relay_up 1", "crmd_relay_acknowledged_position 10000", "crmd_relay_lag_events 0"] {
+            #expect(metrics.contains("\n\(line)"), "\(line) in \(metrics)")
+        }
         try await daemon.stop()
     }
 
