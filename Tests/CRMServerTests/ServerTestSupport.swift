@@ -48,9 +48,11 @@ func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async thr
 final class TestClient: @unchecked Sendable {
     private let client: UnixSocketClient
 
-    /// Connects; connecting to a listening Unix socket does not block.
+    /// Connects; connecting to a listening Unix socket does not block. A read waits up to 120 s: under
+    /// a loaded full test run (every suite in parallel on 2 cores) the server's reply tasks may get no
+    /// thread for most of a minute; a server that hangs never answers.
     init(path: String) throws {
-        self.client = try UnixSocketClient(path: path, timeout: .seconds(20))
+        self.client = try UnixSocketClient(path: path, timeout: .seconds(120))
     }
 
     func send(_ text: String) async throws {
