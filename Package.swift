@@ -22,6 +22,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        // No trait: crmd reads its file itself (see DaemonSettings.swift), so the JSON provider is not needed.
+        .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0", traits: []),
     ],
     targets: [
         // MARK: - Storage engine
@@ -99,6 +101,7 @@ let package = Package(
             dependencies: [
                 "CRMServer", "CRMApplication", "CRMRPC", "CRMJSON",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -183,7 +186,7 @@ let package = Package(
         .testTarget(
             name: "CRMDaemonTests",
             dependencies: [
-                "CRMTesting", "CRMProtocol", "CRMJSON", "CRMApplication", "CRMRPC", "CRMDomain", "CRMEventStore",
+                "CRMDaemon", "CRMTesting", "CRMProtocol", "CRMJSON", "CRMApplication", "CRMRPC", "CRMDomain", "CRMEventStore",
                 "LMDB",
             ],
             swiftSettings: swiftSettings

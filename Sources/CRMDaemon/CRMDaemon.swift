@@ -29,12 +29,15 @@ struct CRMDaemonCommand: AsyncParsableCommand {
             Serves JSON-RPC 2.0 (one JSON object per line) on a Unix socket, appends every accepted \
             command as events to an LMDB log, and answers queries from read models folded from it. \
             Settings come from built-in defaults, then --config FILE, then CRMD_* environment \
-            variables (CRMD_SOCKET, CRMD_SOCKET_MODE, CRMD_DATA_DIR, CRMD_MAX_LINE_BYTES, CRMD_LOG_LEVEL), \
-            then these flags. It refuses to start when a live server answers on the socket path or \
-            the path is not a socket (a stale socket file is replaced). Stop it with SIGTERM or \
-            SIGINT: it finishes in-flight commands (requests still running after 5 s are cancelled), \
-            closes the log and removes the socket.
-            """,
+            variables, then these flags; unknown keys and CRMD_* variables are refused. It refuses to \
+            start when a live server answers on the socket path or the path is not a socket (a stale \
+            socket file is replaced). Stop it with SIGTERM or SIGINT: it finishes in-flight commands (requests still running \
+            after 5 s are cancelled), closes the log and removes the socket.
+
+            Keys (in the file nested as JSON objects for dotted keys; environment variable and flag in \
+            parentheses):
+
+            """ + DaemonConfiguration.helpText,
         version: CRMCore.version
     )
 
@@ -57,14 +60,18 @@ struct CRMDaemonCommand: AsyncParsableCommand {
     var signingKey: String?
 
     func run() async throws {
-        var settings = DaemonConfiguration()
+        var flags: [String: String] = [:]
+        flags["socket_path"] = self.socket
+        flags["data_dir"] = self.dataDir
+        flags["log_level"] = self.logLevel
+        flags["signing_key"] = self.signingKey
+        var settings: DaemonConfiguration
         do {
-            if let config { try settings.apply(file: config) }
-            try settings.apply(environment: ProcessInfo.processInfo.environment)
-            if let socket { settings.socketPath = socket }
-            if let dataDir { settings.dataDirectory = dataDir }
-            if let logLevel { settings.logLevel = try DaemonConfiguration.parseLevel(logLevel) }
-            if let signingKey { settings.signingKey = signingKey }
+            settings = try DaemonConfiguration.read(
+                flags: flags,
+                environment: ProcessInfo.processInfo.environment,
+                file: self.config
+            )
             try settings.finalize()
         } catch let error as StartupError {
             throw ValidationError(error.description)
