@@ -31,7 +31,8 @@ struct CRMDaemonCommand: AsyncParsableCommand {
             Settings come from built-in defaults, then --config FILE, then CRMD_* environment \
             variables, then these flags; unknown keys and CRMD_* variables are refused. It refuses to \
             start when a live server answers on the socket path or the path is not a socket (a stale \
-            socket file is replaced). Stop it with SIGTERM or SIGINT: it finishes in-flight commands (requests still running \
+            socket file is replaced). It tells systemd when it is ready (Type=notify) and when it stops. \
+            Stop it with SIGTERM or SIGINT: it finishes in-flight commands (requests still running \
             after 5 s are cancelled), closes the log and removes the socket.
 
             Keys (in the file nested as JSON objects for dotted keys; environment variable and flag in \
@@ -127,6 +128,7 @@ struct CRMDaemonCommand: AsyncParsableCommand {
         // The writer thread opens the data directory (and rebuilds what must be rebuilt) while this waits.
         let core = try await CRMCore.start(configuration: coreConfiguration, logger: logger)
 
+        let notifier = ServiceManagerNotifier(environment: ProcessInfo.processInfo.environment)
         let server = ControlServer(
             configuration: .init(
                 socketPath: settings.socketPath,
@@ -143,13 +145,22 @@ struct CRMDaemonCommand: AsyncParsableCommand {
             ),
             logger: logger,
             onListening: { path in
-                // A line on stdout tells supervisors and tests that clients can connect now.
+                // A line on stdout tells supervisors and tests that clients can connect now, and
+                // READY=1 tells systemd (Type=notify).
                 let line = "crmd ready socket=\(path) data_dir=\(settings.dataDirectory)\n"
                 FileHandle.standardOutput.write(Data(line.utf8))
+                notifier.send(["READY=1", "STATUS=serving on \(path)"])
             }
         )
         var groupConfiguration = ServiceGroupConfiguration.daemon(core: core, server: server, logger: logger)
         groupConfiguration.gracefulShutdownSignals = [.sigterm, .sigint]
+        groupConfiguration.services.append(
+            .init(
+                service: StoppingNotification(notifier: notifier),
+                successTerminationBehavior: .ignore,
+                failureTerminationBehavior: .ignore
+            )
+        )
         let group = ServiceGroup(configuration: groupConfiguration)
         try await group.run()
         logger.info("crmd stopped")
