@@ -22,7 +22,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
-        // No trait: crmd reads its file itself (see DaemonSettings.swift), so the JSON provider is not needed.
+        // No trait: crmd reads its config file itself (DaemonConfiguration+Reading.swift), not with the JSON provider.
         .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0", traits: []),
     ],
     targets: [
@@ -186,8 +186,8 @@ let package = Package(
         .testTarget(
             name: "CRMDaemonTests",
             dependencies: [
-                "CRMDaemon", "CRMTesting", "CRMProtocol", "CRMJSON", "CRMApplication", "CRMRPC", "CRMDomain", "CRMEventStore",
-                "LMDB",
+                "CRMDaemon", "CRMTesting", "CRMProtocol", "CRMJSON", "CRMApplication", "CRMRPC", "CRMDomain",
+                "CRMEventStore", "LMDB",
             ],
             swiftSettings: swiftSettings
         ),

@@ -5,7 +5,7 @@ import Logging
 
 /// The daemon's settings: built-in defaults, then the JSON config file (`--config`), then `CRMD_*`
 /// environment variables, then command-line flags, each overriding the one before (read by
-/// ``read(flags:environment:file:)``).
+/// ``read(flags:environment:file:declarations:)``).
 ///
 /// Each property's initial value is its default. ``settings`` declares the keys that set them; the key
 /// table of docs/OPERATIONS.md and `crmd serve --help` are made from it.

@@ -6,9 +6,10 @@ import Logging
 /// One configuration key of crmd: its dotted name, the `DaemonConfiguration` property it sets, how its
 /// value is typed and checked, its environment variable, flag and documentation.
 ///
-/// ``DaemonConfiguration/settings`` lists one per key. Reading (``DaemonConfiguration/read(flags:environment:file:)``),
-/// the refusal of unknown keys and variables, `crmd serve --help` and the key table of docs/OPERATIONS.md
-/// all come from that list, so a new key is one more entry there (and its property).
+/// ``DaemonConfiguration/settings`` lists one per key. Reading
+/// (``DaemonConfiguration/read(flags:environment:file:declarations:)``), the refusal of unknown keys and
+/// variables, `crmd serve --help` and the key table of docs/OPERATIONS.md all come from that list, so a
+/// new key is one more entry there (and its property).
 struct DaemonSetting: Sendable {
     /// The key, dotted for keys in sections: `max_batch`, `relay.url` (`{"relay": {"url": …}}` in the file).
     let key: String

@@ -179,14 +179,20 @@ import Testing
         #expect(table == expected, "docs/OPERATIONS.md should have this table:\n\(expected.joined(separator: "\n"))")
     }
 
-    /// config/crmd.json sets keys to their defaults only.
+    /// config/crmd.json sets keys to their defaults only (keys in sections as nested objects).
     @Test func theShippedConfigHoldsTheDefaults() throws {
         let data = try Data(contentsOf: DaemonConfigurationTests.repository.appendingPathComponent("config/crmd.json"))
-        let members = try #require(try JSON.parse(Array(data)).objectValue)
         let settings = Dictionary(uniqueKeysWithValues: DaemonConfiguration.settings.map { ($0.key, $0) })
-        for (key, value) in members {
-            let setting = try #require(settings[key], "config/crmd.json has the unknown key \(key)")
-            #expect(setting.defaultJSON == value, "config/crmd.json: \(key)")
+        var objects = [("", try #require(try JSON.parse(Array(data)).objectValue))]
+        while let (prefix, members) = objects.popLast() {
+            for (name, value) in members {
+                if settings[prefix + name] == nil, let nested = value.objectValue {
+                    objects.append((prefix + name + ".", nested))
+                    continue
+                }
+                let setting = try #require(settings[prefix + name], "config/crmd.json has the unknown key \(name)")
+                #expect(setting.defaultJSON == value, "config/crmd.json: \(prefix + name)")
+            }
         }
     }
 
