@@ -24,6 +24,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        // No trait: crmd reads its config file itself (DaemonConfiguration+Reading.swift), not with the JSON provider.
+        .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0", traits: []),
     ],
     targets: [
         // MARK: - Storage engine
@@ -114,6 +116,7 @@ let package = Package(
             dependencies: [
                 "CRMServer", "CRMApplication", "CRMRPC", "CRMJSON",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -198,8 +201,8 @@ let package = Package(
         .testTarget(
             name: "CRMDaemonTests",
             dependencies: [
-                "CRMTesting", "CRMProtocol", "CRMJSON", "CRMApplication", "CRMRPC", "CRMDomain", "CRMEventStore",
-                "LMDB", "JetStream",
+                "CRMDaemon", "CRMTesting", "CRMProtocol", "CRMJSON", "CRMApplication", "CRMRPC", "CRMDomain",
+                "CRMEventStore", "LMDB", "JetStream",
             ],
             swiftSettings: swiftSettings
         ),

@@ -29,13 +29,16 @@ struct CRMDaemonCommand: AsyncParsableCommand {
             Serves JSON-RPC 2.0 (one JSON object per line) on a Unix socket, appends every accepted \
             command as events to an LMDB log, and answers queries from read models folded from it. \
             Settings come from built-in defaults, then --config FILE, then CRMD_* environment \
-            variables (CRMD_SOCKET, CRMD_SOCKET_MODE, CRMD_DATA_DIR, CRMD_MAX_LINE_BYTES, CRMD_LOG_LEVEL, \
-            CRMD_REPLICA_OF), \
-            then these flags. It refuses to start when a live server answers on the socket path or \
-            the path is not a socket (a stale socket file is replaced). Stop it with SIGTERM or \
-            SIGINT: it finishes in-flight commands (requests still running after 5 s are cancelled), \
-            closes the log and removes the socket.
-            """,
+            variables, then these flags; unknown keys and CRMD_* variables are refused. It refuses to \
+            start when a live server answers on the socket path or the path is not a socket (a stale \
+            socket file is replaced). It tells systemd when it is ready (Type=notify) and when it stops. \
+            Stop it with SIGTERM or SIGINT: it finishes in-flight commands (requests still running \
+            after 5 s are cancelled), closes the log and removes the socket.
+
+            Keys (in the file nested as JSON objects for dotted keys; environment variable and flag in \
+            parentheses):
+
+            """ + DaemonConfiguration.helpText,
         version: CRMCore.version
     )
 
@@ -64,15 +67,19 @@ struct CRMDaemonCommand: AsyncParsableCommand {
     var replicaOf: String?
 
     func run() async throws {
-        var settings = DaemonConfiguration()
+        var flags: [String: String] = [:]
+        flags["socket_path"] = self.socket
+        flags["data_dir"] = self.dataDir
+        flags["log_level"] = self.logLevel
+        flags["signing_key"] = self.signingKey
+        flags["replica.of"] = self.replicaOf
+        var settings: DaemonConfiguration
         do {
-            if let config { try settings.apply(file: config) }
-            try settings.apply(environment: ProcessInfo.processInfo.environment)
-            if let socket { settings.socketPath = socket }
-            if let dataDir { settings.dataDirectory = dataDir }
-            if let logLevel { settings.logLevel = try DaemonConfiguration.parseLevel(logLevel) }
-            if let signingKey { settings.signingKey = signingKey }
-            if let replicaOf { settings.replicaOf = replicaOf }
+            settings = try DaemonConfiguration.read(
+                flags: flags,
+                environment: ProcessInfo.processInfo.environment,
+                file: self.config
+            )
             try settings.finalize()
         } catch let error as StartupError {
             throw ValidationError(error.description)
@@ -124,9 +131,7 @@ struct CRMDaemonCommand: AsyncParsableCommand {
         coreConfiguration.checkpointEveryEvents = UInt64(settings.checkpointEveryEvents)
         coreConfiguration.checkpointEverySeconds = settings.checkpointEverySeconds
         coreConfiguration.relay = settings.relay
-        coreConfiguration.replica = settings.replicaOf.flatMap {
-            ReplicaConfiguration.parse($0, primarySocket: settings.primarySocket)
-        }
+        coreConfiguration.replica = settings.replica
         // A replica signs nothing: the checkpoints of the log are the primary's.
         if let path = settings.signingKey, path != DaemonConfiguration.signingOff, coreConfiguration.replica == nil {
             let (key, created) = try SigningKey.loadOrCreate(path: path, dataDirectory: settings.dataDirectory)
@@ -141,6 +146,7 @@ struct CRMDaemonCommand: AsyncParsableCommand {
         // The writer thread opens the data directory (and rebuilds what must be rebuilt) while this waits.
         let core = try await CRMCore.start(configuration: coreConfiguration, logger: logger)
 
+        let notifier = ServiceManagerNotifier(environment: ProcessInfo.processInfo.environment)
         let server = ControlServer(
             configuration: .init(
                 socketPath: settings.socketPath,
@@ -157,9 +163,11 @@ struct CRMDaemonCommand: AsyncParsableCommand {
             ),
             logger: logger,
             onListening: { path in
-                // A line on stdout tells supervisors and tests that clients can connect now.
+                // A line on stdout tells supervisors and tests that clients can connect now, and
+                // READY=1 tells systemd (Type=notify).
                 let line = "crmd ready socket=\(path) data_dir=\(settings.dataDirectory)\n"
                 FileHandle.standardOutput.write(Data(line.utf8))
+                notifier.send(["READY=1", "STATUS=serving on \(path)"])
             }
         )
         let metrics = metricsEndpoint.map { endpoint in
@@ -169,6 +177,13 @@ struct CRMDaemonCommand: AsyncParsableCommand {
             core: core, server: server, metrics: metrics, logger: logger
         )
         groupConfiguration.gracefulShutdownSignals = [.sigterm, .sigint]
+        groupConfiguration.services.append(
+            .init(
+                service: StoppingNotification(notifier: notifier),
+                successTerminationBehavior: .ignore,
+                failureTerminationBehavior: .ignore
+            )
+        )
         let group = ServiceGroup(configuration: groupConfiguration)
         try await group.run()
         logger.info("crmd stopped")

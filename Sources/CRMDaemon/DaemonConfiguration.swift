@@ -1,42 +1,14 @@
 import CRMApplication
-import CRMJSON
 import CRMRPC
 import Foundation
 import Logging
 
-/// The daemon's settings: built-in defaults, then the JSON config file, then `CRMD_*` environment
-/// variables, then command-line flags, each overriding the one before.
+/// The daemon's settings: built-in defaults, then the JSON config file (`--config`), then `CRMD_*`
+/// environment variables, then command-line flags, each overriding the one before (read by
+/// ``read(flags:environment:file:declarations:)``).
 ///
-/// Keys of the config file (all optional):
-///
-/// | key | default | meaning |
-/// |---|---|---|
-/// | `socket_path` | `./var/crmd.sock` | Unix socket clients connect to |
-/// | `socket_mode` | `"0660"` | permission bits of the socket file (octal string) |
-/// | `data_dir` | `./var/data` | LMDB environment and lock file |
-/// | `backup_dir` | `<data_dir>-backups` | where `system.backup` writes its copies (clients name a subdirectory only); beside the data directory, not in it (the systemd unit makes `/var/lib/crmd-backups` writable) |
-/// | `max_line_bytes` | `1048576` | longest request line; longer lines get an error and the connection closes |
-/// | `max_in_flight_per_connection` | `64` | pipelined requests of one connection worked on at once |
-/// | `max_unsent_reply_bytes` | `4194304` | reply bytes of one connection that may wait unread; at it crmd stops reading that connection until its client reads |
-/// | `max_batch_requests` | `1000` | most requests in one JSON-RPC batch array; a longer batch is refused whole (`bad_request`) |
-/// | `max_batch` | `1024` | most commands committed in one transaction (group commit) |
-/// | `writer_nice` | `0` | nice value (0–19) of the writer thread: above 0, reading requests and answering queries get the CPU first when every core is busy, at the cost of write throughput (see docs/OPERATIONS.md) |
-/// | `map_size_mb` | `1024` | initial LMDB map size; grows automatically |
-/// | `startup_rebuild_limit` | `100000` | a projection rebuild needing at most this many events is finished before the socket opens; bigger ones run online |
-/// | `rebuild_chunk_events` | `20000` | most events one online rebuild chunk folds between command batches (a chunk also yields after 20 ms when commands wait, 1 s otherwise) |
-/// | `signing_key` | `<data_dir>-keys/signing.key` | Ed25519 key that signs checkpoints of the log's head; created on first start with its public half beside it (`.pub`); must be outside the data directory; `"off"` signs nothing |
-/// | `kek_dir` | `<data_dir>-keys` | directory of the key-encryption key (`kek-<epoch>.key`, 0400) that protects the data keys of personal data; created on the first start of a new log; must be outside the data directory and kept out of its backups |
-/// | `encrypt_pii` | `true` | whether a new log stores personal data encrypted (a log keeps the choice it was created with) |
-/// | `checkpoint_every_events` | `1000` | a signed checkpoint once this many events are unsigned... |
-/// | `checkpoint_every_seconds` | `5` | ...or this many seconds after the last one while events are unsigned (also when idle), and at shutdown |
-/// | `log_level` | `info` | trace, debug, info, notice, warning, error, critical |
-/// | `relay` | `{"enabled": false}` | the relay into NATS JetStream: `enabled`, `url` (`nats://127.0.0.1:4222`; servers of a cluster separated by commas), `stream` (`CRMD`), `subject_prefix` (`crmd.events`), `replicas` (1; copies of each message when the relay creates the stream), `max_pending` (512; publishes awaiting acknowledgement) |
-/// | `replica` | `{"of": ""}` | `of`: `NATS_URL/STREAM` of a primary's relay stream makes this crmd a read replica of it (also `--replica-of`); `primary_socket`: the primary's socket, named when a replica refuses a command |
-/// | `metrics_listen` | `""` (off) | loopback `HOST:PORT` (e.g. `127.0.0.1:9464`) of an HTTP listener answering `GET /metrics` for Prometheus; other addresses are refused at start (see docs/OPERATIONS.md) |
-/// | `access` | `[]` (every peer is admin) | roles by uid or gid: `[{"uid": 1000, "roles": ["write"]}, {"gid": 27, "roles": ["audit"]}]`; roles are read, audit, write, admin |
-///
-/// Environment variables: `CRMD_SOCKET`, `CRMD_SOCKET_MODE`, `CRMD_DATA_DIR`, `CRMD_MAX_LINE_BYTES`,
-/// `CRMD_LOG_LEVEL`.
+/// Each property's initial value is its default. ``settings`` declares the keys that set them; the key
+/// table of docs/OPERATIONS.md and `crmd serve --help` are made from it.
 struct DaemonConfiguration: Equatable {
     var socketPath = "./var/crmd.sock"
     var socketMode: UInt32 = 0o660
@@ -61,202 +33,177 @@ struct DaemonConfiguration: Equatable {
     var checkpointEveryEvents = 1000
     var checkpointEverySeconds = 5
     var access = AccessPolicy.open
-    /// The relay's settings, when `relay.enabled`.
-    var relay: RelayConfiguration? = nil
-    /// `replica.of` / `--replica-of`: the stream to follow as a read replica.
-    var replicaOf: String? = nil
-    /// `replica.primary_socket`.
-    var primarySocket: String? = nil
-
-    /// The keys of the `relay` section.
-    static let relayKeys: Set<String> = ["enabled", "url", "stream", "subject_prefix", "replicas", "max_pending"]
-    /// The keys of the `replica` section.
-    static let replicaKeys: Set<String> = ["of", "primary_socket"]
     /// `HOST:PORT` of the HTTP metrics listener; empty: none.
     var metricsListen = ""
+    var relayEnabled = false
+    var relayURL = "nats://127.0.0.1:4222"
+    var relayStream = "CRMD"
+    var relaySubjectPrefix = "crmd.events"
+    var relayReplicas = 1
+    var relayMaxPending = 512
+    /// `replica.of`: the primary's stream this crmd follows as a read replica; empty: a primary.
+    var replicaOf = ""
+    /// `replica.primary_socket`: named when a replica refuses a command; empty: not named.
+    var primarySocket = ""
 
-    static let knownKeys: Set<String> = [
-        "relay", "replica",
-        "socket_path", "socket_mode", "data_dir", "backup_dir", "max_line_bytes", "max_in_flight_per_connection",
-        "max_batch", "map_size_mb", "log_level", "access", "startup_rebuild_limit", "rebuild_chunk_events",
-        "writer_nice", "signing_key", "checkpoint_every_events", "checkpoint_every_seconds", "max_unsent_reply_bytes",
-        "max_batch_requests", "kek_dir", "encrypt_pii", "metrics_listen",
+    /// The relay's settings, when it is on.
+    var relay: RelayConfiguration? {
+        guard self.relayEnabled else { return nil }
+        var relay = RelayConfiguration(url: self.relayURL)
+        relay.stream = self.relayStream
+        relay.subjectPrefix = self.relaySubjectPrefix
+        relay.replicas = self.relayReplicas
+        relay.maxPending = self.relayMaxPending
+        return relay
+    }
+
+    /// What a read replica follows, when this crmd is one.
+    var replica: ReplicaConfiguration? {
+        ReplicaConfiguration.parse(self.replicaOf, primarySocket: self.primarySocket.isEmpty ? nil : self.primarySocket)
+    }
+
+    /// Every key, in the order of the docs table. A key in a section is dotted (`relay.url`; in the file
+    /// `{"relay": {"url": …}}`, in the environment `CRMD_RELAY_URL`).
+    static let settings: [DaemonSetting] = [
+        DaemonSetting(
+            "socket_path", \.socketPath, .string, environment: "CRMD_SOCKET", flag: "--socket",
+            "the Unix socket clients connect to (at most 107 bytes); crmctl reads `CRMD_SOCKET` too"
+        ),
+        DaemonSetting("socket_mode", \.socketMode, .fileMode, "permission bits of the socket file, an octal string"),
+        DaemonSetting(
+            "data_dir", \.dataDirectory, .string, flag: "--data-dir",
+            "the LMDB environment (`data.mdb`) and crmd's lock file"
+        ),
+        DaemonSetting(
+            "backup_dir", \.backupDirectory, .string, default: "`<data_dir>-backups`",
+            "where `system.backup` writes its copies (0600 files in 0700 directories); clients name a "
+                + "subdirectory only. Empty means the default"
+        ),
+        DaemonSetting(
+            "max_line_bytes", \.maxLineBytes, .positive,
+            "the longest request line; a longer one is answered with an error and the connection is closed"
+        ),
+        DaemonSetting(
+            "max_in_flight_per_connection", \.maxInFlightPerConnection, .positive,
+            "pipelined requests of one connection worked on at once; further lines wait unread"
+        ),
+        DaemonSetting(
+            "max_unsent_reply_bytes", \.maxUnsentReplyBytes, .positive,
+            "reply bytes of one connection that may wait unread; at this many crmd stops reading that "
+                + "connection until its client reads (PROTOCOL.md §1)"
+        ),
+        DaemonSetting(
+            "max_batch_requests", \.maxBatchRequests, .positive,
+            "the most requests in one JSON-RPC batch array; a longer batch is refused whole with `bad_request`"
+        ),
+        DaemonSetting(
+            "max_batch", \.maxBatch, .positive,
+            "the most commands committed in one write transaction (group commit)"
+        ),
+        DaemonSetting(
+            "writer_nice", \.writerNice, .integer(0...19, "an integer from 0 to 19"),
+            "nice value (0–19) of the writer thread (see \"CPU between reads and writes\" above)"
+        ),
+        DaemonSetting(
+            "map_size_mb", \.mapSizeMB, .positive,
+            "initial LMDB map size in MiB; the map doubles by itself when full"
+        ),
+        DaemonSetting(
+            "startup_rebuild_limit", \.startupRebuildLimit, .nonNegative,
+            "a projection rebuild needing at most this many events is finished before the socket opens; a "
+                + "bigger one runs online (integer ≥ 0)"
+        ),
+        DaemonSetting(
+            "rebuild_chunk_events", \.rebuildChunkEvents, .positive,
+            "the most events one online rebuild chunk folds between command batches"
+        ),
+        DaemonSetting(
+            "signing_key", \.signingKey, .optionalString, default: "`<data_dir>-keys/signing.key`",
+            flag: "--signing-key",
+            "the Ed25519 key that signs checkpoints of the log (see \"Data safety and tamper evidence\"); must "
+                + "be outside the data directory; created on first start with `signing.key.pub` beside it; "
+                + "`\"off\"` signs nothing"
+        ),
+        DaemonSetting(
+            "kek_dir", \.kekDirectory, .optionalString, default: "`<data_dir>-keys`",
+            "directory of the key-encryption key (`kek-<epoch>.key`, 0400) that wraps the data keys of personal "
+                + "data (see \"Personal data\"); created on the first start of a new log; must be outside the "
+                + "data directory and out of its backups; without it crmd refuses to start on an encrypted log"
+        ),
+        DaemonSetting(
+            "encrypt_pii", \.encryptPersonalData, .boolean,
+            "whether a new log stores every event's personal data encrypted; a log keeps the choice it was "
+                + "created with"
+        ),
+        DaemonSetting(
+            "checkpoint_every_events", \.checkpointEveryEvents, .positive,
+            "a signed checkpoint once this many events are unsigned"
+        ),
+        DaemonSetting(
+            "checkpoint_every_seconds", \.checkpointEverySeconds, .positive,
+            "a signed checkpoint this long after the last one while events are unsigned (also while idle); "
+                + "one more at shutdown"
+        ),
+        DaemonSetting(
+            "log_level", \.logLevel, .logLevel, flag: "--log-level",
+            "`trace`, `debug`, `info`, `notice`, `warning`, `error` or `critical`"
+        ),
+        DaemonSetting(
+            "metrics_listen", \.metricsListen, .string,
+            "empty: off; else `HOST:PORT` of an HTTP listener answering `GET /metrics` for Prometheus (see \"Metrics\"); a "
+                + "loopback address only (`127.0.0.1`, `::1`, `localhost`), anything else is refused at start"
+        ),
+        DaemonSetting(
+            "relay.enabled", \.relayEnabled, .boolean,
+            "publish the log into NATS JetStream (see \"Beyond one machine\")"
+        ),
+        DaemonSetting(
+            "relay.url", \.relayURL, .string,
+            "the NATS server the relay publishes to; the servers of a cluster separated by commas"
+        ),
+        DaemonSetting(
+            "relay.stream", \.relayStream, .streamName,
+            "the JetStream stream the relay writes (created when missing; only the relay may write it)"
+        ),
+        DaemonSetting(
+            "relay.subject_prefix", \.relaySubjectPrefix, .subjectPrefix,
+            "events go to `<prefix>.<type>.<stream>`; the stream holds `<prefix>.>`"
+        ),
+        DaemonSetting(
+            "relay.replicas", \.relayReplicas, .positive,
+            "copies of each message when the relay creates the stream (3 on a 3-node cluster)"
+        ),
+        DaemonSetting(
+            "relay.max_pending", \.relayMaxPending, .positive,
+            "publishes awaiting their acknowledgement, at most"
+        ),
+        DaemonSetting(
+            "replica.of", \.replicaOf, .string, flag: "--replica-of",
+            "empty: a primary; else `NATS_URL/STREAM` of a primary's relay stream (e.g. `nats://10.0.0.5:4222/CRMD`): this crmd is a "
+                + "read replica of it, building its log from the stream and refusing commands"
+        ),
+        DaemonSetting(
+            "replica.primary_socket", \.primarySocket, .string,
+            "the primary's socket, named when a replica refuses a command (`read_only_replica`)"
+        ),
+        DaemonSetting(
+            "access", \.access, .accessRules,
+            "roles by uid or gid, e.g. `[{\"uid\": 1000, \"roles\": [\"write\"]}, {\"gid\": 27, \"roles\": "
+                + "[\"audit\"]}]` (see Roles above); empty: every peer is admin. In the environment, the JSON text"
+        ),
     ]
-
-    /// Applies the members of a config file.
-    mutating func apply(file path: String) throws {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw StartupError("cannot read config file \(path)")
-        }
-        let json: JSON
-        do {
-            json = try JSON.parse(Array(data))
-        } catch {
-            throw StartupError("config file \(path) is not valid JSON: \(error)")
-        }
-        guard case .object(let members) = json else { throw StartupError("config file \(path) must hold a JSON object") }
-        for key in members.keys.sorted() where !DaemonConfiguration.knownKeys.contains(key) {
-            throw StartupError(
-                "config file \(path): unknown key \"\(key)\" (known: \(DaemonConfiguration.knownKeys.sorted().joined(separator: ", ")))"
-            )
-        }
-        func string(_ key: String) throws -> String? {
-            guard let value = members[key] else { return nil }
-            guard case .string(let text) = value else { throw StartupError("config file \(path): \(key) must be a string") }
-            return text
-        }
-        func int(_ key: String) throws -> Int? {
-            guard let value = members[key] else { return nil }
-            guard let number = value.intValue, number > 0 else {
-                throw StartupError("config file \(path): \(key) must be a positive integer")
-            }
-            return Int(number)
-        }
-        if let value = try string("socket_path") { self.socketPath = value }
-        if let value = try string("socket_mode") { self.socketMode = try DaemonConfiguration.parseMode(value) }
-        if let value = try string("data_dir") { self.dataDirectory = value }
-        if let value = try string("backup_dir") { self.backupDirectory = value }
-        if let value = try int("max_line_bytes") { self.maxLineBytes = value }
-        if let value = try int("max_in_flight_per_connection") { self.maxInFlightPerConnection = value }
-        if let value = try int("max_unsent_reply_bytes") { self.maxUnsentReplyBytes = value }
-        if let value = try int("max_batch_requests") { self.maxBatchRequests = value }
-        if let value = try int("max_batch") { self.maxBatch = value }
-        if let value = try int("map_size_mb") { self.mapSizeMB = value }
-        if let value = members["startup_rebuild_limit"] {
-            guard let number = value.intValue, number >= 0 else {
-                throw StartupError("config file \(path): startup_rebuild_limit must be an integer ≥ 0")
-            }
-            self.startupRebuildLimit = Int(number)
-        }
-        if let value = try int("rebuild_chunk_events") { self.rebuildChunkEvents = value }
-        if let value = try string("signing_key") { self.signingKey = value }
-        if let value = try string("kek_dir") { self.kekDirectory = value }
-        if let value = members["encrypt_pii"] {
-            guard case .bool(let flag) = value else {
-                throw StartupError("config file \(path): encrypt_pii must be true or false")
-            }
-            self.encryptPersonalData = flag
-        }
-        if let value = try int("checkpoint_every_events") { self.checkpointEveryEvents = value }
-        if let value = try int("checkpoint_every_seconds") { self.checkpointEverySeconds = value }
-        if let value = members["writer_nice"] {
-            guard let number = value.intValue, (0...19).contains(number) else {
-                throw StartupError("config file \(path): writer_nice must be an integer from 0 to 19")
-            }
-            self.writerNice = Int(number)
-        }
-        if let value = try string("log_level") { self.logLevel = try DaemonConfiguration.parseLevel(value) }
-        if let value = members["relay"] { try self.applyRelay(value, file: path) }
-        if let value = members["replica"] {
-            guard case .object(let section) = value else {
-                throw StartupError("config file \(path): replica must be an object")
-            }
-            for key in section.keys.sorted() where !DaemonConfiguration.replicaKeys.contains(key) {
-                throw StartupError(
-                    "config file \(path): unknown key \"replica.\(key)\" (known: "
-                        + DaemonConfiguration.replicaKeys.sorted().map { "replica." + $0 }.joined(separator: ", ") + ")"
-                )
-            }
-            for (key, member) in section {
-                guard case .string(let text) = member else {
-                    throw StartupError("config file \(path): replica.\(key) must be a string")
-                }
-                if key == "of" { self.replicaOf = text.isEmpty ? nil : text }
-                if key == "primary_socket" { self.primarySocket = text.isEmpty ? nil : text }
-            }
-        }
-        if let value = try string("metrics_listen") { self.metricsListen = value }
-        if let value = members["access"] {
-            do {
-                self.access = try AccessPolicy(json: value)
-            } catch {
-                throw StartupError("config file \(path): \(error.description)")
-            }
-        }
-    }
-
-    /// Applies the `relay` section of a config file.
-    private mutating func applyRelay(_ value: JSON, file path: String) throws {
-        guard case .object(let section) = value else { throw StartupError("config file \(path): relay must be an object") }
-        for key in section.keys.sorted() where !DaemonConfiguration.relayKeys.contains(key) {
-            throw StartupError(
-                "config file \(path): unknown key \"relay.\(key)\" (known: "
-                    + DaemonConfiguration.relayKeys.sorted().map { "relay." + $0 }.joined(separator: ", ") + ")"
-            )
-        }
-        func string(_ key: String) throws -> String? {
-            guard let member = section[key] else { return nil }
-            guard case .string(let text) = member, !text.isEmpty else {
-                throw StartupError("config file \(path): relay.\(key) must be a non-empty string")
-            }
-            return text
-        }
-        func int(_ key: String) throws -> Int? {
-            guard let member = section[key] else { return nil }
-            guard let number = member.intValue, number > 0 else {
-                throw StartupError("config file \(path): relay.\(key) must be a positive integer")
-            }
-            return Int(number)
-        }
-        var enabled = false
-        if let member = section["enabled"] {
-            guard case .bool(let flag) = member else {
-                throw StartupError("config file \(path): relay.enabled must be true or false")
-            }
-            enabled = flag
-        }
-        var relay = RelayConfiguration(url: try string("url") ?? "nats://127.0.0.1:4222")
-        if let stream = try string("stream") { relay.stream = stream }
-        if let prefix = try string("subject_prefix") { relay.subjectPrefix = prefix }
-        if let replicas = try int("replicas") { relay.replicas = replicas }
-        if let pending = try int("max_pending") { relay.maxPending = pending }
-        self.relay = enabled ? relay : nil
-    }
-
-    /// Applies `CRMD_*` environment variables.
-    mutating func apply(environment: [String: String]) throws {
-        if let value = environment["CRMD_SOCKET"], !value.isEmpty { self.socketPath = value }
-        if let value = environment["CRMD_SOCKET_MODE"], !value.isEmpty {
-            self.socketMode = try DaemonConfiguration.parseMode(value)
-        }
-        if let value = environment["CRMD_DATA_DIR"], !value.isEmpty { self.dataDirectory = value }
-        if let value = environment["CRMD_MAX_LINE_BYTES"], !value.isEmpty {
-            guard let bytes = Int(value), bytes > 0 else {
-                throw StartupError("CRMD_MAX_LINE_BYTES must be a positive integer")
-            }
-            self.maxLineBytes = bytes
-        }
-        if let value = environment["CRMD_LOG_LEVEL"], !value.isEmpty {
-            self.logLevel = try DaemonConfiguration.parseLevel(value)
-        }
-        if let value = environment["CRMD_REPLICA_OF"], !value.isEmpty { self.replicaOf = value }
-    }
 
     /// The `signing_key` value that turns signing off.
     static let signingOff = "off"
-
-    static func parseMode(_ text: String) throws -> UInt32 {
-        guard let mode = UInt32(text, radix: 8), mode <= 0o777 else {
-            throw StartupError("socket mode \"\(text)\" is not an octal permission like 0660")
-        }
-        return mode
-    }
-
-    static func parseLevel(_ text: String) throws -> Logger.Level {
-        guard let level = Logger.Level(rawValue: text.lowercased()) else {
-            throw StartupError(
-                "log level \"\(text)\" is not one of trace, debug, info, notice, warning, error, critical"
-            )
-        }
-        return level
-    }
 
     /// Checks values that only make sense together and resolves relative paths against the working
     /// directory.
     mutating func finalize() throws {
         let cwd = FileManager.default.currentDirectoryPath
         func absolute(_ path: String) -> String {
-            let url = path.hasPrefix("/") ? URL(fileURLWithPath: path) : URL(fileURLWithPath: cwd).appendingPathComponent(path)
+            let url =
+                path.hasPrefix("/")
+                ? URL(fileURLWithPath: path) : URL(fileURLWithPath: cwd).appendingPathComponent(path)
             return url.standardizedFileURL.path
         }
         self.socketPath = absolute(self.socketPath)
@@ -268,13 +215,13 @@ struct DaemonConfiguration: Equatable {
             self.signingKey = absolute(self.signingKey ?? self.dataDirectory + "-keys/signing.key")
         }
         self.kekDirectory = absolute(self.kekDirectory ?? self.dataDirectory + "-keys")
-        if let replicaOf = self.replicaOf {
-            guard ReplicaConfiguration.parse(replicaOf) != nil else {
+        if !self.replicaOf.isEmpty {
+            guard self.replica != nil else {
                 throw StartupError(
-                    "replica.of \"\(replicaOf)\" is not NATS_URL/STREAM (e.g. nats://10.0.0.5:4222/CRMD)"
+                    "replica.of \"\(self.replicaOf)\" is not NATS_URL/STREAM (e.g. nats://10.0.0.5:4222/CRMD)"
                 )
             }
-            if self.relay != nil {
+            guard !self.relayEnabled else {
                 throw StartupError("a read replica cannot run the relay: turn relay.enabled off or drop replica.of")
             }
         }

@@ -71,5 +71,16 @@ import Testing
             ?? dataDirectory + "-keys/signing.key"
         #expect(writable.contains { key.hasPrefix($0 + "/") }, "\(key) vs \(writable)")
         #expect(!key.hasPrefix(dataDirectory + "/"))
+        let keyEncryptionKeys = config["kek_dir"]?.stringValue.map { $0.hasPrefix("/") ? $0 : "/" + $0 }
+            ?? dataDirectory + "-keys"
+        #expect(writable.contains { keyEncryptionKeys == $0 || keyEncryptionKeys.hasPrefix($0 + "/") })
+        #expect(!keyEncryptionKeys.hasPrefix(dataDirectory + "/") && !keyEncryptionKeys.hasPrefix(backups + "/"))
+        // systemd creates each writable directory (or the unit would fail with "Read-only file system").
+        let created = lines.filter { $0.hasPrefix("StateDirectory=") || $0.hasPrefix("RuntimeDirectory=") }
+            .flatMap { $0.split(separator: "=")[1].split(separator: " ").map(String.init) }
+        for path in writable {
+            #expect(created.contains { path == "/var/lib/" + $0 || path == "/run/" + $0 }, "\(path) is not created")
+        }
+        #expect(lines.contains("Type=notify"))
     }
 }

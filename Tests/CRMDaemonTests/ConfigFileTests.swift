@@ -42,4 +42,43 @@ import Testing
             "\(error)".contains(message)
         }
     }
+
+    @Test func anUnknownCrmdVariableStopsCrmdNamingIt() throws {
+        let directory = TemporaryDirectory()
+        #expect {
+            _ = try DaemonProcess(
+                socketPath: directory.appending("crmd.sock"),
+                dataDirectory: directory.appending("data"),
+                environment: ["CRMD_MAX_BACTH": "10"]
+            )
+        } throws: { error in
+            "\(error)".contains("unknown environment variable CRMD_MAX_BACTH")
+        }
+    }
+
+    @Test func variablesSetKeysOfTheRealCrmd() async throws {
+        let directory = TemporaryDirectory()
+        let daemon = try DaemonProcess(
+            socketPath: directory.appending("crmd.sock"),
+            dataDirectory: directory.appending("data"),
+            environment: ["CRMD_SOCKET_MODE": "0600", "CRMD_MAX_BATCH": "8"]
+        )
+        let attributes = try FileManager.default.attributesOfItem(atPath: daemon.socketPath)
+        #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+        #expect(daemon.stop() == 0)
+    }
+
+    @Test func serveHelpListsEveryKeyWithItsVariable() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: DaemonProcess.executablePath)
+        process.arguments = ["serve", "--help"]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        for name in ["socket_path (CRMD_SOCKET, --socket; default", "max_batch (CRMD_MAX_BATCH; default 1024)"] {
+            #expect(text.contains(name), "\(text)")
+        }
+    }
 }
