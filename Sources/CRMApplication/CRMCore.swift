@@ -22,6 +22,8 @@ public final class CRMCore: Service, Sendable, ReadsStorage {
     private let writer: Writer<CommandPipeline.WriterJob>
     private let headSignal: HeadSignal
     private let idleSigner: IdleSigner?
+    /// The SLA scheduler, when ``CoreConfiguration/slaBreachEvents`` is on.
+    public let slaScheduler: SlaScheduler?
 
     /// The daemon's version, reported by `system.ping`.
     public static let version = CRMVersion.current
@@ -40,6 +42,10 @@ public final class CRMCore: Service, Sendable, ReadsStorage {
         self.queries = QueryRouter(storage: storage, writer: writer, logger: logger)
         self.subscriptions = Subscriptions(headSignal: headSignal, log: self.queries.log)
         self.idleSigner = checkpointer.map { IdleSigner(writer: writer, everyMillis: $0.everyMillis) }
+        let notifies = storage.configuration.slaBreachEvents && storage.appendBlock == nil
+        self.slaScheduler =
+            notifies
+            ? SlaScheduler(storage: storage, commands: self.commands, headSignal: headSignal, logger: logger) : nil
     }
 
     /// Starts the writer thread, which opens (creating if needed) the data directory, takes its lock
@@ -75,9 +81,11 @@ public final class CRMCore: Service, Sendable, ReadsStorage {
     }
 
     /// The core's long-running parts, in the order a `ServiceGroup` starts them: the core itself (the
-    /// writer thread), then the idle signer when checkpoints are signed. The group stops them in the
-    /// reverse order, so the writer stops last.
-    public var services: [any Service] { [self] + (self.idleSigner.map { [$0] } ?? []) }
+    /// writer thread), then the idle signer when checkpoints are signed, then the SLA scheduler when
+    /// it is on. The group stops them in the reverse order, so the writer stops last.
+    public var services: [any Service] {
+        [self] + (self.idleSigner.map { [$0] } ?? []) + (self.slaScheduler.map { [$0] } ?? [])
+    }
 
     /// Waits for graceful shutdown (or cancellation), then ``shutdown()``: returns once the writer
     /// thread has committed what was queued, signed the last checkpoint and ended.

@@ -107,6 +107,8 @@ struct CRMDaemonCommand: AsyncParsableCommand {
         coreConfiguration.encryptPersonalData = settings.encryptPersonalData
         coreConfiguration.checkpointEveryEvents = UInt64(settings.checkpointEveryEvents)
         coreConfiguration.checkpointEverySeconds = settings.checkpointEverySeconds
+        coreConfiguration.slaBreachEvents = settings.slaBreachEvents
+        coreConfiguration.slaBreachWarningMinutes = settings.slaBreachWarningMinutes
         if let path = settings.signingKey, path != DaemonConfiguration.signingOff {
             let (key, created) = try SigningKey.loadOrCreate(path: path, dataDirectory: settings.dataDirectory)
             coreConfiguration.signingKey = key

@@ -57,6 +57,10 @@ struct DaemonConfiguration: Equatable {
     var encryptPersonalData = true
     var checkpointEveryEvents = 1000
     var checkpointEverySeconds = 5
+    /// Whether the SLA scheduler appends breach notifications (no config key yet).
+    var slaBreachEvents = true
+    /// Minutes before a deadline that `SlaBreachWarning` is due; 0: none (no config key yet).
+    var slaBreachWarningMinutes = 15
     var access = AccessPolicy.open
 
     static let knownKeys: Set<String> = [
