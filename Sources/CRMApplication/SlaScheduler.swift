@@ -34,10 +34,12 @@ public final class SlaScheduler: Service, Sendable {
     /// Most notices appended, and most log events read, before the scheduler looks at its clock and
     /// the log again.
     static let noticesPerPass = 100
-    static let eventsPerPass = 10_000
+    static let eventsPerPass = 1000
     /// Longest sleep: a wall clock that jumps is noticed within this time.
     static let longestSleep: Duration = .seconds(60)
 
+    /// A scheduler reading `storage` (its clock and lead time from its configuration), appending through
+    /// `commands`, woken by `headSignal`.
     init(storage: CoreStorage, commands: CommandPipeline, headSignal: HeadSignal, logger: Logger) {
         self.storage = storage
         self.commands = commands
@@ -148,12 +150,12 @@ public final class SlaScheduler: Service, Sendable {
     private struct Reader {
         let sla: SlaProjector
         let state: any DecisionState
-        let store: EventStore
         let leadMinutes: Int64
         let txn: Transaction
 
         /// The ticket's notices still to append as of `now`, in due order.
         func pending(_ id: String, now: Int64) throws -> [SlaNotice] {
+            try QueryCancellation.check()
             guard let record = try self.sla.record(ofTicket: id, self.txn) else { return [] }
             let notified = try self.state.slaNotices(id)
             return SlaNotice.pending(record, asOf: now, leadMinutes: self.leadMinutes, notified: notified)
@@ -165,8 +167,7 @@ public final class SlaScheduler: Service, Sendable {
             throw Rejection(.internalError, "the SLA read model is missing")
         }
         return Reader(
-            sla: sla, state: self.storage.runner.state.state(txn), store: self.storage.store,
-            leadMinutes: self.leadMinutes, txn: txn
+            sla: sla, state: self.storage.runner.state.state(txn), leadMinutes: self.leadMinutes, txn: txn
         )
     }
 
@@ -207,9 +208,18 @@ public final class SlaScheduler: Service, Sendable {
     // MARK: - Waiting
 
     /// Runs `work` on a dispatch thread (LMDB reads and clock evaluations stay off the cooperative pool).
+    /// Cancelling the task stops `work` at its next ``QueryCancellation/check()`` (one per ticket), so
+    /// that shutdown never waits for a long read.
     private func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global(qos: .utility).async { continuation.resume(with: Result { try work() }) }
+        let flag = QueryCancellation.Flag()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                DispatchQueue.global(qos: .utility).async {
+                    continuation.resume(with: Result { try QueryCancellation.run(flag) { try work() } })
+                }
+            }
+        } onCancel: {
+            flag.raise()
         }
     }
 
