@@ -17,7 +17,8 @@ public final class TestDaemon: Sendable {
     private let group: ServiceGroup
     private let runTask: Task<Void, any Error>
 
-    /// Starts a daemon and returns once its socket accepts connections.
+    /// Starts a daemon and returns once its socket accepts connections. Its SLA scheduler is off (tests
+    /// count the events they write) unless `configure` turns on ``CoreConfiguration/slaBreachEvents``.
     public init(
         directory: TemporaryDirectory = TemporaryDirectory(),
         maxLineBytes: Int = 1_048_576,
