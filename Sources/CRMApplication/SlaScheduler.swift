@@ -142,7 +142,7 @@ public final class SlaScheduler: Service, Sendable {
                 ids = try reader.sla.openTicketIDs(txn)
                 last = try self.storage.store.head(txn).seq
             }
-            return (last, try ids.map { id in (id, try reader.pending(id, now: now).first?.dueAt) })
+            return (last, try ids.map { id in (id, try reader.schedule(id, now: now).nextDueAt) })
         }
     }
 
@@ -153,12 +153,12 @@ public final class SlaScheduler: Service, Sendable {
         let leadMinutes: Int64
         let txn: Transaction
 
-        /// The ticket's notices still to append as of `now`, in due order.
-        func pending(_ id: String, now: Int64) throws -> [SlaNotice] {
+        /// The ticket's notices still to append as of `now`, and when to look at it again.
+        func schedule(_ id: String, now: Int64) throws -> SlaNoticeSchedule {
             try QueryCancellation.check()
-            guard let record = try self.sla.record(ofTicket: id, self.txn) else { return [] }
+            guard let record = try self.sla.record(ofTicket: id, self.txn) else { return SlaNoticeSchedule() }
             let notified = try self.state.slaNotices(id)
-            return SlaNotice.pending(record, asOf: now, leadMinutes: self.leadMinutes, notified: notified)
+            return SlaNotice.schedule(record, asOf: now, leadMinutes: self.leadMinutes, notified: notified)
         }
     }
 
@@ -176,14 +176,15 @@ public final class SlaScheduler: Service, Sendable {
     /// Appends the first due notice of ticket `id`, computed afresh; a ticket with nothing due is put
     /// back into `agenda` at its next notice.
     private func notify(_ id: String, now: Int64, agenda: inout SlaAgenda) async throws {
-        let (notice, version) = try await self.offPool {
-            try self.storage.environment.read { txn -> (SlaNotice?, UInt64) in
-                let pending = try self.reader(txn).pending(id, now: now)
-                let version = try self.storage.store.streamHead(ServiceStream.ticket(id), txn).version
-                return (pending.first, version)
+        let (schedule, version) = try await self.offPool {
+            try self.storage.environment.read { txn -> (SlaNoticeSchedule, UInt64) in
+                let schedule = try self.reader(txn).schedule(id, now: now)
+                return (schedule, try self.storage.store.streamHead(ServiceStream.ticket(id), txn).version)
             }
         }
-        guard let notice, notice.dueAt <= now else { return agenda.set(id, notice?.dueAt) }
+        guard let notice = schedule.notices.first, notice.dueAt <= now else {
+            return agenda.set(id, schedule.nextDueAt)
+        }
         let options = CommandOptions(expectedVersion: .exact(version), at: notice.at)
         let origin = RequestOrigin(uid: getuid(), gid: getgid())
         let outcome = await self.commands.submit(NotifySlaBreach(notice), options: options, origin: origin).value

@@ -135,18 +135,23 @@ public struct SlaNotice: Sendable, Hashable {
         }
     }
 
-    /// The notices of `record` not yet in `notified` (keys ``key``), as its clock stands at `asOf`, in
-    /// order of `dueAt`: a breach for every breached instance (whenever it breached, even if it has
-    /// ended since), and for every active, unbreached instance its breach at the deadline and, when
-    /// `leadMinutes` > 0, a warning before it. A breached instance gets no warning any more.
-    public static func pending(
+    /// How long after an evaluation a ticket is evaluated again when one of its active instances has
+    /// a deadline beyond what the clock computes (``BusinessSchedule/walkLimitMillis`` ahead).
+    public static let recheckMillis: Int64 = 30 * 86_400_000
+
+    /// The notices of `record` not yet in `notified` (keys ``key``), as its clock stands at `asOf`: a
+    /// breach for every breached instance (whenever it breached, even if it has ended since), and for
+    /// every active, unbreached instance its breach at the deadline and, when `leadMinutes` > 0, a
+    /// warning before it. A breached instance gets no warning any more.
+    public static func schedule(
         _ record: SlaTicketRecord,
         asOf: Int64,
         leadMinutes: Int64,
         notified: Set<String>
-    ) -> [SlaNotice] {
+    ) -> SlaNoticeSchedule {
         let ticketID = record.ticket.ticketID
         var notices: [SlaNotice] = []
+        var recheckAt: Int64?
         for instance in SlaClock.evaluate(record, asOf: asOf).instances {
             let breachKey = SlaNotice.key(instance.metric, instance.instance, .breach)
             guard !notified.contains(breachKey) else { continue }
@@ -168,12 +173,33 @@ public struct SlaNotice: Sendable, Hashable {
                         SlaNotice(deadline(at), kind: .warning, at: warnAt, dueAt: warnAt, leadMinutes: leadMinutes)
                     )
                 }
+            } else if instance.state == "active" {
+                recheckAt = asOf + SlaNotice.recheckMillis
             }
         }
-        return notices.sorted {
+        notices.sort {
             ($0.dueAt, $0.deadline.metric, $0.deadline.instance) < ($1.dueAt, $1.deadline.metric, $1.deadline.instance)
         }
+        return SlaNoticeSchedule(notices: notices, recheckAt: recheckAt)
     }
+}
+
+/// A ticket's notices still to append as its clock stands at one instant, and when to look at it again.
+public struct SlaNoticeSchedule: Sendable, Hashable {
+    /// The notices, in order of ``SlaNotice/dueAt``.
+    public var notices: [SlaNotice]
+    /// When to evaluate the ticket again although it has no notice to come yet (an active instance
+    /// whose deadline is still out of the clock's reach), or `nil`.
+    public var recheckAt: Int64?
+
+    /// A schedule of `notices` (in due order), looked at again at `recheckAt`; none by default.
+    public init(notices: [SlaNotice] = [], recheckAt: Int64? = nil) {
+        self.notices = notices
+        self.recheckAt = recheckAt
+    }
+
+    /// When the ticket next needs looking at: its first notice's due time or its recheck, or `nil`.
+    public var nextDueAt: Int64? { [self.notices.first?.dueAt, self.recheckAt].compactMap { $0 }.min() }
 }
 
 extension DecisionState {

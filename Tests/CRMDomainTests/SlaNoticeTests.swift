@@ -21,9 +21,9 @@ import Testing
     /// The notices of `t1` still to append at `asOf`.
     static func pending(_ harness: Harness, asOf: String, lead: Int64 = 15) throws -> [SlaNotice] {
         let record = try TicketCommandTests.record(harness, "t1")
-        return SlaNotice.pending(
+        return SlaNotice.schedule(
             record, asOf: Self.ms(asOf), leadMinutes: lead, notified: try harness.state.slaNotices("t1")
-        )
+        ).notices
     }
 
     /// Appends `notice` as the scheduler does: decided at the notice's time, then folded.
@@ -128,6 +128,21 @@ import Testing
         #expect(event.namedCustomerIDs.isEmpty)
         let tagged = TicketTagged(ticketID: "t1", customerID: "c1", added: [], removed: [])
         #expect(!DomainEvent.service(.ticketTagged(tagged)).isNotification)
+    }
+
+    @Test func aDeadlineOutOfTheClocksReachIsLookedAtAgainLater() throws {
+        // 500,000 business minutes on a 40-hour week: the deadline lies years ahead, beyond the clock's walk.
+        let harness = try TicketCommandTests.desk(targets: [
+            ["metric": "first_reply_time", "priority": "normal", "minutes": 500_000, "business_hours": true]
+        ])
+        harness.at = Self.ms("2025-01-06T08:00:00Z")
+        try harness.given(OpenTicket.self, Self.opening)
+        let record = try TicketCommandTests.record(harness, "t1")
+        let asOf = Self.ms("2025-01-06T09:00:00Z")
+        let schedule = SlaNotice.schedule(record, asOf: asOf, leadMinutes: 15, notified: [])
+        #expect(schedule.notices.isEmpty)
+        #expect(schedule.recheckAt == asOf + SlaNotice.recheckMillis)
+        #expect(schedule.nextDueAt == schedule.recheckAt)
     }
 
     @Test func anUnknownTicketIsNotFound() throws {
