@@ -28,6 +28,8 @@ public final class SlaScheduler: Service, Sendable {
     private let leadMinutes: Int64
     private let logger: Logger
     private let wakeup = Wakeup()
+    /// The thread that runs the scheduler's reads and clock evaluations.
+    private let reads = BackgroundThread(name: "crmd-sla-scheduler", nice: 10)
     /// The latest clock reading at which the scheduler had nothing left to do, and who waits for one.
     private let idle = Mutex<(at: Int64, waiters: [(Int64, CheckedContinuation<Void, Never>)])>((.min, []))
 
@@ -67,6 +69,8 @@ public final class SlaScheduler: Service, Sendable {
 
     /// Runs until graceful shutdown or cancellation.
     public func run() async {
+        self.reads.start()
+        defer { self.reads.stop() }
         do {
             try await cancelWhenGracefulShutdown { try await self.loop() }
         } catch is CancellationError {
@@ -208,14 +212,15 @@ public final class SlaScheduler: Service, Sendable {
 
     // MARK: - Waiting
 
-    /// Runs `work` on a dispatch thread (LMDB reads and clock evaluations stay off the cooperative pool).
-    /// Cancelling the task stops `work` at its next ``QueryCancellation/check()`` (one per ticket), so
-    /// that shutdown never waits for a long read.
+    /// Runs `work` on the scheduler's own thread, at a low priority (LMDB reads and clock evaluations
+    /// stay off the cooperative pool and give way to the writer and to queries). Cancelling the task
+    /// stops `work` at its next ``QueryCancellation/check()`` (one per ticket), so that shutdown never
+    /// waits for a long read.
     private func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         let flag = QueryCancellation.Flag()
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
-                DispatchQueue.global(qos: .utility).async {
+                self.reads.run {
                     continuation.resume(with: Result { try QueryCancellation.run(flag) { try work() } })
                 }
             }
@@ -336,4 +341,49 @@ private final class Wakeup: Sendable {
             waiter?.resume()
         }
     }
+}
+
+/// One thread at a raised nice value that runs jobs one at a time, in order, from ``start()`` until
+/// ``stop()``: each job and the stop signal the thread once, and it ends on the signal that finds no
+/// job left.
+private final class BackgroundThread: Sendable {
+    private let name: String
+    private let nice: Int32
+    private let jobs = Mutex<[@Sendable () -> Void]>([])
+    private let ready = DispatchSemaphore(value: 0)
+
+    /// A thread named `name` that will run at nice value `nice`.
+    init(name: String, nice: Int32) {
+        self.name = name
+        self.nice = nice
+    }
+
+    /// Starts the thread.
+    func start() {
+        let thread = Thread { self.work() }
+        thread.name = self.name
+        thread.start()
+    }
+
+    private func work() {
+        // On Linux the nice value is per thread; `who` 0 is the calling thread.
+        _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, self.nice)
+        while true {
+            self.ready.wait()
+            let job = self.jobs.withLock { queue -> (@Sendable () -> Void)? in
+                queue.isEmpty ? nil : queue.removeFirst()
+            }
+            guard let job else { return }
+            job()
+        }
+    }
+
+    /// Queues `job`.
+    func run(_ job: @escaping @Sendable () -> Void) {
+        self.jobs.withLock { $0.append(job) }
+        self.ready.signal()
+    }
+
+    /// Ends the thread once the jobs queued before have run.
+    func stop() { self.ready.signal() }
 }
