@@ -161,6 +161,10 @@ public final class SlaScheduler: Service, Sendable {
         func schedule(_ id: String, now: Int64) throws -> SlaNoticeSchedule {
             try QueryCancellation.check()
             guard let record = try self.sla.record(ofTicket: id, self.txn) else { return SlaNoticeSchedule() }
+            // A ticket whose deadlines cannot be near is not evaluated until they can be.
+            if let earliest = SlaNotice.earliestDue(record, leadMinutes: self.leadMinutes), earliest > now {
+                return SlaNoticeSchedule(recheckAt: earliest)
+            }
             let notified = try self.state.slaNotices(id)
             return SlaNotice.schedule(record, asOf: now, leadMinutes: self.leadMinutes, notified: notified)
         }

@@ -135,6 +135,31 @@ public struct SlaNotice: Sendable, Hashable {
         }
     }
 
+    /// An instant before which `record` has no notice due, found without running its clock: every
+    /// instance starts at or after the ticket opened, and a target of `m` minutes takes at least `m`
+    /// minutes of running time — with business hours, at least `m / (open minutes of a week + 60)`
+    /// weeks less one (holidays and pauses only add to that; the hour allows for a DST change, the week
+    /// for a target reached early in a week). Uses the smallest
+    /// target of every snapshot ever applied; `nil` without one. Lets a scheduler leave a ticket whose
+    /// deadlines lie far ahead without evaluating it.
+    public static func earliestDue(_ record: SlaTicketRecord, leadMinutes: Int64) -> Int64? {
+        var earliest: Int64?
+        for case .applied(_, let snapshot) in record.log {
+            let weekMinutes = snapshot.schedule.map { schedule in
+                schedule.hours.joined().reduce(60) { $0 + Int64(max(0, $1.end - $1.start)) }
+            }
+            for target in snapshot.targets {
+                var millis = target.minutes * 60_000
+                if target.businessHours, let weekMinutes {
+                    // Any 7 days hold at most a week's open time; a part of a week may hold all of it.
+                    millis = max(0, millis / weekMinutes * 10_080 - 7 * 86_400_000)
+                }
+                earliest = min(earliest ?? .max, record.ticket.createdAt + millis)
+            }
+        }
+        return earliest.map { $0 - max(0, leadMinutes) * 60_000 }
+    }
+
     /// How long after an evaluation a ticket is evaluated again when one of its active instances has
     /// a deadline beyond what the clock computes (``BusinessSchedule/walkLimitMillis`` ahead).
     public static let recheckMillis: Int64 = 30 * 86_400_000

@@ -145,6 +145,26 @@ import Testing
         #expect(schedule.nextDueAt == schedule.recheckAt)
     }
 
+    @Test func noNoticeIsDueBeforeTheEarliestATargetAllows() throws {
+        // 60 calendar minutes from 08:00, less the 15-minute lead.
+        let calendar = try TicketCommandTests.record(try Self.ticket(), "t1")
+        #expect(SlaNotice.earliestDue(calendar, leadMinutes: 15) == Self.ms("2025-01-06T08:45:00Z"))
+        // 500,000 business minutes on a 40-hour week (plus an hour): about 206 weeks at the least.
+        let harness = try TicketCommandTests.desk(targets: [
+            ["metric": "first_reply_time", "priority": "normal", "minutes": 500_000, "business_hours": true]
+        ])
+        harness.at = Self.ms("2025-01-06T08:00:00Z")
+        try harness.given(OpenTicket.self, Self.opening)
+        let business = try TicketCommandTests.record(harness, "t1")
+        let weeks: Int64 = 500_000 * 60_000 / (5 * 8 * 60 + 60) * 10_080 - 7 * 86_400_000
+        #expect(SlaNotice.earliestDue(business, leadMinutes: 0) == Self.ms("2025-01-06T08:00:00Z") + weeks)
+        let asOf = Self.ms("2029-01-01T00:00:00Z")
+        let evaluated = SlaNotice.schedule(business, asOf: asOf, leadMinutes: 0, notified: [])
+        if let deadline = evaluated.notices.first?.deadline.at {
+            #expect(deadline >= Self.ms("2025-01-06T08:00:00Z") + weeks)
+        }
+    }
+
     @Test func anUnknownTicketIsNotFound() throws {
         let harness = try Self.ticket()
         var notice = try #require(try Self.pending(harness, asOf: "2025-01-06T10:00:00Z").first)
