@@ -28,6 +28,8 @@ public final class CRMCore: Service, Sendable, ReadsStorage {
     public let relay: Relay?
     /// Follows a primary's stream, on a read replica.
     let follower: ReplicaFollower?
+    /// The SLA scheduler, when ``CoreConfiguration/slaBreachEvents`` is on.
+    public let slaScheduler: SlaScheduler?
 
     /// The daemon's version, reported by `system.ping`.
     public static let version = CRMVersion.current
@@ -60,6 +62,10 @@ public final class CRMCore: Service, Sendable, ReadsStorage {
         )
         self.subscriptions = Subscriptions(headSignal: headSignal, log: self.queries.log)
         self.idleSigner = checkpointer.map { IdleSigner(writer: writer, everyMillis: $0.everyMillis) }
+        let notifies = storage.configuration.slaBreachEvents && storage.appendBlock == nil
+        self.slaScheduler =
+            notifies
+            ? SlaScheduler(storage: storage, commands: self.commands, headSignal: headSignal, logger: logger) : nil
     }
 
     /// Starts the writer thread, which opens (creating if needed) the data directory, takes its lock
@@ -97,12 +103,13 @@ public final class CRMCore: Service, Sendable, ReadsStorage {
     }
 
     /// The core's long-running parts, in the order a `ServiceGroup` starts them: the core itself (the
-    /// writer thread), then the idle signer when checkpoints are signed, then the relay or the
-    /// replica's follower when configured. The group stops them in the reverse order, so the writer
-    /// stops last.
+    /// writer thread), then the idle signer when checkpoints are signed, then the SLA scheduler when
+    /// it is on, then the relay or the replica's follower when configured. The group stops them in the
+    /// reverse order, so the writer stops last.
     public var services: [any Service] {
         var services: [any Service] = [self]
         if let idleSigner = self.idleSigner { services.append(idleSigner) }
+        if let slaScheduler = self.slaScheduler { services.append(slaScheduler) }
         if let relay = self.relay { services.append(relay) }
         if let follower = self.follower { services.append(follower) }
         return services

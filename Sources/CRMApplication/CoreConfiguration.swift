@@ -49,6 +49,14 @@ public struct CoreConfiguration: Sendable {
     public var replica: ReplicaConfiguration? = nil
     /// Read models folded in addition to the built-in ones (after them, in this order).
     public var additionalReadModels: [ProjectorFactory] = []
+    /// Whether the core's ``CRMCore/services`` include the ``SlaScheduler``, which appends `SlaBreached`
+    /// (and `SlaBreachWarning`) when an SLA deadline passes. The daemon turns it on; it is off here so
+    /// that in-process cores and tests append only what their commands do.
+    public var slaBreachEvents: Bool = false
+    /// How many minutes before a deadline the scheduler appends `SlaBreachWarning`; 0: no warnings.
+    public var slaBreachWarningMinutes: Int = 15
+    /// The scheduler's clock, in Unix milliseconds: the wall clock, or a test's.
+    public var slaClock: @Sendable () -> Int64 = { CRMCore.nowMillis() }
 
     public init(dataDirectory: String) { self.dataDirectory = dataDirectory }
 }

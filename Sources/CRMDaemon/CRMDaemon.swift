@@ -132,6 +132,8 @@ struct CRMDaemonCommand: AsyncParsableCommand {
         coreConfiguration.checkpointEverySeconds = settings.checkpointEverySeconds
         coreConfiguration.relay = settings.relay
         coreConfiguration.replica = settings.replica
+        coreConfiguration.slaBreachEvents = settings.slaBreachEvents
+        coreConfiguration.slaBreachWarningMinutes = settings.slaBreachWarningMinutes
         // A replica signs nothing: the checkpoints of the log are the primary's.
         if let path = settings.signingKey, path != DaemonConfiguration.signingOff, coreConfiguration.replica == nil {
             let (key, created) = try SigningKey.loadOrCreate(path: path, dataDirectory: settings.dataDirectory)

@@ -32,6 +32,10 @@ struct DaemonConfiguration: Equatable {
     var encryptPersonalData = true
     var checkpointEveryEvents = 1000
     var checkpointEverySeconds = 5
+    /// Whether the SLA scheduler appends breach notifications.
+    var slaBreachEvents = true
+    /// Minutes before a deadline that `SlaBreachWarning` is due; 0: none.
+    var slaBreachWarningMinutes = 15
     var access = AccessPolicy.open
     /// `HOST:PORT` of the HTTP metrics listener; empty: none.
     var metricsListen = ""
@@ -147,6 +151,15 @@ struct DaemonConfiguration: Equatable {
         DaemonSetting(
             "log_level", \.logLevel, .logLevel, flag: "--log-level",
             "`trace`, `debug`, `info`, `notice`, `warning`, `error` or `critical`"
+        ),
+        DaemonSetting(
+            "sla_breach_events", \.slaBreachEvents, .boolean,
+            "append `SlaBreached` to a ticket's stream when an SLA deadline passes, once per breach, also for "
+                + "breaches that fell due while crmd was down (see \"SLA breach notifications\")"
+        ),
+        DaemonSetting(
+            "sla_breach_warning_minutes", \.slaBreachWarningMinutes, .integer(0...10_080, "an integer from 0 to 10080"),
+            "minutes before a deadline that `SlaBreachWarning` is appended; 0: no warnings"
         ),
         DaemonSetting(
             "metrics_listen", \.metricsListen, .string,

@@ -59,6 +59,7 @@ public enum DecisionEvolver {
             try ServiceEvolver.apply(event, to: store)
             try FeedbackEvolver.apply(event, to: store)
             try MarketingEvolver.apply(event, to: store)
+            try NotificationEvolver.apply(event, to: store)
         }
     }
 

@@ -18,6 +18,8 @@ public enum DomainEvent: Sendable, Hashable {
     indirect case feedback(FeedbackEvent)
     /// A marketing event (segments).
     indirect case marketing(MarketingEvent)
+    /// A notification crmd appends about the SLA clock (no read model folds it).
+    indirect case notification(NotificationEvent)
     /// A payload as stored: an older schema version, or an unknown type.
     case untyped(UntypedEvent)
 
@@ -29,6 +31,7 @@ public enum DomainEvent: Sendable, Hashable {
         case .service(let event): event.type
         case .feedback(let event): event.type
         case .marketing(let event): event.type
+        case .notification(let event): event.type
         case .untyped(let event): event.type
         }
     }
@@ -36,7 +39,8 @@ public enum DomainEvent: Sendable, Hashable {
     /// The schema version of the payload: the type's current version for a typed event.
     public var schemaVersion: Int {
         switch self {
-        case .customer, .sales, .service, .feedback, .marketing: EventSchema.currentVersion(of: self.type)
+        case .customer, .sales, .service, .feedback, .marketing, .notification:
+            EventSchema.currentVersion(of: self.type)
         case .untyped(let event): event.schemaVersion
         }
     }
@@ -56,7 +60,7 @@ public enum DomainEvent: Sendable, Hashable {
         case .sales(.orderRefunded(let refund)): return [refund.customerID]
         case .sales(.orderCancelled(let cancel)): return [cancel.customerID]
         case .sales: return []
-        case .untyped: return []
+        case .notification, .untyped: return []
         }
     }
 }

@@ -17,6 +17,7 @@ public enum EventCodec {
         case .service(let event): ServiceEventCodec.encode(event)
         case .feedback(let event): FeedbackEventCodec.encode(event)
         case .marketing(let event): MarketingEventCodec.encode(event)
+        case .notification(let event): NotificationEventCodec.encode(event)
         case .untyped(let event): (event.data, event.pii)
         }
     }
@@ -30,7 +31,7 @@ public enum EventCodec {
         case .service(let service): if let texts = ServiceEventCodec.payloadTexts(service) { return texts }
         case .marketing(.campaignRecipientsAdded(let added)):
             return (CampaignEventCodec.dataText(added), Array("null".utf8))
-        case .feedback, .marketing: break
+        case .feedback, .marketing, .notification: break
         }
         let (data, pii) = EventCodec.payload(event)
         return (data.serialized(), pii.serialized())
@@ -54,6 +55,7 @@ public enum EventCodec {
         if let sales = SalesEventCodec.decode(payload) { return .sales(sales) }
         if let feedback = FeedbackEventCodec.decode(payload) { return .feedback(feedback) }
         if let marketing = MarketingEventCodec.decode(payload) { return .marketing(marketing) }
+        if let notification = NotificationEventCodec.decode(payload) { return .notification(notification) }
         return nil
     }
 

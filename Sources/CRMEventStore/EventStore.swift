@@ -157,19 +157,24 @@ public struct EventStore: Sendable {
 
     /// Appends `events` in order, giving each the next global position and stream version and
     /// extending the hash chain. Throws `timestamp_out_of_order` if an event's business time is
-    /// earlier than its stream's last event.
+    /// earlier than its stream's last event. A notification (``DomainEvent/isNotification``) is exempt
+    /// and leaves its stream's last business time as it was.
     public func append(_ events: [NewEvent], metadata: AppendMetadata, _ txn: Transaction) throws -> [RecordedEvent] {
         var head = try self.head(txn)
         var recorded: [RecordedEvent] = []
         recorded.reserveCapacity(events.count)
-        var streamVersions: [String: UInt64] = [:]
+        var streamVersions: [String: (version: UInt64, time: Int64)] = [:]
         for event in events {
             var version: UInt64
+            var streamTime = metadata.occurredAt
             if let known = streamVersions[event.stream] {
-                version = known
+                version = known.version
+                if event.event.isNotification { streamTime = known.time }
             } else {
                 let current = try self.streamHead(event.stream, txn)
-                if metadata.occurredAt < current.lastOccurredAt {
+                if event.event.isNotification {
+                    streamTime = current.lastOccurredAt
+                } else if metadata.occurredAt < current.lastOccurredAt {
                     throw Rejection(
                         .timestampOutOfOrder,
                         field: "at",
@@ -181,7 +186,7 @@ public struct EventStore: Sendable {
                 version = current.version
             }
             version += 1
-            streamVersions[event.stream] = version
+            streamVersions[event.stream] = (version, streamTime)
             let seq = head.seq + 1
             let causation = event.causedBy.flatMap { $0 < recorded.count ? recorded[$0].seq : nil }
             var record = RecordedEvent(
@@ -207,7 +212,7 @@ public struct EventStore: Sendable {
             try txn.put(self.events, key, bytes, flags: .append)
             try txn.put(self.streams, EventStore.streamKey(event.stream, version), key)
             var streamHead = [UInt8].bigEndian(version)
-            streamHead.appendBigEndian(UInt64(bitPattern: metadata.occurredAt))
+            streamHead.appendBigEndian(UInt64(bitPattern: streamTime))
             try txn.put(self.streamHeads, event.stream, streamHead)
             head = LogHead(seq: seq, hash: EventRecord.hash(bytes))
             recorded.append(record)
@@ -241,12 +246,19 @@ public struct EventStore: Sendable {
         let key = [UInt8].bigEndian(event.seq)
         try txn.put(self.events, key, bytes, flags: .append)
         try txn.put(self.streams, EventStore.streamKey(event.stream, event.streamVersion), key)
-        var streamHeadBytes = [UInt8].bigEndian(event.streamVersion)
-        streamHeadBytes.appendBigEndian(UInt64(bitPattern: max(event.occurredAt, streamHead.lastOccurredAt)))
-        try txn.put(self.streamHeads, event.stream, streamHeadBytes)
+        try self.putStreamHead(event, after: streamHead.lastOccurredAt, txn)
         let newHead = LogHead(seq: event.seq, hash: hash)
         try txn.put(self.meta, EventStore.headKey, [UInt8].bigEndian(newHead.seq) + newHead.hash)
         return newHead
+    }
+
+    /// Writes the head of the stream of `event`, copied from another log: its version, and the later of
+    /// its business time and `last` (a notification keeps `last`).
+    private func putStreamHead(_ event: RecordedEvent, after last: Int64, _ txn: Transaction) throws {
+        var bytes = [UInt8].bigEndian(event.streamVersion)
+        let time = event.event.isNotification ? last : max(event.occurredAt, last)
+        bytes.appendBigEndian(UInt64(bitPattern: time))
+        try txn.put(self.streamHeads, event.stream, bytes)
     }
 
     /// The payload texts of `event` as it is stored: its `pii` sealed under its subject's key when
@@ -290,10 +302,7 @@ public struct EventStore: Sendable {
         let key = [UInt8].bigEndian(event.seq)
         try txn.put(self.events, key, bytes, flags: .append)
         try txn.put(self.streams, EventStore.streamKey(event.stream, event.streamVersion), key)
-        let streamHead = try self.streamHead(event.stream, txn)
-        var streamHeadBytes = [UInt8].bigEndian(event.streamVersion)
-        streamHeadBytes.appendBigEndian(UInt64(bitPattern: max(event.occurredAt, streamHead.lastOccurredAt)))
-        try txn.put(self.streamHeads, event.stream, streamHeadBytes)
+        try self.putStreamHead(event, after: try self.streamHead(event.stream, txn).lastOccurredAt, txn)
         let newHead = LogHead(seq: event.seq, hash: EventRecord.hash(bytes))
         try txn.put(self.meta, EventStore.headKey, [UInt8].bigEndian(newHead.seq) + newHead.hash)
         return (newHead, texts.seal)

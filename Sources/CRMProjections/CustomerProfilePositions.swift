@@ -11,8 +11,10 @@ import LMDB
 /// ticket stream that named the customer at or before it.
 extension CustomerProfileProjector {
     /// Records the position of `event` under every customer it concerns (`positions`), and the
-    /// customers a deal or ticket stream names (`stream_customers`).
+    /// customers a deal or ticket stream names (`stream_customers`). Notifications concern no one here:
+    /// no read model depends on them.
     func indexPosition(_ event: RecordedEvent, _ txn: Transaction) throws {
+        guard !event.event.isNotification else { return }
         let named = event.event.namedCustomerIDs
         var customers = Set(named)
         if event.stream.hasPrefix(Self.ownStreamPrefix) {

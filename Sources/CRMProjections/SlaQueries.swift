@@ -1,8 +1,8 @@
-import CRMDomain
+public import CRMDomain
 import CRMJSON
 import CRMParams
 import Foundation
-import LMDB
+public import LMDB
 
 extension SlaProjector {
     /// The page size when a query gives no `limit`.
@@ -72,12 +72,31 @@ extension SlaProjector {
 
     /// The record (facts and log) of ticket `id`, or `not_found`.
     func ticketRecord(_ id: String, _ txn: Transaction) throws -> SlaTicketRecord {
-        let record = try txn.withCursor(self.tickets) { cursor -> SlaTicketRecord? in
+        guard let record = try self.record(ofTicket: id, txn) else {
+            throw Rejection.notFound("ticket_id", "ticket", id)
+        }
+        return record
+    }
+
+    /// The record (facts and log) of ticket `id`, or `nil` for a ticket the read model does not know.
+    public func record(ofTicket id: String, _ txn: Transaction) throws -> SlaTicketRecord? {
+        try txn.withCursor(self.tickets) { cursor -> SlaTicketRecord? in
             guard case (var scan, let ticket)? = try SlaTicketScan.ticket(id, cursor) else { return nil }
             return SlaTicketRecord(ticket: ticket, log: try scan.log())
         }
-        guard let record else { throw Rejection.notFound("ticket_id", "ticket", id) }
-        return record
+    }
+
+    /// The ids of the tickets neither solved nor closed, in byte order.
+    public func openTicketIDs(_ txn: Transaction) throws -> [String] {
+        try txn.withCursor(self.open) { cursor in
+            var ids: [String] = []
+            var entry = try cursor.first()
+            while let found = entry {
+                ids.append(String(decoding: found.key, as: UTF8.self))
+                entry = try cursor.next()
+            }
+            return ids
+        }
     }
 
     static func time(_ millis: Int64?) -> JSON { .string(millis.map(Timestamp.format)) }

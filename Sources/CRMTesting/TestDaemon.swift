@@ -20,7 +20,9 @@ public final class TestDaemon: Sendable {
     private let runTask: Task<Void, any Error>
 
     /// Starts a daemon and returns once its socket accepts connections (and its HTTP metrics listener
-    /// on `metricsListen`, `HOST:PORT`, when given; port 0 picks a free one, see ``metricsPort``).
+    /// on `metricsListen`, `HOST:PORT`, when given; port 0 picks a free one, see ``metricsPort``). Its
+    /// SLA scheduler is off (tests count the events they write) unless `configure` turns on
+    /// ``CoreConfiguration/slaBreachEvents``.
     public init(
         directory: TemporaryDirectory = TemporaryDirectory(),
         maxLineBytes: Int = 1_048_576,
