@@ -27,7 +27,7 @@ public final class CRMCore: Service, Sendable, ReadsStorage {
     /// Publishes the log to NATS JetStream, when configured.
     public let relay: Relay?
     /// Follows a primary's stream, on a read replica.
-    let follower: ReplicaFollower?
+    public let follower: ReplicaFollower?
     /// The SLA scheduler, when ``CoreConfiguration/slaBreachEvents`` is on.
     public let slaScheduler: SlaScheduler?
 
@@ -131,6 +131,11 @@ public final class CRMCore: Service, Sendable, ReadsStorage {
         await self.writer.waitUntilFinished()
         self.headSignal.close()
         self.storage.lock.release()
+    }
+
+    /// Returns once the log's committed head is at least `position`, or the core has shut down.
+    public func waitUntilHead(_ position: UInt64) async {
+        await self.headSignal.wait(after: max(position, 1) - 1)
     }
 
     /// Lets rebuilds held by ``CoreConfiguration/holdRebuilds`` advance.

@@ -91,6 +91,8 @@ public final class Relay: Service, Sendable {
     /// The highest position the stream acknowledged, and the first publish failure since the last
     /// resume.
     private let acks = Mutex<(stored: UInt64, failure: NATSError?, connectedURL: String?)>((0, nil, nil))
+    /// The acknowledged position, for those who wait for it.
+    private let acknowledged = HeadSignal(head: 0)
 
     init(configuration: RelayConfiguration, storage: CoreStorage, headSignal: HeadSignal, logger: Logger) {
         self.configuration = configuration
@@ -128,6 +130,20 @@ public final class Relay: Service, Sendable {
     /// How far the stream has acknowledged the log (for metrics and tests).
     public var acknowledgedPosition: UInt64 { self.acks.withLock { $0.stored } }
 
+    /// Returns once the stream has acknowledged `position`, or the relay has stopped (shutdown, or a
+    /// stream it must not write: see `system.stats`).
+    public func waitUntilAcknowledged(_ position: UInt64) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.acknowledged.wait(after: max(position, 1) - 1) }
+            group.addTask { await self.worker.waitUntilEnded() }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    /// Returns once the relay has stopped: at shutdown, or on a stream it must not write.
+    public func waitUntilStopped() async { await self.worker.waitUntilEnded() }
+
     // MARK: - On the relay's thread
 
     private func session() throws {
@@ -149,7 +165,7 @@ public final class Relay: Service, Sendable {
                     return true
                 }
             }
-            if failed { worker.wake() }
+            if failed { worker.wake() } else { self.acknowledged.publish(self.acknowledgedPosition) }
         }
         self.acks.withLock { $0.connectedURL = connection.connectedURL }
         var next = try self.resume(context)
@@ -231,6 +247,7 @@ public final class Relay: Service, Sendable {
             $0.stored = last
             $0.failure = nil
         }
+        self.acknowledged.publish(last)
         return last + 1
     }
 

@@ -96,6 +96,9 @@ public final class ReplicaFollower: Service, Sendable {
         ]
     }
 
+    /// Returns once the follower has stopped: at shutdown, or on a message it must not apply.
+    public func waitUntilStopped() async { await self.worker.waitUntilEnded() }
+
     // MARK: - On the follower's thread
 
     private func session() throws {

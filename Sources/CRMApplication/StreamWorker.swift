@@ -31,6 +31,9 @@ final class StreamWorker: @unchecked Sendable {
 
     let name: String
     let logger: Logger
+    /// Closed when the thread has ended (shutdown, or a fault no retry mends): what
+    /// ``waitUntilEnded()`` waits on.
+    private let ended = HeadSignal(head: 0)
 
     init(name: String, logger: Logger) {
         self.name = name
@@ -76,6 +79,7 @@ final class StreamWorker: @unchecked Sendable {
                 self.finished = true
                 self.condition.broadcast()
             }
+            self.ended.close()
         }
         thread.name = self.name
         thread.start()
@@ -94,6 +98,9 @@ final class StreamWorker: @unchecked Sendable {
             }
         }
     }
+
+    /// Returns once the thread has ended: at shutdown, or when a session hit a fault no retry mends.
+    func waitUntilEnded() async { await self.ended.wait(after: .max) }
 
     private func stop() {
         self.condition.withLock {

@@ -8,7 +8,7 @@ import Testing
 
 /// A read replica builds its own log and read models from the primary's relay stream, verifying every
 /// hash, answers queries like the primary at the same position, and refuses commands.
-@Suite(.serialized) struct ReplicaTests {
+@Suite(.serialized, .timeLimit(.minutes(3))) struct ReplicaTests {
     /// A NATS server and a primary relaying to it, its personal data encrypted or in plain text.
     static func primary(encrypted: Bool) async throws -> (NATSServer, TestDaemon) {
         let directory = TemporaryDirectory()
@@ -29,18 +29,19 @@ import Testing
         }
     }
 
-    /// Waits until the replica applied the stream up to `position`.
-    static func waitUntilReplicated(_ replica: RPCClient, position: Int64, seconds: Double = 60) async throws -> JSON {
-        let deadline = Date(timeIntervalSinceNow: seconds)
-        while true {
-            let stats = try await replica.result("system.stats")
-            if stats["head"]?["position"]?.intValue == position { return stats }
-            if stats["replica"]?["state"] == "failed" || Date() >= deadline {
-                Issue.record("the replica did not reach \(position): \(stats["replica"] ?? .null)")
-                return stats
-            }
-            try await Task.sleep(for: .milliseconds(20))
+    /// Waits until the replica applied the stream up to `position` (or its follower stopped);
+    /// returns its `system.stats`.
+    static func waitUntilReplicated(_ replica: TestDaemon, position: Int64) async throws -> JSON {
+        let follower = try #require(replica.core.follower)
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await replica.core.waitUntilHead(UInt64(position)) }
+            group.addTask { await follower.waitUntilStopped() }
+            await group.next()
+            group.cancelAll()
         }
+        let stats = try await replica.client().result("system.stats")
+        #expect(stats["head"]?["position"]?.intValue == position, "\(stats["replica"] ?? .null)")
+        return stats
     }
 
     /// The queries compared between primary and replica.
@@ -74,14 +75,14 @@ import Testing
         let (nats, primary) = try await Self.primary(encrypted: false)
         let client = try primary.client()
         try await Self.runReportCommands(client)
-        let head = try await RelayFixture.waitUntilRelayed(client)
+        let head = try await RelayFixture.waitUntilRelayed(primary, client)
 
         let replicaDirectory = TemporaryDirectory()
         let replicaConfiguration = ReplicaConfiguration(
             url: nats.url, stream: "CRMD", primarySocket: primary.socketPath)
         var replica = try await TestDaemon(directory: replicaDirectory) { $0.replica = replicaConfiguration }
         var reader = try replica.client()
-        let stats = try await Self.waitUntilReplicated(reader, position: head)
+        let stats = try await Self.waitUntilReplicated(replica, position: head)
         #expect(stats["head"]?["hash"] == (try await client.result("system.stats"))["head"]?["hash"])
         #expect(stats["replica"]?["state"] == "running")
         #expect(stats["replica"]?["lag_events"] == 0)
@@ -97,10 +98,10 @@ import Testing
         try await replica.stop()
         try await RelayFixture.write(client, count: 500)
         _ = try await client.result("deal.move", ["deal_id": "d3", "stage_id": "qualification"])
-        let later = try await RelayFixture.waitUntilRelayed(client)
+        let later = try await RelayFixture.waitUntilRelayed(primary, client)
         replica = try await TestDaemon(directory: replicaDirectory) { $0.replica = replicaConfiguration }
         reader = try replica.client()
-        _ = try await Self.waitUntilReplicated(reader, position: later)
+        _ = try await Self.waitUntilReplicated(replica, position: later)
         try await Self.expectSameAnswers(reader, client)
         #expect(try await reader.result("audit.verify")["ok"] == true)
         try await replica.stop()
@@ -111,12 +112,12 @@ import Testing
         let (nats, primary) = try await Self.primary(encrypted: true)
         let client = try primary.client()
         try await Self.runReportCommands(client)
-        let head = try await RelayFixture.waitUntilRelayed(client)
+        let head = try await RelayFixture.waitUntilRelayed(primary, client)
         let replica = try await TestDaemon(directory: TemporaryDirectory()) {
             $0.replica = ReplicaConfiguration(url: nats.url, stream: "CRMD")
         }
         let reader = try replica.client()
-        _ = try await Self.waitUntilReplicated(reader, position: head)
+        _ = try await Self.waitUntilReplicated(replica, position: head)
         let onPrimary = try await client.result("customer.get", ["customer_id": "c1"])
         let onReplica = try await reader.result("customer.get", ["customer_id": "c1"])
         #expect(onPrimary["name"]?["first"] == "Ada")
@@ -135,7 +136,7 @@ import Testing
         let (nats, primary) = try await Self.primary(encrypted: false)
         let client = try primary.client()
         try await RelayFixture.write(client, count: 20)
-        let head = try await RelayFixture.waitUntilRelayed(client)
+        let head = try await RelayFixture.waitUntilRelayed(primary, client)
         // A copy of the stream whose 12th message claims another first name.
         let messages = try await RelayFixture.messages(url: nats.url, stream: "CRMD", count: head)
         try await onOwnThread {
@@ -161,13 +162,8 @@ import Testing
             $0.replica = ReplicaConfiguration(url: nats.url, stream: "TAMPERED")
         }
         let reader = try replica.client()
-        let deadline = Date(timeIntervalSinceNow: 30)
-        var stats = JSON.null
-        while Date() < deadline {
-            stats = try await reader.result("system.stats")
-            if stats["replica"]?["state"] == "failed" { break }
-            try await Task.sleep(for: .milliseconds(20))
-        }
+        await replica.core.follower?.waitUntilStopped()
+        let stats = try await reader.result("system.stats")
         #expect(stats["replica"]?["state"] == "failed")
         let error = stats["replica"]?["last_error"]?.stringValue ?? ""
         #expect(error.contains("event 12 does not match its hash"), "\(error)")
