@@ -29,6 +29,9 @@ public struct CoreConfiguration: Sendable {
     /// Most events one online rebuild chunk folds (a chunk also yields after 20 ms when commands
     /// are waiting, and after 1 s otherwise).
     public var rebuildChunkEvents: Int = 20_000
+    /// About how many bytes of decision-state rows a refold at start-up keeps in memory before it
+    /// writes them (they are written once per flush, not once per event).
+    public var refoldBufferBytes: Int = 64 << 20
     /// Ed25519 key that signs checkpoints of the log's head (see ``Checkpoint``); `nil` signs
     /// nothing (in-process tests). The daemon loads it from `signing_key`.
     public var signingKey: Curve25519.Signing.PrivateKey? = nil

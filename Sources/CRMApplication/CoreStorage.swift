@@ -67,7 +67,8 @@ final class CoreStorage: Sendable {
             store: store,
             readModels: ProjectorRegistry.readModels + configuration.additionalReadModels,
             cipher: cipher,
-            chunkEvents: configuration.rebuildChunkEvents
+            chunkEvents: configuration.rebuildChunkEvents,
+            refoldBufferBytes: configuration.refoldBufferBytes
         )
         self.runner = runner
         let checkpoints = try CheckpointTable(environment: environment)

@@ -90,7 +90,7 @@ struct LMDBDecisionState: DecisionStateStore {
 
     /// Whether rows of `table` hold personal values: customers' personal records (names, contact
     /// points, address) and deal names.
-    private static func isPersonal(_ table: StateTable) -> Bool { table == .customerPersonal || table == .dealNames }
+    static func isPersonal(_ table: StateTable) -> Bool { table == .customerPersonal || table == .dealNames }
 
     /// The hex HMAC-SHA256 of `value` under the index key; `nil` without a cipher.
     func keyedHash(_ value: String) -> String? {
@@ -104,7 +104,7 @@ struct LMDBDecisionState: DecisionStateStore {
     func plainAddressHash(_ key: String) -> String { AddressHash.of(key, cipher: nil) }
 
     /// The LMDB key of `key` in `table`: the keyed hash of an email address in the email index.
-    private func storedKey(_ table: StateTable, _ key: String) -> [UInt8] {
+    func storedKey(_ table: StateTable, _ key: String) -> [UInt8] {
         if table == .emails, let cipher = self.cipher { return cipher.indexKey(key) }
         return Array(key.utf8)
     }
@@ -120,6 +120,34 @@ struct LMDBDecisionState: DecisionStateStore {
     /// What a sealed row of `table` under `key` is bound to.
     private static func context(_ table: StateTable, _ key: String) -> [UInt8] {
         Array("state.\(table.rawValue)|\(key)".utf8)
+    }
+
+    /// A personal row as a write over it sees it: the value it opens to under a key that still exists
+    /// (`nil` when it opens without one, or not at all) and the number of the key it was written with.
+    struct PersonalRow {
+        var row: [UInt8]?
+        var number: UInt64?
+    }
+
+    /// The personal row `key` of `table` holds now, or `nil` when there is none.
+    func storedPersonalRow(_ table: StateTable, _ key: String, _ cipher: RowCipher) throws -> PersonalRow? {
+        guard let stored = try self.txn.get(self.tables[table], key) else { return nil }
+        var row: [UInt8]?
+        let opened = cipher.open(stored, context: LMDBDecisionState.context(table, key), remember: true)
+        if case .row(let value) = opened { row = value }
+        return PersonalRow(row: row, number: RowCipher.number(of: stored))
+    }
+
+    /// The key number writing personal `value` over `previous` seals it under (`.some(nil)`: without a
+    /// key), or `nil` when the write changes nothing: a personal record written back unchanged
+    /// (consent, a customer updated in other fields) is not sealed again. Under the event's key, else
+    /// under the key the row has (an event without personal data); an erasure's rows without one.
+    func personalSealing(_ table: StateTable, _ key: String, _ value: [UInt8], over previous: PersonalRow?)
+        -> UInt64??
+    {
+        if self.erasing { return .some(nil) }
+        if let previous, previous.row == value { return nil }
+        return .some(self.sealingKey(table, key) ?? previous?.number)
     }
 
     func record(_ table: StateTable, _ key: String) throws -> [UInt8]? {
@@ -153,23 +181,10 @@ struct LMDBDecisionState: DecisionStateStore {
 
     func setRecord(_ table: StateTable, _ key: String, _ value: [UInt8]?) throws {
         if let cipher = self.cipher, LMDBDecisionState.isPersonal(table), let value {
-            let stored = try self.txn.get(self.tables[table], key)
-            let context = LMDBDecisionState.context(table, key)
-            // A personal record written back unchanged (consent, a customer updated in other fields)
-            // is not sealed again: it usually opens from memory, having just been read.
-            if !self.erasing, let stored, case .row(let row) = cipher.open(stored, context: context, remember: true),
-                row == value
-            {
-                return
-            }
-            // Under the event's key, else under the key the row has (an event without personal data);
-            // an erasure's rows without one.
-            var number: UInt64?
-            if !self.erasing { number = self.sealingKey(table, key) ?? stored.flatMap(RowCipher.number(of:)) }
-            let sealed = cipher.seal(value, number: number, context: context, remember: true)
-            return try self.txn.put(self.tables[table], key, sealed)
+            let previous = try self.storedPersonalRow(table, key, cipher)
+            guard let number = self.personalSealing(table, key, value, over: previous) else { return }
+            return try self.write(table, key, value, number: number, remember: true)
         }
-        let storedKey = self.storedKey(table, key)
         if table == .slaPolicies {
             var hasher = SHA256()
             hasher.update(data: try self.record(.service, LMDBDecisionState.fingerprintKey) ?? [])
@@ -177,11 +192,27 @@ struct LMDBDecisionState: DecisionStateStore {
             hasher.update(data: value ?? [])
             try self.txn.put(self.tables[.service], LMDBDecisionState.fingerprintKey, Array(hasher.finalize()))
         }
-        if let value {
-            try self.txn.put(self.tables[table], storedKey, value)
-        } else {
-            try self.txn.delete(self.tables[table], storedKey)
+        try self.write(table, key, value, number: nil)
+    }
+
+    /// Stores `value` (sealed under key `number` in a personal table of an encrypted log) as the row
+    /// `key` of `table`, or removes the row when `value` is `nil`. Nothing else: the SLA policy-set
+    /// fingerprint is ``setRecord(_:_:_:)``'s.
+    func write(_ table: StateTable, _ key: String, _ value: [UInt8]?, number: UInt64?, remember: Bool = false)
+        throws
+    {
+        let storedKey = self.storedKey(table, key)
+        guard let value else {
+            _ = try self.txn.delete(self.tables[table], storedKey)
+            return
         }
+        if let cipher = self.cipher, LMDBDecisionState.isPersonal(table) {
+            let context = LMDBDecisionState.context(table, key)
+            return try self.txn.put(
+                self.tables[table], storedKey, cipher.seal(value, number: number, context: context, remember: remember)
+            )
+        }
+        try self.txn.put(self.tables[table], storedKey, value)
     }
 }
 
@@ -217,10 +248,21 @@ struct DecisionStateProjector: Projector {
     }
 
     func apply(_ event: RecordedEvent, _ txn: Transaction) throws {
+        try DecisionEvolver.apply(event, to: self.state(folding: event, txn))
+    }
+
+    /// ``apply(_:_:)`` with the tables `buffer` holds in memory (a refold).
+    func apply(_ event: RecordedEvent, _ txn: Transaction, buffer: RefoldBuffer) throws {
+        let state = BufferedDecisionState(base: self.state(folding: event, txn), buffer: buffer)
+        try DecisionEvolver.apply(event, to: state)
+    }
+
+    /// The state in `txn` as folding `event` writes it: under the event's key, without keys for an erasure.
+    private func state(folding event: RecordedEvent, _ txn: Transaction) -> LMDBDecisionState {
         var state = self.state(txn)
         state.eventSeal = event.personalData
         if case .customer(.erased) = event.event { state.erasing = true }
-        try DecisionEvolver.apply(event, to: state)
+        return state
     }
 
     /// The decision state has one set of tables; it is rebuilt before crmd serves.

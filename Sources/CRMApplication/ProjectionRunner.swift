@@ -101,6 +101,8 @@ final class ProjectionRunner: Sendable {
     static let idleStepNanoseconds: UInt64 = 1_000_000_000
     /// Most events one rebuild chunk folds.
     let chunkEvents: Int
+    /// About how many bytes of rows a refold of the decision state keeps in memory before writing them.
+    let refoldBufferBytes: Int
     /// Seals the personal rows of every read model (`nil`: the log keeps personal data in plain text).
     let cipher: RowCipher?
 
@@ -110,11 +112,13 @@ final class ProjectionRunner: Sendable {
         store: EventStore,
         readModels factories: [ProjectorFactory],
         cipher: RowCipher? = nil,
-        chunkEvents: Int = 20_000
+        chunkEvents: Int = 20_000,
+        refoldBufferBytes: Int = 64 << 20
     ) throws {
         self.store = store
         self.cipher = cipher
         self.chunkEvents = max(chunkEvents, 1)
+        self.refoldBufferBytes = refoldBufferBytes
         let (state, readModels) = try environment.write { txn -> (DecisionStateProjector, [ReadModel]) in
             let models = try factories.map { factory -> ReadModel in
                 let slots = [try factory(txn, 0, cipher), try factory(txn, 1, cipher)]
@@ -319,9 +323,9 @@ final class ProjectionRunner: Sendable {
             let head = try self.store.head(txn).seq
             let stored = try self.storedVersion(state.name, txn)
             if stored != state.version {
+                // The version is stored when the refold ends: one cut short starts again from scratch.
                 try state.clear(txn)
                 try self.writeUInt64(0, ProjectionRunner.checkpointKey(state.name), txn)
-                try self.setStoredVersion(state.name, state.version, txn)
                 return (1, head, stored == nil ? "new" : "version")
             }
             return (try self.readUInt64(ProjectionRunner.checkpointKey(state.name), txn) + 1, head, nil)
@@ -337,11 +341,35 @@ final class ProjectionRunner: Sendable {
                 self.decisionStateRebuild.withLock { $0 = finished }
             }
         }
-        guard from <= head else { return nil }
-        logger.info(
-            "bringing the decision state up to date",
-            metadata: ["from": "\(from)", "head": "\(head)"]
-        )
+        // A refold keeps the busiest tables in memory and writes them when they hold
+        // `refoldBufferBytes`, and at the end.
+        let buffer = rebuild == nil ? nil : RefoldBuffer()
+        if from <= head {
+            logger.info(
+                "bringing the decision state up to date",
+                metadata: ["from": "\(from)", "head": "\(head)"]
+            )
+            next = try self.foldDecisionState(environment, from: from, head: head, buffer: buffer, tooNew: &tooNew)
+        }
+        if rebuild != nil {
+            try environment.write { txn in
+                if let buffer { try buffer.flush(into: state.state(txn)) }
+                try self.writeUInt64(next - 1, ProjectionRunner.checkpointKey(state.name), txn)
+                try self.setStoredVersion(state.name, state.version, txn)
+            }
+            buffer?.clear()
+        }
+        return tooNew
+    }
+
+    /// Folds events `from`…`head` into the decision state, chunk by chunk, with the busiest tables in
+    /// `buffer` when given (each flushed chunk records its checkpoint). Returns the next position to
+    /// fold; an event of a newer schema stops it (`tooNew`).
+    private func foldDecisionState(
+        _ environment: Environment, from: UInt64, head: UInt64, buffer: RefoldBuffer?,
+        tooNew: inout EventRecordError?
+    ) throws -> UInt64 {
+        let state = self.state
         // Events are decoded on a thread of their own, a chunk ahead of the folding (nothing else runs
         // yet): decoding costs more than folding. Only the personal data the decision state reads is
         // decrypted.
@@ -350,13 +378,16 @@ final class ProjectionRunner: Sendable {
             opening: DecisionEvolver.readsPersonalData(of:)
         )
         defer { feed.finish() }
+        var next = from
         var pending: ArraySlice<RecordedEvent> = []
         var ended = false
         while next <= head, tooNew == nil, !ended {
             // A chunk's events are taken from the feed before its write transaction, so that a write
-            // run again (after the map grew) folds the same events.
-            var chunk: [RecordedEvent] = []
-            fill: while chunk.count < self.chunkEvents {
+            // run again (after the map grew) folds the same events; as slices of the feed's arrays,
+            // not copied.
+            var chunk: [ArraySlice<RecordedEvent>] = []
+            var count = 0
+            fill: while count < self.chunkEvents {
                 if pending.isEmpty {
                     switch feed.next() {
                     case .events(let events): pending = events[...]
@@ -369,18 +400,30 @@ final class ProjectionRunner: Sendable {
                         break fill
                     }
                 }
-                let take = min(self.chunkEvents - chunk.count, pending.count)
-                chunk.append(contentsOf: pending.prefix(take))
+                let take = min(self.chunkEvents - count, pending.count)
+                chunk.append(pending.prefix(take))
+                count += take
                 pending = pending.dropFirst(take)
             }
-            guard let last = chunk.last else { break }
-            next = try environment.write { txn -> UInt64 in
-                for event in chunk { try state.apply(event, txn) }
+            guard let last = chunk.last(where: { !$0.isEmpty })?.last else { break }
+            let flushed = try environment.write { txn -> Bool in
+                guard let buffer else {
+                    for events in chunk { for event in events { try state.apply(event, txn) } }
+                    try self.writeUInt64(last.seq, ProjectionRunner.checkpointKey(state.name), txn)
+                    return false
+                }
+                buffer.beginChunk()
+                for events in chunk { for event in events { try state.apply(event, txn, buffer: buffer) } }
+                guard buffer.bytes >= self.refoldBufferBytes else { return false }
+                try buffer.flush(into: state.state(txn))
                 try self.writeUInt64(last.seq, ProjectionRunner.checkpointKey(state.name), txn)
-                return last.seq + 1
+                return true
             }
+            buffer?.endChunk()
+            if flushed { buffer?.clear() }
+            next = last.seq + 1
         }
-        return tooNew
+        return next
     }
 
     // MARK: - Inline folding (writer thread)

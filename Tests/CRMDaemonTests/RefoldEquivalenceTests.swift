@@ -58,17 +58,24 @@ import Testing
         let inline = try Self.decisionState(directory)
         #expect(inline["customers"]?.isEmpty == false && inline["deals"]?.isEmpty == false)
         #expect(inline["tickets"]?.isEmpty == false)
-        do {
-            // As if the stored decision state had been folded by an older crmd: start-up refolds it.
-            let environment = try Environment(path: directory.appending("data"))
-            try environment.write { txn in
-                try txn.put(try txn.openDatabase("meta"), "proj.state.version", Array("1".utf8))
+        // A refold keeps the busiest tables in memory: written once at the end, and written every few
+        // chunks when the buffer is small.
+        for bufferBytes in [64 << 20, 4096] {
+            do {
+                // As if the stored decision state had been folded by an older crmd: start-up refolds it.
+                let environment = try Environment(path: directory.appending("data"))
+                try environment.write { txn in
+                    try txn.put(try txn.openDatabase("meta"), "proj.state.version", Array("1".utf8))
+                }
             }
+            let daemon = try await TestDaemon(directory: directory, seedDefaults: true) {
+                $0.rebuildChunkEvents = 300
+                $0.refoldBufferBytes = bufferBytes
+            }
+            let status = try await daemon.client().result("projection.status")
+            #expect(ProjectionLifecycleTests.row(status, "state")?["last_rebuild"]?["reason"] == "version")
+            try await daemon.stop()
+            #expect(try Self.decisionState(directory) == inline, "refold buffer of \(bufferBytes) bytes")
         }
-        let daemon = try await TestDaemon(directory: directory, seedDefaults: true) { $0.rebuildChunkEvents = 300 }
-        let status = try await daemon.client().result("projection.status")
-        #expect(ProjectionLifecycleTests.row(status, "state")?["last_rebuild"]?["reason"] == "version")
-        try await daemon.stop()
-        #expect(try Self.decisionState(directory) == inline)
     }
 }
