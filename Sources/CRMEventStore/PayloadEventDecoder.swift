@@ -27,8 +27,11 @@ enum PayloadEventDecoder {
             return .customer(try PayloadEventDecoder.customer(type, data, pii))
         case SalesEventType.dealCreated, SalesEventType.dealStageChanged, SalesEventType.dealUpdated:
             return .sales(try PayloadEventDecoder.deal(type, data, pii))
+        case SalesEventType.orderRecorded, SalesEventType.orderRefunded, SalesEventType.orderCancelled:
+            return .sales(try PayloadEventDecoder.order(type, data))
         case ServiceEventType.ticketOpened, ServiceEventType.ticketMessageAdded, ServiceEventType.ticketStatusChanged,
-            ServiceEventType.ticketPriorityChanged, ServiceEventType.ticketTagged, ServiceEventType.slaPolicyRemoved:
+            ServiceEventType.ticketPriorityChanged, ServiceEventType.ticketTagged, ServiceEventType.slaPolicyRemoved,
+            ServiceEventType.ticketAssigned, ServiceEventType.ticketTypeChanged:
             return .service(try PayloadEventDecoder.ticket(type, data, pii))
         default:
             throw PayloadMiss()
@@ -153,6 +156,43 @@ enum PayloadEventDecoder {
         activity.subject = pii.string("subject")
         activity.body = pii.string("body")
         return activity
+    }
+
+    // MARK: - Orders
+
+    /// `OrderEventCodec`'s order events (no personal data).
+    private static func order(_ type: String, _ data: PayloadFields) throws(PayloadMiss) -> SalesEvent {
+        guard let orderID = data.string("order_id"), let customerID = data.string("customer_id") else {
+            throw PayloadMiss()
+        }
+        switch type {
+        case SalesEventType.orderRecorded:
+            guard let amount = data.money("amount"), let currency = data.string("currency"),
+                let orderedAt = data.string("ordered_at").flatMap(Timestamp.parse)
+            else { throw PayloadMiss() }
+            return .orderRecorded(
+                OrderRecorded(
+                    orderID: orderID, customerID: customerID, amount: amount, currency: currency,
+                    margin: data.string("margin").flatMap(MoneyAmount.signedUnits), orderedAt: orderedAt,
+                    channel: data.string("channel"), campaignID: data.string("campaign_id"),
+                    externalRef: data.string("external_ref"), linesCount: data.reader.int(data["lines_count"])
+                )
+            )
+        case SalesEventType.orderRefunded:
+            guard let amount = data.money("amount") else { throw PayloadMiss() }
+            return .orderRefunded(
+                OrderRefunded(
+                    refundID: data.string("refund_id") ?? "", orderID: orderID, customerID: customerID,
+                    amount: amount, currency: data.string("currency") ?? "",
+                    refundedTotal: data.money("refunded_total") ?? amount
+                )
+            )
+        case SalesEventType.orderCancelled:
+            let reason = data.string("reason")
+            return .orderCancelled(OrderCancelled(orderID: orderID, customerID: customerID, reason: reason))
+        default:
+            throw PayloadMiss()
+        }
     }
 
     // MARK: - Deals
@@ -298,6 +338,20 @@ enum PayloadEventDecoder {
                     removed: data.strings("removed") ?? []
                 )
             )
+        case ServiceEventType.ticketAssigned:
+            return .ticketAssigned(
+                TicketAssigned(
+                    ticketID: ticketID, customerID: customerID, from: data.string("from"), to: data.string("to")
+                )
+            )
+        case ServiceEventType.ticketTypeChanged:
+            guard let to = data.string("to") else { throw PayloadMiss() }
+            return .ticketTypeChanged(
+                TicketTypeChanged(
+                    ticketID: ticketID, customerID: customerID, from: data.string("from"), to: to,
+                    category: data.string("category")
+                )
+            )
         case ServiceEventType.slaPolicyRemoved:
             return .slaPolicyRemoved(
                 SlaPolicyRemoved(
@@ -338,6 +392,13 @@ struct PayloadFields {
 
     /// Member `key` as a string (``JSON/stringValue``).
     func string(_ key: StaticString) -> String? { self.reader.string(self[key]) }
+
+    /// Member `key` as an amount (`MoneyAmount(json:)`: a decimal string or a non-negative number).
+    func money(_ key: StaticString) -> MoneyAmount? {
+        guard let value = self[key] else { return nil }
+        if value.kind == .string, let text = self.reader.string(value) { return MoneyAmount(decimal: text) }
+        return MoneyAmount(json: self.reader.json(value))
+    }
 
     /// Member `key`'s string elements, or `nil` when it is not an array.
     func strings(_ key: StaticString) -> [String]? { self.reader.strings(self[key]) }
