@@ -1,6 +1,7 @@
 public import CRMDomain
 public import CRMEventStore
 import CRMJSON
+import Foundation
 public import LMDB
 
 /// The segment read model: each customer's non-personal facts (``SegmentFacts``), every version of
@@ -36,6 +37,8 @@ public struct SegmentProjector: Projector {
     /// Static lists: list id → ``SegmentList``; and list id, `0x00`, customer id → its membership.
     let lists: Database
     let listMembers: Database
+    /// The decoded segments, while their rows stay the same.
+    let contextCache = ContextCache()
 
     public init(_ txn: Transaction, slot: Int = 0, cipher: RowCipher? = nil) throws {
         self.slot = slot
@@ -485,12 +488,34 @@ public struct SegmentProjector: Projector {
         let live: [SegmentVersion]
     }
 
+    /// The context of the `segments` rows in `txn`: the one last decoded when the rows are those it was
+    /// decoded from (every event of a customer needs it, and segments rarely change), else decoded
+    /// afresh. The rows themselves are compared, so a context never answers for other rows, whichever
+    /// transaction (committed or not) decoded it.
     func context(_ txn: Transaction) throws -> Context {
+        let cached = self.contextCache.entry
+        if let cached {
+            var index = 0
+            let same = try txn.withCursor(self.segments) { cursor -> Bool in
+                var entry = try cursor.first()
+                while let found = entry {
+                    guard index < cached.rows.count, Self.equal(found.key, cached.rows[index].key),
+                        Self.equal(found.value, cached.rows[index].value)
+                    else { return false }
+                    index += 1
+                    entry = try cursor.next()
+                }
+                return index == cached.rows.count
+            }
+            if same { return cached.context }
+        }
+        var rows: [(key: [UInt8], value: [UInt8])] = []
         var versions: [String: [SegmentVersion]] = [:]
         var settings = ValueSettings()
         try txn.withCursor(self.segments) { cursor in
             var entry = try cursor.first()
             while let found = entry {
+                rows.append((found.keyBytes, found.valueBytes))
                 let key = String(decoding: found.key, as: UTF8.self)
                 if key == Self.settingsKey {
                     settings = try ValueSettings(decoding: found.valueBytes)
@@ -500,12 +525,38 @@ public struct SegmentProjector: Projector {
                 entry = try cursor.next()
             }
         }
+        let context = Self.context(versions, settings)
+        self.contextCache.entry = (rows, context)
+        return context
+    }
+
+    /// Whether `stored` holds the bytes of `row`.
+    private static func equal(_ stored: UnsafeRawBufferPointer, _ row: [UInt8]) -> Bool {
+        guard stored.count == row.count else { return false }
+        return row.withUnsafeBytes { row in
+            row.isEmpty || memcmp(stored.baseAddress!, row.baseAddress!, row.count) == 0
+        }
+    }
+
+    /// The context of the segments' `versions` under `settings`.
+    private static func context(_ versions: [String: [SegmentVersion]], _ settings: ValueSettings) -> Context {
         let lookup = versions
         let evaluator = SegmentEvaluator(clock: ValueClock(settings)) { id, instant in
             lookup[id]?.last { $0.inForce(at: instant) }?.filter
         }
         let live = versions.keys.sorted().compactMap { versions[$0]?.last }.filter { $0.endedAt == nil }
         return Context(evaluator: evaluator, versions: versions, live: live)
+    }
+
+    /// The last context ``context(_:)`` decoded, with the rows it was decoded from.
+    final class ContextCache: @unchecked Sendable {
+        private let lock = NSLock()
+        private var stored: (rows: [(key: [UInt8], value: [UInt8])], context: Context)?
+
+        var entry: (rows: [(key: [UInt8], value: [UInt8])], context: Context)? {
+            get { self.lock.withLock { self.stored } }
+            set { self.lock.withLock { self.stored = newValue } }
+        }
     }
 
     private func storeVersion(_ version: SegmentVersion, _ txn: Transaction) throws {
