@@ -19,6 +19,10 @@ struct BenchSettings {
     var valueCustomers: Int
     /// Customers of the marketing mode (each with a confirmed-opt-in email).
     var marketingCustomers: Int
+    /// Start-ups of the rebuild mode that refold the decision state.
+    var refolds: Int = 3
+    /// Another crmd whose refold of the same log is timed after each of ``crmd``'s.
+    var refoldWith: String? = nil
     var seed: UInt64
     var crmd: String
     var workDirectory: String
@@ -34,7 +38,8 @@ struct BenchSettings {
             "read_pipeline": .int(Int64(self.readPipeline)), "customers": .int(Int64(self.customers)),
             "scale_events": .int(Int64(self.scaleEvents)), "scale_steps": .int(Int64(self.scaleSteps)),
             "scale_customers": .int(Int64(self.scaleCustomers)), "value_customers": .int(Int64(self.valueCustomers)),
-            "marketing_customers": .int(Int64(self.marketingCustomers)),
+            "marketing_customers": .int(Int64(self.marketingCustomers)), "refolds": .int(Int64(self.refolds)),
+            "refold_with": self.refoldWith.map { .string($0) } ?? .null,
             "seed": .int(Int64(bitPattern: self.seed)), "crmd": .string(self.crmd),
             "relay": self.relayURL.map { .string($0) } ?? .null,
         ]
@@ -540,19 +545,34 @@ final class Benchmark {
         daemon.stop()
         let plain = try daemon.start()
         daemon.stop()
-        let cleared = try Benchmark.clearProjectionVersions(dataDirectory: daemon.dataDirectory, only: ["state"])
-        let rebuilding = try daemon.start()
-        // crmd's own timing of the refold (millisecond clock), and the events it folded.
-        let stateRows = try daemon.call("projection.status")["projections"]?.arrayValue ?? []
-        let refold = stateRows.first { $0["name"] == "state" }?["last_rebuild"] ?? .null
-        let stateEvents = Int(refold["events"]?.intValue ?? 0)
-        let stateSeconds = max(refold["seconds"]?.doubleValue ?? 0, 1e-3)
-        if refold.isNull || stateEvents != head {
-            self.report.errors.append(
-                "rebuild: crmd did not report refolding the decision state's \(head) events at start-up "
-                    + "(projection.status state.last_rebuild: \(refold.serializedString()))"
-            )
+        // The refold, `refolds` times (alternating with the other crmd when given), on the same log.
+        let builds = [daemon.executable] + (self.settings.refoldWith.map { [$0] } ?? [])
+        var runs: [[Double]] = builds.map { _ in [] }
+        var cleared: [String] = []
+        var rebuilding = 0.0
+        for _ in 0..<self.settings.refolds {
+            for (index, build) in builds.enumerated() {
+                daemon.executable = build
+                cleared = try Benchmark.clearProjectionVersions(dataDirectory: daemon.dataDirectory, only: ["state"])
+                let startup = try daemon.start()
+                if index == 0 { rebuilding = startup }
+                // crmd's own timing of the refold (millisecond clock), and the events it folded.
+                let stateRows = try daemon.call("projection.status")["projections"]?.arrayValue ?? []
+                daemon.stop()
+                let refold = stateRows.first { $0["name"] == "state" }?["last_rebuild"] ?? .null
+                let stateEvents = Int(refold["events"]?.intValue ?? 0)
+                if refold.isNull || stateEvents != head {
+                    self.report.errors.append(
+                        "rebuild: \(build) did not report refolding the decision state's \(head) events at start-up "
+                            + "(projection.status state.last_rebuild: \(refold.serializedString()))"
+                    )
+                }
+                runs[index].append(Double(stateEvents) / max(refold["seconds"]?.doubleValue ?? 0, 1e-3))
+            }
         }
+        daemon.executable = builds[0]
+        _ = try daemon.start()
+        let stateRate = Benchmark.median(runs[0])
         let reads = try self.storageReads()
         let figures: JSON = [
             "baseline": reads.json,
@@ -561,15 +581,22 @@ final class Benchmark {
             "seconds": .double(seconds), "events_per_s": .double(Double(head) / seconds),
             "decision_state": [
                 "projections": .strings(cleared), "startup_s": .double(plain),
-                "startup_with_rebuild_s": .double(rebuilding), "events": .int(Int64(stateEvents)),
-                "seconds": .double(stateSeconds), "events_per_s": .double(Double(stateEvents) / stateSeconds),
+                "startup_with_rebuild_s": .double(rebuilding), "events": .int(Int64(head)),
+                "seconds": .double(Double(head) / max(stateRate, 1e-9)), "events_per_s": .double(stateRate),
+                "runs_events_per_s": .array(runs[0].map { .double($0) }),
                 "startup_difference_events_per_s": .double(Double(head) / max(rebuilding - plain, 1e-6)),
+                "compared": builds.count > 1
+                    ? [
+                        "crmd": .string(builds[1]), "events_per_s": .double(Benchmark.median(runs[1])),
+                        "runs_events_per_s": .array(runs[1].map { .double($0) }),
+                    ] : .null,
             ],
         ]
         self.report.sections.append(("rebuild", figures))
         self.log(
             "rebuild: read models \(Int(Double(head) / seconds)) events/s online, "
-                + "decision state \(Int(Double(stateEvents) / stateSeconds)) events/s at start-up"
+                + "decision state \(Int(stateRate)) events/s at start-up (median of \(runs[0].count))"
+                + (builds.count > 1 ? ", \(builds[1]): \(Int(Benchmark.median(runs[1]))) events/s" : "")
         )
     }
 

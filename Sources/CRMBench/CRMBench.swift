@@ -26,9 +26,11 @@ struct CRMBenchCommand: ParsableCommand {
 
             replay: the whole log read with events.read, 5 passes; events/s.
 
-            rebuild: projection.rebuild all on the running crmd (events/s, crmd's timing), then a \
-            restart with the decision state's stored version deleted: events/s of its refold at \
-            start-up, as crmd reports it (projection.status, state row, last_rebuild).
+            rebuild: projection.rebuild all on the running crmd (events/s, crmd's timing), then \
+            --refolds restarts with the decision state's stored version deleted: events/s of its \
+            refold at start-up, as crmd reports it (projection.status, state row, last_rebuild), the \
+            median reported; with --refold-with, each restart is followed by one of that other crmd \
+            on the same log, for an A/B of the refold without the noise of two loads.
 
             scale: a second, fresh crmd grown in --scale-steps steps by --scale-events commands of \
             the mix, or with --scale-customers N by creating N customers; per step customer.get \
@@ -109,6 +111,15 @@ struct CRMBenchCommand: ParsableCommand {
     )
     var marketingCustomers: Int = 100_000
 
+    @Option(help: "Start-ups of the rebuild mode that each refold the decision state (median reported).")
+    var refolds: Int = 3
+
+    @Option(
+        name: .customLong("refold-with"),
+        help: "Another crmd executable whose refold of the same log the rebuild mode times alternately."
+    )
+    var refoldWith: String?
+
     @Option(help: "Seed of the workload.")
     var seed: UInt64 = 1
 
@@ -141,6 +152,7 @@ struct CRMBenchCommand: ParsableCommand {
         guard self.customers >= self.connections, self.scaleEvents > 0, self.scaleSteps > 0 else {
             throw ValidationError("--customers must be ≥ --connections; scale figures must be positive")
         }
+        guard self.refolds > 0 else { throw ValidationError("--refolds must be positive") }
         guard self.scaleCustomers >= 0 else { throw ValidationError("--scale-customers must be 0 or more") }
         guard self.valueCustomers >= 10 else { throw ValidationError("--value-customers must be 10 or more") }
         guard self.marketingCustomers >= 20 else {
@@ -166,6 +178,8 @@ struct CRMBenchCommand: ParsableCommand {
             scaleCustomers: self.scaleCustomers,
             valueCustomers: self.valueCustomers,
             marketingCustomers: self.marketingCustomers,
+            refolds: self.refolds,
+            refoldWith: self.refoldWith,
             seed: self.seed,
             crmd: self.crmd ?? BenchDaemon.defaultExecutable(),
             workDirectory: self.workDir ?? ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp",

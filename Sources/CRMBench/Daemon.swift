@@ -5,7 +5,8 @@ import Foundation
 /// A `crmd` child process on a temporary data directory and socket, started with the default
 /// (durable) configuration.
 final class BenchDaemon {
-    let executable: String
+    /// The crmd the next ``start()`` runs.
+    var executable: String
     let socketPath: String
     let dataDirectory: String
     /// crmd's stderr goes to this file (a pipe nobody drains could block the daemon).
