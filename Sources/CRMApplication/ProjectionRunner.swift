@@ -101,6 +101,9 @@ final class ProjectionRunner: Sendable {
     static let idleStepNanoseconds: UInt64 = 1_000_000_000
     /// Most events one rebuild chunk folds.
     let chunkEvents: Int
+    /// Threads that decode the log for the decision state's refold at start-up: one per core (at most
+    /// four), beside the writer, which folds less than a decoding thread decodes.
+    static let refoldDecoders = min(max(ProcessInfo.processInfo.activeProcessorCount, 1), 4)
     /// About how many bytes of rows a refold of the decision state keeps in memory before writing them.
     let refoldBufferBytes: Int
     /// Seals the personal rows of every read model (`nil`: the log keeps personal data in plain text).
@@ -370,12 +373,12 @@ final class ProjectionRunner: Sendable {
         tooNew: inout EventRecordError?
     ) throws -> UInt64 {
         let state = self.state
-        // Events are decoded on a thread of their own, a chunk ahead of the folding (nothing else runs
-        // yet): decoding costs more than folding. Only the personal data the decision state reads is
+        // Events are decoded a chunk ahead of the folding on a thread per core (nothing else runs yet):
+        // decoding costs more than folding. Only the personal data the decision state reads is
         // decrypted.
         let feed = DecodedLogFeed(
             environment: environment, store: self.store, from: from, head: head, aheadEvents: self.chunkEvents,
-            opening: DecisionEvolver.readsPersonalData(of:)
+            threads: ProjectionRunner.refoldDecoders, opening: DecisionEvolver.readsPersonalData(of:)
         )
         defer { feed.finish() }
         var next = from
