@@ -132,12 +132,15 @@ public final class SlaScheduler: Service, Sendable {
             var ids: [String]
             var last: UInt64
             if let after {
-                let prefix = ServiceStream.ticket("")
+                let prefix = Array(ServiceStream.ticket("").utf8)
                 var changed = Set<String>()
                 last = after
                 try self.storage.store.forEachRecord(from: after + 1, txn) { seq, record in
-                    let stream = try EventRecord.decodeEnvelope(record).event.stream
-                    if stream.hasPrefix(prefix) { changed.insert(String(stream.dropFirst(prefix.count))) }
+                    // Only the stream name is read: most events are not a ticket's.
+                    let stream = try EventRecord.streamBytes(of: record)
+                    if stream.starts(with: prefix) {
+                        changed.insert(String(decoding: stream.dropFirst(prefix.count), as: UTF8.self))
+                    }
                     last = seq
                     return seq - after < UInt64(Self.eventsPerPass)
                 }

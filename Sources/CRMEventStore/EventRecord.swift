@@ -205,6 +205,20 @@ public enum EventRecord {
     /// Decodes a record's envelope only: the event with `data` and `pii` left `null`, and the two
     /// payloads as the canonical JSON bytes they were stored as (valid while `record` is). For
     /// readers that pass payloads on unchanged, such as `events.read`.
+    /// The bytes of the stream name of `record` (pointing into it), without decoding the rest: for
+    /// readers that only pick events by stream.
+    public static func streamBytes(
+        of record: UnsafeRawBufferPointer
+    ) throws(EventRecordError) -> UnsafeRawBufferPointer {
+        var reader = RecordReader(bytes: record)
+        let format = try reader.u8()
+        guard format == EventRecord.format else { throw EventRecordError(message: "unknown record format \(format)") }
+        // Schema version, position, stream version, two times, uid, gid, causation, previous hash.
+        try reader.skip(2 + 8 + 8 + 8 + 8 + 4 + 4 + 8 + EventRecord.hashSize)
+        _ = try reader.field()  // the type
+        return try reader.field()
+    }
+
     public static func decodeEnvelope(
         _ record: UnsafeRawBufferPointer
     ) throws(EventRecordError) -> (event: RecordedEvent, data: UnsafeRawBufferPointer, pii: UnsafeRawBufferPointer) {

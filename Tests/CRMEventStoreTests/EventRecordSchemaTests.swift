@@ -34,6 +34,24 @@ import Testing
         #expect(current.seq == self.v1.seq && current.commandID == "c1" && current.payloadPII == self.v1.payloadPII)
     }
 
+    @Test func theStreamIsReadWithoutDecodingTheRest() throws {
+        for stream in ["activity-a1", "ticket-t-9", "", "é-日本"] {
+            var event = self.v1
+            event.stream = stream
+            let bytes = EventRecord.encode(event, previousHash: EventRecord.genesisHash)
+            let read = try bytes.withUnsafeBytes { Array(try EventRecord.streamBytes(of: $0)) }
+            #expect(read == Array(stream.utf8))
+        }
+        let broken: [UInt8] = [0x7F, 0, 1]
+        #expect(throws: EventRecordError.self) {
+            try broken.withUnsafeBytes { _ = try EventRecord.streamBytes(of: $0) }
+        }
+        let short = Array(EventRecord.encode(self.v1, previousHash: EventRecord.genesisHash).prefix(40))
+        #expect(throws: EventRecordError.self) {
+            try short.withUnsafeBytes { _ = try EventRecord.streamBytes(of: $0) }
+        }
+    }
+
     @Test func aNewerSchemaVersionIsNotReadAsCurrent() throws {
         var newer = self.v1
         newer.schemaVersion = 3
