@@ -22,10 +22,8 @@ final class RefoldBuffer {
         var number: UInt64?
     }
 
-    /// The tables held in memory.
-    static let tables: [StateTable] = [
-        .customers, .customerPersonal, .emails, .activities, .deals, .dealNames, .tickets, .orders,
-    ]
+    /// The tables held in memory (``holds(_:)``).
+    static let tables = StateTable.allCases.filter(RefoldBuffer.holds)
 
     private var entries: [StateTable: [String: Entry]] = [:]
     /// What each write of the current chunk replaced, in order.
@@ -33,6 +31,7 @@ final class RefoldBuffer {
     /// About how many bytes the entries hold.
     private(set) var bytes = 0
 
+    /// Whether `table` is held in memory: the tables read and written by key only.
     static func holds(_ table: StateTable) -> Bool {
         switch table {
         case .customers, .customerPersonal, .emails, .activities, .deals, .dealNames, .tickets, .orders: true
