@@ -120,7 +120,7 @@ import Testing
 
         // The projection rebuilt from the log answers the same.
         _ = try await client.result("projection.rebuild", ["name": "feedback"])
-        try await ProjectionLifecycleTests.waitUntilSettled(client)
+        _ = try await ProjectionLifecycleTests.waitUntilSettled(client)
         #expect(try await Self.report(client, "feedback.report", ["kind": "csat"]) == report)
     }
 

@@ -76,7 +76,7 @@ import Testing
             before.reason == "unknown_segment" && before.data?["details"]?["defined_at"] == "2025-01-01T00:00:00.000Z")
         // The same after a rebuild of the read model from the log.
         _ = try await client.result("projection.rebuild", ["name": "segments"])
-        try await ProjectionLifecycleTests.waitUntilSettled(client)
+        _ = try await ProjectionLifecycleTests.waitUntilSettled(client)
         for (instant, members) in expected {
             #expect(try await Self.members(client, "lapsing_gold", instant) == members, "rebuilt \(instant)")
         }
