@@ -34,7 +34,8 @@ struct StateTables: Sendable {
         self.databases = databases.map { $0! }
     }
 
-    private static func index(_ table: StateTable) -> Int {
+    /// The position of `table` among the tables (0 ..< `StateTable.allCases.count`), by a switch.
+    static func index(_ table: StateTable) -> Int {
         switch table {
         case .customers: 0
         case .emails: 1

@@ -25,7 +25,8 @@ final class RefoldBuffer {
     /// The tables held in memory (``holds(_:)``).
     static let tables = StateTable.allCases.filter(RefoldBuffer.holds)
 
-    private var entries: [StateTable: [String: Entry]] = [:]
+    /// Per table (by ``StateTables/index(_:)``), the entries by key.
+    private var entries: [[String: Entry]] = Array(repeating: [:], count: StateTable.allCases.count)
     /// What each write of the current chunk replaced, in order.
     private var journal: [(table: StateTable, key: String, previous: Entry?)] = []
     /// About how many bytes the entries hold.
@@ -40,16 +41,16 @@ final class RefoldBuffer {
     }
 
     func entry(_ table: StateTable, _ key: String) -> Entry? {
-        self.entries[table]?[key]
+        self.entries[StateTables.index(table)][key]
     }
 
     /// Every entry of `table`, in no order.
     func entries(_ table: StateTable) -> [String: Entry] {
-        self.entries[table] ?? [:]
+        self.entries[StateTables.index(table)]
     }
 
     func set(_ table: StateTable, _ key: String, _ entry: Entry) {
-        let previous = self.entries[table, default: [:]].updateValue(entry, forKey: key)
+        let previous = self.entries[StateTables.index(table)].updateValue(entry, forKey: key)
         self.journal.append((table, key, previous))
         self.bytes += RefoldBuffer.size(key, entry) - (previous.map { RefoldBuffer.size(key, $0) } ?? 0)
     }
@@ -62,8 +63,8 @@ final class RefoldBuffer {
     /// Starts a chunk: undoes what an earlier run of the same chunk wrote, then journals afresh.
     func beginChunk() {
         for (table, key, previous) in self.journal.reversed() {
-            let replaced = self.entries[table]?[key]
-            self.entries[table]?[key] = previous
+            let replaced = self.entries[StateTables.index(table)][key]
+            self.entries[StateTables.index(table)][key] = previous
             let restored = previous.map { RefoldBuffer.size(key, $0) } ?? 0
             self.bytes += restored - (replaced.map { RefoldBuffer.size(key, $0) } ?? 0)
         }
@@ -79,7 +80,8 @@ final class RefoldBuffer {
     /// keeps them until ``clear()``: the transaction may still be run again.
     func flush(into state: LMDBDecisionState) throws {
         for table in RefoldBuffer.tables {
-            guard let rows = self.entries[table], !rows.isEmpty else { continue }
+            let rows = self.entries[StateTables.index(table)]
+            guard !rows.isEmpty else { continue }
             let ordered = rows.map { (stored: state.storedKey(table, $0.key), key: $0.key, entry: $0.value) }
                 .sorted { $0.stored.lexicographicallyPrecedes($1.stored) }
             for row in ordered { try state.write(table, row.key, row.entry.value, number: row.entry.number) }
@@ -88,7 +90,7 @@ final class RefoldBuffer {
 
     /// Forgets every entry (after a flush committed).
     func clear() {
-        self.entries.removeAll()
+        self.entries = Array(repeating: [:], count: StateTable.allCases.count)
         self.journal.removeAll()
         self.bytes = 0
     }
