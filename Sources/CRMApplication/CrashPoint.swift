@@ -8,6 +8,9 @@ enum CrashPoint: String {
     /// Right after a batch with an erasure committed, before the erasure's keys are deleted: the
     /// state the start-up repair finishes.
     case afterErasureCommit = "after-erasure-commit"
+    /// Right after the first chunk of a refold of the decision state committed, before the refold
+    /// ends: a refold cut short, which the next start does again from scratch.
+    case duringRefold = "during-refold"
 
     /// The point `CRMD_TEST_CRASH_AT` names, read once.
     private static let armed = ProcessInfo.processInfo.environment["CRMD_TEST_CRASH_AT"].flatMap(CrashPoint.init)

@@ -425,6 +425,7 @@ final class ProjectionRunner: Sendable {
             buffer?.endChunk()
             if flushed { buffer?.clear() }
             next = last.seq + 1
+            if buffer != nil { CrashPoint.duringRefold.reached() }
         }
         return next
     }

@@ -2,6 +2,7 @@ import CRMApplication
 import CRMDomain
 import CRMJSON
 import CRMTesting
+import Foundation
 import LMDB
 import Testing
 
@@ -77,5 +78,52 @@ import Testing
             try await daemon.stop()
             #expect(try Self.decisionState(directory) == inline, "refold buffer of \(bufferBytes) bytes")
         }
+    }
+
+    /// The version of the decision state stored in `directory`'s data.
+    static func storedStateVersion(_ directory: TemporaryDirectory) throws -> String? {
+        let environment = try Environment(path: directory.appending("data"))
+        return try environment.read { txn in
+            try txn.get(try txn.openDatabase("meta", create: false), "proj.state.version").map {
+                String(decoding: $0, as: UTF8.self)
+            }
+        }
+    }
+
+    /// crmd killed in the middle of a refold (after its first chunk committed: the tables written
+    /// through hold rows, the buffered ones not yet) leaves the old version stored, and the next start
+    /// refolds from scratch to the state the commands folded.
+    @Test func aRefoldCutShortIsDoneAgainFromScratch() async throws {
+        let directory = TemporaryDirectory()
+        let data = directory.appending("data")
+        let socket = directory.appending("crmd.sock")
+        var daemon = try DaemonProcess(socketPath: socket, dataDirectory: data)
+        let client = try RPCClient(socketPath: socket)
+        for request in try Self.workload(600) {
+            _ = try await client.call(request["method"]?.stringValue ?? "", request["params"])
+        }
+        #expect(daemon.stop() == 0)
+        let inline = try Self.decisionState(directory)
+        let current = try Self.storedStateVersion(directory)
+        #expect(current != nil)
+        do {
+            let environment = try Environment(path: data)
+            try environment.write { txn in
+                try txn.put(try txn.openDatabase("meta"), "proj.state.version", Array("1".utf8))
+            }
+        }
+        // Small chunks, so that the refold commits a first chunk well before its end.
+        let small = ["CRMD_REBUILD_CHUNK_EVENTS": "50"]
+        let crashing = small.merging(["CRMD_TEST_CRASH_AT": "during-refold"]) { $1 }
+        let killed = #expect(throws: DaemonProcessError.self) {
+            try DaemonProcess(socketPath: socket, dataDirectory: data, environment: crashing)
+        }
+        #expect(killed?.message.hasPrefix("crmd exited with \(SIGKILL)") == true, "killed by the crash point")
+        #expect(try Self.storedStateVersion(directory) == "1", "the refold did not end")
+        #expect(try Self.decisionState(directory) != inline)
+        daemon = try DaemonProcess(socketPath: socket, dataDirectory: data, environment: small)
+        #expect(daemon.stop() == 0)
+        #expect(try Self.storedStateVersion(directory) == current)
+        #expect(try Self.decisionState(directory) == inline)
     }
 }
