@@ -61,6 +61,7 @@ final class DecodedLogFeed: @unchecked Sendable {
         head: UInt64,
         aheadEvents: Int,
         threads: Int = 1,
+        nice: Int32 = 0,
         opening: @escaping @Sendable (_ type: String) -> Bool = { _ in true }
     ) {
         let threads = max(threads, 1)
@@ -71,6 +72,8 @@ final class DecodedLogFeed: @unchecked Sendable {
         let shared = SharedEnvironment(environment: environment)
         for index in 0..<threads {
             let thread = Thread { [self] in
+                // On Linux the nice value is per thread; `who` 0 is the calling thread.
+                if nice != 0 { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, nice) }
                 for batch in stride(from: index, to: self.batches, by: threads) {
                     guard self.waitForRoom(batch) else { break }
                     let first = from + UInt64(batch) * size

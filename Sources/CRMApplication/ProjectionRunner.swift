@@ -102,7 +102,8 @@ final class ProjectionRunner: Sendable {
     /// Most events one rebuild chunk folds.
     let chunkEvents: Int
     /// Threads that decode the log for the decision state's refold at start-up: one per core (at most
-    /// four), beside the writer, which folds less than a decoding thread decodes.
+    /// four), beside the writer, which folds less than a decoding thread decodes. They run at nice 5:
+    /// the writer's fold is the refold's critical path, and wins the cores when all of them are busy.
     static let refoldDecoders = min(max(ProcessInfo.processInfo.activeProcessorCount, 1), 4)
     /// About how many bytes of rows a refold of the decision state keeps in memory before writing them.
     let refoldBufferBytes: Int
@@ -378,7 +379,7 @@ final class ProjectionRunner: Sendable {
         // decrypted.
         let feed = DecodedLogFeed(
             environment: environment, store: self.store, from: from, head: head, aheadEvents: self.chunkEvents,
-            threads: ProjectionRunner.refoldDecoders, opening: DecisionEvolver.readsPersonalData(of:)
+            threads: ProjectionRunner.refoldDecoders, nice: 5, opening: DecisionEvolver.readsPersonalData(of:)
         )
         defer { feed.finish() }
         var next = from
