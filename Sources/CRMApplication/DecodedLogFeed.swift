@@ -50,8 +50,9 @@ final class DecodedLogFeed: @unchecked Sendable {
     private var running: Int
     private let batches: Int
 
-    /// Starts decoding positions `from...head` of `store` in `environment` on `threads` threads, holding
-    /// at most `aheadEvents` decoded events that ``next()`` has not taken yet. Encrypted personal data
+    /// Starts decoding positions `from...head` of `store` in `environment` on `threads` threads (at nice
+    /// value `nice`), holding at most `aheadEvents` decoded events that ``next()`` has not taken yet
+    /// (and at least one batch per thread). Encrypted personal data
     /// is opened for the event types `opening` names (see
     /// ``CRMEventStore/EventRecord/decode(_:keys:opening:)``).
     init(
