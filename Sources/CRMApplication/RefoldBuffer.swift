@@ -40,6 +40,8 @@ final class RefoldBuffer {
         }
     }
 
+    /// The buffered row `key` of `table`, or `nil` when the buffer does not hold it (the stored row, if
+    /// any, is then the current one).
     func entry(_ table: StateTable, _ key: String) -> Entry? {
         self.entries[StateTables.index(table)][key]
     }
@@ -49,6 +51,7 @@ final class RefoldBuffer {
         self.entries[StateTables.index(table)]
     }
 
+    /// Holds `entry` as the row `key` of `table`, journaling what it replaces.
     func set(_ table: StateTable, _ key: String, _ entry: Entry) {
         let previous = self.entries[StateTables.index(table)].updateValue(entry, forKey: key)
         self.journal.append((table, key, previous))
@@ -102,6 +105,7 @@ struct BufferedDecisionState: DecisionStateStore {
     let base: LMDBDecisionState
     let buffer: RefoldBuffer
 
+    /// The buffered row, else the stored one.
     func record(_ table: StateTable, _ key: String) throws -> [UInt8]? {
         guard RefoldBuffer.holds(table), let entry = self.buffer.entry(table, key) else {
             return try self.base.record(table, key)
@@ -121,6 +125,8 @@ struct BufferedDecisionState: DecisionStateStore {
         return keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
     }
 
+    /// Into the buffer for its tables (personal rows with the key number the inline write would seal
+    /// them under, and not at all when unchanged), through to the transaction for the others.
     func setRecord(_ table: StateTable, _ key: String, _ value: [UInt8]?) throws {
         guard RefoldBuffer.holds(table) else { return try self.base.setRecord(table, key, value) }
         guard let cipher = self.base.cipher, LMDBDecisionState.isPersonal(table), let value else {
