@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import NIOPosix
 import ServiceLifecycle
+import Synchronization
 import UnixSignals
 
 /// `crmd`: the event-sourced CRM daemon (`crmd serve`, the default) and its offline tools.
@@ -149,6 +150,14 @@ struct CRMDaemonCommand: AsyncParsableCommand {
         let core = try await CRMCore.start(configuration: coreConfiguration, logger: logger)
 
         let notifier = ServiceManagerNotifier(environment: ProcessInfo.processInfo.environment)
+        // A line on stdout tells supervisors and tests that clients can connect now, and READY=1 tells
+        // systemd (Type=notify): once the control socket and the metrics listener (when configured)
+        // both listen.
+        let ready = ReadyGate(listeners: metricsEndpoint == nil ? 1 : 2) {
+            let line = "crmd ready socket=\(settings.socketPath) data_dir=\(settings.dataDirectory)\n"
+            FileHandle.standardOutput.write(Data(line.utf8))
+            notifier.send(["READY=1", "STATUS=serving on \(settings.socketPath)"])
+        }
         let server = ControlServer(
             configuration: .init(
                 socketPath: settings.socketPath,
@@ -164,16 +173,13 @@ struct CRMDaemonCommand: AsyncParsableCommand {
                 maxBatchRequests: settings.maxBatchRequests
             ),
             logger: logger,
-            onListening: { path in
-                // A line on stdout tells supervisors and tests that clients can connect now, and
-                // READY=1 tells systemd (Type=notify).
-                let line = "crmd ready socket=\(path) data_dir=\(settings.dataDirectory)\n"
-                FileHandle.standardOutput.write(Data(line.utf8))
-                notifier.send(["READY=1", "STATUS=serving on \(path)"])
-            }
+            onListening: { _ in ready.listening() }
         )
         let metrics = metricsEndpoint.map { endpoint in
-            MetricsListener(endpoint: endpoint, exposition: core.queries.metricsExposition, logger: logger)
+            MetricsListener(
+                endpoint: endpoint, exposition: core.queries.metricsExposition, logger: logger,
+                onListening: { _ in ready.listening() }
+            )
         }
         var groupConfiguration = ServiceGroupConfiguration.daemon(
             core: core, server: server, metrics: metrics, logger: logger
@@ -189,5 +195,25 @@ struct CRMDaemonCommand: AsyncParsableCommand {
         let group = ServiceGroup(configuration: groupConfiguration)
         try await group.run()
         logger.info("crmd stopped")
+    }
+}
+
+/// Calls `ready` once, when the last of `listeners` listeners says it listens.
+final class ReadyGate: Sendable {
+    private let waiting: Mutex<Int>
+    private let ready: @Sendable () -> Void
+
+    init(listeners: Int, ready: @escaping @Sendable () -> Void) {
+        self.waiting = Mutex(listeners)
+        self.ready = ready
+    }
+
+    /// One more listener listens.
+    func listening() {
+        let last = self.waiting.withLock { waiting in
+            waiting -= 1
+            return waiting == 0
+        }
+        if last { self.ready() }
     }
 }

@@ -232,21 +232,31 @@ import Glibc
     // MARK: - The HTTP listener
 
     /// A plain HTTP/1.1 exchange with 127.0.0.1:`port`: the status code and the body.
+    /// A TCP connection to `127.0.0.1:port` (the caller closes it).
+    static func connectLoopback(port: Int) throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                connect(fd, pointer, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard connected == 0 else {
+            let error = POSIXError(.init(rawValue: errno) ?? .ECONNREFUSED)
+            close(fd)
+            throw error
+        }
+        return fd
+    }
+
     static func http(port: Int, _ request: String) async throws -> (status: Int, head: String, body: String) {
         try await onOwnThread {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            guard fd >= 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
+            let fd = try MetricsTests.connectLoopback(port: port)
             defer { close(fd) }
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = in_port_t(UInt16(port).bigEndian)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let connected = withUnsafePointer(to: &address) { pointer in
-                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                    connect(fd, pointer, socklen_t(MemoryLayout<sockaddr_in>.size))
-                }
-            }
-            guard connected == 0 else { throw POSIXError(.init(rawValue: errno) ?? .ECONNREFUSED) }
             let bytes = Array(request.utf8)
             guard send(fd, bytes, bytes.count, 0) == bytes.count else { throw POSIXError(.EIO) }
             var reply: [UInt8] = []
@@ -289,14 +299,53 @@ import Glibc
         let both = try await MetricsTests.http(port: port, keepAlive)
         #expect(both.status == 200)
         #expect(both.body.components(separatedBy: "HTTP/1.1 200 OK").count == 2)
-        // A scraper that keeps its connection open does not hold up a graceful stop.
-        let lingering = Task { try await MetricsTests.http(port: port, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n") }
-        try await Task.sleep(for: .milliseconds(300))
+        // A scraper that keeps its connection open (answered once, waiting to send its next request)
+        // does not hold up a graceful stop, which closes the connection.
+        let lingering = try await MetricsTests.keptAlive(port: port)
+        defer { close(lingering.fd) }
+        #expect(lingering.status == 200)
         let clock = ContinuousClock()
         let stopping = clock.now
         try await daemon.stop()
         #expect(clock.now - stopping < .seconds(3))
-        #expect(try await lingering.value.status == 200)
+        let closed = try await onOwnThread { () -> Int in
+            var byte: UInt8 = 0
+            return recv(lingering.fd, &byte, 1, 0)
+        }
+        #expect(closed == 0, "the listener closed the kept-alive connection")
+    }
+
+    /// A connection that sent one keep-alive `GET /metrics` and read its whole reply (headers and
+    /// `Content-Length` bytes): its descriptor, still open, and the reply's status.
+    static func keptAlive(port: Int) async throws -> (fd: Int32, status: Int) {
+        try await onOwnThread {
+            let fd = try MetricsTests.connectLoopback(port: port)
+            let request = Array("GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n".utf8)
+            guard send(fd, request, request.count, 0) == request.count else {
+                close(fd)
+                throw POSIXError(.EIO)
+            }
+            var reply: [UInt8] = []
+            var chunk = [UInt8](repeating: 0, count: 65_536)
+            let separator = Array("\r\n\r\n".utf8)
+            while true {
+                if let end = reply.firstRange(of: separator)?.upperBound {
+                    let head = String(decoding: reply[..<end], as: UTF8.self)
+                    let length = head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
+                        .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) }
+                    if let length, reply.count - end >= length {
+                        let status = Int(head.split(separator: " ").dropFirst().first ?? "") ?? 0
+                        return (fd, status)
+                    }
+                }
+                let count = recv(fd, &chunk, chunk.count, 0)
+                guard count > 0 else {
+                    close(fd)
+                    throw POSIXError(.ECONNRESET)
+                }
+                reply += chunk[0..<count]
+            }
+        }
     }
 
     @Test func crmdServesMetricsOnTheConfiguredLoopbackAddress() async throws {
@@ -307,14 +356,10 @@ import Glibc
         let daemon = try await MetricsTests.startCrmd(directory, config: config).get()
         let client = try RPCClient(socketPath: daemon.socketPath)
         _ = try await client.result("system.ping")
-        // The listener starts beside the control socket: give it a moment.
-        var scraped: (status: Int, head: String, body: String)?
-        for _ in 0..<50 where scraped == nil {
-            scraped = try? await MetricsTests.http(port: port, MetricsTests.get("/metrics"))
-            if scraped == nil { try await Task.sleep(for: .milliseconds(100)) }
-        }
-        #expect(scraped?.status == 200)
-        let samples = try MetricsTests.samples(try #require(scraped?.body))
+        // crmd says it is ready only once the metrics listener listens too: one scrape is enough.
+        let scraped = try await MetricsTests.http(port: port, MetricsTests.get("/metrics"))
+        #expect(scraped.status == 200)
+        let samples = try MetricsTests.samples(scraped.body)
         let pings = Sample(name: "crmd_requests_total", labels: ["method": "system.ping", "outcome": "ok"], value: 1)
         #expect(samples.contains(pings))
         #expect(try await onOwnThread { daemon.stop() } == 0)
