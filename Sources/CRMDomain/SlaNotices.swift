@@ -30,7 +30,14 @@ public enum NotificationEventType {
 extension DomainEvent {
     /// Whether the event is a notification (``NotificationEvent``), typed or stored under its type name:
     /// exempt from `timestamp_out_of_order`, and never moving its stream's last business time.
-    public var isNotification: Bool { NotificationEventType.all.contains(self.type) }
+    public var isNotification: Bool {
+        switch self {
+        case .notification: true
+        // Only an event stored under its type name needs the name looked up (every fold asks).
+        case .untyped(let event): NotificationEventType.all.contains(event.type)
+        default: false
+        }
+    }
 }
 
 /// An SLA instance of a ticket and when its running clock reaches (or reached) its target: what both

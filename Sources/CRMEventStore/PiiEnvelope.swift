@@ -110,11 +110,13 @@ public enum PiiEnvelope {
     ) throws -> [UInt8] {
         let aad = PiiEnvelope.associatedData(stream: stream, streamVersion: streamVersion, type: type, kid: kid)
         let box = try AES.GCM.seal(plaintext, using: key, nonce: nonce, authenticating: aad)
+        // A 12-byte nonce: the combined form (nonce ‖ ciphertext ‖ tag) always exists.
+        let combined = box.combined!
         var out: [UInt8] = []
         out.reserveCapacity(plaintext.count * 4 / 3 + 96 + kid.utf8.count)
         out.append(contentsOf: PiiEnvelope.prefix)
         out.append(contentsOf: #""ct":""#.utf8)
-        out.append(contentsOf: Data(box.ciphertext + box.tag).base64EncodedData())
+        combined.withUnsafeBytes { Base64.encode(UnsafeRawBufferPointer(rebasing: $0[12...]), into: &out) }
         out.append(contentsOf: #"","fields":["#.utf8)
         for (index, field) in PiiEnvelope.topLevelKeys(plaintext).enumerated() {
             if index > 0 { out.append(UInt8(ascii: ",")) }
@@ -125,7 +127,7 @@ public enum PiiEnvelope {
         out.append(contentsOf: #","kn":"#.utf8)
         out.append(contentsOf: String(number).utf8)
         out.append(contentsOf: #","n":""#.utf8)
-        out.append(contentsOf: Data(box.nonce).base64EncodedData())
+        combined.withUnsafeBytes { Base64.encode(UnsafeRawBufferPointer(rebasing: $0[..<12]), into: &out) }
         out.append(contentsOf: #"","v":1}"#.utf8)
         return out
     }
@@ -287,10 +289,29 @@ public enum PiiEnvelope {
     }
 }
 
-/// Standard base64 (RFC 4648 §4, with padding) decoded straight from bytes into a buffer: envelopes
-/// are opened for every event a rebuild folds, and Foundation's decoder wants a `Data` copy of its
-/// input and returns another.
+/// Standard base64 (RFC 4648 §4, with padding) encoded and decoded straight between bytes and a
+/// buffer: an envelope is sealed for every event with personal data and opened for every one a rebuild
+/// folds, and Foundation's coder wants `Data` copies of its input and returns another.
 enum Base64 {
+    /// The alphabet, by 6-bit value.
+    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+
+    /// Appends the padded base64 text of `bytes` to `out`.
+    static func encode(_ bytes: UnsafeRawBufferPointer, into out: inout [UInt8]) {
+        var index = 0
+        while index < bytes.count {
+            let left = bytes.count - index
+            var group = UInt32(bytes[index]) << 16
+            if left > 1 { group |= UInt32(bytes[index + 1]) << 8 }
+            if left > 2 { group |= UInt32(bytes[index + 2]) }
+            out.append(Base64.alphabet[Int(group >> 18)])
+            out.append(Base64.alphabet[Int(group >> 12 & 0x3F)])
+            out.append(left > 1 ? Base64.alphabet[Int(group >> 6 & 0x3F)] : UInt8(ascii: "="))
+            out.append(left > 2 ? Base64.alphabet[Int(group & 0x3F)] : UInt8(ascii: "="))
+            index += 3
+        }
+    }
+
     /// The 6-bit value of each ASCII byte; 0xFF for bytes outside the alphabet.
     private static let values: [UInt8] = {
         var table = [UInt8](repeating: 0xFF, count: 256)

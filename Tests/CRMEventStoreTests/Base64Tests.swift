@@ -4,8 +4,8 @@ import Testing
 
 @testable import CRMEventStore
 
-/// The envelope's base64 decoder gives back what Foundation encodes (always padded), and refuses
-/// anything else, unpadded text included.
+/// The envelope's base64 encoder writes what Foundation writes (always padded); its decoder gives back
+/// what Foundation encodes, and refuses anything else, unpadded text included.
 @Suite struct Base64Tests {
     func decode(_ text: String) -> [UInt8]? {
         var out: [UInt8] = []
@@ -19,6 +19,16 @@ import Testing
             let bytes = (0..<length).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
             let text = Data(bytes).base64EncodedString()
             #expect(self.decode(text) == bytes, "\(length) bytes")
+        }
+    }
+
+    @Test func encodesWhatFoundationEncodes() {
+        var rng = SeededGenerator(seed: 65)
+        for length in 0..<200 {
+            let bytes = (0..<length).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+            var out: [UInt8] = Array("prefix".utf8)
+            bytes.withUnsafeBytes { Base64.encode($0, into: &out) }
+            #expect(out == Array(("prefix" + Data(bytes).base64EncodedString()).utf8), "\(length) bytes")
         }
     }
 
