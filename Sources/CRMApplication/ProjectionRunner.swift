@@ -464,10 +464,14 @@ final class ProjectionRunner: Sendable {
 
     /// Records that the decision state and every serving read model have applied the log up to `seq`.
     func setCheckpoints(_ seq: UInt64, _ txn: Transaction, _ lifecycles: inout [ProjectionLifecycle]) throws {
-        try self.writeUInt64(seq, ProjectionRunner.checkpointKey(self.state.name), txn)
+        // Only what moved is written: a batch that appended nothing (every command rejected, or
+        // changing nothing) then writes no page, and its commit costs no fsync.
+        let stateKey = ProjectionRunner.checkpointKey(self.state.name)
+        if try self.readUInt64(stateKey, txn) != seq { try self.writeUInt64(seq, stateKey, txn) }
         for index in lifecycles.indices where lifecycles[index].activeSlot != nil && lifecycles[index].failure == nil {
+            let key = ProjectionRunner.checkpointKey(self.readModels[index].name)
+            if try self.readUInt64(key, txn) != seq { try self.writeUInt64(seq, key, txn) }
             lifecycles[index].checkpoint = seq
-            try self.writeUInt64(seq, ProjectionRunner.checkpointKey(self.readModels[index].name), txn)
         }
     }
 

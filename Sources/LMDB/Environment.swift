@@ -188,6 +188,13 @@ public final class Environment {
         return (info.me_last_pgno + 1) * Int(stat.ms_psize)
     }
 
+    /// The id of the last committed write transaction: it moves only when a commit wrote something.
+    public var lastTransactionID: Int {
+        var info = MDB_envinfo()
+        mdb_env_info(self.handle, &info)
+        return info.me_last_txnid
+    }
+
     /// Flushes buffers to disk (used after writes made with `noSync`).
     public func sync() throws { try check(mdb_env_sync(self.handle, 1)) }
 

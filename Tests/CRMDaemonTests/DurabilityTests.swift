@@ -2,6 +2,7 @@ import CRMJSON
 import CRMProtocol
 import CRMTesting
 import Foundation
+import LMDB
 import Synchronization
 import Testing
 
@@ -95,6 +96,30 @@ import Testing
             #expect(try await client.result("system.stats")["event_count"] == .int(Int64(created)))
         }
         #expect(restarted.stop() == 0)
+    }
+
+    /// A batch that appends nothing — commands rejected, or changing nothing — writes no page, so its
+    /// commit costs no fsync: the environment's last transaction id stays where it was.
+    @Test func aBatchThatChangesNothingCommitsNothing() async throws {
+        let directory = TemporaryDirectory()
+        let socket = directory.appending("crmd.sock")
+        let data = directory.appending("data")
+        // No signed checkpoint falls due during the test (it would be a commit of its own).
+        let daemon = try DaemonProcess(
+            socketPath: socket, dataDirectory: data, environment: ["CRMD_CHECKPOINT_EVERY_SECONDS": "3600"]
+        )
+        let client = try RPCClient(socketPath: socket)
+        _ = try await client.result("customer.create", ["customer_id": "c1", "first_name": "Ada", "tags": ["vip"]])
+        let environment = try Environment(path: data)
+        let before = environment.lastTransactionID
+        let again = try await client.error("customer.create", ["customer_id": "c1", "first_name": "A"])
+        #expect(again.reason == "already_exists")
+        #expect(try await client.result("customer.tag", ["customer_id": "c1", "add": ["vip"]])["events"] == [])
+        #expect(try await client.error("customer.tag", ["customer_id": "nobody", "add": ["x"]]).reason == "not_found")
+        #expect(environment.lastTransactionID == before, "nothing was committed")
+        _ = try await client.result("customer.tag", ["customer_id": "c1", "add": ["gold"]])
+        #expect(environment.lastTransactionID > before, "an appended event is")
+        #expect(daemon.stop() == 0)
     }
 
     @Test func secondDaemonOnTheSameDataDirectoryRefusesToStart() throws {
