@@ -522,32 +522,22 @@ final class Benchmark {
     /// is crmd's own, from the request to the switch-over (`last_rebuild` in `projection.status`).
     /// The decision state: stop, delete its stored version, restart; crmd refolds it before it is
     /// ready, and reports the events and the time in the `last_rebuild` of its `projection.status`
-    /// row (the start-up minus a plain start-up is kept as a cross-check).
+    /// row (the start-up minus a plain start-up is kept as a cross-check). Each of the `refolds`
+    /// restarts also rebuilds the read models online again; both figures are medians.
     private func rebuild(_ daemon: BenchDaemon) throws {
         try self.populate(daemon)
         let head = try daemon.stats().head
-        _ = try daemon.call("projection.rebuild", ["name": "all"])
-        var rows: [JSON] = []
-        // Poll gently: the figure is crmd's own timing, and polling competes with the rebuild for CPU.
-        repeat {
-            usleep(50_000)
-            rows = try daemon.call("projection.status")["projections"]?.arrayValue ?? []
-        } while rows.contains { $0["state"] == "rebuilding" }
-        // The read models: every row but the decision state's (`state`, rebuilt only at start-up).
-        let models = rows.filter { $0["name"] != "state" }
-        let finished = models.compactMap { $0["last_rebuild"] }.filter { !$0.isNull }
-        let seconds = max(finished.compactMap { $0["seconds"]?.doubleValue }.max() ?? 0, 1e-3)
-        let names = models.filter { !($0["last_rebuild"]?.isNull ?? true) }.compactMap { $0["name"]?.stringValue }
-        if names.count != models.count || rows.contains(where: { $0["state"] != "live" }) {
-            self.report.errors.append("rebuild: not every read model came back live: \(JSON.array(rows).serializedString())")
-        }
+        let (first, names) = try self.onlineRebuild(daemon)
 
         daemon.stop()
         let plain = try daemon.start()
         daemon.stop()
-        // The refold, `refolds` times (alternating with the other crmd when given), on the same log.
+        // The refold, `refolds` times (alternating with the other crmd when given), on the same log,
+        // each followed by an online rebuild of the read models.
         let builds = [daemon.executable] + (self.settings.refoldWith.map { [$0] } ?? [])
         var runs: [[Double]] = builds.map { _ in [] }
+        var online: [[Double]] = builds.map { _ in [] }
+        online[0].append(Double(head) / first)
         var cleared: [String] = []
         var rebuilding = 0.0
         for _ in 0..<self.settings.refolds {
@@ -558,6 +548,7 @@ final class Benchmark {
                 if index == 0 { rebuilding = startup }
                 // crmd's own timing of the refold (millisecond clock), and the events it folded.
                 let stateRows = try daemon.call("projection.status")["projections"]?.arrayValue ?? []
+                online[index].append(Double(head) / (try self.onlineRebuild(daemon).seconds))
                 daemon.stop()
                 let refold = stateRows.first { $0["name"] == "state" }?["last_rebuild"] ?? .null
                 let stateEvents = Int(refold["events"]?.intValue ?? 0)
@@ -573,12 +564,19 @@ final class Benchmark {
         daemon.executable = builds[0]
         _ = try daemon.start()
         let stateRate = Benchmark.median(runs[0])
+        let onlineRate = Benchmark.median(online[0])
         let reads = try self.storageReads()
         let figures: JSON = [
             "baseline": reads.json,
-            "ratio_to_baseline": Benchmark.ratio(Double(head) / seconds, reads.scanPerSecond),
+            "ratio_to_baseline": Benchmark.ratio(onlineRate, reads.scanPerSecond),
             "events": .int(Int64(head)), "projections": .strings(names),
-            "seconds": .double(seconds), "events_per_s": .double(Double(head) / seconds),
+            "seconds": .double(Double(head) / max(onlineRate, 1e-9)), "events_per_s": .double(onlineRate),
+            "runs_events_per_s": .array(online[0].map { .double($0) }),
+            "compared": builds.count > 1
+                ? [
+                    "crmd": .string(builds[1]), "events_per_s": .double(Benchmark.median(online[1])),
+                    "runs_events_per_s": .array(online[1].map { .double($0) }),
+                ] : .null,
             "decision_state": [
                 "projections": .strings(cleared), "startup_s": .double(plain),
                 "startup_with_rebuild_s": .double(rebuilding), "events": .int(Int64(head)),
@@ -594,10 +592,35 @@ final class Benchmark {
         ]
         self.report.sections.append(("rebuild", figures))
         self.log(
-            "rebuild: read models \(Int(Double(head) / seconds)) events/s online, "
+            "rebuild: read models \(Int(onlineRate)) events/s online (median of \(online[0].count)), "
                 + "decision state \(Int(stateRate)) events/s at start-up (median of \(runs[0].count))"
-                + (builds.count > 1 ? ", \(builds[1]): \(Int(Benchmark.median(runs[1]))) events/s" : "")
+                + (builds.count > 1
+                    ? "; \(builds[1]): \(Int(Benchmark.median(online[1]))) and \(Int(Benchmark.median(runs[1]))) events/s"
+                    : "")
         )
+    }
+
+    /// Rebuilds every read model of the running `daemon` online (`projection.rebuild all`) and waits
+    /// until all are live again: crmd's own time of the slowest (request to switch-over, in its
+    /// `last_rebuild`), and the names of the read models rebuilt.
+    private func onlineRebuild(_ daemon: BenchDaemon) throws -> (seconds: Double, names: [String]) {
+        _ = try daemon.call("projection.rebuild", ["name": "all"])
+        var rows: [JSON] = []
+        // Poll gently: the figure is crmd's own timing, and polling competes with the rebuild for CPU.
+        repeat {
+            usleep(50_000)
+            rows = try daemon.call("projection.status")["projections"]?.arrayValue ?? []
+        } while rows.contains { $0["state"] == "rebuilding" }
+        // The read models: every row but the decision state's (`state`, rebuilt only at start-up).
+        let models = rows.filter { $0["name"] != "state" }
+        let finished = models.compactMap { $0["last_rebuild"] }.filter { !$0.isNull }
+        let seconds = max(finished.compactMap { $0["seconds"]?.doubleValue }.max() ?? 0, 1e-3)
+        let names = models.filter { !($0["last_rebuild"]?.isNull ?? true) }.compactMap { $0["name"]?.stringValue }
+        if names.count != models.count || rows.contains(where: { $0["state"] != "live" }) {
+            let states = JSON.array(rows).serializedString()
+            self.report.errors.append("rebuild: not every read model came back live: \(states)")
+        }
+        return (seconds, names)
     }
 
     /// Deletes the stored version of every projection (or of those named in `only`), so the next

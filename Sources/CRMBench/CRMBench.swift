@@ -28,9 +28,10 @@ struct CRMBenchCommand: ParsableCommand {
 
             rebuild: projection.rebuild all on the running crmd (events/s, crmd's timing), then \
             --refolds restarts with the decision state's stored version deleted: events/s of its \
-            refold at start-up, as crmd reports it (projection.status, state row, last_rebuild), the \
-            median reported; with --refold-with, each restart is followed by one of that other crmd \
-            on the same log, for an A/B of the refold without the noise of two loads.
+            refold at start-up, as crmd reports it (projection.status, state row, last_rebuild), and \
+            of another projection.rebuild all after it; medians reported. With --refold-with, each \
+            restart is followed by one of that other crmd on the same log, for an A/B of both \
+            figures without the noise of two loads.
 
             scale: a second, fresh crmd grown in --scale-steps steps by --scale-events commands of \
             the mix, or with --scale-customers N by creating N customers; per step customer.get \
@@ -111,12 +112,20 @@ struct CRMBenchCommand: ParsableCommand {
     )
     var marketingCustomers: Int = 100_000
 
-    @Option(help: "Start-ups of the rebuild mode that each refold the decision state (median reported).")
+    @Option(
+        help: """
+            Start-ups of the rebuild mode that each refold the decision state and rebuild the read models \
+            (medians reported).
+            """
+    )
     var refolds: Int = 3
 
     @Option(
         name: .customLong("refold-with"),
-        help: "Another crmd executable whose refold of the same log the rebuild mode times alternately."
+        help: """
+            Another crmd executable whose refold and online rebuild of the same log the rebuild mode times \
+            alternately.
+            """
     )
     var refoldWith: String?
 

@@ -23,7 +23,8 @@ import Testing
             "all", "--json", "--duration", "0.2", "--connections", "2", "--pipeline", "2",
             "--read-connections", "1", "--read-pipeline", "2", "--customers", "12",
             "--scale-events", "120", "--scale-steps", "2", "--work-dir", directory.path,
-            // The refold timed twice, alternating with a second crmd (the same one here).
+            // The refold and the online rebuild timed twice, alternating with a second crmd (the same
+            // one here).
             "--refolds", "2", "--refold-with", DaemonProcess.executablePath,
         ]
         let report = try Self.report(of: process)
@@ -32,6 +33,11 @@ import Testing
         #expect(refold?["runs_events_per_s"]?.arrayValue?.count == 2)
         #expect(refold?["compared"]?["runs_events_per_s"]?.arrayValue?.count == 2)
         #expect(refold?["events_per_s"]?.doubleValue ?? 0 > 0)
+        // The online rebuild: once after the load, then after each restart of the first crmd.
+        let online = report["rebuild"]
+        #expect(online?["runs_events_per_s"]?.arrayValue?.count == 3)
+        #expect(online?["compared"]?["runs_events_per_s"]?.arrayValue?.count == 2)
+        #expect(online?["events_per_s"]?.doubleValue ?? 0 > 0)
         #expect(report["cores"]?.intValue ?? 0 >= 1)
         #expect(report["crmd_version"]?.stringValue?.isEmpty == false)
         #expect(report["write"]?["requests"]?.intValue ?? 0 > 0)
