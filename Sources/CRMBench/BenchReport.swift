@@ -134,6 +134,19 @@ struct BenchReport {
                 unit: "bytes"
             )
         }
+        if let encryption = self["encryption"] {
+            // What encrypting personal data costs each figure, against the same build with it off.
+            let bound = encryption["bound_percent"]?.doubleValue ?? 10
+            for figure in Benchmark.encryptionFigures {
+                self.target(
+                    "encryption's cost to \(figure.name) (median of \(encryption["rounds"]?.intValue ?? 0))",
+                    encryption["cost"]?[figure.key + "_cost_percent"]?.doubleValue,
+                    "<=",
+                    bound,
+                    unit: "%"
+                )
+            }
+        }
         if let value = self["value"] {
             let customers = BenchReport.grouped(Double(value["customers"]?.intValue ?? 0))
             self.target(

@@ -52,9 +52,9 @@ final class Benchmark {
     /// Every figure of the run so far (the modes in other files add theirs).
     var report = BenchReport()
     /// Customers known to exist in the current daemon (created by earlier phases).
-    private var known: [BenchCustomer] = []
+    var known: [BenchCustomer] = []
     /// Distinguishes the ids of successive phases on the same daemon.
-    private var phase = 0
+    var phase = 0
     /// The storage engine's read rates, measured once per run.
     private var readBaseline: Baseline.Reads?
     /// The run's temporary directory.
@@ -70,7 +70,7 @@ final class Benchmark {
         self.root = root
         defer { try? FileManager.default.removeItem(atPath: root) }
 
-        let serverModes = modes.filter { $0 != "scale" && $0 != "value" && $0 != "marketing" }
+        let serverModes = modes.filter { !["scale", "value", "marketing", "encryption"].contains($0) }
         if !serverModes.isEmpty {
             let daemon = BenchDaemon(executable: self.settings.crmd, workDirectory: root + "/main")
             try FileManager.default.createDirectory(atPath: root + "/main", withIntermediateDirectories: true)
@@ -112,6 +112,10 @@ final class Benchmark {
                 self.report.version = try daemon.call("system.ping")["version"]?.stringValue ?? "?"
             }
             try self.value(daemon)
+        }
+        if modes.contains("encryption") {
+            self.log("== encryption")
+            try self.encryption(root: root)
         }
         if modes.contains("marketing") {
             self.log("== marketing")
@@ -180,7 +184,7 @@ final class Benchmark {
     /// One timed write phase plus its storage baseline. With one connection sending one command at a
     /// time, the baseline's one-record commits are interleaved with crmd's commands (slices of
     /// ``sliceSeconds`` each), so both see the same disk whatever else runs on the machine.
-    private func writeLoad(_ daemon: BenchDaemon, connections: Int, pipeline: Int, root: String) throws -> JSON {
+    func writeLoad(_ daemon: BenchDaemon, connections: Int, pipeline: Int, root: String) throws -> JSON {
         let before = try daemon.stats()
         let generators = self.generators(count: connections, maxCustomers: Int.max, limit: nil)
         // One command at a time: one-record commits, whose latency is the bound for the command's.
@@ -330,7 +334,7 @@ final class Benchmark {
     }
 
     /// Creates customers (with their follow-up commands) until at least `settings.customers` exist.
-    private func populate(_ daemon: BenchDaemon) throws {
+    func populate(_ daemon: BenchDaemon) throws {
         let missing = self.settings.customers - self.known.count
         guard missing > 0 else { return }
         let connections = min(self.settings.connections, missing)
@@ -546,19 +550,9 @@ final class Benchmark {
                 cleared = try Benchmark.clearProjectionVersions(dataDirectory: daemon.dataDirectory, only: ["state"])
                 let startup = try daemon.start()
                 if index == 0 { rebuilding = startup }
-                // crmd's own timing of the refold (millisecond clock), and the events it folded.
-                let stateRows = try daemon.call("projection.status")["projections"]?.arrayValue ?? []
+                runs[index].append(try self.reportedRefold(daemon, head: head))
                 online[index].append(Double(head) / (try self.onlineRebuild(daemon).seconds))
                 daemon.stop()
-                let refold = stateRows.first { $0["name"] == "state" }?["last_rebuild"] ?? .null
-                let stateEvents = Int(refold["events"]?.intValue ?? 0)
-                if refold.isNull || stateEvents != head {
-                    self.report.errors.append(
-                        "rebuild: \(build) did not report refolding the decision state's \(head) events at start-up "
-                            + "(projection.status state.last_rebuild: \(refold.serializedString()))"
-                    )
-                }
-                runs[index].append(Double(stateEvents) / max(refold["seconds"]?.doubleValue ?? 0, 1e-3))
             }
         }
         daemon.executable = builds[0]
@@ -600,10 +594,26 @@ final class Benchmark {
         )
     }
 
+    /// The rate of the decision state's refold at the start-up `daemon` just made: events ÷ seconds,
+    /// both as crmd reports them (`projection.status`, the `state` row's `last_rebuild`, on its
+    /// millisecond clock); an error is recorded unless it refolded all `head` events.
+    func reportedRefold(_ daemon: BenchDaemon, head: Int) throws -> Double {
+        let stateRows = try daemon.call("projection.status")["projections"]?.arrayValue ?? []
+        let refold = stateRows.first { $0["name"] == "state" }?["last_rebuild"] ?? .null
+        let stateEvents = Int(refold["events"]?.intValue ?? 0)
+        if refold.isNull || stateEvents != head {
+            self.report.errors.append(
+                "\(daemon.executable) did not report refolding the decision state's \(head) events at start-up "
+                    + "(projection.status state.last_rebuild: \(refold.serializedString()))"
+            )
+        }
+        return Double(stateEvents) / max(refold["seconds"]?.doubleValue ?? 0, 1e-3)
+    }
+
     /// Rebuilds every read model of the running `daemon` online (`projection.rebuild all`) and waits
     /// until all are live again: crmd's own time of the slowest (request to switch-over, in its
     /// `last_rebuild`), and the names of the read models rebuilt.
-    private func onlineRebuild(_ daemon: BenchDaemon) throws -> (seconds: Double, names: [String]) {
+    func onlineRebuild(_ daemon: BenchDaemon) throws -> (seconds: Double, names: [String]) {
         _ = try daemon.call("projection.rebuild", ["name": "all"])
         var rows: [JSON] = []
         // Poll gently: the figure is crmd's own timing, and polling competes with the rebuild for CPU.

@@ -13,6 +13,8 @@ final class BenchDaemon {
     let logPath: String
     /// Arguments added after the socket, data directory and log level (e.g. `--config FILE`).
     var extraArguments: [String] = []
+    /// Environment variables set for crmd on top of crm-bench's own (e.g. `CRMD_ENCRYPT_PII`).
+    var environment: [String: String] = [:]
     private(set) var process: Process?
 
     /// The `crmd` beside this `crm-bench` executable (the same build's products directory).
@@ -36,6 +38,9 @@ final class BenchDaemon {
         process.executableURL = URL(fileURLWithPath: self.executable)
         process.arguments = ["--socket", self.socketPath, "--data-dir", self.dataDirectory, "--log-level", "warning"]
             + self.extraArguments
+        if !self.environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(self.environment) { $1 }
+        }
         let output = Pipe()
         if !FileManager.default.fileExists(atPath: self.logPath) {
             _ = FileManager.default.createFile(atPath: self.logPath, contents: nil)

@@ -146,6 +146,27 @@ import Testing
         #expect(report["targets"]?.arrayValue?.count == 2)
     }
 
+    @Test func encryptionModeComparesPlainAndEncryptedLogs() throws {
+        let directory = TemporaryDirectory(prefix: "bench-encryption")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: BenchSmokeTests.benchPath)
+        process.arguments = [
+            "encryption", "--json", "--customers", "12", "--duration", "0.2", "--connections", "2", "--pipeline", "2",
+            "--refolds", "1", "--work-dir", directory.path,
+        ]
+        let report = try Self.report(of: process)
+        #expect(report["errors"] == .array([]))
+        let encryption = try #require(report["encryption"])
+        for setting in ["plain", "encrypted"] {
+            for key in ["write_per_s", "crmd_cpu_us_per_command", "rebuild_events_per_s", "refold_events_per_s"] {
+                #expect(encryption[setting]?[key]?.doubleValue ?? 0 > 0, "\(setting) \(key)")
+                #expect(encryption[setting]?[key + "_runs"]?.arrayValue?.count == 1, "\(setting) \(key)")
+                #expect(encryption["cost"]?[key + "_cost_percent"]?.doubleValue != nil, "\(key)")
+            }
+        }
+        #expect(report["targets"]?.arrayValue?.count == 4)
+    }
+
     /// Runs crm-bench as `process` is set up and returns its JSON report; a failed run is an issue.
     static func report(of process: Process) throws -> JSON {
         let output = Pipe()
