@@ -8,6 +8,7 @@
 #   scripts/bench.sh scale --scale-customers 1000000   # crmd's RssAnon with a million customers
 #   scripts/bench.sh value           # value reports and value.model.fit on 100,000 customers (not in all)
 #   scripts/bench.sh marketing       # a segment and campaign sends over 100,000 customers (not in all)
+#   scripts/bench.sh encryption      # the same build with personal data encrypted and in plain text (not in all)
 # Set CRM_BENCH_SCRATCH to build elsewhere than .build (e.g. a separate release build directory).
 set -euo pipefail
 cd "$(dirname "$0")/.."
