@@ -575,10 +575,14 @@ final class ProjectionRunner: Sendable {
                 folded += 1
                 return true
             }
+            // Personal data is opened only for the event types a read model being rebuilt reads it of.
+            let readers = building.map { self.readModels[$0].slots[next[$0].rebuild!.slot] }
+            let opening: @Sendable (String) -> Bool = { type in readers.contains { $0.readsPersonalData(of: type) } }
             if from <= head, decodeAhead {
                 let last = min(head, from + UInt64(self.chunkEvents) - 1)
                 let feed = DecodedLogFeed(
-                    environment: environment, store: self.store, from: from, head: last, aheadEvents: self.chunkEvents
+                    environment: environment, store: self.store, from: from, head: last, aheadEvents: self.chunkEvents,
+                    opening: opening
                 )
                 defer { feed.finish() }
                 feeding: while true {
@@ -598,7 +602,7 @@ final class ProjectionRunner: Sendable {
                 }
             } else if from <= head {
                 try self.store.forEachRecord(from: from, txn) { seq, record in
-                    try fold(seq, { try EventRecord.decode(record, keys: self.store.piiKeys) })
+                    try fold(seq, { try EventRecord.decode(record, keys: self.store.piiKeys, opening: opening) })
                 }
             }
             for index in building {

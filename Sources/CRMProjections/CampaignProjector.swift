@@ -43,6 +43,9 @@ public struct CampaignProjector: Projector {
 
     public var databases: [Database] { [self.campaigns, self.recipients, self.interactions, self.explicit] }
 
+    /// Reads no activity's or ticket message's personal data (``ReadModelPersonalData/unreadTypes``).
+    public func readsPersonalData(of type: String) -> Bool { !ReadModelPersonalData.unreadTypes.contains(type) }
+
     /// `campaign.get`; `campaign.report` is answered with the value read model (see the query router).
     public var queries: [String: ProjectionQuery] {
         ["campaign.get": { params, txn in try self.getQuery(params, txn) }]

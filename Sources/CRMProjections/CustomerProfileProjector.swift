@@ -143,6 +143,13 @@ public struct CustomerProfileProjector: Projector {
         }
     }
 
+    /// Reads no activity's or ticket message's personal data (``ReadModelPersonalData/unreadTypes``)
+    /// when the log encrypts it: its timeline entries then hold none. With personal data in plain
+    /// text, every event's is read.
+    public func readsPersonalData(of type: String) -> Bool {
+        self.cipher == nil || !ReadModelPersonalData.unreadTypes.contains(type)
+    }
+
     /// The queries answered from this read model: `customer.get`, `customer.find` and
     /// `customer.timeline`.
     public var queries: [String: ProjectionQuery] {

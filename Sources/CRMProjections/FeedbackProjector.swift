@@ -115,6 +115,9 @@ public struct FeedbackProjector: Projector {
         }
     }
 
+    /// Reads no activity's or ticket message's personal data (``ReadModelPersonalData/unreadTypes``).
+    public func readsPersonalData(of type: String) -> Bool { !ReadModelPersonalData.unreadTypes.contains(type) }
+
     public var queries: [String: ProjectionQuery] {
         ["feedback.report": { params, txn in try self.feedbackReport(params, txn) }]
     }

@@ -89,6 +89,9 @@ public struct FunnelProjector: Projector {
         }
     }
 
+    /// Reads no activity's or ticket message's personal data (``ReadModelPersonalData/unreadTypes``).
+    public func readsPersonalData(of type: String) -> Bool { !ReadModelPersonalData.unreadTypes.contains(type) }
+
     /// `funnel.snapshot`, `funnel.report`, `deal.get`, `deal.list`, `pipeline.get` and `pipeline.list`.
     public var queries: [String: ProjectionQuery] {
         [

@@ -31,6 +31,18 @@ public protocol Projector: Sendable {
     func apply(_ event: RecordedEvent, _ txn: Transaction) throws
     /// The JSON-RPC query methods this projection answers, by method name.
     var queries: [String: ProjectionQuery] { get }
+    /// Whether the fold reads the personal data (`pii`) of events of `type`. A rebuild leaves the
+    /// encrypted personal data of the types no read model it folds reads unopened (AES-GCM is a fifth
+    /// of its decoding). The default, `true`, opens every type.
+    func readsPersonalData(of type: String) -> Bool
+}
+
+/// What crmd's read models leave of the events' personal data.
+public enum ReadModelPersonalData {
+    /// The event types whose personal data no read model folds: an activity's subject and body, a
+    /// ticket message's body. (The customer timeline shows them, but with encrypted personal data its
+    /// entries hold none: they are read from the events when the timeline is.)
+    public static let unreadTypes: Set<String> = [EventType.activityLogged, ServiceEventType.ticketMessageAdded]
 }
 
 /// Makes the instance of a read model that uses one table slot, opening (creating) its tables in a
@@ -40,6 +52,9 @@ public typealias ProjectorFactory =
     @Sendable (_ txn: Transaction, _ slot: Int, _ cipher: RowCipher?) throws -> any Projector
 
 extension Projector {
+    /// Every type's personal data may be read.
+    public func readsPersonalData(of type: String) -> Bool { true }
+
     /// The name of one of this projector's tables.
     public func tableName(_ table: String) -> String {
         ProjectionTables.name(self.name, version: self.version, slot: self.slot, table: table)

@@ -63,6 +63,9 @@ public struct SegmentProjector: Projector {
     /// The RFM segment map (``RfmRule``), as `rfm.configure` last set it.
     static let rfmMapKey = "#rfm-map"
 
+    /// Reads no activity's or ticket message's personal data (``ReadModelPersonalData/unreadTypes``).
+    public func readsPersonalData(of type: String) -> Bool { !ReadModelPersonalData.unreadTypes.contains(type) }
+
     public var queries: [String: ProjectionQuery] {
         [
             "segment.members": { params, txn in try self.membersQuery(params, txn) },

@@ -121,6 +121,9 @@ public struct SlaProjector: Projector {
         for key in keys { try txn.delete(self.tickets, key) }
     }
 
+    /// Reads no activity's or ticket message's personal data (``ReadModelPersonalData/unreadTypes``).
+    public func readsPersonalData(of type: String) -> Bool { !ReadModelPersonalData.unreadTypes.contains(type) }
+
     /// `sla.ticket`, `sla.breaching`, `sla.report`, `ticket.get`, `ticket.list`.
     public var queries: [String: ProjectionQuery] {
         [

@@ -97,6 +97,9 @@ public struct ValueProjector: Projector {
         }
     }
 
+    /// Reads no activity's or ticket message's personal data (``ReadModelPersonalData/unreadTypes``).
+    public func readsPersonalData(of type: String) -> Bool { !ReadModelPersonalData.unreadTypes.contains(type) }
+
     /// `value.customer`.
     public var queries: [String: ProjectionQuery] {
         [
