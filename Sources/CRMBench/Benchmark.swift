@@ -531,7 +531,7 @@ final class Benchmark {
     private func rebuild(_ daemon: BenchDaemon) throws {
         try self.populate(daemon)
         let head = try daemon.stats().head
-        let (first, names) = try self.onlineRebuild(daemon)
+        let (first, names, firstCPU) = try self.onlineRebuild(daemon)
 
         daemon.stop()
         let plain = try daemon.start()
@@ -541,7 +541,9 @@ final class Benchmark {
         let builds = [daemon.executable] + (self.settings.refoldWith.map { [$0] } ?? [])
         var runs: [[Double]] = builds.map { _ in [] }
         var online: [[Double]] = builds.map { _ in [] }
+        var onlineCPU: [[Double]] = builds.map { _ in [] }
         online[0].append(Double(head) / first)
+        onlineCPU[0].append(firstCPU * 1e6 / Double(max(head, 1)))
         var cleared: [String] = []
         var rebuilding = 0.0
         for _ in 0..<self.settings.refolds {
@@ -551,7 +553,9 @@ final class Benchmark {
                 let startup = try daemon.start()
                 if index == 0 { rebuilding = startup }
                 runs[index].append(try self.reportedRefold(daemon, head: head))
-                online[index].append(Double(head) / (try self.onlineRebuild(daemon).seconds))
+                let rebuilt = try self.onlineRebuild(daemon)
+                online[index].append(Double(head) / rebuilt.seconds)
+                onlineCPU[index].append(rebuilt.cpuSeconds * 1e6 / Double(max(head, 1)))
                 daemon.stop()
             }
         }
@@ -566,10 +570,14 @@ final class Benchmark {
             "events": .int(Int64(head)), "projections": .strings(names),
             "seconds": .double(Double(head) / max(onlineRate, 1e-9)), "events_per_s": .double(onlineRate),
             "runs_events_per_s": .array(online[0].map { .double($0) }),
+            "crmd_cpu_us_per_event": .double(Benchmark.median(onlineCPU[0])),
+            "runs_crmd_cpu_us_per_event": .array(onlineCPU[0].map { .double($0) }),
             "compared": builds.count > 1
                 ? [
                     "crmd": .string(builds[1]), "events_per_s": .double(Benchmark.median(online[1])),
                     "runs_events_per_s": .array(online[1].map { .double($0) }),
+                    "crmd_cpu_us_per_event": .double(Benchmark.median(onlineCPU[1])),
+                    "runs_crmd_cpu_us_per_event": .array(onlineCPU[1].map { .double($0) }),
                 ] : .null,
             "decision_state": [
                 "projections": .strings(cleared), "startup_s": .double(plain),
@@ -612,8 +620,10 @@ final class Benchmark {
 
     /// Rebuilds every read model of the running `daemon` online (`projection.rebuild all`) and waits
     /// until all are live again: crmd's own time of the slowest (request to switch-over, in its
-    /// `last_rebuild`), and the names of the read models rebuilt.
-    func onlineRebuild(_ daemon: BenchDaemon) throws -> (seconds: Double, names: [String]) {
+    /// `last_rebuild`), the names of the read models rebuilt, and the CPU time crmd spent meanwhile
+    /// (the rebuild's, and the status polls').
+    func onlineRebuild(_ daemon: BenchDaemon) throws -> (seconds: Double, names: [String], cpuSeconds: Double) {
+        let cpuBefore = daemon.cpuSeconds()
         _ = try daemon.call("projection.rebuild", ["name": "all"])
         var rows: [JSON] = []
         // Poll gently: the figure is crmd's own timing, and polling competes with the rebuild for CPU.
@@ -630,7 +640,7 @@ final class Benchmark {
             let states = JSON.array(rows).serializedString()
             self.report.errors.append("rebuild: not every read model came back live: \(states)")
         }
-        return (seconds, names)
+        return (seconds, names, daemon.cpuSeconds() - cpuBefore)
     }
 
     /// Deletes the stored version of every projection (or of those named in `only`), so the next

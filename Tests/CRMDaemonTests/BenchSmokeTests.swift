@@ -38,6 +38,8 @@ import Testing
         #expect(online?["runs_events_per_s"]?.arrayValue?.count == 3)
         #expect(online?["compared"]?["runs_events_per_s"]?.arrayValue?.count == 2)
         #expect(online?["events_per_s"]?.doubleValue ?? 0 > 0)
+        #expect(online?["crmd_cpu_us_per_event"]?.doubleValue ?? 0 > 0)
+        #expect(online?["compared"]?["runs_crmd_cpu_us_per_event"]?.arrayValue?.count == 2)
         #expect(report["cores"]?.intValue ?? 0 >= 1)
         #expect(report["crmd_version"]?.stringValue?.isEmpty == false)
         #expect(report["write"]?["requests"]?.intValue ?? 0 > 0)
