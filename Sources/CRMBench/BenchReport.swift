@@ -214,8 +214,8 @@ struct BenchReport {
                     + "  errors \(figures["errors"]?.intValue ?? 0)"
             )
         }
-        // The column heads of the load lines (the value and marketing modes have none).
-        if self.sections.contains(where: { $0.0 != "value" && $0.0 != "marketing" }) {
+        // The column heads of the load lines (the value, marketing and encryption modes have none).
+        if self.sections.contains(where: { !["value", "marketing", "encryption"].contains($0.0) }) {
             lines.append("")
             lines.append(
                 "figure".padding(toLength: 34, withPad: " ", startingAt: 0) + "        rate      "
@@ -356,9 +356,28 @@ struct BenchReport {
             lines.append("")
             lines += BenchReport.marketingLines(marketing)
         }
+        if let encryption = self["encryption"] {
+            lines.append("")
+            lines.append(
+                "encryption (median of \(encryption["rounds"]?.intValue ?? 0))".padding(
+                    toLength: 34, withPad: " ", startingAt: 0
+                ) + "       plain   encrypted    cost"
+            )
+            for figure in Benchmark.encryptionFigures {
+                lines.append(
+                    figure.name.padding(toLength: 34, withPad: " ", startingAt: 0)
+                        + String(
+                            format: "%12.0f%12.0f%7.1f %%",
+                            encryption["plain"]?[figure.key]?.doubleValue ?? 0,
+                            encryption["encrypted"]?[figure.key]?.doubleValue ?? 0,
+                            encryption["cost"]?[figure.key + "_cost_percent"]?.doubleValue ?? 0
+                        )
+                )
+            }
+        }
         if !self.targets.isEmpty {
             lines.append("")
-            let budget = self["value"] == nil && self["marketing"] == nil
+            let budget = self["value"] == nil && self["marketing"] == nil && self["encryption"] == nil
             lines.append(budget ? "targets (issue 14 cost budget):" : "targets:")
             for target in self.targets {
                 let met = target["met"]?.boolValue == true
