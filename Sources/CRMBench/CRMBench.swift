@@ -54,7 +54,7 @@ struct CRMBenchCommand: ParsableCommand {
             and during the send (target: their slowest reply during the send at most 100 ms, \
             median); then a few interactions and campaign.report.
 
-            encryption (not part of all; about 30 s a round with the defaults): --refolds rounds, each \
+            encryption (not part of all; about a minute a round with the defaults): --refolds rounds, each \
             with two fresh crmds of the same build in turn, personal data in plain text \
             (CRMD_ENCRYPT_PII=false) and encrypted (the default), given the same seeded workload: the \
             write load, an online rebuild, the decision state's refold at a restart. Medians of each \
@@ -121,7 +121,7 @@ struct CRMBenchCommand: ParsableCommand {
     @Option(
         help: """
             Start-ups of the rebuild mode that each refold the decision state and rebuild the read models \
-            (medians reported).
+            (medians reported); rounds of the encryption mode.
             """
     )
     var refolds: Int = 3

@@ -202,9 +202,6 @@ public enum EventRecord {
         return event
     }
 
-    /// Decodes a record's envelope only: the event with `data` and `pii` left `null`, and the two
-    /// payloads as the canonical JSON bytes they were stored as (valid while `record` is). For
-    /// readers that pass payloads on unchanged, such as `events.read`.
     /// The bytes of the stream name of `record` (pointing into it), without decoding the rest: for
     /// readers that only pick events by stream.
     public static func streamBytes(
@@ -219,6 +216,9 @@ public enum EventRecord {
         return try reader.field()
     }
 
+    /// Decodes a record's envelope only: the event with `data` and `pii` left `null`, and the two
+    /// payloads as the canonical JSON bytes they were stored as (valid while `record` is). For
+    /// readers that pass payloads on unchanged, such as `events.read`.
     public static func decodeEnvelope(
         _ record: UnsafeRawBufferPointer
     ) throws(EventRecordError) -> (event: RecordedEvent, data: UnsafeRawBufferPointer, pii: UnsafeRawBufferPointer) {
