@@ -29,6 +29,8 @@ public final class CRMMetrics: Sendable {
     let commitDuration: CoreMetrics.Timer
     /// Events the writer appended to the log.
     let eventsAppended: CoreMetrics.Counter
+    /// Batches the writer ran again with one nested transaction per command.
+    let isolatedBatches: CoreMetrics.Counter
 
     /// The content type of the exposition (Prometheus text format 0.0.4).
     public static let contentType = "text/plain; version=0.0.4; charset=utf-8"
@@ -43,6 +45,8 @@ public final class CRMMetrics: Sendable {
         "crmd_writer_commit_duration_seconds": "Time of one write transaction of the writer, fsync included",
         "crmd_writer_backlog": "Commands queued for the writer and not yet committed",
         "crmd_events_appended_total": "Events appended to the log since start",
+        "crmd_writer_isolated_batches_total":
+            "Write transactions run again with a nested transaction per command, after a command failed past its first write",
         "crmd_log_head_position": "Position (seq) of the last event of the log",
         "crmd_lmdb_file_size_bytes": "Bytes of the LMDB data file in use",
         "crmd_lmdb_map_size_bytes": "Current LMDB map size in bytes",
@@ -92,6 +96,7 @@ public final class CRMMetrics: Sendable {
         self.batchSize = CoreMetrics.Recorder(label: "crmd_writer_batch_size", factory: factory)
         self.commitDuration = CoreMetrics.Timer(label: "crmd_writer_commit_duration_seconds", factory: factory)
         self.eventsAppended = CoreMetrics.Counter(label: "crmd_events_appended_total", factory: factory)
+        self.isolatedBatches = CoreMetrics.Counter(label: "crmd_writer_isolated_batches_total", factory: factory)
         CoreMetrics.Gauge(label: "crmd_start_time_seconds", factory: factory).record(Date().timeIntervalSince1970)
     }
 
@@ -102,6 +107,9 @@ public final class CRMMetrics: Sendable {
         self.commitDuration.recordNanoseconds(Int64(clamping: nanoseconds))
         if events > 0 { self.eventsAppended.increment(by: events) }
     }
+
+    /// Records a batch that ran again isolated (a nested transaction per command).
+    func recordIsolatedBatch() { self.isolatedBatches.increment() }
 
     /// Sets the gauge `name` (with `labels`) to `value`.
     func set(_ name: String, _ value: Double, labels: [(String, String)] = []) {

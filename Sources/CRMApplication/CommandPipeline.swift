@@ -403,36 +403,45 @@ public final class CommandPipeline: Sendable {
             )
         }
 
-        /// Runs one batch on the writer thread: one write transaction, one nested transaction per
-        /// command, one commit (one fsync) for all, then the replies.
+        /// Runs one batch on the writer thread: one write transaction, one commit (one fsync) for all,
+        /// then the replies. Commands run straight in the batch transaction, since what can reject one
+        /// (its checks, `decide`, the append's time check) writes nothing; when something fails after a
+        /// command's first write (a projector, say), the batch is aborted and run again with one nested
+        /// transaction per command, which can drop that command's writes alone.
         func process(_ batch: [WriterJob]) {
             let (environment, store, runner) = (self.storage.environment, self.storage.store, self.storage.runner)
             let (checkpointer, logger) = (self.checkpointer, self.logger)
-            var lifecycles = runner.lifecycles
             let started = CRMMetrics.now()
+            var isolated = false
+            let floor = self.recordedFloor.value
             do {
-                let (outcomes, head, checkpoint) = try environment.write {
-                    txn -> ([CommandOutcome], UInt64, Checkpoint?) in
-                    var outcomes: [CommandOutcome] = []
-                    outcomes.reserveCapacity(batch.count)
-                    for job in batch {
-                        switch job {
-                        case .command(var command):
-                            command.metadata.recordedAt = self.recordedFloor.raise(command.metadata.recordedAt)
-                            outcomes.append(try self.run(command, txn: txn, &lifecycles))
-                        case .rebuild(let names, _):
-                            outcomes.append(
-                                try CoreStorage.startRebuilds(
-                                    names, txn: txn, store: store, runner: runner, &lifecycles)
-                            )
-                        case .replicate(let events, _):
-                            outcomes.append(try self.replicate(events, txn: txn, &lifecycles))
+                let (outcomes, head, checkpoint, lifecycles) = try retryingIsolated(&isolated) { isolated in
+                    try environment.write { txn -> ([CommandOutcome], UInt64, Checkpoint?, [ProjectionLifecycle]) in
+                        // A batch run again starts from what it started from.
+                        self.recordedFloor.value = floor
+                        var lifecycles = runner.lifecycles
+                        var outcomes: [CommandOutcome] = []
+                        outcomes.reserveCapacity(batch.count)
+                        for job in batch {
+                            switch job {
+                            case .command(var command):
+                                command.metadata.recordedAt = self.recordedFloor.raise(command.metadata.recordedAt)
+                                outcomes.append(try self.run(command, isolated: isolated, txn: txn, &lifecycles))
+                            case .rebuild(let names, _):
+                                outcomes.append(
+                                    try CoreStorage.startRebuilds(
+                                        names, txn: txn, store: store, runner: runner, &lifecycles)
+                                )
+                            case .replicate(let events, _):
+                                outcomes.append(try self.replicate(events, txn: txn, &lifecycles))
+                            }
                         }
+                        let head = try store.head(txn)
+                        try runner.setCheckpoints(head.seq, txn, &lifecycles)
+                        return (outcomes, head.seq, try checkpointer?.writeIfDue(head, txn), lifecycles)
                     }
-                    let head = try store.head(txn)
-                    try runner.setCheckpoints(head.seq, txn, &lifecycles)
-                    return (outcomes, head.seq, try checkpointer?.writeIfDue(head, txn))
                 }
+                if isolated { self.metrics.recordIsolatedBatch() }
                 // The head published before this batch: what it appended lies between the two.
                 let appended = head - min(self.headSignal.head, head)
                 self.metrics.recordCommit(
@@ -554,12 +563,15 @@ public final class CommandPipeline: Sendable {
             }
         }
 
-        /// Runs one command inside the batch transaction. Storage errors (including `MDB_MAP_FULL`)
-        /// propagate and fail or retry the whole batch; a rejection aborts only this command's nested
-        /// transaction. When a read model's projector fails on the command's events, that read model is
-        /// marked failed and the command runs again without it: a projector bug never costs a command.
+        /// Runs one command inside the batch transaction: straight in it, or `isolated` in a nested
+        /// transaction of its own. Storage errors (including `MDB_MAP_FULL`) propagate and fail or retry
+        /// the whole batch; a rejection writes nothing. Unisolated, any other failure after the command
+        /// wrote throws ``NeedsIsolation``. Isolated, when a read model's projector fails on the command's
+        /// events, that read model is marked failed and the command runs again without it: a projector
+        /// bug never costs a command.
         private func run(
             _ job: CommandJob,
+            isolated: Bool,
             txn: Transaction,
             _ lifecycles: inout [ProjectionLifecycle]
         ) throws -> CommandOutcome {
@@ -576,42 +588,23 @@ public final class CommandPipeline: Sendable {
             while true {
                 do {
                     let serving = lifecycles
-                    outcome = .committed(
-                        try txn.nested { child in
-                            let stream = job.command.targetStream(job.context)
-                            if let expected = job.expectedVersion, let stream {
-                                try store.checkExpectedVersion(expected, stream: stream, child)
+                    if isolated {
+                        outcome = .committed(
+                            try txn.nested { child in
+                                let decision = try self.decide(job, child)
+                                let events = try store.append(decision.events, metadata: job.metadata, child)
+                                try runner.apply(events, child, serving)
+                                return try Self.receipt(decision, events, store, child)
                             }
-                            if let expected = job.command.expectedHead() {
-                                let head = try store.head(child).seq
-                                guard head == expected else {
-                                    throw Rejection(
-                                        .versionConflict, field: "based_on_seq",
-                                        "the log moved on (head \(head)) since the command was computed at \(expected)",
-                                        details: ["expected": .int(Int64(expected)), "actual": .int(Int64(head))]
-                                    )
-                                }
-                            }
-                            for expected in job.command.expectedStreamVersions() {
-                                try store.checkExpectedVersion(
-                                    .exact(expected.version), stream: expected.stream, field: expected.field, child
-                                )
-                            }
-                            let decision = try job.command.decide(runner.state.state(child), job.context)
-                            let events = try store.append(decision.events, metadata: job.metadata, child)
-                            try runner.apply(events, child, serving)
-                            return CommandReceipt(
-                                result: decision.result,
-                                events: events.map { event in
-                                    AppendedEvent(
-                                        seq: event.seq, type: event.type, stream: event.stream,
-                                        streamVersion: event.streamVersion
-                                    )
-                                },
-                                position: try store.head(child).seq
-                            )
+                        )
+                    } else {
+                        let decision = try self.decide(job, txn)
+                        let events = try Self.undoable(rejectionsWriteNothing: true) {
+                            try store.append(decision.events, metadata: job.metadata, txn)
                         }
-                    )
+                        try Self.undoable(rejectionsWriteNothing: false) { try runner.apply(events, txn, serving) }
+                        outcome = .committed(try Self.receipt(decision, events, store, txn))
+                    }
                 } catch let failure as ProjectorFailure {
                     try runner.markFailed(failure, &lifecycles, txn)
                     logger.error(
@@ -626,6 +619,8 @@ public final class CommandPipeline: Sendable {
                     outcome = .rejected(rejection)
                 } catch let error as LMDBError {
                     throw error
+                } catch let redo as NeedsIsolation {
+                    throw redo
                 } catch {
                     logger.error("command failed inside the writer", metadata: ["error": "\(error)"])
                     outcome = .failed(error, context: "command failed")
@@ -637,14 +632,94 @@ public final class CommandPipeline: Sendable {
             }
             return outcome
         }
+
+        /// The decision on `job` against the state in `txn`, after its expected-version and head
+        /// checks. Writes nothing.
+        private func decide(_ job: CommandJob, _ txn: Transaction) throws -> Decision {
+            let store = self.storage.store
+            if let expected = job.expectedVersion, let stream = job.command.targetStream(job.context) {
+                try store.checkExpectedVersion(expected, stream: stream, txn)
+            }
+            if let expected = job.command.expectedHead() {
+                let head = try store.head(txn).seq
+                guard head == expected else {
+                    throw Rejection(
+                        .versionConflict, field: "based_on_seq",
+                        "the log moved on (head \(head)) since the command was computed at \(expected)",
+                        details: ["expected": .int(Int64(expected)), "actual": .int(Int64(head))]
+                    )
+                }
+            }
+            for expected in job.command.expectedStreamVersions() {
+                try store.checkExpectedVersion(
+                    .exact(expected.version), stream: expected.stream, field: expected.field, txn
+                )
+            }
+            return try job.command.decide(self.storage.runner.state.state(txn), job.context)
+        }
+
+        /// Runs `body(false)` (commands unisolated), and when it throws ``NeedsIsolation``, `body(true)`,
+        /// setting `isolated`.
+        private func retryingIsolated<T>(_ isolated: inout Bool, _ body: (Bool) throws -> T) throws -> T {
+            do {
+                return try body(false)
+            } catch let redo as NeedsIsolation {
+                self.logger.notice(
+                    "a command failed after it wrote; its batch runs again with a nested transaction per command",
+                    metadata: ["error": "\(redo.error)"]
+                )
+                isolated = true
+                return try body(true)
+            }
+        }
+
+        /// Runs `body`, which writes into the batch transaction outside a nested one. An error after it
+        /// wrote cannot be undone for this command alone, so it becomes ``NeedsIsolation`` (the batch runs
+        /// again, isolated); storage errors fail or retry the whole batch as they are, and rejections
+        /// pass when `body` rejects only before it writes.
+        private static func undoable<T>(rejectionsWriteNothing: Bool, _ body: () throws -> T) throws -> T {
+            do {
+                return try body()
+            } catch let error as LMDBError {
+                throw error
+            } catch let rejection as Rejection where rejectionsWriteNothing {
+                throw rejection
+            } catch {
+                throw NeedsIsolation(error: error)
+            }
+        }
+
+        /// What the reply says about a committed command.
+        private static func receipt(
+            _ decision: Decision,
+            _ events: [RecordedEvent],
+            _ store: EventStore,
+            _ txn: Transaction
+        ) throws -> CommandReceipt {
+            CommandReceipt(
+                result: decision.result,
+                events: events.map { event in
+                    AppendedEvent(
+                        seq: event.seq, type: event.type, stream: event.stream, streamVersion: event.streamVersion
+                    )
+                },
+                position: try store.head(txn).seq
+            )
+        }
     }
+}
+
+/// A command failed after it wrote into the batch transaction outside a nested transaction of its
+/// own: the batch runs again with one nested transaction per command.
+struct NeedsIsolation: Error {
+    let error: any Error
 }
 
 /// The latest `recorded_at` the writer gave a command. recorded_at never goes backwards along the log
 /// (time → position lookups rely on it), even when commands were stamped on different threads or the
 /// clock stepped back. Used by the writer thread only.
 final class RecordedFloor: @unchecked Sendable {
-    private var value: Int64
+    var value: Int64
 
     init(_ value: Int64) { self.value = value }
 

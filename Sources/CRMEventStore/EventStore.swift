@@ -157,36 +157,16 @@ public struct EventStore: Sendable {
 
     /// Appends `events` in order, giving each the next global position and stream version and
     /// extending the hash chain. Throws `timestamp_out_of_order` if an event's business time is
-    /// earlier than its stream's last event. A notification (``DomainEvent/isNotification``) is exempt
-    /// and leaves its stream's last business time as it was.
+    /// earlier than its stream's last event, before it writes anything. A notification
+    /// (``DomainEvent/isNotification``) is exempt and leaves its stream's last business time as it was.
     public func append(_ events: [NewEvent], metadata: AppendMetadata, _ txn: Transaction) throws -> [RecordedEvent] {
+        // Every check comes before the first write: a rejection leaves the transaction as it was (the
+        // writer runs commands without a nested transaction of their own).
+        let versions = try self.nextVersions(events, occurredAt: metadata.occurredAt, txn)
         var head = try self.head(txn)
         var recorded: [RecordedEvent] = []
         recorded.reserveCapacity(events.count)
-        var streamVersions: [String: (version: UInt64, time: Int64)] = [:]
-        for event in events {
-            var version: UInt64
-            var streamTime = metadata.occurredAt
-            if let known = streamVersions[event.stream] {
-                version = known.version
-                if event.event.isNotification { streamTime = known.time }
-            } else {
-                let current = try self.streamHead(event.stream, txn)
-                if event.event.isNotification {
-                    streamTime = current.lastOccurredAt
-                } else if metadata.occurredAt < current.lastOccurredAt {
-                    throw Rejection(
-                        .timestampOutOfOrder,
-                        field: "at",
-                        "at is earlier than the last event of \(event.stream) "
-                            + "(\(Timestamp.format(current.lastOccurredAt)))",
-                        details: ["stream": .string(event.stream), "last_at": .string(Timestamp.format(current.lastOccurredAt))]
-                    )
-                }
-                version = current.version
-            }
-            version += 1
-            streamVersions[event.stream] = (version, streamTime)
+        for (event, (version, streamTime)) in zip(events, versions) {
             let seq = head.seq + 1
             let causation = event.causedBy.flatMap { $0 < recorded.count ? recorded[$0].seq : nil }
             var record = RecordedEvent(
@@ -221,6 +201,47 @@ public struct EventStore: Sendable {
             try txn.put(self.meta, EventStore.headKey, [UInt8].bigEndian(head.seq) + head.hash)
         }
         return recorded
+    }
+
+    /// The stream version and the stream's last business time after each of `events`, checking that
+    /// no event goes back in its stream's business time. Reads only.
+    private func nextVersions(
+        _ events: [NewEvent],
+        occurredAt: Int64,
+        _ txn: Transaction
+    ) throws -> [(version: UInt64, time: Int64)] {
+        var streamVersions: [String: (version: UInt64, time: Int64)] = [:]
+        var versions: [(version: UInt64, time: Int64)] = []
+        versions.reserveCapacity(events.count)
+        for event in events {
+            var version: UInt64
+            var streamTime = occurredAt
+            if let known = streamVersions[event.stream] {
+                version = known.version
+                if event.event.isNotification { streamTime = known.time }
+            } else {
+                let current = try self.streamHead(event.stream, txn)
+                if event.event.isNotification {
+                    streamTime = current.lastOccurredAt
+                } else if occurredAt < current.lastOccurredAt {
+                    throw Rejection(
+                        .timestampOutOfOrder,
+                        field: "at",
+                        "at is earlier than the last event of \(event.stream) "
+                            + "(\(Timestamp.format(current.lastOccurredAt)))",
+                        details: [
+                            "stream": .string(event.stream),
+                            "last_at": .string(Timestamp.format(current.lastOccurredAt)),
+                        ]
+                    )
+                }
+                version = current.version
+            }
+            version += 1
+            streamVersions[event.stream] = (version, streamTime)
+            versions.append((version, streamTime))
+        }
+        return versions
     }
 
     /// Appends an event exported from another log, keeping its position, stream version and

@@ -411,6 +411,57 @@ struct ProbeProjector: Projector {
         try await daemon.stop()
     }
 
+    /// `crmd_writer_isolated_batches_total` from `system.metrics`.
+    static func isolatedBatches(_ client: RPCClient) async throws -> Int? {
+        let text = try await client.result("system.metrics")["text"]?.stringValue ?? ""
+        let line = text.split(separator: "\n").first { $0.hasPrefix("crmd_writer_isolated_batches_total ") }
+        return line.flatMap { Double($0.split(separator: " ")[1]) }.map { Int($0) }
+    }
+
+    @Test func aBatchRunsAgainIsolatedOnlyWhenACommandFailsAfterItWrote() async throws {
+        ProbeProjector.broken.withLock { $0 = true }
+        defer { ProbeProjector.broken.withLock { $0 = false } }
+        let daemon = try await TestDaemon(logLevel: .critical) { $0.additionalReadModels = [Self.probe] }
+        let client = try daemon.client()
+        // Rejections, pipelined into few batches, are all made before their command writes anything:
+        // no batch runs twice, and nothing of theirs is in the log.
+        let lines: [JSON] = [
+            ["customer_id": "a", "first_name": "Ada", "at": "2025-03-07T15:30:00Z"],
+            ["customer_id": "a", "first_name": "Ada"],
+            ["customer_id": "a", "set": ["last_name": "L"], "at": "2025-03-07T15:29:59Z"],
+            ["customer_id": "b", "first_name": "Bea"],
+        ]
+        for (index, params) in lines.enumerated() {
+            let method = index == 2 ? "customer.update" : "customer.create"
+            let request = RPCRequest(id: .int(Int64(index)), method: method, params: params)
+            try await client.sendRaw(request.json.serialized())
+        }
+        var replies: [JSON] = []
+        for _ in lines { replies.append(try #require(try await client.readJSON())) }
+        let reasons = replies.map { $0["error"]?["data"]?["reason"] }
+        #expect(reasons == [nil, "already_exists", "timestamp_out_of_order", nil])
+        #expect(replies.map { $0["result"]?["position"] } == [1, nil, nil, 2])
+        #expect(try await Self.isolatedBatches(client) == 0)
+
+        // The probe fails on Boom's event after the customers read model stored its row: that batch
+        // runs again with a nested transaction per command, and every command of it commits.
+        let names = (0..<12).map { $0 == 6 ? "Boom" : "N\($0)" }
+        let results = try await client.results(
+            names.enumerated().map { index, name in
+                ("customer.create", ["customer_id": .string("n\(index)"), "first_name": .string(name)])
+            }
+        )
+        #expect(results.map { $0["position"] } == (3...14).map { JSON.int(Int64($0)) })
+        #expect(try await Self.isolatedBatches(client) == 1)
+        #expect(try await client.error("probe.count").data?["details"]?["position"] == 9)
+        let customers = try #require(Self.row(try await client.result("projection.status"), "customers"))
+        #expect(customers["checkpoint"] == 14)
+        #expect(try await client.result("customer.get", ["customer_id": "n6"])["name"]?["first"] == "Boom")
+        #expect(try await client.result("customer.get", ["customer_id": "n11"])["name"]?["first"] == "N11")
+        #expect(try await client.result("audit.verify")["ok"] == true)
+        try await daemon.stop()
+    }
+
     @Test func rebuildRequestsAreValidatedAndNeedTheAdminRole() async throws {
         let daemon = try await TestDaemon()
         let client = try daemon.client()
