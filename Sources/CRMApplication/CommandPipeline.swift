@@ -599,10 +599,11 @@ public final class CommandPipeline: Sendable {
                         )
                     } else {
                         let decision = try self.decide(job, txn)
-                        let events = try Self.undoable(rejectionsWriteNothing: true) {
+                        // The append's time check is its only rejection, and it comes before its first write.
+                        let events = try Self.undoable(writesNothing: .timestampOutOfOrder) {
                             try store.append(decision.events, metadata: job.metadata, txn)
                         }
-                        try Self.undoable(rejectionsWriteNothing: false) { try runner.apply(events, txn, serving) }
+                        try Self.undoable { try runner.apply(events, txn, serving) }
                         outcome = .committed(try Self.receipt(decision, events, store, txn))
                     }
                 } catch let failure as ProjectorFailure {
@@ -675,14 +676,17 @@ public final class CommandPipeline: Sendable {
 
         /// Runs `body`, which writes into the batch transaction outside a nested one. An error after it
         /// wrote cannot be undone for this command alone, so it becomes ``NeedsIsolation`` (the batch runs
-        /// again, isolated); storage errors fail or retry the whole batch as they are, and rejections
-        /// pass when `body` rejects only before it writes.
-        private static func undoable<T>(rejectionsWriteNothing: Bool, _ body: () throws -> T) throws -> T {
+        /// again, isolated); storage errors fail or retry the whole batch as they are, and a rejection
+        /// with the reason `writesNothing` (one `body` makes only before it writes) passes as it is.
+        private static func undoable<T>(
+            writesNothing: Reason? = nil,
+            _ body: () throws -> T
+        ) throws -> T {
             do {
                 return try body()
             } catch let error as LMDBError {
                 throw error
-            } catch let rejection as Rejection where rejectionsWriteNothing {
+            } catch let rejection as Rejection where writesNothing != nil && rejection.reason == writesNothing {
                 throw rejection
             } catch {
                 throw NeedsIsolation(error: error)
