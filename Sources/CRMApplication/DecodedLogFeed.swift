@@ -72,9 +72,7 @@ final class DecodedLogFeed: @unchecked Sendable {
         self.running = threads
         let shared = SharedEnvironment(environment: environment)
         for index in 0..<threads {
-            let thread = Thread { [self] in
-                // On Linux the nice value is per thread; `who` 0 is the calling thread.
-                if nice != 0 { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, nice) }
+            NamedThread.start(name: "crmd-decoder", nice: nice) { [self] in
                 for batch in stride(from: index, to: self.batches, by: threads) {
                     guard self.waitForRoom(batch) else { break }
                     let first = from + UInt64(batch) * size
@@ -86,8 +84,6 @@ final class DecodedLogFeed: @unchecked Sendable {
                     self.condition.broadcast()
                 }
             }
-            thread.name = "crmd-log-decoder"
-            thread.start()
         }
     }
 

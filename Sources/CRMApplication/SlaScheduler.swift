@@ -29,7 +29,7 @@ public final class SlaScheduler: Service, Sendable {
     private let logger: Logger
     private let wakeup = Wakeup()
     /// The thread that runs the scheduler's reads and clock evaluations.
-    private let reads = BackgroundThread(name: "crmd-sla-scheduler", nice: 10)
+    private let reads = BackgroundThread(name: "crmd-sla", nice: 10)
     /// The latest clock reading at which the scheduler had nothing left to do, and who waits for one.
     private let idle = Mutex<(at: Int64, waiters: [(Int64, CheckedContinuation<Void, Never>)])>((.min, []))
 
@@ -367,14 +367,10 @@ private final class BackgroundThread: Sendable {
 
     /// Starts the thread.
     func start() {
-        let thread = Thread { self.work() }
-        thread.name = self.name
-        thread.start()
+        NamedThread.start(name: self.name, nice: self.nice) { self.work() }
     }
 
     private func work() {
-        // On Linux the nice value is per thread; `who` 0 is the calling thread.
-        _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, self.nice)
         while true {
             self.ready.wait()
             let job = self.jobs.withLock { queue -> (@Sendable () -> Void)? in

@@ -73,7 +73,7 @@ final class StreamWorker: @unchecked Sendable {
     /// Runs `session` on a new thread again and again until shutdown (see the type's description), and
     /// returns when the thread has ended, after graceful shutdown or cancellation of the calling task.
     func run(_ session: @escaping @Sendable () throws -> Void) async {
-        let thread = Thread { [self] in
+        NamedThread.start(name: self.name) { [self] in
             self.loop(session)
             self.condition.withLock {
                 self.finished = true
@@ -81,8 +81,6 @@ final class StreamWorker: @unchecked Sendable {
             }
             self.ended.close()
         }
-        thread.name = self.name
-        thread.start()
         try? await cancelWhenGracefulShutdown {
             try await withTaskCancellationHandler {
                 while !self.condition.withLock({ self.finished }) { try await Task.sleep(for: .seconds(3600)) }

@@ -1,5 +1,4 @@
 import Foundation
-import Glibc
 import Synchronization
 
 /// The single writer thread: it owns every LMDB write transaction.
@@ -57,9 +56,7 @@ final class Writer<Item: Sendable>: Sendable {
     ) async throws -> (writer: Writer, opened: Opened) {
         let writer = Writer(maxBatch: maxBatch)
         let opened: Opened = try await withCheckedThrowingContinuation { continuation in
-            let thread = Thread {
-                // On Linux the nice value is per thread; `who` 0 is the calling thread.
-                if nice != 0 { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, Int32(nice)) }
+            NamedThread.start(name: name, nice: Int32(nice), stackSize: 8 << 20) {
                 let work: Work
                 do {
                     let made = try setup()
@@ -73,9 +70,6 @@ final class Writer<Item: Sendable>: Sendable {
                 }
                 writer.run(work)
             }
-            thread.name = name
-            thread.stackSize = 8 << 20
-            thread.start()
         }
         return (writer, opened)
     }

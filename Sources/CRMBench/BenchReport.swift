@@ -230,11 +230,14 @@ struct BenchReport {
             let baseline = figures["baseline"]?["records_per_s"]?.doubleValue ?? 0
             lines.append(
                 String(
-                    format: "    %.0f events/s, %.1f commands/commit, crmd CPU %.0f µs/command; LMDB baseline "
-                        + "%.0f records/s (%d-byte records, %d per commit): crmd = %.2f x baseline",
+                    format: "    %.0f events/s, %.1f commands/commit, crmd CPU %.0f µs/command (writer thread %.0f, "
+                        + "busy %.0f %%); LMDB baseline %.0f records/s (%d-byte records, %d per commit): "
+                        + "crmd = %.2f x baseline",
                     events,
                     figures["commands_per_commit"]?.doubleValue ?? 0,
                     figures["crmd_cpu_us_per_request"]?.doubleValue ?? 0,
+                    figures["writer_cpu_us_per_request"]?.doubleValue ?? 0,
+                    100 * (figures["writer_busy"]?.doubleValue ?? 0),
                     baseline,
                     Int(figures["baseline"]?["record_bytes"]?.intValue ?? 0),
                     Int(figures["baseline"]?["records_per_commit"]?.intValue ?? 0),

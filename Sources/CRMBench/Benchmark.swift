@@ -203,6 +203,7 @@ final class Benchmark {
             interleaved = (appender, [], 0)
         }
         let cpuBefore = daemon.cpuSeconds()
+        let writerBefore = daemon.cpuSeconds(thread: "crmd-writer")
         let ioBefore = daemon.ioCounters()
         var result = LoadResult()
         let slices = interleaved == nil ? 1 : max(1, Int((self.settings.duration / Benchmark.sliceSeconds).rounded()))
@@ -224,6 +225,7 @@ final class Benchmark {
         }
         let io = daemon.ioCounters() - ioBefore
         let cpu = daemon.cpuSeconds() - cpuBefore
+        let writerCPU = daemon.cpuSeconds(thread: "crmd-writer") - writerBefore
         let after = try daemon.stats()
         self.adopt(generators)
         let events = after.head - before.head
@@ -234,6 +236,9 @@ final class Benchmark {
         figures["events"] = .int(Int64(events))
         figures["events_per_s"] = .double(Double(events) / result.seconds)
         figures["crmd_cpu_us_per_request"] = .double(cpu * 1e6 / Double(max(result.requests, 1)))
+        // The writer thread runs every command: when it is busy nearly all the phase, it sets the rate.
+        figures["writer_cpu_us_per_request"] = .double(writerCPU * 1e6 / Double(max(result.requests, 1)))
+        figures["writer_busy"] = .double(writerCPU / max(result.seconds, 1e-9))
         figures["io"] = [
             "write_bytes": .int(Int64(io.writeBytes)), "wchar": .int(Int64(io.wchar)),
             "write_bytes_per_command": .double(Double(io.writeBytes) / Double(max(result.requests, 1))),

@@ -112,9 +112,27 @@ final class BenchDaemon {
     /// Divided by the requests of a phase, it gives crmd's CPU cost per request, a figure that
     /// stays meaningful when other work shares the cores.
     func cpuSeconds() -> Double {
-        guard let process = self.process,
-            let stat = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8),
-            let close = stat.lastIndex(of: ")")
+        guard let process = self.process else { return 0 }
+        return Self.cpuSeconds(stat: "/proc/\(process.processIdentifier)/stat")
+    }
+
+    /// CPU time so far of crmd's thread named `thread` (`crmd-writer`: the thread that runs every
+    /// command and sets the write rate), in seconds, or 0 when there is no such thread.
+    func cpuSeconds(thread: String) -> Double {
+        guard let process = self.process else { return 0 }
+        let tasks = "/proc/\(process.processIdentifier)/task"
+        for task in (try? FileManager.default.contentsOfDirectory(atPath: tasks)) ?? [] {
+            let comm = try? String(contentsOfFile: "\(tasks)/\(task)/comm", encoding: .utf8)
+            if comm?.trimmingCharacters(in: .whitespacesAndNewlines) == thread {
+                return Self.cpuSeconds(stat: "\(tasks)/\(task)/stat")
+            }
+        }
+        return 0
+    }
+
+    /// User + system time in seconds from a `/proc` `stat` file (of a process or of one thread).
+    private static func cpuSeconds(stat path: String) -> Double {
+        guard let stat = try? String(contentsOfFile: path, encoding: .utf8), let close = stat.lastIndex(of: ")")
         else { return 0 }
         // Fields after the command name: state is field 3; utime and stime are fields 14 and 15.
         let fields = stat[stat.index(after: close)...].split(separator: " ")

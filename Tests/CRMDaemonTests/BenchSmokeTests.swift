@@ -45,6 +45,9 @@ import Testing
         #expect(report["write"]?["requests"]?.intValue ?? 0 > 0)
         #expect(report["write"]?["baseline"]?["records_per_s"]?.doubleValue ?? 0 > 0)
         #expect(report["write"]?["ratio_to_baseline"]?.doubleValue ?? 0 > 0)
+        // The writer thread is found by its name and ran the phase's commands.
+        #expect(report["write"]?["writer_cpu_us_per_request"]?.doubleValue ?? 0 > 0)
+        #expect(report["write"]?["writer_busy"]?.doubleValue ?? 0 > 0)
         #expect(report["write_sequential"]?["latency_us"]?["p50"]?.doubleValue ?? 0 > 0)
         for method in ["customer.get", "customer.find", "customer.timeline"] {
             #expect(report["read"]?[method]?["requests"]?.intValue ?? 0 > 0, "\(method)")
