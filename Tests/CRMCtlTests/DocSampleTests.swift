@@ -214,9 +214,12 @@ import Testing
 
     @Test func theReadmeTourAndTheProtocolSamplesComeFromARealRun() async throws {
         let directory = TemporaryDirectory()
+        // No checkpoint is signed while idle: the samples show a log signed only every 1,000 events,
+        // however long this run takes (five idle seconds on a slow machine would sign the head).
         let daemon = try DaemonProcess(
             socketPath: directory.appending("var/crmd.sock"),
-            dataDirectory: directory.appending("var/data")
+            dataDirectory: directory.appending("var/data"),
+            environment: ["CRMD_CHECKPOINT_EVERY_SECONDS": "3600"]
         )
         defer { daemon.stop() }
         let crmctl = URL(fileURLWithPath: DaemonProcess.executablePath).deletingLastPathComponent()
