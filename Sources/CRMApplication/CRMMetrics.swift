@@ -29,7 +29,7 @@ public final class CRMMetrics: Sendable {
     let commitDuration: CoreMetrics.Timer
     /// Events the writer appended to the log.
     let eventsAppended: CoreMetrics.Counter
-    /// Batches the writer ran again with one nested transaction per command.
+    /// Times the writer aborted a batch and ran it again because a job failed after it wrote.
     let isolatedBatches: CoreMetrics.Counter
 
     /// The content type of the exposition (Prometheus text format 0.0.4).
@@ -46,7 +46,7 @@ public final class CRMMetrics: Sendable {
         "crmd_writer_backlog": "Commands queued for the writer and not yet committed",
         "crmd_events_appended_total": "Events appended to the log since start",
         "crmd_writer_isolated_batches_total":
-            "Write transactions run again with a nested transaction per command, after a command failed past its first write",
+            "Write transactions aborted and run again because a job failed after its first write (its writes dropped)",
         "crmd_log_head_position": "Position (seq) of the last event of the log",
         "crmd_lmdb_file_size_bytes": "Bytes of the LMDB data file in use",
         "crmd_lmdb_map_size_bytes": "Current LMDB map size in bytes",
@@ -108,8 +108,8 @@ public final class CRMMetrics: Sendable {
         if events > 0 { self.eventsAppended.increment(by: events) }
     }
 
-    /// Records a batch that ran again isolated (a nested transaction per command).
-    func recordIsolatedBatch() { self.isolatedBatches.increment() }
+    /// Records that a batch ran again `runs` times.
+    func recordIsolatedBatch(runs: Int) { self.isolatedBatches.increment(by: runs) }
 
     /// Sets the gauge `name` (with `labels`) to `value`.
     func set(_ name: String, _ value: Double, labels: [(String, String)] = []) {

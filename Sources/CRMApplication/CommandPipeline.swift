@@ -404,44 +404,41 @@ public final class CommandPipeline: Sendable {
         }
 
         /// Runs one batch on the writer thread: one write transaction, one commit (one fsync) for all,
-        /// then the replies. Commands run straight in the batch transaction, since what can reject one
-        /// (its checks, `decide`, the append's time check) writes nothing; when something fails after a
-        /// command's first write (a projector, say), the batch is aborted and run again with one nested
-        /// transaction per command, which can drop that command's writes alone.
+        /// then the replies. Jobs run straight in the batch transaction, since what can reject a command
+        /// (its checks, `decide`, the append's time check) writes nothing. When a job fails after its
+        /// first write (a projector throws, say), its writes cannot be taken back alone: the transaction
+        /// is aborted and the batch runs again, with what the failed run taught (``BatchRerun``) applied
+        /// at that job — the failed read model marked failed before it, or the job answered with its
+        /// error and not run. No nested transactions are used.
         func process(_ batch: [WriterJob]) {
             let (environment, store, runner) = (self.storage.environment, self.storage.store, self.storage.runner)
             let (checkpointer, logger) = (self.checkpointer, self.logger)
             let started = CRMMetrics.now()
-            var isolated = false
+            var rerun = BatchRerun()
             let floor = self.recordedFloor.value
             do {
-                let (outcomes, head, checkpoint, lifecycles) = try retryingIsolated(&isolated) { isolated in
+                let (outcomes, head, checkpoint, lifecycles) = try self.retrying(&rerun, batch) { rerun in
                     try environment.write { txn -> ([CommandOutcome], UInt64, Checkpoint?, [ProjectionLifecycle]) in
                         // A batch run again starts from what it started from.
                         self.recordedFloor.value = floor
                         var lifecycles = runner.lifecycles
                         var outcomes: [CommandOutcome] = []
                         outcomes.reserveCapacity(batch.count)
-                        for job in batch {
-                            switch job {
-                            case .command(var command):
-                                command.metadata.recordedAt = self.recordedFloor.raise(command.metadata.recordedAt)
-                                outcomes.append(try self.run(command, isolated: isolated, txn: txn, &lifecycles))
-                            case .rebuild(let names, _):
-                                outcomes.append(
-                                    try CoreStorage.startRebuilds(
-                                        names, txn: txn, store: store, runner: runner, &lifecycles)
-                                )
-                            case .replicate(let events, _):
-                                outcomes.append(try self.replicate(events, txn: txn, &lifecycles))
+                        for (index, job) in batch.enumerated() {
+                            let outcome: CommandOutcome
+                            do {
+                                outcome = try self.run(job, rerun.lessons[index] ?? [], txn: txn, &lifecycles)
+                            } catch let failed as FailedAfterWrite {
+                                throw BatchRerun.Failure(index: index, error: failed.error)
                             }
+                            outcomes.append(outcome)
                         }
                         let head = try store.head(txn)
                         try runner.setCheckpoints(head.seq, txn, &lifecycles)
                         return (outcomes, head.seq, try checkpointer?.writeIfDue(head, txn), lifecycles)
                     }
                 }
-                if isolated { self.metrics.recordIsolatedBatch() }
+                if rerun.runs > 0 { self.metrics.recordIsolatedBatch(runs: rerun.runs) }
                 // The head published before this batch: what it appended lies between the two.
                 let appended = head - min(self.headSignal.head, head)
                 self.metrics.recordCommit(
@@ -467,44 +464,29 @@ public final class CommandPipeline: Sendable {
 
         /// Appends a replica's events from the primary's stream exactly as the primary stored them —
         /// each must follow the head and hash to the value the primary gave it, else nothing of the
-        /// job is appended (`chain_broken`) — and folds them like the primary's own, with the
-        /// personal data its keys can open (none, without the primary's key store).
+        /// job is appended (`chain_broken`: the batch runs again with the job answered so) — and folds
+        /// them like the primary's own, with the personal data its keys can open (none, without the
+        /// primary's key store).
         private func replicate(
             _ events: [(event: RecordedEvent, hash: [UInt8])],
             txn: Transaction,
-            _ lifecycles: inout [ProjectionLifecycle]
+            _ lifecycles: [ProjectionLifecycle]
         ) throws -> CommandOutcome {
             let (store, runner) = (self.storage.store, self.storage.runner)
-            while true {
-                do {
-                    let position = try txn.nested { child -> UInt64 in
-                        var head = try store.head(child).seq
-                        for (event, hash) in events {
-                            head = try store.appendExported(event, expectedHash: hash, child).seq
-                        }
-                        var decoded: [RecordedEvent] = []
-                        decoded.reserveCapacity(events.count)
-                        try store.forEachRecord(from: events.first?.event.seq ?? head + 1, child) { _, record in
-                            decoded.append(try EventRecord.decode(record, keys: store.piiKeys))
-                            return true
-                        }
-                        try runner.apply(decoded, child, lifecycles)
-                        return head
-                    }
-                    return .replicated(position: position)
-                } catch let failure as ProjectorFailure {
-                    try runner.markFailed(failure, &lifecycles, txn)
-                    self.logger.error(
-                        "projection failed on a replicated event; it stops folding and answers projection_failed",
-                        metadata: [
-                            "projection": "\(runner.readModels[failure.index].name)",
-                            "position": "\(failure.position)", "error": "\(failure.error)",
-                        ]
-                    )
-                } catch let error as ImportError {
-                    return .rejected(Rejection(.chainBroken, error.description))
+            var head = try store.head(txn).seq
+            try Self.afterWrite {
+                for (event, hash) in events {
+                    head = try store.appendExported(event, expectedHash: hash, txn).seq
                 }
+                var decoded: [RecordedEvent] = []
+                decoded.reserveCapacity(events.count)
+                try store.forEachRecord(from: events.first?.event.seq ?? head + 1, txn) { _, record in
+                    decoded.append(try EventRecord.decode(record, keys: store.piiKeys))
+                    return true
+                }
+                try runner.apply(decoded, txn, lifecycles)
             }
+            return .replicated(position: head)
         }
 
         /// The customers whose erasure `outcomes` committed.
@@ -563,17 +545,43 @@ public final class CommandPipeline: Sendable {
             }
         }
 
-        /// Runs one command inside the batch transaction: straight in it, or `isolated` in a nested
-        /// transaction of its own. Storage errors (including `MDB_MAP_FULL`) propagate and fail or retry
-        /// the whole batch; a rejection writes nothing. Unisolated, any other failure after the command
-        /// wrote throws ``NeedsIsolation``. Isolated, when a read model's projector fails on the command's
-        /// events, that read model is marked failed and the command runs again without it: a projector
-        /// bug never costs a command.
+        /// Runs job `job` of a batch in the batch transaction, after applying what earlier runs of the
+        /// batch learnt at it (`lessons`). Storage errors (including `MDB_MAP_FULL`) propagate and fail
+        /// or retry the whole batch; a rejection writes nothing; any other failure after the job wrote
+        /// throws ``FailedAfterWrite``.
         private func run(
-            _ job: CommandJob,
-            isolated: Bool,
+            _ job: WriterJob,
+            _ lessons: [BatchRerun.Lesson],
             txn: Transaction,
             _ lifecycles: inout [ProjectionLifecycle]
+        ) throws -> CommandOutcome {
+            let (store, runner) = (self.storage.store, self.storage.runner)
+            var answer: CommandOutcome?
+            for lesson in lessons {
+                switch lesson {
+                case .projectorFailed(let failure): try runner.markFailed(failure, &lifecycles, txn)
+                case .answer(let outcome): answer = outcome
+                }
+            }
+            switch job {
+            case .command(var command):
+                command.metadata.recordedAt = self.recordedFloor.raise(command.metadata.recordedAt)
+                return try self.run(command, answer: answer, txn: txn, lifecycles)
+            case .rebuild(let names, _):
+                return try CoreStorage.startRebuilds(names, txn: txn, store: store, runner: runner, &lifecycles)
+            case .replicate(let events, _):
+                return try answer ?? self.replicate(events, txn: txn, lifecycles)
+            }
+        }
+
+        /// Runs one command in the batch transaction, or answers it with `answer` (learnt from an earlier
+        /// run of the batch) without running it. A projector bug never costs a command: its read model
+        /// is marked failed and the batch runs again (see ``process(_:)``).
+        private func run(
+            _ job: CommandJob,
+            answer: CommandOutcome?,
+            txn: Transaction,
+            _ lifecycles: [ProjectionLifecycle]
         ) throws -> CommandOutcome {
             let (store, runner, logger) = (self.storage.store, self.storage.runner, self.logger)
             if let commandID = job.metadata.commandID, let stored = try store.storedReply(commandID: commandID, txn) {
@@ -584,49 +592,29 @@ public final class CommandPipeline: Sendable {
                     return .rejected(Rejection(.internalError, message))
                 }
             }
-            var outcome: CommandOutcome
-            while true {
+            let outcome: CommandOutcome
+            if let answer {
+                outcome = answer
+            } else {
                 do {
-                    let serving = lifecycles
-                    if isolated {
-                        outcome = .committed(
-                            try txn.nested { child in
-                                let decision = try self.decide(job, child)
-                                let events = try store.append(decision.events, metadata: job.metadata, child)
-                                try runner.apply(events, child, serving)
-                                return try Self.receipt(decision, events, store, child)
-                            }
-                        )
-                    } else {
-                        let decision = try self.decide(job, txn)
-                        // The append's time check is its only rejection, and it comes before its first write.
-                        let events = try Self.undoable(writesNothing: .timestampOutOfOrder) {
-                            try store.append(decision.events, metadata: job.metadata, txn)
-                        }
-                        try Self.undoable { try runner.apply(events, txn, serving) }
-                        outcome = .committed(try Self.receipt(decision, events, store, txn))
+                    let decision = try self.decide(job, txn)
+                    // The append's time check is its only rejection, and it comes before its first write.
+                    let events = try Self.afterWrite(writesNothing: .timestampOutOfOrder) {
+                        try store.append(decision.events, metadata: job.metadata, txn)
                     }
-                } catch let failure as ProjectorFailure {
-                    try runner.markFailed(failure, &lifecycles, txn)
-                    logger.error(
-                        "projection failed on an event; it stops folding and its queries answer projection_failed",
-                        metadata: [
-                            "projection": "\(runner.readModels[failure.index].name)", "position": "\(failure.position)",
-                            "error": "\(failure.error)",
-                        ]
-                    )
-                    continue
+                    try Self.afterWrite { try runner.apply(events, txn, lifecycles) }
+                    outcome = .committed(try Self.receipt(decision, events, store, txn))
                 } catch let rejection as Rejection {
                     outcome = .rejected(rejection)
                 } catch let error as LMDBError {
                     throw error
-                } catch let redo as NeedsIsolation {
-                    throw redo
+                } catch let failed as FailedAfterWrite {
+                    throw failed
                 } catch {
+                    // Before any write (`decide` only reads).
                     logger.error("command failed inside the writer", metadata: ["error": "\(error)"])
                     outcome = .failed(error, context: "command failed")
                 }
-                break
             }
             if let commandID = job.metadata.commandID, let row = StoredOutcome.encoded(outcome) {
                 try store.storeReply(row, commandID: commandID, txn)
@@ -659,26 +647,51 @@ public final class CommandPipeline: Sendable {
             return try job.command.decide(self.storage.runner.state.state(txn), job.context)
         }
 
-        /// Runs `body(false)` (commands unisolated), and when it throws ``NeedsIsolation``, `body(true)`,
-        /// setting `isolated`.
-        private func retryingIsolated<T>(_ isolated: inout Bool, _ body: (Bool) throws -> T) throws -> T {
-            do {
-                return try body(false)
-            } catch let redo as NeedsIsolation {
-                self.logger.notice(
-                    "a command failed after it wrote; its batch runs again with a nested transaction per command",
-                    metadata: ["error": "\(redo.error)"]
-                )
-                isolated = true
-                return try body(true)
+        /// Runs `body` until it does not throw ``BatchRerun/Failure``: each such failure is a lesson for
+        /// the next run (see ``process(_:)``). A job that fails again the same way fails the batch.
+        private func retrying<T>(
+            _ rerun: inout BatchRerun,
+            _ batch: [WriterJob],
+            _ body: (BatchRerun) throws -> T
+        ) throws -> T {
+            while true {
+                do {
+                    return try body(rerun)
+                } catch let failure as BatchRerun.Failure {
+                    let lesson = self.lesson(failure.error, at: batch[failure.index])
+                    guard rerun.learn(lesson, at: failure.index) else { throw failure.error }
+                    self.logger.notice(
+                        "a job failed after it wrote; its batch runs again without that job's writes",
+                        metadata: ["error": "\(failure.error)"]
+                    )
+                }
             }
         }
 
-        /// Runs `body`, which writes into the batch transaction outside a nested one. An error after it
-        /// wrote cannot be undone for this command alone, so it becomes ``NeedsIsolation`` (the batch runs
-        /// again, isolated); storage errors fail or retry the whole batch as they are, and a rejection
-        /// with the reason `writesNothing` (one `body` makes only before it writes) passes as it is.
-        private static func undoable<T>(
+        /// What a batch run again does at `job`, which failed after it wrote with `error`.
+        private func lesson(_ error: any Error, at job: WriterJob) -> BatchRerun.Lesson {
+            if let failure = error as? ProjectorFailure {
+                self.logger.error(
+                    "projection failed on an event; it stops folding and its queries answer projection_failed",
+                    metadata: [
+                        "projection": "\(self.storage.runner.readModels[failure.index].name)",
+                        "position": "\(failure.position)", "error": "\(failure.error)",
+                    ]
+                )
+                return .projectorFailed(failure)
+            }
+            if case .replicate = job, let error = error as? ImportError {
+                return .answer(.rejected(Rejection(.chainBroken, error.description)))
+            }
+            self.logger.error("command failed inside the writer", metadata: ["error": "\(error)"])
+            return .answer(.failed(error, context: "command failed"))
+        }
+
+        /// Runs `body`, which writes into the batch transaction. An error after it wrote cannot be undone
+        /// for this job alone, so it becomes ``FailedAfterWrite`` (the batch runs again); storage errors
+        /// fail or retry the whole batch as they are, and a rejection with the reason `writesNothing`
+        /// (one `body` makes only before it writes) passes as it is.
+        private static func afterWrite<T>(
             writesNothing: Reason? = nil,
             _ body: () throws -> T
         ) throws -> T {
@@ -689,7 +702,7 @@ public final class CommandPipeline: Sendable {
             } catch let rejection as Rejection where writesNothing != nil && rejection.reason == writesNothing {
                 throw rejection
             } catch {
-                throw NeedsIsolation(error: error)
+                throw FailedAfterWrite(error: error)
             }
         }
 
@@ -713,10 +726,49 @@ public final class CommandPipeline: Sendable {
     }
 }
 
-/// A command failed after it wrote into the batch transaction outside a nested transaction of its
-/// own: the batch runs again with one nested transaction per command.
-struct NeedsIsolation: Error {
+/// A job failed after it wrote into the batch transaction: its writes cannot be dropped alone.
+struct FailedAfterWrite: Error {
     let error: any Error
+}
+
+/// What the runs of one batch that failed taught the next run, by job: a job failed after it wrote, so
+/// the transaction was aborted and the batch runs again with the lesson applied at that job.
+struct BatchRerun {
+    enum Lesson {
+        /// Mark this read model failed before running the job (it then folds without it).
+        case projectorFailed(ProjectorFailure)
+        /// Answer the job so, without running it.
+        case answer(CommandOutcome)
+    }
+
+    /// Job `index` of the batch failed after it wrote, with `error`.
+    struct Failure: Error {
+        let index: Int
+        let error: any Error
+    }
+
+    private(set) var lessons: [Int: [Lesson]] = [:]
+    /// How many times the batch ran again.
+    private(set) var runs = 0
+
+    /// Adds `lesson` for job `index`; `false` when the job had learnt it already (it failed again the
+    /// same way, so running again would not help).
+    mutating func learn(_ lesson: Lesson, at index: Int) -> Bool {
+        let known = self.lessons[index] ?? []
+        switch lesson {
+        case .projectorFailed(let failure):
+            let again = known.contains {
+                if case .projectorFailed(let earlier) = $0 { return earlier.index == failure.index }
+                return false
+            }
+            if again { return false }
+        case .answer:
+            if known.contains(where: { if case .answer = $0 { true } else { false } }) { return false }
+        }
+        self.lessons[index, default: []].append(lesson)
+        self.runs += 1
+        return true
+    }
 }
 
 /// The latest `recorded_at` the writer gave a command. recorded_at never goes backwards along the log

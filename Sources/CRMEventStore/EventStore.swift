@@ -77,7 +77,7 @@ public struct LogHead: Sendable, Hashable {
 /// `meta` databases, append with expected-version checks, the hash chain, and readers.
 ///
 /// Every method takes the transaction to work in; the store keeps no mutable state of its own, so an
-/// aborted (nested) transaction leaves nothing behind.
+/// aborted transaction leaves nothing behind.
 public struct EventStore: Sendable {
     let events: Database
     let streams: Database
@@ -161,7 +161,7 @@ public struct EventStore: Sendable {
     /// (``DomainEvent/isNotification``) is exempt and leaves its stream's last business time as it was.
     public func append(_ events: [NewEvent], metadata: AppendMetadata, _ txn: Transaction) throws -> [RecordedEvent] {
         // Every check comes before the first write: a rejection leaves the transaction as it was (the
-        // writer runs commands without a nested transaction of their own).
+        // writer runs a batch's commands straight in one transaction).
         let versions = try self.nextVersions(events, occurredAt: metadata.occurredAt, txn)
         var head = try self.head(txn)
         var recorded: [RecordedEvent] = []

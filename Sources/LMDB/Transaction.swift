@@ -1,8 +1,9 @@
 import CLMDB
 
 /// An LMDB transaction, available only inside ``Environment/read(_:)`` and
-/// ``Environment/write(_:)`` closures (and nested ``nested(_:)`` closures). Do not keep it or any
-/// pointer it hands out beyond the closure.
+/// ``Environment/write(_:)`` closures. Do not keep it or any pointer it hands out beyond the closure.
+/// There are no nested transactions: crmd undoes a failed part of a write transaction by aborting it
+/// whole and running it again (and they would rule out `MDB_WRITEMAP`).
 public final class Transaction {
     let handle: OpaquePointer
     unowned let environment: Environment
@@ -57,27 +58,6 @@ public final class Transaction {
         var stat = MDB_stat()
         try check(mdb_stat(self.handle, database.dbi, &stat))
         return stat.ms_entries
-    }
-
-    // MARK: - Nested transactions
-
-    /// Runs `body` in a child write transaction: its changes become part of this transaction when
-    /// `body` returns and are discarded when it throws. This transaction must not be used while the
-    /// child is open (closure scoping ensures it).
-    public func nested<T>(_ body: (Transaction) throws -> T) throws -> T {
-        precondition(self.isWritable, "nested transactions need a write transaction")
-        var raw: OpaquePointer?
-        try check(mdb_txn_begin(self.environment.handle, self.handle, 0, &raw))
-        let child = Transaction(raw!, environment: self.environment, writable: true)
-        let value: T
-        do {
-            value = try body(child)
-        } catch {
-            child.abort()
-            throw error
-        }
-        try child.commit()
-        return value
     }
 
     // MARK: - Reading

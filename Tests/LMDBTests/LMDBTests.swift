@@ -27,26 +27,6 @@ import Testing
         #expect(try env.read { txn in try txn.get(db, "k") } == nil)
     }
 
-    @Test func nestedTransactionAbortKeepsParentWrites() throws {
-        struct Rejected: Error {}
-        let directory = TemporaryDirectory()
-        let env = try Environment(path: directory.appending("db"))
-        let db = try env.openDatabase("t")
-        try env.write { txn throws in
-            try txn.put(db, "parent", [1])
-            try? txn.nested { child in
-                try child.put(db, "child", [2])
-                throw Rejected()
-            }
-            try txn.nested { child in try child.put(db, "kept", [3]) }
-        }
-        try env.read { txn throws in
-            #expect(try txn.get(db, "parent") == [1])
-            #expect(try txn.get(db, "child") == nil)
-            #expect(try txn.get(db, "kept") == [3])
-        }
-    }
-
     @Test func cursorsWalkInKeyOrder() throws {
         let directory = TemporaryDirectory()
         let env = try Environment(path: directory.appending("db"))
