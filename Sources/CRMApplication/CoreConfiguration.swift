@@ -7,6 +7,9 @@ public struct CoreConfiguration: Sendable {
     public var dataDirectory: String
     /// Initial LMDB map size in bytes (grows automatically).
     public var mapSize: Int = 1 << 30
+    /// Whether LMDB writes pages through its map (`Environment.Options.writeMap`): fewer bytes written
+    /// per commit, and the data file allocated on disk up to the map size.
+    public var writeMap: Bool = false
     /// Most commands committed in one write transaction.
     public var maxBatch: Int = 1024
     /// Nice value of the writer thread (0–19). Above 0, the threads that read requests and answer

@@ -49,6 +49,7 @@ final class CoreStorage: Sendable {
         self.lock = try DataDirectoryLock(directory: configuration.dataDirectory)
         var options = Environment.Options()
         options.mapSize = configuration.mapSize
+        options.writeMap = configuration.writeMap
         // Each read model keeps two sets of tables (live and rebuild); leave room for more.
         options.maxDatabases = 256
         let environment = try DataFiles.openEnvironment(directory: configuration.dataDirectory, options: options)

@@ -36,11 +36,36 @@ enum DataFiles {
         default:
             break
         }
+        if options.writeMap {
+            // Opening with `MDB_WRITEMAP` extends the file to the map size, which would hide a truncated
+            // file behind zeros: check it through an ordinary opening first (closed again at once).
+            var plain = options
+            plain.writeMap = false
+            _ = try DataFiles.checkedEnvironment(dataPath, directory: directory, options: plain)
+        }
+        let environment = try DataFiles.checkedEnvironment(dataPath, directory: directory, options: options)
+        if !hadLog { try DataFiles.writeMarker(markerPath) }
+        return environment
+    }
+
+    /// The environment in `directory`, opened with `options`, once its data file `dataPath` is found
+    /// to hold every page its meta page names.
+    private static func checkedEnvironment(
+        _ dataPath: String,
+        directory: String,
+        options: Environment.Options
+    ) throws -> Environment {
         let environment: Environment
         do {
             environment = try Environment(path: directory, options: options)
         } catch let error as LMDBError where error == .invalid || error == .versionMismatch {
             throw StartupError("data file \(dataPath) is not a readable LMDB file: \(error)")
+        } catch let error as LMDBError where options.writeMap && StorageSpace.isFull(error, path: directory) {
+            throw StartupError(
+                "cannot allocate the data file \(dataPath) up to the map size (\(options.mapSize >> 20) MiB, "
+                    + "map_size_mb) that write_map needs: the disk is full (\(error)); free space, lower "
+                    + "map_size_mb or turn write_map off"
+            )
         }
         if let size = DataFiles.size(of: dataPath), size < environment.usedBytes {
             throw StartupError(
@@ -48,7 +73,6 @@ enum DataFiles {
                     + "uses \(environment.usedBytes); restore data.mdb from a backup"
             )
         }
-        if !hadLog { try DataFiles.writeMarker(markerPath) }
         return environment
     }
 

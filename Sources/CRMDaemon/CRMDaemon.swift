@@ -122,6 +122,7 @@ struct CRMDaemonCommand: AsyncParsableCommand {
         }
         var coreConfiguration = CoreConfiguration(dataDirectory: settings.dataDirectory)
         coreConfiguration.mapSize = settings.mapSizeMB << 20
+        coreConfiguration.writeMap = settings.writeMap
         coreConfiguration.maxBatch = settings.maxBatch
         coreConfiguration.startupRebuildLimit = UInt64(settings.startupRebuildLimit)
         coreConfiguration.rebuildChunkEvents = settings.rebuildChunkEvents

@@ -22,6 +22,7 @@ struct DaemonConfiguration: Equatable {
     var maxBatch = 1024
     var writerNice = 0
     var mapSizeMB = 1024
+    var writeMap = false
     var startupRebuildLimit = 100_000
     var rebuildChunkEvents = 20_000
     var logLevel: Logger.Level = .info
@@ -111,6 +112,12 @@ struct DaemonConfiguration: Equatable {
         DaemonSetting(
             "map_size_mb", \.mapSizeMB, .positive,
             "initial LMDB map size in MiB; the map doubles by itself when full"
+        ),
+        DaemonSetting(
+            "write_map", \.writeMap, .boolean,
+            "LMDB writes pages through its memory map: a commit writes back only the pages it changed "
+                + "(about a quarter of the bytes), and the data file is allocated on disk up to the map size "
+                + "(see \"Writing through the map\")"
         ),
         DaemonSetting(
             "startup_rebuild_limit", \.startupRebuildLimit, .nonNegative,

@@ -18,7 +18,8 @@ import Glibc
 public final class Environment {
     /// Settings fixed when the environment is opened.
     public struct Options: Sendable {
-        /// Initial map size in bytes; the file is sparse, and the map doubles on `MDB_MAP_FULL`.
+        /// Initial map size in bytes; the file is sparse (unless ``writeMap``), and the map doubles on
+        /// `MDB_MAP_FULL`.
         public var mapSize: Int = 1 << 30
         /// Maximum number of named databases.
         public var maxDatabases: UInt32 = 64
@@ -27,6 +28,14 @@ public final class Environment {
         /// Skip fsync on commit. Never set in the default configuration: acknowledged commands must
         /// survive power loss.
         public var noSync: Bool = false
+        /// Write pages through the map (`MDB_WRITEMAP`, with `MDB_NORDAHEAD`) instead of `pwrite`:
+        /// the page cache then holds the file in 4 KiB pages, so a commit writes back only the pages it
+        /// changed (`pwrite` of runs of new pages makes large folios, each written back whole). The
+        /// data file is allocated on disk up to the map size (`posix_fallocate`) when the environment
+        /// opens and before the map grows, since a write through the map into a hole of a full disk
+        /// is a `SIGBUS`, not an error: a full disk then shows as `ENOSPC` there. Commits stay
+        /// durable (`msync`). Nested transactions do not exist with it (this wrapper has none).
+        public var writeMap: Bool = false
         /// File mode of the data and lock files.
         public var fileMode: mode_t = 0o600
 
@@ -57,8 +66,14 @@ public final class Environment {
             try check(mdb_env_set_maxreaders(env, options.maxReaders))
             var flags = UInt32(MDB_NOTLS)
             if options.noSync { flags |= UInt32(MDB_NOSYNC) }
+            if options.writeMap { flags |= UInt32(MDB_WRITEMAP) | UInt32(MDB_NORDAHEAD) }
             if mkdir(path, 0o750) != 0 && errno != EEXIST { throw LMDBError(code: errno) }
             try check(mdb_env_open(env, path, flags, options.fileMode))
+            if options.writeMap {
+                var info = MDB_envinfo()
+                mdb_env_info(env, &info)
+                try Environment.allocate(env, bytes: info.me_mapsize)
+            }
         } catch {
             // lmdb.h, mdb_env_open: "If this function fails, mdb_env_close() must be called to discard
             // the MDB_env handle."
@@ -167,7 +182,26 @@ public final class Environment {
     private func growMap() throws {
         pthread_rwlock_wrlock(self.resizeLock)
         defer { pthread_rwlock_unlock(self.resizeLock) }
-        try check(mdb_env_set_mapsize(self.handle, self.mapSize * 2))
+        let size = self.mapSize * 2
+        if self.writeMap { try Environment.allocate(self.handle, bytes: size) }
+        try check(mdb_env_set_mapsize(self.handle, size))
+    }
+
+    /// Allocates the data file of `env` on disk up to `bytes` (see ``Options/writeMap``); throws
+    /// `ENOSPC` (and the like) when the disk has no room for it. The map is not grown then, so LMDB
+    /// never writes past what is allocated.
+    private static func allocate(_ env: OpaquePointer, bytes: Int) throws {
+        var descriptor: Int32 = -1
+        try check(mdb_env_get_fd(env, &descriptor))
+        let status = posix_fallocate(descriptor, 0, off_t(bytes))
+        guard status == 0 else { throw LMDBError(code: status) }
+    }
+
+    /// Whether pages are written through the map (``Options/writeMap``).
+    public var writeMap: Bool {
+        var flags: UInt32 = 0
+        mdb_env_get_flags(self.handle, &flags)
+        return flags & UInt32(MDB_WRITEMAP) != 0
     }
 
     // MARK: - Information

@@ -57,17 +57,20 @@ import Testing
         #expect(error.code == -32036)
         #expect(error.message.contains("full"))
 
-        // Reads keep working and nothing half-written shows.
+        try await DiskFullTests.readsWorkAndWritesResumeWithRoom(client, customer: customer, mount: mount)
+        #expect(daemon.stop() == 0)
+    }
+
+    /// After a command answered `storage_full` on the tmpfs at `mount`: reads keep working and nothing
+    /// half-written shows; with room again, the next command goes through at the next position.
+    static func readsWorkAndWritesResumeWithRoom(_ client: RPCClient, customer: String, mount: String) async throws {
         let before = try await Snapshot.take(client, customer: customer)
         #expect(try await client.result("audit.verify")["ok"] == true)
-
-        // Room again: the same command goes through.
         #expect(DiskFullTests.run("/bin/mount", ["-o", "remount,size=64m", mount]) == 0)
         let after = try await client.result(
             "activity.log",
             ["type": "note", "customer_ids": [.string(customer)], "body": "fits now", "activity_id": "after"]
         )
         #expect(after["position"]?.intValue == (before.head?["position"]?.intValue).map { $0 + 1 })
-        #expect(daemon.stop() == 0)
     }
 }
