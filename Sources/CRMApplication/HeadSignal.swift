@@ -1,4 +1,3 @@
-import Foundation
 import Synchronization
 
 /// The head of the log as committed by the writer, and the tasks waiting for it to move.
@@ -6,7 +5,9 @@ final class HeadSignal: Sendable {
     private struct State {
         var head: UInt64
         var closed = false
-        var waiters: [UUID: (after: UInt64, continuation: CheckedContinuation<Void, Never>)] = [:]
+        var waiters: [UInt64: (after: UInt64, continuation: CheckedContinuation<Void, Never>)] = [:]
+        /// The key of the next waiter (a `UUID` would read `/dev/urandom` for every wait).
+        var nextWaiter: UInt64 = 0
         var observers: [@Sendable (UInt64) -> Void] = []
     }
 
@@ -51,7 +52,10 @@ final class HeadSignal: Sendable {
 
     /// Returns once the head is past `after`, the signal is closed, or the task is cancelled.
     func wait(after: UInt64) async {
-        let id = UUID()
+        let id = self.state.withLock { state in
+            defer { state.nextWaiter += 1 }
+            return state.nextWaiter
+        }
         await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 let now = self.state.withLock { state -> Bool in

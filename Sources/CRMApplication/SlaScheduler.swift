@@ -39,6 +39,11 @@ public final class SlaScheduler: Service, Sendable {
     static let eventsPerPass = 1000
     /// Longest sleep: a wall clock that jumps is noticed within this time.
     static let longestSleep: Duration = .seconds(60)
+    /// Least time between two reads of new events: commits that come faster are read together, so a
+    /// busy log costs the scheduler a pass every 20 ms, not one per commit (passes per commit cost
+    /// ≈ 13 % of crmd's CPU when commands came one at a time). A notice can be appended that much
+    /// later than its ticket's event; notices falling due on the clock are not delayed.
+    static let leastReadInterval: Duration = .milliseconds(20)
 
     /// A scheduler reading `storage` (its clock and lead time from its configuration), appending through
     /// `commands`, woken by `headSignal`.
@@ -85,12 +90,17 @@ public final class SlaScheduler: Service, Sendable {
         var seen = UInt64(0)
         var started = false
         var lastError: String?
+        var lastRead: ContinuousClock.Instant?
         while !Task.isCancelled {
+            if started, self.headSignal.head > seen, let lastRead, lastRead + Self.leastReadInterval > .now {
+                try await Task.sleep(until: lastRead + Self.leastReadInterval)
+            }
             let now = self.clock()
             let head = self.headSignal.head
             do {
                 if !started || head > seen {
                     let after = started ? seen : nil
+                    lastRead = .now
                     let (read, due) = try await self.offPool { try self.ticketsToEvaluate(after: after, now: now) }
                     for (id, dueAt) in due { agenda.set(id, dueAt) }
                     (seen, started) = (read, true)
