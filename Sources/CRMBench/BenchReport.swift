@@ -198,6 +198,8 @@ struct BenchReport {
         var lines: [String] = []
         let modes = self.modes.joined(separator: " ")
         lines.append("crm-bench — crmd \(self.version), \(self.cores) cores, modes: \(modes)")
+        let settings = BenchSettings.crmdEnvironment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+        if !settings.isEmpty { lines.append("crmd settings from the environment: " + settings.joined(separator: " ")) }
         func rate(_ value: Double?) -> String {
             value.map { String(format: "%12.0f", $0) } ?? String(repeating: " ", count: 12)
         }

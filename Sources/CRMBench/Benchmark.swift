@@ -42,7 +42,14 @@ struct BenchSettings {
             "refold_with": self.refoldWith.map { .string($0) } ?? .null,
             "seed": .int(Int64(bitPattern: self.seed)), "crmd": .string(self.crmd),
             "relay": self.relayURL.map { .string($0) } ?? .null,
+            "crmd_environment": .object(BenchSettings.crmdEnvironment.mapValues { .string($0) }),
         ]
+    }
+
+    /// The `CRMD_*` variables of crm-bench's environment: the crmd processes it starts inherit them
+    /// (`CRMD_WRITE_MAP=true crm-bench write` measures `write_map`), so a report names them.
+    static var crmdEnvironment: [String: String] {
+        ProcessInfo.processInfo.environment.filter { $0.key.hasPrefix("CRMD_") }
     }
 }
 

@@ -10,8 +10,10 @@ struct CRMBenchCommand: ParsableCommand {
         abstract: "Benchmarks crmd over its Unix socket against the raw LMDB append rate of this machine.",
         discussion: """
             Starts the release crmd found beside this executable (or --crmd) on a temporary data \
-            directory and socket with the default durable configuration, drives it with a seeded, \
-            deterministic CRM workload, and stops it with SIGTERM. Prints a table, or one JSON object \
+            directory and socket with the default durable configuration (crmd's CRMD_* variables in \
+            crm-bench's environment reach it, e.g. CRMD_WRITE_MAP=true, and the report lists them), \
+            drives it with a seeded, deterministic CRM workload, and stops it with SIGTERM. Prints a \
+            table, or one JSON object \
             with --json, ending with the issue 14 cost budget: each figure MET or MISSED with its \
             value and goal (JSON: `targets`). Exits 1 when a request failed.
 

@@ -15,10 +15,16 @@ import Testing
             .appendingPathComponent("crm-bench").path
     }
 
-    @Test func everyModeRunsAndReportsItsFigures() throws {
-        let directory = TemporaryDirectory(prefix: "bench")
+    /// A `crm-bench` process, not started yet.
+    static func benchProcess() -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: BenchSmokeTests.benchPath)
+        return process
+    }
+
+    @Test func everyModeRunsAndReportsItsFigures() throws {
+        let directory = TemporaryDirectory(prefix: "bench")
+        let process = Self.benchProcess()
         process.arguments = [
             "all", "--json", "--duration", "0.2", "--connections", "2", "--pipeline", "2",
             "--read-connections", "1", "--read-pipeline", "2", "--customers", "12",
@@ -66,10 +72,27 @@ import Testing
 
     /// The value mode on a small population: the load, the three reports, the fits with the light
     /// write load beside them, and its two targets, without a failed request.
+    /// crmd settings in crm-bench's environment reach the crmd it starts, and the report names them.
+    @Test func writeModeRunsWithWriteMapFromTheEnvironment() throws {
+        let directory = TemporaryDirectory(prefix: "bench-write-map")
+        let process = Self.benchProcess()
+        process.arguments = [
+            "write", "--json", "--duration", "0.2", "--connections", "2", "--pipeline", "2",
+            "--work-dir", directory.path,
+        ]
+        // A small map: write_map allocates all of it on disk.
+        let settings = ["CRMD_WRITE_MAP": "true", "CRMD_MAP_SIZE_MB": "64"]
+        process.environment = ProcessInfo.processInfo.environment.merging(settings) { $1 }
+        let report = try Self.report(of: process)
+        #expect(report["errors"] == .array([]))
+        #expect(report["parameters"]?["crmd_environment"]?["CRMD_WRITE_MAP"] == "true")
+        #expect(report["write"]?["requests"]?.intValue ?? 0 > 0)
+        #expect(report["write_sequential"]?["requests"]?.intValue ?? 0 > 0)
+    }
+
     @Test func valueModeRunsAndReportsItsFigures() throws {
         let directory = TemporaryDirectory(prefix: "bench-value")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: BenchSmokeTests.benchPath)
+        let process = Self.benchProcess()
         process.arguments = [
             "value", "--json", "--value-customers", "300", "--duration", "0.2", "--connections", "4",
             "--pipeline", "8", "--work-dir", directory.path,
@@ -133,8 +156,7 @@ import Testing
     /// beside them, the report, and its two targets, without a failed request.
     @Test func marketingModeRunsAndReportsItsFigures() throws {
         let directory = TemporaryDirectory(prefix: "bench-marketing")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: BenchSmokeTests.benchPath)
+        let process = Self.benchProcess()
         process.arguments = [
             "marketing", "--json", "--marketing-customers", "200", "--duration", "0.2", "--connections", "4",
             "--pipeline", "8", "--work-dir", directory.path,
@@ -153,8 +175,7 @@ import Testing
 
     @Test func encryptionModeComparesPlainAndEncryptedLogs() throws {
         let directory = TemporaryDirectory(prefix: "bench-encryption")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: BenchSmokeTests.benchPath)
+        let process = Self.benchProcess()
         process.arguments = [
             "encryption", "--json", "--customers", "12", "--duration", "0.2", "--connections", "2", "--pipeline", "2",
             "--refolds", "1", "--work-dir", directory.path,
@@ -191,8 +212,7 @@ import Testing
     }
 
     static func dumpWorkload(count: Int) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: BenchSmokeTests.benchPath)
+        let process = Self.benchProcess()
         process.arguments = ["--dump-workload", String(count)]
         let output = Pipe()
         process.standardOutput = output
