@@ -17,7 +17,8 @@ import Synchronization
 /// every open ticket of the SLA read model (so a breach that fell due while crmd was down is appended
 /// at once, dated at its deadline); afterwards it evaluates only the tickets whose streams got events
 /// since (read from the log). It reads on its own read transactions, off the writer and the
-/// cooperative pool, and sleeps until the next notice falls due or the head of the log moves. Notices
+/// cooperative pool, and sleeps until the next notice falls due or the head of the log moves (reading
+/// new events at most every ``leastReadInterval``). Notices
 /// are appended one at a time in the order they fell due, each against the ticket stream's version it
 /// was computed at, so that a ticket changed meanwhile is computed again instead of notified wrongly.
 public final class SlaScheduler: Service, Sendable {

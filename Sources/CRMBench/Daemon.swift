@@ -124,6 +124,12 @@ final class BenchDaemon {
         for task in (try? FileManager.default.contentsOfDirectory(atPath: tasks)) ?? [] {
             let comm = try? String(contentsOfFile: "\(tasks)/\(task)/comm", encoding: .utf8)
             if comm?.trimmingCharacters(in: .whitespacesAndNewlines) == thread {
+                // `schedstat` counts nanoseconds on the CPU; `stat` counts clock ticks (10 ms), too coarse
+                // for a short phase's few commands.
+                let schedstat = try? String(contentsOfFile: "\(tasks)/\(task)/schedstat", encoding: .utf8)
+                if let field = schedstat?.split(separator: " ").first, let nanoseconds = Double(field) {
+                    return nanoseconds / 1e9
+                }
                 return Self.cpuSeconds(stat: "\(tasks)/\(task)/stat")
             }
         }

@@ -116,7 +116,7 @@ struct DaemonConfiguration: Equatable {
         DaemonSetting(
             "write_map", \.writeMap, .boolean,
             "LMDB writes pages through its memory map: a commit writes back only the pages it changed "
-                + "(about a quarter of the bytes), and the data file is allocated on disk up to the map size "
+                + "(a third of the bytes or less), and the data file is allocated on disk up to the map size "
                 + "(see \"Writing through the map\")"
         ),
         DaemonSetting(

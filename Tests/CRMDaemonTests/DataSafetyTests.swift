@@ -11,10 +11,16 @@ import Testing
 /// under it): one writer only, no silent fresh start, no appending onto a broken chain, a clear
 /// error for events it cannot read.
 @Suite struct DataSafetyTests {
-    /// Starts crmd on `data`, expecting it to refuse; returns what it wrote to stderr.
-    func refusal(_ directory: TemporaryDirectory, _ data: String) throws -> String {
+    /// Starts crmd on `data` (with `environment`), expecting it to refuse; returns what it wrote to stderr.
+    static func refusal(
+        _ directory: TemporaryDirectory,
+        _ data: String,
+        environment: [String: String] = [:]
+    ) throws -> String {
         do {
-            let daemon = try DaemonProcess(socketPath: directory.appending("refused.sock"), dataDirectory: data)
+            let daemon = try DaemonProcess(
+                socketPath: directory.appending("refused.sock"), dataDirectory: data, environment: environment
+            )
             daemon.stop()
             Issue.record("crmd started on \(data)")
             return ""
@@ -42,7 +48,7 @@ import Testing
         let first = try DaemonProcess(socketPath: directory.appending("a.sock"), dataDirectory: data)
         #expect(unlink(data + "/crmd.lock") == 0)
         #expect(unlink(data + "/lock.mdb") == 0)
-        let message = try self.refusal(directory, data)
+        let message = try Self.refusal(directory, data)
         #expect(message.contains("in use by another crmd"))
         #expect(message.contains("pid") == false || message.contains("\(first.process.processIdentifier)"))
         // The first crmd still serves and writes.
@@ -55,7 +61,7 @@ import Testing
         let directory = TemporaryDirectory()
         let data = try await self.makeLog(directory)
         #expect(truncate(data + "/data.mdb", 0) == 0)
-        let message = try self.refusal(directory, data)
+        let message = try Self.refusal(directory, data)
         #expect(message.contains("\(data)/data.mdb is empty"))
         // Nothing was written over it.
         #expect(try FileManager.default.attributesOfItem(atPath: data + "/data.mdb")[.size] as? Int == 0)
@@ -65,7 +71,7 @@ import Testing
         let directory = TemporaryDirectory()
         let data = try await self.makeLog(directory)
         #expect(unlink(data + "/data.mdb") == 0)
-        let message = try self.refusal(directory, data)
+        let message = try Self.refusal(directory, data)
         #expect(message.contains("\(data)/data.mdb is missing"))
         #expect(!FileManager.default.fileExists(atPath: data + "/data.mdb"))
     }
@@ -76,7 +82,7 @@ import Testing
         let file = data + "/data.mdb"
         let size = try #require(try FileManager.default.attributesOfItem(atPath: file)[.size] as? Int)
         #expect(truncate(file, off_t(size / 2 / 4096 * 4096)) == 0)
-        let message = try self.refusal(directory, data)
+        let message = try Self.refusal(directory, data)
         #expect(message.contains("\(file) is truncated"))
     }
 

@@ -28,12 +28,19 @@ import Testing
         return process.terminationStatus
     }
 
+    /// A tmpfs of `size` (`768k`, say) mounted at `<directory>/disk`; its path. Unmount it with
+    /// `umount -l` when done.
+    static func mountTmpfs(in directory: TemporaryDirectory, size: String) throws -> String {
+        let mount = directory.appending("disk")
+        try FileManager.default.createDirectory(atPath: mount, withIntermediateDirectories: false)
+        #expect(DiskFullTests.run("/bin/mount", ["-t", "tmpfs", "-o", "size=\(size)", "tmpfs", mount]) == 0)
+        return mount
+    }
+
     @Test(.enabled(if: DiskFullTests.canMount, "mounting a tmpfs is not permitted here; the disk-full test is skipped"))
     func commandsAnswerStorageFullReadsWorkAndWritesResume() async throws {
         let directory = TemporaryDirectory()
-        let mount = directory.appending("disk")
-        try FileManager.default.createDirectory(atPath: mount, withIntermediateDirectories: false)
-        #expect(DiskFullTests.run("/bin/mount", ["-t", "tmpfs", "-o", "size=768k", "tmpfs", mount]) == 0)
+        let mount = try DiskFullTests.mountTmpfs(in: directory, size: "768k")
         defer { DiskFullTests.run("/bin/umount", ["-l", mount]) }
         let socket = directory.appending("crmd.sock")
         let daemon = try DaemonProcess(socketPath: socket, dataDirectory: mount + "/data")

@@ -89,38 +89,22 @@ import Testing
         let size = try #require(try FileManager.default.attributesOfItem(atPath: file)[.size] as? Int)
         #expect(truncate(file, off_t(size / 2 / 4096 * 4096)) == 0)
         // Opened through the map, LMDB would extend the file with zeros first.
-        do {
-            let refused = try DaemonProcess(
-                socketPath: directory.appending("refused.sock"), dataDirectory: data, environment: Self.writeMap
-            )
-            refused.stop()
-            Issue.record("crmd started on a truncated data file")
-        } catch let error as DaemonProcessError {
-            #expect(error.message.contains("\(file) is truncated"), "\(error.message)")
-        }
+        let message = try DataSafetyTests.refusal(directory, data, environment: Self.writeMap)
+        #expect(message.contains("\(file) is truncated"), "\(message)")
         #expect(try FileManager.default.attributesOfItem(atPath: file)[.size] as? Int == size / 2 / 4096 * 4096)
     }
 
     @Test(.enabled(if: DiskFullTests.canMount, "mounting a tmpfs is not permitted here; the disk-full test is skipped"))
     func aFullDiskRefusesTheStartOrAnswersStorageFullWhenTheMapMustGrow() async throws {
         let directory = TemporaryDirectory()
-        let mount = directory.appending("disk")
-        try FileManager.default.createDirectory(atPath: mount, withIntermediateDirectories: false)
-        #expect(DiskFullTests.run("/bin/mount", ["-t", "tmpfs", "-o", "size=768k", "tmpfs", mount]) == 0)
+        let mount = try DiskFullTests.mountTmpfs(in: directory, size: "768k")
         defer { DiskFullTests.run("/bin/umount", ["-l", mount]) }
         let socket = directory.appending("crmd.sock")
 
         // No room for the 1 MiB map: a clear refusal at start.
-        do {
-            let refused = try DaemonProcess(
-                socketPath: socket, dataDirectory: mount + "/data", environment: Self.writeMap
-            )
-            refused.stop()
-            Issue.record("crmd started without room for its map")
-        } catch let error as DaemonProcessError {
-            #expect(error.message.contains("cannot allocate the data file"), "\(error.message)")
-            #expect(error.message.contains("disk is full"), "\(error.message)")
-        }
+        let message = try DataSafetyTests.refusal(directory, mount + "/data", environment: Self.writeMap)
+        #expect(message.contains("cannot allocate the data file"), "\(message)")
+        #expect(message.contains("disk is full"), "\(message)")
 
         // Room for the map, not for its growth: storage_full, reads work, and writes resume with room.
         #expect(DiskFullTests.run("/bin/mount", ["-o", "remount,size=2m", mount]) == 0)
