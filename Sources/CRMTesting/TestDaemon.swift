@@ -22,7 +22,9 @@ public final class TestDaemon: Sendable {
     /// Starts a daemon and returns once its socket accepts connections (and its HTTP metrics listener
     /// on `metricsListen`, `HOST:PORT`, when given; port 0 picks a free one, see ``metricsPort``). Its
     /// SLA scheduler is off (tests count the events they write) unless `configure` turns on
-    /// ``CoreConfiguration/slaBreachEvents``.
+    /// ``CoreConfiguration/slaBreachEvents``. With `shutdownEscalates` false, a graceful stop never
+    /// turns into cancellation after the daemon's 5 s grace period: a test of what must not hold up a
+    /// stop then fails by hanging (its time limit), not by a timing bound a loaded machine can break.
     public init(
         directory: TemporaryDirectory = TemporaryDirectory(),
         maxLineBytes: Int = 1_048_576,
@@ -31,6 +33,7 @@ public final class TestDaemon: Sendable {
         access: AccessPolicy = .open,
         subscriptionBufferBytes: Int = 4 << 20,
         metricsListen: String? = nil,
+        shutdownEscalates: Bool = true,
         configure: (inout CoreConfiguration) -> Void = { _ in }
     ) async throws {
         let metricsEndpoint = try metricsListen.map { text in try MetricsListener.Endpoint(parsing: text) }
@@ -67,9 +70,11 @@ public final class TestDaemon: Sendable {
                 metricsReady.continuation.finish()
             }
         }
-        let group = ServiceGroup(
-            configuration: .daemon(core: self.core, server: server, metrics: metrics, logger: logger)
+        var groupConfiguration = ServiceGroupConfiguration.daemon(
+            core: self.core, server: server, metrics: metrics, logger: logger
         )
+        if !shutdownEscalates { groupConfiguration.maximumGracefulShutdownDuration = nil }
+        let group = ServiceGroup(configuration: groupConfiguration)
         self.group = group
         self.runTask = Task { try await group.run() }
         var iterator = ready.stream.makeAsyncIterator()
@@ -86,8 +91,13 @@ public final class TestDaemon: Sendable {
     public func client() throws -> RPCClient { try RPCClient(socketPath: self.socketPath) }
 
     /// Shuts the daemon down gracefully and waits until it has stopped and its writer has drained.
+    /// Cancelling the waiting task (a test's time limit) cancels the daemon's group.
     public func stop() async throws {
         await self.group.triggerGracefulShutdown()
-        try await self.runTask.value
+        try await withTaskCancellationHandler {
+            try await self.runTask.value
+        } onCancel: {
+            self.runTask.cancel()
+        }
     }
 }

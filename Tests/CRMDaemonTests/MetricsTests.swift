@@ -278,8 +278,8 @@ import Glibc
         "GET \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
     }
 
-    @Test func theHTTPListenerServesTheSameMetrics() async throws {
-        let daemon = try await TestDaemon(metricsListen: "127.0.0.1:0")
+    @Test(.timeLimit(.minutes(1))) func theHTTPListenerServesTheSameMetrics() async throws {
+        let daemon = try await TestDaemon(metricsListen: "127.0.0.1:0", shutdownEscalates: false)
         let port = try #require(daemon.metricsPort)
         let client = try daemon.client()
         let done = try await MetricsTests.runWorkload(client)
@@ -300,14 +300,12 @@ import Glibc
         #expect(both.status == 200)
         #expect(both.body.components(separatedBy: "HTTP/1.1 200 OK").count == 2)
         // A scraper that keeps its connection open (answered once, waiting to send its next request)
-        // does not hold up a graceful stop, which closes the connection.
+        // does not hold up a graceful stop, which closes the connection. The daemon never escalates
+        // to cancellation here, so a connection that held it up would hang the test to its limit.
         let lingering = try await MetricsTests.keptAlive(port: port)
         defer { close(lingering.fd) }
         #expect(lingering.status == 200)
-        let clock = ContinuousClock()
-        let stopping = clock.now
         try await daemon.stop()
-        #expect(clock.now - stopping < .seconds(3))
         let closed = try await onOwnThread { () -> Int in
             var byte: UInt8 = 0
             return recv(lingering.fd, &byte, 1, 0)
