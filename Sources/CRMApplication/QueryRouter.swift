@@ -285,13 +285,18 @@ public final class QueryRouter: Sendable, ReadsStorage {
         guard let index = self.queryOwners["customer.get"] else {
             throw Rejection(.unknownCommand, "unknown method customer.get")
         }
-        var profile = try self.runner.query(index, method: "customer.get", params: params, txn)
-        guard let id = profile["customer_id"]?.stringValue else { return profile }
+        let profile = try self.runner.query(index, method: "customer.get", params: params, txn)
+        // The rendered profile stays text: its members are indexed once and the blocks are written
+        // in among them (no parse of the whole document, nor a tree written out again).
+        guard var document = try? JSONDocument(canonical: profile.serialized()) else {
+            throw Rejection(.internalError, "the profile read model rendered a document that is not canonical JSON")
+        }
+        guard let id = document["customer_id"]?.stringValue else { return profile }
         let value = try? self.runner.servingProjector(named: "value", txn) as? ValueProjector
-        profile["value"] = try value?.valueBlock(of: id, asOf: nil, txn) ?? .null
+        document["value"] = try value?.valueBlock(of: id, asOf: nil, txn) ?? .null
         let feedback = try? self.runner.servingProjector(named: "feedback", txn) as? FeedbackProjector
-        profile["feedback"] = try feedback?.feedbackBlock(of: id, txn) ?? .null
-        return profile
+        document["feedback"] = try feedback?.feedbackBlock(of: id, txn) ?? .null
+        return .serialized(SerializedJSON(document.serialized()))
     }
 
     /// `segment.members` and `segment.preview`, from the segment read model, or — for what it keeps no

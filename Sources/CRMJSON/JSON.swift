@@ -49,17 +49,27 @@ extension JSON {
         return try? JSON.parse(text.bytes)
     }
 
-    /// The member `key` of an object, or `nil` for a missing member or a non-object.
+    /// The member `key` of an object, or `nil` for a missing member or a non-object. Serialized
+    /// object text stays text (``JSONDocument``): a member is read by parsing its value alone, and set
+    /// by copying the other members' text around the new one.
     public subscript(key: String) -> JSON? {
         get {
             switch self {
             case .object(let members): return members[key]
-            case .serialized: return self.parsedText?[key]
+            case .serialized(let text):
+                if let document = try? JSONDocument(canonical: text.bytes) { return document[key] }
+                return self.parsedText?[key]
             default: return nil
             }
         }
         set {
-            if case .serialized = self, let parsed = self.parsedText { self = parsed }
+            if case .serialized(let text) = self {
+                if var document = try? JSONDocument(canonical: text.bytes) {
+                    document[key] = newValue
+                    return self = .serialized(SerializedJSON(document.serialized()))
+                }
+                if let parsed = self.parsedText { self = parsed }
+            }
             guard case .object(var members) = self else { return }
             // Drop this value's reference first, so `members` is unique and is not copied on write.
             self = .null

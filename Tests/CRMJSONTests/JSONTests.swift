@@ -131,6 +131,31 @@ import Testing
         #expect(document.serialized() == full.serialized())
     }
 
+    /// A reply that adds a block to a rendered document (`customer.get`'s `value`) keeps it text: the
+    /// member accessors of `JSON.serialized` read and write through a document, with the bytes of a
+    /// full parse.
+    @Test func serializedTextStaysTextWhenAMemberIsSet() throws {
+        let bytes = Self.document.serialized()
+        var text = JSON.serialized(SerializedJSON(bytes))
+        var full = try JSON.parse(bytes)
+        #expect(text["customer_id"] == "c1")
+        #expect(text["name"]?["last"] == "Lo\"ve\\lace")
+        #expect(text["missing"] == nil)
+        for (key, value) in [("value", ["clv": 12.5] as JSON), ("feedback", nil), ("tags", nil), ("aaa", [])] {
+            text[key] = value
+            full[key] = value
+        }
+        guard case .serialized(let changed) = text else {
+            Issue.record("a member set on serialized text parsed it: \(text)")
+            return
+        }
+        #expect(changed.bytes == full.serialized())
+        // Serialized text that is not an object is parsed and left without the member, as before.
+        var array = JSON.serialized(SerializedJSON(Array("[1,2]".utf8)))
+        array["a"] = 1
+        #expect(array == [1, 2])
+    }
+
     @Test func anEmptyObjectTakesMembers() throws {
         var document = try JSONDocument(canonical: Array("{}".utf8))
         #expect(document.serialized() == Array("{}".utf8))
