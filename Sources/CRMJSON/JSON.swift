@@ -66,7 +66,8 @@ extension JSON {
             if case .serialized(let text) = self {
                 if var document = try? JSONDocument(canonical: text.bytes) {
                     document[key] = newValue
-                    return self = .serialized(SerializedJSON(document.serialized()))
+                    self = .serialized(SerializedJSON(document.serialized()))
+                    return
                 }
                 if let parsed = self.parsedText { self = parsed }
             }
