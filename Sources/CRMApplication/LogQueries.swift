@@ -72,7 +72,7 @@ struct LogQueries: Sendable, ReadsStorage {
         /// plain text (rather than a header); `nil` to show it as stored.
         func shown(_ pii: UnsafeRawBufferPointer, of event: RecordedEvent) -> (text: [UInt8], opened: Bool)? {
             if case .stored = self { return nil }
-            guard let header = PiiEnvelope.header(pii) else { return nil }
+            // Opened first: the header is read only for what is shown in place of the plain text.
             if case .opened(let keys) = self,
                 let opened = PiiEnvelope.open(
                     pii, keys: keys, stream: event.stream, streamVersion: event.streamVersion, type: event.type
@@ -80,6 +80,7 @@ struct LogQueries: Sendable, ReadsStorage {
             {
                 return (opened, true)
             }
+            guard let header = PiiEnvelope.header(pii) else { return nil }
             var members: [String: JSON] = ["fields": .strings(header.fields), "kid": .string(header.kid)]
             let keys: (any PiiKeys)? =
                 switch self {
