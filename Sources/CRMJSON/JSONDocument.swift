@@ -10,7 +10,8 @@ extension JSON: JSONMembers {}
 
 /// A stored JSON object changed in place: its canonical text, and the members set since it was read.
 ///
-/// Read models keep documents as canonical JSON and change a few members per event. A document
+/// Replies pass on rendered documents as canonical text and add a few members to them (`customer.get`
+/// its value and feedback blocks; ``JSON``'s member accessors on serialized text). A document
 /// indexes the top level of the text once (where each member's value lies), parses a member only
 /// when it is read, and writes the members that were not set back verbatim, so neither reading nor
 /// writing costs a parse or serialization of the whole document. ``serialized()`` gives exactly the
