@@ -132,8 +132,16 @@ enum ValueModel {
         return total
     }
 
-    /// `value` rounded to 4 decimals, as text.
-    static func text(_ value: Double) -> String { String(format: "%.4f", value) }
+    /// `value` rounded to 4 decimals, as text: C's `%.4f`, formatted with `vsnprintf` into a stack
+    /// buffer (what `String(format:)` gives, without Foundation's formatter, which was 3.5 % of a
+    /// `customer.get`).
+    static func text(_ value: Double) -> String {
+        withUnsafeTemporaryAllocation(of: CChar.self, capacity: 352) { buffer in
+            let count = withVaList([value]) { vsnprintf(buffer.baseAddress, buffer.count, "%.4f", $0) }
+            guard count >= 0, Int(count) < buffer.count else { return String(format: "%.4f", value) }
+            return String(decoding: UnsafeRawBufferPointer(start: buffer.baseAddress, count: Int(count)), as: UTF8.self)
+        }
+    }
 }
 
 extension ValueModelFitted {

@@ -15,6 +15,23 @@ import Testing
 
     /// lifetimes 0.11.3 gives −42.08399528602993 (`BetaGeoFitter._negative_log_likelihood` × 6) and
     /// −17.0686383108675 (`GammaGammaFitter`, × 4) for these inputs at the CDNOW parameters.
+    /// The predictions' text is C's `%.4f`, as Foundation's `String(format:)` wrote it before.
+    @Test func predictionsReadAsFoundationFormattedThem() {
+        let edges: [Double] = [
+            0, -0.0, 1, -1, 0.00005, 0.00015, 0.00025, 2.5e-5, 1.23455, 0.99995, 123_456.78905, 1e-300, 1e300,
+            -1e300, .greatestFiniteMagnitude, -.greatestFiniteMagnitude, .leastNonzeroMagnitude, .infinity,
+            -.infinity, .nan,
+        ]
+        // Binary fractions (exact halves at the fifth decimal among them), spread over magnitudes.
+        let spread = (0..<2_000).map { (index: Int) -> Double in
+            let numerator = Double(index * 7_919 % 100_003 - 50_000)
+            return numerator / Double(1 << (index % 41))
+        }
+        for value in edges + spread {
+            #expect(ValueModel.text(value) == String(format: "%.4f", value), "\(value)")
+        }
+    }
+
     @Test func logLikelihoodsMatchLifetimes() {
         let bgnbd = BGNBDParameters(r: 0.243, alpha: 4.414, a: 0.793, b: 2.426)
         #expect(abs(ValueFit.bgnbdLogLikelihood(bgnbd, Self.inputs) - -42.08399528602993) < 1e-9)
