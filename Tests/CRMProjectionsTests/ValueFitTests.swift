@@ -13,8 +13,6 @@ import Testing
         ModelInputs(x: 0, tx: 0, T: 2, mean: 0), ModelInputs(x: 3, tx: 20, T: 25, mean: 60),
     ]
 
-    /// lifetimes 0.11.3 gives −42.08399528602993 (`BetaGeoFitter._negative_log_likelihood` × 6) and
-    /// −17.0686383108675 (`GammaGammaFitter`, × 4) for these inputs at the CDNOW parameters.
     /// The predictions' text is C's `%.4f`, as Foundation's `String(format:)` wrote it before.
     @Test func predictionsReadAsFoundationFormattedThem() {
         let edges: [Double] = [
@@ -32,6 +30,8 @@ import Testing
         }
     }
 
+    /// lifetimes 0.11.3 gives −42.08399528602993 (`BetaGeoFitter._negative_log_likelihood` × 6) and
+    /// −17.0686383108675 (`GammaGammaFitter`, × 4) for these inputs at the CDNOW parameters.
     @Test func logLikelihoodsMatchLifetimes() {
         let bgnbd = BGNBDParameters(r: 0.243, alpha: 4.414, a: 0.793, b: 2.426)
         #expect(abs(ValueFit.bgnbdLogLikelihood(bgnbd, Self.inputs) - -42.08399528602993) < 1e-9)
