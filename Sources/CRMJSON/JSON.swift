@@ -16,8 +16,9 @@ public enum JSON: Sendable, Hashable {
     case object([String: JSON])
     /// A value already serialized canonically, written out verbatim by ``JSON/serialized()``. Replies
     /// use it to pass on stored bytes (profiles, event envelopes) without parsing them; the parser
-    /// never produces it. The accessors parse it when asked (see ``JSON/materialized``), but `==`
-    /// and pattern matching see the case as it is.
+    /// never produces it. The accessors read it when asked (see ``JSON/materialized``), and setting a
+    /// member of object text keeps it text (see ``subscript(key:)``); `==` and pattern matching see
+    /// the case as it is.
     case serialized(SerializedJSON)
 }
 
@@ -34,7 +35,7 @@ public struct SerializedJSON: Sendable, Hashable {
 extension JSON {
     /// This value with any ``JSON/serialized(_:)`` text in it parsed into members, for code in the
     /// process that inspects or compares a reply. The member, element, array and object accessors
-    /// below parse serialized text themselves (serialized text is always an object or an array).
+    /// below read serialized text themselves (serialized text is always an object or an array).
     public var materialized: JSON {
         switch self {
         case .serialized, .array, .object: return (try? JSON.parse(self.serialized())) ?? self
