@@ -35,6 +35,12 @@ let package = Package(
             providers: [.apt(["liblmdb-dev"])]
         ),
         .target(name: "LMDB", dependencies: ["CLMDB"], swiftSettings: swiftSettings),
+        // AES-256-GCM with reused cipher contexts (CRMEventStore's AESGCM).
+        .systemLibrary(
+            name: "CLibCrypto",
+            path: "Sources/CLibCrypto",
+            providers: [.apt(["libssl-dev"])]
+        ),
 
         // MARK: - NATS JetStream client (the relay and read replicas)
         .systemLibrary(
@@ -62,7 +68,7 @@ let package = Package(
         .target(
             name: "CRMEventStore",
             dependencies: [
-                "LMDB", "CRMDomain", "CRMJSON",
+                "LMDB", "CRMDomain", "CRMJSON", "CLibCrypto",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings

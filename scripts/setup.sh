@@ -8,11 +8,13 @@ if ! command -v swift >/dev/null 2>&1; then
     exit 1
 fi
 
-# The Debian packages crmd needs: liblmdb-dev (the LMDB C library and header), libnats-dev (the NATS
-# C client, for the relay into JetStream and read replicas) and nats-server (the relay's tests start
-# one on loopback; its systemd unit is not used).
+# The Debian packages crmd needs: liblmdb-dev (the LMDB C library and header), libssl-dev (OpenSSL's
+# libcrypto, for AES-256-GCM of personal data), libnats-dev (the NATS C client, for the relay into
+# JetStream and read replicas) and nats-server (the relay's tests start one on loopback; its systemd
+# unit is not used).
 missing_packages() {
     [ -f /usr/include/lmdb.h ] && ldconfig -p 2>/dev/null | grep -q 'liblmdb\.so' || echo liblmdb-dev
+    [ -f /usr/include/openssl/evp.h ] && ldconfig -p 2>/dev/null | grep -q 'libcrypto\.so ' || echo libssl-dev
     [ -f /usr/include/nats/nats.h ] && ldconfig -p 2>/dev/null | grep -q 'libnats\.so' || echo libnats-dev
     command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || echo nats-server
 }

@@ -92,15 +92,18 @@ public final class RowCipher: Sendable {
         input.append(contentsOf: aad)
         input.append(contentsOf: row)
         var mac = self.nonceMac
-        mac.update(data: input)
-        let nonce = try! AES.GCM.Nonce(data: Array(mac.finalize()).prefix(12))  // 12 bytes: always valid
-        // A 256-bit key and a 12-byte nonce: sealing cannot fail.
-        let box = try! AES.GCM.seal(row, using: key, nonce: nonce, authenticating: aad)
+        input.withUnsafeBytes { mac.update(data: $0) }
+        let nonce = mac.finalize().withUnsafeBytes { Array($0.prefix(AESGCM.nonceSize)) }
         out.append(RowCipher.sealedTag)
         RowCipher.appendVarint(number, to: &out)
         out.append(contentsOf: nonce)
-        out.append(contentsOf: box.ciphertext)
-        out.append(contentsOf: box.tag)
+        row.withUnsafeBytes { row in
+            nonce.withUnsafeBytes { nonce in
+                aad.withUnsafeBytes { aad in
+                    AESGCM.seal(row, key: key, nonce: nonce, authenticating: aad, appendingTo: &out)
+                }
+            }
+        }
         if remember { self.remember(context, Recent(stored: out, number: number, row: row)) }
         return out
     }
@@ -139,11 +142,13 @@ public final class RowCipher: Sendable {
             }
             if remember, let row = self.recalled(stored, context) { return .row(row) }
             guard let key = self.keys.readingKey(number) else { return .unavailable }
-            let body = UnsafeRawBufferPointer(rebasing: stored[offset...])
-            guard let box = try? AES.GCM.SealedBox(combined: body),
-                let opened = try? AES.GCM.open(box, using: key, authenticating: RowCipher.associatedData(context))
+            let nonce = UnsafeRawBufferPointer(rebasing: stored[offset..<(offset + AESGCM.nonceSize)])
+            let sealed = UnsafeRawBufferPointer(rebasing: stored[(offset + AESGCM.nonceSize)...])
+            guard
+                let row = RowCipher.associatedData(context).withUnsafeBytes({ aad in
+                    AESGCM.open(sealed, key: key, nonce: nonce, authenticating: aad)
+                })
             else { return .unavailable }
-            let row = Array(opened)
             if remember { self.remember(context, Recent(stored: Array(stored), number: number, row: row)) }
             return .row(row)
         default:
@@ -191,8 +196,9 @@ public final class RowCipher: Sendable {
     /// without the index key it cannot be guessed by hashing candidates.
     public func indexKey(_ text: String) -> [UInt8] {
         var mac = self.indexMac
-        mac.update(data: Array(text.utf8))
-        return Array(mac.finalize())
+        var text = text
+        text.withUTF8 { mac.update(data: UnsafeRawBufferPointer($0)) }
+        return mac.finalize().withUnsafeBytes { Array($0) }
     }
 
     // MARK: - Varints
