@@ -25,12 +25,10 @@ import Synchronization
 public final class RowCipher: Sendable {
     /// The data keys, by number.
     public let keys: any PiiKeys
-    /// An HMAC-SHA256 keyed with the index key, the key of the keyed hashes that index personal
-    /// values: each value hashes with a copy.
-    private let indexMac: HMAC<SHA256>
-    /// An HMAC-SHA256 keyed with the nonce key, HMAC-SHA256(index key, `crmd-row-nonce-v1`): each row
-    /// hashes with a copy (keying an HMAC costs more than hashing a row).
-    private let nonceMac: HMAC<SHA256>
+    /// HMAC-SHA256 keyed with the index key, the key of the keyed hashes that index personal values.
+    private let indexMac: HMACSHA256
+    /// HMAC-SHA256 keyed with the nonce key, HMAC-SHA256(index key, `crmd-row-nonce-v1`).
+    private let nonceMac: HMACSHA256
     /// Rows recently sealed or opened with `remember`, by context: a row read back right after it was
     /// written (the decision state reads a customer for `decide`, then again to fold the event) is not
     /// decrypted again. Entries of a deleted key are dropped with it (``forget(_:)``).
@@ -58,9 +56,9 @@ public final class RowCipher: Sendable {
     /// A cipher over `keys`, indexing personal values under `indexKey`.
     public init(keys: any PiiKeys, indexKey: SymmetricKey) {
         self.keys = keys
-        self.indexMac = HMAC<SHA256>(key: indexKey)
+        self.indexMac = HMACSHA256(key: indexKey)
         let nonceKey = HMAC<SHA256>.authenticationCode(for: Array("crmd-row-nonce-v1".utf8), using: indexKey)
-        self.nonceMac = HMAC<SHA256>(key: SymmetricKey(data: nonceKey))
+        self.nonceMac = HMACSHA256(key: SymmetricKey(data: nonceKey))
     }
 
     /// The first byte of a row stored without a key.
@@ -85,15 +83,13 @@ public final class RowCipher: Sendable {
             return out
         }
         let aad = RowCipher.associatedData(context)
-        // One buffer, one update: each call into the generic HMAC costs more than hashing these bytes.
+        // One buffer, one update.
         var input = [UInt8]()
         input.reserveCapacity(8 + aad.count + row.count)
         withUnsafeBytes(of: number.bigEndian) { input.append(contentsOf: $0) }
         input.append(contentsOf: aad)
         input.append(contentsOf: row)
-        var mac = self.nonceMac
-        input.withUnsafeBytes { mac.update(data: $0) }
-        let nonce = mac.finalize().withUnsafeBytes { Array($0.prefix(AESGCM.nonceSize)) }
+        let nonce = Array(input.withUnsafeBytes { self.nonceMac.code($0) }.prefix(AESGCM.nonceSize))
         out.append(RowCipher.sealedTag)
         RowCipher.appendVarint(number, to: &out)
         out.append(contentsOf: nonce)
@@ -195,10 +191,8 @@ public final class RowCipher: Sendable {
     /// the index key, 32 bytes. Equal values give equal keys; the value cannot be read back, and
     /// without the index key it cannot be guessed by hashing candidates.
     public func indexKey(_ text: String) -> [UInt8] {
-        var mac = self.indexMac
         var text = text
-        text.withUTF8 { mac.update(data: UnsafeRawBufferPointer($0)) }
-        return mac.finalize().withUnsafeBytes { Array($0) }
+        return text.withUTF8 { self.indexMac.code(UnsafeRawBufferPointer($0)) }
     }
 
     // MARK: - Varints

@@ -3,9 +3,9 @@ import Testing
 
 @testable import CRMEventStore
 
-/// crmd's AES-256-GCM (libcrypto, reused contexts) against swift-crypto's: the same bytes both ways,
-/// so envelopes and rows written with either open with the other.
-@Suite struct AESGCMTests {
+/// crmd's AES-256-GCM and HMAC-SHA256 (libcrypto, reused contexts) against swift-crypto's: the same
+/// bytes both ways, so envelopes, rows and index keys written with either read with the other.
+@Suite struct LibCryptoTests {
     /// Seals `plaintext` with crmd's AES-GCM: ciphertext ‖ tag.
     func seal(_ plaintext: [UInt8], _ key: SymmetricKey, _ nonce: [UInt8], _ aad: [UInt8]) -> [UInt8] {
         var out: [UInt8] = [0xAA]  // appended after what `out` holds
@@ -82,5 +82,36 @@ import Testing
             return await group.reduce(into: [Bool]()) { $0.append($1) }
         }
         #expect(results.allSatisfy { $0 })
+    }
+
+    @Test func hmacCodesAreSwiftCryptos() async {
+        var generator = SystemRandomNumberGenerator()
+        for keyLength in [16, 32, 64, 100] {
+            let key = SymmetricKey(data: (0..<keyLength).map { _ in UInt8.random(in: 0...255, using: &generator) })
+            let mac = HMACSHA256(key: key)
+            for length in [0, 1, 55, 56, 63, 64, 65, 200, 4_096] {
+                let data = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
+                let ours = data.withUnsafeBytes { mac.code($0) }
+                #expect(
+                    ours == Array(HMAC<SHA256>.authenticationCode(for: data, using: key)), "\(keyLength), \(length)")
+            }
+        }
+        // Concurrent callers each get their own context.
+        let key = SymmetricKey(size: .bits256)
+        let mac = HMACSHA256(key: key)
+        let inputs = (0..<64).map { Array("address-\($0)@example.com".utf8) }
+        let expected = inputs.map { Array(HMAC<SHA256>.authenticationCode(for: $0, using: key)) }
+        let agree = await withTaskGroup(of: Bool.self) { group in
+            for round in 0..<32 {
+                group.addTask {
+                    (0..<64).allSatisfy { index in
+                        let input = inputs[(index + round) % 64]
+                        return input.withUnsafeBytes { mac.code($0) } == expected[(index + round) % 64]
+                    }
+                }
+            }
+            return await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        #expect(agree.allSatisfy { $0 })
     }
 }
