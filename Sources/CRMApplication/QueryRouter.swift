@@ -282,21 +282,17 @@ public final class QueryRouter: Sendable, ReadsStorage {
 
     /// ``customerWithValue(_:)`` in `txn`.
     func customerWithValue(_ params: JSON?, _ txn: Transaction) throws -> JSON {
-        guard let index = self.queryOwners["customer.get"] else {
-            throw Rejection(.unknownCommand, "unknown method customer.get")
+        guard let profiles = try self.runner.servingProjector(named: "customers", txn) as? CustomerProfileProjector
+        else { throw Rejection(.internalError, "the customer profile read model is missing") }
+        // The blocks are written into the profile's text as it is rendered from its rows.
+        return try profiles.getQuery(params, txn) { id in
+            let value = try? self.runner.servingProjector(named: "value", txn) as? ValueProjector
+            let feedback = try? self.runner.servingProjector(named: "feedback", txn) as? FeedbackProjector
+            return ProfileBlocks(
+                feedback: (try feedback?.feedbackBlock(of: id, txn) ?? .null).serialized(),
+                value: (try value?.valueBlock(of: id, asOf: nil, txn) ?? .null).serialized()
+            )
         }
-        let profile = try self.runner.query(index, method: "customer.get", params: params, txn)
-        // The rendered profile stays text: its members are indexed once and the blocks are written
-        // in among them (no parse of the whole document, nor a tree written out again).
-        guard var document = try? JSONDocument(canonical: profile.serialized()) else {
-            throw Rejection(.internalError, "the profile read model rendered a document that is not canonical JSON")
-        }
-        guard let id = document["customer_id"]?.stringValue else { return profile }
-        let value = try? self.runner.servingProjector(named: "value", txn) as? ValueProjector
-        document["value"] = try value?.valueBlock(of: id, asOf: nil, txn) ?? .null
-        let feedback = try? self.runner.servingProjector(named: "feedback", txn) as? FeedbackProjector
-        document["feedback"] = try feedback?.feedbackBlock(of: id, txn) ?? .null
-        return .serialized(SerializedJSON(document.serialized()))
     }
 
     /// `segment.members` and `segment.preview`, from the segment read model, or — for what it keeps no

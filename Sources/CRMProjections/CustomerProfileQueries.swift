@@ -15,15 +15,23 @@ extension CustomerProfileProjector {
     ///
     /// Rejections: `missing_field`/`invalid_field` `customer_id`, unknown fields, `not_found` for an
     /// unknown customer, `customer_merged` (with `details.merged_into`) for a merged one.
-    func getQuery(_ json: JSON?, _ txn: Transaction) throws -> JSON {
+    ///
+    /// `blocks` gives the `feedback` and `value` members of a customer that has a profile (see
+    /// ``ProfileRowRenderer/render(_:personalUnavailable:blocks:)``); they are written in place.
+    public func getQuery(
+        _ json: JSON?,
+        _ txn: Transaction,
+        blocks: ((_ customerID: String) throws -> ProfileBlocks)? = nil
+    ) throws -> JSON {
         var params = try Params(json)
         let customerID = try params.identifier("customer_id", required: true)!
         try params.finish()
         // The profile is rendered from its rows in place; a merged one is decoded for its rejection,
         // a damaged one for its storage error.
         let rendered = try self.withProfileRows(customerID, txn) { rows, unavailable -> [UInt8]? in
-            ProfileRowRenderer.isMerged(rows)
-                ? nil : try? ProfileRowRenderer.render(rows, personalUnavailable: unavailable)
+            guard !ProfileRowRenderer.isMerged(rows) else { return nil }
+            let members = try blocks?(customerID)
+            return try? ProfileRowRenderer.render(rows, personalUnavailable: unavailable, blocks: members)
         }
         guard let rendered else { throw Rejection.notFound("customer_id", "customer", customerID) }
         if let text = rendered { return .serialized(SerializedJSON(text)) }
@@ -31,7 +39,12 @@ extension CustomerProfileProjector {
             throw Rejection.notFound("customer_id", "customer", customerID)
         }
         if profile.state == "merged" { throw Self.merged(profile) }
-        return profile.document(stats)
+        var document = profile.document(stats)
+        if let members = try blocks?(customerID) {
+            document["feedback"] = .serialized(SerializedJSON(members.feedback))
+            document["value"] = .serialized(SerializedJSON(members.value))
+        }
+        return document
     }
 
     // MARK: - customer.find

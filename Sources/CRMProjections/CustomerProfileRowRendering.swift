@@ -19,12 +19,19 @@ enum ProfileRowRenderer {
     ///
     /// With `personalUnavailable` (the personal row could not be opened: an empty one stands in) the
     /// document says so in `pii_unavailable: true`.
-    static func render(_ row: UnsafeRawBufferPointer, personalUnavailable: Bool = false) throws(RowFault) -> [UInt8] {
+    ///
+    /// With `blocks`, the document carries `feedback` and `value` from other read models (`customer.get`);
+    /// without, it has no `feedback` and `value` is `null`.
+    static func render(
+        _ row: UnsafeRawBufferPointer,
+        personalUnavailable: Bool = false,
+        blocks: ProfileBlocks? = nil
+    ) throws(RowFault) -> [UInt8] {
         var cursor = RowCursor(row)
         let index = try RowIndex(&cursor)
         var writer = DocumentWriter(row: row)
         defer { writer.out.deallocate() }
-        try writer.write(index, personalUnavailable: personalUnavailable)
+        try writer.write(index, personalUnavailable: personalUnavailable, blocks: blocks)
         return writer.out.array()
     }
 
@@ -42,6 +49,19 @@ enum ProfileRowRenderer {
             let state = try? cursor.string()
         else { return false }
         return cursor.equals(state, "merged")
+    }
+}
+
+/// The members of a `customer.get` profile that other read models give: each a canonical JSON text.
+public struct ProfileBlocks: Sendable {
+    /// `feedback`: the feedback read model's block, or `null`.
+    public var feedback: [UInt8]
+    /// `value`: the value read model's block, or `null`.
+    public var value: [UInt8]
+
+    public init(feedback: [UInt8], value: [UInt8]) {
+        self.feedback = feedback
+        self.value = value
     }
 }
 
@@ -579,7 +599,7 @@ private struct DocumentWriter {
         self.raw("}")
     }
 
-    mutating func write(_ index: RowIndex, personalUnavailable: Bool) throws(RowFault) {
+    mutating func write(_ index: RowIndex, personalUnavailable: Bool, blocks: ProfileBlocks?) throws(RowFault) {
         var cursor = RowCursor(self.row)
         self.raw(#"{"address":"#)
         cursor.offset = index.address
@@ -676,7 +696,12 @@ private struct DocumentWriter {
             self.bool(flags & 1 != 0)
             self.raw("}")
         }
-        self.raw(#"],"job_title":"#)
+        self.raw("]")
+        if let blocks {
+            self.raw(#","feedback":"#)
+            self.out.append(blocks.feedback)
+        }
+        self.raw(#","job_title":"#)
         self.string(index.jobTitle)
         self.raw(#","lead_status":"#)
         self.string(index.leadStatus)
@@ -764,7 +789,9 @@ private struct DocumentWriter {
         self.string(index.tier)
         self.raw(#","updated_at":"#)
         self.time(index.updatedAt)
-        self.raw(#","value":null,"version":"#)
+        self.raw(#","value":"#)
+        if let blocks { self.out.append(blocks.value) } else { self.raw("null") }
+        self.raw(#","version":"#)
         self.int(Int64(truncatingIfNeeded: index.version))
         self.raw("}")
     }

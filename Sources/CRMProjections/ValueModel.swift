@@ -132,15 +132,42 @@ enum ValueModel {
         return total
     }
 
-    /// `value` rounded to 4 decimals, as text: C's `%.4f`, formatted with `vsnprintf` into a stack
-    /// buffer (what `String(format:)` gives, without Foundation's formatter, which was 3.5 % of a
-    /// `customer.get`).
+    /// `value` rounded to 4 decimals, as text: C's `%.4f` (what `String(format:)` gives, without
+    /// Foundation's formatter, which was 3.5 % of a `customer.get`). Below 10¹⁴ in magnitude the digits
+    /// are worked out exactly from the binary value, rounding a tie to even as C does; beyond, and for
+    /// infinities and NaN, `vsnprintf` writes them into a stack buffer.
     static func text(_ value: Double) -> String {
-        withUnsafeTemporaryAllocation(of: CChar.self, capacity: 352) { buffer in
+        if let exact = Self.fourDecimals(value) { return exact }
+        return withUnsafeTemporaryAllocation(of: CChar.self, capacity: 352) { buffer in
             let count = withVaList([value]) { vsnprintf(buffer.baseAddress, buffer.count, "%.4f", $0) }
             guard count >= 0, Int(count) < buffer.count else { return String(format: "%.4f", value) }
             return String(decoding: UnsafeRawBufferPointer(start: buffer.baseAddress, count: Int(count)), as: UTF8.self)
         }
+    }
+
+    /// ``text(_:)`` of a finite `value` below 10¹⁴ in magnitude, else `nil`: |value| × 10⁴ rounded to
+    /// the nearest integer (a tie to even) in 128-bit integer arithmetic on the value's significand
+    /// and exponent, which are exact.
+    private static func fourDecimals(_ value: Double) -> String? {
+        guard value.isFinite, value.magnitude < 1e14 else { return nil }
+        var scaled: UInt128 = 0
+        if value != 0 {
+            let significand = UInt128(value.significandBitPattern | (value.isNormal ? 1 << 52 : 0))
+            let exponent = value.isNormal ? Int(value.exponent) - 52 : -1074
+            if exponent >= 0 {
+                scaled = (significand << exponent) * 10_000  // < 10¹⁸: no overflow
+            } else if -exponent < 128 {
+                let product = significand * 10_000  // < 2⁶⁷
+                let shift = UInt128(-exponent)
+                scaled = product >> shift
+                let remainder = product & ((1 << shift) - 1)
+                let half: UInt128 = 1 << (shift - 1)
+                if remainder > half || (remainder == half && scaled & 1 == 1) { scaled += 1 }
+            }  // else below 2⁻⁶⁰ (its product with 10⁴ under half of the 2^-exponent unit): 0
+        }
+        let fraction = String(scaled % 10_000)
+        let sign = value.sign == .minus ? "-" : ""
+        return sign + String(scaled / 10_000) + "." + String(repeating: "0", count: 4 - fraction.count) + fraction
     }
 }
 

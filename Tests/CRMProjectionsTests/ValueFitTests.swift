@@ -18,14 +18,24 @@ import Testing
         let edges: [Double] = [
             0, -0.0, 1, -1, 0.00005, 0.00015, 0.00025, 2.5e-5, 1.23455, 0.99995, 123_456.78905, 1e-300, 1e300,
             -1e300, .greatestFiniteMagnitude, -.greatestFiniteMagnitude, .leastNonzeroMagnitude, .infinity,
-            -.infinity, .nan,
+            -.infinity, .nan, -.leastNonzeroMagnitude, .leastNormalMagnitude, 1e14, -1e14, 99_999_999_999_999.99,
+            99_999_999_999_999.995, 1e14.nextDown, 9_007_199_254_740_993, 0.5, 1.5, 2.5, 0.000049999999999999996,
         ]
         // Binary fractions (exact halves at the fifth decimal among them), spread over magnitudes.
         let spread = (0..<2_000).map { (index: Int) -> Double in
             let numerator = Double(index * 7_919 % 100_003 - 50_000)
             return numerator / Double(1 << (index % 41))
         }
-        for value in edges + spread {
+        // Decimals of five places (near ties, not exact ones) and any bit pattern at all, from a fixed
+        // sequence (a 64-bit LCG).
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func next() -> UInt64 {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return state
+        }
+        let decimals = (0..<3_000).map { _ in Double(Int64(bitPattern: next()) % 10_000_000_000) / 100_000 }
+        let patterns = (0..<3_000).map { _ in Double(bitPattern: next()) }
+        for value in edges + spread + decimals + patterns {
             #expect(ValueModel.text(value) == String(format: "%.4f", value), "\(value)")
         }
     }
