@@ -118,24 +118,65 @@ struct CustomerValue {
         return ("inactive", nil)
     }
 
-    /// The value block.
-    var json: JSON {
+    /// The value block as canonical JSON text, with the texts `rfm` and `predicted` in their places:
+    /// written straight, members in key order, rather than built as a tree and serialized (it is part
+    /// of every `customer.get`).
+    func text(rfm: [UInt8], predicted: [UInt8]) -> [UInt8] {
         let (status, churnedOn) = self.status
-        func money(_ pick: (Sums) -> Int128?) -> JSON {
-            .object(self.byCurrency.mapValues { sums in pick(sums).map { .string(Self.format($0)) } ?? .null })
+        // Currency codes in UTF-8 order, as canonical JSON orders keys.
+        let currencies = self.byCurrency.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        var out: [UInt8] = []
+        out.reserveCapacity(512 + rfm.count + predicted.count)
+        func raw(_ text: StaticString) {
+            out.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
         }
-        return [
-            "as_of_date": .string(self.asOf.text), "status": .string(status), "orders": .int(Int64(self.orders)),
-            "first_order_date": .string(self.first?.text), "last_order_date": .string(self.last?.text),
-            "gross": money(\.gross), "refunds": money(\.refunds), "revenue": money { $0.gross - $0.refunds },
-            "aov": money { Self.divided($0.gross - $0.refunds, by: Int128($0.orders), toUnits: 1_000_000) },
-            "margin": money(\.margin), "clv_historical": money { $0.gross - $0.refunds },
-            "rfm": .null, "predicted": .null,
-            "churn": [
-                "churned": .bool(status == "churned"), "churned_on": .string(churnedOn?.text),
-                "marked": .bool(self.mark != nil),
-            ],
-        ]
+        func string(_ text: String?) {
+            if let text { JSON.writeString(text, into: &out) } else { raw("null") }
+        }
+        func money(_ pick: (Sums) -> Int128?) {
+            raw("{")
+            for (index, currency) in currencies.enumerated() {
+                if index > 0 { raw(",") }
+                JSON.writeString(currency, into: &out)
+                raw(":")
+                string(self.byCurrency[currency].flatMap(pick).map(Self.format))
+            }
+            raw("}")
+        }
+        raw(#"{"aov":"#)
+        money { Self.divided($0.gross - $0.refunds, by: Int128($0.orders), toUnits: 1_000_000) }
+        raw(#","as_of_date":"#)
+        string(self.asOf.text)
+        raw(#","churn":{"churned":"#)
+        raw(status == "churned" ? "true" : "false")
+        raw(#","churned_on":"#)
+        string(churnedOn?.text)
+        raw(#","marked":"#)
+        raw(self.mark != nil ? "true" : "false")
+        raw(#"},"clv_historical":"#)
+        money { $0.gross - $0.refunds }
+        raw(#","first_order_date":"#)
+        string(self.first?.text)
+        raw(#","gross":"#)
+        money(\.gross)
+        raw(#","last_order_date":"#)
+        string(self.last?.text)
+        raw(#","margin":"#)
+        money(\.margin)
+        raw(#","orders":"#)
+        JSON.writeInt(Int64(self.orders), into: &out)
+        raw(#","predicted":"#)
+        out.append(contentsOf: predicted)
+        raw(#","refunds":"#)
+        money(\.refunds)
+        raw(#","revenue":"#)
+        money { $0.gross - $0.refunds }
+        raw(#","rfm":"#)
+        out.append(contentsOf: rfm)
+        raw(#","status":"#)
+        string(status)
+        raw("}")
+        return out
     }
 
     /// `value ÷ divisor` rounded half to even to a multiple of `toUnits` (10⁻⁸ units: 1 keeps every

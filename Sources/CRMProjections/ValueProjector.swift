@@ -215,11 +215,10 @@ public struct ValueProjector: Projector {
     /// its predictions by the latest value model of its currencies.
     func block(of customerID: String, asOf day: BusinessDay, _ clock: ValueClock, _ txn: Transaction) throws -> JSON {
         let orders = try self.orders(of: customerID, txn)
-        var json = CustomerValue(orders: orders, mark: try self.mark(of: customerID, txn), asOf: day, clock).json
-        json["rfm"] = try self.snapshotBlock(of: customerID, asOf: day, txn)
-        json["predicted"] = try self.predictedBlock(
-            CustomerValue.counted(orders, asOf: day, clock), asOf: day, clock, txn)
-        return json
+        let value = CustomerValue(orders: orders, mark: try self.mark(of: customerID, txn), asOf: day, clock)
+        let rfm = try self.snapshotBlock(of: customerID, asOf: day, txn)
+        let predicted = try self.predictedBlock(CustomerValue.counted(orders, asOf: day, clock), asOf: day, clock, txn)
+        return .serialized(SerializedJSON(value.text(rfm: rfm.serialized(), predicted: predicted.serialized())))
     }
 
     /// The profile's `predicted` block: by the latest model of the reporting currency, else of the
