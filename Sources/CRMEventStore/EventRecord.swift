@@ -347,3 +347,45 @@ struct RecordReader {
         String(decoding: try self.field(), as: UTF8.self)
     }
 }
+
+extension EventRecord {
+    /// One string member of a stored event's personal data, read without decoding the event.
+    public enum PersonalString: Sendable, Hashable {
+        /// The member as the event's decoder reads it (`nil`: absent, not a string, or the data could
+        /// not be opened — its key is gone — as a whole decode would give it).
+        case read(String?)
+        /// The record is not of the type expected, nor in its type's current schema version (an
+        /// upcaster may move the member), or its personal data does not parse here: decode the event
+        /// whole.
+        case decodeWhole
+    }
+
+    /// The string member `name` of the personal data of `record`, an event of type `type`, opened with
+    /// `keys`: for a reader that needs one personal field of an event (a timeline's subject) rather
+    /// than the typed event.
+    public static func personalString(
+        _ record: UnsafeRawBufferPointer,
+        type: String,
+        member name: StaticString,
+        keys: (any PiiKeys)?
+    ) throws(EventRecordError) -> PersonalString {
+        let (envelope, _, stored) = try EventRecord.decodeEnvelope(record)
+        guard envelope.type == type, envelope.schemaVersion == EventSchema.currentVersion(of: type) else {
+            return .decodeWhole
+        }
+        guard PiiEnvelope.isEnvelope(stored) else { return EventRecord.personalString(stored, name) }
+        guard let parts = PiiEnvelope.Parts(stored),
+            let opened = PiiEnvelope.open(
+                stored, parts, keys: keys, stream: envelope.stream, streamVersion: envelope.streamVersion,
+                type: envelope.type
+            )
+        else { return .read(nil) }
+        return opened.withUnsafeBytes { EventRecord.personalString($0, name) }
+    }
+
+    /// Member `name` of the plaintext `pii`, as ``PayloadEventDecoder`` reads it.
+    private static func personalString(_ pii: UnsafeRawBufferPointer, _ name: StaticString) -> PersonalString {
+        guard let fields = try? PayloadFields(pii) else { return .decodeWhole }
+        return .read(fields.string(name))
+    }
+}

@@ -325,14 +325,28 @@ public struct CustomerProfileProjector: Projector {
     /// `row`, a timeline entry, with the personal values of its event (at `seq`) when it takes them
     /// from there; without the event's key they stay `nil`.
     func withPersonalData(_ row: TimelineRow, seq: UInt64, _ txn: Transaction) throws -> TimelineRow {
-        guard row.personalInEvent, let events = self.events,
+        guard row.personalInEvent, let events = self.events else { return row }
+        var shown = row
+        // The one member an entry shows is read from the opened personal data, without decoding the
+        // event (a third of a timeline query's time before); other entries decode it whole.
+        if let (type, member) = row.note.personalMember,
+            case .read(let text) = try txn.withValue(
+                events, ProfileKeys.bigEndian(seq),
+                { record in
+                    try EventRecord.personalString(record, type: type, member: member, keys: self.cipher?.keys)
+                }
+            )
+        {
+            shown.note = row.note.withPersonalText(text)
+            return shown
+        }
+        guard
             let event = try txn.withValue(
                 events, ProfileKeys.bigEndian(seq),
                 { record in
                     try EventRecord.decode(record, keys: self.cipher?.keys)
                 })
         else { return row }
-        var shown = row
         shown.note = row.note.withPersonalData(from: event)
         return shown
     }

@@ -101,6 +101,31 @@ enum TimelineNote: Hashable {
         }
     }
 
+    /// The type of this entry's event and the member of its personal data that the entry shows, when
+    /// that is one string (``withPersonalText(_:)``); `nil` for entries that show none or need the
+    /// event (``withPersonalData(from:)``).
+    var personalMember: (type: String, member: StaticString)? {
+        switch self {
+        case .activity: (EventType.activityLogged, "subject")
+        case .dealCreated: (SalesEventType.dealCreated, "name")
+        case .ticketOpened: (ServiceEventType.ticketOpened, "subject")
+        default: nil
+        }
+    }
+
+    /// The entry with `text`, its event's ``personalMember``, as what it shows: what
+    /// ``withPersonalData(from:)`` gives for that event.
+    func withPersonalText(_ text: String?) -> TimelineNote {
+        switch self {
+        case .activity(let id, let type, _, let direction):
+            .activity(activityID: id, type: type, subject: text, direction: direction)
+        case .dealCreated(let id, _, let stage): .dealCreated(dealID: id, name: text, stageID: stage)
+        case .ticketOpened(let id, _, let channel, let priority):
+            .ticketOpened(ticketID: id, subject: text, channel: channel, priority: priority)
+        default: self
+        }
+    }
+
     /// One line for humans.
     var summary: String {
         switch self {

@@ -96,6 +96,11 @@ import Testing
         #expect(profile["name"]?["full"] == "Zebulon Quixotewood")
         #expect(profile["emails"]?[0]?["address"] == "zebulon.q@example.org")
         let timeline = try await client.result("customer.timeline", ["customer_id": "zq"])
+        // The entries' subjects and names are read from their events' opened personal data.
+        let summaries = (timeline["entries"]?.arrayValue ?? []).compactMap { $0["summary"]?.stringValue }
+        for text in ["Call with Zebulon", "Quixotewood visit", "Quixotewood renewal", "Zebulon's printer"] {
+            #expect(summaries.contains { $0.contains(text) }, "\(text) in \(summaries)")
+        }
         let history = try await client.result("customer.history", ["customer_id": "zq"])
         #expect(history["events"]?[0]?["changes"]?["first_name"]?["to"] == "Zebulon")
         let deal = try await client.result("deal.get", ["deal_id": "d1"])

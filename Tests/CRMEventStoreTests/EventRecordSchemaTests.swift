@@ -2,6 +2,7 @@ import CRMDomain
 import CRMEventStore
 import CRMJSON
 import CRMTesting
+import Crypto
 import LMDB
 import Testing
 
@@ -76,5 +77,38 @@ import Testing
             #expect(try store.read(from: 1, limit: 10, txn).map(\.schemaVersion) == [2])
             #expect(try store.verify(from: 1, to: nil, txn).brokenAt == nil)
         }
+    }
+
+    /// A timeline reads one personal member of an event without decoding it: what the whole decode
+    /// gives, opened with the subject's key; nothing without the key; a whole decode asked for when
+    /// the record is of another type or an older schema version.
+    @Test func oneMemberOfThePersonalDataReadsAsTheWholeDecodeGivesIt() throws {
+        let key = SymmetricKey(size: .bits256)
+        let keys = PiiEnvelopeTests.NumberedKeys(keys: [3: key])
+        let current = try EventRecord.upcast(self.v1)
+        #expect(current.schemaVersion > 1)
+        let texts = EventCodec.payloadTexts(current.event)
+        let sealed = try PiiEnvelope.seal(
+            texts.pii, key: key, kid: "c:c1", number: 3, stream: current.stream,
+            streamVersion: current.streamVersion, type: current.type
+        )
+        let record = EventRecord.encode(current, previousHash: EventRecord.genesisHash, texts: (texts.data, sealed))
+        let stored = EventRecord.encode(self.v1, previousHash: EventRecord.genesisHash)
+        func read(_ bytes: [UInt8], type: String = EventType.activityLogged, _ keys: (any PiiKeys)?) throws
+            -> EventRecord.PersonalString
+        {
+            try bytes.withUnsafeBytes { try EventRecord.personalString($0, type: type, member: "subject", keys: keys) }
+        }
+        let whole = try record.withUnsafeBytes { try EventRecord.decode($0, keys: keys) }
+        guard case .customer(.activityLogged(let activity)) = whole.event else {
+            Issue.record("not an activity: \(whole.event)")
+            return
+        }
+        #expect(activity.subject == "Send proposal")
+        #expect(try read(record, keys) == .read("Send proposal"))
+        #expect(try read(record, nil) == .read(nil), "without keys")
+        #expect(try read(record, PiiEnvelopeTests.NumberedKeys(keys: [:])) == .read(nil), "its key gone")
+        #expect(try read(record, type: SalesEventType.dealCreated, keys) == .decodeWhole, "another type")
+        #expect(try read(stored, keys) == .decodeWhole, "schema version 1")
     }
 }
