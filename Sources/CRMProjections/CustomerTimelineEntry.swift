@@ -76,13 +76,8 @@ enum TimelineNote: Hashable {
     /// The note with its personal values left out.
     var withoutPersonalData: TimelineNote {
         switch self {
-        case .activity(let id, let type, _, let direction):
-            .activity(activityID: id, type: type, subject: nil, direction: direction)
-        case .dealCreated(let id, _, let stage): .dealCreated(dealID: id, name: nil, stageID: stage)
-        case .ticketOpened(let id, _, let channel, let priority):
-            .ticketOpened(ticketID: id, subject: nil, channel: channel, priority: priority)
         case .customerUpdated(let updated): .customerUpdated(CustomerUpdated(customerID: updated.customerID))
-        default: self
+        default: self.withPersonalText(nil)
         }
     }
 
