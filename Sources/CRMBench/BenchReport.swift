@@ -139,7 +139,7 @@ struct BenchReport {
             let bound = encryption["bound_percent"]?.doubleValue ?? 10
             for figure in Benchmark.encryptionFigures {
                 self.target(
-                    "encryption's cost to \(figure.name) (median of \(encryption["rounds"]?.intValue ?? 0))",
+                    "encryption's cost to \(figure.name) (median of \(BenchReport.encryptionSamples(encryption)))",
                     encryption["cost"]?[figure.key + "_cost_percent"]?.doubleValue,
                     "<=",
                     bound,
@@ -364,7 +364,7 @@ struct BenchReport {
         if let encryption = self["encryption"] {
             lines.append("")
             lines.append(
-                "encryption (median of \(encryption["rounds"]?.intValue ?? 0))".padding(
+                "encryption (median of \(BenchReport.encryptionSamples(encryption)))".padding(
                     toLength: 34, withPad: " ", startingAt: 0
                 ) + "       plain   encrypted    cost"
             )
@@ -474,6 +474,12 @@ extension BenchReport {
 extension BenchReport {
     /// The table lines of the marketing mode: the segment rounds, the sends with the light load's
     /// latency beside them, and the report.
+    /// How many measurements of each setting the `encryption` section's medians are of: a turn of
+    /// each per round.
+    static func encryptionSamples(_ encryption: JSON) -> Int64 {
+        (encryption["rounds"]?.intValue ?? 0) * (encryption["turns"]?.intValue ?? 1)
+    }
+
     static func marketingLines(_ marketing: JSON) -> [String] {
         var lines = ["marketing: \(grouped(Double(marketing["customers"]?.intValue ?? 0))) customers"]
         for round in marketing["segment"]?["rounds"]?.arrayValue ?? [] {

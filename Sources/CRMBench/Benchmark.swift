@@ -21,6 +21,8 @@ struct BenchSettings {
     var marketingCustomers: Int
     /// Start-ups of the rebuild mode that refold the decision state.
     var refolds: Int = 3
+    /// Measurements of each setting per round of the encryption mode.
+    var turns: Int = 3
     /// Another crmd whose refold of the same log is timed after each of ``crmd``'s.
     var refoldWith: String? = nil
     var seed: UInt64
@@ -39,6 +41,7 @@ struct BenchSettings {
             "scale_events": .int(Int64(self.scaleEvents)), "scale_steps": .int(Int64(self.scaleSteps)),
             "scale_customers": .int(Int64(self.scaleCustomers)), "value_customers": .int(Int64(self.valueCustomers)),
             "marketing_customers": .int(Int64(self.marketingCustomers)), "refolds": .int(Int64(self.refolds)),
+            "turns": .int(Int64(self.turns)),
             "refold_with": self.refoldWith.map { .string($0) } ?? .null,
             "seed": .int(Int64(bitPattern: self.seed)), "crmd": .string(self.crmd),
             "relay": self.relayURL.map { .string($0) } ?? .null,
@@ -190,8 +193,12 @@ final class Benchmark {
 
     /// One timed write phase plus its storage baseline. With one connection sending one command at a
     /// time, the baseline's one-record commits are interleaved with crmd's commands (slices of
-    /// ``sliceSeconds`` each), so both see the same disk whatever else runs on the machine.
-    func writeLoad(_ daemon: BenchDaemon, connections: Int, pipeline: Int, root: String) throws -> JSON {
+    /// ``sliceSeconds`` each), so both see the same disk whatever else runs on the machine. Runs for
+    /// `duration` seconds (`--duration` when `nil`).
+    func writeLoad(
+        _ daemon: BenchDaemon, connections: Int, pipeline: Int, root: String, duration: Double? = nil
+    ) throws -> JSON {
+        let duration = duration ?? self.settings.duration
         let before = try daemon.stats()
         let generators = self.generators(count: connections, maxCustomers: Int.max, limit: nil)
         // One command at a time: one-record commits, whose latency is the bound for the command's.
@@ -213,13 +220,13 @@ final class Benchmark {
         let writerBefore = daemon.cpuSeconds(thread: "crmd-writer")
         let ioBefore = daemon.ioCounters()
         var result = LoadResult()
-        let slices = interleaved == nil ? 1 : max(1, Int((self.settings.duration / Benchmark.sliceSeconds).rounded()))
+        let slices = interleaved == nil ? 1 : max(1, Int((duration / Benchmark.sliceSeconds).rounded()))
         for _ in 0..<slices {
             let slice = try LoadRunner.run(
                 socket: daemon.socketPath,
                 sources: generators,
                 pipeline: pipeline,
-                duration: self.settings.duration / Double(slices)
+                duration: duration / Double(slices)
             )
             result.merge(slice)
             result.seconds += slice.seconds

@@ -15,30 +15,34 @@ extension Benchmark {
         ("refold_events_per_s", "decision state refold events/s", true),
     ]
 
-    /// `--refolds` rounds; each loads two fresh crmds in turn — personal data in plain text
-    /// (`CRMD_ENCRYPT_PII=false`), then encrypted (the default) — with the same seeded workload, and
-    /// measures on each the write load (`--connections` × `--pipeline`: commands/s and crmd's CPU per
-    /// command), an online rebuild of every read model, and the decision state's refold at a restart.
-    /// Reports the median of each figure per setting and what encryption changes.
+    /// `--refolds` rounds; each starts two fresh crmds — personal data in plain text
+    /// (`CRMD_ENCRYPT_PII=false`), and encrypted (the default) — loads both with the same seeded
+    /// workload, and measures them in turn, `--turns` times each: a write load of
+    /// `--duration` (`--connections` × `--pipeline`: commands/s and crmd's CPU per command), an online
+    /// rebuild of every read model, and, with both stopped, a restart that refolds the decision state.
+    /// Taking the two in turn, a few seconds apart, leaves both the same machine: another tenant's load,
+    /// which swings by half over a minute here, falls on both alike. Reports the median of each figure
+    /// per setting over every turn of every round, and what encryption changes.
     func encryption(root: String) throws {
-        let settings = [("plain", "false"), ("encrypted", "true")]
         var runs: [String: [String: [Double]]] = [:]
         for round in 1...max(1, self.settings.refolds) {
-            for (name, value) in settings {
-                let figures = try self.encryptionRound(root: root + "/encryption-\(name)-\(round)", encrypt: value)
-                for (key, figure) in figures { runs[name, default: [:]][key, default: []].append(figure) }
+            let figures = try self.encryptionRound(root: root + "/encryption-\(round)")
+            for (name, byKey) in figures {
+                for (key, values) in byKey { runs[name, default: [:]][key, default: []] += values }
                 self.log(
                     "encryption: round \(round), \(name): "
-                        + Benchmark.encryptionFigures.map { "\($0.name) \(Int(figures[$0.key] ?? 0))" }
-                        .joined(separator: ", ")
+                        + Benchmark.encryptionFigures.map { figure in
+                            "\(figure.name) " + (byKey[figure.key] ?? []).map { String(Int($0)) }.joined(separator: " ")
+                        }.joined(separator: ", ")
                 )
             }
         }
         var section: [String: JSON] = [
-            "rounds": .int(Int64(max(1, self.settings.refolds))), "bound_percent": .double(Self.encryptionBoundPercent),
+            "rounds": .int(Int64(max(1, self.settings.refolds))), "turns": .int(Int64(self.settings.turns)),
+            "bound_percent": .double(Self.encryptionBoundPercent),
         ]
         var change: [String: JSON] = [:]
-        for (name, _) in settings {
+        for (name, _) in Self.encryptionSettings {
             var setting: [String: JSON] = [:]
             for figure in Benchmark.encryptionFigures {
                 let values = runs[name]?[figure.key] ?? []
@@ -65,36 +69,65 @@ extension Benchmark {
         )
     }
 
-    /// One fresh crmd in `directory` with `CRMD_ENCRYPT_PII=encrypt`: the populated log, the write
-    /// load, an online rebuild, a restart that refolds the decision state; the figures by key.
-    private func encryptionRound(root directory: String, encrypt: String) throws -> [String: Double] {
+    /// The settings compared, by name, with the value of `CRMD_ENCRYPT_PII`.
+    private static let encryptionSettings = [("plain", "false"), ("encrypted", "true")]
+
+    /// One round in `directory`: both crmds started and populated, then measured in turn; the figures
+    /// by setting and key, one per turn.
+    private func encryptionRound(root directory: String) throws -> [String: [String: [Double]]] {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let daemon = BenchDaemon(executable: self.settings.crmd, workDirectory: directory)
-        daemon.environment = ["CRMD_ENCRYPT_PII": encrypt]
-        try daemon.start()
-        defer { daemon.stop() }
-        if self.report.version.isEmpty {
-            self.report.version = try daemon.call("system.ping")["version"]?.stringValue ?? "?"
+        // Each crmd with the workload's state (customers known, phase) it has reached: both are given
+        // the same seeded commands.
+        var daemons: [(name: String, daemon: BenchDaemon, known: [BenchCustomer], phase: Int)] = []
+        defer { for entry in daemons { entry.daemon.stop() } }
+        for (name, encrypt) in Self.encryptionSettings {
+            let daemon = BenchDaemon(executable: self.settings.crmd, workDirectory: directory + "/" + name)
+            try FileManager.default.createDirectory(atPath: directory + "/" + name, withIntermediateDirectories: true)
+            daemon.environment = ["CRMD_ENCRYPT_PII": encrypt]
+            try daemon.start()
+            if self.report.version.isEmpty {
+                self.report.version = try daemon.call("system.ping")["version"]?.stringValue ?? "?"
+            }
+            self.known = []
+            self.phase = 0
+            try self.populate(daemon)
+            daemons.append((name, daemon, self.known, self.phase))
         }
-        // The same seeded workload on every crmd: no customer known yet, phases counted from the start.
-        self.known = []
-        self.phase = 0
-        try self.populate(daemon)
-        let write = try self.writeLoad(
-            daemon, connections: self.settings.connections, pipeline: self.settings.pipeline, root: directory
-        )
-        let head = try daemon.stats().head
-        let online = Double(head) / (try self.onlineRebuild(daemon).seconds)
-        daemon.stop()
-        _ = try Benchmark.clearProjectionVersions(dataDirectory: daemon.dataDirectory, only: ["state"])
-        try daemon.start()
-        let refold = try self.reportedRefold(daemon, head: head)
-        return [
-            "write_per_s": write["per_s"]?.doubleValue ?? 0,
-            "crmd_cpu_us_per_command": write["crmd_cpu_us_per_request"]?.doubleValue ?? 0,
-            "rebuild_events_per_s": online,
-            "refold_events_per_s": refold,
-        ]
+        var figures: [String: [String: [Double]]] = [:]
+        func record(_ name: String, _ key: String, _ value: Double) {
+            figures[name, default: [:]][key, default: []].append(value)
+        }
+        for _ in 0..<self.settings.turns {
+            for index in daemons.indices {
+                (self.known, self.phase) = (daemons[index].known, daemons[index].phase)
+                let write = try self.writeLoad(
+                    daemons[index].daemon, connections: self.settings.connections, pipeline: self.settings.pipeline,
+                    root: directory
+                )
+                (daemons[index].known, daemons[index].phase) = (self.known, self.phase)
+                record(daemons[index].name, "write_per_s", write["per_s"]?.doubleValue ?? 0)
+                let cpu = write["crmd_cpu_us_per_request"]?.doubleValue ?? 0
+                record(daemons[index].name, "crmd_cpu_us_per_command", cpu)
+            }
+        }
+        for _ in 0..<self.settings.turns {
+            for entry in daemons {
+                let head = try entry.daemon.stats().head
+                let seconds = try self.onlineRebuild(entry.daemon).seconds
+                record(entry.name, "rebuild_events_per_s", Double(head) / seconds)
+            }
+        }
+        let heads = try daemons.map { try $0.daemon.stats().head }
+        for entry in daemons { entry.daemon.stop() }
+        for _ in 0..<self.settings.turns {
+            for (entry, head) in zip(daemons, heads) {
+                _ = try Benchmark.clearProjectionVersions(dataDirectory: entry.daemon.dataDirectory, only: ["state"])
+                try entry.daemon.start()
+                record(entry.name, "refold_events_per_s", try self.reportedRefold(entry.daemon, head: head))
+                entry.daemon.stop()
+            }
+        }
+        return figures
     }
 }

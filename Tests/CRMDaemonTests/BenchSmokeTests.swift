@@ -178,11 +178,12 @@ import Testing
         let process = Self.benchProcess()
         process.arguments = [
             "encryption", "--json", "--customers", "12", "--duration", "0.2", "--connections", "2", "--pipeline", "2",
-            "--refolds", "1", "--work-dir", directory.path,
+            "--refolds", "1", "--turns", "1", "--work-dir", directory.path,
         ]
         let report = try Self.report(of: process)
         #expect(report["errors"] == .array([]))
         let encryption = try #require(report["encryption"])
+        #expect(encryption["rounds"] == 1 && encryption["turns"] == 1)
         for setting in ["plain", "encrypted"] {
             for key in ["write_per_s", "crmd_cpu_us_per_command", "rebuild_events_per_s", "refold_events_per_s"] {
                 #expect(encryption[setting]?[key]?.doubleValue ?? 0 > 0, "\(setting) \(key)")
