@@ -1,9 +1,10 @@
 #ifndef CLIBCRYPTO_SHIM_H
 #define CLIBCRYPTO_SHIM_H
-// AES-256-GCM and HMAC-SHA256 through OpenSSL's libcrypto (Debian libssl-dev), for crmd's AESGCM and
-// HMACSHA256 (CRMEventStore): a context is made once and re-keyed (AES-GCM) or started over (HMAC) for
-// each message, which costs a third to a half of what swift-crypto's calls do on short messages. Each
-// function returns 1 on success, 0 otherwise (for opening: also when the tag does not match).
+// AES-256-GCM, AES key unwrap and HMAC-SHA256 through OpenSSL's libcrypto (Debian libssl-dev), for
+// crmd's AESGCM, AESKeyWrap and HMACSHA256 (CRMEventStore): a context is made once and re-keyed (AES)
+// or started over (HMAC) for each message, which costs a third to a half of what swift-crypto's calls
+// do on short messages. Each function returns 1 on success, 0 otherwise (for opening: also when the
+// tag does not match; for unwrapping, when the key does not unwrap).
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 
@@ -42,6 +43,31 @@ static inline int crmd_gcm_open(EVP_CIPHER_CTX *context, const unsigned char *ke
     if (length > 0 && EVP_CipherUpdate(context, output, &written, input, length) != 1) return 0;
     if (EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_SET_TAG, 16, (void *)tag) != 1) return 0;
     return EVP_CipherFinal_ex(context, output + (length > 0 ? written : 0), &written) == 1;
+}
+
+/// A new AES-256 key-wrap (RFC 3394) context for unwrapping, without a key, or NULL.
+static inline EVP_CIPHER_CTX *crmd_key_unwrap_context_new(void) {
+    EVP_CIPHER_CTX *context = EVP_CIPHER_CTX_new();
+    if (context == NULL) return NULL;
+    EVP_CIPHER_CTX_set_flags(context, EVP_CIPHER_CTX_FLAG_WRAP_ALLOW);
+    if (EVP_CipherInit_ex2(context, EVP_aes_256_wrap(), NULL, NULL, 0, NULL) != 1) {
+        EVP_CIPHER_CTX_free(context);
+        return NULL;
+    }
+    return context;
+}
+
+/// Unwraps the `length` bytes of `wrapped` (a key of `length` - 8 bytes, wrapped with the default
+/// initial value) under the 32-byte `kek` into `output`; 0 when they do not unwrap (another KEK, or
+/// damaged), then `output` must not be used.
+static inline int crmd_key_unwrap(EVP_CIPHER_CTX *context, const unsigned char *kek, const unsigned char *wrapped,
+                                  int length, unsigned char *output) {
+    int written = 0;
+    int final = 0;
+    if (length < 24 || length % 8 != 0) return 0;
+    if (EVP_CipherInit_ex2(context, NULL, kek, NULL, 0, NULL) != 1) return 0;
+    if (EVP_CipherUpdate(context, output, &written, wrapped, length) != 1 || written != length - 8) return 0;
+    return EVP_CipherFinal_ex(context, output + written, &final) == 1 && final == 0;
 }
 
 /// A new HMAC-SHA256 context keyed with the `length` bytes of `key`, or NULL.

@@ -96,12 +96,14 @@ final class DecodedLogFeed: @unchecked Sendable {
     ) -> Batch {
         var batch = Batch(events: [])
         batch.events.reserveCapacity(positions.count)
+        // Read once: the store is a value, and reaching its keys copies its sealing.
+        let keys = store.piiKeys
         do {
             try environment.read { txn in
                 try store.forEachRecord(from: positions.lowerBound, txn) { seq, record in
                     guard seq <= positions.upperBound else { return false }
                     do {
-                        batch.events.append(try EventRecord.decode(record, keys: store.piiKeys, opening: opening))
+                        batch.events.append(try EventRecord.decode(record, keys: keys, opening: opening))
                     } catch {
                         batch.failure = (seq, error)
                         return false

@@ -21,8 +21,8 @@ import Synchronization
 /// number (`kn`), and the main environment holds which number each subject has (`pii_keys`: key id
 /// → number), written in the same transaction as the first event it encrypts. Numbers are handed
 /// out from a pool of keys already committed (and fsynced) to the key store, refilled a few hundred
-/// at a time, so no acknowledged event is ever encrypted under a key that is not durable, and a
-/// batch that creates subjects costs no second fsync. A number handed out by a batch that then
+/// at a time in the background before it runs out, so no acknowledged event is ever encrypted under a
+/// key that is not durable, and a batch that creates subjects waits for no second fsync. A number handed out by a batch that then
 /// failed, or left in the pool at shutdown, is never used again (it protects nothing).
 ///
 /// Number 0 is not a subject's key: it is the index key, under which read models and the decision
@@ -55,8 +55,11 @@ final class KeyStore: PiiKeys, @unchecked Sendable {
     var epoch: Int { self.keks.withLock { $0.current } }
     /// Unwrapped keys by number.
     private let cache = Mutex<[UInt64: SymmetricKey]>([:])
-    /// Committed key numbers not handed out yet.
-    private let pool = Mutex<[UInt64]>([])
+    /// Committed key numbers not handed out yet (the next at the end), and whether a refill is
+    /// running in the background.
+    private let pool = Mutex<(numbers: [UInt64], refilling: Bool)>(([], false))
+    /// Where the pool is refilled in the background (`sync` on it waits for a refill under way).
+    let refiller = DispatchQueue(label: "crmd-key-pool")
 
     static let directoryName = "keys"
     /// The main environment's table of which key number each subject has.
@@ -65,6 +68,8 @@ final class KeyStore: PiiKeys, @unchecked Sendable {
     static let nextNumberKey = "next_key"
     /// Keys added to the pool at a time.
     static let poolRefill = 256
+    /// Keys left in the pool when a refill starts in the background.
+    static let poolLowWater = 64
 
     /// Opens (creating when `create`) the key store of `dataDirectory` with the KEK from
     /// `kekDirectory`, and the subjects' key numbers in `main` (the data directory's environment).
@@ -232,6 +237,27 @@ final class KeyStore: PiiKeys, @unchecked Sendable {
         return key
     }
 
+    func loadAll() throws {
+        let known = self.cache.withLock { Set($0.keys) }
+        let loaded = try self.readTransaction { txn -> [(UInt64, SymmetricKey)] in
+            try txn.withCursor(self.keys) { cursor in
+                var loaded: [(UInt64, SymmetricKey)] = []
+                var entry = try cursor.first()
+                while let found = entry {
+                    let number = readBigEndian(Array(found.key))
+                    // A row that does not unwrap (damaged) is left out: its subject reads as unavailable,
+                    // as it would at its first use.
+                    if !known.contains(number), let key = try? self.unwrap(Array(found.value)) {
+                        loaded.append((number, key))
+                    }
+                    entry = try cursor.next()
+                }
+                return loaded
+            }
+        }
+        self.cache.withLock { cache in for (number, key) in loaded { cache[number] = key } }
+    }
+
     func writingKey(_ kid: String, _ txn: Transaction) throws -> (key: SymmetricKey, number: UInt64) {
         if let stored = try txn.get(self.assignments, kid) {
             let number = readBigEndian(stored)
@@ -256,9 +282,34 @@ final class KeyStore: PiiKeys, @unchecked Sendable {
         return try self.unwrap(row)
     }
 
-    /// A committed key number from the pool, refilled (one key-store commit) when it is empty.
+    /// A committed key number from the pool. The pool is refilled in the background when it runs
+    /// low, so that the writer does not wait for the key store's commit; here only when it is empty
+    /// (the first new subject after a start, or subjects arriving faster than a refill).
     private func nextNumber() throws -> UInt64 {
-        if let number = self.pool.withLock({ $0.popLast() }) { return number }
+        let (number, refill) = self.pool.withLock { pool -> (UInt64?, Bool) in
+            let number = pool.numbers.popLast()
+            let refill = number != nil && pool.numbers.count < KeyStore.poolLowWater && !pool.refilling
+            if refill { pool.refilling = true }
+            return (number, refill)
+        }
+        if refill {
+            self.refiller.async {
+                // A failure here is met again, and reported, by the refill of an empty pool.
+                try? self.refillPool()
+                self.pool.withLock { $0.refilling = false }
+            }
+        }
+        if let number { return number }
+        try self.refillPool()
+        guard let number = self.pool.withLock({ $0.numbers.popLast() }) else {
+            throw KeyStoreError("no data key was left after refilling the key pool")
+        }
+        return number
+    }
+
+    /// Creates ``poolRefill`` keys, wraps them with the current KEK, commits them to the key store
+    /// (fsynced) and adds their numbers to the pool.
+    private func refillPool() throws {
         let created = try self.keks.withLock { keks in
             try self.writeTransaction { txn -> [(number: UInt64, key: SymmetricKey)] in
                 let first = try txn.get(self.meta, KeyStore.nextNumberKey).map { readBigEndian($0) } ?? 1
@@ -274,11 +325,9 @@ final class KeyStore: PiiKeys, @unchecked Sendable {
         }
         // Committed: the new keys are known in the clear already, so their first use unwraps nothing.
         self.cache.withLock { cache in for (number, key) in created { cache[number] = key } }
-        let numbers = created.map(\.number)
-        return self.pool.withLock { pool in
-            pool = numbers.reversed()
-            return pool.popLast()!
-        }
+        // Handed out in ascending order: the new numbers, all above those still in the pool, go first
+        // in the array and are popped from its end last.
+        self.pool.withLock { pool in pool.numbers = created.map(\.number).reversed() + pool.numbers }
     }
 
     /// A stored row: the KEK epoch in decimal, 0, the wrapped key.
@@ -299,7 +348,10 @@ final class KeyStore: PiiKeys, @unchecked Sendable {
         guard let kek = self.keks.withLock({ $0.byEpoch[epoch] }) else {
             throw KeyStoreError.unknownEpoch(epoch)
         }
-        return try AES.KeyWrap.unwrap(wrapped, using: kek)
+        guard let key = AESKeyWrap.unwrap(wrapped, using: kek) else {
+            throw KeyStoreError("a key row does not unwrap with the key-encryption key of its epoch \(epoch)")
+        }
+        return key
     }
 
     // MARK: - Erasure
@@ -488,7 +540,11 @@ final class KeyStore: PiiKeys, @unchecked Sendable {
                     guard let old = known[epoch] else {
                         throw KeyStoreError.unknownEpoch(epoch)
                     }
-                    let key = try AES.KeyWrap.unwrap(wrapped, using: old)
+                    guard let key = AESKeyWrap.unwrap(wrapped, using: old) else {
+                        throw KeyStoreError(
+                            "key row \(readBigEndian(number)) does not unwrap with the KEK of epoch \(epoch)"
+                        )
+                    }
                     let rewrapped = Array(try AES.KeyWrap.wrap(key, using: kek))
                     try txn.put(self.keys, number, KeyStore.row(epoch: to, wrapped: rewrapped))
                 }

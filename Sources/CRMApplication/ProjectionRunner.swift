@@ -374,6 +374,9 @@ final class ProjectionRunner: Sendable {
         tooNew: inout EventRecordError?
     ) throws -> UInt64 {
         let state = self.state
+        // A refold from the start opens the personal data of nearly every subject: their keys are read
+        // in one pass rather than one lookup each on the decoding threads.
+        if from == 1, head > 0 { try self.store.piiKeys?.loadAll() }
         // Events are decoded a chunk ahead of the folding on a thread per core (nothing else runs yet):
         // decoding costs more than folding. Only the personal data the decision state reads is
         // decrypted.
@@ -601,8 +604,9 @@ final class ProjectionRunner: Sendable {
                     }
                 }
             } else if from <= head {
+                let keys = self.store.piiKeys
                 try self.store.forEachRecord(from: from, txn) { seq, record in
-                    try fold(seq, { try EventRecord.decode(record, keys: self.store.piiKeys, opening: opening) })
+                    try fold(seq, { try EventRecord.decode(record, keys: keys, opening: opening) })
                 }
             }
             for index in building {

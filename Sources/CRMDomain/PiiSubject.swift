@@ -17,8 +17,12 @@ public enum PiiSubject {
     public static func keyID(for event: DomainEvent, stream: String, state: some DecisionState) throws -> String {
         switch event {
         case .customer(.activityLogged(let activity)):
-            let customers = Array(Set(activity.customerIDs))
-            return customers.count == 1 ? "c:" + customers[0] : "a:" + activity.activityID
+            // One customer, possibly named more than once.
+            let customers = activity.customerIDs
+            guard let first = customers.first, customers.allSatisfy({ $0 == first }) else {
+                return "a:" + activity.activityID
+            }
+            return "c:" + first
         case .customer(let customerEvent):
             if let id = customerEvent.customerID { return "c:" + id }
         case .service(let serviceEvent):

@@ -465,8 +465,9 @@ public struct EventStore: Sendable {
             }
             return result
         }
+        let keys = self.piiKeys
         try self.forEachRecord(from: from, txn) { _, record in
-            result.append(try EventRecord.decode(record, keys: self.piiKeys))
+            result.append(try EventRecord.decode(record, keys: keys))
             return result.count < limit
         }
         return result

@@ -18,11 +18,17 @@ public protocol PiiKeys: Sendable {
     /// The position of the erasure that destroyed subject `kid`'s key, or `nil` when it was not
     /// erased (readers then say `shredded` rather than `unavailable`).
     func erasedSeq(of kid: String) -> UInt64?
+    /// Reads every key into memory at once, for a reader about to open most of the log (a full
+    /// refold), instead of one lookup per key at its first use.
+    func loadAll() throws
 }
 
 extension PiiKeys {
     /// No subject is erased.
     public func erasedSeq(of kid: String) -> UInt64? { nil }
+
+    /// Nothing to load ahead.
+    public func loadAll() throws {}
 }
 
 /// How new events get their personal data encrypted: the keys, and which subject's key protects an
@@ -137,10 +143,7 @@ public enum PiiEnvelope {
         out.append(contentsOf: #""ct":""#.utf8)
         sealed.withUnsafeBytes { Base64.encode($0, into: &out) }
         out.append(contentsOf: #"","fields":["#.utf8)
-        for (index, field) in PiiEnvelope.topLevelKeys(plaintext).enumerated() {
-            if index > 0 { out.append(UInt8(ascii: ",")) }
-            out.append(contentsOf: field)
-        }
+        PiiEnvelope.appendTopLevelKeys(of: plaintext, to: &out)
         out.append(contentsOf: #"],"kid":"#.utf8)
         JSON.writeString(kid, into: &out)
         out.append(contentsOf: #","kn":"#.utf8)
@@ -151,36 +154,42 @@ public enum PiiEnvelope {
         return out
     }
 
-    /// The member names of the canonical JSON object `text`, as their quoted JSON strings, in order.
-    static func topLevelKeys(_ text: [UInt8]) -> [ArraySlice<UInt8>] {
-        var keys: [ArraySlice<UInt8>] = []
-        var depth = 0
-        var index = 0
-        var expectKey = false
-        while index < text.count {
-            let byte = text[index]
-            switch byte {
-            case UInt8(ascii: "\""):
-                let start = index
-                index += 1
-                while index < text.count, text[index] != UInt8(ascii: "\"") {
-                    index += text[index] == UInt8(ascii: "\\") ? 2 : 1
+    /// Appends the member names of the canonical JSON object `text` to `out`, as their quoted JSON
+    /// strings in order, separated by commas.
+    static func appendTopLevelKeys(of text: [UInt8], to out: inout [UInt8]) {
+        text.withUnsafeBufferPointer { text in
+            var depth = 0
+            var index = 0
+            var expectKey = false
+            var first = true
+            while index < text.count {
+                let byte = text[index]
+                switch byte {
+                case UInt8(ascii: "\""):
+                    let start = index
+                    index += 1
+                    while index < text.count, text[index] != UInt8(ascii: "\"") {
+                        index += text[index] == UInt8(ascii: "\\") ? 2 : 1
+                    }
+                    if depth == 1, expectKey {
+                        if !first { out.append(UInt8(ascii: ",")) }
+                        first = false
+                        out.append(contentsOf: UnsafeBufferPointer(rebasing: text[start...min(index, text.count - 1)]))
+                    }
+                    expectKey = false
+                case UInt8(ascii: "{"), UInt8(ascii: "["):
+                    depth += 1
+                    expectKey = byte == UInt8(ascii: "{") && depth == 1
+                case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                    depth -= 1
+                case UInt8(ascii: ","):
+                    expectKey = depth == 1
+                default:
+                    break
                 }
-                if depth == 1, expectKey { keys.append(text[start...min(index, text.count - 1)]) }
-                expectKey = false
-            case UInt8(ascii: "{"), UInt8(ascii: "["):
-                depth += 1
-                expectKey = byte == UInt8(ascii: "{") && depth == 1
-            case UInt8(ascii: "}"), UInt8(ascii: "]"):
-                depth -= 1
-            case UInt8(ascii: ","):
-                expectKey = depth == 1
-            default:
-                break
+                index += 1
             }
-            index += 1
         }
-        return keys
     }
 
     /// What an envelope says in clear: its key id and the names of the fields it holds.
@@ -257,12 +266,22 @@ public enum PiiEnvelope {
             let fieldsStart = index
             guard stringArray() else { return nil }
             let fields = fieldsStart..<index
+            /// A decimal number (digits only, as envelopes are written), consumed.
+            func decimal() -> UInt64? {
+                let start = index
+                var value: UInt64 = 0
+                while index < text.count, text[index] &- UInt8(ascii: "0") < 10 {
+                    let (times10, over) = value.multipliedReportingOverflow(by: 10)
+                    let (sum, carry) = times10.addingReportingOverflow(UInt64(text[index] &- UInt8(ascii: "0")))
+                    guard !over, !carry else { return nil }
+                    value = sum
+                    index += 1
+                }
+                return index > start ? value : nil
+            }
             guard expect(#","kid":""#), let kid = until(UInt8(ascii: "\"")), expect(#","kn":"#),
-                let numberText = until(UInt8(ascii: ",")),
-                let number = UInt64(
-                    String(decoding: UnsafeRawBufferPointer(rebasing: text[numberText]), as: UTF8.self)
-                ),
-                expect(#""n":""#), let nonce = until(UInt8(ascii: "\"")), expect(#","v":1}"#), index == text.count
+                let number = decimal(), expect(#","n":""#), let nonce = until(UInt8(ascii: "\"")),
+                expect(#","v":1}"#), index == text.count
             else { return nil }
             self.ciphertext = ciphertext
             self.fields = fields
@@ -324,17 +343,26 @@ enum Base64 {
 
     /// Appends the padded base64 text of `bytes` to `out`.
     static func encode(_ bytes: UnsafeRawBufferPointer, into out: inout [UInt8]) {
-        var index = 0
-        while index < bytes.count {
-            let left = bytes.count - index
-            var group = UInt32(bytes[index]) << 16
-            if left > 1 { group |= UInt32(bytes[index + 1]) << 8 }
-            if left > 2 { group |= UInt32(bytes[index + 2]) }
-            out.append(Base64.alphabet[Int(group >> 18)])
-            out.append(Base64.alphabet[Int(group >> 12 & 0x3F)])
-            out.append(left > 1 ? Base64.alphabet[Int(group >> 6 & 0x3F)] : UInt8(ascii: "="))
-            out.append(left > 2 ? Base64.alphabet[Int(group & 0x3F)] : UInt8(ascii: "="))
-            index += 3
+        let start = out.count
+        // Written in place, three bytes at a time; the alphabet is read once per call.
+        out.append(contentsOf: repeatElement(UInt8(ascii: "="), count: (bytes.count + 2) / 3 * 4))
+        Base64.alphabet.withUnsafeBufferPointer { alphabet in
+            out.withUnsafeMutableBufferPointer { out in
+                var write = start
+                var index = 0
+                while index < bytes.count {
+                    let left = bytes.count - index
+                    var group = UInt32(bytes[index]) << 16
+                    if left > 1 { group |= UInt32(bytes[index + 1]) << 8 }
+                    if left > 2 { group |= UInt32(bytes[index + 2]) }
+                    out[write] = alphabet[Int(group >> 18)]
+                    out[write + 1] = alphabet[Int(group >> 12 & 0x3F)]
+                    if left > 1 { out[write + 2] = alphabet[Int(group >> 6 & 0x3F)] }
+                    if left > 2 { out[write + 3] = alphabet[Int(group & 0x3F)] }
+                    write += 4
+                    index += 3
+                }
+            }
         }
     }
 
@@ -347,30 +375,38 @@ enum Base64 {
         return table
     }()
 
-    /// Appends the bytes `text` encodes to `out`; `false` for text that is not padded base64.
+    /// Appends the bytes `text` encodes to `out`; `false` for text that is not padded base64 (then
+    /// `out` holds what it held).
     static func decode(_ text: UnsafeRawBufferPointer, into out: inout [UInt8]) -> Bool {
         guard text.count % 4 == 0 else { return false }
-        var index = 0
-        while index < text.count {
-            let last = index + 4 == text.count
-            var quad: UInt32 = 0
-            var padding = 0
-            for offset in 0..<4 {
-                let byte = text[index + offset]
-                if byte == UInt8(ascii: "="), last, offset >= 2 {
-                    padding += 1
-                    quad <<= 6
-                    continue
+        guard text.count > 0 else { return true }
+        let padding = text[text.count - 1] != UInt8(ascii: "=") ? 0 : text[text.count - 2] != UInt8(ascii: "=") ? 1 : 2
+        let length = text.count / 4 * 3 - padding
+        let start = out.count
+        // Written in place, four characters at a time; the values table is read once per call.
+        out.append(contentsOf: repeatElement(0, count: length))
+        let valid = Base64.values.withUnsafeBufferPointer { values in
+            out.withUnsafeMutableBufferPointer { out in
+                var write = start
+                var index = 0
+                while index < text.count {
+                    let last = index + 4 == text.count
+                    let a = values[Int(text[index])]
+                    let b = values[Int(text[index + 1])]
+                    let c = last && padding == 2 ? 0 : values[Int(text[index + 2])]
+                    let d = last && padding >= 1 ? 0 : values[Int(text[index + 3])]
+                    guard (a | b | c | d) & 0xC0 == 0 else { return false }
+                    let quad = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
+                    out[write] = UInt8(truncatingIfNeeded: quad >> 16)
+                    if !last || padding < 2 { out[write + 1] = UInt8(truncatingIfNeeded: quad >> 8) }
+                    if !last || padding < 1 { out[write + 2] = UInt8(truncatingIfNeeded: quad) }
+                    write += 3
+                    index += 4
                 }
-                let value = Base64.values[Int(byte)]
-                guard value != 0xFF, padding == 0 else { return false }
-                quad = quad << 6 | UInt32(value)
+                return true
             }
-            out.append(UInt8(truncatingIfNeeded: quad >> 16))
-            if padding < 2 { out.append(UInt8(truncatingIfNeeded: quad >> 8)) }
-            if padding < 1 { out.append(UInt8(truncatingIfNeeded: quad)) }
-            index += 4
         }
-        return true
+        if !valid { out.removeSubrange(start...) }
+        return valid
     }
 }

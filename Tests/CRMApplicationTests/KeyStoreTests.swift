@@ -24,6 +24,7 @@ import Testing
         let kids = (0..<(KeyStore.poolRefill + 44)).map { "c:\($0)" }
         let first = try main.write { txn in try kids.map { try store.writingKey($0, txn) } }
         #expect(Set(first.map(\.number)).count == kids.count, "one key per subject")
+        #expect(first.map(\.number) == first.map(\.number).sorted(), "numbers handed out in ascending order")
         let again = try main.write { txn in try store.writingKey("c:7", txn) }
         #expect(again.number == first[7].number)
         #expect(again.key == first[7].key)
@@ -48,5 +49,24 @@ import Testing
         #expect(reopened.readingKey(999_999) == nil)
         let afterRestart = try main.write { txn in try reopened.writingKey("c:7", txn) }
         #expect(afterRestart.number == first[7].number)
+    }
+
+    @Test func thePoolIsRefilledInTheBackgroundBeforeItRunsOut() throws {
+        let directory = TemporaryDirectory()
+        let main = try Environment(path: directory.appending("data"))
+        let store = try self.open(directory, main: main, create: true)
+        // The first key fills the pool; taking it down to the low-water mark starts a refill.
+        let taken = KeyStore.poolRefill - KeyStore.poolLowWater + 1
+        let numbers = try main.write { txn in try (0..<taken).map { try store.writingKey("c:\($0)", txn).number } }
+        #expect(numbers == Array(1...UInt64(taken)))
+        store.refiller.sync {}
+        let refilled = UInt64(2 * KeyStore.poolRefill)
+        #expect(store.readingKey(refilled) != nil, "the next keys were committed before the pool ran out")
+        #expect(store.readingKey(refilled + 1) == nil)
+        // The keys still in the pool come first, then the refill's, in order.
+        let next = try main.write { txn in
+            try (taken..<(KeyStore.poolRefill + 10)).map { try store.writingKey("c:\($0)", txn).number }
+        }
+        #expect(next == Array((UInt64(taken) + 1)...UInt64(KeyStore.poolRefill + 10)))
     }
 }

@@ -32,8 +32,16 @@ import Testing
         }
     }
 
+    @Test func decodingAppendsAndLeavesTheBufferAsItWasWhenRefused() {
+        var out: [UInt8] = [1, 2, 3]
+        #expect(Array("QUJD".utf8).withUnsafeBytes { Base64.decode($0, into: &out) })
+        #expect(out == [1, 2, 3] + Array("ABC".utf8))
+        #expect(!Array("QUJDQU$=".utf8).withUnsafeBytes { Base64.decode($0, into: &out) })
+        #expect(out == [1, 2, 3] + Array("ABC".utf8))
+    }
+
     @Test func refusesWhatIsNotPaddedBase64() {
-        for text in ["A", "AB", "ABC", "AB=C", "A===", "AB$=", "====", "QUJD\n", "Q=JD"] {
+        for text in ["A", "AB", "ABC", "AB=C", "A===", "AB$=", "====", "QUJD\n", "Q=JD", "QUJD=AAA", "QUJDQ=A="] {
             #expect(self.decode(text) == nil, "\(text)")
         }
     }

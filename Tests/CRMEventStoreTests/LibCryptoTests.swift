@@ -3,8 +3,9 @@ import Testing
 
 @testable import CRMEventStore
 
-/// crmd's AES-256-GCM and HMAC-SHA256 (libcrypto, reused contexts) against swift-crypto's: the same
-/// bytes both ways, so envelopes, rows and index keys written with either read with the other.
+/// crmd's AES-256-GCM, AES key unwrap and HMAC-SHA256 (libcrypto, reused contexts) against
+/// swift-crypto's: the same bytes both ways, so envelopes, rows, index keys and wrapped keys written with
+/// either read with the other.
 @Suite struct LibCryptoTests {
     /// Seals `plaintext` with crmd's AES-GCM: ciphertext ‖ tag.
     func seal(_ plaintext: [UInt8], _ key: SymmetricKey, _ nonce: [UInt8], _ aad: [UInt8]) -> [UInt8] {
@@ -113,5 +114,24 @@ import Testing
             return await group.reduce(into: [Bool]()) { $0.append($1) }
         }
         #expect(agree.allSatisfy { $0 })
+    }
+
+    @Test func unwrapsWhatSwiftCryptoWraps() throws {
+        let kek = SymmetricKey(size: .bits256)
+        for size in [SymmetricKeySize.bits128, .bits192, .bits256] {
+            let key = SymmetricKey(size: size)
+            let wrapped = Array(try AES.KeyWrap.wrap(key, using: kek))
+            let unwrapped = try #require(AESKeyWrap.unwrap(wrapped, using: kek), "\(size.bitCount) bits")
+            #expect(unwrapped == key)
+            #expect(AESKeyWrap.unwrap(wrapped, using: SymmetricKey(size: .bits256)) == nil, "another KEK")
+            for index in wrapped.indices {
+                var damaged = wrapped
+                damaged[index] ^= 0x80
+                #expect(AESKeyWrap.unwrap(damaged, using: kek) == nil, "byte \(index) flipped")
+            }
+            #expect(AESKeyWrap.unwrap(Array(wrapped.dropLast()), using: kek) == nil, "one byte short")
+            #expect(AESKeyWrap.unwrap(Array(wrapped.prefix(16)), using: kek) == nil, "too short to be a key")
+        }
+        #expect(AESKeyWrap.unwrap([UInt8](repeating: 0, count: 40), using: SymmetricKey(size: .bits128)) == nil)
     }
 }
