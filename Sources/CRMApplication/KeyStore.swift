@@ -445,6 +445,7 @@ final class KeyStore: PiiKeys, @unchecked Sendable {
             }
         }
         self.cache.withLock { cache in for number in numbers.compactMap({ $0 }) { cache[number] = nil } }
+        AESGCM.forgetIdleContexts()
         return deleted
     }
 

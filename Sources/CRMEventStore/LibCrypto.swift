@@ -9,7 +9,7 @@ import Synchronization
 /// on the development machine); a replay of a log with its personal data opened spent half its time
 /// there. The bytes are those of any AES-GCM: what either library seals, the other opens
 /// (`LibCryptoTests`), so logs written before read the same.
-enum AESGCM {
+public enum AESGCM {
     /// Bytes of a nonce.
     static let nonceSize = 12
     /// Bytes of a tag.
@@ -70,6 +70,13 @@ enum AESGCM {
 
     /// AES-256-GCM contexts without a key, for any key.
     private static let contexts = ContextPool(make: crmd_gcm_context_new, free: EVP_CIPHER_CTX_free)
+
+    /// Frees the idle contexts, whose state still holds the key schedule of the last key each used
+    /// (libcrypto wipes it as it frees them): called when data keys are deleted, so that an erased
+    /// subject's key leaves no trace in this process's memory beyond a context in use at that moment.
+    public static func forgetIdleContexts() {
+        AESGCM.contexts.drain()
+    }
 }
 
 /// libcrypto contexts of one kind that threads borrow one at a time; contexts not in use wait in a
@@ -109,6 +116,11 @@ final class ContextPool: @unchecked Sendable {
             self.idle.withLock { idle in if idle.count < ContextPool.idleLimit { idle.append(context) } }
         }
         return body(context.pointer)
+    }
+
+    /// Frees every idle context (the ones in use come back to the pool as usual).
+    func drain() {
+        self.idle.withLock { $0.removeAll() }
     }
 
     private func newContext() -> Context {
