@@ -60,8 +60,9 @@ struct CRMBenchCommand: ParsableCommand {
             rounds, each with two fresh crmds of the same build, personal data in plain text \
             (CRMD_ENCRYPT_PII=false) and encrypted (the default), given the same seeded workload and \
             measured in turn, --turns times each (3): the write load, an online rebuild, the decision \
-            state's refold at a restart. Medians of each over all turns and what encryption costs each figure, \
-            in percent of the plain one (target: at most 10 %).
+            state's refold at a restart (of these two, events/s and crmd's CPU per event). Medians of \
+            each over all turns and what encryption costs each figure, in percent of the plain one \
+            (target: at most 10 %).
             """
     )
 

@@ -12,14 +12,17 @@ extension Benchmark {
         ("write_per_s", "write cmd/s", true),
         ("crmd_cpu_us_per_command", "crmd CPU µs per command", false),
         ("rebuild_events_per_s", "online rebuild events/s", true),
+        ("rebuild_cpu_us_per_event", "online rebuild CPU µs per event", false),
         ("refold_events_per_s", "decision state refold events/s", true),
+        ("refold_cpu_us_per_event", "refold CPU µs per event", false),
     ]
 
     /// `--refolds` rounds; each starts two fresh crmds — personal data in plain text
     /// (`CRMD_ENCRYPT_PII=false`), and encrypted (the default) — loads both with the same seeded
     /// workload, and measures them in turn, `--turns` times each: a write load of
     /// `--duration` (`--connections` × `--pipeline`: commands/s and crmd's CPU per command), an online
-    /// rebuild of every read model, and, with both stopped, a restart that refolds the decision state.
+    /// rebuild of every read model, and, with both stopped, a restart that refolds the decision state
+    /// (each: events/s and crmd's CPU per event, the steadier figure on a shared machine).
     /// Taking the two in turn, a few seconds apart, leaves both the same machine: another tenant's load,
     /// which swings by half over a minute here, falls on both alike. Reports the median of each figure
     /// per setting over every turn of every round, and what encryption changes.
@@ -114,8 +117,9 @@ extension Benchmark {
         for _ in 0..<self.settings.turns {
             for entry in daemons {
                 let head = try entry.daemon.stats().head
-                let seconds = try self.onlineRebuild(entry.daemon).seconds
-                record(entry.name, "rebuild_events_per_s", Double(head) / seconds)
+                let rebuild = try self.onlineRebuild(entry.daemon)
+                record(entry.name, "rebuild_events_per_s", Double(head) / rebuild.seconds)
+                record(entry.name, "rebuild_cpu_us_per_event", rebuild.cpuSeconds * 1e6 / Double(max(head, 1)))
             }
         }
         let heads = try daemons.map { try $0.daemon.stats().head }
@@ -124,6 +128,8 @@ extension Benchmark {
             for (entry, head) in zip(daemons, heads) {
                 _ = try Benchmark.clearProjectionVersions(dataDirectory: entry.daemon.dataDirectory, only: ["state"])
                 try entry.daemon.start()
+                // crmd's CPU from its start to ready: the refold, and a start-up's little else.
+                record(entry.name, "refold_cpu_us_per_event", entry.daemon.cpuSeconds() * 1e6 / Double(max(head, 1)))
                 record(entry.name, "refold_events_per_s", try self.reportedRefold(entry.daemon, head: head))
                 entry.daemon.stop()
             }
