@@ -22,8 +22,9 @@ import Synchronization
 /// → number), written in the same transaction as the first event it encrypts. Numbers are handed
 /// out from a pool of keys already committed (and fsynced) to the key store, refilled a few hundred
 /// at a time in the background before it runs out, so no acknowledged event is ever encrypted under a
-/// key that is not durable, and a batch that creates subjects waits for no second fsync. A number handed out by a batch that then
-/// failed, or left in the pool at shutdown, is never used again (it protects nothing).
+/// key that is not durable, and a batch that creates subjects waits for no second fsync. A number
+/// handed out by a batch that then failed, or left in the pool at shutdown, is never used again (it
+/// protects nothing).
 ///
 /// Number 0 is not a subject's key: it is the index key, under which read models and the decision
 /// state key their indexes over personal values (keyed hashes, see ``CRMEventStore/RowCipher``). It is

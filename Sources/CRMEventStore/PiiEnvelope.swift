@@ -19,7 +19,8 @@ public protocol PiiKeys: Sendable {
     /// erased (readers then say `shredded` rather than `unavailable`).
     func erasedSeq(of kid: String) -> UInt64?
     /// Reads every key into memory at once, for a reader about to open most of the log (a full
-    /// refold), instead of one lookup per key at its first use.
+    /// refold), instead of one lookup per key at its first use. Only before the daemon serves: a key
+    /// an erasure deletes meanwhile could be cached again from the snapshot this read.
     func loadAll() throws
 }
 
