@@ -89,13 +89,15 @@ extension Benchmark {
             try FileManager.default.createDirectory(atPath: directory + "/" + name, withIntermediateDirectories: true)
             daemon.environment = ["CRMD_ENCRYPT_PII": encrypt]
             try daemon.start()
+            // Listed as soon as it runs, so that a failure from here on stops it too.
+            daemons.append((name, daemon, [], 0))
             if self.report.version.isEmpty {
                 self.report.version = try daemon.call("system.ping")["version"]?.stringValue ?? "?"
             }
             self.known = []
             self.phase = 0
             try self.populate(daemon)
-            daemons.append((name, daemon, self.known, self.phase))
+            (daemons[daemons.count - 1].known, daemons[daemons.count - 1].phase) = (self.known, self.phase)
         }
         var figures: [String: [String: [Double]]] = [:]
         func record(_ name: String, _ key: String, _ value: Double) {
