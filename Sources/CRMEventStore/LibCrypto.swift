@@ -191,8 +191,9 @@ extension AESGCM {
 /// AES key unwrap (RFC 3394, the default initial value) through libcrypto, for the key store: every
 /// data key a process reads is unwrapped once, and a refold after a restart reads nearly all of them.
 /// swift-crypto's `AES.KeyWrap.unwrap` took ≈ 4 µs a key in a refold's profile (a key schedule and
-/// generic `DataProtocol` code per call); this re-keys a pooled context. Keys wrapped by either library
-/// unwrap with the other (`LibCryptoTests`).
+/// generic `DataProtocol` code per call); this re-keys a pooled context. Keys wrapped with
+/// swift-crypto's `AES.KeyWrap.wrap`, as the key store wraps them, unwrap here to the same key
+/// (`LibCryptoTests`).
 public enum AESKeyWrap {
     /// The key `wrapped` holds, unwrapped with the 256-bit `kek`; `nil` when it does not unwrap
     /// (another KEK, or damaged).
