@@ -123,12 +123,13 @@ public final class CRMCore: Service, Sendable, ReadsStorage {
     }
 
     /// Stops the writer after it has committed everything queued and signed the head, waits for its
-    /// thread to end, wakes every subscription, and gives up the data directory lock, since nothing
-    /// writes any more. Commands submitted from now on are refused (`shutting_down`). Later calls
-    /// only wait for the first one's writer to end.
+    /// thread to end and for a key-pool refill under way, wakes every subscription, and gives up the
+    /// data directory lock, since nothing writes any more. Commands submitted from now on are refused
+    /// (`shutting_down`). Later calls only wait for the first one's writer to end.
     public func shutdown() async {
         self.writer.stop()
         await self.writer.waitUntilFinished()
+        await self.storage.keyStore?.waitForRefill()
         self.headSignal.close()
         self.storage.lock.release()
     }

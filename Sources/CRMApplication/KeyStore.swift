@@ -308,6 +308,12 @@ final class KeyStore: PiiKeys, @unchecked Sendable {
         return number
     }
 
+    /// Returns once a refill under way in the background has ended: before the key store is given up,
+    /// since one process must not open its environment again while another handle still writes it.
+    func waitForRefill() async {
+        await withCheckedContinuation { continuation in self.refiller.async { continuation.resume() } }
+    }
+
     /// Creates ``poolRefill`` keys, wraps them with the current KEK, commits them to the key store
     /// (fsynced) and adds their numbers to the pool.
     private func refillPool() throws {
