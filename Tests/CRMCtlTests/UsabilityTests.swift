@@ -188,6 +188,10 @@ struct ProcessRun {
     var status: Int32
     var output: String
 
+    /// Held while a process is spawned: Foundation's `Process.run()` crashed once in CI (a bad copy
+    /// inside it) while another test thread spawned a process at the same moment.
+    static let spawning = NSLock()
+
     init(
         _ executable: String,
         _ arguments: [String],
@@ -202,7 +206,7 @@ struct ProcessRun {
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
-        try process.run()
+        try ProcessRun.spawning.withLock { try process.run() }
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         self.status = process.terminationStatus
