@@ -240,22 +240,23 @@ final class KeyStore: PiiKeys, @unchecked Sendable {
 
     func loadAll() throws {
         let known = self.cache.withLock { Set($0.keys) }
-        let loaded = try self.readTransaction { txn -> [(UInt64, SymmetricKey)] in
+        // The rows are read under the key store's lock and unwrapped after it (unwrapping takes the KEK
+        // lock, which refills and rotations take before the key store's).
+        let rows = try self.readTransaction { txn -> [(UInt64, [UInt8])] in
             try txn.withCursor(self.keys) { cursor in
-                var loaded: [(UInt64, SymmetricKey)] = []
+                var rows: [(UInt64, [UInt8])] = []
                 var entry = try cursor.first()
                 while let found = entry {
                     let number = readBigEndian(Array(found.key))
-                    // A row that does not unwrap (damaged) is left out: its subject reads as unavailable,
-                    // as it would at its first use.
-                    if !known.contains(number), let key = try? self.unwrap(Array(found.value)) {
-                        loaded.append((number, key))
-                    }
+                    if !known.contains(number) { rows.append((number, Array(found.value))) }
                     entry = try cursor.next()
                 }
-                return loaded
+                return rows
             }
         }
+        // A row that does not unwrap (damaged) is left out: its subject reads as unavailable, as it would
+        // at its first use.
+        let loaded = rows.compactMap { number, row in (try? self.unwrap(row)).map { (number, $0) } }
         self.cache.withLock { cache in for (number, key) in loaded { cache[number] = key } }
     }
 
