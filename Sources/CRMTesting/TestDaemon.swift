@@ -25,6 +25,7 @@ public final class TestDaemon: Sendable {
     /// ``CoreConfiguration/slaBreachEvents``. With `shutdownEscalates` false, a graceful stop never
     /// turns into cancellation after the daemon's 5 s grace period: a test of what must not hold up a
     /// stop then fails by hanging (its time limit), not by a timing bound a loaded machine can break.
+    /// Unlike crmd, a test daemon never ends the process when cancelled services are slow to finish.
     public init(
         directory: TemporaryDirectory = TemporaryDirectory(),
         maxLineBytes: Int = 1_048_576,
@@ -74,6 +75,10 @@ public final class TestDaemon: Sendable {
             core: self.core, server: server, metrics: metrics, logger: logger
         )
         if !shutdownEscalates { groupConfiguration.maximumGracefulShutdownDuration = nil }
+        // The daemon ends its process when cancelled services have not finished 4 s later; in a test
+        // process that would take every other suite with it (it happened once in CI, a stop on a loaded
+        // machine). A stop that never finishes fails its own test by the test's time limit instead.
+        groupConfiguration.maximumCancellationDuration = nil
         let group = ServiceGroup(configuration: groupConfiguration)
         self.group = group
         self.runTask = Task { try await group.run() }
