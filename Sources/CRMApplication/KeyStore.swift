@@ -180,7 +180,7 @@ final class KeyStore: PiiKeys, @unchecked Sendable {
             try self.writeTransaction { txn in
                 guard try txn.get(self.keys, number) == nil else { return }
                 let kek = keks.byEpoch[keks.current]!
-                let wrapped = Array(try AES.KeyWrap.wrap(SymmetricKey(size: .bits256), using: kek))
+                let wrapped = AESKeyWrap.wrap([SymmetricKey(size: .bits256)], using: kek)[0]
                 try txn.put(self.keys, number, KeyStore.row(epoch: keks.current, wrapped: wrapped))
             }
         }
@@ -254,9 +254,22 @@ final class KeyStore: PiiKeys, @unchecked Sendable {
                 return rows
             }
         }
-        // A row that does not unwrap (damaged) is left out: its subject reads as unavailable, as it would
-        // at its first use.
-        let loaded = rows.compactMap { number, row in (try? self.unwrap(row)).map { (number, $0) } }
+        // Unwrapped many at a time, by the KEK of their epoch. A row that does not unwrap (damaged, an
+        // unknown epoch) is left out: its subject reads as unavailable, as it would at its first use.
+        var byEpoch: [Int: [(number: UInt64, wrapped: [UInt8])]] = [:]
+        for (number, row) in rows {
+            guard let (epoch, wrapped) = try? KeyStore.parse(row) else { continue }
+            byEpoch[epoch, default: []].append((number, wrapped))
+        }
+        let keks = self.keks.withLock { $0.byEpoch }
+        var loaded: [(UInt64, SymmetricKey)] = []
+        loaded.reserveCapacity(rows.count)
+        for (epoch, rows) in byEpoch {
+            guard let kek = keks[epoch] else { continue }
+            for (row, key) in zip(rows, AESKeyWrap.unwrap(rows.map(\.wrapped), using: kek)) {
+                if let key { loaded.append((row.number, key)) }
+            }
+        }
         self.cache.withLock { cache in for (number, key) in loaded { cache[number] = key } }
     }
 
@@ -322,9 +335,8 @@ final class KeyStore: PiiKeys, @unchecked Sendable {
             try self.writeTransaction { txn -> [(number: UInt64, key: SymmetricKey)] in
                 let first = try txn.get(self.meta, KeyStore.nextNumberKey).map { readBigEndian($0) } ?? 1
                 let created = (0..<UInt64(KeyStore.poolRefill)).map { (first + $0, SymmetricKey(size: .bits256)) }
-                for (number, key) in created {
-                    let kek = keks.byEpoch[keks.current]!
-                    let wrapped = Array(try AES.KeyWrap.wrap(key, using: kek))
+                let wrapped = AESKeyWrap.wrap(created.map(\.1), using: keks.byEpoch[keks.current]!)
+                for ((number, _), wrapped) in zip(created, wrapped) {
                     try txn.put(self.keys, keyNumber(number), KeyStore.row(epoch: keks.current, wrapped: wrapped))
                 }
                 try txn.put(self.meta, KeyStore.nextNumberKey, keyNumber(first + UInt64(KeyStore.poolRefill)))
@@ -544,18 +556,24 @@ final class KeyStore: PiiKeys, @unchecked Sendable {
                     }
                     return rows
                 }
-                for (number, row) in rows {
-                    let (epoch, wrapped) = try KeyStore.parse(row)
-                    guard let old = known[epoch] else {
-                        throw KeyStoreError.unknownEpoch(epoch)
+                // Unwrapped by the KEK of their epoch and wrapped again, many at a time.
+                let parsed = try rows.map { number, row in (number, try KeyStore.parse(row)) }
+                for epoch in Set(parsed.map(\.1.epoch)).sorted() {
+                    guard let old = known[epoch] else { throw KeyStoreError.unknownEpoch(epoch) }
+                    let ofEpoch = parsed.filter { $0.1.epoch == epoch }
+                    var keys: [SymmetricKey] = []
+                    keys.reserveCapacity(ofEpoch.count)
+                    for ((number, _), key) in zip(ofEpoch, AESKeyWrap.unwrap(ofEpoch.map(\.1.wrapped), using: old)) {
+                        guard let key else {
+                            throw KeyStoreError(
+                                "key row \(readBigEndian(number)) does not unwrap with the KEK of epoch \(epoch)"
+                            )
+                        }
+                        keys.append(key)
                     }
-                    guard let key = AESKeyWrap.unwrap(wrapped, using: old) else {
-                        throw KeyStoreError(
-                            "key row \(readBigEndian(number)) does not unwrap with the KEK of epoch \(epoch)"
-                        )
+                    for ((number, _), rewrapped) in zip(ofEpoch, AESKeyWrap.wrap(keys, using: kek)) {
+                        try txn.put(self.keys, number, KeyStore.row(epoch: to, wrapped: rewrapped))
                     }
-                    let rewrapped = Array(try AES.KeyWrap.wrap(key, using: kek))
-                    try txn.put(self.keys, number, KeyStore.row(epoch: to, wrapped: rewrapped))
                 }
                 try txn.put(self.meta, KeyStore.epochKey, Array(String(to).utf8))
                 let now = Int64((Date().timeIntervalSince1970 * 1000).rounded())

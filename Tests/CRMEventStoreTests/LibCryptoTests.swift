@@ -136,4 +136,58 @@ import Testing
         }
         #expect(AESKeyWrap.unwrap([UInt8](repeating: 0, count: 40), using: SymmetricKey(size: .bits128)) == nil)
     }
+
+    @Test func wrapsAsSwiftCryptoDoes() throws {
+        let kek = SymmetricKey(size: .bits256)
+        for size in [SymmetricKeySize.bits128, .bits192, .bits256] {
+            let keys = (0..<3).map { _ in SymmetricKey(size: size) }
+            let wrapped = AESKeyWrap.wrap(keys, using: kek)
+            #expect(wrapped == (try keys.map { Array(try AES.KeyWrap.wrap($0, using: kek)) }), "\(size.bitCount) bits")
+            #expect(try wrapped.map { try AES.KeyWrap.unwrap($0, using: kek) } == keys)
+        }
+        #expect(AESKeyWrap.wrap([], using: kek).isEmpty)
+        let mixed = (0..<300).map { SymmetricKey(size: $0 % 3 == 0 ? .bits128 : .bits256) }
+        #expect(AESKeyWrap.wrap(mixed, using: kek) == (try mixed.map { Array(try AES.KeyWrap.wrap($0, using: kek)) }))
+    }
+
+    /// RFC 3394 §4.3, §4.5 and §4.6: a 256-bit KEK wrapping 128-, 192- and 256-bit keys.
+    @Test func followsTheTestVectorsOfRFC3394() throws {
+        let kekBytes = try #require(bytes(hex: "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"))
+        let kek = SymmetricKey(data: kekBytes)
+        let vectors = [
+            ("00112233445566778899aabbccddeeff", "64e8c3f9ce0f5ba263e9777905818a2a93c8191e7d6e8ae7"),
+            (
+                "00112233445566778899aabbccddeeff0001020304050607",
+                "a8f9bc1612c68b3ff6e6f4fbe30e71e4769c8b80a32cb8958cd5d17d6b254da1"
+            ),
+            (
+                "00112233445566778899aabbccddeeff000102030405060708090a0b0c0d0e0f",
+                "28c9f404c4b810f4cbccb35cfb87f8263f5786e2d80ed326cbc7f0e71a99f43bfb988b9b7a02dd21"
+            ),
+        ]
+        for (key, wrapped) in vectors {
+            let key = SymmetricKey(data: try #require(bytes(hex: key)))
+            #expect(AESKeyWrap.wrap([key], using: kek) == [try #require(bytes(hex: wrapped))])
+            #expect(AESKeyWrap.unwrap(try #require(bytes(hex: wrapped)), using: kek) == key)
+        }
+    }
+
+    /// Many keys of mixed lengths in one call (more than one batch), some damaged or of no key's
+    /// length: each comes back as unwrapping it alone gives.
+    @Test func unwrapsManyKeysAtOnce() throws {
+        let kek = SymmetricKey(size: .bits256)
+        let keys = (0..<600).map { index in SymmetricKey(size: index % 7 == 0 ? .bits128 : .bits256) }
+        var wrapped = try keys.map { Array(try AES.KeyWrap.wrap($0, using: kek)) }
+        for index in stride(from: 5, to: wrapped.count, by: 11) { wrapped[index][index % wrapped[index].count] ^= 1 }
+        wrapped[3] = Array(wrapped[3].dropLast())
+        wrapped[4] = []
+        let unwrapped = AESKeyWrap.unwrap(wrapped, using: kek)
+        #expect(unwrapped.count == keys.count)
+        for index in keys.indices {
+            let damaged = index == 3 || index == 4 || (index >= 5 && (index - 5) % 11 == 0)
+            #expect(unwrapped[index] == (damaged ? nil : keys[index]), "key \(index)")
+            #expect(unwrapped[index] == AESKeyWrap.unwrap(wrapped[index], using: kek), "key \(index) alone")
+        }
+        #expect(AESKeyWrap.unwrap(wrapped, using: SymmetricKey(size: .bits256)).allSatisfy { $0 == nil })
+    }
 }
