@@ -198,11 +198,16 @@ struct LMDBDecisionState: DecisionStateStore {
 
     /// Stores `value` (sealed under key `number` in a personal table of an encrypted log) as the row
     /// `key` of `table`, or removes the row when `value` is `nil`. Nothing else: the SLA policy-set
-    /// fingerprint is ``setRecord(_:_:_:)``'s.
-    func write(_ table: StateTable, _ key: String, _ value: [UInt8]?, number: UInt64?, remember: Bool = false)
-        throws
-    {
-        let storedKey = self.storedKey(table, key)
+    /// fingerprint is ``setRecord(_:_:_:)``'s. `storedKey` is ``storedKey(_:_:)`` when the caller has it.
+    func write(
+        _ table: StateTable,
+        _ key: String,
+        _ value: [UInt8]?,
+        number: UInt64?,
+        remember: Bool = false,
+        storedKey: [UInt8]? = nil
+    ) throws {
+        let storedKey = storedKey ?? self.storedKey(table, key)
         guard let value else {
             _ = try self.txn.delete(self.tables[table], storedKey)
             return

@@ -87,7 +87,9 @@ final class RefoldBuffer {
             guard !rows.isEmpty else { continue }
             let ordered = rows.map { (stored: state.storedKey(table, $0.key), key: $0.key, entry: $0.value) }
                 .sorted { $0.stored.lexicographicallyPrecedes($1.stored) }
-            for row in ordered { try state.write(table, row.key, row.entry.value, number: row.entry.number) }
+            for row in ordered {
+                try state.write(table, row.key, row.entry.value, number: row.entry.number, storedKey: row.stored)
+            }
         }
     }
 

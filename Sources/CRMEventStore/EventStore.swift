@@ -294,7 +294,15 @@ public struct EventStore: Sendable {
         guard let protection = self.protection, texts.pii != EventRecord.nullText else {
             return (texts.data, texts.pii, nil)
         }
-        let kid = try protection.subject(subject ?? EventCodec.typed(event.event), event.stream, txn)
+        // The event is passed as it is unless it needs typing (`??` would copy it).
+        let kid: String
+        if let subject {
+            kid = try protection.subject(subject, event.stream, txn)
+        } else if case .untyped = event.event {
+            kid = try protection.subject(EventCodec.typed(event.event), event.stream, txn)
+        } else {
+            kid = try protection.subject(event.event, event.stream, txn)
+        }
         let (key, number) = try protection.keys.writingKey(kid, txn)
         let sealed = try PiiEnvelope.seal(
             texts.pii, key: key, kid: kid, number: number, stream: event.stream, streamVersion: event.streamVersion,
