@@ -245,7 +245,8 @@ public enum PiiEnvelope {
                     return nil
                 }
                 let end = text.baseAddress!.distance(to: UnsafeRawPointer(found))
-                guard memchr(text.baseAddress! + start, Int32(UInt8(ascii: "\\")), end - start) == nil else { return nil }
+                let backslash = Int32(UInt8(ascii: "\\"))
+                guard memchr(text.baseAddress! + start, backslash, end - start) == nil else { return nil }
                 index = end + 1
                 return start..<end
             }
