@@ -104,6 +104,8 @@ struct CRMDaemonCommand: AsyncParsableCommand {
 
     /// Builds the core and the server from `settings` and runs until SIGTERM/SIGINT.
     static func serve(_ settings: DaemonConfiguration, logger: Logger) async throws {
+        // While descriptors are free: at its descriptor limit crmd must still be able to arm a timer.
+        await DispatchTimers.prepare()
         let socketDirectory = (settings.socketPath as NSString).deletingLastPathComponent
         try? FileManager.default.createDirectory(atPath: socketDirectory, withIntermediateDirectories: true)
         // Before the data directory is opened: a crmd that must not serve there must not touch it.

@@ -169,8 +169,9 @@ import Testing
         try prlimit.run()
         prlimit.waitUntilExit()
         try #require(prlimit.terminationStatus == 0, "prlimit (util-linux) could not lower crmd's RLIMIT_NOFILE")
-        // A connection that breaks here failed once in a fresh-clone CI run ("Broken pipe") and in none of
-        // 21 runs since, under load: say whether crmd was still running, with its log.
+        // A connection broke here now and then ("Broken pipe"): crmd had died of SIGILL, Dispatch arming the
+        // first timer of one of its clocks with no descriptor free (crmd now arms one of each at start,
+        // `DispatchTimers`). Should it break again, say whether crmd was still running, with its log.
         do {
             try await Self.serveAtTheLimit(daemon, limit: limit, first: first)
         } catch {
