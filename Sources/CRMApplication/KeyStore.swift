@@ -180,7 +180,7 @@ final class KeyStore: PiiKeys, @unchecked Sendable {
             try self.writeTransaction { txn in
                 guard try txn.get(self.keys, number) == nil else { return }
                 let kek = keks.byEpoch[keks.current]!
-                let wrapped = AESKeyWrap.wrap([SymmetricKey(size: .bits256)], using: kek)[0]
+                let wrapped = try AESKeyWrap.wrap([SymmetricKey(size: .bits256)], using: kek)[0]
                 try txn.put(self.keys, number, KeyStore.row(epoch: keks.current, wrapped: wrapped))
             }
         }
@@ -335,7 +335,7 @@ final class KeyStore: PiiKeys, @unchecked Sendable {
             try self.writeTransaction { txn -> [(number: UInt64, key: SymmetricKey)] in
                 let first = try txn.get(self.meta, KeyStore.nextNumberKey).map { readBigEndian($0) } ?? 1
                 let created = (0..<UInt64(KeyStore.poolRefill)).map { (first + $0, SymmetricKey(size: .bits256)) }
-                let wrapped = AESKeyWrap.wrap(created.map(\.1), using: keks.byEpoch[keks.current]!)
+                let wrapped = try AESKeyWrap.wrap(created.map(\.1), using: keks.byEpoch[keks.current]!)
                 for ((number, _), wrapped) in zip(created, wrapped) {
                     try txn.put(self.keys, keyNumber(number), KeyStore.row(epoch: keks.current, wrapped: wrapped))
                 }
@@ -571,7 +571,7 @@ final class KeyStore: PiiKeys, @unchecked Sendable {
                         }
                         keys.append(key)
                     }
-                    for ((number, _), rewrapped) in zip(ofEpoch, AESKeyWrap.wrap(keys, using: kek)) {
+                    for ((number, _), rewrapped) in zip(ofEpoch, try AESKeyWrap.wrap(keys, using: kek)) {
                         try txn.put(self.keys, number, KeyStore.row(epoch: to, wrapped: rewrapped))
                     }
                 }

@@ -233,8 +233,13 @@ public enum AESKeyWrap {
         return keys
     }
 
+    /// libcrypto failed to wrap keys (out of memory).
+    public struct WrapFailed: Error, CustomStringConvertible {
+        public var description: String { "libcrypto could not wrap data keys (AES key wrap)" }
+    }
+
     /// `keys` (each a multiple of 8 bytes, at least 16) wrapped with the 256-bit `kek`, in their order.
-    public static func wrap(_ keys: [SymmetricKey], using kek: SymmetricKey) -> [[UInt8]] {
+    public static func wrap(_ keys: [SymmetricKey], using kek: SymmetricKey) throws(WrapFailed) -> [[UInt8]] {
         precondition(kek.bitCount == 256, "a KEK is a 256-bit key")
         var wrapped = [[UInt8]](repeating: [], count: keys.count)
         // Keys of one length at a time, in batches.
@@ -252,7 +257,7 @@ public enum AESKeyWrap {
                         wrapped[index] = Array(output[(offset * (length + 8))..<((offset + 1) * (length + 8))])
                     }
                 }
-                precondition(done, "libcrypto failed to wrap keys")
+                guard done else { throw WrapFailed() }
             }
         }
         return wrapped
