@@ -91,27 +91,27 @@ public enum EventRecord {
         keys: (any PiiKeys)? = nil,
         opening: (_ type: String) -> Bool = { _ in true }
     ) throws(EventRecordError) -> RecordedEvent {
-        let (envelope, data, stored) = try EventRecord.decodeEnvelope(record)
+        var (envelope, data, stored) = try EventRecord.decodeEnvelope(record)
         guard PiiEnvelope.isEnvelope(stored) else { return try EventRecord.decode(envelope, data, stored) }
         // A damaged envelope opens to nothing, like one whose key is gone.
-        let parts = PiiEnvelope.Parts(stored)
-        var opened: [UInt8]?
-        if let parts, opening(envelope.type) {
-            opened = PiiEnvelope.open(
-                stored, parts, keys: keys, stream: envelope.stream, streamVersion: envelope.streamVersion,
-                type: envelope.type
-            )
+        guard let parts = PiiEnvelope.Parts(stored) else {
+            return try EventRecord.decode(envelope, data, EventRecord.nullText)
         }
-        let pii = opened ?? EventRecord.nullText
-        var event = try pii.withUnsafeBytes { pii in
-            Result { () throws(EventRecordError) in try EventRecord.decode(envelope, data, pii) }
-        }.get()
-        event.personalData = parts.map { PersonalDataSeal(subject: $0.kid, key: $0.number) }
-        return event
+        envelope.personalData = PersonalDataSeal(subject: parts.kid, key: parts.number)
+        guard opening(envelope.type) else { return try EventRecord.decode(envelope, data, EventRecord.nullText) }
+        return try PiiEnvelope.withOpened(
+            stored, parts, keys: keys, stream: envelope.stream, streamVersion: envelope.streamVersion,
+            type: envelope.type
+        ) { (pii) throws(EventRecordError) in
+            try EventRecord.decode(envelope, data, pii ?? EventRecord.nullText)
+        }
     }
 
     /// The text of a `pii` that holds nothing.
-    static let nullText = Array("null".utf8)
+    static var nullText: UnsafeRawBufferPointer {
+        let null: StaticString = "null"
+        return UnsafeRawBufferPointer(start: null.utf8Start, count: null.utf8CodeUnitCount)
+    }
 
     /// The event of `envelope` with its payload texts `data` and `pii` (plaintext).
     private static func decode(
@@ -374,13 +374,11 @@ extension EventRecord {
             return .decodeWhole
         }
         guard PiiEnvelope.isEnvelope(stored) else { return EventRecord.personalString(stored, name) }
-        guard let parts = PiiEnvelope.Parts(stored),
-            let opened = PiiEnvelope.open(
-                stored, parts, keys: keys, stream: envelope.stream, streamVersion: envelope.streamVersion,
-                type: envelope.type
-            )
-        else { return .read(nil) }
-        return opened.withUnsafeBytes { EventRecord.personalString($0, name) }
+        guard let parts = PiiEnvelope.Parts(stored) else { return .read(nil) }
+        return PiiEnvelope.withOpened(
+            stored, parts, keys: keys, stream: envelope.stream, streamVersion: envelope.streamVersion,
+            type: envelope.type
+        ) { $0.map { EventRecord.personalString($0, name) } ?? .read(nil) }
     }
 
     /// Member `name` of the plaintext `pii`, as ``PayloadEventDecoder`` reads it.

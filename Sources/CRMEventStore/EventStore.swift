@@ -291,7 +291,7 @@ public struct EventStore: Sendable {
         _ txn: Transaction
     ) throws -> (data: [UInt8], pii: [UInt8], seal: PersonalDataSeal?) {
         let texts = EventCodec.payloadTexts(event.event)
-        guard let protection = self.protection, texts.pii != EventRecord.nullText else {
+        guard let protection = self.protection, !texts.pii.elementsEqual(EventRecord.nullText) else {
             return (texts.data, texts.pii, nil)
         }
         // The event is passed as it is unless it needs typing (`??` would copy it).

@@ -50,22 +50,38 @@ public enum AESGCM {
         nonce: UnsafeRawBufferPointer,
         authenticating aad: UnsafeRawBufferPointer
     ) -> [UInt8]? {
-        guard sealed.count >= AESGCM.tagSize, nonce.count == AESGCM.nonceSize, key.bitCount == 256 else { return nil }
-        let length = sealed.count - AESGCM.tagSize
+        guard sealed.count >= AESGCM.tagSize else { return nil }
         var opened = false
-        let plaintext = [UInt8](unsafeUninitializedCapacity: max(length, 1)) { buffer, count in
-            opened =
-                AESGCM.contexts.borrowing { context in
-                    key.withUnsafeBytes { key in
-                        crmd_gcm_open(
-                            context, key.bytes, nonce.bytes, aad.bytes, Int32(aad.count), sealed.bytes, Int32(length),
-                            sealed.bytes + length, buffer.baseAddress!
-                        )
-                    }
-                } == 1
-            count = opened ? length : 0
+        let plaintext = [UInt8](unsafeUninitializedCapacity: max(sealed.count - AESGCM.tagSize, 1)) { buffer, count in
+            opened = AESGCM.open(
+                sealed, key: key, nonce: nonce, authenticating: aad, into: UnsafeMutableRawBufferPointer(buffer)
+            )
+            count = opened ? sealed.count - AESGCM.tagSize : 0
         }
         return opened ? plaintext : nil
+    }
+
+    /// Writes the plaintext of `sealed` (ciphertext ‖ 16-byte tag) under `key` and the 12-byte `nonce`,
+    /// authenticating `aad`, to the start of `output` (room for `sealed.count - 16` bytes, at least
+    /// one); `false` when it does not open (then `output` holds nothing to use).
+    static func open(
+        _ sealed: UnsafeRawBufferPointer,
+        key: SymmetricKey,
+        nonce: UnsafeRawBufferPointer,
+        authenticating aad: UnsafeRawBufferPointer,
+        into output: UnsafeMutableRawBufferPointer
+    ) -> Bool {
+        guard sealed.count >= AESGCM.tagSize, nonce.count == AESGCM.nonceSize, key.bitCount == 256 else { return false }
+        let length = sealed.count - AESGCM.tagSize
+        precondition(output.count >= max(length, 1), "room for the plaintext")
+        return AESGCM.contexts.borrowing { context in
+            key.withUnsafeBytes { key in
+                crmd_gcm_open(
+                    context, key.bytes, nonce.bytes, aad.bytes, Int32(aad.count), sealed.bytes, Int32(length),
+                    sealed.bytes + length, output.baseAddress!.assumingMemoryBound(to: UInt8.self)
+                )
+            }
+        } == 1
     }
 
     /// AES-256-GCM contexts without a key, for any key.

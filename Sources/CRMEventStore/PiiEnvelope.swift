@@ -102,19 +102,67 @@ public enum PiiEnvelope {
 
     /// The associated data of an envelope of event `type` at `streamVersion` of `stream`.
     static func associatedData(stream: String, streamVersion: UInt64, type: String, kid: String) -> [UInt8] {
-        // Appended piece by piece: string interpolation cost more than the cipher when every event of a
-        // replay is opened.
-        var aad: [UInt8] = []
-        aad.reserveCapacity(36 + stream.utf8.count + type.utf8.count + kid.utf8.count)
-        aad.append(contentsOf: "crmd-pii-v1|".utf8)
-        aad.append(contentsOf: stream.utf8)
-        aad.append(UInt8(ascii: "|"))
-        aad.append(contentsOf: String(streamVersion).utf8)
-        aad.append(UInt8(ascii: "|"))
-        aad.append(contentsOf: type.utf8)
-        aad.append(UInt8(ascii: "|"))
-        aad.append(contentsOf: kid.utf8)
-        return aad
+        let count = PiiEnvelope.associatedDataCount(stream: stream, type: type, kid: kid)
+        return [UInt8](unsafeUninitializedCapacity: count) { buffer, written in
+            written = PiiEnvelope.writeAssociatedData(
+                stream: stream, streamVersion: streamVersion, type: type, kid: kid,
+                into: UnsafeMutableRawBufferPointer(buffer)
+            )
+        }
+    }
+
+    /// Room enough for ``writeAssociatedData(stream:streamVersion:type:kid:into:)`` of these strings
+    /// (with the longest stream version).
+    static func associatedDataCount(stream: String, type: String, kid: String) -> Int {
+        PiiEnvelope.associatedDataPrefix.count + stream.utf8.count + type.utf8.count + kid.utf8.count + 20 + 3
+    }
+
+    /// `crmd-pii-v1|` that begins the associated data.
+    private static let associatedDataPrefix = Array("crmd-pii-v1|".utf8)
+
+    /// Writes the associated data `crmd-pii-v1|<stream>|<stream version>|<type>|<kid>` to the start of
+    /// `out` (``associatedDataCount(stream:type:kid:)`` bytes of room) and returns its length: written
+    /// in place, as every event of a replay or a rebuild is opened, and interpolation cost more than
+    /// the cipher.
+    static func writeAssociatedData(
+        stream: String,
+        streamVersion: UInt64,
+        type: String,
+        kid: String,
+        into out: UnsafeMutableRawBufferPointer
+    ) -> Int {
+        var index = 0
+        func append(_ bytes: UnsafeBufferPointer<UInt8>) {
+            UnsafeMutableRawBufferPointer(rebasing: out[index...]).copyMemory(from: UnsafeRawBufferPointer(bytes))
+            index += bytes.count
+        }
+        func append(_ string: String) {
+            var string = string
+            string.withUTF8 { append($0) }
+        }
+        PiiEnvelope.associatedDataPrefix.withUnsafeBufferPointer { append($0) }
+        append(stream)
+        out[index] = UInt8(ascii: "|")
+        // The decimal digits of the stream version, written backwards into their place.
+        var digits = 1
+        var rest = streamVersion / 10
+        while rest > 0 {
+            digits += 1
+            rest /= 10
+        }
+        rest = streamVersion
+        for position in stride(from: index + digits, to: index, by: -1) {
+            out[position] = UInt8(ascii: "0") + UInt8(rest % 10)
+            rest /= 10
+        }
+        index += digits + 1
+        out[index] = UInt8(ascii: "|")
+        index += 1
+        append(type)
+        out[index] = UInt8(ascii: "|")
+        index += 1
+        append(kid)
+        return index
     }
 
     /// The envelope text of `plaintext` (a canonical `pii` object) sealed under `key`, written straight
@@ -269,8 +317,19 @@ public enum PiiEnvelope {
                 }
             }
             let fieldsStart = index
-            guard stringArray() else { return nil }
-            let fields = fieldsStart..<index
+            // The list ends at the first `]` followed by `,"kid":"` (inside a name, a `]` cannot be: the
+            // name's quotes would be escaped), found with `memchr`; read string by string otherwise.
+            var fieldsEnd: Int?
+            if let close = memchr(text.baseAddress! + index, Int32(UInt8(ascii: "]")), text.count - index) {
+                index = text.baseAddress!.distance(to: UnsafeRawPointer(close)) + 1
+                if expect(#","kid":""#) { fieldsEnd = index - 8 } else { index = fieldsStart }
+            }
+            if fieldsEnd == nil {
+                guard stringArray() else { return nil }
+                fieldsEnd = index
+                guard expect(#","kid":""#) else { return nil }
+            }
+            let fields = fieldsStart..<fieldsEnd!
             /// A decimal number (digits only, as envelopes are written), consumed.
             func decimal() -> UInt64? {
                 let start = index
@@ -284,7 +343,7 @@ public enum PiiEnvelope {
                 }
                 return index > start ? value : nil
             }
-            guard expect(#","kid":""#), let kid = until(UInt8(ascii: "\"")), expect(#","kn":"#),
+            guard let kid = until(UInt8(ascii: "\"")), expect(#","kn":"#),
                 let number = decimal(), expect(#","n":""#), let nonce = until(UInt8(ascii: "\"")),
                 expect(#","v":1}"#), index == text.count
             else { return nil }
@@ -319,22 +378,55 @@ public enum PiiEnvelope {
         streamVersion: UInt64,
         type: String
     ) -> [UInt8]? {
-        // The nonce, then the ciphertext and tag, decoded into one buffer.
-        var combined: [UInt8] = []
-        combined.reserveCapacity(AESGCM.nonceSize + parts.ciphertext.count * 3 / 4)
-        guard let keys, let key = keys.readingKey(parts.number),
-            Base64.decode(UnsafeRawBufferPointer(rebasing: text[parts.nonce]), into: &combined),
-            combined.count == AESGCM.nonceSize,
-            Base64.decode(UnsafeRawBufferPointer(rebasing: text[parts.ciphertext]), into: &combined)
-        else { return nil }
-        let aad = PiiEnvelope.associatedData(stream: stream, streamVersion: streamVersion, type: type, kid: parts.kid)
-        return combined.withUnsafeBytes { combined in
-            aad.withUnsafeBytes { aad in
+        PiiEnvelope.withOpened(text, parts, keys: keys, stream: stream, streamVersion: streamVersion, type: type) {
+            $0.map(Array.init)
+        }
+    }
+
+    /// `body` with the plaintext `pii` text of the envelope `text` (taken apart as `parts`) of event
+    /// `type` at `streamVersion` of `stream`, or with `nil` when `keys` has no key for it or it does not
+    /// open with that key. The ciphertext, the associated data and the plaintext lie in one temporary
+    /// buffer (on the stack when small) that is wiped before this returns: a rebuild opens an envelope
+    /// for most events it folds, and three arrays a time were a good part of what that cost.
+    static func withOpened<Result, Failure: Error>(
+        _ text: UnsafeRawBufferPointer,
+        _ parts: Parts,
+        keys: (any PiiKeys)?,
+        stream: String,
+        streamVersion: UInt64,
+        type: String,
+        _ body: (UnsafeRawBufferPointer?) throws(Failure) -> Result
+    ) throws(Failure) -> Result {
+        guard let keys, let key = keys.readingKey(parts.number) else { return try body(nil) }
+        // Laid out as: nonce ‖ ciphertext and tag (decoded), associated data, plaintext.
+        let sealedRoom = parts.ciphertext.count / 4 * 3
+        let aadRoom = PiiEnvelope.associatedDataCount(stream: stream, type: type, kid: parts.kid)
+        let size = AESGCM.nonceSize + sealedRoom + aadRoom + max(sealedRoom, 1)
+        let aadStart = AESGCM.nonceSize + sealedRoom
+        return try withUnsafeTemporaryAllocation(byteCount: size, alignment: 16) {
+            (scratch: UnsafeMutableRawBufferPointer) throws(Failure) -> Result in
+            defer { explicit_bzero(scratch.baseAddress!, scratch.count) }
+            guard
+                Base64.decode(UnsafeRawBufferPointer(rebasing: text[parts.nonce]), into: scratch) == AESGCM.nonceSize,
+                let sealedCount = Base64.decode(
+                    UnsafeRawBufferPointer(rebasing: text[parts.ciphertext]),
+                    into: UnsafeMutableRawBufferPointer(rebasing: scratch[AESGCM.nonceSize..<aadStart])
+                ), sealedCount >= AESGCM.tagSize
+            else { return try body(nil) }
+            let aadCount = PiiEnvelope.writeAssociatedData(
+                stream: stream, streamVersion: streamVersion, type: type, kid: parts.kid,
+                into: UnsafeMutableRawBufferPointer(rebasing: scratch[aadStart..<(aadStart + aadRoom)])
+            )
+            let plaintext = UnsafeMutableRawBufferPointer(rebasing: scratch[(aadStart + aadRoom)...])
+            guard
                 AESGCM.open(
-                    UnsafeRawBufferPointer(rebasing: combined[AESGCM.nonceSize...]), key: key,
-                    nonce: UnsafeRawBufferPointer(rebasing: combined[..<AESGCM.nonceSize]), authenticating: aad
+                    UnsafeRawBufferPointer(rebasing: scratch[AESGCM.nonceSize..<(AESGCM.nonceSize + sealedCount)]),
+                    key: key, nonce: UnsafeRawBufferPointer(rebasing: scratch[..<AESGCM.nonceSize]),
+                    authenticating: UnsafeRawBufferPointer(rebasing: scratch[aadStart..<(aadStart + aadCount)]),
+                    into: plaintext
                 )
-            }
+            else { return try body(nil) }
+            return try body(UnsafeRawBufferPointer(rebasing: plaintext[..<(sealedCount - AESGCM.tagSize)]))
         }
     }
 }
@@ -383,35 +475,42 @@ enum Base64 {
     /// Appends the bytes `text` encodes to `out`; `false` for text that is not padded base64 (then
     /// `out` holds what it held).
     static func decode(_ text: UnsafeRawBufferPointer, into out: inout [UInt8]) -> Bool {
-        guard text.count % 4 == 0 else { return false }
-        guard text.count > 0 else { return true }
-        let padding = text[text.count - 1] != UInt8(ascii: "=") ? 0 : text[text.count - 2] != UInt8(ascii: "=") ? 1 : 2
-        let length = text.count / 4 * 3 - padding
         let start = out.count
-        // Written in place, four characters at a time; the values table is read once per call.
-        out.append(contentsOf: repeatElement(0, count: length))
-        let valid = Base64.values.withUnsafeBufferPointer { values in
-            out.withUnsafeMutableBufferPointer { out in
-                var write = start
-                var index = 0
-                while index < text.count {
-                    let last = index + 4 == text.count
-                    let a = values[Int(text[index])]
-                    let b = values[Int(text[index + 1])]
-                    let c = last && padding == 2 ? 0 : values[Int(text[index + 2])]
-                    let d = last && padding >= 1 ? 0 : values[Int(text[index + 3])]
-                    guard (a | b | c | d) & 0xC0 == 0 else { return false }
-                    let quad = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
-                    out[write] = UInt8(truncatingIfNeeded: quad >> 16)
-                    if !last || padding < 2 { out[write + 1] = UInt8(truncatingIfNeeded: quad >> 8) }
-                    if !last || padding < 1 { out[write + 2] = UInt8(truncatingIfNeeded: quad) }
-                    write += 3
-                    index += 4
-                }
-                return true
-            }
+        out.append(contentsOf: repeatElement(0, count: text.count / 4 * 3))
+        let written = out.withUnsafeMutableBytes { out in
+            Base64.decode(text, into: UnsafeMutableRawBufferPointer(rebasing: out[start...]))
         }
-        if !valid { out.removeSubrange(start...) }
-        return valid
+        out.removeSubrange((start + (written ?? 0))...)
+        return written != nil
+    }
+
+    /// Writes the bytes `text` encodes to the start of `out` (room for `text.count / 4 * 3` bytes) and
+    /// returns how many; `nil` for text that is not padded base64.
+    static func decode(_ text: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer) -> Int? {
+        guard text.count % 4 == 0 else { return nil }
+        guard text.count > 0 else { return 0 }
+        let padding = text[text.count - 1] != UInt8(ascii: "=") ? 0 : text[text.count - 2] != UInt8(ascii: "=") ? 1 : 2
+        precondition(out.count >= text.count / 4 * 3, "room for the decoded bytes")
+        // Four characters at a time; the values table is read once per call.
+        let valid = Base64.values.withUnsafeBufferPointer { values in
+            var write = 0
+            var index = 0
+            while index < text.count {
+                let last = index + 4 == text.count
+                let a = values[Int(text[index])]
+                let b = values[Int(text[index + 1])]
+                let c = last && padding == 2 ? 0 : values[Int(text[index + 2])]
+                let d = last && padding >= 1 ? 0 : values[Int(text[index + 3])]
+                guard (a | b | c | d) & 0xC0 == 0 else { return false }
+                let quad = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
+                out[write] = UInt8(truncatingIfNeeded: quad >> 16)
+                if !last || padding < 2 { out[write + 1] = UInt8(truncatingIfNeeded: quad >> 8) }
+                if !last || padding < 1 { out[write + 2] = UInt8(truncatingIfNeeded: quad) }
+                write += 3
+                index += 4
+            }
+            return true
+        }
+        return valid ? text.count / 4 * 3 - padding : nil
     }
 }

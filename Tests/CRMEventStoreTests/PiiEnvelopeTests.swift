@@ -1,10 +1,11 @@
 import CRMDomain
-import CRMEventStore
 import CRMJSON
 import Crypto
 import Foundation
 import LMDB
 import Testing
+
+@testable import CRMEventStore
 
 /// The encrypted `pii` envelope: it opens with its key for its own event only, and says in clear only
 /// which key and which fields.
@@ -90,6 +91,15 @@ import Testing
             #expect(opened == tricky)
         }
         #expect(try JSON.parse(envelope)["fields"] == ["a\"b]", "e", "f"])
+    }
+
+    @Test func theAssociatedDataNamesTheEventInFull() {
+        for (version, digits) in [(0, "0"), (9, "9"), (10, "10"), (1_234_567_890, "1234567890")] as [(UInt64, String)]
+            + [(UInt64.max, "18446744073709551615")]
+        {
+            let aad = PiiEnvelope.associatedData(stream: "customer-ada", streamVersion: version, type: "T", kid: "c:ada")
+            #expect(aad == Array("crmd-pii-v1|customer-ada|\(digits)|T|c:ada".utf8))
+        }
     }
 
     @Test func plainTextIsNotAnEnvelope() {
