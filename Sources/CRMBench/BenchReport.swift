@@ -366,19 +366,24 @@ struct BenchReport {
             lines.append(
                 "encryption (median of \(BenchReport.encryptionSamples(encryption)))".padding(
                     toLength: 34, withPad: " ", startingAt: 0
-                ) + "       plain   encrypted    cost"
+                ) + "       plain   encrypted    cost  by turn"
             )
             for figure in Benchmark.encryptionFigures {
                 lines.append(
                     figure.name.padding(toLength: 34, withPad: " ", startingAt: 0)
                         + String(
-                            format: "%12.0f%12.0f%7.1f %%",
+                            format: "%12.0f%12.0f%7.1f %%%7.1f %%",
                             encryption["plain"]?[figure.key]?.doubleValue ?? 0,
                             encryption["encrypted"]?[figure.key]?.doubleValue ?? 0,
-                            encryption["cost"]?[figure.key + "_cost_percent"]?.doubleValue ?? 0
+                            encryption["cost"]?[figure.key + "_cost_percent"]?.doubleValue ?? 0,
+                            encryption["cost"]?[figure.key + "_paired_cost_percent"]?.doubleValue ?? 0
                         )
                 )
             }
+            lines.append(
+                "  (cost: of the two medians; by turn: the median of each turn's cost, plain and encrypted measured "
+                    + "seconds apart)"
+            )
         }
         if !self.targets.isEmpty {
             lines.append("")

@@ -55,21 +55,33 @@ extension Benchmark {
             section[name] = .object(setting)
         }
         for figure in Benchmark.encryptionFigures {
-            let plain = Benchmark.median(runs["plain"]?[figure.key] ?? [])
-            let encrypted = Benchmark.median(runs["encrypted"]?[figure.key] ?? [])
             // The cost in percent of the plain figure: fewer per second, or more CPU per command.
-            let cost = plain > 0 ? (figure.higherIsBetter ? plain - encrypted : encrypted - plain) / plain * 100 : 0
-            change[figure.key + "_cost_percent"] = .double(cost)
+            func cost(_ plain: Double, _ encrypted: Double) -> Double {
+                plain > 0 ? (figure.higherIsBetter ? plain - encrypted : encrypted - plain) / plain * 100 : 0
+            }
+            let plainRuns = runs["plain"]?[figure.key] ?? []
+            let encryptedRuns = runs["encrypted"]?[figure.key] ?? []
+            change[figure.key + "_cost_percent"] = .double(
+                cost(Benchmark.median(plainRuns), Benchmark.median(encryptedRuns))
+            )
+            // And the median of each turn's cost: a plain turn and the encrypted one after it ran seconds
+            // apart, so a pair shares the machine's load of the moment, which the medians of the two
+            // settings' runs do not.
+            change[figure.key + "_paired_cost_percent"] = .double(
+                Benchmark.median(zip(plainRuns, encryptedRuns).map { cost($0, $1) })
+            )
         }
         section["cost"] = .object(change)
         self.report.sections.append(("encryption", .object(section)))
-        self.log(
-            "encryption costs: "
-                + Benchmark.encryptionFigures.map { figure in
-                    let cost = change[figure.key + "_cost_percent"]?.doubleValue ?? 0
-                    return "\(figure.name) \(String(format: "%.1f", cost)) %"
-                }.joined(separator: ", ") + " (bound \(Int(Self.encryptionBoundPercent)) %)"
-        )
+        for (label, suffix) in [("", "_cost_percent"), (" (median of the turns' costs)", "_paired_cost_percent")] {
+            self.log(
+                "encryption costs\(label): "
+                    + Benchmark.encryptionFigures.map { figure in
+                        let cost = change[figure.key + suffix]?.doubleValue ?? 0
+                        return "\(figure.name) \(String(format: "%.1f", cost)) %"
+                    }.joined(separator: ", ") + " (bound \(Int(Self.encryptionBoundPercent)) %)"
+            )
+        }
     }
 
     /// The settings compared, by name, with the value of `CRMD_ENCRYPT_PII`.

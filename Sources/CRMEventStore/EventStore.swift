@@ -304,10 +304,13 @@ public struct EventStore: Sendable {
             kid = try protection.subject(event.event, event.stream, txn)
         }
         let (key, number) = try protection.keys.writingKey(kid, txn)
-        let sealed = try PiiEnvelope.seal(
-            texts.pii, key: key, kid: kid, number: number, stream: event.stream, streamVersion: event.streamVersion,
-            type: event.type, nonce: protection.nonces.next()
-        )
+        let sealed = withUnsafeTemporaryAllocation(byteCount: AESGCM.nonceSize, alignment: 8) { nonce in
+            protection.nonces.next(into: nonce)
+            return PiiEnvelope.seal(
+                texts.pii, key: key, kid: kid, number: number, stream: event.stream, streamVersion: event.streamVersion,
+                type: event.type, nonce: UnsafeRawBufferPointer(nonce)
+            )
+        }
         return (texts.data, sealed, PersonalDataSeal(subject: kid, key: number))
     }
 

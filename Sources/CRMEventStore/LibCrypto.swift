@@ -24,18 +24,34 @@ public enum AESGCM {
         authenticating aad: UnsafeRawBufferPointer,
         appendingTo out: inout [UInt8]
     ) {
-        precondition(nonce.count == AESGCM.nonceSize && key.bitCount == 256, "AES-256-GCM with a 12-byte nonce")
         let start = out.count
         out.append(contentsOf: repeatElement(0, count: plaintext.count + AESGCM.tagSize))
+        out.withUnsafeMutableBytes { out in
+            AESGCM.seal(
+                plaintext, key: key, nonce: nonce, authenticating: aad,
+                into: UnsafeMutableRawBufferPointer(rebasing: out[start...])
+            )
+        }
+    }
+
+    /// Writes the ciphertext of `plaintext` and its tag to `out` (exactly `plaintext.count + 16` bytes),
+    /// sealed under `key` (256 bits) with the 12-byte `nonce`, authenticating `aad`.
+    static func seal(
+        _ plaintext: UnsafeRawBufferPointer,
+        key: SymmetricKey,
+        nonce: UnsafeRawBufferPointer,
+        authenticating aad: UnsafeRawBufferPointer,
+        into out: UnsafeMutableRawBufferPointer
+    ) {
+        precondition(nonce.count == AESGCM.nonceSize && key.bitCount == 256, "AES-256-GCM with a 12-byte nonce")
+        precondition(out.count == plaintext.count + AESGCM.tagSize, "room for the ciphertext and its tag")
         let sealed = AESGCM.contexts.borrowing { context in
             key.withUnsafeBytes { key in
-                out.withUnsafeMutableBytes { out in
-                    let output = out.baseAddress!.advanced(by: start).assumingMemoryBound(to: UInt8.self)
-                    return crmd_gcm_seal(
-                        context, key.bytes, nonce.bytes, aad.bytes, Int32(aad.count), plaintext.bytes,
-                        Int32(plaintext.count), output, output + plaintext.count
-                    )
-                }
+                let output = out.baseAddress!.assumingMemoryBound(to: UInt8.self)
+                return crmd_gcm_seal(
+                    context, key.bytes, nonce.bytes, aad.bytes, Int32(aad.count), plaintext.bytes,
+                    Int32(plaintext.count), output, output + plaintext.count
+                )
             }
         }
         // Only an allocation failure inside libcrypto can fail a seal with a valid key and nonce.
@@ -178,12 +194,18 @@ final class HMACSHA256: @unchecked Sendable {
     /// The 32-byte code of `data`.
     func code(_ data: UnsafeRawBufferPointer) -> [UInt8] {
         [UInt8](unsafeUninitializedCapacity: 32) { digest, count in
-            let done = self.contexts.borrowing { context in
-                crmd_hmac_sha256(context, data.bytes, data.count, digest.baseAddress!)
-            }
-            precondition(done == 1, "HMAC-SHA256 failed in libcrypto")
+            self.code(data, into: UnsafeMutableRawBufferPointer(digest))
             count = 32
         }
+    }
+
+    /// Writes the 32-byte code of `data` to the start of `digest`.
+    func code(_ data: UnsafeRawBufferPointer, into digest: UnsafeMutableRawBufferPointer) {
+        precondition(digest.count >= 32, "room for the code")
+        let done = self.contexts.borrowing { context in
+            crmd_hmac_sha256(context, data.bytes, data.count, digest.baseAddress!.assumingMemoryBound(to: UInt8.self))
+        }
+        precondition(done == 1, "HMAC-SHA256 failed in libcrypto")
     }
 }
 

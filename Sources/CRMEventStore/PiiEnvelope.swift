@@ -57,23 +57,23 @@ public final class PiiSealing: Sendable {
 /// nonce repeats; two processes repeat one only if their random bases lie within the number of
 /// envelopes sealed of each other, about `n / 2^64`.
 final class NonceSequence: Sendable {
-    private let base: [UInt8]
-    private let counter = Mutex<UInt64>(0)
+    /// The first 4 bytes of the base, and its last 8 as a big-endian number.
+    private let high: UInt32
+    private let low: UInt64
+    private let counter = Atomic<UInt64>(0)
 
     init() {
         var generator = SystemRandomNumberGenerator()
-        self.base = (0..<12).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        self.high = generator.next()
+        self.low = generator.next()
     }
 
-    /// The next nonce.
-    func next() -> AES.GCM.Nonce {
-        let count = self.counter.withLock { value -> UInt64 in
-            value &+= 1
-            return value
-        }
-        var bytes = self.base
-        for index in 0..<8 { bytes[4 + index] ^= UInt8(truncatingIfNeeded: count >> (56 - 8 * UInt64(index))) }
-        return try! AES.GCM.Nonce(data: bytes)  // 12 bytes: always a valid nonce
+    /// Writes the next nonce to the first 12 bytes of `out`.
+    func next(into out: UnsafeMutableRawBufferPointer) {
+        precondition(out.count >= AESGCM.nonceSize, "room for a nonce")
+        let count = self.counter.add(1, ordering: .relaxed).newValue
+        out.storeBytes(of: self.high, toByteOffset: 0, as: UInt32.self)
+        out.storeBytes(of: (self.low ^ count).bigEndian, toByteOffset: 4, as: UInt64.self)
     }
 }
 
@@ -177,32 +177,56 @@ public enum PiiEnvelope {
         type: String,
         nonce: AES.GCM.Nonce = AES.GCM.Nonce()
     ) throws -> [UInt8] {
-        let aad = PiiEnvelope.associatedData(stream: stream, streamVersion: streamVersion, type: type, kid: kid)
-        let nonceBytes = nonce.withUnsafeBytes { Array($0) }
-        var sealed: [UInt8] = []
-        sealed.reserveCapacity(plaintext.count + AESGCM.tagSize)
-        plaintext.withUnsafeBytes { plaintext in
-            nonceBytes.withUnsafeBytes { nonce in
-                aad.withUnsafeBytes { aad in
-                    AESGCM.seal(plaintext, key: key, nonce: nonce, authenticating: aad, appendingTo: &sealed)
-                }
-            }
+        nonce.withUnsafeBytes { nonce in
+            PiiEnvelope.seal(
+                plaintext, key: key, kid: kid, number: number, stream: stream, streamVersion: streamVersion, type: type,
+                nonce: nonce
+            )
         }
-        var out: [UInt8] = []
-        out.reserveCapacity(plaintext.count * 4 / 3 + 96 + kid.utf8.count)
-        out.append(contentsOf: PiiEnvelope.prefix)
-        out.append(contentsOf: #""ct":""#.utf8)
-        sealed.withUnsafeBytes { Base64.encode($0, into: &out) }
-        out.append(contentsOf: #"","fields":["#.utf8)
-        PiiEnvelope.appendTopLevelKeys(of: plaintext, to: &out)
-        out.append(contentsOf: #"],"kid":"#.utf8)
-        JSON.writeString(kid, into: &out)
-        out.append(contentsOf: #","kn":"#.utf8)
-        out.append(contentsOf: String(number).utf8)
-        out.append(contentsOf: #","n":""#.utf8)
-        nonceBytes.withUnsafeBytes { Base64.encode($0, into: &out) }
-        out.append(contentsOf: #"","v":1}"#.utf8)
-        return out
+    }
+
+    /// The envelope of `plaintext` sealed with the 12-byte `nonce`. The associated data and the
+    /// ciphertext are written to a temporary buffer (on the stack when small), not to arrays of their
+    /// own: every event with personal data is sealed on the writer thread.
+    static func seal(
+        _ plaintext: [UInt8],
+        key: SymmetricKey,
+        kid: String,
+        number: UInt64,
+        stream: String,
+        streamVersion: UInt64,
+        type: String,
+        nonce: UnsafeRawBufferPointer
+    ) -> [UInt8] {
+        let aadRoom = PiiEnvelope.associatedDataCount(stream: stream, type: type, kid: kid)
+        let sealedCount = plaintext.count + AESGCM.tagSize
+        return withUnsafeTemporaryAllocation(byteCount: aadRoom + sealedCount, alignment: 16) { scratch in
+            let aadCount = PiiEnvelope.writeAssociatedData(
+                stream: stream, streamVersion: streamVersion, type: type, kid: kid, into: scratch
+            )
+            let sealed = UnsafeMutableRawBufferPointer(rebasing: scratch[aadRoom...])
+            plaintext.withUnsafeBytes { plaintext in
+                AESGCM.seal(
+                    plaintext, key: key, nonce: nonce,
+                    authenticating: UnsafeRawBufferPointer(rebasing: scratch[..<aadCount]), into: sealed
+                )
+            }
+            var out: [UInt8] = []
+            out.reserveCapacity(sealedCount * 4 / 3 + 112 + kid.utf8.count)
+            out.append(contentsOf: PiiEnvelope.prefix)
+            out.append(contentsOf: #""ct":""#.utf8)
+            Base64.encode(UnsafeRawBufferPointer(sealed), into: &out)
+            out.append(contentsOf: #"","fields":["#.utf8)
+            PiiEnvelope.appendTopLevelKeys(of: plaintext, to: &out)
+            out.append(contentsOf: #"],"kid":"#.utf8)
+            JSON.writeString(kid, into: &out)
+            out.append(contentsOf: #","kn":"#.utf8)
+            out.append(contentsOf: String(number).utf8)
+            out.append(contentsOf: #","n":""#.utf8)
+            Base64.encode(nonce, into: &out)
+            out.append(contentsOf: #"","v":1}"#.utf8)
+            return out
+        }
     }
 
     /// Appends the member names of the canonical JSON object `text` to `out`, as their quoted JSON
@@ -218,9 +242,20 @@ public enum PiiEnvelope {
                 switch byte {
                 case UInt8(ascii: "\""):
                     let start = index
+                    // The closing quote: the next one not escaped (after an even number of backslashes),
+                    // found with `memchr` (values such as notes are most of the text).
+                    let base = UnsafeRawPointer(text.baseAddress!)
                     index += 1
-                    while index < text.count, text[index] != UInt8(ascii: "\"") {
-                        index += text[index] == UInt8(ascii: "\\") ? 2 : 1
+                    while true {
+                        guard let found = memchr(base + index, Int32(UInt8(ascii: "\"")), text.count - index) else {
+                            index = text.count
+                            break
+                        }
+                        index = base.distance(to: UnsafeRawPointer(found))
+                        var backslashes = 0
+                        while text[index - 1 - backslashes] == UInt8(ascii: "\\") { backslashes += 1 }
+                        if backslashes % 2 == 0 { break }
+                        index += 1
                     }
                     if depth == 1, expectKey {
                         if !first { out.append(UInt8(ascii: ",")) }

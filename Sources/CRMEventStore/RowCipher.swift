@@ -1,4 +1,5 @@
 public import Crypto
+import Glibc
 import Synchronization
 
 /// Keeps personal data out of the read models and the decision state of a log that encrypts it: rows
@@ -82,22 +83,26 @@ public final class RowCipher: Sendable {
             out.append(contentsOf: row)
             return out
         }
-        let aad = RowCipher.associatedData(context)
-        // One buffer, one update.
-        var input = [UInt8]()
-        input.reserveCapacity(8 + aad.count + row.count)
-        withUnsafeBytes(of: number.bigEndian) { input.append(contentsOf: $0) }
-        input.append(contentsOf: aad)
-        input.append(contentsOf: row)
-        let nonce = Array(input.withUnsafeBytes { self.nonceMac.code($0) }.prefix(AESGCM.nonceSize))
         out.append(RowCipher.sealedTag)
         RowCipher.appendVarint(number, to: &out)
-        out.append(contentsOf: nonce)
-        row.withUnsafeBytes { row in
-            nonce.withUnsafeBytes { nonce in
-                aad.withUnsafeBytes { aad in
-                    AESGCM.seal(row, key: key, nonce: nonce, authenticating: aad, appendingTo: &out)
-                }
+        // In one temporary buffer (wiped after): the nonce's input, number ‖ associated data ‖ row, in
+        // one piece for one HMAC update, then its code, whose first 12 bytes are the nonce.
+        let aadCount = RowCipher.associatedDataCount(context)
+        let inputCount = 8 + aadCount + row.count
+        withUnsafeTemporaryAllocation(byteCount: inputCount + 32, alignment: 16) { scratch in
+            defer { explicit_bzero(scratch.baseAddress!, scratch.count) }
+            scratch.storeBytes(of: number.bigEndian, as: UInt64.self)
+            RowCipher.writeAssociatedData(context, into: UnsafeMutableRawBufferPointer(rebasing: scratch[8...]))
+            UnsafeMutableRawBufferPointer(rebasing: scratch[(8 + aadCount)...]).copyBytes(from: row)
+            let digest = UnsafeMutableRawBufferPointer(rebasing: scratch[inputCount...])
+            self.nonceMac.code(UnsafeRawBufferPointer(rebasing: scratch[..<inputCount]), into: digest)
+            let nonce = UnsafeRawBufferPointer(rebasing: digest[..<AESGCM.nonceSize])
+            out.append(contentsOf: nonce)
+            row.withUnsafeBytes { row in
+                AESGCM.seal(
+                    row, key: key, nonce: nonce,
+                    authenticating: UnsafeRawBufferPointer(rebasing: scratch[8..<(8 + aadCount)]), appendingTo: &out
+                )
             }
         }
         if remember { self.remember(context, Recent(stored: out, number: number, row: row)) }
@@ -140,11 +145,12 @@ public final class RowCipher: Sendable {
             guard let key = self.keys.readingKey(number) else { return .unavailable }
             let nonce = UnsafeRawBufferPointer(rebasing: stored[offset..<(offset + AESGCM.nonceSize)])
             let sealed = UnsafeRawBufferPointer(rebasing: stored[(offset + AESGCM.nonceSize)...])
-            guard
-                let row = RowCipher.associatedData(context).withUnsafeBytes({ aad in
-                    AESGCM.open(sealed, key: key, nonce: nonce, authenticating: aad)
-                })
-            else { return .unavailable }
+            let aadCount = RowCipher.associatedDataCount(context)
+            let opened = withUnsafeTemporaryAllocation(byteCount: aadCount, alignment: 1) { aad in
+                RowCipher.writeAssociatedData(context, into: aad)
+                return AESGCM.open(sealed, key: key, nonce: nonce, authenticating: UnsafeRawBufferPointer(aad))
+            }
+            guard let row = opened else { return .unavailable }
             if remember { self.remember(context, Recent(stored: Array(stored), number: number, row: row)) }
             return .row(row)
         default:
@@ -170,9 +176,20 @@ public final class RowCipher: Sendable {
         stored.withUnsafeBytes { RowCipher.number(of: $0) }
     }
 
-    /// `crmd-row-v1|` and `context`: what a sealed row is bound to.
-    private static func associatedData(_ context: [UInt8]) -> [UInt8] {
-        Array("crmd-row-v1|".utf8) + context
+    /// `crmd-row-v1|` that begins the associated data.
+    private static let associatedDataPrefix = Array("crmd-row-v1|".utf8)
+
+    /// The length of the associated data of `context`.
+    private static func associatedDataCount(_ context: [UInt8]) -> Int {
+        RowCipher.associatedDataPrefix.count + context.count
+    }
+
+    /// Writes the associated data of `context`, `crmd-row-v1|` ‖ `context` (what a sealed row is bound
+    /// to), to the start of `out`.
+    private static func writeAssociatedData(_ context: [UInt8], into out: UnsafeMutableRawBufferPointer) {
+        let prefix = RowCipher.associatedDataPrefix.count
+        out.copyBytes(from: RowCipher.associatedDataPrefix)
+        UnsafeMutableRawBufferPointer(rebasing: out[prefix..<(prefix + context.count)]).copyBytes(from: context)
     }
 
     /// Whether data key `number` can be read (it was not erased, and this key store knows it).

@@ -192,6 +192,11 @@ import Testing
                 #expect(encryption[setting]?[key]?.doubleValue ?? 0 > 0, "\(setting) \(key)")
                 #expect(encryption[setting]?[key + "_runs"]?.arrayValue?.count == 1, "\(setting) \(key)")
                 #expect(encryption["cost"]?[key + "_cost_percent"]?.doubleValue != nil, "\(key)")
+                // One turn: its own cost is the cost of the two medians.
+                #expect(
+                    encryption["cost"]?[key + "_paired_cost_percent"] == encryption["cost"]?[key + "_cost_percent"],
+                    "\(key)"
+                )
             }
         }
         #expect(report["targets"]?.arrayValue?.count == 6)

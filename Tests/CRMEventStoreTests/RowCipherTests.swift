@@ -46,6 +46,25 @@ import Testing
         #expect(other[2..<14] != sealed[2..<14])
     }
 
+    @Test func aSealedRowIsTheDocumentedLayoutWithItsSyntheticNonce() throws {
+        // 0x01 ‖ varint number ‖ nonce ‖ AES-256-GCM(row, aad "crmd-row-v1|" ‖ context), the nonce the
+        // first 12 bytes of HMAC-SHA256(nonce key, number big-endian ‖ aad ‖ row), computed here with
+        // swift-crypto: rows sealed by any build of crmd are these bytes.
+        let number: UInt64 = 300
+        let cipher = RowCipher(
+            keys: PiiEnvelopeTests.NumberedKeys(keys: [number: self.ada]),
+            indexKey: SymmetricKey(data: [UInt8](repeating: 7, count: 32)))
+        let nonceKey = HMAC<SHA256>.authenticationCode(
+            for: Array("crmd-row-nonce-v1".utf8), using: SymmetricKey(data: [UInt8](repeating: 7, count: 32)))
+        let aad = Array("crmd-row-v1|".utf8) + self.context
+        let input = withUnsafeBytes(of: number.bigEndian) { Array($0) } + aad + self.row
+        let nonce = Array(HMAC<SHA256>.authenticationCode(for: input, using: SymmetricKey(data: nonceKey)).prefix(12))
+        let box = try AES.GCM.seal(self.row, using: self.ada, nonce: AES.GCM.Nonce(data: nonce), authenticating: aad)
+        let expected = [0x01, 0xAC, 0x02] + nonce + Array(box.ciphertext) + Array(box.tag)
+        #expect(cipher.seal(self.row, number: number, context: self.context) == expected)
+        #expect(cipher.open(expected, context: self.context) == .row(self.row))
+    }
+
     @Test func aRowWhoseKeyIsGoneCannotBeOpenedAndOneWrittenWithoutItSaysSo() {
         let sealed = self.cipher().seal(self.row, number: 1, context: self.context)
         let erased = self.cipher(erased: [1])
