@@ -100,17 +100,6 @@ public enum PiiEnvelope {
         pii.count > PiiEnvelope.prefix.count && pii.starts(with: PiiEnvelope.prefix)
     }
 
-    /// The associated data of an envelope of event `type` at `streamVersion` of `stream`.
-    static func associatedData(stream: String, streamVersion: UInt64, type: String, kid: String) -> [UInt8] {
-        let count = PiiEnvelope.associatedDataCount(stream: stream, type: type, kid: kid)
-        return [UInt8](unsafeUninitializedCapacity: count) { buffer, written in
-            written = PiiEnvelope.writeAssociatedData(
-                stream: stream, streamVersion: streamVersion, type: type, kid: kid,
-                into: UnsafeMutableRawBufferPointer(buffer)
-            )
-        }
-    }
-
     /// Room enough for ``writeAssociatedData(stream:streamVersion:type:kid:into:)`` of these strings
     /// (with the longest stream version).
     static func associatedDataCount(stream: String, type: String, kid: String) -> Int {

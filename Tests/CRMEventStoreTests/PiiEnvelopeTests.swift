@@ -97,7 +97,13 @@ import Testing
         for (version, digits) in [(0, "0"), (9, "9"), (10, "10"), (1_234_567_890, "1234567890")] as [(UInt64, String)]
             + [(UInt64.max, "18446744073709551615")]
         {
-            let aad = PiiEnvelope.associatedData(stream: "customer-ada", streamVersion: version, type: "T", kid: "c:ada")
+            let room = PiiEnvelope.associatedDataCount(stream: "customer-ada", type: "T", kid: "c:ada")
+            let aad = [UInt8](unsafeUninitializedCapacity: room) { buffer, count in
+                count = PiiEnvelope.writeAssociatedData(
+                    stream: "customer-ada", streamVersion: version, type: "T", kid: "c:ada",
+                    into: UnsafeMutableRawBufferPointer(buffer)
+                )
+            }
             #expect(aad == Array("crmd-pii-v1|customer-ada|\(digits)|T|c:ada".utf8))
         }
     }
