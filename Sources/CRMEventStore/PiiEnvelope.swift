@@ -421,7 +421,8 @@ public enum PiiEnvelope {
         type: String,
         _ body: (UnsafeRawBufferPointer?) throws(Failure) -> Result
     ) throws(Failure) -> Result {
-        guard let keys, let key = keys.readingKey(parts.number) else { return try body(nil) }
+        // A nonce is 12 bytes, 16 characters of base64: any other length is a damaged envelope.
+        guard parts.nonce.count == 16, let keys, let key = keys.readingKey(parts.number) else { return try body(nil) }
         // Laid out as: nonce ‖ ciphertext and tag (decoded), associated data, plaintext.
         let sealedRoom = parts.ciphertext.count / 4 * 3
         let aadRoom = PiiEnvelope.associatedDataCount(stream: stream, type: type, kid: parts.kid)

@@ -73,6 +73,20 @@ import Testing
                 ) == nil
             )
         }
+        // A damaged nonce (any length but 12 bytes) does not open, however long.
+        let nonce = try #require(String(decoding: envelope, as: UTF8.self).firstMatch(of: /"n":"([^"]*)"/)?.1)
+        for damaged in ["", "AAAA", String(repeating: "QUJD", count: 600)] {
+            var text = String(decoding: envelope, as: UTF8.self).replacingOccurrences(
+                of: #""n":"\#(nonce)""#, with: #""n":"\#(damaged)""#)
+            text.withUTF8 { text in
+                #expect(
+                    PiiEnvelope.open(
+                        UnsafeRawBufferPointer(text), keys: keys, stream: "customer-ada", streamVersion: 1,
+                        type: "CustomerCreated"
+                    ) == nil
+                )
+            }
+        }
         // Two seals of the same text differ (a fresh nonce each time).
         #expect(try self.seal(keys) != envelope)
         #expect(try JSON.parse(envelope).serialized() == envelope, "envelopes are canonical JSON")
