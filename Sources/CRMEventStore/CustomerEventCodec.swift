@@ -197,7 +197,16 @@ public enum CustomerEventCodec {
             data.member("tags", strings: created.tags)
             data.member("tier", created.tier)
             pii = CustomerEventCodec.personalTexts(created)
-        case .updated, .erased, .legalHoldChanged, .merged:
+        case .updated(let updated):
+            data.member("changed_fields", strings: updated.changedFields)
+            data.key("changes")
+            data.openObject()
+            if let change = updated.source { Self.write("source", change, into: &data) }
+            if let change = updated.tier { Self.write("tier", change, into: &data) }
+            data.closeObject()
+            data.member("customer_id", updated.customerID)
+            pii = CustomerEventCodec.personalTexts(updated)
+        case .erased, .legalHoldChanged, .merged:
             return nil
         }
         data.closeObject()
@@ -209,17 +218,7 @@ public enum CustomerEventCodec {
         var pii = CanonicalJSONWriter(capacity: 384)
         pii.openObject()
         pii.key("address")
-        if let address = created.address {
-            pii.openObject()
-            pii.member("city", address.city)
-            pii.member("country", address.country)
-            pii.member("postal_code", address.postalCode)
-            pii.member("state", address.state)
-            pii.member("street", address.street)
-            pii.closeObject()
-        } else {
-            pii.null()
-        }
+        CustomerEventCodec.write(created.address, into: &pii)
         pii.member("company_name", created.companyName)
         pii.key("custom")
         pii.openObject()
@@ -229,32 +228,98 @@ public enum CustomerEventCodec {
         }
         pii.closeObject()
         pii.key("emails")
-        pii.openArray()
-        for email in created.emails {
-            pii.openObject()
-            pii.member("address", email.address)
-            pii.member("invalid", email.invalid)
-            pii.member("opted_out", email.optedOut)
-            pii.member("primary", email.primary)
-            pii.closeObject()
-        }
-        pii.closeArray()
+        CustomerEventCodec.write(created.emails, into: &pii)
         pii.member("first_name", created.firstName)
         pii.member("job_title", created.jobTitle)
         pii.member("last_name", created.lastName)
         pii.key("phones")
-        pii.openArray()
-        for phone in created.phones {
-            pii.openObject()
-            pii.member("normalized", phone.normalized)
-            pii.member("number", phone.number)
-            pii.member("primary", phone.primary)
-            pii.member("type", phone.type)
-            pii.closeObject()
-        }
-        pii.closeArray()
+        CustomerEventCodec.write(created.phones, into: &pii)
         pii.closeObject()
         return pii.bytes
+    }
+
+    /// The `pii` text of `CustomerUpdated`: `{"changes": {field: {from, to}}}` for each personal field
+    /// it changes, the same text as ``changes(_:)`` serialized.
+    private static func personalTexts(_ updated: CustomerUpdated) -> [UInt8] {
+        var pii = CanonicalJSONWriter(capacity: 256)
+        pii.openObject()
+        pii.key("changes")
+        pii.openObject()
+        if let change = updated.address { Self.write("address", change, into: &pii) { Self.write($0, into: &$1) } }
+        if let change = updated.companyName { Self.write("company_name", change, into: &pii) }
+        // `custom.<key>` sorts as `<key>` does, after `company_name` and before `emails`.
+        for key in updated.custom.keys.sorted(by: JSON.utf8Precedes) {
+            Self.write("custom." + key, updated.custom[key]!, into: &pii) { $1.json($0?.json ?? .null) }
+        }
+        if let change = updated.emails { Self.write("emails", change, into: &pii) { Self.write($0, into: &$1) } }
+        if let change = updated.firstName { Self.write("first_name", change, into: &pii) }
+        if let change = updated.jobTitle { Self.write("job_title", change, into: &pii) }
+        if let change = updated.lastName { Self.write("last_name", change, into: &pii) }
+        if let change = updated.phones { Self.write("phones", change, into: &pii) { Self.write($0, into: &$1) } }
+        pii.closeObject()
+        pii.closeObject()
+        return pii.bytes
+    }
+
+    /// `"<key>": {"from": …, "to": …}` of a change, each side written by `value`.
+    private static func write<Value>(
+        _ key: String,
+        _ change: Change<Value>,
+        into writer: inout CanonicalJSONWriter,
+        _ value: (Value, inout CanonicalJSONWriter) -> Void
+    ) {
+        writer.key(key)
+        writer.openObject()
+        writer.key("from")
+        value(change.from, &writer)
+        writer.key("to")
+        value(change.to, &writer)
+        writer.closeObject()
+    }
+
+    /// `"<key>": {"from": …, "to": …}` of a text field's change.
+    private static func write(_ key: String, _ change: Change<String?>, into writer: inout CanonicalJSONWriter) {
+        Self.write(key, change, into: &writer) { $1.string($0) }
+    }
+
+    /// A postal address in its event form, or `null`.
+    private static func write(_ address: CustomerState.PostalAddress?, into writer: inout CanonicalJSONWriter) {
+        guard let address else { return writer.null() }
+        writer.openObject()
+        writer.member("city", address.city)
+        writer.member("country", address.country)
+        writer.member("postal_code", address.postalCode)
+        writer.member("state", address.state)
+        writer.member("street", address.street)
+        writer.closeObject()
+    }
+
+    /// Email addresses in their event form (``CustomerState/Email/eventJSON``).
+    private static func write(_ emails: [CustomerState.Email], into writer: inout CanonicalJSONWriter) {
+        writer.openArray()
+        for email in emails {
+            writer.openObject()
+            writer.member("address", email.address)
+            writer.member("invalid", email.invalid)
+            writer.member("opted_out", email.optedOut)
+            writer.member("primary", email.primary)
+            writer.closeObject()
+        }
+        writer.closeArray()
+    }
+
+    /// Phone numbers in their event form (``CustomerState/Phone/eventJSON``).
+    private static func write(_ phones: [CustomerState.Phone], into writer: inout CanonicalJSONWriter) {
+        writer.openArray()
+        for phone in phones {
+            writer.openObject()
+            writer.member("normalized", phone.normalized)
+            writer.member("number", phone.number)
+            writer.member("primary", phone.primary)
+            writer.member("type", phone.type)
+            writer.closeObject()
+        }
+        writer.closeArray()
     }
 
     /// The `{from, to}` of every changed field of `updated`: the non-personal ones (`data.changes`)

@@ -119,8 +119,8 @@ enum SalesEventCodec {
         )
     }
 
-    /// The payload texts of the deal events most commands emit, written straight into bytes without a
-    /// JSON tree; `nil` for the others. Equal to the serialized ``encode(_:)`` (`SalesEventCodecTests`).
+    /// The payload texts of the deal and order events most commands emit, written straight into bytes
+    /// without a JSON tree; `nil` for the others. Equal to the serialized ``encode(_:)`` (`SalesEventCodecTests`).
     static func payloadTexts(_ event: SalesEvent) -> (data: [UInt8], pii: [UInt8])? {
         var data = CanonicalJSONWriter(capacity: 320)
         data.openObject()
@@ -157,8 +157,30 @@ enum SalesEventCodec {
             data.member("reopened", changed.reopened)
             data.member("to", changed.to)
             data.member("to_kind", changed.toKind)
-        case .pipelineDefined, .dealUpdated, .orderRecorded, .orderRefunded, .orderCancelled, .valueModelFitted,
-            .churnMarked, .churnUnmarked, .valueSettingsChanged, .rfmSegmentMapDefined, .rfmSnapshotTaken:
+        case .orderRecorded(let order):
+            data.member("amount", order.amount.description)
+            data.member("campaign_id", order.campaignID)
+            data.member("channel", order.channel)
+            data.member("currency", order.currency)
+            data.member("customer_id", order.customerID)
+            data.member("external_ref", order.externalRef)
+            data.member("lines_count", order.linesCount)
+            data.member("margin", order.margin.map { MoneyAmount.format($0, scale: MoneyAmount.scale) })
+            data.member("order_id", order.orderID)
+            data.member("ordered_at", Timestamp.format(order.orderedAt))
+        case .orderRefunded(let refund):
+            data.member("amount", refund.amount.description)
+            data.member("currency", refund.currency)
+            data.member("customer_id", refund.customerID)
+            data.member("order_id", refund.orderID)
+            data.member("refund_id", refund.refundID)
+            data.member("refunded_total", refund.refundedTotal.description)
+        case .orderCancelled(let cancel):
+            data.member("customer_id", cancel.customerID)
+            data.member("order_id", cancel.orderID)
+            data.member("reason", cancel.reason)
+        case .pipelineDefined, .dealUpdated, .valueModelFitted, .churnMarked, .churnUnmarked, .valueSettingsChanged,
+            .rfmSegmentMapDefined, .rfmSnapshotTaken:
             return nil
         }
         data.closeObject()

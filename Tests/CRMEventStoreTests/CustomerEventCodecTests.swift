@@ -92,6 +92,41 @@ import Testing
             }()
         ),
         .ownerChanged(CustomerOwnerChanged(customerID: "c1", from: "u1", to: nil)),
+        .updated(
+            {
+                // Every field changed, custom keys whose order differs between UTF-8 and other orders.
+                var old = CustomerState(id: "c1")
+                (old.lastName, old.jobTitle, old.source) = ("Lovelace", "CTO", "web")
+                old.address = CustomerState.PostalAddress(street: "1 Main St", country: "UK")
+                old.phones = [CustomerState.Phone(number: "0100", normalized: "0100", type: nil, primary: true)]
+                old.custom = ["zeta": "z", "Alpha": 1, "é": 2.5]
+                var new = CustomerState(id: "c1")
+                (new.firstName, new.companyName, new.tier) = ("Ada \"A\"", "Analytical Engines", "gold")
+                new.emails = [
+                    CustomerState.Email(address: "a@x.io", primary: false, optedOut: true, invalid: true),
+                    CustomerState.Email(address: "b@x.io", primary: true),
+                ]
+                new.phones = [CustomerState.Phone(number: "+44 20", normalized: "+4420", type: "work", primary: true)]
+                new.custom = ["zeta": "y", "a_b": true, "ab": "x", "é": 3]
+                return CustomerUpdated(from: old, to: new)
+            }()
+        ),
+        .updated(
+            {
+                // Only fields outside `pii`, and an address added.
+                var new = CustomerState(id: "c1")
+                new.tier = "silver"
+                new.address = CustomerState.PostalAddress(city: "Paris")
+                return CustomerUpdated(from: CustomerState(id: "c1"), to: new)
+            }()
+        ),
+        .updated(
+            {
+                var old = CustomerState(id: "c1")
+                old.source = "import"
+                return CustomerUpdated(from: old, to: CustomerState(id: "c1"))
+            }()
+        ),
         .lifecycleStageChanged(LifecycleStageChanged(customerID: "c1", from: nil, to: "lead", source: nil)),
         .consentChanged(
             ConsentChanged(

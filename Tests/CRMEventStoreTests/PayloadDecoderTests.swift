@@ -70,6 +70,19 @@ import Testing
         }
     }
 
+    /// The texts the append path writes without a JSON tree (`EventCodec.payloadTexts`) are the
+    /// serialized tree's, byte for byte, for every fixture: the same record, so the same hash.
+    @Test func theTextsWrittenWithoutATreeAreTheSerializedPayload() {
+        var events: [DomainEvent] = CustomerEventCodecTests.events.map { .customer($0) }
+        events += PayloadFuzzer.fixtures
+        for event in events {
+            let (data, pii) = EventCodec.payload(event)
+            let texts = EventCodec.payloadTexts(event)
+            #expect(String(decoding: texts.data, as: UTF8.self) == data.serializedString(), "\(event.type)")
+            #expect(String(decoding: texts.pii, as: UTF8.self) == pii.serializedString(), "\(event.type)")
+        }
+    }
+
     @Test(arguments: PayloadDecoderTests.types)
     func generatedPayloadsDecodeAsThroughTheTree(_ type: String) throws {
         var fuzzer = PayloadFuzzer(seed: type.utf8.reduce(1) { $0 &* 31 &+ UInt64($1) })
