@@ -95,10 +95,9 @@ public enum ServiceEventCodec {
         }
     }
 
-    /// `event` typed, when it is a service-desk event a fold can use; `nil` otherwise (see the type's
-    /// documentation). `event` is in its type's current schema version.
-    /// The payload texts of the ticket events most commands emit, written straight into bytes without a
-    /// JSON tree; `nil` for the others. Equal to the serialized ``encode(_:)`` (`ServiceEventCodecTests`).
+    /// The payload texts of the ticket events commands emit, written straight into bytes without a JSON
+    /// tree; `nil` for the definitions of schedules and policies. Equal to the serialized ``encode(_:)``
+    /// (`ServiceEventCodecTests`, `PayloadDecoderTests`).
     static func payloadTexts(_ event: ServiceEvent) -> (data: [UInt8], pii: [UInt8])? {
         var data = CanonicalJSONWriter(capacity: 256)
         data.openObject()
@@ -150,14 +149,72 @@ public enum ServiceEventCodec {
             data.member("customer_id", tagged.customerID)
             data.member("removed", strings: tagged.removed)
             data.member("ticket_id", tagged.ticketID)
-        case .scheduleDefined, .slaPolicyDefined, .slaPolicyRetired, .slaPolicyApplied, .slaPolicyRemoved,
-            .ticketAssigned, .ticketTypeChanged, .complaintResolved:
+        case .ticketAssigned(let assigned):
+            data.member("customer_id", assigned.customerID)
+            data.member("from", assigned.from)
+            data.member("ticket_id", assigned.ticketID)
+            data.member("to", assigned.to)
+        case .ticketTypeChanged(let changed):
+            data.member("category", changed.category)
+            data.member("customer_id", changed.customerID)
+            data.member("from", changed.from)
+            data.member("ticket_id", changed.ticketID)
+            data.member("to", changed.to)
+        case .complaintResolved(let resolved):
+            data.member("customer_id", resolved.customerID)
+            data.member("outcome", resolved.outcome)
+            data.key("remedy")
+            if let remedy = resolved.remedy {
+                data.openObject()
+                data.member("amount", remedy.amount?.description)
+                data.member("currency", remedy.currency)
+                data.member("kind", remedy.kind)
+                data.member("order_id", remedy.orderID)
+                data.closeObject()
+            } else {
+                data.null()
+            }
+            data.member("ticket_id", resolved.ticketID)
+        case .slaPolicyApplied(let applied):
+            let snapshot = applied.snapshot
+            data.member("customer_id", applied.customerID)
+            data.member("policy_id", snapshot.policyID)
+            data.member("policy_version", snapshot.policyVersion)
+            data.member("priority", snapshot.priority)
+            data.member("reason", applied.reason)
+            data.key("schedule")
+            data.json(snapshot.schedule?.json ?? .null)
+            // One target per metric, the last one listed when a metric repeats (as the tree keeps it).
+            var targets: [String: SlaTarget] = [:]
+            for target in snapshot.targets { targets[target.metric] = target }
+            data.key("targets")
+            data.openObject()
+            for metric in targets.keys.sorted(by: JSON.utf8Precedes) {
+                let target = targets[metric]!
+                data.key(metric)
+                data.openObject()
+                data.member("business_hours", target.businessHours)
+                data.member("minutes", target.minutes)
+                data.member("pause_on", strings: target.pauseOn)
+                data.closeObject()
+            }
+            data.closeObject()
+            data.member("ticket_id", applied.ticketID)
+        case .slaPolicyRemoved(let removed):
+            data.member("customer_id", removed.customerID)
+            data.member("policy_id", removed.policyID)
+            data.member("policy_version", removed.policyVersion)
+            data.member("reason", removed.reason)
+            data.member("ticket_id", removed.ticketID)
+        case .scheduleDefined, .slaPolicyDefined, .slaPolicyRetired:
             return nil
         }
         data.closeObject()
         return (data.bytes, pii)
     }
 
+    /// `event` typed, when it is a service-desk event a fold can use; `nil` otherwise (see the type's
+    /// documentation). `event` is in its type's current schema version.
     public static func decode(_ event: EventPayload) -> ServiceEvent? {
         let data = event.data
         switch event.type {

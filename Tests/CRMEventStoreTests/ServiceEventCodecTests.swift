@@ -288,6 +288,8 @@ import Testing
             let payload = EventCodec.payload(event)
             #expect(Self.text(payload.data) == data)
             #expect(payload.pii == .null)
+            // The append path writes the same text without the tree.
+            #expect(String(decoding: EventCodec.payloadTexts(event).data, as: UTF8.self) == data)
             #expect(EventCodec.typed(.untyped(EventCodec.untyped(event))) == event)
             // The record, hence the hash chain, is the one the untyped payload gives.
             func record(_ payload: DomainEvent) -> [UInt8] {
@@ -305,6 +307,41 @@ import Testing
                 pii: .null
             )
             #expect(record(event) == record(.untyped(untyped)))
+        }
+    }
+
+    /// Events the append path writes without a JSON tree whose shapes the fixtures leave out: a
+    /// complaint with and without a remedy, a snapshot whose targets repeat a metric (the last one
+    /// counts, as in the tree) and sort differently by UTF-8 than by characters.
+    @Test func theTextsWrittenWithoutATreeAreTheSerializedPayload() {
+        var repeated = Self.appliedWithSchedule
+        repeated.snapshot.targets += [
+            SlaTarget(metric: "first_reply_time", priority: "urgent", minutes: 5, businessHours: true, pauseOn: ["x"]),
+            SlaTarget(metric: "Zeta ✓", priority: "urgent", minutes: 7, businessHours: false, pauseOn: []),
+        ]
+        let events: [ServiceEvent] = [
+            .complaintResolved(
+                ComplaintResolved(
+                    ticketID: "t-1", customerID: "c_9", outcome: "partially_upheld",
+                    remedy: .init(
+                        kind: "refund", amount: MoneyAmount(decimal: "12.50"), currency: "EUR", orderID: "o-1"
+                    )
+                )
+            ),
+            .complaintResolved(
+                ComplaintResolved(
+                    ticketID: "t-1", customerID: "c_9", outcome: "rejected",
+                    remedy: .init(kind: "apology", amount: nil, currency: nil, orderID: nil)
+                )
+            ),
+            .complaintResolved(ComplaintResolved(ticketID: "t-1", customerID: "c_9", outcome: "upheld", remedy: nil)),
+            .slaPolicyApplied(repeated),
+        ]
+        for event in events {
+            let payload = EventCodec.payload(.service(event))
+            let texts = EventCodec.payloadTexts(.service(event))
+            #expect(String(decoding: texts.data, as: UTF8.self) == Self.text(payload.data))
+            #expect(String(decoding: texts.pii, as: UTF8.self) == Self.text(payload.pii))
         }
     }
 
