@@ -120,7 +120,8 @@ enum SalesEventCodec {
     }
 
     /// The payload texts of the deal and order events most commands emit, written straight into bytes
-    /// without a JSON tree; `nil` for the others. Equal to the serialized ``encode(_:)`` (`SalesEventCodecTests`).
+    /// without a JSON tree; `nil` for the others. Equal to the serialized ``encode(_:)``
+    /// (`SalesEventCodecTests`, `PayloadDecoderTests`).
     static func payloadTexts(_ event: SalesEvent) -> (data: [UInt8], pii: [UInt8])? {
         var data = CanonicalJSONWriter(capacity: 320)
         data.openObject()
