@@ -201,7 +201,7 @@ public enum PiiEnvelope {
                 )
             }
             var out: [UInt8] = []
-            out.reserveCapacity(sealedCount * 4 / 3 + 112 + kid.utf8.count)
+            out.reserveCapacity(Base64.encodedCount(sealedCount) + 112 + kid.utf8.count)
             out.append(contentsOf: PiiEnvelope.prefix)
             out.append(contentsOf: #""ct":""#.utf8)
             Base64.encode(UnsafeRawBufferPointer(sealed), into: &out)
@@ -421,10 +421,12 @@ public enum PiiEnvelope {
         type: String,
         _ body: (UnsafeRawBufferPointer?) throws(Failure) -> Result
     ) throws(Failure) -> Result {
-        // A nonce is 12 bytes, 16 characters of base64: any other length is a damaged envelope.
-        guard parts.nonce.count == 16, let keys, let key = keys.readingKey(parts.number) else { return try body(nil) }
+        // A nonce of any other length than a 12-byte one's base64 is a damaged envelope.
+        guard parts.nonce.count == Base64.encodedCount(AESGCM.nonceSize), let keys,
+            let key = keys.readingKey(parts.number)
+        else { return try body(nil) }
         // Laid out as: nonce ‖ ciphertext and tag (decoded), associated data, plaintext.
-        let sealedRoom = parts.ciphertext.count / 4 * 3
+        let sealedRoom = Base64.decodedRoom(parts.ciphertext.count)
         let aadRoom = PiiEnvelope.associatedDataCount(stream: stream, type: type, kid: parts.kid)
         let size = AESGCM.nonceSize + sealedRoom + aadRoom + max(sealedRoom, 1)
         let aadStart = AESGCM.nonceSize + sealedRoom
@@ -463,11 +465,17 @@ enum Base64 {
     /// The alphabet, by 6-bit value.
     private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
 
+    /// The length of the padded base64 text of `byteCount` bytes.
+    static func encodedCount(_ byteCount: Int) -> Int { (byteCount + 2) / 3 * 4 }
+
+    /// The room the bytes of `textCount` characters of base64 need at most (padding not subtracted).
+    static func decodedRoom(_ textCount: Int) -> Int { textCount / 4 * 3 }
+
     /// Appends the padded base64 text of `bytes` to `out`.
     static func encode(_ bytes: UnsafeRawBufferPointer, into out: inout [UInt8]) {
         let start = out.count
         // Written in place, three bytes at a time; the alphabet is read once per call.
-        out.append(contentsOf: repeatElement(UInt8(ascii: "="), count: (bytes.count + 2) / 3 * 4))
+        out.append(contentsOf: repeatElement(UInt8(ascii: "="), count: Base64.encodedCount(bytes.count)))
         Base64.alphabet.withUnsafeBufferPointer { alphabet in
             out.withUnsafeMutableBufferPointer { out in
                 var write = start
@@ -501,7 +509,7 @@ enum Base64 {
     /// `out` holds what it held).
     static func decode(_ text: UnsafeRawBufferPointer, into out: inout [UInt8]) -> Bool {
         let start = out.count
-        out.append(contentsOf: repeatElement(0, count: text.count / 4 * 3))
+        out.append(contentsOf: repeatElement(0, count: Base64.decodedRoom(text.count)))
         let written = out.withUnsafeMutableBytes { out in
             Base64.decode(text, into: UnsafeMutableRawBufferPointer(rebasing: out[start...]))
         }
@@ -509,13 +517,13 @@ enum Base64 {
         return written != nil
     }
 
-    /// Writes the bytes `text` encodes to the start of `out` (room for `text.count / 4 * 3` bytes) and
+    /// Writes the bytes `text` encodes to the start of `out` (room for `decodedRoom(text.count)` bytes) and
     /// returns how many; `nil` for text that is not padded base64.
     static func decode(_ text: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer) -> Int? {
         guard text.count % 4 == 0 else { return nil }
         guard text.count > 0 else { return 0 }
         let padding = text[text.count - 1] != UInt8(ascii: "=") ? 0 : text[text.count - 2] != UInt8(ascii: "=") ? 1 : 2
-        precondition(out.count >= text.count / 4 * 3, "room for the decoded bytes")
+        precondition(out.count >= Base64.decodedRoom(text.count), "room for the decoded bytes")
         // Four characters at a time; the values table is read once per call.
         let valid = Base64.values.withUnsafeBufferPointer { values in
             var write = 0
@@ -536,6 +544,6 @@ enum Base64 {
             }
             return true
         }
-        return valid ? text.count / 4 * 3 - padding : nil
+        return valid ? Base64.decodedRoom(text.count) - padding : nil
     }
 }
