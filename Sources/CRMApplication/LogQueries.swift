@@ -343,7 +343,11 @@ struct LogQueries: Sendable, ReadsStorage {
         raw(#"","occurred_at":"#)
         Timestamp.writeQuoted(event.occurredAt, into: &out)
         raw(#","pii":"#)
-        if let shown = view.text(pii, of: event) { out.append(contentsOf: shown) } else { out.append(contentsOf: pii) }
+        if let shown = view.text(pii, of: event) {
+            out.append(contentsOf: shown)
+        } else {
+            PiiEnvelope.appendText(of: pii, to: &out)
+        }
         raw(#","recorded_at":"#)
         Timestamp.writeQuoted(event.recordedAt, into: &out)
         raw(#","schema_version":"#)

@@ -2,10 +2,10 @@ public import CRMDomain
 import CRMJSON
 import Crypto
 
-/// The binary layout of one event record in the `events` database (record format 1).
+/// The binary layout of one event record in the `events` database.
 ///
 /// ```
-/// u8  record format (1)          u16 event schema version
+/// u8  record format (1 or 2)     u16 event schema version
 /// u64 seq                        u64 stream version
 /// i64 occurred_at (UTC ms)       i64 recorded_at (UTC ms)
 /// u32 actor uid                  u32 actor gid
@@ -14,12 +14,19 @@ import Crypto
 ///      on_behalf_of, data (canonical JSON), pii (canonical JSON)
 /// ```
 ///
+/// Format 1 holds `pii` as canonical JSON text (`null`, the object in plain text, or the text of an
+/// encrypted envelope, `"v":1`); format 2 holds a binary envelope there (``PiiEnvelope``), which is
+/// how a log that encrypts personal data stores every event with personal data. Events without
+/// personal data are format 1 in either log.
+///
 /// All integers are big-endian. The hash of a record is `SHA-256(record bytes)`, and since the bytes
 /// begin with the previous record's hash this is `SHA-256(previous hash ‖ rest of the record)`: a
 /// chain in which changing any byte of any record breaks every later link.
 public enum EventRecord {
-    /// The record format written by this version of crmd.
-    public static let format: UInt8 = 1
+    /// The format of a record whose `pii` is JSON text.
+    public static let textFormat: UInt8 = 1
+    /// The format of a record whose `pii` is a binary envelope.
+    public static let sealedFormat: UInt8 = 2
     /// Size of a SHA-256 digest.
     public static let hashSize = 32
     /// The "previous hash" of the first record.
@@ -29,17 +36,19 @@ public enum EventRecord {
     static let previousHashOffset = 1 + 2 + 8 * 4 + 4 + 4 + 8
 
     /// Encodes an event with its envelope; `texts` replaces the payload texts the codec would write
-    /// (the appender passes them with `pii` encrypted).
+    /// (the appender passes them with `pii` encrypted). A `pii` that is a binary envelope, or the JSON
+    /// text of one (`"v":2`, as an export shows it), makes a record of format 2.
     public static func encode(
         _ event: RecordedEvent,
         previousHash: [UInt8],
         texts: (data: [UInt8], pii: [UInt8])? = nil
     ) -> [UInt8] {
         precondition(previousHash.count == EventRecord.hashSize)
-        let (data, pii) = texts ?? EventCodec.payloadTexts(event.event)
+        var (data, pii) = texts ?? EventCodec.payloadTexts(event.event)
+        if let binary = pii.withUnsafeBytes({ PiiEnvelope.binary(ofText: $0) }) { pii = binary }
         var out: [UInt8] = []
         out.reserveCapacity(EventRecord.previousHashOffset + 32 + 64 + data.count + pii.count + event.stream.utf8.count)
-        out.append(EventRecord.format)
+        out.append(PiiEnvelope.isBinary(pii) ? EventRecord.sealedFormat : EventRecord.textFormat)
         out.appendBigEndian(UInt16(clamping: event.schemaVersion))
         out.appendBigEndian(event.seq)
         out.appendBigEndian(event.streamVersion)
@@ -187,16 +196,20 @@ public enum EventRecord {
     }
 
     /// Decodes a record into the event exactly as stored, with the schema version it was written with
-    /// (what `encode` turns back into the same bytes): for export and the log's own checks.
+    /// (what `encode` turns back into the same bytes): for export and the log's own checks. A binary
+    /// envelope is given as its JSON text.
     public static func decodeStored(_ record: UnsafeRawBufferPointer) throws(EventRecordError) -> RecordedEvent {
         let (envelope, dataBytes, piiBytes) = try EventRecord.decodeEnvelope(record)
         var event = envelope
-        // Parsed only to refuse a payload that is not JSON; the event keeps the stored texts.
-        _ = try EventRecord.parsePayload(envelope, dataBytes, piiBytes)
+        // Parsed only to refuse a payload that is not JSON (the text of a binary envelope is written
+        // as JSON); the event keeps the stored texts.
+        _ = try EventRecord.parsePayload(
+            envelope, dataBytes, PiiEnvelope.isBinary(piiBytes) ? EventRecord.nullText : piiBytes
+        )
         event.event = .untyped(
             UntypedEvent(
                 type: envelope.type, schemaVersion: envelope.schemaVersion, dataText: Array(dataBytes),
-                piiText: Array(piiBytes)
+                piiText: PiiEnvelope.text(of: piiBytes)
             )
         )
         return event
@@ -209,7 +222,9 @@ public enum EventRecord {
     ) throws(EventRecordError) -> UnsafeRawBufferPointer {
         var reader = RecordReader(bytes: record)
         let format = try reader.u8()
-        guard format == EventRecord.format else { throw EventRecordError(message: "unknown record format \(format)") }
+        guard format == EventRecord.textFormat || format == EventRecord.sealedFormat else {
+            throw EventRecordError(message: "unknown record format \(format)")
+        }
         // Schema version, position, stream version, two times, uid, gid, causation, previous hash.
         try reader.skip(2 + 8 + 8 + 8 + 8 + 4 + 4 + 8 + EventRecord.hashSize)
         _ = try reader.field()  // the type
@@ -217,14 +232,15 @@ public enum EventRecord {
     }
 
     /// Decodes a record's envelope only: the event with `data` and `pii` left `null`, and the two
-    /// payloads as the canonical JSON bytes they were stored as (valid while `record` is). For
-    /// readers that pass payloads on unchanged, such as `events.read`.
+    /// payloads as they were stored (valid while `record` is): `data` canonical JSON, `pii` canonical
+    /// JSON or a binary envelope (``PiiEnvelope/appendText(of:to:)`` shows either as text). For readers
+    /// that pass payloads on unchanged, such as `events.read`.
     public static func decodeEnvelope(
         _ record: UnsafeRawBufferPointer
     ) throws(EventRecordError) -> (event: RecordedEvent, data: UnsafeRawBufferPointer, pii: UnsafeRawBufferPointer) {
         var reader = RecordReader(bytes: record)
         let format = try reader.u8()
-        guard format == EventRecord.format else {
+        guard format == EventRecord.textFormat || format == EventRecord.sealedFormat else {
             throw EventRecordError(message: "unknown record format \(format)")
         }
         let schemaVersion = Int(try reader.u16())
@@ -243,6 +259,9 @@ public enum EventRecord {
         let onBehalfOf = try reader.string()
         let data = try reader.field()
         let pii = try reader.field()
+        guard PiiEnvelope.isBinary(pii) == (format == EventRecord.sealedFormat) else {
+            throw EventRecordError(message: "record \(seq) of format \(format) holds pii of the other format")
+        }
         // The payload is left out (empty texts, read as `null`): the caller has its bytes.
         let event = RecordedEvent(
             seq: seq,

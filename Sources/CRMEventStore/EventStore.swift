@@ -92,6 +92,9 @@ public struct EventStore: Sendable {
     public var piiKeys: (any PiiKeys)? { self.protection?.keys }
 
     static let headKey = "head"
+    /// Where `meta` keeps the log format: the highest record format the log may hold (1, or 2 from the
+    /// first record with a binary envelope on), so that a crmd that reads only format 1 refuses the
+    /// log when it opens it rather than at the first such record.
     static let formatKey = "format"
 
     /// Opens (creating if needed) the log databases in `environment`.
@@ -99,11 +102,14 @@ public struct EventStore: Sendable {
         (self.events, self.streams, self.streamHeads, self.idempotency, self.meta) = try environment.write { txn in
             let meta = try txn.openDatabase("meta")
             if let format = try txn.get(meta, EventStore.formatKey) {
-                guard format == [EventRecord.format] else {
-                    throw EventRecordError(message: "data directory uses log format \(format), this crmd reads 1")
+                guard format == [EventRecord.textFormat] || format == [EventRecord.sealedFormat] else {
+                    throw EventRecordError(
+                        message: "data directory uses log format \(format.map(String.init).joined(separator: ".")), "
+                            + "this crmd reads formats 1 and 2"
+                    )
                 }
             } else {
-                try txn.put(meta, EventStore.formatKey, [EventRecord.format])
+                try txn.put(meta, EventStore.formatKey, [EventRecord.textFormat])
             }
             return (
                 try txn.openDatabase("events"), try txn.openDatabase("streams"),
@@ -166,6 +172,7 @@ public struct EventStore: Sendable {
         var head = try self.head(txn)
         var recorded: [RecordedEvent] = []
         recorded.reserveCapacity(events.count)
+        var sealed = false
         for (event, (version, streamTime)) in zip(events, versions) {
             let seq = head.seq + 1
             let causation = event.causedBy.flatMap { $0 < recorded.count ? recorded[$0].seq : nil }
@@ -195,12 +202,20 @@ public struct EventStore: Sendable {
             streamHead.appendBigEndian(UInt64(bitPattern: streamTime))
             try txn.put(self.streamHeads, event.stream, streamHead)
             head = LogHead(seq: seq, hash: EventRecord.hash(bytes))
+            sealed = sealed || texts.seal != nil
             recorded.append(record)
         }
         if !recorded.isEmpty {
             try txn.put(self.meta, EventStore.headKey, [UInt8].bigEndian(head.seq) + head.hash)
         }
+        if sealed { try self.noteSealedFormat(txn) }
         return recorded
+    }
+
+    /// Records in `meta` that the log holds records of format 2, unless it says so already.
+    private func noteSealedFormat(_ txn: Transaction) throws {
+        guard try txn.get(self.meta, EventStore.formatKey) != [EventRecord.sealedFormat] else { return }
+        try txn.put(self.meta, EventStore.formatKey, [EventRecord.sealedFormat])
     }
 
     /// The stream version and the stream's last business time after each of `events`, checking that
@@ -270,6 +285,7 @@ public struct EventStore: Sendable {
         try self.putStreamHead(event, after: streamHead.lastOccurredAt, txn)
         let newHead = LogHead(seq: event.seq, hash: hash)
         try txn.put(self.meta, EventStore.headKey, [UInt8].bigEndian(newHead.seq) + newHead.hash)
+        if bytes.first == EventRecord.sealedFormat { try self.noteSealedFormat(txn) }
         return newHead
     }
 
@@ -337,6 +353,7 @@ public struct EventStore: Sendable {
         try self.putStreamHead(event, after: try self.streamHead(event.stream, txn).lastOccurredAt, txn)
         let newHead = LogHead(seq: event.seq, hash: EventRecord.hash(bytes))
         try txn.put(self.meta, EventStore.headKey, [UInt8].bigEndian(newHead.seq) + newHead.hash)
+        if texts.seal != nil { try self.noteSealedFormat(txn) }
         return (newHead, texts.seal)
     }
 

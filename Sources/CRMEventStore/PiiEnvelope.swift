@@ -77,13 +77,30 @@ final class NonceSequence: Sendable {
     }
 }
 
-/// The encrypted form of an event's `pii` (log format with protected personal data): the canonical
-/// JSON text of the `pii` object sealed with AES-256-GCM under the subject's data key, stored as
+/// The encrypted form of an event's `pii`: the canonical JSON text of the `pii` object sealed with
+/// AES-256-GCM under the subject's data key. The log stores it in binary (record format 2):
+///
+/// ```
+/// u8      2: a binary envelope, AES-256-GCM
+/// LEB128  kn: the number of the data key in the key store
+/// LEB128  the length of kid, then kid (UTF-8): the subject's key id, e.g. `c:ada`
+/// LEB128  the length of fields, then fields: the names of the encrypted members as quoted JSON
+///         strings separated by commas (`"emails","first_name"`)
+/// 12      the nonce
+/// rest    the ciphertext ‖ the 16-byte tag
+/// ```
+///
+/// and shows it as canonical JSON text wherever an event is shown as stored (exports,
+/// `events.read{upcast:false}`, the relay):
 ///
 /// ```json
-/// {"alg":"A256GCM","ct":"<base64 ciphertext ‖ 16-byte tag>","fields":["emails","first_name"],
-///  "kid":"c:ada","kn":17,"n":"<base64 12-byte nonce>","v":1}
+/// {"alg":"A256GCM","ct":"<base64 ciphertext ‖ tag>","fields":["emails","first_name"],"kid":"c:ada",
+///  "kn":17,"n":"<base64 12-byte nonce>","v":2}
 /// ```
+///
+/// That text turns back into the same bytes (``binary(ofText:)``), so an import re-creates the record
+/// that was hashed. Logs written before record format 2 store such a text itself, with `"v":1`; it is
+/// read the same way. The binary form is about 100 bytes smaller an event: no base64, no member names.
 ///
 /// The associated data `crmd-pii-v1|<stream>|<stream version>|<type>|<kid>` binds the ciphertext to
 /// its event: an envelope copied into another event does not open. `fields` names the encrypted
@@ -92,12 +109,19 @@ final class NonceSequence: Sendable {
 /// covers the envelope as stored, so deleting a subject's key erases its personal data without
 /// changing a hash.
 public enum PiiEnvelope {
-    /// The first bytes of every envelope (its members are in canonical order).
+    /// The first byte of a binary envelope (no JSON text begins with it).
+    static let binaryVersion: UInt8 = 2
+    /// The first bytes of every envelope's JSON text (its members are in canonical order).
     static let prefix = Array(#"{"alg":"A256GCM","#.utf8)
 
-    /// Whether `pii` (a stored `pii` text) is an envelope.
+    /// Whether `pii` (a stored `pii`) is an envelope, binary or JSON text.
     public static func isEnvelope(_ pii: UnsafeRawBufferPointer) -> Bool {
-        pii.count > PiiEnvelope.prefix.count && pii.starts(with: PiiEnvelope.prefix)
+        PiiEnvelope.isBinary(pii) || (pii.count > PiiEnvelope.prefix.count && pii.starts(with: PiiEnvelope.prefix))
+    }
+
+    /// Whether `pii` (a stored `pii`) is a binary envelope: what a record of format 2 holds.
+    public static func isBinary<Bytes: Collection<UInt8>>(_ pii: Bytes) -> Bool {
+        pii.first == PiiEnvelope.binaryVersion
     }
 
     /// Room enough for ``writeAssociatedData(stream:streamVersion:type:kid:into:)`` of these strings
@@ -154,8 +178,7 @@ public enum PiiEnvelope {
         return index
     }
 
-    /// The envelope text of `plaintext` (a canonical `pii` object) sealed under `key`, written straight
-    /// as canonical JSON (members in key order).
+    /// The binary envelope of `plaintext` (a canonical `pii` object) sealed under `key`.
     public static func seal(
         _ plaintext: [UInt8],
         key: SymmetricKey,
@@ -174,9 +197,9 @@ public enum PiiEnvelope {
         }
     }
 
-    /// The envelope of `plaintext` sealed with the 12-byte `nonce`. The associated data and the
-    /// ciphertext are written to a temporary buffer (on the stack when small), not to arrays of their
-    /// own: every event with personal data is sealed on the writer thread.
+    /// The binary envelope of `plaintext` sealed with the 12-byte `nonce`, the ciphertext written in
+    /// place at its end and the associated data to a temporary buffer (on the stack when small): every
+    /// event with personal data is sealed on the writer thread.
     static func seal(
         _ plaintext: [UInt8],
         key: SymmetricKey,
@@ -187,35 +210,36 @@ public enum PiiEnvelope {
         type: String,
         nonce: UnsafeRawBufferPointer
     ) -> [UInt8] {
-        let aadRoom = PiiEnvelope.associatedDataCount(stream: stream, type: type, kid: kid)
         let sealedCount = plaintext.count + AESGCM.tagSize
-        return withUnsafeTemporaryAllocation(byteCount: aadRoom + sealedCount, alignment: 16) { scratch in
+        var out: [UInt8] = []
+        out.reserveCapacity(24 + kid.utf8.count + plaintext.count / 2 + AESGCM.nonceSize + sealedCount)
+        out.append(PiiEnvelope.binaryVersion)
+        LEB128.append(number, to: &out)
+        LEB128.append(UInt64(kid.utf8.count), to: &out)
+        out.append(contentsOf: kid.utf8)
+        // The names' length is known once they are written: one byte is kept for it, more made if needed.
+        let lengthAt = out.count
+        out.append(0)
+        PiiEnvelope.appendTopLevelKeys(of: plaintext, to: &out)
+        LEB128.put(UInt64(out.count - lengthAt - 1), at: lengthAt, in: &out)
+        out.append(contentsOf: nonce)
+        let sealedAt = out.count
+        out.append(contentsOf: repeatElement(0, count: sealedCount))
+        let aadRoom = PiiEnvelope.associatedDataCount(stream: stream, type: type, kid: kid)
+        withUnsafeTemporaryAllocation(byteCount: aadRoom, alignment: 16) { aad in
             let aadCount = PiiEnvelope.writeAssociatedData(
-                stream: stream, streamVersion: streamVersion, type: type, kid: kid, into: scratch
+                stream: stream, streamVersion: streamVersion, type: type, kid: kid, into: aad
             )
-            let sealed = UnsafeMutableRawBufferPointer(rebasing: scratch[aadRoom...])
-            plaintext.withUnsafeBytes { plaintext in
-                AESGCM.seal(
-                    plaintext, key: key, nonce: nonce,
-                    authenticating: UnsafeRawBufferPointer(rebasing: scratch[..<aadCount]), into: sealed
-                )
+            out.withUnsafeMutableBytes { out in
+                plaintext.withUnsafeBytes { plaintext in
+                    AESGCM.seal(
+                        plaintext, key: key, nonce: nonce, authenticating: UnsafeRawBufferPointer(rebasing: aad[..<aadCount]),
+                        into: UnsafeMutableRawBufferPointer(rebasing: out[sealedAt...])
+                    )
+                }
             }
-            var out: [UInt8] = []
-            out.reserveCapacity(Base64.encodedCount(sealedCount) + 112 + kid.utf8.count)
-            out.append(contentsOf: PiiEnvelope.prefix)
-            out.append(contentsOf: #""ct":""#.utf8)
-            Base64.encode(UnsafeRawBufferPointer(sealed), into: &out)
-            out.append(contentsOf: #"","fields":["#.utf8)
-            PiiEnvelope.appendTopLevelKeys(of: plaintext, to: &out)
-            out.append(contentsOf: #"],"kid":"#.utf8)
-            JSON.writeString(kid, into: &out)
-            out.append(contentsOf: #","kn":"#.utf8)
-            out.append(contentsOf: String(number).utf8)
-            out.append(contentsOf: #","n":""#.utf8)
-            Base64.encode(nonce, into: &out)
-            out.append(contentsOf: #"","v":1}"#.utf8)
-            return out
         }
+        return out
     }
 
     /// Appends the member names of the canonical JSON object `text` to `out`, as their quoted JSON
@@ -281,24 +305,59 @@ public enum PiiEnvelope {
         }
     }
 
-    /// The header of the envelope `text`, or `nil` for a text that is not one.
-    public static func header(_ text: UnsafeRawBufferPointer) -> Header? {
-        guard let parts = Parts(text) else { return nil }
-        let fields = (try? JSON.parse(UnsafeRawBufferPointer(rebasing: text[parts.fields])))?.arrayValue ?? []
+    /// The header of the envelope `stored` (binary or text), or `nil` for one that is not an envelope.
+    public static func header(_ stored: UnsafeRawBufferPointer) -> Header? {
+        guard let parts = Parts(stored) else { return nil }
+        let list = [UInt8(ascii: "[")] + stored[parts.fields] + [UInt8(ascii: "]")]
+        let fields = (try? JSON.parse(list))?.arrayValue ?? []
         return Header(kid: parts.kid, fields: fields.compactMap(\.stringValue), number: parts.number)
     }
 
-    /// Where the members of an envelope lie in its canonical text: the ciphertext and nonce (base64),
-    /// the field list (a JSON array) and the key id. Envelopes are written in one canonical layout,
-    /// so they are read by position, without a JSON tree; any other text is not an envelope.
+    /// Where the members of an envelope lie in its stored bytes: the ciphertext and nonce (raw in a
+    /// binary envelope, base64 in a text), the field names (quoted, comma-separated), the key id and
+    /// number. Both forms are written in one canonical layout and read by position, without a JSON
+    /// tree; anything else is not an envelope.
     struct Parts {
         var ciphertext: Range<Int>
         var fields: Range<Int>
         var kid: String
         var number: UInt64
         var nonce: Range<Int>
+        /// The envelope's version: 2 for the binary form; 1 or 2 for a text (its `v`).
+        var version: Int
+        /// Whether it is the binary form.
+        var binary: Bool
 
-        init?(_ text: UnsafeRawBufferPointer) {
+        init?(_ stored: UnsafeRawBufferPointer) {
+            if PiiEnvelope.isBinary(stored) { self.init(binary: stored) } else { self.init(text: stored) }
+        }
+
+        /// The parts of a binary envelope; `nil` when it is cut short, or a number in it is not written
+        /// in its one shortest form (it would not come back from its text as the same bytes).
+        private init?(binary bytes: UnsafeRawBufferPointer) {
+            var index = 1
+            /// The next `count` bytes, consumed.
+            func take(_ count: UInt64) -> Range<Int>? {
+                guard count <= UInt64(bytes.count - index) else { return nil }
+                defer { index += Int(count) }
+                return index..<(index + Int(count))
+            }
+            guard let number = LEB128.read(bytes, at: &index),
+                let kidCount = LEB128.read(bytes, at: &index), let kid = take(kidCount),
+                let fieldsCount = LEB128.read(bytes, at: &index), let fields = take(fieldsCount),
+                let nonce = take(UInt64(AESGCM.nonceSize)), bytes.count - index >= AESGCM.tagSize
+            else { return nil }
+            self.ciphertext = index..<bytes.count
+            self.fields = fields
+            self.kid = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[kid]), as: UTF8.self)
+            self.number = number
+            self.nonce = nonce
+            self.version = Int(PiiEnvelope.binaryVersion)
+            self.binary = true
+        }
+
+        /// The parts of an envelope's JSON text.
+        private init?(text: UnsafeRawBufferPointer) {
             var index = 0
             /// Consumes `literal` at `index`.
             func expect(_ literal: StaticString) -> Bool {
@@ -323,11 +382,10 @@ public enum PiiEnvelope {
                 return start..<end
             }
             guard expect(#"{"alg":"A256GCM","ct":""#), let ciphertext = until(UInt8(ascii: "\"")),
-                expect(#","fields":"#)
+                expect(#","fields":["#)
             else { return nil }
-            /// Consumes a JSON array of strings (escapes included).
+            /// Consumes the rest of a JSON array of strings (escapes included), its closing `]` too.
             func stringArray() -> Bool {
-                guard expect("[") else { return false }
                 if expect("]") { return true }
                 while true {
                     guard expect("\"") else { return false }
@@ -346,11 +404,11 @@ public enum PiiEnvelope {
             var fieldsEnd: Int?
             if let close = memchr(text.baseAddress! + index, Int32(UInt8(ascii: "]")), text.count - index) {
                 index = text.baseAddress!.distance(to: UnsafeRawPointer(close)) + 1
-                if expect(#","kid":""#) { fieldsEnd = index - 8 } else { index = fieldsStart }
+                if expect(#","kid":""#) { fieldsEnd = index - 9 } else { index = fieldsStart }
             }
             if fieldsEnd == nil {
                 guard stringArray() else { return nil }
-                fieldsEnd = index
+                fieldsEnd = index - 1
                 guard expect(#","kid":""#) else { return nil }
             }
             let fields = fieldsStart..<fieldsEnd!
@@ -369,51 +427,109 @@ public enum PiiEnvelope {
             }
             guard let kid = until(UInt8(ascii: "\"")), expect(#","kn":"#),
                 let number = decimal(), expect(#","n":""#), let nonce = until(UInt8(ascii: "\"")),
-                expect(#","v":1}"#), index == text.count
+                expect(#","v":"#)
             else { return nil }
+            let version: Int
+            if expect("1}") { version = 1 } else if expect("2}") { version = 2 } else { return nil }
+            guard index == text.count else { return nil }
             self.ciphertext = ciphertext
             self.fields = fields
             self.kid = String(decoding: UnsafeRawBufferPointer(rebasing: text[kid]), as: UTF8.self)
             self.number = number
             self.nonce = nonce
+            self.version = version
+            self.binary = false
         }
     }
 
-    /// The plaintext `pii` text of the envelope `text` of event `type` at `streamVersion` of `stream`,
+    // MARK: - The two forms
+
+    /// Appends `stored` (a stored `pii`) to `out` as JSON text: the text of a binary envelope, and any
+    /// other `pii` (`null`, plain text, an envelope's text) as it is.
+    public static func appendText(of stored: UnsafeRawBufferPointer, to out: inout [UInt8]) {
+        guard PiiEnvelope.isBinary(stored) else { return out.append(contentsOf: stored) }
+        guard let parts = Parts(stored) else {
+            // Never written so; a record damaged after it was hashed fails `audit.verify`.
+            return out.append(contentsOf: #"{"$pii":"damaged"}"#.utf8)
+        }
+        PiiEnvelope.appendText(of: stored, parts, version: parts.version, to: &out)
+    }
+
+    /// `stored` as JSON text (see ``appendText(of:to:)``).
+    public static func text(of stored: UnsafeRawBufferPointer) -> [UInt8] {
+        var out: [UInt8] = []
+        PiiEnvelope.appendText(of: stored, to: &out)
+        return out
+    }
+
+    /// Appends the JSON text of the envelope `stored`, taken apart as `parts`, with `"v":version`
+    /// (tests write the text of a version-1 envelope, as logs before record format 2 stored it).
+    static func appendText(of stored: UnsafeRawBufferPointer, _ parts: Parts, version: Int, to out: inout [UInt8]) {
+        out.reserveCapacity(out.count + 96 + Base64.encodedCount(parts.ciphertext.count) + parts.fields.count)
+        out.append(contentsOf: PiiEnvelope.prefix)
+        out.append(contentsOf: #""ct":""#.utf8)
+        Base64.encode(UnsafeRawBufferPointer(rebasing: stored[parts.ciphertext]), into: &out)
+        out.append(contentsOf: #"","fields":["#.utf8)
+        out.append(contentsOf: stored[parts.fields])
+        out.append(contentsOf: #"],"kid":"#.utf8)
+        JSON.writeString(parts.kid, into: &out)
+        out.append(contentsOf: #","kn":"#.utf8)
+        out.append(contentsOf: String(parts.number).utf8)
+        out.append(contentsOf: #","n":""#.utf8)
+        Base64.encode(UnsafeRawBufferPointer(rebasing: stored[parts.nonce]), into: &out)
+        out.append(contentsOf: #"","v":"#.utf8)
+        out.append(contentsOf: String(version).utf8)
+        out.append(UInt8(ascii: "}"))
+    }
+
+    /// The binary envelope whose JSON text (`"v":2`) is `text`, or `nil` for any other text: how a
+    /// record of format 2, shown as text in an export, is stored and hashed again on import.
+    public static func binary(ofText text: UnsafeRawBufferPointer) -> [UInt8]? {
+        guard !PiiEnvelope.isBinary(text), PiiEnvelope.isEnvelope(text), let parts = Parts(text), parts.version == 2,
+            parts.nonce.count == Base64.encodedCount(AESGCM.nonceSize)
+        else { return nil }
+        var out: [UInt8] = [PiiEnvelope.binaryVersion]
+        out.reserveCapacity(24 + parts.kid.utf8.count + parts.fields.count + Base64.decodedRoom(parts.ciphertext.count))
+        LEB128.append(parts.number, to: &out)
+        LEB128.append(UInt64(parts.kid.utf8.count), to: &out)
+        out.append(contentsOf: parts.kid.utf8)
+        LEB128.append(UInt64(parts.fields.count), to: &out)
+        out.append(contentsOf: text[parts.fields])
+        let nonceAt = out.count
+        guard Base64.decode(UnsafeRawBufferPointer(rebasing: text[parts.nonce]), into: &out),
+            out.count - nonceAt == AESGCM.nonceSize,
+            Base64.decode(UnsafeRawBufferPointer(rebasing: text[parts.ciphertext]), into: &out),
+            out.count - nonceAt >= AESGCM.nonceSize + AESGCM.tagSize
+        else { return nil }
+        return out
+    }
+
+    // MARK: - Opening
+
+    /// The plaintext `pii` text of the envelope `stored` of event `type` at `streamVersion` of `stream`,
     /// or `nil` when `keys` has no key for it (erased or unknown) or it does not open with that key
     /// (damaged, or copied from another event).
     public static func open(
-        _ text: UnsafeRawBufferPointer,
+        _ stored: UnsafeRawBufferPointer,
         keys: (any PiiKeys)?,
         stream: String,
         streamVersion: UInt64,
         type: String
     ) -> [UInt8]? {
-        guard let parts = Parts(text) else { return nil }
-        return PiiEnvelope.open(text, parts, keys: keys, stream: stream, streamVersion: streamVersion, type: type)
-    }
-
-    /// ``open(_:keys:stream:streamVersion:type:)`` of an envelope already taken apart.
-    static func open(
-        _ text: UnsafeRawBufferPointer,
-        _ parts: Parts,
-        keys: (any PiiKeys)?,
-        stream: String,
-        streamVersion: UInt64,
-        type: String
-    ) -> [UInt8]? {
-        PiiEnvelope.withOpened(text, parts, keys: keys, stream: stream, streamVersion: streamVersion, type: type) {
+        guard let parts = Parts(stored) else { return nil }
+        return PiiEnvelope.withOpened(stored, parts, keys: keys, stream: stream, streamVersion: streamVersion, type: type) {
             $0.map(Array.init)
         }
     }
 
-    /// `body` with the plaintext `pii` text of the envelope `text` (taken apart as `parts`) of event
+    /// `body` with the plaintext `pii` text of the envelope `stored` (taken apart as `parts`) of event
     /// `type` at `streamVersion` of `stream`, or with `nil` when `keys` has no key for it or it does not
-    /// open with that key. The ciphertext, the associated data and the plaintext lie in one temporary
-    /// buffer (on the stack when small) that is wiped before this returns: a rebuild opens an envelope
-    /// for most events it folds, and three arrays a time were a good part of what that cost.
+    /// open with that key. A binary envelope is opened where it lies; a text's nonce and ciphertext are
+    /// decoded to a temporary buffer first. The associated data and the plaintext lie in another (on
+    /// the stack when small), wiped before this returns: a rebuild opens an envelope for most events it
+    /// folds, and three arrays a time were a good part of what that cost.
     static func withOpened<Result, Failure: Error>(
-        _ text: UnsafeRawBufferPointer,
+        _ stored: UnsafeRawBufferPointer,
         _ parts: Parts,
         keys: (any PiiKeys)?,
         stream: String,
@@ -421,40 +537,95 @@ public enum PiiEnvelope {
         type: String,
         _ body: (UnsafeRawBufferPointer?) throws(Failure) -> Result
     ) throws(Failure) -> Result {
+        guard let keys, let key = keys.readingKey(parts.number) else { return try body(nil) }
+        /// `body` with `sealed` (ciphertext ‖ tag) opened with `nonce`.
+        func open(
+            _ sealed: UnsafeRawBufferPointer,
+            nonce: UnsafeRawBufferPointer
+        ) throws(Failure) -> Result {
+            let aadRoom = PiiEnvelope.associatedDataCount(stream: stream, type: type, kid: parts.kid)
+            let plainCount = sealed.count - AESGCM.tagSize
+            return try withUnsafeTemporaryAllocation(byteCount: aadRoom + max(plainCount, 1), alignment: 16) {
+                (scratch: UnsafeMutableRawBufferPointer) throws(Failure) -> Result in
+                defer { explicit_bzero(scratch.baseAddress!, scratch.count) }
+                let aadCount = PiiEnvelope.writeAssociatedData(
+                    stream: stream, streamVersion: streamVersion, type: type, kid: parts.kid, into: scratch
+                )
+                let plaintext = UnsafeMutableRawBufferPointer(rebasing: scratch[aadRoom...])
+                guard
+                    AESGCM.open(
+                        sealed, key: key, nonce: nonce,
+                        authenticating: UnsafeRawBufferPointer(rebasing: scratch[..<aadCount]), into: plaintext
+                    )
+                else { return try body(nil) }
+                return try body(UnsafeRawBufferPointer(rebasing: plaintext[..<plainCount]))
+            }
+        }
+        if parts.binary {
+            return try open(
+                UnsafeRawBufferPointer(rebasing: stored[parts.ciphertext]),
+                nonce: UnsafeRawBufferPointer(rebasing: stored[parts.nonce])
+            )
+        }
         // A nonce of any other length than a 12-byte one's base64 is a damaged envelope.
-        guard parts.nonce.count == Base64.encodedCount(AESGCM.nonceSize), let keys,
-            let key = keys.readingKey(parts.number)
-        else { return try body(nil) }
-        // Laid out as: nonce ‖ ciphertext and tag (decoded), associated data, plaintext.
-        let sealedRoom = Base64.decodedRoom(parts.ciphertext.count)
-        let aadRoom = PiiEnvelope.associatedDataCount(stream: stream, type: type, kid: parts.kid)
-        let size = AESGCM.nonceSize + sealedRoom + aadRoom + max(sealedRoom, 1)
-        let aadStart = AESGCM.nonceSize + sealedRoom
+        guard parts.nonce.count == Base64.encodedCount(AESGCM.nonceSize) else { return try body(nil) }
+        // Laid out as: nonce ‖ ciphertext and tag (decoded).
+        let size = AESGCM.nonceSize + Base64.decodedRoom(parts.ciphertext.count)
         return try withUnsafeTemporaryAllocation(byteCount: size, alignment: 16) {
             (scratch: UnsafeMutableRawBufferPointer) throws(Failure) -> Result in
             defer { explicit_bzero(scratch.baseAddress!, scratch.count) }
             guard
-                Base64.decode(UnsafeRawBufferPointer(rebasing: text[parts.nonce]), into: scratch) == AESGCM.nonceSize,
+                Base64.decode(UnsafeRawBufferPointer(rebasing: stored[parts.nonce]), into: scratch) == AESGCM.nonceSize,
                 let sealedCount = Base64.decode(
-                    UnsafeRawBufferPointer(rebasing: text[parts.ciphertext]),
-                    into: UnsafeMutableRawBufferPointer(rebasing: scratch[AESGCM.nonceSize..<aadStart])
+                    UnsafeRawBufferPointer(rebasing: stored[parts.ciphertext]),
+                    into: UnsafeMutableRawBufferPointer(rebasing: scratch[AESGCM.nonceSize...])
                 ), sealedCount >= AESGCM.tagSize
             else { return try body(nil) }
-            let aadCount = PiiEnvelope.writeAssociatedData(
-                stream: stream, streamVersion: streamVersion, type: type, kid: parts.kid,
-                into: UnsafeMutableRawBufferPointer(rebasing: scratch[aadStart..<(aadStart + aadRoom)])
+            return try open(
+                UnsafeRawBufferPointer(rebasing: scratch[AESGCM.nonceSize..<(AESGCM.nonceSize + sealedCount)]),
+                nonce: UnsafeRawBufferPointer(rebasing: scratch[..<AESGCM.nonceSize])
             )
-            let plaintext = UnsafeMutableRawBufferPointer(rebasing: scratch[(aadStart + aadRoom)...])
-            guard
-                AESGCM.open(
-                    UnsafeRawBufferPointer(rebasing: scratch[AESGCM.nonceSize..<(AESGCM.nonceSize + sealedCount)]),
-                    key: key, nonce: UnsafeRawBufferPointer(rebasing: scratch[..<AESGCM.nonceSize]),
-                    authenticating: UnsafeRawBufferPointer(rebasing: scratch[aadStart..<(aadStart + aadCount)]),
-                    into: plaintext
-                )
-            else { return try body(nil) }
-            return try body(UnsafeRawBufferPointer(rebasing: plaintext[..<(sealedCount - AESGCM.tagSize)]))
         }
+    }
+}
+
+/// Unsigned LEB128: seven bits a byte, lowest first, the high bit set on every byte but the last.
+enum LEB128 {
+    /// Appends `value` in its shortest form.
+    static func append(_ value: UInt64, to out: inout [UInt8]) {
+        var rest = value
+        while rest >= 0x80 {
+            out.append(UInt8(truncatingIfNeeded: rest) | 0x80)
+            rest >>= 7
+        }
+        out.append(UInt8(rest))
+    }
+
+    /// Replaces the one byte at `index` of `out` with `value` (more bytes when it needs them).
+    static func put(_ value: UInt64, at index: Int, in out: inout [UInt8]) {
+        guard value >= 0x80 else {
+            out[index] = UInt8(value)
+            return
+        }
+        var bytes: [UInt8] = []
+        LEB128.append(value, to: &bytes)
+        out.replaceSubrange(index...index, with: bytes)
+    }
+
+    /// The value at `index` of `bytes`, consumed; `nil` when it is cut short, does not fit 64 bits, or
+    /// is not in its shortest form.
+    static func read(_ bytes: UnsafeRawBufferPointer, at index: inout Int) -> UInt64? {
+        var value: UInt64 = 0
+        var shift: UInt64 = 0
+        while index < bytes.count {
+            let byte = bytes[index]
+            index += 1
+            guard shift < 63 || (shift == 63 && byte <= 1) else { return nil }
+            value |= UInt64(byte & 0x7F) << shift
+            guard byte & 0x80 != 0 else { return byte == 0 && shift > 0 ? nil : value }
+            shift += 7
+        }
+        return nil
     }
 }
 

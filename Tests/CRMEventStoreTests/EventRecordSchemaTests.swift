@@ -1,5 +1,5 @@
 import CRMDomain
-import CRMEventStore
+@testable import CRMEventStore
 import CRMJSON
 import CRMTesting
 import Crypto
@@ -110,5 +110,53 @@ import Testing
         #expect(try read(record, PiiEnvelopeTests.NumberedKeys(keys: [:])) == .read(nil), "its key gone")
         #expect(try read(record, type: SalesEventType.dealCreated, keys) == .decodeWhole, "another type")
         #expect(try read(stored, keys) == .decodeWhole, "schema version 1")
+    }
+
+    /// A record whose personal data is a binary envelope is of format 2; read as stored (an export) its
+    /// envelope is JSON text, which encodes back to the same record; a format byte that does not match
+    /// what the record holds is refused.
+    @Test func aRecordWithABinaryEnvelopeIsFormat2AndItsTextEncodesBackToIt() throws {
+        let key = SymmetricKey(size: .bits256)
+        let keys = PiiEnvelopeTests.NumberedKeys(keys: [3: key])
+        let current = try EventRecord.upcast(self.v1)
+        let texts = EventCodec.payloadTexts(current.event)
+        let sealed = try PiiEnvelope.seal(
+            texts.pii, key: key, kid: "c:c1", number: 3, stream: current.stream,
+            streamVersion: current.streamVersion, type: current.type
+        )
+        let record = EventRecord.encode(current, previousHash: EventRecord.genesisHash, texts: (texts.data, sealed))
+        let plain = EventRecord.encode(current, previousHash: EventRecord.genesisHash)
+        #expect(record.first == EventRecord.sealedFormat)
+        #expect(plain.first == EventRecord.textFormat)
+
+        let stored = try record.withUnsafeBytes { try EventRecord.decodeStored($0) }
+        let exported = try #require(stored.payloadPII.objectValue)
+        #expect(exported["v"] == 2 && exported["kid"] == "c:c1" && exported["kn"] == 3)
+        #expect(EventRecord.encode(stored, previousHash: EventRecord.genesisHash) == record)
+        let opened = try record.withUnsafeBytes { try EventRecord.decode($0, keys: keys) }
+        #expect(opened.payloadPII == current.payloadPII)
+        #expect(opened.personalData == PersonalDataSeal(subject: "c:c1", key: 3))
+
+        // A log encrypted before record format 2 stored the envelope's text (`"v":1`): such a record
+        // stays format 1, opens the same, and reads as stored with the same text.
+        let version1 = sealed.withUnsafeBytes { sealed in
+            var out: [UInt8] = []
+            PiiEnvelope.appendText(of: sealed, PiiEnvelope.Parts(sealed)!, version: 1, to: &out)
+            return out
+        }
+        let older = EventRecord.encode(current, previousHash: EventRecord.genesisHash, texts: (texts.data, version1))
+        #expect(older.first == EventRecord.textFormat)
+        #expect(try older.withUnsafeBytes { try EventRecord.decode($0, keys: keys) }.payloadPII == current.payloadPII)
+        let olderStored = try older.withUnsafeBytes { try EventRecord.decodeStored($0) }
+        #expect(olderStored.payloadPII.serialized() == version1)
+        #expect(EventRecord.encode(olderStored, previousHash: EventRecord.genesisHash) == older)
+
+        for (bytes, format) in [(record, 1), (plain, 2), (plain, 3)] as [([UInt8], UInt8)] {
+            var altered = bytes
+            altered[0] = format
+            #expect(throws: EventRecordError.self, "format \(format)") {
+                try altered.withUnsafeBytes { try EventRecord.decodeEnvelope($0) }
+            }
+        }
     }
 }

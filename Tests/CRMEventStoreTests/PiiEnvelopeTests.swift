@@ -41,55 +41,123 @@ import Testing
         )
     }
 
+    /// `body` with `bytes` as a raw buffer.
+    func with<R>(_ bytes: [UInt8], _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try bytes.withUnsafeBytes(body)
+    }
+
+    /// Opens `stored` as the envelope of Ada's first `CustomerCreated`.
+    func open(_ stored: [UInt8], _ keys: (any PiiKeys)?, stream: String = "customer-ada", version: UInt64 = 1,
+        type: String = "CustomerCreated") -> [UInt8]?
+    {
+        self.with(stored) { PiiEnvelope.open($0, keys: keys, stream: stream, streamVersion: version, type: type) }
+    }
+
     @Test func anEnvelopeOpensWithItsKeyForItsOwnEventOnly() throws {
         let keys = Keys(keys: ["c:ada": SymmetricKey(size: .bits256), "c:bob": SymmetricKey(size: .bits256)])
         let envelope = try self.seal(keys)
+        #expect(PiiEnvelope.isBinary(envelope))
         #expect(!String(decoding: envelope, as: UTF8.self).contains("Ada"))
         #expect(!String(decoding: envelope, as: UTF8.self).contains("ada@example.com"))
-        envelope.withUnsafeBytes { text in
-            #expect(PiiEnvelope.isEnvelope(text))
-            #expect(PiiEnvelope.header(text) == PiiEnvelope.Header(kid: "c:ada", fields: ["emails", "first_name"], number: 1))
-            let opened = PiiEnvelope.open(
-                text, keys: keys, stream: "customer-ada", streamVersion: 1, type: "CustomerCreated"
-            )
-            #expect(opened == self.plaintext)
-            // Bound to its event: another stream, version or type does not open it.
-            #expect(PiiEnvelope.open(text, keys: keys, stream: "customer-bob", streamVersion: 1, type: "CustomerCreated") == nil)
-            #expect(PiiEnvelope.open(text, keys: keys, stream: "customer-ada", streamVersion: 2, type: "CustomerCreated") == nil)
-            #expect(PiiEnvelope.open(text, keys: keys, stream: "customer-ada", streamVersion: 1, type: "CustomerUpdated") == nil)
-            // Without its key (erased) or with no keys at all it does not open.
-            let erased = Keys(keys: ["c:bob": keys.keys["c:bob"]!])
-            #expect(PiiEnvelope.open(text, keys: erased, stream: "customer-ada", streamVersion: 1, type: "CustomerCreated") == nil)
-            #expect(PiiEnvelope.open(text, keys: nil, stream: "customer-ada", streamVersion: 1, type: "CustomerCreated") == nil)
-        }
-        // A key id or number changed in the envelope (to open it with another subject's key) fails.
-        var swapped = String(decoding: envelope, as: UTF8.self).replacingOccurrences(of: "c:ada", with: "c:bob")
-            .replacingOccurrences(of: #""kn":1"#, with: #""kn":2"#)
-        swapped.withUTF8 { text in
-            #expect(
-                PiiEnvelope.open(
-                    UnsafeRawBufferPointer(text), keys: keys, stream: "customer-ada", streamVersion: 1,
-                    type: "CustomerCreated"
-                ) == nil
-            )
-        }
-        // A damaged nonce (any length but 12 bytes) does not open, however long.
-        let nonce = try #require(String(decoding: envelope, as: UTF8.self).firstMatch(of: /"n":"([^"]*)"/)?.1)
-        for damaged in ["", "AAAA", String(repeating: "QUJD", count: 600)] {
-            var text = String(decoding: envelope, as: UTF8.self).replacingOccurrences(
-                of: #""n":"\#(nonce)""#, with: #""n":"\#(damaged)""#)
-            text.withUTF8 { text in
+        // Its text, as exports show it, says the same and opens the same.
+        let text = self.with(envelope) { PiiEnvelope.text(of: $0) }
+        #expect(try JSON.parse(text).serialized() == text, "the text is canonical JSON")
+        #expect(try JSON.parse(text)["v"] == 2)
+        for stored in [envelope, text] {
+            self.with(stored) { stored in
+                #expect(PiiEnvelope.isEnvelope(stored))
                 #expect(
-                    PiiEnvelope.open(
-                        UnsafeRawBufferPointer(text), keys: keys, stream: "customer-ada", streamVersion: 1,
-                        type: "CustomerCreated"
-                    ) == nil
+                    PiiEnvelope.header(stored)
+                        == PiiEnvelope.Header(kid: "c:ada", fields: ["emails", "first_name"], number: 1)
                 )
             }
+            #expect(self.open(stored, keys) == self.plaintext)
+            // Bound to its event: another stream, version or type does not open it.
+            #expect(self.open(stored, keys, stream: "customer-bob") == nil)
+            #expect(self.open(stored, keys, version: 2) == nil)
+            #expect(self.open(stored, keys, type: "CustomerUpdated") == nil)
+            // Without its key (erased) or with no keys at all it does not open.
+            #expect(self.open(stored, Keys(keys: ["c:bob": keys.keys["c:bob"]!])) == nil)
+            #expect(self.open(stored, nil) == nil)
+        }
+        // A key id or number changed in the envelope (to open it with another subject's key) fails.
+        let swapped = Array(
+            String(decoding: text, as: UTF8.self).replacingOccurrences(of: "c:ada", with: "c:bob")
+                .replacingOccurrences(of: #""kn":1"#, with: #""kn":2"#).utf8
+        )
+        #expect(self.open(swapped, keys) == nil)
+        #expect(self.open(try #require(self.with(swapped) { PiiEnvelope.binary(ofText: $0) }), keys) == nil)
+        // A damaged nonce (any length but 12 bytes) does not open, however long.
+        let nonce = try #require(String(decoding: text, as: UTF8.self).firstMatch(of: /"n":"([^"]*)"/)?.1)
+        for damaged in ["", "AAAA", String(repeating: "QUJD", count: 600)] {
+            let text = String(decoding: text, as: UTF8.self).replacingOccurrences(
+                of: #""n":"\#(nonce)""#, with: #""n":"\#(damaged)""#)
+            #expect(self.open(Array(text.utf8), keys) == nil)
+            #expect(self.with(Array(text.utf8)) { PiiEnvelope.binary(ofText: $0) } == nil)
         }
         // Two seals of the same text differ (a fresh nonce each time).
         #expect(try self.seal(keys) != envelope)
-        #expect(try JSON.parse(envelope).serialized() == envelope, "envelopes are canonical JSON")
+    }
+
+    /// An envelope's text turns back into the same bytes (an import re-creates the record that was
+    /// hashed); the text of an envelope a log stored as text (`"v":1`) stays text and still opens.
+    @Test func theTextOfABinaryEnvelopeTurnsBackIntoItsBytes() throws {
+        let key = SymmetricKey(size: .bits256)
+        for (kid, number) in [("c:ada", UInt64(1)), ("a:" + String(repeating: "x", count: 200), 300), ("c:z", UInt64(Int64.max))] {
+            // (Key numbers are counted from 1; JSON numbers round-trip up to Int64.max.)
+            let keys = NumberedKeys(keys: [number: key])
+            let envelope = try PiiEnvelope.seal(
+                self.plaintext, key: key, kid: kid, number: number, stream: "customer-ada", streamVersion: 1,
+                type: "CustomerCreated"
+            )
+            let text = self.with(envelope) { PiiEnvelope.text(of: $0) }
+            // Parsed and serialized again, as an import reads an export line.
+            let reread = try JSON.parse(text).serialized()
+            #expect(self.with(reread) { PiiEnvelope.binary(ofText: $0) } == envelope, "\(kid)")
+            #expect(self.open(envelope, keys) == self.plaintext)
+            // Fixed overhead: version, key number, key id and names with their lengths, nonce and tag.
+            let names = #""emails","first_name""#.utf8.count
+            func leb(_ value: Int) -> Int { max(1, (64 - UInt64(value).leadingZeroBitCount + 6) / 7) }
+            let lengths = leb(Int(number)) + leb(kid.utf8.count) + leb(names)
+            #expect(envelope.count == 1 + lengths + kid.utf8.count + names + 12 + self.plaintext.count + 16)
+
+            // The same envelope as a log stored it before the binary form: text with "v":1.
+            let version1 = self.with(envelope) { stored in
+                var out: [UInt8] = []
+                PiiEnvelope.appendText(of: stored, PiiEnvelope.Parts(stored)!, version: 1, to: &out)
+                return out
+            }
+            #expect(try JSON.parse(version1)["v"] == 1)
+            #expect(self.with(version1) { PiiEnvelope.binary(ofText: $0) } == nil, "stays text")
+            #expect(self.with(version1) { PiiEnvelope.text(of: $0) } == version1)
+            #expect(self.open(version1, keys) == self.plaintext)
+        }
+    }
+
+    /// Numbers in a binary envelope are read only in their shortest form, and a cut-short envelope is
+    /// none: neither would come back from its text as the same bytes.
+    @Test func aBinaryEnvelopeIsReadInItsOneCanonicalForm() throws {
+        for value in [0, 1, 127, 128, 300, 16_383, 16_384, UInt64(UInt32.max), .max] as [UInt64] {
+            var bytes: [UInt8] = []
+            LEB128.append(value, to: &bytes)
+            var index = 0
+            #expect(self.with(bytes) { LEB128.read($0, at: &index) } == value)
+            #expect(index == bytes.count)
+        }
+        for bad in [[0x80, 0x00], [0x81, 0x80, 0x00], [0x80], Array(repeating: 0xFF, count: 10) + [0x01]] as [[UInt8]] {
+            var index = 0
+            #expect(self.with(bad) { LEB128.read($0, at: &index) } == nil, "\(bad)")
+        }
+        let keys = Keys(keys: ["c:ada": SymmetricKey(size: .bits256)])
+        let envelope = try self.seal(keys)
+        for count in [1, 2, 8, 20, envelope.count - 1 - self.plaintext.count - 16] {
+            #expect(self.with(Array(envelope.prefix(count))) { PiiEnvelope.header($0) } == nil, "\(count) bytes")
+        }
+        // Key number 1 written in two bytes (0x81 0x00) is not an envelope.
+        var long = envelope
+        long.replaceSubrange(1...1, with: [0x81, 0x00])
+        #expect(self.with(long) { PiiEnvelope.header($0) } == nil)
+        #expect(self.with(long) { PiiEnvelope.text(of: $0) } == Array(#"{"$pii":"damaged"}"#.utf8))
     }
 
     @Test func theFieldsAreTheTopLevelMembersOnly() throws {
@@ -99,12 +167,18 @@ import Testing
             tricky, key: keys.keys["c:x"]!, kid: "c:x", number: 3, stream: "customer-x", streamVersion: 3,
             type: "CustomerUpdated"
         )
-        envelope.withUnsafeBytes { text in
-            #expect(PiiEnvelope.header(text)?.fields == ["a\"b]", "e", "f"])
-            let opened = PiiEnvelope.open(text, keys: keys, stream: "customer-x", streamVersion: 3, type: "CustomerUpdated")
-            #expect(opened == tricky)
+        let text = self.with(envelope) { PiiEnvelope.text(of: $0) }
+        for stored in [envelope, text] {
+            self.with(stored) { stored in
+                #expect(PiiEnvelope.header(stored)?.fields == ["a\"b]", "e", "f"])
+                let opened = PiiEnvelope.open(
+                    stored, keys: keys, stream: "customer-x", streamVersion: 3, type: "CustomerUpdated"
+                )
+                #expect(opened == tricky)
+            }
         }
-        #expect(try JSON.parse(envelope)["fields"] == ["a\"b]", "e", "f"])
+        #expect(try JSON.parse(text)["fields"] == ["a\"b]", "e", "f"])
+        #expect(self.with(text) { PiiEnvelope.binary(ofText: $0) } == envelope)
     }
 
     @Test func theAssociatedDataNamesTheEventInFull() {
