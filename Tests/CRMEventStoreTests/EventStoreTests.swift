@@ -1,7 +1,8 @@
 import CRMDomain
-import CRMEventStore
+@testable import CRMEventStore
 import CRMJSON
 import CRMTesting
+import Crypto
 import LMDB
 import Testing
 
@@ -45,6 +46,37 @@ import Testing
         }
         #expect(more.map(\.seq) == [4])
         #expect(more.map(\.streamVersion) == [2])
+    }
+
+    /// A log that seals personal data says so in `meta` with its first binary envelope (format 2), so
+    /// that a crmd reading only format 1 refuses it when it opens it; a format unknown here is refused.
+    @Test func theLogFormatBecomes2WithTheFirstBinaryEnvelope() throws {
+        var sealing = self.store
+        sealing.protection = PiiSealing(keys: PiiEnvelopeTests.Keys(keys: ["c:ada": SymmetricKey(size: .bits256)])) {
+            _, _, _ in "c:ada"
+        }
+        func format() throws -> [UInt8]? {
+            try self.environment.read { txn in try txn.get(self.store.meta, "format") }
+        }
+        func append(_ store: EventStore, _ event: NewEvent) throws {
+            _ = try self.environment.write { txn throws in try store.append([event], metadata: self.metadata(), txn) }
+        }
+        #expect(try format() == [1])
+        try append(self.store, self.event("a-1"))
+        try append(sealing, NewEvent(type: "Thing", stream: "a-1", data: ["n": 2], pii: .null))
+        #expect(try format() == [1], "no personal data, nothing sealed")
+        try append(sealing, self.event("a-1", 3))
+        #expect(try format() == [2])
+        let formats = try self.environment.read { txn in
+            try (1...3).map { seq in try txn.withValue(self.store.events, [UInt8].bigEndian(UInt64(seq))) { $0.first } }
+        }
+        #expect(formats == [1, 1, 2])
+        let opened = try #require(try self.environment.read { txn in try sealing.event(at: 3, txn) })
+        #expect(opened.payloadPII == ["name": "Ada"])
+
+        _ = try EventStore(environment: self.environment)
+        try self.environment.write { txn in try txn.put(self.store.meta, "format", [3]) }
+        #expect(throws: EventRecordError.self) { try EventStore(environment: self.environment) }
     }
 
     @Test func recordsRoundTripWithTheirEnvelope() throws {

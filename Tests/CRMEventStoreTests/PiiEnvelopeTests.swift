@@ -47,9 +47,13 @@ import Testing
     }
 
     /// Opens `stored` as the envelope of Ada's first `CustomerCreated`.
-    func open(_ stored: [UInt8], _ keys: (any PiiKeys)?, stream: String = "customer-ada", version: UInt64 = 1,
-        type: String = "CustomerCreated") -> [UInt8]?
-    {
+    func open(
+        _ stored: [UInt8],
+        _ keys: (any PiiKeys)?,
+        stream: String = "customer-ada",
+        version: UInt64 = 1,
+        type: String = "CustomerCreated"
+    ) -> [UInt8]? {
         self.with(stored) { PiiEnvelope.open($0, keys: keys, stream: stream, streamVersion: version, type: type) }
     }
 
@@ -103,7 +107,8 @@ import Testing
     /// hashed); the text of an envelope a log stored as text (`"v":1`) stays text and still opens.
     @Test func theTextOfABinaryEnvelopeTurnsBackIntoItsBytes() throws {
         let key = SymmetricKey(size: .bits256)
-        for (kid, number) in [("c:ada", UInt64(1)), ("a:" + String(repeating: "x", count: 200), 300), ("c:z", UInt64(Int64.max))] {
+        let longKid = "a:" + String(repeating: "x", count: 200)
+        for (kid, number) in [("c:ada", UInt64(1)), (longKid, 300), ("c:z", UInt64(Int64.max))] {
             // (Key numbers are counted from 1; JSON numbers round-trip up to Int64.max.)
             let keys = NumberedKeys(keys: [number: key])
             let envelope = try PiiEnvelope.seal(
