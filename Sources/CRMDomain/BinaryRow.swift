@@ -14,12 +14,21 @@ public struct BinaryRowWriter: Sendable {
     public mutating func varint(_ value: UInt64) { self.leb128(value) }
 
     private mutating func leb128<Value: FixedWidthInteger & UnsignedInteger>(_ value: Value) {
+        BinaryRowWriter.appendLEB128(value, to: &self.bytes)
+    }
+
+    /// Appends `value` to `bytes` as unsigned LEB128 in its shortest form: seven bits a byte, lowest
+    /// first, the high bit set on every byte but the last.
+    public static func appendLEB128<Value: FixedWidthInteger & UnsignedInteger>(
+        _ value: Value,
+        to bytes: inout [UInt8]
+    ) {
         var value = value
         while value >= 0x80 {
-            self.bytes.append(UInt8(truncatingIfNeeded: value) | 0x80)
+            bytes.append(UInt8(truncatingIfNeeded: value) | 0x80)
             value >>= 7
         }
-        self.bytes.append(UInt8(value))
+        bytes.append(UInt8(value))
     }
 
     public mutating func count(_ value: Int) { self.varint(UInt64(value)) }

@@ -214,15 +214,9 @@ public enum PiiEnvelope {
         let sealedCount = plaintext.count + AESGCM.tagSize
         var out: [UInt8] = []
         out.reserveCapacity(24 + kid.utf8.count + plaintext.count / 2 + AESGCM.nonceSize + sealedCount)
-        out.append(PiiEnvelope.binaryVersion)
-        LEB128.append(number, to: &out)
-        LEB128.append(UInt64(kid.utf8.count), to: &out)
-        out.append(contentsOf: kid.utf8)
-        // The names' length is known once they are written: one byte is kept for it, more made if needed.
-        let lengthAt = out.count
-        out.append(0)
-        PiiEnvelope.appendTopLevelKeys(of: plaintext, to: &out)
-        LEB128.put(UInt64(out.count - lengthAt - 1), at: lengthAt, in: &out)
+        PiiEnvelope.appendBinaryHeader(number: number, kid: kid, to: &out) {
+            PiiEnvelope.appendTopLevelKeys(of: plaintext, to: &$0)
+        }
         out.append(contentsOf: nonce)
         let sealedAt = out.count
         out.append(contentsOf: repeatElement(0, count: sealedCount))
@@ -242,6 +236,30 @@ public enum PiiEnvelope {
             }
         }
         return out
+    }
+
+    /// Appends what a binary envelope holds before its nonce to `out`: the version byte, the key number
+    /// `number`, the key id `kid` and the field names `fields` appends (quoted, comma-separated), each
+    /// with its LEB128 length. The names' length is known once they are written: one byte is kept for
+    /// it, more made when needed.
+    private static func appendBinaryHeader(
+        number: UInt64,
+        kid: String,
+        to out: inout [UInt8],
+        fields: (inout [UInt8]) -> Void
+    ) {
+        out.append(PiiEnvelope.binaryVersion)
+        BinaryRowWriter.appendLEB128(number, to: &out)
+        BinaryRowWriter.appendLEB128(UInt64(kid.utf8.count), to: &out)
+        out.append(contentsOf: kid.utf8)
+        let lengthAt = out.count
+        out.append(0)
+        fields(&out)
+        let length = UInt64(out.count - lengthAt - 1)
+        guard length >= 0x80 else { return out[lengthAt] = UInt8(length) }
+        var bytes: [UInt8] = []
+        BinaryRowWriter.appendLEB128(length, to: &bytes)
+        out.replaceSubrange(lengthAt...lengthAt, with: bytes)
     }
 
     /// Appends the member names of the canonical JSON object `text` to `out`, as their quoted JSON
@@ -490,13 +508,11 @@ public enum PiiEnvelope {
         guard !PiiEnvelope.isBinary(text), PiiEnvelope.isEnvelope(text), let parts = Parts(text), parts.version == 2,
             parts.nonce.count == Base64.encodedCount(AESGCM.nonceSize)
         else { return nil }
-        var out: [UInt8] = [PiiEnvelope.binaryVersion]
+        var out: [UInt8] = []
         out.reserveCapacity(24 + parts.kid.utf8.count + parts.fields.count + Base64.decodedRoom(parts.ciphertext.count))
-        LEB128.append(parts.number, to: &out)
-        LEB128.append(UInt64(parts.kid.utf8.count), to: &out)
-        out.append(contentsOf: parts.kid.utf8)
-        LEB128.append(UInt64(parts.fields.count), to: &out)
-        out.append(contentsOf: text[parts.fields])
+        PiiEnvelope.appendBinaryHeader(number: parts.number, kid: parts.kid, to: &out) {
+            $0.append(contentsOf: text[parts.fields])
+        }
         let nonceAt = out.count
         guard Base64.decode(UnsafeRawBufferPointer(rebasing: text[parts.nonce]), into: &out),
             out.count - nonceAt == AESGCM.nonceSize,
@@ -591,29 +607,9 @@ public enum PiiEnvelope {
     }
 }
 
-/// Unsigned LEB128: seven bits a byte, lowest first, the high bit set on every byte but the last.
+/// Unsigned LEB128 read back (``BinaryRowWriter/appendLEB128(_:to:)`` writes it) from a raw buffer, in its
+/// shortest form only.
 enum LEB128 {
-    /// Appends `value` in its shortest form.
-    static func append(_ value: UInt64, to out: inout [UInt8]) {
-        var rest = value
-        while rest >= 0x80 {
-            out.append(UInt8(truncatingIfNeeded: rest) | 0x80)
-            rest >>= 7
-        }
-        out.append(UInt8(rest))
-    }
-
-    /// Replaces the one byte at `index` of `out` with `value` (more bytes when it needs them).
-    static func put(_ value: UInt64, at index: Int, in out: inout [UInt8]) {
-        guard value >= 0x80 else {
-            out[index] = UInt8(value)
-            return
-        }
-        var bytes: [UInt8] = []
-        LEB128.append(value, to: &bytes)
-        out.replaceSubrange(index...index, with: bytes)
-    }
-
     /// The value at `index` of `bytes`, consumed; `nil` when it is cut short, does not fit 64 bits, or
     /// is not in its shortest form.
     static func read(_ bytes: UnsafeRawBufferPointer, at index: inout Int) -> UInt64? {

@@ -144,7 +144,7 @@ import Testing
     @Test func aBinaryEnvelopeIsReadInItsOneCanonicalForm() throws {
         for value in [0, 1, 127, 128, 300, 16_383, 16_384, UInt64(UInt32.max), .max] as [UInt64] {
             var bytes: [UInt8] = []
-            LEB128.append(value, to: &bytes)
+            BinaryRowWriter.appendLEB128(value, to: &bytes)
             var index = 0
             #expect(self.with(bytes) { LEB128.read($0, at: &index) } == value)
             #expect(index == bytes.count)
