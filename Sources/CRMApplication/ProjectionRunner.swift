@@ -539,11 +539,12 @@ final class ProjectionRunner: Sendable {
             let from = building.map { next[$0].rebuild!.checkpoint }.min()! + 1
             let start = DispatchTime.now().uptimeNanoseconds
             var folded = 0
-            // Folds the event at `seq` (or its decoding error) into every new slot that lacks it;
-            // `false` when the chunk ends before it.
-            func fold(_ seq: UInt64, _ decoded: () throws -> RecordedEvent) throws -> Bool {
-                guard seq <= head else { return false }
-                if folded >= self.chunkEvents { return false }
+            // The slots being rebuilt, by position in `building` (a slot stays the same for the step).
+            let readers = building.map { self.readModels[$0].slots[next[$0].rebuild!.slot] }
+            // Whether the chunk takes the event at `seq`: it ends at the head, after `chunkEvents`
+            // events, or when its time is up.
+            func takes(_ seq: UInt64) -> Bool {
+                guard seq <= head, folded < self.chunkEvents else { return false }
                 if !untimed, folded & 63 == 63 {
                     let elapsed = DispatchTime.now().uptimeNanoseconds - start
                     if elapsed > ProjectionRunner.idleStepNanoseconds
@@ -552,21 +553,17 @@ final class ProjectionRunner: Sendable {
                         return false
                     }
                 }
-                let event: RecordedEvent
-                do {
-                    event = try decoded()
-                } catch {
-                    // An event no projector can read (too new, or corrupt) fails every rebuild that
-                    // needs it, visibly, instead of failing the step and retrying it for ever.
-                    for index in building where next[index].rebuild.map({ $0.checkpoint < seq }) == true {
-                        try self.failRebuild(&next[index], index, at: seq, error: error, txn, logger: logger)
-                    }
-                    return false
-                }
-                for index in building {
-                    guard let rebuild = next[index].rebuild, rebuild.checkpoint < seq else { continue }
+                return true
+            }
+            // Folds `event` into every new slot that lacks it; `false` when the chunk ends before it.
+            func fold(_ event: RecordedEvent) throws -> Bool {
+                guard takes(event.seq) else { return false }
+                let seq = event.seq
+                for (position, index) in building.enumerated() {
+                    // The checkpoint alone, not a copy of the rebuild state, for every event and read model.
+                    guard let checkpoint = next[index].rebuild?.checkpoint, checkpoint < seq else { continue }
                     do {
-                        try self.readModels[index].slots[rebuild.slot].apply(event, txn)
+                        try readers[position].apply(event, txn)
                         next[index].rebuild!.checkpoint = seq
                         next[index].rebuild!.foldedHere += 1
                     } catch let error as LMDBError {
@@ -578,8 +575,15 @@ final class ProjectionRunner: Sendable {
                 folded += 1
                 return true
             }
+            // An event no projector can read (too new, or corrupt) at `seq` fails every rebuild that
+            // needs it, visibly, instead of failing the step and retrying it for ever.
+            func fail(_ seq: UInt64, _ error: any Error) throws {
+                guard takes(seq) else { return }
+                for index in building where next[index].rebuild.map({ $0.checkpoint < seq }) == true {
+                    try self.failRebuild(&next[index], index, at: seq, error: error, txn, logger: logger)
+                }
+            }
             // Personal data is opened only for the event types a read model being rebuilt reads it of.
-            let readers = building.map { self.readModels[$0].slots[next[$0].rebuild!.slot] }
             let opening: @Sendable (String) -> Bool = { type in readers.contains { $0.readsPersonalData(of: type) } }
             if from <= head, decodeAhead {
                 let last = min(head, from + UInt64(self.chunkEvents) - 1)
@@ -592,12 +596,12 @@ final class ProjectionRunner: Sendable {
                     switch feed.next() {
                     case .events(let events):
                         for event in events {
-                            guard try fold(event.seq, { event }) else { break feeding }
+                            guard try fold(event) else { break feeding }
                         }
                     case .failed(_, let error as LMDBError):
                         throw error
                     case .failed(let seq, let error):
-                        _ = try fold(seq, { throw error })
+                        try fail(seq, error)
                         break feeding
                     case .end:
                         break feeding
@@ -606,7 +610,16 @@ final class ProjectionRunner: Sendable {
             } else if from <= head {
                 let keys = self.store.piiKeys
                 try self.store.forEachRecord(from: from, txn) { seq, record in
-                    try fold(seq, { try EventRecord.decode(record, keys: keys, opening: opening) })
+                    // Decoded only once the chunk is known to take it.
+                    guard takes(seq) else { return false }
+                    let event: RecordedEvent
+                    do {
+                        event = try EventRecord.decode(record, keys: keys, opening: opening)
+                    } catch {
+                        try fail(seq, error)
+                        return false
+                    }
+                    return try fold(event)
                 }
             }
             for index in building {

@@ -180,8 +180,7 @@ extension CustomerProfileProjector {
         let note = TimelineNote.activity(
             activityID: activity.activityID, type: type, subject: activity.subject, direction: activity.direction
         )
-        var seen = Set<String>()
-        for customerID in activity.customerIDs where seen.insert(customerID).inserted {
+        for customerID in activity.customerIDs.uniqued() {
             guard var stats = try self.loadStats(customerID, txn) else { continue }
             stats.activityCounts[type, default: 0] += 1
             stats.lastActivityAt = max(stats.lastActivityAt ?? occurredAt, occurredAt)
@@ -239,33 +238,40 @@ extension CustomerProfileProjector {
     /// `new` lists. An email row is removed only while it still points at this customer. Index keys
     /// of personal values are keyed hashes, computed only for what changed.
     func reindex(_ customerID: String, from old: CustomerProfile?, to new: CustomerProfile, _ txn: Transaction) throws {
-        let oldEmails = Set((old?.emails ?? []).map { ProfileKeys.emailKey($0.address) })
-        let newEmails = Set(new.emails.map { ProfileKeys.emailKey($0.address) })
+        // Most events change none of the indexed lists: the sets are built only for a list that did.
         let idBytes = Array(customerID.utf8)
-        if oldEmails != newEmails || old == nil {
-            for email in oldEmails.subtracting(newEmails) {
-                let key = self.personalIndexKey(email)
-                if try txn.get(self.emails, key) == idBytes { try txn.delete(self.emails, key) }
+        if old.map({ !$0.emails.elementsEqual(new.emails) { $0.address == $1.address } }) ?? true {
+            let oldEmails = Set((old?.emails ?? []).map { ProfileKeys.emailKey($0.address) })
+            let newEmails = Set(new.emails.map { ProfileKeys.emailKey($0.address) })
+            if oldEmails != newEmails || old == nil {
+                for email in oldEmails.subtracting(newEmails) {
+                    let key = self.personalIndexKey(email)
+                    if try txn.get(self.emails, key) == idBytes { try txn.delete(self.emails, key) }
+                }
+                for email in newEmails { try txn.put(self.emails, self.personalIndexKey(email), idBytes) }
             }
-            for email in newEmails { try txn.put(self.emails, self.personalIndexKey(email), idBytes) }
         }
 
-        let oldPhones = Set((old?.phones ?? []).map(\.normalized))
-        let newPhones = Set(new.phones.map(\.normalized))
-        for number in oldPhones.subtracting(newPhones) {
-            try txn.delete(self.phones, ProfileKeys.pairKey(self.personalIndexKey(number), customerID))
-        }
-        for number in newPhones.subtracting(oldPhones) {
-            try txn.put(self.phones, ProfileKeys.pairKey(self.personalIndexKey(number), customerID), [UInt8]())
+        if old.map({ !$0.phones.elementsEqual(new.phones) { $0.normalized == $1.normalized } }) ?? true {
+            let oldPhones = Set((old?.phones ?? []).map(\.normalized))
+            let newPhones = Set(new.phones.map(\.normalized))
+            for number in oldPhones.subtracting(newPhones) {
+                try txn.delete(self.phones, ProfileKeys.pairKey(self.personalIndexKey(number), customerID))
+            }
+            for number in newPhones.subtracting(oldPhones) {
+                try txn.put(self.phones, ProfileKeys.pairKey(self.personalIndexKey(number), customerID), [UInt8]())
+            }
         }
 
-        let oldTags = Set(old?.tags ?? [])
-        let newTags = Set(new.tags)
-        for tag in oldTags.subtracting(newTags) {
-            try txn.delete(self.tags, ProfileKeys.pairKey(Array(tag.utf8), customerID))
-        }
-        for tag in newTags.subtracting(oldTags) {
-            try txn.put(self.tags, ProfileKeys.pairKey(Array(tag.utf8), customerID), [UInt8]())
+        if old?.tags != new.tags {
+            let oldTags = Set(old?.tags ?? [])
+            let newTags = Set(new.tags)
+            for tag in oldTags.subtracting(newTags) {
+                try txn.delete(self.tags, ProfileKeys.pairKey(Array(tag.utf8), customerID))
+            }
+            for tag in newTags.subtracting(oldTags) {
+                try txn.put(self.tags, ProfileKeys.pairKey(Array(tag.utf8), customerID), [UInt8]())
+            }
         }
 
         guard old?.firstName != new.firstName || old?.lastName != new.lastName || old?.companyName != new.companyName

@@ -16,17 +16,19 @@ extension CustomerProfileProjector {
     func indexPosition(_ event: RecordedEvent, _ txn: Transaction) throws {
         guard !event.event.isNotification else { return }
         let named = event.event.namedCustomerIDs
-        var customers = Set(named)
-        if event.stream.hasPrefix(Self.ownStreamPrefix) {
-            customers.insert(String(event.stream.dropFirst(Self.ownStreamPrefix.count)))
+        var customers = named
+        let stream = event.stream.utf8
+        if stream.starts(with: Self.ownStreamPrefix.utf8) {
+            customers.append(String(event.stream.dropFirst(Self.ownStreamPrefix.count)))
         }
-        if event.stream.hasPrefix("deal-") || event.stream.hasPrefix("ticket-") {
-            let stream = Array(event.stream.utf8)
-            for id in named { try txn.put(self.streamCustomers, ProfileKeys.pairKey(stream, id), [UInt8]()) }
-            let (earlier, _) = try self.scanPairs(self.streamCustomers, stream, after: nil, limit: .max, txn)
-            customers.formUnion(earlier)
+        if stream.starts(with: "deal-".utf8) || stream.starts(with: "ticket-".utf8) {
+            let streamKey = Array(stream)
+            for id in named {
+                try txn.put(self.streamCustomers, ProfileKeys.pairKey(streamKey, id), [UInt8]())
+            }
+            customers += try self.scanPairs(self.streamCustomers, streamKey, after: nil, limit: .max, txn).0
         }
-        for id in customers {
+        for id in customers.uniqued() {
             try txn.put(self.profiles, ProfileKeys.positionKey(id, event.seq), [UInt8]())
         }
     }

@@ -115,7 +115,7 @@ public struct SegmentProjector: Projector {
         case .customer(.activityLogged(let activity)):
             let occurred = activity.occurredAt ?? at
             let contacted = activity.direction == "outbound" || activity.kind == "meeting"
-            for id in Set(activity.customerIDs).sorted() {
+            for id in activity.customerIDs.uniqued().sorted() {
                 try self.update(id, at: at, txn) { facts in
                     facts.lastActivityAt = max(facts.lastActivityAt ?? occurred, occurred)
                     if contacted { facts.lastContactedAt = max(facts.lastContactedAt ?? occurred, occurred) }
@@ -135,7 +135,7 @@ public struct SegmentProjector: Projector {
             guard delta != 0 else { return }
             try self.update(changed.customerID, at: at, txn) { $0.openTickets = max(0, $0.openTickets + Int64(delta)) }
         case .sales(.dealCreated(let created)):
-            let customers = Array(Set(created.customerIDs)).sorted()
+            let customers = created.customerIDs.uniqued().sorted()
             try txn.put(self.deals, created.dealID, SegmentDeal(customers: customers, kind: created.kind).encoded())
             for id in customers { try self.update(id, at: at, txn) { Self.count(&$0, created.kind, 1) } }
         case .sales(.dealStageChanged(let changed)):
