@@ -29,7 +29,7 @@ struct ProfileStats: Sendable, Hashable {
     static let activityTypes = ["call", "email", "meeting", "note", "task"]
 
     /// The activity counts of a new profile: every type of ``activityTypes`` at 0.
-    static let initialActivityCounts = Dictionary(uniqueKeysWithValues: activityTypes.map { ($0, Int64(0)) })
+    static let initialActivityCounts = ActivityCounts(activityTypes.map { ($0, Int64(0)) })
 
     /// Tickets neither solved nor closed.
     var openTickets: Int64 = 0
@@ -62,9 +62,9 @@ extension ProfileStats {
         row.optionalInt(self.lastActivityAt)
         row.optionalInt(self.lastContactedAt)
         row.count(self.activityCounts.count)
-        for key in self.activityCounts.keys.sorted() {
-            row.string(key)
-            row.int(self.activityCounts[key]!)
+        for (type, count) in self.activityCounts {
+            row.string(type)
+            row.int(count)
         }
         row.bool(self.deals != nil)
         if let deals = self.deals {
@@ -93,12 +93,14 @@ extension ProfileStats {
             stats.lastContactedAt = try row.optionalInt()
             stats.activityCounts = [:]
             for _ in 0..<(try row.count()) {
-                let key = try row.string()
-                stats.activityCounts[key] = try row.int()
+                let type = try row.string()
+                stats.activityCounts[type] = try row.int()
             }
             if try row.bool() {
+                let count = try row.count()
                 var deals: [String: DealFact] = [:]
-                for _ in 0..<(try row.count()) {
+                deals.reserveCapacity(count)
+                for _ in 0..<count {
                     let dealID = try row.string()
                     deals[dealID] = DealFact(
                         kind: try row.string(), amount: try row.money(), currency: try row.optionalString()
@@ -108,5 +110,78 @@ extension ProfileStats {
             }
             return stats
         }
+    }
+}
+
+/// Activities logged, by type, in the order of the types (the order of the stored row): a handful of
+/// types, kept as a sorted list, since a dictionary spent more on hashing, growing and sorting its keys
+/// than the fold of an activity did on anything else.
+struct ActivityCounts: Sendable, Hashable, Sequence, ExpressibleByDictionaryLiteral {
+    /// A type and its count.
+    private struct Entry: Sendable, Hashable {
+        var type: String
+        var count: Int64
+    }
+
+    /// Sorted by type, each type once.
+    private var entries: [Entry] = []
+
+    /// The counts of `pairs` (a type given twice keeps its last count).
+    init(_ pairs: [(String, Int64)]) {
+        self.entries.reserveCapacity(pairs.count)
+        for (type, count) in pairs { self[type] = count }
+    }
+
+    init(dictionaryLiteral elements: (String, Int64)...) { self.init(elements) }
+
+    /// The number of types counted.
+    var count: Int { self.entries.count }
+
+    /// Where `type` is, or where it would go.
+    private func position(of type: String) -> (index: Int, found: Bool) {
+        var low = 0
+        var high = self.entries.count
+        while low < high {
+            let middle = (low + high) / 2
+            if self.entries[middle].type < type { low = middle + 1 } else { high = middle }
+        }
+        return (low, low < self.entries.count && self.entries[low].type == type)
+    }
+
+    /// The count of `type`; setting `nil` removes it.
+    subscript(type: String) -> Int64? {
+        get {
+            let (index, found) = self.position(of: type)
+            return found ? self.entries[index].count : nil
+        }
+        set {
+            let (index, found) = self.position(of: type)
+            switch (found, newValue) {
+            case (true, let count?): self.entries[index].count = count
+            case (true, nil): self.entries.remove(at: index)
+            case (false, let count?): self.entries.insert(Entry(type: type, count: count), at: index)
+            case (false, nil): break
+            }
+        }
+    }
+
+    /// The count of `type`, or `value` when it has none.
+    subscript(type: String, default value: Int64) -> Int64 {
+        get { self[type] ?? value }
+        set { self[type] = newValue }
+    }
+
+    /// Adds the counts of `other`, combining the counts of a type both have with `combine`.
+    mutating func merge(_ other: ActivityCounts, uniquingKeysWith combine: (Int64, Int64) -> Int64) {
+        for (type, count) in other { self[type] = self[type].map { combine($0, count) } ?? count }
+    }
+
+    /// The counts transformed, by type.
+    func mapValues<Value>(_ transform: (Int64) -> Value) -> [String: Value] {
+        Dictionary(uniqueKeysWithValues: self.entries.map { ($0.type, transform($0.count)) })
+    }
+
+    func makeIterator() -> some IteratorProtocol<(type: String, count: Int64)> {
+        self.entries.lazy.map { (type: $0.type, count: $0.count) }.makeIterator()
     }
 }
