@@ -17,16 +17,15 @@ extension CustomerProfileProjector {
         guard !event.event.isNotification else { return }
         let named = event.event.namedCustomerIDs
         var customers = named
-        let stream = event.stream.utf8
-        if stream.starts(with: Self.ownStreamPrefix.utf8) {
-            customers.append(String(event.stream.dropFirst(Self.ownStreamPrefix.count)))
+        if event.stream.hasPrefix(Self.ownStreamPrefix) {
+            // Nearly always named by the event too.
+            let own = String(event.stream.dropFirst(Self.ownStreamPrefix.count))
+            if !customers.contains(own) { customers.append(own) }
         }
-        if stream.starts(with: "deal-".utf8) || stream.starts(with: "ticket-".utf8) {
-            let streamKey = Array(stream)
-            for id in named {
-                try txn.put(self.streamCustomers, ProfileKeys.pairKey(streamKey, id), [UInt8]())
-            }
-            customers += try self.scanPairs(self.streamCustomers, streamKey, after: nil, limit: .max, txn).0
+        if event.stream.hasPrefix("deal-") || event.stream.hasPrefix("ticket-") {
+            let stream = Array(event.stream.utf8)
+            for id in named { try txn.put(self.streamCustomers, ProfileKeys.pairKey(stream, id), [UInt8]()) }
+            customers += try self.scanPairs(self.streamCustomers, stream, after: nil, limit: .max, txn).0
         }
         for id in customers.uniqued() {
             try txn.put(self.profiles, ProfileKeys.positionKey(id, event.seq), [UInt8]())

@@ -2,6 +2,7 @@ extension Array where Element: Hashable {
     /// The elements without repeats, each where it first occurs. An event names a handful of ids, for
     /// which comparing them costs less than hashing them into a set; a longer list is hashed.
     func uniqued() -> [Element] {
+        guard self.count > 1 else { return self }
         guard self.count > 16 else {
             var unique: [Element] = []
             unique.reserveCapacity(self.count)
