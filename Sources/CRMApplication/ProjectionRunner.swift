@@ -555,9 +555,8 @@ final class ProjectionRunner: Sendable {
                 }
                 return true
             }
-            // Folds `event` into every new slot that lacks it; `false` when the chunk ends before it.
-            func fold(_ event: RecordedEvent) throws -> Bool {
-                guard takes(event.seq) else { return false }
+            // Folds `event`, which the chunk takes, into every new slot that lacks it.
+            func fold(_ event: RecordedEvent) throws {
                 let seq = event.seq
                 for (position, index) in building.enumerated() {
                     // The checkpoint alone, not a copy of the rebuild state, for every event and read model.
@@ -573,12 +572,11 @@ final class ProjectionRunner: Sendable {
                     }
                 }
                 folded += 1
-                return true
             }
-            // An event no projector can read (too new, or corrupt) at `seq` fails every rebuild that
-            // needs it, visibly, instead of failing the step and retrying it for ever.
+            // An event no projector can read (too new, or corrupt) at `seq`, which the chunk takes,
+            // fails every rebuild that needs it, visibly, instead of failing the step and retrying it
+            // for ever.
             func fail(_ seq: UInt64, _ error: any Error) throws {
-                guard takes(seq) else { return }
                 for index in building where next[index].rebuild.map({ $0.checkpoint < seq }) == true {
                     try self.failRebuild(&next[index], index, at: seq, error: error, txn, logger: logger)
                 }
@@ -596,12 +594,13 @@ final class ProjectionRunner: Sendable {
                     switch feed.next() {
                     case .events(let events):
                         for event in events {
-                            guard try fold(event) else { break feeding }
+                            guard takes(event.seq) else { break feeding }
+                            try fold(event)
                         }
                     case .failed(_, let error as LMDBError):
                         throw error
                     case .failed(let seq, let error):
-                        try fail(seq, error)
+                        if takes(seq) { try fail(seq, error) }
                         break feeding
                     case .end:
                         break feeding
@@ -619,7 +618,8 @@ final class ProjectionRunner: Sendable {
                         try fail(seq, error)
                         return false
                     }
-                    return try fold(event)
+                    try fold(event)
+                    return true
                 }
             }
             for index in building {

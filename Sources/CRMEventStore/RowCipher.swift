@@ -1,3 +1,4 @@
+import CRMDomain
 public import Crypto
 import Glibc
 import Synchronization
@@ -79,12 +80,12 @@ public final class RowCipher: Sendable {
         out.reserveCapacity(row.count + 40)
         guard let key = self.keys.readingKey(number) else {
             out.append(RowCipher.withoutKeyTag)
-            RowCipher.appendVarint(number, to: &out)
+            BinaryRowWriter.appendLEB128(number, to: &out)
             out.append(contentsOf: row)
             return out
         }
         out.append(RowCipher.sealedTag)
-        RowCipher.appendVarint(number, to: &out)
+        BinaryRowWriter.appendLEB128(number, to: &out)
         // In one temporary buffer (wiped after): the nonce's input, number ‖ associated data ‖ row, in
         // one piece for one HMAC update, then its code, whose first 12 bytes are the nonce.
         let aadCount = RowCipher.associatedDataCount(context)
@@ -214,15 +215,8 @@ public final class RowCipher: Sendable {
 
     // MARK: - Varints
 
-    private static func appendVarint(_ value: UInt64, to out: inout [UInt8]) {
-        var value = value
-        while value >= 0x80 {
-            out.append(UInt8(truncatingIfNeeded: value) | 0x80)
-            value >>= 7
-        }
-        out.append(UInt8(value))
-    }
-
+    /// The LEB128 number at `offset` of `bytes` (``CRMDomain/BinaryRowWriter/appendLEB128(_:to:)`` writes
+    /// it), consumed; `nil` when it is cut short.
     private static func readVarint(_ bytes: UnsafeRawBufferPointer, _ offset: inout Int) -> UInt64? {
         var value: UInt64 = 0
         var shift: UInt64 = 0
