@@ -66,6 +66,33 @@ struct ProjectorFailure: Error {
     var error: any Error
 }
 
+/// The batch of a rebuild's chunk that committed, kept for the same rebuild's next chunk (see
+/// ``Projector/batch(after:)``). Only the writer thread touches the batch; the runner keeps it behind a
+/// lock for `Sendable`'s sake, hence `@unchecked`.
+struct HandedOverBatch: @unchecked Sendable {
+    let batch: any ProjectionBatch
+    /// The rebuild the batch belongs to, as its chunk left it.
+    let slot: Int
+    let startedAt: Int64
+    let checkpoint: UInt64
+
+    init(batch: any ProjectionBatch, of rebuild: ProjectionLifecycle.Rebuild) {
+        self.batch = batch
+        self.slot = rebuild.slot
+        self.startedAt = rebuild.startedAt
+        self.checkpoint = rebuild.checkpoint
+    }
+
+    /// The batch, when `rebuild` is the same rebuild where its chunk left it (a restarted, failed or
+    /// finished rebuild starts without one).
+    func continues(_ rebuild: ProjectionLifecycle.Rebuild?) -> (any ProjectionBatch)? {
+        guard let rebuild, rebuild.slot == self.slot, rebuild.startedAt == self.startedAt,
+            rebuild.checkpoint == self.checkpoint
+        else { return nil }
+        return self.batch
+    }
+}
+
 /// A read model in its two table slots.
 struct ReadModel: Sendable {
     let name: String
@@ -90,6 +117,8 @@ final class ProjectionRunner: Sendable {
     let store: EventStore
     private let published: Mutex<[ProjectionLifecycle]>
     private let held = Mutex(false)
+    /// The batches of the rebuilds' last committed chunks, by read model index (see ``HandedOverBatch``).
+    private let chunkBatches = Mutex<[Int: HandedOverBatch]>([:])
     /// The event the decision state stopped before at start-up (one of a newer schema), if any.
     private let decisionStateStop = Mutex<(error: EventRecordError, at: Int64)?>(nil)
     /// The decision state's refold at start-up (its version changed), if this process did one.
@@ -533,14 +562,27 @@ final class ProjectionRunner: Sendable {
         // (decoding is a fifth of a rebuild's work); while commands wait, that thread would take a
         // core from them, and a chunk is short anyway.
         let decodeAhead = untimed || !yield()
-        lifecycles = try environment.write { txn -> [ProjectionLifecycle] in
+        // What the rebuilds' last chunks kept in memory, taken over by this chunk's batches (a run of
+        // the transaction's closure after the first starts without them).
+        var handedOver = self.chunkBatches.withLock { batches in
+            defer { batches = [:] }
+            return batches
+        }
+        var batches: [any ProjectionBatch] = []
+        let committed = try environment.write { txn -> [ProjectionLifecycle] in
             var next = current
             let head = try self.store.head(txn).seq
             let from = building.map { next[$0].rebuild!.checkpoint }.min()! + 1
             let start = DispatchTime.now().uptimeNanoseconds
             var folded = 0
-            // The slots being rebuilt, by position in `building` (a slot stays the same for the step).
+            // The slots being rebuilt, by position in `building` (a slot stays the same for the step),
+            // each folded by a batch of its projector.
             let readers = building.map { self.readModels[$0].slots[next[$0].rebuild!.slot] }
+            batches = building.indices.map { position in
+                let previous = handedOver[building[position]].flatMap { $0.continues(next[building[position]].rebuild) }
+                return readers[position].batch(after: previous)
+            }
+            handedOver = [:]
             // Whether the chunk takes the event at `seq`: it ends at the head, after `chunkEvents`
             // events, or when its time is up.
             func takes(_ seq: UInt64) -> Bool {
@@ -562,7 +604,7 @@ final class ProjectionRunner: Sendable {
                     // The checkpoint alone, not a copy of the rebuild state, for every event and read model.
                     guard let checkpoint = next[index].rebuild?.checkpoint, checkpoint < seq else { continue }
                     do {
-                        try readers[position].apply(event, txn)
+                        try batches[position].apply(event, txn)
                         next[index].rebuild!.checkpoint = seq
                         next[index].rebuild!.foldedHere += 1
                     } catch let error as LMDBError {
@@ -622,6 +664,10 @@ final class ProjectionRunner: Sendable {
                     return true
                 }
             }
+            // What the batches kept goes into the slots that are still being built (a failed one was emptied).
+            for (position, index) in building.enumerated() where next[index].rebuild != nil {
+                try batches[position].flush(txn)
+            }
             for index in building {
                 if let rebuild = next[index].rebuild, rebuild.checkpoint >= head {
                     if let old = next[index].activeSlot, old != rebuild.slot {
@@ -651,6 +697,14 @@ final class ProjectionRunner: Sendable {
                 try self.save(index, next[index], txn)
             }
             return next
+        }
+        lifecycles = committed
+        // The chunk committed: the rebuilds still running hand what their batches hold to their next chunk.
+        self.chunkBatches.withLock { kept in
+            for (position, index) in building.enumerated() {
+                guard let rebuild = committed[index].rebuild else { continue }
+                kept[index] = HandedOverBatch(batch: batches[position], of: rebuild)
+            }
         }
     }
 

@@ -307,6 +307,12 @@ extension CustomerProfile {
             try Self.readPlain(&row)
         }
         guard let personal else { return }
+        try self.readPersonalRow(personal, what: what)
+    }
+
+    /// Sets the personal fields, which must be empty, from the personal row `personal` (written by
+    /// ``encodedPersonal()``); `what` names the profile in the error.
+    mutating func readPersonalRow(_ personal: [UInt8], what: String) throws(ProfileStorageError) {
         let profile = self
         let personalWhat = "personal \(what)"
         self = try ProfileStorageError.reading(personal, format: Self.personalRowFormat, what: personalWhat) {
@@ -314,6 +320,32 @@ extension CustomerProfile {
             var profile = profile
             try profile.readPersonal(&row, what: personalWhat)
             return profile
+        }
+    }
+
+    /// The personal fields: those of ``encodedPersonal()``.
+    var personalFields: PersonalFields {
+        get {
+            PersonalFields(
+                firstName: self.firstName,
+                lastName: self.lastName,
+                emails: self.emails,
+                phones: self.phones,
+                companyName: self.companyName,
+                jobTitle: self.jobTitle,
+                address: self.address,
+                custom: self.custom
+            )
+        }
+        set {
+            self.firstName = newValue.firstName
+            self.lastName = newValue.lastName
+            self.emails = newValue.emails
+            self.phones = newValue.phones
+            self.companyName = newValue.companyName
+            self.jobTitle = newValue.jobTitle
+            self.address = newValue.address
+            self.custom = newValue.custom
         }
     }
 
@@ -420,4 +452,16 @@ extension BinaryRowReader {
         let low = try self.varint()
         return MoneyAmount(units: Int128(high) << 64 | Int128(low))
     }
+}
+
+/// The fields of a profile's personal row (``CustomerProfile/personalFields``); empty by default.
+struct PersonalFields: Sendable, Hashable {
+    var firstName: String?
+    var lastName: String?
+    var emails: [CustomerProfile.Email] = []
+    var phones: [CustomerProfile.Phone] = []
+    var companyName: String?
+    var jobTitle: String?
+    var address: CustomerState.PostalAddress?
+    var custom: [String: CustomValue] = [:]
 }

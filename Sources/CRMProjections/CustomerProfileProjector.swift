@@ -70,6 +70,9 @@ public struct CustomerProfileProjector: Projector {
     /// The log's events, from which timeline entries take their personal values when they are shown;
     /// `nil` in an environment without a log (a scratch fold for `as_of`).
     let events: Database?
+    /// The rows a rebuild's batch keeps in memory (``ProfileRowCache``); `nil` outside a batch, where
+    /// every row is read from and written to the transaction.
+    var rows: ProfileRowCache?
 
     /// Opens (creating when needed) the projector's tables inside `txn`, which must be a write
     /// transaction the first time the tables are created.
@@ -166,6 +169,7 @@ public struct CustomerProfileProjector: Projector {
     /// The stored profile of `customerID`, or `nil`; with `personal: false` (or when its personal row
     /// cannot be opened: its key is gone) without personal fields, and nothing is decrypted.
     func loadProfile(_ customerID: String, personal: Bool = true, _ txn: Transaction) throws -> CustomerProfile? {
+        if let rows = self.rows { return try self.cachedProfile(customerID, personal: personal, rows, txn) }
         let what = "profile of customer \(customerID)"
         guard let plain = try self.openedRow(Array(customerID.utf8), what: what, txn) else { return nil }
         let personalRow = personal ? try self.openedPersonalRow(customerID, txn) : nil
@@ -187,7 +191,7 @@ public struct CustomerProfileProjector: Projector {
     }
 
     /// What sealed rows of the `rows` table are bound to, before their key.
-    private static let rowsContext = Array("customers.rows|".utf8)
+    static let rowsContext = Array("customers.rows|".utf8)
 
     /// The row stored under `key` in `rows`, opened (see ``CRMEventStore/RowCipher``); `nil` when
     /// there is none. A row sealed under a key that is gone throws: only erasure removes keys, and it
@@ -219,7 +223,8 @@ public struct CustomerProfileProjector: Projector {
 
     /// Whether `customerID` has a profile row.
     func hasProfile(_ customerID: String, _ txn: Transaction) throws -> Bool {
-        try txn.withValue(self.profiles, customerID) { _ in true } ?? false
+        if self.rows?.profiles[customerID] != nil { return true }
+        return try txn.withValue(self.profiles, customerID) { _ in true } ?? false
     }
 
     /// Stores `profile` under its customer id: its plain row, and with `personal` its personal row,
@@ -227,6 +232,7 @@ public struct CustomerProfileProjector: Projector {
     func storeProfile(_ profile: CustomerProfile, for event: RecordedEvent, personal: Bool = true, _ txn: Transaction)
         throws
     {
+        if let rows = self.rows { return try self.cacheProfile(profile, for: event, personal: personal, rows, txn) }
         let id = profile.customerID
         try self.putSealedRow(profile.encodedPlain(), key: Array(id.utf8), number: nil, inherit: false, txn)
         guard personal else { return }
@@ -238,6 +244,7 @@ public struct CustomerProfileProjector: Projector {
     /// Stores `profile` with a personal row that holds nothing and needs no key: an erased or merged
     /// customer's.
     func storeTombstone(_ profile: CustomerProfile, _ txn: Transaction) throws {
+        if let rows = self.rows { return self.cacheTombstone(profile, rows) }
         let id = profile.customerID
         try self.putSealedRow(profile.encodedPlain(), key: Array(id.utf8), number: nil, inherit: false, txn)
         try self.putSealedRow(
@@ -247,12 +254,14 @@ public struct CustomerProfileProjector: Projector {
 
     /// The stored stats of `customerID`, or `nil` for a customer that is not in the table.
     func loadStats(_ customerID: String, _ txn: Transaction) throws -> ProfileStats? {
+        if let rows = self.rows { return try self.cachedStats(customerID, rows, txn) }
         guard let bytes = try txn.get(self.profiles, ProfileKeys.statsKey(customerID)) else { return nil }
         return try ProfileStats(decoding: bytes, what: "stats of customer \(customerID)")
     }
 
     /// Stores the stats of `customerID`.
     func storeStats(_ stats: ProfileStats, of customerID: String, _ txn: Transaction) throws {
+        if let rows = self.rows { return rows.stats.set(customerID, stats) }
         try txn.put(self.profiles, ProfileKeys.statsKey(customerID), stats.encoded())
     }
 

@@ -35,6 +35,13 @@ public protocol Projector: Sendable {
     /// encrypted personal data of the types no read model it folds reads unopened (AES-GCM is a fifth
     /// of its decoding). The default, `true`, opens every type.
     func readsPersonalData(of type: String) -> Bool
+    /// The fold of a rebuild's next chunk into this instance's tables: one write transaction, many
+    /// events. A batch may keep the rows it changes in memory, decoded, and write each once when the
+    /// chunk ends (``ProjectionBatch/flush(_:)``). `previous` is the batch of the same rebuild's chunk
+    /// before, when that chunk committed (its rows, flushed, are what the tables hold), else `nil`: a
+    /// batch may take over the rows it kept instead of reading and decoding them again. The default
+    /// folds every event straight into the transaction (``Projector/apply(_:_:)``).
+    func batch(after previous: (any ProjectionBatch)?) -> any ProjectionBatch
 }
 
 /// What crmd's read models leave of the events' personal data.
@@ -54,6 +61,9 @@ public typealias ProjectorFactory =
 extension Projector {
     /// Every type's personal data may be read.
     public func readsPersonalData(of type: String) -> Bool { true }
+
+    /// A batch that folds every event straight into the transaction.
+    public func batch(after previous: (any ProjectionBatch)?) -> any ProjectionBatch { DirectBatch(self) }
 
     /// The name of one of this projector's tables.
     public func tableName(_ table: String) -> String {

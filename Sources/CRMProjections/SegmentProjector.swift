@@ -39,6 +39,8 @@ public struct SegmentProjector: Projector {
     let listMembers: Database
     /// The decoded segments, while their rows stay the same.
     let contextCache = ContextCache()
+    /// What a rebuild's batch keeps in memory (``SegmentRowCache``); `nil` outside a batch.
+    var rows: SegmentRowCache?
 
     public init(_ txn: Transaction, slot: Int = 0, cipher: RowCipher? = nil) throws {
         self.slot = slot
@@ -90,7 +92,7 @@ public struct SegmentProjector: Projector {
             for version in context.live where version.definedAt <= at {
                 try self.settle(version, created.customerID, facts, at: at, context, txn)
             }
-            try txn.put(self.facts, created.customerID, facts.encoded())
+            try self.storeFacts(facts, of: created.customerID, txn)
         case .customer(.updated(let updated)):
             guard updated.tier != nil || updated.source != nil else { return }
             try self.update(updated.customerID, at: at, txn) { facts in
@@ -198,10 +200,10 @@ public struct SegmentProjector: Projector {
             let settings = changes.applied(to: old.evaluator.clock.settings)
             // Everyone is brought up to the change with the old settings, then evaluated with the new.
             try self.reevaluate(old.live, at: at, before: old, txn) {
-                try txn.put(self.segments, Self.settingsKey, settings.encoded())
+                try self.putSegmentsRow(Self.settingsKey, settings.encoded(), txn)
             }
         case .sales(.rfmSegmentMapDefined(let map)):
-            try txn.put(self.segments, Self.rfmMapKey, RfmRule.encoded(map.rules))
+            try self.putSegmentsRow(Self.rfmMapKey, RfmRule.encoded(map.rules), txn)
         case .sales(.rfmSnapshotTaken(let snapshot)):
             try self.rfmSnapshotTaken(snapshot, at: at, txn)
         case .marketing(.segmentDefined(let defined)):
@@ -280,7 +282,7 @@ public struct SegmentProjector: Projector {
             for version in context.live where version.definedAt <= when {
                 try self.settle(version, id, facts, at: when, context, txn)
             }
-            try txn.put(self.facts, id, facts.encoded())
+            try self.storeFacts(facts, of: id, txn)
         }
     }
 
@@ -303,7 +305,7 @@ public struct SegmentProjector: Projector {
         for version in context.live where version.definedAt <= when {
             try self.settle(version, id, facts, at: when, context, txn)
         }
-        try txn.put(self.facts, id, facts.encoded())
+        try self.storeFacts(facts, of: id, txn)
     }
 
     /// Records the transitions of `id` in `version` at the breakpoints between its last evaluation and
@@ -389,7 +391,7 @@ public struct SegmentProjector: Projector {
                     filter: segment.filter, definedAt: at
                 )
             )
-            try txn.put(self.segments, segment.segmentID, SegmentVersion.encoded(versions))
+            try self.putSegmentsRow(segment.segmentID, SegmentVersion.encoded(versions), txn)
         }
         for version in previous { try self.closeMembers(version, at: at, txn) }
         // The new version starts with everyone evaluated at its definition.
@@ -416,7 +418,7 @@ public struct SegmentProjector: Projector {
                 versions[index].endedAt = at
                 versions[index].retired = retired
             }
-            try txn.put(self.segments, segmentID, SegmentVersion.encoded(versions))
+            try self.putSegmentsRow(segmentID, SegmentVersion.encoded(versions), txn)
         }
         for version in live { try self.closeMembers(version, at: at, txn) }
     }
@@ -496,6 +498,14 @@ public struct SegmentProjector: Projector {
     /// afresh. The rows themselves are compared, so a context never answers for other rows, whichever
     /// transaction (committed or not) decoded it.
     func context(_ txn: Transaction) throws -> Context {
+        if let known = self.rows?.context { return known }
+        let context = try self.storedContext(txn)
+        self.rows?.context = context
+        return context
+    }
+
+    /// The context of the `segments` rows in `txn` (see ``context(_:)``).
+    private func storedContext(_ txn: Transaction) throws -> Context {
         let cached = self.contextCache.entry
         if let cached {
             var index = 0
@@ -567,11 +577,27 @@ public struct SegmentProjector: Projector {
         var versions = try SegmentVersion.decoded(bytes)
         guard let index = versions.firstIndex(where: { $0.version == version.version }) else { return }
         versions[index] = version
-        try txn.put(self.segments, version.segmentID, SegmentVersion.encoded(versions))
+        try self.putSegmentsRow(version.segmentID, SegmentVersion.encoded(versions), txn)
     }
 
     func loadFacts(_ id: String, _ txn: Transaction) throws -> SegmentFacts? {
-        try txn.get(self.facts, id).map { try SegmentFacts(decoding: $0) }
+        guard let rows = self.rows else { return try txn.get(self.facts, id).map { try SegmentFacts(decoding: $0) } }
+        if let known = rows.facts[id] { return known }
+        guard let facts = try txn.get(self.facts, id).map({ try SegmentFacts(decoding: $0) }) else { return nil }
+        rows.facts.hold(id, facts)
+        return facts
+    }
+
+    /// Stores the facts of customer `id` (in a batch's memory, written when it flushes).
+    private func storeFacts(_ facts: SegmentFacts, of id: String, _ txn: Transaction) throws {
+        guard let rows = self.rows else { return try txn.put(self.facts, id, facts.encoded()) }
+        rows.facts.set(id, facts)
+    }
+
+    /// Stores a row of `segments` (a batch then decodes the segments again).
+    private func putSegmentsRow(_ key: String, _ value: [UInt8], _ txn: Transaction) throws {
+        try txn.put(self.segments, key, value)
+        self.rows?.context = nil
     }
 
     /// Calls `body` with every customer's id and facts in id order (after `cursor`, when given) until
@@ -579,6 +605,8 @@ public struct SegmentProjector: Projector {
     func forEachFacts(
         after cursor: String? = nil, _ txn: Transaction, _ body: (String, SegmentFacts) throws -> Bool
     ) throws {
+        // A batch's facts are written first, so that the scan reads them.
+        if let rows = self.rows { try self.flushFacts(rows, txn) }
         try txn.withCursor(self.facts) { scan in
             var entry = try cursor.map { try scan.seek(atOrAfter: Array($0.utf8) + [0]) } ?? scan.first()
             while let found = entry,
