@@ -49,17 +49,13 @@ final class ProfileRowCache: @unchecked Sendable {
     /// Stats rows by customer id.
     var stats = HeldRows<ProfileStats>()
 
-    /// Most customers whose rows a chunk hands over to the next (about 1 KB each in memory): beyond
-    /// this, the next chunk starts empty and reads the rows again.
-    static let handOverLimit = 65_536
-
     /// A cache that takes over the rows `previous` holds (all written: its chunk committed), unless
     /// there are too many.
     init(takingOver previous: ProfileRowCache?) {
-        guard let previous, previous.profiles.count <= Self.handOverLimit, previous.stats.count <= Self.handOverLimit
-        else { return }
+        guard let previous else { return }
+        self.stats.takeOver(&previous.stats)
+        guard previous.profiles.count <= HeldRows<ProfileStats>.handOverLimit else { return }
         swap(&self.profiles, &previous.profiles)
-        swap(&self.stats, &previous.stats)
     }
 }
 
@@ -183,11 +179,11 @@ extension CustomerProfileProjector {
 
     /// ``loadStats(_:_:)`` through `rows`.
     func cachedStats(_ customerID: String, _ rows: ProfileRowCache, _ txn: Transaction) throws -> ProfileStats? {
-        if let known = rows.stats[customerID] { return known }
-        guard let bytes = try txn.get(self.profiles, ProfileKeys.statsKey(customerID)) else { return nil }
-        let stats = try ProfileStats(decoding: bytes, what: "stats of customer \(customerID)")
-        rows.stats.hold(customerID, stats)
-        return stats
+        try rows.stats.read(customerID) {
+            try txn.get(self.profiles, ProfileKeys.statsKey(customerID)).map {
+                try ProfileStats(decoding: $0, what: "stats of customer \(customerID)")
+            }
+        }
     }
 
     /// Writes every row of `rows` that changed in id order, profile and personal rows, then stats

@@ -25,6 +25,8 @@ public struct FeedbackProjector: Projector {
     let requests: Database
     let tickets: Database
     let customers: Database
+    /// The tickets a rebuild's batch keeps in memory (see ``batch(after:)``); `nil` outside a batch.
+    var rows: FeedbackRowCache?
 
     /// Opens (creating when needed) the tables of `slot` in `txn`; `cipher` is not used.
     public init(_ txn: Transaction, slot: Int = 0, cipher: RowCipher? = nil) throws {
@@ -61,7 +63,7 @@ public struct FeedbackProjector: Projector {
                 category: opened.category, openedAt: at,
                 complaintOpenedAt: opened.ticketType == TicketType.complaint ? at : nil, status: opened.status
             )
-            try txn.put(self.tickets, opened.ticketID, ticket.encoded())
+            try self.storeTicket(ticket, of: opened.ticketID, txn)
         case .service(.ticketTypeChanged(let changed)):
             try self.updateTicket(changed.ticketID, txn) { ticket in
                 ticket.ticketType = changed.to
@@ -133,7 +135,32 @@ public struct FeedbackProjector: Projector {
     }
 
     func ticket(_ id: String, _ txn: Transaction) throws -> FeedbackTicket? {
-        try txn.get(self.tickets, id).map { try FeedbackTicket(decoding: $0) }
+        func stored() throws -> FeedbackTicket? {
+            try txn.get(self.tickets, id).map { try FeedbackTicket(decoding: $0) }
+        }
+        guard let rows = self.rows else { return try stored() }
+        return try rows.tickets.read(id, stored)
+    }
+
+    /// Stores ticket `id` (in a batch's memory, written when it flushes).
+    private func storeTicket(_ ticket: FeedbackTicket, of id: String, _ txn: Transaction) throws {
+        guard let rows = self.rows else { return try txn.put(self.tickets, id, ticket.encoded()) }
+        rows.tickets.set(id, ticket)
+    }
+
+    /// Writes every ticket of `rows` that changed, in id order.
+    func flushTickets(_ rows: FeedbackRowCache, _ txn: Transaction) throws {
+        try rows.tickets.flush { id, ticket in try txn.put(self.tickets, id, ticket.encoded()) }
+    }
+
+    /// A batch that keeps tickets, which most service events change, in memory, decoded, and takes
+    /// over those `previous` kept.
+    public func batch(after previous: (any ProjectionBatch)?) -> any ProjectionBatch {
+        let rows = FeedbackRowCache()
+        if let held = HeldBatch<Self, FeedbackRowCache>.held(by: previous) { rows.tickets.takeOver(&held.tickets) }
+        var projector = self
+        projector.rows = rows
+        return HeldBatch(projector, held: rows) { rows, txn in try projector.flushTickets(rows, txn) }
     }
 
     private func put(_ id: String, _ customer: FeedbackCustomer, _ txn: Transaction) throws {
@@ -149,7 +176,7 @@ public struct FeedbackProjector: Projector {
     private func updateTicket(_ id: String, _ txn: Transaction, _ change: (inout FeedbackTicket) -> Void) throws {
         guard var ticket = try self.ticket(id, txn) else { return }
         change(&ticket)
-        try txn.put(self.tickets, id, ticket.encoded())
+        try self.storeTicket(ticket, of: id, txn)
     }
 
     private func updateRequest(_ id: String, _ txn: Transaction, _ change: (inout FeedbackRequest) -> Void) throws {
@@ -172,6 +199,8 @@ public struct FeedbackProjector: Projector {
 
     /// Calls `body` with every ticket and its id, in id order.
     func forEachTicket(_ txn: Transaction, _ body: (String, FeedbackTicket) throws -> Void) throws {
+        // A batch's tickets are written first, so that the scan reads them.
+        if let rows = self.rows { try self.flushTickets(rows, txn) }
         try txn.withCursor(self.tickets) { cursor in
             var entry = try cursor.first()
             while let found = entry {
@@ -390,4 +419,11 @@ struct FeedbackCustomer: Sendable, Hashable {
             "responses_total": .int(self.responsesTotal),
         ]
     }
+}
+
+/// The tickets a rebuild of the feedback read model keeps in memory over its chunks (see
+/// ``FeedbackProjector/batch(after:)``). Used by the writer thread only; the projector that holds it
+/// must be `Sendable`, hence `@unchecked`.
+final class FeedbackRowCache: @unchecked Sendable {
+    var tickets = HeldRows<FeedbackTicket>()
 }

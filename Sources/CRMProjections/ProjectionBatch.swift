@@ -65,11 +65,27 @@ struct HeldRows<Value> {
     /// How many rows are held.
     var count: Int { self.rows.count }
 
+    /// Most rows a chunk hands over to the next (about a kilobyte each in memory): beyond this, the
+    /// next chunk starts empty and reads the rows again.
+    static var handOverLimit: Int { 65_536 }
+
+    /// Takes over the rows `previous` holds (all written: its chunk committed), unless there are
+    /// more than ``handOverLimit``.
+    mutating func takeOver(_ previous: inout HeldRows<Value>) {
+        guard previous.count <= Self.handOverLimit else { return }
+        swap(&self, &previous)
+    }
+
     /// The row held under `key`, if any.
     subscript(_ key: String) -> Value? { self.rows[key]?.value }
 
-    /// Holds `value`, as read from the table, under `key`.
-    mutating func hold(_ key: String, _ value: Value) { self.rows[key] = Row(value, changed: false) }
+    /// The row held under `key`, else the one `load` reads from the table (held from then on).
+    mutating func read(_ key: String, _ load: () throws -> Value?) rethrows -> Value? {
+        if let row = self.rows[key] { return row.value }
+        guard let value = try load() else { return nil }
+        self.rows[key] = Row(value, changed: false)
+        return value
+    }
 
     /// Holds `value`, changed, under `key`.
     mutating func set(_ key: String, _ value: Value) {

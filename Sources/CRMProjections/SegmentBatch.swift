@@ -19,17 +19,12 @@ final class SegmentRowCache: @unchecked Sendable {
     /// wrote one of those rows.
     var context: SegmentProjector.Context?
 
-    /// Most customers whose facts a chunk hands over to the next: beyond this, the next chunk starts
-    /// empty and reads them again.
-    static let handOverLimit = 65_536
-
     /// A cache that takes over what `previous` holds (all written: its chunk committed), unless it
     /// holds too many customers.
     init(takingOver previous: SegmentRowCache?) {
         guard let previous else { return }
         self.context = previous.context
-        guard previous.facts.count <= Self.handOverLimit else { return }
-        swap(&self.facts, &previous.facts)
+        self.facts.takeOver(&previous.facts)
     }
 }
 

@@ -581,11 +581,9 @@ public struct SegmentProjector: Projector {
     }
 
     func loadFacts(_ id: String, _ txn: Transaction) throws -> SegmentFacts? {
-        guard let rows = self.rows else { return try txn.get(self.facts, id).map { try SegmentFacts(decoding: $0) } }
-        if let known = rows.facts[id] { return known }
-        guard let facts = try txn.get(self.facts, id).map({ try SegmentFacts(decoding: $0) }) else { return nil }
-        rows.facts.hold(id, facts)
-        return facts
+        func stored() throws -> SegmentFacts? { try txn.get(self.facts, id).map { try SegmentFacts(decoding: $0) } }
+        guard let rows = self.rows else { return try stored() }
+        return try rows.facts.read(id, stored)
     }
 
     /// Stores the facts of customer `id` (in a batch's memory, written when it flushes).
