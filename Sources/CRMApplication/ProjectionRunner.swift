@@ -100,6 +100,9 @@ struct ReadModel: Sendable {
     let slots: [any Projector]
     /// The query methods of each slot's instance.
     let queries: [[String: ProjectionQuery]]
+    /// Where `meta` says which slot is active (``ProjectionRunner/activeSlot(_:_:)``: every query
+    /// reads it).
+    let slotKey: [UInt8]
 }
 
 /// Keeps the decision state and every read model folded from the log.
@@ -159,7 +162,8 @@ final class ProjectionRunner: Sendable {
                     name: slots[0].name,
                     version: slots[0].version,
                     slots: slots,
-                    queries: slots.map(\.queries)
+                    queries: slots.map(\.queries),
+                    slotKey: Array(ProjectionRunner.key(slots[0].name, "slot").utf8)
                 )
             }
             return (try DecisionStateProjector(txn, cipher: cipher), models)
@@ -200,9 +204,9 @@ final class ProjectionRunner: Sendable {
 
     /// The active slot of read model `index` as of `txn` (`nil`: none serves yet).
     func activeSlot(_ index: Int, _ txn: Transaction) throws -> Int? {
-        guard let bytes = try txn.get(self.store.meta, ProjectionRunner.key(self.readModels[index].name, "slot")),
-            let first = bytes.first
-        else { return 0 }
+        guard let first = try txn.withValue(self.store.meta, self.readModels[index].slotKey, { $0.first }) ?? nil else {
+            return 0
+        }
         switch first {
         case UInt8(ascii: "0"): return 0
         case UInt8(ascii: "1"): return 1

@@ -3,6 +3,7 @@ public import CRMEventStore
 import CRMJSON
 import CRMParams
 public import LMDB
+import Synchronization
 
 /// The customer-value read model: every order of every customer with its refunds and cancellation,
 /// as facts with their instants. Nothing that depends on the date asked about is stored: counted
@@ -36,6 +37,8 @@ public struct ValueProjector: Projector {
     let churn: Database
     /// RFM snapshots: snapshot id, `0x00`, customer id → the buyer's scores (``SnapshotScore``).
     let rfm: Database
+    /// Predictions already worked out, by model row and inputs (see ``PredictionMemo``).
+    let predictions = PredictionMemo()
 
     /// Opens (creating when needed) the tables of `slot` in `txn`; `cipher` is not used.
     public init(_ txn: Transaction, slot: Int = 0, cipher: RowCipher? = nil) throws {
@@ -240,22 +243,30 @@ public struct ValueProjector: Projector {
                 let bytes = try txn.get(self.models, String(decoding: id, as: UTF8.self)),
                 let inputs = ModelInputs(counted, currency: currency, asOf: day)
             else { continue }
-            let model = try ValueModelFitted(decoding: bytes)
-            let m = model.bgnbd
-            return [
-                "model_id": .string(model.modelID), "currency": .string(currency),
-                "p_alive": .string(ValueModel.text(ValueModel.pAlive(m, inputs))),
-                "expected_purchases_52w": .string(ValueModel.text(ValueModel.expectedPurchases(m, inputs, weeks: 52))),
-                "expected_order_value": model.gammaGamma.map {
-                    .string(ValueModel.text(ValueModel.expectedValue($0, inputs)))
-                }
-                    ?? .null,
-                "clv_12m": model.gammaGamma.map {
-                    .string(ValueModel.text(ValueModel.lifetimeValue(m, $0, inputs, months: 12, discount: 0.01)))
-                } ?? .null,
-            ]
+            let key = PredictionMemo.Key(model: bytes, currency: currency, inputs: inputs)
+            if let known = self.predictions[key] { return known }
+            let predicted = try Self.predicted(by: ValueModelFitted(decoding: bytes), currency: currency, inputs)
+            self.predictions[key] = predicted
+            return predicted
         }
         return .null
+    }
+
+    /// The `predicted` block of `inputs` in `currency` by `model`.
+    static func predicted(by model: ValueModelFitted, currency: String, _ inputs: ModelInputs) -> JSON {
+        let m = model.bgnbd
+        return [
+            "model_id": .string(model.modelID), "currency": .string(currency),
+            "p_alive": .string(ValueModel.text(ValueModel.pAlive(m, inputs))),
+            "expected_purchases_52w": .string(ValueModel.text(ValueModel.expectedPurchases(m, inputs, weeks: 52))),
+            "expected_order_value": model.gammaGamma.map {
+                .string(ValueModel.text(ValueModel.expectedValue($0, inputs)))
+            }
+                ?? .null,
+            "clv_12m": model.gammaGamma.map {
+                .string(ValueModel.text(ValueModel.lifetimeValue(m, $0, inputs, months: 12, discount: 0.01)))
+            } ?? .null,
+        ]
     }
 
     /// The key of the value settings in the models table (ids never hold `#`).
@@ -352,5 +363,33 @@ struct ValueOrder: Sendable, Hashable {
             self.refunds.append(Refund(at: try row.int(), amount: MoneyAmount(units: try row.int128())))
         }
         self.cancelledAt = try row.optionalInt()
+    }
+}
+
+/// The `predicted` blocks a value read model worked out lately: a pure function of the stored model
+/// row (its bytes are the key, so a memo never answers for another model), the currency and the
+/// customer's inputs, and the BG/NBD and Gamma-Gamma figures are most of a `customer.get`'s work.
+/// Shared by the copies of a projector and by concurrent queries; emptied when it holds
+/// ``limit`` blocks.
+final class PredictionMemo: Sendable {
+    struct Key: Hashable, Sendable {
+        let model: [UInt8]
+        let currency: String
+        let inputs: ModelInputs
+    }
+
+    /// Most blocks held.
+    static let limit = 16_384
+
+    private let blocks = Mutex<[Key: JSON]>([:])
+
+    subscript(_ key: Key) -> JSON? {
+        get { self.blocks.withLock { $0[key] } }
+        set {
+            self.blocks.withLock { blocks in
+                if blocks.count >= Self.limit { blocks.removeAll(keepingCapacity: true) }
+                blocks[key] = newValue
+            }
+        }
     }
 }
