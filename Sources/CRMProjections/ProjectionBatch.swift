@@ -76,9 +76,6 @@ struct HeldRows<Value> {
         swap(&self, &previous)
     }
 
-    /// The row held under `key`, if any.
-    subscript(_ key: String) -> Value? { self.rows[key]?.value }
-
     /// The row held under `key`, else the one `load` reads from the table (held from then on).
     mutating func read(_ key: String, _ load: () throws -> Value?) rethrows -> Value? {
         if let row = self.rows[key] { return row.value }
@@ -98,8 +95,8 @@ struct HeldRows<Value> {
         row.changed = true
     }
 
-    /// Calls `write` with every changed row in key order (for keys in one script, as they sort in a
-    /// table) and keeps them as unchanged.
+    /// Calls `write` with every changed row, in the strings' order of their keys (a table's byte order
+    /// for the ASCII ids crmd generates), and keeps them as unchanged.
     mutating func flush(_ write: (String, Value) throws -> Void) rethrows {
         self.changed.sort()
         for key in self.changed {
