@@ -65,9 +65,10 @@ struct HeldRows<Value> {
     /// How many rows are held.
     var count: Int { self.rows.count }
 
-    /// Most rows a chunk hands over to the next (about a kilobyte each in memory): beyond this, the
-    /// next chunk starts empty and reads the rows again.
-    static var handOverLimit: Int { 65_536 }
+    /// Most rows a chunk hands over to the next: beyond this, the next chunk starts empty and reads
+    /// the rows again. A decoded profile, stats row or segment facts take a few hundred bytes to a
+    /// kilobyte, so a rebuild of a large log holds some tens of megabytes per read model at most.
+    static var handOverLimit: Int { 32_768 }
 
     /// Takes over the rows `previous` holds (all written: its chunk committed), unless there are
     /// more than ``handOverLimit``.
