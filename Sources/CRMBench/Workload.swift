@@ -34,8 +34,8 @@ struct BenchCustomer: Sendable {
     var leadStatus: Int
     var owner: Int
     var tags: [String]
-    /// Whether it has exactly one phone number (an SMS consent then need not name it).
-    var hasPhone: Bool
+    /// How many phone numbers it has: with exactly one, an SMS consent need not name it.
+    var phones: Int
     /// Merged into another customer: commands no longer name it.
     var merged = false
 }
@@ -230,7 +230,7 @@ enum CustomerWorkload {
                 leadStatus: -1,
                 owner: owner,
                 tags: tags,
-                hasPhone: hasPhone
+                phones: hasPhone ? 1 : 0
             )
         )
         return .object(params)
@@ -297,8 +297,9 @@ enum CustomerWorkload {
         survivor.stage = max(survivor.stage, other.stage)
         survivor.tags += other.tags.filter { !survivor.tags.contains($0) }
         if survivor.leadStatus < 0 { survivor.leadStatus = other.leadStatus }
-        // With two numbers, an SMS consent would have to name one: the workload leaves them alone.
-        survivor.hasPhone = survivor.hasPhone != other.hasPhone
+        // With several numbers, an SMS consent would have to name one: the workload leaves them alone.
+        // (Counted, not flagged: a survivor of two merges may hold three.)
+        survivor.phones += other.phones
         context.customers[primary] = survivor
         context.customers[secondary].merged = true
         return ["primary_id": .string(survivor.id), "secondary_ids": [.string(other.id)]]
@@ -307,7 +308,7 @@ enum CustomerWorkload {
     static func setConsent(_ context: inout WorkloadContext) -> JSON? {
         guard let index = context.someCustomer() else { return nil }
         let customer = context.customers[index]
-        let channel = customer.hasPhone && context.rng.chance(30) ? "sms" : "email"
+        let channel = customer.phones == 1 && context.rng.chance(30) ? "sms" : "email"
         // A customer that absorbed another has several addresses: name the customer's own.
         let address: JSON = channel == "email" ? .string(customer.email) : .null
         return [
