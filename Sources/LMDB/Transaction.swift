@@ -62,24 +62,35 @@ public final class Transaction {
 
     // MARK: - Reading
 
+    // The generic entry points below are inlinable wrappers around non-generic cores, so that a
+    // caller in another module gets them specialized for its key and result types: unspecialized,
+    // each call instantiated generic metadata at run time (a tenth of a `customer.find`).
+
     /// Calls `body` with the value stored under `key`, or returns `nil` when there is none. The buffer
     /// points into the map and is valid only during `body`.
+    @inlinable
     public func withValue<T>(
         _ database: Database,
         _ key: some ContiguousBytesLike,
         _ body: (UnsafeRawBufferPointer) throws -> T
     ) throws -> T? {
-        try key.withBytes { keyBytes in
-            var k = MDB_val(mv_size: keyBytes.count, mv_data: UnsafeMutableRawPointer(mutating: keyBytes.baseAddress))
-            var v = MDB_val()
-            let rc = mdb_get(self.handle, database.dbi, &k, &v)
-            if rc == MDB_NOTFOUND { return nil }
-            try check(rc)
-            return try body(UnsafeRawBufferPointer(start: v.mv_data, count: v.mv_size))
-        }
+        guard let value = try key.withBytes({ try self.value(database, $0) }) else { return nil }
+        return try body(value)
+    }
+
+    /// The value stored under `key` (in the map: valid until the transaction writes or ends), or `nil`.
+    @usableFromInline
+    func value(_ database: Database, _ key: UnsafeRawBufferPointer) throws -> UnsafeRawBufferPointer? {
+        var k = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
+        var v = MDB_val()
+        let rc = mdb_get(self.handle, database.dbi, &k, &v)
+        if rc == MDB_NOTFOUND { return nil }
+        try check(rc)
+        return UnsafeRawBufferPointer(start: v.mv_data, count: v.mv_size)
     }
 
     /// A copy of the value stored under `key`, or `nil`.
+    @inlinable
     public func get(_ database: Database, _ key: some ContiguousBytesLike) throws -> [UInt8]? {
         try self.withValue(database, key) { Array($0) }
     }
@@ -97,6 +108,7 @@ public final class Transaction {
     }
 
     /// Stores `value` under `key`.
+    @inlinable
     public func put(
         _ database: Database,
         _ key: some ContiguousBytesLike,
@@ -104,30 +116,35 @@ public final class Transaction {
         flags: PutFlags = []
     ) throws {
         try key.withBytes { keyBytes in
-            try value.withBytes { valueBytes in
-                var k = MDB_val(
-                    mv_size: keyBytes.count,
-                    mv_data: UnsafeMutableRawPointer(mutating: keyBytes.baseAddress)
-                )
-                var v = MDB_val(
-                    mv_size: valueBytes.count,
-                    mv_data: UnsafeMutableRawPointer(mutating: valueBytes.baseAddress)
-                )
-                try check(mdb_put(self.handle, database.dbi, &k, &v, flags.rawValue))
-            }
+            try value.withBytes { valueBytes in try self.put(database, keyBytes, valueBytes, flags.rawValue) }
         }
     }
 
+    /// ``put(_:_:_:flags:)`` of bytes.
+    @usableFromInline
+    func put(_ database: Database, _ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, _ flags: UInt32)
+        throws
+    {
+        var k = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
+        var v = MDB_val(mv_size: value.count, mv_data: UnsafeMutableRawPointer(mutating: value.baseAddress))
+        try check(mdb_put(self.handle, database.dbi, &k, &v, flags))
+    }
+
     /// Deletes `key`; returns whether it existed.
+    @inlinable
     @discardableResult
     public func delete(_ database: Database, _ key: some ContiguousBytesLike) throws -> Bool {
-        try key.withBytes { keyBytes in
-            var k = MDB_val(mv_size: keyBytes.count, mv_data: UnsafeMutableRawPointer(mutating: keyBytes.baseAddress))
-            let rc = mdb_del(self.handle, database.dbi, &k, nil)
-            if rc == MDB_NOTFOUND { return false }
-            try check(rc)
-            return true
-        }
+        try key.withBytes { try self.delete(database, $0) }
+    }
+
+    /// ``delete(_:_:)`` of bytes.
+    @usableFromInline
+    func delete(_ database: Database, _ key: UnsafeRawBufferPointer) throws -> Bool {
+        var k = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
+        let rc = mdb_del(self.handle, database.dbi, &k, nil)
+        if rc == MDB_NOTFOUND { return false }
+        try check(rc)
+        return true
     }
 
     // MARK: - Cursors
@@ -209,18 +226,21 @@ extension ContiguousBytesLike {
 }
 
 extension Array: ContiguousBytesLike where Element == UInt8 {
+    @inlinable
     public func withBytes<T>(_ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
         try self.withUnsafeBytes(body)
     }
 }
 
 extension ArraySlice: ContiguousBytesLike where Element == UInt8 {
+    @inlinable
     public func withBytes<T>(_ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
         try self.withUnsafeBytes(body)
     }
 }
 
 extension String: ContiguousBytesLike {
+    @inlinable
     public func withBytes<T>(_ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
         var copy = self
         return try copy.withUTF8 { try body(UnsafeRawBufferPointer($0)) }
@@ -228,6 +248,7 @@ extension String: ContiguousBytesLike {
 }
 
 extension UnsafeRawBufferPointer: ContiguousBytesLike {
+    @inlinable
     public func withBytes<T>(_ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T { try body(self) }
 }
 
